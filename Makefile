@@ -1,0 +1,113 @@
+# m2m: plain GNU make. `make`, `make check`, `make install`, `make fuzz`.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+VERSION := 0.1.0
+SOVERSION := 0
+
+PKGS := yaml-0.1 json-c libcrypto
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
+
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+ALL_CFLAGS := -std=gnu11 $(WARN) -fPIC -D_GNU_SOURCE -Ilib/include -Ilib $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS := $(PKG_LIBS)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+B := build
+LIB_SRC := $(sort $(wildcard lib/*/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+CMD_SRC := $(sort $(wildcard cmd/*.c))
+CMDS := $(CMD_SRC:cmd/%.c=$(B)/bin/%)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNITS := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
+
+all: $(B)/libm2m.a $(B)/libm2m.so.$(SOVERSION) $(CMDS) $(B)/libm2m.pc
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/libm2m.a: $(LIB_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(B)/libm2m.so.$(SOVERSION): $(LIB_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,libm2m.so.$(SOVERSION) -Wl,--version-script=lib/libm2m.map \
+		$(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)ln -sf libm2m.so.$(SOVERSION) $(B)/libm2m.so
+
+# tools link the static library: a single self-contained binary per tool
+$(B)/bin/%: $(B)/cmd/%.o $(B)/libm2m.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libm2m.a $(LDLIBS)
+
+$(B)/tests/%: $(B)/tests/unit/%.o $(B)/libm2m.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libm2m.a $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+
+$(B)/libm2m.pc: lib/libm2m.pc.in Makefile
+	@mkdir -p $(B)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' $< > $@
+
+units: $(UNITS)
+
+# libFuzzer targets (clang); each links the library sources with sanitizers
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Ilib/include -Ilib $(PKG_CFLAGS)
+$(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+fuzz: $(FUZZERS)
+
+check: all units
+	tests/run
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/m2m \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions
+	install -m 0755 $(CMDS) $(DESTDIR)$(BINDIR)/
+	install -m 0644 $(B)/libm2m.a $(DESTDIR)$(LIBDIR)/
+	install -m 0755 $(B)/libm2m.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libm2m.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libm2m.so
+	install -m 0644 $(B)/libm2m.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -m 0644 lib/include/m2m/*.h $(DESTDIR)$(INCLUDEDIR)/m2m/
+	for f in man/*.1; do [ -e "$$f" ] && install -m 0644 $$f $(DESTDIR)$(MANDIR)/man1/; done; true
+	for f in man/*.5; do [ -e "$$f" ] && install -m 0644 $$f $(DESTDIR)$(MANDIR)/man5/; done; true
+	for f in man/*.7; do [ -e "$$f" ] && install -m 0644 $$f $(DESTDIR)$(MANDIR)/man7/; done; true
+	for f in completions/*.bash; do [ -e "$$f" ] && install -m 0644 $$f \
+		$(DESTDIR)$(DATADIR)/bash-completion/completions/$$(basename $$f .bash); done; true
+	for f in completions/_*; do [ -e "$$f" ] && install -m 0644 $$f $(DESTDIR)$(DATADIR)/zsh/vendor-completions/; done; true
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all units fuzz check install clean
+.SECONDARY:
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

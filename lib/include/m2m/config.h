@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * m2m: the configuration model. One YAML file (see m2m.yaml(5)) is parsed and
+ * validated into this structure by one validator; the tools' options override
+ * single fields of it afterwards.
+ */
+#ifndef M2M_CONFIG_H
+#define M2M_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "m2m/m2m.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define M2M_CONFIG_DEFAULT_PATH "/etc/m2m/m2m.yaml"
+#define M2M_CONFIG_ENV "M2M_CONFIG"
+#define M2M_VICI_DEFAULT_URI "unix:///var/run/charon.vici"
+#define M2M_STATE_DEFAULT_DIR "/var/lib/m2m"
+
+enum m2m_vpn_mode {
+	M2M_VPN_ON_DEMAND = 0,
+	M2M_VPN_ALWAYS_ON = 1,
+};
+
+enum m2m_auth_method {
+	M2M_AUTH_CERT = 0,   /* PEM certificate + PEM private key files */
+	M2M_AUTH_PKCS12 = 1, /* PKCS#12 file, optional PIN */
+};
+
+/* Where a secret (PIN, password) comes from. Never from the command line. */
+enum m2m_secret_source {
+	M2M_SECRET_NONE = 0,
+	M2M_SECRET_FILE,       /* a file readable only by its owner */
+	M2M_SECRET_FD,         /* an inherited file descriptor */
+	M2M_SECRET_CREDENTIAL, /* systemd credential: $CREDENTIALS_DIRECTORY/<name> */
+	M2M_SECRET_PROMPT,     /* ask on the terminal (only if stdin is a terminal) */
+};
+
+struct m2m_secret_ref {
+	enum m2m_secret_source source;
+	char *path; /* FILE: path; CREDENTIAL: credential name */
+	int fd;     /* FD */
+};
+
+struct m2m_backoff {
+	unsigned min_ms; /* first delay */
+	unsigned max_ms; /* cap */
+};
+
+struct m2m_vpn_profile {
+	char *name;             /* key under vpn.profiles; [A-Za-z0-9_-], max 32 */
+	char **gateways;        /* NULL-terminated; addresses or DNS names, >= 1 */
+	char *remote_id;        /* gateway IKE identity; required */
+	char *local_id;         /* our IKE identity; default: device.id */
+	enum m2m_auth_method auth;
+	char *cert;             /* CERT: PEM certificate path */
+	char *key;              /* CERT: PEM private key path */
+	char *pkcs12;           /* PKCS12: file path */
+	struct m2m_secret_ref pin; /* PKCS12 (optional) or encrypted PEM key */
+	char **ca;              /* NULL-terminated CA certificate paths (gateway trust), >= 1 */
+	char **proposals;       /* IKE proposals; NULL = charon default */
+	char **esp_proposals;   /* ESP proposals; NULL = charon default */
+	char **local_ts;        /* NULL = dynamic */
+	char **remote_ts;       /* required, >= 1 (CIDR) */
+	bool virtual_ip;        /* request a virtual IP (vips = 0.0.0.0) */
+	enum m2m_vpn_mode mode;
+	bool fail_closed;       /* hold protected traffic while the tunnel is down */
+	bool mobike;            /* default true */
+	unsigned dpd_delay_ms;  /* 0 = off; default 10 s for always-on, 0 on-demand */
+	unsigned rekey_ms;      /* IKE rekey time; 0 = charon default */
+	struct m2m_backoff retry_network; /* default 1 s .. 60 s */
+	struct m2m_backoff retry_auth;    /* default 5 min .. 1 h */
+	unsigned timeout_ms;    /* default --timeout for up; default 30 s */
+};
+
+struct m2m_config {
+	char *path;             /* the file this came from */
+	struct {
+		char *id;           /* device identity (also the default IKE identity) */
+		char *serial;
+		char *manufacturer;
+		char *model;
+	} device;
+	struct {
+		char *vici;         /* charon VICI URI, default M2M_VICI_DEFAULT_URI */
+	} charon;
+	char *state_dir;        /* default M2M_STATE_DEFAULT_DIR */
+	struct m2m_vpn_profile *profiles;
+	size_t n_profiles;
+};
+
+/*
+ * Resolve which file to read: explicit path (from --config) wins, then
+ * $M2M_CONFIG, then M2M_CONFIG_DEFAULT_PATH. Returns a static or given string.
+ */
+const char *m2m_config_path(const char *explicit_path);
+
+/*
+ * Load and validate a config file. Refuses a file (or its directory) that is
+ * writable by anyone but root or its owner running the tool. On error returns
+ * M2M_ERR_CONFIG (or NOT_FOUND for a missing file) with a message naming
+ * "file:line:column: what is wrong, what is expected".
+ */
+int m2m_config_load(const char *path, struct m2m_config **out, struct m2m_err *err);
+/* Same, from a buffer; name is used in messages. No permission checks. */
+int m2m_config_parse(const char *name, const char *buf, size_t len,
+		     struct m2m_config **out, struct m2m_err *err);
+void m2m_config_free(struct m2m_config *cfg);
+
+const struct m2m_vpn_profile *m2m_config_profile(const struct m2m_config *cfg,
+						  const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * m2m: public base header. Every tool of the family and every application using
+ * libm2m share one result code enum; a tool's exit status is that code.
+ */
+#ifndef M2M_M2M_H
+#define M2M_M2M_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define M2M_VERSION_MAJOR 0
+#define M2M_VERSION_MINOR 1
+#define M2M_VERSION_PATCH 0
+#define M2M_VERSION "0.1.0"
+
+/*
+ * Result codes, also the exit status of every m2m tool.
+ * NEVER reorder or renumber: scripts depend on these values. Append only.
+ * Documented in man/m2m-exit-codes.7.in, which every tool's page includes.
+ */
+enum m2m_rc {
+	M2M_OK = 0,               /* success */
+	M2M_ERR_FAILURE = 1,      /* internal or otherwise unclassified failure */
+	M2M_ERR_USAGE = 2,        /* bad command line */
+	M2M_ERR_CONFIG = 3,       /* configuration file missing, unsafe or invalid */
+	M2M_ERR_DAEMON = 4,       /* charon (or another local daemon) not reachable */
+	M2M_ERR_TIMEOUT = 5,      /* did not complete within the time limit */
+	M2M_ERR_UNREACHABLE = 6,  /* the gateway/server did not answer at all */
+	M2M_ERR_AUTH_LOCAL = 7,   /* the peer rejected our authentication */
+	M2M_ERR_AUTH_REMOTE = 8,  /* we rejected the peer's authentication */
+	M2M_ERR_CREDENTIAL = 9,   /* key, certificate, PIN or token problem on our side */
+	M2M_ERR_CLOCK = 10,       /* a certificate is not yet valid or expired */
+	M2M_ERR_BUSY = 11,        /* another instance holds the lock */
+	M2M_ERR_PROTOCOL = 12,    /* negotiation failed: no proposal chosen, TS unacceptable */
+	M2M_ERR_PIN_LOCKOUT = 13, /* the token has too few PIN retries left: not tried */
+	M2M_ERR_NOT_FOUND = 14,   /* the named profile, object or file does not exist */
+	M2M_ERR_DOWN = 15,        /* status: the tunnel or registration is not up */
+	M2M_RC_COUNT_
+};
+
+/* Short stable identifier of a code, e.g. "auth-local"; used in --json output. */
+const char *m2m_rc_name(int rc);
+/* One line description of a code, for people. */
+const char *m2m_rc_describe(int rc);
+
+/*
+ * The error convention: a library call returns an enum m2m_rc and, on failure,
+ * fills an m2m_err with the code and a one-line "what: why" message. The
+ * library never prints to stdout and never exits.
+ */
+struct m2m_err {
+	int rc;
+	char msg[384];
+};
+
+/* Set err (may be NULL) and return rc; msg is printf-formatted. */
+int m2m_err_set(struct m2m_err *err, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Prefix the existing message with "what: ". */
+int m2m_err_prefix(struct m2m_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void m2m_err_clear(struct m2m_err *err);
+
+const char *m2m_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,645 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * VICI client: one connection to charon over its unix stream socket.
+ *
+ * The socket is non-blocking and every wait goes through poll() against a
+ * deadline taken from CLOCK_MONOTONIC when the call starts, so a timeout
+ * bounds the whole exchange however charon dribbles bytes or events.
+ *
+ * VICI has no sequence numbers: charon answers the packets of a connection
+ * one by one, in order, with exactly one reply each (CMD_RESPONSE or
+ * CMD_UNKNOWN for a command, EVENT_CONFIRM or EVENT_UNKNOWN for a
+ * registration). When we give up on a reply (timeout, a malformed event in
+ * between), it may still come later; ->stale counts such replies so they are
+ * dropped instead of being taken for the answer to the next command.
+ *
+ * When the byte stream itself can no longer be trusted (a bad length prefix,
+ * a packet cut off by a timeout, a reply of the wrong kind, EOF), the
+ * connection is marked broken and every later call fails.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vici/vici.h"
+
+struct vici_conn {
+	int fd;
+	bool broken;       /* stream out of sync or closed: unusable */
+	bool busy;         /* inside a call: callbacks must not re-enter */
+	unsigned stale;    /* replies still owed for requests we gave up on */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+/* ---- time ---------------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Deadline for a timeout in ms; -1 for none. */
+static int64_t deadline_of(int timeout_ms)
+{
+	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+}
+
+/* What is left until deadline, as a poll() timeout. */
+static int remaining(int64_t deadline)
+{
+	int64_t left;
+
+	if (deadline < 0)
+		return -1;
+	left = deadline - now_ms();
+	if (left <= 0)
+		return 0;
+	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* ---- connecting ---------------------------------------------------------- */
+
+int vici_connect(struct vici_conn **out, const char *uri, struct m2m_err *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct vici_conn *c;
+	const char *path;
+	struct stat st;
+	int fd, e, fl;
+
+	*out = NULL;
+	if (!uri)
+		return m2m_err_set(err, M2M_ERR_CONFIG, "unsupported VICI URI '(null)'");
+	if (strncmp(uri, "unix://", 7) == 0)
+		path = uri + 7;
+	else
+		path = uri;
+	/* a relative path would depend on the cwd of whoever runs us */
+	if (path[0] != '/')
+		return m2m_err_set(err, M2M_ERR_CONFIG,
+				   "unsupported VICI URI '%s' (use unix:///path)", uri);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return m2m_err_set(err, M2M_ERR_CONFIG, "VICI socket path too long: %s", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		e = errno;
+		close(fd);
+		switch (e) {
+		case ENOENT:
+		case ENOTDIR:
+			return m2m_err_set(err, M2M_ERR_DAEMON,
+					   "charon is not running (no socket at %s)", path);
+		case ECONNREFUSED:
+			/*
+			 * Linux says ECONNREFUSED both for a socket nobody
+			 * listens on and for a path that is no socket at all;
+			 * only the latter is a configuration mistake.
+			 */
+			if (stat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+				return m2m_err_set(err, M2M_ERR_DAEMON,
+						   "%s is not a VICI socket", path);
+			return m2m_err_set(err, M2M_ERR_DAEMON,
+					   "charon is not running (nothing listens on %s)", path);
+		case ENOTSOCK:
+			return m2m_err_set(err, M2M_ERR_DAEMON, "%s is not a VICI socket", path);
+		case EACCES:
+		case EPERM:
+			return m2m_err_set(err, M2M_ERR_DAEMON, "permission denied on %s", path);
+		default:
+			return m2m_err_set(err, M2M_ERR_DAEMON, "cannot connect to %s: %s", path,
+					   strerror(e));
+		}
+	}
+	/* connected blocking (immediate for unix sockets); all I/O after polls */
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		e = errno;
+		close(fd);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "fcntl on %s: %s", path, strerror(e));
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	}
+	c->fd = fd;
+	memcpy(c->path, path, strlen(path) + 1);
+	*out = c;
+	return M2M_OK;
+}
+
+void vici_close(struct vici_conn *c)
+{
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+}
+
+int vici_fd(const struct vici_conn *c)
+{
+	return c ? c->fd : -1;
+}
+
+/* ---- raw I/O ------------------------------------------------------------- */
+
+/* Outcome of a wait: data can move, the deadline passed, or poll failed. */
+enum io_wait { IO_READY, IO_TIMEOUT, IO_ERROR };
+
+static enum io_wait wait_fd(int fd, short events, int64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int r;
+
+	for (;;) {
+		r = poll(&p, 1, remaining(deadline));
+		if (r > 0)
+			return IO_READY; /* including POLLHUP/POLLERR: the I/O call says what */
+		if (r == 0) {
+			/* poll may wake a hair early; trust the clock, not poll */
+			if (remaining(deadline) == 0)
+				return IO_TIMEOUT;
+			continue;
+		}
+		if (errno != EINTR)
+			return IO_ERROR;
+	}
+}
+
+/* What failed, for the caller to turn into a message naming the operation. */
+enum io_result { IO_OK, IO_ETIMEOUT, IO_EOF, IO_ESYS };
+
+static enum io_result write_all(struct vici_conn *c, struct iovec *iov, int iovcnt,
+				int64_t deadline, size_t *done)
+{
+	struct msghdr mh = { 0 };
+	ssize_t n;
+
+	*done = 0;
+	while (iovcnt > 0) {
+		if (iov->iov_len == 0) {
+			iov++;
+			iovcnt--;
+			continue;
+		}
+		mh.msg_iov = iov;
+		mh.msg_iovlen = iovcnt;
+		/* MSG_NOSIGNAL: a dead charon must not kill us with SIGPIPE */
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				switch (wait_fd(c->fd, POLLOUT, deadline)) {
+				case IO_READY:
+					continue;
+				case IO_TIMEOUT:
+					return IO_ETIMEOUT;
+				case IO_ERROR:
+					return IO_ESYS;
+				}
+			}
+			if (errno == EPIPE || errno == ECONNRESET)
+				return IO_EOF;
+			return IO_ESYS;
+		}
+		*done += n;
+		while (n > 0 && iovcnt > 0) {
+			if ((size_t)n >= iov->iov_len) {
+				n -= iov->iov_len;
+				iov++;
+				iovcnt--;
+			} else {
+				iov->iov_base = (uint8_t *)iov->iov_base + n;
+				iov->iov_len -= n;
+				n = 0;
+			}
+		}
+	}
+	return IO_OK;
+}
+
+static enum io_result read_all(struct vici_conn *c, uint8_t *p, size_t len, int64_t deadline,
+			       size_t *done)
+{
+	ssize_t n;
+
+	*done = 0;
+	while (*done < len) {
+		n = recv(c->fd, p + *done, len - *done, 0);
+		if (n > 0) {
+			*done += n;
+			continue;
+		}
+		if (n == 0)
+			return IO_EOF;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			switch (wait_fd(c->fd, POLLIN, deadline)) {
+			case IO_READY:
+				continue;
+			case IO_TIMEOUT:
+				return IO_ETIMEOUT;
+			case IO_ERROR:
+				return IO_ESYS;
+			}
+		}
+		if (errno == ECONNRESET)
+			return IO_EOF;
+		return IO_ESYS;
+	}
+	return IO_OK;
+}
+
+/*
+ * Context of the operation in progress, for error messages: "initiate" or
+ * "register control-log". timeout_ms is what the caller asked for.
+ */
+struct op {
+	const char *what;
+	int timeout_ms;
+	int64_t deadline;
+};
+
+static int io_fail(struct vici_conn *c, const struct op *op, enum io_result r, int e,
+		   struct m2m_err *err)
+{
+	switch (r) {
+	case IO_ETIMEOUT:
+		if (!op->what)
+			return m2m_err_set(err, M2M_ERR_TIMEOUT,
+					   "no event from charon within %d ms", op->timeout_ms);
+		return m2m_err_set(err, M2M_ERR_TIMEOUT,
+				   "no answer from charon to '%s' within %d ms", op->what,
+				   op->timeout_ms);
+	case IO_EOF:
+		c->broken = true;
+		return m2m_err_set(err, M2M_ERR_DAEMON, "charon closed the connection");
+	default:
+		c->broken = true;
+		return m2m_err_set(err, M2M_ERR_DAEMON, "VICI connection to %s: %s", c->path,
+				   strerror(e));
+	}
+}
+
+static int send_packet(struct vici_conn *c, const struct op *op, uint8_t type,
+		       const char *name, const struct vici_buf *body, struct m2m_err *err)
+{
+	uint8_t hdr[4 + 1 + 1 + 255];
+	size_t nlen = name ? strlen(name) : 0, hlen, total, done;
+	struct iovec iov[2];
+	enum io_result r;
+	int e;
+
+	if (name && (nlen == 0 || nlen > 255))
+		return m2m_err_set(err, M2M_ERR_FAILURE, "invalid VICI name '%s'", name);
+	hlen = 4 + 1 + (name ? 1 + nlen : 0);
+	total = hlen - 4 + (body ? body->len : 0);
+	if (total > VICI_MAX_PACKET)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "VICI request '%s' too large (%zu bytes)",
+				   op->what, total);
+	hdr[0] = total >> 24;
+	hdr[1] = total >> 16;
+	hdr[2] = total >> 8;
+	hdr[3] = total;
+	hdr[4] = type;
+	if (name) {
+		hdr[5] = nlen;
+		memcpy(hdr + 6, name, nlen);
+	}
+	/* header and body in one sendmsg(): no copy of a body holding secrets */
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = hlen;
+	iov[1].iov_base = body ? body->data : NULL;
+	iov[1].iov_len = body ? body->len : 0;
+	r = write_all(c, iov, 2, op->deadline, &done);
+	if (r == IO_OK)
+		return M2M_OK;
+	e = errno;
+	/* half a packet on the wire: charon would read our next one as its rest */
+	if (done > 0)
+		c->broken = true;
+	return io_fail(c, op, r, e, err);
+}
+
+/*
+ * Read one packet into a malloc'd buffer. A timeout before its first byte
+ * leaves the connection usable; anything after does not.
+ */
+static int recv_packet(struct vici_conn *c, const struct op *op, uint8_t **pkt, size_t *len,
+		       struct m2m_err *err)
+{
+	uint8_t hdr[4];
+	enum io_result r;
+	size_t done;
+	uint32_t n;
+	uint8_t *p;
+	int e;
+
+	*pkt = NULL;
+	r = read_all(c, hdr, 4, op->deadline, &done);
+	if (r != IO_OK) {
+		e = errno;
+		if (done > 0)
+			c->broken = true;
+		return io_fail(c, op, r, e, err);
+	}
+	n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	if (n == 0 || n > VICI_MAX_PACKET) {
+		/* we cannot find the next packet boundary any more */
+		c->broken = true;
+		return m2m_err_set(err, M2M_ERR_PROTOCOL,
+				   "VICI packet length %u from charon out of range (1..%d)", n,
+				   VICI_MAX_PACKET);
+	}
+	p = malloc(n);
+	if (!p) {
+		c->broken = true;
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory for a %u byte packet", n);
+	}
+	r = read_all(c, p, n, op->deadline, &done);
+	if (r != IO_OK) {
+		e = errno;
+		c->broken = true;
+		explicit_bzero(p, n);
+		free(p);
+		return io_fail(c, op, r, e, err);
+	}
+	*pkt = p;
+	*len = n;
+	return M2M_OK;
+}
+
+static void packet_free(uint8_t *pkt, size_t len)
+{
+	if (pkt) {
+		explicit_bzero(pkt, len);
+		free(pkt);
+	}
+}
+
+/* ---- exchanges ----------------------------------------------------------- */
+
+static bool is_reply(int type)
+{
+	return type == VICI_CMD_RESPONSE || type == VICI_CMD_UNKNOWN ||
+	       type == VICI_EVENT_CONFIRM || type == VICI_EVENT_UNKNOWN;
+}
+
+/* Decode an event and hand it to cb; the tree lives only for the call. */
+static int deliver_event(const char *name, size_t name_len, const uint8_t *body,
+			 size_t body_len, vici_event_cb cb, void *ctx, struct m2m_err *err)
+{
+	struct vici_node *tree;
+	char ev[256];
+	int rc;
+
+	memcpy(ev, name, name_len);
+	ev[name_len] = '\0';
+	rc = vici_decode(body, body_len, &tree, err);
+	if (rc)
+		return m2m_err_prefix(err, "event '%s' from charon", ev);
+	if (cb)
+		cb(ctx, ev, tree);
+	vici_node_free(tree);
+	return M2M_OK;
+}
+
+/* A received packet and its parts, which point into buf. */
+struct packet {
+	uint8_t *buf;
+	size_t len;
+	int type;
+	const char *name;
+	size_t name_len;
+	const uint8_t *body;
+	size_t body_len;
+};
+
+/*
+ * Read packets until a reply arrives (or, with want_event, one event),
+ * delivering events on the way. On success a reply is left in *pk for the
+ * caller to interpret and free; after an event pk->buf is NULL.
+ */
+static int next_reply(struct vici_conn *c, const struct op *op, bool want_event,
+		      struct packet *pk, vici_event_cb cb, void *ctx, struct m2m_err *err)
+{
+	int rc;
+
+	for (;;) {
+		rc = recv_packet(c, op, &pk->buf, &pk->len, err);
+		if (rc)
+			return rc;
+		rc = vici_packet_split(pk->buf, pk->len, &pk->type, &pk->name, &pk->name_len,
+				       &pk->body, &pk->body_len, err);
+		if (rc) {
+			/*
+			 * An unknown packet type may well have been the reply
+			 * we wait for: we no longer know where we are.
+			 */
+			c->broken = true;
+			packet_free(pk->buf, pk->len);
+			pk->buf = NULL;
+			return rc;
+		}
+		if (pk->type == VICI_EVENT) {
+			rc = deliver_event(pk->name, pk->name_len, pk->body, pk->body_len, cb,
+					   ctx, err);
+			packet_free(pk->buf, pk->len);
+			pk->buf = NULL;
+			if (rc || want_event)
+				return rc;
+			continue;
+		}
+		if (is_reply(pk->type) && c->stale) {
+			/* the late answer to a request we already gave up on */
+			c->stale--;
+			packet_free(pk->buf, pk->len);
+			pk->buf = NULL;
+			continue;
+		}
+		return M2M_OK;
+	}
+}
+
+/* A reply we did not expect: the two sides disagree on the conversation. */
+static int unexpected(struct vici_conn *c, const struct op *op, struct packet *pk,
+		      struct m2m_err *err)
+{
+	int type = pk->type;
+
+	c->broken = true;
+	packet_free(pk->buf, pk->len);
+	pk->buf = NULL;
+	if (!op->what)
+		return m2m_err_set(err, M2M_ERR_PROTOCOL,
+				   "unexpected VICI packet type %d from charon", type);
+	return m2m_err_set(err, M2M_ERR_PROTOCOL,
+			   "unexpected VICI packet type %d from charon in answer to '%s'", type,
+			   op->what);
+}
+
+static int usable(struct vici_conn *c, struct m2m_err *err)
+{
+	if (!c)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "no VICI connection");
+	if (c->busy)
+		return m2m_err_set(err, M2M_ERR_FAILURE,
+				   "VICI connection used from inside its own event callback");
+	if (c->broken)
+		return m2m_err_set(err, M2M_ERR_DAEMON,
+				   "VICI connection to %s unusable after an earlier error; reconnect",
+				   c->path);
+	return M2M_OK;
+}
+
+/*
+ * After the request went out, any failure that leaves the stream in sync
+ * means charon's reply is still to come: remember to drop it.
+ */
+static int owe_reply(struct vici_conn *c, int rc)
+{
+	if (rc && !c->broken)
+		c->stale++;
+	return rc;
+}
+
+static int event_exchange(struct vici_conn *c, uint8_t type, const char *event,
+			  int timeout_ms, struct m2m_err *err)
+{
+	char what[300];
+	struct packet pk = { 0 };
+	struct op op;
+	int rc;
+
+	if ((rc = usable(c, err)))
+		return rc;
+	if (!event)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "no VICI event name");
+	snprintf(what, sizeof(what), "%s %s",
+		 type == VICI_EVENT_REGISTER ? "register" : "unregister", event);
+	op.what = what;
+	op.timeout_ms = timeout_ms;
+	op.deadline = deadline_of(timeout_ms);
+
+	c->busy = true;
+	rc = send_packet(c, &op, type, event, NULL, err);
+	if (rc)
+		goto out;
+	rc = owe_reply(c, next_reply(c, &op, false, &pk, NULL, NULL, err));
+	if (rc)
+		goto out;
+	switch (pk.type) {
+	case VICI_EVENT_CONFIRM:
+		rc = M2M_OK;
+		break;
+	case VICI_EVENT_UNKNOWN:
+		rc = m2m_err_set(err, M2M_ERR_PROTOCOL,
+				 "charon does not know event '%s' (vici plugin too old?)", event);
+		break;
+	default:
+		rc = unexpected(c, &op, &pk, err);
+		break;
+	}
+	packet_free(pk.buf, pk.len);
+out:
+	c->busy = false;
+	return rc;
+}
+
+int vici_register(struct vici_conn *c, const char *event, int timeout_ms, struct m2m_err *err)
+{
+	return event_exchange(c, VICI_EVENT_REGISTER, event, timeout_ms, err);
+}
+
+int vici_unregister(struct vici_conn *c, const char *event, int timeout_ms,
+		    struct m2m_err *err)
+{
+	return event_exchange(c, VICI_EVENT_UNREGISTER, event, timeout_ms, err);
+}
+
+int vici_request(struct vici_conn *c, const char *cmd, const struct vici_buf *req,
+		 struct vici_node **resp, vici_event_cb cb, void *ctx, int timeout_ms,
+		 struct m2m_err *err)
+{
+	struct packet pk = { 0 };
+	struct op op;
+	int rc;
+
+	*resp = NULL;
+	if ((rc = usable(c, err)))
+		return rc;
+	if (!cmd)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "no VICI command name");
+	if (req && (rc = vici_buf_check(req, err)))
+		return m2m_err_prefix(err, "%s", cmd);
+	op.what = cmd;
+	op.timeout_ms = timeout_ms;
+	op.deadline = deadline_of(timeout_ms);
+
+	c->busy = true;
+	rc = send_packet(c, &op, VICI_CMD_REQUEST, cmd, req, err);
+	if (rc)
+		goto out;
+	rc = owe_reply(c, next_reply(c, &op, false, &pk, cb, ctx, err));
+	if (rc)
+		goto out;
+	switch (pk.type) {
+	case VICI_CMD_RESPONSE:
+		rc = vici_decode(pk.body, pk.body_len, resp, err);
+		if (rc)
+			m2m_err_prefix(err, "answer to '%s'", cmd);
+		break;
+	case VICI_CMD_UNKNOWN:
+		rc = m2m_err_set(err, M2M_ERR_PROTOCOL,
+				 "charon does not know command '%s' (vici plugin too old?)", cmd);
+		break;
+	default:
+		rc = unexpected(c, &op, &pk, err);
+		break;
+	}
+	packet_free(pk.buf, pk.len);
+out:
+	c->busy = false;
+	return rc;
+}
+
+int vici_wait_event(struct vici_conn *c, vici_event_cb cb, void *ctx, int timeout_ms,
+		    struct m2m_err *err)
+{
+	struct packet pk = { 0 };
+	struct op op = { .what = NULL };
+	int rc;
+
+	if ((rc = usable(c, err)))
+		return rc;
+	op.timeout_ms = timeout_ms;
+	op.deadline = deadline_of(timeout_ms);
+
+	c->busy = true;
+	rc = next_reply(c, &op, true, &pk, cb, ctx, err);
+	/* next_reply() returned without an event: a reply nobody asked for */
+	if (!rc && pk.buf)
+		rc = unexpected(c, &op, &pk, err);
+	c->busy = false;
+	return rc;
+}

@@ -100,10 +100,11 @@ struct m2m_config {
 const char *m2m_config_path(const char *explicit_path);
 
 /*
- * Load and validate a config file. Refuses a file (or its directory) that is
- * writable by anyone but root or its owner running the tool. On error returns
- * M2M_ERR_CONFIG (or NOT_FOUND for a missing file) with a message naming
- * "file:line:column: what is wrong, what is expected".
+ * Load and validate a config file (path NULL: the one m2m_config_path(NULL)
+ * names). Refuses a file (or its directory) that is writable by anyone but
+ * root or its owner running the tool. Every problem, a missing file included,
+ * is M2M_ERR_CONFIG with a one-line message naming
+ * "file:line:column: what is wrong; expected what".
  */
 int m2m_config_load(const char *path, struct m2m_config **out, struct m2m_err *err);
 /* Same, from a buffer; name is used in messages. No permission checks. */

@@ -14,8 +14,9 @@ VERSION := 0.1.0
 SOVERSION := 0
 
 PKGS := yaml-0.1 json-c libcrypto
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
-PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
+# libnftables is dlopen()ed when a fail-closed guard is used: only its header at build time
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) libnftables)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS)) -ldl
 
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes
@@ -41,7 +42,23 @@ UNITS := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
-all: $(B)/libm2m.a $(B)/libm2m.so.$(SOVERSION) $(CMDS) $(B)/libm2m.pc
+MAN_IN := $(sort $(wildcard man/*.1.in man/*.5.in man/*.7.in))
+MAN_PLAIN := $(sort $(wildcard man/*.1 man/*.5 man/*.7))
+MANS := $(MAN_IN:man/%.in=$(B)/man/%) $(MAN_PLAIN:man/%=$(B)/man/%) $(B)/man/m2m-exit-codes.7
+
+all: $(B)/libm2m.a $(B)/libm2m.so.$(SOVERSION) $(CMDS) $(B)/libm2m.pc $(MANS)
+
+# man pages: the exit codes are written once (man/exit-codes.roff) and inlined in every page
+$(B)/man/%: man/%.in man/exit-codes.roff
+	@mkdir -p $(dir $@)
+	$(Q)sed -e 's|@VERSION@|$(VERSION)|g' -e '/@EXIT_CODES@/{r man/exit-codes.roff' -e 'd}' $< > $@
+$(B)/man/%: man/%
+	@mkdir -p $(dir $@)
+	$(Q)sed -e 's|@VERSION@|$(VERSION)|g' -e '/@EXIT_CODES@/{r man/exit-codes.roff' -e 'd}' $< > $@
+$(B)/man/m2m-exit-codes.7: man/exit-codes.roff
+	@mkdir -p $(dir $@)
+	$(Q)(printf '.TH M2M-EXIT-CODES 7 "2026-11" "m2m $(VERSION)" "m2m manual"\n.SH NAME\nm2m-exit-codes \\- exit status of the m2m tools\n'; \
+	  cat $<; printf '.SH SEE ALSO\n.BR m2mvpn-connect (1),\n.BR m2m.yaml (5)\n') > $@
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -98,9 +115,7 @@ install: all
 	ln -sf libm2m.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libm2m.so
 	install -m 0644 $(B)/libm2m.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 	install -m 0644 lib/include/m2m/*.h $(DESTDIR)$(INCLUDEDIR)/m2m/
-	for f in man/*.1; do [ -e "$$f" ] && install -m 0644 $$f $(DESTDIR)$(MANDIR)/man1/; done; true
-	for f in man/*.5; do [ -e "$$f" ] && install -m 0644 $$f $(DESTDIR)$(MANDIR)/man5/; done; true
-	for f in man/*.7; do [ -e "$$f" ] && install -m 0644 $$f $(DESTDIR)$(MANDIR)/man7/; done; true
+	for f in $(MANS); do s=$${f##*.}; install -m 0644 $$f $(DESTDIR)$(MANDIR)/man$$s/; done
 	for f in completions/*.bash; do [ -e "$$f" ] && install -m 0644 $$f \
 		$(DESTDIR)$(DATADIR)/bash-completion/completions/$$(basename $$f .bash); done; true
 	for f in completions/_*; do [ -e "$$f" ] && install -m 0644 $$f $(DESTDIR)$(DATADIR)/zsh/vendor-completions/; done; true

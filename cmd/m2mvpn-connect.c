@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * m2mvpn-connect: bring IPsec tunnels up and down through strongSwan's charon.
+ * Thin: parse, call libm2m, print. Exit status is an enum m2m_rc.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "m2m/config.h"
+#include "m2m/vpn.h"
+
+static const struct cli_command commands[] = {
+	{ "up", "PROFILE", "bring a tunnel up; returns once it carries traffic" },
+	{ "down", "PROFILE", "take a tunnel down (and lift its fail-closed guard)" },
+	{ "status", "[PROFILE]", "show tunnel state; with PROFILE exit 0 if up, 15 if not" },
+	{ "list", "", "list the configured profiles and their state" },
+	{ "watch", "[PROFILE...]", "keep always-on profiles up (foreground supervisor)" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct cli_option options[] = {
+	{ "config", 'c', "FILE", "configuration file (default: $M2M_CONFIG, /etc/m2m/m2m.yaml)" },
+	{ "timeout", 't', "SECONDS", "time limit for up/down (default: the profile's timeout)" },
+	{ "json", 'j', NULL, "machine-readable output (status, list)" },
+	{ "quiet", 'q', NULL, "print nothing but errors" },
+	{ "verbose", 'v', NULL, "explain: charon's log lines and decisions on stderr" },
+	{ "color", 0, "WHEN", "colour: auto, always or never" },
+	{ "help", 'h', NULL, "show this help" },
+	{ "version", 'V', NULL, "show the version" },
+	{ NULL, 0, NULL, NULL },
+};
+
+static const char summary[] = "Bring IPsec/IKEv2 tunnels up and down through strongSwan's charon.";
+
+static volatile int stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+/* Log lines for watch and -v: journald reads "<N>" prefixes; people get a time stamp. */
+static void log_line(void *ctx, int prio, const char *fmt, ...)
+{
+	const struct cli *c = ctx;
+	int max = c->verbose ? LOG_DEBUG : LOG_INFO;
+	va_list ap;
+
+	if (prio > max || (c->quiet && prio > LOG_WARNING))
+		return;
+	if (getenv("JOURNAL_STREAM")) {
+		fprintf(stderr, "<%d>", prio);
+	} else {
+		char ts[16];
+		time_t t = time(NULL);
+		struct tm tm;
+
+		localtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
+		fprintf(stderr, "%s ", ts);
+	}
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int cmd_up(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
+{
+	struct m2m_vpn_status st;
+	struct m2m_vpn *vpn = NULL;
+	struct m2m_err err;
+	struct timespec t0, t1;
+	/* scripts want silence; a person at a terminal wants to see it worked */
+	bool show = !c->quiet && (c->verbose || isatty(STDOUT_FILENO));
+	int rc;
+
+	if (argc != 1)
+		return cli_error(c, M2M_ERR_USAGE, "up: expected one PROFILE");
+	m2m_err_clear(&err);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = m2m_vpn_open(cfg, &vpn, &err);
+	if (!rc) {
+		if (c->verbose)
+			m2m_vpn_set_log(vpn, log_line, c);
+		rc = m2m_vpn_up(vpn, argv[0], c->timeout_ms, show ? &st : NULL, &err);
+	}
+	m2m_vpn_close(vpn);
+	if (rc)
+		return cli_fail(c, &err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (show) {
+		printf("%s%s%s: %sup%s", cli_col(c, CLI_BOLD), argv[0], cli_col(c, CLI_RESET),
+		       cli_col(c, CLI_GREEN), cli_col(c, CLI_RESET));
+		if (st.n_vips)
+			printf(", virtual IP %s", st.vips[0]);
+		printf(" (%.0f ms)\n", (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+	}
+	return M2M_OK;
+}
+
+static int cmd_down(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
+{
+	struct m2m_vpn *vpn = NULL;
+	struct m2m_err err;
+	int rc;
+
+	if (argc != 1)
+		return cli_error(c, M2M_ERR_USAGE, "down: expected one PROFILE");
+	m2m_err_clear(&err);
+	rc = m2m_vpn_open(cfg, &vpn, &err);
+	if (!rc) {
+		if (c->verbose)
+			m2m_vpn_set_log(vpn, log_line, c);
+		rc = m2m_vpn_down(vpn, argv[0], c->timeout_ms, &err);
+	}
+	m2m_vpn_close(vpn);
+	if (rc)
+		return cli_fail(c, &err);
+	if (!c->quiet && (c->verbose || isatty(STDOUT_FILENO)))
+		printf("%s%s%s: down\n", cli_col(c, CLI_BOLD), argv[0], cli_col(c, CLI_RESET));
+	return M2M_OK;
+}
+
+static int cmd_status(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
+{
+	json_object *doc = NULL, *arr = NULL;
+	struct m2m_vpn *vpn = NULL;
+	struct m2m_err err;
+	int rc = M2M_OK, result = M2M_OK;
+	size_t n = 0;
+
+	if (argc > 1)
+		return cli_error(c, M2M_ERR_USAGE, "status: expected at most one PROFILE");
+	if (argc == 1 && !m2m_config_profile(cfg, argv[0]))
+		return cli_error(c, M2M_ERR_NOT_FOUND, "no VPN profile '%s' in %s", argv[0], cfg->path);
+	m2m_err_clear(&err);
+	rc = m2m_vpn_open(cfg, &vpn, &err);
+	if (rc)
+		return cli_fail(c, &err);
+	if (c->json) {
+		doc = json_object_new_object();
+		arr = json_object_new_array();
+		json_object_object_add(doc, "schema", json_object_new_string("m2m.vpn.status/1"));
+		json_object_object_add(doc, "profiles", arr);
+	}
+	for (size_t i = 0; i < cfg->n_profiles; i++) {
+		const struct m2m_vpn_profile *p = &cfg->profiles[i];
+		struct m2m_vpn_status st;
+
+		if (argc == 1 && strcmp(argv[0], p->name) != 0)
+			continue;
+		rc = m2m_vpn_status(vpn, p->name, &st, &err);
+		if (rc)
+			break;
+		if (argc == 1 && st.state != M2M_VPN_STATE_UP)
+			result = M2M_ERR_DOWN;
+		if (c->json) {
+			json_object_array_add(arr, cli_vpn_status_json(&st, p));
+		} else {
+			if (n++)
+				putchar('\n');
+			cli_vpn_status_text(c, stdout, &st, p);
+		}
+	}
+	m2m_vpn_close(vpn);
+	if (rc) {
+		json_object_put(doc);
+		return cli_fail(c, &err);
+	}
+	if (doc)
+		cli_print_json(doc);
+	else if (cfg->n_profiles == 0)
+		printf("no VPN profiles in %s\n", cfg->path);
+	return result;
+}
+
+static int cmd_list(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
+{
+	json_object *doc = NULL, *arr = NULL;
+	struct m2m_vpn *vpn = NULL;
+	struct m2m_err err;
+	bool charon = true;
+
+	(void)argv;
+	if (argc != 0)
+		return cli_error(c, M2M_ERR_USAGE, "list: takes no arguments");
+	m2m_err_clear(&err);
+	if (m2m_vpn_open(cfg, &vpn, &err))
+		return cli_fail(c, &err);
+	if (c->json) {
+		doc = json_object_new_object();
+		arr = json_object_new_array();
+		json_object_object_add(doc, "schema", json_object_new_string("m2m.vpn.list/1"));
+		json_object_object_add(doc, "profiles", arr);
+	} else {
+		printf("%s%-20s %-10s %-24s %s%s\n", cli_col(c, CLI_BOLD), "PROFILE", "MODE", "GATEWAY",
+		       "STATE", cli_col(c, CLI_RESET));
+	}
+	for (size_t i = 0; i < cfg->n_profiles; i++) {
+		const struct m2m_vpn_profile *p = &cfg->profiles[i];
+		const char *mode = p->mode == M2M_VPN_ALWAYS_ON ? "always-on" : "on-demand";
+		struct m2m_vpn_status st;
+		const char *state = "unknown";
+
+		/* the list comes from the config; state is a bonus if charon answers */
+		if (charon && m2m_vpn_status(vpn, p->name, &st, &err) == M2M_OK)
+			state = m2m_vpn_state_name(st.state);
+		else
+			charon = false;
+		if (c->json) {
+			json_object *o = json_object_new_object(), *gws = json_object_new_array();
+
+			json_object_object_add(o, "name", json_object_new_string(p->name));
+			json_object_object_add(o, "mode", json_object_new_string(mode));
+			for (char **g = p->gateways; g && *g; g++)
+				json_object_array_add(gws, json_object_new_string(*g));
+			json_object_object_add(o, "gateways", gws);
+			json_object_object_add(o, "state", json_object_new_string(state));
+			json_object_array_add(arr, o);
+		} else {
+			printf("%-20s %-10s %-24s %s\n", p->name, mode, p->gateways[0], state);
+		}
+	}
+	m2m_vpn_close(vpn);
+	if (doc)
+		cli_print_json(doc);
+	if (!charon && !c->quiet)
+		cli_error(c, 0, "state unknown: %s", err.msg);
+	return M2M_OK;
+}
+
+static int cmd_watch(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
+{
+	struct sigaction sa;
+	struct m2m_err err;
+	const char **names;
+	int rc;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal; /* no SA_RESTART: poll() must return */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	names = calloc((size_t)argc + 1, sizeof(*names));
+	if (!names)
+		return cli_error(c, M2M_ERR_FAILURE, "out of memory");
+	for (int i = 0; i < argc; i++)
+		names[i] = argv[i];
+	m2m_err_clear(&err);
+	rc = m2m_vpn_watch(cfg, names, &stop_flag, log_line, c, &err);
+	free(names);
+	if (rc)
+		return cli_fail(c, &err);
+	return M2M_OK;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct cli *, struct m2m_config *, int, char **);
+} handlers[] = {
+	{ "up", cmd_up }, { "down", cmd_down }, { "status", cmd_status },
+	{ "list", cmd_list }, { "watch", cmd_watch },
+};
+
+int main(int argc, char **argv)
+{
+	struct cli c = { .prog = "m2mvpn-connect" };
+	struct option lopts[sizeof(options) / sizeof(options[0])];
+	struct m2m_config *cfg = NULL;
+	const char *color = "auto";
+	char sopts[64] = "+";
+	int opt, rc;
+	size_t k = 0;
+
+	/* nothing we write (state, locks) is anybody else's business */
+	umask(077);
+	for (const struct cli_option *o = options; o->name; o++, k++) {
+		lopts[k] = (struct option){ o->name, o->arg ? required_argument : no_argument, NULL,
+					    o->short_name ? o->short_name : 256 + (int)k };
+		if (o->short_name) {
+			size_t l = strlen(sopts);
+
+			sopts[l] = (char)o->short_name;
+			sopts[l + 1] = '\0';
+			if (o->arg)
+				strcat(sopts, ":");
+		}
+	}
+	lopts[k] = (struct option){ 0 };
+	/* options may come before or after the command */
+	sopts[0] = '-';
+	{
+		char *rest[argc + 1];
+		int nrest = 0;
+
+		while ((opt = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
+			switch (opt) {
+			case 1:
+				rest[nrest++] = optarg;
+				break;
+			case 'c':
+				c.config_path = optarg;
+				break;
+			case 't':
+				if (!cli_parse_duration(optarg, &c.timeout_ms) || c.timeout_ms == 0)
+					return cli_error(&c, M2M_ERR_USAGE,
+							 "--timeout '%s': expected seconds (e.g. 20, 2.5, 500ms)",
+							 optarg);
+				break;
+			case 'j':
+				c.json = true;
+				break;
+			case 'q':
+				c.quiet = true;
+				break;
+			case 'v':
+				c.verbose++;
+				break;
+			case 'h':
+				cli_usage(stdout, c.prog, summary, commands, options);
+				return M2M_OK;
+			case 'V':
+				printf("%s %s\n", c.prog, m2m_version());
+				return M2M_OK;
+			default:
+				if (opt >= 256 && strcmp(options[opt - 256].name, "color") == 0) {
+					color = optarg;
+					break;
+				}
+				fprintf(stderr, "Try '%s --help'.\n", c.prog);
+				return M2M_ERR_USAGE;
+			}
+		}
+		for (int i = optind; i < argc; i++)
+			rest[nrest++] = argv[i];
+		if (!cli_set_color(&c, color))
+			return cli_error(&c, M2M_ERR_USAGE, "--color '%s': expected auto, always or never",
+					 color);
+		if (nrest == 0) {
+			cli_usage(stderr, c.prog, summary, commands, options);
+			return M2M_ERR_USAGE;
+		}
+		for (size_t h = 0; h < sizeof(handlers) / sizeof(handlers[0]); h++) {
+			if (strcmp(rest[0], handlers[h].name) != 0)
+				continue;
+			rc = cli_load_config(&c, &cfg);
+			if (rc)
+				return rc;
+			rc = handlers[h].fn(&c, cfg, nrest - 1, rest + 1);
+			m2m_config_free(cfg);
+			return rc;
+		}
+		return cli_error(&c, M2M_ERR_USAGE, "unknown command '%s' (see --help)", rest[0]);
+	}
+}

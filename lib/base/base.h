@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal base helpers of libm2m: time, files, locks, backoff, secrets. */
+#ifndef M2M_BASE_H
+#define M2M_BASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "m2m/config.h"
+#include "m2m/m2m.h"
+
+/* Monotonic clock in milliseconds. */
+uint64_t m2m_now_ms(void);
+/* Sleep for ms, returning early (false) if *stop becomes true. */
+bool m2m_sleep_ms(unsigned ms, volatile const int *stop);
+
+/* Create dir (and parents) with mode 0700 if missing. */
+int m2m_mkdir_private(const char *dir, struct m2m_err *err);
+/*
+ * Replace path atomically with data: write a temp file in the same directory
+ * with the given mode, fsync it, rename it over path, fsync the directory.
+ */
+int m2m_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
+		     struct m2m_err *err);
+/* Read a whole (small) file; *out is NUL-terminated; max bytes. */
+int m2m_read_file(const char *path, size_t max, char **out, size_t *len, struct m2m_err *err);
+
+/*
+ * Take an exclusive flock on path (created 0600), waiting at most wait_ms
+ * (0: try once). Returns the fd in *fd; M2M_ERR_BUSY if held elsewhere.
+ */
+int m2m_lock(const char *path, unsigned wait_ms, int *fd, struct m2m_err *err);
+void m2m_unlock(int fd);
+
+/*
+ * Exponential backoff with jitter: the n-th delay (n from 0) is
+ * min * 2^n capped at max, then randomized to [75 %, 100 %] of it so a fleet
+ * does not retry in lockstep.
+ */
+unsigned m2m_backoff_ms(const struct m2m_backoff *b, unsigned n);
+/* Uniform random number in [0, n). */
+uint32_t m2m_random_below(uint32_t n);
+
+/*
+ * A secret (PIN, passphrase) in locked memory. Read from the source described
+ * by ref: a file only its owner can read, an inherited fd, a systemd
+ * credential, or the terminal (only if stdin is a terminal). Never argv.
+ */
+struct m2m_secret {
+	char *buf;
+	size_t len;
+};
+int m2m_secret_read(const struct m2m_secret_ref *ref, const char *what,
+		    struct m2m_secret *out, struct m2m_err *err);
+void m2m_secret_wipe(struct m2m_secret *s);
+
+#endif

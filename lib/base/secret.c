@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Secrets (PINs, passphrases) come from a file only its owner can read, an
+ * inherited file descriptor, a systemd credential or the terminal. Never from
+ * argv or the environment, where other users and crash dumps see them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "base/base.h"
+
+#define SECRET_MAX 1024
+
+static int alloc_secret(struct m2m_secret *s, struct m2m_err *err)
+{
+	s->buf = calloc(1, SECRET_MAX + 1);
+	s->len = 0;
+	if (!s->buf)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	/* keep it out of swap; failure (RLIMIT_MEMLOCK) is not fatal */
+	mlock(s->buf, SECRET_MAX + 1);
+	return M2M_OK;
+}
+
+void m2m_secret_wipe(struct m2m_secret *s)
+{
+	if (!s || !s->buf)
+		return;
+	explicit_bzero(s->buf, SECRET_MAX + 1);
+	munlock(s->buf, SECRET_MAX + 1);
+	free(s->buf);
+	s->buf = NULL;
+	s->len = 0;
+}
+
+/* Read everything from fd into s (at most SECRET_MAX), strip one trailing newline. */
+static int read_fd(int fd, struct m2m_secret *s, const char *what, const char *src,
+		   struct m2m_err *err)
+{
+	for (;;) {
+		ssize_t n = read(fd, s->buf + s->len, SECRET_MAX - s->len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: reading %s: %s", what, src,
+					   strerror(errno));
+		if (n == 0)
+			break;
+		s->len += (size_t)n;
+		if (s->len == SECRET_MAX)
+			return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: %s is longer than %d bytes",
+					   what, src, SECRET_MAX);
+	}
+	if (s->len > 0 && s->buf[s->len - 1] == '\n')
+		s->len--;
+	if (s->len > 0 && s->buf[s->len - 1] == '\r')
+		s->len--;
+	s->buf[s->len] = '\0';
+	return M2M_OK;
+}
+
+static int read_private_file(const char *path, struct m2m_secret *s, const char *what,
+			     struct m2m_err *err)
+{
+	struct stat st;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: %s: %s", what, path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: %s is not a regular file", what,
+				   path);
+	}
+	if (st.st_mode & 0077) {
+		close(fd);
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "%s: refusing %s, readable by others (mode %04o); chmod 600 it",
+				   what, path, (unsigned)(st.st_mode & 07777));
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		close(fd);
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "%s: refusing %s, owned by another user (uid %u)", what, path,
+				   (unsigned)st.st_uid);
+	}
+	rc = read_fd(fd, s, what, path, err);
+	close(fd);
+	return rc;
+}
+
+static int read_prompt(struct m2m_secret *s, const char *what, struct m2m_err *err)
+{
+	struct termios old, quiet;
+	int fd, rc;
+
+	if (!isatty(STDIN_FILENO))
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "%s: needed, but stdin is not a terminal (use pin.file, pin.fd or pin.credential)",
+				   what);
+	fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: /dev/tty: %s", what, strerror(errno));
+	dprintf(fd, "%s: ", what);
+	tcgetattr(fd, &old);
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+	quiet.c_lflag |= ICANON;
+	tcsetattr(fd, TCSAFLUSH, &quiet);
+	rc = M2M_OK;
+	for (;;) {
+		char c;
+		ssize_t n = read(fd, &c, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || c == '\n')
+			break;
+		if (s->len == SECRET_MAX) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: too long", what);
+			break;
+		}
+		s->buf[s->len++] = c;
+	}
+	s->buf[s->len] = '\0';
+	tcsetattr(fd, TCSAFLUSH, &old);
+	dprintf(fd, "\n");
+	close(fd);
+	return rc;
+}
+
+int m2m_secret_read(const struct m2m_secret_ref *ref, const char *what, struct m2m_secret *out,
+		    struct m2m_err *err)
+{
+	char path[PATH_MAX];
+	const char *dir;
+	int rc;
+
+	rc = alloc_secret(out, err);
+	if (rc)
+		return rc;
+	switch (ref->source) {
+	case M2M_SECRET_NONE:
+		rc = M2M_OK;
+		break;
+	case M2M_SECRET_FILE:
+		rc = read_private_file(ref->path, out, what, err);
+		break;
+	case M2M_SECRET_FD: {
+		struct stat st;
+
+		if (ref->fd < 0 || fstat(ref->fd, &st) < 0) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: file descriptor %d is not open",
+					 what, ref->fd);
+			break;
+		}
+		rc = read_fd(ref->fd, out, what, "the file descriptor", err);
+		break;
+	}
+	case M2M_SECRET_CREDENTIAL:
+		dir = getenv("CREDENTIALS_DIRECTORY");
+		if (!dir || !*dir) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					 "%s: systemd credential '%s' wanted, but CREDENTIALS_DIRECTORY is not set",
+					 what, ref->path);
+			break;
+		}
+		if (snprintf(path, sizeof(path), "%s/%s", dir, ref->path) >= (int)sizeof(path)) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: credential path too long", what);
+			break;
+		}
+		rc = read_private_file(path, out, what, err);
+		break;
+	case M2M_SECRET_PROMPT:
+		rc = read_prompt(out, what, err);
+		break;
+	default:
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s: unknown secret source", what);
+	}
+	if (rc)
+		m2m_secret_wipe(out);
+	return rc;
+}

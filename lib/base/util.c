@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/base.h"
+
+uint64_t m2m_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+bool m2m_sleep_ms(unsigned ms, volatile const int *stop)
+{
+	uint64_t end = m2m_now_ms() + ms;
+
+	/* short slices so a signal-set stop flag is seen quickly */
+	for (;;) {
+		uint64_t now = m2m_now_ms();
+		struct timespec ts;
+		unsigned slice;
+
+		if (stop && *stop)
+			return false;
+		if (now >= end)
+			return true;
+		slice = end - now > 100 ? 100 : (unsigned)(end - now);
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)slice * 1000000;
+		nanosleep(&ts, NULL);
+	}
+}
+
+int m2m_mkdir_private(const char *dir, struct m2m_err *err)
+{
+	char tmp[PATH_MAX];
+	size_t len = strlen(dir);
+
+	if (len == 0 || len >= sizeof(tmp))
+		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: invalid directory", dir);
+	memcpy(tmp, dir, len + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", tmp, strerror(errno));
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", tmp, strerror(errno));
+	return M2M_OK;
+}
+
+static int fsync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd, rc;
+
+	if (!slash) {
+		strcpy(dir, ".");
+	} else if (slash == path) {
+		strcpy(dir, "/");
+	} else {
+		if ((size_t)(slash - path) >= sizeof(dir))
+			return -1;
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int m2m_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
+		     struct m2m_err *err)
+{
+	char tmp[PATH_MAX];
+	const char *p = data;
+	int fd;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: path too long", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", tmp, strerror(errno));
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+
+			close(fd);
+			unlink(tmp);
+			return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", tmp, strerror(e));
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || close(fd) < 0) {
+		int e = errno;
+
+		unlink(tmp);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", tmp, strerror(e));
+	}
+	if (rename(tmp, path) < 0) {
+		int e = errno;
+
+		unlink(tmp);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", path, strerror(e));
+	}
+	fsync_dir_of(path);
+	return M2M_OK;
+}
+
+int m2m_read_file(const char *path, size_t max, char **out, size_t *lenp, struct m2m_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0, cap = 4096;
+	char *buf;
+
+	if (fd < 0)
+		return m2m_err_set(err, errno == ENOENT ? M2M_ERR_NOT_FOUND : M2M_ERR_FAILURE,
+				   "%s: %s", path, strerror(errno));
+	buf = malloc(cap + 1);
+	if (!buf) {
+		close(fd);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *nb;
+
+			if (cap >= max) {
+				free(buf);
+				close(fd);
+				return m2m_err_set(err, M2M_ERR_FAILURE, "%s: larger than %zu bytes",
+						   path, max);
+			}
+			cap *= 2;
+			nb = realloc(buf, cap + 1);
+			if (!nb) {
+				free(buf);
+				close(fd);
+				return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+
+			free(buf);
+			close(fd);
+			return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", path, strerror(e));
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len > max) {
+		free(buf);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: larger than %zu bytes", path, max);
+	}
+	buf[len] = '\0';
+	*out = buf;
+	if (lenp)
+		*lenp = len;
+	return M2M_OK;
+}
+
+int m2m_lock(const char *path, unsigned wait_ms, int *fdp, struct m2m_err *err)
+{
+	uint64_t end = m2m_now_ms() + wait_ms;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", path, strerror(errno));
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			break;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			int e = errno;
+
+			close(fd);
+			return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", path, strerror(e));
+		}
+		if (m2m_now_ms() >= end) {
+			close(fd);
+			return m2m_err_set(err, M2M_ERR_BUSY, "%s: held by another process", path);
+		}
+		m2m_sleep_ms(20, NULL);
+	}
+	*fdp = fd;
+	return M2M_OK;
+}
+
+void m2m_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+uint32_t m2m_random_below(uint32_t n)
+{
+	uint32_t r, limit;
+
+	if (n <= 1)
+		return 0;
+	/* reject the top sliver so every value is equally likely */
+	limit = UINT32_MAX - UINT32_MAX % n;
+	do {
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			r = (uint32_t)rand();
+	} while (r >= limit);
+	return r % n;
+}
+
+unsigned m2m_backoff_ms(const struct m2m_backoff *b, unsigned n)
+{
+	uint64_t d = b->min_ms ? b->min_ms : 1000;
+	uint64_t max = b->max_ms >= d ? b->max_ms : d;
+
+	while (n-- > 0 && d < max)
+		d *= 2;
+	if (d > max)
+		d = max;
+	/* keep 75..100 % of the delay */
+	return (unsigned)(d - m2m_random_below((uint32_t)(d / 4 + 1)));
+}

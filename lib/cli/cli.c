@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+int cli_error(const struct cli *c, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", c->prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return rc;
+}
+
+int cli_fail(const struct cli *c, const struct m2m_err *err)
+{
+	int rc = err->rc ? err->rc : M2M_ERR_FAILURE;
+
+	return cli_error(c, rc, "%s", err->msg[0] ? err->msg : m2m_rc_describe(rc));
+}
+
+void cli_usage(FILE *out, const char *prog, const char *summary, const struct cli_command *cmds,
+	       const struct cli_option *opts)
+{
+	fprintf(out, "Usage: %s [OPTIONS] COMMAND [ARGS]\n%s\n\nCommands:\n", prog, summary);
+	for (const struct cli_command *c = cmds; c->name; c++) {
+		char lhs[64];
+
+		snprintf(lhs, sizeof(lhs), "%s %s", c->name, c->args);
+		fprintf(out, "  %-24s %s\n", lhs, c->help);
+	}
+	fprintf(out, "\nOptions:\n");
+	for (const struct cli_option *o = opts; o->name; o++) {
+		char lhs[64];
+
+		if (o->short_name)
+			snprintf(lhs, sizeof(lhs), "-%c, --%s%s%s", o->short_name, o->name,
+				 o->arg ? " " : "", o->arg ? o->arg : "");
+		else
+			snprintf(lhs, sizeof(lhs), "    --%s%s%s", o->name, o->arg ? "=" : "",
+				 o->arg ? o->arg : "");
+		fprintf(out, "  %-24s %s\n", lhs, o->help);
+	}
+	fprintf(out, "\nExit status: 0 on success, otherwise one of the codes in m2m-exit-codes(7).\n");
+}
+
+bool cli_parse_duration(const char *s, unsigned *ms)
+{
+	char *end;
+	double v, mult = 1000;
+
+	if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '.'))
+		return false;
+	v = strtod(s, &end);
+	if (end == s || !isfinite(v) || v < 0)
+		return false;
+	if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "s") == 0 || *end == '\0')
+		mult = 1000;
+	else if (strcmp(end, "m") == 0)
+		mult = 60000;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600000;
+	else
+		return false;
+	v *= mult;
+	if (v > 24.0 * 3600 * 1000)
+		return false;
+	*ms = (unsigned)(v + 0.5);
+	return true;
+}
+
+bool cli_set_color(struct cli *c, const char *when)
+{
+	if (!when || strcmp(when, "auto") == 0) {
+		const char *nc = getenv("NO_COLOR");
+		const char *term = getenv("TERM");
+
+		c->color = isatty(STDOUT_FILENO) && !(nc && *nc) && !(term && strcmp(term, "dumb") == 0);
+	} else if (strcmp(when, "always") == 0) {
+		c->color = true;
+	} else if (strcmp(when, "never") == 0) {
+		c->color = false;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+const char *cli_col(const struct cli *c, const char *code)
+{
+	return c->color ? code : "";
+}
+
+int cli_load_config(struct cli *c, struct m2m_config **cfg)
+{
+	struct m2m_err err;
+	int rc;
+
+	m2m_err_clear(&err);
+	rc = m2m_config_load(m2m_config_path(c->config_path), cfg, &err);
+	if (rc)
+		return cli_fail(c, &err);
+	return M2M_OK;
+}
+
+void cli_print_json(json_object *doc)
+{
+	fputs(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+						  JSON_C_TO_STRING_SPACED |
+						  JSON_C_TO_STRING_NOSLASHESCAPE),
+	      stdout);
+	fputc('\n', stdout);
+	json_object_put(doc);
+}
+
+static json_object *jstr_or_null(const char *s)
+{
+	return s && *s ? json_object_new_string(s) : NULL;
+}
+
+static const char *mode_name(const struct m2m_vpn_profile *p)
+{
+	return p->mode == M2M_VPN_ALWAYS_ON ? "always-on" : "on-demand";
+}
+
+json_object *cli_vpn_status_json(const struct m2m_vpn_status *st, const struct m2m_vpn_profile *p)
+{
+	json_object *o = json_object_new_object(), *vips = json_object_new_array();
+	bool up = st->state == M2M_VPN_STATE_UP;
+
+	json_object_object_add(o, "name", json_object_new_string(p->name));
+	json_object_object_add(o, "state", json_object_new_string(m2m_vpn_state_name(st->state)));
+	json_object_object_add(o, "mode", json_object_new_string(mode_name(p)));
+	json_object_object_add(o, "gateway", json_object_new_string(
+					  st->remote_host[0] ? st->remote_host : p->gateways[0]));
+	json_object_object_add(o, "remote_id", json_object_new_string(
+					    st->remote_id[0] ? st->remote_id : p->remote_id));
+	json_object_object_add(o, "local_host", jstr_or_null(st->local_host));
+	json_object_object_add(o, "local_id", jstr_or_null(st->local_id));
+	for (unsigned i = 0; i < st->n_vips; i++)
+		json_object_array_add(vips, json_object_new_string(st->vips[i]));
+	json_object_object_add(o, "virtual_ips", vips);
+	json_object_object_add(o, "ike_state", jstr_or_null(st->ike_state));
+	json_object_object_add(o, "child_state", jstr_or_null(st->child_state));
+	json_object_object_add(o, "established_s", up ? json_object_new_int64((int64_t)st->established_s) : NULL);
+	json_object_object_add(o, "ike_proposal", jstr_or_null(st->ike_proposal));
+	json_object_object_add(o, "esp_proposal", jstr_or_null(st->esp_proposal));
+	json_object_object_add(o, "udp_encap", json_object_new_boolean(st->encap));
+	json_object_object_add(o, "bytes_in", json_object_new_int64((int64_t)st->bytes_in));
+	json_object_object_add(o, "packets_in", json_object_new_int64((int64_t)st->packets_in));
+	json_object_object_add(o, "bytes_out", json_object_new_int64((int64_t)st->bytes_out));
+	json_object_object_add(o, "packets_out", json_object_new_int64((int64_t)st->packets_out));
+	json_object_object_add(o, "fail_closed", json_object_new_boolean(p->fail_closed));
+	json_object_object_add(o, "guard_active", json_object_new_boolean(st->guard_active));
+	if (st->last_rc) {
+		json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "code", json_object_new_int(st->last_rc));
+		json_object_object_add(e, "name", json_object_new_string(m2m_rc_name(st->last_rc)));
+		json_object_object_add(e, "message", json_object_new_string(st->last_error));
+		json_object_object_add(e, "time", json_object_new_int64((int64_t)st->last_error_time));
+		json_object_object_add(o, "last_error", e);
+	} else {
+		json_object_object_add(o, "last_error", NULL);
+	}
+	return o;
+}
+
+static void human_bytes(uint64_t b, char *buf, size_t len)
+{
+	if (b < 10240)
+		snprintf(buf, len, "%llu B", (unsigned long long)b);
+	else if (b < 10ull * 1024 * 1024)
+		snprintf(buf, len, "%.1f KiB", b / 1024.0);
+	else
+		snprintf(buf, len, "%.1f MiB", b / 1048576.0);
+}
+
+static void human_secs(uint64_t s, char *buf, size_t len)
+{
+	if (s < 120)
+		snprintf(buf, len, "%llu s", (unsigned long long)s);
+	else if (s < 7200)
+		snprintf(buf, len, "%llu min", (unsigned long long)(s / 60));
+	else
+		snprintf(buf, len, "%llu h %llu min", (unsigned long long)(s / 3600),
+			 (unsigned long long)(s % 3600 / 60));
+}
+
+void cli_vpn_status_text(const struct cli *c, FILE *out, const struct m2m_vpn_status *st,
+			 const struct m2m_vpn_profile *p)
+{
+	const char *col = st->state == M2M_VPN_STATE_UP ? CLI_GREEN :
+			  st->state == M2M_VPN_STATE_CONNECTING ? CLI_YELLOW : CLI_RED;
+	char a[48], b[48];
+
+	fprintf(out, "%s%s%s: %s%s%s\n", cli_col(c, CLI_BOLD), p->name, cli_col(c, CLI_RESET),
+		cli_col(c, col), m2m_vpn_state_name(st->state), cli_col(c, CLI_RESET));
+	fprintf(out, "  %-13s %s (%s)\n", "gateway:", st->remote_host[0] ? st->remote_host : p->gateways[0],
+		st->remote_id[0] ? st->remote_id : p->remote_id);
+	if (st->local_host[0])
+		fprintf(out, "  %-13s %s (%s)\n", "local:", st->local_host, st->local_id);
+	for (unsigned i = 0; i < st->n_vips; i++)
+		fprintf(out, "  %-13s %s\n", i ? "" : "virtual IP:", st->vips[i]);
+	if (st->state == M2M_VPN_STATE_UP) {
+		human_secs(st->established_s, a, sizeof(a));
+		fprintf(out, "  %-13s %s\n", "up for:", a);
+	}
+	if (st->ike_proposal[0])
+		fprintf(out, "  %-13s %s\n", "IKE:", st->ike_proposal);
+	if (st->esp_proposal[0])
+		fprintf(out, "  %-13s %s%s\n", "ESP:", st->esp_proposal,
+			st->encap ? ", in UDP" : "");
+	if (st->child_state[0] || st->bytes_in || st->bytes_out) {
+		human_bytes(st->bytes_in, a, sizeof(a));
+		human_bytes(st->bytes_out, b, sizeof(b));
+		fprintf(out, "  %-13s in %s / %llu packets, out %s / %llu packets\n", "traffic:", a,
+			(unsigned long long)st->packets_in, b, (unsigned long long)st->packets_out);
+	}
+	fprintf(out, "  %-13s %s\n", "mode:", mode_name(p));
+	fprintf(out, "  %-13s %s\n", "fail-closed:",
+		!p->fail_closed ? "no" : st->guard_active ? "yes, guard active" : "yes, guard NOT active");
+	if (st->last_rc) {
+		char when[32];
+		time_t t = (time_t)st->last_error_time;
+		struct tm tm;
+
+		localtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		fprintf(out, "  %-13s %s%s%s (%s, exit %d, %s)\n", "last error:", cli_col(c, CLI_RED),
+			st->last_error, cli_col(c, CLI_RESET), m2m_rc_name(st->last_rc), st->last_rc, when);
+	}
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared command-line layer of the m2m tools: the option table (which is also
+ * the --help text), errors on stderr, colours, durations, JSON output.
+ */
+#ifndef M2M_CLI_H
+#define M2M_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+#include "m2m/config.h"
+#include "m2m/m2m.h"
+#include "m2m/vpn.h"
+
+struct cli_option {
+	const char *name;   /* long name */
+	int short_name;     /* 0 if none */
+	const char *arg;    /* argument name, NULL for a flag */
+	const char *help;
+};
+
+struct cli_command {
+	const char *name;
+	const char *args;   /* synopsis of its arguments */
+	const char *help;
+};
+
+struct cli {
+	const char *prog;
+	const char *config_path;
+	int verbose;        /* -v count */
+	bool quiet;
+	bool json;
+	bool color;         /* resolved: use colour on stdout */
+	unsigned timeout_ms; /* 0: not given */
+};
+
+/* Print "prog: message" on stderr; returns rc. */
+int cli_error(const struct cli *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int cli_fail(const struct cli *c, const struct m2m_err *err);
+
+/* Usage text generated from the tables. */
+void cli_usage(FILE *out, const char *prog, const char *summary, const struct cli_command *cmds,
+	       const struct cli_option *opts);
+
+/* "20", "2.5", "500ms", "3s", "1m" -> ms; false if malformed or > 24 h. */
+bool cli_parse_duration(const char *s, unsigned *ms);
+
+/* Resolve --color=auto|always|never (NO_COLOR honoured for auto). */
+bool cli_set_color(struct cli *c, const char *when);
+const char *cli_col(const struct cli *c, const char *code); /* "" without colour */
+#define CLI_GREEN "\033[32m"
+#define CLI_RED "\033[31m"
+#define CLI_YELLOW "\033[33m"
+#define CLI_BOLD "\033[1m"
+#define CLI_DIM "\033[2m"
+#define CLI_RESET "\033[0m"
+
+/* Load the configuration the usual way (--config, $M2M_CONFIG, default). */
+int cli_load_config(struct cli *c, struct m2m_config **cfg);
+
+/* Print a JSON document on stdout (pretty, newline-terminated) and free it. */
+void cli_print_json(json_object *doc);
+
+/* The VPN status as JSON and as text: the same fields. */
+json_object *cli_vpn_status_json(const struct m2m_vpn_status *st, const struct m2m_vpn_profile *p);
+void cli_vpn_status_text(const struct cli *c, FILE *out, const struct m2m_vpn_status *st,
+			 const struct m2m_vpn_profile *p);
+
+#endif

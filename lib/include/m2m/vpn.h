@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * m2m: IPsec tunnels through strongSwan's charon. A profile from the config
+ * becomes a charon connection named "m2m-<profile>" (IKE and CHILD alike);
+ * credentials are read by libm2m and handed to charon over VICI, so nothing
+ * secret ever sits in a file charon reads or on a command line.
+ */
+#ifndef M2M_VPN_H
+#define M2M_VPN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "m2m/config.h"
+#include "m2m/m2m.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum m2m_vpn_state {
+	M2M_VPN_STATE_DOWN = 0,
+	M2M_VPN_STATE_CONNECTING = 1,
+	M2M_VPN_STATE_UP = 2,
+};
+
+#define M2M_VPN_MAX_VIPS 4
+
+struct m2m_vpn_status {
+	char profile[33];
+	enum m2m_vpn_state state;
+	char ike_state[24];      /* charon's: ESTABLISHED, CONNECTING, ... or "" */
+	char child_state[24];    /* INSTALLED, REKEYING, ... or "" */
+	char local_host[64];
+	char remote_host[64];
+	char local_id[128];
+	char remote_id[128];
+	char vips[M2M_VPN_MAX_VIPS][48];
+	unsigned n_vips;
+	char ike_proposal[96];   /* e.g. AES_GCM_16-256/PRF_HMAC_SHA2_256/ECP_256 */
+	char esp_proposal[64];
+	bool encap;              /* ESP in UDP */
+	uint64_t established_s;  /* seconds since the IKE SA came up */
+	uint64_t bytes_in, bytes_out, packets_in, packets_out;
+	unsigned ike_uniqueid;
+	bool guard_active;       /* fail-closed guard installed */
+	int last_rc;             /* result of the last failed attempt, 0 if none */
+	char last_error[256];    /* its message ("" if none) */
+	uint64_t last_error_time; /* unix time of it */
+};
+
+struct m2m_vpn;
+
+typedef void (*m2m_vpn_log_fn)(void *ctx, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * A handle on charon at cfg->charon.vici; the connection is made when first
+ * needed, so m2m_vpn_down() works (removes the guard) even without charon.
+ * cfg must outlive the handle.
+ */
+int m2m_vpn_open(const struct m2m_config *cfg, struct m2m_vpn **out, struct m2m_err *err);
+void m2m_vpn_close(struct m2m_vpn *vpn);
+/* Receive charon's log lines of our requests and our own decisions (syslog priorities). */
+void m2m_vpn_set_log(struct m2m_vpn *vpn, m2m_vpn_log_fn log, void *ctx);
+
+/*
+ * Bring a profile up and wait until its CHILD SA is installed, at most
+ * timeout_ms (0: the profile's timeout). Succeeds at once if it is already up.
+ * On failure any half-open SA of the profile is torn down and the result code
+ * says why: TIMEOUT, UNREACHABLE, AUTH_LOCAL, AUTH_REMOTE, CREDENTIAL, CLOCK,
+ * PROTOCOL, DAEMON, NOT_FOUND. If status is not NULL it is filled on success.
+ */
+int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
+	       struct m2m_vpn_status *status, struct m2m_err *err);
+
+/*
+ * Take a profile down: terminate its SAs, unload its connection from charon
+ * (so charon's own restart policies stop too) and remove its fail-closed
+ * guard. Succeeds if it is already down.
+ */
+int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
+		 struct m2m_err *err);
+
+/* Current state of one profile. */
+int m2m_vpn_status(struct m2m_vpn *vpn, const char *profile, struct m2m_vpn_status *st,
+		   struct m2m_err *err);
+
+/*
+ * Always-on supervisor: keep the given profiles (NULL: every always-on
+ * profile) up until *stop becomes true (set it from a signal handler).
+ * Re-initiates after failures charon gives up on, with a backoff chosen by
+ * failure class (network: retry.network; authentication/credential/clock:
+ * retry.auth). Reconnects to charon when it restarts. log is called with one
+ * line per state change (may be NULL).
+ */
+int m2m_vpn_watch(const struct m2m_config *cfg, const char *const *profiles,
+		  volatile const int *stop, m2m_vpn_log_fn log, void *log_ctx,
+		  struct m2m_err *err);
+
+const char *m2m_vpn_state_name(enum m2m_vpn_state s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * charon answers a failed "initiate" with one generic errmsg. What went wrong
+ * is only in the control-log lines it streams meanwhile; scripts need to tell
+ * a dead gateway from a rejected certificate from a wrong clock, so the lines
+ * are matched here, most specific first.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vpn/vpn_int.h"
+
+void vpn_log_add(struct vpn_attempt_log *l, const char *msg)
+{
+	char *dup;
+
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 32;
+		char **nl;
+
+		if (ncap > 4096) /* bounded: a chatty peer cannot exhaust memory */
+			return;
+		nl = realloc(l->lines, ncap * sizeof(*nl));
+		if (!nl)
+			return;
+		l->lines = nl;
+		l->cap = ncap;
+	}
+	dup = strdup(msg);
+	if (dup)
+		l->lines[l->n++] = dup;
+}
+
+void vpn_log_free(struct vpn_attempt_log *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->lines[i]);
+	free(l->lines);
+	memset(l, 0, sizeof(*l));
+}
+
+static const char *find(const struct vpn_attempt_log *l, const char *needle)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strstr(l->lines[i], needle))
+			return l->lines[i];
+	return NULL;
+}
+
+struct rule {
+	const char *needle;
+	int rc;
+	const char *why; /* NULL: use the log line itself */
+};
+
+/* Order matters: the first rule that matches a line wins. */
+static const struct rule rules[] = {
+	/* the gateway's certificate fails our check because of its validity window */
+	{ "certificate invalid (valid from", M2M_ERR_CLOCK,
+	  "the gateway's certificate is not valid now (expired, not yet valid, or our clock is wrong)" },
+	{ "not valid before", M2M_ERR_CLOCK, NULL },
+	{ "has expired", M2M_ERR_CLOCK, NULL },
+	/* the gateway rejected us */
+	{ "received AUTHENTICATION_FAILED notify", M2M_ERR_AUTH_LOCAL,
+	  "the gateway rejected our authentication (AUTHENTICATION_FAILED)" },
+	/* we rejected the gateway */
+	{ "constraint check failed", M2M_ERR_AUTH_REMOTE, NULL },
+	{ "public key found for", M2M_ERR_AUTH_REMOTE, NULL },
+	{ "no trusted", M2M_ERR_AUTH_REMOTE, NULL },
+	{ "with ECDSA", M2M_ERR_AUTH_REMOTE, NULL }, /* "authentication of 'x' with ECDSA... failed" */
+	{ "authentication of", M2M_ERR_AUTH_REMOTE, NULL },
+	{ "EAP method", M2M_ERR_AUTH_LOCAL, NULL },
+	/* our own credentials */
+	{ "no private key found", M2M_ERR_CREDENTIAL, NULL },
+	{ "no trusted certificate found", M2M_ERR_CREDENTIAL, NULL },
+	/* negotiation */
+	{ "received NO_PROPOSAL_CHOSEN", M2M_ERR_PROTOCOL,
+	  "the gateway accepted none of our proposals (NO_PROPOSAL_CHOSEN); is its configuration loaded?" },
+	{ "received TS_UNACCEPTABLE", M2M_ERR_PROTOCOL,
+	  "the gateway refused our traffic selectors (TS_UNACCEPTABLE)" },
+	{ "received INTERNAL_ADDRESS_FAILURE", M2M_ERR_PROTOCOL,
+	  "the gateway could not assign a virtual IP (INTERNAL_ADDRESS_FAILURE)" },
+	{ "received INVALID_SYNTAX", M2M_ERR_PROTOCOL, NULL },
+	{ "no acceptable proposal", M2M_ERR_PROTOCOL, NULL },
+	{ "unable to resolve", M2M_ERR_UNREACHABLE, NULL },
+};
+
+static bool rule_line_ok(const struct rule *r, const char *line)
+{
+	/* "authentication of 'x' (myself) with ... successful" is not a failure */
+	if (r->rc == M2M_ERR_AUTH_REMOTE || r->rc == M2M_ERR_AUTH_LOCAL)
+		return !strstr(line, "successful") && !strstr(line, "(myself)") &&
+		       !strstr(line, "succeeded");
+	return true;
+}
+
+int vpn_classify(const struct vpn_attempt_log *l, const char *errmsg, const char *gateway,
+		 char *reason, size_t len)
+{
+	bool answered = find(l, "IKE_SA_INIT response") != NULL;
+	unsigned retransmits = 0;
+
+	for (size_t r = 0; r < sizeof(rules) / sizeof(rules[0]); r++) {
+		for (size_t i = 0; i < l->n; i++) {
+			if (!strstr(l->lines[i], rules[r].needle) ||
+			    !rule_line_ok(&rules[r], l->lines[i]))
+				continue;
+			snprintf(reason, len, "%s", rules[r].why ? rules[r].why : l->lines[i]);
+			return rules[r].rc;
+		}
+	}
+	for (size_t i = 0; i < l->n; i++)
+		if (strstr(l->lines[i], "retransmit "))
+			retransmits++;
+	if (!answered && (retransmits > 0 || find(l, "peer not responding") ||
+			  find(l, "giving up after"))) {
+		snprintf(reason, len, "gateway %s did not answer (%u retransmits)", gateway,
+			 retransmits);
+		return M2M_ERR_UNREACHABLE;
+	}
+	if (errmsg && strstr(errmsg, "not established after")) {
+		snprintf(reason, len, "not established in time: %s", errmsg);
+		return M2M_ERR_TIMEOUT;
+	}
+	if (!answered && find(l, "sending packet")) {
+		snprintf(reason, len, "gateway %s did not answer", gateway);
+		return M2M_ERR_UNREACHABLE;
+	}
+	snprintf(reason, len, "%s", errmsg && *errmsg ? errmsg : "establishing the tunnel failed");
+	return M2M_ERR_FAILURE;
+}

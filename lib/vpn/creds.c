@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Soft credentials: PEM certificate + key, or PKCS#12. libm2m decrypts them
+ * itself and hands charon DER over VICI, so the PIN never reaches charon, a
+ * config file or a command line.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509.h>
+
+#include "base/base.h"
+#include "vpn/vpn_int.h"
+
+static int der_from_x509(X509 *x, struct der *d)
+{
+	unsigned char *p = NULL;
+	int n = i2d_X509(x, &p);
+
+	if (n <= 0)
+		return -1;
+	d->data = p;
+	d->len = (size_t)n;
+	return 0;
+}
+
+static void der_free(struct der *d, bool wipe)
+{
+	if (d->data && wipe)
+		OPENSSL_cleanse(d->data, d->len);
+	OPENSSL_free(d->data);
+	d->data = NULL;
+	d->len = 0;
+}
+
+static const char *ssl_reason(void)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+	return r ? r : "unknown error";
+}
+
+/* Time as an ISO date for messages; t is in UTC. */
+static void fmt_time(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%SZ", &tm);
+}
+
+static int check_cert(X509 *x, struct vpn_creds *c, const char *file, struct m2m_err *err)
+{
+	const ASN1_TIME *nb = X509_get0_notBefore(x), *na = X509_get0_notAfter(x);
+	struct tm tm;
+	char when[32];
+
+	X509_NAME_oneline(X509_get_subject_name(x), c->subject, sizeof(c->subject));
+	if (ASN1_TIME_to_tm(nb, &tm) == 1)
+		c->not_before = timegm(&tm);
+	if (ASN1_TIME_to_tm(na, &tm) == 1)
+		c->not_after = timegm(&tm);
+	if (X509_cmp_current_time(nb) > 0) {
+		fmt_time(c->not_before, when, sizeof(when));
+		return m2m_err_set(err, M2M_ERR_CLOCK,
+				   "%s: certificate %s is not valid before %s (check the clock)", file,
+				   c->subject, when);
+	}
+	if (X509_cmp_current_time(na) < 0) {
+		fmt_time(c->not_after, when, sizeof(when));
+		return m2m_err_set(err, M2M_ERR_CLOCK, "%s: certificate %s expired on %s", file,
+				   c->subject, when);
+	}
+	return M2M_OK;
+}
+
+static int key_to_der(EVP_PKEY *pk, struct vpn_creds *c, const char *file, struct m2m_err *err)
+{
+	unsigned char *p = NULL;
+	int n;
+
+	switch (EVP_PKEY_get_base_id(pk)) {
+	case EVP_PKEY_RSA:
+		c->key_type = "rsa";
+		break;
+	case EVP_PKEY_EC:
+		c->key_type = "ecdsa";
+		break;
+	case EVP_PKEY_ED25519:
+		c->key_type = "ed25519";
+		break;
+	default:
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "%s: unsupported key type (use ECDSA, RSA or Ed25519)", file);
+	}
+	n = i2d_PrivateKey(pk, &p);
+	if (n <= 0)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: cannot encode key: %s", file,
+				   ssl_reason());
+	c->key.data = p;
+	c->key.len = (size_t)n;
+	return M2M_OK;
+}
+
+static int load_ca(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct m2m_err *err)
+{
+	for (char **f = p->ca; f && *f; f++) {
+		FILE *fp = fopen(*f, "re");
+		X509 *x;
+		size_t before = c->n_ca;
+
+		if (!fp)
+			return m2m_err_set(err, M2M_ERR_CREDENTIAL, "CA certificate %s: %m", *f);
+		while ((x = PEM_read_X509(fp, NULL, NULL, NULL))) {
+			struct der *nd = realloc(c->ca, (c->n_ca + 1) * sizeof(*nd));
+
+			if (!nd || der_from_x509(x, &nd[c->n_ca]) < 0) {
+				if (nd)
+					c->ca = nd;
+				X509_free(x);
+				fclose(fp);
+				return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+			}
+			c->ca = nd;
+			c->n_ca++;
+			X509_free(x);
+		}
+		ERR_clear_error();
+		fclose(fp);
+		if (c->n_ca == before)
+			return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					   "CA certificate %s: no PEM certificate in it", *f);
+	}
+	return M2M_OK;
+}
+
+struct pw_ctx {
+	const struct m2m_secret_ref *ref;
+	const char *file;
+	struct m2m_secret secret;
+	bool asked;
+	int rc;
+	struct m2m_err *err;
+};
+
+/* OpenSSL asks only if the PEM key is encrypted. */
+static int key_password_cb(char *buf, int size, int rwflag, void *u)
+{
+	struct pw_ctx *pc = u;
+	char what[300];
+
+	if (pc->ref->source == M2M_SECRET_NONE) {
+		pc->rc = m2m_err_set(pc->err, M2M_ERR_CREDENTIAL,
+				     "%s: key is encrypted, but the profile names no auth.pin", pc->file);
+		return -1;
+	}
+	if (!pc->asked) {
+		snprintf(what, sizeof(what), "PIN for %s", pc->file);
+		pc->rc = m2m_secret_read(pc->ref, what, &pc->secret, pc->err);
+		if (pc->rc)
+			return -1;
+		pc->asked = true;
+	}
+	if ((int)pc->secret.len >= size)
+		return -1;
+	memcpy(buf, pc->secret.buf, pc->secret.len);
+	return (int)pc->secret.len;
+}
+
+static int load_pem(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct m2m_err *err)
+{
+	struct pw_ctx pc = { .ref = &p->pin, .file = p->key, .err = err };
+	EVP_PKEY *pk = NULL;
+	X509 *x = NULL;
+	FILE *fp;
+	int rc;
+
+	fp = fopen(p->cert, "re");
+	if (!fp)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "certificate %s: %m", p->cert);
+	x = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	if (!x)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "certificate %s: not a PEM certificate",
+				   p->cert);
+	fp = fopen(p->key, "re");
+	if (!fp) {
+		X509_free(x);
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "private key %s: %m", p->key);
+	}
+	pk = PEM_read_PrivateKey(fp, NULL, key_password_cb, &pc);
+	fclose(fp);
+	m2m_secret_wipe(&pc.secret);
+	if (!pk) {
+		X509_free(x);
+		if (pc.rc)
+			return pc.rc;
+		if (pc.asked)
+			return m2m_err_set(err, M2M_ERR_CREDENTIAL, "private key %s: wrong PIN",
+					   p->key);
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "private key %s: not a PEM private key (%s)", p->key, ssl_reason());
+	}
+	rc = check_cert(x, c, p->cert, err);
+	if (!rc && X509_check_private_key(x, pk) != 1)
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "certificate %s does not match key %s",
+				 p->cert, p->key);
+	if (!rc && der_from_x509(x, &c->cert) < 0)
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	if (!rc)
+		rc = key_to_der(pk, c, p->key, err);
+	EVP_PKEY_free(pk);
+	X509_free(x);
+	return rc;
+}
+
+static int load_p12(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct m2m_err *err)
+{
+	struct m2m_secret pin = { 0 };
+	STACK_OF(X509) *extra = NULL;
+	EVP_PKEY *pk = NULL;
+	X509 *x = NULL;
+	PKCS12 *p12;
+	char what[300];
+	FILE *fp;
+	int rc;
+
+	fp = fopen(p->pkcs12, "re");
+	if (!fp)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#12 %s: %m", p->pkcs12);
+	p12 = d2i_PKCS12_fp(fp, NULL);
+	fclose(fp);
+	if (!p12)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#12 %s: not a PKCS#12 file",
+				   p->pkcs12);
+	snprintf(what, sizeof(what), "PIN for %s", p->pkcs12);
+	rc = m2m_secret_read(&p->pin, what, &pin, err);
+	if (rc) {
+		PKCS12_free(p12);
+		return rc;
+	}
+	/* a file without a PIN is protected with the empty password */
+	if (!PKCS12_verify_mac(p12, pin.buf, (int)pin.len)) {
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#12 %s: wrong PIN (integrity check failed)",
+				 p->pkcs12);
+		goto out;
+	}
+	if (!PKCS12_parse(p12, pin.buf, &pk, &x, &extra) || !pk || !x) {
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#12 %s: no key and certificate in it (%s)",
+				 p->pkcs12, ssl_reason());
+		goto out;
+	}
+	rc = check_cert(x, c, p->pkcs12, err);
+	if (!rc && X509_check_private_key(x, pk) != 1)
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#12 %s: certificate does not match key",
+				 p->pkcs12);
+	if (!rc && der_from_x509(x, &c->cert) < 0)
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	if (!rc)
+		rc = key_to_der(pk, c, p->pkcs12, err);
+	for (int i = 0; !rc && extra && i < sk_X509_num(extra); i++) {
+		struct der *nd = realloc(c->chain, (c->n_chain + 1) * sizeof(*nd));
+
+		if (!nd) {
+			rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+			break;
+		}
+		c->chain = nd;
+		if (der_from_x509(sk_X509_value(extra, i), &c->chain[c->n_chain]) == 0)
+			c->n_chain++;
+	}
+out:
+	m2m_secret_wipe(&pin);
+	sk_X509_pop_free(extra, X509_free);
+	EVP_PKEY_free(pk);
+	X509_free(x);
+	PKCS12_free(p12);
+	ERR_clear_error();
+	return rc;
+}
+
+int vpn_creds_load(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct m2m_err *err)
+{
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	switch (p->auth) {
+	case M2M_AUTH_CERT:
+		rc = load_pem(p, c, err);
+		break;
+	case M2M_AUTH_PKCS12:
+		rc = load_p12(p, c, err);
+		break;
+	default:
+		rc = m2m_err_set(err, M2M_ERR_CONFIG, "profile %s: unsupported auth method", p->name);
+	}
+	if (!rc)
+		rc = load_ca(p, c, err);
+	ERR_clear_error();
+	if (rc)
+		vpn_creds_free(c);
+	return rc;
+}
+
+void vpn_creds_free(struct vpn_creds *c)
+{
+	der_free(&c->cert, false);
+	der_free(&c->key, true);
+	for (size_t i = 0; i < c->n_chain; i++)
+		der_free(&c->chain[i], false);
+	free(c->chain);
+	for (size_t i = 0; i < c->n_ca; i++)
+		der_free(&c->ca[i], false);
+	free(c->ca);
+	memset(c, 0, sizeof(*c));
+}

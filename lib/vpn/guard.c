@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fail-closed guard. charon's trap policies do not hold traffic on this
+ * strongSwan with kernel-libipsec (the trap route vanishes after the first
+ * tunnel goes down, and no acquire is raised), so the guard is an nftables
+ * table of its own per profile: traffic to the protected prefixes passes only
+ * if it leaves through the tunnel (XFRM: "rt ipsec exists"; kernel-libipsec:
+ * the ipsec TUN device); IKE and ESP-in-UDP to the gateways always pass.
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <limits.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <dlfcn.h>
+#include <nftables/libnftables.h>
+
+#include "base/base.h"
+#include "vpn/vpn_int.h"
+
+struct sbuf {
+	char *s;
+	size_t len, cap;
+	bool oom;
+};
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	for (;;) {
+		size_t room = b->cap - b->len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? room : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = true;
+			return;
+		}
+		if (b->s && (size_t)n < room) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t ncap = (b->cap ? b->cap : 512) * 2 + (size_t)n;
+		char *ns = realloc(b->s, ncap);
+
+		if (!ns) {
+			b->oom = true;
+			return;
+		}
+		b->s = ns;
+		b->cap = ncap;
+	}
+}
+
+/* nft identifiers: letters, digits, '_'; profile names may also hold '-'. */
+static void table_name(const char *profile, char *out, size_t len)
+{
+	size_t o = 0;
+
+	o += (size_t)snprintf(out, len, "m2m_");
+	for (const char *p = profile; *p && o + 3 < len; p++) {
+		if (*p == '-') {
+			out[o++] = '_';
+			out[o++] = 'd';
+		} else if (*p == '_') {
+			out[o++] = '_';
+			out[o++] = '_';
+		} else {
+			out[o++] = *p;
+		}
+	}
+	out[o] = '\0';
+}
+
+/*
+ * libnftables (and its five dependencies) is loaded only when a guard is
+ * touched: most runs (status, a profile without fail_closed) never need it,
+ * and loading it costs start-up time and resident memory on small devices.
+ */
+static struct {
+	bool tried;
+	void *h;
+	struct nft_ctx *(*ctx_new)(uint32_t);
+	void (*ctx_free)(struct nft_ctx *);
+	int (*buffer_output)(struct nft_ctx *);
+	int (*buffer_error)(struct nft_ctx *);
+	const char *(*get_error)(struct nft_ctx *);
+	int (*run)(struct nft_ctx *, const char *);
+} nftlib;
+
+static bool nft_load(void)
+{
+	if (nftlib.tried)
+		return nftlib.h != NULL;
+	nftlib.tried = true;
+	nftlib.h = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
+	if (!nftlib.h)
+		return false;
+	*(void **)&nftlib.ctx_new = dlsym(nftlib.h, "nft_ctx_new");
+	*(void **)&nftlib.ctx_free = dlsym(nftlib.h, "nft_ctx_free");
+	*(void **)&nftlib.buffer_output = dlsym(nftlib.h, "nft_ctx_buffer_output");
+	*(void **)&nftlib.buffer_error = dlsym(nftlib.h, "nft_ctx_buffer_error");
+	*(void **)&nftlib.get_error = dlsym(nftlib.h, "nft_ctx_get_error_buffer");
+	*(void **)&nftlib.run = dlsym(nftlib.h, "nft_run_cmd_from_buffer");
+	if (!nftlib.ctx_new || !nftlib.ctx_free || !nftlib.buffer_output || !nftlib.buffer_error ||
+	    !nftlib.get_error || !nftlib.run) {
+		dlclose(nftlib.h);
+		nftlib.h = NULL;
+	}
+	return nftlib.h != NULL;
+}
+
+static int nft_run(const char *cmds, bool quiet, struct m2m_err *err)
+{
+	struct nft_ctx *nft;
+	int rc;
+
+	if (!nft_load())
+		return m2m_err_set(err, M2M_ERR_FAILURE,
+				   "fail-closed guard: libnftables.so.1 not found (install libnftables1)");
+	nft = nftlib.ctx_new(NFT_CTX_DEFAULT);
+	if (!nft)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "fail-closed guard: nftables unavailable");
+	nftlib.buffer_output(nft);
+	nftlib.buffer_error(nft);
+	rc = nftlib.run(nft, cmds);
+	if (rc != 0 && !quiet) {
+		const char *e = nftlib.get_error(nft);
+		char line[200] = "";
+
+		if (e) {
+			size_t n = strcspn(e, "\n");
+
+			snprintf(line, sizeof(line), "%.*s", (int)n, e);
+		}
+		m2m_err_set(err, M2M_ERR_FAILURE, "fail-closed guard: nftables: %s",
+			    line[0] ? line : "command failed (CAP_NET_ADMIN?)");
+	}
+	nftlib.ctx_free(nft);
+	return rc == 0 ? M2M_OK : M2M_ERR_FAILURE;
+}
+
+static void add_gateway_addrs(struct sbuf *b, const struct m2m_vpn_profile *p, int family)
+{
+	bool any = false;
+
+	for (char **g = p->gateways; g && *g; g++) {
+		struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_DGRAM };
+		struct addrinfo *res = NULL;
+
+		if (getaddrinfo(*g, NULL, &hints, &res) != 0)
+			continue;
+		for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+			char a[INET6_ADDRSTRLEN];
+			const void *src = family == AF_INET ?
+				(const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr :
+				(const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+
+			if (!inet_ntop(family, src, a, sizeof(a)))
+				continue;
+			sb_printf(b, "%s%s", any ? ", " : "", a);
+			any = true;
+		}
+		freeaddrinfo(res);
+	}
+	(void)any;
+}
+
+static bool has_family(const struct m2m_vpn_profile *p, bool v6)
+{
+	for (char **t = p->remote_ts; t && *t; t++)
+		if ((strchr(*t, ':') != NULL) == v6)
+			return true;
+	return false;
+}
+
+static void add_prefixes(struct sbuf *b, const struct m2m_vpn_profile *p, bool v6)
+{
+	bool first = true;
+
+	for (char **t = p->remote_ts; t && *t; t++) {
+		if ((strchr(*t, ':') != NULL) != v6)
+			continue;
+		sb_printf(b, "%s%s", first ? "" : ", ", *t);
+		first = false;
+	}
+}
+
+static void add_rules(struct sbuf *b, const struct m2m_vpn_profile *p, const char *verdict)
+{
+	for (int v6 = 0; v6 <= 1; v6++) {
+		if (!has_family(p, v6))
+			continue;
+		sb_printf(b, "    %s daddr { ", v6 ? "ip6" : "ip");
+		add_prefixes(b, p, v6);
+		sb_printf(b, " } counter %s\n", verdict);
+	}
+}
+
+int vpn_guard_install(const struct m2m_vpn_profile *p, struct m2m_err *err)
+{
+	struct sbuf b = { 0 };
+	char t[80];
+	size_t mark;
+	int rc;
+
+	table_name(p->name, t, sizeof(t));
+	/* add + delete + add in one transaction: replaces atomically, never a gap */
+	sb_printf(&b, "table inet %s\ndelete table inet %s\n", t, t);
+	sb_printf(&b, "table inet %s {\n  chain out_guard {\n", t);
+	sb_printf(&b, "    type filter hook output priority filter - 1; policy accept;\n");
+	sb_printf(&b, "    oifname \"lo\" accept\n    rt ipsec exists accept\n");
+	sb_printf(&b, "    oifname \"ipsec*\" accept\n");
+	for (int v6 = 0; v6 <= 1; v6++) {
+		mark = b.len;
+		sb_printf(&b, "    %s daddr { ", v6 ? "ip6" : "ip");
+		size_t before = b.len;
+
+		add_gateway_addrs(&b, p, v6 ? AF_INET6 : AF_INET);
+		if (b.len == before)
+			b.len = mark; /* no gateway address of this family */
+		else
+			sb_printf(&b, " } udp dport { 500, 4500 } accept\n");
+	}
+	add_rules(&b, p, "reject with icmpx admin-prohibited");
+	sb_printf(&b, "  }\n  chain fwd_guard {\n");
+	sb_printf(&b, "    type filter hook forward priority filter - 1; policy accept;\n");
+	sb_printf(&b, "    rt ipsec exists accept\n    oifname \"ipsec*\" accept\n");
+	add_rules(&b, p, "drop");
+	sb_printf(&b, "  }\n}\n");
+	if (b.oom) {
+		free(b.s);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	}
+	b.s[b.len] = '\0';
+	rc = nft_run(b.s, false, err);
+	free(b.s);
+	return rc;
+}
+
+/* A marker in the state dir says a guard may exist, so runs without one never load nftables. */
+static void marker_path(const struct m2m_config *cfg, const char *profile, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/vpn-%s.guard", cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR,
+		 profile);
+}
+
+int vpn_guard_enable(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+		     struct m2m_err *err)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	marker_path(cfg, p->name, path, sizeof(path));
+	/* the marker first: a crash between the two must not leave a guard nobody removes */
+	if (m2m_mkdir_private(cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR, NULL) == M2M_OK)
+		m2m_write_atomic(path, "", 0, 0600, NULL);
+	rc = vpn_guard_install(p, err);
+	return rc;
+}
+
+int vpn_guard_disable(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+		      struct m2m_err *err)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	marker_path(cfg, p->name, path, sizeof(path));
+	if (!p->fail_closed && access(path, F_OK) != 0)
+		return M2M_OK;
+	rc = vpn_guard_remove(p->name, err);
+	if (rc == M2M_OK)
+		unlink(path);
+	return rc;
+}
+
+int vpn_guard_remove(const char *profile, struct m2m_err *err)
+{
+	char t[80], cmd[200];
+
+	table_name(profile, t, sizeof(t));
+	/* "add" first so removing an absent guard is not an error */
+	snprintf(cmd, sizeof(cmd), "table inet %s\ndelete table inet %s\n", t, t);
+	return nft_run(cmd, false, err);
+}
+
+bool vpn_guard_active(const char *profile)
+{
+	char t[80], cmd[120];
+
+	table_name(profile, t, sizeof(t));
+	snprintf(cmd, sizeof(cmd), "list table inet %s", t);
+	return nft_run(cmd, true, NULL) == M2M_OK;
+}

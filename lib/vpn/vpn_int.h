@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal parts of the VPN module. */
+#ifndef M2M_VPN_INT_H
+#define M2M_VPN_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "m2m/config.h"
+#include "m2m/m2m.h"
+
+struct der {
+	uint8_t *data;
+	size_t len;
+};
+
+/* Everything charon needs for one profile, decoded and checked by libm2m. */
+struct vpn_creds {
+	struct der cert;        /* our end-entity certificate */
+	struct der *chain;      /* further certificates shipped with it (PKCS#12) */
+	size_t n_chain;
+	struct der key;         /* private key, traditional DER; wiped on free */
+	const char *key_type;   /* VICI load-key type: "rsa", "ecdsa", "ed25519" */
+	struct der *ca;         /* trust anchors for the gateway */
+	size_t n_ca;
+	char subject[256];      /* of our certificate, for messages */
+	time_t not_before, not_after;
+};
+
+/*
+ * Read the profile's certificate, key and CAs (PEM files or PKCS#12 with a
+ * PIN), check that key and certificate belong together and that the
+ * certificate is valid now. Errors: CREDENTIAL, CLOCK.
+ */
+int vpn_creds_load(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct m2m_err *err);
+void vpn_creds_free(struct vpn_creds *c);
+
+/* What was last loaded into charon for a profile (see loaded.c). */
+uint64_t vpn_profile_digest(const struct m2m_config *cfg, const struct m2m_vpn_profile *p);
+void vpn_loaded_save(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+		     const struct vpn_creds *c);
+void vpn_loaded_forget(const struct m2m_config *cfg, const char *profile);
+bool vpn_loaded_match(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+		      time_t *not_before, time_t *not_after);
+
+/*
+ * Fail-closed guard: an nftables table "inet m2m_<profile>" that rejects
+ * traffic to the protected prefixes unless it leaves through the tunnel.
+ */
+int vpn_guard_install(const struct m2m_vpn_profile *p, struct m2m_err *err);
+/* install/remove, keeping a marker in the state dir (callers use these) */
+int vpn_guard_enable(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+		     struct m2m_err *err);
+int vpn_guard_disable(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+		      struct m2m_err *err);
+int vpn_guard_remove(const char *profile, struct m2m_err *err);
+bool vpn_guard_active(const char *profile);
+
+/*
+ * Classify a failed initiate from charon's control-log lines and its final
+ * error message. Returns the result code and writes a one-line reason.
+ */
+struct vpn_attempt_log {
+	char **lines;
+	size_t n, cap;
+};
+void vpn_log_add(struct vpn_attempt_log *l, const char *msg);
+void vpn_log_free(struct vpn_attempt_log *l);
+int vpn_classify(const struct vpn_attempt_log *l, const char *errmsg, const char *gateway,
+		 char *reason, size_t reason_len);
+
+#endif

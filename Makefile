@@ -16,7 +16,8 @@ SOVERSION := 0
 PKGS := yaml-0.1 json-c libcrypto
 # libnftables is dlopen()ed when a fail-closed guard is used: only its header at build time
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) libnftables)
-PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS)) -ldl
+# --as-needed: each tool loads only the libraries it calls (start-up time, RSS)
+PKG_LIBS := -Wl,--as-needed $(shell $(PKG_CONFIG) --libs $(PKGS)) -ldl
 
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes

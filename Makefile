@@ -13,9 +13,10 @@ PKG_CONFIG ?= pkg-config
 VERSION := 0.1.0
 SOVERSION := 0
 
-PKGS := yaml-0.1 json-c libcrypto
-# libnftables is dlopen()ed when a fail-closed guard is used: only its header at build time
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) libnftables)
+PKGS := yaml-0.1 json-c libcrypto tss2-esys tss2-tctildr tss2-rc
+# libnftables is dlopen()ed when a fail-closed guard is used, and so is a PKCS#11
+# module by the key store: only their headers at build time
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) libnftables p11-kit-1)
 # --as-needed: each tool loads only the libraries it calls (start-up time, RSS)
 PKG_LIBS := -Wl,--as-needed $(shell $(PKG_CONFIG) --libs $(PKGS)) -ldl
 

@@ -160,6 +160,43 @@ int m2m_key_ref_check(const struct m2m_key_ref *ref, bool generate, struct m2m_e
 
 /* ---- the interface ------------------------------------------------------ */
 
+int m2m_key_ref_from_profile(const struct m2m_vpn_profile *p, struct m2m_key_ref *ref,
+			     struct m2m_err *err)
+{
+	memset(ref, 0, sizeof(*ref));
+	ref->pin = p->pin;
+	switch (p->auth) {
+	case M2M_AUTH_CERT:
+	case M2M_AUTH_CERT_EAP:
+		ref->store = M2M_KEYSTORE_FILE;
+		ref->path = p->key;
+		return M2M_OK;
+	case M2M_AUTH_PKCS12:
+		ref->store = M2M_KEYSTORE_FILE;
+		ref->path = p->pkcs12;
+		return M2M_OK;
+	case M2M_AUTH_PKCS11:
+		ref->store = M2M_KEYSTORE_PKCS11;
+		ref->module = p->module;
+		ref->token = p->token;
+		ref->id = p->key_id;
+		return M2M_OK;
+	case M2M_AUTH_TPM:
+		ref->store = M2M_KEYSTORE_TPM;
+		ref->tcti = p->tcti;
+		ref->handle = p->handle;
+		return M2M_OK;
+	case M2M_AUTH_MACHINE:
+		ref->store = M2M_KEYSTORE_MACHINE;
+		ref->path = p->key;
+		ref->pin.source = M2M_SECRET_NONE;
+		return M2M_OK;
+	case M2M_AUTH_EAP:
+		break;
+	}
+	return m2m_err_set(err, M2M_ERR_NOT_FOUND, "profile %s: method eap has no key", p->name);
+}
+
 int m2m_key_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, bool replace,
 		     struct m2m_err *err)
 {
@@ -298,6 +335,16 @@ int m2m_key_sign(struct m2m_key *k, const unsigned char *digest, size_t dlen,
 		return m2m_err_set(err, M2M_ERR_USAGE, "sign: expected a SHA-256 digest (32 bytes), got %zu",
 				   dlen);
 	return k->ops->sign(k, digest, dlen, sig, siglen, err);
+}
+
+int m2m_key_cert_der(const struct m2m_key *k, unsigned char **der, size_t *len,
+		     struct m2m_err *err)
+{
+	*der = NULL;
+	if (k->ref.store != M2M_KEYSTORE_PKCS11)
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "a %s key store keeps no certificates",
+				   m2m_key_store_name(k->ref.store));
+	return ks_pkcs11_cert((struct m2m_key *)k, der, len, err);
 }
 
 int m2m_key_delete(const struct m2m_key_ref *ref, struct m2m_err *err)
@@ -519,17 +566,17 @@ int ks_pin_policy(enum m2m_pin_state st, bool person, const char *token, struct 
 	switch (st) {
 	case M2M_PIN_LOCKED:
 		return m2m_err_set(err, M2M_ERR_PIN_LOCKOUT,
-				   "token %s: the user PIN is locked; unlock it with the SO PIN (not tried)",
+				   "token '%s': the user PIN is locked; unlock it with the SO PIN (not tried)",
 				   token);
 	case M2M_PIN_FINAL:
 		return m2m_err_set(err, M2M_ERR_PIN_LOCKOUT,
-				   "token %s: one PIN retry left, a wrong PIN would lock it; not tried (check the PIN, then reset the counter with a correct login by hand)",
+				   "token '%s': one PIN retry left, a wrong PIN would lock it; not tried (check the PIN, then reset the counter with a correct login by hand)",
 				   token);
 	case M2M_PIN_LOW:
 		if (person)
 			return M2M_OK;
 		return m2m_err_set(err, M2M_ERR_PIN_LOCKOUT,
-				   "token %s: a wrong PIN was given before and few retries are left; not tried unattended (check the PIN, then log in once at a terminal)",
+				   "token '%s': a wrong PIN was given before and few retries are left; not tried unattended (check the PIN, then log in once at a terminal)",
 				   token);
 	default:
 		return M2M_OK;

@@ -259,6 +259,40 @@ static int query_sas(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 	return rc;
 }
 
+/* ---- charon itself ---------------------------------------------------------- */
+
+int m2m_vpn_charon_plugins(const struct m2m_config *cfg, char ***plugins, struct m2m_err *err)
+{
+	const char *uri = cfg->charon.vici ? cfg->charon.vici : M2M_VICI_DEFAULT_URI;
+	struct vici_conn *vc = NULL;
+	struct vici_node *resp = NULL;
+	const struct vici_node *pl;
+	size_t n = 0;
+	char **out;
+	int rc;
+
+	*plugins = NULL;
+	rc = vici_connect(&vc, uri, err);
+	if (!rc)
+		rc = vici_request(vc, "stats", NULL, &resp, NULL, NULL, 3000, err);
+	vici_close(vc);
+	if (rc)
+		return rc;
+	pl = vici_find(resp, "plugins");
+	for (const struct vici_node *it = pl ? pl->child : NULL; it; it = it->next)
+		n++;
+	out = calloc(n + 1, sizeof(*out));
+	n = 0;
+	for (const struct vici_node *it = pl ? pl->child : NULL; out && it; it = it->next)
+		if (it->value && (out[n] = strdup(it->value)))
+			n++;
+	vici_node_free(resp);
+	if (!out)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	*plugins = out;
+	return M2M_OK;
+}
+
 /* ---- the last failure, kept for "status" -------------------------------- */
 
 static void last_error_path(const struct m2m_config *cfg, const char *profile, char *buf,

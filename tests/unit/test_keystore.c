@@ -50,7 +50,7 @@ static void test_pin_policy(void **state)
 	assert_int_equal(ks_pin_policy(M2M_PIN_OK, true, "t", &err), M2M_OK);
 	/* unattended: few retries left means stop, and say so with its own code */
 	assert_int_equal(ks_pin_policy(M2M_PIN_LOW, false, "card", &err), M2M_ERR_PIN_LOCKOUT);
-	assert_non_null(strstr(err.msg, "token card"));
+	assert_non_null(strstr(err.msg, "token 'card'"));
 	assert_non_null(strstr(err.msg, "not tried"));
 	/* a person at a terminal may try while retries are low, never on the final one */
 	assert_int_equal(ks_pin_policy(M2M_PIN_LOW, true, "card", &err), M2M_OK);

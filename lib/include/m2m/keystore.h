@@ -93,6 +93,13 @@ const char *m2m_pin_state_name(enum m2m_pin_state s);
 int m2m_key_ref_check(const struct m2m_key_ref *ref, bool generate, struct m2m_err *err);
 
 /*
+ * The key of a VPN profile's auth section (cert, pkcs12, pkcs11, tpm,
+ * machine, cert+eap). The strings point into p. NOT_FOUND for eap (no key).
+ */
+int m2m_key_ref_from_profile(const struct m2m_vpn_profile *p, struct m2m_key_ref *ref,
+			     struct m2m_err *err);
+
+/*
  * Create a key. Refuses (CREDENTIAL) to replace an existing one unless
  * replace is true. TPM keys get a fixed signing scheme (ecdsa-sha256 or
  * rsassa-sha256) so charon can use them.
@@ -131,6 +138,14 @@ int m2m_key_public_der(const struct m2m_key *k, unsigned char **der, size_t *len
  */
 int m2m_key_sign(struct m2m_key *k, const unsigned char *digest, size_t dlen,
 		 unsigned char **sig, size_t *siglen, struct m2m_err *err);
+
+/*
+ * The certificate stored next to the key (a PKCS#11 token's certificate
+ * object with the same CKA_ID), DER; free() *der. NOT_FOUND if none, or if
+ * the store keeps no certificates.
+ */
+int m2m_key_cert_der(const struct m2m_key *k, unsigned char **der, size_t *len,
+		     struct m2m_err *err);
 
 /* Remove a key from its store (file, token objects, TPM persistent handle). */
 int m2m_key_delete(const struct m2m_key_ref *ref, struct m2m_err *err);

@@ -57,10 +57,10 @@ $(B)/man/%: man/%.in man/exit-codes.roff
 $(B)/man/%: man/%
 	@mkdir -p $(dir $@)
 	$(Q)sed -e 's|@VERSION@|$(VERSION)|g' -e '/@EXIT_CODES@/{r man/exit-codes.roff' -e 'd}' $< > $@
-$(B)/man/m2m-exit-codes.7: man/exit-codes.roff
+$(B)/man/m2m-exit-codes.7: man/exit-codes.roff Makefile
 	@mkdir -p $(dir $@)
 	$(Q)(printf '.TH M2M-EXIT-CODES 7 "2026-11" "m2m $(VERSION)" "m2m manual"\n.SH NAME\nm2m-exit-codes \\- exit status of the m2m tools\n'; \
-	  cat $<; printf '.SH SEE ALSO\n.BR m2mvpn-connect (1),\n.BR m2m.yaml (5)\n') > $@
+	  cat $<; printf '.SH SEE ALSO\n.BR m2mvpn-connect (1),\n.BR m2mvpn-cert (1),\n.BR m2m.yaml (5)\n') > $@
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)

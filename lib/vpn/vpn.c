@@ -402,11 +402,43 @@ static int load_creds(struct m2m_vpn *vpn, const struct vpn_creds *c, int timeou
 	}
 	if (rc)
 		return rc;
-	vici_buf_init(&b);
-	vici_add_kvs(&b, "type", c->key_type);
-	vici_add_kv(&b, "data", c->key.data, c->key.len);
-	rc = simple_cmd(vpn, "load-key", &b, timeout_ms, err);
-	vici_buf_free(&b); /* wipes the key bytes */
+	switch (c->key_kind) {
+	case VPN_KEY_SOFT:
+		vici_buf_init(&b);
+		vici_add_kvs(&b, "type", c->key_type);
+		vici_add_kv(&b, "data", c->key.data, c->key.len);
+		rc = simple_cmd(vpn, "load-key", &b, timeout_ms, err);
+		vici_buf_free(&b); /* wipes the key bytes */
+		break;
+	case VPN_KEY_TOKEN:
+		/*
+		 * No "module": charon asks each of its token backends (pkcs11
+		 * modules, tpm) for the handle. The PIN was verified by us already.
+		 */
+		vici_buf_init(&b);
+		vici_add_kvs(&b, "handle", c->token_handle);
+		if (c->token_pin.len)
+			vici_add_kv(&b, "pin", c->token_pin.buf, c->token_pin.len);
+		rc = simple_cmd(vpn, "load-token", &b, timeout_ms, err);
+		vici_buf_free(&b);
+		if (rc == M2M_ERR_FAILURE)
+			m2m_err_prefix(err, "charon could not use the key %s (are its pkcs11/tpm plugin and their TCTI or module configured in strongswan.conf?)",
+				       c->token_handle);
+		break;
+	case VPN_KEY_NONE:
+		break;
+	}
+	if (!rc && c->eap_secret.buf) {
+		vici_buf_init(&b);
+		vici_add_kvf(&b, "id", "m2m-eap-%s", c->eap_id);
+		vici_add_kvs(&b, "type", "eap");
+		vici_add_kv(&b, "data", c->eap_secret.buf, c->eap_secret.len);
+		vici_begin_list(&b, "owners");
+		vici_add_items(&b, c->eap_id);
+		vici_end_list(&b);
+		rc = simple_cmd(vpn, "load-shared", &b, timeout_ms, err);
+		vici_buf_free(&b); /* wipes the password */
+	}
 	if (rc == M2M_ERR_FAILURE)
 		err->rc = rc = M2M_ERR_CREDENTIAL;
 	return rc;
@@ -448,13 +480,28 @@ static int load_conn(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 	/* on-demand: one try, the caller decides; always-on: charon retries timeouts forever */
 	vici_add_kvs(&b, "keyingtries", always ? "0" : "1");
 	vici_begin_section(&b, "local");
-	vici_add_kvs(&b, "auth", "pubkey");
-	if (local_id)
-		vici_add_kvs(&b, "id", local_id);
-	vici_begin_list(&b, "certs");
-	vici_add_item(&b, c->cert.data, c->cert.len);
-	vici_end_list(&b);
+	if (p->auth == M2M_AUTH_EAP) {
+		/* EAP-MSCHAPv2 alone; the gateway still proves itself with its certificate */
+		vici_add_kvs(&b, "auth", "eap-mschapv2");
+		vici_add_kvs(&b, "eap_id", c->eap_id);
+		if (local_id)
+			vici_add_kvs(&b, "id", local_id);
+	} else {
+		vici_add_kvs(&b, "auth", "pubkey");
+		if (local_id)
+			vici_add_kvs(&b, "id", local_id);
+		vici_begin_list(&b, "certs");
+		vici_add_item(&b, c->cert.data, c->cert.len);
+		vici_end_list(&b);
+	}
 	vici_end_section(&b);
+	if (p->auth == M2M_AUTH_CERT_EAP) {
+		/* the second authentication round of RFC 4739 */
+		vici_begin_section(&b, "local-2");
+		vici_add_kvs(&b, "auth", "eap-mschapv2");
+		vici_add_kvs(&b, "eap_id", c->eap_id);
+		vici_end_section(&b);
+	}
 	vici_begin_section(&b, "remote");
 	vici_add_kvs(&b, "auth", "pubkey");
 	vici_add_kvs(&b, "id", p->remote_id);

@@ -9,9 +9,11 @@
  * The TCTI is always explicit (the reference's, else device:/dev/tpmrm0),
  * and every failure to reach the TPM names it.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_rc.h>
@@ -72,6 +74,31 @@ static void tpm_close(struct tpm *t)
 	free(t);
 }
 
+/*
+ * The tabrmd TCTI reports a missing resource manager through GLib, straight
+ * to stderr; the caller gets our one-line message instead, so stderr is
+ * pointed at /dev/null while the TCTI is loaded.
+ */
+static TSS2_RC quiet_tcti_init(const char *conf, TSS2_TCTI_CONTEXT **tcti)
+{
+	int saved, null;
+	TSS2_RC rc;
+
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (saved >= 0 && null >= 0)
+		dup2(null, STDERR_FILENO);
+	rc = Tss2_TctiLdr_Initialize(conf, tcti);
+	if (saved >= 0) {
+		dup2(saved, STDERR_FILENO);
+		close(saved);
+	}
+	if (null >= 0)
+		close(null);
+	return rc;
+}
+
 static int tpm_connect(const struct m2m_key_ref *ref, struct tpm **out, struct m2m_err *err)
 {
 	struct tpm *t = calloc(1, sizeof(*t));
@@ -84,7 +111,7 @@ static int tpm_connect(const struct m2m_key_ref *ref, struct tpm **out, struct m
 	snprintf(t->tcti_conf, sizeof(t->tcti_conf), "%s", tcti_of(ref));
 	/* tpm2-tss logs errors to stderr by default; the library reports through err instead */
 	setenv("TSS2_LOG", "all+none", 0);
-	rc = Tss2_TctiLdr_Initialize(t->tcti_conf, &t->tcti);
+	rc = quiet_tcti_init(t->tcti_conf, &t->tcti);
 	if (rc == TSS2_RC_SUCCESS)
 		rc = Esys_Initialize(&t->esys, t->tcti, NULL);
 	/* one round trip proves the TPM answers, not just that the transport opened */

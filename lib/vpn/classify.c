@@ -64,6 +64,10 @@ static const struct rule rules[] = {
 	/* the gateway rejected us */
 	{ "received AUTHENTICATION_FAILED notify", M2M_ERR_AUTH_LOCAL,
 	  "the gateway rejected our authentication (AUTHENTICATION_FAILED)" },
+	/* the gateway rejected our EAP password (it sends no AUTHENTICATION_FAILED then) */
+	{ "EAP-MS-CHAPv2 failed with error ERROR_AUTHENTICATION_FAILURE", M2M_ERR_AUTH_LOCAL,
+	  "the gateway rejected our EAP password (EAP-MSCHAPv2 authentication failure)" },
+	{ "EAP-MS-CHAPv2 failed", M2M_ERR_AUTH_LOCAL, NULL },
 	/* we rejected the gateway */
 	{ "constraint check failed", M2M_ERR_AUTH_REMOTE, NULL },
 	{ "public key found for", M2M_ERR_AUTH_REMOTE, NULL },

@@ -43,6 +43,8 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNITS := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCHES := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
@@ -50,7 +52,7 @@ MAN_IN := $(sort $(wildcard man/*.1.in man/*.5.in man/*.7.in))
 MAN_PLAIN := $(sort $(wildcard man/*.1 man/*.5 man/*.7))
 MANS := $(MAN_IN:man/%.in=$(B)/man/%) $(MAN_PLAIN:man/%=$(B)/man/%) $(B)/man/m2m-exit-codes.7
 
-all: $(B)/libm2m.a $(B)/libm2m.so.$(SOVERSION) $(CMDS) $(B)/libm2m.pc $(MANS) $(EXAMPLES)
+all: $(B)/libm2m.a $(B)/libm2m.so.$(SOVERSION) $(CMDS) $(B)/libm2m.pc $(MANS) $(BENCHES) $(EXAMPLES)
 
 # man pages: the exit codes are written once (man/exit-codes.roff) and inlined in every page
 $(B)/man/%: man/%.in man/exit-codes.roff
@@ -94,6 +96,12 @@ $(B)/libm2m.pc: lib/libm2m.pc.in Makefile
 	@mkdir -p $(B)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# bench helpers (bench/*.c) link the static library like the tools
+$(B)/bench/%: $(B)/bench/%.o $(B)/libm2m.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libm2m.a $(LDLIBS)
 
 units: $(UNITS)
 

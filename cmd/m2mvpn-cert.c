@@ -442,10 +442,7 @@ static int cmd_list(struct opts *o, int argc, char **argv)
 	if (rc)
 		return rc;
 	if (o->c.json) {
-		doc = json_object_new_object();
-		arr = json_object_new_array();
-		json_object_object_add(doc, "schema", json_object_new_string("m2m.cert.list/1"));
-		json_object_object_add(doc, "profiles", arr);
+		doc = cli_json_doc("m2m.cert.list/1", "profiles", &arr);
 	} else {
 		printf("%s%-16s %-9s %-8s %-22s %-34s %s%s\n", cli_col(&o->c, CLI_BOLD), "PROFILE",
 		       "METHOD", "STORE", "NOT AFTER", "SUBJECT", "KEY", cli_col(&o->c, CLI_RESET));
@@ -732,10 +729,7 @@ static int cmd_doctor(struct opts *o, int argc, char **argv)
 	if (rc)
 		return rc;
 	if (o->c.json) {
-		doc = json_object_new_object();
-		d.arr = json_object_new_array();
-		json_object_object_add(doc, "schema", json_object_new_string("m2m.cert.doctor/1"));
-		json_object_object_add(doc, "checks", d.arr);
+		doc = cli_json_doc("m2m.cert.doctor/1", "checks", &d.arr);
 	}
 	for (int i = 0; i < argc; i++)
 		if (!m2m_config_profile(o->cfg, argv[i])) {

@@ -106,4 +106,17 @@ struct ks_machine_value {
 int ks_machine_derive(const struct ks_machine_value *v, size_t n, const unsigned char *salt,
 		      size_t saltlen, unsigned char kek[32]);
 
+/* A machine-bound key file, parsed (not decrypted). */
+struct ks_machine_file {
+	char names[256];         /* "machine-id,dmi-product-uuid" */
+	unsigned char salt[KS_MACHINE_SALT_LEN];
+	unsigned char nonce[12];
+	size_t hlen;             /* bytes of header: the AEAD's additional data */
+	unsigned char *ct;       /* ciphertext || tag, malloc()ed */
+	size_t ctlen;
+};
+/* Parse the text of a key file (NUL-terminated); CREDENTIAL if damaged. free(mf->ct). */
+int ks_machine_parse(const char *buf, struct ks_machine_file *mf, const char *file,
+		     struct m2m_err *err);
+
 #endif

@@ -330,14 +330,57 @@ static void take(const char *v, char *out, size_t len)
 	out[n] = '\0';
 }
 
+int ks_machine_parse(const char *buf, struct ks_machine_file *mf, const char *file,
+		     struct m2m_err *err)
+{
+	char salt_hex[80], nonce_hex[40];
+	const char *data;
+	size_t sl, nl, dl, pad = 0;
+	int d;
+
+	memset(mf, 0, sizeof(*mf));
+	data = strstr(buf, "\ndata: ");
+	if (!strstr(buf, MAGIC "\n") || !field((char *)buf, "inputs") ||
+	    !field((char *)buf, "salt") || !field((char *)buf, "nonce") || !data)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: not a machine-bound key file", file);
+	/* the additional data of the AEAD: everything before the data line */
+	mf->hlen = (size_t)(data - buf) + 1;
+	take(field((char *)buf, "inputs"), mf->names, sizeof(mf->names));
+	take(field((char *)buf, "salt"), salt_hex, sizeof(salt_hex));
+	take(field((char *)buf, "nonce"), nonce_hex, sizeof(nonce_hex));
+	if (ks_hex_decode(salt_hex, mf->salt, sizeof(mf->salt), &sl) || sl != sizeof(mf->salt) ||
+	    ks_hex_decode(nonce_hex, mf->nonce, sizeof(mf->nonce), &nl) || nl != sizeof(mf->nonce))
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: damaged header (salt, nonce)", file);
+	data += 7;
+	dl = strcspn(data, "\n");
+	if (dl == 0 || dl % 4 || dl > 64 * 1024)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: damaged data", file);
+	if (data[dl - 1] == '=')
+		pad++;
+	if (data[dl - 2] == '=')
+		pad++;
+	mf->ct = malloc(dl / 4 * 3 + 4);
+	if (!mf->ct)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	d = EVP_DecodeBlock(mf->ct, (const unsigned char *)data, (int)dl);
+	/* at least a tag and one byte */
+	if (d < 0 || (size_t)d < pad + TAG_LEN + 1) {
+		free(mf->ct);
+		mf->ct = NULL;
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: damaged data", file);
+	}
+	mf->ctlen = (size_t)d - pad;
+	return M2M_OK;
+}
+
 static int machine_open(struct m2m_key *k, struct m2m_err *err)
 {
-	char vals[KS_MACHINE_MAX_INPUTS][MAX_VALUE], names[256], salt_hex[80], nonce_hex[40];
-	unsigned char salt[KS_MACHINE_SALT_LEN], nonce[NONCE_LEN], kek[32];
-	unsigned char *ct = NULL, *pt = NULL;
+	char vals[KS_MACHINE_MAX_INPUTS][MAX_VALUE];
+	unsigned char kek[32], *pt = NULL;
 	struct ks_machine_value v[KS_MACHINE_MAX_INPUTS];
-	const char *file = k->ref.path, *data;
-	size_t n, len, sl, nl, ctlen, ptlen = 0, hlen, dl;
+	struct ks_machine_file mf = { 0 };
+	const char *file = k->ref.path;
+	size_t n, len, ptlen = 0;
 	char *buf = NULL;
 	int rc;
 
@@ -347,53 +390,21 @@ static int machine_open(struct m2m_key *k, struct m2m_err *err)
 			err->rc = rc = M2M_ERR_NOT_FOUND;
 		return rc;
 	}
-	data = strstr(buf, "\ndata: ");
-	if (!strstr(buf, MAGIC "\n") || !field(buf, "inputs") || !field(buf, "salt") ||
-	    !field(buf, "nonce") || !data) {
-		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: not a machine-bound key file", file);
-		goto out;
-	}
-	hlen = (size_t)(data - buf) + 1;
-	take(field(buf, "inputs"), names, sizeof(names));
-	take(field(buf, "salt"), salt_hex, sizeof(salt_hex));
-	take(field(buf, "nonce"), nonce_hex, sizeof(nonce_hex));
-	if (ks_hex_decode(salt_hex, salt, sizeof(salt), &sl) || sl != sizeof(salt) ||
-	    ks_hex_decode(nonce_hex, nonce, sizeof(nonce), &nl) || nl != sizeof(nonce)) {
-		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: damaged header (salt, nonce)", file);
-		goto out;
-	}
-	rc = collect(names, vals, v, &n, file, err);
+	rc = ks_machine_parse(buf, &mf, file, err);
 	if (rc)
 		goto out;
-	data += 7;
-	dl = strcspn(data, "\n");
-	ct = malloc(dl / 4 * 3 + 4);
-	if (!ct) {
-		rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	rc = collect(mf.names, vals, v, &n, file, err);
+	if (rc)
 		goto out;
-	}
-	{
-		int d = EVP_DecodeBlock(ct, (const unsigned char *)data, (int)dl);
-
-		if (d < 0 || dl % 4) {
-			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: damaged data", file);
-			goto out;
-		}
-		ctlen = (size_t)d;
-		if (dl >= 1 && data[dl - 1] == '=')
-			ctlen--;
-		if (dl >= 2 && data[dl - 2] == '=')
-			ctlen--;
-	}
-	pt = OPENSSL_secure_malloc(ctlen + 1);
-	if (!pt || ks_machine_derive(v, n, salt, sizeof(salt), kek)) {
+	pt = OPENSSL_secure_malloc(mf.ctlen + 1);
+	if (!pt || ks_machine_derive(v, n, mf.salt, sizeof(mf.salt), kek)) {
 		rc = m2m_err_set(err, M2M_ERR_FAILURE, "key derivation failed");
 		goto out;
 	}
-	if (gcm(false, kek, nonce, (unsigned char *)buf, hlen, ct, ctlen, pt, &ptlen)) {
+	if (gcm(false, kek, mf.nonce, (unsigned char *)buf, mf.hlen, mf.ct, mf.ctlen, pt, &ptlen)) {
 		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
 				 "%s: this key is bound to another machine (the identity of this one differs: %s); copy it nowhere, re-enrol this device",
-				 file, names);
+				 file, mf.names);
 		goto out;
 	}
 	{
@@ -407,14 +418,14 @@ static int machine_open(struct m2m_key *k, struct m2m_err *err)
 		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: decrypted, but not a key", file);
 		goto out;
 	}
-	snprintf(k->info.location, sizeof(k->info.location), "%s (bound to %s)", file, names);
+	snprintf(k->info.location, sizeof(k->info.location), "%s (bound to %s)", file, mf.names);
 	rc = ks_pub_from_priv(k, err);
 out:
 	OPENSSL_cleanse(kek, sizeof(kek));
 	OPENSSL_cleanse(vals, sizeof(vals));
 	if (pt)
-		OPENSSL_secure_clear_free(pt, ctlen + 1);
-	free(ct);
+		OPENSSL_secure_clear_free(pt, mf.ctlen + 1);
+	free(mf.ct);
 	free(buf);
 	ERR_clear_error();
 	return rc;

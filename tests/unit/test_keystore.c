@@ -402,6 +402,40 @@ static void test_import(void **state)
 	unsetenv("M2M_DMI_DIR");
 }
 
+/* Damaged key files: refused as such, never read past. */
+static void test_machine_parse(void **state)
+{
+	static const char head[] = "m2m-machine-key: 1\ninputs: machine-id\nsalt: "
+				   "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
+				   "nonce: 000102030405060708090a0b\n";
+	struct ks_machine_file mf;
+	struct m2m_err err = { 0 };
+	char buf[512];
+
+	assert_int_equal(ks_machine_parse("", &mf, "f", &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "not a machine-bound key file"));
+	snprintf(buf, sizeof(buf), "%sdata: ====\n", head);
+	assert_int_equal(ks_machine_parse(buf, &mf, "f", &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "damaged data"));
+	assert_null(mf.ct);
+	snprintf(buf, sizeof(buf), "%sdata: QUJD\n", head); /* 3 bytes: shorter than a tag */
+	assert_int_equal(ks_machine_parse(buf, &mf, "f", &err), M2M_ERR_CREDENTIAL);
+	snprintf(buf, sizeof(buf), "%sdata: QUJDRA=\n", head); /* not a multiple of 4 */
+	assert_int_equal(ks_machine_parse(buf, &mf, "f", &err), M2M_ERR_CREDENTIAL);
+	snprintf(buf, sizeof(buf), "%sdata: %s\n", head,
+		 "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo="); /* 26 bytes */
+	assert_int_equal(ks_machine_parse(buf, &mf, "f", &err), M2M_OK);
+	assert_int_equal(mf.ctlen, 26);
+	assert_string_equal(mf.names, "machine-id");
+	assert_int_equal(mf.hlen, strlen(head));
+	free(mf.ct);
+	snprintf(buf, sizeof(buf), "%sdata: %s\n", head, "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=");
+	assert_int_equal(buf[39], 'a');
+	buf[39] = 'x'; /* "salt:" -> "sxlt:": no salt */
+	assert_int_equal(ks_machine_parse(buf, &mf, "f", &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "not a machine-bound key file"));
+}
+
 /* A TPM behind a TCTI that is not there: exit code 9 and the TCTI named. */
 static void test_tpm_unreachable(void **state)
 {
@@ -438,6 +472,7 @@ int main(void)
 		cmocka_unit_test(test_file_store),
 		cmocka_unit_test(test_machine_store),
 		cmocka_unit_test(test_import),
+		cmocka_unit_test(test_machine_parse),
 		cmocka_unit_test(test_tpm_unreachable),
 		cmocka_unit_test(test_pkcs11_no_module),
 	};

@@ -656,7 +656,7 @@ static const struct auth_method {
 	{ "tpm", M2M_AUTH_TPM, BIT(A_CERT),
 	  A_COMMON | BIT(A_CERT) | BIT(A_PIN) | BIT(A_TCTI) | BIT(A_HANDLE) },
 	{ "machine", M2M_AUTH_MACHINE, BIT(A_CERT) | BIT(A_KEY),
-	  A_COMMON | BIT(A_CERT) | BIT(A_KEY) },
+	  A_COMMON | BIT(A_CERT) | BIT(A_KEY) | BIT(A_TCTI) | BIT(A_HANDLE) },
 	{ "eap", M2M_AUTH_EAP, BIT(A_PASSWORD), A_COMMON | BIT(A_EAP_ID) | BIT(A_PASSWORD) },
 	{ "cert+eap", M2M_AUTH_CERT_EAP, BIT(A_CERT) | BIT(A_KEY) | BIT(A_PASSWORD),
 	  A_COMMON | BIT(A_CERT) | BIT(A_KEY) | BIT(A_PIN) | BIT(A_EAP_ID) | BIT(A_PASSWORD) },

@@ -189,6 +189,9 @@ int m2m_key_ref_from_profile(const struct m2m_vpn_profile *p, struct m2m_key_ref
 	case M2M_AUTH_MACHINE:
 		ref->store = M2M_KEYSTORE_MACHINE;
 		ref->path = p->key;
+		/* sealing in a TPM (keygen, import); opening reads the TCTI from the file */
+		ref->tcti = p->tcti;
+		ref->handle = p->handle;
 		ref->pin.source = M2M_SECRET_NONE;
 		return M2M_OK;
 	case M2M_AUTH_EAP:

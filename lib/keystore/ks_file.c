@@ -253,7 +253,7 @@ int m2m_key_import(const struct m2m_key_ref *dst, const char *src,
 	else if (dst->store == M2M_KEYSTORE_FILE)
 		rc = ks_file_write(dst->path, pk, &dst->pin, replace, err);
 	else
-		rc = ks_machine_write(dst->path, pk, replace, err);
+		rc = ks_machine_write(dst->path, pk, dst->tcti, dst->handle, replace, err);
 	if (!rc && cert_out && cert) {
 		BIO *mem = BIO_new(BIO_s_mem());
 		BUF_MEM *bm = NULL;

@@ -80,8 +80,19 @@ int ks_pkcs11_cert(struct m2m_key *k, unsigned char **der, size_t *len, struct m
 /* Write pk as PEM PKCS#8 (encrypted with the PIN of pin, if any), mode 0600. */
 int ks_file_write(const char *path, EVP_PKEY *pk, const struct m2m_secret_ref *pin, bool replace,
 		  struct m2m_err *err);
-/* Write pk bound to this machine. */
-int ks_machine_write(const char *path, EVP_PKEY *pk, bool replace, struct m2m_err *err);
+/*
+ * Write pk bound to this machine. With a TCTI, a random secret sealed in the
+ * TPM at seal_handle (0: KS_MACHINE_SEAL_HANDLE) is one more input.
+ */
+int ks_machine_write(const char *path, EVP_PKEY *pk, const char *tcti, uint32_t seal_handle,
+		     bool replace, struct m2m_err *err);
+#define KS_MACHINE_SEAL_HANDLE 0x81010020u
+
+/* Seal a secret in the TPM as a persistent data object; unseal it. */
+int ks_tpm_seal(const char *tcti, uint32_t handle, const unsigned char *secret, size_t len,
+		bool replace, struct m2m_err *err);
+int ks_tpm_unseal(const char *tcti, uint32_t handle, unsigned char *out, size_t max, size_t *len,
+		  struct m2m_err *err);
 /* Read a PEM private key or a PKCS#12 file (and its certificate, if any). */
 int ks_read_soft(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **pk,
 		 X509 **cert, struct m2m_err *err);
@@ -109,6 +120,8 @@ int ks_machine_derive(const struct ks_machine_value *v, size_t n, const unsigned
 /* A machine-bound key file, parsed (not decrypted). */
 struct ks_machine_file {
 	char names[256];         /* "machine-id,dmi-product-uuid" */
+	char tcti[256];          /* the "tpm:" header: TCTI of the sealed input, or "" */
+	uint32_t seal_handle;
 	unsigned char salt[KS_MACHINE_SALT_LEN];
 	unsigned char nonce[12];
 	size_t hlen;             /* bytes of header: the AEAD's additional data */

@@ -178,17 +178,49 @@ static int gcm(bool enc, const unsigned char *key, const unsigned char *nonce,
 	return ok ? 0 : -1;
 }
 
+#define TPM_INPUT "tpm-sealed"
+
+/* The secret sealed in the TPM, as hex: the value of the "tpm-sealed" input. */
+static int unseal_input(const struct ks_machine_file *mf, char *val, const char *file,
+			struct m2m_err *err)
+{
+	unsigned char sec[64];
+	size_t len = 0;
+	int rc;
+
+	if (!mf->tcti[0])
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: sealed in a TPM, but no TCTI recorded",
+				   file);
+	rc = ks_tpm_unseal(mf->tcti, mf->seal_handle, sec, sizeof(sec), &len, err);
+	if (rc)
+		return m2m_err_prefix(err, "%s: this key is sealed to a TPM", file);
+	ks_hex_encode(sec, len, val, MAX_VALUE);
+	OPENSSL_cleanse(sec, sizeof(sec));
+	return M2M_OK;
+}
+
 /* The inputs of this machine, by name list ("a,b,c"); names the first one missing. */
-static int collect(const char *names, char vals[][MAX_VALUE], struct ks_machine_value *v,
-		   size_t *n, const char *file, struct m2m_err *err)
+static int collect(const struct ks_machine_file *mf, char vals[][MAX_VALUE],
+		   struct ks_machine_value *v, size_t *n, const char *file, struct m2m_err *err)
 {
 	char list[256], *save = NULL, *tok;
 
-	snprintf(list, sizeof(list), "%s", names);
+	snprintf(list, sizeof(list), "%s", mf->names);
 	*n = 0;
 	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		const struct input_def *d = NULL;
 		char path[320];
+		int rc;
+
+		if (strcmp(tok, TPM_INPUT) == 0 && *n < KS_MACHINE_MAX_INPUTS) {
+			rc = unseal_input(mf, vals[*n], file, err);
+			if (rc)
+				return rc;
+			v[*n].name = TPM_INPUT;
+			v[*n].value = vals[*n];
+			(*n)++;
+			continue;
+		}
 
 		for (size_t i = 0; i < N_INPUTS; i++)
 			if (strcmp(tok, inputs[i].name) == 0)
@@ -210,9 +242,10 @@ static int collect(const char *names, char vals[][MAX_VALUE], struct ks_machine_
 	return M2M_OK;
 }
 
-int ks_machine_write(const char *path, EVP_PKEY *pk, bool replace, struct m2m_err *err)
+int ks_machine_write(const char *path, EVP_PKEY *pk, const char *tcti, uint32_t seal_handle,
+		     bool replace, struct m2m_err *err)
 {
-	char vals[KS_MACHINE_MAX_INPUTS][MAX_VALUE], names[256] = "", header[512];
+	char vals[KS_MACHINE_MAX_INPUTS][MAX_VALUE], names[256] = "", header[1024], tpmline[300] = "";
 	char salt_hex[2 * KS_MACHINE_SALT_LEN + 1], nonce_hex[2 * NONCE_LEN + 1];
 	unsigned char salt[KS_MACHINE_SALT_LEN], nonce[NONCE_LEN], kek[32];
 	unsigned char *der = NULL, *ct = NULL, *b64 = NULL;
@@ -233,6 +266,25 @@ int ks_machine_write(const char *path, EVP_PKEY *pk, bool replace, struct m2m_er
 			 n ? "," : "", inputs[i].name);
 		n++;
 	}
+	if (tcti) {
+		unsigned char sec[32];
+
+		if (!seal_handle)
+			seal_handle = KS_MACHINE_SEAL_HANDLE;
+		if (RAND_bytes(sec, sizeof(sec)) != 1)
+			return m2m_err_set(err, M2M_ERR_FAILURE, "no random bytes: %s", ks_ssl_reason());
+		rc = ks_tpm_seal(tcti, seal_handle, sec, sizeof(sec), replace, err);
+		ks_hex_encode(sec, sizeof(sec), vals[n], MAX_VALUE);
+		OPENSSL_cleanse(sec, sizeof(sec));
+		if (rc)
+			return m2m_err_prefix(err, "%s: sealing to the TPM", path);
+		v[n].name = TPM_INPUT;
+		v[n].value = vals[n];
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", n ? "," : "",
+			 TPM_INPUT);
+		snprintf(tpmline, sizeof(tpmline), "tpm: 0x%08x %s\n", (unsigned)seal_handle, tcti);
+		n++;
+	}
 	if (n == 0)
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
 				   "%s: no machine identity to bind to (no /etc/machine-id, no DMI product UUID or serial)",
@@ -244,8 +296,8 @@ int ks_machine_write(const char *path, EVP_PKEY *pk, bool replace, struct m2m_er
 	hlen = (size_t)snprintf(header, sizeof(header),
 				"# m2m machine-bound key: useless on another machine, see m2mvpn-cert(1)\n"
 				MAGIC "\nkdf: hkdf-sha256\ninfo: " KS_MACHINE_INFO
-				"\ninputs: %s\nsalt: %s\nnonce: %s\ncipher: aes-256-gcm\n",
-				names, salt_hex, nonce_hex);
+				"\ninputs: %s\n%ssalt: %s\nnonce: %s\ncipher: aes-256-gcm\n",
+				names, tpmline, salt_hex, nonce_hex);
 	if (ks_machine_derive(v, n, salt, sizeof(salt), kek)) {
 		rc = m2m_err_set(err, M2M_ERR_FAILURE, "key derivation failed: %s", ks_ssl_reason());
 		goto out;
@@ -304,7 +356,7 @@ static int machine_generate(const struct m2m_key_ref *ref, enum m2m_key_type typ
 	pk = ks_soft_generate(type);
 	if (!pk)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "key generation failed: %s", ks_ssl_reason());
-	rc = ks_machine_write(ref->path, pk, replace, err);
+	rc = ks_machine_write(ref->path, pk, ref->tcti, ref->handle, replace, err);
 	EVP_PKEY_free(pk);
 	return rc;
 }
@@ -346,6 +398,17 @@ int ks_machine_parse(const char *buf, struct ks_machine_file *mf, const char *fi
 	/* the additional data of the AEAD: everything before the data line */
 	mf->hlen = (size_t)(data - buf) + 1;
 	take(field((char *)buf, "inputs"), mf->names, sizeof(mf->names));
+	if (field((char *)buf, "tpm")) {
+		char line[300], *end;
+		unsigned long h;
+
+		take(field((char *)buf, "tpm"), line, sizeof(line));
+		h = strtoul(line, &end, 16);
+		if (*end != ' ' || !end[1] || h < 0x81000000ul || h > 0x81fffffful)
+			return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: damaged header (tpm)", file);
+		mf->seal_handle = (uint32_t)h;
+		snprintf(mf->tcti, sizeof(mf->tcti), "%s", end + 1);
+	}
 	take(field((char *)buf, "salt"), salt_hex, sizeof(salt_hex));
 	take(field((char *)buf, "nonce"), nonce_hex, sizeof(nonce_hex));
 	if (ks_hex_decode(salt_hex, mf->salt, sizeof(mf->salt), &sl) || sl != sizeof(mf->salt) ||
@@ -393,7 +456,7 @@ static int machine_open(struct m2m_key *k, struct m2m_err *err)
 	rc = ks_machine_parse(buf, &mf, file, err);
 	if (rc)
 		goto out;
-	rc = collect(mf.names, vals, v, &n, file, err);
+	rc = collect(&mf, vals, v, &n, file, err);
 	if (rc)
 		goto out;
 	pt = OPENSSL_secure_malloc(mf.ctlen + 1);

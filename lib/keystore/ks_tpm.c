@@ -430,6 +430,109 @@ static void tpm_key_close(struct m2m_key *k)
 	k->be = NULL;
 }
 
+/* ---- sealing (the machine store's TPM input) ------------------------------ */
+
+int ks_tpm_seal(const char *tcti, uint32_t handle, const unsigned char *secret, size_t len,
+		bool replace, struct m2m_err *err)
+{
+	struct m2m_key_ref ref = { .store = M2M_KEYSTORE_TPM, .tcti = tcti, .handle = handle };
+	TPM2B_SENSITIVE_CREATE sens = { 0 }, data = { 0 };
+	TPM2B_DATA outside = { 0 };
+	TPML_PCR_SELECTION pcr = { 0 };
+	TPM2B_PUBLIC tmpl = { 0 }, *pub = NULL;
+	TPM2B_PRIVATE *priv = NULL;
+	ESYS_TR prim = ESYS_TR_NONE, obj = ESYS_TR_NONE, old, pers;
+	struct tpm *t;
+	TSS2_RC r;
+	int rc;
+
+	if (len > sizeof(data.sensitive.data.buffer))
+		return m2m_err_set(err, M2M_ERR_FAILURE, "TPM: secret too long to seal");
+	rc = tpm_connect(&ref, &t, err);
+	if (rc)
+		return rc;
+	if (Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				  &old) == TSS2_RC_SUCCESS) {
+		if (!replace) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					 "TPM: an object is already at handle 0x%08x; not replaced", handle);
+			goto out;
+		}
+		r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, old, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				      ESYS_TR_NONE, handle, &old);
+		if (r != TSS2_RC_SUCCESS) {
+			rc = tss_err(err, r, "removing the old sealed object", handle);
+			goto out;
+		}
+	}
+	/* a sealed data object: the TPM gives it back only to whoever can reach this TPM */
+	tmpl.publicArea.type = TPM2_ALG_KEYEDHASH;
+	tmpl.publicArea.nameAlg = TPM2_ALG_SHA256;
+	tmpl.publicArea.objectAttributes = TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_FIXEDTPM |
+					   TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_NODA;
+	tmpl.publicArea.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL;
+	data.sensitive.data.size = (UINT16)len;
+	memcpy(data.sensitive.data.buffer, secret, len);
+	r = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+			       ESYS_TR_NONE, &sens, &srk_template, &outside, &pcr, &prim, NULL, NULL,
+			       NULL, NULL);
+	if (r == TSS2_RC_SUCCESS)
+		r = Esys_Create(t->esys, prim, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &data,
+				&tmpl, &outside, &pcr, &priv, &pub, NULL, NULL, NULL);
+	if (r == TSS2_RC_SUCCESS)
+		r = Esys_Load(t->esys, prim, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub,
+			      &obj);
+	if (r == TSS2_RC_SUCCESS)
+		r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				      ESYS_TR_NONE, handle, &pers);
+	if (r != TSS2_RC_SUCCESS)
+		rc = tss_err(err, r, "sealing", handle);
+out:
+	OPENSSL_cleanse(&data, sizeof(data));
+	if (obj != ESYS_TR_NONE)
+		Esys_FlushContext(t->esys, obj);
+	if (prim != ESYS_TR_NONE)
+		Esys_FlushContext(t->esys, prim);
+	Esys_Free(priv);
+	Esys_Free(pub);
+	tpm_close(t);
+	return rc;
+}
+
+int ks_tpm_unseal(const char *tcti, uint32_t handle, unsigned char *out, size_t max, size_t *len,
+		  struct m2m_err *err)
+{
+	struct m2m_key_ref ref = { .store = M2M_KEYSTORE_TPM, .tcti = tcti, .handle = handle };
+	TPM2B_SENSITIVE_DATA *d = NULL;
+	struct tpm *t;
+	ESYS_TR obj;
+	TSS2_RC r;
+	int rc = tpm_connect(&ref, &t, err);
+
+	if (rc)
+		return rc;
+	r = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &obj);
+	if (r != TSS2_RC_SUCCESS) {
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				 "TPM: no sealed object at handle 0x%08x (TCTI %s): another TPM, or it was cleared",
+				 handle, t->tcti_conf);
+	} else if ((r = Esys_Unseal(t->esys, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &d)) !=
+		   TSS2_RC_SUCCESS) {
+		rc = tss_err(err, r, "unsealing", handle);
+	} else if (d->size > max) {
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "TPM: sealed object too large");
+	} else {
+		memcpy(out, d->buffer, d->size);
+		*len = d->size;
+	}
+	if (d) {
+		OPENSSL_cleanse(d, sizeof(*d));
+		Esys_Free(d);
+	}
+	tpm_close(t);
+	return rc;
+}
+
 const struct ks_ops ks_tpm_ops = {
 	.generate = tpm_generate,
 	.open = tpm_key_open,

@@ -4,6 +4,7 @@
 #   machine: keygen bound to (test) machine inputs, CSR, certificate, up, traffic; the same
 #     file on a "different machine" (other machine-id, via M2M_MACHINE_ID_FILE) fails with
 #     exit 9 and a plain message; a missing input is named; doctor reports the inputs.
+#     Sealed to the TPM as one more input: up; TPM unreachable or another TPM: exit 9.
 #   eap: password from a 0600 file, gateway authenticated by its certificate, up, traffic;
 #     a wrong password: exit 7 (the gateway rejected us).
 #   cert+eap: two authentication rounds (local + local-2), up, traffic.
@@ -54,6 +55,31 @@ like "$M2M_ERR" "dmi-product-uuid" "the missing input is named"
 m2mcert doctor copy
 like "$M2M_OUT" "dmi-product-uuid .*missing on this machine" "doctor reports the missing input"
 this_machine
+
+# ---- the stronger binding: one more input, a secret sealed in the TPM
+SKEY=$LAB/dev/dev-s.bound
+m2mcert keygen --store machine --key "$SKEY" --tcti "$LAB_TPM_TCTI"
+is_rc 0 "keygen --store machine --tcti: exit 0 (sealed in the TPM)"
+like "$(grep '^inputs:' "$SKEY")" "tpm-sealed" "the key file names the sealed input"
+like "$(grep '^tpm:' "$SKEY")" "0x81010020 $LAB_TPM_TCTI" "the key file records where it is sealed"
+m2mcert csr --store machine --key "$SKEY" --subject CN=dev-s.lab --san dev-s.lab -o "$LAB/pki/dev-s.csr"
+is_rc 0 "csr with the sealed key: exit 0"
+lab_keys_issue "$LAB/pki/dev-s.csr" dev-s dev-s.lab
+lab_keys_config sealed machine dev-s.lab "cert: $LAB/pki/dev-s.pem" "key: $SKEY"
+m2m up sealed --timeout 20
+is_rc 0 "up with the TPM-sealed machine key: exit 0"
+ok "traffic through the tunnel" lab_ping_inner 2
+m2m down sealed
+lab_tpm_stop_rm
+lab_keys_config sealed2 machine dev-s.lab "cert: $LAB/pki/dev-s.pem" "key: $SKEY"
+m2m up sealed2 --timeout 20
+is_rc 9 "sealed key, TPM unreachable: exit 9"
+like "$M2M_ERR" "sealed to a TPM.*TCTI '$LAB_TPM_TCTI'" "the message names the TPM and its TCTI"
+lab_tpm_start_rm
+quiet env TPM2TOOLS_TCTI="$LAB_TPM_TCTI" tpm2_evictcontrol -C o -c 0x81010020
+m2m up sealed2 --timeout 20
+is_rc 9 "sealed key on another TPM (object gone): exit 9"
+like "$M2M_ERR" "no sealed object" "another TPM: said so"
 
 # ---- EAP-MSCHAPv2 with a password from a 0600 file
 lab_keys_config eap eap dev1.lab "eap_id: $LAB_EAP_ID" "password: {file: $LAB_EAP_PASS_FILE}"

@@ -511,7 +511,7 @@ static void test_auth_methods(void **state)
 		  "eap_id or password");
 	parse_err(P("{method: machine, cert: /c, key: /k, pin: {prompt: yes}}"),
 		  "m2m.yaml:6:52: vpn.profiles.p.auth.pin: not used by method machine; expected "
-		  "method, cert or key");
+		  "method, cert, key, tcti or handle");
 	parse_err(P("{method: eap, password: s3cret}"),
 		  "m2m.yaml:6:39: vpn.profiles.p.auth.password: got 's3cret'; expected a mapping saying "
 		  "where the PIN comes from (file, fd, credential or prompt), never the PIN itself");

@@ -49,8 +49,10 @@ struct m2m_key_ref {
 	const char *token;        /* PKCS11: token label; NULL: the only token present */
 	const char *id;           /* PKCS11: CKA_ID in hex, e.g. "01" */
 	const char *label;        /* PKCS11: CKA_LABEL (set on generate; lookup if no id) */
-	const char *tcti;         /* TPM: TCTI, e.g. "tabrmd:bus_type=session"; NULL: default */
-	uint32_t handle;          /* TPM: persistent handle (0x81000000-0x81ffffff); 0: default */
+	const char *tcti;         /* TPM: TCTI, e.g. "tabrmd:bus_type=session"; NULL: default.
+				     MACHINE: if set, the binding includes a secret sealed in this TPM */
+	uint32_t handle;          /* TPM: persistent handle (0x81000000-0x81ffffff); 0: default.
+				     MACHINE: where the sealed secret goes (0: 0x81010020) */
 	struct m2m_secret_ref pin; /* FILE: passphrase (optional), PKCS11: user PIN, TPM: auth value (optional) */
 };
 

@@ -56,6 +56,23 @@ m2mcert doctor copy
 like "$M2M_OUT" "dmi-product-uuid .*missing on this machine" "doctor reports the missing input"
 this_machine
 
+# ---- import: an existing PKCS#12 identity bound to this machine
+m2mcert import "$LAB_P12" --store machine --key "$LAB/dev/p12.bound" --src-pin-file "$LAB_P12_PIN_FILE" \
+	--cert "$LAB/dev/p12.pem"
+is_rc 0 "import PKCS#12 into the machine store: exit 0"
+lab_keys_config imp machine dev-p12.lab "cert: $LAB/dev/p12.pem" "key: $LAB/dev/p12.bound"
+m2mcert show -p imp --json
+is "$(jget schema <<< "$M2M_OUT")" m2m.cert/1 "show --json: schema m2m.cert/1"
+is "$(jget key.store <<< "$M2M_OUT")" machine "show --json: key store machine"
+is "$(jget key_type <<< "$M2M_OUT")" ecdsa-p256 "show --json: key type"
+is "$(jget matches_key <<< "$M2M_OUT")" true "show --json: the imported key matches the certificate"
+m2m up imp --timeout 20
+is_rc 0 "up with the imported, machine-bound key: exit 0"
+ok "traffic through the tunnel" lab_ping_inner 2
+m2m down imp
+m2mcert import "$LAB_P12" --store machine --key "$LAB/dev/p12b.bound" --src-pin-file "$LAB_P12_WRONG_PIN_FILE"
+is_rc 9 "import with a wrong PKCS#12 PIN: exit 9"
+
 # ---- the stronger binding: one more input, a secret sealed in the TPM
 SKEY=$LAB/dev/dev-s.bound
 m2mcert keygen --store machine --key "$SKEY" --tcti "$LAB_TPM_TCTI"

@@ -4,6 +4,7 @@
  * itself and hands charon DER over VICI, so the PIN never reaches charon, a
  * config file or a command line.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,10 +64,21 @@ static int check_cert(X509 *x, struct vpn_creds *c, const char *file, struct m2m
 	char when[32];
 
 	X509_NAME_oneline(X509_get_subject_name(x), c->subject, sizeof(c->subject));
-	if (ASN1_TIME_to_tm(nb, &tm) == 1)
-		c->not_before = timegm(&tm);
-	if (ASN1_TIME_to_tm(na, &tm) == 1)
-		c->not_after = timegm(&tm);
+	/* timegm() fails (-1) past 2038 with a 32-bit time_t: clamp, never "expired" */
+	c->not_before = 0;
+	c->not_after = (time_t)(sizeof(time_t) > 4 ? INT64_MAX : INT32_MAX);
+	if (ASN1_TIME_to_tm(nb, &tm) == 1) {
+		time_t t = timegm(&tm);
+
+		if (t != (time_t)-1)
+			c->not_before = t;
+	}
+	if (ASN1_TIME_to_tm(na, &tm) == 1) {
+		time_t t = timegm(&tm);
+
+		if (t != (time_t)-1)
+			c->not_after = t;
+	}
 	if (X509_cmp_current_time(nb) > 0) {
 		fmt_time(c->not_before, when, sizeof(when));
 		return m2m_err_set(err, M2M_ERR_CLOCK,
@@ -246,13 +258,22 @@ static int load_p12(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct
 		PKCS12_free(p12);
 		return rc;
 	}
-	/* a file without a PIN is protected with the empty password */
-	if (!PKCS12_verify_mac(p12, pin.buf, (int)pin.len)) {
-		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#12 %s: wrong PIN (integrity check failed)",
-				 p->pkcs12);
-		goto out;
+	/*
+	 * Without a PIN a file is protected with the empty or the NULL password;
+	 * without a MAC there is nothing to verify the PIN against.
+	 */
+	const char *pw = pin.buf;
+
+	if (PKCS12_mac_present(p12)) {
+		if (pin.len == 0 && !PKCS12_verify_mac(p12, "", 0) && PKCS12_verify_mac(p12, NULL, 0))
+			pw = NULL;
+		else if (!PKCS12_verify_mac(p12, pin.buf, (int)pin.len)) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					 "PKCS#12 %s: wrong PIN (integrity check failed)", p->pkcs12);
+			goto out;
+		}
 	}
-	if (!PKCS12_parse(p12, pin.buf, &pk, &x, &extra) || !pk || !x) {
+	if (!PKCS12_parse(p12, pw, &pk, &x, &extra) || !pk || !x) {
 		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#12 %s: no key and certificate in it (%s)",
 				 p->pkcs12, ssl_reason());
 		goto out;

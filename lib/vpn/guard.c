@@ -197,11 +197,27 @@ static void add_prefixes(struct sbuf *b, const struct m2m_vpn_profile *p, bool v
 	}
 }
 
+static bool full_tunnel(const struct m2m_vpn_profile *p)
+{
+	for (char **t = p->remote_ts; t && *t; t++)
+		if (strcmp(*t, "0.0.0.0/0") == 0 || strcmp(*t, "::/0") == 0)
+			return true;
+	return false;
+}
+
 static void add_rules(struct sbuf *b, const struct m2m_vpn_profile *p, const char *verdict)
 {
 	for (int v6 = 0; v6 <= 1; v6++) {
-		if (!has_family(p, v6))
+		if (!has_family(p, v6)) {
+			/*
+			 * A full tunnel of one family must not leave the other one
+			 * open (IPv6 on a cellular link beside an IPv4 tunnel).
+			 */
+			if (full_tunnel(p))
+				sb_printf(b, "    meta nfproto %s counter %s\n", v6 ? "ipv6" : "ipv4",
+					  verdict);
 			continue;
+		}
 		sb_printf(b, "    %s daddr { ", v6 ? "ip6" : "ip");
 		add_prefixes(b, p, v6);
 		sb_printf(b, " } counter %s\n", verdict);
@@ -252,8 +268,10 @@ int vpn_guard_install(const struct m2m_vpn_profile *p, struct m2m_err *err)
 /* A marker in the state dir says a guard may exist, so runs without one never load nftables. */
 static void marker_path(const struct m2m_config *cfg, const char *profile, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/vpn-%s.guard", cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR,
-		 profile);
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s.guard", profile);
+	vpn_state_path(cfg, "vpn", name, buf, len);
 }
 
 int vpn_guard_enable(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
@@ -264,7 +282,7 @@ int vpn_guard_enable(const struct m2m_config *cfg, const struct m2m_vpn_profile 
 
 	marker_path(cfg, p->name, path, sizeof(path));
 	/* the marker first: a crash between the two must not leave a guard nobody removes */
-	if (m2m_mkdir_private(cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR, NULL) == M2M_OK)
+	if (m2m_mkdir_private(vpn_state_dir(cfg), NULL) == M2M_OK)
 		m2m_write_atomic(path, "", 0, 0600, NULL);
 	rc = vpn_guard_install(p, err);
 	return rc;

@@ -49,6 +49,13 @@ struct vpn_creds {
 int vpn_creds_load(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct m2m_err *err);
 void vpn_creds_free(struct vpn_creds *c);
 
+/* The state directory and "<dir>/<what>-<profile>" in it. */
+const char *vpn_state_dir(const struct m2m_config *cfg);
+void vpn_state_path(const struct m2m_config *cfg, const char *what, const char *profile,
+		    char *buf, size_t len);
+/* True if an m2mvpn-connect watch supervises the profile now. */
+bool vpn_watch_running(const struct m2m_config *cfg, const char *profile);
+
 /* What was last loaded into charon for a profile (see loaded.c). */
 uint64_t vpn_profile_digest(const struct m2m_config *cfg, const struct m2m_vpn_profile *p);
 void vpn_loaded_save(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,

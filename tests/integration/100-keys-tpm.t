@@ -28,6 +28,9 @@ m2mcert doctor pos
 is_rc 0 "doctor pos: every check passes"
 like "$M2M_OUT" "reachable through TCTI $T" "doctor names the TCTI"
 like "$M2M_OUT" "plugins for method tpm loaded" "doctor: charon has the tpm plugin"
+m2mcert doctor pos --json
+is "$(jget schema <<< "$M2M_OUT")" m2m.cert.doctor/1 "doctor --json: schema"
+is "$(jget result <<< "$M2M_OUT")" ok "doctor --json: result ok"
 m2mcert show -p pos --json
 is_rc 0 "show --json: exit 0"
 is "$(jget key.store <<< "$M2M_OUT")" tpm "show --json: key store tpm"

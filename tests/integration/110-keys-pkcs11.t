@@ -36,7 +36,7 @@ m2mcert show -p pos --json
 is "$(jget subject <<< "$M2M_OUT")" "/C=XX/O=m2m test lab/CN=dev-hsm.lab" "show --json: the certificate from the token"
 is "$(jget matches_key <<< "$M2M_OUT")" true "show --json: it matches the key"
 
-m2m up pos --timeout 20
+lab_keys_scanned "$LAB_P11_PIN_FILE" m2m up pos --timeout 20
 is_rc 0 "up with the token key (certificate from the token): exit 0"
 ok "traffic through the tunnel" lab_ping_inner 3
 ok "the gateway authenticated dev-hsm.lab" eval 'lab_sas gw | grep -q "remote-id=dev-hsm.lab"'
@@ -46,7 +46,7 @@ is_rc 0 "down: exit 0"
 
 # ---- a wrong PIN, run again and again as cron would (fresh profiles: nothing cached)
 lab_keys_config bad pkcs11 dev-hsm.lab "${AUTH[@]}" "pin: {file: $LAB_P11_WRONG_PIN_FILE}"
-m2m up bad --timeout 20
+lab_keys_scanned "$LAB_P11_WRONG_PIN_FILE" m2m up bad --timeout 20
 is_rc 9 "wrong PIN: exit 9"
 like "$M2M_ERR" "wrong PIN \(not retried" "wrong PIN: said so"
 ok "wrong PIN: one line" one_line "$M2M_ERR"
@@ -77,4 +77,6 @@ is_rc 9 "certificate not matching the token key: exit 9"
 like "$M2M_ERR" "does not match key" "mismatch: said so"
 nok "the PIN is not in the tool's output" grep -qF -- "$(cat "$LAB_P11_PIN_FILE")" "$LAB/log/m2m.history"
 nok "the PIN is not in the device charon log" grep -qF -- "$(cat "$LAB_P11_PIN_FILE")" "$LAB/dev/charon.log"
+cmp_ok "$(lab_keys_scan_watched)" -ge 1 "/proc sampler saw the tool running"
+is "$(lab_keys_scan_hits)" "" "no PIN in any /proc/*/cmdline or environ while the tool ran"
 done_testing

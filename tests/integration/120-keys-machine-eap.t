@@ -102,13 +102,13 @@ like "$M2M_ERR" "no sealed object" "another TPM: said so"
 lab_keys_config eap eap dev1.lab "eap_id: $LAB_EAP_ID" "password: {file: $LAB_EAP_PASS_FILE}"
 m2mcert doctor eap
 is_rc 0 "doctor eap: passes (password readable, eap-mschapv2 loaded)"
-m2m up eap --timeout 20
+lab_keys_scanned "$LAB_EAP_PASS_FILE" m2m up eap --timeout 20
 is_rc 0 "up with EAP-MSCHAPv2: exit 0"
 ok "traffic through the tunnel" lab_ping_inner 3
 ok "the gateway used rw-eap for user1" eval 'lab_sas gw | grep -q "rw-eap"'
 m2m down eap
 lab_keys_config eapbad eap dev1.lab "eap_id: $LAB_EAP_ID" "password: {file: $LAB_EAP_WRONG_PASS_FILE}"
-m2m up eapbad --timeout 20
+lab_keys_scanned "$LAB_EAP_WRONG_PASS_FILE" m2m up eapbad --timeout 20
 is_rc 7 "EAP password wrong: exit 7 (the gateway rejected us)"
 ok "EAP password wrong: one line" one_line "$M2M_ERR"
 chmod 0644 "$LAB_EAP_PASS_FILE"
@@ -131,4 +131,6 @@ for s in "$LAB_EAP_PASS_FILE" "$LAB_EAP_WRONG_PASS_FILE"; do
 	nok "the EAP password is in no tool output" grep -qF -- "$(cat "$s")" "$LAB/log/m2m.history"
 	nok "the EAP password is not in the device charon log" grep -qF -- "$(cat "$s")" "$LAB/dev/charon.log"
 done
+cmp_ok "$(lab_keys_scan_watched)" -ge 1 "/proc sampler saw the tool running"
+is "$(lab_keys_scan_hits)" "" "no EAP password in any /proc/*/cmdline or environ while the tool ran"
 done_testing

@@ -284,3 +284,21 @@ m2mcert() {
 	m2m "$@"
 	M2M_BIN=$save
 }
+
+# lab_keys_scanned "SECRET_FILE..." m2m|m2mcert ARGS...: run the tool while tests/tools/
+# procscan.py samples every /proc/*/cmdline and environ for the secrets in those files.
+# lab_keys_scan_hits prints what was found (nothing, we hope); lab_keys_scan_watched how
+# many sweeps saw a tool running.
+_LAB_KEYS_SCANS=0
+lab_keys_scanned() {
+	local files=$1 n
+	shift
+	n=$((++_LAB_KEYS_SCANS))
+	# shellcheck disable=SC2086
+	lab_bg "kscan$n" "$LAB_PY" "$LAB_TOOLS/procscan.py" "$LAB/log/kscan$n.result" m2mvpn $files
+	wait_until 5 grep -q ready "$LAB/log/kscan$n.out"
+	"$@"
+	lab_stop "kscan$n" TERM 5
+}
+lab_keys_scan_hits() { cat "$LAB"/log/kscan*.result 2>/dev/null | grep '^hit ' || true; }
+lab_keys_scan_watched() { cat "$LAB"/log/kscan*.result 2>/dev/null | awk '$1 == "watched" { s += $2 } END { print s + 0 }'; }

@@ -248,7 +248,8 @@ lab_keys_issue() {
 }
 
 # lab_keys_config PROFILE METHOD LOCAL_ID [AUTH_LINE...]: write $LAB/dev/m2m.yaml with one
-# profile whose auth section is "method: METHOD" plus the given lines.
+# profile whose auth section is "method: METHOD" plus the given lines (mode: $LAB_KEYS_MODE,
+# default on-demand).
 lab_keys_config() {
 	local name=$1 method=$2 lid=$3 line out=$LAB/dev/m2m.yaml
 	shift 3
@@ -271,7 +272,9 @@ lab_keys_config() {
 		echo "      esp_proposals: [$LAB_ESP_PROPOSAL]"
 		echo "      remote_ts: [$LAB_INNER_IP/32]"
 		echo "      virtual_ip: true"
+		echo "      mode: ${LAB_KEYS_MODE:-on-demand}"
 		echo "      dpd: 2s"
+		echo "      retry: {network: {min: 1s, max: 5s}, auth: {min: 5s, max: 30s}}"
 	} > "$out.tmp.$$" || lab_die "writing $out"
 	chmod 0600 "$out.tmp.$$" && mv -f "$out.tmp.$$" "$out"
 	M2M_CONFIG_FILE=$out

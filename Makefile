@@ -13,10 +13,10 @@ PKG_CONFIG ?= pkg-config
 VERSION := 0.1.0
 SOVERSION := 0
 
-PKGS := yaml-0.1 json-c libcrypto tss2-esys tss2-tctildr tss2-rc
-# libnftables is dlopen()ed when a fail-closed guard is used, and so is a PKCS#11
-# module by the key store: only their headers at build time
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) libnftables p11-kit-1)
+PKGS := yaml-0.1 json-c libcrypto
+# libnftables (fail-closed guard), tpm2-tss (TPM keys) and a PKCS#11 module are
+# dlopen()ed when first used: only their headers are needed at build time
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) libnftables p11-kit-1 tss2-esys tss2-tctildr tss2-rc)
 # --as-needed: each tool loads only the libraries it calls (start-up time, RSS)
 PKG_LIBS := -Wl,--as-needed $(shell $(PKG_CONFIG) --libs $(PKGS)) -ldl
 

@@ -9,6 +9,7 @@
  * The TCTI is always explicit (the reference's, else device:/dev/tpmrm0),
  * and every failure to reach the TPM names it.
  */
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,102 @@
 #include <tss2/tss2_tctildr.h>
 
 #include "keystore/ks_int.h"
+
+/*
+ * tpm2-tss (five libraries) is loaded when a TPM is first used, not when a
+ * tool starts: most runs of m2mvpn-connect never touch a TPM, and loading it
+ * costs start-up time and memory on small devices.
+ */
+static struct {
+	bool tried, ok;
+	__typeof__(Esys_Create) *Esys_Create;
+	__typeof__(Esys_CreatePrimary) *Esys_CreatePrimary;
+	__typeof__(Esys_EvictControl) *Esys_EvictControl;
+	__typeof__(Esys_Finalize) *Esys_Finalize;
+	__typeof__(Esys_FlushContext) *Esys_FlushContext;
+	__typeof__(Esys_Free) *Esys_Free;
+	__typeof__(Esys_GetCapability) *Esys_GetCapability;
+	__typeof__(Esys_Initialize) *Esys_Initialize;
+	__typeof__(Esys_Load) *Esys_Load;
+	__typeof__(Esys_ReadPublic) *Esys_ReadPublic;
+	__typeof__(Esys_Sign) *Esys_Sign;
+	__typeof__(Esys_TR_FromTPMPublic) *Esys_TR_FromTPMPublic;
+	__typeof__(Esys_TR_SetAuth) *Esys_TR_SetAuth;
+	__typeof__(Esys_Unseal) *Esys_Unseal;
+	__typeof__(Tss2_RC_Decode) *Tss2_RC_Decode;
+	__typeof__(Tss2_TctiLdr_Finalize) *Tss2_TctiLdr_Finalize;
+	__typeof__(Tss2_TctiLdr_Initialize) *Tss2_TctiLdr_Initialize;
+} tss;
+
+static bool tss_load(void)
+{
+	static const char *const names[] = { "libtss2-esys.so.0", "libtss2-tctildr.so.0",
+					     "libtss2-rc.so.0" };
+	void *h[3];
+
+	if (tss.tried)
+		return tss.ok;
+	tss.tried = true;
+	for (int i = 0; i < 3; i++) {
+		h[i] = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+		if (!h[i])
+			return false;
+	}
+	*(void **)&tss.Esys_Create = dlsym(h[0], "Esys_Create");
+	*(void **)&tss.Esys_CreatePrimary = dlsym(h[0], "Esys_CreatePrimary");
+	*(void **)&tss.Esys_EvictControl = dlsym(h[0], "Esys_EvictControl");
+	*(void **)&tss.Esys_Finalize = dlsym(h[0], "Esys_Finalize");
+	*(void **)&tss.Esys_FlushContext = dlsym(h[0], "Esys_FlushContext");
+	*(void **)&tss.Esys_Free = dlsym(h[0], "Esys_Free");
+	*(void **)&tss.Esys_GetCapability = dlsym(h[0], "Esys_GetCapability");
+	*(void **)&tss.Esys_Initialize = dlsym(h[0], "Esys_Initialize");
+	*(void **)&tss.Esys_Load = dlsym(h[0], "Esys_Load");
+	*(void **)&tss.Esys_ReadPublic = dlsym(h[0], "Esys_ReadPublic");
+	*(void **)&tss.Esys_Sign = dlsym(h[0], "Esys_Sign");
+	*(void **)&tss.Esys_TR_FromTPMPublic = dlsym(h[0], "Esys_TR_FromTPMPublic");
+	*(void **)&tss.Esys_TR_SetAuth = dlsym(h[0], "Esys_TR_SetAuth");
+	*(void **)&tss.Esys_Unseal = dlsym(h[0], "Esys_Unseal");
+	*(void **)&tss.Tss2_RC_Decode = dlsym(h[2], "Tss2_RC_Decode");
+	*(void **)&tss.Tss2_TctiLdr_Finalize = dlsym(h[1], "Tss2_TctiLdr_Finalize");
+	*(void **)&tss.Tss2_TctiLdr_Initialize = dlsym(h[1], "Tss2_TctiLdr_Initialize");
+	tss.ok = tss.Esys_Create &&
+		 tss.Esys_CreatePrimary &&
+		 tss.Esys_EvictControl &&
+		 tss.Esys_Finalize &&
+		 tss.Esys_FlushContext &&
+		 tss.Esys_Free &&
+		 tss.Esys_GetCapability &&
+		 tss.Esys_Initialize &&
+		 tss.Esys_Load &&
+		 tss.Esys_ReadPublic &&
+		 tss.Esys_Sign &&
+		 tss.Esys_TR_FromTPMPublic &&
+		 tss.Esys_TR_SetAuth &&
+		 tss.Esys_Unseal &&
+		 tss.Tss2_RC_Decode &&
+		 tss.Tss2_TctiLdr_Finalize &&
+		 tss.Tss2_TctiLdr_Initialize;
+	return tss.ok;
+}
+
+#define Esys_Create (tss.Esys_Create)
+#define Esys_CreatePrimary (tss.Esys_CreatePrimary)
+#define Esys_EvictControl (tss.Esys_EvictControl)
+#define Esys_Finalize (tss.Esys_Finalize)
+#define Esys_FlushContext (tss.Esys_FlushContext)
+#define Esys_Free (tss.Esys_Free)
+#define Esys_GetCapability (tss.Esys_GetCapability)
+#define Esys_Initialize (tss.Esys_Initialize)
+#define Esys_Load (tss.Esys_Load)
+#define Esys_ReadPublic (tss.Esys_ReadPublic)
+#define Esys_Sign (tss.Esys_Sign)
+#define Esys_TR_FromTPMPublic (tss.Esys_TR_FromTPMPublic)
+#define Esys_TR_SetAuth (tss.Esys_TR_SetAuth)
+#define Esys_Unseal (tss.Esys_Unseal)
+#define Tss2_RC_Decode (tss.Tss2_RC_Decode)
+#define Tss2_TctiLdr_Finalize (tss.Tss2_TctiLdr_Finalize)
+#define Tss2_TctiLdr_Initialize (tss.Tss2_TctiLdr_Initialize)
+
 
 struct tpm {
 	TSS2_TCTI_CONTEXT *tcti;
@@ -108,6 +205,11 @@ static int tpm_connect(const struct m2m_key_ref *ref, struct tpm **out, struct m
 	*out = NULL;
 	if (!t)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	if (!tss_load()) {
+		free(t);
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "TPM: the tpm2-tss libraries are not installed (libtss2-esys0, libtss2-tctildr0)");
+	}
 	snprintf(t->tcti_conf, sizeof(t->tcti_conf), "%s", tcti_of(ref));
 	/* tpm2-tss logs errors to stderr by default; the library reports through err instead */
 	setenv("TSS2_LOG", "all+none", 0);

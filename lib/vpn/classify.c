@@ -122,7 +122,7 @@ int vpn_classify(const struct vpn_attempt_log *l, const char *errmsg, const char
 		return M2M_ERR_UNREACHABLE;
 	}
 	if (errmsg && strstr(errmsg, "not established after")) {
-		snprintf(reason, len, "not established in time: %s", errmsg);
+		snprintf(reason, len, "not up within the time limit (charon: %s)", errmsg);
 		return M2M_ERR_TIMEOUT;
 	}
 	if (!answered && find(l, "sending packet")) {

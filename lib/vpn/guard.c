@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <time.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,30 +152,95 @@ static int nft_run(const char *cmds, bool quiet, struct m2m_err *err)
 	return rc == 0 ? M2M_OK : M2M_ERR_FAILURE;
 }
 
-static void add_gateway_addrs(struct sbuf *b, const struct m2m_vpn_profile *p, int family)
+#define GUARD_DNS_MS 2000
+
+/*
+ * Resolve the gateways for the IKE exception: literal addresses at once, names
+ * all in parallel and within GUARD_DNS_MS, so a silent resolver cannot hold
+ * "up" past its time limit. A name that does not resolve in time gets no
+ * exception (charon could not reach it either).
+ */
+struct gw_addrs {
+	struct gaicb *cbs;
+	struct gaicb **reqs;
+	size_t n;
+	bool leak; /* a lookup could not be cancelled: its thread may still write */
+};
+
+static void resolve_gateways(const struct m2m_vpn_profile *p, struct gw_addrs *ga)
+{
+	static const struct addrinfo hints = { .ai_socktype = SOCK_DGRAM };
+	uint64_t end = m2m_now_ms() + GUARD_DNS_MS;
+	size_t n = 0;
+
+	memset(ga, 0, sizeof(*ga));
+	for (char **g = p->gateways; g && *g; g++)
+		n++;
+	ga->cbs = calloc(n ? n : 1, sizeof(*ga->cbs));
+	ga->reqs = calloc(n ? n : 1, sizeof(*ga->reqs));
+	if (!ga->cbs || !ga->reqs)
+		return;
+	ga->n = n;
+	for (size_t i = 0; i < n; i++) {
+		ga->cbs[i].ar_name = p->gateways[i];
+		ga->cbs[i].ar_request = &hints;
+		ga->reqs[i] = &ga->cbs[i];
+	}
+	if (n == 0 || getaddrinfo_a(GAI_NOWAIT, ga->reqs, (int)n, NULL) != 0) {
+		ga->n = 0;
+		return;
+	}
+	for (;;) {
+		bool pending = false;
+		uint64_t now = m2m_now_ms();
+		struct timespec ts;
+
+		for (size_t i = 0; i < n; i++)
+			pending = pending || gai_error(ga->reqs[i]) == EAI_INPROGRESS;
+		if (!pending || now >= end)
+			break;
+		ts.tv_sec = (time_t)((end - now) / 1000);
+		ts.tv_nsec = (long)((end - now) % 1000) * 1000000;
+		gai_suspend((const struct gaicb *const *)ga->reqs, (int)n, &ts);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (gai_error(ga->reqs[i]) == EAI_INPROGRESS && gai_cancel(ga->reqs[i]) == EAI_NOTCANCELED)
+			ga->leak = true;
+}
+
+static void free_gateways(struct gw_addrs *ga)
+{
+	for (size_t i = 0; i < ga->n; i++)
+		if (gai_error(ga->reqs[i]) == 0)
+			freeaddrinfo(ga->cbs[i].ar_result);
+	if (ga->leak)
+		return; /* rare; the lookup thread still owns the control blocks */
+	free(ga->cbs);
+	free(ga->reqs);
+}
+
+static void add_gateway_addrs(struct sbuf *b, const struct gw_addrs *ga, int family)
 {
 	bool any = false;
 
-	for (char **g = p->gateways; g && *g; g++) {
-		struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_DGRAM };
-		struct addrinfo *res = NULL;
-
-		if (getaddrinfo(*g, NULL, &hints, &res) != 0)
+	for (size_t i = 0; i < ga->n; i++) {
+		if (gai_error(ga->reqs[i]) != 0)
 			continue;
-		for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		for (struct addrinfo *ai = ga->cbs[i].ar_result; ai; ai = ai->ai_next) {
 			char a[INET6_ADDRSTRLEN];
-			const void *src = family == AF_INET ?
+			const void *src;
+
+			if (ai->ai_family != family)
+				continue;
+			src = family == AF_INET ?
 				(const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr :
 				(const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
-
 			if (!inet_ntop(family, src, a, sizeof(a)))
 				continue;
 			sb_printf(b, "%s%s", any ? ", " : "", a);
 			any = true;
 		}
-		freeaddrinfo(res);
 	}
-	(void)any;
 }
 
 static bool has_family(const struct m2m_vpn_profile *p, bool v6)
@@ -226,12 +292,14 @@ static void add_rules(struct sbuf *b, const struct m2m_vpn_profile *p, const cha
 
 int vpn_guard_install(const struct m2m_vpn_profile *p, struct m2m_err *err)
 {
+	struct gw_addrs ga;
 	struct sbuf b = { 0 };
 	char t[80];
 	size_t mark;
 	int rc;
 
 	table_name(p->name, t, sizeof(t));
+	resolve_gateways(p, &ga);
 	/* add + delete + add in one transaction: replaces atomically, never a gap */
 	sb_printf(&b, "table inet %s\ndelete table inet %s\n", t, t);
 	sb_printf(&b, "table inet %s {\n  chain out_guard {\n", t);
@@ -243,7 +311,7 @@ int vpn_guard_install(const struct m2m_vpn_profile *p, struct m2m_err *err)
 		sb_printf(&b, "    %s daddr { ", v6 ? "ip6" : "ip");
 		size_t before = b.len;
 
-		add_gateway_addrs(&b, p, v6 ? AF_INET6 : AF_INET);
+		add_gateway_addrs(&b, &ga, v6 ? AF_INET6 : AF_INET);
 		if (b.len == before)
 			b.len = mark; /* no gateway address of this family */
 		else
@@ -255,6 +323,7 @@ int vpn_guard_install(const struct m2m_vpn_profile *p, struct m2m_err *err)
 	sb_printf(&b, "    rt ipsec exists accept\n    oifname \"ipsec*\" accept\n");
 	add_rules(&b, p, "drop");
 	sb_printf(&b, "  }\n}\n");
+	free_gateways(&ga);
 	if (b.oom) {
 		free(b.s);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");

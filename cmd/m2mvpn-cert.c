@@ -108,6 +108,7 @@ static int load_cfg(struct opts *o, bool needed)
 	m2m_err_clear(&err);
 	if (m2m_config_load(path, &o->cfg, &err))
 		return cli_fail(&o->c, &err);
+	m2m_keystore_set_state_dir(o->cfg->state_dir);
 	return M2M_OK;
 }
 

@@ -54,6 +54,11 @@ struct m2m_secret {
 	char *buf;
 	size_t len;
 };
+/*
+ * A file holding a secret or a private key must be a regular file that only
+ * its owner (root or us) can read: M2M_ERR_CREDENTIAL otherwise.
+ */
+int m2m_check_private(int fd, const char *path, const char *what, struct m2m_err *err);
 int m2m_secret_read(const struct m2m_secret_ref *ref, const char *what,
 		    struct m2m_secret *out, struct m2m_err *err);
 void m2m_secret_wipe(struct m2m_secret *s);

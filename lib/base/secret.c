@@ -106,31 +106,36 @@ static int read_fd_once(int fd, struct m2m_secret *out, const char *what, struct
 	return rc;
 }
 
+int m2m_check_private(int fd, const char *path, const char *what, struct m2m_err *err)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: %s is not a regular file", what,
+				   path);
+	if (st.st_mode & 0077)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "%s: refusing %s, readable by others (mode %04o); chmod 600 it",
+				   what, path, (unsigned)(st.st_mode & 07777));
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "%s: refusing %s, owned by another user (uid %u)", what, path,
+				   (unsigned)st.st_uid);
+	return M2M_OK;
+}
+
 static int read_private_file(const char *path, struct m2m_secret *s, const char *what,
 			     struct m2m_err *err)
 {
-	struct stat st;
 	int fd, rc;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: %s: %s", what, path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	rc = m2m_check_private(fd, path, what, err);
+	if (rc) {
 		close(fd);
-		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: %s is not a regular file", what,
-				   path);
-	}
-	if (st.st_mode & 0077) {
-		close(fd);
-		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
-				   "%s: refusing %s, readable by others (mode %04o); chmod 600 it",
-				   what, path, (unsigned)(st.st_mode & 07777));
-	}
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		close(fd);
-		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
-				   "%s: refusing %s, owned by another user (uid %u)", what, path,
-				   (unsigned)st.st_uid);
+		return rc;
 	}
 	rc = read_fd(fd, s, what, path, err);
 	close(fd);

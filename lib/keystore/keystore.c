@@ -4,13 +4,17 @@
  * the helpers they share (soft keys, signature encodings, the PIN policy).
  */
 #include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
+#include <openssl/evp.h>
 #include <openssl/err.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
@@ -562,6 +566,87 @@ enum m2m_pin_state ks_pin_state(unsigned long flags)
 	if (flags & KS_CKF_USER_PIN_COUNT_LOW)
 		return M2M_PIN_LOW;
 	return M2M_PIN_OK;
+}
+
+/* ---- PINs a token rejected, remembered across runs ------------------------ */
+
+static const char *ks_state_dir = M2M_STATE_DEFAULT_DIR;
+
+void m2m_keystore_set_state_dir(const char *dir)
+{
+	ks_state_dir = dir && *dir ? dir : M2M_STATE_DEFAULT_DIR;
+}
+
+/* "<state>/pin-rejected-<hash of module, serial, label>" holds a hash of the rejected PIN */
+static void marker(const char *module, const char *serial, const char *token, char *path,
+		   size_t len)
+{
+	unsigned char md[32];
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned n = 0;
+
+	memset(md, 0, sizeof(md));
+	if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL)) {
+		EVP_DigestUpdate(c, module ? module : "", module ? strlen(module) + 1 : 1);
+		EVP_DigestUpdate(c, serial ? serial : "", serial ? strlen(serial) + 1 : 1);
+		EVP_DigestUpdate(c, token ? token : "", token ? strlen(token) + 1 : 1);
+		EVP_DigestFinal_ex(c, md, &n);
+	}
+	EVP_MD_CTX_free(c);
+	snprintf(path, len, "%s/pin-rejected-%02x%02x%02x%02x%02x%02x%02x%02x", ks_state_dir, md[0],
+		 md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
+}
+
+static void pin_hash(const char *path, const char *pin, size_t len, char *hex, size_t hexlen)
+{
+	unsigned char md[32];
+	unsigned n = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	memset(md, 0, sizeof(md));
+	/* salted with the marker's own name: equal PINs on two tokens hash apart */
+	if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL)) {
+		EVP_DigestUpdate(c, path, strlen(path));
+		EVP_DigestUpdate(c, pin, len);
+		EVP_DigestFinal_ex(c, md, &n);
+	}
+	EVP_MD_CTX_free(c);
+	for (size_t i = 0; i < sizeof(md) && 2 * i + 2 < hexlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	OPENSSL_cleanse(md, sizeof(md));
+}
+
+bool ks_pin_rejected_before(const char *module, const char *serial, const char *token,
+			    const char *pin, size_t len)
+{
+	char path[PATH_MAX], want[65] = "", *have = NULL;
+	bool same;
+
+	marker(module, serial, token, path, sizeof(path));
+	if (m2m_read_file(path, 256, &have, NULL, NULL))
+		return false;
+	pin_hash(path, pin, len, want, sizeof(want));
+	have[strcspn(have, "\n")] = '\0';
+	same = strcmp(have, want) == 0;
+	free(have);
+	return same;
+}
+
+void ks_pin_remember(const char *module, const char *serial, const char *token, const char *pin,
+		     size_t len, bool rejected)
+{
+	char path[PATH_MAX], hex[66] = "";
+
+	marker(module, serial, token, path, sizeof(path));
+	if (!rejected) {
+		unlink(path);
+		return;
+	}
+	if (m2m_mkdir_private(ks_state_dir, NULL))
+		return;
+	pin_hash(path, pin, len, hex, sizeof(hex) - 1);
+	strcat(hex, "\n");
+	m2m_write_atomic(path, hex, strlen(hex), 0600, NULL);
 }
 
 int ks_pin_policy(enum m2m_pin_state st, bool person, const char *token, struct m2m_err *err)

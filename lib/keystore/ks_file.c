@@ -64,6 +64,10 @@ int ks_read_soft(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **
 	if (!fp)
 		return m2m_err_set(err, errno == ENOENT ? M2M_ERR_NOT_FOUND : M2M_ERR_CREDENTIAL,
 				   "%s: %s", path, strerror(errno));
+	if ((rc = m2m_check_private(fileno(fp), path, "private key", err))) {
+		fclose(fp);
+		return rc;
+	}
 	p12 = d2i_PKCS12_fp(fp, NULL);
 	if (p12) {
 		fclose(fp);

@@ -65,6 +65,11 @@ enum m2m_pin_state ks_pin_state(unsigned long token_flags);
  * May a PIN be tried now? LOCKED and FINAL_TRY: never (PIN_LOCKOUT). LOW:
  * only when a person types it (prompt), never unattended. OK: yes.
  */
+/* PINs a token rejected are remembered (hashed) in the state dir across runs. */
+bool ks_pin_rejected_before(const char *module, const char *serial, const char *token,
+			    const char *pin, size_t len);
+void ks_pin_remember(const char *module, const char *serial, const char *token, const char *pin,
+		     size_t len, bool rejected);
 int ks_pin_policy(enum m2m_pin_state st, bool person, const char *token, struct m2m_err *err);
 
 /*

@@ -31,6 +31,7 @@ struct p11 {
 	bool logged_in;
 	bool pin_rejected;     /* never try again in this process */
 	char token[40];        /* label, for messages */
+	char serial[17];       /* the token's serial number: who the PIN belongs to */
 	unsigned char id[64];
 	size_t idlen;
 	CK_KEY_TYPE ktype;
@@ -147,6 +148,7 @@ static int p11_open(const struct m2m_key_ref *ref, bool rw, struct p11 **out, st
 		if (found++ == 0) {
 			p->slot = slots[i];
 			snprintf(p->token, sizeof(p->token), "%s", lbl);
+			label_of(ti.serialNumber, sizeof(ti.serialNumber), p->serial, sizeof(p->serial));
 		}
 	}
 	if (found == 0) {
@@ -209,7 +211,23 @@ static int p11_login(struct p11 *p, const struct m2m_key_ref *ref, struct m2m_se
 	rc = m2m_secret_read(&ref->pin, what, &pin, err);
 	if (rc)
 		return rc;
+	/*
+	 * A PIN this token rejected in an earlier run is not offered again, even
+	 * by a token that does not report its retry counter: only a changed PIN
+	 * source (or a person at the terminal) gets another try.
+	 */
+	if (ref->pin.source != M2M_SECRET_PROMPT &&
+	    ks_pin_rejected_before(ref->module, p->serial, p->token, pin.buf, pin.len)) {
+		m2m_secret_wipe(&pin);
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "token '%s': this PIN was rejected in an earlier run; not tried again (fix the PIN source)",
+				   p->token);
+	}
 	rv = p->f->C_Login(p->s, CKU_USER, (CK_UTF8CHAR *)pin.buf, (CK_ULONG)pin.len);
+	if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE)
+		ks_pin_remember(ref->module, p->serial, p->token, pin.buf, pin.len, true);
+	else if (rv == CKR_OK)
+		ks_pin_remember(ref->module, p->serial, p->token, pin.buf, pin.len, false);
 	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
 		p->logged_in = true;
 		if (keep)

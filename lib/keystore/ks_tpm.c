@@ -196,6 +196,27 @@ static TSS2_RC quiet_tcti_init(const char *conf, TSS2_TCTI_CONTEXT **tcti)
 	return rc;
 }
 
+/*
+ * tpm2-tss turns a TCTI string into a library to load and a device to open,
+ * as root: only the known TCTIs, and "device" only for a TPM device node,
+ * whatever a config or a key file says.
+ */
+static bool tcti_safe(const char *conf)
+{
+	static const char *const names[] = { "device", "tabrmd", "mssim", "swtpm" };
+	size_t n = strcspn(conf, ":");
+	const char *opts = conf[n] ? conf + n + 1 : "";
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strlen(names[i]) != n || strncmp(conf, names[i], n) != 0)
+			continue;
+		if (i == 0)
+			return !*opts || (strncmp(opts, "/dev/tpm", 8) == 0 && !strstr(opts, ".."));
+		return true;
+	}
+	return false;
+}
+
 static int tpm_connect(const struct m2m_key_ref *ref, struct tpm **out, struct m2m_err *err)
 {
 	struct tpm *t = calloc(1, sizeof(*t));
@@ -211,6 +232,12 @@ static int tpm_connect(const struct m2m_key_ref *ref, struct tpm **out, struct m
 				   "TPM: the tpm2-tss libraries are not installed (libtss2-esys0, libtss2-tctildr0)");
 	}
 	snprintf(t->tcti_conf, sizeof(t->tcti_conf), "%s", tcti_of(ref));
+	if (!tcti_safe(t->tcti_conf)) {
+		free(t);
+		return m2m_err_set(err, M2M_ERR_CONFIG,
+				   "TPM: refusing TCTI '%.60s'; expected device[:/dev/tpm...], tabrmd, mssim or swtpm",
+				   tcti_of(ref));
+	}
 	/* tpm2-tss logs errors to stderr by default; the library reports through err instead */
 	setenv("TSS2_LOG", "all+none", 0);
 	rc = quiet_tcti_init(t->tcti_conf, &t->tcti);

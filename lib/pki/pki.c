@@ -282,8 +282,12 @@ static void fill_info(X509 *x, struct m2m_cert_info *ci)
 			int l = ASN1_STRING_length(g->d.ip);
 
 			t = "IP";
-			inet_ntop(l == 16 ? AF_INET6 : AF_INET, ASN1_STRING_get0_data(g->d.ip), v,
-				  sizeof(v));
+			/* only the two lengths an address can have: the rest is a broken SAN */
+			if (l == 4 || l == 16)
+				inet_ntop(l == 16 ? AF_INET6 : AF_INET, ASN1_STRING_get0_data(g->d.ip), v,
+					  sizeof(v));
+			else
+				snprintf(v, sizeof(v), "(invalid, %d bytes)", l);
 		}
 		if (t && off < sizeof(ci->sans))
 			off += (size_t)snprintf(ci->sans + off, sizeof(ci->sans) - off, "%s%s:%s",

@@ -207,6 +207,12 @@ static int load_pem(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct
 		X509_free(x);
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "private key %s: %m", p->key);
 	}
+	rc = m2m_check_private(fileno(fp), p->key, "private key", err);
+	if (rc) {
+		fclose(fp);
+		X509_free(x);
+		return rc;
+	}
 	pk = PEM_read_PrivateKey(fp, NULL, key_password_cb, &pc);
 	fclose(fp);
 	m2m_secret_wipe(&pc.secret);
@@ -247,6 +253,11 @@ static int load_p12(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct
 	fp = fopen(p->pkcs12, "re");
 	if (!fp)
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#12 %s: %m", p->pkcs12);
+	rc = m2m_check_private(fileno(fp), p->pkcs12, "PKCS#12", err);
+	if (rc) {
+		fclose(fp);
+		return rc;
+	}
 	p12 = d2i_PKCS12_fp(fp, NULL);
 	fclose(fp);
 	if (!p12)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "m2m/keystore.h"
 #include "m2m/vpn.h"
 #include "vici/vici.h"
 #include "vpn/vpn_int.h"
@@ -77,6 +78,7 @@ int m2m_vpn_open(const struct m2m_config *cfg, struct m2m_vpn **out, struct m2m_
 	if (!vpn)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	vpn->cfg = cfg;
+	m2m_keystore_set_state_dir(cfg->state_dir);
 	*out = vpn;
 	return M2M_OK;
 }

@@ -117,6 +117,23 @@ static void test_secret_prompt_needs_tty(void **state)
 	close(null);
 }
 
+static void test_private_file_check(void **state)
+{
+	struct m2m_err err;
+	char path[128];
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/key.pem", dir);
+	write_file(path, "-----BEGIN PRIVATE KEY-----\n", 0644);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(m2m_check_private(fd, path, "private key", &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "readable by others (mode 0644); chmod 600"));
+	fchmod(fd, 0600);
+	assert_int_equal(m2m_check_private(fd, path, "private key", &err), M2M_OK);
+	close(fd);
+}
+
 static void test_atomic_write_and_read(void **state)
 {
 	struct m2m_err err;
@@ -185,6 +202,7 @@ int main(void)
 		cmocka_unit_test(test_secret_file),
 		cmocka_unit_test(test_secret_fd_and_credential),
 		cmocka_unit_test(test_secret_prompt_needs_tty),
+		cmocka_unit_test(test_private_file_check),
 		cmocka_unit_test(test_atomic_write_and_read),
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_backoff),

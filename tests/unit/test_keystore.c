@@ -449,6 +449,39 @@ static void test_tpm_unreachable(void **state)
 	assert_null(k);
 }
 
+/* A TCTI string names a library to load and a device to write to: only known ones. */
+static void test_tcti_refused(void **state)
+{
+	static const char *const bad[] = { "/tmp/evil.so", "evil", "device:/tmp/victim",
+					   "device:/dev/tpm0/../../tmp/x", "tabrmdx:bus_type=session" };
+	struct m2m_err err = { 0 };
+	struct m2m_key *k = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct m2m_key_ref r = { .store = M2M_KEYSTORE_TPM, .tcti = bad[i] };
+
+		assert_int_equal(m2m_key_open(&r, &k, &err), M2M_ERR_CONFIG);
+		assert_non_null(strstr(err.msg, "refusing TCTI"));
+		assert_null(k);
+	}
+}
+
+/* A PIN a token rejected is not offered again in a later run; a changed one is. */
+static void test_pin_memory(void **state)
+{
+	(void)state;
+	m2m_keystore_set_state_dir(dir);
+	assert_false(ks_pin_rejected_before("/m.so", "SER1", "tok", "1111", 4));
+	ks_pin_remember("/m.so", "SER1", "tok", "1111", 4, true);
+	assert_true(ks_pin_rejected_before("/m.so", "SER1", "tok", "1111", 4));
+	assert_false(ks_pin_rejected_before("/m.so", "SER1", "tok", "2222", 4)); /* PIN changed */
+	assert_false(ks_pin_rejected_before("/m.so", "SER2", "tok", "1111", 4)); /* another token */
+	ks_pin_remember("/m.so", "SER1", "tok", "2222", 4, false);           /* a good login */
+	assert_false(ks_pin_rejected_before("/m.so", "SER1", "tok", "1111", 4));
+	m2m_keystore_set_state_dir(NULL);
+}
+
 /* A PKCS#11 module that cannot be loaded. */
 static void test_pkcs11_no_module(void **state)
 {
@@ -475,6 +508,8 @@ int main(void)
 		cmocka_unit_test(test_machine_parse),
 		cmocka_unit_test(test_tpm_unreachable),
 		cmocka_unit_test(test_pkcs11_no_module),
+		cmocka_unit_test(test_tcti_refused),
+		cmocka_unit_test(test_pin_memory),
 	};
 
 	umask(077);

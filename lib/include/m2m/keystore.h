@@ -56,6 +56,12 @@ struct m2m_key_ref {
 	struct m2m_secret_ref pin; /* FILE: passphrase (optional), PKCS11: user PIN, TPM: auth value (optional) */
 };
 
+/*
+ * Where the key stores remember state across runs (a PIN a token rejected).
+ * Default M2M_STATE_DEFAULT_DIR; the tools set the config's state_dir.
+ */
+void m2m_keystore_set_state_dir(const char *dir);
+
 /* PIN retry state of a token, from its CKF_USER_PIN_* flags. */
 enum m2m_pin_state {
 	M2M_PIN_NA = 0,       /* no PIN (not a token) */

@@ -25,6 +25,7 @@ static const struct {
 	[M2M_ERR_PIN_LOCKOUT] = { "pin-lockout", "too few PIN retries left; not tried" },
 	[M2M_ERR_NOT_FOUND] = { "not-found", "no such profile or object" },
 	[M2M_ERR_DOWN] = { "down", "not up" },
+	[M2M_ERR_DEVICE] = { "device", "TPM, token or PKCS#11 module absent or unreachable" },
 };
 
 const char *m2m_rc_name(int rc)

@@ -113,12 +113,12 @@ static int p11_open(const struct m2m_key_ref *ref, bool rw, struct p11 **out, st
 	}
 	p->lib = dlopen(ref->module, RTLD_NOW | RTLD_LOCAL);
 	if (!p->lib) {
-		m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#11 module %s: %s", ref->module, dlerror());
+		m2m_err_set(err, M2M_ERR_DEVICE, "PKCS#11 module %s: %s", ref->module, dlerror());
 		goto fail;
 	}
 	*(void **)&gfl = dlsym(p->lib, "C_GetFunctionList");
 	if (!gfl || gfl(&p->f) != CKR_OK || !p->f) {
-		m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#11 module %s: no C_GetFunctionList",
+		m2m_err_set(err, M2M_ERR_DEVICE, "PKCS#11 module %s: no C_GetFunctionList",
 			    ref->module);
 		goto fail;
 	}
@@ -152,9 +152,12 @@ static int p11_open(const struct m2m_key_ref *ref, bool rw, struct p11 **out, st
 		}
 	}
 	if (found == 0) {
-		m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#11: %s%s%s not present (module %s)",
-			    ref->token ? "token '" : "no token", ref->token ? ref->token : "",
-			    ref->token ? "'" : "", ref->module);
+		if (ref->token)
+			m2m_err_set(err, M2M_ERR_DEVICE, "PKCS#11: token '%s' not present (module %s)",
+				    ref->token, ref->module);
+		else
+			m2m_err_set(err, M2M_ERR_DEVICE, "PKCS#11: no token present (module %s)",
+				    ref->module);
 		goto fail;
 	}
 	if (found > 1 && !ref->token) {

@@ -228,7 +228,7 @@ static int tpm_connect(const struct m2m_key_ref *ref, struct tpm **out, struct m
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	if (!tss_load()) {
 		free(t);
-		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+		return m2m_err_set(err, M2M_ERR_DEVICE,
 				   "TPM: the tpm2-tss libraries are not installed (libtss2-esys0, libtss2-tctildr0)");
 	}
 	snprintf(t->tcti_conf, sizeof(t->tcti_conf), "%s", tcti_of(ref));
@@ -249,10 +249,10 @@ static int tpm_connect(const struct m2m_key_ref *ref, struct tpm **out, struct m
 					TPM2_CAP_TPM_PROPERTIES, TPM2_PT_MANUFACTURER, 1, NULL, &cap);
 	Esys_Free(cap);
 	if (rc != TSS2_RC_SUCCESS) {
-		m2m_err_set(err, M2M_ERR_CREDENTIAL, "TPM not reachable through TCTI '%s': %s",
+		m2m_err_set(err, M2M_ERR_DEVICE, "TPM not reachable through TCTI '%s': %s",
 			    t->tcti_conf, Tss2_RC_Decode(rc));
 		tpm_close(t);
-		return M2M_ERR_CREDENTIAL;
+		return M2M_ERR_DEVICE;
 	}
 	*out = t;
 	return M2M_OK;

@@ -2,7 +2,7 @@
 # 100-keys-tpm.t - a TPM 2.0 key (swtpm behind tpm2-abrmd) end to end:
 #   m2mvpn-cert keygen --store tpm (fixed ecdsa-sha256 scheme), csr signed in the TPM,
 #   certificate from the lab CA, doctor clean, tunnel up with charon's tpm plugin, traffic.
-#   Failures: TPM unreachable (exit 9, the TCTI named), a key without a signing scheme
+#   Failures: TPM unreachable (exit 16, the TCTI named), a key without a signing scheme
 #   (exit 9, before charon), a certificate that does not match the key (exit 9).
 # shellcheck source=../lab/lab.sh disable=SC2034
 . "$(dirname "$0")/../lab/lab.sh"
@@ -48,11 +48,11 @@ is_rc 0 "down: exit 0"
 lab_tpm_stop_rm
 lab_keys_config tpm2 tpm dev-tpm.lab "cert: $LAB/pki/dev-tpm.pem" "tcti: \"$T\""
 m2m up tpm2 --timeout 20
-is_rc 9 "TPM unreachable: exit 9"
+is_rc 16 "TPM unreachable: exit 16 (device)"
 like "$M2M_ERR" "TPM not reachable through TCTI '$T'" "TPM unreachable: the message names the TCTI"
 ok "TPM unreachable: one line" one_line "$M2M_ERR"
 m2mcert doctor tpm2
-is_rc 9 "doctor with the TPM unreachable: exit 9"
+is_rc 16 "doctor with the TPM unreachable: exit 16 (device)"
 lab_tpm_start_rm
 
 # ---- a key without a signing scheme (made by hand, as an older tool would)

@@ -4,7 +4,7 @@
 #   machine: keygen bound to (test) machine inputs, CSR, certificate, up, traffic; the same
 #     file on a "different machine" (other machine-id, via M2M_MACHINE_ID_FILE) fails with
 #     exit 9 and a plain message; a missing input is named; doctor reports the inputs.
-#     Sealed to the TPM as one more input: up; TPM unreachable or another TPM: exit 9.
+#     Sealed to the TPM as one more input: up; TPM unreachable: exit 16; another TPM: exit 9.
 #   eap: password from a 0600 file, gateway authenticated by its certificate, up, traffic;
 #     a wrong password: exit 7 (the gateway rejected us).
 #   cert+eap: two authentication rounds (local + local-2), up, traffic.
@@ -90,7 +90,7 @@ m2m down sealed
 lab_tpm_stop_rm
 lab_keys_config sealed2 machine dev-s.lab "cert: $LAB/pki/dev-s.pem" "key: $SKEY"
 m2m up sealed2 --timeout 20
-is_rc 9 "sealed key, TPM unreachable: exit 9"
+is_rc 16 "sealed key, TPM unreachable: exit 16 (device)"
 like "$M2M_ERR" "sealed to a TPM.*TCTI '$LAB_TPM_TCTI'" "the message names the TPM and its TCTI"
 lab_tpm_start_rm
 quiet env TPM2TOOLS_TCTI="$LAB_TPM_TCTI" tpm2_evictcontrol -C o -c 0x81010020

@@ -444,7 +444,7 @@ static void test_tpm_unreachable(void **state)
 	struct m2m_key *k = NULL;
 	struct m2m_err err = { 0 };
 
-	assert_int_equal(m2m_key_open(&r, &k, &err), M2M_ERR_CREDENTIAL);
+	assert_int_equal(m2m_key_open(&r, &k, &err), M2M_ERR_DEVICE);
 	assert_non_null(strstr(err.msg, "TPM not reachable through TCTI 'swtpm:path=/nonexistent/swtpm.sock'"));
 	assert_null(k);
 }
@@ -490,7 +490,7 @@ static void test_pkcs11_no_module(void **state)
 	struct m2m_key *k = NULL;
 	struct m2m_err err = { 0 };
 
-	assert_int_equal(m2m_key_open(&r, &k, &err), M2M_ERR_CREDENTIAL);
+	assert_int_equal(m2m_key_open(&r, &k, &err), M2M_ERR_DEVICE);
 	assert_non_null(strstr(err.msg, "PKCS#11 module /nonexistent/p11.so"));
 }
 

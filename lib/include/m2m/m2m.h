@@ -39,6 +39,7 @@ enum m2m_rc {
 	M2M_ERR_PIN_LOCKOUT = 13, /* the token has too few PIN retries left: not tried */
 	M2M_ERR_NOT_FOUND = 14,   /* the named profile, object or file does not exist */
 	M2M_ERR_DOWN = 15,        /* status: the tunnel or registration is not up */
+	M2M_ERR_DEVICE = 16,      /* key store device (TPM, token, PKCS#11 module) absent or unreachable */
 	M2M_RC_COUNT_
 };
 

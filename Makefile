@@ -13,7 +13,7 @@ PKG_CONFIG ?= pkg-config
 VERSION := 0.1.0
 SOVERSION := 0
 
-PKGS := yaml-0.1 json-c libcrypto
+PKGS := yaml-0.1 json-c libcrypto libcbor libcoap-3-openssl
 # libnftables is dlopen()ed when a fail-closed guard is used: only its header at build time
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) libnftables)
 # --as-needed: each tool loads only the libraries it calls (start-up time, RSS)

@@ -388,6 +388,63 @@ static int cbor_value(const cbor_item_t *x, int l, struct lw_value *v)
 	return LW_BAD_REQUEST;
 }
 
+/*
+ * Walk the CBOR item headers before libcbor sees them: libcbor 0.8
+ * allocates a declared array or map size before reading its items, so a
+ * five-byte header could ask for gigabytes. Every declared item must fit in
+ * the bytes left, nesting is at most CBOR_MAX_DEPTH, and indefinite lengths
+ * (which SenML does not need) are refused.
+ */
+#define CBOR_MAX_DEPTH 8
+
+static bool cbor_sane(const uint8_t *p, size_t len)
+{
+	uint64_t left[CBOR_MAX_DEPTH + 1];
+	size_t o = 0, depth = 0;
+
+	left[0] = 1;
+	while (o < len) {
+		uint8_t b = p[o++], major = b >> 5, ai = b & 31;
+		uint64_t v = ai, items = 0;
+		size_t n = ai == 24 ? 1 : ai == 25 ? 2 : ai == 26 ? 4 : ai == 27 ? 8 : 0;
+
+		if (ai > 27 || len - o < n)
+			return false;
+		if (n)
+			v = 0;
+		for (size_t i = 0; i < n; i++)
+			v = (v << 8) | p[o++];
+		while (depth && !left[depth])
+			depth--;
+		if (!left[depth])
+			return false;
+		left[depth]--;
+		switch (major) {
+		case 2:
+		case 3:
+			if (v > len - o)
+				return false;
+			o += (size_t)v;
+			break;
+		case 4:
+		case 5:
+		case 6:
+			items = major == 4 ? v : major == 5 ? 2 * v : 1;
+			if ((major == 5 && v > UINT64_MAX / 2) || items > len - o)
+				return false;
+			if (items) {
+				if (depth == CBOR_MAX_DEPTH)
+					return false;
+				left[++depth] = items;
+			}
+			break;
+		}
+	}
+	while (depth && !left[depth])
+		depth--;
+	return depth == 0 && left[0] == 0;
+}
+
 int lw_senml_cbor_decode(const uint8_t *p, size_t len, struct lw_records *rs)
 {
 	struct cbor_load_result res;
@@ -396,8 +453,7 @@ int lw_senml_cbor_decode(const uint8_t *p, size_t len, struct lw_records *rs)
 	size_t bnlen = 0;
 	int rc = 0;
 
-	/* libcbor frees nested items recursively: the size bound also bounds depth */
-	if (len > SENML_MAX_BYTES / 4)
+	if (len > SENML_MAX_BYTES / 4 || !cbor_sane(p, len))
 		return LW_BAD_REQUEST;
 	arr = cbor_load(p, len, &res);
 	if (!arr)

@@ -40,6 +40,8 @@ CMD_SRC := $(sort $(wildcard cmd/*.c))
 CMDS := $(CMD_SRC:cmd/%.c=$(B)/bin/%)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNITS := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOLS := $(TOOL_SRC:tests/tools/%.c=$(B)/tests/tools/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
@@ -92,7 +94,13 @@ $(B)/libm2m.pc: lib/libm2m.pc.in Makefile
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' $< > $@
 
-units: $(UNITS)
+# test helpers (not installed): built with the unit tests
+$(B)/tests/tools/%: $(B)/tests/tools/%.o $(B)/libm2m.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libm2m.a $(LDLIBS)
+
+units: $(UNITS) $(TOOLS)
 
 # libFuzzer targets (clang); each links the library sources with sanitizers
 FUZZ_CC ?= clang

@@ -36,6 +36,12 @@ struct m2m_coap {
 	} req;
 };
 
+/*
+ * Join the values of option num with sep. Path segments keep their
+ * identity: a '/' or '%' inside one is percent-encoded, so that
+ * coap_split_path() gives back the same segments (lwm2m-node-lib sends
+ * Location-Path "rd/1" as one segment and wants it back as one).
+ */
 static void join_opts(const coap_pdu_t *pdu, uint16_t num, char sep, bool lead, char *out,
 		      size_t len)
 {
@@ -51,12 +57,19 @@ static void join_opts(const coap_pdu_t *pdu, uint16_t num, char sep, bool lead, 
 	while ((opt = coap_option_next(&it))) {
 		size_t l = coap_opt_length(opt);
 
-		if (n + l + 2 >= len)
+		const uint8_t *v = coap_opt_value(opt);
+
+		if (n + 3 * l + 2 >= len)
 			break;
 		if (n || lead)
 			out[n++] = sep;
-		memcpy(out + n, coap_opt_value(opt), l);
-		n += l;
+		for (size_t i = 0; i < l; i++) {
+			if (sep == '/' && (v[i] == '/' || v[i] == '%')) {
+				n += (size_t)snprintf(out + n, 4, "%%%02X", v[i]);
+				continue;
+			}
+			out[n++] = (char)v[i];
+		}
 		out[n] = 0;
 	}
 }
@@ -389,6 +402,9 @@ static void add_split(coap_optlist_t **ol, const char *s, bool query)
 	size_t len = sizeof(buf);
 	int n;
 
+	/* a leading '/' would become an empty first segment */
+	while (s && !query && *s == '/')
+		s++;
 	if (!s || !*s)
 		return;
 	n = query ? coap_split_query((const uint8_t *)s, strlen(s), buf, &len) :

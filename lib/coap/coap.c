@@ -333,6 +333,7 @@ int m2m_coap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 		coap_dtls_pki_t pki = { .version = COAP_DTLS_PKI_SETUP_VERSION };
 
 		pki.verify_peer_cert = 1;
+		pki.check_common_ca = 1;
 		pki.cert_chain_validation = 1;
 		pki.cert_chain_verify_depth = 3;
 		pki.client_sni = c->host;
@@ -478,6 +479,14 @@ int m2m_coap_request(struct m2m_coap *c, unsigned method, const char *path, cons
 			break;
 		case COAP_NACK_TOO_MANY_RETRIES:
 			rc = m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: no answer (retries exhausted)",
+					 c->host);
+			break;
+		case COAP_NACK_ICMP_ISSUE:
+			rc = m2m_err_set(err, M2M_ERR_UNREACHABLE,
+					 "%s: unreachable (ICMP: nothing listens on the port?)", c->host);
+			break;
+		case COAP_NACK_RST:
+			rc = m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: the server reset the exchange",
 					 c->host);
 			break;
 		default:

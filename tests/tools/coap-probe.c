@@ -94,7 +94,8 @@ int main(int argc, char **argv)
 	else
 		printf("{\"ok\":true,\"code\":\"%u.%02u\",\"bytes\":%zu,\"ms\":%llu,\"dtls\":%s}\n",
 		       resp.code >> 5, resp.code & 31, put ? inlen : resp.len,
-		       (unsigned long long)(m2m_now_ms() - t0), m2m_coap_connected(c) ? "true" : "false");
+		       (unsigned long long)(m2m_now_ms() - t0),
+		       o.security != M2M_DM_NOSEC && m2m_coap_connected(c) ? "true" : "false");
 	free(body);
 	free(in);
 	m2m_coap_close(c);

@@ -10,6 +10,7 @@
 //          | attr:PATH?QUERY
 //          | observe:PATH:MS:MIN       at least MIN notifications within MS, then cancel
 //          | status:read:PATH:CODE     the read must fail with CODE (e.g. 4.04)
+// --stay MS: after the plan, keep serving (Updates, further Registers) for MS.
 // One JSON line per event on stdout. Exit 0: every check passed (and the
 // device de-registered if asked); 1: a check failed; 2: timeout.
 'use strict';
@@ -187,6 +188,7 @@ srv.start(cfg, (err, i) => {
                 emit(Object.assign({ event: 'check' }, r));
             }
             emit({ event: 'plan_done' });
+            if (o.stay) return setTimeout(() => end(failed ? 1 : 0), Number(o.stay));
             if (!o['expect-dereg'] || deregistered) return end(failed ? 1 : 0);
             setTimeout(() => end(1), Number(o['expect-dereg']));
         }), 50);

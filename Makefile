@@ -42,6 +42,8 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNITS := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TOOLS := $(TOOL_SRC:tests/tools/%.c=$(B)/tests/tools/%)
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
@@ -49,7 +51,7 @@ MAN_IN := $(sort $(wildcard man/*.1.in man/*.5.in man/*.7.in))
 MAN_PLAIN := $(sort $(wildcard man/*.1 man/*.5 man/*.7))
 MANS := $(MAN_IN:man/%.in=$(B)/man/%) $(MAN_PLAIN:man/%=$(B)/man/%) $(B)/man/m2m-exit-codes.7
 
-all: $(B)/libm2m.a $(B)/libm2m.so.$(SOVERSION) $(CMDS) $(B)/libm2m.pc $(MANS)
+all: $(B)/libm2m.a $(B)/libm2m.so.$(SOVERSION) $(CMDS) $(B)/libm2m.pc $(MANS) $(EXAMPLES)
 
 # man pages: the exit codes are written once (man/exit-codes.roff) and inlined in every page
 $(B)/man/%: man/%.in man/exit-codes.roff
@@ -102,6 +104,13 @@ $(B)/tests/tools/%: $(B)/tests/tools/%.o $(B)/libm2m.a
 
 units: $(UNITS) $(TOOLS)
 
+# examples/*.c are applications of the public C API, built against the installed-style headers only
+$(B)/examples/%: examples/%.c $(B)/libm2m.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) -std=c11 $(WARN) -Ilib/include $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libm2m.a $(LDLIBS)
+examples: $(EXAMPLES)
+
 # libFuzzer targets (clang); each links the library sources with sanitizers
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Ilib/include -Ilib $(PKG_CFLAGS)
@@ -122,7 +131,8 @@ install: all
 	install -m 0644 $(B)/libm2m.a $(DESTDIR)$(LIBDIR)/
 	install -m 0755 $(B)/libm2m.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/
 	ln -sf libm2m.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libm2m.so
-	install -m 0644 $(B)/libm2m.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' lib/libm2m.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libm2m.pc
 	install -m 0644 lib/include/m2m/*.h $(DESTDIR)$(INCLUDEDIR)/m2m/
 	for f in $(MANS); do s=$${f##*.}; install -m 0644 $$f $(DESTDIR)$(MANDIR)/man$$s/; done
 	for f in completions/*.bash; do [ -e "$$f" ] && install -m 0644 $$f \
@@ -132,6 +142,6 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all units fuzz check install clean
+.PHONY: all units examples fuzz check install clean
 .SECONDARY:
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -149,10 +149,7 @@ static int cmd_status(struct cli *c, struct m2m_config *cfg, int argc, char **ar
 	if (rc)
 		return cli_fail(c, &err);
 	if (c->json) {
-		doc = json_object_new_object();
-		arr = json_object_new_array();
-		json_object_object_add(doc, "schema", json_object_new_string("m2m.vpn.status/1"));
-		json_object_object_add(doc, "profiles", arr);
+		doc = cli_json_doc("m2m.vpn.status/1", "profiles", &arr);
 	}
 	for (size_t i = 0; i < cfg->n_profiles; i++) {
 		const struct m2m_vpn_profile *p = &cfg->profiles[i];
@@ -199,10 +196,7 @@ static int cmd_list(struct cli *c, struct m2m_config *cfg, int argc, char **argv
 	if (m2m_vpn_open(cfg, &vpn, &err))
 		return cli_fail(c, &err);
 	if (c->json) {
-		doc = json_object_new_object();
-		arr = json_object_new_array();
-		json_object_object_add(doc, "schema", json_object_new_string("m2m.vpn.list/1"));
-		json_object_object_add(doc, "profiles", arr);
+		doc = cli_json_doc("m2m.vpn.list/1", "profiles", &arr);
 	} else {
 		printf("%s%-20s %-10s %-24s %s%s\n", cli_col(c, CLI_BOLD), "PROFILE", "MODE", "GATEWAY",
 		       "STATE", cli_col(c, CLI_RESET));

@@ -130,20 +130,14 @@ int m2m_write_atomic(const char *path, const void *data, size_t len, unsigned mo
 	return M2M_OK;
 }
 
-int m2m_read_file(const char *path, size_t max, char **out, size_t *lenp, struct m2m_err *err)
+int m2m_read_fd(int fd, const char *name, size_t max, char **out, size_t *lenp,
+		struct m2m_err *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t len = 0, cap = 4096;
-	char *buf;
+	size_t len = 0, cap = max < 4096 ? max : 4096;
+	char *buf = malloc(cap + 1);
 
-	if (fd < 0)
-		return m2m_err_set(err, errno == ENOENT ? M2M_ERR_NOT_FOUND : M2M_ERR_FAILURE,
-				   "%s: %s", path, strerror(errno));
-	buf = malloc(cap + 1);
-	if (!buf) {
-		close(fd);
+	if (!buf)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	}
 	for (;;) {
 		ssize_t n;
 
@@ -152,15 +146,13 @@ int m2m_read_file(const char *path, size_t max, char **out, size_t *lenp, struct
 
 			if (cap >= max) {
 				free(buf);
-				close(fd);
 				return m2m_err_set(err, M2M_ERR_FAILURE, "%s: larger than %zu bytes",
-						   path, max);
+						   name, max);
 			}
-			cap *= 2;
+			cap = cap * 2 > max ? max : cap * 2;
 			nb = realloc(buf, cap + 1);
 			if (!nb) {
 				free(buf);
-				close(fd);
 				return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 			}
 			buf = nb;
@@ -172,23 +164,29 @@ int m2m_read_file(const char *path, size_t max, char **out, size_t *lenp, struct
 			int e = errno;
 
 			free(buf);
-			close(fd);
-			return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", path, strerror(e));
+			return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", name, strerror(e));
 		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
-	}
-	close(fd);
-	if (len > max) {
-		free(buf);
-		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: larger than %zu bytes", path, max);
 	}
 	buf[len] = '\0';
 	*out = buf;
 	if (lenp)
 		*lenp = len;
 	return M2M_OK;
+}
+
+int m2m_read_file(const char *path, size_t max, char **out, size_t *lenp, struct m2m_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return m2m_err_set(err, errno == ENOENT ? M2M_ERR_NOT_FOUND : M2M_ERR_FAILURE,
+				   "%s: %s", path, strerror(errno));
+	rc = m2m_read_fd(fd, path, max, out, lenp, err);
+	close(fd);
+	return rc;
 }
 
 int m2m_lock(const char *path, unsigned wait_ms, int *fdp, struct m2m_err *err)

@@ -118,6 +118,16 @@ int cli_load_config(struct cli *c, struct m2m_config **cfg)
 	return M2M_OK;
 }
 
+json_object *cli_json_doc(const char *schema, const char *list_key, json_object **arr)
+{
+	json_object *doc = json_object_new_object();
+
+	*arr = json_object_new_array();
+	json_object_object_add(doc, "schema", json_object_new_string(schema));
+	json_object_object_add(doc, list_key, *arr);
+	return doc;
+}
+
 void cli_print_json(json_object *doc)
 {
 	fputs(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |

@@ -62,6 +62,8 @@ const char *cli_col(const struct cli *c, const char *code); /* "" without colour
 /* Load the configuration the usual way (--config, $M2M_CONFIG, default). */
 int cli_load_config(struct cli *c, struct m2m_config **cfg);
 
+/* A versioned JSON document {"schema": schema, list_key: []}; *arr is that list. */
+json_object *cli_json_doc(const char *schema, const char *list_key, json_object **arr);
 /* Print a JSON document on stdout (pretty, newline-terminated) and free it. */
 void cli_print_json(json_object *doc);
 

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/base.h"
 #include "m2m/config.h"
 #include "config/tree.h"
 
@@ -1614,43 +1615,6 @@ static int check_file(const char *qname, const char *path, int fd, char **dir,
 	return rc;
 }
 
-static int read_all(const char *qname, int fd, char **out, size_t *len, struct m2m_err *err)
-{
-	size_t cap = 64 * 1024, n = 0;
-	char *buf = malloc(cap), *nb;
-
-	if (!buf)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	for (;;) {
-		ssize_t r;
-
-		if (n == cap) {
-			if (cap > CFG_MAX_BYTES)
-				break;
-			cap *= 2;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				free(buf);
-				return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-			}
-			buf = nb;
-		}
-		r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			free(buf);
-			return m2m_err_set(err, M2M_ERR_CONFIG, "%s: %s", qname, strerror(errno));
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	*out = buf;
-	*len = n;
-	return M2M_OK;
-}
-
 int m2m_config_load(const char *path, struct m2m_config **out, struct m2m_err *err)
 {
 	char qname[256], *buf = NULL, *real = NULL;
@@ -1672,7 +1636,13 @@ int m2m_config_load(const char *path, struct m2m_config **out, struct m2m_err *e
 	}
 	rc = check_file(qname, path, fd, &real, err);
 	if (!rc)
-		rc = read_all(qname, fd, &buf, &len, err);
+		/* one byte more than allowed, so the parser reports "too large" itself */
+		rc = m2m_read_fd(fd, qname, CFG_MAX_BYTES + 1, &buf, &len, err);
+	if (rc) {
+		rc = M2M_ERR_CONFIG; /* every config problem is exit 3 */
+		if (err)
+			err->rc = rc;
+	}
 	close(fd);
 	if (!rc)
 		rc = parse_in(path, real, buf, len, out, err);

@@ -133,6 +133,11 @@ struct vici_conn;
 int vici_connect(struct vici_conn **out, const char *uri, struct m2m_err *err);
 void vici_close(struct vici_conn *c);
 int vici_fd(const struct vici_conn *c);
+/*
+ * While *flag is non-zero (set it from a signal handler), every wait of this
+ * connection gives up at once, as if its time limit had passed.
+ */
+void vici_set_cancel(struct vici_conn *c, volatile const int *flag);
 
 /* Called for every event packet that arrives while waiting; msg is the body. */
 typedef void (*vici_event_cb)(void *ctx, const char *event, const struct vici_node *msg);

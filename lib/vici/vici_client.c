@@ -38,6 +38,7 @@ struct vici_conn {
 	bool broken;       /* stream out of sync or closed: unusable */
 	bool busy;         /* inside a call: callbacks must not re-enter */
 	unsigned stale;    /* replies still owed for requests we gave up on */
+	volatile const int *cancel; /* set (from a signal handler): give up waiting */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -145,6 +146,12 @@ int vici_connect(struct vici_conn **out, const char *uri, struct m2m_err *err)
 	return M2M_OK;
 }
 
+void vici_set_cancel(struct vici_conn *c, volatile const int *flag)
+{
+	if (c)
+		c->cancel = flag;
+}
+
 void vici_close(struct vici_conn *c)
 {
 	if (!c)
@@ -164,18 +171,27 @@ int vici_fd(const struct vici_conn *c)
 /* Outcome of a wait: data can move, the deadline passed, or poll failed. */
 enum io_wait { IO_READY, IO_TIMEOUT, IO_ERROR };
 
-static enum io_wait wait_fd(int fd, short events, int64_t deadline)
+static enum io_wait wait_fd(const struct vici_conn *c, short events, int64_t deadline)
 {
-	struct pollfd p = { .fd = fd, .events = events };
+	struct pollfd p = { .fd = c->fd, .events = events };
 	int r;
 
 	for (;;) {
-		r = poll(&p, 1, remaining(deadline));
+		int t = remaining(deadline);
+
+		/* a cancel flag set just before poll() must still be seen: short slices */
+		if (c->cancel) {
+			if (*c->cancel)
+				return IO_TIMEOUT;
+			if (t < 0 || t > 200)
+				t = 200;
+		}
+		r = poll(&p, 1, t);
 		if (r > 0)
 			return IO_READY; /* including POLLHUP/POLLERR: the I/O call says what */
 		if (r == 0) {
 			/* poll may wake a hair early; trust the clock, not poll */
-			if (remaining(deadline) == 0)
+			if (remaining(deadline) == 0 || (c->cancel && *c->cancel))
 				return IO_TIMEOUT;
 			continue;
 		}
@@ -208,7 +224,7 @@ static enum io_result write_all(struct vici_conn *c, struct iovec *iov, int iovc
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				switch (wait_fd(c->fd, POLLOUT, deadline)) {
+				switch (wait_fd(c, POLLOUT, deadline)) {
 				case IO_READY:
 					continue;
 				case IO_TIMEOUT:
@@ -254,7 +270,7 @@ static enum io_result read_all(struct vici_conn *c, uint8_t *p, size_t len, int6
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			switch (wait_fd(c->fd, POLLIN, deadline)) {
+			switch (wait_fd(c, POLLIN, deadline)) {
 			case IO_READY:
 				continue;
 			case IO_TIMEOUT:

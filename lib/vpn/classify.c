@@ -68,12 +68,10 @@ static const struct rule rules[] = {
 	{ "constraint check failed", M2M_ERR_AUTH_REMOTE, NULL },
 	{ "public key found for", M2M_ERR_AUTH_REMOTE, NULL },
 	{ "no trusted", M2M_ERR_AUTH_REMOTE, NULL },
-	{ "with ECDSA", M2M_ERR_AUTH_REMOTE, NULL }, /* "authentication of 'x' with ECDSA... failed" */
 	{ "authentication of", M2M_ERR_AUTH_REMOTE, NULL },
 	{ "EAP method", M2M_ERR_AUTH_LOCAL, NULL },
 	/* our own credentials */
 	{ "no private key found", M2M_ERR_CREDENTIAL, NULL },
-	{ "no trusted certificate found", M2M_ERR_CREDENTIAL, NULL },
 	/* negotiation */
 	{ "received NO_PROPOSAL_CHOSEN", M2M_ERR_PROTOCOL,
 	  "the gateway accepted none of our proposals (NO_PROPOSAL_CHOSEN); is its configuration loaded?" },

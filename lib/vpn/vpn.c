@@ -28,6 +28,7 @@ struct m2m_vpn {
 	bool reg_control_log, reg_list_sa;
 	m2m_vpn_log_fn log;
 	void *log_ctx;
+	volatile const int *cancel;
 };
 
 #define VLOG(vpn, prio, ...)                                                  \
@@ -71,6 +72,12 @@ int m2m_vpn_open(const struct m2m_config *cfg, struct m2m_vpn **out, struct m2m_
 	return M2M_OK;
 }
 
+void m2m_vpn_set_cancel(struct m2m_vpn *vpn, volatile const int *flag)
+{
+	vpn->cancel = flag;
+	vici_set_cancel(vpn->vc, flag);
+}
+
 void m2m_vpn_set_log(struct m2m_vpn *vpn, m2m_vpn_log_fn log, void *ctx)
 {
 	vpn->log = log;
@@ -96,9 +103,14 @@ static int ensure_conn(struct m2m_vpn *vpn, struct m2m_err *err)
 {
 	const char *uri = vpn->cfg->charon.vici ? vpn->cfg->charon.vici : M2M_VICI_DEFAULT_URI;
 
+	int rc;
+
 	if (vpn->vc)
 		return M2M_OK;
-	return vici_connect(&vpn->vc, uri, err);
+	rc = vici_connect(&vpn->vc, uri, err);
+	if (!rc)
+		vici_set_cancel(vpn->vc, vpn->cancel);
+	return rc;
 }
 
 /* A request on the shared connection; a broken connection is dropped. */
@@ -507,7 +519,9 @@ static int wait_connecting(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 	int rc = M2M_OK;
 
 	while (st->state == M2M_VPN_STATE_CONNECTING && remaining(deadline) > 0) {
-		m2m_sleep_ms(remaining(deadline) < 100 ? (unsigned)remaining(deadline) : 100, NULL);
+		if (!m2m_sleep_ms(remaining(deadline) < 100 ? (unsigned)remaining(deadline) : 100,
+				  vpn->cancel))
+			return m2m_err_set(err, M2M_ERR_TIMEOUT, "%s: cancelled", p->name);
 		rc = query_sas(vpn, p, st, remaining(deadline) + 1000, err);
 		if (rc)
 			return rc;
@@ -648,10 +662,10 @@ again:
 	if (rc) {
 		/* leave nothing half-open behind: charon would keep retransmitting */
 		terminate_quietly(vpn, name, 500);
-		if (cached && (notfound || (rc != M2M_ERR_UNREACHABLE && rc != M2M_ERR_TIMEOUT &&
-					    rc != M2M_ERR_DAEMON))) {
+		if (cached && (notfound || rc == M2M_ERR_CREDENTIAL)) {
 			/*
-			 * charon lost what we loaded (restarted, credentials cleared):
+			 * charon lost what we loaded (restarted: config not found;
+			 * credentials cleared: no private key):
 			 * once more, fully; a full load is never cached, so this ends
 			 */
 			vpn_loaded_forget(vpn->cfg, p->name);

@@ -42,6 +42,7 @@ struct watch {
 	void *log_ctx;
 	struct vici_conn *ev;
 	uint64_t ev_retry;
+	volatile const int *stop;
 };
 
 #define WLOG(wa, prio, ...)                                                   \
@@ -61,13 +62,18 @@ static void on_event(void *ctx, const char *event, const struct vici_node *msg)
 	struct watch *wa = ctx;
 	uint64_t soon = m2m_now_ms() + EVENT_SETTLE_MS;
 
-	/* the body is {<ike name>: {...}}; wake the profile it names */
+	/*
+	 * The body is {<ike name>: {...}}; wake the profile it names, unless it is
+	 * backing off after a failure: the events of our own failed attempts must
+	 * not cut the backoff short.
+	 */
 	for (const struct vici_node *n = msg->child; n; n = n->next) {
 		for (size_t i = 0; i < wa->n; i++) {
 			char name[64];
 
 			snprintf(name, sizeof(name), "m2m-%s", wa->w[i].p->name);
-			if (n->name && strcmp(n->name, name) == 0 && wa->w[i].next > soon)
+			if (n->name && strcmp(n->name, name) == 0 && wa->w[i].fails == 0 &&
+			    wa->w[i].next > soon)
 				wa->w[i].next = soon;
 		}
 	}
@@ -124,6 +130,8 @@ static void step(struct watch *wa, struct m2m_vpn *vpn, struct watched *w)
 		w->last = M2M_VPN_STATE_DOWN;
 		rc = m2m_vpn_up(vpn, p->name, 0, &st, &err);
 	}
+	if (rc && wa->stop && *wa->stop)
+		return; /* interrupted by the stop request: not a failure to report */
 	if (rc == M2M_OK) {
 		WLOG(wa, LOG_NOTICE, "%s: up, %s -> %s%s%s", p->name, st.local_host, st.remote_host,
 		     st.n_vips ? ", virtual IP " : "", st.n_vips ? st.vips[0] : "");
@@ -163,7 +171,7 @@ static int take_locks(struct watch *wa, struct m2m_err *err)
 int m2m_vpn_watch(const struct m2m_config *cfg, const char *const *profiles,
 		  volatile const int *stop, m2m_vpn_log_fn log, void *log_ctx, struct m2m_err *err)
 {
-	struct watch wa = { .cfg = cfg, .log = log, .log_ctx = log_ctx };
+	struct watch wa = { .cfg = cfg, .log = log, .log_ctx = log_ctx, .stop = stop };
 	struct m2m_vpn *vpn = NULL;
 	int rc = M2M_OK;
 
@@ -199,6 +207,7 @@ int m2m_vpn_watch(const struct m2m_config *cfg, const char *const *profiles,
 	if (rc)
 		goto out;
 	m2m_vpn_set_log(vpn, log, log_ctx);
+	m2m_vpn_set_cancel(vpn, stop);
 	/* hold protected traffic from the first moment, before any tunnel exists */
 	for (size_t i = 0; i < wa.n; i++) {
 		if (!wa.w[i].p->fail_closed)

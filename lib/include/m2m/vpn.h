@@ -61,6 +61,11 @@ typedef void (*m2m_vpn_log_fn)(void *ctx, int prio, const char *fmt, ...)
  */
 int m2m_vpn_open(const struct m2m_config *cfg, struct m2m_vpn **out, struct m2m_err *err);
 void m2m_vpn_close(struct m2m_vpn *vpn);
+/*
+ * Make long waits (initiate, terminate) give up as soon as *flag becomes
+ * non-zero, e.g. from a SIGTERM handler; they then fail with M2M_ERR_TIMEOUT.
+ */
+void m2m_vpn_set_cancel(struct m2m_vpn *vpn, volatile const int *flag);
 /* Receive charon's log lines of our requests and our own decisions (syslog priorities). */
 void m2m_vpn_set_log(struct m2m_vpn *vpn, m2m_vpn_log_fn log, void *ctx);
 

@@ -1,0 +1,31 @@
+#!/bin/bash
+# Install what building, the demo and the tests need on Debian 12, and only
+# what is missing (so a second run costs nothing and needs no network).
+set -euo pipefail
+
+PKGS=(
+	# build
+	gcc make pkg-config clang libc6-dev
+	libyaml-dev libjson-c-dev libssl-dev libnftables-dev libcmocka-dev
+	# strongSwan: charon with vici, openssl and kernel-libipsec (this kind of
+	# kernel may lack ESP), swanctl and pki for the lab gateway and its CA
+	strongswan-charon strongswan-swanctl strongswan-pki
+	libstrongswan-standard-plugins libstrongswan-extra-plugins libcharon-extra-plugins
+	# the lab: namespaces, traffic, captures, the fail-closed guard
+	iproute2 iputils-ping tcpdump nftables openssl python3 procps perl time
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps: missing packages: ${missing[*]}; run as root to install them" >&2
+		exit 1
+	fi
+	echo "deps: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >/dev/null
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi

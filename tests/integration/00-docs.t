@@ -1,0 +1,40 @@
+#!/bin/bash
+# The option table is the source of --help; the man page and both completions must name
+# the same options and commands, and the exit-code fragment every code of the enum.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${M2M_BIN_DIR:-$ROOT/build/bin}
+n=0 failed=0
+t() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
+
+tools=()
+for c in "$ROOT"/cmd/*.c; do tools+=("$(basename "$c" .c)"); done
+for tool in "${tools[@]}"; do
+	help=$("$BIN/$tool" --help) ; t $? "$tool --help exits 0"
+	man="$ROOT/build/man/$tool.1"
+	[ -f "$man" ]; t $? "$tool has a man page"
+	[ -f "$ROOT/completions/$tool.bash" ]; t $? "$tool has a bash completion"
+	[ -f "$ROOT/completions/_$tool" ]; t $? "$tool has a zsh completion"
+	# long options from the "Options:" part of --help
+	opts=$(sed -n '/^Options:/,/^$/p' <<< "$help" | grep -oE -- '--[a-z][a-z-]*' | sort -u)
+	cmds=$(sed -n '/^Commands:/,/^$/p' <<< "$help" | awk 'NF && !/^Commands:/ { print $1 }')
+	[ -n "$opts" ]; t $? "$tool --help lists options"
+	for o in $opts; do
+		grep -qF -- "${o//-/\\-}" "$man" || grep -qF -- "$o" "$man"; t $? "$tool: man page documents $o"
+		grep -qF -- "$o" "$ROOT/completions/$tool.bash"; t $? "$tool: bash completion offers $o"
+		grep -qF -- "$o" "$ROOT/completions/_$tool"; t $? "$tool: zsh completion offers $o"
+	done
+	for c in $cmds; do
+		grep -qE "^\.(B|BR|BI|TP)? ?\"?$c\b|^\.B(R|I)? $c" "$man"; t $? "$tool: man page documents command $c"
+		grep -qw -- "$c" "$ROOT/completions/$tool.bash"; t $? "$tool: bash completion offers $c"
+		grep -qw -- "$c" "$ROOT/completions/_$tool"; t $? "$tool: zsh completion offers $c"
+	done
+	grep -q "^\.SH EXIT STATUS" "$man"; t $? "$tool: man page has the exit-code section"
+done
+# every code of the enum (names in lib/base/err.c) is documented, with its number
+while read -r num name; do
+	grep -qE "^\.B $num\$" "$ROOT/man/exit-codes.roff" && grep -qE "^$name: " "$ROOT/man/exit-codes.roff"
+	t $? "exit code $num ($name) is documented"
+done < <(awk -F'[][]' '/\[M2M_[A-Z_]+\] = \{ "/ { split($3, a, "\""); print n++, a[2] }' "$ROOT/lib/base/err.c")
+echo "1..$n"
+exit $((failed > 0))

@@ -1,0 +1,40 @@
+#!/bin/bash
+# 40-daemon.t - charon not reachable over VICI -> exit 4, one line naming the socket:
+#   device charon stopped (SIGTERM: charon removes its socket)  -> ENOENT
+#   device charon SIGKILLed (stale socket file, nobody listening) -> ECONNREFUSED
+#   charon.vici points to a regular file                         -> ENOTSOCK/ECONNREFUSED
+#   charon back -> up exit 0
+# shellcheck source=../lab/lab.sh disable=SC2034
+. "$(dirname "$0")/../lab/lab.sh"
+lab_require
+lab_require_tool
+lab_up
+SOCK=$LAB/dev/run/charon.vici
+
+check4() {   # check4 NAME PATH
+	m2m up pos --timeout 10
+	is_rc 4 "$1: up exit 4"
+	cmp_ok "$M2M_MS" -le 2000 "$1: reported at once (${M2M_MS} ms)"
+	ok "$1: error is one line on stderr" one_line "$M2M_ERR" || m2m_diag
+	like "$M2M_ERR" "${2//./\\.}" "$1: message names the socket $2"
+}
+
+lab_charon_stop dev
+check4 "device charon stopped" "$SOCK"
+
+lab_charon_start dev
+lab_charon_kill dev
+ok "SIGKILLed charon left its socket file behind" test -S "$SOCK"
+check4 "device charon killed (stale socket)" "$SOCK"
+
+: > "$LAB/dev/not-a-socket"
+lab_dev_config pos vici="unix://$LAB/dev/not-a-socket"
+check4 "charon.vici is a regular file" "$LAB/dev/not-a-socket"
+
+lab_dev_config pos
+lab_charon_start dev
+m2m up pos --timeout 10
+is_rc 0 "device charon back: up exit 0"
+m2m down pos
+is_rc 0 "down exit 0"
+done_testing

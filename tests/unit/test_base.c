@@ -1,0 +1,194 @@
+/* Base helpers: secrets from their sources, atomic files, locks, backoff. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/base.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	strcpy(dir, "/tmp/m2m-test-base.XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void write_file(const char *path, const char *data, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+static void test_secret_file(void **state)
+{
+	struct m2m_secret_ref ref = { .source = M2M_SECRET_FILE };
+	struct m2m_secret s = { 0 };
+	struct m2m_err err;
+	char path[128];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/pin", dir);
+	ref.path = path;
+	write_file(path, "1234\n", 0600);
+	assert_int_equal(m2m_secret_read(&ref, "PIN", &s, &err), M2M_OK);
+	assert_int_equal(s.len, 4);
+	assert_string_equal(s.buf, "1234"); /* one trailing newline is not part of it */
+	m2m_secret_wipe(&s);
+	assert_null(s.buf);
+
+	write_file(path, "1234", 0644);
+	assert_int_equal(m2m_secret_read(&ref, "PIN", &s, &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "readable by others (mode 0644)"));
+	assert_null(s.buf);
+
+	ref.path = "/nonexistent/pin";
+	assert_int_equal(m2m_secret_read(&ref, "PIN", &s, &err), M2M_ERR_CREDENTIAL);
+	assert_null(strchr(err.msg, '\n'));
+}
+
+static void test_secret_fd_and_credential(void **state)
+{
+	struct m2m_secret_ref ref = { .source = M2M_SECRET_FD };
+	struct m2m_secret s = { 0 };
+	struct m2m_err err;
+	char path[128];
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], "pass word\r\n", 11), 11);
+	close(p[1]);
+	ref.fd = p[0];
+	assert_int_equal(m2m_secret_read(&ref, "passphrase", &s, &err), M2M_OK);
+	assert_string_equal(s.buf, "pass word");
+	m2m_secret_wipe(&s);
+	close(p[0]);
+	ref.fd = 987; /* not open */
+	assert_int_equal(m2m_secret_read(&ref, "passphrase", &s, &err), M2M_ERR_CREDENTIAL);
+
+	ref = (struct m2m_secret_ref){ .source = M2M_SECRET_CREDENTIAL, .path = "p12pin" };
+	unsetenv("CREDENTIALS_DIRECTORY");
+	assert_int_equal(m2m_secret_read(&ref, "PIN", &s, &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "CREDENTIALS_DIRECTORY"));
+	snprintf(path, sizeof(path), "%s/p12pin", dir);
+	write_file(path, "s3cret", 0400);
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	assert_int_equal(m2m_secret_read(&ref, "PIN", &s, &err), M2M_OK);
+	assert_string_equal(s.buf, "s3cret");
+	m2m_secret_wipe(&s);
+	unsetenv("CREDENTIALS_DIRECTORY");
+}
+
+static void test_secret_prompt_needs_tty(void **state)
+{
+	struct m2m_secret_ref ref = { .source = M2M_SECRET_PROMPT };
+	struct m2m_secret s = { 0 };
+	struct m2m_err err;
+	int saved = dup(0), null = open("/dev/null", O_RDONLY);
+
+	(void)state;
+	dup2(null, 0); /* unattended: stdin is not a terminal */
+	assert_int_equal(m2m_secret_read(&ref, "PIN", &s, &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "not a terminal"));
+	dup2(saved, 0);
+	close(saved);
+	close(null);
+}
+
+static void test_atomic_write_and_read(void **state)
+{
+	struct m2m_err err;
+	char path[128], *buf = NULL;
+	struct stat st;
+	size_t len;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/state", dir);
+	assert_int_equal(m2m_write_atomic(path, "one\n", 4, 0600, &err), M2M_OK);
+	assert_int_equal(m2m_write_atomic(path, "two", 3, 0600, &err), M2M_OK);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(m2m_read_file(path, 100, &buf, &len, &err), M2M_OK);
+	assert_int_equal(len, 3);
+	assert_string_equal(buf, "two");
+	free(buf);
+	assert_int_equal(m2m_read_file(path, 2, &buf, &len, &err), M2M_ERR_FAILURE);
+	assert_non_null(strstr(err.msg, "larger than 2 bytes"));
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	assert_int_equal(m2m_read_file(path, 100, &buf, &len, &err), M2M_ERR_NOT_FOUND);
+}
+
+static void test_lock(void **state)
+{
+	struct m2m_err err;
+	char path[128];
+	int a = -1, b = -1;
+	uint64_t t0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/x.lock", dir);
+	assert_int_equal(m2m_lock(path, 0, &a, &err), M2M_OK);
+	t0 = m2m_now_ms();
+	assert_int_equal(m2m_lock(path, 150, &b, &err), M2M_ERR_BUSY);
+	assert_true(m2m_now_ms() - t0 >= 140);
+	assert_true(m2m_now_ms() - t0 < 1000);
+	m2m_unlock(a);
+	assert_int_equal(m2m_lock(path, 0, &b, &err), M2M_OK);
+	m2m_unlock(b);
+}
+
+static void test_backoff(void **state)
+{
+	struct m2m_backoff net = { .min_ms = 1000, .max_ms = 60000 };
+	struct m2m_backoff flat = { .min_ms = 5000, .max_ms = 1000 }; /* max < min: min wins */
+
+	(void)state;
+	for (int i = 0; i < 200; i++) {
+		unsigned d0 = m2m_backoff_ms(&net, 0), d3 = m2m_backoff_ms(&net, 3);
+		unsigned d20 = m2m_backoff_ms(&net, 20), f = m2m_backoff_ms(&flat, 7);
+
+		assert_true(d0 >= 750 && d0 <= 1000);
+		assert_true(d3 >= 6000 && d3 <= 8000);
+		assert_true(d20 >= 45000 && d20 <= 60000); /* capped */
+		assert_true(f >= 3750 && f <= 5000);
+	}
+	for (int i = 0; i < 1000; i++)
+		assert_true(m2m_random_below(7) < 7);
+	assert_int_equal(m2m_random_below(1), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_secret_file),
+		cmocka_unit_test(test_secret_fd_and_credential),
+		cmocka_unit_test(test_secret_prompt_needs_tty),
+		cmocka_unit_test(test_atomic_write_and_read),
+		cmocka_unit_test(test_lock),
+		cmocka_unit_test(test_backoff),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

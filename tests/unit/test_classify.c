@@ -1,0 +1,212 @@
+/* Failure classification from charon's control-log lines, as captured on the lab. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "m2m/m2m.h"
+#include "vpn/vpn_int.h"
+
+static int classify(const char *const *lines, const char *errmsg, char *reason, size_t len)
+{
+	struct vpn_attempt_log l = { 0 };
+	int rc;
+
+	for (const char *const *p = lines; *p; p++)
+		vpn_log_add(&l, *p);
+	rc = vpn_classify(&l, errmsg, "10.99.0.1", reason, len);
+	vpn_log_free(&l);
+	return rc;
+}
+
+static const char *const init_sent[] = {
+	"initiating IKE_SA m2m-pos[1] to 10.99.0.1",
+	"generating IKE_SA_INIT request 0 [ SA KE No N(NATD_S_IP) N(NATD_D_IP) N(FRAG_SUP) N(HASH_ALG) N(REDIR_SUP) ]",
+	"sending packet: from 10.99.0.2[500] to 10.99.0.1[500] (264 bytes)",
+	NULL,
+};
+
+static void test_unreachable_gave_up(void **state)
+{
+	const char *const lines[] = {
+		init_sent[0], init_sent[1], init_sent[2],
+		"retransmit 1 of request with message ID 0",
+		"sending packet: from 10.99.0.2[500] to 10.99.0.1[500] (264 bytes)",
+		"retransmit 2 of request with message ID 0",
+		"giving up after 2 retransmits",
+		"establishing IKE_SA failed, peer not responding",
+		NULL,
+	};
+	char r[300];
+
+	(void)state;
+	assert_int_equal(classify(lines, "establishing CHILD_SA 'm2m-pos' failed", r, sizeof(r)),
+			 M2M_ERR_UNREACHABLE);
+	assert_string_equal(r, "gateway 10.99.0.1 did not answer (2 retransmits)");
+}
+
+static void test_unreachable_within_timeout(void **state)
+{
+	const char *const lines[] = { init_sent[0], init_sent[1], init_sent[2],
+				      "retransmit 1 of request with message ID 0", NULL };
+	char r[300];
+
+	(void)state;
+	assert_int_equal(classify(lines, "CHILD_SA 'm2m-pos' not established after 2000ms", r, sizeof(r)),
+			 M2M_ERR_UNREACHABLE);
+	/* no retransmit yet: too early to call the gateway dead, it is a plain timeout */
+	assert_int_equal(classify(init_sent, "CHILD_SA 'm2m-pos' not established after 200ms", r,
+				  sizeof(r)),
+			 M2M_ERR_TIMEOUT);
+	/* charon failed the attempt without an answer ever coming */
+	assert_int_equal(classify(init_sent, "establishing CHILD_SA 'm2m-pos' failed", r, sizeof(r)),
+			 M2M_ERR_UNREACHABLE);
+}
+
+static void test_timeout_after_answer(void **state)
+{
+	const char *const lines[] = {
+		init_sent[0], init_sent[1], init_sent[2],
+		"received packet: from 10.99.0.1[500] to 10.99.0.2[500] (297 bytes)",
+		"parsed IKE_SA_INIT response 0 [ SA KE No N(NATD_S_IP) N(NATD_D_IP) CERTREQ N(FRAG_SUP) ]",
+		"retransmit 1 of request with message ID 1",
+		NULL,
+	};
+	char r[300];
+
+	(void)state;
+	assert_int_equal(classify(lines, "CHILD_SA 'm2m-pos' not established after 1000ms", r, sizeof(r)),
+			 M2M_ERR_TIMEOUT);
+}
+
+static void test_auth_local(void **state)
+{
+	const char *const lines[] = {
+		"authentication of 'dev1.lab' (myself) with ECDSA_WITH_SHA256_DER successful",
+		"parsed IKE_AUTH response 1 [ N(AUTH_FAILED) ]",
+		"received AUTHENTICATION_FAILED notify error",
+		NULL,
+	};
+	char r[300];
+
+	(void)state;
+	assert_int_equal(classify(lines, "establishing CHILD_SA 'm2m-pos' failed", r, sizeof(r)),
+			 M2M_ERR_AUTH_LOCAL);
+	assert_non_null(strstr(r, "AUTHENTICATION_FAILED"));
+}
+
+static void test_auth_remote(void **state)
+{
+	const char *const constraint[] = {
+		"authentication of 'dev1.lab' (myself) with ECDSA_WITH_SHA256_DER successful",
+		"received end entity cert \"C=XX, O=LabTunnel, CN=gw.lab\"",
+		"constraint check failed: peer not authenticated by CA 'CN=Rogue CA'",
+		"selected peer config 'm2m-pos' unacceptable: constraint checking failed",
+		NULL,
+	};
+	const char *const nokey[] = {
+		"no issuer certificate found for \"C=XX, O=LabTunnel, CN=gw.lab\"",
+		"no trusted ECDSA public key found for 'gw.lab'",
+		NULL,
+	};
+	char r[300];
+
+	(void)state;
+	assert_int_equal(classify(constraint, "establishing CHILD_SA 'm2m-pos' failed", r, sizeof(r)),
+			 M2M_ERR_AUTH_REMOTE);
+	assert_string_equal(r, "constraint check failed: peer not authenticated by CA 'CN=Rogue CA'");
+	assert_int_equal(classify(nokey, "establishing CHILD_SA 'm2m-pos' failed", r, sizeof(r)),
+			 M2M_ERR_AUTH_REMOTE);
+}
+
+static void test_success_lines_are_not_failures(void **state)
+{
+	const char *const lines[] = {
+		"authentication of 'dev1.lab' (myself) with ECDSA_WITH_SHA256_DER successful",
+		"authentication of 'gw.lab' with ECDSA_WITH_SHA256_DER successful",
+		"EAP method EAP_MSCHAPV2 succeeded, MSK established",
+		"received packet: from 10.99.0.1[4500] to 10.99.0.2[4500] (736 bytes)",
+		"parsed IKE_SA_INIT response 0 [ SA KE No ]",
+		NULL,
+	};
+	char r[300];
+
+	(void)state;
+	assert_int_equal(classify(lines, "establishing CHILD_SA 'm2m-pos' failed", r, sizeof(r)),
+			 M2M_ERR_FAILURE);
+	assert_string_equal(r, "establishing CHILD_SA 'm2m-pos' failed");
+}
+
+static void test_clock_of_gateway(void **state)
+{
+	const char *const lines[] = {
+		"  subject certificate invalid (valid from Nov 20 10:00:00 UTC 2026 to Nov 22 10:00:00 UTC 2026)",
+		"no trusted ECDSA public key found for 'gw.lab'",
+		NULL,
+	};
+	char r[300];
+
+	(void)state;
+	/* the clock rule wins over the generic "no trusted key" */
+	assert_int_equal(classify(lines, "establishing CHILD_SA 'm2m-pos' failed", r, sizeof(r)),
+			 M2M_ERR_CLOCK);
+}
+
+static void test_protocol(void **state)
+{
+	const char *const noprop[] = { init_sent[0], "parsed IKE_SA_INIT response 0 [ N(NO_PROP) ]",
+				       "received NO_PROPOSAL_CHOSEN notify error", NULL };
+	const char *const ts[] = { "received TS_UNACCEPTABLE notify, no CHILD_SA built", NULL };
+	char r[300];
+
+	(void)state;
+	assert_int_equal(classify(noprop, "establishing CHILD_SA 'm2m-pos' failed", r, sizeof(r)),
+			 M2M_ERR_PROTOCOL);
+	assert_non_null(strstr(r, "NO_PROPOSAL_CHOSEN"));
+	assert_int_equal(classify(ts, "establishing CHILD_SA 'm2m-pos' failed", r, sizeof(r)),
+			 M2M_ERR_PROTOCOL);
+}
+
+static void test_empty(void **state)
+{
+	const char *const none[] = { NULL };
+	char r[300];
+
+	(void)state;
+	assert_int_equal(classify(none, NULL, r, sizeof(r)), M2M_ERR_FAILURE);
+	assert_string_equal(r, "establishing the tunnel failed");
+	/* a long reason is cut, never overflows */
+	assert_int_equal(classify(none, "x", r, 2), M2M_ERR_FAILURE);
+	assert_string_equal(r, "x");
+}
+
+static void test_log_is_bounded(void **state)
+{
+	struct vpn_attempt_log l = { 0 };
+
+	(void)state;
+	for (int i = 0; i < 10000; i++)
+		vpn_log_add(&l, "retransmit 1 of request with message ID 0");
+	assert_true(l.n <= 4096);
+	vpn_log_free(&l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unreachable_gave_up),
+		cmocka_unit_test(test_unreachable_within_timeout),
+		cmocka_unit_test(test_timeout_after_answer),
+		cmocka_unit_test(test_auth_local),
+		cmocka_unit_test(test_auth_remote),
+		cmocka_unit_test(test_success_lines_are_not_failures),
+		cmocka_unit_test(test_clock_of_gateway),
+		cmocka_unit_test(test_protocol),
+		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_log_is_bounded),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -63,7 +63,7 @@ $(B)/man/%: man/%
 $(B)/man/m2m-exit-codes.7: man/exit-codes.roff
 	@mkdir -p $(dir $@)
 	$(Q)(printf '.TH M2M-EXIT-CODES 7 "2026-11" "m2m $(VERSION)" "m2m manual"\n.SH NAME\nm2m-exit-codes \\- exit status of the m2m tools\n'; \
-	  cat $<; printf '.SH SEE ALSO\n.BR m2mvpn-connect (1),\n.BR m2m.yaml (5)\n') > $@
+	  cat $<; printf '.SH SEE ALSO\n.BR m2mvpn-connect (1),\n.BR m2mdm-status (1),\n.BR m2m.yaml (5)\n') > $@
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)

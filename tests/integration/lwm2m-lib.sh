@@ -5,7 +5,7 @@
 # lands on main.
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BIN=$ROOT/build/bin
+BIN=${M2M_BIN_DIR:-$ROOT/build/bin}
 TOOLS=$ROOT/build/tests/tools
 T=$(mktemp -d /tmp/m2m-lwm2m-test.XXXXXX)
 chmod 700 "$T"

@@ -326,11 +326,18 @@ int lw_write_attrs(struct lw_registry *reg, const struct lw_path *p, const char 
 		{ "lt", LW_A_LT }, { "st", LW_A_ST },
 	};
 	struct lw_attrs a = { .path = *p }, *slot = NULL;
+	struct lw_records probe = { 0 };
 	unsigned clear = 0;
 	size_t o = 0;
+	int rc;
 
-	if (p->depth == 0 || lw_read(reg, p, &(struct lw_records){ 0 }) == LW_NOT_FOUND)
-		return p->depth ? LW_NOT_FOUND : LW_BAD_REQUEST;
+	if (p->depth == 0)
+		return LW_BAD_REQUEST;
+	/* the path must exist (executables too: a read of them is only not allowed) */
+	rc = lw_read(reg, p, &probe);
+	lw_records_free(&probe);
+	if (rc == LW_NOT_FOUND)
+		return rc;
 	for (size_t i = 0; i < reg->n_attrs; i++)
 		if (reg->attrs[i].path.depth == p->depth && lw_path_under(&reg->attrs[i].path, p))
 			slot = &reg->attrs[i];

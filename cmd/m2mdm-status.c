@@ -292,10 +292,6 @@ static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
 	free(lock);
 	if (rc)
 		return cli_fail(c, &err);
-	rc = m2m_dm_open(cfg, &dm, &err);
-	if (rc)
-		goto out;
-	m2m_dm_set_log(dm, log_line, c);
 	/* a fleet woken by the same cron line must not hit the server at once */
 	if (!serve && cfg->dm.jitter_ms) {
 		unsigned j = m2m_random_below(cfg->dm.jitter_ms);
@@ -309,6 +305,16 @@ static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
 			goto out;
 		}
 	}
+	/* a factory configuration gets its real server from the bootstrap server first */
+	if (cfg->dm.bootstrap && !m2m_dm_bootstrapped(cfg)) {
+		rc = m2m_dm_bootstrap(cfg, budget, log_line, c, &err);
+		if (rc)
+			goto out;
+	}
+	rc = m2m_dm_open(cfg, &dm, &err);
+	if (rc)
+		goto out;
+	m2m_dm_set_log(dm, log_line, c);
 	used = m2m_now_ms() - start;
 	rc = m2m_dm_register(dm, serve ? 30 * 1000 : (unsigned)(budget - used), &err);
 	if (rc)

@@ -16,6 +16,7 @@
 
 #include "base/base.h"
 #include "coap/coap.h"
+#include "lwm2m/bootstrap.h"
 #include "lwm2m/lwm2m.h"
 #include "lwm2m/objects.h"
 #include "m2m/dm.h"
@@ -583,11 +584,19 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 {
 	struct m2m_coap_opts o = { 0 };
 	struct m2m_secret key = { 0 };
+	struct lw_bs_server bs;
+	bool from_bs = false;
 	struct m2m_dm *dm;
 	int rc;
 
 	*out = NULL;
-	if (!cfg->dm.enabled || !cfg->dm.server)
+	/* what a bootstrap server gave us wins over the factory settings */
+	if (cfg->dm.enabled && cfg->dm.bootstrap && lw_bs_load(cfg, &bs) == M2M_OK)
+		from_bs = true;
+	else if (cfg->dm.enabled && cfg->dm.bootstrap && !cfg->dm.server)
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "%s: not bootstrapped yet",
+				   cfg->dm.bootstrap);
+	if (!cfg->dm.enabled || (!cfg->dm.server && !from_bs))
 		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: dm: no LwM2M server configured",
 				   cfg->path ? cfg->path : "config");
 	dm = calloc(1, sizeof(*dm));
@@ -603,17 +612,35 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 	o.cert = cfg->dm.cert;
 	o.key = cfg->dm.key;
 	o.ca = cfg->dm.ca;
-	if (cfg->dm.security == M2M_DM_PSK) {
-		rc = m2m_secret_read(&cfg->dm.psk_key, "dm PSK", &key, err);
-		if (rc) {
-			m2m_dm_close(dm);
-			return rc;
+	if (from_bs) {
+		char ident[sizeof(bs.identity) + 1];
+
+		memcpy(ident, bs.identity, bs.id_len);
+		ident[bs.id_len] = 0;
+		o.uri = bs.uri;
+		o.security = bs.mode == 0 ? M2M_DM_PSK : M2M_DM_NOSEC;
+		o.psk_identity = ident;
+		o.psk_key = bs.secret;
+		o.psk_len = bs.secret_len;
+		if (bs.lifetime)
+			dm->objs.lifetime_s = bs.lifetime;
+		dm->objs.binding = strcmp(bs.binding, "UQ") == 0 ? M2M_DM_BINDING_UQ :
+								  M2M_DM_BINDING_U;
+		rc = m2m_coap_open(&o, on_request, dm, &dm->coap, err);
+		memset(&bs.secret, 0, sizeof(bs.secret));
+	} else {
+		if (cfg->dm.security == M2M_DM_PSK) {
+			rc = m2m_secret_read(&cfg->dm.psk_key, "dm PSK", &key, err);
+			if (rc) {
+				m2m_dm_close(dm);
+				return rc;
+			}
+			o.psk_identity = cfg->dm.psk_identity;
+			o.psk_key = (const uint8_t *)key.buf;
+			o.psk_len = key.len;
 		}
-		o.psk_identity = cfg->dm.psk_identity;
-		o.psk_key = (const uint8_t *)key.buf;
-		o.psk_len = key.len;
+		rc = m2m_coap_open(&o, on_request, dm, &dm->coap, err);
 	}
-	rc = m2m_coap_open(&o, on_request, dm, &dm->coap, err);
 	/* libcoap keeps its own copy of the key in the session */
 	m2m_secret_wipe(&key);
 	if (!rc)
@@ -622,7 +649,7 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 		m2m_dm_close(dm);
 		return rc;
 	}
-	snprintf(dm->st.server, sizeof(dm->st.server), "%s", cfg->dm.server);
+	snprintf(dm->st.server, sizeof(dm->st.server), "%s", o.uri);
 	snprintf(dm->st.endpoint, sizeof(dm->st.endpoint), "%s", cfg->dm.endpoint);
 	*out = dm;
 	return M2M_OK;

@@ -64,6 +64,18 @@ int m2m_dm_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
 int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop,
 		 struct m2m_err *err);
 
+/*
+ * Client-initiated bootstrap with cfg->dm.bootstrap (same security mode as
+ * dm:): Bootstrap-Request, then serve the bootstrap server's Delete, Write
+ * (Security and Server objects), Discover until its Finish, at most
+ * timeout_ms. The result is kept in state_dir/dm-bootstrap.json (0600), and
+ * m2m_dm_open() registers with that server from then on.
+ */
+int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_log_fn log,
+		     void *log_ctx, struct m2m_err *err);
+/* Whether a bootstrap has finished for cfg (its result is in the state directory). */
+int m2m_dm_bootstrapped(const struct m2m_config *cfg);
+
 /* De-register (and forget the saved registration). */
 int m2m_dm_deregister(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err);
 

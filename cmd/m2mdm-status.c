@@ -326,7 +326,7 @@ static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
 	} else {
 		/* stay reachable for what the server queued, within the run's bound */
 		used = m2m_now_ms() - start;
-		if (used < budget)
+		if (used < budget && cfg->dm.queue_window_ms)
 			rc = m2m_dm_serve(dm, cfg->dm.queue_window_ms < budget - used ?
 					  cfg->dm.queue_window_ms : (unsigned)(budget - used),
 					  &stop_flag, &err);

@@ -524,3 +524,19 @@ bool m2m_coap_connected(const struct m2m_coap *c)
 {
 	return c->connected;
 }
+
+bool m2m_coap_parse(const uint8_t *data, size_t len, bool request, struct m2m_coap_msg *out)
+{
+	coap_pdu_t *pdu;
+	bool ok;
+
+	setup_once();
+	pdu = coap_pdu_init(COAP_MESSAGE_CON, 0, 0, len + 16);
+	if (!pdu)
+		return false;
+	ok = coap_pdu_parse(COAP_PROTO_UDP, data, len, pdu) != 0;
+	if (ok)
+		fill_msg(pdu, out, request);
+	coap_delete_pdu(pdu);
+	return ok;
+}

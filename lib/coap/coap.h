@@ -90,6 +90,13 @@ int m2m_coap_process(struct m2m_coap *c, unsigned ms);
 /* Trigger a notification to the observers of path; false if it has none. */
 bool m2m_coap_notify(struct m2m_coap *c, const char *path);
 
+/*
+ * Parse one CoAP datagram the way a request or response reaching us is
+ * read (options joined, segments kept); for the fuzz target. False if
+ * libcoap rejects the datagram.
+ */
+bool m2m_coap_parse(const uint8_t *data, size_t len, bool request, struct m2m_coap_msg *out);
+
 /* Whether the DTLS session is up (always true for plain CoAP once used). */
 bool m2m_coap_connected(const struct m2m_coap *c);
 

@@ -14,8 +14,9 @@ VERSION := 0.1.0
 SOVERSION := 0
 
 PKGS := yaml-0.1 json-c libcrypto libcbor libcoap-3-openssl
-# libnftables is dlopen()ed when a fail-closed guard is used: only its header at build time
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) libnftables)
+# libnftables (fail-closed guard), tpm2-tss (TPM keys) and a PKCS#11 module are
+# dlopen()ed when first used: only their headers are needed at build time
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) libnftables p11-kit-1 tss2-esys tss2-tctildr tss2-rc)
 # --as-needed: each tool loads only the libraries it calls (start-up time, RSS)
 PKG_LIBS := -Wl,--as-needed $(shell $(PKG_CONFIG) --libs $(PKGS)) -ldl
 
@@ -44,6 +45,8 @@ TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TOOLS := $(TOOL_SRC:tests/tools/%.c=$(B)/tests/tools/%)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCHES := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
@@ -51,7 +54,7 @@ MAN_IN := $(sort $(wildcard man/*.1.in man/*.5.in man/*.7.in))
 MAN_PLAIN := $(sort $(wildcard man/*.1 man/*.5 man/*.7))
 MANS := $(MAN_IN:man/%.in=$(B)/man/%) $(MAN_PLAIN:man/%=$(B)/man/%) $(B)/man/m2m-exit-codes.7
 
-all: $(B)/libm2m.a $(B)/libm2m.so.$(SOVERSION) $(CMDS) $(B)/libm2m.pc $(MANS) $(EXAMPLES)
+all: $(B)/libm2m.a $(B)/libm2m.so.$(SOVERSION) $(CMDS) $(B)/libm2m.pc $(MANS) $(BENCHES) $(EXAMPLES)
 
 # man pages: the exit codes are written once (man/exit-codes.roff) and inlined in every page
 $(B)/man/%: man/%.in man/exit-codes.roff
@@ -60,10 +63,10 @@ $(B)/man/%: man/%.in man/exit-codes.roff
 $(B)/man/%: man/%
 	@mkdir -p $(dir $@)
 	$(Q)sed -e 's|@VERSION@|$(VERSION)|g' -e '/@EXIT_CODES@/{r man/exit-codes.roff' -e 'd}' $< > $@
-$(B)/man/m2m-exit-codes.7: man/exit-codes.roff
+$(B)/man/m2m-exit-codes.7: man/exit-codes.roff Makefile
 	@mkdir -p $(dir $@)
 	$(Q)(printf '.TH M2M-EXIT-CODES 7 "2026-11" "m2m $(VERSION)" "m2m manual"\n.SH NAME\nm2m-exit-codes \\- exit status of the m2m tools\n'; \
-	  cat $<; printf '.SH SEE ALSO\n.BR m2mvpn-connect (1),\n.BR m2mdm-status (1),\n.BR m2m.yaml (5)\n') > $@
+	  cat $<; printf '.SH SEE ALSO\n.BR m2mvpn-connect (1),\n.BR m2mvpn-cert (1),\n.BR m2mdm-status (1),\n.BR m2m.yaml (5)\n') > $@
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -96,8 +99,14 @@ $(B)/libm2m.pc: lib/libm2m.pc.in Makefile
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' $< > $@
 
-# test helpers (not installed): built with the unit tests
+# test helpers (tests/tools/*.c, not installed) and bench helpers (bench/*.c)
 $(B)/tests/tools/%: $(B)/tests/tools/%.o $(B)/libm2m.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libm2m.a $(LDLIBS)
+
+# bench helpers (bench/*.c) link the static library like the tools
+$(B)/bench/%: $(B)/bench/%.o $(B)/libm2m.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libm2m.a $(LDLIBS)

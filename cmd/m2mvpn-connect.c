@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -47,6 +49,21 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop_flag = 1;
+}
+
+/*
+ * SIGTERM, SIGINT, SIGHUP set stop_flag (no SA_RESTART: blocking calls return),
+ * so a killed "up" still tears down the attempt it started, and watch stops.
+ */
+static void catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 }
 
 /* Log lines for watch and -v: journald reads "<N>" prefixes; people get a time stamp. */
@@ -89,10 +106,12 @@ static int cmd_up(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
 		return cli_error(c, M2M_ERR_USAGE, "up: expected one PROFILE");
 	m2m_err_clear(&err);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	catch_signals();
 	rc = m2m_vpn_open(cfg, &vpn, &err);
 	if (!rc) {
 		if (c->verbose)
 			m2m_vpn_set_log(vpn, log_line, c);
+		m2m_vpn_set_cancel(vpn, &stop_flag);
 		rc = m2m_vpn_up(vpn, argv[0], c->timeout_ms, show ? &st : NULL, &err);
 	}
 	m2m_vpn_close(vpn);
@@ -118,10 +137,12 @@ static int cmd_down(struct cli *c, struct m2m_config *cfg, int argc, char **argv
 	if (argc != 1)
 		return cli_error(c, M2M_ERR_USAGE, "down: expected one PROFILE");
 	m2m_err_clear(&err);
+	catch_signals();
 	rc = m2m_vpn_open(cfg, &vpn, &err);
 	if (!rc) {
 		if (c->verbose)
 			m2m_vpn_set_log(vpn, log_line, c);
+		m2m_vpn_set_cancel(vpn, &stop_flag);
 		rc = m2m_vpn_down(vpn, argv[0], c->timeout_ms, &err);
 	}
 	m2m_vpn_close(vpn);
@@ -236,16 +257,11 @@ static int cmd_list(struct cli *c, struct m2m_config *cfg, int argc, char **argv
 
 static int cmd_watch(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
 {
-	struct sigaction sa;
 	struct m2m_err err;
 	const char **names;
 	int rc;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal; /* no SA_RESTART: poll() must return */
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	catch_signals();
 	names = calloc((size_t)argc + 1, sizeof(*names));
 	if (!names)
 		return cli_error(c, M2M_ERR_FAILURE, "out of memory");
@@ -279,6 +295,9 @@ int main(int argc, char **argv)
 
 	/* nothing we write (state, locks) is anybody else's business */
 	umask(077);
+	/* keys and PINs pass through this process: no core dumps, no ptrace by peers */
+	setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
+	prctl(PR_SET_DUMPABLE, 0);
 	for (const struct cli_option *o = options; o->name; o++, k++) {
 		lopts[k] = (struct option){ o->name, o->arg ? required_argument : no_argument, NULL,
 					    o->short_name ? o->short_name : 256 + (int)k };

@@ -7,6 +7,8 @@ PKGS=(
 	# build
 	gcc make pkg-config clang libc6-dev
 	libyaml-dev libjson-c-dev libssl-dev libnftables-dev libcmocka-dev
+	# key stores: tpm2-tss ESAPI (linked), the PKCS#11 header (modules are dlopen()ed)
+	libtss2-dev libp11-kit-dev
 	# device management: CoAP/DTLS, SenML CBOR; libcoap's servers and the npm
 	# LwM2M server (lwm2m-node-lib) for the tests
 	libcoap3-dev libcoap3-bin libcbor-dev nodejs
@@ -16,6 +18,9 @@ PKGS=(
 	libstrongswan-standard-plugins libstrongswan-extra-plugins libcharon-extra-plugins
 	# the lab: namespaces, traffic, captures, the fail-closed guard
 	iproute2 iputils-ping tcpdump nftables openssl python3 procps perl time
+	# the key-store lab: a software TPM behind a resource manager on a private
+	# D-Bus (charon's tpm plugin cannot use swtpm directly), and a soft token
+	swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 dbus softhsm2 opensc
 )
 
 missing=()

@@ -68,6 +68,44 @@ static int read_fd(int fd, struct m2m_secret *s, const char *what, const char *s
 	return M2M_OK;
 }
 
+/*
+ * An inherited descriptor can be read to its end only once, but a long-running
+ * process (watch) may need the secret again, e.g. after charon restarted. So
+ * what came through it is kept, in locked memory, for the life of the process.
+ */
+static struct {
+	int fd;
+	struct m2m_secret s;
+} fd_cache[4];
+static size_t fd_cached;
+
+static int read_fd_once(int fd, struct m2m_secret *out, const char *what, struct m2m_err *err)
+{
+	struct stat st;
+	int rc;
+
+	for (size_t i = 0; i < fd_cached; i++) {
+		if (fd_cache[i].fd != fd)
+			continue;
+		memcpy(out->buf, fd_cache[i].s.buf, fd_cache[i].s.len + 1);
+		out->len = fd_cache[i].s.len;
+		return M2M_OK;
+	}
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: file descriptor %d is not open", what,
+				   fd);
+	rc = read_fd(fd, out, what, "the file descriptor", err);
+	if (rc == M2M_OK && fd_cached < sizeof(fd_cache) / sizeof(fd_cache[0]) &&
+	    alloc_secret(&fd_cache[fd_cached].s, NULL) == M2M_OK) {
+		memcpy(fd_cache[fd_cached].s.buf, out->buf, out->len + 1);
+		fd_cache[fd_cached].s.len = out->len;
+		fd_cache[fd_cached].fd = fd;
+		fd_cached++;
+		close(fd); /* nothing more will come through it */
+	}
+	return rc;
+}
+
 static int read_private_file(const char *path, struct m2m_secret *s, const char *what,
 			     struct m2m_err *err)
 {
@@ -122,8 +160,11 @@ static int read_prompt(struct m2m_secret *s, const char *what, struct m2m_err *e
 		char c;
 		ssize_t n = read(fd, &c, 1);
 
-		if (n < 0 && errno == EINTR)
-			continue;
+		if (n < 0 && errno == EINTR) {
+			/* a signal (Ctrl-C, SIGTERM) ends the prompt; the terminal is restored below */
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: cancelled", what);
+			break;
+		}
 		if (n <= 0 || c == '\n')
 			break;
 		if (s->len == SECRET_MAX) {
@@ -156,17 +197,9 @@ int m2m_secret_read(const struct m2m_secret_ref *ref, const char *what, struct m
 	case M2M_SECRET_FILE:
 		rc = read_private_file(ref->path, out, what, err);
 		break;
-	case M2M_SECRET_FD: {
-		struct stat st;
-
-		if (ref->fd < 0 || fstat(ref->fd, &st) < 0) {
-			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: file descriptor %d is not open",
-					 what, ref->fd);
-			break;
-		}
-		rc = read_fd(ref->fd, out, what, "the file descriptor", err);
+	case M2M_SECRET_FD:
+		rc = read_fd_once(ref->fd, out, what, err);
 		break;
-	}
 	case M2M_SECRET_CREDENTIAL:
 		dir = getenv("CREDENTIALS_DIRECTORY");
 		if (!dir || !*dir) {

@@ -230,8 +230,18 @@ uint32_t m2m_random_below(uint32_t n)
 	/* reject the top sliver so every value is equally likely */
 	limit = UINT32_MAX - UINT32_MAX % n;
 	do {
-		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-			r = (uint32_t)rand();
+		/* never block at early boot; never fall back to the same sequence on every device */
+		if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r)) {
+			static uint64_t x;
+
+			if (!x)
+				x = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ m2m_now_ms() ^
+				    (uintptr_t)&x;
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			r = (uint32_t)(x >> 16);
+		}
 	} while (r >= limit);
 	return r % n;
 }

@@ -389,6 +389,29 @@ static const char *check_credential(const char *s, char *hint, size_t len)
 	return NULL;
 }
 
+static const char *check_hex_id(const char *s, char *hint, size_t len)
+{
+	size_t n = strlen(s);
+
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+		      (s[i] >= 'A' && s[i] <= 'F')))
+			return "not hex";
+	if (n % 2)
+		return "an odd number of hex digits";
+	if (n > 128)
+		return "longer than 64 bytes";
+	return NULL;
+}
+
+static const char *check_tcti(const char *s, char *hint, size_t len)
+{
+	for (; *s; s++)
+		if (*s == ' ' || *s == '"' || *s == '\\')
+			return "spaces, quotes and backslashes are not allowed";
+	return NULL;
+}
+
 static const struct vtype T_TEXT = { "string", "a string", NULL, false };
 static const struct vtype T_ID = { "identity", "an IKE identity (a string)", NULL, false };
 static const struct vtype T_HOST = { "address or DNS name",
@@ -404,6 +427,12 @@ static const struct vtype T_ABSDIR = { "path", "an absolute directory path", che
 				       false };
 static const struct vtype T_VICI = { "VICI URI", "unix:///path/to/socket or /path/to/socket",
 				     check_vici, false };
+static const struct vtype T_MODULE = { "path", "the absolute path of a PKCS#11 module (.so)",
+				       check_absolute, false };
+static const struct vtype T_HEXID = { "key id", "the key's CKA_ID in hex, such as 01",
+				      check_hex_id, false };
+static const struct vtype T_TCTI = { "TCTI", "a TCTI such as device:/dev/tpmrm0 or tabrmd:bus_type=session",
+				     check_tcti, false };
 static const struct vtype T_CRED = { "credential name", "a systemd credential name",
 				     check_credential, false };
 
@@ -589,13 +618,25 @@ static int get_enum(struct ctx *c, const struct cfg_node *v, const struct choice
 /* ------------------------------------------------------------------------ */
 /* vpn.profiles.NAME.auth */
 
-enum { A_METHOD, A_CERT, A_KEY, A_PKCS12, A_PIN, A_N };
-static const char *const auth_keys[] = { "method", "cert", "key", "pkcs12", "pin", NULL };
+enum {
+	A_METHOD, A_CERT, A_KEY, A_PKCS12, A_PIN, A_MODULE, A_TOKEN, A_ID, A_TCTI, A_HANDLE,
+	A_EAP_ID, A_PASSWORD, A_N
+};
+static const char *const auth_keys[] = {
+	"method", "cert", "key", "pkcs12", "pin", "module", "token", "id", "tcti", "handle",
+	"eap_id", "password", NULL
+};
 static const char *const auth_expected[A_N] = {
 	[A_CERT] = "the path of a PEM certificate",
 	[A_KEY] = "the path of a PEM private key",
 	[A_PKCS12] = "the path of a PKCS#12 file",
+	[A_PIN] = "where the PIN comes from (file, fd, credential or prompt)",
+	[A_MODULE] = "the absolute path of the PKCS#11 module",
+	[A_ID] = "the key's CKA_ID in hex, such as 01",
+	[A_PASSWORD] = "where the EAP password comes from (file, fd, credential or prompt)",
 };
+
+#define A_COMMON BIT(A_METHOD)
 
 /*
  * The authentication methods. A new method adds its keys to auth_keys and
@@ -608,8 +649,17 @@ static const struct auth_method {
 	unsigned allow;
 } auth_methods[] = {
 	{ "cert", M2M_AUTH_CERT, BIT(A_CERT) | BIT(A_KEY),
-	  BIT(A_METHOD) | BIT(A_CERT) | BIT(A_KEY) | BIT(A_PIN) },
-	{ "pkcs12", M2M_AUTH_PKCS12, BIT(A_PKCS12), BIT(A_METHOD) | BIT(A_PKCS12) | BIT(A_PIN) },
+	  A_COMMON | BIT(A_CERT) | BIT(A_KEY) | BIT(A_PIN) },
+	{ "pkcs12", M2M_AUTH_PKCS12, BIT(A_PKCS12), A_COMMON | BIT(A_PKCS12) | BIT(A_PIN) },
+	{ "pkcs11", M2M_AUTH_PKCS11, BIT(A_MODULE) | BIT(A_ID) | BIT(A_PIN),
+	  A_COMMON | BIT(A_CERT) | BIT(A_PIN) | BIT(A_MODULE) | BIT(A_TOKEN) | BIT(A_ID) },
+	{ "tpm", M2M_AUTH_TPM, BIT(A_CERT),
+	  A_COMMON | BIT(A_CERT) | BIT(A_PIN) | BIT(A_TCTI) | BIT(A_HANDLE) },
+	{ "machine", M2M_AUTH_MACHINE, BIT(A_CERT) | BIT(A_KEY),
+	  A_COMMON | BIT(A_CERT) | BIT(A_KEY) | BIT(A_TCTI) | BIT(A_HANDLE) },
+	{ "eap", M2M_AUTH_EAP, BIT(A_PASSWORD), A_COMMON | BIT(A_EAP_ID) | BIT(A_PASSWORD) },
+	{ "cert+eap", M2M_AUTH_CERT_EAP, BIT(A_CERT) | BIT(A_KEY) | BIT(A_PASSWORD),
+	  A_COMMON | BIT(A_CERT) | BIT(A_KEY) | BIT(A_PIN) | BIT(A_EAP_ID) | BIT(A_PASSWORD) },
 };
 
 enum { S_FILE, S_FD, S_CREDENTIAL, S_PROMPT, S_N };
@@ -698,6 +748,25 @@ static int parse_pin(struct ctx *c, const struct cfg_node *key, const struct cfg
 	return M2M_OK;
 }
 
+/* A TPM persistent handle: 0x81000000 to 0x81ffffff, hex. */
+static int get_handle(struct ctx *c, const struct cfg_node *v, uint32_t *out)
+{
+	static const char expected[] = "a persistent handle in hex, 0x81000000 to 0x81ffffff";
+	char b[QMAX * 4 + 8], *end;
+	const char *s;
+	unsigned long h;
+	int rc = text(c, v, expected, &s);
+
+	if (rc)
+		return rc;
+	h = strtoul(s, &end, 16);
+	if (*end || !(s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) || h < 0x81000000ul ||
+	    h > 0x81fffffful)
+		return fail(c, v, "invalid handle '%s'; expected %s", q(v, b, sizeof(b)), expected);
+	*out = (uint32_t)h;
+	return M2M_OK;
+}
+
 struct auth_state {
 	struct m2m_vpn_profile *p;
 	const struct auth_method *m;
@@ -731,6 +800,20 @@ static int auth_key(struct ctx *c, int k, const struct cfg_node *key, const stru
 		return get_str(c, v, &T_FILE, &p->pkcs12);
 	case A_PIN:
 		return parse_pin(c, key, v, &p->pin);
+	case A_MODULE:
+		return get_str(c, v, &T_MODULE, &p->module);
+	case A_TOKEN:
+		return get_str(c, v, &T_TEXT, &p->token);
+	case A_ID:
+		return get_str(c, v, &T_HEXID, &p->key_id);
+	case A_TCTI:
+		return get_str(c, v, &T_TCTI, &p->tcti);
+	case A_HANDLE:
+		return get_handle(c, v, &p->handle);
+	case A_EAP_ID:
+		return get_str(c, v, &T_ID, &p->eap_id);
+	case A_PASSWORD:
+		return parse_pin(c, key, v, &p->password);
 	}
 	return M2M_OK;
 }
@@ -948,6 +1031,7 @@ static int parse_profile(struct ctx *c, const struct cfg_node *key, const struct
 	p->retry_network = (struct m2m_backoff){ 1000, 60 * 1000 };
 	p->retry_auth = (struct m2m_backoff){ 5 * 60 * 1000, 3600 * 1000 };
 	p->pin.fd = -1;
+	p->password.fd = -1;
 
 	rc = want_map(c, v, false, "a mapping describing the profile", &is_map);
 	if (rc)
@@ -986,8 +1070,10 @@ static int parse_profiles(struct ctx *c, const struct cfg_node *v, struct m2m_co
 	if (!cfg->profiles)
 		return oom(c);
 	cfg->n_profiles = n;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		cfg->profiles[i].pin.fd = -1;
+		cfg->profiles[i].password.fd = -1;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct cfg_node *key = v->kids[2 * i];
 		struct m2m_vpn_profile *p = &cfg->profiles[i];
@@ -1418,6 +1504,12 @@ static void free_profile(struct m2m_vpn_profile *p)
 	free(p->key);
 	free(p->pkcs12);
 	free(p->pin.path);
+	free(p->module);
+	free(p->token);
+	free(p->key_id);
+	free(p->tcti);
+	free(p->eap_id);
+	free(p->password.path);
 	free_list(p->ca);
 	free_list(p->proposals);
 	free_list(p->esp_proposals);

@@ -64,6 +64,10 @@ static const struct rule rules[] = {
 	/* the gateway rejected us */
 	{ "received AUTHENTICATION_FAILED notify", M2M_ERR_AUTH_LOCAL,
 	  "the gateway rejected our authentication (AUTHENTICATION_FAILED)" },
+	/* the gateway rejected our EAP password (it sends no AUTHENTICATION_FAILED then) */
+	{ "EAP-MS-CHAPv2 failed with error ERROR_AUTHENTICATION_FAILURE", M2M_ERR_AUTH_LOCAL,
+	  "the gateway rejected our EAP password (EAP-MSCHAPv2 authentication failure)" },
+	{ "EAP-MS-CHAPv2 failed", M2M_ERR_AUTH_LOCAL, NULL },
 	/* we rejected the gateway */
 	{ "constraint check failed", M2M_ERR_AUTH_REMOTE, NULL },
 	{ "public key found for", M2M_ERR_AUTH_REMOTE, NULL },
@@ -118,7 +122,7 @@ int vpn_classify(const struct vpn_attempt_log *l, const char *errmsg, const char
 		return M2M_ERR_UNREACHABLE;
 	}
 	if (errmsg && strstr(errmsg, "not established after")) {
-		snprintf(reason, len, "not established in time: %s", errmsg);
+		snprintf(reason, len, "not up within the time limit (charon: %s)", errmsg);
 		return M2M_ERR_TIMEOUT;
 	}
 	if (!answered && find(l, "sending packet")) {

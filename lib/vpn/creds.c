@@ -4,6 +4,7 @@
  * itself and hands charon DER over VICI, so the PIN never reaches charon, a
  * config file or a command line.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,8 @@
 #include <openssl/x509.h>
 
 #include "base/base.h"
+#include "keystore/ks_int.h"
+#include "m2m/keystore.h"
 #include "vpn/vpn_int.h"
 
 static int der_from_x509(X509 *x, struct der *d)
@@ -61,10 +64,21 @@ static int check_cert(X509 *x, struct vpn_creds *c, const char *file, struct m2m
 	char when[32];
 
 	X509_NAME_oneline(X509_get_subject_name(x), c->subject, sizeof(c->subject));
-	if (ASN1_TIME_to_tm(nb, &tm) == 1)
-		c->not_before = timegm(&tm);
-	if (ASN1_TIME_to_tm(na, &tm) == 1)
-		c->not_after = timegm(&tm);
+	/* timegm() fails (-1) past 2038 with a 32-bit time_t: clamp, never "expired" */
+	c->not_before = 0;
+	c->not_after = (time_t)(sizeof(time_t) > 4 ? INT64_MAX : INT32_MAX);
+	if (ASN1_TIME_to_tm(nb, &tm) == 1) {
+		time_t t = timegm(&tm);
+
+		if (t != (time_t)-1)
+			c->not_before = t;
+	}
+	if (ASN1_TIME_to_tm(na, &tm) == 1) {
+		time_t t = timegm(&tm);
+
+		if (t != (time_t)-1)
+			c->not_after = t;
+	}
 	if (X509_cmp_current_time(nb) > 0) {
 		fmt_time(c->not_before, when, sizeof(when));
 		return m2m_err_set(err, M2M_ERR_CLOCK,
@@ -244,13 +258,22 @@ static int load_p12(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct
 		PKCS12_free(p12);
 		return rc;
 	}
-	/* a file without a PIN is protected with the empty password */
-	if (!PKCS12_verify_mac(p12, pin.buf, (int)pin.len)) {
-		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#12 %s: wrong PIN (integrity check failed)",
-				 p->pkcs12);
-		goto out;
+	/*
+	 * Without a PIN a file is protected with the empty or the NULL password;
+	 * without a MAC there is nothing to verify the PIN against.
+	 */
+	const char *pw = pin.buf;
+
+	if (PKCS12_mac_present(p12)) {
+		if (pin.len == 0 && !PKCS12_verify_mac(p12, "", 0) && PKCS12_verify_mac(p12, NULL, 0))
+			pw = NULL;
+		else if (!PKCS12_verify_mac(p12, pin.buf, (int)pin.len)) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					 "PKCS#12 %s: wrong PIN (integrity check failed)", p->pkcs12);
+			goto out;
+		}
 	}
-	if (!PKCS12_parse(p12, pin.buf, &pk, &x, &extra) || !pk || !x) {
+	if (!PKCS12_parse(p12, pw, &pk, &x, &extra) || !pk || !x) {
 		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#12 %s: no key and certificate in it (%s)",
 				 p->pkcs12, ssl_reason());
 		goto out;
@@ -284,6 +307,131 @@ out:
 	return rc;
 }
 
+/* Our certificate: the profile's file, or the one on the token next to the key. */
+static X509 *key_cert(const struct m2m_vpn_profile *p, const struct m2m_key *k, const char **where,
+		      struct m2m_err *err)
+{
+	unsigned char *der = NULL;
+	const unsigned char *q;
+	size_t len = 0;
+	X509 *x = NULL;
+	FILE *fp;
+
+	if (p->cert) {
+		*where = p->cert;
+		fp = fopen(p->cert, "re");
+		if (!fp) {
+			m2m_err_set(err, M2M_ERR_CREDENTIAL, "certificate %s: %m", p->cert);
+			return NULL;
+		}
+		x = PEM_read_X509(fp, NULL, NULL, NULL);
+		fclose(fp);
+		if (!x)
+			m2m_err_set(err, M2M_ERR_CREDENTIAL, "certificate %s: not a PEM certificate",
+				    p->cert);
+		return x;
+	}
+	*where = "the token";
+	if (m2m_key_cert_der(k, &der, &len, err))
+		return NULL;
+	q = der;
+	x = d2i_X509(NULL, &q, (long)len);
+	free(der);
+	if (!x)
+		m2m_err_set(err, M2M_ERR_CREDENTIAL, "the certificate on the token is not X.509");
+	return x;
+}
+
+/*
+ * A key in a key store: the store opens it (an unreachable TPM, a missing
+ * token, a wrong or locked PIN, another machine's key fail here, with our
+ * codes, before charon sees anything), the certificate must belong to it.
+ * A machine-bound key is decrypted and handed over like a soft key; token
+ * and TPM keys stay where they are and charon signs through its plugin.
+ */
+static int load_store(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct m2m_err *err)
+{
+	struct m2m_key_ref ref;
+	struct m2m_key *k = NULL;
+	struct m2m_key_info ki;
+	const char *where = "";
+	EVP_PKEY *certkey;
+	X509 *x = NULL;
+	int rc;
+
+	rc = m2m_key_ref_from_profile(p, &ref, err);
+	if (!rc)
+		rc = m2m_key_open(&ref, &k, err);
+	if (rc)
+		return m2m_err_prefix(err, "profile %s", p->name);
+	m2m_key_describe(k, &ki);
+	x = key_cert(p, k, &where, err);
+	if (!x) {
+		rc = err ? err->rc : M2M_ERR_CREDENTIAL;
+		goto out;
+	}
+	rc = check_cert(x, c, where, err);
+	if (rc)
+		goto out;
+	certkey = X509_get0_pubkey(x);
+	if (!certkey || EVP_PKEY_eq(certkey, k->pub) != 1) {
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "certificate %s (%s) does not match key %s",
+				 c->subject, where, ki.location);
+		goto out;
+	}
+	if (der_from_x509(x, &c->cert) < 0) {
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+		goto out;
+	}
+	switch (ref.store) {
+	case M2M_KEYSTORE_PKCS11:
+		/* the PIN is tried here, once, under the token's retry policy */
+		rc = ks_pkcs11_unlock(k, &c->token_pin, err);
+		snprintf(c->token_handle, sizeof(c->token_handle), "%s", ki.id);
+		c->key_kind = VPN_KEY_TOKEN;
+		break;
+	case M2M_KEYSTORE_TPM:
+		if (strcmp(ki.scheme, "ecdsa-sha256") != 0 && strcmp(ki.scheme, "rsassa-sha256") != 0) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					 "TPM key %s has signing scheme %s; charon needs a fixed ecdsa-sha256 or rsassa-sha256 (re-create it with m2mvpn-cert keygen --store tpm)",
+					 ki.id, ki.scheme);
+			break;
+		}
+		if (ref.pin.source != M2M_SECRET_NONE)
+			rc = m2m_secret_read(&ref.pin, "auth value of the TPM key", &c->token_pin, err);
+		/* charon wants the handle as hex digits without 0x */
+		snprintf(c->token_handle, sizeof(c->token_handle), "%08x",
+			 (unsigned)(ref.handle ? ref.handle : M2M_TPM_DEFAULT_HANDLE));
+		c->key_kind = VPN_KEY_TOKEN;
+		break;
+	default:
+		rc = key_to_der(k->priv, c, ki.location, err);
+		c->key_kind = VPN_KEY_SOFT;
+	}
+out:
+	X509_free(x);
+	m2m_key_close(k);
+	ERR_clear_error();
+	return rc;
+}
+
+static int load_eap(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct m2m_err *err)
+{
+	char what[96];
+	int rc;
+
+	c->eap_id = p->eap_id ? p->eap_id : p->local_id;
+	if (!c->eap_id)
+		return m2m_err_set(err, M2M_ERR_CONFIG, "profile %s: no EAP identity (eap_id, local_id)",
+				   p->name);
+	snprintf(what, sizeof(what), "EAP password for profile %s", p->name);
+	rc = m2m_secret_read(&p->password, what, &c->eap_secret, err);
+	if (!rc && c->eap_secret.len == 0)
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "profile %s: the EAP password is empty",
+				 p->name);
+	return rc;
+}
+
 int vpn_creds_load(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct m2m_err *err)
 {
 	int rc;
@@ -292,9 +440,29 @@ int vpn_creds_load(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct 
 	switch (p->auth) {
 	case M2M_AUTH_CERT:
 		rc = load_pem(p, c, err);
+		c->key_kind = VPN_KEY_SOFT;
 		break;
 	case M2M_AUTH_PKCS12:
 		rc = load_p12(p, c, err);
+		c->key_kind = VPN_KEY_SOFT;
+		break;
+	case M2M_AUTH_PKCS11:
+	case M2M_AUTH_TPM:
+	case M2M_AUTH_MACHINE:
+		rc = load_store(p, c, err);
+		break;
+	case M2M_AUTH_EAP:
+		c->key_kind = VPN_KEY_NONE;
+		/* no certificate of ours, so no validity window to keep to */
+		c->not_before = 0;
+		c->not_after = (time_t)253402300799; /* 9999-12-31 */
+		rc = load_eap(p, c, err);
+		break;
+	case M2M_AUTH_CERT_EAP:
+		rc = load_pem(p, c, err);
+		c->key_kind = VPN_KEY_SOFT;
+		if (!rc)
+			rc = load_eap(p, c, err);
 		break;
 	default:
 		rc = m2m_err_set(err, M2M_ERR_CONFIG, "profile %s: unsupported auth method", p->name);
@@ -317,5 +485,7 @@ void vpn_creds_free(struct vpn_creds *c)
 	for (size_t i = 0; i < c->n_ca; i++)
 		der_free(&c->ca[i], false);
 	free(c->ca);
+	m2m_secret_wipe(&c->token_pin);
+	m2m_secret_wipe(&c->eap_secret);
 	memset(c, 0, sizeof(*c));
 }

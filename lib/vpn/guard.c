@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <time.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,30 +152,95 @@ static int nft_run(const char *cmds, bool quiet, struct m2m_err *err)
 	return rc == 0 ? M2M_OK : M2M_ERR_FAILURE;
 }
 
-static void add_gateway_addrs(struct sbuf *b, const struct m2m_vpn_profile *p, int family)
+#define GUARD_DNS_MS 2000
+
+/*
+ * Resolve the gateways for the IKE exception: literal addresses at once, names
+ * all in parallel and within GUARD_DNS_MS, so a silent resolver cannot hold
+ * "up" past its time limit. A name that does not resolve in time gets no
+ * exception (charon could not reach it either).
+ */
+struct gw_addrs {
+	struct gaicb *cbs;
+	struct gaicb **reqs;
+	size_t n;
+	bool leak; /* a lookup could not be cancelled: its thread may still write */
+};
+
+static void resolve_gateways(const struct m2m_vpn_profile *p, struct gw_addrs *ga)
+{
+	static const struct addrinfo hints = { .ai_socktype = SOCK_DGRAM };
+	uint64_t end = m2m_now_ms() + GUARD_DNS_MS;
+	size_t n = 0;
+
+	memset(ga, 0, sizeof(*ga));
+	for (char **g = p->gateways; g && *g; g++)
+		n++;
+	ga->cbs = calloc(n ? n : 1, sizeof(*ga->cbs));
+	ga->reqs = calloc(n ? n : 1, sizeof(*ga->reqs));
+	if (!ga->cbs || !ga->reqs)
+		return;
+	ga->n = n;
+	for (size_t i = 0; i < n; i++) {
+		ga->cbs[i].ar_name = p->gateways[i];
+		ga->cbs[i].ar_request = &hints;
+		ga->reqs[i] = &ga->cbs[i];
+	}
+	if (n == 0 || getaddrinfo_a(GAI_NOWAIT, ga->reqs, (int)n, NULL) != 0) {
+		ga->n = 0;
+		return;
+	}
+	for (;;) {
+		bool pending = false;
+		uint64_t now = m2m_now_ms();
+		struct timespec ts;
+
+		for (size_t i = 0; i < n; i++)
+			pending = pending || gai_error(ga->reqs[i]) == EAI_INPROGRESS;
+		if (!pending || now >= end)
+			break;
+		ts.tv_sec = (time_t)((end - now) / 1000);
+		ts.tv_nsec = (long)((end - now) % 1000) * 1000000;
+		gai_suspend((const struct gaicb *const *)ga->reqs, (int)n, &ts);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (gai_error(ga->reqs[i]) == EAI_INPROGRESS && gai_cancel(ga->reqs[i]) == EAI_NOTCANCELED)
+			ga->leak = true;
+}
+
+static void free_gateways(struct gw_addrs *ga)
+{
+	for (size_t i = 0; i < ga->n; i++)
+		if (gai_error(ga->reqs[i]) == 0)
+			freeaddrinfo(ga->cbs[i].ar_result);
+	if (ga->leak)
+		return; /* rare; the lookup thread still owns the control blocks */
+	free(ga->cbs);
+	free(ga->reqs);
+}
+
+static void add_gateway_addrs(struct sbuf *b, const struct gw_addrs *ga, int family)
 {
 	bool any = false;
 
-	for (char **g = p->gateways; g && *g; g++) {
-		struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_DGRAM };
-		struct addrinfo *res = NULL;
-
-		if (getaddrinfo(*g, NULL, &hints, &res) != 0)
+	for (size_t i = 0; i < ga->n; i++) {
+		if (gai_error(ga->reqs[i]) != 0)
 			continue;
-		for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		for (struct addrinfo *ai = ga->cbs[i].ar_result; ai; ai = ai->ai_next) {
 			char a[INET6_ADDRSTRLEN];
-			const void *src = family == AF_INET ?
+			const void *src;
+
+			if (ai->ai_family != family)
+				continue;
+			src = family == AF_INET ?
 				(const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr :
 				(const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
-
 			if (!inet_ntop(family, src, a, sizeof(a)))
 				continue;
 			sb_printf(b, "%s%s", any ? ", " : "", a);
 			any = true;
 		}
-		freeaddrinfo(res);
 	}
-	(void)any;
 }
 
 static bool has_family(const struct m2m_vpn_profile *p, bool v6)
@@ -197,11 +263,27 @@ static void add_prefixes(struct sbuf *b, const struct m2m_vpn_profile *p, bool v
 	}
 }
 
+static bool full_tunnel(const struct m2m_vpn_profile *p)
+{
+	for (char **t = p->remote_ts; t && *t; t++)
+		if (strcmp(*t, "0.0.0.0/0") == 0 || strcmp(*t, "::/0") == 0)
+			return true;
+	return false;
+}
+
 static void add_rules(struct sbuf *b, const struct m2m_vpn_profile *p, const char *verdict)
 {
 	for (int v6 = 0; v6 <= 1; v6++) {
-		if (!has_family(p, v6))
+		if (!has_family(p, v6)) {
+			/*
+			 * A full tunnel of one family must not leave the other one
+			 * open (IPv6 on a cellular link beside an IPv4 tunnel).
+			 */
+			if (full_tunnel(p))
+				sb_printf(b, "    meta nfproto %s counter %s\n", v6 ? "ipv6" : "ipv4",
+					  verdict);
 			continue;
+		}
 		sb_printf(b, "    %s daddr { ", v6 ? "ip6" : "ip");
 		add_prefixes(b, p, v6);
 		sb_printf(b, " } counter %s\n", verdict);
@@ -210,12 +292,14 @@ static void add_rules(struct sbuf *b, const struct m2m_vpn_profile *p, const cha
 
 int vpn_guard_install(const struct m2m_vpn_profile *p, struct m2m_err *err)
 {
+	struct gw_addrs ga;
 	struct sbuf b = { 0 };
 	char t[80];
 	size_t mark;
 	int rc;
 
 	table_name(p->name, t, sizeof(t));
+	resolve_gateways(p, &ga);
 	/* add + delete + add in one transaction: replaces atomically, never a gap */
 	sb_printf(&b, "table inet %s\ndelete table inet %s\n", t, t);
 	sb_printf(&b, "table inet %s {\n  chain out_guard {\n", t);
@@ -227,7 +311,7 @@ int vpn_guard_install(const struct m2m_vpn_profile *p, struct m2m_err *err)
 		sb_printf(&b, "    %s daddr { ", v6 ? "ip6" : "ip");
 		size_t before = b.len;
 
-		add_gateway_addrs(&b, p, v6 ? AF_INET6 : AF_INET);
+		add_gateway_addrs(&b, &ga, v6 ? AF_INET6 : AF_INET);
 		if (b.len == before)
 			b.len = mark; /* no gateway address of this family */
 		else
@@ -239,6 +323,7 @@ int vpn_guard_install(const struct m2m_vpn_profile *p, struct m2m_err *err)
 	sb_printf(&b, "    rt ipsec exists accept\n    oifname \"ipsec*\" accept\n");
 	add_rules(&b, p, "drop");
 	sb_printf(&b, "  }\n}\n");
+	free_gateways(&ga);
 	if (b.oom) {
 		free(b.s);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
@@ -252,8 +337,10 @@ int vpn_guard_install(const struct m2m_vpn_profile *p, struct m2m_err *err)
 /* A marker in the state dir says a guard may exist, so runs without one never load nftables. */
 static void marker_path(const struct m2m_config *cfg, const char *profile, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/vpn-%s.guard", cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR,
-		 profile);
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s.guard", profile);
+	vpn_state_path(cfg, "vpn", name, buf, len);
 }
 
 int vpn_guard_enable(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
@@ -264,7 +351,7 @@ int vpn_guard_enable(const struct m2m_config *cfg, const struct m2m_vpn_profile 
 
 	marker_path(cfg, p->name, path, sizeof(path));
 	/* the marker first: a crash between the two must not leave a guard nobody removes */
-	if (m2m_mkdir_private(cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR, NULL) == M2M_OK)
+	if (m2m_mkdir_private(vpn_state_dir(cfg), NULL) == M2M_OK)
 		m2m_write_atomic(path, "", 0, 0600, NULL);
 	rc = vpn_guard_install(p, err);
 	return rc;

@@ -73,6 +73,16 @@ uint64_t vpn_profile_digest(const struct m2m_config *cfg, const struct m2m_vpn_p
 	mix_file(&h, p->key);
 	mix_file(&h, p->pkcs12);
 	mix_str(&h, p->pin.path);
+	/* the key stores and EAP */
+	mix_str(&h, p->module);
+	mix_str(&h, p->token);
+	mix_str(&h, p->key_id);
+	mix_str(&h, p->tcti);
+	mix(&h, &p->handle, sizeof(p->handle));
+	mix_str(&h, p->eap_id);
+	mix(&h, &p->password.source, sizeof(p->password.source));
+	mix(&h, &p->password.fd, sizeof(p->password.fd));
+	mix_str(&h, p->password.path);
 	for (char **c = p->ca; c && *c; c++)
 		mix_file(&h, *c);
 	mix_list(&h, p->proposals);
@@ -82,10 +92,23 @@ uint64_t vpn_profile_digest(const struct m2m_config *cfg, const struct m2m_vpn_p
 	return h;
 }
 
+const char *vpn_state_dir(const struct m2m_config *cfg)
+{
+	return cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR;
+}
+
+void vpn_state_path(const struct m2m_config *cfg, const char *what, const char *profile,
+		    char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s-%s", vpn_state_dir(cfg), what, profile);
+}
+
 static void path_of(const struct m2m_config *cfg, const char *profile, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/vpn-%s.loaded", cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR,
-		 profile);
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s.loaded", profile);
+	vpn_state_path(cfg, "vpn", name, buf, len);
 }
 
 void vpn_loaded_save(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,

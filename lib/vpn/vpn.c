@@ -20,7 +20,10 @@
 #include "vpn/vpn_int.h"
 
 #define NAME_PREFIX "m2m-"
-#define LOCK_WAIT_MS 2000
+/* kept back from the caller's time limit to tear down a failed attempt */
+#define CLEANUP_RESERVE_MS 300
+/* how late charon may answer a request whose own work is bounded */
+#define ANSWER_SLACK_MS 200
 
 struct m2m_vpn {
 	const struct m2m_config *cfg;
@@ -59,6 +62,12 @@ static int remaining(uint64_t deadline)
 	uint64_t now = m2m_now_ms();
 
 	return now >= deadline ? 0 : (int)(deadline - now);
+}
+
+/* Time limit for one bounded request: what is left, plus a little for the answer. */
+static int budget(uint64_t deadline)
+{
+	return remaining(deadline) + ANSWER_SLACK_MS;
 }
 
 int m2m_vpn_open(const struct m2m_config *cfg, struct m2m_vpn **out, struct m2m_err *err)
@@ -158,6 +167,19 @@ static void copy_str(char *dst, size_t len, const struct vici_node *n, const cha
 	snprintf(dst, len, "%s", v ? v : "");
 }
 
+/* A tunnel carries traffic in these states, rekeying included. */
+static bool ike_usable(const char *s)
+{
+	return s && (strcmp(s, "ESTABLISHED") == 0 || strcmp(s, "REKEYING") == 0 ||
+		     strcmp(s, "REKEYED") == 0);
+}
+
+static bool child_state_usable(const char *s)
+{
+	return s && (strcmp(s, "INSTALLED") == 0 || strcmp(s, "UPDATING") == 0 ||
+		     strcmp(s, "REKEYING") == 0 || strcmp(s, "REKEYED") == 0);
+}
+
 struct sa_collect {
 	const char *ike;
 	struct m2m_vpn_status *st;
@@ -171,7 +193,8 @@ static void collect_sa(void *ctx, const char *event, const struct vici_node *msg
 	const struct vici_node *ike, *children, *ch, *vips;
 	struct m2m_vpn_status tmp;
 	const char *state;
-	int rank = 1;
+	bool child_usable;
+	int rank;
 
 	if (strcmp(event, "list-sa") != 0)
 		return;
@@ -179,6 +202,8 @@ static void collect_sa(void *ctx, const char *event, const struct vici_node *msg
 		if (ike->type != VICI_NODE_SECTION || !ike->name || strcmp(ike->name, sc->ike) != 0)
 			continue;
 		memset(&tmp, 0, sizeof(tmp));
+		rank = 1;
+		child_usable = false;
 		snprintf(tmp.profile, sizeof(tmp.profile), "%s", sc->st->profile);
 		state = vici_find_str(ike, "state");
 		copy_str(tmp.ike_state, sizeof(tmp.ike_state), ike, "state");
@@ -213,7 +238,9 @@ static void collect_sa(void *ctx, const char *event, const struct vici_node *msg
 			tmp.bytes_out += u64(ch, "bytes-out");
 			tmp.packets_in += u64(ch, "packets-in");
 			tmp.packets_out += u64(ch, "packets-out");
-			if (cs && (strcmp(cs, "INSTALLED") == 0 || !tmp.child_state[0])) {
+			if (child_state_usable(cs))
+				child_usable = true;
+			if (cs && (child_state_usable(cs) || !tmp.child_state[0])) {
 				snprintf(tmp.child_state, sizeof(tmp.child_state), "%s", cs);
 				tmp.encap = tmp.encap || vici_find_yes(ch, "encap");
 				if (vici_find_str(ch, "encr-alg"))
@@ -224,8 +251,7 @@ static void collect_sa(void *ctx, const char *event, const struct vici_node *msg
 							 vici_find_str(ch, "encr-keysize") : "");
 			}
 		}
-		if (state && strcmp(state, "ESTABLISHED") == 0 &&
-		    strcmp(tmp.child_state, "INSTALLED") == 0)
+		if (ike_usable(state) && child_usable)
 			rank = 2;
 		if (state && (strcmp(state, "DELETING") == 0 || strcmp(state, "DESTROYING") == 0))
 			rank = 0;
@@ -271,13 +297,49 @@ static int query_sas(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 	return rc;
 }
 
+/* ---- charon itself ---------------------------------------------------------- */
+
+int m2m_vpn_charon_plugins(const struct m2m_config *cfg, char ***plugins, struct m2m_err *err)
+{
+	const char *uri = cfg->charon.vici ? cfg->charon.vici : M2M_VICI_DEFAULT_URI;
+	struct vici_conn *vc = NULL;
+	struct vici_node *resp = NULL;
+	const struct vici_node *pl;
+	size_t n = 0;
+	char **out;
+	int rc;
+
+	*plugins = NULL;
+	rc = vici_connect(&vc, uri, err);
+	if (!rc)
+		rc = vici_request(vc, "stats", NULL, &resp, NULL, NULL, 3000, err);
+	vici_close(vc);
+	if (rc)
+		return rc;
+	pl = vici_find(resp, "plugins");
+	for (const struct vici_node *it = pl ? pl->child : NULL; it; it = it->next)
+		n++;
+	out = calloc(n + 1, sizeof(*out));
+	n = 0;
+	for (const struct vici_node *it = pl ? pl->child : NULL; out && it; it = it->next)
+		if (it->value && (out[n] = strdup(it->value)))
+			n++;
+	vici_node_free(resp);
+	if (!out)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	*plugins = out;
+	return M2M_OK;
+}
+
 /* ---- the last failure, kept for "status" -------------------------------- */
 
 static void last_error_path(const struct m2m_config *cfg, const char *profile, char *buf,
 			    size_t len)
 {
-	snprintf(buf, len, "%s/vpn-%s.last", cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR,
-		 profile);
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s.last", profile);
+	vpn_state_path(cfg, "vpn", name, buf, len);
 }
 
 static void save_last_error(const struct m2m_config *cfg, const char *profile, int rc,
@@ -291,7 +353,7 @@ static void save_last_error(const struct m2m_config *cfg, const char *profile, i
 		unlink(path);
 		return;
 	}
-	if (m2m_mkdir_private(cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR, NULL))
+	if (m2m_mkdir_private(vpn_state_dir(cfg), NULL))
 		return;
 	n = snprintf(buf, sizeof(buf), "%d %lld %s\n", rc, (long long)time(NULL), msg);
 	if (n > 0)
@@ -329,8 +391,9 @@ static const struct m2m_vpn_profile *find_profile(const struct m2m_vpn *vpn, con
 }
 
 int m2m_vpn_status(struct m2m_vpn *vpn, const char *profile, struct m2m_vpn_status *st,
-		   struct m2m_err *err)
+		   struct m2m_err *caller_err)
 {
+	struct m2m_err local, *err = caller_err ? caller_err : &local;
 	const struct m2m_vpn_profile *p = find_profile(vpn, profile, err);
 	int rc;
 
@@ -380,13 +443,48 @@ static int load_creds(struct m2m_vpn *vpn, const struct vpn_creds *c, int timeou
 	}
 	if (rc)
 		return rc;
-	vici_buf_init(&b);
-	vici_add_kvs(&b, "type", c->key_type);
-	vici_add_kv(&b, "data", c->key.data, c->key.len);
-	rc = simple_cmd(vpn, "load-key", &b, timeout_ms, err);
-	vici_buf_free(&b); /* wipes the key bytes */
-	if (rc == M2M_ERR_FAILURE)
-		err->rc = rc = M2M_ERR_CREDENTIAL;
+	switch (c->key_kind) {
+	case VPN_KEY_SOFT:
+		vici_buf_init(&b);
+		vici_add_kvs(&b, "type", c->key_type);
+		vici_add_kv(&b, "data", c->key.data, c->key.len);
+		rc = simple_cmd(vpn, "load-key", &b, timeout_ms, err);
+		vici_buf_free(&b); /* wipes the key bytes */
+		break;
+	case VPN_KEY_TOKEN:
+		/*
+		 * No "module": charon asks each of its token backends (pkcs11
+		 * modules, tpm) for the handle. The PIN was verified by us already.
+		 */
+		vici_buf_init(&b);
+		vici_add_kvs(&b, "handle", c->token_handle);
+		if (c->token_pin.len)
+			vici_add_kv(&b, "pin", c->token_pin.buf, c->token_pin.len);
+		rc = simple_cmd(vpn, "load-token", &b, timeout_ms, err);
+		vici_buf_free(&b);
+		if (rc == M2M_ERR_FAILURE)
+			m2m_err_prefix(err, "charon could not use the key %s (are its pkcs11/tpm plugin and their TCTI or module configured in strongswan.conf?)",
+				       c->token_handle);
+		break;
+	case VPN_KEY_NONE:
+		break;
+	}
+	if (!rc && c->eap_secret.buf) {
+		vici_buf_init(&b);
+		vici_add_kvf(&b, "id", "m2m-eap-%s", c->eap_id);
+		vici_add_kvs(&b, "type", "eap");
+		vici_add_kv(&b, "data", c->eap_secret.buf, c->eap_secret.len);
+		vici_begin_list(&b, "owners");
+		vici_add_items(&b, c->eap_id);
+		vici_end_list(&b);
+		rc = simple_cmd(vpn, "load-shared", &b, timeout_ms, err);
+		vici_buf_free(&b); /* wipes the password */
+	}
+	if (rc == M2M_ERR_FAILURE) {
+		rc = M2M_ERR_CREDENTIAL;
+		if (err)
+			err->rc = rc;
+	}
 	return rc;
 }
 
@@ -426,13 +524,28 @@ static int load_conn(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 	/* on-demand: one try, the caller decides; always-on: charon retries timeouts forever */
 	vici_add_kvs(&b, "keyingtries", always ? "0" : "1");
 	vici_begin_section(&b, "local");
-	vici_add_kvs(&b, "auth", "pubkey");
-	if (local_id)
-		vici_add_kvs(&b, "id", local_id);
-	vici_begin_list(&b, "certs");
-	vici_add_item(&b, c->cert.data, c->cert.len);
-	vici_end_list(&b);
+	if (p->auth == M2M_AUTH_EAP) {
+		/* EAP-MSCHAPv2 alone; the gateway still proves itself with its certificate */
+		vici_add_kvs(&b, "auth", "eap-mschapv2");
+		vici_add_kvs(&b, "eap_id", c->eap_id);
+		if (local_id)
+			vici_add_kvs(&b, "id", local_id);
+	} else {
+		vici_add_kvs(&b, "auth", "pubkey");
+		if (local_id)
+			vici_add_kvs(&b, "id", local_id);
+		vici_begin_list(&b, "certs");
+		vici_add_item(&b, c->cert.data, c->cert.len);
+		vici_end_list(&b);
+	}
 	vici_end_section(&b);
+	if (p->auth == M2M_AUTH_CERT_EAP) {
+		/* the second authentication round of RFC 4739 */
+		vici_begin_section(&b, "local-2");
+		vici_add_kvs(&b, "auth", "eap-mschapv2");
+		vici_add_kvs(&b, "eap_id", c->eap_id);
+		vici_end_section(&b);
+	}
 	vici_begin_section(&b, "remote");
 	vici_add_kvs(&b, "auth", "pubkey");
 	vici_add_kvs(&b, "id", p->remote_id);
@@ -467,18 +580,20 @@ static int load_conn(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 static int profile_lock(const struct m2m_config *cfg, const char *profile, unsigned wait_ms,
 			int *fd, struct m2m_err *err)
 {
-	const char *dir = cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR;
-	char path[PATH_MAX];
-	int rc = m2m_mkdir_private(dir, err);
+	char path[PATH_MAX], name[64];
+	int rc = m2m_mkdir_private(vpn_state_dir(cfg), err);
 
 	if (rc)
 		return rc;
-	snprintf(path, sizeof(path), "%s/vpn-%s.lock", dir, profile);
+	snprintf(name, sizeof(name), "%s.lock", profile);
+	vpn_state_path(cfg, "vpn", name, path, sizeof(path));
 	return m2m_lock(path, wait_ms, fd, err);
 }
 
 struct initiate_ctx {
 	struct m2m_vpn *vpn;
+	const char *ike;
+	unsigned ike_id; /* the IKE SA this attempt created: the only one we may tear down */
 	struct vpn_attempt_log log;
 };
 
@@ -492,24 +607,45 @@ static void on_control_log(void *ctx, const char *event, const struct vici_node 
 	line = vici_find_str(msg, "msg");
 	if (!line)
 		return;
+	if (!ic->ike_id) {
+		const char *n = vici_find_str(msg, "ikesa-name");
+		const char *id = vici_find_str(msg, "ikesa-uniqueid");
+
+		if (n && id && strcmp(n, ic->ike) == 0)
+			ic->ike_id = (unsigned)strtoul(id, NULL, 10);
+	}
 	vpn_log_add(&ic->log, line);
 	VLOG(ic->vpn, LOG_DEBUG, "charon: %s", line);
 }
 
-static void terminate_quietly(struct m2m_vpn *vpn, const char *ike, int timeout_ms)
+/*
+ * Tear down the IKE SA a failed attempt of ours created, without waiting for
+ * the peer, so nothing keeps retransmitting behind the caller's back. Runs
+ * even when the caller is being cancelled: that is when it matters most.
+ */
+static void terminate_attempt(struct m2m_vpn *vpn, unsigned ike_id)
 {
-	struct vici_buf b;
+	volatile const int *cancel = vpn->cancel;
 	struct vici_node *resp = NULL;
 	struct m2m_err ignore;
+	struct vici_buf b;
 
+	if (!ike_id)
+		return;
+	/* a fresh stream: the old one may still owe the answer to a cancelled initiate */
+	disconnect(vpn);
+	vpn->cancel = NULL;
 	vici_buf_init(&b);
-	vici_add_kvs(&b, "ike", ike);
+	vici_add_kvf(&b, "ike-id", "%u", ike_id);
 	vici_add_kvs(&b, "force", "yes");
-	vici_add_kvf(&b, "timeout", "%d", timeout_ms);
+	vici_add_kvs(&b, "timeout", "-1"); /* do not wait for the peer */
 	vici_add_kvs(&b, "loglevel", "-1");
-	request(vpn, "terminate", &b, &resp, NULL, NULL, timeout_ms + 2000, &ignore);
+	request(vpn, "terminate", &b, &resp, NULL, NULL, CLEANUP_RESERVE_MS, &ignore);
 	vici_buf_free(&b);
 	vici_node_free(resp);
+	vpn->cancel = cancel;
+	if (vpn->vc)
+		vici_set_cancel(vpn->vc, cancel);
 }
 
 /* Wait while charon itself is connecting (e.g. a DPD restart) until up, down or deadline. */
@@ -522,7 +658,7 @@ static int wait_connecting(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 		if (!m2m_sleep_ms(remaining(deadline) < 100 ? (unsigned)remaining(deadline) : 100,
 				  vpn->cancel))
 			return m2m_err_set(err, M2M_ERR_TIMEOUT, "%s: cancelled", p->name);
-		rc = query_sas(vpn, p, st, remaining(deadline) + 1000, err);
+		rc = query_sas(vpn, p, st, budget(deadline), err);
 		if (rc)
 			return rc;
 	}
@@ -570,9 +706,9 @@ static int load_profile(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, ui
 	rc = vpn_creds_load(p, &creds, err);
 	if (rc)
 		return rc;
-	rc = load_creds(vpn, &creds, remaining(deadline) + 1000, err);
+	rc = load_creds(vpn, &creds, budget(deadline), err);
 	if (!rc)
-		rc = load_conn(vpn, p, &creds, remaining(deadline) + 1000, err);
+		rc = load_conn(vpn, p, &creds, budget(deadline), err);
 	if (!rc)
 		vpn_loaded_save(vpn->cfg, p, &creds);
 	else
@@ -585,14 +721,14 @@ static int do_up(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t 
 		 bool want_status, struct m2m_vpn_status *st, struct m2m_err *err)
 {
 	bool cached, notfound = false;
-	struct initiate_ctx ic = { .vpn = vpn };
+	char name[64], reason[300];
+	struct initiate_ctx ic = { .vpn = vpn, .ike = name };
 	struct vici_node *resp = NULL;
 	struct vici_buf b;
-	char name[64], reason[300];
 	int rc, t;
 
 	conn_name(p->name, name, sizeof(name));
-	rc = query_sas(vpn, p, st, remaining(deadline) + 1000, err);
+	rc = query_sas(vpn, p, st, budget(deadline), err);
 	if (rc)
 		return rc;
 	if (st->state == M2M_VPN_STATE_CONNECTING) {
@@ -602,13 +738,14 @@ static int do_up(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t 
 			return rc;
 	}
 	if (st->state == M2M_VPN_STATE_UP) {
-		if (p->fail_closed)
-			vpn_guard_enable(vpn->cfg, p, NULL); /* the rules may have been flushed */
+		if (p->fail_closed && !vpn_guard_active(p->name))
+			vpn_guard_enable(vpn->cfg, p, NULL); /* the rules were flushed */
 		return M2M_OK;
 	}
 	if (st->state == M2M_VPN_STATE_CONNECTING) {
-		terminate_quietly(vpn, name, 500);
-		return m2m_err_set(err, M2M_ERR_TIMEOUT, "%s: still connecting after the time limit",
+		/* charon's own attempt (a DPD restart, say): not ours to tear down */
+		return m2m_err_set(err, M2M_ERR_TIMEOUT,
+				   "%s: charon is still connecting (its own retry) at the time limit",
 				   p->name);
 	}
 
@@ -620,24 +757,26 @@ static int do_up(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t 
 
 again:
 	if (!vpn->reg_control_log) {
-		rc = vici_register(vpn->vc, "control-log", remaining(deadline) + 1000, err);
+		rc = vici_register(vpn->vc, "control-log", budget(deadline), err);
 		if (rc) {
 			disconnect(vpn);
 			return rc;
 		}
 		vpn->reg_control_log = true;
 	}
-	t = remaining(deadline);
+	/* charon's own limit; what is left after it is for tearing a failure down */
+	t = remaining(deadline) - CLEANUP_RESERVE_MS;
 	if (t < 1)
 		t = 1;
+	ic.ike_id = 0;
 	vici_buf_init(&b);
 	vici_add_kvs(&b, "child", name);
 	vici_add_kvs(&b, "ike", name);
 	vici_add_kvf(&b, "timeout", "%d", t);
 	vici_add_kvs(&b, "loglevel", "1");
 	VLOG(vpn, LOG_INFO, "%s: initiating to %s", p->name, p->gateways[0]);
-	/* charon answers by itself once its timeout passed; allow it a little slack */
-	rc = request(vpn, "initiate", &b, &resp, on_control_log, &ic, t + 3000, err);
+	/* charon answers by itself once its timeout passed */
+	rc = request(vpn, "initiate", &b, &resp, on_control_log, &ic, t + ANSWER_SLACK_MS, err);
 	vici_buf_free(&b);
 	if (!rc) {
 		const char *ok = vici_find_str(resp, "success");
@@ -650,9 +789,12 @@ again:
 			m2m_err_set(err, rc, "%s: %s", p->name, reason);
 		}
 	} else if (rc == M2M_ERR_TIMEOUT) {
-		int crc = vpn_classify(&ic.log, "not established after", p->gateways[0], reason,
-				       sizeof(reason));
+		/* charon did not even answer in time (or we were cancelled) */
+		int crc = vpn_classify(&ic.log, NULL, p->gateways[0], reason, sizeof(reason));
 
+		if (crc == M2M_ERR_FAILURE)
+			snprintf(reason, sizeof(reason), "not up within the time limit (%s)",
+				 vpn->cancel && *vpn->cancel ? "cancelled" : "charon did not answer");
 		rc = m2m_err_set(err, crc == M2M_ERR_FAILURE ? M2M_ERR_TIMEOUT : crc, "%s: %s",
 				 p->name, reason);
 	}
@@ -661,7 +803,7 @@ again:
 	vpn_log_free(&ic.log);
 	if (rc) {
 		/* leave nothing half-open behind: charon would keep retransmitting */
-		terminate_quietly(vpn, name, 500);
+		terminate_attempt(vpn, ic.ike_id);
 		if (cached && (notfound || rc == M2M_ERR_CREDENTIAL)) {
 			/*
 			 * charon lost what we loaded (restarted: config not found;
@@ -688,8 +830,9 @@ again:
 }
 
 int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
-	       struct m2m_vpn_status *status, struct m2m_err *err)
+	       struct m2m_vpn_status *status, struct m2m_err *caller_err)
 {
+	struct m2m_err local, *err = caller_err ? caller_err : &local;
 	const struct m2m_vpn_profile *p = find_profile(vpn, profile, err);
 	struct m2m_vpn_status st;
 	uint64_t deadline;
@@ -698,9 +841,8 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	if (!p)
 		return M2M_ERR_NOT_FOUND;
 	deadline = m2m_now_ms() + (timeout_ms ? timeout_ms : p->timeout_ms ? p->timeout_ms : 30000);
-	rc = profile_lock(vpn->cfg, p->name,
-			  (unsigned)(remaining(deadline) < LOCK_WAIT_MS ? remaining(deadline) : LOCK_WAIT_MS),
-			  &lock, err);
+	/* another up (or watch) may be mid-attempt: wait for it as long as we may */
+	rc = profile_lock(vpn->cfg, p->name, (unsigned)remaining(deadline), &lock, err);
 	if (rc)
 		return rc;
 	rc = do_up(vpn, p, deadline, status != NULL, &st, err);
@@ -714,8 +856,9 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 }
 
 int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
-		 struct m2m_err *err)
+		 struct m2m_err *caller_err)
 {
+	struct m2m_err local, *err = caller_err ? caller_err : &local;
 	const struct m2m_vpn_profile *p = find_profile(vpn, profile, err);
 	struct vici_node *resp = NULL;
 	struct vici_buf b;
@@ -726,7 +869,12 @@ int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	if (!p)
 		return M2M_ERR_NOT_FOUND;
 	deadline = m2m_now_ms() + (timeout_ms ? timeout_ms : 10000);
-	rc = profile_lock(vpn->cfg, p->name, LOCK_WAIT_MS, &lock, err);
+	/* a running watch would bring it straight back: say so instead */
+	if (vpn_watch_running(vpn->cfg, p->name))
+		return m2m_err_set(err, M2M_ERR_BUSY,
+				   "%s: kept up by a running 'm2mvpn-connect watch'; stop that first",
+				   p->name);
+	rc = profile_lock(vpn->cfg, p->name, (unsigned)remaining(deadline), &lock, err);
 	if (rc)
 		return rc;
 	conn_name(p->name, name, sizeof(name));
@@ -766,7 +914,7 @@ int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	if (p->mode == M2M_VPN_ALWAYS_ON) {
 		vici_buf_init(&b);
 		vici_add_kvs(&b, "name", name);
-		request(vpn, "unload-conn", &b, &resp, NULL, NULL, remaining(deadline) + 1000, NULL);
+		request(vpn, "unload-conn", &b, &resp, NULL, NULL, budget(deadline), NULL);
 		vici_buf_free(&b);
 		vici_node_free(resp);
 		vpn_loaded_forget(vpn->cfg, p->name);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "base/base.h"
 #include "m2m/config.h"
 #include "m2m/m2m.h"
 
@@ -16,9 +17,20 @@ struct der {
 	size_t len;
 };
 
+enum vpn_key_kind {
+	VPN_KEY_NONE = 0,       /* EAP only */
+	VPN_KEY_SOFT,           /* key below, for load-key */
+	VPN_KEY_TOKEN,          /* charon signs through its pkcs11 or tpm plugin: load-token */
+};
+
 /* Everything charon needs for one profile, decoded and checked by libm2m. */
 struct vpn_creds {
-	struct der cert;        /* our end-entity certificate */
+	enum vpn_key_kind key_kind;
+	char token_handle[132]; /* TOKEN: CKA_ID in hex, or the TPM handle in hex without 0x */
+	struct m2m_secret token_pin; /* TOKEN: PIN or TPM auth value, checked by us (may be empty) */
+	const char *eap_id;     /* EAP, CERT_EAP: our EAP identity */
+	struct m2m_secret eap_secret; /* EAP, CERT_EAP: the password */
+	struct der cert;        /* our end-entity certificate (none for EAP) */
 	struct der *chain;      /* further certificates shipped with it (PKCS#12) */
 	size_t n_chain;
 	struct der key;         /* private key, traditional DER; wiped on free */
@@ -36,6 +48,13 @@ struct vpn_creds {
  */
 int vpn_creds_load(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct m2m_err *err);
 void vpn_creds_free(struct vpn_creds *c);
+
+/* The state directory and "<dir>/<what>-<profile>" in it. */
+const char *vpn_state_dir(const struct m2m_config *cfg);
+void vpn_state_path(const struct m2m_config *cfg, const char *what, const char *profile,
+		    char *buf, size_t len);
+/* True if an m2mvpn-connect watch supervises the profile now. */
+bool vpn_watch_running(const struct m2m_config *cfg, const char *profile);
 
 /* What was last loaded into charon for a profile (see loaded.c). */
 uint64_t vpn_profile_digest(const struct m2m_config *cfg, const struct m2m_vpn_profile *p);

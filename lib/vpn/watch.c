@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "m2m/vpn.h"
@@ -42,6 +43,7 @@ struct watch {
 	void *log_ctx;
 	struct vici_conn *ev;
 	uint64_t ev_retry;
+	bool ev_lost;
 	volatile const int *stop;
 };
 
@@ -92,6 +94,15 @@ static void events_connect(struct watch *wa)
 		vici_close(wa->ev);
 		wa->ev = NULL;
 		wa->ev_retry = m2m_now_ms() + 2000;
+		return;
+	}
+	if (wa->ev_lost) {
+		/* charon is back: whatever backed off while it was gone tries now */
+		wa->ev_lost = false;
+		for (size_t i = 0; i < wa->n; i++) {
+			wa->w[i].fails = 0;
+			wa->w[i].next = m2m_now_ms();
+		}
 	}
 }
 
@@ -106,6 +117,13 @@ static void step(struct watch *wa, struct m2m_vpn *vpn, struct watched *w)
 
 	m2m_err_clear(&err);
 	rc = m2m_vpn_status(vpn, p->name, &st, &err);
+	/* in every state: a flushed rule set must not open a gap while charon reconnects */
+	if (!rc && p->fail_closed && !st.guard_active) {
+		if (vpn_guard_enable(wa->cfg, p, &err) == M2M_OK)
+			WLOG(wa, LOG_WARNING, "%s: fail-closed guard was gone; put back", p->name);
+		else
+			WLOG(wa, LOG_ERR, "%s: %s", p->name, err.msg);
+	}
 	if (!rc && st.state == M2M_VPN_STATE_UP) {
 		if (w->last != M2M_VPN_STATE_UP)
 			WLOG(wa, LOG_NOTICE, "%s: up, %s -> %s%s%s", p->name, st.local_host,
@@ -151,15 +169,37 @@ static void step(struct watch *wa, struct m2m_vpn *vpn, struct watched *w)
 	w->next = m2m_now_ms() + delay;
 }
 
+static void watch_lock_path(const struct m2m_config *cfg, const char *profile, char *buf,
+			    size_t len)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s.lock", profile);
+	vpn_state_path(cfg, "watch", name, buf, len);
+}
+
+bool vpn_watch_running(const struct m2m_config *cfg, const char *profile)
+{
+	char path[PATH_MAX];
+	int fd = -1;
+
+	watch_lock_path(cfg, profile, path, sizeof(path));
+	if (access(path, F_OK) != 0)
+		return false;
+	if (m2m_lock(path, 0, &fd, NULL) == M2M_ERR_BUSY)
+		return true;
+	m2m_unlock(fd);
+	return false;
+}
+
 static int take_locks(struct watch *wa, struct m2m_err *err)
 {
-	const char *dir = wa->cfg->state_dir ? wa->cfg->state_dir : M2M_STATE_DEFAULT_DIR;
-	int rc = m2m_mkdir_private(dir, err);
+	int rc = m2m_mkdir_private(vpn_state_dir(wa->cfg), err);
 
 	for (size_t i = 0; !rc && i < wa->n; i++) {
 		char path[PATH_MAX];
 
-		snprintf(path, sizeof(path), "%s/watch-%s.lock", dir, wa->w[i].p->name);
+		watch_lock_path(wa->cfg, wa->w[i].p->name, path, sizeof(path));
 		rc = m2m_lock(path, 0, &wa->w[i].lock, err);
 		if (rc == M2M_ERR_BUSY)
 			m2m_err_set(err, rc, "profile %s is already supervised by another watch",
@@ -251,6 +291,7 @@ int m2m_vpn_watch(const struct m2m_config *cfg, const char *const *profiles,
 				WLOG(&wa, LOG_WARNING, "lost charon's event stream: %s", e.msg);
 				vici_close(wa.ev);
 				wa.ev = NULL;
+				wa.ev_lost = true;
 				wa.ev_retry = m2m_now_ms() + 1000;
 				for (size_t i = 0; i < wa.n; i++)
 					wa.w[i].next = m2m_now_ms() + EVENT_SETTLE_MS;

@@ -97,6 +97,26 @@ static void test_auth_local(void **state)
 	assert_non_null(strstr(r, "AUTHENTICATION_FAILED"));
 }
 
+/* charon 5.9.8's lines when the gateway rejects an EAP-MSCHAPv2 password */
+static void test_eap_password_wrong(void **state)
+{
+	const char *const lines[] = {
+		"authentication of 'gw.lab' with ECDSA_WITH_SHA256_DER successful",
+		"server requested EAP_IDENTITY (id 0x00), sending 'user1'",
+		"server requested EAP_MSCHAPV2 authentication (id 0x6C)",
+		"EAP-MS-CHAPv2 failed with error ERROR_AUTHENTICATION_FAILURE: '(null)'",
+		"EAP_MSCHAPV2 method failed",
+		"generating INFORMATIONAL request 4 [ N(AUTH_FAILED) ]",
+		NULL,
+	};
+	char r[300];
+
+	(void)state;
+	assert_int_equal(classify(lines, "establishing CHILD_SA 'm2m-eap' failed", r, sizeof(r)),
+			 M2M_ERR_AUTH_LOCAL);
+	assert_non_null(strstr(r, "EAP password"));
+}
+
 static void test_auth_remote(void **state)
 {
 	const char *const constraint[] = {
@@ -200,6 +220,7 @@ int main(void)
 		cmocka_unit_test(test_unreachable_within_timeout),
 		cmocka_unit_test(test_timeout_after_answer),
 		cmocka_unit_test(test_auth_local),
+		cmocka_unit_test(test_eap_password_wrong),
 		cmocka_unit_test(test_auth_remote),
 		cmocka_unit_test(test_success_lines_are_not_failures),
 		cmocka_unit_test(test_clock_of_gateway),

@@ -434,8 +434,90 @@ static void test_err_enum(void **state)
 		  "m2m.yaml:12:13: vpn.profiles.pos.mode: unknown value 'allways-on'; expected "
 		  "on-demand or always-on");
 	parse_err("version: 1\nvpn: {profiles: {p: {auth: {method: psk}}}}\n",
-		  "m2m.yaml:2:37: vpn.profiles.p.auth.method: unknown value 'psk'; expected cert "
-		  "or pkcs12");
+		  "m2m.yaml:2:37: vpn.profiles.p.auth.method: unknown value 'psk'; expected cert, "
+		  "pkcs12, pkcs11, tpm, machine, eap or cert+eap");
+}
+
+/* The methods of the key stores and EAP: their keys, defaults and errors. */
+static void test_auth_methods(void **state)
+{
+#define P(auth) "version: 1\ndevice: {id: dev1.lab}\nvpn:\n  profiles:\n" \
+		"    p: {gateway: g, remote_id: g, ca: /ca, remote_ts: 10.0.0.0/8,\n" \
+		"        auth: " auth "}\n"
+	struct m2m_config *cfg;
+	const struct m2m_vpn_profile *p;
+
+	cfg = parse_ok(P("{method: pkcs11, module: /usr/lib/softhsm/libsofthsm2.so, token: lab-dev, "
+			 "id: 0A01, pin: {file: /etc/m2m/pin}}"));
+	p = &cfg->profiles[0];
+	assert_int_equal(p->auth, M2M_AUTH_PKCS11);
+	assert_string_equal(p->module, "/usr/lib/softhsm/libsofthsm2.so");
+	assert_string_equal(p->token, "lab-dev");
+	assert_string_equal(p->key_id, "0A01");
+	assert_null(p->cert);
+	assert_int_equal(p->pin.source, M2M_SECRET_FILE);
+	m2m_config_free(cfg);
+
+	cfg = parse_ok(P("{method: tpm, cert: /c.pem, handle: 0x81010002, tcti: \"tabrmd:bus_type=session\"}"));
+	p = &cfg->profiles[0];
+	assert_int_equal(p->auth, M2M_AUTH_TPM);
+	assert_int_equal(p->handle, 0x81010002u);
+	assert_string_equal(p->tcti, "tabrmd:bus_type=session");
+	m2m_config_free(cfg);
+	cfg = parse_ok(P("{method: tpm, cert: /c.pem}"));
+	assert_int_equal(cfg->profiles[0].handle, 0);
+	assert_null(cfg->profiles[0].tcti);
+	m2m_config_free(cfg);
+
+	cfg = parse_ok(P("{method: machine, cert: /c.pem, key: /k.bound}"));
+	assert_int_equal(cfg->profiles[0].auth, M2M_AUTH_MACHINE);
+	m2m_config_free(cfg);
+
+	cfg = parse_ok(P("{method: eap, eap_id: user1, password: {credential: eap-pass}}"));
+	p = &cfg->profiles[0];
+	assert_int_equal(p->auth, M2M_AUTH_EAP);
+	assert_string_equal(p->eap_id, "user1");
+	assert_int_equal(p->password.source, M2M_SECRET_CREDENTIAL);
+	assert_string_equal(p->password.path, "eap-pass");
+	assert_int_equal(p->pin.source, M2M_SECRET_NONE);
+	m2m_config_free(cfg);
+
+	cfg = parse_ok(P("{method: cert+eap, cert: /c.pem, key: /k.pem, password: {fd: 3}}"));
+	p = &cfg->profiles[0];
+	assert_int_equal(p->auth, M2M_AUTH_CERT_EAP);
+	assert_int_equal(p->password.source, M2M_SECRET_FD);
+	assert_int_equal(p->password.fd, 3);
+	assert_null(p->eap_id);
+	m2m_config_free(cfg);
+
+	parse_err(P("{method: pkcs11, module: /m.so, id: 01}"),
+		  "m2m.yaml:6:9: vpn.profiles.p.auth.pin: missing for method pkcs11; expected "
+		  "where the PIN comes from (file, fd, credential or prompt)");
+	parse_err(P("{method: pkcs11, module: m.so, id: 01, pin: {prompt: yes}}"),
+		  "m2m.yaml:6:40: vpn.profiles.p.auth.module: invalid path 'm.so' (not absolute); "
+		  "expected the absolute path of a PKCS#11 module (.so)");
+	parse_err(P("{method: pkcs11, module: /m.so, id: 1, pin: {prompt: yes}}"),
+		  "m2m.yaml:6:51: vpn.profiles.p.auth.id: invalid key id '1' (an odd number of hex "
+		  "digits); expected the key's CKA_ID in hex, such as 01");
+	parse_err(P("{method: tpm, cert: /c, handle: 81010002}"),
+		  "m2m.yaml:6:47: vpn.profiles.p.auth.handle: invalid handle '81010002'; expected a "
+		  "persistent handle in hex, 0x81000000 to 0x81ffffff");
+	parse_err(P("{method: tpm, cert: /c, handle: 0x80000001}"),
+		  "m2m.yaml:6:47: vpn.profiles.p.auth.handle: invalid handle '0x80000001'; expected a "
+		  "persistent handle in hex, 0x81000000 to 0x81ffffff");
+	parse_err(P("{method: eap, eap_id: u}"),
+		  "m2m.yaml:6:9: vpn.profiles.p.auth.password: missing for method eap; expected "
+		  "where the EAP password comes from (file, fd, credential or prompt)");
+	parse_err(P("{method: eap, password: {prompt: yes}, key: /k}"),
+		  "m2m.yaml:6:54: vpn.profiles.p.auth.key: not used by method eap; expected method, "
+		  "eap_id or password");
+	parse_err(P("{method: machine, cert: /c, key: /k, pin: {prompt: yes}}"),
+		  "m2m.yaml:6:52: vpn.profiles.p.auth.pin: not used by method machine; expected "
+		  "method, cert, key, tcti or handle");
+	parse_err(P("{method: eap, password: s3cret}"),
+		  "m2m.yaml:6:39: vpn.profiles.p.auth.password: got 's3cret'; expected a mapping saying "
+		  "where the PIN comes from (file, fd, credential or prompt), never the PIN itself");
+#undef P
 }
 
 static void test_err_duration(void **state)
@@ -521,7 +603,8 @@ static void test_err_missing(void **state)
 		  "m2m.yaml:2:18: vpn.profiles.pos.gateway: missing; expected the gateway's address "
 		  "or DNS name, or a list of them");
 	parse_err("version: 1\nvpn: {profiles: {pos: {gateway: g, remote_id: g, auth: {cert: c}}}}\n",
-		  "m2m.yaml:2:50: vpn.profiles.pos.auth.method: missing; expected cert or pkcs12");
+		  "m2m.yaml:2:50: vpn.profiles.pos.auth.method: missing; expected cert, pkcs12, "
+		  "pkcs11, tpm, machine, eap or cert+eap");
 	parse_err("version: 1\nvpn: {profiles: {pos: {gateway: g, remote_id: g,\n"
 		  "    auth: {method: cert, key: k}}}}\n",
 		  "m2m.yaml:3:5: vpn.profiles.pos.auth.cert: missing for method cert; expected the "
@@ -1178,6 +1261,7 @@ int main(void)
 		cmocka_unit_test(test_err_typo),
 		cmocka_unit_test(test_err_wrong_type),
 		cmocka_unit_test(test_err_enum),
+		cmocka_unit_test(test_auth_methods),
 		cmocka_unit_test(test_err_duration),
 		cmocka_unit_test(test_err_cidr),
 		cmocka_unit_test(test_err_missing),

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "m2m/m2m.h"
 
@@ -27,8 +28,13 @@ enum m2m_vpn_mode {
 };
 
 enum m2m_auth_method {
-	M2M_AUTH_CERT = 0,   /* PEM certificate + PEM private key files */
-	M2M_AUTH_PKCS12 = 1, /* PKCS#12 file, optional PIN */
+	M2M_AUTH_CERT = 0,     /* PEM certificate + PEM private key files */
+	M2M_AUTH_PKCS12 = 1,   /* PKCS#12 file, optional PIN */
+	M2M_AUTH_PKCS11 = 2,   /* key (and maybe certificate) on a PKCS#11 token, PIN */
+	M2M_AUTH_TPM = 3,      /* persistent TPM 2.0 key + certificate file */
+	M2M_AUTH_MACHINE = 4,  /* machine-bound key file + certificate file */
+	M2M_AUTH_EAP = 5,      /* EAP-MSCHAPv2 user name + password */
+	M2M_AUTH_CERT_EAP = 6, /* certificate, then EAP-MSCHAPv2 (RFC 4739) */
 };
 
 /* Where a secret (PIN, password) comes from. Never from the command line. */
@@ -60,7 +66,14 @@ struct m2m_vpn_profile {
 	char *cert;             /* CERT: PEM certificate path */
 	char *key;              /* CERT: PEM private key path */
 	char *pkcs12;           /* PKCS12: file path */
-	struct m2m_secret_ref pin; /* PKCS12 (optional) or encrypted PEM key */
+	struct m2m_secret_ref pin; /* PKCS12 (optional), encrypted PEM key, PKCS11 PIN, TPM auth value */
+	char *module;           /* PKCS11: module path */
+	char *token;            /* PKCS11: token label (NULL: the only token) */
+	char *key_id;           /* PKCS11: CKA_ID in hex */
+	char *tcti;             /* TPM: TCTI; NULL: M2M_TPM_DEFAULT_TCTI */
+	uint32_t handle;        /* TPM: persistent handle; 0: M2M_TPM_DEFAULT_HANDLE */
+	char *eap_id;           /* EAP, CERT_EAP: EAP identity; NULL: local_id */
+	struct m2m_secret_ref password; /* EAP, CERT_EAP: where the password comes from */
 	char **ca;              /* NULL-terminated CA certificate paths (gateway trust), >= 1 */
 	char **proposals;       /* IKE proposals; NULL = charon default */
 	char **esp_proposals;   /* ESP proposals; NULL = charon default */

@@ -103,6 +103,12 @@ int m2m_vpn_watch(const struct m2m_config *cfg, const char *const *profiles,
 		  volatile const int *stop, m2m_vpn_log_fn log, void *log_ctx,
 		  struct m2m_err *err);
 
+/*
+ * The plugins charon has loaded (its "stats" reply), as a NULL-terminated
+ * array; free each string and the array. DAEMON if charon is not reachable.
+ */
+int m2m_vpn_charon_plugins(const struct m2m_config *cfg, char ***plugins, struct m2m_err *err);
+
 const char *m2m_vpn_state_name(enum m2m_vpn_state s);
 
 #ifdef __cplusplus

@@ -1,0 +1,30 @@
+#!/usr/bin/python3
+"""bench/alternate.py N RESET -- NAME=CMD... : run each named command N times, alternating,
+running the RESET shell command (untimed) before every run; print the median wall time of
+each in ms as "NAME median_ms" lines. Commands are started with posix_spawn (no fork of
+this interpreter), so the harness adds the same small, constant cost to every command;
+a "null=/bin/true" command measures that cost."""
+import os, shlex, statistics, subprocess, sys, time
+
+n = int(sys.argv[1])
+reset = sys.argv[2]
+assert sys.argv[3] == "--"
+cmds = []
+for spec in sys.argv[4:]:
+    name, cmd = spec.split("=", 1)
+    cmds.append((name, shlex.split(cmd)))
+times = {name: [] for name, _ in cmds}
+devnull = os.open(os.devnull, os.O_RDWR)
+for _ in range(n):
+    for name, argv in cmds:
+        subprocess.run(reset, shell=True, check=False, stdout=devnull, stderr=devnull)
+        fa = [(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
+        t = time.perf_counter()
+        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=fa)
+        _, status, _ = os.wait4(pid, 0)
+        dt = (time.perf_counter() - t) * 1000
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit("%s failed: exit %d" % (name, os.waitstatus_to_exitcode(status)))
+        times[name].append(dt)
+for name, _ in cmds:
+    print(name, "%.2f" % statistics.median(times[name]))

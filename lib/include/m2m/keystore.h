@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * m2m: key stores. One interface over four places a device key can live:
+ *   file     a PEM PKCS#8 file, optionally encrypted with a PIN
+ *   pkcs11   a PKCS#11 token (smartcard, HSM), reached through its module
+ *   tpm      a persistent TPM 2.0 key, reached through a TCTI
+ *   machine  a soft key encrypted with a key derived from this machine's
+ *            identity (see m2mvpn-cert(1), MACHINE BINDING)
+ * A key can be generated, opened, asked for its public key, made to sign a
+ * SHA-256 digest (for CSRs) and deleted. Secrets (PINs, auth values) come
+ * from a struct m2m_secret_ref, never from a string.
+ */
+#ifndef M2M_KEYSTORE_H
+#define M2M_KEYSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "m2m/config.h"
+#include "m2m/m2m.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define M2M_TPM_DEFAULT_TCTI "device:/dev/tpmrm0"
+#define M2M_TPM_DEFAULT_HANDLE 0x81010002u
+
+enum m2m_key_store {
+	M2M_KEYSTORE_FILE = 0,
+	M2M_KEYSTORE_PKCS11 = 1,
+	M2M_KEYSTORE_TPM = 2,
+	M2M_KEYSTORE_MACHINE = 3,
+};
+
+enum m2m_key_type {
+	M2M_KEY_UNKNOWN = 0,
+	M2M_KEY_EC_P256 = 1,  /* the default */
+	M2M_KEY_RSA_2048 = 2,
+	M2M_KEY_RSA_3072 = 3,
+};
+
+/* Where a key is. Unused fields are NULL/0. The strings are not copied by the caller's side. */
+struct m2m_key_ref {
+	enum m2m_key_store store;
+	const char *path;         /* FILE, MACHINE: the key file */
+	const char *module;       /* PKCS11: path of the module (.so) */
+	const char *token;        /* PKCS11: token label; NULL: the only token present */
+	const char *id;           /* PKCS11: CKA_ID in hex, e.g. "01" */
+	const char *label;        /* PKCS11: CKA_LABEL (set on generate; lookup if no id) */
+	const char *tcti;         /* TPM: TCTI, e.g. "tabrmd:bus_type=session"; NULL: default.
+				     MACHINE: if set, the binding includes a secret sealed in this TPM */
+	uint32_t handle;          /* TPM: persistent handle (0x81000000-0x81ffffff); 0: default.
+				     MACHINE: where the sealed secret goes (0: 0x81010020) */
+	struct m2m_secret_ref pin; /* FILE: passphrase (optional), PKCS11: user PIN, TPM: auth value (optional) */
+};
+
+/* PIN retry state of a token, from its CKF_USER_PIN_* flags. */
+enum m2m_pin_state {
+	M2M_PIN_NA = 0,       /* no PIN (not a token) */
+	M2M_PIN_OK = 1,       /* no failed attempt reported */
+	M2M_PIN_LOW = 2,      /* a wrong PIN was given: few retries left */
+	M2M_PIN_FINAL = 3,    /* the next wrong PIN locks the token */
+	M2M_PIN_LOCKED = 4,   /* locked: needs the SO PIN */
+};
+
+struct m2m_key_info {
+	enum m2m_key_store store;
+	enum m2m_key_type type;
+	char location[320];   /* for people: path, pkcs11:token=..;id=.., tpm:0x81010002 */
+	char scheme[24];      /* TPM: the key's fixed signing scheme ("ecdsa-sha256", "none"); else "" */
+	char id[132];         /* PKCS11: CKA_ID hex; TPM: the handle "0x81010002" */
+	char label[64];       /* PKCS11: CKA_LABEL */
+	char tcti[256];       /* TPM: the TCTI used */
+	enum m2m_pin_state pin_state; /* PKCS11 */
+	bool pin_needed;      /* a PIN or passphrase protects the key */
+	char fingerprint[96]; /* "SHA256:" + hex of the SubjectPublicKeyInfo's SHA-256, first 16 bytes */
+};
+
+struct m2m_key;
+
+const char *m2m_key_store_name(enum m2m_key_store s);
+/* "file", "pkcs11", "tpm", "machine"; false if unknown */
+bool m2m_key_store_parse(const char *s, enum m2m_key_store *out);
+/* "ec", "ecdsa", "p256", "rsa2048", "rsa3072" ("rsa" = rsa2048) */
+bool m2m_key_type_parse(const char *s, enum m2m_key_type *out);
+const char *m2m_key_type_name(enum m2m_key_type t); /* "ecdsa-p256", "rsa-2048", ... */
+const char *m2m_pin_state_name(enum m2m_pin_state s);
+
+/*
+ * Check a reference for what its store needs (a path, a module and an id, a
+ * persistent handle in range...). M2M_ERR_USAGE with the missing part named.
+ */
+int m2m_key_ref_check(const struct m2m_key_ref *ref, bool generate, struct m2m_err *err);
+
+/*
+ * The key of a VPN profile's auth section (cert, pkcs12, pkcs11, tpm,
+ * machine, cert+eap). The strings point into p. NOT_FOUND for eap (no key).
+ */
+int m2m_key_ref_from_profile(const struct m2m_vpn_profile *p, struct m2m_key_ref *ref,
+			     struct m2m_err *err);
+
+/*
+ * Create a key. Refuses (CREDENTIAL) to replace an existing one unless
+ * replace is true. TPM keys get a fixed signing scheme (ecdsa-sha256 or
+ * rsassa-sha256) so charon can use them.
+ */
+int m2m_key_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, bool replace,
+		     struct m2m_err *err);
+
+/*
+ * Import a PEM private key or a PKCS#12 file (src_pin decrypts it) into a
+ * FILE or MACHINE store. If cert_out is not NULL and src is PKCS#12 its
+ * certificate is written there as PEM.
+ */
+int m2m_key_import(const struct m2m_key_ref *dst, const char *src,
+		   const struct m2m_secret_ref *src_pin, const char *cert_out, bool replace,
+		   struct m2m_err *err);
+
+/*
+ * Open a key: find it and read its public part. A PIN is asked only when
+ * needed: FILE/MACHINE keys are decrypted here, a token logs in at the first
+ * signature. Errors: NOT_FOUND (no such key), CREDENTIAL (wrong PIN, TPM
+ * not reachable, another machine's key), PIN_LOCKOUT.
+ */
+int m2m_key_open(const struct m2m_key_ref *ref, struct m2m_key **out, struct m2m_err *err);
+void m2m_key_close(struct m2m_key *k);
+
+int m2m_key_describe(const struct m2m_key *k, struct m2m_key_info *info);
+
+/* The public key as DER SubjectPublicKeyInfo; free() *der. */
+int m2m_key_public_der(const struct m2m_key *k, unsigned char **der, size_t *len,
+		       struct m2m_err *err);
+
+/*
+ * Sign a SHA-256 digest (32 bytes). The signature is in X.509 form:
+ * DER ECDSA-Sig-Value for EC keys, PKCS#1 v1.5 for RSA. free() *sig.
+ * A token logs in first with the PIN of ref->pin: once, never retried.
+ */
+int m2m_key_sign(struct m2m_key *k, const unsigned char *digest, size_t dlen,
+		 unsigned char **sig, size_t *siglen, struct m2m_err *err);
+
+/*
+ * The certificate stored next to the key (a PKCS#11 token's certificate
+ * object with the same CKA_ID), DER; free() *der. NOT_FOUND if none, or if
+ * the store keeps no certificates.
+ */
+int m2m_key_cert_der(const struct m2m_key *k, unsigned char **der, size_t *len,
+		     struct m2m_err *err);
+
+/* Remove a key from its store (file, token objects, TPM persistent handle). */
+int m2m_key_delete(const struct m2m_key_ref *ref, struct m2m_err *err);
+
+/*
+ * The inputs of the machine binding on this machine, for doctor: name, where
+ * it is read from and whether it is there. n is set to the count (<= max).
+ */
+struct m2m_machine_input {
+	char name[32];
+	char source[128];
+	bool present;
+	bool weak;          /* present but not unique (e.g. all zero, a known dummy) */
+};
+int m2m_machine_inputs(struct m2m_machine_input *in, size_t max, size_t *n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

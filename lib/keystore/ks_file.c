@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The file key store: a PEM PKCS#8 private key, encrypted (AES-256-CBC,
+ * PBKDF2) with a PIN when the reference names a PIN source. Also the soft-key
+ * reader shared with import (PEM or PKCS#12).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+
+#include "keystore/ks_int.h"
+
+struct pw_ctx {
+	const struct m2m_secret_ref *ref;
+	const char *file;
+	struct m2m_secret secret;
+	bool asked;
+	int rc;
+	struct m2m_err *err;
+};
+
+/* OpenSSL calls this only for an encrypted key: the PIN is read then, once. */
+static int pw_cb(char *buf, int size, int rwflag, void *u)
+{
+	struct pw_ctx *pc = u;
+	char what[300];
+
+	if (!pc->ref || pc->ref->source == M2M_SECRET_NONE) {
+		pc->rc = m2m_err_set(pc->err, M2M_ERR_CREDENTIAL,
+				     "%s: the key is encrypted, but no PIN source is given", pc->file);
+		return -1;
+	}
+	if (!pc->asked) {
+		snprintf(what, sizeof(what), "PIN for %s", pc->file);
+		pc->rc = m2m_secret_read(pc->ref, what, &pc->secret, pc->err);
+		if (pc->rc)
+			return -1;
+		pc->asked = true;
+	}
+	if ((int)pc->secret.len >= size)
+		return -1;
+	memcpy(buf, pc->secret.buf, pc->secret.len);
+	return (int)pc->secret.len;
+}
+
+int ks_read_soft(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **pk, X509 **cert,
+		 struct m2m_err *err)
+{
+	struct pw_ctx pc = { .ref = pin, .file = path, .err = err };
+	PKCS12 *p12;
+	FILE *fp;
+	int rc = M2M_OK;
+
+	*pk = NULL;
+	if (cert)
+		*cert = NULL;
+	fp = fopen(path, "re");
+	if (!fp)
+		return m2m_err_set(err, errno == ENOENT ? M2M_ERR_NOT_FOUND : M2M_ERR_CREDENTIAL,
+				   "%s: %s", path, strerror(errno));
+	p12 = d2i_PKCS12_fp(fp, NULL);
+	if (p12) {
+		fclose(fp);
+		if (pin && pin->source != M2M_SECRET_NONE) {
+			rc = m2m_secret_read(pin, "PIN for the PKCS#12 file", &pc.secret, err);
+			if (rc) {
+				PKCS12_free(p12);
+				return rc;
+			}
+		}
+		if (!PKCS12_verify_mac(p12, pc.secret.buf ? pc.secret.buf : "",
+				       (int)pc.secret.len)) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					 "%s: wrong PIN (PKCS#12 integrity check failed)", path);
+		} else if (!PKCS12_parse(p12, pc.secret.buf ? pc.secret.buf : "", pk, cert, NULL) ||
+			   !*pk) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: no private key in it (%s)", path,
+					 ks_ssl_reason());
+		}
+		PKCS12_free(p12);
+		m2m_secret_wipe(&pc.secret);
+		ERR_clear_error();
+		return rc;
+	}
+	rewind(fp);
+	ERR_clear_error();
+	*pk = PEM_read_PrivateKey(fp, NULL, pw_cb, &pc);
+	fclose(fp);
+	m2m_secret_wipe(&pc.secret);
+	if (!*pk) {
+		if (pc.rc)
+			rc = pc.rc;
+		else if (pc.asked)
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: wrong PIN", path);
+		else
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					 "%s: neither a PEM private key nor a PKCS#12 file (%s)", path,
+					 ks_ssl_reason());
+	}
+	ERR_clear_error();
+	return rc;
+}
+
+int ks_file_write(const char *path, EVP_PKEY *pk, const struct m2m_secret_ref *pin, bool replace,
+		  struct m2m_err *err)
+{
+	struct m2m_secret s = { 0 };
+	BIO *mem;
+	BUF_MEM *bm;
+	int rc, ok;
+
+	if (!replace && ks_exists(path))
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "%s: a key is already there; not replaced (delete it first)", path);
+	if (pin && pin->source != M2M_SECRET_NONE) {
+		rc = m2m_secret_read(pin, "PIN for the new key", &s, err);
+		if (rc)
+			return rc;
+		if (s.len < 4) {
+			m2m_secret_wipe(&s);
+			return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					   "%s: the PIN is shorter than 4 characters", path);
+		}
+	}
+	mem = BIO_new(BIO_s_secmem());
+	if (!mem) {
+		m2m_secret_wipe(&s);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	}
+	if (s.buf)
+		ok = PEM_write_bio_PKCS8PrivateKey(mem, pk, EVP_aes_256_cbc(), s.buf, (int)s.len,
+						   NULL, NULL);
+	else
+		ok = PEM_write_bio_PKCS8PrivateKey(mem, pk, NULL, NULL, 0, NULL, NULL);
+	m2m_secret_wipe(&s);
+	BIO_get_mem_ptr(mem, &bm);
+	if (!ok || !bm)
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s: cannot encode the key: %s", path,
+				 ks_ssl_reason());
+	else
+		rc = m2m_write_atomic(path, bm->data, bm->length, 0600, err);
+	BIO_free(mem);
+	ERR_clear_error();
+	return rc;
+}
+
+static int file_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, bool replace,
+			 struct m2m_err *err)
+{
+	EVP_PKEY *pk;
+	int rc;
+
+	if (!replace && ks_exists(ref->path))
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "%s: a key is already there; not replaced (delete it first)",
+				   ref->path);
+	pk = ks_soft_generate(type);
+	if (!pk)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "key generation failed: %s", ks_ssl_reason());
+	rc = ks_file_write(ref->path, pk, &ref->pin, replace, err);
+	EVP_PKEY_free(pk);
+	return rc;
+}
+
+int ks_pub_from_priv(struct m2m_key *k, struct m2m_err *err)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int n = i2d_PUBKEY(k->priv, &der);
+
+	if (n <= 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "key: cannot encode the public key");
+	p = der;
+	k->pub = d2i_PUBKEY(NULL, &p, n);
+	OPENSSL_free(der);
+	return k->pub ? M2M_OK : m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+}
+
+static int file_open(struct m2m_key *k, struct m2m_err *err)
+{
+	int rc = ks_read_soft(k->ref.path, &k->ref.pin, &k->priv, NULL, err);
+
+	if (rc)
+		return rc;
+	k->info.pin_needed = k->ref.pin.source != M2M_SECRET_NONE;
+	snprintf(k->info.location, sizeof(k->info.location), "%s", k->ref.path);
+	return ks_pub_from_priv(k, err);
+}
+
+static int file_sign(struct m2m_key *k, const unsigned char *dg, size_t dlen, unsigned char **sig,
+		     size_t *siglen, struct m2m_err *err)
+{
+	return ks_soft_sign(k->priv, dg, dlen, sig, siglen, err);
+}
+
+static int file_remove(const struct m2m_key_ref *ref, struct m2m_err *err)
+{
+	if (unlink(ref->path) < 0)
+		return m2m_err_set(err, errno == ENOENT ? M2M_ERR_NOT_FOUND : M2M_ERR_CREDENTIAL,
+				   "%s: %s", ref->path, strerror(errno));
+	return M2M_OK;
+}
+
+const struct ks_ops ks_file_ops = {
+	.generate = file_generate,
+	.open = file_open,
+	.sign = file_sign,
+	.remove = file_remove,
+};
+
+/* exported for the machine store and lib/vpn */
+int ks_private_der(const struct m2m_key *k, unsigned char **der, size_t *len, struct m2m_err *err)
+{
+	int n;
+
+	*der = NULL;
+	if (!k->priv)
+		return m2m_err_set(err, M2M_ERR_USAGE, "key: a %s key cannot be exported",
+				   m2m_key_store_name(k->ref.store));
+	n = i2d_PrivateKey(k->priv, der);
+	if (n <= 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "key: cannot encode: %s", ks_ssl_reason());
+	*len = (size_t)n;
+	return M2M_OK;
+}
+
+int m2m_key_import(const struct m2m_key_ref *dst, const char *src,
+		   const struct m2m_secret_ref *src_pin, const char *cert_out, bool replace,
+		   struct m2m_err *err)
+{
+	EVP_PKEY *pk = NULL;
+	X509 *cert = NULL;
+	int rc = m2m_key_ref_check(dst, true, err);
+
+	if (rc)
+		return rc;
+	if (dst->store != M2M_KEYSTORE_FILE && dst->store != M2M_KEYSTORE_MACHINE)
+		return m2m_err_set(err, M2M_ERR_USAGE,
+				   "import: into a %s store is not supported; generate the key there instead",
+				   m2m_key_store_name(dst->store));
+	rc = ks_read_soft(src, src_pin, &pk, &cert, err);
+	if (rc)
+		return rc;
+	if (ks_pkey_type(pk) == M2M_KEY_UNKNOWN)
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				 "%s: unsupported key (expected ECDSA P-256 or RSA 2048/3072)", src);
+	else if (dst->store == M2M_KEYSTORE_FILE)
+		rc = ks_file_write(dst->path, pk, &dst->pin, replace, err);
+	else
+		rc = ks_machine_write(dst->path, pk, dst->tcti, dst->handle, replace, err);
+	if (!rc && cert_out && cert) {
+		BIO *mem = BIO_new(BIO_s_mem());
+		BUF_MEM *bm = NULL;
+
+		if (mem && PEM_write_bio_X509(mem, cert))
+			BIO_get_mem_ptr(mem, &bm);
+		if (!bm)
+			rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+		else
+			rc = m2m_write_atomic(cert_out, bm->data, bm->length, 0644, err);
+		BIO_free(mem);
+	}
+	X509_free(cert);
+	EVP_PKEY_free(pk);
+	ERR_clear_error();
+	return rc;
+}

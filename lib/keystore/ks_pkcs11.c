@@ -1,0 +1,553 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The PKCS#11 key store: a token reached through its module, loaded with
+ * dlopen() so libm2m needs no PKCS#11 library at build or run time.
+ *
+ * Tokens lock after a few wrong PINs. So: the PIN is tried once per process
+ * and never again after the token rejected it, and before any try the
+ * token's CKF_USER_PIN_* flags are read; when they say retries are running
+ * out the PIN is not tried at all (M2M_ERR_PIN_LOCKOUT), so that a cron job
+ * with a wrong PIN can never lock a card.
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "keystore/ks_int.h"
+
+struct p11 {
+	void *lib;
+	CK_FUNCTION_LIST *f;
+	bool initialized;
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE s;
+	bool session;
+	bool logged_in;
+	bool pin_rejected;     /* never try again in this process */
+	char token[40];        /* label, for messages */
+	unsigned char id[64];
+	size_t idlen;
+	CK_KEY_TYPE ktype;
+};
+
+/* DER of OID prime256v1 (1.2.840.10045.3.1.7), the only curve we make */
+static const unsigned char p256_oid[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+/* DigestInfo prefix of SHA-256 for PKCS#1 v1.5 (RFC 8017, 9.2 note 1) */
+static const unsigned char sha256_prefix[] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86,
+					       0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+					       0x00, 0x04, 0x20 };
+
+static const char *rv_name(CK_RV rv)
+{
+	switch (rv) {
+	case CKR_OK: return "OK";
+	case CKR_PIN_INCORRECT: return "PIN_INCORRECT";
+	case CKR_PIN_LOCKED: return "PIN_LOCKED";
+	case CKR_PIN_EXPIRED: return "PIN_EXPIRED";
+	case CKR_PIN_LEN_RANGE: return "PIN_LEN_RANGE";
+	case CKR_TOKEN_NOT_PRESENT: return "TOKEN_NOT_PRESENT";
+	case CKR_TOKEN_NOT_RECOGNIZED: return "TOKEN_NOT_RECOGNIZED";
+	case CKR_DEVICE_REMOVED: return "DEVICE_REMOVED";
+	case CKR_DEVICE_ERROR: return "DEVICE_ERROR";
+	case CKR_USER_NOT_LOGGED_IN: return "USER_NOT_LOGGED_IN";
+	case CKR_MECHANISM_INVALID: return "MECHANISM_INVALID";
+	case CKR_KEY_TYPE_INCONSISTENT: return "KEY_TYPE_INCONSISTENT";
+	case CKR_TEMPLATE_INCONSISTENT: return "TEMPLATE_INCONSISTENT";
+	case CKR_SESSION_READ_ONLY: return "SESSION_READ_ONLY";
+	case CKR_GENERAL_ERROR: return "GENERAL_ERROR";
+	case CKR_FUNCTION_FAILED: return "FUNCTION_FAILED";
+	case CKR_ARGUMENTS_BAD: return "ARGUMENTS_BAD";
+	default: return "error";
+	}
+}
+
+static void label_of(const unsigned char *l, size_t n, char *out, size_t len)
+{
+	size_t k = n < len - 1 ? n : len - 1;
+
+	memcpy(out, l, k);
+	out[k] = '\0';
+	while (k && out[k - 1] == ' ')
+		out[--k] = '\0';
+}
+
+static void p11_close(struct p11 *p)
+{
+	if (!p)
+		return;
+	if (p->session) {
+		if (p->logged_in)
+			p->f->C_Logout(p->s);
+		p->f->C_CloseSession(p->s);
+	}
+	if (p->initialized)
+		p->f->C_Finalize(NULL);
+	if (p->lib)
+		dlclose(p->lib);
+	free(p);
+}
+
+/* Load the module, find the token, open a session. */
+static int p11_open(const struct m2m_key_ref *ref, bool rw, struct p11 **out, struct m2m_err *err)
+{
+	CK_C_INITIALIZE_ARGS ia = { .flags = CKF_OS_LOCKING_OK };
+	CK_C_GetFunctionList gfl;
+	CK_SLOT_ID slots[32];
+	CK_ULONG ns = 32, found = 0;
+	struct p11 *p = calloc(1, sizeof(*p));
+	CK_RV rv;
+
+	*out = NULL;
+	if (!p)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	if (ref->id && ks_hex_decode(ref->id, p->id, sizeof(p->id), &p->idlen)) {
+		free(p);
+		return m2m_err_set(err, M2M_ERR_USAGE, "pkcs11 key: id '%s' is not hex", ref->id);
+	}
+	p->lib = dlopen(ref->module, RTLD_NOW | RTLD_LOCAL);
+	if (!p->lib) {
+		m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#11 module %s: %s", ref->module, dlerror());
+		goto fail;
+	}
+	*(void **)&gfl = dlsym(p->lib, "C_GetFunctionList");
+	if (!gfl || gfl(&p->f) != CKR_OK || !p->f) {
+		m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#11 module %s: no C_GetFunctionList",
+			    ref->module);
+		goto fail;
+	}
+	rv = p->f->C_Initialize(&ia);
+	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#11 module %s: C_Initialize: %s (0x%lx)",
+			    ref->module, rv_name(rv), (unsigned long)rv);
+		goto fail;
+	}
+	p->initialized = rv == CKR_OK;
+	rv = p->f->C_GetSlotList(CK_TRUE, slots, &ns);
+	if (rv != CKR_OK) {
+		m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#11 module %s: listing slots: %s",
+			    ref->module, rv_name(rv));
+		goto fail;
+	}
+	for (CK_ULONG i = 0; i < ns; i++) {
+		CK_TOKEN_INFO ti;
+		char lbl[40];
+
+		if (p->f->C_GetTokenInfo(slots[i], &ti) != CKR_OK ||
+		    !(ti.flags & CKF_TOKEN_INITIALIZED))
+			continue;
+		label_of(ti.label, sizeof(ti.label), lbl, sizeof(lbl));
+		if (ref->token && strcmp(lbl, ref->token) != 0)
+			continue;
+		if (found++ == 0) {
+			p->slot = slots[i];
+			snprintf(p->token, sizeof(p->token), "%s", lbl);
+		}
+	}
+	if (found == 0) {
+		m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#11: %s%s%s not present (module %s)",
+			    ref->token ? "token '" : "no token", ref->token ? ref->token : "",
+			    ref->token ? "'" : "", ref->module);
+		goto fail;
+	}
+	if (found > 1 && !ref->token) {
+		m2m_err_set(err, M2M_ERR_USAGE, "PKCS#11: %lu tokens present; name one (token label)",
+			    (unsigned long)found);
+		goto fail;
+	}
+	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0), NULL,
+				 NULL, &p->s);
+	if (rv != CKR_OK) {
+		m2m_err_set(err, M2M_ERR_CREDENTIAL, "token '%s': opening a session: %s", p->token,
+			    rv_name(rv));
+		goto fail;
+	}
+	p->session = true;
+	*out = p;
+	return M2M_OK;
+fail:
+	p11_close(p);
+	return err ? err->rc : M2M_ERR_CREDENTIAL;
+}
+
+static enum m2m_pin_state token_pin_state(struct p11 *p)
+{
+	CK_TOKEN_INFO ti;
+
+	if (p->f->C_GetTokenInfo(p->slot, &ti) != CKR_OK)
+		return M2M_PIN_OK;
+	return ks_pin_state((unsigned long)ti.flags);
+}
+
+/*
+ * Log in with the PIN from ref: at most one attempt per process, none if
+ * the token says retries are running out. A copy of the PIN is left in
+ * keep if it is not NULL (for charon).
+ */
+static int p11_login(struct p11 *p, const struct m2m_key_ref *ref, struct m2m_secret *keep,
+		     struct m2m_err *err)
+{
+	struct m2m_secret pin = { 0 };
+	char what[96];
+	CK_RV rv;
+	int rc;
+
+	if (p->logged_in && !keep)
+		return M2M_OK;
+	if (p->pin_rejected)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "token '%s': the PIN was rejected before; not tried again", p->token);
+	rc = ks_pin_policy(token_pin_state(p), ref->pin.source == M2M_SECRET_PROMPT, p->token, err);
+	if (rc)
+		return rc;
+	snprintf(what, sizeof(what), "PIN for token '%s'", p->token);
+	rc = m2m_secret_read(&ref->pin, what, &pin, err);
+	if (rc)
+		return rc;
+	rv = p->f->C_Login(p->s, CKU_USER, (CK_UTF8CHAR *)pin.buf, (CK_ULONG)pin.len);
+	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
+		p->logged_in = true;
+		if (keep)
+			*keep = pin;
+		else
+			m2m_secret_wipe(&pin);
+		return M2M_OK;
+	}
+	m2m_secret_wipe(&pin);
+	if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE) {
+		enum m2m_pin_state st = token_pin_state(p);
+
+		p->pin_rejected = true;
+		if (st == M2M_PIN_LOCKED)
+			return m2m_err_set(err, M2M_ERR_PIN_LOCKOUT,
+					   "token '%s': wrong PIN, and the token is now locked", p->token);
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "token '%s': wrong PIN (not retried; the token reports PIN retries: %s)",
+				   p->token, m2m_pin_state_name(st));
+	}
+	if (rv == CKR_PIN_LOCKED)
+		return m2m_err_set(err, M2M_ERR_PIN_LOCKOUT, "token '%s': the user PIN is locked",
+				   p->token);
+	return m2m_err_set(err, M2M_ERR_CREDENTIAL, "token '%s': login failed: %s (0x%lx)", p->token,
+			   rv_name(rv), (unsigned long)rv);
+}
+
+/* The first object of a class with our id (or label); CK_INVALID_HANDLE if none. */
+static CK_OBJECT_HANDLE find(struct p11 *p, const struct m2m_key_ref *ref, CK_OBJECT_CLASS cls)
+{
+	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &cls, sizeof(cls) } };
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+	CK_ULONG n = 0;
+
+	if (p->idlen)
+		t[1] = (CK_ATTRIBUTE){ CKA_ID, p->id, p->idlen };
+	else
+		t[1] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)ref->label, strlen(ref->label) };
+	if (p->f->C_FindObjectsInit(p->s, t, 2) != CKR_OK)
+		return CK_INVALID_HANDLE;
+	if (p->f->C_FindObjects(p->s, &h, 1, &n) != CKR_OK || n != 1)
+		h = CK_INVALID_HANDLE;
+	p->f->C_FindObjectsFinal(p->s);
+	return h;
+}
+
+/* An attribute into a malloc()ed buffer. */
+static int get_attr(struct p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, unsigned char **val,
+		    size_t *len)
+{
+	CK_ATTRIBUTE a = { type, NULL, 0 };
+
+	*val = NULL;
+	if (p->f->C_GetAttributeValue(p->s, h, &a, 1) != CKR_OK || a.ulValueLen == (CK_ULONG)-1)
+		return -1;
+	a.pValue = malloc(a.ulValueLen + 1);
+	if (!a.pValue)
+		return -1;
+	if (p->f->C_GetAttributeValue(p->s, h, &a, 1) != CKR_OK) {
+		free(a.pValue);
+		return -1;
+	}
+	*val = a.pValue;
+	*len = a.ulValueLen;
+	return 0;
+}
+
+static int destroy_all(struct p11 *p, const struct m2m_key_ref *ref, size_t *count,
+		       struct m2m_err *err)
+{
+	static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE };
+	CK_OBJECT_HANDLE h;
+
+	*count = 0;
+	for (size_t i = 0; i < 3; i++) {
+		while ((h = find(p, ref, classes[i])) != CK_INVALID_HANDLE) {
+			CK_RV rv = p->f->C_DestroyObject(p->s, h);
+
+			if (rv != CKR_OK)
+				return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+						   "token '%s': cannot delete an object: %s", p->token,
+						   rv_name(rv));
+			(*count)++;
+		}
+	}
+	return M2M_OK;
+}
+
+static int p11_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, bool replace,
+			struct m2m_err *err)
+{
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ULONG bits = type == M2M_KEY_RSA_3072 ? 3072 : 2048;
+	unsigned char e[] = { 0x01, 0x00, 0x01 };
+	const char *label = ref->label ? ref->label : "m2m device key";
+	CK_MECHANISM mech = { type == M2M_KEY_EC_P256 ? CKM_EC_KEY_PAIR_GEN :
+							CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
+	CK_OBJECT_HANDLE hpub, hpriv;
+	struct p11 *p;
+	size_t gone;
+	CK_RV rv;
+	int rc;
+
+	rc = p11_open(ref, true, &p, err);
+	if (rc)
+		return rc;
+	rc = p11_login(p, ref, NULL, err);
+	if (rc)
+		goto out;
+	if (find(p, ref, CKO_PRIVATE_KEY) != CK_INVALID_HANDLE ||
+	    find(p, ref, CKO_PUBLIC_KEY) != CK_INVALID_HANDLE) {
+		if (!replace) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					 "token '%s': a key with id %s is already there; not replaced (delete it first)",
+					 p->token, ref->id);
+			goto out;
+		}
+		rc = destroy_all(p, ref, &gone, err);
+		if (rc)
+			goto out;
+	}
+	{
+		CK_ATTRIBUTE pub_ec[] = {
+			{ CKA_TOKEN, &yes, sizeof(yes) },
+			{ CKA_VERIFY, &yes, sizeof(yes) },
+			{ CKA_ID, p->id, p->idlen },
+			{ CKA_LABEL, (void *)label, strlen(label) },
+			{ CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid) },
+		};
+		CK_ATTRIBUTE pub_rsa[] = {
+			{ CKA_TOKEN, &yes, sizeof(yes) },
+			{ CKA_VERIFY, &yes, sizeof(yes) },
+			{ CKA_ID, p->id, p->idlen },
+			{ CKA_LABEL, (void *)label, strlen(label) },
+			{ CKA_MODULUS_BITS, &bits, sizeof(bits) },
+			{ CKA_PUBLIC_EXPONENT, e, sizeof(e) },
+		};
+		CK_ATTRIBUTE priv[] = {
+			{ CKA_TOKEN, &yes, sizeof(yes) },
+			{ CKA_PRIVATE, &yes, sizeof(yes) },
+			{ CKA_SENSITIVE, &yes, sizeof(yes) },
+			{ CKA_EXTRACTABLE, &no, sizeof(no) },
+			{ CKA_SIGN, &yes, sizeof(yes) },
+			{ CKA_ID, p->id, p->idlen },
+			{ CKA_LABEL, (void *)label, strlen(label) },
+		};
+
+		if (type == M2M_KEY_EC_P256)
+			rv = p->f->C_GenerateKeyPair(p->s, &mech, pub_ec, 5, priv, 7, &hpub, &hpriv);
+		else
+			rv = p->f->C_GenerateKeyPair(p->s, &mech, pub_rsa, 6, priv, 7, &hpub, &hpriv);
+	}
+	if (rv != CKR_OK)
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "token '%s': key generation failed: %s (0x%lx)",
+				 p->token, rv_name(rv), (unsigned long)rv);
+out:
+	p11_close(p);
+	return rc;
+}
+
+/* The public key: from the public key object, else from the certificate. */
+static int read_public(struct m2m_key *k, struct p11 *p, struct m2m_err *err)
+{
+	CK_OBJECT_HANDLE h = find(p, &k->ref, CKO_PUBLIC_KEY);
+	unsigned char *a = NULL, *b = NULL;
+	size_t al, bl;
+
+	if (h == CK_INVALID_HANDLE) {
+		h = find(p, &k->ref, CKO_CERTIFICATE);
+		if (h != CK_INVALID_HANDLE && get_attr(p, h, CKA_VALUE, &a, &al) == 0) {
+			const unsigned char *q = a;
+			X509 *x = d2i_X509(NULL, &q, (long)al);
+
+			k->pub = x ? X509_get_pubkey(x) : NULL;
+			X509_free(x);
+			free(a);
+		}
+		if (!k->pub)
+			return m2m_err_set(err, M2M_ERR_NOT_FOUND,
+					   "token '%s': no key with %s %s", p->token,
+					   p->idlen ? "id" : "label", p->idlen ? k->ref.id : k->ref.label);
+		p->ktype = EVP_PKEY_is_a(k->pub, "RSA") ? CKK_RSA : CKK_EC;
+		return M2M_OK;
+	}
+	{
+		CK_ATTRIBUTE t = { CKA_KEY_TYPE, &p->ktype, sizeof(p->ktype) };
+
+		if (p->f->C_GetAttributeValue(p->s, h, &t, 1) != CKR_OK)
+			return m2m_err_set(err, M2M_ERR_CREDENTIAL, "token '%s': cannot read the key type",
+					   p->token);
+	}
+	if (get_attr(p, h, CKA_LABEL, &a, &al) == 0) {
+		label_of(a, al, k->info.label, sizeof(k->info.label));
+		free(a);
+		a = NULL;
+	}
+	if (p->ktype == CKK_EC) {
+		if (get_attr(p, h, CKA_EC_POINT, &a, &al) == 0) {
+			/* a DER OCTET STRING around 04||X||Y */
+			const unsigned char *q = a;
+			ASN1_OCTET_STRING *os = d2i_ASN1_OCTET_STRING(NULL, &q, (long)al);
+
+			if (os)
+				k->pub = ks_ec_pub_from_point(os->data, (size_t)os->length);
+			else
+				k->pub = ks_ec_pub_from_point(a, al);
+			ASN1_OCTET_STRING_free(os);
+		}
+	} else if (p->ktype == CKK_RSA) {
+		if (get_attr(p, h, CKA_MODULUS, &a, &al) == 0 &&
+		    get_attr(p, h, CKA_PUBLIC_EXPONENT, &b, &bl) == 0)
+			k->pub = ks_rsa_pub_from(a, al, b, bl);
+	}
+	free(a);
+	free(b);
+	if (!k->pub)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "token '%s': cannot read the public key (not ECDSA P-256 or RSA?)",
+				   p->token);
+	return M2M_OK;
+}
+
+static int p11_key_open(struct m2m_key *k, struct m2m_err *err)
+{
+	struct p11 *p;
+	int rc = p11_open(&k->ref, false, &p, err);
+
+	if (rc)
+		return rc;
+	k->be = p;
+	rc = read_public(k, p, err);
+	if (rc)
+		return rc;
+	if (p->idlen)
+		ks_hex_encode(p->id, p->idlen, k->info.id, sizeof(k->info.id));
+	k->info.pin_state = token_pin_state(p);
+	k->info.pin_needed = true;
+	snprintf(k->info.location, sizeof(k->info.location), "pkcs11:token=%s;%s=%s (module %s)",
+		 p->token, p->idlen ? "id" : "object", p->idlen ? k->info.id : k->ref.label,
+		 k->ref.module);
+	return M2M_OK;
+}
+
+static int p11_sign(struct m2m_key *k, const unsigned char *dg, size_t dlen, unsigned char **sig,
+		    size_t *siglen, struct m2m_err *err)
+{
+	struct p11 *p = k->be;
+	unsigned char buf[512], in[sizeof(sha256_prefix) + 32];
+	CK_ULONG n = sizeof(buf);
+	CK_MECHANISM mech = { p->ktype == CKK_RSA ? CKM_RSA_PKCS : CKM_ECDSA, NULL, 0 };
+	CK_OBJECT_HANDLE h;
+	CK_RV rv;
+	int rc = p11_login(p, &k->ref, NULL, err);
+
+	if (rc)
+		return rc;
+	h = find(p, &k->ref, CKO_PRIVATE_KEY);
+	if (h == CK_INVALID_HANDLE)
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "token '%s': no private key with %s %s",
+				   p->token, p->idlen ? "id" : "label",
+				   p->idlen ? k->ref.id : k->ref.label);
+	if (p->ktype == CKK_RSA) {
+		memcpy(in, sha256_prefix, sizeof(sha256_prefix));
+		memcpy(in + sizeof(sha256_prefix), dg, dlen);
+	} else {
+		memcpy(in, dg, dlen);
+	}
+	rv = p->f->C_SignInit(p->s, &mech, h);
+	if (rv == CKR_OK)
+		rv = p->f->C_Sign(p->s, in, p->ktype == CKK_RSA ? sizeof(sha256_prefix) + dlen : dlen,
+				  buf, &n);
+	if (rv != CKR_OK)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "token '%s': signing failed: %s (0x%lx)",
+				   p->token, rv_name(rv), (unsigned long)rv);
+	if (p->ktype == CKK_EC) {
+		/* CKM_ECDSA gives r||s */
+		if (ks_ecdsa_raw_to_der(buf, n / 2, buf + n / 2, n / 2, sig, siglen))
+			return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+		return M2M_OK;
+	}
+	*sig = malloc(n);
+	if (!*sig)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	memcpy(*sig, buf, n);
+	*siglen = n;
+	return M2M_OK;
+}
+
+static int p11_remove(const struct m2m_key_ref *ref, struct m2m_err *err)
+{
+	struct p11 *p;
+	size_t gone = 0;
+	int rc = p11_open(ref, true, &p, err);
+
+	if (rc)
+		return rc;
+	rc = p11_login(p, ref, NULL, err);
+	if (!rc)
+		rc = destroy_all(p, ref, &gone, err);
+	if (!rc && gone == 0)
+		rc = m2m_err_set(err, M2M_ERR_NOT_FOUND, "token '%s': no object with %s %s", p->token,
+				 ref->id ? "id" : "label", ref->id ? ref->id : ref->label);
+	p11_close(p);
+	return rc;
+}
+
+static void p11_key_close(struct m2m_key *k)
+{
+	p11_close(k->be);
+	k->be = NULL;
+}
+
+const struct ks_ops ks_pkcs11_ops = {
+	.generate = p11_generate,
+	.open = p11_key_open,
+	.sign = p11_sign,
+	.remove = p11_remove,
+	.close = p11_key_close,
+};
+
+int ks_pkcs11_unlock(struct m2m_key *k, struct m2m_secret *pin, struct m2m_err *err)
+{
+	if (k->ref.store != M2M_KEYSTORE_PKCS11 || !k->be)
+		return m2m_err_set(err, M2M_ERR_USAGE, "unlock: not a PKCS#11 key");
+	return p11_login(k->be, &k->ref, pin, err);
+}
+
+int ks_pkcs11_cert(struct m2m_key *k, unsigned char **der, size_t *len, struct m2m_err *err)
+{
+	struct p11 *p = k->be;
+	CK_OBJECT_HANDLE h;
+
+	if (k->ref.store != M2M_KEYSTORE_PKCS11 || !p)
+		return m2m_err_set(err, M2M_ERR_USAGE, "not a PKCS#11 key");
+	h = find(p, &k->ref, CKO_CERTIFICATE);
+	if (h == CK_INVALID_HANDLE || get_attr(p, h, CKA_VALUE, der, len))
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "token '%s': no certificate with %s %s",
+				   p->token, p->idlen ? "id" : "label",
+				   p->idlen ? k->ref.id : k->ref.label);
+	return M2M_OK;
+}

@@ -1,0 +1,644 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The TPM 2.0 key store, through tpm2-tss ESAPI. A key is a child of an ECC
+ * storage primary in the owner hierarchy, made persistent at a handle in
+ * 0x81000000-0x81ffffff. Keys are created with a fixed signing scheme
+ * (ecdsa-sha256 or rsassa-sha256): charon's tpm plugin takes the scheme
+ * from the key and cannot sign with a key that has none.
+ *
+ * The TCTI is always explicit (the reference's, else device:/dev/tpmrm0),
+ * and every failure to reach the TPM names it.
+ */
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tctildr.h>
+
+#include "keystore/ks_int.h"
+
+/*
+ * tpm2-tss (five libraries) is loaded when a TPM is first used, not when a
+ * tool starts: most runs of m2mvpn-connect never touch a TPM, and loading it
+ * costs start-up time and memory on small devices.
+ */
+static struct {
+	bool tried, ok;
+	__typeof__(Esys_Create) *Esys_Create;
+	__typeof__(Esys_CreatePrimary) *Esys_CreatePrimary;
+	__typeof__(Esys_EvictControl) *Esys_EvictControl;
+	__typeof__(Esys_Finalize) *Esys_Finalize;
+	__typeof__(Esys_FlushContext) *Esys_FlushContext;
+	__typeof__(Esys_Free) *Esys_Free;
+	__typeof__(Esys_GetCapability) *Esys_GetCapability;
+	__typeof__(Esys_Initialize) *Esys_Initialize;
+	__typeof__(Esys_Load) *Esys_Load;
+	__typeof__(Esys_ReadPublic) *Esys_ReadPublic;
+	__typeof__(Esys_Sign) *Esys_Sign;
+	__typeof__(Esys_TR_FromTPMPublic) *Esys_TR_FromTPMPublic;
+	__typeof__(Esys_TR_SetAuth) *Esys_TR_SetAuth;
+	__typeof__(Esys_Unseal) *Esys_Unseal;
+	__typeof__(Tss2_RC_Decode) *Tss2_RC_Decode;
+	__typeof__(Tss2_TctiLdr_Finalize) *Tss2_TctiLdr_Finalize;
+	__typeof__(Tss2_TctiLdr_Initialize) *Tss2_TctiLdr_Initialize;
+} tss;
+
+static bool tss_load(void)
+{
+	static const char *const names[] = { "libtss2-esys.so.0", "libtss2-tctildr.so.0",
+					     "libtss2-rc.so.0" };
+	void *h[3];
+
+	if (tss.tried)
+		return tss.ok;
+	tss.tried = true;
+	for (int i = 0; i < 3; i++) {
+		h[i] = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+		if (!h[i])
+			return false;
+	}
+	*(void **)&tss.Esys_Create = dlsym(h[0], "Esys_Create");
+	*(void **)&tss.Esys_CreatePrimary = dlsym(h[0], "Esys_CreatePrimary");
+	*(void **)&tss.Esys_EvictControl = dlsym(h[0], "Esys_EvictControl");
+	*(void **)&tss.Esys_Finalize = dlsym(h[0], "Esys_Finalize");
+	*(void **)&tss.Esys_FlushContext = dlsym(h[0], "Esys_FlushContext");
+	*(void **)&tss.Esys_Free = dlsym(h[0], "Esys_Free");
+	*(void **)&tss.Esys_GetCapability = dlsym(h[0], "Esys_GetCapability");
+	*(void **)&tss.Esys_Initialize = dlsym(h[0], "Esys_Initialize");
+	*(void **)&tss.Esys_Load = dlsym(h[0], "Esys_Load");
+	*(void **)&tss.Esys_ReadPublic = dlsym(h[0], "Esys_ReadPublic");
+	*(void **)&tss.Esys_Sign = dlsym(h[0], "Esys_Sign");
+	*(void **)&tss.Esys_TR_FromTPMPublic = dlsym(h[0], "Esys_TR_FromTPMPublic");
+	*(void **)&tss.Esys_TR_SetAuth = dlsym(h[0], "Esys_TR_SetAuth");
+	*(void **)&tss.Esys_Unseal = dlsym(h[0], "Esys_Unseal");
+	*(void **)&tss.Tss2_RC_Decode = dlsym(h[2], "Tss2_RC_Decode");
+	*(void **)&tss.Tss2_TctiLdr_Finalize = dlsym(h[1], "Tss2_TctiLdr_Finalize");
+	*(void **)&tss.Tss2_TctiLdr_Initialize = dlsym(h[1], "Tss2_TctiLdr_Initialize");
+	tss.ok = tss.Esys_Create &&
+		 tss.Esys_CreatePrimary &&
+		 tss.Esys_EvictControl &&
+		 tss.Esys_Finalize &&
+		 tss.Esys_FlushContext &&
+		 tss.Esys_Free &&
+		 tss.Esys_GetCapability &&
+		 tss.Esys_Initialize &&
+		 tss.Esys_Load &&
+		 tss.Esys_ReadPublic &&
+		 tss.Esys_Sign &&
+		 tss.Esys_TR_FromTPMPublic &&
+		 tss.Esys_TR_SetAuth &&
+		 tss.Esys_Unseal &&
+		 tss.Tss2_RC_Decode &&
+		 tss.Tss2_TctiLdr_Finalize &&
+		 tss.Tss2_TctiLdr_Initialize;
+	return tss.ok;
+}
+
+#define Esys_Create (tss.Esys_Create)
+#define Esys_CreatePrimary (tss.Esys_CreatePrimary)
+#define Esys_EvictControl (tss.Esys_EvictControl)
+#define Esys_Finalize (tss.Esys_Finalize)
+#define Esys_FlushContext (tss.Esys_FlushContext)
+#define Esys_Free (tss.Esys_Free)
+#define Esys_GetCapability (tss.Esys_GetCapability)
+#define Esys_Initialize (tss.Esys_Initialize)
+#define Esys_Load (tss.Esys_Load)
+#define Esys_ReadPublic (tss.Esys_ReadPublic)
+#define Esys_Sign (tss.Esys_Sign)
+#define Esys_TR_FromTPMPublic (tss.Esys_TR_FromTPMPublic)
+#define Esys_TR_SetAuth (tss.Esys_TR_SetAuth)
+#define Esys_Unseal (tss.Esys_Unseal)
+#define Tss2_RC_Decode (tss.Tss2_RC_Decode)
+#define Tss2_TctiLdr_Finalize (tss.Tss2_TctiLdr_Finalize)
+#define Tss2_TctiLdr_Initialize (tss.Tss2_TctiLdr_Initialize)
+
+
+struct tpm {
+	TSS2_TCTI_CONTEXT *tcti;
+	ESYS_CONTEXT *esys;
+	ESYS_TR key;
+	TPMI_ALG_PUBLIC type;
+	TPMT_SIG_SCHEME scheme;
+	char tcti_conf[256];
+};
+
+static const char *tcti_of(const struct m2m_key_ref *ref)
+{
+	return ref->tcti ? ref->tcti : M2M_TPM_DEFAULT_TCTI;
+}
+
+static uint32_t handle_of(const struct m2m_key_ref *ref)
+{
+	return ref->handle ? ref->handle : M2M_TPM_DEFAULT_HANDLE;
+}
+
+/* The TPM's response code without the handle/session/parameter number. */
+static TSS2_RC base_rc(TSS2_RC rc)
+{
+	rc &= 0xffff;
+	if (rc & TPM2_RC_FMT1)
+		rc &= ~0xf00u;
+	return rc;
+}
+
+static int tss_err(struct m2m_err *err, TSS2_RC rc, const char *what, uint32_t handle)
+{
+	TSS2_RC b = base_rc(rc);
+
+	if ((rc & 0xff0000) == 0 && (b == TPM2_RC_AUTH_FAIL || b == TPM2_RC_BAD_AUTH))
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "TPM key 0x%08x: %s: wrong auth value",
+				   handle, what);
+	if ((rc & 0xff0000) == 0 && b == TPM2_RC_LOCKOUT)
+		return m2m_err_set(err, M2M_ERR_PIN_LOCKOUT,
+				   "TPM: %s: the TPM is in dictionary-attack lockout; not retried", what);
+	return m2m_err_set(err, M2M_ERR_CREDENTIAL, "TPM key 0x%08x: %s: %s", handle, what,
+			   Tss2_RC_Decode(rc));
+}
+
+static void tpm_close(struct tpm *t)
+{
+	if (!t)
+		return;
+	if (t->esys)
+		Esys_Finalize(&t->esys);
+	if (t->tcti)
+		Tss2_TctiLdr_Finalize(&t->tcti);
+	free(t);
+}
+
+/*
+ * The tabrmd TCTI reports a missing resource manager through GLib, straight
+ * to stderr; the caller gets our one-line message instead, so stderr is
+ * pointed at /dev/null while the TCTI is loaded.
+ */
+static TSS2_RC quiet_tcti_init(const char *conf, TSS2_TCTI_CONTEXT **tcti)
+{
+	int saved, null;
+	TSS2_RC rc;
+
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (saved >= 0 && null >= 0)
+		dup2(null, STDERR_FILENO);
+	rc = Tss2_TctiLdr_Initialize(conf, tcti);
+	if (saved >= 0) {
+		dup2(saved, STDERR_FILENO);
+		close(saved);
+	}
+	if (null >= 0)
+		close(null);
+	return rc;
+}
+
+static int tpm_connect(const struct m2m_key_ref *ref, struct tpm **out, struct m2m_err *err)
+{
+	struct tpm *t = calloc(1, sizeof(*t));
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TSS2_RC rc;
+
+	*out = NULL;
+	if (!t)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	if (!tss_load()) {
+		free(t);
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "TPM: the tpm2-tss libraries are not installed (libtss2-esys0, libtss2-tctildr0)");
+	}
+	snprintf(t->tcti_conf, sizeof(t->tcti_conf), "%s", tcti_of(ref));
+	/* tpm2-tss logs errors to stderr by default; the library reports through err instead */
+	setenv("TSS2_LOG", "all+none", 0);
+	rc = quiet_tcti_init(t->tcti_conf, &t->tcti);
+	if (rc == TSS2_RC_SUCCESS)
+		rc = Esys_Initialize(&t->esys, t->tcti, NULL);
+	/* one round trip proves the TPM answers, not just that the transport opened */
+	if (rc == TSS2_RC_SUCCESS)
+		rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					TPM2_CAP_TPM_PROPERTIES, TPM2_PT_MANUFACTURER, 1, NULL, &cap);
+	Esys_Free(cap);
+	if (rc != TSS2_RC_SUCCESS) {
+		m2m_err_set(err, M2M_ERR_CREDENTIAL, "TPM not reachable through TCTI '%s': %s",
+			    t->tcti_conf, Tss2_RC_Decode(rc));
+		tpm_close(t);
+		return M2M_ERR_CREDENTIAL;
+	}
+	*out = t;
+	return M2M_OK;
+}
+
+static int set_auth(struct tpm *t, ESYS_TR obj, const struct m2m_key_ref *ref, const char *what,
+		    struct m2m_err *err)
+{
+	struct m2m_secret s = { 0 };
+	TPM2B_AUTH auth = { 0 };
+	int rc;
+
+	if (ref->pin.source == M2M_SECRET_NONE)
+		return M2M_OK;
+	rc = m2m_secret_read(&ref->pin, what, &s, err);
+	if (rc)
+		return rc;
+	if (s.len > sizeof(auth.buffer)) {
+		m2m_secret_wipe(&s);
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "TPM key auth value longer than %zu bytes",
+				   sizeof(auth.buffer));
+	}
+	auth.size = (UINT16)s.len;
+	memcpy(auth.buffer, s.buf, s.len);
+	m2m_secret_wipe(&s);
+	Esys_TR_SetAuth(t->esys, obj, &auth);
+	OPENSSL_cleanse(&auth, sizeof(auth));
+	return M2M_OK;
+}
+
+static const TPM2B_PUBLIC srk_template = {
+	.publicArea = {
+		.type = TPM2_ALG_ECC,
+		.nameAlg = TPM2_ALG_SHA256,
+		.objectAttributes = TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED |
+				    TPMA_OBJECT_DECRYPT | TPMA_OBJECT_FIXEDTPM |
+				    TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
+				    TPMA_OBJECT_NODA,
+		.parameters.eccDetail = {
+			.symmetric = { .algorithm = TPM2_ALG_AES, .keyBits.aes = 128,
+				       .mode.aes = TPM2_ALG_CFB },
+			.scheme.scheme = TPM2_ALG_NULL,
+			.curveID = TPM2_ECC_NIST_P256,
+			.kdf.scheme = TPM2_ALG_NULL,
+		},
+	},
+};
+
+static void key_template(enum m2m_key_type type, bool noda, TPM2B_PUBLIC *tp)
+{
+	memset(tp, 0, sizeof(*tp));
+	tp->publicArea.nameAlg = TPM2_ALG_SHA256;
+	tp->publicArea.objectAttributes = TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT |
+					  TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+					  TPMA_OBJECT_SENSITIVEDATAORIGIN |
+					  (noda ? TPMA_OBJECT_NODA : 0);
+	if (type == M2M_KEY_EC_P256) {
+		tp->publicArea.type = TPM2_ALG_ECC;
+		tp->publicArea.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+		tp->publicArea.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
+		tp->publicArea.parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+		tp->publicArea.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+		tp->publicArea.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+	} else {
+		tp->publicArea.type = TPM2_ALG_RSA;
+		tp->publicArea.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
+		tp->publicArea.parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
+		tp->publicArea.parameters.rsaDetail.scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
+		tp->publicArea.parameters.rsaDetail.keyBits = type == M2M_KEY_RSA_3072 ? 3072 : 2048;
+		tp->publicArea.parameters.rsaDetail.exponent = 0;
+	}
+}
+
+static int tpm_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, bool replace,
+			struct m2m_err *err)
+{
+	uint32_t handle = handle_of(ref);
+	TPM2B_SENSITIVE_CREATE sens = { 0 }, key_sens = { 0 };
+	TPM2B_DATA outside = { 0 };
+	TPML_PCR_SELECTION pcr = { 0 };
+	TPM2B_PUBLIC tmpl, *pub = NULL;
+	TPM2B_PRIVATE *priv = NULL;
+	ESYS_TR prim = ESYS_TR_NONE, key = ESYS_TR_NONE, old, pers;
+	struct m2m_secret s = { 0 };
+	struct tpm *t;
+	TSS2_RC r;
+	int rc;
+
+	rc = tpm_connect(ref, &t, err);
+	if (rc)
+		return rc;
+	if (Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				  &old) == TSS2_RC_SUCCESS) {
+		if (!replace) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					 "TPM: a key is already at handle 0x%08x; not replaced (delete it first)",
+					 handle);
+			goto out;
+		}
+		r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, old, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				      ESYS_TR_NONE, handle, &old);
+		if (r != TSS2_RC_SUCCESS) {
+			rc = tss_err(err, r, "removing the old key", handle);
+			goto out;
+		}
+	}
+	if (ref->pin.source != M2M_SECRET_NONE) {
+		rc = m2m_secret_read(&ref->pin, "auth value for the new TPM key", &s, err);
+		if (rc)
+			goto out;
+		if (s.len > sizeof(key_sens.sensitive.userAuth.buffer)) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "TPM: auth value too long");
+			goto out;
+		}
+		key_sens.sensitive.userAuth.size = (UINT16)s.len;
+		memcpy(key_sens.sensitive.userAuth.buffer, s.buf, s.len);
+	}
+	r = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+			       ESYS_TR_NONE, &sens, &srk_template, &outside, &pcr, &prim, NULL, NULL,
+			       NULL, NULL);
+	if (r != TSS2_RC_SUCCESS) {
+		rc = tss_err(err, r, "creating the storage primary", handle);
+		goto out;
+	}
+	/* a key without auth value cannot be guessed at: exempt it from dictionary-attack lockout */
+	key_template(type, s.len == 0, &tmpl);
+	r = Esys_Create(t->esys, prim, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &key_sens,
+			&tmpl, &outside, &pcr, &priv, &pub, NULL, NULL, NULL);
+	if (r == TSS2_RC_SUCCESS)
+		r = Esys_Load(t->esys, prim, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub,
+			      &key);
+	if (r != TSS2_RC_SUCCESS) {
+		rc = tss_err(err, r, "creating the key", handle);
+		goto out;
+	}
+	r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, key, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+			      ESYS_TR_NONE, handle, &pers);
+	if (r != TSS2_RC_SUCCESS)
+		rc = tss_err(err, r, "making the key persistent", handle);
+out:
+	m2m_secret_wipe(&s);
+	OPENSSL_cleanse(&key_sens, sizeof(key_sens));
+	if (key != ESYS_TR_NONE)
+		Esys_FlushContext(t->esys, key);
+	if (prim != ESYS_TR_NONE)
+		Esys_FlushContext(t->esys, prim);
+	Esys_Free(priv);
+	Esys_Free(pub);
+	tpm_close(t);
+	return rc;
+}
+
+static void scheme_name(const TPMT_PUBLIC *pa, char *buf, size_t len)
+{
+	TPMI_ALG_SIG_SCHEME sch = pa->type == TPM2_ALG_ECC ? pa->parameters.eccDetail.scheme.scheme :
+							  pa->parameters.rsaDetail.scheme.scheme;
+	TPMI_ALG_HASH h = pa->type == TPM2_ALG_ECC ?
+				  pa->parameters.eccDetail.scheme.details.ecdsa.hashAlg :
+				  pa->parameters.rsaDetail.scheme.details.rsassa.hashAlg;
+	const char *hn = h == TPM2_ALG_SHA256 ? "sha256" : h == TPM2_ALG_SHA384 ? "sha384" :
+			 h == TPM2_ALG_SHA1 ? "sha1" : "other";
+
+	switch (sch) {
+	case TPM2_ALG_ECDSA:
+		snprintf(buf, len, "ecdsa-%s", hn);
+		break;
+	case TPM2_ALG_RSASSA:
+		snprintf(buf, len, "rsassa-%s", hn);
+		break;
+	case TPM2_ALG_RSAPSS:
+		snprintf(buf, len, "rsapss-%s", hn);
+		break;
+	case TPM2_ALG_NULL:
+		snprintf(buf, len, "none");
+		break;
+	default:
+		snprintf(buf, len, "other");
+	}
+}
+
+static int tpm_key_open(struct m2m_key *k, struct m2m_err *err)
+{
+	uint32_t handle = handle_of(&k->ref);
+	TPM2B_PUBLIC *pub = NULL;
+	struct tpm *t;
+	TPMT_PUBLIC *pa;
+	TSS2_RC r;
+	int rc = tpm_connect(&k->ref, &t, err);
+
+	if (rc)
+		return rc;
+	k->be = t;
+	snprintf(k->info.tcti, sizeof(k->info.tcti), "%s", t->tcti_conf);
+	snprintf(k->info.id, sizeof(k->info.id), "0x%08x", (unsigned)handle);
+	snprintf(k->info.location, sizeof(k->info.location), "tpm:0x%08x (TCTI %s)",
+		 (unsigned)handle, t->tcti_conf);
+	k->info.pin_needed = k->ref.pin.source != M2M_SECRET_NONE;
+	r = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &t->key);
+	if (r != TSS2_RC_SUCCESS)
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "TPM: no key at handle 0x%08x (TCTI %s)",
+				   (unsigned)handle, t->tcti_conf);
+	r = Esys_ReadPublic(t->esys, t->key, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL,
+			    NULL);
+	if (r != TSS2_RC_SUCCESS)
+		return tss_err(err, r, "reading the public key", handle);
+	pa = &pub->publicArea;
+	t->type = pa->type;
+	scheme_name(pa, k->info.scheme, sizeof(k->info.scheme));
+	if (pa->type == TPM2_ALG_ECC && pa->parameters.eccDetail.curveID == TPM2_ECC_NIST_P256) {
+		unsigned char pt[65] = { 0x04 };
+		const TPMS_ECC_POINT *q = &pa->unique.ecc;
+
+		if (q->x.size <= 32 && q->y.size <= 32) {
+			memcpy(pt + 1 + 32 - q->x.size, q->x.buffer, q->x.size);
+			memcpy(pt + 33 + 32 - q->y.size, q->y.buffer, q->y.size);
+			k->pub = ks_ec_pub_from_point(pt, sizeof(pt));
+		}
+		t->scheme.scheme = TPM2_ALG_ECDSA;
+		t->scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+	} else if (pa->type == TPM2_ALG_RSA) {
+		UINT32 e = pa->parameters.rsaDetail.exponent ? pa->parameters.rsaDetail.exponent : 65537;
+		unsigned char eb[4] = { (unsigned char)(e >> 24), (unsigned char)(e >> 16),
+					(unsigned char)(e >> 8), (unsigned char)e };
+
+		k->pub = ks_rsa_pub_from(pa->unique.rsa.buffer, pa->unique.rsa.size, eb, 4);
+		t->scheme.scheme = TPM2_ALG_RSASSA;
+		t->scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
+	}
+	if (!(pa->objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT) ||
+	    (pa->objectAttributes & TPMA_OBJECT_RESTRICTED)) {
+		Esys_Free(pub);
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "TPM: the object at 0x%08x is not an unrestricted signing key",
+				   (unsigned)handle);
+	}
+	Esys_Free(pub);
+	if (!k->pub)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "TPM: the key at 0x%08x is neither ECDSA P-256 nor RSA",
+				   (unsigned)handle);
+	return M2M_OK;
+}
+
+static int tpm_sign(struct m2m_key *k, const unsigned char *dg, size_t dlen, unsigned char **sig,
+		    size_t *siglen, struct m2m_err *err)
+{
+	struct tpm *t = k->be;
+	TPM2B_DIGEST d = { .size = (UINT16)dlen };
+	TPMT_TK_HASHCHECK tk = { .tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL };
+	TPMT_SIGNATURE *s = NULL;
+	TSS2_RC r;
+	int rc;
+
+	memcpy(d.buffer, dg, dlen);
+	rc = set_auth(t, t->key, &k->ref, "auth value of the TPM key", err);
+	if (rc)
+		return rc;
+	r = Esys_Sign(t->esys, t->key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &d, &t->scheme,
+		      &tk, &s);
+	if (r != TSS2_RC_SUCCESS)
+		return tss_err(err, r, "signing", handle_of(&k->ref));
+	if (s->sigAlg == TPM2_ALG_ECDSA) {
+		if (ks_ecdsa_raw_to_der(s->signature.ecdsa.signatureR.buffer,
+					s->signature.ecdsa.signatureR.size,
+					s->signature.ecdsa.signatureS.buffer,
+					s->signature.ecdsa.signatureS.size, sig, siglen))
+			rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	} else {
+		*sig = malloc(s->signature.rsassa.sig.size);
+		if (!*sig) {
+			rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+		} else {
+			memcpy(*sig, s->signature.rsassa.sig.buffer, s->signature.rsassa.sig.size);
+			*siglen = s->signature.rsassa.sig.size;
+		}
+	}
+	Esys_Free(s);
+	return rc;
+}
+
+static int tpm_remove(const struct m2m_key_ref *ref, struct m2m_err *err)
+{
+	uint32_t handle = handle_of(ref);
+	struct tpm *t;
+	ESYS_TR obj;
+	TSS2_RC r;
+	int rc = tpm_connect(ref, &t, err);
+
+	if (rc)
+		return rc;
+	r = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &obj);
+	if (r != TSS2_RC_SUCCESS)
+		rc = m2m_err_set(err, M2M_ERR_NOT_FOUND, "TPM: no key at handle 0x%08x", handle);
+	else if ((r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, obj, ESYS_TR_PASSWORD,
+					ESYS_TR_NONE, ESYS_TR_NONE, handle, &obj)) != TSS2_RC_SUCCESS)
+		rc = tss_err(err, r, "removing the key", handle);
+	tpm_close(t);
+	return rc;
+}
+
+static void tpm_key_close(struct m2m_key *k)
+{
+	tpm_close(k->be);
+	k->be = NULL;
+}
+
+/* ---- sealing (the machine store's TPM input) ------------------------------ */
+
+int ks_tpm_seal(const char *tcti, uint32_t handle, const unsigned char *secret, size_t len,
+		bool replace, struct m2m_err *err)
+{
+	struct m2m_key_ref ref = { .store = M2M_KEYSTORE_TPM, .tcti = tcti, .handle = handle };
+	TPM2B_SENSITIVE_CREATE sens = { 0 }, data = { 0 };
+	TPM2B_DATA outside = { 0 };
+	TPML_PCR_SELECTION pcr = { 0 };
+	TPM2B_PUBLIC tmpl = { 0 }, *pub = NULL;
+	TPM2B_PRIVATE *priv = NULL;
+	ESYS_TR prim = ESYS_TR_NONE, obj = ESYS_TR_NONE, old, pers;
+	struct tpm *t;
+	TSS2_RC r;
+	int rc;
+
+	if (len > sizeof(data.sensitive.data.buffer))
+		return m2m_err_set(err, M2M_ERR_FAILURE, "TPM: secret too long to seal");
+	rc = tpm_connect(&ref, &t, err);
+	if (rc)
+		return rc;
+	if (Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				  &old) == TSS2_RC_SUCCESS) {
+		if (!replace) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					 "TPM: an object is already at handle 0x%08x; not replaced", handle);
+			goto out;
+		}
+		r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, old, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				      ESYS_TR_NONE, handle, &old);
+		if (r != TSS2_RC_SUCCESS) {
+			rc = tss_err(err, r, "removing the old sealed object", handle);
+			goto out;
+		}
+	}
+	/* a sealed data object: the TPM gives it back only to whoever can reach this TPM */
+	tmpl.publicArea.type = TPM2_ALG_KEYEDHASH;
+	tmpl.publicArea.nameAlg = TPM2_ALG_SHA256;
+	tmpl.publicArea.objectAttributes = TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_FIXEDTPM |
+					   TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_NODA;
+	tmpl.publicArea.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL;
+	data.sensitive.data.size = (UINT16)len;
+	memcpy(data.sensitive.data.buffer, secret, len);
+	r = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+			       ESYS_TR_NONE, &sens, &srk_template, &outside, &pcr, &prim, NULL, NULL,
+			       NULL, NULL);
+	if (r == TSS2_RC_SUCCESS)
+		r = Esys_Create(t->esys, prim, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &data,
+				&tmpl, &outside, &pcr, &priv, &pub, NULL, NULL, NULL);
+	if (r == TSS2_RC_SUCCESS)
+		r = Esys_Load(t->esys, prim, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub,
+			      &obj);
+	if (r == TSS2_RC_SUCCESS)
+		r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				      ESYS_TR_NONE, handle, &pers);
+	if (r != TSS2_RC_SUCCESS)
+		rc = tss_err(err, r, "sealing", handle);
+out:
+	OPENSSL_cleanse(&data, sizeof(data));
+	if (obj != ESYS_TR_NONE)
+		Esys_FlushContext(t->esys, obj);
+	if (prim != ESYS_TR_NONE)
+		Esys_FlushContext(t->esys, prim);
+	Esys_Free(priv);
+	Esys_Free(pub);
+	tpm_close(t);
+	return rc;
+}
+
+int ks_tpm_unseal(const char *tcti, uint32_t handle, unsigned char *out, size_t max, size_t *len,
+		  struct m2m_err *err)
+{
+	struct m2m_key_ref ref = { .store = M2M_KEYSTORE_TPM, .tcti = tcti, .handle = handle };
+	TPM2B_SENSITIVE_DATA *d = NULL;
+	struct tpm *t;
+	ESYS_TR obj;
+	TSS2_RC r;
+	int rc = tpm_connect(&ref, &t, err);
+
+	if (rc)
+		return rc;
+	r = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &obj);
+	if (r != TSS2_RC_SUCCESS) {
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				 "TPM: no sealed object at handle 0x%08x (TCTI %s): another TPM, or it was cleared",
+				 handle, t->tcti_conf);
+	} else if ((r = Esys_Unseal(t->esys, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &d)) !=
+		   TSS2_RC_SUCCESS) {
+		rc = tss_err(err, r, "unsealing", handle);
+	} else if (d->size > max) {
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "TPM: sealed object too large");
+	} else {
+		memcpy(out, d->buffer, d->size);
+		*len = d->size;
+	}
+	if (d) {
+		OPENSSL_cleanse(d, sizeof(*d));
+		Esys_Free(d);
+	}
+	tpm_close(t);
+	return rc;
+}
+
+const struct ks_ops ks_tpm_ops = {
+	.generate = tpm_generate,
+	.open = tpm_key_open,
+	.sign = tpm_sign,
+	.remove = tpm_remove,
+	.close = tpm_key_close,
+};

@@ -1,0 +1,86 @@
+#!/bin/bash
+# 100-keys-tpm.t - a TPM 2.0 key (swtpm behind tpm2-abrmd) end to end:
+#   m2mvpn-cert keygen --store tpm (fixed ecdsa-sha256 scheme), csr signed in the TPM,
+#   certificate from the lab CA, doctor clean, tunnel up with charon's tpm plugin, traffic.
+#   Failures: TPM unreachable (exit 9, the TCTI named), a key without a signing scheme
+#   (exit 9, before charon), a certificate that does not match the key (exit 9).
+# shellcheck source=../lab/lab.sh disable=SC2034
+. "$(dirname "$0")/../lab/lab.sh"
+. "$(dirname "$0")/../lab/keys.sh"
+lab_require
+lab_keys_require
+lab_require_tool
+lab_keys_up
+
+T=$LAB_TPM_TCTI
+m2mcert keygen --store tpm --tcti "$T" --handle "$LAB_TPM_HANDLE"
+is_rc 0 "keygen --store tpm: exit 0"
+like "$M2M_OUT" "scheme ecdsa-sha256" "keygen: the key has the fixed ecdsa-sha256 scheme"
+m2mcert keygen --store tpm --tcti "$T" --handle "$LAB_TPM_HANDLE"
+is_rc 9 "keygen again: an existing key is not replaced (exit 9)"
+m2mcert csr --store tpm --tcti "$T" --subject "CN=dev-tpm.lab,O=m2m test lab" --san dev-tpm.lab -o "$LAB/pki/dev-tpm.csr"
+is_rc 0 "csr signed by the TPM key: exit 0"
+ok "the CSR verifies" quiet openssl req -in "$LAB/pki/dev-tpm.csr" -noout -verify
+ok "the lab CA issues dev-tpm.lab" lab_keys_issue "$LAB/pki/dev-tpm.csr" dev-tpm dev-tpm.lab
+
+lab_keys_config pos tpm dev-tpm.lab "cert: $LAB/pki/dev-tpm.pem" "tcti: \"$T\"" "handle: $LAB_TPM_HANDLE"
+m2mcert doctor pos
+is_rc 0 "doctor pos: every check passes"
+like "$M2M_OUT" "reachable through TCTI $T" "doctor names the TCTI"
+like "$M2M_OUT" "plugins for method tpm loaded" "doctor: charon has the tpm plugin"
+m2mcert doctor pos --json
+is "$(jget schema <<< "$M2M_OUT")" m2m.cert.doctor/1 "doctor --json: schema"
+is "$(jget result <<< "$M2M_OUT")" ok "doctor --json: result ok"
+m2mcert show -p pos --json
+is_rc 0 "show --json: exit 0"
+is "$(jget key.store <<< "$M2M_OUT")" tpm "show --json: key store tpm"
+is "$(jget matches_key <<< "$M2M_OUT")" true "show --json: the certificate matches the key"
+
+m2m up pos --timeout 20
+is_rc 0 "up with the TPM key: exit 0"
+ok "traffic through the tunnel" lab_ping_inner 3
+ok "the gateway authenticated dev-tpm.lab" eval 'lab_sas gw | grep -q "remote-id=dev-tpm.lab"'
+ok "charon signed with the TPM (log)" grep -q "ECDSA_WITH_SHA256_DER successful" "$LAB/dev/charon.log"
+m2m down pos
+is_rc 0 "down: exit 0"
+
+# ---- TPM unreachable: the resource manager is gone (a fresh profile, so nothing is cached)
+lab_tpm_stop_rm
+lab_keys_config tpm2 tpm dev-tpm.lab "cert: $LAB/pki/dev-tpm.pem" "tcti: \"$T\""
+m2m up tpm2 --timeout 20
+is_rc 9 "TPM unreachable: exit 9"
+like "$M2M_ERR" "TPM not reachable through TCTI '$T'" "TPM unreachable: the message names the TCTI"
+ok "TPM unreachable: one line" one_line "$M2M_ERR"
+m2mcert doctor tpm2
+is_rc 9 "doctor with the TPM unreachable: exit 9"
+lab_tpm_start_rm
+
+# ---- a key without a signing scheme (made by hand, as an older tool would)
+export TPM2TOOLS_TCTI=$T
+( cd "$LAB/tpm" &&
+  tpm2_createprimary -Q -C o -g sha256 -G ecc256:aes128cfb -c prim.ctx \
+	-a "restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda" &&
+  tpm2_create -Q -C prim.ctx -g sha256 -G ecc256 -u ns.pub -r ns.priv \
+	-a "sign|fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda" &&
+  tpm2_load -Q -C prim.ctx -u ns.pub -r ns.priv -c ns.ctx &&
+  tpm2_evictcontrol -Q -C o -c ns.ctx 0x81010003 &&
+  tpm2_flushcontext -t ) > "$LAB/log/noscheme.out" 2>&1
+ok "a key without a scheme at 0x81010003" grep -q . <(tpm2_getcap handles-persistent | grep -i 0x81010003)
+m2mcert csr --store tpm --tcti "$T" --handle 0x81010003 --subject CN=dev-tpm.lab --san dev-tpm.lab -o "$LAB/pki/ns.csr"
+is_rc 0 "csr with the scheme-less key still works (the scheme is given per signature)"
+lab_keys_issue "$LAB/pki/ns.csr" dev-ns dev-tpm.lab
+lab_keys_config nosch tpm dev-tpm.lab "cert: $LAB/pki/dev-ns.pem" "tcti: \"$T\"" "handle: 0x81010003"
+m2m up nosch --timeout 20
+is_rc 9 "key without a signing scheme: exit 9"
+like "$M2M_ERR" "signing scheme none" "no scheme: the message says so"
+is "$(lab_sa_count dev)" 0 "no scheme: refused before any IKE SA"
+m2mcert doctor nosch
+is_rc 9 "doctor: the scheme check fails (exit 9)"
+like "$M2M_OUT" "fail scheme" "doctor names the scheme check"
+
+# ---- certificate not matching the key
+lab_keys_config wrong tpm dev1.lab "cert: $LAB_DEV_CERT" "tcti: \"$T\""
+m2m up wrong --timeout 20
+is_rc 9 "certificate not matching the TPM key: exit 9"
+like "$M2M_ERR" "does not match key" "mismatch: the message says so"
+done_testing

@@ -18,13 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include "base/base.h"
 #include "cli/cli.h"
 #include "m2m/config.h"
 #include "m2m/dm.h"
+#include "m2m/pki.h"
 #include "m2m/vpn.h"
 
 static const struct cli_command no_commands[] = { { NULL, NULL, NULL } };
@@ -83,35 +81,35 @@ static void log_line(void *ctx, int prio, const char *fmt, ...)
 
 struct cert_info {
 	bool known;
-	char subject[256];
-	time_t not_after;
+	struct m2m_cert_info ci;
 	const char *state; /* valid, due, expired, unknown */
 };
 
+/* Where a profile's key lives, in m2mvpn-cert's words. */
+static const char *store_of(const struct m2m_vpn_profile *p)
+{
+	static const char *const names[] = {
+		[M2M_AUTH_CERT] = "file", [M2M_AUTH_PKCS12] = "pkcs12", [M2M_AUTH_PKCS11] = "pkcs11",
+		[M2M_AUTH_TPM] = "tpm", [M2M_AUTH_MACHINE] = "machine", [M2M_AUTH_EAP] = "none",
+		[M2M_AUTH_CERT_EAP] = "file",
+	};
+
+	return (size_t)p->auth < sizeof(names) / sizeof(names[0]) && names[p->auth] ?
+	       names[p->auth] : "unknown";
+}
+
+/* Every method but PKCS#12 (PIN needed) and plain EAP keeps its certificate in a file. */
 static void cert_of(const struct m2m_vpn_profile *p, struct cert_info *ci)
 {
-	const ASN1_TIME *t;
-	struct tm tm;
-	X509 *x = NULL;
-	FILE *f;
+	struct m2m_err err;
 
 	memset(ci, 0, sizeof(*ci));
 	ci->state = "unknown";
-	if (p->auth != M2M_AUTH_CERT || !p->cert || !(f = fopen(p->cert, "re")))
+	if (!p->cert || m2m_cert_info_file(p->cert, &ci->ci, &err))
 		return;
-	x = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	if (!x)
-		return;
-	X509_NAME_oneline(X509_get_subject_name(x), ci->subject, sizeof(ci->subject));
-	t = X509_get0_notAfter(x);
-	if (ASN1_TIME_to_tm(t, &tm) == 1) {
-		ci->known = true;
-		ci->not_after = timegm(&tm);
-		ci->state = ci->not_after < time(NULL) ? "expired" :
-			    ci->not_after < time(NULL) + 30 * 86400 ? "due" : "valid";
-	}
-	X509_free(x);
+	ci->known = true;
+	ci->state = ci->ci.not_after < time(NULL) ? "expired" :
+		    ci->ci.not_after < time(NULL) + 30 * 86400 ? "due" : "valid";
 }
 
 static void fmt_time(time_t t, char *out, size_t len)
@@ -176,14 +174,19 @@ static int show(struct cli *c, struct m2m_config *cfg)
 				json_object_array_add(profs, cli_vpn_status_json(&st[i], &cfg->profiles[i]));
 			cert_of(&cfg->profiles[i], &ci);
 			json_object_object_add(co, "profile", json_object_new_string(cfg->profiles[i].name));
-			json_object_object_add(co, "store", json_object_new_string(
-				cfg->profiles[i].auth == M2M_AUTH_PKCS12 ? "pkcs12" : "file"));
-			json_object_object_add(co, "subject", jstr(ci.subject));
+			/* the names of m2mvpn-cert show --json (m2m.cert/1) */
+			json_object_object_add(co, "store", json_object_new_string(store_of(&cfg->profiles[i])));
+			json_object_object_add(co, "subject", ci.known ? jstr(ci.ci.subject) : NULL);
+			json_object_object_add(co, "issuer", ci.known ? jstr(ci.ci.issuer) : NULL);
+			json_object_object_add(co, "serial", ci.known ? jstr(ci.ci.serial) : NULL);
 			if (ci.known) {
-				fmt_time(ci.not_after, t1, sizeof(t1));
+				fmt_time(ci.ci.not_after, t1, sizeof(t1));
 				json_object_object_add(co, "not_after", json_object_new_string(t1));
+				json_object_object_add(co, "seconds_left",
+						       json_object_new_int64((int64_t)(ci.ci.not_after - time(NULL))));
 			} else {
 				json_object_object_add(co, "not_after", NULL);
+				json_object_object_add(co, "seconds_left", NULL);
 			}
 			json_object_object_add(co, "renewal", json_object_new_string(ci.state));
 			json_object_array_add(certs, co);
@@ -242,9 +245,11 @@ static int show(struct cli *c, struct m2m_config *cfg)
 		col = strcmp(ci.state, "valid") == 0 ? CLI_GREEN :
 		      strcmp(ci.state, "due") == 0 ? CLI_YELLOW : CLI_RED;
 		if (ci.known)
-			fmt_time(ci.not_after, t1, sizeof(t1));
+			fmt_time(ci.ci.not_after, t1, sizeof(t1));
 		printf("  %-12s %s%-8s%s %s%s%s\n", cfg->profiles[i].name, cli_col(c, col), ci.state,
-		       cli_col(c, CLI_RESET), ci.known ? ci.subject : "(not readable without its PIN)",
+		       cli_col(c, CLI_RESET), ci.known ? ci.ci.subject :
+		       cfg->profiles[i].auth == M2M_AUTH_PKCS12 ? "(in a PKCS#12 file: needs its PIN)" :
+		       cfg->profiles[i].cert ? "(certificate file not readable)" : "(no certificate)",
 		       ci.known ? ", until " : "", ci.known ? t1 : "");
 	}
 	if (!cfg->n_profiles)

@@ -18,11 +18,9 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include "base/base.h"
 #include "lwm2m/objects.h"
+#include "m2m/pki.h"
 
 extern char **environ;
 
@@ -481,24 +479,16 @@ static void vpn_refresh(struct lw_objects *s)
 	}
 }
 
-/* Subject and notAfter of a profile's PEM certificate (PKCS#12 needs its PIN: not read). */
+/* Subject and notAfter of a profile's certificate file (PKCS#12 needs its PIN: not read). */
 static bool vpn_cert(const struct m2m_vpn_profile *p, char *subject, size_t len, time_t *na)
 {
-	const ASN1_TIME *t;
-	struct tm tm;
-	X509 *x;
-	FILE *f;
+	struct m2m_cert_info ci;
+	struct m2m_err err;
 
-	if (p->auth != M2M_AUTH_CERT || !p->cert || !(f = fopen(p->cert, "re")))
+	if (!p->cert || m2m_cert_info_file(p->cert, &ci, &err))
 		return false;
-	x = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	if (!x)
-		return false;
-	X509_NAME_oneline(X509_get_subject_name(x), subject, (int)len);
-	t = X509_get0_notAfter(x);
-	*na = ASN1_TIME_to_tm(t, &tm) == 1 ? timegm(&tm) : 0;
-	X509_free(x);
+	snprintf(subject, len, "%s", ci.subject);
+	*na = ci.not_after;
 	return true;
 }
 
@@ -528,7 +518,12 @@ static int vpn_read(struct lw_object *o, uint16_t inst, uint16_t res, uint16_t r
 	case 3: return str(v, s->vst_rc[inst] ? s->vst_err[inst] : st->last_error);
 	case 4: return integer(v, (int64_t)st->bytes_in);
 	case 5: return integer(v, (int64_t)st->bytes_out);
-	case 11: return str(v, p->auth == M2M_AUTH_PKCS12 ? "pkcs12" : "file");
+	case 11: {
+		static const char *const stores[] = { "file", "pkcs12", "pkcs11", "tpm", "machine",
+						      "none", "file" };
+
+		return str(v, (size_t)p->auth < 7 ? stores[p->auth] : "unknown");
+	}
 	case 12: return integer(v, s->vst_rc[inst] ? s->vst_rc[inst] : st->last_rc);
 	}
 	cert = vpn_cert(p, s->scratch, sizeof(s->scratch), &na);

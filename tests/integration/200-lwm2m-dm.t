@@ -25,6 +25,7 @@ checks=(
 	'read:/3/0/2~SN-0042'
 	'read:/3/0:senml~"vs":"Gate-7"'
 	'read:/3/0:tlv~"value":"SN-0042"'
+	'read:/3/0:senmlcbor~Gate-7'
 	'write:/3/0/14=+02:00'
 	'read:/3/0/14~+02:00'
 	'write:/1/0/1=120'

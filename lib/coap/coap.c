@@ -264,7 +264,7 @@ static int setup_once(void)
 	return 0;
 }
 
-int m2m_coap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
+int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 		  struct m2m_coap **out, struct m2m_err *err)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *ai = NULL;
@@ -305,7 +305,7 @@ int m2m_coap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 
 	c->ctx = coap_new_context(NULL);
 	if (!c->ctx) {
-		m2m_coap_close(c);
+		mcoap_close(c);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot create a context");
 	}
 	coap_context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
@@ -320,7 +320,7 @@ int m2m_coap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 		coap_dtls_cpsk_t psk = { .version = COAP_DTLS_CPSK_SETUP_VERSION };
 
 		if (!coap_dtls_is_supported()) {
-			m2m_coap_close(c);
+			mcoap_close(c);
 			return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: built without DTLS");
 		}
 		psk.client_sni = c->host;
@@ -343,14 +343,14 @@ int m2m_coap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 		pki.pki_key.key.pem.ca_file = o->ca;
 		c->s = coap_new_client_session_pki(c->ctx, NULL, &dst, COAP_PROTO_DTLS, &pki);
 		if (!c->s) {
-			m2m_coap_close(c);
+			mcoap_close(c);
 			return m2m_err_set(err, M2M_ERR_CREDENTIAL,
 					   "DTLS: certificate %s, key %s or CA %s unusable",
 					   o->cert, o->key, o->ca);
 		}
 	}
 	if (!c->s) {
-		m2m_coap_close(c);
+		mcoap_close(c);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot create a session to %s",
 				   o->uri);
 	}
@@ -359,7 +359,7 @@ int m2m_coap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 	return M2M_OK;
 }
 
-void m2m_coap_close(struct m2m_coap *c)
+void mcoap_close(struct m2m_coap *c)
 {
 	if (!c)
 		return;
@@ -373,7 +373,7 @@ void m2m_coap_close(struct m2m_coap *c)
 	free(c);
 }
 
-int m2m_coap_add_path(struct m2m_coap *c, const char *path, bool observable,
+int mcoap_add_path(struct m2m_coap *c, const char *path, bool observable,
 		      struct m2m_err *err)
 {
 	coap_str_const_t *uri;
@@ -418,7 +418,7 @@ static void add_split(coap_optlist_t **ol, const char *s, bool query)
 	}
 }
 
-int m2m_coap_request(struct m2m_coap *c, unsigned method, const char *path, const char *query,
+int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const char *query,
 		     unsigned content_format, const uint8_t *payload, size_t len,
 		     unsigned timeout_ms, struct m2m_coap_msg *resp, uint8_t **body,
 		     struct m2m_err *err)
@@ -502,12 +502,12 @@ int m2m_coap_request(struct m2m_coap *c, unsigned method, const char *path, cons
 	return rc;
 }
 
-int m2m_coap_process(struct m2m_coap *c, unsigned ms)
+int mcoap_process(struct m2m_coap *c, unsigned ms)
 {
 	return coap_io_process(c->ctx, ms) < 0 ? M2M_ERR_FAILURE : M2M_OK;
 }
 
-bool m2m_coap_notify(struct m2m_coap *c, const char *path)
+bool mcoap_notify(struct m2m_coap *c, const char *path)
 {
 	coap_str_const_t uri;
 	coap_resource_t *r;
@@ -520,12 +520,12 @@ bool m2m_coap_notify(struct m2m_coap *c, const char *path)
 	return r && coap_resource_notify_observers(r, NULL);
 }
 
-bool m2m_coap_connected(const struct m2m_coap *c)
+bool mcoap_connected(const struct m2m_coap *c)
 {
 	return c->connected;
 }
 
-bool m2m_coap_parse(const uint8_t *data, size_t len, bool request, struct m2m_coap_msg *out)
+bool mcoap_parse(const uint8_t *data, size_t len, bool request, struct m2m_coap_msg *out)
 {
 	coap_pdu_t *pdu;
 	bool ok;

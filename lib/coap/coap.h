@@ -65,12 +65,12 @@ struct m2m_coap;
  * handshake happens with the first request). CONFIG for a bad URI,
  * UNREACHABLE if the name does not resolve, CREDENTIAL for unusable files.
  */
-int m2m_coap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *ctx,
+int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *ctx,
 		  struct m2m_coap **out, struct m2m_err *err);
-void m2m_coap_close(struct m2m_coap *c);
+void mcoap_close(struct m2m_coap *c);
 
 /* Serve requests for path ("/3/0/1"); observable: accept Observe on it. */
-int m2m_coap_add_path(struct m2m_coap *c, const char *path, bool observable,
+int mcoap_add_path(struct m2m_coap *c, const char *path, bool observable,
 		      struct m2m_err *err);
 
 /*
@@ -79,25 +79,25 @@ int m2m_coap_add_path(struct m2m_coap *c, const char *path, bool observable,
  * for any response (the code is in resp->code); TIMEOUT, UNREACHABLE,
  * AUTH_LOCAL (DTLS handshake refused) otherwise.
  */
-int m2m_coap_request(struct m2m_coap *c, unsigned method, const char *path, const char *query,
+int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const char *query,
 		     unsigned content_format, const uint8_t *payload, size_t len,
 		     unsigned timeout_ms, struct m2m_coap_msg *resp, uint8_t **body,
 		     struct m2m_err *err);
 
 /* Serve and retransmit for up to ms milliseconds. */
-int m2m_coap_process(struct m2m_coap *c, unsigned ms);
+int mcoap_process(struct m2m_coap *c, unsigned ms);
 
 /* Trigger a notification to the observers of path; false if it has none. */
-bool m2m_coap_notify(struct m2m_coap *c, const char *path);
+bool mcoap_notify(struct m2m_coap *c, const char *path);
 
 /*
  * Parse one CoAP datagram the way a request or response reaching us is
  * read (options joined, segments kept); for the fuzz target. False if
  * libcoap rejects the datagram.
  */
-bool m2m_coap_parse(const uint8_t *data, size_t len, bool request, struct m2m_coap_msg *out);
+bool mcoap_parse(const uint8_t *data, size_t len, bool request, struct m2m_coap_msg *out);
 
 /* Whether the DTLS session is up (always true for plain CoAP once used). */
-bool m2m_coap_connected(const struct m2m_coap *c);
+bool mcoap_connected(const struct m2m_coap *c);
 
 #endif

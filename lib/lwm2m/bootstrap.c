@@ -407,14 +407,14 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 		o.psk_key = (const uint8_t *)key.buf;
 		o.psk_len = key.len;
 	}
-	rc = m2m_coap_open(&o, bs_request, &bs, &c, err);
+	rc = mcoap_open(&o, bs_request, &bs, &c, err);
 	m2m_secret_wipe(&key);
 	for (size_t i = 0; !rc && i < sizeof(paths) / sizeof(paths[0]); i++)
-		rc = m2m_coap_add_path(c, paths[i], false, err);
+		rc = mcoap_add_path(c, paths[i], false, err);
 	if (rc)
 		goto out;
 	snprintf(query, sizeof(query), "ep=%s&pct=%u", cfg->dm.endpoint, LW_FMT_SENML_CBOR);
-	rc = m2m_coap_request(c, M2M_COAP_POST, "bs", query, M2M_COAP_NONE, NULL, 0, timeout_ms,
+	rc = mcoap_request(c, M2M_COAP_POST, "bs", query, M2M_COAP_NONE, NULL, 0, timeout_ms,
 			      &resp, &body, err);
 	free(body);
 	if (!rc && resp.code != LW_CHANGED)
@@ -427,10 +427,10 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 	if (log)
 		log(log_ctx, LOG_INFO, "bootstrap requested from %s", cfg->dm.bootstrap);
 	while (!bs.finished && m2m_now_ms() < end)
-		m2m_coap_process(c, 50);
+		mcoap_process(c, 50);
 	/* let the answer to Bootstrap-Finish leave */
 	if (bs.finished)
-		m2m_coap_process(c, 20);
+		mcoap_process(c, 20);
 	if (!bs.finished)
 		rc = m2m_err_set(err, M2M_ERR_TIMEOUT, "%s: no Bootstrap-Finish within %u ms",
 				 cfg->dm.bootstrap, timeout_ms);
@@ -439,7 +439,7 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 	if (!rc && log)
 		log(log_ctx, LOG_INFO, "bootstrap finished");
 out:
-	m2m_coap_close(c);
+	mcoap_close(c);
 	memset(&bs.sec, 0, sizeof(bs.sec));
 	return rc;
 }

@@ -350,7 +350,7 @@ static void obs_tick(struct m2m_dm *dm)
 		lw_records_free(&rs);
 		if (!notify)
 			continue;
-		if (!m2m_coap_notify(dm->coap, o->path)) {
+		if (!mcoap_notify(dm->coap, o->path)) {
 			obs_drop(dm, o); /* the server cancelled (RST) or never observed */
 			i--;
 			continue;
@@ -394,7 +394,7 @@ static int do_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *e
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	snprintf(query, sizeof(query), "ep=%s&lt=%u&lwm2m=1.1&b=%s", dm->cfg->dm.endpoint, lt,
 		 b == M2M_DM_BINDING_UQ ? "UQ" : "U");
-	rc = m2m_coap_request(dm->coap, M2M_COAP_POST, "rd", query, LW_FMT_LINK, links.p,
+	rc = mcoap_request(dm->coap, M2M_COAP_POST, "rd", query, LW_FMT_LINK, links.p,
 			      links.len, timeout_ms, &resp, &body, err);
 	free(body);
 	if (!rc && resp.code != LW_CREATED)
@@ -439,7 +439,7 @@ static int do_update(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err
 	if (b != dm->sent_binding)
 		snprintf(query + strlen(query), sizeof(query) - strlen(query), "%sb=%s",
 			 query[0] ? "&" : "", b == M2M_DM_BINDING_UQ ? "UQ" : "U");
-	rc = m2m_coap_request(dm->coap, M2M_COAP_POST, dm->st.location, query,
+	rc = mcoap_request(dm->coap, M2M_COAP_POST, dm->st.location, query,
 			      send_links ? LW_FMT_LINK : M2M_COAP_NONE,
 			      send_links ? links.p : NULL, send_links ? links.len : 0,
 			      timeout_ms, &resp, &body, err);
@@ -514,7 +514,7 @@ int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struc
 	int rc;
 
 	while (!(stop && *stop) && (!ms || m2m_now_ms() < end)) {
-		m2m_coap_process(dm->coap, 50);
+		mcoap_process(dm->coap, 50);
 		lw_objects_run_hooks(&dm->objs);
 		obs_tick(dm);
 		if (dm->st.registered &&
@@ -541,7 +541,7 @@ int m2m_dm_deregister(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *er
 
 	if (!dm->st.registered)
 		return M2M_OK;
-	rc = m2m_coap_request(dm->coap, M2M_COAP_DELETE, dm->st.location, NULL, M2M_COAP_NONE,
+	rc = mcoap_request(dm->coap, M2M_COAP_DELETE, dm->st.location, NULL, M2M_COAP_NONE,
 			      NULL, 0, timeout_ms, &resp, &body, err);
 	free(body);
 	if (!rc && resp.code != LW_DELETED && resp.code != LW_NOT_FOUND)
@@ -566,14 +566,14 @@ static int add_paths(struct m2m_dm *dm, struct m2m_err *err)
 		const struct lw_object *o = dm->reg.obj[i];
 
 		snprintf(path, sizeof(path), "/%u", o->id);
-		rc = m2m_coap_add_path(dm->coap, path, true, err);
+		rc = mcoap_add_path(dm->coap, path, true, err);
 		for (size_t k = 0; k < o->n_inst && !rc; k++) {
 			snprintf(path, sizeof(path), "/%u/%u", o->id, o->inst[k]);
-			rc = m2m_coap_add_path(dm->coap, path, true, err);
+			rc = mcoap_add_path(dm->coap, path, true, err);
 			for (size_t r = 0; r < o->n_res && !rc; r++) {
 				snprintf(path, sizeof(path), "/%u/%u/%u", o->id, o->inst[k],
 					 o->res[r].id);
-				rc = m2m_coap_add_path(dm->coap, path, true, err);
+				rc = mcoap_add_path(dm->coap, path, true, err);
 			}
 		}
 	}
@@ -626,7 +626,7 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 			dm->objs.lifetime_s = bs.lifetime;
 		dm->objs.binding = strcmp(bs.binding, "UQ") == 0 ? M2M_DM_BINDING_UQ :
 								  M2M_DM_BINDING_U;
-		rc = m2m_coap_open(&o, on_request, dm, &dm->coap, err);
+		rc = mcoap_open(&o, on_request, dm, &dm->coap, err);
 		memset(&bs.secret, 0, sizeof(bs.secret));
 	} else {
 		if (cfg->dm.security == M2M_DM_PSK) {
@@ -639,7 +639,7 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 			o.psk_key = (const uint8_t *)key.buf;
 			o.psk_len = key.len;
 		}
-		rc = m2m_coap_open(&o, on_request, dm, &dm->coap, err);
+		rc = mcoap_open(&o, on_request, dm, &dm->coap, err);
 	}
 	/* libcoap keeps its own copy of the key in the session */
 	m2m_secret_wipe(&key);
@@ -659,7 +659,7 @@ void m2m_dm_close(struct m2m_dm *dm)
 {
 	if (!dm)
 		return;
-	m2m_coap_close(dm->coap);
+	mcoap_close(dm->coap);
 	lw_objects_free(&dm->objs);
 	free(dm);
 }

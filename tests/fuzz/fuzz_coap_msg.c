@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct lw_path p;
 
 	for (int req = 0; req < 2; req++) {
-		if (!m2m_coap_parse(data, size, req, &m))
+		if (!mcoap_parse(data, size, req, &m))
 			continue;
 		lw_path_parse(m.path, strlen(m.path), &p);
 		if (m.payload && m.len)

@@ -74,11 +74,11 @@ int main(int argc, char **argv)
 		o.psk_key = (const uint8_t *)key.buf;
 		o.psk_len = key.len;
 	}
-	rc = m2m_coap_open(&o, no_requests, NULL, &c, &err);
+	rc = mcoap_open(&o, no_requests, NULL, &c, &err);
 	m2m_secret_wipe(&key);
 	t0 = m2m_now_ms();
 	if (!rc)
-		rc = m2m_coap_request(c, put ? M2M_COAP_PUT : M2M_COAP_GET, argv[optind + 2], NULL,
+		rc = mcoap_request(c, put ? M2M_COAP_PUT : M2M_COAP_GET, argv[optind + 2], NULL,
 				      put ? 42 : M2M_COAP_NONE, (const uint8_t *)in, inlen, timeout,
 				      &resp, &body, &err);
 	if (!rc && !put && argc - optind > 3) {
@@ -95,9 +95,9 @@ int main(int argc, char **argv)
 		printf("{\"ok\":true,\"code\":\"%u.%02u\",\"bytes\":%zu,\"ms\":%llu,\"dtls\":%s}\n",
 		       resp.code >> 5, resp.code & 31, put ? inlen : resp.len,
 		       (unsigned long long)(m2m_now_ms() - t0),
-		       o.security != M2M_DM_NOSEC && m2m_coap_connected(c) ? "true" : "false");
+		       o.security != M2M_DM_NOSEC && mcoap_connected(c) ? "true" : "false");
 	free(body);
 	free(in);
-	m2m_coap_close(c);
+	mcoap_close(c);
 	return rc;
 }

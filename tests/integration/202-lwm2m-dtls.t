@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v coap-rd-openssl >/dev/null || skip_all "libcoap3-bin not installed"
 command -v openssl >/dev/null || skip_all "openssl not installed"
-plan 14
+plan 15
 psk=it-psk-$RANDOM$RANDOM
 printf '%s\n' "$psk" >"$T/psk"
 printf 'not-the-key\n' >"$T/wrong"
@@ -20,13 +20,19 @@ pki() { # CA name, then certs signed by it
 	for n in "$@"; do
 		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$n.key" \
 			-out "$T/$n.csr" -subj "/CN=$n" 2>/dev/null
+		# server: the name the device connects to; server-wrongname: another one
+		case $n in
+		server) echo "subjectAltName=IP:127.0.0.1" >"$T/$n.ext" ;;
+		*) echo "subjectAltName=DNS:$n.example" >"$T/$n.ext" ;;
+		esac
 		openssl x509 -req -in "$T/$n.csr" -CA "$T/$ca.pem" -CAkey "$T/$ca.key" \
-			-CAcreateserial -days 2 -out "$T/$n.pem" 2>/dev/null
+			-CAcreateserial -days 2 -extfile "$T/$n.ext" -out "$T/$n.pem" 2>/dev/null
 	done
 }
-pki ca server client
+pki ca server client server-wrongname
 pki other-ca
 cat "$T/server.pem" "$T/server.key" >"$T/server-all.pem"
+cat "$T/server-wrongname.pem" "$T/server-wrongname.key" >"$T/wrongname-all.pem"
 
 rd=$(free_port)
 bg "$T/rd.log" coap-rd-openssl -A 127.0.0.1 -p "$rd" -k "$psk" -c "$T/server-all.pem" \
@@ -74,6 +80,15 @@ M2M_CONFIG=$T/foreign.yaml "$BIN/m2mdm-status" --report -t 3 2>"$T/foreign.err"
 rc=$?
 [ "$rc" != 0 ]
 ok $? "DTLS-X.509: a server certificate from a foreign CA is refused (exit $rc)"
+rd2=$(free_port)
+bg "$T/rd2.log" coap-rd-openssl -A 127.0.0.1 -p "$rd2" -c "$T/wrongname-all.pem" -C "$T/ca.pem" \
+	-R "$T/ca.pem"
+sleep 0.3
+sed "s/127.0.0.1:$((rd + 1))/127.0.0.1:$((rd2 + 1))/" "$T/x509.yaml" >"$T/wrongname.yaml"
+M2M_CONFIG=$T/wrongname.yaml "$BIN/m2mdm-status" --report -t 3 2>"$T/wrongname.err"
+rc=$?
+[ "$rc" != 0 ]
+ok $? "DTLS-X.509: a certificate from the right CA for another name is refused (exit $rc)"
 M2M_CONFIG=$T/psk.yaml "$BIN/m2mdm-status" --json >"$T/psk.json"
 ok $? "--json with a PSK configuration"
 ! grep -rqF "$psk" "$T"/*.out "$T"/*.err "$T"/*.json "$T"/state-*

@@ -13,7 +13,7 @@ PKG_CONFIG ?= pkg-config
 VERSION := 0.1.0
 SOVERSION := 0
 
-PKGS := yaml-0.1 json-c libcrypto
+PKGS := yaml-0.1 json-c libcrypto libcbor libcoap-3-openssl
 # libnftables (fail-closed guard), tpm2-tss (TPM keys) and a PKCS#11 module are
 # dlopen()ed when first used: only their headers are needed at build time
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) libnftables p11-kit-1 tss2-esys tss2-tctildr tss2-rc)
@@ -41,6 +41,8 @@ CMD_SRC := $(sort $(wildcard cmd/*.c))
 CMDS := $(CMD_SRC:cmd/%.c=$(B)/bin/%)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNITS := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOLS := $(TOOL_SRC:tests/tools/%.c=$(B)/tests/tools/%)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
@@ -64,7 +66,7 @@ $(B)/man/%: man/%
 $(B)/man/m2m-exit-codes.7: man/exit-codes.roff Makefile
 	@mkdir -p $(dir $@)
 	$(Q)(printf '.TH M2M-EXIT-CODES 7 "2026-11" "m2m $(VERSION)" "m2m manual"\n.SH NAME\nm2m-exit-codes \\- exit status of the m2m tools\n'; \
-	  cat $<; printf '.SH SEE ALSO\n.BR m2mvpn-connect (1),\n.BR m2mvpn-cert (1),\n.BR m2m.yaml (5)\n') > $@
+	  cat $<; printf '.SH SEE ALSO\n.BR m2mvpn-connect (1),\n.BR m2mvpn-cert (1),\n.BR m2mdm-status (1),\n.BR m2m.yaml (5)\n') > $@
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -97,13 +99,19 @@ $(B)/libm2m.pc: lib/libm2m.pc.in Makefile
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' $< > $@
 
+# test helpers (tests/tools/*.c, not installed) and bench helpers (bench/*.c)
+$(B)/tests/tools/%: $(B)/tests/tools/%.o $(B)/libm2m.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libm2m.a $(LDLIBS)
+
 # bench helpers (bench/*.c) link the static library like the tools
 $(B)/bench/%: $(B)/bench/%.o $(B)/libm2m.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libm2m.a $(LDLIBS)
 
-units: $(UNITS)
+units: $(UNITS) $(TOOLS)
 
 # examples/*.c are applications of the public C API, built against the installed-style headers only
 $(B)/examples/%: examples/%.c $(B)/libm2m.a

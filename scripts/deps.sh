@@ -9,6 +9,9 @@ PKGS=(
 	libyaml-dev libjson-c-dev libssl-dev libnftables-dev libcmocka-dev
 	# key stores: tpm2-tss ESAPI (linked), the PKCS#11 header (modules are dlopen()ed)
 	libtss2-dev libp11-kit-dev
+	# device management: CoAP/DTLS, SenML CBOR; libcoap's servers and the npm
+	# LwM2M server (lwm2m-node-lib) for the tests
+	libcoap3-dev libcoap3-bin libcbor-dev nodejs
 	# strongSwan: charon with vici, openssl and kernel-libipsec (this kind of
 	# kernel may lack ESP), swanctl and pki for the lab gateway and its CA
 	strongswan-charon strongswan-swanctl strongswan-pki
@@ -33,4 +36,14 @@ if ((${#missing[@]})); then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q >/dev/null
 	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# npm: NodeSource's nodejs carries it; Debian's nodejs needs the separate package
+# (asking for it unconditionally would conflict with NodeSource's)
+if ! command -v npm >/dev/null; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps: npm missing; run as root to install it" >&2
+		exit 1
+	fi
+	echo "deps: installing npm" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm >/dev/null
 fi

@@ -31,8 +31,12 @@ int cli_fail(const struct cli *c, const struct m2m_err *err)
 void cli_usage(FILE *out, const char *prog, const char *summary, const struct cli_command *cmds,
 	       const struct cli_option *opts)
 {
-	fprintf(out, "Usage: %s [OPTIONS] COMMAND [ARGS]\n%s\n\nCommands:\n", prog, summary);
-	for (const struct cli_command *c = cmds; c->name; c++) {
+	/* a tool whose modes are options has no command table */
+	if (!cmds || !cmds->name)
+		fprintf(out, "Usage: %s [OPTIONS]\n%s\n", prog, summary);
+	else
+		fprintf(out, "Usage: %s [OPTIONS] COMMAND [ARGS]\n%s\n\nCommands:\n", prog, summary);
+	for (const struct cli_command *c = cmds; c && c->name; c++) {
 		char lhs[64];
 
 		snprintf(lhs, sizeof(lhs), "%s %s", c->name, c->args);

@@ -1096,6 +1096,182 @@ static int parse_profiles(struct ctx *c, const struct cfg_node *v, struct m2m_co
 }
 
 /* ------------------------------------------------------------------------ */
+/* dm: device management over OMA LwM2M */
+
+static const char *check_coap_uri(const char *s, char *hint, size_t len)
+{
+	const char *h;
+
+	if (strncmp(s, "coap://", 7) == 0)
+		h = s + 7;
+	else if (strncmp(s, "coaps://", 8) == 0)
+		h = s + 8;
+	else
+		return "not a coap:// or coaps:// URI";
+	if (!*h || *h == '/' || *h == ':')
+		return "no host";
+	return NULL;
+}
+
+static const struct vtype T_COAP_URI = { "URI", "coap://host[:port] or coaps://host[:port]",
+					 check_coap_uri, false };
+static const struct vtype T_ENDPOINT = { "endpoint name", "a string", NULL, false };
+static const struct vtype T_EXEC = { "path", "the path of an executable", NULL, true };
+
+enum {
+	M_SERVER, M_BOOTSTRAP, M_ENDPOINT, M_SECURITY, M_PSK_IDENTITY, M_PSK_KEY, M_CERT, M_KEY,
+	M_CA, M_LIFETIME, M_BINDING, M_QUEUE_WINDOW, M_JITTER, M_TIMEOUT, M_LOCATION, M_HOOKS, M_N
+};
+static const char *const dm_keys[] = {
+	"server", "bootstrap", "endpoint", "security", "psk_identity", "psk_key", "cert", "key",
+	"ca", "lifetime", "binding", "queue_window", "jitter", "timeout", "location", "hooks", NULL
+};
+enum { H_REBOOT, H_FACTORY_RESET, H_N };
+static const char *const hook_keys[] = { "reboot", "factory_reset", NULL };
+
+static const struct choice dm_securities[] = {
+	{ "nosec", M2M_DM_NOSEC },
+	{ "psk", M2M_DM_PSK },
+	{ "x509", M2M_DM_X509 },
+};
+static const struct choice dm_bindings[] = {
+	{ "U", M2M_DM_BINDING_U },
+	{ "UQ", M2M_DM_BINDING_UQ },
+};
+
+/*
+ * Which keys each security mode needs; a key of another mode is an error so
+ * a half-edited file cannot silently fall back to less protection.
+ */
+static const struct dm_mode {
+	int id;
+	unsigned need;
+	unsigned forbid;
+} dm_modes[] = {
+	{ M2M_DM_NOSEC, 0, BIT(M_PSK_IDENTITY) | BIT(M_PSK_KEY) | BIT(M_CERT) | BIT(M_KEY) | BIT(M_CA) },
+	{ M2M_DM_PSK, BIT(M_PSK_IDENTITY) | BIT(M_PSK_KEY), BIT(M_CERT) | BIT(M_KEY) | BIT(M_CA) },
+	{ M2M_DM_X509, BIT(M_CERT) | BIT(M_KEY) | BIT(M_CA), BIT(M_PSK_IDENTITY) | BIT(M_PSK_KEY) },
+};
+
+static int hook_key(struct ctx *c, int k, const struct cfg_node *key, const struct cfg_node *v,
+		    void *obj)
+{
+	struct m2m_dm_config *dm = obj;
+
+	return get_str(c, v, &T_EXEC, k == H_REBOOT ? &dm->reboot_hook : &dm->factory_reset_hook);
+}
+
+static int dm_key(struct ctx *c, int k, const struct cfg_node *key, const struct cfg_node *v,
+		  void *obj)
+{
+	struct m2m_dm_config *dm = obj;
+	const struct cfg_node *seen[H_N] = { NULL };
+	bool is_map;
+	int e, rc;
+
+	switch (k) {
+	case M_SERVER:
+		return get_str(c, v, &T_COAP_URI, &dm->server);
+	case M_BOOTSTRAP:
+		return get_str(c, v, &T_COAP_URI, &dm->bootstrap);
+	case M_ENDPOINT:
+		return get_str(c, v, &T_ENDPOINT, &dm->endpoint);
+	case M_SECURITY:
+		rc = get_enum(c, v, dm_securities, ARRAY_SIZE(dm_securities), &e);
+		if (!rc)
+			dm->security = (enum m2m_dm_security)e;
+		return rc;
+	case M_PSK_IDENTITY:
+		return get_str(c, v, &T_TEXT, &dm->psk_identity);
+	case M_PSK_KEY:
+		return parse_pin(c, key, v, &dm->psk_key);
+	case M_CERT:
+		return get_str(c, v, &T_FILE, &dm->cert);
+	case M_KEY:
+		return get_str(c, v, &T_FILE, &dm->key);
+	case M_CA:
+		return get_str(c, v, &T_FILE, &dm->ca);
+	case M_LIFETIME:
+		return get_duration(c, v, true, &dm->lifetime_ms);
+	case M_BINDING:
+		rc = get_enum(c, v, dm_bindings, ARRAY_SIZE(dm_bindings), &e);
+		if (!rc)
+			dm->binding = (enum m2m_dm_binding)e;
+		return rc;
+	case M_QUEUE_WINDOW:
+		return get_duration(c, v, false, &dm->queue_window_ms);
+	case M_JITTER:
+		return get_duration(c, v, false, &dm->jitter_ms);
+	case M_TIMEOUT:
+		return get_duration(c, v, true, &dm->timeout_ms);
+	case M_LOCATION:
+		return get_str(c, v, &T_FILE, &dm->location);
+	case M_HOOKS:
+		rc = want_map(c, v, true, "a mapping with reboot and/or factory_reset", &is_map);
+		if (!rc && is_map)
+			rc = walk(c, v, hook_keys, seen, hook_key, dm);
+		return rc;
+	}
+	return M2M_OK;
+}
+
+static int parse_dm(struct ctx *c, const struct cfg_node *key, const struct cfg_node *v,
+		    struct m2m_dm_config *dm)
+{
+	const struct cfg_node *seen[M_N] = { NULL };
+	const struct dm_mode *mode = NULL;
+	bool is_map;
+	int rc;
+
+	dm->lifetime_ms = 300 * 1000;
+	dm->queue_window_ms = 20 * 1000;
+	dm->timeout_ms = 60 * 1000;
+	dm->psk_key.fd = -1;
+	rc = want_map(c, v, true, "a mapping with server, security and their keys", &is_map);
+	if (rc || !is_map || v->n == 0)
+		return rc; /* an empty section: device management not configured */
+	dm->enabled = true;
+	rc = walk(c, v, dm_keys, seen, dm_key, dm);
+	if (rc)
+		return rc;
+	if (!seen[M_SERVER] && !seen[M_BOOTSTRAP])
+		return missing(c, key, "server", "the LwM2M server's coap:// or coaps:// URI");
+	if (!seen[M_SECURITY])
+		return missing(c, key, "security", "nosec, psk or x509 (nosec only if meant)");
+	for (size_t i = 0; i < ARRAY_SIZE(dm_modes); i++)
+		if (dm_modes[i].id == (int)dm->security)
+			mode = &dm_modes[i];
+	for (int k = 0; k < M_N; k++) {
+		if ((mode->need & BIT(k)) && !seen[k]) {
+			char exp[64];
+
+			snprintf(exp, sizeof(exp), "it with security %s",
+				 dm_securities[dm->security].name);
+			return missing(c, key, dm_keys[k], exp);
+		}
+		if ((mode->forbid & BIT(k)) && seen[k]) {
+			size_t old = push(c, dm_keys[k]);
+
+			rc = fail(c, seen[k], "does not apply to security %s; expected it removed",
+				  dm_securities[dm->security].name);
+			pop(c, old);
+			return rc;
+		}
+	}
+	/* a coaps:// server with nosec, or coap:// with DTLS, is a mistake either way */
+	if (dm->server && (strncmp(dm->server, "coaps:", 6) == 0) != (dm->security != M2M_DM_NOSEC)) {
+		size_t old = push(c, "server");
+
+		rc = fail(c, seen[M_SERVER], "'%s' does not match security %s; expected %s",
+			  dm->server, dm_securities[dm->security].name,
+			  dm->security == M2M_DM_NOSEC ? "coap://" : "coaps://");
+		pop(c, old);
+		return rc;
+	}
+	return M2M_OK;
+}
+
+/* ------------------------------------------------------------------------ */
 /* the top level */
 
 enum { K_VERSION, K_DEVICE, K_CHARON, K_STATE_DIR, K_VPN, K_DM, K_PKI, K_N };
@@ -1197,6 +1373,7 @@ static int root_key(struct ctx *c, int k, const struct cfg_node *key, const stru
 	case K_VPN:
 		return sub_section(c, v, "a mapping with profiles", vpn_keys, vpn_key, cfg);
 	case K_DM:
+		return parse_dm(c, key, v, &cfg->dm);
 	case K_PKI:
 		rc = want_map(c, v, true, "a mapping (reserved for a later version)", &is_map);
 		if (rc || !is_map)
@@ -1275,6 +1452,17 @@ static int validate(struct ctx *c, const struct cfg_node *root, struct m2m_confi
 		if (!p->local_id)
 			return oom(c);
 	}
+	if (cfg->dm.enabled && !cfg->dm.endpoint) {
+		if (!cfg->device.id) {
+			old = push(c, "dm");
+			rc = missing(c, seen[K_DM], "endpoint", "endpoint here or device.id");
+			pop(c, old);
+			return rc;
+		}
+		cfg->dm.endpoint = strdup(cfg->device.id);
+		if (!cfg->dm.endpoint)
+			return oom(c);
+	}
 	if (!cfg->charon.vici)
 		cfg->charon.vici = strdup(M2M_VICI_DEFAULT_URI);
 	if (!cfg->state_dir)
@@ -1343,6 +1531,17 @@ void m2m_config_free(struct m2m_config *cfg)
 	free(cfg->device.model);
 	free(cfg->charon.vici);
 	free(cfg->state_dir);
+	free(cfg->dm.server);
+	free(cfg->dm.bootstrap);
+	free(cfg->dm.endpoint);
+	free(cfg->dm.psk_identity);
+	free(cfg->dm.psk_key.path);
+	free(cfg->dm.cert);
+	free(cfg->dm.key);
+	free(cfg->dm.ca);
+	free(cfg->dm.location);
+	free(cfg->dm.reboot_hook);
+	free(cfg->dm.factory_reset_hook);
 	free(cfg);
 }
 

@@ -145,7 +145,8 @@ static void test_full_file(void **state)
 		"      auth: {method: cert, cert: /etc/ssl/k.crt, key: k.key, pin: {fd: 3}}\n"
 		"      ca: ca.pem\n"
 		"      remote_ts: 10.99.2.0/24\n"
-		"dm: {server: \"coaps://dm.lab\", nested: {list: [1, 2]}}\n"
+		"dm: {server: \"coaps://dm.lab\", security: psk, psk_identity: dev1,\n"
+		"     psk_key: {credential: dm-psk}, binding: UQ, lifetime: 10m}\n"
 		"pki: {}\n";
 	struct m2m_config *cfg = parse_ok(yaml);
 	const struct m2m_vpn_profile *p, *k;
@@ -411,7 +412,8 @@ static void test_err_wrong_type(void **state)
 		  "m2m.yaml:2:16: charon.vici: invalid VICI URI 'unix://run/x' (the socket path "
 		  "is not absolute); expected unix:///path/to/socket or /path/to/socket");
 	parse_err("version: 1\ndm: [1]\n",
-		  "m2m.yaml:2:5: dm: got a list; expected a mapping (reserved for a later version)");
+		  "m2m.yaml:2:5: dm: got a list; expected a mapping with server, security and "
+		  "their keys");
 }
 
 static void test_err_enum(void **state)
@@ -651,12 +653,46 @@ static void test_err_duplicate(void **state)
 	 * checked before what is nested in it; of them, the first repetition
 	 * in the file is reported.
 	 */
-	parse_err("version: 1\ndm:\n  a: {x: 1, y: 2, x: 3}\n  b: 1\n  b: 2\n  a: 1\n",
-		  "m2m.yaml:5:3: dm.b: duplicate key (first at line 4); expected each key once");
-	parse_err("version: 1\ndm:\n  a: {x: 1, y: 2, x: 3}\n  b: 1\n",
-		  "m2m.yaml:3:19: dm.a.x: duplicate key (first at line 3); expected each key once");
+	parse_err("version: 1\npki:\n  a: {x: 1, y: 2, x: 3}\n  b: 1\n  b: 2\n  a: 1\n",
+		  "m2m.yaml:5:3: pki.b: duplicate key (first at line 4); expected each key once");
+	parse_err("version: 1\npki:\n  a: {x: 1, y: 2, x: 3}\n  b: 1\n",
+		  "m2m.yaml:3:19: pki.a.x: duplicate key (first at line 3); expected each key once");
 	parse_err("version: 1\npki: {b: 1, a: 1, c: 1, b: 2, a: 2}\n",
 		  "m2m.yaml:2:25: pki.b: duplicate key (first at line 2); expected each key once");
+}
+
+static void test_dm(void **state)
+{
+	struct m2m_config *cfg;
+
+	cfg = parse_ok("version: 1\ndevice: {id: dev9}\n"
+		       "dm: {server: \"coap://127.0.0.1:5683\", security: nosec,\n"
+		       "     hooks: {reboot: /sbin/reboot}, location: /run/gps}\n");
+	assert_true(cfg->dm.enabled);
+	assert_string_equal(cfg->dm.endpoint, "dev9");
+	assert_int_equal(cfg->dm.security, M2M_DM_NOSEC);
+	assert_int_equal(cfg->dm.binding, M2M_DM_BINDING_U);
+	assert_int_equal(cfg->dm.lifetime_ms, 300000);
+	assert_string_equal(cfg->dm.reboot_hook, "/sbin/reboot");
+	m2m_config_free(cfg);
+	cfg = parse_ok("version: 1\ndm: {}\n");
+	assert_false(cfg->dm.enabled);
+	m2m_config_free(cfg);
+	parse_err("version: 1\ndm: {server: \"coap://h\", security: psk, psk_identity: x,"
+		  " psk_key: {file: /k}}\n",
+		  "m2m.yaml:2:6: dm.server: 'coap://h' does not match security psk; expected "
+		  "coaps://");
+	parse_err("version: 1\ndm: {server: \"coaps://h\", security: psk, psk_identity: x}\n",
+		  "m2m.yaml:2:1: dm.psk_key: missing; expected it with security psk");
+	parse_err("version: 1\ndm: {server: \"coap://h\", security: nosec, cert: a.pem}\n",
+		  "m2m.yaml:2:43: dm.cert: does not apply to security nosec; expected it removed");
+	parse_err("version: 1\ndm: {server: \"http://h\", security: nosec}\n",
+		  "m2m.yaml:2:14: dm.server: invalid URI 'http://h' (not a coap:// or coaps:// "
+		  "URI); expected coap://host[:port] or coaps://host[:port]");
+	parse_err("version: 1\ndm: {server: \"coap://h\", security: nosec, binding: Q}\n",
+		  "m2m.yaml:2:52: dm.binding: unknown value 'Q'; expected U or UQ");
+	parse_err("version: 1\ndm: {server: \"coap://h\", security: nosec}\n",
+		  "m2m.yaml:2:1: dm.endpoint: missing; expected endpoint here or device.id");
 }
 
 static void test_err_alias(void **state)
@@ -670,16 +706,16 @@ static void test_err_alias(void **state)
 	parse_err("version: &v 1\n*v : 1\n",
 		  "m2m.yaml:2:1: alias '*v' refused; expected the value written out (aliases are "
 		  "not supported)");
-	parse_err("version: 1\ndm: {a: &x [1], b: [*x]}\n",
-		  "m2m.yaml:2:21: dm.b[0]: alias '*x' refused; expected the value written out "
+	parse_err("version: 1\npki: {a: &x [1], b: [*x]}\n",
+		  "m2m.yaml:2:22: pki.b[0]: alias '*x' refused; expected the value written out "
 		  "(aliases are not supported)");
 	/* billion laughs: refused at the first alias, nothing expanded */
 	parse_err("version: 1\n"
-		  "dm:\n"
+		  "pki:\n"
 		  "  a: &a [x, x, x, x, x, x, x, x, x]\n"
 		  "  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
 		  "  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n",
-		  "m2m.yaml:4:10: dm.b[0]: alias '*a' refused; expected the value written out "
+		  "m2m.yaml:4:10: pki.b[0]: alias '*a' refused; expected the value written out "
 		  "(aliases are not supported)");
 	/* an anchor alone is harmless */
 	m2m_config_free(parse_ok("version: 1\ndevice: &d {id: x}\n"));
@@ -1242,6 +1278,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_permissions, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_relative_paths, tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_config_path),
+		cmocka_unit_test(test_dm),
 		cmocka_unit_test(test_example_file),
 	};
 

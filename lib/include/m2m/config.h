@@ -90,6 +90,37 @@ struct m2m_vpn_profile {
 	unsigned timeout_ms;    /* default --timeout for up; default 30 s */
 };
 
+enum m2m_dm_security {
+	M2M_DM_NOSEC = 0, /* plain CoAP: only when the config says so */
+	M2M_DM_PSK = 1,   /* DTLS 1.2 with a pre-shared key */
+	M2M_DM_X509 = 2,  /* DTLS 1.2 with a certificate and key from PEM files */
+};
+
+enum m2m_dm_binding {
+	M2M_DM_BINDING_U = 0,  /* always reachable over UDP */
+	M2M_DM_BINDING_UQ = 1, /* queue mode: reachable only after we sent something */
+};
+
+/* The device management (OMA LwM2M) section, dm: in m2m.yaml(5). */
+struct m2m_dm_config {
+	bool enabled;           /* the section is present */
+	char *server;           /* coap://host[:port] or coaps://host[:port] */
+	char *bootstrap;        /* bootstrap server URI, or NULL */
+	char *endpoint;         /* endpoint client name; default device.id */
+	enum m2m_dm_security security;
+	char *psk_identity;     /* PSK: identity (not secret) */
+	struct m2m_secret_ref psk_key; /* PSK: where the key comes from */
+	char *cert, *key, *ca;  /* X509: PEM files (ca: the server's CA) */
+	unsigned lifetime_ms;   /* registration lifetime; default 300 s */
+	enum m2m_dm_binding binding;
+	unsigned queue_window_ms; /* --report: stay reachable this long; default 20 s */
+	unsigned jitter_ms;     /* --report: random delay before the first packet; default 0 */
+	unsigned timeout_ms;    /* bound of one --report run; default 60 s */
+	char *location;         /* file with "lat lon [alt [radius]]" for object 6 */
+	char *reboot_hook;      /* executable run by Device Reboot (/3/0/4) */
+	char *factory_reset_hook; /* executable run by Factory Reset (/3/0/5) */
+};
+
 struct m2m_config {
 	char *path;             /* the file this came from */
 	struct {
@@ -104,6 +135,7 @@ struct m2m_config {
 	char *state_dir;        /* default M2M_STATE_DEFAULT_DIR */
 	struct m2m_vpn_profile *profiles;
 	size_t n_profiles;
+	struct m2m_dm_config dm;
 };
 
 /*

@@ -1,0 +1,439 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * m2mdm-status: the device's status for a technician (summary), for
+ * programs (--json, schema m2m.status/1), for cron (--report: register or
+ * update, stay reachable for the queue-mode window, exit) and for always-on
+ * devices (--serve). Thin: parse, call libm2m, print. Exit status is an
+ * enum m2m_rc.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "cli/cli.h"
+#include "m2m/config.h"
+#include "m2m/dm.h"
+#include "m2m/pki.h"
+#include "m2m/vpn.h"
+
+static const struct cli_command no_commands[] = { { NULL, NULL, NULL } };
+
+static const struct cli_option options[] = {
+	{ "config", 'c', "FILE", "configuration file (default: $M2M_CONFIG, /etc/m2m/m2m.yaml)" },
+	{ "json", 'j', NULL, "machine-readable status (schema m2m.status/1)" },
+	{ "report", 'r', NULL, "register or update with the LwM2M server, serve the queue-mode window, exit" },
+	{ "serve", 's', NULL, "stay registered and serve the LwM2M server (always-on)" },
+	{ "timeout", 't', "SECONDS", "bound of a --report run (default: dm.timeout, 60 s)" },
+	{ "quiet", 'q', NULL, "print nothing but errors" },
+	{ "verbose", 'v', NULL, "explain: registration and requests on stderr" },
+	{ "color", 0, "WHEN", "colour: auto, always or never" },
+	{ "help", 'h', NULL, "show this help" },
+	{ "version", 'V', NULL, "show the version" },
+	{ NULL, 0, NULL, NULL },
+};
+
+static const char summary[] =
+	"Show the device's status; report to and serve the OMA LwM2M management server.";
+
+static volatile int stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static void log_line(void *ctx, int prio, const char *fmt, ...)
+{
+	const struct cli *c = ctx;
+	int max = c->verbose ? LOG_DEBUG : LOG_NOTICE;
+	va_list ap;
+
+	if (prio > max || (c->quiet && prio > LOG_WARNING))
+		return;
+	if (getenv("JOURNAL_STREAM")) {
+		fprintf(stderr, "<%d>", prio);
+	} else {
+		char ts[16];
+		time_t t = time(NULL);
+		struct tm tm;
+
+		localtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
+		fprintf(stderr, "%s ", ts);
+	}
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- gathering ---- */
+
+struct cert_info {
+	bool known;
+	struct m2m_cert_info ci;
+	const char *state; /* valid, due, expired, unknown */
+};
+
+/* Where a profile's key lives, in m2mvpn-cert's words. */
+static const char *store_of(const struct m2m_vpn_profile *p)
+{
+	static const char *const names[] = {
+		[M2M_AUTH_CERT] = "file", [M2M_AUTH_PKCS12] = "pkcs12", [M2M_AUTH_PKCS11] = "pkcs11",
+		[M2M_AUTH_TPM] = "tpm", [M2M_AUTH_MACHINE] = "machine", [M2M_AUTH_EAP] = "none",
+		[M2M_AUTH_CERT_EAP] = "file",
+	};
+
+	return (size_t)p->auth < sizeof(names) / sizeof(names[0]) && names[p->auth] ?
+	       names[p->auth] : "unknown";
+}
+
+/* Every method but PKCS#12 (PIN needed) and plain EAP keeps its certificate in a file. */
+static void cert_of(const struct m2m_vpn_profile *p, struct cert_info *ci)
+{
+	struct m2m_err err;
+
+	memset(ci, 0, sizeof(*ci));
+	ci->state = "unknown";
+	if (!p->cert || m2m_cert_info_file(p->cert, &ci->ci, &err))
+		return;
+	ci->known = true;
+	ci->state = ci->ci.not_after < time(NULL) ? "expired" :
+		    ci->ci.not_after < time(NULL) + 30 * 86400 ? "due" : "valid";
+}
+
+static void fmt_time(time_t t, char *out, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_object *jstr(const char *s)
+{
+	return s && *s ? json_object_new_string(s) : NULL;
+}
+
+static int show(struct cli *c, struct m2m_config *cfg)
+{
+	struct m2m_vpn_status st[cfg->n_profiles ? cfg->n_profiles : 1];
+	int vrc[cfg->n_profiles ? cfg->n_profiles : 1];
+	struct m2m_dm_state dst;
+	struct m2m_vpn *vpn = NULL;
+	struct m2m_err err;
+	struct utsname u;
+	char vpn_err[384] = "", t1[32];
+	int rc;
+
+	m2m_err_clear(&err);
+	uname(&u);
+	rc = m2m_vpn_open(cfg, &vpn, &err);
+	for (size_t i = 0; i < cfg->n_profiles; i++) {
+		vrc[i] = rc ? rc : m2m_vpn_status(vpn, cfg->profiles[i].name, &st[i], &err);
+		if (vrc[i] && !vpn_err[0])
+			snprintf(vpn_err, sizeof(vpn_err), "%s", err.msg);
+		/* charon down: every profile would say the same */
+		if (vrc[i] == M2M_ERR_DAEMON)
+			rc = vrc[i];
+	}
+	m2m_vpn_close(vpn);
+	m2m_dm_state_load(cfg, &dst);
+
+	if (c->json) {
+		json_object *doc = json_object_new_object(), *dev = json_object_new_object();
+		json_object *v = json_object_new_object(), *profs = json_object_new_array();
+		json_object *certs = json_object_new_array(), *mg = json_object_new_object();
+
+		json_object_object_add(doc, "schema", json_object_new_string("m2m.status/1"));
+		json_object_object_add(dev, "id", jstr(cfg->device.id));
+		json_object_object_add(dev, "manufacturer", jstr(cfg->device.manufacturer));
+		json_object_object_add(dev, "model", jstr(cfg->device.model));
+		json_object_object_add(dev, "serial", jstr(cfg->device.serial));
+		json_object_object_add(dev, "firmware", jstr(u.release));
+		json_object_object_add(dev, "software", json_object_new_string(m2m_version()));
+		json_object_object_add(doc, "device", dev);
+		/* the same document m2mvpn-connect status --json prints */
+		json_object_object_add(v, "schema", json_object_new_string("m2m.vpn.status/1"));
+		json_object_object_add(v, "profiles", profs);
+		for (size_t i = 0; i < cfg->n_profiles; i++) {
+			struct cert_info ci;
+			json_object *co = json_object_new_object();
+
+			if (!vrc[i])
+				json_object_array_add(profs, cli_vpn_status_json(&st[i], &cfg->profiles[i]));
+			cert_of(&cfg->profiles[i], &ci);
+			json_object_object_add(co, "profile", json_object_new_string(cfg->profiles[i].name));
+			/* the names of m2mvpn-cert show --json (m2m.cert/1) */
+			json_object_object_add(co, "store", json_object_new_string(store_of(&cfg->profiles[i])));
+			json_object_object_add(co, "subject", ci.known ? jstr(ci.ci.subject) : NULL);
+			json_object_object_add(co, "issuer", ci.known ? jstr(ci.ci.issuer) : NULL);
+			json_object_object_add(co, "serial", ci.known ? jstr(ci.ci.serial) : NULL);
+			if (ci.known) {
+				fmt_time(ci.ci.not_after, t1, sizeof(t1));
+				json_object_object_add(co, "not_after", json_object_new_string(t1));
+				json_object_object_add(co, "seconds_left",
+						       json_object_new_int64((int64_t)(ci.ci.not_after - time(NULL))));
+			} else {
+				json_object_object_add(co, "not_after", NULL);
+				json_object_object_add(co, "seconds_left", NULL);
+			}
+			json_object_object_add(co, "renewal", json_object_new_string(ci.state));
+			json_object_array_add(certs, co);
+		}
+		if (vpn_err[0])
+			json_object_object_add(v, "error", json_object_new_string(vpn_err));
+		json_object_object_add(doc, "vpn", v);
+		json_object_object_add(doc, "certificates", certs);
+		json_object_object_add(mg, "configured", json_object_new_boolean(cfg->dm.enabled));
+		json_object_object_add(mg, "server", jstr(cfg->dm.server));
+		json_object_object_add(mg, "endpoint", jstr(cfg->dm.endpoint));
+		json_object_object_add(mg, "registered", json_object_new_boolean(dst.registered));
+		json_object_object_add(mg, "location", jstr(dst.location));
+		if (dst.registered_at) {
+			fmt_time((time_t)dst.registered_at, t1, sizeof(t1));
+			json_object_object_add(mg, "updated", json_object_new_string(t1));
+			fmt_time((time_t)(dst.registered_at + dst.lifetime_s), t1, sizeof(t1));
+			json_object_object_add(mg, "expires", json_object_new_string(t1));
+		}
+		json_object_object_add(mg, "binding", jstr(dst.binding));
+		json_object_object_add(mg, "last_result", json_object_new_string(m2m_rc_name(dst.last_rc)));
+		json_object_object_add(mg, "last_error", jstr(dst.last_error));
+		json_object_object_add(doc, "management", mg);
+		cli_print_json(doc);
+		return M2M_OK;
+	}
+
+	printf("%sDevice%s       %s\n", cli_col(c, CLI_BOLD), cli_col(c, CLI_RESET),
+	       cfg->device.id ? cfg->device.id : "(no device.id)");
+	if (cfg->device.manufacturer || cfg->device.model)
+		printf("  model      %s %s\n", cfg->device.manufacturer ? cfg->device.manufacturer : "",
+		       cfg->device.model ? cfg->device.model : "");
+	if (cfg->device.serial)
+		printf("  serial     %s\n", cfg->device.serial);
+	printf("  firmware   %s %s, m2m %s\n", u.sysname, u.release, m2m_version());
+
+	printf("\n%sVPN%s\n", cli_col(c, CLI_BOLD), cli_col(c, CLI_RESET));
+	if (!cfg->n_profiles)
+		printf("  no profiles\n");
+	else if (rc == M2M_ERR_DAEMON)
+		printf("  %s%s%s\n", cli_col(c, CLI_YELLOW), vpn_err, cli_col(c, CLI_RESET));
+	for (size_t i = 0; i < cfg->n_profiles && rc != M2M_ERR_DAEMON; i++) {
+		if (vrc[i])
+			printf("  %s: %s%s%s\n", cfg->profiles[i].name, cli_col(c, CLI_RED), vpn_err,
+			       cli_col(c, CLI_RESET));
+		else
+			cli_vpn_status_text(c, stdout, &st[i], &cfg->profiles[i]);
+	}
+
+	printf("\n%sCertificates%s\n", cli_col(c, CLI_BOLD), cli_col(c, CLI_RESET));
+	for (size_t i = 0; i < cfg->n_profiles; i++) {
+		struct cert_info ci;
+		const char *col;
+
+		cert_of(&cfg->profiles[i], &ci);
+		col = strcmp(ci.state, "valid") == 0 ? CLI_GREEN :
+		      strcmp(ci.state, "due") == 0 ? CLI_YELLOW : CLI_RED;
+		if (ci.known)
+			fmt_time(ci.ci.not_after, t1, sizeof(t1));
+		printf("  %-12s %s%-8s%s %s%s%s\n", cfg->profiles[i].name, cli_col(c, col), ci.state,
+		       cli_col(c, CLI_RESET), ci.known ? ci.ci.subject :
+		       cfg->profiles[i].auth == M2M_AUTH_PKCS12 ? "(in a PKCS#12 file: needs its PIN)" :
+		       cfg->profiles[i].cert ? "(certificate file not readable)" : "(no certificate)",
+		       ci.known ? ", until " : "", ci.known ? t1 : "");
+	}
+	if (!cfg->n_profiles)
+		printf("  none\n");
+
+	printf("\n%sManagement%s\n", cli_col(c, CLI_BOLD), cli_col(c, CLI_RESET));
+	if (!cfg->dm.enabled) {
+		printf("  not configured (dm: in %s)\n", cfg->path);
+		return M2M_OK;
+	}
+	printf("  server     %s as %s\n", cfg->dm.server ? cfg->dm.server : "(bootstrap)",
+	       cfg->dm.endpoint);
+	if (dst.registered) {
+		fmt_time((time_t)(dst.registered_at + dst.lifetime_s), t1, sizeof(t1));
+		printf("  state      %sregistered%s at %s, binding %s, expires %s\n",
+		       cli_col(c, CLI_GREEN), cli_col(c, CLI_RESET), dst.location, dst.binding, t1);
+	} else {
+		printf("  state      %snot registered%s\n", cli_col(c, CLI_YELLOW), cli_col(c, CLI_RESET));
+	}
+	if (dst.last_rc)
+		printf("  last error %s%s%s (%s)\n", cli_col(c, CLI_RED), dst.last_error,
+		       cli_col(c, CLI_RESET), m2m_rc_name(dst.last_rc));
+	return M2M_OK;
+}
+
+/* ---- talking to the server ---- */
+
+static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
+{
+	unsigned budget = c->timeout_ms ? c->timeout_ms : cfg->dm.timeout_ms;
+	uint64_t start = m2m_now_ms(), used;
+	struct m2m_dm *dm = NULL;
+	struct m2m_err err;
+	char *lock = NULL;
+	int fd = -1, rc;
+
+	m2m_err_clear(&err);
+	if (!cfg->dm.enabled)
+		return cli_error(c, M2M_ERR_CONFIG, "%s: dm: not configured", cfg->path);
+	if (m2m_mkdir_private(cfg->state_dir, &err))
+		return cli_fail(c, &err);
+	if (asprintf(&lock, "%s/dm.lock", cfg->state_dir) < 0)
+		return cli_error(c, M2M_ERR_FAILURE, "out of memory");
+	rc = m2m_lock(lock, 0, &fd, &err);
+	free(lock);
+	if (rc)
+		return cli_fail(c, &err);
+	/* a fleet woken by the same cron line must not hit the server at once */
+	if (!serve && cfg->dm.jitter_ms) {
+		unsigned j = m2m_random_below(cfg->dm.jitter_ms);
+
+		if (j >= budget / 2)
+			j = budget / 2;
+		log_line(c, LOG_DEBUG, "waiting %u ms (jitter)", j);
+		if (!m2m_sleep_ms(j, &stop_flag)) {
+			rc = M2M_ERR_TIMEOUT;
+			m2m_err_set(&err, rc, "interrupted");
+			goto out;
+		}
+	}
+	/* a factory configuration gets its real server from the bootstrap server first */
+	if (cfg->dm.bootstrap && !m2m_dm_bootstrapped(cfg)) {
+		rc = m2m_dm_bootstrap(cfg, budget, log_line, c, &err);
+		if (rc)
+			goto out;
+	}
+	rc = m2m_dm_open(cfg, &dm, &err);
+	if (rc)
+		goto out;
+	m2m_dm_set_log(dm, log_line, c);
+	used = m2m_now_ms() - start;
+	rc = m2m_dm_register(dm, serve ? 30 * 1000 : (unsigned)(budget - used), &err);
+	if (rc)
+		goto out;
+	if (serve) {
+		rc = m2m_dm_serve(dm, 0, &stop_flag, &err);
+		if (!rc)
+			rc = m2m_dm_deregister(dm, 5000, &err);
+	} else {
+		/* stay reachable for what the server queued, within the run's bound */
+		used = m2m_now_ms() - start;
+		if (used < budget && cfg->dm.queue_window_ms)
+			rc = m2m_dm_serve(dm, cfg->dm.queue_window_ms < budget - used ?
+					  cfg->dm.queue_window_ms : (unsigned)(budget - used),
+					  &stop_flag, &err);
+		if (!rc && cfg->dm.binding == M2M_DM_BINDING_U && stop_flag)
+			rc = m2m_dm_deregister(dm, 5000, &err);
+	}
+out:
+	m2m_dm_close(dm);
+	m2m_unlock(fd);
+	if (rc)
+		return cli_fail(c, &err);
+	if (!serve && !c->quiet && (c->verbose || isatty(STDOUT_FILENO)))
+		printf("reported to %s as %s\n", cfg->dm.server, cfg->dm.endpoint);
+	return M2M_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c = { .prog = "m2mdm-status" };
+	struct option lopts[sizeof(options) / sizeof(options[0])];
+	struct m2m_config *cfg = NULL;
+	const char *color = "auto";
+	bool report = false, serve = false;
+	char sopts[64] = "";
+	struct sigaction sa = { .sa_handler = on_signal };
+	size_t k = 0;
+	int opt, rc;
+
+	umask(077);
+	for (const struct cli_option *o = options; o->name; o++, k++) {
+		lopts[k] = (struct option){ o->name, o->arg ? required_argument : no_argument, NULL,
+					    o->short_name ? o->short_name : 256 + (int)k };
+		if (o->short_name) {
+			size_t l = strlen(sopts);
+
+			sopts[l] = (char)o->short_name;
+			sopts[l + 1] = '\0';
+			if (o->arg)
+				strcat(sopts, ":");
+		}
+	}
+	lopts[k] = (struct option){ 0 };
+	while ((opt = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			c.config_path = optarg;
+			break;
+		case 'j':
+			c.json = true;
+			break;
+		case 'r':
+			report = true;
+			break;
+		case 's':
+			serve = true;
+			break;
+		case 't':
+			if (!cli_parse_duration(optarg, &c.timeout_ms) || c.timeout_ms == 0)
+				return cli_error(&c, M2M_ERR_USAGE,
+						 "--timeout '%s': expected seconds (e.g. 20, 2.5, 500ms)",
+						 optarg);
+			break;
+		case 'q':
+			c.quiet = true;
+			break;
+		case 'v':
+			c.verbose++;
+			break;
+		case 'h':
+			cli_usage(stdout, c.prog, summary, no_commands, options);
+			return M2M_OK;
+		case 'V':
+			printf("%s %s\n", c.prog, m2m_version());
+			return M2M_OK;
+		default:
+			if (opt >= 256 && strcmp(options[opt - 256].name, "color") == 0) {
+				color = optarg;
+				break;
+			}
+			fprintf(stderr, "Try '%s --help'.\n", c.prog);
+			return M2M_ERR_USAGE;
+		}
+	}
+	if (optind < argc)
+		return cli_error(&c, M2M_ERR_USAGE, "unexpected argument '%s' (see --help)",
+				 argv[optind]);
+	if (report + serve + c.json > 1)
+		return cli_error(&c, M2M_ERR_USAGE, "--report, --serve and --json exclude each other");
+	if (!cli_set_color(&c, color))
+		return cli_error(&c, M2M_ERR_USAGE, "--color '%s': expected auto, always or never",
+				 color);
+	rc = cli_load_config(&c, &cfg);
+	if (rc)
+		return rc;
+	if (report || serve) {
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		signal(SIGPIPE, SIG_IGN);
+		rc = run_dm(&c, cfg, serve);
+	} else {
+		rc = show(&c, cfg);
+	}
+	m2m_config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,571 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libcoap 4.3.1 glue: see coap.h. The pitfalls of that version (lab notes)
+ * are handled here once: addresses resolved with getaddrinfo, options built
+ * through optlists, Content-Format added by hand for text/plain answers,
+ * block mode set before the session exists, and a deadline of our own
+ * around coap_io_process().
+ */
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <coap3/coap.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "base/base.h"
+#include "coap/coap.h"
+
+struct m2m_coap {
+	coap_context_t *ctx;
+	coap_session_t *s;
+	m2m_coap_handler handler;
+	void *hctx;
+	bool dtls, connected, dtls_failed;
+	unsigned block_szx;
+	char *host;
+	/* the one outstanding request of ours */
+	struct {
+		uint8_t token[8];
+		size_t toklen;
+		bool busy, done, nacked;
+		coap_nack_reason_t reason;
+		struct m2m_coap_msg *resp;
+		uint8_t *body;
+	} req;
+};
+
+/*
+ * Join the values of option num with sep. Path segments keep their
+ * identity: a '/' or '%' inside one is percent-encoded, so that
+ * coap_split_path() gives back the same segments (lwm2m-node-lib sends
+ * Location-Path "rd/1" as one segment and wants it back as one).
+ */
+static void join_opts(const coap_pdu_t *pdu, uint16_t num, char sep, bool lead, char *out,
+		      size_t len)
+{
+	coap_opt_iterator_t it;
+	coap_opt_filter_t f;
+	coap_opt_t *opt;
+	size_t n = 0;
+
+	out[0] = 0;
+	coap_option_filter_clear(&f);
+	coap_option_filter_set(&f, num);
+	coap_option_iterator_init(pdu, &it, &f);
+	while ((opt = coap_option_next(&it))) {
+		size_t l = coap_opt_length(opt);
+
+		const uint8_t *v = coap_opt_value(opt);
+
+		if (n + 3 * l + 2 >= len)
+			break;
+		if (n || lead)
+			out[n++] = sep;
+		for (size_t i = 0; i < l; i++) {
+			if (sep == '/' && (v[i] == '/' || v[i] == '%')) {
+				n += (size_t)snprintf(out + n, 4, "%%%02X", v[i]);
+				continue;
+			}
+			out[n++] = (char)v[i];
+		}
+		out[n] = 0;
+	}
+}
+
+static unsigned opt_uint(const coap_pdu_t *pdu, uint16_t num, unsigned dflt)
+{
+	coap_opt_iterator_t it;
+	coap_opt_t *opt = coap_check_option(pdu, num, &it);
+
+	if (!opt)
+		return dflt;
+	return coap_decode_var_bytes(coap_opt_value(opt), coap_opt_length(opt));
+}
+
+static void fill_msg(const coap_pdu_t *pdu, struct m2m_coap_msg *m, bool request)
+{
+	coap_opt_iterator_t it;
+	size_t off, total;
+
+	memset(m, 0, sizeof(*m));
+	m->code = coap_pdu_get_code(pdu);
+	join_opts(pdu, request ? COAP_OPTION_URI_PATH : COAP_OPTION_LOCATION_PATH, '/', true,
+		  m->path, sizeof(m->path));
+	if (request)
+		join_opts(pdu, COAP_OPTION_URI_QUERY, '&', false, m->query, sizeof(m->query));
+	m->content_format = opt_uint(pdu, COAP_OPTION_CONTENT_FORMAT, M2M_COAP_NONE);
+	m->accept = opt_uint(pdu, COAP_OPTION_ACCEPT, M2M_COAP_NONE);
+	m->observe = coap_check_option(pdu, COAP_OPTION_OBSERVE, &it) ?
+		     (int)opt_uint(pdu, COAP_OPTION_OBSERVE, 0) : -1;
+	if (!coap_get_data_large(pdu, &m->len, &m->payload, &off, &total)) {
+		m->payload = NULL;
+		m->len = 0;
+	}
+}
+
+static struct m2m_coap *of_session(const coap_session_t *s)
+{
+	return coap_session_get_app_data(s);
+}
+
+static coap_response_t on_response(coap_session_t *s, const coap_pdu_t *sent,
+				   const coap_pdu_t *recv, const coap_mid_t mid)
+{
+	struct m2m_coap *c = of_session(s);
+	coap_bin_const_t tok = coap_pdu_get_token(recv);
+	struct m2m_coap_msg m;
+
+	if (!c || !c->req.busy || tok.length != c->req.toklen ||
+	    memcmp(tok.s, c->req.token, tok.length))
+		return COAP_RESPONSE_OK;
+	fill_msg(recv, &m, false);
+	*c->req.resp = m;
+	c->req.resp->payload = NULL;
+	if (m.len) {
+		c->req.body = malloc(m.len);
+		if (c->req.body) {
+			memcpy(c->req.body, m.payload, m.len);
+			c->req.resp->payload = c->req.body;
+		} else {
+			c->req.resp->len = 0;
+		}
+	}
+	c->req.done = true;
+	return COAP_RESPONSE_OK;
+}
+
+static void on_nack(coap_session_t *s, const coap_pdu_t *sent, const coap_nack_reason_t reason,
+		    const coap_mid_t mid)
+{
+	struct m2m_coap *c = of_session(s);
+
+	if (!c || !c->req.busy)
+		return;
+	c->req.nacked = true;
+	c->req.reason = reason;
+	c->req.done = true;
+}
+
+static int on_event(coap_session_t *s, const coap_event_t ev)
+{
+	struct m2m_coap *c = of_session(s);
+
+	if (!c)
+		return 0;
+	if (ev == COAP_EVENT_DTLS_CONNECTED)
+		c->connected = true;
+	if (ev == COAP_EVENT_DTLS_ERROR || ev == COAP_EVENT_DTLS_CLOSED) {
+		c->connected = false;
+		c->dtls_failed = ev == COAP_EVENT_DTLS_ERROR;
+		if (c->req.busy && c->dtls_failed) {
+			c->req.nacked = true;
+			c->req.reason = COAP_NACK_TLS_FAILED;
+			c->req.done = true;
+		}
+	}
+	return 0;
+}
+
+static void free_payload(coap_session_t *s, void *p)
+{
+	free(p);
+}
+
+static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
+		       const coap_string_t *query, coap_pdu_t *resp)
+{
+	struct m2m_coap *c = of_session(s);
+	struct m2m_coap_reply rep = { .code = COAP_RESPONSE_CODE(500),
+				      .content_format = M2M_COAP_NONE };
+	struct m2m_coap_msg m;
+
+	if (!c) {
+		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
+		return;
+	}
+	fill_msg(req, &m, true);
+	c->handler(c->hctx, &m, &rep);
+	coap_pdu_set_code(resp, (coap_pdu_code_t)rep.code);
+	if (!rep.payload && rep.content_format == M2M_COAP_NONE)
+		return;
+	/* 4.3.1 leaves out Content-Format 0 (text/plain); LwM2M servers want it */
+	if (rep.content_format == 0)
+		coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT, 0, NULL);
+	if (!coap_add_data_large_response(r, s, req, resp, query,
+					  (uint16_t)(rep.content_format == M2M_COAP_NONE ?
+						     0 : rep.content_format),
+					  -1, 0, rep.len, rep.payload ? rep.payload : (uint8_t *)"",
+					  rep.payload ? free_payload : NULL, rep.payload)) {
+		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
+		free(rep.payload);
+	}
+}
+
+/*
+ * libcoap checks the chain up to the configured CA; the name is ours to
+ * check: the server's certificate (depth 0) must name the host of the URI
+ * in a subjectAltName (DNS or IP), or its CN if it has none.
+ */
+static int check_server_name(const char *cn, const uint8_t *der, size_t len,
+			     coap_session_t *s, unsigned depth, int validated, void *arg)
+{
+	const char *host = arg;
+	const unsigned char *p = der;
+	X509 *x;
+	int ok;
+
+	if (!validated)
+		return 0;
+	if (depth > 0)
+		return 1;
+	x = d2i_X509(NULL, &p, (long)len);
+	if (!x)
+		return 0;
+	ok = X509_check_ip_asc(x, host, 0) == 1 || X509_check_host(x, host, 0, 0, NULL) == 1;
+	X509_free(x);
+	return ok;
+}
+
+static int parse_uri(const char *uri, bool *secure, char *host, size_t hlen, char *port,
+		     size_t plen)
+{
+	const char *h, *end, *colon;
+
+	if (strncmp(uri, "coaps://", 8) == 0) {
+		*secure = true;
+		h = uri + 8;
+	} else if (strncmp(uri, "coap://", 7) == 0) {
+		*secure = false;
+		h = uri + 7;
+	} else {
+		return -1;
+	}
+	end = h + strcspn(h, "/?");
+	if (*h == '[') {
+		const char *rb = memchr(h, ']', (size_t)(end - h));
+
+		if (!rb)
+			return -1;
+		if ((size_t)(rb - h - 1) >= hlen)
+			return -1;
+		memcpy(host, h + 1, (size_t)(rb - h - 1));
+		host[rb - h - 1] = 0;
+		colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+	} else {
+		colon = memchr(h, ':', (size_t)(end - h));
+		size_t l = (size_t)((colon ? colon : end) - h);
+
+		if (!l || l >= hlen)
+			return -1;
+		memcpy(host, h, l);
+		host[l] = 0;
+	}
+	if (colon) {
+		size_t l = (size_t)(end - colon - 1);
+
+		if (!l || l >= plen)
+			return -1;
+		memcpy(port, colon + 1, l);
+		port[l] = 0;
+	} else {
+		snprintf(port, plen, "%s", *secure ? "5684" : "5683");
+	}
+	return 0;
+}
+
+static int setup_once(void)
+{
+	static bool done;
+
+	if (!done) {
+		coap_startup();
+		/* the library must not print: libcoap's own log goes nowhere */
+		coap_set_log_level(LOG_EMERG);
+		coap_dtls_set_log_level(LOG_EMERG);
+		done = true;
+	}
+	return 0;
+}
+
+int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
+		  struct m2m_coap **out, struct m2m_err *err)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *ai = NULL;
+	char host[256], port[16];
+	coap_address_t dst;
+	struct m2m_coap *c;
+	bool secure;
+	int rc;
+
+	*out = NULL;
+	if (parse_uri(o->uri, &secure, host, sizeof(host), port, sizeof(port)))
+		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: not a coap:// or coaps:// URI",
+				   o->uri);
+	if (secure != (o->security != M2M_DM_NOSEC))
+		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: scheme does not match the security mode",
+				   o->uri);
+	rc = getaddrinfo(host, port, &hints, &ai);
+	if (rc)
+		return m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: %s", host, gai_strerror(rc));
+	setup_once();
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		freeaddrinfo(ai);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	}
+	c->handler = h;
+	c->hctx = hctx;
+	c->dtls = secure;
+	c->host = strdup(host);
+	c->block_szx = 6;
+	for (unsigned bs = 16, szx = 0; szx <= 6; szx++, bs *= 2)
+		if (o->block_size == bs)
+			c->block_szx = szx;
+	coap_address_init(&dst);
+	dst.size = ai->ai_addrlen;
+	memcpy(&dst.addr.sa, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+
+	c->ctx = coap_new_context(NULL);
+	if (!c->ctx) {
+		mcoap_close(c);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot create a context");
+	}
+	coap_context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+	coap_register_response_handler(c->ctx, on_response);
+	coap_register_nack_handler(c->ctx, on_nack);
+	coap_register_event_handler(c->ctx, on_event);
+
+	if (o->security == M2M_DM_NOSEC) {
+		c->s = coap_new_client_session(c->ctx, NULL, &dst, COAP_PROTO_UDP);
+		c->connected = true;
+	} else if (o->security == M2M_DM_PSK) {
+		coap_dtls_cpsk_t psk = { .version = COAP_DTLS_CPSK_SETUP_VERSION };
+
+		if (!coap_dtls_is_supported()) {
+			mcoap_close(c);
+			return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: built without DTLS");
+		}
+		psk.client_sni = c->host;
+		psk.psk_info.identity.s = (const uint8_t *)o->psk_identity;
+		psk.psk_info.identity.length = strlen(o->psk_identity);
+		psk.psk_info.key.s = o->psk_key;
+		psk.psk_info.key.length = o->psk_len;
+		c->s = coap_new_client_session_psk2(c->ctx, NULL, &dst, COAP_PROTO_DTLS, &psk);
+	} else {
+		coap_dtls_pki_t pki = { .version = COAP_DTLS_PKI_SETUP_VERSION };
+
+		pki.verify_peer_cert = 1;
+		pki.check_common_ca = 1;
+		pki.cert_chain_validation = 1;
+		pki.cert_chain_verify_depth = 3;
+		pki.client_sni = c->host;
+		pki.validate_cn_call_back = check_server_name;
+		pki.cn_call_back_arg = c->host;
+		pki.pki_key.key_type = COAP_PKI_KEY_PEM;
+		pki.pki_key.key.pem.public_cert = o->cert;
+		pki.pki_key.key.pem.private_key = o->key;
+		pki.pki_key.key.pem.ca_file = o->ca;
+		c->s = coap_new_client_session_pki(c->ctx, NULL, &dst, COAP_PROTO_DTLS, &pki);
+		if (!c->s) {
+			mcoap_close(c);
+			return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					   "DTLS: certificate %s, key %s or CA %s unusable",
+					   o->cert, o->key, o->ca);
+		}
+	}
+	if (!c->s) {
+		mcoap_close(c);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot create a session to %s",
+				   o->uri);
+	}
+	coap_session_set_app_data(c->s, c);
+	*out = c;
+	return M2M_OK;
+}
+
+void mcoap_close(struct m2m_coap *c)
+{
+	if (!c)
+		return;
+	if (c->s) {
+		coap_session_set_app_data(c->s, NULL);
+		coap_session_release(c->s);
+	}
+	if (c->ctx)
+		coap_free_context(c->ctx);
+	free(c->host);
+	free(c);
+}
+
+int mcoap_add_path(struct m2m_coap *c, const char *path, bool observable,
+		      struct m2m_err *err)
+{
+	coap_str_const_t *uri;
+	coap_resource_t *r;
+
+	while (*path == '/')
+		path++;
+	uri = coap_new_str_const((const uint8_t *)path, strlen(path));
+	r = uri ? coap_resource_init(uri, COAP_RESOURCE_FLAGS_RELEASE_URI) : NULL;
+	if (!r) {
+		coap_delete_str_const(uri);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot add resource %s", path);
+	}
+	coap_register_handler(r, COAP_REQUEST_GET, on_request);
+	coap_register_handler(r, COAP_REQUEST_PUT, on_request);
+	coap_register_handler(r, COAP_REQUEST_POST, on_request);
+	coap_register_handler(r, COAP_REQUEST_DELETE, on_request);
+	if (observable)
+		coap_resource_set_get_observable(r, 1);
+	coap_add_resource(c->ctx, r);
+	return M2M_OK;
+}
+
+static void add_split(coap_optlist_t **ol, const char *s, bool query)
+{
+	uint8_t buf[512], *p = buf;
+	size_t len = sizeof(buf);
+	int n;
+
+	/* a leading '/' would become an empty first segment */
+	while (s && !query && *s == '/')
+		s++;
+	if (!s || !*s)
+		return;
+	n = query ? coap_split_query((const uint8_t *)s, strlen(s), buf, &len) :
+		    coap_split_path((const uint8_t *)s, strlen(s), buf, &len);
+	while (n-- > 0) {
+		coap_insert_optlist(ol, coap_new_optlist(query ? COAP_OPTION_URI_QUERY :
+							      COAP_OPTION_URI_PATH,
+							 coap_opt_length(p), coap_opt_value(p)));
+		p += coap_opt_size(p);
+	}
+}
+
+int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const char *query,
+		     unsigned content_format, const uint8_t *payload, size_t len,
+		     unsigned timeout_ms, struct m2m_coap_msg *resp, uint8_t **body,
+		     struct m2m_err *err)
+{
+	coap_optlist_t *ol = NULL;
+	uint8_t cf[4];
+	coap_pdu_t *pdu;
+	uint64_t deadline = m2m_now_ms() + timeout_ms;
+	int rc = M2M_OK;
+
+	*body = NULL;
+	memset(resp, 0, sizeof(*resp));
+	pdu = coap_pdu_init(COAP_MESSAGE_CON, (coap_pdu_code_t)method, coap_new_message_id(c->s),
+			    coap_session_max_pdu_size(c->s));
+	if (!pdu)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot make a request");
+	coap_session_new_token(c->s, &c->req.toklen, c->req.token);
+	coap_add_token(pdu, c->req.toklen, c->req.token);
+	/* a server may take Location-Path segments with '/' inside: send them as given */
+	add_split(&ol, path, false);
+	add_split(&ol, query, true);
+	if (content_format != M2M_COAP_NONE)
+		coap_insert_optlist(&ol, coap_new_optlist(COAP_OPTION_CONTENT_FORMAT,
+							  coap_encode_var_safe(cf, sizeof(cf),
+									       content_format),
+							  cf));
+	coap_add_optlist_pdu(pdu, &ol);
+	coap_delete_optlist(ol);
+	if (len && !coap_add_data_large_request(c->s, pdu, len, payload, NULL, NULL)) {
+		coap_delete_pdu(pdu);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot add the payload");
+	}
+	c->req.busy = true;
+	c->req.done = c->req.nacked = false;
+	c->req.resp = resp;
+	c->req.body = NULL;
+	if (coap_send(c->s, pdu) == COAP_INVALID_MID) {
+		c->req.busy = false;
+		return m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: cannot send", c->host);
+	}
+	while (!c->req.done) {
+		uint64_t now = m2m_now_ms();
+
+		if (now >= deadline)
+			break;
+		coap_io_process(c->ctx, (uint32_t)(deadline - now < 100 ? deadline - now : 100));
+	}
+	c->req.busy = false;
+	if (!c->req.done) {
+		rc = m2m_err_set(err, c->dtls && !c->connected ? M2M_ERR_UNREACHABLE : M2M_ERR_TIMEOUT,
+				 "%s: no answer within %u ms%s", c->host, timeout_ms,
+				 c->dtls && !c->connected ? " (DTLS handshake not completed: "
+				 "server down, or our PSK/certificate refused)" : "");
+	} else if (c->req.nacked) {
+		switch (c->req.reason) {
+		case COAP_NACK_TLS_FAILED:
+			rc = m2m_err_set(err, M2M_ERR_AUTH_LOCAL, "%s: DTLS handshake failed", c->host);
+			break;
+		case COAP_NACK_TOO_MANY_RETRIES:
+			rc = m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: no answer (retries exhausted)",
+					 c->host);
+			break;
+		case COAP_NACK_ICMP_ISSUE:
+			rc = m2m_err_set(err, M2M_ERR_UNREACHABLE,
+					 "%s: unreachable (ICMP: nothing listens on the port?)", c->host);
+			break;
+		case COAP_NACK_RST:
+			rc = m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: the server reset the exchange",
+					 c->host);
+			break;
+		default:
+			rc = m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: request refused (reason %d)",
+					 c->host, (int)c->req.reason);
+		}
+	}
+	if (rc) {
+		free(c->req.body);
+		c->req.body = NULL;
+	}
+	*body = c->req.body;
+	return rc;
+}
+
+int mcoap_process(struct m2m_coap *c, unsigned ms)
+{
+	return coap_io_process(c->ctx, ms) < 0 ? M2M_ERR_FAILURE : M2M_OK;
+}
+
+bool mcoap_notify(struct m2m_coap *c, const char *path)
+{
+	coap_str_const_t uri;
+	coap_resource_t *r;
+
+	while (*path == '/')
+		path++;
+	uri.s = (const uint8_t *)path;
+	uri.length = strlen(path);
+	r = coap_get_resource_from_uri_path(c->ctx, &uri);
+	return r && coap_resource_notify_observers(r, NULL);
+}
+
+bool mcoap_connected(const struct m2m_coap *c)
+{
+	return c->connected;
+}
+
+bool mcoap_parse(const uint8_t *data, size_t len, bool request, struct m2m_coap_msg *out)
+{
+	coap_pdu_t *pdu;
+	bool ok;
+
+	setup_once();
+	pdu = coap_pdu_init(COAP_MESSAGE_CON, 0, 0, len + 16);
+	if (!pdu)
+		return false;
+	ok = coap_pdu_parse(COAP_PROTO_UDP, data, len, pdu) != 0;
+	if (ok)
+		fill_msg(pdu, out, request);
+	coap_delete_pdu(pdu);
+	return ok;
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal to libm2m: CoAP and DTLS on libcoap3 (OpenSSL flavour). One
+ * context with one client session to one server, which both sends our
+ * requests (synchronously, under our own deadline: libcoap reports a wrong
+ * PSK only after about three minutes) and serves the server's requests on
+ * resources added by path. Block-wise transfers (RFC 7959) are left to
+ * libcoap both ways, delivered as single bodies. Nothing here knows LwM2M.
+ */
+#ifndef M2M_COAP_H
+#define M2M_COAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "m2m/config.h"
+#include "m2m/m2m.h"
+
+#define M2M_COAP_NONE 0xffff /* no Content-Format / Accept option */
+
+/* method and response codes as class.detail bytes */
+enum {
+	M2M_COAP_GET = 1,
+	M2M_COAP_POST = 2,
+	M2M_COAP_PUT = 3,
+	M2M_COAP_DELETE = 4,
+};
+
+struct m2m_coap_opts {
+	const char *uri;              /* coap://host[:port] or coaps://host[:port] */
+	enum m2m_dm_security security;
+	const char *psk_identity;
+	const uint8_t *psk_key;       /* copied by libcoap into the session */
+	size_t psk_len;
+	const char *cert, *key, *ca;  /* X509: PEM files */
+	unsigned block_size;          /* preferred block size (16..1024), 0: 1024 */
+};
+
+/* A request that reached us, or the response to one of ours. */
+struct m2m_coap_msg {
+	unsigned code;
+	char path[128];       /* "/3/0/1": Uri-Path, or Location-Path of a response */
+	char query[256];      /* "a=1&b=2" */
+	unsigned content_format, accept; /* M2M_COAP_NONE if absent */
+	int observe;          /* Observe option value, -1 if absent */
+	const uint8_t *payload;
+	size_t len;
+};
+
+struct m2m_coap_reply {
+	unsigned code;
+	unsigned content_format;
+	uint8_t *payload;     /* malloc()ed by the handler, freed by the glue */
+	size_t len;
+};
+
+typedef void (*m2m_coap_handler)(void *ctx, const struct m2m_coap_msg *req,
+				 struct m2m_coap_reply *rep);
+
+struct m2m_coap;
+
+/*
+ * Create the context and the session (no packet is sent yet: the DTLS
+ * handshake happens with the first request). CONFIG for a bad URI,
+ * UNREACHABLE if the name does not resolve, CREDENTIAL for unusable files.
+ */
+int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *ctx,
+		  struct m2m_coap **out, struct m2m_err *err);
+void mcoap_close(struct m2m_coap *c);
+
+/* Serve requests for path ("/3/0/1"); observable: accept Observe on it. */
+int mcoap_add_path(struct m2m_coap *c, const char *path, bool observable,
+		      struct m2m_err *err);
+
+/*
+ * Send a confirmable request and wait for its response at most timeout_ms.
+ * resp->payload points into *body (malloc()ed, free it). The result is OK
+ * for any response (the code is in resp->code); TIMEOUT, UNREACHABLE,
+ * AUTH_LOCAL (DTLS handshake refused) otherwise.
+ */
+int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const char *query,
+		     unsigned content_format, const uint8_t *payload, size_t len,
+		     unsigned timeout_ms, struct m2m_coap_msg *resp, uint8_t **body,
+		     struct m2m_err *err);
+
+/* Serve and retransmit for up to ms milliseconds. */
+int mcoap_process(struct m2m_coap *c, unsigned ms);
+
+/* Trigger a notification to the observers of path; false if it has none. */
+bool mcoap_notify(struct m2m_coap *c, const char *path);
+
+/*
+ * Parse one CoAP datagram the way a request or response reaching us is
+ * read (options joined, segments kept); for the fuzz target. False if
+ * libcoap rejects the datagram.
+ */
+bool mcoap_parse(const uint8_t *data, size_t len, bool request, struct m2m_coap_msg *out);
+
+/* Whether the DTLS session is up (always true for plain CoAP once used). */
+bool mcoap_connected(const struct m2m_coap *c);
+
+#endif

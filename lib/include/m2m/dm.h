@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * m2m: device management over OMA LwM2M 1.1 (CoAP/DTLS on libcoap). The
+ * device registers with the server of the config's dm: section, serves its
+ * Read/Write/Execute/Discover/Write-Attributes/Observe requests on objects
+ * 0, 1, 3, 4, 6 and 33810 (the project's VPN and certificate object), and
+ * keeps the registration alive. The registration is kept in the state
+ * directory, so a run from cron updates it instead of registering anew.
+ */
+#ifndef M2M_DM_H
+#define M2M_DM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "m2m/config.h"
+#include "m2m/m2m.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The registration as last known (state_dir/dm-registration.json). */
+struct m2m_dm_state {
+	bool registered;
+	char server[256];
+	char endpoint[128];
+	char location[128];     /* the server's Location-Path, e.g. "/rd/5a3f" */
+	uint64_t registered_at; /* unix time of the last successful Register or Update */
+	unsigned lifetime_s;
+	char binding[4];        /* "U" or "UQ" */
+	uint64_t last_attempt;  /* unix time */
+	int last_rc;            /* enum m2m_rc of the last attempt */
+	char last_error[384];
+};
+
+struct m2m_dm;
+
+typedef void (*m2m_dm_log_fn)(void *ctx, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Prepare a client for cfg->dm (cfg must outlive it): reads the PSK or
+ * checks the certificate files, resolves the server. No packet yet.
+ * CONFIG if dm: is not configured.
+ */
+int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_err *err);
+void m2m_dm_close(struct m2m_dm *dm);
+void m2m_dm_set_log(struct m2m_dm *dm, m2m_dm_log_fn log, void *ctx);
+
+/*
+ * Register, or, if the saved registration is still alive, Update it with
+ * only what changed (re-registering if the server answers 4.04). Waits at
+ * most timeout_ms. TIMEOUT, UNREACHABLE, AUTH_LOCAL (DTLS or registration
+ * refused), PROTOCOL (an unexpected answer).
+ */
+int m2m_dm_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err);
+
+/*
+ * Serve the server's requests for ms milliseconds (0: until *stop), send
+ * notifications of observed resources, and Update the registration before
+ * its lifetime runs out or when the server changed lifetime or binding.
+ */
+int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop,
+		 struct m2m_err *err);
+
+/*
+ * Client-initiated bootstrap with cfg->dm.bootstrap (same security mode as
+ * dm:): Bootstrap-Request, then serve the bootstrap server's Delete, Write
+ * (Security and Server objects), Discover until its Finish, at most
+ * timeout_ms. The result is kept in state_dir/dm-bootstrap.json (0600), and
+ * m2m_dm_open() registers with that server from then on.
+ */
+int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_log_fn log,
+		     void *log_ctx, struct m2m_err *err);
+/* Whether a bootstrap has finished for cfg (its result is in the state directory). */
+int m2m_dm_bootstrapped(const struct m2m_config *cfg);
+
+/* De-register (and forget the saved registration). */
+int m2m_dm_deregister(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err);
+
+/* The saved registration of cfg (no network); st zeroed if none. */
+int m2m_dm_state_load(const struct m2m_config *cfg, struct m2m_dm_state *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

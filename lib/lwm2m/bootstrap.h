@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal: the server and credentials a bootstrap server gave us. */
+#ifndef M2M_LWM2M_BOOTSTRAP_H
+#define M2M_LWM2M_BOOTSTRAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "m2m/config.h"
+
+struct lw_bs_server {
+	char uri[256];
+	int mode;               /* Security Mode: 0 PSK, 3 NoSec */
+	uint8_t identity[128];  /* PSK identity */
+	size_t id_len;
+	uint8_t secret[128];    /* PSK key */
+	size_t secret_len;
+	unsigned ssid, lifetime;
+	char binding[4];
+};
+
+/* state_dir/dm-bootstrap.json, if a bootstrap finished; M2M_ERR_NOT_FOUND if not. */
+int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out);
+
+#endif

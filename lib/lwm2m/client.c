@@ -1,0 +1,671 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The LwM2M client: registration interface (Register, Update with only what
+ * changed, re-register on 4.04, De-register), the device management and
+ * information reporting interfaces bound to lib/coap, and the saved
+ * registration that lets a cron run Update instead of Register.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "base/base.h"
+#include "coap/coap.h"
+#include "lwm2m/bootstrap.h"
+#include "lwm2m/lwm2m.h"
+#include "lwm2m/objects.h"
+#include "m2m/dm.h"
+
+#define MAX_OBS 16
+
+struct obs {
+	char path[32];
+	struct lw_path p;
+	unsigned accept;
+	uint64_t last_ms;       /* when the last notification (or the answer) went out */
+	double last_num;
+	bool numeric;
+	uint8_t last_hash[8];
+	bool triggered;
+};
+
+struct m2m_dm {
+	const struct m2m_config *cfg;
+	struct m2m_coap *coap;
+	struct lw_registry reg;
+	struct lw_objects objs;
+	struct m2m_dm_state st;
+	char links[1024];       /* object links last sent */
+	unsigned sent_lifetime;
+	unsigned sent_binding;
+	struct obs obs[MAX_OBS];
+	size_t n_obs;
+	m2m_dm_log_fn log;
+	void *log_ctx;
+};
+
+static void logf_(struct m2m_dm *dm, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void logf_(struct m2m_dm *dm, int prio, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (!dm->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	dm->log(dm->log_ctx, prio, "%s", line);
+}
+
+/* ---- saved registration ---- */
+
+static char *state_path(const struct m2m_config *cfg)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s/dm-registration.json", cfg->state_dir) < 0)
+		return NULL;
+	return p;
+}
+
+static void copy_str(char *dst, size_t len, json_object *o, const char *key)
+{
+	json_object *v;
+
+	dst[0] = 0;
+	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
+		snprintf(dst, len, "%s", json_object_get_string(v));
+}
+
+int m2m_dm_state_load(const struct m2m_config *cfg, struct m2m_dm_state *st)
+{
+	char *path = state_path(cfg), *buf = NULL;
+	struct m2m_err err;
+	json_object *o, *v;
+	size_t len;
+
+	memset(st, 0, sizeof(*st));
+	if (!path || m2m_read_file(path, 16384, &buf, &len, &err)) {
+		free(path);
+		return M2M_ERR_NOT_FOUND;
+	}
+	free(path);
+	o = json_tokener_parse(buf);
+	free(buf);
+	if (!o)
+		return M2M_ERR_NOT_FOUND;
+	copy_str(st->server, sizeof(st->server), o, "server");
+	copy_str(st->endpoint, sizeof(st->endpoint), o, "endpoint");
+	copy_str(st->location, sizeof(st->location), o, "location");
+	copy_str(st->binding, sizeof(st->binding), o, "binding");
+	copy_str(st->last_error, sizeof(st->last_error), o, "last_error");
+	if (json_object_object_get_ex(o, "registered_at", &v))
+		st->registered_at = (uint64_t)json_object_get_int64(v);
+	if (json_object_object_get_ex(o, "lifetime", &v))
+		st->lifetime_s = (unsigned)json_object_get_int(v);
+	if (json_object_object_get_ex(o, "last_attempt", &v))
+		st->last_attempt = (uint64_t)json_object_get_int64(v);
+	if (json_object_object_get_ex(o, "last_rc", &v))
+		st->last_rc = json_object_get_int(v);
+	st->registered = st->location[0] && st->registered_at &&
+			 st->registered_at + st->lifetime_s > (uint64_t)time(NULL) &&
+			 (!cfg->dm.server || strcmp(st->server, cfg->dm.server) == 0);
+	json_object_put(o);
+	return M2M_OK;
+}
+
+static void state_save(struct m2m_dm *dm)
+{
+	json_object *o = json_object_new_object();
+	char *path = state_path(dm->cfg);
+	const char *s;
+	struct m2m_err err;
+
+	if (!o || !path) {
+		json_object_put(o);
+		free(path);
+		return;
+	}
+	json_object_object_add(o, "server", json_object_new_string(dm->st.server));
+	json_object_object_add(o, "endpoint", json_object_new_string(dm->st.endpoint));
+	json_object_object_add(o, "location", json_object_new_string(dm->st.location));
+	json_object_object_add(o, "registered_at", json_object_new_int64((int64_t)dm->st.registered_at));
+	json_object_object_add(o, "lifetime", json_object_new_int((int)dm->st.lifetime_s));
+	json_object_object_add(o, "binding", json_object_new_string(dm->st.binding));
+	json_object_object_add(o, "last_attempt", json_object_new_int64((int64_t)dm->st.last_attempt));
+	json_object_object_add(o, "last_rc", json_object_new_int(dm->st.last_rc));
+	json_object_object_add(o, "last_error", json_object_new_string(dm->st.last_error));
+	json_object_object_add(o, "links", json_object_new_string(dm->links));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	/* best effort: a lost state file only costs a full Register next time */
+	if (m2m_mkdir_private(dm->cfg->state_dir, &err) == M2M_OK)
+		m2m_write_atomic(path, s, strlen(s), 0600, &err);
+	json_object_put(o);
+	free(path);
+}
+
+/* ---- serving the server's requests ---- */
+
+static unsigned lw_to_coap(int lw)
+{
+	return lw ? (unsigned)lw : LW_CONTENT;
+}
+
+static void hash_of(const uint8_t *p, size_t len, uint8_t out[8])
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a: change detection only */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	memcpy(out, &h, 8);
+}
+
+static struct obs *obs_find(struct m2m_dm *dm, const char *path)
+{
+	for (size_t i = 0; i < dm->n_obs; i++)
+		if (strcmp(dm->obs[i].path, path) == 0)
+			return &dm->obs[i];
+	return NULL;
+}
+
+static void obs_drop(struct m2m_dm *dm, struct obs *o)
+{
+	logf_(dm, LOG_INFO, "observation of %s cancelled", o->path);
+	*o = dm->obs[--dm->n_obs];
+}
+
+/* The value an observation compares: a number for a single numeric resource. */
+static bool numeric_of(const struct lw_records *rs, const struct lw_path *p, double *out)
+{
+	const struct lw_value *v;
+
+	if (rs->n != 1 || rs->r[0].path.depth != p->depth)
+		return false;
+	v = &rs->r[0].v;
+	switch (v->type) {
+	case LW_INTEGER:
+	case LW_TIME:
+		*out = (double)v->i;
+		return true;
+	case LW_UNSIGNED:
+		*out = (double)v->u;
+		return true;
+	case LW_FLOAT:
+		*out = v->f;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void on_read(struct m2m_dm *dm, const struct m2m_coap_msg *req, const struct lw_path *p,
+		    struct m2m_coap_reply *rep)
+{
+	struct lw_records rs = { 0 };
+	struct lw_buf out = { 0 };
+	unsigned used = 0;
+	int rc;
+
+	if (req->accept == LW_FMT_LINK) {
+		rc = lw_discover(&dm->reg, p, &out);
+		used = LW_FMT_LINK;
+	} else {
+		rc = lw_read(&dm->reg, p, &rs);
+		if (!rc)
+			rc = lw_encode(&rs, p, req->accept, &out, &used);
+	}
+	rep->code = lw_to_coap(rc);
+	if (!rc) {
+		rep->content_format = used;
+		rep->payload = out.p;
+		rep->len = out.len;
+		out.p = NULL;
+		if (!rep->payload) {
+			rep->payload = malloc(1);
+			rep->len = 0;
+		}
+	}
+	if (!rc && req->accept != LW_FMT_LINK && req->observe == 0) {
+		struct obs *o = obs_find(dm, req->path);
+
+		if (!o && dm->n_obs < MAX_OBS) {
+			o = &dm->obs[dm->n_obs++];
+			memset(o, 0, sizeof(*o));
+			snprintf(o->path, sizeof(o->path), "%s", req->path);
+			o->p = *p;
+			logf_(dm, LOG_INFO, "observation of %s", o->path);
+		}
+		if (o) {
+			o->accept = req->accept;
+			o->last_ms = m2m_now_ms();
+			o->numeric = numeric_of(&rs, p, &o->last_num);
+			hash_of(rep->payload, rep->len, o->last_hash);
+			o->triggered = false;
+		}
+	} else if (req->observe == 1) {
+		struct obs *o = obs_find(dm, req->path);
+
+		if (o)
+			obs_drop(dm, o);
+	}
+	lw_buf_free(&out);
+	lw_records_free(&rs);
+}
+
+static void on_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coap_reply *rep)
+{
+	struct m2m_dm *dm = ctx;
+	struct lw_records rs = { 0 };
+	struct lw_path p;
+	int rc;
+
+	rep->content_format = M2M_COAP_NONE;
+	if (!lw_path_parse(req->path, strlen(req->path), &p)) {
+		rep->code = LW_NOT_FOUND;
+		return;
+	}
+	switch (req->code) {
+	case M2M_COAP_GET:
+		on_read(dm, req, &p, rep);
+		return;
+	case M2M_COAP_PUT:
+		if (!req->len && req->query[0]) {
+			rc = lw_write_attrs(&dm->reg, &p, req->query, strlen(req->query));
+		} else {
+			rc = lw_decode(&dm->reg, &p, req->content_format, req->payload, req->len, &rs);
+			if (!rc)
+				rc = lw_write(&dm->reg, &p, &rs, true);
+		}
+		break;
+	case M2M_COAP_POST:
+		if (p.depth == 3) {
+			rc = lw_execute(&dm->reg, &p, req->payload, req->len);
+		} else {
+			rc = lw_decode(&dm->reg, &p, req->content_format, req->payload, req->len, &rs);
+			if (!rc)
+				rc = lw_write(&dm->reg, &p, &rs, false);
+		}
+		break;
+	default:
+		rc = LW_NOT_ALLOWED; /* Create/Delete: no object here allows them */
+	}
+	logf_(dm, LOG_DEBUG, "%s %s: %u.%02u", req->code == M2M_COAP_PUT ? "PUT" : "POST",
+	      req->path, (rc ? rc : LW_CHANGED) >> 5, (rc ? rc : LW_CHANGED) & 31);
+	rep->code = rc ? (unsigned)rc : LW_CHANGED;
+	lw_records_free(&rs);
+}
+
+/* Decide for each observation whether a notification is due. */
+static void obs_tick(struct m2m_dm *dm)
+{
+	uint64_t now = m2m_now_ms();
+
+	for (size_t i = 0; i < dm->n_obs; i++) {
+		struct obs *o = &dm->obs[i];
+		struct lw_records rs = { 0 };
+		struct lw_buf out = { 0 };
+		struct lw_attrs a;
+		unsigned used, pmin, pmax;
+		uint8_t h[8];
+		double num = 0;
+		bool numeric, notify = false;
+		uint64_t age = now - o->last_ms;
+
+		if (o->triggered)
+			continue;
+		lw_attrs_get(&dm->reg, &o->p, &a);
+		pmin = a.set & LW_A_PMIN ? a.pmin : dm->objs.dflt_pmin;
+		pmax = a.set & LW_A_PMAX ? a.pmax : dm->objs.dflt_pmax;
+		if (age < pmin * 1000ull)
+			continue;
+		if (pmax && age >= pmax * 1000ull) {
+			notify = true;
+		} else if (!lw_read(&dm->reg, &o->p, &rs) &&
+			   !lw_encode(&rs, &o->p, o->accept, &out, &used)) {
+			hash_of(out.p, out.len, h);
+			numeric = numeric_of(&rs, &o->p, &num);
+			if (memcmp(h, o->last_hash, 8) != 0) {
+				notify = true;
+				if (numeric && o->numeric && (a.set & (LW_A_GT | LW_A_LT | LW_A_ST))) {
+					notify = false;
+					if ((a.set & LW_A_GT) && ((o->last_num <= a.gt) != (num <= a.gt)))
+						notify = true;
+					if ((a.set & LW_A_LT) && ((o->last_num < a.lt) != (num < a.lt)))
+						notify = true;
+					if ((a.set & LW_A_ST) && (num - o->last_num >= a.st ||
+								  o->last_num - num >= a.st))
+						notify = true;
+				}
+			}
+		}
+		lw_buf_free(&out);
+		lw_records_free(&rs);
+		if (!notify)
+			continue;
+		if (!mcoap_notify(dm->coap, o->path)) {
+			obs_drop(dm, o); /* the server cancelled (RST) or never observed */
+			i--;
+			continue;
+		}
+		o->triggered = true;
+	}
+}
+
+/* ---- registration ---- */
+
+static int reg_error(struct m2m_dm *dm, int rc, struct m2m_err *err)
+{
+	dm->st.last_attempt = (uint64_t)time(NULL);
+	dm->st.last_rc = rc;
+	snprintf(dm->st.last_error, sizeof(dm->st.last_error), "%s", rc ? err->msg : "");
+	state_save(dm);
+	return rc;
+}
+
+static int answer_rc(unsigned code, const char *what, struct m2m_err *err)
+{
+	if (code == LW_CODE(4, 3) || code == LW_UNAUTHORIZED)
+		return m2m_err_set(err, M2M_ERR_AUTH_LOCAL, "%s: the server refused us (%u.%02u)",
+				   what, code >> 5, code & 31);
+	return m2m_err_set(err, M2M_ERR_PROTOCOL, "%s: unexpected answer %u.%02u", what,
+			   code >> 5, code & 31);
+}
+
+static int do_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
+{
+	struct m2m_coap_msg resp;
+	struct lw_buf links = { 0 };
+	char query[256];
+	uint8_t *body = NULL;
+	unsigned lt = dm->objs.lifetime_s, b = dm->objs.binding;
+	uint64_t t0 = m2m_now_ms();
+	int rc;
+
+	lw_register_links(&dm->reg, &links);
+	if (links.oom)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	snprintf(query, sizeof(query), "ep=%s&lt=%u&lwm2m=1.1&b=%s", dm->cfg->dm.endpoint, lt,
+		 b == M2M_DM_BINDING_UQ ? "UQ" : "U");
+	rc = mcoap_request(dm->coap, M2M_COAP_POST, "rd", query, LW_FMT_LINK, links.p,
+			      links.len, timeout_ms, &resp, &body, err);
+	free(body);
+	if (!rc && resp.code != LW_CREATED)
+		rc = answer_rc(resp.code, "Register", err);
+	if (!rc && !resp.path[0])
+		rc = m2m_err_set(err, M2M_ERR_PROTOCOL, "Register: no Location-Path in the answer");
+	if (rc) {
+		lw_buf_free(&links);
+		return reg_error(dm, rc, err);
+	}
+	snprintf(dm->st.location, sizeof(dm->st.location), "%s", resp.path);
+	snprintf(dm->links, sizeof(dm->links), "%s", (char *)links.p);
+	lw_buf_free(&links);
+	dm->sent_lifetime = lt;
+	dm->sent_binding = b;
+	dm->st.registered = true;
+	dm->st.registered_at = (uint64_t)time(NULL);
+	dm->st.lifetime_s = lt;
+	snprintf(dm->st.binding, sizeof(dm->st.binding), "%s", b == M2M_DM_BINDING_UQ ? "UQ" : "U");
+	dm->objs.update_due = false;
+	logf_(dm, LOG_INFO, "registered as %s at %s (lifetime %u s, binding %s) in %llu ms",
+	      dm->cfg->dm.endpoint, dm->st.location, lt, dm->st.binding,
+	      (unsigned long long)(m2m_now_ms() - t0));
+	return reg_error(dm, M2M_OK, err);
+}
+
+/* Update with only what changed; 4.04 means the server forgot us: Register. */
+static int do_update(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
+{
+	struct m2m_coap_msg resp;
+	struct lw_buf links = { 0 };
+	char query[128] = "";
+	uint8_t *body = NULL;
+	unsigned lt = dm->objs.lifetime_s, b = dm->objs.binding;
+	bool send_links;
+	int rc;
+
+	lw_register_links(&dm->reg, &links);
+	send_links = !dm->links[0] || strcmp((char *)links.p, dm->links) != 0;
+	if (lt != dm->sent_lifetime)
+		snprintf(query, sizeof(query), "lt=%u", lt);
+	if (b != dm->sent_binding)
+		snprintf(query + strlen(query), sizeof(query) - strlen(query), "%sb=%s",
+			 query[0] ? "&" : "", b == M2M_DM_BINDING_UQ ? "UQ" : "U");
+	rc = mcoap_request(dm->coap, M2M_COAP_POST, dm->st.location, query,
+			      send_links ? LW_FMT_LINK : M2M_COAP_NONE,
+			      send_links ? links.p : NULL, send_links ? links.len : 0,
+			      timeout_ms, &resp, &body, err);
+	free(body);
+	if (!rc && resp.code == LW_NOT_FOUND) {
+		lw_buf_free(&links);
+		logf_(dm, LOG_NOTICE, "Update: the server does not know %s: registering again",
+		      dm->st.location);
+		return do_register(dm, timeout_ms, err);
+	}
+	if (!rc && resp.code != LW_CHANGED)
+		rc = answer_rc(resp.code, "Update", err);
+	if (rc) {
+		lw_buf_free(&links);
+		return reg_error(dm, rc, err);
+	}
+	if (send_links)
+		snprintf(dm->links, sizeof(dm->links), "%s", (char *)links.p);
+	lw_buf_free(&links);
+	dm->sent_lifetime = lt;
+	dm->sent_binding = b;
+	dm->st.registered_at = (uint64_t)time(NULL);
+	dm->st.lifetime_s = lt;
+	snprintf(dm->st.binding, sizeof(dm->st.binding), "%s", b == M2M_DM_BINDING_UQ ? "UQ" : "U");
+	dm->objs.update_due = false;
+	logf_(dm, LOG_INFO, "updated %s%s%s", dm->st.location, query[0] ? " with " : "",
+	      query[0] ? query : (send_links ? " with object links" : ""));
+	return reg_error(dm, M2M_OK, err);
+}
+
+int m2m_dm_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
+{
+	struct m2m_dm_state saved;
+
+	if (dm->st.registered)
+		return do_update(dm, timeout_ms, err);
+	if (m2m_dm_state_load(dm->cfg, &saved) == M2M_OK && saved.registered &&
+	    strcmp(saved.endpoint, dm->cfg->dm.endpoint) == 0) {
+		char *path = state_path(dm->cfg), *buf = NULL;
+		json_object *o = NULL, *v;
+		size_t len;
+
+		/* the links last sent decide whether the Update must carry them */
+		if (path && !m2m_read_file(path, 16384, &buf, &len, err) &&
+		    (o = json_tokener_parse(buf)) && json_object_object_get_ex(o, "links", &v))
+			snprintf(dm->links, sizeof(dm->links), "%s", json_object_get_string(v));
+		json_object_put(o);
+		free(buf);
+		free(path);
+		m2m_err_clear(err);
+		memcpy(dm->st.location, saved.location, sizeof(saved.location));
+		dm->st.registered = true;
+		dm->st.registered_at = saved.registered_at;
+		dm->sent_lifetime = saved.lifetime_s;
+		dm->sent_binding = strcmp(saved.binding, "UQ") == 0 ? M2M_DM_BINDING_UQ :
+								    M2M_DM_BINDING_U;
+		return do_update(dm, timeout_ms, err);
+	}
+	return do_register(dm, timeout_ms, err);
+}
+
+static uint64_t update_at(const struct m2m_dm *dm)
+{
+	unsigned lt = dm->st.lifetime_s, margin = lt / 4 < 60 ? lt / 4 : 60;
+
+	return dm->st.registered_at + lt - margin;
+}
+
+int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struct m2m_err *err)
+{
+	uint64_t end = m2m_now_ms() + ms;
+	int rc;
+
+	while (!(stop && *stop) && (!ms || m2m_now_ms() < end)) {
+		mcoap_process(dm->coap, 50);
+		lw_objects_run_hooks(&dm->objs);
+		obs_tick(dm);
+		if (dm->st.registered &&
+		    (dm->objs.update_due || (uint64_t)time(NULL) >= update_at(dm))) {
+			rc = do_update(dm, 10 * 1000, err);
+			if (rc && rc != M2M_ERR_TIMEOUT && rc != M2M_ERR_UNREACHABLE)
+				return rc;
+			if (rc) {
+				/* try again in a while, not in a tight loop */
+				logf_(dm, LOG_WARNING, "%s", err->msg);
+				dm->st.registered_at += 30;
+			}
+		}
+	}
+	lw_objects_run_hooks(&dm->objs);
+	return M2M_OK;
+}
+
+int m2m_dm_deregister(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
+{
+	struct m2m_coap_msg resp;
+	uint8_t *body = NULL;
+	int rc;
+
+	if (!dm->st.registered)
+		return M2M_OK;
+	rc = mcoap_request(dm->coap, M2M_COAP_DELETE, dm->st.location, NULL, M2M_COAP_NONE,
+			      NULL, 0, timeout_ms, &resp, &body, err);
+	free(body);
+	if (!rc && resp.code != LW_DELETED && resp.code != LW_NOT_FOUND)
+		rc = answer_rc(resp.code, "De-register", err);
+	if (!rc) {
+		logf_(dm, LOG_INFO, "de-registered %s", dm->st.location);
+		dm->st.registered = false;
+		dm->st.location[0] = 0;
+		dm->st.registered_at = 0;
+	}
+	return reg_error(dm, rc, err);
+}
+
+/* ---- setup ---- */
+
+static int add_paths(struct m2m_dm *dm, struct m2m_err *err)
+{
+	char path[32];
+	int rc = M2M_OK;
+
+	for (size_t i = 0; i < dm->reg.n && !rc; i++) {
+		const struct lw_object *o = dm->reg.obj[i];
+
+		snprintf(path, sizeof(path), "/%u", o->id);
+		rc = mcoap_add_path(dm->coap, path, true, err);
+		for (size_t k = 0; k < o->n_inst && !rc; k++) {
+			snprintf(path, sizeof(path), "/%u/%u", o->id, o->inst[k]);
+			rc = mcoap_add_path(dm->coap, path, true, err);
+			for (size_t r = 0; r < o->n_res && !rc; r++) {
+				snprintf(path, sizeof(path), "/%u/%u/%u", o->id, o->inst[k],
+					 o->res[r].id);
+				rc = mcoap_add_path(dm->coap, path, true, err);
+			}
+		}
+	}
+	return rc;
+}
+
+int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_err *err)
+{
+	struct m2m_coap_opts o = { 0 };
+	struct m2m_secret key = { 0 };
+	struct lw_bs_server bs;
+	bool from_bs = false;
+	struct m2m_dm *dm;
+	int rc;
+
+	*out = NULL;
+	/* what a bootstrap server gave us wins over the factory settings */
+	if (cfg->dm.enabled && cfg->dm.bootstrap && lw_bs_load(cfg, &bs) == M2M_OK)
+		from_bs = true;
+	else if (cfg->dm.enabled && cfg->dm.bootstrap && !cfg->dm.server)
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "%s: not bootstrapped yet",
+				   cfg->dm.bootstrap);
+	if (!cfg->dm.enabled || (!cfg->dm.server && !from_bs))
+		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: dm: no LwM2M server configured",
+				   cfg->path ? cfg->path : "config");
+	dm = calloc(1, sizeof(*dm));
+	if (!dm)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	dm->cfg = cfg;
+	if (lw_objects_init(&dm->objs, cfg, &dm->reg)) {
+		free(dm);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "LwM2M: cannot build the objects");
+	}
+	o.uri = cfg->dm.server;
+	o.security = cfg->dm.security;
+	o.cert = cfg->dm.cert;
+	o.key = cfg->dm.key;
+	o.ca = cfg->dm.ca;
+	if (from_bs) {
+		char ident[sizeof(bs.identity) + 1];
+
+		memcpy(ident, bs.identity, bs.id_len);
+		ident[bs.id_len] = 0;
+		o.uri = bs.uri;
+		o.security = bs.mode == 0 ? M2M_DM_PSK : M2M_DM_NOSEC;
+		o.psk_identity = ident;
+		o.psk_key = bs.secret;
+		o.psk_len = bs.secret_len;
+		if (bs.lifetime)
+			dm->objs.lifetime_s = bs.lifetime;
+		dm->objs.binding = strcmp(bs.binding, "UQ") == 0 ? M2M_DM_BINDING_UQ :
+								  M2M_DM_BINDING_U;
+		rc = mcoap_open(&o, on_request, dm, &dm->coap, err);
+		memset(&bs.secret, 0, sizeof(bs.secret));
+	} else {
+		if (cfg->dm.security == M2M_DM_PSK) {
+			rc = m2m_secret_read(&cfg->dm.psk_key, "dm PSK", &key, err);
+			if (rc) {
+				m2m_dm_close(dm);
+				return rc;
+			}
+			o.psk_identity = cfg->dm.psk_identity;
+			o.psk_key = (const uint8_t *)key.buf;
+			o.psk_len = key.len;
+		}
+		rc = mcoap_open(&o, on_request, dm, &dm->coap, err);
+	}
+	/* libcoap keeps its own copy of the key in the session */
+	m2m_secret_wipe(&key);
+	if (!rc)
+		rc = add_paths(dm, err);
+	if (rc) {
+		m2m_dm_close(dm);
+		return rc;
+	}
+	snprintf(dm->st.server, sizeof(dm->st.server), "%s", o.uri);
+	snprintf(dm->st.endpoint, sizeof(dm->st.endpoint), "%s", cfg->dm.endpoint);
+	*out = dm;
+	return M2M_OK;
+}
+
+void m2m_dm_close(struct m2m_dm *dm)
+{
+	if (!dm)
+		return;
+	mcoap_close(dm->coap);
+	lw_objects_free(&dm->objs);
+	free(dm);
+}
+
+void m2m_dm_set_log(struct m2m_dm *dm, m2m_dm_log_fn log, void *ctx)
+{
+	dm->log = log;
+	dm->log_ctx = ctx;
+}

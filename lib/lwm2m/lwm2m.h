@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal to libm2m: the OMA LwM2M 1.1 client layer. A data model of
+ * objects, instances and resources with read/write/execute callbacks, the
+ * content format codecs (plain text, opaque, TLV, SenML JSON, SenML CBOR,
+ * link-format), and the operations of the device management interface on
+ * top of them. Nothing here knows CoAP: lib/lwm2m/client.c binds it to
+ * lib/coap. Decoders take outside input and each has a fuzz target.
+ */
+#ifndef M2M_LWM2M_H
+#define M2M_LWM2M_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* CoAP response codes as the class.detail byte, e.g. LW_CODE(4, 4) for 4.04 */
+#define LW_CODE(c, d) ((uint8_t)(((c) << 5) | (d)))
+#define LW_CONTENT LW_CODE(2, 5)
+#define LW_CHANGED LW_CODE(2, 4)
+#define LW_DELETED LW_CODE(2, 2)
+#define LW_CREATED LW_CODE(2, 1)
+#define LW_BAD_REQUEST LW_CODE(4, 0)
+#define LW_UNAUTHORIZED LW_CODE(4, 1)
+#define LW_NOT_FOUND LW_CODE(4, 4)
+#define LW_NOT_ALLOWED LW_CODE(4, 5)
+#define LW_NOT_ACCEPTABLE LW_CODE(4, 6)
+#define LW_UNSUPPORTED_CF LW_CODE(4, 15)
+#define LW_INTERNAL LW_CODE(5, 0)
+
+/* Content-Format numbers (IANA CoAP registry) */
+enum lw_format {
+	LW_FMT_TEXT = 0,
+	LW_FMT_LINK = 40,
+	LW_FMT_OPAQUE = 42,
+	LW_FMT_CBOR = 60,
+	LW_FMT_SENML_JSON = 110,
+	LW_FMT_SENML_CBOR = 112,
+	LW_FMT_TLV = 11542,
+	LW_FMT_NONE = 0xffff, /* no Content-Format / Accept option */
+};
+
+enum lw_type {
+	LW_NONE = 0,  /* executable: no value */
+	LW_STRING,
+	LW_INTEGER,
+	LW_UNSIGNED,
+	LW_FLOAT,
+	LW_BOOLEAN,
+	LW_OPAQUE,
+	LW_TIME,
+	LW_OBJLNK,
+	LW_RAW,       /* decoded from TLV, type not known yet: see lw_value_coerce() */
+};
+
+/* A value; buf is owned by whoever filled it (records own theirs). */
+struct lw_value {
+	enum lw_type type;
+	int64_t i;        /* INTEGER, TIME, BOOLEAN (0/1) */
+	uint64_t u;       /* UNSIGNED */
+	double f;         /* FLOAT */
+	uint16_t lnk[2];  /* OBJLNK */
+	uint8_t *buf;     /* STRING, OPAQUE, RAW */
+	size_t len;
+};
+
+#define LW_ID_NONE 0xffff
+/* /o/i/r/ri; depth = number of ids used (0: root) */
+struct lw_path {
+	uint16_t id[4];
+	uint8_t depth;
+};
+
+struct lw_record {
+	struct lw_path path;
+	struct lw_value v;
+};
+
+struct lw_records {
+	struct lw_record *r;
+	size_t n, cap;
+};
+
+/* A growable output buffer. */
+struct lw_buf {
+	uint8_t *p;
+	size_t len, cap;
+	bool oom;
+};
+
+void lw_buf_add(struct lw_buf *b, const void *data, size_t len);
+void lw_buf_printf(struct lw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lw_buf_free(struct lw_buf *b);
+
+/* "/3/0/1" -> path; false if not a valid LwM2M path (ids 0..65534). */
+bool lw_path_parse(const char *s, size_t len, struct lw_path *p);
+void lw_path_format(const struct lw_path *p, char *out, size_t len);
+/* a is p or a prefix of it */
+bool lw_path_under(const struct lw_path *p, const struct lw_path *a);
+
+struct lw_record *lw_records_add(struct lw_records *rs, const struct lw_path *p);
+void lw_records_free(struct lw_records *rs);
+/* Copy a value's bytes into v->buf (owned). */
+bool lw_value_set_bytes(struct lw_value *v, enum lw_type t, const void *p, size_t len);
+
+/*
+ * Convert a decoded value to the model's type (RAW from TLV by length,
+ * FLOAT to INTEGER when integral, STRING from text, ...). LW_BAD_REQUEST if
+ * it cannot be.
+ */
+int lw_value_coerce(struct lw_value *v, enum lw_type want);
+
+/* ---- codecs: each decoder takes outside input ---- */
+
+/* plain text: one value of a known type */
+int lw_text_encode(const struct lw_value *v, struct lw_buf *out);
+int lw_text_decode(const uint8_t *p, size_t len, enum lw_type t, struct lw_value *v);
+
+/* TLV: records under base (an object instance, resource, or object) */
+int lw_tlv_encode(const struct lw_records *rs, const struct lw_path *base, struct lw_buf *out);
+int lw_tlv_decode(const uint8_t *p, size_t len, const struct lw_path *base,
+		  struct lw_records *rs);
+
+/* SenML JSON and CBOR (RFC 8428 with LwM2M's names: bn is a path) */
+int lw_senml_json_encode(const struct lw_records *rs, const struct lw_path *base,
+			 struct lw_buf *out);
+int lw_senml_json_decode(const uint8_t *p, size_t len, struct lw_records *rs);
+int lw_senml_cbor_encode(const struct lw_records *rs, const struct lw_path *base,
+			 struct lw_buf *out);
+int lw_senml_cbor_decode(const uint8_t *p, size_t len, struct lw_records *rs);
+
+/* link-format (RFC 6690): one link of a list */
+struct lw_link {
+	struct lw_path path;
+	char attrs[128]; /* ";ver=1.1;pmin=10" as received, without the leading ';' */
+};
+int lw_link_decode(const uint8_t *p, size_t len, struct lw_link *links, size_t max,
+		   size_t *n);
+
+/* base64url without padding (SenML JSON "vd") */
+void lw_b64_encode(const uint8_t *p, size_t len, struct lw_buf *out);
+int lw_b64_decode(const char *s, size_t len, struct lw_buf *out);
+
+/* ---- the data model ---- */
+
+enum { LW_OP_R = 1, LW_OP_W = 2, LW_OP_E = 4 };
+
+struct lw_res_def {
+	uint16_t id;
+	enum lw_type type;
+	uint8_t ops;
+	bool multiple;
+};
+
+struct lw_object;
+
+struct lw_object_ops {
+	/*
+	 * Read resource res (instance ri if multiple) of instance inst. Strings
+	 * and opaque values may point at the object's memory (v->buf) valid
+	 * until the next call; set v->type. Return 0 or an LW_ code.
+	 */
+	int (*read)(struct lw_object *o, uint16_t inst, uint16_t res, uint16_t ri,
+		    struct lw_value *v);
+	/* Number of instances of a multiple resource (0: none present). */
+	int (*count)(struct lw_object *o, uint16_t inst, uint16_t res);
+	int (*write)(struct lw_object *o, uint16_t inst, uint16_t res, const struct lw_value *v);
+	int (*exec)(struct lw_object *o, uint16_t inst, uint16_t res, const uint8_t *arg,
+		    size_t len);
+};
+
+#define LW_MAX_INST 8
+struct lw_object {
+	uint16_t id;
+	const char *version;           /* "1.1" or NULL for 1.0 */
+	const struct lw_res_def *res;  /* sorted by id */
+	size_t n_res;
+	uint16_t inst[LW_MAX_INST];
+	size_t n_inst;
+	const struct lw_object_ops *ops;
+	void *priv;
+	bool hidden;                   /* not announced at registration (Security) */
+};
+
+/* Write-Attributes of one path (LwM2M 1.1 5.1.2) */
+enum { LW_A_PMIN = 1, LW_A_PMAX = 2, LW_A_GT = 4, LW_A_LT = 8, LW_A_ST = 16 };
+struct lw_attrs {
+	struct lw_path path;
+	unsigned set;
+	unsigned pmin, pmax;  /* seconds */
+	double gt, lt, st;
+};
+
+#define LW_MAX_OBJ 12
+#define LW_MAX_ATTRS 32
+struct lw_registry {
+	struct lw_object *obj[LW_MAX_OBJ];
+	size_t n;
+	struct lw_attrs attrs[LW_MAX_ATTRS];
+	size_t n_attrs;
+};
+
+int lw_registry_add(struct lw_registry *reg, struct lw_object *o);
+struct lw_object *lw_registry_find(struct lw_registry *reg, uint16_t id);
+const struct lw_res_def *lw_res_find(const struct lw_object *o, uint16_t id);
+bool lw_inst_exists(const struct lw_object *o, uint16_t inst);
+
+/* Register/Update payload: </1>;ver=1.1,</1/0>,</3/0>,... */
+void lw_register_links(struct lw_registry *reg, struct lw_buf *out);
+
+/* The device management operations; each returns an LW_ code. */
+int lw_read(struct lw_registry *reg, const struct lw_path *p, struct lw_records *out);
+int lw_write(struct lw_registry *reg, const struct lw_path *p, const struct lw_records *in,
+	     bool replace);
+int lw_execute(struct lw_registry *reg, const struct lw_path *p, const uint8_t *arg,
+	       size_t len);
+int lw_discover(struct lw_registry *reg, const struct lw_path *p, struct lw_buf *out);
+/* query "pmin=1&pmax=5&gt=3.5" (no leading '?') */
+int lw_write_attrs(struct lw_registry *reg, const struct lw_path *p, const char *query,
+		   size_t len);
+/* The attributes in force for p (inherited from object/instance), 0 if none. */
+unsigned lw_attrs_get(const struct lw_registry *reg, const struct lw_path *p,
+		      struct lw_attrs *out);
+
+/*
+ * Encode what lw_read() returned in format fmt (LW_FMT_NONE: the default,
+ * text for one resource, SenML JSON otherwise). *used is the format chosen.
+ */
+int lw_encode(const struct lw_records *rs, const struct lw_path *base, unsigned fmt,
+	      struct lw_buf *out, unsigned *used);
+/* Decode a Write payload of format fmt for path p. */
+int lw_decode(struct lw_registry *reg, const struct lw_path *p, unsigned fmt,
+	      const uint8_t *data, size_t len, struct lw_records *out);
+
+#endif

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal: the objects this client serves, filled from the config and the system. */
+#ifndef M2M_LWM2M_OBJECTS_H
+#define M2M_LWM2M_OBJECTS_H
+
+#include <sys/types.h>
+
+#include "lwm2m/lwm2m.h"
+#include "m2m/config.h"
+#include "m2m/vpn.h"
+
+/*
+ * The project's own object: VPN profiles and their certificates, one
+ * instance per configured profile. ID from the private range 32769-42768
+ * (not registered with OMNA); DDF in lwm2m/ddf/33810.xml.
+ */
+#define LW_OBJ_M2M_VPN 33810
+
+struct lw_objects {
+	const struct m2m_config *cfg;
+	struct lw_object security, server, device, connmon, location, vpn;
+	/* Server object state the server may write */
+	unsigned lifetime_s;
+	unsigned binding;       /* enum m2m_dm_binding */
+	unsigned dflt_pmin, dflt_pmax;
+	bool update_due;        /* lifetime or binding written, or Update triggered */
+	/* Device object state */
+	char utc_offset[16], timezone[64];
+	const char *pending_hook; /* Reboot/Factory Reset: run once the answer is out */
+	pid_t hook_pid;
+	/* VPN status, cached for one second: a read of /33810 asks charon once */
+	struct m2m_vpn *vpn_handle;
+	struct m2m_vpn_status vst[LW_MAX_INST];
+	int vst_rc[LW_MAX_INST];
+	char vst_err[LW_MAX_INST][384];
+	uint64_t vst_at;
+	char scratch[512];      /* string values handed out by read callbacks */
+};
+
+/* Build every object into reg. */
+int lw_objects_init(struct lw_objects *objs, const struct m2m_config *cfg,
+		    struct lw_registry *reg);
+void lw_objects_free(struct lw_objects *objs);
+/* Start a pending hook (after the Execute was answered); reap finished ones. */
+void lw_objects_run_hooks(struct lw_objects *objs);
+
+#endif

@@ -1,0 +1,114 @@
+#!/bin/bash
+# DTLS and block-wise transfers against libcoap's own servers (libcoap3-bin):
+# registration over DTLS-PSK and DTLS-X.509 with coap-rd-openssl (a CoRE
+# resource directory: it accepts the LwM2M Register POST /rd), a wrong PSK
+# and a foreign CA failing within our own deadline, and 1 MiB block-wise
+# PUT (Block1) and GET (Block2) through lib/coap with coap-server-openssl,
+# plain and DTLS-PSK. The PSK must appear in no output, log or state file.
+. "$(dirname "$0")/lwm2m-lib.sh"
+command -v coap-rd-openssl >/dev/null || skip_all "libcoap3-bin not installed"
+command -v openssl >/dev/null || skip_all "openssl not installed"
+plan 15
+psk=it-psk-$RANDOM$RANDOM
+printf '%s\n' "$psk" >"$T/psk"
+printf 'not-the-key\n' >"$T/wrong"
+chmod 600 "$T/psk" "$T/wrong"
+pki() { # CA name, then certs signed by it
+	local ca=$1; shift
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-keyout "$T/$ca.key" -out "$T/$ca.pem" -subj "/CN=$ca" 2>/dev/null
+	for n in "$@"; do
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$n.key" \
+			-out "$T/$n.csr" -subj "/CN=$n" 2>/dev/null
+		# server: the name the device connects to; server-wrongname: another one
+		case $n in
+		server) echo "subjectAltName=IP:127.0.0.1" >"$T/$n.ext" ;;
+		*) echo "subjectAltName=DNS:$n.example" >"$T/$n.ext" ;;
+		esac
+		openssl x509 -req -in "$T/$n.csr" -CA "$T/$ca.pem" -CAkey "$T/$ca.key" \
+			-CAcreateserial -days 2 -extfile "$T/$n.ext" -out "$T/$n.pem" 2>/dev/null
+	done
+}
+pki ca server client server-wrongname
+pki other-ca
+cat "$T/server.pem" "$T/server.key" >"$T/server-all.pem"
+cat "$T/server-wrongname.pem" "$T/server-wrongname.key" >"$T/wrongname-all.pem"
+
+rd=$(free_port)
+bg "$T/rd.log" coap-rd-openssl -A 127.0.0.1 -p "$rd" -k "$psk" -c "$T/server-all.pem" \
+	-C "$T/ca.pem" -R "$T/ca.pem"
+sleep 0.3
+conf() { # name security extra-yaml
+	cat >"$T/$1.yaml" <<YAML
+version: 1
+device: {id: it-$1}
+state_dir: $T/state-$1
+dm:
+  server: "coaps://127.0.0.1:$((rd + 1))"
+  security: $2
+  queue_window: 300ms
+  timeout: 10s
+$3
+YAML
+}
+conf psk psk "  psk_identity: it-psk
+  psk_key: {file: $T/psk}"
+conf wrong psk "  psk_identity: it-psk
+  psk_key: {file: $T/wrong}"
+conf x509 x509 "  cert: $T/client.pem
+  key: $T/client.key
+  ca: $T/ca.pem"
+conf foreign x509 "  cert: $T/client.pem
+  key: $T/client.key
+  ca: $T/other-ca.pem"
+
+M2M_CONFIG=$T/psk.yaml "$BIN/m2mdm-status" --report -v >"$T/psk.out" 2>"$T/psk.err"
+is $? 0 "DTLS-PSK: registered with coap-rd-openssl"
+grep -q "registered as it-psk at /rd/" "$T/psk.err"
+ok $? "DTLS-PSK: Location-Path received"
+t0=$(date +%s%N)
+M2M_CONFIG=$T/wrong.yaml "$BIN/m2mdm-status" --report -t 3 2>"$T/wrong.err"
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$rc" = 6 ] || [ "$rc" = 7 ]
+ok $? "wrong PSK: exit 6 or 7, got $rc ($(cat "$T/wrong.err"))"
+[ "$ms" -lt 4500 ]
+ok $? "wrong PSK: reported within our 3 s deadline, not libcoap's 3 min ($ms ms)"
+M2M_CONFIG=$T/x509.yaml "$BIN/m2mdm-status" --report -v >"$T/x509.out" 2>"$T/x509.err"
+is $? 0 "DTLS-X.509: registered with coap-rd-openssl"
+M2M_CONFIG=$T/foreign.yaml "$BIN/m2mdm-status" --report -t 3 2>"$T/foreign.err"
+rc=$?
+[ "$rc" != 0 ]
+ok $? "DTLS-X.509: a server certificate from a foreign CA is refused (exit $rc)"
+rd2=$(free_port)
+bg "$T/rd2.log" coap-rd-openssl -A 127.0.0.1 -p "$rd2" -c "$T/wrongname-all.pem" -C "$T/ca.pem" \
+	-R "$T/ca.pem"
+sleep 0.3
+sed "s/127.0.0.1:$((rd + 1))/127.0.0.1:$((rd2 + 1))/" "$T/x509.yaml" >"$T/wrongname.yaml"
+M2M_CONFIG=$T/wrongname.yaml "$BIN/m2mdm-status" --report -t 3 2>"$T/wrongname.err"
+rc=$?
+[ "$rc" != 0 ]
+ok $? "DTLS-X.509: a certificate from the right CA for another name is refused (exit $rc)"
+M2M_CONFIG=$T/psk.yaml "$BIN/m2mdm-status" --json >"$T/psk.json"
+ok $? "--json with a PSK configuration"
+! grep -rqF "$psk" "$T"/*.out "$T"/*.err "$T"/*.json "$T"/state-*
+ok $? "the PSK appears in no output, log or state file"
+
+srv=$(free_port)
+bg "$T/cs.log" coap-server-openssl -A 127.0.0.1 -p "$srv" -d 8 -k "$psk"
+sleep 0.3
+head -c 1048576 /dev/urandom >"$T/blob"
+"$TOOLS/coap-probe" put "coap://127.0.0.1:$srv" blob "$T/blob" >"$T/put.json"
+is $? 0 "block-wise PUT of 1 MiB (Block1), UDP: $(cat "$T/put.json")"
+"$TOOLS/coap-probe" get "coap://127.0.0.1:$srv" blob "$T/got" >"$T/get.json"
+is $? 0 "block-wise GET of 1 MiB (Block2), UDP: $(cat "$T/get.json")"
+cmp -s "$T/blob" "$T/got"
+ok $? "UDP: what came back is what went out"
+"$TOOLS/coap-probe" -i it -k "$T/psk" put "coaps://127.0.0.1:$((srv + 1))" blob2 "$T/blob" >"$T/put2.json"
+is $? 0 "block-wise PUT, DTLS-PSK: $(cat "$T/put2.json")"
+"$TOOLS/coap-probe" -i it -k "$T/psk" get "coaps://127.0.0.1:$((srv + 1))" blob2 "$T/got2" >"$T/get2.json"
+is $? 0 "block-wise GET, DTLS-PSK: $(cat "$T/get2.json")"
+cmp -s "$T/blob" "$T/got2"
+ok $? "DTLS-PSK: what came back is what went out"
+[ "$_fail" = 0 ] || diag "$(cat "$T"/*.err)"
+done_testing

@@ -1,0 +1,92 @@
+# shellcheck shell=bash
+# Helpers of the 2xx-lwm2m-*.t tests: TAP output, a private temp dir, free
+# UDP ports on 127.0.0.1, background processes that are always cleaned up
+# (only the PIDs started here). To be replaced by tests/lab/lab.sh once it
+# lands on main.
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BIN=${M2M_BIN_DIR:-$ROOT/build/bin}
+TOOLS=$ROOT/build/tests/tools
+T=$(mktemp -d /tmp/m2m-lwm2m-test.XXXXXX)
+chmod 700 "$T"
+_n=0
+_fail=0
+_pids=()
+
+_cleanup() {
+	local p
+	for p in "${_pids[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${_pids[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	[ -n "${KEEP:-}" ] || rm -rf "$T"
+}
+trap _cleanup EXIT
+
+plan() { echo "1..$1"; }
+skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+ok() {
+	local cond=$1; shift
+	_n=$((_n + 1))
+	if [ "$cond" = 0 ]; then
+		echo "ok $_n - $*"
+	else
+		echo "not ok $_n - $*"
+		_fail=$((_fail + 1))
+	fi
+}
+is() {
+	local got=$1 want=$2; shift 2
+	[ "$got" = "$want" ]
+	ok $? "$* (got '$got', want '$want')"
+}
+diag() { sed 's/^/# /' <<<"$*"; }
+done_testing() { exit $((_fail > 0)); }
+
+# A UDP port (and port+1, for servers with DTLS there) that nothing listens on.
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 30000))
+		if ! ss -Hlun "sport = :$p or sport = :$((p + 1))" | grep -q .; then
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# Start a command in the background with output to a file; its PID is
+# remembered for cleanup and echoed in $BG_PID.
+bg() {
+	local out=$1; shift
+	"$@" >"$out" 2>"$out.err" &
+	BG_PID=$!
+	_pids+=("$BG_PID")
+}
+
+# Wait until file contains a line matching regex, at most seconds.
+wait_for() {
+	local file=$1 re=$2 secs=${3:-10} i
+	for ((i = 0; i < secs * 20; i++)); do
+		grep -qE "$re" "$file" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+lwm2m_server_setup() {
+	command -v node >/dev/null || skip_all "node not installed (scripts/deps.sh)"
+	LWM2M_NODE_MODULES=$("$ROOT/tests/tools/lwm2m-server-setup.sh") ||
+		skip_all "cannot install lwm2m-node-lib from npm"
+	export LWM2M_NODE_MODULES
+}
+
+# check_result LOG CHECK: the server's verdict on one check of its plan
+check_result() {
+	local line want=${2//\"/\\\"}
+	line=$(grep -F "\"check\":\"$want\"" "$1" | head -1)
+	[ -n "$line" ] || { echo missing; return; }
+	if grep -q '"ok":true' <<<"$line"; then echo pass; else echo "fail: ${line:0:300}"; fi
+}

@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests of lib/lwm2m: paths, the codecs, the data model and its operations. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "lwm2m/lwm2m.h"
+#include "lwm2m/objects.h"
+
+/* ---- a test object: /9/0 with a string, an integer, a float, a multiple, an executable ---- */
+
+static char name[32] = "pump";
+static int64_t level = 7;
+static int executed;
+
+static const struct lw_res_def test_res[] = {
+	{ 0, LW_STRING, LW_OP_R | LW_OP_W, false },
+	{ 1, LW_INTEGER, LW_OP_R | LW_OP_W, false },
+	{ 2, LW_FLOAT, LW_OP_R, false },
+	{ 3, LW_INTEGER, LW_OP_R, true },
+	{ 4, LW_NONE, LW_OP_E, false },
+	{ 5, LW_OPAQUE, LW_OP_R, false },
+};
+
+static int t_read(struct lw_object *o, uint16_t inst, uint16_t res, uint16_t ri,
+		  struct lw_value *v)
+{
+	switch (res) {
+	case 0:
+		v->type = LW_STRING;
+		v->buf = (uint8_t *)name;
+		v->len = strlen(name);
+		return 0;
+	case 1:
+		v->type = LW_INTEGER;
+		v->i = level;
+		return 0;
+	case 2:
+		v->type = LW_FLOAT;
+		v->f = 2.5;
+		return 0;
+	case 3:
+		v->type = LW_INTEGER;
+		v->i = 100 + ri;
+		return 0;
+	case 5:
+		v->type = LW_OPAQUE;
+		v->buf = (uint8_t *)"\x00\x01\x02";
+		v->len = 3;
+		return 0;
+	}
+	return LW_NOT_FOUND;
+}
+
+static int t_count(struct lw_object *o, uint16_t inst, uint16_t res)
+{
+	return 2;
+}
+
+static int t_write(struct lw_object *o, uint16_t inst, uint16_t res, const struct lw_value *v)
+{
+	if (res == 0) {
+		if (v->len >= sizeof(name))
+			return LW_BAD_REQUEST;
+		memcpy(name, v->buf, v->len);
+		name[v->len] = 0;
+	} else {
+		level = v->i;
+	}
+	return 0;
+}
+
+static int t_exec(struct lw_object *o, uint16_t inst, uint16_t res, const uint8_t *arg, size_t len)
+{
+	executed++;
+	return 0;
+}
+
+static const struct lw_object_ops t_ops = { t_read, t_count, t_write, t_exec };
+
+static struct lw_object tobj = {
+	.id = 9, .res = test_res, .n_res = 6, .inst = { 0 }, .n_inst = 1, .ops = &t_ops,
+};
+
+static struct lw_registry reg;
+
+static int setup(void **state)
+{
+	memset(&reg, 0, sizeof(reg));
+	strcpy(name, "pump");
+	level = 7;
+	executed = 0;
+	return lw_registry_add(&reg, &tobj);
+}
+
+static struct lw_path P(const char *s)
+{
+	struct lw_path p;
+
+	assert_true(lw_path_parse(s, strlen(s), &p));
+	return p;
+}
+
+/* ---- tests ---- */
+
+static void test_paths(void **state)
+{
+	struct lw_path p;
+	char b[32];
+
+	assert_true(lw_path_parse("/3/0/11/2", 9, &p));
+	assert_int_equal(p.depth, 4);
+	assert_int_equal(p.id[2], 11);
+	lw_path_format(&p, b, sizeof(b));
+	assert_string_equal(b, "/3/0/11/2");
+	assert_true(lw_path_parse("/", 1, &p));
+	assert_int_equal(p.depth, 0);
+	assert_false(lw_path_parse("/3//1", 5, &p));
+	assert_false(lw_path_parse("/3/0/", 5, &p));
+	assert_false(lw_path_parse("/65535", 6, &p));
+	assert_false(lw_path_parse("/1/2/3/4/5", 10, &p));
+	assert_false(lw_path_parse("/a", 2, &p));
+}
+
+static void test_text(void **state)
+{
+	struct lw_value v;
+	struct lw_buf b = { 0 };
+
+	assert_int_equal(lw_text_decode((const uint8_t *)"-42", 3, LW_INTEGER, &v), 0);
+	assert_int_equal(v.i, -42);
+	assert_int_equal(lw_text_decode((const uint8_t *)"4x", 2, LW_INTEGER, &v), LW_BAD_REQUEST);
+	assert_int_equal(lw_text_decode((const uint8_t *)"2", 1, LW_BOOLEAN, &v), LW_BAD_REQUEST);
+	assert_int_equal(lw_text_decode((const uint8_t *)"3:1", 3, LW_OBJLNK, &v), 0);
+	assert_int_equal(v.lnk[0], 3);
+	assert_int_equal(v.lnk[1], 1);
+	assert_int_equal(lw_text_decode((const uint8_t *)"-1", 2, LW_UNSIGNED, &v), LW_BAD_REQUEST);
+	assert_int_equal(lw_text_decode((const uint8_t *)"1e999", 5, LW_FLOAT, &v), LW_BAD_REQUEST);
+	v.type = LW_FLOAT;
+	v.f = 0.1;
+	assert_int_equal(lw_text_encode(&v, &b), 0);
+	assert_string_equal((char *)b.p, "0.1");
+	lw_buf_free(&b);
+}
+
+static void test_tlv(void **state)
+{
+	/* every kind of TLV the object's read gives, byte by byte */
+	static const uint8_t want[] = {
+		0xc4, 0x00, 'p', 'u', 'm', 'p',        /* resource 0, length in the type byte */
+		0xc1, 0x01, 0x07,                      /* resource 1, 1 byte */
+		0xc8, 0x02, 0x08, 0x40, 0x04, 0, 0, 0, 0, 0, 0, /* 2.5 as a double */
+		0x86, 0x03, 0x41, 0x00, 0x64, 0x41, 0x01, 0x65, /* multiple 3: 100, 101 */
+		0xc3, 0x05, 0x00, 0x01, 0x02,          /* opaque */
+	};
+	struct lw_path p = P("/9/0");
+	struct lw_records rs = { 0 }, back = { 0 };
+	struct lw_buf b = { 0 };
+
+	assert_int_equal(lw_read(&reg, &p, &rs), 0);
+	assert_int_equal(lw_tlv_encode(&rs, &p, &b), 0);
+	assert_int_equal(b.len, sizeof(want));
+	assert_memory_equal(b.p, want, sizeof(want));
+	assert_int_equal(lw_tlv_decode(b.p, b.len, &p, &back), 0);
+	assert_int_equal(back.n, rs.n);
+	assert_int_equal(back.r[3].path.depth, 4);
+	assert_int_equal(back.r[3].path.id[3], 0);
+	assert_int_equal(lw_value_coerce(&back.r[1].v, LW_INTEGER), 0);
+	assert_int_equal(back.r[1].v.i, 7);
+	assert_int_equal(lw_value_coerce(&back.r[2].v, LW_FLOAT), 0);
+	assert_true(back.r[2].v.f == 2.5);
+	lw_records_free(&back);
+	/* truncated, and a resource instance where a resource must be */
+	assert_int_equal(lw_tlv_decode(b.p, b.len - 1, &p, &back), LW_BAD_REQUEST);
+	lw_records_free(&back);
+	assert_int_equal(lw_tlv_decode((const uint8_t *)"\x41\x00\x01", 3, &p, &back),
+			 LW_BAD_REQUEST);
+	lw_records_free(&back);
+	/* an object instance around it, for a write on the object */
+	p = P("/9");
+	assert_int_equal(lw_tlv_decode((const uint8_t *)"\x03\x00\xc1\x01\x05", 5, &p, &back), 0);
+	assert_int_equal(back.n, 1);
+	assert_int_equal(back.r[0].path.depth, 3);
+	lw_records_free(&back);
+	lw_records_free(&rs);
+	lw_buf_free(&b);
+}
+
+static void test_senml_json(void **state)
+{
+	struct lw_path p = P("/9/0");
+	struct lw_records rs = { 0 }, back = { 0 };
+	struct lw_buf b = { 0 };
+
+	assert_int_equal(lw_read(&reg, &p, &rs), 0);
+	assert_int_equal(lw_senml_json_encode(&rs, &p, &b), 0);
+	assert_string_equal((char *)b.p,
+			    "[{\"bn\":\"/9/0/\",\"n\":\"0\",\"vs\":\"pump\"},{\"n\":\"1\",\"v\":7},"
+			    "{\"n\":\"2\",\"v\":2.5},{\"n\":\"3/0\",\"v\":100},{\"n\":\"3/1\",\"v\":101},"
+			    "{\"n\":\"5\",\"vd\":\"AAEC\"}]");
+	assert_int_equal(lw_senml_json_decode(b.p, b.len, &back), 0);
+	assert_int_equal(back.n, 6);
+	assert_int_equal(back.r[5].v.type, LW_OPAQUE);
+	assert_memory_equal(back.r[5].v.buf, "\x00\x01\x02", 3);
+	lw_records_free(&back);
+	assert_int_equal(lw_senml_json_decode((const uint8_t *)"[{\"n\":\"1\",\"v\":1}]", 18, &back),
+			 LW_BAD_REQUEST); /* no base name: not a path */
+	lw_records_free(&back);
+	assert_int_equal(lw_senml_json_decode((const uint8_t *)"[{\"bn\":\"/9/0/1\"}]", 17, &back),
+			 LW_BAD_REQUEST); /* no value */
+	lw_records_free(&back);
+	lw_records_free(&rs);
+	lw_buf_free(&b);
+}
+
+static void test_senml_cbor(void **state)
+{
+	struct lw_path p = P("/9/0");
+	struct lw_records rs = { 0 }, back = { 0 };
+	struct lw_buf b = { 0 };
+	/* an array header claiming 2^32 items in 9 bytes */
+	static const uint8_t huge[] = { 0x9b, 0, 0, 0, 1, 0, 0, 0, 0 };
+
+	assert_int_equal(lw_read(&reg, &p, &rs), 0);
+	assert_int_equal(lw_senml_cbor_encode(&rs, &p, &b), 0);
+	assert_int_equal(lw_senml_cbor_decode(b.p, b.len, &back), 0);
+	assert_int_equal(back.n, rs.n);
+	for (size_t i = 0; i < rs.n; i++)
+		assert_int_equal(back.r[i].path.id[2], rs.r[i].path.id[2]);
+	assert_string_equal((char *)back.r[0].v.buf, "pump");
+	assert_int_equal(back.r[1].v.i, 7);
+	lw_records_free(&back);
+	assert_int_equal(lw_senml_cbor_decode(huge, sizeof(huge), &back), LW_BAD_REQUEST);
+	assert_int_equal(lw_senml_cbor_decode(b.p, b.len - 1, &back), LW_BAD_REQUEST);
+	lw_records_free(&back);
+	lw_records_free(&rs);
+	lw_buf_free(&b);
+}
+
+static void test_link(void **state)
+{
+	static const char in[] = "</>;rt=\"oma.lwm2m\";ct=110,</1/0>,</3/0/13>;pmin=1;pmax=5";
+	struct lw_link l[4];
+	size_t n;
+
+	assert_int_equal(lw_link_decode((const uint8_t *)in, strlen(in), l, 4, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(l[0].path.depth, 0);
+	assert_string_equal(l[0].attrs, "rt=\"oma.lwm2m\";ct=110");
+	assert_int_equal(l[2].path.id[2], 13);
+	assert_string_equal(l[2].attrs, "pmin=1;pmax=5");
+	assert_int_equal(lw_link_decode((const uint8_t *)"</1>,", 5, l, 4, &n), LW_BAD_REQUEST);
+	assert_int_equal(lw_link_decode((const uint8_t *)"</1>;a=\",", 9, l, 4, &n), LW_BAD_REQUEST);
+	assert_int_equal(lw_link_decode((const uint8_t *)"</1>,</2>", 9, l, 1, &n), LW_BAD_REQUEST);
+}
+
+static int dec(const struct lw_path *p, unsigned fmt, const char *s, struct lw_records *out)
+{
+	return lw_decode(&reg, p, fmt, (const uint8_t *)s, strlen(s), out);
+}
+
+static void test_operations(void **state)
+{
+	struct lw_records rs = { 0 }, in = { 0 };
+	struct lw_path p;
+	struct lw_buf b = { 0 };
+	struct lw_attrs a;
+	unsigned used;
+
+	/* Read one resource, default format text */
+	p = P("/9/0/1");
+	assert_int_equal(lw_read(&reg, &p, &rs), 0);
+	assert_int_equal(lw_encode(&rs, &p, LW_FMT_NONE, &b, &used), 0);
+	assert_int_equal(used, LW_FMT_TEXT);
+	assert_string_equal((char *)b.p, "7");
+	lw_records_free(&rs);
+	lw_buf_free(&b);
+	p = P("/9/0/3/1");
+	assert_int_equal(lw_read(&reg, &p, &rs), 0);
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(rs.r[0].v.i, 101);
+	lw_records_free(&rs);
+	p = P("/9/0/3/7");
+	assert_int_equal(lw_read(&reg, &p, &rs), LW_NOT_FOUND);
+	lw_records_free(&rs);
+	p = P("/9/0/4");
+	assert_int_equal(lw_read(&reg, &p, &rs), LW_NOT_ALLOWED);
+	p = P("/9/1");
+	assert_int_equal(lw_read(&reg, &p, &rs), LW_NOT_FOUND);
+	p = P("/8");
+	assert_int_equal(lw_read(&reg, &p, &rs), LW_NOT_FOUND);
+
+	/* Write: text for one resource, SenML for a partial update */
+	p = P("/9/0/1");
+	assert_int_equal(lw_decode(&reg, &p, LW_FMT_TEXT, (const uint8_t *)"12", 2, &in), 0);
+	assert_int_equal(lw_write(&reg, &p, &in, true), 0);
+	assert_int_equal(level, 12);
+	lw_records_free(&in);
+	p = P("/9/0");
+	assert_int_equal(dec(&p, LW_FMT_SENML_JSON,
+			     "[{\"bn\":\"/9/0/\",\"n\":\"0\",\"vs\":\"valve\"},{\"n\":\"1\",\"v\":3}]",
+			     &in), 0);
+	assert_int_equal(lw_write(&reg, &p, &in, false), 0);
+	assert_string_equal(name, "valve");
+	assert_int_equal(level, 3);
+	lw_records_free(&in);
+	/* all or nothing: a read-only resource in the payload changes nothing */
+	assert_int_equal(dec(&p, LW_FMT_SENML_JSON,
+			     "[{\"bn\":\"/9/0/\",\"n\":\"1\",\"v\":99},{\"n\":\"2\",\"v\":1}]",
+			     &in), 0);
+	assert_int_equal(lw_write(&reg, &p, &in, false), LW_NOT_ALLOWED);
+	assert_int_equal(level, 3);
+	lw_records_free(&in);
+	/* a float where an integer is wanted */
+	p = P("/9/0/1");
+	assert_int_equal(dec(&p, LW_FMT_SENML_JSON, "[{\"bn\":\"/9/0/1\",\"v\":1.5}]", &in), 0);
+	assert_int_equal(lw_write(&reg, &p, &in, true), LW_BAD_REQUEST);
+	lw_records_free(&in);
+	assert_int_equal(lw_decode(&reg, &p, 9999, (const uint8_t *)"x", 1, &in), LW_UNSUPPORTED_CF);
+	lw_records_free(&in);
+
+	/* Execute */
+	p = P("/9/0/4");
+	assert_int_equal(lw_execute(&reg, &p, NULL, 0), 0);
+	assert_int_equal(executed, 1);
+	p = P("/9/0/1");
+	assert_int_equal(lw_execute(&reg, &p, NULL, 0), LW_NOT_ALLOWED);
+
+	/* Write-Attributes and Discover */
+	p = P("/9/0/1");
+	assert_int_equal(lw_write_attrs(&reg, &p, "pmin=2&pmax=10&gt=5", 19), 0);
+	assert_int_equal(lw_write_attrs(&reg, &p, "pmin=20&pmax=10", 15), LW_BAD_REQUEST);
+	assert_int_equal(lw_write_attrs(&reg, &p, "lt=9", 4), LW_BAD_REQUEST); /* lt >= gt */
+	p = P("/9/0");
+	assert_int_equal(lw_write_attrs(&reg, &p, "pmax=60", 7), 0);
+	assert_int_equal(lw_write_attrs(&reg, &p, "gt=1", 4), LW_BAD_REQUEST);
+	p = P("/9/0/1");
+	assert_int_equal(lw_attrs_get(&reg, &p, &a), LW_A_PMIN | LW_A_PMAX | LW_A_GT);
+	assert_int_equal(a.pmin, 2);
+	assert_int_equal(a.pmax, 10); /* the resource's own wins over the instance's */
+	p = P("/9/0/2");
+	assert_int_equal(lw_attrs_get(&reg, &p, &a), LW_A_PMAX);
+	assert_int_equal(a.pmax, 60);
+	p = P("/9/0");
+	assert_int_equal(lw_discover(&reg, &p, &b), 0);
+	assert_string_equal((char *)b.p, "</9/0>;pmax=60,</9/0/0>,</9/0/1>;pmin=2;pmax=10;gt=5,"
+			    "</9/0/2>,</9/0/3>;dim=2,</9/0/4>,</9/0/5>");
+	lw_buf_free(&b);
+	lw_register_links(&reg, &b);
+	assert_string_equal((char *)b.p, "</>;rt=\"oma.lwm2m\";ct=110,</9/0>");
+	lw_buf_free(&b);
+}
+
+static void test_b64(void **state)
+{
+	struct lw_buf b = { 0 };
+
+	lw_b64_encode((const uint8_t *)"\xfb\xff", 2, &b);
+	assert_string_equal((char *)b.p, "-_8");
+	lw_buf_free(&b);
+	assert_int_equal(lw_b64_decode("-_8=", 4, &b), 0);
+	assert_int_equal(b.len, 2);
+	assert_memory_equal(b.p, "\xfb\xff", 2);
+	lw_buf_free(&b);
+	assert_int_equal(lw_b64_decode("A", 1, &b), LW_BAD_REQUEST);
+	lw_buf_free(&b);
+}
+
+/* The shipped DDF describes the resources the VPN object serves. */
+static void test_vpn_ddf(void **state)
+{
+	struct m2m_config cfg = { 0 };
+	struct lw_objects objs;
+	struct lw_registry r = { 0 };
+	struct lw_object *o;
+	char *xml = NULL, item[32];
+	size_t cap = 0;
+	FILE *f = fopen("lwm2m/ddf/33810.xml", "r");
+
+	assert_non_null(f);
+	assert_true(getdelim(&xml, &cap, 0, f) > 0);
+	fclose(f);
+	cfg.dm.lifetime_ms = 60000;
+	assert_int_equal(lw_objects_init(&objs, &cfg, &r), 0);
+	o = lw_registry_find(&r, LW_OBJ_M2M_VPN);
+	assert_non_null(o);
+	assert_non_null(strstr(xml, "<ObjectID>33810</ObjectID>"));
+	for (size_t i = 0; i < o->n_res; i++) {
+		snprintf(item, sizeof(item), "<Item ID=\"%u\">", o->res[i].id);
+		assert_non_null(strstr(xml, item));
+	}
+	lw_objects_free(&objs);
+	free(xml);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_paths),
+		cmocka_unit_test(test_text),
+		cmocka_unit_test_setup(test_tlv, setup),
+		cmocka_unit_test_setup(test_senml_json, setup),
+		cmocka_unit_test_setup(test_senml_cbor, setup),
+		cmocka_unit_test(test_link),
+		cmocka_unit_test_setup(test_operations, setup),
+		cmocka_unit_test(test_b64),
+		cmocka_unit_test(test_vpn_ddf),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -27,7 +27,7 @@
 static const struct cli_command commands[] = {
 	{ "keygen", "", "create a key in the store (--store file|tpm|pkcs11|machine)" },
 	{ "csr", "", "write a certificate request signed by the key (--subject, --san)" },
-	{ "import", "SRC", "put a PEM key or PKCS#12 file into a file or machine store" },
+	{ "import", "SRC", "put a PEM key or PKCS#12 file (and its certificate) into a store" },
 	{ "list", "", "list the profiles' keys and certificates" },
 	{ "show", "[CERT]", "show a certificate and its key (--json)" },
 	{ "doctor", "[PROFILE...]", "pre-flight checks: key, token, TPM, certificate, CA, clock, charon" },

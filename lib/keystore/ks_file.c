@@ -91,6 +91,11 @@ int ks_read_soft(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **
 	rewind(fp);
 	ERR_clear_error();
 	*pk = PEM_read_PrivateKey(fp, NULL, pw_cb, &pc);
+	if (*pk && cert) {
+		/* a certificate in the same file ("cat key.pem cert.pem") goes with the key */
+		rewind(fp);
+		*cert = PEM_read_X509(fp, NULL, NULL, NULL);
+	}
 	fclose(fp);
 	m2m_secret_wipe(&pc.secret);
 	if (!*pk) {
@@ -240,7 +245,8 @@ int m2m_key_import(const struct m2m_key_ref *dst, const char *src,
 
 	if (rc)
 		return rc;
-	if (dst->store != M2M_KEYSTORE_FILE && dst->store != M2M_KEYSTORE_MACHINE)
+	if (dst->store != M2M_KEYSTORE_FILE && dst->store != M2M_KEYSTORE_MACHINE &&
+	    !ks_store_ops(dst->store)->import)
 		return m2m_err_set(err, M2M_ERR_USAGE,
 				   "import: into a %s store is not supported; generate the key there instead",
 				   m2m_key_store_name(dst->store));
@@ -250,10 +256,15 @@ int m2m_key_import(const struct m2m_key_ref *dst, const char *src,
 	if (ks_pkey_type(pk) == M2M_KEY_UNKNOWN)
 		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
 				 "%s: unsupported key (expected ECDSA P-256 or RSA 2048/3072)", src);
+	else if (cert && X509_check_private_key(cert, pk) != 1)
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				 "%s: the certificate does not match the private key", src);
 	else if (dst->store == M2M_KEYSTORE_FILE)
 		rc = ks_file_write(dst->path, pk, &dst->pin, replace, err);
-	else
+	else if (dst->store == M2M_KEYSTORE_MACHINE)
 		rc = ks_machine_write(dst->path, pk, dst->tcti, dst->handle, replace, err);
+	else
+		rc = ks_store_ops(dst->store)->import(dst, pk, cert, replace, err);
 	if (!rc && cert_out && cert) {
 		BIO *mem = BIO_new(BIO_s_mem());
 		BUF_MEM *bm = NULL;

@@ -241,8 +241,8 @@ static int cmd_import(struct opts *o, int argc, char **argv)
 		return cli_fail(&o->c, &err);
 	m2m_key_describe(k, &info);
 	if (!o->c.quiet)
-		printf("%s key imported into %s\n  public key %s\n", m2m_key_type_name(info.type),
-		       info.location, info.fingerprint);
+		printf("%s key imported into %s\n  public key %s%s%s\n", m2m_key_type_name(info.type),
+		       info.location, info.fingerprint, info.scheme[0] ? ", scheme " : "", info.scheme);
 	m2m_key_close(k);
 	return M2M_OK;
 }

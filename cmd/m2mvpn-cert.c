@@ -60,7 +60,7 @@ static const struct cli_option options[] = {
 	[O_PIN_PROMPT] = { "pin-prompt", 0, NULL, "ask for the PIN on the terminal" },
 	[O_SRC_PIN_FILE] = { "src-pin-file", 0, "FILE", "import: the source file's PIN, from a file" },
 	[O_SRC_PIN_FD] = { "src-pin-fd", 0, "FD", "import: the source file's PIN, from a descriptor" },
-	[O_CERT] = { "cert", 0, "FILE", "the certificate (show, doctor); import: write the PKCS#12 one here" },
+	[O_CERT] = { "cert", 0, "FILE", "the certificate (show, doctor); import: write the source's one here" },
 	[O_SUBJECT] = { "subject", 0, "DN", "csr: subject, e.g. CN=dev1,O=ACME (default: CN=device.id)" },
 	[O_SAN] = { "san", 0, "NAME", "csr: subject alternative name (repeat; default: device.id)" },
 	[O_OUT] = { "out", 'o', "FILE", "csr: write here instead of stdout" },

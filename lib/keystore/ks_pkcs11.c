@@ -699,12 +699,14 @@ int ks_p11_import_build(struct ks_p11_import *t, EVP_PKEY *pk, X509 *cert,
 		bad |= add_bn(t, pb, CKA_MODULUS, pk, OSSL_PKEY_PARAM_RSA_N, 0);
 		bad |= add_bn(t, pb, CKA_PUBLIC_EXPONENT, pk, OSSL_PKEY_PARAM_RSA_E, 0);
 	}
-	if (!bad && cert)
-		bad = build_cert(t, cert, id, idlen, label);
 	if (bad) {
 		ks_p11_import_free(t);
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
 				   "import: cannot read the key's values (an RSA key without CRT values?)");
+	}
+	if (cert && build_cert(t, cert, id, idlen, label)) {
+		ks_p11_import_free(t);
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "import: cannot encode the certificate");
 	}
 	return M2M_OK;
 }

@@ -4,7 +4,8 @@
 #   pkcs11: private key (sensitive, not extractable), public key and certificate under
 #   one CKA_ID. show and doctor see it, the tunnel comes up with it and carries traffic.
 #   A wrong PKCS#12 PIN: exit 9 and nothing on the token. An id in use is not replaced
-#   without --force. An RSA key with its certificate in one PEM file goes on too.
+#   without --force. An RSA key with its certificate in one PEM file goes on too. The
+#   token PIN policy holds: a wrong token PIN once (exit 9), then not tried (exit 13).
 #   Neither PIN is ever in /proc/*/cmdline or environ while the tool runs.
 # shellcheck source=../lab/lab.sh disable=SC2034
 . "$(dirname "$0")/../lab/lab.sh"
@@ -99,6 +100,19 @@ is_rc 0 "csr signed by the imported RSA key: exit 0"
 ok "the CSR verifies" quiet openssl req -in "$K-rsa2.csr" -noout -verify
 m2mcert show -p imp --json
 is "$(jget matches_key <<< "$M2M_OUT")" true "show: the RSA certificate matches the token key"
+
+# ---- the token's PIN policy holds for import: one try, then none while retries are low
+P11B=(--store pkcs11 --module "$M" --token "$LAB_P11_TOKEN" --id 03)
+m2mcert import "${P11B[@]}" --pin-file "$LAB_P11_WRONG_PIN_FILE" --src-pin-file "$K.p12pin" "$K.p12"
+is_rc 9 "import with a wrong token PIN: exit 9"
+like "$M2M_ERR" "wrong PIN \(not retried" "wrong token PIN: said so"
+m2mcert import "${P11B[@]}" --pin-file "$LAB_P11_PIN_FILE" --src-pin-file "$K.p12pin" "$K.p12"
+is_rc 13 "import again while retries are low: exit 13, the PIN not tried"
+like "$M2M_ERR" "not tried" "the refusal says the PIN was not tried"
+is "$(p11list | grep -c 'ID: *03')" 0 "nothing was put on the token under id 03"
+ok "a person logs in once (resets the counter)" lab_p11_reset_counter
+m2mcert import "${P11B[@]}" --pin-file "$LAB_P11_PIN_FILE" --src-pin-file "$K.p12pin" "$K.p12"
+is_rc 0 "then the import works: exit 0"
 
 nok "the token PIN is not in the tool's output" grep -qF -- "$(cat "$LAB_P11_PIN_FILE")" "$LAB/log/m2m.history"
 nok "the PKCS#12 PIN is not in the tool's output" grep -qF -- "$(cat "$K.p12pin")" "$LAB/log/m2m.history"

@@ -726,14 +726,45 @@ const CK_ATTRIBUTE *ks_p11_attr(const struct ks_p11_obj *o, CK_ATTRIBUTE_TYPE ty
 	return NULL;
 }
 
+#define P11_MAX_OLD 16
+
+/* Every key and certificate object with our id (or label): up to max handles. */
+static size_t find_all(struct p11 *p, const struct m2m_key_ref *ref, CK_OBJECT_HANDLE *h,
+		       size_t max)
+{
+	static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE };
+	size_t n = 0;
+
+	for (size_t i = 0; i < 3 && n < max; i++) {
+		CK_ATTRIBUTE t[2] = { { CKA_CLASS, (void *)&classes[i], sizeof(classes[i]) } };
+		CK_ULONG got = 0;
+
+		if (p->idlen)
+			t[1] = (CK_ATTRIBUTE){ CKA_ID, p->id, p->idlen };
+		else
+			t[1] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)ref->label, strlen(ref->label) };
+		if (p->f->C_FindObjectsInit(p->s, t, 2) != CKR_OK)
+			continue;
+		if (p->f->C_FindObjects(p->s, h + n, (CK_ULONG)(max - n), &got) == CKR_OK)
+			n += got;
+		p->f->C_FindObjectsFinal(p->s);
+	}
+	return n;
+}
+
+/*
+ * The new objects are created first and the old ones (--force) destroyed
+ * only after all three are there: an import that fails half way leaves the
+ * token as it was.
+ */
 static int p11_import(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, bool replace,
 		      struct m2m_err *err)
 {
 	struct ks_p11_import *t = OPENSSL_zalloc(sizeof(*t));
-	CK_OBJECT_HANDLE h[3];
+	CK_OBJECT_HANDLE h[3], old[P11_MAX_OLD];
 	struct ks_p11_obj *objs[3];
 	const char *what[3] = { "private key", "public key", "certificate" };
-	size_t made = 0, gone;
+	size_t made = 0, n_old;
 	struct p11 *p = NULL;
 	CK_RV rv;
 	int rc;
@@ -749,18 +780,12 @@ static int p11_import(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, b
 	rc = p11_login(p, ref, NULL, err);
 	if (rc)
 		goto out;
-	if (find(p, ref, CKO_PRIVATE_KEY) != CK_INVALID_HANDLE ||
-	    find(p, ref, CKO_PUBLIC_KEY) != CK_INVALID_HANDLE ||
-	    find(p, ref, CKO_CERTIFICATE) != CK_INVALID_HANDLE) {
-		if (!replace) {
-			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
-					 "token '%s': objects with id %s are already there; not replaced (delete them first)",
-					 p->token, ref->id);
-			goto out;
-		}
-		rc = destroy_all(p, ref, &gone, err);
-		if (rc)
-			goto out;
+	n_old = find_all(p, ref, old, P11_MAX_OLD);
+	if (n_old && !replace) {
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				 "token '%s': objects with id %s are already there; not replaced (delete them first)",
+				 p->token, ref->id);
+		goto out;
 	}
 	objs[0] = &t->priv;
 	objs[1] = &t->pub;
@@ -776,6 +801,13 @@ static int p11_import(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, b
 				p->f->C_DestroyObject(p->s, h[made]);
 			goto out;
 		}
+	}
+	for (size_t i = 0; i < n_old; i++) {
+		rv = p->f->C_DestroyObject(p->s, old[i]);
+		if (rv != CKR_OK && !rc)
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					 "token '%s': the key is imported, but an old object with id %s could not be deleted: %s",
+					 p->token, ref->id, rv_name(rv));
 	}
 out:
 	ks_p11_import_free(t);

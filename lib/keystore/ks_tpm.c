@@ -502,7 +502,8 @@ static int tpm_import(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, b
 		rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 		goto out;
 	}
-	rc = take_handle(t, handle, replace, err);
+	/* a handle in use: refused before anything else, unless it is to be replaced */
+	rc = replace ? M2M_OK : take_handle(t, handle, false, err);
 	if (rc)
 		goto out;
 	if (ref->pin.source != M2M_SECRET_NONE) {
@@ -544,6 +545,10 @@ static int tpm_import(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, b
 		rc = tss_err(err, r, "loading the imported key", handle);
 		goto out;
 	}
+	/* the old key goes only once the new one is loaded: a failed import keeps it */
+	rc = replace ? take_handle(t, handle, true, err) : M2M_OK;
+	if (rc)
+		goto out;
 	r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, key, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 			      ESYS_TR_NONE, handle, &pers);
 	if (r != TSS2_RC_SUCCESS)

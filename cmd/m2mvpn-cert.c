@@ -27,7 +27,7 @@
 static const struct cli_command commands[] = {
 	{ "keygen", "", "create a key in the store (--store file|tpm|pkcs11|machine)" },
 	{ "csr", "", "write a certificate request signed by the key (--subject, --san)" },
-	{ "import", "SRC", "put a PEM key or PKCS#12 file into a file or machine store" },
+	{ "import", "SRC", "put a PEM key or PKCS#12 file (and its certificate) into a store" },
 	{ "list", "", "list the profiles' keys and certificates" },
 	{ "show", "[CERT]", "show a certificate and its key (--json)" },
 	{ "doctor", "[PROFILE...]", "pre-flight checks: key, token, TPM, certificate, CA, clock, charon" },
@@ -60,7 +60,7 @@ static const struct cli_option options[] = {
 	[O_PIN_PROMPT] = { "pin-prompt", 0, NULL, "ask for the PIN on the terminal" },
 	[O_SRC_PIN_FILE] = { "src-pin-file", 0, "FILE", "import: the source file's PIN, from a file" },
 	[O_SRC_PIN_FD] = { "src-pin-fd", 0, "FD", "import: the source file's PIN, from a descriptor" },
-	[O_CERT] = { "cert", 0, "FILE", "the certificate (show, doctor); import: write the PKCS#12 one here" },
+	[O_CERT] = { "cert", 0, "FILE", "the certificate (show, doctor); import: write the source's one here" },
 	[O_SUBJECT] = { "subject", 0, "DN", "csr: subject, e.g. CN=dev1,O=ACME (default: CN=device.id)" },
 	[O_SAN] = { "san", 0, "NAME", "csr: subject alternative name (repeat; default: device.id)" },
 	[O_OUT] = { "out", 'o', "FILE", "csr: write here instead of stdout" },
@@ -242,8 +242,8 @@ static int cmd_import(struct opts *o, int argc, char **argv)
 		return cli_fail(&o->c, &err);
 	m2m_key_describe(k, &info);
 	if (!o->c.quiet)
-		printf("%s key imported into %s\n  public key %s\n", m2m_key_type_name(info.type),
-		       info.location, info.fingerprint);
+		printf("%s key imported into %s\n  public key %s%s%s\n", m2m_key_type_name(info.type),
+		       info.location, info.fingerprint, info.scheme[0] ? ", scheme " : "", info.scheme);
 	m2m_key_close(k);
 	return M2M_OK;
 }

@@ -39,6 +39,11 @@ static const struct ks_ops *const store_ops[] = {
 
 #define N_STORES (sizeof(store_names) / sizeof(store_names[0]))
 
+const struct ks_ops *ks_store_ops(enum m2m_key_store s)
+{
+	return store_ops[(unsigned)s < N_STORES ? s : M2M_KEYSTORE_FILE];
+}
+
 const char *m2m_key_store_name(enum m2m_key_store s)
 {
 	return (unsigned)s < N_STORES ? store_names[s] : "unknown";

@@ -2,7 +2,7 @@
 /*
  * The file key store: a PEM PKCS#8 private key, encrypted (AES-256-CBC,
  * PBKDF2) with a PIN when the reference names a PIN source. Also the soft-key
- * reader shared with import (PEM or PKCS#12).
+ * reader and m2m_key_import(), which hands what it read to the store's import.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -95,6 +95,11 @@ int ks_read_soft(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **
 	rewind(fp);
 	ERR_clear_error();
 	*pk = PEM_read_PrivateKey(fp, NULL, pw_cb, &pc);
+	if (*pk && cert) {
+		/* a certificate in the same file ("cat key.pem cert.pem") goes with the key */
+		rewind(fp);
+		*cert = PEM_read_X509(fp, NULL, NULL, NULL);
+	}
 	fclose(fp);
 	m2m_secret_wipe(&pc.secret);
 	if (!*pk) {
@@ -211,7 +216,15 @@ static int file_remove(const struct m2m_key_ref *ref, struct m2m_err *err)
 	return M2M_OK;
 }
 
+static int file_import(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, bool replace,
+		       struct m2m_err *err)
+{
+	(void)cert; /* the caller writes it out, if asked */
+	return ks_file_write(ref->path, pk, &ref->pin, replace, err);
+}
+
 const struct ks_ops ks_file_ops = {
+	.import = file_import,
 	.generate = file_generate,
 	.open = file_open,
 	.sign = file_sign,
@@ -244,7 +257,7 @@ int m2m_key_import(const struct m2m_key_ref *dst, const char *src,
 
 	if (rc)
 		return rc;
-	if (dst->store != M2M_KEYSTORE_FILE && dst->store != M2M_KEYSTORE_MACHINE)
+	if (!ks_store_ops(dst->store)->import)
 		return m2m_err_set(err, M2M_ERR_USAGE,
 				   "import: into a %s store is not supported; generate the key there instead",
 				   m2m_key_store_name(dst->store));
@@ -254,10 +267,11 @@ int m2m_key_import(const struct m2m_key_ref *dst, const char *src,
 	if (ks_pkey_type(pk) == M2M_KEY_UNKNOWN)
 		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
 				 "%s: unsupported key (expected ECDSA P-256 or RSA 2048/3072)", src);
-	else if (dst->store == M2M_KEYSTORE_FILE)
-		rc = ks_file_write(dst->path, pk, &dst->pin, replace, err);
+	else if (cert && X509_check_private_key(cert, pk) != 1)
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				 "%s: the certificate does not match the private key", src);
 	else
-		rc = ks_machine_write(dst->path, pk, dst->tcti, dst->handle, replace, err);
+		rc = ks_store_ops(dst->store)->import(dst, pk, cert, replace, err);
 	if (!rc && cert_out && cert) {
 		BIO *mem = BIO_new(BIO_s_mem());
 		BUF_MEM *bm = NULL;

@@ -25,6 +25,9 @@ struct ks_ops {
 		    size_t *siglen, struct m2m_err *err);
 	int (*remove)(const struct m2m_key_ref *ref, struct m2m_err *err);
 	void (*close)(struct m2m_key *k);
+	/* put a soft key (and its certificate, if not NULL) into the store; NULL: not supported */
+	int (*import)(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, bool replace,
+		      struct m2m_err *err);
 };
 
 struct m2m_key {
@@ -37,6 +40,7 @@ struct m2m_key {
 };
 
 extern const struct ks_ops ks_file_ops, ks_machine_ops, ks_pkcs11_ops, ks_tpm_ops;
+const struct ks_ops *ks_store_ops(enum m2m_key_store s);
 
 /* ---- helpers (keystore.c) ---- */
 const char *ks_ssl_reason(void);

@@ -508,7 +508,15 @@ static int machine_remove(const struct m2m_key_ref *ref, struct m2m_err *err)
 	return M2M_OK;
 }
 
+static int machine_import(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, bool replace,
+			  struct m2m_err *err)
+{
+	(void)cert; /* the caller writes it out, if asked */
+	return ks_machine_write(ref->path, pk, ref->tcti, ref->handle, replace, err);
+}
+
 const struct ks_ops ks_machine_ops = {
+	.import = machine_import,
 	.generate = machine_generate,
 	.open = machine_open,
 	.sign = machine_sign,

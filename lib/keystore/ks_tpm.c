@@ -16,14 +16,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/rand.h>
+
 #include <tss2/tss2_esys.h>
+#include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
 #include "keystore/ks_int.h"
 
 /*
- * tpm2-tss (five libraries) is loaded when a TPM is first used, not when a
+ * tpm2-tss (six libraries) is loaded when a TPM is first used, not when a
  * tool starts: most runs of m2mvpn-connect never touch a TPM, and loading it
  * costs start-up time and memory on small devices.
  */
@@ -36,6 +41,7 @@ static struct {
 	__typeof__(Esys_FlushContext) *Esys_FlushContext;
 	__typeof__(Esys_Free) *Esys_Free;
 	__typeof__(Esys_GetCapability) *Esys_GetCapability;
+	__typeof__(Esys_Import) *Esys_Import;
 	__typeof__(Esys_Initialize) *Esys_Initialize;
 	__typeof__(Esys_Load) *Esys_Load;
 	__typeof__(Esys_ReadPublic) *Esys_ReadPublic;
@@ -46,18 +52,19 @@ static struct {
 	__typeof__(Tss2_RC_Decode) *Tss2_RC_Decode;
 	__typeof__(Tss2_TctiLdr_Finalize) *Tss2_TctiLdr_Finalize;
 	__typeof__(Tss2_TctiLdr_Initialize) *Tss2_TctiLdr_Initialize;
+	__typeof__(Tss2_MU_TPMT_SENSITIVE_Marshal) *Tss2_MU_TPMT_SENSITIVE_Marshal;
 } tss;
 
 static bool tss_load(void)
 {
 	static const char *const names[] = { "libtss2-esys.so.0", "libtss2-tctildr.so.0",
-					     "libtss2-rc.so.0" };
-	void *h[3];
+					     "libtss2-rc.so.0", "libtss2-mu.so.0" };
+	void *h[4];
 
 	if (tss.tried)
 		return tss.ok;
 	tss.tried = true;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		h[i] = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
 		if (!h[i])
 			return false;
@@ -69,6 +76,7 @@ static bool tss_load(void)
 	*(void **)&tss.Esys_FlushContext = dlsym(h[0], "Esys_FlushContext");
 	*(void **)&tss.Esys_Free = dlsym(h[0], "Esys_Free");
 	*(void **)&tss.Esys_GetCapability = dlsym(h[0], "Esys_GetCapability");
+	*(void **)&tss.Esys_Import = dlsym(h[0], "Esys_Import");
 	*(void **)&tss.Esys_Initialize = dlsym(h[0], "Esys_Initialize");
 	*(void **)&tss.Esys_Load = dlsym(h[0], "Esys_Load");
 	*(void **)&tss.Esys_ReadPublic = dlsym(h[0], "Esys_ReadPublic");
@@ -79,6 +87,7 @@ static bool tss_load(void)
 	*(void **)&tss.Tss2_RC_Decode = dlsym(h[2], "Tss2_RC_Decode");
 	*(void **)&tss.Tss2_TctiLdr_Finalize = dlsym(h[1], "Tss2_TctiLdr_Finalize");
 	*(void **)&tss.Tss2_TctiLdr_Initialize = dlsym(h[1], "Tss2_TctiLdr_Initialize");
+	*(void **)&tss.Tss2_MU_TPMT_SENSITIVE_Marshal = dlsym(h[3], "Tss2_MU_TPMT_SENSITIVE_Marshal");
 	tss.ok = tss.Esys_Create &&
 		 tss.Esys_CreatePrimary &&
 		 tss.Esys_EvictControl &&
@@ -86,6 +95,7 @@ static bool tss_load(void)
 		 tss.Esys_FlushContext &&
 		 tss.Esys_Free &&
 		 tss.Esys_GetCapability &&
+		 tss.Esys_Import &&
 		 tss.Esys_Initialize &&
 		 tss.Esys_Load &&
 		 tss.Esys_ReadPublic &&
@@ -95,7 +105,8 @@ static bool tss_load(void)
 		 tss.Esys_Unseal &&
 		 tss.Tss2_RC_Decode &&
 		 tss.Tss2_TctiLdr_Finalize &&
-		 tss.Tss2_TctiLdr_Initialize;
+		 tss.Tss2_TctiLdr_Initialize &&
+		 tss.Tss2_MU_TPMT_SENSITIVE_Marshal;
 	return tss.ok;
 }
 
@@ -106,6 +117,7 @@ static bool tss_load(void)
 #define Esys_FlushContext (tss.Esys_FlushContext)
 #define Esys_Free (tss.Esys_Free)
 #define Esys_GetCapability (tss.Esys_GetCapability)
+#define Esys_Import (tss.Esys_Import)
 #define Esys_Initialize (tss.Esys_Initialize)
 #define Esys_Load (tss.Esys_Load)
 #define Esys_ReadPublic (tss.Esys_ReadPublic)
@@ -116,6 +128,7 @@ static bool tss_load(void)
 #define Tss2_RC_Decode (tss.Tss2_RC_Decode)
 #define Tss2_TctiLdr_Finalize (tss.Tss2_TctiLdr_Finalize)
 #define Tss2_TctiLdr_Initialize (tss.Tss2_TctiLdr_Initialize)
+#define Tss2_MU_TPMT_SENSITIVE_Marshal (tss.Tss2_MU_TPMT_SENSITIVE_Marshal)
 
 
 struct tpm {
@@ -229,7 +242,7 @@ static int tpm_connect(const struct m2m_key_ref *ref, struct tpm **out, struct m
 	if (!tss_load()) {
 		free(t);
 		return m2m_err_set(err, M2M_ERR_DEVICE,
-				   "TPM: the tpm2-tss libraries are not installed (libtss2-esys0, libtss2-tctildr0)");
+				   "TPM: the tpm2-tss libraries are not installed (libtss2-esys0, libtss2-tctildr0, libtss2-mu0)");
 	}
 	snprintf(t->tcti_conf, sizeof(t->tcti_conf), "%s", tcti_of(ref));
 	if (!tcti_safe(t->tcti_conf)) {
@@ -326,6 +339,24 @@ static void key_template(enum m2m_key_type type, bool noda, TPM2B_PUBLIC *tp)
 	}
 }
 
+/* Free a persistent handle for a new key: refuse, or remove the old one. */
+static int take_handle(struct tpm *t, uint32_t handle, bool replace, struct m2m_err *err)
+{
+	ESYS_TR old;
+	TSS2_RC r;
+
+	if (Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				  &old) != TSS2_RC_SUCCESS)
+		return M2M_OK;
+	if (!replace)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "TPM: a key is already at handle 0x%08x; not replaced (delete it first)",
+				   handle);
+	r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, old, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+			      ESYS_TR_NONE, handle, &old);
+	return r == TSS2_RC_SUCCESS ? M2M_OK : tss_err(err, r, "removing the old key", handle);
+}
+
 static int tpm_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, bool replace,
 			struct m2m_err *err)
 {
@@ -335,7 +366,7 @@ static int tpm_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, b
 	TPML_PCR_SELECTION pcr = { 0 };
 	TPM2B_PUBLIC tmpl, *pub = NULL;
 	TPM2B_PRIVATE *priv = NULL;
-	ESYS_TR prim = ESYS_TR_NONE, key = ESYS_TR_NONE, old, pers;
+	ESYS_TR prim = ESYS_TR_NONE, key = ESYS_TR_NONE, pers;
 	struct m2m_secret s = { 0 };
 	struct tpm *t;
 	TSS2_RC r;
@@ -344,21 +375,9 @@ static int tpm_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, b
 	rc = tpm_connect(ref, &t, err);
 	if (rc)
 		return rc;
-	if (Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				  &old) == TSS2_RC_SUCCESS) {
-		if (!replace) {
-			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
-					 "TPM: a key is already at handle 0x%08x; not replaced (delete it first)",
-					 handle);
-			goto out;
-		}
-		r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, old, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-				      ESYS_TR_NONE, handle, &old);
-		if (r != TSS2_RC_SUCCESS) {
-			rc = tss_err(err, r, "removing the old key", handle);
-			goto out;
-		}
-	}
+	rc = take_handle(t, handle, replace, err);
+	if (rc)
+		goto out;
 	if (ref->pin.source != M2M_SECRET_NONE) {
 		rc = m2m_secret_read(&ref->pin, "auth value for the new TPM key", &s, err);
 		if (rc)
@@ -401,6 +420,175 @@ out:
 		Esys_FlushContext(t->esys, prim);
 	Esys_Free(priv);
 	Esys_Free(pub);
+	tpm_close(t);
+	return rc;
+}
+
+/*
+ * The public and sensitive areas of a soft key for TPM2_Import. The key
+ * came from outside, so the TPM must not claim it was made inside
+ * (fixedTPM, fixedParent, sensitiveDataOrigin are clear); the signing
+ * scheme is fixed as for keys made in the TPM.
+ */
+static int import_areas(EVP_PKEY *pk, const struct m2m_secret *auth, TPM2B_PUBLIC *pub,
+			TPMT_SENSITIVE *sens, struct m2m_err *err)
+{
+	enum m2m_key_type type = ks_pkey_type(pk);
+	TPMT_PUBLIC *pa = &pub->publicArea;
+	BIGNUM *a = NULL, *b = NULL;
+	int ok = 0;
+
+	memset(sens, 0, sizeof(*sens));
+	if (type == M2M_KEY_UNKNOWN)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "import: unsupported key (expected ECDSA P-256 or RSA 2048/3072)");
+	key_template(type, auth->len == 0, pub);
+	pa->objectAttributes &= ~(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+				  TPMA_OBJECT_SENSITIVEDATAORIGIN);
+	sens->sensitiveType = pa->type;
+	sens->authValue.size = (UINT16)auth->len;
+	if (auth->len)
+		memcpy(sens->authValue.buffer, auth->buf, auth->len);
+	/* the obfuscation value of an asymmetric key: as long as the name digest */
+	sens->seedValue.size = 32;
+	if (RAND_priv_bytes(sens->seedValue.buffer, 32) != 1)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "import: no random bytes");
+	if (type == M2M_KEY_EC_P256) {
+		unsigned char pt[65];
+		size_t n = 0;
+
+		if (EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
+						    sizeof(pt), &n) &&
+		    n == sizeof(pt) && pt[0] == 0x04 &&
+		    EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_PRIV_KEY, &a) &&
+		    BN_bn2binpad(a, sens->sensitive.ecc.buffer, 32) == 32) {
+			pa->unique.ecc.x.size = 32;
+			memcpy(pa->unique.ecc.x.buffer, pt + 1, 32);
+			pa->unique.ecc.y.size = 32;
+			memcpy(pa->unique.ecc.y.buffer, pt + 33, 32);
+			sens->sensitive.ecc.size = 32;
+			ok = 1;
+		}
+	} else if (EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_N, &a) &&
+		   EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_FACTOR1, &b) &&
+		   BN_num_bytes(a) <= (int)sizeof(pa->unique.rsa.buffer) &&
+		   BN_num_bytes(b) <= (int)sizeof(sens->sensitive.rsa.buffer)) {
+		/* the TPM derives the rest of the private key from one prime */
+		pa->parameters.rsaDetail.keyBits = (TPMI_RSA_KEY_BITS)BN_num_bits(a);
+		pa->unique.rsa.size = (UINT16)BN_bn2bin(a, pa->unique.rsa.buffer);
+		sens->sensitive.rsa.size = (UINT16)BN_bn2bin(b, sens->sensitive.rsa.buffer);
+		BN_free(a);
+		a = NULL;
+		if (EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &a)) {
+			BN_ULONG e = BN_get_word(a);
+
+			/* 0 stands for 65537 */
+			pa->parameters.rsaDetail.exponent = e == 65537 ? 0 : (UINT32)e;
+			ok = e <= 0xffffffffu;
+		}
+	}
+	BN_clear_free(a);
+	BN_clear_free(b);
+	if (!ok) {
+		OPENSSL_cleanse(sens, sizeof(*sens));
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "import: cannot read the key's values");
+	}
+	return M2M_OK;
+}
+
+/*
+ * TPM2_Import of an unwrapped duplicate (no outer or inner wrapper: the
+ * key is in our memory anyway), then load it and make it persistent.
+ */
+static int tpm_import(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, bool replace,
+		      struct m2m_err *err)
+{
+	uint32_t handle = handle_of(ref);
+	TPM2B_SENSITIVE_CREATE sens = { 0 };
+	TPM2B_DATA outside = { 0 }, enc_key = { 0 };
+	TPML_PCR_SELECTION pcr = { 0 };
+	TPM2B_ENCRYPTED_SECRET seed = { 0 };
+	TPMT_SYM_DEF_OBJECT sym = { .algorithm = TPM2_ALG_NULL };
+	TPM2B_PUBLIC pub;
+	TPMT_SENSITIVE *key_sens = NULL;
+	TPM2B_PRIVATE *dup = NULL, *priv = NULL;
+	ESYS_TR prim = ESYS_TR_NONE, key = ESYS_TR_NONE, pers;
+	struct m2m_secret s = { 0 };
+	struct tpm *t;
+	size_t off = 2;
+	TSS2_RC r;
+	int rc;
+
+	(void)cert; /* a TPM keeps no certificates */
+	rc = tpm_connect(ref, &t, err);
+	if (rc)
+		return rc;
+	key_sens = OPENSSL_zalloc(sizeof(*key_sens));
+	dup = OPENSSL_zalloc(sizeof(*dup));
+	if (!key_sens || !dup) {
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+		goto out;
+	}
+	/* a handle in use: refused before anything else, unless it is to be replaced */
+	rc = replace ? M2M_OK : take_handle(t, handle, false, err);
+	if (rc)
+		goto out;
+	if (ref->pin.source != M2M_SECRET_NONE) {
+		rc = m2m_secret_read(&ref->pin, "auth value for the new TPM key", &s, err);
+		if (rc)
+			goto out;
+		if (s.len > sizeof(key_sens->authValue.buffer)) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "TPM: auth value too long");
+			goto out;
+		}
+	}
+	rc = import_areas(pk, &s, &pub, key_sens, err);
+	if (rc)
+		goto out;
+	r = Tss2_MU_TPMT_SENSITIVE_Marshal(key_sens, dup->buffer, sizeof(dup->buffer), &off);
+	if (r != TSS2_RC_SUCCESS) {
+		rc = tss_err(err, r, "encoding the key", handle);
+		goto out;
+	}
+	/* the duplicate is a TPM2B_SENSITIVE: a size, then the TPMT_SENSITIVE */
+	dup->buffer[0] = (BYTE)((off - 2) >> 8);
+	dup->buffer[1] = (BYTE)(off - 2);
+	dup->size = (UINT16)off;
+	r = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+			       ESYS_TR_NONE, &sens, &srk_template, &outside, &pcr, &prim, NULL, NULL,
+			       NULL, NULL);
+	if (r != TSS2_RC_SUCCESS) {
+		rc = tss_err(err, r, "creating the storage primary", handle);
+		goto out;
+	}
+	r = Esys_Import(t->esys, prim, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &enc_key,
+			&pub, dup, &seed, &sym, &priv);
+	if (r != TSS2_RC_SUCCESS) {
+		rc = tss_err(err, r, "importing the key", handle);
+		goto out;
+	}
+	r = Esys_Load(t->esys, prim, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, &pub, &key);
+	if (r != TSS2_RC_SUCCESS) {
+		rc = tss_err(err, r, "loading the imported key", handle);
+		goto out;
+	}
+	/* the old key goes only once the new one is loaded: a failed import keeps it */
+	rc = replace ? take_handle(t, handle, true, err) : M2M_OK;
+	if (rc)
+		goto out;
+	r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, key, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+			      ESYS_TR_NONE, handle, &pers);
+	if (r != TSS2_RC_SUCCESS)
+		rc = tss_err(err, r, "making the key persistent", handle);
+out:
+	m2m_secret_wipe(&s);
+	OPENSSL_clear_free(key_sens, sizeof(*key_sens));
+	OPENSSL_clear_free(dup, sizeof(*dup));
+	if (key != ESYS_TR_NONE)
+		Esys_FlushContext(t->esys, key);
+	if (prim != ESYS_TR_NONE)
+		Esys_FlushContext(t->esys, prim);
+	Esys_Free(priv);
 	tpm_close(t);
 	return rc;
 }
@@ -663,6 +851,7 @@ int ks_tpm_unseal(const char *tcti, uint32_t handle, unsigned char *out, size_t 
 }
 
 const struct ks_ops ks_tpm_ops = {
+	.import = tpm_import,
 	.generate = tpm_generate,
 	.open = tpm_key_open,
 	.sign = tpm_sign,

@@ -5,6 +5,8 @@
  * separation, a known answer computed with `openssl kdf`), the argument
  * checks, and the file and machine stores end to end on temporary files,
  * including "another machine" through the test-only input overrides.
+ * Import: the PKCS#11 object templates (what a token would be given,
+ * checked without a token), and the checks before any store is touched.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,11 +21,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include "keystore/ks_int.h"
+#include "keystore/ks_p11.h"
 #include "m2m/keystore.h"
 
 /* ---- PIN policy ---------------------------------------------------------- */
@@ -396,10 +403,314 @@ static void test_import(void **state)
 	assert_string_equal(ia.fingerprint, ib.fingerprint);
 	m2m_key_close(a);
 	m2m_key_close(b);
+	/* a TPM that is not there: the import fails as a TPM failure, the TCTI named */
 	dst.store = M2M_KEYSTORE_TPM;
-	assert_int_equal(m2m_key_import(&dst, s, &none, NULL, false, &err), M2M_ERR_USAGE);
+	dst.tcti = "swtpm:path=/nonexistent/swtpm.sock";
+	assert_int_equal(m2m_key_import(&dst, s, &none, NULL, false, &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "/nonexistent/swtpm.sock"));
 	unsetenv("M2M_MACHINE_ID_FILE");
 	unsetenv("M2M_DMI_DIR");
+}
+
+/* ---- import: certificates, PKCS#12, PKCS#11 templates ---------------------- */
+
+static X509 *self_signed(EVP_PKEY *pk, const char *cn)
+{
+	X509 *x = X509_new();
+	X509_NAME *n = X509_NAME_new();
+
+	assert_non_null(x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_subject_name(x, n);
+	X509_set_issuer_name(x, n);
+	X509_NAME_free(n);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, pk);
+	assert_true(X509_sign(x, pk, EVP_sha256()) > 0);
+	return x;
+}
+
+static void write_pem(const char *path, EVP_PKEY *pk, X509 *x)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	if (pk)
+		assert_true(PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL));
+	if (x)
+		assert_true(PEM_write_X509(f, x));
+	fclose(f);
+}
+
+static const CK_ATTRIBUTE *attr(const struct ks_p11_obj *o, CK_ATTRIBUTE_TYPE type)
+{
+	const CK_ATTRIBUTE *a = ks_p11_attr(o, type);
+
+	assert_non_null(a);
+	return a;
+}
+
+static void assert_bool_attr(const struct ks_p11_obj *o, CK_ATTRIBUTE_TYPE type, CK_BBOOL v)
+{
+	const CK_ATTRIBUTE *a = attr(o, type);
+
+	assert_int_equal(a->ulValueLen, sizeof(CK_BBOOL));
+	assert_int_equal(*(CK_BBOOL *)a->pValue, v);
+}
+
+static void assert_ulong_attr(const struct ks_p11_obj *o, CK_ATTRIBUTE_TYPE type, CK_ULONG v)
+{
+	const CK_ATTRIBUTE *a = attr(o, type);
+
+	assert_int_equal(a->ulValueLen, sizeof(CK_ULONG));
+	assert_int_equal(*(CK_ULONG *)a->pValue, v);
+}
+
+static BIGNUM *bn_attr(const struct ks_p11_obj *o, CK_ATTRIBUTE_TYPE type)
+{
+	const CK_ATTRIBUTE *a = attr(o, type);
+	BIGNUM *bn = BN_bin2bn(a->pValue, (int)a->ulValueLen, NULL);
+
+	assert_non_null(bn);
+	return bn;
+}
+
+/* what every import gives a token, whatever the key type */
+static void check_common(const struct ks_p11_import *t, const unsigned char *id, size_t idlen,
+			 const char *label)
+{
+	const struct ks_p11_obj *objs[3] = { &t->priv, &t->pub, &t->cert };
+
+	assert_ulong_attr(&t->priv, CKA_CLASS, CKO_PRIVATE_KEY);
+	assert_bool_attr(&t->priv, CKA_TOKEN, CK_TRUE);
+	assert_bool_attr(&t->priv, CKA_PRIVATE, CK_TRUE);
+	assert_bool_attr(&t->priv, CKA_SENSITIVE, CK_TRUE);
+	assert_bool_attr(&t->priv, CKA_EXTRACTABLE, CK_FALSE);
+	assert_bool_attr(&t->priv, CKA_SIGN, CK_TRUE);
+	assert_bool_attr(&t->priv, CKA_DECRYPT, CK_FALSE);
+	assert_ulong_attr(&t->pub, CKA_CLASS, CKO_PUBLIC_KEY);
+	assert_bool_attr(&t->pub, CKA_TOKEN, CK_TRUE);
+	assert_bool_attr(&t->pub, CKA_VERIFY, CK_TRUE);
+	for (int i = 0; i < 3; i++) {
+		const CK_ATTRIBUTE *a;
+
+		if (objs[i]->n == 0)
+			continue;
+		a = attr(objs[i], CKA_ID);
+		assert_int_equal(a->ulValueLen, idlen);
+		assert_memory_equal(a->pValue, id, idlen);
+		a = attr(objs[i], CKA_LABEL);
+		assert_int_equal(a->ulValueLen, strlen(label));
+		assert_memory_equal(a->pValue, label, strlen(label));
+		/* no attribute twice */
+		for (CK_ULONG j = 0; j < objs[i]->n; j++)
+			for (CK_ULONG k = j + 1; k < objs[i]->n; k++)
+				assert_true(objs[i]->a[j].type != objs[i]->a[k].type);
+	}
+}
+
+static void test_p11_template_ec(void **state)
+{
+	static const unsigned char id[] = { 0x0a, 0x0b };
+	static const unsigned char oid[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	EVP_PKEY *pk = ks_soft_generate(M2M_KEY_EC_P256);
+	X509 *x = self_signed(pk, "p11-ec");
+	struct ks_p11_import t;
+	struct m2m_err err = { 0 };
+	unsigned char pt[65], *der = NULL;
+	size_t ptlen = 0;
+	const CK_ATTRIBUTE *a;
+	BIGNUM *want = NULL, *got;
+	int n;
+
+	assert_int_equal(ks_p11_import_build(&t, pk, x, id, sizeof(id), "dev", &err), M2M_OK);
+	check_common(&t, id, sizeof(id), "dev");
+	assert_ulong_attr(&t.priv, CKA_KEY_TYPE, CKK_EC);
+	assert_ulong_attr(&t.pub, CKA_KEY_TYPE, CKK_EC);
+	a = attr(&t.priv, CKA_EC_PARAMS);
+	assert_int_equal(a->ulValueLen, sizeof(oid));
+	assert_memory_equal(a->pValue, oid, sizeof(oid));
+	a = attr(&t.pub, CKA_EC_PARAMS);
+	assert_memory_equal(a->pValue, oid, sizeof(oid));
+	/* the private scalar, 32 bytes even when it has leading zeros */
+	a = attr(&t.priv, CKA_VALUE);
+	assert_int_equal(a->ulValueLen, 32);
+	assert_true(EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_PRIV_KEY, &want));
+	got = bn_attr(&t.priv, CKA_VALUE);
+	assert_int_equal(BN_cmp(want, got), 0);
+	BN_clear_free(want);
+	BN_clear_free(got);
+	/* the point inside a DER OCTET STRING */
+	assert_true(EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
+						    sizeof(pt), &ptlen));
+	a = attr(&t.pub, CKA_EC_POINT);
+	assert_int_equal(a->ulValueLen, 67);
+	assert_int_equal(((unsigned char *)a->pValue)[0], 0x04);
+	assert_int_equal(((unsigned char *)a->pValue)[1], 65);
+	assert_memory_equal((unsigned char *)a->pValue + 2, pt, 65);
+	assert_null(ks_p11_attr(&t.pub, CKA_VALUE));
+	/* the certificate */
+	assert_ulong_attr(&t.cert, CKA_CLASS, CKO_CERTIFICATE);
+	assert_ulong_attr(&t.cert, CKA_CERTIFICATE_TYPE, CKC_X_509);
+	assert_bool_attr(&t.cert, CKA_TOKEN, CK_TRUE);
+	n = i2d_X509(x, &der);
+	a = attr(&t.cert, CKA_VALUE);
+	assert_int_equal(a->ulValueLen, n);
+	assert_memory_equal(a->pValue, der, n);
+	OPENSSL_free(der);
+	der = NULL;
+	n = i2d_X509_NAME(X509_get_subject_name(x), &der);
+	a = attr(&t.cert, CKA_SUBJECT);
+	assert_int_equal(a->ulValueLen, n);
+	assert_memory_equal(a->pValue, der, n);
+	OPENSSL_free(der);
+	attr(&t.cert, CKA_ISSUER);
+	attr(&t.cert, CKA_SERIAL_NUMBER);
+	ks_p11_import_free(&t);
+	assert_int_equal(t.nbuf, 0);
+
+	/* no certificate: no certificate object; no label: the default one */
+	assert_int_equal(ks_p11_import_build(&t, pk, NULL, id, 1, NULL, &err), M2M_OK);
+	assert_int_equal(t.cert.n, 0);
+	check_common(&t, id, 1, "m2m device key");
+	ks_p11_import_free(&t);
+	X509_free(x);
+	EVP_PKEY_free(pk);
+}
+
+static void test_p11_template_rsa(void **state)
+{
+	static const unsigned char id[] = { 0x01 };
+	static const CK_ATTRIBUTE_TYPE priv_parts[] = {
+		CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT, CKA_PRIME_1,
+		CKA_PRIME_2, CKA_EXPONENT_1, CKA_EXPONENT_2, CKA_COEFFICIENT,
+	};
+	EVP_PKEY *pk = ks_soft_generate(M2M_KEY_RSA_2048);
+	struct ks_p11_import t;
+	struct m2m_err err = { 0 };
+	BIGNUM *n, *p, *q, *pq, *e;
+	BN_CTX *bc = BN_CTX_new();
+
+	assert_int_equal(ks_p11_import_build(&t, pk, NULL, id, 1, "rsa", &err), M2M_OK);
+	check_common(&t, id, 1, "rsa");
+	assert_ulong_attr(&t.priv, CKA_KEY_TYPE, CKK_RSA);
+	assert_ulong_attr(&t.pub, CKA_KEY_TYPE, CKK_RSA);
+	for (size_t i = 0; i < sizeof(priv_parts) / sizeof(priv_parts[0]); i++)
+		assert_true(attr(&t.priv, priv_parts[i])->ulValueLen > 0);
+	assert_null(ks_p11_attr(&t.pub, CKA_PRIVATE_EXPONENT));
+	assert_null(ks_p11_attr(&t.pub, CKA_PRIME_1));
+	/* the parts fit together: p * q = n, the same n and e in both objects */
+	n = bn_attr(&t.priv, CKA_MODULUS);
+	p = bn_attr(&t.priv, CKA_PRIME_1);
+	q = bn_attr(&t.priv, CKA_PRIME_2);
+	pq = BN_new();
+	assert_true(BN_mul(pq, p, q, bc));
+	assert_int_equal(BN_cmp(pq, n), 0);
+	assert_int_equal(BN_num_bits(n), 2048);
+	BN_free(pq);
+	pq = bn_attr(&t.pub, CKA_MODULUS);
+	assert_int_equal(BN_cmp(pq, n), 0);
+	e = bn_attr(&t.pub, CKA_PUBLIC_EXPONENT);
+	assert_true(BN_is_word(e, 65537));
+	BN_free(e);
+	e = bn_attr(&t.priv, CKA_PUBLIC_EXPONENT);
+	assert_true(BN_is_word(e, 65537));
+	BN_free(e);
+	BN_free(pq);
+	BN_free(n);
+	BN_clear_free(p);
+	BN_clear_free(q);
+	BN_CTX_free(bc);
+	ks_p11_import_free(&t);
+	EVP_PKEY_free(pk);
+}
+
+static void test_p11_template_unsupported(void **state)
+{
+	EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	struct ks_p11_import t;
+	struct m2m_err err = { 0 };
+
+	assert_non_null(pk);
+	assert_int_equal(ks_p11_import_build(&t, pk, NULL, (const unsigned char *)"\x01", 1, NULL,
+					     &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "unsupported key"));
+	EVP_PKEY_free(pk);
+	pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	assert_non_null(pk);
+	assert_int_equal(ks_p11_import_build(&t, pk, NULL, (const unsigned char *)"\x01", 1, NULL,
+					     &err), M2M_ERR_CREDENTIAL);
+	EVP_PKEY_free(pk);
+}
+
+/*
+ * The checks of an import before any store is touched: a wrong PKCS#12 PIN,
+ * a certificate that is not the key's, a module that is not there; and a
+ * PEM file carrying key and certificate gives both.
+ */
+static void test_import_sources(void **state)
+{
+	struct m2m_key_ref dst = { .store = M2M_KEYSTORE_FILE };
+	struct m2m_secret_ref none = { .fd = -1 };
+	struct m2m_secret_ref good = { .source = M2M_SECRET_FILE, .fd = -1 };
+	struct m2m_secret_ref bad = { .source = M2M_SECRET_FILE, .fd = -1 };
+	EVP_PKEY *pk = ks_soft_generate(M2M_KEY_EC_P256), *other = ks_soft_generate(M2M_KEY_EC_P256);
+	X509 *x = self_signed(pk, "import-src"), *y = self_signed(other, "other");
+	PKCS12 *p12 = PKCS12_create("p12-secret", "dev", pk, x, NULL, 0, 0, 0, 0, 0);
+	char both[256], mism[256], p12path[256], out[256], key[256], gp[256], bp[256];
+	struct m2m_err err = { 0 };
+	FILE *f;
+
+	snprintf(both, sizeof(both), "%s/both.pem", dir);
+	snprintf(mism, sizeof(mism), "%s/mism.pem", dir);
+	snprintf(p12path, sizeof(p12path), "%s/dev.p12", dir);
+	snprintf(out, sizeof(out), "%s/out.crt", dir);
+	snprintf(key, sizeof(key), "%s/out.key", dir);
+	snprintf(gp, sizeof(gp), "%s/p12.pin", dir);
+	snprintf(bp, sizeof(bp), "%s/p12-bad.pin", dir);
+	write_file("p12.pin", "p12-secret", 0600);
+	write_file("p12-bad.pin", "p12-wrong", 0600);
+	good.path = gp;
+	bad.path = bp;
+	write_pem(both, pk, x);
+	write_pem(mism, pk, y);
+	assert_non_null(p12);
+	f = fopen(p12path, "wb");
+	assert_non_null(f);
+	assert_true(i2d_PKCS12_fp(f, p12));
+	fclose(f);
+	dst.path = key;
+
+	/* key and certificate from one PEM file */
+	assert_int_equal(m2m_key_import(&dst, both, &none, out, true, &err), M2M_OK);
+	assert_int_equal(access(out, R_OK), 0);
+	unlink(out);
+	/* a certificate of another key: refused */
+	assert_int_equal(m2m_key_import(&dst, mism, &none, out, true, &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "does not match"));
+	assert_int_not_equal(access(out, F_OK), 0);
+	/* PKCS#12: the wrong PIN is a credential failure (exit 9), the right one works */
+	assert_int_equal(m2m_key_import(&dst, p12path, &bad, out, true, &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "wrong PIN"));
+	assert_int_equal(m2m_key_import(&dst, p12path, &good, out, true, &err), M2M_OK);
+	assert_int_equal(access(out, R_OK), 0);
+	/* onto a token whose module is not there: the module is named, nothing else tried */
+	dst = (struct m2m_key_ref){ .store = M2M_KEYSTORE_PKCS11, .module = "/nonexistent/p11.so",
+				    .id = "01", .pin = { .source = M2M_SECRET_PROMPT } };
+	assert_int_equal(m2m_key_import(&dst, both, &none, NULL, false, &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "PKCS#11 module /nonexistent/p11.so"));
+	/* a token import needs an id */
+	dst.id = NULL;
+	dst.label = "x";
+	assert_int_equal(m2m_key_import(&dst, both, &none, NULL, false, &err), M2M_ERR_USAGE);
+	PKCS12_free(p12);
+	X509_free(x);
+	X509_free(y);
+	EVP_PKEY_free(pk);
+	EVP_PKEY_free(other);
 }
 
 /* Damaged key files: refused as such, never read past. */
@@ -505,6 +816,10 @@ int main(void)
 		cmocka_unit_test(test_file_store),
 		cmocka_unit_test(test_machine_store),
 		cmocka_unit_test(test_import),
+		cmocka_unit_test(test_p11_template_ec),
+		cmocka_unit_test(test_p11_template_rsa),
+		cmocka_unit_test(test_p11_template_unsupported),
+		cmocka_unit_test(test_import_sources),
 		cmocka_unit_test(test_machine_parse),
 		cmocka_unit_test(test_tpm_unreachable),
 		cmocka_unit_test(test_pkcs11_no_module),

@@ -116,9 +116,14 @@ int m2m_key_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, bool
 		     struct m2m_err *err);
 
 /*
- * Import a PEM private key or a PKCS#12 file (src_pin decrypts it) into a
- * FILE or MACHINE store. If cert_out is not NULL and src is PKCS#12 its
- * certificate is written there as PEM.
+ * Import a PEM private key (optionally followed by its certificate in the
+ * same file) or a PKCS#12 file (src_pin decrypts it) into any store. A
+ * certificate that is not the key's is refused (CREDENTIAL). PKCS11: the
+ * private key (sensitive, not extractable, sign only), its public key and
+ * the certificate are created on the token with dst->id (one PIN try, as
+ * for signing). TPM: TPM2_Import under the storage primary, persistent at
+ * dst->handle, with a fixed signing scheme; not fixedTPM. If cert_out is
+ * not NULL and src has a certificate, it is written there as PEM.
  */
 int m2m_key_import(const struct m2m_key_ref *dst, const char *src,
 		   const struct m2m_secret_ref *src_pin, const char *cert_out, bool replace,

@@ -122,11 +122,17 @@ examples: $(EXAMPLES)
 
 # libFuzzer targets (clang); each links the library sources with sanitizers
 FUZZ_CC ?= clang
-FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Ilib/include -Ilib $(PKG_CFLAGS)
-$(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+FUZZ_CFLAGS := -g -O1 -fsanitize=address,undefined -fsanitize=fuzzer-no-link -std=gnu11 -D_GNU_SOURCE \
+	-Ilib/include -Ilib $(PKG_CFLAGS)
+# the library is compiled once with sanitizers and coverage; each target only links it
+FUZZ_OBJ := $(LIB_SRC:%.c=$(B)/fuzzobj/%.o)
+$(B)/fuzzobj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
 fuzz: $(FUZZERS)
 
 check: all units

@@ -32,6 +32,7 @@ static const struct cli_command commands[] = {
 	{ "show", "[CERT]", "show a certificate and its key (--json)" },
 	{ "doctor", "[PROFILE...]", "pre-flight checks: key, token, TPM, certificate, CA, clock, charon" },
 	{ "delete", "", "delete the key from its store" },
+	{ "charon-conf", "", "write charon's tpm TCTI and pkcs11 modules for the profiles (-o FILE)" },
 	{ NULL, NULL, NULL },
 };
 
@@ -63,7 +64,7 @@ static const struct cli_option options[] = {
 	[O_CERT] = { "cert", 0, "FILE", "the certificate (show, doctor); import: write the source's one here" },
 	[O_SUBJECT] = { "subject", 0, "DN", "csr: subject, e.g. CN=dev1,O=ACME (default: CN=device.id)" },
 	[O_SAN] = { "san", 0, "NAME", "csr: subject alternative name (repeat; default: device.id)" },
-	[O_OUT] = { "out", 'o', "FILE", "csr: write here instead of stdout" },
+	[O_OUT] = { "out", 'o', "FILE", "csr, charon-conf: write here instead of stdout" },
 	[O_FORCE] = { "force", 'f', NULL, "keygen, import: replace an existing key" },
 	[O_JSON] = { "json", 'j', NULL, "machine-readable output (show, list, doctor)" },
 	[O_QUIET] = { "quiet", 'q', NULL, "print nothing but errors" },
@@ -218,6 +219,89 @@ static int cmd_delete(struct opts *o, int argc, char **argv)
 		return cli_fail(&o->c, &err);
 	if (!o->c.quiet)
 		printf("deleted\n");
+	return M2M_OK;
+}
+
+/*
+ * charon signs with TPM and token keys itself, through its tpm and pkcs11
+ * plugins, so it must use the TCTI and modules the profiles name. This
+ * writes them as a strongswan.d fragment (the plugins' section content, as in
+ * /etc/strongswan.d/charon/), so nothing has to be copied by hand.
+ */
+static int cmd_charon_conf(struct opts *o, int argc, char **argv)
+{
+	const char *tcti = NULL, *tcti_profile = NULL;
+	struct m2m_err err;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int rc, n_mod = 0;
+
+	if (argc)
+		return cli_error(&o->c, M2M_ERR_USAGE, "charon-conf: takes no arguments");
+	rc = load_cfg(o, true);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < o->cfg->n_profiles; i++) {
+		const struct m2m_vpn_profile *p = &o->cfg->profiles[i];
+		const char *t = p->tcti ? p->tcti : M2M_TPM_DEFAULT_TCTI;
+
+		if (p->auth != M2M_AUTH_TPM)
+			continue;
+		/* charon has one TCTI for all TPM keys */
+		if (tcti && strcmp(tcti, t) != 0)
+			return cli_error(&o->c, M2M_ERR_CONFIG,
+					 "profiles %s and %s name different TCTIs (%s, %s); charon can use one",
+					 tcti_profile, p->name, tcti, t);
+		tcti = t;
+		tcti_profile = p->name;
+	}
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return cli_error(&o->c, M2M_ERR_FAILURE, "out of memory");
+	fprintf(f, "# charon's plugins for the m2m profiles in %s\n", o->cfg->path);
+	fprintf(f, "# written by m2mvpn-cert charon-conf; include it inside charon { plugins { } }\n");
+	if (tcti) {
+		size_t nl = strcspn(tcti, ":");
+
+		fprintf(f, "tpm {\n    tcti {\n        name = %.*s\n", (int)nl, tcti);
+		if (tcti[nl])
+			fprintf(f, "        opts = %s\n", tcti + nl + 1);
+		fprintf(f, "    }\n}\n");
+	}
+	for (size_t i = 0; i < o->cfg->n_profiles; i++) {
+		const struct m2m_vpn_profile *p = &o->cfg->profiles[i];
+		bool seen = false;
+
+		if (p->auth != M2M_AUTH_PKCS11 || !p->module)
+			continue;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = o->cfg->profiles[j].auth == M2M_AUTH_PKCS11 && o->cfg->profiles[j].module &&
+			       strcmp(o->cfg->profiles[j].module, p->module) == 0;
+		if (seen)
+			continue;
+		fprintf(f, "%s        m2m-%s {\n            path = %s\n        }\n",
+			n_mod++ ? "" : "pkcs11 {\n    modules {\n", p->name, p->module);
+	}
+	if (n_mod)
+		fprintf(f, "    }\n}\n");
+	if (fclose(f) != 0) {
+		free(buf);
+		return cli_error(&o->c, M2M_ERR_FAILURE, "out of memory");
+	}
+	if (!o->out) {
+		fputs(buf, stdout);
+		free(buf);
+		return M2M_OK;
+	}
+	m2m_err_clear(&err);
+	/* nothing secret in it: charon's own configuration is world-readable too */
+	rc = m2m_write_atomic(o->out, buf, len, 0644, &err);
+	free(buf);
+	if (rc)
+		return cli_fail(&o->c, &err);
+	if (!o->c.quiet && isatty(STDOUT_FILENO))
+		printf("wrote %s; restart charon to use it\n", o->out);
 	return M2M_OK;
 }
 
@@ -779,6 +863,7 @@ static const struct {
 	{ "keygen", cmd_keygen }, { "csr", cmd_csr }, { "import", cmd_import },
 	{ "list", cmd_list }, { "show", cmd_show }, { "doctor", cmd_doctor },
 	{ "delete", cmd_delete },
+	{ "charon-conf", cmd_charon_conf },
 };
 
 static bool parse_fd(const char *s, int *fd)

@@ -22,7 +22,7 @@ _m2mvpn_cert()
         --label --tcti --handle --pin-file --pin-fd --pin-credential --pin-prompt
         --src-pin-file --src-pin-fd --cert --subject --san -o --out -f --force -j --json
         -q --quiet -v --verbose --color -h --help -V --version"
-    local cmds="keygen csr import list show doctor delete"
+    local cmds="keygen csr import list show doctor delete charon-conf"
 
     local i cmd="" cfg=""
     for ((i = 1; i < cword; i++)); do

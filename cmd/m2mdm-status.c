@@ -355,25 +355,12 @@ int main(int argc, char **argv)
 	struct m2m_config *cfg = NULL;
 	const char *color = "auto";
 	bool report = false, serve = false;
-	char sopts[64] = "";
+	char sopts[64];
 	struct sigaction sa = { .sa_handler = on_signal };
-	size_t k = 0;
 	int opt, rc;
 
 	umask(077);
-	for (const struct cli_option *o = options; o->name; o++, k++) {
-		lopts[k] = (struct option){ o->name, o->arg ? required_argument : no_argument, NULL,
-					    o->short_name ? o->short_name : 256 + (int)k };
-		if (o->short_name) {
-			size_t l = strlen(sopts);
-
-			sopts[l] = (char)o->short_name;
-			sopts[l + 1] = '\0';
-			if (o->arg)
-				strcat(sopts, ":");
-		}
-	}
-	lopts[k] = (struct option){ 0 };
+	cli_getopt_tables(options, lopts, sopts, sizeof(sopts), "");
 	while ((opt = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -407,7 +394,8 @@ int main(int argc, char **argv)
 			printf("%s %s\n", c.prog, m2m_version());
 			return M2M_OK;
 		default:
-			if (opt >= 256 && strcmp(options[opt - 256].name, "color") == 0) {
+			if (cli_option_index(options, opt) >= 0 &&
+			    strcmp(options[cli_option_index(options, opt)].name, "color") == 0) {
 				color = optarg;
 				break;
 			}

@@ -954,7 +954,7 @@ int main(int argc, char **argv)
 	struct opts o = { .c = { .prog = "m2mvpn-cert" } };
 	struct option lopts[O_N + 1];
 	const char *color = "auto";
-	char sopts[64] = "-";
+	char sopts[64];
 	char **rest;
 	int opt, rc, nrest = 0;
 
@@ -962,36 +962,18 @@ int main(int argc, char **argv)
 	umask(077);
 	o.ref.pin.fd = -1;
 	o.src_pin.fd = -1;
-	for (int k = 0; k < O_N; k++) {
-		const struct cli_option *op = &options[k];
-
-		lopts[k] = (struct option){ op->name, op->arg ? required_argument : no_argument, NULL,
-					    256 + k };
-		if (op->short_name) {
-			size_t l = strlen(sopts);
-
-			sopts[l] = (char)op->short_name;
-			sopts[l + 1] = '\0';
-			if (op->arg)
-				strcat(sopts, ":");
-		}
-	}
-	lopts[O_N] = (struct option){ 0 };
+	cli_getopt_tables(options, lopts, sopts, sizeof(sopts), "-");
 	rest = calloc((size_t)argc + 1, sizeof(*rest));
 	if (!rest)
 		return cli_error(&o.c, M2M_ERR_FAILURE, "out of memory");
 	while ((opt = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
-		int k = -1;
+		int k;
 
 		if (opt == 1) {
 			rest[nrest++] = optarg;
 			continue;
 		}
-		if (opt >= 256)
-			k = opt - 256;
-		for (int j = 0; k < 0 && j < O_N; j++)
-			if (options[j].short_name == opt)
-				k = j;
+		k = cli_option_index(options, opt);
 		if (k < 0) {
 			fprintf(stderr, "Try '%s --help'.\n", o.c.prog);
 			free(rest);

@@ -289,30 +289,16 @@ int main(int argc, char **argv)
 	struct option lopts[sizeof(options) / sizeof(options[0])];
 	struct m2m_config *cfg = NULL;
 	const char *color = "auto";
-	char sopts[64] = "+";
+	char sopts[64];
 	int opt, rc;
-	size_t k = 0;
 
 	/* nothing we write (state, locks) is anybody else's business */
 	umask(077);
 	/* keys and PINs pass through this process: no core dumps, no ptrace by peers */
 	setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
 	prctl(PR_SET_DUMPABLE, 0);
-	for (const struct cli_option *o = options; o->name; o++, k++) {
-		lopts[k] = (struct option){ o->name, o->arg ? required_argument : no_argument, NULL,
-					    o->short_name ? o->short_name : 256 + (int)k };
-		if (o->short_name) {
-			size_t l = strlen(sopts);
-
-			sopts[l] = (char)o->short_name;
-			sopts[l + 1] = '\0';
-			if (o->arg)
-				strcat(sopts, ":");
-		}
-	}
-	lopts[k] = (struct option){ 0 };
 	/* options may come before or after the command */
-	sopts[0] = '-';
+	cli_getopt_tables(options, lopts, sopts, sizeof(sopts), "-");
 	{
 		char *rest[argc + 1];
 		int nrest = 0;
@@ -347,7 +333,8 @@ int main(int argc, char **argv)
 				printf("%s %s\n", c.prog, m2m_version());
 				return M2M_OK;
 			default:
-				if (opt >= 256 && strcmp(options[opt - 256].name, "color") == 0) {
+				if (cli_option_index(options, opt) >= 0 &&
+				    strcmp(options[cli_option_index(options, opt)].name, "color") == 0) {
 					color = optarg;
 					break;
 				}

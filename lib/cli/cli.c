@@ -9,6 +9,40 @@
 
 #include "cli/cli.h"
 
+void cli_getopt_tables(const struct cli_option *opts, struct option *lopts, char *sopts,
+		       size_t sopts_len, const char *prefix)
+{
+	size_t k = 0, l;
+
+	snprintf(sopts, sopts_len, "%s", prefix);
+	for (const struct cli_option *o = opts; o->name; o++, k++) {
+		lopts[k] = (struct option){ o->name, o->arg ? required_argument : no_argument, NULL,
+					    o->short_name ? o->short_name : 256 + (int)k };
+		l = strlen(sopts);
+		if (o->short_name && l + 3 < sopts_len) {
+			sopts[l++] = (char)o->short_name;
+			if (o->arg)
+				sopts[l++] = ':';
+			sopts[l] = '\0';
+		}
+	}
+	lopts[k] = (struct option){ 0 };
+}
+
+int cli_option_index(const struct cli_option *opts, int opt)
+{
+	int n = 0;
+
+	while (opts[n].name)
+		n++;
+	if (opt >= 256)
+		return opt - 256 < n ? opt - 256 : -1;
+	for (int k = 0; k < n; k++)
+		if (opts[k].short_name == opt)
+			return k;
+	return -1;
+}
+
 int cli_error(const struct cli *c, int rc, const char *fmt, ...)
 {
 	va_list ap;

@@ -7,6 +7,7 @@
 #define M2M_CLI_H
 
 #include <stdbool.h>
+#include <getopt.h>
 #include <stdio.h>
 
 #include <json-c/json.h>
@@ -37,6 +38,17 @@ struct cli {
 	bool color;         /* resolved: use colour on stdout */
 	unsigned timeout_ms; /* 0: not given */
 };
+
+/*
+ * Build getopt_long's tables from an option table (NULL-terminated by name):
+ * an option with a short name returns it, a long-only one 256 + its index.
+ * lopts must have room for every option plus the terminator. sopts starts
+ * with prefix ("-" to return operands in order, "+" to stop at the first).
+ */
+void cli_getopt_tables(const struct cli_option *opts, struct option *lopts, char *sopts,
+		       size_t sopts_len, const char *prefix);
+/* The index in opts of what getopt_long returned; -1 if unknown. */
+int cli_option_index(const struct cli_option *opts, int opt);
 
 /* Print "prog: message" on stderr; returns rc. */
 int cli_error(const struct cli *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

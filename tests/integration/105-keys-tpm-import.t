@@ -77,6 +77,7 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$K-rsa.key" 2
 openssl req -new -key "$K-rsa.key" -subj "/CN=dev-timp.lab" -out "$K-rsa.csr"
 lab_keys_issue "$K-rsa.csr" dev-timp-rsa dev-timp.lab
 cat "$K-rsa.key" "$LAB/pki/dev-timp-rsa.pem" > "$K-rsa.both.pem"
+chmod 600 "$K-rsa.both.pem"   # a private key: only its owner may read it
 m2mcert import --store tpm --tcti "$T" --handle $H2 "$K-rsa.both.pem"
 is_rc 0 "import of an RSA PEM key: exit 0"
 like "$M2M_OUT" "rsa-2048 key imported into tpm:$H2" "import: an RSA key"

@@ -89,6 +89,7 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$K-rsa.key" 2
 openssl req -new -key "$K-rsa.key" -subj "/CN=dev-imp.lab" -out "$K-rsa.csr"
 lab_keys_issue "$K-rsa.csr" dev-imp-rsa dev-imp.lab
 cat "$K-rsa.key" "$LAB/pki/dev-imp-rsa.pem" > "$K-rsa.both.pem"
+chmod 600 "$K-rsa.both.pem"   # a private key: only its owner may read it
 m2mcert import "${P11[@]}" --label dev-imp-rsa --pin-file "$LAB_P11_PIN_FILE" --force "$K-rsa.both.pem"
 is_rc 0 "import --force of an RSA PEM key with its certificate: exit 0"
 like "$M2M_OUT" "rsa-2048 key imported" "import: an RSA key"

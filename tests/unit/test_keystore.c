@@ -406,7 +406,7 @@ static void test_import(void **state)
 	/* a TPM that is not there: the import fails as a TPM failure, the TCTI named */
 	dst.store = M2M_KEYSTORE_TPM;
 	dst.tcti = "swtpm:path=/nonexistent/swtpm.sock";
-	assert_int_equal(m2m_key_import(&dst, s, &none, NULL, false, &err), M2M_ERR_CREDENTIAL);
+	assert_int_equal(m2m_key_import(&dst, s, &none, NULL, false, &err), M2M_ERR_DEVICE);
 	assert_non_null(strstr(err.msg, "/nonexistent/swtpm.sock"));
 	unsetenv("M2M_MACHINE_ID_FILE");
 	unsetenv("M2M_DMI_DIR");
@@ -700,7 +700,7 @@ static void test_import_sources(void **state)
 	/* onto a token whose module is not there: the module is named, nothing else tried */
 	dst = (struct m2m_key_ref){ .store = M2M_KEYSTORE_PKCS11, .module = "/nonexistent/p11.so",
 				    .id = "01", .pin = { .source = M2M_SECRET_PROMPT } };
-	assert_int_equal(m2m_key_import(&dst, both, &none, NULL, false, &err), M2M_ERR_CREDENTIAL);
+	assert_int_equal(m2m_key_import(&dst, both, &none, NULL, false, &err), M2M_ERR_DEVICE);
 	assert_non_null(strstr(err.msg, "PKCS#11 module /nonexistent/p11.so"));
 	/* a token import needs an id */
 	dst.id = NULL;

@@ -50,7 +50,7 @@ static int pw_cb(char *buf, int size, int rwflag, void *u)
 }
 
 int ks_read_soft(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **pk, X509 **cert,
-		 struct m2m_err *err)
+		 STACK_OF(X509) **chain, struct m2m_err *err)
 {
 	struct pw_ctx pc = { .ref = pin, .file = path, .err = err };
 	PKCS12 *p12;
@@ -60,6 +60,8 @@ int ks_read_soft(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **
 	*pk = NULL;
 	if (cert)
 		*cert = NULL;
+	if (chain)
+		*chain = NULL;
 	fp = fopen(path, "re");
 	if (!fp)
 		return m2m_err_set(err, errno == ENOENT ? M2M_ERR_NOT_FOUND : M2M_ERR_CREDENTIAL,
@@ -70,23 +72,35 @@ int ks_read_soft(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **
 	}
 	p12 = d2i_PKCS12_fp(fp, NULL);
 	if (p12) {
+		const char *pw;
+
 		fclose(fp);
 		if (pin && pin->source != M2M_SECRET_NONE) {
-			rc = m2m_secret_read(pin, "PIN for the PKCS#12 file", &pc.secret, err);
+			char what[300];
+
+			snprintf(what, sizeof(what), "PIN for %s", path);
+			rc = m2m_secret_read(pin, what, &pc.secret, err);
 			if (rc) {
 				PKCS12_free(p12);
 				return rc;
 			}
 		}
-		if (!PKCS12_verify_mac(p12, pc.secret.buf ? pc.secret.buf : "",
-				       (int)pc.secret.len)) {
-			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
-					 "%s: wrong PIN (PKCS#12 integrity check failed)", path);
-		} else if (!PKCS12_parse(p12, pc.secret.buf ? pc.secret.buf : "", pk, cert, NULL) ||
-			   !*pk) {
+		/*
+		 * Without a PIN a file is protected with the empty or the NULL
+		 * password; without a MAC there is nothing to check a PIN against.
+		 */
+		pw = pc.secret.buf ? pc.secret.buf : "";
+		if (PKCS12_mac_present(p12)) {
+			if (pc.secret.len == 0 && !PKCS12_verify_mac(p12, "", 0) &&
+			    PKCS12_verify_mac(p12, NULL, 0))
+				pw = NULL;
+			else if (!PKCS12_verify_mac(p12, pw, (int)pc.secret.len))
+				rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+						 "%s: wrong PIN (PKCS#12 integrity check failed)", path);
+		}
+		if (!rc && (!PKCS12_parse(p12, pw, pk, cert, chain) || !*pk))
 			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: no private key in it (%s)", path,
 					 ks_ssl_reason());
-		}
 		PKCS12_free(p12);
 		m2m_secret_wipe(&pc.secret);
 		ERR_clear_error();
@@ -193,7 +207,7 @@ int ks_pub_from_priv(struct m2m_key *k, struct m2m_err *err)
 
 static int file_open(struct m2m_key *k, struct m2m_err *err)
 {
-	int rc = ks_read_soft(k->ref.path, &k->ref.pin, &k->priv, NULL, err);
+	int rc = ks_read_soft(k->ref.path, &k->ref.pin, &k->priv, NULL, NULL, err);
 
 	if (rc)
 		return rc;
@@ -261,7 +275,7 @@ int m2m_key_import(const struct m2m_key_ref *dst, const char *src,
 		return m2m_err_set(err, M2M_ERR_USAGE,
 				   "import: into a %s store is not supported; generate the key there instead",
 				   m2m_key_store_name(dst->store));
-	rc = ks_read_soft(src, src_pin, &pk, &cert, err);
+	rc = ks_read_soft(src, src_pin, &pk, &cert, NULL, err);
 	if (rc)
 		return rc;
 	if (ks_pkey_type(pk) == M2M_KEY_UNKNOWN)

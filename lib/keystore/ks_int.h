@@ -103,8 +103,8 @@ int ks_tpm_seal(const char *tcti, uint32_t handle, const unsigned char *secret, 
 int ks_tpm_unseal(const char *tcti, uint32_t handle, unsigned char *out, size_t max, size_t *len,
 		  struct m2m_err *err);
 /* Read a PEM private key or a PKCS#12 file (and its certificate, if any). */
-int ks_read_soft(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **pk,
-		 X509 **cert, struct m2m_err *err);
+int ks_read_soft(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **pk, X509 **cert,
+		 STACK_OF(X509) **chain, struct m2m_err *err);
 /* k->pub from k->priv */
 int ks_pub_from_priv(struct m2m_key *k, struct m2m_err *err);
 /* The private key as DER (traditional/PKCS#1 or SEC1), for charon's load-key; OPENSSL_free(). */

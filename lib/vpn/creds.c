@@ -153,42 +153,9 @@ static int load_ca(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct 
 	return M2M_OK;
 }
 
-struct pw_ctx {
-	const struct m2m_secret_ref *ref;
-	const char *file;
-	struct m2m_secret secret;
-	bool asked;
-	int rc;
-	struct m2m_err *err;
-};
-
-/* OpenSSL asks only if the PEM key is encrypted. */
-static int key_password_cb(char *buf, int size, int rwflag, void *u)
-{
-	struct pw_ctx *pc = u;
-	char what[300];
-
-	if (pc->ref->source == M2M_SECRET_NONE) {
-		pc->rc = m2m_err_set(pc->err, M2M_ERR_CREDENTIAL,
-				     "%s: key is encrypted, but the profile names no auth.pin", pc->file);
-		return -1;
-	}
-	if (!pc->asked) {
-		snprintf(what, sizeof(what), "PIN for %s", pc->file);
-		pc->rc = m2m_secret_read(pc->ref, what, &pc->secret, pc->err);
-		if (pc->rc)
-			return -1;
-		pc->asked = true;
-	}
-	if ((int)pc->secret.len >= size)
-		return -1;
-	memcpy(buf, pc->secret.buf, pc->secret.len);
-	return (int)pc->secret.len;
-}
-
+/* PEM certificate + key file (the key may be encrypted: the PIN is read then) */
 static int load_pem(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct m2m_err *err)
 {
-	struct pw_ctx pc = { .ref = &p->pin, .file = p->key, .err = err };
 	EVP_PKEY *pk = NULL;
 	X509 *x = NULL;
 	FILE *fp;
@@ -202,31 +169,14 @@ static int load_pem(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct
 	if (!x)
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "certificate %s: not a PEM certificate",
 				   p->cert);
-	fp = fopen(p->key, "re");
-	if (!fp) {
-		X509_free(x);
-		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "private key %s: %m", p->key);
+	rc = ks_read_soft(p->key, &p->pin, &pk, NULL, NULL, err);
+	if (rc == M2M_ERR_NOT_FOUND) {
+		rc = M2M_ERR_CREDENTIAL; /* a missing key file is a credential problem */
+		if (err)
+			err->rc = rc;
 	}
-	rc = m2m_check_private(fileno(fp), p->key, "private key", err);
-	if (rc) {
-		fclose(fp);
-		X509_free(x);
-		return rc;
-	}
-	pk = PEM_read_PrivateKey(fp, NULL, key_password_cb, &pc);
-	fclose(fp);
-	m2m_secret_wipe(&pc.secret);
-	if (!pk) {
-		X509_free(x);
-		if (pc.rc)
-			return pc.rc;
-		if (pc.asked)
-			return m2m_err_set(err, M2M_ERR_CREDENTIAL, "private key %s: wrong PIN",
-					   p->key);
-		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
-				   "private key %s: not a PEM private key (%s)", p->key, ssl_reason());
-	}
-	rc = check_cert(x, c, p->cert, err);
+	if (!rc)
+		rc = check_cert(x, c, p->cert, err);
 	if (!rc && X509_check_private_key(x, pk) != 1)
 		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "certificate %s does not match key %s",
 				 p->cert, p->key);
@@ -236,60 +186,29 @@ static int load_pem(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct
 		rc = key_to_der(pk, c, p->key, err);
 	EVP_PKEY_free(pk);
 	X509_free(x);
+	ERR_clear_error();
 	return rc;
 }
 
+/* PKCS#12: key, certificate and the chain shipped with them */
 static int load_p12(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct m2m_err *err)
 {
-	struct m2m_secret pin = { 0 };
 	STACK_OF(X509) *extra = NULL;
 	EVP_PKEY *pk = NULL;
 	X509 *x = NULL;
-	PKCS12 *p12;
-	char what[300];
-	FILE *fp;
 	int rc;
 
-	fp = fopen(p->pkcs12, "re");
-	if (!fp)
-		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#12 %s: %m", p->pkcs12);
-	rc = m2m_check_private(fileno(fp), p->pkcs12, "PKCS#12", err);
-	if (rc) {
-		fclose(fp);
-		return rc;
+	rc = ks_read_soft(p->pkcs12, &p->pin, &pk, &x, &extra, err);
+	if (rc == M2M_ERR_NOT_FOUND) {
+		rc = M2M_ERR_CREDENTIAL; /* a missing key file is a credential problem */
+		if (err)
+			err->rc = rc;
 	}
-	p12 = d2i_PKCS12_fp(fp, NULL);
-	fclose(fp);
-	if (!p12)
-		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#12 %s: not a PKCS#12 file",
-				   p->pkcs12);
-	snprintf(what, sizeof(what), "PIN for %s", p->pkcs12);
-	rc = m2m_secret_read(&p->pin, what, &pin, err);
-	if (rc) {
-		PKCS12_free(p12);
-		return rc;
-	}
-	/*
-	 * Without a PIN a file is protected with the empty or the NULL password;
-	 * without a MAC there is nothing to verify the PIN against.
-	 */
-	const char *pw = pin.buf;
-
-	if (PKCS12_mac_present(p12)) {
-		if (pin.len == 0 && !PKCS12_verify_mac(p12, "", 0) && PKCS12_verify_mac(p12, NULL, 0))
-			pw = NULL;
-		else if (!PKCS12_verify_mac(p12, pin.buf, (int)pin.len)) {
-			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
-					 "PKCS#12 %s: wrong PIN (integrity check failed)", p->pkcs12);
-			goto out;
-		}
-	}
-	if (!PKCS12_parse(p12, pw, &pk, &x, &extra) || !pk || !x) {
-		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#12 %s: no key and certificate in it (%s)",
-				 p->pkcs12, ssl_reason());
-		goto out;
-	}
-	rc = check_cert(x, c, p->pkcs12, err);
+	if (!rc && !x)
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#12 %s: no certificate in it",
+				 p->pkcs12);
+	if (!rc)
+		rc = check_cert(x, c, p->pkcs12, err);
 	if (!rc && X509_check_private_key(x, pk) != 1)
 		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "PKCS#12 %s: certificate does not match key",
 				 p->pkcs12);
@@ -308,12 +227,9 @@ static int load_p12(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct
 		if (der_from_x509(sk_X509_value(extra, i), &c->chain[c->n_chain]) == 0)
 			c->n_chain++;
 	}
-out:
-	m2m_secret_wipe(&pin);
 	sk_X509_pop_free(extra, X509_free);
 	EVP_PKEY_free(pk);
 	X509_free(x);
-	PKCS12_free(p12);
 	ERR_clear_error();
 	return rc;
 }

@@ -353,7 +353,6 @@ int main(int argc, char **argv)
 	struct cli c = { .prog = "m2mdm-status" };
 	struct option lopts[sizeof(options) / sizeof(options[0])];
 	struct m2m_config *cfg = NULL;
-	const char *color = "auto";
 	bool report = false, serve = false;
 	char sopts[64];
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -362,43 +361,19 @@ int main(int argc, char **argv)
 	umask(077);
 	cli_getopt_tables(options, lopts, sopts, sizeof(sopts), "");
 	while ((opt = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			c.config_path = optarg;
+		switch (cli_common_option(&c, options, opt, optarg, summary, no_commands, &rc)) {
+		case CLI_OPT_DONE:
+			continue;
+		case CLI_OPT_EXIT:
+			return rc;
+		case CLI_OPT_NOT_MINE:
 			break;
-		case 'j':
-			c.json = true;
-			break;
-		case 'r':
+		}
+		if (opt == 'r') {
 			report = true;
-			break;
-		case 's':
+		} else if (opt == 's') {
 			serve = true;
-			break;
-		case 't':
-			if (!cli_parse_duration(optarg, &c.timeout_ms) || c.timeout_ms == 0)
-				return cli_error(&c, M2M_ERR_USAGE,
-						 "--timeout '%s': expected seconds (e.g. 20, 2.5, 500ms)",
-						 optarg);
-			break;
-		case 'q':
-			c.quiet = true;
-			break;
-		case 'v':
-			c.verbose++;
-			break;
-		case 'h':
-			cli_usage(stdout, c.prog, summary, no_commands, options);
-			return M2M_OK;
-		case 'V':
-			printf("%s %s\n", c.prog, m2m_version());
-			return M2M_OK;
-		default:
-			if (cli_option_index(options, opt) >= 0 &&
-			    strcmp(options[cli_option_index(options, opt)].name, "color") == 0) {
-				color = optarg;
-				break;
-			}
+		} else {
 			fprintf(stderr, "Try '%s --help'.\n", c.prog);
 			return M2M_ERR_USAGE;
 		}
@@ -408,9 +383,9 @@ int main(int argc, char **argv)
 				 argv[optind]);
 	if (report + serve + c.json > 1)
 		return cli_error(&c, M2M_ERR_USAGE, "--report, --serve and --json exclude each other");
-	if (!cli_set_color(&c, color))
+	if (!cli_set_color(&c, c.color_when))
 		return cli_error(&c, M2M_ERR_USAGE, "--color '%s': expected auto, always or never",
-				 color);
+				 c.color_when);
 	rc = cli_load_config(&c, &cfg);
 	if (rc)
 		return rc;

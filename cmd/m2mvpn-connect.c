@@ -288,7 +288,6 @@ int main(int argc, char **argv)
 	struct cli c = { .prog = "m2mvpn-connect" };
 	struct option lopts[sizeof(options) / sizeof(options[0])];
 	struct m2m_config *cfg = NULL;
-	const char *color = "auto";
 	char sopts[64];
 	int opt, rc;
 
@@ -304,49 +303,26 @@ int main(int argc, char **argv)
 		int nrest = 0;
 
 		while ((opt = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
-			switch (opt) {
-			case 1:
+			if (opt == 1) {
 				rest[nrest++] = optarg;
-				break;
-			case 'c':
-				c.config_path = optarg;
-				break;
-			case 't':
-				if (!cli_parse_duration(optarg, &c.timeout_ms) || c.timeout_ms == 0)
-					return cli_error(&c, M2M_ERR_USAGE,
-							 "--timeout '%s': expected seconds (e.g. 20, 2.5, 500ms)",
-							 optarg);
-				break;
-			case 'j':
-				c.json = true;
-				break;
-			case 'q':
-				c.quiet = true;
-				break;
-			case 'v':
-				c.verbose++;
-				break;
-			case 'h':
-				cli_usage(stdout, c.prog, summary, commands, options);
-				return M2M_OK;
-			case 'V':
-				printf("%s %s\n", c.prog, m2m_version());
-				return M2M_OK;
-			default:
-				if (cli_option_index(options, opt) >= 0 &&
-				    strcmp(options[cli_option_index(options, opt)].name, "color") == 0) {
-					color = optarg;
-					break;
-				}
-				fprintf(stderr, "Try '%s --help'.\n", c.prog);
-				return M2M_ERR_USAGE;
+				continue;
 			}
+			switch (cli_common_option(&c, options, opt, optarg, summary, commands, &rc)) {
+			case CLI_OPT_DONE:
+				continue;
+			case CLI_OPT_EXIT:
+				return rc;
+			case CLI_OPT_NOT_MINE:
+				break;
+			}
+			fprintf(stderr, "Try '%s --help'.\n", c.prog);
+			return M2M_ERR_USAGE;
 		}
 		for (int i = optind; i < argc; i++)
 			rest[nrest++] = argv[i];
-		if (!cli_set_color(&c, color))
+		if (!cli_set_color(&c, c.color_when))
 			return cli_error(&c, M2M_ERR_USAGE, "--color '%s': expected auto, always or never",
-					 color);
+					 c.color_when);
 		if (nrest == 0) {
 			cli_usage(stderr, c.prog, summary, commands, options);
 			return M2M_ERR_USAGE;

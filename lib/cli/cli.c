@@ -43,6 +43,43 @@ int cli_option_index(const struct cli_option *opts, int opt)
 	return -1;
 }
 
+enum cli_opt_result cli_common_option(struct cli *c, const struct cli_option *opts, int opt,
+				      const char *arg, const char *summary,
+				      const struct cli_command *cmds, int *rc)
+{
+	int k = cli_option_index(opts, opt);
+	const char *name = k >= 0 ? opts[k].name : "";
+
+	if (strcmp(name, "config") == 0) {
+		c->config_path = arg;
+	} else if (strcmp(name, "timeout") == 0) {
+		if (!cli_parse_duration(arg, &c->timeout_ms) || c->timeout_ms == 0) {
+			*rc = cli_error(c, M2M_ERR_USAGE,
+					"--timeout '%s': expected seconds (e.g. 20, 2.5, 500ms)", arg);
+			return CLI_OPT_EXIT;
+		}
+	} else if (strcmp(name, "json") == 0) {
+		c->json = true;
+	} else if (strcmp(name, "quiet") == 0) {
+		c->quiet = true;
+	} else if (strcmp(name, "verbose") == 0) {
+		c->verbose++;
+	} else if (strcmp(name, "color") == 0) {
+		c->color_when = arg;
+	} else if (strcmp(name, "help") == 0) {
+		cli_usage(stdout, c->prog, summary, cmds, opts);
+		*rc = M2M_OK;
+		return CLI_OPT_EXIT;
+	} else if (strcmp(name, "version") == 0) {
+		printf("%s %s\n", c->prog, m2m_version());
+		*rc = M2M_OK;
+		return CLI_OPT_EXIT;
+	} else {
+		return CLI_OPT_NOT_MINE;
+	}
+	return CLI_OPT_DONE;
+}
+
 int cli_error(const struct cli *c, int rc, const char *fmt, ...)
 {
 	va_list ap;

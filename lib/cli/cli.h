@@ -37,7 +37,19 @@ struct cli {
 	bool json;
 	bool color;         /* resolved: use colour on stdout */
 	unsigned timeout_ms; /* 0: not given */
+	const char *color_when; /* --color as given; NULL: auto */
 };
+
+/*
+ * The options every tool shares (config, timeout, json, quiet, verbose,
+ * color, help, version), by long name. Returns CLI_OPT_NOT_MINE for the
+ * tool's own options, CLI_OPT_EXIT when the tool must exit with *rc (help,
+ * version, a bad value), CLI_OPT_DONE otherwise.
+ */
+enum cli_opt_result { CLI_OPT_DONE, CLI_OPT_NOT_MINE, CLI_OPT_EXIT };
+enum cli_opt_result cli_common_option(struct cli *c, const struct cli_option *opts, int opt,
+				      const char *arg, const char *summary,
+				      const struct cli_command *cmds, int *rc);
 
 /*
  * Build getopt_long's tables from an option table (NULL-terminated by name):

@@ -382,7 +382,7 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 	static const char *const paths[] = { "/", "/0", "/1", "/0/0", "/0/1", "/0/2", "/0/3",
 					     "/1/0", "/1/1", "/1/2", "/1/3", "/bs" };
 	struct m2m_coap_opts o = { 0 };
-	struct m2m_secret key = { 0 };
+	struct m2m_secret key = { 0 }, pin = { 0 };
 	struct bs_state bs = { .cfg = cfg, .err = err, .log = log, .log_ctx = log_ctx };
 	struct m2m_coap_msg resp;
 	struct m2m_coap *c = NULL;
@@ -399,6 +399,9 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 	o.cert = cfg->dm.cert;
 	o.key = cfg->dm.key;
 	o.ca = cfg->dm.ca;
+	o.p11_module = cfg->dm.key_module;
+	o.p11_token = cfg->dm.key_token;
+	o.p11_id = cfg->dm.key_id;
 	if (cfg->dm.security == M2M_DM_PSK) {
 		rc = m2m_secret_read(&cfg->dm.psk_key, "dm PSK", &key, err);
 		if (rc)
@@ -406,6 +409,13 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 		o.psk_identity = cfg->dm.psk_identity;
 		o.psk_key = (const uint8_t *)key.buf;
 		o.psk_len = key.len;
+	}
+	if (cfg->dm.security == M2M_DM_X509 && cfg->dm.key_module) {
+		/* libcoap keeps a pointer to the PIN: wiped after mcoap_close() */
+		rc = m2m_secret_read(&cfg->dm.key_pin, "dm token PIN", &pin, err);
+		if (rc)
+			return rc;
+		o.p11_pin = pin.buf;
 	}
 	rc = mcoap_open(&o, bs_request, &bs, &c, err);
 	m2m_secret_wipe(&key);
@@ -440,6 +450,7 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 		log(log_ctx, LOG_INFO, "bootstrap finished");
 out:
 	mcoap_close(c);
+	m2m_secret_wipe(&pin);
 	memset(&bs.sec, 0, sizeof(bs.sec));
 	return rc;
 }

@@ -15,6 +15,7 @@
 
 #include "base/base.h"
 #include "coap/coap.h"
+#include "keystore/ks_int.h"
 #include "lwm2m/bootstrap.h"
 #include "lwm2m/lwm2m.h"
 #include "m2m/dm.h"
@@ -412,7 +413,7 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 	}
 	if (cfg->dm.security == M2M_DM_X509 && cfg->dm.key_module) {
 		/* libcoap keeps a pointer to the PIN: wiped after mcoap_close() */
-		rc = m2m_secret_read(&cfg->dm.key_pin, "dm token PIN", &pin, err);
+		rc = lw_token_pin(cfg, &pin, err);
 		if (rc)
 			return rc;
 		o.p11_pin = pin.buf;
@@ -452,6 +453,24 @@ out:
 	mcoap_close(c);
 	m2m_secret_wipe(&pin);
 	memset(&bs.sec, 0, sizeof(bs.sec));
+	return rc;
+}
+
+int lw_token_pin(const struct m2m_config *cfg, struct m2m_secret *pin, struct m2m_err *err)
+{
+	struct m2m_key_ref ref = { .store = M2M_KEYSTORE_PKCS11 };
+	struct m2m_key *k = NULL;
+	int rc;
+
+	ref.module = cfg->dm.key_module;
+	ref.token = cfg->dm.key_token;
+	ref.id = cfg->dm.key_id;
+	ref.pin = cfg->dm.key_pin;
+	m2m_keystore_set_state_dir(cfg->state_dir);
+	rc = m2m_key_open(&ref, &k, err);
+	if (!rc)
+		rc = ks_pkcs11_unlock(k, pin, err);
+	m2m_key_close(k);
 	return rc;
 }
 

@@ -644,7 +644,7 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 			o.psk_len = key.len;
 		}
 		if (cfg->dm.security == M2M_DM_X509 && cfg->dm.key_module) {
-			rc = m2m_secret_read(&cfg->dm.key_pin, "dm token PIN", &dm->pin, err);
+			rc = lw_token_pin(cfg, &dm->pin, err);
 			if (rc) {
 				m2m_dm_close(dm);
 				return rc;

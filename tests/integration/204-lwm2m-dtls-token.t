@@ -3,9 +3,10 @@
 # token of its own (SOFTHSM2_CONF and token directory under the test's temp
 # dir), an EC P-256 key generated on it, a certificate for that key issued by
 # a test CA, and coap-rd-openssl trusting that CA. m2mdm-status --report
-# registers with the token key; a wrong PIN is exit 9 in one line; a foreign
-# server CA and a key id not on the token are refused; a half-written key:
-# mapping is a config error with line and column. The PIN appears in no
+# registers with the token key; a foreign server CA and a key id not on the
+# token are refused; a half-written key: mapping is a config error with line
+# and column; a wrong PIN is exit 9 in one line, and after it the token's
+# retry policy holds (no PIN tried unattended: 13), as for VPN tokens. The PIN appears in no
 # output, log, state file, argv or environment of our tool.
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v coap-rd-openssl >/dev/null || skip_all "libcoap3-bin not installed"
@@ -18,7 +19,7 @@ if [ ! -f "$ENGINE" ]; then
 	"$ROOT/scripts/deps.sh" >/dev/null 2>&1
 	[ -f "$ENGINE" ] || skip_all "libengine-pkcs11-openssl cannot be installed"
 fi
-plan 10
+plan 11
 
 pin=$((100000 + RANDOM % 900000))$RANDOM
 so_pin=$((100000 + RANDOM % 900000))
@@ -105,11 +106,6 @@ is $? 0 "DTLS-X.509, key on the token: registered with coap-rd-openssl"
 grep -q "registered as it-token at /rd/" "$T/good.err"
 ok $? "token key: Location-Path received"
 
-M2M_CONFIG=$T/wrong.yaml "$BIN/m2mdm-status" --report -t 3 >"$T/wrong.out" 2>"$T/wrong.err"
-is $? 9 "wrong PIN: exit 9 ($(cat "$T/wrong.err"))"
-[ "$(wc -l <"$T/wrong.err")" = 1 ] && grep -q "PIN incorrect" "$T/wrong.err"
-ok $? "wrong PIN: one line that says so"
-
 M2M_CONFIG=$T/foreign.yaml "$BIN/m2mdm-status" --report -t 3 >"$T/foreign.out" 2>"$T/foreign.err"
 rc=$?
 [ "$rc" != 0 ]
@@ -117,8 +113,8 @@ ok $? "token key: a server certificate from a foreign CA is refused (exit $rc)"
 
 M2M_CONFIG=$T/nokey.yaml "$BIN/m2mdm-status" --report -t 3 >"$T/nokey.out" 2>"$T/nokey.err"
 rc=$?
-[ "$rc" = 9 ] && [ "$(wc -l <"$T/nokey.err")" = 1 ]
-ok $? "a key id not on the token: exit 9 in one line, got $rc ($(cat "$T/nokey.err"))"
+[ "$rc" = 14 ] && [ "$(wc -l <"$T/nokey.err")" = 1 ]
+ok $? "a key id not on the token: exit 14 in one line, got $rc ($(cat "$T/nokey.err"))"
 
 sed '/^    pin:/d' "$T/good.yaml" >"$T/nopin.yaml"
 chmod 600 "$T/nopin.yaml"
@@ -148,6 +144,14 @@ ok $? "the PIN is in neither argv nor the environment of m2mdm-status"
 
 M2M_CONFIG=$T/good.yaml "$BIN/m2mdm-status" --json >"$T/good.json" 2>"$T/json.err"
 ok $? "--json with a token key configuration"
+
+# last: a wrong PIN leaves the token reporting few retries left
+M2M_CONFIG=$T/wrong.yaml "$BIN/m2mdm-status" --report -t 3 >"$T/wrong.out" 2>"$T/wrong.err"
+is $? 9 "wrong PIN: exit 9 ($(cat "$T/wrong.err"))"
+[ "$(wc -l <"$T/wrong.err")" = 1 ] && grep -q "wrong PIN" "$T/wrong.err"
+ok $? "wrong PIN: one line that says so"
+M2M_CONFIG=$T/good.yaml "$BIN/m2mdm-status" --report -t 3 >"$T/after.out" 2>"$T/after.err"
+is $? 13 "after a wrong PIN no PIN is tried unattended, not even the right one: exit 13 ($(cat "$T/after.err"))"
 ! grep -rqF "$pin" "$T"/*.out "$T"/*.err "$T"/*.json "$T"/rd.log* "$T"/state-*
 ok $? "the PIN appears in no output, log or state file"
 [ "$_fail" = 0 ] || diag "$(cat "$T"/*.err)"

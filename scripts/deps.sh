@@ -21,6 +21,8 @@ PKGS=(
 	# the key-store lab: a software TPM behind a resource manager on a private
 	# D-Bus (charon's tpm plugin cannot use swtpm directly), and a soft token
 	swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 dbus softhsm2 opensc
+	# DTLS with the key on a token: libcoap loads it through OpenSSL's pkcs11 engine
+	libengine-pkcs11-openssl
 )
 
 missing=()

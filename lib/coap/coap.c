@@ -6,6 +6,8 @@
  * block mode set before the session exists, and a deadline of our own
  * around coap_io_process().
  */
+/* libcoap 4.3.1 takes token keys through an ENGINE (deprecated in OpenSSL 3) */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,9 @@
 #include <sys/socket.h>
 
 #include <coap3/coap.h>
+#include <openssl/engine.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -27,6 +32,9 @@ struct m2m_coap {
 	bool dtls, connected, dtls_failed;
 	unsigned block_szx;
 	char *host;
+	/* X509 with a token key: the PEM files we load ourselves, and why it failed */
+	const char *cert, *ca;
+	char setup_err[160];
 	/* the one outstanding request of ours */
 	struct {
 		uint8_t token[8];
@@ -213,7 +221,7 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 static int check_server_name(const char *cn, const uint8_t *der, size_t len,
 			     coap_session_t *s, unsigned depth, int validated, void *arg)
 {
-	const char *host = arg;
+	const char *host = ((const struct m2m_coap *)arg)->host;
 	const unsigned char *p = der;
 	X509 *x;
 	int ok;
@@ -291,6 +299,157 @@ static int setup_once(void)
 	return 0;
 }
 
+/*
+ * The key on a PKCS#11 token. libcoap 4.3.1 (OpenSSL) loads it with
+ * COAP_PKI_KEY_PKCS11 through OpenSSL's "pkcs11" engine (libp11), which it
+ * gets with ENGINE_by_id(): the engine object we configure here (a dynamic
+ * engine joins OpenSSL's list when first loaded). The engine has no module
+ * unless told: MODULE_PATH sets it, QUIET stops libp11 writing to stderr.
+ */
+static int p11_engine_setup(const char *module, struct m2m_err *err)
+{
+	ENGINE *e = ENGINE_by_id("pkcs11");
+	int ok;
+
+	if (!e) {
+		ERR_clear_error();
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "PKCS#11: OpenSSL's pkcs11 engine is not installed "
+				   "(Debian: libengine-pkcs11-openssl)");
+	}
+	ok = ENGINE_ctrl_cmd_string(e, "MODULE_PATH", module, 0) &&
+	     ENGINE_ctrl_cmd_string(e, "QUIET", NULL, 0);
+	ENGINE_free(e);
+	ERR_clear_error();
+	if (!ok)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "PKCS#11: the pkcs11 engine refuses module %s", module);
+	return M2M_OK;
+}
+
+/* RFC 7512: percent-encode all but unreserved characters */
+static size_t p11_enc(char *out, size_t len, const char *s, bool hex)
+{
+	size_t n = 0;
+
+	for (; *s && n + 4 < len; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (hex) { /* "0a1b" -> "%0a%1b" */
+			if (!s[1])
+				break;
+			n += (size_t)snprintf(out + n, len - n, "%%%c%c", s[0], s[1]);
+			s++;
+		} else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			   (ch >= '0' && ch <= '9') || strchr("-._~", ch)) {
+			out[n++] = (char)ch;
+		} else {
+			n += (size_t)snprintf(out + n, len - n, "%%%02X", ch);
+		}
+	}
+	out[n] = 0;
+	return n;
+}
+
+/*
+ * In PKCS11 mode libcoap 4.3.1 wants the certificate and CA as pkcs11: URIs
+ * or DER files (one certificate each), and calls additional_tls_setup_call_back
+ * only on servers. Ours are PEM files (a chain, several CAs), so we load them
+ * into the session's SSL ourselves, after libcoap has put the token key in it
+ * and sent the ClientHello: the server's certificate is checked, and ours
+ * sent, only later in the handshake.
+ */
+static int p11_tls_setup(struct m2m_coap *c)
+{
+	coap_tls_library_t lib;
+	SSL *ssl = coap_session_get_tls(c->s, &lib);
+	X509_STORE *store;
+
+	if (!ssl || lib != COAP_TLS_LIBRARY_OPENSSL) {
+		snprintf(c->setup_err, sizeof(c->setup_err), "libcoap is not the OpenSSL flavour");
+		return 0;
+	}
+	store = X509_STORE_new();
+	if (SSL_use_certificate_chain_file(ssl, c->cert) != 1) {
+		X509_STORE_free(store);
+		snprintf(c->setup_err, sizeof(c->setup_err), "certificate %s unusable", c->cert);
+		return 0;
+	}
+	if (SSL_check_private_key(ssl) != 1) {
+		X509_STORE_free(store);
+		snprintf(c->setup_err, sizeof(c->setup_err),
+			 "the token key does not match certificate %s", c->cert);
+		return 0;
+	}
+	/* the session's own trust store: the CA of this configuration only */
+	if (!store || X509_STORE_load_file(store, c->ca) != 1 ||
+	    SSL_set0_verify_cert_store(ssl, store) != 1) {
+		X509_STORE_free(store);
+		snprintf(c->setup_err, sizeof(c->setup_err), "CA %s unusable", c->ca);
+		return 0;
+	}
+	return 1;
+}
+
+/* Why the token refused: libp11 reports the PKCS#11 return value by name. */
+static void p11_reason(char *out, size_t len)
+{
+	unsigned long e;
+
+	snprintf(out, len, "key not loaded (wrong PIN, or no such key or token)");
+	while ((e = ERR_get_error())) {
+		const char *r = ERR_reason_error_string(e);
+
+		if (r && strstr(r, "PIN"))
+			snprintf(out, len, "%s", r);
+	}
+}
+
+static int open_pki_token(struct m2m_coap *c, const struct m2m_coap_opts *o,
+			  coap_dtls_pki_t *pki, const coap_address_t *dst, struct m2m_coap **out,
+			  struct m2m_err *err)
+{
+	char uri[512], why[160];
+	size_t n;
+	int rc;
+
+	rc = p11_engine_setup(o->p11_module, err);
+	if (rc) {
+		mcoap_close(c);
+		return rc;
+	}
+	n = (size_t)snprintf(uri, sizeof(uri), "pkcs11:");
+	if (o->p11_token) {
+		n += (size_t)snprintf(uri + n, sizeof(uri) - n, "token=");
+		n += p11_enc(uri + n, sizeof(uri) - n, o->p11_token, false);
+		n += (size_t)snprintf(uri + n, sizeof(uri) - n, ";");
+	}
+	n += (size_t)snprintf(uri + n, sizeof(uri) - n, "id=");
+	n += p11_enc(uri + n, sizeof(uri) - n, o->p11_id, true);
+	snprintf(uri + n, sizeof(uri) - n, ";type=private");
+	c->cert = o->cert;
+	c->ca = o->ca;
+	pki->pki_key.key_type = COAP_PKI_KEY_PKCS11;
+	pki->pki_key.key.pkcs11.private_key = uri;
+	pki->pki_key.key.pkcs11.user_pin = o->p11_pin;
+	ERR_clear_error();
+	/* the key is loaded (and the token logged in) here, not at the handshake */
+	c->s = coap_new_client_session_pki(c->ctx, NULL, dst, COAP_PROTO_DTLS, pki);
+	if (!c->s || !p11_tls_setup(c)) {
+		if (c->setup_err[0])
+			snprintf(why, sizeof(why), "%s", c->setup_err);
+		else
+			p11_reason(why, sizeof(why));
+		ERR_clear_error();
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "DTLS: token key %s: %s", uri, why);
+		mcoap_close(c);
+		return rc;
+	}
+	coap_session_set_app_data(c->s, c);
+	*out = c;
+	return M2M_OK;
+}
+
 int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 		  struct m2m_coap **out, struct m2m_err *err)
 {
@@ -365,7 +524,9 @@ int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 		pki.cert_chain_verify_depth = 3;
 		pki.client_sni = c->host;
 		pki.validate_cn_call_back = check_server_name;
-		pki.cn_call_back_arg = c->host;
+		pki.cn_call_back_arg = c;
+		if (o->p11_module)
+			return open_pki_token(c, o, &pki, &dst, out, err);
 		pki.pki_key.key_type = COAP_PKI_KEY_PEM;
 		pki.pki_key.key.pem.public_cert = o->cert;
 		pki.pki_key.key.pem.private_key = o->key;

@@ -33,7 +33,13 @@ struct m2m_coap_opts {
 	const char *psk_identity;
 	const uint8_t *psk_key;       /* copied by libcoap into the session */
 	size_t psk_len;
-	const char *cert, *key, *ca;  /* X509: PEM files */
+	const char *cert, *key, *ca;  /* X509: PEM files (key NULL if on a token) */
+	/*
+	 * X509 with the key on a PKCS#11 token (p11_module set): libcoap's
+	 * COAP_PKI_KEY_PKCS11 through OpenSSL's "pkcs11" engine (libp11). The
+	 * PIN must stay valid until mcoap_close() (libcoap keeps the pointer).
+	 */
+	const char *p11_module, *p11_token, *p11_id, *p11_pin;
 	unsigned block_size;          /* preferred block size (16..1024), 0: 1024 */
 };
 

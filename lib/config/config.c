@@ -1161,6 +1161,68 @@ static int hook_key(struct ctx *c, int k, const struct cfg_node *key, const stru
 	return get_str(c, v, &T_EXEC, k == H_REBOOT ? &dm->reboot_hook : &dm->factory_reset_hook);
 }
 
+/*
+ * dm.key: a PEM file, or a key on a PKCS#11 token:
+ *   key: {pkcs11: {module: PATH, token: LABEL, id: HEX}, pin: {file: ...}}
+ */
+enum { DK_PKCS11, DK_PIN, DK_N };
+static const char *const dm_key_keys[] = { "pkcs11", "pin", NULL };
+enum { DP_MODULE, DP_TOKEN, DP_ID, DP_N };
+static const char *const dm_p11_keys[] = { "module", "token", "id", NULL };
+
+static int dm_p11_key(struct ctx *c, int k, const struct cfg_node *key, const struct cfg_node *v,
+		      void *obj)
+{
+	struct m2m_dm_config *dm = obj;
+
+	switch (k) {
+	case DP_MODULE:
+		return get_str(c, v, &T_MODULE, &dm->key_module);
+	case DP_TOKEN:
+		return get_str(c, v, &T_TEXT, &dm->key_token);
+	case DP_ID:
+		return get_str(c, v, &T_HEXID, &dm->key_id);
+	}
+	return M2M_OK;
+}
+
+static int dm_key_key(struct ctx *c, int k, const struct cfg_node *key, const struct cfg_node *v,
+		      void *obj)
+{
+	struct m2m_dm_config *dm = obj;
+	const struct cfg_node *seen[DP_N] = { NULL };
+	bool is_map;
+	int rc;
+
+	if (k == DK_PIN)
+		return parse_pin(c, key, v, &dm->key_pin);
+	rc = want_map(c, v, false, "a mapping with module, id and optionally token", &is_map);
+	if (!rc)
+		rc = walk(c, v, dm_p11_keys, seen, dm_p11_key, dm);
+	if (!rc && !seen[DP_MODULE])
+		rc = missing(c, key, "module", "the absolute path of the PKCS#11 module");
+	if (!rc && !seen[DP_ID])
+		rc = missing(c, key, "id", "the key's CKA_ID in hex, such as 01");
+	return rc;
+}
+
+static int parse_dm_key(struct ctx *c, const struct cfg_node *key, const struct cfg_node *v,
+			struct m2m_dm_config *dm)
+{
+	const struct cfg_node *seen[DK_N] = { NULL };
+	int rc;
+
+	if (v->kind != CFG_MAP)
+		return get_str(c, v, &T_FILE, &dm->key);
+	rc = walk(c, v, dm_key_keys, seen, dm_key_key, dm);
+	if (!rc && !seen[DK_PKCS11])
+		rc = missing(c, key, "pkcs11", "the token holding the key: {module: PATH, id: HEX}");
+	if (!rc && !seen[DK_PIN])
+		rc = missing(c, key, "pin", "where the token's user PIN comes from "
+			     "(file, fd, credential or prompt)");
+	return rc;
+}
+
 static int dm_key(struct ctx *c, int k, const struct cfg_node *key, const struct cfg_node *v,
 		  void *obj)
 {
@@ -1188,7 +1250,7 @@ static int dm_key(struct ctx *c, int k, const struct cfg_node *key, const struct
 	case M_CERT:
 		return get_str(c, v, &T_FILE, &dm->cert);
 	case M_KEY:
-		return get_str(c, v, &T_FILE, &dm->key);
+		return parse_dm_key(c, key, v, dm);
 	case M_CA:
 		return get_str(c, v, &T_FILE, &dm->ca);
 	case M_LIFETIME:
@@ -1227,6 +1289,7 @@ static int parse_dm(struct ctx *c, const struct cfg_node *key, const struct cfg_
 	dm->queue_window_ms = 20 * 1000;
 	dm->timeout_ms = 60 * 1000;
 	dm->psk_key.fd = -1;
+	dm->key_pin.fd = -1;
 	rc = want_map(c, v, true, "a mapping with server, security and their keys", &is_map);
 	if (rc || !is_map || v->n == 0)
 		return rc; /* an empty section: device management not configured */
@@ -1538,6 +1601,10 @@ void m2m_config_free(struct m2m_config *cfg)
 	free(cfg->dm.psk_key.path);
 	free(cfg->dm.cert);
 	free(cfg->dm.key);
+	free(cfg->dm.key_module);
+	free(cfg->dm.key_token);
+	free(cfg->dm.key_id);
+	free(cfg->dm.key_pin.path);
 	free(cfg->dm.ca);
 	free(cfg->dm.location);
 	free(cfg->dm.reboot_hook);

@@ -15,6 +15,7 @@
 
 #include "base/base.h"
 #include "coap/coap.h"
+#include "keystore/ks_int.h"
 #include "lwm2m/bootstrap.h"
 #include "lwm2m/lwm2m.h"
 #include "m2m/dm.h"
@@ -382,7 +383,7 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 	static const char *const paths[] = { "/", "/0", "/1", "/0/0", "/0/1", "/0/2", "/0/3",
 					     "/1/0", "/1/1", "/1/2", "/1/3", "/bs" };
 	struct m2m_coap_opts o = { 0 };
-	struct m2m_secret key = { 0 };
+	struct m2m_secret key = { 0 }, pin = { 0 };
 	struct bs_state bs = { .cfg = cfg, .err = err, .log = log, .log_ctx = log_ctx };
 	struct m2m_coap_msg resp;
 	struct m2m_coap *c = NULL;
@@ -399,6 +400,9 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 	o.cert = cfg->dm.cert;
 	o.key = cfg->dm.key;
 	o.ca = cfg->dm.ca;
+	o.p11_module = cfg->dm.key_module;
+	o.p11_token = cfg->dm.key_token;
+	o.p11_id = cfg->dm.key_id;
 	if (cfg->dm.security == M2M_DM_PSK) {
 		rc = m2m_secret_read(&cfg->dm.psk_key, "dm PSK", &key, err);
 		if (rc)
@@ -406,6 +410,13 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 		o.psk_identity = cfg->dm.psk_identity;
 		o.psk_key = (const uint8_t *)key.buf;
 		o.psk_len = key.len;
+	}
+	if (cfg->dm.security == M2M_DM_X509 && cfg->dm.key_module) {
+		/* libcoap keeps a pointer to the PIN: wiped after mcoap_close() */
+		rc = lw_token_pin(cfg, &pin, err);
+		if (rc)
+			return rc;
+		o.p11_pin = pin.buf;
 	}
 	rc = mcoap_open(&o, bs_request, &bs, &c, err);
 	m2m_secret_wipe(&key);
@@ -440,7 +451,26 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 		log(log_ctx, LOG_INFO, "bootstrap finished");
 out:
 	mcoap_close(c);
+	m2m_secret_wipe(&pin);
 	memset(&bs.sec, 0, sizeof(bs.sec));
+	return rc;
+}
+
+int lw_token_pin(const struct m2m_config *cfg, struct m2m_secret *pin, struct m2m_err *err)
+{
+	struct m2m_key_ref ref = { .store = M2M_KEYSTORE_PKCS11 };
+	struct m2m_key *k = NULL;
+	int rc;
+
+	ref.module = cfg->dm.key_module;
+	ref.token = cfg->dm.key_token;
+	ref.id = cfg->dm.key_id;
+	ref.pin = cfg->dm.key_pin;
+	m2m_keystore_set_state_dir(cfg->state_dir);
+	rc = m2m_key_open(&ref, &k, err);
+	if (!rc)
+		rc = ks_pkcs11_unlock(k, pin, err);
+	m2m_key_close(k);
 	return rc;
 }
 

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/base.h"
 #include "m2m/config.h"
 
 struct lw_bs_server {
@@ -21,5 +22,13 @@ struct lw_bs_server {
 
 /* state_dir/dm-bootstrap.json, if a bootstrap finished; M2M_ERR_NOT_FOUND if not. */
 int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out);
+/*
+ * The user PIN of the DTLS key on a token (dm.key with pkcs11), tried once
+ * by the key store under the token's retry policy: a PIN the token rejected
+ * before is not offered again, none when it reports its final try. So a
+ * wrong PIN is seen here with our exit codes (9, 13), and libcoap's engine
+ * only ever gets a PIN the token accepted. Wipe *pin after mcoap_close().
+ */
+int lw_token_pin(const struct m2m_config *cfg, struct m2m_secret *pin, struct m2m_err *err);
 
 #endif

@@ -47,6 +47,7 @@ struct m2m_dm {
 	size_t n_obs;
 	m2m_dm_log_fn log;
 	void *log_ctx;
+	struct m2m_secret pin;  /* token PIN: libcoap keeps a pointer to it */
 };
 
 static void logf_(struct m2m_dm *dm, int prio, const char *fmt, ...)
@@ -612,6 +613,9 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 	o.cert = cfg->dm.cert;
 	o.key = cfg->dm.key;
 	o.ca = cfg->dm.ca;
+	o.p11_module = cfg->dm.key_module;
+	o.p11_token = cfg->dm.key_token;
+	o.p11_id = cfg->dm.key_id;
 	if (from_bs) {
 		char ident[sizeof(bs.identity) + 1];
 
@@ -639,6 +643,14 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 			o.psk_key = (const uint8_t *)key.buf;
 			o.psk_len = key.len;
 		}
+		if (cfg->dm.security == M2M_DM_X509 && cfg->dm.key_module) {
+			rc = lw_token_pin(cfg, &dm->pin, err);
+			if (rc) {
+				m2m_dm_close(dm);
+				return rc;
+			}
+			o.p11_pin = dm->pin.buf;
+		}
 		rc = mcoap_open(&o, on_request, dm, &dm->coap, err);
 	}
 	/* libcoap keeps its own copy of the key in the session */
@@ -660,6 +672,7 @@ void m2m_dm_close(struct m2m_dm *dm)
 	if (!dm)
 		return;
 	mcoap_close(dm->coap);
+	m2m_secret_wipe(&dm->pin);
 	lw_objects_free(&dm->objs);
 	free(dm);
 }

@@ -693,6 +693,32 @@ static void test_dm(void **state)
 		  "m2m.yaml:2:52: dm.binding: unknown value 'Q'; expected U or UQ");
 	parse_err("version: 1\ndm: {server: \"coap://h\", security: nosec}\n",
 		  "m2m.yaml:2:1: dm.endpoint: missing; expected endpoint here or device.id");
+	/* x509 with the key on a PKCS#11 token */
+	cfg = parse_ok("version: 1\ndevice: {id: d}\n"
+		       "dm:\n  server: \"coaps://h\"\n  security: x509\n  cert: c.pem\n  ca: ca.pem\n"
+		       "  key:\n    pkcs11: {module: /usr/lib/p11.so, token: lab, id: \"0a\"}\n"
+		       "    pin: {credential: dm-pin}\n");
+	assert_null(cfg->dm.key);
+	assert_string_equal(cfg->dm.key_module, "/usr/lib/p11.so");
+	assert_string_equal(cfg->dm.key_token, "lab");
+	assert_string_equal(cfg->dm.key_id, "0a");
+	assert_int_equal(cfg->dm.key_pin.source, M2M_SECRET_CREDENTIAL);
+	m2m_config_free(cfg);
+	parse_err("version: 1\ndevice: {id: d}\n"
+		  "dm: {server: \"coaps://h\", security: x509, cert: c, ca: a,\n"
+		  "     key: {pkcs11: {module: /m.so, id: \"01\"}}}\n",
+		  "m2m.yaml:4:6: dm.key.pin: missing; expected where the token's user PIN comes "
+		  "from (file, fd, credential or prompt)");
+	parse_err("version: 1\ndevice: {id: d}\n"
+		  "dm: {server: \"coaps://h\", security: x509, cert: c, ca: a,\n"
+		  "     key: {pkcs11: {module: m.so, id: \"01\"}, pin: {prompt: true}}}\n",
+		  "m2m.yaml:4:29: dm.key.pkcs11.module: invalid path 'm.so' (not absolute); "
+		  "expected the absolute path of a PKCS#11 module (.so)");
+	parse_err("version: 1\ndevice: {id: d}\n"
+		  "dm: {server: \"coaps://h\", security: x509, cert: c, ca: a,\n"
+		  "     key: {pkcs11: {module: /m.so}, pin: {prompt: true}}}\n",
+		  "m2m.yaml:4:12: dm.key.pkcs11.id: missing; expected the key's CKA_ID in hex, "
+		  "such as 01");
 }
 
 static void test_err_alias(void **state)

@@ -93,7 +93,7 @@ struct m2m_vpn_profile {
 enum m2m_dm_security {
 	M2M_DM_NOSEC = 0, /* plain CoAP: only when the config says so */
 	M2M_DM_PSK = 1,   /* DTLS 1.2 with a pre-shared key */
-	M2M_DM_X509 = 2,  /* DTLS 1.2 with a certificate and key from PEM files */
+	M2M_DM_X509 = 2,  /* DTLS 1.2 with a certificate (PEM file) and its key (PEM file or token) */
 };
 
 enum m2m_dm_binding {
@@ -110,7 +110,11 @@ struct m2m_dm_config {
 	enum m2m_dm_security security;
 	char *psk_identity;     /* PSK: identity (not secret) */
 	struct m2m_secret_ref psk_key; /* PSK: where the key comes from */
-	char *cert, *key, *ca;  /* X509: PEM files (ca: the server's CA) */
+	char *cert, *key, *ca;  /* X509: PEM files (ca: the server's CA); key NULL if on a token */
+	char *key_module;       /* X509, key on a PKCS#11 token: module path (NULL: key is a file) */
+	char *key_token;        /* X509, token: token label (NULL: any token holding the key) */
+	char *key_id;           /* X509, token: the key's CKA_ID in hex */
+	struct m2m_secret_ref key_pin; /* X509, token: where the user PIN comes from */
 	unsigned lifetime_ms;   /* registration lifetime; default 300 s */
 	enum m2m_dm_binding binding;
 	unsigned queue_window_ms; /* --report: stay reachable this long; default 20 s */

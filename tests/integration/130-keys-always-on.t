@@ -33,7 +33,7 @@ lab_keys_charon_start_dev
 ok "after the device charon restarted: back within 30 s" wait_until 30 ike_up
 diag "  back ${WAITED_MS:-?} ms after the restart"
 ok "traffic through the new tunnel" lab_ping_inner 2
-ok "the token key was loaded again (load-token)" eval '[ "$(grep -c "found key on PKCS#11 token" "$LAB/dev/charon.log")" -ge 2 ]'
+ok "the token key was loaded again (load-token)" eval '[ "$(grep -c "requests: load-token" "$LAB/dev/charon.log")" -ge 2 ]'
 ok "watch is still running" lab_proc_alive watch
 lab_stop watch TERM 15
 is "$?" 0 "watch exit 0 on SIGTERM"

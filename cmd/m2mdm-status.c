@@ -52,31 +52,6 @@ static void on_signal(int sig)
 	stop_flag = 1;
 }
 
-static void log_line(void *ctx, int prio, const char *fmt, ...)
-{
-	const struct cli *c = ctx;
-	int max = c->verbose ? LOG_DEBUG : LOG_NOTICE;
-	va_list ap;
-
-	if (prio > max || (c->quiet && prio > LOG_WARNING))
-		return;
-	if (getenv("JOURNAL_STREAM")) {
-		fprintf(stderr, "<%d>", prio);
-	} else {
-		char ts[16];
-		time_t t = time(NULL);
-		struct tm tm;
-
-		localtime_r(&t, &tm);
-		strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
-		fprintf(stderr, "%s ", ts);
-	}
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 /* ---- gathering ---- */
 
 struct cert_info {
@@ -303,7 +278,7 @@ static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
 
 		if (j >= budget / 2)
 			j = budget / 2;
-		log_line(c, LOG_DEBUG, "waiting %u ms (jitter)", j);
+		cli_log_line(c, LOG_DEBUG, "waiting %u ms (jitter)", j);
 		if (!m2m_sleep_ms(j, &stop_flag)) {
 			rc = M2M_ERR_TIMEOUT;
 			m2m_err_set(&err, rc, "interrupted");
@@ -312,14 +287,14 @@ static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
 	}
 	/* a factory configuration gets its real server from the bootstrap server first */
 	if (cfg->dm.bootstrap && !m2m_dm_bootstrapped(cfg)) {
-		rc = m2m_dm_bootstrap(cfg, budget, log_line, c, &err);
+		rc = m2m_dm_bootstrap(cfg, budget, cli_log_line, c, &err);
 		if (rc)
 			goto out;
 	}
 	rc = m2m_dm_open(cfg, &dm, &err);
 	if (rc)
 		goto out;
-	m2m_dm_set_log(dm, log_line, c);
+	m2m_dm_set_log(dm, cli_log_line, c);
 	used = m2m_now_ms() - start;
 	rc = m2m_dm_register(dm, serve ? 30 * 1000 : (unsigned)(budget - used), &err);
 	if (rc)
@@ -350,7 +325,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct cli c = { .prog = "m2mdm-status" };
+	struct cli c = { .prog = "m2mdm-status", .log_max = LOG_NOTICE };
 	struct option lopts[sizeof(options) / sizeof(options[0])];
 	struct m2m_config *cfg = NULL;
 	bool report = false, serve = false;

@@ -66,32 +66,6 @@ static void catch_signals(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
-/* Log lines for watch and -v: journald reads "<N>" prefixes; people get a time stamp. */
-static void log_line(void *ctx, int prio, const char *fmt, ...)
-{
-	const struct cli *c = ctx;
-	int max = c->verbose ? LOG_DEBUG : LOG_INFO;
-	va_list ap;
-
-	if (prio > max || (c->quiet && prio > LOG_WARNING))
-		return;
-	if (getenv("JOURNAL_STREAM")) {
-		fprintf(stderr, "<%d>", prio);
-	} else {
-		char ts[16];
-		time_t t = time(NULL);
-		struct tm tm;
-
-		localtime_r(&t, &tm);
-		strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
-		fprintf(stderr, "%s ", ts);
-	}
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 static int cmd_up(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
 {
 	struct m2m_vpn_status st;
@@ -110,7 +84,7 @@ static int cmd_up(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
 	rc = m2m_vpn_open(cfg, &vpn, &err);
 	if (!rc) {
 		if (c->verbose)
-			m2m_vpn_set_log(vpn, log_line, c);
+			m2m_vpn_set_log(vpn, cli_log_line, c);
 		m2m_vpn_set_cancel(vpn, &stop_flag);
 		rc = m2m_vpn_up(vpn, argv[0], c->timeout_ms, show ? &st : NULL, &err);
 	}
@@ -141,7 +115,7 @@ static int cmd_down(struct cli *c, struct m2m_config *cfg, int argc, char **argv
 	rc = m2m_vpn_open(cfg, &vpn, &err);
 	if (!rc) {
 		if (c->verbose)
-			m2m_vpn_set_log(vpn, log_line, c);
+			m2m_vpn_set_log(vpn, cli_log_line, c);
 		m2m_vpn_set_cancel(vpn, &stop_flag);
 		rc = m2m_vpn_down(vpn, argv[0], c->timeout_ms, &err);
 	}
@@ -268,7 +242,7 @@ static int cmd_watch(struct cli *c, struct m2m_config *cfg, int argc, char **arg
 	for (int i = 0; i < argc; i++)
 		names[i] = argv[i];
 	m2m_err_clear(&err);
-	rc = m2m_vpn_watch(cfg, names, &stop_flag, log_line, c, &err);
+	rc = m2m_vpn_watch(cfg, names, &stop_flag, cli_log_line, c, &err);
 	free(names);
 	if (rc)
 		return cli_fail(c, &err);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +79,31 @@ enum cli_opt_result cli_common_option(struct cli *c, const struct cli_option *op
 		return CLI_OPT_NOT_MINE;
 	}
 	return CLI_OPT_DONE;
+}
+
+void cli_log_line(void *ctx, int prio, const char *fmt, ...)
+{
+	const struct cli *c = ctx;
+	int max = c->verbose ? LOG_DEBUG : c->log_max ? c->log_max : LOG_INFO;
+	va_list ap;
+
+	if (prio > max || (c->quiet && prio > LOG_WARNING))
+		return;
+	if (getenv("JOURNAL_STREAM")) {
+		fprintf(stderr, "<%d>", prio);
+	} else {
+		char ts[16];
+		time_t t = time(NULL);
+		struct tm tm;
+
+		localtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
+		fprintf(stderr, "%s ", ts);
+	}
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 }
 
 int cli_error(const struct cli *c, int rc, const char *fmt, ...)

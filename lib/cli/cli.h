@@ -38,7 +38,15 @@ struct cli {
 	bool color;         /* resolved: use colour on stdout */
 	unsigned timeout_ms; /* 0: not given */
 	const char *color_when; /* --color as given; NULL: auto */
+	int log_max;        /* highest syslog priority logged without -v (0: LOG_INFO) */
 };
+
+/*
+ * The library's log callback for the tools (ctx is the struct cli): one line
+ * on stderr, with a "<N>" priority prefix under journald, a time stamp on a
+ * terminal; -v adds debug lines, -q keeps only warnings and worse.
+ */
+void cli_log_line(void *ctx, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /*
  * The options every tool shares (config, timeout, json, quiet, verbose,

@@ -82,21 +82,11 @@ static bool unhex(const char *s, uint8_t *out, size_t max, size_t *len)
 
 int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out)
 {
-	char *path = bs_path(cfg), *buf = NULL;
-	struct m2m_err err;
 	json_object *o, *v;
-	size_t len;
 	int rc = M2M_ERR_NOT_FOUND;
 
 	memset(out, 0, sizeof(*out));
-	if (!path || m2m_read_file(path, 16384, &buf, &len, &err)) {
-		free(path);
-		return M2M_ERR_NOT_FOUND;
-	}
-	free(path);
-	o = json_tokener_parse(buf);
-	explicit_bzero(buf, len); /* it held the PSK */
-	free(buf);
+	o = lw_read_json_state(bs_path(cfg)); /* the file holds the PSK: wiped there */
 	if (!o)
 		return M2M_ERR_NOT_FOUND;
 	if (json_object_object_get_ex(o, "uri", &v))

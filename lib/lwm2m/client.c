@@ -68,6 +68,24 @@ static void logf_(struct m2m_dm *dm, int prio, const char *fmt, ...)
 
 /* ---- saved registration ---- */
 
+json_object *lw_read_json_state(char *path)
+{
+	struct m2m_err err;
+	json_object *o;
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!path || m2m_read_file(path, 16384, &buf, &len, &err)) {
+		free(path);
+		return NULL;
+	}
+	free(path);
+	o = json_tokener_parse(buf);
+	explicit_bzero(buf, len);
+	free(buf);
+	return o;
+}
+
 static char *state_path(const struct m2m_config *cfg)
 {
 	char *p = NULL;
@@ -88,19 +106,10 @@ static void copy_str(char *dst, size_t len, json_object *o, const char *key)
 
 int m2m_dm_state_load(const struct m2m_config *cfg, struct m2m_dm_state *st)
 {
-	char *path = state_path(cfg), *buf = NULL;
-	struct m2m_err err;
 	json_object *o, *v;
-	size_t len;
 
 	memset(st, 0, sizeof(*st));
-	if (!path || m2m_read_file(path, 16384, &buf, &len, &err)) {
-		free(path);
-		return M2M_ERR_NOT_FOUND;
-	}
-	free(path);
-	o = json_tokener_parse(buf);
-	free(buf);
+	o = lw_read_json_state(state_path(cfg));
 	if (!o)
 		return M2M_ERR_NOT_FOUND;
 	copy_str(st->server, sizeof(st->server), o, "server");

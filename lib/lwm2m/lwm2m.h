@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 /* CoAP response codes as the class.detail byte, e.g. LW_CODE(4, 4) for 4.04 */
 #define LW_CODE(c, d) ((uint8_t)(((c) << 5) | (d)))
 #define LW_CONTENT LW_CODE(2, 5)
@@ -231,5 +233,12 @@ int lw_encode(const struct lw_records *rs, const struct lw_path *base, unsigned 
 /* Decode a Write payload of format fmt for path p. */
 int lw_decode(struct lw_registry *reg, const struct lw_path *p, unsigned fmt,
 	      const uint8_t *data, size_t len, struct lw_records *out);
+
+/*
+ * A small JSON state file (registration state, bootstrap result) as a json-c
+ * object, or NULL if it is missing or not JSON. The raw bytes are wiped: the
+ * bootstrap file holds a PSK. path is freed.
+ */
+json_object *lw_read_json_state(char *path);
 
 #endif

@@ -35,6 +35,21 @@ struct m2m_coap {
 	/* X509 with a token key: the PEM files we load ourselves, and why it failed */
 	const char *cert, *ca;
 	char setup_err[160];
+	/*
+	 * What the DTLS handshake showed, to tell why it failed (libcoap says
+	 * only "TLS failed", or nothing for minutes): watched through an info
+	 * callback of ours on the session's SSL, chained to libcoap's.
+	 */
+	struct {
+		void (*chained)(const SSL *, int, int);
+		uint64_t hello_at, finished_at;
+		unsigned rtt_ms;            /* ClientHello to the server's first answer */
+		bool answered;              /* the server sent a handshake message */
+		bool finished_sent;         /* our Finished is out, the server's not in */
+		char alert_in[64];          /* fatal alert the server sent us */
+		char alert_out[64];         /* fatal alert we sent (we refused the server) */
+		char peer[320];             /* why the server's certificate was refused */
+	} hs;
 	/* the one outstanding request of ours */
 	struct {
 		uint8_t token[8];
@@ -218,24 +233,157 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
  * check: the server's certificate (depth 0) must name the host of the URI
  * in a subjectAltName (DNS or IP), or its CN if it has none.
  */
+/* "CN=x (issuer CN=y)" of a certificate, for messages */
+static void cert_names(X509 *x, char *out, size_t len)
+{
+	char sub[80] = "?", iss[80] = "?";
+
+	X509_NAME_oneline(X509_get_subject_name(x), sub, sizeof(sub));
+	X509_NAME_oneline(X509_get_issuer_name(x), iss, sizeof(iss));
+	snprintf(out, len, "%s (issuer %s)", sub, iss);
+}
+
+/*
+ * libcoap's validate_cn callback: called for each certificate of the
+ * server's chain with OpenSSL's verdict. We refuse what OpenSSL refused and
+ * a leaf not issued for the host we connect to, and keep why, since the
+ * handshake failure reaches us only as "TLS failed".
+ */
 static int check_server_name(const char *cn, const uint8_t *der, size_t len,
 			     coap_session_t *s, unsigned depth, int validated, void *arg)
 {
-	const char *host = ((const struct m2m_coap *)arg)->host;
+	struct m2m_coap *c = arg;
 	const unsigned char *p = der;
+	char names[160];
 	X509 *x;
 	int ok;
 
-	if (!validated)
-		return 0;
-	if (depth > 0)
-		return 1;
 	x = d2i_X509(NULL, &p, (long)len);
-	if (!x)
+	if (!x) {
+		snprintf(c->hs.peer, sizeof(c->hs.peer), "the server's certificate is not X.509");
 		return 0;
-	ok = X509_check_ip_asc(x, host, 0) == 1 || X509_check_host(x, host, 0, 0, NULL) == 1;
+	}
+	cert_names(x, names, sizeof(names));
+	if (!validated) {
+		if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
+			snprintf(c->hs.peer, sizeof(c->hs.peer), "certificate %s has expired", names);
+		else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0)
+			snprintf(c->hs.peer, sizeof(c->hs.peer), "certificate %s is not valid yet",
+				 names);
+		else if (!c->hs.peer[0])
+			snprintf(c->hs.peer, sizeof(c->hs.peer),
+				 "certificate %s is not from the configured CA", names);
+		X509_free(x);
+		return 0;
+	}
+	ok = depth > 0 || X509_check_ip_asc(x, c->host, 0) == 1 ||
+	     X509_check_host(x, c->host, 0, 0, NULL) == 1;
+	if (!ok)
+		snprintf(c->hs.peer, sizeof(c->hs.peer), "certificate %s is not issued for %s",
+			 names, c->host);
 	X509_free(x);
 	return ok;
+}
+
+static int hs_index = -1;
+
+/* We are refusing the server: OpenSSL's verdict on its chain, if that is why. */
+static void verify_failure(struct m2m_coap *c, const SSL *ssl)
+{
+	long v = SSL_get_verify_result(ssl);
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	char names[160] = "?";
+
+	if (v == X509_V_OK)
+		return;
+	if (chain && sk_X509_num(chain) > 0)
+		cert_names(sk_X509_value(chain, 0), names, sizeof(names));
+	snprintf(c->hs.peer, sizeof(c->hs.peer), "certificate %s: %s (CA file %s)", names,
+		 X509_verify_cert_error_string(v), c->ca ? c->ca : "?");
+}
+
+static void hs_watch(const SSL *ssl, int where, int ret)
+{
+	struct m2m_coap *c = SSL_get_ex_data(ssl, hs_index);
+
+	if (!c)
+		return;
+	if (c->hs.chained)
+		c->hs.chained(ssl, where, ret);
+	if ((where & SSL_CB_ALERT) && (ret >> 8) == SSL3_AL_FATAL) {
+		char *a = (where & SSL_CB_READ) ? c->hs.alert_in : c->hs.alert_out;
+
+		if (!a[0])
+			snprintf(a, sizeof(c->hs.alert_in), "%s", SSL_alert_desc_string_long(ret));
+		if ((where & SSL_CB_WRITE) && !c->hs.peer[0])
+			verify_failure(c, ssl);
+	}
+	if (!(where & SSL_CB_LOOP))
+		return;
+	switch (SSL_get_state(ssl)) {
+	case DTLS_ST_CR_HELLO_VERIFY_REQUEST:
+	case TLS_ST_CR_SRVR_HELLO:
+		if (!c->hs.answered)
+			c->hs.rtt_ms = (unsigned)(m2m_now_ms() - c->hs.hello_at);
+		c->hs.answered = true;
+		break;
+	case TLS_ST_CW_FINISHED:
+		if (!c->hs.finished_sent)
+			c->hs.finished_at = m2m_now_ms();
+		c->hs.finished_sent = true;
+		break;
+	default:
+		break;
+	}
+}
+
+/* Watch the handshake libcoap has just started on the session's SSL. */
+static void hs_attach(struct m2m_coap *c)
+{
+	coap_tls_library_t lib;
+	SSL *ssl = coap_session_get_tls(c->s, &lib);
+
+	c->hs.hello_at = m2m_now_ms();
+	if (!ssl || lib != COAP_TLS_LIBRARY_OPENSSL)
+		return;
+	if (hs_index < 0)
+		hs_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if (hs_index < 0 || !SSL_set_ex_data(ssl, hs_index, c))
+		return;
+	c->hs.chained = SSL_get_info_callback(ssl);
+	if (!c->hs.chained)
+		c->hs.chained = SSL_CTX_get_info_callback(SSL_get_SSL_CTX(ssl));
+	SSL_set_info_callback(ssl, hs_watch);
+}
+
+/*
+ * Why the DTLS handshake failed, from what it showed: the server's
+ * certificate refused by us (AUTH_REMOTE), a fatal alert from the server or
+ * our Finished never answered (the server could not decrypt it: PSK key or
+ * certificate refused; AUTH_LOCAL), or no answer at all (UNREACHABLE).
+ */
+static int hs_error(struct m2m_coap *c, unsigned timeout_ms, struct m2m_err *err)
+{
+	if (c->hs.peer[0])
+		return m2m_err_set(err, M2M_ERR_AUTH_REMOTE,
+				   "%s: DTLS: the server's %s", c->host, c->hs.peer);
+	if (c->hs.alert_out[0])
+		return m2m_err_set(err, M2M_ERR_AUTH_REMOTE,
+				   "%s: DTLS: we refused the server (%s)", c->host, c->hs.alert_out);
+	if (c->hs.alert_in[0])
+		return m2m_err_set(err, M2M_ERR_AUTH_LOCAL,
+				   "%s: DTLS: the server refused us (%s): PSK identity or "
+				   "certificate not accepted", c->host, c->hs.alert_in);
+	if (c->hs.finished_sent)
+		return m2m_err_set(err, M2M_ERR_AUTH_LOCAL,
+				   "%s: DTLS: the server answered the handshake but not our "
+				   "Finished: PSK key (or certificate) not accepted", c->host);
+	if (c->hs.answered)
+		return m2m_err_set(err, M2M_ERR_PROTOCOL,
+				   "%s: DTLS handshake stalled after the server's first answer",
+				   c->host);
+	return m2m_err_set(err, M2M_ERR_UNREACHABLE,
+			   "%s: no answer to the DTLS handshake within %u ms", c->host, timeout_ms);
 }
 
 static int parse_uri(const char *uri, bool *secure, char *host, size_t hlen, char *port,
@@ -446,6 +594,8 @@ static int open_pki_token(struct m2m_coap *c, const struct m2m_coap_opts *o,
 		return rc;
 	}
 	coap_session_set_app_data(c->s, c);
+	if (c->dtls)
+		hs_attach(c);
 	*out = c;
 	return M2M_OK;
 }
@@ -531,6 +681,7 @@ int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 		pki.pki_key.key.pem.public_cert = o->cert;
 		pki.pki_key.key.pem.private_key = o->key;
 		pki.pki_key.key.pem.ca_file = o->ca;
+		c->ca = o->ca;
 		c->s = coap_new_client_session_pki(c->ctx, NULL, &dst, COAP_PROTO_DTLS, &pki);
 		if (!c->s) {
 			mcoap_close(c);
@@ -545,6 +696,8 @@ int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 				   o->uri);
 	}
 	coap_session_set_app_data(c->s, c);
+	if (c->dtls)
+		hs_attach(c);
 	*out = c;
 	return M2M_OK;
 }
@@ -608,6 +761,18 @@ static void add_split(coap_optlist_t **ol, const char *s, bool query)
 	}
 }
 
+/*
+ * The server answered our first flights at once but not our Finished: an
+ * OpenSSL server drops a Finished it cannot decrypt (wrong PSK) without a
+ * word, and libcoap would retransmit for minutes. Give it the two DTLS
+ * retransmissions (after 1 s and 3 s) and four handshake round trips.
+ */
+static bool finished_unanswered(const struct m2m_coap *c, uint64_t now)
+{
+	return c->dtls && !c->connected && c->hs.finished_sent &&
+	       now > c->hs.finished_at + 3500 + 4 * (uint64_t)c->hs.rtt_ms;
+}
+
 int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const char *query,
 		     unsigned content_format, const uint8_t *payload, size_t len,
 		     unsigned timeout_ms, struct m2m_coap_msg *resp, uint8_t **body,
@@ -652,20 +817,21 @@ int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const c
 	while (!c->req.done) {
 		uint64_t now = m2m_now_ms();
 
-		if (now >= deadline)
+		if (now >= deadline || finished_unanswered(c, now))
 			break;
 		coap_io_process(c->ctx, (uint32_t)(deadline - now < 100 ? deadline - now : 100));
 	}
 	c->req.busy = false;
 	if (!c->req.done) {
-		rc = m2m_err_set(err, c->dtls && !c->connected ? M2M_ERR_UNREACHABLE : M2M_ERR_TIMEOUT,
-				 "%s: no answer within %u ms%s", c->host, timeout_ms,
-				 c->dtls && !c->connected ? " (DTLS handshake not completed: "
-				 "server down, or our PSK/certificate refused)" : "");
+		if (c->dtls && !c->connected)
+			rc = hs_error(c, timeout_ms, err);
+		else
+			rc = m2m_err_set(err, M2M_ERR_TIMEOUT, "%s: no answer within %u ms", c->host,
+					 timeout_ms);
 	} else if (c->req.nacked) {
 		switch (c->req.reason) {
 		case COAP_NACK_TLS_FAILED:
-			rc = m2m_err_set(err, M2M_ERR_AUTH_LOCAL, "%s: DTLS handshake failed", c->host);
+			rc = hs_error(c, timeout_ms, err);
 			break;
 		case COAP_NACK_TOO_MANY_RETRIES:
 			rc = m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: no answer (retries exhausted)",

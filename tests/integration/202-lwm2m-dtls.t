@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v coap-rd-openssl >/dev/null || skip_all "libcoap3-bin not installed"
 command -v openssl >/dev/null || skip_all "openssl not installed"
-plan 15
+plan 18
 psk=it-psk-$RANDOM$RANDOM
 printf '%s\n' "$psk" >"$T/psk"
 printf 'not-the-key\n' >"$T/wrong"
@@ -30,7 +30,7 @@ pki() { # CA name, then certs signed by it
 	done
 }
 pki ca server client server-wrongname
-pki other-ca
+pki other-ca stranger
 cat "$T/server.pem" "$T/server.key" >"$T/server-all.pem"
 cat "$T/server-wrongname.pem" "$T/server-wrongname.key" >"$T/wrongname-all.pem"
 
@@ -58,6 +58,9 @@ conf wrong psk "  psk_identity: it-psk
 conf x509 x509 "  cert: $T/client.pem
   key: $T/client.key
   ca: $T/ca.pem"
+conf stranger x509 "  cert: $T/stranger.pem
+  key: $T/stranger.key
+  ca: $T/ca.pem"
 conf foreign x509 "  cert: $T/client.pem
   key: $T/client.key
   ca: $T/other-ca.pem"
@@ -70,16 +73,27 @@ t0=$(date +%s%N)
 M2M_CONFIG=$T/wrong.yaml "$BIN/m2mdm-status" --report -t 3 2>"$T/wrong.err"
 rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
-[ "$rc" = 6 ] || [ "$rc" = 7 ]
-ok $? "wrong PSK: exit 6 or 7, got $rc ($(cat "$T/wrong.err"))"
+[ "$rc" = 7 ] && grep -q "not our Finished: PSK key" "$T/wrong.err"
+ok $? "wrong PSK: exit 7 (auth-local), named as such, got $rc ($(cat "$T/wrong.err"))"
 [ "$ms" -lt 4500 ]
 ok $? "wrong PSK: reported within our 3 s deadline, not libcoap's 3 min ($ms ms)"
+# with a long deadline: the server's silence after our Finished is enough
+t0=$(date +%s%N)
+M2M_CONFIG=$T/wrong.yaml "$BIN/m2mdm-status" --report -t 30 2>"$T/wrong2.err"
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$rc" = 7 ] && [ "$ms" -lt 8000 ]
+ok $? "wrong PSK, 30 s deadline: exit 7 after the Finished went unanswered ($rc, $ms ms)"
 M2M_CONFIG=$T/x509.yaml "$BIN/m2mdm-status" --report -v >"$T/x509.out" 2>"$T/x509.err"
 is $? 0 "DTLS-X.509: registered with coap-rd-openssl"
 M2M_CONFIG=$T/foreign.yaml "$BIN/m2mdm-status" --report -t 3 2>"$T/foreign.err"
 rc=$?
-[ "$rc" != 0 ]
-ok $? "DTLS-X.509: a server certificate from a foreign CA is refused (exit $rc)"
+[ "$rc" = 8 ] && grep -q "the server.s certificate /CN=server (issuer /CN=ca): .*other-ca.pem" "$T/foreign.err"
+ok $? "DTLS-X.509: a server certificate from a foreign CA: exit 8 (auth-remote), got $rc ($(cat "$T/foreign.err"))"
+M2M_CONFIG=$T/stranger.yaml "$BIN/m2mdm-status" --report -t 3 2>"$T/stranger.err"
+rc=$?
+[ "$rc" = 7 ] && grep -q "the server refused us" "$T/stranger.err"
+ok $? "DTLS-X.509: our certificate from a CA the server does not trust: exit 7 (auth-local), got $rc ($(cat "$T/stranger.err"))"
 rd2=$(free_port)
 bg "$T/rd2.log" coap-rd-openssl -A 127.0.0.1 -p "$rd2" -c "$T/wrongname-all.pem" -C "$T/ca.pem" \
 	-R "$T/ca.pem"
@@ -87,8 +101,12 @@ sleep 0.3
 sed "s/127.0.0.1:$((rd + 1))/127.0.0.1:$((rd2 + 1))/" "$T/x509.yaml" >"$T/wrongname.yaml"
 M2M_CONFIG=$T/wrongname.yaml "$BIN/m2mdm-status" --report -t 3 2>"$T/wrongname.err"
 rc=$?
-[ "$rc" != 0 ]
-ok $? "DTLS-X.509: a certificate from the right CA for another name is refused (exit $rc)"
+[ "$rc" = 8 ] && grep -q "is not issued for 127.0.0.1" "$T/wrongname.err"
+ok $? "DTLS-X.509: a certificate from the right CA for another name: exit 8, got $rc ($(cat "$T/wrongname.err"))"
+nobody=$(free_port)
+sed "s/127.0.0.1:$((rd + 1))/127.0.0.1:$nobody/" "$T/psk.yaml" >"$T/nobody.yaml"
+M2M_CONFIG=$T/nobody.yaml "$BIN/m2mdm-status" --report -t 3 2>"$T/nobody.err"
+is $? 6 "DTLS: nothing listening: exit 6 (unreachable): $(cat "$T/nobody.err")"
 M2M_CONFIG=$T/psk.yaml "$BIN/m2mdm-status" --json >"$T/psk.json"
 ok $? "--json with a PSK configuration"
 ! grep -rqF "$psk" "$T"/*.out "$T"/*.err "$T"/*.json "$T"/state-*

@@ -24,10 +24,20 @@
 #include "base/base.h"
 #include "coap/coap.h"
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 struct m2m_coap {
 	coap_context_t *ctx;
 	coap_session_t *s;
 	m2m_coap_handler handler;
+	m2m_coap_notify_failed notify_failed;
+	/* our recent non-confirmable notifications, to tell whose a reset is */
+	struct {
+		coap_mid_t mid;
+		uint8_t token[8];
+		size_t toklen;
+	} non[16];
+	unsigned non_next;
 	void *hctx;
 	bool dtls, connected, dtls_failed;
 	unsigned block_szx;
@@ -112,6 +122,7 @@ static unsigned opt_uint(const coap_pdu_t *pdu, uint16_t num, unsigned dflt)
 static void fill_msg(const coap_pdu_t *pdu, struct m2m_coap_msg *m, bool request)
 {
 	coap_opt_iterator_t it;
+	coap_bin_const_t tok;
 	size_t off, total;
 
 	memset(m, 0, sizeof(*m));
@@ -124,6 +135,10 @@ static void fill_msg(const coap_pdu_t *pdu, struct m2m_coap_msg *m, bool request
 	m->accept = opt_uint(pdu, COAP_OPTION_ACCEPT, M2M_COAP_NONE);
 	m->observe = coap_check_option(pdu, COAP_OPTION_OBSERVE, &it) ?
 		     (int)opt_uint(pdu, COAP_OPTION_OBSERVE, 0) : -1;
+	tok = coap_pdu_get_token(pdu);
+	m->toklen = tok.length <= sizeof(m->token) ? tok.length : 0;
+	if (m->toklen)
+		memcpy(m->token, tok.s, m->toklen);
 	if (!coap_get_data_large(pdu, &m->len, &m->payload, &off, &total)) {
 		m->payload = NULL;
 		m->len = 0;
@@ -166,7 +181,17 @@ static void on_nack(coap_session_t *s, const coap_pdu_t *sent, const coap_nack_r
 {
 	struct m2m_coap *c = of_session(s);
 
-	if (!c || !c->req.busy)
+	if (!c)
+		return;
+	if (sent && COAP_RESPONSE_CLASS(coap_pdu_get_code(sent)) == 2) {
+		/* one of our notifications: the server forgot it (RST) or is gone */
+		coap_bin_const_t tok = coap_pdu_get_token(sent);
+
+		if (c->notify_failed)
+			c->notify_failed(c->hctx, tok.s, tok.length, reason == COAP_NACK_RST);
+		return;
+	}
+	if (!c->req.busy)
 		return;
 	c->req.nacked = true;
 	c->req.reason = reason;
@@ -203,7 +228,7 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 {
 	struct m2m_coap *c = of_session(s);
 	struct m2m_coap_reply rep = { .code = COAP_RESPONSE_CODE(500),
-				      .content_format = M2M_COAP_NONE };
+				      .content_format = M2M_COAP_NONE, .observe = -1 };
 	struct m2m_coap_msg m;
 
 	if (!c) {
@@ -213,6 +238,13 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 	fill_msg(req, &m, true);
 	c->handler(c->hctx, &m, &rep);
 	coap_pdu_set_code(resp, (coap_pdu_code_t)rep.code);
+	if (rep.observe >= 0) {
+		uint8_t v[4];
+
+		coap_add_option(resp, COAP_OPTION_OBSERVE,
+				coap_encode_var_safe(v, sizeof(v), (unsigned)rep.observe & 0xffffff),
+				v);
+	}
 	if (!rep.payload && rep.content_format == M2M_COAP_NONE)
 		return;
 	/* 4.3.1 leaves out Content-Format 0 (text/plain); LwM2M servers want it */
@@ -228,11 +260,6 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 	}
 }
 
-/*
- * libcoap checks the chain up to the configured CA; the name is ours to
- * check: the server's certificate (depth 0) must name the host of the URI
- * in a subjectAltName (DNS or IP), or its CN if it has none.
- */
 /* "CN=x (issuer CN=y)" of a certificate, for messages */
 static void cert_names(X509 *x, char *out, size_t len)
 {
@@ -246,7 +273,8 @@ static void cert_names(X509 *x, char *out, size_t len)
 /*
  * libcoap's validate_cn callback: called for each certificate of the
  * server's chain with OpenSSL's verdict. We refuse what OpenSSL refused and
- * a leaf not issued for the host we connect to, and keep why, since the
+ * a leaf (depth 0) that does not name the host of the URI in a
+ * subjectAltName (DNS or IP; the CN if it has none), and keep why, since the
  * handshake failure reaches us only as "TLS failed".
  */
 static int check_server_name(const char *cn, const uint8_t *der, size_t len,
@@ -433,14 +461,43 @@ static int parse_uri(const char *uri, bool *secure, char *host, size_t hlen, cha
 	return 0;
 }
 
+/* the session whose resets the log handler looks for (one per process) */
+static struct m2m_coap *rst_owner;
+
+/*
+ * libcoap 4.3.1 tells nobody of a reset answering a non-confirmable message
+ * except its log ("got RST for mid=0x..", LOG_ALERT). A reset answering a
+ * notification is how a server cancels an observation it no longer wants
+ * (RFC 7641 3.6), so we read that line; everything else libcoap logs goes
+ * nowhere: the library must not print.
+ */
+static void on_log(coap_log_t level, const char *msg)
+{
+	struct m2m_coap *c = rst_owner;
+	unsigned mid;
+
+	if (!c || sscanf(msg, "got RST for mid=0x%x", &mid) != 1)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(c->non); i++) {
+		if (c->non[i].toklen && c->non[i].mid == (coap_mid_t)mid) {
+			size_t len = c->non[i].toklen;
+
+			c->non[i].toklen = 0;
+			if (c->notify_failed)
+				c->notify_failed(c->hctx, c->non[i].token, len, true);
+			return;
+		}
+	}
+}
+
 static int setup_once(void)
 {
 	static bool done;
 
 	if (!done) {
 		coap_startup();
-		/* the library must not print: libcoap's own log goes nowhere */
-		coap_set_log_level(LOG_EMERG);
+		coap_set_log_handler(on_log);
+		coap_set_log_level(LOG_ALERT);
 		coap_dtls_set_log_level(LOG_EMERG);
 		done = true;
 	}
@@ -596,6 +653,7 @@ static int open_pki_token(struct m2m_coap *c, const struct m2m_coap_opts *o,
 	coap_session_set_app_data(c->s, c);
 	if (c->dtls)
 		hs_attach(c);
+	rst_owner = c;
 	*out = c;
 	return M2M_OK;
 }
@@ -698,6 +756,7 @@ int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 	coap_session_set_app_data(c->s, c);
 	if (c->dtls)
 		hs_attach(c);
+	rst_owner = c;
 	*out = c;
 	return M2M_OK;
 }
@@ -706,6 +765,8 @@ void mcoap_close(struct m2m_coap *c)
 {
 	if (!c)
 		return;
+	if (rst_owner == c)
+		rst_owner = NULL;
 	if (c->s) {
 		coap_session_set_app_data(c->s, NULL);
 		coap_session_release(c->s);
@@ -716,8 +777,7 @@ void mcoap_close(struct m2m_coap *c)
 	free(c);
 }
 
-int mcoap_add_path(struct m2m_coap *c, const char *path, bool observable,
-		      struct m2m_err *err)
+int mcoap_add_path(struct m2m_coap *c, const char *path, struct m2m_err *err)
 {
 	coap_str_const_t *uri;
 	coap_resource_t *r;
@@ -734,8 +794,6 @@ int mcoap_add_path(struct m2m_coap *c, const char *path, bool observable,
 	coap_register_handler(r, COAP_REQUEST_PUT, on_request);
 	coap_register_handler(r, COAP_REQUEST_POST, on_request);
 	coap_register_handler(r, COAP_REQUEST_DELETE, on_request);
-	if (observable)
-		coap_resource_set_get_observable(r, 1);
 	coap_add_resource(c->ctx, r);
 	return M2M_OK;
 }
@@ -863,17 +921,64 @@ int mcoap_process(struct m2m_coap *c, unsigned ms)
 	return coap_io_process(c->ctx, ms) < 0 ? M2M_ERR_FAILURE : M2M_OK;
 }
 
-bool mcoap_notify(struct m2m_coap *c, const char *path)
+void mcoap_on_notify_failed(struct m2m_coap *c, m2m_coap_notify_failed fn)
 {
-	coap_str_const_t uri;
-	coap_resource_t *r;
+	c->notify_failed = fn;
+}
 
-	while (*path == '/')
-		path++;
-	uri.s = (const uint8_t *)path;
-	uri.length = strlen(path);
-	r = coap_get_resource_from_uri_path(c->ctx, &uri);
-	return r && coap_resource_notify_observers(r, NULL);
+int mcoap_send_notify(struct m2m_coap *c, bool confirmable, const uint8_t *token, size_t toklen,
+		      uint32_t seq, unsigned content_format, const uint8_t *payload, size_t len,
+		      struct m2m_err *err)
+{
+	size_t max = (size_t)1 << (c->block_szx + 4);
+	coap_pdu_t *pdu;
+	coap_mid_t mid;
+	uint8_t v[4];
+
+	pdu = coap_pdu_init(confirmable ? COAP_MESSAGE_CON : COAP_MESSAGE_NON,
+			    COAP_RESPONSE_CODE(205), coap_new_message_id(c->s),
+			    coap_session_max_pdu_size(c->s));
+	if (!pdu)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot build a notification");
+	if (!coap_add_token(pdu, toklen, token) ||
+	    !coap_add_option(pdu, COAP_OPTION_OBSERVE,
+			     coap_encode_var_safe(v, sizeof(v), seq & 0xffffff), v) ||
+	    (content_format != M2M_COAP_NONE &&
+	     !coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
+			      coap_encode_var_safe(v, sizeof(v), content_format), v))) {
+		coap_delete_pdu(pdu);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot build a notification");
+	}
+	if (len > max) {
+		/* RFC 7959 2.6: the first block; the server GETs the rest */
+		if (!coap_add_option(pdu, COAP_OPTION_BLOCK2,
+				     coap_encode_var_safe(v, sizeof(v), (0u << 4) | 8u |
+							  c->block_szx), v)) {
+			coap_delete_pdu(pdu);
+			return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot build a notification");
+		}
+		len = max;
+	}
+	if (len && !coap_add_data(pdu, len, payload)) {
+		coap_delete_pdu(pdu);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: notification too large");
+	}
+	mid = coap_send(c->s, pdu);
+	if (mid == COAP_INVALID_MID)
+		return m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: cannot send", c->host);
+	if (!confirmable && toklen <= sizeof(c->non[0].token)) {
+		unsigned i = c->non_next++ % ARRAY_SIZE(c->non);
+
+		c->non[i].mid = mid;
+		memcpy(c->non[i].token, token, toklen);
+		c->non[i].toklen = toklen;
+	}
+	return M2M_OK;
+}
+
+bool mcoap_idle(struct m2m_coap *c)
+{
+	return coap_can_exit(c->ctx);
 }
 
 bool mcoap_connected(const struct m2m_coap *c)

@@ -50,6 +50,8 @@ struct m2m_coap_msg {
 	char query[256];      /* "a=1&b=2" */
 	unsigned content_format, accept; /* M2M_COAP_NONE if absent */
 	int observe;          /* Observe option value, -1 if absent */
+	uint8_t token[8];
+	size_t toklen;
 	const uint8_t *payload;
 	size_t len;
 };
@@ -57,6 +59,7 @@ struct m2m_coap_msg {
 struct m2m_coap_reply {
 	unsigned code;
 	unsigned content_format;
+	int observe;          /* >= 0: answer with this Observe value (observation taken) */
 	uint8_t *payload;     /* malloc()ed by the handler, freed by the glue */
 	size_t len;
 };
@@ -75,9 +78,13 @@ int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *ctx,
 		  struct m2m_coap **out, struct m2m_err *err);
 void mcoap_close(struct m2m_coap *c);
 
-/* Serve requests for path ("/3/0/1"); observable: accept Observe on it. */
-int mcoap_add_path(struct m2m_coap *c, const char *path, bool observable,
-		      struct m2m_err *err);
+/*
+ * Serve requests for path ("/3/0/1"). Observe is the handler's: it takes an
+ * observation by setting reply.observe, and sends the notifications itself
+ * (mcoap_send_notify), so that they can outlive the session and the process
+ * (LwM2M queue mode; notifications stored while offline).
+ */
+int mcoap_add_path(struct m2m_coap *c, const char *path, struct m2m_err *err);
 
 /*
  * Send a confirmable request and wait for its response at most timeout_ms.
@@ -93,8 +100,21 @@ int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const c
 /* Serve and retransmit for up to ms milliseconds. */
 int mcoap_process(struct m2m_coap *c, unsigned ms);
 
-/* Trigger a notification to the observers of path; false if it has none. */
-bool mcoap_notify(struct m2m_coap *c, const char *path);
+/*
+ * A notification (RFC 7641): a 2.05 with the observation's token, Observe
+ * seq and the payload (its first block if larger than the block size: the
+ * server GETs the rest). A confirmable one is retransmitted by libcoap; if it
+ * fails, the callback says so with the token: reset (the server forgot the
+ * observation) or not (no answer: the server is out of reach).
+ */
+typedef void (*m2m_coap_notify_failed)(void *ctx, const uint8_t *token, size_t toklen,
+				       bool reset);
+void mcoap_on_notify_failed(struct m2m_coap *c, m2m_coap_notify_failed fn);
+int mcoap_send_notify(struct m2m_coap *c, bool confirmable, const uint8_t *token, size_t toklen,
+		      uint32_t seq, unsigned content_format, const uint8_t *payload, size_t len,
+		      struct m2m_err *err);
+/* Nothing of ours waits for an acknowledgement (every confirmable answered). */
+bool mcoap_idle(struct m2m_coap *c);
 
 /*
  * Parse one CoAP datagram the way a request or response reaching us is

@@ -411,7 +411,7 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 	rc = mcoap_open(&o, bs_request, &bs, &c, err);
 	m2m_secret_wipe(&key);
 	for (size_t i = 0; !rc && i < sizeof(paths) / sizeof(paths[0]); i++)
-		rc = mcoap_add_path(c, paths[i], false, err);
+		rc = mcoap_add_path(c, paths[i], err);
 	if (rc)
 		goto out;
 	snprintf(query, sizeof(query), "ep=%s&pct=%u", cfg->dm.endpoint, LW_FMT_SENML_CBOR);

@@ -19,20 +19,8 @@
 #include "lwm2m/bootstrap.h"
 #include "lwm2m/lwm2m.h"
 #include "lwm2m/objects.h"
+#include "lwm2m/observe.h"
 #include "m2m/dm.h"
-
-#define MAX_OBS 16
-
-struct obs {
-	char path[32];
-	struct lw_path p;
-	unsigned accept;
-	uint64_t last_ms;       /* when the last notification (or the answer) went out */
-	double last_num;
-	bool numeric;
-	uint8_t last_hash[8];
-	bool triggered;
-};
 
 struct m2m_dm {
 	const struct m2m_config *cfg;
@@ -43,8 +31,10 @@ struct m2m_dm {
 	char links[1024];       /* object links last sent */
 	unsigned sent_lifetime;
 	unsigned sent_binding;
-	struct obs obs[MAX_OBS];
-	size_t n_obs;
+	struct lw_observers obs;
+	bool obs_loaded;        /* the saved observations were read: save them back */
+	uint64_t retry_at;      /* offline: when to try the Update again (monotonic) */
+	unsigned retries;
 	m2m_dm_log_fn log;
 	void *log_ctx;
 	struct m2m_secret pin;  /* token PIN: libcoap keeps a pointer to it */
@@ -169,53 +159,6 @@ static unsigned lw_to_coap(int lw)
 	return lw ? (unsigned)lw : LW_CONTENT;
 }
 
-static void hash_of(const uint8_t *p, size_t len, uint8_t out[8])
-{
-	uint64_t h = 1469598103934665603ull; /* FNV-1a: change detection only */
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	memcpy(out, &h, 8);
-}
-
-static struct obs *obs_find(struct m2m_dm *dm, const char *path)
-{
-	for (size_t i = 0; i < dm->n_obs; i++)
-		if (strcmp(dm->obs[i].path, path) == 0)
-			return &dm->obs[i];
-	return NULL;
-}
-
-static void obs_drop(struct m2m_dm *dm, struct obs *o)
-{
-	logf_(dm, LOG_INFO, "observation of %s cancelled", o->path);
-	*o = dm->obs[--dm->n_obs];
-}
-
-/* The value an observation compares: a number for a single numeric resource. */
-static bool numeric_of(const struct lw_records *rs, const struct lw_path *p, double *out)
-{
-	const struct lw_value *v;
-
-	if (rs->n != 1 || rs->r[0].path.depth != p->depth)
-		return false;
-	v = &rs->r[0].v;
-	switch (v->type) {
-	case LW_INTEGER:
-	case LW_TIME:
-		*out = (double)v->i;
-		return true;
-	case LW_UNSIGNED:
-		*out = (double)v->u;
-		return true;
-	case LW_FLOAT:
-		*out = v->f;
-		return true;
-	default:
-		return false;
-	}
-}
-
 static void on_read(struct m2m_dm *dm, const struct m2m_coap_msg *req, const struct lw_path *p,
 		    struct m2m_coap_reply *rep)
 {
@@ -244,27 +187,12 @@ static void on_read(struct m2m_dm *dm, const struct m2m_coap_msg *req, const str
 		}
 	}
 	if (!rc && req->accept != LW_FMT_LINK && req->observe == 0) {
-		struct obs *o = obs_find(dm, req->path);
+		uint32_t seq;
 
-		if (!o && dm->n_obs < MAX_OBS) {
-			o = &dm->obs[dm->n_obs++];
-			memset(o, 0, sizeof(*o));
-			snprintf(o->path, sizeof(o->path), "%s", req->path);
-			o->p = *p;
-			logf_(dm, LOG_INFO, "observation of %s", o->path);
-		}
-		if (o) {
-			o->accept = req->accept;
-			o->last_ms = m2m_now_ms();
-			o->numeric = numeric_of(&rs, p, &o->last_num);
-			hash_of(rep->payload, rep->len, o->last_hash);
-			o->triggered = false;
-		}
+		if (lw_obs_take(&dm->obs, req, p, &rs, rep->payload, rep->len, &seq))
+			rep->observe = (int)seq;
 	} else if (req->observe == 1) {
-		struct obs *o = obs_find(dm, req->path);
-
-		if (o)
-			obs_drop(dm, o);
+		lw_obs_cancel(&dm->obs, req->path);
 	}
 	lw_buf_free(&out);
 	lw_records_free(&rs);
@@ -313,60 +241,27 @@ static void on_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coa
 	lw_records_free(&rs);
 }
 
-/* Decide for each observation whether a notification is due. */
+static void on_notify_failed(void *ctx, const uint8_t *token, size_t toklen, bool reset)
+{
+	struct m2m_dm *dm = ctx;
+
+	lw_obs_failed(&dm->obs, token, toklen, reset);
+}
+
+/* The server answered: what was kept while it did not goes out now. */
+static void back_online(struct m2m_dm *dm)
+{
+	if (dm->obs.offline)
+		logf_(dm, LOG_NOTICE, "the server answers again: sending stored notifications");
+	dm->obs.offline = false;
+	dm->retries = 0;
+	lw_obs_flush(&dm->obs, dm->coap);
+}
+
 static void obs_tick(struct m2m_dm *dm)
 {
-	uint64_t now = m2m_now_ms();
-
-	for (size_t i = 0; i < dm->n_obs; i++) {
-		struct obs *o = &dm->obs[i];
-		struct lw_records rs = { 0 };
-		struct lw_buf out = { 0 };
-		struct lw_attrs a;
-		unsigned used, pmin, pmax;
-		uint8_t h[8];
-		double num = 0;
-		bool numeric, notify = false;
-		uint64_t age = now - o->last_ms;
-
-		if (o->triggered)
-			continue;
-		lw_attrs_get(&dm->reg, &o->p, &a);
-		pmin = a.set & LW_A_PMIN ? a.pmin : dm->objs.dflt_pmin;
-		pmax = a.set & LW_A_PMAX ? a.pmax : dm->objs.dflt_pmax;
-		if (age < pmin * 1000ull)
-			continue;
-		if (pmax && age >= pmax * 1000ull) {
-			notify = true;
-		} else if (!lw_read(&dm->reg, &o->p, &rs) &&
-			   !lw_encode(&rs, &o->p, o->accept, &out, &used)) {
-			hash_of(out.p, out.len, h);
-			numeric = numeric_of(&rs, &o->p, &num);
-			if (memcmp(h, o->last_hash, 8) != 0) {
-				notify = true;
-				if (numeric && o->numeric && (a.set & (LW_A_GT | LW_A_LT | LW_A_ST))) {
-					notify = false;
-					if ((a.set & LW_A_GT) && ((o->last_num <= a.gt) != (num <= a.gt)))
-						notify = true;
-					if ((a.set & LW_A_LT) && ((o->last_num < a.lt) != (num < a.lt)))
-						notify = true;
-					if ((a.set & LW_A_ST) && (num - o->last_num >= a.st ||
-								  o->last_num - num >= a.st))
-						notify = true;
-				}
-			}
-		}
-		lw_buf_free(&out);
-		lw_records_free(&rs);
-		if (!notify)
-			continue;
-		if (!mcoap_notify(dm->coap, o->path)) {
-			obs_drop(dm, o); /* the server cancelled (RST) or never observed */
-			i--;
-			continue;
-		}
-		o->triggered = true;
-	}
+	dm->obs.storing = dm->objs.notif_storing;
+	lw_obs_tick(&dm->obs, &dm->reg, dm->objs.dflt_pmin, dm->objs.dflt_pmax, dm->coap);
 }
 
 /* ---- registration ---- */
@@ -428,6 +323,9 @@ static int do_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *e
 	logf_(dm, LOG_INFO, "registered as %s at %s (lifetime %u s, binding %s) in %llu ms",
 	      dm->cfg->dm.endpoint, dm->st.location, lt, dm->st.binding,
 	      (unsigned long long)(m2m_now_ms() - t0));
+	/* a new registration: the server has dropped our observations */
+	lw_obs_clear(&dm->obs);
+	back_online(dm);
 	return reg_error(dm, M2M_OK, err);
 }
 
@@ -477,10 +375,63 @@ static int do_update(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err
 	dm->objs.update_due = false;
 	logf_(dm, LOG_INFO, "updated %s%s%s", dm->st.location, query[0] ? " with " : "",
 	      query[0] ? query : (send_links ? " with object links" : ""));
+	back_online(dm);
 	return reg_error(dm, M2M_OK, err);
 }
 
+static char *obs_path(const struct m2m_config *cfg)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s/dm-observations.json", cfg->state_dir) < 0)
+		return NULL;
+	return p;
+}
+
+/* Give what was just sent until `until` (monotonic) to be acknowledged. */
+static void settle(struct m2m_dm *dm, uint64_t until)
+{
+	while (lw_obs_unconfirmed(&dm->obs) && !dm->obs.offline && m2m_now_ms() < until) {
+		if (mcoap_idle(dm->coap)) {
+			lw_obs_delivered(&dm->obs);
+			break;
+		}
+		mcoap_process(dm->coap, 20);
+	}
+}
+
+static int first_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err);
+
+/*
+ * Register, or Update a registration this device still has (also one of an
+ * earlier run). Then the observations of that registration get what changed
+ * since the last notification, after what was stored while the server was out
+ * of reach; if it is out of reach now, what changed is stored.
+ */
 int m2m_dm_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
+{
+	uint64_t until = m2m_now_ms() + timeout_ms;
+	int rc;
+
+	if (!dm->obs_loaded) {
+		char *path = obs_path(dm->cfg);
+
+		if (path)
+			lw_obs_load(&dm->obs, path, dm->st.server, dm->st.endpoint);
+		free(path);
+		dm->obs_loaded = true;
+	}
+	rc = first_register(dm, timeout_ms, err);
+	if (rc == M2M_ERR_UNREACHABLE || rc == M2M_ERR_TIMEOUT)
+		dm->obs.offline = true;
+	if (!rc || dm->obs.offline)
+		obs_tick(dm);
+	if (!rc)
+		settle(dm, until);
+	return rc;
+}
+
+static int first_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
 {
 	struct m2m_dm_state saved;
 
@@ -503,6 +454,8 @@ int m2m_dm_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
 		memcpy(dm->st.location, saved.location, sizeof(saved.location));
 		dm->st.registered = true;
 		dm->st.registered_at = saved.registered_at;
+		dm->st.lifetime_s = saved.lifetime_s;
+		memcpy(dm->st.binding, saved.binding, sizeof(saved.binding));
 		dm->sent_lifetime = saved.lifetime_s;
 		dm->sent_binding = strcmp(saved.binding, "UQ") == 0 ? M2M_DM_BINDING_UQ :
 								    M2M_DM_BINDING_U;
@@ -523,19 +476,30 @@ int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struc
 	uint64_t end = m2m_now_ms() + ms;
 	int rc;
 
+	static const struct m2m_backoff retry = { .min_ms = 5000, .max_ms = 300 * 1000 };
+
 	while (!(stop && *stop) && (!ms || m2m_now_ms() < end)) {
 		mcoap_process(dm->coap, 50);
+		if (mcoap_idle(dm->coap))
+			lw_obs_delivered(&dm->obs);
 		lw_objects_run_hooks(&dm->objs);
 		obs_tick(dm);
-		if (dm->st.registered &&
-		    (dm->objs.update_due || (uint64_t)time(NULL) >= update_at(dm))) {
+		if (!dm->st.registered)
+			continue;
+		/* out of reach (an Update or a notification failed): try again, backing off */
+		if (dm->obs.offline ? m2m_now_ms() >= dm->retry_at :
+				      dm->objs.update_due || (uint64_t)time(NULL) >= update_at(dm)) {
 			rc = do_update(dm, 10 * 1000, err);
-			if (rc && rc != M2M_ERR_TIMEOUT && rc != M2M_ERR_UNREACHABLE)
-				return rc;
+			if (rc && rc != M2M_ERR_TIMEOUT && rc != M2M_ERR_UNREACHABLE) {
+				/* answered, but not as an LwM2M server should: register anew */
+				logf_(dm, LOG_WARNING, "%s: registering again", err->msg);
+				rc = do_register(dm, 10 * 1000, err);
+			}
 			if (rc) {
-				/* try again in a while, not in a tight loop */
+				/* always-on: never give up, back off */
 				logf_(dm, LOG_WARNING, "%s", err->msg);
-				dm->st.registered_at += 30;
+				dm->obs.offline = true;
+				dm->retry_at = m2m_now_ms() + m2m_backoff_ms(&retry, dm->retries++);
 			}
 		}
 	}
@@ -558,6 +522,7 @@ int m2m_dm_deregister(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *er
 		rc = answer_rc(resp.code, "De-register", err);
 	if (!rc) {
 		logf_(dm, LOG_INFO, "de-registered %s", dm->st.location);
+		lw_obs_clear(&dm->obs);
 		dm->st.registered = false;
 		dm->st.location[0] = 0;
 		dm->st.registered_at = 0;
@@ -576,14 +541,14 @@ static int add_paths(struct m2m_dm *dm, struct m2m_err *err)
 		const struct lw_object *o = dm->reg.obj[i];
 
 		snprintf(path, sizeof(path), "/%u", o->id);
-		rc = mcoap_add_path(dm->coap, path, true, err);
+		rc = mcoap_add_path(dm->coap, path, err);
 		for (size_t k = 0; k < o->n_inst && !rc; k++) {
 			snprintf(path, sizeof(path), "/%u/%u", o->id, o->inst[k]);
-			rc = mcoap_add_path(dm->coap, path, true, err);
+			rc = mcoap_add_path(dm->coap, path, err);
 			for (size_t r = 0; r < o->n_res && !rc; r++) {
 				snprintf(path, sizeof(path), "/%u/%u/%u", o->id, o->inst[k],
 					 o->res[r].id);
-				rc = mcoap_add_path(dm->coap, path, true, err);
+				rc = mcoap_add_path(dm->coap, path, err);
 			}
 		}
 	}
@@ -613,6 +578,7 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 	if (!dm)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	dm->cfg = cfg;
+	dm->obs.storing = true;
 	if (lw_objects_init(&dm->objs, cfg, &dm->reg)) {
 		free(dm);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "LwM2M: cannot build the objects");
@@ -664,8 +630,10 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 	}
 	/* libcoap keeps its own copy of the key in the session */
 	m2m_secret_wipe(&key);
-	if (!rc)
+	if (!rc) {
+		mcoap_on_notify_failed(dm->coap, on_notify_failed);
 		rc = add_paths(dm, err);
+	}
 	if (rc) {
 		m2m_dm_close(dm);
 		return rc;
@@ -680,6 +648,19 @@ void m2m_dm_close(struct m2m_dm *dm)
 {
 	if (!dm)
 		return;
+	if (dm->obs_loaded) {
+		/*
+		 * Kept for the next run; a new Register or a De-register empties
+		 * them, a run that could not reach the server keeps them.
+		 */
+		char *path = obs_path(dm->cfg);
+		struct m2m_err err;
+
+		if (path && lw_obs_save(&dm->obs, path, dm->st.server, dm->st.endpoint, &err))
+			logf_(dm, LOG_WARNING, "%s", err.msg);
+		free(path);
+	}
+	lw_obs_free(&dm->obs);
 	mcoap_close(dm->coap);
 	m2m_secret_wipe(&dm->pin);
 	lw_objects_free(&dm->objs);
@@ -690,4 +671,6 @@ void m2m_dm_set_log(struct m2m_dm *dm, m2m_dm_log_fn log, void *ctx)
 {
 	dm->log = log;
 	dm->log_ctx = ctx;
+	dm->obs.log = log;
+	dm->obs.log_ctx = ctx;
 }

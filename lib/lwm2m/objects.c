@@ -80,7 +80,7 @@ static int server_read(struct lw_object *o, uint16_t inst, uint16_t res, uint16_
 	case 1: return integer(v, s->lifetime_s);
 	case 2: return integer(v, s->dflt_pmin);
 	case 3: return integer(v, s->dflt_pmax);
-	case 6: v->type = LW_BOOLEAN; v->i = 0; return 0;
+	case 6: v->type = LW_BOOLEAN; v->i = s->notif_storing; return 0;
 	case 7: return str(v, s->binding == M2M_DM_BINDING_UQ ? "UQ" : "U");
 	}
 	return LW_NOT_FOUND;
@@ -105,7 +105,8 @@ static int server_write(struct lw_object *o, uint16_t inst, uint16_t res,
 		*(res == 2 ? &s->dflt_pmin : &s->dflt_pmax) = (unsigned)v->i;
 		return 0;
 	case 6:
-		return v->i ? LW_BAD_REQUEST : 0; /* nothing is stored while offline */
+		s->notif_storing = v->i != 0;
+		return 0;
 	case 7:
 		if (v->len == 1 && v->buf[0] == 'U') {
 			s->update_due = s->update_due || s->binding != M2M_DM_BINDING_U;
@@ -599,6 +600,7 @@ int lw_objects_init(struct lw_objects *s, const struct m2m_config *cfg,
 	s->cfg = cfg;
 	s->lifetime_s = cfg->dm.lifetime_ms / 1000;
 	s->binding = cfg->dm.binding;
+	s->notif_storing = true; /* LwM2M: the server may turn it off */
 	obj(&s->security, s, 0, NULL, security_res, ARRAY_SIZE(security_res), &security_ops, 1);
 	s->security.hidden = true;
 	obj(&s->server, s, 1, "1.1", server_res, ARRAY_SIZE(server_res), &server_ops, 1);

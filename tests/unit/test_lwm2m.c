@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "lwm2m/lwm2m.h"
 #include "lwm2m/objects.h"
+#include "lwm2m/observe.h"
 
 /* ---- a test object: /9/0 with a string, an integer, a float, a multiple, an executable ---- */
 
@@ -398,6 +400,60 @@ static void test_vpn_ddf(void **state)
 	free(xml);
 }
 
+static const char obs_state[] =
+	"{\"version\":1,\"server\":\"coap://s\",\"endpoint\":\"ep\",\"observations\":["
+	"{\"path\":\"/6/0/0\",\"token\":\"2d43a4a6\",\"accept\":0,\"seq\":77,"
+	"\"taken\":1000,\"hash\":\"0011223344556677\",\"numeric\":true,\"num\":48.5,"
+	"\"notes\":[{\"at\":5,\"cf\":0,\"data\":\"NTAuMw==\"},"
+	"{\"at\":6,\"cf\":0,\"data\":\"NTEuNA==\"}]},"
+	"{\"path\":\"/3/0\",\"token\":\"zz\",\"accept\":0,\"seq\":1,\"taken\":0,"
+	"\"hash\":\"0011223344556677\"}]}";
+
+/* Saved observations: what is read back is what was saved; anything wrong is dropped. */
+static void test_obs_state(void **state)
+{
+	static struct lw_observers s, t;
+	char dir[] = "/tmp/m2m-unit-obs.XXXXXX", path[64];
+	struct m2m_err err;
+
+	(void)state;
+	lw_obs_parse(&s, obs_state, strlen(obs_state), "coap://s", "ep");
+	assert_int_equal(s.n, 1); /* the second has a token that is not hex */
+	assert_string_equal(s.o[0].path, "/6/0/0");
+	assert_int_equal(s.o[0].toklen, 4);
+	assert_int_equal(s.o[0].seq, 77);
+	assert_int_equal(s.o[0].n_note, 2);
+	assert_int_equal(s.o[0].note[1].len, 4);
+	assert_memory_equal(s.o[0].note[1].p, "51.4", 4);
+	assert_true(s.o[0].numeric);
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/obs.json", dir);
+	assert_int_equal(lw_obs_save(&s, path, "coap://s", "ep", &err), 0);
+	lw_obs_load(&t, path, "coap://s", "ep");
+	assert_int_equal(t.n, 1);
+	assert_memory_equal(t.o[0].token, s.o[0].token, 4);
+	assert_int_equal(t.o[0].n_note, 2);
+	assert_memory_equal(t.o[0].note[0].p, "50.3", 4);
+	assert_memory_equal(t.o[0].last_hash, s.o[0].last_hash, 8);
+	lw_obs_free(&t);
+	/* another server or endpoint: not ours */
+	lw_obs_load(&t, path, "coap://other", "ep");
+	assert_int_equal(t.n, 0);
+	lw_obs_load(&t, path, "coap://s", "ep2");
+	assert_int_equal(t.n, 0);
+	unlink(path);
+	rmdir(dir);
+	/* truncated, not JSON, empty */
+	lw_obs_parse(&t, obs_state, strlen(obs_state) / 2, "coap://s", "ep");
+	assert_int_equal(t.n, 0);
+	lw_obs_parse(&t, "\x01\xff", 2, "coap://s", "ep");
+	assert_int_equal(t.n, 0);
+	lw_obs_parse(&t, "", 0, "coap://s", "ep");
+	assert_int_equal(t.n, 0);
+	lw_obs_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -410,6 +466,7 @@ int main(void)
 		cmocka_unit_test_setup(test_operations, setup),
 		cmocka_unit_test(test_b64),
 		cmocka_unit_test(test_vpn_ddf),
+		cmocka_unit_test(test_obs_state),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,6 +60,13 @@ int m2m_dm_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
  * Serve the server's requests for ms milliseconds (0: until *stop), send
  * notifications of observed resources, and Update the registration before
  * its lifetime runs out or when the server changed lifetime or binding.
+ * A server out of reach does not end it: the Update is retried with
+ * backoff (5 s doubling to 5 min, jittered), an Update answered wrongly
+ * leads to a new Register, and notifications due meanwhile are stored (up
+ * to 8 per observation, unless the server turned Server resource 6 off) and
+ * sent, oldest first, once an Update succeeds. Observations and stored
+ * notifications are kept in the state directory across runs
+ * (dm-observations.json, 0600) until a new Register or a De-register.
  */
 int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop,
 		 struct m2m_err *err);

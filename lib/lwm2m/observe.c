@@ -1,0 +1,540 @@
+/* SPDX-License-Identifier: MIT */
+/* Observations and notifications that outlive the session: see observe.h. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "base/base.h"
+#include "lwm2m/observe.h"
+
+#define NOTE_MAX (64 * 1024)   /* a stored notification larger than this is not kept */
+#define FILE_MAX (4 * 1024 * 1024)
+
+static void logf_(struct lw_observers *s, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void logf_(struct lw_observers *s, int prio, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+
+	if (!s->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	s->log(s->log_ctx, prio, "%s", line);
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * The next Observe value: from the wall clock (8 ms steps, so that a value
+ * sent by the next run is fresher than one of this run, RFC 7641 3.4), but
+ * always greater than the last one in the 24-bit serial order.
+ */
+static uint32_t next_seq(uint32_t last)
+{
+	uint32_t t = (uint32_t)(wall_ms() / 8) & 0xffffff, d = (t - last) & 0xffffff;
+
+	return d == 0 || d >= (1u << 23) ? (last + 1) & 0xffffff : t;
+}
+
+static void hash_of(const uint8_t *p, size_t len, uint8_t out[8])
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a: change detection only */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	memcpy(out, &h, 8);
+}
+
+/* The value an observation compares: a number for a single numeric resource. */
+static bool numeric_of(const struct lw_records *rs, const struct lw_path *p, double *out)
+{
+	const struct lw_value *v;
+
+	if (rs->n != 1 || rs->r[0].path.depth != p->depth)
+		return false;
+	v = &rs->r[0].v;
+	switch (v->type) {
+	case LW_INTEGER:
+	case LW_TIME:
+		*out = (double)v->i;
+		return true;
+	case LW_UNSIGNED:
+		*out = (double)v->u;
+		return true;
+	case LW_FLOAT:
+		*out = v->f;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static struct lw_obs *by_path(struct lw_observers *s, const char *path)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->o[i].path, path) == 0)
+			return &s->o[i];
+	return NULL;
+}
+
+static struct lw_obs *by_token(struct lw_observers *s, const uint8_t *tok, size_t len)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->o[i].toklen == len && memcmp(s->o[i].token, tok, len) == 0)
+			return &s->o[i];
+	return NULL;
+}
+
+static void notes_free(struct lw_obs *o)
+{
+	for (size_t i = 0; i < o->n_note; i++)
+		free(o->note[i].p);
+	o->n_note = 0;
+}
+
+static void note_drop(struct lw_obs *o, size_t i)
+{
+	free(o->note[i].p);
+	memmove(&o->note[i], &o->note[i + 1], (o->n_note - i - 1) * sizeof(o->note[0]));
+	o->n_note--;
+}
+
+/* Queue a notification (takes p); the same value as the last queued only moves its time. */
+static void note_push(struct lw_observers *s, struct lw_obs *o, unsigned cf, uint8_t *p,
+		      size_t len)
+{
+	struct lw_note *last = o->n_note ? &o->note[o->n_note - 1] : NULL;
+	size_t i;
+
+	if (last && !last->sent && last->cf == cf && last->len == len &&
+	    (!len || memcmp(last->p, p, len) == 0)) {
+		last->at = wall_ms();
+		free(p);
+		return;
+	}
+	if (o->n_note == LW_OBS_STORE) {
+		/* full: the oldest one not on its way goes */
+		for (i = 0; i < o->n_note && o->note[i].sent; i++)
+			;
+		note_drop(o, i < o->n_note ? i : 0);
+		s->dropped++;
+		logf_(s, LOG_WARNING, "%s: %d notifications stored, the oldest dropped", o->path,
+		      LW_OBS_STORE);
+	}
+	o->note[o->n_note++] = (struct lw_note){ .at = wall_ms(), .cf = cf, .p = p, .len = len };
+}
+
+static void obs_remove(struct lw_observers *s, struct lw_obs *o)
+{
+	notes_free(o);
+	*o = s->o[--s->n];
+}
+
+bool lw_obs_take(struct lw_observers *s, const struct m2m_coap_msg *req, const struct lw_path *p,
+		 const struct lw_records *rs, const uint8_t *payload, size_t len, uint32_t *seq)
+{
+	struct lw_obs *o = by_path(s, req->path);
+
+	if (!o) {
+		if (s->n == LW_MAX_OBS || strlen(req->path) >= sizeof(o->path))
+			return false;
+		o = &s->o[s->n++];
+		memset(o, 0, sizeof(*o));
+		snprintf(o->path, sizeof(o->path), "%s", req->path);
+		logf_(s, LOG_INFO, "observation of %s", o->path);
+	}
+	/* a renewed observation: the server has the value now, and a new token */
+	notes_free(o);
+	o->p = *p;
+	o->accept = req->accept;
+	memcpy(o->token, req->token, req->toklen);
+	o->toklen = req->toklen;
+	o->seq = next_seq(o->seq);
+	o->last_ms = m2m_now_ms();
+	o->con_at = wall_ms();
+	o->numeric = numeric_of(rs, p, &o->last_num);
+	hash_of(payload, len, o->last_hash);
+	*seq = o->seq;
+	return true;
+}
+
+void lw_obs_cancel(struct lw_observers *s, const char *path)
+{
+	struct lw_obs *o = by_path(s, path);
+
+	if (o) {
+		logf_(s, LOG_INFO, "observation of %s cancelled", o->path);
+		obs_remove(s, o);
+	}
+}
+
+/* Whether a value read now must be notified (attributes as in TS Core 5.1.2). */
+static bool due(const struct lw_obs *o, const struct lw_attrs *a, uint64_t age, unsigned pmax,
+		const uint8_t h[8], bool numeric, double num)
+{
+	if (pmax && age >= pmax * 1000ull)
+		return true;
+	if (memcmp(h, o->last_hash, 8) == 0)
+		return false;
+	if (!numeric || !o->numeric || !(a->set & (LW_A_GT | LW_A_LT | LW_A_ST)))
+		return true;
+	if ((a->set & LW_A_GT) && ((o->last_num <= a->gt) != (num <= a->gt)))
+		return true;
+	if ((a->set & LW_A_LT) && ((o->last_num < a->lt) != (num < a->lt)))
+		return true;
+	return (a->set & LW_A_ST) && (num - o->last_num >= a->st || o->last_num - num >= a->st);
+}
+
+void lw_obs_tick(struct lw_observers *s, struct lw_registry *reg, unsigned dflt_pmin,
+		 unsigned dflt_pmax, struct m2m_coap *c)
+{
+	uint64_t now = m2m_now_ms();
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct lw_obs *o = &s->o[i];
+		struct lw_records rs = { 0 };
+		struct lw_buf out = { 0 };
+		struct lw_attrs a;
+		unsigned used, pmin, pmax;
+		uint8_t h[8];
+		double num = 0;
+		bool numeric;
+
+		lw_attrs_get(reg, &o->p, &a);
+		pmin = a.set & LW_A_PMIN ? a.pmin : dflt_pmin;
+		pmax = a.set & LW_A_PMAX ? a.pmax : dflt_pmax;
+		if (now - o->last_ms < pmin * 1000ull)
+			continue;
+		if (lw_read(reg, &o->p, &rs) || lw_encode(&rs, &o->p, o->accept, &out, &used) ||
+		    out.oom) {
+			lw_records_free(&rs);
+			lw_buf_free(&out);
+			continue;
+		}
+		hash_of(out.p, out.len, h);
+		numeric = numeric_of(&rs, &o->p, &num);
+		lw_records_free(&rs);
+		/* offline without storing: drop it, and compare with what the server has */
+		if (!due(o, &a, now - o->last_ms, pmax, h, numeric, num) ||
+		    (s->offline && !s->storing) || out.len > NOTE_MAX) {
+			lw_buf_free(&out);
+			continue;
+		}
+		o->last_ms = now;
+		memcpy(o->last_hash, h, 8);
+		o->last_num = num;
+		o->numeric = numeric;
+		if (!out.p)
+			out.p = malloc(1);
+		if (!out.p)
+			continue;
+		note_push(s, o, used, out.p, out.len);
+	}
+	if (!s->offline)
+		lw_obs_flush(s, c);
+}
+
+void lw_obs_flush(struct lw_observers *s, struct m2m_coap *c)
+{
+	struct m2m_err err;
+
+	for (size_t i = 0; i < s->n && !s->offline; i++) {
+		struct lw_obs *o = &s->o[i];
+
+		for (size_t k = 0; k < o->n_note && !s->offline; k++) {
+			struct lw_note *n = &o->note[k];
+			uint32_t seq;
+			bool con;
+
+			if (n->sent)
+				continue;
+			seq = next_seq(o->seq);
+			/* RFC 7641 4.5: a confirmable one at least every 24 hours */
+			con = wall_ms() - o->con_at >= 24 * 3600 * 1000ull;
+			if (mcoap_send_notify(c, con, o->token, o->toklen, seq, n->cf, n->p, n->len,
+					      &err)) {
+				logf_(s, LOG_WARNING, "notification of %s: %s", o->path, err.msg);
+				s->offline = true;
+				break;
+			}
+			o->seq = seq;
+			if (!con) {
+				note_drop(o, k--);
+				continue;
+			}
+			o->con_at = wall_ms();
+			n->sent = true;
+		}
+	}
+}
+
+void lw_obs_failed(struct lw_observers *s, const uint8_t *token, size_t toklen, bool reset)
+{
+	struct lw_obs *o = by_token(s, token, toklen);
+
+	if (!o)
+		return;
+	if (reset) {
+		logf_(s, LOG_INFO, "observation of %s cancelled by the server (reset)", o->path);
+		obs_remove(s, o);
+		return;
+	}
+	if (!s->offline)
+		logf_(s, LOG_NOTICE, "notification of %s not acknowledged: the server is out of "
+		      "reach; %s", o->path, s->storing ? "storing notifications" :
+		      "notifications dropped (storing disabled)");
+	s->offline = true;
+	for (size_t i = 0; i < s->n; i++) {
+		struct lw_obs *x = &s->o[i];
+
+		for (size_t k = 0; k < x->n_note; k++)
+			x->note[k].sent = false;
+		if (!s->storing && x == o) {
+			/* discarded: the value goes out again once the server is back */
+			notes_free(x);
+			memset(x->last_hash, 0, sizeof(x->last_hash));
+		}
+	}
+}
+
+void lw_obs_delivered(struct lw_observers *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t k = s->o[i].n_note; k-- > 0;)
+			if (s->o[i].note[k].sent)
+				note_drop(&s->o[i], k);
+}
+
+size_t lw_obs_unconfirmed(const struct lw_observers *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t k = 0; k < s->o[i].n_note; k++)
+			n += s->o[i].note[k].sent;
+	return n;
+}
+
+void lw_obs_clear(struct lw_observers *s)
+{
+	while (s->n)
+		obs_remove(s, &s->o[s->n - 1]);
+}
+
+void lw_obs_free(struct lw_observers *s)
+{
+	lw_obs_clear(s);
+}
+
+/* ---- across runs ---- */
+
+static void hex(const uint8_t *p, size_t len, char *out)
+{
+	for (size_t i = 0; i < len; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+	out[2 * len] = 0;
+}
+
+static bool unhex(const char *s, uint8_t *out, size_t max, size_t *len)
+{
+	size_t n = strlen(s);
+	unsigned v;
+
+	if (n % 2 || n / 2 > max)
+		return false;
+	for (size_t i = 0; i < n / 2; i++) {
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return false;
+		out[i] = (uint8_t)v;
+	}
+	*len = n / 2;
+	return true;
+}
+
+int lw_obs_save(const struct lw_observers *s, const char *path, const char *server,
+		const char *endpoint, struct m2m_err *err)
+{
+	json_object *root = json_object_new_object(), *list = json_object_new_array();
+	uint64_t now = m2m_now_ms(), wall = wall_ms();
+	const char *txt;
+	int rc;
+
+	if (!root || !list) {
+		json_object_put(root);
+		json_object_put(list);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	}
+	json_object_object_add(root, "version", json_object_new_int(1));
+	json_object_object_add(root, "server", json_object_new_string(server));
+	json_object_object_add(root, "endpoint", json_object_new_string(endpoint));
+	for (size_t i = 0; i < s->n; i++) {
+		const struct lw_obs *o = &s->o[i];
+		json_object *j = json_object_new_object(), *notes = json_object_new_array();
+		char tok[17], h[17];
+
+		hex(o->token, o->toklen, tok);
+		hex(o->last_hash, 8, h);
+		json_object_object_add(j, "path", json_object_new_string(o->path));
+		json_object_object_add(j, "token", json_object_new_string(tok));
+		json_object_object_add(j, "accept", json_object_new_int((int)o->accept));
+		json_object_object_add(j, "seq", json_object_new_int64(o->seq));
+		json_object_object_add(j, "taken", json_object_new_int64(
+			(int64_t)(wall - (now - o->last_ms))));
+		json_object_object_add(j, "hash", json_object_new_string(h));
+		json_object_object_add(j, "con_at", json_object_new_int64((int64_t)o->con_at));
+		json_object_object_add(j, "numeric", json_object_new_boolean(o->numeric));
+		json_object_object_add(j, "num", json_object_new_double(o->last_num));
+		for (size_t k = 0; k < o->n_note; k++) {
+			json_object *n = json_object_new_object();
+			struct lw_buf b = { 0 };
+
+			lw_b64_encode(o->note[k].p, o->note[k].len, &b);
+			json_object_object_add(n, "at", json_object_new_int64((int64_t)o->note[k].at));
+			json_object_object_add(n, "cf", json_object_new_int((int)o->note[k].cf));
+			json_object_object_add(n, "data", json_object_new_string_len(
+				b.p ? (const char *)b.p : "", (int)b.len));
+			lw_buf_free(&b);
+			json_object_array_add(notes, n);
+		}
+		json_object_object_add(j, "notes", notes);
+		json_object_array_add(list, j);
+	}
+	json_object_object_add(root, "observations", list);
+	txt = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+					     JSON_C_TO_STRING_NOSLASHESCAPE);
+	rc = txt ? m2m_write_atomic(path, txt, strlen(txt), 0600, err) :
+		   m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	json_object_put(root);
+	return rc;
+}
+
+static bool get_str(json_object *o, const char *key, const char **out)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return false;
+	*out = json_object_get_string(v);
+	return true;
+}
+
+static bool get_int(json_object *o, const char *key, int64_t lo, int64_t hi, int64_t *out)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+		return false;
+	*out = json_object_get_int64(v);
+	return *out >= lo && *out <= hi;
+}
+
+/* One saved observation; false (and nothing kept) if any part of it is wrong. */
+static bool load_one(struct lw_observers *s, json_object *j, uint64_t now, uint64_t wall)
+{
+	struct lw_obs o = { 0 };
+	const char *path, *tok, *h;
+	json_object *v, *notes;
+	int64_t accept, seq, taken;
+	size_t n;
+
+	if (!get_str(j, "path", &path) || strlen(path) >= sizeof(o.path) ||
+	    !lw_path_parse(path, strlen(path), &o.p) || !get_str(j, "token", &tok) ||
+	    !unhex(tok, o.token, sizeof(o.token), &o.toklen) ||
+	    !get_int(j, "accept", 0, 0xffff, &accept) || !get_int(j, "seq", 0, 0xffffff, &seq) ||
+	    !get_int(j, "taken", 0, INT64_MAX, &taken) || !get_str(j, "hash", &h) ||
+	    !unhex(h, o.last_hash, 8, &n) || n != 8 || by_path(s, path))
+		return false;
+	snprintf(o.path, sizeof(o.path), "%s", path);
+	o.accept = (unsigned)accept;
+	o.seq = (uint32_t)seq;
+	/* the time since the value was taken, on this boot's monotonic clock */
+	n = wall > (uint64_t)taken ? (size_t)(wall - (uint64_t)taken) : 0;
+	o.last_ms = now > n ? now - n : 0;
+	if (get_int(j, "con_at", 0, INT64_MAX, &taken))
+		o.con_at = (uint64_t)taken;
+	if (json_object_object_get_ex(j, "numeric", &v))
+		o.numeric = json_object_get_boolean(v);
+	if (json_object_object_get_ex(j, "num", &v))
+		o.last_num = json_object_get_double(v);
+	if (json_object_object_get_ex(j, "notes", &notes) &&
+	    json_object_is_type(notes, json_type_array)) {
+		for (size_t k = 0; k < json_object_array_length(notes) && o.n_note < LW_OBS_STORE;
+		     k++) {
+			json_object *nj = json_object_array_get_idx(notes, k);
+			struct lw_buf b = { 0 };
+			const char *data;
+			int64_t at, cf;
+
+			if (!get_int(nj, "at", 0, INT64_MAX, &at) ||
+			    !get_int(nj, "cf", 0, 0xffff, &cf) || !get_str(nj, "data", &data) ||
+			    strlen(data) > NOTE_MAX * 4 / 3 + 4 ||
+			    lw_b64_decode(data, strlen(data), &b) || b.oom) {
+				lw_buf_free(&b);
+				notes_free(&o);
+				return false;
+			}
+			if (!b.p)
+				b.p = malloc(1);
+			if (!b.p) {
+				notes_free(&o);
+				return false;
+			}
+			o.note[o.n_note++] = (struct lw_note){ .at = (uint64_t)at, .cf = (unsigned)cf,
+							       .p = b.p, .len = b.len };
+		}
+	}
+	s->o[s->n++] = o;
+	return true;
+}
+
+void lw_obs_parse(struct lw_observers *s, const char *text, size_t len, const char *server,
+		  const char *endpoint)
+{
+	json_tokener *tk = json_tokener_new();
+	json_object *root = NULL, *list;
+	const char *v;
+	int64_t ver;
+
+	if (tk && len <= FILE_MAX)
+		root = json_tokener_parse_ex(tk, text, (int)len);
+	json_tokener_free(tk);
+	if (!root || !get_int(root, "version", 1, 1, &ver) || !get_str(root, "server", &v) ||
+	    strcmp(v, server) || !get_str(root, "endpoint", &v) || strcmp(v, endpoint) ||
+	    !json_object_object_get_ex(root, "observations", &list) ||
+	    !json_object_is_type(list, json_type_array)) {
+		json_object_put(root);
+		return;
+	}
+	for (size_t i = 0; i < json_object_array_length(list) && s->n < LW_MAX_OBS; i++)
+		if (!load_one(s, json_object_array_get_idx(list, i), m2m_now_ms(), wall_ms()))
+			logf_(s, LOG_WARNING, "saved observation %zu unusable, dropped", i);
+	json_object_put(root);
+}
+
+void lw_obs_load(struct lw_observers *s, const char *path, const char *server,
+		 const char *endpoint)
+{
+	struct m2m_err err;
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (m2m_read_file(path, FILE_MAX, &buf, &len, &err))
+		return;
+	lw_obs_parse(s, buf, len, server, endpoint);
+	free(buf);
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal to libm2m: the LwM2M information reporting interface (Observe,
+ * Notify, Cancel; LwM2M 1.1 TS Core 6.4) on our own notifications rather
+ * than libcoap's observers, because an observation must outlive the DTLS
+ * session and the process: a queue-mode device woken by cron reports what
+ * changed since the last run to the observation the server made then, and
+ * notifications that could not go out while the server was out of reach are
+ * kept (Server resource 6, "Notification Storing When Disabled or Offline")
+ * and sent, oldest first, once it answers again.
+ *
+ * Notifications are non-confirmable, like libcoap's own (lwm2m-node-lib, for
+ * one, never acknowledges a confirmable one), with a confirmable one at least
+ * every 24 hours (RFC 7641 4.5). The server being out of reach shows as an
+ * Update or that confirmable notification failing; from then on
+ * notifications are stored, and sent once an Update succeeds again. libcoap
+ * does not report acknowledgements, only failures: a confirmable one counts
+ * as delivered once nothing of ours awaits an acknowledgement (mcoap_idle).
+ */
+#ifndef M2M_LWM2M_OBSERVE_H
+#define M2M_LWM2M_OBSERVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coap/coap.h"
+#include "lwm2m/lwm2m.h"
+#include "m2m/dm.h"
+
+#define LW_MAX_OBS 16
+#define LW_OBS_STORE 8 /* notifications kept per observation while offline */
+
+struct lw_note {
+	uint64_t at;          /* wall clock, ms: when the value was taken */
+	unsigned cf;          /* its Content-Format */
+	uint8_t *p;
+	size_t len;
+	bool sent;            /* out, acknowledgement awaited */
+};
+
+struct lw_obs {
+	char path[32];
+	struct lw_path p;
+	unsigned accept;
+	uint8_t token[8];
+	size_t toklen;
+	uint32_t seq;         /* last Observe value sent */
+	uint64_t con_at;      /* wall clock, ms: the last confirmable notification */
+	uint64_t last_ms;     /* monotonic: when the last value was taken for the server */
+	double last_num;
+	bool numeric;
+	uint8_t last_hash[8];
+	struct lw_note note[LW_OBS_STORE];
+	size_t n_note;
+};
+
+struct lw_observers {
+	struct lw_obs o[LW_MAX_OBS];
+	size_t n;
+	bool offline;         /* the server did not answer: store, do not send */
+	bool storing;         /* Server resource 6 */
+	size_t dropped;       /* notifications lost to a full store (oldest first) */
+	m2m_dm_log_fn log;
+	void *log_ctx;
+};
+
+/*
+ * The server asked to observe path (Observe 0) and is answered with payload:
+ * take (or renew) the observation with its token; *seq is the Observe value
+ * for the answer. False if there is no room.
+ */
+bool lw_obs_take(struct lw_observers *s, const struct m2m_coap_msg *req, const struct lw_path *p,
+		 const struct lw_records *rs, const uint8_t *payload, size_t len, uint32_t *seq);
+/* Observe 1 on path, or a reset notification: forget it. */
+void lw_obs_cancel(struct lw_observers *s, const char *path);
+
+/*
+ * Decide for each observation whether a notification is due (pmin, pmax,
+ * gt, lt, st) and queue it; then send what is queued unless offline.
+ */
+void lw_obs_tick(struct lw_observers *s, struct lw_registry *reg, unsigned dflt_pmin,
+		 unsigned dflt_pmax, struct m2m_coap *c);
+/* Send what is queued (after the server answered again). */
+void lw_obs_flush(struct lw_observers *s, struct m2m_coap *c);
+/* libcoap reported a notification failed: the server reset it, or is gone. */
+void lw_obs_failed(struct lw_observers *s, const uint8_t *token, size_t toklen, bool reset);
+/* Nothing awaits an acknowledgement: what was sent was delivered. */
+void lw_obs_delivered(struct lw_observers *s);
+/* Notifications sent and not yet known delivered. */
+size_t lw_obs_unconfirmed(const struct lw_observers *s);
+/* A new registration: the server has forgotten every observation. */
+void lw_obs_clear(struct lw_observers *s);
+
+/*
+ * Keep the observations and queued notifications across runs (atomic, 0600;
+ * what was sent but not confirmed is queued again). Load ignores a file for
+ * another server or endpoint, and anything malformed in it.
+ */
+int lw_obs_save(const struct lw_observers *s, const char *path, const char *server,
+		const char *endpoint, struct m2m_err *err);
+void lw_obs_load(struct lw_observers *s, const char *path, const char *server,
+		 const char *endpoint);
+/* The same from text in memory (the fuzz target's entry). */
+void lw_obs_parse(struct lw_observers *s, const char *text, size_t len, const char *server,
+		  const char *endpoint);
+void lw_obs_free(struct lw_observers *s);
+
+#endif

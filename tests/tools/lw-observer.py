@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+# THE PROJECT'S OWN TEST SERVER, not an independent implementation: a minimal
+# LwM2M server (plain CoAP, 127.0.0.1) for what lwm2m-node-lib cannot show:
+# observations that outlive the client's process (queue mode, one cron run
+# after another, each from a new port), notifications stored while the server
+# was out of reach, and a server cancelling with a reset (RFC 7641 3.6).
+#
+# usage: lw-observer.py PORT CONTROL_FIFO
+# Events are JSON lines on stdout. Commands, one per line on the FIFO:
+#   observe PATH       GET PATH with Observe 0, to where the client last spoke from
+#   write PATH VALUE   PUT PATH, text/plain
+#   deaf | hear        close the socket (the client gets ICMP port unreachable) | reopen it
+#   reset PATH         answer the next notification of PATH's observation with a reset
+import json
+import os
+import random
+import select
+import socket
+import struct
+import sys
+import time
+
+T0 = time.monotonic()
+
+
+def event(**kw):
+    kw["ms"] = int((time.monotonic() - T0) * 1000)
+    print(json.dumps(kw, separators=(",", ":")), flush=True)
+
+
+def parse(b):
+    if len(b) < 4 or b[0] >> 6 != 1:
+        return None
+    typ, tkl, code, mid = (b[0] >> 4) & 3, b[0] & 15, b[1], struct.unpack(">H", b[2:4])[0]
+    tok, i, num, opts = b[4:4 + tkl], 4 + tkl, 0, []
+    while i < len(b) and b[i] != 0xFF:
+        d, ln = b[i] >> 4, b[i] & 15
+        i += 1
+        if d == 13:
+            d, i = b[i] + 13, i + 1
+        elif d == 14:
+            d, i = struct.unpack(">H", b[i:i + 2])[0] + 269, i + 2
+        if ln == 13:
+            ln, i = b[i] + 13, i + 1
+        elif ln == 14:
+            ln, i = struct.unpack(">H", b[i:i + 2])[0] + 269, i + 2
+        num += d
+        opts.append((num, b[i:i + ln]))
+        i += ln
+    payload = b[i + 1:] if i < len(b) else b""
+    return dict(type=typ, code=code, mid=mid, token=tok, opts=opts, payload=payload)
+
+
+def uint(v):
+    return int.from_bytes(v, "big") if v else 0
+
+
+def build(typ, code, mid, tok=b"", opts=(), payload=b""):
+    out, last = bytearray([0x40 | typ << 4 | len(tok), code]) + struct.pack(">H", mid) + tok, 0
+    for num, val in sorted(opts, key=lambda o: o[0]):
+        d, ln = num - last, len(val)
+        last = num
+
+        def ext(x):
+            return (x, b"") if x < 13 else (13, bytes([x - 13])) if x < 269 else \
+                (14, struct.pack(">H", x - 269))
+        dn, de = ext(d)
+        ln_n, le = ext(ln)
+        out += bytes([dn << 4 | ln_n]) + de + le + val
+    if payload:
+        out += b"\xff" + payload
+    return bytes(out)
+
+
+def uint_bytes(x):
+    return x.to_bytes((x.bit_length() + 7) // 8, "big") if x else b""
+
+
+def path_opts(path):
+    return [(11, s.encode()) for s in path.strip("/").split("/")]
+
+
+def main():
+    port, fifo = int(sys.argv[1]), sys.argv[2]
+    ctl = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    sock, peer, regs, obs, resets, pending = None, None, {}, {}, set(), {}
+    mid = random.randrange(0x10000)
+
+    def listen():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        return s
+
+    sock = listen()
+    event(event="listening", port=port)
+    buf = b""
+    while True:
+        rl = [ctl] + ([sock] if sock else [])
+        r, _, _ = select.select(rl, [], [], 1.0)
+        if ctl in r:
+            data = os.read(ctl, 4096)
+            if not data:  # writer closed: reopen and go on
+                os.close(ctl)
+                ctl = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+            buf += data
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                cmd = line.decode().split()
+                if not cmd:
+                    continue
+                if cmd[0] == "deaf" and sock:
+                    sock.close()
+                    sock = None
+                    event(event="deaf")
+                elif cmd[0] == "hear" and not sock:
+                    sock = listen()
+                    event(event="hear")
+                elif cmd[0] == "reset":
+                    resets.add(cmd[1])
+                    event(event="will-reset", path=cmd[1])
+                elif cmd[0] in ("observe", "write") and sock and peer:
+                    mid = (mid + 1) & 0xFFFF
+                    tok = os.urandom(4)
+                    if cmd[0] == "observe":
+                        pkt = build(0, 1, mid, tok, [(6, b"")] + path_opts(cmd[1]))
+                    else:
+                        pkt = build(0, 3, mid, tok, path_opts(cmd[1]) + [(12, b"")],
+                                    cmd[2].encode())
+                    pending[tok] = (cmd[0], cmd[1])
+                    sock.sendto(pkt, peer)
+        if not sock or sock not in r:
+            continue
+        b, src = sock.recvfrom(65536)
+        m = parse(b)
+        if not m:
+            continue
+        opts = m["opts"]
+        path = "/" + "/".join(v.decode() for n, v in opts if n == 11)
+        query = "&".join(v.decode() for n, v in opts if n == 15)
+        if m["code"] in (1, 2, 3, 4):  # a request of the client: Register, Update, De-register
+            peer = src
+            if m["code"] == 2 and path == "/rd":
+                loc = "%04x" % random.randrange(0x10000)
+                regs[loc] = query
+                event(event="register", query=query, port=src[1], location="/rd/" + loc)
+                resp = build(2, 65, m["mid"], m["token"], [(8, b"rd"), (8, loc.encode())])
+            elif m["code"] == 2 and path[4:] in regs:
+                event(event="update", query=query, port=src[1], location=path)
+                resp = build(2, 68, m["mid"], m["token"])
+            elif m["code"] == 4 and path[4:] in regs:
+                del regs[path[4:]]
+                event(event="deregister", location=path)
+                resp = build(2, 66, m["mid"], m["token"])
+            else:
+                event(event="unknown", code=m["code"], path=path)
+                resp = build(2, 132, m["mid"], m["token"])
+            sock.sendto(resp, src)
+            continue
+        if m["type"] == 2 and m["code"] == 0:
+            continue  # an empty ACK of the client: its separate answer follows
+        tok = m["token"]
+        seq = next((uint(v) for n, v in opts if n == 6), None)
+        cf = next((uint(v) for n, v in opts if n == 12), None)
+        if tok in pending:  # the answer to our request
+            what, p = pending.pop(tok)
+            code = "%d.%02d" % (m["code"] >> 5, m["code"] & 31)
+            if what == "observe" and seq is not None:
+                obs[tok] = p
+            event(event=what, path=p, code=code, token=tok.hex(), seq=seq,
+                  value=m["payload"].decode(errors="replace"))
+        elif tok in obs:
+            p = obs[tok]
+            rst = p in resets
+            event(event="notify", path=p, token=tok.hex(), seq=seq, cf=cf, port=src[1],
+                  type=["CON", "NON"][m["type"]] if m["type"] < 2 else m["type"],
+                  value=m["payload"].decode(errors="replace"), reset=rst)
+            if rst:
+                del obs[tok]
+                resets.discard(p)
+                sock.sendto(build(3, 0, m["mid"]), src)
+                continue
+        elif m["type"] in (0, 1):
+            event(event="stray", token=tok.hex(), code=m["code"])
+            sock.sendto(build(3, 0, m["mid"]), src)
+            continue
+        if m["type"] == 0:  # confirmable: acknowledge
+            sock.sendto(build(2, 0, m["mid"]), src)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        pass

@@ -11,10 +11,17 @@
 #     client's CPU); "direct" (no relay) shows the relay's share of it. Two ratios:
 #       raw = median / (n * RTT)      net = median / (reference + n * RTT)
 #     Target: within 1.2x of the bound. Settings alternate run by run (round robin).
-#  2. resident memory of --serve after registering. Target < 5 MB.
+#  2. resident memory of the always-on mode (--serve), DTLS-PSK (production) and plain,
+#     next to processes of the same stack doing the same: libcoap's coap-client-openssl
+#     holding a DTLS-PSK session (observing /time), and build/bench/dtls-floor (OpenSSL
+#     initialised, one DTLS context and connection, nothing else). Ours minus these is
+#     the client's own cost. Per-mapping Rss from /proc/PID/smaps shows where it goes.
+#     Target < 5 MB. MEM_PROBES=1 adds the cheap knobs tried (heap trim, no openssl.cnf).
+#     The bench's own peers map libcrypto too, so only Rss is meaningful here, not Pss.
 #  3. wall time of `m2mdm-status --json`, median of 21, with /bin/true as the floor.
 #     Target < 10 ms.
 # usage: bench/lwm2m.sh [RTT_MS...]   (default: 20 50 100); N runs each (env N, default 9)
+#   env MEM_PROBES=1: the probe rows (malloc_trim through gdb, when installed)
 #   env RELAY_V=FILE: every relayed datagram with its lateness, into FILE
 # All traffic on 127.0.0.1; every process started here is stopped here.
 set -uo pipefail
@@ -25,10 +32,10 @@ BBIN=${M2M_BENCH_DIR:-$ROOT/build/bench}
 N=${N:-9}
 RTTS=("$@")
 [ ${#RTTS[@]} -gt 0 ] || RTTS=(20 50 100)
-for t in "$BIN/m2mdm-status" "$BBIN/udp-delay"; do
+for t in "$BIN/m2mdm-status" "$BBIN/udp-delay" "$BBIN/dtls-floor"; do
 	[ -x "$t" ] || { echo "lwm2m.sh: $t missing: run make" >&2; exit 1; }
 done
-for t in node coap-rd-openssl; do
+for t in node coap-rd-openssl coap-server-openssl coap-client-openssl; do
 	command -v $t >/dev/null || { echo "lwm2m.sh: $t missing: scripts/deps.sh" >&2; exit 1; }
 done
 T=$(mktemp -d /tmp/m2m-bench-lwm2m.XXXXXX)
@@ -76,14 +83,24 @@ $( [ "$3" = psk ] && printf '  psk_identity: bench\n  psk_key: {file: %s}\n' "$T
 YAML
 }
 
+# the servers of both parts, started together: node takes a moment
 lw=$(port)
 node "$ROOT/tests/tools/lwm2m-server.js" --port "$lw" --ep none --timeout 3600000 >"$T/lw.log" 2>&1 &
 pids+=($!)
 rd=$(port)
 coap-rd-openssl -A 127.0.0.1 -p "$rd" -k "$psk" >"$T/rd.log" 2>&1 &
 pids+=($!)
-await "$T/lw.log" listening || exit 1
-sleep 0.3 # coap-rd prints nothing when ready
+# the memory part's plain --serve is read by a real server, in every format, and observed
+lw2=$(port)
+node "$ROOT/tests/tools/lwm2m-server.js" --port "$lw2" --ep bench-serve-reads --stay 3600000 \
+	--timeout 3600000 read:/3/0 read:/3/0:tlv read:/3/0:senml read:/3/0:senmlcbor \
+	read:/4/0:senml discover:/3/0 observe:/3/0/13:1500:1 >"$T/lw2.log" 2>&1 &
+pids+=($!)
+cs=$(port)
+coap-server-openssl -A 127.0.0.1 -p "$cs" -k "$psk" >"$T/cs.log" 2>&1 &
+pids+=($!)
+await "$T/lw.log" listening && await "$T/lw2.log" listening || exit 1
+sleep 0.3 # coap-rd and coap-server print nothing when ready
 
 # ---- 1. registration time
 declare -A uri0 times fails
@@ -151,15 +168,118 @@ cat "$T"/relay-*.log | awk '/^udp-delay:/ { n += $2; sum += $2 * $6; if ($10 > m
 	END { printf "  relays: %d datagrams, each sent %.0f us after its due time on average, %.0f us at most\n", n, n ? sum / n : 0, max }'
 echo "    (due = kernel receive stamp + RTT/2; measured by the relay itself)"
 
-# ---- 2. resident memory of the always-on mode, after registering
-conf "$T/serve.yaml" "coap://127.0.0.1:$lw" nosec
-M2M_CONFIG=$T/serve.yaml "$BIN/m2mdm-status" --serve 2>"$T/serve.err" &
-serve=$!
-pids+=($serve)
-sleep 2
+# ---- 2. resident memory
+# everything at once; each measured 1 s after it is ready (registered, plan served,
+# first notification, context made)
+declare -A mpid
+serve() { # name uri security [device id] [env...]
+	local name=$1 u=$2 sec=$3 id=${4:-}
+	shift 4 2>/dev/null || shift $#
+	conf "$T/$name.yaml" "$u" $sec $id
+	env "$@" M2M_CONFIG="$T/$name.yaml" "$BIN/m2mdm-status" --serve 2>"$T/$name.err" &
+	mpid[$name]=$!
+	pids+=($!)
+}
+state_of() { sed -n 's/^state_dir: //p' "$T/$1.yaml"; }
+serve serve-dtls "coaps://127.0.0.1:$((rd + 1))" psk
+serve serve-plain "coap://127.0.0.1:$rd" nosec
+serve serve-reads "coap://127.0.0.1:$lw2" nosec bench-serve-reads
+if [ "${MEM_PROBES:-0}" = 1 ]; then
+	serve probe-noconf "coaps://127.0.0.1:$((rd + 1))" psk "" OPENSSL_CONF=/dev/null
+	serve probe-trim "coaps://127.0.0.1:$((rd + 1))" psk "" \
+		GLIBC_TUNABLES=glibc.malloc.trim_threshold=0:glibc.malloc.top_pad=0
+fi
+coap-client-openssl -u bench -k "$psk" -s 3600 -B 3600 -w "coaps://127.0.0.1:$((cs + 1))/time" \
+	>"$T/cc-openssl.out" 2>&1 &
+mpid[cc-openssl]=$!
+pids+=($!)
+if command -v coap-client-gnutls >/dev/null; then
+	coap-client-gnutls -u bench -k "$psk" -s 3600 -B 3600 -w "coaps://127.0.0.1:$((cs + 1))/time" \
+		>"$T/cc-gnutls.out" 2>&1 &
+	mpid[cc-gnutls]=$!
+	pids+=($!)
+fi
+if command -v coap-client-notls >/dev/null; then
+	coap-client-notls -s 3600 -B 3600 -w "coap://127.0.0.1:$cs/time" >"$T/cc-notls.out" 2>&1 &
+	mpid[cc-notls]=$!
+	pids+=($!)
+fi
+"$BBIN/dtls-floor" >"$T/floor.out" &
+mpid[floor]=$!
+pids+=($!)
+for name in "${!mpid[@]}"; do
+	case $name in
+	serve-reads) await "$T/lw2.log" plan_done ;;
+	serve-* | probe-*) await "$(state_of $name)/dm-registration.json" '"location": *"/' ;;
+	cc-*) await "$T/$name.out" '[0-9]' ;;
+	floor) await "$T/floor.out" ready ;;
+	esac || exit 1
+done
+sleep 1
+for name in "${!mpid[@]}"; do
+	p=${mpid[$name]}
+	kill -0 $p 2>/dev/null || { echo "lwm2m.sh: $name exited early" >&2; cat "$T/$name.err" >&2; exit 1; }
+	cp /proc/$p/status "$T/status.$name"
+	cp /proc/$p/smaps "$T/smaps.$name"
+done
+field() { awk -v f="$2:" '$1 == f { print $2 }' "$T/status.$1"; }
+row() { # name label
+	[ -f "$T/status.$1" ] || return 0
+	printf '%-52s %6s %6s %7s %7s %3s\n' "$2" $(field $1 VmRSS) $(field $1 VmHWM) \
+		$(field $1 RssAnon) $(field $1 RssFile) $(field $1 Threads)
+}
+diffrow() { # a b label
+	printf '%-52s %6d %6d %7d %7d\n' "$3" \
+		$(($(field $1 VmRSS) - $(field $2 VmRSS))) $(($(field $1 VmHWM) - $(field $2 VmHWM))) \
+		$(($(field $1 RssAnon) - $(field $2 RssAnon))) $(($(field $1 RssFile) - $(field $2 RssFile)))
+}
 echo
-grep -E '^(VmRSS|VmHWM|RssAnon|RssFile)' /proc/$serve/status | awk '{ printf "serve %s %s kB\n", $1, $2 }'
-stop $serve
+echo "resident memory, kB (/proc/PID/status, 1 s after each process is ready); target < 5 MB"
+printf '%-52s %6s %6s %7s %7s %3s\n' process VmRSS VmHWM RssAnon RssFile thr
+row serve-dtls "m2mdm-status --serve, DTLS-PSK (coap-rd)"
+row serve-plain "m2mdm-status --serve, plain (coap-rd)"
+row serve-reads "m2mdm-status --serve, plain, read+observed (node)"
+row cc-openssl "coap-client-openssl, DTLS-PSK session (observe)"
+row floor "dtls-floor: OpenSSL init + DTLS SSL_CTX + SSL"
+diffrow serve-dtls floor "client's own cost: DTLS --serve - dtls-floor"
+diffrow serve-dtls cc-openssl "           and over: - coap-client-openssl"
+echo "other libcoap 4.3.1 flavours, same observe (for the dependency choice, not ours):"
+row cc-gnutls "coap-client-gnutls, DTLS-PSK session"
+row cc-notls "coap-client-notls, plain (no DTLS library)"
+awk -v o=$(field serve-dtls VmRSS) -v f=$(field floor VmRSS) -v c=$(field cc-openssl VmRSS) 'BEGIN {
+	printf "ratios of VmRSS: DTLS --serve / dtls-floor %.2f, / coap-client-openssl %.2f; dtls-floor / 5 MB %.2f\n",
+	       o / f, o / c, f / 5120 }'
+if [ "${MEM_PROBES:-0}" = 1 ]; then
+	echo "probes (DTLS --serve; compare with its first row):"
+	row probe-noconf "  OPENSSL_CONF=/dev/null (no openssl.cnf)"
+	row probe-trim "  glibc.malloc.trim_threshold=0:top_pad=0"
+	if command -v gdb >/dev/null; then
+		p=${mpid[serve-dtls]}
+		gdb -p $p -batch -ex 'call (int)malloc_trim(0)' >/dev/null 2>&1
+		sleep 0.2
+		cp /proc/$p/status "$T/status.trimmed"
+		row trimmed "  after malloc_trim(0) (gdb, registered and idle)"
+	fi
+fi
+
+# where the DTLS --serve's pages are, next to the references: Rss per mapped object
+# (all its mappings), "anon" = its private anonymous or copied-on-write part
+echo
+echo "Rss by mapping, kB: DTLS --serve (its anon part), coap-client-openssl, dtls-floor"
+for name in serve-dtls cc-openssl floor; do
+	awk -v prog="$name" '
+	/^[0-9a-f]+-[0-9a-f]+ / { n = $6; if (n == "") n = "[anon]"
+		else if (n ~ /m2mdm-status$|coap-client-openssl$|dtls-floor$/) n = "(program)"
+		else sub(/.*\//, "", n) }
+	/^Rss:/ { rss[n] += $2 } /^Anonymous:/ { anon[n] += $2 }
+	END { for (n in rss) print n, rss[n], anon[n] }' "$T/smaps.$name" >"$T/maps.$name"
+done
+sort -k2,2nr "$T/maps.serve-dtls" | head -12 | while read -r n r a; do
+	c=$(awk -v n="$n" '$1 == n { print $2 }' "$T/maps.cc-openssl")
+	f=$(awk -v n="$n" '$1 == n { print $2 }' "$T/maps.floor")
+	printf '  %-30s %6s (%4s) %8s %8s\n' "$n" "$r" "$a" "${c:--}" "${f:--}"
+done
+for name in "${!mpid[@]}"; do [ "$name" = floor ] || [[ $name = cc-* ]] || stop ${mpid[$name]}; done
 
 # ---- 3. wall time of --json (one VPN profile, charon not running: what a technician sees)
 cat >"$T/status.yaml" <<YAML

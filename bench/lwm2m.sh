@@ -1,48 +1,79 @@
 #!/bin/bash
-# bench/lwm2m.sh - m2mdm-status figures (issue 4):
+# bench/lwm2m.sh - m2mdm-status figures (issue 4), each against a reference measured in the
+# same run:
 #  1. registration time, plain CoAP (lwm2m-node-lib) and DTLS-PSK (coap-rd-openssl),
-#     through a UDP relay adding RTT ms (bench/udp-delay.py: no netem here), against the
-#     round-trip bound: 1 RTT plain, 4 RTT with the DTLS handshake (HelloVerifyRequest,
-#     ServerHello..Done, Finished, then the Register). Target: within 1.2x of the bound.
-#     The time is the client's own, from sending the first packet to the 2.01.
-#  2. resident memory of --serve after registering and serving reads. Target < 5 MB.
-#  3. wall time of `m2mdm-status --json`, median of N. Target < 10 ms.
-# usage: bench/lwm2m.sh [RTT_MS...]   (default: 20 50 100); N runs each (env N, default 7)
+#     through a UDP relay adding RTT ms (build/bench/udp-delay, from bench/udp-delay.c: no
+#     netem here), against the round-trip bound: n = 1 RTT plain, n = 4 RTT with the DTLS
+#     handshake (HelloVerifyRequest, ServerHello..Done, Finished, then the Register).
+#     The time is the client's own ("in N ms" of --report -v: first packet to the 2.01).
+#     Reference: the same registration through the relay with 0 ms added, which holds
+#     what no RTT explains (the server's processing, the relay's own forwarding, the
+#     client's CPU); "direct" (no relay) shows the relay's share of it. Two ratios:
+#       raw = median / (n * RTT)      net = median / (reference + n * RTT)
+#     Target: within 1.2x of the bound. Settings alternate run by run (round robin).
+#  2. resident memory of the always-on mode (--serve), DTLS-PSK (production) and plain,
+#     next to processes of the same stack doing the same: libcoap's coap-client-openssl
+#     holding a DTLS-PSK session (observing /time), and build/bench/dtls-floor (OpenSSL
+#     initialised, one DTLS context and connection, nothing else). Ours minus these is
+#     the client's own cost. Per-mapping Rss from /proc/PID/smaps shows where it goes.
+#     Target < 5 MB. MEM_PROBES=1 adds the cheap knobs tried (heap trim, no openssl.cnf).
+#     The bench's own peers map libcrypto too, so only Rss is meaningful here, not Pss.
+#  3. wall time of `m2mdm-status --json`, median of 21, with /bin/true as the floor.
+#     Target < 10 ms.
+# usage: bench/lwm2m.sh [RTT_MS...]   (default: 20 50 100); N runs each (env N, default 9)
+#   env MEM_PROBES=1: the probe rows (malloc_trim through gdb, when installed)
+#   env RELAY_V=FILE: every relayed datagram with its lateness, into FILE
 # All traffic on 127.0.0.1; every process started here is stopped here.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=${M2M_BIN_DIR:-$ROOT/build/bin}
-N=${N:-7}
+BBIN=${M2M_BENCH_DIR:-$ROOT/build/bench}
+N=${N:-9}
 RTTS=("$@")
 [ ${#RTTS[@]} -gt 0 ] || RTTS=(20 50 100)
+for t in "$BIN/m2mdm-status" "$BBIN/udp-delay" "$BBIN/dtls-floor"; do
+	[ -x "$t" ] || { echo "lwm2m.sh: $t missing: run make" >&2; exit 1; }
+done
+for t in node coap-rd-openssl coap-server-openssl coap-client-openssl; do
+	command -v $t >/dev/null || { echo "lwm2m.sh: $t missing: scripts/deps.sh" >&2; exit 1; }
+done
 T=$(mktemp -d /tmp/m2m-bench-lwm2m.XXXXXX)
+chmod 700 "$T"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"; }
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
 trap cleanup EXIT
+trap 'exit 130' INT TERM
+# stop one process started here and forget it (the relays report on SIGTERM)
+stop() {
+	local p q keep=()
+	for p in "$@"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	for q in "${pids[@]}"; do [[ " $* " == *" $q "* ]] || keep+=("$q"); done
+	pids=("${keep[@]}")
+}
 port() { while :; do p=$((20000 + RANDOM % 30000)); ss -Hlun "sport = :$p or sport = :$((p + 1))" | grep -q . || { echo $p; return; }; done; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# until FILE holds PATTERN (egrep), at most 10 s
+await() { local w; for ((w = 0; w < 200; w++)); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; echo "lwm2m.sh: timed out waiting for $2 in $1" >&2; return 1; }
+# median min max of the numbers on stdin, or ?
+stats() { sort -n | awk 'NF { a[++n] = $1 } END { if (!n) { print "?"; exit }
+	printf "%s %s %s\n", (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2, a[1], a[n] }'; }
 
 NM=$("$ROOT/tests/tools/lwm2m-server-setup.sh") || exit 1
 export LWM2M_NODE_MODULES=$NM
 psk=bench-$RANDOM$RANDOM
 printf '%s' "$psk" >"$T/psk"
 chmod 600 "$T/psk"
-chmod 700 "$T"
 
-lw=$(port)
-node "$ROOT/tests/tools/lwm2m-server.js" --port "$lw" --ep none --timeout 3600000 >"$T/lw.log" 2>&1 &
-pids+=($!)
-rd=$(port)
-coap-rd-openssl -A 127.0.0.1 -p "$rd" -k "$psk" >"$T/rd.log" 2>&1 &
-pids+=($!)
-sleep 1
-
-conf() { # file uri security
+conf() { # file uri security [device id]
 	cat >"$1" <<YAML
 version: 1
-device: {id: bench-$RANDOM}
-state_dir: $T/state-$RANDOM
+device: {id: ${4:-bench-$RANDOM$RANDOM}}
+state_dir: $T/state-$RANDOM$RANDOM
 dm:
   server: "$2"
   security: $3
@@ -52,42 +83,205 @@ $( [ "$3" = psk ] && printf '  psk_identity: bench\n  psk_key: {file: %s}\n' "$T
 YAML
 }
 
-printf '%-10s %8s %10s %10s %8s\n' "transport" "RTT ms" "bound ms" "median ms" "ratio"
-for rtt in "${RTTS[@]}"; do
-	for kind in plain dtls-psk; do
+# the servers of both parts, started together: node takes a moment
+lw=$(port)
+node "$ROOT/tests/tools/lwm2m-server.js" --port "$lw" --ep none --timeout 3600000 >"$T/lw.log" 2>&1 &
+pids+=($!)
+rd=$(port)
+coap-rd-openssl -A 127.0.0.1 -p "$rd" -k "$psk" >"$T/rd.log" 2>&1 &
+pids+=($!)
+# the memory part's plain --serve is read by a real server, in every format, and observed
+lw2=$(port)
+node "$ROOT/tests/tools/lwm2m-server.js" --port "$lw2" --ep bench-serve-reads --stay 3600000 \
+	--timeout 3600000 read:/3/0 read:/3/0:tlv read:/3/0:senml read:/3/0:senmlcbor \
+	read:/4/0:senml discover:/3/0 observe:/3/0/13:1500:1 >"$T/lw2.log" 2>&1 &
+pids+=($!)
+cs=$(port)
+coap-server-openssl -A 127.0.0.1 -p "$cs" -k "$psk" >"$T/cs.log" 2>&1 &
+pids+=($!)
+await "$T/lw.log" listening && await "$T/lw2.log" listening || exit 1
+sleep 0.3 # coap-rd and coap-server print nothing when ready
+
+# ---- 1. registration time
+declare -A uri0 times fails
+kinds=(plain dtls-psk)
+uri0[plain]=coap://127.0.0.1:$lw
+uri0[dtls-psk]=coaps://127.0.0.1:$((rd + 1))
+settings=(direct 0 "${RTTS[@]}")
+relays=()
+declare -A uri
+for kind in "${kinds[@]}"; do
+	target=${uri0[$kind]##*:}
+	uri[$kind/direct]=${uri0[$kind]}
+	for rtt in 0 "${RTTS[@]}"; do
 		rp=$(port)
-		if [ $kind = plain ]; then target=$lw; bound=$rtt; uri="coap://127.0.0.1:$rp"; sec=nosec
-		else target=$((rd + 1)); bound=$((4 * rtt)); uri="coaps://127.0.0.1:$rp"; sec=psk; fi
-		python3 bench/udp-delay.py "$rp" "$target" "$rtt" >"$T/relay.log" 2>&1 &
-		relay=$!
-		pids+=($relay)
-		for ((w = 0; w < 100; w++)); do grep -q relay "$T/relay.log" && break; sleep 0.05; done
-		times=()
-		for ((i = 0; i < N; i++)); do
-			conf "$T/c.yaml" "$uri" $sec
-			M2M_CONFIG=$T/c.yaml "$BIN/m2mdm-status" --report -v 2>"$T/r.err" >/dev/null
-			ms=$(grep -oE 'in [0-9]+ ms' "$T/r.err" | grep -oE '[0-9]+')
-			[ -n "$ms" ] && times+=("$ms")
-		done
-		kill "$relay"
-		med=$(printf '%s\n' "${times[@]}" | median)
-		printf '%-10s %8s %10s %10s %8s\n' $kind "$rtt" "$bound" "${med:-?}" \
-			"$(awk -v m="${med:-0}" -v b="$bound" 'BEGIN { printf "%.2f", m / b }')"
+		"$BBIN/udp-delay" ${RELAY_V:+-v} "$rp" "$target" "$rtt" >"$T/relay-$rp.log" 2>&1 &
+		pids+=($!)
+		relays+=($!)
+		await "$T/relay-$rp.log" '^relay' || exit 1
+		uri[$kind/$rtt]=${uri0[$kind]%:*}:$rp
 	done
 done
+register() { # kind setting: the client's "in N ms", or nothing when it failed
+	conf "$T/c.yaml" "${uri[$1/$2]}" "$([ $1 = plain ] && echo nosec || echo psk)"
+	M2M_CONFIG=$T/c.yaml "$BIN/m2mdm-status" --report -v 2>"$T/r.err" >/dev/null
+	grep -oE 'in [0-9]+ ms' "$T/r.err" | grep -oE '[0-9]+'
+}
+# one registration each through the reference relay first: node compiles its handlers
+# on first use and the first start of the tool reads it from disk
+for kind in "${kinds[@]}"; do register $kind 0 >/dev/null; done
+for ((i = 0; i < N; i++)); do
+	for kind in "${kinds[@]}"; do
+		for s in "${settings[@]}"; do
+			ms=$(register $kind $s)
+			if [ -n "$ms" ]; then times[$kind/$s]+="$ms "
+			else fails[$kind/$s]=$((${fails[$kind/$s]:-0} + 1)); fi
+		done
+	done
+done
+stop "${relays[@]}"
+[ -z "${RELAY_V:-}" ] || cat "$T"/relay-*.log >"$RELAY_V"
 
-# resident memory of the always-on mode, after registering and serving the reads of a plan
-conf "$T/serve.yaml" "coap://127.0.0.1:$lw" nosec
-M2M_CONFIG=$T/serve.yaml "$BIN/m2mdm-status" --serve 2>"$T/serve.err" &
-serve=$!
-pids+=($serve)
-sleep 2
+echo "registration: the client's own time (\"in N ms\" of --report -v), median (min-max) of $N"
+echo "  n = round trips the protocol needs: 1 plain, 4 DTLS-PSK (3 handshake + Register)"
+echo "  ref = median through the relay with 0 ms added (server, relay, client CPU; no RTT)"
+echo "  raw = median / (n * RTT)    net = median / (ref + n * RTT)    target: within 1.2"
+printf '%-9s %-7s %2s %15s %8s %6s %10s %6s\n' transport RTT_ms n "median (range)" n*RTT raw ref+n*RTT net
+for kind in "${kinds[@]}"; do
+	n=1
+	[ $kind = plain ] || n=4
+	read -r ref _ <<<"$(printf '%s\n' ${times[$kind/0]:-} | stats)"
+	for s in "${settings[@]}"; do
+		read -r med lo hi <<<"$(printf '%s\n' ${times[$kind/$s]:-} | stats)"
+		f=${fails[$kind/$s]:+ (${fails[$kind/$s]} failed)}
+		case $s in
+		direct) printf '%-9s %-7s %2s %15s%s\n' $kind "direct" - "$med ($lo-$hi)" "$f" ;;
+		0) printf '%-9s %-7s %2s %15s%s\n' $kind "0 ref" - "$med ($lo-$hi)" "$f" ;;
+		*) awk -v k=$kind -v r=$s -v n=$n -v m="$med" -v lo="$lo" -v hi="$hi" -v ref="$ref" -v f="$f" 'BEGIN {
+			if (m == "?" || ref == "?") { printf "%-9s %-7s %2s %15s%s\n", k, r, n, "?", f; exit }
+			printf "%-9s %-7s %2s %15s %8d %6.2f %10.1f %6.2f%s\n", k, r, n, m " (" lo "-" hi ")",
+			       n * r, r ? m / (n * r) : 0, ref + n * r, m / (ref + n * r), f }' ;;
+		esac
+	done
+done
+cat "$T"/relay-*.log | awk '/^udp-delay:/ { n += $2; sum += $2 * $6; if ($10 > max) max = $10 }
+	END { printf "  relays: %d datagrams, each sent %.0f us after its due time on average, %.0f us at most\n", n, n ? sum / n : 0, max }'
+echo "    (due = kernel receive stamp + RTT/2; measured by the relay itself)"
+
+# ---- 2. resident memory
+# everything at once; each measured 1 s after it is ready (registered, plan served,
+# first notification, context made)
+declare -A mpid
+serve() { # name uri security [device id] [env...]
+	local name=$1 u=$2 sec=$3 id=${4:-}
+	shift 4 2>/dev/null || shift $#
+	conf "$T/$name.yaml" "$u" $sec $id
+	env "$@" M2M_CONFIG="$T/$name.yaml" "$BIN/m2mdm-status" --serve 2>"$T/$name.err" &
+	mpid[$name]=$!
+	pids+=($!)
+}
+state_of() { sed -n 's/^state_dir: //p' "$T/$1.yaml"; }
+serve serve-dtls "coaps://127.0.0.1:$((rd + 1))" psk
+serve serve-plain "coap://127.0.0.1:$rd" nosec
+serve serve-reads "coap://127.0.0.1:$lw2" nosec bench-serve-reads
+if [ "${MEM_PROBES:-0}" = 1 ]; then
+	serve probe-noconf "coaps://127.0.0.1:$((rd + 1))" psk "" OPENSSL_CONF=/dev/null
+	serve probe-trim "coaps://127.0.0.1:$((rd + 1))" psk "" \
+		GLIBC_TUNABLES=glibc.malloc.trim_threshold=0:glibc.malloc.top_pad=0
+fi
+coap-client-openssl -u bench -k "$psk" -s 3600 -B 3600 -w "coaps://127.0.0.1:$((cs + 1))/time" \
+	>"$T/cc-openssl.out" 2>&1 &
+mpid[cc-openssl]=$!
+pids+=($!)
+if command -v coap-client-gnutls >/dev/null; then
+	coap-client-gnutls -u bench -k "$psk" -s 3600 -B 3600 -w "coaps://127.0.0.1:$((cs + 1))/time" \
+		>"$T/cc-gnutls.out" 2>&1 &
+	mpid[cc-gnutls]=$!
+	pids+=($!)
+fi
+if command -v coap-client-notls >/dev/null; then
+	coap-client-notls -s 3600 -B 3600 -w "coap://127.0.0.1:$cs/time" >"$T/cc-notls.out" 2>&1 &
+	mpid[cc-notls]=$!
+	pids+=($!)
+fi
+"$BBIN/dtls-floor" >"$T/floor.out" &
+mpid[floor]=$!
+pids+=($!)
+for name in "${!mpid[@]}"; do
+	case $name in
+	serve-reads) await "$T/lw2.log" plan_done ;;
+	serve-* | probe-*) await "$(state_of $name)/dm-registration.json" '"location": *"/' ;;
+	cc-*) await "$T/$name.out" '[0-9]' ;;
+	floor) await "$T/floor.out" ready ;;
+	esac || exit 1
+done
+sleep 1
+for name in "${!mpid[@]}"; do
+	p=${mpid[$name]}
+	kill -0 $p 2>/dev/null || { echo "lwm2m.sh: $name exited early" >&2; cat "$T/$name.err" >&2; exit 1; }
+	cp /proc/$p/status "$T/status.$name"
+	cp /proc/$p/smaps "$T/smaps.$name"
+done
+field() { awk -v f="$2:" '$1 == f { print $2 }' "$T/status.$1"; }
+row() { # name label
+	[ -f "$T/status.$1" ] || return 0
+	printf '%-52s %6s %6s %7s %7s %3s\n' "$2" $(field $1 VmRSS) $(field $1 VmHWM) \
+		$(field $1 RssAnon) $(field $1 RssFile) $(field $1 Threads)
+}
+diffrow() { # a b label
+	printf '%-52s %6d %6d %7d %7d\n' "$3" \
+		$(($(field $1 VmRSS) - $(field $2 VmRSS))) $(($(field $1 VmHWM) - $(field $2 VmHWM))) \
+		$(($(field $1 RssAnon) - $(field $2 RssAnon))) $(($(field $1 RssFile) - $(field $2 RssFile)))
+}
 echo
-grep -E '^(VmRSS|VmHWM|RssAnon|RssFile)' /proc/$serve/status | awk '{ printf "serve %s %s kB\n", $1, $2 }'
-kill -TERM $serve
-wait $serve 2>/dev/null
+echo "resident memory, kB (/proc/PID/status, 1 s after each process is ready); target < 5 MB"
+printf '%-52s %6s %6s %7s %7s %3s\n' process VmRSS VmHWM RssAnon RssFile thr
+row serve-dtls "m2mdm-status --serve, DTLS-PSK (coap-rd)"
+row serve-plain "m2mdm-status --serve, plain (coap-rd)"
+row serve-reads "m2mdm-status --serve, plain, read+observed (node)"
+row cc-openssl "coap-client-openssl, DTLS-PSK session (observe)"
+row floor "dtls-floor: OpenSSL init + DTLS SSL_CTX + SSL"
+diffrow serve-dtls floor "client's own cost: DTLS --serve - dtls-floor"
+diffrow serve-dtls cc-openssl "           and over: - coap-client-openssl"
+echo "other libcoap 4.3.1 flavours, same observe (for the dependency choice, not ours):"
+row cc-gnutls "coap-client-gnutls, DTLS-PSK session"
+row cc-notls "coap-client-notls, plain (no DTLS library)"
+awk -v o=$(field serve-dtls VmRSS) -v f=$(field floor VmRSS) -v c=$(field cc-openssl VmRSS) 'BEGIN {
+	printf "ratios of VmRSS: DTLS --serve / dtls-floor %.2f, / coap-client-openssl %.2f; dtls-floor / 5 MB %.2f\n",
+	       o / f, o / c, f / 5120 }'
+if [ "${MEM_PROBES:-0}" = 1 ]; then
+	echo "probes (DTLS --serve; compare with its first row):"
+	row probe-noconf "  OPENSSL_CONF=/dev/null (no openssl.cnf)"
+	row probe-trim "  glibc.malloc.trim_threshold=0:top_pad=0"
+	if command -v gdb >/dev/null; then
+		p=${mpid[serve-dtls]}
+		gdb -p $p -batch -ex 'call (int)malloc_trim(0)' >/dev/null 2>&1
+		sleep 0.2
+		cp /proc/$p/status "$T/status.trimmed"
+		row trimmed "  after malloc_trim(0) (gdb, registered and idle)"
+	fi
+fi
 
-# wall time of --json (one VPN profile, charon not running: what a technician sees)
+# where the DTLS --serve's pages are, next to the references: Rss per mapped object
+# (all its mappings), "anon" = its private anonymous or copied-on-write part
+echo
+echo "Rss by mapping, kB: DTLS --serve (its anon part), coap-client-openssl, dtls-floor"
+for name in serve-dtls cc-openssl floor; do
+	awk -v prog="$name" '
+	/^[0-9a-f]+-[0-9a-f]+ / { n = $6; if (n == "") n = "[anon]"
+		else if (n ~ /m2mdm-status$|coap-client-openssl$|dtls-floor$/) n = "(program)"
+		else sub(/.*\//, "", n) }
+	/^Rss:/ { rss[n] += $2 } /^Anonymous:/ { anon[n] += $2 }
+	END { for (n in rss) print n, rss[n], anon[n] }' "$T/smaps.$name" >"$T/maps.$name"
+done
+sort -k2,2nr "$T/maps.serve-dtls" | head -12 | while read -r n r a; do
+	c=$(awk -v n="$n" '$1 == n { print $2 }' "$T/maps.cc-openssl")
+	f=$(awk -v n="$n" '$1 == n { print $2 }' "$T/maps.floor")
+	printf '  %-30s %6s (%4s) %8s %8s\n' "$n" "$r" "$a" "${c:--}" "${f:--}"
+done
+for name in "${!mpid[@]}"; do [ "$name" = floor ] || [[ $name = cc-* ]] || stop ${mpid[$name]}; done
+
+# ---- 3. wall time of --json (one VPN profile, charon not running: what a technician sees)
 cat >"$T/status.yaml" <<YAML
 version: 1
 device: {id: bench-status, serial: S1, manufacturer: ACME, model: Gate-7}
@@ -105,6 +299,7 @@ vpn:
 YAML
 # measured in-process by python (a shell's $(date) costs more than the tool), with
 # /bin/true as the floor of fork+exec on this machine
+echo
 M2M_CONFIG=$T/status.yaml python3 - "$BIN/m2mdm-status" <<'PYEOF'
 import statistics, subprocess, sys, time
 def med(cmd):

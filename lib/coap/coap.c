@@ -17,6 +17,7 @@
 #include <coap3/coap.h>
 #include <openssl/engine.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -45,6 +46,9 @@ struct m2m_coap {
 	/* X509 with a token key: the PEM files we load ourselves, and why it failed */
 	const char *cert, *ca;
 	char setup_err[160];
+	/* the server certificate a bootstrap server gave: trusted as it is */
+	const uint8_t *pinned;
+	size_t pinned_len;
 	/*
 	 * What the DTLS handshake showed, to tell why it failed (libcoap says
 	 * only "TLS failed", or nothing for minutes): watched through an info
@@ -304,8 +308,8 @@ static int check_server_name(const char *cn, const uint8_t *der, size_t len,
 		X509_free(x);
 		return 0;
 	}
-	ok = depth > 0 || X509_check_ip_asc(x, c->host, 0) == 1 ||
-	     X509_check_host(x, c->host, 0, 0, NULL) == 1;
+	ok = depth > 0 || (c->pinned && len == c->pinned_len && !memcmp(der, c->pinned, len)) ||
+	     X509_check_ip_asc(x, c->host, 0) == 1 || X509_check_host(x, c->host, 0, 0, NULL) == 1;
 	if (!ok)
 		snprintf(c->hs.peer, sizeof(c->hs.peer), "certificate %s is not issued for %s",
 			 names, c->host);
@@ -326,7 +330,7 @@ static void verify_failure(struct m2m_coap *c, const SSL *ssl)
 		return;
 	if (chain && sk_X509_num(chain) > 0)
 		cert_names(sk_X509_value(chain, 0), names, sizeof(names));
-	snprintf(c->hs.peer, sizeof(c->hs.peer), "certificate %s: %s (CA file %s)", names,
+	snprintf(c->hs.peer, sizeof(c->hs.peer), "certificate %s: %s (trusted: %s)", names,
 		 X509_verify_cert_error_string(v), c->ca ? c->ca : "?");
 }
 
@@ -658,6 +662,67 @@ static int open_pki_token(struct m2m_coap *c, const struct m2m_coap_opts *o,
 	return M2M_OK;
 }
 
+/*
+ * Certificate mode from a bootstrap server: DER in memory (libcoap's ASN1
+ * key type). The server's certificate (resource 0/x/4) is the trust anchor
+ * by itself, also when it is not self-signed (X509_V_FLAG_PARTIAL_CHAIN): a
+ * server presenting exactly it passes without a name check (LwM2M's
+ * "domain-issued certificate" usage); if it is a CA, what it issued passes
+ * with the usual name check.
+ */
+static int open_pki_der(struct m2m_coap *c, const struct m2m_coap_opts *o, coap_dtls_pki_t *pki,
+			const coap_address_t *dst, struct m2m_coap **out, struct m2m_err *err)
+{
+	const unsigned char *p = o->der_key;
+	EVP_PKEY *key = d2i_AutoPrivateKey(NULL, &p, (long)o->der_key_len);
+	int type = key ? EVP_PKEY_base_id(key) : EVP_PKEY_NONE;
+	coap_tls_library_t lib;
+	X509_STORE *store;
+	X509 *anchor;
+	SSL *ssl;
+
+	EVP_PKEY_free(key);
+	if (type != EVP_PKEY_EC && type != EVP_PKEY_RSA) {
+		mcoap_close(c);
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "DTLS: the private key from the bootstrap server is not EC or RSA");
+	}
+	pki->pki_key.key_type = COAP_PKI_KEY_ASN1;
+	pki->pki_key.key.asn1.public_cert = o->der_cert;
+	pki->pki_key.key.asn1.public_cert_len = o->der_cert_len;
+	pki->pki_key.key.asn1.private_key = o->der_key;
+	pki->pki_key.key.asn1.private_key_len = o->der_key_len;
+	pki->pki_key.key.asn1.private_key_type = type == EVP_PKEY_EC ? COAP_ASN1_PKEY_EC :
+								       COAP_ASN1_PKEY_RSA;
+	pki->pki_key.key.asn1.ca_cert = o->der_server;
+	pki->pki_key.key.asn1.ca_cert_len = o->der_server_len;
+	c->pinned = o->der_server;
+	c->pinned_len = o->der_server_len;
+	c->ca = "the certificate from the bootstrap server";
+	c->s = coap_new_client_session_pki(c->ctx, NULL, dst, COAP_PROTO_DTLS, pki);
+	ssl = c->s ? coap_session_get_tls(c->s, &lib) : NULL;
+	p = o->der_server;
+	anchor = d2i_X509(NULL, &p, (long)o->der_server_len);
+	store = X509_STORE_new();
+	if (!ssl || lib != COAP_TLS_LIBRARY_OPENSSL || !anchor || !store ||
+	    X509_STORE_add_cert(store, anchor) != 1 ||
+	    X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN) != 1 ||
+	    SSL_set0_verify_cert_store(ssl, store) != 1) {
+		X509_STORE_free(store);
+		X509_free(anchor);
+		mcoap_close(c);
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "DTLS: the certificate, key or server certificate from the "
+				   "bootstrap server is unusable");
+	}
+	X509_free(anchor);
+	coap_session_set_app_data(c->s, c);
+	hs_attach(c);
+	rst_owner = c;
+	*out = c;
+	return M2M_OK;
+}
+
 int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 		  struct m2m_coap **out, struct m2m_err *err)
 {
@@ -735,6 +800,8 @@ int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 		pki.cn_call_back_arg = c;
 		if (o->p11_module)
 			return open_pki_token(c, o, &pki, &dst, out, err);
+		if (o->der_cert)
+			return open_pki_der(c, o, &pki, &dst, out, err);
 		pki.pki_key.key_type = COAP_PKI_KEY_PEM;
 		pki.pki_key.key.pem.public_cert = o->cert;
 		pki.pki_key.key.pem.private_key = o->key;

@@ -35,6 +35,14 @@ struct m2m_coap_opts {
 	size_t psk_len;
 	const char *cert, *key, *ca;  /* X509: PEM files (key NULL if on a token) */
 	/*
+	 * X509 from a bootstrap server (certificate mode): our certificate and
+	 * key, and the server's certificate or its CA, DER in memory that must
+	 * stay valid until mcoap_close(). The server must present that very
+	 * certificate (then its name is not checked), or one issued by it.
+	 */
+	const uint8_t *der_cert, *der_key, *der_server;
+	size_t der_cert_len, der_key_len, der_server_len;
+	/*
 	 * X509 with the key on a PKCS#11 token (p11_module set): libcoap's
 	 * COAP_PKI_KEY_PKCS11 through OpenSSL's "pkcs11" engine (libp11). The
 	 * PIN must stay valid until mcoap_close() (libcoap keeps the pointer).

@@ -12,6 +12,8 @@
 #include <syslog.h>
 
 #include <json-c/json.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "base/base.h"
 #include "coap/coap.h"
@@ -103,7 +105,10 @@ int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out)
 	    (!json_object_object_get_ex(o, "identity", &v) ||
 	     unhex(json_object_get_string(v), out->identity, sizeof(out->identity), &out->id_len)) &&
 	    (!json_object_object_get_ex(o, "secret", &v) ||
-	     unhex(json_object_get_string(v), out->secret, sizeof(out->secret), &out->secret_len)))
+	     unhex(json_object_get_string(v), out->secret, sizeof(out->secret), &out->secret_len)) &&
+	    (!json_object_object_get_ex(o, "server_key", &v) ||
+	     unhex(json_object_get_string(v), out->server_key, sizeof(out->server_key),
+		   &out->server_key_len)))
 		rc = M2M_OK;
 	json_object_put(o);
 	return rc;
@@ -111,7 +116,8 @@ int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out)
 
 static int bs_save(struct bs_state *bs, const struct lw_bs_server *s, struct m2m_err *err)
 {
-	char idh[sizeof(s->identity) * 2 + 1], sech[sizeof(s->secret) * 2 + 1];
+	char idh[sizeof(s->identity) * 2 + 1], sech[sizeof(s->secret) * 2 + 1],
+	     skh[sizeof(s->server_key) * 2 + 1];
 	json_object *o = json_object_new_object();
 	char *path = bs_path(bs->cfg);
 	const char *txt;
@@ -124,10 +130,13 @@ static int bs_save(struct bs_state *bs, const struct lw_bs_server *s, struct m2m
 	}
 	hex(s->identity, s->id_len, idh);
 	hex(s->secret, s->secret_len, sech);
+	hex(s->server_key, s->server_key_len, skh);
 	json_object_object_add(o, "uri", json_object_new_string(s->uri));
 	json_object_object_add(o, "mode", json_object_new_int(s->mode));
 	json_object_object_add(o, "identity", json_object_new_string(idh));
 	json_object_object_add(o, "secret", json_object_new_string(sech));
+	if (s->server_key_len)
+		json_object_object_add(o, "server_key", json_object_new_string(skh));
 	json_object_object_add(o, "ssid", json_object_new_int((int)s->ssid));
 	json_object_object_add(o, "lifetime", json_object_new_int((int)s->lifetime));
 	json_object_object_add(o, "binding", json_object_new_string(s->binding));
@@ -135,7 +144,7 @@ static int bs_save(struct bs_state *bs, const struct lw_bs_server *s, struct m2m
 	rc = m2m_mkdir_private(bs->cfg->state_dir, err);
 	if (!rc)
 		rc = m2m_write_atomic(path, txt, strlen(txt), 0600, err);
-	memset(sech, 0, sizeof(sech));
+	explicit_bzero(sech, sizeof(sech));
 	/* the JSON text held the secret too */
 	memset((char *)txt, 0, strlen(txt));
 	json_object_put(o);
@@ -219,6 +228,10 @@ static int bs_apply(struct bs_state *bs, struct lw_record *r)
 		case 3:
 			rc = bytes_of(v, s->s.identity, sizeof(s->s.identity), &s->s.id_len);
 			break;
+		case 4:
+			rc = bytes_of(v, s->s.server_key, sizeof(s->s.server_key),
+				      &s->s.server_key_len);
+			break;
 		case 5:
 			rc = bytes_of(v, s->s.secret, sizeof(s->s.secret), &s->s.secret_len);
 			break;
@@ -253,6 +266,38 @@ static int bs_apply(struct bs_state *bs, struct lw_record *r)
 	return rc;
 }
 
+/*
+ * Certificate mode: our certificate (resource 3), its private key (5) and
+ * the server's certificate or CA (4), all DER, must parse and the key must
+ * be the certificate's, or the device would be left with credentials it
+ * cannot use: refused at Finish, when the bootstrap server can still act.
+ */
+static bool x509_usable(const struct lw_bs_server *s, struct m2m_err *err)
+{
+	const unsigned char *p;
+	X509 *mine = NULL, *server = NULL;
+	EVP_PKEY *key = NULL;
+	bool ok;
+
+	p = s->identity;
+	mine = d2i_X509(NULL, &p, (long)s->id_len);
+	p = s->secret;
+	key = d2i_AutoPrivateKey(NULL, &p, (long)s->secret_len);
+	p = s->server_key;
+	server = d2i_X509(NULL, &p, (long)s->server_key_len);
+	ok = mine && key && server && X509_check_private_key(mine, key) == 1;
+	if (!ok)
+		m2m_err_set(err, M2M_ERR_PROTOCOL, "Bootstrap-Finish: certificate mode: %s",
+			    !mine ? "our certificate (0/x/3) is not DER X.509" :
+			    !key ? "the private key (0/x/5) is not DER" :
+			    !server ? "the server certificate (0/x/4) is not DER X.509" :
+				      "the private key does not match our certificate");
+	X509_free(mine);
+	X509_free(server);
+	EVP_PKEY_free(key);
+	return ok;
+}
+
 static int bs_finish(struct bs_state *bs)
 {
 	struct lw_bs_server s;
@@ -265,12 +310,14 @@ static int bs_finish(struct bs_state *bs)
 		m2m_err_set(bs->err, M2M_ERR_PROTOCOL, "Bootstrap-Finish: no LwM2M server was written");
 		return LW_CODE(4, 6);
 	}
-	if (sec->s.mode != 0 && sec->s.mode != 3) {
+	if (sec->s.mode != 0 && sec->s.mode != 2 && sec->s.mode != 3) {
 		m2m_err_set(bs->err, M2M_ERR_PROTOCOL,
-			    "Bootstrap-Finish: security mode %d not supported (PSK 0 and NoSec 3 are)",
-			    sec->s.mode);
+			    "Bootstrap-Finish: security mode %d not supported (PSK 0, Certificate 2 "
+			    "and NoSec 3 are)", sec->s.mode);
 		return LW_CODE(4, 6);
 	}
+	if (sec->s.mode == 2 && !x509_usable(&sec->s, bs->err))
+		return LW_CODE(4, 6);
 	s = sec->s;
 	s.lifetime = bs->cfg->dm.lifetime_ms / 1000;
 	snprintf(s.binding, sizeof(s.binding), "%s",

@@ -11,11 +11,13 @@
 
 struct lw_bs_server {
 	char uri[256];
-	int mode;               /* Security Mode: 0 PSK, 3 NoSec */
-	uint8_t identity[128];  /* PSK identity */
+	int mode;               /* Security Mode: 0 PSK, 2 Certificate, 3 NoSec */
+	uint8_t identity[2048]; /* PSK identity, or our certificate (DER) */
 	size_t id_len;
-	uint8_t secret[128];    /* PSK key */
+	uint8_t secret[2048];   /* PSK key, or our private key (DER) */
 	size_t secret_len;
+	uint8_t server_key[2048]; /* mode 2: the server's certificate or its CA (DER) */
+	size_t server_key_len;
 	unsigned ssid, lifetime;
 	char binding[4];
 };

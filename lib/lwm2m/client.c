@@ -31,6 +31,7 @@ struct m2m_dm {
 	char links[1024];       /* object links last sent */
 	unsigned sent_lifetime;
 	unsigned sent_binding;
+	struct lw_bs_server bs; /* what a bootstrap server gave (libcoap keeps pointers into it) */
 	struct lw_observers obs;
 	bool obs_loaded;        /* the saved observations were read: save them back */
 	uint64_t retry_at;      /* offline: when to try the Update again (monotonic) */
@@ -65,7 +66,7 @@ json_object *lw_read_json_state(char *path)
 	char *buf = NULL;
 	size_t len = 0;
 
-	if (!path || m2m_read_file(path, 16384, &buf, &len, &err)) {
+	if (!path || m2m_read_file(path, 65536, &buf, &len, &err)) {
 		free(path);
 		return NULL;
 	}
@@ -559,24 +560,31 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 {
 	struct m2m_coap_opts o = { 0 };
 	struct m2m_secret key = { 0 };
-	struct lw_bs_server bs;
+	struct lw_bs_server *bs = NULL;
 	bool from_bs = false;
 	struct m2m_dm *dm;
 	int rc;
 
 	*out = NULL;
-	/* what a bootstrap server gave us wins over the factory settings */
-	if (cfg->dm.enabled && cfg->dm.bootstrap && lw_bs_load(cfg, &bs) == M2M_OK)
-		from_bs = true;
-	else if (cfg->dm.enabled && cfg->dm.bootstrap && !cfg->dm.server)
-		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "%s: not bootstrapped yet",
-				   cfg->dm.bootstrap);
-	if (!cfg->dm.enabled || (!cfg->dm.server && !from_bs))
-		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: dm: no LwM2M server configured",
-				   cfg->path ? cfg->path : "config");
 	dm = calloc(1, sizeof(*dm));
 	if (!dm)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	/* what a bootstrap server gave us wins over the factory settings */
+	bs = &dm->bs;
+	if (cfg->dm.enabled && cfg->dm.bootstrap && lw_bs_load(cfg, bs) == M2M_OK)
+		from_bs = true;
+	else if (cfg->dm.enabled && cfg->dm.bootstrap && !cfg->dm.server)
+		rc = m2m_err_set(err, M2M_ERR_NOT_FOUND, "%s: not bootstrapped yet",
+				 cfg->dm.bootstrap);
+	else if (!cfg->dm.enabled || (!cfg->dm.server && !from_bs))
+		rc = m2m_err_set(err, M2M_ERR_CONFIG, "%s: dm: no LwM2M server configured",
+				 cfg->path ? cfg->path : "config");
+	else
+		rc = M2M_OK;
+	if (!from_bs && rc) {
+		free(dm);
+		return rc;
+	}
 	dm->cfg = cfg;
 	dm->obs.storing = true;
 	if (lw_objects_init(&dm->objs, cfg, &dm->reg)) {
@@ -592,21 +600,35 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 	o.p11_token = cfg->dm.key_token;
 	o.p11_id = cfg->dm.key_id;
 	if (from_bs) {
-		char ident[sizeof(bs.identity) + 1];
+		char ident[sizeof(bs->identity) + 1];
 
-		memcpy(ident, bs.identity, bs.id_len);
-		ident[bs.id_len] = 0;
-		o.uri = bs.uri;
-		o.security = bs.mode == 0 ? M2M_DM_PSK : M2M_DM_NOSEC;
-		o.psk_identity = ident;
-		o.psk_key = bs.secret;
-		o.psk_len = bs.secret_len;
-		if (bs.lifetime)
-			dm->objs.lifetime_s = bs.lifetime;
-		dm->objs.binding = strcmp(bs.binding, "UQ") == 0 ? M2M_DM_BINDING_UQ :
-								  M2M_DM_BINDING_U;
+		o.uri = bs->uri;
+		if (bs->mode == 2) {
+			/* certificate mode: the credentials stay in dm->bs for libcoap */
+			o.security = M2M_DM_X509;
+			o.cert = o.key = o.ca = NULL;
+			o.der_cert = bs->identity;
+			o.der_cert_len = bs->id_len;
+			o.der_key = bs->secret;
+			o.der_key_len = bs->secret_len;
+			o.der_server = bs->server_key;
+			o.der_server_len = bs->server_key_len;
+		} else {
+			memcpy(ident, bs->identity, bs->id_len);
+			ident[bs->id_len] = 0;
+			o.security = bs->mode == 0 ? M2M_DM_PSK : M2M_DM_NOSEC;
+			o.psk_identity = ident;
+			o.psk_key = bs->secret;
+			o.psk_len = bs->secret_len;
+		}
+		o.p11_module = NULL;
+		if (bs->lifetime)
+			dm->objs.lifetime_s = bs->lifetime;
+		dm->objs.binding = strcmp(bs->binding, "UQ") == 0 ? M2M_DM_BINDING_UQ :
+								   M2M_DM_BINDING_U;
 		rc = mcoap_open(&o, on_request, dm, &dm->coap, err);
-		memset(&bs.secret, 0, sizeof(bs.secret));
+		if (bs->mode != 2)
+			explicit_bzero(bs->secret, sizeof(bs->secret));
 	} else {
 		if (cfg->dm.security == M2M_DM_PSK) {
 			rc = m2m_secret_read(&cfg->dm.psk_key, "dm PSK", &key, err);
@@ -662,6 +684,7 @@ void m2m_dm_close(struct m2m_dm *dm)
 	}
 	lw_obs_free(&dm->obs);
 	mcoap_close(dm->coap);
+	explicit_bzero(&dm->bs, sizeof(dm->bs));
 	m2m_secret_wipe(&dm->pin);
 	lw_objects_free(&dm->objs);
 	free(dm);

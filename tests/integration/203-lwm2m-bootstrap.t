@@ -7,7 +7,7 @@
 # device then registers there over DTLS.
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v coap-rd-openssl >/dev/null || skip_all "libcoap3-bin not installed"
-plan 9
+plan 14
 psk=bs-psk-$RANDOM$RANDOM
 printf '%s' "$psk" >"$T/psk"
 chmod 600 "$T/psk"
@@ -49,5 +49,49 @@ rm "$T/state/dm-registration.json"
 is $? 0 "the next run needs no bootstrap server (it is gone)"
 grep -q "registered as it-bs-$bsp at /rd/" "$T/r2.err" && ! grep -q bootstrap "$T/r2.err"
 ok $? "it registers with the bootstrapped server and key from the state directory"
-[ "$_fail" = 0 ] || diag "$(cat "$T/bs.log" "$T"/*.err)"
+
+# certificate mode: the bootstrap server hands out our certificate and key and
+# the server's certificate (DER); the server is trusted as that certificate
+# (its name, lwm2m.example, is not what we connect to: no name check for a
+# pinned certificate). Then a bootstrap pinning another certificate: refused.
+x509() { # name CN [CA]: key and certificate, PEM and DER
+	local ca=${3:-ca}
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$1.key" \
+		-out "$T/$1.csr" -subj "/CN=$2" 2>/dev/null
+	echo "subjectAltName=DNS:$2" >"$T/$1.ext"
+	openssl x509 -req -in "$T/$1.csr" -CA "$T/$ca.pem" -CAkey "$T/$ca.key" -CAcreateserial \
+		-days 2 -extfile "$T/$1.ext" -out "$T/$1.pem" 2>/dev/null
+	openssl x509 -in "$T/$1.pem" -outform DER -out "$T/$1.der"
+	openssl pkcs8 -topk8 -nocrypt -in "$T/$1.key" -outform DER -out "$T/$1.key.der"
+}
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-keyout "$T/ca.key" -out "$T/ca.pem" -subj "/CN=it-ca" 2>/dev/null
+x509 srv lwm2m.example
+x509 dev "it-bsx-$bsp"
+x509 other other.example
+cat "$T/srv.pem" "$T/srv.key" >"$T/srv-all.pem"
+rdx=$(free_port)
+bg "$T/rdx.log" coap-rd-openssl -A 127.0.0.1 -p "$rdx" -c "$T/srv-all.pem" -C "$T/ca.pem" \
+	-R "$T/ca.pem"
+for n in good pinned-other; do
+	p=$(free_port)
+	bg "$T/bs-$n.log" "$TOOLS/bs-server" -p "$p" -u "coaps://127.0.0.1:$((rdx + 1))" -m 2 \
+		-C "$T/dev.der" -K "$T/dev.key.der" -S "$T/$([ $n = good ] && echo srv || echo other).der" \
+		-l 90 -t 15000
+	wait_for "$T/bs-$n.log" '"listening"' 5
+	sed "s|coap://127.0.0.1:$bsp|coap://127.0.0.1:$p|; s|state_dir: .*|state_dir: $T/state-$n|" \
+		"$T/m2m.yaml" >"$T/$n.yaml"
+done
+M2M_CONFIG=$T/good.yaml "$BIN/m2mdm-status" --report -v >"$T/x1.out" 2>"$T/x1.err"
+is $? 0 "certificate mode: bootstrap, then register over DTLS with the certificate it gave"
+grep -q '"step":"finish","code":"2.04","ok":true' "$T/bs-good.log"
+ok $? "Bootstrap-Finish accepted the certificate, key and server certificate"
+grep -q "registered as it-bs-$bsp at /rd/" "$T/x1.err"
+ok $? "registered with the pinned server certificate (name lwm2m.example, host 127.0.0.1)"
+is "$(stat -c %a "$T/state-good/dm-bootstrap.json")" 600 "the key from the bootstrap server is kept 0600"
+M2M_CONFIG=$T/pinned-other.yaml "$BIN/m2mdm-status" --report -t 5 >"$T/x2.out" 2>"$T/x2.err"
+rc=$?
+[ "$rc" = 8 ] && grep -q "the server's certificate" "$T/x2.err"
+ok $? "a server not presenting the certificate the bootstrap pinned: exit 8, got $rc ($(tail -1 "$T/x2.err"))"
+[ "$_fail" = 0 ] || diag "$(cat "$T/bs.log" "$T"/bs-*.log "$T"/*.err)"
 done_testing

@@ -5,8 +5,12 @@
  * installs on this machine (lwm2m-node-lib has none). It checks the
  * client's side of the bootstrap interface, not interoperability.
  *
- *   bs-server -p PORT -u SERVER-URI [-m 0|3] [-i IDENTITY] [-k KEYFILE] [-l LIFETIME]
- *             [-t TIMEOUT-MS]
+ *   bs-server -p PORT -u SERVER-URI [-m 0|2|3] [-i IDENTITY] [-k KEYFILE] [-l LIFETIME]
+ *             [-t TIMEOUT-MS] [-C CERT.der -K KEY.der -S SERVER-CERT.der]
+ *
+ * Mode 0 (PSK) writes IDENTITY and the key in KEYFILE; mode 2 (certificate)
+ * the client's certificate, its private key and the server's certificate,
+ * read from DER files.
  *
  * Waits for a Bootstrap-Request (POST /bs?ep=...), then sends Bootstrap-
  * Delete /, Bootstrap-Write /0/1 (the LwM2M server and its credentials,
@@ -31,6 +35,8 @@ static bool waiting, failed;
 static const char *server_uri, *identity = "";
 static struct m2m_secret key;
 static int mode = 3;
+static char *der_cert, *der_key, *der_server;
+static size_t der_cert_len, der_key_len, der_server_len;
 static long lifetime = 300;
 static char ep[128];
 
@@ -100,6 +106,11 @@ static void add_rec(struct lw_records *rs, uint16_t o, uint16_t res, enum lw_typ
 	}
 }
 
+static void release(coap_session_t *s, void *p)
+{
+	free(p);
+}
+
 static void send_step(void)
 {
 	coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, steps[step].method,
@@ -123,8 +134,14 @@ static void send_step(void)
 		add_rec(&rs, 0, 0, LW_STRING, 0, server_uri, strlen(server_uri));
 		add_rec(&rs, 0, 1, LW_BOOLEAN, 0, NULL, 0);
 		add_rec(&rs, 0, 2, LW_INTEGER, mode, NULL, 0);
-		add_rec(&rs, 0, 3, LW_OPAQUE, 0, identity, strlen(identity));
-		add_rec(&rs, 0, 5, LW_OPAQUE, 0, key.buf ? key.buf : "", key.len);
+		if (mode == 2) {
+			add_rec(&rs, 0, 3, LW_OPAQUE, 0, der_cert, der_cert_len);
+			add_rec(&rs, 0, 4, LW_OPAQUE, 0, der_server, der_server_len);
+			add_rec(&rs, 0, 5, LW_OPAQUE, 0, der_key, der_key_len);
+		} else {
+			add_rec(&rs, 0, 3, LW_OPAQUE, 0, identity, strlen(identity));
+			add_rec(&rs, 0, 5, LW_OPAQUE, 0, key.buf ? key.buf : "", key.len);
+		}
 		add_rec(&rs, 0, 10, LW_INTEGER, 1, NULL, 0);
 	} else if (step == 2) {
 		add_rec(&rs, 1, 0, LW_INTEGER, 1, NULL, 0);
@@ -135,7 +152,9 @@ static void send_step(void)
 		lw_tlv_encode(&rs, &base, &b);
 		coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
 				coap_encode_var_safe(buf, sizeof(buf), LW_FMT_TLV), buf);
-		coap_add_data(pdu, b.len, b.p);
+		/* a certificate-mode write is larger than one datagram: Block1 */
+		coap_add_data_large_request(client, pdu, b.len, b.p, release, b.p);
+		b.p = NULL; /* libcoap's until the transfer ends */
 	}
 	if (step == 3)
 		coap_add_option(pdu, COAP_OPTION_ACCEPT,
@@ -157,8 +176,18 @@ int main(int argc, char **argv)
 	uint64_t end;
 	int port = 0, opt;
 
-	while ((opt = getopt(argc, argv, "p:u:m:i:k:l:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:u:m:i:k:l:t:C:K:S:")) != -1) {
 		switch (opt) {
+		case 'C':
+		case 'K':
+		case 'S':
+			if (m2m_read_file(optarg, 65536, opt == 'C' ? &der_cert : opt == 'K' ?
+					  &der_key : &der_server, opt == 'C' ? &der_cert_len :
+					  opt == 'K' ? &der_key_len : &der_server_len, &err)) {
+				fprintf(stderr, "bs-server: %s\n", err.msg);
+				return 2;
+			}
+			break;
 		case 'p': port = atoi(optarg); break;
 		case 'u': server_uri = optarg; break;
 		case 'm': mode = atoi(optarg); break;
@@ -169,7 +198,7 @@ int main(int argc, char **argv)
 		default: return 2;
 		}
 	}
-	if (!port || !server_uri)
+	if (!port || !server_uri || (mode == 2 && (!der_cert || !der_key || !der_server)))
 		return 2;
 	if (ref.source == M2M_SECRET_FILE && m2m_secret_read(&ref, "PSK", &key, &err)) {
 		fprintf(stderr, "bs-server: %s\n", err.msg);
@@ -178,6 +207,8 @@ int main(int argc, char **argv)
 	coap_startup();
 	coap_set_log_level(LOG_EMERG);
 	ctx = coap_new_context(NULL);
+	if (ctx)
+		coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
 	coap_address_init(&addr);
 	addr.addr.sin.sin_family = AF_INET;
 	addr.addr.sin.sin_port = htons((uint16_t)port);

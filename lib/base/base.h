@@ -45,6 +45,11 @@ unsigned m2m_backoff_ms(const struct m2m_backoff *b, unsigned n);
 /* Uniform random number in [0, n). */
 uint32_t m2m_random_below(uint32_t n);
 
+/* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
+void m2m_hex(const uint8_t *p, size_t len, char *out);
+/* Hex (even length, at most max bytes) into out; false if it is not that. */
+bool m2m_unhex(const char *s, uint8_t *out, size_t max, size_t *len);
+
 /*
  * A secret (PIN, passphrase) in locked memory. Read from the source described
  * by ref: a file only its owner can read, an inherited fd, a systemd

@@ -58,30 +58,6 @@ static char *bs_path(const struct m2m_config *cfg)
 	return p;
 }
 
-static void hex(const uint8_t *p, size_t len, char *out)
-{
-	for (size_t i = 0; i < len; i++)
-		sprintf(out + 2 * i, "%02x", p[i]);
-	out[2 * len] = 0;
-}
-
-static bool unhex(const char *s, uint8_t *out, size_t max, size_t *len)
-{
-	size_t n = strlen(s);
-
-	if (n % 2 || n / 2 > max)
-		return false;
-	for (size_t i = 0; i < n / 2; i++) {
-		unsigned b;
-
-		if (sscanf(s + 2 * i, "%2x", &b) != 1)
-			return false;
-		out[i] = (uint8_t)b;
-	}
-	*len = n / 2;
-	return true;
-}
-
 int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out)
 {
 	json_object *o, *v;
@@ -103,11 +79,11 @@ int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out)
 		snprintf(out->binding, sizeof(out->binding), "%s", json_object_get_string(v));
 	if (out->uri[0] &&
 	    (!json_object_object_get_ex(o, "identity", &v) ||
-	     unhex(json_object_get_string(v), out->identity, sizeof(out->identity), &out->id_len)) &&
+	     m2m_unhex(json_object_get_string(v), out->identity, sizeof(out->identity), &out->id_len)) &&
 	    (!json_object_object_get_ex(o, "secret", &v) ||
-	     unhex(json_object_get_string(v), out->secret, sizeof(out->secret), &out->secret_len)) &&
+	     m2m_unhex(json_object_get_string(v), out->secret, sizeof(out->secret), &out->secret_len)) &&
 	    (!json_object_object_get_ex(o, "server_key", &v) ||
-	     unhex(json_object_get_string(v), out->server_key, sizeof(out->server_key),
+	     m2m_unhex(json_object_get_string(v), out->server_key, sizeof(out->server_key),
 		   &out->server_key_len)))
 		rc = M2M_OK;
 	json_object_put(o);
@@ -128,9 +104,9 @@ static int bs_save(struct bs_state *bs, const struct lw_bs_server *s, struct m2m
 		free(path);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	}
-	hex(s->identity, s->id_len, idh);
-	hex(s->secret, s->secret_len, sech);
-	hex(s->server_key, s->server_key_len, skh);
+	m2m_hex(s->identity, s->id_len, idh);
+	m2m_hex(s->secret, s->secret_len, sech);
+	m2m_hex(s->server_key, s->server_key_len, skh);
 	json_object_object_add(o, "uri", json_object_new_string(s->uri));
 	json_object_object_add(o, "mode", json_object_new_int(s->mode));
 	json_object_object_add(o, "identity", json_object_new_string(idh));

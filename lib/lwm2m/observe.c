@@ -343,29 +343,6 @@ void lw_obs_free(struct lw_observers *s)
 
 /* ---- across runs ---- */
 
-static void hex(const uint8_t *p, size_t len, char *out)
-{
-	for (size_t i = 0; i < len; i++)
-		snprintf(out + 2 * i, 3, "%02x", p[i]);
-	out[2 * len] = 0;
-}
-
-static bool unhex(const char *s, uint8_t *out, size_t max, size_t *len)
-{
-	size_t n = strlen(s);
-	unsigned v;
-
-	if (n % 2 || n / 2 > max)
-		return false;
-	for (size_t i = 0; i < n / 2; i++) {
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return false;
-		out[i] = (uint8_t)v;
-	}
-	*len = n / 2;
-	return true;
-}
-
 int lw_obs_save(const struct lw_observers *s, const char *path, const char *server,
 		const char *endpoint, struct m2m_err *err)
 {
@@ -387,8 +364,8 @@ int lw_obs_save(const struct lw_observers *s, const char *path, const char *serv
 		json_object *j = json_object_new_object(), *notes = json_object_new_array();
 		char tok[17], h[17];
 
-		hex(o->token, o->toklen, tok);
-		hex(o->last_hash, 8, h);
+		m2m_hex(o->token, o->toklen, tok);
+		m2m_hex(o->last_hash, 8, h);
 		json_object_object_add(j, "path", json_object_new_string(o->path));
 		json_object_object_add(j, "token", json_object_new_string(tok));
 		json_object_object_add(j, "accept", json_object_new_int((int)o->accept));
@@ -454,10 +431,10 @@ static bool load_one(struct lw_observers *s, json_object *j, uint64_t now, uint6
 
 	if (!get_str(j, "path", &path) || strlen(path) >= sizeof(o.path) ||
 	    !lw_path_parse(path, strlen(path), &o.p) || !get_str(j, "token", &tok) ||
-	    !unhex(tok, o.token, sizeof(o.token), &o.toklen) ||
+	    !m2m_unhex(tok, o.token, sizeof(o.token), &o.toklen) ||
 	    !get_int(j, "accept", 0, 0xffff, &accept) || !get_int(j, "seq", 0, 0xffffff, &seq) ||
 	    !get_int(j, "taken", 0, INT64_MAX, &taken) || !get_str(j, "hash", &h) ||
-	    !unhex(h, o.last_hash, 8, &n) || n != 8 || by_path(s, path))
+	    !m2m_unhex(h, o.last_hash, 8, &n) || n != 8 || by_path(s, path))
 		return false;
 	snprintf(o.path, sizeof(o.path), "%s", path);
 	o.accept = (unsigned)accept;

@@ -196,9 +196,30 @@ static void test_backoff(void **state)
 	assert_int_equal(m2m_random_below(1), 0);
 }
 
+static void test_hex(void **state)
+{
+	uint8_t b[4], in[3] = { 0x00, 0xab, 0x7f };
+	char out[7];
+	size_t n;
+
+	(void)state;
+	m2m_hex(in, 3, out);
+	assert_string_equal(out, "00ab7f");
+	assert_true(m2m_unhex("00AB7f", b, sizeof(b), &n));
+	assert_int_equal(n, 3);
+	assert_memory_equal(b, in, 3);
+	assert_true(m2m_unhex("", b, sizeof(b), &n));
+	assert_int_equal(n, 0);
+	assert_false(m2m_unhex("0", b, sizeof(b), &n));          /* odd */
+	assert_false(m2m_unhex("0g", b, sizeof(b), &n));         /* not hex */
+	assert_false(m2m_unhex(" f", b, sizeof(b), &n));         /* sscanf would take it */
+	assert_false(m2m_unhex("0011223344", b, sizeof(b), &n)); /* too long */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_secret_file),
 		cmocka_unit_test(test_secret_fd_and_credential),
 		cmocka_unit_test(test_secret_prompt_needs_tty),

@@ -302,6 +302,32 @@ static int get_attr(struct p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, u
 	return 0;
 }
 
+#define P11_MAX_OLD 16
+
+/* Every key and certificate object with our id (or label): up to max handles. */
+static size_t find_all(struct p11 *p, const struct m2m_key_ref *ref, CK_OBJECT_HANDLE *h,
+		       size_t max)
+{
+	static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE };
+	size_t n = 0;
+
+	for (size_t i = 0; i < 3 && n < max; i++) {
+		CK_ATTRIBUTE t[2] = { { CKA_CLASS, (void *)&classes[i], sizeof(classes[i]) } };
+		CK_ULONG got = 0;
+
+		if (p->idlen)
+			t[1] = (CK_ATTRIBUTE){ CKA_ID, p->id, p->idlen };
+		else
+			t[1] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)ref->label, strlen(ref->label) };
+		if (p->f->C_FindObjectsInit(p->s, t, 2) != CKR_OK)
+			continue;
+		if (p->f->C_FindObjects(p->s, h + n, (CK_ULONG)(max - n), &got) == CKR_OK)
+			n += got;
+		p->f->C_FindObjectsFinal(p->s);
+	}
+	return n;
+}
+
 static int destroy_all(struct p11 *p, const struct m2m_key_ref *ref, size_t *count,
 		       struct m2m_err *err)
 {
@@ -332,9 +358,9 @@ static int p11_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, b
 	const char *label = ref->label ? ref->label : "m2m device key";
 	CK_MECHANISM mech = { type == M2M_KEY_EC_P256 ? CKM_EC_KEY_PAIR_GEN :
 							CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
-	CK_OBJECT_HANDLE hpub, hpriv;
+	CK_OBJECT_HANDLE hpub, hpriv, old[P11_MAX_OLD];
 	struct p11 *p;
-	size_t gone;
+	size_t n_old = 0;
 	CK_RV rv;
 	int rc;
 
@@ -352,9 +378,8 @@ static int p11_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, b
 					 p->token, ref->id);
 			goto out;
 		}
-		rc = destroy_all(p, ref, &gone, err);
-		if (rc)
-			goto out;
+		/* the old objects go only once the new key exists */
+		n_old = find_all(p, ref, old, P11_MAX_OLD);
 	}
 	{
 		CK_ATTRIBUTE pub_ec[] = {
@@ -387,9 +412,19 @@ static int p11_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, b
 		else
 			rv = p->f->C_GenerateKeyPair(p->s, &mech, pub_rsa, 6, priv, 7, &hpub, &hpriv);
 	}
-	if (rv != CKR_OK)
-		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "token '%s': key generation failed: %s (0x%lx)",
-				 p->token, rv_name(rv), (unsigned long)rv);
+	if (rv != CKR_OK) {
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "token '%s': key generation failed: %s (0x%lx)%s",
+				 p->token, rv_name(rv), (unsigned long)rv,
+				 n_old ? "; the old key is still there" : "");
+		goto out;
+	}
+	for (size_t i = 0; i < n_old; i++) {
+		rv = p->f->C_DestroyObject(p->s, old[i]);
+		if (rv != CKR_OK && !rc)
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					 "token '%s': the new key is made, but an old object with id %s could not be deleted: %s",
+					 p->token, ref->id, rv_name(rv));
+	}
 out:
 	p11_close(p);
 	return rc;
@@ -745,32 +780,6 @@ const CK_ATTRIBUTE *ks_p11_attr(const struct ks_p11_obj *o, CK_ATTRIBUTE_TYPE ty
 		if (o->a[i].type == type)
 			return &o->a[i];
 	return NULL;
-}
-
-#define P11_MAX_OLD 16
-
-/* Every key and certificate object with our id (or label): up to max handles. */
-static size_t find_all(struct p11 *p, const struct m2m_key_ref *ref, CK_OBJECT_HANDLE *h,
-		       size_t max)
-{
-	static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE };
-	size_t n = 0;
-
-	for (size_t i = 0; i < 3 && n < max; i++) {
-		CK_ATTRIBUTE t[2] = { { CKA_CLASS, (void *)&classes[i], sizeof(classes[i]) } };
-		CK_ULONG got = 0;
-
-		if (p->idlen)
-			t[1] = (CK_ATTRIBUTE){ CKA_ID, p->id, p->idlen };
-		else
-			t[1] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)ref->label, strlen(ref->label) };
-		if (p->f->C_FindObjectsInit(p->s, t, 2) != CKR_OK)
-			continue;
-		if (p->f->C_FindObjects(p->s, h + n, (CK_ULONG)(max - n), &got) == CKR_OK)
-			n += got;
-		p->f->C_FindObjectsFinal(p->s);
-	}
-	return n;
 }
 
 /*

@@ -79,4 +79,23 @@ nok "the PIN is not in the tool's output" grep -qF -- "$(cat "$LAB_P11_PIN_FILE"
 nok "the PIN is not in the device charon log" grep -qF -- "$(cat "$LAB_P11_PIN_FILE")" "$LAB/dev/charon.log"
 cmp_ok "$(lab_keys_scan_watched)" -ge 1 "/proc sampler saw the tool running"
 is "$(lab_keys_scan_hits)" "" "no PIN in any /proc/*/cmdline or environ while the tool ran"
+
+# ---- keygen over an existing key: refused without --force; with it, replaced in the
+#      safe order (the old objects go once the new key exists): one key pair with the id
+p11_privs() {
+	pkcs11-tool --module "$M" --token-label "$LAB_P11_TOKEN" --login \
+		--pin "$(cat "$LAB_P11_PIN_FILE")" --list-objects --type privkey 2>/dev/null | grep -c "ID: *01$"
+}
+p11_pub() {
+	pkcs11-tool --module "$M" --token-label "$LAB_P11_TOKEN" --read-object --type pubkey \
+		--id 01 2>/dev/null | sha256sum
+}
+before=$(p11_pub)
+m2mcert keygen "${P11[@]}" --label dev-hsm --pin-file "$LAB_P11_PIN_FILE"
+is_rc 9 "keygen over an existing token key without --force: exit 9"
+is "$(p11_pub)" "$before" "the existing key is untouched"
+m2mcert keygen "${P11[@]}" --label dev-hsm --pin-file "$LAB_P11_PIN_FILE" --force
+is_rc 0 "keygen --force on the token: exit 0"
+isnt "$(p11_pub)" "$before" "a new key pair"
+is "$(p11_privs)" 1 "exactly one private key with id 01 on the token"
 done_testing

@@ -375,7 +375,8 @@ static int tpm_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, b
 	rc = tpm_connect(ref, &t, err);
 	if (rc)
 		return rc;
-	rc = take_handle(t, handle, replace, err);
+	/* a handle in use: refused at once, or emptied only once the new key exists */
+	rc = replace ? M2M_OK : take_handle(t, handle, false, err);
 	if (rc)
 		goto out;
 	if (ref->pin.source != M2M_SECRET_NONE) {
@@ -407,6 +408,9 @@ static int tpm_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, b
 		rc = tss_err(err, r, "creating the key", handle);
 		goto out;
 	}
+	rc = replace ? take_handle(t, handle, true, err) : M2M_OK;
+	if (rc)
+		goto out;
 	r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, key, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 			      ESYS_TR_NONE, handle, &pers);
 	if (r != TSS2_RC_SUCCESS)

@@ -16,6 +16,7 @@ T=$LAB_TPM_TCTI
 m2mcert keygen --store tpm --tcti "$T" --handle "$LAB_TPM_HANDLE"
 is_rc 0 "keygen --store tpm: exit 0"
 like "$M2M_OUT" "scheme ecdsa-sha256" "keygen: the key has the fixed ecdsa-sha256 scheme"
+first_fp=$(grep -oE 'SHA256:[0-9a-f]+' <<<"$M2M_OUT")
 m2mcert keygen --store tpm --tcti "$T" --handle "$LAB_TPM_HANDLE"
 is_rc 9 "keygen again: an existing key is not replaced (exit 9)"
 m2mcert csr --store tpm --tcti "$T" --subject "CN=dev-tpm.lab,O=m2m test lab" --san dev-tpm.lab -o "$LAB/pki/dev-tpm.csr"
@@ -83,4 +84,10 @@ lab_keys_config wrong tpm dev1.lab "cert: $LAB_DEV_CERT" "tcti: \"$T\""
 m2m up wrong --timeout 20
 is_rc 9 "certificate not matching the TPM key: exit 9"
 like "$M2M_ERR" "does not match key" "mismatch: the message says so"
+
+# keygen --force: a new key at the handle (the old one evicted only once it exists)
+m2mcert keygen --store tpm --tcti "$T" --handle "$LAB_TPM_HANDLE" --force
+is_rc 0 "keygen --force over the key at the handle: exit 0"
+new_fp=$(grep -oE 'SHA256:[0-9a-f]+' <<<"$M2M_OUT")
+ok "a new key ($first_fp -> $new_fp)" test -n "$new_fp" -a "$new_fp" != "$first_fp"
 done_testing

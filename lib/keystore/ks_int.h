@@ -82,6 +82,12 @@ int ks_pin_policy(enum m2m_pin_state st, bool person, const char *token, struct 
  * PIN back to give charon. The key must be a PKCS11 key.
  */
 int ks_pkcs11_unlock(struct m2m_key *k, struct m2m_secret *pin, struct m2m_err *err);
+/*
+ * The TPM key's auth value (if it has one) into *auth, tried once with a
+ * test signature unless the TPM is in or one failure from dictionary-attack
+ * lockout (M2M_ERR_PIN_LOCKOUT) or refused this value before (CREDENTIAL).
+ */
+int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *err);
 /* The certificate stored on the token next to the key (same CKA_ID), DER; NOT_FOUND if none. */
 int ks_pkcs11_cert(struct m2m_key *k, unsigned char **der, size_t *len, struct m2m_err *err);
 

@@ -137,6 +137,8 @@ struct tpm {
 	ESYS_TR key;
 	TPMI_ALG_PUBLIC type;
 	TPMT_SIG_SCHEME scheme;
+	bool noda;              /* the key is exempt from dictionary-attack lockout */
+	bool auth_failed;       /* the TPM refused the auth value */
 	char tcti_conf[256];
 };
 
@@ -652,6 +654,7 @@ static int tpm_key_open(struct m2m_key *k, struct m2m_err *err)
 		return tss_err(err, r, "reading the public key", handle);
 	pa = &pub->publicArea;
 	t->type = pa->type;
+	t->noda = (pa->objectAttributes & TPMA_OBJECT_NODA) != 0;
 	scheme_name(pa, k->info.scheme, sizeof(k->info.scheme));
 	if (pa->type == TPM2_ALG_ECC && pa->parameters.eccDetail.curveID == TPM2_ECC_NIST_P256) {
 		unsigned char pt[65] = { 0x04 };
@@ -704,8 +707,11 @@ static int tpm_sign(struct m2m_key *k, const unsigned char *dg, size_t dlen, uns
 		return rc;
 	r = Esys_Sign(t->esys, t->key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &d, &t->scheme,
 		      &tk, &s);
-	if (r != TSS2_RC_SUCCESS)
+	if (r != TSS2_RC_SUCCESS) {
+		t->auth_failed = (r & 0xff0000) == 0 && (base_rc(r) == TPM2_RC_AUTH_FAIL ||
+							  base_rc(r) == TPM2_RC_BAD_AUTH);
 		return tss_err(err, r, "signing", handle_of(&k->ref));
+	}
 	if (s->sigAlg == TPM2_ALG_ECDSA) {
 		if (ks_ecdsa_raw_to_der(s->signature.ecdsa.signatureR.buffer,
 					s->signature.ecdsa.signatureR.size,
@@ -851,6 +857,102 @@ int ks_tpm_unseal(const char *tcti, uint32_t handle, unsigned char *out, size_t 
 		Esys_Free(d);
 	}
 	tpm_close(t);
+	return rc;
+}
+
+/* Dictionary-attack state: in lockout, failed tries so far, tries allowed. */
+static int da_state(struct tpm *t, bool *lockout, uint32_t *failed, uint32_t *max,
+		    struct m2m_err *err)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TSS2_RC r;
+
+	*lockout = false;
+	*failed = *max = 0;
+	r = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+			       TPM2_CAP_TPM_PROPERTIES, TPM2_PT_PERMANENT,
+			       TPM2_PT_MAX_AUTH_FAIL - TPM2_PT_PERMANENT + 1, NULL, &cap);
+	if (r != TSS2_RC_SUCCESS)
+		return m2m_err_set(err, M2M_ERR_DEVICE, "TPM: cannot read its lockout state: %s",
+				   Tss2_RC_Decode(r));
+	for (UINT32 i = 0; i < cap->data.tpmProperties.count; i++) {
+		const TPMS_TAGGED_PROPERTY *p = &cap->data.tpmProperties.tpmProperty[i];
+
+		if (p->property == TPM2_PT_PERMANENT)
+			*lockout = (p->value & TPMA_PERMANENT_INLOCKOUT) != 0;
+		else if (p->property == TPM2_PT_LOCKOUT_COUNTER)
+			*failed = p->value;
+		else if (p->property == TPM2_PT_MAX_AUTH_FAIL)
+			*max = p->value;
+	}
+	Esys_Free(cap);
+	return M2M_OK;
+}
+
+/*
+ * The auth value of a TPM key, tried here before charon gets it, under the
+ * same policy as a token PIN: every wrong try counts towards the TPM's
+ * dictionary-attack lockout, which then refuses every protected key of the
+ * machine for a long time. So: not tried in lockout, not tried unattended
+ * when one more failure would lock, not tried again once the TPM refused it
+ * (remembered across runs, hashed, in the state directory), and one test
+ * signature otherwise.
+ */
+int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *err)
+{
+	struct tpm *t = k->be;
+	uint32_t handle = handle_of(&k->ref), failed, max;
+	unsigned char dg[32], *sig = NULL;
+	char serial[16], name[32];
+	size_t siglen = 0;
+	bool lockout;
+	int rc;
+
+	if (k->ref.store != M2M_KEYSTORE_TPM || !t)
+		return m2m_err_set(err, M2M_ERR_USAGE, "unlock: not a TPM key");
+	if (k->ref.pin.source == M2M_SECRET_NONE)
+		return M2M_OK;
+	rc = m2m_secret_read(&k->ref.pin, "auth value of the TPM key", auth, err);
+	if (rc)
+		return rc;
+	snprintf(serial, sizeof(serial), "%08x", handle);
+	snprintf(name, sizeof(name), "TPM key 0x%08x", handle);
+	if (ks_pin_rejected_before(t->tcti_conf, serial, name, auth->buf, auth->len)) {
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				 "%s: this auth value was refused in an earlier run; not tried again (fix its source)",
+				 name);
+		goto fail;
+	}
+	rc = da_state(t, &lockout, &failed, &max, err);
+	if (rc)
+		goto fail;
+	if (lockout) {
+		rc = m2m_err_set(err, M2M_ERR_PIN_LOCKOUT,
+				 "TPM: in dictionary-attack lockout (%u failed tries); %s not tried",
+				 failed, name);
+		goto fail;
+	}
+	if (!t->noda && max && failed + 1 >= max && k->ref.pin.source != M2M_SECRET_PROMPT) {
+		rc = m2m_err_set(err, M2M_ERR_PIN_LOCKOUT,
+				 "TPM: %u of %u failed tries; one more would lock it: %s not tried unattended",
+				 failed, max, name);
+		goto fail;
+	}
+	memset(dg, 0x6d, sizeof(dg));
+	t->auth_failed = false;
+	rc = tpm_sign(k, dg, sizeof(dg), &sig, &siglen, err);
+	free(sig);
+	if (rc && t->auth_failed) {
+		ks_pin_remember(t->tcti_conf, serial, name, auth->buf, auth->len, true);
+		m2m_err_set(err, M2M_ERR_CREDENTIAL,
+			    "%s: wrong auth value (not retried: %u of %u failed tries)", name,
+			    failed + 1, max);
+	} else if (!rc) {
+		ks_pin_remember(t->tcti_conf, serial, name, auth->buf, auth->len, false);
+		return M2M_OK;
+	}
+fail:
+	m2m_secret_wipe(auth);
 	return rc;
 }
 

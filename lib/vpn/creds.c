@@ -324,8 +324,8 @@ static int load_store(const struct m2m_vpn_profile *p, struct vpn_creds *c, stru
 					 ki.id, ki.scheme);
 			break;
 		}
-		if (ref.pin.source != M2M_SECRET_NONE)
-			rc = m2m_secret_read(&ref.pin, "auth value of the TPM key", &c->token_pin, err);
+		/* the auth value is tried here, once, under the TPM's lockout policy */
+		rc = ks_tpm_unlock(k, &c->token_pin, err);
 		/* charon wants the handle as hex digits without 0x */
 		snprintf(c->token_handle, sizeof(c->token_handle), "%08x",
 			 (unsigned)(ref.handle ? ref.handle : M2M_TPM_DEFAULT_HANDLE));

@@ -85,6 +85,63 @@ m2m up wrong --timeout 20
 is_rc 9 "certificate not matching the TPM key: exit 9"
 like "$M2M_ERR" "does not match key" "mismatch: the message says so"
 
+# ---- a key with an auth value: tried by us once before charon, under the TPM's
+#      dictionary-attack policy (each wrong try counts towards a lockout of every key)
+HA=0x81010005
+printf 'auth-%s%s' "$RANDOM" "$RANDOM" > "$LAB/tpm/auth"
+printf 'not-the-auth-1' > "$LAB/tpm/bad1"
+printf 'not-the-auth-2' > "$LAB/tpm/bad2"
+printf 'not-the-auth-3' > "$LAB/tpm/bad3"
+chmod 600 "$LAB/tpm/auth" "$LAB/tpm/bad1" "$LAB/tpm/bad2" "$LAB/tpm/bad3"
+tpm_var() { # the value of a TPM2_PT_ variable property, decimal
+	local v
+	v=$(tpm2_getcap properties-variable 2>/dev/null | awk -v p="$1:" '$1 == p { print $2 }')
+	echo $((v))
+}
+da() { tpm_var TPM2_PT_LOCKOUT_COUNTER; }  # failed tries so far
+da_max() { tpm_var TPM2_PT_MAX_AUTH_FAIL; }
+m2mcert keygen --store tpm --tcti "$T" --handle $HA --pin-file "$LAB/tpm/auth"
+is_rc 0 "keygen --store tpm with an auth value: exit 0"
+m2mcert csr --store tpm --tcti "$T" --handle $HA --pin-file "$LAB/tpm/auth" \
+	--subject "CN=dev-tpm.lab,O=m2m test lab" --san dev-tpm.lab -o "$LAB/pki/dev-tpma.csr"
+is_rc 0 "csr signed with the auth value: exit 0"
+ok "the lab CA issues it" lab_keys_issue "$LAB/pki/dev-tpma.csr" dev-tpma dev-tpm.lab
+tpm_auth() { # profile auth-file
+	lab_keys_config "$1" tpm dev-tpm.lab "cert: $LAB/pki/dev-tpma.pem" "tcti: \"$T\"" \
+		"handle: $HA" "pin: {file: $LAB/tpm/$2}"
+}
+tpm_auth ta auth
+lab_keys_scanned "$LAB/tpm/auth" m2m up ta --timeout 20
+is_rc 0 "up with the right auth value: exit 0"
+ok "traffic through the tunnel" lab_ping_inner 2
+m2m down ta
+is "$(lab_keys_scan_hits)" "" "the auth value is in no /proc/*/cmdline or environ"
+d0=$(da)
+max=$(da_max)
+tpm_auth tb bad1
+m2m up tb --timeout 20
+is_rc 9 "a wrong auth value: exit 9"
+like "$M2M_ERR" "wrong auth value \\(not retried" "wrong auth value: said so"
+is "$(da)" $((d0 + 1)) "one failed try counted by the TPM"
+is "$(lab_sa_count dev)" 0 "charon never got it: no IKE SA attempted"
+m2m up tb --timeout 20
+is_rc 9 "the same wrong value again: exit 9"
+like "$M2M_ERR" "refused in an earlier run; not tried again" "not tried again"
+is "$(da)" $((d0 + 1)) "no further failed try"
+# up to one try from the lockout, another wrong value is not tried unattended
+while [ "$(da)" -lt $((max - 1)) ]; do
+	printf 'filler-%s' "$RANDOM$RANDOM" > "$LAB/tpm/filler"
+	chmod 600 "$LAB/tpm/filler"
+	tpm_auth tf filler
+	m2m up tf --timeout 20
+	[ "$M2M_RC" = 9 ] || break
+done
+tpm_auth tc bad3
+m2m up tc --timeout 20
+is_rc 13 "one failed try from the lockout ($(da) of $max): exit 13, not tried"
+is "$(da)" $((max - 1)) "the TPM did not lock"
+ok "clear the counter for the tests after" quiet tpm2_dictionarylockout -c
+
 # keygen --force: a new key at the handle (the old one evicted only once it exists)
 m2mcert keygen --store tpm --tcti "$T" --handle "$LAB_TPM_HANDLE" --force
 is_rc 0 "keygen --force over the key at the handle: exit 0"

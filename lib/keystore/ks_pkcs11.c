@@ -507,6 +507,7 @@ static int p11_key_open(struct m2m_key *k, struct m2m_err *err)
 		ks_hex_encode(p->id, p->idlen, k->info.id, sizeof(k->info.id));
 	k->info.pin_state = token_pin_state(p);
 	k->info.pin_needed = true;
+	k->info.slot = (unsigned long)p->slot;
 	snprintf(k->info.location, sizeof(k->info.location), "pkcs11:token=%s;%s=%s (module %s)",
 		 p->token, p->idlen ? "id" : "object", p->idlen ? k->info.id : k->ref.label,
 		 k->ref.module);

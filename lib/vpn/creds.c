@@ -315,6 +315,8 @@ static int load_store(const struct m2m_vpn_profile *p, struct vpn_creds *c, stru
 		/* the PIN is tried here, once, under the token's retry policy */
 		rc = ks_pkcs11_unlock(k, &c->token_pin, err);
 		snprintf(c->token_handle, sizeof(c->token_handle), "%s", ki.id);
+		c->token_has_slot = true;
+		c->token_slot = ki.slot;
 		c->key_kind = VPN_KEY_TOKEN;
 		break;
 	case M2M_KEYSTORE_TPM:

@@ -455,11 +455,16 @@ static int load_creds(struct m2m_vpn *vpn, const struct vpn_creds *c, int timeou
 		break;
 	case VPN_KEY_TOKEN:
 		/*
-		 * No "module": charon asks each of its token backends (pkcs11
-		 * modules, tpm) for the handle. The PIN was verified by us already.
+		 * No "module" (charon's name for it is its configuration's):
+		 * charon asks each of its token backends (pkcs11 modules, tpm) for
+		 * the handle, in the slot our module showed the token in, so that
+		 * another token with the same CKA_ID is not taken. The PIN was
+		 * verified by us already.
 		 */
 		vici_buf_init(&b);
 		vici_add_kvs(&b, "handle", c->token_handle);
+		if (c->token_has_slot)
+			vici_add_kvf(&b, "slot", "%lu", c->token_slot);
 		if (c->token_pin.len)
 			vici_add_kv(&b, "pin", c->token_pin.buf, c->token_pin.len);
 		rc = simple_cmd(vpn, "load-token", &b, timeout_ms, err);

@@ -28,6 +28,8 @@ struct vpn_creds {
 	enum vpn_key_kind key_kind;
 	char token_handle[132]; /* TOKEN: CKA_ID in hex, or the TPM handle in hex without 0x */
 	struct m2m_secret token_pin; /* TOKEN: PIN or TPM auth value, checked by us (may be empty) */
+	bool token_has_slot;    /* PKCS11: name the slot, so a same CKA_ID elsewhere is not taken */
+	unsigned long token_slot;
 	const char *eap_id;     /* EAP, CERT_EAP: our EAP identity */
 	struct m2m_secret eap_secret; /* EAP, CERT_EAP: the password */
 	struct der cert;        /* our end-entity certificate (none for EAP) */

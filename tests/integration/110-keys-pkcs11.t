@@ -98,4 +98,28 @@ m2mcert keygen "${P11[@]}" --label dev-hsm --pin-file "$LAB_P11_PIN_FILE" --forc
 is_rc 0 "keygen --force on the token: exit 0"
 isnt "$(p11_pub)" "$before" "a new key pair"
 is "$(p11_privs)" 1 "exactly one private key with id 01 on the token"
+
+# ---- two tokens, each with a key of CKA_ID 01: charon is told the slot of ours. The
+#      profile uses the token listed last, so that a search by id alone would find the
+#      other one first.
+so=$(dirname "$LAB_P11_PIN_FILE")/so.pin
+ok "a second token" quiet softhsm2-util --init-token --free --label lab-dev2 \
+	--so-pin "$(cat "$so")" --pin "$(cat "$LAB_P11_PIN_FILE")"
+P11B=(--store pkcs11 --module "$M" --token lab-dev2 --id 01)
+m2mcert keygen "${P11B[@]}" --label dev-hsm2 --pin-file "$LAB_P11_PIN_FILE"
+is_rc 0 "keygen on the second token, the same id 01: exit 0"
+last=$(pkcs11-tool --module "$M" --list-slots 2>/dev/null | awk '/token label/ { l = $NF } END { print l }')
+m2mcert csr --store pkcs11 --module "$M" --token "$last" --id 01 --pin-file "$LAB_P11_PIN_FILE" \
+	--subject "CN=dev-hsm.lab" --san dev-hsm.lab -o "$LAB/pki/dev-hsm-last.csr"
+is_rc 0 "csr with the key on the token listed last ($last)"
+ok "the lab CA issues it" lab_keys_issue "$LAB/pki/dev-hsm-last.csr" dev-hsm-last dev-hsm.lab
+lab_keys_config two pkcs11 dev-hsm.lab "module: $M" "token: $last" "id: \"01\"" \
+	"cert: $LAB/pki/dev-hsm-last.pem" "pin: {file: $LAB_P11_PIN_FILE}"
+# charon's pkcs11 plugin lists the tokens when it starts
+lab_charon_stop dev
+lab_keys_charon_start_dev
+m2m up two --timeout 20
+is_rc 0 "up with the key of the token listed last: exit 0 (charon took the right slot) $M2M_ERR"
+ok "traffic through the tunnel" lab_ping_inner 2
+m2m down two
 done_testing

@@ -78,6 +78,7 @@ struct m2m_key_info {
 	char scheme[24];      /* TPM: the key's fixed signing scheme ("ecdsa-sha256", "none"); else "" */
 	char id[132];         /* PKCS11: CKA_ID hex; TPM: the handle "0x81010002" */
 	char label[64];       /* PKCS11: CKA_LABEL */
+	unsigned long slot;   /* PKCS11: the slot of the token */
 	char tcti[256];       /* TPM: the TCTI used */
 	enum m2m_pin_state pin_state; /* PKCS11 */
 	bool pin_needed;      /* a PIN or passphrase protects the key */

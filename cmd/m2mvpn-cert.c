@@ -690,6 +690,7 @@ static void check_machine(struct doctor *d)
 			present++;
 		check(d, "machine-id", in[i].present && !in[i].weak ? CK_OK : CK_WARN, 0, "%s (%s): %s",
 		      in[i].name, in[i].source,
+		      in[i].denied ? "not readable by this user (bind as root to use it)" :
 		      !in[i].present ? "missing on this machine" :
 		      in[i].weak ? "present but a dummy value, not used" : "present");
 	}

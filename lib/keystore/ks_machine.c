@@ -5,7 +5,8 @@
  *
  *   IKM  = "name:len:value" of each input, joined with "|", in the order
  *          recorded in the file (machine-id, dmi-product-uuid,
- *          dmi-product-serial: those present when the key was bound)
+ *          dmi-product-serial, dt-serial-number: those present when the key
+ *          was bound)
  *   KEK  = HKDF-SHA256(IKM, salt = 32 random bytes from the file, info =
  *          "m2m/machine-key/v1"), 32 bytes
  *   data = AES-256-GCM(KEK, nonce, PKCS#8 DER of the key), the header lines
@@ -15,8 +16,9 @@
  * read there); it stops a copied file from working on another machine. A
  * TPM key is the stronger binding where a TPM exists.
  *
- * For tests only, M2M_MACHINE_ID_FILE and M2M_DMI_DIR replace /etc/machine-id
- * and /sys/class/dmi/id, to play "another machine".
+ * For tests only, M2M_MACHINE_ID_FILE, M2M_DMI_DIR and M2M_DT_DIR replace
+ * /etc/machine-id, /sys/class/dmi/id and /sys/firmware/devicetree/base, to
+ * play "another machine".
  */
 #include <ctype.h>
 #include <errno.h>
@@ -49,6 +51,8 @@ static const struct input_def inputs[] = {
 	{ "machine-id", "M2M_MACHINE_ID_FILE", "/etc/machine-id", NULL },
 	{ "dmi-product-uuid", "M2M_DMI_DIR", "/sys/class/dmi/id", "product_uuid" },
 	{ "dmi-product-serial", "M2M_DMI_DIR", "/sys/class/dmi/id", "product_serial" },
+	/* ARM and other boards without DMI: the SoC's serial from the device tree */
+	{ "dt-serial-number", "M2M_DT_DIR", "/sys/firmware/devicetree/base", "serial-number" },
 };
 #define N_INPUTS (sizeof(inputs) / sizeof(inputs[0]))
 
@@ -84,8 +88,14 @@ static bool weak_value(const char *v)
 	return false;
 }
 
-/* Read one input, trimmed; false if absent or empty. */
-static bool read_input(const struct input_def *d, char *val, size_t len)
+enum input_state { IN_OK, IN_ABSENT, IN_DENIED };
+
+/*
+ * Read one input, trimmed (device-tree strings end in NUL); absent also if
+ * empty. Denied is told apart: product_serial is root's only, and a key
+ * bound by root must not look "made on another machine" to another user.
+ */
+static enum input_state read_input_state(const struct input_def *d, char *val, size_t len)
 {
 	char path[320];
 	FILE *fp;
@@ -94,13 +104,19 @@ static bool read_input(const struct input_def *d, char *val, size_t len)
 	input_path(d, path, sizeof(path));
 	fp = fopen(path, "re");
 	if (!fp)
-		return false;
+		return errno == EACCES || errno == EPERM ? IN_DENIED : IN_ABSENT;
 	n = fread(val, 1, len - 1, fp);
 	fclose(fp);
 	val[n] = '\0';
+	n = strlen(val);
 	while (n && isspace((unsigned char)val[n - 1]))
 		val[--n] = '\0';
-	return n > 0;
+	return n > 0 ? IN_OK : IN_ABSENT;
+}
+
+static bool read_input(const struct input_def *d, char *val, size_t len)
+{
+	return read_input_state(d, val, len) == IN_OK;
 }
 
 int m2m_machine_inputs(struct m2m_machine_input *in, size_t max, size_t *n)
@@ -113,7 +129,16 @@ int m2m_machine_inputs(struct m2m_machine_input *in, size_t max, size_t *n)
 
 		snprintf(o->name, sizeof(o->name), "%s", inputs[i].name);
 		input_path(&inputs[i], o->source, sizeof(o->source));
-		o->present = read_input(&inputs[i], val, sizeof(val));
+		switch (read_input_state(&inputs[i], val, sizeof(val))) {
+		case IN_OK:
+			o->present = true;
+			break;
+		case IN_DENIED:
+			o->denied = true;
+			break;
+		default:
+			break;
+		}
 		o->weak = o->present && weak_value(val);
 	}
 	return M2M_OK;
@@ -229,7 +254,15 @@ static int collect(const struct ks_machine_file *mf, char vals[][MAX_VALUE],
 			return m2m_err_set(err, M2M_ERR_CREDENTIAL,
 					   "%s: unknown machine input '%s' (made by a newer version?)",
 					   file, tok);
-		if (!read_input(d, vals[*n], MAX_VALUE)) {
+		switch (read_input_state(d, vals[*n], MAX_VALUE)) {
+		case IN_OK:
+			break;
+		case IN_DENIED:
+			input_path(d, path, sizeof(path));
+			return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					   "%s: this key is bound to the %s, and %s cannot be read (permission denied): run as the user that bound the key (root, usually)",
+					   file, d->name, path);
+		default:
 			input_path(d, path, sizeof(path));
 			return m2m_err_set(err, M2M_ERR_CREDENTIAL,
 					   "%s: this key is bound to a machine with a %s, and this machine has none (%s is missing); it was made on another machine or the hardware changed: re-enrol",

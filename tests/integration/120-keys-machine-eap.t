@@ -22,8 +22,8 @@ echo 0123456789abcdef0123456789abcdef > "$LAB/machine/machine-id"
 echo 4c4c4544-0042-3510-8052-b4c04f4e4d32 > "$LAB/machine/dmi/product_uuid"
 echo fedcba9876543210fedcba9876543210 > "$LAB/other/machine-id"
 echo 4c4c4544-0042-3510-8052-b4c04f4e4d32 > "$LAB/other/dmi/product_uuid"
-this_machine() { export M2M_MACHINE_ID_FILE=$LAB/machine/machine-id M2M_DMI_DIR=$LAB/machine/dmi; }
-other_machine() { export M2M_MACHINE_ID_FILE=$LAB/other/machine-id M2M_DMI_DIR=$LAB/other/dmi; }
+this_machine() { export M2M_MACHINE_ID_FILE=$LAB/machine/machine-id M2M_DMI_DIR=$LAB/machine/dmi M2M_DT_DIR=$LAB/machine/dt; }
+other_machine() { export M2M_MACHINE_ID_FILE=$LAB/other/machine-id M2M_DMI_DIR=$LAB/other/dmi M2M_DT_DIR=$LAB/other/dt; }
 this_machine
 KEY=$LAB/dev/dev-m.bound
 m2mcert keygen --store machine --key "$KEY"

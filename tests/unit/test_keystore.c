@@ -301,6 +301,12 @@ static void machine_env(const char *mid, const char *uuid)
 	unlink(path);
 	if (uuid)
 		write_file("dmi/product_uuid", uuid, 0400);
+	/* no device tree unless a test writes dt/serial-number */
+	snprintf(path, sizeof(path), "%s/dt", dir);
+	mkdir(path, 0755);
+	setenv("M2M_DT_DIR", path, 1);
+	snprintf(path, sizeof(path), "%s/dt/serial-number", dir);
+	unlink(path);
 }
 
 static void test_machine_store(void **state)
@@ -316,8 +322,10 @@ static void test_machine_store(void **state)
 	r.path = key;
 	machine_env("0123456789abcdef0123456789abcdef\n", "4c4c4544-0042-3510-8052-b4c04f4e4d32\n");
 	m2m_machine_inputs(in, 8, &n);
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 4);
 	assert_string_equal(in[0].name, "machine-id");
+	assert_string_equal(in[3].name, "dt-serial-number");
+	assert_false(in[3].present);
 	assert_true(in[0].present);
 	assert_true(in[1].present);
 	assert_false(in[1].weak);
@@ -370,14 +378,40 @@ static void test_machine_store(void **state)
 	assert_int_equal(m2m_read_file(key, 65536, &text, &len, &err), M2M_OK);
 	assert_non_null(strstr(text, "inputs: machine-id\n"));
 	free(text);
+	/* an ARM board: no DMI, the SoC serial in the device tree (a NUL-terminated string) */
+	machine_env("0123456789abcdef0123456789abcdef\n", NULL);
+	{
+		char p2[256];
+		FILE *f;
+
+		snprintf(p2, sizeof(p2), "%s/dt/serial-number", dir);
+		f = fopen(p2, "w");
+		assert_non_null(f);
+		fwrite("00000000a1b2c3d4\0", 1, 17, f);
+		fclose(f);
+	}
+	m2m_machine_inputs(in, 8, &n);
+	assert_true(in[3].present);
+	assert_int_equal(m2m_key_generate(&r, M2M_KEY_EC_P256, true, &err), M2M_OK);
+	assert_int_equal(m2m_read_file(key, 65536, &text, &len, &err), M2M_OK);
+	assert_non_null(strstr(text, "inputs: machine-id,dt-serial-number\n"));
+	free(text);
+	assert_int_equal(m2m_key_open(&r, &k, &err), M2M_OK);
+	m2m_key_close(k);
+	/* the same image on another board */
+	write_file("dt/serial-number", "00000000e5f60718", 0644);
+	assert_int_equal(m2m_key_open(&r, &k, &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "another machine"));
 	/* nothing at all to bind to */
 	setenv("M2M_MACHINE_ID_FILE", "/nonexistent/machine-id", 1);
 	unsetenv("M2M_DMI_DIR");
 	setenv("M2M_DMI_DIR", "/nonexistent", 1);
+	setenv("M2M_DT_DIR", "/nonexistent", 1);
 	assert_int_equal(m2m_key_generate(&r, M2M_KEY_EC_P256, true, &err), M2M_ERR_CREDENTIAL);
 	assert_non_null(strstr(err.msg, "no machine identity"));
 	unsetenv("M2M_MACHINE_ID_FILE");
 	unsetenv("M2M_DMI_DIR");
+	unsetenv("M2M_DT_DIR");
 }
 
 static void test_import(void **state)

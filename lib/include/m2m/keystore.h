@@ -172,6 +172,7 @@ struct m2m_machine_input {
 	char name[32];
 	char source[128];
 	bool present;
+	bool denied;        /* there, but this user may not read it */
 	bool weak;          /* present but not unique (e.g. all zero, a known dummy) */
 };
 int m2m_machine_inputs(struct m2m_machine_input *in, size_t max, size_t *n);

@@ -18,7 +18,7 @@ PKGS := yaml-0.1 json-c libcrypto libssl libcbor libcoap-3-openssl
 # dlopen()ed when first used: only their headers are needed at build time
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) libnftables p11-kit-1 tss2-esys tss2-tctildr tss2-rc)
 # --as-needed: each tool loads only the libraries it calls (start-up time, RSS)
-PKG_LIBS := -Wl,--as-needed $(shell $(PKG_CONFIG) --libs $(PKGS)) -ldl -lm
+PKG_LIBS := -Wl,--as-needed $(shell $(PKG_CONFIG) --libs $(PKGS)) -ldl
 
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes

@@ -260,7 +260,8 @@ int lw_value_coerce(struct lw_value *v, enum lw_type want)
 			break;
 		} else if (v->type == LW_UNSIGNED && v->u <= INT64_MAX) {
 			v->i = (int64_t)v->u;
-		} else if (v->type == LW_FLOAT && v->f == floor(v->f) && fabs(v->f) < 9.2e18) {
+		} else if (v->type == LW_FLOAT && fabs(v->f) < 9.2e18 &&
+			   (double)(int64_t)v->f == v->f) {
 			v->i = (int64_t)v->f;
 		} else {
 			return LW_BAD_REQUEST;
@@ -269,7 +270,8 @@ int lw_value_coerce(struct lw_value *v, enum lw_type want)
 	case LW_UNSIGNED:
 		if ((v->type == LW_INTEGER || v->type == LW_TIME) && v->i >= 0)
 			v->u = (uint64_t)v->i;
-		else if (v->type == LW_FLOAT && v->f >= 0 && v->f == floor(v->f) && v->f < 1.8e19)
+		else if (v->type == LW_FLOAT && v->f >= 0 && v->f < 1.8e19 &&
+			 (double)(uint64_t)v->f == v->f)
 			v->u = (uint64_t)v->f;
 		else
 			return LW_BAD_REQUEST;

@@ -454,6 +454,32 @@ static void test_obs_state(void **state)
 	lw_obs_free(&s);
 }
 
+/* A float becomes an integer only when it is one, and in range. */
+static void test_coerce_float(void **state)
+{
+	struct lw_value v = { .type = LW_FLOAT, .f = 3.0 };
+
+	(void)state;
+	assert_int_equal(lw_value_coerce(&v, LW_INTEGER), 0);
+	assert_int_equal(v.i, 3);
+	v = (struct lw_value){ .type = LW_FLOAT, .f = -7.0 };
+	assert_int_equal(lw_value_coerce(&v, LW_INTEGER), 0);
+	assert_int_equal(v.i, -7);
+	v = (struct lw_value){ .type = LW_FLOAT, .f = 3.5 };
+	assert_int_not_equal(lw_value_coerce(&v, LW_INTEGER), 0);
+	v = (struct lw_value){ .type = LW_FLOAT, .f = 1e19 };
+	assert_int_not_equal(lw_value_coerce(&v, LW_INTEGER), 0);
+	v = (struct lw_value){ .type = LW_FLOAT, .f = 1e19 };
+	assert_int_equal(lw_value_coerce(&v, LW_UNSIGNED), 0);
+	assert_true(v.u == 10000000000000000000ull);
+	v = (struct lw_value){ .type = LW_FLOAT, .f = -1.0 };
+	assert_int_not_equal(lw_value_coerce(&v, LW_UNSIGNED), 0);
+	v = (struct lw_value){ .type = LW_FLOAT, .f = 0.0 / 0.0 };
+	assert_int_not_equal(lw_value_coerce(&v, LW_INTEGER), 0);
+	v = (struct lw_value){ .type = LW_FLOAT, .f = 0.0 / 0.0 };
+	assert_int_not_equal(lw_value_coerce(&v, LW_UNSIGNED), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +493,7 @@ int main(void)
 		cmocka_unit_test(test_b64),
 		cmocka_unit_test(test_vpn_ddf),
 		cmocka_unit_test(test_obs_state),
+		cmocka_unit_test(test_coerce_float),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -437,7 +437,7 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 		rc = mcoap_add_path(c, paths[i], err);
 	if (rc)
 		goto out;
-	snprintf(query, sizeof(query), "ep=%s&pct=%u", cfg->dm.endpoint, LW_FMT_SENML_CBOR);
+	snprintf(query, sizeof(query), "ep=%s&pct=%u", cfg->dm.endpoint, (unsigned)LW_FMT_SENML_CBOR);
 	rc = mcoap_request(c, M2M_COAP_POST, "bs", query, M2M_COAP_NONE, NULL, 0, timeout_ms,
 			      &resp, &body, err);
 	free(body);

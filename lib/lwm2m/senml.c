@@ -370,7 +370,8 @@ static int cbor_value(const cbor_item_t *x, int l, struct lw_value *v)
 			return LW_BAD_REQUEST;
 		return lw_value_set_bytes(v, LW_STRING, s, len) ? 0 : LW_INTERNAL;
 	case 4:
-		if (!cbor_is_bool(x))
+		/* libcbor 0.8's cbor_is_bool() asserts on a float: ask for a simple value first */
+		if (!cbor_isa_float_ctrl(x) || !cbor_float_ctrl_is_ctrl(x) || !cbor_is_bool(x))
 			return LW_BAD_REQUEST;
 		v->type = LW_BOOLEAN;
 		v->i = cbor_get_bool(x);

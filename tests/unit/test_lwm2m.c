@@ -227,6 +227,9 @@ static void test_senml_cbor(void **state)
 	struct lw_buf b = { 0 };
 	/* an array header claiming 2^32 items in 9 bytes */
 	static const uint8_t huge[] = { 0x9b, 0, 0, 0, 1, 0, 0, 0, 0 };
+	/* vb (4) given a float32: libcbor's cbor_is_bool() would assert (found by the fuzzer) */
+	static const uint8_t vb_float[] = { 0x81, 0xa3, 0x2b, 0x2b, 0x04, 0xfa, 0xff, 0xff, 0xff,
+					    0x11, 0x00, 0x66, '4', '4', '/', '3', '/', '0' };
 
 	assert_int_equal(lw_read(&reg, &p, &rs), 0);
 	assert_int_equal(lw_senml_cbor_encode(&rs, &p, &b), 0);
@@ -238,6 +241,8 @@ static void test_senml_cbor(void **state)
 	assert_int_equal(back.r[1].v.i, 7);
 	lw_records_free(&back);
 	assert_int_equal(lw_senml_cbor_decode(huge, sizeof(huge), &back), LW_BAD_REQUEST);
+	assert_int_equal(lw_senml_cbor_decode(vb_float, sizeof(vb_float), &back), LW_BAD_REQUEST);
+	lw_records_free(&back);
 	assert_int_equal(lw_senml_cbor_decode(b.p, b.len - 1, &back), LW_BAD_REQUEST);
 	lw_records_free(&back);
 	lw_records_free(&rs);

@@ -283,7 +283,7 @@ static int nibble(char c)
 
 bool m2m_unhex(const char *s, uint8_t *out, size_t max, size_t *len)
 {
-	size_t n = strlen(s);
+	size_t n = s ? strlen(s) : 1;
 
 	if (n % 2 || n / 2 > max)
 		return false;

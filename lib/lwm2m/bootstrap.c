@@ -12,6 +12,7 @@
 #include <syslog.h>
 
 #include <json-c/json.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -58,6 +59,24 @@ static char *bs_path(const struct m2m_config *cfg)
 	return p;
 }
 
+/* A JSON string's text, "" for anything else (a corrupted file must not crash us). */
+static const char *str_of(json_object *v)
+{
+	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+}
+
+/* An optional hex field: absent is fine, anything but hex that fits is not. */
+static bool hex_field(json_object *o, const char *key, uint8_t *out, size_t max, size_t *len)
+{
+	json_object *v;
+
+	*len = 0;
+	if (!json_object_object_get_ex(o, key, &v))
+		return true;
+	return json_object_is_type(v, json_type_string) &&
+	       m2m_unhex(json_object_get_string(v), out, max, len);
+}
+
 int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out)
 {
 	json_object *o, *v;
@@ -68,7 +87,7 @@ int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out)
 	if (!o)
 		return M2M_ERR_NOT_FOUND;
 	if (json_object_object_get_ex(o, "uri", &v))
-		snprintf(out->uri, sizeof(out->uri), "%s", json_object_get_string(v));
+		snprintf(out->uri, sizeof(out->uri), "%s", str_of(v));
 	if (json_object_object_get_ex(o, "mode", &v))
 		out->mode = json_object_get_int(v);
 	if (json_object_object_get_ex(o, "ssid", &v))
@@ -76,17 +95,19 @@ int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out)
 	if (json_object_object_get_ex(o, "lifetime", &v))
 		out->lifetime = (unsigned)json_object_get_int(v);
 	if (json_object_object_get_ex(o, "binding", &v))
-		snprintf(out->binding, sizeof(out->binding), "%s", json_object_get_string(v));
+		snprintf(out->binding, sizeof(out->binding), "%s", str_of(v));
 	if (out->uri[0] &&
-	    (!json_object_object_get_ex(o, "identity", &v) ||
-	     m2m_unhex(json_object_get_string(v), out->identity, sizeof(out->identity), &out->id_len)) &&
-	    (!json_object_object_get_ex(o, "secret", &v) ||
-	     m2m_unhex(json_object_get_string(v), out->secret, sizeof(out->secret), &out->secret_len)) &&
-	    (!json_object_object_get_ex(o, "server_key", &v) ||
-	     m2m_unhex(json_object_get_string(v), out->server_key, sizeof(out->server_key),
-		   &out->server_key_len)))
+	    hex_field(o, "identity", out->identity, sizeof(out->identity), &out->id_len) &&
+	    hex_field(o, "secret", out->secret, sizeof(out->secret), &out->secret_len) &&
+	    hex_field(o, "server_key", out->server_key, sizeof(out->server_key),
+		      &out->server_key_len))
 		rc = M2M_OK;
+	/* the text held the secret: wipe json-c's copy before it is freed */
+	if (json_object_object_get_ex(o, "secret", &v) && json_object_is_type(v, json_type_string))
+		explicit_bzero((char *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
 	json_object_put(o);
+	if (rc)
+		explicit_bzero(out, sizeof(*out));
 	return rc;
 }
 
@@ -94,7 +115,7 @@ static int bs_save(struct bs_state *bs, const struct lw_bs_server *s, struct m2m
 {
 	char idh[sizeof(s->identity) * 2 + 1], sech[sizeof(s->secret) * 2 + 1],
 	     skh[sizeof(s->server_key) * 2 + 1];
-	json_object *o = json_object_new_object();
+	json_object *o = json_object_new_object(), *sv;
 	char *path = bs_path(bs->cfg);
 	const char *txt;
 	int rc;
@@ -121,8 +142,11 @@ static int bs_save(struct bs_state *bs, const struct lw_bs_server *s, struct m2m
 	if (!rc)
 		rc = m2m_write_atomic(path, txt, strlen(txt), 0600, err);
 	explicit_bzero(sech, sizeof(sech));
-	/* the JSON text held the secret too */
-	memset((char *)txt, 0, strlen(txt));
+	/* the JSON text and json-c's copy held the secret too */
+	explicit_bzero((char *)txt, strlen(txt));
+	if (json_object_object_get_ex(o, "secret", &sv))
+		explicit_bzero((char *)json_object_get_string(sv),
+			       (size_t)json_object_get_string_len(sv));
 	json_object_put(o);
 	free(path);
 	return rc;
@@ -261,13 +285,17 @@ static bool x509_usable(const struct lw_bs_server *s, struct m2m_err *err)
 	key = d2i_AutoPrivateKey(NULL, &p, (long)s->secret_len);
 	p = s->server_key;
 	server = d2i_X509(NULL, &p, (long)s->server_key_len);
-	ok = mine && key && server && X509_check_private_key(mine, key) == 1;
+	ok = mine && key && server && X509_check_private_key(mine, key) == 1 &&
+	     (EVP_PKEY_base_id(key) == EVP_PKEY_EC || EVP_PKEY_base_id(key) == EVP_PKEY_RSA);
 	if (!ok)
 		m2m_err_set(err, M2M_ERR_PROTOCOL, "Bootstrap-Finish: certificate mode: %s",
 			    !mine ? "our certificate (0/x/3) is not DER X.509" :
 			    !key ? "the private key (0/x/5) is not DER" :
 			    !server ? "the server certificate (0/x/4) is not DER X.509" :
-				      "the private key does not match our certificate");
+			    X509_check_private_key(mine, key) != 1 ?
+				      "the private key does not match our certificate" :
+				      "the key is neither EC nor RSA (what DTLS here can use)");
+	ERR_clear_error();
 	X509_free(mine);
 	X509_free(server);
 	EVP_PKEY_free(key);
@@ -307,7 +335,7 @@ static int bs_finish(struct bs_state *bs)
 			snprintf(s.binding, sizeof(s.binding), "%s", bs->srv[i].binding);
 	}
 	bs->finish_rc = bs_save(bs, &s, bs->err);
-	memset(&s, 0, sizeof(s));
+	explicit_bzero(&s, sizeof(s));
 	bs->finished = true;
 	return bs->finish_rc ? LW_INTERNAL : 0;
 }
@@ -465,7 +493,9 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 out:
 	mcoap_close(c);
 	m2m_secret_wipe(&pin);
-	memset(&bs.sec, 0, sizeof(bs.sec));
+	explicit_bzero(&bs.sec, sizeof(bs.sec));
+	if (rc && !strstr(err->msg, "ootstrap"))
+		m2m_err_prefix(err, "bootstrap server %s", cfg->dm.bootstrap);
 	return rc;
 }
 
@@ -492,6 +522,6 @@ int m2m_dm_bootstrapped(const struct m2m_config *cfg)
 	struct lw_bs_server s;
 	int rc = lw_bs_load(cfg, &s);
 
-	memset(&s, 0, sizeof(s));
+	explicit_bzero(&s, sizeof(s));
 	return rc == M2M_OK;
 }

@@ -445,7 +445,7 @@ static int first_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err
 		size_t len;
 
 		/* the links last sent decide whether the Update must carry them */
-		if (path && !m2m_read_file(path, 16384, &buf, &len, err) &&
+		if (path && !m2m_read_file(path, 65536, &buf, &len, err) &&
 		    (o = json_tokener_parse(buf)) && json_object_object_get_ex(o, "links", &v))
 			snprintf(dm->links, sizeof(dm->links), "%s", json_object_get_string(v));
 		json_object_put(o);
@@ -582,12 +582,14 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 	else
 		rc = M2M_OK;
 	if (!from_bs && rc) {
+		explicit_bzero(&dm->bs, sizeof(dm->bs));
 		free(dm);
 		return rc;
 	}
 	dm->cfg = cfg;
 	dm->obs.storing = true;
 	if (lw_objects_init(&dm->objs, cfg, &dm->reg)) {
+		explicit_bzero(&dm->bs, sizeof(dm->bs));
 		free(dm);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "LwM2M: cannot build the objects");
 	}

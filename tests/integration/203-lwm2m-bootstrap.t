@@ -7,7 +7,7 @@
 # device then registers there over DTLS.
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v coap-rd-openssl >/dev/null || skip_all "libcoap3-bin not installed"
-plan 14
+plan 15
 psk=bs-psk-$RANDOM$RANDOM
 printf '%s' "$psk" >"$T/psk"
 chmod 600 "$T/psk"
@@ -49,6 +49,13 @@ rm "$T/state/dm-registration.json"
 is $? 0 "the next run needs no bootstrap server (it is gone)"
 grep -q "registered as it-bs-$bsp at /rd/" "$T/r2.err" && ! grep -q bootstrap "$T/r2.err"
 ok $? "it registers with the bootstrapped server and key from the state directory"
+# a damaged state file (a null where the key was): an error, not a crash
+cp "$T/state/dm-bootstrap.json" "$T/bs-good.json"
+sed -i 's/"secret": *"[0-9a-f]*"/"secret": null/' "$T/state/dm-bootstrap.json"
+"$BIN/m2mdm-status" --report -t 2 >"$T/r3.out" 2>"$T/r3.err"
+rc=$?
+[ "$rc" -gt 0 ] && [ "$rc" -lt 64 ] && grep -q "bootstrap" "$T/r3.err"
+ok $? "a damaged dm-bootstrap.json: exit $rc, one line ($(head -1 "$T/r3.err"))"
 
 # certificate mode: the bootstrap server hands out our certificate and key and
 # the server's certificate (DER); the server is trusted as that certificate

@@ -34,6 +34,7 @@ struct m2m_coap {
 	m2m_coap_notify_failed notify_failed;
 	/* our recent non-confirmable notifications, to tell whose a reset is */
 	struct {
+		bool used;
 		coap_mid_t mid;
 		uint8_t token[8];
 		size_t toklen;
@@ -483,10 +484,10 @@ static void on_log(coap_log_t level, const char *msg)
 	if (!c || sscanf(msg, "got RST for mid=0x%x", &mid) != 1)
 		return;
 	for (size_t i = 0; i < ARRAY_SIZE(c->non); i++) {
-		if (c->non[i].toklen && c->non[i].mid == (coap_mid_t)mid) {
+		if (c->non[i].used && c->non[i].mid == (coap_mid_t)mid) {
 			size_t len = c->non[i].toklen;
 
-			c->non[i].toklen = 0;
+			c->non[i].used = false;
 			if (c->notify_failed)
 				c->notify_failed(c->hctx, c->non[i].token, len, true);
 			return;
@@ -711,6 +712,7 @@ static int open_pki_der(struct m2m_coap *c, const struct m2m_coap_opts *o, coap_
 		X509_STORE_free(store);
 		X509_free(anchor);
 		mcoap_close(c);
+		ERR_clear_error();
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
 				   "DTLS: the certificate, key or server certificate from the "
 				   "bootstrap server is unusable");
@@ -1036,11 +1038,17 @@ int mcoap_send_notify(struct m2m_coap *c, bool confirmable, const uint8_t *token
 	if (!confirmable && toklen <= sizeof(c->non[0].token)) {
 		unsigned i = c->non_next++ % ARRAY_SIZE(c->non);
 
+		c->non[i].used = true;
 		c->non[i].mid = mid;
 		memcpy(c->non[i].token, token, toklen);
 		c->non[i].toklen = toklen;
 	}
 	return M2M_OK;
+}
+
+size_t mcoap_block_size(const struct m2m_coap *c)
+{
+	return (size_t)1 << (c->block_szx + 4);
 }
 
 bool mcoap_idle(struct m2m_coap *c)

@@ -121,6 +121,8 @@ void mcoap_on_notify_failed(struct m2m_coap *c, m2m_coap_notify_failed fn);
 int mcoap_send_notify(struct m2m_coap *c, bool confirmable, const uint8_t *token, size_t toklen,
 		      uint32_t seq, unsigned content_format, const uint8_t *payload, size_t len,
 		      struct m2m_err *err);
+/* The block size in use (what fits one notification). */
+size_t mcoap_block_size(const struct m2m_coap *c);
 /* Nothing of ours waits for an acknowledgement (every confirmable answered). */
 bool mcoap_idle(struct m2m_coap *c);
 

@@ -250,13 +250,19 @@ static void on_notify_failed(void *ctx, const uint8_t *token, size_t toklen, boo
 }
 
 /* The server answered: what was kept while it did not goes out now. */
+static const struct m2m_backoff retry_backoff = { .min_ms = 5000, .max_ms = 300 * 1000 };
+
 static void back_online(struct m2m_dm *dm)
 {
 	if (dm->obs.offline)
 		logf_(dm, LOG_NOTICE, "the server answers again: sending stored notifications");
 	dm->obs.offline = false;
-	dm->retries = 0;
 	lw_obs_flush(&dm->obs, dm->coap);
+	/* a flush that fails here (not the server) must not make Updates back to back */
+	if (dm->obs.offline)
+		dm->retry_at = m2m_now_ms() + m2m_backoff_ms(&retry_backoff, dm->retries++);
+	else
+		dm->retries = 0;
 }
 
 static void obs_tick(struct m2m_dm *dm)
@@ -389,6 +395,25 @@ static char *obs_path(const struct m2m_config *cfg)
 	return p;
 }
 
+/*
+ * The observations of an earlier run, and what the server set for them
+ * (Write-Attributes, Server resources 2, 3 and 6): a new Register drops
+ * them all again.
+ */
+static void obs_load(struct m2m_dm *dm, const char *path)
+{
+	struct lw_obs_settings set = { 0 };
+
+	lw_obs_load(&dm->obs, &set, path, dm->st.server, dm->st.endpoint);
+	if (!set.present)
+		return;
+	memcpy(dm->reg.attrs, set.attrs, sizeof(set.attrs));
+	dm->reg.n_attrs = set.n_attrs;
+	dm->objs.dflt_pmin = set.dflt_pmin;
+	dm->objs.dflt_pmax = set.dflt_pmax;
+	dm->objs.notif_storing = set.storing;
+}
+
 /* Give what was just sent until `until` (monotonic) to be acknowledged. */
 static void settle(struct m2m_dm *dm, uint64_t until)
 {
@@ -418,7 +443,7 @@ int m2m_dm_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
 		char *path = obs_path(dm->cfg);
 
 		if (path)
-			lw_obs_load(&dm->obs, path, dm->st.server, dm->st.endpoint);
+			obs_load(dm, path);
 		free(path);
 		dm->obs_loaded = true;
 	}
@@ -477,8 +502,6 @@ int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struc
 	uint64_t end = m2m_now_ms() + ms;
 	int rc;
 
-	static const struct m2m_backoff retry = { .min_ms = 5000, .max_ms = 300 * 1000 };
-
 	while (!(stop && *stop) && (!ms || m2m_now_ms() < end)) {
 		mcoap_process(dm->coap, 50);
 		if (mcoap_idle(dm->coap))
@@ -500,7 +523,7 @@ int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struc
 				/* always-on: never give up, back off */
 				logf_(dm, LOG_WARNING, "%s", err->msg);
 				dm->obs.offline = true;
-				dm->retry_at = m2m_now_ms() + m2m_backoff_ms(&retry, dm->retries++);
+				dm->retry_at = m2m_now_ms() + m2m_backoff_ms(&retry_backoff, dm->retries++);
 			}
 		}
 	}
@@ -656,6 +679,7 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 	m2m_secret_wipe(&key);
 	if (!rc) {
 		mcoap_on_notify_failed(dm->coap, on_notify_failed);
+		dm->obs.note_max = mcoap_block_size(dm->coap);
 		rc = add_paths(dm, err);
 	}
 	if (rc) {
@@ -680,7 +704,13 @@ void m2m_dm_close(struct m2m_dm *dm)
 		char *path = obs_path(dm->cfg);
 		struct m2m_err err;
 
-		if (path && lw_obs_save(&dm->obs, path, dm->st.server, dm->st.endpoint, &err))
+		struct lw_obs_settings set = { .dflt_pmin = dm->objs.dflt_pmin,
+					       .dflt_pmax = dm->objs.dflt_pmax,
+					       .storing = dm->objs.notif_storing };
+
+		memcpy(set.attrs, dm->reg.attrs, sizeof(set.attrs));
+		set.n_attrs = dm->reg.n_attrs;
+		if (path && lw_obs_save(&dm->obs, &set, path, dm->st.server, dm->st.endpoint, &err))
 			logf_(dm, LOG_WARNING, "%s", err.msg);
 		free(path);
 	}

@@ -220,6 +220,9 @@ int lw_discover(struct lw_registry *reg, const struct lw_path *p, struct lw_buf 
 /* query "pmin=1&pmax=5&gt=3.5" (no leading '?') */
 int lw_write_attrs(struct lw_registry *reg, const struct lw_path *p, const char *query,
 		   size_t len);
+/* The same without checking that the path exists (attributes restored from a file). */
+int lw_attrs_store(struct lw_registry *reg, const struct lw_path *p, const char *query,
+		   size_t len);
 /* The attributes in force for p (inherited from object/instance), 0 if none. */
 unsigned lw_attrs_get(const struct lw_registry *reg, const struct lw_path *p,
 		      struct lw_attrs *out);

@@ -318,17 +318,7 @@ static bool parse_num(const char *s, size_t len, double *out)
 int lw_write_attrs(struct lw_registry *reg, const struct lw_path *p, const char *query,
 		   size_t len)
 {
-	static const struct {
-		const char *name;
-		unsigned bit;
-	} names[] = {
-		{ "pmin", LW_A_PMIN }, { "pmax", LW_A_PMAX }, { "gt", LW_A_GT },
-		{ "lt", LW_A_LT }, { "st", LW_A_ST },
-	};
-	struct lw_attrs a = { .path = *p }, *slot = NULL;
 	struct lw_records probe = { 0 };
-	unsigned clear = 0;
-	size_t o = 0;
 	int rc;
 
 	if (p->depth == 0)
@@ -338,6 +328,25 @@ int lw_write_attrs(struct lw_registry *reg, const struct lw_path *p, const char 
 	lw_records_free(&probe);
 	if (rc == LW_NOT_FOUND)
 		return rc;
+	return lw_attrs_store(reg, p, query, len);
+}
+
+int lw_attrs_store(struct lw_registry *reg, const struct lw_path *p, const char *query,
+		   size_t len)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} names[] = {
+		{ "pmin", LW_A_PMIN }, { "pmax", LW_A_PMAX }, { "gt", LW_A_GT },
+		{ "lt", LW_A_LT }, { "st", LW_A_ST },
+	};
+	struct lw_attrs a = { .path = *p }, *slot = NULL;
+	unsigned clear = 0;
+	size_t o = 0;
+
+	if (p->depth == 0)
+		return LW_BAD_REQUEST;
 	for (size_t i = 0; i < reg->n_attrs; i++)
 		if (reg->attrs[i].path.depth == p->depth && lw_path_under(&reg->attrs[i].path, p))
 			slot = &reg->attrs[i];

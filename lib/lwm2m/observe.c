@@ -200,10 +200,15 @@ static bool due(const struct lw_obs *o, const struct lw_attrs *a, uint64_t age, 
 	return (a->set & LW_A_ST) && (num - o->last_num >= a->st || o->last_num - num >= a->st);
 }
 
+static size_t note_max(const struct lw_observers *s)
+{
+	return s->note_max ? s->note_max : 1024;
+}
+
 void lw_obs_tick(struct lw_observers *s, struct lw_registry *reg, unsigned dflt_pmin,
 		 unsigned dflt_pmax, struct m2m_coap *c)
 {
-	uint64_t now = m2m_now_ms();
+	int64_t now = (int64_t)m2m_now_ms();
 
 	for (size_t i = 0; i < s->n; i++) {
 		struct lw_obs *o = &s->o[i];
@@ -211,6 +216,7 @@ void lw_obs_tick(struct lw_observers *s, struct lw_registry *reg, unsigned dflt_
 		struct lw_buf out = { 0 };
 		struct lw_attrs a;
 		unsigned used, pmin, pmax;
+		uint64_t age = now > o->last_ms ? (uint64_t)(now - o->last_ms) : 0;
 		uint8_t h[8];
 		double num = 0;
 		bool numeric;
@@ -218,7 +224,7 @@ void lw_obs_tick(struct lw_observers *s, struct lw_registry *reg, unsigned dflt_
 		lw_attrs_get(reg, &o->p, &a);
 		pmin = a.set & LW_A_PMIN ? a.pmin : dflt_pmin;
 		pmax = a.set & LW_A_PMAX ? a.pmax : dflt_pmax;
-		if (now - o->last_ms < pmin * 1000ull)
+		if (age < pmin * 1000ull)
 			continue;
 		if (lw_read(reg, &o->p, &rs) || lw_encode(&rs, &o->p, o->accept, &out, &used) ||
 		    out.oom) {
@@ -229,34 +235,41 @@ void lw_obs_tick(struct lw_observers *s, struct lw_registry *reg, unsigned dflt_
 		hash_of(out.p, out.len, h);
 		numeric = numeric_of(&rs, &o->p, &num);
 		lw_records_free(&rs);
-		/* offline without storing: drop it, and compare with what the server has */
-		if (!due(o, &a, now - o->last_ms, pmax, h, numeric, num) ||
-		    (s->offline && !s->storing) || out.len > NOTE_MAX) {
+		/*
+		 * Offline and not to be stored (storing off, or too large to keep:
+		 * its later blocks would be read from a newer value): left out,
+		 * and compared with what the server has once it answers again.
+		 */
+		if (!due(o, &a, age, pmax, h, numeric, num) ||
+		    (s->offline && (!s->storing || out.len > note_max(s)))) {
 			lw_buf_free(&out);
 			continue;
 		}
-		o->last_ms = now;
-		memcpy(o->last_hash, h, 8);
-		o->last_num = num;
-		o->numeric = numeric;
 		if (!out.p)
 			out.p = malloc(1);
 		if (!out.p)
 			continue;
+		o->last_ms = now;
+		memcpy(o->last_hash, h, 8);
+		o->last_num = num;
+		o->numeric = numeric;
 		note_push(s, o, used, out.p, out.len);
 	}
 	if (!s->offline)
 		lw_obs_flush(s, c);
 }
 
+static void failed_now(struct lw_observers *s, const uint8_t *token, size_t toklen, bool reset);
+
 void lw_obs_flush(struct lw_observers *s, struct m2m_coap *c)
 {
 	struct m2m_err err;
 
+	/* libcoap may report a failure from inside a send: kept until the loop ends */
+	s->in_flush = true;
 	for (size_t i = 0; i < s->n && !s->offline; i++) {
-		struct lw_obs *o = &s->o[i];
-
-		for (size_t k = 0; k < o->n_note && !s->offline; k++) {
+		for (size_t k = 0; k < s->o[i].n_note && !s->offline; k++) {
+			struct lw_obs *o = &s->o[i];
 			struct lw_note *n = &o->note[k];
 			uint32_t seq;
 			bool con;
@@ -281,9 +294,13 @@ void lw_obs_flush(struct lw_observers *s, struct m2m_coap *c)
 			n->sent = true;
 		}
 	}
+	s->in_flush = false;
+	for (size_t i = 0; i < s->n_deferred; i++)
+		failed_now(s, s->deferred[i].token, s->deferred[i].toklen, s->deferred[i].reset);
+	s->n_deferred = 0;
 }
 
-void lw_obs_failed(struct lw_observers *s, const uint8_t *token, size_t toklen, bool reset)
+static void failed_now(struct lw_observers *s, const uint8_t *token, size_t toklen, bool reset)
 {
 	struct lw_obs *o = by_token(s, token, toklen);
 
@@ -301,15 +318,39 @@ void lw_obs_failed(struct lw_observers *s, const uint8_t *token, size_t toklen, 
 	s->offline = true;
 	for (size_t i = 0; i < s->n; i++) {
 		struct lw_obs *x = &s->o[i];
+		bool requeued = false;
 
-		for (size_t k = 0; k < x->n_note; k++)
+		for (size_t k = x->n_note; k-- > 0;) {
+			if (!x->note[k].sent)
+				continue;
 			x->note[k].sent = false;
-		if (!s->storing && x == o) {
-			/* discarded: the value goes out again once the server is back */
-			notes_free(x);
-			memset(x->last_hash, 0, sizeof(x->last_hash));
+			requeued = true;
+			/* not kept: storing off, or too large to keep (see lw_obs_tick) */
+			if (!s->storing || x->note[k].len > note_max(s))
+				note_drop(x, k);
 		}
+		/*
+		 * What goes out again is older than what went out meanwhile as
+		 * non-confirmable: the current value must follow it.
+		 */
+		if (requeued)
+			memset(x->last_hash, 0, sizeof(x->last_hash));
 	}
+}
+
+void lw_obs_failed(struct lw_observers *s, const uint8_t *token, size_t toklen, bool reset)
+{
+	if (s->in_flush) {
+		s->offline = s->offline || !reset;
+		if (s->n_deferred < sizeof(s->deferred) / sizeof(s->deferred[0]) &&
+		    toklen <= sizeof(s->deferred[0].token)) {
+			memcpy(s->deferred[s->n_deferred].token, token, toklen);
+			s->deferred[s->n_deferred].toklen = toklen;
+			s->deferred[s->n_deferred++].reset = reset;
+		}
+		return;
+	}
+	failed_now(s, token, toklen, reset);
 }
 
 void lw_obs_delivered(struct lw_observers *s)
@@ -343,43 +384,76 @@ void lw_obs_free(struct lw_observers *s)
 
 /* ---- across runs ---- */
 
-int lw_obs_save(const struct lw_observers *s, const char *path, const char *server,
-		const char *endpoint, struct m2m_err *err)
+/* "pmin=1&pmax=60&gt=3.5": the Write-Attributes query that sets a */
+static void attrs_query(const struct lw_attrs *a, char *out, size_t len)
+{
+	size_t n = 0;
+
+	out[0] = 0;
+	if (a->set & LW_A_PMIN)
+		n += (size_t)snprintf(out + n, len - n, "&pmin=%u", a->pmin);
+	if ((a->set & LW_A_PMAX) && n < len)
+		n += (size_t)snprintf(out + n, len - n, "&pmax=%u", a->pmax);
+	if ((a->set & LW_A_GT) && n < len)
+		n += (size_t)snprintf(out + n, len - n, "&gt=%.17g", a->gt);
+	if ((a->set & LW_A_LT) && n < len)
+		n += (size_t)snprintf(out + n, len - n, "&lt=%.17g", a->lt);
+	if ((a->set & LW_A_ST) && n < len)
+		snprintf(out + n, len - n, "&st=%.17g", a->st);
+	if (out[0])
+		memmove(out, out + 1, strlen(out));
+}
+
+int lw_obs_save(const struct lw_observers *s, const struct lw_obs_settings *set,
+		const char *path, const char *server, const char *endpoint, struct m2m_err *err)
 {
 	json_object *root = json_object_new_object(), *list = json_object_new_array();
-	uint64_t now = m2m_now_ms(), wall = wall_ms();
+	json_object *js = json_object_new_object(), *attrs = json_object_new_array();
+	int64_t now = (int64_t)m2m_now_ms(), wall = (int64_t)wall_ms();
 	const char *txt;
 	int rc;
 
-	if (!root || !list) {
+	if (!root || !list || !js || !attrs) {
 		json_object_put(root);
 		json_object_put(list);
+		json_object_put(js);
+		json_object_put(attrs);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	}
 	json_object_object_add(root, "version", json_object_new_int(1));
 	json_object_object_add(root, "server", json_object_new_string(server));
 	json_object_object_add(root, "endpoint", json_object_new_string(endpoint));
+	json_object_object_add(js, "pmin", json_object_new_int64(set->dflt_pmin));
+	json_object_object_add(js, "pmax", json_object_new_int64(set->dflt_pmax));
+	json_object_object_add(js, "storing", json_object_new_boolean(set->storing));
+	for (size_t i = 0; i < set->n_attrs; i++) {
+		json_object *a = json_object_new_object();
+		char p[40], q[160];
+
+		lw_path_format(&set->attrs[i].path, p, sizeof(p));
+		attrs_query(&set->attrs[i], q, sizeof(q));
+		json_object_object_add(a, "path", json_object_new_string(p));
+		json_object_object_add(a, "query", json_object_new_string(q));
+		json_object_array_add(attrs, a);
+	}
+	json_object_object_add(js, "attributes", attrs);
+	json_object_object_add(root, "settings", js);
 	for (size_t i = 0; i < s->n; i++) {
 		const struct lw_obs *o = &s->o[i];
 		json_object *j = json_object_new_object(), *notes = json_object_new_array();
 		char tok[17], h[17];
+		bool left_out = false;
 
-		m2m_hex(o->token, o->toklen, tok);
-		m2m_hex(o->last_hash, 8, h);
-		json_object_object_add(j, "path", json_object_new_string(o->path));
-		json_object_object_add(j, "token", json_object_new_string(tok));
-		json_object_object_add(j, "accept", json_object_new_int((int)o->accept));
-		json_object_object_add(j, "seq", json_object_new_int64(o->seq));
-		json_object_object_add(j, "taken", json_object_new_int64(
-			(int64_t)(wall - (now - o->last_ms))));
-		json_object_object_add(j, "hash", json_object_new_string(h));
-		json_object_object_add(j, "con_at", json_object_new_int64((int64_t)o->con_at));
-		json_object_object_add(j, "numeric", json_object_new_boolean(o->numeric));
-		json_object_object_add(j, "num", json_object_new_double(o->last_num));
 		for (size_t k = 0; k < o->n_note; k++) {
-			json_object *n = json_object_new_object();
+			json_object *n;
 			struct lw_buf b = { 0 };
 
+			/* too large to keep (a confirmable one still unanswered) */
+			if (o->note[k].len > note_max(s)) {
+				left_out = true;
+				continue;
+			}
+			n = json_object_new_object();
 			lw_b64_encode(o->note[k].p, o->note[k].len, &b);
 			json_object_object_add(n, "at", json_object_new_int64((int64_t)o->note[k].at));
 			json_object_object_add(n, "cf", json_object_new_int((int)o->note[k].cf));
@@ -388,6 +462,22 @@ int lw_obs_save(const struct lw_observers *s, const char *path, const char *serv
 			lw_buf_free(&b);
 			json_object_array_add(notes, n);
 		}
+		m2m_hex(o->token, o->toklen, tok);
+		/* a left-out value: the next run sends the current one */
+		if (left_out)
+			memset(h, '0', 16), h[16] = 0;
+		else
+			m2m_hex(o->last_hash, 8, h);
+		json_object_object_add(j, "path", json_object_new_string(o->path));
+		json_object_object_add(j, "token", json_object_new_string(tok));
+		json_object_object_add(j, "accept", json_object_new_int((int)o->accept));
+		json_object_object_add(j, "seq", json_object_new_int64(o->seq));
+		/* when the value was taken, on the wall clock: it outlives a reboot */
+		json_object_object_add(j, "taken", json_object_new_int64(wall - (now - o->last_ms)));
+		json_object_object_add(j, "hash", json_object_new_string(h));
+		json_object_object_add(j, "con_at", json_object_new_int64((int64_t)o->con_at));
+		json_object_object_add(j, "numeric", json_object_new_boolean(o->numeric));
+		json_object_object_add(j, "num", json_object_new_double(o->last_num));
 		json_object_object_add(j, "notes", notes);
 		json_object_array_add(list, j);
 	}
@@ -421,7 +511,7 @@ static bool get_int(json_object *o, const char *key, int64_t lo, int64_t hi, int
 }
 
 /* One saved observation; false (and nothing kept) if any part of it is wrong. */
-static bool load_one(struct lw_observers *s, json_object *j, uint64_t now, uint64_t wall)
+static bool load_one(struct lw_observers *s, json_object *j, int64_t now, int64_t wall)
 {
 	struct lw_obs o = { 0 };
 	const char *path, *tok, *h;
@@ -433,17 +523,16 @@ static bool load_one(struct lw_observers *s, json_object *j, uint64_t now, uint6
 	    !lw_path_parse(path, strlen(path), &o.p) || !get_str(j, "token", &tok) ||
 	    !m2m_unhex(tok, o.token, sizeof(o.token), &o.toklen) ||
 	    !get_int(j, "accept", 0, 0xffff, &accept) || !get_int(j, "seq", 0, 0xffffff, &seq) ||
-	    !get_int(j, "taken", 0, INT64_MAX, &taken) || !get_str(j, "hash", &h) ||
+	    !get_int(j, "taken", INT64_MIN / 4, INT64_MAX / 4, &taken) || !get_str(j, "hash", &h) ||
 	    !m2m_unhex(h, o.last_hash, 8, &n) || n != 8 || by_path(s, path))
 		return false;
 	snprintf(o.path, sizeof(o.path), "%s", path);
 	o.accept = (unsigned)accept;
 	o.seq = (uint32_t)seq;
-	/* the time since the value was taken, on this boot's monotonic clock */
-	n = wall > (uint64_t)taken ? (size_t)(wall - (uint64_t)taken) : 0;
-	o.last_ms = now > n ? now - n : 0;
-	if (get_int(j, "con_at", 0, INT64_MAX, &taken))
-		o.con_at = (uint64_t)taken;
+	/* on this boot's monotonic clock: before it began, if the value is that old */
+	o.last_ms = now - (wall > taken ? wall - taken : 0);
+	if (get_int(j, "con_at", 0, INT64_MAX, &seq))
+		o.con_at = (uint64_t)seq;
 	if (json_object_object_get_ex(j, "numeric", &v))
 		o.numeric = json_object_get_boolean(v);
 	if (json_object_object_get_ex(j, "num", &v))
@@ -479,11 +568,45 @@ static bool load_one(struct lw_observers *s, json_object *j, uint64_t now, uint6
 	return true;
 }
 
-void lw_obs_parse(struct lw_observers *s, const char *text, size_t len, const char *server,
-		  const char *endpoint)
+/* The saved settings; each attribute is checked by the same parser as a server's. */
+static void load_settings(struct lw_obs_settings *set, json_object *js)
+{
+	struct lw_registry reg = { 0 };
+	json_object *v, *list;
+	int64_t x;
+
+	if (!json_object_is_type(js, json_type_object))
+		return;
+	set->present = true;
+	if (get_int(js, "pmin", 0, 86400, &x))
+		set->dflt_pmin = (unsigned)x;
+	if (get_int(js, "pmax", 0, 86400, &x))
+		set->dflt_pmax = (unsigned)x;
+	if (json_object_object_get_ex(js, "storing", &v) &&
+	    json_object_is_type(v, json_type_boolean))
+		set->storing = json_object_get_boolean(v);
+	if (!json_object_object_get_ex(js, "attributes", &list) ||
+	    !json_object_is_type(list, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *a = json_object_array_get_idx(list, i);
+		const char *ps, *q;
+		struct lw_path p;
+
+		if (!get_str(a, "path", &ps) || !get_str(a, "query", &q) ||
+		    !lw_path_parse(ps, strlen(ps), &p))
+			continue;
+		lw_attrs_store(&reg, &p, q, strlen(q));
+	}
+	memcpy(set->attrs, reg.attrs, sizeof(reg.attrs));
+	set->n_attrs = reg.n_attrs;
+}
+
+void lw_obs_parse(struct lw_observers *s, struct lw_obs_settings *set, const char *text,
+		  size_t len, const char *server, const char *endpoint)
 {
 	json_tokener *tk = json_tokener_new();
-	json_object *root = NULL, *list;
+	json_object *root = NULL, *list, *js;
 	const char *v;
 	int64_t ver;
 
@@ -497,14 +620,17 @@ void lw_obs_parse(struct lw_observers *s, const char *text, size_t len, const ch
 		json_object_put(root);
 		return;
 	}
+	if (set && json_object_object_get_ex(root, "settings", &js))
+		load_settings(set, js);
 	for (size_t i = 0; i < json_object_array_length(list) && s->n < LW_MAX_OBS; i++)
-		if (!load_one(s, json_object_array_get_idx(list, i), m2m_now_ms(), wall_ms()))
+		if (!load_one(s, json_object_array_get_idx(list, i), (int64_t)m2m_now_ms(),
+			      (int64_t)wall_ms()))
 			logf_(s, LOG_WARNING, "saved observation %zu unusable, dropped", i);
 	json_object_put(root);
 }
 
-void lw_obs_load(struct lw_observers *s, const char *path, const char *server,
-		 const char *endpoint)
+void lw_obs_load(struct lw_observers *s, struct lw_obs_settings *set, const char *path,
+		 const char *server, const char *endpoint)
 {
 	struct m2m_err err;
 	char *buf = NULL;
@@ -512,6 +638,6 @@ void lw_obs_load(struct lw_observers *s, const char *path, const char *server,
 
 	if (m2m_read_file(path, FILE_MAX, &buf, &len, &err))
 		return;
-	lw_obs_parse(s, buf, len, server, endpoint);
+	lw_obs_parse(s, set, buf, len, server, endpoint);
 	free(buf);
 }

@@ -47,7 +47,8 @@ struct lw_obs {
 	size_t toklen;
 	uint32_t seq;         /* last Observe value sent */
 	uint64_t con_at;      /* wall clock, ms: the last confirmable notification */
-	uint64_t last_ms;     /* monotonic: when the last value was taken for the server */
+	int64_t last_ms;      /* monotonic, ms: when the last value was taken for the server
+			       * (negative for one taken before this boot) */
 	double last_num;
 	bool numeric;
 	uint8_t last_hash[8];
@@ -60,9 +61,30 @@ struct lw_observers {
 	size_t n;
 	bool offline;         /* the server did not answer: store, do not send */
 	bool storing;         /* Server resource 6 */
+	size_t note_max;      /* larger values are not stored (0: 1024) */
 	size_t dropped;       /* notifications lost to a full store (oldest first) */
+	/* failures libcoap reports while we are sending: handled after the flush */
+	bool in_flush;
+	struct {
+		uint8_t token[8];
+		size_t toklen;
+		bool reset;
+	} deferred[4];
+	size_t n_deferred;
 	m2m_dm_log_fn log;
 	void *log_ctx;
+};
+
+/*
+ * What the server set that decides the notifications, kept with them: the
+ * Write-Attributes of every path and Server resources 2, 3 and 6.
+ */
+struct lw_obs_settings {
+	struct lw_attrs attrs[LW_MAX_ATTRS];
+	size_t n_attrs;
+	unsigned dflt_pmin, dflt_pmax;
+	bool storing;
+	bool present;         /* parse: the file had them */
 };
 
 /*
@@ -97,13 +119,13 @@ void lw_obs_clear(struct lw_observers *s);
  * what was sent but not confirmed is queued again). Load ignores a file for
  * another server or endpoint, and anything malformed in it.
  */
-int lw_obs_save(const struct lw_observers *s, const char *path, const char *server,
-		const char *endpoint, struct m2m_err *err);
-void lw_obs_load(struct lw_observers *s, const char *path, const char *server,
-		 const char *endpoint);
+int lw_obs_save(const struct lw_observers *s, const struct lw_obs_settings *set,
+		const char *path, const char *server, const char *endpoint, struct m2m_err *err);
+void lw_obs_load(struct lw_observers *s, struct lw_obs_settings *set, const char *path,
+		 const char *server, const char *endpoint);
 /* The same from text in memory (the fuzz target's entry). */
-void lw_obs_parse(struct lw_observers *s, const char *text, size_t len, const char *server,
-		  const char *endpoint);
+void lw_obs_parse(struct lw_observers *s, struct lw_obs_settings *set, const char *text,
+		  size_t len, const char *server, const char *endpoint);
 void lw_obs_free(struct lw_observers *s);
 
 #endif

@@ -10,8 +10,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct lw_observers s;
+	static struct lw_obs_settings set;
 
-	lw_obs_parse(&s, (const char *)data, size, "coap://127.0.0.1:5683", "ep");
+	lw_obs_parse(&s, &set, (const char *)data, size, "coap://127.0.0.1:5683", "ep");
 	lw_obs_free(&s);
 	return 0;
 }

@@ -9,7 +9,7 @@
 # Observe numbers, and the always-on mode stores while its Update fails.
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v python3 >/dev/null || skip_all "python3 not installed"
-plan 20
+plan 22
 port=$(free_port)
 ep=it-obsq-$port
 mkfifo "$T/ctl"
@@ -71,13 +71,32 @@ ok $? "from another port than run 1 ($first_port, $notify_port): truly another p
 report
 is "$(notified | wc -l)" 1 "run 3: no change, no notification"
 
+# the server's Write-Attributes outlive the process too: a step of 5 set in one run
+# decides what the next runs notify
+n=$(grep -c '"event":"update"' "$T/srv.log")
+report &
+r=$!
+for ((i = 0; i < 100; i++)); do
+	[ "$(grep -c '"event":"update"' "$T/srv.log")" -gt "$n" ] && break
+	sleep 0.05
+done
+ctl attr /6/0/0 "st=5"
+wait "$r"
+grep -q '"event":"attr","path":"/6/0/0","code":"2.04"' "$T/srv.log"
+ok $? "Write-Attributes st=5 on /6/0/0 accepted"
+loc 51.2
+report
+is "$(notified | wc -l)" 1 "a change of 2 under the step of 5: no notification in the next run"
+loc 49.2
+report
+
 # the server is out of reach for two runs; the values of both are stored
 ctl deaf
 wait_for "$T/srv.log" '"event":"deaf"' 5
-loc 50.3
+loc 55.3
 report -t 3
 is $? 6 "run 4, server unreachable: exit 6"
-loc 51.4
+loc 61.4
 report -t 3
 is $? 6 "run 5, server unreachable: exit 6"
 stored=$(python3 -c 'import json, sys
@@ -88,7 +107,7 @@ ctl hear
 wait_for "$T/srv.log" '"event":"hear"' 5
 report
 is $? 0 "run 6: the server answers again"
-is "$(notified | tr '\n' ' ')" "49.2 50.3 51.4 " "the stored notifications arrived, oldest first"
+is "$(notified | tr '\n' ' ')" "49.2 55.3 61.4 " "the stored notifications arrived, oldest first"
 s=$(seqs | tr '\n' ' ')
 read -r s1 s2 s3 <<<"$s"
 [ "$s2" -gt "$s1" ] && [ "$s3" -gt "$s2" ]
@@ -97,11 +116,11 @@ ok $? "with rising Observe numbers ($s)"
 # the server no longer wants the observation: it resets the next notification
 ctl reset /6/0/0
 wait_for "$T/srv.log" '"event":"will-reset"' 5
-loc 52.5
+loc 67.5
 report
 grep -q '"reset":true' "$T/srv.log" && grep -q "observation of /6/0/0 cancelled by the server" "$T/client.err"
 ok $? "run 7: a reset cancels the observation"
-loc 53.6
+loc 73.6
 report
 ! grep -q '"event":"stray"' "$T/srv.log" && [ "$(notified | wc -l)" = 4 ]
 ok $? "run 8: nothing more is sent for it"
@@ -114,14 +133,14 @@ serve=$BG_PID
 wait_for "$T/srv.log" '"event":"(register|update)".*"b=U|lt=12' 10
 sleep 0.3
 ctl observe /6/0/0
-wait_for "$T/srv.log" '"event":"observe".*"value":"53.6"' 5
+wait_for "$T/srv.log" '"event":"observe".*"value":"73.6"' 5
 ok $? "--serve: observed"
 ctl deaf
 wait_for "$T/serve.log.err" "storing notifications|is out of reach|unreachable" 20
-loc 54.7
+loc 79.7
 sleep 1.2
 ctl hear
-wait_for "$T/srv.log" '"event":"notify".*"value":"54.7"' 20
+wait_for "$T/srv.log" '"event":"notify".*"value":"79.7"' 20
 ok $? "--serve: the change made while the server was unreachable arrived once it answered"
 kill -TERM "$serve"
 wait "$serve"

@@ -9,6 +9,7 @@
 # Events are JSON lines on stdout. Commands, one per line on the FIFO:
 #   observe PATH       GET PATH with Observe 0, to where the client last spoke from
 #   write PATH VALUE   PUT PATH, text/plain
+#   attr PATH QUERY    Write-Attributes: PUT PATH?QUERY without a payload
 #   deaf | hear        close the socket (the client gets ICMP port unreachable) | reopen it
 #   reset PATH         answer the next notification of PATH's observation with a reset
 import json
@@ -119,11 +120,14 @@ def main():
                 elif cmd[0] == "reset":
                     resets.add(cmd[1])
                     event(event="will-reset", path=cmd[1])
-                elif cmd[0] in ("observe", "write") and sock and peer:
+                elif cmd[0] in ("observe", "write", "attr") and sock and peer:
                     mid = (mid + 1) & 0xFFFF
                     tok = os.urandom(4)
                     if cmd[0] == "observe":
                         pkt = build(0, 1, mid, tok, [(6, b"")] + path_opts(cmd[1]))
+                    elif cmd[0] == "attr":
+                        pkt = build(0, 3, mid, tok, path_opts(cmd[1]) +
+                                    [(15, q.encode()) for q in cmd[2].split("&")])
                     else:
                         pkt = build(0, 3, mid, tok, path_opts(cmd[1]) + [(12, b"")],
                                     cmd[2].encode())

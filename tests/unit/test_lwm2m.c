@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "base/base.h"
 #include "lwm2m/lwm2m.h"
 #include "lwm2m/objects.h"
 #include "lwm2m/observe.h"
@@ -422,7 +424,7 @@ static void test_obs_state(void **state)
 	struct m2m_err err;
 
 	(void)state;
-	lw_obs_parse(&s, obs_state, strlen(obs_state), "coap://s", "ep");
+	lw_obs_parse(&s, NULL, obs_state, strlen(obs_state), "coap://s", "ep");
 	assert_int_equal(s.n, 1); /* the second has a token that is not hex */
 	assert_string_equal(s.o[0].path, "/6/0/0");
 	assert_int_equal(s.o[0].toklen, 4);
@@ -434,8 +436,25 @@ static void test_obs_state(void **state)
 
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/obs.json", dir);
-	assert_int_equal(lw_obs_save(&s, path, "coap://s", "ep", &err), 0);
-	lw_obs_load(&t, path, "coap://s", "ep");
+	{
+		struct lw_obs_settings set = { .dflt_pmin = 2, .dflt_pmax = 60, .storing = false },
+				       back = { 0 };
+		struct lw_path ap = { { 6, 0, 0, 0 }, 3 };
+
+		set.attrs[0] = (struct lw_attrs){ .path = ap, .set = LW_A_PMIN | LW_A_GT,
+						  .pmin = 5, .gt = 49.25 };
+		set.n_attrs = 1;
+		assert_int_equal(lw_obs_save(&s, &set, path, "coap://s", "ep", &err), 0);
+		lw_obs_load(&t, &back, path, "coap://s", "ep");
+		assert_true(back.present);
+		assert_int_equal(back.dflt_pmin, 2);
+		assert_int_equal(back.dflt_pmax, 60);
+		assert_false(back.storing);
+		assert_int_equal(back.n_attrs, 1);
+		assert_int_equal(back.attrs[0].set, LW_A_PMIN | LW_A_GT);
+		assert_int_equal(back.attrs[0].pmin, 5);
+		assert_true(back.attrs[0].gt == 49.25);
+	}
 	assert_int_equal(t.n, 1);
 	assert_memory_equal(t.o[0].token, s.o[0].token, 4);
 	assert_int_equal(t.o[0].n_note, 2);
@@ -443,20 +462,39 @@ static void test_obs_state(void **state)
 	assert_memory_equal(t.o[0].last_hash, s.o[0].last_hash, 8);
 	lw_obs_free(&t);
 	/* another server or endpoint: not ours */
-	lw_obs_load(&t, path, "coap://other", "ep");
+	lw_obs_load(&t, NULL, path, "coap://other", "ep");
 	assert_int_equal(t.n, 0);
-	lw_obs_load(&t, path, "coap://s", "ep2");
+	lw_obs_load(&t, NULL, path, "coap://s", "ep2");
 	assert_int_equal(t.n, 0);
 	unlink(path);
 	rmdir(dir);
 	/* truncated, not JSON, empty */
-	lw_obs_parse(&t, obs_state, strlen(obs_state) / 2, "coap://s", "ep");
+	lw_obs_parse(&t, NULL, obs_state, strlen(obs_state) / 2, "coap://s", "ep");
 	assert_int_equal(t.n, 0);
-	lw_obs_parse(&t, "\x01\xff", 2, "coap://s", "ep");
+	lw_obs_parse(&t, NULL, "\x01\xff", 2, "coap://s", "ep");
 	assert_int_equal(t.n, 0);
-	lw_obs_parse(&t, "", 0, "coap://s", "ep");
+	lw_obs_parse(&t, NULL, "", 0, "coap://s", "ep");
 	assert_int_equal(t.n, 0);
 	lw_obs_free(&s);
+
+	/* the age of the last value survives a reboot: taken a day before this boot began */
+	{
+		char text[512];
+		int64_t wall = (int64_t)time(NULL) * 1000, mono = (int64_t)m2m_now_ms();
+		int64_t day = 86400000, age;
+
+		snprintf(text, sizeof(text),
+			 "{\"version\":1,\"server\":\"coap://s\",\"endpoint\":\"ep\","
+			 "\"observations\":[{\"path\":\"/6/0/0\",\"token\":\"01\",\"accept\":0,"
+			 "\"seq\":1,\"taken\":%lld,\"hash\":\"0011223344556677\"}]}",
+			 (long long)(wall - mono - day));
+		lw_obs_parse(&s, NULL, text, strlen(text), "coap://s", "ep");
+		assert_int_equal(s.n, 1);
+		assert_true(s.o[0].last_ms < 0);
+		age = (int64_t)m2m_now_ms() - s.o[0].last_ms;
+		assert_true(age > mono + day - 5000 && age < mono + day + 5000);
+		lw_obs_free(&s);
+	}
 }
 
 /* A float becomes an integer only when it is one, and in range. */

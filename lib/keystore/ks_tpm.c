@@ -139,6 +139,7 @@ struct tpm {
 	TPMT_SIG_SCHEME scheme;
 	bool noda;              /* the key is exempt from dictionary-attack lockout */
 	bool auth_failed;       /* the TPM refused the auth value */
+	const struct m2m_secret *auth; /* set: use it, do not read the source again */
 	char tcti_conf[256];
 };
 
@@ -282,6 +283,17 @@ static int set_auth(struct tpm *t, ESYS_TR obj, const struct m2m_key_ref *ref, c
 
 	if (ref->pin.source == M2M_SECRET_NONE)
 		return M2M_OK;
+	if (t->auth) {
+		/* the value already read (a prompt must not ask twice) */
+		if (t->auth->len > sizeof(auth.buffer))
+			return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					   "TPM key auth value longer than %zu bytes", sizeof(auth.buffer));
+		auth.size = (UINT16)t->auth->len;
+		memcpy(auth.buffer, t->auth->buf, t->auth->len);
+		Esys_TR_SetAuth(t->esys, obj, &auth);
+		OPENSSL_cleanse(&auth, sizeof(auth));
+		return M2M_OK;
+	}
 	rc = m2m_secret_read(&ref->pin, what, &s, err);
 	if (rc)
 		return rc;
@@ -415,8 +427,18 @@ static int tpm_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, b
 		goto out;
 	r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, key, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 			      ESYS_TR_NONE, handle, &pers);
-	if (r != TSS2_RC_SUCCESS)
+	if (r != TSS2_RC_SUCCESS) {
 		rc = tss_err(err, r, "making the key persistent", handle);
+		if (replace)
+			m2m_err_prefix(err, "the old key at 0x%08x is gone already", handle);
+	} else {
+		/* a new key: an auth value refused for the old one may be right now */
+		char serial[16], name[32];
+
+		snprintf(serial, sizeof(serial), "%08x", handle);
+		snprintf(name, sizeof(name), "TPM key 0x%08x", handle);
+		ks_pin_remember(t->tcti_conf, serial, name, NULL, 0, false);
+	}
 out:
 	m2m_secret_wipe(&s);
 	OPENSSL_cleanse(&key_sens, sizeof(key_sens));
@@ -584,8 +606,18 @@ static int tpm_import(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, b
 		goto out;
 	r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, key, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 			      ESYS_TR_NONE, handle, &pers);
-	if (r != TSS2_RC_SUCCESS)
+	if (r != TSS2_RC_SUCCESS) {
 		rc = tss_err(err, r, "making the key persistent", handle);
+		if (replace)
+			m2m_err_prefix(err, "the old key at 0x%08x is gone already", handle);
+	} else {
+		/* a new key: an auth value refused for the old one may be right now */
+		char serial[16], name[32];
+
+		snprintf(serial, sizeof(serial), "%08x", handle);
+		snprintf(name, sizeof(name), "TPM key 0x%08x", handle);
+		ks_pin_remember(t->tcti_conf, serial, name, NULL, 0, false);
+	}
 out:
 	m2m_secret_wipe(&s);
 	OPENSSL_clear_free(key_sens, sizeof(*key_sens));
@@ -940,7 +972,9 @@ int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *er
 	}
 	memset(dg, 0x6d, sizeof(dg));
 	t->auth_failed = false;
+	t->auth = auth;
 	rc = tpm_sign(k, dg, sizeof(dg), &sig, &siglen, err);
+	t->auth = NULL;
 	free(sig);
 	if (rc && t->auth_failed) {
 		ks_pin_remember(t->tcti_conf, serial, name, auth->buf, auth->len, true);

@@ -56,7 +56,6 @@ struct m2m_coap {
 	 * callback of ours on the session's SSL, chained to libcoap's.
 	 */
 	struct {
-		void (*chained)(const SSL *, int, int);
 		uint64_t hello_at, finished_at;
 		unsigned rtt_ms;            /* ClientHello to the server's first answer */
 		bool answered;              /* the server sent a handshake message */
@@ -211,6 +210,11 @@ static int on_event(coap_session_t *s, const coap_event_t ev)
 		return 0;
 	if (ev == COAP_EVENT_DTLS_CONNECTED)
 		c->connected = true;
+	if (ev == COAP_EVENT_DTLS_CLOSED && c->connected) {
+		/* an established session lost: what its handshake showed is stale */
+		memset(&c->hs, 0, sizeof(c->hs));
+		c->hs.hello_at = m2m_now_ms();
+	}
 	if (ev == COAP_EVENT_DTLS_ERROR || ev == COAP_EVENT_DTLS_CLOSED) {
 		c->connected = false;
 		c->dtls_failed = ev == COAP_EVENT_DTLS_ERROR;
@@ -335,14 +339,29 @@ static void verify_failure(struct m2m_coap *c, const SSL *ssl)
 		 X509_verify_cert_error_string(v), c->ca ? c->ca : "?");
 }
 
+/*
+ * libcoap's own info callback, which ours calls first; and the session
+ * watched (one per process), for the SSL of a new handshake libcoap makes
+ * when a session is set up again (after the server lost it).
+ */
+static void (*hs_chained)(const SSL *, int, int);
+static struct m2m_coap *hs_owner;
+
 static void hs_watch(const SSL *ssl, int where, int ret)
 {
-	struct m2m_coap *c = SSL_get_ex_data(ssl, hs_index);
+	struct m2m_coap *c = hs_index >= 0 ? SSL_get_ex_data(ssl, hs_index) : NULL;
 
+	if (hs_chained)
+		hs_chained(ssl, where, ret);
+	if (!c)
+		c = hs_owner;
 	if (!c)
 		return;
-	if (c->hs.chained)
-		c->hs.chained(ssl, where, ret);
+	if (where & SSL_CB_HANDSHAKE_START) {
+		/* a new handshake (a first one, or libcoap's after a lost session) */
+		memset(&c->hs, 0, sizeof(c->hs));
+		c->hs.hello_at = m2m_now_ms();
+	}
 	if ((where & SSL_CB_ALERT) && (ret >> 8) == SSL3_AL_FATAL) {
 		char *a = (where & SSL_CB_READ) ? c->hs.alert_in : c->hs.alert_out;
 
@@ -370,23 +389,33 @@ static void hs_watch(const SSL *ssl, int where, int ret)
 	}
 }
 
-/* Watch the handshake libcoap has just started on the session's SSL. */
+/*
+ * Watch the handshake libcoap has just started on the session's SSL, and
+ * the ones it starts later on SSLs of the same context.
+ */
 static void hs_attach(struct m2m_coap *c)
 {
 	coap_tls_library_t lib;
 	SSL *ssl = coap_session_get_tls(c->s, &lib);
+	SSL_CTX *ctx;
+	void (*cb)(const SSL *, int, int);
 
 	c->hs.hello_at = m2m_now_ms();
+	hs_owner = c;
 	if (!ssl || lib != COAP_TLS_LIBRARY_OPENSSL)
 		return;
 	if (hs_index < 0)
 		hs_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	if (hs_index < 0 || !SSL_set_ex_data(ssl, hs_index, c))
 		return;
-	c->hs.chained = SSL_get_info_callback(ssl);
-	if (!c->hs.chained)
-		c->hs.chained = SSL_CTX_get_info_callback(SSL_get_SSL_CTX(ssl));
+	ctx = SSL_get_SSL_CTX(ssl);
+	cb = SSL_get_info_callback(ssl);
+	if (!cb)
+		cb = SSL_CTX_get_info_callback(ctx);
+	if (cb && cb != hs_watch)
+		hs_chained = cb;
 	SSL_set_info_callback(ssl, hs_watch);
+	SSL_CTX_set_info_callback(ctx, hs_watch);
 }
 
 /*
@@ -836,6 +865,8 @@ void mcoap_close(struct m2m_coap *c)
 		return;
 	if (rst_owner == c)
 		rst_owner = NULL;
+	if (hs_owner == c)
+		hs_owner = NULL;
 	if (c->s) {
 		coap_session_set_app_data(c->s, NULL);
 		coap_session_release(c->s);

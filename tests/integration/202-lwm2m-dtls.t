@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v coap-rd-openssl >/dev/null || skip_all "libcoap3-bin not installed"
 command -v openssl >/dev/null || skip_all "openssl not installed"
-plan 18
+plan 20
 psk=it-psk-$RANDOM$RANDOM
 printf '%s\n' "$psk" >"$T/psk"
 printf 'not-the-key\n' >"$T/wrong"
@@ -128,5 +128,30 @@ is $? 0 "block-wise PUT, DTLS-PSK: $(cat "$T/put2.json")"
 is $? 0 "block-wise GET, DTLS-PSK: $(cat "$T/get2.json")"
 cmp -s "$T/blob" "$T/got2"
 ok $? "DTLS-PSK: what came back is what went out"
+
+# always-on over DTLS: the server restarts and forgets the session; the
+# device's next Update goes through a new handshake and a new Register
+rd3=$(free_port)
+bg "$T/rd3.log" coap-rd-openssl -A 127.0.0.1 -p "$rd3" -k "$psk"
+rd3_pid=$BG_PID
+sleep 0.3
+sed "s/127.0.0.1:$((rd + 1))/127.0.0.1:$((rd3 + 1))/; s/state-psk/state-restart/" "$T/psk.yaml" |
+	sed 's/^  timeout: .*/  timeout: 10s\n  lifetime: 12s/' >"$T/restart.yaml"
+bg "$T/serve.log" env M2M_CONFIG="$T/restart.yaml" "$BIN/m2mdm-status" --serve -v
+serve=$BG_PID
+wait_for "$T/serve.log.err" "registered as it-psk" 5
+kill "$rd3_pid"
+wait "$rd3_pid" 2>/dev/null
+bg "$T/rd3b.log" coap-rd-openssl -A 127.0.0.1 -p "$rd3" -k "$psk"
+t0=$(date +%s)
+for ((i = 0; i < 300; i++)); do
+	[ "$(grep -c "registered as it-psk" "$T/serve.log.err")" -ge 2 ] && break
+	sleep 0.1
+done
+[ "$(grep -c "registered as it-psk" "$T/serve.log.err")" -ge 2 ]
+ok $? "--serve, DTLS: registered again after the server restarted ($(($(date +%s) - t0)) s)"
+! grep -q "not our Finished" "$T/serve.log.err"
+ok $? "no stale handshake verdict on the way ($(tail -3 "$T/serve.log.err" | tr '\n' ' '))"
+kill -TERM "$serve" 2>/dev/null
 [ "$_fail" = 0 ] || diag "$(cat "$T"/*.err)"
 done_testing

@@ -301,8 +301,12 @@ static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
 		goto out;
 	if (serve) {
 		rc = m2m_dm_serve(dm, 0, &stop_flag, &err);
-		if (!rc)
-			rc = m2m_dm_deregister(dm, 5000, &err);
+		/* stopping is not failing: a server out of reach lets the registration expire */
+		if (!rc && m2m_dm_deregister(dm, 5000, &err)) {
+			cli_log_line(c, LOG_WARNING, "%s (not de-registered: the registration expires "
+				     "by itself)", err.msg);
+			m2m_err_clear(&err);
+		}
 	} else {
 		/* stay reachable for what the server queued, within the run's bound */
 		used = m2m_now_ms() - start;

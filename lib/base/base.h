@@ -45,8 +45,8 @@ unsigned m2m_backoff_ms(const struct m2m_backoff *b, unsigned n);
 /* Uniform random number in [0, n). */
 uint32_t m2m_random_below(uint32_t n);
 
-/* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
-void m2m_hex(const uint8_t *p, size_t len, char *out);
+/* Lower-case hex of len bytes into out, cut to fit outlen, always terminated. */
+void m2m_hex(const uint8_t *p, size_t len, char *out, size_t outlen);
 /* Hex (even length, at most max bytes) into out; false if it is not that. */
 bool m2m_unhex(const char *s, uint8_t *out, size_t max, size_t *len);
 

@@ -259,15 +259,17 @@ unsigned m2m_backoff_ms(const struct m2m_backoff *b, unsigned n)
 	return (unsigned)(d - m2m_random_below((uint32_t)(d / 4 + 1)));
 }
 
-void m2m_hex(const uint8_t *p, size_t len, char *out)
+void m2m_hex(const uint8_t *p, size_t len, char *out, size_t outlen)
 {
 	static const char digits[] = "0123456789abcdef";
+	size_t i;
 
-	for (size_t i = 0; i < len; i++) {
+	for (i = 0; i < len && 2 * i + 2 < outlen; i++) {
 		out[2 * i] = digits[p[i] >> 4];
 		out[2 * i + 1] = digits[p[i] & 15];
 	}
-	out[2 * len] = 0;
+	if (outlen)
+		out[2 * i < outlen ? 2 * i : outlen - 1] = '\0';
 }
 
 static int nibble(char c)

@@ -266,7 +266,7 @@ static void fingerprint(struct m2m_key *k)
 		return;
 	SHA256(der, (size_t)n, md);
 	OPENSSL_free(der);
-	ks_hex_encode(md, 16, hex, sizeof(hex));
+	m2m_hex(md, 16, hex, sizeof(hex));
 	snprintf(k->info.fingerprint, sizeof(k->info.fingerprint), "SHA256:%s", hex);
 }
 
@@ -517,37 +517,6 @@ EVP_PKEY *ks_rsa_pub_from(const unsigned char *n, size_t nlen, const unsigned ch
 	return pk;
 }
 
-int ks_hex_decode(const char *hex, unsigned char *out, size_t max, size_t *len)
-{
-	size_t n = strlen(hex);
-
-	if (n % 2 || n / 2 > max)
-		return -1;
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]);
-		int lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	*len = n / 2;
-	return 0;
-}
-
-void ks_hex_encode(const unsigned char *in, size_t len, char *out, size_t outlen)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < len && 2 * i + 2 < outlen; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	if (outlen)
-		out[2 * i < outlen ? 2 * i : outlen - 1] = '\0';
-}
-
 bool ks_exists(const char *path)
 {
 	struct stat st;
@@ -616,8 +585,7 @@ static void pin_hash(const char *path, const char *pin, size_t len, char *hex, s
 		EVP_DigestFinal_ex(c, md, &n);
 	}
 	EVP_MD_CTX_free(c);
-	for (size_t i = 0; i < sizeof(md) && 2 * i + 2 < hexlen; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	m2m_hex(md, sizeof(md), hex, hexlen);
 	OPENSSL_cleanse(md, sizeof(md));
 }
 

@@ -57,9 +57,6 @@ int ks_ecdsa_raw_to_der(const unsigned char *r, size_t rlen, const unsigned char
 EVP_PKEY *ks_ec_pub_from_point(const unsigned char *pt, size_t len);
 /* EVP_PKEY for an RSA modulus and exponent (big-endian) */
 EVP_PKEY *ks_rsa_pub_from(const unsigned char *n, size_t nlen, const unsigned char *e, size_t elen);
-/* hex <-> bytes */
-int ks_hex_decode(const char *hex, unsigned char *out, size_t max, size_t *len);
-void ks_hex_encode(const unsigned char *in, size_t len, char *out, size_t outlen);
 /* Does a file exist (lstat)? */
 bool ks_exists(const char *path);
 

@@ -219,7 +219,7 @@ static int unseal_input(const struct ks_machine_file *mf, char *val, const char 
 	rc = ks_tpm_unseal(mf->tcti, mf->seal_handle, sec, sizeof(sec), &len, err);
 	if (rc)
 		return m2m_err_prefix(err, "%s: this key is sealed to a TPM", file);
-	ks_hex_encode(sec, len, val, MAX_VALUE);
+	m2m_hex(sec, len, val, MAX_VALUE);
 	OPENSSL_cleanse(sec, sizeof(sec));
 	return M2M_OK;
 }
@@ -307,7 +307,7 @@ int ks_machine_write(const char *path, EVP_PKEY *pk, const char *tcti, uint32_t 
 		if (RAND_bytes(sec, sizeof(sec)) != 1)
 			return m2m_err_set(err, M2M_ERR_FAILURE, "no random bytes: %s", ks_ssl_reason());
 		rc = ks_tpm_seal(tcti, seal_handle, sec, sizeof(sec), replace, err);
-		ks_hex_encode(sec, sizeof(sec), vals[n], MAX_VALUE);
+		m2m_hex(sec, sizeof(sec), vals[n], MAX_VALUE);
 		OPENSSL_cleanse(sec, sizeof(sec));
 		if (rc)
 			return m2m_err_prefix(err, "%s: sealing to the TPM", path);
@@ -324,8 +324,8 @@ int ks_machine_write(const char *path, EVP_PKEY *pk, const char *tcti, uint32_t 
 				   path);
 	if (RAND_bytes(salt, sizeof(salt)) != 1 || RAND_bytes(nonce, sizeof(nonce)) != 1)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "no random bytes: %s", ks_ssl_reason());
-	ks_hex_encode(salt, sizeof(salt), salt_hex, sizeof(salt_hex));
-	ks_hex_encode(nonce, sizeof(nonce), nonce_hex, sizeof(nonce_hex));
+	m2m_hex(salt, sizeof(salt), salt_hex, sizeof(salt_hex));
+	m2m_hex(nonce, sizeof(nonce), nonce_hex, sizeof(nonce_hex));
 	hlen = (size_t)snprintf(header, sizeof(header),
 				"# m2m machine-bound key: useless on another machine, see m2mvpn-cert(1)\n"
 				MAGIC "\nkdf: hkdf-sha256\ninfo: " KS_MACHINE_INFO
@@ -444,8 +444,8 @@ int ks_machine_parse(const char *buf, struct ks_machine_file *mf, const char *fi
 	}
 	take(field((char *)buf, "salt"), salt_hex, sizeof(salt_hex));
 	take(field((char *)buf, "nonce"), nonce_hex, sizeof(nonce_hex));
-	if (ks_hex_decode(salt_hex, mf->salt, sizeof(mf->salt), &sl) || sl != sizeof(mf->salt) ||
-	    ks_hex_decode(nonce_hex, mf->nonce, sizeof(mf->nonce), &nl) || nl != sizeof(mf->nonce))
+	if (!m2m_unhex(salt_hex, mf->salt, sizeof(mf->salt), &sl) || sl != sizeof(mf->salt) ||
+	    !m2m_unhex(nonce_hex, mf->nonce, sizeof(mf->nonce), &nl) || nl != sizeof(mf->nonce))
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: damaged header (salt, nonce)", file);
 	data += 7;
 	dl = strcspn(data, "\n");

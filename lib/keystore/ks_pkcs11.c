@@ -111,7 +111,7 @@ static int p11_open(const struct m2m_key_ref *ref, bool rw, struct p11 **out, st
 	*out = NULL;
 	if (!p)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	if (ref->id && ks_hex_decode(ref->id, p->id, sizeof(p->id), &p->idlen)) {
+	if (ref->id && !m2m_unhex(ref->id, p->id, sizeof(p->id), &p->idlen)) {
 		free(p);
 		return m2m_err_set(err, M2M_ERR_USAGE, "pkcs11 key: id '%s' is not hex", ref->id);
 	}
@@ -504,7 +504,7 @@ static int p11_key_open(struct m2m_key *k, struct m2m_err *err)
 	if (rc)
 		return rc;
 	if (p->idlen)
-		ks_hex_encode(p->id, p->idlen, k->info.id, sizeof(k->info.id));
+		m2m_hex(p->id, p->idlen, k->info.id, sizeof(k->info.id));
 	k->info.pin_state = token_pin_state(p);
 	k->info.pin_needed = true;
 	k->info.slot = (unsigned long)p->slot;

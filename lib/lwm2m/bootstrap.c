@@ -125,9 +125,9 @@ static int bs_save(struct bs_state *bs, const struct lw_bs_server *s, struct m2m
 		free(path);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	}
-	m2m_hex(s->identity, s->id_len, idh);
-	m2m_hex(s->secret, s->secret_len, sech);
-	m2m_hex(s->server_key, s->server_key_len, skh);
+	m2m_hex(s->identity, s->id_len, idh, sizeof(idh));
+	m2m_hex(s->secret, s->secret_len, sech, sizeof(sech));
+	m2m_hex(s->server_key, s->server_key_len, skh, sizeof(skh));
 	json_object_object_add(o, "uri", json_object_new_string(s->uri));
 	json_object_object_add(o, "mode", json_object_new_int(s->mode));
 	json_object_object_add(o, "identity", json_object_new_string(idh));

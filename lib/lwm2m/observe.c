@@ -462,12 +462,12 @@ int lw_obs_save(const struct lw_observers *s, const struct lw_obs_settings *set,
 			lw_buf_free(&b);
 			json_object_array_add(notes, n);
 		}
-		m2m_hex(o->token, o->toklen, tok);
+		m2m_hex(o->token, o->toklen, tok, sizeof(tok));
 		/* a left-out value: the next run sends the current one */
 		if (left_out)
 			memset(h, '0', 16), h[16] = 0;
 		else
-			m2m_hex(o->last_hash, 8, h);
+			m2m_hex(o->last_hash, 8, h, sizeof(h));
 		json_object_object_add(j, "path", json_object_new_string(o->path));
 		json_object_object_add(j, "token", json_object_new_string(tok));
 		json_object_object_add(j, "accept", json_object_new_int((int)o->accept));

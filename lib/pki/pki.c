@@ -300,7 +300,7 @@ static void fill_info(X509 *x, struct m2m_cert_info *ci)
 		char h[40];
 
 		SHA256(der, (size_t)n, md);
-		ks_hex_encode(md, 16, h, sizeof(h));
+		m2m_hex(md, 16, h, sizeof(h));
 		snprintf(ci->fingerprint, sizeof(ci->fingerprint), "SHA256:%s", h);
 	}
 	OPENSSL_free(der);

@@ -203,7 +203,7 @@ static void test_hex(void **state)
 	size_t n;
 
 	(void)state;
-	m2m_hex(in, 3, out);
+	m2m_hex(in, 3, out, sizeof(out));
 	assert_string_equal(out, "00ab7f");
 	assert_true(m2m_unhex("00AB7f", b, sizeof(b), &n));
 	assert_int_equal(n, 3);

@@ -171,7 +171,7 @@ static void test_derive(void **state)
 	 *   -kdfopt info:m2m/machine-key/v1 HKDF
 	 */
 	assert_int_equal(ks_machine_derive(v, 2, salt, sizeof(salt), k1), 0);
-	ks_hex_encode(k1, 32, hex, sizeof(hex));
+	m2m_hex(k1, 32, hex, sizeof(hex));
 	assert_string_equal(hex, "5ac1ff6fa52d70ed7ecf79e1770737a85db329eba6420d5dd41483415a61d856");
 }
 

@@ -436,38 +436,24 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 	if (!cfg->dm.enabled || !cfg->dm.bootstrap)
 		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: dm.bootstrap: not configured",
 				   cfg->path ? cfg->path : "config");
-	o.uri = cfg->dm.bootstrap;
-	o.security = cfg->dm.security;
-	o.cert = cfg->dm.cert;
-	o.key = cfg->dm.key;
-	o.ca = cfg->dm.ca;
-	o.p11_module = cfg->dm.key_module;
-	o.p11_token = cfg->dm.key_token;
-	o.p11_id = cfg->dm.key_id;
-	if (cfg->dm.security == M2M_DM_PSK) {
-		rc = m2m_secret_read(&cfg->dm.psk_key, "dm PSK", &key, err);
-		if (rc)
-			return rc;
-		o.psk_identity = cfg->dm.psk_identity;
-		o.psk_key = (const uint8_t *)key.buf;
-		o.psk_len = key.len;
-	}
-	if (cfg->dm.security == M2M_DM_X509 && cfg->dm.key_module) {
-		/* libcoap keeps a pointer to the PIN: wiped after mcoap_close() */
-		rc = lw_token_pin(cfg, &pin, err);
-		if (rc)
-			return rc;
-		o.p11_pin = pin.buf;
-	}
+	rc = lw_config_opts(cfg, cfg->dm.bootstrap, &o, &key, &pin, err);
+	if (rc)
+		return rc;
 	rc = mcoap_open(&o, bs_request, &bs, &c, err);
 	m2m_secret_wipe(&key);
 	for (size_t i = 0; !rc && i < sizeof(paths) / sizeof(paths[0]); i++)
 		rc = mcoap_add_path(c, paths[i], err);
-	if (rc)
+	if (!rc) {
+		snprintf(query, sizeof(query), "ep=%s&pct=%u", cfg->dm.endpoint,
+			 (unsigned)LW_FMT_SENML_CBOR);
+		rc = mcoap_request(c, M2M_COAP_POST, "bs", query, M2M_COAP_NONE, NULL, 0,
+				      timeout_ms, &resp, &body, err);
+	}
+	/* the transport's own messages do not say whom it was talking to */
+	if (rc) {
+		m2m_err_prefix(err, "bootstrap server %s", cfg->dm.bootstrap);
 		goto out;
-	snprintf(query, sizeof(query), "ep=%s&pct=%u", cfg->dm.endpoint, (unsigned)LW_FMT_SENML_CBOR);
-	rc = mcoap_request(c, M2M_COAP_POST, "bs", query, M2M_COAP_NONE, NULL, 0, timeout_ms,
-			      &resp, &body, err);
+	}
 	free(body);
 	if (!rc && resp.code != LW_CHANGED)
 		rc = m2m_err_set(err, resp.code == LW_CODE(4, 0) || resp.code == LW_CODE(4, 3) ?
@@ -494,9 +480,39 @@ out:
 	mcoap_close(c);
 	m2m_secret_wipe(&pin);
 	explicit_bzero(&bs.sec, sizeof(bs.sec));
-	if (rc && !strstr(err->msg, "ootstrap"))
-		m2m_err_prefix(err, "bootstrap server %s", cfg->dm.bootstrap);
 	return rc;
+}
+
+int lw_config_opts(const struct m2m_config *cfg, const char *uri, struct m2m_coap_opts *o,
+		   struct m2m_secret *key, struct m2m_secret *pin, struct m2m_err *err)
+{
+	int rc;
+
+	o->uri = uri;
+	o->security = cfg->dm.security;
+	o->cert = cfg->dm.cert;
+	o->key = cfg->dm.key;
+	o->ca = cfg->dm.ca;
+	o->p11_module = cfg->dm.key_module;
+	o->p11_token = cfg->dm.key_token;
+	o->p11_id = cfg->dm.key_id;
+	if (cfg->dm.security == M2M_DM_PSK) {
+		rc = m2m_secret_read(&cfg->dm.psk_key, "dm PSK", key, err);
+		if (rc)
+			return rc;
+		o->psk_identity = cfg->dm.psk_identity;
+		o->psk_key = (const uint8_t *)key->buf;
+		o->psk_len = key->len;
+	}
+	if (cfg->dm.security == M2M_DM_X509 && cfg->dm.key_module) {
+		rc = lw_token_pin(cfg, pin, err);
+		if (rc) {
+			m2m_secret_wipe(key);
+			return rc;
+		}
+		o->p11_pin = pin->buf;
+	}
+	return M2M_OK;
 }
 
 int lw_token_pin(const struct m2m_config *cfg, struct m2m_secret *pin, struct m2m_err *err)

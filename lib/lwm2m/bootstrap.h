@@ -24,6 +24,16 @@ struct lw_bs_server {
 
 /* state_dir/dm-bootstrap.json, if a bootstrap finished; M2M_ERR_NOT_FOUND if not. */
 int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out);
+struct m2m_coap_opts;
+
+/*
+ * The transport to a server of the configuration itself (its bootstrap
+ * server, or its LwM2M server): security mode, files or token key, the PSK
+ * read into *key and the token PIN into *pin, both for the caller to wipe
+ * (the PIN only after mcoap_close(): libcoap keeps a pointer to it).
+ */
+int lw_config_opts(const struct m2m_config *cfg, const char *uri, struct m2m_coap_opts *o,
+		   struct m2m_secret *key, struct m2m_secret *pin, struct m2m_err *err);
 /*
  * The user PIN of the DTLS key on a token (dm.key with pkcs11), tried once
  * by the key store under the token's retry policy: a PIN the token rejected

@@ -41,21 +41,7 @@ struct m2m_dm {
 	struct m2m_secret pin;  /* token PIN: libcoap keeps a pointer to it */
 };
 
-static void logf_(struct m2m_dm *dm, int prio, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void logf_(struct m2m_dm *dm, int prio, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	if (!dm->log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	dm->log(dm->log_ctx, prio, "%s", line);
-}
+#define logf_(dm, ...) LW_LOG((dm)->log, (dm)->log_ctx, __VA_ARGS__)
 
 /* ---- saved registration ---- */
 
@@ -616,14 +602,6 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 		free(dm);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "LwM2M: cannot build the objects");
 	}
-	o.uri = cfg->dm.server;
-	o.security = cfg->dm.security;
-	o.cert = cfg->dm.cert;
-	o.key = cfg->dm.key;
-	o.ca = cfg->dm.ca;
-	o.p11_module = cfg->dm.key_module;
-	o.p11_token = cfg->dm.key_token;
-	o.p11_id = cfg->dm.key_id;
 	if (from_bs) {
 		char ident[sizeof(bs->identity) + 1];
 
@@ -631,7 +609,6 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 		if (bs->mode == 2) {
 			/* certificate mode: the credentials stay in dm->bs for libcoap */
 			o.security = M2M_DM_X509;
-			o.cert = o.key = o.ca = NULL;
 			o.der_cert = bs->identity;
 			o.der_cert_len = bs->id_len;
 			o.der_key = bs->secret;
@@ -646,7 +623,6 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 			o.psk_key = bs->secret;
 			o.psk_len = bs->secret_len;
 		}
-		o.p11_module = NULL;
 		if (bs->lifetime)
 			dm->objs.lifetime_s = bs->lifetime;
 		dm->objs.binding = strcmp(bs->binding, "UQ") == 0 ? M2M_DM_BINDING_UQ :
@@ -655,23 +631,10 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 		if (bs->mode != 2)
 			explicit_bzero(bs->secret, sizeof(bs->secret));
 	} else {
-		if (cfg->dm.security == M2M_DM_PSK) {
-			rc = m2m_secret_read(&cfg->dm.psk_key, "dm PSK", &key, err);
-			if (rc) {
-				m2m_dm_close(dm);
-				return rc;
-			}
-			o.psk_identity = cfg->dm.psk_identity;
-			o.psk_key = (const uint8_t *)key.buf;
-			o.psk_len = key.len;
-		}
-		if (cfg->dm.security == M2M_DM_X509 && cfg->dm.key_module) {
-			rc = lw_token_pin(cfg, &dm->pin, err);
-			if (rc) {
-				m2m_dm_close(dm);
-				return rc;
-			}
-			o.p11_pin = dm->pin.buf;
+		rc = lw_config_opts(cfg, cfg->dm.server, &o, &key, &dm->pin, err);
+		if (rc) {
+			m2m_dm_close(dm);
+			return rc;
 		}
 		rc = mcoap_open(&o, on_request, dm, &dm->coap, err);
 	}

@@ -143,6 +143,13 @@ int lw_link_decode(const uint8_t *p, size_t len, struct lw_link *links, size_t m
 void lw_b64_encode(const uint8_t *p, size_t len, struct lw_buf *out);
 int lw_b64_decode(const char *s, size_t len, struct lw_buf *out);
 
+/* A line to an m2m_dm_log_fn, if one is set (it formats; format-checked there). */
+#define LW_LOG(log, ctx, ...)                          \
+	do {                                           \
+		if (log)                               \
+			(log)((ctx), __VA_ARGS__);     \
+	} while (0)
+
 /* ---- the data model ---- */
 
 enum { LW_OP_R = 1, LW_OP_W = 2, LW_OP_E = 4 };

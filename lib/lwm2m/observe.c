@@ -15,21 +15,7 @@
 #define NOTE_MAX (64 * 1024)   /* a stored notification larger than this is not kept */
 #define FILE_MAX (4 * 1024 * 1024)
 
-static void logf_(struct lw_observers *s, int prio, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void logf_(struct lw_observers *s, int prio, const char *fmt, ...)
-{
-	char line[256];
-	va_list ap;
-
-	if (!s->log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	s->log(s->log_ctx, prio, "%s", line);
-}
+#define logf_(s, ...) LW_LOG((s)->log, (s)->log_ctx, __VA_ARGS__)
 
 static uint64_t wall_ms(void)
 {

@@ -371,6 +371,42 @@ static int take_handle(struct tpm *t, uint32_t handle, bool replace, struct m2m_
 	return r == TSS2_RC_SUCCESS ? M2M_OK : tss_err(err, r, "removing the old key", handle);
 }
 
+/* How a refused auth value of the key at handle is remembered (ks_pin_remember). */
+static void auth_marker(uint32_t handle, char serial[16], char name[32])
+{
+	snprintf(serial, 16, "%08x", handle);
+	snprintf(name, 32, "TPM key 0x%08x", handle);
+}
+
+/*
+ * Make the loaded key persistent at handle; with replace, the key there goes
+ * first (only now that the new one exists). A new key clears an auth value
+ * refused for the old one: it may be right now.
+ */
+static int persist(struct tpm *t, ESYS_TR key, uint32_t handle, bool replace,
+		   struct m2m_err *err)
+{
+	char serial[16], name[32];
+	ESYS_TR pers;
+	TSS2_RC r;
+	int rc;
+
+	rc = replace ? take_handle(t, handle, true, err) : M2M_OK;
+	if (rc)
+		return rc;
+	r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, key, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+			      ESYS_TR_NONE, handle, &pers);
+	if (r != TSS2_RC_SUCCESS) {
+		rc = tss_err(err, r, "making the key persistent", handle);
+		if (replace)
+			m2m_err_prefix(err, "the old key at 0x%08x is gone already", handle);
+		return rc;
+	}
+	auth_marker(handle, serial, name);
+	ks_pin_remember(t->tcti_conf, serial, name, NULL, 0, false);
+	return M2M_OK;
+}
+
 static int tpm_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, bool replace,
 			struct m2m_err *err)
 {
@@ -380,7 +416,7 @@ static int tpm_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, b
 	TPML_PCR_SELECTION pcr = { 0 };
 	TPM2B_PUBLIC tmpl, *pub = NULL;
 	TPM2B_PRIVATE *priv = NULL;
-	ESYS_TR prim = ESYS_TR_NONE, key = ESYS_TR_NONE, pers;
+	ESYS_TR prim = ESYS_TR_NONE, key = ESYS_TR_NONE;
 	struct m2m_secret s = { 0 };
 	struct tpm *t;
 	TSS2_RC r;
@@ -422,23 +458,7 @@ static int tpm_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, b
 		rc = tss_err(err, r, "creating the key", handle);
 		goto out;
 	}
-	rc = replace ? take_handle(t, handle, true, err) : M2M_OK;
-	if (rc)
-		goto out;
-	r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, key, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-			      ESYS_TR_NONE, handle, &pers);
-	if (r != TSS2_RC_SUCCESS) {
-		rc = tss_err(err, r, "making the key persistent", handle);
-		if (replace)
-			m2m_err_prefix(err, "the old key at 0x%08x is gone already", handle);
-	} else {
-		/* a new key: an auth value refused for the old one may be right now */
-		char serial[16], name[32];
-
-		snprintf(serial, sizeof(serial), "%08x", handle);
-		snprintf(name, sizeof(name), "TPM key 0x%08x", handle);
-		ks_pin_remember(t->tcti_conf, serial, name, NULL, 0, false);
-	}
+	rc = persist(t, key, handle, replace, err);
 out:
 	m2m_secret_wipe(&s);
 	OPENSSL_cleanse(&key_sens, sizeof(key_sens));
@@ -540,7 +560,7 @@ static int tpm_import(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, b
 	TPM2B_PUBLIC pub;
 	TPMT_SENSITIVE *key_sens = NULL;
 	TPM2B_PRIVATE *dup = NULL, *priv = NULL;
-	ESYS_TR prim = ESYS_TR_NONE, key = ESYS_TR_NONE, pers;
+	ESYS_TR prim = ESYS_TR_NONE, key = ESYS_TR_NONE;
 	struct m2m_secret s = { 0 };
 	struct tpm *t;
 	size_t off = 2;
@@ -601,23 +621,7 @@ static int tpm_import(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, b
 		goto out;
 	}
 	/* the old key goes only once the new one is loaded: a failed import keeps it */
-	rc = replace ? take_handle(t, handle, true, err) : M2M_OK;
-	if (rc)
-		goto out;
-	r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, key, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-			      ESYS_TR_NONE, handle, &pers);
-	if (r != TSS2_RC_SUCCESS) {
-		rc = tss_err(err, r, "making the key persistent", handle);
-		if (replace)
-			m2m_err_prefix(err, "the old key at 0x%08x is gone already", handle);
-	} else {
-		/* a new key: an auth value refused for the old one may be right now */
-		char serial[16], name[32];
-
-		snprintf(serial, sizeof(serial), "%08x", handle);
-		snprintf(name, sizeof(name), "TPM key 0x%08x", handle);
-		ks_pin_remember(t->tcti_conf, serial, name, NULL, 0, false);
-	}
+	rc = persist(t, key, handle, replace, err);
 out:
 	m2m_secret_wipe(&s);
 	OPENSSL_clear_free(key_sens, sizeof(*key_sens));
@@ -947,8 +951,7 @@ int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *er
 	rc = m2m_secret_read(&k->ref.pin, "auth value of the TPM key", auth, err);
 	if (rc)
 		return rc;
-	snprintf(serial, sizeof(serial), "%08x", handle);
-	snprintf(name, sizeof(name), "TPM key 0x%08x", handle);
+	auth_marker(handle, serial, name);
 	if (ks_pin_rejected_before(t->tcti_conf, serial, name, auth->buf, auth->len)) {
 		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
 				 "%s: this auth value was refused in an earlier run; not tried again (fix its source)",

@@ -81,7 +81,9 @@ static void copy_str(char *dst, size_t len, json_object *o, const char *key)
 		snprintf(dst, len, "%s", json_object_get_string(v));
 }
 
-int m2m_dm_state_load(const struct m2m_config *cfg, struct m2m_dm_state *st)
+/* The saved registration, and the object links it last sent (links may be NULL). */
+static int state_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char *links,
+		      size_t links_len)
 {
 	json_object *o, *v;
 
@@ -89,6 +91,8 @@ int m2m_dm_state_load(const struct m2m_config *cfg, struct m2m_dm_state *st)
 	o = lw_read_json_state(state_path(cfg));
 	if (!o)
 		return M2M_ERR_NOT_FOUND;
+	if (links)
+		copy_str(links, links_len, o, "links");
 	copy_str(st->server, sizeof(st->server), o, "server");
 	copy_str(st->endpoint, sizeof(st->endpoint), o, "endpoint");
 	copy_str(st->location, sizeof(st->location), o, "location");
@@ -107,6 +111,11 @@ int m2m_dm_state_load(const struct m2m_config *cfg, struct m2m_dm_state *st)
 			 (!cfg->dm.server || strcmp(st->server, cfg->dm.server) == 0);
 	json_object_put(o);
 	return M2M_OK;
+}
+
+int m2m_dm_state_load(const struct m2m_config *cfg, struct m2m_dm_state *st)
+{
+	return state_read(cfg, st, NULL, 0);
 }
 
 static void state_save(struct m2m_dm *dm)
@@ -446,23 +455,14 @@ int m2m_dm_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
 static int first_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
 {
 	struct m2m_dm_state saved;
+	char links[sizeof(dm->links)];
 
 	if (dm->st.registered)
 		return do_update(dm, timeout_ms, err);
-	if (m2m_dm_state_load(dm->cfg, &saved) == M2M_OK && saved.registered &&
+	if (state_read(dm->cfg, &saved, links, sizeof(links)) == M2M_OK && saved.registered &&
 	    strcmp(saved.endpoint, dm->cfg->dm.endpoint) == 0) {
-		char *path = state_path(dm->cfg), *buf = NULL;
-		json_object *o = NULL, *v;
-		size_t len;
-
 		/* the links last sent decide whether the Update must carry them */
-		if (path && !m2m_read_file(path, 65536, &buf, &len, err) &&
-		    (o = json_tokener_parse(buf)) && json_object_object_get_ex(o, "links", &v))
-			snprintf(dm->links, sizeof(dm->links), "%s", json_object_get_string(v));
-		json_object_put(o);
-		free(buf);
-		free(path);
-		m2m_err_clear(err);
+		memcpy(dm->links, links, sizeof(links));
 		memcpy(dm->st.location, saved.location, sizeof(saved.location));
 		dm->st.registered = true;
 		dm->st.registered_at = saved.registered_at;

@@ -328,6 +328,23 @@ static size_t find_all(struct p11 *p, const struct m2m_key_ref *ref, CK_OBJECT_H
 	return n;
 }
 
+/* The objects a new key replaces, once it exists; done says what is done already. */
+static int destroy_old(struct p11 *p, const struct m2m_key_ref *ref, const CK_OBJECT_HANDLE *old,
+		       size_t n, const char *done, struct m2m_err *err)
+{
+	int rc = M2M_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		CK_RV rv = p->f->C_DestroyObject(p->s, old[i]);
+
+		if (rv != CKR_OK && !rc)
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					 "token '%s': %s, but an old object with id %s could not be deleted: %s",
+					 p->token, done, ref->id, rv_name(rv));
+	}
+	return rc;
+}
+
 static int destroy_all(struct p11 *p, const struct m2m_key_ref *ref, size_t *count,
 		       struct m2m_err *err)
 {
@@ -418,13 +435,7 @@ static int p11_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, b
 				 n_old ? "; the old key is still there" : "");
 		goto out;
 	}
-	for (size_t i = 0; i < n_old; i++) {
-		rv = p->f->C_DestroyObject(p->s, old[i]);
-		if (rv != CKR_OK && !rc)
-			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
-					 "token '%s': the new key is made, but an old object with id %s could not be deleted: %s",
-					 p->token, ref->id, rv_name(rv));
-	}
+	rc = destroy_old(p, ref, old, n_old, "the new key is made", err);
 out:
 	p11_close(p);
 	return rc;
@@ -833,13 +844,7 @@ static int p11_import(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, b
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < n_old; i++) {
-		rv = p->f->C_DestroyObject(p->s, old[i]);
-		if (rv != CKR_OK && !rc)
-			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
-					 "token '%s': the key is imported, but an old object with id %s could not be deleted: %s",
-					 p->token, ref->id, rv_name(rv));
-	}
+	rc = destroy_old(p, ref, old, n_old, "the key is imported", err);
 out:
 	ks_p11_import_free(t);
 	OPENSSL_free(t);

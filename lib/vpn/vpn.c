@@ -727,7 +727,7 @@ static int load_profile(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, ui
 static int do_up(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t deadline,
 		 bool want_status, struct m2m_vpn_status *st, struct m2m_err *err)
 {
-	bool cached, notfound = false;
+	bool cached, notfound = false, tpm_retried = false;
 	char name[64], reason[300];
 	struct initiate_ctx ic = { .vpn = vpn, .ike = name };
 	struct vici_node *resp = NULL;
@@ -828,6 +828,20 @@ again:
 				notfound = false;
 				goto again;
 			}
+		}
+		if (rc == M2M_ERR_AUTH_LOCAL && p->auth == M2M_AUTH_TPM && !tpm_retried &&
+		    remaining(deadline) > 1000) {
+			/*
+			 * charon's TPM signer (libtpmtss, strongSwan 5.9) DER-encodes an
+			 * ECDSA signature from the TPM's zero-padded r and s without
+			 * stripping the padding: about 1 signature in 128 is not valid
+			 * DER and the gateway refuses it. A new signature has a new
+			 * random r and s; a real refusal just fails once more.
+			 */
+			tpm_retried = true;
+			VLOG(vpn, LOG_INFO, "%s: %s; once more with a new TPM signature", p->name,
+			     err->msg);
+			goto again;
 		}
 		return rc;
 	}

@@ -45,6 +45,19 @@ ok "charon signed with the TPM (log)" grep -q "ECDSA_WITH_SHA256_DER successful"
 m2m down pos
 is_rc 0 "down: exit 0"
 
+# ---- a refused TPM signature is made once more: charon's TPM signer DER-encodes about one
+#      ECDSA signature in 128 wrongly (zero-padded r or s), so the gateway refuses a good key.
+#      A real refusal (a certificate from a CA the gateway does not trust; another name,
+#      since the gateway keeps the trusted certificate of this key) still exits 7.
+_lab_pki_run --issue --in "$LAB/pki/dev-tpm.csr" --type pkcs10 --cacert "$LAB/pki/rogue-ca.pem" \
+	--cakey "$LAB/pki/rogue-ca.key" --dn "C=XX, O=m2m test lab, CN=dev-rogue.lab" --san dev-rogue.lab \
+	--flag clientAuth --lifetime 20 --outform pem > "$LAB/pki/dev-tpm-rogue.pem"
+lab_keys_config rogue tpm dev-rogue.lab "cert: $LAB/pki/dev-tpm-rogue.pem" "tcti: \"$T\""
+m2m -v up rogue --timeout 20
+is_rc 7 "certificate from a CA the gateway does not trust: exit 7"
+is "$(grep -c 'once more with a new TPM signature' <<<"$M2M_ERR")" 1 "refused once: tried once more, and only once"
+m2m down rogue
+
 # ---- TPM unreachable: the resource manager is gone (a fresh profile, so nothing is cached)
 lab_tpm_stop_rm
 lab_keys_config tpm2 tpm dev-tpm.lab "cert: $LAB/pki/dev-tpm.pem" "tcti: \"$T\""

@@ -232,6 +232,38 @@ static void free_payload(coap_session_t *s, void *p)
 	free(p);
 }
 
+/*
+ * The ETag of a representation that goes out in blocks (RFC 7959 2.4): the
+ * first 8 bytes of its SHA-256, never 0 (libcoap would put a counter of its
+ * own in). The same value reaches the notification that carries the first
+ * block and every later block the server asks for, so a server can tell when
+ * a block comes from a newer value than the ones before.
+ */
+static uint64_t etag_of(const uint8_t *p, size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	uint64_t e = 0;
+
+	if (EVP_Digest(p ? p : (const uint8_t *)"", len, md, NULL, EVP_sha256(), NULL))
+		for (int i = 0; i < 8; i++)
+			e = e << 8 | md[i];
+	return e ? e : 1;
+}
+
+static bool add_etag(coap_pdu_t *pdu, const uint8_t *p, size_t len)
+{
+	uint8_t v[8];
+
+	return coap_add_option(pdu, COAP_OPTION_ETAG,
+			       coap_encode_var_safe8(v, sizeof(v), etag_of(p, len)), v) != 0;
+}
+
+/* Block option value: number, more, size exponent */
+static size_t block_opt(uint8_t v[4], unsigned num, bool more, unsigned szx)
+{
+	return coap_encode_var_safe(v, 4, num << 4 | (more ? 8u : 0u) | szx);
+}
+
 static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
 		       const coap_string_t *query, coap_pdu_t *resp)
 {
@@ -239,6 +271,9 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 	struct m2m_coap_reply rep = { .code = COAP_RESPONSE_CODE(500),
 				      .content_format = M2M_COAP_NONE, .observe = -1 };
 	struct m2m_coap_msg m;
+	coap_block_b_t b2;
+	uint64_t etag = 0;
+	bool blocked;
 
 	if (!c) {
 		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
@@ -259,10 +294,26 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 	/* 4.3.1 leaves out Content-Format 0 (text/plain); LwM2M servers want it */
 	if (rep.content_format == 0)
 		coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT, 0, NULL);
+	blocked = coap_get_block_b(s, req, COAP_OPTION_BLOCK2, &b2);
+	if (blocked || rep.len > ((size_t)1 << (c->block_szx + 4))) {
+		/*
+		 * In blocks: our ETag on every one (libcoap adds its own only to
+		 * the first, and none to a later block it has not sent itself, as
+		 * after a notification), and our block size unless the server
+		 * asked for one.
+		 */
+		uint8_t v[4];
+
+		etag = etag_of(rep.payload, rep.len);
+		add_etag(resp, rep.payload, rep.len);
+		if (!blocked)
+			coap_add_option(resp, COAP_OPTION_BLOCK2, block_opt(v, 0, true, c->block_szx),
+					v);
+	}
 	if (!coap_add_data_large_response(r, s, req, resp, query,
 					  (uint16_t)(rep.content_format == M2M_COAP_NONE ?
 						     0 : rep.content_format),
-					  -1, 0, rep.len, rep.payload ? rep.payload : (uint8_t *)"",
+					  -1, etag, rep.len, rep.payload ? rep.payload : (uint8_t *)"",
 					  rep.payload ? free_payload : NULL, rep.payload)) {
 		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
 		free(rep.payload);
@@ -960,6 +1011,12 @@ int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const c
 							  cf));
 	coap_add_optlist_pdu(pdu, &ol);
 	coap_delete_optlist(ol);
+	if (len > ((size_t)1 << (c->block_szx + 4))) {
+		uint8_t v[4];
+
+		/* libcoap sends our block size once the option names it */
+		coap_add_option(pdu, COAP_OPTION_BLOCK1, block_opt(v, 0, true, c->block_szx), v);
+	}
 	if (len && !coap_add_data_large_request(c->s, pdu, len, payload, NULL, NULL)) {
 		coap_delete_pdu(pdu);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot add the payload");
@@ -1026,14 +1083,52 @@ void mcoap_on_notify_failed(struct m2m_coap *c, m2m_coap_notify_failed fn)
 	c->notify_failed = fn;
 }
 
-int mcoap_send_notify(struct m2m_coap *c, bool confirmable, const uint8_t *token, size_t toklen,
-		      uint32_t seq, unsigned content_format, const uint8_t *payload, size_t len,
-		      struct m2m_err *err)
+/*
+ * The later blocks of a notification come from its own payload: libcoap
+ * serves them from a copy it keeps for the resource (as for a large answer
+ * to a GET), replacing what it kept of an older value. 0 if path is not a
+ * resource of ours (then the server's GETs read the current value).
+ */
+static int notify_large(struct m2m_coap *c, const char *path, coap_pdu_t *pdu,
+			const uint8_t *payload, size_t len)
+{
+	coap_resource_t *r;
+	coap_pdu_t *get;
+	uint8_t *copy, v[4];
+	int ok;
+
+	while (*path == '/')
+		path++;
+	r = coap_get_resource_from_uri_path(c->ctx, coap_make_str_const(path));
+	if (!r)
+		return 0;
+	/* what libcoap takes the method from: the server's GETs of the rest match it */
+	get = coap_pdu_init(COAP_MESSAGE_CON, COAP_REQUEST_CODE_GET, 0,
+			    coap_session_max_pdu_size(c->s));
+	copy = malloc(len);
+	if (!get || !copy) {
+		coap_delete_pdu(get);
+		free(copy);
+		return -1;
+	}
+	memcpy(copy, payload, len);
+	coap_add_option(pdu, COAP_OPTION_BLOCK2, block_opt(v, 0, true, c->block_szx), v);
+	/* Content-Format is on the PDU already; libcoap frees the copy, also on failure */
+	ok = coap_add_data_large_response(r, c->s, get, pdu, NULL, 0, -1, etag_of(payload, len),
+					  len, copy, free_payload, copy);
+	coap_delete_pdu(get);
+	return ok ? 1 : -1;
+}
+
+int mcoap_send_notify(struct m2m_coap *c, const char *path, bool confirmable,
+		      const uint8_t *token, size_t toklen, uint32_t seq, unsigned content_format,
+		      const uint8_t *payload, size_t len, struct m2m_err *err)
 {
 	size_t max = (size_t)1 << (c->block_szx + 4);
 	coap_pdu_t *pdu;
 	coap_mid_t mid;
 	uint8_t v[4];
+	int large = 0;
 
 	pdu = coap_pdu_init(confirmable ? COAP_MESSAGE_CON : COAP_MESSAGE_NON,
 			    COAP_RESPONSE_CODE(205), coap_new_message_id(c->s),
@@ -1049,17 +1144,28 @@ int mcoap_send_notify(struct m2m_coap *c, bool confirmable, const uint8_t *token
 		coap_delete_pdu(pdu);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot build a notification");
 	}
-	if (len > max) {
-		/* RFC 7959 2.6: the first block; the server GETs the rest */
-		if (!coap_add_option(pdu, COAP_OPTION_BLOCK2,
-				     coap_encode_var_safe(v, sizeof(v), (0u << 4) | 8u |
-							  c->block_szx), v)) {
+	if (len > max)
+		large = notify_large(c, path, pdu, payload, len);
+	if (large < 0) {
+		coap_delete_pdu(pdu);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot build a notification");
+	}
+	if (!large && len > max) {
+		/*
+		 * Not one of our resources: the first block, and the server GETs
+		 * the rest of the current value; our ETag tells it whether they
+		 * still belong to this one
+		 */
+		if (!add_etag(pdu, payload, len) ||
+		    !coap_add_option(pdu, COAP_OPTION_BLOCK2, block_opt(v, 0, true, c->block_szx), v) ||
+		    !coap_add_option(pdu, COAP_OPTION_SIZE2,
+				     coap_encode_var_safe(v, sizeof(v), (unsigned)len), v)) {
 			coap_delete_pdu(pdu);
 			return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot build a notification");
 		}
 		len = max;
 	}
-	if (len && !coap_add_data(pdu, len, payload)) {
+	if (!large && len && !coap_add_data(pdu, len, payload)) {
 		coap_delete_pdu(pdu);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: notification too large");
 	}

@@ -109,18 +109,20 @@ int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const c
 int mcoap_process(struct m2m_coap *c, unsigned ms);
 
 /*
- * A notification (RFC 7641): a 2.05 with the observation's token, Observe
- * seq and the payload (its first block if larger than the block size: the
- * server GETs the rest). A confirmable one is retransmitted by libcoap; if it
+ * A notification (RFC 7641) of path: a 2.05 with the observation's token,
+ * Observe seq and the payload. Larger than the block size, it carries the
+ * first block with ETag and Size2, and the later blocks the server GETs are
+ * served from this very payload (RFC 7959 2.6, 3.4), not from a newer value
+ * of path. A confirmable one is retransmitted by libcoap; if it
  * fails, the callback says so with the token: reset (the server forgot the
  * observation) or not (no answer: the server is out of reach).
  */
 typedef void (*m2m_coap_notify_failed)(void *ctx, const uint8_t *token, size_t toklen,
 				       bool reset);
 void mcoap_on_notify_failed(struct m2m_coap *c, m2m_coap_notify_failed fn);
-int mcoap_send_notify(struct m2m_coap *c, bool confirmable, const uint8_t *token, size_t toklen,
-		      uint32_t seq, unsigned content_format, const uint8_t *payload, size_t len,
-		      struct m2m_err *err);
+int mcoap_send_notify(struct m2m_coap *c, const char *path, bool confirmable,
+		      const uint8_t *token, size_t toklen, uint32_t seq, unsigned content_format,
+		      const uint8_t *payload, size_t len, struct m2m_err *err);
 /* The block size in use (what fits one notification). */
 size_t mcoap_block_size(const struct m2m_coap *c);
 /* Nothing of ours waits for an acknowledgement (every confirmable answered). */

@@ -1120,14 +1120,21 @@ static const struct vtype T_EXEC = { "path", "the path of an executable", NULL, 
 
 enum {
 	M_SERVER, M_BOOTSTRAP, M_ENDPOINT, M_SECURITY, M_PSK_IDENTITY, M_PSK_KEY, M_CERT, M_KEY,
-	M_CA, M_LIFETIME, M_BINDING, M_QUEUE_WINDOW, M_JITTER, M_TIMEOUT, M_LOCATION, M_HOOKS, M_N
+	M_CA, M_LIFETIME, M_BINDING, M_QUEUE_WINDOW, M_JITTER, M_TIMEOUT, M_LOCATION, M_HOOKS,
+	M_BLOCK_SIZE, M_N
 };
 static const char *const dm_keys[] = {
 	"server", "bootstrap", "endpoint", "security", "psk_identity", "psk_key", "cert", "key",
-	"ca", "lifetime", "binding", "queue_window", "jitter", "timeout", "location", "hooks", NULL
+	"ca", "lifetime", "binding", "queue_window", "jitter", "timeout", "location", "hooks",
+	"block_size", NULL
 };
 enum { H_REBOOT, H_FACTORY_RESET, H_N };
 static const char *const hook_keys[] = { "reboot", "factory_reset", NULL };
+
+static const struct choice dm_block_sizes[] = {
+	{ "16", 16 }, { "32", 32 }, { "64", 64 }, { "128", 128 },
+	{ "256", 256 }, { "512", 512 }, { "1024", 1024 },
+};
 
 static const struct choice dm_securities[] = {
 	{ "nosec", M2M_DM_NOSEC },
@@ -1268,6 +1275,11 @@ static int dm_key(struct ctx *c, int k, const struct cfg_node *key, const struct
 		return get_duration(c, v, true, &dm->timeout_ms);
 	case M_LOCATION:
 		return get_str(c, v, &T_FILE, &dm->location);
+	case M_BLOCK_SIZE:
+		rc = get_enum(c, v, dm_block_sizes, ARRAY_SIZE(dm_block_sizes), &e);
+		if (!rc)
+			dm->block_size = (unsigned)e;
+		return rc;
 	case M_HOOKS:
 		rc = want_map(c, v, true, "a mapping with reboot and/or factory_reset", &is_map);
 		if (!rc && is_map)
@@ -1288,6 +1300,7 @@ static int parse_dm(struct ctx *c, const struct cfg_node *key, const struct cfg_
 	dm->lifetime_ms = 300 * 1000;
 	dm->queue_window_ms = 20 * 1000;
 	dm->timeout_ms = 60 * 1000;
+	dm->block_size = 1024;
 	dm->psk_key.fd = -1;
 	dm->key_pin.fd = -1;
 	rc = want_map(c, v, true, "a mapping with server, security and their keys", &is_map);

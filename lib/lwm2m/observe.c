@@ -265,7 +265,7 @@ void lw_obs_flush(struct lw_observers *s, struct m2m_coap *c)
 			seq = next_seq(o->seq);
 			/* RFC 7641 4.5: a confirmable one at least every 24 hours */
 			con = wall_ms() - o->con_at >= 24 * 3600 * 1000ull;
-			if (mcoap_send_notify(c, con, o->token, o->toklen, seq, n->cf, n->p, n->len,
+			if (mcoap_send_notify(c, o->path, con, o->token, o->toklen, seq, n->cf, n->p, n->len,
 					      &err)) {
 				logf_(s, LOG_WARNING, "notification of %s: %s", o->path, err.msg);
 				s->offline = true;

@@ -3,11 +3,17 @@
 # LwM2M server (plain CoAP, 127.0.0.1) for what lwm2m-node-lib cannot show:
 # observations that outlive the client's process (queue mode, one cron run
 # after another, each from a new port), notifications stored while the server
-# was out of reach, and a server cancelling with a reset (RFC 7641 3.6).
+# was out of reach, a server cancelling with a reset (RFC 7641 3.6), and
+# values larger than one block: the rest of a notification or answer is
+# fetched with Block2 GETs (RFC 7959 2.4, 3.4), each block's ETag checked
+# against the first one's, and the transfer started again from block 0 when
+# it changed.
 #
 # usage: lw-observer.py PORT CONTROL_FIFO
 # Events are JSON lines on stdout. Commands, one per line on the FIFO:
-#   observe PATH       GET PATH with Observe 0, to where the client last spoke from
+#   observe PATH [CF]  GET PATH with Observe 0 (Accept CF), to where the client last spoke from
+#   fetch PATH [CF]    GET PATH (Accept CF), block by block
+#   blockdelay MS      wait MS before asking for block 1 of a value (the value may change)
 #   write PATH VALUE   PUT PATH, text/plain
 #   attr PATH QUERY    Write-Attributes: PUT PATH?QUERY without a payload
 #   deaf | hear        close the socket (the client gets ICMP port unreachable) | reopen it
@@ -81,11 +87,74 @@ def path_opts(path):
     return [(11, s.encode()) for s in path.strip("/").split("/")]
 
 
+def opt(opts, num):
+    return next((v for n, v in opts if n == num), None)
+
+
 def main():
     port, fifo = int(sys.argv[1]), sys.argv[2]
     ctl = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     sock, peer, regs, obs, resets, pending = None, None, {}, {}, set(), {}
     mid = random.randrange(0x10000)
+    # values arriving in blocks: id -> what is known so far; GETs due later
+    lgs, later, blockdelay = {}, [], 0.0
+
+    def get_block(rid, num):
+        nonlocal mid
+        lg = lgs[rid]
+        mid = (mid + 1) & 0xFFFF
+        tok = os.urandom(4)
+        opts = path_opts(lg["path"]) + [(23, uint_bytes(num << 4 | lg["szx"]))]
+        if lg["accept"] is not None:
+            opts.append((17, uint_bytes(lg["accept"])))
+        pending[tok] = ("block", rid, num)
+        due = time.monotonic() + (blockdelay if num == 1 and not lg["restarts"] else 0)
+        later.append((due, build(0, 1, mid, tok, opts), lg["peer"]))
+
+    def first_block(ev, accept, m, src):
+        # the first block of a value (or the whole of it)
+        b2 = opt(m["opts"], 23)
+        if b2 is None or not uint(b2) & 8:
+            event(**ev, value=m["payload"].decode(errors="replace"))
+            return
+        rid = len(lgs) + 1
+        while rid in lgs:
+            rid += 1
+        s2 = opt(m["opts"], 28)
+        lgs[rid] = dict(ev=ev, path=ev["path"], accept=accept, szx=uint(b2) & 7,
+                        etag=opt(m["opts"], 4), data=m["payload"], restarts=0, peer=src,
+                        size2=uint(s2) if s2 is not None else None)
+        get_block(rid, 1)
+
+    def next_block(rid, num, m):
+        lg = lgs[rid]
+        etag, b2 = opt(m["opts"], 4), opt(m["opts"], 23)
+        if m["code"] != 69 or b2 is None or uint(b2) >> 4 != num:
+            event(**lg["ev"], error="block %d: code %d.%02d" % (num, m["code"] >> 5,
+                                                              m["code"] & 31))
+            del lgs[rid]
+            return
+        if etag != lg["etag"] and num > 0:
+            # a newer value: what came so far is of no use (RFC 7959 2.4)
+            event(event="etag-changed", path=lg["path"], block=num,
+                  was=(lg["etag"] or b"").hex(), now=(etag or b"").hex())
+            lg["restarts"] += 1
+            if lg["restarts"] > 3:
+                event(**lg["ev"], error="the value kept changing")
+                del lgs[rid]
+                return
+            get_block(rid, 0)
+            return
+        if num == 0:
+            lg["data"], lg["etag"] = b"", etag
+        lg["data"] += m["payload"]
+        if uint(b2) & 8:
+            get_block(rid, num + 1)
+            return
+        event(**lg["ev"], value=lg["data"].decode(errors="replace"), blocks=num + 1,
+              etag=(lg["etag"] or b"").hex(), restarts=lg["restarts"], size2=lg["size2"],
+              length=len(lg["data"]), block_size=16 << lg["szx"])
+        del lgs[rid]
 
     def listen():
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -97,8 +166,14 @@ def main():
     event(event="listening", port=port)
     buf = b""
     while True:
+        now = time.monotonic()
+        for item in [x for x in later if x[0] <= now]:
+            later.remove(item)
+            if sock:
+                sock.sendto(item[1], item[2])
+        wait = min([1.0] + [max(0.0, x[0] - now) for x in later])
         rl = [ctl] + ([sock] if sock else [])
-        r, _, _ = select.select(rl, [], [], 1.0)
+        r, _, _ = select.select(rl, [], [], wait)
         if ctl in r:
             data = os.read(ctl, 4096)
             if not data:  # writer closed: reopen and go on
@@ -120,18 +195,25 @@ def main():
                 elif cmd[0] == "reset":
                     resets.add(cmd[1])
                     event(event="will-reset", path=cmd[1])
-                elif cmd[0] in ("observe", "write", "attr") and sock and peer:
+                elif cmd[0] == "blockdelay":
+                    blockdelay = int(cmd[1]) / 1000.0
+                elif cmd[0] in ("observe", "fetch", "write", "attr") and sock and peer:
                     mid = (mid + 1) & 0xFFFF
                     tok = os.urandom(4)
+                    accept = int(cmd[2]) if cmd[0] in ("observe", "fetch") and \
+                        len(cmd) > 2 else None
+                    acc = [(17, uint_bytes(accept))] if accept is not None else []
                     if cmd[0] == "observe":
-                        pkt = build(0, 1, mid, tok, [(6, b"")] + path_opts(cmd[1]))
+                        pkt = build(0, 1, mid, tok, [(6, b"")] + path_opts(cmd[1]) + acc)
+                    elif cmd[0] == "fetch":
+                        pkt = build(0, 1, mid, tok, path_opts(cmd[1]) + acc)
                     elif cmd[0] == "attr":
                         pkt = build(0, 3, mid, tok, path_opts(cmd[1]) +
                                     [(15, q.encode()) for q in cmd[2].split("&")])
                     else:
                         pkt = build(0, 3, mid, tok, path_opts(cmd[1]) + [(12, b"")],
                                     cmd[2].encode())
-                    pending[tok] = (cmd[0], cmd[1])
+                    pending[tok] = (cmd[0], cmd[1], accept)
                     sock.sendto(pkt, peer)
         if not sock or sock not in r:
             continue
@@ -166,19 +248,24 @@ def main():
         tok = m["token"]
         seq = next((uint(v) for n, v in opts if n == 6), None)
         cf = next((uint(v) for n, v in opts if n == 12), None)
-        if tok in pending:  # the answer to our request
-            what, p = pending.pop(tok)
+        if tok in pending and pending[tok][0] == "block":  # a later block of a value
+            _, rid, num = pending.pop(tok)
+            if rid in lgs:
+                next_block(rid, num, m)
+        elif tok in pending:  # the answer to our request
+            what, p, accept = pending.pop(tok)
             code = "%d.%02d" % (m["code"] >> 5, m["code"] & 31)
             if what == "observe" and seq is not None:
-                obs[tok] = p
-            event(event=what, path=p, code=code, token=tok.hex(), seq=seq,
-                  value=m["payload"].decode(errors="replace"))
+                obs[tok] = (p, accept)
+            first_block(dict(event=what, path=p, code=code, token=tok.hex(), seq=seq),
+                        accept, m, src)
         elif tok in obs:
-            p = obs[tok]
+            p, accept = obs[tok]
             rst = p in resets
-            event(event="notify", path=p, token=tok.hex(), seq=seq, cf=cf, port=src[1],
-                  type=["CON", "NON"][m["type"]] if m["type"] < 2 else m["type"],
-                  value=m["payload"].decode(errors="replace"), reset=rst)
+            first_block(dict(event="notify", path=p, token=tok.hex(), seq=seq, cf=cf,
+                             port=src[1],
+                             type=["CON", "NON"][m["type"]] if m["type"] < 2 else m["type"],
+                             reset=rst), accept, m, src)
             if rst:
                 del obs[tok]
                 resets.discard(p)

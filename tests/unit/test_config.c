@@ -673,8 +673,17 @@ static void test_dm(void **state)
 	assert_int_equal(cfg->dm.security, M2M_DM_NOSEC);
 	assert_int_equal(cfg->dm.binding, M2M_DM_BINDING_U);
 	assert_int_equal(cfg->dm.lifetime_ms, 300000);
+	assert_int_equal(cfg->dm.block_size, 1024);
 	assert_string_equal(cfg->dm.reboot_hook, "/sbin/reboot");
 	m2m_config_free(cfg);
+	cfg = parse_ok("version: 1\ndevice: {id: dev9}\n"
+		       "dm: {server: \"coap://h\", security: nosec, block_size: 64}\n");
+	assert_int_equal(cfg->dm.block_size, 64);
+	m2m_config_free(cfg);
+	parse_err("version: 1\ndevice: {id: d}\n"
+		  "dm: {server: \"coap://h\", security: nosec, block_size: 100}\n",
+		  "m2m.yaml:3:55: dm.block_size: unknown value '100'; expected 16, 32, 64, 128, "
+		  "256, 512 or 1024");
 	cfg = parse_ok("version: 1\ndm: {}\n");
 	assert_false(cfg->dm.enabled);
 	m2m_config_free(cfg);

@@ -120,6 +120,7 @@ struct m2m_dm_config {
 	unsigned queue_window_ms; /* --report: stay reachable this long; default 20 s */
 	unsigned jitter_ms;     /* --report: random delay before the first packet; default 0 */
 	unsigned timeout_ms;    /* bound of one --report run; default 60 s */
+	unsigned block_size;    /* largest CoAP block we send (16..1024, a power of 2); default 1024 */
 	char *location;         /* file with "lat lon [alt [radius]]" for object 6 */
 	char *reboot_hook;      /* executable run by Device Reboot (/3/0/4) */
 	char *factory_reset_hook; /* executable run by Factory Reset (/3/0/5) */

@@ -1,0 +1,98 @@
+#!/bin/bash
+# Values larger than one block, served by the device (RFC 7959): with
+# dm.block_size 64 a Read of /3 goes out in 64-byte blocks, each carrying the
+# same ETag; a notification of such a value carries its first block with
+# ETag and Size2, and the server GETs the rest from that very value (libcoap
+# keeps a copy), also a second later; once a newer notification replaced the
+# copy (the Current Time in /3 moves every second), a later block carries
+# another ETag, so the server starts again instead of joining two values. Against
+# the project's own test server (tests/tools/lw-observer.py, which fetches
+# the later blocks and checks their ETags).
+. "$(dirname "$0")/lwm2m-lib.sh"
+command -v python3 >/dev/null || skip_all "python3 not installed"
+plan 13
+port=$(free_port)
+ep=it-blocks-$port
+mkfifo "$T/ctl"
+cat >"$T/m2m.yaml" <<YAML
+version: 1
+device: {id: $ep, manufacturer: m2m test lab, model: blocks}
+state_dir: $T/state
+dm:
+  server: "coap://127.0.0.1:$port"
+  security: nosec
+  lifetime: 10m
+  block_size: 64
+YAML
+export M2M_CONFIG=$T/m2m.yaml
+bg "$T/srv.log" python3 "$ROOT/tests/tools/lw-observer.py" "$port" "$T/ctl"
+exec 9>"$T/ctl"
+wait_for "$T/srv.log" '"event":"listening"' 10
+ctl() { echo "$*" >&9; }
+# the Nth (1-based) event of a kind that completed, as one JSON line
+nth() { grep "\"event\":\"$1\"" "$T/srv.log" | grep '"length"' | sed -n "${2}p"; }
+# field of a JSON line
+field() { grep -oE "\"$2\":(\"[^\"]*\"|[0-9a-z]+)" <<<"$1" | head -1 | cut -d: -f2 | tr -d '"'; }
+# the value of an event is SenML JSON of /3 with the manufacturer and the current time
+senml_ok() {
+	python3 - "$1" <<'PY'
+import json, sys
+recs = json.loads(json.loads(sys.argv[1])["value"])
+names, base = set(), ""
+for r in recs:
+    base = r.get("bn", base)
+    names.add(base + r.get("n", ""))
+man = [r for r in recs if r.get("vs") == "m2m test lab"]
+sys.exit(0 if man and "/3/0/13" in names else 1)
+PY
+}
+
+bg "$T/client.log" "$BIN/m2mdm-status" --serve -v
+wait_for "$T/srv.log" '"event":"register"' 10
+ok $? "registered"
+
+ctl fetch /3 110
+wait_for "$T/srv.log" '"event":"fetch".*"length"' 10
+f=$(nth fetch 1)
+is "$(field "$f" block_size)" 64 "Read of /3: in 64-byte blocks (dm.block_size)"
+[ "$(field "$f" blocks)" -ge 4 ]
+ok $? "Read of /3: $(field "$f" blocks) blocks of one value, ETag $(field "$f" etag)"
+[ -n "$(field "$f" etag)" ] && [ "$(field "$f" size2)" = "$(field "$f" length)" ]
+ok $? "Read of /3: an ETag, and Size2 ($(field "$f" size2)) is the length put together"
+senml_ok "$f"
+ok $? "Read of /3: the blocks put together are SenML JSON with the manufacturer and the time"
+
+# an observation of /3, at most one notification every 2 s (the time in /3 moves every second)
+ctl attr /3 pmin=2
+wait_for "$T/srv.log" '"event":"attr","path":"/3","code":"2.04"' 10
+ok $? "Write-Attributes pmin=2 on /3: 2.04"
+ctl observe /3 110
+wait_for "$T/srv.log" '"event":"notify".*"length"' 10
+ok $? "a notification of /3 (larger than a block) arrived and its later blocks were fetched"
+n=$(nth notify 1)
+senml_ok "$n"
+ok $? "the notification's blocks put together are SenML JSON of /3"
+[ "$(field "$n" restarts)" = 0 ] && [ "$(field "$n" size2)" = "$(field "$n" length)" ]
+ok $? "with Size2 ($(field "$n" size2)) and every block under the notification's ETag"
+
+# completed notifications after line $1 of the log with restarts $2 (a regex)
+after() { tail -n +"$(($1 + 1))" "$T/srv.log" | grep '"event":"notify"' | grep '"length"' | grep -E "\"restarts\":$2"; }
+# the server asks for block 1 a second late: still the notified value, from libcoap's copy
+ctl blockdelay 1000
+mark=$(wc -l <"$T/srv.log")
+for ((i = 0; i < 100; i++)); do [ -n "$(after "$mark" 0)" ] && break; sleep 0.1; done
+[ -n "$(after "$mark" 0)" ]
+ok $? "block 1 asked for 1 s later: the blocks of the notified value, no restart"
+
+# 3 s late: a newer notification replaced that copy, its ETag differs, the server starts again
+ctl blockdelay 3000
+mark=$(wc -l <"$T/srv.log")
+for ((i = 0; i < 150; i++)); do [ -n "$(after "$mark" '[1-3]')" ] && break; sleep 0.1; done
+tail -n +"$((mark + 1))" "$T/srv.log" | grep -q '"event":"etag-changed","path":"/3","block":1'
+ok $? "block 1 asked for 3 s later: another ETag (a newer value), the server saw it"
+r=$(after "$mark" '[1-3]' | head -1)
+[ -n "$r" ] && senml_ok "$r"
+ok $? "after starting again from block 0, a whole value of one ETag"
+! grep -q '"error"' "$T/srv.log"
+ok $? "no transfer failed: $(grep '"error"' "$T/srv.log" | head -1)"
+done_testing

@@ -8,7 +8,7 @@ PKGS=(
 	gcc make pkg-config clang libc6-dev
 	libyaml-dev libjson-c-dev libssl-dev libnftables-dev libcmocka-dev
 	# key stores: tpm2-tss ESAPI (linked), the PKCS#11 header (modules are dlopen()ed)
-	libtss2-dev libp11-kit-dev
+	libtss2-dev libtss2-tcti-swtpm0 libp11-kit-dev
 	# device management: CoAP/DTLS, SenML CBOR; libcoap's servers and the npm
 	# LwM2M server (lwm2m-node-lib) for the tests
 	libcoap3-dev libcoap3-bin libcbor-dev nodejs

@@ -24,6 +24,7 @@
 
 #include "base/base.h"
 #include "coap/coap.h"
+#include "m2m/keystore.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -47,6 +48,9 @@ struct m2m_coap {
 	/* X509 with a token key: the PEM files we load ourselves, and why it failed */
 	const char *cert, *ca;
 	char setup_err[160];
+	/* X509 with a key that signs through the key store (a TPM) */
+	struct m2m_key *store_key;
+	char sign_err[400];
 	/* the server certificate a bootstrap server gave: trusted as it is */
 	const uint8_t *pinned;
 	size_t pinned_len;
@@ -374,6 +378,7 @@ static int check_server_name(const char *cn, const uint8_t *der, size_t len,
 }
 
 static int hs_index = -1;
+static int store_tls_setup(struct m2m_coap *c, SSL *ssl);
 
 /* We are refusing the server: OpenSSL's verdict on its chain, if that is why. */
 static void verify_failure(struct m2m_coap *c, const SSL *ssl)
@@ -412,6 +417,10 @@ static void hs_watch(const SSL *ssl, int where, int ret)
 		/* a new handshake (a first one, or libcoap's after a lost session) */
 		memset(&c->hs, 0, sizeof(c->hs));
 		c->hs.hello_at = m2m_now_ms();
+		c->sign_err[0] = 0;
+		/* libcoap's new SSL has no certificate or key of ours: give them */
+		if (c->store_key && !SSL_get_privatekey(ssl) && !store_tls_setup(c, (SSL *)ssl))
+			snprintf(c->sign_err, sizeof(c->sign_err), "%.160s", c->setup_err);
 	}
 	if ((where & SSL_CB_ALERT) && (ret >> 8) == SSL3_AL_FATAL) {
 		char *a = (where & SSL_CB_READ) ? c->hs.alert_in : c->hs.alert_out;
@@ -477,6 +486,9 @@ static void hs_attach(struct m2m_coap *c)
  */
 static int hs_error(struct m2m_coap *c, unsigned timeout_ms, struct m2m_err *err)
 {
+	if (c->sign_err[0])
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: DTLS: our key did not sign: %s",
+				   c->host, c->sign_err);
 	if (c->hs.peer[0])
 		return m2m_err_set(err, M2M_ERR_AUTH_REMOTE,
 				   "%s: DTLS: the server's %s", c->host, c->hs.peer);
@@ -744,6 +756,195 @@ static int open_pki_token(struct m2m_coap *c, const struct m2m_coap_opts *o,
 }
 
 /*
+ * A key whose signatures come from the key store (a TPM): an EVP_PKEY made
+ * of the certificate's public key and a method of ours whose sign calls
+ * m2m_key_sign(). OpenSSL 3 treats a key with a method of its own as a
+ * "foreign" legacy key and signs through that method. libcoap 4.3.1 has no
+ * key type for it; the session starts without certificate or key (as a
+ * client may), and we put ours into its SSL before the server asks for them,
+ * also into the SSL of every new handshake. The client's signature
+ * algorithms are limited to SHA-256, the one digest the store signs.
+ */
+static int store_idx_ec = -1, store_idx_rsa = -1;
+static EC_KEY_METHOD *store_ec_meth;
+static RSA_METHOD *store_rsa_meth;
+
+static int store_sign(struct m2m_coap *c, const unsigned char *dg, int dlen, unsigned char *out,
+		      unsigned int *outlen, size_t max)
+{
+	unsigned char *sig = NULL;
+	size_t n = 0;
+	struct m2m_err err;
+
+	if (!c || !c->store_key || dlen != 32) {
+		if (c)
+			snprintf(c->sign_err, sizeof(c->sign_err), "a %d-byte digest to sign "
+				 "(the key store signs SHA-256 only)", dlen);
+		return 0;
+	}
+	if (m2m_key_sign(c->store_key, dg, (size_t)dlen, &sig, &n, &err)) {
+		snprintf(c->sign_err, sizeof(c->sign_err), "%s", err.msg);
+		return 0;
+	}
+	if (n > max) {
+		free(sig);
+		snprintf(c->sign_err, sizeof(c->sign_err), "signature larger than the key allows");
+		return 0;
+	}
+	memcpy(out, sig, n);
+	*outlen = (unsigned int)n;
+	free(sig);
+	return 1;
+}
+
+static int store_ec_sign(int type, const unsigned char *dg, int dlen, unsigned char *sig,
+			 unsigned int *siglen, const BIGNUM *kinv, const BIGNUM *r, EC_KEY *ec)
+{
+	(void)type, (void)kinv, (void)r;
+	return store_sign(EC_KEY_get_ex_data(ec, store_idx_ec), dg, dlen, sig, siglen,
+			  (size_t)ECDSA_size(ec));
+}
+
+static ECDSA_SIG *store_ec_sign_sig(const unsigned char *dg, int dlen, const BIGNUM *kinv,
+				    const BIGNUM *r, EC_KEY *ec)
+{
+	unsigned char der[160];
+	const unsigned char *p = der;
+	unsigned int n = 0;
+
+	(void)kinv, (void)r;
+	if (!store_sign(EC_KEY_get_ex_data(ec, store_idx_ec), dg, dlen, der, &n, sizeof(der)))
+		return NULL;
+	return d2i_ECDSA_SIG(NULL, &p, (long)n);
+}
+
+static int store_rsa_sign(int type, const unsigned char *dg, unsigned int dlen, unsigned char *sig,
+			  unsigned int *siglen, const RSA *rsa)
+{
+	if (type != NID_sha256)
+		return 0;
+	return store_sign(RSA_get_ex_data(rsa, store_idx_rsa), dg, (int)dlen, sig, siglen,
+			  (size_t)RSA_size(rsa));
+}
+
+static EVP_PKEY *store_pkey(struct m2m_coap *c, EVP_PKEY *pub)
+{
+	EVP_PKEY *pk = EVP_PKEY_new();
+
+	if (!pk)
+		return NULL;
+	if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC) {
+		EC_KEY *ec = EC_KEY_dup(EVP_PKEY_get0_EC_KEY(pub));
+
+		if (store_idx_ec < 0)
+			store_idx_ec = EC_KEY_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+		if (!store_ec_meth && (store_ec_meth = EC_KEY_METHOD_new(EC_KEY_get_default_method())))
+			EC_KEY_METHOD_set_sign(store_ec_meth, store_ec_sign, NULL, store_ec_sign_sig);
+		if (ec && store_ec_meth && EC_KEY_set_method(ec, store_ec_meth) &&
+		    EC_KEY_set_ex_data(ec, store_idx_ec, c) && EVP_PKEY_assign_EC_KEY(pk, ec))
+			return pk;
+		EC_KEY_free(ec);
+	} else if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA) {
+		RSA *rsa = RSAPublicKey_dup(EVP_PKEY_get0_RSA(pub));
+
+		if (store_idx_rsa < 0)
+			store_idx_rsa = RSA_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+		if (!store_rsa_meth && (store_rsa_meth = RSA_meth_dup(RSA_get_default_method())))
+			RSA_meth_set_sign(store_rsa_meth, store_rsa_sign);
+		if (rsa && store_rsa_meth && RSA_set_method(rsa, store_rsa_meth) &&
+		    RSA_set_ex_data(rsa, store_idx_rsa, c) && EVP_PKEY_assign_RSA(pk, rsa))
+			return pk;
+		RSA_free(rsa);
+	}
+	EVP_PKEY_free(pk);
+	return NULL;
+}
+
+/* The store's key is the one the certificate names (our wrapper only has the latter's). */
+static bool store_matches(struct m2m_coap *c, X509 *x)
+{
+	unsigned char *kd = NULL, *cd = NULL;
+	struct m2m_err err;
+	size_t kl = 0;
+	int cl = i2d_PUBKEY(X509_get0_pubkey(x), &cd);
+	bool same = cl > 0 && !m2m_key_public_der(c->store_key, &kd, &kl, &err) &&
+		    kl == (size_t)cl && memcmp(kd, cd, kl) == 0;
+
+	free(kd);
+	OPENSSL_free(cd);
+	return same;
+}
+
+/* Our certificate chain and the store's key into an SSL of the session. */
+static int store_tls_setup(struct m2m_coap *c, SSL *ssl)
+{
+	X509 *x;
+	EVP_PKEY *pk;
+	X509_STORE *store;
+	int ok;
+
+	if (SSL_use_certificate_chain_file(ssl, c->cert) != 1 || !(x = SSL_get_certificate(ssl))) {
+		snprintf(c->setup_err, sizeof(c->setup_err), "certificate %s unusable", c->cert);
+		return 0;
+	}
+	if (!store_matches(c, x)) {
+		snprintf(c->setup_err, sizeof(c->setup_err),
+			 "the key in the key store does not match certificate %s", c->cert);
+		return 0;
+	}
+	pk = store_pkey(c, X509_get0_pubkey(x));
+	ok = pk && SSL_use_PrivateKey(ssl, pk) == 1 && SSL_check_private_key(ssl) == 1;
+	EVP_PKEY_free(pk);
+	if (!ok) {
+		snprintf(c->setup_err, sizeof(c->setup_err),
+			 "the key of certificate %s is not EC or RSA", c->cert);
+		return 0;
+	}
+	if (SSL_set1_client_sigalgs_list(ssl, "ECDSA+SHA256:RSA+SHA256") != 1) {
+		snprintf(c->setup_err, sizeof(c->setup_err), "cannot limit signatures to SHA-256");
+		return 0;
+	}
+	store = X509_STORE_new();
+	if (!store || X509_STORE_load_file(store, c->ca) != 1 ||
+	    SSL_set0_verify_cert_store(ssl, store) != 1) {
+		X509_STORE_free(store);
+		snprintf(c->setup_err, sizeof(c->setup_err), "CA %s unusable", c->ca);
+		return 0;
+	}
+	return 1;
+}
+
+static int open_pki_store(struct m2m_coap *c, const struct m2m_coap_opts *o,
+			  coap_dtls_pki_t *pki, const coap_address_t *dst, struct m2m_coap **out,
+			  struct m2m_err *err)
+{
+	coap_tls_library_t lib;
+	SSL *ssl;
+	int rc;
+
+	c->cert = o->cert;
+	c->ca = o->ca;
+	c->store_key = o->store_key;
+	pki->pki_key.key_type = COAP_PKI_KEY_PEM;
+	pki->pki_key.key.pem.ca_file = o->ca;
+	ERR_clear_error();
+	c->s = coap_new_client_session_pki(c->ctx, NULL, dst, COAP_PROTO_DTLS, pki);
+	ssl = c->s ? coap_session_get_tls(c->s, &lib) : NULL;
+	if (!ssl || lib != COAP_TLS_LIBRARY_OPENSSL || !store_tls_setup(c, ssl)) {
+		ERR_clear_error();
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "DTLS: %s",
+				 c->setup_err[0] ? c->setup_err : "libcoap cannot start the session");
+		mcoap_close(c);
+		return rc;
+	}
+	coap_session_set_app_data(c->s, c);
+	hs_attach(c);
+	rst_owner = c;
+	*out = c;
+	return M2M_OK;
+}
+
+/*
  * Certificate mode from a bootstrap server: DER in memory (libcoap's ASN1
  * key type). The server's certificate (resource 0/x/4) is the trust anchor
  * by itself, also when it is not self-signed (X509_V_FLAG_PARTIAL_CHAIN): a
@@ -882,6 +1083,8 @@ int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 		pki.cn_call_back_arg = c;
 		if (o->p11_module)
 			return open_pki_token(c, o, &pki, &dst, out, err);
+		if (o->store_key)
+			return open_pki_store(c, o, &pki, &dst, out, err);
 		if (o->der_cert)
 			return open_pki_der(c, o, &pki, &dst, out, err);
 		pki.pki_key.key_type = COAP_PKI_KEY_PEM;

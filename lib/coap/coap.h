@@ -27,6 +27,8 @@ enum {
 	M2M_COAP_DELETE = 4,
 };
 
+struct m2m_key;
+
 struct m2m_coap_opts {
 	const char *uri;              /* coap://host[:port] or coaps://host[:port] */
 	enum m2m_dm_security security;
@@ -48,6 +50,13 @@ struct m2m_coap_opts {
 	 * PIN must stay valid until mcoap_close() (libcoap keeps the pointer).
 	 */
 	const char *p11_module, *p11_token, *p11_id, *p11_pin;
+	/*
+	 * X509 with the key in a store that signs for us (a TPM): libcoap 4.3.1
+	 * has no key type for it, so its signatures come from m2m_key_sign()
+	 * (SHA-256 only). cert holds the certificate (chain) for it. The key
+	 * must stay open until mcoap_close().
+	 */
+	struct m2m_key *store_key;
 	unsigned block_size;          /* preferred block size (16..1024), 0: 1024 */
 };
 

@@ -1169,13 +1169,26 @@ static int hook_key(struct ctx *c, int k, const struct cfg_node *key, const stru
 }
 
 /*
- * dm.key: a PEM file, or a key on a PKCS#11 token:
+ * dm.key: a PEM file, a key on a PKCS#11 token or in a TPM:
  *   key: {pkcs11: {module: PATH, token: LABEL, id: HEX}, pin: {file: ...}}
+ *   key: {tpm: {handle: 0x81010002, tcti: "..."}, pin: {file: ...}}   (pin optional)
  */
-enum { DK_PKCS11, DK_PIN, DK_N };
-static const char *const dm_key_keys[] = { "pkcs11", "pin", NULL };
+enum { DK_PKCS11, DK_TPM, DK_PIN, DK_N };
+static const char *const dm_key_keys[] = { "pkcs11", "tpm", "pin", NULL };
 enum { DP_MODULE, DP_TOKEN, DP_ID, DP_N };
 static const char *const dm_p11_keys[] = { "module", "token", "id", NULL };
+enum { DT_HANDLE, DT_TCTI, DT_N };
+static const char *const dm_tpm_keys[] = { "handle", "tcti", NULL };
+
+static int dm_tpm_key(struct ctx *c, int k, const struct cfg_node *key, const struct cfg_node *v,
+		      void *obj)
+{
+	struct m2m_dm_config *dm = obj;
+
+	if (k == DT_HANDLE)
+		return get_handle(c, v, &dm->key_handle);
+	return get_str(c, v, &T_TCTI, &dm->key_tcti);
+}
 
 static int dm_p11_key(struct ctx *c, int k, const struct cfg_node *key, const struct cfg_node *v,
 		      void *obj)
@@ -1203,6 +1216,15 @@ static int dm_key_key(struct ctx *c, int k, const struct cfg_node *key, const st
 
 	if (k == DK_PIN)
 		return parse_pin(c, key, v, &dm->key_pin);
+	if (k == DK_TPM) {
+		const struct cfg_node *tseen[DT_N] = { NULL };
+
+		dm->key_tpm = true;
+		rc = want_map(c, v, true, "a mapping with handle and tcti (both optional)", &is_map);
+		if (!rc && is_map)
+			rc = walk(c, v, dm_tpm_keys, tseen, dm_tpm_key, dm);
+		return rc;
+	}
 	rc = want_map(c, v, false, "a mapping with module, id and optionally token", &is_map);
 	if (!rc)
 		rc = walk(c, v, dm_p11_keys, seen, dm_p11_key, dm);
@@ -1222,8 +1244,18 @@ static int parse_dm_key(struct ctx *c, const struct cfg_node *key, const struct 
 	if (v->kind != CFG_MAP)
 		return get_str(c, v, &T_FILE, &dm->key);
 	rc = walk(c, v, dm_key_keys, seen, dm_key_key, dm);
+	if (!rc && seen[DK_PKCS11] && seen[DK_TPM]) {
+		size_t old = push(c, "tpm");
+
+		rc = fail(c, seen[DK_TPM], "the key is on a PKCS#11 token already; expected pkcs11 "
+			  "or tpm, not both");
+		pop(c, old);
+	}
+	if (!rc && seen[DK_TPM])
+		return M2M_OK; /* a TPM key's auth value is optional */
 	if (!rc && !seen[DK_PKCS11])
-		rc = missing(c, key, "pkcs11", "the token holding the key: {module: PATH, id: HEX}");
+		rc = missing(c, key, "pkcs11", "the key's store: pkcs11: {module: PATH, id: HEX} "
+			     "or tpm: {handle: HANDLE}");
 	if (!rc && !seen[DK_PIN])
 		rc = missing(c, key, "pin", "where the token's user PIN comes from "
 			     "(file, fd, credential or prompt)");
@@ -1617,6 +1649,7 @@ void m2m_config_free(struct m2m_config *cfg)
 	free(cfg->dm.key_module);
 	free(cfg->dm.key_token);
 	free(cfg->dm.key_id);
+	free(cfg->dm.key_tcti);
 	free(cfg->dm.key_pin.path);
 	free(cfg->dm.ca);
 	free(cfg->dm.location);

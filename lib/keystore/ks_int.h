@@ -85,6 +85,11 @@ int ks_pkcs11_unlock(struct m2m_key *k, struct m2m_secret *pin, struct m2m_err *
  * lockout (M2M_ERR_PIN_LOCKOUT) or refused this value before (CREDENTIAL).
  */
 int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *err);
+/*
+ * Sign with the auth value ks_tpm_unlock() read (a file descriptor or a
+ * prompt gives it only once); auth must outlive the key's signatures.
+ */
+void ks_tpm_use_auth(struct m2m_key *k, struct m2m_secret *auth);
 /* The certificate stored on the token next to the key (same CKA_ID), DER; NOT_FOUND if none. */
 int ks_pkcs11_cert(struct m2m_key *k, unsigned char **der, size_t *len, struct m2m_err *err);
 

@@ -993,6 +993,14 @@ fail:
 	return rc;
 }
 
+void ks_tpm_use_auth(struct m2m_key *k, struct m2m_secret *auth)
+{
+	struct tpm *t = k->be;
+
+	if (k->ref.store == M2M_KEYSTORE_TPM && t && auth && auth->buf)
+		t->auth = auth;
+}
+
 const struct ks_ops ks_tpm_ops = {
 	.import = tpm_import,
 	.generate = tpm_generate,

@@ -428,6 +428,7 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 	struct bs_state bs = { .cfg = cfg, .err = err, .log = log, .log_ctx = log_ctx };
 	struct m2m_coap_msg resp;
 	struct m2m_coap *c = NULL;
+	struct m2m_key *store_key = NULL;
 	uint64_t end = m2m_now_ms() + timeout_ms;
 	uint8_t *body = NULL;
 	char query[192];
@@ -439,6 +440,7 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 	rc = lw_config_opts(cfg, cfg->dm.bootstrap, &o, &key, &pin, err);
 	if (rc)
 		return rc;
+	store_key = o.store_key;
 	rc = mcoap_open(&o, bs_request, &bs, &c, err);
 	m2m_secret_wipe(&key);
 	for (size_t i = 0; !rc && i < sizeof(paths) / sizeof(paths[0]); i++)
@@ -478,9 +480,37 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_l
 		log(log_ctx, LOG_INFO, "bootstrap finished");
 out:
 	mcoap_close(c);
+	m2m_key_close(store_key);
 	m2m_secret_wipe(&pin);
 	explicit_bzero(&bs.sec, sizeof(bs.sec));
 	return rc;
+}
+
+/*
+ * The DTLS key in a TPM (dm.key with tpm), open for the session's
+ * signatures, its auth value tried once like a VPN profile's.
+ */
+static int tpm_key(const struct m2m_config *cfg, struct m2m_secret *auth, struct m2m_key **out,
+		   struct m2m_err *err)
+{
+	struct m2m_key_ref ref = { .store = M2M_KEYSTORE_TPM };
+	struct m2m_key *k = NULL;
+	int rc;
+
+	ref.tcti = cfg->dm.key_tcti;
+	ref.handle = cfg->dm.key_handle;
+	ref.pin = cfg->dm.key_pin;
+	m2m_keystore_set_state_dir(cfg->state_dir);
+	rc = m2m_key_open(&ref, &k, err);
+	if (!rc)
+		rc = ks_tpm_unlock(k, auth, err);
+	if (rc) {
+		m2m_key_close(k);
+		return rc;
+	}
+	ks_tpm_use_auth(k, auth);
+	*out = k;
+	return M2M_OK;
 }
 
 int lw_config_opts(const struct m2m_config *cfg, const char *uri, struct m2m_coap_opts *o,
@@ -504,6 +534,13 @@ int lw_config_opts(const struct m2m_config *cfg, const char *uri, struct m2m_coa
 		o->psk_identity = cfg->dm.psk_identity;
 		o->psk_key = (const uint8_t *)key->buf;
 		o->psk_len = key->len;
+	}
+	if (cfg->dm.security == M2M_DM_X509 && cfg->dm.key_tpm) {
+		rc = tpm_key(cfg, pin, &o->store_key, err);
+		if (rc) {
+			m2m_secret_wipe(key);
+			return rc;
+		}
 	}
 	if (cfg->dm.security == M2M_DM_X509 && cfg->dm.key_module) {
 		rc = lw_token_pin(cfg, pin, err);

@@ -21,6 +21,7 @@
 #include "lwm2m/objects.h"
 #include "lwm2m/observe.h"
 #include "m2m/dm.h"
+#include "m2m/keystore.h"
 
 struct m2m_dm {
 	const struct m2m_config *cfg;
@@ -38,7 +39,8 @@ struct m2m_dm {
 	unsigned retries;
 	m2m_dm_log_fn log;
 	void *log_ctx;
-	struct m2m_secret pin;  /* token PIN: libcoap keeps a pointer to it */
+	struct m2m_secret pin;  /* token PIN: libcoap keeps a pointer to it; TPM auth value */
+	struct m2m_key *store_key; /* DTLS key in a TPM: signs for the session */
 };
 
 #define logf_(dm, ...) LW_LOG((dm)->log, (dm)->log_ctx, __VA_ARGS__)
@@ -636,6 +638,7 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 			m2m_dm_close(dm);
 			return rc;
 		}
+		dm->store_key = o.store_key;
 		rc = mcoap_open(&o, on_request, dm, &dm->coap, err);
 	}
 	/* libcoap keeps its own copy of the key in the session */
@@ -679,6 +682,7 @@ void m2m_dm_close(struct m2m_dm *dm)
 	}
 	lw_obs_free(&dm->obs);
 	mcoap_close(dm->coap);
+	m2m_key_close(dm->store_key);
 	explicit_bzero(&dm->bs, sizeof(dm->bs));
 	m2m_secret_wipe(&dm->pin);
 	lw_objects_free(&dm->objs);

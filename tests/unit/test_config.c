@@ -728,6 +728,33 @@ static void test_dm(void **state)
 		  "     key: {pkcs11: {module: /m.so}, pin: {prompt: true}}}\n",
 		  "m2m.yaml:4:12: dm.key.pkcs11.id: missing; expected the key's CKA_ID in hex, "
 		  "such as 01");
+	/* x509 with the key in a TPM: the auth value is optional */
+	cfg = parse_ok("version: 1\ndevice: {id: d}\n"
+		       "dm:\n  server: \"coaps://h\"\n  security: x509\n  cert: c.pem\n  ca: ca.pem\n"
+		       "  key:\n    tpm: {handle: 0x81010007, tcti: \"device:/dev/tpmrm0\"}\n");
+	assert_null(cfg->dm.key);
+	assert_true(cfg->dm.key_tpm);
+	assert_int_equal(cfg->dm.key_handle, 0x81010007);
+	assert_string_equal(cfg->dm.key_tcti, "device:/dev/tpmrm0");
+	assert_int_equal(cfg->dm.key_pin.source, M2M_SECRET_NONE);
+	m2m_config_free(cfg);
+	cfg = parse_ok("version: 1\ndevice: {id: d}\n"
+		       "dm: {server: \"coaps://h\", security: x509, cert: c, ca: a,\n"
+		       "     key: {tpm: {}, pin: {file: /etc/m2m/a}}}\n");
+	assert_true(cfg->dm.key_tpm);
+	assert_int_equal(cfg->dm.key_handle, 0);
+	assert_int_equal(cfg->dm.key_pin.source, M2M_SECRET_FILE);
+	m2m_config_free(cfg);
+	parse_err("version: 1\ndevice: {id: d}\n"
+		  "dm: {server: \"coaps://h\", security: x509, cert: c, ca: a,\n"
+		  "     key: {pkcs11: {module: /m.so, id: \"01\"}, tpm: {}, pin: {prompt: true}}}\n",
+		  "m2m.yaml:4:47: dm.key.tpm: the key is on a PKCS#11 token already; expected "
+		  "pkcs11 or tpm, not both");
+	parse_err("version: 1\ndevice: {id: d}\n"
+		  "dm: {server: \"coaps://h\", security: x509, cert: c, ca: a,\n"
+		  "     key: {tpm: {handle: 7}}}\n",
+		  "m2m.yaml:4:26: dm.key.tpm.handle: invalid handle '7'; expected a persistent "
+		  "handle in hex, 0x81000000 to 0x81ffffff");
 }
 
 static void test_err_alias(void **state)

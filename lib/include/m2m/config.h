@@ -114,7 +114,10 @@ struct m2m_dm_config {
 	char *key_module;       /* X509, key on a PKCS#11 token: module path (NULL: key is a file) */
 	char *key_token;        /* X509, token: token label (NULL: any token holding the key) */
 	char *key_id;           /* X509, token: the key's CKA_ID in hex */
-	struct m2m_secret_ref key_pin; /* X509, token: where the user PIN comes from */
+	bool key_tpm;           /* X509: the key is in a TPM (key_tcti, key_handle) */
+	char *key_tcti;         /* X509, TPM: TCTI; NULL: M2M_TPM_DEFAULT_TCTI */
+	uint32_t key_handle;    /* X509, TPM: persistent handle; 0: M2M_TPM_DEFAULT_HANDLE */
+	struct m2m_secret_ref key_pin; /* X509, token: the user PIN; TPM: the auth value (optional) */
 	unsigned lifetime_ms;   /* registration lifetime; default 300 s */
 	enum m2m_dm_binding binding;
 	unsigned queue_window_ms; /* --report: stay reachable this long; default 20 s */

@@ -1,0 +1,166 @@
+#!/bin/bash
+# DTLS-X.509 with the device's private key in a TPM 2.0 (swtpm of the test's
+# own, reached directly through the swtpm TCTI): m2mvpn-cert keygen --store
+# tpm, a CSR signed in the TPM, a certificate from a test CA, and
+# coap-rd-openssl requiring client certificates from that CA. libcoap 4.3.1
+# has no key type for a TPM key, so the handshake's signature comes from the
+# key store (lib/coap). m2mdm-status --report registers with it, ECDSA and
+# RSA; the TPM's own log shows the signature; a key with an auth value
+# registers with the right one and exits 9 with a wrong one, before any
+# handshake, as for VPN profiles; a certificate of another key is refused
+# (9); --serve gets through a new handshake after the server restarted; a
+# half-written tpm: mapping is a config error.
+. "$(dirname "$0")/lwm2m-lib.sh"
+command -v coap-rd-openssl >/dev/null || skip_all "libcoap3-bin not installed"
+command -v swtpm >/dev/null || skip_all "swtpm not installed"
+plan 12
+
+# the TPM, in the test's own directory
+mkdir -m 700 "$T/tpm"
+swtpm socket --tpm2 --tpmstate dir="$T/tpm" --server type=unixio,path="$T/tpm/sock" \
+	--ctrl type=unixio,path="$T/tpm/sock.ctrl" --flags not-need-init,startup-clear \
+	--log file="$T/tpm/log" >"$T/swtpm.out" 2>&1 &
+BG_PID=$!
+_pids+=("$BG_PID")
+for ((i = 0; i < 50; i++)); do [ -S "$T/tpm/sock" ] && break; sleep 0.1; done
+[ -S "$T/tpm/sock" ] || skip_all "swtpm did not start: $(cat "$T/swtpm.out")"
+TCTI="swtpm:path=$T/tpm/sock"
+export M2M_STATE_DIR=$T/state
+
+cert() { "$BIN/m2mvpn-cert" "$@" >>"$T/cert.log" 2>&1; }
+ca() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-keyout "$T/$1.key" -out "$T/$1.pem" -subj "/CN=$1" 2>/dev/null
+}
+ca ca
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/server.key" \
+	-out "$T/server.csr" -subj /CN=server 2>/dev/null
+echo "subjectAltName=IP:127.0.0.1" >"$T/server.ext"
+openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
+	-days 2 -extfile "$T/server.ext" -out "$T/server.pem" 2>/dev/null
+cat "$T/server.pem" "$T/server.key" >"$T/server-all.pem"
+# tpm_dev HANDLE NAME [keygen args]: a key in the TPM and its certificate from the CA
+tpm_dev() {
+	local h=$1 n=$2
+	shift 2
+	cert keygen --store tpm --tcti "$TCTI" --handle "$h" "$@" &&
+		cert csr --store tpm --tcti "$TCTI" --handle "$h" $(grep -o -- '--pin-file [^ ]*' <<<"$*") \
+			--subject "CN=$n" --san "$n" -o "$T/$n.csr" &&
+		openssl x509 -req -in "$T/$n.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
+			-days 2 -copy_extensions copy -out "$T/$n.pem" >>"$T/cert.log" 2>&1
+}
+printf 'auth-%s%s' "$RANDOM" "$RANDOM" >"$T/auth"
+printf 'not-the-auth' >"$T/bad"
+chmod 600 "$T/auth" "$T/bad"
+tpm_dev 0x81010002 it-tpm ||
+	skip_all "cannot make the TPM key: $(tail -n 3 "$T/cert.log")"
+tpm_dev 0x81010003 it-tpm-rsa --type rsa-2048 ||
+	skip_all "cannot make the RSA TPM key: $(tail -n 3 "$T/cert.log")"
+tpm_dev 0x81010004 it-tpm-auth --pin-file "$T/auth" ||
+	skip_all "cannot make the TPM key with an auth value: $(tail -n 3 "$T/cert.log")"
+
+rd=$(free_port)
+bg "$T/rd.log" coap-rd-openssl -A 127.0.0.1 -p "$rd" -c "$T/server-all.pem" -C "$T/ca.pem" \
+	-R "$T/ca.pem"
+sleep 0.3
+# the server demands a client certificate: a registration's signature can only come from the TPM
+timeout 5 openssl s_client -dtls1_2 -connect "127.0.0.1:$((rd + 1))" </dev/null >"$T/probe.out" 2>&1
+grep -q "^Client Certificate Types:" "$T/probe.out"
+ok $? "coap-rd-openssl asks for a client certificate (openssl s_client)"
+conf() { # name cert handle [extra key line]
+	cat >"$T/$1.yaml" <<YAML
+version: 1
+device: {id: $1}
+state_dir: $T/state-$1
+dm:
+  server: "coaps://127.0.0.1:$((rd + 1))"
+  security: x509
+  queue_window: 300ms
+  timeout: 10s
+  cert: $T/$2.pem
+  ca: $T/ca.pem
+  key:
+    tpm: {handle: $3, tcti: "$TCTI"}
+${4:-}
+YAML
+	chmod 600 "$T/$1.yaml"
+}
+report() { M2M_CONFIG=$T/$1.yaml "$BIN/m2mdm-status" --report -v -t "${2:-10}" >"$T/$1.out" 2>"$T/$1.err"; }
+
+conf ec it-tpm 0x81010002
+report ec
+is $? 0 "DTLS-X.509, ECDSA key in the TPM: registered with coap-rd-openssl ($(tail -n 1 "$T/ec.err"))"
+grep -q "registered as ec at /rd/" "$T/ec.err"
+ok $? "ECDSA TPM key: Location-Path received"
+
+conf rsa it-tpm-rsa 0x81010003
+report rsa
+is $? 0 "DTLS-X.509, RSA key in the TPM: registered ($(tail -n 1 "$T/rsa.err"))"
+
+conf auth it-tpm-auth 0x81010004 "    pin: {file: $T/auth}"
+report auth
+is $? 0 "a TPM key with an auth value: registered with the right one ($(tail -n 1 "$T/auth.err"))"
+conf bad it-tpm-auth 0x81010004 "    pin: {file: $T/bad}"
+report bad 3
+rc=$?
+[ "$rc" = 9 ] && grep -q "wrong auth value" "$T/bad.err" && [ "$(wc -l <"$T/bad.err")" = 1 ]
+ok $? "a wrong auth value: exit 9 in one line, got $rc ($(cat "$T/bad.err"))"
+! grep -q "$(cat "$T/auth")" "$T"/*.err "$T"/*.out "$T"/state-*/* 2>/dev/null
+ok $? "the auth value is in no output or state file"
+
+conf other it-tpm 0x81010003
+report other 3
+rc=$?
+[ "$rc" = 9 ] && grep -q "does not match" "$T/other.err"
+ok $? "a certificate of another key: exit 9, got $rc ($(cat "$T/other.err"))"
+
+# always-on: the server restarts and forgets the session; libcoap's new handshake gets
+# the TPM key again (it has no certificate or key of ours by itself)
+rd2=$(free_port)
+bg "$T/rd2.log" coap-rd-openssl -A 127.0.0.1 -p "$rd2" -c "$T/server-all.pem" -C "$T/ca.pem" \
+	-R "$T/ca.pem"
+rd2_pid=$BG_PID
+sleep 0.3
+sed "s/127.0.0.1:$((rd + 1))/127.0.0.1:$((rd2 + 1))/; s/state-ec/state-serve/" "$T/ec.yaml" |
+	sed 's/^  timeout: .*/  timeout: 10s\n  lifetime: 12s/' >"$T/serve.yaml"
+chmod 600 "$T/serve.yaml"
+bg "$T/serve.log" env M2M_CONFIG="$T/serve.yaml" "$BIN/m2mdm-status" --serve -v
+serve=$BG_PID
+wait_for "$T/serve.log.err" "registered as ec" 5
+kill "$rd2_pid"
+wait "$rd2_pid" 2>/dev/null
+bg "$T/rd2b.log" coap-rd-openssl -A 127.0.0.1 -p "$rd2" -c "$T/server-all.pem" -C "$T/ca.pem" \
+	-R "$T/ca.pem"
+rd2b_pid=$BG_PID
+for ((i = 0; i < 300; i++)); do
+	[ "$(grep -c "registered as ec" "$T/serve.log.err")" -ge 2 ] && break
+	sleep 0.1
+done
+[ "$(grep -c "registered as ec" "$T/serve.log.err")" -ge 2 ]
+ok $? "--serve with the TPM key: registered again after the server restarted ($(tail -n 2 "$T/serve.log.err" | tr '\n' ' '))"
+# stopped with the server gone: coap-rd-openssl 4.3.1 aborts (double free) on a De-register
+kill "$rd2b_pid"
+wait "$rd2b_pid" 2>/dev/null
+kill -TERM "$serve"
+wait "$serve"
+is $? 0 "--serve stopped: exit 0"
+
+cat >"$T/half.yaml" <<YAML
+version: 1
+device: {id: half}
+dm:
+  server: "coaps://127.0.0.1:$((rd + 1))"
+  security: x509
+  cert: $T/it-tpm.pem
+  ca: $T/ca.pem
+  key:
+    tpm: [0x81010002]
+YAML
+chmod 600 "$T/half.yaml"
+report half 3
+rc=$?
+[ "$rc" = 3 ] && grep -qE "half.yaml:[0-9]+:[0-9]+: .*dm\.key\.tpm" "$T/half.err"
+ok $? "key: tpm: not a mapping: config error with line:column, got $rc ($(cat "$T/half.err"))"
+grep -q . "$T/rd.log.err" && diag "coap-rd: $(tail -n 3 "$T/rd.log.err")"
+ok 0 "coap-rd-openssl ran"
+done_testing

@@ -653,6 +653,20 @@ static size_t p11_enc(char *out, size_t len, const char *s, bool hex)
 	return n;
 }
 
+/* The session's own trust store: the CA file of this configuration only. */
+static int trust_ca(struct m2m_coap *c, SSL *ssl)
+{
+	X509_STORE *store = X509_STORE_new();
+
+	if (!store || X509_STORE_load_file(store, c->ca) != 1 ||
+	    SSL_set0_verify_cert_store(ssl, store) != 1) {
+		X509_STORE_free(store);
+		snprintf(c->setup_err, sizeof(c->setup_err), "CA %s unusable", c->ca);
+		return 0;
+	}
+	return 1;
+}
+
 /*
  * In PKCS11 mode libcoap 4.3.1 wants the certificate and CA as pkcs11: URIs
  * or DER files (one certificate each), and calls additional_tls_setup_call_back
@@ -665,32 +679,21 @@ static int p11_tls_setup(struct m2m_coap *c)
 {
 	coap_tls_library_t lib;
 	SSL *ssl = coap_session_get_tls(c->s, &lib);
-	X509_STORE *store;
 
 	if (!ssl || lib != COAP_TLS_LIBRARY_OPENSSL) {
 		snprintf(c->setup_err, sizeof(c->setup_err), "libcoap is not the OpenSSL flavour");
 		return 0;
 	}
-	store = X509_STORE_new();
 	if (SSL_use_certificate_chain_file(ssl, c->cert) != 1) {
-		X509_STORE_free(store);
 		snprintf(c->setup_err, sizeof(c->setup_err), "certificate %s unusable", c->cert);
 		return 0;
 	}
 	if (SSL_check_private_key(ssl) != 1) {
-		X509_STORE_free(store);
 		snprintf(c->setup_err, sizeof(c->setup_err),
 			 "the token key does not match certificate %s", c->cert);
 		return 0;
 	}
-	/* the session's own trust store: the CA of this configuration only */
-	if (!store || X509_STORE_load_file(store, c->ca) != 1 ||
-	    SSL_set0_verify_cert_store(ssl, store) != 1) {
-		X509_STORE_free(store);
-		snprintf(c->setup_err, sizeof(c->setup_err), "CA %s unusable", c->ca);
-		return 0;
-	}
-	return 1;
+	return trust_ca(c, ssl);
 }
 
 /* Why the token refused: libp11 reports the PKCS#11 return value by name. */
@@ -880,7 +883,6 @@ static int store_tls_setup(struct m2m_coap *c, SSL *ssl)
 {
 	X509 *x;
 	EVP_PKEY *pk;
-	X509_STORE *store;
 	int ok;
 
 	if (SSL_use_certificate_chain_file(ssl, c->cert) != 1 || !(x = SSL_get_certificate(ssl))) {
@@ -904,14 +906,7 @@ static int store_tls_setup(struct m2m_coap *c, SSL *ssl)
 		snprintf(c->setup_err, sizeof(c->setup_err), "cannot limit signatures to SHA-256");
 		return 0;
 	}
-	store = X509_STORE_new();
-	if (!store || X509_STORE_load_file(store, c->ca) != 1 ||
-	    SSL_set0_verify_cert_store(ssl, store) != 1) {
-		X509_STORE_free(store);
-		snprintf(c->setup_err, sizeof(c->setup_err), "CA %s unusable", c->ca);
-		return 0;
-	}
-	return 1;
+	return trust_ca(c, ssl);
 }
 
 static int open_pki_store(struct m2m_coap *c, const struct m2m_coap_opts *o,

@@ -37,13 +37,5 @@ struct m2m_coap_opts;
  */
 int lw_config_opts(const struct m2m_config *cfg, const char *uri, struct m2m_coap_opts *o,
 		   struct m2m_secret *key, struct m2m_secret *pin, struct m2m_err *err);
-/*
- * The user PIN of the DTLS key on a token (dm.key with pkcs11), tried once
- * by the key store under the token's retry policy: a PIN the token rejected
- * before is not offered again, none when it reports its final try. So a
- * wrong PIN is seen here with our exit codes (9, 13), and libcoap's engine
- * only ever gets a PIN the token accepted. Wipe *pin after mcoap_close().
- */
-int lw_token_pin(const struct m2m_config *cfg, struct m2m_secret *pin, struct m2m_err *err);
 
 #endif

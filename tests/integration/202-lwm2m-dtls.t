@@ -13,24 +13,9 @@ psk=it-psk-$RANDOM$RANDOM
 printf '%s\n' "$psk" >"$T/psk"
 printf 'not-the-key\n' >"$T/wrong"
 chmod 600 "$T/psk" "$T/wrong"
-pki() { # CA name, then certs signed by it
-	local ca=$1; shift
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-		-keyout "$T/$ca.key" -out "$T/$ca.pem" -subj "/CN=$ca" 2>/dev/null
-	for n in "$@"; do
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$n.key" \
-			-out "$T/$n.csr" -subj "/CN=$n" 2>/dev/null
-		# server: the name the device connects to; server-wrongname: another one
-		case $n in
-		server) echo "subjectAltName=IP:127.0.0.1" >"$T/$n.ext" ;;
-		*) echo "subjectAltName=DNS:$n.example" >"$T/$n.ext" ;;
-		esac
-		openssl x509 -req -in "$T/$n.csr" -CA "$T/$ca.pem" -CAkey "$T/$ca.key" \
-			-CAcreateserial -days 2 -extfile "$T/$n.ext" -out "$T/$n.pem" 2>/dev/null
-	done
-}
-pki ca server client server-wrongname
-pki other-ca stranger
+# server: the name the device connects to; server-wrongname: another one
+test_pki ca server client server-wrongname
+test_pki other-ca stranger
 cat "$T/server.pem" "$T/server.key" >"$T/server-all.pem"
 cat "$T/server-wrongname.pem" "$T/server-wrongname.key" >"$T/wrongname-all.pem"
 

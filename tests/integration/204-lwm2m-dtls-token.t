@@ -43,17 +43,8 @@ pkcs11-tool --module "$MODULE" --token-label lab-dev --login --pin "$pin" --keyp
 
 # the PKI: a CA, the server, and the device's certificate for the token key
 # (the CSR is signed by the token through the engine)
-ca() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-		-keyout "$T/$1.key" -out "$T/$1.pem" -subj "/CN=$1" 2>/dev/null
-}
-ca ca
-ca other-ca
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/server.key" \
-	-out "$T/server.csr" -subj /CN=server 2>/dev/null
-echo "subjectAltName=IP:127.0.0.1" >"$T/server.ext"
-openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
-	-days 2 -extfile "$T/server.ext" -out "$T/server.pem" 2>/dev/null
+test_pki ca server
+test_pki other-ca
 cat "$T/server.pem" "$T/server.key" >"$T/server-all.pem"
 cat >"$T/engine.cnf" <<EOF
 openssl_conf = oc

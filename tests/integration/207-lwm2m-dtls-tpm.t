@@ -28,16 +28,7 @@ TCTI="swtpm:path=$T/tpm/sock"
 export M2M_STATE_DIR=$T/state
 
 cert() { "$BIN/m2mvpn-cert" "$@" >>"$T/cert.log" 2>&1; }
-ca() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-		-keyout "$T/$1.key" -out "$T/$1.pem" -subj "/CN=$1" 2>/dev/null
-}
-ca ca
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/server.key" \
-	-out "$T/server.csr" -subj /CN=server 2>/dev/null
-echo "subjectAltName=IP:127.0.0.1" >"$T/server.ext"
-openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
-	-days 2 -extfile "$T/server.ext" -out "$T/server.pem" 2>/dev/null
+test_pki ca server
 cat "$T/server.pem" "$T/server.key" >"$T/server-all.pem"
 # tpm_dev HANDLE NAME [keygen args]: a key in the TPM and its certificate from the CA
 tpm_dev() {

@@ -76,6 +76,26 @@ wait_for() {
 	return 1
 }
 
+# test_pki CA [NAME...]: a CA ($T/CA.pem, .key) and certificates it signs for each NAME
+# ($T/NAME.pem, .key): "server" names 127.0.0.1 (where the tests' servers listen), any
+# other NAME.example. P-256 keys, valid two days.
+test_pki() {
+	local ca=$1 n
+	shift
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-keyout "$T/$ca.key" -out "$T/$ca.pem" -subj "/CN=$ca" 2>/dev/null
+	for n in "$@"; do
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$n.key" \
+			-out "$T/$n.csr" -subj "/CN=$n" 2>/dev/null
+		case $n in
+		server) echo "subjectAltName=IP:127.0.0.1" >"$T/$n.ext" ;;
+		*) echo "subjectAltName=DNS:$n.example" >"$T/$n.ext" ;;
+		esac
+		openssl x509 -req -in "$T/$n.csr" -CA "$T/$ca.pem" -CAkey "$T/$ca.key" \
+			-CAcreateserial -days 2 -extfile "$T/$n.ext" -out "$T/$n.pem" 2>/dev/null
+	done
+}
+
 lwm2m_server_setup() {
 	command -v node >/dev/null || skip_all "node not installed (scripts/deps.sh)"
 	LWM2M_NODE_MODULES=$("$ROOT/tests/tools/lwm2m-server-setup.sh") ||

@@ -48,9 +48,18 @@ struct m2m_coap {
 	/* X509 with a token key: the PEM files we load ourselves, and why it failed */
 	const char *cert, *ca;
 	char setup_err[160];
+	/* the values of recent large notifications, for the blocks the server GETs */
+	struct kept {
+		char path[64];
+		unsigned cf;
+		uint8_t *p;
+		size_t len;
+		uint64_t at;
+	} kept[4];
 	/* X509 with a key that signs through the key store (a TPM) */
 	struct m2m_key *store_key;
 	char sign_err[400];
+	int sign_rc;            /* the key store's verdict (CREDENTIAL, PIN_LOCKOUT, DEVICE) */
 	/* the server certificate a bootstrap server gave: trusted as it is */
 	const uint8_t *pinned;
 	size_t pinned_len;
@@ -268,6 +277,46 @@ static size_t block_opt(uint8_t v[4], unsigned num, bool more, unsigned szx)
 	return coap_encode_var_safe(v, 4, num << 4 | (more ? 8u : 0u) | szx);
 }
 
+static const struct kept *kept_note(struct m2m_coap *c, const char *path, unsigned accept);
+static void keep_note(struct m2m_coap *c, const char *path, unsigned cf, const uint8_t *p,
+		      size_t len);
+
+/*
+ * A value larger than a block, in answer to a GET: the block asked for (the
+ * first if none), with ETag and Size2, served by us rather than by libcoap's
+ * large-body cache, which would answer the later blocks of a notification
+ * from an older value and hold mcoap_idle() false for up to 93 s. The value
+ * is kept when its first block goes out (as a notification's is), so its
+ * later blocks come from it, not from a newer value; a server that sees
+ * another ETag starts again (RFC 7959 2.4). Frees rep->payload.
+ */
+static void block_answer(struct m2m_coap *c, const struct m2m_coap_msg *m, bool blocked,
+			 const coap_block_b_t *b2, struct m2m_coap_reply *rep, coap_pdu_t *resp)
+{
+	unsigned szx = blocked ? b2->szx : c->block_szx, num = blocked ? b2->num : 0;
+	size_t chunk = (size_t)1 << (szx + 4), off = (size_t)num * chunk, n;
+	uint8_t v[4];
+
+	if (off >= rep->len && num > 0) {
+		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(402));
+		free(rep->payload);
+		return;
+	}
+	if (num == 0)
+		keep_note(c, m->path, rep->content_format, rep->payload, rep->len);
+	n = rep->len - off < chunk ? rep->len - off : chunk;
+	if (rep->content_format != M2M_COAP_NONE)
+		coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT,
+				coap_encode_var_safe(v, sizeof(v), rep->content_format), v);
+	add_etag(resp, rep->payload, rep->len);
+	coap_add_option(resp, COAP_OPTION_BLOCK2, block_opt(v, num, off + n < rep->len, szx), v);
+	coap_add_option(resp, COAP_OPTION_SIZE2,
+			coap_encode_var_safe(v, sizeof(v), (unsigned)rep->len), v);
+	if (!coap_add_data(resp, n, rep->payload + off))
+		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
+	free(rep->payload);
+}
+
 static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
 		       const coap_string_t *query, coap_pdu_t *resp)
 {
@@ -275,8 +324,8 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 	struct m2m_coap_reply rep = { .code = COAP_RESPONSE_CODE(500),
 				      .content_format = M2M_COAP_NONE, .observe = -1 };
 	struct m2m_coap_msg m;
+	const struct kept *k;
 	coap_block_b_t b2;
-	uint64_t etag = 0;
 	bool blocked;
 
 	if (!c) {
@@ -284,7 +333,17 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 		return;
 	}
 	fill_msg(req, &m, true);
-	c->handler(c->hctx, &m, &rep);
+	blocked = coap_get_block_b(s, req, COAP_OPTION_BLOCK2, &b2);
+	if (m.code == COAP_REQUEST_CODE_GET && blocked && b2.num > 0 &&
+	    (k = kept_note(c, m.path, m.accept)) && (rep.payload = malloc(k->len))) {
+		/* a later block of a notification: from the value notified */
+		memcpy(rep.payload, k->p, k->len);
+		rep.len = k->len;
+		rep.code = COAP_RESPONSE_CODE(205);
+		rep.content_format = k->cf;
+	} else {
+		c->handler(c->hctx, &m, &rep);
+	}
 	coap_pdu_set_code(resp, (coap_pdu_code_t)rep.code);
 	if (rep.observe >= 0) {
 		uint8_t v[4];
@@ -295,32 +354,21 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 	}
 	if (!rep.payload && rep.content_format == M2M_COAP_NONE)
 		return;
+	if (m.code == COAP_REQUEST_CODE_GET && rep.code == COAP_RESPONSE_CODE(205) && rep.payload &&
+	    (blocked || rep.len > ((size_t)1 << (c->block_szx + 4)))) {
+		block_answer(c, &m, blocked, &b2, &rep, resp);
+		return;
+	}
 	/* 4.3.1 leaves out Content-Format 0 (text/plain); LwM2M servers want it */
 	if (rep.content_format == 0)
 		coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT, 0, NULL);
-	blocked = coap_get_block_b(s, req, COAP_OPTION_BLOCK2, &b2);
-	if (blocked || rep.len > ((size_t)1 << (c->block_szx + 4))) {
-		/*
-		 * In blocks: our ETag on every one (libcoap adds its own only to
-		 * the first, and none to a later block it has not sent itself, as
-		 * after a notification), and our block size unless the server
-		 * asked for one.
-		 */
-		uint8_t v[4];
-
-		etag = etag_of(rep.payload, rep.len);
-		add_etag(resp, rep.payload, rep.len);
-		if (!blocked)
-			coap_add_option(resp, COAP_OPTION_BLOCK2, block_opt(v, 0, true, c->block_szx),
-					v);
-	}
 	if (!coap_add_data_large_response(r, s, req, resp, query,
 					  (uint16_t)(rep.content_format == M2M_COAP_NONE ?
 						     0 : rep.content_format),
-					  -1, etag, rep.len, rep.payload ? rep.payload : (uint8_t *)"",
+					  -1, 0, rep.len, rep.payload ? rep.payload : (uint8_t *)"",
 					  rep.payload ? free_payload : NULL, rep.payload)) {
+		/* libcoap has released the payload already */
 		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
-		free(rep.payload);
 	}
 }
 
@@ -418,6 +466,7 @@ static void hs_watch(const SSL *ssl, int where, int ret)
 		memset(&c->hs, 0, sizeof(c->hs));
 		c->hs.hello_at = m2m_now_ms();
 		c->sign_err[0] = 0;
+		c->sign_rc = 0;
 		/* libcoap's new SSL has no certificate or key of ours: give them */
 		if (c->store_key && !SSL_get_privatekey(ssl) && !store_tls_setup(c, (SSL *)ssl))
 			snprintf(c->sign_err, sizeof(c->sign_err), "%.160s", c->setup_err);
@@ -487,8 +536,8 @@ static void hs_attach(struct m2m_coap *c)
 static int hs_error(struct m2m_coap *c, unsigned timeout_ms, struct m2m_err *err)
 {
 	if (c->sign_err[0])
-		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: DTLS: our key did not sign: %s",
-				   c->host, c->sign_err);
+		return m2m_err_set(err, c->sign_rc ? c->sign_rc : M2M_ERR_CREDENTIAL,
+				   "%s: DTLS: our key did not sign: %s", c->host, c->sign_err);
 	if (c->hs.peer[0])
 		return m2m_err_set(err, M2M_ERR_AUTH_REMOTE,
 				   "%s: DTLS: the server's %s", c->host, c->hs.peer);
@@ -787,6 +836,7 @@ static int store_sign(struct m2m_coap *c, const unsigned char *dg, int dlen, uns
 	}
 	if (m2m_key_sign(c->store_key, dg, (size_t)dlen, &sig, &n, &err)) {
 		snprintf(c->sign_err, sizeof(c->sign_err), "%s", err.msg);
+		c->sign_rc = err.rc;
 		return 0;
 	}
 	if (n > max) {
@@ -1122,6 +1172,8 @@ void mcoap_close(struct m2m_coap *c)
 	}
 	if (c->ctx)
 		coap_free_context(c->ctx);
+	for (size_t i = 0; i < ARRAY_SIZE(c->kept); i++)
+		free(c->kept[i].p);
 	free(c->host);
 	free(c);
 }
@@ -1282,40 +1334,64 @@ void mcoap_on_notify_failed(struct m2m_coap *c, m2m_coap_notify_failed fn)
 }
 
 /*
- * The later blocks of a notification come from its own payload: libcoap
- * serves them from a copy it keeps for the resource (as for a large answer
- * to a GET), replacing what it kept of an older value. 0 if path is not a
- * resource of ours (then the server's GETs read the current value).
+ * A large notification's value, kept for the later blocks the server GETs
+ * (RFC 7959 2.6, 3.4): they come from it, not from a newer value, for as long
+ * as a server may take to ask (MAX_TRANSMIT_WAIT, RFC 7252) or until a newer
+ * notification of the path replaces it. Our own copy rather than libcoap's
+ * large-body cache: that one would hold mcoap_idle() false for up to 93 s
+ * and with it the acknowledgement of a confirmable notification.
  */
-static int notify_large(struct m2m_coap *c, const char *path, coap_pdu_t *pdu,
-			const uint8_t *payload, size_t len)
-{
-	coap_resource_t *r;
-	coap_pdu_t *get;
-	uint8_t *copy, v[4];
-	int ok;
+#define KEEP_MS 93000
 
+static const char *bare(const char *path)
+{
 	while (*path == '/')
 		path++;
-	r = coap_get_resource_from_uri_path(c->ctx, coap_make_str_const(path));
-	if (!r)
-		return 0;
-	/* what libcoap takes the method from: the server's GETs of the rest match it */
-	get = coap_pdu_init(COAP_MESSAGE_CON, COAP_REQUEST_CODE_GET, 0,
-			    coap_session_max_pdu_size(c->s));
-	copy = malloc(len);
-	if (!get || !copy) {
-		coap_delete_pdu(get);
-		free(copy);
-		return -1;
+	return path;
+}
+
+static void keep_note(struct m2m_coap *c, const char *path, unsigned cf, const uint8_t *p,
+		      size_t len)
+{
+	struct kept *k = &c->kept[0];
+	uint8_t *copy = malloc(len);
+
+	if (!copy)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(c->kept); i++) {
+		if (strcmp(c->kept[i].path, bare(path)) == 0) {
+			k = &c->kept[i];
+			break;
+		}
+		if (c->kept[i].at < k->at)
+			k = &c->kept[i]; /* the oldest (or an empty one) goes */
 	}
-	memcpy(copy, payload, len);
-	coap_add_option(pdu, COAP_OPTION_BLOCK2, block_opt(v, 0, true, c->block_szx), v);
-	/* Content-Format is on the PDU already; libcoap frees the copy, also on failure */
-	ok = coap_add_data_large_response(r, c->s, get, pdu, NULL, 0, -1, etag_of(payload, len),
-					  len, copy, free_payload, copy);
-	coap_delete_pdu(get);
-	return ok ? 1 : -1;
+	free(k->p);
+	snprintf(k->path, sizeof(k->path), "%s", bare(path));
+	memcpy(copy, p, len);
+	k->p = copy;
+	k->len = len;
+	k->cf = cf;
+	k->at = m2m_now_ms();
+}
+
+/* The kept value of path in a content format the request accepts, or NULL. */
+static const struct kept *kept_note(struct m2m_coap *c, const char *path, unsigned accept)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(c->kept); i++) {
+		struct kept *k = &c->kept[i];
+
+		if (!k->p)
+			continue;
+		if (m2m_now_ms() - k->at > KEEP_MS) {
+			free(k->p);
+			memset(k, 0, sizeof(*k));
+			continue;
+		}
+		if (strcmp(k->path, bare(path)) == 0 && (accept == M2M_COAP_NONE || accept == k->cf))
+			return k;
+	}
+	return NULL;
 }
 
 int mcoap_send_notify(struct m2m_coap *c, const char *path, bool confirmable,
@@ -1326,7 +1402,6 @@ int mcoap_send_notify(struct m2m_coap *c, const char *path, bool confirmable,
 	coap_pdu_t *pdu;
 	coap_mid_t mid;
 	uint8_t v[4];
-	int large = 0;
 
 	pdu = coap_pdu_init(confirmable ? COAP_MESSAGE_CON : COAP_MESSAGE_NON,
 			    COAP_RESPONSE_CODE(205), coap_new_message_id(c->s),
@@ -1342,18 +1417,9 @@ int mcoap_send_notify(struct m2m_coap *c, const char *path, bool confirmable,
 		coap_delete_pdu(pdu);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot build a notification");
 	}
-	if (len > max)
-		large = notify_large(c, path, pdu, payload, len);
-	if (large < 0) {
-		coap_delete_pdu(pdu);
-		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot build a notification");
-	}
-	if (!large && len > max) {
-		/*
-		 * Not one of our resources: the first block, and the server GETs
-		 * the rest of the current value; our ETag tells it whether they
-		 * still belong to this one
-		 */
+	if (len > max) {
+		/* the first block; the server GETs the rest, from the value kept */
+		keep_note(c, path, content_format, payload, len);
 		if (!add_etag(pdu, payload, len) ||
 		    !coap_add_option(pdu, COAP_OPTION_BLOCK2, block_opt(v, 0, true, c->block_szx), v) ||
 		    !coap_add_option(pdu, COAP_OPTION_SIZE2,
@@ -1363,7 +1429,7 @@ int mcoap_send_notify(struct m2m_coap *c, const char *path, bool confirmable,
 		}
 		len = max;
 	}
-	if (!large && len && !coap_add_data(pdu, len, payload)) {
+	if (len && !coap_add_data(pdu, len, payload)) {
 		coap_delete_pdu(pdu);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: notification too large");
 	}

@@ -940,20 +940,33 @@ int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *er
 	uint32_t handle = handle_of(&k->ref), failed, max;
 	unsigned char dg[32], *sig = NULL;
 	char serial[16], name[32];
-	size_t siglen = 0;
-	bool lockout;
+	size_t siglen = 0, vlen = 0;
+	const char *val = "";
+	bool lockout, none;
 	int rc;
 
 	if (k->ref.store != M2M_KEYSTORE_TPM || !t)
 		return m2m_err_set(err, M2M_ERR_USAGE, "unlock: not a TPM key");
-	if (k->ref.pin.source == M2M_SECRET_NONE)
+	none = k->ref.pin.source == M2M_SECRET_NONE;
+	/* made without an auth value (exempt from the lockout): a wrong try costs nothing */
+	if (none && t->noda)
 		return M2M_OK;
-	rc = m2m_secret_read(&k->ref.pin, "auth value of the TPM key", auth, err);
-	if (rc)
-		return rc;
+	/*
+	 * Otherwise the key has an auth value, most likely: without one
+	 * configured it is tried empty, once, under the same policy, rather than
+	 * by every signature (charon's at every IKE attempt) counting a failure.
+	 */
+	if (!none) {
+		rc = m2m_secret_read(&k->ref.pin, "auth value of the TPM key", auth, err);
+		if (rc)
+			return rc;
+		val = auth->buf;
+		vlen = auth->len;
+	}
 	auth_marker(handle, serial, name);
-	if (ks_pin_rejected_before(t->tcti_conf, serial, name, auth->buf, auth->len)) {
-		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+	if (ks_pin_rejected_before(t->tcti_conf, serial, name, val, vlen)) {
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, none ?
+				 "%s: refused without an auth value in an earlier run; not tried again (configure its pin)" :
 				 "%s: this auth value was refused in an earlier run; not tried again (fix its source)",
 				 name);
 		goto fail;
@@ -975,17 +988,18 @@ int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *er
 	}
 	memset(dg, 0x6d, sizeof(dg));
 	t->auth_failed = false;
-	t->auth = auth;
+	t->auth = none ? NULL : auth;
 	rc = tpm_sign(k, dg, sizeof(dg), &sig, &siglen, err);
 	t->auth = NULL;
 	free(sig);
 	if (rc && t->auth_failed) {
-		ks_pin_remember(t->tcti_conf, serial, name, auth->buf, auth->len, true);
-		m2m_err_set(err, M2M_ERR_CREDENTIAL,
+		ks_pin_remember(t->tcti_conf, serial, name, val, vlen, true);
+		m2m_err_set(err, M2M_ERR_CREDENTIAL, none ?
+			    "%s: the key has an auth value and no pin is configured (not retried: %u of %u failed tries)" :
 			    "%s: wrong auth value (not retried: %u of %u failed tries)", name,
 			    failed + 1, max);
 	} else if (!rc) {
-		ks_pin_remember(t->tcti_conf, serial, name, auth->buf, auth->len, false);
+		ks_pin_remember(t->tcti_conf, serial, name, val, vlen, false);
 		return M2M_OK;
 	}
 fail:

@@ -608,6 +608,7 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 		char ident[sizeof(bs->identity) + 1];
 
 		o.uri = bs->uri;
+		o.block_size = cfg->dm.block_size;
 		if (bs->mode == 2) {
 			/* certificate mode: the credentials stay in dm->bs for libcoap */
 			o.security = M2M_DM_X509;

@@ -731,7 +731,9 @@ static int do_up(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t 
 	char name[64], reason[300];
 	struct initiate_ctx ic = { .vpn = vpn, .ike = name };
 	struct vici_node *resp = NULL;
+	struct m2m_err refused;
 	struct vici_buf b;
+	uint64_t started;
 	int rc, t;
 
 	conn_name(p->name, name, sizeof(name));
@@ -782,6 +784,7 @@ again:
 	vici_add_kvf(&b, "timeout", "%d", t);
 	vici_add_kvs(&b, "loglevel", "1");
 	VLOG(vpn, LOG_INFO, "%s: initiating to %s", p->name, p->gateways[0]);
+	started = m2m_now_ms();
 	/* charon answers by itself once its timeout passed */
 	rc = request(vpn, "initiate", &b, &resp, on_control_log, &ic, t + ANSWER_SLACK_MS, err);
 	vici_buf_free(&b);
@@ -808,6 +811,11 @@ again:
 	vici_node_free(resp);
 	resp = NULL;
 	vpn_log_free(&ic.log);
+	if (rc && tpm_retried && (rc == M2M_ERR_TIMEOUT || rc == M2M_ERR_UNREACHABLE)) {
+		/* the second try ran out of time: the gateway's refusal is the answer */
+		*err = refused;
+		rc = err->rc;
+	}
 	if (rc) {
 		/* leave nothing half-open behind: charon would keep retransmitting */
 		terminate_attempt(vpn, ic.ike_id);
@@ -830,7 +838,7 @@ again:
 			}
 		}
 		if (rc == M2M_ERR_AUTH_LOCAL && p->auth == M2M_AUTH_TPM && !tpm_retried &&
-		    remaining(deadline) > 1000) {
+		    (uint64_t)remaining(deadline) > m2m_now_ms() - started + 1000) {
 			/*
 			 * charon's TPM signer (libtpmtss, strongSwan 5.9) DER-encodes an
 			 * ECDSA signature from the TPM's zero-padded r and s without
@@ -839,6 +847,7 @@ again:
 			 * random r and s; a real refusal just fails once more.
 			 */
 			tpm_retried = true;
+			refused = *err;
 			VLOG(vpn, LOG_INFO, "%s: %s; once more with a new TPM signature", p->name,
 			     err->msg);
 			goto again;

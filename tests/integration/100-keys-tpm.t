@@ -141,6 +141,16 @@ m2m up tb --timeout 20
 is_rc 9 "the same wrong value again: exit 9"
 like "$M2M_ERR" "refused in an earlier run; not tried again" "not tried again"
 is "$(da)" $((d0 + 1)) "no further failed try"
+# the key has an auth value but the profile gives none: tried empty by us once, not by
+# charon at every IKE attempt (each would count towards the lockout)
+lab_keys_config tn tpm dev-tpm.lab "cert: $LAB/pki/dev-tpma.pem" "tcti: \"$T\"" "handle: $HA"
+m2m up tn --timeout 20
+is_rc 9 "auth value needed, no pin in the profile: exit 9"
+like "$M2M_ERR" "has an auth value and no pin is configured" "no pin: said so"
+is "$(da)" $((d0 + 2)) "one failed try counted"
+m2m up tn --timeout 20
+like "$M2M_ERR" "not tried again" "no pin, again: not tried"
+is "$(da)" $((d0 + 2)) "no further failed try"
 # up to one try from the lockout, another wrong value is not tried unattended
 while [ "$(da)" -lt $((max - 1)) ]; do
 	printf 'filler-%s' "$RANDOM$RANDOM" > "$LAB/tpm/filler"

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Values larger than one block, served by the device (RFC 7959): with
-# dm.block_size 64 a Read of /3 goes out in 64-byte blocks, each carrying the
+# Values larger than one block (RFC 7959): with dm.block_size 64 the
+# Register's links go out in 64-byte blocks (Block1), a Read of /3 comes back
+# in 64-byte blocks, each carrying the
 # same ETag; a notification of such a value carries its first block with
 # ETag and Size2, and the server GETs the rest from that very value (libcoap
 # keeps a copy), also a second later; once a newer notification replaced the
@@ -10,7 +11,7 @@
 # the later blocks and checks their ETags).
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v python3 >/dev/null || skip_all "python3 not installed"
-plan 13
+plan 14
 port=$(free_port)
 ep=it-blocks-$port
 mkfifo "$T/ctl"
@@ -50,6 +51,9 @@ PY
 bg "$T/client.log" "$BIN/m2mdm-status" --serve -v
 wait_for "$T/srv.log" '"event":"register"' 10
 ok $? "registered"
+reg=$(grep '"event":"register"' "$T/srv.log" | head -1)
+[ "$(field "$reg" blocks)" -ge 2 ] && grep -q '</3/0>' <<<"$reg" && grep -q '</33810>' <<<"$reg"
+ok $? "the Register's links went in $(field "$reg" blocks) blocks (Block1) and arrived whole"
 
 ctl fetch /3 110
 wait_for "$T/srv.log" '"event":"fetch".*"length"' 10
@@ -76,21 +80,21 @@ ok $? "the notification's blocks put together are SenML JSON of /3"
 ok $? "with Size2 ($(field "$n" size2)) and every block under the notification's ETag"
 
 # completed notifications after line $1 of the log with restarts $2 (a regex)
-after() { tail -n +"$(($1 + 1))" "$T/srv.log" | grep '"event":"notify"' | grep '"length"' | grep -E "\"restarts\":$2"; }
+after() { tail -n +"$(($1 + 1))" "$T/srv.log" | grep '"event":"notify"' | grep '"length"' | grep -E "\"restarts\":$2" | grep -E "\"delay_ms\":$3"; }
 # the server asks for block 1 a second late: still the notified value, from libcoap's copy
 ctl blockdelay 1000
 mark=$(wc -l <"$T/srv.log")
-for ((i = 0; i < 100; i++)); do [ -n "$(after "$mark" 0)" ] && break; sleep 0.1; done
-[ -n "$(after "$mark" 0)" ]
+for ((i = 0; i < 100; i++)); do [ -n "$(after "$mark" 0 1000)" ] && break; sleep 0.1; done
+[ -n "$(after "$mark" 0 1000)" ]
 ok $? "block 1 asked for 1 s later: the blocks of the notified value, no restart"
 
 # 3 s late: a newer notification replaced that copy, its ETag differs, the server starts again
 ctl blockdelay 3000
 mark=$(wc -l <"$T/srv.log")
-for ((i = 0; i < 150; i++)); do [ -n "$(after "$mark" '[1-3]')" ] && break; sleep 0.1; done
+for ((i = 0; i < 150; i++)); do [ -n "$(after "$mark" '[1-3]' 3000)" ] && break; sleep 0.1; done
 tail -n +"$((mark + 1))" "$T/srv.log" | grep -q '"event":"etag-changed","path":"/3","block":1'
 ok $? "block 1 asked for 3 s later: another ETag (a newer value), the server saw it"
-r=$(after "$mark" '[1-3]' | head -1)
+r=$(after "$mark" '[1-3]' 3000 | head -1)
 [ -n "$r" ] && senml_ok "$r"
 ok $? "after starting again from block 0, a whole value of one ETag"
 ! grep -q '"error"' "$T/srv.log"

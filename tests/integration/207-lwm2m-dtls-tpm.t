@@ -5,15 +5,17 @@
 # coap-rd-openssl requiring client certificates from that CA. libcoap 4.3.1
 # has no key type for a TPM key, so the handshake's signature comes from the
 # key store (lib/coap). m2mdm-status --report registers with it, ECDSA and
-# RSA; the TPM's own log shows the signature; a key with an auth value
+# RSA (the server refuses a client without a certificate, so a registration
+# proves the TPM signed); a key with an auth value
 # registers with the right one and exits 9 with a wrong one, before any
-# handshake, as for VPN profiles; a certificate of another key is refused
+# handshake, as for VPN profiles, and without a pin configured it is tried
+# empty once, not at every handshake; a certificate of another key is refused
 # (9); --serve gets through a new handshake after the server restarted; a
 # half-written tpm: mapping is a config error.
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v coap-rd-openssl >/dev/null || skip_all "libcoap3-bin not installed"
 command -v swtpm >/dev/null || skip_all "swtpm not installed"
-plan 12
+plan 14
 
 # the TPM, in the test's own directory
 mkdir -m 700 "$T/tpm"
@@ -56,8 +58,8 @@ bg "$T/rd.log" coap-rd-openssl -A 127.0.0.1 -p "$rd" -c "$T/server-all.pem" -C "
 sleep 0.3
 # the server demands a client certificate: a registration's signature can only come from the TPM
 timeout 5 openssl s_client -dtls1_2 -connect "127.0.0.1:$((rd + 1))" </dev/null >"$T/probe.out" 2>&1
-grep -q "^Client Certificate Types:" "$T/probe.out"
-ok $? "coap-rd-openssl asks for a client certificate (openssl s_client)"
+grep -q "^Client Certificate Types:" "$T/probe.out" && grep -q "SSL alert number 40" "$T/probe.out"
+ok $? "coap-rd-openssl asks for a client certificate and refuses a client without one (openssl s_client)"
 conf() { # name cert handle [extra key line]
 	cat >"$T/$1.yaml" <<YAML
 version: 1
@@ -98,6 +100,18 @@ rc=$?
 ok $? "a wrong auth value: exit 9 in one line, got $rc ($(cat "$T/bad.err"))"
 ! grep -q "$(cat "$T/auth")" "$T"/*.err "$T"/*.out "$T"/state-*/* 2>/dev/null
 ok $? "the auth value is in no output or state file"
+
+# the key has an auth value but the config gives none: tried empty once, under the same
+# policy (a signature at every handshake would count a failure each towards the lockout)
+conf nopin it-tpm-auth 0x81010004
+report nopin 3
+rc=$?
+[ "$rc" = 9 ] && grep -q "has an auth value and no pin is configured" "$T/nopin.err"
+ok $? "an auth value needed, no pin configured: exit 9, got $rc ($(cat "$T/nopin.err"))"
+report nopin 3
+rc=$?
+[ "$rc" = 9 ] && grep -q "not tried again" "$T/nopin.err"
+ok $? "and not tried again, got $rc ($(cat "$T/nopin.err"))"
 
 conf other it-tpm 0x81010003
 report other 3

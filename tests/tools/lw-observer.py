@@ -98,6 +98,7 @@ def main():
     mid = random.randrange(0x10000)
     # values arriving in blocks: id -> what is known so far; GETs due later
     lgs, later, blockdelay = {}, [], 0.0
+    bodies = {}  # the blocks of a Register so far, per client address
 
     def get_block(rid, num):
         nonlocal mid
@@ -108,7 +109,10 @@ def main():
         if lg["accept"] is not None:
             opts.append((17, uint_bytes(lg["accept"])))
         pending[tok] = ("block", rid, num)
-        due = time.monotonic() + (blockdelay if num == 1 and not lg["restarts"] else 0)
+        delay = blockdelay if num == 1 and not lg["restarts"] else 0
+        if num == 1 and not lg["restarts"]:
+            lg["delay_ms"] = int(delay * 1000)
+        due = time.monotonic() + delay
         later.append((due, build(0, 1, mid, tok, opts), lg["peer"]))
 
     def first_block(ev, accept, m, src):
@@ -153,7 +157,8 @@ def main():
             return
         event(**lg["ev"], value=lg["data"].decode(errors="replace"), blocks=num + 1,
               etag=(lg["etag"] or b"").hex(), restarts=lg["restarts"], size2=lg["size2"],
-              length=len(lg["data"]), block_size=16 << lg["szx"])
+              length=len(lg["data"]), block_size=16 << lg["szx"],
+              delay_ms=lg.get("delay_ms", 0))
         del lgs[rid]
 
     def listen():
@@ -226,11 +231,27 @@ def main():
         query = "&".join(v.decode() for n, v in opts if n == 15)
         if m["code"] in (1, 2, 3, 4):  # a request of the client: Register, Update, De-register
             peer = src
+            b1 = opt(opts, 27)
+            if m["code"] == 2 and path == "/rd" and b1 is not None:
+                # a Register in blocks (RFC 7959 2.5): each acknowledged, the last answered
+                num, more = uint(b1) >> 4, uint(b1) & 8
+                body = (bodies.get(src, b"") if num else b"") + m["payload"]
+                bodies[src] = body
+                if more:
+                    resp = build(2, 95, m["mid"], m["token"], [(27, b1)])  # 2.31 Continue
+                    sock.sendto(resp, src)
+                    continue
+                del bodies[src]
+                m["payload"], blocks = body, num + 1
+            else:
+                blocks = 1
             if m["code"] == 2 and path == "/rd":
                 loc = "%04x" % random.randrange(0x10000)
                 regs[loc] = query
-                event(event="register", query=query, port=src[1], location="/rd/" + loc)
-                resp = build(2, 65, m["mid"], m["token"], [(8, b"rd"), (8, loc.encode())])
+                event(event="register", query=query, port=src[1], location="/rd/" + loc,
+                      links=m["payload"].decode(errors="replace"), blocks=blocks)
+                resp = build(2, 65, m["mid"], m["token"], [(8, b"rd"), (8, loc.encode())] +
+                             ([(27, b1)] if b1 is not None else []))
             elif m["code"] == 2 and path[4:] in regs:
                 event(event="update", query=query, port=src[1], location=path)
                 resp = build(2, 68, m["mid"], m["token"])

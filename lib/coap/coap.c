@@ -240,11 +240,6 @@ static int on_event(coap_session_t *s, const coap_event_t ev)
 	return 0;
 }
 
-static void free_payload(coap_session_t *s, void *p)
-{
-	free(p);
-}
-
 /*
  * The ETag of a representation that goes out in blocks (RFC 7959 2.4): the
  * first 8 bytes of its SHA-256, never 0 (libcoap would put a counter of its
@@ -359,17 +354,26 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 		block_answer(c, &m, blocked, &b2, &rep, resp);
 		return;
 	}
-	/* 4.3.1 leaves out Content-Format 0 (text/plain); LwM2M servers want it */
-	if (rep.content_format == 0)
-		coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT, 0, NULL);
-	if (!coap_add_data_large_response(r, s, req, resp, query,
-					  (uint16_t)(rep.content_format == M2M_COAP_NONE ?
-						     0 : rep.content_format),
-					  -1, 0, rep.len, rep.payload ? rep.payload : (uint8_t *)"",
-					  rep.payload ? free_payload : NULL, rep.payload)) {
-		/* libcoap has released the payload already */
+	/*
+	 * Anything else goes in one message, never through libcoap's large-body
+	 * cache (see block_answer). Only GETs answer with values; another
+	 * answer too large for a block is a fault of ours.
+	 */
+	if (rep.len > ((size_t)1 << (c->block_szx + 4))) {
 		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
+		free(rep.payload);
+		return;
 	}
+	/* Content-Format 0 (text/plain) too: 4.3.1 leaves it out, LwM2M servers want it */
+	if (rep.content_format != M2M_COAP_NONE) {
+		uint8_t v[4];
+
+		coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT,
+				coap_encode_var_safe(v, sizeof(v), rep.content_format), v);
+	}
+	if (rep.len && !coap_add_data(resp, rep.len, rep.payload))
+		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
+	free(rep.payload);
 }
 
 /* "CN=x (issuer CN=y)" of a certificate, for messages */

@@ -551,9 +551,12 @@ void m2m_keystore_set_state_dir(const char *dir)
 	ks_state_dir = dir && *dir ? dir : M2M_STATE_DEFAULT_DIR;
 }
 
-/* "<state>/pin-rejected-<hash of module, serial, label>" holds a hash of the rejected PIN */
-static void marker(const char *module, const char *serial, const char *token, char *path,
-		   size_t len)
+/*
+ * "<state>/<kind>-<hash of module, serial, label>": "pin-rejected" holds a
+ * hash of the rejected PIN; "fact-<name>" says what was seen of a key.
+ */
+static void marker_of(const char *kind, const char *module, const char *serial, const char *token,
+		      char *path, size_t len)
 {
 	unsigned char md[32];
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
@@ -567,8 +570,33 @@ static void marker(const char *module, const char *serial, const char *token, ch
 		EVP_DigestFinal_ex(c, md, &n);
 	}
 	EVP_MD_CTX_free(c);
-	snprintf(path, len, "%s/pin-rejected-%02x%02x%02x%02x%02x%02x%02x%02x", ks_state_dir, md[0],
+	snprintf(path, len, "%s/%s-%02x%02x%02x%02x%02x%02x%02x%02x", ks_state_dir, kind, md[0],
 		 md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
+}
+
+static void marker(const char *module, const char *serial, const char *token, char *path,
+		   size_t len)
+{
+	marker_of("pin-rejected", module, serial, token, path, len);
+}
+
+bool ks_fact_has(const char *module, const char *serial, const char *token, const char *fact)
+{
+	char kind[64], path[PATH_MAX];
+
+	snprintf(kind, sizeof(kind), "fact-%s", fact);
+	marker_of(kind, module, serial, token, path, sizeof(path));
+	return access(path, F_OK) == 0;
+}
+
+void ks_fact_set(const char *module, const char *serial, const char *token, const char *fact)
+{
+	char kind[64], path[PATH_MAX];
+
+	snprintf(kind, sizeof(kind), "fact-%s", fact);
+	marker_of(kind, module, serial, token, path, sizeof(path));
+	if (!m2m_mkdir_private(ks_state_dir, NULL))
+		m2m_write_atomic(path, "1\n", 2, 0600, NULL);
 }
 
 static void pin_hash(const char *path, const char *pin, size_t len, char *hex, size_t hexlen)

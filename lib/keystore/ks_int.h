@@ -71,6 +71,9 @@ bool ks_pin_rejected_before(const char *module, const char *serial, const char *
 			    const char *pin, size_t len);
 void ks_pin_remember(const char *module, const char *serial, const char *token, const char *pin,
 		     size_t len, bool rejected);
+/* A fact seen of a key ("no-auth": it signs without an auth value), kept across runs. */
+bool ks_fact_has(const char *module, const char *serial, const char *token, const char *fact);
+void ks_fact_set(const char *module, const char *serial, const char *token, const char *fact);
 int ks_pin_policy(enum m2m_pin_state st, bool person, const char *token, struct m2m_err *err);
 
 /*

@@ -172,8 +172,28 @@ static int tss_err(struct m2m_err *err, TSS2_RC rc, const char *what, uint32_t h
 	if ((rc & 0xff0000) == 0 && b == TPM2_RC_LOCKOUT)
 		return m2m_err_set(err, M2M_ERR_PIN_LOCKOUT,
 				   "TPM: %s: the TPM is in dictionary-attack lockout; not retried", what);
+	if ((rc & 0xff0000) == 0 && (b == TPM2_RC_OBJECT_MEMORY || b == TPM2_RC_SESSION_MEMORY ||
+				     b == TPM2_RC_MEMORY))
+		return m2m_err_set(err, M2M_ERR_DEVICE,
+				   "TPM: %s: the TPM is out of memory for objects (another program "
+				   "left some loaded; reach it through a resource manager: "
+				   "device:/dev/tpmrm0 or tabrmd)", what);
 	return m2m_err_set(err, M2M_ERR_CREDENTIAL, "TPM key 0x%08x: %s: %s", handle, what,
 			   Tss2_RC_Decode(rc));
+}
+
+/* The persistent object at handle; NOT_FOUND only if the TPM says there is none. */
+static int from_handle(struct tpm *t, uint32_t handle, ESYS_TR *obj, struct m2m_err *err)
+{
+	TSS2_RC r = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE,
+					  ESYS_TR_NONE, obj);
+
+	if (r == TSS2_RC_SUCCESS)
+		return M2M_OK;
+	if ((r & 0xff0000) == 0 && base_rc(r) == TPM2_RC_HANDLE)
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "TPM: no key at handle 0x%08x (TCTI %s)",
+				   (unsigned)handle, t->tcti_conf);
+	return tss_err(err, r, "reading the key", handle);
 }
 
 static void tpm_close(struct tpm *t)
@@ -371,22 +391,33 @@ static int take_handle(struct tpm *t, uint32_t handle, bool replace, struct m2m_
 	return r == TSS2_RC_SUCCESS ? M2M_OK : tss_err(err, r, "removing the old key", handle);
 }
 
-/* How a refused auth value of the key at handle is remembered (ks_pin_remember). */
-static void auth_marker(uint32_t handle, char serial[16], char name[32])
+/*
+ * What a refused auth value (ks_pin_remember) or a fact of the key at handle
+ * is remembered under: the handle and the key's own public key, so another
+ * key made at the handle (by us or by any tool) starts clean.
+ */
+static void auth_marker(struct m2m_key *k, uint32_t handle, char serial[48], char name[32])
 {
-	snprintf(serial, 16, "%08x", handle);
+	unsigned char *der = NULL, md[32];
+	char fp[17] = "";
+	size_t len = 0;
+	struct m2m_err e;
+
+	if (!m2m_key_public_der(k, &der, &len, &e) && EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL))
+		m2m_hex(md, 8, fp, sizeof(fp));
+	free(der);
+	snprintf(serial, 48, "%08x:%s", handle, fp);
 	snprintf(name, 32, "TPM key 0x%08x", handle);
 }
 
 /*
  * Make the loaded key persistent at handle; with replace, the key there goes
- * first (only now that the new one exists). A new key clears an auth value
- * refused for the old one: it may be right now.
+ * first (only now that the new one exists). What was remembered of the old
+ * key names that key (auth_marker): the new one starts clean.
  */
 static int persist(struct tpm *t, ESYS_TR key, uint32_t handle, bool replace,
 		   struct m2m_err *err)
 {
-	char serial[16], name[32];
 	ESYS_TR pers;
 	TSS2_RC r;
 	int rc;
@@ -402,8 +433,6 @@ static int persist(struct tpm *t, ESYS_TR key, uint32_t handle, bool replace,
 			m2m_err_prefix(err, "the old key at 0x%08x is gone already", handle);
 		return rc;
 	}
-	auth_marker(handle, serial, name);
-	ks_pin_remember(t->tcti_conf, serial, name, NULL, 0, false);
 	return M2M_OK;
 }
 
@@ -680,10 +709,9 @@ static int tpm_key_open(struct m2m_key *k, struct m2m_err *err)
 	snprintf(k->info.location, sizeof(k->info.location), "tpm:0x%08x (TCTI %s)",
 		 (unsigned)handle, t->tcti_conf);
 	k->info.pin_needed = k->ref.pin.source != M2M_SECRET_NONE;
-	r = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &t->key);
-	if (r != TSS2_RC_SUCCESS)
-		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "TPM: no key at handle 0x%08x (TCTI %s)",
-				   (unsigned)handle, t->tcti_conf);
+	rc = from_handle(t, handle, &t->key, err);
+	if (rc)
+		return rc;
 	r = Esys_ReadPublic(t->esys, t->key, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL,
 			    NULL);
 	if (r != TSS2_RC_SUCCESS)
@@ -777,10 +805,8 @@ static int tpm_remove(const struct m2m_key_ref *ref, struct m2m_err *err)
 
 	if (rc)
 		return rc;
-	r = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &obj);
-	if (r != TSS2_RC_SUCCESS)
-		rc = m2m_err_set(err, M2M_ERR_NOT_FOUND, "TPM: no key at handle 0x%08x", handle);
-	else if ((r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, obj, ESYS_TR_PASSWORD,
+	rc = from_handle(t, handle, &obj, err);
+	if (!rc && (r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, obj, ESYS_TR_PASSWORD,
 					ESYS_TR_NONE, ESYS_TR_NONE, handle, &obj)) != TSS2_RC_SUCCESS)
 		rc = tss_err(err, r, "removing the key", handle);
 	tpm_close(t);
@@ -939,7 +965,7 @@ int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *er
 	struct tpm *t = k->be;
 	uint32_t handle = handle_of(&k->ref), failed, max;
 	unsigned char dg[32], *sig = NULL;
-	char serial[16], name[32];
+	char serial[48], name[32];
 	size_t siglen = 0, vlen = 0;
 	const char *val = "";
 	bool lockout, none;
@@ -950,6 +976,10 @@ int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *er
 	none = k->ref.pin.source == M2M_SECRET_NONE;
 	/* made without an auth value (exempt from the lockout): a wrong try costs nothing */
 	if (none && t->noda)
+		return M2M_OK;
+	auth_marker(k, handle, serial, name);
+	/* it signed without one before (made so by another tool): nothing to count */
+	if (none && ks_fact_has(t->tcti_conf, serial, name, "no-auth"))
 		return M2M_OK;
 	/*
 	 * Otherwise the key has an auth value, most likely: without one
@@ -963,7 +993,6 @@ int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *er
 		val = auth->buf;
 		vlen = auth->len;
 	}
-	auth_marker(handle, serial, name);
 	if (ks_pin_rejected_before(t->tcti_conf, serial, name, val, vlen)) {
 		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, none ?
 				 "%s: refused without an auth value in an earlier run; not tried again (configure its pin)" :
@@ -1000,6 +1029,8 @@ int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *er
 			    failed + 1, max);
 	} else if (!rc) {
 		ks_pin_remember(t->tcti_conf, serial, name, val, vlen, false);
+		if (none)
+			ks_fact_set(t->tcti_conf, serial, name, "no-auth");
 		return M2M_OK;
 	}
 fail:

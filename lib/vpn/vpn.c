@@ -811,7 +811,8 @@ again:
 	vici_node_free(resp);
 	resp = NULL;
 	vpn_log_free(&ic.log);
-	if (rc && tpm_retried && (rc == M2M_ERR_TIMEOUT || rc == M2M_ERR_UNREACHABLE)) {
+	if (rc && tpm_retried && (rc == M2M_ERR_TIMEOUT || rc == M2M_ERR_UNREACHABLE) &&
+	    !(vpn->cancel && *vpn->cancel)) {
 		/* the second try ran out of time: the gateway's refusal is the answer */
 		*err = refused;
 		rc = err->rc;

@@ -15,7 +15,7 @@
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v coap-rd-openssl >/dev/null || skip_all "libcoap3-bin not installed"
 command -v swtpm >/dev/null || skip_all "swtpm not installed"
-plan 14
+plan 15
 
 # the TPM, in the test's own directory
 mkdir -m 700 "$T/tpm"
@@ -89,6 +89,30 @@ ok $? "ECDSA TPM key: Location-Path received"
 conf rsa it-tpm-rsa 0x81010003
 report rsa
 is $? 0 "DTLS-X.509, RSA key in the TPM: registered ($(tail -n 1 "$T/rsa.err"))"
+
+# a key another tool made without an auth value and without the noDA attribute: tried
+# empty once (it signs), remembered, and not tried again on the next run
+if command -v tpm2_create >/dev/null; then
+	( export TPM2TOOLS_TCTI=$TCTI
+	  mkdir -p "$T/tools" && cd "$T/tools" &&
+	  # no resource manager here: what each tool leaves loaded is flushed by hand
+	  tpm2_createprimary -Q -C o -g sha256 -G ecc256:aes128cfb -c prim.ctx && tpm2_flushcontext -t &&
+	  tpm2_create -Q -C prim.ctx -g sha256 -G ecc256:ecdsa-sha256 -u nd.pub -r nd.priv \
+		-a "sign|fixedtpm|fixedparent|sensitivedataorigin|userwithauth" && tpm2_flushcontext -t &&
+	  tpm2_load -Q -C prim.ctx -u nd.pub -r nd.priv -c nd.ctx &&
+	  tpm2_evictcontrol -Q -C o -c nd.ctx 0x81010006 && tpm2_flushcontext -t ) >"$T/nd.log" 2>&1
+	cert csr --store tpm --tcti "$TCTI" --handle 0x81010006 --subject CN=it-nd --san it-nd \
+		-o "$T/it-nd.csr" &&
+		openssl x509 -req -in "$T/it-nd.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
+			-days 2 -copy_extensions copy -out "$T/it-nd.pem" >>"$T/cert.log" 2>&1
+	conf nd it-nd 0x81010006
+	# (the second run registers anew: coap-rd-openssl answers an Update with 4.05)
+	report nd && [ -n "$(ls "$T"/state-nd/fact-no-auth-* 2>/dev/null)" ] &&
+		rm "$T/state-nd/dm-registration.json" && report nd
+	ok $? "a key without auth value or noDA (tpm2-tools): registered twice, known after the first ($(tail -n 1 "$T/nd.err"))"
+else
+	ok 0 "# SKIP tpm2-tools not installed"
+fi
 
 conf auth it-tpm-auth 0x81010004 "    pin: {file: $T/auth}"
 report auth

@@ -235,14 +235,17 @@ def main():
             if m["code"] == 2 and path == "/rd" and b1 is not None:
                 # a Register in blocks (RFC 7959 2.5): each acknowledged, the last answered
                 num, more = uint(b1) >> 4, uint(b1) & 8
-                body = (bodies.get(src, b"") if num else b"") + m["payload"]
-                bodies[src] = body
+                have = bodies.get(src, []) if num else []
+                if num != len(have):  # a block out of order or repeated
+                    event(event="error", error="Register block %d after %d" % (num, len(have)))
+                    sock.sendto(build(2, 136, m["mid"], m["token"]), src)  # 4.08 Incomplete
+                    continue
+                bodies[src] = have + [m["payload"]]
                 if more:
                     resp = build(2, 95, m["mid"], m["token"], [(27, b1)])  # 2.31 Continue
                     sock.sendto(resp, src)
                     continue
-                del bodies[src]
-                m["payload"], blocks = body, num + 1
+                m["payload"], blocks = b"".join(bodies.pop(src)), num + 1
             else:
                 blocks = 1
             if m["code"] == 2 and path == "/rd":

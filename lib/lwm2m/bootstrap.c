@@ -340,6 +340,59 @@ static int bs_finish(struct bs_state *bs)
 	return bs->finish_rc ? LW_INTERNAL : 0;
 }
 
+/*
+ * Bootstrap-Read (LwM2M 1.1): what the bootstrap server wrote into Server
+ * object instances so far. Only the Server object may be read (there is no
+ * Access Control object here); the Security object, which holds the keys,
+ * never: 4.01.
+ */
+static int bs_read(struct bs_state *bs, const struct lw_path *p, unsigned fmt,
+		   struct m2m_coap_reply *rep)
+{
+	struct lw_records rs = { 0 };
+	struct lw_buf b = { 0 };
+	unsigned used = fmt;
+	int rc = 0;
+
+	if (p->depth == 0 || p->id[0] != 1)
+		return LW_UNAUTHORIZED;
+	for (int i = 0; i < BS_MAX && !rc; i++) {
+		const struct bs_srv *v = &bs->srv[i];
+		struct lw_path r0 = { { 1, v->inst, 0, 0 }, 3 }, r1 = r0, r7 = r0;
+		struct lw_record *r;
+
+		if (!v->used)
+			continue;
+		r1.id[2] = 1;
+		r7.id[2] = 7;
+		if (lw_path_under(&r0, p) && (r = lw_records_add(&rs, &r0))) {
+			r->v.type = LW_INTEGER;
+			r->v.i = v->ssid;
+		}
+		if (lw_path_under(&r1, p) && (r = lw_records_add(&rs, &r1))) {
+			r->v.type = LW_INTEGER;
+			r->v.i = v->lifetime;
+		}
+		if (lw_path_under(&r7, p) && (r = lw_records_add(&rs, &r7)) &&
+		    !lw_value_set_bytes(&r->v, LW_STRING, v->binding, strlen(v->binding)))
+			rc = LW_INTERNAL;
+	}
+	if (!rc && !rs.n && p->depth > 1)
+		rc = LW_NOT_FOUND;
+	if (!rc)
+		rc = lw_encode(&rs, p, fmt, &b, &used);
+	lw_records_free(&rs);
+	if (rc || b.oom) {
+		lw_buf_free(&b);
+		return rc ? rc : LW_INTERNAL;
+	}
+	rep->code = LW_CONTENT;
+	rep->content_format = used;
+	rep->payload = b.p;
+	rep->len = b.len;
+	return 0;
+}
+
 static void bs_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coap_reply *rep)
 {
 	struct bs_state *bs = ctx;
@@ -390,6 +443,14 @@ static void bs_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coa
 	case M2M_COAP_GET: {
 		/* Bootstrap-Discover: what we have, with the server ids */
 		struct lw_buf b = { 0 };
+
+		if (req->accept == LW_FMT_TLV || req->accept == LW_FMT_SENML_JSON ||
+		    req->accept == LW_FMT_SENML_CBOR) {
+			rc = bs_read(bs, &p, req->accept, rep);
+			if (!rc)
+				return;
+			break;
+		}
 
 		if (req->accept != LW_FMT_LINK && req->accept != M2M_COAP_NONE) {
 			rc = LW_NOT_ACCEPTABLE;

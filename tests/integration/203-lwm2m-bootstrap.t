@@ -7,7 +7,7 @@
 # device then registers there over DTLS.
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v coap-rd-openssl >/dev/null || skip_all "libcoap3-bin not installed"
-plan 15
+plan 17
 psk=bs-psk-$RANDOM$RANDOM
 printf '%s' "$psk" >"$T/psk"
 chmod 600 "$T/psk"
@@ -37,6 +37,18 @@ grep -q "\"step\":\"request\",\"ep\":\"it-bs-$bsp\"" "$T/bs.log"
 ok $? "Bootstrap-Request carried the endpoint name"
 grep -q '"step":"discover","code":"2.05","ok":true,"payload":"</>;lwm2m=1.1,</0/1>;ssid=1,</1/1>;ssid=1,</3/0>"' "$T/bs.log"
 ok $? "Bootstrap-Discover lists what was written"
+line=$(grep '"step":"read-server"' "$T/bs.log")
+grep -q '"code":"2.05","ok":true' <<<"$line" && python3 -c '
+import json, sys
+recs = json.loads(json.loads(sys.argv[1])["payload"])
+names, base, vals = [], "", {}
+for r in recs:
+    base = r.get("bn", base)
+    vals[base + r["n"]] = r.get("v", r.get("vs"))
+sys.exit(0 if vals.get("/1/1/0") == 1 and vals.get("/1/1/7") == "U" and "/1/1/1" in vals else 1)' "$line"
+ok $? "Bootstrap-Read of /1/1 (SenML JSON): the short server id, lifetime and binding written ($line)"
+grep -q '"step":"read-security","code":"4.01","ok":true' "$T/bs.log"
+ok $? "Bootstrap-Read of /0/1 (the credentials): 4.01"
 grep -q '"step":"finish","code":"2.04","ok":true' "$T/bs.log"
 ok $? "Bootstrap-Finish accepted"
 is "$(stat -c %a "$T/state/dm-bootstrap.json")" 600 "the bootstrapped server and key are kept 0600"

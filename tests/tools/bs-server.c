@@ -14,9 +14,10 @@
  *
  * Waits for a Bootstrap-Request (POST /bs?ep=...), then sends Bootstrap-
  * Delete /, Bootstrap-Write /0/1 (the LwM2M server and its credentials,
- * TLV) and /1/1 (short server id, lifetime, binding), Bootstrap-Discover /
- * and Bootstrap-Finish. One JSON line per step; exit 0 if every step got
- * the expected answer.
+ * TLV) and /1/1 (short server id, lifetime, binding), Bootstrap-Discover /,
+ * Bootstrap-Read of /1/1 (SenML JSON) and of /0/1 (to be refused: it holds
+ * the credentials) and Bootstrap-Finish. One JSON line per step; exit 0 if
+ * every step got the expected answer.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -61,13 +62,16 @@ static const struct {
 	const char *name;
 	coap_pdu_code_t method;
 	const char *path;
+	unsigned accept; /* 0: none */
 	unsigned want;
 } steps[] = {
-	{ "delete", COAP_REQUEST_CODE_DELETE, NULL, 202 },
-	{ "write-security", COAP_REQUEST_CODE_PUT, "0/1", 204 },
-	{ "write-server", COAP_REQUEST_CODE_PUT, "1/1", 204 },
-	{ "discover", COAP_REQUEST_CODE_GET, NULL, 205 },
-	{ "finish", COAP_REQUEST_CODE_POST, "bs", 204 },
+	{ "delete", COAP_REQUEST_CODE_DELETE, NULL, 0, 202 },
+	{ "write-security", COAP_REQUEST_CODE_PUT, "0/1", 0, 204 },
+	{ "write-server", COAP_REQUEST_CODE_PUT, "1/1", 0, 204 },
+	{ "discover", COAP_REQUEST_CODE_GET, NULL, LW_FMT_LINK, 205 },
+	{ "read-server", COAP_REQUEST_CODE_GET, "1/1", LW_FMT_SENML_JSON, 205 },
+	{ "read-security", COAP_REQUEST_CODE_GET, "0/1", LW_FMT_SENML_JSON, 401 },
+	{ "finish", COAP_REQUEST_CODE_POST, "bs", 0, 204 },
 };
 
 static coap_response_t on_response(coap_session_t *s, const coap_pdu_t *sent,
@@ -79,9 +83,15 @@ static coap_response_t on_response(coap_session_t *s, const coap_pdu_t *sent,
 	size_t len = 0;
 
 	coap_get_data(recv, &len, &data);
-	printf("{\"step\":\"%s\",\"code\":\"%u.%02u\",\"ok\":%s,\"payload\":\"%.*s\"}\n",
-	       steps[step].name, c / 100, c % 100, c == steps[step].want ? "true" : "false",
-	       steps[step].method == COAP_REQUEST_CODE_GET ? (int)len : 0, data ? (const char *)data : "");
+	printf("{\"step\":\"%s\",\"code\":\"%u.%02u\",\"ok\":%s,\"payload\":\"", steps[step].name,
+	       c / 100, c % 100, c == steps[step].want ? "true" : "false");
+	/* a GET's answer as a JSON string (SenML JSON has quotes of its own) */
+	for (size_t i = 0; steps[step].method == COAP_REQUEST_CODE_GET && i < len; i++)
+		if (data[i] == '"' || data[i] == '\\')
+			printf("\\%c", data[i]);
+		else if (data[i] >= 0x20 && data[i] < 0x7f)
+			putchar(data[i]);
+	printf("\"}\n");
 	fflush(stdout);
 	if (c != steps[step].want)
 		failed = true;
@@ -156,9 +166,9 @@ static void send_step(void)
 		coap_add_data_large_request(client, pdu, b.len, b.p, release, b.p);
 		b.p = NULL; /* libcoap's until the transfer ends */
 	}
-	if (step == 3)
+	if (steps[step].accept)
 		coap_add_option(pdu, COAP_OPTION_ACCEPT,
-				coap_encode_var_safe(buf, sizeof(buf), LW_FMT_LINK), buf);
+				coap_encode_var_safe(buf, sizeof(buf), steps[step].accept), buf);
 	lw_records_free(&rs);
 	lw_buf_free(&b);
 	waiting = true;

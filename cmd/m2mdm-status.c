@@ -73,31 +73,69 @@ static const char *store_of(const struct m2m_vpn_profile *p)
 	       names[p->auth] : "unknown";
 }
 
-/* Every method but PKCS#12 (PIN needed) and plain EAP keeps its certificate in a file. */
-static void cert_of(const struct m2m_vpn_profile *p, struct cert_info *ci)
+/* The certificate in a file (NULL: none), and whether it is due for renewal. */
+static void cert_of_file(const char *path, struct cert_info *ci)
 {
 	struct m2m_err err;
 
 	memset(ci, 0, sizeof(*ci));
 	ci->state = "unknown";
-	if (!p->cert || m2m_cert_info_file(p->cert, &ci->ci, &err))
+	if (!path || m2m_cert_info_file(path, &ci->ci, &err))
 		return;
 	ci->known = true;
 	ci->state = ci->ci.not_after < time(NULL) ? "expired" :
 		    ci->ci.not_after < time(NULL) + 30 * 86400 ? "due" : "valid";
 }
 
-static void fmt_time(time_t t, char *out, size_t len)
+/* Every method but PKCS#12 (PIN needed) and plain EAP keeps its certificate in a file. */
+static void cert_of(const struct m2m_vpn_profile *p, struct cert_info *ci)
 {
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	cert_of_file(p->cert, ci);
 }
 
-static json_object *jstr(const char *s)
+/* The management server's DTLS certificate (security x509), if the config names one. */
+static bool dm_cert(const struct m2m_config *cfg, struct cert_info *ci, const char **store)
 {
-	return s && *s ? json_object_new_string(s) : NULL;
+	if (!cfg->dm.enabled || cfg->dm.security != M2M_DM_X509 || !cfg->dm.cert)
+		return false;
+	cert_of_file(cfg->dm.cert, ci);
+	*store = cfg->dm.key_tpm ? "tpm" : cfg->dm.key_module ? "pkcs11" : "file";
+	return true;
+}
+
+/* A certificate as m2mvpn-cert show --json names its fields (m2m.cert/1). */
+static void cert_json(json_object *co, const char *store, const struct cert_info *ci)
+{
+	char t[32];
+
+	json_object_object_add(co, "store", json_object_new_string(store));
+	json_object_object_add(co, "subject", ci->known ? cli_json_str(ci->ci.subject) : NULL);
+	json_object_object_add(co, "issuer", ci->known ? cli_json_str(ci->ci.issuer) : NULL);
+	json_object_object_add(co, "serial", ci->known ? cli_json_str(ci->ci.serial) : NULL);
+	if (ci->known) {
+		cli_time_utc(ci->ci.not_after, t, sizeof(t));
+		json_object_object_add(co, "not_after", json_object_new_string(t));
+		json_object_object_add(co, "seconds_left",
+				       json_object_new_int64((int64_t)(ci->ci.not_after - time(NULL))));
+	} else {
+		json_object_object_add(co, "not_after", NULL);
+		json_object_object_add(co, "seconds_left", NULL);
+	}
+	json_object_object_add(co, "renewal", json_object_new_string(ci->state));
+}
+
+/* One line of the Certificates section: name, renewal state in colour, subject, end. */
+static void cert_line(struct cli *c, const char *name, const struct cert_info *ci,
+		      const char *unknown)
+{
+	const char *col = strcmp(ci->state, "valid") == 0 ? CLI_GREEN :
+			  strcmp(ci->state, "due") == 0 ? CLI_YELLOW : CLI_RED;
+	char t[32] = "";
+
+	if (ci->known)
+		cli_time_utc(ci->ci.not_after, t, sizeof(t));
+	printf("  %-12s %s%-8s%s %s%s%s\n", name, cli_col(c, col), ci->state, cli_col(c, CLI_RESET),
+	       ci->known ? ci->ci.subject : unknown, ci->known ? ", until " : "", t);
 }
 
 static int show(struct cli *c, struct m2m_config *cfg)
@@ -131,11 +169,11 @@ static int show(struct cli *c, struct m2m_config *cfg)
 		json_object *certs = json_object_new_array(), *mg = json_object_new_object();
 
 		json_object_object_add(doc, "schema", json_object_new_string("m2m.status/1"));
-		json_object_object_add(dev, "id", jstr(cfg->device.id));
-		json_object_object_add(dev, "manufacturer", jstr(cfg->device.manufacturer));
-		json_object_object_add(dev, "model", jstr(cfg->device.model));
-		json_object_object_add(dev, "serial", jstr(cfg->device.serial));
-		json_object_object_add(dev, "firmware", jstr(u.release));
+		json_object_object_add(dev, "id", cli_json_str(cfg->device.id));
+		json_object_object_add(dev, "manufacturer", cli_json_str(cfg->device.manufacturer));
+		json_object_object_add(dev, "model", cli_json_str(cfg->device.model));
+		json_object_object_add(dev, "serial", cli_json_str(cfg->device.serial));
+		json_object_object_add(dev, "firmware", cli_json_str(u.release));
 		json_object_object_add(dev, "software", json_object_new_string(m2m_version()));
 		json_object_object_add(doc, "device", dev);
 		/* the same document m2mvpn-connect status --json prints */
@@ -149,21 +187,7 @@ static int show(struct cli *c, struct m2m_config *cfg)
 				json_object_array_add(profs, cli_vpn_status_json(&st[i], &cfg->profiles[i]));
 			cert_of(&cfg->profiles[i], &ci);
 			json_object_object_add(co, "profile", json_object_new_string(cfg->profiles[i].name));
-			/* the names of m2mvpn-cert show --json (m2m.cert/1) */
-			json_object_object_add(co, "store", json_object_new_string(store_of(&cfg->profiles[i])));
-			json_object_object_add(co, "subject", ci.known ? jstr(ci.ci.subject) : NULL);
-			json_object_object_add(co, "issuer", ci.known ? jstr(ci.ci.issuer) : NULL);
-			json_object_object_add(co, "serial", ci.known ? jstr(ci.ci.serial) : NULL);
-			if (ci.known) {
-				fmt_time(ci.ci.not_after, t1, sizeof(t1));
-				json_object_object_add(co, "not_after", json_object_new_string(t1));
-				json_object_object_add(co, "seconds_left",
-						       json_object_new_int64((int64_t)(ci.ci.not_after - time(NULL))));
-			} else {
-				json_object_object_add(co, "not_after", NULL);
-				json_object_object_add(co, "seconds_left", NULL);
-			}
-			json_object_object_add(co, "renewal", json_object_new_string(ci.state));
+			cert_json(co, store_of(&cfg->profiles[i]), &ci);
 			json_object_array_add(certs, co);
 		}
 		if (vpn_err[0])
@@ -171,19 +195,31 @@ static int show(struct cli *c, struct m2m_config *cfg)
 		json_object_object_add(doc, "vpn", v);
 		json_object_object_add(doc, "certificates", certs);
 		json_object_object_add(mg, "configured", json_object_new_boolean(cfg->dm.enabled));
-		json_object_object_add(mg, "server", jstr(cfg->dm.server));
-		json_object_object_add(mg, "endpoint", jstr(cfg->dm.endpoint));
+		json_object_object_add(mg, "server", cli_json_str(cfg->dm.server));
+		json_object_object_add(mg, "endpoint", cli_json_str(cfg->dm.endpoint));
 		json_object_object_add(mg, "registered", json_object_new_boolean(dst.registered));
-		json_object_object_add(mg, "location", jstr(dst.location));
+		json_object_object_add(mg, "location", cli_json_str(dst.location));
 		if (dst.registered_at) {
-			fmt_time((time_t)dst.registered_at, t1, sizeof(t1));
+			cli_time_utc((time_t)dst.registered_at, t1, sizeof(t1));
 			json_object_object_add(mg, "updated", json_object_new_string(t1));
-			fmt_time((time_t)(dst.registered_at + dst.lifetime_s), t1, sizeof(t1));
+			cli_time_utc((time_t)(dst.registered_at + dst.lifetime_s), t1, sizeof(t1));
 			json_object_object_add(mg, "expires", json_object_new_string(t1));
 		}
-		json_object_object_add(mg, "binding", jstr(dst.binding));
+		json_object_object_add(mg, "binding", cli_json_str(dst.binding));
 		json_object_object_add(mg, "last_result", json_object_new_string(m2m_rc_name(dst.last_rc)));
-		json_object_object_add(mg, "last_error", jstr(dst.last_error));
+		json_object_object_add(mg, "last_error", cli_json_str(dst.last_error));
+		{
+			struct cert_info ci;
+			const char *store;
+			json_object *co = NULL;
+
+			if (dm_cert(cfg, &ci, &store)) {
+				co = json_object_new_object();
+				cert_json(co, store, &ci);
+			}
+			/* the DTLS certificate (security x509), null otherwise */
+			json_object_object_add(mg, "certificate", co);
+		}
 		json_object_object_add(doc, "management", mg);
 		cli_print_json(doc);
 		return M2M_OK;
@@ -214,21 +250,21 @@ static int show(struct cli *c, struct m2m_config *cfg)
 	printf("\n%sCertificates%s\n", cli_col(c, CLI_BOLD), cli_col(c, CLI_RESET));
 	for (size_t i = 0; i < cfg->n_profiles; i++) {
 		struct cert_info ci;
-		const char *col;
 
 		cert_of(&cfg->profiles[i], &ci);
-		col = strcmp(ci.state, "valid") == 0 ? CLI_GREEN :
-		      strcmp(ci.state, "due") == 0 ? CLI_YELLOW : CLI_RED;
-		if (ci.known)
-			fmt_time(ci.ci.not_after, t1, sizeof(t1));
-		printf("  %-12s %s%-8s%s %s%s%s\n", cfg->profiles[i].name, cli_col(c, col), ci.state,
-		       cli_col(c, CLI_RESET), ci.known ? ci.ci.subject :
-		       cfg->profiles[i].auth == M2M_AUTH_PKCS12 ? "(in a PKCS#12 file: needs its PIN)" :
-		       cfg->profiles[i].cert ? "(certificate file not readable)" : "(no certificate)",
-		       ci.known ? ", until " : "", ci.known ? t1 : "");
+		cert_line(c, cfg->profiles[i].name, &ci,
+			  cfg->profiles[i].auth == M2M_AUTH_PKCS12 ? "(in a PKCS#12 file: needs its PIN)" :
+			  cfg->profiles[i].cert ? "(certificate file not readable)" : "(no certificate)");
 	}
-	if (!cfg->n_profiles)
-		printf("  none\n");
+	{
+		struct cert_info ci;
+		const char *store;
+
+		if (dm_cert(cfg, &ci, &store))
+			cert_line(c, "(management)", &ci, "(certificate file not readable)");
+		else if (!cfg->n_profiles)
+			printf("  none\n");
+	}
 
 	printf("\n%sManagement%s\n", cli_col(c, CLI_BOLD), cli_col(c, CLI_RESET));
 	if (!cfg->dm.enabled) {
@@ -238,7 +274,7 @@ static int show(struct cli *c, struct m2m_config *cfg)
 	printf("  server     %s as %s\n", cfg->dm.server ? cfg->dm.server : "(bootstrap)",
 	       cfg->dm.endpoint);
 	if (dst.registered) {
-		fmt_time((time_t)(dst.registered_at + dst.lifetime_s), t1, sizeof(t1));
+		cli_time_utc((time_t)(dst.registered_at + dst.lifetime_s), t1, sizeof(t1));
 		printf("  state      %sregistered%s at %s, binding %s, expires %s\n",
 		       cli_col(c, CLI_GREEN), cli_col(c, CLI_RESET), dst.location, dst.binding, t1);
 	} else {

@@ -385,18 +385,6 @@ static int cmd_csr(struct opts *o, int argc, char **argv)
 
 /* ---- show ----------------------------------------------------------------------- */
 
-static void iso(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static json_object *jstr(const char *s)
-{
-	return s && *s ? json_object_new_string(s) : NULL;
-}
 
 /* The certificate of a pkcs11 profile without a cert file: from the token. */
 static int token_cert(struct m2m_key *k, struct m2m_cert_info *ci, struct m2m_err *err);
@@ -446,8 +434,8 @@ static int cmd_show(struct opts *o, int argc, char **argv)
 	}
 	if (have_key)
 		match = strcmp(ci.fingerprint, ki.fingerprint) == 0;
-	iso(ci.not_before, nb, sizeof(nb));
-	iso(ci.not_after, na, sizeof(na));
+	cli_time_utc(ci.not_before, nb, sizeof(nb));
+	cli_time_utc(ci.not_after, na, sizeof(na));
 	if (o->c.json) {
 		json_object *d = json_object_new_object(), *sans = json_object_new_array(), *key;
 		char *list = strdup(ci.sans), *save = NULL;
@@ -467,16 +455,16 @@ static int cmd_show(struct opts *o, int argc, char **argv)
 		free(list);
 		json_object_object_add(d, "sans", sans);
 		json_object_object_add(d, "key_type", json_object_new_string(m2m_key_type_name(ci.key_type)));
-		json_object_object_add(d, "public_key", jstr(ci.fingerprint));
+		json_object_object_add(d, "public_key", cli_json_str(ci.fingerprint));
 		key = json_object_new_object();
 		json_object_object_add(key, "store", key_tried ? json_object_new_string(
 				       m2m_key_store_name(have_key ? ki.store : ref.store)) : NULL);
 		json_object_object_add(key, "type", have_key ?
 				       json_object_new_string(m2m_key_type_name(ki.type)) : NULL);
-		json_object_object_add(key, "location", have_key ? jstr(ki.location) : NULL);
-		json_object_object_add(key, "scheme", have_key ? jstr(ki.scheme) : NULL);
-		json_object_object_add(key, "public_key", have_key ? jstr(ki.fingerprint) : NULL);
-		json_object_object_add(key, "error", key_tried && !have_key ? jstr(kerr.msg) : NULL);
+		json_object_object_add(key, "location", have_key ? cli_json_str(ki.location) : NULL);
+		json_object_object_add(key, "scheme", have_key ? cli_json_str(ki.scheme) : NULL);
+		json_object_object_add(key, "public_key", have_key ? cli_json_str(ki.fingerprint) : NULL);
+		json_object_object_add(key, "error", key_tried && !have_key ? cli_json_str(kerr.msg) : NULL);
 		json_object_object_add(d, "key", key);
 		json_object_object_add(d, "matches_key", match < 0 ? NULL : json_object_new_boolean(match));
 		cli_print_json(d);
@@ -544,7 +532,7 @@ static int cmd_list(struct opts *o, int argc, char **argv)
 		key = m2m_key_ref_from_profile(p, &ref, &err) == M2M_OK;
 		if (p->cert && m2m_cert_info_file(p->cert, &ci, &err) == M2M_OK) {
 			cert = true;
-			iso(ci.not_after, na, sizeof(na));
+			cli_time_utc(ci.not_after, na, sizeof(na));
 		}
 		if (key) {
 			if (ref.store == M2M_KEYSTORE_PKCS11)
@@ -563,10 +551,10 @@ static int cmd_list(struct opts *o, int argc, char **argv)
 			json_object_object_add(e, "method", json_object_new_string(method_name(p->auth)));
 			json_object_object_add(e, "key_store", key ? json_object_new_string(
 						       m2m_key_store_name(ref.store)) : NULL);
-			json_object_object_add(e, "key", key ? jstr(where) : NULL);
-			json_object_object_add(e, "cert", jstr(p->cert));
-			json_object_object_add(e, "subject", cert ? jstr(ci.subject) : NULL);
-			json_object_object_add(e, "not_after", cert ? jstr(na) : NULL);
+			json_object_object_add(e, "key", key ? cli_json_str(where) : NULL);
+			json_object_object_add(e, "cert", cli_json_str(p->cert));
+			json_object_object_add(e, "subject", cert ? cli_json_str(ci.subject) : NULL);
+			json_object_object_add(e, "not_after", cert ? cli_json_str(na) : NULL);
 			json_object_array_add(arr, e);
 		} else {
 			printf("%-16s %-9s %-8s %-22s %-34s %s\n", p->name, method_name(p->auth),
@@ -609,7 +597,7 @@ static void check(struct doctor *d, const char *name, enum check_status st, int 
 	if (d->o->c.json) {
 		json_object *e = json_object_new_object();
 
-		json_object_object_add(e, "profile", jstr(d->profile));
+		json_object_object_add(e, "profile", cli_json_str(d->profile));
 		json_object_object_add(e, "check", json_object_new_string(name));
 		json_object_object_add(e, "status", json_object_new_string(sname[st]));
 		json_object_object_add(e, "code", st == CK_FAIL ? json_object_new_int(rc) : NULL);

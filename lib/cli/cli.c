@@ -235,9 +235,17 @@ void cli_print_json(json_object *doc)
 	json_object_put(doc);
 }
 
-static json_object *jstr_or_null(const char *s)
+json_object *cli_json_str(const char *s)
 {
 	return s && *s ? json_object_new_string(s) : NULL;
+}
+
+void cli_time_utc(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 static const char *mode_name(const struct m2m_vpn_profile *p)
@@ -257,16 +265,16 @@ json_object *cli_vpn_status_json(const struct m2m_vpn_status *st, const struct m
 					  st->remote_host[0] ? st->remote_host : p->gateways[0]));
 	json_object_object_add(o, "remote_id", json_object_new_string(
 					    st->remote_id[0] ? st->remote_id : p->remote_id));
-	json_object_object_add(o, "local_host", jstr_or_null(st->local_host));
-	json_object_object_add(o, "local_id", jstr_or_null(st->local_id));
+	json_object_object_add(o, "local_host", cli_json_str(st->local_host));
+	json_object_object_add(o, "local_id", cli_json_str(st->local_id));
 	for (unsigned i = 0; i < st->n_vips; i++)
 		json_object_array_add(vips, json_object_new_string(st->vips[i]));
 	json_object_object_add(o, "virtual_ips", vips);
-	json_object_object_add(o, "ike_state", jstr_or_null(st->ike_state));
-	json_object_object_add(o, "child_state", jstr_or_null(st->child_state));
+	json_object_object_add(o, "ike_state", cli_json_str(st->ike_state));
+	json_object_object_add(o, "child_state", cli_json_str(st->child_state));
 	json_object_object_add(o, "established_s", up ? json_object_new_int64((int64_t)st->established_s) : NULL);
-	json_object_object_add(o, "ike_proposal", jstr_or_null(st->ike_proposal));
-	json_object_object_add(o, "esp_proposal", jstr_or_null(st->esp_proposal));
+	json_object_object_add(o, "ike_proposal", cli_json_str(st->ike_proposal));
+	json_object_object_add(o, "esp_proposal", cli_json_str(st->esp_proposal));
 	json_object_object_add(o, "udp_encap", json_object_new_boolean(st->encap));
 	json_object_object_add(o, "bytes_in", json_object_new_int64((int64_t)st->bytes_in));
 	json_object_object_add(o, "packets_in", json_object_new_int64((int64_t)st->packets_in));

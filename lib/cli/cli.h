@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -98,6 +99,10 @@ int cli_load_config(struct cli *c, struct m2m_config **cfg);
 json_object *cli_json_doc(const char *schema, const char *list_key, json_object **arr);
 /* Print a JSON document on stdout (pretty, newline-terminated) and free it. */
 void cli_print_json(json_object *doc);
+/* A JSON string, or NULL (JSON null) for NULL or "". */
+json_object *cli_json_str(const char *s);
+/* t as "2026-11-24T03:30:16Z" (UTC). */
+void cli_time_utc(time_t t, char *buf, size_t len);
 
 /* The VPN status as JSON and as text: the same fields. */
 json_object *cli_vpn_status_json(const struct m2m_vpn_status *st, const struct m2m_vpn_profile *p);

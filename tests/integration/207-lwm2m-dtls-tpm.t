@@ -15,7 +15,7 @@
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v coap-rd-openssl >/dev/null || skip_all "libcoap3-bin not installed"
 command -v swtpm >/dev/null || skip_all "swtpm not installed"
-plan 15
+plan 17
 
 # the TPM, in the test's own directory
 mkdir -m 700 "$T/tpm"
@@ -85,6 +85,16 @@ report ec
 is $? 0 "DTLS-X.509, ECDSA key in the TPM: registered with coap-rd-openssl ($(tail -n 1 "$T/ec.err"))"
 grep -q "registered as ec at /rd/" "$T/ec.err"
 ok $? "ECDSA TPM key: Location-Path received"
+M2M_CONFIG=$T/ec.yaml "$BIN/m2mdm-status" --json >"$T/ec.json" 2>&1
+python3 -c 'import json, sys
+m = json.load(open(sys.argv[1]))["management"]
+c = m["certificate"]
+sys.exit(0 if m["registered"] and c["store"] == "tpm" and "CN=it-tpm" in c["subject"] and
+         c["renewal"] == "due" and 0 < c["seconds_left"] <= 2 * 86400 else 1)' "$T/ec.json"
+ok $? "--json: the management certificate, its store (tpm) and renewal due (2 days left)"
+M2M_CONFIG=$T/ec.yaml "$BIN/m2mdm-status" --color=never >"$T/ec.txt" 2>&1
+grep -qE "^  \(management\) due +.*CN=it-tpm, until " "$T/ec.txt"
+ok $? "the technician's view lists it under Certificates ($(grep management "$T/ec.txt"))"
 
 conf rsa it-tpm-rsa 0x81010003
 report rsa

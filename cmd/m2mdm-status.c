@@ -333,6 +333,12 @@ static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
 	m2m_dm_set_log(dm, cli_log_line, c);
 	used = m2m_now_ms() - start;
 	rc = m2m_dm_register(dm, serve ? 30 * 1000 : (unsigned)(budget - used), &err);
+	if (rc && serve) {
+		/* always-on: a server out of reach now is tried again, backing off */
+		cli_log_line(c, LOG_WARNING, "%s (trying again)", err.msg);
+		m2m_err_clear(&err);
+		rc = M2M_OK;
+	}
 	if (rc)
 		goto out;
 	if (serve) {

@@ -1309,6 +1309,13 @@ int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const c
 		case COAP_NACK_ICMP_ISSUE:
 			rc = m2m_err_set(err, M2M_ERR_UNREACHABLE,
 					 "%s: unreachable (ICMP: nothing listens on the port?)", c->host);
+			/*
+			 * libcoap 4.3.1 keeps retransmitting a confirmable message
+			 * after an ICMP error; one we gave up on would reach a server
+			 * that comes back (a second Register of ours, say), and its
+			 * answer would go unheard. Drop what the session still sends.
+			 */
+			coap_session_disconnected(c->s, COAP_NACK_NOT_DELIVERABLE);
 			break;
 		case COAP_NACK_RST:
 			rc = m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: the server reset the exchange",

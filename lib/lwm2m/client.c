@@ -496,8 +496,19 @@ int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struc
 			lw_obs_delivered(&dm->obs);
 		lw_objects_run_hooks(&dm->objs);
 		obs_tick(dm);
-		if (!dm->st.registered)
+		if (!dm->st.registered) {
+			/* not registered yet (the server was out of reach at start): keep trying */
+			if (!dm->retry_at) {
+				dm->retry_at = m2m_now_ms() +
+					       m2m_backoff_ms(&retry_backoff, dm->retries++);
+			} else if (m2m_now_ms() >= dm->retry_at &&
+				   (rc = do_register(dm, 10 * 1000, err))) {
+				logf_(dm, LOG_WARNING, "%s", err->msg);
+				dm->retry_at = m2m_now_ms() +
+					       m2m_backoff_ms(&retry_backoff, dm->retries++);
+			}
 			continue;
+		}
 		/* out of reach (an Update or a notification failed): try again, backing off */
 		if (dm->obs.offline ? m2m_now_ms() >= dm->retry_at :
 				      dm->objs.update_due || (uint64_t)time(NULL) >= update_at(dm)) {

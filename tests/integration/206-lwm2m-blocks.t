@@ -11,7 +11,7 @@
 # the later blocks and checks their ETags).
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v python3 >/dev/null || skip_all "python3 not installed"
-plan 14
+plan 15
 port=$(free_port)
 ep=it-blocks-$port
 mkfifo "$T/ctl"
@@ -48,9 +48,15 @@ sys.exit(0 if man and "/3/0/13" in names else 1)
 PY
 }
 
+# --serve started while the server is deaf: it does not give up, it registers once it hears
+ctl deaf
+wait_for "$T/srv.log" '"event":"deaf"' 5
 bg "$T/client.log" "$BIN/m2mdm-status" --serve -v
-wait_for "$T/srv.log" '"event":"register"' 10
-ok $? "registered"
+wait_for "$T/client.log.err" "trying again" 10
+ok $? "--serve, server out of reach at start: a warning, and it keeps going"
+ctl hear
+wait_for "$T/srv.log" '"event":"register"' 20
+ok $? "registered once the server answers"
 reg=$(grep '"event":"register"' "$T/srv.log" | head -1)
 [ "$(field "$reg" blocks)" -ge 2 ] && grep -q '</3/0>' <<<"$reg" && grep -q '</33810>' <<<"$reg"
 ok $? "the Register's links went in $(field "$reg" blocks) blocks (Block1) and arrived whole"

@@ -1203,6 +1203,19 @@ int mcoap_add_path(struct m2m_coap *c, const char *path, struct m2m_err *err)
 	return M2M_OK;
 }
 
+int mcoap_add_unknown(struct m2m_coap *c, struct m2m_err *err)
+{
+	coap_resource_t *r = coap_resource_unknown_init2(on_request, 0);
+
+	if (!r)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot add the unknown resource");
+	coap_register_handler(r, COAP_REQUEST_GET, on_request);
+	coap_register_handler(r, COAP_REQUEST_POST, on_request);
+	coap_register_handler(r, COAP_REQUEST_DELETE, on_request);
+	coap_add_resource(c->ctx, r);
+	return M2M_OK;
+}
+
 static void add_split(coap_optlist_t **ol, const char *s, bool query)
 {
 	uint8_t buf[512], *p = buf;

@@ -102,6 +102,11 @@ void mcoap_close(struct m2m_coap *c);
  * (LwM2M queue mode; notifications stored while offline).
  */
 int mcoap_add_path(struct m2m_coap *c, const char *path, struct m2m_err *err);
+/*
+ * Every other path goes to the handler too (resource instances /o/i/r/ri,
+ * whose number changes; unknown paths, which the handler answers 4.04).
+ */
+int mcoap_add_unknown(struct m2m_coap *c, struct m2m_err *err);
 
 /*
  * Send a confirmable request and wait for its response at most timeout_ms.

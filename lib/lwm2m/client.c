@@ -233,7 +233,8 @@ static void on_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coa
 	default:
 		rc = LW_NOT_ALLOWED; /* Create/Delete: no object here allows them */
 	}
-	logf_(dm, LOG_DEBUG, "%s %s: %u.%02u", req->code == M2M_COAP_PUT ? "PUT" : "POST",
+	logf_(dm, LOG_DEBUG, "%s %s: %u.%02u", req->code == M2M_COAP_PUT ? "PUT" :
+	      req->code == M2M_COAP_POST ? "POST" : "DELETE",
 	      req->path, (rc ? rc : LW_CHANGED) >> 5, (rc ? rc : LW_CHANGED) & 31);
 	rep->code = rc ? (unsigned)rc : LW_CHANGED;
 	lw_records_free(&rs);
@@ -345,6 +346,10 @@ static int do_update(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err
 	int rc;
 
 	lw_register_links(&dm->reg, &links);
+	if (links.oom || !links.p) {
+		lw_buf_free(&links);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	}
 	send_links = !dm->links[0] || strcmp((char *)links.p, dm->links) != 0;
 	if (lt != dm->sent_lifetime)
 		snprintf(query, sizeof(query), "lt=%u", lt);
@@ -575,6 +580,8 @@ static int add_paths(struct m2m_dm *dm, struct m2m_err *err)
 			}
 		}
 	}
+	if (!rc)
+		rc = mcoap_add_unknown(dm->coap, err);
 	return rc;
 }
 
@@ -694,6 +701,8 @@ void m2m_dm_close(struct m2m_dm *dm)
 	}
 	lw_obs_free(&dm->obs);
 	mcoap_close(dm->coap);
+	/* a Reboot or Factory Reset answered in a --report run's window runs now */
+	lw_objects_run_hooks(&dm->objs);
 	m2m_key_close(dm->store_key);
 	explicit_bzero(&dm->bs, sizeof(dm->bs));
 	m2m_secret_wipe(&dm->pin);

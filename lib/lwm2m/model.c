@@ -326,7 +326,8 @@ int lw_write_attrs(struct lw_registry *reg, const struct lw_path *p, const char 
 	/* the path must exist (executables too: a read of them is only not allowed) */
 	rc = lw_read(reg, p, &probe);
 	lw_records_free(&probe);
-	if (rc == LW_NOT_FOUND)
+	/* a resource that cannot be read (an executable: 4.05) may still have attributes */
+	if (rc && rc != LW_NOT_ALLOWED)
 		return rc;
 	return lw_attrs_store(reg, p, query, len);
 }

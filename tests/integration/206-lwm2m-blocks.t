@@ -11,7 +11,7 @@
 # the later blocks and checks their ETags).
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v python3 >/dev/null || skip_all "python3 not installed"
-plan 15
+plan 17
 port=$(free_port)
 ep=it-blocks-$port
 mkfifo "$T/ctl"
@@ -60,6 +60,15 @@ ok $? "registered once the server answers"
 reg=$(grep '"event":"register"' "$T/srv.log" | head -1)
 [ "$(field "$reg" blocks)" -ge 2 ] && grep -q '</3/0>' <<<"$reg" && grep -q '</33810>' <<<"$reg"
 ok $? "the Register's links went in $(field "$reg" blocks) blocks (Block1) and arrived whole"
+
+# a resource instance (/4/0/4/0: the first IP address) and a path nobody serves
+ctl fetch /4/0/4/0
+ctl fetch /4/0/4/99
+wait_for "$T/srv.log" '"event":"fetch","path":"/4/0/4/99"' 10
+grep -qE '"event":"fetch","path":"/4/0/4/0","code":"2.05".*"value":"[0-9a-f.:]+"' "$T/srv.log"
+ok $? "Read of a resource instance (/4/0/4/0): 2.05 with an address"
+grep -q '"event":"fetch","path":"/4/0/4/99","code":"4.04"' "$T/srv.log"
+ok $? "Read of a resource instance that does not exist: 4.04"
 
 ctl fetch /3 110
 wait_for "$T/srv.log" '"event":"fetch".*"length"' 10

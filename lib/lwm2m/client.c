@@ -41,6 +41,7 @@ struct m2m_dm {
 	void *log_ctx;
 	struct m2m_secret pin;  /* token PIN: libcoap keeps a pointer to it; TPM auth value */
 	struct m2m_key *store_key; /* DTLS key in a TPM: signs for the session */
+	unsigned base_lifetime_s, base_binding; /* from the configuration or the bootstrap */
 };
 
 #define logf_(dm, ...) LW_LOG((dm)->log, (dm)->log_ctx, __VA_ARGS__)
@@ -414,6 +415,12 @@ static void obs_load(struct m2m_dm *dm, const char *path)
 	dm->objs.dflt_pmin = set.dflt_pmin;
 	dm->objs.dflt_pmax = set.dflt_pmax;
 	dm->objs.notif_storing = set.storing;
+	/* what the server wrote to Lifetime and Binding, unless the configuration changed since */
+	if (set.lifetime_s && set.base_lifetime_s == dm->base_lifetime_s &&
+	    set.base_binding == dm->base_binding) {
+		dm->objs.lifetime_s = set.lifetime_s;
+		dm->objs.binding = set.binding;
+	}
 }
 
 /* Give what was just sent until `until` (monotonic) to be acknowledged. */
@@ -660,6 +667,8 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 		dm->store_key = o.store_key;
 		rc = mcoap_open(&o, on_request, dm, &dm->coap, err);
 	}
+	dm->base_lifetime_s = dm->objs.lifetime_s;
+	dm->base_binding = dm->objs.binding;
 	/* libcoap keeps its own copy of the key in the session */
 	m2m_secret_wipe(&key);
 	if (!rc) {
@@ -692,6 +701,14 @@ void m2m_dm_close(struct m2m_dm *dm)
 		struct lw_obs_settings set = { .dflt_pmin = dm->objs.dflt_pmin,
 					       .dflt_pmax = dm->objs.dflt_pmax,
 					       .storing = dm->objs.notif_storing };
+
+		if (dm->objs.lifetime_s != dm->base_lifetime_s ||
+		    dm->objs.binding != dm->base_binding) {
+			set.lifetime_s = dm->objs.lifetime_s;
+			set.binding = dm->objs.binding;
+			set.base_lifetime_s = dm->base_lifetime_s;
+			set.base_binding = dm->base_binding;
+		}
 
 		memcpy(set.attrs, dm->reg.attrs, sizeof(set.attrs));
 		set.n_attrs = dm->reg.n_attrs;

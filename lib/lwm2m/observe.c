@@ -412,6 +412,13 @@ int lw_obs_save(const struct lw_observers *s, const struct lw_obs_settings *set,
 	json_object_object_add(js, "pmin", json_object_new_int64(set->dflt_pmin));
 	json_object_object_add(js, "pmax", json_object_new_int64(set->dflt_pmax));
 	json_object_object_add(js, "storing", json_object_new_boolean(set->storing));
+	if (set->lifetime_s) {
+		json_object_object_add(js, "lifetime", json_object_new_int64(set->lifetime_s));
+		json_object_object_add(js, "binding", json_object_new_int64(set->binding));
+		json_object_object_add(js, "base_lifetime",
+				       json_object_new_int64(set->base_lifetime_s));
+		json_object_object_add(js, "base_binding", json_object_new_int64(set->base_binding));
+	}
 	for (size_t i = 0; i < set->n_attrs; i++) {
 		json_object *a = json_object_new_object();
 		char p[40], q[160];
@@ -571,6 +578,19 @@ static void load_settings(struct lw_obs_settings *set, json_object *js)
 	if (json_object_object_get_ex(js, "storing", &v) &&
 	    json_object_is_type(v, json_type_boolean))
 		set->storing = json_object_get_boolean(v);
+	{
+		int64_t lt, b, blt, bb;
+
+		/* all four or none: a half-written set is not applied */
+		if (get_int(js, "lifetime", 1, 0x7fffffff, &lt) && get_int(js, "binding", 0, 1, &b) &&
+		    get_int(js, "base_lifetime", 1, 0x7fffffff, &blt) &&
+		    get_int(js, "base_binding", 0, 1, &bb)) {
+			set->lifetime_s = (unsigned)lt;
+			set->binding = (unsigned)b;
+			set->base_lifetime_s = (unsigned)blt;
+			set->base_binding = (unsigned)bb;
+		}
+	}
 	if (!json_object_object_get_ex(js, "attributes", &list) ||
 	    !json_object_is_type(list, json_type_array))
 		return;

@@ -84,6 +84,12 @@ struct lw_obs_settings {
 	size_t n_attrs;
 	unsigned dflt_pmin, dflt_pmax;
 	bool storing;
+	/*
+	 * Server resources 1 and 7 as the server wrote them, and the values the
+	 * configuration (or bootstrap) gave when it did: a changed configuration
+	 * wins over what a server wrote to the old one. 0: not written.
+	 */
+	unsigned lifetime_s, binding, base_lifetime_s, base_binding;
 	bool present;         /* parse: the file had them */
 };
 

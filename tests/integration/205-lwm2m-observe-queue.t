@@ -9,7 +9,7 @@
 # Observe numbers, and the always-on mode stores while its Update fails.
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v python3 >/dev/null || skip_all "python3 not installed"
-plan 22
+plan 24
 port=$(free_port)
 ep=it-obsq-$port
 mkfifo "$T/ctl"
@@ -124,6 +124,23 @@ loc 73.6
 report
 ! grep -q '"event":"stray"' "$T/srv.log" && [ "$(notified | wc -l)" = 4 ]
 ok $? "run 8: nothing more is sent for it"
+
+# the server writes Lifetime in one run; the next run keeps it (the configuration says 10m)
+n=$(grep -c '"event":"update"' "$T/srv.log")
+report &
+r=$!
+for ((i = 0; i < 100; i++)); do
+	[ "$(grep -c '"event":"update"' "$T/srv.log")" -gt "$n" ] && break
+	sleep 0.05
+done
+ctl write /1/0/1 1200
+wait "$r"
+grep '"event":"update"' "$T/srv.log" | tail -n 1 | grep -q 'lt=1200'
+ok $? "run 9: the server wrote Lifetime 1200; the Update said lt=1200"
+report
+last=$(grep '"event":"update"' "$T/srv.log" | tail -n 1)
+[ "$(grep -c '"event":"update"' "$T/srv.log")" -ge $((n + 3)) ] && ! grep -q 'lt=' <<<"$last"
+ok $? "run 10: Lifetime stays as the server wrote it (no lt= in the Update: $last)"
 
 # always-on: the server observes, the Update fails, the change is stored and
 # sent once the Update succeeds again

@@ -173,7 +173,9 @@ struct lw_object_ops {
 		    struct lw_value *v);
 	/* Number of instances of a multiple resource (0: none present). */
 	int (*count)(struct lw_object *o, uint16_t inst, uint16_t res);
-	int (*write)(struct lw_object *o, uint16_t inst, uint16_t res, const struct lw_value *v);
+	/* apply false: only check that the value would be taken (a Write checks all first) */
+	int (*write)(struct lw_object *o, uint16_t inst, uint16_t res, const struct lw_value *v,
+		     bool apply);
 	int (*exec)(struct lw_object *o, uint16_t inst, uint16_t res, const uint8_t *arg,
 		    size_t len);
 };

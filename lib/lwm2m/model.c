@@ -176,25 +176,29 @@ int lw_write(struct lw_registry *reg, const struct lw_path *p, const struct lw_r
 			return LW_BAD_REQUEST;
 	}
 	(void)replace; /* single-instance resources: replace and update coincide */
-	for (size_t i = 0; i < in->n; i++) {
-		struct lw_record r = in->r[i];
-		const struct lw_res_def *d = lw_res_find(o, r.path.id[2]);
-		int rc;
+	/* every value checked by its object first, then all applied */
+	for (int apply = 0; apply <= 1; apply++) {
+		for (size_t i = 0; i < in->n; i++) {
+			struct lw_record r = in->r[i];
+			const struct lw_res_def *d = lw_res_find(o, r.path.id[2]);
+			int rc;
 
-		/* coerce a copy; the caller's records stay as decoded */
-		if (r.v.buf) {
-			uint8_t *b = r.v.buf;
+			/* coerce a copy; the caller's records stay as decoded */
+			if (r.v.buf) {
+				uint8_t *b = r.v.buf;
 
-			r.v.buf = NULL;
-			if (!lw_value_set_bytes(&r.v, r.v.type, b, r.v.len))
-				return LW_INTERNAL;
+				r.v.buf = NULL;
+				if (!lw_value_set_bytes(&r.v, r.v.type, b, r.v.len))
+					return LW_INTERNAL;
+			}
+			rc = lw_value_coerce(&r.v, d->type);
+			if (!rc)
+				rc = o->ops->write ? o->ops->write(o, p->id[1], d->id, &r.v, apply) :
+						     LW_NOT_ALLOWED;
+			free(r.v.buf);
+			if (rc)
+				return rc;
 		}
-		rc = lw_value_coerce(&r.v, d->type);
-		if (!rc)
-			rc = o->ops->write ? o->ops->write(o, p->id[1], d->id, &r.v) : LW_NOT_ALLOWED;
-		free(r.v.buf);
-		if (rc)
-			return rc;
 	}
 	return 0;
 }

@@ -87,7 +87,7 @@ static int server_read(struct lw_object *o, uint16_t inst, uint16_t res, uint16_
 }
 
 static int server_write(struct lw_object *o, uint16_t inst, uint16_t res,
-			const struct lw_value *v)
+			const struct lw_value *v, bool apply)
 {
 	struct lw_objects *s = OBJS(o);
 
@@ -95,6 +95,8 @@ static int server_write(struct lw_object *o, uint16_t inst, uint16_t res,
 	case 1:
 		if (v->i < 10 || v->i > 86400 * 31)
 			return LW_BAD_REQUEST;
+		if (!apply)
+			return 0;
 		s->update_due = s->update_due || (unsigned)v->i != s->lifetime_s;
 		s->lifetime_s = (unsigned)v->i;
 		return 0;
@@ -102,12 +104,20 @@ static int server_write(struct lw_object *o, uint16_t inst, uint16_t res,
 	case 3:
 		if (v->i < 0 || v->i > 86400)
 			return LW_BAD_REQUEST;
+		if (!apply)
+			return 0;
 		*(res == 2 ? &s->dflt_pmin : &s->dflt_pmax) = (unsigned)v->i;
 		return 0;
 	case 6:
-		s->notif_storing = v->i != 0;
+		if (apply)
+			s->notif_storing = v->i != 0;
 		return 0;
 	case 7:
+		if (!(v->len == 1 && v->buf[0] == 'U') &&
+		    !(v->len == 2 && memcmp(v->buf, "UQ", 2) == 0))
+			return LW_BAD_REQUEST;
+		if (!apply)
+			return 0;
 		if (v->len == 1 && v->buf[0] == 'U') {
 			s->update_due = s->update_due || s->binding != M2M_DM_BINDING_U;
 			s->binding = M2M_DM_BINDING_U;
@@ -225,7 +235,7 @@ static int device_count(struct lw_object *o, uint16_t inst, uint16_t res)
 }
 
 static int device_write(struct lw_object *o, uint16_t inst, uint16_t res,
-			const struct lw_value *v)
+			const struct lw_value *v, bool apply)
 {
 	struct lw_objects *s = OBJS(o);
 
@@ -234,6 +244,8 @@ static int device_write(struct lw_object *o, uint16_t inst, uint16_t res,
 		if (v->len >= sizeof(s->utc_offset) || v->len < 1 ||
 		    !strchr("+-Z", v->buf[0]))
 			return LW_BAD_REQUEST;
+		if (!apply)
+			return 0;
 		memcpy(s->utc_offset, v->buf, v->len);
 		s->utc_offset[v->len] = 0;
 		return 0;
@@ -241,6 +253,8 @@ static int device_write(struct lw_object *o, uint16_t inst, uint16_t res,
 	if (res == 15) {
 		if (v->len >= sizeof(s->timezone) || !v->len)
 			return LW_BAD_REQUEST;
+		if (!apply)
+			return 0;
 		memcpy(s->timezone, v->buf, v->len);
 		s->timezone[v->len] = 0;
 		return 0;

@@ -66,15 +66,21 @@ static int t_count(struct lw_object *o, uint16_t inst, uint16_t res)
 	return 2;
 }
 
-static int t_write(struct lw_object *o, uint16_t inst, uint16_t res, const struct lw_value *v)
+static int t_write(struct lw_object *o, uint16_t inst, uint16_t res, const struct lw_value *v,
+		   bool apply)
 {
 	if (res == 0) {
 		if (v->len >= sizeof(name))
 			return LW_BAD_REQUEST;
-		memcpy(name, v->buf, v->len);
-		name[v->len] = 0;
+		if (apply) {
+			memcpy(name, v->buf, v->len);
+			name[v->len] = 0;
+		}
 	} else {
-		level = v->i;
+		if (v->i > 1000)
+			return LW_BAD_REQUEST; /* a value the object refuses */
+		if (apply)
+			level = v->i;
 	}
 	return 0;
 }
@@ -324,6 +330,15 @@ static void test_operations(void **state)
 			     &in), 0);
 	assert_int_equal(lw_write(&reg, &p, &in, false), LW_NOT_ALLOWED);
 	assert_int_equal(level, 3);
+	lw_records_free(&in);
+	/* ... and a value its object refuses after one it takes changes nothing either */
+	assert_int_equal(dec(&p, LW_FMT_SENML_JSON,
+			     "[{\"bn\":\"/9/0/\",\"n\":\"1\",\"v\":7},{\"n\":\"0\",\"vs\":"
+			     "\"a-name-far-too-long-for-the-object-to-keep-0123456789abcdef\"}]",
+			     &in), 0);
+	assert_int_equal(lw_write(&reg, &p, &in, false), LW_BAD_REQUEST);
+	assert_int_equal(level, 3);
+	assert_string_equal(name, "valve");
 	lw_records_free(&in);
 	/* a float where an integer is wanted */
 	p = P("/9/0/1");

@@ -190,8 +190,9 @@ static void on_read(struct m2m_dm *dm, const struct m2m_coap_msg *req, const str
 
 		if (lw_obs_take(&dm->obs, req, p, &rs, rep->payload, rep->len, &seq))
 			rep->observe = (int)seq;
-	} else if (req->observe == 1) {
-		lw_obs_cancel(&dm->obs, req->path);
+	} else if (req->observe == 1 || (rc && req->observe == 0)) {
+		/* cancelled, or a renewal answered with an error: that observation ends */
+		lw_obs_cancel(&dm->obs, req->path, req->token, req->toklen);
 	}
 	lw_buf_free(&out);
 	lw_records_free(&rs);

@@ -159,11 +159,12 @@ bool lw_obs_take(struct lw_observers *s, const struct m2m_coap_msg *req, const s
 	return true;
 }
 
-void lw_obs_cancel(struct lw_observers *s, const char *path)
+void lw_obs_cancel(struct lw_observers *s, const char *path, const uint8_t *token, size_t toklen)
 {
 	struct lw_obs *o = by_path(s, path);
 
-	if (o) {
+	/* RFC 7641 3.6: the cancelling GET carries the observation's own token */
+	if (o && o->toklen == toklen && memcmp(o->token, token, toklen) == 0) {
 		logf_(s, LOG_INFO, "observation of %s cancelled", o->path);
 		obs_remove(s, o);
 	}

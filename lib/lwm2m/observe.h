@@ -100,8 +100,9 @@ struct lw_obs_settings {
  */
 bool lw_obs_take(struct lw_observers *s, const struct m2m_coap_msg *req, const struct lw_path *p,
 		 const struct lw_records *rs, const uint8_t *payload, size_t len, uint32_t *seq);
-/* Observe 1 on path, or a reset notification: forget it. */
-void lw_obs_cancel(struct lw_observers *s, const char *path);
+/* Observe 1 on path with the observation's token (RFC 7641 3.6), or a renewal refused. */
+void lw_obs_cancel(struct lw_observers *s, const char *path, const uint8_t *token,
+		   size_t toklen);
 
 /*
  * Decide for each observation whether a notification is due (pmin, pmax,

@@ -370,10 +370,16 @@ int lw_attrs_store(struct lw_registry *reg, const struct lw_path *p, const char 
 			if (eq - o == strlen(names[k].name) &&
 			    memcmp(query + o, names[k].name, eq - o) == 0)
 				bit = names[k].bit;
-		if (!bit) {
-			/* epmin, epmax, con and others of 1.1/1.2: not supported, ignored */
-			o = end + 1;
+		if (!bit && end == o) {
+			o = end + 1; /* an empty one ("a=1&") */
 			continue;
+		}
+		if (!bit) {
+			/*
+			 * epmin, epmax, con and others of 1.1/1.2 are not applied:
+			 * refused, rather than taken as if they were
+			 */
+			return LW_BAD_REQUEST;
 		}
 		if (eq == end) {
 			clear |= bit; /* "pmin" alone removes it */

@@ -359,6 +359,8 @@ static void test_operations(void **state)
 	p = P("/9/0/1");
 	assert_int_equal(lw_write_attrs(&reg, &p, "pmin=2&pmax=10&gt=5", 19), 0);
 	assert_int_equal(lw_write_attrs(&reg, &p, "pmin=20&pmax=10", 15), LW_BAD_REQUEST);
+	/* an attribute not applied here (epmin, 1.1) is refused, not taken silently */
+	assert_int_equal(lw_write_attrs(&reg, &p, "pmin=3&epmin=1", 14), LW_BAD_REQUEST);
 	assert_int_equal(lw_write_attrs(&reg, &p, "lt=9", 4), LW_BAD_REQUEST); /* lt >= gt */
 	p = P("/9/0");
 	assert_int_equal(lw_write_attrs(&reg, &p, "pmax=60", 7), 0);

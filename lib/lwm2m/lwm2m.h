@@ -29,6 +29,7 @@
 #define LW_NOT_ACCEPTABLE LW_CODE(4, 6)
 #define LW_UNSUPPORTED_CF LW_CODE(4, 15)
 #define LW_INTERNAL LW_CODE(5, 0)
+#define LW_SERVICE_UNAVAILABLE LW_CODE(5, 3)
 
 /* Content-Format numbers (IANA CoAP registry) */
 enum lw_format {

@@ -281,11 +281,14 @@ static const struct lw_object_ops device_ops = {
 	.read = device_read, .count = device_count, .write = device_write, .exec = device_exec,
 };
 
+static void vpn_run_pending(struct lw_objects *s);
+
 void lw_objects_run_hooks(struct lw_objects *s)
 {
 	char *argv[2];
 	int st;
 
+	vpn_run_pending(s);
 	if (s->hook_pid > 0 && waitpid(s->hook_pid, &st, WNOHANG) == s->hook_pid)
 		s->hook_pid = 0;
 	if (!s->pending_hook || s->hook_pid > 0)
@@ -565,21 +568,41 @@ static int vpn_exec(struct lw_object *o, uint16_t inst, uint16_t res, const uint
 		    size_t len)
 {
 	struct lw_objects *s = OBJS(o);
-	const char *name = s->cfg->profiles[inst].name;
 	struct m2m_err err;
-	int rc;
 
 	m2m_err_clear(&err);
 	if (!s->vpn_handle && m2m_vpn_open(s->cfg, &s->vpn_handle, &err))
 		return LW_INTERNAL;
+	if (s->vpn_pending)
+		return LW_SERVICE_UNAVAILABLE; /* one at a time */
 	/*
-	 * Synchronous: the answer tells the server whether it worked. Connect
-	 * waits at most 20 s, within the server's CoAP exchange lifetime.
+	 * Done once the answer (2.04: accepted) is out, not inside the request:
+	 * a connect takes up to 20 s, and the server would retransmit its
+	 * Execute meanwhile. The outcome shows in the profile's State and Last
+	 * Error resources.
 	 */
-	rc = res == 6 ? m2m_vpn_up(s->vpn_handle, name, 20 * 1000, NULL, &err) :
-			m2m_vpn_down(s->vpn_handle, name, 10 * 1000, &err);
+	s->vpn_pending = true;
+	s->vpn_inst = inst;
+	s->vpn_res = res;
+	return 0;
+}
+
+static void vpn_run_pending(struct lw_objects *s)
+{
+	const char *name;
+	struct m2m_err err;
+
+	if (!s->vpn_pending || !s->vpn_handle)
+		return;
+	s->vpn_pending = false;
+	name = s->cfg->profiles[s->vpn_inst].name;
+	m2m_err_clear(&err);
+	/* the result is kept by the library as the profile's last error */
+	if (s->vpn_res == 6)
+		m2m_vpn_up(s->vpn_handle, name, 20 * 1000, NULL, &err);
+	else
+		m2m_vpn_down(s->vpn_handle, name, 10 * 1000, &err);
 	s->vst_at = 0;
-	return rc ? LW_INTERNAL : 0;
 }
 
 static const struct lw_object_ops vpn_ops = {

@@ -28,6 +28,9 @@ struct lw_objects {
 	/* Device object state */
 	char utc_offset[16], timezone[64];
 	const char *pending_hook; /* Reboot/Factory Reset: run once the answer is out */
+	/* VPN Connect (6) or Disconnect (7) of a profile, likewise */
+	bool vpn_pending;
+	uint16_t vpn_inst, vpn_res;
 	pid_t hook_pid;
 	/* VPN status, cached for one second: a read of /33810 asks charon once */
 	struct m2m_vpn *vpn_handle;

@@ -11,7 +11,7 @@
 # the later blocks and checks their ETags).
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v python3 >/dev/null || skip_all "python3 not installed"
-plan 17
+plan 19
 port=$(free_port)
 ep=it-blocks-$port
 mkfifo "$T/ctl"
@@ -19,11 +19,20 @@ cat >"$T/m2m.yaml" <<YAML
 version: 1
 device: {id: $ep, manufacturer: m2m test lab, model: blocks}
 state_dir: $T/state
+charon: {vici: "unix://$T/no-charon.vici"}
 dm:
   server: "coap://127.0.0.1:$port"
   security: nosec
   lifetime: 10m
   block_size: 64
+vpn:
+  profiles:
+    pos:
+      gateway: gw.example
+      remote_id: gw.example
+      auth: {method: cert, cert: $T/none.crt, key: $T/none.key}
+      ca: $T/none-ca.pem
+      remote_ts: 10.0.0.0/8
 YAML
 export M2M_CONFIG=$T/m2m.yaml
 bg "$T/srv.log" python3 "$ROOT/tests/tools/lw-observer.py" "$port" "$T/ctl"
@@ -31,7 +40,7 @@ exec 9>"$T/ctl"
 wait_for "$T/srv.log" '"event":"listening"' 10
 ctl() { echo "$*" >&9; }
 # the Nth (1-based) event of a kind that completed, as one JSON line
-nth() { grep "\"event\":\"$1\"" "$T/srv.log" | grep '"length"' | sed -n "${2}p"; }
+nth() { grep "\"event\":\"$1\",\"path\":\"/3\"," "$T/srv.log" | grep '"length"' | sed -n "${2}p"; }
 # field of a JSON line
 field() { grep -oE "\"$2\":(\"[^\"]*\"|[0-9a-z]+)" <<<"$1" | head -1 | cut -d: -f2 | tr -d '"'; }
 # the value of an event is SenML JSON of /3 with the manufacturer and the current time
@@ -58,8 +67,20 @@ ctl hear
 wait_for "$T/srv.log" '"event":"register"' 20
 ok $? "registered once the server answers"
 reg=$(grep '"event":"register"' "$T/srv.log" | head -1)
-[ "$(field "$reg" blocks)" -ge 2 ] && grep -q '</3/0>' <<<"$reg" && grep -q '</33810>' <<<"$reg"
+[ "$(field "$reg" blocks)" -ge 2 ] && grep -q '</3/0>' <<<"$reg" && grep -q '</33810/0>' <<<"$reg"
 ok $? "the Register's links went in $(field "$reg" blocks) blocks (Block1) and arrived whole"
+
+# Execute Connect of the VPN profile: accepted at once (2.04), done after the answer; the
+# outcome (here: no charon) shows in the profile's Last Error
+ctl exec /33810/0/6
+wait_for "$T/srv.log" '"event":"exec","path":"/33810/0/6"' 10
+grep -q '"event":"exec","path":"/33810/0/6","code":"2.04"' "$T/srv.log"
+ok $? "Execute Connect: 2.04 at once"
+sleep 0.5
+ctl fetch /33810/0/3
+wait_for "$T/srv.log" '"event":"fetch","path":"/33810/0/3"' 10
+grep -qE '"event":"fetch","path":"/33810/0/3","code":"2.05".*"value":"[^"]+' "$T/srv.log"
+ok $? "then the profile's Last Error says why it did not connect ($(grep -o '"path":"/33810/0/3".*"value":"[^"]*"' "$T/srv.log"))"
 
 # a resource instance (/4/0/4/0: the first IP address) and a path nobody serves
 ctl fetch /4/0/4/0

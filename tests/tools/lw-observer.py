@@ -13,6 +13,7 @@
 # Events are JSON lines on stdout. Commands, one per line on the FIFO:
 #   observe PATH [CF]  GET PATH with Observe 0 (Accept CF), to where the client last spoke from
 #   fetch PATH [CF]    GET PATH (Accept CF), block by block
+#   exec PATH          POST PATH (Execute), no arguments
 #   blockdelay MS      wait MS before asking for block 1 of a value (the value may change)
 #   write PATH VALUE   PUT PATH, text/plain
 #   attr PATH QUERY    Write-Attributes: PUT PATH?QUERY without a payload
@@ -202,7 +203,7 @@ def main():
                     event(event="will-reset", path=cmd[1])
                 elif cmd[0] == "blockdelay":
                     blockdelay = int(cmd[1]) / 1000.0
-                elif cmd[0] in ("observe", "fetch", "write", "attr") and sock and peer:
+                elif cmd[0] in ("observe", "fetch", "write", "attr", "exec") and sock and peer:
                     mid = (mid + 1) & 0xFFFF
                     tok = os.urandom(4)
                     accept = int(cmd[2]) if cmd[0] in ("observe", "fetch") and \
@@ -212,6 +213,8 @@ def main():
                         pkt = build(0, 1, mid, tok, [(6, b"")] + path_opts(cmd[1]) + acc)
                     elif cmd[0] == "fetch":
                         pkt = build(0, 1, mid, tok, path_opts(cmd[1]) + acc)
+                    elif cmd[0] == "exec":
+                        pkt = build(0, 2, mid, tok, path_opts(cmd[1]))
                     elif cmd[0] == "attr":
                         pkt = build(0, 3, mid, tok, path_opts(cmd[1]) +
                                     [(15, q.encode()) for q in cmd[2].split("&")])

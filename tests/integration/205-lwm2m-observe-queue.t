@@ -38,6 +38,19 @@ ctl() { echo "$*" >&9; }
 notified() { grep '"event":"notify"' "$T/srv.log" | grep -oE '"value":"[^"]*"' | cut -d'"' -f4; }
 seqs() { grep '"event":"notify"' "$T/srv.log" | grep -oE '"seq":[0-9]+' | cut -d: -f2; }
 report() { "$BIN/m2mdm-status" --report -v "$@" 2>>"$T/client.err"; }
+# report_with COMMAND...: a run during whose queue window (after its Update) the server sends COMMAND
+report_with() {
+	local n r i
+	n=$(grep -c '"event":"update"' "$T/srv.log")
+	report &
+	r=$!
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c '"event":"update"' "$T/srv.log")" -gt "$n" ] && break
+		sleep 0.05
+	done
+	ctl "$@"
+	wait "$r"
+}
 
 # run 1: register; the server observes latitude in the queue window
 report &
@@ -73,15 +86,7 @@ is "$(notified | wc -l)" 1 "run 3: no change, no notification"
 
 # the server's Write-Attributes outlive the process too: a step of 5 set in one run
 # decides what the next runs notify
-n=$(grep -c '"event":"update"' "$T/srv.log")
-report &
-r=$!
-for ((i = 0; i < 100; i++)); do
-	[ "$(grep -c '"event":"update"' "$T/srv.log")" -gt "$n" ] && break
-	sleep 0.05
-done
-ctl attr /6/0/0 "st=5"
-wait "$r"
+report_with attr /6/0/0 "st=5"
 grep -q '"event":"attr","path":"/6/0/0","code":"2.04"' "$T/srv.log"
 ok $? "Write-Attributes st=5 on /6/0/0 accepted"
 loc 51.2
@@ -127,14 +132,7 @@ ok $? "run 8: nothing more is sent for it"
 
 # the server writes Lifetime in one run; the next run keeps it (the configuration says 10m)
 n=$(grep -c '"event":"update"' "$T/srv.log")
-report &
-r=$!
-for ((i = 0; i < 100; i++)); do
-	[ "$(grep -c '"event":"update"' "$T/srv.log")" -gt "$n" ] && break
-	sleep 0.05
-done
-ctl write /1/0/1 1200
-wait "$r"
+report_with write /1/0/1 1200
 grep '"event":"update"' "$T/srv.log" | tail -n 1 | grep -q 'lt=1200'
 ok $? "run 9: the server wrote Lifetime 1200; the Update said lt=1200"
 report

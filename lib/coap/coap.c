@@ -54,7 +54,7 @@ struct m2m_coap {
 		unsigned cf;
 		uint8_t *p;
 		size_t len;
-		uint64_t at;
+		uint64_t etag, at;
 	} kept[4];
 	/* X509 with a key that signs through the key store (a TPM) */
 	struct m2m_key *store_key;
@@ -258,23 +258,47 @@ static uint64_t etag_of(const uint8_t *p, size_t len)
 	return e ? e : 1;
 }
 
-static bool add_etag(coap_pdu_t *pdu, const uint8_t *p, size_t len)
-{
-	uint8_t v[8];
-
-	return coap_add_option(pdu, COAP_OPTION_ETAG,
-			       coap_encode_var_safe8(v, sizeof(v), etag_of(p, len)), v) != 0;
-}
-
 /* Block option value: number, more, size exponent */
 static size_t block_opt(uint8_t v[4], unsigned num, bool more, unsigned szx)
 {
 	return coap_encode_var_safe(v, 4, num << 4 | (more ? 8u : 0u) | szx);
 }
 
+/* Content-Format 0 (text/plain) too: 4.3.1 leaves it out, LwM2M servers want it */
+static bool add_cf(coap_pdu_t *pdu, unsigned cf)
+{
+	uint8_t v[4];
+
+	return cf == M2M_COAP_NONE ||
+	       coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
+			       coap_encode_var_safe(v, sizeof(v), cf), v) != 0;
+}
+
+/*
+ * Block num (size exponent szx) of a value with its ETag, Block2 and Size2:
+ * 0, 4.02 past the end, 5.00 if it does not fit.
+ */
+static unsigned put_block(coap_pdu_t *pdu, const uint8_t *p, size_t len, uint64_t etag,
+			  unsigned num, unsigned szx)
+{
+	size_t chunk = (size_t)1 << (szx + 4), off = (size_t)num * chunk;
+	size_t n = len > off ? (len - off < chunk ? len - off : chunk) : 0;
+	uint8_t v[8];
+
+	if (num > 0 && off >= len)
+		return COAP_RESPONSE_CODE(402);
+	if (!coap_add_option(pdu, COAP_OPTION_ETAG, coap_encode_var_safe8(v, sizeof(v), etag), v) ||
+	    !coap_add_option(pdu, COAP_OPTION_BLOCK2, block_opt(v, num, off + n < len, szx), v) ||
+	    !coap_add_option(pdu, COAP_OPTION_SIZE2,
+			     coap_encode_var_safe(v, sizeof(v), (unsigned)len), v) ||
+	    !coap_add_data(pdu, n, p + off))
+		return COAP_RESPONSE_CODE(500);
+	return 0;
+}
+
 static const struct kept *kept_note(struct m2m_coap *c, const char *path, unsigned accept);
-static void keep_note(struct m2m_coap *c, const char *path, unsigned cf, const uint8_t *p,
-		      size_t len);
+static uint64_t keep_note(struct m2m_coap *c, const char *path, unsigned cf, const uint8_t *p,
+			  size_t len);
 
 /*
  * A value larger than a block, in answer to a GET: the block asked for (the
@@ -288,27 +312,14 @@ static void keep_note(struct m2m_coap *c, const char *path, unsigned cf, const u
 static void block_answer(struct m2m_coap *c, const struct m2m_coap_msg *m, bool blocked,
 			 const coap_block_b_t *b2, struct m2m_coap_reply *rep, coap_pdu_t *resp)
 {
-	unsigned szx = blocked ? b2->szx : c->block_szx, num = blocked ? b2->num : 0;
-	size_t chunk = (size_t)1 << (szx + 4), off = (size_t)num * chunk, n;
-	uint8_t v[4];
+	unsigned num = blocked ? b2->num : 0, code;
+	uint64_t etag = num == 0 ? keep_note(c, m->path, rep->content_format, rep->payload, rep->len) :
+				   etag_of(rep->payload, rep->len);
 
-	if (off >= rep->len && num > 0) {
-		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(402));
-		free(rep->payload);
-		return;
-	}
-	if (num == 0)
-		keep_note(c, m->path, rep->content_format, rep->payload, rep->len);
-	n = rep->len - off < chunk ? rep->len - off : chunk;
-	if (rep->content_format != M2M_COAP_NONE)
-		coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT,
-				coap_encode_var_safe(v, sizeof(v), rep->content_format), v);
-	add_etag(resp, rep->payload, rep->len);
-	coap_add_option(resp, COAP_OPTION_BLOCK2, block_opt(v, num, off + n < rep->len, szx), v);
-	coap_add_option(resp, COAP_OPTION_SIZE2,
-			coap_encode_var_safe(v, sizeof(v), (unsigned)rep->len), v);
-	if (!coap_add_data(resp, n, rep->payload + off))
-		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
+	add_cf(resp, rep->content_format);
+	code = put_block(resp, rep->payload, rep->len, etag, num, blocked ? b2->szx : c->block_szx);
+	if (code)
+		coap_pdu_set_code(resp, code);
 	free(rep->payload);
 }
 
@@ -330,15 +341,18 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 	fill_msg(req, &m, true);
 	blocked = coap_get_block_b(s, req, COAP_OPTION_BLOCK2, &b2);
 	if (m.code == COAP_REQUEST_CODE_GET && blocked && b2.num > 0 &&
-	    (k = kept_note(c, m.path, m.accept)) && (rep.payload = malloc(k->len))) {
-		/* a later block of a notification: from the value notified */
-		memcpy(rep.payload, k->p, k->len);
-		rep.len = k->len;
-		rep.code = COAP_RESPONSE_CODE(205);
-		rep.content_format = k->cf;
-	} else {
-		c->handler(c->hctx, &m, &rep);
+	    (k = kept_note(c, m.path, m.accept))) {
+		/* a later block of a kept value (a notification's, or a first block's) */
+		unsigned code;
+
+		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(205));
+		add_cf(resp, k->cf);
+		code = put_block(resp, k->p, k->len, k->etag, b2.num, b2.szx);
+		if (code)
+			coap_pdu_set_code(resp, code);
+		return;
 	}
+	c->handler(c->hctx, &m, &rep);
 	coap_pdu_set_code(resp, (coap_pdu_code_t)rep.code);
 	if (rep.observe >= 0) {
 		uint8_t v[4];
@@ -364,13 +378,7 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 		free(rep.payload);
 		return;
 	}
-	/* Content-Format 0 (text/plain) too: 4.3.1 leaves it out, LwM2M servers want it */
-	if (rep.content_format != M2M_COAP_NONE) {
-		uint8_t v[4];
-
-		coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT,
-				coap_encode_var_safe(v, sizeof(v), rep.content_format), v);
-	}
+	add_cf(resp, rep.content_format);
 	if (rep.len && !coap_add_data(resp, rep.len, rep.payload))
 		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
 	free(rep.payload);
@@ -1374,14 +1382,16 @@ static const char *bare(const char *path)
 	return path;
 }
 
-static void keep_note(struct m2m_coap *c, const char *path, unsigned cf, const uint8_t *p,
-		      size_t len)
+/* Keep a value for its later blocks; its ETag. */
+static uint64_t keep_note(struct m2m_coap *c, const char *path, unsigned cf, const uint8_t *p,
+			  size_t len)
 {
 	struct kept *k = &c->kept[0];
 	uint8_t *copy = malloc(len);
+	uint64_t etag = etag_of(p, len);
 
 	if (!copy)
-		return;
+		return etag; /* its later blocks come from the value read then */
 	for (size_t i = 0; i < ARRAY_SIZE(c->kept); i++) {
 		if (strcmp(c->kept[i].path, bare(path)) == 0) {
 			k = &c->kept[i];
@@ -1396,7 +1406,9 @@ static void keep_note(struct m2m_coap *c, const char *path, unsigned cf, const u
 	k->p = copy;
 	k->len = len;
 	k->cf = cf;
+	k->etag = etag;
 	k->at = m2m_now_ms();
+	return etag;
 }
 
 /* The kept value of path in a content format the request accepts, or NULL. */
@@ -1435,25 +1447,14 @@ int mcoap_send_notify(struct m2m_coap *c, const char *path, bool confirmable,
 	if (!coap_add_token(pdu, toklen, token) ||
 	    !coap_add_option(pdu, COAP_OPTION_OBSERVE,
 			     coap_encode_var_safe(v, sizeof(v), seq & 0xffffff), v) ||
-	    (content_format != M2M_COAP_NONE &&
-	     !coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
-			      coap_encode_var_safe(v, sizeof(v), content_format), v))) {
+	    !add_cf(pdu, content_format) ||
+	    /* larger: the first block; the server GETs the rest, from the value kept */
+	    (len > max && put_block(pdu, payload, len, keep_note(c, path, content_format, payload, len),
+				    0, c->block_szx))) {
 		coap_delete_pdu(pdu);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot build a notification");
 	}
-	if (len > max) {
-		/* the first block; the server GETs the rest, from the value kept */
-		keep_note(c, path, content_format, payload, len);
-		if (!add_etag(pdu, payload, len) ||
-		    !coap_add_option(pdu, COAP_OPTION_BLOCK2, block_opt(v, 0, true, c->block_szx), v) ||
-		    !coap_add_option(pdu, COAP_OPTION_SIZE2,
-				     coap_encode_var_safe(v, sizeof(v), (unsigned)len), v)) {
-			coap_delete_pdu(pdu);
-			return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot build a notification");
-		}
-		len = max;
-	}
-	if (len && !coap_add_data(pdu, len, payload)) {
+	if (len && len <= max && !coap_add_data(pdu, len, payload)) {
 		coap_delete_pdu(pdu);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: notification too large");
 	}

@@ -396,17 +396,12 @@ static int take_handle(struct tpm *t, uint32_t handle, bool replace, struct m2m_
  * is remembered under: the handle and the key's own public key, so another
  * key made at the handle (by us or by any tool) starts clean.
  */
-static void auth_marker(struct m2m_key *k, uint32_t handle, char serial[48], char name[32])
+static void auth_marker(const struct m2m_key *k, uint32_t handle, char serial[48], char name[32])
 {
-	unsigned char *der = NULL, md[32];
-	char fp[17] = "";
-	size_t len = 0;
-	struct m2m_err e;
+	/* the public key's fingerprint, as m2m_key_open() took it: "SHA256:<hex>" */
+	const char *fp = strchr(k->info.fingerprint, ':');
 
-	if (!m2m_key_public_der(k, &der, &len, &e) && EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL))
-		m2m_hex(md, 8, fp, sizeof(fp));
-	free(der);
-	snprintf(serial, 48, "%08x:%s", handle, fp);
+	snprintf(serial, 48, "%08x:%s", handle, fp ? fp + 1 : "");
 	snprintf(name, 32, "TPM key 0x%08x", handle);
 }
 

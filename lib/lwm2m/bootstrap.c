@@ -358,24 +358,24 @@ static int bs_read(struct bs_state *bs, const struct lw_path *p, unsigned fmt,
 		return LW_UNAUTHORIZED;
 	for (int i = 0; i < BS_MAX && !rc; i++) {
 		const struct bs_srv *v = &bs->srv[i];
-		struct lw_path r0 = { { 1, v->inst, 0, 0 }, 3 }, r1 = r0, r7 = r0;
-		struct lw_record *r;
+		/* Short Server ID, Lifetime, Binding */
+		static const uint16_t ids[] = { 0, 1, 7 };
 
-		if (!v->used)
-			continue;
-		r1.id[2] = 1;
-		r7.id[2] = 7;
-		if (lw_path_under(&r0, p) && (r = lw_records_add(&rs, &r0))) {
-			r->v.type = LW_INTEGER;
-			r->v.i = v->ssid;
+		for (size_t k = 0; v->used && k < sizeof(ids) / sizeof(ids[0]) && !rc; k++) {
+			struct lw_path rp = { { 1, v->inst, ids[k], 0 }, 3 };
+			struct lw_record *r;
+
+			if (!lw_path_under(&rp, p))
+				continue;
+			if (!(r = lw_records_add(&rs, &rp)))
+				rc = LW_INTERNAL;
+			else if (ids[k] == 7)
+				rc = lw_value_set_bytes(&r->v, LW_STRING, v->binding,
+							strlen(v->binding)) ? 0 : LW_INTERNAL;
+			else
+				r->v = (struct lw_value){ .type = LW_INTEGER,
+							  .i = ids[k] ? v->lifetime : v->ssid };
 		}
-		if (lw_path_under(&r1, p) && (r = lw_records_add(&rs, &r1))) {
-			r->v.type = LW_INTEGER;
-			r->v.i = v->lifetime;
-		}
-		if (lw_path_under(&r7, p) && (r = lw_records_add(&rs, &r7)) &&
-		    !lw_value_set_bytes(&r->v, LW_STRING, v->binding, strlen(v->binding)))
-			rc = LW_INTERNAL;
 	}
 	if (!rc && !rs.n && p->depth > 1)
 		rc = LW_NOT_FOUND;

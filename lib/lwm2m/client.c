@@ -252,6 +252,12 @@ static void on_notify_failed(void *ctx, const uint8_t *token, size_t toklen, boo
 /* The server answered: what was kept while it did not goes out now. */
 static const struct m2m_backoff retry_backoff = { .min_ms = 5000, .max_ms = 300 * 1000 };
 
+/* The next try at the server, backing off. */
+static void retry_later(struct m2m_dm *dm)
+{
+	dm->retry_at = m2m_now_ms() + m2m_backoff_ms(&retry_backoff, dm->retries++);
+}
+
 static void back_online(struct m2m_dm *dm)
 {
 	if (dm->obs.offline)
@@ -260,7 +266,7 @@ static void back_online(struct m2m_dm *dm)
 	lw_obs_flush(&dm->obs, dm->coap);
 	/* a flush that fails here (not the server) must not make Updates back to back */
 	if (dm->obs.offline)
-		dm->retry_at = m2m_now_ms() + m2m_backoff_ms(&retry_backoff, dm->retries++);
+		retry_later(dm);
 	else
 		dm->retries = 0;
 }
@@ -512,13 +518,11 @@ int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struc
 		if (!dm->st.registered) {
 			/* not registered yet (the server was out of reach at start): keep trying */
 			if (!dm->retry_at) {
-				dm->retry_at = m2m_now_ms() +
-					       m2m_backoff_ms(&retry_backoff, dm->retries++);
+				retry_later(dm);
 			} else if (m2m_now_ms() >= dm->retry_at &&
 				   (rc = do_register(dm, 10 * 1000, err))) {
 				logf_(dm, LOG_WARNING, "%s", err->msg);
-				dm->retry_at = m2m_now_ms() +
-					       m2m_backoff_ms(&retry_backoff, dm->retries++);
+				retry_later(dm);
 			}
 			continue;
 		}
@@ -535,7 +539,7 @@ int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struc
 				/* always-on: never give up, back off */
 				logf_(dm, LOG_WARNING, "%s", err->msg);
 				dm->obs.offline = true;
-				dm->retry_at = m2m_now_ms() + m2m_backoff_ms(&retry_backoff, dm->retries++);
+				retry_later(dm);
 			}
 		}
 	}

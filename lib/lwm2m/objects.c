@@ -112,22 +112,18 @@ static int server_write(struct lw_object *o, uint16_t inst, uint16_t res,
 		if (apply)
 			s->notif_storing = v->i != 0;
 		return 0;
-	case 7:
-		if (!(v->len == 1 && v->buf[0] == 'U') &&
-		    !(v->len == 2 && memcmp(v->buf, "UQ", 2) == 0))
+	case 7: {
+		unsigned b = v->len == 1 && v->buf[0] == 'U' ? M2M_DM_BINDING_U :
+			     v->len == 2 && memcmp(v->buf, "UQ", 2) == 0 ? M2M_DM_BINDING_UQ : ~0u;
+
+		if (b == ~0u)
 			return LW_BAD_REQUEST;
 		if (!apply)
 			return 0;
-		if (v->len == 1 && v->buf[0] == 'U') {
-			s->update_due = s->update_due || s->binding != M2M_DM_BINDING_U;
-			s->binding = M2M_DM_BINDING_U;
-		} else if (v->len == 2 && memcmp(v->buf, "UQ", 2) == 0) {
-			s->update_due = s->update_due || s->binding != M2M_DM_BINDING_UQ;
-			s->binding = M2M_DM_BINDING_UQ;
-		} else {
-			return LW_BAD_REQUEST;
-		}
+		s->update_due = s->update_due || s->binding != b;
+		s->binding = b;
 		return 0;
+	}
 	}
 	return LW_NOT_ALLOWED;
 }

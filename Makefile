@@ -16,7 +16,8 @@ SOVERSION := 0
 PKGS := yaml-0.1 json-c libcrypto libssl libcbor libcoap-3-openssl
 # libnftables (fail-closed guard), tpm2-tss (TPM keys) and a PKCS#11 module are
 # dlopen()ed when first used: only their headers are needed at build time
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) libnftables p11-kit-1 tss2-esys tss2-tctildr tss2-rc)
+PKGS_HEADERS := libnftables p11-kit-1 tss2-esys tss2-tctildr tss2-rc
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) $(PKGS_HEADERS))
 # --as-needed: each tool loads only the libraries it calls (start-up time, RSS)
 PKG_LIBS := -Wl,--as-needed $(shell $(PKG_CONFIG) --libs $(PKGS)) -ldl
 
@@ -157,6 +158,13 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all units examples fuzz check install clean
+# what the build takes from the system, for tests/integration/01-deps.t: pkg-config names,
+# then the compilers and the libraries given to the linker with -l
+print-deps:
+	@echo pkg-config: $(PKGS) $(PKGS_HEADERS)
+	@echo programs: $(CC) $(FUZZ_CC) $(PKG_CONFIG) $(AR)
+	@echo libs: $(filter -l%,$(LDLIBS))
+
+.PHONY: all units examples fuzz check install clean print-deps
 .SECONDARY:
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,11 +1,15 @@
 #!/bin/bash
 # Install what building, the demo and the tests need on Debian 12, and only
 # what is missing (so a second run costs nothing and needs no network).
+#   scripts/deps.sh          install what is missing (as root)
+#   scripts/deps.sh --list   print the package names, one a line (tests/integration/01-deps.t
+#                            checks that every program, plugin and library the build, the demo
+#                            and the tests use comes from one of them)
 set -euo pipefail
 
 PKGS=(
 	# build
-	gcc make pkg-config clang libc6-dev
+	gcc make pkgconf clang binutils libc6-dev
 	libyaml-dev libjson-c-dev libssl-dev libnftables-dev libcmocka-dev
 	# key stores: tpm2-tss ESAPI (linked), the PKCS#11 header (modules are dlopen()ed)
 	libtss2-dev libtss2-tcti-swtpm0 libp11-kit-dev
@@ -15,15 +19,25 @@ PKGS=(
 	# strongSwan: charon with vici, openssl and kernel-libipsec (this kind of
 	# kernel may lack ESP), swanctl and pki for the lab gateway and its CA
 	strongswan-charon strongswan-swanctl strongswan-pki
+	# the plugins' own packages (each plugin's .so comes from one of these)
+	libstrongswan strongswan-libcharon
 	libstrongswan-standard-plugins libstrongswan-extra-plugins libcharon-extra-plugins
+	# eap-mschapv2 (the EAP and cert+eap profiles) is in extauth, not extra
+	libcharon-extauth-plugins
 	# the lab: namespaces, traffic, captures, the fail-closed guard
-	iproute2 iputils-ping tcpdump nftables openssl python3 procps perl time
+	iproute2 iputils-ping tcpdump nftables openssl python3 python3-minimal procps perl time
 	# the key-store lab: a software TPM behind a resource manager on a private
 	# D-Bus (charon's tpm plugin cannot use swtpm directly), and a soft token
-	swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 dbus softhsm2 opensc
+	swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 dbus dbus-daemon softhsm2 opensc
 	# DTLS with the key on a token: libcoap loads it through OpenSSL's pkcs11 engine
 	libengine-pkcs11-openssl
+	# the npm registry is reached over https (LwM2M test server)
+	ca-certificates
 )
+if [ "${1:-}" = --list ]; then
+	printf '%s\n' "${PKGS[@]}" npm
+	exit 0
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

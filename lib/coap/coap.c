@@ -24,69 +24,9 @@
 
 #include "base/base.h"
 #include "coap/coap.h"
+#include "coap/coap_int.h"
 #include "m2m/keystore.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-struct m2m_coap {
-	coap_context_t *ctx;
-	coap_session_t *s;
-	m2m_coap_handler handler;
-	m2m_coap_notify_failed notify_failed;
-	/* our recent non-confirmable notifications, to tell whose a reset is */
-	struct {
-		bool used;
-		coap_mid_t mid;
-		uint8_t token[8];
-		size_t toklen;
-	} non[16];
-	unsigned non_next;
-	void *hctx;
-	bool dtls, connected, dtls_failed;
-	unsigned block_szx;
-	char *host;
-	/* X509 with a token key: the PEM files we load ourselves, and why it failed */
-	const char *cert, *ca;
-	char setup_err[160];
-	/* the values of recent large notifications, for the blocks the server GETs */
-	struct kept {
-		char path[64];
-		unsigned cf;
-		uint8_t *p;
-		size_t len;
-		uint64_t etag, at;
-	} kept[4];
-	/* X509 with a key that signs through the key store (a TPM) */
-	struct m2m_key *store_key;
-	char sign_err[400];
-	int sign_rc;            /* the key store's verdict (CREDENTIAL, PIN_LOCKOUT, DEVICE) */
-	/* the server certificate a bootstrap server gave: trusted as it is */
-	const uint8_t *pinned;
-	size_t pinned_len;
-	/*
-	 * What the DTLS handshake showed, to tell why it failed (libcoap says
-	 * only "TLS failed", or nothing for minutes): watched through an info
-	 * callback of ours on the session's SSL, chained to libcoap's.
-	 */
-	struct {
-		uint64_t hello_at, finished_at;
-		unsigned rtt_ms;            /* ClientHello to the server's first answer */
-		bool answered;              /* the server sent a handshake message */
-		bool finished_sent;         /* our Finished is out, the server's not in */
-		char alert_in[64];          /* fatal alert the server sent us */
-		char alert_out[64];         /* fatal alert we sent (we refused the server) */
-		char peer[320];             /* why the server's certificate was refused */
-	} hs;
-	/* the one outstanding request of ours */
-	struct {
-		uint8_t token[8];
-		size_t toklen;
-		bool busy, done, nacked;
-		coap_nack_reason_t reason;
-		struct m2m_coap_msg *resp;
-		uint8_t *body;
-	} req;
-};
 
 /*
  * Join the values of option num with sep. Path segments keep their
@@ -240,88 +180,6 @@ static int on_event(coap_session_t *s, const coap_event_t ev)
 	return 0;
 }
 
-/*
- * The ETag of a representation that goes out in blocks (RFC 7959 2.4): the
- * first 8 bytes of its SHA-256, never 0 (libcoap would put a counter of its
- * own in). The same value reaches the notification that carries the first
- * block and every later block the server asks for, so a server can tell when
- * a block comes from a newer value than the ones before.
- */
-static uint64_t etag_of(const uint8_t *p, size_t len)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	uint64_t e = 0;
-
-	if (EVP_Digest(p ? p : (const uint8_t *)"", len, md, NULL, EVP_sha256(), NULL))
-		for (int i = 0; i < 8; i++)
-			e = e << 8 | md[i];
-	return e ? e : 1;
-}
-
-/* Block option value: number, more, size exponent */
-static size_t block_opt(uint8_t v[4], unsigned num, bool more, unsigned szx)
-{
-	return coap_encode_var_safe(v, 4, num << 4 | (more ? 8u : 0u) | szx);
-}
-
-/* Content-Format 0 (text/plain) too: 4.3.1 leaves it out, LwM2M servers want it */
-static bool add_cf(coap_pdu_t *pdu, unsigned cf)
-{
-	uint8_t v[4];
-
-	return cf == M2M_COAP_NONE ||
-	       coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
-			       coap_encode_var_safe(v, sizeof(v), cf), v) != 0;
-}
-
-/*
- * Block num (size exponent szx) of a value with its ETag, Block2 and Size2:
- * 0, 4.02 past the end, 5.00 if it does not fit.
- */
-static unsigned put_block(coap_pdu_t *pdu, const uint8_t *p, size_t len, uint64_t etag,
-			  unsigned num, unsigned szx)
-{
-	size_t chunk = (size_t)1 << (szx + 4), off = (size_t)num * chunk;
-	size_t n = len > off ? (len - off < chunk ? len - off : chunk) : 0;
-	uint8_t v[8];
-
-	if (num > 0 && off >= len)
-		return COAP_RESPONSE_CODE(402);
-	if (!coap_add_option(pdu, COAP_OPTION_ETAG, coap_encode_var_safe8(v, sizeof(v), etag), v) ||
-	    !coap_add_option(pdu, COAP_OPTION_BLOCK2, block_opt(v, num, off + n < len, szx), v) ||
-	    !coap_add_option(pdu, COAP_OPTION_SIZE2,
-			     coap_encode_var_safe(v, sizeof(v), (unsigned)len), v) ||
-	    !coap_add_data(pdu, n, p + off))
-		return COAP_RESPONSE_CODE(500);
-	return 0;
-}
-
-static const struct kept *kept_note(struct m2m_coap *c, const char *path, unsigned accept);
-static uint64_t keep_note(struct m2m_coap *c, const char *path, unsigned cf, const uint8_t *p,
-			  size_t len);
-
-/*
- * A value larger than a block, in answer to a GET: the block asked for (the
- * first if none), with ETag and Size2, served by us rather than by libcoap's
- * large-body cache, which would answer the later blocks of a notification
- * from an older value and hold mcoap_idle() false for up to 93 s. The value
- * is kept when its first block goes out (as a notification's is), so its
- * later blocks come from it, not from a newer value; a server that sees
- * another ETag starts again (RFC 7959 2.4). Frees rep->payload.
- */
-static void block_answer(struct m2m_coap *c, const struct m2m_coap_msg *m, bool blocked,
-			 const coap_block_b_t *b2, struct m2m_coap_reply *rep, coap_pdu_t *resp)
-{
-	unsigned num = blocked ? b2->num : 0, code;
-	uint64_t etag = num == 0 ? keep_note(c, m->path, rep->content_format, rep->payload, rep->len) :
-				   etag_of(rep->payload, rep->len);
-
-	add_cf(resp, rep->content_format);
-	code = put_block(resp, rep->payload, rep->len, etag, num, blocked ? b2->szx : c->block_szx);
-	if (code)
-		coap_pdu_set_code(resp, code);
-	free(rep->payload);
-}
 
 static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
 		       const coap_string_t *query, coap_pdu_t *resp)
@@ -341,13 +199,13 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 	fill_msg(req, &m, true);
 	blocked = coap_get_block_b(s, req, COAP_OPTION_BLOCK2, &b2);
 	if (m.code == COAP_REQUEST_CODE_GET && blocked && b2.num > 0 &&
-	    (k = kept_note(c, m.path, m.accept))) {
+	    (k = mcoap_kept_note(c, m.path, m.accept))) {
 		/* a later block of a kept value (a notification's, or a first block's) */
 		unsigned code;
 
 		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(205));
-		add_cf(resp, k->cf);
-		code = put_block(resp, k->p, k->len, k->etag, b2.num, b2.szx);
+		mcoap_add_cf(resp, k->cf);
+		code = mcoap_put_block(resp, k->p, k->len, k->etag, b2.num, b2.szx);
 		if (code)
 			coap_pdu_set_code(resp, code);
 		return;
@@ -365,7 +223,7 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 		return;
 	if (m.code == COAP_REQUEST_CODE_GET && rep.code == COAP_RESPONSE_CODE(205) && rep.payload &&
 	    (blocked || rep.len > ((size_t)1 << (c->block_szx + 4)))) {
-		block_answer(c, &m, blocked, &b2, &rep, resp);
+		mcoap_block_answer(c, &m, blocked, &b2, &rep, resp);
 		return;
 	}
 	/*
@@ -378,7 +236,7 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 		free(rep.payload);
 		return;
 	}
-	add_cf(resp, rep.content_format);
+	mcoap_add_cf(resp, rep.content_format);
 	if (rep.len && !coap_add_data(resp, rep.len, rep.payload))
 		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
 	free(rep.payload);
@@ -1290,7 +1148,7 @@ int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const c
 		uint8_t v[4];
 
 		/* libcoap sends our block size once the option names it */
-		coap_add_option(pdu, COAP_OPTION_BLOCK1, block_opt(v, 0, true, c->block_szx), v);
+		coap_add_option(pdu, COAP_OPTION_BLOCK1, mcoap_block_opt(v, 0, true, c->block_szx), v);
 	}
 	if (len && !coap_add_data_large_request(c->s, pdu, len, payload, NULL, NULL)) {
 		coap_delete_pdu(pdu);
@@ -1365,70 +1223,6 @@ void mcoap_on_notify_failed(struct m2m_coap *c, m2m_coap_notify_failed fn)
 	c->notify_failed = fn;
 }
 
-/*
- * A large notification's value, kept for the later blocks the server GETs
- * (RFC 7959 2.6, 3.4): they come from it, not from a newer value, for as long
- * as a server may take to ask (MAX_TRANSMIT_WAIT, RFC 7252) or until a newer
- * notification of the path replaces it. Our own copy rather than libcoap's
- * large-body cache: that one would hold mcoap_idle() false for up to 93 s
- * and with it the acknowledgement of a confirmable notification.
- */
-#define KEEP_MS 93000
-
-static const char *bare(const char *path)
-{
-	while (*path == '/')
-		path++;
-	return path;
-}
-
-/* Keep a value for its later blocks; its ETag. */
-static uint64_t keep_note(struct m2m_coap *c, const char *path, unsigned cf, const uint8_t *p,
-			  size_t len)
-{
-	struct kept *k = &c->kept[0];
-	uint8_t *copy = malloc(len);
-	uint64_t etag = etag_of(p, len);
-
-	if (!copy)
-		return etag; /* its later blocks come from the value read then */
-	for (size_t i = 0; i < ARRAY_SIZE(c->kept); i++) {
-		if (strcmp(c->kept[i].path, bare(path)) == 0) {
-			k = &c->kept[i];
-			break;
-		}
-		if (c->kept[i].at < k->at)
-			k = &c->kept[i]; /* the oldest (or an empty one) goes */
-	}
-	free(k->p);
-	snprintf(k->path, sizeof(k->path), "%s", bare(path));
-	memcpy(copy, p, len);
-	k->p = copy;
-	k->len = len;
-	k->cf = cf;
-	k->etag = etag;
-	k->at = m2m_now_ms();
-	return etag;
-}
-
-/* The kept value of path in a content format the request accepts, or NULL. */
-static const struct kept *kept_note(struct m2m_coap *c, const char *path, unsigned accept)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(c->kept); i++) {
-		struct kept *k = &c->kept[i];
-
-		if (!k->p)
-			continue;
-		if (m2m_now_ms() - k->at > KEEP_MS) {
-			free(k->p);
-			memset(k, 0, sizeof(*k));
-			continue;
-		}
-		if (strcmp(k->path, bare(path)) == 0 && (accept == M2M_COAP_NONE || accept == k->cf))
-			return k;
-	}
-	return NULL;
-}
 
 int mcoap_send_notify(struct m2m_coap *c, const char *path, bool confirmable,
 		      const uint8_t *token, size_t toklen, uint32_t seq, unsigned content_format,
@@ -1447,9 +1241,9 @@ int mcoap_send_notify(struct m2m_coap *c, const char *path, bool confirmable,
 	if (!coap_add_token(pdu, toklen, token) ||
 	    !coap_add_option(pdu, COAP_OPTION_OBSERVE,
 			     coap_encode_var_safe(v, sizeof(v), seq & 0xffffff), v) ||
-	    !add_cf(pdu, content_format) ||
+	    !mcoap_add_cf(pdu, content_format) ||
 	    /* larger: the first block; the server GETs the rest, from the value kept */
-	    (len > max && put_block(pdu, payload, len, keep_note(c, path, content_format, payload, len),
+	    (len > max && mcoap_put_block(pdu, payload, len, mcoap_keep_note(c, path, content_format, payload, len),
 				    0, c->block_szx))) {
 		coap_delete_pdu(pdu);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot build a notification");

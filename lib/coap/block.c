@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Block-wise transfers (RFC 7959), done here rather than by libcoap: the
+ * values we serve in blocks (answers and notifications, each with its ETag),
+ * and the values kept for the later blocks a server asks for.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "base/base.h"
+#include "coap/coap_int.h"
+
+/*
+ * The ETag of a representation that goes out in blocks (RFC 7959 2.4): the
+ * first 8 bytes of its SHA-256, never 0 (libcoap would put a counter of its
+ * own in). The same value reaches the notification that carries the first
+ * block and every later block the server asks for, so a server can tell when
+ * a block comes from a newer value than the ones before.
+ */
+uint64_t mcoap_etag_of(const uint8_t *p, size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	uint64_t e = 0;
+
+	if (EVP_Digest(p ? p : (const uint8_t *)"", len, md, NULL, EVP_sha256(), NULL))
+		for (int i = 0; i < 8; i++)
+			e = e << 8 | md[i];
+	return e ? e : 1;
+}
+
+/* Block option value: number, more, size exponent */
+size_t mcoap_block_opt(uint8_t v[4], unsigned num, bool more, unsigned szx)
+{
+	return coap_encode_var_safe(v, 4, num << 4 | (more ? 8u : 0u) | szx);
+}
+
+/* Content-Format 0 (text/plain) too: 4.3.1 leaves it out, LwM2M servers want it */
+bool mcoap_add_cf(coap_pdu_t *pdu, unsigned cf)
+{
+	uint8_t v[4];
+
+	return cf == M2M_COAP_NONE ||
+	       coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
+			       coap_encode_var_safe(v, sizeof(v), cf), v) != 0;
+}
+
+/*
+ * Block num (size exponent szx) of a value with its ETag, Block2 and Size2:
+ * 0, 4.02 past the end, 5.00 if it does not fit.
+ */
+unsigned mcoap_put_block(coap_pdu_t *pdu, const uint8_t *p, size_t len, uint64_t etag,
+			  unsigned num, unsigned szx)
+{
+	size_t chunk = (size_t)1 << (szx + 4), off = (size_t)num * chunk;
+	size_t n = len > off ? (len - off < chunk ? len - off : chunk) : 0;
+	uint8_t v[8];
+
+	if (num > 0 && off >= len)
+		return COAP_RESPONSE_CODE(402);
+	if (!coap_add_option(pdu, COAP_OPTION_ETAG, coap_encode_var_safe8(v, sizeof(v), etag), v) ||
+	    !coap_add_option(pdu, COAP_OPTION_BLOCK2, mcoap_block_opt(v, num, off + n < len, szx), v) ||
+	    !coap_add_option(pdu, COAP_OPTION_SIZE2,
+			     coap_encode_var_safe(v, sizeof(v), (unsigned)len), v) ||
+	    !coap_add_data(pdu, n, p + off))
+		return COAP_RESPONSE_CODE(500);
+	return 0;
+}
+
+/*
+ * A value larger than a block, in answer to a GET: the block asked for (the
+ * first if none), with ETag and Size2, served by us rather than by libcoap's
+ * large-body cache, which would answer the later blocks of a notification
+ * from an older value and hold mcoap_idle() false for up to 93 s. The value
+ * is kept when its first block goes out (as a notification's is), so its
+ * later blocks come from it, not from a newer value; a server that sees
+ * another ETag starts again (RFC 7959 2.4). Frees rep->payload.
+ */
+void mcoap_block_answer(struct m2m_coap *c, const struct m2m_coap_msg *m, bool blocked,
+			 const coap_block_b_t *b2, struct m2m_coap_reply *rep, coap_pdu_t *resp)
+{
+	unsigned num = blocked ? b2->num : 0, code;
+	uint64_t etag = num == 0 ? mcoap_keep_note(c, m->path, rep->content_format, rep->payload, rep->len) :
+				   mcoap_etag_of(rep->payload, rep->len);
+
+	mcoap_add_cf(resp, rep->content_format);
+	code = mcoap_put_block(resp, rep->payload, rep->len, etag, num, blocked ? b2->szx : c->block_szx);
+	if (code)
+		coap_pdu_set_code(resp, code);
+	free(rep->payload);
+}
+
+/*
+ * A large notification's value, kept for the later blocks the server GETs
+ * (RFC 7959 2.6, 3.4): they come from it, not from a newer value, for as long
+ * as a server may take to ask (MAX_TRANSMIT_WAIT, RFC 7252) or until a newer
+ * notification of the path replaces it. Our own copy rather than libcoap's
+ * large-body cache: that one would hold mcoap_idle() false for up to 93 s
+ * and with it the acknowledgement of a confirmable notification.
+ */
+#define KEEP_MS 93000
+
+static const char *bare(const char *path)
+{
+	while (*path == '/')
+		path++;
+	return path;
+}
+
+/* Keep a value for its later blocks; its ETag. */
+uint64_t mcoap_keep_note(struct m2m_coap *c, const char *path, unsigned cf, const uint8_t *p,
+			  size_t len)
+{
+	struct kept *k = &c->kept[0];
+	uint8_t *copy = malloc(len);
+	uint64_t etag = mcoap_etag_of(p, len);
+
+	if (!copy)
+		return etag; /* its later blocks come from the value read then */
+	for (size_t i = 0; i < ARRAY_SIZE(c->kept); i++) {
+		if (strcmp(c->kept[i].path, bare(path)) == 0) {
+			k = &c->kept[i];
+			break;
+		}
+		if (c->kept[i].at < k->at)
+			k = &c->kept[i]; /* the oldest (or an empty one) goes */
+	}
+	free(k->p);
+	snprintf(k->path, sizeof(k->path), "%s", bare(path));
+	memcpy(copy, p, len);
+	k->p = copy;
+	k->len = len;
+	k->cf = cf;
+	k->etag = etag;
+	k->at = m2m_now_ms();
+	return etag;
+}
+
+/* The kept value of path in a content format the request accepts, or NULL. */
+const struct kept *mcoap_kept_note(struct m2m_coap *c, const char *path, unsigned accept)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(c->kept); i++) {
+		struct kept *k = &c->kept[i];
+
+		if (!k->p)
+			continue;
+		if (m2m_now_ms() - k->at > KEEP_MS) {
+			free(k->p);
+			memset(k, 0, sizeof(*k));
+			continue;
+		}
+		if (strcmp(k->path, bare(path)) == 0 && (accept == M2M_COAP_NONE || accept == k->cf))
+			return k;
+	}
+	return NULL;
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal to lib/coap: the context shared by its files (coap.c: sessions,
+ * DTLS, requests; block.c: block-wise transfers, RFC 7959).
+ */
+#ifndef M2M_COAP_INT_H
+#define M2M_COAP_INT_H
+
+#include <coap3/coap.h>
+
+#include "coap/coap.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+struct m2m_coap {
+	coap_context_t *ctx;
+	coap_session_t *s;
+	m2m_coap_handler handler;
+	m2m_coap_notify_failed notify_failed;
+	/* our recent non-confirmable notifications, to tell whose a reset is */
+	struct {
+		bool used;
+		coap_mid_t mid;
+		uint8_t token[8];
+		size_t toklen;
+	} non[16];
+	unsigned non_next;
+	void *hctx;
+	bool dtls, connected, dtls_failed;
+	unsigned block_szx;
+	char *host;
+	/* X509 with a token key: the PEM files we load ourselves, and why it failed */
+	const char *cert, *ca;
+	char setup_err[160];
+	/* the values of recent large notifications, for the blocks the server GETs */
+	struct kept {
+		char path[64];
+		unsigned cf;
+		uint8_t *p;
+		size_t len;
+		uint64_t etag, at;
+	} kept[4];
+	/* X509 with a key that signs through the key store (a TPM) */
+	struct m2m_key *store_key;
+	char sign_err[400];
+	int sign_rc;            /* the key store's verdict (CREDENTIAL, PIN_LOCKOUT, DEVICE) */
+	/* the server certificate a bootstrap server gave: trusted as it is */
+	const uint8_t *pinned;
+	size_t pinned_len;
+	/*
+	 * What the DTLS handshake showed, to tell why it failed (libcoap says
+	 * only "TLS failed", or nothing for minutes): watched through an info
+	 * callback of ours on the session's SSL, chained to libcoap's.
+	 */
+	struct {
+		uint64_t hello_at, finished_at;
+		unsigned rtt_ms;            /* ClientHello to the server's first answer */
+		bool answered;              /* the server sent a handshake message */
+		bool finished_sent;         /* our Finished is out, the server's not in */
+		char alert_in[64];          /* fatal alert the server sent us */
+		char alert_out[64];         /* fatal alert we sent (we refused the server) */
+		char peer[320];             /* why the server's certificate was refused */
+	} hs;
+	/* the one outstanding request of ours */
+	struct {
+		uint8_t token[8];
+		size_t toklen;
+		bool busy, done, nacked;
+		coap_nack_reason_t reason;
+		struct m2m_coap_msg *resp;
+		uint8_t *body;
+	} req;
+};
+
+/* block.c */
+uint64_t mcoap_etag_of(const uint8_t *p, size_t len);
+size_t mcoap_block_opt(uint8_t v[4], unsigned num, bool more, unsigned szx);
+bool mcoap_add_cf(coap_pdu_t *pdu, unsigned cf);
+unsigned mcoap_put_block(coap_pdu_t *pdu, const uint8_t *p, size_t len, uint64_t etag,
+			 unsigned num, unsigned szx);
+uint64_t mcoap_keep_note(struct m2m_coap *c, const char *path, unsigned cf, const uint8_t *p,
+			 size_t len);
+const struct kept *mcoap_kept_note(struct m2m_coap *c, const char *path, unsigned accept);
+void mcoap_block_answer(struct m2m_coap *c, const struct m2m_coap_msg *m, bool blocked,
+			const coap_block_b_t *b2, struct m2m_coap_reply *rep, coap_pdu_t *resp);
+
+#endif

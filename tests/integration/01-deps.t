@@ -107,7 +107,8 @@ for p in $plugins; do check "charon plugin $p" "$plugdir/libstrongswan-$p.so"; d
 # lab, the demo, the benches and the runners (after |, ;, &&, ||, $(, !, then, do, else,
 # and behind the wrappers exec, timeout, env, ip netns exec, in_dev/in_gw), when it is a
 # program on the system's PATH; here-documents (Python, configs) are not commands
-scripts=(.ci/run scripts/* tests/run tests/tools/tap-exec tests/lab/*.sh tests/integration/*.t tests/integration/*.sh)
+# (scripts/fresh-check is a release tool run in a git checkout: it installs mmdebstrap itself)
+scripts=(.ci/run scripts/check scripts/demo scripts/deps.sh tests/run tests/tools/tap-exec tests/lab/*.sh tests/integration/*.t tests/integration/*.sh)
 progs=$(for f in "${scripts[@]}"; do [ -f "$f" ] && head -c 2 "$f" | grep -q '#!' && cat "$f"; done |
 	awk 'end != "" { if ($0 ~ "^[[:space:]]*" end "$") end = ""; next }
 	     { print } match($0, /<<-?[[:space:]]*["\x27]?[A-Za-z_]+/) {
@@ -133,6 +134,11 @@ done
 # --- the build: compilers and archiver, every pkg-config file, every -l library
 read -r _ progs_b < <(make -s print-deps | grep '^programs:')
 for w in $progs_b; do check "build program $w" "$(which_sys "$w")"; done
+# clang's runtimes that `make fuzz` links (-fsanitize=fuzzer,address,undefined)
+rtdir=$(clang -print-runtime-dir 2> /dev/null)
+for rt in fuzzer asan ubsan_standalone; do
+	check "fuzz runtime $rt" "${rtdir:+$rtdir/libclang_rt.$rt-$(uname -m).a}"
+done
 read -r _ pcs < <(make -s print-deps | grep '^pkg-config:')
 for pc in $pcs; do
 	dir=$(pkg-config --variable=pcfiledir "$pc" 2> /dev/null)

@@ -78,15 +78,17 @@ unsigned mcoap_put_block(coap_pdu_t *pdu, const uint8_t *p, size_t len, uint64_t
  * later blocks come from it, not from a newer value; a server that sees
  * another ETag starts again (RFC 7959 2.4). Frees rep->payload.
  */
-void mcoap_block_answer(struct m2m_coap *c, const struct m2m_coap_msg *m, bool blocked,
-			 const coap_block_b_t *b2, struct m2m_coap_reply *rep, coap_pdu_t *resp)
+void mcoap_block_answer(struct m2m_coap *c, const struct m2m_coap_msg *m,
+			struct m2m_coap_reply *rep, coap_pdu_t *resp)
 {
-	unsigned num = blocked ? b2->num : 0, code;
-	uint64_t etag = num == 0 ? mcoap_keep_note(c, m->path, rep->content_format, rep->payload, rep->len) :
-				   mcoap_etag_of(rep->payload, rep->len);
+	unsigned num = m->block2.has ? m->block2.num : 0, code;
+	uint64_t etag = num == 0 ?
+			mcoap_keep_note(c, m->path, rep->content_format, rep->payload, rep->len) :
+			mcoap_etag_of(rep->payload, rep->len);
 
 	mcoap_add_cf(resp, rep->content_format);
-	code = mcoap_put_block(resp, rep->payload, rep->len, etag, num, blocked ? b2->szx : c->block_szx);
+	code = mcoap_put_block(resp, rep->payload, rep->len, etag, num,
+			       m->block2.has ? m->block2.szx : c->block_szx);
 	if (code)
 		coap_pdu_set_code(resp, code);
 	free(rep->payload);
@@ -155,4 +157,105 @@ const struct kept *mcoap_kept_note(struct m2m_coap *c, const char *path, unsigne
 			return k;
 	}
 	return NULL;
+}
+
+/*
+ * A request body in Block1 blocks (RFC 7959 2.3, 2.5): applied only when
+ * the last block is in, never in part. The blocks must come in order from
+ * block 0 (2.5 allows a server to insist), each but the last the full size
+ * its SZX says (2.2); a block that does not continue the body in progress
+ * is 4.08 Request Entity Incomplete (2.9.2). Nothing is allocated from a
+ * peer's claim: a Size1 over the limit, or a body that grows past it, is
+ * 4.13 with Size1 = the limit (2.9.3, 4), and the buffer grows only with
+ * the bytes that came. A body in progress is forgotten after KEEP_MS
+ * without a block, as a server that stopped sending would expect.
+ */
+void mcoap_rx_drop(struct m2m_coap *c)
+{
+	free(c->rx.p);
+	memset(&c->rx, 0, sizeof(c->rx));
+}
+
+static int rx_answer(coap_pdu_t *resp, unsigned code)
+{
+	coap_pdu_set_code(resp, (coap_pdu_code_t)code);
+	return 1;
+}
+
+static int rx_too_large(struct m2m_coap *c, coap_pdu_t *resp)
+{
+	uint8_t v[8];
+
+	mcoap_rx_drop(c);
+	coap_add_option(resp, COAP_OPTION_SIZE1,
+			coap_encode_var_safe8(v, sizeof(v), (uint64_t)c->max_body), v);
+	return rx_answer(resp, COAP_RESPONSE_CODE(413));
+}
+
+int mcoap_rx(struct m2m_coap *c, struct m2m_coap_msg *m, coap_pdu_t *resp)
+{
+	const struct m2m_coap_block *b = &m->block1;
+	size_t bsz = (size_t)16 << b->szx;
+	uint64_t off = (uint64_t)b->num * bsz;
+	uint8_t v[4];
+	uint8_t *p;
+
+	if (m->bad_option)
+		return rx_answer(resp, COAP_RESPONSE_CODE(400));
+	if (c->rx.active && m2m_now_ms() - c->rx.at > KEEP_MS)
+		mcoap_rx_drop(c);
+	if ((m->has_size1 && m->size1 > c->max_body) || m->len > c->max_body)
+		return rx_too_large(c, resp);
+	if (!b->has)
+		return 0;
+	if (b->num == 0) {
+		mcoap_rx_drop(c); /* a new body replaces one in progress */
+	} else if (!c->rx.active || c->rx.code != m->code || strcmp(c->rx.path, m->path) ||
+		   off != c->rx.len) {
+		if (c->rx.active && strcmp(c->rx.path, m->path) == 0)
+			mcoap_rx_drop(c); /* that body cannot be completed any more */
+		return rx_answer(resp, COAP_RESPONSE_CODE(408));
+	}
+	if (b->more && m->len != bsz)
+		return rx_answer(resp, COAP_RESPONSE_CODE(400));
+	if (off + m->len > c->max_body)
+		return rx_too_large(c, resp);
+	if (b->num == 0 && !b->more)
+		return 0; /* the whole body in one block */
+	if (m->len) {
+		p = realloc(c->rx.p, c->rx.len + m->len);
+		if (!p) {
+			mcoap_rx_drop(c);
+			return rx_answer(resp, COAP_RESPONSE_CODE(500));
+		}
+		memcpy(p + c->rx.len, m->payload, m->len);
+		c->rx.p = p;
+		c->rx.len += m->len;
+	}
+	c->rx.at = m2m_now_ms();
+	if (b->more) {
+		c->rx.active = true;
+		c->rx.code = m->code;
+		c->rx.cf = m->content_format;
+		snprintf(c->rx.path, sizeof(c->rx.path), "%s", m->path);
+		coap_add_option(resp, COAP_OPTION_BLOCK1, mcoap_block_opt(v, b->num, true, b->szx), v);
+		return rx_answer(resp, COAP_RESPONSE_CODE(231));
+	}
+	/* the last block: the handler gets the whole body, in the first block's format */
+	c->rx.active = false;
+	m->content_format = c->rx.cf;
+	m->payload = c->rx.p;
+	m->len = c->rx.len;
+	return 0;
+}
+
+void mcoap_rx_done(struct m2m_coap *c, const struct m2m_coap_msg *m, coap_pdu_t *resp)
+{
+	uint8_t v[4];
+
+	if (m->block1.has && COAP_RESPONSE_CLASS(coap_pdu_get_code(resp)) == 2)
+		coap_add_option(resp, COAP_OPTION_BLOCK1,
+				mcoap_block_opt(v, m->block1.num, false, m->block1.szx), v);
+	if (!c->rx.active)
+		mcoap_rx_drop(c);
 }

@@ -76,11 +76,48 @@ static unsigned opt_uint(const coap_pdu_t *pdu, uint16_t num, unsigned dflt)
 	return coap_decode_var_bytes(coap_opt_value(opt), coap_opt_length(opt));
 }
 
+/* A Block1/Block2 option (RFC 7959 2.2): false if it is malformed (over 3 bytes, SZX 7) */
+static bool block_of(const coap_pdu_t *pdu, uint16_t num, struct m2m_coap_block *b)
+{
+	coap_opt_iterator_t it;
+	coap_opt_t *opt = coap_check_option(pdu, num, &it);
+	unsigned v;
+
+	memset(b, 0, sizeof(*b));
+	if (!opt)
+		return true;
+	if (coap_opt_length(opt) > 3)
+		return false;
+	v = coap_decode_var_bytes(coap_opt_value(opt), coap_opt_length(opt));
+	b->has = true;
+	b->num = v >> 4;
+	b->more = v & 8;
+	b->szx = v & 7;
+	return b->szx != 7; /* reserved (BERT, over TCP only) */
+}
+
+/* A Size1/Size2 option: false if longer than its 4 bytes (RFC 7959 4) */
+static bool size_of(const coap_pdu_t *pdu, uint16_t num, bool *has, uint64_t *out)
+{
+	coap_opt_iterator_t it;
+	coap_opt_t *opt = coap_check_option(pdu, num, &it);
+
+	*has = opt != NULL;
+	*out = 0;
+	if (!opt)
+		return true;
+	if (coap_opt_length(opt) > 4)
+		return false;
+	*out = coap_decode_var_bytes8(coap_opt_value(opt), coap_opt_length(opt));
+	return true;
+}
+
 static void fill_msg(const coap_pdu_t *pdu, struct m2m_coap_msg *m, bool request)
 {
 	coap_opt_iterator_t it;
 	coap_bin_const_t tok;
-	size_t off, total;
+	coap_opt_t *opt;
+	bool has;
 
 	memset(m, 0, sizeof(*m));
 	m->code = coap_pdu_get_code(pdu);
@@ -96,9 +133,30 @@ static void fill_msg(const coap_pdu_t *pdu, struct m2m_coap_msg *m, bool request
 	m->toklen = tok.length <= sizeof(m->token) ? tok.length : 0;
 	if (m->toklen)
 		memcpy(m->token, tok.s, m->toklen);
-	if (!coap_get_data_large(pdu, &m->len, &m->payload, &off, &total)) {
+	if (!coap_get_data(pdu, &m->len, &m->payload)) {
 		m->payload = NULL;
 		m->len = 0;
+	}
+	m->bad_option = !block_of(pdu, COAP_OPTION_BLOCK1, &m->block1) ||
+			!block_of(pdu, COAP_OPTION_BLOCK2, &m->block2) ||
+			!size_of(pdu, COAP_OPTION_SIZE1, &m->has_size1, &m->size1) ||
+			!size_of(pdu, COAP_OPTION_SIZE2, &has, &m->size2);
+	opt = coap_check_option(pdu, COAP_OPTION_ETAG, &it);
+	if (opt && coap_opt_length(opt) <= sizeof(m->etag)) {
+		m->etag_len = coap_opt_length(opt);
+		memcpy(m->etag, coap_opt_value(opt), m->etag_len);
+	}
+	coap_option_iterator_init(pdu, &it, COAP_OPT_ALL);
+	while (request && (opt = coap_option_next(&it))) {
+		if (it.number != COAP_OPTION_IF_MATCH)
+			continue;
+		if (m->n_if_match < ARRAY_SIZE(m->if_match) &&
+		    coap_opt_length(opt) <= sizeof(m->if_match[0].v)) {
+			m->if_match[m->n_if_match].len = coap_opt_length(opt);
+			memcpy(m->if_match[m->n_if_match].v, coap_opt_value(opt),
+			       coap_opt_length(opt));
+		}
+		m->n_if_match++; /* counted even if not kept: a tag we cannot hold never matches */
 	}
 }
 
@@ -118,6 +176,10 @@ static coap_response_t on_response(coap_session_t *s, const coap_pdu_t *sent,
 	    memcmp(tok.s, c->req.token, tok.length))
 		return COAP_RESPONSE_OK;
 	fill_msg(recv, &m, false);
+	/* the blocks of one request share its token: a late answer to an earlier one is not ours */
+	if ((c->req.b1 && m.block1.has && m.block1.num != c->req.b1num) ||
+	    (c->req.b2 && m.block2.has && m.block2.num != c->req.b2num))
+		return COAP_RESPONSE_OK;
 	*c->req.resp = m;
 	c->req.resp->payload = NULL;
 	if (m.len) {
@@ -181,65 +243,107 @@ static int on_event(coap_session_t *s, const coap_event_t ev)
 }
 
 
+/*
+ * If-Match (RFC 7252 5.10.8.1): the request is performed only if the
+ * current representation (read as a GET in the request's Content-Format
+ * would answer it) has one of the ETags given; an empty one matches any.
+ */
+static bool if_match(struct m2m_coap *c, const struct m2m_coap_msg *m)
+{
+	struct m2m_coap_reply rep = { .code = COAP_RESPONSE_CODE(500),
+				      .content_format = M2M_COAP_NONE, .observe = -1 };
+	struct m2m_coap_msg get = { .code = COAP_REQUEST_CODE_GET, .accept = m->content_format,
+				    .content_format = M2M_COAP_NONE, .observe = -1 };
+	uint8_t v[8];
+	size_t n;
+	bool ok = false;
+
+	memcpy(get.path, m->path, sizeof(get.path));
+	c->handler(c->hctx, &get, &rep);
+	if (rep.code == COAP_RESPONSE_CODE(205)) {
+		n = coap_encode_var_safe8(v, sizeof(v), mcoap_etag_of(rep.payload, rep.len));
+		for (unsigned i = 0; i < m->n_if_match && i < ARRAY_SIZE(m->if_match) && !ok; i++)
+			ok = m->if_match[i].len == 0 ||
+			     (m->if_match[i].len == n && memcmp(m->if_match[i].v, v, n) == 0);
+	}
+	free(rep.payload);
+	return ok;
+}
+
+static void serve(struct m2m_coap *c, const struct m2m_coap_msg *m, coap_pdu_t *resp)
+{
+	struct m2m_coap_reply rep = { .code = COAP_RESPONSE_CODE(500),
+				      .content_format = M2M_COAP_NONE, .observe = -1 };
+	const struct kept *k;
+	size_t block = (size_t)1 << (c->block_szx + 4);
+	uint8_t v[8];
+
+	if (m->code == COAP_REQUEST_CODE_GET && m->block2.has && m->block2.num > 0 &&
+	    (k = mcoap_kept_note(c, m->path, m->accept))) {
+		/* a later block of a kept value (a notification's, or a first block's) */
+		unsigned code;
+
+		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(205));
+		mcoap_add_cf(resp, k->cf);
+		code = mcoap_put_block(resp, k->p, k->len, k->etag, m->block2.num, m->block2.szx);
+		if (code)
+			coap_pdu_set_code(resp, code);
+		return;
+	}
+	if (m->code == COAP_REQUEST_CODE_PUT && m->n_if_match && !if_match(c, m)) {
+		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(412));
+		return;
+	}
+	c->handler(c->hctx, m, &rep);
+	coap_pdu_set_code(resp, (coap_pdu_code_t)rep.code);
+	if (rep.observe >= 0)
+		coap_add_option(resp, COAP_OPTION_OBSERVE,
+				coap_encode_var_safe(v, sizeof(v), (unsigned)rep.observe & 0xffffff),
+				v);
+	if (!rep.payload && rep.content_format == M2M_COAP_NONE)
+		return;
+	if (m->code == COAP_REQUEST_CODE_GET && rep.code == COAP_RESPONSE_CODE(205) && rep.payload &&
+	    (m->block2.has || rep.len > block)) {
+		mcoap_block_answer(c, m, &rep, resp);
+		return;
+	}
+	/*
+	 * Anything else goes in one message, never through libcoap's large-body
+	 * cache (see block_answer). Only GETs answer with values (with their
+	 * ETag, for a later If-Match); another answer too large for a block is a
+	 * fault of ours.
+	 */
+	if (rep.len > block) {
+		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
+		free(rep.payload);
+		return;
+	}
+	if (m->code == COAP_REQUEST_CODE_GET && rep.code == COAP_RESPONSE_CODE(205))
+		coap_add_option(resp, COAP_OPTION_ETAG,
+				coap_encode_var_safe8(v, sizeof(v), mcoap_etag_of(rep.payload, rep.len)),
+				v);
+	mcoap_add_cf(resp, rep.content_format);
+	if (rep.len && !coap_add_data(resp, rep.len, rep.payload))
+		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
+	free(rep.payload);
+}
+
+/* A request of the server's: its body taken in (blocks, limits), then served */
 static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
 		       const coap_string_t *query, coap_pdu_t *resp)
 {
 	struct m2m_coap *c = of_session(s);
-	struct m2m_coap_reply rep = { .code = COAP_RESPONSE_CODE(500),
-				      .content_format = M2M_COAP_NONE, .observe = -1 };
 	struct m2m_coap_msg m;
-	const struct kept *k;
-	coap_block_b_t b2;
-	bool blocked;
 
 	if (!c) {
 		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
 		return;
 	}
 	fill_msg(req, &m, true);
-	blocked = coap_get_block_b(s, req, COAP_OPTION_BLOCK2, &b2);
-	if (m.code == COAP_REQUEST_CODE_GET && blocked && b2.num > 0 &&
-	    (k = mcoap_kept_note(c, m.path, m.accept))) {
-		/* a later block of a kept value (a notification's, or a first block's) */
-		unsigned code;
-
-		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(205));
-		mcoap_add_cf(resp, k->cf);
-		code = mcoap_put_block(resp, k->p, k->len, k->etag, b2.num, b2.szx);
-		if (code)
-			coap_pdu_set_code(resp, code);
+	if (mcoap_rx(c, &m, resp))
 		return;
-	}
-	c->handler(c->hctx, &m, &rep);
-	coap_pdu_set_code(resp, (coap_pdu_code_t)rep.code);
-	if (rep.observe >= 0) {
-		uint8_t v[4];
-
-		coap_add_option(resp, COAP_OPTION_OBSERVE,
-				coap_encode_var_safe(v, sizeof(v), (unsigned)rep.observe & 0xffffff),
-				v);
-	}
-	if (!rep.payload && rep.content_format == M2M_COAP_NONE)
-		return;
-	if (m.code == COAP_REQUEST_CODE_GET && rep.code == COAP_RESPONSE_CODE(205) && rep.payload &&
-	    (blocked || rep.len > ((size_t)1 << (c->block_szx + 4)))) {
-		mcoap_block_answer(c, &m, blocked, &b2, &rep, resp);
-		return;
-	}
-	/*
-	 * Anything else goes in one message, never through libcoap's large-body
-	 * cache (see block_answer). Only GETs answer with values; another
-	 * answer too large for a block is a fault of ours.
-	 */
-	if (rep.len > ((size_t)1 << (c->block_szx + 4))) {
-		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
-		free(rep.payload);
-		return;
-	}
-	mcoap_add_cf(resp, rep.content_format);
-	if (rep.len && !coap_add_data(resp, rep.len, rep.payload))
-		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
-	free(rep.payload);
+	serve(c, &m, resp);
+	mcoap_rx_done(c, &m, resp);
 }
 
 /* "CN=x (issuer CN=y)" of a certificate, for messages */
@@ -952,6 +1056,7 @@ int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 	c->dtls = secure;
 	c->host = strdup(host);
 	c->block_szx = 6;
+	c->max_body = o->max_body ? o->max_body : M2M_COAP_MAX_BODY;
 	for (unsigned bs = 16, szx = 0; szx <= 6; szx++, bs *= 2)
 		if (o->block_size == bs)
 			c->block_szx = szx;
@@ -965,7 +1070,11 @@ int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 		mcoap_close(c);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot create a context");
 	}
-	coap_context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+	/*
+	 * No block mode: libcoap 4.3.1 would size a reassembled body from the
+	 * peer's Size1 (two datagrams made it allocate 4 GiB). block.c does
+	 * block-wise transfers under our body limit instead.
+	 */
 	coap_register_response_handler(c->ctx, on_response);
 	coap_register_nack_handler(c->ctx, on_nack);
 	coap_register_event_handler(c->ctx, on_event);
@@ -1044,6 +1153,7 @@ void mcoap_close(struct m2m_coap *c)
 		coap_free_context(c->ctx);
 	for (size_t i = 0; i < ARRAY_SIZE(c->kept); i++)
 		free(c->kept[i].p);
+	mcoap_rx_drop(c);
 	free(c->host);
 	free(c);
 }
@@ -1115,42 +1225,66 @@ static bool finished_unanswered(const struct m2m_coap *c, uint64_t now)
 	       now > c->hs.finished_at + 3500 + 4 * (uint64_t)c->hs.rtt_ms;
 }
 
-int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const char *query,
-		     unsigned content_format, const uint8_t *payload, size_t len,
-		     unsigned timeout_ms, struct m2m_coap_msg *resp, uint8_t **body,
-		     struct m2m_err *err)
+/* One request message of ours: options, then a Block1 or Block2 option if given */
+static coap_pdu_t *request_pdu(struct m2m_coap *c, unsigned method, const char *path,
+			       const char *query, unsigned content_format,
+			       const struct m2m_coap_block *b1, uint64_t size1,
+			       const struct m2m_coap_block *b2)
 {
 	coap_optlist_t *ol = NULL;
-	uint8_t cf[4];
+	uint8_t v[8];
 	coap_pdu_t *pdu;
-	uint64_t deadline = m2m_now_ms() + timeout_ms;
-	int rc = M2M_OK;
 
-	*body = NULL;
-	memset(resp, 0, sizeof(*resp));
 	pdu = coap_pdu_init(COAP_MESSAGE_CON, (coap_pdu_code_t)method, coap_new_message_id(c->s),
 			    coap_session_max_pdu_size(c->s));
 	if (!pdu)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot make a request");
-	coap_session_new_token(c->s, &c->req.toklen, c->req.token);
+		return NULL;
 	coap_add_token(pdu, c->req.toklen, c->req.token);
 	/* a server may take Location-Path segments with '/' inside: send them as given */
 	add_split(&ol, path, false);
 	add_split(&ol, query, true);
 	if (content_format != M2M_COAP_NONE)
 		coap_insert_optlist(&ol, coap_new_optlist(COAP_OPTION_CONTENT_FORMAT,
-							  coap_encode_var_safe(cf, sizeof(cf),
+							  coap_encode_var_safe(v, sizeof(v),
 									       content_format),
-							  cf));
-	coap_add_optlist_pdu(pdu, &ol);
-	coap_delete_optlist(ol);
-	if (len > ((size_t)1 << (c->block_szx + 4))) {
-		uint8_t v[4];
-
-		/* libcoap sends our block size once the option names it */
-		coap_add_option(pdu, COAP_OPTION_BLOCK1, mcoap_block_opt(v, 0, true, c->block_szx), v);
+							  v));
+	if (b2 && b2->has)
+		coap_insert_optlist(&ol, coap_new_optlist(COAP_OPTION_BLOCK2,
+							  mcoap_block_opt(v, b2->num, false, b2->szx),
+							  v));
+	if (b1 && b1->has) {
+		coap_insert_optlist(&ol, coap_new_optlist(COAP_OPTION_BLOCK1,
+							  mcoap_block_opt(v, b1->num, b1->more,
+									  b1->szx),
+							  v));
+		if (b1->num == 0) /* the whole size, in the first block (RFC 7959 4) */
+			coap_insert_optlist(&ol, coap_new_optlist(COAP_OPTION_SIZE1,
+								  coap_encode_var_safe8(v, sizeof(v),
+											size1),
+								  v));
 	}
-	if (len && !coap_add_data_large_request(c->s, pdu, len, payload, NULL, NULL)) {
+	if (!coap_add_optlist_pdu(pdu, &ol)) {
+		coap_delete_optlist(ol);
+		coap_delete_pdu(pdu);
+		return NULL;
+	}
+	coap_delete_optlist(ol);
+	return pdu;
+}
+
+/*
+ * Send one message of a request and wait for its answer until deadline (ms
+ * of m2m_now_ms()); timeout_ms only names the limit in messages. *body is the
+ * answer's payload (malloc()ed) on success.
+ */
+static int exchange(struct m2m_coap *c, coap_pdu_t *pdu, const uint8_t *payload, size_t len,
+		    uint64_t deadline, unsigned timeout_ms, struct m2m_coap_msg *resp,
+		    uint8_t **body, struct m2m_err *err)
+{
+	int rc = M2M_OK;
+
+	*body = NULL;
+	if (len && !coap_add_data(pdu, len, payload)) {
 		coap_delete_pdu(pdu);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot add the payload");
 	}
@@ -1210,7 +1344,132 @@ int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const c
 		c->req.body = NULL;
 	}
 	*body = c->req.body;
+	c->req.body = NULL;
 	return rc;
+}
+
+/* The answer so far and its next block: ETag kept, size within the limit */
+static int add_block(struct m2m_coap *c, const struct m2m_coap_msg *r, const uint8_t *p,
+		     uint8_t **all, size_t *len, struct m2m_err *err)
+{
+	uint8_t *n;
+
+	if (r->size2 > c->max_body || *len + r->len > c->max_body)
+		return m2m_err_set(err, M2M_ERR_PROTOCOL,
+				   "%s: the answer is larger than the limit of %zu bytes", c->host,
+				   c->max_body);
+	n = realloc(*all, *len + r->len + 1);
+	if (!n)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	if (r->len)
+		memcpy(n + *len, p, r->len);
+	*all = n;
+	*len += r->len;
+	return M2M_OK;
+}
+
+int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const char *query,
+		     unsigned content_format, const uint8_t *payload, size_t len,
+		     unsigned timeout_ms, struct m2m_coap_msg *resp, uint8_t **body,
+		     struct m2m_err *err)
+{
+	uint64_t deadline = m2m_now_ms() + timeout_ms;
+	struct m2m_coap_block b1 = { 0 }, b2 = { 0 };
+	size_t bsz = (size_t)1 << (c->block_szx + 4), off = 0, chunk, got = 0;
+	struct m2m_coap_msg first;
+	uint8_t *p = NULL, *all = NULL;
+	coap_pdu_t *pdu;
+	int rc;
+
+	*body = NULL;
+	memset(resp, 0, sizeof(*resp));
+	coap_session_new_token(c->s, &c->req.toklen, c->req.token);
+	/* the payload: in Block1 blocks when larger than a block (RFC 7959 2.3) */
+	b1.has = len > bsz;
+	b1.szx = c->block_szx;
+	for (;;) {
+		chunk = len - off < bsz ? len - off : bsz;
+		b1.more = b1.has && off + chunk < len;
+		pdu = request_pdu(c, method, path, query, content_format, &b1, len, NULL);
+		if (!pdu)
+			return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot make a request");
+		c->req.b1 = b1.has;
+		c->req.b1num = b1.num;
+		c->req.b2 = false;
+		rc = exchange(c, pdu, payload ? payload + off : NULL, chunk, deadline, timeout_ms, resp, &p, err);
+		if (rc)
+			return rc;
+		if (!b1.more || resp->code != COAP_RESPONSE_CODE(231))
+			break; /* the final answer, or the server's verdict before the end */
+		if (resp->block1.has && !resp->bad_option && resp->block1.szx < b1.szx) {
+			/* the server wants smaller blocks: heed it for the rest (2.3) */
+			b1.szx = resp->block1.szx;
+			bsz = (size_t)16 << b1.szx;
+		}
+		free(p);
+		off += chunk;
+		b1.num = (unsigned)(off / bsz);
+	}
+	if (!resp->block2.has || !resp->block2.more) {
+		*body = p;
+		return M2M_OK;
+	}
+	/* an answer in Block2 blocks: the later ones fetched, one exchange each (2.4) */
+	if (method != M2M_COAP_GET) {
+		free(p);
+		return m2m_err_set(err, M2M_ERR_PROTOCOL, "%s: a block-wise answer to a %s", c->host,
+				   method == M2M_COAP_POST ? "POST" : "PUT or DELETE");
+	}
+	first = *resp;
+	b2 = resp->block2;
+	for (;;) {
+		if (resp->bad_option || resp->block2.num != b2.num ||
+		    resp->etag_len != first.etag_len || memcmp(resp->etag, first.etag, first.etag_len)) {
+			rc = m2m_err_set(err, M2M_ERR_PROTOCOL,
+					 "%s: the answer's blocks do not fit together (block %u)",
+					 c->host, b2.num);
+			break;
+		}
+		if (resp->block2.num && (size_t)resp->block2.num * ((size_t)16 << resp->block2.szx) != got) {
+			rc = m2m_err_set(err, M2M_ERR_PROTOCOL, "%s: block %u of the answer out of place",
+					 c->host, resp->block2.num);
+			break;
+		}
+		rc = add_block(c, resp, p, &all, &got, err);
+		free(p);
+		p = NULL;
+		if (rc || !resp->block2.more || resp->code != first.code)
+			break;
+		b2.szx = resp->block2.szx;
+		b2.num = (unsigned)(got >> (b2.szx + 4));
+		if (resp->len != ((size_t)16 << b2.szx)) {
+			rc = m2m_err_set(err, M2M_ERR_PROTOCOL, "%s: a short block %u before the last",
+					 c->host, resp->block2.num);
+			break;
+		}
+		pdu = request_pdu(c, method, path, query, content_format, NULL, 0, &b2);
+		if (!pdu) {
+			rc = m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot make a request");
+			break;
+		}
+		c->req.b1 = false;
+		c->req.b2 = true;
+		c->req.b2num = b2.num;
+		rc = exchange(c, pdu, NULL, 0, deadline, timeout_ms, resp, &p, err);
+		if (rc)
+			break;
+	}
+	free(p);
+	if (rc) {
+		free(all);
+		return rc;
+	}
+	*resp = first;
+	resp->payload = all;
+	resp->len = got;
+	resp->block2.more = false;
+	*body = all;
+	return M2M_OK;
 }
 
 int mcoap_process(struct m2m_coap *c, unsigned ms)

@@ -4,8 +4,10 @@
  * context with one client session to one server, which both sends our
  * requests (synchronously, under our own deadline: libcoap reports a wrong
  * PSK only after about three minutes) and serves the server's requests on
- * resources added by path. Block-wise transfers (RFC 7959) are left to
- * libcoap both ways, delivered as single bodies. Nothing here knows LwM2M.
+ * resources added by path. Block-wise transfers (RFC 7959) are ours both
+ * ways (block.c), not libcoap's, so that no peer's claim sizes an
+ * allocation: a body, sent or received, is delivered whole and is never
+ * larger than the context's body limit. Nothing here knows LwM2M.
  */
 #ifndef M2M_COAP_H
 #define M2M_COAP_H
@@ -17,7 +19,8 @@
 #include "m2m/config.h"
 #include "m2m/m2m.h"
 
-#define M2M_COAP_NONE 0xffff /* no Content-Format / Accept option */
+/* no Content-Format / Accept option: outside the options' range (65535 is a value) */
+#define M2M_COAP_NONE 0x10000u
 
 /* method and response codes as class.detail bytes */
 enum {
@@ -58,6 +61,16 @@ struct m2m_coap_opts {
 	 */
 	struct m2m_key *store_key;
 	unsigned block_size;          /* preferred block size (16..1024), 0: 1024 */
+	size_t max_body;              /* largest body received (request or answer); 0: 64 KiB */
+};
+
+#define M2M_COAP_MAX_BODY (64 * 1024)
+
+/* A Block1 or Block2 option (RFC 7959 2.2) */
+struct m2m_coap_block {
+	bool has;
+	bool more;
+	unsigned num, szx;
 };
 
 /* A request that reached us, or the response to one of ours. */
@@ -71,6 +84,17 @@ struct m2m_coap_msg {
 	size_t toklen;
 	const uint8_t *payload;
 	size_t len;
+	struct m2m_coap_block block1, block2;
+	bool bad_option;      /* a block option too long or with the reserved SZX 7, a size too long */
+	bool has_size1;
+	uint64_t size1, size2; /* Size1 (a request's total size), Size2 (an answer's) */
+	uint8_t etag[8];      /* an answer's ETag */
+	size_t etag_len;
+	unsigned n_if_match;  /* If-Match options of a request (RFC 7252 5.10.8.1) */
+	struct {
+		uint8_t v[8];
+		size_t len;   /* 0: matches any current representation */
+	} if_match[4];
 };
 
 struct m2m_coap_reply {
@@ -110,9 +134,13 @@ int mcoap_add_unknown(struct m2m_coap *c, struct m2m_err *err);
 
 /*
  * Send a confirmable request and wait for its response at most timeout_ms.
- * resp->payload points into *body (malloc()ed, free it). The result is OK
- * for any response (the code is in resp->code); TIMEOUT, UNREACHABLE,
- * AUTH_LOCAL (DTLS handshake refused) otherwise.
+ * A payload larger than the block size goes in Block1 blocks (one exchange
+ * each, the server's smaller block size heeded); an answer in Block2 blocks
+ * is fetched block by block (GET only) up to the body limit, all within
+ * timeout_ms. resp->payload points into *body (malloc()ed, free it). The
+ * result is OK for any response (the code is in resp->code); TIMEOUT,
+ * UNREACHABLE, AUTH_LOCAL (DTLS handshake refused), PROTOCOL (an answer over
+ * the body limit, or one whose blocks do not fit together) otherwise.
  */
 int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const char *query,
 		     unsigned content_format, const uint8_t *payload, size_t len,

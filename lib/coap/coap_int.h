@@ -61,11 +61,23 @@ struct m2m_coap {
 		char alert_out[64];         /* fatal alert we sent (we refused the server) */
 		char peer[320];             /* why the server's certificate was refused */
 	} hs;
+	/* the largest body we take in, and the request body arriving in Block1 blocks */
+	size_t max_body;
+	struct {
+		bool active;    /* blocks before the next are in */
+		char path[128];
+		unsigned code, cf;
+		uint8_t *p;
+		size_t len;
+		uint64_t at;    /* when the last block came */
+	} rx;
 	/* the one outstanding request of ours */
 	struct {
 		uint8_t token[8];
 		size_t toklen;
 		bool busy, done, nacked;
+		bool b1, b2;            /* a block of a series: its number, for late answers */
+		unsigned b1num, b2num;
 		coap_nack_reason_t reason;
 		struct m2m_coap_msg *resp;
 		uint8_t *body;
@@ -81,7 +93,17 @@ unsigned mcoap_put_block(coap_pdu_t *pdu, const uint8_t *p, size_t len, uint64_t
 uint64_t mcoap_keep_note(struct m2m_coap *c, const char *path, unsigned cf, const uint8_t *p,
 			 size_t len);
 const struct kept *mcoap_kept_note(struct m2m_coap *c, const char *path, unsigned accept);
-void mcoap_block_answer(struct m2m_coap *c, const struct m2m_coap_msg *m, bool blocked,
-			const coap_block_b_t *b2, struct m2m_coap_reply *rep, coap_pdu_t *resp);
+void mcoap_block_answer(struct m2m_coap *c, const struct m2m_coap_msg *m,
+			struct m2m_coap_reply *rep, coap_pdu_t *resp);
+/*
+ * A request's body: 0 when m holds the whole body (a single datagram, or the
+ * last block of a series, then m->payload points to the assembled body until
+ * mcoap_rx_done()); otherwise the request is answered in resp (2.31 Continue,
+ * 4.00, 4.08 Request Entity Incomplete, 4.13 Request Entity Too Large).
+ */
+int mcoap_rx(struct m2m_coap *c, struct m2m_coap_msg *m, coap_pdu_t *resp);
+/* After the handler: Block1 acknowledged in the final answer, the body freed */
+void mcoap_rx_done(struct m2m_coap *c, const struct m2m_coap_msg *m, coap_pdu_t *resp);
+void mcoap_rx_drop(struct m2m_coap *c);
 
 #endif

@@ -588,6 +588,28 @@ static int get_duration(struct ctx *c, const struct cfg_node *v, bool nonzero, u
 	return M2M_OK;
 }
 
+static int get_size(struct ctx *c, const struct cfg_node *v, uint64_t min, uint64_t max,
+		    size_t *out)
+{
+	static const char expected[] = "a whole number of bytes, with unit B, KiB or MiB";
+	char b[QMAX * 4 + 8];
+	const char *s, *why;
+	uint64_t n = 0;
+	int rc = text(c, v, expected, &s);
+
+	if (rc)
+		return rc;
+	why = cfg_parse_size(s, max, &n);
+	if (!why && n < min)
+		why = "too small";
+	if (why)
+		return fail(c, v, "invalid size '%s' (%s); expected %s, from %llu to %llu bytes",
+			    q(v, b, sizeof(b)), why, expected, (unsigned long long)min,
+			    (unsigned long long)max);
+	*out = (size_t)n;
+	return M2M_OK;
+}
+
 struct choice {
 	const char *name;
 	int value;
@@ -1121,12 +1143,12 @@ static const struct vtype T_EXEC = { "path", "the path of an executable", NULL, 
 enum {
 	M_SERVER, M_BOOTSTRAP, M_ENDPOINT, M_SECURITY, M_PSK_IDENTITY, M_PSK_KEY, M_CERT, M_KEY,
 	M_CA, M_LIFETIME, M_BINDING, M_QUEUE_WINDOW, M_JITTER, M_TIMEOUT, M_LOCATION, M_HOOKS,
-	M_BLOCK_SIZE, M_N
+	M_BLOCK_SIZE, M_MAX_BODY, M_N
 };
 static const char *const dm_keys[] = {
 	"server", "bootstrap", "endpoint", "security", "psk_identity", "psk_key", "cert", "key",
 	"ca", "lifetime", "binding", "queue_window", "jitter", "timeout", "location", "hooks",
-	"block_size", NULL
+	"block_size", "max_body", NULL
 };
 enum { H_REBOOT, H_FACTORY_RESET, H_N };
 static const char *const hook_keys[] = { "reboot", "factory_reset", NULL };
@@ -1312,6 +1334,8 @@ static int dm_key(struct ctx *c, int k, const struct cfg_node *key, const struct
 		if (!rc)
 			dm->block_size = (unsigned)e;
 		return rc;
+	case M_MAX_BODY:
+		return get_size(c, v, 1024, 16 * 1024 * 1024, &dm->max_body);
 	case M_HOOKS:
 		rc = want_map(c, v, true, "a mapping with reboot and/or factory_reset", &is_map);
 		if (!rc && is_map)
@@ -1333,6 +1357,7 @@ static int parse_dm(struct ctx *c, const struct cfg_node *key, const struct cfg_
 	dm->queue_window_ms = 20 * 1000;
 	dm->timeout_ms = 60 * 1000;
 	dm->block_size = 1024;
+	dm->max_body = 64 * 1024;
 	dm->psk_key.fd = -1;
 	dm->key_pin.fd = -1;
 	rc = want_map(c, v, true, "a mapping with server, security and their keys", &is_map);

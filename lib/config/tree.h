@@ -61,6 +61,8 @@ void cfg_quote(char *out, size_t outlen, const char *s, size_t len, size_t max);
 
 /* integer with unit ms|s|m|h (none: seconds), at most CFG_MAX_DURATION_MS */
 const char *cfg_parse_duration(const char *s, unsigned *ms);
+/* "65536", "64KiB", "1MiB" (B, KiB, MiB; none: bytes) up to max; NULL or why not */
+const char *cfg_parse_size(const char *s, uint64_t max, uint64_t *out);
 /* true/false/yes/no in any letter case */
 const char *cfg_parse_bool(const char *s, bool *b);
 /*

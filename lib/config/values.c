@@ -51,6 +51,38 @@ const char *cfg_parse_duration(const char *s, unsigned *ms)
 	return "unknown unit";
 }
 
+const char *cfg_parse_size(const char *s, uint64_t max, uint64_t *out)
+{
+	static const struct {
+		const char *unit;
+		uint64_t n;
+	} units[] = {
+		{ "", 1 }, { "B", 1 }, { "KiB", 1024 }, { "MiB", 1024 * 1024 },
+	};
+	uint64_t v = 0;
+	bool big = false;
+	const char *p = s;
+
+	if (!is_digit(*p))
+		return "not a whole number";
+	for (; is_digit(*p); p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > max) {
+			big = true;
+			v = max + 1;
+		}
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].unit) != 0)
+			continue;
+		if (big || v * units[i].n > max)
+			return "too large";
+		*out = v * units[i].n;
+		return NULL;
+	}
+	return "unknown unit";
+}
+
 const char *cfg_parse_bool(const char *s, bool *b)
 {
 	if (strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0) {

@@ -594,6 +594,7 @@ int lw_config_opts(const struct m2m_config *cfg, const char *uri, struct m2m_coa
 	o->key = cfg->dm.key;
 	o->ca = cfg->dm.ca;
 	o->block_size = cfg->dm.block_size;
+	o->max_body = cfg->dm.max_body;
 	o->p11_module = cfg->dm.key_module;
 	o->p11_token = cfg->dm.key_token;
 	o->p11_id = cfg->dm.key_id;

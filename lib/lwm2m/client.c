@@ -639,6 +639,7 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 
 		o.uri = bs->uri;
 		o.block_size = cfg->dm.block_size;
+		o.max_body = cfg->dm.max_body;
 		if (bs->mode == 2) {
 			/* certificate mode: the credentials stay in dm->bs for libcoap */
 			o.security = M2M_DM_X509;

@@ -40,7 +40,7 @@ enum lw_format {
 	LW_FMT_SENML_JSON = 110,
 	LW_FMT_SENML_CBOR = 112,
 	LW_FMT_TLV = 11542,
-	LW_FMT_NONE = 0xffff, /* no Content-Format / Accept option */
+	LW_FMT_NONE = 0x10000, /* no Content-Format / Accept option (M2M_COAP_NONE) */
 };
 
 enum lw_type {

@@ -516,12 +516,13 @@ static bool load_one(struct lw_observers *s, json_object *j, int64_t now, int64_
 	if (!get_str(j, "path", &path) || strlen(path) >= sizeof(o.path) ||
 	    !lw_path_parse(path, strlen(path), &o.p) || !get_str(j, "token", &tok) ||
 	    !m2m_unhex(tok, o.token, sizeof(o.token), &o.toklen) ||
-	    !get_int(j, "accept", 0, 0xffff, &accept) || !get_int(j, "seq", 0, 0xffffff, &seq) ||
+	    !get_int(j, "accept", 0, LW_FMT_NONE, &accept) || !get_int(j, "seq", 0, 0xffffff, &seq) ||
 	    !get_int(j, "taken", INT64_MIN / 4, INT64_MAX / 4, &taken) || !get_str(j, "hash", &h) ||
 	    !m2m_unhex(h, o.last_hash, 8, &n) || n != 8 || by_path(s, path))
 		return false;
 	snprintf(o.path, sizeof(o.path), "%s", path);
-	o.accept = (unsigned)accept;
+	/* files of 0.1.0 wrote "no Accept" as 65535, a format nobody observes */
+	o.accept = accept == 0xffff ? LW_FMT_NONE : (unsigned)accept;
 	o.seq = (uint32_t)seq;
 	/* on this boot's monotonic clock: before it began, if the value is that old */
 	o.last_ms = now - (wall > taken ? wall - taken : 0);

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v coap-rd-openssl >/dev/null || skip_all "libcoap3-bin not installed"
 command -v openssl >/dev/null || skip_all "openssl not installed"
-plan 22
+plan 24
 psk=it-psk-$RANDOM$RANDOM
 printf '%s\n' "$psk" >"$T/psk"
 printf 'not-the-key\n' >"$T/wrong"
@@ -103,16 +103,21 @@ sleep 0.3
 head -c 1048576 /dev/urandom >"$T/blob"
 "$TOOLS/coap-probe" put "coap://127.0.0.1:$srv" blob "$T/blob" >"$T/put.json"
 is $? 0 "block-wise PUT of 1 MiB (Block1), UDP: $(cat "$T/put.json")"
-"$TOOLS/coap-probe" get "coap://127.0.0.1:$srv" blob "$T/got" >"$T/get.json"
+"$TOOLS/coap-probe" -m 2097152 get "coap://127.0.0.1:$srv" blob "$T/got" >"$T/get.json"
 is $? 0 "block-wise GET of 1 MiB (Block2), UDP: $(cat "$T/get.json")"
 cmp -s "$T/blob" "$T/got"
 ok $? "UDP: what came back is what went out"
 "$TOOLS/coap-probe" -i it -k "$T/psk" put "coaps://127.0.0.1:$((srv + 1))" blob2 "$T/blob" >"$T/put2.json"
 is $? 0 "block-wise PUT, DTLS-PSK: $(cat "$T/put2.json")"
-"$TOOLS/coap-probe" -i it -k "$T/psk" get "coaps://127.0.0.1:$((srv + 1))" blob2 "$T/got2" >"$T/get2.json"
+"$TOOLS/coap-probe" -m 2097152 -i it -k "$T/psk" get "coaps://127.0.0.1:$((srv + 1))" blob2 "$T/got2" >"$T/get2.json"
 is $? 0 "block-wise GET, DTLS-PSK: $(cat "$T/get2.json")"
 cmp -s "$T/blob" "$T/got2"
 ok $? "DTLS-PSK: what came back is what went out"
+# an answer over the body limit is refused before it is all fetched (RFC 7959 4: Size2)
+"$TOOLS/coap-probe" -m 65536 get "coap://127.0.0.1:$srv" blob "$T/got3" >"$T/get3.json"
+is $? 12 "GET of 1 MiB with a 64 KiB limit: refused (12): $(cat "$T/get3.json")"
+grep -q "larger than the limit of 65536 bytes" "$T/get3.json"
+ok $? "the limit is named"
 
 # always-on over DTLS: the server restarts and forgets the session; the
 # device's next Update goes through a new handshake and a new Register

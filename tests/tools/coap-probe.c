@@ -4,8 +4,10 @@
  * integration tests can check DTLS-PSK and block-wise transfers both ways
  * against libcoap's own coap-server. Not installed.
  *
- *   coap-probe [-i IDENTITY -k KEYFILE] [-t MS] get URI PATH [OUTFILE]
- *   coap-probe [-i IDENTITY -k KEYFILE] [-t MS] put URI PATH INFILE
+ *   coap-probe [-i IDENTITY -k KEYFILE] [-t MS] [-m BYTES] get URI PATH [OUTFILE]
+ *   coap-probe [-i IDENTITY -k KEYFILE] [-t MS] [-m BYTES] put URI PATH INFILE
+ *
+ * -m: the largest answer taken (the library's body limit; default 64 KiB).
  *
  * Prints one JSON line; exit status is an enum m2m_rc.
  */
@@ -39,7 +41,7 @@ int main(int argc, char **argv)
 	int opt, rc;
 
 	m2m_err_clear(&err);
-	while ((opt = getopt(argc, argv, "i:k:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "i:k:t:m:")) != -1) {
 		switch (opt) {
 		case 'i':
 			o.psk_identity = optarg;
@@ -51,6 +53,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			timeout = (unsigned)atoi(optarg);
+			break;
+		case 'm':
+			o.max_body = (size_t)strtoull(optarg, NULL, 10);
 			break;
 		default:
 			return M2M_ERR_USAGE;

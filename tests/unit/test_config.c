@@ -679,7 +679,33 @@ static void test_dm(void **state)
 	cfg = parse_ok("version: 1\ndevice: {id: dev9}\n"
 		       "dm: {server: \"coap://h\", security: nosec, block_size: 64}\n");
 	assert_int_equal(cfg->dm.block_size, 64);
+	assert_int_equal(cfg->dm.max_body, 64 * 1024);
 	m2m_config_free(cfg);
+	cfg = parse_ok("version: 1\ndevice: {id: dev9}\n"
+		       "dm: {server: \"coap://h\", security: nosec, max_body: 1MiB}\n");
+	assert_int_equal(cfg->dm.max_body, 1024 * 1024);
+	m2m_config_free(cfg);
+	cfg = parse_ok("version: 1\ndevice: {id: dev9}\n"
+		       "dm: {server: \"coap://h\", security: nosec, max_body: 2048}\n");
+	assert_int_equal(cfg->dm.max_body, 2048);
+	m2m_config_free(cfg);
+	parse_err("version: 1\ndevice: {id: d}\n"
+		  "dm: {server: \"coap://h\", security: nosec, max_body: 4GiB}\n",
+		  "m2m.yaml:3:53: dm.max_body: invalid size '4GiB' (unknown unit); expected a whole "
+		  "number of bytes, with unit B, KiB or MiB, from 1024 to 16777216 bytes");
+	parse_err("version: 1\ndevice: {id: d}\n"
+		  "dm: {server: \"coap://h\", security: nosec, max_body: 17MiB}\n",
+		  "m2m.yaml:3:53: dm.max_body: invalid size '17MiB' (too large); expected a whole "
+		  "number of bytes, with unit B, KiB or MiB, from 1024 to 16777216 bytes");
+	parse_err("version: 1\ndevice: {id: d}\n"
+		  "dm: {server: \"coap://h\", security: nosec, max_body: 99999999999999999999}\n",
+		  "m2m.yaml:3:53: dm.max_body: invalid size '99999999999999999999' (too large); "
+		  "expected a whole number of bytes, with unit B, KiB or MiB, from 1024 to 16777216 "
+		  "bytes");
+	parse_err("version: 1\ndevice: {id: d}\n"
+		  "dm: {server: \"coap://h\", security: nosec, max_body: 10}\n",
+		  "m2m.yaml:3:53: dm.max_body: invalid size '10' (too small); expected a whole "
+		  "number of bytes, with unit B, KiB or MiB, from 1024 to 16777216 bytes");
 	parse_err("version: 1\ndevice: {id: d}\n"
 		  "dm: {server: \"coap://h\", security: nosec, block_size: 100}\n",
 		  "m2m.yaml:3:55: dm.block_size: unknown value '100'; expected 16, 32, 64, 128, "

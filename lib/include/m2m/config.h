@@ -124,6 +124,8 @@ struct m2m_dm_config {
 	unsigned jitter_ms;     /* --report: random delay before the first packet; default 0 */
 	unsigned timeout_ms;    /* bound of one --report run; default 60 s */
 	unsigned block_size;    /* largest CoAP block we send (16..1024, a power of 2); default 1024 */
+	size_t max_body;        /* largest body taken from the server (a request's, an answer's):
+				   1 KiB..16 MiB; default 64 KiB */
 	char *location;         /* file with "lat lon [alt [radius]]" for object 6 */
 	char *reboot_hook;      /* executable run by Device Reboot (/3/0/4) */
 	char *factory_reset_hook; /* executable run by Factory Reset (/3/0/5) */

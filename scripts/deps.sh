@@ -8,6 +8,8 @@
 set -euo pipefail
 
 PKGS=(
+	# the installer itself (a minimal system has it, but not as "required")
+	apt
 	# build
 	gcc make pkgconf clang binutils libc6-dev
 	# clang's fuzzer and sanitizer runtimes (make fuzz): only Recommended by clang

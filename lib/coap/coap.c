@@ -1535,6 +1535,13 @@ bool mcoap_idle(struct m2m_coap *c)
 	return coap_can_exit(c->ctx);
 }
 
+unsigned mcoap_local_port(const struct m2m_coap *c)
+{
+	const coap_address_t *a = coap_session_get_addr_local(c->s);
+
+	return a ? coap_address_get_port(a) : 0;
+}
+
 bool mcoap_connected(const struct m2m_coap *c)
 {
 	return c->connected;

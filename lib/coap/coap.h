@@ -177,6 +177,9 @@ bool mcoap_idle(struct m2m_coap *c);
  */
 bool mcoap_parse(const uint8_t *data, size_t len, bool request, struct m2m_coap_msg *out);
 
+/* The session's local UDP port (the fuzz target sends the server's requests there). */
+unsigned mcoap_local_port(const struct m2m_coap *c);
+
 /* Whether the DTLS session is up (always true for plain CoAP once used). */
 bool mcoap_connected(const struct m2m_coap *c);
 

@@ -733,6 +733,11 @@ void m2m_dm_close(struct m2m_dm *dm)
 	free(dm);
 }
 
+struct m2m_coap *lw_dm_coap(struct m2m_dm *dm)
+{
+	return dm->coap;
+}
+
 void m2m_dm_set_log(struct m2m_dm *dm, m2m_dm_log_fn log, void *ctx)
 {
 	dm->log = log;

@@ -254,4 +254,9 @@ int lw_decode(struct lw_registry *reg, const struct lw_path *p, unsigned fmt,
  */
 json_object *lw_read_json_state(char *path);
 
+/* The client's CoAP context (for the fuzz target that plays the server). */
+struct m2m_dm;
+struct m2m_coap;
+struct m2m_coap *lw_dm_coap(struct m2m_dm *dm);
+
 #endif

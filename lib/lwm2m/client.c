@@ -35,6 +35,8 @@ struct m2m_dm {
 	struct lw_bs_server bs; /* what a bootstrap server gave (libcoap keeps pointers into it) */
 	struct lw_observers obs;
 	bool obs_loaded;        /* the saved observations were read: save them back */
+	bool obs_dirty;         /* observations or what the server set for them changed */
+	uint64_t obs_saved_at;  /* monotonic ms of the last save (at most one a second: flash) */
 	uint64_t retry_at;      /* offline: when to try the Update again (monotonic) */
 	unsigned retries;
 	m2m_dm_log_fn log;
@@ -188,11 +190,14 @@ static void on_read(struct m2m_dm *dm, const struct m2m_coap_msg *req, const str
 	if (!rc && req->accept != LW_FMT_LINK && req->observe == 0) {
 		uint32_t seq;
 
-		if (lw_obs_take(&dm->obs, req, p, &rs, rep->payload, rep->len, &seq))
+		if (lw_obs_take(&dm->obs, req, p, &rs, rep->payload, rep->len, &seq)) {
 			rep->observe = (int)seq;
+			dm->obs_dirty = true;
+		}
 	} else if (req->observe == 1 || (rc && req->observe == 0)) {
 		/* cancelled, or a renewal answered with an error: that observation ends */
 		lw_obs_cancel(&dm->obs, req->path, req->token, req->toklen);
+		dm->obs_dirty = true;
 	}
 	lw_buf_free(&out);
 	lw_records_free(&rs);
@@ -239,6 +244,8 @@ static void on_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coa
 	      req->code == M2M_COAP_POST ? "POST" : "DELETE",
 	      req->path, (rc ? rc : LW_CHANGED) >> 5, (rc ? rc : LW_CHANGED) & 31);
 	rep->code = rc ? (unsigned)rc : LW_CHANGED;
+	/* attributes, Server resources (Lifetime, Binding, pmin, pmax, storing) */
+	dm->obs_dirty = dm->obs_dirty || !rc;
 	lw_records_free(&rs);
 }
 
@@ -247,6 +254,7 @@ static void on_notify_failed(void *ctx, const uint8_t *token, size_t toklen, boo
 	struct m2m_dm *dm = ctx;
 
 	lw_obs_failed(&dm->obs, token, toklen, reset);
+	dm->obs_dirty = true;
 }
 
 /* The server answered: what was kept while it did not goes out now. */
@@ -260,8 +268,13 @@ static void retry_later(struct m2m_dm *dm)
 
 static void back_online(struct m2m_dm *dm)
 {
+	size_t stored = 0;
+
+	for (size_t i = 0; i < dm->obs.n; i++)
+		stored += dm->obs.o[i].n_note;
 	if (dm->obs.offline)
-		logf_(dm, LOG_NOTICE, "the server answers again: sending stored notifications");
+		logf_(dm, LOG_NOTICE, "the server answers again%s",
+		      stored ? ": sending stored notifications" : "");
 	dm->obs.offline = false;
 	lw_obs_flush(&dm->obs, dm->coap);
 	/* a flush that fails here (not the server) must not make Updates back to back */
@@ -338,6 +351,7 @@ static int do_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *e
 	      (unsigned long long)(m2m_now_ms() - t0));
 	/* a new registration: the server has dropped our observations */
 	lw_obs_clear(&dm->obs);
+	dm->obs_dirty = true;
 	back_online(dm);
 	return reg_error(dm, M2M_OK, err);
 }
@@ -403,6 +417,38 @@ static char *obs_path(const struct m2m_config *cfg)
 	if (asprintf(&p, "%s/dm-observations.json", cfg->state_dir) < 0)
 		return NULL;
 	return p;
+}
+
+/*
+ * The observations, and what the server set for them, on disk: at the end of
+ * a run and, under --serve, as they change, so that a process killed or a
+ * power cut does not end them without the server knowing (it still holds
+ * them, and the restarted process Updates the same registration).
+ */
+static void obs_save(struct m2m_dm *dm)
+{
+	struct lw_obs_settings set = { .dflt_pmin = dm->objs.dflt_pmin,
+				       .dflt_pmax = dm->objs.dflt_pmax,
+				       .storing = dm->objs.notif_storing };
+	struct m2m_err err;
+	char *path;
+
+	if (!dm->obs_loaded)
+		return;
+	dm->obs_dirty = false;
+	dm->obs_saved_at = m2m_now_ms();
+	path = obs_path(dm->cfg);
+	if (dm->objs.lifetime_s != dm->base_lifetime_s || dm->objs.binding != dm->base_binding) {
+		set.lifetime_s = dm->objs.lifetime_s;
+		set.binding = dm->objs.binding;
+		set.base_lifetime_s = dm->base_lifetime_s;
+		set.base_binding = dm->base_binding;
+	}
+	memcpy(set.attrs, dm->reg.attrs, sizeof(set.attrs));
+	set.n_attrs = dm->reg.n_attrs;
+	if (path && lw_obs_save(&dm->obs, &set, path, dm->st.server, dm->st.endpoint, &err))
+		logf_(dm, LOG_WARNING, "%s", err.msg);
+	free(path);
 }
 
 /*
@@ -515,6 +561,8 @@ int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struc
 			lw_obs_delivered(&dm->obs);
 		lw_objects_run_hooks(&dm->objs);
 		obs_tick(dm);
+		if (dm->obs_dirty && m2m_now_ms() - dm->obs_saved_at >= 1000)
+			obs_save(dm);
 		if (!dm->st.registered) {
 			/* not registered yet (the server was out of reach at start): keep trying */
 			if (!dm->retry_at) {
@@ -563,6 +611,7 @@ int m2m_dm_deregister(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *er
 	if (!rc) {
 		logf_(dm, LOG_INFO, "de-registered %s", dm->st.location);
 		lw_obs_clear(&dm->obs);
+		dm->obs_dirty = true;
 		dm->st.registered = false;
 		dm->st.location[0] = 0;
 		dm->st.registered_at = 0;
@@ -696,32 +745,11 @@ void m2m_dm_close(struct m2m_dm *dm)
 {
 	if (!dm)
 		return;
-	if (dm->obs_loaded) {
-		/*
-		 * Kept for the next run; a new Register or a De-register empties
-		 * them, a run that could not reach the server keeps them.
-		 */
-		char *path = obs_path(dm->cfg);
-		struct m2m_err err;
-
-		struct lw_obs_settings set = { .dflt_pmin = dm->objs.dflt_pmin,
-					       .dflt_pmax = dm->objs.dflt_pmax,
-					       .storing = dm->objs.notif_storing };
-
-		if (dm->objs.lifetime_s != dm->base_lifetime_s ||
-		    dm->objs.binding != dm->base_binding) {
-			set.lifetime_s = dm->objs.lifetime_s;
-			set.binding = dm->objs.binding;
-			set.base_lifetime_s = dm->base_lifetime_s;
-			set.base_binding = dm->base_binding;
-		}
-
-		memcpy(set.attrs, dm->reg.attrs, sizeof(set.attrs));
-		set.n_attrs = dm->reg.n_attrs;
-		if (path && lw_obs_save(&dm->obs, &set, path, dm->st.server, dm->st.endpoint, &err))
-			logf_(dm, LOG_WARNING, "%s", err.msg);
-		free(path);
-	}
+	/*
+	 * Kept for the next run; a new Register or a De-register empties them,
+	 * a run that could not reach the server keeps them.
+	 */
+	obs_save(dm);
 	lw_obs_free(&dm->obs);
 	mcoap_close(dm->coap);
 	/* a Reboot or Factory Reset answered in a --report run's window runs now */

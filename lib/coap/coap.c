@@ -734,18 +734,15 @@ static void p11_reason(char *out, size_t len)
 }
 
 static int open_pki_token(struct m2m_coap *c, const struct m2m_coap_opts *o,
-			  coap_dtls_pki_t *pki, const coap_address_t *dst, struct m2m_coap **out,
-			  struct m2m_err *err)
+			  coap_dtls_pki_t *pki, const coap_address_t *dst, struct m2m_err *err)
 {
 	char uri[512], why[160];
 	size_t n;
 	int rc;
 
 	rc = p11_engine_setup(o->p11_module, err);
-	if (rc) {
-		mcoap_close(c);
+	if (rc)
 		return rc;
-	}
 	n = (size_t)snprintf(uri, sizeof(uri), "pkcs11:");
 	if (o->p11_token) {
 		n += (size_t)snprintf(uri + n, sizeof(uri) - n, "token=");
@@ -769,15 +766,8 @@ static int open_pki_token(struct m2m_coap *c, const struct m2m_coap_opts *o,
 		else
 			p11_reason(why, sizeof(why));
 		ERR_clear_error();
-		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "DTLS: token key %s: %s", uri, why);
-		mcoap_close(c);
-		return rc;
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "DTLS: token key %s: %s", uri, why);
 	}
-	coap_session_set_app_data(c->s, c);
-	if (c->dtls)
-		hs_attach(c);
-	rst_owner = c;
-	*out = c;
 	return M2M_OK;
 }
 
@@ -934,12 +924,10 @@ static int store_tls_setup(struct m2m_coap *c, SSL *ssl)
 }
 
 static int open_pki_store(struct m2m_coap *c, const struct m2m_coap_opts *o,
-			  coap_dtls_pki_t *pki, const coap_address_t *dst, struct m2m_coap **out,
-			  struct m2m_err *err)
+			  coap_dtls_pki_t *pki, const coap_address_t *dst, struct m2m_err *err)
 {
 	coap_tls_library_t lib;
 	SSL *ssl;
-	int rc;
 
 	c->cert = o->cert;
 	c->ca = o->ca;
@@ -951,15 +939,9 @@ static int open_pki_store(struct m2m_coap *c, const struct m2m_coap_opts *o,
 	ssl = c->s ? coap_session_get_tls(c->s, &lib) : NULL;
 	if (!ssl || lib != COAP_TLS_LIBRARY_OPENSSL || !store_tls_setup(c, ssl)) {
 		ERR_clear_error();
-		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "DTLS: %s",
-				 c->setup_err[0] ? c->setup_err : "libcoap cannot start the session");
-		mcoap_close(c);
-		return rc;
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "DTLS: %s",
+				   c->setup_err[0] ? c->setup_err : "libcoap cannot start the session");
 	}
-	coap_session_set_app_data(c->s, c);
-	hs_attach(c);
-	rst_owner = c;
-	*out = c;
 	return M2M_OK;
 }
 
@@ -972,7 +954,7 @@ static int open_pki_store(struct m2m_coap *c, const struct m2m_coap_opts *o,
  * with the usual name check.
  */
 static int open_pki_der(struct m2m_coap *c, const struct m2m_coap_opts *o, coap_dtls_pki_t *pki,
-			const coap_address_t *dst, struct m2m_coap **out, struct m2m_err *err)
+			const coap_address_t *dst, struct m2m_err *err)
 {
 	const unsigned char *p = o->der_key;
 	EVP_PKEY *key = d2i_AutoPrivateKey(NULL, &p, (long)o->der_key_len);
@@ -984,7 +966,6 @@ static int open_pki_der(struct m2m_coap *c, const struct m2m_coap_opts *o, coap_
 
 	EVP_PKEY_free(key);
 	if (type != EVP_PKEY_EC && type != EVP_PKEY_RSA) {
-		mcoap_close(c);
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
 				   "DTLS: the private key from the bootstrap server is not EC or RSA");
 	}
@@ -1011,18 +992,118 @@ static int open_pki_der(struct m2m_coap *c, const struct m2m_coap_opts *o, coap_
 	    SSL_set0_verify_cert_store(ssl, store) != 1) {
 		X509_STORE_free(store);
 		X509_free(anchor);
-		mcoap_close(c);
 		ERR_clear_error();
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
 				   "DTLS: the certificate, key or server certificate from the "
 				   "bootstrap server is unusable");
 	}
 	X509_free(anchor);
-	coap_session_set_app_data(c->s, c);
-	hs_attach(c);
-	rst_owner = c;
-	*out = c;
 	return M2M_OK;
+}
+
+/*
+ * The client session to the server, new: at open, and for a new handshake
+ * from a new port (mcoap_rehandshake). From c->o, the options kept at open.
+ */
+static int new_session(struct m2m_coap *c, struct m2m_err *err)
+{
+	const struct m2m_coap_opts *o = &c->o;
+	int rc = M2M_OK;
+
+	c->setup_err[0] = 0;
+	if (o->security == M2M_DM_NOSEC) {
+		c->s = coap_new_client_session(c->ctx, NULL, &c->dst, COAP_PROTO_UDP);
+		c->connected = true;
+	} else if (o->security == M2M_DM_PSK) {
+		coap_dtls_cpsk_t psk = { .version = COAP_DTLS_CPSK_SETUP_VERSION };
+
+		if (!coap_dtls_is_supported())
+			return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: built without DTLS");
+		psk.client_sni = c->host;
+		psk.psk_info.identity.s = (const uint8_t *)o->psk_identity;
+		psk.psk_info.identity.length = strlen(o->psk_identity);
+		psk.psk_info.key.s = o->psk_key;
+		psk.psk_info.key.length = o->psk_len;
+		c->s = coap_new_client_session_psk2(c->ctx, NULL, &c->dst, COAP_PROTO_DTLS, &psk);
+	} else {
+		coap_dtls_pki_t pki = { .version = COAP_DTLS_PKI_SETUP_VERSION };
+
+		pki.verify_peer_cert = 1;
+		pki.check_common_ca = 1;
+		pki.cert_chain_validation = 1;
+		pki.cert_chain_verify_depth = 3;
+		pki.client_sni = c->host;
+		pki.validate_cn_call_back = check_server_name;
+		pki.cn_call_back_arg = c;
+		if (o->p11_module) {
+			rc = open_pki_token(c, o, &pki, &c->dst, err);
+		} else if (o->store_key) {
+			rc = open_pki_store(c, o, &pki, &c->dst, err);
+		} else if (o->der_cert) {
+			rc = open_pki_der(c, o, &pki, &c->dst, err);
+		} else {
+			pki.pki_key.key_type = COAP_PKI_KEY_PEM;
+			pki.pki_key.key.pem.public_cert = o->cert;
+			pki.pki_key.key.pem.private_key = o->key;
+			pki.pki_key.key.pem.ca_file = o->ca;
+			c->ca = o->ca;
+			c->s = coap_new_client_session_pki(c->ctx, NULL, &c->dst, COAP_PROTO_DTLS,
+							   &pki);
+			if (!c->s)
+				rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+						 "DTLS: certificate %s, key %s or CA %s unusable",
+						 o->cert, o->key, o->ca);
+		}
+	}
+	if (rc || !c->s) {
+		if (c->s) {
+			coap_session_release(c->s);
+			c->s = NULL;
+		}
+		return rc ? rc : m2m_err_set(err, M2M_ERR_FAILURE,
+					     "libcoap: cannot create a session to %s", o->uri);
+	}
+	coap_session_set_app_data(c->s, c);
+	if (c->dtls)
+		hs_attach(c);
+	rst_owner = c;
+	return M2M_OK;
+}
+
+/* The options kept for new sessions: strings and the PSK copied, the rest by contract */
+static int keep_opts(struct m2m_coap *c, const struct m2m_coap_opts *o)
+{
+	const char **strs[] = { &c->o.uri, &c->o.psk_identity, &c->o.cert, &c->o.key, &c->o.ca,
+				&c->o.p11_module, &c->o.p11_token, &c->o.p11_id };
+
+	c->o = *o;
+	for (size_t i = 0; i < ARRAY_SIZE(strs); i++)
+		if (*strs[i] && !(*strs[i] = strdup(*strs[i])))
+			return -1;
+	if (o->psk_key) {
+		uint8_t *k = malloc(o->psk_len ? o->psk_len : 1);
+
+		if (!k)
+			return -1;
+		memcpy(k, o->psk_key, o->psk_len);
+		c->o.psk_key = k;
+	}
+	return 0;
+}
+
+static void free_opts(struct m2m_coap *c)
+{
+	char *strs[] = { (char *)c->o.uri, (char *)c->o.psk_identity, (char *)c->o.cert,
+			 (char *)c->o.key, (char *)c->o.ca, (char *)c->o.p11_module,
+			 (char *)c->o.p11_token, (char *)c->o.p11_id };
+
+	for (size_t i = 0; i < ARRAY_SIZE(strs); i++)
+		free(strs[i]);
+	if (c->o.psk_key) {
+		explicit_bzero((void *)c->o.psk_key, c->o.psk_len);
+		free((void *)c->o.psk_key);
+	}
+	memset(&c->o, 0, sizeof(c->o));
 }
 
 int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
@@ -1030,7 +1111,6 @@ int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *ai = NULL;
 	char host[256], port[16];
-	coap_address_t dst;
 	struct m2m_coap *c;
 	bool secure;
 	int rc;
@@ -1060,10 +1140,14 @@ int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 	for (unsigned bs = 16, szx = 0; szx <= 6; szx++, bs *= 2)
 		if (o->block_size == bs)
 			c->block_szx = szx;
-	coap_address_init(&dst);
-	dst.size = ai->ai_addrlen;
-	memcpy(&dst.addr.sa, ai->ai_addr, ai->ai_addrlen);
+	coap_address_init(&c->dst);
+	c->dst.size = ai->ai_addrlen;
+	memcpy(&c->dst.addr.sa, ai->ai_addr, ai->ai_addrlen);
 	freeaddrinfo(ai);
+	if (!c->host || keep_opts(c, o)) {
+		mcoap_close(c);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	}
 
 	c->ctx = coap_new_context(NULL);
 	if (!c->ctx) {
@@ -1078,61 +1162,15 @@ int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 	coap_register_response_handler(c->ctx, on_response);
 	coap_register_nack_handler(c->ctx, on_nack);
 	coap_register_event_handler(c->ctx, on_event);
-
-	if (o->security == M2M_DM_NOSEC) {
-		c->s = coap_new_client_session(c->ctx, NULL, &dst, COAP_PROTO_UDP);
-		c->connected = true;
-	} else if (o->security == M2M_DM_PSK) {
-		coap_dtls_cpsk_t psk = { .version = COAP_DTLS_CPSK_SETUP_VERSION };
-
-		if (!coap_dtls_is_supported()) {
-			mcoap_close(c);
-			return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: built without DTLS");
-		}
-		psk.client_sni = c->host;
-		psk.psk_info.identity.s = (const uint8_t *)o->psk_identity;
-		psk.psk_info.identity.length = strlen(o->psk_identity);
-		psk.psk_info.key.s = o->psk_key;
-		psk.psk_info.key.length = o->psk_len;
-		c->s = coap_new_client_session_psk2(c->ctx, NULL, &dst, COAP_PROTO_DTLS, &psk);
-	} else {
-		coap_dtls_pki_t pki = { .version = COAP_DTLS_PKI_SETUP_VERSION };
-
-		pki.verify_peer_cert = 1;
-		pki.check_common_ca = 1;
-		pki.cert_chain_validation = 1;
-		pki.cert_chain_verify_depth = 3;
-		pki.client_sni = c->host;
-		pki.validate_cn_call_back = check_server_name;
-		pki.cn_call_back_arg = c;
-		if (o->p11_module)
-			return open_pki_token(c, o, &pki, &dst, out, err);
-		if (o->store_key)
-			return open_pki_store(c, o, &pki, &dst, out, err);
-		if (o->der_cert)
-			return open_pki_der(c, o, &pki, &dst, out, err);
-		pki.pki_key.key_type = COAP_PKI_KEY_PEM;
-		pki.pki_key.key.pem.public_cert = o->cert;
-		pki.pki_key.key.pem.private_key = o->key;
-		pki.pki_key.key.pem.ca_file = o->ca;
-		c->ca = o->ca;
-		c->s = coap_new_client_session_pki(c->ctx, NULL, &dst, COAP_PROTO_DTLS, &pki);
-		if (!c->s) {
-			mcoap_close(c);
-			return m2m_err_set(err, M2M_ERR_CREDENTIAL,
-					   "DTLS: certificate %s, key %s or CA %s unusable",
-					   o->cert, o->key, o->ca);
-		}
-	}
-	if (!c->s) {
+	if (o->security != M2M_DM_NOSEC && !coap_dtls_is_supported()) {
 		mcoap_close(c);
-		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot create a session to %s",
-				   o->uri);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: built without DTLS");
 	}
-	coap_session_set_app_data(c->s, c);
-	if (c->dtls)
-		hs_attach(c);
-	rst_owner = c;
+	rc = new_session(c, err);
+	if (rc) {
+		mcoap_close(c);
+		return rc;
+	}
 	*out = c;
 	return M2M_OK;
 }
@@ -1154,6 +1192,8 @@ void mcoap_close(struct m2m_coap *c)
 	for (size_t i = 0; i < ARRAY_SIZE(c->kept); i++)
 		free(c->kept[i].p);
 	mcoap_rx_drop(c);
+	mcoap_discard(c);
+	free_opts(c);
 	free(c->host);
 	free(c);
 }
@@ -1272,44 +1312,44 @@ static coap_pdu_t *request_pdu(struct m2m_coap *c, unsigned method, const char *
 	return pdu;
 }
 
-/*
- * Send one message of a request and wait for its answer until deadline (ms
- * of m2m_now_ms()); timeout_ms only names the limit in messages. *body is the
- * answer's payload (malloc()ed) on success.
- */
-static int exchange(struct m2m_coap *c, coap_pdu_t *pdu, const uint8_t *payload, size_t len,
-		    uint64_t deadline, unsigned timeout_ms, struct m2m_coap_msg *resp,
-		    uint8_t **body, struct m2m_err *err)
+/* Send one message of the request under way (c->x) with its slice of the payload. */
+static int x_send(struct m2m_coap *c, coap_pdu_t *pdu, const uint8_t *payload, size_t len)
 {
-	int rc = M2M_OK;
+	struct m2m_err *err = &c->x.err;
 
-	*body = NULL;
+	if (!pdu)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot make a request");
 	if (len && !coap_add_data(pdu, len, payload)) {
 		coap_delete_pdu(pdu);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot add the payload");
 	}
+	free(c->req.body);
+	c->req.body = NULL;
 	c->req.busy = true;
 	c->req.done = c->req.nacked = false;
-	c->req.resp = resp;
-	c->req.body = NULL;
+	c->req.resp = &c->x.resp;
 	if (coap_send(c->s, pdu) == COAP_INVALID_MID) {
 		c->req.busy = false;
 		return m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: cannot send", c->host);
 	}
-	while (!c->req.done) {
-		uint64_t now = m2m_now_ms();
+	return M2M_OK;
+}
 
-		if (now >= deadline || finished_unanswered(c, now))
-			break;
-		coap_io_process(c->ctx, (uint32_t)(deadline - now < 100 ? deadline - now : 100));
-	}
+/* The outcome of the message sent last: OK with an answer in x.resp, x.p, or why not. */
+static int x_result(struct m2m_coap *c)
+{
+	struct m2m_err *err = &c->x.err;
+	unsigned timeout_ms = c->x.timeout_ms;
+	int rc = M2M_OK;
+
 	c->req.busy = false;
 	if (!c->req.done) {
+		/* nothing came back at all: the server is out of reach (6), DTLS or not */
 		if (c->dtls && !c->connected)
 			rc = hs_error(c, timeout_ms, err);
 		else
-			rc = m2m_err_set(err, M2M_ERR_TIMEOUT, "%s: no answer within %u ms", c->host,
-					 timeout_ms);
+			rc = m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: no answer within %u ms",
+					 c->host, timeout_ms);
 	} else if (c->req.nacked) {
 		switch (c->req.reason) {
 		case COAP_NACK_TLS_FAILED:
@@ -1339,11 +1379,10 @@ static int exchange(struct m2m_coap *c, coap_pdu_t *pdu, const uint8_t *payload,
 					 c->host, (int)c->req.reason);
 		}
 	}
-	if (rc) {
+	free(c->x.p);
+	c->x.p = rc ? NULL : c->req.body;
+	if (rc)
 		free(c->req.body);
-		c->req.body = NULL;
-	}
-	*body = c->req.body;
 	c->req.body = NULL;
 	return rc;
 }
@@ -1368,108 +1407,210 @@ static int add_block(struct m2m_coap *c, const struct m2m_coap_msg *r, const uin
 	return M2M_OK;
 }
 
+/* The next message of a Block1 series (payload larger than a block) */
+static int x_send_b1(struct m2m_coap *c)
+{
+	struct mcoap_xfer *x = &c->x;
+	size_t bsz = (size_t)16 << x->b1.szx;
+
+	x->chunk = x->len - x->off < bsz ? x->len - x->off : bsz;
+	x->b1.more = x->b1.has && x->off + x->chunk < x->len;
+	c->req.b1 = x->b1.has;
+	c->req.b1num = x->b1.num;
+	c->req.b2 = false;
+	return x_send(c, request_pdu(c, x->method, x->path, x->query, x->cf, &x->b1, x->len, NULL),
+		      x->payload ? x->payload + x->off : NULL, x->chunk);
+}
+
+/*
+ * An answer to the message sent last came (or none within the deadline):
+ * the next message of the request, or its outcome. True once it is known.
+ */
+static bool x_step(struct m2m_coap *c)
+{
+	struct mcoap_xfer *x = &c->x;
+	struct m2m_coap_msg *r = &x->resp;
+	struct m2m_err *err = &x->err;
+	int rc = x_result(c);
+
+	if (rc)
+		goto done;
+	if (!x->fetching) {
+		if (x->b1.more && r->code == COAP_RESPONSE_CODE(231)) {
+			/* the server wants smaller blocks: heed it for the rest (RFC 7959 2.3) */
+			if (r->block1.has && !r->bad_option && r->block1.szx < x->b1.szx)
+				x->b1.szx = r->block1.szx;
+			x->off += x->chunk;
+			x->b1.num = (unsigned)(x->off >> (x->b1.szx + 4));
+			rc = x_send_b1(c);
+			if (rc)
+				goto done;
+			return false;
+		}
+		/* the final answer, or the server's verdict before the end */
+		if (!r->block2.has || !r->block2.more)
+			goto done;
+		/* an answer in Block2 blocks: the later ones fetched, one exchange each (2.4) */
+		if (x->method != M2M_COAP_GET) {
+			rc = m2m_err_set(err, M2M_ERR_PROTOCOL, "%s: a block-wise answer to a %s",
+					 c->host, x->method == M2M_COAP_POST ? "POST" : "PUT or DELETE");
+			goto done;
+		}
+		x->fetching = true;
+		x->first = *r;
+		x->b2 = r->block2;
+	}
+	if (r->bad_option || r->block2.num != x->b2.num || r->etag_len != x->first.etag_len ||
+	    memcmp(r->etag, x->first.etag, x->first.etag_len)) {
+		rc = m2m_err_set(err, M2M_ERR_PROTOCOL,
+				 "%s: the answer's blocks do not fit together (block %u)", c->host,
+				 x->b2.num);
+		goto done;
+	}
+	if ((size_t)r->block2.num * ((size_t)16 << r->block2.szx) != x->got) {
+		rc = m2m_err_set(err, M2M_ERR_PROTOCOL, "%s: block %u of the answer out of place",
+				 c->host, r->block2.num);
+		goto done;
+	}
+	rc = add_block(c, r, x->p, &x->all, &x->got, err);
+	if (rc || !r->block2.more || r->code != x->first.code)
+		goto done;
+	if (r->len != ((size_t)16 << r->block2.szx)) {
+		rc = m2m_err_set(err, M2M_ERR_PROTOCOL, "%s: a short block %u before the last",
+				 c->host, r->block2.num);
+		goto done;
+	}
+	x->b2.szx = r->block2.szx;
+	x->b2.num = (unsigned)(x->got >> (x->b2.szx + 4));
+	c->req.b1 = false;
+	c->req.b2 = true;
+	c->req.b2num = x->b2.num;
+	rc = x_send(c, request_pdu(c, x->method, x->path, x->query, x->cf, NULL, 0, &x->b2),
+		    NULL, 0);
+	if (rc)
+		goto done;
+	return false;
+done:
+	x->rc = rc;
+	x->finished = true;
+	if (!rc && x->fetching) {
+		/* the whole answer, as its first block described it */
+		free(x->p);
+		x->p = x->all;
+		x->all = NULL;
+		x->resp = x->first;
+		x->resp.len = x->got;
+		x->resp.block2.more = false;
+	}
+	x->resp.payload = x->p;
+	return true;
+}
+
+int mcoap_start(struct m2m_coap *c, unsigned method, const char *path, const char *query,
+		unsigned content_format, const uint8_t *payload, size_t len, unsigned timeout_ms,
+		struct m2m_err *err)
+{
+	struct mcoap_xfer *x = &c->x;
+	int rc;
+
+	if (x->active)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "a request is already under way");
+	mcoap_discard(c);
+	if (!c->s && (rc = new_session(c, err)))
+		return rc; /* a new session failed before (mcoap_rehandshake): try again */
+	x->active = true;
+	x->method = method;
+	snprintf(x->path, sizeof(x->path), "%s", path ? path : "");
+	snprintf(x->query, sizeof(x->query), "%s", query ? query : "");
+	x->cf = content_format;
+	x->payload = payload;
+	x->len = len;
+	x->timeout_ms = timeout_ms;
+	x->deadline = m2m_now_ms() + timeout_ms;
+	m2m_err_clear(&x->err);
+	coap_session_new_token(c->s, &c->req.toklen, c->req.token);
+	/* the payload: in Block1 blocks when larger than a block (RFC 7959 2.3) */
+	x->b1.has = len > ((size_t)1 << (c->block_szx + 4));
+	x->b1.szx = c->block_szx;
+	rc = x_send_b1(c);
+	if (rc) {
+		*err = x->err;
+		x->active = false;
+	}
+	return rc;
+}
+
+bool mcoap_poll(struct m2m_coap *c)
+{
+	struct mcoap_xfer *x = &c->x;
+	uint64_t now = m2m_now_ms();
+
+	if (!x->active || x->finished)
+		return true;
+	if (c->req.done || now >= x->deadline || finished_unanswered(c, now))
+		return x_step(c);
+	return false;
+}
+
+uint64_t mcoap_wait_ms(struct m2m_coap *c)
+{
+	uint64_t now = m2m_now_ms();
+
+	return c->x.active && !c->x.finished ? (c->x.deadline > now ? c->x.deadline - now : 0) :
+					      UINT64_MAX;
+}
+
+int mcoap_finish(struct m2m_coap *c, struct m2m_coap_msg *resp, uint8_t **body,
+		 struct m2m_err *err)
+{
+	struct mcoap_xfer *x = &c->x;
+	int rc = x->rc;
+
+	*body = NULL;
+	memset(resp, 0, sizeof(*resp));
+	if (!x->active || !x->finished)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "no request has finished");
+	if (rc) {
+		*err = x->err;
+	} else {
+		*resp = x->resp;
+		*body = x->p;
+		x->p = NULL;
+	}
+	x->active = x->finished = false;
+	return rc;
+}
+
+void mcoap_discard(struct m2m_coap *c)
+{
+	struct mcoap_xfer *x = &c->x;
+
+	c->req.busy = false;
+	free(c->req.body);
+	c->req.body = NULL;
+	free(x->p);
+	free(x->all);
+	memset(x, 0, sizeof(*x));
+}
+
 int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const char *query,
 		     unsigned content_format, const uint8_t *payload, size_t len,
 		     unsigned timeout_ms, struct m2m_coap_msg *resp, uint8_t **body,
 		     struct m2m_err *err)
 {
-	uint64_t deadline = m2m_now_ms() + timeout_ms;
-	struct m2m_coap_block b1 = { 0 }, b2 = { 0 };
-	size_t bsz = (size_t)1 << (c->block_szx + 4), off = 0, chunk, got = 0;
-	struct m2m_coap_msg first;
-	uint8_t *p = NULL, *all = NULL;
-	coap_pdu_t *pdu;
-	int rc;
+	int rc = mcoap_start(c, method, path, query, content_format, payload, len, timeout_ms,
+			     err);
 
 	*body = NULL;
 	memset(resp, 0, sizeof(*resp));
-	coap_session_new_token(c->s, &c->req.toklen, c->req.token);
-	/* the payload: in Block1 blocks when larger than a block (RFC 7959 2.3) */
-	b1.has = len > bsz;
-	b1.szx = c->block_szx;
-	for (;;) {
-		chunk = len - off < bsz ? len - off : bsz;
-		b1.more = b1.has && off + chunk < len;
-		pdu = request_pdu(c, method, path, query, content_format, &b1, len, NULL);
-		if (!pdu)
-			return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot make a request");
-		c->req.b1 = b1.has;
-		c->req.b1num = b1.num;
-		c->req.b2 = false;
-		rc = exchange(c, pdu, payload ? payload + off : NULL, chunk, deadline, timeout_ms, resp, &p, err);
-		if (rc)
-			return rc;
-		if (!b1.more || resp->code != COAP_RESPONSE_CODE(231))
-			break; /* the final answer, or the server's verdict before the end */
-		if (resp->block1.has && !resp->bad_option && resp->block1.szx < b1.szx) {
-			/* the server wants smaller blocks: heed it for the rest (2.3) */
-			b1.szx = resp->block1.szx;
-			bsz = (size_t)16 << b1.szx;
-		}
-		free(p);
-		off += chunk;
-		b1.num = (unsigned)(off / bsz);
-	}
-	if (!resp->block2.has || !resp->block2.more) {
-		*body = p;
-		return M2M_OK;
-	}
-	/* an answer in Block2 blocks: the later ones fetched, one exchange each (2.4) */
-	if (method != M2M_COAP_GET) {
-		free(p);
-		return m2m_err_set(err, M2M_ERR_PROTOCOL, "%s: a block-wise answer to a %s", c->host,
-				   method == M2M_COAP_POST ? "POST" : "PUT or DELETE");
-	}
-	first = *resp;
-	b2 = resp->block2;
-	for (;;) {
-		if (resp->bad_option || resp->block2.num != b2.num ||
-		    resp->etag_len != first.etag_len || memcmp(resp->etag, first.etag, first.etag_len)) {
-			rc = m2m_err_set(err, M2M_ERR_PROTOCOL,
-					 "%s: the answer's blocks do not fit together (block %u)",
-					 c->host, b2.num);
-			break;
-		}
-		if (resp->block2.num && (size_t)resp->block2.num * ((size_t)16 << resp->block2.szx) != got) {
-			rc = m2m_err_set(err, M2M_ERR_PROTOCOL, "%s: block %u of the answer out of place",
-					 c->host, resp->block2.num);
-			break;
-		}
-		rc = add_block(c, resp, p, &all, &got, err);
-		free(p);
-		p = NULL;
-		if (rc || !resp->block2.more || resp->code != first.code)
-			break;
-		b2.szx = resp->block2.szx;
-		b2.num = (unsigned)(got >> (b2.szx + 4));
-		if (resp->len != ((size_t)16 << b2.szx)) {
-			rc = m2m_err_set(err, M2M_ERR_PROTOCOL, "%s: a short block %u before the last",
-					 c->host, resp->block2.num);
-			break;
-		}
-		pdu = request_pdu(c, method, path, query, content_format, NULL, 0, &b2);
-		if (!pdu) {
-			rc = m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot make a request");
-			break;
-		}
-		c->req.b1 = false;
-		c->req.b2 = true;
-		c->req.b2num = b2.num;
-		rc = exchange(c, pdu, NULL, 0, deadline, timeout_ms, resp, &p, err);
-		if (rc)
-			break;
-	}
-	free(p);
-	if (rc) {
-		free(all);
+	if (rc)
 		return rc;
+	while (!mcoap_poll(c)) {
+		uint64_t left = mcoap_wait_ms(c);
+
+		coap_io_process(c->ctx, (uint32_t)(left < 100 ? (left ? left : 1) : 100));
 	}
-	*resp = first;
-	resp->payload = all;
-	resp->len = got;
-	resp->block2.more = false;
-	*body = all;
-	return M2M_OK;
+	return mcoap_finish(c, resp, body, err);
 }
 
 int mcoap_process(struct m2m_coap *c, unsigned ms)
@@ -1492,6 +1633,8 @@ int mcoap_send_notify(struct m2m_coap *c, const char *path, bool confirmable,
 	coap_mid_t mid;
 	uint8_t v[4];
 
+	if (!c->s)
+		return m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: no session", c->host);
 	pdu = coap_pdu_init(confirmable ? COAP_MESSAGE_CON : COAP_MESSAGE_NON,
 			    COAP_RESPONSE_CODE(205), coap_new_message_id(c->s),
 			    coap_session_max_pdu_size(c->s));
@@ -1535,9 +1678,35 @@ bool mcoap_idle(struct m2m_coap *c)
 	return coap_can_exit(c->ctx);
 }
 
+int mcoap_rehandshake(struct m2m_coap *c, struct m2m_err *err)
+{
+	if (!c->dtls)
+		return M2M_OK;
+	mcoap_discard(c);
+	/*
+	 * A new session, from a new port: a server that still holds our old
+	 * session for the old address (a libcoap server does, until it times
+	 * out) would feed a new ClientHello to it and ignore it.
+	 */
+	if (c->s) {
+		coap_session_set_app_data(c->s, NULL);
+		coap_session_release(c->s);
+		c->s = NULL;
+	}
+	c->connected = false;
+	memset(&c->hs, 0, sizeof(c->hs));
+	c->hs.hello_at = m2m_now_ms();
+	return new_session(c, err);
+}
+
+bool mcoap_dtls(const struct m2m_coap *c)
+{
+	return c->dtls;
+}
+
 unsigned mcoap_local_port(const struct m2m_coap *c)
 {
-	const coap_address_t *a = coap_session_get_addr_local(c->s);
+	const coap_address_t *a = c->s ? coap_session_get_addr_local(c->s) : NULL;
 
 	return a ? coap_address_get_port(a) : 0;
 }

@@ -36,7 +36,7 @@ struct m2m_coap_opts {
 	const char *uri;              /* coap://host[:port] or coaps://host[:port] */
 	enum m2m_dm_security security;
 	const char *psk_identity;
-	const uint8_t *psk_key;       /* copied by libcoap into the session */
+	const uint8_t *psk_key;       /* copied (kept for new sessions, wiped at close) */
 	size_t psk_len;
 	const char *cert, *key, *ca;  /* X509: PEM files (key NULL if on a token) */
 	/*
@@ -147,6 +147,23 @@ int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const c
 		     unsigned timeout_ms, struct m2m_coap_msg *resp, uint8_t **body,
 		     struct m2m_err *err);
 
+/*
+ * The same request without blocking: mcoap_start() sends its first message;
+ * mcoap_poll() (after each mcoap_process()) sends the next ones and is true
+ * once the outcome is known; mcoap_finish() gives it as mcoap_request()
+ * would. One request at a time; the payload must stay valid until then.
+ * mcoap_discard() forgets a request under way (its late answer is ignored).
+ */
+int mcoap_start(struct m2m_coap *c, unsigned method, const char *path, const char *query,
+		unsigned content_format, const uint8_t *payload, size_t len, unsigned timeout_ms,
+		struct m2m_err *err);
+bool mcoap_poll(struct m2m_coap *c);
+int mcoap_finish(struct m2m_coap *c, struct m2m_coap_msg *resp, uint8_t **body,
+		 struct m2m_err *err);
+void mcoap_discard(struct m2m_coap *c);
+/* Until the request under way gives up, in ms (UINT64_MAX: none under way). */
+uint64_t mcoap_wait_ms(struct m2m_coap *c);
+
 /* Serve and retransmit for up to ms milliseconds. */
 int mcoap_process(struct m2m_coap *c, unsigned ms);
 
@@ -176,6 +193,17 @@ bool mcoap_idle(struct m2m_coap *c);
  * libcoap rejects the datagram.
  */
 bool mcoap_parse(const uint8_t *data, size_t len, bool request, struct m2m_coap_msg *out);
+
+/*
+ * DTLS: a new session from a new port, whose first message starts a new
+ * handshake (RFC 6347 allows one at any time); a request under way is
+ * discarded. For a server that lost our session (it restarted, failed over,
+ * or a NAT rebound us) and drops the records of an epoch it does not know
+ * without a word. On failure (a token that no longer logs in) the next
+ * mcoap_start() tries again.
+ */
+int mcoap_rehandshake(struct m2m_coap *c, struct m2m_err *err);
+bool mcoap_dtls(const struct m2m_coap *c);
 
 /* The session's local UDP port (the fuzz target sends the server's requests there). */
 unsigned mcoap_local_port(const struct m2m_coap *c);

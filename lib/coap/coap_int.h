@@ -14,7 +14,9 @@
 
 struct m2m_coap {
 	coap_context_t *ctx;
-	coap_session_t *s;
+	coap_session_t *s;      /* NULL after a new session failed (mcoap_rehandshake) */
+	coap_address_t dst;     /* the server's address */
+	struct m2m_coap_opts o; /* as given to mcoap_open (strings and PSK copied) */
 	m2m_coap_handler handler;
 	m2m_coap_notify_failed notify_failed;
 	/* our recent non-confirmable notifications, to tell whose a reset is */
@@ -71,7 +73,25 @@ struct m2m_coap {
 		size_t len;
 		uint64_t at;    /* when the last block came */
 	} rx;
-	/* the one outstanding request of ours */
+	/* the request of ours under way (mcoap_start), one message of it at a time */
+	struct mcoap_xfer {
+		bool active, finished;
+		unsigned method, cf;
+		char path[128], query[256];
+		const uint8_t *payload; /* the caller's, valid until finished */
+		size_t len, off, chunk;
+		uint64_t deadline;
+		unsigned timeout_ms;
+		struct m2m_coap_block b1, b2;
+		bool fetching;          /* the answer's later Block2 blocks */
+		struct m2m_coap_msg resp, first;
+		uint8_t *p;             /* the last answer's payload */
+		uint8_t *all;           /* the answer's blocks so far */
+		size_t got;
+		int rc;
+		struct m2m_err err;
+	} x;
+	/* the one message of ours awaiting its answer */
 	struct {
 		uint8_t token[8];
 		size_t toklen;

@@ -44,6 +44,14 @@ struct m2m_dm {
 	struct m2m_secret pin;  /* token PIN: libcoap keeps a pointer to it; TPM auth value */
 	struct m2m_key *store_key; /* DTLS key in a TPM: signs for the session */
 	unsigned base_lifetime_s, base_binding; /* from the configuration or the bootstrap */
+	struct lw_update {      /* the Update under way (--serve does not wait for it) */
+		bool active;
+		bool rehandshook; /* over DTLS: already tried again after a new handshake */
+		struct lw_buf links;
+		bool send_links;
+		char query[128];
+		unsigned lt, b, timeout_ms;
+	} upd;
 };
 
 #define logf_(dm, ...) LW_LOG((dm)->log, (dm)->log_ctx, __VA_ARGS__)
@@ -356,58 +364,96 @@ static int do_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *e
 	return reg_error(dm, M2M_OK, err);
 }
 
-/* Update with only what changed; 4.04 means the server forgot us: Register. */
-static int do_update(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
+/*
+ * Update with only what changed; 4.04 means the server forgot us: Register.
+ * Started here, finished by update_end() (mcoap_poll() says when), so that
+ * --serve goes on serving while the server takes its time.
+ */
+static int update_begin(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
 {
-	struct m2m_coap_msg resp;
-	struct lw_buf links = { 0 };
-	char query[128] = "";
-	uint8_t *body = NULL;
+	struct lw_update *u = &dm->upd;
 	unsigned lt = dm->objs.lifetime_s, b = dm->objs.binding;
-	bool send_links;
+	bool again = u->rehandshook;
 	int rc;
 
-	lw_register_links(&dm->reg, &links);
-	if (links.oom || !links.p) {
-		lw_buf_free(&links);
+	lw_buf_free(&u->links);
+	memset(u, 0, sizeof(*u));
+	u->rehandshook = again;
+	lw_register_links(&dm->reg, &u->links);
+	if (u->links.oom || !u->links.p) {
+		lw_buf_free(&u->links);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	}
-	send_links = !dm->links[0] || strcmp((char *)links.p, dm->links) != 0;
+	u->send_links = !dm->links[0] || strcmp((char *)u->links.p, dm->links) != 0;
+	u->lt = lt;
+	u->b = b;
 	if (lt != dm->sent_lifetime)
-		snprintf(query, sizeof(query), "lt=%u", lt);
+		snprintf(u->query, sizeof(u->query), "lt=%u", lt);
 	if (b != dm->sent_binding)
-		snprintf(query + strlen(query), sizeof(query) - strlen(query), "%sb=%s",
-			 query[0] ? "&" : "", b == M2M_DM_BINDING_UQ ? "UQ" : "U");
-	rc = mcoap_request(dm->coap, M2M_COAP_POST, dm->st.location, query,
-			      send_links ? LW_FMT_LINK : M2M_COAP_NONE,
-			      send_links ? links.p : NULL, send_links ? links.len : 0,
-			      timeout_ms, &resp, &body, err);
+		snprintf(u->query + strlen(u->query), sizeof(u->query) - strlen(u->query),
+			 "%sb=%s", u->query[0] ? "&" : "", b == M2M_DM_BINDING_UQ ? "UQ" : "U");
+	u->timeout_ms = timeout_ms;
+	rc = mcoap_start(dm->coap, M2M_COAP_POST, dm->st.location, u->query,
+			 u->send_links ? LW_FMT_LINK : M2M_COAP_NONE, u->send_links ? u->links.p : NULL,
+			 u->send_links ? u->links.len : 0, timeout_ms, err);
+	if (rc) {
+		lw_buf_free(&u->links);
+		return reg_error(dm, rc, err);
+	}
+	u->active = true;
+	return M2M_OK;
+}
+
+static int update_end(struct m2m_dm *dm, struct m2m_err *err)
+{
+	struct lw_update *u = &dm->upd;
+	struct m2m_coap_msg resp;
+	uint8_t *body = NULL;
+	int rc = mcoap_finish(dm->coap, &resp, &body, err);
+
+	u->active = false;
 	free(body);
 	if (!rc && resp.code == LW_NOT_FOUND) {
-		lw_buf_free(&links);
+		lw_buf_free(&u->links);
 		logf_(dm, LOG_NOTICE, "Update: the server does not know %s: registering again",
 		      dm->st.location);
-		return do_register(dm, timeout_ms, err);
+		return do_register(dm, u->timeout_ms, err);
 	}
 	if (!rc && resp.code != LW_CHANGED)
 		rc = answer_rc(resp.code, "Update", err);
 	if (rc) {
-		lw_buf_free(&links);
+		lw_buf_free(&u->links);
 		return reg_error(dm, rc, err);
 	}
-	if (send_links)
-		snprintf(dm->links, sizeof(dm->links), "%s", (char *)links.p);
-	lw_buf_free(&links);
-	dm->sent_lifetime = lt;
-	dm->sent_binding = b;
+	if (u->send_links)
+		snprintf(dm->links, sizeof(dm->links), "%s", (char *)u->links.p);
+	lw_buf_free(&u->links);
+	dm->sent_lifetime = u->lt;
+	dm->sent_binding = u->b;
 	dm->st.registered_at = (uint64_t)time(NULL);
-	dm->st.lifetime_s = lt;
-	snprintf(dm->st.binding, sizeof(dm->st.binding), "%s", b == M2M_DM_BINDING_UQ ? "UQ" : "U");
+	dm->st.lifetime_s = u->lt;
+	snprintf(dm->st.binding, sizeof(dm->st.binding), "%s",
+		 u->b == M2M_DM_BINDING_UQ ? "UQ" : "U");
 	dm->objs.update_due = false;
-	logf_(dm, LOG_INFO, "updated %s%s%s", dm->st.location, query[0] ? " with " : "",
-	      query[0] ? query : (send_links ? " with object links" : ""));
+	logf_(dm, LOG_INFO, "updated %s%s%s", dm->st.location, u->query[0] ? " with " : "",
+	      u->query[0] ? u->query : (u->send_links ? " with object links" : ""));
 	back_online(dm);
 	return reg_error(dm, M2M_OK, err);
+}
+
+/* An Update that waits for its outcome (a --report run has nothing else to do) */
+static int do_update(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
+{
+	int rc = update_begin(dm, timeout_ms, err);
+
+	if (rc)
+		return rc;
+	while (!mcoap_poll(dm->coap)) {
+		uint64_t left = mcoap_wait_ms(dm->coap);
+
+		mcoap_process(dm->coap, left < 50 ? (unsigned)(left ? left : 1) : 50);
+	}
+	return update_end(dm, err);
 }
 
 static char *obs_path(const struct m2m_config *cfg)
@@ -550,6 +596,59 @@ static uint64_t update_at(const struct m2m_dm *dm)
 	return dm->st.registered_at + lt - margin;
 }
 
+/*
+ * How long an Update of --serve waits for its answer: CoAP's own span, so
+ * that one is not given up while libcoap still retransmits it (RFC 7252
+ * MAX_TRANSMIT_WAIT, 93 s with libcoap's defaults; libcoap reports the end
+ * of its retries first). Over DTLS the first try waits for two transmissions
+ * only (ACK_TIMEOUT 2 s x 1.5 x (1 + 2)): a server that lost our session
+ * drops every record without a word, and a new handshake is cheaper than a
+ * minute and a half of silence; with a short lifetime, half an Update
+ * interval, so that the new handshake is done within one (but never before
+ * the first retransmission has had its chance, after 2 to 3 s).
+ */
+#define MAX_TRANSMIT_WAIT_MS 93000
+#define DTLS_FIRST_WAIT_MS 9000
+
+static unsigned update_wait_ms(const struct m2m_dm *dm)
+{
+	unsigned lt = dm->st.lifetime_s, interval_ms = (lt - (lt / 4 < 60 ? lt / 4 : 60)) * 1000;
+	unsigned w = interval_ms / 2 < DTLS_FIRST_WAIT_MS ? interval_ms / 2 : DTLS_FIRST_WAIT_MS;
+
+	if (!mcoap_dtls(dm->coap) || dm->upd.rehandshook)
+		return MAX_TRANSMIT_WAIT_MS + 2000;
+	return w < 3500 ? 3500 : w;
+}
+
+/* always-on: never give up, back off */
+static void serve_update_failed(struct m2m_dm *dm, struct m2m_err *err)
+{
+	logf_(dm, LOG_WARNING, "%s", err->msg);
+	dm->obs.offline = true;
+	retry_later(dm);
+}
+
+/* The outcome of an Update of --serve */
+static void serve_update_done(struct m2m_dm *dm, struct m2m_err *err)
+{
+	int rc = update_end(dm, err);
+	bool silent = rc == M2M_ERR_TIMEOUT || rc == M2M_ERR_UNREACHABLE;
+
+	if (!rc)
+		return;
+	if (silent && mcoap_dtls(dm->coap) && !dm->upd.rehandshook) {
+		logf_(dm, LOG_NOTICE, "%s: a new DTLS handshake, then the Update again", err->msg);
+		dm->upd.rehandshook = true;
+		if (mcoap_rehandshake(dm->coap, err) || update_begin(dm, update_wait_ms(dm), err))
+			serve_update_failed(dm, err);
+		return;
+	}
+	/* answered, but not as an LwM2M server should; or silent after a new handshake */
+	logf_(dm, LOG_WARNING, "%s: registering again", err->msg);
+	if (do_register(dm, 10 * 1000, err))
+		serve_update_failed(dm, err);
+}
+
 int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struct m2m_err *err)
 {
 	uint64_t end = m2m_now_ms() + ms;
@@ -574,22 +673,23 @@ int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struc
 			}
 			continue;
 		}
-		/* out of reach (an Update or a notification failed): try again, backing off */
-		if (dm->obs.offline ? m2m_now_ms() >= dm->retry_at :
-				      dm->objs.update_due || (uint64_t)time(NULL) >= update_at(dm)) {
-			rc = do_update(dm, 10 * 1000, err);
-			if (rc && rc != M2M_ERR_TIMEOUT && rc != M2M_ERR_UNREACHABLE) {
-				/* answered, but not as an LwM2M server should: register anew */
-				logf_(dm, LOG_WARNING, "%s: registering again", err->msg);
-				rc = do_register(dm, 10 * 1000, err);
-			}
-			if (rc) {
-				/* always-on: never give up, back off */
-				logf_(dm, LOG_WARNING, "%s", err->msg);
-				dm->obs.offline = true;
-				retry_later(dm);
-			}
+		if (dm->upd.active) {
+			if (mcoap_poll(dm->coap))
+				serve_update_done(dm, err);
+		} else if (dm->obs.offline ? m2m_now_ms() >= dm->retry_at :
+					     dm->objs.update_due ||
+					     (uint64_t)time(NULL) >= update_at(dm)) {
+			/* due, or out of reach (an Update or a notification failed): try again */
+			dm->upd.rehandshook = false;
+			if (update_begin(dm, update_wait_ms(dm), err))
+				serve_update_failed(dm, err);
 		}
+	}
+	if (dm->upd.active) {
+		/* stopped with an Update under way: its answer is not waited for */
+		mcoap_discard(dm->coap);
+		dm->upd.active = false;
+		lw_buf_free(&dm->upd.links);
 	}
 	lw_objects_run_hooks(&dm->objs);
 	return M2M_OK;
@@ -751,6 +851,7 @@ void m2m_dm_close(struct m2m_dm *dm)
 	 */
 	obs_save(dm);
 	lw_obs_free(&dm->obs);
+	lw_buf_free(&dm->upd.links);
 	mcoap_close(dm->coap);
 	/* a Reboot or Factory Reset answered in a --report run's window runs now */
 	lw_objects_run_hooks(&dm->objs);

@@ -19,6 +19,8 @@
 #   attr PATH QUERY    Write-Attributes: PUT PATH?QUERY without a payload
 #   deaf | hear        close the socket (the client gets ICMP port unreachable) | reopen it
 #   reset PATH         answer the next notification of PATH's observation with a reset
+#   mute-updates | answer-updates  leave the client's Updates unanswered (a server that
+#                      is slow or gone for them only) | answer them again
 import json
 import os
 import random
@@ -98,7 +100,7 @@ def main():
     sock, peer, regs, obs, resets, pending = None, None, {}, {}, set(), {}
     mid = random.randrange(0x10000)
     # values arriving in blocks: id -> what is known so far; GETs due later
-    lgs, later, blockdelay = {}, [], 0.0
+    lgs, later, blockdelay, mute_updates = {}, [], 0.0, False
     bodies = {}  # the blocks of a Register so far, per client address
 
     def get_block(rid, num):
@@ -201,6 +203,12 @@ def main():
                 elif cmd[0] == "reset":
                     resets.add(cmd[1])
                     event(event="will-reset", path=cmd[1])
+                elif cmd[0] == "mute-updates":
+                    mute_updates = True
+                    event(event="mute-updates")
+                elif cmd[0] == "answer-updates":
+                    mute_updates = False
+                    event(event="answer-updates")
                 elif cmd[0] == "blockdelay":
                     blockdelay = int(cmd[1]) / 1000.0
                 elif cmd[0] in ("observe", "fetch", "write", "attr", "exec") and sock and peer:
@@ -258,6 +266,9 @@ def main():
                       links=m["payload"].decode(errors="replace"), blocks=blocks)
                 resp = build(2, 65, m["mid"], m["token"], [(8, b"rd"), (8, loc.encode())] +
                              ([(27, b1)] if b1 is not None else []))
+            elif m["code"] == 2 and path[4:] in regs and mute_updates:
+                event(event="update-ignored", location=path, mid=m["mid"])
+                continue
             elif m["code"] == 2 and path[4:] in regs:
                 event(event="update", query=query, port=src[1], location=path)
                 resp = build(2, 68, m["mid"], m["token"])

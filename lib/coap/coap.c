@@ -591,12 +591,33 @@ static struct m2m_coap *rst_owner;
  * (RFC 7641 3.6), so we read that line; everything else libcoap logs goes
  * nowhere: the library must not print.
  */
+/*
+ * libcoap's log: a reset of one of our notifications (told only here), and a
+ * datagram it dropped as too large (over its 1152-byte PDU limit) or
+ * malformed, which we say in our log (at most once a minute, with a count)
+ * since libcoap answers nothing.
+ */
 static void on_log(coap_log_t level, const char *msg)
 {
 	struct m2m_coap *c = rst_owner;
+	uint64_t now = m2m_now_ms();
 	unsigned mid;
 
-	if (!c || sscanf(msg, "got RST for mid=0x%x", &mid) != 1)
+	if (!c)
+		return;
+	if (strstr(msg, "discard malformed PDU")) {
+		c->dropped++;
+		if (c->log && (!c->dropped_logged_at || now - c->dropped_logged_at >= 60000)) {
+			c->log(c->log_ctx, LOG_WARNING,
+			       "%s: %u datagram(s) from the server too large (over %zu bytes) or "
+			       "malformed: dropped", c->host, c->dropped,
+			       c->s ? coap_session_max_pdu_size(c->s) : 0);
+			c->dropped = 0;
+			c->dropped_logged_at = now;
+		}
+		return;
+	}
+	if (sscanf(msg, "got RST for mid=0x%x", &mid) != 1)
 		return;
 	for (size_t i = 0; i < ARRAY_SIZE(c->non); i++) {
 		if (c->non[i].used && c->non[i].mid == (coap_mid_t)mid) {
@@ -610,6 +631,12 @@ static void on_log(coap_log_t level, const char *msg)
 	}
 }
 
+void mcoap_set_log(struct m2m_coap *c, m2m_coap_log_fn log, void *ctx)
+{
+	c->log = log;
+	c->log_ctx = ctx;
+}
+
 static int setup_once(void)
 {
 	static bool done;
@@ -617,7 +644,7 @@ static int setup_once(void)
 	if (!done) {
 		coap_startup();
 		coap_set_log_handler(on_log);
-		coap_set_log_level(LOG_ALERT);
+		coap_set_log_level(LOG_WARNING);
 		coap_dtls_set_log_level(LOG_EMERG);
 		done = true;
 	}

@@ -164,6 +164,11 @@ void mcoap_discard(struct m2m_coap *c);
 /* Until the request under way gives up, in ms (UINT64_MAX: none under way). */
 uint64_t mcoap_wait_ms(struct m2m_coap *c);
 
+/* Where lib/coap says what libcoap does not (datagrams it drops). */
+typedef void (*m2m_coap_log_fn)(void *ctx, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void mcoap_set_log(struct m2m_coap *c, m2m_coap_log_fn log, void *ctx);
+
 /* Serve and retransmit for up to ms milliseconds. */
 int mcoap_process(struct m2m_coap *c, unsigned ms);
 

@@ -19,6 +19,10 @@ struct m2m_coap {
 	struct m2m_coap_opts o; /* as given to mcoap_open (strings and PSK copied) */
 	m2m_coap_handler handler;
 	m2m_coap_notify_failed notify_failed;
+	m2m_coap_log_fn log;
+	void *log_ctx;
+	unsigned dropped;       /* datagrams libcoap dropped since the last log line */
+	uint64_t dropped_logged_at;
 	/* our recent non-confirmable notifications, to tell whose a reset is */
 	struct {
 		bool used;

@@ -873,4 +873,5 @@ void m2m_dm_set_log(struct m2m_dm *dm, m2m_dm_log_fn log, void *ctx)
 	dm->log_ctx = ctx;
 	dm->obs.log = log;
 	dm->obs.log_ctx = ctx;
+	mcoap_set_log(dm->coap, log, ctx);
 }

@@ -5,6 +5,7 @@
  * Objects provide callbacks; this file walks paths, checks operations
  * against each resource's definition and converts values to its type.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,7 +308,11 @@ int lw_discover(struct lw_registry *reg, const struct lw_path *p, struct lw_buf 
 	return out->oom || out->len == start ? LW_INTERNAL : 0;
 }
 
-static bool parse_num(const char *s, size_t len, double *out)
+/*
+ * An attribute's number: decimal, with a fraction and an exponent if need be
+ * ("1e308"), a sign where allowed; never inf, nan or hex (strtod takes them).
+ */
+static bool parse_num(const char *s, size_t len, bool sign, double *out)
 {
 	char b[32], *end;
 
@@ -315,8 +320,10 @@ static bool parse_num(const char *s, size_t len, double *out)
 		return false;
 	memcpy(b, s, len);
 	b[len] = 0;
+	if (!strchr("0123456789", b[sign && b[0] == '-' ? 1 : 0]) || strpbrk(b, "xXnN"))
+		return false;
 	*out = strtod(b, &end);
-	return *end == 0 && *out == *out;
+	return *end == 0 && isfinite(*out);
 }
 
 int lw_write_attrs(struct lw_registry *reg, const struct lw_path *p, const char *query,
@@ -333,6 +340,20 @@ int lw_write_attrs(struct lw_registry *reg, const struct lw_path *p, const char 
 	/* a resource that cannot be read (an executable: 4.05) may still have attributes */
 	if (rc && rc != LW_NOT_ALLOWED)
 		return rc;
+	/* gt, lt and st: for numeric resources only (LwM2M 1.1 5.1.2) */
+	if (p->depth >= 3) {
+		const struct lw_object *o = lw_registry_find(reg, p->id[0]);
+		const struct lw_res_def *d = o ? lw_res_find(o, p->id[2]) : NULL;
+		bool numeric = d && (d->type == LW_INTEGER || d->type == LW_UNSIGNED ||
+				     d->type == LW_FLOAT);
+
+		for (size_t i = 0; i < len && !numeric; i++)
+			if ((i == 0 || query[i - 1] == '&') && i + 2 <= len &&
+			    (!memcmp(query + i, "gt", 2) || !memcmp(query + i, "lt", 2) ||
+			     !memcmp(query + i, "st", 2)) &&
+			    (i + 2 == len || query[i + 2] == '=' || query[i + 2] == '&'))
+				return LW_BAD_REQUEST;
+	}
 	return lw_attrs_store(reg, p, query, len);
 }
 
@@ -384,7 +405,9 @@ int lw_attrs_store(struct lw_registry *reg, const struct lw_path *p, const char 
 		if (eq == end) {
 			clear |= bit; /* "pmin" alone removes it */
 		} else {
-			if (!parse_num(query + eq + 1, end - eq - 1, &v) || v < 0 ||
+			/* gt and lt may be negative (a signal strength in dBm) */
+			if (!parse_num(query + eq + 1, end - eq - 1,
+				       bit == LW_A_GT || bit == LW_A_LT, &v) ||
 			    ((bit == LW_A_PMIN || bit == LW_A_PMAX) && v > 86400 * 365.0))
 				return LW_BAD_REQUEST;
 			a.set |= bit;
@@ -400,7 +423,9 @@ int lw_attrs_store(struct lw_registry *reg, const struct lw_path *p, const char 
 		o = end + 1;
 	}
 	a.set &= ~clear;
-	if ((a.set & (LW_A_GT | LW_A_LT)) == (LW_A_GT | LW_A_LT) && a.lt >= a.gt)
+	/* LwM2M 1.1 5.1.2: lt < gt, and lt + 2 st < gt when all three are set */
+	if ((a.set & (LW_A_GT | LW_A_LT)) == (LW_A_GT | LW_A_LT) &&
+	    (a.lt >= a.gt || ((a.set & LW_A_ST) && a.lt + 2 * a.st >= a.gt)))
 		return LW_BAD_REQUEST;
 	if ((a.set & (LW_A_PMIN | LW_A_PMAX)) == (LW_A_PMIN | LW_A_PMAX) && a.pmax < a.pmin)
 		return LW_BAD_REQUEST;

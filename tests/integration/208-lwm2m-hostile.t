@@ -8,7 +8,7 @@
 # within 1 MB of its idle RSS.
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v python3 >/dev/null || skip_all "python3 not installed"
-plan 22
+plan 24
 port=$(free_port)
 ep=it-hostile-$port
 limit=65536
@@ -25,7 +25,7 @@ dm:
 YAML
 export M2M_CONFIG=$T/m2m.yaml
 bg "$T/srv.log" python3 "$ROOT/tests/tools/coap-hostile.py" "$port" "$limit" "$T/go" \
-	size1 grow stray atomic szx7 accept ifmatch flood 20
+	size1 grow stray atomic szx7 accept ifmatch big flood 20
 wait_for "$T/srv.log" '"event":"listening"' 10
 bg "$T/serve.log" "$BIN/m2mdm-status" --serve
 cli=$BG_PID
@@ -41,7 +41,7 @@ ok $? "the hostile server went through its list"
 for c in size1-claim size1-then-last body-past-limit body-past-limit-not-applied \
 	stray-block-more stray-block-last stray-not-applied blocks-atomic blocks-applied-whole \
 	blocks-restart block2-szx7 block1-szx7 accept-unknown if-match-wrong if-match-right \
-	if-match-any flood; do
+	if-match-any big-datagram-then-alive flood; do
 	is "$(check_result "$T/srv.log" "$c")" pass "$c"
 done
 kill -0 "$cli" 2>/dev/null
@@ -50,6 +50,9 @@ peak=$(awk '/^VmHWM:/ { print $2 }' "/proc/$cli/status")
 diag "RSS at rest ${idle} kB, peak under attack ${peak} kB"
 [ -n "$peak" ] && [ -n "$idle" ] && [ $((peak - idle)) -le 1024 ]
 ok $? "peak RSS under a stream of oversized bodies within 1 MB of the idle RSS (+$((peak - idle)) kB)"
+grep -qE "datagram\(s\) from the server too large \(over [0-9]+ bytes\) or malformed: dropped" \
+	"$T/serve.log.err"
+ok $? "the dropped datagram is said in the client's log"
 grep -qiE "abort|assert|sanitizer" "$T/serve.log" "$T/serve.log.err"
 ok $((!$?)) "nothing in the client's log of a crash"
 done_testing

@@ -362,6 +362,31 @@ static void test_operations(void **state)
 	/* an attribute not applied here (epmin, 1.1) is refused, not taken silently */
 	assert_int_equal(lw_write_attrs(&reg, &p, "pmin=3&epmin=1", 14), LW_BAD_REQUEST);
 	assert_int_equal(lw_write_attrs(&reg, &p, "lt=9", 4), LW_BAD_REQUEST); /* lt >= gt */
+	/* numbers: no inf, nan or hex; gt and lt may be negative, pmin, pmax and st not */
+	p = P("/9/0/2");
+	assert_int_equal(lw_write_attrs(&reg, &p, "st=inf", 6), LW_BAD_REQUEST);
+	assert_int_equal(lw_write_attrs(&reg, &p, "lt=inf", 6), LW_BAD_REQUEST);
+	assert_int_equal(lw_write_attrs(&reg, &p, "gt=nan", 6), LW_BAD_REQUEST);
+	assert_int_equal(lw_write_attrs(&reg, &p, "gt=0x10", 7), LW_BAD_REQUEST);
+	assert_int_equal(lw_write_attrs(&reg, &p, "gt=1e999", 8), LW_BAD_REQUEST);
+	assert_int_equal(lw_write_attrs(&reg, &p, "st=-1", 5), LW_BAD_REQUEST);
+	assert_int_equal(lw_write_attrs(&reg, &p, "pmin=-1", 7), LW_BAD_REQUEST);
+	assert_int_equal(lw_write_attrs(&reg, &p, "gt=1e308&lt=-1e308", 18), 0);
+	assert_int_equal(lw_attrs_get(&reg, &p, &a), LW_A_GT | LW_A_LT);
+	assert_true(a.gt == 1e308 && a.lt == -1e308);
+	assert_int_equal(lw_write_attrs(&reg, &p, "gt=-40.5&lt=-90", 15), 0);
+	/* lt + 2 st < gt (LwM2M 1.1 5.1.2) */
+	assert_int_equal(lw_write_attrs(&reg, &p, "st=30", 5), LW_BAD_REQUEST);
+	assert_int_equal(lw_write_attrs(&reg, &p, "st=20", 5), 0);
+	/* gt, lt, st on a string resource: refused */
+	p = P("/9/0/0");
+	assert_int_equal(lw_write_attrs(&reg, &p, "gt=1", 4), LW_BAD_REQUEST);
+	assert_int_equal(lw_write_attrs(&reg, &p, "pmin=1&st=1", 11), LW_BAD_REQUEST);
+	assert_int_equal(lw_write_attrs(&reg, &p, "pmin=1", 6), 0);
+	/* removed again (a name alone), so that what follows sees none of them */
+	assert_int_equal(lw_write_attrs(&reg, &p, "pmin", 4), 0);
+	p = P("/9/0/2");
+	assert_int_equal(lw_write_attrs(&reg, &p, "gt&lt&st", 8), 0);
 	p = P("/9/0");
 	assert_int_equal(lw_write_attrs(&reg, &p, "pmax=60", 7), 0);
 	assert_int_equal(lw_write_attrs(&reg, &p, "gt=1", 4), LW_BAD_REQUEST);

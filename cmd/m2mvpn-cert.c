@@ -879,6 +879,9 @@ static int set_pin(struct opts *o, struct m2m_secret_ref *ref, enum m2m_secret_s
 			return cli_error(&o->c, M2M_ERR_USAGE, "--%s '%s': expected a file descriptor number",
 					 opt, arg);
 	} else if (arg) {
+		if (src == M2M_SECRET_CREDENTIAL && m2m_credential_name_invalid(arg))
+			return cli_error(&o->c, M2M_ERR_USAGE, "--%s '%s': not a credential name (%s)",
+					 opt, arg, m2m_credential_name_invalid(arg));
 		ref->path = (char *)arg;
 	}
 	return M2M_OK;
@@ -907,7 +910,13 @@ static int option(struct opts *o, int k, const char *arg)
 	case O_TOKEN: o->ref.token = arg; break;
 	case O_ID: o->ref.id = arg; break;
 	case O_LABEL: o->ref.label = arg; break;
-	case O_TCTI: o->ref.tcti = arg; break;
+	case O_TCTI:
+		if (!m2m_tcti_allowed(arg))
+			return cli_error(&o->c, M2M_ERR_USAGE,
+					 "--tcti '%s': expected device[:/dev/tpm...], tabrmd, mssim or swtpm",
+					 arg);
+		o->ref.tcti = arg;
+		break;
 	case O_HANDLE:
 		errno = 0;
 		h = strtoul(arg, &end, 16);

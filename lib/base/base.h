@@ -64,6 +64,14 @@ struct m2m_secret {
  * its owner (root or us) can read: M2M_ERR_CREDENTIAL otherwise.
  */
 int m2m_check_private(int fd, const char *path, const char *what, struct m2m_err *err);
+/* Why s is not a systemd credential name (a file name in $CREDENTIALS_DIRECTORY), or NULL. */
+const char *m2m_credential_name_invalid(const char *s);
+/*
+ * Whether a TCTI string is one we let tpm2-tss load: device (a /dev/tpm node
+ * only), tabrmd, mssim or swtpm. tpm2-tss turns it into a library to load and
+ * a device to open, as root: nothing else from a config, a key file or argv.
+ */
+bool m2m_tcti_allowed(const char *tcti);
 int m2m_secret_read(const struct m2m_secret_ref *ref, const char *what,
 		    struct m2m_secret *out, struct m2m_err *err);
 void m2m_secret_wipe(struct m2m_secret *s);

@@ -106,6 +106,17 @@ static int read_fd_once(int fd, struct m2m_secret *out, const char *what, struct
 	return rc;
 }
 
+const char *m2m_credential_name_invalid(const char *s)
+{
+	if (!s || !*s)
+		return "empty";
+	if (strchr(s, '/') || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return "not a file name";
+	if (strlen(s) > 255)
+		return "longer than 255 bytes";
+	return NULL;
+}
+
 int m2m_check_private(int fd, const char *path, const char *what, struct m2m_err *err)
 {
 	struct stat st;
@@ -115,8 +126,9 @@ int m2m_check_private(int fd, const char *path, const char *what, struct m2m_err
 				   path);
 	if (st.st_mode & 0077)
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
-				   "%s: refusing %s, readable by others (mode %04o); chmod 600 it",
-				   what, path, (unsigned)(st.st_mode & 07777));
+				   "%s: refusing %s, readable by %s (mode %04o); chmod 600 it",
+				   what, path, st.st_mode & 0007 ? "others" : "its group",
+				   (unsigned)(st.st_mode & 07777));
 	if (st.st_uid != 0 && st.st_uid != geteuid())
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
 				   "%s: refusing %s, owned by another user (uid %u)", what, path,
@@ -206,6 +218,12 @@ int m2m_secret_read(const struct m2m_secret_ref *ref, const char *what, struct m
 		rc = read_fd_once(ref->fd, out, what, err);
 		break;
 	case M2M_SECRET_CREDENTIAL:
+		/* a name, never a path out of the directory ("../x"), whoever gave it */
+		if (m2m_credential_name_invalid(ref->path)) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: '%s' is not a credential name (%s)",
+					 what, ref->path, m2m_credential_name_invalid(ref->path));
+			break;
+		}
 		dir = getenv("CREDENTIALS_DIRECTORY");
 		if (!dir || !*dir) {
 			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,

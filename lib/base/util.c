@@ -299,3 +299,24 @@ bool m2m_unhex(const char *s, uint8_t *out, size_t max, size_t *len)
 	*len = n / 2;
 	return true;
 }
+
+/*
+ * tpm2-tss turns a TCTI string into a library to load and a device to open,
+ * as root: only the known TCTIs, and "device" only for a TPM device node,
+ * whatever a config or a key file says.
+ */
+bool m2m_tcti_allowed(const char *conf)
+{
+	static const char *const names[] = { "device", "tabrmd", "mssim", "swtpm" };
+	size_t n = strcspn(conf, ":");
+	const char *opts = conf[n] ? conf + n + 1 : "";
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strlen(names[i]) != n || strncmp(conf, names[i], n) != 0)
+			continue;
+		if (i == 0)
+			return !*opts || (strncmp(opts, "/dev/tpm", 8) == 0 && !strstr(opts, ".."));
+		return true;
+	}
+	return false;
+}

@@ -382,11 +382,7 @@ static const char *check_vici(const char *s, char *hint, size_t len)
 
 static const char *check_credential(const char *s, char *hint, size_t len)
 {
-	if (strchr(s, '/') || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-		return "not a file name";
-	if (strlen(s) > 255)
-		return "longer than 255 bytes";
-	return NULL;
+	return m2m_credential_name_invalid(s);
 }
 
 static const char *check_hex_id(const char *s, char *hint, size_t len)
@@ -406,9 +402,11 @@ static const char *check_hex_id(const char *s, char *hint, size_t len)
 
 static const char *check_tcti(const char *s, char *hint, size_t len)
 {
-	for (; *s; s++)
-		if (*s == ' ' || *s == '"' || *s == '\\')
+	for (const char *p = s; *p; p++)
+		if (*p == ' ' || *p == '"' || *p == '\\')
 			return "spaces, quotes and backslashes are not allowed";
+	if (!m2m_tcti_allowed(s))
+		return "not device[:/dev/tpm...], tabrmd, mssim or swtpm";
 	return NULL;
 }
 
@@ -770,10 +768,13 @@ static int parse_pin(struct ctx *c, const struct cfg_node *key, const struct cfg
 	return M2M_OK;
 }
 
-/* A TPM persistent handle: 0x81000000 to 0x81ffffff, hex. */
+/*
+ * A TPM persistent handle of the owner, hex: 0x81000000 to 0x817fffff (from
+ * 0x81800000 they belong to the platform, which we cannot make keys in).
+ */
 static int get_handle(struct ctx *c, const struct cfg_node *v, uint32_t *out)
 {
-	static const char expected[] = "a persistent handle in hex, 0x81000000 to 0x81ffffff";
+	static const char expected[] = "a persistent handle in hex, 0x81000000 to 0x817fffff";
 	char b[QMAX * 4 + 8], *end;
 	const char *s;
 	unsigned long h;
@@ -785,6 +786,9 @@ static int get_handle(struct ctx *c, const struct cfg_node *v, uint32_t *out)
 	if (*end || !(s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) || h < 0x81000000ul ||
 	    h > 0x81fffffful)
 		return fail(c, v, "invalid handle '%s'; expected %s", q(v, b, sizeof(b)), expected);
+	if (h >= 0x81800000ul)
+		return fail(c, v, "handle '%s' belongs to the platform; expected %s",
+			    q(v, b, sizeof(b)), expected);
 	*out = (uint32_t)h;
 	return M2M_OK;
 }

@@ -158,7 +158,11 @@ int m2m_key_ref_check(const struct m2m_key_ref *ref, bool generate, struct m2m_e
 	case M2M_KEYSTORE_TPM:
 		if (ref->handle && (ref->handle < 0x81000000u || ref->handle > 0x81ffffffu))
 			return m2m_err_set(err, M2M_ERR_USAGE,
-					   "tpm key: handle 0x%08x is not a persistent handle (0x81000000-0x81ffffff)",
+					   "tpm key: handle 0x%08x is not a persistent handle (0x81000000-0x817fffff)",
+					   (unsigned)ref->handle);
+		if (ref->handle >= 0x81800000u)
+			return m2m_err_set(err, M2M_ERR_USAGE,
+					   "tpm key: handle 0x%08x belongs to the platform (0x81800000 and up); use one of the owner's, 0x81000000-0x817fffff",
 					   (unsigned)ref->handle);
 		if (ref->tcti && !*ref->tcti)
 			return m2m_err_set(err, M2M_ERR_USAGE, "tpm key: empty TCTI");
@@ -256,18 +260,20 @@ static int copy_ref(const struct m2m_key_ref *src, struct m2m_key_ref *dst)
 	return 0;
 }
 
-static void fingerprint(struct m2m_key *k)
+void ks_fingerprint(EVP_PKEY *pk, char *out, size_t len)
 {
 	unsigned char *der = NULL, md[32];
-	char hex[40];
-	int n = k->pub ? i2d_PUBKEY(k->pub, &der) : -1;
+	char hex[65];
+	int n = pk ? i2d_PUBKEY(pk, &der) : -1;
 
+	if (len)
+		out[0] = 0;
 	if (n <= 0)
 		return;
 	SHA256(der, (size_t)n, md);
 	OPENSSL_free(der);
-	m2m_hex(md, 16, hex, sizeof(hex));
-	snprintf(k->info.fingerprint, sizeof(k->info.fingerprint), "SHA256:%s", hex);
+	m2m_hex(md, sizeof(md), hex, sizeof(hex));
+	snprintf(out, len, "SHA256:%s", hex);
 }
 
 int m2m_key_open(const struct m2m_key_ref *ref, struct m2m_key **out, struct m2m_err *err)
@@ -296,7 +302,7 @@ int m2m_key_open(const struct m2m_key_ref *ref, struct m2m_key **out, struct m2m
 		return rc;
 	}
 	k->info.type = ks_pkey_type(k->pub);
-	fingerprint(k);
+	ks_fingerprint(k->pub, k->info.fingerprint, sizeof(k->info.fingerprint));
 	*out = k;
 	return M2M_OK;
 }

@@ -140,7 +140,7 @@ int ks_file_write(const char *path, EVP_PKEY *pk, const struct m2m_secret_ref *p
 
 	if (!replace && ks_exists(path))
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
-				   "%s: a key is already there; not replaced (delete it first)", path);
+				   "%s: a key is already there; not replaced (delete it first, or replace it: --force)", path);
 	if (pin && pin->source != M2M_SECRET_NONE) {
 		rc = m2m_secret_read(pin, "PIN for the new key", &s, err);
 		if (rc)
@@ -181,7 +181,7 @@ static int file_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, 
 
 	if (!replace && ks_exists(ref->path))
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
-				   "%s: a key is already there; not replaced (delete it first)",
+				   "%s: a key is already there; not replaced (delete it first, or replace it: --force)",
 				   ref->path);
 	pk = ks_soft_generate(type);
 	if (!pk)

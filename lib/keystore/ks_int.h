@@ -87,7 +87,18 @@ int ks_pkcs11_unlock(struct m2m_key *k, struct m2m_secret *pin, struct m2m_err *
  * test signature unless the TPM is in or one failure from dictionary-attack
  * lockout (M2M_ERR_PIN_LOCKOUT) or refused this value before (CREDENTIAL).
  */
+/* "SHA256:<hex>" of the key's SubjectPublicKeyInfo, all 32 bytes ("" if it has none) */
+void ks_fingerprint(EVP_PKEY *pk, char *out, size_t len);
 int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *err);
+/*
+ * Whether the key could be used now, without using it (a later "up" whose
+ * credentials charon still holds, so its value signed before and is
+ * unchanged): the device answers (the open did that), it is not locked, the
+ * configured value was not refused since. The PIN policy's verdicts, without
+ * a try.
+ */
+int ks_tpm_check(struct m2m_key *k, struct m2m_err *err);
+int ks_pkcs11_check(struct m2m_key *k, struct m2m_err *err);
 /*
  * Sign with the auth value ks_tpm_unlock() read (a file descriptor or a
  * prompt gives it only once); auth must outlive the key's signatures.

@@ -289,7 +289,7 @@ int ks_machine_write(const char *path, EVP_PKEY *pk, const char *tcti, uint32_t 
 
 	if (!replace && ks_exists(path))
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
-				   "%s: a key is already there; not replaced (delete it first)", path);
+				   "%s: a key is already there; not replaced (delete it first, or replace it: --force)", path);
 	for (size_t i = 0; i < N_INPUTS; i++) {
 		if (!read_input(&inputs[i], vals[n], MAX_VALUE) || weak_value(vals[n]))
 			continue;
@@ -384,7 +384,7 @@ static int machine_generate(const struct m2m_key_ref *ref, enum m2m_key_type typ
 
 	if (!replace && ks_exists(ref->path))
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
-				   "%s: a key is already there; not replaced (delete it first)",
+				   "%s: a key is already there; not replaced (delete it first, or replace it: --force)",
 				   ref->path);
 	pk = ks_soft_generate(type);
 	if (!pk)

@@ -391,7 +391,7 @@ static int p11_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, b
 	    find(p, ref, CKO_PUBLIC_KEY) != CK_INVALID_HANDLE) {
 		if (!replace) {
 			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
-					 "token '%s': a key with id %s is already there; not replaced (delete it first)",
+					 "token '%s': a key with id %s is already there; not replaced (delete it first, or replace it: --force)",
 					 p->token, ref->id);
 			goto out;
 		}
@@ -866,6 +866,31 @@ int ks_pkcs11_unlock(struct m2m_key *k, struct m2m_secret *pin, struct m2m_err *
 	if (k->ref.store != M2M_KEYSTORE_PKCS11 || !k->be)
 		return m2m_err_set(err, M2M_ERR_USAGE, "unlock: not a PKCS#11 key");
 	return p11_login(k->be, &k->ref, pin, err);
+}
+
+int ks_pkcs11_check(struct m2m_key *k, struct m2m_err *err)
+{
+	struct p11 *p = k->be;
+	struct m2m_secret pin = { 0 };
+	char what[96];
+	int rc;
+
+	if (k->ref.store != M2M_KEYSTORE_PKCS11 || !p)
+		return m2m_err_set(err, M2M_ERR_USAGE, "check: not a PKCS#11 key");
+	rc = ks_pin_policy(token_pin_state(p), k->ref.pin.source == M2M_SECRET_PROMPT, p->token,
+			   err);
+	if (rc || k->ref.pin.source == M2M_SECRET_PROMPT)
+		return rc;
+	snprintf(what, sizeof(what), "PIN for token '%s'", p->token);
+	rc = m2m_secret_read(&k->ref.pin, what, &pin, err);
+	if (rc)
+		return rc;
+	if (ks_pin_rejected_before(k->ref.module, p->serial, p->token, pin.buf, pin.len))
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				 "token '%s': this PIN was rejected in an earlier run; not tried again (fix the PIN source)",
+				 p->token);
+	m2m_secret_wipe(&pin);
+	return rc;
 }
 
 int ks_pkcs11_cert(struct m2m_key *k, unsigned char **der, size_t *len, struct m2m_err *err)

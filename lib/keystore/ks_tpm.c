@@ -140,6 +140,12 @@ struct tpm {
 	bool noda;              /* the key is exempt from dictionary-attack lockout */
 	bool auth_failed;       /* the TPM refused the auth value */
 	const struct m2m_secret *auth; /* set: use it, do not read the source again */
+	/*
+	 * The auth value passed the policy (ks_tpm_unlock) in this process: every
+	 * signature goes through it first, whichever tool or subcommand asks.
+	 */
+	bool unlocked, unlocking;
+	struct m2m_secret own;  /* the value the policy read, when no caller gave one */
 	char tcti_conf[256];
 };
 
@@ -232,27 +238,6 @@ static TSS2_RC quiet_tcti_init(const char *conf, TSS2_TCTI_CONTEXT **tcti)
 	return rc;
 }
 
-/*
- * tpm2-tss turns a TCTI string into a library to load and a device to open,
- * as root: only the known TCTIs, and "device" only for a TPM device node,
- * whatever a config or a key file says.
- */
-static bool tcti_safe(const char *conf)
-{
-	static const char *const names[] = { "device", "tabrmd", "mssim", "swtpm" };
-	size_t n = strcspn(conf, ":");
-	const char *opts = conf[n] ? conf + n + 1 : "";
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strlen(names[i]) != n || strncmp(conf, names[i], n) != 0)
-			continue;
-		if (i == 0)
-			return !*opts || (strncmp(opts, "/dev/tpm", 8) == 0 && !strstr(opts, ".."));
-		return true;
-	}
-	return false;
-}
-
 static int tpm_connect(const struct m2m_key_ref *ref, struct tpm **out, struct m2m_err *err)
 {
 	struct tpm *t = calloc(1, sizeof(*t));
@@ -268,7 +253,7 @@ static int tpm_connect(const struct m2m_key_ref *ref, struct tpm **out, struct m
 				   "TPM: the tpm2-tss libraries are not installed (libtss2-esys0, libtss2-tctildr0, libtss2-mu0)");
 	}
 	snprintf(t->tcti_conf, sizeof(t->tcti_conf), "%s", tcti_of(ref));
-	if (!tcti_safe(t->tcti_conf)) {
+	if (!m2m_tcti_allowed(t->tcti_conf)) {
 		free(t);
 		return m2m_err_set(err, M2M_ERR_CONFIG,
 				   "TPM: refusing TCTI '%.60s'; expected device[:/dev/tpm...], tabrmd, mssim or swtpm",
@@ -384,7 +369,7 @@ static int take_handle(struct tpm *t, uint32_t handle, bool replace, struct m2m_
 		return M2M_OK;
 	if (!replace)
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
-				   "TPM: a key is already at handle 0x%08x; not replaced (delete it first)",
+				   "TPM: a key is already at handle 0x%08x; not replaced (delete it first, or replace it: --force)",
 				   handle);
 	r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, old, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 			      ESYS_TR_NONE, handle, &old);
@@ -398,10 +383,13 @@ static int take_handle(struct tpm *t, uint32_t handle, bool replace, struct m2m_
  */
 static void auth_marker(const struct m2m_key *k, uint32_t handle, char serial[48], char name[32])
 {
-	/* the public key's fingerprint, as m2m_key_open() took it: "SHA256:<hex>" */
+	/*
+	 * the public key's fingerprint, as m2m_key_open() took it: "SHA256:<hex>";
+	 * its first 16 bytes, as in the markers of earlier versions (kept valid)
+	 */
 	const char *fp = strchr(k->info.fingerprint, ':');
 
-	snprintf(serial, 48, "%08x:%s", handle, fp ? fp + 1 : "");
+	snprintf(serial, 48, "%08x:%.32s", handle, fp ? fp + 1 : "");
 	snprintf(name, 32, "TPM key 0x%08x", handle);
 }
 
@@ -761,6 +749,14 @@ static int tpm_sign(struct m2m_key *k, const unsigned char *dg, size_t dlen, uns
 	int rc;
 
 	memcpy(d.buffer, dg, dlen);
+	if (!t->unlocked && !t->unlocking) {
+		/* never a try the lockout policy has not allowed (doctor, csr, a DTLS handshake) */
+		rc = ks_tpm_unlock(k, &t->own, err);
+		if (rc)
+			return rc;
+		if (!t->auth && t->own.buf)
+			t->auth = &t->own;
+	}
 	rc = set_auth(t, t->key, &k->ref, "auth value of the TPM key", err);
 	if (rc)
 		return rc;
@@ -769,6 +765,8 @@ static int tpm_sign(struct m2m_key *k, const unsigned char *dg, size_t dlen, uns
 	if (r != TSS2_RC_SUCCESS) {
 		t->auth_failed = (r & 0xff0000) == 0 && (base_rc(r) == TPM2_RC_AUTH_FAIL ||
 							  base_rc(r) == TPM2_RC_BAD_AUTH);
+		if (t->auth_failed)
+			t->unlocked = false; /* the next one goes through the policy again */
 		return tss_err(err, r, "signing", handle_of(&k->ref));
 	}
 	if (s->sigAlg == TPM2_ALG_ECDSA) {
@@ -810,6 +808,10 @@ static int tpm_remove(const struct m2m_key_ref *ref, struct m2m_err *err)
 
 static void tpm_key_close(struct m2m_key *k)
 {
+	struct tpm *t = k->be;
+
+	if (t)
+		m2m_secret_wipe(&t->own);
 	tpm_close(k->be);
 	k->be = NULL;
 }
@@ -954,83 +956,123 @@ static int da_state(struct tpm *t, bool *lockout, uint32_t *failed, uint32_t *ma
  * when one more failure would lock, not tried again once the TPM refused it
  * (remembered across runs, hashed, in the state directory), and one test
  * signature otherwise.
+ *
+ * policy(): everything but the try. 1 when there is nothing to try (no auth
+ * value, none needed), 0 when the value in *auth may be tried, or an error;
+ * verified: the value signed in an earlier run and is unchanged since.
  */
-int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *err)
+struct tpm_try {
+	char serial[48], name[32];
+	const char *val;
+	size_t vlen;
+	uint32_t failed, max;
+	bool none;
+};
+
+static int policy(struct m2m_key *k, struct m2m_secret *auth, bool verified, struct tpm_try *w,
+		  struct m2m_err *err)
 {
 	struct tpm *t = k->be;
-	uint32_t handle = handle_of(&k->ref), failed, max;
-	unsigned char dg[32], *sig = NULL;
-	char serial[48], name[32];
-	size_t siglen = 0, vlen = 0;
-	const char *val = "";
-	bool lockout, none;
+	bool lockout;
 	int rc;
 
-	if (k->ref.store != M2M_KEYSTORE_TPM || !t)
-		return m2m_err_set(err, M2M_ERR_USAGE, "unlock: not a TPM key");
-	none = k->ref.pin.source == M2M_SECRET_NONE;
+	memset(w, 0, sizeof(*w));
+	w->val = "";
+	w->none = k->ref.pin.source == M2M_SECRET_NONE;
 	/* made without an auth value (exempt from the lockout): a wrong try costs nothing */
-	if (none && t->noda)
-		return M2M_OK;
-	auth_marker(k, handle, serial, name);
+	if (w->none && t->noda)
+		return 1;
+	auth_marker(k, handle_of(&k->ref), w->serial, w->name);
 	/* it signed without one before (made so by another tool): nothing to count */
-	if (none && ks_fact_has(t->tcti_conf, serial, name, "no-auth"))
-		return M2M_OK;
+	if (w->none && ks_fact_has(t->tcti_conf, w->serial, w->name, "no-auth"))
+		return 1;
 	/*
 	 * Otherwise the key has an auth value, most likely: without one
 	 * configured it is tried empty, once, under the same policy, rather than
 	 * by every signature (charon's at every IKE attempt) counting a failure.
 	 */
-	if (!none) {
+	if (!w->none) {
 		rc = m2m_secret_read(&k->ref.pin, "auth value of the TPM key", auth, err);
 		if (rc)
 			return rc;
-		val = auth->buf;
-		vlen = auth->len;
+		w->val = auth->buf;
+		w->vlen = auth->len;
 	}
-	if (ks_pin_rejected_before(t->tcti_conf, serial, name, val, vlen)) {
-		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, none ?
-				 "%s: refused without an auth value in an earlier run; not tried again (configure its pin)" :
-				 "%s: this auth value was refused in an earlier run; not tried again (fix its source)",
-				 name);
-		goto fail;
+	if (ks_pin_rejected_before(t->tcti_conf, w->serial, w->name, w->val, w->vlen))
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, w->none ?
+				   "%s: refused without an auth value in an earlier run; not tried again (configure its pin)" :
+				   "%s: this auth value was refused in an earlier run; not tried again (fix its source)",
+				   w->name);
+	rc = da_state(t, &lockout, &w->failed, &w->max, err);
+	if (rc)
+		return rc;
+	if (lockout)
+		return m2m_err_set(err, M2M_ERR_PIN_LOCKOUT,
+				   "TPM: in dictionary-attack lockout (%u failed tries); %s not tried",
+				   w->failed, w->name);
+	/* a value that signed before (verified) is no guess: it may go to charon */
+	if (!verified && !t->noda && w->max && w->failed + 1 >= w->max &&
+	    k->ref.pin.source != M2M_SECRET_PROMPT)
+		return m2m_err_set(err, M2M_ERR_PIN_LOCKOUT,
+				   "TPM: %u of %u failed tries; one more would lock it: %s not tried unattended",
+				   w->failed, w->max, w->name);
+	return 0;
+}
+
+int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *err)
+{
+	struct tpm *t = k->be;
+	unsigned char dg[32], *sig = NULL;
+	struct tpm_try w;
+	size_t siglen = 0;
+	int rc;
+
+	if (k->ref.store != M2M_KEYSTORE_TPM || !t)
+		return m2m_err_set(err, M2M_ERR_USAGE, "unlock: not a TPM key");
+	rc = policy(k, auth, false, &w, err);
+	if (rc == 1) {
+		t->unlocked = true;
+		return M2M_OK;
 	}
-	rc = da_state(t, &lockout, &failed, &max, err);
 	if (rc)
 		goto fail;
-	if (lockout) {
-		rc = m2m_err_set(err, M2M_ERR_PIN_LOCKOUT,
-				 "TPM: in dictionary-attack lockout (%u failed tries); %s not tried",
-				 failed, name);
-		goto fail;
-	}
-	if (!t->noda && max && failed + 1 >= max && k->ref.pin.source != M2M_SECRET_PROMPT) {
-		rc = m2m_err_set(err, M2M_ERR_PIN_LOCKOUT,
-				 "TPM: %u of %u failed tries; one more would lock it: %s not tried unattended",
-				 failed, max, name);
-		goto fail;
-	}
 	memset(dg, 0x6d, sizeof(dg));
 	t->auth_failed = false;
-	t->auth = none ? NULL : auth;
+	t->auth = w.none ? NULL : auth;
+	t->unlocking = true;
 	rc = tpm_sign(k, dg, sizeof(dg), &sig, &siglen, err);
+	t->unlocking = false;
 	t->auth = NULL;
 	free(sig);
 	if (rc && t->auth_failed) {
-		ks_pin_remember(t->tcti_conf, serial, name, val, vlen, true);
-		m2m_err_set(err, M2M_ERR_CREDENTIAL, none ?
+		ks_pin_remember(t->tcti_conf, w.serial, w.name, w.val, w.vlen, true);
+		m2m_err_set(err, M2M_ERR_CREDENTIAL, w.none ?
 			    "%s: the key has an auth value and no pin is configured (not retried: %u of %u failed tries)" :
-			    "%s: wrong auth value (not retried: %u of %u failed tries)", name,
-			    failed + 1, max);
+			    "%s: wrong auth value (not retried: %u of %u failed tries)", w.name,
+			    w.failed + 1, w.max);
 	} else if (!rc) {
-		ks_pin_remember(t->tcti_conf, serial, name, val, vlen, false);
-		if (none)
-			ks_fact_set(t->tcti_conf, serial, name, "no-auth");
+		ks_pin_remember(t->tcti_conf, w.serial, w.name, w.val, w.vlen, false);
+		if (w.none)
+			ks_fact_set(t->tcti_conf, w.serial, w.name, "no-auth");
+		t->unlocked = true;
 		return M2M_OK;
 	}
 fail:
 	m2m_secret_wipe(auth);
 	return rc;
+}
+
+int ks_tpm_check(struct m2m_key *k, struct m2m_err *err)
+{
+	struct m2m_secret auth = { 0 };
+	struct tpm_try w;
+	int rc;
+
+	if (k->ref.store != M2M_KEYSTORE_TPM || !k->be)
+		return m2m_err_set(err, M2M_ERR_USAGE, "check: not a TPM key");
+	rc = policy(k, &auth, true, &w, err);
+	m2m_secret_wipe(&auth);
+	return rc == 1 ? M2M_OK : rc;
 }
 
 void ks_tpm_use_auth(struct m2m_key *k, struct m2m_secret *auth)

@@ -254,10 +254,8 @@ static void fill_info(X509 *x, struct m2m_cert_info *ci)
 	EVP_PKEY *pk = X509_get0_pubkey(x);
 	BIGNUM *bn = ASN1_INTEGER_to_BN(sn, NULL);
 	char *hex = bn ? BN_bn2hex(bn) : NULL;
-	unsigned char *der = NULL, md[32];
 	struct tm tm;
 	size_t off = 0;
-	int n;
 
 	memset(ci, 0, sizeof(*ci));
 	X509_NAME_oneline(X509_get_subject_name(x), ci->subject, sizeof(ci->subject));
@@ -295,15 +293,7 @@ static void fill_info(X509 *x, struct m2m_cert_info *ci)
 	}
 	GENERAL_NAMES_free(gens);
 	ci->key_type = ks_pkey_type(pk);
-	n = pk ? i2d_PUBKEY(pk, &der) : -1;
-	if (n > 0) {
-		char h[40];
-
-		SHA256(der, (size_t)n, md);
-		m2m_hex(md, 16, h, sizeof(h));
-		snprintf(ci->fingerprint, sizeof(ci->fingerprint), "SHA256:%s", h);
-	}
-	OPENSSL_free(der);
+	ks_fingerprint(pk, ci->fingerprint, sizeof(ci->fingerprint));
 	ci->is_ca = X509_check_ca(x) > 0;
 	ERR_clear_error();
 }

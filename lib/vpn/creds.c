@@ -361,6 +361,27 @@ static int load_eap(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct
 	return rc;
 }
 
+int vpn_creds_check(const struct m2m_vpn_profile *p, struct m2m_err *err)
+{
+	struct m2m_key_ref ref;
+	struct m2m_key *k = NULL;
+	int rc;
+
+	if (p->auth != M2M_AUTH_PKCS11 && p->auth != M2M_AUTH_TPM && p->auth != M2M_AUTH_MACHINE)
+		return M2M_OK;
+	/* the open reaches the device (TCTI, module, token), or derives the machine binding */
+	rc = m2m_key_ref_from_profile(p, &ref, err);
+	if (!rc)
+		rc = m2m_key_open(&ref, &k, err);
+	if (!rc && ref.store == M2M_KEYSTORE_TPM)
+		rc = ks_tpm_check(k, err);
+	else if (!rc && ref.store == M2M_KEYSTORE_PKCS11)
+		rc = ks_pkcs11_check(k, err);
+	m2m_key_close(k);
+	ERR_clear_error();
+	return rc ? m2m_err_prefix(err, "profile %s", p->name) : M2M_OK;
+}
+
 int vpn_creds_load(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct m2m_err *err)
 {
 	int rc;

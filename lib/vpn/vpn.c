@@ -706,6 +706,12 @@ static int load_profile(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, ui
 	 * after a charon restart): one round trip less on the common path.
 	 */
 	if (!force && vpn_loaded_match(vpn->cfg, p, &nb, &na)) {
+		rc = vpn_creds_check(p, err);
+		if (rc) {
+			/* what charon holds may no longer be used: load it anew next time */
+			vpn_loaded_forget(vpn->cfg, p->name);
+			return rc;
+		}
 		*cached = true;
 		return clock_check(p, nb, na, err);
 	}

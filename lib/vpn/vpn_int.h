@@ -49,6 +49,12 @@ struct vpn_creds {
  * certificate is valid now. Errors: CREDENTIAL, CLOCK.
  */
 int vpn_creds_load(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct m2m_err *err);
+/*
+ * What decides the outcome of an "up" whose credentials charon still holds,
+ * checked cheaply on every "up": the key store answers (TPM, token), is not
+ * locked, and the machine binding still holds. Nothing is signed or tried.
+ */
+int vpn_creds_check(const struct m2m_vpn_profile *p, struct m2m_err *err);
 void vpn_creds_free(struct vpn_creds *c);
 
 /* The state directory and "<dir>/<what>-<profile>" in it. */

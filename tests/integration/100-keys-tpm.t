@@ -17,6 +17,7 @@ m2mcert keygen --store tpm --tcti "$T" --handle "$LAB_TPM_HANDLE"
 is_rc 0 "keygen --store tpm: exit 0"
 like "$M2M_OUT" "scheme ecdsa-sha256" "keygen: the key has the fixed ecdsa-sha256 scheme"
 first_fp=$(grep -oE 'SHA256:[0-9a-f]+' <<<"$M2M_OUT")
+like "$first_fp" "^SHA256:[0-9a-f]{64}$" "keygen: the fingerprint is the whole SHA-256 of the public key"
 m2mcert keygen --store tpm --tcti "$T" --handle "$LAB_TPM_HANDLE"
 is_rc 9 "keygen again: an existing key is not replaced (exit 9)"
 m2mcert csr --store tpm --tcti "$T" --subject "CN=dev-tpm.lab,O=m2m test lab" --san dev-tpm.lab -o "$LAB/pki/dev-tpm.csr"
@@ -129,6 +130,16 @@ is_rc 0 "up with the right auth value: exit 0"
 ok "traffic through the tunnel" lab_ping_inner 2
 m2m down ta
 is "$(lab_keys_scan_hits)" "" "the auth value is in no /proc/*/cmdline or environ"
+# a later "up" finds the credentials still in charon (the per-profile cache), and still
+# checks what decides the outcome: the TPM must answer through its TCTI
+lab_tpm_stop_rm
+m2m up ta --timeout 20
+is_rc 16 "cached profile, resource manager stopped: exit 16"
+like "$M2M_ERR" "tabrmd" "the TCTI is named"
+lab_tpm_start_rm
+m2m up ta --timeout 20
+is_rc 0 "resource manager back: up again, exit 0"
+m2m down ta
 quiet tpm2_dictionarylockout -c # the counts below start from a clear counter
 d0=$(da)
 max=$(da_max)
@@ -142,6 +153,16 @@ m2m up tb --timeout 20
 is_rc 9 "the same wrong value again: exit 9"
 like "$M2M_ERR" "refused in an earlier run; not tried again" "not tried again"
 is "$(da)" $((d0 + 1)) "no further failed try"
+# the other tool follows the same policy: doctor (as in an ExecStartPre), its --json, and
+# a CSR do not try the value the TPM refused (each try would count towards the lockout)
+m2mcert doctor tb -q
+is_rc 9 "m2mvpn-cert doctor on that profile: exit 9"
+m2mcert doctor tb --json
+is "$(da)" $((d0 + 1)) "doctor and doctor --json: no further failed try"
+m2mcert csr -p tb --subject "CN=dev-tpm.lab" -o "$LAB/pki/never.csr"
+is_rc 9 "m2mvpn-cert csr with that profile: exit 9"
+like "$M2M_ERR" "not tried again" "csr: not tried again"
+is "$(da)" $((d0 + 1)) "csr: no further failed try"
 # the key has an auth value but the profile gives none: tried empty by us once, not by
 # charon at every IKE attempt (each would count towards the lockout)
 lab_keys_config tn tpm dev-tpm.lab "cert: $LAB/pki/dev-tpma.pem" "tcti: \"$T\"" "handle: $HA"
@@ -163,7 +184,19 @@ done
 tpm_auth tc bad3
 m2m up tc --timeout 20
 is_rc 13 "one failed try from the lockout ($(da) of $max): exit 13, not tried"
+m2mcert doctor tc -q
+is_rc 13 "doctor, one failed try from the lockout: exit 13, not tried"
+m2mcert csr -p tc --subject "CN=dev-tpm.lab" -o "$LAB/pki/never.csr"
+is_rc 13 "csr, one failed try from the lockout: exit 13, not tried"
 is "$(da)" $((max - 1)) "the TPM did not lock"
+# in lockout (the last failure made by another program), a cached profile with the right
+# value is refused before charon tries: 13
+printf 'm2m' > "$LAB/tpm/msg"
+quiet tpm2_sign -c $HA -p file:"$LAB/tpm/bad2" -g sha256 -o "$LAB/tpm/sig" "$LAB/tpm/msg"
+tpm_auth ta auth
+m2m up ta --timeout 20
+is_rc 13 "TPM in lockout ($(da) of $max), cached profile with the right value: exit 13"
+like "$M2M_ERR" "dictionary-attack lockout" "lockout: said so"
 ok "clear the counter for the tests after" quiet tpm2_dictionarylockout -c
 
 # keygen --force: a new key at the handle (the old one evicted only once it exists)

@@ -41,6 +41,13 @@ is_rc 0 "up with the machine-bound key: exit 0"
 ok "traffic through the tunnel" lab_ping_inner 3
 ok "the gateway authenticated dev-m.lab" eval 'lab_sas gw | grep -q "remote-id=dev-m.lab"'
 m2m down pos
+# charon still holds the credentials (the per-profile cache); on another machine the
+# binding no longer holds, and the next "up" finds out before charon is asked
+other_machine
+m2m up pos --timeout 20
+is_rc 9 "cached profile on another machine: exit 9"
+like "$M2M_ERR" "bound to another machine" "cached, different machine: said plainly"
+this_machine
 
 other_machine
 lab_keys_config copy machine dev-m.lab "cert: $LAB/pki/dev-m.pem" "key: $KEY"

@@ -7,7 +7,7 @@
 # span). Against the project's own test server (tests/tools/lw-observer.py).
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v python3 >/dev/null || skip_all "python3 not installed"
-plan 5
+plan 6
 port=$(free_port)
 mkfifo "$T/ctl"
 cat >"$T/m2m.yaml" <<YAML
@@ -51,5 +51,18 @@ ok $? "the Update answered late counted"
 [ "$(grep -c '"event":"register"' "$T/srv.log")" = 1 ] && ! grep -q "registering again" "$T/serve.log.err" &&
 	! grep -q "no answer" "$T/serve.log.err"
 ok $? "not given up while libcoap retransmitted it: no 'no answer', no new Register"
+
+# a server that takes every datagram and never answers: unreachable (6), as over DTLS
+silent=$(free_port)
+bg "$T/silent.log" python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+print("listening", flush=True)
+while True:
+    s.recv(65536)' "$silent"
+wait_for "$T/silent.log" listening 5
+sed "s/127.0.0.1:$port/127.0.0.1:$silent/; s|$T/state|$T/state-silent|" "$T/m2m.yaml" >"$T/silent.yaml"
+M2M_CONFIG=$T/silent.yaml "$BIN/m2mdm-status" --report -t 3 2>"$T/silent.err"
+is $? 6 "a server that never answers: exit 6 over plain CoAP ($(cat "$T/silent.err"))"
 [ "$_fail" = 0 ] || diag "$(cat "$T/serve.log.err")"
 done_testing

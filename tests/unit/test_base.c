@@ -62,6 +62,26 @@ static void test_secret_file(void **state)
 	assert_int_equal(m2m_secret_read(&ref, "PIN", &s, &err), M2M_ERR_CREDENTIAL);
 	assert_non_null(strstr(err.msg, "readable by others (mode 0644)"));
 	assert_null(s.buf);
+	/* the group is not "others": the message names who can read it */
+	write_file(path, "1234", 0640);
+	assert_int_equal(m2m_secret_read(&ref, "PIN", &s, &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "readable by its group (mode 0640)"));
+	assert_null(s.buf);
+	/* a systemd credential is a name in $CREDENTIALS_DIRECTORY, never a path out of it */
+	{
+		struct m2m_secret_ref cred = { .source = M2M_SECRET_CREDENTIAL, .path = "../pin",
+					       .fd = -1 };
+
+		setenv("CREDENTIALS_DIRECTORY", "/tmp", 1);
+		assert_int_equal(m2m_secret_read(&cred, "PIN", &s, &err), M2M_ERR_CREDENTIAL);
+		assert_non_null(strstr(err.msg, "not a credential name"));
+		assert_null(s.buf);
+		unsetenv("CREDENTIALS_DIRECTORY");
+		assert_non_null(m2m_credential_name_invalid(".."));
+		assert_non_null(m2m_credential_name_invalid("a/b"));
+		assert_non_null(m2m_credential_name_invalid(""));
+		assert_null(m2m_credential_name_invalid("pos.pin"));
+	}
 
 	ref.path = "/nonexistent/pin";
 	assert_int_equal(m2m_secret_read(&ref, "PIN", &s, &err), M2M_ERR_CREDENTIAL);

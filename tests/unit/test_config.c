@@ -501,10 +501,13 @@ static void test_auth_methods(void **state)
 		  "digits); expected the key's CKA_ID in hex, such as 01");
 	parse_err(P("{method: tpm, cert: /c, handle: 81010002}"),
 		  "m2m.yaml:6:47: vpn.profiles.p.auth.handle: invalid handle '81010002'; expected a "
-		  "persistent handle in hex, 0x81000000 to 0x81ffffff");
+		  "persistent handle in hex, 0x81000000 to 0x817fffff");
 	parse_err(P("{method: tpm, cert: /c, handle: 0x80000001}"),
 		  "m2m.yaml:6:47: vpn.profiles.p.auth.handle: invalid handle '0x80000001'; expected a "
-		  "persistent handle in hex, 0x81000000 to 0x81ffffff");
+		  "persistent handle in hex, 0x81000000 to 0x817fffff");
+	parse_err(P("{method: tpm, cert: /c, handle: 0x81800001}"),
+		  "m2m.yaml:6:47: vpn.profiles.p.auth.handle: handle '0x81800001' belongs to the "
+		  "platform; expected a persistent handle in hex, 0x81000000 to 0x817fffff");
 	parse_err(P("{method: eap, eap_id: u}"),
 		  "m2m.yaml:6:9: vpn.profiles.p.auth.password: missing for method eap; expected "
 		  "where the EAP password comes from (file, fd, credential or prompt)");
@@ -780,7 +783,7 @@ static void test_dm(void **state)
 		  "dm: {server: \"coaps://h\", security: x509, cert: c, ca: a,\n"
 		  "     key: {tpm: {handle: 7}}}\n",
 		  "m2m.yaml:4:26: dm.key.tpm.handle: invalid handle '7'; expected a persistent "
-		  "handle in hex, 0x81000000 to 0x81ffffff");
+		  "handle in hex, 0x81000000 to 0x817fffff");
 }
 
 static void test_err_alias(void **state)

@@ -82,7 +82,7 @@ struct m2m_key_info {
 	char tcti[256];       /* TPM: the TCTI used */
 	enum m2m_pin_state pin_state; /* PKCS11 */
 	bool pin_needed;      /* a PIN or passphrase protects the key */
-	char fingerprint[96]; /* "SHA256:" + hex of the SubjectPublicKeyInfo's SHA-256, first 16 bytes */
+	char fingerprint[96]; /* "SHA256:" + hex of the SubjectPublicKeyInfo's SHA-256 (all 32 bytes) */
 };
 
 struct m2m_key;

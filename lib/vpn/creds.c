@@ -331,6 +331,7 @@ static int load_store(const struct m2m_vpn_profile *p, struct vpn_creds *c, stru
 		/* charon wants the handle as hex digits without 0x */
 		snprintf(c->token_handle, sizeof(c->token_handle), "%08x",
 			 (unsigned)(ref.handle ? ref.handle : M2M_TPM_DEFAULT_HANDLE));
+		c->token_module = VPN_TPM_MODULE;
 		c->key_kind = VPN_KEY_TOKEN;
 		break;
 	default:

@@ -455,14 +455,19 @@ static int load_creds(struct m2m_vpn *vpn, const struct vpn_creds *c, int timeou
 		break;
 	case VPN_KEY_TOKEN:
 		/*
-		 * No "module" (charon's name for it is its configuration's):
-		 * charon asks each of its token backends (pkcs11 modules, tpm) for
-		 * the handle, in the slot our module showed the token in, so that
-		 * another token with the same CKA_ID is not taken. The PIN was
-		 * verified by us already.
+		 * A token key has no "module" (charon's name for it is its
+		 * configuration's): charon asks each of its token backends for the
+		 * handle, in the slot our module showed the token in, so that another
+		 * token with the same CKA_ID is not taken. A TPM key names a module
+		 * nothing else has: charon's tpm plugin ignores the name, its pkcs11
+		 * plugin and its openssl plugin's engine (which reaches every token
+		 * p11-kit knows) find nothing by it and never see the auth value as
+		 * a PIN. The PIN or auth value was verified by us already.
 		 */
 		vici_buf_init(&b);
 		vici_add_kvs(&b, "handle", c->token_handle);
+		if (c->token_module)
+			vici_add_kvs(&b, "module", c->token_module);
 		if (c->token_has_slot)
 			vici_add_kvf(&b, "slot", "%lu", c->token_slot);
 		if (c->token_pin.len)

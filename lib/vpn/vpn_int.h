@@ -17,6 +17,12 @@ struct der {
 	size_t len;
 };
 
+/*
+ * load-token's "module" for TPM keys: no OpenSSL engine and no PKCS#11 module
+ * of charon's is called so, charon's tpm plugin takes any name.
+ */
+#define VPN_TPM_MODULE "m2m-tpm-only"
+
 enum vpn_key_kind {
 	VPN_KEY_NONE = 0,       /* EAP only */
 	VPN_KEY_SOFT,           /* key below, for load-key */
@@ -29,6 +35,7 @@ struct vpn_creds {
 	char token_handle[132]; /* TOKEN: CKA_ID in hex, or the TPM handle in hex without 0x */
 	struct m2m_secret token_pin; /* TOKEN: PIN or TPM auth value, checked by us (may be empty) */
 	bool token_has_slot;    /* PKCS11: name the slot, so a same CKA_ID elsewhere is not taken */
+	const char *token_module; /* load-token's "module": TPM keys name one nothing else has */
 	unsigned long token_slot;
 	const char *eap_id;     /* EAP, CERT_EAP: our EAP identity */
 	struct m2m_secret eap_secret; /* EAP, CERT_EAP: the password */

@@ -130,8 +130,24 @@ is_rc 0 "up with the right auth value: exit 0"
 ok "traffic through the tunnel" lab_ping_inner 2
 m2m down ta
 is "$(lab_keys_scan_hits)" "" "the auth value is in no /proc/*/cmdline or environ"
+# the auth value is for the TPM only: no other store of charon's (its openssl plugin's pkcs11
+# engine, which reaches every token p11-kit knows) may try it as a token PIN
+tok_flags() { pkcs11-tool --module "$LAB_P11_MODULE" -L 2>/dev/null | grep -i "token flags"; }
+lab_p11_reset_counter
+flags0=$(tok_flags)
+unlike "$flags0" "count low" "the token's retry counter is full before"
+for i in 1 2 3; do
+	tpm_auth "tx$i" auth
+	m2m up "tx$i" --timeout 20
+	[ "$M2M_RC" = 0 ] || break
+	m2m down "tx$i"
+done
+is "$M2M_RC" 0 "three TPM profiles loaded and up, with a token present"
+is "$(tok_flags)" "$flags0" "the token's flags did not move (no PIN tried on it: $(tok_flags))"
+unlike "$(cat "$LAB/dev/charon.log")" "from engine 'pkcs11'" "charon's openssl engine never tried the TPM key"
 # a later "up" finds the credentials still in charon (the per-profile cache), and still
 # checks what decides the outcome: the TPM must answer through its TCTI
+tpm_auth ta auth
 lab_tpm_stop_rm
 m2m up ta --timeout 20
 is_rc 16 "cached profile, resource manager stopped: exit 16"

@@ -22,6 +22,7 @@
 #include "cli/cli.h"
 #include "m2m/config.h"
 #include "m2m/dm.h"
+#include "m2m/keystore.h"
 #include "m2m/pki.h"
 #include "m2m/vpn.h"
 
@@ -298,6 +299,8 @@ static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
 	int fd = -1, rc;
 
 	m2m_err_clear(&err);
+	/* a DTLS key in a TPM that does not answer must not hold the run past its bound */
+	m2m_keystore_set_deadline(start + budget);
 	if (!cfg->dm.enabled)
 		return cli_error(c, M2M_ERR_CONFIG, "%s: dm: not configured", cfg->path);
 	if (m2m_mkdir_private(cfg->state_dir, &err))

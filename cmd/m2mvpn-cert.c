@@ -39,7 +39,7 @@ static const struct cli_command commands[] = {
 enum {
 	O_CONFIG, O_PROFILE, O_STORE, O_KEY, O_TYPE, O_MODULE, O_TOKEN, O_ID, O_LABEL, O_TCTI,
 	O_HANDLE, O_PIN_FILE, O_PIN_FD, O_PIN_CRED, O_PIN_PROMPT, O_SRC_PIN_FILE, O_SRC_PIN_FD,
-	O_CERT, O_SUBJECT, O_SAN, O_OUT, O_FORCE, O_JSON, O_QUIET, O_VERBOSE, O_COLOR, O_HELP,
+	O_CERT, O_SUBJECT, O_SAN, O_OUT, O_FORCE, O_TIMEOUT, O_JSON, O_QUIET, O_VERBOSE, O_COLOR, O_HELP,
 	O_VERSION, O_N
 };
 
@@ -66,6 +66,7 @@ static const struct cli_option options[] = {
 	[O_SAN] = { "san", 0, "NAME", "csr: subject alternative name (repeat; default: device.id)" },
 	[O_OUT] = { "out", 'o', "FILE", "csr, charon-conf: write here instead of stdout" },
 	[O_FORCE] = { "force", 'f', NULL, "keygen, import: replace an existing key" },
+	[O_TIMEOUT] = { "timeout", 't', "SECONDS", "a TPM must answer within this (default 30 s): 16 otherwise" },
 	[O_JSON] = { "json", 'j', NULL, "machine-readable output (show, list, doctor)" },
 	[O_QUIET] = { "quiet", 'q', NULL, "print nothing but errors" },
 	[O_VERBOSE] = { "verbose", 'v', NULL, "say more" },
@@ -940,6 +941,11 @@ static int option(struct opts *o, int k, const char *arg)
 		break;
 	case O_OUT: o->out = arg; break;
 	case O_FORCE: o->force = true; break;
+	case O_TIMEOUT:
+		if (!cli_parse_duration(arg, &o->c.timeout_ms) || o->c.timeout_ms == 0)
+			return cli_error(&o->c, M2M_ERR_USAGE,
+					 "--timeout '%s': expected seconds (e.g. 20, 2.5, 500ms)", arg);
+		break;
 	case O_JSON: o->c.json = true; break;
 	case O_QUIET: o->c.quiet = true; break;
 	case O_VERBOSE: o->c.verbose++; break;
@@ -1008,6 +1014,9 @@ int main(int argc, char **argv)
 		free(rest);
 		return M2M_ERR_USAGE;
 	}
+	/* a TPM that does not answer (frozen resource manager) ends the command in time */
+	m2m_keystore_set_deadline(m2m_now_ms() +
+				  (o.c.timeout_ms ? o.c.timeout_ms : M2M_KEYSTORE_DEFAULT_MS));
 	rc = -1;
 	for (size_t h = 0; h < sizeof(handlers) / sizeof(handlers[0]); h++)
 		if (strcmp(rest[0], handlers[h].name) == 0)

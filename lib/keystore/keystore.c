@@ -551,6 +551,17 @@ enum m2m_pin_state ks_pin_state(unsigned long flags)
 /* ---- PINs a token rejected, remembered across runs ------------------------ */
 
 static const char *ks_state_dir = M2M_STATE_DEFAULT_DIR;
+static uint64_t ks_deadline;
+
+void m2m_keystore_set_deadline(uint64_t deadline_ms)
+{
+	ks_deadline = deadline_ms;
+}
+
+uint64_t ks_deadline_ms(void)
+{
+	return ks_deadline ? ks_deadline : m2m_now_ms() + M2M_KEYSTORE_DEFAULT_MS;
+}
 
 void m2m_keystore_set_state_dir(const char *dir)
 {

@@ -706,6 +706,8 @@ static int load_profile(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, ui
 	int rc;
 
 	*cached = false;
+	/* a TPM or token that does not answer must not hold "up" past its limit */
+	m2m_keystore_set_deadline(deadline);
 	/*
 	 * Whether charon still holds it shows at "initiate" (config not found, e.g.
 	 * after a charon restart): one round trip less on the common path.

@@ -62,6 +62,15 @@ struct m2m_key_ref {
  */
 void m2m_keystore_set_state_dir(const char *dir);
 
+/*
+ * The time (m2m_now_ms(), monotonic ms) by which a TPM must have answered:
+ * the command's own deadline. A TPM that does not answer in time (a frozen
+ * resource manager, a TCTI socket that never answers) fails with
+ * M2M_ERR_DEVICE then. 0: M2M_KEYSTORE_DEFAULT_MS from each connection.
+ */
+#define M2M_KEYSTORE_DEFAULT_MS 30000
+void m2m_keystore_set_deadline(uint64_t deadline_ms);
+
 /* PIN retry state of a token, from its CKF_USER_PIN_* flags. */
 enum m2m_pin_state {
 	M2M_PIN_NA = 0,       /* no PIN (not a token) */

@@ -425,8 +425,8 @@ static int cmd_show(struct opts *o, int argc, char **argv)
 	}
 	if (path)
 		rc = m2m_cert_info_file(path, &ci, &err);
-	else if (have_key && ref.store == M2M_KEYSTORE_PKCS11)
-		rc = token_cert(k, &ci, &err);
+	else if (have_key && (ref.store == M2M_KEYSTORE_PKCS11 || ref.store == M2M_KEYSTORE_FILE))
+		rc = token_cert(k, &ci, &err); /* on the token, or in the PKCS#12 file */
 	else
 		rc = m2m_err_set(&err, M2M_ERR_USAGE, "show: which certificate? give CERT, --cert or --profile");
 	if (rc) {

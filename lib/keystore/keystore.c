@@ -359,6 +359,8 @@ int m2m_key_cert_der(const struct m2m_key *k, unsigned char **der, size_t *len,
 		     struct m2m_err *err)
 {
 	*der = NULL;
+	if (k->ref.store == M2M_KEYSTORE_FILE)
+		return ks_file_cert((struct m2m_key *)k, der, len, err); /* a PKCS#12 file's */
 	if (k->ref.store != M2M_KEYSTORE_PKCS11)
 		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "a %s key store keeps no certificates",
 				   m2m_key_store_name(k->ref.store));

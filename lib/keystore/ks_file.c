@@ -205,10 +205,13 @@ int ks_pub_from_priv(struct m2m_key *k, struct m2m_err *err)
 	return k->pub ? M2M_OK : m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 }
 
+/* A PKCS#12 file's certificate is kept with the key (m2m_key_cert_der) */
 static int file_open(struct m2m_key *k, struct m2m_err *err)
 {
-	int rc = ks_read_soft(k->ref.path, &k->ref.pin, &k->priv, NULL, NULL, err);
+	X509 *cert = NULL;
+	int rc = ks_read_soft(k->ref.path, &k->ref.pin, &k->priv, &cert, NULL, err);
 
+	k->be = cert;
 	if (rc)
 		return rc;
 	k->info.pin_needed = k->ref.pin.source != M2M_SECRET_NONE;
@@ -237,12 +240,38 @@ static int file_import(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, 
 	return ks_file_write(ref->path, pk, &ref->pin, replace, err);
 }
 
+static void file_close(struct m2m_key *k)
+{
+	X509_free(k->be);
+	k->be = NULL;
+}
+
+int ks_file_cert(struct m2m_key *k, unsigned char **der, size_t *len, struct m2m_err *err)
+{
+	unsigned char *p = NULL;
+	int n = k->be ? i2d_X509(k->be, &p) : -1;
+
+	if (n <= 0)
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "%s: no certificate in the key file",
+				   k->ref.path);
+	*der = malloc((size_t)n);
+	if (!*der) {
+		OPENSSL_free(p);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	}
+	memcpy(*der, p, (size_t)n);
+	*len = (size_t)n;
+	OPENSSL_free(p);
+	return M2M_OK;
+}
+
 const struct ks_ops ks_file_ops = {
 	.import = file_import,
 	.generate = file_generate,
 	.open = file_open,
 	.sign = file_sign,
 	.remove = file_remove,
+	.close = file_close,
 };
 
 /* exported for the machine store and lib/vpn */

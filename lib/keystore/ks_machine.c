@@ -68,12 +68,16 @@ static void input_path(const struct input_def *d, char *buf, size_t len)
 		snprintf(buf, len, "%s", base);
 }
 
-/* Values vendors ship when they have nothing: not an identity. */
+/*
+ * Values vendors ship when they have nothing, and systemd's placeholder in
+ * /etc/machine-id before the first boot completes (machine-id(5)): not an
+ * identity.
+ */
 static bool weak_value(const char *v)
 {
 	static const char *const dummies[] = {
 		"Not Specified", "To be filled by O.E.M.", "Default string", "None",
-		"System Serial Number", "0123456789", "Not Applicable",
+		"System Serial Number", "0123456789", "Not Applicable", "uninitialized",
 	};
 	bool zero = true;
 

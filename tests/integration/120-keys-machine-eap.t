@@ -63,6 +63,14 @@ m2mcert doctor copy
 like "$M2M_OUT" "dmi-product-uuid .*missing on this machine" "doctor reports the missing input"
 this_machine
 
+# ---- show of a PKCS#12 profile: the certificate in the file (its passphrase from the profile)
+lab_keys_config p12 pkcs12 dev-p12.lab "pkcs12: $LAB_P12" "pin: {file: $LAB_P12_PIN_FILE}"
+m2mcert show -p p12
+is_rc 0 "show -p of a PKCS#12 profile: exit 0"
+like "$M2M_OUT" "dev-p12.lab" "show -p p12: the certificate inside the PKCS#12 file"
+m2mcert show -p p12 --json
+is "$(jget matches_key <<< "$M2M_OUT")" true "show -p p12 --json: the certificate matches the key"
+
 # ---- import: an existing PKCS#12 identity bound to this machine
 m2mcert import "$LAB_P12" --store machine --key "$LAB/dev/p12.bound" --src-pin-file "$LAB_P12_PIN_FILE" \
 	--cert "$LAB/dev/p12.pem"

@@ -378,6 +378,11 @@ static void test_machine_store(void **state)
 	assert_int_equal(m2m_read_file(key, 65536, &text, &len, &err), M2M_OK);
 	assert_non_null(strstr(text, "inputs: machine-id\n"));
 	free(text);
+	/* systemd's placeholder before the first boot completes is no identity either */
+	machine_env("uninitialized\n", "4c4c4544-0042-3510-8050-b4c04f4e3232\n");
+	m2m_machine_inputs(in, 8, &n);
+	assert_true(in[0].weak);
+	assert_false(in[1].weak);
 	/* an ARM board: no DMI, the SoC serial in the device tree (a NUL-terminated string) */
 	machine_env("0123456789abcdef0123456789abcdef\n", NULL);
 	{

@@ -164,8 +164,8 @@ int m2m_key_sign(struct m2m_key *k, const unsigned char *digest, size_t dlen,
 
 /*
  * The certificate stored next to the key (a PKCS#11 token's certificate
- * object with the same CKA_ID), DER; free() *der. NOT_FOUND if none, or if
- * the store keeps no certificates.
+ * object with the same CKA_ID, or the one in a PKCS#12 key file), DER; free()
+ * *der. NOT_FOUND if none, or if the store keeps no certificates.
  */
 int m2m_key_cert_der(const struct m2m_key *k, unsigned char **der, size_t *len,
 		     struct m2m_err *err);

@@ -165,7 +165,9 @@ static int p11_open(const struct m2m_key_ref *ref, bool rw, struct p11 **out, st
 		goto fail;
 	}
 	if (found > 1 && !ref->token) {
-		m2m_err_set(err, M2M_ERR_USAGE, "PKCS#11: %lu tokens present; name one (token label)",
+		/* what names no token is the configuration (or the command line): not a bad option */
+		m2m_err_set(err, M2M_ERR_CONFIG,
+			    "PKCS#11: %lu tokens present; name one by its label (auth.token in the profile, or --token)",
 			    (unsigned long)found);
 		goto fail;
 	}

@@ -108,6 +108,9 @@ ok "a second token" quiet softhsm2-util --init-token --free --label lab-dev2 \
 P11B=(--store pkcs11 --module "$M" --token lab-dev2 --id 01)
 m2mcert keygen "${P11B[@]}" --label dev-hsm2 --pin-file "$LAB_P11_PIN_FILE"
 is_rc 0 "keygen on the second token, the same id 01: exit 0"
+m2mcert csr --store pkcs11 --module "$M" --id 01 --pin-file "$LAB_P11_PIN_FILE" -o "$LAB/pki/none.csr"
+is_rc 3 "two tokens and none named: exit 3 (a configuration problem, not a bad option)"
+like "$M2M_ERR" "name one by its label" "two tokens: says to name one"
 last=$(pkcs11-tool --module "$M" --list-slots 2>/dev/null | awk '/token label/ { l = $NF } END { print l }')
 m2mcert csr --store pkcs11 --module "$M" --token "$last" --id 01 --pin-file "$LAB_P11_PIN_FILE" \
 	--subject "CN=dev-hsm.lab" --san dev-hsm.lab -o "$LAB/pki/dev-hsm-last.csr"

@@ -279,6 +279,25 @@ static int collect(const struct ks_machine_file *mf, char vals[][MAX_VALUE],
 	return M2M_OK;
 }
 
+/* The sealed input an existing key file names (handle 0: none, or no such file) */
+static uint32_t sealed_handle_of(const char *path, char *tcti, size_t tlen)
+{
+	struct ks_machine_file mf;
+	char *buf = NULL;
+	uint32_t h = 0;
+
+	if (m2m_read_file(path, 128 * 1024, &buf, NULL, NULL))
+		return 0;
+	if (ks_machine_parse(buf, &mf, path, NULL) == M2M_OK) {
+		h = mf.seal_handle;
+		if (tcti)
+			snprintf(tcti, tlen, "%s", mf.tcti);
+		free(mf.ct);
+	}
+	free(buf);
+	return h;
+}
+
 int ks_machine_write(const char *path, EVP_PKEY *pk, const char *tcti, uint32_t seal_handle,
 		     bool replace, struct m2m_err *err)
 {
@@ -310,7 +329,13 @@ int ks_machine_write(const char *path, EVP_PKEY *pk, const char *tcti, uint32_t 
 			seal_handle = KS_MACHINE_SEAL_HANDLE;
 		if (RAND_bytes(sec, sizeof(sec)) != 1)
 			return m2m_err_set(err, M2M_ERR_FAILURE, "no random bytes: %s", ks_ssl_reason());
-		rc = ks_tpm_seal(tcti, seal_handle, sec, sizeof(sec), replace, err);
+		/*
+		 * --force replaces the secret sealed at the handle only when it is the
+		 * one of the key file being replaced: another machine-bound key that
+		 * was sealed there would be destroyed without a word.
+		 */
+		rc = ks_tpm_seal(tcti, seal_handle, sec, sizeof(sec),
+				 replace && sealed_handle_of(path, NULL, 0) == seal_handle, err);
 		m2m_hex(sec, sizeof(sec), vals[n], MAX_VALUE);
 		OPENSSL_cleanse(sec, sizeof(sec));
 		if (rc)
@@ -537,11 +562,24 @@ static int machine_sign(struct m2m_key *k, const unsigned char *dg, size_t dlen,
 	return ks_soft_sign(k->priv, dg, dlen, sig, siglen, err);
 }
 
+/* The key file, and the secret sealed in the TPM for it, if it has one */
 static int machine_remove(const struct m2m_key_ref *ref, struct m2m_err *err)
 {
+	char tcti[256] = "";
+	uint32_t h = sealed_handle_of(ref->path, tcti, sizeof(tcti));
+	int rc;
+
 	if (unlink(ref->path) < 0)
 		return m2m_err_set(err, errno == ENOENT ? M2M_ERR_NOT_FOUND : M2M_ERR_CREDENTIAL,
 				   "%s: %s", ref->path, strerror(errno));
+	if (h) {
+		struct m2m_key_ref seal = { .store = M2M_KEYSTORE_TPM, .tcti = tcti, .handle = h,
+					    .pin = { .fd = -1 } };
+
+		rc = ks_store_ops(M2M_KEYSTORE_TPM)->remove(&seal, err);
+		if (rc && rc != M2M_ERR_NOT_FOUND)
+			return m2m_err_prefix(err, "%s removed, but not its sealed secret", ref->path);
+	}
 	return M2M_OK;
 }
 

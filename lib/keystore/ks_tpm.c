@@ -923,7 +923,7 @@ int ks_tpm_seal(const char *tcti, uint32_t handle, const unsigned char *secret, 
 				  &old) == TSS2_RC_SUCCESS) {
 		if (!replace) {
 			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
-					 "TPM: an object is already at handle 0x%08x; not replaced", handle);
+					 "TPM: an object is already at handle 0x%08x (the sealed secret of another machine-bound key?); not replaced: give another --handle", handle);
 			goto out;
 		}
 		r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, old, ESYS_TR_PASSWORD, ESYS_TR_NONE,

@@ -102,6 +102,23 @@ m2m up sealed --timeout 20
 is_rc 0 "up with the TPM-sealed machine key: exit 0"
 ok "traffic through the tunnel" lab_ping_inner 2
 m2m down sealed
+# another machine-bound key with --force at the same (default) seal handle: refused, since
+# it would destroy the sealed secret this key needs
+m2mcert keygen --store machine --key "$LAB/dev/other-s.bound" --tcti "$LAB_TPM_TCTI" --force
+is_rc 9 "keygen --force of another key over this key's sealed secret: refused (exit 9)"
+like "$M2M_ERR" "already at handle 0x81010020" "the handle in use is named"
+m2mcert doctor sealed
+is_rc 0 "the sealed key still works (doctor passes)"
+# delete --force takes the sealed secret with the key file
+m2mcert delete --store machine --key "$SKEY" --force
+is_rc 0 "delete --force of the sealed machine key: exit 0"
+persistent() { env TPM2TOOLS_TCTI="$LAB_TPM_TCTI" tpm2_getcap handles-persistent 2>/dev/null; }
+unlike "$(persistent)" "0x81010020" "the sealed secret at 0x81010020 is gone with it"
+# the key again (same file), sealed anew, for what follows
+m2mcert keygen --store machine --key "$SKEY" --tcti "$LAB_TPM_TCTI"
+is_rc 0 "keygen of the sealed key again: exit 0"
+m2mcert csr --store machine --key "$SKEY" --subject CN=dev-s.lab --san dev-s.lab -o "$LAB/pki/dev-s.csr"
+lab_keys_issue "$LAB/pki/dev-s.csr" dev-s dev-s.lab
 lab_tpm_stop_rm
 lab_keys_config sealed2 machine dev-s.lab "cert: $LAB/pki/dev-s.pem" "key: $SKEY"
 m2m up sealed2 --timeout 20

@@ -1082,7 +1082,7 @@ static int policy(struct m2m_key *k, struct m2m_secret *auth, bool verified, str
 	}
 	if (ks_pin_rejected_before(t->tcti_conf, w->serial, w->name, w->val, w->vlen))
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL, w->none ?
-				   "%s: refused without an auth value in an earlier run; not tried again (configure its pin)" :
+				   "%s: refused without an auth value in an earlier run; not tried again (give its auth value: pin in the profile, or --pin-file)" :
 				   "%s: this auth value was refused in an earlier run; not tried again (fix its source)",
 				   w->name);
 	rc = da_state(t, &lockout, &w->failed, &w->max, err);
@@ -1129,7 +1129,7 @@ int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *er
 	if (rc && t->auth_failed) {
 		ks_pin_remember(t->tcti_conf, w.serial, w.name, w.val, w.vlen, true);
 		m2m_err_set(err, M2M_ERR_CREDENTIAL, w.none ?
-			    "%s: the key has an auth value and no pin is configured (not retried: %u of %u failed tries)" :
+			    "%s: the key has an auth value and none was given (pin in the profile, or --pin-file; not retried: %u of %u failed tries)" :
 			    "%s: wrong auth value (not retried: %u of %u failed tries)", w.name,
 			    w.failed + 1, w.max);
 	} else if (!rc) {

@@ -184,7 +184,7 @@ is "$(da)" $((d0 + 1)) "csr: no further failed try"
 lab_keys_config tn tpm dev-tpm.lab "cert: $LAB/pki/dev-tpma.pem" "tcti: \"$T\"" "handle: $HA"
 m2m up tn --timeout 20
 is_rc 9 "auth value needed, no pin in the profile: exit 9"
-like "$M2M_ERR" "has an auth value and no pin is configured" "no pin: said so"
+like "$M2M_ERR" "has an auth value and none was given" "no pin: said so"
 is "$(da)" $((d0 + 2)) "one failed try counted"
 m2m up tn --timeout 20
 like "$M2M_ERR" "not tried again" "no pin, again: not tried"

@@ -140,7 +140,7 @@ ok $? "the auth value is in no output or state file"
 conf nopin it-tpm-auth 0x81010004
 report nopin 3
 rc=$?
-[ "$rc" = 9 ] && grep -q "has an auth value and no pin is configured" "$T/nopin.err"
+[ "$rc" = 9 ] && grep -q "has an auth value and none was given" "$T/nopin.err"
 ok $? "an auth value needed, no pin configured: exit 9, got $rc ($(cat "$T/nopin.err"))"
 report nopin 3
 rc=$?

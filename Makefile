@@ -112,7 +112,15 @@ $(B)/bench/%: $(B)/bench/%.o $(B)/libm2m.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libm2m.a $(LDLIBS)
 
-units: $(UNITS) $(TOOLS)
+# test PKCS#11 modules (tests/tools/so/*.c): shared objects, not installed
+TOOL_SO_SRC := $(sort $(wildcard tests/tools/so/*.c))
+TOOL_SOS := $(TOOL_SO_SRC:tests/tools/so/%.c=$(B)/tests/tools/lib%.so)
+$(B)/tests/tools/lib%.so: tests/tools/so/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  SO      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -shared -o $@ $<
+
+units: $(UNITS) $(TOOLS) $(TOOL_SOS)
 
 # examples/*.c are applications of the public C API, built against the installed-style headers only
 $(B)/examples/%: examples/%.c $(B)/libm2m.a

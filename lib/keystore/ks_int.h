@@ -87,8 +87,15 @@ int ks_pkcs11_unlock(struct m2m_key *k, struct m2m_secret *pin, struct m2m_err *
  * test signature unless the TPM is in or one failure from dictionary-attack
  * lockout (M2M_ERR_PIN_LOCKOUT) or refused this value before (CREDENTIAL).
  */
-/* When a TPM or token must have answered (m2m_now_ms()), by m2m_keystore_set_deadline() */
+/* When a TPM or token must have answered (m2m_now_ms()): m2m_keystore_set_deadline() */
 uint64_t ks_deadline_ms(void);
+/*
+ * fn(arg) in a child that is abandoned (killed) at the deadline: DEVICE with
+ * "<what> in time" if it did not finish, OK otherwise (its own failure is for
+ * the real attempt to report). For TPM and token access, where tpm2-tss or a
+ * PKCS#11 module can hang without a time limit of its own.
+ */
+int ks_probe(const char *what, int (*fn)(void *), void *arg, struct m2m_err *err);
 /* "SHA256:<hex>" of the key's SubjectPublicKeyInfo, all 32 bytes ("" if it has none) */
 void ks_fingerprint(EVP_PKEY *pk, char *out, size_t len);
 int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *err);

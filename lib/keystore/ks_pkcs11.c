@@ -98,6 +98,49 @@ static void p11_close(struct p11 *p)
 	free(p);
 }
 
+/*
+ * Whether the module answers (loads, initializes, lists its slots) before the
+ * key stores' deadline, asked in a child (ks_probe): a module whose daemon or
+ * reader hangs (pcscd) has no time limit of its own. Once per module and
+ * process, before this process initializes it: not every module survives a
+ * fork after C_Initialize.
+ */
+static char p11_probed[4][256];
+
+static int probe_module(void *arg)
+{
+	CK_C_INITIALIZE_ARGS ia = { .flags = CKF_OS_LOCKING_OK };
+	CK_FUNCTION_LIST_PTR f = NULL;
+	CK_C_GetFunctionList gfl;
+	CK_ULONG n = 0;
+	void *lib = dlopen(arg, RTLD_NOW | RTLD_LOCAL);
+
+	if (!lib)
+		return 1;
+	*(void **)&gfl = dlsym(lib, "C_GetFunctionList");
+	if (!gfl || gfl(&f) != CKR_OK || !f || f->C_Initialize(&ia) != CKR_OK)
+		return 1;
+	f->C_GetSlotList(CK_TRUE, NULL, &n);
+	f->C_Finalize(NULL);
+	return 0;
+}
+
+static int p11_probe(const char *module, struct m2m_err *err)
+{
+	char what[320];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < 4 && p11_probed[i][0]; i++)
+		if (strcmp(p11_probed[i], module) == 0)
+			return M2M_OK;
+	snprintf(what, sizeof(what), "PKCS#11 module %s: no answer", module);
+	rc = ks_probe(what, probe_module, (void *)module, err);
+	if (!rc && i < 4)
+		snprintf(p11_probed[i], sizeof(p11_probed[i]), "%s", module);
+	return rc;
+}
+
 /* Load the module, find the token, open a session. */
 static int p11_open(const struct m2m_key_ref *ref, bool rw, struct p11 **out, struct m2m_err *err)
 {
@@ -114,6 +157,10 @@ static int p11_open(const struct m2m_key_ref *ref, bool rw, struct p11 **out, st
 	if (ref->id && !m2m_unhex(ref->id, p->id, sizeof(p->id), &p->idlen)) {
 		free(p);
 		return m2m_err_set(err, M2M_ERR_USAGE, "pkcs11 key: id '%s' is not hex", ref->id);
+	}
+	if (p11_probe(ref->module, err)) {
+		free(p);
+		return M2M_ERR_DEVICE;
 	}
 	p->lib = dlopen(ref->module, RTLD_NOW | RTLD_LOCAL);
 	if (!p->lib) {

@@ -12,12 +12,9 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
@@ -243,77 +240,42 @@ static TSS2_RC quiet_tcti_init(const char *conf, TSS2_TCTI_CONTEXT **tcti)
 }
 
 /*
- * Whether the TPM answers through the TCTI before the key stores' deadline,
- * asked in a child that is abandoned (killed) when it does not finish in
- * time: a TCTI has no time limit where it hangs (tabrmd's D-Bus set-up
+ * Whether the TPM answers through the TCTI before the key stores' deadline
+ * (ks_probe): a TCTI has no time limit where it hangs (tabrmd's D-Bus set-up
  * waits 25 s twice for a frozen resource manager, a socket that never
- * answers forever). Once per process, before it has started a TCTI of its
- * own (and again after a probe that timed out): a child of a process with tabrmd's GLib
- * threads could not use D-Bus safely. A TPM that stops answering after that
- * is not caught here. Only a timeout is reported: any other failure is left
- * to the connection that follows, which says what it was.
+ * answers for ever). Once per process, before it has started a TCTI of its
+ * own (a child of a process with tabrmd's GLib threads could not use D-Bus
+ * safely), and again after a probe that timed out. A TPM that stops
+ * answering after that is not caught here.
  */
-static char probed[256];
+static bool probed;
+
+static int probe_tcti(void *arg)
+{
+	TSS2_TCTI_CONTEXT *tcti = NULL;
+	ESYS_CONTEXT *esys = NULL;
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TSS2_RC rc = quiet_tcti_init(arg, &tcti);
+
+	if (rc == TSS2_RC_SUCCESS)
+		rc = Esys_Initialize(&esys, tcti, NULL);
+	if (rc == TSS2_RC_SUCCESS)
+		rc = Esys_GetCapability(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					TPM2_CAP_TPM_PROPERTIES, TPM2_PT_MANUFACTURER, 1, NULL, &cap);
+	return rc == TSS2_RC_SUCCESS ? 0 : 1;
+}
 
 static int tpm_probe(const char *conf, struct m2m_err *err)
 {
-	uint64_t deadline = ks_deadline_ms(), now;
-	struct pollfd pf;
-	int fds[2], n = 0;
-	pid_t pid;
-	char ok = 0;
+	char what[300];
+	int rc;
 
-	if (probed[0])
+	if (probed)
 		return M2M_OK;
-	snprintf(probed, sizeof(probed), "%s", conf);
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return M2M_OK;
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return M2M_OK;
-	}
-	if (pid == 0) {
-		TSS2_TCTI_CONTEXT *tcti = NULL;
-		ESYS_CONTEXT *esys = NULL;
-		TPMS_CAPABILITY_DATA *cap = NULL;
-		TSS2_RC rc;
-
-		close(fds[0]);
-		rc = quiet_tcti_init(conf, &tcti);
-		if (rc == TSS2_RC_SUCCESS)
-			rc = Esys_Initialize(&esys, tcti, NULL);
-		if (rc == TSS2_RC_SUCCESS)
-			rc = Esys_GetCapability(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-						TPM2_CAP_TPM_PROPERTIES, TPM2_PT_MANUFACTURER, 1, NULL,
-						&cap);
-		ok = rc == TSS2_RC_SUCCESS ? 1 : 2;
-		if (write(fds[1], &ok, 1) != 1)
-			_exit(1);
-		_exit(0);
-	}
-	close(fds[1]);
-	pf = (struct pollfd){ .fd = fds[0], .events = POLLIN };
-	while ((now = m2m_now_ms()) < deadline) {
-		n = poll(&pf, 1, (int)(deadline - now < 1000 ? deadline - now : 1000));
-		if (n != 0 && !(n < 0 && errno == EINTR))
-			break;
-	}
-	if (n > 0 && read(fds[0], &ok, 1) == 1 && ok) {
-		close(fds[0]);
-		waitpid(pid, NULL, 0);
-		return M2M_OK;
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	close(fds[0]);
-	probed[0] = 0; /* not known to answer: the next connection asks again */
-	if (n > 0)
-		return M2M_OK; /* it failed otherwise: the connection will say how */
-	return m2m_err_set(err, M2M_ERR_DEVICE,
-			   "TPM: no answer through TCTI '%s' in time (frozen resource manager or device?)",
-			   conf);
+	snprintf(what, sizeof(what), "TPM: no answer through TCTI '%s'", conf);
+	rc = ks_probe(what, probe_tcti, (void *)conf, err);
+	probed = rc == M2M_OK;
+	return rc;
 }
 
 static int tpm_connect(const struct m2m_key_ref *ref, struct tpm **out, struct m2m_err *err)

@@ -22,8 +22,6 @@ m2m up pos --timeout 20
 is_rc 0 "up with the TPM key: exit 0"
 m2m down pos
 
-# within LIMIT_MS (+100): the last command's wall time
-timed() { local t0; t0=$(now_ms); "$@"; ELAPSED=$(( $(now_ms) - t0 )); }
 tabrmd=$(lab_pid tabrmd)
 kill -STOP "$tabrmd"
 timed m2m up pos --timeout 5

@@ -125,4 +125,18 @@ m2m up two --timeout 20
 is_rc 0 "up with the key of the token listed last: exit 0 (charon took the right slot) $M2M_ERR"
 ok "traffic through the tunnel" lab_ping_inner 2
 m2m down two
+
+# ---- a module that never answers (its daemon or reader hangs): every command ends at its
+#      own limit, plus 100 ms, with status 16
+HANG=$LAB_REPO/build/tests/tools/libp11-hang.so
+ok "the test module is built ($HANG; make units)" test -f "$HANG"
+timed m2mcert keygen --store pkcs11 --module "$HANG" --id 01 --pin-file "$LAB_P11_PIN_FILE" --timeout 2
+is_rc 16 "a module that hangs in C_Initialize, keygen --timeout 2: exit 16"
+ok "keygen returned within 2 s + 100 ms (${ELAPSED} ms)" test "$ELAPSED" -le 2100
+like "$M2M_ERR" "PKCS#11 module .*libp11-hang.so: no answer in time" "the module is named"
+lab_keys_config hang pkcs11 dev-hsm.lab "module: $HANG" "id: \"01\"" \
+		"cert: $LAB/pki/dev-hsm-last.pem" "pin: {file: $LAB_P11_PIN_FILE}"
+timed m2m up hang --timeout 3
+is_rc 16 "the same module under up --timeout 3: exit 16"
+ok "up returned within 3 s + 100 ms (${ELAPSED} ms)" test "$ELAPSED" -le 3100
 done_testing

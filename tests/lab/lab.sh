@@ -168,6 +168,8 @@ lab_log() { [ "${LAB_VERBOSE:-0}" = 1 ] && note "lab[$(lab_t)s]: $*"; return 0; 
 # median                 median of the integers on stdin (one per line)
 # in_dev CMD... / in_gw CMD...   run CMD inside the device / gateway namespace
 now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((t / 1000)); }
+# timed CMD...: run CMD in this shell; its wall time in ms is in ELAPSED
+timed() { local t0; t0=$(now_ms); "$@"; ELAPSED=$(( $(now_ms) - t0 )); }
 lab_t() { local t=$(( $(now_ms) - ${_LAB_T0:-$(now_ms)} )); printf '%d.%03d' $((t / 1000)) $((t % 1000)); }
 wait_until() {
 	local limit_ms t0 now

@@ -63,10 +63,11 @@ struct m2m_key_ref {
 void m2m_keystore_set_state_dir(const char *dir);
 
 /*
- * The time (m2m_now_ms(), monotonic ms) by which a TPM must have answered:
- * the command's own deadline. A TPM that does not answer in time (a frozen
- * resource manager, a TCTI socket that never answers) fails with
- * M2M_ERR_DEVICE then. 0: M2M_KEYSTORE_DEFAULT_MS from each connection.
+ * The time (m2m_now_ms(), monotonic ms) by which a TPM or a PKCS#11 module
+ * must have answered: the command's own deadline. One that does not answer
+ * in time (a frozen resource manager, a TCTI socket that never answers, a
+ * module whose daemon hangs) fails with M2M_ERR_DEVICE then. 0:
+ * M2M_KEYSTORE_DEFAULT_MS from each connection.
  */
 #define M2M_KEYSTORE_DEFAULT_MS 30000
 void m2m_keystore_set_deadline(uint64_t deadline_ms);

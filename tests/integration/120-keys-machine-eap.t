@@ -63,6 +63,14 @@ m2mcert doctor copy
 like "$M2M_OUT" "dmi-product-uuid .*missing on this machine" "doctor reports the missing input"
 this_machine
 
+# ---- command-line values refused as such (2): a TCTI outside the allowed ones, a systemd
+#      credential name that would leave $CREDENTIALS_DIRECTORY
+m2mcert keygen --store tpm --tcti foo
+is_rc 2 "--tcti foo: a bad command line (2)"
+m2mcert keygen --store file --key "$LAB/dev/x.key" --pin-credential ../x
+is_rc 2 "--pin-credential ../x: a bad command line (2)"
+like "$M2M_ERR" "not a credential name" "--pin-credential ../x: said so"
+
 # ---- show of a PKCS#12 profile: the certificate in the file (its passphrase from the profile)
 lab_keys_config p12 pkcs12 dev-p12.lab "pkcs12: $LAB_P12" "pin: {file: $LAB_P12_PIN_FILE}"
 m2mcert show -p p12

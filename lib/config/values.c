@@ -19,46 +19,19 @@ static bool is_alnum(char c)
 	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-const char *cfg_parse_duration(const char *s, unsigned *ms)
-{
-	static const struct {
-		const char *unit;
-		uint64_t ms;
-	} units[] = {
-		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
-	};
-	uint64_t v = 0;
-	bool big = false;
-	const char *p = s;
+struct unit {
+	const char *name;
+	uint64_t n;
+};
 
-	if (!is_digit(*p))
-		return "not a whole number";
-	for (; is_digit(*p); p++) {
-		v = v * 10 + (uint64_t)(*p - '0');
-		if (v > CFG_MAX_DURATION_MS) {
-			big = true;
-			v = CFG_MAX_DURATION_MS + 1;
-		}
-	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(p, units[i].unit) != 0)
-			continue;
-		if (big || v * units[i].ms > CFG_MAX_DURATION_MS)
-			return "longer than 24h";
-		*ms = (unsigned)(v * units[i].ms);
-		return NULL;
-	}
-	return "unknown unit";
-}
-
-const char *cfg_parse_size(const char *s, uint64_t max, uint64_t *out)
+/*
+ * A whole number with one of the units (its multiplier), at most max; "" is
+ * a unit too (the default one). NULL, or why not, with too_large as the
+ * reason for a value over max.
+ */
+static const char *parse_units(const char *s, const struct unit *units, size_t nunits,
+			       uint64_t max, const char *too_large, uint64_t *out)
 {
-	static const struct {
-		const char *unit;
-		uint64_t n;
-	} units[] = {
-		{ "", 1 }, { "B", 1 }, { "KiB", 1024 }, { "MiB", 1024 * 1024 },
-	};
 	uint64_t v = 0;
 	bool big = false;
 	const char *p = s;
@@ -72,15 +45,38 @@ const char *cfg_parse_size(const char *s, uint64_t max, uint64_t *out)
 			v = max + 1;
 		}
 	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(p, units[i].unit) != 0)
+	for (size_t i = 0; i < nunits; i++) {
+		if (strcmp(p, units[i].name) != 0)
 			continue;
 		if (big || v * units[i].n > max)
-			return "too large";
+			return too_large;
 		*out = v * units[i].n;
 		return NULL;
 	}
 	return "unknown unit";
+}
+
+const char *cfg_parse_duration(const char *s, unsigned *ms)
+{
+	static const struct unit units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+	};
+	uint64_t v = 0;
+	const char *why = parse_units(s, units, sizeof(units) / sizeof(units[0]),
+				      CFG_MAX_DURATION_MS, "longer than 24h", &v);
+
+	if (!why)
+		*ms = (unsigned)v;
+	return why;
+}
+
+const char *cfg_parse_size(const char *s, uint64_t max, uint64_t *out)
+{
+	static const struct unit units[] = {
+		{ "", 1 }, { "B", 1 }, { "KiB", 1024 }, { "MiB", 1024 * 1024 },
+	};
+
+	return parse_units(s, units, sizeof(units) / sizeof(units[0]), max, "too large", out);
 }
 
 const char *cfg_parse_bool(const char *s, bool *b)

@@ -330,14 +330,12 @@ int m2m_key_describe(const struct m2m_key *k, struct m2m_key_info *info)
 	return M2M_OK;
 }
 
-int m2m_key_public_der(const struct m2m_key *k, unsigned char **der, size_t *len,
-		       struct m2m_err *err)
+int ks_der_out(unsigned char *p, int n, unsigned char **der, size_t *len, struct m2m_err *err)
 {
-	unsigned char *p = NULL;
-	int n = i2d_PUBKEY(k->pub, &p);
-
-	if (n <= 0)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "key: cannot encode the public key");
+	if (n <= 0) {
+		OPENSSL_free(p);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "cannot encode it (DER)");
+	}
 	*der = malloc((size_t)n);
 	if (!*der) {
 		OPENSSL_free(p);
@@ -347,6 +345,15 @@ int m2m_key_public_der(const struct m2m_key *k, unsigned char **der, size_t *len
 	OPENSSL_free(p);
 	*len = (size_t)n;
 	return M2M_OK;
+}
+
+int m2m_key_public_der(const struct m2m_key *k, unsigned char **der, size_t *len,
+		       struct m2m_err *err)
+{
+	unsigned char *p = NULL;
+	int n = i2d_PUBKEY(k->pub, &p);
+
+	return ks_der_out(p, n, der, len, err);
 }
 
 int m2m_key_sign(struct m2m_key *k, const unsigned char *digest, size_t dlen,

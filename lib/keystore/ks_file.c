@@ -249,20 +249,13 @@ static void file_close(struct m2m_key *k)
 int ks_file_cert(struct m2m_key *k, unsigned char **der, size_t *len, struct m2m_err *err)
 {
 	unsigned char *p = NULL;
-	int n = k->be ? i2d_X509(k->be, &p) : -1;
+	int n;
 
-	if (n <= 0)
+	if (!k->be)
 		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "%s: no certificate in the key file",
 				   k->ref.path);
-	*der = malloc((size_t)n);
-	if (!*der) {
-		OPENSSL_free(p);
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	}
-	memcpy(*der, p, (size_t)n);
-	*len = (size_t)n;
-	OPENSSL_free(p);
-	return M2M_OK;
+	n = i2d_X509(k->be, &p);
+	return ks_der_out(p, n, der, len, err);
 }
 
 const struct ks_ops ks_file_ops = {

@@ -116,6 +116,8 @@ void ks_tpm_use_auth(struct m2m_key *k, struct m2m_secret *auth);
 /* The certificate stored on the token next to the key (same CKA_ID), DER; NOT_FOUND if none. */
 int ks_pkcs11_cert(struct m2m_key *k, unsigned char **der, size_t *len, struct m2m_err *err);
 int ks_file_cert(struct m2m_key *k, unsigned char **der, size_t *len, struct m2m_err *err);
+/* What an OpenSSL i2d_*() gave (p, n bytes; freed here) as a malloc()ed copy */
+int ks_der_out(unsigned char *p, int n, unsigned char **der, size_t *len, struct m2m_err *err);
 
 /* ---- soft keys on disk ---- */
 /* Write pk as PEM PKCS#8 (encrypted with the PIN of pin, if any), mode 0600. */

@@ -176,7 +176,11 @@ for node in ast.walk(tree):
         mods.update(a.name.split(".")[0] for a in node.names)
     elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
         mods.add(node.module.split(".")[0])
-for m in sorted(mods - set(sys.stdlib_module_names)):
+# the tools' own modules (tests/tools/*.py) are part of this tree
+import os
+here = os.path.dirname(os.path.abspath(sys.argv[1]))
+own = {f[:-3] for f in os.listdir(here) if f.endswith(".py")}
+for m in sorted(mods - set(sys.stdlib_module_names) - own):
     spec = importlib.util.find_spec(m)
     print(m, spec.origin if spec and spec.origin else "")
 PY

@@ -13,14 +13,14 @@
 # Events are JSON lines on stdout: {"event":"registered"}, one
 # {"check":NAME,"ok":true|false,"why":...} per check, {"event":"done"}. It goes on
 # answering Updates (2.04) until killed.
-import json
 import os
 import random
 import select
 import socket
-import struct
 import sys
 import time
+
+from labcoap import build, event, opt, parse, path_opts, uint, uint_bytes
 
 CON, ACK = 0, 2
 GET, POST, PUT = 1, 2, 3
@@ -36,64 +36,9 @@ def cstr(c):
     return "%d.%02d" % (c >> 5, c & 31)
 
 
-def out(**kw):
-    print(json.dumps(kw, separators=(",", ":")), flush=True)
-
-
-def parse(b):
-    if len(b) < 4 or b[0] >> 6 != 1:
-        return None
-    typ, tkl, c, mid = (b[0] >> 4) & 3, b[0] & 15, b[1], struct.unpack(">H", b[2:4])[0]
-    tok, i, num, opts = b[4:4 + tkl], 4 + tkl, 0, []
-    while i < len(b) and b[i] != 0xFF:
-        d, ln = b[i] >> 4, b[i] & 15
-        i += 1
-        if d == 13:
-            d, i = b[i] + 13, i + 1
-        elif d == 14:
-            d, i = struct.unpack(">H", b[i:i + 2])[0] + 269, i + 2
-        if ln == 13:
-            ln, i = b[i] + 13, i + 1
-        elif ln == 14:
-            ln, i = struct.unpack(">H", b[i:i + 2])[0] + 269, i + 2
-        num += d
-        opts.append((num, b[i:i + ln]))
-        i += ln
-    return dict(type=typ, code=c, mid=mid, token=tok, opts=opts,
-                payload=b[i + 1:] if i < len(b) else b"")
-
-
-def ext(x):
-    return (x, b"") if x < 13 else (13, bytes([x - 13])) if x < 269 else \
-        (14, struct.pack(">H", x - 269))
-
-
-def build(typ, c, mid, tok=b"", opts=(), payload=b""):
-    b, last = bytearray([0x40 | typ << 4 | len(tok), c]) + struct.pack(">H", mid) + tok, 0
-    for num, val in sorted(opts, key=lambda o: o[0]):
-        dn, de = ext(num - last)
-        ln, le = ext(len(val))
-        last = num
-        b += bytes([dn << 4 | ln]) + de + le + val
-    if payload:
-        b += b"\xff" + payload
-    return bytes(b)
-
-
-def ub(x):
-    return x.to_bytes((x.bit_length() + 7) // 8, "big") if x else b""
-
-
-def uint(v):
-    return int.from_bytes(v, "big") if v else 0
-
-
-def opt(opts, num):
-    return next((v for n, v in opts if n == num), None)
-
-
-def path(p):
-    return [(O_URI_PATH, s.encode()) for s in p.strip("/").split("/")]
+out = event
+path = path_opts
+ub = uint_bytes
 
 
 def block(num, more, szx):

@@ -21,82 +21,19 @@
 #   reset PATH         answer the next notification of PATH's observation with a reset
 #   mute-updates | answer-updates  leave the client's Updates unanswered (a server that
 #                      is slow or gone for them only) | answer them again
-import json
 import os
 import random
 import select
 import socket
-import struct
 import sys
 import time
 
-T0 = time.monotonic()
-
-
-def event(**kw):
-    kw["ms"] = int((time.monotonic() - T0) * 1000)
-    print(json.dumps(kw, separators=(",", ":")), flush=True)
-
-
-def parse(b):
-    if len(b) < 4 or b[0] >> 6 != 1:
-        return None
-    typ, tkl, code, mid = (b[0] >> 4) & 3, b[0] & 15, b[1], struct.unpack(">H", b[2:4])[0]
-    tok, i, num, opts = b[4:4 + tkl], 4 + tkl, 0, []
-    while i < len(b) and b[i] != 0xFF:
-        d, ln = b[i] >> 4, b[i] & 15
-        i += 1
-        if d == 13:
-            d, i = b[i] + 13, i + 1
-        elif d == 14:
-            d, i = struct.unpack(">H", b[i:i + 2])[0] + 269, i + 2
-        if ln == 13:
-            ln, i = b[i] + 13, i + 1
-        elif ln == 14:
-            ln, i = struct.unpack(">H", b[i:i + 2])[0] + 269, i + 2
-        num += d
-        opts.append((num, b[i:i + ln]))
-        i += ln
-    payload = b[i + 1:] if i < len(b) else b""
-    return dict(type=typ, code=code, mid=mid, token=tok, opts=opts, payload=payload)
-
-
-def uint(v):
-    return int.from_bytes(v, "big") if v else 0
-
-
-def build(typ, code, mid, tok=b"", opts=(), payload=b""):
-    out, last = bytearray([0x40 | typ << 4 | len(tok), code]) + struct.pack(">H", mid) + tok, 0
-    for num, val in sorted(opts, key=lambda o: o[0]):
-        d, ln = num - last, len(val)
-        last = num
-
-        def ext(x):
-            return (x, b"") if x < 13 else (13, bytes([x - 13])) if x < 269 else \
-                (14, struct.pack(">H", x - 269))
-        dn, de = ext(d)
-        ln_n, le = ext(ln)
-        out += bytes([dn << 4 | ln_n]) + de + le + val
-    if payload:
-        out += b"\xff" + payload
-    return bytes(out)
-
-
-def uint_bytes(x):
-    return x.to_bytes((x.bit_length() + 7) // 8, "big") if x else b""
-
-
-def path_opts(path):
-    return [(11, s.encode()) for s in path.strip("/").split("/")]
-
-
-def opt(opts, num):
-    return next((v for n, v in opts if n == num), None)
+from labcoap import Control, build, event, opt, parse, path_opts, uint, uint_bytes
 
 
 def main():
     port, fifo = int(sys.argv[1]), sys.argv[2]
-    ctl = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    ctl = Control(fifo)
     sock, peer, regs, obs, resets, pending = None, None, {}, {}, set(), {}
     mid = random.randrange(0x10000)
     # values arriving in blocks: id -> what is known so far; GETs due later
@@ -172,7 +109,6 @@ def main():
 
     sock = listen()
     event(event="listening", port=port)
-    buf = b""
     while True:
         now = time.monotonic()
         for item in [x for x in later if x[0] <= now]:
@@ -182,55 +118,45 @@ def main():
         wait = min([1.0] + [max(0.0, x[0] - now) for x in later])
         rl = [ctl] + ([sock] if sock else [])
         r, _, _ = select.select(rl, [], [], wait)
-        if ctl in r:
-            data = os.read(ctl, 4096)
-            if not data:  # writer closed: reopen and go on
-                os.close(ctl)
-                ctl = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-            buf += data
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                cmd = line.decode().split()
-                if not cmd:
-                    continue
-                if cmd[0] == "deaf" and sock:
-                    sock.close()
-                    sock = None
-                    event(event="deaf")
-                elif cmd[0] == "hear" and not sock:
-                    sock = listen()
-                    event(event="hear")
-                elif cmd[0] == "reset":
-                    resets.add(cmd[1])
-                    event(event="will-reset", path=cmd[1])
-                elif cmd[0] == "mute-updates":
-                    mute_updates = True
-                    event(event="mute-updates")
-                elif cmd[0] == "answer-updates":
-                    mute_updates = False
-                    event(event="answer-updates")
-                elif cmd[0] == "blockdelay":
-                    blockdelay = int(cmd[1]) / 1000.0
-                elif cmd[0] in ("observe", "fetch", "write", "attr", "exec") and sock and peer:
-                    mid = (mid + 1) & 0xFFFF
-                    tok = os.urandom(4)
-                    accept = int(cmd[2]) if cmd[0] in ("observe", "fetch") and \
-                        len(cmd) > 2 else None
-                    acc = [(17, uint_bytes(accept))] if accept is not None else []
-                    if cmd[0] == "observe":
-                        pkt = build(0, 1, mid, tok, [(6, b"")] + path_opts(cmd[1]) + acc)
-                    elif cmd[0] == "fetch":
-                        pkt = build(0, 1, mid, tok, path_opts(cmd[1]) + acc)
-                    elif cmd[0] == "exec":
-                        pkt = build(0, 2, mid, tok, path_opts(cmd[1]))
-                    elif cmd[0] == "attr":
-                        pkt = build(0, 3, mid, tok, path_opts(cmd[1]) +
-                                    [(15, q.encode()) for q in cmd[2].split("&")])
-                    else:
-                        pkt = build(0, 3, mid, tok, path_opts(cmd[1]) + [(12, b"")],
-                                    cmd[2].encode())
-                    pending[tok] = (cmd[0], cmd[1], accept)
-                    sock.sendto(pkt, peer)
+        for cmd in ctl.commands() if ctl in r else []:
+            if cmd[0] == "deaf" and sock:
+                sock.close()
+                sock = None
+                event(event="deaf")
+            elif cmd[0] == "hear" and not sock:
+                sock = listen()
+                event(event="hear")
+            elif cmd[0] == "reset":
+                resets.add(cmd[1])
+                event(event="will-reset", path=cmd[1])
+            elif cmd[0] == "mute-updates":
+                mute_updates = True
+                event(event="mute-updates")
+            elif cmd[0] == "answer-updates":
+                mute_updates = False
+                event(event="answer-updates")
+            elif cmd[0] == "blockdelay":
+                blockdelay = int(cmd[1]) / 1000.0
+            elif cmd[0] in ("observe", "fetch", "write", "attr", "exec") and sock and peer:
+                mid = (mid + 1) & 0xFFFF
+                tok = os.urandom(4)
+                accept = int(cmd[2]) if cmd[0] in ("observe", "fetch") and \
+                    len(cmd) > 2 else None
+                acc = [(17, uint_bytes(accept))] if accept is not None else []
+                if cmd[0] == "observe":
+                    pkt = build(0, 1, mid, tok, [(6, b"")] + path_opts(cmd[1]) + acc)
+                elif cmd[0] == "fetch":
+                    pkt = build(0, 1, mid, tok, path_opts(cmd[1]) + acc)
+                elif cmd[0] == "exec":
+                    pkt = build(0, 2, mid, tok, path_opts(cmd[1]))
+                elif cmd[0] == "attr":
+                    pkt = build(0, 3, mid, tok, path_opts(cmd[1]) +
+                                [(15, q.encode()) for q in cmd[2].split("&")])
+                else:
+                    pkt = build(0, 3, mid, tok, path_opts(cmd[1]) + [(12, b"")],
+                                cmd[2].encode())
+                pending[tok] = (cmd[0], cmd[1], accept)
+                sock.sendto(pkt, peer)
         if not sock or sock not in r:
             continue
         b, src = sock.recvfrom(65536)

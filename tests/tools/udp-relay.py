@@ -9,20 +9,12 @@
 #              server sees a peer it does not know, as after a failover or a restart)
 #   loss P     drop each datagram, both ways, with probability P (0..1)
 # Events are JSON lines on stdout ("listening", "rebind" with the new port).
-import json
-import os
 import random
 import select
 import socket
 import sys
-import time
 
-T0 = time.monotonic()
-
-
-def event(**kw):
-    kw["ms"] = int((time.monotonic() - T0) * 1000)
-    print(json.dumps(kw, separators=(",", ":")), flush=True)
+from labcoap import Control, event
 
 
 def upstream(target):
@@ -34,27 +26,20 @@ def upstream(target):
 
 def main():
     listen, target, fifo = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    ctl = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    ctl = Control(fifo)
     down = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     down.bind(("127.0.0.1", listen))
-    up, client, loss, buf = upstream(target), None, 0.0, b""
+    up, client, loss = upstream(target), None, 0.0
     event(event="listening", port=listen, upstream=up.getsockname()[1])
     while True:
         r, _, _ = select.select([ctl, down, up], [], [], 1.0)
         if ctl in r:
-            data = os.read(ctl, 4096)
-            if not data:
-                os.close(ctl)
-                ctl = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-            buf += data
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                cmd = line.decode().split()
-                if cmd and cmd[0] == "rebind":
+            for cmd in ctl.commands():
+                if cmd[0] == "rebind":
                     up.close()
                     up = upstream(target)
                     event(event="rebind", upstream=up.getsockname()[1])
-                elif cmd and cmd[0] == "loss":
+                elif cmd[0] == "loss":
                     loss = float(cmd[1])
                     event(event="loss", p=loss)
             continue

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internal to lib/coap: the context shared by its files (coap.c: sessions,
- * DTLS, requests; block.c: block-wise transfers, RFC 7959).
+ * Internal to lib/coap: the context shared by its files (coap.c: the
+ * context, sessions, DTLS and the server's requests; request.c: ours;
+ * block.c: block-wise transfers, RFC 7959).
  */
 #ifndef M2M_COAP_INT_H
 #define M2M_COAP_INT_H
@@ -107,6 +108,11 @@ struct m2m_coap {
 		uint8_t *body;
 	} req;
 };
+
+/* coap.c: why a DTLS handshake failed, from what it showed (for request.c) */
+int mcoap_hs_error(struct m2m_coap *c, unsigned timeout_ms, struct m2m_err *err);
+/* coap.c: a new client session from c->o (after mcoap_rehandshake() failed to make one) */
+int mcoap_new_session(struct m2m_coap *c, struct m2m_err *err);
 
 /* block.c */
 uint64_t mcoap_etag_of(const uint8_t *p, size_t len);

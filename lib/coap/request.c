@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Our requests to the server (Register, Update, a GET of an update pull),
+ * one at a time, each a series of messages: a payload larger than a block in
+ * Block1 blocks, an answer in Block2 blocks fetched block by block under the
+ * body limit (RFC 7959), all within one deadline. mcoap_start() and
+ * mcoap_poll() drive it without blocking; mcoap_request() waits for it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "coap/coap_int.h"
+
+static void add_split(coap_optlist_t **ol, const char *s, bool query)
+{
+	uint8_t buf[512], *p = buf;
+	size_t len = sizeof(buf);
+	int n;
+
+	/* a leading '/' would become an empty first segment */
+	while (s && !query && *s == '/')
+		s++;
+	if (!s || !*s)
+		return;
+	n = query ? coap_split_query((const uint8_t *)s, strlen(s), buf, &len) :
+		    coap_split_path((const uint8_t *)s, strlen(s), buf, &len);
+	while (n-- > 0) {
+		coap_insert_optlist(ol, coap_new_optlist(query ? COAP_OPTION_URI_QUERY :
+							      COAP_OPTION_URI_PATH,
+							 coap_opt_length(p), coap_opt_value(p)));
+		p += coap_opt_size(p);
+	}
+}
+
+/*
+ * The server answered our first flights at once but not our Finished: an
+ * OpenSSL server drops a Finished it cannot decrypt (wrong PSK) without a
+ * word, and libcoap would retransmit for minutes. Give it the two DTLS
+ * retransmissions (after 1 s and 3 s) and four handshake round trips.
+ */
+static bool finished_unanswered(const struct m2m_coap *c, uint64_t now)
+{
+	return c->dtls && !c->connected && c->hs.finished_sent &&
+	       now > c->hs.finished_at + 3500 + 4 * (uint64_t)c->hs.rtt_ms;
+}
+
+/* One request message of ours: options, then a Block1 or Block2 option if given */
+static coap_pdu_t *request_pdu(struct m2m_coap *c, unsigned method, const char *path,
+			       const char *query, unsigned content_format,
+			       const struct m2m_coap_block *b1, uint64_t size1,
+			       const struct m2m_coap_block *b2)
+{
+	coap_optlist_t *ol = NULL;
+	uint8_t v[8];
+	coap_pdu_t *pdu;
+
+	pdu = coap_pdu_init(COAP_MESSAGE_CON, (coap_pdu_code_t)method, coap_new_message_id(c->s),
+			    coap_session_max_pdu_size(c->s));
+	if (!pdu)
+		return NULL;
+	coap_add_token(pdu, c->req.toklen, c->req.token);
+	/* a server may take Location-Path segments with '/' inside: send them as given */
+	add_split(&ol, path, false);
+	add_split(&ol, query, true);
+	if (content_format != M2M_COAP_NONE)
+		coap_insert_optlist(&ol, coap_new_optlist(COAP_OPTION_CONTENT_FORMAT,
+							  coap_encode_var_safe(v, sizeof(v),
+									       content_format),
+							  v));
+	if (b2 && b2->has)
+		coap_insert_optlist(&ol, coap_new_optlist(COAP_OPTION_BLOCK2,
+							  mcoap_block_opt(v, b2->num, false, b2->szx),
+							  v));
+	if (b1 && b1->has) {
+		coap_insert_optlist(&ol, coap_new_optlist(COAP_OPTION_BLOCK1,
+							  mcoap_block_opt(v, b1->num, b1->more,
+									  b1->szx),
+							  v));
+		if (b1->num == 0) /* the whole size, in the first block (RFC 7959 4) */
+			coap_insert_optlist(&ol, coap_new_optlist(COAP_OPTION_SIZE1,
+								  coap_encode_var_safe8(v, sizeof(v),
+											size1),
+								  v));
+	}
+	if (!coap_add_optlist_pdu(pdu, &ol)) {
+		coap_delete_optlist(ol);
+		coap_delete_pdu(pdu);
+		return NULL;
+	}
+	coap_delete_optlist(ol);
+	return pdu;
+}
+
+/* Send one message of the request under way (c->x) with its slice of the payload. */
+static int x_send(struct m2m_coap *c, coap_pdu_t *pdu, const uint8_t *payload, size_t len)
+{
+	struct m2m_err *err = &c->x.err;
+
+	if (!pdu)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot make a request");
+	if (len && !coap_add_data(pdu, len, payload)) {
+		coap_delete_pdu(pdu);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "libcoap: cannot add the payload");
+	}
+	free(c->req.body);
+	c->req.body = NULL;
+	c->req.busy = true;
+	c->req.done = c->req.nacked = false;
+	c->req.resp = &c->x.resp;
+	if (coap_send(c->s, pdu) == COAP_INVALID_MID) {
+		c->req.busy = false;
+		return m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: cannot send", c->host);
+	}
+	return M2M_OK;
+}
+
+/* The outcome of the message sent last: OK with an answer in x.resp, x.p, or why not. */
+static int x_result(struct m2m_coap *c)
+{
+	struct m2m_err *err = &c->x.err;
+	unsigned timeout_ms = c->x.timeout_ms;
+	int rc = M2M_OK;
+
+	c->req.busy = false;
+	if (!c->req.done) {
+		/* nothing came back at all: the server is out of reach (6), DTLS or not */
+		if (c->dtls && !c->connected)
+			rc = mcoap_hs_error(c, timeout_ms, err);
+		else
+			rc = m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: no answer within %u ms",
+					 c->host, timeout_ms);
+	} else if (c->req.nacked) {
+		switch (c->req.reason) {
+		case COAP_NACK_TLS_FAILED:
+			rc = mcoap_hs_error(c, timeout_ms, err);
+			break;
+		case COAP_NACK_TOO_MANY_RETRIES:
+			rc = m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: no answer (retries exhausted)",
+					 c->host);
+			break;
+		case COAP_NACK_ICMP_ISSUE:
+			rc = m2m_err_set(err, M2M_ERR_UNREACHABLE,
+					 "%s: unreachable (ICMP: nothing listens on the port?)", c->host);
+			/*
+			 * libcoap 4.3.1 keeps retransmitting a confirmable message
+			 * after an ICMP error; one we gave up on would reach a server
+			 * that comes back (a second Register of ours, say), and its
+			 * answer would go unheard. Drop what the session still sends.
+			 */
+			coap_session_disconnected(c->s, COAP_NACK_NOT_DELIVERABLE);
+			break;
+		case COAP_NACK_RST:
+			rc = m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: the server reset the exchange",
+					 c->host);
+			break;
+		default:
+			rc = m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: request refused (reason %d)",
+					 c->host, (int)c->req.reason);
+		}
+	}
+	free(c->x.p);
+	c->x.p = rc ? NULL : c->req.body;
+	if (rc)
+		free(c->req.body);
+	c->req.body = NULL;
+	return rc;
+}
+
+/* The answer so far and its next block: ETag kept, size within the limit */
+static int add_block(struct m2m_coap *c, const struct m2m_coap_msg *r, const uint8_t *p,
+		     uint8_t **all, size_t *len, struct m2m_err *err)
+{
+	uint8_t *n;
+
+	if (r->size2 > c->max_body || *len + r->len > c->max_body)
+		return m2m_err_set(err, M2M_ERR_PROTOCOL,
+				   "%s: the answer is larger than the limit of %zu bytes", c->host,
+				   c->max_body);
+	n = realloc(*all, *len + r->len + 1);
+	if (!n)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	if (r->len)
+		memcpy(n + *len, p, r->len);
+	*all = n;
+	*len += r->len;
+	return M2M_OK;
+}
+
+/* The next message of a Block1 series (payload larger than a block) */
+static int x_send_b1(struct m2m_coap *c)
+{
+	struct mcoap_xfer *x = &c->x;
+	size_t bsz = (size_t)16 << x->b1.szx;
+
+	x->chunk = x->len - x->off < bsz ? x->len - x->off : bsz;
+	x->b1.more = x->b1.has && x->off + x->chunk < x->len;
+	c->req.b1 = x->b1.has;
+	c->req.b1num = x->b1.num;
+	c->req.b2 = false;
+	return x_send(c, request_pdu(c, x->method, x->path, x->query, x->cf, &x->b1, x->len, NULL),
+		      x->payload ? x->payload + x->off : NULL, x->chunk);
+}
+
+/*
+ * An answer to the message sent last came (or none within the deadline):
+ * the next message of the request, or its outcome. True once it is known.
+ */
+static bool x_step(struct m2m_coap *c)
+{
+	struct mcoap_xfer *x = &c->x;
+	struct m2m_coap_msg *r = &x->resp;
+	struct m2m_err *err = &x->err;
+	int rc = x_result(c);
+
+	if (rc)
+		goto done;
+	if (!x->fetching) {
+		if (x->b1.more && r->code == COAP_RESPONSE_CODE(231)) {
+			/* the server wants smaller blocks: heed it for the rest (RFC 7959 2.3) */
+			if (r->block1.has && !r->bad_option && r->block1.szx < x->b1.szx)
+				x->b1.szx = r->block1.szx;
+			x->off += x->chunk;
+			x->b1.num = (unsigned)(x->off >> (x->b1.szx + 4));
+			rc = x_send_b1(c);
+			if (rc)
+				goto done;
+			return false;
+		}
+		/* the final answer, or the server's verdict before the end */
+		if (!r->block2.has || !r->block2.more)
+			goto done;
+		/* an answer in Block2 blocks: the later ones fetched, one exchange each (2.4) */
+		if (x->method != M2M_COAP_GET) {
+			rc = m2m_err_set(err, M2M_ERR_PROTOCOL, "%s: a block-wise answer to a %s",
+					 c->host, x->method == M2M_COAP_POST ? "POST" : "PUT or DELETE");
+			goto done;
+		}
+		x->fetching = true;
+		x->first = *r;
+		x->b2 = r->block2;
+	}
+	if (r->bad_option || r->block2.num != x->b2.num || r->etag_len != x->first.etag_len ||
+	    memcmp(r->etag, x->first.etag, x->first.etag_len)) {
+		rc = m2m_err_set(err, M2M_ERR_PROTOCOL,
+				 "%s: the answer's blocks do not fit together (block %u)", c->host,
+				 x->b2.num);
+		goto done;
+	}
+	if ((size_t)r->block2.num * ((size_t)16 << r->block2.szx) != x->got) {
+		rc = m2m_err_set(err, M2M_ERR_PROTOCOL, "%s: block %u of the answer out of place",
+				 c->host, r->block2.num);
+		goto done;
+	}
+	rc = add_block(c, r, x->p, &x->all, &x->got, err);
+	if (rc || !r->block2.more || r->code != x->first.code)
+		goto done;
+	if (r->len != ((size_t)16 << r->block2.szx)) {
+		rc = m2m_err_set(err, M2M_ERR_PROTOCOL, "%s: a short block %u before the last",
+				 c->host, r->block2.num);
+		goto done;
+	}
+	x->b2.szx = r->block2.szx;
+	x->b2.num = (unsigned)(x->got >> (x->b2.szx + 4));
+	c->req.b1 = false;
+	c->req.b2 = true;
+	c->req.b2num = x->b2.num;
+	rc = x_send(c, request_pdu(c, x->method, x->path, x->query, x->cf, NULL, 0, &x->b2),
+		    NULL, 0);
+	if (rc)
+		goto done;
+	return false;
+done:
+	x->rc = rc;
+	x->finished = true;
+	if (!rc && x->fetching) {
+		/* the whole answer, as its first block described it */
+		free(x->p);
+		x->p = x->all;
+		x->all = NULL;
+		x->resp = x->first;
+		x->resp.len = x->got;
+		x->resp.block2.more = false;
+	}
+	x->resp.payload = x->p;
+	return true;
+}
+
+int mcoap_start(struct m2m_coap *c, unsigned method, const char *path, const char *query,
+		unsigned content_format, const uint8_t *payload, size_t len, unsigned timeout_ms,
+		struct m2m_err *err)
+{
+	struct mcoap_xfer *x = &c->x;
+	int rc;
+
+	if (x->active)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "a request is already under way");
+	mcoap_discard(c);
+	if (!c->s && (rc = mcoap_new_session(c, err)))
+		return rc; /* a new session failed before (mcoap_rehandshake): try again */
+	x->active = true;
+	x->method = method;
+	snprintf(x->path, sizeof(x->path), "%s", path ? path : "");
+	snprintf(x->query, sizeof(x->query), "%s", query ? query : "");
+	x->cf = content_format;
+	x->payload = payload;
+	x->len = len;
+	x->timeout_ms = timeout_ms;
+	x->deadline = m2m_now_ms() + timeout_ms;
+	m2m_err_clear(&x->err);
+	coap_session_new_token(c->s, &c->req.toklen, c->req.token);
+	/* the payload: in Block1 blocks when larger than a block (RFC 7959 2.3) */
+	x->b1.has = len > ((size_t)1 << (c->block_szx + 4));
+	x->b1.szx = c->block_szx;
+	rc = x_send_b1(c);
+	if (rc) {
+		*err = x->err;
+		x->active = false;
+	}
+	return rc;
+}
+
+bool mcoap_poll(struct m2m_coap *c)
+{
+	struct mcoap_xfer *x = &c->x;
+	uint64_t now = m2m_now_ms();
+
+	if (!x->active || x->finished)
+		return true;
+	if (c->req.done || now >= x->deadline || finished_unanswered(c, now))
+		return x_step(c);
+	return false;
+}
+
+uint64_t mcoap_wait_ms(struct m2m_coap *c)
+{
+	uint64_t now = m2m_now_ms();
+
+	return c->x.active && !c->x.finished ? (c->x.deadline > now ? c->x.deadline - now : 0) :
+					      UINT64_MAX;
+}
+
+int mcoap_finish(struct m2m_coap *c, struct m2m_coap_msg *resp, uint8_t **body,
+		 struct m2m_err *err)
+{
+	struct mcoap_xfer *x = &c->x;
+	int rc = x->rc;
+
+	*body = NULL;
+	memset(resp, 0, sizeof(*resp));
+	if (!x->active || !x->finished)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "no request has finished");
+	if (rc) {
+		*err = x->err;
+	} else {
+		*resp = x->resp;
+		*body = x->p;
+		x->p = NULL;
+	}
+	x->active = x->finished = false;
+	return rc;
+}
+
+void mcoap_discard(struct m2m_coap *c)
+{
+	struct mcoap_xfer *x = &c->x;
+
+	c->req.busy = false;
+	free(c->req.body);
+	c->req.body = NULL;
+	free(x->p);
+	free(x->all);
+	memset(x, 0, sizeof(*x));
+}
+
+int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const char *query,
+		     unsigned content_format, const uint8_t *payload, size_t len,
+		     unsigned timeout_ms, struct m2m_coap_msg *resp, uint8_t **body,
+		     struct m2m_err *err)
+{
+	int rc = mcoap_start(c, method, path, query, content_format, payload, len, timeout_ms,
+			     err);
+
+	*body = NULL;
+	memset(resp, 0, sizeof(*resp));
+	if (rc)
+		return rc;
+	while (!mcoap_poll(c)) {
+		uint64_t left = mcoap_wait_ms(c);
+
+		coap_io_process(c->ctx, (uint32_t)(left < 100 ? (left ? left : 1) : 100));
+	}
+	return mcoap_finish(c, resp, body, err);
+}
+

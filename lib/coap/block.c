@@ -208,6 +208,13 @@ int mcoap_rx(struct m2m_coap *c, struct m2m_coap_msg *m, coap_pdu_t *resp)
 		return rx_too_large(c, resp);
 	if (!b->has)
 		return 0;
+	if (c->rx.active && b->num && b->more && b->num == c->rx.last_num &&
+	    off + m->len == c->rx.len && c->rx.code == m->code &&
+	    strcmp(c->rx.path, m->path) == 0) {
+		/* the last block again (our 2.31 was lost, a new message ID): the same answer */
+		coap_add_option(resp, COAP_OPTION_BLOCK1, mcoap_block_opt(v, b->num, true, b->szx), v);
+		return rx_answer(resp, COAP_RESPONSE_CODE(231));
+	}
 	if (b->num == 0) {
 		mcoap_rx_drop(c); /* a new body replaces one in progress */
 	} else if (!c->rx.active || c->rx.code != m->code || strcmp(c->rx.path, m->path) ||
@@ -235,6 +242,7 @@ int mcoap_rx(struct m2m_coap *c, struct m2m_coap_msg *m, coap_pdu_t *resp)
 	c->rx.at = m2m_now_ms();
 	if (b->more) {
 		c->rx.active = true;
+		c->rx.last_num = b->num;
 		c->rx.code = m->code;
 		c->rx.cf = m->content_format;
 		snprintf(c->rx.path, sizeof(c->rx.path), "%s", m->path);

@@ -74,6 +74,7 @@ struct m2m_coap {
 		bool active;    /* blocks before the next are in */
 		char path[128];
 		unsigned code, cf;
+		unsigned last_num;      /* the block answered last (2.31), for its repetition */
 		uint8_t *p;
 		size_t len;
 		uint64_t at;    /* when the last block came */

@@ -51,6 +51,8 @@ struct m2m_dm {
 		bool send_links;
 		char query[128];
 		unsigned lt, b, timeout_ms;
+		unsigned reg_timeout_ms; /* for the Register a 4.04 calls for: --serve waits
+					    long for an Update (CoAP's span), not for that */
 	} upd;
 };
 
@@ -364,12 +366,16 @@ static int do_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *e
 	return reg_error(dm, M2M_OK, err);
 }
 
+/* How long a Register of --serve may take */
+#define REGISTER_WAIT_MS 10000
+
 /*
  * Update with only what changed; 4.04 means the server forgot us: Register.
  * Started here, finished by update_end() (mcoap_poll() says when), so that
  * --serve goes on serving while the server takes its time.
  */
-static int update_begin(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
+static int update_begin(struct m2m_dm *dm, unsigned timeout_ms, unsigned reg_timeout_ms,
+			struct m2m_err *err)
 {
 	struct lw_update *u = &dm->upd;
 	unsigned lt = dm->objs.lifetime_s, b = dm->objs.binding;
@@ -393,6 +399,7 @@ static int update_begin(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *
 		snprintf(u->query + strlen(u->query), sizeof(u->query) - strlen(u->query),
 			 "%sb=%s", u->query[0] ? "&" : "", b == M2M_DM_BINDING_UQ ? "UQ" : "U");
 	u->timeout_ms = timeout_ms;
+	u->reg_timeout_ms = reg_timeout_ms;
 	rc = mcoap_start(dm->coap, M2M_COAP_POST, dm->st.location, u->query,
 			 u->send_links ? LW_FMT_LINK : M2M_COAP_NONE, u->send_links ? u->links.p : NULL,
 			 u->send_links ? u->links.len : 0, timeout_ms, err);
@@ -417,7 +424,7 @@ static int update_end(struct m2m_dm *dm, struct m2m_err *err)
 		lw_buf_free(&u->links);
 		logf_(dm, LOG_NOTICE, "Update: the server does not know %s: registering again",
 		      dm->st.location);
-		return do_register(dm, u->timeout_ms, err);
+		return do_register(dm, u->reg_timeout_ms, err);
 	}
 	if (!rc && resp.code != LW_CHANGED)
 		rc = answer_rc(resp.code, "Update", err);
@@ -444,7 +451,7 @@ static int update_end(struct m2m_dm *dm, struct m2m_err *err)
 /* An Update that waits for its outcome (a --report run has nothing else to do) */
 static int do_update(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
 {
-	int rc = update_begin(dm, timeout_ms, err);
+	int rc = update_begin(dm, timeout_ms, timeout_ms, err);
 
 	if (rc)
 		return rc;
@@ -639,13 +646,14 @@ static void serve_update_done(struct m2m_dm *dm, struct m2m_err *err)
 	if (silent && mcoap_dtls(dm->coap) && !dm->upd.rehandshook) {
 		logf_(dm, LOG_NOTICE, "%s: a new DTLS handshake, then the Update again", err->msg);
 		dm->upd.rehandshook = true;
-		if (mcoap_rehandshake(dm->coap, err) || update_begin(dm, update_wait_ms(dm), err))
+		if (mcoap_rehandshake(dm->coap, err) ||
+		    update_begin(dm, update_wait_ms(dm), REGISTER_WAIT_MS, err))
 			serve_update_failed(dm, err);
 		return;
 	}
 	/* answered, but not as an LwM2M server should; or silent after a new handshake */
 	logf_(dm, LOG_WARNING, "%s: registering again", err->msg);
-	if (do_register(dm, 10 * 1000, err))
+	if (do_register(dm, REGISTER_WAIT_MS, err))
 		serve_update_failed(dm, err);
 }
 
@@ -667,7 +675,7 @@ int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struc
 			if (!dm->retry_at) {
 				retry_later(dm);
 			} else if (m2m_now_ms() >= dm->retry_at &&
-				   (rc = do_register(dm, 10 * 1000, err))) {
+				   (rc = do_register(dm, REGISTER_WAIT_MS, err))) {
 				logf_(dm, LOG_WARNING, "%s", err->msg);
 				retry_later(dm);
 			}
@@ -681,7 +689,7 @@ int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struc
 					     (uint64_t)time(NULL) >= update_at(dm)) {
 			/* due, or out of reach (an Update or a notification failed): try again */
 			dm->upd.rehandshook = false;
-			if (update_begin(dm, update_wait_ms(dm), err))
+			if (update_begin(dm, update_wait_ms(dm), REGISTER_WAIT_MS, err))
 				serve_update_failed(dm, err);
 		}
 	}

@@ -61,6 +61,9 @@ is_rc 9 "a machine without the DMI UUID: exit 9"
 like "$M2M_ERR" "dmi-product-uuid" "the missing input is named"
 m2mcert doctor copy
 like "$M2M_OUT" "dmi-product-uuid .*missing on this machine" "doctor reports the missing input"
+like "$M2M_OUT" "dt-serial-number .*missing on this machine" "a device-tree serial that is not there: missing (not 'not readable')"
+unlike "$M2M_OUT" "not readable by this user" "nothing is 'not readable' for root"
+like "$M2M_OUT" "warn .*only one identity input" "only the machine-id left: one warning says so"
 this_machine
 
 # ---- command-line values refused as such (2): a TCTI outside the allowed ones, a systemd

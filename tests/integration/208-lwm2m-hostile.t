@@ -8,7 +8,7 @@
 # within 1 MB of its idle RSS.
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v python3 >/dev/null || skip_all "python3 not installed"
-plan 24
+plan 25
 port=$(free_port)
 ep=it-hostile-$port
 limit=65536
@@ -40,7 +40,7 @@ wait_for "$T/srv.log" '"event":"done"' 120
 ok $? "the hostile server went through its list"
 for c in size1-claim size1-then-last body-past-limit body-past-limit-not-applied \
 	stray-block-more stray-block-last stray-not-applied blocks-atomic blocks-applied-whole \
-	blocks-restart block2-szx7 block1-szx7 accept-unknown if-match-wrong if-match-right \
+	blocks-repeated blocks-restart block2-szx7 block1-szx7 accept-unknown if-match-wrong if-match-right \
 	if-match-any big-datagram-then-alive flood; do
 	is "$(check_result "$T/srv.log" "$c")" pass "$c"
 done

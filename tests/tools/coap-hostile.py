@@ -189,6 +189,16 @@ def c_atomic(p, limit):
     check("blocks-atomic", codes == ["2.31", "2.31", "2.04"] and b1 is not None and
           uint(b1) >> 4 == 2 and not uint(b1) & 8, "%s, Block1 %s" % (codes, b1))
     check("blocks-applied-whole", read_tz(p) == value, "value %r" % read_tz(p))
+    # a block sent again (its 2.31 lost; a new message ID): answered again, taken once
+    # (RFC 7252 4.5: a request repeated must not be applied twice)
+    value = b"America/New_York" + b"y" * 24
+    tok, codes = os.urandom(4), []
+    for i in (0, 1, 1, 2):
+        m = p.request(PUT, "/3/0/15", [(O_CF, ub(0)), (O_BLOCK1, block(i, i < 2, 0))],
+                      value[i * 16:(i + 1) * 16], tok)
+        codes.append(got(m))
+    check("blocks-repeated", codes == ["2.31", "2.31", "2.31", "2.04"] and read_tz(p) == value,
+          "%s, value %r" % (codes, read_tz(p)))
     # a body cut off, then a new one from block 0: the new one, whole
     p.request(PUT, "/3/0/15", [(O_CF, ub(0)), (O_BLOCK1, block(0, True, 0))], b"B" * 16)
     p.request(PUT, "/3/0/15", [(O_CF, ub(0)), (O_BLOCK1, block(1, True, 0))], b"B" * 16)

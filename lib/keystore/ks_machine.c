@@ -131,6 +131,7 @@ int m2m_machine_inputs(struct m2m_machine_input *in, size_t max, size_t *n)
 	for (size_t i = 0; i < N_INPUTS && *n < max; i++) {
 		struct m2m_machine_input *o = &in[(*n)++];
 
+		memset(o, 0, sizeof(*o)); /* the caller's array may hold anything */
 		snprintf(o->name, sizeof(o->name), "%s", inputs[i].name);
 		input_path(&inputs[i], o->source, sizeof(o->source));
 		switch (read_input_state(&inputs[i], val, sizeof(val))) {

@@ -2,8 +2,8 @@
 /*
  * The LwM2M client: registration interface (Register, Update with only what
  * changed, re-register on 4.04, De-register), the device management and
- * information reporting interfaces bound to lib/coap, and the saved
- * registration that lets a cron run Update instead of Register.
+ * information reporting interfaces bound to lib/coap; the --serve loop.
+ * What it keeps on disk is in dm_state.c.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,156 +12,8 @@
 #include <syslog.h>
 #include <time.h>
 
-#include <json-c/json.h>
-
 #include "base/base.h"
-#include "coap/coap.h"
-#include "lwm2m/bootstrap.h"
-#include "lwm2m/lwm2m.h"
-#include "lwm2m/objects.h"
-#include "lwm2m/observe.h"
-#include "m2m/dm.h"
-#include "m2m/keystore.h"
-
-struct m2m_dm {
-	const struct m2m_config *cfg;
-	struct m2m_coap *coap;
-	struct lw_registry reg;
-	struct lw_objects objs;
-	struct m2m_dm_state st;
-	char links[1024];       /* object links last sent */
-	unsigned sent_lifetime;
-	unsigned sent_binding;
-	struct lw_bs_server bs; /* what a bootstrap server gave (libcoap keeps pointers into it) */
-	struct lw_observers obs;
-	bool obs_loaded;        /* the saved observations were read: save them back */
-	bool obs_dirty;         /* observations or what the server set for them changed */
-	uint64_t obs_saved_at;  /* monotonic ms of the last save (at most one a second: flash) */
-	uint64_t retry_at;      /* offline: when to try the Update again (monotonic) */
-	unsigned retries;
-	m2m_dm_log_fn log;
-	void *log_ctx;
-	struct m2m_secret pin;  /* token PIN: libcoap keeps a pointer to it; TPM auth value */
-	struct m2m_key *store_key; /* DTLS key in a TPM: signs for the session */
-	unsigned base_lifetime_s, base_binding; /* from the configuration or the bootstrap */
-	struct lw_update {      /* the Update under way (--serve does not wait for it) */
-		bool active;
-		bool rehandshook; /* over DTLS: already tried again after a new handshake */
-		struct lw_buf links;
-		bool send_links;
-		char query[128];
-		unsigned lt, b, timeout_ms;
-		unsigned reg_timeout_ms; /* for the Register a 4.04 calls for: --serve waits
-					    long for an Update (CoAP's span), not for that */
-	} upd;
-};
-
-#define logf_(dm, ...) LW_LOG((dm)->log, (dm)->log_ctx, __VA_ARGS__)
-
-/* ---- saved registration ---- */
-
-json_object *lw_read_json_state(char *path)
-{
-	struct m2m_err err;
-	json_object *o;
-	char *buf = NULL;
-	size_t len = 0;
-
-	if (!path || m2m_read_file(path, 65536, &buf, &len, &err)) {
-		free(path);
-		return NULL;
-	}
-	free(path);
-	o = json_tokener_parse(buf);
-	explicit_bzero(buf, len);
-	free(buf);
-	return o;
-}
-
-static char *state_path(const struct m2m_config *cfg)
-{
-	char *p = NULL;
-
-	if (asprintf(&p, "%s/dm-registration.json", cfg->state_dir) < 0)
-		return NULL;
-	return p;
-}
-
-static void copy_str(char *dst, size_t len, json_object *o, const char *key)
-{
-	json_object *v;
-
-	dst[0] = 0;
-	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-		snprintf(dst, len, "%s", json_object_get_string(v));
-}
-
-/* The saved registration, and the object links it last sent (links may be NULL). */
-static int state_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char *links,
-		      size_t links_len)
-{
-	json_object *o, *v;
-
-	memset(st, 0, sizeof(*st));
-	o = lw_read_json_state(state_path(cfg));
-	if (!o)
-		return M2M_ERR_NOT_FOUND;
-	if (links)
-		copy_str(links, links_len, o, "links");
-	copy_str(st->server, sizeof(st->server), o, "server");
-	copy_str(st->endpoint, sizeof(st->endpoint), o, "endpoint");
-	copy_str(st->location, sizeof(st->location), o, "location");
-	copy_str(st->binding, sizeof(st->binding), o, "binding");
-	copy_str(st->last_error, sizeof(st->last_error), o, "last_error");
-	if (json_object_object_get_ex(o, "registered_at", &v))
-		st->registered_at = (uint64_t)json_object_get_int64(v);
-	if (json_object_object_get_ex(o, "lifetime", &v))
-		st->lifetime_s = (unsigned)json_object_get_int(v);
-	if (json_object_object_get_ex(o, "last_attempt", &v))
-		st->last_attempt = (uint64_t)json_object_get_int64(v);
-	if (json_object_object_get_ex(o, "last_rc", &v))
-		st->last_rc = json_object_get_int(v);
-	st->registered = st->location[0] && st->registered_at &&
-			 st->registered_at + st->lifetime_s > (uint64_t)time(NULL) &&
-			 (!cfg->dm.server || strcmp(st->server, cfg->dm.server) == 0);
-	json_object_put(o);
-	return M2M_OK;
-}
-
-int m2m_dm_state_load(const struct m2m_config *cfg, struct m2m_dm_state *st)
-{
-	return state_read(cfg, st, NULL, 0);
-}
-
-static void state_save(struct m2m_dm *dm)
-{
-	json_object *o = json_object_new_object();
-	char *path = state_path(dm->cfg);
-	const char *s;
-	struct m2m_err err;
-
-	if (!o || !path) {
-		json_object_put(o);
-		free(path);
-		return;
-	}
-	json_object_object_add(o, "server", json_object_new_string(dm->st.server));
-	json_object_object_add(o, "endpoint", json_object_new_string(dm->st.endpoint));
-	json_object_object_add(o, "location", json_object_new_string(dm->st.location));
-	json_object_object_add(o, "registered_at", json_object_new_int64((int64_t)dm->st.registered_at));
-	json_object_object_add(o, "lifetime", json_object_new_int((int)dm->st.lifetime_s));
-	json_object_object_add(o, "binding", json_object_new_string(dm->st.binding));
-	json_object_object_add(o, "last_attempt", json_object_new_int64((int64_t)dm->st.last_attempt));
-	json_object_object_add(o, "last_rc", json_object_new_int(dm->st.last_rc));
-	json_object_object_add(o, "last_error", json_object_new_string(dm->st.last_error));
-	json_object_object_add(o, "links", json_object_new_string(dm->links));
-	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	/* best effort: a lost state file only costs a full Register next time */
-	if (m2m_mkdir_private(dm->cfg->state_dir, &err) == M2M_OK)
-		m2m_write_atomic(path, s, strlen(s), 0600, &err);
-	json_object_put(o);
-	free(path);
-}
+#include "lwm2m/dm_int.h"
 
 /* ---- serving the server's requests ---- */
 
@@ -307,7 +159,7 @@ static int reg_error(struct m2m_dm *dm, int rc, struct m2m_err *err)
 	dm->st.last_attempt = (uint64_t)time(NULL);
 	dm->st.last_rc = rc;
 	snprintf(dm->st.last_error, sizeof(dm->st.last_error), "%s", rc ? err->msg : "");
-	state_save(dm);
+	lw_dm_state_save(dm);
 	return rc;
 }
 
@@ -463,72 +315,6 @@ static int do_update(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err
 	return update_end(dm, err);
 }
 
-static char *obs_path(const struct m2m_config *cfg)
-{
-	char *p = NULL;
-
-	if (asprintf(&p, "%s/dm-observations.json", cfg->state_dir) < 0)
-		return NULL;
-	return p;
-}
-
-/*
- * The observations, and what the server set for them, on disk: at the end of
- * a run and, under --serve, as they change, so that a process killed or a
- * power cut does not end them without the server knowing (it still holds
- * them, and the restarted process Updates the same registration).
- */
-static void obs_save(struct m2m_dm *dm)
-{
-	struct lw_obs_settings set = { .dflt_pmin = dm->objs.dflt_pmin,
-				       .dflt_pmax = dm->objs.dflt_pmax,
-				       .storing = dm->objs.notif_storing };
-	struct m2m_err err;
-	char *path;
-
-	if (!dm->obs_loaded)
-		return;
-	dm->obs_dirty = false;
-	dm->obs_saved_at = m2m_now_ms();
-	path = obs_path(dm->cfg);
-	if (dm->objs.lifetime_s != dm->base_lifetime_s || dm->objs.binding != dm->base_binding) {
-		set.lifetime_s = dm->objs.lifetime_s;
-		set.binding = dm->objs.binding;
-		set.base_lifetime_s = dm->base_lifetime_s;
-		set.base_binding = dm->base_binding;
-	}
-	memcpy(set.attrs, dm->reg.attrs, sizeof(set.attrs));
-	set.n_attrs = dm->reg.n_attrs;
-	if (path && lw_obs_save(&dm->obs, &set, path, dm->st.server, dm->st.endpoint, &err))
-		logf_(dm, LOG_WARNING, "%s", err.msg);
-	free(path);
-}
-
-/*
- * The observations of an earlier run, and what the server set for them
- * (Write-Attributes, Server resources 2, 3 and 6): a new Register drops
- * them all again.
- */
-static void obs_load(struct m2m_dm *dm, const char *path)
-{
-	struct lw_obs_settings set = { 0 };
-
-	lw_obs_load(&dm->obs, &set, path, dm->st.server, dm->st.endpoint);
-	if (!set.present)
-		return;
-	memcpy(dm->reg.attrs, set.attrs, sizeof(set.attrs));
-	dm->reg.n_attrs = set.n_attrs;
-	dm->objs.dflt_pmin = set.dflt_pmin;
-	dm->objs.dflt_pmax = set.dflt_pmax;
-	dm->objs.notif_storing = set.storing;
-	/* what the server wrote to Lifetime and Binding, unless the configuration changed since */
-	if (set.lifetime_s && set.base_lifetime_s == dm->base_lifetime_s &&
-	    set.base_binding == dm->base_binding) {
-		dm->objs.lifetime_s = set.lifetime_s;
-		dm->objs.binding = set.binding;
-	}
-}
-
 /* Give what was just sent until `until` (monotonic) to be acknowledged. */
 static void settle(struct m2m_dm *dm, uint64_t until)
 {
@@ -555,11 +341,7 @@ int m2m_dm_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
 	int rc;
 
 	if (!dm->obs_loaded) {
-		char *path = obs_path(dm->cfg);
-
-		if (path)
-			obs_load(dm, path);
-		free(path);
+		lw_dm_obs_load(dm);
 		dm->obs_loaded = true;
 	}
 	rc = first_register(dm, timeout_ms, err);
@@ -579,7 +361,7 @@ static int first_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err
 
 	if (dm->st.registered)
 		return do_update(dm, timeout_ms, err);
-	if (state_read(dm->cfg, &saved, links, sizeof(links)) == M2M_OK && saved.registered &&
+	if (lw_dm_state_read(dm->cfg, &saved, links, sizeof(links)) == M2M_OK && saved.registered &&
 	    strcmp(saved.endpoint, dm->cfg->dm.endpoint) == 0) {
 		/* the links last sent decide whether the Update must carry them */
 		memcpy(dm->links, links, sizeof(links));
@@ -669,7 +451,7 @@ int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struc
 		lw_objects_run_hooks(&dm->objs);
 		obs_tick(dm);
 		if (dm->obs_dirty && m2m_now_ms() - dm->obs_saved_at >= 1000)
-			obs_save(dm);
+			lw_dm_obs_save(dm);
 		if (!dm->st.registered) {
 			/* not registered yet (the server was out of reach at start): keep trying */
 			if (!dm->retry_at) {
@@ -857,7 +639,7 @@ void m2m_dm_close(struct m2m_dm *dm)
 	 * Kept for the next run; a new Register or a De-register empties them,
 	 * a run that could not reach the server keeps them.
 	 */
-	obs_save(dm);
+	lw_dm_obs_save(dm);
 	lw_obs_free(&dm->obs);
 	lw_buf_free(&dm->upd.links);
 	mcoap_close(dm->coap);

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal to lib/lwm2m: the client's context, shared by client.c (the
+ * registration, the serve loop, the server's requests) and dm_state.c (what
+ * it keeps on disk).
+ */
+#ifndef M2M_LWM2M_DM_INT_H
+#define M2M_LWM2M_DM_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "coap/coap.h"
+#include "lwm2m/bootstrap.h"
+#include "lwm2m/lwm2m.h"
+#include "lwm2m/objects.h"
+#include "lwm2m/observe.h"
+#include "m2m/dm.h"
+#include "m2m/keystore.h"
+
+struct m2m_dm {
+	const struct m2m_config *cfg;
+	struct m2m_coap *coap;
+	struct lw_registry reg;
+	struct lw_objects objs;
+	struct m2m_dm_state st;
+	char links[1024];       /* object links last sent */
+	unsigned sent_lifetime;
+	unsigned sent_binding;
+	struct lw_bs_server bs; /* what a bootstrap server gave (libcoap keeps pointers into it) */
+	struct lw_observers obs;
+	bool obs_loaded;        /* the saved observations were read: save them back */
+	bool obs_dirty;         /* observations or what the server set for them changed */
+	uint64_t obs_saved_at;  /* monotonic ms of the last save (at most one a second: flash) */
+	uint64_t retry_at;      /* offline: when to try the Update again (monotonic) */
+	unsigned retries;
+	m2m_dm_log_fn log;
+	void *log_ctx;
+	struct m2m_secret pin;  /* token PIN: libcoap keeps a pointer to it; TPM auth value */
+	struct m2m_key *store_key; /* DTLS key in a TPM: signs for the session */
+	unsigned base_lifetime_s, base_binding; /* from the configuration or the bootstrap */
+	struct lw_update {      /* the Update under way (--serve does not wait for it) */
+		bool active;
+		bool rehandshook; /* over DTLS: already tried again after a new handshake */
+		struct lw_buf links;
+		bool send_links;
+		char query[128];
+		unsigned lt, b, timeout_ms;
+		unsigned reg_timeout_ms; /* for the Register a 4.04 calls for: --serve waits
+					    long for an Update (CoAP's span), not for that */
+	} upd;
+};
+
+#define logf_(dm, ...) LW_LOG((dm)->log, (dm)->log_ctx, __VA_ARGS__)
+
+/* dm_state.c: the saved registration (links: the object links last sent, may be NULL) */
+int lw_dm_state_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char *links,
+		     size_t links_len);
+void lw_dm_state_save(struct m2m_dm *dm);
+/* dm_state.c: the observations and what the server set for them (obs_loaded: once read) */
+void lw_dm_obs_load(struct m2m_dm *dm);
+void lw_dm_obs_save(struct m2m_dm *dm);
+
+#endif

@@ -145,6 +145,14 @@ int m2m_read_fd(int fd, const char *name, size_t max, char **out, size_t *lenp,
 			char *nb;
 
 			if (cap >= max) {
+				char probe;
+
+				/* exactly max bytes is allowed: only one more is too many */
+				do
+					n = read(fd, &probe, 1);
+				while (n < 0 && errno == EINTR);
+				if (n == 0)
+					break;
 				free(buf);
 				return m2m_err_set(err, M2M_ERR_FAILURE, "%s: larger than %zu bytes",
 						   name, max);

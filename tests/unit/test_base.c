@@ -173,6 +173,10 @@ static void test_atomic_write_and_read(void **state)
 	free(buf);
 	assert_int_equal(m2m_read_file(path, 2, &buf, &len, &err), M2M_ERR_FAILURE);
 	assert_non_null(strstr(err.msg, "larger than 2 bytes"));
+	/* exactly the bound is within it */
+	assert_int_equal(m2m_read_file(path, 3, &buf, &len, &err), M2M_OK);
+	assert_int_equal(len, 3);
+	free(buf);
 	snprintf(path, sizeof(path), "%s/missing", dir);
 	assert_int_equal(m2m_read_file(path, 100, &buf, &len, &err), M2M_ERR_NOT_FOUND);
 }

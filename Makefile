@@ -36,7 +36,11 @@ Q := @
 endif
 
 B := build
-LIB_SRC := $(sort $(wildcard lib/*/*.c))
+# lib/cli (options, output, prompts: it prints) serves the tools only: it is kept out of
+# libm2m.a and libm2m.so, in a tools-only archive
+CLI_SRC := $(sort $(wildcard lib/cli/*.c))
+CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
+LIB_SRC := $(filter-out $(CLI_SRC),$(sort $(wildcard lib/*/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 CMD_SRC := $(sort $(wildcard cmd/*.c))
 CMDS := $(CMD_SRC:cmd/%.c=$(B)/bin/%)
@@ -78,22 +82,26 @@ $(B)/libm2m.a: $(LIB_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(B)/libm2m.so.$(SOVERSION): $(LIB_OBJ)
+$(B)/libm2m-cli.a: $(CLI_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(B)/libm2m.so.$(SOVERSION): $(LIB_OBJ) lib/libm2m.map
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared -Wl,-soname,libm2m.so.$(SOVERSION) -Wl,--version-script=lib/libm2m.map \
-		$(LDFLAGS) -o $@ $^ $(LDLIBS)
+		$(LDFLAGS) -o $@ $(LIB_OBJ) $(LDLIBS)
 	$(Q)ln -sf libm2m.so.$(SOVERSION) $(B)/libm2m.so
 
 # tools link the static library: a single self-contained binary per tool
-$(B)/bin/%: $(B)/cmd/%.o $(B)/libm2m.a
+$(B)/bin/%: $(B)/cmd/%.o $(B)/libm2m-cli.a $(B)/libm2m.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libm2m.a $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libm2m-cli.a $(B)/libm2m.a $(LDLIBS)
 
-$(B)/tests/%: $(B)/tests/unit/%.o $(B)/libm2m.a
+$(B)/tests/%: $(B)/tests/unit/%.o $(B)/libm2m-cli.a $(B)/libm2m.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libm2m.a $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libm2m-cli.a $(B)/libm2m.a $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
 $(B)/libm2m.pc: lib/libm2m.pc.in Makefile
 	@mkdir -p $(B)

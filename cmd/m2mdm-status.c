@@ -382,7 +382,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	int opt, rc;
 
-	umask(077);
+	cli_init();
 	cli_getopt_tables(options, lopts, sopts, sizeof(sopts), "");
 	while ((opt = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
 		switch (cli_common_option(&c, options, opt, optarg, summary, no_commands, &rc)) {

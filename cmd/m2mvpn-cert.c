@@ -963,7 +963,7 @@ int main(int argc, char **argv)
 	int opt, rc, nrest = 0;
 
 	/* keys and PINs: nobody else's business */
-	umask(077);
+	cli_init();
 	o.ref.pin.fd = -1;
 	o.src_pin.fd = -1;
 	cli_getopt_tables(options, lopts, sopts, sizeof(sopts), "-");

@@ -9,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -265,11 +263,7 @@ int main(int argc, char **argv)
 	char sopts[64];
 	int opt, rc;
 
-	/* nothing we write (state, locks) is anybody else's business */
-	umask(077);
-	/* keys and PINs pass through this process: no core dumps, no ptrace by peers */
-	setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
-	prctl(PR_SET_DUMPABLE, 0);
+	cli_init();
 	/* options may come before or after the command */
 	cli_getopt_tables(options, lopts, sopts, sizeof(sopts), "-");
 	{

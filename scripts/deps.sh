@@ -14,6 +14,8 @@ PKGS=(
 	gcc make pkgconf clang binutils libc6-dev
 	# clang's fuzzer and sanitizer runtimes (make fuzz): only Recommended by clang
 	libclang-rt-14-dev
+	# the ABI check of libm2m.so against its committed baseline (abidw, abidiff)
+	abigail-tools
 	libyaml-dev libjson-c-dev libssl-dev libnftables-dev libcmocka-dev
 	# key stores: tpm2-tss ESAPI (linked), the PKCS#11 header (modules are dlopen()ed)
 	libtss2-dev libtss2-tcti-swtpm0 libp11-kit-dev

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -154,46 +153,27 @@ static int read_private_file(const char *path, struct m2m_secret *s, const char 
 	return rc;
 }
 
+static m2m_prompt_fn prompt_fn;
+static void *prompt_ctx;
+
+void m2m_set_prompt(m2m_prompt_fn fn, void *ctx)
+{
+	prompt_fn = fn;
+	prompt_ctx = ctx;
+}
+
 static int read_prompt(struct m2m_secret *s, const char *what, struct m2m_err *err)
 {
-	struct termios old, quiet;
-	int fd, rc;
+	int rc;
 
-	if (!isatty(STDIN_FILENO))
+	if (!prompt_fn)
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
-				   "%s: needed, but stdin is not a terminal (use pin.file, pin.fd or pin.credential)",
+				   "%s: needed, but nobody to ask (use pin.file, pin.fd or pin.credential)",
 				   what);
-	fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: /dev/tty: %s", what, strerror(errno));
-	dprintf(fd, "%s: ", what);
-	tcgetattr(fd, &old);
-	quiet = old;
-	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
-	quiet.c_lflag |= ICANON;
-	tcsetattr(fd, TCSAFLUSH, &quiet);
-	rc = M2M_OK;
-	for (;;) {
-		char c;
-		ssize_t n = read(fd, &c, 1);
-
-		if (n < 0 && errno == EINTR) {
-			/* a signal (Ctrl-C, SIGTERM) ends the prompt; the terminal is restored below */
-			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: cancelled", what);
-			break;
-		}
-		if (n <= 0 || c == '\n')
-			break;
-		if (s->len == SECRET_MAX) {
-			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: too long", what);
-			break;
-		}
-		s->buf[s->len++] = c;
-	}
-	s->buf[s->len] = '\0';
-	tcsetattr(fd, TCSAFLUSH, &old);
-	dprintf(fd, "\n");
-	close(fd);
+	rc = prompt_fn(prompt_ctx, what, s->buf, SECRET_MAX + 1, err);
+	/* whatever the prompt did, the secret ends inside its buffer */
+	s->buf[SECRET_MAX] = '\0';
+	s->len = strlen(s->buf);
 	return rc;
 }
 

@@ -109,4 +109,12 @@ json_object *cli_vpn_status_json(const struct m2m_vpn_status *st, const struct m
 void cli_vpn_status_text(const struct cli *c, FILE *out, const struct m2m_vpn_status *st,
 			 const struct m2m_vpn_profile *p);
 
+/*
+ * What every tool does first: umask 077, no core dumps (a PIN or a key could be in
+ * one), and the library's prompt for secrets set to cli_tty_prompt.
+ */
+void cli_init(void);
+/* The family's m2m_prompt_fn: asks on /dev/tty without echo, only if stdin is a terminal. */
+int cli_tty_prompt(void *ctx, const char *what, char *buf, size_t size, struct m2m_err *err);
+
 #endif

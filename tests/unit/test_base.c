@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "cli/cli.h"
 
 static char dir[64];
 
@@ -121,7 +122,22 @@ static void test_secret_fd_and_credential(void **state)
 	unsetenv("CREDENTIALS_DIRECTORY");
 }
 
-static void test_secret_prompt_needs_tty(void **state)
+static int prompt_calls;
+
+static int fake_prompt(void *ctx, const char *what, char *buf, size_t size, struct m2m_err *err)
+{
+	prompt_calls++;
+	assert_string_equal(what, "PIN");
+	assert_true(size > 1024);
+	if (ctx)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: cancelled", what);
+	/* a prompt that forgets the terminator is still cut inside the buffer */
+	memset(buf, 'x', size);
+	memcpy(buf, "4711", 5);
+	return M2M_OK;
+}
+
+static void test_secret_prompt(void **state)
 {
 	struct m2m_secret_ref ref = { .source = M2M_SECRET_PROMPT };
 	struct m2m_secret s = { 0 };
@@ -129,12 +145,31 @@ static void test_secret_prompt_needs_tty(void **state)
 	int saved = dup(0), null = open("/dev/null", O_RDONLY);
 
 	(void)state;
-	dup2(null, 0); /* unattended: stdin is not a terminal */
+	/* the library asks nobody by itself */
+	m2m_set_prompt(NULL, NULL);
+	assert_int_equal(m2m_secret_read(&ref, "PIN", &s, &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "nobody to ask"));
+	assert_null(s.buf);
+	/* an application's prompt */
+	m2m_set_prompt(fake_prompt, NULL);
+	assert_int_equal(m2m_secret_read(&ref, "PIN", &s, &err), M2M_OK);
+	assert_string_equal(s.buf, "4711");
+	assert_int_equal(s.len, 4);
+	m2m_secret_wipe(&s);
+	m2m_set_prompt(fake_prompt, (void *)1);
+	assert_int_equal(m2m_secret_read(&ref, "PIN", &s, &err), M2M_ERR_CREDENTIAL);
+	assert_string_equal(err.msg, "PIN: cancelled");
+	assert_null(s.buf);
+	assert_int_equal(prompt_calls, 2);
+	/* the tools' prompt: unattended (stdin not a terminal), nobody is asked */
+	m2m_set_prompt(cli_tty_prompt, NULL);
+	dup2(null, 0);
 	assert_int_equal(m2m_secret_read(&ref, "PIN", &s, &err), M2M_ERR_CREDENTIAL);
 	assert_non_null(strstr(err.msg, "not a terminal"));
 	dup2(saved, 0);
 	close(saved);
 	close(null);
+	m2m_set_prompt(NULL, NULL);
 }
 
 static void test_private_file_check(void **state)
@@ -246,7 +281,7 @@ int main(void)
 		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_secret_file),
 		cmocka_unit_test(test_secret_fd_and_credential),
-		cmocka_unit_test(test_secret_prompt_needs_tty),
+		cmocka_unit_test(test_secret_prompt),
 		cmocka_unit_test(test_private_file_check),
 		cmocka_unit_test(test_atomic_write_and_read),
 		cmocka_unit_test(test_lock),

@@ -68,6 +68,20 @@ void m2m_err_clear(struct m2m_err *err);
 
 const char *m2m_version(void);
 
+/*
+ * Where a secret whose source is the prompt (pin: {prompt: true}) comes from. The
+ * library never opens a terminal itself: an application that wants to ask a
+ * person sets a prompt, which fills buf (size bytes, in locked memory; NUL-
+ * terminated, at most size - 1 characters) with the secret named by what (e.g.
+ * "PIN of token dev") and returns M2M_OK, or returns an error code with err
+ * filled (M2M_ERR_CREDENTIAL: refused or cancelled). Without one, such a secret
+ * is M2M_ERR_CREDENTIAL. The m2m tools ask on /dev/tty, and only when stdin is a
+ * terminal. Set it once, before other calls (process-wide, not per thread).
+ */
+typedef int (*m2m_prompt_fn)(void *ctx, const char *what, char *buf, size_t size,
+			     struct m2m_err *err);
+void m2m_set_prompt(m2m_prompt_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

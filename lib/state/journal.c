@@ -47,12 +47,8 @@ static bool record_ok(const char *line, size_t len)
 	return m2m_crc32(line + CRC_LEN + 1, len - CRC_LEN - 1) == want;
 }
 
-/*
- * Walk buf's records: fn for each whole one; *whole is the length of the whole
- * records. Only the last line may be torn; a bad line before a good one is damage.
- */
-static int walk(const char *path, char *buf, size_t len, m2m_journal_fn fn, void *ctx,
-		size_t *whole, unsigned *count, struct m2m_err *err)
+int m2m_journal_walk(const char *path, char *buf, size_t len, m2m_journal_fn fn, void *ctx,
+		     size_t *whole, unsigned *count, struct m2m_err *err)
 {
 	size_t off = 0;
 	unsigned n = 0;
@@ -120,7 +116,7 @@ int m2m_journal_open(const struct m2m_state *st, const char *name, size_t max,
 		return m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: %s", st->path, name, strerror(errno));
 	rc = read_journal(st, name, fd, max, &buf, &len, err);
 	if (rc == M2M_OK)
-		rc = walk(name, buf, len, NULL, NULL, &whole, &j->records, err);
+		rc = m2m_journal_walk(name, buf, len, NULL, NULL, &whole, &j->records, err);
 	free(buf);
 	if (rc == M2M_OK && whole < len && (ftruncate(fd, (off_t)whole) < 0 || fsync(fd) < 0))
 		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: %s", st->path, name, strerror(errno));
@@ -197,7 +193,7 @@ int m2m_journal_replay(const struct m2m_state *st, const char *name, size_t max,
 	rc = read_journal(st, name, fd, max, &buf, &len, err);
 	close(fd);
 	if (rc == M2M_OK)
-		rc = walk(name, buf, len, fn, ctx, &whole, NULL, err);
+		rc = m2m_journal_walk(name, buf, len, fn, ctx, &whole, NULL, err);
 	free(buf);
 	return rc;
 }

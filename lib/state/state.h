@@ -108,6 +108,15 @@ typedef int (*m2m_journal_fn)(const char *rec, size_t len, void *ctx);
 int m2m_journal_replay(const struct m2m_state *st, const char *name, size_t max, m2m_journal_fn fn,
 		       void *ctx, struct m2m_err *err);
 
+/*
+ * The parser under replay and open, on a journal's bytes in memory (path names it
+ * in errors): fn for each whole record; *whole is the length of the whole records,
+ * *count their number. Only the last line may be torn; a bad line before a good
+ * one is damage (M2M_ERR_FAILURE).
+ */
+int m2m_journal_walk(const char *path, char *buf, size_t len, m2m_journal_fn fn, void *ctx,
+		     size_t *whole, unsigned *count, struct m2m_err *err);
+
 /* CRC-32 (IEEE 802.3, as zlib's crc32) of len bytes. */
 unsigned long m2m_crc32(const void *data, size_t len);
 

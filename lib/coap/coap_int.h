@@ -1,8 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internal to lib/coap: the context shared by its files (coap.c: the
- * context, sessions, DTLS and the server's requests; request.c: ours;
- * block.c: block-wise transfers, RFC 7959).
+ * Internal to lib/coap: the context shared by its files. session.c: the
+ * context, its session and libcoap's handlers; coap.c: the session's
+ * credentials (PSK, X.509, keys on a token or in the key store) and its DTLS
+ * handshake watched; dtls.c: DTLS events, failures and a new handshake;
+ * msg.c: a message read; serve.c: the server's requests and our
+ * notifications; request.c: our requests; block.c: block-wise transfers
+ * (RFC 7959).
+ *
+ * The pitfalls of libcoap 4.3.1 (lab notes) are handled once: addresses
+ * resolved with getaddrinfo, options built through optlists, Content-Format
+ * added by hand for text/plain answers, no block mode of libcoap's, and a
+ * deadline of our own around coap_io_process().
  */
 #ifndef M2M_COAP_INT_H
 #define M2M_COAP_INT_H
@@ -110,10 +119,25 @@ struct m2m_coap {
 	} req;
 };
 
-/* coap.c: why a DTLS handshake failed, from what it showed (for request.c) */
-int mcoap_hs_error(struct m2m_coap *c, unsigned timeout_ms, struct m2m_err *err);
-/* coap.c: a new client session from c->o (after mcoap_rehandshake() failed to make one) */
+static inline struct m2m_coap *mcoap_of(const coap_session_t *s)
+{
+	return coap_session_get_app_data(s);
+}
+
+/* session.c: libcoap started, its log handler ours (once a process) */
+int mcoap_setup_once(void);
+
+/* coap.c: a new client session from c->o (at open, for a new handshake, after one failed) */
 int mcoap_new_session(struct m2m_coap *c, struct m2m_err *err);
+struct m2m_coap *mcoap_log_owner(void);
+void mcoap_disown(struct m2m_coap *c);
+
+/* dtls.c: why a DTLS handshake failed, from what it showed (for request.c) */
+int mcoap_hs_error(struct m2m_coap *c, unsigned timeout_ms, struct m2m_err *err);
+int mcoap_on_event(coap_session_t *s, const coap_event_t ev);
+
+/* msg.c */
+void mcoap_fill_msg(const coap_pdu_t *pdu, struct m2m_coap_msg *m, bool request);
 
 /* block.c */
 uint64_t mcoap_etag_of(const uint8_t *p, size_t len);

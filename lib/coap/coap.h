@@ -161,6 +161,26 @@ bool mcoap_poll(struct m2m_coap *c);
 int mcoap_finish(struct m2m_coap *c, struct m2m_coap_msg *resp, uint8_t **body,
 		 struct m2m_err *err);
 void mcoap_discard(struct m2m_coap *c);
+/*
+ * Resume a GET whose answer comes in Block2 blocks (a pull cut short) from
+ * block num on, blocks of block_size bytes (16..1024, a power of two: the
+ * size of the blocks taken before; 0: the context's). etag is the ETag those
+ * blocks had (etag_len 0: none): an answer with another, the resource changed
+ * (RFC 7959 2.4, RFC 7252 5.10.6), is PROTOCOL and the caller starts again
+ * from block 0; so is one that does not start at byte num * block_size (a
+ * server that ignores the Block2 option). Then mcoap_poll() and
+ * mcoap_finish() as for mcoap_start(): the body holds the bytes from
+ * num * block_size to the end, under the body limit; resp->block2.num is the
+ * server's first block (in its own block size, which may be smaller). Any
+ * answer but 2.xx (4.02 for a block beyond the end) is OK with its code.
+ * mcoap_get_from() waits for it as mcoap_request() does.
+ */
+int mcoap_start_from(struct m2m_coap *c, const char *path, const char *query, unsigned num,
+		     unsigned block_size, const uint8_t *etag, size_t etag_len,
+		     unsigned timeout_ms, struct m2m_err *err);
+int mcoap_get_from(struct m2m_coap *c, const char *path, const char *query, unsigned num,
+		   unsigned block_size, const uint8_t *etag, size_t etag_len, unsigned timeout_ms,
+		   struct m2m_coap_msg *resp, uint8_t **body, struct m2m_err *err);
 /* Until the request under way gives up, in ms (UINT64_MAX: none under way). */
 uint64_t mcoap_wait_ms(struct m2m_coap *c);
 

@@ -99,6 +99,10 @@ struct m2m_coap {
 		unsigned timeout_ms;
 		struct m2m_coap_block b1, b2;
 		bool fetching;          /* the answer's later Block2 blocks */
+		bool resume;            /* a GET resumed (mcoap_start_from): from byte base on */
+		size_t base;
+		uint8_t etag[8];        /* the ETag the earlier blocks had */
+		size_t etag_len;
 		struct m2m_coap_msg resp, first;
 		uint8_t *p;             /* the last answer's payload */
 		uint8_t *all;           /* the answer's blocks so far */

@@ -168,13 +168,16 @@ static int x_result(struct m2m_coap *c)
 	return rc;
 }
 
-/* The answer so far and its next block: ETag kept, size within the limit */
+/*
+ * The answer so far and its next block: ETag kept, size within the limit
+ * (of what we take: a resumed fetch takes from byte base on)
+ */
 static int add_block(struct m2m_coap *c, const struct m2m_coap_msg *r, const uint8_t *p,
-		     uint8_t **all, size_t *len, struct m2m_err *err)
+		     size_t base, uint8_t **all, size_t *len, struct m2m_err *err)
 {
 	uint8_t *n;
 
-	if (r->size2 > c->max_body || *len + r->len > c->max_body)
+	if (r->size2 > base + c->max_body || *len + r->len > c->max_body)
 		return m2m_err_set(err, M2M_ERR_PROTOCOL,
 				   "%s: the answer is larger than the limit of %zu bytes", c->host,
 				   c->max_body);
@@ -204,6 +207,29 @@ static int x_send_b1(struct m2m_coap *c)
 }
 
 /*
+ * The first answer to a resumed GET (mcoap_start_from): the representation
+ * the earlier blocks came from (the ETag the caller had: RFC 7959 2.4, RFC
+ * 7252 5.10.6) and the very block asked for, or the one that starts there in
+ * the server's smaller blocks. A server that ignores the Block2 option sends
+ * the whole from byte 0: not what was asked.
+ */
+static int resume_check(struct m2m_coap *c, const struct m2m_coap_msg *r)
+{
+	struct mcoap_xfer *x = &c->x;
+
+	if (r->etag_len != x->etag_len || memcmp(r->etag, x->etag, x->etag_len))
+		return m2m_err_set(&x->err, M2M_ERR_PROTOCOL,
+				   "%s: %s has changed since its earlier blocks (another ETag): "
+				   "fetch it again from block 0", c->host, x->path);
+	if (r->bad_option || (r->block2.has ? (size_t)r->block2.num << (r->block2.szx + 4) :
+					       0) != x->base)
+		return m2m_err_set(&x->err, M2M_ERR_PROTOCOL,
+				   "%s: the answer to block %u of %s does not start at byte %zu",
+				   c->host, x->b2.num, x->path, x->base);
+	return M2M_OK;
+}
+
+/*
  * An answer to the message sent last came (or none within the deadline):
  * the next message of the request, or its outcome. True once it is known.
  */
@@ -217,6 +243,8 @@ static bool x_step(struct m2m_coap *c)
 	if (rc)
 		goto done;
 	if (!x->fetching) {
+		if (x->resume && COAP_RESPONSE_CLASS(r->code) == 2 && (rc = resume_check(c, r)))
+			goto done;
 		if (x->b1.more && r->code == COAP_RESPONSE_CODE(231)) {
 			/* the server wants smaller blocks: heed it for the rest (RFC 7959 2.3) */
 			if (r->block1.has && !r->bad_option && r->block1.szx < x->b1.szx)
@@ -248,12 +276,12 @@ static bool x_step(struct m2m_coap *c)
 				 x->b2.num);
 		goto done;
 	}
-	if ((size_t)r->block2.num * ((size_t)16 << r->block2.szx) != x->got) {
+	if ((size_t)r->block2.num * ((size_t)16 << r->block2.szx) != x->base + x->got) {
 		rc = m2m_err_set(err, M2M_ERR_PROTOCOL, "%s: block %u of the answer out of place",
 				 c->host, r->block2.num);
 		goto done;
 	}
-	rc = add_block(c, r, x->p, &x->all, &x->got, err);
+	rc = add_block(c, r, x->p, x->base, &x->all, &x->got, err);
 	if (rc || !r->block2.more || r->code != x->first.code)
 		goto done;
 	if (r->len != ((size_t)16 << r->block2.szx)) {
@@ -262,7 +290,7 @@ static bool x_step(struct m2m_coap *c)
 		goto done;
 	}
 	x->b2.szx = r->block2.szx;
-	x->b2.num = (unsigned)(x->got >> (x->b2.szx + 4));
+	x->b2.num = (unsigned)((x->base + x->got) >> (x->b2.szx + 4));
 	c->req.b1 = false;
 	c->req.b2 = true;
 	c->req.b2num = x->b2.num;
@@ -287,9 +315,10 @@ done:
 	return true;
 }
 
-int mcoap_start(struct m2m_coap *c, unsigned method, const char *path, const char *query,
-		unsigned content_format, const uint8_t *payload, size_t len, unsigned timeout_ms,
-		struct m2m_err *err)
+/* A request of ours under way (c->x) with a new token; nothing sent yet */
+static int x_begin(struct m2m_coap *c, unsigned method, const char *path, const char *query,
+		   unsigned content_format, const uint8_t *payload, size_t len,
+		   unsigned timeout_ms, struct m2m_err *err)
 {
 	struct mcoap_xfer *x = &c->x;
 	int rc;
@@ -310,10 +339,64 @@ int mcoap_start(struct m2m_coap *c, unsigned method, const char *path, const cha
 	x->deadline = m2m_now_ms() + timeout_ms;
 	m2m_err_clear(&x->err);
 	coap_session_new_token(c->s, &c->req.toklen, c->req.token);
+	return M2M_OK;
+}
+
+int mcoap_start(struct m2m_coap *c, unsigned method, const char *path, const char *query,
+		unsigned content_format, const uint8_t *payload, size_t len, unsigned timeout_ms,
+		struct m2m_err *err)
+{
+	struct mcoap_xfer *x = &c->x;
+	int rc = x_begin(c, method, path, query, content_format, payload, len, timeout_ms, err);
+
+	if (rc)
+		return rc;
 	/* the payload: in Block1 blocks when larger than a block (RFC 7959 2.3) */
 	x->b1.has = len > ((size_t)1 << (c->block_szx + 4));
 	x->b1.szx = c->block_szx;
 	rc = x_send_b1(c);
+	if (rc) {
+		*err = x->err;
+		x->active = false;
+	}
+	return rc;
+}
+
+int mcoap_start_from(struct m2m_coap *c, const char *path, const char *query, unsigned num,
+		     unsigned block_size, const uint8_t *etag, size_t etag_len,
+		     unsigned timeout_ms, struct m2m_err *err)
+{
+	struct mcoap_xfer *x = &c->x;
+	unsigned szx = c->block_szx;
+	int rc;
+
+	if (block_size) {
+		for (szx = 0; szx <= 6 && (16u << szx) != block_size; szx++)
+			;
+		if (szx > 6)
+			return m2m_err_set(err, M2M_ERR_FAILURE,
+					   "block size %u: not a power of two from 16 to 1024",
+					   block_size);
+	}
+	if (etag_len > sizeof(x->etag) || (etag_len && !etag))
+		return m2m_err_set(err, M2M_ERR_FAILURE, "an ETag of %zu bytes (1 to 8)", etag_len);
+	if (num >= 1u << 20) /* the Block2 option's 20 bits (RFC 7959 2.2) */
+		return m2m_err_set(err, M2M_ERR_FAILURE, "block %u: beyond the Block2 option", num);
+	rc = x_begin(c, M2M_COAP_GET, path, query, M2M_COAP_NONE, NULL, 0, timeout_ms, err);
+	if (rc)
+		return rc;
+	x->resume = true;
+	x->base = (size_t)num << (szx + 4);
+	if (etag_len)
+		memcpy(x->etag, etag, etag_len);
+	x->etag_len = etag_len;
+	x->b2.has = true;
+	x->b2.num = num;
+	x->b2.szx = szx;
+	/* a new token, no late answers: the server may answer in smaller blocks (another number) */
+	c->req.b1 = c->req.b2 = false;
+	rc = x_send(c, request_pdu(c, x->method, x->path, x->query, x->cf, NULL, 0, &x->b2), NULL,
+		    0);
 	if (rc) {
 		*err = x->err;
 		x->active = false;
@@ -374,14 +457,10 @@ void mcoap_discard(struct m2m_coap *c)
 	memset(x, 0, sizeof(*x));
 }
 
-int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const char *query,
-		     unsigned content_format, const uint8_t *payload, size_t len,
-		     unsigned timeout_ms, struct m2m_coap_msg *resp, uint8_t **body,
-		     struct m2m_err *err)
+/* The request started (rc: how its start went) carried through to its outcome */
+static int x_wait(struct m2m_coap *c, int rc, struct m2m_coap_msg *resp, uint8_t **body,
+		  struct m2m_err *err)
 {
-	int rc = mcoap_start(c, method, path, query, content_format, payload, len, timeout_ms,
-			     err);
-
 	*body = NULL;
 	memset(resp, 0, sizeof(*resp));
 	if (rc)
@@ -394,3 +473,23 @@ int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const c
 	return mcoap_finish(c, resp, body, err);
 }
 
+int mcoap_request(struct m2m_coap *c, unsigned method, const char *path, const char *query,
+		     unsigned content_format, const uint8_t *payload, size_t len,
+		     unsigned timeout_ms, struct m2m_coap_msg *resp, uint8_t **body,
+		     struct m2m_err *err)
+{
+	int rc = mcoap_start(c, method, path, query, content_format, payload, len, timeout_ms,
+			     err);
+
+	return x_wait(c, rc, resp, body, err);
+}
+
+int mcoap_get_from(struct m2m_coap *c, const char *path, const char *query, unsigned num,
+		   unsigned block_size, const uint8_t *etag, size_t etag_len, unsigned timeout_ms,
+		   struct m2m_coap_msg *resp, uint8_t **body, struct m2m_err *err)
+{
+	int rc = mcoap_start_from(c, path, query, num, block_size, etag, etag_len, timeout_ms,
+				  err);
+
+	return x_wait(c, rc, resp, body, err);
+}

@@ -11,17 +11,17 @@
 #include <string.h>
 #include <syslog.h>
 
-#include <json-c/json.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "base/base.h"
 #include "coap/coap.h"
-#include "keystore/ks_int.h"
-#include "lwm2m/bootstrap.h"
 #include "lwm2m/lwm2m.h"
+#include "lwm2m/state.h"
+#include "lwm2m/transport.h"
 #include "m2m/dm.h"
+#include "m2m/keystore.h"
 
 #define BS_MAX 4
 
@@ -49,108 +49,6 @@ struct bs_state {
 	m2m_dm_log_fn log;
 	void *log_ctx;
 };
-
-static char *bs_path(const struct m2m_config *cfg)
-{
-	char *p = NULL;
-
-	if (asprintf(&p, "%s/dm-bootstrap.json", cfg->state_dir) < 0)
-		return NULL;
-	return p;
-}
-
-/* A JSON string's text, "" for anything else (a corrupted file must not crash us). */
-static const char *str_of(json_object *v)
-{
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
-}
-
-/* An optional hex field: absent is fine, anything but hex that fits is not. */
-static bool hex_field(json_object *o, const char *key, uint8_t *out, size_t max, size_t *len)
-{
-	json_object *v;
-
-	*len = 0;
-	if (!json_object_object_get_ex(o, key, &v))
-		return true;
-	return json_object_is_type(v, json_type_string) &&
-	       m2m_unhex(json_object_get_string(v), out, max, len);
-}
-
-int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out)
-{
-	json_object *o, *v;
-	int rc = M2M_ERR_NOT_FOUND;
-
-	memset(out, 0, sizeof(*out));
-	o = lw_read_json_state(bs_path(cfg)); /* the file holds the PSK: wiped there */
-	if (!o)
-		return M2M_ERR_NOT_FOUND;
-	if (json_object_object_get_ex(o, "uri", &v))
-		snprintf(out->uri, sizeof(out->uri), "%s", str_of(v));
-	if (json_object_object_get_ex(o, "mode", &v))
-		out->mode = json_object_get_int(v);
-	if (json_object_object_get_ex(o, "ssid", &v))
-		out->ssid = (unsigned)json_object_get_int(v);
-	if (json_object_object_get_ex(o, "lifetime", &v))
-		out->lifetime = (unsigned)json_object_get_int(v);
-	if (json_object_object_get_ex(o, "binding", &v))
-		snprintf(out->binding, sizeof(out->binding), "%s", str_of(v));
-	if (out->uri[0] &&
-	    hex_field(o, "identity", out->identity, sizeof(out->identity), &out->id_len) &&
-	    hex_field(o, "secret", out->secret, sizeof(out->secret), &out->secret_len) &&
-	    hex_field(o, "server_key", out->server_key, sizeof(out->server_key),
-		      &out->server_key_len))
-		rc = M2M_OK;
-	/* the text held the secret: wipe json-c's copy before it is freed */
-	if (json_object_object_get_ex(o, "secret", &v) && json_object_is_type(v, json_type_string))
-		explicit_bzero((char *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
-	json_object_put(o);
-	if (rc)
-		explicit_bzero(out, sizeof(*out));
-	return rc;
-}
-
-static int bs_save(struct bs_state *bs, const struct lw_bs_server *s, struct m2m_err *err)
-{
-	char idh[sizeof(s->identity) * 2 + 1], sech[sizeof(s->secret) * 2 + 1],
-	     skh[sizeof(s->server_key) * 2 + 1];
-	json_object *o = json_object_new_object(), *sv;
-	char *path = bs_path(bs->cfg);
-	const char *txt;
-	int rc;
-
-	if (!o || !path) {
-		json_object_put(o);
-		free(path);
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	}
-	m2m_hex(s->identity, s->id_len, idh, sizeof(idh));
-	m2m_hex(s->secret, s->secret_len, sech, sizeof(sech));
-	m2m_hex(s->server_key, s->server_key_len, skh, sizeof(skh));
-	json_object_object_add(o, "uri", json_object_new_string(s->uri));
-	json_object_object_add(o, "mode", json_object_new_int(s->mode));
-	json_object_object_add(o, "identity", json_object_new_string(idh));
-	json_object_object_add(o, "secret", json_object_new_string(sech));
-	if (s->server_key_len)
-		json_object_object_add(o, "server_key", json_object_new_string(skh));
-	json_object_object_add(o, "ssid", json_object_new_int((int)s->ssid));
-	json_object_object_add(o, "lifetime", json_object_new_int((int)s->lifetime));
-	json_object_object_add(o, "binding", json_object_new_string(s->binding));
-	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = m2m_mkdir_private(bs->cfg->state_dir, err);
-	if (!rc)
-		rc = m2m_write_atomic(path, txt, strlen(txt), 0600, err);
-	explicit_bzero(sech, sizeof(sech));
-	/* the JSON text and json-c's copy held the secret too */
-	explicit_bzero((char *)txt, strlen(txt));
-	if (json_object_object_get_ex(o, "secret", &sv))
-		explicit_bzero((char *)json_object_get_string(sv),
-			       (size_t)json_object_get_string_len(sv));
-	json_object_put(o);
-	free(path);
-	return rc;
-}
 
 /* ---- the requests of the bootstrap server ---- */
 
@@ -334,7 +232,7 @@ static int bs_finish(struct bs_state *bs)
 		if (bs->srv[i].binding[0])
 			snprintf(s.binding, sizeof(s.binding), "%s", bs->srv[i].binding);
 	}
-	bs->finish_rc = bs_save(bs, &s, bs->err);
+	bs->finish_rc = lw_bs_save(bs->cfg, &s, bs->err);
 	explicit_bzero(&s, sizeof(s));
 	bs->finished = true;
 	return bs->finish_rc ? LW_INTERNAL : 0;
@@ -545,77 +443,6 @@ out:
 	m2m_secret_wipe(&pin);
 	explicit_bzero(&bs.sec, sizeof(bs.sec));
 	return rc;
-}
-
-/*
- * The DTLS key on a token or in a TPM (dm.key with pkcs11 or tpm), its PIN or
- * auth value read into *pin and tried once by the key store under the
- * store's retry policy: a PIN the token rejected before, or an auth value
- * the TPM refused, is not offered again, none when the store is at its last
- * try. So a wrong one is seen here with our exit codes (9, 13). A token key
- * is closed again (libcoap's engine opens it with the PIN); a TPM key stays
- * open in *keep, to sign the handshakes with the value read.
- */
-static int dm_store_key(const struct m2m_config *cfg, struct m2m_secret *pin,
-			struct m2m_key **keep, struct m2m_err *err)
-{
-	struct m2m_key_ref ref = { .store = cfg->dm.key_tpm ? M2M_KEYSTORE_TPM :
-							      M2M_KEYSTORE_PKCS11 };
-	struct m2m_key *k = NULL;
-	int rc;
-
-	ref.module = cfg->dm.key_module;
-	ref.token = cfg->dm.key_token;
-	ref.id = cfg->dm.key_id;
-	ref.tcti = cfg->dm.key_tcti;
-	ref.handle = cfg->dm.key_handle;
-	ref.pin = cfg->dm.key_pin;
-	m2m_keystore_set_state_dir(cfg->state_dir);
-	rc = m2m_key_open(&ref, &k, err);
-	if (!rc)
-		rc = cfg->dm.key_tpm ? ks_tpm_unlock(k, pin, err) : ks_pkcs11_unlock(k, pin, err);
-	if (rc || !cfg->dm.key_tpm) {
-		m2m_key_close(k);
-		return rc;
-	}
-	ks_tpm_use_auth(k, pin);
-	*keep = k;
-	return M2M_OK;
-}
-
-int lw_config_opts(const struct m2m_config *cfg, const char *uri, struct m2m_coap_opts *o,
-		   struct m2m_secret *key, struct m2m_secret *pin, struct m2m_err *err)
-{
-	int rc;
-
-	o->uri = uri;
-	o->security = cfg->dm.security;
-	o->cert = cfg->dm.cert;
-	o->key = cfg->dm.key;
-	o->ca = cfg->dm.ca;
-	o->block_size = cfg->dm.block_size;
-	o->max_body = cfg->dm.max_body;
-	o->p11_module = cfg->dm.key_module;
-	o->p11_token = cfg->dm.key_token;
-	o->p11_id = cfg->dm.key_id;
-	if (cfg->dm.security == M2M_DM_PSK) {
-		rc = m2m_secret_read(&cfg->dm.psk_key, "dm PSK", key, err);
-		if (rc)
-			return rc;
-		o->psk_identity = cfg->dm.psk_identity;
-		o->psk_key = (const uint8_t *)key->buf;
-		o->psk_len = key->len;
-	}
-	if (cfg->dm.security == M2M_DM_X509 && (cfg->dm.key_module || cfg->dm.key_tpm)) {
-		rc = dm_store_key(cfg, pin, &o->store_key, err);
-		if (rc) {
-			m2m_secret_wipe(key);
-			return rc;
-		}
-		if (cfg->dm.key_module)
-			o->p11_pin = pin->buf;
-	}
-	return M2M_OK;
 }
 
 int m2m_dm_bootstrapped(const struct m2m_config *cfg)

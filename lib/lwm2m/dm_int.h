@@ -11,10 +11,11 @@
 #include <stdint.h>
 
 #include "coap/coap.h"
-#include "lwm2m/bootstrap.h"
 #include "lwm2m/lwm2m.h"
 #include "lwm2m/objects.h"
 #include "lwm2m/observe.h"
+#include "lwm2m/state.h"
+#include "lwm2m/transport.h"
 #include "m2m/dm.h"
 #include "m2m/keystore.h"
 

@@ -16,24 +16,6 @@
 #include "base/base.h"
 #include "lwm2m/dm_int.h"
 
-json_object *lw_read_json_state(char *path)
-{
-	struct m2m_err err;
-	json_object *o;
-	char *buf = NULL;
-	size_t len = 0;
-
-	if (!path || m2m_read_file(path, 65536, &buf, &len, &err)) {
-		free(path);
-		return NULL;
-	}
-	free(path);
-	o = json_tokener_parse(buf);
-	explicit_bzero(buf, len);
-	free(buf);
-	return o;
-}
-
 static char *state_path(const struct m2m_config *cfg)
 {
 	char *p = NULL;
@@ -56,10 +38,12 @@ static void copy_str(char *dst, size_t len, json_object *o, const char *key)
 int lw_dm_state_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char *links,
 		      size_t links_len)
 {
+	char *path = state_path(cfg);
 	json_object *o, *v;
 
 	memset(st, 0, sizeof(*st));
-	o = lw_read_json_state(state_path(cfg));
+	o = lw_read_json_state(path);
+	free(path);
 	if (!o)
 		return M2M_ERR_NOT_FOUND;
 	if (links)

@@ -247,13 +247,6 @@ int lw_encode(const struct lw_records *rs, const struct lw_path *base, unsigned 
 int lw_decode(struct lw_registry *reg, const struct lw_path *p, unsigned fmt,
 	      const uint8_t *data, size_t len, struct lw_records *out);
 
-/*
- * A small JSON state file (registration state, bootstrap result) as a json-c
- * object, or NULL if it is missing or not JSON. The raw bytes are wiped: the
- * bootstrap file holds a PSK. path is freed.
- */
-json_object *lw_read_json_state(char *path);
-
 /* The client's CoAP context (for the fuzz target that plays the server). */
 struct m2m_dm;
 struct m2m_coap;

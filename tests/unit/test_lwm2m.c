@@ -15,6 +15,7 @@
 #include "lwm2m/lwm2m.h"
 #include "lwm2m/objects.h"
 #include "lwm2m/observe.h"
+#include "lwm2m/state.h"
 
 /* ---- a test object: /9/0 with a string, an integer, a float, a multiple, an executable ---- */
 
@@ -565,6 +566,46 @@ static void test_coerce_float(void **state)
 	assert_int_not_equal(lw_value_coerce(&v, LW_UNSIGNED), 0);
 }
 
+/*
+ * The bootstrap result read back is what was saved; the JSON reader leaves
+ * its path to the caller (a path on the stack, read twice).
+ */
+static void test_bs_state(void **state)
+{
+	char dir[] = "/tmp/m2m-unit-bs.XXXXXX", path[64];
+	struct m2m_config cfg = { 0 };
+	struct lw_bs_server s = { .uri = "coaps://dm.example:5684", .mode = 0, .ssid = 7,
+				  .lifetime = 300, .binding = "UQ" }, back;
+	struct m2m_err err;
+	json_object *o;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	cfg.state_dir = dir;
+	memcpy(s.identity, "dev1", 4);
+	s.id_len = 4;
+	memcpy(s.secret, "\x01\x02\x03", 3);
+	s.secret_len = 3;
+	assert_int_equal(lw_bs_load(&cfg, &back), M2M_ERR_NOT_FOUND);
+	assert_int_equal(lw_bs_save(&cfg, &s, &err), 0);
+	assert_int_equal(lw_bs_load(&cfg, &back), 0);
+	assert_string_equal(back.uri, s.uri);
+	assert_int_equal(back.ssid, 7);
+	assert_int_equal(back.lifetime, 300);
+	assert_string_equal(back.binding, "UQ");
+	assert_int_equal(back.id_len, 4);
+	assert_memory_equal(back.secret, s.secret, 3);
+	snprintf(path, sizeof(path), "%s/dm-bootstrap.json", dir);
+	for (int i = 0; i < 2; i++) {
+		o = lw_read_json_state(path);
+		assert_non_null(o);
+		json_object_put(o);
+	}
+	assert_null(lw_read_json_state(NULL));
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -579,6 +620,7 @@ int main(void)
 		cmocka_unit_test(test_vpn_ddf),
 		cmocka_unit_test(test_obs_state),
 		cmocka_unit_test(test_coerce_float),
+		cmocka_unit_test(test_bs_state),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,29 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Internal: the server and credentials a bootstrap server gave us. */
-#ifndef M2M_LWM2M_BOOTSTRAP_H
-#define M2M_LWM2M_BOOTSTRAP_H
-
-#include <stddef.h>
-#include <stdint.h>
+/* Internal: the transport to a server of the configuration (transport.c). */
+#ifndef M2M_LWM2M_TRANSPORT_H
+#define M2M_LWM2M_TRANSPORT_H
 
 #include "base/base.h"
 #include "m2m/config.h"
 
-struct lw_bs_server {
-	char uri[256];
-	int mode;               /* Security Mode: 0 PSK, 2 Certificate, 3 NoSec */
-	uint8_t identity[2048]; /* PSK identity, or our certificate (DER) */
-	size_t id_len;
-	uint8_t secret[2048];   /* PSK key, or our private key (DER) */
-	size_t secret_len;
-	uint8_t server_key[2048]; /* mode 2: the server's certificate or its CA (DER) */
-	size_t server_key_len;
-	unsigned ssid, lifetime;
-	char binding[4];
-};
-
-/* state_dir/dm-bootstrap.json, if a bootstrap finished; M2M_ERR_NOT_FOUND if not. */
-int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out);
 struct m2m_coap_opts;
 
 /*

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Internal: the objects this client serves, filled from the config and the system. */
+/*
+ * Internal: the objects this client serves, filled from the config and the
+ * system (one file each, obj_*.c; their table in objects.c).
+ */
 #ifndef M2M_LWM2M_OBJECTS_H
 #define M2M_LWM2M_OBJECTS_H
 
@@ -18,7 +21,7 @@
 
 struct lw_objects {
 	const struct m2m_config *cfg;
-	struct lw_object security, server, device, connmon, location, vpn;
+	struct lw_object obj[LW_MAX_OBJ]; /* as in the table of objects.c */
 	/* Server object state the server may write */
 	unsigned lifetime_s;
 	unsigned binding;       /* enum m2m_dm_binding */

@@ -450,6 +450,35 @@ static void test_vpn_ddf(void **state)
 	free(xml);
 }
 
+/* The table of objects: registered in order, Security hidden, instances from the config. */
+static void test_objects_table(void **state)
+{
+	static const uint16_t ids[] = { 0, 1, 3, 4, 6, LW_OBJ_M2M_VPN };
+	struct m2m_vpn_profile prof[2] = { { .name = "a" }, { .name = "b" } };
+	struct m2m_config cfg = { 0 };
+	struct lw_objects objs;
+	struct lw_registry r = { 0 };
+	struct lw_buf b = { 0 };
+
+	(void)state;
+	cfg.dm.lifetime_ms = 60000;
+	cfg.profiles = prof;
+	cfg.n_profiles = 2;
+	assert_int_equal(lw_objects_init(&objs, &cfg, &r), 0);
+	assert_int_equal(r.n, sizeof(ids) / sizeof(ids[0]));
+	for (size_t i = 0; i < r.n; i++)
+		assert_int_equal(r.obj[i]->id, ids[i]);
+	assert_true(r.obj[0]->hidden);
+	assert_int_equal(lw_registry_find(&r, 6)->n_inst, 0); /* no dm.location */
+	assert_int_equal(lw_registry_find(&r, LW_OBJ_M2M_VPN)->n_inst, 2);
+	assert_int_equal(objs.lifetime_s, 60);
+	lw_register_links(&r, &b);
+	assert_string_equal((char *)b.p, "</>;rt=\"oma.lwm2m\";ct=110,</1>;ver=1.1,</1/0>,"
+					 "</3>;ver=1.1,</3/0>,</4/0>,</6>,</33810/0>,</33810/1>");
+	lw_buf_free(&b);
+	lw_objects_free(&objs);
+}
+
 static const char obs_state[] =
 	"{\"version\":1,\"server\":\"coap://s\",\"endpoint\":\"ep\",\"observations\":["
 	"{\"path\":\"/6/0/0\",\"token\":\"2d43a4a6\",\"accept\":0,\"seq\":77,"
@@ -618,6 +647,7 @@ int main(void)
 		cmocka_unit_test_setup(test_operations, setup),
 		cmocka_unit_test(test_b64),
 		cmocka_unit_test(test_vpn_ddf),
+		cmocka_unit_test(test_objects_table),
 		cmocka_unit_test(test_obs_state),
 		cmocka_unit_test(test_coerce_float),
 		cmocka_unit_test(test_bs_state),

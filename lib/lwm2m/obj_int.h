@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal to the objects (obj_*.c, objects.c): what an object file gives
+ * the table in objects.c, and the small helpers its callbacks share. A new
+ * object is a file with its lw_object_def and one row in that table.
+ */
+#ifndef M2M_LWM2M_OBJ_INT_H
+#define M2M_LWM2M_OBJ_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "lwm2m/objects.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Every object's priv is the struct lw_objects it belongs to. */
+#define OBJS(o) ((struct lw_objects *)(o)->priv)
+
+struct lw_object_def {
+	uint16_t id;
+	const char *version;           /* "1.1", NULL for 1.0 */
+	const struct lw_res_def *res;  /* sorted by id */
+	size_t n_res;
+	const struct lw_object_ops *ops;
+	bool hidden;                   /* not announced at registration */
+	/* the instances 0..n-1 a configuration gives it (NULL: one) */
+	size_t (*instances)(const struct m2m_config *cfg);
+	/* what an Execute asked for, started once its answer is out (NULL: none) */
+	void (*run)(struct lw_objects *s);
+	/* on lw_objects_free() (NULL: nothing to release) */
+	void (*free)(struct lw_objects *s);
+};
+
+extern const struct lw_object_def lw_obj_security, lw_obj_server, lw_obj_device,
+	lw_obj_connmon, lw_obj_location, lw_obj_vpn;
+
+/* A string value the read callbacks hand out (NULL reads as ""). */
+static inline int str(struct lw_value *v, const char *s)
+{
+	v->type = LW_STRING;
+	v->buf = (uint8_t *)(s ? s : "");
+	v->len = strlen((const char *)v->buf);
+	return 0;
+}
+
+static inline int integer(struct lw_value *v, int64_t i)
+{
+	v->type = LW_INTEGER;
+	v->i = i;
+	return 0;
+}
+
+#endif

@@ -291,81 +291,11 @@ static int show(struct cli *c, struct m2m_config *cfg)
 
 static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
 {
-	unsigned budget = c->timeout_ms ? c->timeout_ms : cfg->dm.timeout_ms;
-	uint64_t start = m2m_now_ms(), used;
-	struct m2m_dm *dm = NULL;
+	struct m2m_dm_run_opts o = { .serve = serve, .timeout_ms = c->timeout_ms,
+				     .stop = &stop_flag, .log = cli_log_line, .log_ctx = c };
 	struct m2m_err err;
-	char *lock = NULL;
-	int fd = -1, rc;
 
-	m2m_err_clear(&err);
-	/* a DTLS key in a TPM that does not answer must not hold the run past its bound */
-	m2m_keystore_set_deadline(start + budget);
-	if (!cfg->dm.enabled)
-		return cli_error(c, M2M_ERR_CONFIG, "%s: dm: not configured", cfg->path);
-	if (m2m_mkdir_private(cfg->state_dir, &err))
-		return cli_fail(c, &err);
-	if (asprintf(&lock, "%s/dm.lock", cfg->state_dir) < 0)
-		return cli_error(c, M2M_ERR_FAILURE, "out of memory");
-	rc = m2m_lock(lock, 0, &fd, &err);
-	free(lock);
-	if (rc)
-		return cli_fail(c, &err);
-	/* a fleet woken by the same cron line must not hit the server at once */
-	if (!serve && cfg->dm.jitter_ms) {
-		unsigned j = m2m_random_below(cfg->dm.jitter_ms);
-
-		if (j >= budget / 2)
-			j = budget / 2;
-		cli_log_line(c, LOG_DEBUG, "waiting %u ms (jitter)", j);
-		if (!m2m_sleep_ms(j, &stop_flag)) {
-			rc = M2M_ERR_TIMEOUT;
-			m2m_err_set(&err, rc, "interrupted");
-			goto out;
-		}
-	}
-	/* a factory configuration gets its real server from the bootstrap server first */
-	if (cfg->dm.bootstrap && !m2m_dm_bootstrapped(cfg)) {
-		rc = m2m_dm_bootstrap(cfg, budget, cli_log_line, c, &err);
-		if (rc)
-			goto out;
-	}
-	rc = m2m_dm_open(cfg, &dm, &err);
-	if (rc)
-		goto out;
-	m2m_dm_set_log(dm, cli_log_line, c);
-	used = m2m_now_ms() - start;
-	rc = m2m_dm_register(dm, serve ? 30 * 1000 : (unsigned)(budget - used), &err);
-	if (rc && serve) {
-		/* always-on: a server out of reach now is tried again, backing off */
-		cli_log_line(c, LOG_WARNING, "%s (trying again)", err.msg);
-		m2m_err_clear(&err);
-		rc = M2M_OK;
-	}
-	if (rc)
-		goto out;
-	if (serve) {
-		rc = m2m_dm_serve(dm, 0, &stop_flag, &err);
-		/* stopping is not failing: a server out of reach lets the registration expire */
-		if (!rc && m2m_dm_deregister(dm, 5000, &err)) {
-			cli_log_line(c, LOG_WARNING, "%s (not de-registered: the registration expires "
-				     "by itself)", err.msg);
-			m2m_err_clear(&err);
-		}
-	} else {
-		/* stay reachable for what the server queued, within the run's bound */
-		used = m2m_now_ms() - start;
-		if (used < budget && cfg->dm.queue_window_ms)
-			rc = m2m_dm_serve(dm, cfg->dm.queue_window_ms < budget - used ?
-					  cfg->dm.queue_window_ms : (unsigned)(budget - used),
-					  &stop_flag, &err);
-		if (!rc && cfg->dm.binding == M2M_DM_BINDING_U && stop_flag)
-			rc = m2m_dm_deregister(dm, 5000, &err);
-	}
-out:
-	m2m_dm_close(dm);
-	m2m_unlock(fd);
-	if (rc)
+	if (m2m_dm_run(cfg, &o, &err))
 		return cli_fail(c, &err);
 	if (!serve && !c->quiet && (c->verbose || isatty(STDOUT_FILENO)))
 		printf("reported to %s as %s\n", cfg->dm.server, cfg->dm.endpoint);

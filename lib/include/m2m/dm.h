@@ -86,6 +86,29 @@ int m2m_dm_bootstrapped(const struct m2m_config *cfg);
 /* De-register (and forget the saved registration). */
 int m2m_dm_deregister(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err);
 
+/* How m2m_dm_run() runs; zero-initialise it and set what differs. */
+struct m2m_dm_run_opts {
+	bool serve;               /* always-on: stay registered until *stop, then De-register */
+	unsigned timeout_ms;      /* bound of a report run (0: cfg->dm.timeout_ms) */
+	volatile const int *stop; /* set (from a signal handler) to end the run; may be NULL */
+	m2m_dm_log_fn log;        /* registration and requests; may be NULL */
+	void *log_ctx;
+};
+
+/*
+ * One run of the client, as m2mdm-status --report and --serve do it: takes
+ * state_dir/dm.lock (one run at a time: a second one fails with BUSY),
+ * waits the jitter (dm.jitter, a report run only), bootstraps
+ * if dm.bootstrap is set and no bootstrap has finished, registers or
+ * Updates, then serves the queue-mode window (dm.queue_window, within the
+ * run's bound; a U binding stopped by *stop De-registers) or, with serve,
+ * serves until *stop, a server out of reach being tried again with backoff.
+ * CONFIG if dm: is not configured; TIMEOUT if stopped during the jitter; the
+ * results of the calls above.
+ */
+int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *opts,
+	       struct m2m_err *err);
+
 /* The saved registration of cfg (no network); st zeroed if none. */
 int m2m_dm_state_load(const struct m2m_config *cfg, struct m2m_dm_state *st);
 

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One run of the device-management client, as m2mdm-status --report (cron)
+ * and --serve (always-on) do it, and as an application does it through the
+ * C API: the state directory's lock, the jitter, the bootstrap if the
+ * configuration calls for one, Register or Update, then the queue-mode
+ * window or serving until stopped.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <syslog.h>
+
+#include "base/base.h"
+#include "lwm2m/lwm2m.h"
+#include "m2m/dm.h"
+#include "m2m/keystore.h"
+
+int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
+	       struct m2m_err *err)
+{
+	unsigned budget = o->timeout_ms ? o->timeout_ms : cfg->dm.timeout_ms;
+	uint64_t start = m2m_now_ms(), used;
+	volatile const int *stop = o->stop;
+	static const int never;
+	struct m2m_dm *dm = NULL;
+	char *lock = NULL;
+	int fd = -1, rc;
+
+	m2m_err_clear(err);
+	/* the waits below take a stop flag: one that is never set if the caller has none */
+	if (!stop)
+		stop = &never;
+	/* a DTLS key in a TPM that does not answer must not hold the run past its bound */
+	m2m_keystore_set_deadline(start + budget);
+	if (!cfg->dm.enabled)
+		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: dm: not configured", cfg->path);
+	rc = m2m_mkdir_private(cfg->state_dir, err);
+	if (rc)
+		return rc;
+	if (asprintf(&lock, "%s/dm.lock", cfg->state_dir) < 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	/* one run at a time: two would both write the registration and the observations */
+	rc = m2m_lock(lock, 0, &fd, err);
+	free(lock);
+	if (rc)
+		return rc;
+	/* a fleet woken by the same cron line must not hit the server at once */
+	if (!o->serve && cfg->dm.jitter_ms) {
+		unsigned j = m2m_random_below(cfg->dm.jitter_ms);
+
+		if (j >= budget / 2)
+			j = budget / 2;
+		LW_LOG(o->log, o->log_ctx, LOG_DEBUG, "waiting %u ms (jitter)", j);
+		if (!m2m_sleep_ms(j, stop)) {
+			rc = M2M_ERR_TIMEOUT;
+			m2m_err_set(err, rc, "interrupted");
+			goto out;
+		}
+	}
+	/* a factory configuration gets its real server from the bootstrap server first */
+	if (cfg->dm.bootstrap && !m2m_dm_bootstrapped(cfg)) {
+		rc = m2m_dm_bootstrap(cfg, budget, o->log, o->log_ctx, err);
+		if (rc)
+			goto out;
+	}
+	rc = m2m_dm_open(cfg, &dm, err);
+	if (rc)
+		goto out;
+	m2m_dm_set_log(dm, o->log, o->log_ctx);
+	used = m2m_now_ms() - start;
+	rc = m2m_dm_register(dm, o->serve ? 30 * 1000 : (unsigned)(budget - used), err);
+	if (rc && o->serve) {
+		/* always-on: a server out of reach now is tried again, backing off */
+		LW_LOG(o->log, o->log_ctx, LOG_WARNING, "%s (trying again)", err->msg);
+		m2m_err_clear(err);
+		rc = M2M_OK;
+	}
+	if (rc)
+		goto out;
+	if (o->serve) {
+		rc = m2m_dm_serve(dm, 0, stop, err);
+		/* stopping is not failing: a server out of reach lets the registration expire */
+		if (!rc && m2m_dm_deregister(dm, 5000, err)) {
+			LW_LOG(o->log, o->log_ctx, LOG_WARNING, "%s (not de-registered: the "
+			       "registration expires by itself)", err->msg);
+			m2m_err_clear(err);
+		}
+	} else {
+		/* stay reachable for what the server queued, within the run's bound */
+		used = m2m_now_ms() - start;
+		if (used < budget && cfg->dm.queue_window_ms)
+			rc = m2m_dm_serve(dm, cfg->dm.queue_window_ms < budget - used ?
+					  cfg->dm.queue_window_ms : (unsigned)(budget - used),
+					  stop, err);
+		if (!rc && cfg->dm.binding == M2M_DM_BINDING_U && *stop)
+			rc = m2m_dm_deregister(dm, 5000, err);
+	}
+out:
+	m2m_dm_close(dm);
+	m2m_unlock(fd);
+	return rc;
+}

@@ -8,22 +8,19 @@
  */
 #include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <syslog.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "base/base.h"
+#include "cli/cert.h"
 #include "cli/cli.h"
 #include "m2m/config.h"
 #include "m2m/dm.h"
-#include "m2m/keystore.h"
-#include "m2m/pki.h"
 #include "m2m/vpn.h"
 
 static const struct cli_command no_commands[] = { { NULL, NULL, NULL } };
@@ -55,12 +52,6 @@ static void on_signal(int sig)
 
 /* ---- gathering ---- */
 
-struct cert_info {
-	bool known;
-	struct m2m_cert_info ci;
-	const char *state; /* valid, due, expired, unknown */
-};
-
 /* Where a profile's key lives, in m2mvpn-cert's words. */
 static const char *store_of(const struct m2m_vpn_profile *p)
 {
@@ -74,69 +65,20 @@ static const char *store_of(const struct m2m_vpn_profile *p)
 	       names[p->auth] : "unknown";
 }
 
-/* The certificate in a file (NULL: none), and whether it is due for renewal. */
-static void cert_of_file(const char *path, struct cert_info *ci)
-{
-	struct m2m_err err;
-
-	memset(ci, 0, sizeof(*ci));
-	ci->state = "unknown";
-	if (!path || m2m_cert_info_file(path, &ci->ci, &err))
-		return;
-	ci->known = true;
-	ci->state = ci->ci.not_after < time(NULL) ? "expired" :
-		    ci->ci.not_after < time(NULL) + 30 * 86400 ? "due" : "valid";
-}
-
 /* Every method but PKCS#12 (PIN needed) and plain EAP keeps its certificate in a file. */
-static void cert_of(const struct m2m_vpn_profile *p, struct cert_info *ci)
+static void cert_of(const struct m2m_vpn_profile *p, struct cli_cert *ci)
 {
-	cert_of_file(p->cert, ci);
+	cli_cert_of_file(p->cert, ci);
 }
 
 /* The management server's DTLS certificate (security x509), if the config names one. */
-static bool dm_cert(const struct m2m_config *cfg, struct cert_info *ci, const char **store)
+static bool dm_cert(const struct m2m_config *cfg, struct cli_cert *ci, const char **store)
 {
 	if (!cfg->dm.enabled || cfg->dm.security != M2M_DM_X509 || !cfg->dm.cert)
 		return false;
-	cert_of_file(cfg->dm.cert, ci);
+	cli_cert_of_file(cfg->dm.cert, ci);
 	*store = cfg->dm.key_tpm ? "tpm" : cfg->dm.key_module ? "pkcs11" : "file";
 	return true;
-}
-
-/* A certificate as m2mvpn-cert show --json names its fields (m2m.cert/1). */
-static void cert_json(json_object *co, const char *store, const struct cert_info *ci)
-{
-	char t[32];
-
-	json_object_object_add(co, "store", json_object_new_string(store));
-	json_object_object_add(co, "subject", ci->known ? cli_json_str(ci->ci.subject) : NULL);
-	json_object_object_add(co, "issuer", ci->known ? cli_json_str(ci->ci.issuer) : NULL);
-	json_object_object_add(co, "serial", ci->known ? cli_json_str(ci->ci.serial) : NULL);
-	if (ci->known) {
-		cli_time_utc(ci->ci.not_after, t, sizeof(t));
-		json_object_object_add(co, "not_after", json_object_new_string(t));
-		json_object_object_add(co, "seconds_left",
-				       json_object_new_int64((int64_t)(ci->ci.not_after - time(NULL))));
-	} else {
-		json_object_object_add(co, "not_after", NULL);
-		json_object_object_add(co, "seconds_left", NULL);
-	}
-	json_object_object_add(co, "renewal", json_object_new_string(ci->state));
-}
-
-/* One line of the Certificates section: name, renewal state in colour, subject, end. */
-static void cert_line(struct cli *c, const char *name, const struct cert_info *ci,
-		      const char *unknown)
-{
-	const char *col = strcmp(ci->state, "valid") == 0 ? CLI_GREEN :
-			  strcmp(ci->state, "due") == 0 ? CLI_YELLOW : CLI_RED;
-	char t[32] = "";
-
-	if (ci->known)
-		cli_time_utc(ci->ci.not_after, t, sizeof(t));
-	printf("  %-12s %s%-8s%s %s%s%s\n", name, cli_col(c, col), ci->state, cli_col(c, CLI_RESET),
-	       ci->known ? ci->ci.subject : unknown, ci->known ? ", until " : "", t);
 }
 
 static int show(struct cli *c, struct m2m_config *cfg)
@@ -181,14 +123,14 @@ static int show(struct cli *c, struct m2m_config *cfg)
 		json_object_object_add(v, "schema", json_object_new_string("m2m.vpn.status/1"));
 		json_object_object_add(v, "profiles", profs);
 		for (size_t i = 0; i < cfg->n_profiles; i++) {
-			struct cert_info ci;
+			struct cli_cert ci;
 			json_object *co = json_object_new_object();
 
 			if (!vrc[i])
 				json_object_array_add(profs, cli_vpn_status_json(&st[i], &cfg->profiles[i]));
 			cert_of(&cfg->profiles[i], &ci);
 			json_object_object_add(co, "profile", json_object_new_string(cfg->profiles[i].name));
-			cert_json(co, store_of(&cfg->profiles[i]), &ci);
+			cli_cert_json(co, store_of(&cfg->profiles[i]), &ci);
 			json_object_array_add(certs, co);
 		}
 		if (vpn_err[0])
@@ -210,13 +152,13 @@ static int show(struct cli *c, struct m2m_config *cfg)
 		json_object_object_add(mg, "last_result", json_object_new_string(m2m_rc_name(dst.last_rc)));
 		json_object_object_add(mg, "last_error", cli_json_str(dst.last_error));
 		{
-			struct cert_info ci;
+			struct cli_cert ci;
 			const char *store;
 			json_object *co = NULL;
 
 			if (dm_cert(cfg, &ci, &store)) {
 				co = json_object_new_object();
-				cert_json(co, store, &ci);
+				cli_cert_json(co, store, &ci);
 			}
 			/* the DTLS certificate (security x509), null otherwise */
 			json_object_object_add(mg, "certificate", co);
@@ -250,19 +192,19 @@ static int show(struct cli *c, struct m2m_config *cfg)
 
 	printf("\n%sCertificates%s\n", cli_col(c, CLI_BOLD), cli_col(c, CLI_RESET));
 	for (size_t i = 0; i < cfg->n_profiles; i++) {
-		struct cert_info ci;
+		struct cli_cert ci;
 
 		cert_of(&cfg->profiles[i], &ci);
-		cert_line(c, cfg->profiles[i].name, &ci,
+		cli_cert_text(c, stdout, cfg->profiles[i].name, &ci,
 			  cfg->profiles[i].auth == M2M_AUTH_PKCS12 ? "(in a PKCS#12 file: needs its PIN)" :
 			  cfg->profiles[i].cert ? "(certificate file not readable)" : "(no certificate)");
 	}
 	{
-		struct cert_info ci;
+		struct cli_cert ci;
 		const char *store;
 
 		if (dm_cert(cfg, &ci, &store))
-			cert_line(c, "(management)", &ci, "(certificate file not readable)");
+			cli_cert_text(c, stdout, "(management)", &ci, "(certificate file not readable)");
 		else if (!cfg->n_profiles)
 			printf("  none\n");
 	}

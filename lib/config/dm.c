@@ -326,6 +326,11 @@ int cfg_dm_finish(struct cfg_ctx *c, const struct cfg_node *key, struct m2m_conf
 	return cfg->dm.endpoint ? M2M_OK : cfg_oom(c);
 }
 
+const char *m2m_dm_key_store(const struct m2m_dm_config *dm)
+{
+	return dm->key_tpm ? "tpm" : dm->key_module ? "pkcs11" : "file";
+}
+
 void cfg_dm_free(struct m2m_config *cfg)
 {
 	struct m2m_dm_config *dm = &cfg->dm;

@@ -34,29 +34,54 @@ static const char *const auth_expected[A_N] = {
 
 /*
  * The authentication methods. A new method adds its keys to auth_keys and
- * a row here: which keys it needs and which it accepts.
+ * a row here: its name in the file, where its key lives (the key store as
+ * the tools and the LwM2M VPN object name it: m2m_auth_key_store()), which
+ * keys it needs and which it accepts.
  */
 static const struct auth_method {
 	const char *name;
 	enum m2m_auth_method id;
+	const char *store;
 	unsigned need;
 	unsigned allow;
 } auth_methods[] = {
-	{ "cert", M2M_AUTH_CERT, BIT(A_CERT) | BIT(A_KEY),
+	{ "cert", M2M_AUTH_CERT, "file", BIT(A_CERT) | BIT(A_KEY),
 	  A_COMMON | BIT(A_CERT) | BIT(A_KEY) | BIT(A_PIN) },
-	{ "pkcs12", M2M_AUTH_PKCS12, BIT(A_PKCS12),
+	{ "pkcs12", M2M_AUTH_PKCS12, "pkcs12", BIT(A_PKCS12),
 	  A_COMMON | BIT(A_PKCS12) | BIT(A_PIN) },
-	{ "pkcs11", M2M_AUTH_PKCS11, BIT(A_MODULE) | BIT(A_ID) | BIT(A_PIN),
+	{ "pkcs11", M2M_AUTH_PKCS11, "pkcs11", BIT(A_MODULE) | BIT(A_ID) | BIT(A_PIN),
 	  A_COMMON | BIT(A_CERT) | BIT(A_PIN) | BIT(A_MODULE) | BIT(A_TOKEN) | BIT(A_ID) },
-	{ "tpm", M2M_AUTH_TPM, BIT(A_CERT),
+	{ "tpm", M2M_AUTH_TPM, "tpm", BIT(A_CERT),
 	  A_COMMON | BIT(A_CERT) | BIT(A_PIN) | BIT(A_TCTI) | BIT(A_HANDLE) },
-	{ "machine", M2M_AUTH_MACHINE, BIT(A_CERT) | BIT(A_KEY),
+	{ "machine", M2M_AUTH_MACHINE, "machine", BIT(A_CERT) | BIT(A_KEY),
 	  A_COMMON | BIT(A_CERT) | BIT(A_KEY) | BIT(A_TCTI) | BIT(A_HANDLE) },
-	{ "eap", M2M_AUTH_EAP, BIT(A_PASSWORD),
+	{ "eap", M2M_AUTH_EAP, "none", BIT(A_PASSWORD),
 	  A_COMMON | BIT(A_EAP_ID) | BIT(A_PASSWORD) },
-	{ "cert+eap", M2M_AUTH_CERT_EAP, BIT(A_CERT) | BIT(A_KEY) | BIT(A_PASSWORD),
+	{ "cert+eap", M2M_AUTH_CERT_EAP, "file", BIT(A_CERT) | BIT(A_KEY) | BIT(A_PASSWORD),
 	  A_COMMON | BIT(A_CERT) | BIT(A_KEY) | BIT(A_PIN) | BIT(A_EAP_ID) | BIT(A_PASSWORD) },
 };
+
+static const struct auth_method *auth_method(enum m2m_auth_method m)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(auth_methods); i++)
+		if (auth_methods[i].id == m)
+			return &auth_methods[i];
+	return NULL;
+}
+
+const char *m2m_auth_method_name(enum m2m_auth_method m)
+{
+	const struct auth_method *am = auth_method(m);
+
+	return am ? am->name : "unknown";
+}
+
+const char *m2m_auth_key_store(enum m2m_auth_method m)
+{
+	const struct auth_method *am = auth_method(m);
+
+	return am ? am->store : "unknown";
+}
 
 struct auth_state {
 	struct m2m_vpn_profile *p;

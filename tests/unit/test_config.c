@@ -523,6 +523,37 @@ static void test_auth_methods(void **state)
 #undef P
 }
 
+/* The one map from an auth method (or the dm key) to its name and its key store. */
+static void test_key_store_names(void **state)
+{
+	static const struct {
+		enum m2m_auth_method m;
+		const char *name, *store;
+	} t[] = {
+		{ M2M_AUTH_CERT, "cert", "file" },
+		{ M2M_AUTH_PKCS12, "pkcs12", "pkcs12" },
+		{ M2M_AUTH_PKCS11, "pkcs11", "pkcs11" },
+		{ M2M_AUTH_TPM, "tpm", "tpm" },
+		{ M2M_AUTH_MACHINE, "machine", "machine" },
+		{ M2M_AUTH_EAP, "eap", "none" },
+		{ M2M_AUTH_CERT_EAP, "cert+eap", "file" },
+	};
+	struct m2m_dm_config dm = { 0 };
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		assert_string_equal(m2m_auth_method_name(t[i].m), t[i].name);
+		assert_string_equal(m2m_auth_key_store(t[i].m), t[i].store);
+	}
+	assert_string_equal(m2m_auth_method_name((enum m2m_auth_method)99), "unknown");
+	assert_string_equal(m2m_auth_key_store((enum m2m_auth_method)-1), "unknown");
+	assert_string_equal(m2m_dm_key_store(&dm), "file");
+	dm.key_module = "/usr/lib/p11.so";
+	assert_string_equal(m2m_dm_key_store(&dm), "pkcs11");
+	dm.key_module = NULL;
+	dm.key_tpm = true;
+	assert_string_equal(m2m_dm_key_store(&dm), "tpm");
+}
+
 static void test_err_duration(void **state)
 {
 	static const char expected[] =
@@ -1353,6 +1384,7 @@ int main(void)
 		cmocka_unit_test(test_err_wrong_type),
 		cmocka_unit_test(test_err_enum),
 		cmocka_unit_test(test_auth_methods),
+		cmocka_unit_test(test_key_store_names),
 		cmocka_unit_test(test_err_duration),
 		cmocka_unit_test(test_err_cidr),
 		cmocka_unit_test(test_err_missing),

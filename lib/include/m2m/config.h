@@ -170,6 +170,17 @@ void m2m_config_free(struct m2m_config *cfg);
 const struct m2m_vpn_profile *m2m_config_profile(const struct m2m_config *cfg,
 						  const char *name);
 
+/* An auth method as m2m.yaml(5) writes it: "cert", "pkcs12", ..., "cert+eap"; "unknown". */
+const char *m2m_auth_method_name(enum m2m_auth_method m);
+/*
+ * Where the key of an auth method lives, as the tools (--json "store") and
+ * the LwM2M VPN object name it: "file" (cert, cert+eap), "pkcs12",
+ * "pkcs11", "tpm", "machine", "none" (eap); "unknown" for no method.
+ */
+const char *m2m_auth_key_store(enum m2m_auth_method m);
+/* The same for the dm section's DTLS key (security x509): "file", "pkcs11" or "tpm". */
+const char *m2m_dm_key_store(const struct m2m_dm_config *dm);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,7 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "m2m/config.h"
 #include "m2m/m2m.h"
 
 /* Monotonic clock in milliseconds. */

@@ -27,6 +27,7 @@
 #include <openssl/x509.h>
 
 #include "keystore/ks_int.h"
+#include "m2m/config.h" /* m2m_key_ref_from_profile() only, until it moves up to lib/vpn */
 
 static const char *const store_names[] = {
 	[M2M_KEYSTORE_FILE] = "file",

@@ -37,26 +37,6 @@ enum m2m_auth_method {
 	M2M_AUTH_CERT_EAP = 6, /* certificate, then EAP-MSCHAPv2 (RFC 4739) */
 };
 
-/* Where a secret (PIN, password) comes from. Never from the command line. */
-enum m2m_secret_source {
-	M2M_SECRET_NONE = 0,
-	M2M_SECRET_FILE,       /* a file readable only by its owner */
-	M2M_SECRET_FD,         /* an inherited file descriptor */
-	M2M_SECRET_CREDENTIAL, /* systemd credential: $CREDENTIALS_DIRECTORY/<name> */
-	M2M_SECRET_PROMPT,     /* ask on the terminal (only if stdin is a terminal) */
-};
-
-struct m2m_secret_ref {
-	enum m2m_secret_source source;
-	char *path; /* FILE: path; CREDENTIAL: credential name */
-	int fd;     /* FD */
-};
-
-struct m2m_backoff {
-	unsigned min_ms; /* first delay */
-	unsigned max_ms; /* cap */
-};
-
 struct m2m_vpn_profile {
 	char *name;             /* key under vpn.profiles; [A-Za-z0-9_-], max 32 */
 	char **gateways;        /* NULL-terminated; addresses or DNS names, >= 1 */

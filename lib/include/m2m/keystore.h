@@ -17,8 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "m2m/config.h"
 #include "m2m/m2m.h"
+
+/* m2m/config.h; only m2m_key_ref_from_profile() takes one */
+struct m2m_vpn_profile;
 
 #ifdef __cplusplus
 extern "C" {

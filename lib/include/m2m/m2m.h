@@ -69,6 +69,31 @@ void m2m_err_clear(struct m2m_err *err);
 const char *m2m_version(void);
 
 /*
+ * Where a secret (PIN, password) comes from. Never from the command line.
+ * Used by the configuration (m2m/config.h) and the key stores
+ * (m2m/keystore.h) alike.
+ */
+enum m2m_secret_source {
+	M2M_SECRET_NONE = 0,
+	M2M_SECRET_FILE,       /* a file readable only by its owner */
+	M2M_SECRET_FD,         /* an inherited file descriptor */
+	M2M_SECRET_CREDENTIAL, /* systemd credential: $CREDENTIALS_DIRECTORY/<name> */
+	M2M_SECRET_PROMPT,     /* ask a person, through the prompt set by m2m_set_prompt() */
+};
+
+struct m2m_secret_ref {
+	enum m2m_secret_source source;
+	char *path; /* FILE: path; CREDENTIAL: credential name */
+	int fd;     /* FD */
+};
+
+/* Retry delays: min, doubling up to max (each randomized to 75..100 %). */
+struct m2m_backoff {
+	unsigned min_ms; /* first delay */
+	unsigned max_ms; /* cap */
+};
+
+/*
  * Where a secret whose source is the prompt (pin: {prompt: true}) comes from. The
  * library never opens a terminal itself: an application that wants to ask a
  * person sets a prompt, which fills buf (size bytes, in locked memory; NUL-

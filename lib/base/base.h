@@ -44,6 +44,17 @@ unsigned m2m_backoff_ms(const struct m2m_backoff *b, unsigned n);
 /* Uniform random number in [0, n). */
 uint32_t m2m_random_below(uint32_t n);
 
+/* The longest duration an option or a config field takes: 24 h. */
+#define M2M_MAX_DURATION_MS (24u * 3600u * 1000u)
+/*
+ * A duration, the one grammar of the command line (--timeout) and of
+ * m2m.yaml: a number, decimals allowed ("20", "2.5", ".5"), then a unit ms, s,
+ * m or h (none: seconds), nothing else (no sign, space or exponent); at most
+ * M2M_MAX_DURATION_MS, rounded to the nearest ms. NULL, or why not: "not a
+ * number", "unknown unit", "longer than 24h".
+ */
+const char *m2m_parse_duration(const char *s, unsigned *ms);
+
 /* Lower-case hex of len bytes into out, cut to fit outlen, always terminated. */
 void m2m_hex(const uint8_t *p, size_t len, char *out, size_t outlen);
 /* Hex (even length, at most max bytes) into out; false if it is not that. */

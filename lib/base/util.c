@@ -254,6 +254,53 @@ uint32_t m2m_random_below(uint32_t n)
 	return r % n;
 }
 
+const char *m2m_parse_duration(const char *s, unsigned *ms)
+{
+	static const struct {
+		const char *name;
+		uint64_t ms;
+	} units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+	};
+	/* integer arithmetic: 2.5s is 2500 ms exactly, not what a double makes of it */
+	uint64_t whole = 0, frac = 0, scale = 1, v;
+	bool big = false, digits = false;
+	const char *p = s;
+
+	for (; *p >= '0' && *p <= '9'; p++, digits = true) {
+		whole = whole * 10 + (uint64_t)(*p - '0');
+		if (whole > M2M_MAX_DURATION_MS) {
+			big = true;
+			whole = M2M_MAX_DURATION_MS + 1;
+		}
+	}
+	if (*p == '.') {
+		if (!(p[1] >= '0' && p[1] <= '9'))
+			return "not a number";
+		/* digits past the ninth cannot move the result by a millisecond */
+		for (p++; *p >= '0' && *p <= '9'; p++, digits = true) {
+			if (scale < 1000000000u) {
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				scale *= 10;
+			}
+		}
+	}
+	if (!digits)
+		return "not a number";
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].name) != 0)
+			continue;
+		if (big)
+			return "longer than 24h";
+		v = whole * units[i].ms + (frac * units[i].ms + scale / 2) / scale;
+		if (v > M2M_MAX_DURATION_MS)
+			return "longer than 24h";
+		*ms = (unsigned)v;
+		return NULL;
+	}
+	return "unknown unit";
+}
+
 unsigned m2m_backoff_ms(const struct m2m_backoff *b, unsigned n)
 {
 	uint64_t d = b->min_ms ? b->min_ms : 1000;

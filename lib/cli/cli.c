@@ -1,6 +1,4 @@
 /* SPDX-License-Identifier: MIT */
-#include <ctype.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/base.h"
 #include "cli/cli.h"
 
 void cli_getopt_tables(const struct cli_option *opts, struct option *lopts, char *sopts,
@@ -156,29 +155,8 @@ void cli_usage(FILE *out, const char *prog, const char *summary, const struct cl
 
 bool cli_parse_duration(const char *s, unsigned *ms)
 {
-	char *end;
-	double v, mult = 1000;
-
-	if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '.'))
-		return false;
-	v = strtod(s, &end);
-	if (end == s || !isfinite(v) || v < 0)
-		return false;
-	if (strcmp(end, "ms") == 0)
-		mult = 1;
-	else if (strcmp(end, "s") == 0 || *end == '\0')
-		mult = 1000;
-	else if (strcmp(end, "m") == 0)
-		mult = 60000;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600000;
-	else
-		return false;
-	v *= mult;
-	if (v > 24.0 * 3600 * 1000)
-		return false;
-	*ms = (unsigned)(v + 0.5);
-	return true;
+	/* the grammar of m2m.yaml's durations too: an option and the file never differ */
+	return s && !m2m_parse_duration(s, ms);
 }
 
 bool cli_set_color(struct cli *c, const char *when)

@@ -79,7 +79,7 @@ int cli_fail(const struct cli *c, const struct m2m_err *err);
 void cli_usage(FILE *out, const char *prog, const char *summary, const struct cli_command *cmds,
 	       const struct cli_option *opts);
 
-/* "20", "2.5", "500ms", "3s", "1m" -> ms; false if malformed or > 24 h. */
+/* "20", "2.5", "500ms", "3s", "1.5m" -> ms (m2m_parse_duration()); false if malformed or > 24 h. */
 bool cli_parse_duration(const char *s, unsigned *ms);
 
 /* Resolve --color=auto|always|never (NO_COLOR honoured for auto). */

@@ -247,14 +247,14 @@ int cfg_get_bool(struct cfg_ctx *c, const struct cfg_node *v, bool *out)
 int cfg_get_duration(struct cfg_ctx *c, const struct cfg_node *v, bool nonzero, unsigned *out)
 {
 	static const char expected[] =
-		"a whole number with unit ms, s, m or h (none: seconds), at most 24h";
+		"a number with unit ms, s, m or h (none: seconds), such as 2.5s, at most 24h";
 	char b[QMAX * 4 + 8];
 	const char *s, *why;
 	int rc = cfg_text(c, v, expected, &s);
 
 	if (rc)
 		return rc;
-	why = cfg_parse_duration(s, out);
+	why = m2m_parse_duration(s, out);
 	if (!why && nonzero && *out == 0)
 		why = "zero";
 	if (why)

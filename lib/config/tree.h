@@ -17,8 +17,6 @@
 #define CFG_MAX_BYTES (1024 * 1024)
 #define CFG_MAX_DEPTH 32
 #define CFG_MAX_NODES 100000
-/* longest duration any field takes: 24 h */
-#define CFG_MAX_DURATION_MS (24u * 3600u * 1000u)
 
 enum cfg_kind {
 	CFG_SCALAR,
@@ -59,8 +57,6 @@ void cfg_quote(char *out, size_t outlen, const char *s, size_t len, size_t max);
 
 /* Value syntax. Each returns NULL if s is valid, else what is wrong. */
 
-/* integer with unit ms|s|m|h (none: seconds), at most CFG_MAX_DURATION_MS */
-const char *cfg_parse_duration(const char *s, unsigned *ms);
 /* "65536", "64KiB", "1MiB" (B, KiB, MiB; none: bytes) up to max; NULL or why not */
 const char *cfg_parse_size(const char *s, uint64_t max, uint64_t *out);
 /* true/false/yes/no in any letter case */

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Syntax of the config file's typed values: durations, booleans, prefixes, hosts. */
+/*
+ * Syntax of the config file's typed values: sizes, booleans, prefixes, hosts.
+ * Durations have the command line's grammar: m2m_parse_duration() in lib/base.
+ */
 #include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,20 +57,6 @@ static const char *parse_units(const char *s, const struct unit *units, size_t n
 		return NULL;
 	}
 	return "unknown unit";
-}
-
-const char *cfg_parse_duration(const char *s, unsigned *ms)
-{
-	static const struct unit units[] = {
-		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
-	};
-	uint64_t v = 0;
-	const char *why = parse_units(s, units, sizeof(units) / sizeof(units[0]),
-				      CFG_MAX_DURATION_MS, "longer than 24h", &v);
-
-	if (!why)
-		*ms = (unsigned)v;
-	return why;
 }
 
 const char *cfg_parse_size(const char *s, uint64_t max, uint64_t *out)

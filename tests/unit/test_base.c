@@ -255,6 +255,58 @@ static void test_backoff(void **state)
 	assert_int_equal(m2m_random_below(1), 0);
 }
 
+/* The one duration grammar of the command line and m2m.yaml. */
+static void test_duration(void **state)
+{
+	static const struct {
+		const char *s;
+		unsigned ms;
+	} ok[] = {
+		{ "0", 0 }, { "10", 10000 }, { "250ms", 250 }, { "5m", 300000 }, { "24h", 86400000 },
+		{ "86400000ms", 86400000 }, { "2.5", 2500 }, { "2.5s", 2500 }, { "1.5m", 90000 },
+		{ ".5", 500 }, { "0.25h", 900000 }, { "1.0005s", 1001 }, { "1.0004s", 1000 },
+		{ "0.4ms", 0 }, { "0.5ms", 1 }, { "007s", 7000 }, { "23.99999999999999h", 86400000 },
+		{ "24.0000001h", 86400000 }, /* 0.36 ms over: rounded to 24h */
+		{ "86399.9994", 86399999 }, { "1.1234567891234ms", 1 },
+	};
+	static const struct {
+		const char *s, *why;
+	} bad[] = {
+		{ "", "not a number" }, { "s", "not a number" }, { ".", "not a number" },
+		{ "5.", "not a number" }, { ".s", "not a number" }, { "-1s", "not a number" },
+		{ "+5s", "not a number" }, { " 5", "not a number" }, { "1.s", "not a number" },
+		{ "10 s", "unknown unit" }, { "10S", "unknown unit" }, { "1h30m", "unknown unit" },
+		{ "1e3", "unknown unit" }, { "0x10", "unknown unit" }, { "1.5.5s", "unknown unit" },
+		{ "1,5s", "unknown unit" }, { "5 ", "unknown unit" }, { "inf", "not a number" },
+		{ "86400001ms", "longer than 24h" }, { "1441m", "longer than 24h" },
+		{ "24.000001h", "longer than 24h" }, { "86400.0005", "longer than 24h" },
+		{ "99999999999999999999s", "longer than 24h" },
+		{ "99999999999999999999999999999999999999999ms", "longer than 24h" },
+		{ "18446744073709551617h", "longer than 24h" },
+	};
+	unsigned ms;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ms = 7;
+		if (m2m_parse_duration(ok[i].s, &ms))
+			fail_msg("'%s' refused: %s", ok[i].s, m2m_parse_duration(ok[i].s, &ms));
+		if (ms != ok[i].ms)
+			fail_msg("'%s': %u ms, expected %u", ok[i].s, ms, ok[i].ms);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *why;
+
+		ms = 7;
+		why = m2m_parse_duration(bad[i].s, &ms);
+		if (!why)
+			fail_msg("'%s' accepted as %u ms", bad[i].s, ms);
+		if (strcmp(why, bad[i].why) != 0)
+			fail_msg("'%s': '%s', expected '%s'", bad[i].s, why, bad[i].why);
+		assert_int_equal(ms, 7); /* untouched */
+	}
+	assert_int_equal(M2M_MAX_DURATION_MS, 86400000u);
+}
+
 static void test_hex(void **state)
 {
 	uint8_t b[4], in[3] = { 0x00, 0xab, 0x7f };
@@ -286,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_atomic_write_and_read),
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_duration),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -557,7 +557,7 @@ static void test_key_store_names(void **state)
 static void test_err_duration(void **state)
 {
 	static const char expected[] =
-		"expected a whole number with unit ms, s, m or h (none: seconds), at most 24h";
+		"expected a number with unit ms, s, m or h (none: seconds), such as 2.5s, at most 24h";
 	char want[512];
 
 	snprintf(want, sizeof(want),
@@ -574,17 +574,34 @@ static void test_err_duration(void **state)
 	parse_err_with("      rekey: 99999999999999999999s\n", want);
 	snprintf(want, sizeof(want),
 		 "m2m.yaml:15:16: vpn.profiles.pos.timeout: invalid duration '0s' (zero); "
-		 "expected more than 0, a whole number with unit ms, s, m or h (none: seconds), "
-		 "at most 24h");
+		 "expected more than 0, a number with unit ms, s, m or h (none: seconds), "
+		 "such as 2.5s, at most 24h");
 	parse_err_with("      timeout: 0s\n", want);
 	snprintf(want, sizeof(want),
-		 "m2m.yaml:15:12: vpn.profiles.pos.dpd: invalid duration '-1s' (not a whole number); %s",
+		 "m2m.yaml:15:12: vpn.profiles.pos.dpd: invalid duration '-1s' (not a number); %s",
 		 expected);
 	parse_err_with("      dpd: -1s\n", want);
 	snprintf(want, sizeof(want),
-		 "m2m.yaml:15:12: vpn.profiles.pos.dpd: invalid duration '1.5s' (unknown unit); %s",
+		 "m2m.yaml:15:12: vpn.profiles.pos.dpd: invalid duration '1,5s' (unknown unit); %s",
 		 expected);
-	parse_err_with("      dpd: 1.5s\n", want);
+	parse_err_with("      dpd: 1,5s\n", want);
+	snprintf(want, sizeof(want),
+		 "m2m.yaml:15:12: vpn.profiles.pos.dpd: invalid duration '1.s' (not a number); %s",
+		 expected);
+	parse_err_with("      dpd: 1.s\n", want);
+}
+
+/* Decimals, as on the command line (--timeout 2.5): one grammar for both. */
+static void test_duration_decimals(void **state)
+{
+	struct m2m_config *cfg = parse_ok(MINIMAL "      dpd: 1.5s\n"
+						  "      rekey: 2.5h\n"
+						  "      timeout: 2.5\n");
+
+	assert_int_equal(cfg->profiles[0].dpd_delay_ms, 1500);
+	assert_int_equal(cfg->profiles[0].rekey_ms, 9000000);
+	assert_int_equal(cfg->profiles[0].timeout_ms, 2500);
+	m2m_config_free(cfg);
 }
 
 static void test_err_cidr(void **state)
@@ -931,8 +948,8 @@ static void test_err_retry(void **state)
 	parse_err_with("      retry:\n"
 		       "        network: {min: 0}\n",
 		       "m2m.yaml:16:24: vpn.profiles.pos.retry.network.min: invalid duration '0' "
-		       "(zero); expected more than 0, a whole number with unit ms, s, m or h (none: "
-		       "seconds), at most 24h");
+		       "(zero); expected more than 0, a number with unit ms, s, m or h (none: "
+		       "seconds), such as 2.5s, at most 24h");
 	/* equal is fine */
 	m2m_config_free(parse_ok(MINIMAL "      retry: {auth: {min: 1h, max: 60m}}\n"));
 }
@@ -1010,30 +1027,10 @@ static void test_limits(void **state)
 
 static void test_values(void **state)
 {
-	unsigned ms = 7;
 	bool b = false;
 	char net[64];
 
-	assert_null(cfg_parse_duration("0", &ms));
-	assert_int_equal(ms, 0);
-	assert_null(cfg_parse_duration("10", &ms));
-	assert_int_equal(ms, 10000);
-	assert_null(cfg_parse_duration("250ms", &ms));
-	assert_int_equal(ms, 250);
-	assert_null(cfg_parse_duration("5m", &ms));
-	assert_int_equal(ms, 300000);
-	assert_null(cfg_parse_duration("24h", &ms));
-	assert_int_equal(ms, CFG_MAX_DURATION_MS);
-	assert_null(cfg_parse_duration("86400000ms", &ms));
-	assert_non_null(cfg_parse_duration("86400001ms", &ms));
-	assert_non_null(cfg_parse_duration("1441m", &ms));
-	assert_non_null(cfg_parse_duration("", &ms));
-	assert_non_null(cfg_parse_duration("s", &ms));
-	assert_non_null(cfg_parse_duration("10 s", &ms));
-	assert_non_null(cfg_parse_duration("10S", &ms));
-	assert_non_null(cfg_parse_duration("1h30m", &ms));
-	assert_non_null(cfg_parse_duration("+5s", &ms));
-
+	/* durations: m2m_parse_duration() in lib/base, tested in test_base.c */
 	assert_null(cfg_parse_bool("yes", &b));
 	assert_true(b);
 	assert_null(cfg_parse_bool("FALSE", &b));
@@ -1386,6 +1383,7 @@ int main(void)
 		cmocka_unit_test(test_auth_methods),
 		cmocka_unit_test(test_key_store_names),
 		cmocka_unit_test(test_err_duration),
+		cmocka_unit_test(test_duration_decimals),
 		cmocka_unit_test(test_err_cidr),
 		cmocka_unit_test(test_err_missing),
 		cmocka_unit_test(test_err_duplicate),

@@ -53,18 +53,6 @@ static void on_signal(int sig)
 /* ---- gathering ---- */
 
 /* Where a profile's key lives, in m2mvpn-cert's words. */
-static const char *store_of(const struct m2m_vpn_profile *p)
-{
-	static const char *const names[] = {
-		[M2M_AUTH_CERT] = "file", [M2M_AUTH_PKCS12] = "pkcs12", [M2M_AUTH_PKCS11] = "pkcs11",
-		[M2M_AUTH_TPM] = "tpm", [M2M_AUTH_MACHINE] = "machine", [M2M_AUTH_EAP] = "none",
-		[M2M_AUTH_CERT_EAP] = "file",
-	};
-
-	return (size_t)p->auth < sizeof(names) / sizeof(names[0]) && names[p->auth] ?
-	       names[p->auth] : "unknown";
-}
-
 /* Every method but PKCS#12 (PIN needed) and plain EAP keeps its certificate in a file. */
 static void cert_of(const struct m2m_vpn_profile *p, struct cli_cert *ci)
 {
@@ -77,7 +65,7 @@ static bool dm_cert(const struct m2m_config *cfg, struct cli_cert *ci, const cha
 	if (!cfg->dm.enabled || cfg->dm.security != M2M_DM_X509 || !cfg->dm.cert)
 		return false;
 	cli_cert_of_file(cfg->dm.cert, ci);
-	*store = cfg->dm.key_tpm ? "tpm" : cfg->dm.key_module ? "pkcs11" : "file";
+	*store = m2m_dm_key_store(&cfg->dm);
 	return true;
 }
 
@@ -130,7 +118,7 @@ static int show(struct cli *c, struct m2m_config *cfg)
 				json_object_array_add(profs, cli_vpn_status_json(&st[i], &cfg->profiles[i]));
 			cert_of(&cfg->profiles[i], &ci);
 			json_object_object_add(co, "profile", json_object_new_string(cfg->profiles[i].name));
-			cli_cert_json(co, store_of(&cfg->profiles[i]), &ci);
+			cli_cert_json(co, m2m_auth_key_store(cfg->profiles[i].auth), &ci);
 			json_object_array_add(certs, co);
 		}
 		if (vpn_err[0])
@@ -233,8 +221,9 @@ static int show(struct cli *c, struct m2m_config *cfg)
 
 static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
 {
-	struct m2m_dm_run_opts o = { .serve = serve, .timeout_ms = c->timeout_ms,
-				     .stop = &stop_flag, .log = cli_log_line, .log_ctx = c };
+	struct m2m_dm_run_opts o = { .version = M2M_DM_RUN_OPTS_VERSION, .serve = serve,
+				     .timeout_ms = c->timeout_ms, .stop = &stop_flag,
+				     .log = cli_log_line, .log_ctx = c };
 	struct m2m_err err;
 
 	if (m2m_dm_run(cfg, &o, &err))

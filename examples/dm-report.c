@@ -17,7 +17,8 @@
 
 int main(int argc, char **argv)
 {
-	struct m2m_dm_run_opts o = { .timeout_ms = argc > 1 ? (unsigned)atoi(argv[1]) * 1000 : 0 };
+	struct m2m_dm_run_opts o = { .version = M2M_DM_RUN_OPTS_VERSION,
+				      .timeout_ms = argc > 1 ? (unsigned)atoi(argv[1]) * 1000 : 0 };
 	struct m2m_config *cfg = NULL;
 	struct m2m_dm_state st;
 	struct m2m_err err = { 0 };

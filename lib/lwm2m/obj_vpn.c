@@ -85,12 +85,7 @@ static int vpn_read(struct lw_object *o, uint16_t inst, uint16_t res, uint16_t r
 	case 3: return str(v, s->vst_rc[inst] ? s->vst_err[inst] : st->last_error);
 	case 4: return integer(v, (int64_t)st->bytes_in);
 	case 5: return integer(v, (int64_t)st->bytes_out);
-	case 11: {
-		static const char *const stores[] = { "file", "pkcs12", "pkcs11", "tpm", "machine",
-						      "none", "file" };
-
-		return str(v, (size_t)p->auth < 7 ? stores[p->auth] : "unknown");
-	}
+	case 11: return str(v, m2m_auth_key_store(p->auth));
 	case 12: return integer(v, s->vst_rc[inst] ? s->vst_rc[inst] : st->last_rc);
 	}
 	cert = vpn_cert(p, s->scratch, sizeof(s->scratch), &na);

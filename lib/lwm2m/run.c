@@ -18,15 +18,20 @@
 int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 	       struct m2m_err *err)
 {
-	unsigned budget = o->timeout_ms ? o->timeout_ms : cfg->dm.timeout_ms;
+	unsigned budget;
 	uint64_t start = m2m_now_ms(), used;
-	volatile const int *stop = o->stop;
+	volatile const int *stop;
 	static const int never;
 	struct m2m_dm *dm = NULL;
 	char *lock = NULL;
 	int fd = -1, rc;
 
 	m2m_err_clear(err);
+	if (!o || o->version < 1 || o->version > M2M_DM_RUN_OPTS_VERSION)
+		return m2m_err_set(err, M2M_ERR_USAGE, "m2m_dm_run: options of version %u, not 1..%u",
+				   o ? o->version : 0, M2M_DM_RUN_OPTS_VERSION);
+	budget = o->timeout_ms ? o->timeout_ms : cfg->dm.timeout_ms;
+	stop = o->stop;
 	/* the waits below take a stop flag: one that is never set if the caller has none */
 	if (!stop)
 		stop = &never;

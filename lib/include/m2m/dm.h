@@ -86,8 +86,14 @@ int m2m_dm_bootstrapped(const struct m2m_config *cfg);
 /* De-register (and forget the saved registration). */
 int m2m_dm_deregister(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err);
 
-/* How m2m_dm_run() runs; zero-initialise it and set what differs. */
+/*
+ * How m2m_dm_run() runs; zero-initialise it, set version to
+ * M2M_DM_RUN_OPTS_VERSION and what differs. The version lets the struct grow
+ * without a new SONAME (docs/ABI.md).
+ */
+#define M2M_DM_RUN_OPTS_VERSION 1
 struct m2m_dm_run_opts {
+	unsigned version;         /* M2M_DM_RUN_OPTS_VERSION */
 	bool serve;               /* always-on: stay registered until *stop, then De-register */
 	unsigned timeout_ms;      /* bound of a report run (0: cfg->dm.timeout_ms) */
 	volatile const int *stop; /* set (from a signal handler) to end the run; may be NULL */
@@ -104,7 +110,7 @@ struct m2m_dm_run_opts {
  * run's bound; a U binding stopped by *stop De-registers) or, with serve,
  * serves until *stop, a server out of reach being tried again with backoff.
  * CONFIG if dm: is not configured; TIMEOUT if stopped during the jitter; the
- * results of the calls above.
+ * results of the calls above; USAGE if opts->version is not one this library knows.
  */
 int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *opts,
 	       struct m2m_err *err);

@@ -18,10 +18,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <dlfcn.h>
-#include <nftables/libnftables.h>
-
 #include "base/base.h"
+#include "net/net.h"
 #include "vpn/vpn_int.h"
 
 struct sbuf {
@@ -84,72 +82,14 @@ static void table_name(const char *profile, char *out, size_t len)
 	out[o] = '\0';
 }
 
-/*
- * libnftables (and its five dependencies) is loaded only when a guard is
- * touched: most runs (status, a profile without fail_closed) never need it,
- * and loading it costs start-up time and resident memory on small devices.
- */
-static struct {
-	bool tried;
-	void *h;
-	struct nft_ctx *(*ctx_new)(uint32_t);
-	void (*ctx_free)(struct nft_ctx *);
-	int (*buffer_output)(struct nft_ctx *);
-	int (*buffer_error)(struct nft_ctx *);
-	const char *(*get_error)(struct nft_ctx *);
-	int (*run)(struct nft_ctx *, const char *);
-} nftlib;
-
-static bool nft_load(void)
-{
-	if (nftlib.tried)
-		return nftlib.h != NULL;
-	nftlib.tried = true;
-	nftlib.h = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
-	if (!nftlib.h)
-		return false;
-	*(void **)&nftlib.ctx_new = dlsym(nftlib.h, "nft_ctx_new");
-	*(void **)&nftlib.ctx_free = dlsym(nftlib.h, "nft_ctx_free");
-	*(void **)&nftlib.buffer_output = dlsym(nftlib.h, "nft_ctx_buffer_output");
-	*(void **)&nftlib.buffer_error = dlsym(nftlib.h, "nft_ctx_buffer_error");
-	*(void **)&nftlib.get_error = dlsym(nftlib.h, "nft_ctx_get_error_buffer");
-	*(void **)&nftlib.run = dlsym(nftlib.h, "nft_run_cmd_from_buffer");
-	if (!nftlib.ctx_new || !nftlib.ctx_free || !nftlib.buffer_output || !nftlib.buffer_error ||
-	    !nftlib.get_error || !nftlib.run) {
-		dlclose(nftlib.h);
-		nftlib.h = NULL;
-	}
-	return nftlib.h != NULL;
-}
-
+/* The guard's rules through lib/net; its messages name the guard. */
 static int nft_run(const char *cmds, bool quiet, struct m2m_err *err)
 {
-	struct nft_ctx *nft;
-	int rc;
+	int rc = net_nft_run(cmds, quiet, err);
 
-	if (!nft_load())
-		return m2m_err_set(err, M2M_ERR_FAILURE,
-				   "fail-closed guard: libnftables.so.1 not found (install libnftables1)");
-	nft = nftlib.ctx_new(NFT_CTX_DEFAULT);
-	if (!nft)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "fail-closed guard: nftables unavailable");
-	nftlib.buffer_output(nft);
-	nftlib.buffer_error(nft);
-	rc = nftlib.run(nft, cmds);
-	if (rc != 0 && !quiet) {
-		const char *e = nftlib.get_error(nft);
-		char line[200] = "";
-
-		if (e) {
-			size_t n = strcspn(e, "\n");
-
-			snprintf(line, sizeof(line), "%.*s", (int)n, e);
-		}
-		m2m_err_set(err, M2M_ERR_FAILURE, "fail-closed guard: nftables: %s",
-			    line[0] ? line : "command failed (CAP_NET_ADMIN?)");
-	}
-	nftlib.ctx_free(nft);
-	return rc == 0 ? M2M_OK : M2M_ERR_FAILURE;
+	if (rc && !quiet)
+		m2m_err_prefix(err, "fail-closed guard");
+	return rc;
 }
 
 #define GUARD_DNS_MS 2000

@@ -286,15 +286,26 @@ static void marker_path(const struct m2m_config *cfg, const char *profile, char 
 int vpn_guard_enable(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		     struct m2m_err *err)
 {
+	struct m2m_err merr;
 	char path[PATH_MAX];
-	int rc;
+	int rc, mrc;
 
 	marker_path(cfg, p->name, path, sizeof(path));
 	/* the marker first: a crash between the two must not leave a guard nobody removes */
-	if (m2m_mkdir_private(vpn_state_dir(cfg), NULL) == M2M_OK)
-		m2m_write_atomic(path, "", 0, 0600, NULL);
+	m2m_err_clear(&merr);
+	mrc = m2m_mkdir_private(vpn_state_dir(cfg), &merr);
+	if (!mrc)
+		mrc = m2m_write_atomic(path, "", 0, 0600, &merr);
+	/* the guard even so: traffic held back is better than traffic in clear */
 	rc = vpn_guard_install(p, err);
-	return rc;
+	if (rc || !mrc)
+		return rc;
+	/* in place, but a later "down" may not know to lift it: the caller must hear it */
+	if (err) {
+		*err = merr;
+		m2m_err_prefix(err, "fail-closed guard: its marker");
+	}
+	return mrc;
 }
 
 int vpn_guard_disable(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,

@@ -760,8 +760,9 @@ static int do_up(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t 
 			return rc;
 	}
 	if (st->state == M2M_VPN_STATE_UP) {
+		/* the rules were flushed: an "up" that cannot put them back is no success */
 		if (p->fail_closed && !vpn_guard_active(p->name))
-			vpn_guard_enable(vpn->cfg, p, NULL); /* the rules were flushed */
+			return vpn_guard_enable(vpn->cfg, p, err);
 		return M2M_OK;
 	}
 	if (st->state == M2M_VPN_STATE_CONNECTING) {

@@ -7,6 +7,8 @@
 #   2. gateway back: watch brings the tunnel up; pings go through ESP, 0 clear
 #   3. gateway SIGKILLed (not restarted): DPD notices, tunnel gone: 0 clear
 #   4. control: fail_closed: false, same situation: clear packets seen, pings answered
+# and between them, "up" whose guard cannot be put in place (no CAP_NET_ADMIN, so nftables
+# refuses) fails with exit 1 naming the guard, with the tunnel down and with it up.
 # "clear" = any packet on the device's outer link to/from 10.99.1.1 that is not UDP 500/4500.
 # shellcheck source=../lab/lab.sh disable=SC2034
 . "$(dirname "$0")/../lab/lab.sh"
@@ -22,10 +24,17 @@ probe() {   # 5 pings, one TCP connect, one UDP datagram to the protected addres
 	sleep 0.3
 }
 guard_present() { in_dev nft list tables 2>/dev/null | grep -q .; }
+# the tool without CAP_NET_ADMIN: nftables refuses every guard operation
+nocap=$LAB/m2m-nocap
+printf '#!/bin/sh\nexec setpriv --inh-caps=-net_admin --bounding-set=-net_admin -- "%s" "$@"\n' "$M2M_BIN" > "$nocap"
+chmod 0755 "$nocap"
 
 # ---- 1. guard in place, tunnel never up
 lab_charon_stop gw
 lab_dev_config pos mode=always-on fail_closed=true dpd=2s
+M2M_BIN=$nocap m2m up pos
+is_rc 1 "up without a guard it can put in place: exit 1"
+like "$M2M_ERR" "fail-closed guard: nftables" "  and the message names the guard"
 lab_bg watch --ns dev "$M2M_BIN" -c "$M2M_CONFIG_FILE" watch pos
 ok "watch installed a guard (an nftables table in the device namespace)" wait_until 10 guard_present
 sleep 0.5
@@ -46,6 +55,11 @@ probe
 lab_cap_stop up
 is "$PING_RC" 0 "tunnel up: pings answered through the tunnel"
 is "$(lab_cap_clear up)" 0 "tunnel up: 0 clear packets"
+in_dev nft delete table inet m2m_pos
+M2M_BIN=$nocap m2m up pos
+is_rc 1 "tunnel up, guard gone and cannot be put back: up exits 1, not 0"
+like "$M2M_ERR" "fail-closed guard: nftables" "  and the message names the guard"
+ok "watch puts the guard back (within 10 s)" wait_until 10 guard_present
 
 # ---- 3. gateway killed, not restarted
 lab_cap_start killed dev "$LAB_IF_A"

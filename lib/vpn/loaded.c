@@ -92,17 +92,6 @@ uint64_t vpn_profile_digest(const struct m2m_config *cfg, const struct m2m_vpn_p
 	return h;
 }
 
-const char *vpn_state_dir(const struct m2m_config *cfg)
-{
-	return cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR;
-}
-
-void vpn_state_path(const struct m2m_config *cfg, const char *what, const char *profile,
-		    char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/%s-%s", vpn_state_dir(cfg), what, profile);
-}
-
 static void path_of(const struct m2m_config *cfg, const char *profile, char *buf, size_t len)
 {
 	char name[64];

@@ -333,54 +333,6 @@ int m2m_vpn_charon_plugins(const struct m2m_config *cfg, char ***plugins, struct
 	return M2M_OK;
 }
 
-/* ---- the last failure, kept for "status" -------------------------------- */
-
-static void last_error_path(const struct m2m_config *cfg, const char *profile, char *buf,
-			    size_t len)
-{
-	char name[64];
-
-	snprintf(name, sizeof(name), "%s.last", profile);
-	vpn_state_path(cfg, "vpn", name, buf, len);
-}
-
-static void save_last_error(const struct m2m_config *cfg, const char *profile, int rc,
-			    const char *msg)
-{
-	char path[PATH_MAX], buf[512];
-	int n;
-
-	last_error_path(cfg, profile, path, sizeof(path));
-	if (rc == M2M_OK) {
-		unlink(path);
-		return;
-	}
-	if (m2m_mkdir_private(vpn_state_dir(cfg), NULL))
-		return;
-	n = snprintf(buf, sizeof(buf), "%d %lld %s\n", rc, (long long)time(NULL), msg);
-	if (n > 0)
-		m2m_write_atomic(path, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1, 0600,
-				 NULL);
-}
-
-static void load_last_error(const struct m2m_config *cfg, struct m2m_vpn_status *st)
-{
-	char path[PATH_MAX], *buf = NULL, *end;
-	long long t;
-
-	last_error_path(cfg, st->profile, path, sizeof(path));
-	if (m2m_read_file(path, 4096, &buf, NULL, NULL))
-		return;
-	st->last_rc = (int)strtol(buf, &end, 10);
-	t = strtoll(end, &end, 10);
-	st->last_error_time = t > 0 ? (uint64_t)t : 0;
-	if (*end == ' ')
-		end++;
-	end[strcspn(end, "\n")] = '\0';
-	snprintf(st->last_error, sizeof(st->last_error), "%s", end);
-	free(buf);
-}
-
 static const struct m2m_vpn_profile *find_profile(const struct m2m_vpn *vpn, const char *name,
 						  struct m2m_err *err)
 {
@@ -404,7 +356,7 @@ int m2m_vpn_status(struct m2m_vpn *vpn, const char *profile, struct m2m_vpn_stat
 	rc = query_sas(vpn, p, st, 5000, err);
 	st->guard_active = p->fail_closed && vpn_guard_active(p->name);
 	if (st->state != M2M_VPN_STATE_UP)
-		load_last_error(vpn->cfg, st);
+		vpn_last_error_load(vpn->cfg, st);
 	return rc;
 }
 
@@ -588,19 +540,6 @@ static int load_conn(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 }
 
 /* ---- up / down ----------------------------------------------------------- */
-
-static int profile_lock(const struct m2m_config *cfg, const char *profile, unsigned wait_ms,
-			int *fd, struct m2m_err *err)
-{
-	char path[PATH_MAX], name[64];
-	int rc = m2m_mkdir_private(vpn_state_dir(cfg), err);
-
-	if (rc)
-		return rc;
-	snprintf(name, sizeof(name), "%s.lock", profile);
-	vpn_state_path(cfg, "vpn", name, path, sizeof(path));
-	return m2m_lock(path, wait_ms, fd, err);
-}
 
 struct initiate_ctx {
 	struct m2m_vpn *vpn;
@@ -887,11 +826,11 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 		return M2M_ERR_NOT_FOUND;
 	deadline = m2m_now_ms() + (timeout_ms ? timeout_ms : p->timeout_ms ? p->timeout_ms : 30000);
 	/* another up (or watch) may be mid-attempt: wait for it as long as we may */
-	rc = profile_lock(vpn->cfg, p->name, (unsigned)remaining(deadline), &lock, err);
+	rc = vpn_profile_lock(vpn->cfg, p->name, (unsigned)remaining(deadline), &lock, err);
 	if (rc)
 		return rc;
 	rc = do_up(vpn, p, deadline, status != NULL, &st, err);
-	save_last_error(vpn->cfg, p->name, rc, rc ? err->msg : "");
+	vpn_last_error_save(vpn->cfg, p->name, rc, rc ? err->msg : "");
 	m2m_unlock(lock);
 	if (!rc && status) {
 		*status = st;
@@ -919,7 +858,7 @@ int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 		return m2m_err_set(err, M2M_ERR_BUSY,
 				   "%s: kept up by a running 'm2mvpn-connect watch'; stop that first",
 				   p->name);
-	rc = profile_lock(vpn->cfg, p->name, (unsigned)remaining(deadline), &lock, err);
+	rc = vpn_profile_lock(vpn->cfg, p->name, (unsigned)remaining(deadline), &lock, err);
 	if (rc)
 		return rc;
 	conn_name(p->name, name, sizeof(name));
@@ -967,7 +906,7 @@ int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 guard:
 	rc = vpn_guard_disable(vpn->cfg, p, err);
 	if (!rc)
-		save_last_error(vpn->cfg, p->name, M2M_OK, "");
+		vpn_last_error_save(vpn->cfg, p->name, M2M_OK, "");
 out:
 	m2m_unlock(lock);
 	return rc;

@@ -64,12 +64,22 @@ int vpn_creds_load(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct 
 int vpn_creds_check(const struct m2m_vpn_profile *p, struct m2m_err *err);
 void vpn_creds_free(struct vpn_creds *c);
 
-/* The state directory and "<dir>/<what>-<profile>" in it. */
+/* The state directory and "<dir>/<what>-<profile>" in it (state.c). */
 const char *vpn_state_dir(const struct m2m_config *cfg);
 void vpn_state_path(const struct m2m_config *cfg, const char *what, const char *profile,
 		    char *buf, size_t len);
+/* The profile's lock, shared by "up", "down" and the supervisor; waits up to wait_ms. */
+int vpn_profile_lock(const struct m2m_config *cfg, const char *profile, unsigned wait_ms, int *fd,
+		     struct m2m_err *err);
+/* The lock a watch holds for each profile it supervises. */
+void vpn_watch_lock_path(const struct m2m_config *cfg, const char *profile, char *buf, size_t len);
 /* True if an m2mvpn-connect watch supervises the profile now. */
 bool vpn_watch_running(const struct m2m_config *cfg, const char *profile);
+/* The last failed attempt (rc 0: forget it), and reading it into a status. */
+struct m2m_vpn_status;
+void vpn_last_error_save(const struct m2m_config *cfg, const char *profile, int rc,
+			 const char *msg);
+void vpn_last_error_load(const struct m2m_config *cfg, struct m2m_vpn_status *st);
 
 /* What was last loaded into charon for a profile (see loaded.c). */
 uint64_t vpn_profile_digest(const struct m2m_config *cfg, const struct m2m_vpn_profile *p);

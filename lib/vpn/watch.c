@@ -169,29 +169,6 @@ static void step(struct watch *wa, struct m2m_vpn *vpn, struct watched *w)
 	w->next = m2m_now_ms() + delay;
 }
 
-static void watch_lock_path(const struct m2m_config *cfg, const char *profile, char *buf,
-			    size_t len)
-{
-	char name[64];
-
-	snprintf(name, sizeof(name), "%s.lock", profile);
-	vpn_state_path(cfg, "watch", name, buf, len);
-}
-
-bool vpn_watch_running(const struct m2m_config *cfg, const char *profile)
-{
-	char path[PATH_MAX];
-	int fd = -1;
-
-	watch_lock_path(cfg, profile, path, sizeof(path));
-	if (access(path, F_OK) != 0)
-		return false;
-	if (m2m_lock(path, 0, &fd, NULL) == M2M_ERR_BUSY)
-		return true;
-	m2m_unlock(fd);
-	return false;
-}
-
 static int take_locks(struct watch *wa, struct m2m_err *err)
 {
 	int rc = m2m_mkdir_private(vpn_state_dir(wa->cfg), err);
@@ -199,7 +176,7 @@ static int take_locks(struct watch *wa, struct m2m_err *err)
 	for (size_t i = 0; !rc && i < wa->n; i++) {
 		char path[PATH_MAX];
 
-		watch_lock_path(wa->cfg, wa->w[i].p->name, path, sizeof(path));
+		vpn_watch_lock_path(wa->cfg, wa->w[i].p->name, path, sizeof(path));
 		rc = m2m_lock(path, 0, &wa->w[i].lock, err);
 		if (rc == M2M_ERR_BUSY)
 			m2m_err_set(err, rc, "profile %s is already supervised by another watch",

@@ -223,73 +223,22 @@ static int cmd_delete(struct opts *o, int argc, char **argv)
 	return M2M_OK;
 }
 
-/*
- * charon signs with TPM and token keys itself, through its tpm and pkcs11
- * plugins, so it must use the TCTI and modules the profiles name. This
- * writes them as a strongswan.d fragment (the plugins' section content, as in
- * /etc/strongswan.d/charon/), so nothing has to be copied by hand.
- */
+/* charon's tpm and pkcs11 plugin settings for the profiles' keys */
 static int cmd_charon_conf(struct opts *o, int argc, char **argv)
 {
-	const char *tcti = NULL, *tcti_profile = NULL;
 	struct m2m_err err;
 	char *buf = NULL;
 	size_t len = 0;
-	FILE *f;
-	int rc, n_mod = 0;
+	int rc;
 
 	if (argc)
 		return cli_error(&o->c, M2M_ERR_USAGE, "charon-conf: takes no arguments");
 	rc = load_cfg(o, true);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < o->cfg->n_profiles; i++) {
-		const struct m2m_vpn_profile *p = &o->cfg->profiles[i];
-		const char *t = p->tcti ? p->tcti : M2M_TPM_DEFAULT_TCTI;
-
-		if (p->auth != M2M_AUTH_TPM)
-			continue;
-		/* charon has one TCTI for all TPM keys */
-		if (tcti && strcmp(tcti, t) != 0)
-			return cli_error(&o->c, M2M_ERR_CONFIG,
-					 "profiles %s and %s name different TCTIs (%s, %s); charon can use one",
-					 tcti_profile, p->name, tcti, t);
-		tcti = t;
-		tcti_profile = p->name;
-	}
-	f = open_memstream(&buf, &len);
-	if (!f)
-		return cli_error(&o->c, M2M_ERR_FAILURE, "out of memory");
-	fprintf(f, "# charon's plugins for the m2m profiles in %s\n", o->cfg->path);
-	fprintf(f, "# written by m2mvpn-cert charon-conf; include it inside charon { plugins { } }\n");
-	if (tcti) {
-		size_t nl = strcspn(tcti, ":");
-
-		fprintf(f, "tpm {\n    tcti {\n        name = %.*s\n", (int)nl, tcti);
-		if (tcti[nl])
-			fprintf(f, "        opts = %s\n", tcti + nl + 1);
-		fprintf(f, "    }\n}\n");
-	}
-	for (size_t i = 0; i < o->cfg->n_profiles; i++) {
-		const struct m2m_vpn_profile *p = &o->cfg->profiles[i];
-		bool seen = false;
-
-		if (p->auth != M2M_AUTH_PKCS11 || !p->module)
-			continue;
-		for (size_t j = 0; j < i && !seen; j++)
-			seen = o->cfg->profiles[j].auth == M2M_AUTH_PKCS11 && o->cfg->profiles[j].module &&
-			       strcmp(o->cfg->profiles[j].module, p->module) == 0;
-		if (seen)
-			continue;
-		fprintf(f, "%s        m2m-%s {\n            path = %s\n        }\n",
-			n_mod++ ? "" : "pkcs11 {\n    modules {\n", p->name, p->module);
-	}
-	if (n_mod)
-		fprintf(f, "    }\n}\n");
-	if (fclose(f) != 0) {
-		free(buf);
-		return cli_error(&o->c, M2M_ERR_FAILURE, "out of memory");
-	}
+	m2m_err_clear(&err);
+	if (m2m_vpn_charon_conf(o->cfg, &buf, &len, &err))
+		return cli_fail(&o->c, &err);
 	if (!o->out) {
 		fputs(buf, stdout);
 		free(buf);
@@ -612,27 +561,6 @@ static void check(struct doctor *d, const char *name, enum check_status st, int 
 	       cli_col(&d->o->c, CLI_RESET), name, msg);
 }
 
-/* Which charon plugins a method needs. */
-static const char *const *needed_plugins(enum m2m_auth_method m)
-{
-	static const char *const cert[] = { "vici", "x509", NULL };
-	static const char *const tpm[] = { "vici", "x509", "tpm", NULL };
-	static const char *const p11[] = { "vici", "x509", "pkcs11", NULL };
-	static const char *const eap[] = { "vici", "x509", "eap-mschapv2", NULL };
-
-	switch (m) {
-	case M2M_AUTH_TPM:
-		return tpm;
-	case M2M_AUTH_PKCS11:
-		return p11;
-	case M2M_AUTH_EAP:
-	case M2M_AUTH_CERT_EAP:
-		return eap;
-	default:
-		return cert;
-	}
-}
-
 static void check_charon(struct doctor *d, const struct m2m_vpn_profile *p)
 {
 	const char *uri = d->o->cfg->charon.vici;
@@ -646,7 +574,7 @@ static void check_charon(struct doctor *d, const struct m2m_vpn_profile *p)
 		check(d, "charon", CK_FAIL, rc, "%s", err.msg);
 		return;
 	}
-	for (const char *const *need = needed_plugins(p->auth); *need; need++) {
+	for (const char *const *need = m2m_vpn_needed_plugins(p->auth); *need; need++) {
 		bool found = false;
 
 		for (char **it = plugins; *it; it++)

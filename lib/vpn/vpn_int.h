@@ -6,11 +6,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "base/base.h"
 #include "m2m/config.h"
 #include "m2m/m2m.h"
+#include "m2m/vpn.h"
+#include "vici/vici.h"
 
 struct der {
 	uint8_t *data;
@@ -114,5 +117,60 @@ void vpn_log_add(struct vpn_attempt_log *l, const char *msg);
 void vpn_log_free(struct vpn_attempt_log *l);
 int vpn_classify(const struct vpn_attempt_log *l, const char *errmsg, const char *gateway,
 		 char *reason, size_t reason_len);
+
+/* ---- the handle on charon (vpn.c) --------------------------------------- */
+
+/* charon's name of a profile's connection, IKE and CHILD alike */
+#define VPN_NAME_PREFIX "m2m-"
+/* how late charon may answer a request whose own work is bounded */
+#define VPN_ANSWER_SLACK_MS 200
+
+struct m2m_vpn {
+	const struct m2m_config *cfg;
+	struct vici_conn *vc;
+	bool reg_control_log, reg_list_sa;
+	m2m_vpn_log_fn log;
+	void *log_ctx;
+	volatile const int *cancel;
+};
+
+#define VLOG(vpn, prio, ...)                                                  \
+	do {                                                                  \
+		if ((vpn)->log)                                               \
+			(vpn)->log((vpn)->log_ctx, prio, __VA_ARGS__);        \
+	} while (0)
+
+static inline void vpn_conn_name(const char *profile, char *buf, size_t len)
+{
+	snprintf(buf, len, VPN_NAME_PREFIX "%s", profile);
+}
+
+static inline int vpn_remaining(uint64_t deadline)
+{
+	uint64_t now = m2m_now_ms();
+
+	return now >= deadline ? 0 : (int)(deadline - now);
+}
+
+/* Time limit for one bounded request: what is left, plus a little for the answer. */
+static inline int vpn_budget(uint64_t deadline)
+{
+	return vpn_remaining(deadline) + VPN_ANSWER_SLACK_MS;
+}
+
+/* A request on the handle's connection (made when needed); a broken one is dropped. */
+int vpn_request(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, struct vici_node **resp,
+		vici_event_cb cb, void *ctx, int timeout_ms, struct m2m_err *err);
+/* The same for a command whose answer is only success or errmsg. */
+int vpn_simple_cmd(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, int timeout_ms,
+		   struct m2m_err *err);
+
+/*
+ * Make sure charon holds the profile's credentials and connection as the
+ * config says (conn.c). If it still holds what we loaded last time and no
+ * input changed, nothing is read or sent (*cached = true).
+ */
+int vpn_load_profile(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t deadline,
+		     bool force, bool *cached, struct m2m_err *err);
 
 #endif

@@ -108,6 +108,16 @@ int m2m_vpn_watch(const struct m2m_config *cfg, const char *const *profiles,
  * array; free each string and the array. DAEMON if charon is not reachable.
  */
 int m2m_vpn_charon_plugins(const struct m2m_config *cfg, char ***plugins, struct m2m_err *err);
+/* The charon plugins a profile with this auth method needs (NULL-terminated, static). */
+const char *const *m2m_vpn_needed_plugins(enum m2m_auth_method m);
+/*
+ * charon's plugin settings for the profiles' TPM keys (the TCTI) and token
+ * keys (the PKCS#11 modules), as a strongswan.d fragment to include inside
+ * charon { plugins { } }. *text is malloc()ed, *len its length (len may be
+ * NULL). CONFIG if two TPM profiles name different TCTIs: charon has one.
+ */
+int m2m_vpn_charon_conf(const struct m2m_config *cfg, char **text, size_t *len,
+			struct m2m_err *err);
 
 const char *m2m_vpn_state_name(enum m2m_vpn_state s);
 

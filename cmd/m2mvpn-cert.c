@@ -699,9 +699,10 @@ static void doctor_profile(struct doctor *d, const struct m2m_vpn_profile *p)
 			check(d, "clock", CK_FAIL, rc, "%s", err.msg);
 		} else {
 			long days = (long)((ci.not_after - time(NULL)) / 86400);
+			bool due = m2m_cert_renewal_due(&ci, time(NULL));
 
-			check(d, "clock", days < 14 ? CK_WARN : CK_OK, 0, "valid now, %ld days left%s",
-			      days, days < 14 ? ": renew soon" : "");
+			check(d, "clock", due ? CK_WARN : CK_OK, 0, "valid now, %ld days left%s", days,
+			      due ? ": renew soon" : "");
 		}
 		if (p->cert) {
 			rc = m2m_cert_verify(p->cert, p->ca, &err);

@@ -395,19 +395,3 @@ int m2m_cert_verify_der(const unsigned char *der, size_t len, char *const *ca_fi
 	X509_free(x);
 	return rc;
 }
-
-int m2m_cert_check_time(const struct m2m_cert_info *cert, time_t now, struct m2m_err *err)
-{
-	char when[32];
-	struct tm tm;
-
-	if (now >= cert->not_before && now <= cert->not_after)
-		return M2M_OK;
-	gmtime_r(now < cert->not_before ? &cert->not_before : &cert->not_after, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", &tm);
-	if (now < cert->not_before)
-		return m2m_err_set(err, M2M_ERR_CLOCK,
-				   "certificate %s is not valid before %s (check the clock)",
-				   cert->subject, when);
-	return m2m_err_set(err, M2M_ERR_CLOCK, "certificate %s expired on %s", cert->subject, when);
-}

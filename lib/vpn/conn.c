@@ -12,6 +12,7 @@
 
 #include "base/base.h"
 #include "m2m/keystore.h"
+#include "pki/pki_int.h"
 #include "vici/vici.h"
 #include "vpn/vpn_int.h"
 
@@ -194,18 +195,11 @@ static int load_conn(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 
 static int clock_check(const struct m2m_vpn_profile *p, time_t nb, time_t na, struct m2m_err *err)
 {
-	time_t now = time(NULL);
-	char when[32];
-	struct tm tm;
+	int rc = pki_check_validity(nb, na, time(NULL), "our certificate", err);
 
-	if (now >= nb && now <= na)
-		return M2M_OK;
-	gmtime_r(now < nb ? &nb : &na, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", &tm);
-	if (now < nb)
-		return m2m_err_set(err, M2M_ERR_CLOCK,
-				   "%s: our certificate is not valid before %s (check the clock)", p->name, when);
-	return m2m_err_set(err, M2M_ERR_CLOCK, "%s: our certificate expired on %s", p->name, when);
+	if (rc)
+		m2m_err_prefix(err, "%s", p->name);
+	return rc;
 }
 
 /* See vpn_int.h. */

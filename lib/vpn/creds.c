@@ -17,6 +17,7 @@
 #include "base/base.h"
 #include "keystore/ks_int.h"
 #include "m2m/keystore.h"
+#include "pki/pki_int.h"
 #include "vpn/vpn_int.h"
 
 static int der_from_x509(X509 *x, struct der *d)
@@ -48,20 +49,12 @@ static const char *ssl_reason(void)
 	return r ? r : "unknown error";
 }
 
-/* Time as an ISO date for messages; t is in UTC. */
-static void fmt_time(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M:%SZ", &tm);
-}
-
 static int check_cert(X509 *x, struct vpn_creds *c, const char *file, struct m2m_err *err)
 {
 	const ASN1_TIME *nb = X509_get0_notBefore(x), *na = X509_get0_notAfter(x);
 	struct tm tm;
-	char when[32];
+	char what[300];
+	int rc;
 
 	X509_NAME_oneline(X509_get_subject_name(x), c->subject, sizeof(c->subject));
 	/* timegm() fails (-1) past 2038 with a 32-bit time_t: clamp, never "expired" */
@@ -79,18 +72,11 @@ static int check_cert(X509 *x, struct vpn_creds *c, const char *file, struct m2m
 		if (t != (time_t)-1)
 			c->not_after = t;
 	}
-	if (X509_cmp_current_time(nb) > 0) {
-		fmt_time(c->not_before, when, sizeof(when));
-		return m2m_err_set(err, M2M_ERR_CLOCK,
-				   "%s: certificate %s is not valid before %s (check the clock)", file,
-				   c->subject, when);
-	}
-	if (X509_cmp_current_time(na) < 0) {
-		fmt_time(c->not_after, when, sizeof(when));
-		return m2m_err_set(err, M2M_ERR_CLOCK, "%s: certificate %s expired on %s", file,
-				   c->subject, when);
-	}
-	return M2M_OK;
+	snprintf(what, sizeof(what), "certificate %s", c->subject);
+	rc = pki_check_validity(c->not_before, c->not_after, time(NULL), what, err);
+	if (rc)
+		m2m_err_prefix(err, "%s", file);
+	return rc;
 }
 
 static int key_to_der(EVP_PKEY *pk, struct vpn_creds *c, const char *file, struct m2m_err *err)

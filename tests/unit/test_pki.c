@@ -2,7 +2,7 @@
 /*
  * Unit tests of lib/pki: CSRs signed through the key store (subject and SAN
  * syntax, both key types, the request verifies and carries what was asked),
- * certificate facts, key match and the clock check.
+ * certificate facts, key match, the clock check and the renewal threshold.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +23,7 @@
 
 #include "m2m/keystore.h"
 #include "m2m/pki.h"
+#include "pki/pki_int.h"
 
 static char dir[64], keyp[128], rsap[128];
 static struct m2m_key *ec, *rsa;
@@ -193,6 +194,28 @@ static void test_cert_checks(void **state)
 	assert_int_equal(m2m_cert_info_file("/nonexistent.pem", &ci, &err), M2M_ERR_NOT_FOUND);
 }
 
+/* The one clock check (doctor, connect, credentials) and the one renewal threshold. */
+static void test_validity_and_renewal(void **state)
+{
+	struct m2m_cert_info ci = { .not_before = 1000000, .not_after = 2000000 };
+	struct m2m_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(pki_check_validity(1000000, 2000000, 1000000, "x", &err), M2M_OK);
+	assert_int_equal(pki_check_validity(1000000, 2000000, 2000000, "x", &err), M2M_OK);
+	assert_int_equal(pki_check_validity(1000000, 2000000, 999999, "our certificate", &err),
+			 M2M_ERR_CLOCK);
+	assert_string_equal(err.msg, "our certificate is not valid before 1970-01-12 13:46:40Z (check the clock)");
+	assert_int_equal(pki_check_validity(1000000, 2000000, 2000001, "certificate /CN=a", &err),
+			 M2M_ERR_CLOCK);
+	assert_string_equal(err.msg, "certificate /CN=a expired on 1970-01-24 03:33:20Z");
+	assert_int_equal(pki_check_validity(1000000, 2000000, 2000001, "x", NULL), M2M_ERR_CLOCK);
+	assert_int_equal(M2M_CERT_RENEW_DAYS, 30);
+	assert_false(m2m_cert_renewal_due(&ci, ci.not_after - 30 * 86400 - 1));
+	assert_true(m2m_cert_renewal_due(&ci, ci.not_after - 30 * 86400 + 1));
+	assert_true(m2m_cert_renewal_due(&ci, ci.not_after + 1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,6 +223,7 @@ int main(void)
 		cmocka_unit_test(test_csr_rsa_slash_subject),
 		cmocka_unit_test(test_csr_errors),
 		cmocka_unit_test(test_cert_checks),
+		cmocka_unit_test(test_validity_and_renewal),
 	};
 
 	umask(077);

@@ -62,6 +62,14 @@ int m2m_cert_verify_der(const unsigned char *der, size_t len, char *const *ca_fi
 /* CLOCK if now is outside [not_before, not_after]; the message gives the dates. */
 int m2m_cert_check_time(const struct m2m_cert_info *cert, time_t now, struct m2m_err *err);
 
+/*
+ * A certificate is due for renewal when it ends within this many days: what
+ * doctor warns about and what status and the management server see as "due".
+ */
+#define M2M_CERT_RENEW_DAYS 30
+/* True if cert ends within M2M_CERT_RENEW_DAYS of now (or has ended). */
+bool m2m_cert_renewal_due(const struct m2m_cert_info *cert, time_t now);
+
 #ifdef __cplusplus
 }
 #endif

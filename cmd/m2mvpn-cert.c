@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/sha.h>
-
 #include "base/base.h"
 #include "cli/cli.h"
 #include "m2m/config.h"
+#include "m2m/doctor.h"
 #include "m2m/keystore.h"
 #include "m2m/pki.h"
 #include "m2m/vpn.h"
@@ -336,9 +334,6 @@ static int cmd_csr(struct opts *o, int argc, char **argv)
 /* ---- show ----------------------------------------------------------------------- */
 
 
-/* The certificate of a pkcs11 profile without a cert file: from the token. */
-static int token_cert(struct m2m_key *k, struct m2m_cert_info *ci, struct m2m_err *err);
-
 static int cmd_show(struct opts *o, int argc, char **argv)
 {
 	struct m2m_cert_info ci;
@@ -375,7 +370,7 @@ static int cmd_show(struct opts *o, int argc, char **argv)
 	if (path)
 		rc = m2m_cert_info_file(path, &ci, &err);
 	else if (have_key && (ref.store == M2M_KEYSTORE_PKCS11 || ref.store == M2M_KEYSTORE_FILE))
-		rc = token_cert(k, &ci, &err); /* on the token, or in the PKCS#12 file */
+		rc = m2m_cert_info_key(k, &ci, &err); /* on the token, or in the PKCS#12 file */
 	else
 		rc = m2m_err_set(&err, M2M_ERR_USAGE, "show: which certificate? give CERT, --cert or --profile");
 	if (rc) {
@@ -446,14 +441,6 @@ static int cmd_show(struct opts *o, int argc, char **argv)
 
 /* ---- list ------------------------------------------------------------------------ */
 
-static const char *method_name(enum m2m_auth_method m)
-{
-	static const char *const names[] = { "cert", "pkcs12", "pkcs11", "tpm", "machine", "eap",
-					      "cert+eap" };
-
-	return (unsigned)m < sizeof(names) / sizeof(names[0]) ? names[m] : "?";
-}
-
 static int cmd_list(struct opts *o, int argc, char **argv)
 {
 	json_object *doc = NULL, *arr = NULL;
@@ -498,7 +485,7 @@ static int cmd_list(struct opts *o, int argc, char **argv)
 			json_object *e = json_object_new_object();
 
 			json_object_object_add(e, "name", json_object_new_string(p->name));
-			json_object_object_add(e, "method", json_object_new_string(method_name(p->auth)));
+			json_object_object_add(e, "method", json_object_new_string(m2m_vpn_method_name(p->auth)));
 			json_object_object_add(e, "key_store", key ? json_object_new_string(
 						       m2m_key_store_name(ref.store)) : NULL);
 			json_object_object_add(e, "key", key ? cli_json_str(where) : NULL);
@@ -507,7 +494,7 @@ static int cmd_list(struct opts *o, int argc, char **argv)
 			json_object_object_add(e, "not_after", cert ? cli_json_str(na) : NULL);
 			json_object_array_add(arr, e);
 		} else {
-			printf("%-16s %-9s %-8s %-22s %-34s %s\n", p->name, method_name(p->auth),
+			printf("%-16s %-9s %-8s %-22s %-34s %s\n", p->name, m2m_vpn_method_name(p->auth),
 			       key ? m2m_key_store_name(ref.store) : "-", na, cert ? ci.subject : "-",
 			       where);
 		}
@@ -519,231 +506,52 @@ static int cmd_list(struct opts *o, int argc, char **argv)
 
 /* ---- doctor ---------------------------------------------------------------------- */
 
-enum check_status { CK_OK, CK_WARN, CK_FAIL, CK_SKIP };
-
-struct doctor {
-	struct opts *o;
-	json_object *arr;
-	int rc;          /* the first failure's code */
-	const char *profile;
-};
-
-static void check(struct doctor *d, const char *name, enum check_status st, int rc,
-		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void check(struct doctor *d, const char *name, enum check_status st, int rc,
-		  const char *fmt, ...)
+static void print_checks(struct opts *o, const struct m2m_checks *cs, size_t from, json_object *arr)
 {
-	static const char *const sname[] = { "ok", "warn", "fail", "skip" };
 	static const char *const col[] = { CLI_GREEN, CLI_YELLOW, CLI_RED, CLI_DIM };
-	char msg[512];
-	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (st == CK_FAIL && !d->rc)
-		d->rc = rc ? rc : M2M_ERR_FAILURE;
-	if (d->o->c.json) {
-		json_object *e = json_object_new_object();
+	for (size_t i = from; i < cs->n; i++) {
+		const struct m2m_check *e = &cs->items[i];
+		const char *sname = m2m_check_status_name(e->status);
 
-		json_object_object_add(e, "profile", cli_json_str(d->profile));
-		json_object_object_add(e, "check", json_object_new_string(name));
-		json_object_object_add(e, "status", json_object_new_string(sname[st]));
-		json_object_object_add(e, "code", st == CK_FAIL ? json_object_new_int(rc) : NULL);
-		json_object_object_add(e, "detail", json_object_new_string(msg));
-		json_object_array_add(d->arr, e);
-		return;
-	}
-	if (d->o->c.quiet && st != CK_FAIL)
-		return;
-	printf("  %s%-4s%s %-12s %s\n", cli_col(&d->o->c, col[st]), sname[st],
-	       cli_col(&d->o->c, CLI_RESET), name, msg);
-}
+		if (arr) {
+			json_object *j = json_object_new_object();
 
-static void check_charon(struct doctor *d, const struct m2m_vpn_profile *p)
-{
-	const char *uri = d->o->cfg->charon.vici;
-	struct m2m_err err;
-	char missing[128] = "", **plugins = NULL;
-	int rc;
-
-	m2m_err_clear(&err);
-	rc = m2m_vpn_charon_plugins(d->o->cfg, &plugins, &err);
-	if (rc) {
-		check(d, "charon", CK_FAIL, rc, "%s", err.msg);
-		return;
-	}
-	for (const char *const *need = m2m_vpn_needed_plugins(p->auth); *need; need++) {
-		bool found = false;
-
-		for (char **it = plugins; *it; it++)
-			if (strcmp(*it, *need) == 0)
-				found = true;
-		if (!found)
-			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
-				 missing[0] ? ", " : "", *need);
-	}
-	if (missing[0])
-		check(d, "charon", CK_FAIL, M2M_ERR_DAEMON,
-		      "charon at %s lacks the plugin(s) %s (add them to charon.load in strongswan.conf)",
-		      uri, missing);
-	else
-		check(d, "charon", CK_OK, 0, "reachable at %s, plugins for method %s loaded", uri,
-		      method_name(p->auth));
-	for (char **it = plugins; *it; it++)
-		free(*it);
-	free(plugins);
-}
-
-static void check_machine(struct doctor *d)
-{
-	struct m2m_machine_input in[8];
-	size_t n = 0, present = 0;
-
-	m2m_machine_inputs(in, 8, &n);
-	for (size_t i = 0; i < n; i++) {
-		if (in[i].present && !in[i].weak)
-			present++;
-		check(d, "machine-id", in[i].present && !in[i].weak ? CK_OK : CK_WARN, 0, "%s (%s): %s",
-		      in[i].name, in[i].source,
-		      in[i].denied ? "not readable by this user (bind as root to use it)" :
-		      !in[i].present ? "missing on this machine" :
-		      in[i].weak ? "present but a dummy value, not used" : "present");
-	}
-	if (present == 1)
-		check(d, "machine-id", CK_WARN, 0,
-		      "only one identity input: a cloned image (same machine-id) would accept the key");
-}
-
-static void doctor_profile(struct doctor *d, const struct m2m_vpn_profile *p)
-{
-	struct m2m_key_ref ref;
-	struct m2m_key *k = NULL;
-	struct m2m_key_info ki;
-	struct m2m_cert_info ci;
-	struct m2m_err err;
-	bool have_cert = false;
-	int rc;
-
-	d->profile = p->name;
-	if (!d->o->c.json && !d->o->c.quiet)
-		printf("%s%s%s (method %s)\n", cli_col(&d->o->c, CLI_BOLD), p->name,
-		       cli_col(&d->o->c, CLI_RESET), method_name(p->auth));
-	m2m_err_clear(&err);
-	if (p->auth == M2M_AUTH_MACHINE)
-		check_machine(d);
-	if (m2m_key_ref_from_profile(p, &ref, &err) == M2M_OK) {
-		rc = m2m_key_open(&ref, &k, &err);
-		if (rc) {
-			check(d, "key", CK_FAIL, rc, "%s", err.msg);
-		} else {
-			m2m_key_describe(k, &ki);
-			if (ref.store == M2M_KEYSTORE_TPM)
-				check(d, "tpm", CK_OK, 0, "reachable through TCTI %s", ki.tcti);
-			if (ref.store == M2M_KEYSTORE_PKCS11) {
-				check(d, "token", CK_OK, 0, "present: %s", ki.location);
-				check(d, "pin", ki.pin_state == M2M_PIN_OK ? CK_OK : CK_FAIL,
-				      M2M_ERR_PIN_LOCKOUT, "PIN retries: %s%s",
-				      m2m_pin_state_name(ki.pin_state),
-				      ki.pin_state == M2M_PIN_OK ? "" :
-				      " (a wrong PIN was given; unattended use will not try it)");
-			}
-			check(d, "key", CK_OK, 0, "%s %s, public key %s", m2m_key_type_name(ki.type),
-			      ki.location, ki.fingerprint);
-			if (ref.store == M2M_KEYSTORE_TPM)
-				check(d, "scheme", strcmp(ki.scheme, "ecdsa-sha256") == 0 ||
-				      strcmp(ki.scheme, "rsassa-sha256") == 0 ? CK_OK : CK_FAIL,
-				      M2M_ERR_CREDENTIAL, "signing scheme %s%s", ki.scheme,
-				      strcmp(ki.scheme, "none") == 0 ?
-				      ": charon cannot sign with a key without a fixed scheme; re-create it with m2mvpn-cert keygen --store tpm" : "");
-			if (ki.pin_state == M2M_PIN_OK || ref.store != M2M_KEYSTORE_PKCS11) {
-				unsigned char dg[32], *sig = NULL;
-				size_t siglen;
-				uint64_t t0 = m2m_now_ms();
-
-				SHA256((const unsigned char *)"m2mvpn-cert doctor", 18, dg);
-				rc = m2m_key_sign(k, dg, sizeof(dg), &sig, &siglen, &err);
-				if (rc)
-					check(d, "sign", CK_FAIL, rc, "%s", err.msg);
-				else
-					check(d, "sign", CK_OK, 0, "the key signs (%llu ms)",
-					      (unsigned long long)(m2m_now_ms() - t0));
-				free(sig);
-			}
+			json_object_object_add(j, "profile", cli_json_str(e->profile));
+			json_object_object_add(j, "check", json_object_new_string(e->check));
+			json_object_object_add(j, "status", json_object_new_string(sname));
+			json_object_object_add(j, "code", e->status == M2M_CHECK_FAIL ?
+					       json_object_new_int(e->code) : NULL);
+			json_object_object_add(j, "detail", json_object_new_string(e->message));
+			json_object_array_add(arr, j);
+			continue;
 		}
+		if (o->c.quiet && e->status != M2M_CHECK_FAIL)
+			continue;
+		printf("  %s%-4s%s %-12s %s\n", cli_col(&o->c, col[e->status]), sname,
+		       cli_col(&o->c, CLI_RESET), e->check, e->message);
 	}
-	m2m_err_clear(&err);
-	if (p->cert) {
-		rc = m2m_cert_info_file(p->cert, &ci, &err);
-		if (rc)
-			check(d, "cert", CK_FAIL, rc, "%s", err.msg);
-		else
-			have_cert = true;
-	} else if (k && ref.store == M2M_KEYSTORE_PKCS11) {
-		rc = token_cert(k, &ci, &err);
-		if (rc)
-			check(d, "cert", CK_FAIL, rc, "%s", err.msg);
-		else
-			have_cert = true;
-	}
-	if (have_cert) {
-		check(d, "cert", CK_OK, 0, "%s, issued by %s", ci.subject, ci.issuer);
-		if (k) {
-			rc = m2m_cert_matches_key(&ci, k, &err);
-			check(d, "match", rc ? CK_FAIL : CK_OK, rc, "%s",
-			      rc ? err.msg : "the certificate belongs to the key");
-		}
-		rc = m2m_cert_check_time(&ci, time(NULL), &err);
-		if (rc) {
-			check(d, "clock", CK_FAIL, rc, "%s", err.msg);
-		} else {
-			long days = (long)((ci.not_after - time(NULL)) / 86400);
-			bool due = m2m_cert_renewal_due(&ci, time(NULL));
-
-			check(d, "clock", due ? CK_WARN : CK_OK, 0, "valid now, %ld days left%s", days,
-			      due ? ": renew soon" : "");
-		}
-		if (p->cert) {
-			rc = m2m_cert_verify(p->cert, p->ca, &err);
-			check(d, "chain", rc ? CK_FAIL : CK_OK, rc, "%s",
-			      rc ? err.msg : "chains to the configured CA");
-		}
-	}
-	if (p->auth == M2M_AUTH_EAP || p->auth == M2M_AUTH_CERT_EAP) {
-		struct m2m_secret s = { 0 };
-
-		rc = m2m_secret_read(&p->password, "EAP password", &s, &err);
-		check(d, "password", rc ? CK_FAIL : s.len ? CK_OK : CK_FAIL,
-		      rc ? rc : M2M_ERR_CREDENTIAL, "%s", rc ? err.msg : s.len ?
-		      "the EAP password can be read" : "the EAP password is empty");
-		m2m_secret_wipe(&s);
-	}
-	m2m_key_close(k);
-	check_charon(d, p);
 }
 
 static int cmd_doctor(struct opts *o, int argc, char **argv)
 {
-	struct doctor d = { .o = o };
-	json_object *doc = NULL;
+	struct m2m_checks cs = { 0 };
+	json_object *doc = NULL, *arr = NULL;
 	int rc, n = 0;
 
 	rc = load_cfg(o, true);
 	if (rc)
 		return rc;
-	if (o->c.json) {
-		doc = cli_json_doc("m2m.cert.doctor/1", "checks", &d.arr);
-	}
 	for (int i = 0; i < argc; i++)
-		if (!m2m_config_profile(o->cfg, argv[i])) {
-			json_object_put(doc);
+		if (!m2m_config_profile(o->cfg, argv[i]))
 			return cli_error(&o->c, M2M_ERR_NOT_FOUND, "no VPN profile '%s' in %s", argv[i],
 					 o->cfg->path);
-		}
+	if (o->c.json)
+		doc = cli_json_doc("m2m.cert.doctor/1", "checks", &arr);
 	for (size_t i = 0; i < o->cfg->n_profiles; i++) {
 		const struct m2m_vpn_profile *p = &o->cfg->profiles[i];
 		bool want = argc == 0 && (!o->profile || strcmp(o->profile, p->name) == 0);
+		size_t from = cs.n;
 
 		for (int j = 0; j < argc; j++)
 			want = want || strcmp(argv[j], p->name) == 0;
@@ -751,25 +559,24 @@ static int cmd_doctor(struct opts *o, int argc, char **argv)
 			continue;
 		if (n++ && !o->c.json && !o->c.quiet)
 			putchar('\n');
-		doctor_profile(&d, p);
+		if (!o->c.json && !o->c.quiet)
+			printf("%s%s%s (method %s)\n", cli_col(&o->c, CLI_BOLD), p->name,
+			       cli_col(&o->c, CLI_RESET), m2m_vpn_method_name(p->auth));
+		fflush(stdout); /* the header before a slow TPM or token answers */
+		if (m2m_doctor_profile(o->cfg, p, &cs)) {
+			json_object_put(doc);
+			m2m_checks_free(&cs);
+			return cli_error(&o->c, M2M_ERR_FAILURE, "out of memory");
+		}
+		print_checks(o, &cs, from, arr);
 	}
+	rc = cs.rc;
+	m2m_checks_free(&cs);
 	if (doc) {
-		json_object_object_add(doc, "result", json_object_new_string(m2m_rc_name(d.rc)));
-		json_object_object_add(doc, "code", json_object_new_int(d.rc));
+		json_object_object_add(doc, "result", json_object_new_string(m2m_rc_name(rc)));
+		json_object_object_add(doc, "code", json_object_new_int(rc));
 		cli_print_json(doc);
 	}
-	return d.rc;
-}
-
-static int token_cert(struct m2m_key *k, struct m2m_cert_info *ci, struct m2m_err *err)
-{
-	unsigned char *der = NULL;
-	size_t len = 0;
-	int rc = m2m_key_cert_der(k, &der, &len, err);
-
-	if (!rc)
-		rc = m2m_cert_info_der(der, len, ci, err);
-	free(der);
 	return rc;
 }
 

@@ -45,6 +45,12 @@ int m2m_cert_info_file(const char *path, struct m2m_cert_info *info, struct m2m_
 int m2m_cert_info_der(const unsigned char *der, size_t len, struct m2m_cert_info *info,
 		      struct m2m_err *err);
 
+/*
+ * The certificate the key store keeps with key k: on the token (PKCS#11), or
+ * in the PKCS#12 file. Errors as m2m_key_cert_der's.
+ */
+int m2m_cert_info_key(struct m2m_key *k, struct m2m_cert_info *info, struct m2m_err *err);
+
 /* CREDENTIAL "certificate X does not match key Y" unless it does. */
 int m2m_cert_matches_key(const struct m2m_cert_info *cert, const struct m2m_key *k,
 			 struct m2m_err *err);

@@ -92,11 +92,14 @@ $(B)/libm2m.so.$(SOVERSION): $(LIB_OBJ) lib/libm2m.map
 		$(LDFLAGS) -o $@ $(LIB_OBJ) $(LDLIBS)
 	$(Q)ln -sf libm2m.so.$(SOVERSION) $(B)/libm2m.so
 
-# tools link the static library: a single self-contained binary per tool
-$(B)/bin/%: $(B)/cmd/%.o $(B)/libm2m-cli.a $(B)/libm2m.a
+# tools link the static library: a single self-contained binary per tool; a tool with
+# subcommands keeps one file each in cmd/<tool>/ (as wireguard-tools does), linked in too
+.SECONDEXPANSION:
+$(B)/bin/%: $(B)/cmd/%.o $$(addprefix $(B)/,$$(addsuffix .o,$$(basename $$(wildcard cmd/$$*/*.c)))) \
+		$(B)/libm2m-cli.a $(B)/libm2m.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libm2m-cli.a $(B)/libm2m.a $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libm2m-cli.a $(B)/libm2m.a $(LDLIBS)
 
 $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libm2m-cli.a $(B)/libm2m.a
 	@mkdir -p $(dir $@)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * m2mvpn-connect: bring IPsec tunnels up and down through strongSwan's charon.
- * Thin: parse, call libm2m, print. Exit status is an enum m2m_rc.
+ * Thin: parse, call libm2m, print. up, down, watch and the options here;
+ * status and list in m2mvpn-connect/show.c. Exit status is an enum m2m_rc.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include "cli/cli.h"
 #include "m2m/config.h"
 #include "m2m/vpn.h"
+#include "m2mvpn-connect/connect.h"
 
 static const struct cli_command commands[] = {
 	{ "up", "PROFILE", "bring a tunnel up; returns once it carries traffic" },
@@ -122,108 +124,6 @@ static int cmd_down(struct cli *c, struct m2m_config *cfg, int argc, char **argv
 		return cli_fail(c, &err);
 	if (!c->quiet && (c->verbose || isatty(STDOUT_FILENO)))
 		printf("%s%s%s: down\n", cli_col(c, CLI_BOLD), argv[0], cli_col(c, CLI_RESET));
-	return M2M_OK;
-}
-
-static int cmd_status(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
-{
-	json_object *doc = NULL, *arr = NULL;
-	struct m2m_vpn *vpn = NULL;
-	struct m2m_err err;
-	int rc = M2M_OK, result = M2M_OK;
-	size_t n = 0;
-
-	if (argc > 1)
-		return cli_error(c, M2M_ERR_USAGE, "status: expected at most one PROFILE");
-	if (argc == 1 && !m2m_config_profile(cfg, argv[0]))
-		return cli_error(c, M2M_ERR_NOT_FOUND, "no VPN profile '%s' in %s", argv[0], cfg->path);
-	m2m_err_clear(&err);
-	rc = m2m_vpn_open(cfg, &vpn, &err);
-	if (rc)
-		return cli_fail(c, &err);
-	if (c->json) {
-		doc = cli_json_doc("m2m.vpn.status/1", "profiles", &arr);
-	}
-	for (size_t i = 0; i < cfg->n_profiles; i++) {
-		const struct m2m_vpn_profile *p = &cfg->profiles[i];
-		struct m2m_vpn_status st;
-
-		if (argc == 1 && strcmp(argv[0], p->name) != 0)
-			continue;
-		rc = m2m_vpn_status(vpn, p->name, &st, &err);
-		if (rc)
-			break;
-		if (argc == 1 && st.state != M2M_VPN_STATE_UP)
-			result = M2M_ERR_DOWN;
-		if (c->json) {
-			json_object_array_add(arr, cli_vpn_status_json(&st, p));
-		} else {
-			if (n++)
-				putchar('\n');
-			cli_vpn_status_text(c, stdout, &st, p);
-		}
-	}
-	m2m_vpn_close(vpn);
-	if (rc) {
-		json_object_put(doc);
-		return cli_fail(c, &err);
-	}
-	if (doc)
-		cli_print_json(doc);
-	else if (cfg->n_profiles == 0)
-		printf("no VPN profiles in %s\n", cfg->path);
-	return result;
-}
-
-static int cmd_list(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
-{
-	json_object *doc = NULL, *arr = NULL;
-	struct m2m_vpn *vpn = NULL;
-	struct m2m_err err;
-	bool charon = true;
-
-	(void)argv;
-	if (argc != 0)
-		return cli_error(c, M2M_ERR_USAGE, "list: takes no arguments");
-	m2m_err_clear(&err);
-	if (m2m_vpn_open(cfg, &vpn, &err))
-		return cli_fail(c, &err);
-	if (c->json) {
-		doc = cli_json_doc("m2m.vpn.list/1", "profiles", &arr);
-	} else {
-		printf("%s%-20s %-10s %-24s %s%s\n", cli_col(c, CLI_BOLD), "PROFILE", "MODE", "GATEWAY",
-		       "STATE", cli_col(c, CLI_RESET));
-	}
-	for (size_t i = 0; i < cfg->n_profiles; i++) {
-		const struct m2m_vpn_profile *p = &cfg->profiles[i];
-		const char *mode = p->mode == M2M_VPN_ALWAYS_ON ? "always-on" : "on-demand";
-		struct m2m_vpn_status st;
-		const char *state = "unknown";
-
-		/* the list comes from the config; state is a bonus if charon answers */
-		if (charon && m2m_vpn_status(vpn, p->name, &st, &err) == M2M_OK)
-			state = m2m_vpn_state_name(st.state);
-		else
-			charon = false;
-		if (c->json) {
-			json_object *o = json_object_new_object(), *gws = json_object_new_array();
-
-			json_object_object_add(o, "name", json_object_new_string(p->name));
-			json_object_object_add(o, "mode", json_object_new_string(mode));
-			for (char **g = p->gateways; g && *g; g++)
-				json_object_array_add(gws, json_object_new_string(*g));
-			json_object_object_add(o, "gateways", gws);
-			json_object_object_add(o, "state", json_object_new_string(state));
-			json_object_array_add(arr, o);
-		} else {
-			printf("%-20s %-10s %-24s %s\n", p->name, mode, p->gateways[0], state);
-		}
-	}
-	m2m_vpn_close(vpn);
-	if (doc)
-		cli_print_json(doc);
-	if (!charon && !c->quiet)
-		cli_error(c, 0, "state unknown: %s", err.msg);
 	return M2M_OK;
 }
 

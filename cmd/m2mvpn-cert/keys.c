@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* m2mvpn-cert keygen, delete, import, csr: the key in its store, and a request for its certificate. */
+/*
+ * m2mvpn-cert keygen, delete, import, csr: the key in its store, and a
+ * request for its certificate.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A profile's tunnel in charon over VICI: up (initiate), down (terminate),
- * status; loading the profile into charon is conn.c's. charon's "initiate" is not idempotent (a second one on an up tunnel
- * fails as a duplicate), so every operation looks at the SAs first, under a
- * per-profile lock shared by one-shot "up" runs and the always-on supervisor.
+ * status; loading the profile into charon is conn.c's. charon's "initiate"
+ * is not idempotent (a second one on an up tunnel fails as a duplicate), so
+ * every operation looks at the SAs first, under a per-profile lock shared by
+ * one-shot "up" runs and the always-on supervisor.
  */
 #include <errno.h>
 #include <limits.h>

@@ -1,12 +1,17 @@
-/* Failure classification from charon's control-log lines, as captured on the lab. */
+/*
+ * Failure classification from charon's control-log lines, as captured on the
+ * lab; and what the VPN module tells charon about its plugins (charon-conf).
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "m2m/m2m.h"
+#include "m2m/vpn.h"
 #include "vpn/vpn_int.h"
 
 static int classify(const char *const *lines, const char *errmsg, char *reason, size_t len)
@@ -213,6 +218,37 @@ static void test_log_is_bounded(void **state)
 	vpn_log_free(&l);
 }
 
+/* charon-conf: one TCTI for every TPM profile, each PKCS#11 module once */
+static void test_charon_conf(void **state)
+{
+	struct m2m_vpn_profile p[3] = {
+		{ .name = "t1", .auth = M2M_AUTH_TPM, .tcti = "device:/dev/tpmrm0" },
+		{ .name = "k1", .auth = M2M_AUTH_PKCS11, .module = "/usr/lib/p11.so" },
+		{ .name = "k2", .auth = M2M_AUTH_PKCS11, .module = "/usr/lib/p11.so" },
+	};
+	struct m2m_config cfg = { .path = "m2m.yaml", .profiles = p, .n_profiles = 3 };
+	struct m2m_err err = { 0 };
+	const char *const *need;
+	char *text = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(m2m_vpn_charon_conf(&cfg, &text, &len, &err), M2M_OK);
+	assert_int_equal(strlen(text), len);
+	assert_non_null(strstr(text, "tpm {\n    tcti {\n        name = device\n        opts = /dev/tpmrm0\n"));
+	assert_non_null(strstr(text, "pkcs11 {\n    modules {\n        m2m-k1 {\n            path = /usr/lib/p11.so\n"));
+	assert_null(strstr(text, "m2m-k2"));
+	free(text);
+	p[1] = (struct m2m_vpn_profile){ .name = "t2", .auth = M2M_AUTH_TPM, .tcti = "mssim" };
+	assert_int_equal(m2m_vpn_charon_conf(&cfg, &text, &len, &err), M2M_ERR_CONFIG);
+	assert_null(text);
+	assert_non_null(strstr(err.msg, "profiles t1 and t2 name different TCTIs"));
+	need = m2m_vpn_needed_plugins(M2M_AUTH_CERT_EAP);
+	assert_string_equal(need[2], "eap-mschapv2");
+	assert_null(need[3]);
+	assert_string_equal(m2m_vpn_method_name(M2M_AUTH_CERT_EAP), "cert+eap");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,6 +263,7 @@ int main(void)
 		cmocka_unit_test(test_protocol),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_log_is_bounded),
+		cmocka_unit_test(test_charon_conf),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,7 +74,7 @@ int cmd_doctor(struct opts *o, int argc, char **argv)
 			putchar('\n');
 		if (!o->c.json && !o->c.quiet)
 			printf("%s%s%s (method %s)\n", cli_col(&o->c, CLI_BOLD), p->name,
-			       cli_col(&o->c, CLI_RESET), m2m_vpn_method_name(p->auth));
+			       cli_col(&o->c, CLI_RESET), m2m_auth_method_name(p->auth));
 		fflush(stdout); /* the header before a slow TPM or token answers */
 		if (m2m_doctor_profile(o->cfg, p, &cs)) {
 			json_object_put(doc);

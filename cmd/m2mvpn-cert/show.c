@@ -164,7 +164,8 @@ int cmd_list(struct opts *o, int argc, char **argv)
 			json_object *e = json_object_new_object();
 
 			json_object_object_add(e, "name", json_object_new_string(p->name));
-			json_object_object_add(e, "method", json_object_new_string(m2m_vpn_method_name(p->auth)));
+			json_object_object_add(e, "method",
+					       json_object_new_string(m2m_auth_method_name(p->auth)));
 			json_object_object_add(e, "key_store", key ? json_object_new_string(
 						       m2m_key_store_name(ref.store)) : NULL);
 			json_object_object_add(e, "key", key ? cli_json_str(where) : NULL);
@@ -173,7 +174,7 @@ int cmd_list(struct opts *o, int argc, char **argv)
 			json_object_object_add(e, "not_after", cert ? cli_json_str(na) : NULL);
 			json_object_array_add(arr, e);
 		} else {
-			printf("%-16s %-9s %-8s %-22s %-34s %s\n", p->name, m2m_vpn_method_name(p->auth),
+			printf("%-16s %-9s %-8s %-22s %-34s %s\n", p->name, m2m_auth_method_name(p->auth),
 			       key ? m2m_key_store_name(ref.store) : "-", na, cert ? ci.subject : "-",
 			       where);
 		}

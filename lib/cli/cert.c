@@ -19,7 +19,7 @@ void cli_cert_of_file(const char *path, struct cli_cert *ci)
 		return;
 	ci->known = true;
 	ci->state = ci->ci.not_after < time(NULL) ? "expired" :
-		    ci->ci.not_after < time(NULL) + 30 * 86400 ? "due" : "valid";
+		    m2m_cert_renewal_due(&ci->ci, time(NULL)) ? "due" : "valid";
 }
 
 void cli_cert_json(json_object *co, const char *store, const struct cli_cert *ci)

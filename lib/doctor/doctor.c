@@ -106,7 +106,7 @@ static void check_charon(struct doctor *d)
 		      uri, missing);
 	else
 		check(d, "charon", M2M_CHECK_OK, 0, "reachable at %s, plugins for method %s loaded", uri,
-		      m2m_vpn_method_name(p->auth));
+		      m2m_auth_method_name(p->auth));
 	for (char **it = plugins; *it; it++)
 		free(*it);
 	free(plugins);

@@ -101,9 +101,9 @@ static int vpn_read(struct lw_object *o, uint16_t inst, uint16_t res, uint16_t r
 	case 10:
 		if (!cert)
 			return str(v, "unknown");
-		/* renewal is due in the last 30 days, as m2mvpn-cert will see it */
+		/* the renewal threshold m2mvpn-cert and doctor use */
 		return str(v, na < time(NULL) ? "expired" :
-			      na < time(NULL) + 30 * 86400 ? "due" : "valid");
+			      na < time(NULL) + (time_t)M2M_CERT_RENEW_DAYS * 86400 ? "due" : "valid");
 	}
 	return LW_NOT_FOUND;
 }

@@ -46,14 +46,6 @@ int m2m_vpn_charon_plugins(const struct m2m_config *cfg, char ***plugins, struct
 	return M2M_OK;
 }
 
-const char *m2m_vpn_method_name(enum m2m_auth_method m)
-{
-	static const char *const names[] = { "cert", "pkcs12", "pkcs11", "tpm", "machine", "eap",
-					      "cert+eap" };
-
-	return (unsigned)m < sizeof(names) / sizeof(names[0]) ? names[m] : "?";
-}
-
 const char *const *m2m_vpn_needed_plugins(enum m2m_auth_method m)
 {
 	static const char *const cert[] = { "vici", "x509", NULL };

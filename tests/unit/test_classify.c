@@ -246,7 +246,7 @@ static void test_charon_conf(void **state)
 	need = m2m_vpn_needed_plugins(M2M_AUTH_CERT_EAP);
 	assert_string_equal(need[2], "eap-mschapv2");
 	assert_null(need[3]);
-	assert_string_equal(m2m_vpn_method_name(M2M_AUTH_CERT_EAP), "cert+eap");
+	assert_string_equal(m2m_auth_method_name(M2M_AUTH_CERT_EAP), "cert+eap");
 }
 
 int main(void)

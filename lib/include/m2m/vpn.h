@@ -120,8 +120,6 @@ int m2m_vpn_charon_conf(const struct m2m_config *cfg, char **text, size_t *len,
 			struct m2m_err *err);
 
 const char *m2m_vpn_state_name(enum m2m_vpn_state s);
-/* A profile's auth method as the configuration spells it: "cert", "tpm", "cert+eap", ... */
-const char *m2m_vpn_method_name(enum m2m_auth_method m);
 
 #ifdef __cplusplus
 }

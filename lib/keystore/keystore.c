@@ -1,29 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The key store interface: argument checks, dispatch to the backends, and
- * the helpers they share (soft keys, signature encodings, the PIN policy).
+ * The key store interface: argument checks and dispatch to the backends
+ * (through their ks_ops only). What the backends share is in files of its
+ * own (ks_pin.c, ks_codec.c, ks_device.c), so no backend calls back here.
  */
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/ecdsa.h>
-#include <openssl/evp.h>
 #include <openssl/err.h>
-#include <openssl/param_build.h>
-#include <openssl/rsa.h>
-#include <openssl/sha.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "keystore/ks_int.h"
@@ -99,22 +87,6 @@ const char *m2m_key_type_name(enum m2m_key_type t)
 		return "rsa-3072";
 	default:
 		return "unknown";
-	}
-}
-
-const char *m2m_pin_state_name(enum m2m_pin_state s)
-{
-	switch (s) {
-	case M2M_PIN_OK:
-		return "ok";
-	case M2M_PIN_LOW:
-		return "low";
-	case M2M_PIN_FINAL:
-		return "final-try";
-	case M2M_PIN_LOCKED:
-		return "locked";
-	default:
-		return "n/a";
 	}
 }
 
@@ -266,22 +238,6 @@ static int copy_ref(const struct m2m_key_ref *src, struct m2m_key_ref *dst)
 	return 0;
 }
 
-void ks_fingerprint(EVP_PKEY *pk, char *out, size_t len)
-{
-	unsigned char *der = NULL, md[32];
-	char hex[65];
-	int n = pk ? i2d_PUBKEY(pk, &der) : -1;
-
-	if (len)
-		out[0] = 0;
-	if (n <= 0)
-		return;
-	SHA256(der, (size_t)n, md);
-	OPENSSL_free(der);
-	m2m_hex(md, sizeof(md), hex, sizeof(hex));
-	snprintf(out, len, "SHA256:%s", hex);
-}
-
 int m2m_key_open(const struct m2m_key_ref *ref, struct m2m_key **out, struct m2m_err *err)
 {
 	struct m2m_key *k;
@@ -331,23 +287,6 @@ int m2m_key_describe(const struct m2m_key *k, struct m2m_key_info *info)
 	return M2M_OK;
 }
 
-int ks_der_out(unsigned char *p, int n, unsigned char **der, size_t *len, struct m2m_err *err)
-{
-	if (n <= 0) {
-		OPENSSL_free(p);
-		return m2m_err_set(err, M2M_ERR_FAILURE, "cannot encode it (DER)");
-	}
-	*der = malloc((size_t)n);
-	if (!*der) {
-		OPENSSL_free(p);
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	}
-	memcpy(*der, p, (size_t)n);
-	OPENSSL_free(p);
-	*len = (size_t)n;
-	return M2M_OK;
-}
-
 int m2m_key_public_der(const struct m2m_key *k, unsigned char **der, size_t *len,
 		       struct m2m_err *err)
 {
@@ -389,358 +328,45 @@ int m2m_key_delete(const struct m2m_key_ref *ref, struct m2m_err *err)
 	return store_ops[ref->store]->remove(ref, err);
 }
 
-/* ---- helpers ------------------------------------------------------------- */
-
-const char *ks_ssl_reason(void)
+int m2m_key_import(const struct m2m_key_ref *dst, const char *src,
+		   const struct m2m_secret_ref *src_pin, const char *cert_out, bool replace,
+		   struct m2m_err *err)
 {
-	unsigned long e = ERR_peek_last_error();
-	const char *r = e ? ERR_reason_error_string(e) : NULL;
+	EVP_PKEY *pk = NULL;
+	X509 *cert = NULL;
+	int rc = m2m_key_ref_check(dst, true, err);
 
-	return r ? r : "unknown error";
-}
+	if (rc)
+		return rc;
+	if (!ks_store_ops(dst->store)->import)
+		return m2m_err_set(err, M2M_ERR_USAGE,
+				   "import: into a %s store is not supported; generate the key there instead",
+				   m2m_key_store_name(dst->store));
+	rc = ks_read_soft(src, src_pin, &pk, &cert, NULL, err);
+	if (rc)
+		return rc;
+	if (ks_pkey_type(pk) == M2M_KEY_UNKNOWN)
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				 "%s: unsupported key (expected ECDSA P-256 or RSA 2048/3072)", src);
+	else if (cert && X509_check_private_key(cert, pk) != 1)
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				 "%s: the certificate does not match the private key", src);
+	else
+		rc = ks_store_ops(dst->store)->import(dst, pk, cert, replace, err);
+	if (!rc && cert_out && cert) {
+		BIO *mem = BIO_new(BIO_s_mem());
+		BUF_MEM *bm = NULL;
 
-enum m2m_key_type ks_pkey_type(const EVP_PKEY *pk)
-{
-	if (!pk)
-		return M2M_KEY_UNKNOWN;
-	if (EVP_PKEY_is_a(pk, "EC")) {
-		char group[64];
-
-		if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group,
-						   sizeof(group), NULL) &&
-		    (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0))
-			return M2M_KEY_EC_P256;
-		return M2M_KEY_UNKNOWN;
+		if (mem && PEM_write_bio_X509(mem, cert))
+			BIO_get_mem_ptr(mem, &bm);
+		if (!bm)
+			rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+		else
+			rc = m2m_write_atomic(cert_out, bm->data, bm->length, 0644, err);
+		BIO_free(mem);
 	}
-	if (EVP_PKEY_is_a(pk, "RSA")) {
-		int bits = EVP_PKEY_get_bits(pk);
-
-		return bits == 2048 ? M2M_KEY_RSA_2048 : bits == 3072 ? M2M_KEY_RSA_3072 :
-								       M2M_KEY_UNKNOWN;
-	}
-	return M2M_KEY_UNKNOWN;
-}
-
-EVP_PKEY *ks_soft_generate(enum m2m_key_type type)
-{
-	switch (type) {
-	case M2M_KEY_EC_P256:
-		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	case M2M_KEY_RSA_2048:
-		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-	case M2M_KEY_RSA_3072:
-		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
-	default:
-		return NULL;
-	}
-}
-
-int ks_soft_sign(EVP_PKEY *pk, const unsigned char *dg, size_t dlen, unsigned char **sig,
-		 size_t *siglen, struct m2m_err *err)
-{
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
-	size_t n = 0;
-	int rc = M2M_OK;
-
-	*sig = NULL;
-	if (!ctx || EVP_PKEY_sign_init(ctx) <= 0 ||
-	    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) <= 0 ||
-	    (EVP_PKEY_is_a(pk, "RSA") && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) <= 0) ||
-	    EVP_PKEY_sign(ctx, NULL, &n, dg, dlen) <= 0) {
-		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "sign: %s", ks_ssl_reason());
-		goto out;
-	}
-	*sig = malloc(n);
-	if (!*sig) {
-		rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-		goto out;
-	}
-	if (EVP_PKEY_sign(ctx, *sig, &n, dg, dlen) <= 0) {
-		free(*sig);
-		*sig = NULL;
-		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "sign: %s", ks_ssl_reason());
-		goto out;
-	}
-	*siglen = n;
-out:
-	EVP_PKEY_CTX_free(ctx);
+	X509_free(cert);
+	EVP_PKEY_free(pk);
 	ERR_clear_error();
 	return rc;
-}
-
-int ks_ecdsa_raw_to_der(const unsigned char *r, size_t rlen, const unsigned char *s, size_t slen,
-			unsigned char **der, size_t *derlen)
-{
-	ECDSA_SIG *es = ECDSA_SIG_new();
-	BIGNUM *br = BN_bin2bn(r, (int)rlen, NULL), *bs = BN_bin2bn(s, (int)slen, NULL);
-	unsigned char *p = NULL;
-	int n;
-
-	*der = NULL;
-	if (!es || !br || !bs || !ECDSA_SIG_set0(es, br, bs)) {
-		BN_free(br);
-		BN_free(bs);
-		ECDSA_SIG_free(es);
-		return -1;
-	}
-	n = i2d_ECDSA_SIG(es, &p);
-	ECDSA_SIG_free(es);
-	if (n <= 0)
-		return -1;
-	*der = malloc((size_t)n);
-	if (*der)
-		memcpy(*der, p, (size_t)n);
-	OPENSSL_free(p);
-	*derlen = (size_t)n;
-	return *der ? 0 : -1;
-}
-
-static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *b)
-{
-	OSSL_PARAM *prm = b ? OSSL_PARAM_BLD_to_param(b) : NULL;
-	EVP_PKEY_CTX *ctx = prm ? EVP_PKEY_CTX_new_from_name(NULL, type, NULL) : NULL;
-	EVP_PKEY *pk = NULL;
-
-	if (ctx && EVP_PKEY_fromdata_init(ctx) > 0)
-		EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, prm);
-	EVP_PKEY_CTX_free(ctx);
-	OSSL_PARAM_free(prm);
-	OSSL_PARAM_BLD_free(b);
-	return pk;
-}
-
-EVP_PKEY *ks_ec_pub_from_point(const unsigned char *pt, size_t len)
-{
-	OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
-
-	if (!b || !OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
-	    !OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, pt, len)) {
-		OSSL_PARAM_BLD_free(b);
-		return NULL;
-	}
-	return from_params("EC", b);
-}
-
-EVP_PKEY *ks_rsa_pub_from(const unsigned char *n, size_t nlen, const unsigned char *e, size_t elen)
-{
-	OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
-	BIGNUM *bn = BN_bin2bn(n, (int)nlen, NULL), *be = BN_bin2bn(e, (int)elen, NULL);
-	EVP_PKEY *pk = NULL;
-
-	if (b && bn && be && OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_N, bn) &&
-	    OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_E, be)) {
-		pk = from_params("RSA", b);
-		b = NULL;
-	}
-	OSSL_PARAM_BLD_free(b);
-	BN_free(bn);
-	BN_free(be);
-	return pk;
-}
-
-bool ks_exists(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0;
-}
-
-/* ---- the PIN policy -------------------------------------------------------- */
-
-/* the bits of CK_TOKEN_INFO.flags, from PKCS#11 v2.40 */
-#define KS_CKF_USER_PIN_COUNT_LOW (1UL << 16)
-#define KS_CKF_USER_PIN_FINAL_TRY (1UL << 17)
-#define KS_CKF_USER_PIN_LOCKED (1UL << 18)
-
-enum m2m_pin_state ks_pin_state(unsigned long flags)
-{
-	if (flags & KS_CKF_USER_PIN_LOCKED)
-		return M2M_PIN_LOCKED;
-	if (flags & KS_CKF_USER_PIN_FINAL_TRY)
-		return M2M_PIN_FINAL;
-	if (flags & KS_CKF_USER_PIN_COUNT_LOW)
-		return M2M_PIN_LOW;
-	return M2M_PIN_OK;
-}
-
-/* ---- PINs a token rejected, remembered across runs ------------------------ */
-
-static const char *ks_state_dir = M2M_STATE_DEFAULT_DIR;
-static uint64_t ks_deadline;
-
-void m2m_keystore_set_deadline(uint64_t deadline_ms)
-{
-	ks_deadline = deadline_ms;
-}
-
-uint64_t ks_deadline_ms(void)
-{
-	return ks_deadline ? ks_deadline : m2m_now_ms() + M2M_KEYSTORE_DEFAULT_MS;
-}
-
-int ks_probe(const char *what, int (*fn)(void *), void *arg, struct m2m_err *err)
-{
-	uint64_t deadline = ks_deadline_ms(), now;
-	struct pollfd pf;
-	int fds[2], n = 0;
-	pid_t pid;
-	char res = 0;
-
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return M2M_OK;
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return M2M_OK;
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		res = fn(arg) == 0 ? 1 : 2;
-		_exit(write(fds[1], &res, 1) == 1 ? 0 : 1);
-	}
-	close(fds[1]);
-	pf = (struct pollfd){ .fd = fds[0], .events = POLLIN };
-	while ((now = m2m_now_ms()) < deadline) {
-		n = poll(&pf, 1, (int)(deadline - now < 1000 ? deadline - now : 1000));
-		if (n != 0 && !(n < 0 && errno == EINTR))
-			break;
-	}
-	if (n > 0 && read(fds[0], &res, 1) == 1 && res) {
-		close(fds[0]);
-		waitpid(pid, NULL, 0);
-		return M2M_OK; /* answered; a failure is for the real attempt to describe */
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	close(fds[0]);
-	if (n > 0)
-		return M2M_OK; /* the child died: let the real attempt say why */
-	return m2m_err_set(err, M2M_ERR_DEVICE, "%s in time (a frozen daemon or device?)", what);
-}
-
-void m2m_keystore_set_state_dir(const char *dir)
-{
-	ks_state_dir = dir && *dir ? dir : M2M_STATE_DEFAULT_DIR;
-}
-
-/*
- * "<state>/<kind>-<hash of module, serial, label>": "pin-rejected" holds a
- * hash of the rejected PIN; "fact-<name>" says what was seen of a key.
- */
-static void marker_of(const char *kind, const char *module, const char *serial, const char *token,
-		      char *path, size_t len)
-{
-	unsigned char md[32];
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	unsigned n = 0;
-
-	memset(md, 0, sizeof(md));
-	if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL)) {
-		EVP_DigestUpdate(c, module ? module : "", module ? strlen(module) + 1 : 1);
-		EVP_DigestUpdate(c, serial ? serial : "", serial ? strlen(serial) + 1 : 1);
-		EVP_DigestUpdate(c, token ? token : "", token ? strlen(token) + 1 : 1);
-		EVP_DigestFinal_ex(c, md, &n);
-	}
-	EVP_MD_CTX_free(c);
-	snprintf(path, len, "%s/%s-%02x%02x%02x%02x%02x%02x%02x%02x", ks_state_dir, kind, md[0],
-		 md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
-}
-
-static void marker(const char *module, const char *serial, const char *token, char *path,
-		   size_t len)
-{
-	marker_of("pin-rejected", module, serial, token, path, len);
-}
-
-bool ks_fact_has(const char *module, const char *serial, const char *token, const char *fact)
-{
-	char kind[64], path[PATH_MAX];
-
-	snprintf(kind, sizeof(kind), "fact-%s", fact);
-	marker_of(kind, module, serial, token, path, sizeof(path));
-	return access(path, F_OK) == 0;
-}
-
-void ks_fact_set(const char *module, const char *serial, const char *token, const char *fact)
-{
-	char kind[64], path[PATH_MAX];
-
-	snprintf(kind, sizeof(kind), "fact-%s", fact);
-	marker_of(kind, module, serial, token, path, sizeof(path));
-	if (!m2m_mkdir_private(ks_state_dir, NULL))
-		m2m_write_atomic(path, "1\n", 2, 0600, NULL);
-}
-
-static void pin_hash(const char *path, const char *pin, size_t len, char *hex, size_t hexlen)
-{
-	unsigned char md[32];
-	unsigned n = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-
-	memset(md, 0, sizeof(md));
-	/* salted with the marker's own name: equal PINs on two tokens hash apart */
-	if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL)) {
-		EVP_DigestUpdate(c, path, strlen(path));
-		EVP_DigestUpdate(c, pin, len);
-		EVP_DigestFinal_ex(c, md, &n);
-	}
-	EVP_MD_CTX_free(c);
-	m2m_hex(md, sizeof(md), hex, hexlen);
-	OPENSSL_cleanse(md, sizeof(md));
-}
-
-bool ks_pin_rejected_before(const char *module, const char *serial, const char *token,
-			    const char *pin, size_t len)
-{
-	char path[PATH_MAX], want[65] = "", *have = NULL;
-	bool same;
-
-	marker(module, serial, token, path, sizeof(path));
-	if (m2m_read_file(path, 256, &have, NULL, NULL))
-		return false;
-	pin_hash(path, pin, len, want, sizeof(want));
-	have[strcspn(have, "\n")] = '\0';
-	same = strcmp(have, want) == 0;
-	free(have);
-	return same;
-}
-
-void ks_pin_remember(const char *module, const char *serial, const char *token, const char *pin,
-		     size_t len, bool rejected)
-{
-	char path[PATH_MAX], hex[66] = "";
-
-	marker(module, serial, token, path, sizeof(path));
-	if (!rejected) {
-		unlink(path);
-		return;
-	}
-	if (m2m_mkdir_private(ks_state_dir, NULL))
-		return;
-	pin_hash(path, pin, len, hex, sizeof(hex) - 1);
-	strcat(hex, "\n");
-	m2m_write_atomic(path, hex, strlen(hex), 0600, NULL);
-}
-
-int ks_pin_policy(enum m2m_pin_state st, bool person, const char *token, struct m2m_err *err)
-{
-	switch (st) {
-	case M2M_PIN_LOCKED:
-		return m2m_err_set(err, M2M_ERR_PIN_LOCKOUT,
-				   "token '%s': the user PIN is locked; unlock it with the SO PIN (not tried)",
-				   token);
-	case M2M_PIN_FINAL:
-		return m2m_err_set(err, M2M_ERR_PIN_LOCKOUT,
-				   "token '%s': one PIN retry left, a wrong PIN would lock it; not tried (check the PIN, then reset the counter with a correct login by hand)",
-				   token);
-	case M2M_PIN_LOW:
-		if (person)
-			return M2M_OK;
-		return m2m_err_set(err, M2M_ERR_PIN_LOCKOUT,
-				   "token '%s': a wrong PIN was given before and few retries are left; not tried unattended (check the PIN, then log in once at a terminal)",
-				   token);
-	default:
-		return M2M_OK;
-	}
 }

@@ -1,18 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The file key store: a PEM PKCS#8 private key, encrypted (AES-256-CBC,
- * PBKDF2) with a PIN when the reference names a PIN source. Also the soft-key
- * reader and m2m_key_import(), which hands what it read to the store's import.
+ * PBKDF2) with a PIN when the reference names a PIN source. Also what every
+ * soft key needs (the machine store's too): making, reading, signing.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
+#include <openssl/rsa.h>
 
 #include "keystore/ks_int.h"
 
@@ -24,6 +27,61 @@ struct pw_ctx {
 	int rc;
 	struct m2m_err *err;
 };
+
+EVP_PKEY *ks_soft_generate(enum m2m_key_type type)
+{
+	switch (type) {
+	case M2M_KEY_EC_P256:
+		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	case M2M_KEY_RSA_2048:
+		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	case M2M_KEY_RSA_3072:
+		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+	default:
+		return NULL;
+	}
+}
+
+int ks_soft_sign(EVP_PKEY *pk, const unsigned char *dg, size_t dlen, unsigned char **sig,
+		 size_t *siglen, struct m2m_err *err)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+	size_t n = 0;
+	int rc = M2M_OK;
+
+	*sig = NULL;
+	if (!ctx || EVP_PKEY_sign_init(ctx) <= 0 ||
+	    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) <= 0 ||
+	    (EVP_PKEY_is_a(pk, "RSA") && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) <= 0) ||
+	    EVP_PKEY_sign(ctx, NULL, &n, dg, dlen) <= 0) {
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "sign: %s", ks_ssl_reason());
+		goto out;
+	}
+	*sig = malloc(n);
+	if (!*sig) {
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+		goto out;
+	}
+	if (EVP_PKEY_sign(ctx, *sig, &n, dg, dlen) <= 0) {
+		free(*sig);
+		*sig = NULL;
+		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "sign: %s", ks_ssl_reason());
+		goto out;
+	}
+	*siglen = n;
+out:
+	EVP_PKEY_CTX_free(ctx);
+	ERR_clear_error();
+	return rc;
+}
+
+bool ks_exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
 
 /* OpenSSL calls this only for an encrypted key: the PIN is read then, once. */
 static int pw_cb(char *buf, int size, int rwflag, void *u)
@@ -281,47 +339,4 @@ int ks_private_der(const struct m2m_key *k, unsigned char **der, size_t *len, st
 		return m2m_err_set(err, M2M_ERR_FAILURE, "key: cannot encode: %s", ks_ssl_reason());
 	*len = (size_t)n;
 	return M2M_OK;
-}
-
-int m2m_key_import(const struct m2m_key_ref *dst, const char *src,
-		   const struct m2m_secret_ref *src_pin, const char *cert_out, bool replace,
-		   struct m2m_err *err)
-{
-	EVP_PKEY *pk = NULL;
-	X509 *cert = NULL;
-	int rc = m2m_key_ref_check(dst, true, err);
-
-	if (rc)
-		return rc;
-	if (!ks_store_ops(dst->store)->import)
-		return m2m_err_set(err, M2M_ERR_USAGE,
-				   "import: into a %s store is not supported; generate the key there instead",
-				   m2m_key_store_name(dst->store));
-	rc = ks_read_soft(src, src_pin, &pk, &cert, NULL, err);
-	if (rc)
-		return rc;
-	if (ks_pkey_type(pk) == M2M_KEY_UNKNOWN)
-		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
-				 "%s: unsupported key (expected ECDSA P-256 or RSA 2048/3072)", src);
-	else if (cert && X509_check_private_key(cert, pk) != 1)
-		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
-				 "%s: the certificate does not match the private key", src);
-	else
-		rc = ks_store_ops(dst->store)->import(dst, pk, cert, replace, err);
-	if (!rc && cert_out && cert) {
-		BIO *mem = BIO_new(BIO_s_mem());
-		BUF_MEM *bm = NULL;
-
-		if (mem && PEM_write_bio_X509(mem, cert))
-			BIO_get_mem_ptr(mem, &bm);
-		if (!bm)
-			rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-		else
-			rc = m2m_write_atomic(cert_out, bm->data, bm->length, 0644, err);
-		BIO_free(mem);
-	}
-	X509_free(cert);
-	EVP_PKEY_free(pk);
-	ERR_clear_error();
-	return rc;
 }

@@ -42,7 +42,7 @@ struct m2m_key {
 extern const struct ks_ops ks_file_ops, ks_machine_ops, ks_pkcs11_ops, ks_tpm_ops;
 const struct ks_ops *ks_store_ops(enum m2m_key_store s);
 
-/* ---- helpers (keystore.c) ---- */
+/* ---- encodings (ks_codec.c); soft keys (ks_file.c) ---- */
 const char *ks_ssl_reason(void);
 enum m2m_key_type ks_pkey_type(const EVP_PKEY *pk);
 /* Generate a soft key of the type. */
@@ -60,7 +60,7 @@ EVP_PKEY *ks_rsa_pub_from(const unsigned char *n, size_t nlen, const unsigned ch
 /* Does a file exist (lstat)? */
 bool ks_exists(const char *path);
 
-/* ---- PIN retry policy (pkcs11) ---- */
+/* ---- PIN retry policy, token and TPM (ks_pin.c) ---- */
 enum m2m_pin_state ks_pin_state(unsigned long token_flags);
 /*
  * May a PIN be tried now? LOCKED and FINAL_TRY: never (PIN_LOCKOUT). LOW:
@@ -87,7 +87,7 @@ int ks_pkcs11_unlock(struct m2m_key *k, struct m2m_secret *pin, struct m2m_err *
  * test signature unless the TPM is in or one failure from dictionary-attack
  * lockout (M2M_ERR_PIN_LOCKOUT) or refused this value before (CREDENTIAL).
  */
-/* When a TPM or token must have answered (m2m_now_ms()): m2m_keystore_set_deadline() */
+/* When a TPM or token must have answered (m2m_now_ms()): m2m_keystore_set_deadline() (ks_device.c) */
 uint64_t ks_deadline_ms(void);
 /*
  * fn(arg) in a child that is abandoned (killed) at the deadline: DEVICE with

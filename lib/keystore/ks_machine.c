@@ -577,7 +577,7 @@ static int machine_remove(const struct m2m_key_ref *ref, struct m2m_err *err)
 		struct m2m_key_ref seal = { .store = M2M_KEYSTORE_TPM, .tcti = tcti, .handle = h,
 					    .pin = { .fd = -1 } };
 
-		rc = ks_store_ops(M2M_KEYSTORE_TPM)->remove(&seal, err);
+		rc = ks_tpm_ops.remove(&seal, err);
 		if (rc && rc != M2M_ERR_NOT_FOUND)
 			return m2m_err_prefix(err, "%s removed, but not its sealed secret", ref->path);
 	}

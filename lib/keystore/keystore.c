@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "keystore/keystore.h"
 #include "keystore/ks_int.h"
 #include "m2m/config.h" /* m2m_key_ref_from_profile() only, until it moves up to lib/vpn */
 
@@ -311,12 +312,42 @@ int m2m_key_cert_der(const struct m2m_key *k, unsigned char **der, size_t *len,
 		     struct m2m_err *err)
 {
 	*der = NULL;
-	if (k->ref.store == M2M_KEYSTORE_FILE)
-		return ks_file_cert((struct m2m_key *)k, der, len, err); /* a PKCS#12 file's */
-	if (k->ref.store != M2M_KEYSTORE_PKCS11)
+	if (!k->ops->cert)
 		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "a %s key store keeps no certificates",
 				   m2m_key_store_name(k->ref.store));
-	return ks_pkcs11_cert((struct m2m_key *)k, der, len, err);
+	return k->ops->cert(k, der, len, err);
+}
+
+int ks_unlock(struct m2m_key *k, struct m2m_secret *pin, struct m2m_err *err)
+{
+	if (!k || !pin)
+		return m2m_err_set(err, M2M_ERR_USAGE, "unlock: missing argument");
+	return k->ops->unlock ? k->ops->unlock(k, pin, err) : M2M_OK;
+}
+
+int m2m_key_check(struct m2m_key *k, struct m2m_err *err)
+{
+	if (!k)
+		return m2m_err_set(err, M2M_ERR_USAGE, "check: no key");
+	return k->ops->check ? k->ops->check(k, err) : M2M_OK;
+}
+
+int m2m_key_public(const struct m2m_key *k, EVP_PKEY **pub)
+{
+	*pub = k && EVP_PKEY_up_ref(k->pub) ? k->pub : NULL;
+	return *pub ? M2M_OK : M2M_ERR_USAGE;
+}
+
+int m2m_key_private(const struct m2m_key *k, EVP_PKEY **priv, struct m2m_err *err)
+{
+	*priv = NULL;
+	if (!k->priv)
+		return m2m_err_set(err, M2M_ERR_USAGE, "key: a %s key never leaves its store",
+				   m2m_key_store_name(k->ref.store));
+	if (!EVP_PKEY_up_ref(k->priv))
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	*priv = k->priv;
+	return M2M_OK;
 }
 
 int m2m_key_delete(const struct m2m_key_ref *ref, struct m2m_err *err)

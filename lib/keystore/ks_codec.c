@@ -49,7 +49,7 @@ enum m2m_key_type ks_pkey_type(const EVP_PKEY *pk)
 	return M2M_KEY_UNKNOWN;
 }
 
-void ks_fingerprint(EVP_PKEY *pk, char *out, size_t len)
+void ks_fingerprint(const EVP_PKEY *pk, char *out, size_t len)
 {
 	unsigned char *der = NULL, md[32];
 	char hex[65];
@@ -150,4 +150,14 @@ EVP_PKEY *ks_rsa_pub_from(const unsigned char *n, size_t nlen, const unsigned ch
 	BN_free(bn);
 	BN_free(be);
 	return pk;
+}
+
+enum m2m_key_type m2m_pkey_type(const EVP_PKEY *pk)
+{
+	return ks_pkey_type(pk);
+}
+
+void m2m_pkey_fingerprint(const EVP_PKEY *pk, char *out, size_t len)
+{
+	ks_fingerprint(pk, out, len);
 }

@@ -188,6 +188,12 @@ int ks_read_soft(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **
 	return rc;
 }
 
+int m2m_key_read_file(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **pk,
+		      X509 **cert, STACK_OF(X509) **chain, struct m2m_err *err)
+{
+	return ks_read_soft(path, pin, pk, cert, chain, err);
+}
+
 int ks_file_write(const char *path, EVP_PKEY *pk, const struct m2m_secret_ref *pin, bool replace,
 		  struct m2m_err *err)
 {
@@ -304,7 +310,9 @@ static void file_close(struct m2m_key *k)
 	k->be = NULL;
 }
 
-int ks_file_cert(struct m2m_key *k, unsigned char **der, size_t *len, struct m2m_err *err)
+/* a PKCS#12 file's certificate */
+static int file_cert(const struct m2m_key *k, unsigned char **der, size_t *len,
+		     struct m2m_err *err)
 {
 	unsigned char *p = NULL;
 	int n;
@@ -323,6 +331,7 @@ const struct ks_ops ks_file_ops = {
 	.sign = file_sign,
 	.remove = file_remove,
 	.close = file_close,
+	.cert = file_cert,
 };
 
 /* exported for the machine store and lib/vpn */

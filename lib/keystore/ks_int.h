@@ -28,6 +28,12 @@ struct ks_ops {
 	/* put a soft key (and its certificate, if not NULL) into the store; NULL: not supported */
 	int (*import)(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, bool replace,
 		      struct m2m_err *err);
+	/* the certificate kept next to the key, DER, malloc()ed; NULL: the store keeps none */
+	int (*cert)(const struct m2m_key *k, unsigned char **der, size_t *len, struct m2m_err *err);
+	/* m2m_key_unlock(); NULL: nothing to unlock (the key was read at the open) */
+	int (*unlock)(struct m2m_key *k, struct m2m_secret *pin, struct m2m_err *err);
+	/* m2m_key_check(); NULL: usable once open */
+	int (*check)(struct m2m_key *k, struct m2m_err *err);
 };
 
 struct m2m_key {
@@ -76,17 +82,6 @@ bool ks_fact_has(const char *module, const char *serial, const char *token, cons
 void ks_fact_set(const char *module, const char *serial, const char *token, const char *fact);
 int ks_pin_policy(enum m2m_pin_state st, bool person, const char *token, struct m2m_err *err);
 
-/*
- * For lib/vpn: verify a token PIN once in this process (so a wrong PIN is
- * seen here, with our exit codes, and never reaches charon), and hand the
- * PIN back to give charon. The key must be a PKCS11 key.
- */
-int ks_pkcs11_unlock(struct m2m_key *k, struct m2m_secret *pin, struct m2m_err *err);
-/*
- * The TPM key's auth value (if it has one) into *auth, tried once with a
- * test signature unless the TPM is in or one failure from dictionary-attack
- * lockout (M2M_ERR_PIN_LOCKOUT) or refused this value before (CREDENTIAL).
- */
 /* When a TPM or token must have answered (m2m_now_ms()): m2m_keystore_set_deadline() (ks_device.c) */
 uint64_t ks_deadline_ms(void);
 /*
@@ -97,25 +92,14 @@ uint64_t ks_deadline_ms(void);
  */
 int ks_probe(const char *what, int (*fn)(void *), void *arg, struct m2m_err *err);
 /* "SHA256:<hex>" of the key's SubjectPublicKeyInfo, all 32 bytes ("" if it has none) */
-void ks_fingerprint(EVP_PKEY *pk, char *out, size_t len);
+void ks_fingerprint(const EVP_PKEY *pk, char *out, size_t len);
+/*
+ * The TPM key's auth value (if it has one) into *auth, tried once with a
+ * test signature unless the TPM is in or one failure from dictionary-attack
+ * lockout (M2M_ERR_PIN_LOCKOUT) or refused this value before (CREDENTIAL).
+ * Every signature of a key not unlocked yet goes through it first.
+ */
 int ks_tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *err);
-/*
- * Whether the key could be used now, without using it (a later "up" whose
- * credentials charon still holds, so its value signed before and is
- * unchanged): the device answers (the open did that), it is not locked, the
- * configured value was not refused since. The PIN policy's verdicts, without
- * a try.
- */
-int ks_tpm_check(struct m2m_key *k, struct m2m_err *err);
-int ks_pkcs11_check(struct m2m_key *k, struct m2m_err *err);
-/*
- * Sign with the auth value ks_tpm_unlock() read (a file descriptor or a
- * prompt gives it only once); auth must outlive the key's signatures.
- */
-void ks_tpm_use_auth(struct m2m_key *k, struct m2m_secret *auth);
-/* The certificate stored on the token next to the key (same CKA_ID), DER; NOT_FOUND if none. */
-int ks_pkcs11_cert(struct m2m_key *k, unsigned char **der, size_t *len, struct m2m_err *err);
-int ks_file_cert(struct m2m_key *k, unsigned char **der, size_t *len, struct m2m_err *err);
 /* What an OpenSSL i2d_*() gave (p, n bytes; freed here) as a malloc()ed copy */
 int ks_der_out(unsigned char *p, int n, unsigned char **der, size_t *len, struct m2m_err *err);
 

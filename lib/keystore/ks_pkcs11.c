@@ -901,31 +901,19 @@ out:
 	return rc;
 }
 
-const struct ks_ops ks_pkcs11_ops = {
-	.import = p11_import,
-	.generate = p11_generate,
-	.open = p11_key_open,
-	.sign = p11_sign,
-	.remove = p11_remove,
-	.close = p11_key_close,
-};
-
-int ks_pkcs11_unlock(struct m2m_key *k, struct m2m_secret *pin, struct m2m_err *err)
+/* The PIN tried here, once (so a wrong PIN never reaches charon), and handed back. */
+static int p11_unlock(struct m2m_key *k, struct m2m_secret *pin, struct m2m_err *err)
 {
-	if (k->ref.store != M2M_KEYSTORE_PKCS11 || !k->be)
-		return m2m_err_set(err, M2M_ERR_USAGE, "unlock: not a PKCS#11 key");
 	return p11_login(k->be, &k->ref, pin, err);
 }
 
-int ks_pkcs11_check(struct m2m_key *k, struct m2m_err *err)
+static int p11_check(struct m2m_key *k, struct m2m_err *err)
 {
 	struct p11 *p = k->be;
 	struct m2m_secret pin = { 0 };
 	char what[96];
 	int rc;
 
-	if (k->ref.store != M2M_KEYSTORE_PKCS11 || !p)
-		return m2m_err_set(err, M2M_ERR_USAGE, "check: not a PKCS#11 key");
 	rc = ks_pin_policy(token_pin_state(p), k->ref.pin.source == M2M_SECRET_PROMPT, p->token,
 			   err);
 	if (rc || k->ref.pin.source == M2M_SECRET_PROMPT)
@@ -942,13 +930,13 @@ int ks_pkcs11_check(struct m2m_key *k, struct m2m_err *err)
 	return rc;
 }
 
-int ks_pkcs11_cert(struct m2m_key *k, unsigned char **der, size_t *len, struct m2m_err *err)
+/* The certificate object next to the key (same CKA_ID) */
+static int p11_cert(const struct m2m_key *k, unsigned char **der, size_t *len,
+		    struct m2m_err *err)
 {
 	struct p11 *p = k->be;
 	CK_OBJECT_HANDLE h;
 
-	if (k->ref.store != M2M_KEYSTORE_PKCS11 || !p)
-		return m2m_err_set(err, M2M_ERR_USAGE, "not a PKCS#11 key");
 	h = find(p, &k->ref, CKO_CERTIFICATE);
 	if (h == CK_INVALID_HANDLE || get_attr(p, h, CKA_VALUE, der, len))
 		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "token '%s': no certificate with %s %s",
@@ -956,3 +944,15 @@ int ks_pkcs11_cert(struct m2m_key *k, unsigned char **der, size_t *len, struct m
 				   p->idlen ? k->ref.id : k->ref.label);
 	return M2M_OK;
 }
+
+const struct ks_ops ks_pkcs11_ops = {
+	.import = p11_import,
+	.generate = p11_generate,
+	.open = p11_key_open,
+	.sign = p11_sign,
+	.remove = p11_remove,
+	.close = p11_key_close,
+	.cert = p11_cert,
+	.unlock = p11_unlock,
+	.check = p11_check,
+};

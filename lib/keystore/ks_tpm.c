@@ -1106,25 +1106,37 @@ fail:
 	return rc;
 }
 
-int ks_tpm_check(struct m2m_key *k, struct m2m_err *err)
+/*
+ * Whether the key could be used now, without using it (a later "up" whose
+ * credentials charon still holds, so its value signed before and is
+ * unchanged): the device answers (the open did that), it is not locked, the
+ * configured value was not refused since. The policy's verdicts, without a
+ * try.
+ */
+static int tpm_check(struct m2m_key *k, struct m2m_err *err)
 {
 	struct m2m_secret auth = { 0 };
 	struct tpm_try w;
 	int rc;
 
-	if (k->ref.store != M2M_KEYSTORE_TPM || !k->be)
-		return m2m_err_set(err, M2M_ERR_USAGE, "check: not a TPM key");
 	rc = policy(k, &auth, true, &w, err);
 	m2m_secret_wipe(&auth);
 	return rc == 1 ? M2M_OK : rc;
 }
 
-void ks_tpm_use_auth(struct m2m_key *k, struct m2m_secret *auth)
+/*
+ * The auth value tried once (ks_tpm_unlock); the key's later signatures use
+ * it, not its source again (a file descriptor or a prompt gives it only
+ * once): auth must outlive them.
+ */
+static int tpm_unlock(struct m2m_key *k, struct m2m_secret *auth, struct m2m_err *err)
 {
 	struct tpm *t = k->be;
+	int rc = ks_tpm_unlock(k, auth, err);
 
-	if (k->ref.store == M2M_KEYSTORE_TPM && t && auth && auth->buf)
+	if (!rc && auth->buf)
 		t->auth = auth;
+	return rc;
 }
 
 const struct ks_ops ks_tpm_ops = {
@@ -1134,4 +1146,6 @@ const struct ks_ops ks_tpm_ops = {
 	.sign = tpm_sign,
 	.remove = tpm_remove,
 	.close = tpm_key_close,
+	.unlock = tpm_unlock,
+	.check = tpm_check,
 };

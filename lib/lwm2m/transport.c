@@ -9,7 +9,7 @@
 
 #include "base/base.h"
 #include "coap/coap.h"
-#include "keystore/ks_int.h"
+#include "keystore/keystore.h"
 #include "lwm2m/transport.h"
 
 /*
@@ -38,12 +38,11 @@ static int dm_store_key(const struct m2m_config *cfg, struct m2m_secret *pin,
 	m2m_keystore_set_state_dir(cfg->state_dir);
 	rc = m2m_key_open(&ref, &k, err);
 	if (!rc)
-		rc = cfg->dm.key_tpm ? ks_tpm_unlock(k, pin, err) : ks_pkcs11_unlock(k, pin, err);
+		rc = ks_unlock(k, pin, err);
 	if (rc || !cfg->dm.key_tpm) {
 		m2m_key_close(k);
 		return rc;
 	}
-	ks_tpm_use_auth(k, pin);
 	*keep = k;
 	return M2M_OK;
 }

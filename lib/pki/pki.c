@@ -17,7 +17,6 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "keystore/ks_int.h"
 #include "m2m/pki.h"
 
 /* "CN=a,O=b" or "/CN=a/O=b" */
@@ -132,12 +131,15 @@ int m2m_csr_make(struct m2m_key *k, const char *subject, const char *const *sans
 	size_t siglen = 0;
 	BIO *mem = NULL;
 	BUF_MEM *bm = NULL;
+	EVP_PKEY *pub = NULL;
 	bool rsa;
 	int n, rc = M2M_OK;
 
 	*pem = NULL;
-	if (!req)
+	if (!req || m2m_key_public(k, &pub)) {
+		X509_REQ_free(req);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	}
 	if (!subject || !*subject) {
 		rc = m2m_err_set(err, M2M_ERR_USAGE, "csr: no subject");
 		goto out;
@@ -149,7 +151,7 @@ int m2m_csr_make(struct m2m_key *k, const char *subject, const char *const *sans
 	}
 	X509_REQ_set_version(req, 0);
 	X509_REQ_set_subject_name(req, name);
-	X509_REQ_set_pubkey(req, k->pub);
+	X509_REQ_set_pubkey(req, pub);
 	if (sans && sans[0]) {
 		X509_EXTENSION *ext;
 
@@ -173,7 +175,7 @@ int m2m_csr_make(struct m2m_key *k, const char *subject, const char *const *sans
 		sk_X509_EXTENSION_push(exts, ext);
 		X509_REQ_add_extensions(req, exts);
 	}
-	rsa = EVP_PKEY_is_a(k->pub, "RSA");
+	rsa = EVP_PKEY_is_a(pub, "RSA");
 	alg = X509_ALGOR_new();
 	X509_ALGOR_set0(alg, OBJ_nid2obj(rsa ? NID_sha256WithRSAEncryption : NID_ecdsa_with_SHA256),
 			rsa ? V_ASN1_NULL : V_ASN1_UNDEF, NULL);
@@ -181,7 +183,8 @@ int m2m_csr_make(struct m2m_key *k, const char *subject, const char *const *sans
 	/* the signed part, hashed here; the signature comes from the key store */
 	n = i2d_re_X509_REQ_tbs(req, &tbs);
 	if (n <= 0) {
-		rc = m2m_err_set(err, M2M_ERR_FAILURE, "csr: cannot encode: %s", ks_ssl_reason());
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "csr: cannot encode: %s",
+				 ERR_reason_error_string(ERR_peek_last_error()) ?: "unknown error");
 		goto out;
 	}
 	SHA256(tbs, (size_t)n, md);
@@ -195,7 +198,7 @@ int m2m_csr_make(struct m2m_key *k, const char *subject, const char *const *sans
 	X509_REQ_set0_signature(req, bits);
 	bits = NULL;
 	/* never hand out a request that does not verify: a wrong key store answer shows here */
-	if (X509_REQ_verify(req, k->pub) != 1) {
+	if (X509_REQ_verify(req, pub) != 1) {
 		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
 				 "csr: the key store's signature does not verify with the key's public part");
 		goto out;
@@ -219,6 +222,7 @@ out:
 	GENERAL_NAMES_free(gens);
 	X509_NAME_free(name);
 	X509_REQ_free(req);
+	EVP_PKEY_free(pub);
 	ERR_clear_error();
 	return rc;
 }
@@ -292,8 +296,8 @@ static void fill_info(X509 *x, struct m2m_cert_info *ci)
 						off ? ", " : "", t, v);
 	}
 	GENERAL_NAMES_free(gens);
-	ci->key_type = ks_pkey_type(pk);
-	ks_fingerprint(pk, ci->fingerprint, sizeof(ci->fingerprint));
+	ci->key_type = m2m_pkey_type(pk);
+	m2m_pkey_fingerprint(pk, ci->fingerprint, sizeof(ci->fingerprint));
 	ci->is_ca = X509_check_ca(x) > 0;
 	ERR_clear_error();
 }
@@ -325,11 +329,14 @@ int m2m_cert_info_der(const unsigned char *der, size_t len, struct m2m_cert_info
 int m2m_cert_matches_key(const struct m2m_cert_info *cert, const struct m2m_key *k,
 			 struct m2m_err *err)
 {
-	if (strcmp(cert->fingerprint, k->info.fingerprint) == 0)
+	struct m2m_key_info ki;
+
+	m2m_key_describe(k, &ki);
+	if (strcmp(cert->fingerprint, ki.fingerprint) == 0)
 		return M2M_OK;
 	return m2m_err_set(err, M2M_ERR_CREDENTIAL,
 			   "certificate %s does not match key %s (public keys %s and %s)",
-			   cert->subject, k->info.location, cert->fingerprint, k->info.fingerprint);
+			   cert->subject, ki.location, cert->fingerprint, ki.fingerprint);
 }
 
 static int verify(X509 *x, char *const *ca_files, struct m2m_err *err)

@@ -15,7 +15,7 @@
 #include <openssl/x509.h>
 
 #include "base/base.h"
-#include "keystore/ks_int.h"
+#include "keystore/keystore.h"
 #include "m2m/keystore.h"
 #include "pki/pki_int.h"
 #include "vpn/vpn_int.h"
@@ -155,7 +155,7 @@ static int load_pem(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct
 	if (!x)
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "certificate %s: not a PEM certificate",
 				   p->cert);
-	rc = ks_read_soft(p->key, &p->pin, &pk, NULL, NULL, err);
+	rc = m2m_key_read_file(p->key, &p->pin, &pk, NULL, NULL, err);
 	if (rc == M2M_ERR_NOT_FOUND) {
 		rc = M2M_ERR_CREDENTIAL; /* a missing key file is a credential problem */
 		if (err)
@@ -184,7 +184,7 @@ static int load_p12(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct
 	X509 *x = NULL;
 	int rc;
 
-	rc = ks_read_soft(p->pkcs12, &p->pin, &pk, &x, &extra, err);
+	rc = m2m_key_read_file(p->pkcs12, &p->pin, &pk, &x, &extra, err);
 	if (rc == M2M_ERR_NOT_FOUND) {
 		rc = M2M_ERR_CREDENTIAL; /* a missing key file is a credential problem */
 		if (err)
@@ -268,7 +268,7 @@ static int load_store(const struct m2m_vpn_profile *p, struct vpn_creds *c, stru
 	struct m2m_key *k = NULL;
 	struct m2m_key_info ki;
 	const char *where = "";
-	EVP_PKEY *certkey;
+	EVP_PKEY *certkey, *pub = NULL, *priv = NULL;
 	X509 *x = NULL;
 	int rc;
 
@@ -287,7 +287,8 @@ static int load_store(const struct m2m_vpn_profile *p, struct vpn_creds *c, stru
 	if (rc)
 		goto out;
 	certkey = X509_get0_pubkey(x);
-	if (!certkey || EVP_PKEY_eq(certkey, k->pub) != 1) {
+	m2m_key_public(k, &pub);
+	if (!certkey || !pub || EVP_PKEY_eq(certkey, pub) != 1) {
 		rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "certificate %s (%s) does not match key %s",
 				 c->subject, where, ki.location);
 		goto out;
@@ -299,7 +300,7 @@ static int load_store(const struct m2m_vpn_profile *p, struct vpn_creds *c, stru
 	switch (ref.store) {
 	case M2M_KEYSTORE_PKCS11:
 		/* the PIN is tried here, once, under the token's retry policy */
-		rc = ks_pkcs11_unlock(k, &c->token_pin, err);
+		rc = ks_unlock(k, &c->token_pin, err);
 		snprintf(c->token_handle, sizeof(c->token_handle), "%s", ki.id);
 		c->token_has_slot = true;
 		c->token_slot = ki.slot;
@@ -313,7 +314,7 @@ static int load_store(const struct m2m_vpn_profile *p, struct vpn_creds *c, stru
 			break;
 		}
 		/* the auth value is tried here, once, under the TPM's lockout policy */
-		rc = ks_tpm_unlock(k, &c->token_pin, err);
+		rc = ks_unlock(k, &c->token_pin, err);
 		/* charon wants the handle as hex digits without 0x */
 		snprintf(c->token_handle, sizeof(c->token_handle), "%08x",
 			 (unsigned)(ref.handle ? ref.handle : M2M_TPM_DEFAULT_HANDLE));
@@ -321,10 +322,14 @@ static int load_store(const struct m2m_vpn_profile *p, struct vpn_creds *c, stru
 		c->key_kind = VPN_KEY_TOKEN;
 		break;
 	default:
-		rc = key_to_der(k->priv, c, ki.location, err);
+		rc = m2m_key_private(k, &priv, err);
+		if (!rc)
+			rc = key_to_der(priv, c, ki.location, err);
 		c->key_kind = VPN_KEY_SOFT;
 	}
 out:
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(priv);
 	X509_free(x);
 	m2m_key_close(k);
 	ERR_clear_error();
@@ -360,10 +365,8 @@ int vpn_creds_check(const struct m2m_vpn_profile *p, struct m2m_err *err)
 	rc = m2m_key_ref_from_profile(p, &ref, err);
 	if (!rc)
 		rc = m2m_key_open(&ref, &k, err);
-	if (!rc && ref.store == M2M_KEYSTORE_TPM)
-		rc = ks_tpm_check(k, err);
-	else if (!rc && ref.store == M2M_KEYSTORE_PKCS11)
-		rc = ks_pkcs11_check(k, err);
+	if (!rc)
+		rc = m2m_key_check(k, err);
 	m2m_key_close(k);
 	ERR_clear_error();
 	return rc ? m2m_err_prefix(err, "profile %s", p->name) : M2M_OK;

@@ -26,6 +26,11 @@ struct m2m_vpn_profile;
 extern "C" {
 #endif
 
+/* OpenSSL's types, for the calls that take or give them; no OpenSSL header needed here */
+struct evp_pkey_st;   /* EVP_PKEY */
+struct x509_st;       /* X509 */
+struct stack_st_X509; /* STACK_OF(X509) */
+
 #define M2M_TPM_DEFAULT_TCTI "device:/dev/tpmrm0"
 #define M2M_TPM_DEFAULT_HANDLE 0x81010002u
 
@@ -172,6 +177,37 @@ int m2m_key_sign(struct m2m_key *k, const unsigned char *digest, size_t dlen,
  */
 int m2m_key_cert_der(const struct m2m_key *k, unsigned char **der, size_t *len,
 		     struct m2m_err *err);
+
+/*
+ * Whether the key could be used now, without a try (a later "up" whose
+ * credentials charon still holds): the device answers (m2m_key_open() did
+ * that), it is not locked out, the configured PIN or auth value was not
+ * refused since. FILE, MACHINE: OK.
+ */
+int m2m_key_check(struct m2m_key *k, struct m2m_err *err);
+
+/* The public key, up-referenced: EVP_PKEY_free() it. USAGE if k is NULL. */
+int m2m_key_public(const struct m2m_key *k, struct evp_pkey_st **pub);
+
+/*
+ * FILE, MACHINE: the private key in memory, up-referenced (EVP_PKEY_free()
+ * it); USAGE for a key that never leaves its TPM or token.
+ */
+int m2m_key_private(const struct m2m_key *k, struct evp_pkey_st **priv, struct m2m_err *err);
+
+/*
+ * Read a soft key: a PEM private key (encrypted with the PIN of pin, if any)
+ * or a PKCS#12 file, with its certificate and the chain shipped with it if
+ * asked for (cert, chain may be NULL; NULL if the file has none).
+ * NOT_FOUND if the file is missing, CREDENTIAL if it is unreadable.
+ */
+int m2m_key_read_file(const char *path, const struct m2m_secret_ref *pin,
+		      struct evp_pkey_st **pk, struct x509_st **cert,
+		      struct stack_st_X509 **chain, struct m2m_err *err);
+
+/* The type and the fingerprint (as in struct m2m_key_info) of any public key, e.g. a certificate's. */
+enum m2m_key_type m2m_pkey_type(const struct evp_pkey_st *pk);
+void m2m_pkey_fingerprint(const struct evp_pkey_st *pk, char *out, size_t len);
 
 /* Remove a key from its store (file, token objects, TPM persistent handle). */
 int m2m_key_delete(const struct m2m_key_ref *ref, struct m2m_err *err);

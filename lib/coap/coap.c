@@ -348,109 +348,21 @@ static int open_pki_token(struct m2m_coap *c, const struct m2m_coap_opts *o,
 }
 
 /*
- * A key whose signatures come from the key store (a TPM): an EVP_PKEY made
- * of the certificate's public key and a method of ours whose sign calls
- * m2m_key_sign(). OpenSSL 3 treats a key with a method of its own as a
- * "foreign" legacy key and signs through that method. libcoap 4.3.1 has no
- * key type for it; the session starts without certificate or key (as a
- * client may), and we put ours into its SSL before the server asks for them,
- * also into the SSL of every new handshake. The client's signature
+ * A key whose signatures come from the key store (a TPM): the store's
+ * EVP_PKEY (m2m_key_pkey()), which signs through m2m_key_sign(). libcoap
+ * 4.3.1 has no key type for it; the session starts without certificate or
+ * key (as a client may), and we put ours into its SSL before the server asks
+ * for them, also into the SSL of every new handshake. The client's signature
  * algorithms are limited to SHA-256, the one digest the store signs.
  */
-static int store_idx_ec = -1, store_idx_rsa = -1;
-static EC_KEY_METHOD *store_ec_meth;
-static RSA_METHOD *store_rsa_meth;
 
-static int store_sign(struct m2m_coap *c, const unsigned char *dg, int dlen, unsigned char *out,
-		      unsigned int *outlen, size_t max)
+/* Why the store's key did not sign: mcoap_hs_error() reports it. */
+static void store_sign_failed(void *arg, const struct m2m_err *e)
 {
-	unsigned char *sig = NULL;
-	size_t n = 0;
-	struct m2m_err err;
+	struct m2m_coap *c = arg;
 
-	if (!c || !c->store_key || dlen != 32) {
-		if (c)
-			snprintf(c->sign_err, sizeof(c->sign_err), "a %d-byte digest to sign "
-				 "(the key store signs SHA-256 only)", dlen);
-		return 0;
-	}
-	if (m2m_key_sign(c->store_key, dg, (size_t)dlen, &sig, &n, &err)) {
-		snprintf(c->sign_err, sizeof(c->sign_err), "%s", err.msg);
-		c->sign_rc = err.rc;
-		return 0;
-	}
-	if (n > max) {
-		free(sig);
-		snprintf(c->sign_err, sizeof(c->sign_err), "signature larger than the key allows");
-		return 0;
-	}
-	memcpy(out, sig, n);
-	*outlen = (unsigned int)n;
-	free(sig);
-	return 1;
-}
-
-static int store_ec_sign(int type, const unsigned char *dg, int dlen, unsigned char *sig,
-			 unsigned int *siglen, const BIGNUM *kinv, const BIGNUM *r, EC_KEY *ec)
-{
-	(void)type, (void)kinv, (void)r;
-	return store_sign(EC_KEY_get_ex_data(ec, store_idx_ec), dg, dlen, sig, siglen,
-			  (size_t)ECDSA_size(ec));
-}
-
-static ECDSA_SIG *store_ec_sign_sig(const unsigned char *dg, int dlen, const BIGNUM *kinv,
-				    const BIGNUM *r, EC_KEY *ec)
-{
-	unsigned char der[160];
-	const unsigned char *p = der;
-	unsigned int n = 0;
-
-	(void)kinv, (void)r;
-	if (!store_sign(EC_KEY_get_ex_data(ec, store_idx_ec), dg, dlen, der, &n, sizeof(der)))
-		return NULL;
-	return d2i_ECDSA_SIG(NULL, &p, (long)n);
-}
-
-static int store_rsa_sign(int type, const unsigned char *dg, unsigned int dlen, unsigned char *sig,
-			  unsigned int *siglen, const RSA *rsa)
-{
-	if (type != NID_sha256)
-		return 0;
-	return store_sign(RSA_get_ex_data(rsa, store_idx_rsa), dg, (int)dlen, sig, siglen,
-			  (size_t)RSA_size(rsa));
-}
-
-static EVP_PKEY *store_pkey(struct m2m_coap *c, EVP_PKEY *pub)
-{
-	EVP_PKEY *pk = EVP_PKEY_new();
-
-	if (!pk)
-		return NULL;
-	if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC) {
-		EC_KEY *ec = EC_KEY_dup(EVP_PKEY_get0_EC_KEY(pub));
-
-		if (store_idx_ec < 0)
-			store_idx_ec = EC_KEY_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-		if (!store_ec_meth && (store_ec_meth = EC_KEY_METHOD_new(EC_KEY_get_default_method())))
-			EC_KEY_METHOD_set_sign(store_ec_meth, store_ec_sign, NULL, store_ec_sign_sig);
-		if (ec && store_ec_meth && EC_KEY_set_method(ec, store_ec_meth) &&
-		    EC_KEY_set_ex_data(ec, store_idx_ec, c) && EVP_PKEY_assign_EC_KEY(pk, ec))
-			return pk;
-		EC_KEY_free(ec);
-	} else if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA) {
-		RSA *rsa = RSAPublicKey_dup(EVP_PKEY_get0_RSA(pub));
-
-		if (store_idx_rsa < 0)
-			store_idx_rsa = RSA_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-		if (!store_rsa_meth && (store_rsa_meth = RSA_meth_dup(RSA_get_default_method())))
-			RSA_meth_set_sign(store_rsa_meth, store_rsa_sign);
-		if (rsa && store_rsa_meth && RSA_set_method(rsa, store_rsa_meth) &&
-		    RSA_set_ex_data(rsa, store_idx_rsa, c) && EVP_PKEY_assign_RSA(pk, rsa))
-			return pk;
-		RSA_free(rsa);
-	}
-	EVP_PKEY_free(pk);
-	return NULL;
+	snprintf(c->sign_err, sizeof(c->sign_err), "%s", e->msg);
+	c->sign_rc = e->rc;
 }
 
 /* The store's key is the one the certificate names (our wrapper only has the latter's). */
@@ -484,7 +396,8 @@ static int store_tls_setup(struct m2m_coap *c, SSL *ssl)
 			 "the key in the key store does not match certificate %s", c->cert);
 		return 0;
 	}
-	pk = store_pkey(c, X509_get0_pubkey(x));
+	if (m2m_key_pkey(c->store_key, store_sign_failed, c, &pk, NULL))
+		pk = NULL;
 	ok = pk && SSL_use_PrivateKey(ssl, pk) == 1 && SSL_check_private_key(ssl) == 1;
 	EVP_PKEY_free(pk);
 	if (!ok) {

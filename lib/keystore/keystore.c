@@ -255,6 +255,7 @@ int m2m_key_open(const struct m2m_key_ref *ref, struct m2m_key **out, struct m2m
 		free(k);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	}
+	k->refs = 1;
 	k->ops = store_ops[ref->store];
 	k->info.store = ref->store;
 	rc = k->ops->open(k, err);
@@ -272,7 +273,8 @@ int m2m_key_open(const struct m2m_key_ref *ref, struct m2m_key **out, struct m2m
 
 void m2m_key_close(struct m2m_key *k)
 {
-	if (!k)
+	/* an EVP_PKEY of m2m_key_pkey() may still sign with it */
+	if (!k || --k->refs > 0)
 		return;
 	if (k->ops && k->ops->close)
 		k->ops->close(k);

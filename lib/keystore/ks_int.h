@@ -43,6 +43,7 @@ struct m2m_key {
 	EVP_PKEY *priv;             /* FILE, MACHINE: the private key, in memory */
 	struct m2m_key_info info;
 	void *be;                   /* backend state */
+	unsigned refs;              /* the caller's, and one for each m2m_key_pkey() */
 };
 
 extern const struct ks_ops ks_file_ops, ks_machine_ops, ks_pkcs11_ops, ks_tpm_ops;

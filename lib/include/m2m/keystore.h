@@ -205,6 +205,22 @@ int m2m_key_read_file(const char *path, const struct m2m_secret_ref *pin,
 		      struct evp_pkey_st **pk, struct x509_st **cert,
 		      struct stack_st_X509 **chain, struct m2m_err *err);
 
+/*
+ * The key as an OpenSSL EVP_PKEY (EVP_PKEY_free() it): its public key, and
+ * private-key operations that go to the store's m2m_key_sign(), so that
+ * OpenSSL's CMS (CMS_sign), CMP and TLS code can sign with a key that never
+ * leaves its TPM or token; a TPM key's every signature goes through its
+ * lockout policy. As the store signs SHA-256 digests only, so does it:
+ * ECDSA with SHA-256 and RSA PKCS#1 v1.5 with SHA-256 (not PSS); anything
+ * else fails. OpenSSL sees only that a signature failed: failed(arg, err),
+ * if not NULL, is told why (CREDENTIAL, PIN_LOCKOUT, DEVICE and the
+ * message), during the signature. The key stays open while the EVP_PKEY
+ * exists: m2m_key_close() may come first.
+ */
+typedef void m2m_key_sign_failed_fn(void *arg, const struct m2m_err *err);
+int m2m_key_pkey(struct m2m_key *k, m2m_key_sign_failed_fn *failed, void *arg,
+		 struct evp_pkey_st **out, struct m2m_err *err);
+
 /* The type and the fingerprint (as in struct m2m_key_info) of any public key, e.g. a certificate's. */
 enum m2m_key_type m2m_pkey_type(const struct evp_pkey_st *pk);
 void m2m_pkey_fingerprint(const struct evp_pkey_st *pk, char *out, size_t len);

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tpm2-tss (six libraries) is loaded when a TPM is first used, not when a
+ * tool starts: most runs of m2mvpn-connect never touch a TPM, and loading it
+ * costs start-up time and memory on small devices.
+ */
+#define KS_TPM_TSS_LOADER
+#include <dlfcn.h>
+
+#include "keystore/ks_tpm.h"
+
+struct ks_tss ks_tss;
+
+bool ks_tss_load(void)
+{
+	static const char *const names[] = { "libtss2-esys.so.0", "libtss2-tctildr.so.0",
+					     "libtss2-rc.so.0", "libtss2-mu.so.0" };
+	void *h[4];
+
+	if (ks_tss.tried)
+		return ks_tss.ok;
+	ks_tss.tried = true;
+	for (int i = 0; i < 4; i++) {
+		h[i] = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+		if (!h[i])
+			return false;
+	}
+	*(void **)&ks_tss.Esys_Create = dlsym(h[0], "Esys_Create");
+	*(void **)&ks_tss.Esys_CreatePrimary = dlsym(h[0], "Esys_CreatePrimary");
+	*(void **)&ks_tss.Esys_EvictControl = dlsym(h[0], "Esys_EvictControl");
+	*(void **)&ks_tss.Esys_Finalize = dlsym(h[0], "Esys_Finalize");
+	*(void **)&ks_tss.Esys_FlushContext = dlsym(h[0], "Esys_FlushContext");
+	*(void **)&ks_tss.Esys_Free = dlsym(h[0], "Esys_Free");
+	*(void **)&ks_tss.Esys_GetCapability = dlsym(h[0], "Esys_GetCapability");
+	*(void **)&ks_tss.Esys_Import = dlsym(h[0], "Esys_Import");
+	*(void **)&ks_tss.Esys_Initialize = dlsym(h[0], "Esys_Initialize");
+	*(void **)&ks_tss.Esys_Load = dlsym(h[0], "Esys_Load");
+	*(void **)&ks_tss.Esys_ReadPublic = dlsym(h[0], "Esys_ReadPublic");
+	*(void **)&ks_tss.Esys_Sign = dlsym(h[0], "Esys_Sign");
+	*(void **)&ks_tss.Esys_TR_FromTPMPublic = dlsym(h[0], "Esys_TR_FromTPMPublic");
+	*(void **)&ks_tss.Esys_TR_SetAuth = dlsym(h[0], "Esys_TR_SetAuth");
+	*(void **)&ks_tss.Esys_Unseal = dlsym(h[0], "Esys_Unseal");
+	*(void **)&ks_tss.Tss2_RC_Decode = dlsym(h[2], "Tss2_RC_Decode");
+	*(void **)&ks_tss.Tss2_TctiLdr_Finalize = dlsym(h[1], "Tss2_TctiLdr_Finalize");
+	*(void **)&ks_tss.Tss2_TctiLdr_Initialize = dlsym(h[1], "Tss2_TctiLdr_Initialize");
+	*(void **)&ks_tss.Tss2_MU_TPMT_SENSITIVE_Marshal = dlsym(h[3], "Tss2_MU_TPMT_SENSITIVE_Marshal");
+	ks_tss.ok = ks_tss.Esys_Create &&
+		 ks_tss.Esys_CreatePrimary &&
+		 ks_tss.Esys_EvictControl &&
+		 ks_tss.Esys_Finalize &&
+		 ks_tss.Esys_FlushContext &&
+		 ks_tss.Esys_Free &&
+		 ks_tss.Esys_GetCapability &&
+		 ks_tss.Esys_Import &&
+		 ks_tss.Esys_Initialize &&
+		 ks_tss.Esys_Load &&
+		 ks_tss.Esys_ReadPublic &&
+		 ks_tss.Esys_Sign &&
+		 ks_tss.Esys_TR_FromTPMPublic &&
+		 ks_tss.Esys_TR_SetAuth &&
+		 ks_tss.Esys_Unseal &&
+		 ks_tss.Tss2_RC_Decode &&
+		 ks_tss.Tss2_TctiLdr_Finalize &&
+		 ks_tss.Tss2_TctiLdr_Initialize &&
+		 ks_tss.Tss2_MU_TPMT_SENSITIVE_Marshal;
+	return ks_tss.ok;
+}

@@ -6,8 +6,9 @@
  *   tpm      a persistent TPM 2.0 key, reached through a TCTI
  *   machine  a soft key encrypted with a key derived from this machine's
  *            identity (see m2mvpn-cert(1), MACHINE BINDING)
- * A key can be generated, opened, asked for its public key, made to sign a
- * SHA-256 digest (for CSRs) and deleted. Secrets (PINs, auth values) come
+ * A key can be generated, imported, opened, asked for its public key, made
+ * to sign a SHA-256 digest (for CSRs), handed to OpenSSL as an EVP_PKEY
+ * that signs in its store (CMS, CMP, TLS) and deleted. Secrets (PINs, auth values) come
  * from a struct m2m_secret_ref, never from a string.
  */
 #ifndef M2M_KEYSTORE_H
@@ -150,8 +151,10 @@ int m2m_key_import(const struct m2m_key_ref *dst, const char *src,
 /*
  * Open a key: find it and read its public part. A PIN is asked only when
  * needed: FILE/MACHINE keys are decrypted here, a token logs in at the first
- * signature. Errors: NOT_FOUND (no such key), CREDENTIAL (wrong PIN, TPM
- * not reachable, another machine's key), PIN_LOCKOUT.
+ * signature. Errors: NOT_FOUND (no such key), CREDENTIAL (wrong PIN or
+ * passphrase, another machine's key), DEVICE (no TPM answers through the
+ * TCTI, no token, a module that cannot be loaded or does not answer in
+ * time), PIN_LOCKOUT.
  */
 int m2m_key_open(const struct m2m_key_ref *ref, struct m2m_key **out, struct m2m_err *err);
 void m2m_key_close(struct m2m_key *k);

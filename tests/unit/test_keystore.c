@@ -23,6 +23,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
@@ -844,6 +845,59 @@ static void test_pkcs11_no_module(void **state)
 	assert_non_null(strstr(err.msg, "PKCS#11 module /nonexistent/p11.so"));
 }
 
+static void pkey_failed(void *arg, const struct m2m_err *e)
+{
+	*(struct m2m_err *)arg = *e;
+}
+
+/* m2m_key_pkey(): OpenSSL signs through the store; only SHA-256; the key outlives its handle */
+static void test_pkey(void **state)
+{
+	char key[256];
+	struct m2m_key_ref r = { .store = M2M_KEYSTORE_FILE, .path = key };
+	struct m2m_err err = { 0 }, serr = { 0 };
+	static const unsigned char msg[] = "an update package";
+	unsigned char sig[600];
+	size_t siglen;
+	enum m2m_key_type types[] = { M2M_KEY_EC_P256, M2M_KEY_RSA_2048 };
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		struct m2m_key *k = NULL;
+		EVP_PKEY *pk = NULL, *pub = NULL;
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+		snprintf(key, sizeof(key), "%s/pkey%zu.key", dir, i);
+		assert_int_equal(m2m_key_generate(&r, types[i], true, &err), M2M_OK);
+		assert_int_equal(m2m_key_open(&r, &k, &err), M2M_OK);
+		assert_int_equal(m2m_key_public(k, &pub), M2M_OK);
+		assert_int_equal(m2m_key_pkey(k, pkey_failed, &serr, &pk, &err), M2M_OK);
+		m2m_key_close(k); /* the EVP_PKEY holds it open */
+		siglen = sizeof(sig);
+		assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pk), 1);
+		assert_int_equal(EVP_DigestSign(md, sig, &siglen, msg, sizeof(msg)), 1);
+		EVP_MD_CTX_reset(md);
+		assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub), 1);
+		assert_int_equal(EVP_DigestVerify(md, sig, siglen, msg, sizeof(msg)), 1);
+		/* a changed message does not verify: the test can fail */
+		EVP_MD_CTX_reset(md);
+		assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub), 1);
+		assert_int_not_equal(EVP_DigestVerify(md, sig, siglen, msg, sizeof(msg) - 2), 1);
+		/* the store signs SHA-256 only, and says so through the callback */
+		EVP_MD_CTX_reset(md);
+		serr.rc = 0;
+		siglen = sizeof(sig);
+		assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha384(), NULL, pk), 1);
+		assert_int_not_equal(EVP_DigestSign(md, sig, &siglen, msg, sizeof(msg)), 1);
+		assert_int_equal(serr.rc, M2M_ERR_CREDENTIAL);
+		assert_non_null(strstr(serr.msg, "SHA-256 only"));
+		ERR_clear_error();
+		EVP_MD_CTX_free(md);
+		EVP_PKEY_free(pub);
+		EVP_PKEY_free(pk);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -864,6 +918,7 @@ int main(void)
 		cmocka_unit_test(test_pkcs11_no_module),
 		cmocka_unit_test(test_tcti_refused),
 		cmocka_unit_test(test_pin_memory),
+		cmocka_unit_test(test_pkey),
 	};
 
 	umask(077);

@@ -20,7 +20,6 @@ extern "C" {
 #define M2M_CONFIG_DEFAULT_PATH "/etc/m2m/m2m.yaml"
 #define M2M_CONFIG_ENV "M2M_CONFIG"
 #define M2M_VICI_DEFAULT_URI "unix:///var/run/charon.vici"
-#define M2M_STATE_DEFAULT_DIR "/var/lib/m2m"
 
 enum m2m_vpn_mode {
 	M2M_VPN_ON_DEMAND = 0,

@@ -20,9 +20,6 @@
 
 #include "m2m/m2m.h"
 
-/* m2m/config.h; only m2m_key_ref_from_profile() takes one */
-struct m2m_vpn_profile;
-
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -118,13 +115,6 @@ const char *m2m_pin_state_name(enum m2m_pin_state s);
  * persistent handle in range...). M2M_ERR_USAGE with the missing part named.
  */
 int m2m_key_ref_check(const struct m2m_key_ref *ref, bool generate, struct m2m_err *err);
-
-/*
- * The key of a VPN profile's auth section (cert, pkcs12, pkcs11, tpm,
- * machine, cert+eap). The strings point into p. NOT_FOUND for eap (no key).
- */
-int m2m_key_ref_from_profile(const struct m2m_vpn_profile *p, struct m2m_key_ref *ref,
-			     struct m2m_err *err);
 
 /*
  * Create a key. Refuses (CREDENTIAL) to replace an existing one unless

@@ -17,6 +17,9 @@ extern "C" {
 #define M2M_VERSION_PATCH 0
 #define M2M_VERSION "0.1.0"
 
+/* Where the tools keep their state (config: state_dir), PIN markers included. */
+#define M2M_STATE_DEFAULT_DIR "/var/lib/m2m"
+
 /*
  * Result codes, also the exit status of every m2m tool.
  * NEVER reorder or renumber: scripts depend on these values. Append only.

@@ -119,6 +119,15 @@ const char *const *m2m_vpn_needed_plugins(enum m2m_auth_method m);
 int m2m_vpn_charon_conf(const struct m2m_config *cfg, char **text, size_t *len,
 			struct m2m_err *err);
 
+/*
+ * The key of a VPN profile's auth section (cert, pkcs12, pkcs11, tpm,
+ * machine, cert+eap) as a key-store reference (m2m/keystore.h). The strings
+ * point into p. NOT_FOUND for eap (no key).
+ */
+struct m2m_key_ref;
+int m2m_key_ref_from_profile(const struct m2m_vpn_profile *p, struct m2m_key_ref *ref,
+			     struct m2m_err *err);
+
 const char *m2m_vpn_state_name(enum m2m_vpn_state s);
 
 #ifdef __cplusplus

@@ -24,7 +24,7 @@ static void print_checks(struct opts *o, const struct m2m_checks *cs, size_t fro
 	static const char *const col[] = { CLI_GREEN, CLI_YELLOW, CLI_RED, CLI_DIM };
 
 	for (size_t i = from; i < cs->n; i++) {
-		const struct m2m_check *e = &cs->items[i];
+		const struct m2m_check *e = cs->items[i];
 		const char *sname = m2m_check_status_name(e->status);
 
 		if (arr) {
@@ -48,7 +48,7 @@ static void print_checks(struct opts *o, const struct m2m_checks *cs, size_t fro
 
 int cmd_doctor(struct opts *o, int argc, char **argv)
 {
-	struct m2m_checks cs = { 0 };
+	struct m2m_checks cs = { .version = M2M_CHECKS_VERSION };
 	json_object *doc = NULL, *arr = NULL;
 	int rc, n = 0;
 

@@ -36,10 +36,16 @@ const char *m2m_check_status_name(enum m2m_check_status s)
 
 void m2m_checks_free(struct m2m_checks *c)
 {
+	unsigned version;
+
 	if (!c)
 		return;
+	for (size_t i = 0; i < c->n; i++)
+		free(c->items[i]);
 	free(c->items);
+	version = c->version;
 	memset(c, 0, sizeof(*c));
+	c->version = version;
 }
 
 static void check(struct doctor *d, const char *name, enum m2m_check_status st, int rc,
@@ -56,7 +62,7 @@ static void check(struct doctor *d, const char *name, enum m2m_check_status st, 
 		c->rc = rc ? rc : M2M_ERR_FAILURE;
 	if (c->n == c->cap) {
 		size_t ncap = c->cap ? c->cap * 2 : 16;
-		struct m2m_check *ni = realloc(c->items, ncap * sizeof(*ni));
+		struct m2m_check **ni = realloc(c->items, ncap * sizeof(*ni));
 
 		if (!ni) {
 			d->oom = true;
@@ -65,8 +71,12 @@ static void check(struct doctor *d, const char *name, enum m2m_check_status st, 
 		c->items = ni;
 		c->cap = ncap;
 	}
-	e = &c->items[c->n++];
-	memset(e, 0, sizeof(*e));
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		d->oom = true;
+		return;
+	}
+	c->items[c->n++] = e;
 	e->profile = d->p->name;
 	snprintf(e->check, sizeof(e->check), "%s", name);
 	e->status = st;
@@ -217,6 +227,8 @@ int m2m_doctor_profile(const struct m2m_config *cfg, const struct m2m_vpn_profil
 	int rc;
 
 	m2m_err_clear(&err);
+	if (out->version != M2M_CHECKS_VERSION)
+		return M2M_ERR_USAGE;
 	if (p->auth == M2M_AUTH_MACHINE)
 		check_machine(&d);
 	if (m2m_key_ref_from_profile(p, &ref, &err) == M2M_OK) {

@@ -33,16 +33,24 @@ struct m2m_check {
 	char message[512];       /* one line of detail */
 };
 
+/*
+ * The results, in the order run. Each item is allocated by the library, so
+ * struct m2m_check can grow at its end within the SONAME; the caller
+ * allocates this list, whose version says which layout it has (docs/ABI.md).
+ */
+#define M2M_CHECKS_VERSION 1
 struct m2m_checks {
-	struct m2m_check *items;
+	unsigned version;        /* M2M_CHECKS_VERSION */
+	struct m2m_check **items;
 	size_t n, cap;
 	int rc;                  /* the first failure's code, M2M_OK if none */
 };
 
 /*
  * Run every check of profile p (of cfg) and append the results to out
- * (zero-initialised the first time). Returns M2M_OK, or FAILURE if out of
- * memory; failed checks are results, not errors. Free with m2m_checks_free.
+ * (zero-initialised with its version set, the first time). Returns M2M_OK,
+ * FAILURE if out of memory, USAGE for a version this library does not know;
+ * failed checks are results, not errors. Free with m2m_checks_free.
  */
 int m2m_doctor_profile(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		       struct m2m_checks *out);

@@ -17,13 +17,6 @@
 #include "keystore/keystore.h"
 #include "keystore/ks_int.h"
 
-static const char *const store_names[] = {
-	[M2M_KEYSTORE_FILE] = "file",
-	[M2M_KEYSTORE_PKCS11] = "pkcs11",
-	[M2M_KEYSTORE_TPM] = "tpm",
-	[M2M_KEYSTORE_MACHINE] = "machine",
-};
-
 static const struct ks_ops *const store_ops[] = {
 	[M2M_KEYSTORE_FILE] = &ks_file_ops,
 	[M2M_KEYSTORE_PKCS11] = &ks_pkcs11_ops,
@@ -31,64 +24,13 @@ static const struct ks_ops *const store_ops[] = {
 	[M2M_KEYSTORE_MACHINE] = &ks_machine_ops,
 };
 
-#define N_STORES (sizeof(store_names) / sizeof(store_names[0]))
+#define N_STORES (sizeof(store_ops) / sizeof(store_ops[0]))
 
 const struct ks_ops *ks_store_ops(enum m2m_key_store s)
 {
 	return store_ops[(unsigned)s < N_STORES ? s : M2M_KEYSTORE_FILE];
 }
 
-const char *m2m_key_store_name(enum m2m_key_store s)
-{
-	return (unsigned)s < N_STORES ? store_names[s] : "unknown";
-}
-
-bool m2m_key_store_parse(const char *s, enum m2m_key_store *out)
-{
-	for (unsigned i = 0; s && i < N_STORES; i++) {
-		if (strcmp(s, store_names[i]) == 0) {
-			*out = (enum m2m_key_store)i;
-			return true;
-		}
-	}
-	return false;
-}
-
-bool m2m_key_type_parse(const char *s, enum m2m_key_type *out)
-{
-	static const struct {
-		const char *name;
-		enum m2m_key_type t;
-	} names[] = {
-		{ "ec", M2M_KEY_EC_P256 },       { "ecdsa", M2M_KEY_EC_P256 },
-		{ "p256", M2M_KEY_EC_P256 },     { "ecdsa-p256", M2M_KEY_EC_P256 },
-		{ "rsa", M2M_KEY_RSA_2048 },     { "rsa2048", M2M_KEY_RSA_2048 },
-		{ "rsa-2048", M2M_KEY_RSA_2048 }, { "rsa3072", M2M_KEY_RSA_3072 },
-		{ "rsa-3072", M2M_KEY_RSA_3072 },
-	};
-
-	for (size_t i = 0; s && i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcmp(s, names[i].name) == 0) {
-			*out = names[i].t;
-			return true;
-		}
-	}
-	return false;
-}
-
-const char *m2m_key_type_name(enum m2m_key_type t)
-{
-	switch (t) {
-	case M2M_KEY_EC_P256:
-		return "ecdsa-p256";
-	case M2M_KEY_RSA_2048:
-		return "rsa-2048";
-	case M2M_KEY_RSA_3072:
-		return "rsa-3072";
-	default:
-		return "unknown";
-	}
-}
 
 /* ---- argument checks ---------------------------------------------------- */
 

@@ -60,61 +60,12 @@ void m2m_vpn_set_log(struct m2m_vpn *vpn, m2m_vpn_log_fn log, void *ctx)
 	vpn->log_ctx = ctx;
 }
 
-static void disconnect(struct m2m_vpn *vpn)
-{
-	vici_close(vpn->vc);
-	vpn->vc = NULL;
-	vpn->reg_control_log = vpn->reg_list_sa = false;
-}
-
 void m2m_vpn_close(struct m2m_vpn *vpn)
 {
 	if (!vpn)
 		return;
-	disconnect(vpn);
+	vpn_disconnect(vpn);
 	free(vpn);
-}
-
-static int ensure_conn(struct m2m_vpn *vpn, struct m2m_err *err)
-{
-	const char *uri = vpn->cfg->charon.vici ? vpn->cfg->charon.vici : M2M_VICI_DEFAULT_URI;
-
-	int rc;
-
-	if (vpn->vc)
-		return M2M_OK;
-	rc = vici_connect(&vpn->vc, uri, err);
-	if (!rc)
-		vici_set_cancel(vpn->vc, vpn->cancel);
-	return rc;
-}
-
-/* A request on the shared connection; a broken connection is dropped. */
-int vpn_request(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, struct vici_node **resp,
-		vici_event_cb cb, void *ctx, int timeout_ms, struct m2m_err *err)
-{
-	int rc = ensure_conn(vpn, err);
-
-	if (rc)
-		return rc;
-	if (req && (rc = vici_buf_check(req, err)))
-		return rc;
-	rc = vici_request(vpn->vc, cmd, req, resp, cb, ctx, timeout_ms, err);
-	if (rc == M2M_ERR_DAEMON || rc == M2M_ERR_PROTOCOL || rc == M2M_ERR_TIMEOUT)
-		disconnect(vpn); /* the stream may be out of step now */
-	return rc;
-}
-
-int vpn_simple_cmd(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, int timeout_ms,
-		   struct m2m_err *err)
-{
-	struct vici_node *resp = NULL;
-	int rc = vpn_request(vpn, cmd, req, &resp, NULL, NULL, timeout_ms, err);
-
-	if (!rc)
-		rc = vici_check_success(resp, cmd, err);
-	vici_node_free(resp);
-	return rc;
 }
 
 /* ---- state --------------------------------------------------------------- */
@@ -243,13 +194,13 @@ static int query_sas(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 	memset(st, 0, sizeof(*st));
 	snprintf(st->profile, sizeof(st->profile), "%s", p->name);
 	st->state = M2M_VPN_STATE_DOWN;
-	rc = ensure_conn(vpn, err);
+	rc = vpn_connect(vpn, err);
 	if (rc)
 		return rc;
 	if (!vpn->reg_list_sa) {
 		rc = vici_register(vpn->vc, "list-sa", timeout_ms, err);
 		if (rc) {
-			disconnect(vpn);
+			vpn_disconnect(vpn);
 			return rc;
 		}
 		vpn->reg_list_sa = true;
@@ -335,7 +286,7 @@ static void terminate_attempt(struct m2m_vpn *vpn, unsigned ike_id)
 	if (!ike_id)
 		return;
 	/* a fresh stream: the old one may still owe the answer to a cancelled initiate */
-	disconnect(vpn);
+	vpn_disconnect(vpn);
 	vpn->cancel = NULL;
 	vici_buf_init(&b);
 	vici_add_kvf(&b, "ike-id", "%u", ike_id);
@@ -412,7 +363,7 @@ again:
 	if (!vpn->reg_control_log) {
 		rc = vici_register(vpn->vc, "control-log", vpn_budget(deadline), err);
 		if (rc) {
-			disconnect(vpn);
+			vpn_disconnect(vpn);
 			return rc;
 		}
 		vpn->reg_control_log = true;
@@ -553,7 +504,7 @@ int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	if (rc)
 		return rc;
 	vpn_conn_name(p->name, name, sizeof(name));
-	rc = ensure_conn(vpn, err);
+	rc = vpn_connect(vpn, err);
 	if (rc == M2M_ERR_DAEMON) {
 		/* no charon, no tunnel: down already; only the guard may remain */
 		VLOG(vpn, LOG_INFO, "%s: %s; nothing to terminate", p->name, err->msg);

@@ -158,6 +158,9 @@ static inline int vpn_budget(uint64_t deadline)
 	return vpn_remaining(deadline) + VPN_ANSWER_SLACK_MS;
 }
 
+/* The handle's connection to charon (request.c): made when first needed, dropped when broken. */
+int vpn_connect(struct m2m_vpn *vpn, struct m2m_err *err);
+void vpn_disconnect(struct m2m_vpn *vpn);
 /* A request on the handle's connection (made when needed); a broken one is dropped. */
 int vpn_request(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, struct vici_node **resp,
 		vici_event_cb cb, void *ctx, int timeout_ms, struct m2m_err *err);

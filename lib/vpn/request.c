@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* The handle's connection to charon and its requests, used by everything that talks to it. */
+#include "m2m/vpn.h"
+#include "vici/vici.h"
+#include "vpn/vpn_int.h"
+
+void vpn_disconnect(struct m2m_vpn *vpn)
+{
+	vici_close(vpn->vc);
+	vpn->vc = NULL;
+	vpn->reg_control_log = vpn->reg_list_sa = false;
+}
+
+/* Connect to charon's VICI socket if not connected yet. */
+int vpn_connect(struct m2m_vpn *vpn, struct m2m_err *err)
+{
+	const char *uri = vpn->cfg->charon.vici ? vpn->cfg->charon.vici : M2M_VICI_DEFAULT_URI;
+	int rc;
+
+	if (vpn->vc)
+		return M2M_OK;
+	rc = vici_connect(&vpn->vc, uri, err);
+	if (!rc)
+		vici_set_cancel(vpn->vc, vpn->cancel);
+	return rc;
+}
+
+/* A request on the shared connection; a broken connection is dropped. */
+int vpn_request(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, struct vici_node **resp,
+		vici_event_cb cb, void *ctx, int timeout_ms, struct m2m_err *err)
+{
+	int rc = vpn_connect(vpn, err);
+
+	if (rc)
+		return rc;
+	if (req && (rc = vici_buf_check(req, err)))
+		return rc;
+	rc = vici_request(vpn->vc, cmd, req, resp, cb, ctx, timeout_ms, err);
+	if (rc == M2M_ERR_DAEMON || rc == M2M_ERR_PROTOCOL || rc == M2M_ERR_TIMEOUT)
+		vpn_disconnect(vpn); /* the stream may be out of step now */
+	return rc;
+}
+
+int vpn_simple_cmd(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, int timeout_ms,
+		   struct m2m_err *err)
+{
+	struct vici_node *resp = NULL;
+	int rc = vpn_request(vpn, cmd, req, &resp, NULL, NULL, timeout_ms, err);
+
+	if (!rc)
+		rc = vici_check_success(resp, cmd, err);
+	vici_node_free(resp);
+	return rc;
+}

@@ -46,7 +46,7 @@ struct bs_state {
 	bool finished;
 	int finish_rc;
 	struct m2m_err *err;
-	m2m_dm_log_fn log;
+	m2m_log_fn log;
 	void *log_ctx;
 };
 
@@ -377,7 +377,7 @@ static void bs_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coa
 	rep->code = rc ? (unsigned)rc : LW_CHANGED;
 }
 
-int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_log_fn log,
+int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_log_fn log,
 		     void *log_ctx, struct m2m_err *err)
 {
 	static const char *const paths[] = { "/", "/0", "/1", "/0/0", "/0/1", "/0/2", "/0/3",

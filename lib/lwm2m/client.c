@@ -657,7 +657,7 @@ struct m2m_coap *lw_dm_coap(struct m2m_dm *dm)
 	return dm->coap;
 }
 
-void m2m_dm_set_log(struct m2m_dm *dm, m2m_dm_log_fn log, void *ctx)
+void m2m_dm_set_log(struct m2m_dm *dm, m2m_log_fn log, void *ctx)
 {
 	dm->log = log;
 	dm->log_ctx = ctx;

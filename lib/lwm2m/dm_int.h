@@ -35,7 +35,7 @@ struct m2m_dm {
 	uint64_t obs_saved_at;  /* monotonic ms of the last save (at most one a second: flash) */
 	uint64_t retry_at;      /* offline: when to try the Update again (monotonic) */
 	unsigned retries;
-	m2m_dm_log_fn log;
+	m2m_log_fn log;
 	void *log_ctx;
 	struct m2m_secret pin;  /* token PIN: libcoap keeps a pointer to it; TPM auth value */
 	struct m2m_key *store_key; /* DTLS key in a TPM: signs for the session */

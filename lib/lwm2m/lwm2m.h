@@ -144,7 +144,7 @@ int lw_link_decode(const uint8_t *p, size_t len, struct lw_link *links, size_t m
 void lw_b64_encode(const uint8_t *p, size_t len, struct lw_buf *out);
 int lw_b64_decode(const char *s, size_t len, struct lw_buf *out);
 
-/* A line to an m2m_dm_log_fn, if one is set (it formats; format-checked there). */
+/* A line to an m2m_log_fn, if one is set (it formats; format-checked there). */
 #define LW_LOG(log, ctx, ...)                          \
 	do {                                           \
 		if (log)                               \

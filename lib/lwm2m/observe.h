@@ -71,7 +71,7 @@ struct lw_observers {
 		bool reset;
 	} deferred[4];
 	size_t n_deferred;
-	m2m_dm_log_fn log;
+	m2m_log_fn log;
 	void *log_ctx;
 };
 

@@ -54,7 +54,7 @@ void m2m_vpn_set_cancel(struct m2m_vpn *vpn, volatile const int *flag)
 	vici_set_cancel(vpn->vc, flag);
 }
 
-void m2m_vpn_set_log(struct m2m_vpn *vpn, m2m_vpn_log_fn log, void *ctx)
+void m2m_vpn_set_log(struct m2m_vpn *vpn, m2m_log_fn log, void *ctx)
 {
 	vpn->log = log;
 	vpn->log_ctx = ctx;

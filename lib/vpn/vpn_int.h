@@ -129,7 +129,7 @@ struct m2m_vpn {
 	const struct m2m_config *cfg;
 	struct vici_conn *vc;
 	bool reg_control_log, reg_list_sa;
-	m2m_vpn_log_fn log;
+	m2m_log_fn log;
 	void *log_ctx;
 	volatile const int *cancel;
 };

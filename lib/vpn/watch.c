@@ -39,7 +39,7 @@ struct watch {
 	const struct m2m_config *cfg;
 	struct watched *w;
 	size_t n;
-	m2m_vpn_log_fn log;
+	m2m_log_fn log;
 	void *log_ctx;
 	struct vici_conn *ev;
 	uint64_t ev_retry;
@@ -186,7 +186,7 @@ static int take_locks(struct watch *wa, struct m2m_err *err)
 }
 
 int m2m_vpn_watch(const struct m2m_config *cfg, const char *const *profiles,
-		  volatile const int *stop, m2m_vpn_log_fn log, void *log_ctx, struct m2m_err *err)
+		  volatile const int *stop, m2m_log_fn log, void *log_ctx, struct m2m_err *err)
 {
 	struct watch wa = { .cfg = cfg, .log = log, .log_ctx = log_ctx, .stop = stop };
 	struct m2m_vpn *vpn = NULL;

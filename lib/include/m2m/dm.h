@@ -36,8 +36,8 @@ struct m2m_dm_state {
 
 struct m2m_dm;
 
-typedef void (*m2m_dm_log_fn)(void *ctx, int prio, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* The same type as m2m_log_fn (m2m.h), under its old name. */
+typedef m2m_log_fn m2m_dm_log_fn;
 
 /*
  * Prepare a client for cfg->dm (cfg must outlive it): reads the PSK or
@@ -46,7 +46,7 @@ typedef void (*m2m_dm_log_fn)(void *ctx, int prio, const char *fmt, ...)
  */
 int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_err *err);
 void m2m_dm_close(struct m2m_dm *dm);
-void m2m_dm_set_log(struct m2m_dm *dm, m2m_dm_log_fn log, void *ctx);
+void m2m_dm_set_log(struct m2m_dm *dm, m2m_log_fn log, void *ctx);
 
 /*
  * Register, or, if the saved registration is still alive, Update it with
@@ -78,7 +78,7 @@ int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop,
  * timeout_ms. The result is kept in state_dir/dm-bootstrap.json (0600), and
  * m2m_dm_open() registers with that server from then on.
  */
-int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_dm_log_fn log,
+int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_log_fn log,
 		     void *log_ctx, struct m2m_err *err);
 /* Whether a bootstrap has finished for cfg (its result is in the state directory). */
 int m2m_dm_bootstrapped(const struct m2m_config *cfg);
@@ -97,7 +97,7 @@ struct m2m_dm_run_opts {
 	bool serve;               /* always-on: stay registered until *stop, then De-register */
 	unsigned timeout_ms;      /* bound of a report run (0: cfg->dm.timeout_ms) */
 	volatile const int *stop; /* set (from a signal handler) to end the run; may be NULL */
-	m2m_dm_log_fn log;        /* registration and requests; may be NULL */
+	m2m_log_fn log;           /* registration and requests; may be NULL */
 	void *log_ctx;
 };
 

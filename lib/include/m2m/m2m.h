@@ -23,7 +23,8 @@ extern "C" {
 /*
  * Result codes, also the exit status of every m2m tool.
  * NEVER reorder or renumber: scripts depend on these values. Append only.
- * Documented in man/m2m-exit-codes.7.in, which every tool's page includes.
+ * Documented once in man/exit-codes.roff, which m2m-exit-codes(7) and every
+ * tool's page include.
  */
 enum m2m_rc {
 	M2M_OK = 0,               /* success */
@@ -70,6 +71,14 @@ int m2m_err_prefix(struct m2m_err *err, const char *fmt, ...)
 void m2m_err_clear(struct m2m_err *err);
 
 const char *m2m_version(void);
+
+/*
+ * The library's one log callback: long-running calls (up, watch, register,
+ * serve) report what they do and decide, one line per call, with a syslog
+ * priority (LOG_ERR .. LOG_DEBUG). The library writes no log by itself.
+ */
+typedef void (*m2m_log_fn)(void *ctx, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /*
  * Where a secret (PIN, password) comes from. Never from the command line.

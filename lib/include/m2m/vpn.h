@@ -51,8 +51,8 @@ struct m2m_vpn_status {
 
 struct m2m_vpn;
 
-typedef void (*m2m_vpn_log_fn)(void *ctx, int prio, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* The same type as m2m_log_fn (m2m.h), under its old name. */
+typedef m2m_log_fn m2m_vpn_log_fn;
 
 /*
  * A handle on charon at cfg->charon.vici; the connection is made when first
@@ -67,7 +67,7 @@ void m2m_vpn_close(struct m2m_vpn *vpn);
  */
 void m2m_vpn_set_cancel(struct m2m_vpn *vpn, volatile const int *flag);
 /* Receive charon's log lines of our requests and our own decisions (syslog priorities). */
-void m2m_vpn_set_log(struct m2m_vpn *vpn, m2m_vpn_log_fn log, void *ctx);
+void m2m_vpn_set_log(struct m2m_vpn *vpn, m2m_log_fn log, void *ctx);
 
 /*
  * Bring a profile up and wait until its CHILD SA is installed, at most
@@ -100,7 +100,7 @@ int m2m_vpn_status(struct m2m_vpn *vpn, const char *profile, struct m2m_vpn_stat
  * line per state change (may be NULL).
  */
 int m2m_vpn_watch(const struct m2m_config *cfg, const char *const *profiles,
-		  volatile const int *stop, m2m_vpn_log_fn log, void *log_ctx,
+		  volatile const int *stop, m2m_log_fn log, void *log_ctx,
 		  struct m2m_err *err);
 
 /*

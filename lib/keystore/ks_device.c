@@ -25,6 +25,13 @@ uint64_t ks_deadline_ms(void)
 	return ks_deadline ? ks_deadline : m2m_now_ms() + M2M_KEYSTORE_DEFAULT_MS;
 }
 
+/*
+ * What the command still needs once a probe is abandoned: kill and reap the
+ * child, say why, exit. The probe gives up this much before the deadline, so
+ * the command itself ends within its limit, also on a loaded machine.
+ */
+#define KS_EXIT_RESERVE_MS 60
+
 int ks_probe(const char *what, int (*fn)(void *), void *arg, struct m2m_err *err)
 {
 	uint64_t deadline = ks_deadline_ms(), now;
@@ -47,6 +54,9 @@ int ks_probe(const char *what, int (*fn)(void *), void *arg, struct m2m_err *err
 		_exit(write(fds[1], &res, 1) == 1 ? 0 : 1);
 	}
 	close(fds[1]);
+	now = m2m_now_ms();
+	deadline = deadline > now + 2 * KS_EXIT_RESERVE_MS ? deadline - KS_EXIT_RESERVE_MS :
+		   deadline > now ? now + (deadline - now) / 2 : now;
 	pf = (struct pollfd){ .fd = fds[0], .events = POLLIN };
 	while ((now = m2m_now_ms()) < deadline) {
 		n = poll(&pf, 1, (int)(deadline - now < 1000 ? deadline - now : 1000));

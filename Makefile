@@ -55,8 +55,8 @@ BENCHES := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
-MAN_IN := $(sort $(wildcard man/*.1.in man/*.5.in man/*.7.in))
-MAN_PLAIN := $(sort $(wildcard man/*.1 man/*.5 man/*.7))
+MAN_IN := $(sort $(wildcard man/*.1.in man/*.3.in man/*.5.in man/*.7.in))
+MAN_PLAIN := $(sort $(wildcard man/*.1 man/*.3 man/*.5 man/*.7))
 MANS := $(MAN_IN:man/%.in=$(B)/man/%) $(MAN_PLAIN:man/%=$(B)/man/%) $(B)/man/m2m-exit-codes.7
 
 all: $(B)/libm2m.a $(B)/libm2m.so.$(SOVERSION) $(CMDS) $(B)/libm2m.pc $(MANS) $(BENCHES) $(EXAMPLES)
@@ -160,7 +160,7 @@ check: all units
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/m2m \
-		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions
 	install -m 0755 $(CMDS) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(B)/libm2m.a $(DESTDIR)$(LIBDIR)/

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The option table is the source of --help; the man page and both completions must name
-# the same options and commands, and the exit-code fragment every code of the enum.
+# the same options and commands, and the exit-code fragment every code of the enum; libm2m(3)
+# documents the exported C API.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${M2M_BIN_DIR:-$ROOT/build/bin}
@@ -36,5 +37,18 @@ while read -r num name; do
 	grep -qE "^\.B $num\$" "$ROOT/man/exit-codes.roff" && grep -qE "^$name: " "$ROOT/man/exit-codes.roff"
 	t $? "exit code $num ($name) is documented"
 done < <(awk -F'[][]' '/\[M2M_[A-Z_]+\] = \{ "/ { split($3, a, "\""); print n++, a[2] }' "$ROOT/lib/base/err.c")
+# the C API: every function libm2m exports (lib/libm2m.map) has its prototype in libm2m(3),
+# and every m2m_ function the page names is exported, so the page names no stale call
+page="$ROOT/build/man/libm2m.3"
+[ -f "$page" ]; t $? "libm2m(3) exists"
+exported=$(sed -n 's/^[[:space:]]*\(m2m_[a-z0-9_]*\);$/\1/p' "$ROOT/lib/libm2m.map" | sort -u)
+[ -n "$exported" ]; t $? "lib/libm2m.map names the exported functions"
+for f in $exported; do
+	grep -qE "(^|[ *\"])$f\(" "$page"; t $? "libm2m(3) documents $f()"
+done
+# names followed by "(", as in a prototype or ".BR m2m_vpn_up ()"; callback types (*_fn) are not calls
+for f in $(grep -oE '\bm2m_[a-z0-9_]+ ?\(' "$page" | tr -d ' (' | grep -v '_fn$' | sort -u); do
+	grep -qxF -- "$f" <<< "$exported"; t $? "libm2m(3) names $f(), which lib/libm2m.map exports"
+done
 echo "1..$n"
 exit $((failed > 0))

@@ -56,19 +56,22 @@ struct m2m_key_ref {
 	const char *label;        /* PKCS11: CKA_LABEL (set on generate; lookup if no id) */
 	const char *tcti;         /* TPM: TCTI, e.g. "tabrmd:bus_type=session"; NULL: default.
 				     MACHINE: if set, the binding includes a secret sealed in this TPM */
-	uint32_t handle;          /* TPM: persistent handle (0x81000000-0x81ffffff); 0: default.
+	uint32_t handle;          /* TPM: owner persistent handle (0x81000000-0x817fffff; the
+				     platform range is refused); 0: default.
 				     MACHINE: where the sealed secret goes (0: 0x81010020) */
 	struct m2m_secret_ref pin; /* FILE: passphrase (optional), PKCS11: user PIN, TPM: auth value (optional) */
 };
 
 /*
  * Where the key stores remember state across runs (a PIN a token rejected).
- * Default M2M_STATE_DEFAULT_DIR; the tools set the config's state_dir.
+ * Default M2M_STATE_DEFAULT_DIR; the tools set the config's state_dir, and
+ * m2m_vpn_open() and m2m_dm_open() set it from their configuration. The
+ * string is not copied: it must stay valid while keys are used.
  */
 void m2m_keystore_set_state_dir(const char *dir);
 
 /*
- * The time (m2m_now_ms(), monotonic ms) by which a TPM or a PKCS#11 module
+ * The time (CLOCK_MONOTONIC, in ms) by which a TPM or a PKCS#11 module
  * must have answered: the command's own deadline. One that does not answer
  * in time (a frozen resource manager, a TCTI socket that never answers, a
  * module whose daemon hangs) fails with M2M_ERR_DEVICE then. 0:

@@ -23,7 +23,7 @@ static int check_name(const struct m2m_state *st, const char *name, struct m2m_e
 	return M2M_OK;
 }
 
-int m2m_state_open(struct m2m_state *st, const char *dir, struct m2m_err *err)
+static int open_dir(struct m2m_state *st, const char *dir, bool create, struct m2m_err *err)
 {
 	struct stat sb;
 	int rc;
@@ -32,12 +32,15 @@ int m2m_state_open(struct m2m_state *st, const char *dir, struct m2m_err *err)
 	if (!dir || strlen(dir) >= sizeof(st->path))
 		return m2m_err_set(err, M2M_ERR_CONFIG, "state directory: path missing or too long");
 	strcpy(st->path, dir);
-	rc = m2m_mkdir_private(dir, err);
-	if (rc)
-		return rc;
+	if (create) {
+		rc = m2m_mkdir_private(dir, err);
+		if (rc)
+			return rc;
+	}
 	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dirfd < 0)
-		return m2m_err_set(err, errno == ENOTDIR ? M2M_ERR_CONFIG : M2M_ERR_FAILURE,
+		return m2m_err_set(err, errno == ENOTDIR ? M2M_ERR_CONFIG :
+				   errno == ENOENT ? M2M_ERR_NOT_FOUND : M2M_ERR_FAILURE,
 				   "%s: %s", dir, strerror(errno));
 	if (fstat(st->dirfd, &sb) < 0) {
 		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", dir, strerror(errno));
@@ -55,6 +58,16 @@ fail:
 	close(st->dirfd);
 	st->dirfd = -1;
 	return rc;
+}
+
+int m2m_state_open(struct m2m_state *st, const char *dir, struct m2m_err *err)
+{
+	return open_dir(st, dir, true, err);
+}
+
+int m2m_state_open_existing(struct m2m_state *st, const char *dir, struct m2m_err *err)
+{
+	return open_dir(st, dir, false, err);
 }
 
 void m2m_state_close(struct m2m_state *st)
@@ -186,6 +199,8 @@ int m2m_state_read(const struct m2m_state *st, const char *name, size_t max,
 	if (rc)
 		return rc;
 	if (check && check(buf, len, ctx, err) != M2M_OK) {
+		/* state may hold a secret (a PSK): not left in freed memory */
+		explicit_bzero(buf, len);
 		free(buf);
 		if (err)
 			err->rc = M2M_ERR_FAILURE;
@@ -196,6 +211,12 @@ int m2m_state_read(const struct m2m_state *st, const char *name, size_t max,
 	if (lenp)
 		*lenp = len;
 	return M2M_OK;
+}
+
+bool m2m_state_exists(const struct m2m_state *st, const char *name)
+{
+	return check_name(st, name, NULL) == M2M_OK &&
+	       faccessat(st->dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 int m2m_state_remove(const struct m2m_state *st, const char *name, struct m2m_err *err)

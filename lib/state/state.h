@@ -30,6 +30,11 @@ struct m2m_state {
  * or root owns it or may write to it: state steers what the tools do next.
  */
 int m2m_state_open(struct m2m_state *st, const char *dir, struct m2m_err *err);
+/*
+ * The same for a reader that has nothing to do if there is no state yet (a
+ * status): the directory is not created, M2M_ERR_NOT_FOUND if it does not exist.
+ */
+int m2m_state_open_existing(struct m2m_state *st, const char *dir, struct m2m_err *err);
 void m2m_state_close(struct m2m_state *st);
 
 /*
@@ -65,6 +70,9 @@ typedef int (*m2m_state_check_fn)(const char *buf, size_t len, void *ctx, struct
 int m2m_state_read(const struct m2m_state *st, const char *name, size_t max,
 		   m2m_state_check_fn check, void *ctx, char **out, size_t *len,
 		   struct m2m_err *err);
+
+/* Whether name exists: for a marker whose being there is all it says. */
+bool m2m_state_exists(const struct m2m_state *st, const char *name);
 
 /* Remove name (no error if it does not exist); the removal is flushed to the disk. */
 int m2m_state_remove(const struct m2m_state *st, const char *name, struct m2m_err *err);

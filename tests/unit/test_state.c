@@ -84,6 +84,31 @@ static void test_open_dir(void **state)
 	}
 }
 
+/* A reader (a status) creates nothing, and is told when there is no state yet. */
+static void test_open_existing(void **state)
+{
+	struct m2m_state st;
+	struct m2m_err err;
+
+	(void)state;
+	assert_int_equal(m2m_state_open_existing(&st, sdir, &err), M2M_ERR_NOT_FOUND);
+	assert_int_equal(st.dirfd, -1);
+	assert_int_equal(access(sdir, F_OK), -1);
+	assert_int_equal(m2m_state_open(&st, sdir, &err), M2M_OK);
+	assert_false(m2m_state_exists(&st, "marker"));
+	assert_int_equal(m2m_state_write(&st, "marker", "", 0, &err), M2M_OK);
+	assert_true(m2m_state_exists(&st, "marker"));
+	assert_false(m2m_state_exists(&st, "../marker"));
+	m2m_state_close(&st);
+	assert_int_equal(m2m_state_open_existing(&st, sdir, &err), M2M_OK);
+	assert_true(m2m_state_exists(&st, "marker"));
+	m2m_state_close(&st);
+	/* the same checks as for a writer */
+	assert_int_equal(chmod(sdir, 0770), 0);
+	assert_int_equal(m2m_state_open_existing(&st, sdir, &err), M2M_ERR_CONFIG);
+	assert_int_equal(chmod(sdir, 0700), 0);
+}
+
 static int check_json_like(const char *buf, size_t len, void *ctx, struct m2m_err *err)
 {
 	(void)ctx;
@@ -382,6 +407,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_existing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),

@@ -20,6 +20,7 @@
 
 #include "base/base.h"
 #include "net/net.h"
+#include "state/state.h"
 #include "vpn/vpn_int.h"
 
 struct sbuf {
@@ -275,27 +276,30 @@ int vpn_guard_install(const struct m2m_vpn_profile *p, struct m2m_err *err)
 }
 
 /* A marker in the state dir says a guard may exist, so runs without one never load nftables. */
-static void marker_path(const struct m2m_config *cfg, const char *profile, char *buf, size_t len)
+static void marker_name(const char *profile, char *buf, size_t len)
 {
 	char name[64];
 
 	snprintf(name, sizeof(name), "%s.guard", profile);
-	vpn_state_path(cfg, "vpn", name, buf, len);
+	snprintf(buf, len, "vpn-%s", name);
 }
 
 int vpn_guard_enable(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		     struct m2m_err *err)
 {
+	struct m2m_state st;
 	struct m2m_err merr;
-	char path[PATH_MAX];
+	char name[NAME_MAX + 1];
 	int rc, mrc;
 
-	marker_path(cfg, p->name, path, sizeof(path));
+	marker_name(p->name, name, sizeof(name));
 	/* the marker first: a crash between the two must not leave a guard nobody removes */
 	m2m_err_clear(&merr);
-	mrc = m2m_mkdir_private(vpn_state_dir(cfg), &merr);
-	if (!mrc)
-		mrc = m2m_write_atomic(path, "", 0, 0600, &merr);
+	mrc = m2m_state_open(&st, vpn_state_dir(cfg), &merr);
+	if (!mrc) {
+		mrc = m2m_state_write(&st, name, "", 0, &merr);
+		m2m_state_close(&st);
+	}
 	/* the guard even so: traffic held back is better than traffic in clear */
 	rc = vpn_guard_install(p, err);
 	if (rc || !mrc)
@@ -308,18 +312,30 @@ int vpn_guard_enable(const struct m2m_config *cfg, const struct m2m_vpn_profile 
 	return mrc;
 }
 
+/*
+ * The marker's being there is all it says, whatever it holds: it is never set
+ * aside, a guard it stands for would then stay up for good.
+ */
 int vpn_guard_disable(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		      struct m2m_err *err)
 {
-	char path[PATH_MAX];
+	struct m2m_state st;
+	char name[NAME_MAX + 1];
+	bool marked = false;
 	int rc;
 
-	marker_path(cfg, p->name, path, sizeof(path));
-	if (!p->fail_closed && access(path, F_OK) != 0)
+	marker_name(p->name, name, sizeof(name));
+	/* no state directory: no marker (a failed open leaves st closed) */
+	if (m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL) == M2M_OK)
+		marked = m2m_state_exists(&st, name);
+	if (!p->fail_closed && !marked) {
+		m2m_state_close(&st);
 		return M2M_OK;
+	}
 	rc = vpn_guard_remove(p->name, err);
-	if (rc == M2M_OK)
-		unlink(path);
+	if (rc == M2M_OK && marked)
+		m2m_state_remove(&st, name, NULL);
+	m2m_state_close(&st);
 	return rc;
 }
 

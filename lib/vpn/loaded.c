@@ -6,7 +6,8 @@
  * and nothing changed, "up" goes straight to initiate: no key is decrypted,
  * no PIN is read, no credential crosses the socket again. The validity
  * window is kept so an expired certificate is still reported as a clock
- * problem without parsing it.
+ * problem without parsing it. Kept in the state directory as
+ * vpn-<profile>.loaded (lib/state: atomic, a damaged one set aside).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "state/state.h"
 #include "vpn/vpn_int.h"
 
 /* FNV-1a: a change detector for files in a root-only directory, not a MAC */
@@ -92,46 +94,77 @@ uint64_t vpn_profile_digest(const struct m2m_config *cfg, const struct m2m_vpn_p
 	return h;
 }
 
-static void path_of(const struct m2m_config *cfg, const char *profile, char *buf, size_t len)
+static void name_of(const char *profile, char *buf, size_t len)
 {
 	char name[64];
 
 	snprintf(name, sizeof(name), "%s.loaded", profile);
-	vpn_state_path(cfg, "vpn", name, buf, len);
+	snprintf(buf, len, "vpn-%s", name);
 }
 
 void vpn_loaded_save(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		     const struct vpn_creds *c)
 {
-	char path[PATH_MAX], buf[128];
+	struct m2m_state st;
+	char name[NAME_MAX + 1], buf[128];
 	int n;
 
-	path_of(cfg, p->name, path, sizeof(path));
+	name_of(p->name, name, sizeof(name));
 	n = snprintf(buf, sizeof(buf), "%016llx %lld %lld\n",
 		     (unsigned long long)vpn_profile_digest(cfg, p), (long long)c->not_before,
 		     (long long)c->not_after);
-	if (n > 0 && (size_t)n < sizeof(buf))
-		m2m_write_atomic(path, buf, (size_t)n, 0600, NULL);
+	if (n <= 0 || (size_t)n >= sizeof(buf) || m2m_state_open(&st, vpn_state_dir(cfg), NULL))
+		return;
+	m2m_state_write(&st, name, buf, (size_t)n, NULL);
+	m2m_state_close(&st);
 }
 
 void vpn_loaded_forget(const struct m2m_config *cfg, const char *profile)
 {
-	char path[PATH_MAX];
+	struct m2m_state st;
+	char name[NAME_MAX + 1];
 
-	path_of(cfg, profile, path, sizeof(path));
-	unlink(path);
+	if (m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL))
+		return;
+	name_of(profile, name, sizeof(name));
+	m2m_state_remove(&st, name, NULL);
+	m2m_state_close(&st);
 }
 
+/* "<digest> <not before> <not after>", as vpn_loaded_save writes it */
+static int check_loaded(const char *buf, size_t len, void *ctx, struct m2m_err *err)
+{
+	unsigned long long digest;
+	long long nb, na;
+	int used = 0;
+
+	(void)ctx;
+	(void)len;
+	if (sscanf(buf, "%16llx %lld %lld%n", &digest, &nb, &na, &used) != 3 ||
+	    (buf[used] != '\n' && buf[used] != '\0'))
+		return m2m_err_set(err, M2M_ERR_FAILURE, "not a digest and a validity window");
+	return M2M_OK;
+}
+
+/*
+ * A damaged record is set aside and counts as no record: the credentials are
+ * loaded again, as after any change (nothing to log: "up" goes on the long way).
+ */
 bool vpn_loaded_match(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		      time_t *not_before, time_t *not_after)
 {
-	char path[PATH_MAX], *buf = NULL;
+	struct m2m_state st;
+	char name[NAME_MAX + 1], *buf = NULL;
 	unsigned long long digest;
 	long long nb, na;
 	bool ok;
 
-	path_of(cfg, p->name, path, sizeof(path));
-	if (m2m_read_file(path, 256, &buf, NULL, NULL))
+	if (m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL))
+		return false;
+	name_of(p->name, name, sizeof(name));
+	ok = m2m_state_read(&st, name, 256, check_loaded, NULL, &buf, NULL, NULL) == M2M_OK;
+	m2m_state_close(&st);
+	if (!ok)
 		return false;
 	ok = sscanf(buf, "%llx %lld %lld", &digest, &nb, &na) == 3 &&
 	     digest == vpn_profile_digest(cfg, p);

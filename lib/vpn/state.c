@@ -4,7 +4,9 @@
  * "<dir>/<what>-<profile>": the per-profile lock that one-shot "up" runs and
  * the supervisor share, the lock a running watch holds, and the last failure
  * that "status" shows. Here, not in vpn.c or watch.c, so that each of those
- * asks about the other's state without calling into it.
+ * asks about the other's state without calling into it. All of them through
+ * lib/state: the directory's ownership checked, files replaced atomically, and a
+ * damaged one set aside (NAME.bad) instead of read.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 
 #include "base/base.h"
 #include "m2m/vpn.h"
+#include "state/state.h"
 #include "vpn/vpn_int.h"
 
 const char *vpn_state_dir(const struct m2m_config *cfg)
@@ -28,19 +31,31 @@ void vpn_state_path(const struct m2m_config *cfg, const char *what, const char *
 	snprintf(buf, len, "%s/%s-%s", vpn_state_dir(cfg), what, profile);
 }
 
+/* "<what>-<profile><suffix>", the file's name in the state directory */
+static void state_name(const char *what, const char *profile, const char *suffix, char *buf,
+		       size_t len)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s%s", profile, suffix);
+	snprintf(buf, len, "%s-%s", what, name);
+}
+
 /* ---- locks ---------------------------------------------------------------- */
 
 int vpn_profile_lock(const struct m2m_config *cfg, const char *profile, unsigned wait_ms, int *fd,
 		     struct m2m_err *err)
 {
-	char path[PATH_MAX], name[64];
-	int rc = m2m_mkdir_private(vpn_state_dir(cfg), err);
+	struct m2m_state st;
+	char name[NAME_MAX + 1];
+	int rc = m2m_state_open(&st, vpn_state_dir(cfg), err);
 
 	if (rc)
 		return rc;
-	snprintf(name, sizeof(name), "%s.lock", profile);
-	vpn_state_path(cfg, "vpn", name, path, sizeof(path));
-	return m2m_lock(path, wait_ms, fd, err);
+	state_name("vpn", profile, ".lock", name, sizeof(name));
+	rc = m2m_state_lock(&st, name, wait_ms, fd, err);
+	m2m_state_close(&st);
+	return rc;
 }
 
 void vpn_watch_lock_path(const struct m2m_config *cfg, const char *profile, char *buf, size_t len)
@@ -53,62 +68,96 @@ void vpn_watch_lock_path(const struct m2m_config *cfg, const char *profile, char
 
 bool vpn_watch_running(const struct m2m_config *cfg, const char *profile)
 {
-	char path[PATH_MAX];
+	struct m2m_state st;
+	char name[NAME_MAX + 1];
+	bool held = false;
 	int fd = -1;
 
-	vpn_watch_lock_path(cfg, profile, path, sizeof(path));
-	if (access(path, F_OK) != 0)
+	/* a question: no directory is made and no lock file left behind to answer it */
+	if (m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL))
 		return false;
-	if (m2m_lock(path, 0, &fd, NULL) == M2M_ERR_BUSY)
-		return true;
-	m2m_unlock(fd);
-	return false;
+	state_name("watch", profile, ".lock", name, sizeof(name));
+	if (m2m_state_exists(&st, name)) {
+		held = m2m_state_lock(&st, name, 0, &fd, NULL) == M2M_ERR_BUSY;
+		m2m_state_unlock(fd);
+	}
+	m2m_state_close(&st);
+	return held;
 }
 
 /* ---- the last failure, kept for "status" -------------------------------- */
 
-static void last_error_path(const struct m2m_config *cfg, const char *profile, char *buf,
-			    size_t len)
-{
-	char name[64];
-
-	snprintf(name, sizeof(name), "%s.last", profile);
-	vpn_state_path(cfg, "vpn", name, buf, len);
-}
-
 void vpn_last_error_save(const struct m2m_config *cfg, const char *profile, int rc,
 			 const char *msg)
 {
-	char path[PATH_MAX], buf[512];
+	struct m2m_state st;
+	char name[NAME_MAX + 1], buf[512];
 	int n;
 
-	last_error_path(cfg, profile, path, sizeof(path));
+	state_name("vpn", profile, ".last", name, sizeof(name));
 	if (rc == M2M_OK) {
-		unlink(path);
+		if (m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL) == M2M_OK) {
+			m2m_state_remove(&st, name, NULL);
+			m2m_state_close(&st);
+		}
 		return;
 	}
-	if (m2m_mkdir_private(vpn_state_dir(cfg), NULL))
+	if (m2m_state_open(&st, vpn_state_dir(cfg), NULL))
 		return;
 	n = snprintf(buf, sizeof(buf), "%d %lld %s\n", rc, (long long)time(NULL), msg);
 	if (n > 0)
-		m2m_write_atomic(path, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1, 0600,
-				 NULL);
+		m2m_state_write(&st, name, buf,
+				(size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1, NULL);
+	m2m_state_close(&st);
 }
 
-void vpn_last_error_load(const struct m2m_config *cfg, struct m2m_vpn_status *st)
+/* "<rc> <unix time> <message>": two numbers and a space, as vpn_last_error_save writes */
+static int check_last(const char *buf, size_t len, void *ctx, struct m2m_err *err)
 {
-	char path[PATH_MAX], *buf = NULL, *end;
 	long long t;
+	char *end;
+	long rc;
 
-	last_error_path(cfg, st->profile, path, sizeof(path));
-	if (m2m_read_file(path, 4096, &buf, NULL, NULL))
+	(void)ctx;
+	(void)len;
+	rc = strtol(buf, &end, 10);
+	if (end == buf || *end != ' ' || rc <= 0 || rc > 255)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "no result code");
+	t = strtoll(end + 1, &end, 10);
+	if (t < 0 || (*end != ' ' && *end != '\n'))
+		return m2m_err_set(err, M2M_ERR_FAILURE, "no time");
+	return M2M_OK;
+}
+
+void vpn_last_error_load(const struct m2m_config *cfg, struct m2m_vpn_status *s)
+{
+	struct m2m_state st;
+	struct m2m_err err;
+	char name[NAME_MAX + 1], *buf = NULL, *end;
+	long long t;
+	int rc;
+
+	if (m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL))
 		return;
-	st->last_rc = (int)strtol(buf, &end, 10);
+	state_name("vpn", s->profile, ".last", name, sizeof(name));
+	rc = m2m_state_read(&st, name, 4096, check_last, NULL, &buf, NULL, &err);
+	m2m_state_close(&st);
+	if (rc && rc != M2M_ERR_NOT_FOUND) {
+		/* damaged and set aside (or unreadable): the status says so, in place of the failure */
+		s->last_rc = M2M_ERR_FAILURE;
+		s->last_error_time = (uint64_t)time(NULL);
+		snprintf(s->last_error, sizeof(s->last_error), "%.*s", (int)sizeof(s->last_error) - 1,
+			 err.msg);
+		return;
+	}
+	if (rc)
+		return;
+	s->last_rc = (int)strtol(buf, &end, 10);
 	t = strtoll(end, &end, 10);
-	st->last_error_time = t > 0 ? (uint64_t)t : 0;
+	s->last_error_time = t > 0 ? (uint64_t)t : 0;
 	if (*end == ' ')
 		end++;
 	end[strcspn(end, "\n")] = '\0';
-	snprintf(st->last_error, sizeof(st->last_error), "%s", end);
+	snprintf(s->last_error, sizeof(s->last_error), "%s", end);
 	free(buf);
 }

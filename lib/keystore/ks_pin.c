@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "keystore/ks_int.h"
+#include "state/state.h"
 
 const char *m2m_pin_state_name(enum m2m_pin_state s)
 {
@@ -60,11 +61,14 @@ void m2m_keystore_set_state_dir(const char *dir)
 }
 
 /*
- * "<state>/<kind>-<hash of module, serial, label>": "pin-rejected" holds a
- * hash of the rejected PIN; "fact-<name>" says what was seen of a key.
+ * "<kind>-<hash of module, serial, label>" in the state directory:
+ * "pin-rejected" holds a hash of the rejected PIN; "fact-<name>" says what was
+ * seen of a key. Through lib/state: the directory's ownership checked, atomic
+ * writes, and a marker that is not what we write set aside (NAME.bad) and
+ * taken as absent: the PIN is tried, the fact found out again.
  */
 static void marker_of(const char *kind, const char *module, const char *serial, const char *token,
-		      char *path, size_t len)
+		      char *name, size_t len)
 {
 	unsigned char md[32];
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
@@ -78,45 +82,69 @@ static void marker_of(const char *kind, const char *module, const char *serial, 
 		EVP_DigestFinal_ex(c, md, &n);
 	}
 	EVP_MD_CTX_free(c);
-	snprintf(path, len, "%s/%s-%02x%02x%02x%02x%02x%02x%02x%02x", ks_state_dir, kind, md[0],
-		 md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
+	snprintf(name, len, "%s-%02x%02x%02x%02x%02x%02x%02x%02x", kind, md[0], md[1], md[2], md[3],
+		 md[4], md[5], md[6], md[7]);
 }
 
-static void marker(const char *module, const char *serial, const char *token, char *path,
+static void marker(const char *module, const char *serial, const char *token, char *name,
 		   size_t len)
 {
-	marker_of("pin-rejected", module, serial, token, path, len);
+	marker_of("pin-rejected", module, serial, token, name, len);
+}
+
+/* what ks_fact_set writes */
+static int check_fact(const char *buf, size_t len, void *ctx, struct m2m_err *err)
+{
+	(void)ctx;
+	if (len != 2 || memcmp(buf, "1\n", 2) != 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "not a fact marker");
+	return M2M_OK;
 }
 
 bool ks_fact_has(const char *module, const char *serial, const char *token, const char *fact)
 {
-	char kind[64], path[PATH_MAX];
+	struct m2m_state st;
+	char kind[64], name[NAME_MAX + 1], *buf = NULL;
+	bool has;
 
 	snprintf(kind, sizeof(kind), "fact-%s", fact);
-	marker_of(kind, module, serial, token, path, sizeof(path));
-	return access(path, F_OK) == 0;
+	marker_of(kind, module, serial, token, name, sizeof(name));
+	if (m2m_state_open_existing(&st, ks_state_dir, NULL))
+		return false;
+	has = m2m_state_read(&st, name, 256, check_fact, NULL, &buf, NULL, NULL) == M2M_OK;
+	m2m_state_close(&st);
+	free(buf);
+	return has;
 }
 
 void ks_fact_set(const char *module, const char *serial, const char *token, const char *fact)
 {
-	char kind[64], path[PATH_MAX];
+	struct m2m_state st;
+	char kind[64], name[NAME_MAX + 1];
 
 	snprintf(kind, sizeof(kind), "fact-%s", fact);
-	marker_of(kind, module, serial, token, path, sizeof(path));
-	if (!m2m_mkdir_private(ks_state_dir, NULL))
-		m2m_write_atomic(path, "1\n", 2, 0600, NULL);
+	marker_of(kind, module, serial, token, name, sizeof(name));
+	if (m2m_state_open(&st, ks_state_dir, NULL))
+		return;
+	m2m_state_write(&st, name, "1\n", 2, NULL);
+	m2m_state_close(&st);
 }
 
-static void pin_hash(const char *path, const char *pin, size_t len, char *hex, size_t hexlen)
+static void pin_hash(const char *name, const char *pin, size_t len, char *hex, size_t hexlen)
 {
 	unsigned char md[32];
 	unsigned n = 0;
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 
 	memset(md, 0, sizeof(md));
-	/* salted with the marker's own name: equal PINs on two tokens hash apart */
+	/*
+	 * salted with the marker's own path, "<state dir>/<name>" as earlier
+	 * versions hashed it: equal PINs on two tokens hash apart
+	 */
 	if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL)) {
-		EVP_DigestUpdate(c, path, strlen(path));
+		EVP_DigestUpdate(c, ks_state_dir, strlen(ks_state_dir));
+		EVP_DigestUpdate(c, "/", 1);
+		EVP_DigestUpdate(c, name, strlen(name));
 		EVP_DigestUpdate(c, pin, len);
 		EVP_DigestFinal_ex(c, md, &n);
 	}
@@ -125,16 +153,31 @@ static void pin_hash(const char *path, const char *pin, size_t len, char *hex, s
 	OPENSSL_cleanse(md, sizeof(md));
 }
 
+/* what ks_pin_remember writes: a SHA-256 in hex and a newline */
+static int check_pin_hash(const char *buf, size_t len, void *ctx, struct m2m_err *err)
+{
+	(void)ctx;
+	if (len != 65 || buf[64] != '\n' || strspn(buf, "0123456789abcdef") != 64)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "not a PIN hash");
+	return M2M_OK;
+}
+
 bool ks_pin_rejected_before(const char *module, const char *serial, const char *token,
 			    const char *pin, size_t len)
 {
-	char path[PATH_MAX], want[65] = "", *have = NULL;
+	struct m2m_state st;
+	char name[NAME_MAX + 1], want[65] = "", *have = NULL;
 	bool same;
+	int rc;
 
-	marker(module, serial, token, path, sizeof(path));
-	if (m2m_read_file(path, 256, &have, NULL, NULL))
+	marker(module, serial, token, name, sizeof(name));
+	if (m2m_state_open_existing(&st, ks_state_dir, NULL))
 		return false;
-	pin_hash(path, pin, len, want, sizeof(want));
+	rc = m2m_state_read(&st, name, 256, check_pin_hash, NULL, &have, NULL, NULL);
+	m2m_state_close(&st);
+	if (rc)
+		return false;
+	pin_hash(name, pin, len, want, sizeof(want));
 	have[strcspn(have, "\n")] = '\0';
 	same = strcmp(have, want) == 0;
 	free(have);
@@ -144,18 +187,23 @@ bool ks_pin_rejected_before(const char *module, const char *serial, const char *
 void ks_pin_remember(const char *module, const char *serial, const char *token, const char *pin,
 		     size_t len, bool rejected)
 {
-	char path[PATH_MAX], hex[66] = "";
+	struct m2m_state st;
+	char name[NAME_MAX + 1], hex[66] = "";
 
-	marker(module, serial, token, path, sizeof(path));
+	marker(module, serial, token, name, sizeof(name));
 	if (!rejected) {
-		unlink(path);
+		if (m2m_state_open_existing(&st, ks_state_dir, NULL) == M2M_OK) {
+			m2m_state_remove(&st, name, NULL);
+			m2m_state_close(&st);
+		}
 		return;
 	}
-	if (m2m_mkdir_private(ks_state_dir, NULL))
+	if (m2m_state_open(&st, ks_state_dir, NULL))
 		return;
-	pin_hash(path, pin, len, hex, sizeof(hex) - 1);
+	pin_hash(name, pin, len, hex, sizeof(hex) - 1);
 	strcat(hex, "\n");
-	m2m_write_atomic(path, hex, strlen(hex), 0600, NULL);
+	m2m_state_write(&st, name, hex, strlen(hex), NULL);
+	m2m_state_close(&st);
 }
 
 int ks_pin_policy(enum m2m_pin_state st, bool person, const char *token, struct m2m_err *err)

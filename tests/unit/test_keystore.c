@@ -833,6 +833,89 @@ static void test_pin_memory(void **state)
 	m2m_keystore_set_state_dir(NULL);
 }
 
+/* "<dir>/<kind>-<first 8 bytes of SHA-256(module, serial, token)>", as earlier versions named it */
+static void marker_file(const char *kind, const char *m, const char *s, const char *t, char *out,
+			size_t len)
+{
+	unsigned char md[32];
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	assert_true(EVP_DigestInit_ex(c, EVP_sha256(), NULL));
+	EVP_DigestUpdate(c, m, strlen(m) + 1);
+	EVP_DigestUpdate(c, s, strlen(s) + 1);
+	EVP_DigestUpdate(c, t, strlen(t) + 1);
+	EVP_DigestFinal_ex(c, md, NULL);
+	EVP_MD_CTX_free(c);
+	snprintf(out, len, "%s/%s-%02x%02x%02x%02x%02x%02x%02x%02x", dir, kind, md[0], md[1], md[2],
+		 md[3], md[4], md[5], md[6], md[7]);
+}
+
+static void put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/*
+ * The markers keep their names and contents (a device updated in the field keeps
+ * them); one that is not what we write is set aside and taken as absent.
+ */
+static void test_pin_marker_state(void **state)
+{
+	char path[160], bad[176], want[65], line[80];
+	unsigned char md[32];
+	EVP_MD_CTX *c;
+	FILE *f;
+
+	(void)state;
+	m2m_keystore_set_state_dir(dir);
+	/* a marker as 0.x wrote it: SHA-256 of its own path and the PIN, in hex */
+	marker_file("pin-rejected", "/m.so", "SER9", "tok", path, sizeof(path));
+	c = EVP_MD_CTX_new();
+	assert_true(EVP_DigestInit_ex(c, EVP_sha256(), NULL));
+	EVP_DigestUpdate(c, path, strlen(path));
+	EVP_DigestUpdate(c, "4321", 4);
+	EVP_DigestFinal_ex(c, md, NULL);
+	EVP_MD_CTX_free(c);
+	for (int i = 0; i < 32; i++)
+		snprintf(want + 2 * i, 3, "%02x", md[i]);
+	snprintf(line, sizeof(line), "%s\n", want);
+	put_file(path, line);
+	assert_true(ks_pin_rejected_before("/m.so", "SER9", "tok", "4321", 4));
+	assert_false(ks_pin_rejected_before("/m.so", "SER9", "tok", "1234", 4));
+	/* and this version writes the same */
+	unlink(path);
+	ks_pin_remember("/m.so", "SER9", "tok", "4321", 4, true);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	assert_int_equal(strncmp(line, want, 64), 0);
+	/* damaged: set aside, the PIN is tried */
+	put_file(path, "not a hash\n");
+	assert_false(ks_pin_rejected_before("/m.so", "SER9", "tok", "4321", 4));
+	snprintf(bad, sizeof(bad), "%s.bad", path);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(access(bad, F_OK), 0);
+	unlink(bad);
+
+	/* a fact: "1\n"; anything else is set aside and found out again */
+	marker_file("fact-no-auth", "dev", "0001:ab", "key", path, sizeof(path));
+	assert_false(ks_fact_has("dev", "0001:ab", "key", "no-auth"));
+	ks_fact_set("dev", "0001:ab", "key", "no-auth");
+	assert_true(ks_fact_has("dev", "0001:ab", "key", "no-auth"));
+	assert_int_equal(access(path, F_OK), 0);
+	put_file(path, "");
+	assert_false(ks_fact_has("dev", "0001:ab", "key", "no-auth"));
+	snprintf(bad, sizeof(bad), "%s.bad", path);
+	assert_int_equal(access(bad, F_OK), 0);
+	unlink(bad);
+	m2m_keystore_set_state_dir(NULL);
+}
+
 /* A PKCS#11 module that cannot be loaded. */
 static void test_pkcs11_no_module(void **state)
 {
@@ -918,6 +1001,7 @@ int main(void)
 		cmocka_unit_test(test_pkcs11_no_module),
 		cmocka_unit_test(test_tcti_refused),
 		cmocka_unit_test(test_pin_memory),
+		cmocka_unit_test(test_pin_marker_state),
 		cmocka_unit_test(test_pkey),
 	};
 

@@ -3,7 +3,9 @@
  * What the LwM2M client keeps on disk between runs: the registration (so
  * that a cron run Updates instead of Registering) and the observations with
  * what the server set for them (so that they outlive the process, a kill -9
- * or a power cut included). Written atomically, 0600, in the state directory.
+ * or a power cut included). Through lib/state: written atomically, 0600, in
+ * the state directory, and a damaged file set aside (NAME.bad) and taken as
+ * none: the client registers afresh, the observations start over.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,16 +16,11 @@
 #include <json-c/json.h>
 
 #include "base/base.h"
+#include "state/state.h"
 #include "lwm2m/dm_int.h"
 
-static char *state_path(const struct m2m_config *cfg)
-{
-	char *p = NULL;
-
-	if (asprintf(&p, "%s/dm-registration.json", cfg->state_dir) < 0)
-		return NULL;
-	return p;
-}
+#define REG_FILE "dm-registration.json"
+#define OBS_FILE "dm-observations.json"
 
 static void copy_str(char *dst, size_t len, json_object *o, const char *key)
 {
@@ -34,17 +31,51 @@ static void copy_str(char *dst, size_t len, json_object *o, const char *key)
 		snprintf(dst, len, "%s", json_object_get_string(v));
 }
 
-/* The saved registration, and the object links it last sent (links may be NULL). */
-int lw_dm_state_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char *links,
-		      size_t links_len)
+static bool is_type(json_object *o, const char *key, json_type t)
 {
-	char *path = state_path(cfg);
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, t);
+}
+
+/* what lw_dm_state_save writes, as far as a reader needs it to Update */
+static int check_reg(json_object *o, void *ctx, struct m2m_err *err)
+{
+	static const char *const strs[] = { "server", "endpoint", "location" };
+
+	(void)ctx;
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		if (!is_type(o, strs[i], json_type_string))
+			return m2m_err_set(err, M2M_ERR_FAILURE, "no \"%s\"", strs[i]);
+	if (!is_type(o, "registered_at", json_type_int) || !is_type(o, "lifetime", json_type_int))
+		return m2m_err_set(err, M2M_ERR_FAILURE, "no registration time or lifetime");
+	return M2M_OK;
+}
+
+/*
+ * The saved registration, and the object links it last sent (links may be
+ * NULL). A damaged file is set aside and taken as none (the client registers
+ * afresh); the status shows that as the last error, and *why (if given) says it.
+ */
+static int reg_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char *links,
+		    size_t links_len, struct m2m_err *why)
+{
+	struct m2m_err err;
 	json_object *o, *v;
+	int rc;
 
 	memset(st, 0, sizeof(*st));
-	o = lw_read_json_state(path);
-	free(path);
-	if (!o)
+	m2m_err_clear(&err);
+	rc = lw_state_read_json(cfg, REG_FILE, 65536, check_reg, NULL, &o, &err);
+	if (rc == M2M_ERR_FAILURE) {
+		st->last_rc = rc;
+		st->last_attempt = (uint64_t)time(NULL);
+		snprintf(st->last_error, sizeof(st->last_error), "%.*s",
+			 (int)sizeof(st->last_error) - 1, err.msg);
+		if (why)
+			*why = err;
+	}
+	if (rc)
 		return M2M_ERR_NOT_FOUND;
 	if (links)
 		copy_str(links, links_len, o, "links");
@@ -68,6 +99,12 @@ int lw_dm_state_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char
 	return M2M_OK;
 }
 
+int lw_dm_state_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char *links,
+		     size_t links_len)
+{
+	return reg_read(cfg, st, links, links_len, NULL);
+}
+
 int m2m_dm_state_load(const struct m2m_config *cfg, struct m2m_dm_state *st)
 {
 	return lw_dm_state_read(cfg, st, NULL, 0);
@@ -76,15 +113,11 @@ int m2m_dm_state_load(const struct m2m_config *cfg, struct m2m_dm_state *st)
 void lw_dm_state_save(struct m2m_dm *dm)
 {
 	json_object *o = json_object_new_object();
-	char *path = state_path(dm->cfg);
 	const char *s;
 	struct m2m_err err;
 
-	if (!o || !path) {
-		json_object_put(o);
-		free(path);
+	if (!o)
 		return;
-	}
 	json_object_object_add(o, "server", json_object_new_string(dm->st.server));
 	json_object_object_add(o, "endpoint", json_object_new_string(dm->st.endpoint));
 	json_object_object_add(o, "location", json_object_new_string(dm->st.location));
@@ -97,22 +130,11 @@ void lw_dm_state_save(struct m2m_dm *dm)
 	json_object_object_add(o, "links", json_object_new_string(dm->links));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	/* best effort: a lost state file only costs a full Register next time */
-	if (m2m_mkdir_private(dm->cfg->state_dir, &err) == M2M_OK)
-		m2m_write_atomic(path, s, strlen(s), 0600, &err);
+	lw_state_write(dm->cfg, REG_FILE, s, &err);
 	json_object_put(o);
-	free(path);
 }
 
 /* ---- observations ---- */
-
-static char *obs_path(const struct m2m_config *cfg)
-{
-	char *p = NULL;
-
-	if (asprintf(&p, "%s/dm-observations.json", cfg->state_dir) < 0)
-		return NULL;
-	return p;
-}
 
 /*
  * The observations, and what the server set for them, on disk: at the end of
@@ -125,14 +147,13 @@ void lw_dm_obs_save(struct m2m_dm *dm)
 	struct lw_obs_settings set = { .dflt_pmin = dm->objs.dflt_pmin,
 				       .dflt_pmax = dm->objs.dflt_pmax,
 				       .storing = dm->objs.notif_storing };
+	struct m2m_state st;
 	struct m2m_err err;
-	char *path;
 
 	if (!dm->obs_loaded)
 		return;
 	dm->obs_dirty = false;
 	dm->obs_saved_at = m2m_now_ms();
-	path = obs_path(dm->cfg);
 	if (dm->objs.lifetime_s != dm->base_lifetime_s || dm->objs.binding != dm->base_binding) {
 		set.lifetime_s = dm->objs.lifetime_s;
 		set.binding = dm->objs.binding;
@@ -141,9 +162,10 @@ void lw_dm_obs_save(struct m2m_dm *dm)
 	}
 	memcpy(set.attrs, dm->reg.attrs, sizeof(set.attrs));
 	set.n_attrs = dm->reg.n_attrs;
-	if (path && lw_obs_save(&dm->obs, &set, path, dm->st.server, dm->st.endpoint, &err))
+	if (m2m_state_open(&st, dm->cfg->state_dir, &err) ||
+	    lw_obs_save(&dm->obs, &set, &st, OBS_FILE, dm->st.server, dm->st.endpoint, &err))
 		logf_(dm, LOG_WARNING, "%s", err.msg);
-	free(path);
+	m2m_state_close(&st);
 }
 
 /*
@@ -151,11 +173,11 @@ void lw_dm_obs_save(struct m2m_dm *dm)
  * (Write-Attributes, Server resources 2, 3 and 6): a new Register drops
  * them all again.
  */
-static void obs_load(struct m2m_dm *dm, const char *path)
+static void obs_load(struct m2m_dm *dm, const struct m2m_state *st)
 {
 	struct lw_obs_settings set = { 0 };
 
-	lw_obs_load(&dm->obs, &set, path, dm->st.server, dm->st.endpoint);
+	lw_obs_load(&dm->obs, &set, st, OBS_FILE, dm->st.server, dm->st.endpoint);
 	if (!set.present)
 		return;
 	memcpy(dm->reg.attrs, set.attrs, sizeof(set.attrs));
@@ -171,11 +193,23 @@ static void obs_load(struct m2m_dm *dm, const char *path)
 	}
 }
 
+/*
+ * The state of an earlier run, read where a run first needs it (before its
+ * first Register or Update): the observations, and a look at the registration
+ * so that a damaged file is set aside here, where there is a log to say so,
+ * and the Register that follows starts afresh.
+ */
 void lw_dm_obs_load(struct m2m_dm *dm)
 {
-	char *path = obs_path(dm->cfg);
+	struct m2m_dm_state saved;
+	struct m2m_state st;
+	struct m2m_err why;
 
-	if (path)
-		obs_load(dm, path);
-	free(path);
+	m2m_err_clear(&why);
+	if (reg_read(dm->cfg, &saved, NULL, 0, &why) && why.rc)
+		logf_(dm, LOG_WARNING, "%s; registering afresh", why.msg);
+	if (m2m_state_open_existing(&st, dm->cfg->state_dir, NULL) == M2M_OK) {
+		obs_load(dm, &st);
+		m2m_state_close(&st);
+	}
 }

@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "base/base.h"
+#include "state/state.h"
 #include "lwm2m/observe.h"
 
 #define NOTE_MAX (64 * 1024)   /* a stored notification larger than this is not kept */
@@ -392,7 +393,8 @@ static void attrs_query(const struct lw_attrs *a, char *out, size_t len)
 }
 
 int lw_obs_save(const struct lw_observers *s, const struct lw_obs_settings *set,
-		const char *path, const char *server, const char *endpoint, struct m2m_err *err)
+		const struct m2m_state *st, const char *name, const char *server,
+		const char *endpoint, struct m2m_err *err)
 {
 	json_object *root = json_object_new_object(), *list = json_object_new_array();
 	json_object *js = json_object_new_object(), *attrs = json_object_new_array();
@@ -478,7 +480,7 @@ int lw_obs_save(const struct lw_observers *s, const struct lw_obs_settings *set,
 	json_object_object_add(root, "observations", list);
 	txt = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
 					     JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = txt ? m2m_write_atomic(path, txt, strlen(txt), 0600, err) :
+	rc = txt ? m2m_state_write(st, name, txt, strlen(txt), err) :
 		   m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	json_object_put(root);
 	return rc;
@@ -610,42 +612,86 @@ static void load_settings(struct lw_obs_settings *set, json_object *js)
 	set->n_attrs = reg.n_attrs;
 }
 
-void lw_obs_parse(struct lw_observers *s, struct lw_obs_settings *set, const char *text,
-		  size_t len, const char *server, const char *endpoint)
+/* A saved file's observations and settings, if it was saved for this server and endpoint. */
+static void parse_root(struct lw_observers *s, struct lw_obs_settings *set, json_object *root,
+		       const char *server, const char *endpoint)
 {
-	json_tokener *tk = json_tokener_new();
-	json_object *root = NULL, *list, *js;
+	json_object *list, *js;
 	const char *v;
 	int64_t ver;
 
-	if (tk && len <= FILE_MAX)
-		root = json_tokener_parse_ex(tk, text, (int)len);
-	json_tokener_free(tk);
 	if (!root || !get_int(root, "version", 1, 1, &ver) || !get_str(root, "server", &v) ||
 	    strcmp(v, server) || !get_str(root, "endpoint", &v) || strcmp(v, endpoint) ||
 	    !json_object_object_get_ex(root, "observations", &list) ||
-	    !json_object_is_type(list, json_type_array)) {
-		json_object_put(root);
+	    !json_object_is_type(list, json_type_array))
 		return;
-	}
 	if (set && json_object_object_get_ex(root, "settings", &js))
 		load_settings(set, js);
 	for (size_t i = 0; i < json_object_array_length(list) && s->n < LW_MAX_OBS; i++)
 		if (!load_one(s, json_object_array_get_idx(list, i), (int64_t)m2m_now_ms(),
 			      (int64_t)wall_ms()))
 			logf_(s, LOG_WARNING, "saved observation %zu unusable, dropped", i);
+}
+
+void lw_obs_parse(struct lw_observers *s, struct lw_obs_settings *set, const char *text,
+		  size_t len, const char *server, const char *endpoint)
+{
+	json_tokener *tk = json_tokener_new();
+	json_object *root = NULL;
+
+	if (tk && len <= FILE_MAX)
+		root = json_tokener_parse_ex(tk, text, (int)len);
+	json_tokener_free(tk);
+	parse_root(s, set, root, server, endpoint);
 	json_object_put(root);
 }
 
-void lw_obs_load(struct lw_observers *s, struct lw_obs_settings *set, const char *path,
-		 const char *server, const char *endpoint)
+/*
+ * What lw_obs_save writes, whichever server it was for: a JSON object with a
+ * version, a server, an endpoint and a list of observations. The root is kept
+ * (ctx) so the text is parsed once.
+ */
+static int check_file(const char *buf, size_t len, void *ctx, struct m2m_err *err)
+{
+	json_object **out = ctx, *root = NULL, *v;
+	json_tokener *tk = json_tokener_new();
+
+	if (tk && len <= FILE_MAX)
+		root = json_tokener_parse_ex(tk, buf, (int)len);
+	json_tokener_free(tk);
+	if (!json_object_is_type(root, json_type_object) ||
+	    !json_object_object_get_ex(root, "version", &v) ||
+	    !json_object_is_type(v, json_type_int) ||
+	    !json_object_object_get_ex(root, "server", &v) ||
+	    !json_object_is_type(v, json_type_string) ||
+	    !json_object_object_get_ex(root, "endpoint", &v) ||
+	    !json_object_is_type(v, json_type_string) ||
+	    !json_object_object_get_ex(root, "observations", &v) ||
+	    !json_object_is_type(v, json_type_array)) {
+		json_object_put(root);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "not a list of observations");
+	}
+	*out = root;
+	return M2M_OK;
+}
+
+void lw_obs_load(struct lw_observers *s, struct lw_obs_settings *set, const struct m2m_state *st,
+		 const char *name, const char *server, const char *endpoint)
 {
 	struct m2m_err err;
+	json_object *root = NULL;
 	char *buf = NULL;
-	size_t len = 0;
+	int rc;
 
-	if (m2m_read_file(path, FILE_MAX, &buf, &len, &err))
-		return;
-	lw_obs_parse(s, set, buf, len, server, endpoint);
+	rc = m2m_state_read(st, name, FILE_MAX, check_file, &root, &buf, NULL, &err);
 	free(buf);
+	if (rc == M2M_ERR_NOT_FOUND)
+		return;
+	if (rc) {
+		/* set aside: the observations start over, the server sets them up again */
+		logf_(s, LOG_WARNING, "%s; the observations start over", err.msg);
+		return;
+	}
+	parse_root(s, set, root, server, endpoint);
+	json_object_put(root);
 }

@@ -126,10 +126,12 @@ void lw_obs_clear(struct lw_observers *s);
  * what was sent but not confirmed is queued again). Load ignores a file for
  * another server or endpoint, and anything malformed in it.
  */
+struct m2m_state;
 int lw_obs_save(const struct lw_observers *s, const struct lw_obs_settings *set,
-		const char *path, const char *server, const char *endpoint, struct m2m_err *err);
-void lw_obs_load(struct lw_observers *s, struct lw_obs_settings *set, const char *path,
-		 const char *server, const char *endpoint);
+		const struct m2m_state *st, const char *name, const char *server,
+		const char *endpoint, struct m2m_err *err);
+void lw_obs_load(struct lw_observers *s, struct lw_obs_settings *set, const struct m2m_state *st,
+		 const char *name, const char *server, const char *endpoint);
 /* The same from text in memory (the fuzz target's entry). */
 void lw_obs_parse(struct lw_observers *s, struct lw_obs_settings *set, const char *text,
 		  size_t len, const char *server, const char *endpoint);

@@ -14,6 +14,7 @@
 #include "lwm2m/lwm2m.h"
 #include "m2m/dm.h"
 #include "m2m/keystore.h"
+#include "state/state.h"
 
 int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 	       struct m2m_err *err)
@@ -23,7 +24,7 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 	volatile const int *stop;
 	static const int never;
 	struct m2m_dm *dm = NULL;
-	char *lock = NULL;
+	struct m2m_state st;
 	int fd = -1, rc;
 
 	m2m_err_clear(err);
@@ -39,14 +40,12 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 	m2m_keystore_set_deadline(start + budget);
 	if (!cfg->dm.enabled)
 		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: dm: not configured", cfg->path);
-	rc = m2m_mkdir_private(cfg->state_dir, err);
+	rc = m2m_state_open(&st, cfg->state_dir, err);
 	if (rc)
 		return rc;
-	if (asprintf(&lock, "%s/dm.lock", cfg->state_dir) < 0)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	/* one run at a time: two would both write the registration and the observations */
-	rc = m2m_lock(lock, 0, &fd, err);
-	free(lock);
+	rc = m2m_state_lock(&st, "dm.lock", 0, &fd, err);
+	m2m_state_close(&st);
 	if (rc)
 		return rc;
 	/* a fleet woken by the same cron line must not hit the server at once */

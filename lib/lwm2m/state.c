@@ -2,8 +2,9 @@
 /*
  * What the LwM2M code keeps in the state directory and both the bootstrap
  * (bootstrap.c) and the client (client.c, dm_state.c) read: the JSON state
- * reader, and the server and credentials a bootstrap server gave us
- * (state_dir/dm-bootstrap.json, 0600: it holds the PSK).
+ * files through lib/state (atomic, 0600, a damaged one set aside), and the
+ * server and credentials a bootstrap server gave us (state_dir/dm-bootstrap.json,
+ * 0600: it holds the PSK).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,31 +13,89 @@
 #include <json-c/json.h>
 
 #include "base/base.h"
+#include "state/state.h"
 #include "lwm2m/state.h"
 
-json_object *lw_read_json_state(const char *path)
+/* a state text may hold a secret (the bootstrap's PSK): json-c's copy wiped before it is freed */
+static void put_wiped(json_object *o)
 {
-	struct m2m_err err;
+	json_object *v;
+
+	if (json_object_object_get_ex(o, "secret", &v) && json_object_is_type(v, json_type_string))
+		explicit_bzero((char *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
+	json_object_put(o);
+}
+
+/* m2m_state_read's check: the text parses as a JSON object the caller's check accepts */
+struct json_read {
+	lw_json_check_fn check;
+	void *ctx;
 	json_object *o;
+};
+
+static int check_json(const char *buf, size_t len, void *ctx, struct m2m_err *err)
+{
+	struct json_read *r = ctx;
+	json_tokener *tk = json_tokener_new();
+	json_object *o = NULL;
+	int rc;
+
+	if (!tk)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	if (len <= INT32_MAX)
+		o = json_tokener_parse_ex(tk, buf, (int)len);
+	json_tokener_free(tk);
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "not a JSON object");
+	}
+	rc = r->check ? r->check(o, r->ctx, err) : M2M_OK;
+	if (rc) {
+		put_wiped(o);
+		return rc;
+	}
+	r->o = o;
+	return M2M_OK;
+}
+
+int lw_state_read_json(const struct m2m_config *cfg, const char *name, size_t max,
+		       lw_json_check_fn check, void *ctx, json_object **out, struct m2m_err *err)
+{
+	struct json_read r = { .check = check, .ctx = ctx };
+	struct m2m_state st;
 	char *buf = NULL;
 	size_t len = 0;
+	int rc;
 
-	if (!path || m2m_read_file(path, 65536, &buf, &len, &err))
-		return NULL;
-	o = json_tokener_parse(buf);
-	explicit_bzero(buf, len);
+	*out = NULL;
+	rc = m2m_state_open_existing(&st, cfg->state_dir, err);
+	if (rc)
+		return rc;
+	rc = m2m_state_read(&st, name, max, check_json, &r, &buf, &len, err);
+	m2m_state_close(&st);
+	if (buf)
+		explicit_bzero(buf, len);
 	free(buf);
-	return o;
+	if (rc)
+		return rc;
+	*out = r.o;
+	return M2M_OK;
 }
 
-static char *bs_path(const struct m2m_config *cfg)
+int lw_state_write(const struct m2m_config *cfg, const char *name, const char *txt,
+		   struct m2m_err *err)
 {
-	char *p = NULL;
+	struct m2m_state st;
+	int rc = m2m_state_open(&st, cfg->state_dir, err);
 
-	if (asprintf(&p, "%s/dm-bootstrap.json", cfg->state_dir) < 0)
-		return NULL;
-	return p;
+	if (rc)
+		return rc;
+	rc = m2m_state_write(&st, name, txt, strlen(txt), err);
+	m2m_state_close(&st);
+	return rc;
 }
+
+#define BS_FILE "dm-bootstrap.json"
 
 /* A JSON string's text, "" for anything else (a corrupted file must not crash us). */
 static const char *str_of(json_object *v)
@@ -56,17 +115,12 @@ static bool hex_field(json_object *o, const char *key, uint8_t *out, size_t max,
 	       m2m_unhex(json_object_get_string(v), out, max, len);
 }
 
-int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out)
+/* what lw_bs_save writes: a server URI and, where present, hex that fits */
+static int bs_parse(json_object *o, void *ctx, struct m2m_err *err)
 {
-	char *path = bs_path(cfg);
-	json_object *o, *v;
-	int rc = M2M_ERR_NOT_FOUND;
+	struct lw_bs_server *out = ctx;
+	json_object *v;
 
-	memset(out, 0, sizeof(*out));
-	o = lw_read_json_state(path); /* the file holds the PSK: wiped there */
-	free(path);
-	if (!o)
-		return M2M_ERR_NOT_FOUND;
 	if (json_object_object_get_ex(o, "uri", &v))
 		snprintf(out->uri, sizeof(out->uri), "%s", str_of(v));
 	if (json_object_object_get_ex(o, "mode", &v))
@@ -77,19 +131,33 @@ int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out)
 		out->lifetime = (unsigned)json_object_get_int(v);
 	if (json_object_object_get_ex(o, "binding", &v))
 		snprintf(out->binding, sizeof(out->binding), "%s", str_of(v));
-	if (out->uri[0] &&
-	    hex_field(o, "identity", out->identity, sizeof(out->identity), &out->id_len) &&
-	    hex_field(o, "secret", out->secret, sizeof(out->secret), &out->secret_len) &&
-	    hex_field(o, "server_key", out->server_key, sizeof(out->server_key),
-		      &out->server_key_len))
-		rc = M2M_OK;
-	/* the text held the secret: wipe json-c's copy before it is freed */
-	if (json_object_object_get_ex(o, "secret", &v) && json_object_is_type(v, json_type_string))
-		explicit_bzero((char *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
-	json_object_put(o);
-	if (rc)
+	if (!out->uri[0])
+		return m2m_err_set(err, M2M_ERR_FAILURE, "no server URI");
+	if (!hex_field(o, "identity", out->identity, sizeof(out->identity), &out->id_len) ||
+	    !hex_field(o, "secret", out->secret, sizeof(out->secret), &out->secret_len) ||
+	    !hex_field(o, "server_key", out->server_key, sizeof(out->server_key),
+		       &out->server_key_len))
+		return m2m_err_set(err, M2M_ERR_FAILURE, "a key that is not hex");
+	return M2M_OK;
+}
+
+/*
+ * A damaged file is set aside (dm-bootstrap.json.bad) and taken as none: the
+ * next run bootstraps again, as it did when such a file was ignored.
+ */
+int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out)
+{
+	json_object *o = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = lw_state_read_json(cfg, BS_FILE, 65536, bs_parse, out, &o, NULL);
+	put_wiped(o);
+	if (rc) {
 		explicit_bzero(out, sizeof(*out));
-	return rc;
+		return M2M_ERR_NOT_FOUND;
+	}
+	return M2M_OK;
 }
 
 int lw_bs_save(const struct m2m_config *cfg, const struct lw_bs_server *s, struct m2m_err *err)
@@ -97,15 +165,11 @@ int lw_bs_save(const struct m2m_config *cfg, const struct lw_bs_server *s, struc
 	char idh[sizeof(s->identity) * 2 + 1], sech[sizeof(s->secret) * 2 + 1],
 	     skh[sizeof(s->server_key) * 2 + 1];
 	json_object *o = json_object_new_object(), *sv;
-	char *path = bs_path(cfg);
 	const char *txt;
 	int rc;
 
-	if (!o || !path) {
-		json_object_put(o);
-		free(path);
+	if (!o)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	}
 	m2m_hex(s->identity, s->id_len, idh, sizeof(idh));
 	m2m_hex(s->secret, s->secret_len, sech, sizeof(sech));
 	m2m_hex(s->server_key, s->server_key_len, skh, sizeof(skh));
@@ -119,9 +183,7 @@ int lw_bs_save(const struct m2m_config *cfg, const struct lw_bs_server *s, struc
 	json_object_object_add(o, "lifetime", json_object_new_int((int)s->lifetime));
 	json_object_object_add(o, "binding", json_object_new_string(s->binding));
 	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = m2m_mkdir_private(cfg->state_dir, err);
-	if (!rc)
-		rc = m2m_write_atomic(path, txt, strlen(txt), 0600, err);
+	rc = lw_state_write(cfg, BS_FILE, txt, err);
 	explicit_bzero(sech, sizeof(sech));
 	/* the JSON text and json-c's copy held the secret too */
 	explicit_bzero((char *)txt, strlen(txt));
@@ -129,6 +191,5 @@ int lw_bs_save(const struct m2m_config *cfg, const struct lw_bs_server *s, struc
 		explicit_bzero((char *)json_object_get_string(sv),
 			       (size_t)json_object_get_string_len(sv));
 	json_object_put(o);
-	free(path);
 	return rc;
 }

@@ -32,11 +32,20 @@ int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out);
 /* Keep s in state_dir/dm-bootstrap.json (atomic write, 0600). */
 int lw_bs_save(const struct m2m_config *cfg, const struct lw_bs_server *s, struct m2m_err *err);
 
+/* What a JSON state file must hold for its reader; M2M_OK or why not (err). */
+typedef int (*lw_json_check_fn)(json_object *o, void *ctx, struct m2m_err *err);
+
 /*
- * A small JSON state file (registration state, bootstrap result) as a json-c
- * object, or NULL if it is missing or not JSON. The raw bytes are wiped: the
- * bootstrap file holds a PSK. The caller keeps path (and frees it).
+ * The JSON object in name (at most max bytes) in cfg's state directory, which
+ * check (if any) accepted: *out, the caller puts it. M2M_ERR_NOT_FOUND if there
+ * is none (nor a state directory: nothing is created). A file that is not a
+ * JSON object or that check refuses is set aside as name.bad: M2M_ERR_FAILURE,
+ * err says so. The raw bytes are wiped: the bootstrap file holds a PSK.
  */
-json_object *lw_read_json_state(const char *path);
+int lw_state_read_json(const struct m2m_config *cfg, const char *name, size_t max,
+		       lw_json_check_fn check, void *ctx, json_object **out, struct m2m_err *err);
+/* Replace name with txt (atomic, 0600), the state directory created if need be. */
+int lw_state_write(const struct m2m_config *cfg, const char *name, const char *txt,
+		   struct m2m_err *err);
 
 #endif

@@ -6,12 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "base/base.h"
+#include "state/state.h"
+#include "m2m/dm.h"
 #include "lwm2m/lwm2m.h"
 #include "lwm2m/objects.h"
 #include "lwm2m/observe.h"
@@ -493,6 +496,7 @@ static void test_obs_state(void **state)
 {
 	static struct lw_observers s, t;
 	char dir[] = "/tmp/m2m-unit-obs.XXXXXX", path[64];
+	struct m2m_state st;
 	struct m2m_err err;
 
 	(void)state;
@@ -507,6 +511,7 @@ static void test_obs_state(void **state)
 	assert_true(s.o[0].numeric);
 
 	assert_non_null(mkdtemp(dir));
+	assert_int_equal(m2m_state_open(&st, dir, &err), 0);
 	snprintf(path, sizeof(path), "%s/obs.json", dir);
 	{
 		struct lw_obs_settings set = { .dflt_pmin = 2, .dflt_pmax = 60, .storing = false },
@@ -516,8 +521,8 @@ static void test_obs_state(void **state)
 		set.attrs[0] = (struct lw_attrs){ .path = ap, .set = LW_A_PMIN | LW_A_GT,
 						  .pmin = 5, .gt = 49.25 };
 		set.n_attrs = 1;
-		assert_int_equal(lw_obs_save(&s, &set, path, "coap://s", "ep", &err), 0);
-		lw_obs_load(&t, &back, path, "coap://s", "ep");
+		assert_int_equal(lw_obs_save(&s, &set, &st, "obs.json", "coap://s", "ep", &err), 0);
+		lw_obs_load(&t, &back, &st, "obs.json", "coap://s", "ep");
 		assert_true(back.present);
 		assert_int_equal(back.dflt_pmin, 2);
 		assert_int_equal(back.dflt_pmax, 60);
@@ -534,11 +539,20 @@ static void test_obs_state(void **state)
 	assert_memory_equal(t.o[0].last_hash, s.o[0].last_hash, 8);
 	lw_obs_free(&t);
 	/* another server or endpoint: not ours */
-	lw_obs_load(&t, NULL, path, "coap://other", "ep");
+	lw_obs_load(&t, NULL, &st, "obs.json", "coap://other", "ep");
 	assert_int_equal(t.n, 0);
-	lw_obs_load(&t, NULL, path, "coap://s", "ep2");
+	lw_obs_load(&t, NULL, &st, "obs.json", "coap://s", "ep2");
 	assert_int_equal(t.n, 0);
+	assert_int_equal(access(path, F_OK), 0); /* not damaged: another server's, kept */
+	/* damaged (cut short by hand, or a disk that lost a sector): set aside, none loaded */
+	assert_int_equal(truncate(path, 40), 0);
+	lw_obs_load(&t, NULL, &st, "obs.json", "coap://s", "ep");
+	assert_int_equal(t.n, 0);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/obs.json.bad", dir);
+	assert_int_equal(access(path, F_OK), 0);
 	unlink(path);
+	m2m_state_close(&st);
 	rmdir(dir);
 	/* truncated, not JSON, empty */
 	lw_obs_parse(&t, NULL, obs_state, strlen(obs_state) / 2, "coap://s", "ep");
@@ -595,9 +609,38 @@ static void test_coerce_float(void **state)
 	assert_int_not_equal(lw_value_coerce(&v, LW_UNSIGNED), 0);
 }
 
+static void put_text(const char *dir, const char *file, const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static bool has_file(const char *dir, const char *file)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return access(path, F_OK) == 0;
+}
+
+static void rm_dir(const char *dir)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /*
- * The bootstrap result read back is what was saved; the JSON reader leaves
- * its path to the caller (a path on the stack, read twice).
+ * The bootstrap result read back is what was saved; a damaged one (a null
+ * where the key was) is set aside and taken as none: the next run
+ * bootstraps again.
  */
 static void test_bs_state(void **state)
 {
@@ -607,6 +650,7 @@ static void test_bs_state(void **state)
 				  .lifetime = 300, .binding = "UQ" }, back;
 	struct m2m_err err;
 	json_object *o;
+	struct stat sb;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
@@ -617,6 +661,9 @@ static void test_bs_state(void **state)
 	s.secret_len = 3;
 	assert_int_equal(lw_bs_load(&cfg, &back), M2M_ERR_NOT_FOUND);
 	assert_int_equal(lw_bs_save(&cfg, &s, &err), 0);
+	snprintf(path, sizeof(path), "%s/dm-bootstrap.json", dir);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
 	assert_int_equal(lw_bs_load(&cfg, &back), 0);
 	assert_string_equal(back.uri, s.uri);
 	assert_int_equal(back.ssid, 7);
@@ -624,15 +671,71 @@ static void test_bs_state(void **state)
 	assert_string_equal(back.binding, "UQ");
 	assert_int_equal(back.id_len, 4);
 	assert_memory_equal(back.secret, s.secret, 3);
-	snprintf(path, sizeof(path), "%s/dm-bootstrap.json", dir);
 	for (int i = 0; i < 2; i++) {
-		o = lw_read_json_state(path);
+		assert_int_equal(lw_state_read_json(&cfg, "dm-bootstrap.json", 65536, NULL, NULL, &o,
+						    &err), 0);
 		assert_non_null(o);
 		json_object_put(o);
 	}
-	assert_null(lw_read_json_state(NULL));
-	unlink(path);
-	rmdir(dir);
+	put_text(dir, "dm-bootstrap.json", "{\"uri\":\"coaps://dm.example:5684\",\"secret\":null}");
+	assert_int_equal(lw_bs_load(&cfg, &back), M2M_ERR_NOT_FOUND);
+	assert_false(has_file(dir, "dm-bootstrap.json"));
+	assert_true(has_file(dir, "dm-bootstrap.json.bad"));
+	assert_int_equal(back.uri[0], 0); /* nothing of it kept */
+	assert_int_equal(lw_bs_load(&cfg, &back), M2M_ERR_NOT_FOUND);
+	rm_dir(dir);
+}
+
+/*
+ * The registration as earlier versions wrote it reads back; a damaged one is
+ * set aside and taken as none (the client registers afresh), and the status
+ * says so as its last error. A reader creates no state directory.
+ */
+static void test_reg_state(void **state)
+{
+	char dir[] = "/tmp/m2m-unit-reg.XXXXXX", sub[64], text[512];
+	struct m2m_config cfg = { 0 };
+	struct m2m_dm_state st;
+	long long now = (long long)time(NULL);
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/state", dir);
+	cfg.state_dir = sub;
+	assert_int_equal(m2m_dm_state_load(&cfg, &st), M2M_ERR_NOT_FOUND);
+	assert_false(has_file(dir, "state"));
+	cfg.state_dir = dir;
+	snprintf(text, sizeof(text),
+		 "{\n  \"server\":\"coap://s\",\n  \"endpoint\":\"ep\",\n  \"location\":\"/rd/5a3f\","
+		 "\n  \"registered_at\":%lld,\n  \"lifetime\":300,\n  \"binding\":\"UQ\","
+		 "\n  \"last_attempt\":%lld,\n  \"last_rc\":0,\n  \"last_error\":\"\","
+		 "\n  \"links\":\"</3/0>\"\n}",
+		 now, now);
+	put_text(dir, "dm-registration.json", text);
+	assert_int_equal(m2m_dm_state_load(&cfg, &st), 0);
+	assert_true(st.registered);
+	assert_string_equal(st.location, "/rd/5a3f");
+	assert_string_equal(st.binding, "UQ");
+	assert_int_equal(st.lifetime_s, 300);
+	/* cut short (a disk that lost its last sector) */
+	text[strlen(text) / 2] = 0;
+	put_text(dir, "dm-registration.json", text);
+	assert_int_equal(m2m_dm_state_load(&cfg, &st), M2M_ERR_NOT_FOUND);
+	assert_false(st.registered);
+	assert_int_equal(st.location[0], 0);
+	assert_int_equal(st.last_rc, M2M_ERR_FAILURE);
+	assert_non_null(strstr(st.last_error, "dm-registration.json is damaged (moved to "
+					       "dm-registration.json.bad)"));
+	assert_false(has_file(dir, "dm-registration.json"));
+	assert_true(has_file(dir, "dm-registration.json.bad"));
+	/* the next read finds none: a Register, not an Update */
+	assert_int_equal(m2m_dm_state_load(&cfg, &st), M2M_ERR_NOT_FOUND);
+	assert_int_equal(st.last_rc, 0);
+	/* JSON, but not a registration */
+	put_text(dir, "dm-registration.json", "{\"server\":\"coap://s\",\"location\":7}");
+	assert_int_equal(m2m_dm_state_load(&cfg, &st), M2M_ERR_NOT_FOUND);
+	assert_non_null(strstr(st.last_error, "no \"endpoint\""));
+	rm_dir(dir);
 }
 
 int main(void)
@@ -651,6 +754,7 @@ int main(void)
 		cmocka_unit_test(test_obs_state),
 		cmocka_unit_test(test_coerce_float),
 		cmocka_unit_test(test_bs_state),
+		cmocka_unit_test(test_reg_state),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -69,8 +69,9 @@ int lw_state_read_json(const struct m2m_config *cfg, const char *name, size_t ma
 
 	*out = NULL;
 	rc = m2m_state_open_existing(&st, cfg->state_dir, err);
+	/* a directory we may not read (a status run by another user) holds nothing for us */
 	if (rc)
-		return rc;
+		return rc == M2M_ERR_CONFIG ? rc : M2M_ERR_NOT_FOUND;
 	rc = m2m_state_read(&st, name, max, check_json, &r, &buf, &len, err);
 	m2m_state_close(&st);
 	if (buf)

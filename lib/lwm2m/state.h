@@ -38,7 +38,8 @@ typedef int (*lw_json_check_fn)(json_object *o, void *ctx, struct m2m_err *err);
 /*
  * The JSON object in name (at most max bytes) in cfg's state directory, which
  * check (if any) accepted: *out, the caller puts it. M2M_ERR_NOT_FOUND if there
- * is none (nor a state directory: nothing is created). A file that is not a
+ * is none (nor a state directory we may read: nothing is created), M2M_ERR_CONFIG
+ * if the directory is not safe (m2m_state_open). A file that is not a
  * JSON object or that check refuses is set aside as name.bad: M2M_ERR_FAILURE,
  * err says so. The raw bytes are wiped: the bootstrap file holds a PSK.
  */

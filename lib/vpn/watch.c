@@ -7,13 +7,29 @@
  * slow poll as a safety net) and initiates again, with a backoff chosen by the
  * failure class: short for network trouble, long and capped for
  * authentication, so a gateway never locks an account through our retries.
+ *
+ * It runs in the application's own poll loop: m2m_vpn_watch_step() does what
+ * is due and returns. What may wait long (an initiate waits for the CHILD SA,
+ * credentials come from a TPM or token, every request waits for charon's
+ * answer) runs as one job at a time on a helper thread of the handle, the way
+ * libcurl resolves names; the step hands out the jobs, reads charon's events
+ * and delivers the job's log lines, so the caller's log callback only ever
+ * runs on the caller's thread. One epoll fd stands for all of it: the event
+ * connection to charon (re-made when charon restarts), the helper's "done"
+ * eventfd and a timerfd for the next due time.
  */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -25,6 +41,8 @@
 #define POLL_UP_MS 5000        /* re-check a tunnel that is up */
 #define POLL_CONNECTING_MS 1000
 #define EVENT_SETTLE_MS 300    /* let charon's own restart start before we look */
+#define EVENT_READ_MS 100      /* a step reads charon's events for at most this long */
+#define STOP_SLICE_MS 250      /* m2m_vpn_watch(): how late it may see *stop */
 
 struct watched {
 	const struct m2m_vpn_profile *p;
@@ -35,23 +53,126 @@ struct watched {
 	int last_rc;
 };
 
-struct watch {
+/* What the helper thread does next: connect the event stream, or look after one profile. */
+enum job { JOB_NONE, JOB_EVENTS, JOB_PROFILE };
+
+struct logline {
+	struct logline *next;
+	int prio;
+	char msg[];
+};
+
+struct m2m_vpn_watch {
 	const struct m2m_config *cfg;
 	struct watched *w;
 	size_t n;
 	m2m_log_fn log;
 	void *log_ctx;
-	struct vici_conn *ev;
+	struct m2m_vpn *vpn;       /* the helper's: charon's requests */
+	struct vici_conn *ev;      /* charon's events, read by the step */
 	uint64_t ev_retry;
 	bool ev_lost;
-	volatile const int *stop;
+	volatile int closing;      /* the helper's attempt in progress gives up */
+	int epfd, wake, timer;     /* wake: the helper's eventfd */
+	int ev_armed;              /* the event fd in epfd now, or -1 */
+	size_t cursor;             /* round robin over the profiles */
+
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t mu;        /* guards what follows, and hands w[] back and forth */
+	pthread_cond_t cv;
+	enum job job;
+	size_t job_idx;
+	bool job_done, quit;
+	struct logline *q, **q_tail; /* the helper's log lines, for the step to deliver */
 };
 
-#define WLOG(wa, prio, ...)                                                   \
-	do {                                                                  \
-		if ((wa)->log)                                                \
-			(wa)->log((wa)->log_ctx, prio, __VA_ARGS__);          \
-	} while (0)
+/* ---- log lines: the helper queues, the caller's thread delivers ---------- */
+
+static bool on_helper(const struct m2m_vpn_watch *wa)
+{
+	return wa->thread_started && pthread_equal(pthread_self(), wa->thread);
+}
+
+static void poke(const struct m2m_vpn_watch *wa)
+{
+	uint64_t one = 1;
+
+	if (write(wa->wake, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full, the step will run anyway */
+	}
+}
+
+static void vqueue(struct m2m_vpn_watch *wa, int prio, const char *fmt, va_list ap)
+{
+	char buf[1024];
+	struct logline *l;
+	size_t len;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	len = strlen(buf);
+	l = malloc(sizeof(*l) + len + 1);
+	if (!l)
+		return;
+	l->next = NULL;
+	l->prio = prio;
+	memcpy(l->msg, buf, len + 1);
+	pthread_mutex_lock(&wa->mu);
+	*wa->q_tail = l;
+	wa->q_tail = &l->next;
+	pthread_mutex_unlock(&wa->mu);
+	poke(wa);
+}
+
+/* The helper's m2m_vpn handle logs here (m2m_vpn_set_log). */
+static void queue_log(void *ctx, int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vqueue(ctx, prio, fmt, ap);
+	va_end(ap);
+}
+
+__attribute__((format(printf, 3, 4))) static void wlog(struct m2m_vpn_watch *wa, int prio,
+							const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	if (!wa->log)
+		return;
+	va_start(ap, fmt);
+	if (on_helper(wa)) {
+		vqueue(wa, prio, fmt, ap);
+	} else {
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		wa->log(wa->log_ctx, prio, "%s", buf);
+	}
+	va_end(ap);
+}
+
+#define WLOG(wa, prio, ...) wlog(wa, prio, __VA_ARGS__)
+
+/* Hand the helper's lines to the caller's log callback, in order. */
+static void deliver_logs(struct m2m_vpn_watch *wa)
+{
+	struct logline *l, *next;
+
+	pthread_mutex_lock(&wa->mu);
+	l = wa->q;
+	wa->q = NULL;
+	wa->q_tail = &wa->q;
+	pthread_mutex_unlock(&wa->mu);
+	for (; l; l = next) {
+		next = l->next;
+		if (wa->log)
+			wa->log(wa->log_ctx, l->prio, "%s", l->msg);
+		free(l);
+	}
+}
+
+/* ---- what the helper does ------------------------------------------------ */
 
 static bool auth_class(int rc)
 {
@@ -59,30 +180,7 @@ static bool auth_class(int rc)
 	       rc == M2M_ERR_CLOCK || rc == M2M_ERR_PIN_LOCKOUT || rc == M2M_ERR_CONFIG;
 }
 
-static void on_event(void *ctx, const char *event, const struct vici_node *msg)
-{
-	struct watch *wa = ctx;
-	uint64_t soon = m2m_now_ms() + EVENT_SETTLE_MS;
-
-	/*
-	 * The body is {<ike name>: {...}}; wake the profile it names, unless it is
-	 * backing off after a failure: the events of our own failed attempts must
-	 * not cut the backoff short.
-	 */
-	for (const struct vici_node *n = msg->child; n; n = n->next) {
-		for (size_t i = 0; i < wa->n; i++) {
-			char name[64];
-
-			snprintf(name, sizeof(name), "m2m-%s", wa->w[i].p->name);
-			if (n->name && strcmp(n->name, name) == 0 && wa->w[i].fails == 0 &&
-			    wa->w[i].next > soon)
-				wa->w[i].next = soon;
-		}
-	}
-	(void)event;
-}
-
-static void events_connect(struct watch *wa)
+static void events_connect(struct m2m_vpn_watch *wa)
 {
 	const char *uri = wa->cfg->charon.vici ? wa->cfg->charon.vici : M2M_VICI_DEFAULT_URI;
 	struct m2m_err err;
@@ -106,9 +204,10 @@ static void events_connect(struct watch *wa)
 	}
 }
 
-static void step(struct watch *wa, struct m2m_vpn *vpn, struct watched *w)
+static void check(struct m2m_vpn_watch *wa, struct watched *w)
 {
 	const struct m2m_vpn_profile *p = w->p;
+	struct m2m_vpn *vpn = wa->vpn;
 	struct m2m_vpn_status st;
 	struct m2m_err err;
 	uint64_t now = m2m_now_ms();
@@ -148,7 +247,7 @@ static void step(struct watch *wa, struct m2m_vpn *vpn, struct watched *w)
 		w->last = M2M_VPN_STATE_DOWN;
 		rc = m2m_vpn_up(vpn, p->name, 0, &st, &err);
 	}
-	if (rc && wa->stop && *wa->stop)
+	if (rc && wa->closing)
 		return; /* interrupted by the stop request: not a failure to report */
 	if (rc == M2M_OK) {
 		WLOG(wa, LOG_NOTICE, "%s: up, %s -> %s%s%s", p->name, st.local_host, st.remote_host,
@@ -169,7 +268,202 @@ static void step(struct watch *wa, struct m2m_vpn *vpn, struct watched *w)
 	w->next = m2m_now_ms() + delay;
 }
 
-static int take_locks(struct watch *wa, struct m2m_err *err)
+/*
+ * One job at a time. While it runs the step touches neither w[] nor the
+ * event connection; the mutex around job_done hands them back.
+ */
+static void *helper(void *arg)
+{
+	struct m2m_vpn_watch *wa = arg;
+
+	pthread_mutex_lock(&wa->mu);
+	for (;;) {
+		enum job job;
+		size_t idx;
+
+		while (!wa->quit && (wa->job == JOB_NONE || wa->job_done))
+			pthread_cond_wait(&wa->cv, &wa->mu);
+		if (wa->quit)
+			break;
+		job = wa->job;
+		idx = wa->job_idx;
+		pthread_mutex_unlock(&wa->mu);
+		if (job == JOB_EVENTS)
+			events_connect(wa);
+		else
+			check(wa, &wa->w[idx]);
+		pthread_mutex_lock(&wa->mu);
+		wa->job_done = true;
+		poke(wa);
+	}
+	pthread_mutex_unlock(&wa->mu);
+	return NULL;
+}
+
+/* ---- the caller's side --------------------------------------------------- */
+
+static void on_event(void *ctx, const char *event, const struct vici_node *msg)
+{
+	struct m2m_vpn_watch *wa = ctx;
+	uint64_t soon = m2m_now_ms() + EVENT_SETTLE_MS;
+
+	/*
+	 * The body is {<ike name>: {...}}; wake the profile it names, unless it is
+	 * backing off after a failure: the events of our own failed attempts must
+	 * not cut the backoff short.
+	 */
+	for (const struct vici_node *n = msg->child; n; n = n->next) {
+		for (size_t i = 0; i < wa->n; i++) {
+			char name[64];
+
+			snprintf(name, sizeof(name), "m2m-%s", wa->w[i].p->name);
+			if (n->name && strcmp(n->name, name) == 0 && wa->w[i].fails == 0 &&
+			    wa->w[i].next > soon)
+				wa->w[i].next = soon;
+		}
+	}
+	(void)event;
+}
+
+/* The event connection is in the epoll set exactly while no job runs. */
+static int arm_events(struct m2m_vpn_watch *wa, bool on, struct m2m_err *err)
+{
+	int fd = on && wa->ev ? vici_fd(wa->ev) : -1;
+	struct epoll_event ee = { .events = EPOLLIN };
+
+	if (fd == wa->ev_armed)
+		return M2M_OK;
+	if (wa->ev_armed >= 0)
+		epoll_ctl(wa->epfd, EPOLL_CTL_DEL, wa->ev_armed, NULL);
+	wa->ev_armed = -1;
+	if (fd < 0)
+		return M2M_OK;
+	ee.data.fd = fd;
+	if (epoll_ctl(wa->epfd, EPOLL_CTL_ADD, fd, &ee) < 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "epoll_ctl: %s", strerror(errno));
+	wa->ev_armed = fd;
+	return M2M_OK;
+}
+
+static void events_lost(struct m2m_vpn_watch *wa, const struct m2m_err *e)
+{
+	/* charon went away: reconnect later, check everything now */
+	WLOG(wa, LOG_WARNING, "lost charon's event stream: %s", e->msg);
+	arm_events(wa, false, NULL);
+	vici_close(wa->ev);
+	wa->ev = NULL;
+	wa->ev_lost = true;
+	wa->ev_retry = m2m_now_ms() + 1000;
+	for (size_t i = 0; i < wa->n; i++)
+		wa->w[i].next = m2m_now_ms() + EVENT_SETTLE_MS;
+}
+
+/* Whatever charon sent, for at most about EVENT_READ_MS (a packet cut short waits that long). */
+static void read_events(struct m2m_vpn_watch *wa)
+{
+	uint64_t until = m2m_now_ms() + EVENT_READ_MS;
+
+	while (wa->ev) {
+		struct pollfd pfd = { .fd = vici_fd(wa->ev), .events = POLLIN };
+		int left = (int)(until > m2m_now_ms() ? until - m2m_now_ms() : 0);
+		struct m2m_err e;
+
+		if (left == 0 || poll(&pfd, 1, 0) <= 0)
+			return;
+		if (vici_wait_event(wa->ev, on_event, wa, left, &e) != M2M_OK &&
+		    e.rc != M2M_ERR_TIMEOUT)
+			events_lost(wa, &e);
+	}
+}
+
+static void start_job(struct m2m_vpn_watch *wa, enum job job, size_t idx)
+{
+	pthread_mutex_lock(&wa->mu);
+	wa->job = job;
+	wa->job_idx = idx;
+	wa->job_done = false;
+	pthread_cond_signal(&wa->cv);
+	pthread_mutex_unlock(&wa->mu);
+}
+
+/* The next thing due, in the order of a round: the event stream, then each profile. */
+static bool next_job(struct m2m_vpn_watch *wa, uint64_t now)
+{
+	if (!wa->ev && now >= wa->ev_retry) {
+		start_job(wa, JOB_EVENTS, 0);
+		return true;
+	}
+	for (size_t k = 0; k < wa->n; k++) {
+		size_t i = (wa->cursor + k) % wa->n;
+
+		if (wa->w[i].next <= now) {
+			wa->cursor = (i + 1) % wa->n;
+			start_job(wa, JOB_PROFILE, i);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void set_timer(struct m2m_vpn_watch *wa, unsigned ms)
+{
+	/* an all-zero it_value disarms: "now" is one nanosecond */
+	struct itimerspec its = { .it_value = { .tv_sec = ms / 1000,
+						.tv_nsec = (long)(ms % 1000) * 1000000 + (ms ? 0 : 1) } };
+
+	timerfd_settime(wa->timer, 0, &its, NULL);
+}
+
+int m2m_vpn_watch_step(struct m2m_vpn_watch *wa, unsigned *next_ms, struct m2m_err *err)
+{
+	uint64_t now, next, drain;
+	bool busy;
+	int rc;
+
+	*next_ms = POLL_UP_MS;
+	/* read the wake-ups first: one that comes after is for the next step */
+	if (read(wa->wake, &drain, sizeof(drain)) < 0 && errno != EAGAIN)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "eventfd: %s", strerror(errno));
+	if (read(wa->timer, &drain, sizeof(drain)) < 0 && errno != EAGAIN)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "timerfd: %s", strerror(errno));
+	pthread_mutex_lock(&wa->mu);
+	busy = wa->job != JOB_NONE && !wa->job_done;
+	if (!busy)
+		wa->job = JOB_NONE;
+	pthread_mutex_unlock(&wa->mu);
+	deliver_logs(wa);
+	if (busy)
+		return M2M_OK; /* the helper's eventfd wakes the caller when it is done */
+
+	rc = arm_events(wa, true, err);
+	if (rc)
+		return rc;
+	read_events(wa);
+	now = m2m_now_ms();
+	if (next_job(wa, now)) {
+		set_timer(wa, POLL_UP_MS);
+		return arm_events(wa, false, err);
+	}
+	next = now + POLL_UP_MS;
+	if (!wa->ev && wa->ev_retry < next)
+		next = wa->ev_retry;
+	for (size_t i = 0; i < wa->n; i++)
+		if (wa->w[i].next < next)
+			next = wa->w[i].next;
+	now = m2m_now_ms();
+	*next_ms = next > now ? (unsigned)(next - now) : 0;
+	set_timer(wa, *next_ms);
+	return M2M_OK;
+}
+
+int m2m_vpn_watch_fd(const struct m2m_vpn_watch *wa)
+{
+	return wa->epfd;
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+static int take_locks(struct m2m_vpn_watch *wa, struct m2m_err *err)
 {
 	int rc = m2m_mkdir_private(vpn_state_dir(wa->cfg), err);
 
@@ -185,103 +479,181 @@ static int take_locks(struct watch *wa, struct m2m_err *err)
 	return rc;
 }
 
-int m2m_vpn_watch(const struct m2m_config *cfg, const char *const *profiles,
-		  volatile const int *stop, m2m_log_fn log, void *log_ctx, struct m2m_err *err)
+static int pick_profiles(struct m2m_vpn_watch *wa, const char *const *profiles,
+			 struct m2m_err *err)
 {
-	struct watch wa = { .cfg = cfg, .log = log, .log_ctx = log_ctx, .stop = stop };
-	struct m2m_vpn *vpn = NULL;
-	int rc = M2M_OK;
+	const struct m2m_config *cfg = wa->cfg;
 
-	wa.w = calloc(cfg->n_profiles ? cfg->n_profiles : 1, sizeof(*wa.w));
-	if (!wa.w)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	if (profiles && profiles[0]) {
 		for (const char *const *n = profiles; *n; n++) {
 			const struct m2m_vpn_profile *p = m2m_config_profile(cfg, *n);
 
-			if (!p) {
-				rc = m2m_err_set(err, M2M_ERR_NOT_FOUND, "no VPN profile '%s' in %s", *n,
-						 cfg->path ? cfg->path : "the configuration");
-				goto out;
-			}
-			if (wa.n < cfg->n_profiles)
-				wa.w[wa.n++] = (struct watched){ .p = p, .lock = -1 };
+			if (!p)
+				return m2m_err_set(err, M2M_ERR_NOT_FOUND, "no VPN profile '%s' in %s", *n,
+						   cfg->path ? cfg->path : "the configuration");
+			if (wa->n < cfg->n_profiles)
+				wa->w[wa->n++] = (struct watched){ .p = p, .lock = -1 };
 		}
 	} else {
 		for (size_t i = 0; i < cfg->n_profiles; i++)
 			if (cfg->profiles[i].mode == M2M_VPN_ALWAYS_ON)
-				wa.w[wa.n++] = (struct watched){ .p = &cfg->profiles[i], .lock = -1 };
+				wa->w[wa->n++] = (struct watched){ .p = &cfg->profiles[i], .lock = -1 };
 	}
-	if (wa.n == 0) {
-		rc = m2m_err_set(err, M2M_ERR_CONFIG, "%s: no always-on VPN profile to watch",
-				 cfg->path ? cfg->path : "configuration");
-		goto out;
+	if (wa->n == 0)
+		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: no always-on VPN profile to watch",
+				   cfg->path ? cfg->path : "configuration");
+	return M2M_OK;
+}
+
+/* The fds and the helper thread; it blocks every signal, so they reach the caller's threads. */
+static int start_helper(struct m2m_vpn_watch *wa, struct m2m_err *err)
+{
+	struct epoll_event ee = { .events = EPOLLIN };
+	sigset_t all, old;
+	int e;
+
+	wa->epfd = epoll_create1(EPOLL_CLOEXEC);
+	wa->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	wa->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (wa->epfd < 0 || wa->wake < 0 || wa->timer < 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "epoll, eventfd or timerfd: %s",
+				   strerror(errno));
+	ee.data.fd = wa->wake;
+	if (epoll_ctl(wa->epfd, EPOLL_CTL_ADD, wa->wake, &ee) < 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "epoll_ctl: %s", strerror(errno));
+	ee.data.fd = wa->timer;
+	if (epoll_ctl(wa->epfd, EPOLL_CTL_ADD, wa->timer, &ee) < 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "epoll_ctl: %s", strerror(errno));
+	/* due at once: the first step has work */
+	set_timer(wa, 0);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(&wa->thread, NULL, helper, wa);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "cannot start the watch's thread: %s",
+				   strerror(e));
+	wa->thread_started = true;
+	return M2M_OK;
+}
+
+/* The helper's attempt in progress gives up (within a second or so) and the thread ends. */
+static void stop_helper(struct m2m_vpn_watch *wa)
+{
+	if (!wa->thread_started)
+		return;
+	pthread_mutex_lock(&wa->mu);
+	wa->quit = true;
+	__atomic_store_n(&wa->closing, 1, __ATOMIC_SEQ_CST);
+	pthread_cond_signal(&wa->cv);
+	pthread_mutex_unlock(&wa->mu);
+	pthread_join(wa->thread, NULL);
+	wa->thread_started = false;
+}
+
+/* Everything but the "stopping" line: also the cleanup of a failed open. */
+static void watch_free(struct m2m_vpn_watch *wa)
+{
+	stop_helper(wa);
+	deliver_logs(wa);
+	vici_close(wa->ev);
+	m2m_vpn_close(wa->vpn);
+	for (size_t i = 0; i < wa->n; i++)
+		m2m_unlock(wa->w[i].lock);
+	if (wa->epfd >= 0)
+		close(wa->epfd);
+	if (wa->wake >= 0)
+		close(wa->wake);
+	if (wa->timer >= 0)
+		close(wa->timer);
+	pthread_cond_destroy(&wa->cv);
+	pthread_mutex_destroy(&wa->mu);
+	free(wa->w);
+	free(wa);
+}
+
+int m2m_vpn_watch_open(const struct m2m_config *cfg, const char *const *profiles,
+		       m2m_log_fn log, void *log_ctx, struct m2m_vpn_watch **out,
+		       struct m2m_err *err)
+{
+	struct m2m_vpn_watch *wa = calloc(1, sizeof(*wa));
+	int rc;
+
+	*out = NULL;
+	if (!wa)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	*wa = (struct m2m_vpn_watch){ .cfg = cfg, .log = log, .log_ctx = log_ctx, .epfd = -1,
+				      .wake = -1, .timer = -1, .ev_armed = -1 };
+	wa->q_tail = &wa->q;
+	pthread_mutex_init(&wa->mu, NULL);
+	pthread_cond_init(&wa->cv, NULL);
+	wa->w = calloc(cfg->n_profiles ? cfg->n_profiles : 1, sizeof(*wa->w));
+	if (!wa->w) {
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+		goto fail;
 	}
-	rc = take_locks(&wa, err);
+	rc = pick_profiles(wa, profiles, err);
+	if (!rc)
+		rc = take_locks(wa, err);
+	if (!rc)
+		rc = m2m_vpn_open(cfg, &wa->vpn, err);
 	if (rc)
-		goto out;
-	rc = m2m_vpn_open(cfg, &vpn, err);
-	if (rc)
-		goto out;
-	m2m_vpn_set_log(vpn, log, log_ctx);
-	m2m_vpn_set_cancel(vpn, stop);
+		goto fail;
+	if (log)
+		m2m_vpn_set_log(wa->vpn, queue_log, wa);
+	m2m_vpn_set_cancel(wa->vpn, &wa->closing);
 	/* hold protected traffic from the first moment, before any tunnel exists */
-	for (size_t i = 0; i < wa.n; i++) {
-		if (!wa.w[i].p->fail_closed)
+	for (size_t i = 0; i < wa->n; i++) {
+		if (!wa->w[i].p->fail_closed)
 			continue;
-		rc = vpn_guard_enable(cfg, wa.w[i].p, err);
+		rc = vpn_guard_enable(cfg, wa->w[i].p, err);
 		if (rc)
-			goto out;
-		WLOG(&wa, LOG_INFO, "%s: fail-closed guard in place", wa.w[i].p->name);
+			goto fail;
+		WLOG(wa, LOG_INFO, "%s: fail-closed guard in place", wa->w[i].p->name);
 	}
-	WLOG(&wa, LOG_INFO, "supervising %zu profile%s", wa.n, wa.n == 1 ? "" : "s");
+	rc = start_helper(wa, err);
+	if (rc)
+		goto fail;
+	WLOG(wa, LOG_INFO, "supervising %zu profile%s", wa->n, wa->n == 1 ? "" : "s");
+	*out = wa;
+	return M2M_OK;
+fail:
+	watch_free(wa);
+	return rc;
+}
 
+void m2m_vpn_watch_close(struct m2m_vpn_watch *wa)
+{
+	if (!wa)
+		return;
+	/* first the helper, so its last lines come out before ours */
+	stop_helper(wa);
+	deliver_logs(wa);
+	WLOG(wa, LOG_INFO, "stopping; tunnels and fail-closed guards stay as they are");
+	watch_free(wa);
+}
+
+/* ---- the blocking form --------------------------------------------------- */
+
+int m2m_vpn_watch(const struct m2m_config *cfg, const char *const *profiles,
+		  volatile const int *stop, m2m_log_fn log, void *log_ctx, struct m2m_err *err)
+{
+	struct m2m_vpn_watch *wa;
+	unsigned next_ms;
+	int rc;
+
+	rc = m2m_vpn_watch_open(cfg, profiles, log, log_ctx, &wa, err);
+	if (rc)
+		return rc;
 	while (!*stop) {
-		uint64_t now = m2m_now_ms(), next = now + POLL_UP_MS;
-		struct pollfd pfd;
-		int wait;
+		struct pollfd pfd = { .fd = m2m_vpn_watch_fd(wa), .events = POLLIN };
 
-		events_connect(&wa);
-		for (size_t i = 0; i < wa.n && !*stop; i++)
-			if (wa.w[i].next <= m2m_now_ms())
-				step(&wa, vpn, &wa.w[i]);
-		for (size_t i = 0; i < wa.n; i++)
-			if (wa.w[i].next < next)
-				next = wa.w[i].next;
-		now = m2m_now_ms();
-		wait = next > now ? (int)(next - now) : 0;
-		if (wait > 250)
-			wait = 250; /* stay responsive to the stop flag */
-		if (!wa.ev) {
-			m2m_sleep_ms((unsigned)wait, stop);
-			continue;
-		}
-		pfd.fd = vici_fd(wa.ev);
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		if (poll(&pfd, 1, wait) > 0) {
-			struct m2m_err e;
-
-			if (vici_wait_event(wa.ev, on_event, &wa, 1000, &e) != M2M_OK &&
-			    e.rc != M2M_ERR_TIMEOUT) {
-				/* charon went away: reconnect later, check everything now */
-				WLOG(&wa, LOG_WARNING, "lost charon's event stream: %s", e.msg);
-				vici_close(wa.ev);
-				wa.ev = NULL;
-				wa.ev_lost = true;
-				wa.ev_retry = m2m_now_ms() + 1000;
-				for (size_t i = 0; i < wa.n; i++)
-					wa.w[i].next = m2m_now_ms() + EVENT_SETTLE_MS;
-			}
-		}
+		rc = m2m_vpn_watch_step(wa, &next_ms, err);
+		if (rc || *stop)
+			break;
+		/* stay responsive to the stop flag */
+		poll(&pfd, 1, next_ms > STOP_SLICE_MS ? STOP_SLICE_MS : (int)next_ms);
 	}
-	WLOG(&wa, LOG_INFO, "stopping; tunnels and fail-closed guards stay as they are");
-	rc = M2M_OK;
-out:
-	vici_close(wa.ev);
-	m2m_vpn_close(vpn);
-	for (size_t i = 0; i < wa.n; i++)
-		m2m_unlock(wa.w[i].lock);
-	free(wa.w);
+	m2m_vpn_watch_close(wa);
 	return rc;
 }

@@ -97,11 +97,71 @@ int m2m_vpn_status(struct m2m_vpn *vpn, const char *profile, struct m2m_vpn_stat
  * Re-initiates after failures charon gives up on, with a backoff chosen by
  * failure class (network: retry.network; authentication/credential/clock:
  * retry.auth). Reconnects to charon when it restarts. log is called with one
- * line per state change (may be NULL).
+ * line per state change (may be NULL). It is m2m_vpn_watch_open(), a loop of
+ * poll() and m2m_vpn_watch_step(), and m2m_vpn_watch_close(); *stop is seen
+ * within 250 ms.
  */
 int m2m_vpn_watch(const struct m2m_config *cfg, const char *const *profiles,
 		  volatile const int *stop, m2m_log_fn log, void *log_ctx,
 		  struct m2m_err *err);
+
+/*
+ * The same supervisor for an application's own poll loop (libcurl's multi
+ * interface, libcoap's io): poll m2m_vpn_watch_fd() for POLLIN along with the
+ * application's own fds, at most the *next_ms the last step returned, and
+ * call m2m_vpn_watch_step() when it is readable or the time has passed:
+ *
+ *	m2m_vpn_watch_open(cfg, NULL, log, ctx, &w, &err);
+ *	for (;;) {
+ *		m2m_vpn_watch_step(w, &next_ms, &err);
+ *		poll({ m2m_vpn_watch_fd(w), POLLIN } + own fds, next_ms);
+ *	}
+ *	m2m_vpn_watch_close(w);
+ */
+struct m2m_vpn_watch;
+
+/*
+ * Take the profiles (NULL or empty: every always-on profile) into the
+ * supervisor's care: each one's watch lock (BUSY if another watch has it),
+ * and the fail-closed guard of those that have one, in place before any
+ * tunnel exists. Talks to charon not at all; the first step starts the work.
+ * Errors: NOT_FOUND (a named profile), CONFIG (no always-on profile), BUSY,
+ * and the guard's. log (may be NULL) is only ever called from inside open,
+ * step and close, on the caller's thread. cfg must outlive the handle.
+ *
+ * Whatever may wait long (an initiate waiting for its CHILD SA, credentials
+ * from a TPM or token, charon's answers, nft) runs on a helper thread of the
+ * handle, one job at a time, with every signal blocked; the application sees
+ * only the fd. Do not use the handle in a child after fork().
+ */
+int m2m_vpn_watch_open(const struct m2m_config *cfg, const char *const *profiles,
+		       m2m_log_fn log, void *log_ctx, struct m2m_vpn_watch **out,
+		       struct m2m_err *err);
+/*
+ * One fd that becomes readable when a step has something to do: charon sent
+ * an event, the helper finished a job or logged, or the next due time came
+ * (a timer inside, so polling the fd alone is enough). It stays the same for
+ * the handle's life, also when the connection to charon is re-made after a
+ * charon restart. Do not read it or close it.
+ */
+int m2m_vpn_watch_fd(const struct m2m_vpn_watch *w);
+/*
+ * Do what is due, without waiting: deliver the helper's log lines, read
+ * charon's events, and hand the helper its next job (look at a profile and
+ * initiate it again after its backoff, reconnect to charon). Returns within
+ * about 100 ms (reading a packet charon cut short waits no longer), plus the
+ * time the log callback takes. *next_ms: how long the caller may wait before
+ * the next step if the fd stays quiet (at most 5000). Failures of tunnels are
+ * no error here (they are logged and retried); an error is the handle's own
+ * (eventfd, epoll): close it.
+ */
+int m2m_vpn_watch_step(struct m2m_vpn_watch *w, unsigned *next_ms, struct m2m_err *err);
+/*
+ * Stop supervising: an attempt in progress is cancelled (close waits for it
+ * to give up, normally well under a second), the locks are released.
+ * Tunnels and fail-closed guards stay as they are. NULL is a no-op.
+ */
+void m2m_vpn_watch_close(struct m2m_vpn_watch *w);
 
 /*
  * The plugins charon has loaded (its "stats" reply), as a NULL-terminated

@@ -49,6 +49,7 @@ logged() { grep -c -- "$2" "$LAB/log/$1.err"; }
 # wait_exit PID SEC: the process ends within SEC s; EXIT_RC its status
 wait_exit() {
 	local end=$(( $(now_ms) + $2 * 1000 ))
+	EXIT_RC=""
 	while lab_alive "$1" && [ "$(now_ms)" -lt "$end" ]; do sleep 0.02; done
 	lab_alive "$1" && return 1
 	wait "$1"; EXIT_RC=$?
@@ -106,7 +107,6 @@ like "$(tail -n 1 "$LAB/log/app1.err")" "stopping; tunnels and fail-closed guard
 ok "the tunnel stays up after the application stopped" ike_up
 
 # ---- EOF on stdin in the middle of an initiate
-n0=0
 lab_charon_stop gw --kill
 lab_swanctl dev --terminate --ike m2m-pos --force > /dev/null 2>&1
 app app2

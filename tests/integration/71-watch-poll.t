@@ -46,6 +46,7 @@ ask() {
 	echo $(( $(now_ms) - t0 ))
 }
 logged() { grep -c -- "$2" "$LAB/log/$1.err"; }
+initiated() { [ "$(logged "$1" 'pos: initiating to')" -gt "$2" ]; }   # initiated NAME N: more than N initiates
 # wait_exit PID SEC: the process ends within SEC s; EXIT_RC its status
 wait_exit() {
 	local end=$(( $(now_ms) + $2 * 1000 ))
@@ -68,7 +69,7 @@ f0=$(logged app1 'next try in')
 lab_charon_stop gw --kill
 lab_swanctl dev --terminate --ike m2m-pos --force > /dev/null 2>&1
 ok "after the tunnel was terminated the supervisor initiates (within 15 s)" \
-	wait_until 15 eval '[ "$(logged app1 "pos: initiating to")" -gt "$n0" ]'
+	wait_until 15 initiated app1 "$n0"
 worst=0
 for i in 1 2 3 4 5; do
 	ms=$(ask app1)
@@ -110,7 +111,7 @@ ok "the tunnel stays up after the application stopped" ike_up
 lab_charon_stop gw --kill
 lab_swanctl dev --terminate --ike m2m-pos --force > /dev/null 2>&1
 app app2
-ok "a second run initiates (within 15 s)" wait_until 15 eval '[ "$(logged app2 "pos: initiating to")" -gt 0 ]'
+ok "a second run initiates (within 15 s)" wait_until 15 initiated app2 0
 sleep 1
 t0=$(now_ms)
 exec 7>&-

@@ -25,12 +25,6 @@ const char *vpn_state_dir(const struct m2m_config *cfg)
 	return cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR;
 }
 
-void vpn_state_path(const struct m2m_config *cfg, const char *what, const char *profile,
-		    char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/%s-%s", vpn_state_dir(cfg), what, profile);
-}
-
 /* "<what>-<profile><suffix>", the file's name in the state directory */
 static void state_name(const char *what, const char *profile, const char *suffix, char *buf,
 		       size_t len)
@@ -58,12 +52,19 @@ int vpn_profile_lock(const struct m2m_config *cfg, const char *profile, unsigned
 	return rc;
 }
 
-void vpn_watch_lock_path(const struct m2m_config *cfg, const char *profile, char *buf, size_t len)
+int vpn_watch_lock(const struct m2m_config *cfg, const char *profile, int *fd,
+		   struct m2m_err *err)
 {
-	char name[64];
+	struct m2m_state st;
+	char name[NAME_MAX + 1];
+	int rc = m2m_state_open(&st, vpn_state_dir(cfg), err);
 
-	snprintf(name, sizeof(name), "%s.lock", profile);
-	vpn_state_path(cfg, "watch", name, buf, len);
+	if (rc)
+		return rc;
+	state_name("watch", profile, ".lock", name, sizeof(name));
+	rc = m2m_state_lock(&st, name, 0, fd, err);
+	m2m_state_close(&st);
+	return rc;
 }
 
 bool vpn_watch_running(const struct m2m_config *cfg, const char *profile)

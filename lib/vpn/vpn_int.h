@@ -67,15 +67,14 @@ int vpn_creds_load(const struct m2m_vpn_profile *p, struct vpn_creds *c, struct 
 int vpn_creds_check(const struct m2m_vpn_profile *p, struct m2m_err *err);
 void vpn_creds_free(struct vpn_creds *c);
 
-/* The state directory and "<dir>/<what>-<profile>" in it (state.c). */
+/* The state directory (state.c). */
 const char *vpn_state_dir(const struct m2m_config *cfg);
-void vpn_state_path(const struct m2m_config *cfg, const char *what, const char *profile,
-		    char *buf, size_t len);
 /* The profile's lock, shared by "up", "down" and the supervisor; waits up to wait_ms. */
 int vpn_profile_lock(const struct m2m_config *cfg, const char *profile, unsigned wait_ms, int *fd,
 		     struct m2m_err *err);
-/* The lock a watch holds for each profile it supervises. */
-void vpn_watch_lock_path(const struct m2m_config *cfg, const char *profile, char *buf, size_t len);
+/* The watch lock of a profile (watch-<p>.lock), taken at once or BUSY. */
+int vpn_watch_lock(const struct m2m_config *cfg, const char *profile, int *fd,
+		   struct m2m_err *err);
 /* True if an m2mvpn-connect watch supervises the profile now. */
 bool vpn_watch_running(const struct m2m_config *cfg, const char *profile);
 /* The last failed attempt (rc 0: forget it), and reading it into a status. */

@@ -465,13 +465,10 @@ int m2m_vpn_watch_fd(const struct m2m_vpn_watch *wa)
 
 static int take_locks(struct m2m_vpn_watch *wa, struct m2m_err *err)
 {
-	int rc = m2m_mkdir_private(vpn_state_dir(wa->cfg), err);
+	int rc = M2M_OK;
 
 	for (size_t i = 0; !rc && i < wa->n; i++) {
-		char path[PATH_MAX];
-
-		vpn_watch_lock_path(wa->cfg, wa->w[i].p->name, path, sizeof(path));
-		rc = m2m_lock(path, 0, &wa->w[i].lock, err);
+		rc = vpn_watch_lock(wa->cfg, wa->w[i].p->name, &wa->w[i].lock, err);
 		if (rc == M2M_ERR_BUSY)
 			m2m_err_set(err, rc, "profile %s is already supervised by another watch",
 				    wa->w[i].p->name);

@@ -53,11 +53,13 @@ enum m2m_pin_state ks_pin_state(unsigned long flags)
 
 /* ---- PINs a token rejected, remembered across runs ------------------------ */
 
-static const char *ks_state_dir = M2M_STATE_DEFAULT_DIR;
+/* a copy: the caller's string (a config's) may be freed before the keys are done */
+static char ks_state_dir[PATH_MAX] = M2M_STATE_DEFAULT_DIR;
 
 void m2m_keystore_set_state_dir(const char *dir)
 {
-	ks_state_dir = dir && *dir ? dir : M2M_STATE_DEFAULT_DIR;
+	snprintf(ks_state_dir, sizeof(ks_state_dir), "%s",
+		 dir && *dir && strlen(dir) < sizeof(ks_state_dir) ? dir : M2M_STATE_DEFAULT_DIR);
 }
 
 /*

@@ -66,7 +66,7 @@ struct m2m_key_ref {
  * Where the key stores remember state across runs (a PIN a token rejected).
  * Default M2M_STATE_DEFAULT_DIR; the tools set the config's state_dir, and
  * m2m_vpn_open() and m2m_dm_open() set it from their configuration. The
- * string is not copied: it must stay valid while keys are used.
+ * string is copied (a path of PATH_MAX or more is taken as the default).
  */
 void m2m_keystore_set_state_dir(const char *dir);
 

@@ -44,6 +44,9 @@ enum m2m_rc {
 	M2M_ERR_NOT_FOUND = 14,   /* the named profile, object or file does not exist */
 	M2M_ERR_DOWN = 15,        /* status: the tunnel or registration is not up */
 	M2M_ERR_DEVICE = 16,      /* key store device (TPM, token, PKCS#11 module) absent or unreachable */
+	M2M_ERR_INTEGRITY = 17,   /* an update package's signature, signer or hash is wrong */
+	M2M_ERR_REFUSED = 18,     /* a genuine package that this device must not install */
+	M2M_ERR_STORAGE = 19,     /* not enough space for a download or an install */
 	M2M_RC_COUNT_
 };
 

@@ -191,6 +191,15 @@ void mcoap_set_log(struct m2m_coap *c, m2m_coap_log_fn log, void *ctx);
 
 /* Serve and retransmit for up to ms milliseconds. */
 int mcoap_process(struct m2m_coap *c, unsigned ms);
+/* The same for what is ready now (datagrams in, retransmissions due), never waiting. */
+int mcoap_process_ready(struct m2m_coap *c);
+/*
+ * One descriptor that polls readable when mcoap_process_ready() has work:
+ * libcoap's own epoll descriptor over every socket of the context and its
+ * timer, so it outlives a new session (mcoap_rehandshake). -1 if libcoap
+ * was built without epoll.
+ */
+int mcoap_fd(const struct m2m_coap *c);
 
 /*
  * A notification (RFC 7641) of path: a 2.05 with the observation's token,

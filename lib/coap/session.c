@@ -310,6 +310,16 @@ int mcoap_process(struct m2m_coap *c, unsigned ms)
 	return coap_io_process(c->ctx, ms) < 0 ? M2M_ERR_FAILURE : M2M_OK;
 }
 
+int mcoap_process_ready(struct m2m_coap *c)
+{
+	return coap_io_process(c->ctx, COAP_IO_NO_WAIT) < 0 ? M2M_ERR_FAILURE : M2M_OK;
+}
+
+int mcoap_fd(const struct m2m_coap *c)
+{
+	return coap_context_get_coap_fd(c->ctx);
+}
+
 size_t mcoap_block_size(const struct m2m_coap *c)
 {
 	return (size_t)1 << (c->block_szx + 4);

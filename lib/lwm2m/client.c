@@ -5,6 +5,7 @@
  * information reporting interfaces bound to lib/coap; the --serve loop.
  * What it keeps on disk is in dm_state.c.
  */
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,45 +173,93 @@ static int answer_rc(unsigned code, const char *what, struct m2m_err *err)
 			   code >> 5, code & 31);
 }
 
-static int do_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
+/* Drop what serving had under way: its answer is not waited for. */
+static void abandon(struct m2m_dm *dm)
 {
-	struct m2m_coap_msg resp;
-	struct lw_buf links = { 0 };
-	char query[256];
-	uint8_t *body = NULL;
-	unsigned lt = dm->objs.lifetime_s, b = dm->objs.binding;
-	uint64_t t0 = m2m_now_ms();
+	if (!dm->upd.active)
+		return;
+	mcoap_discard(dm->coap);
+	dm->upd.active = false;
+	lw_buf_free(&dm->upd.links);
+}
+
+/* Wait for the answer to what was started (a blocking call has nothing else to do). */
+static void wait_answer(struct m2m_dm *dm)
+{
+	while (!mcoap_poll(dm->coap)) {
+		uint64_t left = mcoap_wait_ms(dm->coap);
+
+		mcoap_process(dm->coap, left < 50 ? (unsigned)(left ? left : 1) : 50);
+	}
+}
+
+/*
+ * Register. Started here, finished by register_end() (mcoap_poll() says
+ * when), so that serving goes on while the server takes its time.
+ */
+static int register_begin(struct m2m_dm *dm, unsigned timeout_ms, enum lw_upd_kind kind,
+			  struct m2m_err *err)
+{
+	struct lw_update *u = &dm->upd;
+	bool again = u->rehandshook;
 	int rc;
 
-	lw_register_links(&dm->reg, &links);
-	if (links.oom)
+	lw_buf_free(&u->links);
+	memset(u, 0, sizeof(*u));
+	u->rehandshook = again;
+	u->kind = kind;
+	u->t0 = m2m_now_ms();
+	u->lt = dm->objs.lifetime_s;
+	u->b = dm->objs.binding;
+	lw_register_links(&dm->reg, &u->links);
+	if (u->links.oom) {
+		lw_buf_free(&u->links);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	snprintf(query, sizeof(query), "ep=%s&lt=%u&lwm2m=1.1&b=%s", dm->cfg->dm.endpoint, lt,
-		 b == M2M_DM_BINDING_UQ ? "UQ" : "U");
-	rc = mcoap_request(dm->coap, M2M_COAP_POST, "rd", query, LW_FMT_LINK, links.p,
-			      links.len, timeout_ms, &resp, &body, err);
+	}
+	snprintf(u->query, sizeof(u->query), "ep=%s&lt=%u&lwm2m=1.1&b=%s", dm->cfg->dm.endpoint,
+		 u->lt, u->b == M2M_DM_BINDING_UQ ? "UQ" : "U");
+	u->timeout_ms = timeout_ms;
+	rc = mcoap_start(dm->coap, M2M_COAP_POST, "rd", u->query, LW_FMT_LINK, u->links.p,
+			 u->links.len, timeout_ms, err);
+	if (rc) {
+		lw_buf_free(&u->links);
+		return reg_error(dm, rc, err);
+	}
+	u->active = true;
+	return M2M_OK;
+}
+
+static int register_end(struct m2m_dm *dm, struct m2m_err *err)
+{
+	struct lw_update *u = &dm->upd;
+	struct m2m_coap_msg resp;
+	uint8_t *body = NULL;
+	int rc = mcoap_finish(dm->coap, &resp, &body, err);
+
+	u->active = false;
 	free(body);
 	if (!rc && resp.code != LW_CREATED)
 		rc = answer_rc(resp.code, "Register", err);
 	if (!rc && !resp.path[0])
 		rc = m2m_err_set(err, M2M_ERR_PROTOCOL, "Register: no Location-Path in the answer");
 	if (rc) {
-		lw_buf_free(&links);
+		lw_buf_free(&u->links);
 		return reg_error(dm, rc, err);
 	}
 	snprintf(dm->st.location, sizeof(dm->st.location), "%s", resp.path);
-	snprintf(dm->links, sizeof(dm->links), "%s", (char *)links.p);
-	lw_buf_free(&links);
-	dm->sent_lifetime = lt;
-	dm->sent_binding = b;
+	snprintf(dm->links, sizeof(dm->links), "%s", (char *)u->links.p);
+	lw_buf_free(&u->links);
+	dm->sent_lifetime = u->lt;
+	dm->sent_binding = u->b;
 	dm->st.registered = true;
 	dm->st.registered_at = (uint64_t)time(NULL);
-	dm->st.lifetime_s = lt;
-	snprintf(dm->st.binding, sizeof(dm->st.binding), "%s", b == M2M_DM_BINDING_UQ ? "UQ" : "U");
+	dm->st.lifetime_s = u->lt;
+	snprintf(dm->st.binding, sizeof(dm->st.binding), "%s",
+		 u->b == M2M_DM_BINDING_UQ ? "UQ" : "U");
 	dm->objs.update_due = false;
 	logf_(dm, LOG_INFO, "registered as %s at %s (lifetime %u s, binding %s) in %llu ms",
-	      dm->cfg->dm.endpoint, dm->st.location, lt, dm->st.binding,
-	      (unsigned long long)(m2m_now_ms() - t0));
+	      dm->cfg->dm.endpoint, dm->st.location, u->lt, dm->st.binding,
+	      (unsigned long long)(m2m_now_ms() - u->t0));
 	/* a new registration: the server has dropped our observations */
 	lw_obs_clear(&dm->obs);
 	dm->obs_dirty = true;
@@ -218,13 +267,23 @@ static int do_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *e
 	return reg_error(dm, M2M_OK, err);
 }
 
+static int do_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
+{
+	int rc = register_begin(dm, timeout_ms, LW_REG_FIRST, err);
+
+	if (rc)
+		return rc;
+	wait_answer(dm);
+	return register_end(dm, err);
+}
+
 /* How long a Register of --serve may take */
 #define REGISTER_WAIT_MS 10000
 
 /*
- * Update with only what changed; 4.04 means the server forgot us: Register.
- * Started here, finished by update_end() (mcoap_poll() says when), so that
- * --serve goes on serving while the server takes its time.
+ * Update with only what changed. Started here, finished by update_end()
+ * (mcoap_poll() says when), so that serving goes on while the server takes
+ * its time.
  */
 static int update_begin(struct m2m_dm *dm, unsigned timeout_ms, unsigned reg_timeout_ms,
 			struct m2m_err *err)
@@ -237,6 +296,7 @@ static int update_begin(struct m2m_dm *dm, unsigned timeout_ms, unsigned reg_tim
 	lw_buf_free(&u->links);
 	memset(u, 0, sizeof(*u));
 	u->rehandshook = again;
+	u->kind = LW_UPDATE;
 	lw_register_links(&dm->reg, &u->links);
 	if (u->links.oom || !u->links.p) {
 		lw_buf_free(&u->links);
@@ -263,20 +323,23 @@ static int update_begin(struct m2m_dm *dm, unsigned timeout_ms, unsigned reg_tim
 	return M2M_OK;
 }
 
-static int update_end(struct m2m_dm *dm, struct m2m_err *err)
+/* The Update's outcome; 4.04 means the server forgot us: *reregister, and a Register is due. */
+static int update_end(struct m2m_dm *dm, bool *reregister, struct m2m_err *err)
 {
 	struct lw_update *u = &dm->upd;
 	struct m2m_coap_msg resp;
 	uint8_t *body = NULL;
 	int rc = mcoap_finish(dm->coap, &resp, &body, err);
 
+	*reregister = false;
 	u->active = false;
 	free(body);
 	if (!rc && resp.code == LW_NOT_FOUND) {
 		lw_buf_free(&u->links);
 		logf_(dm, LOG_NOTICE, "Update: the server does not know %s: registering again",
 		      dm->st.location);
-		return do_register(dm, u->reg_timeout_ms, err);
+		*reregister = true;
+		return M2M_OK;
 	}
 	if (!rc && resp.code != LW_CHANGED)
 		rc = answer_rc(resp.code, "Update", err);
@@ -303,16 +366,14 @@ static int update_end(struct m2m_dm *dm, struct m2m_err *err)
 /* An Update that waits for its outcome (a --report run has nothing else to do) */
 static int do_update(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
 {
+	bool again;
 	int rc = update_begin(dm, timeout_ms, timeout_ms, err);
 
 	if (rc)
 		return rc;
-	while (!mcoap_poll(dm->coap)) {
-		uint64_t left = mcoap_wait_ms(dm->coap);
-
-		mcoap_process(dm->coap, left < 50 ? (unsigned)(left ? left : 1) : 50);
-	}
-	return update_end(dm, err);
+	wait_answer(dm);
+	rc = update_end(dm, &again, err);
+	return again ? do_register(dm, dm->upd.reg_timeout_ms, err) : rc;
 }
 
 /* Give what was just sent until `until` (monotonic) to be acknowledged. */
@@ -340,6 +401,7 @@ int m2m_dm_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
 	uint64_t until = m2m_now_ms() + timeout_ms;
 	int rc;
 
+	abandon(dm);
 	if (!dm->obs_loaded) {
 		lw_dm_obs_load(dm);
 		dm->obs_loaded = true;
@@ -417,14 +479,11 @@ static void serve_update_failed(struct m2m_dm *dm, struct m2m_err *err)
 	retry_later(dm);
 }
 
-/* The outcome of an Update of --serve */
-static void serve_update_done(struct m2m_dm *dm, struct m2m_err *err)
+/* An Update of serving failed (rc): a new handshake, or a new Register */
+static void serve_update_retry(struct m2m_dm *dm, int rc, struct m2m_err *err)
 {
-	int rc = update_end(dm, err);
 	bool silent = rc == M2M_ERR_TIMEOUT || rc == M2M_ERR_UNREACHABLE;
 
-	if (!rc)
-		return;
 	if (silent && mcoap_dtls(dm->coap) && !dm->upd.rehandshook) {
 		logf_(dm, LOG_NOTICE, "%s: a new DTLS handshake, then the Update again", err->msg);
 		dm->upd.rehandshook = true;
@@ -435,52 +494,146 @@ static void serve_update_done(struct m2m_dm *dm, struct m2m_err *err)
 	}
 	/* answered, but not as an LwM2M server should; or silent after a new handshake */
 	logf_(dm, LOG_WARNING, "%s: registering again", err->msg);
-	if (do_register(dm, REGISTER_WAIT_MS, err))
+	if (register_begin(dm, REGISTER_WAIT_MS, LW_REG_AGAIN, err))
 		serve_update_failed(dm, err);
 }
 
-int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struct m2m_err *err)
+/* What serving had under way has its outcome */
+static void serve_done(struct m2m_dm *dm, struct m2m_err *err)
 {
-	uint64_t end = m2m_now_ms() + ms;
+	bool again = false;
 	int rc;
 
-	while (!(stop && *stop) && (!ms || m2m_now_ms() < end)) {
-		mcoap_process(dm->coap, 50);
-		if (mcoap_idle(dm->coap))
-			lw_obs_delivered(&dm->obs);
-		lw_objects_run_hooks(&dm->objs);
-		obs_tick(dm);
-		if (dm->obs_dirty && m2m_now_ms() - dm->obs_saved_at >= 1000)
-			lw_dm_obs_save(dm);
-		if (!dm->st.registered) {
-			/* not registered yet (the server was out of reach at start): keep trying */
-			if (!dm->retry_at) {
-				retry_later(dm);
-			} else if (m2m_now_ms() >= dm->retry_at &&
-				   (rc = do_register(dm, REGISTER_WAIT_MS, err))) {
-				logf_(dm, LOG_WARNING, "%s", err->msg);
-				retry_later(dm);
-			}
-			continue;
+	switch (dm->upd.kind) {
+	case LW_REG_FIRST:
+		/* not registered yet (the server was out of reach at start): keep trying */
+		if (register_end(dm, err)) {
+			logf_(dm, LOG_WARNING, "%s", err->msg);
+			retry_later(dm);
 		}
-		if (dm->upd.active) {
-			if (mcoap_poll(dm->coap))
-				serve_update_done(dm, err);
-		} else if (dm->obs.offline ? m2m_now_ms() >= dm->retry_at :
-					     dm->objs.update_due ||
-					     (uint64_t)time(NULL) >= update_at(dm)) {
-			/* due, or out of reach (an Update or a notification failed): try again */
-			dm->upd.rehandshook = false;
-			if (update_begin(dm, update_wait_ms(dm), REGISTER_WAIT_MS, err))
-				serve_update_failed(dm, err);
-		}
+		return;
+	case LW_REG_AGAIN:
+		if (register_end(dm, err))
+			serve_update_failed(dm, err);
+		return;
+	case LW_REG_404:
+		/* the Update's outcome */
+		rc = register_end(dm, err);
+		break;
+	case LW_UPDATE:
+	default:
+		rc = update_end(dm, &again, err);
+		if (again &&
+		    !(rc = register_begin(dm, dm->upd.reg_timeout_ms, LW_REG_404, err)))
+			return;
 	}
+	if (rc)
+		serve_update_retry(dm, rc, err);
+}
+
+/*
+ * How long the caller may wait for the descriptor before the next step.
+ * Observed values are sampled (a change, pmin, pmax, gt, lt, st), and an
+ * exchange under way has deadlines of its own (a DTLS handshake's, too,
+ * without a datagram to tell it): then as often as serving always did. Idle,
+ * until the Update is due or the next try, but a second at most: the wall
+ * clock the lifetime counts in may jump, and libcoap's own timers wake the
+ * descriptor, not us.
+ */
+#define SERVE_TICK_MS 50
+#define SERVE_IDLE_MS 1000
+
+static unsigned serve_next_ms(struct m2m_dm *dm)
+{
+	uint64_t now = m2m_now_ms(), next = SERVE_IDLE_MS, due;
+	struct timespec ts;
+
+	if (dm->upd.active || dm->obs.n || lw_obs_unconfirmed(&dm->obs) || mcoap_fd(dm->coap) < 0)
+		return SERVE_TICK_MS;
+	if (dm->obs_dirty && dm->obs_loaded) {
+		due = dm->obs_saved_at + 1000;
+		next = due <= now ? 0 : due - now < next ? due - now : next;
+	}
+	if (!dm->st.registered || dm->obs.offline) {
+		due = dm->retry_at;
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		due = update_at(dm) * 1000;
+		now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+		if (dm->objs.update_due)
+			due = now;
+	}
+	next = due <= now ? 0 : due - now < next ? due - now : next;
+	/* a deadline just passed is acted on by the step: no busy loop if it was not */
+	return next ? (unsigned)next : 1;
+}
+
+int m2m_dm_serve_step(struct m2m_dm *dm, unsigned *next_ms, struct m2m_err *err)
+{
+	if (!dm || !next_ms)
+		return m2m_err_set(err, M2M_ERR_USAGE, "m2m_dm_serve_step: no handle or no next_ms");
+	mcoap_process_ready(dm->coap);
+	if (mcoap_idle(dm->coap))
+		lw_obs_delivered(&dm->obs);
+	lw_objects_run_hooks(&dm->objs);
+	obs_tick(dm);
+	if (dm->obs_dirty && m2m_now_ms() - dm->obs_saved_at >= 1000)
+		lw_dm_obs_save(dm);
 	if (dm->upd.active) {
-		/* stopped with an Update under way: its answer is not waited for */
-		mcoap_discard(dm->coap);
-		dm->upd.active = false;
-		lw_buf_free(&dm->upd.links);
+		if (mcoap_poll(dm->coap))
+			serve_done(dm, err);
+	} else if (!dm->st.registered) {
+		/* not registered yet (the server was out of reach at start): keep trying */
+		if (!dm->retry_at) {
+			retry_later(dm);
+		} else if (m2m_now_ms() >= dm->retry_at &&
+			   register_begin(dm, REGISTER_WAIT_MS, LW_REG_FIRST, err)) {
+			logf_(dm, LOG_WARNING, "%s", err->msg);
+			retry_later(dm);
+		}
+	} else if (dm->obs.offline ? m2m_now_ms() >= dm->retry_at :
+				     dm->objs.update_due || (uint64_t)time(NULL) >= update_at(dm)) {
+		/* due, or out of reach (an Update or a notification failed): try again */
+		dm->upd.rehandshook = false;
+		if (update_begin(dm, update_wait_ms(dm), REGISTER_WAIT_MS, err))
+			serve_update_failed(dm, err);
 	}
+	*next_ms = serve_next_ms(dm);
+	return M2M_OK;
+}
+
+int m2m_dm_fd(const struct m2m_dm *dm)
+{
+	return mcoap_fd(dm->coap);
+}
+
+/*
+ * The application's loop, run here: the descriptor polled and the step
+ * taken, at least every SERVE_TICK_MS for *stop (a signal may come just
+ * before the poll). Without libcoap's descriptor, libcoap waits itself.
+ */
+int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struct m2m_err *err)
+{
+	uint64_t end = m2m_now_ms() + ms, now;
+	struct pollfd pfd = { .fd = m2m_dm_fd(dm), .events = POLLIN };
+	unsigned next;
+
+	while (!(stop && *stop) && (!ms || m2m_now_ms() < end)) {
+		m2m_dm_serve_step(dm, &next, err);
+		now = m2m_now_ms();
+		if (next > SERVE_TICK_MS)
+			next = SERVE_TICK_MS;
+		if (ms && (now >= end || end - now < next))
+			next = now >= end ? 0 : (unsigned)(end - now);
+		if (stop && *stop)
+			break;
+		if (pfd.fd >= 0)
+			poll(&pfd, 1, (int)next);
+		else
+			mcoap_process(dm->coap, next ? next : 1);
+	}
+	/* stopped with an Update or a Register under way: its answer is not waited for */
+	abandon(dm);
 	lw_objects_run_hooks(&dm->objs);
 	return M2M_OK;
 }
@@ -491,6 +644,7 @@ int m2m_dm_deregister(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *er
 	uint8_t *body = NULL;
 	int rc;
 
+	abandon(dm);
 	if (!dm->st.registered)
 		return M2M_OK;
 	rc = mcoap_request(dm->coap, M2M_COAP_DELETE, dm->st.location, NULL, M2M_COAP_NONE,

@@ -40,15 +40,23 @@ struct m2m_dm {
 	struct m2m_secret pin;  /* token PIN: libcoap keeps a pointer to it; TPM auth value */
 	struct m2m_key *store_key; /* DTLS key in a TPM: signs for the session */
 	unsigned base_lifetime_s, base_binding; /* from the configuration or the bootstrap */
-	struct lw_update {      /* the Update under way (--serve does not wait for it) */
+	struct lw_update {      /* the Update or Register under way (serving does not wait) */
 		bool active;
+		enum lw_upd_kind {
+			LW_UPDATE,      /* an Update */
+			LW_REG_FIRST,   /* a Register: not registered yet */
+			LW_REG_404,     /* a Register the Update's 4.04 called for: its
+					   outcome is the Update's */
+			LW_REG_AGAIN,   /* a Register after an Update answered wrongly */
+		} kind;
 		bool rehandshook; /* over DTLS: already tried again after a new handshake */
 		struct lw_buf links;
 		bool send_links;
-		char query[128];
+		char query[256];
 		unsigned lt, b, timeout_ms;
 		unsigned reg_timeout_ms; /* for the Register a 4.04 calls for: --serve waits
 					    long for an Update (CoAP's span), not for that */
+		uint64_t t0;      /* monotonic ms: when it started */
 	} upd;
 };
 

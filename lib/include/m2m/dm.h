@@ -72,6 +72,34 @@ int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop,
 		 struct m2m_err *err);
 
 /*
+ * The same serving, driven by the application's own poll loop (as libcurl's
+ * multi interface and libcoap's io are): after m2m_dm_register() (whatever it
+ * returned: a registration that failed is tried again), poll m2m_dm_fd() for
+ * POLLIN along with the application's own descriptors, at most *next_ms
+ * milliseconds, then call m2m_dm_serve_step(), again and again;
+ * m2m_dm_serve() is that loop. To stop, stop calling it; then
+ * m2m_dm_deregister() or m2m_dm_close() (an Update or a Register under way
+ * is dropped).
+ *
+ * m2m_dm_fd(): one descriptor that polls readable when there is work (a
+ * datagram from the server, a retransmission due). It stays the same for
+ * the handle's life, also when a DTLS session is set up anew from another
+ * port; do not read it or close it. -1 if libcoap was built without epoll:
+ * then call the step every *next_ms milliseconds.
+ *
+ * m2m_dm_serve_step(): does what is due without waiting for the network:
+ * answers the datagrams that came, sends due notifications, starts the
+ * Update (or the Register, or a retry) when due and takes its answer when it
+ * is in; then sets *next_ms to the longest the caller may wait before the
+ * next step (about 50 ms while observations are taken, because their values
+ * are sampled, or an exchange is under way; up to a second when idle).
+ * Problems with the server are logged and retried, not returned: OK, or
+ * USAGE if next_ms is NULL.
+ */
+int m2m_dm_fd(const struct m2m_dm *dm);
+int m2m_dm_serve_step(struct m2m_dm *dm, unsigned *next_ms, struct m2m_err *err);
+
+/*
  * Client-initiated bootstrap with cfg->dm.bootstrap (same security mode as
  * dm:): Bootstrap-Request, then serve the bootstrap server's Delete, Write
  * (Security and Server objects), Discover until its Finish, at most

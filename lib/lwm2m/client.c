@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The LwM2M client: registration interface (Register, Update with only what
- * changed, re-register on 4.04, De-register), the device management and
- * information reporting interfaces bound to lib/coap; the --serve loop.
- * What it keeps on disk is in dm_state.c.
+ * changed, re-register on 4.04, De-register), the server's requests bound
+ * to lib/coap (answered in dm_requests.c); serving, one step at a time that
+ * never waits for the network (m2m_dm_serve_step, for an application's own
+ * poll loop), and the --serve loop made of those steps. What it keeps on
+ * disk is in dm_state.c.
  */
 #include <poll.h>
 #include <stdarg.h>
@@ -15,110 +17,6 @@
 
 #include "base/base.h"
 #include "lwm2m/dm_int.h"
-
-/* ---- serving the server's requests ---- */
-
-static unsigned lw_to_coap(int lw)
-{
-	return lw ? (unsigned)lw : LW_CONTENT;
-}
-
-static void on_read(struct m2m_dm *dm, const struct m2m_coap_msg *req, const struct lw_path *p,
-		    struct m2m_coap_reply *rep)
-{
-	struct lw_records rs = { 0 };
-	struct lw_buf out = { 0 };
-	unsigned used = 0;
-	int rc;
-
-	if (req->accept == LW_FMT_LINK) {
-		rc = lw_discover(&dm->reg, p, &out);
-		used = LW_FMT_LINK;
-	} else {
-		rc = lw_read(&dm->reg, p, &rs);
-		if (!rc)
-			rc = lw_encode(&rs, p, req->accept, &out, &used);
-	}
-	rep->code = lw_to_coap(rc);
-	if (!rc) {
-		rep->content_format = used;
-		rep->payload = out.p;
-		rep->len = out.len;
-		out.p = NULL;
-		if (!rep->payload) {
-			rep->payload = malloc(1);
-			rep->len = 0;
-		}
-	}
-	if (!rc && req->accept != LW_FMT_LINK && req->observe == 0) {
-		uint32_t seq;
-
-		if (lw_obs_take(&dm->obs, req, p, &rs, rep->payload, rep->len, &seq)) {
-			rep->observe = (int)seq;
-			dm->obs_dirty = true;
-		}
-	} else if (req->observe == 1 || (rc && req->observe == 0)) {
-		/* cancelled, or a renewal answered with an error: that observation ends */
-		lw_obs_cancel(&dm->obs, req->path, req->token, req->toklen);
-		dm->obs_dirty = true;
-	}
-	lw_buf_free(&out);
-	lw_records_free(&rs);
-}
-
-static void on_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coap_reply *rep)
-{
-	struct m2m_dm *dm = ctx;
-	struct lw_records rs = { 0 };
-	struct lw_path p;
-	int rc;
-
-	rep->content_format = M2M_COAP_NONE;
-	if (!lw_path_parse(req->path, strlen(req->path), &p)) {
-		rep->code = LW_NOT_FOUND;
-		return;
-	}
-	switch (req->code) {
-	case M2M_COAP_GET:
-		on_read(dm, req, &p, rep);
-		return;
-	case M2M_COAP_PUT:
-		if (!req->len && req->query[0]) {
-			rc = lw_write_attrs(&dm->reg, &p, req->query, strlen(req->query));
-		} else {
-			rc = lw_decode(&dm->reg, &p, req->content_format, req->payload, req->len, &rs);
-			if (!rc)
-				rc = lw_write(&dm->reg, &p, &rs, true);
-		}
-		break;
-	case M2M_COAP_POST:
-		if (p.depth == 3) {
-			rc = lw_execute(&dm->reg, &p, req->payload, req->len);
-		} else {
-			rc = lw_decode(&dm->reg, &p, req->content_format, req->payload, req->len, &rs);
-			if (!rc)
-				rc = lw_write(&dm->reg, &p, &rs, false);
-		}
-		break;
-	default:
-		rc = LW_NOT_ALLOWED; /* Create/Delete: no object here allows them */
-	}
-	logf_(dm, LOG_DEBUG, "%s %s: %u.%02u", req->code == M2M_COAP_PUT ? "PUT" :
-	      req->code == M2M_COAP_POST ? "POST" : "DELETE",
-	      req->path, (rc ? rc : LW_CHANGED) >> 5, (rc ? rc : LW_CHANGED) & 31);
-	rep->code = rc ? (unsigned)rc : LW_CHANGED;
-	/* attributes, Server resources (Lifetime, Binding, pmin, pmax, storing) */
-	dm->obs_dirty = dm->obs_dirty || !rc;
-	lw_records_free(&rs);
-}
-
-static void on_notify_failed(void *ctx, const uint8_t *token, size_t toklen, bool reset)
-{
-	struct m2m_dm *dm = ctx;
-
-	lw_obs_failed(&dm->obs, token, toklen, reset);
-	dm->obs_dirty = true;
-}
 
 /* The server answered: what was kept while it did not goes out now. */
 static const struct m2m_backoff retry_backoff = { .min_ms = 5000, .max_ms = 300 * 1000 };
@@ -754,7 +652,7 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 			dm->objs.lifetime_s = bs->lifetime;
 		dm->objs.binding = strcmp(bs->binding, "UQ") == 0 ? M2M_DM_BINDING_UQ :
 								   M2M_DM_BINDING_U;
-		rc = mcoap_open(&o, on_request, dm, &dm->coap, err);
+		rc = mcoap_open(&o, lw_dm_on_request, dm, &dm->coap, err);
 		if (bs->mode != 2)
 			explicit_bzero(bs->secret, sizeof(bs->secret));
 	} else {
@@ -764,14 +662,14 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 			return rc;
 		}
 		dm->store_key = o.store_key;
-		rc = mcoap_open(&o, on_request, dm, &dm->coap, err);
+		rc = mcoap_open(&o, lw_dm_on_request, dm, &dm->coap, err);
 	}
 	dm->base_lifetime_s = dm->objs.lifetime_s;
 	dm->base_binding = dm->objs.binding;
 	/* libcoap keeps its own copy of the key in the session */
 	m2m_secret_wipe(&key);
 	if (!rc) {
-		mcoap_on_notify_failed(dm->coap, on_notify_failed);
+		mcoap_on_notify_failed(dm->coap, lw_dm_on_notify_failed);
 		dm->obs.note_max = mcoap_block_size(dm->coap);
 		rc = add_paths(dm, err);
 	}

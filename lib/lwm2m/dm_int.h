@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Internal to lib/lwm2m: the client's context, shared by client.c (the
- * registration, the serve loop, the server's requests) and dm_state.c (what
- * it keeps on disk).
+ * registration, serving), dm_requests.c (the server's requests) and
+ * dm_state.c (what it keeps on disk).
  */
 #ifndef M2M_LWM2M_DM_INT_H
 #define M2M_LWM2M_DM_INT_H
@@ -61,6 +61,10 @@ struct m2m_dm {
 };
 
 #define logf_(dm, ...) LW_LOG((dm)->log, (dm)->log_ctx, __VA_ARGS__)
+
+/* dm_requests.c: the server's requests (m2m_coap_handler) and failed notifications */
+void lw_dm_on_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coap_reply *rep);
+void lw_dm_on_notify_failed(void *ctx, const uint8_t *token, size_t toklen, bool reset);
 
 /* dm_state.c: the saved registration (links: the object links last sent, may be NULL) */
 int lw_dm_state_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char *links,

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The LwM2M client's answers to the server's requests (the device
+ * management and information reporting interfaces: Read, Discover, Observe
+ * and its cancel, Write, Write-Attributes, Execute) on the objects, bound to
+ * lib/coap by client.c; and the notifications libcoap reports failed.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "lwm2m/dm_int.h"
+
+static unsigned lw_to_coap(int lw)
+{
+	return lw ? (unsigned)lw : LW_CONTENT;
+}
+
+static void on_read(struct m2m_dm *dm, const struct m2m_coap_msg *req, const struct lw_path *p,
+		    struct m2m_coap_reply *rep)
+{
+	struct lw_records rs = { 0 };
+	struct lw_buf out = { 0 };
+	unsigned used = 0;
+	int rc;
+
+	if (req->accept == LW_FMT_LINK) {
+		rc = lw_discover(&dm->reg, p, &out);
+		used = LW_FMT_LINK;
+	} else {
+		rc = lw_read(&dm->reg, p, &rs);
+		if (!rc)
+			rc = lw_encode(&rs, p, req->accept, &out, &used);
+	}
+	rep->code = lw_to_coap(rc);
+	if (!rc) {
+		rep->content_format = used;
+		rep->payload = out.p;
+		rep->len = out.len;
+		out.p = NULL;
+		if (!rep->payload) {
+			rep->payload = malloc(1);
+			rep->len = 0;
+		}
+	}
+	if (!rc && req->accept != LW_FMT_LINK && req->observe == 0) {
+		uint32_t seq;
+
+		if (lw_obs_take(&dm->obs, req, p, &rs, rep->payload, rep->len, &seq)) {
+			rep->observe = (int)seq;
+			dm->obs_dirty = true;
+		}
+	} else if (req->observe == 1 || (rc && req->observe == 0)) {
+		/* cancelled, or a renewal answered with an error: that observation ends */
+		lw_obs_cancel(&dm->obs, req->path, req->token, req->toklen);
+		dm->obs_dirty = true;
+	}
+	lw_buf_free(&out);
+	lw_records_free(&rs);
+}
+
+void lw_dm_on_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coap_reply *rep)
+{
+	struct m2m_dm *dm = ctx;
+	struct lw_records rs = { 0 };
+	struct lw_path p;
+	int rc;
+
+	rep->content_format = M2M_COAP_NONE;
+	if (!lw_path_parse(req->path, strlen(req->path), &p)) {
+		rep->code = LW_NOT_FOUND;
+		return;
+	}
+	switch (req->code) {
+	case M2M_COAP_GET:
+		on_read(dm, req, &p, rep);
+		return;
+	case M2M_COAP_PUT:
+		if (!req->len && req->query[0]) {
+			rc = lw_write_attrs(&dm->reg, &p, req->query, strlen(req->query));
+		} else {
+			rc = lw_decode(&dm->reg, &p, req->content_format, req->payload, req->len, &rs);
+			if (!rc)
+				rc = lw_write(&dm->reg, &p, &rs, true);
+		}
+		break;
+	case M2M_COAP_POST:
+		if (p.depth == 3) {
+			rc = lw_execute(&dm->reg, &p, req->payload, req->len);
+		} else {
+			rc = lw_decode(&dm->reg, &p, req->content_format, req->payload, req->len, &rs);
+			if (!rc)
+				rc = lw_write(&dm->reg, &p, &rs, false);
+		}
+		break;
+	default:
+		rc = LW_NOT_ALLOWED; /* Create/Delete: no object here allows them */
+	}
+	logf_(dm, LOG_DEBUG, "%s %s: %u.%02u", req->code == M2M_COAP_PUT ? "PUT" :
+	      req->code == M2M_COAP_POST ? "POST" : "DELETE",
+	      req->path, (rc ? rc : LW_CHANGED) >> 5, (rc ? rc : LW_CHANGED) & 31);
+	rep->code = rc ? (unsigned)rc : LW_CHANGED;
+	/* attributes, Server resources (Lifetime, Binding, pmin, pmax, storing) */
+	dm->obs_dirty = dm->obs_dirty || !rc;
+	lw_records_free(&rs);
+}
+
+void lw_dm_on_notify_failed(void *ctx, const uint8_t *token, size_t toklen, bool reset)
+{
+	struct m2m_dm *dm = ctx;
+
+	lw_obs_failed(&dm->obs, token, toklen, reset);
+	dm->obs_dirty = true;
+}

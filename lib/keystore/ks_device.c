@@ -30,7 +30,7 @@ uint64_t ks_deadline_ms(void)
  * child, say why, exit. The probe gives up this much before the deadline, so
  * the command itself ends within its limit, also on a loaded machine.
  */
-#define KS_EXIT_RESERVE_MS 60
+#define KS_EXIT_RESERVE_MS 150
 
 int ks_probe(const char *what, int (*fn)(void *), void *arg, struct m2m_err *err)
 {

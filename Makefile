@@ -109,7 +109,7 @@ $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libm2m-cli.a $(B)/libm2m.a
 $(B)/libm2m.pc: lib/libm2m.pc.in Makefile
 	@mkdir -p $(B)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-		-e 's|@VERSION@|$(VERSION)|' $< > $@
+		-e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|$(PKGS)|' $< > $@
 
 # test helpers (tests/tools/*.c, not installed) and bench helpers (bench/*.c)
 $(B)/tests/tools/%: $(B)/tests/tools/%.o $(B)/libm2m.a
@@ -167,7 +167,7 @@ install: all
 	install -m 0755 $(B)/libm2m.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/
 	ln -sf libm2m.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libm2m.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-		-e 's|@VERSION@|$(VERSION)|' lib/libm2m.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libm2m.pc
+		-e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|$(PKGS)|' lib/libm2m.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libm2m.pc
 	install -m 0644 lib/include/m2m/*.h $(DESTDIR)$(INCLUDEDIR)/m2m/
 	for f in $(MANS); do s=$${f##*.}; install -m 0644 $$f $(DESTDIR)$(MANDIR)/man$$s/; done
 	for f in completions/*.bash; do [ -e "$$f" ] && install -m 0644 $$f \

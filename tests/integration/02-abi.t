@@ -33,6 +33,20 @@ for src in "$ROOT"/examples/*.c; do
 	fi
 done
 
+# installed as a distribution would, an application links statically with what the
+# pkg-config file names (Requires.private, Libs.private) and nothing else
+inst="$tmp/inst"
+if make -s -C "$ROOT" install DESTDIR="$inst" PREFIX=/usr > "$tmp/install.log" 2>&1; then
+	pc="env PKG_CONFIG_PATH=$inst/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$inst pkg-config"
+	# shellcheck disable=SC2046
+	out=$(${CC:-cc} -std=c11 -Wall -Werror $($pc --cflags libm2m) -o "$tmp/vpn-up-static" \
+		"$ROOT/examples/vpn-up.c" $($pc --static --libs libm2m | sed 's/-lm2m/-l:libm2m.a/') 2>&1)
+	t $? "examples/vpn-up.c links statically with pkg-config --static --libs libm2m${out:+: $out}"
+else
+	sed 's/^/# /' "$tmp/install.log" | tail -n 5
+	t 1 "make install DESTDIR=... works"
+fi
+
 # a change to a type that callers see is caught: the check can fail
 mkdir -p "$tmp/src"
 cp -r "$ROOT/lib" "$ROOT/Makefile" "$tmp/src/"

@@ -38,10 +38,13 @@ done
 inst="$tmp/inst"
 if make -s -C "$ROOT" install DESTDIR="$inst" PREFIX=/usr > "$tmp/install.log" 2>&1; then
 	pc="env PKG_CONFIG_PATH=$inst/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$inst pkg-config"
-	# shellcheck disable=SC2046
-	out=$(${CC:-cc} -std=c11 -Wall -Werror $($pc --cflags libm2m) -o "$tmp/vpn-up-static" \
-		"$ROOT/examples/vpn-up.c" $($pc --static --libs libm2m | sed 's/-lm2m/-l:libm2m.a/') 2>&1)
-	t $? "examples/vpn-up.c links statically with pkg-config --static --libs libm2m${out:+: $out}"
+	for src in "$ROOT"/examples/*.c; do
+		name=$(basename "$src" .c)
+		# shellcheck disable=SC2046
+		out=$(${CC:-cc} -std=c11 -Wall -Werror $($pc --cflags libm2m) -o "$tmp/$name-static" \
+			"$src" $($pc --static --libs libm2m | sed 's/-lm2m/-l:libm2m.a/') 2>&1)
+		t $? "examples/$name.c links statically with pkg-config --static --libs libm2m${out:+: $(head -c 300 <<< "$out")}"
+	done
 else
 	sed 's/^/# /' "$tmp/install.log" | tail -n 5
 	t 1 "make install DESTDIR=... works"

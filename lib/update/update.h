@@ -142,4 +142,36 @@ void upd_verifier_free(struct upd_verifier *v);
 int upd_verify_file(const struct upd_policy *pol, const char *path, upd_sink_fn sink, void *ctx,
 		    struct upd_manifest *m, struct m2m_err *err);
 
+/*
+ * The vendor side: making a package. A signer is a private key as an
+ * OpenSSL EVP_PKEY (a file key, or m2m_key_pkey()'s for a TPM or token key:
+ * its signatures go to the store), its certificate and the intermediate
+ * certificates to carry (PEM files; chain may be NULL).
+ */
+struct evp_pkey_st;
+struct upd_signer {
+	struct evp_pkey_st *key;
+	const char *cert;
+	const char *chain;
+};
+
+/*
+ * Make the package out: m's size and sha256 are computed here from the
+ * payload file (streamed; the rest of m is taken as given and must be a
+ * valid manifest), the canonical manifest (upd_manifest_json) signed by each
+ * of the n signers (CMS SignedData, detached, SHA-256, one SignerInfo each),
+ * then header, manifest, signature and payload written atomically (a temp
+ * file beside out, fsync, rename, fsync of the directory). *m is updated with
+ * the size and hash on success. CREDENTIAL: a key that did not sign or a
+ * certificate that is not its key's; USAGE: an invalid manifest.
+ */
+int upd_sign(struct upd_manifest *m, const char *payload, const struct upd_signer *signers,
+	     size_t n, const char *out, struct m2m_err *err);
+/*
+ * The same for manifest bytes taken as they are (not parsed: for tests and
+ * tools that must make packages a device refuses).
+ */
+int upd_sign_raw(const void *manifest, size_t mlen, const char *payload,
+		 const struct upd_signer *signers, size_t n, const char *out, struct m2m_err *err);
+
 #endif

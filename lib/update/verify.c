@@ -272,9 +272,10 @@ static int check_meta(struct upd_verifier *v, struct m2m_err *err)
 				seen = true;
 		if (!seen) {
 			keys[distinct++] = pk;
-			n = snprintf(v->signers + used, sizeof(v->signers) - used, "%s\n", who);
-			if (n > 0)
-				used = used + (size_t)n < sizeof(v->signers) ? used + (size_t)n
+			int w = snprintf(v->signers + used, sizeof(v->signers) - used, "%s\n", who);
+
+			if (w > 0)
+				used = used + (size_t)w < sizeof(v->signers) ? used + (size_t)w
 									      : sizeof(v->signers) - 1;
 		}
 	}

@@ -181,6 +181,24 @@ int mcoap_start_from(struct m2m_coap *c, const char *path, const char *query, un
 int mcoap_get_from(struct m2m_coap *c, const char *path, const char *query, unsigned num,
 		   unsigned block_size, const uint8_t *etag, size_t etag_len, unsigned timeout_ms,
 		   struct m2m_coap_msg *resp, uint8_t **body, struct m2m_err *err);
+/*
+ * One block of a GET's answer, for a pull that writes each block to disk as
+ * it comes and resumes from the last whole one (lib/update): block num of
+ * block_size bytes asked for with Block2 NUM/0/SZX, and the server's answer
+ * as it came, not joined with the next blocks (resp->block2 says its number,
+ * size and whether more follow; resp->etag and resp->size2 if it sent them).
+ * PROTOCOL if it does not start at byte num * block_size, or if both etag
+ * (etag_len > 0) and the answer carry an ETag and they differ. An answer
+ * without an ETag is taken: libcoap's coap-server sends none (and no Size2)
+ * for a block asked for out of sequence, so the caller's hash of the whole
+ * must catch a resource that changed between blocks.
+ */
+int mcoap_start_block(struct m2m_coap *c, const char *path, const char *query, unsigned num,
+		      unsigned block_size, const uint8_t *etag, size_t etag_len,
+		      unsigned timeout_ms, struct m2m_err *err);
+int mcoap_get_block(struct m2m_coap *c, const char *path, const char *query, unsigned num,
+		    unsigned block_size, const uint8_t *etag, size_t etag_len, unsigned timeout_ms,
+		    struct m2m_coap_msg *resp, uint8_t **body, struct m2m_err *err);
 /* Until the request under way gives up, in ms (UINT64_MAX: none under way). */
 uint64_t mcoap_wait_ms(struct m2m_coap *c);
 

@@ -100,6 +100,7 @@ struct m2m_coap {
 		struct m2m_coap_block b1, b2;
 		bool fetching;          /* the answer's later Block2 blocks */
 		bool resume;            /* a GET resumed (mcoap_start_from): from byte base on */
+		bool one;               /* that block alone (mcoap_start_block) */
 		size_t base;
 		uint8_t etag[8];        /* the ETag the earlier blocks had */
 		size_t etag_len;

@@ -37,6 +37,8 @@ PKGS=(
 	swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 dbus dbus-daemon softhsm2 opensc
 	# DTLS with the key on a token: libcoap loads it through OpenSSL's pkcs11 engine
 	libengine-pkcs11-openssl
+	# updates: the http and https pull (libcurl); the tests' web server with Range and TLS
+	libcurl4-openssl-dev lighttpd lighttpd-mod-openssl
 	# the npm registry is reached over https (LwM2M test server)
 	ca-certificates
 )

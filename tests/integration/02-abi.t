@@ -41,9 +41,11 @@ if make -s -C "$ROOT" install DESTDIR="$inst" PREFIX=/usr > "$tmp/install.log" 2
 	for src in "$ROOT"/examples/*.c; do
 		name=$(basename "$src" .c)
 		# shellcheck disable=SC2046
+		# libm2m.a itself, then its private requirements as the system has them (shared)
 		out=$(${CC:-cc} -std=c11 -Wall -Werror $($pc --cflags libm2m) -o "$tmp/$name-static" \
-			"$src" $($pc --static --libs libm2m | sed 's/-lm2m/-l:libm2m.a/') 2>&1)
-		t $? "examples/$name.c links statically with pkg-config --static --libs libm2m${out:+: $(head -c 300 <<< "$out")}"
+			"$src" -L"$inst/usr/lib" -l:libm2m.a $($pc --libs $($pc --print-requires-private libm2m)) \
+			$($pc --static --libs-only-other libm2m) -ldl 2>&1)
+		t $? "examples/$name.c links with libm2m.a and what libm2m.pc names${out:+: $(head -c 300 <<< "$out")}"
 	done
 else
 	sed 's/^/# /' "$tmp/install.log" | tail -n 5

@@ -35,6 +35,10 @@ PKGS=(
 	# the key-store lab: a software TPM behind a resource manager on a private
 	# D-Bus (charon's tpm plugin cannot use swtpm directly), and a soft token
 	swtpm swtpm-tools tpm2-tools tpm2-abrmd libtss2-tcti-tabrmd0 dbus dbus-daemon softhsm2 opensc
+	# the update lab: RAUC 1.8 (its service on the lab's private D-Bus) installs into
+	# two file-backed A/B slots; its plain bundles are squashfs images (rauc bundle
+	# runs mksquashfs, the service mounts them on a loop device)
+	rauc squashfs-tools
 	# DTLS with the key on a token: libcoap loads it through OpenSSL's pkcs11 engine
 	libengine-pkcs11-openssl
 	# updates: the http and https pull (libcurl); the tests' web server with Range and TLS

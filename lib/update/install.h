@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/update's installers: one small interface, one backend a file
+ * (install_rauc.c, install_script.c), as RAUC keeps its bootloaders. The
+ * manifest's "installer" names the backend; "config" is the engine's own and
+ * has no backend here.
+ *
+ * Every call is bounded by ctx->timeout_ms (a helper that overruns it is sent
+ * SIGTERM, then SIGKILL, and the call returns M2M_ERR_TIMEOUT), and every call
+ * may be repeated after a power cut: the journal calls install again with the
+ * same payload when it cannot know whether the first call finished, and
+ * mark_good, mark_bad and rollback only set states.
+ *
+ * Slots, the A/B model (RAUC's; a script backend has none and has no status):
+ *   install    writes the payload into the slot that is not booted and makes
+ *              that slot the primary one (the one the next boot starts)
+ *   mark_good  the booted slot is healthy: commit (keep booting it)
+ *   mark_bad   the booted slot is not (the bootloader will not boot it again)
+ *   rollback   back to the slot that ran before the update: if the booted slot
+ *              is the primary one (rebooted into the new version), it is marked
+ *              bad and the other slot made primary; if not (installed, not yet
+ *              rebooted), the primary one is marked bad and the booted slot made
+ *              primary again. Either way the old slot ends primary.
+ *
+ * RAUC (installer "rauc"): driven through its command line (rauc install,
+ * rauc status --output-format=json, rauc status mark-good|mark-bad|
+ * mark-active), which talks to `rauc service` over the D-Bus system bus
+ * (ctx->dbus_address, else the environment's DBUS_SYSTEM_BUS_ADDRESS, else the
+ * standard socket). RAUC checks its bundle's own signature and its compatible
+ * again; the errors map to: not genuine -> M2M_ERR_INTEGRITY, compatible
+ * mismatch -> M2M_ERR_REFUSED, service or bus missing or gone -> M2M_ERR_DAEMON,
+ * busy with another install -> M2M_ERR_BUSY, out of time -> M2M_ERR_TIMEOUT,
+ * anything else M2M_ERR_FAILURE with RAUC's last error line.
+ * After a crash, RAUC's own slot status (central.raucs: "status ok", the old
+ * version) still describes the old content of a half-written slot: status
+ * reports only what the bootloader says (booted, primary, good/bad), never that;
+ * the engine trusts it plus its own journal. A timed-out `rauc install` client
+ * does not stop the service's install: it may still finish (and make the slot
+ * primary) after the call returned TIMEOUT; ask status again before acting.
+ *
+ * The script handler (installer "script"), its contract (for the man page):
+ *   The program is ctx->script: an absolute path to a regular, executable file
+ *   owned by root or by us and not writable by group or others (it runs with
+ *   our privileges). It is executed directly, never through a shell, with
+ *       argv[0]  the program's path
+ *       argv[1]  the verb: install | commit | rollback
+ *       argv[2]  install only: the absolute path of the verified payload (a
+ *                regular file; the script may read it, must not change it)
+ *   and nothing else: the verb is always argv[1], whatever argv[0] is.
+ *   Environment: only PATH=/usr/sbin:/usr/bin:/sbin:/bin, LC_ALL=C and
+ *       M2M_UPDATE_VERB     the verb again
+ *       M2M_UPDATE_NAME     the manifest's name      (ctx->name, "" if unset)
+ *       M2M_UPDATE_VERSION  the manifest's version   (ctx->version)
+ *       M2M_UPDATE_TYPE     firmware | software | config
+ *       M2M_UPDATE_PAYLOAD  install only: the payload's path
+ *   stdin is /dev/null; stdout is read and passed to the log, one line a line;
+ *   stderr's last non-empty line becomes the error message. The working
+ *   directory is "/". It runs in a process group of its own.
+ *   Time bound: ctx->timeout_ms; then SIGTERM to the whole process group, and
+ *   SIGKILL UPD_KILL_GRACE_MS later if it is still there: M2M_ERR_TIMEOUT.
+ *   Exit status:
+ *       0   done                                   M2M_OK
+ *       1   failed                                 M2M_ERR_FAILURE
+ *       17  the payload is not genuine             M2M_ERR_INTEGRITY
+ *       18  the payload is not for this device     M2M_ERR_REFUSED
+ *       19  not enough space                       M2M_ERR_STORAGE
+ *       any other, or killed by a signal           M2M_ERR_FAILURE ("exit N",
+ *                                                  "killed by signal N")
+ *   install is run again after a power cut during it: it must be idempotent.
+ *   commit and rollback must succeed when there is nothing (more) to do.
+ *   mark_good is commit; mark_bad and rollback are rollback; status is not
+ *   available (M2M_ERR_NOT_FOUND).
+ */
+#ifndef M2M_UPDATE_INSTALL_H
+#define M2M_UPDATE_INSTALL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "m2m/m2m.h"
+#include "update/update.h"
+
+#define UPD_INSTALL_TIMEOUT_DEFAULT_MS (30u * 60u * 1000u) /* an install: 30 min */
+#define UPD_KILL_GRACE_MS 2000u                            /* SIGTERM -> SIGKILL */
+#define UPD_RAUC_DEFAULT "/usr/bin/rauc"
+#define UPD_SLOTS_MAX 8
+
+/* Progress of an install: percent 0..100 and what is being done. */
+typedef void (*upd_progress_fn)(void *ctx, unsigned percent, const char *what);
+
+struct upd_install_ctx {
+	unsigned timeout_ms;        /* bound of each call; 0: UPD_INSTALL_TIMEOUT_DEFAULT_MS */
+	upd_progress_fn progress;   /* may be NULL */
+	void *progress_ctx;
+	m2m_log_fn log;             /* may be NULL: the helpers' output lines, at LOG_DEBUG */
+	void *log_ctx;
+	/* rauc */
+	const char *rauc;           /* the rauc program; NULL: UPD_RAUC_DEFAULT */
+	const char *rauc_conf;      /* its system.conf (rauc -c); NULL: RAUC's default */
+	const char *dbus_address;   /* the system bus; NULL: from the environment */
+	/* script */
+	const char *script;         /* the handler's absolute path */
+	/* the package being installed (the script's environment) */
+	const char *name;
+	const char *version;
+	enum upd_type type;
+};
+
+enum upd_boot_status {
+	UPD_BOOT_UNKNOWN = 0,
+	UPD_BOOT_GOOD,
+	UPD_BOOT_BAD,
+};
+
+/* What the bootloader says about the slots (never RAUC's slot status). */
+struct upd_slot_status {
+	char booted[32];            /* bootname of the booted slot ("A"); "" if unknown */
+	char primary[32];           /* bootname of the primary slot (the next boot); "" if none */
+	char compatible[64];
+	size_t n;
+	struct upd_slot {
+		char name[32];          /* "rootfs.0" */
+		char bootname[32];      /* "A" */
+		char class_[32];        /* "rootfs" */
+		bool booted;
+		bool primary;
+		enum upd_boot_status boot;
+	} slot[UPD_SLOTS_MAX];
+};
+
+struct upd_installer_ops {
+	const char *name;
+	/* Can it work here at all (program present, service answers)? */
+	int (*probe)(const struct upd_install_ctx *ctx, struct m2m_err *err);
+	/* The payload (a verified file) into the inactive slot, which becomes primary. */
+	int (*install)(const struct upd_install_ctx *ctx, const char *payload, struct m2m_err *err);
+	int (*status)(const struct upd_install_ctx *ctx, struct upd_slot_status *st,
+		      struct m2m_err *err);
+	int (*mark_good)(const struct upd_install_ctx *ctx, struct m2m_err *err);
+	int (*mark_bad)(const struct upd_install_ctx *ctx, struct m2m_err *err);
+	int (*rollback)(const struct upd_install_ctx *ctx, struct m2m_err *err);
+};
+
+extern const struct upd_installer_ops upd_installer_rauc;
+extern const struct upd_installer_ops upd_installer_script;
+
+/*
+ * The backend named by a manifest's installer: "rauc", "script". NULL for
+ * "config" (the engine installs configuration itself) and for any other name.
+ */
+const struct upd_installer_ops *upd_installer_find(const char *name);
+
+/* "good", "bad", "unknown" */
+const char *upd_boot_status_name(enum upd_boot_status s);
+/* The slot with that bootname, NULL if none. */
+const struct upd_slot *upd_slot_find(const struct upd_slot_status *st, const char *bootname);
+
+/* RAUC's output, for the backend and its tests: what a line of it says (an
+ * m2m code, 0 if nothing), and the JSON of `rauc status --output-format=json`. */
+int upd_rauc_classify(const char *line);
+int upd_rauc_parse_status(const char *json, struct upd_slot_status *st, struct m2m_err *err);
+
+/* ---- for the backends: run a helper program, bounded ---------------------------- */
+
+/* One line a helper wrote (without its newline); fd is 1 or 2. */
+typedef void (*upd_line_fn)(void *ctx, int fd, const char *line);
+
+struct upd_run {
+	const char *const *argv;    /* argv[0] is the absolute path executed (no PATH search) */
+	const char *const *envp;    /* the whole environment */
+	unsigned timeout_ms;
+	upd_line_fn on_line;        /* may be NULL */
+	void *line_ctx;
+	/* results */
+	int status;                 /* waitpid's status, if exited or signalled */
+	bool timed_out;             /* we killed it at the deadline */
+	char last_err[256];         /* the last non-empty line of its stderr */
+};
+
+/*
+ * Spawn r->argv (posix_spawn: no shell, stdin /dev/null, stdout and stderr
+ * read line by line, a process group of its own, no other descriptor
+ * inherited, signals at their defaults), wait for it at most r->timeout_ms,
+ * then SIGTERM its group and SIGKILL it UPD_KILL_GRACE_MS later. OK once it
+ * ended (look at r->status and r->timed_out); M2M_ERR_FAILURE if it could not
+ * be started (no such program: M2M_ERR_NOT_FOUND).
+ */
+int upd_run(struct upd_run *r, struct m2m_err *err);
+
+#endif

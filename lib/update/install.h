@@ -16,11 +16,15 @@
  *              that slot the primary one (the one the next boot starts)
  *   mark_good  the booted slot is healthy: commit (keep booting it)
  *   mark_bad   the booted slot is not (the bootloader will not boot it again)
- *   rollback   back to the slot that ran before the update: if the booted slot
- *              is the primary one (rebooted into the new version), it is marked
- *              bad and the other slot made primary; if not (installed, not yet
- *              rebooted), the primary one is marked bad and the booted slot made
- *              primary again. Either way the old slot ends primary.
+ *   rollback   back to the slot that ran before the update: the slot the update
+ *              went into (ctx->target) is marked bad and the other one made
+ *              primary, in that order reversed (the old slot first, so a cut
+ *              between the two still boots it). The journal records the target
+ *              before the install: the slot status's inactive slot. Without
+ *              ctx->target it is guessed from the status, right the first time
+ *              but not on a repeat: a booted slot marked bad is the new one; else
+ *              a primary slot that is not booted is (installed, not rebooted);
+ *              else the booted one is (rebooted into it, not marked yet).
  *
  * RAUC (installer "rauc"): driven through its command line (rauc install,
  * rauc status --output-format=json, rauc status mark-good|mark-bad|
@@ -99,6 +103,7 @@ struct upd_install_ctx {
 	const char *rauc;           /* the rauc program; NULL: UPD_RAUC_DEFAULT */
 	const char *rauc_conf;      /* its system.conf (rauc -c); NULL: RAUC's default */
 	const char *dbus_address;   /* the system bus; NULL: from the environment */
+	const char *target;         /* rollback: bootname of the slot the update went into */
 	/* script */
 	const char *script;         /* the handler's absolute path */
 	/* the package being installed (the script's environment) */

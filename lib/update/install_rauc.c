@@ -368,23 +368,26 @@ static int rauc_rollback(const struct upd_install_ctx *ctx, struct m2m_err *err)
 	booted = upd_slot_find(&st, st.booted);
 	if (!booted)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "rollback: RAUC does not know the booted slot");
-	if (st.primary[0] && strcmp(st.primary, st.booted)) {
-		/* installed, not rebooted yet: the primary slot is the new one */
-		fresh = upd_slot_find(&st, st.primary);
-		old = booted;
-	} else {
-		/* running the new version: the old one is the other slot of its class */
-		fresh = booted;
-		for (i = 0; i < st.n; i++) {
-			const struct upd_slot *s = &st.slot[i];
+	if (ctx->target && *ctx->target)
+		fresh = upd_slot_find(&st, ctx->target);
+	else if (booted->boot == UPD_BOOT_BAD)
+		fresh = booted;                 /* running the new version, already marked bad */
+	else if (st.primary[0] && strcmp(st.primary, st.booted))
+		fresh = upd_slot_find(&st, st.primary); /* installed, not rebooted yet */
+	else
+		fresh = booted;                 /* rebooted into it, not marked yet */
+	if (!fresh)
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "rollback: no slot %s", ctx->target);
+	/* the old one: the other slot of the new one's class */
+	for (i = 0; i < st.n; i++) {
+		const struct upd_slot *s = &st.slot[i];
 
-			if (s == booted || strcmp(s->class_, booted->class_))
-				continue;
-			if (old)
-				return m2m_err_set(err, M2M_ERR_FAILURE,
-						   "rollback: more than one other %s slot", booted->class_);
-			old = s;
-		}
+		if (s == fresh || strcmp(s->class_, fresh->class_))
+			continue;
+		if (old)
+			return m2m_err_set(err, M2M_ERR_FAILURE,
+					   "rollback: more than one other %s slot", fresh->class_);
+		old = s;
 	}
 	if (!old || !fresh)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "rollback: no slot to go back to");

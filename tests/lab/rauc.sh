@@ -217,8 +217,8 @@ rauc_lab_up() {
 # rauc_lab_reboot SLOT: what a reboot into SLOT does to RAUC: the service goes away, the
 # bundle mount and its loop device with it, and the service starts with SLOT booted
 rauc_lab_reboot() {
-	rm -f "$RAUC_LAB_BOOT/hang"
 	rauc_lab_service_stop TERM
+	rm -f "$RAUC_LAB_BOOT/hang" "$RAUC_LAB_BOOT/killafter"
 	rauc_lab_cleanup_mounts
 	rauc_lab_service_start "$1"
 }
@@ -280,8 +280,8 @@ rauc_lab_cleanup_mounts() {
 # and loop devices. Idempotent; runs from the lab's exit trap.
 rauc_lab_down() {
 	[ -n "${RAUC_LAB:-}" ] || return 0
-	rm -f "$RAUC_LAB_BOOT/hang" "$RAUC_LAB_BOOT/killafter"
 	rauc_lab_service_stop TERM
+	rm -f "$RAUC_LAB_BOOT/hang" "$RAUC_LAB_BOOT/killafter"
 	lab_stop rauc-dbus TERM 3 > /dev/null 2>&1
 	rauc_lab_cleanup_mounts
 	return 0

@@ -3,7 +3,7 @@
  * upd-install: the installer backends of lib/update from the command line, for
  * the tests (303-update-rauc.t, 304-update-script.t) and the demo.
  *
- *   upd-install [-t MS] [-c SYSTEM_CONF] [-r RAUC] [-b BUS] [-s SCRIPT]
+ *   upd-install [-t MS] [-c SYSTEM_CONF] [-r RAUC] [-b BUS] [-s SCRIPT] [-S TARGET_SLOT]
  *               [-n NAME] [-v VERSION] [-T firmware|software|config]
  *               rauc|script  install PAYLOAD | status | mark-good | mark-bad | rollback | probe
  *
@@ -40,7 +40,7 @@ static void logline(void *ctx, int prio, const char *fmt, ...)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: upd-install [-t MS] [-c CONF] [-r RAUC] [-b BUS] [-s SCRIPT] [-n NAME] "
+	fprintf(stderr, "usage: upd-install [-t MS] [-c CONF] [-r RAUC] [-b BUS] [-s SCRIPT] [-S SLOT] [-n NAME] "
 			"[-v VERSION] [-T TYPE] rauc|script install PAYLOAD|status|mark-good|mark-bad|rollback|probe\n");
 	return M2M_ERR_USAGE;
 }
@@ -53,13 +53,14 @@ int main(int argc, char **argv)
 	const char *verb;
 	int o, rc;
 
-	while ((o = getopt(argc, argv, "t:c:r:b:s:n:v:T:")) != -1) {
+	while ((o = getopt(argc, argv, "t:c:r:b:s:n:v:T:S:")) != -1) {
 		switch (o) {
 		case 't': ctx.timeout_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'c': ctx.rauc_conf = optarg; break;
 		case 'r': ctx.rauc = optarg; break;
 		case 'b': ctx.dbus_address = optarg; break;
 		case 's': ctx.script = optarg; break;
+		case 'S': ctx.target = optarg; break;
 		case 'n': ctx.name = optarg; break;
 		case 'v': ctx.version = optarg; break;
 		case 'T':

@@ -285,6 +285,8 @@ int upd_rauc_parse_status(const char *json, struct upd_slot_status *st, struct m
 		char state[32], boot[16];
 
 		/* [{"rootfs.0": {...}}, ...]: one object a slot, keyed by its name */
+		if (!json_object_is_type(one, json_type_object))
+			continue;
 		json_object_object_foreach(one, name, body) {
 			if (!json_object_is_type(body, json_type_object))
 				continue;

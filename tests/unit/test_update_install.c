@@ -1,0 +1,183 @@
+/* lib/update's installers: the lookup, RAUC's status JSON and error lines, the bounded run. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "base/base.h"
+#include "update/install.h"
+
+static void test_find(void **state)
+{
+	(void)state;
+	assert_ptr_equal(upd_installer_find("rauc"), &upd_installer_rauc);
+	assert_ptr_equal(upd_installer_find("script"), &upd_installer_script);
+	assert_null(upd_installer_find("config")); /* the engine's own */
+	assert_null(upd_installer_find("RAUC"));
+	assert_null(upd_installer_find(""));
+	assert_null(upd_installer_find(NULL));
+	assert_string_equal(upd_installer_rauc.name, "rauc");
+	assert_string_equal(upd_installer_script.name, "script");
+}
+
+/* what RAUC 1.8 prints (rauc status --output-format=json), from the lab */
+static const char status_json[] =
+	"{\"compatible\":\"m2m-lab-device\",\"variant\":\"\",\"booted\":\"A\",\"boot_primary\":\"rootfs.1\","
+	"\"slots\":[{\"rootfs.1\":{\"class\":\"rootfs\",\"device\":\"/x/rootfs.1\",\"type\":\"raw\","
+	"\"bootname\":\"B\",\"state\":\"inactive\",\"parent\":null,\"mountpoint\":null,\"boot_status\":\"bad\"}},"
+	"{\"rootfs.0\":{\"class\":\"rootfs\",\"device\":\"/x/rootfs.0\",\"type\":\"raw\",\"bootname\":\"A\","
+	"\"state\":\"booted\",\"parent\":null,\"mountpoint\":null,\"boot_status\":\"good\"}}]}\n";
+
+static void test_parse_status(void **state)
+{
+	struct upd_slot_status st;
+	struct m2m_err err = { 0 };
+	const struct upd_slot *a, *b;
+
+	(void)state;
+	assert_int_equal(upd_rauc_parse_status(status_json, &st, &err), M2M_OK);
+	assert_string_equal(st.booted, "A");
+	assert_string_equal(st.primary, "B");
+	assert_string_equal(st.compatible, "m2m-lab-device");
+	assert_int_equal(st.n, 2);
+	a = upd_slot_find(&st, "A");
+	b = upd_slot_find(&st, "B");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_null(upd_slot_find(&st, "C"));
+	assert_string_equal(a->name, "rootfs.0");
+	assert_true(a->booted && !a->primary && a->boot == UPD_BOOT_GOOD);
+	assert_true(!b->booted && b->primary && b->boot == UPD_BOOT_BAD);
+	assert_string_equal(b->class_, "rootfs");
+	assert_string_equal(upd_boot_status_name(b->boot), "bad");
+}
+
+static void test_parse_status_odd(void **state)
+{
+	struct upd_slot_status st;
+	struct m2m_err err = { 0 };
+
+	(void)state;
+	/* chatter before the JSON is skipped; no primary and no boot status are not errors */
+	assert_int_equal(upd_rauc_parse_status("noise\n{\"booted\":null,\"boot_primary\":null,\"slots\":"
+					       "[{\"r.0\":{\"bootname\":\"A\",\"state\":\"inactive\"}}]}",
+					       &st, &err), M2M_OK);
+	assert_string_equal(st.booted, "");
+	assert_string_equal(st.primary, "");
+	assert_int_equal(st.slot[0].boot, UPD_BOOT_UNKNOWN);
+	assert_int_equal(upd_rauc_parse_status("", &st, &err), M2M_ERR_FAILURE);
+	assert_int_equal(upd_rauc_parse_status(NULL, &st, &err), M2M_ERR_FAILURE);
+	assert_int_equal(upd_rauc_parse_status("{\"slots\":{}}", &st, &err), M2M_ERR_FAILURE);
+	assert_int_equal(upd_rauc_parse_status("{\"slots\":[]}", &st, &err), M2M_ERR_FAILURE);
+	assert_int_equal(upd_rauc_parse_status("{\"slots\":[1,\"x\",{\"a\":2}]}", &st, &err),
+			 M2M_ERR_FAILURE);
+	assert_int_equal(upd_rauc_parse_status("{\"slots\":[{\"a\":", &st, &err), M2M_ERR_FAILURE);
+}
+
+/* the lines RAUC 1.8 printed in the lab for each case */
+static void test_classify(void **state)
+{
+	(void)state;
+	assert_int_equal(upd_rauc_classify("LastError: signature verification failed: Verify error: "
+					   "unable to get local issuer certificate"), M2M_ERR_INTEGRITY);
+	assert_int_equal(upd_rauc_classify("LastError: Invalid bundle format: Signature size "
+					   "(10755620263431665477) exceeds bundle size"), M2M_ERR_INTEGRITY);
+	assert_int_equal(upd_rauc_classify("LastError: Installation error: Compatible mismatch: Expected "
+					   "'a' but bundle manifest has 'b'"), M2M_ERR_REFUSED);
+	assert_int_equal(upd_rauc_classify("RAUC service disappeared"), M2M_ERR_DAEMON);
+	assert_int_equal(upd_rauc_classify("Error retrieving slot status via D-Bus: error creating proxy: "
+					   "Could not connect: No such file or directory"), M2M_ERR_DAEMON);
+	assert_int_equal(upd_rauc_classify("Failed GDBus.Error:org.freedesktop.DBus.Error.ServiceUnknown: "
+					   "The name de.pengutronix.rauc was not provided by any .service files"),
+			 M2M_ERR_DAEMON);
+	assert_int_equal(upd_rauc_classify(" 40% Verifying signature done."), 0);
+	assert_int_equal(upd_rauc_classify("Installing `/b.raucb` succeeded"), 0);
+	assert_int_equal(upd_rauc_classify(NULL), 0);
+}
+
+struct lines {
+	int n[3];
+	char last_out[128];
+};
+
+static void on_line(void *ctx, int fd, const char *line)
+{
+	struct lines *l = ctx;
+
+	l->n[fd]++;
+	if (fd == 1)
+		snprintf(l->last_out, sizeof(l->last_out), "%s", line);
+}
+
+static void test_run(void **state)
+{
+	const char *argv[] = { "/bin/sh", "-c",
+			       "echo one; echo two; echo err1 >&2; printf 'err2\\n\\n' >&2; "
+			       "printf tail; exit 3", NULL };
+	const char *envp[] = { "PATH=/usr/bin:/bin", NULL };
+	struct lines l = { { 0 }, "" };
+	struct upd_run r = { .argv = argv, .envp = envp, .timeout_ms = 5000, .on_line = on_line,
+			     .line_ctx = &l };
+	struct m2m_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(upd_run(&r, &err), M2M_OK);
+	assert_false(r.timed_out);
+	assert_true(WIFEXITED(r.status));
+	assert_int_equal(WEXITSTATUS(r.status), 3);
+	assert_int_equal(l.n[1], 3);              /* one, two and the unterminated tail */
+	assert_string_equal(l.last_out, "tail");
+	assert_string_equal(r.last_err, "err2");  /* the last non-empty one */
+}
+
+static void test_run_timeout(void **state)
+{
+	const char *argv[] = { "/bin/sh", "-c", "trap '' TERM; sleep 0.1; echo started >&2; "
+			       "while :; do sleep 0.1; done", NULL };
+	const char *envp[] = { "PATH=/usr/bin:/bin", NULL };
+	struct upd_run r = { .argv = argv, .envp = envp, .timeout_ms = 300 };
+	struct m2m_err err = { 0 };
+	uint64_t t0 = m2m_now_ms(), dt;
+
+	(void)state;
+	assert_int_equal(upd_run(&r, &err), M2M_OK);
+	dt = m2m_now_ms() - t0;
+	assert_true(r.timed_out);
+	assert_true(WIFSIGNALED(r.status));
+	assert_int_equal(WTERMSIG(r.status), 9);  /* it ignored SIGTERM */
+	assert_true(dt >= 300 + UPD_KILL_GRACE_MS);
+	assert_true(dt < 300 + UPD_KILL_GRACE_MS + 1500);
+	assert_string_equal(r.last_err, "started");
+}
+
+static void test_run_missing(void **state)
+{
+	const char *argv[] = { "/nonexistent/prog", NULL };
+	const char *rel[] = { "sh", NULL };
+	const char *envp[] = { NULL };
+	struct upd_run r = { .argv = argv, .envp = envp, .timeout_ms = 1000 };
+	struct m2m_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(upd_run(&r, &err), M2M_ERR_NOT_FOUND);
+	r.argv = rel;                              /* no PATH search */
+	assert_int_equal(upd_run(&r, &err), M2M_ERR_FAILURE);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_find),
+		cmocka_unit_test(test_parse_status),
+		cmocka_unit_test(test_parse_status_odd),
+		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_run),
+		cmocka_unit_test(test_run_timeout),
+		cmocka_unit_test(test_run_missing),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

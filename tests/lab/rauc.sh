@@ -1,3 +1,4 @@
+#!/bin/bash
 # shellcheck shell=bash disable=SC2034
 #
 # tests/lab/rauc.sh - the RAUC part of the lab, on top of tests/lab/lab.sh (which it only
@@ -12,6 +13,10 @@
 #   rauc_lab_reboot B                # the service again, as if the device booted slot B
 #   rauc_lab_slot_state              # "primary=B A=good B=good", from the bootloader's files
 #   (cleanup is automatic: rauc_lab_down runs from the lab's exit trap)
+#
+# Manual use (the demo):
+#   tests/lab/rauc.sh up          build a RAUC lab, leave it running, print its variables
+#   tests/lab/rauc.sh down DIR    stop it (service, bus, mounts, loop devices) and remove DIR
 #
 # The device ($LAB/rauc):
 #   dev/rootfs.0 dev/rootfs.1   the slots: 64 MiB files, type raw, bootnames A and B
@@ -48,22 +53,20 @@ RAUC_LAB_BIN=${RAUC_LAB_BIN:-/usr/bin/rauc}
 rauc_lab_require() {
 	local c
 	[ "$(id -u)" = 0 ] || { echo "1..0 # SKIP needs root (loop devices, mounts)"; exit 0; }
-	for c in "$RAUC_LAB_BIN" mksquashfs unsquashfs dbus-daemon losetup openssl timeout; do
+	for c in "$RAUC_LAB_BIN" mksquashfs dbus-daemon losetup openssl timeout; do
 		command -v "$c" > /dev/null || { echo "1..0 # SKIP missing $c (scripts/deps.sh)"; exit 0; }
 	done
+	# RAUC mounts a plain bundle (squashfs) on a loop device; the kernel loads squashfs itself
 	[ -e /dev/loop-control ] || { echo "1..0 # SKIP no /dev/loop-control"; exit 0; }
-	grep -qw squashfs /proc/filesystems || modprobe squashfs 2> /dev/null ||
-		{ echo "1..0 # SKIP the kernel has no squashfs"; exit 0; }
 }
 
 # rauc_lab_init: the lab dir (lab_init, its exit trap) and the teardown hook, no processes
 rauc_lab_init() {
 	[ -n "${LAB:-}" ] || lab_init
-	RAUC_LAB=$LAB/rauc RAUC_LAB_CONF=$LAB/rauc/system.conf RAUC_LAB_BOOT=$LAB/rauc/boot
-	RAUC_LAB_PKI=$LAB/rauc/pki
+	_rauc_lab_vars
 	mkdir -p "$RAUC_LAB"/{dev,data,mnt,boot,pki,bundles,dbus} || lab_die "mkdir $RAUC_LAB"
-	export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$RAUC_LAB/dbus/bus.sock
-	lab_on_exit rauc_lab_down
+	# a manual lab ("rauc.sh up") outlives its script unless building it failed
+	lab_on_exit '{ [ "${_LAB_MANUAL:-0}" = 1 ] && [ "$TAP_FAILED" = 0 ]; } || rauc_lab_down'
 }
 
 _rauc_lab_openssl() { openssl "$@" >> "$LAB/log/rauc-pki.log" 2>&1; }
@@ -286,3 +289,43 @@ rauc_lab_down() {
 	rauc_lab_cleanup_mounts
 	return 0
 }
+
+# ------------------------------------------------------------------ CLI (when executed)
+_rauc_lab_vars() {
+	RAUC_LAB=$LAB/rauc RAUC_LAB_CONF=$LAB/rauc/system.conf RAUC_LAB_BOOT=$LAB/rauc/boot
+	RAUC_LAB_PKI=$LAB/rauc/pki
+	export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$RAUC_LAB/dbus/bus.sock
+}
+_rauc_lab_main() {
+	case ${1:-} in
+	up)
+		_LAB_MANUAL=1
+		rauc_lab_require > /dev/null
+		rauc_lab_up
+		cat <<EOF
+RAUC lab: $LAB (booted A)
+  export DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS
+  rauc -c $RAUC_LAB_CONF status
+  signer: $RAUC_LAB_PKI/signer.pem (key signer.key), trust: $RAUC_LAB_PKI/ca.pem
+  tear down: $0 down $LAB
+EOF
+		;;
+	down)
+		[ -f "${2:-}/lab.env" ] || { echo "usage: $0 down DIR" >&2; exit 2; }
+		LAB=${2%/}
+		# shellcheck disable=SC1091
+		. "$LAB/lab.env"
+		_rauc_lab_vars
+		rauc_lab_down
+		_lab_teardown "$LAB" 0 && echo "RAUC lab $LAB torn down"
+		;;
+	*)
+		sed -n '3,/^$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+		exit 2
+		;;
+	esac
+}
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	. "$(dirname "${BASH_SOURCE[0]}")/lab.sh"
+	_rauc_lab_main "$@"
+fi

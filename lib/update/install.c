@@ -67,7 +67,7 @@ struct linebuf {
 	char buf[1024];
 };
 
-static void emit(struct upd_run *r, int which, struct linebuf *lb)
+static void emit(struct upd_spawn *r, int which, struct linebuf *lb)
 {
 	char *s = lb->buf;
 	size_t n = lb->len;
@@ -89,7 +89,7 @@ static void emit(struct upd_run *r, int which, struct linebuf *lb)
 }
 
 /* Read what is there; false once the pipe is closed. */
-static bool drain(struct upd_run *r, int which, struct linebuf *lb)
+static bool drain(struct upd_spawn *r, int which, struct linebuf *lb)
 {
 	char tmp[4096];
 	ssize_t k, i;
@@ -116,7 +116,7 @@ static bool drain(struct upd_run *r, int which, struct linebuf *lb)
 	}
 }
 
-static int spawn(struct upd_run *r, int out[2], int errp[2], pid_t *pid, struct m2m_err *err)
+static int spawn(struct upd_spawn *r, int out[2], int errp[2], pid_t *pid, struct m2m_err *err)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -147,7 +147,7 @@ static int spawn(struct upd_run *r, int out[2], int errp[2], pid_t *pid, struct 
 	return M2M_OK;
 }
 
-int upd_run(struct upd_run *r, struct m2m_err *err)
+int upd_spawn(struct upd_spawn *r, struct m2m_err *err)
 {
 	int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, rc, st = 0;
 	struct linebuf lb[2];

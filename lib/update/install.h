@@ -171,7 +171,7 @@ int upd_rauc_parse_status(const char *json, struct upd_slot_status *st, struct m
 /* One line a helper wrote (without its newline); fd is 1 or 2. */
 typedef void (*upd_line_fn)(void *ctx, int fd, const char *line);
 
-struct upd_run {
+struct upd_spawn {
 	const char *const *argv;    /* argv[0] is the absolute path executed (no PATH search) */
 	const char *const *envp;    /* the whole environment */
 	unsigned timeout_ms;
@@ -191,6 +191,6 @@ struct upd_run {
  * ended (look at r->status and r->timed_out); M2M_ERR_FAILURE if it could not
  * be started (no such program: M2M_ERR_NOT_FOUND).
  */
-int upd_run(struct upd_run *r, struct m2m_err *err);
+int upd_spawn(struct upd_spawn *r, struct m2m_err *err);
 
 #endif

@@ -176,7 +176,7 @@ static int rauc_run(struct rauc_call *c, uint64_t deadline, const char *what,
 	const char *argv[16], *envp[4];
 	char bus[PATH_MAX + 64];
 	const char *addr = ctx->dbus_address ? ctx->dbus_address : getenv("DBUS_SYSTEM_BUS_ADDRESS");
-	struct upd_run r;
+	struct upd_spawn r;
 	size_t n = 0, e = 0;
 	int rc, code;
 
@@ -202,7 +202,7 @@ static int rauc_run(struct rauc_call *c, uint64_t deadline, const char *what,
 	r.timeout_ms = left_ms(deadline);
 	r.on_line = on_line;
 	r.line_ctx = c;
-	rc = upd_run(&r, err);
+	rc = upd_spawn(&r, err);
 	if (rc == M2M_ERR_NOT_FOUND)
 		return m2m_err_set(err, M2M_ERR_DAEMON, "%s: %s is not installed", what, argv[0]);
 	if (rc)

@@ -65,7 +65,7 @@ static int run_verb(const struct upd_install_ctx *ctx, const char *verb, const c
 {
 	char e_verb[64], e_name[128], e_ver[96], e_type[64], e_pay[PATH_MAX + 32], path[PATH_MAX];
 	const char *argv[4], *envp[8];
-	struct upd_run r;
+	struct upd_spawn r;
 	unsigned code;
 	int rc;
 	size_t e = 0;
@@ -110,7 +110,7 @@ static int run_verb(const struct upd_install_ctx *ctx, const char *verb, const c
 	r.timeout_ms = ctx->timeout_ms;
 	r.on_line = on_line;
 	r.line_ctx = (void *)ctx;
-	rc = upd_run(&r, err);
+	rc = upd_spawn(&r, err);
 	if (rc)
 		return m2m_err_prefix(err, "script %s", verb);
 	if (r.timed_out)

@@ -120,12 +120,12 @@ static void test_run(void **state)
 			       "printf tail; exit 3", NULL };
 	const char *envp[] = { "PATH=/usr/bin:/bin", NULL };
 	struct lines l = { { 0 }, "" };
-	struct upd_run r = { .argv = argv, .envp = envp, .timeout_ms = 5000, .on_line = on_line,
+	struct upd_spawn r = { .argv = argv, .envp = envp, .timeout_ms = 5000, .on_line = on_line,
 			     .line_ctx = &l };
 	struct m2m_err err = { 0 };
 
 	(void)state;
-	assert_int_equal(upd_run(&r, &err), M2M_OK);
+	assert_int_equal(upd_spawn(&r, &err), M2M_OK);
 	assert_false(r.timed_out);
 	assert_true(WIFEXITED(r.status));
 	assert_int_equal(WEXITSTATUS(r.status), 3);
@@ -139,12 +139,12 @@ static void test_run_timeout(void **state)
 	const char *argv[] = { "/bin/sh", "-c", "trap '' TERM; sleep 0.1; echo started >&2; "
 			       "while :; do sleep 0.1; done", NULL };
 	const char *envp[] = { "PATH=/usr/bin:/bin", NULL };
-	struct upd_run r = { .argv = argv, .envp = envp, .timeout_ms = 300 };
+	struct upd_spawn r = { .argv = argv, .envp = envp, .timeout_ms = 300 };
 	struct m2m_err err = { 0 };
 	uint64_t t0 = m2m_now_ms(), dt;
 
 	(void)state;
-	assert_int_equal(upd_run(&r, &err), M2M_OK);
+	assert_int_equal(upd_spawn(&r, &err), M2M_OK);
 	dt = m2m_now_ms() - t0;
 	assert_true(r.timed_out);
 	assert_true(WIFSIGNALED(r.status));
@@ -159,13 +159,13 @@ static void test_run_missing(void **state)
 	const char *argv[] = { "/nonexistent/prog", NULL };
 	const char *rel[] = { "sh", NULL };
 	const char *envp[] = { NULL };
-	struct upd_run r = { .argv = argv, .envp = envp, .timeout_ms = 1000 };
+	struct upd_spawn r = { .argv = argv, .envp = envp, .timeout_ms = 1000 };
 	struct m2m_err err = { 0 };
 
 	(void)state;
-	assert_int_equal(upd_run(&r, &err), M2M_ERR_NOT_FOUND);
+	assert_int_equal(upd_spawn(&r, &err), M2M_ERR_NOT_FOUND);
 	r.argv = rel;                              /* no PATH search */
-	assert_int_equal(upd_run(&r, &err), M2M_ERR_FAILURE);
+	assert_int_equal(upd_spawn(&r, &err), M2M_ERR_FAILURE);
 }
 
 int main(void)

@@ -142,6 +142,7 @@ static const struct cfg_section sections[] = {
 	{ "state_dir", parse_state_dir, NULL, free_state_dir },
 	{ "vpn", cfg_vpn_parse, cfg_vpn_finish, cfg_vpn_free },
 	{ "dm", cfg_dm_parse, cfg_dm_finish, cfg_dm_free },
+	{ "update", cfg_update_parse, cfg_update_finish, cfg_update_free },
 	{ "pki", parse_reserved, NULL, NULL },
 };
 #define N_SECTIONS ARRAY_SIZE(sections)

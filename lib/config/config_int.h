@@ -4,7 +4,7 @@
  * the node tree (tree.h) once; every error goes through cfg_fail(), which
  * gives it the one form "FILE:LINE:COLUMN: dotted.key.path: what is wrong;
  * expected what" (walk.c). The value getters (scalars.c) read one typed
- * value each. Each top-level section of m2m.yaml(5) is a file (vpn.c, dm.c)
+ * value each. Each top-level section of m2m.yaml(5) is a file (vpn.c, dm.c, update.c)
  * and a row of the section table in config.c.
  */
 #ifndef M2M_CONFIG_INT_H
@@ -29,6 +29,8 @@ struct cfg_ctx {
 	char path[320];         /* dotted key path of the value at hand */
 	size_t plen;
 	const struct cfg_node *profiles; /* the vpn.profiles mapping (vpn.c's finish needs it) */
+	const struct cfg_node *update_profiles; /* update.health.profiles (update.c's finish) */
+	const struct cfg_node *update_dm;       /* update.health.dm, if given */
 };
 
 /* A key handler of a mapping: k indexes the mapping's key list. */
@@ -68,6 +70,10 @@ int cfg_dm_parse(struct cfg_ctx *c, const struct cfg_node *key, const struct cfg
 		 struct m2m_config *cfg);
 int cfg_dm_finish(struct cfg_ctx *c, const struct cfg_node *key, struct m2m_config *cfg);
 void cfg_dm_free(struct m2m_config *cfg);
+int cfg_update_parse(struct cfg_ctx *c, const struct cfg_node *key, const struct cfg_node *v,
+		     struct m2m_config *cfg);
+int cfg_update_finish(struct cfg_ctx *c, const struct cfg_node *key, struct m2m_config *cfg);
+void cfg_update_free(struct m2m_config *cfg);
 
 /* messages and the key path (walk.c) */
 int cfg_fail(struct cfg_ctx *c, const struct cfg_node *at, const char *fmt, ...)

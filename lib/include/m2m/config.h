@@ -110,6 +110,28 @@ struct m2m_dm_config {
 	char *factory_reset_hook; /* executable run by Factory Reset (/3/0/5) */
 };
 
+/*
+ * The update engine's section, update: in m2m.yaml(5): whom packages must be
+ * signed by, what this device accepts, where downloads go, the bounds, the
+ * health check that decides commit or roll back, and the installers.
+ */
+struct m2m_update_config {
+	char *trust;              /* PEM file: the trust anchor(s) of package signers (required) */
+	char *model;              /* this device's model; default device.model */
+	unsigned signatures;      /* distinct signers a firmware package needs: 1 or 2; default 1 */
+	char **downgrades;        /* NULL-terminated exact versions allowed below the installed one, or NULL */
+	char *download_dir;       /* absolute; default <state_dir>/update */
+	uint64_t max_size;        /* the largest package, bytes; default 1 GiB */
+	unsigned timeout_ms;      /* bound of one check or install run; default 1 h */
+	unsigned health_timeout_ms; /* health.timeout: bound of the health check; default 5 min */
+	char **health_profiles;   /* health.profiles: NULL-terminated VPN profile names, or NULL */
+	bool health_dm;           /* health.dm: registration must succeed; default: a dm: section exists */
+	bool rauc;                /* installers.rauc is configured */
+	char *rauc_config;        /* installers.rauc.config: RAUC's system.conf, or NULL: RAUC's own */
+	char *script;             /* installers.script.path: the script installer, or NULL */
+	unsigned script_timeout_ms; /* installers.script.timeout; default 10 min */
+};
+
 struct m2m_config {
 	char *path;             /* the file this came from */
 	struct {
@@ -125,6 +147,8 @@ struct m2m_config {
 	struct m2m_vpn_profile *profiles;
 	size_t n_profiles;
 	struct m2m_dm_config dm;
+	/* appended: the library allocates struct m2m_config, so it grows at its end */
+	struct m2m_update_config *update; /* NULL: no update: section */
 };
 
 /*

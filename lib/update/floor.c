@@ -14,44 +14,9 @@
 #include <json-c/json.h>
 
 #include "update/journal.h"
+#include "update/update.h"
 
 #define FLOOR_MAX (64 * 1024)
-
-/*
- * The version rule of update.h (1 to 4 dot-separated numbers of at most 9
- * digits, compared number by number, missing parts 0), kept here so that the
- * floor does not depend on the manifest's file.
- */
-static bool version_parse(const char *s, uint32_t part[4])
-{
-	unsigned n = 0;
-
-	memset(part, 0, 4 * sizeof(part[0]));
-	for (;;) {
-		unsigned digits = 0;
-		uint32_t v = 0;
-
-		while (*s >= '0' && *s <= '9' && digits < 10) {
-			v = v * 10 + (uint32_t)(*s++ - '0');
-			digits++;
-		}
-		if (digits == 0 || digits > 9 || n == 4)
-			return false;
-		part[n++] = v;
-		if (*s == '\0')
-			return true;
-		if (*s++ != '.')
-			return false;
-	}
-}
-
-static int version_cmp(const uint32_t a[4], const uint32_t b[4])
-{
-	for (int i = 0; i < 4; i++)
-		if (a[i] != b[i])
-			return a[i] < b[i] ? -1 : 1;
-	return 0;
-}
 
 static bool name_ok(const char *s)
 {
@@ -77,7 +42,7 @@ static int load(const struct m2m_state *st, json_object **out, struct m2m_err *e
 	json_object *o = NULL;
 	char *buf = NULL;
 	size_t len = 0;
-	uint32_t v[4];
+	struct upd_version v;
 	int rc;
 
 	*out = NULL;
@@ -103,7 +68,7 @@ static int load(const struct m2m_state *st, json_object **out, struct m2m_err *e
 		goto bad;
 	json_object_object_foreach(o, key, val) {
 		if (!name_ok(key) || !json_object_is_type(val, json_type_string) ||
-		    !version_parse(json_object_get_string(val), v))
+		    !upd_version_parse(json_object_get_string(val), &v))
 			goto bad;
 	}
 	*out = o;
@@ -141,20 +106,20 @@ static int floor_get(void *ctx, const char *name, char *version, size_t len, str
 static int floor_raise(void *ctx, const char *name, const char *version, struct m2m_err *err)
 {
 	const struct m2m_state *st = ctx;
-	uint32_t want[4], have[4];
+	struct upd_version want, have;
 	json_object *o, *v;
 	const char *s;
 	int rc;
 
 	if (!name_ok(name))
 		return m2m_err_set(err, M2M_ERR_FAILURE, "floor: invalid package name");
-	if (!version_parse(version, want))
+	if (!upd_version_parse(version, &want))
 		return m2m_err_set(err, M2M_ERR_FAILURE, "floor: invalid version '%.40s'", version);
 	rc = load(st, &o, err);
 	if (rc)
 		return rc;
 	if (json_object_object_get_ex(o, name, &v) &&
-	    version_parse(json_object_get_string(v), have) && version_cmp(want, have) <= 0) {
+	    upd_version_parse(json_object_get_string(v), &have) && upd_version_cmp(&want, &have) <= 0) {
 		json_object_put(o);
 		return M2M_OK; /* never lowered; the same version again changes nothing */
 	}

@@ -639,6 +639,9 @@ int m2m_vpn_watch(const struct m2m_config *cfg, const char *const *profiles,
 	unsigned next_ms;
 	int rc;
 
+	/* without a way to stop, the only end would be the process's */
+	if (!stop)
+		return m2m_err_set(err, M2M_ERR_USAGE, "m2m_vpn_watch: no stop flag");
 	rc = m2m_vpn_watch_open(cfg, profiles, log, log_ctx, &wa, err);
 	if (rc)
 		return rc;

@@ -143,7 +143,12 @@ struct m2m_dm_run_opts {
 int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *opts,
 	       struct m2m_err *err);
 
-/* The saved registration of cfg (no network); st zeroed if none. */
+/*
+ * The saved registration of cfg (no network): OK with st filled; NOT_FOUND
+ * with st zeroed if there is none, or with only last_rc and last_error set
+ * when the saved file was damaged (it is then set aside, and the reason is
+ * what a status shows).
+ */
 int m2m_dm_state_load(const struct m2m_config *cfg, struct m2m_dm_state *st);
 
 #ifdef __cplusplus

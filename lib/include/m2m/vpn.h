@@ -74,26 +74,37 @@ void m2m_vpn_set_log(struct m2m_vpn *vpn, m2m_log_fn log, void *ctx);
  * timeout_ms (0: the profile's timeout). Succeeds at once if it is already up.
  * On failure any half-open SA of the profile is torn down and the result code
  * says why: TIMEOUT, UNREACHABLE, AUTH_LOCAL, AUTH_REMOTE, CREDENTIAL, CLOCK,
- * PROTOCOL, DAEMON, NOT_FOUND. If status is not NULL it is filled on success.
+ * PROTOCOL, DAEMON, NOT_FOUND, and from the key store DEVICE and PIN_LOCKOUT;
+ * BUSY if another "up" or "down" of the profile holds its lock; FAILURE if
+ * the fail-closed guard cannot be put in place. If status is not NULL it is
+ * filled on success.
  */
 int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	       struct m2m_vpn_status *status, struct m2m_err *err);
 
 /*
- * Take a profile down: terminate its SAs, unload its connection from charon
- * (so charon's own restart policies stop too) and remove its fail-closed
- * guard. Succeeds if it is already down.
+ * Take a profile down: terminate its SAs and remove its fail-closed guard.
+ * An always-on profile's connection is also unloaded from charon, so that
+ * charon's own restart policies cannot bring it back; an on-demand one stays
+ * loaded for a quick next "up" (whether that is right is issue 17's first
+ * finding). Succeeds if it is already down.
  */
 int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 		 struct m2m_err *err);
 
-/* Current state of one profile. */
+/*
+ * Current state of one profile: OK with st filled, also when the profile is
+ * down (st->state says so; the tools turn that into DOWN); DAEMON if charon
+ * does not answer, st then filled with the state down, the guard and the last
+ * failure; NOT_FOUND for a profile the config does not have.
+ */
 int m2m_vpn_status(struct m2m_vpn *vpn, const char *profile, struct m2m_vpn_status *st,
 		   struct m2m_err *err);
 
 /*
  * Always-on supervisor: keep the given profiles (NULL: every always-on
- * profile) up until *stop becomes true (set it from a signal handler).
+ * profile) up until *stop becomes true (set it from a signal handler; a
+ * NULL stop is USAGE).
  * Re-initiates after failures charon gives up on, with a backoff chosen by
  * failure class (network: retry.network; authentication/credential/clock:
  * retry.auth). Reconnects to charon when it restarts. log is called with one

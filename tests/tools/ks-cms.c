@@ -17,6 +17,7 @@
 #include <openssl/pem.h>
 
 #include "m2m/keystore.h"
+#include "keyref.h"
 
 static void sign_failed(void *arg, const struct m2m_err *e)
 {
@@ -50,23 +51,7 @@ int main(int argc, char **argv)
 		if (!v)
 			return fail(2, argv[i], "not key=value");
 		*v++ = '\0';
-		if (strcmp(argv[i], "path") == 0)
-			ref.path = v;
-		else if (strcmp(argv[i], "module") == 0)
-			ref.module = v;
-		else if (strcmp(argv[i], "token") == 0)
-			ref.token = v;
-		else if (strcmp(argv[i], "id") == 0)
-			ref.id = v;
-		else if (strcmp(argv[i], "tcti") == 0)
-			ref.tcti = v;
-		else if (strcmp(argv[i], "handle") == 0)
-			ref.handle = (uint32_t)strtoul(v, NULL, 0);
-		else if (strcmp(argv[i], "pinfile") == 0)
-			ref.pin = (struct m2m_secret_ref){ .source = M2M_SECRET_FILE, .path = v };
-		else if (strcmp(argv[i], "state") == 0)
-			m2m_keystore_set_state_dir(v);
-		else
+		if (!tool_key_ref_set(&ref, argv[i], v))
 			return fail(2, argv[i], "unknown key");
 	}
 	if (m2m_key_open(&ref, &k, &err) || m2m_key_pkey(k, sign_failed, &serr, &pk, &err))

@@ -24,6 +24,7 @@
 
 #include "m2m/keystore.h"
 #include "update/update.h"
+#include "keyref.h"
 
 #define MAX_SIGNERS 4
 
@@ -102,23 +103,7 @@ static int cmd_sign(int argc, char **argv)
 				s[n].cert = v;
 			else if (strcmp(argv[i], "chain") == 0)
 				s[n].chain = v;
-			else if (strcmp(argv[i], "path") == 0)
-				ref.path = v;
-			else if (strcmp(argv[i], "module") == 0)
-				ref.module = v;
-			else if (strcmp(argv[i], "token") == 0)
-				ref.token = v;
-			else if (strcmp(argv[i], "id") == 0)
-				ref.id = v;
-			else if (strcmp(argv[i], "tcti") == 0)
-				ref.tcti = v;
-			else if (strcmp(argv[i], "handle") == 0)
-				ref.handle = (uint32_t)strtoul(v, NULL, 0);
-			else if (strcmp(argv[i], "pinfile") == 0)
-				ref.pin = (struct m2m_secret_ref){ .source = M2M_SECRET_FILE, .path = v };
-			else if (strcmp(argv[i], "state") == 0)
-				m2m_keystore_set_state_dir(v);
-			else
+			else if (!tool_key_ref_set(&ref, argv[i], v))
 				return fail(2, argv[i], "unknown signer key");
 		}
 		if (m2m_key_open(&ref, &k, &err) || m2m_key_pkey(k, sign_failed, &serr, &pk, &err))

@@ -37,8 +37,9 @@ static void state_name(const char *what, const char *profile, const char *suffix
 
 /* ---- locks ---------------------------------------------------------------- */
 
-int vpn_profile_lock(const struct m2m_config *cfg, const char *profile, unsigned wait_ms, int *fd,
-		     struct m2m_err *err)
+/* "<what>-<profile>.lock" in the state directory, waited for at most wait_ms */
+static int lock(const struct m2m_config *cfg, const char *what, const char *profile,
+		unsigned wait_ms, int *fd, struct m2m_err *err)
 {
 	struct m2m_state st;
 	char name[NAME_MAX + 1];
@@ -46,25 +47,22 @@ int vpn_profile_lock(const struct m2m_config *cfg, const char *profile, unsigned
 
 	if (rc)
 		return rc;
-	state_name("vpn", profile, ".lock", name, sizeof(name));
+	state_name(what, profile, ".lock", name, sizeof(name));
 	rc = m2m_state_lock(&st, name, wait_ms, fd, err);
 	m2m_state_close(&st);
 	return rc;
 }
 
+int vpn_profile_lock(const struct m2m_config *cfg, const char *profile, unsigned wait_ms, int *fd,
+		     struct m2m_err *err)
+{
+	return lock(cfg, "vpn", profile, wait_ms, fd, err);
+}
+
 int vpn_watch_lock(const struct m2m_config *cfg, const char *profile, int *fd,
 		   struct m2m_err *err)
 {
-	struct m2m_state st;
-	char name[NAME_MAX + 1];
-	int rc = m2m_state_open(&st, vpn_state_dir(cfg), err);
-
-	if (rc)
-		return rc;
-	state_name("watch", profile, ".lock", name, sizeof(name));
-	rc = m2m_state_lock(&st, name, 0, fd, err);
-	m2m_state_close(&st);
-	return rc;
+	return lock(cfg, "watch", profile, 0, fd, err);
 }
 
 bool vpn_watch_running(const struct m2m_config *cfg, const char *profile)

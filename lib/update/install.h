@@ -91,11 +91,11 @@
 #define UPD_SLOTS_MAX 8
 
 /* Progress of an install: percent 0..100 and what is being done. */
-typedef void (*upd_progress_fn)(void *ctx, unsigned percent, const char *what);
+typedef void (*upd_install_progress_fn)(void *ctx, unsigned percent, const char *what);
 
 struct upd_install_ctx {
 	unsigned timeout_ms;        /* bound of each call; 0: UPD_INSTALL_TIMEOUT_DEFAULT_MS */
-	upd_progress_fn progress;   /* may be NULL */
+	upd_install_progress_fn progress; /* may be NULL */
 	void *progress_ctx;
 	m2m_log_fn log;             /* may be NULL: the helpers' output lines, at LOG_DEBUG */
 	void *log_ctx;

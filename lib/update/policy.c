@@ -28,13 +28,13 @@ int upd_policy_check(const struct upd_policy *pol, const struct upd_manifest *m,
 {
 	struct upd_version ver, inst, floor, min;
 	int64_t now = pol->now ? pol->now : (int64_t)time(NULL);
-	bool model = false;
+	bool model = pol->any_model;
 
-	if (!has(pol->model))
+	if (!model && !has(pol->model))
 		return m2m_err_set(err, M2M_ERR_REFUSED,
 				   "package %s %s: this device has no model (device.model) to match",
 				   m->name, m->version);
-	for (size_t i = 0; i < m->n_models && i < UPD_MODELS_MAX; i++)
+	for (size_t i = 0; !model && i < m->n_models && i < UPD_MODELS_MAX; i++)
 		if (strcmp(m->models[i], pol->model) == 0)
 			model = true;
 	if (!model)

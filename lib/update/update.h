@@ -96,11 +96,20 @@ char *upd_manifest_json(const struct upd_manifest *m);
 struct upd_policy {
 	const char *trust;                /* PEM file: the trust anchor(s) of package signers */
 	const char *model;                /* this device's model (device.model) */
+	bool any_model;                   /* the vendor's check (m2m_update_verify): no model */
 	unsigned signatures;              /* distinct signers required for firmware; 0 means 1 */
 	const char *installed;            /* the installed version of this package name */
 	const char *floor;                /* the lowest acceptable version (anti-rollback) */
 	const char *const *downgrades;    /* NULL-terminated: exact versions allowed below installed */
 	int64_t now;                      /* unix time for the expiry check; 0: time(NULL) */
+	/*
+	 * Optional: the installed version and the floor of a package name,
+	 * asked for once the manifest names it (they then replace installed
+	 * and floor); "" for none. An error stops the verification with it.
+	 */
+	int (*versions)(void *ctx, const char *name, char *installed, size_t ilen, char *floor,
+			size_t flen, struct m2m_err *err);
+	void *versions_ctx;
 };
 
 /*

@@ -302,7 +302,22 @@ static int check_meta(struct upd_verifier *v, struct m2m_err *err)
 			  distinct);
 		goto out;
 	}
-	if (upd_policy_check(&v->pol, &v->m, &e) != M2M_OK) {
+	if (v->pol.versions) {
+		char installed[40] = "", floor[40] = "";
+		struct upd_policy pol = v->pol;
+
+		if (v->pol.versions(v->pol.versions_ctx, v->m.name, installed, sizeof(installed), floor,
+				    sizeof(floor), &e) != M2M_OK) {
+			rc = fail_err(v, err, &e);
+			goto out;
+		}
+		pol.installed = installed;
+		pol.floor = floor;
+		if (upd_policy_check(&pol, &v->m, &e) != M2M_OK) {
+			rc = fail_err(v, err, &e);
+			goto out;
+		}
+	} else if (upd_policy_check(&v->pol, &v->m, &e) != M2M_OK) {
 		rc = fail_err(v, err, &e);
 		goto out;
 	}

@@ -263,4 +263,18 @@ unsigned mcoap_local_port(const struct m2m_coap *c);
 /* Whether the DTLS session is up (always true for plain CoAP once used). */
 bool mcoap_connected(const struct m2m_coap *c);
 
+/*
+ * The transport to a server of the configuration itself (its bootstrap
+ * server, its LwM2M server, a coaps update server): the dm: section's
+ * security mode, files or token key, the PSK read into *key and the token
+ * PIN (or TPM auth value) into *pin, both for the caller to wipe (the PIN
+ * only after mcoap_close(): libcoap keeps a pointer to it). A TPM key is
+ * opened and its auth value tried here, under the TPM's lockout policy (exit
+ * 9, 13 as for VPN keys): o->store_key, for the caller to close with
+ * m2m_key_close() after mcoap_close().
+ */
+struct m2m_secret;
+int mcoap_config_opts(const struct m2m_config *cfg, const char *uri, struct m2m_coap_opts *o,
+		      struct m2m_secret *key, struct m2m_secret *pin, struct m2m_err *err);
+
 #endif

@@ -19,7 +19,6 @@
 #include "coap/coap.h"
 #include "lwm2m/lwm2m.h"
 #include "lwm2m/state.h"
-#include "lwm2m/transport.h"
 #include "m2m/dm.h"
 #include "m2m/keystore.h"
 
@@ -396,7 +395,7 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_log_
 	if (!cfg->dm.enabled || !cfg->dm.bootstrap)
 		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: dm.bootstrap: not configured",
 				   cfg->path ? cfg->path : "config");
-	rc = lw_config_opts(cfg, cfg->dm.bootstrap, &o, &key, &pin, err);
+	rc = mcoap_config_opts(cfg, cfg->dm.bootstrap, &o, &key, &pin, err);
 	if (rc)
 		return rc;
 	store_key = o.store_key;

@@ -656,7 +656,7 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 		if (bs->mode != 2)
 			explicit_bzero(bs->secret, sizeof(bs->secret));
 	} else {
-		rc = lw_config_opts(cfg, cfg->dm.server, &o, &key, &dm->pin, err);
+		rc = mcoap_config_opts(cfg, cfg->dm.server, &o, &key, &dm->pin, err);
 		if (rc) {
 			m2m_dm_close(dm);
 			return rc;

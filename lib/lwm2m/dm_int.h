@@ -15,7 +15,6 @@
 #include "lwm2m/objects.h"
 #include "lwm2m/observe.h"
 #include "lwm2m/state.h"
-#include "lwm2m/transport.h"
 #include "m2m/dm.h"
 #include "m2m/keystore.h"
 

@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The transport to a server the configuration names (its bootstrap server,
- * or its LwM2M server): the lib/coap options from the dm: section, with the
- * PSK read and the DTLS key on a token or in a TPM unlocked. Used by the
- * bootstrap (bootstrap.c) and the client (client.c) alike.
+ * its LwM2M server, or a coaps update server): the lib/coap options from the
+ * dm: section, with the PSK read and the DTLS key on a token or in a TPM
+ * unlocked. Used by the LwM2M bootstrap and client, and by the update
+ * engine's coaps pulls alike.
  */
 #include <stdio.h>
 
 #include "base/base.h"
 #include "coap/coap.h"
 #include "keystore/keystore.h"
-#include "lwm2m/transport.h"
 
 /*
  * The DTLS key on a token or in a TPM (dm.key with pkcs11 or tpm), its PIN or
@@ -47,8 +47,8 @@ static int dm_store_key(const struct m2m_config *cfg, struct m2m_secret *pin,
 	return M2M_OK;
 }
 
-int lw_config_opts(const struct m2m_config *cfg, const char *uri, struct m2m_coap_opts *o,
-		   struct m2m_secret *key, struct m2m_secret *pin, struct m2m_err *err)
+int mcoap_config_opts(const struct m2m_config *cfg, const char *uri, struct m2m_coap_opts *o,
+		      struct m2m_secret *key, struct m2m_secret *pin, struct m2m_err *err)
 {
 	int rc;
 

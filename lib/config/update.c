@@ -46,15 +46,16 @@ static const struct cfg_vtype T_VERSION = { "version", "a version such as 2.4.1 
 static const struct cfg_vtype T_PROFILE = { "profile name", "the name of a VPN profile",
 					    check_profile_name, false };
 static const struct cfg_vtype T_PEM = { "path", "a PEM file of trust anchors", NULL, true };
+static const struct cfg_vtype T_CA = { "path", "a PEM file of CA certificates", NULL, true };
 static const struct cfg_vtype T_SCRIPT = { "path", "the path of an executable", NULL, true };
 
 enum {
 	U_TRUST, U_MODEL, U_SIGNATURES, U_DOWNGRADES, U_DOWNLOAD_DIR, U_MAX_SIZE, U_TIMEOUT,
-	U_HEALTH, U_INSTALLERS, U_N
+	U_HEALTH, U_INSTALLERS, U_CA, U_N
 };
 static const char *const update_keys[] = {
 	"trust", "model", "signatures", "downgrades", "download_dir", "max_size", "timeout",
-	"health", "installers", NULL
+	"health", "installers", "ca", NULL
 };
 enum { H_TIMEOUT, H_PROFILES, H_DM, H_N };
 static const char *const health_keys[] = { "timeout", "profiles", "dm", NULL };
@@ -173,6 +174,8 @@ static int update_key(struct cfg_ctx *c, int k, const struct cfg_node *key,
 		if (!rc && is_map)
 			rc = cfg_walk(c, v, installer_keys, seen, installer_key, up);
 		return rc;
+	case U_CA:
+		return cfg_get_str(c, v, &T_CA, &up->ca);
 	}
 	return M2M_OK;
 }
@@ -314,6 +317,7 @@ void cfg_update_free(struct m2m_config *cfg)
 	free_list(up->health_profiles);
 	free(up->rauc_config);
 	free(up->script);
+	free(up->ca);
 	free(up);
 	cfg->update = NULL;
 }

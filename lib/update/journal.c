@@ -533,6 +533,11 @@ static int step_install(struct upd *u, struct m2m_err *err)
 
 	if (u->last.state == UPD_VERIFIED) {
 		r = next_rec(u, UPD_INSTALLING);
+		if (u->o.ops->prepare) {
+			rc = u->o.ops->prepare(u->o.ctx, &r, &e);
+			if (rc)
+				return put_end(u, UPD_FAILED, rc, e.msg, err);
+		}
 		rc = put(u, &r, err);
 		if (rc)
 			return rc;

@@ -143,6 +143,10 @@ struct upd;
  *             resumed by the next run; any other error fails it.
  *   verify    verify the downloaded package (signature, policy, hash) and
  *             fill rec->name, version, type, sha256; an error fails it.
+ *   prepare   (optional) before the first install record: fill rec->slot
+ *             with where the install will go (RAUC: the inactive slot), so
+ *             that a rollback after a cut knows it; an error fails the
+ *             update (nothing was installed).
  *   install   install it (rec->slot may be filled); an error rolls it back.
  *   health    OK: the new version is healthy; BUSY: not decided yet (a reboot
  *             is pending, the tunnel is still coming up): the update stays
@@ -157,6 +161,7 @@ struct upd_ops {
 	int (*fetch)(void *ctx, struct upd *u, struct upd_record *rec, struct m2m_err *err);
 	int (*verify)(void *ctx, struct upd_record *rec, struct m2m_err *err);
 	int (*install)(void *ctx, struct upd_record *rec, struct m2m_err *err);
+	int (*prepare)(void *ctx, struct upd_record *rec, struct m2m_err *err);
 	int (*health)(void *ctx, const struct upd_record *rec, struct m2m_err *err);
 	int (*commit)(void *ctx, const struct upd_record *rec, struct m2m_err *err);
 	int (*rollback)(void *ctx, const struct upd_record *rec, struct m2m_err *err);

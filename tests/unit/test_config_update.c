@@ -132,7 +132,8 @@ static void test_every_key(void **state)
 		"      config: rauc/system.conf\n"
 		"    script:\n"
 		"      path: /usr/libexec/vendor-install\n"
-		"      timeout: 90s\n");
+		"      timeout: 90s\n"
+		"  ca: ca/https.pem\n");
 	const struct m2m_update_config *up = cfg->update;
 
 	assert_string_equal(up->trust, "/etc/m2m/vendor-ca.pem");
@@ -153,6 +154,7 @@ static void test_every_key(void **state)
 	assert_string_equal(up->rauc_config, "/etc/m2m/rauc/system.conf");
 	assert_string_equal(up->script, "/usr/libexec/vendor-install");
 	assert_int_equal(up->script_timeout_ms, 90 * 1000);
+	assert_string_equal(up->ca, "/etc/m2m/ca/https.pem");
 	m2m_config_free(cfg);
 
 	/* rauc: with no value is RAUC with its own system.conf; health.dm: true with a dm: section */
@@ -181,7 +183,7 @@ static void test_errors(void **state)
 		{ "update:\n  trust: /ca.pem\n  trsut: /ca.pem\n",
 		  "m2m.yaml:18:3: update: unknown key 'trsut' (did you mean 'trust'?); expected one of "
 		  "trust, model, signatures, downgrades, download_dir, max_size, timeout, health, "
-		  "installers" },
+		  "installers, ca" },
 		{ "update:\n  trust: /ca.pem\n  trust: /ca2.pem\n",
 		  "m2m.yaml:18:3: update.trust: duplicate key (first at line 17); expected each key once" },
 		{ "update:\n  trust: [a, b]\n",

@@ -130,6 +130,8 @@ struct m2m_update_config {
 	char *rauc_config;        /* installers.rauc.config: RAUC's system.conf, or NULL: RAUC's own */
 	char *script;             /* installers.script.path: the script installer, or NULL */
 	unsigned script_timeout_ms; /* installers.script.timeout; default 10 min */
+	/* appended */
+	char *ca;                 /* https pulls: the CA file servers chain to; NULL: the system's */
 };
 
 struct m2m_config {

@@ -147,9 +147,10 @@ uint64_t upd_verifier_offset(const struct upd_verifier *v);
 int upd_verifier_end(struct upd_verifier *v, struct m2m_err *err);
 void upd_verifier_free(struct upd_verifier *v);
 
-/* A whole file through the verifier, read in blocks; *m filled if OK. */
+/* A whole file through the verifier, read in blocks; *m (and signers, if not NULL:
+ * upd_verifier_signers) filled if OK. */
 int upd_verify_file(const struct upd_policy *pol, const char *path, upd_sink_fn sink, void *ctx,
-		    struct upd_manifest *m, struct m2m_err *err);
+		    struct upd_manifest *m, char *signers, size_t slen, struct m2m_err *err);
 
 /*
  * The vendor side: making a package. A signer is a private key as an

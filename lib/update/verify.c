@@ -474,7 +474,7 @@ void upd_verifier_free(struct upd_verifier *v)
 }
 
 int upd_verify_file(const struct upd_policy *pol, const char *path, upd_sink_fn sink, void *ctx,
-		    struct upd_manifest *m, struct m2m_err *err)
+		    struct upd_manifest *m, char *signers, size_t slen, struct m2m_err *err)
 {
 	struct upd_verifier *v = NULL;
 	static const size_t block = 65536;
@@ -511,6 +511,8 @@ int upd_verify_file(const struct upd_policy *pol, const char *path, upd_sink_fn 
 	rc = upd_verifier_end(v, err);
 	if (rc == M2M_OK && m)
 		*m = v->m;
+	if (rc == M2M_OK && signers && slen)
+		snprintf(signers, slen, "%s", v->signers);
 out:
 	if (rc != M2M_OK)
 		m2m_err_prefix(err, "%s", path);

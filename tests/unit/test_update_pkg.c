@@ -485,9 +485,9 @@ static void test_ok(void **state)
 	done(&s);
 	/* upd_verify_file */
 	memset(&m, 0, sizeof(m));
-	assert_int_equal(upd_verify_file(&p, path("ok.pkg"), NULL, NULL, &m, &err), M2M_OK);
+	assert_int_equal(upd_verify_file(&p, path("ok.pkg"), NULL, NULL, &m, NULL, 0, &err), M2M_OK);
 	assert_string_equal(m.name, "pos-firmware");
-	assert_int_equal(upd_verify_file(&p, path("none.pkg"), NULL, NULL, &m, &err), M2M_ERR_NOT_FOUND);
+	assert_int_equal(upd_verify_file(&p, path("none.pkg"), NULL, NULL, &m, NULL, 0, &err), M2M_ERR_NOT_FOUND);
 	free(pkg);
 	free(payload);
 }

@@ -741,6 +741,14 @@ void m2m_update_close(struct m2m_update *u)
 	free(u);
 }
 
+/* A call that succeeded says nothing (a lookup on the way may have left words in err). */
+static int ok(int rc, struct m2m_err *err)
+{
+	if (rc == M2M_OK)
+		m2m_err_clear(err);
+	return rc;
+}
+
 int m2m_update_install(struct m2m_update *u, const char *source, struct m2m_err *err)
 {
 	int rc;
@@ -749,19 +757,21 @@ int m2m_update_install(struct m2m_update *u, const char *source, struct m2m_err 
 	if (source && source[0] != '/' && upd_fetch_scheme(source) == UPD_SCHEME_INVALID)
 		return m2m_err_set(err, M2M_ERR_USAGE, "%s: not a URL or an absolute path", source);
 	rc = upd_start(u->j, source, err);
-	return rc ? rc : upd_run(u->j, err);
+	if (!rc)
+		rc = upd_run(u->j, err);
+	return ok(rc, err);
 }
 
 int m2m_update_continue(struct m2m_update *u, struct m2m_err *err)
 {
 	m2m_err_clear(err);
-	return upd_run(u->j, err);
+	return ok(upd_run(u->j, err), err);
 }
 
 int m2m_update_decide(struct m2m_update *u, bool good, struct m2m_err *err)
 {
 	m2m_err_clear(err);
-	return upd_decide(u->j, good, err);
+	return ok(upd_decide(u->j, good, err), err);
 }
 
 static void status_of(const struct m2m_state *st, const struct upd_record *r, enum upd_next next,

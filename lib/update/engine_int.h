@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal to the update engine (engine.c: the public calls; steps.c: the
+ * work of each journal step; versions.c: the installed versions, the floor
+ * and the policy; push.c: packages handed in a block at a time).
+ */
+#ifndef M2M_UPDATE_ENGINE_INT_H
+#define M2M_UPDATE_ENGINE_INT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "m2m/update.h"
+#include "state/state.h"
+#include "update/journal.h"
+#include "update/update.h"
+
+#define PKG_NAME "package"
+#define PAYLOAD_NAME "payload"
+#define PAYLOAD_TMP "payload.tmp"
+#define MANIFEST_NAME "update.manifest"
+#define INSTALLED_NAME "update.installed"
+#define SMALL_MAX (64 * 1024)
+#define DL_PATH_MAX (PATH_MAX + 32)
+/* the source of a package handed in by the caller (push.c) */
+#define PUSH_SOURCE "push"
+
+struct m2m_update {
+	const struct m2m_config *cfg;
+	const struct m2m_update_config *up;
+	struct m2m_update_opts o;
+	struct m2m_state st;       /* state_dir: the journal, the manifest, the versions */
+	struct m2m_state dl;       /* download_dir: the package, the payload */
+	bool st_open, dl_open;
+	struct upd *j;
+	uint64_t deadline;         /* m2m_now_ms() of the run's end */
+	int payload_fd;            /* the verifier's sink while verifying */
+	uint64_t verified;         /* payload bytes written by the sink */
+};
+
+void eng_log(struct m2m_update *u, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* ms left of the run's bound (at least 1) */
+unsigned eng_left_ms(const struct m2m_update *u);
+/* an absolute path: a package on this machine, not a URL */
+bool eng_is_file_source(const char *source);
+/* name's path in the download area, into buf of DL_PATH_MAX */
+const char *eng_dl_path(const struct m2m_update *u, const char *name, char *buf);
+int eng_write_all(int fd, const void *data, size_t len);
+
+/* update.installed: the committed version of a package name ("" if none) */
+int eng_installed_get(const struct m2m_state *st, const char *name, char *out, size_t len,
+		      struct m2m_err *err);
+int eng_installed_set(const struct m2m_state *st, const char *name, const char *version,
+		      struct m2m_err *err);
+/* the device's policy from update:, the installed version and floor looked up by name */
+void eng_policy(struct m2m_update *u, struct upd_policy *pol);
+/* the anti-rollback floor (ctx: the struct m2m_update) */
+extern const struct upd_floor_ops eng_floor;
+/* the journal's steps (ctx: the struct m2m_update) */
+extern const struct upd_ops eng_ops;
+
+#endif

@@ -1,0 +1,472 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The work behind each step of the update journal (struct upd_ops): the
+ * pull with the streaming verifier as its sink, the verification again from
+ * the disk into the payload an installer gets, the installer the manifest
+ * names, the health check, the commit and the rollback. Each is idempotent:
+ * after a power cut the step under way runs again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "m2m/keystore.h"
+#include "update/engine_int.h"
+#include "update/fetch.h"
+#include "update/install.h"
+
+/* ---- fetch ------------------------------------------------------------------------------ */
+
+struct fetch_ctx {
+	struct m2m_update *u;
+	struct upd *j;
+	struct upd_verifier *v;
+};
+
+static int sink_verifier(void *ctx, const void *data, size_t len, struct m2m_err *err)
+{
+	struct fetch_ctx *f = ctx;
+
+	return upd_verifier_feed(f->v, data, len, err);
+}
+
+static void fetch_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct fetch_ctx *f = ctx;
+
+	if (f->u->o.progress)
+		f->u->o.progress(f->u->o.progress_ctx, "download", done, total, "");
+}
+
+static int fetch_checkpoint(void *ctx, const struct upd_fetch_state *st, struct m2m_err *err)
+{
+	struct fetch_ctx *f = ctx;
+
+	return upd_checkpoint(f->j, st->offset, st->etag, err);
+}
+
+static int op_fetch(void *ctx, struct upd *j, struct upd_record *rec, struct m2m_err *err)
+{
+	struct m2m_update *u = ctx;
+	struct fetch_ctx f = { .u = u, .j = j };
+	struct upd_fetch_state fs = { .offset = rec->offset };
+	struct m2m_coap_opts co = { 0 };
+	struct m2m_secret key = { 0 }, pin = { 0 };
+	struct upd_fetch_opts fo = { 0 };
+	struct upd_policy pol;
+	char path[DL_PATH_MAX];
+	int rc;
+
+	if (eng_is_file_source(rec->source)) {
+		struct stat sb;
+
+		if (stat(rec->source, &sb) != 0)
+			return m2m_err_set(err, errno == ENOENT ? M2M_ERR_NOT_FOUND : M2M_ERR_FAILURE,
+					   "%s: %s", rec->source, strerror(errno));
+		if (!S_ISREG(sb.st_mode))
+			return m2m_err_set(err, M2M_ERR_USAGE, "%s: not a regular file", rec->source);
+		rec->offset = (uint64_t)sb.st_size;
+		return M2M_OK;
+	}
+	switch (upd_fetch_scheme(rec->source)) {
+	case UPD_SCHEME_INVALID:
+		return m2m_err_set(err, M2M_ERR_USAGE, "%s: not a URL (or an absolute path)",
+				   rec->source);
+	case UPD_SCHEME_UNSUPPORTED:
+		return m2m_err_set(err, M2M_ERR_CONFIG,
+				   "%s: not a scheme this device pulls from (http, https, coap, coaps)",
+				   rec->source);
+	case UPD_SCHEME_COAPS:
+		rc = mcoap_config_opts(u->cfg, rec->source, &co, &key, &pin, err);
+		if (rc)
+			return rc;
+		fo.coap = &co;
+		break;
+	case UPD_SCHEME_COAP:
+		co.security = M2M_DM_NOSEC;
+		co.block_size = u->cfg->dm.block_size;
+		fo.coap = &co;
+		break;
+	default:
+		break;
+	}
+	snprintf(fs.etag, sizeof(fs.etag), "%s", rec->etag);
+	eng_policy(u, &pol);
+	rc = upd_verifier_new(&pol, NULL, NULL, &f.v, err);
+	if (rc)
+		goto out;
+	fo.url = rec->source;
+	fo.path = eng_dl_path(u, PKG_NAME, path);
+	fo.max = u->up->max_size;
+	fo.timeout_ms = eng_left_ms(u);
+	fo.ca = u->up->ca;
+	fo.sink = sink_verifier;
+	fo.sink_ctx = &f;
+	fo.progress = fetch_progress;
+	fo.progress_ctx = &f;
+	fo.checkpoint = fetch_checkpoint;
+	fo.checkpoint_ctx = &f;
+	fo.stop = u->o.stop;
+	eng_log(u, LOG_INFO, "downloading %s%s", rec->source, rec->offset ? " (resumed)" : "");
+	rc = upd_fetch(&fo, &fs, err);
+	/* the whole package arrived: its payload must be complete and its hash right */
+	if (!rc)
+		rc = upd_verifier_end(f.v, err);
+	rec->offset = fs.offset;
+	snprintf(rec->etag, sizeof(rec->etag), "%s", fs.etag);
+out:
+	upd_verifier_free(f.v);
+	if (co.store_key)
+		m2m_key_close(co.store_key);
+	m2m_secret_wipe(&key);
+	m2m_secret_wipe(&pin);
+	return rc;
+}
+
+/* ---- verify: from the disk into the payload that is installed ------------------------------ */
+
+static int sink_payload(void *ctx, const void *data, size_t len, struct m2m_err *err)
+{
+	struct m2m_update *u = ctx;
+
+	if (eng_write_all(u->payload_fd, data, len) != 0)
+		return m2m_err_set(err, errno == ENOSPC || errno == EDQUOT ? M2M_ERR_STORAGE :
+				   M2M_ERR_FAILURE, "%s/%s: %s", u->dl.path, PAYLOAD_TMP, strerror(errno));
+	u->verified += len;
+	if (u->o.progress)
+		u->o.progress(u->o.progress_ctx, "verify", u->verified, 0, "");
+	return M2M_OK;
+}
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = d[b[i] >> 4];
+		out[2 * i + 1] = d[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static const char *package_path(const struct m2m_update *u, const struct upd_record *rec,
+				char *buf)
+{
+	return eng_is_file_source(rec->source) ? rec->source : eng_dl_path(u, PKG_NAME, buf);
+}
+
+static int op_verify(void *ctx, struct upd_record *rec, struct m2m_err *err)
+{
+	struct m2m_update *u = ctx;
+	struct upd_manifest m;
+	struct upd_policy pol;
+	char buf[DL_PATH_MAX], *json;
+	const char *pkg = package_path(u, rec, buf);
+	int rc;
+
+	u->payload_fd = openat(u->dl.dirfd, PAYLOAD_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			       0600);
+	if (u->payload_fd < 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: %s", u->dl.path, PAYLOAD_TMP,
+				   strerror(errno));
+	u->verified = 0;
+	eng_policy(u, &pol);
+	eng_log(u, LOG_INFO, "verifying %s", pkg);
+	rc = upd_verify_file(&pol, pkg, sink_payload, u, &m, NULL, 0, err);
+	if (!rc && fsync(u->payload_fd) != 0)
+		rc = m2m_err_set(err, M2M_ERR_STORAGE, "%s/%s: %s", u->dl.path, PAYLOAD_TMP,
+				 strerror(errno));
+	close(u->payload_fd);
+	u->payload_fd = -1;
+	if (!rc && renameat(u->dl.dirfd, PAYLOAD_TMP, u->dl.dirfd, PAYLOAD_NAME) != 0)
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: %s", u->dl.path, PAYLOAD_NAME,
+				 strerror(errno));
+	if (!rc && fsync(u->dl.dirfd) != 0)
+		rc = m2m_err_set(err, M2M_ERR_STORAGE, "%s: %s", u->dl.path, strerror(errno));
+	if (rc) {
+		unlinkat(u->dl.dirfd, PAYLOAD_TMP, 0);
+		return rc;
+	}
+	/* the manifest the install step acts on, kept beside the journal */
+	json = upd_manifest_json(&m);
+	if (!json)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	rc = m2m_state_write(&u->st, MANIFEST_NAME, json, strlen(json), err);
+	free(json);
+	if (rc)
+		return rc;
+	snprintf(rec->name, sizeof(rec->name), "%s", m.name);
+	snprintf(rec->version, sizeof(rec->version), "%s", m.version);
+	rec->type = m.type;
+	hex(m.sha256, sizeof(m.sha256), rec->sha256);
+	/* the package is no longer needed: the payload is what was verified */
+	if (!eng_is_file_source(rec->source))
+		unlinkat(u->dl.dirfd, PKG_NAME, 0);
+	eng_log(u, LOG_INFO, "verified %s %s (%s)", m.name, m.version, upd_type_name(m.type));
+	return M2M_OK;
+}
+
+/* ---- install, health, commit, rollback through the manifest's installer -------------------- */
+
+static int manifest_of(struct m2m_update *u, struct upd_manifest *m, struct m2m_err *err)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int rc = m2m_state_read(&u->st, MANIFEST_NAME, UPD_MANIFEST_MAX, NULL, NULL, &buf, &len, err);
+
+	if (rc == M2M_ERR_NOT_FOUND)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: the verified manifest is missing",
+				   u->st.path, MANIFEST_NAME);
+	if (rc)
+		return rc;
+	rc = upd_manifest_parse(buf, len, m, err);
+	free(buf);
+	return rc;
+}
+
+static void install_progress(void *ctx, unsigned pct, const char *what)
+{
+	struct m2m_update *u = ctx;
+
+	if (u->o.progress)
+		u->o.progress(u->o.progress_ctx, "install", pct, 100, what ? what : "");
+}
+
+static void install_log(void *ctx, int prio, const char *fmt, ...)
+{
+	struct m2m_update *u = ctx;
+	char line[768];
+	va_list ap;
+
+	if (!u->o.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	u->o.log(u->o.log_ctx, prio, "%s", line);
+}
+
+/*
+ * The installer the manifest names, and its context. REFUSED if this device
+ * does not have it (update.installers): the package is not for this device.
+ */
+static int installer_of(struct m2m_update *u, const struct upd_record *rec,
+			const struct upd_manifest *m, const struct upd_installer_ops **ops,
+			struct upd_install_ctx *ic, struct m2m_err *err)
+{
+	memset(ic, 0, sizeof(*ic));
+	ic->progress = install_progress;
+	ic->progress_ctx = u;
+	ic->log = install_log;
+	ic->log_ctx = u;
+	ic->name = m->name;
+	ic->version = m->version;
+	ic->type = m->type;
+	ic->target = rec->slot[0] ? rec->slot : NULL;
+	ic->timeout_ms = eng_left_ms(u);
+	*ops = upd_installer_find(m->installer);
+	if (strcmp(m->installer, "rauc") == 0) {
+		if (!u->up->rauc)
+			return m2m_err_set(err, M2M_ERR_REFUSED,
+					   "package %s %s: installer rauc, and update.installers has no rauc",
+					   m->name, m->version);
+		ic->rauc_conf = u->up->rauc_config;
+		ic->dbus_address = getenv("M2M_RAUC_BUS");
+		ic->rauc = getenv("M2M_RAUC");
+	} else if (strcmp(m->installer, "script") == 0) {
+		if (!u->up->script)
+			return m2m_err_set(err, M2M_ERR_REFUSED,
+					   "package %s %s: installer script, and update.installers has no script",
+					   m->name, m->version);
+		ic->script = u->up->script;
+		if (u->up->script_timeout_ms && u->up->script_timeout_ms < ic->timeout_ms)
+			ic->timeout_ms = u->up->script_timeout_ms;
+	} else {
+		return m2m_err_set(err, M2M_ERR_REFUSED,
+				   "package %s %s: installer %s is not one this device has", m->name,
+				   m->version, m->installer);
+	}
+	return *ops ? M2M_OK : m2m_err_set(err, M2M_ERR_FAILURE, "installer %s: missing", m->installer);
+}
+
+/* RAUC: the slot an install goes to is the one not booted (of the booted one's class). */
+static int op_prepare(void *ctx, struct upd_record *rec, struct m2m_err *err)
+{
+	struct m2m_update *u = ctx;
+	const struct upd_installer_ops *ops;
+	struct upd_install_ctx ic;
+	struct upd_slot_status ss;
+	const struct upd_slot *booted;
+	struct upd_manifest m;
+	int rc = manifest_of(u, &m, err);
+
+	if (!rc)
+		rc = installer_of(u, rec, &m, &ops, &ic, err);
+	if (rc || strcmp(m.installer, "rauc") != 0)
+		return rc;
+	rc = ops->status(&ic, &ss, err);
+	if (rc)
+		return rc;
+	booted = upd_slot_find(&ss, ss.booted);
+	for (size_t i = 0; booted && i < ss.n; i++)
+		if (!ss.slot[i].booted && strcmp(ss.slot[i].class_, booted->class_) == 0) {
+			snprintf(rec->slot, sizeof(rec->slot), "%s", ss.slot[i].bootname);
+			return M2M_OK;
+		}
+	return m2m_err_set(err, M2M_ERR_FAILURE, "rauc: no slot to install into (booted: %s)",
+			   ss.booted[0] ? ss.booted : "unknown");
+}
+
+/* RAUC made the target primary: an install finished (perhaps after our client gave up). */
+static bool rauc_done(const struct upd_installer_ops *ops, const struct upd_install_ctx *ic,
+		      const struct upd_record *rec)
+{
+	struct upd_slot_status ss;
+	struct m2m_err e = { 0 };
+
+	return rec->slot[0] && ops->status(ic, &ss, &e) == M2M_OK &&
+	       strcmp(ss.primary, rec->slot) == 0 && strcmp(ss.booted, rec->slot) != 0;
+}
+
+static int op_install(void *ctx, struct upd_record *rec, struct m2m_err *err)
+{
+	struct m2m_update *u = ctx;
+	const struct upd_installer_ops *ops;
+	struct upd_install_ctx ic;
+	struct upd_manifest m;
+	char payload[DL_PATH_MAX];
+	int rc = manifest_of(u, &m, err);
+
+	if (!rc)
+		rc = installer_of(u, rec, &m, &ops, &ic, err);
+	if (rc)
+		return rc;
+	eng_dl_path(u, PAYLOAD_NAME, payload);
+	eng_log(u, LOG_INFO, "installing %s %s with %s%s%s", m.name, m.version, m.installer,
+	      rec->slot[0] ? " into slot " : "", rec->slot);
+	rc = ops->install(&ic, payload, err);
+	if ((rc == M2M_ERR_TIMEOUT || rc == M2M_ERR_DAEMON) && strcmp(m.installer, "rauc") == 0 &&
+	    rauc_done(ops, &ic, rec)) {
+		eng_log(u, LOG_NOTICE, "rauc finished the install after our call gave up (%s)", err->msg);
+		m2m_err_clear(err);
+		rc = M2M_OK;
+	}
+	return rc;
+}
+
+static int op_health(void *ctx, const struct upd_record *rec, struct m2m_err *err)
+{
+	struct m2m_update *u = ctx;
+	const struct upd_installer_ops *ops;
+	struct upd_install_ctx ic;
+	struct upd_manifest m;
+	int64_t used = (int64_t)time(NULL) - rec->time;
+	unsigned bound = u->up->health_timeout_ms, left;
+	int rc = manifest_of(u, &m, err);
+
+	if (!rc)
+		rc = installer_of(u, rec, &m, &ops, &ic, err);
+	if (rc)
+		return rc;
+	if (strcmp(m.installer, "rauc") == 0 && rec->slot[0]) {
+		struct upd_slot_status ss;
+
+		rc = ops->status(&ic, &ss, err);
+		if (rc)
+			return rc == M2M_ERR_DAEMON ? M2M_ERR_BUSY : rc;
+		if (strcmp(ss.booted, rec->slot) != 0) {
+			if (strcmp(ss.primary, rec->slot) == 0) {
+				eng_log(u, LOG_NOTICE, "%s %s is in slot %s: it is checked once the device boots it",
+				      m.name, m.version, rec->slot);
+				return m2m_err_set(err, M2M_ERR_BUSY, "reboot into slot %s pending", rec->slot);
+			}
+			return m2m_err_set(err, M2M_ERR_FAILURE,
+					   "health: slot %s did not stay booted (the bootloader booted %s)",
+					   rec->slot, ss.booted[0] ? ss.booted : "another slot");
+		}
+	}
+	if (!u->o.health)
+		return m2m_err_set(err, M2M_ERR_BUSY, "awaiting a technician's decision");
+	if (used < 0)
+		used = 0;
+	left = (uint64_t)used * 1000 >= bound ? 1 : bound - (unsigned)used * 1000;
+	if (left > eng_left_ms(u))
+		left = eng_left_ms(u);
+	eng_log(u, LOG_INFO, "health check of %s %s (%u ms left)", m.name, m.version, left);
+	return u->o.health(u->o.health_ctx, u->cfg, left, u->o.stop, err);
+}
+
+static void remove_payload(struct m2m_update *u)
+{
+	unlinkat(u->dl.dirfd, PAYLOAD_NAME, 0);
+	unlinkat(u->dl.dirfd, PAYLOAD_TMP, 0);
+	fsync(u->dl.dirfd);
+}
+
+static int op_commit(void *ctx, const struct upd_record *rec, struct m2m_err *err)
+{
+	struct m2m_update *u = ctx;
+	const struct upd_installer_ops *ops;
+	struct upd_install_ctx ic;
+	struct upd_manifest m;
+	int rc = manifest_of(u, &m, err);
+
+	if (!rc)
+		rc = installer_of(u, rec, &m, &ops, &ic, err);
+	if (!rc)
+		rc = ops->mark_good(&ic, err);
+	if (!rc)
+		rc = eng_installed_set(&u->st, m.name, m.version, err);
+	if (rc)
+		return rc;
+	remove_payload(u);
+	eng_log(u, LOG_NOTICE, "committed %s %s", m.name, m.version);
+	return M2M_OK;
+}
+
+static int op_rollback(void *ctx, const struct upd_record *rec, struct m2m_err *err)
+{
+	struct m2m_update *u = ctx;
+	const struct upd_installer_ops *ops;
+	struct upd_install_ctx ic;
+	struct upd_manifest m;
+	int rc = manifest_of(u, &m, err);
+
+	if (!rc)
+		rc = installer_of(u, rec, &m, &ops, &ic, err);
+	if (!rc)
+		rc = ops->rollback(&ic, err);
+	if (rc)
+		return rc;
+	remove_payload(u);
+	eng_log(u, LOG_NOTICE, "rolled back %s %s: %s", m.name, m.version, rec->message);
+	return M2M_OK;
+}
+
+static void op_journaled(void *ctx, const struct upd_record *rec)
+{
+	struct m2m_update *u = ctx;
+
+	eng_log(u, LOG_DEBUG, "journal: %s%s%s", upd_state_name(rec->state), rec->done ? " (done)" : "",
+	      rec->result ? " with an error" : "");
+}
+
+const struct upd_ops eng_ops = {
+	.fetch = op_fetch,
+	.verify = op_verify,
+	.prepare = op_prepare,
+	.install = op_install,
+	.health = op_health,
+	.commit = op_commit,
+	.rollback = op_rollback,
+	.journaled = op_journaled,
+};
+

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the update engine knows of the versions on this device: the
+ * committed version of each package name (update.installed), the
+ * anti-rollback floor, and the policy a package is checked against.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "update/engine_int.h"
+
+static int read_json(const struct m2m_state *st, const char *name, json_object **out,
+		     struct m2m_err *err)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int rc = m2m_state_read(st, name, SMALL_MAX, NULL, NULL, &buf, &len, err);
+
+	*out = NULL;
+	if (rc == M2M_ERR_NOT_FOUND) {
+		m2m_err_clear(err);
+		*out = json_object_new_object();
+		return *out ? M2M_OK : m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	}
+	if (rc)
+		return rc;
+	*out = json_tokener_parse(buf);
+	free(buf);
+	if (!*out || !json_object_is_type(*out, json_type_object)) {
+		json_object_put(*out);
+		*out = NULL;
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: not a JSON object", st->path, name);
+	}
+	return M2M_OK;
+}
+
+int eng_installed_get(const struct m2m_state *st, const char *name, char *out, size_t len,
+			 struct m2m_err *err)
+{
+	json_object *o, *v;
+	int rc = read_json(st, INSTALLED_NAME, &o, err);
+
+	out[0] = '\0';
+	if (rc)
+		return rc;
+	if (json_object_object_get_ex(o, name, &v) && json_object_is_type(v, json_type_string))
+		snprintf(out, len, "%s", json_object_get_string(v));
+	json_object_put(o);
+	return M2M_OK;
+}
+
+int eng_installed_set(const struct m2m_state *st, const char *name, const char *version,
+			 struct m2m_err *err)
+{
+	json_object *o;
+	const char *s;
+	int rc = read_json(st, INSTALLED_NAME, &o, err);
+
+	if (rc)
+		return rc;
+	json_object_object_add(o, name, json_object_new_string(version));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	rc = s ? m2m_state_write(st, INSTALLED_NAME, s, strlen(s), err) :
+		 m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	json_object_put(o);
+	return rc;
+}
+
+/*
+ * The floor after a commit: the committed version, or lower if the config
+ * names downgrades below it (update.downgrades), so that a named downgrade
+ * stays possible. The floor only ever rises: a downgrade added to the config
+ * later (by someone with the disk) cannot lower it.
+ */
+static int floor_get(void *ctx, const char *name, char *version, size_t len, struct m2m_err *err)
+{
+	struct m2m_update *u = ctx;
+
+	return upd_floor_file_ops.get((void *)&u->st, name, version, len, err);
+}
+
+static int floor_raise(void *ctx, const char *name, const char *version, struct m2m_err *err)
+{
+	struct m2m_update *u = ctx;
+	struct upd_version v, d, low;
+	const char *to = version;
+
+	if (!upd_version_parse(version, &v))
+		return m2m_err_set(err, M2M_ERR_FAILURE, "floor: \"%s\" is not a version", version);
+	low = v;
+	for (char **p = u->up->downgrades; p && *p; p++)
+		if (upd_version_parse(*p, &d) && upd_version_cmp(&d, &low) < 0) {
+			low = d;
+			to = *p;
+		}
+	return upd_floor_file_ops.raise((void *)&u->st, name, to, err);
+}
+
+const struct upd_floor_ops eng_floor = { .get = floor_get, .raise = floor_raise };
+
+/* The policy's lookup, once the manifest names the package. */
+static int versions(void *ctx, const char *name, char *installed, size_t ilen, char *floor,
+		    size_t flen, struct m2m_err *err)
+{
+	struct m2m_update *u = ctx;
+	int rc = eng_installed_get(&u->st, name, installed, ilen, err);
+
+	if (!rc)
+		rc = floor_get(u, name, floor, flen, err);
+	return rc;
+}
+
+void eng_policy(struct m2m_update *u, struct upd_policy *pol)
+{
+	memset(pol, 0, sizeof(*pol));
+	pol->trust = u->up->trust;
+	pol->model = u->up->model;
+	pol->signatures = u->up->signatures;
+	pol->downgrades = (const char *const *)u->up->downgrades;
+	pol->versions = versions;
+	pol->versions_ctx = u;
+}
+

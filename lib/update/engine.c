@@ -114,6 +114,7 @@ int m2m_update_open(const struct m2m_config *cfg, const struct m2m_update_opts *
 	u->up = cfg->update;
 	u->o = *opts;
 	u->payload_fd = -1;
+	u->push_fd = -1;
 	u->deadline = m2m_now_ms() + (opts->timeout_ms ? opts->timeout_ms : u->up->timeout_ms);
 	rc = open_dirs(cfg, &u->st, &u->st_open, err);
 	if (!rc) {
@@ -139,6 +140,7 @@ void m2m_update_close(struct m2m_update *u)
 {
 	if (!u)
 		return;
+	eng_push_close(u);
 	upd_close(u->j);
 	if (u->dl_open)
 		m2m_state_close(&u->dl);
@@ -148,7 +150,7 @@ void m2m_update_close(struct m2m_update *u)
 }
 
 /* A call that succeeded says nothing (a lookup on the way may have left words in err). */
-static int ok(int rc, struct m2m_err *err)
+int eng_ok(int rc, struct m2m_err *err)
 {
 	if (rc == M2M_OK)
 		m2m_err_clear(err);
@@ -165,19 +167,19 @@ int m2m_update_install(struct m2m_update *u, const char *source, struct m2m_err 
 	rc = upd_start(u->j, source, err);
 	if (!rc)
 		rc = upd_run(u->j, err);
-	return ok(rc, err);
+	return eng_ok(rc, err);
 }
 
 int m2m_update_continue(struct m2m_update *u, struct m2m_err *err)
 {
 	m2m_err_clear(err);
-	return ok(upd_run(u->j, err), err);
+	return eng_ok(upd_run(u->j, err), err);
 }
 
 int m2m_update_decide(struct m2m_update *u, bool good, struct m2m_err *err)
 {
 	m2m_err_clear(err);
-	return ok(upd_decide(u->j, good, err), err);
+	return eng_ok(upd_decide(u->j, good, err), err);
 }
 
 static void status_of(const struct m2m_state *st, const struct upd_record *r, enum upd_next next,

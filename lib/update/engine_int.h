@@ -37,7 +37,18 @@ struct m2m_update {
 	uint64_t deadline;         /* m2m_now_ms() of the run's end */
 	int payload_fd;            /* the verifier's sink while verifying */
 	uint64_t verified;         /* payload bytes written by the sink */
+	/* a push (push.c) */
+	struct upd_verifier *pv;   /* its verifier, while it runs */
+	int push_fd;               /* the package file, while it runs */
+	bool pushing, pushed;      /* begun; its last block arrived */
+	bool push_space;           /* the room for its payload was checked */
+	uint64_t push_len, push_last, push_synced; /* bytes so far; the last block's offset; flushed */
+	int push_rc;               /* a refused block: the update fails with it */
+	struct m2m_err push_err;
 };
+/* the fetch step of a push (steps.c calls it for the source PUSH_SOURCE) */
+int eng_push_fetch(struct m2m_update *u, struct upd_record *rec, struct m2m_err *err);
+void eng_push_close(struct m2m_update *u);
 
 void eng_log(struct m2m_update *u, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -48,6 +59,8 @@ bool eng_is_file_source(const char *source);
 /* name's path in the download area, into buf of DL_PATH_MAX */
 const char *eng_dl_path(const struct m2m_update *u, const char *name, char *buf);
 int eng_write_all(int fd, const void *data, size_t len);
+/* rc, with err cleared if it is OK (a lookup on the way may have left words in it) */
+int eng_ok(int rc, struct m2m_err *err);
 
 /* update.installed: the committed version of a package name ("" if none) */
 int eng_installed_get(const struct m2m_state *st, const char *name, char *out, size_t len,

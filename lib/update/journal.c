@@ -497,7 +497,7 @@ static int step_fetch(struct upd *u, struct m2m_err *err)
 		memcpy(d.etag, r.etag, sizeof(d.etag));
 		return put(u, &d, err);
 	}
-	if (resumable(rc)) {
+	if (resumable(rc) && r.offset != UPD_NO_RESUME) {
 		/* still downloading from the last checkpoint; the record says why it stopped */
 		struct upd_record d = next_rec(u, UPD_DOWNLOADING);
 		int wrc;

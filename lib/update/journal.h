@@ -71,6 +71,9 @@ bool upd_state_is_end(enum upd_state s);
  * "etag", "sha256", "slot", "result", "message", "time", "done"}; a field
  * that is empty (or 0) is left out of the JSON.
  */
+/* fetch's rec->offset for a download that cannot be resumed: it fails instead */
+#define UPD_NO_RESUME UINT64_MAX
+
 struct upd_record {
 	enum upd_state state;
 	char name[64];          /* the package's, once verified */
@@ -140,7 +143,8 @@ struct upd;
  *             checkpoint (the bytes flushed to the disk) call
  *             upd_checkpoint(); return with rec->offset the package's size.
  *             UNREACHABLE and TIMEOUT leave the update downloading, to be
- *             resumed by the next run; any other error fails it.
+ *             resumed by the next run (unless rec->offset is UPD_NO_RESUME:
+ *             a source that cannot be resumed); any other error fails it.
  *   verify    verify the downloaded package (signature, policy, hash) and
  *             fill rec->name, version, type, sha256; an error fails it.
  *   prepare   (optional) before the first install record: fill rec->slot

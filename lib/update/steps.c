@@ -65,6 +65,8 @@ static int op_fetch(void *ctx, struct upd *j, struct upd_record *rec, struct m2m
 	char path[DL_PATH_MAX];
 	int rc;
 
+	if (strcmp(rec->source, PUSH_SOURCE) == 0)
+		return eng_push_fetch(u, rec, err);
 	if (eng_is_file_source(rec->source)) {
 		struct stat sb;
 

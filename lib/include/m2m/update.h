@@ -143,6 +143,31 @@ int m2m_update_continue(struct m2m_update *u, struct m2m_err *err);
  */
 int m2m_update_decide(struct m2m_update *u, bool good, struct m2m_err *err);
 
+/*
+ * The push interface: the caller hands the package in a block at a time, in
+ * order (an LwM2M server writing /5/0/0 block-wise, RFC 7959 Block1).
+ *   m2m_update_push_begin  starts an update whose source is "push": BUSY if
+ *                          another is under way; a push under way that did
+ *                          not end is started over (a sender restarts a push
+ *                          from its first block)
+ *   m2m_update_push        the block at offset (the bytes so far; the last
+ *                          block again at its offset is accepted and ignored:
+ *                          a retransmission). It goes to the disk (flushed
+ *                          every MiB) and through the streaming verifier at
+ *                          once: a package that is not genuine or not for
+ *                          this device is refused at the block that shows it
+ *                          (its signature before the first payload byte) and
+ *                          the update fails with that result
+ *   m2m_update_push_end    the last block arrived: the rest of the update
+ *                          runs as in m2m_update_install
+ * A push cut off (a power cut, the sender gone) cannot be resumed: the next
+ * m2m_update_continue fails it with UNREACHABLE, and the sender pushes again.
+ */
+int m2m_update_push_begin(struct m2m_update *u, struct m2m_err *err);
+int m2m_update_push(struct m2m_update *u, uint64_t offset, const void *data, size_t len,
+		    struct m2m_err *err);
+int m2m_update_push_end(struct m2m_update *u, struct m2m_err *err);
+
 /* The engine's current state (as m2m_update_status, from the open journal). */
 int m2m_update_get(const struct m2m_update *u, struct m2m_update_status *st,
 		   struct m2m_err *err);

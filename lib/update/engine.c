@@ -150,6 +150,11 @@ void m2m_update_close(struct m2m_update *u)
 }
 
 /* A call that succeeded says nothing (a lookup on the way may have left words in err). */
+int eng_finish_pending(struct m2m_update *u, struct m2m_err *err)
+{
+	return upd_next(u->j) == UPD_NEXT_FINISH ? upd_step(u->j, err) : M2M_OK;
+}
+
 int eng_ok(int rc, struct m2m_err *err)
 {
 	if (rc == M2M_OK)
@@ -164,7 +169,9 @@ int m2m_update_install(struct m2m_update *u, const char *source, struct m2m_err 
 	m2m_err_clear(err);
 	if (source && source[0] != '/' && upd_fetch_scheme(source) == UPD_SCHEME_INVALID)
 		return m2m_err_set(err, M2M_ERR_USAGE, "%s: not a URL or an absolute path", source);
-	rc = upd_start(u->j, source, err);
+	rc = eng_finish_pending(u, err);
+	if (!rc)
+		rc = upd_start(u->j, source, err);
 	if (!rc)
 		rc = upd_run(u->j, err);
 	return eng_ok(rc, err);

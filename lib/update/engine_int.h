@@ -61,6 +61,8 @@ const char *eng_dl_path(const struct m2m_update *u, const char *name, char *buf)
 int eng_write_all(int fd, const void *data, size_t len);
 /* rc, with err cleared if it is OK (a lookup on the way may have left words in it) */
 int eng_ok(int rc, struct m2m_err *err);
+/* an ended update whose end action may not have run (a cut): finish it first */
+int eng_finish_pending(struct m2m_update *u, struct m2m_err *err);
 
 /* update.installed: the committed version of a package name ("" if none) */
 int eng_installed_get(const struct m2m_state *st, const char *name, char *out, size_t len,

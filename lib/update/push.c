@@ -62,6 +62,9 @@ int m2m_update_push_begin(struct m2m_update *u, struct m2m_err *err)
 	u->push_space = false;
 	u->push_rc = 0;
 	u->push_len = u->push_last = u->push_synced = 0;
+	rc = eng_finish_pending(u, err);
+	if (rc)
+		return rc;
 	if (last->state == UPD_DOWNLOADING && strcmp(last->source, PUSH_SOURCE) == 0)
 		rc = upd_checkpoint(u->j, 0, "", err); /* started over */
 	else

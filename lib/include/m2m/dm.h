@@ -151,6 +151,49 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *opts,
  */
 int m2m_dm_state_load(const struct m2m_config *cfg, struct m2m_dm_state *st);
 
+/*
+ * How m2m_dm_health() runs; zero-initialise it, set version to
+ * M2M_DM_HEALTH_OPTS_VERSION and what differs (docs/ABI.md).
+ */
+#define M2M_DM_HEALTH_OPTS_VERSION 1
+struct m2m_dm_health_opts {
+	unsigned version;         /* M2M_DM_HEALTH_OPTS_VERSION */
+	unsigned timeout_ms;      /* the bound; 0: update.health.timeout (5 min without update:) */
+	volatile const int *stop; /* set (from a signal handler) to end it early; may be NULL */
+	m2m_log_fn log;           /* each step and its outcome; may be NULL */
+	void *log_ctx;
+};
+
+/*
+ * The health check of an update (update.health in m2m.yaml(5)): does this
+ * configuration, or this firmware, reach its servers? Within one bound:
+ * every profile of update.health.profiles up (m2m_vpn_up(), in their order,
+ * each with what is left of the bound), then, if update.health.dm, one
+ * Register or Update with the management server as a --report run makes it
+ * (the dm.lock, the bootstrap if one is due), without the run's jitter and
+ * queue window. Without an update: section: no profiles, and the
+ * registration if there is a dm: section.
+ *
+ * It leaves the device as it found it: an on-demand profile that was down
+ * and was brought up only for the check is taken down again afterwards
+ * (pass or fail); a profile already up, or always-on, stays up. The
+ * registration stays (a later report run Updates it).
+ *
+ * While another client holds dm.lock (an always-on m2mdm-status --serve),
+ * that client's registration is the proof: the check waits, within the
+ * bound, until its saved registration (m2m_dm_state_load()) is alive and its
+ * last attempt succeeded.
+ *
+ * OK: healthy. Otherwise the failing step's code with the message
+ * "health: profile NAME: why" or "health: registration: why" (m2m_vpn_up()'s
+ * and m2m_dm_register()'s codes: UNREACHABLE, AUTH_LOCAL, DAEMON, ...);
+ * TIMEOUT when the bound runs out or *stop is set; USAGE if opts->version is
+ * not one this library knows. Taking a profile down again after the verdict
+ * is not counted in the bound (at most 2 s each).
+ */
+int m2m_dm_health(const struct m2m_config *cfg, const struct m2m_dm_health_opts *opts,
+		  struct m2m_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -24,6 +24,7 @@
 
 #define HEALTH_DEFAULT_MS (5u * 60u * 1000u) /* m2m.yaml(5)'s default of update.health.timeout */
 #define HEALTH_DOWN_MS 2000u                 /* taking a profile down again, after the verdict */
+#define HEALTH_SLACK_MS 50u                 /* a step that ends this close to the bound ran out */
 #define HEALTH_POLL_MS 500u                  /* looking at a serving client's registration */
 
 struct health {
@@ -45,6 +46,30 @@ static int out_of_time(const struct health *h, const char *step, struct m2m_err 
 {
 	return m2m_err_set(err, M2M_ERR_TIMEOUT, "health: %s: %s", step,
 			   *h->stop ? "stopped" : "out of time");
+}
+
+/* A step cut short by *stop: TIMEOUT, whatever the step made of it so far. */
+static int stopped(struct m2m_err *err)
+{
+	err->rc = M2M_ERR_TIMEOUT;
+	m2m_err_prefix(err, "stopped");
+	return M2M_ERR_TIMEOUT;
+}
+
+/*
+ * A step that was given all that was left and failed only at the bound ran
+ * out of time: its own class for silence (UNREACHABLE: "no answer within")
+ * would hide that a longer bound might have passed.
+ */
+static int ran_out(const struct health *h, int rc, struct m2m_err *err)
+{
+	if (left_ms(h) > HEALTH_SLACK_MS)
+		return rc;
+	if (rc != M2M_ERR_TIMEOUT) {
+		err->rc = M2M_ERR_TIMEOUT;
+		m2m_err_prefix(err, "out of time");
+	}
+	return M2M_ERR_TIMEOUT;
 }
 
 /*
@@ -72,6 +97,11 @@ static int profiles_up(struct health *h, struct m2m_vpn *vpn, char **names, uint
 			 st.state == M2M_VPN_STATE_UP;
 		rc = m2m_vpn_up(vpn, names[i], left, NULL, err);
 		if (rc) {
+			/* a cancelled up names what it saw so far (no answer yet): stopping is no verdict */
+			if (*h->stop && rc != M2M_ERR_TIMEOUT)
+				rc = stopped(err);
+			else
+				rc = ran_out(h, rc, err);
 			m2m_err_prefix(err, "health: profile %s", names[i]);
 			return rc;
 		}
@@ -189,8 +219,10 @@ static int registration(struct health *h, struct m2m_err *err)
 		m2m_sleep_ms(left_ms(h) < HEALTH_POLL_MS ? left_ms(h) : HEALTH_POLL_MS, h->stop);
 	}
 	if (rc) {
-		if (rc == M2M_ERR_TIMEOUT && !left_ms(h))
-			m2m_err_prefix(err, "out of time");
+		if (*h->stop && rc != M2M_ERR_TIMEOUT)
+			rc = stopped(err);
+		else
+			rc = ran_out(h, rc, err);
 		return m2m_err_prefix(err, "health: registration");
 	}
 	LW_LOG(h->o->log, h->o->log_ctx, LOG_INFO, "health: registered");

@@ -26,6 +26,8 @@ const struct upd_installer_ops *upd_installer_find(const char *name)
 		return &upd_installer_rauc;
 	if (!strcmp(name, "script"))
 		return &upd_installer_script;
+	if (!strcmp(name, "config"))
+		return &upd_installer_config;
 	return NULL;
 }
 

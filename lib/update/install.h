@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lib/update's installers: one small interface, one backend a file
- * (install_rauc.c, install_script.c), as RAUC keeps its bootloaders. The
- * manifest's "installer" names the backend; "config" is the engine's own and
- * has no backend here.
+ * (install_rauc.c, install_script.c, install_config.c), as RAUC keeps its
+ * bootloaders. The manifest's "installer" names the backend.
  *
  * Every call is bounded by ctx->timeout_ms (a helper that overruns it is sent
  * SIGTERM, then SIGKILL, and the call returns M2M_ERR_TIMEOUT), and every call
@@ -106,6 +105,8 @@ struct upd_install_ctx {
 	const char *target;         /* rollback: bootname of the slot the update went into */
 	/* script */
 	const char *script;         /* the handler's absolute path */
+	/* config: the configuration file a config package replaces */
+	const char *config;
 	/* the package being installed (the script's environment) */
 	const char *name;
 	const char *version;
@@ -149,11 +150,11 @@ struct upd_installer_ops {
 
 extern const struct upd_installer_ops upd_installer_rauc;
 extern const struct upd_installer_ops upd_installer_script;
+/* install_config.h: the new m2m.yaml over ctx->config; mark_good commits, mark_bad and
+   rollback put the old one back; no status (NOT_FOUND) */
+extern const struct upd_installer_ops upd_installer_config;
 
-/*
- * The backend named by a manifest's installer: "rauc", "script". NULL for
- * "config" (the engine installs configuration itself) and for any other name.
- */
+/* The backend named by a manifest's installer: "rauc", "script", "config"; NULL for any other. */
 const struct upd_installer_ops *upd_installer_find(const char *name);
 
 /* "good", "bad", "unknown" */

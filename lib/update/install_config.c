@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "m2m/config.h"
+#include "update/install.h"
 #include "update/install_config.h"
 
 struct cfg_paths {
@@ -309,3 +310,48 @@ out:
 	free(prev);
 	return rc;
 }
+
+/* ---- behind the installers' interface (install.h) ------------------------------------- */
+
+static int cfg_probe(const struct upd_install_ctx *ctx, struct m2m_err *err)
+{
+	return ctx->config ? M2M_OK :
+			     m2m_err_set(err, M2M_ERR_USAGE, "config installer: no configuration file");
+}
+
+static int cfg_install(const struct upd_install_ctx *ctx, const char *payload, struct m2m_err *err)
+{
+	int rc = cfg_probe(ctx, err);
+
+	return rc ? rc : upd_config_install(ctx->config, payload, err);
+}
+
+static int cfg_status(const struct upd_install_ctx *ctx, struct upd_slot_status *st,
+		      struct m2m_err *err)
+{
+	return m2m_err_set(err, M2M_ERR_NOT_FOUND, "config installer: no slots");
+}
+
+static int cfg_good(const struct upd_install_ctx *ctx, struct m2m_err *err)
+{
+	int rc = cfg_probe(ctx, err);
+
+	return rc ? rc : upd_config_commit(ctx->config, err);
+}
+
+static int cfg_back(const struct upd_install_ctx *ctx, struct m2m_err *err)
+{
+	int rc = cfg_probe(ctx, err);
+
+	return rc ? rc : upd_config_rollback(ctx->config, err);
+}
+
+const struct upd_installer_ops upd_installer_config = {
+	.name = "config",
+	.probe = cfg_probe,
+	.install = cfg_install,
+	.status = cfg_status,
+	.mark_good = cfg_good,
+	.mark_bad = cfg_back,
+	.rollback = cfg_back,
+};

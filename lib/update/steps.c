@@ -291,6 +291,12 @@ static int installer_of(struct m2m_update *u, const struct upd_record *rec,
 		ic->script = u->up->script;
 		if (u->up->script_timeout_ms && u->up->script_timeout_ms < ic->timeout_ms)
 			ic->timeout_ms = u->up->script_timeout_ms;
+	} else if (strcmp(m->installer, "config") == 0) {
+		if (m->type != UPD_CONFIG)
+			return m2m_err_set(err, M2M_ERR_REFUSED,
+					   "package %s %s: a %s package for the config installer", m->name,
+					   m->version, upd_type_name(m->type));
+		ic->config = u->cfg->path;
 	} else {
 		return m2m_err_set(err, M2M_ERR_REFUSED,
 				   "package %s %s: installer %s is not one this device has", m->name,
@@ -403,6 +409,17 @@ static int op_health(void *ctx, const struct upd_record *rec, struct m2m_err *er
 	if (left > eng_left_ms(u))
 		left = eng_left_ms(u);
 	eng_log(u, LOG_INFO, "health check of %s %s (%u ms left)", m.name, m.version, left);
+	if (m.type == UPD_CONFIG) {
+		/* the new configuration proves itself: its tunnels, its server */
+		struct m2m_config *now = NULL;
+
+		rc = m2m_config_load(u->cfg->path, &now, err);
+		if (rc)
+			return m2m_err_prefix(err, "health: the new configuration");
+		rc = u->o.health(u->o.health_ctx, now, left, u->o.stop, err);
+		m2m_config_free(now);
+		return rc;
+	}
 	return u->o.health(u->o.health_ctx, u->cfg, left, u->o.stop, err);
 }
 

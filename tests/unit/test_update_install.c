@@ -16,7 +16,7 @@ static void test_find(void **state)
 	(void)state;
 	assert_ptr_equal(upd_installer_find("rauc"), &upd_installer_rauc);
 	assert_ptr_equal(upd_installer_find("script"), &upd_installer_script);
-	assert_null(upd_installer_find("config")); /* the engine's own */
+	assert_ptr_equal(upd_installer_find("config"), &upd_installer_config);
 	assert_null(upd_installer_find("RAUC"));
 	assert_null(upd_installer_find(""));
 	assert_null(upd_installer_find(NULL));

@@ -51,11 +51,11 @@ static const struct cfg_vtype T_SCRIPT = { "path", "the path of an executable", 
 
 enum {
 	U_TRUST, U_MODEL, U_SIGNATURES, U_DOWNGRADES, U_DOWNLOAD_DIR, U_MAX_SIZE, U_TIMEOUT,
-	U_HEALTH, U_INSTALLERS, U_CA, U_N
+	U_HEALTH, U_INSTALLERS, U_CA, U_FLOOR, U_N
 };
 static const char *const update_keys[] = {
 	"trust", "model", "signatures", "downgrades", "download_dir", "max_size", "timeout",
-	"health", "installers", "ca", NULL
+	"health", "installers", "ca", "floor", NULL
 };
 enum { H_TIMEOUT, H_PROFILES, H_DM, H_N };
 static const char *const health_keys[] = { "timeout", "profiles", "dm", NULL };
@@ -65,6 +65,11 @@ enum { R_CONFIG, R_N };
 static const char *const rauc_keys[] = { "config", NULL };
 enum { S_PATH, S_TIMEOUT, S_N };
 static const char *const script_keys[] = { "path", "timeout", NULL };
+
+enum { F_TPM, F_N };
+static const char *const floor_keys[] = { "tpm", NULL };
+enum { FT_TCTI, FT_INDEX, FT_N };
+static const char *const floor_tpm_keys[] = { "tcti", "index", NULL };
 
 static const struct cfg_choice signature_counts[] = { { "1", 1 }, { "2", 2 } };
 
@@ -134,6 +139,86 @@ static int installer_key(struct cfg_ctx *c, int k, const struct cfg_node *key,
 	return rc;
 }
 
+/*
+ * An NV index of the owner, hex: 0x01000000 to 0x01bfffff (from 0x01c00000
+ * the TCG's registry puts the endorsement and platform certificates).
+ */
+static int get_nv_index(struct cfg_ctx *c, const struct cfg_node *v, uint32_t *out)
+{
+	static const char expected[] = "an NV index in hex, 0x01000000 to 0x01bfffff";
+	char b[QMAX * 4 + 8], *end;
+	const char *s;
+	unsigned long h;
+	int rc = cfg_text(c, v, expected, &s);
+
+	if (rc)
+		return rc;
+	h = strtoul(s, &end, 16);
+	if (*end || !(s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) || h < 0x01000000ul ||
+	    h > 0x01fffffful)
+		return cfg_fail(c, v, "invalid NV index '%s'; expected %s", cfg_q(v, b, sizeof(b)),
+				expected);
+	if (h >= 0x01c00000ul)
+		return cfg_fail(c, v, "NV index '%s' is the TCG's (endorsement and platform "
+				"certificates); expected %s", cfg_q(v, b, sizeof(b)), expected);
+	*out = (uint32_t)h;
+	return M2M_OK;
+}
+
+static int floor_tpm_key(struct cfg_ctx *c, int k, const struct cfg_node *key,
+			 const struct cfg_node *v, void *obj)
+{
+	struct m2m_update_config *up = obj;
+
+	if (k == FT_INDEX)
+		return get_nv_index(c, v, &up->floor_index);
+	return cfg_get_str(c, v, &cfg_vt_tcti, &up->floor_tcti);
+}
+
+static int floor_key(struct cfg_ctx *c, int k, const struct cfg_node *key,
+		     const struct cfg_node *v, void *obj)
+{
+	struct m2m_update_config *up = obj;
+	const struct cfg_node *seen[FT_N] = { NULL };
+	bool is_map;
+	int rc;
+
+	up->floor_tpm = true;
+	rc = cfg_want_map(c, v, false, "a mapping with index and optionally tcti", &is_map);
+	if (!rc)
+		rc = cfg_walk(c, v, floor_tpm_keys, seen, floor_tpm_key, up);
+	if (!rc && !seen[FT_INDEX])
+		rc = cfg_missing(c, key, "index", "the NV index that holds the floors, "
+				 "such as 0x01800f00");
+	return rc;
+}
+
+/* floor: file (the default), or floor: {tpm: {index: 0x01800f00, tcti: "..."}} */
+static int parse_floor(struct cfg_ctx *c, const struct cfg_node *v,
+		       struct m2m_update_config *up)
+{
+	static const char expected[] = "file, or a mapping with tpm: {index, tcti}";
+	const struct cfg_node *seen[F_N] = { NULL };
+	char b[QMAX * 4 + 8];
+	const char *s;
+	bool is_map;
+	int rc;
+
+	if (v->kind != CFG_MAP) {
+		rc = cfg_text(c, v, expected, &s);
+		if (!rc && strcmp(s, "file") != 0)
+			rc = cfg_fail(c, v, "invalid floor '%s'; expected %s", cfg_q(v, b, sizeof(b)),
+				      expected);
+		return rc;
+	}
+	rc = cfg_want_map(c, v, false, expected, &is_map);
+	if (!rc)
+		rc = cfg_walk(c, v, floor_keys, seen, floor_key, up);
+	if (!rc && !seen[F_TPM])
+		rc = cfg_fail(c, v, "an empty mapping; expected %s", expected);
+	return rc;
+}
+
 static int update_key(struct cfg_ctx *c, int k, const struct cfg_node *key,
 		      const struct cfg_node *v, void *obj)
 {
@@ -176,6 +261,8 @@ static int update_key(struct cfg_ctx *c, int k, const struct cfg_node *key,
 		return rc;
 	case U_CA:
 		return cfg_get_str(c, v, &T_CA, &up->ca);
+	case U_FLOOR:
+		return parse_floor(c, v, up);
 	}
 	return M2M_OK;
 }
@@ -318,6 +405,7 @@ void cfg_update_free(struct m2m_config *cfg)
 	free(up->rauc_config);
 	free(up->script);
 	free(up->ca);
+	free(up->floor_tcti);
 	free(up);
 	cfg->update = NULL;
 }

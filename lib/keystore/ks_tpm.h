@@ -26,6 +26,11 @@ struct ks_tss {
 	__typeof__(Esys_Import) *Esys_Import;
 	__typeof__(Esys_Initialize) *Esys_Initialize;
 	__typeof__(Esys_Load) *Esys_Load;
+	/* NV storage: the update engine's anti-rollback floor (lib/update/floor_tpm.c) */
+	__typeof__(Esys_NV_DefineSpace) *Esys_NV_DefineSpace;
+	__typeof__(Esys_NV_Read) *Esys_NV_Read;
+	__typeof__(Esys_NV_ReadPublic) *Esys_NV_ReadPublic;
+	__typeof__(Esys_NV_Write) *Esys_NV_Write;
 	__typeof__(Esys_ReadPublic) *Esys_ReadPublic;
 	__typeof__(Esys_Sign) *Esys_Sign;
 	__typeof__(Esys_TR_FromTPMPublic) *Esys_TR_FromTPMPublic;
@@ -50,6 +55,10 @@ extern struct ks_tss ks_tss;
 #define Esys_Import (ks_tss.Esys_Import)
 #define Esys_Initialize (ks_tss.Esys_Initialize)
 #define Esys_Load (ks_tss.Esys_Load)
+#define Esys_NV_DefineSpace (ks_tss.Esys_NV_DefineSpace)
+#define Esys_NV_Read (ks_tss.Esys_NV_Read)
+#define Esys_NV_ReadPublic (ks_tss.Esys_NV_ReadPublic)
+#define Esys_NV_Write (ks_tss.Esys_NV_Write)
 #define Esys_ReadPublic (ks_tss.Esys_ReadPublic)
 #define Esys_Sign (ks_tss.Esys_Sign)
 #define Esys_TR_FromTPMPublic (ks_tss.Esys_TR_FromTPMPublic)

@@ -35,6 +35,10 @@ bool ks_tss_load(void)
 	*(void **)&ks_tss.Esys_Import = dlsym(h[0], "Esys_Import");
 	*(void **)&ks_tss.Esys_Initialize = dlsym(h[0], "Esys_Initialize");
 	*(void **)&ks_tss.Esys_Load = dlsym(h[0], "Esys_Load");
+	*(void **)&ks_tss.Esys_NV_DefineSpace = dlsym(h[0], "Esys_NV_DefineSpace");
+	*(void **)&ks_tss.Esys_NV_Read = dlsym(h[0], "Esys_NV_Read");
+	*(void **)&ks_tss.Esys_NV_ReadPublic = dlsym(h[0], "Esys_NV_ReadPublic");
+	*(void **)&ks_tss.Esys_NV_Write = dlsym(h[0], "Esys_NV_Write");
 	*(void **)&ks_tss.Esys_ReadPublic = dlsym(h[0], "Esys_ReadPublic");
 	*(void **)&ks_tss.Esys_Sign = dlsym(h[0], "Esys_Sign");
 	*(void **)&ks_tss.Esys_TR_FromTPMPublic = dlsym(h[0], "Esys_TR_FromTPMPublic");
@@ -54,6 +58,10 @@ bool ks_tss_load(void)
 		 ks_tss.Esys_Import &&
 		 ks_tss.Esys_Initialize &&
 		 ks_tss.Esys_Load &&
+		 ks_tss.Esys_NV_DefineSpace &&
+		 ks_tss.Esys_NV_Read &&
+		 ks_tss.Esys_NV_ReadPublic &&
+		 ks_tss.Esys_NV_Write &&
 		 ks_tss.Esys_ReadPublic &&
 		 ks_tss.Esys_Sign &&
 		 ks_tss.Esys_TR_FromTPMPublic &&

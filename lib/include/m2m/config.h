@@ -132,6 +132,10 @@ struct m2m_update_config {
 	unsigned script_timeout_ms; /* installers.script.timeout; default 10 min */
 	/* appended */
 	char *ca;                 /* https pulls: the CA file servers chain to; NULL: the system's */
+	/* appended: floor: where the anti-rollback floor is kept */
+	bool floor_tpm;            /* floor: {tpm: ...}: a TPM NV index; false: floor: file (default) */
+	char *floor_tcti;          /* floor.tpm.tcti; NULL: M2M_TPM_DEFAULT_TCTI */
+	uint32_t floor_index;      /* floor.tpm.index: the NV index, 0x01000000-0x01bfffff */
 };
 
 struct m2m_config {

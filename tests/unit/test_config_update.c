@@ -183,7 +183,7 @@ static void test_errors(void **state)
 		{ "update:\n  trust: /ca.pem\n  trsut: /ca.pem\n",
 		  "m2m.yaml:18:3: update: unknown key 'trsut' (did you mean 'trust'?); expected one of "
 		  "trust, model, signatures, downgrades, download_dir, max_size, timeout, health, "
-		  "installers, ca" },
+		  "installers, ca, floor" },
 		{ "update:\n  trust: /ca.pem\n  trust: /ca2.pem\n",
 		  "m2m.yaml:18:3: update.trust: duplicate key (first at line 17); expected each key once" },
 		{ "update:\n  trust: [a, b]\n",

@@ -44,8 +44,11 @@ struct m2m_update {
 	bool push_space;           /* the room for its payload was checked */
 	uint64_t push_len, push_last, push_synced; /* bytes so far; the last block's offset; flushed */
 	int push_rc;               /* a refused block: the update fails with it */
+	struct upd_manifest push_m; /* ... and the package it was, if genuine (push_m.name[0]) */
 	struct m2m_err push_err;
 };
+/* a genuine package the policy refused (m, may be NULL): its name and version into rec */
+void eng_name_refused(struct upd_record *rec, const struct upd_manifest *m);
 /* the fetch step of a push (steps.c calls it for the source PUSH_SOURCE) */
 int eng_push_fetch(struct m2m_update *u, struct upd_record *rec, struct m2m_err *err);
 void eng_push_close(struct m2m_update *u);

@@ -126,6 +126,8 @@ int upd_record_json(const struct upd_record *r, char *buf, size_t len, struct m2
 	json_object_object_add(o, "result", json_object_new_int(r->result));
 	add_str(o, "message", r->message);
 	json_object_object_add(o, "time", json_object_new_int64(r->time));
+	if (r->ms)
+		json_object_object_add(o, "ms", json_object_new_int((int)r->ms));
 	if (r->done)
 		json_object_object_add(o, "done", json_object_new_boolean(1));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -234,6 +236,9 @@ int upd_record_parse(const char *json, size_t len, struct upd_record *r, struct 
 		rc = get_str(o, "message", r->message, sizeof(r->message), err);
 	if (!rc && !(rc = get_int(o, "time", INT64_MIN, INT64_MAX, &n, err)))
 		r->time = n;
+	if (!rc && json_object_object_get_ex(o, "ms", NULL) &&
+	    !(rc = get_int(o, "ms", 0, 999, &n, err)))
+		r->ms = (unsigned)n;
 	if (!rc && json_object_object_get_ex(o, "done", &v)) {
 		if (json_object_is_type(v, json_type_boolean))
 			r->done = json_object_get_boolean(v);
@@ -305,9 +310,15 @@ struct upd {
 	bool waiting;   /* the health check said "not yet" in this run */
 };
 
-static int64_t now(const struct upd *u)
+/* The clock in ms since the epoch: the caller's (seconds) or the real one. */
+static int64_t now_ms(const struct upd *u)
 {
-	return u->o.ops->now ? u->o.ops->now(u->o.ctx) : (int64_t)time(NULL);
+	struct timespec ts;
+
+	if (u->o.ops->now)
+		return u->o.ops->now(u->o.ctx) * 1000;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* "<crc> <json>\n", the line lib/state's journal writes */
@@ -347,10 +358,13 @@ static int compact(struct upd *u, const struct upd_record *r, struct m2m_err *er
 static int put(struct upd *u, struct upd_record *r, struct m2m_err *err)
 {
 	char json[M2M_JOURNAL_RECORD_MAX + 1];
+	int64_t t;
 	size_t n;
 	int rc;
 
-	r->time = now(u);
+	t = now_ms(u);
+	r->time = t / 1000;
+	r->ms = (unsigned)(t % 1000);
 	/* a message too long for a record is cut, never the record refused for it */
 	while ((rc = upd_record_json(r, json, sizeof(json), err)) && strlen(r->message) > 16)
 		r->message[strlen(r->message) / 2] = '\0';
@@ -387,6 +401,22 @@ static int put_end(struct upd *u, enum upd_state s, int result, const char *msg,
 {
 	struct upd_record r = next_rec(u, s);
 
+	r.result = result;
+	snprintf(r.message, sizeof(r.message), "%s", msg ? msg : "");
+	return put(u, &r, err);
+}
+
+/* A fetch or verify that failed: which package it was, if the step learnt it (a refusal). */
+static int put_failed(struct upd *u, const struct upd_record *op, int result, const char *msg,
+		      struct m2m_err *err)
+{
+	struct upd_record r = next_rec(u, UPD_FAILED);
+
+	if (op->name[0] && !r.name[0]) {
+		memcpy(r.name, op->name, sizeof(r.name));
+		memcpy(r.version, op->version, sizeof(r.version));
+		r.type = op->type;
+	}
 	r.result = result;
 	snprintf(r.message, sizeof(r.message), "%s", msg ? msg : "");
 	return put(u, &r, err);
@@ -507,7 +537,7 @@ static int step_fetch(struct upd *u, struct m2m_err *err)
 		wrc = put(u, &d, err);
 		return wrc ? wrc : m2m_err_set(err, rc, "%s", e.msg);
 	}
-	return put_end(u, UPD_FAILED, rc, e.msg, err);
+	return put_failed(u, &r, rc, e.msg, err);
 }
 
 static int step_verify(struct upd *u, struct m2m_err *err)
@@ -517,7 +547,7 @@ static int step_verify(struct upd *u, struct m2m_err *err)
 	int rc = u->o.ops->verify(u->o.ctx, &r, &e);
 
 	if (rc)
-		return put_end(u, UPD_FAILED, rc, e.msg, err);
+		return put_failed(u, &r, rc, e.msg, err);
 	r.state = UPD_VERIFIED;
 	r.result = M2M_OK;
 	r.message[0] = '\0';
@@ -556,7 +586,7 @@ static int step_install(struct upd *u, struct m2m_err *err)
 static int step_health(struct upd *u, struct m2m_err *err)
 {
 	struct m2m_err e = { 0 };
-	int64_t bound = ((int64_t)u->o.health_timeout_ms + 999) / 1000;
+	int64_t since = u->last.time * 1000 + u->last.ms;
 	int rc = u->o.ops->health(u->o.ctx, &u->last, &e);
 
 	if (rc == M2M_OK)
@@ -564,11 +594,12 @@ static int step_health(struct upd *u, struct m2m_err *err)
 	if (rc == M2M_ERR_BUSY) {
 		char msg[128];
 
-		if (now(u) - u->last.time < bound) {
+		if (now_ms(u) - since < (int64_t)u->o.health_timeout_ms) {
 			u->waiting = true;
 			return M2M_OK;
 		}
-		snprintf(msg, sizeof(msg), "health: not proven healthy within %" PRId64 " s", bound);
+		snprintf(msg, sizeof(msg), "health: not proven healthy within %u s",
+			 (u->o.health_timeout_ms + 999) / 1000);
 		return put_end(u, UPD_ROLLED_BACK, M2M_ERR_TIMEOUT, msg, err);
 	}
 	return put_end(u, UPD_ROLLED_BACK, rc, e.msg, err);

@@ -68,8 +68,8 @@ bool upd_state_is_end(enum upd_state s);
 
 /*
  * One record: {"state", "name", "version", "type", "source", "offset",
- * "etag", "sha256", "slot", "result", "message", "time", "done"}; a field
- * that is empty (or 0) is left out of the JSON.
+ * "etag", "sha256", "slot", "result", "message", "time", "ms", "done"}; a
+ * field that is empty (or 0) is left out of the JSON.
  */
 /* fetch's rec->offset for a download that cannot be resumed: it fails instead */
 #define UPD_NO_RESUME UINT64_MAX
@@ -87,6 +87,7 @@ struct upd_record {
 	int result;             /* enum m2m_rc: of the last step (end states: of the update) */
 	char message[512];      /* "what: why" of a failure */
 	int64_t time;           /* unix time the record was written */
+	unsigned ms;            /* and its milliseconds (0-999): the health bound is counted in ms */
 	bool done;              /* an end state whose action was carried out */
 };
 
@@ -159,7 +160,7 @@ struct upd;
  *   rollback  return to the old version (RAUC: mark the other slot active).
  *   journaled (optional) told after each record is on the disk: the LwM2M
  *             object notifies its observers of State and Update Result here.
- *   now       (optional) the clock (unix seconds); NULL: time(NULL).
+ *   now       (optional) the clock (unix seconds); NULL: the real clock, to the ms.
  */
 struct upd_ops {
 	int (*fetch)(void *ctx, struct upd *u, struct upd_record *rec, struct m2m_err *err);

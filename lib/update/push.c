@@ -35,6 +35,7 @@ int eng_push_fetch(struct m2m_update *u, struct upd_record *rec, struct m2m_err 
 {
 	if (u->push_rc) {
 		*err = u->push_err;
+		eng_name_refused(rec, u->push_m.name[0] ? &u->push_m : NULL);
 		return u->push_rc;
 	}
 	if (u->pushed) {
@@ -60,6 +61,7 @@ int m2m_update_push_begin(struct m2m_update *u, struct m2m_err *err)
 	eng_push_close(u);
 	u->pushed = false;
 	u->push_space = false;
+	memset(&u->push_m, 0, sizeof(u->push_m));
 	u->push_rc = 0;
 	u->push_len = u->push_last = u->push_synced = 0;
 	rc = eng_finish_pending(u, err);
@@ -92,8 +94,12 @@ static int refuse(struct m2m_update *u, int rc, struct m2m_err *err)
 {
 	struct m2m_err e = { 0 };
 
+	const struct upd_manifest *m = upd_verifier_genuine(u->pv);
+
 	u->push_rc = rc;
 	u->push_err = *err;
+	if (m)
+		u->push_m = *m;
 	eng_push_close(u);
 	upd_run(u->j, &e); /* the failed record, and the journal compacted to it */
 	return rc;

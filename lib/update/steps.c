@@ -122,6 +122,8 @@ static int op_fetch(void *ctx, struct upd *j, struct upd_record *rec, struct m2m
 	/* the whole package arrived: its payload must be complete and its hash right */
 	if (!rc)
 		rc = upd_verifier_end(f.v, err);
+	if (rc)
+		eng_name_refused(rec, upd_verifier_genuine(f.v));
 	rec->offset = fs.offset;
 	snprintf(rec->etag, sizeof(rec->etag), "%s", fs.etag);
 out:
@@ -131,6 +133,15 @@ out:
 	m2m_secret_wipe(&key);
 	m2m_secret_wipe(&pin);
 	return rc;
+}
+
+void eng_name_refused(struct upd_record *rec, const struct upd_manifest *m)
+{
+	if (!m)
+		return;
+	snprintf(rec->name, sizeof(rec->name), "%s", m->name);
+	snprintf(rec->version, sizeof(rec->version), "%s", m->version);
+	rec->type = m->type;
 }
 
 /* ---- verify: from the disk into the payload that is installed ------------------------------ */
@@ -168,7 +179,7 @@ static const char *package_path(const struct m2m_update *u, const struct upd_rec
 static int op_verify(void *ctx, struct upd_record *rec, struct m2m_err *err)
 {
 	struct m2m_update *u = ctx;
-	struct upd_manifest m;
+	struct upd_manifest m = { 0 };
 	struct upd_policy pol;
 	char buf[DL_PATH_MAX], *json;
 	const char *pkg = package_path(u, rec, buf);
@@ -195,6 +206,7 @@ static int op_verify(void *ctx, struct upd_record *rec, struct m2m_err *err)
 		rc = m2m_err_set(err, M2M_ERR_STORAGE, "%s: %s", u->dl.path, strerror(errno));
 	if (rc) {
 		unlinkat(u->dl.dirfd, PAYLOAD_TMP, 0);
+		eng_name_refused(rec, m.name[0] ? &m : NULL);
 		return rc;
 	}
 	/* the manifest the install step acts on, kept beside the journal */

@@ -139,6 +139,9 @@ int upd_verifier_new(const struct upd_policy *pol, upd_sink_fn sink, void *ctx,
 int upd_verifier_feed(struct upd_verifier *v, const void *data, size_t len, struct m2m_err *err);
 /* The manifest once its signature and the policy were checked; NULL before. */
 const struct upd_manifest *upd_verifier_manifest(const struct upd_verifier *v);
+/* The manifest once its signatures were checked, even if the policy then refused it
+ * (what a refusal reports: which package); NULL before. */
+const struct upd_manifest *upd_verifier_genuine(const struct upd_verifier *v);
 /* The signers' subjects (one line each), once verified; "" before. */
 const char *upd_verifier_signers(const struct upd_verifier *v);
 /* Package bytes fed so far. */
@@ -148,7 +151,8 @@ int upd_verifier_end(struct upd_verifier *v, struct m2m_err *err);
 void upd_verifier_free(struct upd_verifier *v);
 
 /* A whole file through the verifier, read in blocks; *m (and signers, if not NULL:
- * upd_verifier_signers) filled if OK. */
+ * upd_verifier_signers) filled if OK; *m also if the package is genuine and the
+ * policy refused it (m->name set: zero it before). */
 int upd_verify_file(const struct upd_policy *pol, const char *path, upd_sink_fn sink, void *ctx,
 		    struct upd_manifest *m, char *signers, size_t slen, struct m2m_err *err);
 

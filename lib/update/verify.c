@@ -67,6 +67,7 @@ struct upd_verifier {
 	uint8_t *meta;              /* manifest and signature, mlen + slen bytes */
 	size_t have;                /* bytes of the current part (header or meta) */
 	bool verified;
+	bool genuine;               /* the signatures were checked (the policy may still refuse) */
 	struct upd_manifest m;
 	char signers[UPD_SIGNERS_LEN];
 	EVP_MD_CTX *md;
@@ -302,6 +303,7 @@ static int check_meta(struct upd_verifier *v, struct m2m_err *err)
 			  distinct);
 		goto out;
 	}
+	v->genuine = true;
 	if (v->pol.versions) {
 		char installed[40] = "", floor[40] = "";
 		struct upd_policy pol = v->pol;
@@ -420,6 +422,11 @@ const struct upd_manifest *upd_verifier_manifest(const struct upd_verifier *v)
 	return v && v->verified ? &v->m : NULL;
 }
 
+const struct upd_manifest *upd_verifier_genuine(const struct upd_verifier *v)
+{
+	return v && v->genuine ? &v->m : NULL;
+}
+
 const char *upd_verifier_signers(const struct upd_verifier *v)
 {
 	return v && v->verified ? v->signers : "";
@@ -509,11 +516,11 @@ int upd_verify_file(const struct upd_policy *pol, const char *path, upd_sink_fn 
 			goto out;
 	}
 	rc = upd_verifier_end(v, err);
-	if (rc == M2M_OK && m)
-		*m = v->m;
 	if (rc == M2M_OK && signers && slen)
 		snprintf(signers, slen, "%s", v->signers);
 out:
+	if (m && v && (rc == M2M_OK || v->genuine))
+		*m = v->m;
 	if (rc != M2M_OK)
 		m2m_err_prefix(err, "%s", path);
 	free(buf);

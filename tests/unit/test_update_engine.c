@@ -719,42 +719,43 @@ static void test_refuse_downgrade(void **state)
 
 static void test_named_downgrade(void **state)
 {
-	static const char floor_json[] = "{\"pos-app\":\"1.0.0\"}";
-	struct m2m_update_status st;
 	struct m2m_err err = { 0 };
-	char fp[192];
 	int rc;
 
 	reconfigure("  downgrades: [1.9.0, 0.9.0]\n");
 	baseline("2.0.0");
-	/* "The floor is raised to the committed version after each commit" (m2m-update(5)),
-	   named downgrades or not */
-	assert_string_equal(status().floor, "2.0.0");
-	/* named, but below the floor that the commit of 2.0.0 raised */
-	refused(package("x.m2mu", "1.9.0"), M2M_ERR_REFUSED);
-
-	/* a floor below the installed version (m2m-update(5), ANTI-ROLLBACK: a version from
-	   the factory, never committed through m2m): the named downgrade passes */
-	snprintf(fp, sizeof(fp), "%s/state/update.floor", dir);
-	spit(fp, floor_json, sizeof(floor_json) - 1);
-	chmod(fp, 0600);
-	assert_string_equal(status().floor, "1.0.0");
+	/* m2m-update(5), ANTI-ROLLBACK: a commit raises the floor to the committed version,
+	   but not above the lowest downgrade the configuration names below it */
+	assert_string_equal(status().floor, "0.9.0");
+	/* below the installed version and not named: refused, nothing installed */
+	assert_int_equal(m2m_update_install(eng, package("w.m2mu", "1.5.0"), &err),
+			 M2M_ERR_REFUSED);
+	assert_int_equal(calls(NULL, NULL, 0), 0);
 	assert_string_equal(status().installed, "2.0.0");
+	/* named: passes */
 	rc = m2m_update_install(eng, package("y.m2mu", "1.9.0"), &err);
 	if (rc != M2M_OK)
 		fail_msg("named downgrade: %d %s", rc, err.msg);
 	assert_int_equal(calls("install", NULL, 0), 1);
 	assert_int_equal(m2m_update_decide(eng, true, &err), M2M_OK);
-	st = status();
-	assert_string_equal(st.installed, "1.9.0");
-	assert_string_equal(st.floor, "1.9.0");
+	assert_string_equal(status().installed, "1.9.0");
+	assert_string_equal(status().floor, "0.9.0");
 
-	/* named, not below the installed version's floor? 0.9.0 is below 1.9.0: never */
+	/* the configuration no longer names downgrades: the next commit raises the floor to
+	   the committed version */
+	reconfigure("");
+	baseline("2.1.0");
+	assert_string_equal(status().floor, "2.1.0");
+	/* a downgrade named afterwards (by whoever can write the configuration) never gets
+	   below the floor: the floor is never lowered */
+	reconfigure("  downgrades: [1.9.0]\n");
+	reopen(NULL);
 	forget_calls();
-	assert_int_equal(m2m_update_install(eng, package("z.m2mu", "0.9.0"), &err),
+	assert_int_equal(m2m_update_install(eng, package("z.m2mu", "1.9.0"), &err),
 			 M2M_ERR_REFUSED);
 	assert_int_equal(calls(NULL, NULL, 0), 0);
-	assert_string_equal(status().installed, "1.9.0");
+	assert_string_equal(status().installed, "2.1.0");
+	assert_string_equal(status().floor, "2.1.0");
 }
 
 static void test_refuse_expired(void **state)

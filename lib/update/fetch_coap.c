@@ -58,12 +58,64 @@ static int coap_code_error(struct upd_fetch_io *io, unsigned code)
 	return m2m_err_set(io->err, M2M_ERR_PROTOCOL, "%s: answered %u.%02u", url, cls, detail);
 }
 
+/* The checks before a block is asked for: stopped, out of time, beyond the option */
+static int may_ask(struct upd_fetch_io *io, uint64_t offset, unsigned bs)
+{
+	const struct upd_fetch_opts *o = io->o;
+
+	if (o->stop && *o->stop)
+		return m2m_err_set(io->err, M2M_ERR_TIMEOUT, "%s: stopped at byte %" PRIu64,
+				   o->url, io->st->offset);
+	if (io->deadline && m2m_now_ms() >= io->deadline)
+		return m2m_err_set(io->err, M2M_ERR_TIMEOUT,
+				   "%s: not complete within %u ms (%" PRIu64 " bytes)", o->url,
+				   o->timeout_ms, io->st->offset);
+	if (offset / bs >= 1u << 20)
+		return m2m_err_set(io->err, M2M_ERR_PROTOCOL,
+				   "%s: block %" PRIu64 " is beyond the Block2 option", o->url,
+				   offset / bs);
+	return M2M_OK;
+}
+
+/* Ask for the block that starts at offset (a multiple of bs), under the stall bound */
+static int ask(struct upd_fetch_io *io, struct m2m_coap *c, const char *path, const char *query,
+	       uint64_t offset, unsigned bs, const uint8_t *etag, size_t etag_len)
+{
+	unsigned stall_ms = io->o->stall_ms ? io->o->stall_ms : 60000, left;
+	int rc = may_ask(io, offset, bs);
+
+	if (rc)
+		return rc;
+	left = upd_io_left_ms(io);
+	return mcoap_start_block(c, path, query, (unsigned)(offset / bs), bs, etag, etag_len,
+				 left < stall_ms ? left : stall_ms, io->err);
+}
+
+/* The answer to the block asked for (mcoap_get_block's wait, on the request started) */
+static int answer(struct m2m_coap *c, struct m2m_coap_msg *resp, uint8_t **body,
+		  struct m2m_err *err)
+{
+	while (!mcoap_poll(c)) {
+		uint64_t left = mcoap_wait_ms(c);
+
+		mcoap_process(c, (unsigned)(left < 100 ? (left ? left : 1) : 100));
+	}
+	return mcoap_finish(c, resp, body, err);
+}
+
+/*
+ * One block at a time (NSTART = 1, RFC 7252 4.7), but the next block is
+ * asked for as soon as an answer is taken, before its bytes go to the file
+ * and the sink: the write, the hash and the fsync of a checkpoint happen
+ * while the next block is on its way, not between the blocks. An answer
+ * that is not the next block of the same representation discards the
+ * request under way (its late answer is ignored) before anything is decided.
+ */
 static int pull(struct upd_fetch_io *io, struct m2m_coap *c, const char *path, const char *query,
 		unsigned bs)
 {
 	const struct upd_fetch_opts *o = io->o;
 	struct upd_fetch_state *st = io->st;
-	unsigned stall_ms = o->stall_ms ? o->stall_ms : 60000;
 	bool restarted = false;
 	uint8_t etag[8];
 	size_t etag_len = 0;
@@ -71,32 +123,24 @@ static int pull(struct upd_fetch_io *io, struct m2m_coap *c, const char *path, c
 
 	if (st->etag[0] && !m2m_unhex(st->etag, etag, sizeof(etag), &etag_len))
 		st->etag[0] = 0; /* not one of ours: nothing to compare */
+	if (st->total && st->offset == st->total)
+		return M2M_OK;
+	if ((rc = ask(io, c, path, query, st->offset, bs, etag, etag_len)))
+		return rc;
 	for (;;) {
 		struct m2m_coap_msg resp;
 		uint8_t *body = NULL;
-		unsigned num = (unsigned)(st->offset / bs), left, size;
+		unsigned size;
+		bool next;
+		int rc2;
 
-		if (st->total && st->offset == st->total)
-			return M2M_OK;
-		if (o->stop && *o->stop)
-			return m2m_err_set(io->err, M2M_ERR_TIMEOUT, "%s: stopped at byte %" PRIu64,
-					   o->url, st->offset);
-		if (io->deadline && m2m_now_ms() >= io->deadline)
-			return m2m_err_set(io->err, M2M_ERR_TIMEOUT,
-					   "%s: not complete within %u ms (%" PRIu64 " bytes)", o->url,
-					   o->timeout_ms, st->offset);
-		if (st->offset / bs >= 1u << 20)
-			return m2m_err_set(io->err, M2M_ERR_PROTOCOL,
-					   "%s: block %" PRIu64 " is beyond the Block2 option", o->url,
-					   st->offset / bs);
-		left = upd_io_left_ms(io);
-		rc = mcoap_get_block(c, path, query, num, bs, etag, etag_len,
-				     left < stall_ms ? left : stall_ms, &resp, &body, io->err);
+		rc = answer(c, &resp, &body, io->err);
 		if (rc == M2M_ERR_PROTOCOL && st->offset && !restarted) {
 			/* another ETag, or an answer from byte 0: the resume is not to be had */
 			restarted = true;
 			etag_len = 0;
-			if ((rc = upd_io_restart(io)))
+			if ((rc = upd_io_restart(io)) ||
+			    (rc = ask(io, c, path, query, st->offset, bs, etag, etag_len)))
 				return rc;
 			continue;
 		}
@@ -113,7 +157,8 @@ static int pull(struct upd_fetch_io *io, struct m2m_coap *c, const char *path, c
 				/* no such block: a resource now shorter than our part */
 				restarted = true;
 				etag_len = 0;
-				if ((rc = upd_io_restart(io)))
+				if ((rc = upd_io_restart(io)) ||
+				    (rc = ask(io, c, path, query, st->offset, bs, etag, etag_len)))
 					return rc;
 				continue;
 			}
@@ -147,16 +192,26 @@ static int pull(struct upd_fetch_io *io, struct m2m_coap *c, const char *path, c
 					   "%s: block %u of %u bytes, not %u", o->url,
 					   resp.block2.num, (unsigned)resp.len, size);
 		}
+		if (!resp.block2.more && st->total && st->total != st->offset + resp.len) {
+			free(body);
+			return m2m_err_set(io->err, M2M_ERR_PROTOCOL,
+					   "%s: the last block ends at %" PRIu64 ", Size2 said %" PRIu64,
+					   o->url, st->offset + resp.len, st->total);
+		}
+		/* the next block on its way before this one is written (the bound is upd_io_write's) */
+		next = resp.block2.more && st->offset + resp.len <= upd_io_bound(io);
+		rc2 = next ? ask(io, c, path, query, st->offset + resp.len, bs, etag, etag_len) :
+			     M2M_OK;
+		/* this block is kept also when the next cannot be asked for (stopped, out of time) */
 		rc = upd_io_write(io, body, resp.len);
 		free(body);
-		if (rc)
+		if (rc) {
+			mcoap_discard(c);
 			return rc;
+		}
+		if (rc2)
+			return rc2;
 		if (!resp.block2.more) {
-			if (st->total && st->total != st->offset)
-				return m2m_err_set(io->err, M2M_ERR_PROTOCOL,
-						   "%s: the last block ends at %" PRIu64
-						   ", Size2 said %" PRIu64, o->url, st->offset,
-						   st->total);
 			st->total = st->offset;
 			return M2M_OK;
 		}

@@ -179,6 +179,7 @@ int upd_io_sync(struct upd_fetch_io *io)
 	if (fdatasync(io->fd))
 		return io_errno(io, "fsync", errno);
 	io->synced = io->st->offset;
+	io->synced_at = m2m_now_ms();
 	if (io->o->checkpoint)
 		return io->o->checkpoint(io->o->checkpoint_ctx, io->st, io->err);
 	return M2M_OK;
@@ -189,6 +190,7 @@ int upd_io_write(struct upd_fetch_io *io, const void *data, size_t len)
 	const struct upd_fetch_opts *o = io->o;
 	struct upd_fetch_state *st = io->st;
 	const uint8_t *p = data;
+	uint64_t from, to;
 	size_t done = 0;
 	int rc;
 
@@ -221,7 +223,18 @@ int upd_io_write(struct upd_fetch_io *io, const void *data, size_t len)
 	}
 	if (o->progress)
 		o->progress(o->progress_ctx, st->offset, st->total);
-	if (st->offset - io->synced >= UPD_FETCH_CHECKPOINT)
+	/*
+	 * Each whole MiB written goes to the disk now, without waiting for it
+	 * (a hint: its failure is the fsync's to report): the disk works while
+	 * the network does, and the checkpoint's or the end's fsync finds
+	 * little left to write.
+	 */
+	from = (st->offset - len) / UPD_FETCH_CHECKPOINT * UPD_FETCH_CHECKPOINT;
+	to = st->offset / UPD_FETCH_CHECKPOINT * UPD_FETCH_CHECKPOINT;
+	if (to > from)
+		(void)sync_file_range(io->fd, (off_t)from, (off_t)(to - from), SYNC_FILE_RANGE_WRITE);
+	if (st->offset - io->synced >= UPD_FETCH_CHECKPOINT &&
+	    m2m_now_ms() - io->synced_at >= UPD_FETCH_CHECKPOINT_MS)
 		return upd_io_sync(io);
 	return M2M_OK;
 }
@@ -268,6 +281,7 @@ int upd_fetch(const struct upd_fetch_opts *o, struct upd_fetch_state *st, struct
 	if (!st->offset)
 		st->etag[0] = 0, st->total = 0;
 	io.synced = st->offset;
+	io.synced_at = m2m_now_ms();
 	if (o->expected && (rc = upd_io_total(&io, o->expected)))
 		goto out;
 	if (scheme == UPD_SCHEME_HTTP || scheme == UPD_SCHEME_HTTPS)

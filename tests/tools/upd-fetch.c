@@ -4,12 +4,16 @@
  *
  *   upd-fetch URL FILE [--offset N --etag E --total N] [--ca F]
  *             [--psk-id I --psk-file F] [--block-size N] [--expected N] [--max N]
- *             [--timeout S] [--stall S]
+ *             [--timeout S] [--stall S] [--trust PEM --model M]
  *
  * stdout: "checkpoint offset=N etag=E total=T" after each fsync (what a
  * journal would record), then "offset=N etag=E total=T sha256=H": the state
  * to resume from, and the SHA-256 of all the sink saw (it must be the file's:
  * on a resume the sink is given the bytes already on disk first).
+ * --trust and --model: the streaming verifier (update.h) is the sink too, as
+ * in m2mdm-update: the package is verified as it arrives (signature and
+ * policy before the first payload byte, the payload's hash at the end), and
+ * "verified" is printed after the state line; its error is the exit status.
  * stderr: "upd-fetch: what: why". Exit status: the m2m exit code.
  */
 #include <stdio.h>
@@ -21,11 +25,17 @@
 #include "base/base.h"
 #include "update/fetch.h"
 
+struct sink {
+	EVP_MD_CTX *h;
+	struct upd_verifier *v; /* NULL: no verification */
+};
+
 static int sink(void *ctx, const void *data, size_t len, struct m2m_err *err)
 {
-	(void)err;
-	EVP_DigestUpdate(ctx, data, len);
-	return M2M_OK;
+	struct sink *k = ctx;
+
+	EVP_DigestUpdate(k->h, data, len);
+	return k->v ? upd_verifier_feed(k->v, data, len, err) : M2M_OK;
 }
 
 static int checkpoint(void *ctx, const struct upd_fetch_state *st, struct m2m_err *err)
@@ -46,7 +56,7 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: upd-fetch URL FILE [--offset N --etag E --total N] [--ca F] "
 			"[--psk-id I --psk-file F] [--block-size N] [--expected N] [--max N] "
-			"[--timeout S] [--stall S]\n");
+			"[--timeout S] [--stall S] [--trust PEM --model M]\n");
 	return M2M_ERR_USAGE;
 }
 
@@ -55,11 +65,12 @@ int main(int argc, char **argv)
 	struct upd_fetch_opts o = { 0 };
 	struct upd_fetch_state st = { 0 };
 	struct m2m_coap_opts co = { .security = M2M_DM_NOSEC };
+	struct upd_policy pol = { 0 };
+	struct sink k = { 0 };
 	struct m2m_err err = { 0 };
 	char *psk = NULL, hex[65];
 	uint8_t md[32];
 	size_t psk_len = 0;
-	EVP_MD_CTX *h;
 	int rc;
 
 	if (argc < 3)
@@ -99,6 +110,10 @@ int main(int argc, char **argv)
 			o.timeout_ms = seconds_ms(v);
 		else if (!strcmp(a, "--stall"))
 			o.stall_ms = seconds_ms(v);
+		else if (!strcmp(a, "--trust"))
+			pol.trust = v;
+		else if (!strcmp(a, "--model"))
+			pol.model = v;
 		else
 			return usage();
 	}
@@ -108,18 +123,27 @@ int main(int argc, char **argv)
 		co.psk_len = psk_len;
 	}
 	o.coap = &co;
-	h = EVP_MD_CTX_new();
-	if (!h || !EVP_DigestInit_ex(h, EVP_sha256(), NULL))
+	if (!pol.trust != !pol.model)
+		return usage();
+	k.h = EVP_MD_CTX_new();
+	if (!k.h || !EVP_DigestInit_ex(k.h, EVP_sha256(), NULL))
 		return M2M_ERR_FAILURE;
+	if (pol.trust && (rc = upd_verifier_new(&pol, NULL, NULL, &k.v, &err))) {
+		fprintf(stderr, "upd-fetch: %s\n", err.msg);
+		return rc;
+	}
 	o.sink = sink;
-	o.sink_ctx = h;
+	o.sink_ctx = &k;
 	o.checkpoint = checkpoint;
 	rc = upd_fetch(&o, &st, &err);
-	EVP_DigestFinal_ex(h, md, NULL);
-	EVP_MD_CTX_free(h);
+	EVP_DigestFinal_ex(k.h, md, NULL);
+	EVP_MD_CTX_free(k.h);
 	m2m_hex(md, sizeof(md), hex, sizeof(hex));
 	printf("offset=%llu etag=%s total=%llu sha256=%s\n", (unsigned long long)st.offset, st.etag,
 	       (unsigned long long)st.total, hex);
+	if (!rc && k.v && !(rc = upd_verifier_end(k.v, &err)))
+		printf("verified\n");
+	upd_verifier_free(k.v);
 	if (rc)
 		fprintf(stderr, "upd-fetch: %s\n", err.msg);
 	free(psk);

@@ -1,0 +1,176 @@
+#!/bin/bash
+# bench/update.sh - the update engine's figures (issue 12), each against a reference
+# measured in the same run, on 127.0.0.1:
+#  1. pull over coap, Block2 1024: lib/update's upd_fetch (tests/tools/upd-fetch, its
+#     SHA-256 sink and checkpoints included) against coap-client-openssl fetching the same
+#     file from the same coap-server-openssl. Alternating, median of N (default 7).
+#     Ratio = the reference's time / ours (= our throughput / its). Target >= 0.95.
+#     Ours hashes what arrives (the verifier's SHA-256) and makes the file durable
+#     (fdatasync at checkpoints and at the end); the references do neither. A second
+#     reference, the same command then `sync -d` of its file, gives the ratio for
+#     the same durability (information).
+#  2. pull over https: the same against curl from the same lighttpd (a CA made here).
+#     Target >= 0.9.
+#  3. maximum RSS (GNU time's %M) of downloading and verifying a 100 MiB signed package
+#     (upd-fetch --trust --model: the streaming verifier is the sink, as in m2mdm-update),
+#     over https and over coap; and the floor: the same process pulling 2 KiB.
+#     Target < 8 MB.
+#  4. a simulated fleet of 100,000 `check` runs from one cron line (build/bench/update-fleet:
+#     lib/update/schedule.c's jitter on a simulated clock), the spread of their requests
+#     per second. Target max <= 2x mean.
+#  5. the tool's time for `install` up to RAUC: skipped until m2mdm-update install exists.
+# usage: flock /tmp/m2m-integ.lock bench/update.sh [N]   (the lock: no integration test
+#        runs meanwhile on the shared cores)
+#   env COAP_MIB (16), HTTPS_MIB (64): the pulled files' sizes
+#   env BEFORE=PATH: another build of upd-fetch measured alongside (a before/after row)
+# Every process started here is stopped here; nothing is left in /tmp.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+N=${1:-7}
+TOOLS=${M2M_TOOLS_DIR:-$ROOT/build/tests/tools}
+BBIN=${M2M_BENCH_DIR:-$ROOT/build/bench}
+FETCH=$TOOLS/upd-fetch
+COAP_MIB=${COAP_MIB:-16}
+HTTPS_MIB=${HTTPS_MIB:-64}
+BEFORE=${BEFORE:-}
+for t in "$FETCH" "$TOOLS/upd-pkg" "$BBIN/update-fleet"; do
+	[ -x "$t" ] || { echo "update.sh: $t missing: make all units" >&2; exit 1; }
+done
+for t in coap-server-openssl coap-client-openssl lighttpd curl openssl python3 /usr/bin/time; do
+	command -v $t >/dev/null || { echo "update.sh: $t missing: scripts/deps.sh" >&2; exit 1; }
+done
+[ -e /usr/lib/lighttpd/mod_openssl.so ] || { echo "update.sh: lighttpd-mod-openssl missing" >&2; exit 1; }
+T=$(mktemp -d /tmp/m2m-bench-update.XXXXXX)
+chmod 700 "$T"
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+port() { while :; do p=$((20000 + RANDOM % 30000)); ss -Hltun "sport = :$p or sport = :$((p + 1))" | grep -q . || { echo $p; return; }; done; }
+listening() { local i; for ((i = 0; i < 100; i++)); do ss -Hltun "sport = :$1" | grep -q . && return 0; sleep 0.05; done; echo "update.sh: nothing listens on $1" >&2; return 1; }
+die() { echo "update.sh: $*" >&2; exit 1; }
+
+# ---- files and keys: a TLS CA with a certificate for 127.0.0.1, a code-signing signer
+W=$T/www
+mkdir -p "$W" "$T/dl"
+head -c $((COAP_MIB * 1024 * 1024)) /dev/urandom >"$W/fc"
+head -c $((HTTPS_MIB * 1024 * 1024)) /dev/urandom >"$W/fh"
+head -c 2048 /dev/urandom >"$W/small"
+head -c $((100 * 1024 * 1024)) /dev/urandom >"$T/payload"
+ossl() { openssl "$@" 2>>"$T/openssl.err" || die "openssl $1 failed: $(tail -3 "$T/openssl.err")"; }
+EC=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+ossl req -x509 "${EC[@]}" -days 2 -subj /CN=bench-ca -keyout "$T/ca.key" -out "$T/ca.pem"
+ossl req -new "${EC[@]}" -subj /CN=127.0.0.1 -keyout "$T/srv.key" -out "$T/srv.csr"
+printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$T/srv.ext"
+ossl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
+	-CAserial "$T/ca.srl" -days 2 -extfile "$T/srv.ext" -out "$T/srv.pem"
+cat "$T/srv.pem" "$T/srv.key" >"$T/srv-both.pem"
+ossl req -new "${EC[@]}" -subj /CN=bench-signer -keyout "$T/sig.key" -out "$T/sig.csr"
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n' >"$T/sig.ext"
+ossl x509 -req -in "$T/sig.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAserial "$T/ca.srl" \
+	-days 2 -extfile "$T/sig.ext" -out "$T/sig.pem"
+"$TOOLS/upd-pkg" sign "$W/pkg" "$T/payload" type=software name=bench version=1.0 model=bench \
+	installer=script expires="$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)" \
+	-- file cert="$T/sig.pem" path="$T/sig.key" >/dev/null || die "upd-pkg sign failed"
+rm -f "$T/payload"
+
+# ---- the servers: lighttpd (https on hp + 1), coap-server-openssl with the files PUT in
+hp=$(port)
+cat >"$T/lighttpd.conf" <<EOF2
+server.modules = ( "mod_openssl" )
+server.document-root = "$W"
+server.bind = "127.0.0.1"
+server.port = $hp
+server.errorlog = "$T/lighttpd.err"
+mimetype.assign = ( "" => "application/octet-stream" )
+\$SERVER["socket"] == "127.0.0.1:$((hp + 1))" { ssl.engine = "enable" ssl.pemfile = "$T/srv-both.pem" }
+EOF2
+lighttpd -D -f "$T/lighttpd.conf" >"$T/lighttpd.out" 2>&1 &
+pids+=($!)
+cp=$(port)
+coap-server-openssl -A 127.0.0.1 -p "$cp" -d 20 >"$T/coap.out" 2>&1 &
+pids+=($!)
+listening $((hp + 1)) && listening "$cp" || exit 1
+for f in fc small pkg; do
+	coap-client-openssl -m put -b 1024 -f "$W/$f" "coap://127.0.0.1:$cp/$f" >/dev/null 2>&1 ||
+		die "PUT of $f into coap-server failed"
+done
+C=coap://127.0.0.1:$cp
+HS=https://127.0.0.1:$((hp + 1))
+# each client once, checked byte for byte (and the page cache warm for lighttpd)
+"$FETCH" "$C/fc" "$T/dl/a" --block-size 1024 >/dev/null && cmp -s "$W/fc" "$T/dl/a" || die "upd-fetch over coap: not the file"
+coap-client-openssl -b 1024 -o "$T/dl/b" "$C/fc" >/dev/null 2>&1 && cmp -s "$W/fc" "$T/dl/b" || die "coap-client-openssl: not the file"
+"$FETCH" "$HS/fh" "$T/dl/c" --ca "$T/ca.pem" >/dev/null && cmp -s "$W/fh" "$T/dl/c" || die "upd-fetch over https: not the file"
+curl -sS --fail --cacert "$T/ca.pem" -o "$T/dl/d" "$HS/fh" && cmp -s "$W/fh" "$T/dl/d" || die "curl: not the file"
+
+# ---- 1, 2: alternating, median of N; every output removed (untimed) before each run
+runs=("tool_coap=$FETCH $C/fc $T/dl/a --block-size 1024"
+	"ref_coap=$(command -v coap-client-openssl) -b 1024 -o $T/dl/b $C/fc"
+	"tool_https=$FETCH $HS/fh $T/dl/c --ca $T/ca.pem"
+	"ref_https=$(command -v curl) -sS --fail --cacert $T/ca.pem -o $T/dl/d $HS/fh"
+	"durable_coap=/bin/sh -c 'coap-client-openssl -b 1024 -o $T/dl/g $C/fc && sync -d $T/dl/g'"
+	"durable_https=/bin/sh -c 'curl -sS --fail --cacert $T/ca.pem -o $T/dl/h $HS/fh && sync -d $T/dl/h'"
+	"null=/bin/true")
+[ -z "$BEFORE" ] || runs+=("before_coap=$BEFORE $C/fc $T/dl/e --block-size 1024"
+	"before_https=$BEFORE $HS/fh $T/dl/f --ca $T/ca.pem")
+out=$(python3 bench/alternate.py "$N" "rm -f $T/dl/*" -- "${runs[@]}") || die "a timed run failed"
+get() { awk -v k="$1" '$1 == k { print $2 }' <<<"$out"; }
+echo "pulls on 127.0.0.1, median of $N each, alternating (harness: /bin/true $(get null) ms)"
+row() { # label ms MiB
+	awk -v l="$1" -v t="$2" -v m="$3" 'BEGIN { printf "  %-44s %8.1f ms %7.1f MiB/s\n", l, t, m / t * 1000 }'
+}
+ratio() { # name tool ref target
+	awk -v n="$1" -v t="$2" -v r="$3" -v g="$4" 'BEGIN {
+		printf "%s ratio: %.3f (throughput vs the reference; target >= %s) %s\n", n, r / t, g, (r / t >= g ? "PASS" : "MISS") }'
+}
+row "upd-fetch coap, Block2 1024, $COAP_MIB MiB" "$(get tool_coap)" "$COAP_MIB"
+row "coap-client-openssl -b 1024, same server" "$(get ref_coap)" "$COAP_MIB"
+[ -z "$BEFORE" ] || row "before: $BEFORE" "$(get before_coap)" "$COAP_MIB"
+row "the same, then sync -d (durable, as ours)" "$(get durable_coap)" "$COAP_MIB"
+ratio coap "$(get tool_coap)" "$(get ref_coap)" 0.95
+ratio "coap vs durable (information)" "$(get tool_coap)" "$(get durable_coap)" 0.95
+[ -z "$BEFORE" ] || ratio "coap (before)" "$(get before_coap)" "$(get ref_coap)" 0.95
+row "upd-fetch https, $HTTPS_MIB MiB" "$(get tool_https)" "$HTTPS_MIB"
+row "curl, same lighttpd" "$(get ref_https)" "$HTTPS_MIB"
+[ -z "$BEFORE" ] || row "before: $BEFORE" "$(get before_https)" "$HTTPS_MIB"
+row "the same, then sync -d (durable, as ours)" "$(get durable_https)" "$HTTPS_MIB"
+ratio https "$(get tool_https)" "$(get ref_https)" 0.9
+ratio "https vs durable (information)" "$(get tool_https)" "$(get durable_https)" 0.9
+[ -z "$BEFORE" ] || ratio "https (before)" "$(get before_https)" "$(get ref_https)" 0.9
+
+# ---- 3: maximum RSS, GNU time's wait4 on the tool alone
+rss() { # label args...: the row, and the figure in $kb
+	local l=$1
+	shift
+	rm -f "$T/dl/r"
+	kb=$(/usr/bin/time -f %M "$FETCH" "$@" 2>&1 >"$T/rss.out" | tail -1)
+	[[ " $* " != *" --trust "* ]] || grep -q '^verified$' "$T/rss.out" ||
+		die "$l: not verified ($(cat "$T/rss.out"))"
+	printf '  %-44s %7d kB\n' "$l" "$kb"
+}
+echo "maximum RSS (GNU time %M)"
+rss "100 MiB package, https, verified" "$HS/pkg" "$T/dl/r" --ca "$T/ca.pem" --trust "$T/ca.pem" --model bench
+k_https=$kb
+rss "100 MiB package, coap, verified" "$C/pkg" "$T/dl/r" --block-size 1024 --trust "$T/ca.pem" --model bench
+k_coap=$kb
+rss "floor: 2 KiB over coap (not verified)" "$C/small" "$T/dl/r"
+k_floor=$kb
+k_curl=$(/usr/bin/time -f %M curl -sS --cacert "$T/ca.pem" -o /dev/null "$HS/small" 2>&1 | tail -1)
+printf '  %-44s %7d kB\n' "reference: curl, 2 KiB over https" "$k_curl"
+awk -v h="$k_https" -v c="$k_coap" -v f="$k_floor" 'BEGIN { m = h > c ? h : c
+	printf "pull growth over the floor: https %d kB, coap %d kB\n", h - f, c - f
+	printf "max RSS: %.1f MB (target < 8 MB) %s\n", m / 1024, (m < 8192 ? "PASS" : "MISS") }'
+
+# ---- 4: the fleet
+echo "fleet: 100,000 check runs from one cron line, lib/update/schedule.c on a simulated clock"
+"$BBIN/update-fleet" 100000 | sed 's/^/  /' | tee "$T/fleet.out"
+awk '$2 == "id" { r = $NF } END { printf "fleet ratio: %.2f (max/mean requests per second; target <= 2) %s\n", r, (r <= 2 ? "PASS" : "MISS") }' "$T/fleet.out"
+
+# ---- 5
+echo "install up to RAUC: skipped (m2mdm-update install does not exist yet)"

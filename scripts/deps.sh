@@ -43,6 +43,8 @@ PKGS=(
 	libengine-pkcs11-openssl
 	# updates: the http and https pull (libcurl); the tests' web server with Range and TLS
 	libcurl4-openssl-dev lighttpd lighttpd-mod-openssl
+	# bench/update.sh: the https pull's reference
+	curl
 	# the npm registry is reached over https (LwM2M test server)
 	ca-certificates
 )

@@ -11,9 +11,9 @@ void cli_human_bytes(uint64_t b, char *buf, size_t len)
 {
 	if (b < 10240)
 		snprintf(buf, len, "%llu B", (unsigned long long)b);
-	else if (b < 10ull << 20)
+	else if (b < 1ull << 20)
 		snprintf(buf, len, "%.1f KiB", b / 1024.0);
-	else if (b < 10ull << 30)
+	else if (b < 1ull << 30)
 		snprintf(buf, len, "%.1f MiB", b / 1048576.0);
 	else
 		snprintf(buf, len, "%.1f GiB", b / 1073741824.0);

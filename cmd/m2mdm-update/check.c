@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * m2mdm-update check: for cron and for the boot (m2mdm-update-check.service).
+ * Quiet unless something happens: nothing under way, nothing done, no lock
+ * taken; otherwise the lock, a random delay before a download resumes (a
+ * fleet on one cron line does not hit the server in the same second), then
+ * the engine continues within the run's bound.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "base/base.h"
+#include "cli/cli.h"
+#include "m2m/update.h"
+
+#include "upd.h"
+
+#define DEFAULT_BOUND_MS (3600u * 1000u)
+/* the jitter window: 10 minutes, at most a quarter of the run's bound */
+#define JITTER_MAX_MS (600u * 1000u)
+
+static unsigned jitter_ms(unsigned bound)
+{
+	unsigned window = bound / 4 < JITTER_MAX_MS ? bound / 4 : JITTER_MAX_MS;
+
+	/* uniform in [0, window) */
+	return window ? m2m_random_below(window) : 0;
+}
+
+int cmd_check(struct opts *o, int argc, char **argv)
+{
+	struct m2m_update_status st, after;
+	struct m2m_update *u = NULL;
+	struct m2m_err err;
+	unsigned bound, wait;
+	int rc;
+
+	if (argc)
+		return cli_error(&o->c, M2M_ERR_USAGE, "check: takes no arguments");
+	rc = load_cfg(o);
+	if (rc)
+		return rc;
+	m2m_err_clear(&err);
+	if (m2m_update_status(o->cfg, &st, &err))
+		return cli_fail(&o->c, &err);
+	if (strcmp(st.next, "none") == 0)
+		return M2M_OK;
+	bound = o->c.timeout_ms ? o->c.timeout_ms :
+		o->cfg->update->timeout_ms ? o->cfg->update->timeout_ms : DEFAULT_BOUND_MS;
+	catch_signals();
+	if (strcmp(st.next, "fetch") == 0) {
+		wait = jitter_ms(bound);
+		cli_log_line(&o->c, LOG_DEBUG, "waiting %u ms before the download resumes", wait);
+		if (!m2m_sleep_ms(wait, &stop_flag))
+			return cli_error(&o->c, M2M_ERR_TIMEOUT, "stopped by a signal before the run; nothing done");
+		bound -= wait;
+	}
+	rc = open_engine(o, bound, false, &u);
+	if (rc)
+		return rc;
+	m2m_err_clear(&err);
+	rc = m2m_update_continue(u, &err);
+	/* quiet unless something happened: an error, or another state */
+	if (rc || (m2m_update_get(u, &after, &err) == M2M_OK &&
+		   (after.state != st.state || strcmp(after.next, st.next) != 0)))
+		rc = say_result(o, u, rc, &err);
+	m2m_update_close(u);
+	return rc;
+}

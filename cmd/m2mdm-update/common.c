@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/* m2mdm-update (common.c): the configuration, the engine as the tool opens it, results in words. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "cli/cli.h"
+#include "m2m/dm.h"
+#include "m2m/keystore.h"
+#include "m2m/update.h"
+
+#include "upd.h"
+
+volatile int stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+/* SIGTERM, SIGINT, SIGHUP stop the engine at its next block (no SA_RESTART); the journal keeps the rest */
+void catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int load_cfg(struct opts *o)
+{
+	int rc;
+
+	if (o->cfg)
+		return M2M_OK;
+	rc = cli_load_config(&o->c, &o->cfg);
+	if (rc)
+		return rc;
+	m2m_keystore_set_state_dir(o->cfg->state_dir);
+	if (!o->cfg->update)
+		return cli_error(&o->c, M2M_ERR_CONFIG, "%s: no update: section (see m2m.yaml(5))",
+				 o->cfg->path);
+	return M2M_OK;
+}
+
+/* the engine's progress, drawn by lib/cli: bytes while downloading and verifying, percent installing */
+static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total, const char *what)
+{
+	struct opts *o = ctx;
+
+	cli_progress_update(&o->progress, phase, done, total, strcmp(phase, "install") != 0, what);
+}
+
+int open_engine(struct opts *o, unsigned timeout_ms, bool progress, struct m2m_update **u)
+{
+	struct m2m_update_opts uo = {
+		.version = M2M_UPDATE_OPTS_VERSION, .timeout_ms = timeout_ms, .stop = &stop_flag,
+		/* HEALTH-NOT-ON-MAIN: m2m_dm_health() (dm.h) is not on main yet; until it is, an
+		 * installed update waits for commit or rollback */
+		.health = NULL, .log = cli_log_line, .log_ctx = &o->c,
+	};
+	struct m2m_err err;
+	int rc;
+
+	if (progress) {
+		/* stdout: a bar on a terminal, plain lines into a file or pipe, nothing with -q */
+		cli_progress_init(&o->progress, stdout, o->c.quiet);
+		uo.progress = on_progress;
+		uo.progress_ctx = o;
+	}
+	m2m_err_clear(&err);
+	rc = m2m_update_open(o->cfg, &uo, u, &err);
+	if (rc == M2M_ERR_BUSY)
+		return cli_error(&o->c, rc, "another update run holds the update lock (%s); try again later",
+				 err.msg);
+	if (rc)
+		return cli_fail(&o->c, &err);
+	return M2M_OK;
+}
+
+const char *pkg_words(const struct m2m_update_status *st, char *buf, size_t len)
+{
+	if (st->name[0])
+		snprintf(buf, len, "%s %s", st->name, st->version);
+	else
+		snprintf(buf, len, "the package from %s", st->source[0] ? st->source : "(unknown)");
+	return buf;
+}
+
+int say_result(struct opts *o, struct m2m_update *u, int rc, const struct m2m_err *err)
+{
+	struct m2m_update_status st;
+	struct m2m_err gerr;
+	char what[160];
+	const struct cli *c = &o->c;
+
+	cli_progress_end(&o->progress);
+	m2m_err_clear(&gerr);
+	if (m2m_update_get(u, &st, &gerr) != M2M_OK)
+		return rc ? cli_fail(c, err) : cli_fail(c, &gerr);
+	pkg_words(&st, what, sizeof(what));
+	if (rc == M2M_ERR_INTEGRITY || rc == M2M_ERR_REFUSED)
+		return cli_error(c, rc, "refused: %s", err->msg[0] ? err->msg : m2m_rc_describe(rc));
+	if (st.state == M2M_UPDATE_ROLLED_BACK) {
+		/* the device is on its old version again: say so, and why */
+		cli_error(c, rc ? rc : st.result, "rolled back %s: %s", what,
+			  rc ? err->msg : st.message[0] ? st.message : m2m_rc_describe(st.result));
+		return rc ? rc : st.result ? st.result : M2M_ERR_FAILURE;
+	}
+	if (rc)
+		return cli_fail(c, err);
+	if (c->quiet)
+		return M2M_OK;
+	if (st.state == M2M_UPDATE_COMMITTED)
+		printf("%scommitted%s %s\n", cli_col(c, CLI_GREEN), cli_col(c, CLI_RESET), what);
+	else if (st.state == M2M_UPDATE_INSTALLED)
+		printf("installed %s%s%s: %s%s%s%s\n", what, st.slot[0] ? " into slot " : "", st.slot,
+		       cli_col(c, CLI_YELLOW),
+		       "awaiting the health check", cli_col(c, CLI_RESET),
+		       " (m2mdm-update check; or commit, rollback)");
+	else
+		printf("%s: %s\n", what, m2m_update_state_name(st.state));
+	return M2M_OK;
+}

@@ -90,6 +90,22 @@ static void draw(struct cli_progress *p, uint64_t done, uint64_t total, const ch
 	p->last_ms = now;
 }
 
+/* plain lines: a step that never knew its total says at its end how far it went */
+static void plain_end(struct cli_progress *p)
+{
+	char a[24];
+
+	if (p->tty || p->quiet || !p->phase[0] || p->total || !p->done)
+		return;
+	if (p->bytes) {
+		cli_human_bytes(p->done, a, sizeof(a));
+		fprintf(p->out, "%s: %s\n", p->phase, a);
+	} else {
+		fprintf(p->out, "%s: %llu%%\n", p->phase, (unsigned long long)p->done);
+	}
+	fflush(p->out);
+}
+
 void cli_progress_update(struct cli_progress *p, const char *phase, uint64_t done,
 			 uint64_t total, bool bytes, const char *what)
 {
@@ -99,6 +115,7 @@ void cli_progress_update(struct cli_progress *p, const char *phase, uint64_t don
 	if (p->quiet)
 		return;
 	if (new_phase) {
+		plain_end(p);
 		snprintf(p->phase, sizeof(p->phase), "%s", phase);
 		p->t0_ms = now;
 		p->done0 = done;
@@ -107,6 +124,8 @@ void cli_progress_update(struct cli_progress *p, const char *phase, uint64_t don
 	}
 	if (done > total && total)
 		done = total;
+	p->done = done;
+	p->total = total;
 	if (p->tty) {
 		if (new_phase || now - p->last_ms >= 100 || (total && done == total))
 			draw(p, done, total, what, now);
@@ -134,6 +153,7 @@ void cli_progress_update(struct cli_progress *p, const char *phase, uint64_t don
 
 void cli_progress_end(struct cli_progress *p)
 {
+	plain_end(p);
 	if (p->drawn) {
 		fputs("\r\033[K", p->out);
 		fflush(p->out);

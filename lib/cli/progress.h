@@ -21,6 +21,7 @@ struct cli_progress {
 	uint64_t t0_ms, done0; /* the step's start: its rate is from here */
 	uint64_t last_ms;   /* the last redraw */
 	int decile;         /* plain lines: the last 10 % printed */
+	uint64_t done, total; /* the last figures */
 };
 
 /* out: where to draw (a terminal gets the bar); quiet: draw nothing. */
@@ -32,7 +33,10 @@ void cli_progress_init(struct cli_progress *p, FILE *out, bool quiet);
  */
 void cli_progress_update(struct cli_progress *p, const char *phase, uint64_t done,
 			 uint64_t total, bool bytes, const char *what);
-/* Clear the bar (the line is free for the result). */
+/*
+ * Clear the bar (the line is free for the result); plain lines: a step whose
+ * total was never known gets one line with what it did.
+ */
 void cli_progress_end(struct cli_progress *p);
 
 /* "12.3 MiB" */

@@ -2,8 +2,9 @@
 /*
  * m2mdm-update check: for cron and for the boot (m2mdm-update-check.service).
  * Quiet unless something happens: nothing under way, nothing done, no lock
- * taken; otherwise the lock, a random delay before a download resumes (a
- * fleet on one cron line does not hit the server in the same second), then
+ * taken; otherwise the lock, this device's delay before a download resumes
+ * (update.jitter: a fleet on one cron line does not hit the server in the
+ * same second), then
  * the engine continues within the run's bound.
  */
 #include <stdio.h>
@@ -17,16 +18,6 @@
 #include "upd.h"
 
 #define DEFAULT_BOUND_MS (3600u * 1000u)
-/* the jitter window: 10 minutes, at most a quarter of the run's bound */
-#define JITTER_MAX_MS (600u * 1000u)
-
-static unsigned jitter_ms(unsigned bound)
-{
-	unsigned window = bound / 4 < JITTER_MAX_MS ? bound / 4 : JITTER_MAX_MS;
-
-	/* uniform in [0, window) */
-	return window ? m2m_random_below(window) : 0;
-}
 
 int cmd_check(struct opts *o, int argc, char **argv)
 {
@@ -50,7 +41,7 @@ int cmd_check(struct opts *o, int argc, char **argv)
 		o->cfg->update->timeout_ms ? o->cfg->update->timeout_ms : DEFAULT_BOUND_MS;
 	catch_signals();
 	if (strcmp(st.next, "fetch") == 0) {
-		wait = jitter_ms(bound);
+		wait = m2m_update_check_delay_ms(o->cfg, bound);
 		cli_log_line(&o->c, LOG_DEBUG, "waiting %u ms before the download resumes", wait);
 		if (!m2m_sleep_ms(wait, &stop_flag))
 			return cli_error(&o->c, M2M_ERR_TIMEOUT, "stopped by a signal before the run; nothing done");

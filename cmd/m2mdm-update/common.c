@@ -59,13 +59,23 @@ static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t to
 	cli_progress_update(&o->progress, phase, done, total, strcmp(phase, "install") != 0, what);
 }
 
+/* The standard health check (m2m_dm_health): the new version reaches its tunnels and server. */
+static int health(void *ctx, const struct m2m_config *cfg, unsigned timeout_ms,
+		  volatile const int *stop, struct m2m_err *err)
+{
+	struct opts *o = ctx;
+	struct m2m_dm_health_opts ho = { .version = M2M_DM_HEALTH_OPTS_VERSION,
+					 .timeout_ms = timeout_ms, .stop = stop,
+					 .log = cli_log_line, .log_ctx = &o->c };
+
+	return m2m_dm_health(cfg, &ho, err);
+}
+
 int open_engine(struct opts *o, unsigned timeout_ms, bool progress, struct m2m_update **u)
 {
 	struct m2m_update_opts uo = {
 		.version = M2M_UPDATE_OPTS_VERSION, .timeout_ms = timeout_ms, .stop = &stop_flag,
-		/* HEALTH-NOT-ON-MAIN: m2m_dm_health() (dm.h) is not on main yet; until it is, an
-		 * installed update waits for commit or rollback */
-		.health = NULL, .log = cli_log_line, .log_ctx = &o->c,
+		.health = health, .health_ctx = o, .log = cli_log_line, .log_ctx = &o->c,
 	};
 	struct m2m_err err;
 	int rc;

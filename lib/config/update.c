@@ -51,11 +51,11 @@ static const struct cfg_vtype T_SCRIPT = { "path", "the path of an executable", 
 
 enum {
 	U_TRUST, U_MODEL, U_SIGNATURES, U_DOWNGRADES, U_DOWNLOAD_DIR, U_MAX_SIZE, U_TIMEOUT,
-	U_HEALTH, U_INSTALLERS, U_CA, U_FLOOR, U_N
+	U_HEALTH, U_INSTALLERS, U_CA, U_FLOOR, U_JITTER, U_N
 };
 static const char *const update_keys[] = {
 	"trust", "model", "signatures", "downgrades", "download_dir", "max_size", "timeout",
-	"health", "installers", "ca", "floor", NULL
+	"health", "installers", "ca", "floor", "jitter", NULL
 };
 enum { H_TIMEOUT, H_PROFILES, H_DM, H_N };
 static const char *const health_keys[] = { "timeout", "profiles", "dm", NULL };
@@ -263,6 +263,8 @@ static int update_key(struct cfg_ctx *c, int k, const struct cfg_node *key,
 		return cfg_get_str(c, v, &T_CA, &up->ca);
 	case U_FLOOR:
 		return parse_floor(c, v, up);
+	case U_JITTER:
+		return cfg_get_duration(c, v, false, &up->jitter_ms);
 	}
 	return M2M_OK;
 }
@@ -287,6 +289,7 @@ int cfg_update_parse(struct cfg_ctx *c, const struct cfg_node *key, const struct
 	up->timeout_ms = 60 * 60 * 1000;
 	up->health_timeout_ms = 5 * 60 * 1000;
 	up->script_timeout_ms = 10 * 60 * 1000;
+	up->jitter_ms = 10 * 60 * 1000;
 	if (is_map) {
 		rc = cfg_walk(c, v, update_keys, seen, update_key, up);
 		if (rc)

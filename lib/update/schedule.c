@@ -8,6 +8,8 @@
 
 #include <openssl/evp.h>
 
+#include "m2m/config.h"
+#include "m2m/update.h"
 #include "update/schedule.h"
 
 unsigned upd_schedule_delay_ms(unsigned window_ms, uint64_t r)
@@ -50,4 +52,20 @@ int upd_schedule_value(const char *device_id, uint64_t *r, struct m2m_err *err)
 	for (size_t i = 0; i < sizeof(b); i++)
 		*r = *r << 8 | b[i];
 	return M2M_OK;
+}
+
+unsigned m2m_update_check_delay_ms(const struct m2m_config *cfg, unsigned bound_ms)
+{
+	struct m2m_err err = { 0 };
+	unsigned window;
+	uint64_t r;
+
+	if (!cfg->update)
+		return 0;
+	window = cfg->update->jitter_ms;
+	if (window > bound_ms / 4)
+		window = bound_ms / 4;
+	if (!window || upd_schedule_value(cfg->device.id, &r, &err) != M2M_OK)
+		return 0;
+	return upd_schedule_delay_ms(window, r);
 }

@@ -133,7 +133,8 @@ static void test_every_key(void **state)
 		"    script:\n"
 		"      path: /usr/libexec/vendor-install\n"
 		"      timeout: 90s\n"
-		"  ca: ca/https.pem\n");
+		"  ca: ca/https.pem\n"
+		"  jitter: 30m\n");
 	const struct m2m_update_config *up = cfg->update;
 
 	assert_string_equal(up->trust, "/etc/m2m/vendor-ca.pem");
@@ -155,6 +156,7 @@ static void test_every_key(void **state)
 	assert_string_equal(up->script, "/usr/libexec/vendor-install");
 	assert_int_equal(up->script_timeout_ms, 90 * 1000);
 	assert_string_equal(up->ca, "/etc/m2m/ca/https.pem");
+	assert_int_equal(up->jitter_ms, 30 * 60 * 1000);
 	m2m_config_free(cfg);
 
 	/* rauc: with no value is RAUC with its own system.conf; health.dm: true with a dm: section */
@@ -183,7 +185,7 @@ static void test_errors(void **state)
 		{ "update:\n  trust: /ca.pem\n  trsut: /ca.pem\n",
 		  "m2m.yaml:18:3: update: unknown key 'trsut' (did you mean 'trust'?); expected one of "
 		  "trust, model, signatures, downgrades, download_dir, max_size, timeout, health, "
-		  "installers, ca, floor" },
+		  "installers, ca, floor, jitter" },
 		{ "update:\n  trust: /ca.pem\n  trust: /ca2.pem\n",
 		  "m2m.yaml:18:3: update.trust: duplicate key (first at line 17); expected each key once" },
 		{ "update:\n  trust: [a, b]\n",

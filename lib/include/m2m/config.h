@@ -136,6 +136,8 @@ struct m2m_update_config {
 	bool floor_tpm;            /* floor: {tpm: ...}: a TPM NV index; false: floor: file (default) */
 	char *floor_tcti;          /* floor.tpm.tcti; NULL: M2M_TPM_DEFAULT_TCTI */
 	uint32_t floor_index;      /* floor.tpm.index: the NV index, 0x01000000-0x01bfffff */
+	/* appended */
+	unsigned jitter_ms;        /* check: the window of its delay before a download; default 10 min */
 };
 
 struct m2m_config {

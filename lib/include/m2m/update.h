@@ -172,6 +172,14 @@ int m2m_update_push_end(struct m2m_update *u, struct m2m_err *err);
 int m2m_update_get(const struct m2m_update *u, struct m2m_update_status *st,
 		   struct m2m_err *err);
 
+/*
+ * How long a check run waits before it resumes a download (the jitter): a
+ * point in update.jitter's window (at most a quarter of bound_ms) fixed for
+ * this device (from device.id), so a fleet on one cron line is spread over
+ * the window. 0 without an update: section.
+ */
+unsigned m2m_update_check_delay_ms(const struct m2m_config *cfg, unsigned bound_ms);
+
 /* ---- the vendor side: making and checking packages ---------------------- */
 
 struct m2m_key;

@@ -121,6 +121,8 @@ int m2m_update_open(const struct m2m_config *cfg, const struct m2m_update_opts *
 		rc = m2m_state_open(&u->dl, u->up->download_dir, err);
 		u->dl_open = rc == M2M_OK;
 	}
+	if (!rc)
+		rc = eng_floor_open(u->up, &u->st, &u->fops, &u->fctx, err);
 	if (!rc) {
 		uo.ctx = u;
 		uo.floor = &eng_floor;
@@ -142,6 +144,8 @@ void m2m_update_close(struct m2m_update *u)
 		return;
 	eng_push_close(u);
 	upd_close(u->j);
+	if (u->fops)
+		eng_floor_close(u->fops, u->fctx);
 	if (u->dl_open)
 		m2m_state_close(&u->dl);
 	if (u->st_open)
@@ -189,8 +193,8 @@ int m2m_update_decide(struct m2m_update *u, bool good, struct m2m_err *err)
 	return eng_ok(upd_decide(u->j, good, err), err);
 }
 
-static void status_of(const struct m2m_state *st, const struct upd_record *r, enum upd_next next,
-		      struct m2m_update_status *s)
+static void status_of(const struct m2m_state *st, const struct upd_floor_ops *fops, void *fctx,
+		      const struct upd_record *r, enum upd_next next, struct m2m_update_status *s)
 {
 	struct m2m_err e = { 0 };
 
@@ -209,13 +213,14 @@ static void status_of(const struct m2m_state *st, const struct upd_record *r, en
 	snprintf(s->next, sizeof(s->next), "%s", upd_next_name(next));
 	if (r->name[0] && st) {
 		eng_installed_get(st, r->name, s->installed, sizeof(s->installed), &e);
-		upd_floor_file_ops.get((void *)st, r->name, s->floor, sizeof(s->floor), &e);
+		if (fops)
+			fops->get(fctx, r->name, s->floor, sizeof(s->floor), &e);
 	}
 }
 
 int m2m_update_get(const struct m2m_update *u, struct m2m_update_status *st, struct m2m_err *err)
 {
-	status_of(&u->st, upd_last(u->j), upd_next(u->j), st);
+	status_of(&u->st, u->fops, u->fctx, upd_last(u->j), upd_next(u->j), st);
 	return M2M_OK;
 }
 
@@ -240,8 +245,18 @@ int m2m_update_status(const struct m2m_config *cfg, struct m2m_update_status *s,
 	if (rc)
 		return rc;
 	rc = upd_journal_recover(&st, &last, &next, err);
-	if (!rc)
-		status_of(&st, &last, next, s);
+	if (!rc) {
+		const struct upd_floor_ops *fops = NULL;
+		void *fctx = NULL;
+		struct m2m_err fe = { 0 };
+
+		/* a floor that cannot be read (no TPM here now) leaves it "" in the status */
+		if (eng_floor_open(cfg->update, &st, &fops, &fctx, &fe) != M2M_OK)
+			fops = NULL;
+		status_of(&st, fops, fctx, &last, next, s);
+		if (fops)
+			eng_floor_close(fops, fctx);
+	}
 	m2m_state_close(&st);
 	return rc;
 }

@@ -33,6 +33,8 @@ struct m2m_update {
 	struct m2m_state st;       /* state_dir: the journal, the manifest, the versions */
 	struct m2m_state dl;       /* download_dir: the package, the payload */
 	bool st_open, dl_open;
+	const struct upd_floor_ops *fops; /* where the floor is kept: the file or a TPM NV index */
+	void *fctx;
 	struct upd *j;
 	uint64_t deadline;         /* m2m_now_ms() of the run's end */
 	int payload_fd;            /* the verifier's sink while verifying */
@@ -74,7 +76,11 @@ int eng_installed_set(const struct m2m_state *st, const char *name, const char *
 		      struct m2m_err *err);
 /* the device's policy from update:, the installed version and floor looked up by name */
 void eng_policy(struct m2m_update *u, struct upd_policy *pol);
-/* the anti-rollback floor (ctx: the struct m2m_update) */
+/* the backend update.floor names (a TPM's is opened here; close it with eng_floor_close) */
+int eng_floor_open(const struct m2m_update_config *up, const struct m2m_state *st,
+		   const struct upd_floor_ops **ops, void **ctx, struct m2m_err *err);
+void eng_floor_close(const struct upd_floor_ops *ops, void *ctx);
+/* the anti-rollback floor with the named downgrades (ctx: the struct m2m_update) */
 extern const struct upd_floor_ops eng_floor;
 /* the journal's steps (ctx: the struct m2m_update) */
 extern const struct upd_ops eng_ops;

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "update/engine_int.h"
+#include "update/floor.h"
 
 static int read_json(const struct m2m_state *st, const char *name, json_object **out,
 		     struct m2m_err *err)
@@ -79,7 +80,7 @@ static int floor_get(void *ctx, const char *name, char *version, size_t len, str
 {
 	struct m2m_update *u = ctx;
 
-	return upd_floor_file_ops.get((void *)&u->st, name, version, len, err);
+	return u->fops->get(u->fctx, name, version, len, err);
 }
 
 static int floor_raise(void *ctx, const char *name, const char *version, struct m2m_err *err)
@@ -96,10 +97,33 @@ static int floor_raise(void *ctx, const char *name, const char *version, struct 
 			low = d;
 			to = *p;
 		}
-	return upd_floor_file_ops.raise((void *)&u->st, name, to, err);
+	return u->fops->raise(u->fctx, name, to, err);
 }
 
 const struct upd_floor_ops eng_floor = { .get = floor_get, .raise = floor_raise };
+
+int eng_floor_open(const struct m2m_update_config *up, const struct m2m_state *st,
+		   const struct upd_floor_ops **ops, void **ctx, struct m2m_err *err)
+{
+	if (!up->floor_tpm) {
+		*ops = &upd_floor_file_ops;
+		*ctx = (void *)st;
+		return M2M_OK;
+	}
+	*ctx = NULL;
+	if (upd_floor_tpm_open(up, ctx, err) != M2M_OK) {
+		*ops = NULL;
+		return err->rc;
+	}
+	*ops = &upd_floor_tpm_ops;
+	return M2M_OK;
+}
+
+void eng_floor_close(const struct upd_floor_ops *ops, void *ctx)
+{
+	if (ops == &upd_floor_tpm_ops)
+		upd_floor_tpm_close(ctx);
+}
 
 /* The policy's lookup, once the manifest names the package. */
 static int versions(void *ctx, const char *name, char *installed, size_t ilen, char *floor,

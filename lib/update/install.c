@@ -28,6 +28,8 @@ const struct upd_installer_ops *upd_installer_find(const char *name)
 		return &upd_installer_script;
 	if (!strcmp(name, "config"))
 		return &upd_installer_config;
+	if (!strcmp(name, "trust"))
+		return &upd_installer_trust;
 	return NULL;
 }
 

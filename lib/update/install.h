@@ -153,8 +153,10 @@ extern const struct upd_installer_ops upd_installer_script;
 /* install_config.h: the new m2m.yaml over ctx->config; mark_good commits, mark_bad and
    rollback put the old one back; no status (NOT_FOUND) */
 extern const struct upd_installer_ops upd_installer_config;
+/* the same for update.trust (ctx->config is its path): the trust anchors rotated */
+extern const struct upd_installer_ops upd_installer_trust;
 
-/* The backend named by a manifest's installer: "rauc", "script", "config"; NULL for any other. */
+/* The backend named by a manifest's installer: "rauc", "script", "config", "trust"; NULL for any other. */
 const struct upd_installer_ops *upd_installer_find(const char *name);
 
 /* "good", "bad", "unknown" */

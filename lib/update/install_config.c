@@ -2,6 +2,8 @@
 /*
  * The "config" installer: a new m2m.yaml in place of the current one, the
  * current one kept as P.prev (P: the config path) until commit or rollback.
+ * The "trust" installer does the same for update.trust (P: the trust anchors'
+ * PEM file): the anchors rotated by a package signed under the current ones.
  *
  * Every change is one rename of a whole file that was written and flushed
  * first (P.new or P.prev.new, then fsync, rename, fsync of the directory),
@@ -46,6 +48,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "m2m/config.h"
 #include "update/install.h"
@@ -222,7 +228,51 @@ static int validate(const char *config_path, const char *buf, size_t len, struct
 	return rc;
 }
 
+/* New trust anchors: PEM certificates only, at least one, each a CA (basicConstraints). */
+static int validate_trust(const char *trust_path, const char *buf, size_t len,
+			  struct m2m_err *err)
+{
+	BIO *b = BIO_new_mem_buf(buf, (int)len);
+	X509 *x;
+	unsigned n = 0;
+	int rc = M2M_OK;
+
+	if (!b)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		n++;
+		if (X509_check_ca(x) < 1)
+			rc = m2m_err_set(err, M2M_ERR_REFUSED,
+					 "new trust anchors: certificate %u is not a CA certificate", n);
+		X509_free(x);
+		if (rc)
+			break;
+	}
+	ERR_clear_error();
+	BIO_free(b);
+	if (!rc && n == 0)
+		rc = m2m_err_set(err, M2M_ERR_REFUSED, "new trust anchors: no PEM certificate in "
+				 "the payload; the device could never be updated again");
+	return rc;
+}
+
+typedef int (*validate_fn)(const char *path, const char *buf, size_t len, struct m2m_err *err);
+
+static int install_file(const char *config_path, const char *payload, validate_fn check,
+			struct m2m_err *err);
+
 int upd_config_install(const char *config_path, const char *payload, struct m2m_err *err)
+{
+	return install_file(config_path, payload, validate, err);
+}
+
+int upd_trust_install(const char *trust_path, const char *payload, struct m2m_err *err)
+{
+	return install_file(trust_path, payload, validate_trust, err);
+}
+
+static int install_file(const char *config_path, const char *payload, validate_fn check,
+			struct m2m_err *err)
 {
 	char *new_ = NULL, *cur = NULL, *prev = NULL;
 	size_t new_len, cur_len, prev_len;
@@ -239,7 +289,7 @@ int upd_config_install(const char *config_path, const char *payload, struct m2m_
 	if (!rc && !new_ok)
 		rc = m2m_err_set(err, M2M_ERR_NOT_FOUND, "%s: no such file", payload);
 	if (!rc)
-		rc = validate(config_path, new_, new_len, err);
+		rc = check(config_path, new_, new_len, err);
 	if (!rc)
 		rc = slurp(config_path, &cur, &cur_len, &cur_ok, &cst, err);
 	if (!rc && !cur_ok)
@@ -350,6 +400,25 @@ const struct upd_installer_ops upd_installer_config = {
 	.name = "config",
 	.probe = cfg_probe,
 	.install = cfg_install,
+	.status = cfg_status,
+	.mark_good = cfg_good,
+	.mark_bad = cfg_back,
+	.rollback = cfg_back,
+};
+
+/* "trust": ctx->config is update.trust, the anchors a package's signer must chain to */
+static int trust_install(const struct upd_install_ctx *ctx, const char *payload,
+			 struct m2m_err *err)
+{
+	int rc = cfg_probe(ctx, err);
+
+	return rc ? rc : upd_trust_install(ctx->config, payload, err);
+}
+
+const struct upd_installer_ops upd_installer_trust = {
+	.name = "trust",
+	.probe = cfg_probe,
+	.install = trust_install,
 	.status = cfg_status,
 	.mark_good = cfg_good,
 	.mark_bad = cfg_back,

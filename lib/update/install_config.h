@@ -31,7 +31,12 @@
  * config_path does not exist.
  */
 int upd_config_install(const char *config_path, const char *payload, struct m2m_err *err);
-/* The new configuration is good: remove <config_path>.prev (OK if there is none). */
+/*
+ * The same for new trust anchors over trust_path (update.trust): REFUSED
+ * unless the payload is PEM certificates, at least one, each a CA.
+ */
+int upd_trust_install(const char *trust_path, const char *payload, struct m2m_err *err);
+/* The new configuration (or trust) is good: remove <config_path>.prev (OK if there is none). */
 int upd_config_commit(const char *config_path, struct m2m_err *err);
 /* Put <config_path>.prev back over config_path, atomically, and remove it (OK if none). */
 int upd_config_rollback(const char *config_path, struct m2m_err *err);

@@ -254,8 +254,9 @@ static int check(json_object *root, struct upd_manifest *m, struct m2m_err *err)
 		return bad(err, "sha256", "not 64 lower-case hex digits");
 
 	s = get_str(v[K_INSTALLER], sizeof(m->installer) - 1);
-	if (!s || (strcmp(s, "rauc") != 0 && strcmp(s, "script") != 0 && strcmp(s, "config") != 0))
-		return bad(err, "installer", "not \"rauc\", \"script\" or \"config\"");
+	if (!s || (strcmp(s, "rauc") != 0 && strcmp(s, "script") != 0 && strcmp(s, "config") != 0 &&
+		   strcmp(s, "trust") != 0))
+		return bad(err, "installer", "not \"rauc\", \"script\", \"config\" or \"trust\"");
 	strcpy(m->installer, s);
 
 	s = get_str(v[K_EXPIRES], 20);

@@ -303,12 +303,13 @@ static int installer_of(struct m2m_update *u, const struct upd_record *rec,
 		ic->script = u->up->script;
 		if (u->up->script_timeout_ms && u->up->script_timeout_ms < ic->timeout_ms)
 			ic->timeout_ms = u->up->script_timeout_ms;
-	} else if (strcmp(m->installer, "config") == 0) {
+	} else if (strcmp(m->installer, "config") == 0 || strcmp(m->installer, "trust") == 0) {
 		if (m->type != UPD_CONFIG)
 			return m2m_err_set(err, M2M_ERR_REFUSED,
-					   "package %s %s: a %s package for the config installer", m->name,
-					   m->version, upd_type_name(m->type));
-		ic->config = u->cfg->path;
+					   "package %s %s: a %s package for the %s installer", m->name,
+					   m->version, upd_type_name(m->type), m->installer);
+		/* the configuration, or the trust anchors it names */
+		ic->config = strcmp(m->installer, "config") == 0 ? u->cfg->path : u->up->trust;
 	} else {
 		return m2m_err_set(err, M2M_ERR_REFUSED,
 				   "package %s %s: installer %s is not one this device has", m->name,

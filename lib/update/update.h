@@ -25,7 +25,7 @@
  *    "models": ["pos-a", "pos-b"],            1 to UPD_MODELS_MAX device models
  *    "size": 104857600,                       payload bytes
  *    "sha256": "<64 lower-case hex>",         the payload's
- *    "installer": "rauc" | "script" | "config",
+ *    "installer": "rauc" | "script" | "config" | "trust",  (config and trust: type config)
  *    "expires": "2027-06-01T00:00:00Z"}       RFC 3339 UTC; refused after it
  *
  * Verification streams: the manifest and its signature are checked before a
@@ -77,7 +77,7 @@ struct upd_manifest {
 	size_t n_models;
 	uint64_t size;
 	uint8_t sha256[32];
-	char installer[16];               /* "rauc", "script", "config" */
+	char installer[16];               /* "rauc", "script", "config", "trust" */
 	int64_t expires;                  /* unix time, UTC */
 };
 

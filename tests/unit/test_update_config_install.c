@@ -3,6 +3,8 @@
  * rollback, each repeated; a payload the validator refuses, or one that
  * could never be updated again, leaves the current file alone; every state
  * a power cut can leave (made by hand) ends where the call means to go.
+ * The "trust" installer (the same file steps over update.trust): CA
+ * certificates only, at least one.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -196,6 +198,72 @@ static void test_missing(void **state)
 }
 
 /* S1 of install_config.c: a cut after .prev was kept (or after a rollback's rename) */
+static void openssl(const struct fx *x, const char *args)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "cd '%s' && openssl %s >/dev/null 2>&1", x->dir, args);
+	assert_int_equal(system(cmd), 0);
+}
+
+static char *slurp_text(const char *path)
+{
+	static char buf[8192];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void test_trust(void **state)
+{
+	struct fx *x = *state;
+	struct m2m_err err = { 0 };
+	char old[8192], fresh[8192], path[160];
+
+	openssl(x, "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout a.key "
+		   "-out a.pem -subj /CN=old-root -days 30");
+	openssl(x, "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout b.key "
+		   "-out b.pem -subj /CN=new-root -days 30");
+	/* a certificate that is not a CA (RFC 5280 basicConstraints cA false) */
+	openssl(x, "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout l.key "
+		   "-out leaf.pem -subj /CN=leaf -days 30 -addext basicConstraints=critical,CA:FALSE");
+	snprintf(path, sizeof(path), "%s/a.pem", x->dir);
+	snprintf(old, sizeof(old), "%s", slurp_text(path));
+	put(x->trust, old);
+	snprintf(path, sizeof(path), "%s/b.pem", x->dir);
+	snprintf(fresh, sizeof(fresh), "%s", slurp_text(path));
+
+	/* refused: no certificate, a leaf; the anchors untouched, no .prev */
+	put(x->payload, "not a certificate\n");
+	assert_int_equal(upd_trust_install(x->trust, x->payload, &err), M2M_ERR_REFUSED);
+	snprintf(path, sizeof(path), "%s/leaf.pem", x->dir);
+	put(x->payload, slurp_text(path));
+	assert_int_equal(upd_trust_install(x->trust, x->payload, &err), M2M_ERR_REFUSED);
+	assert_string_equal(slurp_text(x->trust), old);
+	snprintf(path, sizeof(path), "%s.prev", x->trust);
+	assert_int_equal(access(path, F_OK), -1);
+
+	/* rotated, the old kept until commit; rollback puts it back */
+	put(x->payload, fresh);
+	assert_int_equal(upd_trust_install(x->trust, x->payload, &err), M2M_OK);
+	assert_int_equal(upd_trust_install(x->trust, x->payload, &err), M2M_OK);
+	assert_string_equal(slurp_text(x->trust), fresh);
+	assert_string_equal(slurp_text(path), old);
+	assert_int_equal(upd_config_rollback(x->trust, &err), M2M_OK);
+	assert_string_equal(slurp_text(x->trust), old);
+	assert_int_equal(access(path, F_OK), -1);
+	/* and committed: the new anchors stay, no .prev */
+	assert_int_equal(upd_trust_install(x->trust, x->payload, &err), M2M_OK);
+	assert_int_equal(upd_config_commit(x->trust, &err), M2M_OK);
+	assert_string_equal(slurp_text(x->trust), fresh);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
 static void make_s1(struct fx *x)
 {
 	char p[160];
@@ -263,6 +331,7 @@ static void test_cut_states(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_trust, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_install_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_install_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),

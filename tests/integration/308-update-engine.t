@@ -6,7 +6,8 @@
 # the script installer; upd-engine SIGKILLs itself right after its N-th journal record,
 # EXT4_IOC_SHUTDOWN with NOLOGFLUSH (tests/tools/godown) drops everything not on the
 # disk, umount + mount recovers the file system, and `continue` finishes the update.
-# For each N, the update ends as an uninterrupted run does: the same state, result,
+# Each N twice: the process killed alone (its unflushed writes stay in the page cache), and
+# the power lost as well. Each time the update ends as an uninterrupted run does: the same state, result,
 # installed version and floor, the installed payload byte for byte the signed one, the
 # download resumed (never restarted from 0 once a checkpoint is on the disk).
 # Scenarios: pulled and committed by the health check; pulled and rolled back by a
@@ -120,37 +121,43 @@ for scenario in pull health push; do
 	# the download's checkpoints: the record numbers of "downloading"
 	last_dl=$(grep -n ' downloading' "$T/eng.out" | tail -1 | cut -d: -f1)
 
+	# each cut two ways: the process killed (the page cache survives: what it wrote
+	# and did not flush is still read), and the power lost (nothing unflushed survives)
+	for cut in kill power; do
 	for ((k = 1; k <= writes; k++)); do
-		run=$scenario-$k
+		run=$scenario-$cut-$k
 		conf "$run"
 		sync
 		rc=$( (UPD_HEALTH=$health UPD_KILL_AT=$k eng "$run" "${verb[@]}"; echo $?) 2>/dev/null)
 		at=$(sed -n "s/^write $k //p" "$T/eng.out")
-		[ "$rc" = 137 ]; ok $? "$scenario, cut at write $k ($at): the process died right after it" ||
+		[ "$rc" = 137 ]; ok $? "$scenario, $cut at write $k ($at): the process died right after it" ||
 			diag "$(cat "$T/eng.out" "$T/eng.err")"
-		"$TOOLS/godown" "$MNT" 2 && umount "$MNT" && mount "$LOOP" "$MNT"
-		ok $? "$scenario, cut at write $k: power lost (EXT4_IOC_SHUTDOWN, NOLOGFLUSH), disk recovered"
+		if [ "$cut" = power ]; then
+			"$TOOLS/godown" "$MNT" 2 && umount "$MNT" && mount "$LOOP" "$MNT"
+			ok $? "$scenario, $cut at write $k: power lost (EXT4_IOC_SHUTDOWN, NOLOGFLUSH), disk recovered"
+		fi
 		UPD_HEALTH=$health eng "$run" continue
 		got=$(status "$run")
 		if [ "$scenario" = push ] && [ "$k" -le "$last_dl" ]; then
 			# a push cannot be resumed: the sender pushes again
 			grep -q "^state=failed done=1 .* result=6 next=none" <<<"$got"
-			ok $? "$scenario, cut at write $k: a push cut off fails with UNREACHABLE ($got)"
+			ok $? "$scenario, $cut at write $k: a push cut off fails with UNREACHABLE ($got)"
 			continue
 		fi
-		is "$got" "$want" "$scenario, cut at write $k: resumed, it ends as an uninterrupted run"
+		is "$got" "$want" "$scenario, $cut at write $k: resumed, it ends as an uninterrupted run"
 		if [ "$scenario" != health ]; then
 			cmp -s "$MNT/$run.installed" "$T/payload.bin"
-			ok $? "$scenario, cut at write $k: the installed payload is the signed one"
+			ok $? "$scenario, $cut at write $k: the installed payload is the signed one"
 		fi
 		if [ "$scenario" = pull ] && [ "$k" -ge 2 ] && [ "$k" -le "$last_dl" ]; then
 			# a checkpoint was on the disk: the download went on from it (302 shows the Range on the wire)
 			grep -q "^log: downloading $URL (resumed)" "$T/eng.err"
-			ok $? "$scenario, cut at write $k: continue resumed the download from its checkpoint"
+			ok $? "$scenario, $cut at write $k: continue resumed the download from its checkpoint"
 		fi
 		# the installer's calls: never a commit or rollback of another version, at most one of each end
 		ends=$(grep -cE '^(commit|rollback) ' "$MNT/$run.calls" 2>/dev/null)
-		[ "${ends:-0}" -ge 1 ]; ok $? "$scenario, cut at write $k: the end action ran ($ends)"
+		[ "${ends:-0}" -ge 1 ]; ok $? "$scenario, $cut at write $k: the end action ran ($ends)"
+	done
 	done
 	rm -rf "${MNT:?}"/"$scenario"-* "$MNT/$ref"
 done

@@ -128,6 +128,7 @@ int m2m_update_open(const struct m2m_config *cfg, const struct m2m_update_opts *
 		uo.floor = &eng_floor;
 		uo.floor_ctx = u;
 		uo.health_timeout_ms = u->up->health_timeout_ms;
+		uo.hold = opts->hold;
 		rc = upd_open(&u->st, &uo, &u->j, err);
 	}
 	if (rc) {
@@ -185,6 +186,12 @@ int m2m_update_continue(struct m2m_update *u, struct m2m_err *err)
 {
 	m2m_err_clear(err);
 	return eng_ok(upd_run(u->j, err), err);
+}
+
+int m2m_update_apply(struct m2m_update *u, struct m2m_err *err)
+{
+	m2m_err_clear(err);
+	return eng_ok(upd_release(u->j, err), err);
 }
 
 int m2m_update_decide(struct m2m_update *u, bool good, struct m2m_err *err)

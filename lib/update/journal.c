@@ -308,6 +308,7 @@ struct upd {
 	int lock;
 	struct upd_record last;
 	bool waiting;   /* the health check said "not yet" in this run */
+	bool released;  /* hold: upd_release() let the install go on */
 };
 
 /* The clock in ms since the epoch: the caller's (seconds) or the real one. */
@@ -655,7 +656,12 @@ int upd_run(struct upd *u, struct m2m_err *err)
 	bool acted = false;
 
 	while (upd_next(u) != UPD_NEXT_NONE) {
-		int rc = upd_step(u, err);
+		int rc;
+
+		/* held: a verified package waits to be released (LwM2M: Execute Update) */
+		if (u->o.hold && !u->released && u->last.state == UPD_VERIFIED)
+			return M2M_OK;
+		rc = upd_step(u, err);
 
 		if (rc)
 			return rc;
@@ -667,6 +673,15 @@ int upd_run(struct upd *u, struct m2m_err *err)
 		return M2M_OK;
 	return m2m_err_set(err, u->last.result, "%s", u->last.message[0] ? u->last.message :
 			   m2m_rc_describe(u->last.result));
+}
+
+int upd_release(struct upd *u, struct m2m_err *err)
+{
+	if (u->last.state != UPD_VERIFIED)
+		return m2m_err_set(err, M2M_ERR_USAGE, "update: no downloaded package waits (state %s)",
+				   upd_state_name(u->last.state));
+	u->released = true;
+	return upd_run(u, err);
 }
 
 int upd_decide(struct upd *u, bool good, struct m2m_err *err)

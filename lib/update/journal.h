@@ -181,6 +181,7 @@ struct upd_opts {
 	void *floor_ctx;
 	unsigned health_timeout_ms;         /* the health check's bound from installed; 0: 5 min */
 	size_t journal_max;                 /* 0: UPD_JOURNAL_MAX */
+	bool hold;                          /* upd_run stops at verified until upd_release() */
 };
 
 /*
@@ -214,6 +215,12 @@ int upd_step(struct upd *u, struct m2m_err *err);
  * step, or the journal's own error.
  */
 int upd_run(struct upd *u, struct m2m_err *err);
+
+/*
+ * With opts->hold: let upd_run() go on past verified (once): the LwM2M
+ * server's Execute of Update. USAGE unless the update is verified.
+ */
+int upd_release(struct upd *u, struct m2m_err *err);
 
 /* From fetch: bytes [0, offset) are on the disk, with validator etag (NULL: unchanged). */
 int upd_checkpoint(struct upd *u, uint64_t offset, const char *etag, struct m2m_err *err);

@@ -74,11 +74,12 @@ static void fake_init(struct fake *f, enum fake_fail fail)
 }
 
 static struct m2m_state st;
+static bool hold; /* the next open_upd() holds at verified */
 
 static struct upd *open_upd(struct fake *f)
 {
 	struct upd_opts o = { .ops = &fake_ops, .ctx = f, .floor = &upd_floor_file_ops,
-			      .floor_ctx = &st, .health_timeout_ms = 60000 };
+			      .floor_ctx = &st, .health_timeout_ms = 60000, .hold = hold };
 	struct m2m_err err = { 0 };
 	struct upd *u = NULL;
 	int rc = m2m_state_open(&st, sdir, &err);
@@ -345,6 +346,32 @@ static void test_transitions_fetch_resume(void **state)
 	assert_true(last.done);
 	fake_count(&f, "fetch", &bytes);
 	assert_int_equal(bytes, SIZE);
+}
+
+/* hold: a verified package waits for upd_release (LwM2M: Downloaded until Execute Update) */
+static void test_hold(void **state)
+{
+	struct m2m_err err = { 0 };
+	struct upd_record last;
+	struct upd *u;
+	struct fake f;
+
+	reset();
+	fake_init(&f, FAKE_OK);
+	hold = true;
+	assert_int_equal(run_fresh(&f, &last, &err), M2M_OK);
+	assert_int_equal(last.state, UPD_VERIFIED);
+	/* a restart (recovered) still holds */
+	assert_int_equal(run_on(&f, &last, &err), M2M_OK);
+	assert_int_equal(last.state, UPD_VERIFIED);
+	u = open_upd(&f);
+	assert_int_equal(upd_release(u, &err), M2M_OK);
+	assert_int_equal(upd_last(u)->state, UPD_COMMITTED);
+	assert_true(upd_last(u)->done);
+	/* nothing verified waits now */
+	assert_int_equal(upd_release(u, &err), M2M_ERR_USAGE);
+	close_upd(u);
+	hold = false;
 }
 
 static void test_transitions_health(void **state)
@@ -896,6 +923,7 @@ int main(void)
 		cmocka_unit_test(test_record_json),
 		cmocka_unit_test_setup_teardown(test_outcomes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transitions_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transitions_fetch_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transitions_health, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transitions_decide, setup, teardown),

@@ -105,6 +105,9 @@ struct m2m_update_opts {
 	void *health_ctx;
 	m2m_log_fn log;                   /* steps and the installers' output; may be NULL */
 	void *log_ctx;
+	/* stop once the package is downloaded and verified, until m2m_update_apply()
+	   (the LwM2M Firmware Update object: Download, then the server's Execute of Update) */
+	bool hold;
 };
 
 struct m2m_update;
@@ -136,6 +139,12 @@ int m2m_update_install(struct m2m_update *u, const char *source, struct m2m_err 
  * check, finish a commit or rollback. OK if there is nothing to do.
  */
 int m2m_update_continue(struct m2m_update *u, struct m2m_err *err);
+
+/*
+ * With opts->hold: install the downloaded, verified package and run on as
+ * m2m_update_install does. USAGE if no verified package waits.
+ */
+int m2m_update_apply(struct m2m_update *u, struct m2m_err *err);
 
 /*
  * A technician's decision on an installed update: good commits it, !good

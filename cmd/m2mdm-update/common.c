@@ -68,6 +68,10 @@ static int health(void *ctx, const struct m2m_config *cfg, unsigned timeout_ms,
 					 .timeout_ms = timeout_ms, .stop = stop,
 					 .log = cli_log_line, .log_ctx = &o->c };
 
+	/* the engine hands a configuration package's new configuration: it replaces ours */
+	if (cfg != o->cfg)
+		ho.before = o->cfg;
+
 	return m2m_dm_health(cfg, &ho, err);
 }
 

@@ -24,6 +24,7 @@
 
 #define HEALTH_DEFAULT_MS (5u * 60u * 1000u) /* m2m.yaml(5)'s default of update.health.timeout */
 #define HEALTH_DOWN_MS 2000u                 /* taking a profile down again, after the verdict */
+#define HEALTH_BACK_MS 30000u                /* a profile up again under the old configuration */
 #define HEALTH_SLACK_MS 50u                 /* a step that ends this close to the bound ran out */
 #define HEALTH_POLL_MS 500u                  /* looking at a serving client's registration */
 
@@ -32,6 +33,7 @@ struct health {
 	const struct m2m_dm_health_opts *o;
 	volatile const int *stop;
 	uint64_t deadline;
+	uint64_t renewed;     /* profiles that were up and came up again under the new configuration */
 };
 
 /* What is left of the bound; 0 once it has run out. */
@@ -76,6 +78,22 @@ static int ran_out(const struct health *h, int rc, struct m2m_err *err)
  * Bring every health profile up. Those that were down and are on-demand are
  * remembered in *mine (bit i: profile i of the list) to be taken down again.
  */
+/* "health: profile NAME: why", where the VPN's own message may start with "NAME:" already */
+static void name_profile(struct m2m_err *err, const char *name)
+{
+	size_t n = strlen(name);
+
+	char old[sizeof(err->msg)];
+
+	if (strncmp(err->msg, name, n) != 0 || err->msg[n] != ':') {
+		m2m_err_prefix(err, "health: profile %s", name);
+		return;
+	}
+	memcpy(old, err->msg, sizeof(old));
+	if (snprintf(err->msg, sizeof(err->msg), "health: profile %s", old) >= (int)sizeof(err->msg))
+		err->msg[sizeof(err->msg) - 1] = '\0';
+}
+
 static int profiles_up(struct health *h, struct m2m_vpn *vpn, char **names, uint64_t *mine,
 		       struct m2m_err *err)
 {
@@ -95,6 +113,21 @@ static int profiles_up(struct health *h, struct m2m_vpn *vpn, char **names, uint
 		/* a charon that does not answer here does not answer the up either: the up says so */
 		was_up = m2m_vpn_status(vpn, names[i], &st, &e) == M2M_OK &&
 			 st.state == M2M_VPN_STATE_UP;
+		if (was_up && h->o->before && i < 64) {
+			/* up under the configuration being replaced: that proves nothing of the new one */
+			h->renewed |= 1ull << i;
+			LW_LOG(h->o->log, h->o->log_ctx, LOG_INFO, "health: profile %s: down, to come "
+			       "up under the new configuration", names[i]);
+			rc = m2m_vpn_down(vpn, names[i], left < HEALTH_DOWN_MS ? left : HEALTH_DOWN_MS, err);
+			if (rc) {
+				name_profile(err, names[i]);
+				return rc;
+			}
+			was_up = false;
+			left = left_ms(h);
+			if (!left)
+				return out_of_time(h, "profiles", err);
+		}
 		rc = m2m_vpn_up(vpn, names[i], left, NULL, err);
 		if (rc) {
 			/* a cancelled up names what it saw so far (no answer yet): stopping is no verdict */
@@ -102,7 +135,7 @@ static int profiles_up(struct health *h, struct m2m_vpn *vpn, char **names, uint
 				rc = stopped(err);
 			else
 				rc = ran_out(h, rc, err);
-			m2m_err_prefix(err, "health: profile %s", names[i]);
+			name_profile(err, names[i]);
 			return rc;
 		}
 		LW_LOG(h->o->log, h->o->log_ctx, LOG_INFO, "health: profile %s is up%s", names[i],
@@ -130,6 +163,32 @@ static void profiles_restore(struct health *h, struct m2m_vpn *vpn, char **names
 }
 
 /* Register or Update, as a report run does, holding dm.lock (lock_fd). */
+/* A failed check of a new configuration: the profiles it took down come up under the old one. */
+static void profiles_back(struct health *h, char **names)
+{
+	struct m2m_vpn *old = NULL;
+	struct m2m_err e = { 0 };
+
+	if (!h->renewed || m2m_vpn_open(h->o->before, &old, &e) != M2M_OK) {
+		if (h->renewed)
+			LW_LOG(h->o->log, h->o->log_ctx, LOG_WARNING, "health: the old configuration's "
+			       "profiles: %s", e.msg);
+		return;
+	}
+	m2m_vpn_set_log(old, h->o->log, h->o->log_ctx);
+	for (size_t i = 0; names && names[i] && i < 64; i++) {
+		if (!(h->renewed & (1ull << i)))
+			continue;
+		if (m2m_vpn_up(old, names[i], HEALTH_BACK_MS, NULL, &e))
+			LW_LOG(h->o->log, h->o->log_ctx, LOG_WARNING, "health: profile %s: not up again "
+			       "under the old configuration: %s", names[i], e.msg);
+		else
+			LW_LOG(h->o->log, h->o->log_ctx, LOG_INFO, "health: profile %s is up again under "
+			       "the old configuration", names[i]);
+	}
+	m2m_vpn_close(old);
+}
+
 static int do_register(struct health *h, struct m2m_err *err)
 {
 	struct m2m_dm *dm = NULL;
@@ -279,6 +338,8 @@ out:
 		profiles_restore(&h, vpn, profiles, mine);
 		m2m_vpn_close(vpn);
 	}
+	if (rc)
+		profiles_back(&h, profiles);
 	if (!rc)
 		LW_LOG(o->log, o->log_ctx, LOG_INFO, "health: healthy");
 	return rc;

@@ -162,6 +162,13 @@ struct m2m_dm_health_opts {
 	volatile const int *stop; /* set (from a signal handler) to end it early; may be NULL */
 	m2m_log_fn log;           /* each step and its outcome; may be NULL */
 	void *log_ctx;
+	/*
+	 * A configuration update: the configuration cfg replaces (NULL: none). A
+	 * profile that is up (under before) is taken down and brought up again
+	 * under cfg, so that the new configuration proves itself; if the check
+	 * fails, each profile so renewed is brought up again under before.
+	 */
+	const struct m2m_config *before;
 };
 
 /*

@@ -130,6 +130,8 @@ int upd_record_json(const struct upd_record *r, char *buf, size_t len, struct m2
 		json_object_object_add(o, "ms", json_object_new_int((int)r->ms));
 	if (r->done)
 		json_object_object_add(o, "done", json_object_new_boolean(1));
+	if (r->checking)
+		json_object_object_add(o, "checking", json_object_new_boolean(1));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	n = s ? strlen(s) : 0;
 	if (!s || n >= len || n > M2M_JOURNAL_RECORD_MAX) {
@@ -244,6 +246,12 @@ int upd_record_parse(const char *json, size_t len, struct upd_record *r, struct 
 			r->done = json_object_get_boolean(v);
 		else
 			rc = m2m_err_set(err, M2M_ERR_FAILURE, "update record: done is not a boolean");
+	}
+	if (!rc && json_object_object_get_ex(o, "checking", &v)) {
+		if (json_object_is_type(v, json_type_boolean))
+			r->checking = json_object_get_boolean(v);
+		else
+			rc = m2m_err_set(err, M2M_ERR_FAILURE, "update record: checking is not a boolean");
 	}
 	json_object_put(o);
 	return rc;
@@ -394,6 +402,8 @@ static struct upd_record next_rec(const struct upd *u, enum upd_state s)
 	r.result = M2M_OK;
 	r.message[0] = '\0';
 	r.done = false;
+	if (s != UPD_INSTALLED)
+		r.checking = false;
 	return r;
 }
 
@@ -587,8 +597,26 @@ static int step_install(struct upd *u, struct m2m_err *err)
 static int step_health(struct upd *u, struct m2m_err *err)
 {
 	struct m2m_err e = { 0 };
-	int64_t since = u->last.time * 1000 + u->last.ms;
-	int rc = u->o.ops->health(u->o.ctx, &u->last, &e);
+	int64_t since;
+	int rc;
+
+	if (!u->last.checking) {
+		struct upd_record r;
+
+		/* a reboot into the new version is pending: no bound runs yet */
+		if (u->o.ops->ready && !u->o.ops->ready(u->o.ctx, &u->last)) {
+			u->waiting = true;
+			return M2M_OK;
+		}
+		/* the check begins: its bound runs from this record */
+		r = next_rec(u, UPD_INSTALLED);
+		r.checking = true;
+		rc = put(u, &r, err);
+		if (rc)
+			return rc;
+	}
+	since = u->last.time * 1000 + u->last.ms;
+	rc = u->o.ops->health(u->o.ctx, &u->last, &e);
 
 	if (rc == M2M_OK)
 		return put_end(u, UPD_COMMITTED, M2M_OK, NULL, err);

@@ -68,8 +68,8 @@ bool upd_state_is_end(enum upd_state s);
 
 /*
  * One record: {"state", "name", "version", "type", "source", "offset",
- * "etag", "sha256", "slot", "result", "message", "time", "ms", "done"}; a
- * field that is empty (or 0) is left out of the JSON.
+ * "etag", "sha256", "slot", "result", "message", "time", "ms", "done",
+ * "checking"}; a field that is empty (or 0, false) is left out of the JSON.
  */
 /* fetch's rec->offset for a download that cannot be resumed: it fails instead */
 #define UPD_NO_RESUME UINT64_MAX
@@ -89,6 +89,7 @@ struct upd_record {
 	int64_t time;           /* unix time the record was written */
 	unsigned ms;            /* and its milliseconds (0-999): the health bound is counted in ms */
 	bool done;              /* an end state whose action was carried out */
+	bool checking;          /* installed: the health check began (its bound runs from here) */
 };
 
 /* A record as one line of JSON into buf (NUL-terminated); FAILURE if it does not fit. */
@@ -153,9 +154,13 @@ struct upd;
  *             that a rollback after a cut knows it; an error fails the
  *             update (nothing was installed).
  *   install   install it (rec->slot may be filled); an error rolls it back.
- *   health    OK: the new version is healthy; BUSY: not decided yet (a reboot
- *             is pending, the tunnel is still coming up): the update stays
- *             installed until the health bound; any other error rolls back.
+ *   ready     (optional) whether the new version runs, so that its health
+ *             check can begin (false: a reboot into it is pending). Until it
+ *             does, the update waits installed, with no bound; the health
+ *             bound starts at the first check (a record "checking" marks it).
+ *   health    OK: the new version is healthy; BUSY: not decided yet (the
+ *             tunnel is still coming up): the update stays installed until
+ *             the health bound; any other error rolls back.
  *   commit    make the new version stay (RAUC: mark good).
  *   rollback  return to the old version (RAUC: mark the other slot active).
  *   journaled (optional) told after each record is on the disk: the LwM2M
@@ -167,6 +172,7 @@ struct upd_ops {
 	int (*verify)(void *ctx, struct upd_record *rec, struct m2m_err *err);
 	int (*install)(void *ctx, struct upd_record *rec, struct m2m_err *err);
 	int (*prepare)(void *ctx, struct upd_record *rec, struct m2m_err *err);
+	bool (*ready)(void *ctx, const struct upd_record *rec);
 	int (*health)(void *ctx, const struct upd_record *rec, struct m2m_err *err);
 	int (*commit)(void *ctx, const struct upd_record *rec, struct m2m_err *err);
 	int (*rollback)(void *ctx, const struct upd_record *rec, struct m2m_err *err);

@@ -383,42 +383,75 @@ static int op_install(void *ctx, struct upd_record *rec, struct m2m_err *err)
 	return rc;
 }
 
+/* The wall clock in ms (the journal's records carry it). */
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* RAUC: the slot status, to know whether the new slot is the one running. */
+static int slots_of(struct m2m_update *u, const struct upd_record *rec, struct upd_manifest *m,
+		    struct upd_slot_status *ss, struct m2m_err *err)
+{
+	const struct upd_installer_ops *ops;
+	struct upd_install_ctx ic;
+	int rc = manifest_of(u, m, err);
+
+	if (!rc)
+		rc = installer_of(u, rec, m, &ops, &ic, err);
+	if (!rc && (strcmp(m->installer, "rauc") != 0 || !rec->slot[0]))
+		return M2M_ERR_NOT_FOUND; /* no slots: the new version runs once installed */
+	return rc ? rc : ops->status(&ic, ss, err);
+}
+
+/* The new version runs: RAUC's target slot booted (or the bootloader gave up on it). */
+static bool op_ready(void *ctx, const struct upd_record *rec)
+{
+	struct m2m_update *u = ctx;
+	struct upd_slot_status ss;
+	struct upd_manifest m;
+	struct m2m_err e = { 0 };
+	int rc = slots_of(u, rec, &m, &ss, &e);
+
+	if (rc == M2M_ERR_NOT_FOUND)
+		return true;
+	if (rc) {
+		eng_log(u, LOG_WARNING, "health check not begun: %s", e.msg);
+		return false;
+	}
+	if (strcmp(ss.booted, rec->slot) != 0 && strcmp(ss.primary, rec->slot) == 0) {
+		eng_log(u, LOG_NOTICE, "%s %s is in slot %s: its health check begins once the device "
+			"boots it", m.name, m.version, rec->slot);
+		return false;
+	}
+	return true;
+}
+
 static int op_health(void *ctx, const struct upd_record *rec, struct m2m_err *err)
 {
 	struct m2m_update *u = ctx;
-	const struct upd_installer_ops *ops;
-	struct upd_install_ctx ic;
+	struct upd_slot_status ss;
 	struct upd_manifest m;
-	int64_t used = (int64_t)time(NULL) - rec->time;
+	int64_t used = wall_ms() - (rec->time * 1000 + rec->ms);
 	unsigned bound = u->up->health_timeout_ms, left;
-	int rc = manifest_of(u, &m, err);
+	int rc = slots_of(u, rec, &m, &ss, err);
 
-	if (!rc)
-		rc = installer_of(u, rec, &m, &ops, &ic, err);
-	if (rc)
+	if (rc == M2M_ERR_NOT_FOUND)
+		m2m_err_clear(err);
+	else if (rc)
 		return rc;
-	if (strcmp(m.installer, "rauc") == 0 && rec->slot[0]) {
-		struct upd_slot_status ss;
-
-		rc = ops->status(&ic, &ss, err);
-		if (rc)
-			return rc == M2M_ERR_DAEMON ? M2M_ERR_BUSY : rc;
-		if (strcmp(ss.booted, rec->slot) != 0) {
-			if (strcmp(ss.primary, rec->slot) == 0) {
-				eng_log(u, LOG_NOTICE, "%s %s is in slot %s: it is checked once the device boots it",
-				      m.name, m.version, rec->slot);
-				return m2m_err_set(err, M2M_ERR_BUSY, "reboot into slot %s pending", rec->slot);
-			}
-			return m2m_err_set(err, M2M_ERR_FAILURE,
-					   "health: slot %s did not stay booted (the bootloader booted %s)",
-					   rec->slot, ss.booted[0] ? ss.booted : "another slot");
-		}
-	}
+	else if (strcmp(ss.booted, rec->slot) != 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE,
+				   "health: slot %s did not stay booted (the bootloader booted %s)",
+				   rec->slot, ss.booted[0] ? ss.booted : "another slot");
 	if (!u->o.health)
 		return m2m_err_set(err, M2M_ERR_BUSY, "awaiting a technician's decision");
 	if (used < 0)
 		used = 0;
-	left = (uint64_t)used * 1000 >= bound ? 1 : bound - (unsigned)used * 1000;
+	left = (uint64_t)used >= bound ? 1 : bound - (unsigned)used;
 	if (left > eng_left_ms(u))
 		left = eng_left_ms(u);
 	eng_log(u, LOG_INFO, "health check of %s %s (%u ms left)", m.name, m.version, left);
@@ -496,6 +529,7 @@ const struct upd_ops eng_ops = {
 	.verify = op_verify,
 	.prepare = op_prepare,
 	.install = op_install,
+	.ready = op_ready,
 	.health = op_health,
 	.commit = op_commit,
 	.rollback = op_rollback,

@@ -11,7 +11,9 @@
 #   b=$(rauc_lab_bundle 1.0 img)     # a plain bundle of the raw image file img
 #   rauc -c "$RAUC_LAB_CONF" install "$b"
 #   rauc_lab_reboot B                # the service again, as if the device booted slot B
+#   rauc_lab_fallback                # the bootloader gives up on the primary, boots the other
 #   rauc_lab_slot_state              # "primary=B A=good B=good", from the bootloader's files
+#   rauc_lab_status                  # "booted=B primary=B A=good B=good", from `rauc status`
 #   (cleanup is automatic: rauc_lab_down runs from the lab's exit trap)
 #
 # Manual use (the demo):
@@ -226,6 +228,19 @@ rauc_lab_reboot() {
 	rauc_lab_service_start "$1"
 }
 
+# rauc_lab_fallback: the primary slot never comes up: the bootloader spends its boot attempts,
+# marks it bad and boots the other slot, which it reports as primary from then on (barebox's
+# bootchooser, and RAUC's U-Boot and GRUB boot scripts with their attempt counters, do so)
+rauc_lab_fallback() {
+	local b=$RAUC_LAB_BOOT p o
+	p=$(cat "$b/primary")
+	case $p in A) o=B ;; *) o=A ;; esac
+	echo "$(date +%T.%N) (bootloader) fallback from $p to $o" >> "$b/calls.log"
+	echo bad > "$b/state.$p"
+	echo "$o" > "$b/primary"
+	rauc_lab_reboot "$o"
+}
+
 # rauc_lab_bundle VERSION IMAGE [COMPATIBLE [SIGNER]]: a plain bundle whose one raw image
 # (slot class rootfs) is the file IMAGE; SIGNER "other" signs with the untrusted CA's signer.
 # Prints the bundle's path ($RAUC_LAB/bundles/VERSION[-SIGNER][-COMPATIBLE].raucb).
@@ -250,6 +265,18 @@ rauc_lab_bundle() {
 rauc_lab_slot_state() {
 	local b=$RAUC_LAB_BOOT
 	echo "primary=$(cat "$b/primary" 2>/dev/null) A=$(cat "$b/state.A" 2>/dev/null) B=$(cat "$b/state.B" 2>/dev/null)"
+}
+# rauc_lab_status: RAUC's own view (`rauc status --output-format=json`: booted, boot_primary,
+# each slot's bootname and boot_status), "booted=X primary=Y A=good|bad B=good|bad"
+rauc_lab_status() {
+	timeout 10 "$RAUC_LAB_BIN" -c "$RAUC_LAB_CONF" status --output-format=json 2> /dev/null |
+		python3 -c 'import json, sys
+lines = sys.stdin.read().strip().splitlines()
+d = json.loads(lines[-1]) if lines else {}
+slots = {n: v for s in d.get("slots", []) for n, v in s.items()}
+bn = lambda n: slots.get(n, {}).get("bootname", "?")
+print("booted=%s primary=%s" % (d.get("booted"), bn(d.get("boot_primary"))),
+      *sorted("%s=%s" % (v.get("bootname"), v.get("boot_status")) for v in slots.values()))'
 }
 # rauc_lab_slot_file A|B: the slot's file
 rauc_lab_slot_file() { case $1 in A) echo "$RAUC_LAB/dev/rootfs.0" ;; B) echo "$RAUC_LAB/dev/rootfs.1" ;; esac; }

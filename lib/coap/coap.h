@@ -199,6 +199,21 @@ int mcoap_start_block(struct m2m_coap *c, const char *path, const char *query, u
 int mcoap_get_block(struct m2m_coap *c, const char *path, const char *query, unsigned num,
 		    unsigned block_size, const uint8_t *etag, size_t etag_len, unsigned timeout_ms,
 		    struct m2m_coap_msg *resp, uint8_t **body, struct m2m_err *err);
+/*
+ * The next block of a mcoap_start_block() series asked for from libcoap's
+ * answer handler, as libcoap's own client does, rather than after
+ * mcoap_process() returns (a trip through the caller's loop, and libcoap
+ * disarms and arms its retransmission timer again on the way): when block num
+ * comes as a full block of a 2.xx answer with more to follow, in the size
+ * asked for, and ok(ctx, answer) says it is wanted, block num + 1 is asked for
+ * at once; the caller's mcoap_start_block() of that very block (same path,
+ * query and size) then takes the request under way instead of sending one.
+ * Still one request at a time (NSTART = 1, RFC 7252 4.7): the next goes out
+ * only once the answer before it is in. ok is called inside mcoap_process():
+ * it must not call lib/coap. NULL: off.
+ */
+typedef bool (*m2m_coap_next_block_fn)(void *ctx, const struct m2m_coap_msg *answer);
+void mcoap_on_next_block(struct m2m_coap *c, m2m_coap_next_block_fn ok, void *ctx);
 /* Until the request under way gives up, in ms (UINT64_MAX: none under way). */
 uint64_t mcoap_wait_ms(struct m2m_coap *c);
 

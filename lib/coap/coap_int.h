@@ -110,7 +110,17 @@ struct m2m_coap {
 		size_t got;
 		int rc;
 		struct m2m_err err;
+		/*
+		 * The next block of a mcoap_start_block() series, asked for from
+		 * libcoap's handler (mcoap_on_next_block) and not yet taken by the
+		 * caller's mcoap_start_block(): its answer arrives here.
+		 */
+		bool ahead;
+		unsigned ahead_num;
+		struct m2m_coap_msg ahead_resp;
 	} x;
+	m2m_coap_next_block_fn next_block;
+	void *next_block_ctx;
 	/* the one message of ours awaiting its answer */
 	struct {
 		uint8_t token[8];
@@ -140,6 +150,9 @@ void mcoap_disown(struct m2m_coap *c);
 /* dtls.c: why a DTLS handshake failed, from what it showed (for request.c) */
 int mcoap_hs_error(struct m2m_coap *c, unsigned timeout_ms, struct m2m_err *err);
 int mcoap_on_event(coap_session_t *s, const coap_event_t ev);
+
+/* request.c: the answer to our message is in c->req (from session.c's handler) */
+void mcoap_answered(struct m2m_coap *c);
 
 /* msg.c */
 void mcoap_fill_msg(const coap_pdu_t *pdu, struct m2m_coap_msg *m, bool request);

@@ -374,6 +374,75 @@ int mcoap_start(struct m2m_coap *c, unsigned method, const char *path, const cha
 	return rc;
 }
 
+/*
+ * The block the handler asked for ahead (mcoap_on_next_block) is the one the
+ * caller now starts: it becomes the request under way, with the caller's
+ * time bound, and an answer that came meanwhile is taken as it would be now.
+ */
+static bool x_adopt(struct m2m_coap *c, const char *path, const char *query, unsigned num,
+		    unsigned szx, unsigned timeout_ms)
+{
+	struct mcoap_xfer *x = &c->x;
+
+	if (!x->ahead || x->active || num != x->ahead_num || szx != x->b2.szx ||
+	    strcmp(x->path, path ? path : "") || strcmp(x->query, query ? query : ""))
+		return false;
+	x->ahead = false;
+	x->active = true;
+	x->finished = x->fetching = false;
+	x->timeout_ms = timeout_ms;
+	x->deadline = m2m_now_ms() + timeout_ms;
+	m2m_err_clear(&x->err);
+	x->resp = x->ahead_resp;
+	c->req.resp = &x->resp;
+	return true;
+}
+
+/*
+ * An answer to our message came (session.c's handler, inside libcoap). For
+ * a block of a mcoap_start_block() series with a next-block hook, it is taken
+ * here (as mcoap_poll() would take it), and the next block asked for at once
+ * when it is a full 2.xx block with more to follow, in the size asked for,
+ * and the hook wants it. Its answer goes to x->ahead_resp until the caller
+ * starts that block.
+ */
+void mcoap_answered(struct m2m_coap *c)
+{
+	struct mcoap_xfer *x = &c->x;
+	const struct m2m_coap_msg *r = &x->resp;
+	coap_pdu_t *pdu;
+
+	if (!c->next_block || !x->active || x->finished || !x->one || x->ahead)
+		return;
+	x_step(c);
+	if (x->rc || COAP_RESPONSE_CLASS(r->code) != 2 || !r->block2.has || !r->block2.more ||
+	    r->bad_option || r->block2.szx != x->b2.szx || r->block2.num != x->b2.num ||
+	    r->len != ((size_t)16 << r->block2.szx) || r->block2.num + 1 >= 1u << 20 ||
+	    !c->next_block(c->next_block_ctx, r))
+		return;
+	x->b2.num = r->block2.num + 1;
+	coap_session_new_token(c->s, &c->req.toklen, c->req.token);
+	pdu = request_pdu(c, x->method, x->path, x->query, x->cf, NULL, 0, &x->b2);
+	if (!pdu)
+		return;
+	memset(&x->ahead_resp, 0, sizeof(x->ahead_resp));
+	c->req.busy = true;
+	c->req.done = c->req.nacked = false;
+	c->req.resp = &x->ahead_resp;
+	if (coap_send(c->s, pdu) == COAP_INVALID_MID) {
+		c->req.busy = false; /* the caller's mcoap_start_block() sends it, and says why not */
+		return;
+	}
+	x->ahead = true;
+	x->ahead_num = x->b2.num;
+}
+
+void mcoap_on_next_block(struct m2m_coap *c, m2m_coap_next_block_fn ok, void *ctx)
+{
+	c->next_block = ok;
+	c->next_block_ctx = ctx;
+}
+
 static int start_from(struct m2m_coap *c, const char *path, const char *query, unsigned num,
 		      unsigned block_size, const uint8_t *etag, size_t etag_len, bool one,
 		      unsigned timeout_ms, struct m2m_err *err)
@@ -394,15 +463,13 @@ static int start_from(struct m2m_coap *c, const char *path, const char *query, u
 		return m2m_err_set(err, M2M_ERR_FAILURE, "an ETag of %zu bytes (1 to 8)", etag_len);
 	if (num >= 1u << 20) /* the Block2 option's 20 bits (RFC 7959 2.2) */
 		return m2m_err_set(err, M2M_ERR_FAILURE, "block %u: beyond the Block2 option", num);
+	if (one && x_adopt(c, path, query, num, szx, timeout_ms))
+		goto set; /* asked for already, from the handler: its answer may be in */
 	rc = x_begin(c, M2M_COAP_GET, path, query, M2M_COAP_NONE, NULL, 0, timeout_ms, err);
 	if (rc)
 		return rc;
 	x->resume = true;
 	x->one = one;
-	x->base = (size_t)num << (szx + 4);
-	if (etag_len)
-		memcpy(x->etag, etag, etag_len);
-	x->etag_len = etag_len;
 	x->b2.has = true;
 	x->b2.num = num;
 	x->b2.szx = szx;
@@ -413,8 +480,14 @@ static int start_from(struct m2m_coap *c, const char *path, const char *query, u
 	if (rc) {
 		*err = x->err;
 		x->active = false;
+		return rc;
 	}
-	return rc;
+set:
+	x->base = (size_t)num << (szx + 4);
+	if (etag_len)
+		memcpy(x->etag, etag, etag_len);
+	x->etag_len = etag_len;
+	return M2M_OK;
 }
 
 int mcoap_start_from(struct m2m_coap *c, const char *path, const char *query, unsigned num,

@@ -41,6 +41,7 @@ static coap_response_t on_response(coap_session_t *s, const coap_pdu_t *sent,
 		}
 	}
 	c->req.done = true;
+	mcoap_answered(c);
 	return COAP_RESPONSE_OK;
 }
 

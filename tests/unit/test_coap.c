@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of lib/coap: a GET resumed from a later Block2 block
- * (mcoap_start_from, mcoap_get_from) against a small server of the test's
+ * (mcoap_start_from, mcoap_get_from), one block alone and the next asked
+ * for from the answer handler (mcoap_start_block, mcoap_on_next_block) against a small server of the test's
  * own on the loopback, which serves one resource in blocks as RFC 7959 lays
  * them out and notes the blocks asked for.
  */
@@ -38,6 +39,7 @@ struct srv {
 	unsigned n;             /* requests seen */
 	unsigned first_num, first_szx; /* the Block2 option of the first (num 0, szx 7 if none) */
 	unsigned lowest;        /* the lowest byte offset asked for */
+	unsigned asked[64];     /* the Block2 numbers asked for, in order */
 };
 
 static struct srv S;
@@ -105,6 +107,8 @@ static void srv_answer(struct srv *s, const uint8_t *b, size_t len, struct socka
 	}
 	if (off < s->lowest)
 		s->lowest = (unsigned)off;
+	if (s->n <= sizeof(s->asked) / sizeof(s->asked[0]))
+		s->asked[s->n - 1] = num;
 	memcpy(out, b, 4 + tkl);
 	out[0] = (uint8_t)(0x60 | tkl); /* ACK */
 	n = 4 + tkl;
@@ -365,6 +369,72 @@ static void test_block_alone(void **state)
 	assert_null(body);
 }
 
+/* the next-block hook: wanted up to block next_last */
+static unsigned next_last, next_calls;
+
+static bool next_ok(void *ctx, const struct m2m_coap_msg *answer)
+{
+	(void)ctx;
+	next_calls++;
+	return answer->block2.num + 1 <= next_last;
+}
+
+/* block num alone, as the caller starts it: its bytes, then the server's pending requests */
+static void one_block(unsigned num)
+{
+	struct m2m_coap_msg resp;
+	struct m2m_err err;
+	uint8_t *body;
+
+	assert_int_equal(mcoap_start_block(C, "/fw", NULL, num, 64, etag, sizeof(etag), 5000, &err),
+			 0);
+	assert_int_equal(run(&resp, &body, &err), 0);
+	assert_int_equal(resp.code, 0x45);
+	assert_int_equal(resp.block2.num, num);
+	assert_memory_equal(body, S.body + num * 64, resp.len);
+	free(body);
+	usleep(2000);
+	srv_serve(&S);
+}
+
+/*
+ * mcoap_on_next_block: block n + 1 is asked for as soon as block n is in
+ * (from the answer handler), once, and the caller's start of that block takes
+ * it; nothing is asked for ahead that the hook does not want, after the last
+ * block, or twice; a caller that starts another block gets that block's
+ * bytes, not the late answer to the one asked for ahead.
+ */
+static void test_next_block(void **state)
+{
+	(void)state;
+	mcoap_on_next_block(C, next_ok, NULL);
+	next_last = 5;
+	one_block(3);
+	assert_int_equal(S.n, 2); /* 3, and 4 ahead */
+	assert_int_equal(S.asked[1], 4);
+	one_block(4);             /* taken as it was asked for: 5 ahead */
+	assert_int_equal(S.n, 3);
+	assert_int_equal(S.asked[2], 5);
+	one_block(5);             /* the hook wants no 6 */
+	assert_int_equal(S.n, 3);
+	assert_int_equal(next_calls, 3);
+	next_last = 99;
+	one_block(14);            /* 15 ahead, the last: nothing after it */
+	one_block(15);
+	assert_int_equal(S.n, 5);
+	assert_int_equal(S.asked[4], 15);
+	one_block(7);             /* 8 ahead, but 10 is started */
+	assert_int_equal(S.asked[6], 8);
+	one_block(10);
+	assert_int_equal(S.asked[7], 10);
+	assert_int_equal(S.asked[8], 11);
+	mcoap_on_next_block(C, NULL, NULL);
+	one_block(11);            /* off: the request under way is taken, none after it */
+	assert_int_equal(S.n, 9);
+	one_block(12);
+	assert_int_equal(S.n, 10);
+}
+
 /* the blocking form, with the server in a child process */
 static void test_get_from(void **state)
 {
@@ -405,6 +475,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resume_bad_args, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_get_from, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_next_block, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

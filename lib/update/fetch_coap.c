@@ -59,19 +59,19 @@ static int coap_code_error(struct upd_fetch_io *io, unsigned code)
 }
 
 /* The checks before a block is asked for: stopped, out of time, beyond the option */
-static int may_ask(struct upd_fetch_io *io, uint64_t offset, unsigned bs)
+static int may_ask(struct upd_fetch_io *io, uint64_t offset, unsigned bs, struct m2m_err *err)
 {
 	const struct upd_fetch_opts *o = io->o;
 
 	if (o->stop && *o->stop)
-		return m2m_err_set(io->err, M2M_ERR_TIMEOUT, "%s: stopped at byte %" PRIu64,
+		return m2m_err_set(err, M2M_ERR_TIMEOUT, "%s: stopped at byte %" PRIu64,
 				   o->url, io->st->offset);
 	if (io->deadline && m2m_now_ms() >= io->deadline)
-		return m2m_err_set(io->err, M2M_ERR_TIMEOUT,
+		return m2m_err_set(err, M2M_ERR_TIMEOUT,
 				   "%s: not complete within %u ms (%" PRIu64 " bytes)", o->url,
 				   o->timeout_ms, io->st->offset);
 	if (offset / bs >= 1u << 20)
-		return m2m_err_set(io->err, M2M_ERR_PROTOCOL,
+		return m2m_err_set(err, M2M_ERR_PROTOCOL,
 				   "%s: block %" PRIu64 " is beyond the Block2 option", o->url,
 				   offset / bs);
 	return M2M_OK;
@@ -82,7 +82,7 @@ static int ask(struct upd_fetch_io *io, struct m2m_coap *c, const char *path, co
 	       uint64_t offset, unsigned bs, const uint8_t *etag, size_t etag_len)
 {
 	unsigned stall_ms = io->o->stall_ms ? io->o->stall_ms : 60000, left;
-	int rc = may_ask(io, offset, bs);
+	int rc = may_ask(io, offset, bs, io->err);
 
 	if (rc)
 		return rc;
@@ -104,12 +104,31 @@ static int answer(struct m2m_coap *c, struct m2m_coap_msg *resp, uint8_t **body,
 }
 
 /*
+ * lib/coap's next-block hook (inside mcoap_process): block n + 1 is wanted
+ * when pull() below would ask for it (st->offset is where block n starts:
+ * the blocks before it are written). The answer's code, size and more flag
+ * are lib/coap's checks; pull() judges the answer as it always does, and an
+ * answer it refuses drops the request asked for ahead (mcoap_discard, or
+ * mcoap_close).
+ */
+static bool next_wanted(void *ctx, const struct m2m_coap_msg *r)
+{
+	struct upd_fetch_io *io = ctx;
+	uint64_t next = io->st->offset + r->len;
+	struct m2m_err scratch = { 0 };
+
+	return next <= upd_io_bound(io) && !may_ask(io, next, (unsigned)r->len, &scratch);
+}
+
+/*
  * One block at a time (NSTART = 1, RFC 7252 4.7), but the next block is
- * asked for as soon as an answer is taken, before its bytes go to the file
- * and the sink: the write, the hash and the fsync of a checkpoint happen
- * while the next block is on its way, not between the blocks. An answer
- * that is not the next block of the same representation discards the
- * request under way (its late answer is ignored) before anything is decided.
+ * asked for as soon as an answer is in, from libcoap's answer handler
+ * (mcoap_on_next_block, as libcoap's own client does), before its bytes go
+ * to the file and the sink: the write, the hash and the fsync of a
+ * checkpoint happen while the next block is on its way, not between the
+ * blocks. ask() then takes that request under way. An answer that is not the
+ * next block of the same representation discards the request under way (its
+ * late answer is ignored) before anything is decided.
  */
 static int pull(struct upd_fetch_io *io, struct m2m_coap *c, const char *path, const char *query,
 		unsigned bs)
@@ -247,6 +266,7 @@ int upd_fetch_coap(struct upd_fetch_io *io)
 		return rc;
 	if ((rc = mcoap_open(&co, no_requests, NULL, &c, io->err)))
 		return rc;
+	mcoap_on_next_block(c, next_wanted, io);
 	rc = pull(io, c, path, query, bs);
 	mcoap_close(c);
 	return rc;

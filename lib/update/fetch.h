@@ -99,7 +99,9 @@ struct upd_fetch_opts {
  * (the server refused us: 401, 403, 4.01, 4.03), NOT_FOUND (404, 4.04),
  * PROTOCOL (a bad answer, or more than max), INTEGRITY (not the expected
  * size), STORAGE (not enough space: before the first byte when the size is
- * known, or a write that failed), or the sink's or checkpoint's error.
+ * known, or a write that failed), DEVICE (http or https, and libcurl.so.4
+ * is not installed: it is loaded on the first such pull), or the sink's or
+ * checkpoint's error.
  */
 int upd_fetch(const struct upd_fetch_opts *o, struct upd_fetch_state *st, struct m2m_err *err);
 

@@ -8,17 +8,34 @@
 #     Ours hashes what arrives (the verifier's SHA-256) and makes the file durable
 #     (fdatasync at checkpoints and at the end); the references do neither. A second
 #     reference, the same command then `sync -d` of its file, gives the ratio for
-#     the same durability (information).
+#     the same durability (like for like); both ratios are printed, the target judged on
+#     the plain one (the issue's).
 #  2. pull over https: the same against curl from the same lighttpd (a CA made here).
-#     Target >= 0.9.
+#     Target >= 0.9. Here the two ratios differ most: plain curl leaves its 64 MiB in the
+#     page cache, ours waits for the disk (a resume after a power cut needs it there).
 #  3. maximum RSS (GNU time's %M) of downloading and verifying a 100 MiB signed package
 #     (upd-fetch --trust --model: the streaming verifier is the sink, as in m2mdm-update),
-#     over https and over coap; and the floor: the same process pulling 2 KiB.
-#     Target < 8 MB.
+#     over https and over coap; the floor: the same process pulling 2 KiB; and the tool,
+#     `m2mdm-update install FILE` of the same package (verify, copy out the payload, hand
+#     it to a script installer), also with libcurl mapped at start (LD_PRELOAD: as it was
+#     before fetch_http.c loaded it on the first http(s) pull). Target < 8 MB.
 #  4. a simulated fleet of 100,000 `check` runs from one cron line (build/bench/update-fleet:
 #     lib/update/schedule.c's jitter on a simulated clock), the spread of their requests
 #     per second. Target max <= 2x mean.
-#  5. the tool's time for `install` up to RAUC: skipped until m2mdm-update install exists.
+#  5. the tool's own time for `install` of a package already on disk, from its start to
+#     handing the payload to the installer (a script that exits at once, in place of
+#     RAUC; its run and the journal's "installed" are in the time too), alternating,
+#     median of N, a fresh state directory before each run. Target < 50 ms plus the
+#     verification's hashing at disk speed. Printed three ways:
+#     - a 2 KiB package minus `sha256sum` of it: the fixed cost (config, signature,
+#       journal writes with their fsyncs, the installer's spawn);
+#     - the 100 MiB package minus `sha256sum` of it (the brief's formula): coreutils'
+#       sha256sum hashes at about a third of OpenSSL's speed (no SHA-NI), so this
+#       subtracts more than our hashing costs and can go below 0;
+#     - the 100 MiB package minus `openssl dgst -sha256` (our hash code): what the
+#       install costs beyond hashing; most of it is the copy of the verified payload out
+#       of the package with its fsync (what the installer gets is what was verified), shown
+#       next to it as `dd conv=fdatasync` of the same size.
 # usage: flock /tmp/m2m-integ.lock bench/update.sh [N]   (the lock: no integration test
 #        runs meanwhile on the shared cores)
 #   env COAP_MIB (16), HTTPS_MIB (64): the pulled files' sizes
@@ -34,10 +51,11 @@ FETCH=$TOOLS/upd-fetch
 COAP_MIB=${COAP_MIB:-16}
 HTTPS_MIB=${HTTPS_MIB:-64}
 BEFORE=${BEFORE:-}
-for t in "$FETCH" "$TOOLS/upd-pkg" "$BBIN/update-fleet"; do
+UPDATE=${M2M_BIN_DIR:-$ROOT/build/bin}/m2mdm-update
+for t in "$FETCH" "$TOOLS/upd-pkg" "$BBIN/update-fleet" "$UPDATE"; do
 	[ -x "$t" ] || { echo "update.sh: $t missing: make all units" >&2; exit 1; }
 done
-for t in coap-server-openssl coap-client-openssl lighttpd curl openssl python3 /usr/bin/time; do
+for t in coap-server-openssl coap-client-openssl lighttpd curl openssl python3 sha256sum /usr/bin/time; do
 	command -v $t >/dev/null || { echo "update.sh: $t missing: scripts/deps.sh" >&2; exit 1; }
 done
 [ -e /usr/lib/lighttpd/mod_openssl.so ] || { echo "update.sh: lighttpd-mod-openssl missing" >&2; exit 1; }
@@ -78,7 +96,32 @@ ossl x509 -req -in "$T/sig.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAserial "$T
 "$TOOLS/upd-pkg" sign "$W/pkg" "$T/payload" type=software name=bench version=1.0 model=bench \
 	installer=script expires="$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)" \
 	-- file cert="$T/sig.pem" path="$T/sig.key" >/dev/null || die "upd-pkg sign failed"
+head -c 2048 /dev/urandom >"$T/payload"
+"$TOOLS/upd-pkg" sign "$T/small.pkg" "$T/payload" type=software name=bench version=1.0 model=bench \
+	installer=script expires="$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)" \
+	-- file cert="$T/sig.pem" path="$T/sig.key" >/dev/null || die "upd-pkg sign failed"
 rm -f "$T/payload"
+# the device for m2mdm-update: this model, the CA as trust anchor, a script installer that
+# takes the payload and exits at once
+printf '#!/bin/sh\nexit 0\n' >"$T/installer.sh"
+chmod 0755 "$T/installer.sh"
+cat >"$T/m2m.yaml" <<EOF2
+version: 1
+device:
+  id: bench-1
+  model: bench
+state_dir: $T/state
+update:
+  trust: $T/ca.pem
+  timeout: 120
+  health:
+    timeout: 10m
+  installers:
+    script:
+      path: $T/installer.sh
+      timeout: 60
+EOF2
+chmod 0600 "$T/m2m.yaml"
 
 # ---- the servers: lighttpd (https on hp + 1), coap-server-openssl with the files PUT in
 hp=$(port)
@@ -125,23 +168,25 @@ echo "pulls on 127.0.0.1, median of $N each, alternating (harness: /bin/true $(g
 row() { # label ms MiB
 	awk -v l="$1" -v t="$2" -v m="$3" 'BEGIN { printf "  %-44s %8.1f ms %7.1f MiB/s\n", l, t, m / t * 1000 }'
 }
-ratio() { # name tool ref target
-	awk -v n="$1" -v t="$2" -v r="$3" -v g="$4" 'BEGIN {
-		printf "%s ratio: %.3f (throughput vs the reference; target >= %s) %s\n", n, r / t, g, (r / t >= g ? "PASS" : "MISS") }'
+ratio() { # name tool ref target [what]
+	awk -v n="$1" -v t="$2" -v r="$3" -v g="$4" -v w="${5:-throughput vs the reference}" 'BEGIN {
+		printf "%s ratio: %.3f (%s; target >= %s) %s\n", n, r / t, w, g, (r / t >= g ? "PASS" : "MISS") }'
 }
 row "upd-fetch coap, Block2 1024, $COAP_MIB MiB" "$(get tool_coap)" "$COAP_MIB"
 row "coap-client-openssl -b 1024, same server" "$(get ref_coap)" "$COAP_MIB"
 [ -z "$BEFORE" ] || row "before: $BEFORE" "$(get before_coap)" "$COAP_MIB"
 row "the same, then sync -d (durable, as ours)" "$(get durable_coap)" "$COAP_MIB"
-ratio coap "$(get tool_coap)" "$(get ref_coap)" 0.95
-ratio "coap vs durable (information)" "$(get tool_coap)" "$(get durable_coap)" 0.95
+ratio coap "$(get tool_coap)" "$(get ref_coap)" 0.95 "vs plain coap-client, the issue's figure"
+ratio "coap, like for like" "$(get tool_coap)" "$(get durable_coap)" 0.95 "vs coap-client + sync -d, durable as ours"
+
 [ -z "$BEFORE" ] || ratio "coap (before)" "$(get before_coap)" "$(get ref_coap)" 0.95
 row "upd-fetch https, $HTTPS_MIB MiB" "$(get tool_https)" "$HTTPS_MIB"
 row "curl, same lighttpd" "$(get ref_https)" "$HTTPS_MIB"
 [ -z "$BEFORE" ] || row "before: $BEFORE" "$(get before_https)" "$HTTPS_MIB"
 row "the same, then sync -d (durable, as ours)" "$(get durable_https)" "$HTTPS_MIB"
-ratio https "$(get tool_https)" "$(get ref_https)" 0.9
-ratio "https vs durable (information)" "$(get tool_https)" "$(get durable_https)" 0.9
+ratio https "$(get tool_https)" "$(get ref_https)" 0.9 "vs plain curl, the issue's figure"
+ratio "https, like for like" "$(get tool_https)" "$(get durable_https)" 0.9 "vs curl + sync -d, durable as ours"
+
 [ -z "$BEFORE" ] || ratio "https (before)" "$(get before_https)" "$(get ref_https)" 0.9
 
 # ---- 3: maximum RSS, GNU time's wait4 on the tool alone
@@ -161,10 +206,24 @@ rss "100 MiB package, coap, verified" "$C/pkg" "$T/dl/r" --block-size 1024 --tru
 k_coap=$kb
 rss "floor: 2 KiB over coap (not verified)" "$C/small" "$T/dl/r"
 k_floor=$kb
+# install ENV...: m2mdm-update install of the 100 MiB package, a fresh state; its RSS in $kb
+install_rss() {
+	rm -rf "$T/state"
+	kb=$(env M2M_CONFIG="$T/m2m.yaml" "$@" /usr/bin/time -f %M "$UPDATE" -q install "$W/pkg" 2>&1 | tail -1)
+	[[ $kb =~ ^[0-9]+$ ]] || die "m2mdm-update install failed: $kb"
+}
+install_rss
+k_tool=$kb
+printf '  %-44s %7d kB\n' "m2mdm-update install FILE, 100 MiB, verified" "$k_tool"
+install_rss LD_PRELOAD="$(ldconfig -p | awk '$1 == "libcurl.so.4" { print $NF; exit }')"
+printf '  %-44s %7d kB\n' "the same, libcurl mapped at start (as before)" "$kb"
 k_curl=$(/usr/bin/time -f %M curl -sS --cacert "$T/ca.pem" -o /dev/null "$HS/small" 2>&1 | tail -1)
 printf '  %-44s %7d kB\n' "reference: curl, 2 KiB over https" "$k_curl"
-awk -v h="$k_https" -v c="$k_coap" -v f="$k_floor" 'BEGIN { m = h > c ? h : c
+awk -v h="$k_https" -v c="$k_coap" -v f="$k_floor" -v i="$k_tool" 'BEGIN { m = h > c ? h : c; m = m > i ? m : i
+	n = c > i ? c : i
 	printf "pull growth over the floor: https %d kB, coap %d kB\n", h - f, c - f
+	printf "max RSS without http(s) (coap pull, install from a file): %.1f MB (target < 8 MB) %s\n", n / 1024, (n < 8192 ? "PASS" : "MISS")
+	printf "max RSS of an https pull (libcurl and its libraries loaded): %.1f MB (target < 8 MB) %s\n", h / 1024, (h < 8192 ? "PASS" : "MISS")
 	printf "max RSS: %.1f MB (target < 8 MB) %s\n", m / 1024, (m < 8192 ? "PASS" : "MISS") }'
 
 # ---- 4: the fleet
@@ -172,5 +231,22 @@ echo "fleet: 100,000 check runs from one cron line, lib/update/schedule.c on a s
 "$BBIN/update-fleet" 100000 | sed 's/^/  /' | tee "$T/fleet.out"
 awk '$2 == "id" { r = $NF } END { printf "fleet ratio: %.2f (max/mean requests per second; target <= 2) %s\n", r, (r <= 2 ? "PASS" : "MISS") }' "$T/fleet.out"
 
-# ---- 5
-echo "install up to RAUC: skipped (m2mdm-update install does not exist yet)"
+# ---- 5: the tool's own time for an install from a file, the hashing at disk speed taken off
+out=$(M2M_CONFIG="$T/m2m.yaml" python3 bench/alternate.py "$N" "rm -rf $T/state $T/dl/copy" -- \
+	"install=$UPDATE -q install $W/pkg" "sha256sum=$(command -v sha256sum) $W/pkg" \
+	"openssl=$(command -v openssl) dgst -sha256 $W/pkg" \
+	"copy=$(command -v dd) if=$W/pkg of=$T/dl/copy bs=1M conv=fdatasync status=none" \
+	"install_small=$UPDATE -q install $T/small.pkg" "sha256sum_small=$(command -v sha256sum) $T/small.pkg" \
+	"null=/bin/true") || die "a timed install failed"
+echo "install from a file up to the installer (a script that exits at once), median of $N, alternating (harness: /bin/true $(get null) ms)"
+row "m2mdm-update -q install FILE, 100 MiB" "$(get install)" 100
+row "sha256sum FILE (hashing at disk speed)" "$(get sha256sum)" 100
+row "openssl dgst -sha256 FILE (our hash code)" "$(get openssl)" 100
+row "dd conv=fdatasync FILE (a copy, made durable)" "$(get copy)" 100
+printf '  %-44s %8.1f ms\n' "m2mdm-update -q install FILE, 2 KiB" "$(get install_small)" \
+	"sha256sum FILE, 2 KiB" "$(get sha256sum_small)"
+awk -v i="$(get install)" -v h="$(get sha256sum)" -v o="$(get openssl)" -v c="$(get copy)" \
+	-v si="$(get install_small)" -v sh="$(get sha256sum_small)" 'BEGIN {
+	printf "install, the tool'"'"'s own time, 2 KiB package (install - sha256sum): %.1f ms (target < 50 ms) %s\n", si - sh, (si - sh < 50 ? "PASS" : "MISS")
+	printf "install, 100 MiB (install - sha256sum, the brief'"'"'s formula): %.1f ms (target < 50 ms) %s\n", i - h, (i - h < 50 ? "PASS" : "MISS")
+	printf "install, 100 MiB (install - openssl dgst, beyond our hashing): %.1f ms (target < 50 ms) %s; of it the payload copied out and fsynced (dd): ~%.0f ms\n", i - o, (i - o < 50 ? "PASS" : "MISS"), c }'

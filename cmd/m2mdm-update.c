@@ -32,7 +32,7 @@ enum {
 	O_CONFIG, O_JSON, O_TIMEOUT, O_QUIET, O_VERBOSE, O_COLOR, O_HELP, O_VERSION,
 	O_MANIFEST, O_PAYLOAD, O_OUT, O_STORE, O_KEY, O_MODULE, O_TOKEN, O_ID, O_LABEL, O_TCTI,
 	O_HANDLE, O_PIN_FILE, O_PIN_FD, O_PIN_CRED, O_PIN_PROMPT, O_CERT, O_CHAIN,
-	O_TRUST, O_MODEL, O_SIGNATURES, O_N
+	O_TRUST, O_MODEL, O_SIGNATURES, O_MANUAL, O_N
 };
 
 static const struct cli_option options[] = {
@@ -64,6 +64,7 @@ static const struct cli_option options[] = {
 	[O_TRUST] = { "trust", 0, "PEM", "verify: the trust anchors (default: update.trust)" },
 	[O_MODEL] = { "model", 0, "MODEL", "verify: the package must be for this model (default: update.model)" },
 	[O_SIGNATURES] = { "signatures", 0, "N", "verify: distinct signers a firmware package needs (1 or 2)" },
+	[O_MANUAL] = { "manual", 0, NULL, "install, check: leave the installed update to commit or rollback, no health check" },
 	[O_N] = { NULL, 0, NULL, NULL },
 };
 
@@ -170,6 +171,9 @@ static int option(struct opts *o, int k, const char *arg)
 	case O_OUT: o->out = arg; break;
 	case O_TRUST: o->trust = arg; break;
 	case O_MODEL: o->model = arg; break;
+	case O_MANUAL:
+		o->manual = true;
+		break;
 	case O_SIGNATURES:
 		errno = 0;
 		n = strtoul(arg, &end, 10);

@@ -7,7 +7,7 @@ _m2mdm_update()
     local opts="-c --config -j --json -t --timeout -q --quiet -v --verbose --color -h --help
         -V --version --manifest --payload -o --out -s --store -k --key --module --token --id
         --label --tcti --handle --pin-file --pin-fd --pin-credential --pin-prompt --cert --chain
-        --trust --model --signatures"
+        --trust --model --signatures --manual"
     local cmds="install status check commit rollback sign verify"
 
     local i cmd=""

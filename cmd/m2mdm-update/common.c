@@ -84,6 +84,8 @@ int open_engine(struct opts *o, unsigned timeout_ms, bool progress, struct m2m_u
 	struct m2m_err err;
 	int rc;
 
+	if (o->manual)
+		uo.health = NULL; /* m2m_update_decide() within update.health.timeout */
 	if (progress) {
 		/* stdout: a bar on a terminal, plain lines into a file or pipe, nothing with -q */
 		cli_progress_init(&o->progress, stdout, o->c.quiet);

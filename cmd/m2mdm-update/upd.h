@@ -37,6 +37,7 @@ struct opts {
 	unsigned signatures;
 	/* install, check */
 	struct cli_progress progress;
+	bool manual;           /* install --manual: a technician decides, no health check */
 };
 
 extern volatile int stop_flag;

@@ -149,8 +149,8 @@ like "$OUT" "none yet" "it says there was none"
 run check
 run_rc 0 "check with nothing under way: exit 0"
 is "$OUT$ERR" "" "and prints nothing"
-run install "$L/app-2.1.0.pkg"
-run_rc 0 "install FILE: exit 0"
+run install --manual "$L/app-2.1.0.pkg"
+run_rc 0 "install --manual FILE: exit 0"
 like "$OUT" "installed pos-app 2.1.0: awaiting the health check" "the result in words"
 like "$OUT" "verify: 2.9 MiB" "a plain progress line for the verification (stdout is not a terminal)"
 unlike "$OUT" $'\r' "no bar redrawn into a file"
@@ -158,8 +158,8 @@ is "$(cat "$L/calls")" "install pos-app 2.1.0" "the script was called to install
 status_json
 is "$(jget schema) $(jget state) $(jget pending) $(jget next)" "m2m.update/1 installed 2.1.0 health" \
 	"status --json: installed, 2.1.0 pending, the health check next"
-run check
-run_rc 0 "check while the update awaits the health check: exit 0"
+run check --manual
+run_rc 0 "check --manual while the update awaits a decision: exit 0"
 is "$OUT" "" "nothing happened: nothing on stdout"
 run commit
 run_rc 0 "commit: exit 0"
@@ -203,7 +203,7 @@ is "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pos-app"]
 
 # ---- a second run while an install holds the lock; rollback
 touch "$L/hold"
-"$T" install "$L/app-2.2.0.pkg" > "$L/bg.out" 2> "$L/bg.err" < /dev/null &
+"$T" install --manual "$L/app-2.2.0.pkg" > "$L/bg.out" 2> "$L/bg.err" < /dev/null &
 BG_PID=$!
 ok "the first install reaches its installer" wait_until 20 grep -q "install pos-app 2.2.0" "$L/calls"
 run install "$L/app-2.2.0.pkg"
@@ -234,7 +234,7 @@ PORT=$((20000 + RANDOM % 20000))
 (cd "$L/www" && exec python3 -m http.server --bind 127.0.0.1 "$PORT") > /dev/null 2>&1 &
 HTTP_PID=$!
 ok "an http server on 127.0.0.1" wait_until 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" 2> /dev/null
-run install "http://127.0.0.1:$PORT/app-2.3.0.pkg"
+run install --manual "http://127.0.0.1:$PORT/app-2.3.0.pkg"
 run_rc 0 "install URL: exit 0"
 cmp_ok "$(grep -c '^download: [0-9]*0% ' "$L/out")" -ge 9 "a download line every 10 %"
 like "$OUT" "download: 100% \(2.9 MiB of 2.9 MiB\)" "the last one at 100 %"
@@ -244,7 +244,7 @@ run_rc 0 "commit -q: exit 0"
 is "$OUT" "" "-q: nothing on stdout"
 manifest "$L/m240.json" 2.4.0
 "$T" -q sign --manifest "$L/m240.json" --payload "$L/payload" "${K1[@]}" -o "$L/www/app-2.4.0.pkg"
-run -q install "http://127.0.0.1:$PORT/app-2.4.0.pkg"
+run -q install --manual "http://127.0.0.1:$PORT/app-2.4.0.pkg"
 run_rc 0 "install -q: exit 0"
 is "$OUT$ERR" "" "-q: no progress, no result line"
 status_json

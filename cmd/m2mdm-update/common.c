@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* m2mdm-update (common.c): the configuration, the engine as the tool opens it, results in words. */
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
@@ -59,6 +60,18 @@ static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t to
 	cli_progress_update(&o->progress, phase, done, total, strcmp(phase, "install") != 0, what);
 }
 
+/* The library's log lines, with the progress bar taken off the line first. */
+static void tool_log(void *ctx, int prio, const char *fmt, ...)
+{
+	struct opts *o = ctx;
+	va_list ap;
+
+	cli_progress_clear(&o->progress);
+	va_start(ap, fmt);
+	cli_vlog_line(&o->c, prio, fmt, ap);
+	va_end(ap);
+}
+
 /* The standard health check (m2m_dm_health): the new version reaches its tunnels and server. */
 static int health(void *ctx, const struct m2m_config *cfg, unsigned timeout_ms,
 		  volatile const int *stop, struct m2m_err *err)
@@ -66,7 +79,7 @@ static int health(void *ctx, const struct m2m_config *cfg, unsigned timeout_ms,
 	struct opts *o = ctx;
 	struct m2m_dm_health_opts ho = { .version = M2M_DM_HEALTH_OPTS_VERSION,
 					 .timeout_ms = timeout_ms, .stop = stop,
-					 .log = cli_log_line, .log_ctx = &o->c };
+					 .log = tool_log, .log_ctx = o };
 
 	/* the engine hands a configuration package's new configuration: it replaces ours */
 	if (cfg != o->cfg)
@@ -79,7 +92,7 @@ int open_engine(struct opts *o, unsigned timeout_ms, bool progress, struct m2m_u
 {
 	struct m2m_update_opts uo = {
 		.version = M2M_UPDATE_OPTS_VERSION, .timeout_ms = timeout_ms, .stop = &stop_flag,
-		.health = health, .health_ctx = o, .log = cli_log_line, .log_ctx = &o->c,
+		.health = health, .health_ctx = o, .log = tool_log, .log_ctx = o,
 	};
 	struct m2m_err err;
 	int rc;
@@ -125,6 +138,13 @@ int say_result(struct opts *o, struct m2m_update *u, int rc, const struct m2m_er
 	pkg_words(&st, what, sizeof(what));
 	if (rc == M2M_ERR_INTEGRITY || rc == M2M_ERR_REFUSED)
 		return cli_error(c, rc, "refused: %s", err->msg[0] ? err->msg : m2m_rc_describe(rc));
+	if (st.state == M2M_UPDATE_ROLLED_BACK && !st.done) {
+		/* the rollback's own action failed: say it is still to do */
+		cli_error(c, rc ? rc : st.result, "rolling back %s: %s; not done yet, the next "
+			  "m2mdm-update check finishes it", what,
+			  rc ? err->msg : st.message[0] ? st.message : m2m_rc_describe(st.result));
+		return rc ? rc : st.result ? st.result : M2M_ERR_FAILURE;
+	}
 	if (st.state == M2M_UPDATE_ROLLED_BACK) {
 		/* the device is on its old version again: say so, and why */
 		cli_error(c, rc ? rc : st.result, "rolled back %s: %s", what,

@@ -84,9 +84,9 @@ static void text(const struct cli *c, const struct m2m_update_status *st)
 	if (st->slot[0])
 		printf("  %-11s %s\n", "slot", st->slot);
 	if (st->state != M2M_UPDATE_IDLE)
-		printf("  %-11s %s%s%s%s%s\n", "result", cli_col(c, st->result ? CLI_RED : ""),
+		printf("  %-11s %s%s%s%s%s\n", "result", st->result ? cli_col(c, CLI_RED) : "",
 		       st->result ? m2m_rc_name(st->result) : "ok", st->message[0] ? ": " : "",
-		       st->message, cli_col(c, CLI_RESET));
+		       st->message, st->result ? cli_col(c, CLI_RESET) : "");
 	if (st->time) {
 		time_t t = (time_t)st->time;
 		struct tm tm;

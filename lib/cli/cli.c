@@ -80,11 +80,9 @@ enum cli_opt_result cli_common_option(struct cli *c, const struct cli_option *op
 	return CLI_OPT_DONE;
 }
 
-void cli_log_line(void *ctx, int prio, const char *fmt, ...)
+void cli_vlog_line(const struct cli *c, int prio, const char *fmt, va_list ap)
 {
-	const struct cli *c = ctx;
 	int max = c->verbose ? LOG_DEBUG : c->log_max ? c->log_max : LOG_INFO;
-	va_list ap;
 
 	if (prio > max || (c->quiet && prio > LOG_WARNING))
 		return;
@@ -99,10 +97,17 @@ void cli_log_line(void *ctx, int prio, const char *fmt, ...)
 		strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
 		fprintf(stderr, "%s ", ts);
 	}
-	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
-	va_end(ap);
 	fputc('\n', stderr);
+}
+
+void cli_log_line(void *ctx, int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cli_vlog_line(ctx, prio, fmt, ap);
+	va_end(ap);
 }
 
 int cli_error(const struct cli *c, int rc, const char *fmt, ...)

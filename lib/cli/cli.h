@@ -6,6 +6,7 @@
 #ifndef M2M_CLI_H
 #define M2M_CLI_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -48,6 +49,8 @@ struct cli {
  * terminal; -v adds debug lines, -q keeps only warnings and worse.
  */
 void cli_log_line(void *ctx, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void cli_vlog_line(const struct cli *c, int prio, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 /*
  * The options every tool shares (config, timeout, json, quiet, verbose,

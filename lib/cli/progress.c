@@ -151,6 +151,15 @@ void cli_progress_update(struct cli_progress *p, const char *phase, uint64_t don
 	}
 }
 
+void cli_progress_clear(struct cli_progress *p)
+{
+	if (p->out && p->drawn) {
+		fputs("\r\033[K", p->out);
+		fflush(p->out);
+	}
+	p->drawn = false;
+}
+
 void cli_progress_end(struct cli_progress *p)
 {
 	plain_end(p);

@@ -39,6 +39,9 @@ void cli_progress_update(struct cli_progress *p, const char *phase, uint64_t don
  */
 void cli_progress_end(struct cli_progress *p);
 
+/* Take the bar off the line (a log line is about to be written); the next update redraws it. */
+void cli_progress_clear(struct cli_progress *p);
+
 /* "12.3 MiB" */
 void cli_human_bytes(uint64_t b, char *buf, size_t len);
 

@@ -200,18 +200,24 @@ static int do_register(struct health *h, struct m2m_err *err)
 	/* a factory configuration gets its real server from the bootstrap server first */
 	if (h->cfg->dm.bootstrap && !m2m_dm_bootstrapped(h->cfg)) {
 		rc = m2m_dm_bootstrap(h->cfg, left, h->o->log, h->o->log_ctx, err);
-		if (rc)
+		if (rc) {
+			m2m_keystore_set_deadline(0);
 			return rc;
+		}
 		left = left_ms(h);
-		if (!left)
+		if (!left) {
+			m2m_keystore_set_deadline(0);
 			return m2m_err_set(err, M2M_ERR_TIMEOUT, "out of time after the bootstrap");
+		}
 	}
 	rc = m2m_dm_open(h->cfg, &dm, err);
-	if (rc)
-		return rc;
-	m2m_dm_set_log(dm, h->o->log, h->o->log_ctx);
-	rc = m2m_dm_register(dm, left, err);
-	m2m_dm_close(dm);
+	if (!rc) {
+		m2m_dm_set_log(dm, h->o->log, h->o->log_ctx);
+		rc = m2m_dm_register(dm, left, err);
+		m2m_dm_close(dm);
+	}
+	/* a process that lives on (a serving client) gets the key stores' own bound back */
+	m2m_keystore_set_deadline(0);
 	return rc;
 }
 

@@ -44,6 +44,11 @@ const char *m2m_update_state_name(enum m2m_update_state s)
 	return upd_state_name((enum upd_state)s);
 }
 
+void eng_arm(struct m2m_update *u)
+{
+	u->deadline = m2m_now_ms() + (u->o.timeout_ms ? u->o.timeout_ms : u->up->timeout_ms);
+}
+
 unsigned eng_left_ms(const struct m2m_update *u)
 {
 	uint64_t now = m2m_now_ms();
@@ -115,14 +120,14 @@ int m2m_update_open(const struct m2m_config *cfg, const struct m2m_update_opts *
 	u->o = *opts;
 	u->payload_fd = -1;
 	u->push_fd = -1;
-	u->deadline = m2m_now_ms() + (opts->timeout_ms ? opts->timeout_ms : u->up->timeout_ms);
+	eng_arm(u);
 	rc = open_dirs(cfg, &u->st, &u->st_open, err);
 	if (!rc) {
 		rc = m2m_state_open(&u->dl, u->up->download_dir, err);
 		u->dl_open = rc == M2M_OK;
 	}
-	if (!rc)
-		rc = eng_floor_open(u->up, &u->st, &u->fops, &u->fctx, err);
+	/* the floor (a TPM's) is opened when first needed: a check, a rollback, the health
+	   check work without it */
 	if (!rc) {
 		uo.ctx = u;
 		uo.floor = &eng_floor;
@@ -172,6 +177,7 @@ int m2m_update_install(struct m2m_update *u, const char *source, struct m2m_err 
 	int rc;
 
 	m2m_err_clear(err);
+	eng_arm(u);
 	if (source && source[0] != '/' && upd_fetch_scheme(source) == UPD_SCHEME_INVALID)
 		return m2m_err_set(err, M2M_ERR_USAGE, "%s: not a URL or an absolute path", source);
 	rc = eng_finish_pending(u, err);
@@ -185,18 +191,28 @@ int m2m_update_install(struct m2m_update *u, const char *source, struct m2m_err 
 int m2m_update_continue(struct m2m_update *u, struct m2m_err *err)
 {
 	m2m_err_clear(err);
+	eng_arm(u);
 	return eng_ok(upd_run(u->j, err), err);
 }
 
 int m2m_update_apply(struct m2m_update *u, struct m2m_err *err)
 {
 	m2m_err_clear(err);
+	eng_arm(u);
 	return eng_ok(upd_release(u->j, err), err);
 }
 
 int m2m_update_decide(struct m2m_update *u, bool good, struct m2m_err *err)
 {
+	int rc;
+
 	m2m_err_clear(err);
+	eng_arm(u);
+	if (good && upd_next(u->j) == UPD_NEXT_HEALTH) {
+		rc = eng_can_commit(u, upd_last(u->j), err);
+		if (rc)
+			return rc;
+	}
 	return eng_ok(upd_decide(u->j, good, err), err);
 }
 
@@ -227,7 +243,16 @@ static void status_of(const struct m2m_state *st, const struct upd_floor_ops *fo
 
 int m2m_update_get(const struct m2m_update *u, struct m2m_update_status *st, struct m2m_err *err)
 {
-	status_of(&u->st, u->fops, u->fctx, upd_last(u->j), upd_next(u->j), st);
+	const struct upd_floor_ops *fops = u->fops;
+	void *fctx = u->fctx;
+	struct m2m_err fe = { 0 };
+
+	/* not opened yet: for this status only (one that cannot be read shows "") */
+	if (!fops && eng_floor_open(u->up, &u->st, &fops, &fctx, &fe) != M2M_OK)
+		fops = NULL;
+	status_of(&u->st, fops, fctx, upd_last(u->j), upd_next(u->j), st);
+	if (fops && !u->fops)
+		eng_floor_close(fops, fctx);
 	return M2M_OK;
 }
 

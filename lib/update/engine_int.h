@@ -33,7 +33,7 @@ struct m2m_update {
 	struct m2m_state st;       /* state_dir: the journal, the manifest, the versions */
 	struct m2m_state dl;       /* download_dir: the package, the payload */
 	bool st_open, dl_open;
-	const struct upd_floor_ops *fops; /* where the floor is kept: the file or a TPM NV index */
+	const struct upd_floor_ops *fops; /* where the floor is kept (NULL until first needed) */
 	void *fctx;
 	struct upd *j;
 	uint64_t deadline;         /* m2m_now_ms() of the run's end */
@@ -51,6 +51,10 @@ struct m2m_update {
 };
 /* a genuine package the policy refused (m, may be NULL): its name and version into rec */
 void eng_name_refused(struct upd_record *rec, const struct upd_manifest *m);
+/* a technician's commit: USAGE unless the new version runs (RAUC: its slot booted) */
+int eng_can_commit(struct m2m_update *u, const struct upd_record *rec, struct m2m_err *err);
+/* the run's bound starts now (each public call that works) */
+void eng_arm(struct m2m_update *u);
 /* the fetch step of a push (steps.c calls it for the source PUSH_SOURCE) */
 int eng_push_fetch(struct m2m_update *u, struct upd_record *rec, struct m2m_err *err);
 void eng_push_close(struct m2m_update *u);

@@ -342,10 +342,15 @@ static int http_once(struct upd_fetch_io *io, struct http *h)
 	if (!(e = cl.easy_init()))
 		return m2m_err_set(io->err, M2M_ERR_FAILURE, "libcurl: cannot start");
 	cl.easy_setopt(e, CURLOPT_URL, o->url);
-	cl.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	/* a redirect may not leave https for http */
-	cl.easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR,
-			 upd_fetch_scheme(o->url) == UPD_SCHEME_HTTPS ? "https" : "http,https");
+	/* a redirect may not leave https for http: a libcurl too old to say so is refused */
+	if (cl.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+	    cl.easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR,
+			   upd_fetch_scheme(o->url) == UPD_SCHEME_HTTPS ? "https" : "http,https") !=
+		    CURLE_OK) {
+		cl.easy_cleanup(e);
+		return m2m_err_set(io->err, M2M_ERR_DEVICE, "libcurl: too old to restrict the protocols "
+				   "of a transfer and its redirects (7.85 or later needed)");
+	}
 	cl.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
 	cl.easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
 	cl.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

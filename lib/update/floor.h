@@ -61,10 +61,12 @@ enum upd_floor_copy upd_floor_copy_decode(const uint8_t *buf, size_t len, struct
 					  uint32_t *gen);
 
 /*
- * Which of two copies holds the floors: 0 or 1, or -1 if neither does (the
- * index is damaged). A valid copy wins over an empty or damaged one (a
- * write cut by a power loss damages only the copy it was writing); of two
- * valid copies the higher generation wins (equal ones: damaged).
+ * Which of two copies holds the floors: 0 or 1, 2 if there are none yet (the
+ * first half damaged and the second never written: the very first write,
+ * always into the first half, was cut), or -1 if neither does (the index is
+ * damaged). A valid copy wins over an empty or damaged one (a write cut by a
+ * power loss damages only the copy it was writing); of two valid copies the
+ * higher generation wins (equal ones: damaged).
  */
 int upd_floor_copy_pick(enum upd_floor_copy a, uint32_t gen_a, enum upd_floor_copy b,
 			uint32_t gen_b);

@@ -262,6 +262,9 @@ int upd_floor_copy_pick(enum upd_floor_copy a, uint32_t gen_a, enum upd_floor_co
 		return 0;
 	if (b == UPD_COPY_VALID)
 		return 1;
+	/* the very first write (always into the first half) was cut: there were no floors */
+	if (a == UPD_COPY_DAMAGED && b == UPD_COPY_EMPTY)
+		return 2;
 	return -1;
 }
 
@@ -452,6 +455,10 @@ static int load(struct floor_tpm *f, struct upd_floor_set *s, uint32_t *gen, int
 		Esys_Free(data);
 	}
 	pick = upd_floor_copy_pick(st[0], g[0], st[1], g[1]);
+	if (pick == 2) {
+		s->n = 0; /* none yet: the next write goes into the first half again */
+		return M2M_OK;
+	}
 	if (pick < 0) {
 		s->n = 0;
 		return m2m_err_set(err, M2M_ERR_STORAGE,

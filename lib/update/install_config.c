@@ -207,6 +207,43 @@ static bool same(const char *a, size_t alen, const char *b, size_t blen)
 	return alen == blen && !memcmp(a, b, alen);
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * The new configuration keeps the update's own places: the state directory
+ * (its journal), the download area and the floor. Moved, the next run would
+ * find no journal and the update under way would be neither committed nor
+ * rolled back. The current file not loading is no reason to refuse (it is
+ * being replaced).
+ */
+static int same_places(const char *config_path, const struct m2m_config *now,
+		       struct m2m_err *err)
+{
+	struct m2m_config *cur = NULL;
+	struct m2m_err e = { 0 };
+	const char *what = NULL;
+
+	if (m2m_config_load(config_path, &cur, &e) != M2M_OK)
+		return M2M_OK;
+	if (!same_str(cur->state_dir, now->state_dir))
+		what = "state_dir";
+	else if (cur->update && now->update &&
+		 !same_str(cur->update->download_dir, now->update->download_dir))
+		what = "update.download_dir";
+	else if (cur->update && now->update &&
+		 (cur->update->floor_tpm != now->update->floor_tpm ||
+		  cur->update->floor_index != now->update->floor_index))
+		what = "update.floor";
+	m2m_config_free(cur);
+	if (what)
+		return m2m_err_set(err, M2M_ERR_REFUSED, "new configuration: %s moves; a configuration "
+				   "package may not move the update's own state", what);
+	return M2M_OK;
+}
+
 /* The validator's verdict, and a configuration that can still be updated. */
 static int validate(const char *config_path, const char *buf, size_t len, struct m2m_err *err)
 {
@@ -217,6 +254,11 @@ static int validate(const char *config_path, const char *buf, size_t len, struct
 	rc = m2m_config_parse(config_path, buf, len, &cfg, err);
 	if (rc)
 		return m2m_err_prefix(err, "new configuration");
+	rc = same_places(config_path, cfg, err);
+	if (rc) {
+		m2m_config_free(cfg);
+		return rc;
+	}
 	if (!cfg->update || !cfg->update->trust)
 		rc = m2m_err_set(err, M2M_ERR_REFUSED, "new configuration: no update: section; "
 				 "the device could never be updated again");
@@ -259,20 +301,25 @@ static int validate_trust(const char *trust_path, const char *buf, size_t len,
 typedef int (*validate_fn)(const char *path, const char *buf, size_t len, struct m2m_err *err);
 
 static int install_file(const char *config_path, const char *payload, validate_fn check,
-			struct m2m_err *err);
+			bool dry, struct m2m_err *err);
 
 int upd_config_install(const char *config_path, const char *payload, struct m2m_err *err)
 {
-	return install_file(config_path, payload, validate, err);
+	return install_file(config_path, payload, validate, false, err);
 }
 
 int upd_trust_install(const char *trust_path, const char *payload, struct m2m_err *err)
 {
-	return install_file(trust_path, payload, validate_trust, err);
+	return install_file(trust_path, payload, validate_trust, false, err);
+}
+
+int upd_config_check(const char *path, const char *payload, bool trust, struct m2m_err *err)
+{
+	return install_file(path, payload, trust ? validate_trust : validate, true, err);
 }
 
 static int install_file(const char *config_path, const char *payload, validate_fn check,
-			struct m2m_err *err)
+			bool dry, struct m2m_err *err)
 {
 	char *new_ = NULL, *cur = NULL, *prev = NULL;
 	size_t new_len, cur_len, prev_len;
@@ -305,6 +352,8 @@ static int install_file(const char *config_path, const char *payload, validate_f
 				 "committed nor rolled back", n.prev);
 		goto out;
 	}
+	if (dry)
+		goto out;
 	if (!prev_ok)
 		rc = replace(n.prev, n.prev_new, n.dir, cur, cur_len, &cst, err);
 	if (!rc)

@@ -12,6 +12,8 @@
 #ifndef M2M_UPDATE_INSTALL_CONFIG_H
 #define M2M_UPDATE_INSTALL_CONFIG_H
 
+#include <stdbool.h>
+
 #include "m2m/m2m.h"
 
 /* The largest configuration accepted. */
@@ -36,6 +38,15 @@ int upd_config_install(const char *config_path, const char *payload, struct m2m_
  * unless the payload is PEM certificates, at least one, each a CA.
  */
 int upd_trust_install(const char *trust_path, const char *payload, struct m2m_err *err);
+/*
+ * What install would refuse, found before anything is touched (the engine
+ * asks before the install, so that a refusal ends the update as failed and
+ * no rollback touches a .prev that is not this update's): the payload's
+ * validation (trust: as upd_trust_install's), and BUSY for a .prev of
+ * another update. A new configuration may not move state_dir,
+ * update.download_dir or update.floor (REFUSED).
+ */
+int upd_config_check(const char *path, const char *payload, bool trust, struct m2m_err *err);
 /* The new configuration (or trust) is good: remove <config_path>.prev (OK if there is none). */
 int upd_config_commit(const char *config_path, struct m2m_err *err);
 /* Put <config_path>.prev back over config_path, atomically, and remove it (OK if none). */

@@ -511,12 +511,10 @@ int upd_checkpoint(struct upd *u, uint64_t offset, const char *etag, struct m2m_
 	if (u->last.state != UPD_DOWNLOADING)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "update: a checkpoint while %s",
 				   upd_state_name(u->last.state));
-	if (etag && strlen(etag) >= sizeof(r.etag))
-		return m2m_err_set(err, M2M_ERR_FAILURE, "update: the validator is longer than %zu bytes",
-				   sizeof(r.etag) - 1);
 	r.offset = offset;
+	/* a validator too long to keep is forgotten: the package's hash catches a change */
 	if (etag)
-		snprintf(r.etag, sizeof(r.etag), "%s", etag);
+		snprintf(r.etag, sizeof(r.etag), "%s", strlen(etag) < sizeof(r.etag) ? etag : "");
 	return put(u, &r, err);
 }
 
@@ -557,6 +555,9 @@ static int step_verify(struct upd *u, struct m2m_err *err)
 	struct m2m_err e = { 0 };
 	int rc = u->o.ops->verify(u->o.ctx, &r, &e);
 
+	/* out of time or stopped: still downloaded, the next run verifies again */
+	if (rc == M2M_ERR_TIMEOUT)
+		return m2m_err_set(err, rc, "%s", e.msg);
 	if (rc)
 		return put_failed(u, &r, rc, e.msg, err);
 	r.state = UPD_VERIFIED;

@@ -56,10 +56,10 @@ int m2m_update_sign(const char *manifest, size_t len, const char *payload,
 	json_object_object_add(o, "sha256", json_object_new_string(
 		"0000000000000000000000000000000000000000000000000000000000000000"));
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	rc = upd_manifest_parse(text, strlen(text), &m, err);
+	rc = upd_manifest_parse(text, strlen(text), &m, &why);
 	json_object_put(o);
 	if (rc)
-		return m2m_err_set(err, M2M_ERR_USAGE, "manifest: %s", err->msg);
+		return m2m_err_set(err, M2M_ERR_USAGE, "manifest: %s", why.msg);
 	for (size_t i = 0; i < n && !rc; i++) {
 		s[i].cert = signers[i].cert;
 		s[i].chain = signers[i].chain;

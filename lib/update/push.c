@@ -58,6 +58,7 @@ int m2m_update_push_begin(struct m2m_update *u, struct m2m_err *err)
 	int rc;
 
 	m2m_err_clear(err);
+	eng_arm(u);
 	eng_push_close(u);
 	u->pushed = false;
 	u->push_space = false;
@@ -171,6 +172,7 @@ int m2m_update_push_end(struct m2m_update *u, struct m2m_err *err)
 	int rc;
 
 	m2m_err_clear(err);
+	eng_arm(u);
 	if (!u->pushing)
 		return m2m_err_set(err, M2M_ERR_USAGE, "push: no push under way");
 	rc = upd_verifier_end(u->pv, err);

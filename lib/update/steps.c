@@ -22,6 +22,7 @@
 #include "update/engine_int.h"
 #include "update/fetch.h"
 #include "update/install.h"
+#include "update/install_config.h"
 
 /* ---- fetch ------------------------------------------------------------------------------ */
 
@@ -150,6 +151,9 @@ static int sink_payload(void *ctx, const void *data, size_t len, struct m2m_err 
 {
 	struct m2m_update *u = ctx;
 
+	if ((u->o.stop && *u->o.stop) || m2m_now_ms() >= u->deadline)
+		return m2m_err_set(err, M2M_ERR_TIMEOUT, "verify: %s", u->o.stop && *u->o.stop ?
+				   "stopped" : "out of the run's time; the next run verifies again");
 	if (eng_write_all(u->payload_fd, data, len) != 0)
 		return m2m_err_set(err, errno == ENOSPC || errno == EDQUOT ? M2M_ERR_STORAGE :
 				   M2M_ERR_FAILURE, "%s/%s: %s", u->dl.path, PAYLOAD_TMP, strerror(errno));
@@ -221,9 +225,6 @@ static int op_verify(void *ctx, struct upd_record *rec, struct m2m_err *err)
 	snprintf(rec->version, sizeof(rec->version), "%s", m.version);
 	rec->type = m.type;
 	hex(m.sha256, sizeof(m.sha256), rec->sha256);
-	/* the package is no longer needed: the payload is what was verified */
-	if (!eng_is_file_source(rec->source))
-		unlinkat(u->dl.dirfd, PKG_NAME, 0);
 	eng_log(u, LOG_INFO, "verified %s %s (%s)", m.name, m.version, upd_type_name(m.type));
 	return M2M_OK;
 }
@@ -331,6 +332,13 @@ static int op_prepare(void *ctx, struct upd_record *rec, struct m2m_err *err)
 
 	if (!rc)
 		rc = installer_of(u, rec, &m, &ops, &ic, err);
+	if (!rc && (strcmp(m.installer, "config") == 0 || strcmp(m.installer, "trust") == 0)) {
+		char payload[DL_PATH_MAX];
+
+		/* refused before the install: failed, and no rollback touches the files */
+		return upd_config_check(ic.config, eng_dl_path(u, PAYLOAD_NAME, payload),
+					strcmp(m.installer, "trust") == 0, err);
+	}
 	if (rc || strcmp(m.installer, "rauc") != 0)
 		return rc;
 	rc = ops->status(&ic, &ss, err);
@@ -366,6 +374,9 @@ static int op_install(void *ctx, struct upd_record *rec, struct m2m_err *err)
 	char payload[DL_PATH_MAX];
 	int rc = manifest_of(u, &m, err);
 
+	/* the verified record is on the disk: the payload is what counts, not the package */
+	if (!eng_is_file_source(rec->source))
+		unlinkat(u->dl.dirfd, PKG_NAME, 0);
 	if (!rc)
 		rc = installer_of(u, rec, &m, &ops, &ic, err);
 	if (rc)
@@ -430,6 +441,26 @@ static bool op_ready(void *ctx, const struct upd_record *rec)
 	return true;
 }
 
+int eng_can_commit(struct m2m_update *u, const struct upd_record *rec, struct m2m_err *err)
+{
+	struct upd_slot_status ss;
+	struct upd_manifest m;
+	int rc = slots_of(u, rec, &m, &ss, err);
+
+	if (rc == M2M_ERR_NOT_FOUND) {
+		m2m_err_clear(err);
+		return M2M_OK;
+	}
+	if (rc)
+		return rc;
+	if (strcmp(ss.booted, rec->slot) != 0)
+		return m2m_err_set(err, M2M_ERR_USAGE, "%s %s is in slot %s and slot %s runs: %s",
+				   m.name, m.version, rec->slot, ss.booted[0] ? ss.booted : "another",
+				   strcmp(ss.primary, rec->slot) == 0 ? "reboot into it first, or roll back" :
+				   "it did not stay booted: roll back");
+	return M2M_OK;
+}
+
 static int op_health(void *ctx, const struct upd_record *rec, struct m2m_err *err)
 {
 	struct m2m_update *u = ctx;
@@ -441,6 +472,8 @@ static int op_health(void *ctx, const struct upd_record *rec, struct m2m_err *er
 
 	if (rc == M2M_ERR_NOT_FOUND)
 		m2m_err_clear(err);
+	else if (rc == M2M_ERR_DAEMON || rc == M2M_ERR_TIMEOUT || rc == M2M_ERR_BUSY)
+		return M2M_ERR_BUSY; /* RAUC did not answer now: within the bound, ask again */
 	else if (rc)
 		return rc;
 	else if (strcmp(ss.booted, rec->slot) != 0)
@@ -455,7 +488,7 @@ static int op_health(void *ctx, const struct upd_record *rec, struct m2m_err *er
 	if (left > eng_left_ms(u))
 		left = eng_left_ms(u);
 	eng_log(u, LOG_INFO, "health check of %s %s (%u ms left)", m.name, m.version, left);
-	if (m.type == UPD_CONFIG) {
+	if (strcmp(m.installer, "config") == 0) {
 		/* the new configuration proves itself: its tunnels, its server */
 		struct m2m_config *now = NULL;
 

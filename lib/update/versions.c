@@ -80,6 +80,8 @@ static int floor_get(void *ctx, const char *name, char *version, size_t len, str
 {
 	struct m2m_update *u = ctx;
 
+	if (!u->fops && eng_floor_open(u->up, &u->st, &u->fops, &u->fctx, err) != M2M_OK)
+		return err->rc;
 	return u->fops->get(u->fctx, name, version, len, err);
 }
 
@@ -97,6 +99,8 @@ static int floor_raise(void *ctx, const char *name, const char *version, struct 
 			low = d;
 			to = *p;
 		}
+	if (!u->fops && eng_floor_open(u->up, &u->st, &u->fops, &u->fctx, err) != M2M_OK)
+		return err->rc;
 	return u->fops->raise(u->fctx, name, to, err);
 }
 

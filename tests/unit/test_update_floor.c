@@ -237,7 +237,9 @@ static void test_pick(void **state)
 	assert_int_equal(upd_floor_copy_pick(V, 2, V, 2), -1); /* never written so by us */
 	assert_int_equal(upd_floor_copy_pick(D, 0, D, 0), -1);
 	assert_int_equal(upd_floor_copy_pick(E, 0, E, 0), -1); /* written, yet nothing: damaged */
-	assert_int_equal(upd_floor_copy_pick(D, 0, E, 0), -1);
+	/* the first write (into the first half) cut: there were no floors yet */
+	assert_int_equal(upd_floor_copy_pick(D, 0, E, 0), 2);
+	assert_int_equal(upd_floor_copy_pick(E, 0, D, 0), -1);
 }
 
 static void test_copy_full(void **state)

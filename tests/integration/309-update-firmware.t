@@ -143,6 +143,11 @@ run ok check
 run_rc 0 "1: check before the reboot: exit 0 (the reboot is pending)"
 is "$(st state next)" "installed health" "1: still installed, awaiting the health check"
 is "$(rauc_lab_slot_state)" "primary=B A=good B=good" "1: nothing marked"
+run ok commit
+run_rc 2 "1: a technician's commit before the reboot: exit 2 (the new slot does not run yet)"
+like "$ERR" "slot B and slot A runs: reboot into it first" "1: ... it says why"
+is "$(st state next)" "installed health" "1: still installed"
+is "$(rauc_lab_slot_state)" "primary=B A=good B=good" "1: nothing marked by it"
 
 # ==== 2 the reboot into B; check proves it healthy and commits
 rauc_lab_reboot B

@@ -183,6 +183,30 @@ static void test_refused(void **state)
 	refused(x, buf, M2M_ERR_REFUSED, "update.trust /nonexistent/trust.pem");
 }
 
+/* the check before an install: what install would refuse, nothing touched; a moved state_dir */
+static void test_check(void **state)
+{
+	struct fx *x = *state;
+	struct m2m_err err = { 0 };
+	char buf[512];
+
+	assert_int_equal(upd_config_check(x->cfg, x->payload, false, &err), M2M_OK);
+	expect(x, x->cfg, "1h");
+	expect(x, x->prev, NULL);
+	snprintf(buf, sizeof(buf), CONF_FMT "state_dir: %s/elsewhere\n", x->trust, "2h", x->dir);
+	put(x->payload, buf);
+	assert_int_equal(upd_config_check(x->cfg, x->payload, false, &err), M2M_ERR_REFUSED);
+	assert_non_null(strstr(err.msg, "state_dir moves"));
+	assert_int_equal(upd_config_install(x->cfg, x->payload, &err), M2M_ERR_REFUSED);
+	expect(x, x->cfg, "1h");
+	/* a .prev that is not this update's: BUSY before anything is touched */
+	put_conf(x, x->payload, "2h");
+	put_conf(x, x->prev, "9h");
+	assert_int_equal(upd_config_check(x->cfg, x->payload, false, &err), M2M_ERR_BUSY);
+	expect(x, x->cfg, "1h");
+	expect(x, x->prev, "9h");
+}
+
 static void test_missing(void **state)
 {
 	struct fx *x = *state;
@@ -336,6 +360,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_install_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cut_states, setup, teardown),
 	};
 

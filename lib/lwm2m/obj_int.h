@@ -36,7 +36,7 @@ struct lw_object_def {
 };
 
 extern const struct lw_object_def lw_obj_security, lw_obj_server, lw_obj_device,
-	lw_obj_connmon, lw_obj_location, lw_obj_vpn;
+	lw_obj_connmon, lw_obj_location, lw_obj_vpn, lw_obj_firmware;
 
 /* A string value the read callbacks hand out (NULL reads as ""). */
 static inline int str(struct lw_value *v, const char *s)

@@ -42,6 +42,8 @@ struct lw_objects {
 	char vst_err[LW_MAX_INST][384];
 	uint64_t vst_at;
 	char scratch[512];      /* string values handed out by read callbacks */
+	/* Firmware Update (obj_firmware.c): its worker and what it knows; NULL until used */
+	struct lw_fw *fw;
 };
 
 /* Build every object into reg. */

@@ -1,0 +1,152 @@
+#!/bin/bash
+# The LwM2M Firmware Update object (5, LwM2M TS 1.1 Core E.6) over the update engine,
+# ordered by lwm2m-node-lib (an independent server) while m2mdm-status --serve serves:
+# the server writes a Package URI (http, a server that sends it slowly, so that the
+# download is seen), observes State and sees Downloading (1) then Downloaded (2); it
+# executes Update and sees Update Result 1 (success: E.6's "firmware updated
+# successfully", the update committed after its health check) with State Idle (0), and
+# the script installer was called. The refusals, each a Write that succeeds (E.6: errors
+# are reported only by Update Result) and leaves the installed version as it was: a
+# package that is not signed (5, integrity check failure), an ftp:// URI (9, unsupported
+# protocol), a string that is no URI (7, invalid URI); an empty Package URI resets to
+# Idle with Update Result 0; Update outside Downloaded is refused (4.05). /5/0 is in
+# the registration's links.
+. "$(dirname "$0")/lwm2m-lib.sh"
+lwm2m_server_setup
+for p in openssl python3; do command -v $p >/dev/null || skip_all "$p not installed"; done
+[ -x "$TOOLS/upd-pkg" ] || skip_all "build the tools first (make units)"
+plan 22
+
+# ---- the vendor: a CA, a code signer, a signed firmware package; an unsigned image
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/ca.key" \
+	-out "$T/ca.pem" -subj /CN=vendor-root -days 30 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/vendor.key" \
+	-out "$T/vendor.csr" -subj /CN=vendor-signer 2>/dev/null
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n' >"$T/cs.ext"
+openssl x509 -req -in "$T/vendor.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
+	-days 20 -extfile "$T/cs.ext" -out "$T/vendor.pem" 2>/dev/null
+W=$T/www
+mkdir -p "$W"
+head -c 400000 /dev/urandom >"$T/fw-2.bin"
+EXP=$(date -u -d '+10 days' +%Y-%m-%dT%H:%M:%SZ)
+"$TOOLS/upd-pkg" sign "$W/fw-2.pkg" "$T/fw-2.bin" type=firmware name=gate-fw version=2.0.0 \
+	model=gate-7 installer=script expires="$EXP" -- file path="$T/vendor.key" cert="$T/vendor.pem" >/dev/null
+ok $? "a signed firmware package (gate-fw 2.0.0)"
+# an image without our signed manifest, as a vendor's build puts it out
+head -c 50000 /dev/urandom >"$W/unsigned.pkg"
+
+# ---- an http server that sends slowly (16 KiB every 0.1 s: the download lasts about 2.5 s)
+hp=$(free_port)
+bg "$T/http.log" python3 -c '
+import http.server, os, sys, time
+root = sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        p = os.path.join(root, os.path.basename(self.path))
+        if not os.path.isfile(p):
+            self.send_error(404); return
+        data = open(p, "rb").read()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        for i in range(0, len(data), 16384):
+            self.wfile.write(data[i:i + 16384]); self.wfile.flush(); time.sleep(0.1)
+    def log_message(self, fmt, *a):
+        print(fmt % a, flush=True)
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$hp" "$W"
+for ((i = 0; i < 100; i++)); do ss -Hltn "sport = :$hp" | grep -q . && break; sleep 0.05; done
+
+# ---- the device: --serve, the engine with a script installer that records its calls
+port=$(free_port)
+ep=it-fw-$port
+cat >"$T/install.sh" <<EOF
+#!/bin/sh
+echo "\$1 \$M2M_UPDATE_NAME \$M2M_UPDATE_VERSION" >> "$T/calls"
+[ "\$1" = install ] && cp "\$2" "$T/installed"
+exit 0
+EOF
+chmod 0755 "$T/install.sh"
+cat >"$T/m2m.yaml" <<YAML
+version: 1
+device: {id: $ep, model: gate-7}
+state_dir: $T/state
+dm:
+  server: "coap://127.0.0.1:$port"
+  security: nosec
+  lifetime: 60s
+update:
+  trust: $T/ca.pem
+  health:
+    timeout: 30s
+  installers:
+    script:
+      path: $T/install.sh
+      timeout: 30s
+YAML
+chmod 0600 "$T/m2m.yaml"
+export M2M_CONFIG=$T/m2m.yaml
+URL=http://127.0.0.1:$hp/fw-2.pkg
+plan_checks=(
+	'read:/5/0/3~0' 'read:/5/0/5~0' 'exec:/5/0/2'
+	"write:/5/0/1=$URL" 'observe:/5/0/3:6000:1'
+	'exec:/5/0/2' 'observe:/5/0/5:5000:0' 'read:/5/0/5~1' 'read:/5/0/3~0' 'read:/5/0/7~2.0.0'
+	"write:/5/0/1=http://127.0.0.1:$hp/unsigned.pkg" 'observe:/5/0/5:3000:0'
+	'read:/5/0/5~5' 'read:/5/0/3~0'
+	'write:/5/0/1=ftp://127.0.0.1/fw-2.pkg' 'read:/5/0/5~9' 'read:/5/0/3~0'
+	'write:/5/0/1=::no uri::' 'read:/5/0/5~7'
+	'write:/5/0/1=' 'read:/5/0/5~0'
+)
+bg "$T/server.log" node "$ROOT/tests/tools/lwm2m-server.js" --port "$port" --ep "$ep" \
+	--timeout 60000 "${plan_checks[@]}"
+server=$BG_PID
+wait_for "$T/server.log" '"event":"listening"' 15
+bg "$T/serve.log" "$BIN/m2mdm-status" --serve -v
+wait_for "$T/server.log" '"event":"summary"' 60
+ok $? "the server's plan ran to its end"
+cr() { check_result "$T/server.log" "$1"; }
+
+reg=$(grep -m1 '"event":"register"' "$T/server.log")
+grep -q '</5/0>' <<<"$reg"
+ok $? "/5/0 is in the registration's links"
+is "$(cr 'read:/5/0/3~0') $(cr 'read:/5/0/5~0')" "pass pass" "before any update: State 0 (Idle), Update Result 0"
+first_exec=$(grep -m1 -F '"check":"exec:/5/0/2"' "$T/server.log")
+grep -q '"ok":false' <<<"$first_exec" && grep -q '4.05' <<<"$first_exec"
+ok $? "Update in Idle: refused with 4.05 (only executable in Downloaded)"
+is "$(cr "write:/5/0/1=$URL")" pass "the Package URI write succeeds"
+obs=$(grep -F '"check":"observe:/5/0/3:6000:1"' "$T/server.log")
+grep -q '"first":"1"' <<<"$obs"
+ok $? "observed State: Downloading (1) first ($(grep -oE '"first":"[^"]*"' <<<"$obs"))"
+notes=$(grep '"event":"notify","path":"/5/0/3"' "$T/server.log" | grep -oE '"value":"[0-9]+"' | cut -d'"' -f4 | tr '\n' ' ')
+[ "$(echo $notes | awk '{print $1}')" = 2 ]
+ok $? "then notified: Downloaded (2) (notifications: $notes)"
+exec2=$(grep -F '"check":"exec:/5/0/2"' "$T/server.log" | sed -n 2p)
+grep -q '"ok":true' <<<"$exec2"
+ok $? "Update in Downloaded: accepted"
+is "$(cr 'read:/5/0/5~1') $(cr 'read:/5/0/3~0') $(cr 'read:/5/0/7~2.0.0')" "pass pass pass" \
+	"then Update Result 1 (success), State 0 (Idle), PkgVersion 2.0.0"
+is "$(cat "$T/calls" 2>/dev/null | tr '\n' ';')" "install gate-fw 2.0.0;commit gate-fw 2.0.0;" \
+	"the script installer installed and committed 2.0.0"
+cmp -s "$T/installed" "$T/fw-2.bin"
+ok $? "what it installed is the signed payload"
+
+is "$(cr "write:/5/0/1=http://127.0.0.1:$hp/unsigned.pkg") $(cr 'read:/5/0/5~5') $(cr 'read:/5/0/3~0')" \
+	"pass pass pass" "an unsigned package: the write succeeds, Update Result 5 (integrity check failure), State 0"
+ur=$(grep '"event":"notify","path":"/5/0/5"' "$T/server.log" | sed -n '2,$p' | grep -oE '"value":"[0-9]+"' | cut -d'"' -f4 | tr '\n' ' ')
+is "$ur" "5 " "its Update Result was notified once: 5, never the last update's 1 again"
+is "$(cr 'write:/5/0/1=ftp://127.0.0.1/fw-2.pkg') $(cr 'read:/5/0/5~9') $(cr 'read:/5/0/3~0')" \
+	"pass pass pass" "ftp://: the write succeeds, Update Result 9 (unsupported protocol), State 0"
+is "$(cr 'write:/5/0/1=::no uri::') $(cr 'read:/5/0/5~7')" "pass pass" \
+	"no URI: the write succeeds, Update Result 7 (invalid URI)"
+is "$(cr 'write:/5/0/1=') $(cr 'read:/5/0/5~0')" "pass pass" "an empty Package URI: Update Result back to 0"
+is "$(grep -c '^install' "$T/calls")" 1 "the refusals reached no installer"
+"$BIN/m2mdm-update" status --json >"$T/st.json" 2>"$T/st.err"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(not (d["state"]=="failed" and d["result"] in ("integrity", 17)))' "$T/st.json"
+ok $? "m2mdm-update status: the last update (the unsigned one) failed its integrity check ($(head -c 300 "$T/st.json"))"
+grep -q '"gate-fw": *"2.0.0"' "$T/state/update.installed"
+ok $? "the committed version of gate-fw is still 2.0.0 ($(cat "$T/state/update.installed"))"
+cmp -s "$T/installed" "$T/fw-2.bin"
+ok $? "the installed firmware is still 2.0.0's"
+grep -q '"event":"register"' "$T/server.log" && [ "$(grep -c '"event":"register"' "$T/server.log")" = 1 ]
+ok $? "one registration: --serve kept serving through the download and the update"
+[ "$_fail" = 0 ] || { diag "$(cat "$T/server.log")"; diag "$(tail -30 "$T/serve.log.err")"; }
+done_testing

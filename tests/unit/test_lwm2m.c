@@ -456,7 +456,7 @@ static void test_vpn_ddf(void **state)
 /* The table of objects: registered in order, Security hidden, instances from the config. */
 static void test_objects_table(void **state)
 {
-	static const uint16_t ids[] = { 0, 1, 3, 4, 6, LW_OBJ_M2M_VPN };
+	static const uint16_t ids[] = { 0, 1, 3, 4, 6, LW_OBJ_M2M_VPN, 5 };
 	struct m2m_vpn_profile prof[2] = { { .name = "a" }, { .name = "b" } };
 	struct m2m_config cfg = { 0 };
 	struct lw_objects objs;
@@ -474,10 +474,11 @@ static void test_objects_table(void **state)
 	assert_true(r.obj[0]->hidden);
 	assert_int_equal(lw_registry_find(&r, 6)->n_inst, 0); /* no dm.location */
 	assert_int_equal(lw_registry_find(&r, LW_OBJ_M2M_VPN)->n_inst, 2);
+	assert_int_equal(lw_registry_find(&r, 5)->n_inst, 0); /* no update: section */
 	assert_int_equal(objs.lifetime_s, 60);
 	lw_register_links(&r, &b);
 	assert_string_equal((char *)b.p, "</>;rt=\"oma.lwm2m\";ct=110,</1>;ver=1.1,</1/0>,"
-					 "</3>;ver=1.1,</3/0>,</4/0>,</6>,</33810/0>,</33810/1>");
+					 "</3>;ver=1.1,</3/0>,</4/0>,</6>,</33810/0>,</33810/1>,</5>");
 	lw_buf_free(&b);
 	lw_objects_free(&objs);
 }

@@ -148,5 +148,6 @@ int cfg_get_pin(struct cfg_ctx *c, const struct cfg_node *key, const struct cfg_
 		struct m2m_secret_ref *ref);
 /* A TPM persistent handle of the owner, hex. */
 int cfg_get_handle(struct cfg_ctx *c, const struct cfg_node *v, uint32_t *out);
+int cfg_get_nv_index(struct cfg_ctx *c, const struct cfg_node *v, uint32_t *out);
 
 #endif

@@ -397,28 +397,64 @@ int cfg_get_pin(struct cfg_ctx *c, const struct cfg_node *key, const struct cfg_
 }
 
 /*
+ * A TPM handle in hex within one range of the TPM's (TPM 2.0 Part 2, the
+ * handle types): [lo, hi] with its first byte, of which the part from
+ * reserved on belongs to someone else (reserved_why says whom).
+ */
+struct cfg_tpm_range {
+	const char *what;          /* "handle", "NV index" */
+	const char *expected;
+	unsigned long lo, hi, reserved;
+	const char *reserved_why;
+};
+
+static int get_tpm_hex(struct cfg_ctx *c, const struct cfg_node *v, const struct cfg_tpm_range *r,
+		       uint32_t *out)
+{
+	char b[QMAX * 4 + 8], *end;
+	const char *s;
+	unsigned long h;
+	int rc = cfg_text(c, v, r->expected, &s);
+
+	if (rc)
+		return rc;
+	h = strtoul(s, &end, 16);
+	if (*end || !(s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) || h < r->lo || h > r->hi)
+		return cfg_fail(c, v, "invalid %s '%s'; expected %s", r->what, cfg_q(v, b, sizeof(b)),
+				r->expected);
+	if (h >= r->reserved)
+		return cfg_fail(c, v, "%s '%s' %s; expected %s", r->what, cfg_q(v, b, sizeof(b)),
+				r->reserved_why, r->expected);
+	*out = (uint32_t)h;
+	return M2M_OK;
+}
+
+/*
  * A TPM persistent handle of the owner, hex: 0x81000000 to 0x817fffff (from
  * 0x81800000 they belong to the platform, which we cannot make keys in).
  */
 int cfg_get_handle(struct cfg_ctx *c, const struct cfg_node *v, uint32_t *out)
 {
-	static const char expected[] = "a persistent handle in hex, 0x81000000 to 0x817fffff";
-	char b[QMAX * 4 + 8], *end;
-	const char *s;
-	unsigned long h;
-	int rc = cfg_text(c, v, expected, &s);
+	static const struct cfg_tpm_range r = {
+		"handle", "a persistent handle in hex, 0x81000000 to 0x817fffff",
+		0x81000000ul, 0x81fffffful, 0x81800000ul, "belongs to the platform",
+	};
 
-	if (rc)
-		return rc;
-	h = strtoul(s, &end, 16);
-	if (*end || !(s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) || h < 0x81000000ul ||
-	    h > 0x81fffffful)
-		return cfg_fail(c, v, "invalid handle '%s'; expected %s", cfg_q(v, b, sizeof(b)),
-				expected);
-	if (h >= 0x81800000ul)
-		return cfg_fail(c, v, "handle '%s' belongs to the platform; expected %s",
-				cfg_q(v, b, sizeof(b)), expected);
-	*out = (uint32_t)h;
-	return M2M_OK;
+	return get_tpm_hex(c, v, &r, out);
+}
+
+/*
+ * An NV index of the owner, hex: 0x01000000 to 0x01bfffff (from 0x01c00000
+ * the TCG's registry puts the endorsement and platform certificates).
+ */
+int cfg_get_nv_index(struct cfg_ctx *c, const struct cfg_node *v, uint32_t *out)
+{
+	static const struct cfg_tpm_range r = {
+		"NV index", "an NV index in hex, 0x01000000 to 0x01bfffff",
+		0x01000000ul, 0x01fffffful, 0x01c00000ul,
+		"is the TCG's (endorsement and platform certificates)",
+	};
+
+	return get_tpm_hex(c, v, &r, out);
 }
 

@@ -139,39 +139,13 @@ static int installer_key(struct cfg_ctx *c, int k, const struct cfg_node *key,
 	return rc;
 }
 
-/*
- * An NV index of the owner, hex: 0x01000000 to 0x01bfffff (from 0x01c00000
- * the TCG's registry puts the endorsement and platform certificates).
- */
-static int get_nv_index(struct cfg_ctx *c, const struct cfg_node *v, uint32_t *out)
-{
-	static const char expected[] = "an NV index in hex, 0x01000000 to 0x01bfffff";
-	char b[QMAX * 4 + 8], *end;
-	const char *s;
-	unsigned long h;
-	int rc = cfg_text(c, v, expected, &s);
-
-	if (rc)
-		return rc;
-	h = strtoul(s, &end, 16);
-	if (*end || !(s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) || h < 0x01000000ul ||
-	    h > 0x01fffffful)
-		return cfg_fail(c, v, "invalid NV index '%s'; expected %s", cfg_q(v, b, sizeof(b)),
-				expected);
-	if (h >= 0x01c00000ul)
-		return cfg_fail(c, v, "NV index '%s' is the TCG's (endorsement and platform "
-				"certificates); expected %s", cfg_q(v, b, sizeof(b)), expected);
-	*out = (uint32_t)h;
-	return M2M_OK;
-}
-
 static int floor_tpm_key(struct cfg_ctx *c, int k, const struct cfg_node *key,
 			 const struct cfg_node *v, void *obj)
 {
 	struct m2m_update_config *up = obj;
 
 	if (k == FT_INDEX)
-		return get_nv_index(c, v, &up->floor_index);
+		return cfg_get_nv_index(c, v, &up->floor_index);
 	return cfg_get_str(c, v, &cfg_vt_tcti, &up->floor_tcti);
 }
 

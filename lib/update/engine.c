@@ -26,8 +26,9 @@
 #include "update/engine_int.h"
 #include "update/fetch.h"
 
-void eng_log(struct m2m_update *u, int prio, const char *fmt, ...)
+void eng_log(void *ctx, int prio, const char *fmt, ...)
 {
+	struct m2m_update *u = ctx;
 	char line[768];
 	va_list ap;
 

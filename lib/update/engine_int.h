@@ -59,8 +59,8 @@ void eng_arm(struct m2m_update *u);
 int eng_push_fetch(struct m2m_update *u, struct upd_record *rec, struct m2m_err *err);
 void eng_push_close(struct m2m_update *u);
 
-void eng_log(struct m2m_update *u, int prio, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* the caller's log (ctx: the struct m2m_update; an m2m_log_fn, also the installers') */
+void eng_log(void *ctx, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* ms left of the run's bound (at least 1) */
 unsigned eng_left_ms(const struct m2m_update *u);
 /* an absolute path: a package on this machine, not a URL */

@@ -255,20 +255,6 @@ static void install_progress(void *ctx, unsigned pct, const char *what)
 		u->o.progress(u->o.progress_ctx, "install", pct, 100, what ? what : "");
 }
 
-static void install_log(void *ctx, int prio, const char *fmt, ...)
-{
-	struct m2m_update *u = ctx;
-	char line[768];
-	va_list ap;
-
-	if (!u->o.log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	u->o.log(u->o.log_ctx, prio, "%s", line);
-}
-
 /*
  * The installer the manifest names, and its context. REFUSED if this device
  * does not have it (update.installers): the package is not for this device.
@@ -280,7 +266,7 @@ static int installer_of(struct m2m_update *u, const struct upd_record *rec,
 	memset(ic, 0, sizeof(*ic));
 	ic->progress = install_progress;
 	ic->progress_ctx = u;
-	ic->log = install_log;
+	ic->log = eng_log;
 	ic->log_ctx = u;
 	ic->name = m->name;
 	ic->version = m->version;
@@ -319,6 +305,16 @@ static int installer_of(struct m2m_update *u, const struct upd_record *rec,
 	return *ops ? M2M_OK : m2m_err_set(err, M2M_ERR_FAILURE, "installer %s: missing", m->installer);
 }
 
+/* The verified manifest and the installer it names, with its context. */
+static int installer_for(struct m2m_update *u, const struct upd_record *rec,
+			 struct upd_manifest *m, const struct upd_installer_ops **ops,
+			 struct upd_install_ctx *ic, struct m2m_err *err)
+{
+	int rc = manifest_of(u, m, err);
+
+	return rc ? rc : installer_of(u, rec, m, ops, ic, err);
+}
+
 /* RAUC: the slot an install goes to is the one not booted (of the booted one's class). */
 static int op_prepare(void *ctx, struct upd_record *rec, struct m2m_err *err)
 {
@@ -328,10 +324,8 @@ static int op_prepare(void *ctx, struct upd_record *rec, struct m2m_err *err)
 	struct upd_slot_status ss;
 	const struct upd_slot *booted;
 	struct upd_manifest m;
-	int rc = manifest_of(u, &m, err);
+	int rc = installer_for(u, rec, &m, &ops, &ic, err);
 
-	if (!rc)
-		rc = installer_of(u, rec, &m, &ops, &ic, err);
 	if (!rc && (strcmp(m.installer, "config") == 0 || strcmp(m.installer, "trust") == 0)) {
 		char payload[DL_PATH_MAX];
 
@@ -372,13 +366,12 @@ static int op_install(void *ctx, struct upd_record *rec, struct m2m_err *err)
 	struct upd_install_ctx ic;
 	struct upd_manifest m;
 	char payload[DL_PATH_MAX];
-	int rc = manifest_of(u, &m, err);
+	int rc;
 
 	/* the verified record is on the disk: the payload is what counts, not the package */
 	if (!eng_is_file_source(rec->source))
 		unlinkat(u->dl.dirfd, PKG_NAME, 0);
-	if (!rc)
-		rc = installer_of(u, rec, &m, &ops, &ic, err);
+	rc = installer_for(u, rec, &m, &ops, &ic, err);
 	if (rc)
 		return rc;
 	eng_dl_path(u, PAYLOAD_NAME, payload);
@@ -409,10 +402,8 @@ static int slots_of(struct m2m_update *u, const struct upd_record *rec, struct u
 {
 	const struct upd_installer_ops *ops;
 	struct upd_install_ctx ic;
-	int rc = manifest_of(u, m, err);
+	int rc = installer_for(u, rec, m, &ops, &ic, err);
 
-	if (!rc)
-		rc = installer_of(u, rec, m, &ops, &ic, err);
 	if (!rc && (strcmp(m->installer, "rauc") != 0 || !rec->slot[0]))
 		return M2M_ERR_NOT_FOUND; /* no slots: the new version runs once installed */
 	return rc ? rc : ops->status(&ic, ss, err);
@@ -515,10 +506,8 @@ static int op_commit(void *ctx, const struct upd_record *rec, struct m2m_err *er
 	const struct upd_installer_ops *ops;
 	struct upd_install_ctx ic;
 	struct upd_manifest m;
-	int rc = manifest_of(u, &m, err);
+	int rc = installer_for(u, rec, &m, &ops, &ic, err);
 
-	if (!rc)
-		rc = installer_of(u, rec, &m, &ops, &ic, err);
 	if (!rc)
 		rc = ops->mark_good(&ic, err);
 	if (!rc)
@@ -536,10 +525,8 @@ static int op_rollback(void *ctx, const struct upd_record *rec, struct m2m_err *
 	const struct upd_installer_ops *ops;
 	struct upd_install_ctx ic;
 	struct upd_manifest m;
-	int rc = manifest_of(u, &m, err);
+	int rc = installer_for(u, rec, &m, &ops, &ic, err);
 
-	if (!rc)
-		rc = installer_of(u, rec, &m, &ops, &ic, err);
 	if (!rc)
 		rc = ops->rollback(&ic, err);
 	if (rc)

@@ -102,10 +102,13 @@ static int open_dirs(const struct m2m_config *cfg, struct m2m_state *st, bool *s
 int m2m_update_open(const struct m2m_config *cfg, const struct m2m_update_opts *opts,
 		    struct m2m_update **out, struct m2m_err *err)
 {
+	struct m2m_err local;
 	struct upd_opts uo = { .ops = &eng_ops };
 	struct m2m_update *u;
 	int rc;
 
+	if (!err)
+		err = &local;
 	m2m_err_clear(err);
 	*out = NULL;
 	if (!opts || opts->version < 1 || opts->version > M2M_UPDATE_OPTS_VERSION)
@@ -175,8 +178,11 @@ int eng_ok(int rc, struct m2m_err *err)
 
 int m2m_update_install(struct m2m_update *u, const char *source, struct m2m_err *err)
 {
+	struct m2m_err local;
 	int rc;
 
+	if (!err)
+		err = &local;
 	m2m_err_clear(err);
 	eng_arm(u);
 	if (source && source[0] != '/' && upd_fetch_scheme(source) == UPD_SCHEME_INVALID)
@@ -191,6 +197,10 @@ int m2m_update_install(struct m2m_update *u, const char *source, struct m2m_err 
 
 int m2m_update_continue(struct m2m_update *u, struct m2m_err *err)
 {
+	struct m2m_err local;
+
+	if (!err)
+		err = &local;
 	m2m_err_clear(err);
 	eng_arm(u);
 	return eng_ok(upd_run(u->j, err), err);
@@ -198,6 +208,10 @@ int m2m_update_continue(struct m2m_update *u, struct m2m_err *err)
 
 int m2m_update_apply(struct m2m_update *u, struct m2m_err *err)
 {
+	struct m2m_err local;
+
+	if (!err)
+		err = &local;
 	m2m_err_clear(err);
 	eng_arm(u);
 	return eng_ok(upd_release(u->j, err), err);
@@ -205,8 +219,11 @@ int m2m_update_apply(struct m2m_update *u, struct m2m_err *err)
 
 int m2m_update_decide(struct m2m_update *u, bool good, struct m2m_err *err)
 {
+	struct m2m_err local;
 	int rc;
 
+	if (!err)
+		err = &local;
 	m2m_err_clear(err);
 	eng_arm(u);
 	if (good && upd_next(u->j) == UPD_NEXT_HEALTH) {
@@ -260,11 +277,14 @@ int m2m_update_get(const struct m2m_update *u, struct m2m_update_status *st, str
 int m2m_update_status(const struct m2m_config *cfg, struct m2m_update_status *s,
 		      struct m2m_err *err)
 {
+	struct m2m_err local;
 	struct upd_record last;
 	enum upd_next next;
 	struct m2m_state st;
 	int rc;
 
+	if (!err)
+		err = &local;
 	m2m_err_clear(err);
 	memset(s, 0, sizeof(*s));
 	if (!cfg->update)

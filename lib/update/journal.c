@@ -375,8 +375,14 @@ static int put(struct upd *u, struct upd_record *r, struct m2m_err *err)
 	r->time = t / 1000;
 	r->ms = (unsigned)(t % 1000);
 	/* a message too long for a record is cut, never the record refused for it */
-	while ((rc = upd_record_json(r, json, sizeof(json), err)) && strlen(r->message) > 16)
-		r->message[strlen(r->message) / 2] = '\0';
+	while ((rc = upd_record_json(r, json, sizeof(json), err)) && strlen(r->message) > 16) {
+		size_t cut = strlen(r->message) / 2;
+
+		/* at a character's start: a status's JSON stays UTF-8 */
+		while (cut && ((unsigned char)r->message[cut] & 0xc0) == 0x80)
+			cut--;
+		r->message[cut] = '\0';
+	}
 	if (rc)
 		return rc;
 	n = strlen(json);

@@ -52,11 +52,14 @@ int eng_push_fetch(struct m2m_update *u, struct upd_record *rec, struct m2m_err 
 
 int m2m_update_push_begin(struct m2m_update *u, struct m2m_err *err)
 {
+	struct m2m_err local;
 	const struct upd_record *last = upd_last(u->j);
 	struct upd_policy pol;
 	char path[DL_PATH_MAX];
 	int rc;
 
+	if (!err)
+		err = &local;
 	m2m_err_clear(err);
 	eng_arm(u);
 	eng_push_close(u);
@@ -120,9 +123,12 @@ static int flush(struct m2m_update *u, struct m2m_err *err)
 int m2m_update_push(struct m2m_update *u, uint64_t offset, const void *data, size_t len,
 		    struct m2m_err *err)
 {
+	struct m2m_err local;
 	char path[DL_PATH_MAX];
 	int rc;
 
+	if (!err)
+		err = &local;
 	m2m_err_clear(err);
 	if (!u->pushing)
 		return m2m_err_set(err, M2M_ERR_USAGE, "push: no push under way");
@@ -169,8 +175,11 @@ int m2m_update_push(struct m2m_update *u, uint64_t offset, const void *data, siz
 
 int m2m_update_push_end(struct m2m_update *u, struct m2m_err *err)
 {
+	struct m2m_err local;
 	int rc;
 
+	if (!err)
+		err = &local;
 	m2m_err_clear(err);
 	eng_arm(u);
 	if (!u->pushing)

@@ -832,6 +832,21 @@ static void test_status(void **state)
 	m2m_config_free(c);
 }
 
+/* an err of NULL (m2m.h: m2m_err_set takes one) is the caller not wanting the words: no crash */
+static void test_null_err(void **state)
+{
+	struct m2m_update_status st;
+
+	reopen(NULL);
+	assert_int_equal(m2m_update_status(cfg, &st, NULL), M2M_OK);
+	assert_int_equal(m2m_update_install(eng, "relative.pkg", NULL), M2M_ERR_USAGE);
+	assert_int_equal(m2m_update_decide(eng, true, NULL), M2M_ERR_USAGE);
+	assert_int_equal(m2m_update_apply(eng, NULL), M2M_ERR_USAGE);
+	assert_int_equal(m2m_update_push(eng, 0, "x", 1, NULL), M2M_ERR_USAGE);
+	assert_int_equal(m2m_update_push_end(eng, NULL), M2M_ERR_USAGE);
+	assert_int_equal(m2m_update_continue(eng, NULL), M2M_OK);
+}
+
 static void test_open_busy(void **state)
 {
 	struct m2m_update_opts o = { .version = M2M_UPDATE_OPTS_VERSION };
@@ -1165,6 +1180,7 @@ int main(void)
 		T(test_refuse_sources),
 		T(test_status),
 		T(test_open_busy),
+		T(test_null_err),
 		T(test_push),
 		T(test_push_wrong_offset),
 		T(test_push_refused),

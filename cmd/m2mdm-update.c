@@ -110,36 +110,21 @@ static int signer_option(struct opts *o, int k, const char *arg)
 {
 	struct signer *s = &o->signers[o->n_signers];
 	struct m2m_key_ref *r = &s->ref;
-	char *end;
-	unsigned long h;
 
 	if (k != O_CHAIN)
 		s->named = true;
 	switch (k) {
 	case O_STORE:
-		if (!m2m_key_store_parse(arg, &r->store))
-			return cli_error(&o->c, M2M_ERR_USAGE, "--store '%s': expected file, tpm, pkcs11 or machine", arg);
-		s->have_store = true;
-		break;
-	case O_KEY: r->path = arg; break;
-	case O_MODULE: r->module = arg; break;
-	case O_TOKEN: r->token = arg; break;
-	case O_ID: r->id = arg; break;
-	case O_LABEL: r->label = arg; break;
+	case O_KEY:
+	case O_MODULE:
+	case O_TOKEN:
+	case O_ID:
+	case O_LABEL:
 	case O_TCTI:
-		if (!m2m_tcti_allowed(arg))
-			return cli_error(&o->c, M2M_ERR_USAGE,
-					 "--tcti '%s': expected device[:/dev/tpm...], tabrmd, mssim or swtpm", arg);
-		r->tcti = arg;
-		break;
 	case O_HANDLE:
-		errno = 0;
-		h = strtoul(arg, &end, 16);
-		if (errno || *end || h < 0x81000000ul || h > 0x81fffffful)
-			return cli_error(&o->c, M2M_ERR_USAGE,
-					 "--handle '%s': expected a persistent handle 0x81000000-0x81ffffff", arg);
-		r->handle = (uint32_t)h;
-		break;
+		if (k == O_STORE)
+			s->have_store = true;
+		return cli_key_ref_option(&o->c, options[k].name, arg, r);
 	case O_PIN_FILE: return set_pin(o, M2M_SECRET_FILE, arg, "pin-file");
 	case O_PIN_FD: return set_pin(o, M2M_SECRET_FD, arg, "pin-fd");
 	case O_PIN_CRED: return set_pin(o, M2M_SECRET_CREDENTIAL, arg, "pin-credential");

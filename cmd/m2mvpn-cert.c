@@ -124,41 +124,23 @@ static int set_pin(struct opts *o, struct m2m_secret_ref *ref, enum m2m_secret_s
 
 static int option(struct opts *o, int k, const char *arg)
 {
-	char *end;
-	unsigned long h;
-
 	switch (k) {
 	case O_CONFIG: o->c.config_path = arg; break;
 	case O_PROFILE: o->profile = arg; break;
 	case O_STORE:
-		if (!m2m_key_store_parse(arg, &o->ref.store))
-			return cli_error(&o->c, M2M_ERR_USAGE, "--store '%s': expected file, tpm, pkcs11 or machine",
-					 arg);
-		o->have_store = true;
-		break;
-	case O_KEY: o->ref.path = arg; break;
+	case O_KEY:
+	case O_MODULE:
+	case O_TOKEN:
+	case O_ID:
+	case O_LABEL:
+	case O_TCTI:
+	case O_HANDLE:
+		if (k == O_STORE)
+			o->have_store = true;
+		return cli_key_ref_option(&o->c, options[k].name, arg, &o->ref);
 	case O_TYPE:
 		if (!m2m_key_type_parse(arg, &o->type))
 			return cli_error(&o->c, M2M_ERR_USAGE, "--type '%s': expected ec, rsa2048 or rsa3072", arg);
-		break;
-	case O_MODULE: o->ref.module = arg; break;
-	case O_TOKEN: o->ref.token = arg; break;
-	case O_ID: o->ref.id = arg; break;
-	case O_LABEL: o->ref.label = arg; break;
-	case O_TCTI:
-		if (!m2m_tcti_allowed(arg))
-			return cli_error(&o->c, M2M_ERR_USAGE,
-					 "--tcti '%s': expected device[:/dev/tpm...], tabrmd, mssim or swtpm",
-					 arg);
-		o->ref.tcti = arg;
-		break;
-	case O_HANDLE:
-		errno = 0;
-		h = strtoul(arg, &end, 16);
-		if (errno || *end || h < 0x81000000ul || h > 0x81fffffful)
-			return cli_error(&o->c, M2M_ERR_USAGE,
-					 "--handle '%s': expected a persistent handle 0x81000000-0x81ffffff", arg);
-		o->ref.handle = (uint32_t)h;
 		break;
 	case O_PIN_FILE: return set_pin(o, &o->ref.pin, M2M_SECRET_FILE, arg, "pin-file");
 	case O_PIN_FD: return set_pin(o, &o->ref.pin, M2M_SECRET_FD, arg, "pin-fd");

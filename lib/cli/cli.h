@@ -64,6 +64,16 @@ enum cli_opt_result cli_common_option(struct cli *c, const struct cli_option *op
 				      const struct cli_command *cmds, int *rc);
 
 /*
+ * The key-reference options every tool that names a key takes alike (keyref.c):
+ * --store, --key, --module, --token, --id, --label, --tcti, --handle, by long
+ * name, into ref. M2M_OK, USAGE (with the message said), or -1 for another
+ * option.
+ */
+struct m2m_key_ref;
+int cli_key_ref_option(const struct cli *c, const char *name, const char *arg,
+		       struct m2m_key_ref *ref);
+
+/*
  * Build getopt_long's tables from an option table (NULL-terminated by name):
  * an option with a short name returns it, a long-only one 256 + its index.
  * lopts must have room for every option plus the terminator. sopts starts

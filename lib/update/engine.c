@@ -163,12 +163,13 @@ void m2m_update_close(struct m2m_update *u)
 	free(u);
 }
 
-/* A call that succeeded says nothing (a lookup on the way may have left words in err). */
+/* An ended update whose end action a cut interrupted: finished before anything new. */
 int eng_finish_pending(struct m2m_update *u, struct m2m_err *err)
 {
 	return upd_next(u->j) == UPD_NEXT_FINISH ? upd_step(u->j, err) : M2M_OK;
 }
 
+/* A call that succeeded says nothing (a lookup on the way may have left words in err). */
 int eng_ok(int rc, struct m2m_err *err)
 {
 	if (rc == M2M_OK)

@@ -135,6 +135,7 @@ int cfg_text(struct cfg_ctx *c, const struct cfg_node *v, const char *expected, 
 int cfg_get_str(struct cfg_ctx *c, const struct cfg_node *v, const struct cfg_vtype *t,
 		char **out);
 /* A string or a list of strings, into a NULL-terminated array. */
+void cfg_free_list(char **l);
 int cfg_get_list(struct cfg_ctx *c, const struct cfg_node *v, const struct cfg_vtype *t,
 		 char ***out);
 int cfg_get_bool(struct cfg_ctx *c, const struct cfg_node *v, bool *out);

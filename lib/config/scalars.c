@@ -183,6 +183,14 @@ int cfg_get_str(struct cfg_ctx *c, const struct cfg_node *v, const struct cfg_vt
 	return one(c, v, t, t->expected, out);
 }
 
+/* A list cfg_get_list made (NULL-terminated), freed with its strings. */
+void cfg_free_list(char **l)
+{
+	for (char **p = l; p && *p; p++)
+		free(*p);
+	free(l);
+}
+
 /* A string or a list of strings, into a NULL-terminated array. */
 int cfg_get_list(struct cfg_ctx *c, const struct cfg_node *v, const struct cfg_vtype *t,
 		 char ***out)

@@ -361,13 +361,6 @@ int cfg_update_finish(struct cfg_ctx *c, const struct cfg_node *key, struct m2m_
 	return M2M_OK;
 }
 
-static void free_list(char **l)
-{
-	for (char **p = l; p && *p; p++)
-		free(*p);
-	free(l);
-}
-
 void cfg_update_free(struct m2m_config *cfg)
 {
 	struct m2m_update_config *up = cfg->update;
@@ -376,9 +369,9 @@ void cfg_update_free(struct m2m_config *cfg)
 		return;
 	free(up->trust);
 	free(up->model);
-	free_list(up->downgrades);
+	cfg_free_list(up->downgrades);
 	free(up->download_dir);
-	free_list(up->health_profiles);
+	cfg_free_list(up->health_profiles);
 	free(up->rauc_config);
 	free(up->script);
 	free(up->ca);

@@ -455,17 +455,10 @@ int cfg_vpn_finish(struct cfg_ctx *c, const struct cfg_node *key, struct m2m_con
 	return M2M_OK;
 }
 
-static void free_list(char **l)
-{
-	for (char **p = l; p && *p; p++)
-		free(*p);
-	free(l);
-}
-
 static void free_profile(struct m2m_vpn_profile *p)
 {
 	free(p->name);
-	free_list(p->gateways);
+	cfg_free_list(p->gateways);
 	free(p->remote_id);
 	free(p->local_id);
 	free(p->cert);
@@ -478,11 +471,11 @@ static void free_profile(struct m2m_vpn_profile *p)
 	free(p->tcti);
 	free(p->eap_id);
 	free(p->password.path);
-	free_list(p->ca);
-	free_list(p->proposals);
-	free_list(p->esp_proposals);
-	free_list(p->local_ts);
-	free_list(p->remote_ts);
+	cfg_free_list(p->ca);
+	cfg_free_list(p->proposals);
+	cfg_free_list(p->esp_proposals);
+	cfg_free_list(p->local_ts);
+	cfg_free_list(p->remote_ts);
 }
 
 void cfg_vpn_free(struct m2m_config *cfg)

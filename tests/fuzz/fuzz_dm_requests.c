@@ -12,6 +12,7 @@
  * Input: records of [length: 2 bytes, big endian][datagram], at most 64.
  */
 #include <arpa/inet.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +30,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int srv = -1;
 static struct m2m_config *cfg;
+static char dir[] = "/tmp/m2m-fuzz-dm.XXXXXX";
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* the run's directory goes when the fuzzer exits (its time is up, or a finding) */
+static void cleanup(void)
+{
+	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t alen = sizeof(a);
-	char dir[] = "/tmp/m2m-fuzz-dm.XXXXXX", path[128];
+	char path[128];
 	struct m2m_err err;
 	FILE *f;
 
@@ -42,6 +59,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (srv < 0 || bind(srv, (struct sockaddr *)&a, sizeof(a)) ||
 	    getsockname(srv, (struct sockaddr *)&a, &alen) || !mkdtemp(dir))
 		abort();
+	atexit(cleanup);
 	snprintf(path, sizeof(path), "%s/m2m.yaml", dir);
 	f = fopen(path, "w");
 	if (!f)

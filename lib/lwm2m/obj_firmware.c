@@ -24,11 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "lwm2m/obj_int.h"
 #include "m2m/dm.h"
 #include "m2m/update.h"
+#include "update/fetch.h"
 
 #define URI_MAX 255          /* Package URI: 0..255 bytes (E.6) */
 #define STATUS_KEEP_MS 250   /* a read of the journal serves this long (observations sample at 50 ms) */
@@ -254,35 +254,21 @@ static int start(struct lw_fw *f, enum fw_job j, const char *src)
 }
 
 /*
- * What a Package URI says before anything is fetched (RFC 3986 3.1, 3.2):
- * FW_R_URI if it is no URI with an authority, FW_R_PROTOCOL if its scheme is
- * not one the engine pulls from; 0 if it may be pulled.
+ * What a Package URI says before anything is fetched, as the engine's pull
+ * judges it (upd_fetch_scheme, RFC 3986 3.1, 3.2): FW_R_URI if it is no URI
+ * with a host, FW_R_PROTOCOL if its scheme is not one the engine pulls from;
+ * 0 if it may be pulled.
  */
-static int uri_check(const char *u, size_t len)
+static int uri_check(const char *u)
 {
-	static const char *const schemes[] = { "coap", "coaps", "http", "https" };
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++)
-		if (u[i] <= ' ' || u[i] >= 0x7f)
-			return FW_R_URI;
-	if (!len || !((u[0] | 0x20) >= 'a' && (u[0] | 0x20) <= 'z'))
+	switch (upd_fetch_scheme(u)) {
+	case UPD_SCHEME_INVALID:
 		return FW_R_URI;
-	while (n < len && u[n] != ':') {
-		char c = u[n];
-
-		if (!((c | 0x20) >= 'a' && (c | 0x20) <= 'z') && !(c >= '0' && c <= '9') &&
-		    !strchr("+-.", c))
-			return FW_R_URI;
-		n++;
+	case UPD_SCHEME_UNSUPPORTED:
+		return FW_R_PROTOCOL;
+	default:
+		return 0;
 	}
-	/* scheme "://" and a host */
-	if (n == len || len < n + 4 || memcmp(u + n, "://", 3) || strchr("/?#", u[n + 3]))
-		return FW_R_URI;
-	for (size_t i = 0; i < ARRAY_SIZE(schemes); i++)
-		if (strlen(schemes[i]) == n && strncasecmp(u, schemes[i], n) == 0)
-			return 0;
-	return FW_R_PROTOCOL;
 }
 
 /* An empty Package URI or Package: back to Idle, Update Result 0 (E.6). */
@@ -328,7 +314,7 @@ static int fw_write(struct lw_object *o, uint16_t inst, uint16_t res, const stru
 		return LW_NOT_ALLOWED;
 	memcpy(f->uri, v->buf, v->len);
 	f->uri[v->len] = 0;
-	why = uri_check(f->uri, v->len);
+	why = uri_check(f->uri);
 	if (why) {
 		/* the write succeeds; the error is the Update Result's (E.6) */
 		f->refused = why;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -77,6 +78,8 @@ unsigned upd_io_left_ms(const struct upd_fetch_io *io)
 	return io->deadline - now > 0x7fffffffu ? 0x7fffffffu : (unsigned)(io->deadline - now);
 }
 
+static int io_flush(struct upd_fetch_io *io);
+
 /* Room on the file's file system for need more bytes (statvfs: what an unprivileged writer gets) */
 static int io_space(struct upd_fetch_io *io, uint64_t need)
 {
@@ -113,6 +116,10 @@ int upd_io_total(struct upd_fetch_io *io, uint64_t total)
 
 int upd_io_rewind(struct upd_fetch_io *io, uint64_t offset)
 {
+	int rc;
+
+	if (io->buffered && (rc = io_flush(io)))
+		return rc;
 	if (offset > io->st->offset || io->sunk)
 		return m2m_err_set(io->err, M2M_ERR_FAILURE, "%s: cannot rewind to %llu",
 				   io->o->path, (unsigned long long)offset);
@@ -127,6 +134,7 @@ int upd_io_restart(struct upd_fetch_io *io)
 	struct upd_fetch_state *st = io->st;
 	bool late = io->sunk > 0;
 
+	io->buffered = 0; /* bytes of the old resource: never written */
 	if (ftruncate(io->fd, 0))
 		return io_errno(io, "truncate", errno);
 	st->offset = io->synced = 0;
@@ -150,6 +158,8 @@ int upd_io_continue(struct upd_fetch_io *io)
 
 	if (io->fed)
 		return M2M_OK;
+	if (io->buffered && (rc = io_flush(io)))
+		return rc;
 	io->fed = true;
 	if (!o->sink)
 		return M2M_OK;
@@ -176,6 +186,10 @@ int upd_io_continue(struct upd_fetch_io *io)
 
 int upd_io_sync(struct upd_fetch_io *io)
 {
+	int rc;
+
+	if (io->buffered && (rc = io_flush(io)))
+		return rc;
 	if (fdatasync(io->fd))
 		return io_errno(io, "fsync", errno);
 	io->synced = io->st->offset;
@@ -185,13 +199,46 @@ int upd_io_sync(struct upd_fetch_io *io)
 	return M2M_OK;
 }
 
+/*
+ * The buffered bytes to the file, and the whole MiBs among them to the disk
+ * without waiting (a hint: its failure is the fsync's to report), so the disk
+ * works while the network does and the checkpoint's or the end's fsync finds
+ * little left. A failed write keeps st->offset at what the file holds.
+ */
+static int io_flush(struct upd_fetch_io *io)
+{
+	struct upd_fetch_state *st = io->st;
+	uint64_t at = st->offset - io->buffered, from, to;
+	size_t done = 0;
+
+	while (done < io->buffered) {
+		ssize_t n = pwrite(io->fd, io->buf + done, io->buffered - done, (off_t)(at + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+
+			st->offset = at + done;
+			io->buffered = 0;
+			return io_errno(io, "write", e);
+		}
+		done += (size_t)n;
+	}
+	io->buffered = 0;
+	from = at / UPD_FETCH_CHECKPOINT * UPD_FETCH_CHECKPOINT;
+	to = st->offset / UPD_FETCH_CHECKPOINT * UPD_FETCH_CHECKPOINT;
+	if (to > from)
+		(void)sync_file_range(io->fd, (off_t)from, (off_t)(to - from), SYNC_FILE_RANGE_WRITE);
+	return M2M_OK;
+}
+
 int upd_io_write(struct upd_fetch_io *io, const void *data, size_t len)
 {
 	const struct upd_fetch_opts *o = io->o;
 	struct upd_fetch_state *st = io->st;
 	const uint8_t *p = data;
-	uint64_t from, to;
-	size_t done = 0;
+	size_t left = len;
 	int rc;
 
 	if (len > upd_io_bound(io) - st->offset) {
@@ -204,18 +251,17 @@ int upd_io_write(struct upd_fetch_io *io, const void *data, size_t len)
 	}
 	if ((rc = upd_io_continue(io)))
 		return rc;
-	while (done < len) {
-		ssize_t n = pwrite(io->fd, p + done, len - done, (off_t)(st->offset + done));
+	while (left) {
+		size_t n = UPD_FETCH_WRITE - io->buffered < left ? UPD_FETCH_WRITE - io->buffered : left;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			st->offset += done;
-			return io_errno(io, "write", errno);
-		}
-		done += (size_t)n;
+		memcpy(io->buf + io->buffered, p, n);
+		io->buffered += n;
+		st->offset += n;
+		p += n;
+		left -= n;
+		if (io->buffered == UPD_FETCH_WRITE && (rc = io_flush(io)))
+			return rc;
 	}
-	st->offset += len;
 	if (o->sink) {
 		if ((rc = o->sink(o->sink_ctx, data, len, io->err)))
 			return rc;
@@ -223,16 +269,6 @@ int upd_io_write(struct upd_fetch_io *io, const void *data, size_t len)
 	}
 	if (o->progress)
 		o->progress(o->progress_ctx, st->offset, st->total);
-	/*
-	 * Each whole MiB written goes to the disk now, without waiting for it
-	 * (a hint: its failure is the fsync's to report): the disk works while
-	 * the network does, and the checkpoint's or the end's fsync finds
-	 * little left to write.
-	 */
-	from = (st->offset - len) / UPD_FETCH_CHECKPOINT * UPD_FETCH_CHECKPOINT;
-	to = st->offset / UPD_FETCH_CHECKPOINT * UPD_FETCH_CHECKPOINT;
-	if (to > from)
-		(void)sync_file_range(io->fd, (off_t)from, (off_t)(to - from), SYNC_FILE_RANGE_WRITE);
 	if (st->offset - io->synced >= UPD_FETCH_CHECKPOINT &&
 	    m2m_now_ms() - io->synced_at >= UPD_FETCH_CHECKPOINT_MS)
 		return upd_io_sync(io);
@@ -254,9 +290,14 @@ int upd_fetch(const struct upd_fetch_opts *o, struct upd_fetch_state *st, struct
 				   "%s: unsupported scheme (http, https, coap, coaps)", o->url);
 	if (o->timeout_ms)
 		io.deadline = m2m_now_ms() + o->timeout_ms;
+	io.buf = malloc(UPD_FETCH_WRITE);
+	if (!io.buf)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	io.fd = open(o->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (io.fd < 0)
+	if (io.fd < 0) {
+		free(io.buf);
 		return io_errno(&io, "open", errno);
+	}
 	if (fstat(io.fd, &sb)) {
 		rc = io_errno(&io, "stat", errno);
 		goto out;
@@ -310,5 +351,6 @@ out:
 	}
 	if (close(io.fd) && !rc)
 		rc = io_errno(&io, "close", errno);
+	free(io.buf);
 	return rc;
 }

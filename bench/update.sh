@@ -23,19 +23,23 @@
 #     lib/update/schedule.c's jitter on a simulated clock), the spread of their requests
 #     per second. Target max <= 2x mean.
 #  5. the tool's own time for `install` of a package already on disk, from its start to
-#     handing the payload to the installer (a script that exits at once, in place of
-#     RAUC; its run and the journal's "installed" are in the time too), alternating,
-#     median of N, a fresh state directory before each run. Target < 50 ms plus the
-#     verification's hashing at disk speed. Printed three ways:
-#     - a 2 KiB package minus `sha256sum` of it: the fixed cost (config, signature,
-#       journal writes with their fsyncs, the installer's spawn);
-#     - the 100 MiB package minus `sha256sum` of it (the brief's formula): coreutils'
-#       sha256sum hashes at about a third of OpenSSL's speed (no SHA-NI), so this
-#       subtracts more than our hashing costs and can go below 0;
-#     - the 100 MiB package minus `openssl dgst -sha256` (our hash code): what the
+#     handing the payload to the installer (the issue's measure): the installer, a script
+#     in place of RAUC, writes bash's $EPOCHREALTIME when it starts, and the harness takes
+#     the time from the tool's spawn to that mark (the installer's own start, about 1 ms of
+#     bash, is counted against us). Alternating, median of N, a fresh state directory
+#     before each run. Target < 50 ms plus the verification's hashing at disk speed.
+#     Printed three ways:
+#     - a 2 KiB package, to the installer: the fixed cost (config, signature, journal
+#       writes with their fsyncs, the installer's spawn), minus `sha256sum` of it;
+#     - the 100 MiB package, to the installer, minus `sha256sum` of it (the brief's
+#       formula: coreutils' sha256sum hashes at disk speed here, about the speed of our
+#       reading and hashing);
+#     - the 100 MiB package minus `openssl dgst -sha256` (our hash code, SHA-NI): what the
 #       install costs beyond hashing; most of it is the copy of the verified payload out
 #       of the package with its fsync (what the installer gets is what was verified), shown
 #       next to it as `dd conv=fdatasync` of the same size.
+#     The whole run (also the installer's run, the health check, the commit and the
+#     removal of the 100 MiB payload) is printed beside it.
 # usage: flock /tmp/m2m-integ.lock bench/update.sh [N]   (the lock: no integration test
 #        runs meanwhile on the shared cores)
 #   env COAP_MIB (16), HTTPS_MIB (64): the pulled files' sizes
@@ -102,8 +106,8 @@ head -c 2048 /dev/urandom >"$T/payload"
 	-- file cert="$T/sig.pem" path="$T/sig.key" >/dev/null || die "upd-pkg sign failed"
 rm -f "$T/payload"
 # the device for m2mdm-update: this model, the CA as trust anchor, a script installer that
-# takes the payload and exits at once
-printf '#!/bin/sh\nexit 0\n' >"$T/installer.sh"
+# takes the payload, marks the time it started (an install) and exits at once
+printf '#!/bin/bash\n[ "$1" != install ] || echo "$EPOCHREALTIME" >%s\n' "$T/mark" >"$T/installer.sh"
 chmod 0755 "$T/installer.sh"
 cat >"$T/m2m.yaml" <<EOF2
 version: 1
@@ -231,22 +235,25 @@ echo "fleet: 100,000 check runs from one cron line, lib/update/schedule.c on a s
 "$BBIN/update-fleet" 100000 | sed 's/^/  /' | tee "$T/fleet.out"
 awk '$2 == "id" { r = $NF } END { printf "fleet ratio: %.2f (max/mean requests per second; target <= 2) %s\n", r, (r <= 2 ? "PASS" : "MISS") }' "$T/fleet.out"
 
-# ---- 5: the tool's own time for an install from a file, the hashing at disk speed taken off
-out=$(M2M_CONFIG="$T/m2m.yaml" python3 bench/alternate.py "$N" "rm -rf $T/state $T/dl/copy" -- \
+# ---- 5: the tool's own time for an install from a file, up to the installer's start
+out=$(ALT_MARK="$T/mark" M2M_CONFIG="$T/m2m.yaml" python3 bench/alternate.py "$N" "rm -rf $T/state $T/dl/copy" -- \
 	"install=$UPDATE -q install $W/pkg" "sha256sum=$(command -v sha256sum) $W/pkg" \
 	"openssl=$(command -v openssl) dgst -sha256 $W/pkg" \
 	"copy=$(command -v dd) if=$W/pkg of=$T/dl/copy bs=1M conv=fdatasync status=none" \
 	"install_small=$UPDATE -q install $T/small.pkg" "sha256sum_small=$(command -v sha256sum) $T/small.pkg" \
 	"null=/bin/true") || die "a timed install failed"
-echo "install from a file up to the installer (a script that exits at once), median of $N, alternating (harness: /bin/true $(get null) ms)"
-row "m2mdm-update -q install FILE, 100 MiB" "$(get install)" 100
+[ -n "$(get install_mark)" ] && [ -n "$(get install_small_mark)" ] || die "the installer never ran"
+echo "install from a file up to the installer's start (a script in place of RAUC), median of $N, alternating (harness: /bin/true $(get null) ms)"
+row "m2mdm-update -q install FILE, 100 MiB" "$(get install_mark)" 100
 row "sha256sum FILE (hashing at disk speed)" "$(get sha256sum)" 100
 row "openssl dgst -sha256 FILE (our hash code)" "$(get openssl)" 100
 row "dd conv=fdatasync FILE (a copy, made durable)" "$(get copy)" 100
-printf '  %-44s %8.1f ms\n' "m2mdm-update -q install FILE, 2 KiB" "$(get install_small)" \
-	"sha256sum FILE, 2 KiB" "$(get sha256sum_small)"
-awk -v i="$(get install)" -v h="$(get sha256sum)" -v o="$(get openssl)" -v c="$(get copy)" \
-	-v si="$(get install_small)" -v sh="$(get sha256sum_small)" 'BEGIN {
+printf '  %-44s %8.1f ms\n' "m2mdm-update -q install FILE, 2 KiB" "$(get install_small_mark)" \
+	"sha256sum FILE, 2 KiB" "$(get sha256sum_small)" \
+	"the whole run, 100 MiB (to the commit)" "$(get install)" \
+	"the whole run, 2 KiB (to the commit)" "$(get install_small)"
+awk -v i="$(get install_mark)" -v h="$(get sha256sum)" -v o="$(get openssl)" -v c="$(get copy)" \
+	-v si="$(get install_small_mark)" -v sh="$(get sha256sum_small)" 'BEGIN {
 	printf "install, the tool'"'"'s own time, 2 KiB package (install - sha256sum): %.1f ms (target < 50 ms) %s\n", si - sh, (si - sh < 50 ? "PASS" : "MISS")
 	printf "install, 100 MiB (install - sha256sum, the brief'"'"'s formula): %.1f ms (target < 50 ms) %s\n", i - h, (i - h < 50 ? "PASS" : "MISS")
-	printf "install, 100 MiB (install - openssl dgst, beyond our hashing): %.1f ms (target < 50 ms) %s; of it the payload copied out and fsynced (dd): ~%.0f ms\n", i - o, (i - o < 50 ? "PASS" : "MISS"), c }'
+	printf "install, 100 MiB (install - openssl dgst, beyond our hashing): %.1f ms; of it the payload copied out and fsynced (dd): ~%.0f ms\n", i - o, c }'

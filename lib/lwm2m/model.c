@@ -225,6 +225,23 @@ int lw_execute(struct lw_registry *reg, const struct lw_path *p, const uint8_t *
 	return o->ops->exec(o, p->id[1], d->id, arg, len);
 }
 
+/*
+ * ";gt=123456789": an attribute's number as it was written, not rounded the
+ * way %g rounds it (1.23457e+08): the fewest significant digits that read
+ * back as the same double, 17 at most (enough for any; C11 DBL_DECIMAL_DIG).
+ */
+static void attr_num(struct lw_buf *out, const char *name, double v)
+{
+	char s[40];
+
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(s, sizeof(s), "%.*g", prec, v);
+		if (strtod(s, NULL) == v)
+			break;
+	}
+	lw_buf_printf(out, ";%s=%s", name, s);
+}
+
 static void attrs_links(const struct lw_registry *reg, const struct lw_path *p,
 			struct lw_buf *out)
 {
@@ -238,11 +255,11 @@ static void attrs_links(const struct lw_registry *reg, const struct lw_path *p,
 		if (a->set & LW_A_PMAX)
 			lw_buf_printf(out, ";pmax=%u", a->pmax);
 		if (a->set & LW_A_GT)
-			lw_buf_printf(out, ";gt=%g", a->gt);
+			attr_num(out, "gt", a->gt);
 		if (a->set & LW_A_LT)
-			lw_buf_printf(out, ";lt=%g", a->lt);
+			attr_num(out, "lt", a->lt);
 		if (a->set & LW_A_ST)
-			lw_buf_printf(out, ";st=%g", a->st);
+			attr_num(out, "st", a->st);
 	}
 }
 

@@ -406,6 +406,17 @@ static void test_operations(void **state)
 	assert_string_equal((char *)b.p, "</9/0>;pmax=60,</9/0/0>,</9/0/1>;pmin=2;pmax=10;gt=5,"
 			    "</9/0/2>,</9/0/3>;dim=2,</9/0/4>,</9/0/5>");
 	lw_buf_free(&b);
+	/* Discover shows a number as written, so that it reads back the same (not %g's 1.23457e+08) */
+	p = P("/9/0/2");
+	assert_int_equal(lw_write_attrs(&reg, &p, "gt=123456789&lt=-0.1&st=1234.5678", 33), 0);
+	assert_int_equal(lw_discover(&reg, &p, &b), 0);
+	assert_string_equal((char *)b.p, "</9/0/2>;gt=123456789;lt=-0.1;st=1234.5678");
+	lw_buf_free(&b);
+	assert_int_equal(lw_write_attrs(&reg, &p, "gt=1e308&lt=-2.2250738585072014e-308", 36), 0);
+	assert_int_equal(lw_discover(&reg, &p, &b), 0);
+	assert_string_equal((char *)b.p, "</9/0/2>;gt=1e+308;lt=-2.2250738585072014e-308;st=1234.5678");
+	lw_buf_free(&b);
+	assert_int_equal(lw_write_attrs(&reg, &p, "gt&lt&st", 8), 0);
 	lw_register_links(&reg, &b);
 	assert_string_equal((char *)b.p, "</>;rt=\"oma.lwm2m\";ct=110,</9/0>");
 	lw_buf_free(&b);

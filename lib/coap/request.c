@@ -46,6 +46,22 @@ static bool finished_unanswered(const struct m2m_coap *c, uint64_t now)
 	       now > c->hs.finished_at + 3500 + 4 * (uint64_t)c->hs.rtt_ms;
 }
 
+/*
+ * A new token for a request of ours: 64 random bits. RFC 7252 5.3.1 asks for
+ * at least 32 where answers may be spoofed; libcoap 4.3.1's own tokens count
+ * up from 1 in every session, so each run's Register carried 0x01, which an
+ * off-path attacker guesses at once.
+ */
+static void new_token(struct m2m_coap *c)
+{
+	for (size_t i = 0; i + 4 <= sizeof(c->req.token); i += 4) {
+		uint32_t r = m2m_random_below(UINT32_MAX);
+
+		memcpy(c->req.token + i, &r, sizeof(r));
+	}
+	c->req.toklen = sizeof(c->req.token);
+}
+
 /* One request message of ours: options, then a Block1 or Block2 option if given */
 static coap_pdu_t *request_pdu(struct m2m_coap *c, unsigned method, const char *path,
 			       const char *query, unsigned content_format,
@@ -350,7 +366,7 @@ static int x_begin(struct m2m_coap *c, unsigned method, const char *path, const 
 	x->timeout_ms = timeout_ms;
 	x->deadline = m2m_now_ms() + timeout_ms;
 	m2m_err_clear(&x->err);
-	coap_session_new_token(c->s, &c->req.toklen, c->req.token);
+	new_token(c);
 	return M2M_OK;
 }
 
@@ -421,7 +437,7 @@ void mcoap_answered(struct m2m_coap *c)
 	    !c->next_block(c->next_block_ctx, r))
 		return;
 	x->b2.num = r->block2.num + 1;
-	coap_session_new_token(c->s, &c->req.toklen, c->req.token);
+	new_token(c);
 	pdu = request_pdu(c, x->method, x->path, x->query, x->cf, NULL, 0, &x->b2);
 	if (!pdu)
 		return;

@@ -30,7 +30,7 @@ static const struct cli_option options[] = {
 	{ "json", 'j', NULL, "machine-readable status (schema m2m.status/1)" },
 	{ "report", 'r', NULL, "register or update with the LwM2M server, serve the queue-mode window, exit" },
 	{ "serve", 's', NULL, "stay registered and serve the LwM2M server (always-on)" },
-	{ "timeout", 't', "SECONDS", "bound of a --report run (default: dm.timeout, 60 s)" },
+	{ "timeout", 't', "SECONDS", "bound of a --report run (default: dm.timeout, 2 min)" },
 	{ "quiet", 'q', NULL, "print nothing but errors" },
 	{ "verbose", 'v', NULL, "explain: registration and requests on stderr" },
 	{ "color", 0, "WHEN", "colour: auto, always or never" },

@@ -250,8 +250,13 @@ static int parse_dm(struct cfg_ctx *c, const struct cfg_node *key, const struct 
 	int rc;
 
 	dm->lifetime_ms = 300 * 1000;
-	dm->queue_window_ms = 20 * 1000;
-	dm->timeout_ms = 60 * 1000;
+	/*
+	 * A queue-mode device stays reachable as long as a server assumes it
+	 * does (LwM2M TS 1.1 Transport: CoAP's MAX_TRANSMIT_WAIT, 93 s by
+	 * default); the run's bound leaves room for that after the Register.
+	 */
+	dm->queue_window_ms = 93 * 1000;
+	dm->timeout_ms = 120 * 1000;
 	dm->block_size = 1024;
 	dm->max_body = 64 * 1024;
 	dm->psk_key.fd = -1;

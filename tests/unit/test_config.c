@@ -725,6 +725,9 @@ static void test_dm(void **state)
 	assert_int_equal(cfg->dm.binding, M2M_DM_BINDING_U);
 	assert_int_equal(cfg->dm.lifetime_ms, 300000);
 	assert_int_equal(cfg->dm.block_size, 1024);
+	/* LwM2M TS 1.1 Transport, queue mode: CoAP's MAX_TRANSMIT_WAIT; the run's bound has room for it */
+	assert_int_equal(cfg->dm.queue_window_ms, 93000);
+	assert_true(cfg->dm.timeout_ms > cfg->dm.queue_window_ms);
 	assert_string_equal(cfg->dm.reboot_hook, "/sbin/reboot");
 	m2m_config_free(cfg);
 	cfg = parse_ok("version: 1\ndevice: {id: dev9}\n"

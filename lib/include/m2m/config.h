@@ -99,9 +99,9 @@ struct m2m_dm_config {
 	struct m2m_secret_ref key_pin; /* X509, token: the user PIN; TPM: the auth value (optional) */
 	unsigned lifetime_ms;   /* registration lifetime; default 300 s */
 	enum m2m_dm_binding binding;
-	unsigned queue_window_ms; /* --report: stay reachable this long; default 20 s */
+	unsigned queue_window_ms; /* --report: stay reachable this long; default 93 s */
 	unsigned jitter_ms;     /* --report: random delay before the first packet; default 0 */
-	unsigned timeout_ms;    /* bound of one --report run; default 60 s */
+	unsigned timeout_ms;    /* bound of one --report run; default 120 s */
 	unsigned block_size;    /* largest CoAP block we send (16..1024, a power of 2); default 1024 */
 	size_t max_body;        /* largest body taken from the server (a request's, an answer's):
 				   1 KiB..16 MiB; default 64 KiB */

@@ -92,6 +92,37 @@ static void wait_answer(struct m2m_dm *dm)
 }
 
 /*
+ * The Register's query. LwM2M 1.1 (TS Core 6.2.1, Transport 6.4.3): the
+ * binding is U and queue mode the parameter Q of its own; a 1.1 server may
+ * refuse "b=UQ". LwM2M 1.0 wrote queue mode into the binding (UQ), which is
+ * what a 1.0 server reads. binding: UQ in m2m.yaml means queue mode either way.
+ */
+static void register_query(struct m2m_dm *dm, struct lw_update *u)
+{
+	bool q = u->b == M2M_DM_BINDING_UQ;
+
+	if (u->v10)
+		snprintf(u->query, sizeof(u->query), "ep=%s&lt=%u&lwm2m=1.0&b=%s",
+			 dm->cfg->dm.endpoint, u->lt, q ? "UQ" : "U");
+	else
+		snprintf(u->query, sizeof(u->query), "ep=%s&lt=%u&lwm2m=1.1&b=U%s",
+			 dm->cfg->dm.endpoint, u->lt, q ? "&Q" : "");
+}
+
+/*
+ * The server refused our LwM2M 1.1 Register in a way that means it speaks
+ * only 1.0: 4.12, "Supported LwM2M Versions of the Server and the Client are
+ * not compatible" (TS 1.0 and 1.1, the Register's answers), or 4.00 to a
+ * Register with Q, a parameter 1.0 does not know ("unknown parameter is
+ * specified"). Such a server reads the 1.0 form.
+ */
+static bool speaks_10_only(const struct lw_update *u, unsigned code)
+{
+	return !u->v10 && (code == LW_CODE(4, 12) ||
+			   (code == LW_BAD_REQUEST && u->b == M2M_DM_BINDING_UQ));
+}
+
+/*
  * Register. Started here, finished by register_end() (mcoap_poll() says
  * when), so that serving goes on while the server takes its time.
  */
@@ -109,13 +140,14 @@ static int register_begin(struct m2m_dm *dm, unsigned timeout_ms, enum lw_upd_ki
 	u->t0 = m2m_now_ms();
 	u->lt = dm->objs.lifetime_s;
 	u->b = dm->objs.binding;
+	u->v10 = dm->try_v10;
+	dm->try_v10 = false;
 	lw_register_links(&dm->reg, &u->links);
 	if (u->links.oom) {
 		lw_buf_free(&u->links);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	}
-	snprintf(u->query, sizeof(u->query), "ep=%s&lt=%u&lwm2m=1.1&b=%s", dm->cfg->dm.endpoint,
-		 u->lt, u->b == M2M_DM_BINDING_UQ ? "UQ" : "U");
+	register_query(dm, u);
 	u->timeout_ms = timeout_ms;
 	rc = mcoap_start(dm->coap, M2M_COAP_POST, "rd", u->query, LW_FMT_LINK, u->links.p,
 			 u->links.len, timeout_ms, err);
@@ -127,6 +159,11 @@ static int register_begin(struct m2m_dm *dm, unsigned timeout_ms, enum lw_upd_ki
 	return M2M_OK;
 }
 
+/*
+ * The Register's outcome. A server that refused LwM2M 1.1 as one that speaks
+ * only 1.0 is sent the 1.0 Register at once: then M2M_OK with dm->upd.active,
+ * and this is called again for its outcome.
+ */
 static int register_end(struct m2m_dm *dm, struct m2m_err *err)
 {
 	struct lw_update *u = &dm->upd;
@@ -136,8 +173,16 @@ static int register_end(struct m2m_dm *dm, struct m2m_err *err)
 
 	u->active = false;
 	free(body);
+	if (!rc && speaks_10_only(u, resp.code)) {
+		logf_(dm, LOG_NOTICE, "Register: the server answered %u.%02u to LwM2M 1.1 (%s): "
+		      "registering as LwM2M 1.0%s", resp.code >> 5, resp.code & 31,
+		      resp.code == LW_CODE(4, 12) ? "versions not compatible" : "Q unknown to 1.0",
+		      u->b == M2M_DM_BINDING_UQ ? " with b=UQ" : "");
+		dm->try_v10 = true;
+		return register_begin(dm, u->timeout_ms, u->kind, err);
+	}
 	if (!rc && resp.code != LW_CREATED)
-		rc = answer_rc(resp.code, "Register", err);
+		rc = answer_rc(resp.code, u->v10 ? "Register as LwM2M 1.0" : "Register", err);
 	if (!rc && !resp.path[0])
 		rc = m2m_err_set(err, M2M_ERR_PROTOCOL, "Register: no Location-Path in the answer");
 	if (rc) {
@@ -149,15 +194,16 @@ static int register_end(struct m2m_dm *dm, struct m2m_err *err)
 	lw_buf_free(&u->links);
 	dm->sent_lifetime = u->lt;
 	dm->sent_binding = u->b;
+	dm->v10 = u->v10;
 	dm->st.registered = true;
 	dm->st.registered_at = (uint64_t)time(NULL);
 	dm->st.lifetime_s = u->lt;
 	snprintf(dm->st.binding, sizeof(dm->st.binding), "%s",
 		 u->b == M2M_DM_BINDING_UQ ? "UQ" : "U");
 	dm->objs.update_due = false;
-	logf_(dm, LOG_INFO, "registered as %s at %s (lifetime %u s, binding %s) in %llu ms",
+	logf_(dm, LOG_INFO, "registered as %s at %s (lifetime %u s, binding %s%s) in %llu ms",
 	      dm->cfg->dm.endpoint, dm->st.location, u->lt, dm->st.binding,
-	      (unsigned long long)(m2m_now_ms() - u->t0));
+	      u->v10 ? ", LwM2M 1.0" : "", (unsigned long long)(m2m_now_ms() - u->t0));
 	/* a new registration: the server has dropped our observations */
 	lw_obs_clear(&dm->obs);
 	dm->obs_dirty = true;
@@ -165,14 +211,23 @@ static int register_end(struct m2m_dm *dm, struct m2m_err *err)
 	return reg_error(dm, M2M_OK, err);
 }
 
+/* The outcome of the Register under way, waited for (and of the 1.0 one it may lead to) */
+static int finish_register(struct m2m_dm *dm, struct m2m_err *err)
+{
+	int rc;
+
+	do {
+		wait_answer(dm);
+		rc = register_end(dm, err);
+	} while (!rc && dm->upd.active);
+	return rc;
+}
+
 static int do_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err)
 {
 	int rc = register_begin(dm, timeout_ms, LW_REG_FIRST, err);
 
-	if (rc)
-		return rc;
-	wait_answer(dm);
-	return register_end(dm, err);
+	return rc ? rc : finish_register(dm, err);
 }
 
 /* How long a Register of --serve may take */
@@ -191,6 +246,16 @@ static int update_begin(struct m2m_dm *dm, unsigned timeout_ms, unsigned reg_tim
 	bool again = u->rehandshook;
 	int rc;
 
+	if (b != dm->sent_binding && !dm->v10) {
+		/*
+		 * LwM2M 1.1 says queue mode by Q, a flag an Update cannot take back
+		 * (TS Transport 6.4.3), and the binding itself (U) is the same: a
+		 * new Register says it, either way
+		 */
+		logf_(dm, LOG_NOTICE, "queue mode %s: registering again to say so",
+		      b == M2M_DM_BINDING_UQ ? "on" : "off");
+		return register_begin(dm, reg_timeout_ms, LW_REG_404, err);
+	}
 	lw_buf_free(&u->links);
 	memset(u, 0, sizeof(*u));
 	u->rehandshook = again;
@@ -205,7 +270,7 @@ static int update_begin(struct m2m_dm *dm, unsigned timeout_ms, unsigned reg_tim
 	u->b = b;
 	if (lt != dm->sent_lifetime)
 		snprintf(u->query, sizeof(u->query), "lt=%u", lt);
-	if (b != dm->sent_binding)
+	if (b != dm->sent_binding) /* LwM2M 1.0 (above for 1.1): queue mode is in the binding */
 		snprintf(u->query + strlen(u->query), sizeof(u->query) - strlen(u->query),
 			 "%sb=%s", u->query[0] ? "&" : "", b == M2M_DM_BINDING_UQ ? "UQ" : "U");
 	u->timeout_ms = timeout_ms;
@@ -269,6 +334,8 @@ static int do_update(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *err
 
 	if (rc)
 		return rc;
+	if (dm->upd.kind != LW_UPDATE) /* a Register in its place */
+		return finish_register(dm, err);
 	wait_answer(dm);
 	rc = update_end(dm, &again, err);
 	return again ? do_register(dm, dm->upd.reg_timeout_ms, err) : rc;
@@ -321,7 +388,8 @@ static int first_register(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err
 
 	if (dm->st.registered)
 		return do_update(dm, timeout_ms, err);
-	if (lw_dm_state_read(dm->cfg, &saved, links, sizeof(links)) == M2M_OK && saved.registered &&
+	if (lw_dm_state_read(dm->cfg, &saved, links, sizeof(links), &dm->v10) == M2M_OK &&
+	    saved.registered &&
 	    strcmp(saved.endpoint, dm->cfg->dm.endpoint) == 0) {
 		/* the links last sent decide whether the Update must carry them */
 		memcpy(dm->links, links, sizeof(links));

@@ -27,6 +27,8 @@ struct m2m_dm {
 	char links[1024];       /* object links last sent */
 	unsigned sent_lifetime;
 	unsigned sent_binding;
+	bool v10;               /* registered as LwM2M 1.0: the server refused 1.1 */
+	bool try_v10;           /* the next Register is 1.0's (the server just refused 1.1) */
 	struct lw_bs_server bs; /* what a bootstrap server gave (libcoap keeps pointers into it) */
 	struct lw_observers obs;
 	bool obs_loaded;        /* the saved observations were read: save them back */
@@ -44,11 +46,13 @@ struct m2m_dm {
 		enum lw_upd_kind {
 			LW_UPDATE,      /* an Update */
 			LW_REG_FIRST,   /* a Register: not registered yet */
-			LW_REG_404,     /* a Register the Update's 4.04 called for: its
+			LW_REG_404,     /* a Register in place of an Update (its 4.04 called
+					   for one, or queue mode changed under 1.1): its
 					   outcome is the Update's */
 			LW_REG_AGAIN,   /* a Register after an Update answered wrongly */
 		} kind;
 		bool rehandshook; /* over DTLS: already tried again after a new handshake */
+		bool v10;         /* a Register as LwM2M 1.0 */
 		struct lw_buf links;
 		bool send_links;
 		char query[256];
@@ -65,9 +69,12 @@ struct m2m_dm {
 void lw_dm_on_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coap_reply *rep);
 void lw_dm_on_notify_failed(void *ctx, const uint8_t *token, size_t toklen, bool reset);
 
-/* dm_state.c: the saved registration (links: the object links last sent, may be NULL) */
+/*
+ * dm_state.c: the saved registration (links: the object links last sent; v10:
+ * whether it is LwM2M 1.0's; either may be NULL)
+ */
 int lw_dm_state_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char *links,
-		     size_t links_len);
+		     size_t links_len, bool *v10);
 void lw_dm_state_save(struct m2m_dm *dm);
 /* dm_state.c: the observations and what the server set for them (obs_loaded: once read) */
 void lw_dm_obs_load(struct m2m_dm *dm);

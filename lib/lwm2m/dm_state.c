@@ -53,15 +53,16 @@ static int check_reg(json_object *o, void *ctx, struct m2m_err *err)
 }
 
 /*
- * The saved registration, and the object links it last sent (links may be
- * NULL). A damaged file is set aside and taken as none (the client registers
+ * The saved registration, the object links it last sent (links may be
+ * NULL) and whether it is LwM2M 1.0's (*v10, may be NULL). A damaged file is set aside and taken as none (the client registers
  * afresh); the status shows that as the last error, and *why (if given) says it.
  */
 static int reg_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char *links,
-		    size_t links_len, struct m2m_err *why)
+		    size_t links_len, bool *v10, struct m2m_err *why)
 {
 	struct m2m_err err;
 	json_object *o, *v;
+	char version[8];
 	int rc;
 
 	memset(st, 0, sizeof(*st));
@@ -79,6 +80,10 @@ static int reg_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char 
 		return M2M_ERR_NOT_FOUND;
 	if (links)
 		copy_str(links, links_len, o, "links");
+	/* none: a registration of a version that spoke 1.1 only */
+	copy_str(version, sizeof(version), o, "lwm2m");
+	if (v10)
+		*v10 = strcmp(version, "1.0") == 0;
 	copy_str(st->server, sizeof(st->server), o, "server");
 	copy_str(st->endpoint, sizeof(st->endpoint), o, "endpoint");
 	copy_str(st->location, sizeof(st->location), o, "location");
@@ -100,14 +105,14 @@ static int reg_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char 
 }
 
 int lw_dm_state_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char *links,
-		     size_t links_len)
+		     size_t links_len, bool *v10)
 {
-	return reg_read(cfg, st, links, links_len, NULL);
+	return reg_read(cfg, st, links, links_len, v10, NULL);
 }
 
 int m2m_dm_state_load(const struct m2m_config *cfg, struct m2m_dm_state *st)
 {
-	return lw_dm_state_read(cfg, st, NULL, 0);
+	return lw_dm_state_read(cfg, st, NULL, 0, NULL);
 }
 
 void lw_dm_state_save(struct m2m_dm *dm)
@@ -124,6 +129,8 @@ void lw_dm_state_save(struct m2m_dm *dm)
 	json_object_object_add(o, "registered_at", json_object_new_int64((int64_t)dm->st.registered_at));
 	json_object_object_add(o, "lifetime", json_object_new_int((int)dm->st.lifetime_s));
 	json_object_object_add(o, "binding", json_object_new_string(dm->st.binding));
+	/* the Updates of a registration speak its version (the binding's form differs) */
+	json_object_object_add(o, "lwm2m", json_object_new_string(dm->v10 ? "1.0" : "1.1"));
 	json_object_object_add(o, "last_attempt", json_object_new_int64((int64_t)dm->st.last_attempt));
 	json_object_object_add(o, "last_rc", json_object_new_int(dm->st.last_rc));
 	json_object_object_add(o, "last_error", json_object_new_string(dm->st.last_error));
@@ -206,7 +213,7 @@ void lw_dm_obs_load(struct m2m_dm *dm)
 	struct m2m_err why;
 
 	m2m_err_clear(&why);
-	if (reg_read(dm->cfg, &saved, NULL, 0, &why) && why.rc)
+	if (reg_read(dm->cfg, &saved, NULL, 0, NULL, &why) && why.rc)
 		logf_(dm, LOG_WARNING, "%s; registering afresh", why.msg);
 	if (m2m_state_open_existing(&st, dm->cfg->state_dir, NULL) == M2M_OK) {
 		obs_load(dm, &st);

@@ -174,12 +174,16 @@ static int register_end(struct m2m_dm *dm, struct m2m_err *err)
 	u->active = false;
 	free(body);
 	if (!rc && speaks_10_only(u, resp.code)) {
+		/* within what is left of the first one's time */
+		uint64_t used = m2m_now_ms() - u->t0;
+		unsigned left = used < u->timeout_ms ? u->timeout_ms - (unsigned)used : 1;
+
 		logf_(dm, LOG_NOTICE, "Register: the server answered %u.%02u to LwM2M 1.1 (%s): "
 		      "registering as LwM2M 1.0%s", resp.code >> 5, resp.code & 31,
 		      resp.code == LW_CODE(4, 12) ? "versions not compatible" : "Q unknown to 1.0",
 		      u->b == M2M_DM_BINDING_UQ ? " with b=UQ" : "");
 		dm->try_v10 = true;
-		return register_begin(dm, u->timeout_ms, u->kind, err);
+		return register_begin(dm, left, u->kind, err);
 	}
 	if (!rc && resp.code != LW_CREATED)
 		rc = answer_rc(resp.code, u->v10 ? "Register as LwM2M 1.0" : "Register", err);

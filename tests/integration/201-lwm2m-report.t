@@ -35,8 +35,10 @@ t1=$(date +%s%N)
 ms=$(((t1 - t0) / 1000000))
 [ "$ms" -ge 2000 ] && [ "$ms" -lt 6000 ]
 ok $? "it stayed for the 2 s queue window, no longer ($ms ms)"
-grep -q "\"event\":\"register\",\"ep\":\"$ep\",\"lifetime\":\"600\",\"version\":\"1.1\",\"binding\":\"UQ\"" "$T/server.log"
-ok $? "registered with lt=600, lwm2m=1.1, b=UQ"
+# LwM2M 1.1 (TS Core 6.2.1): binding U, queue mode as the parameter Q, which this server
+# does not show (215 checks the query on the wire)
+grep -q "\"event\":\"register\",\"ep\":\"$ep\",\"lifetime\":\"600\",\"version\":\"1.1\",\"binding\":\"U\"" "$T/server.log"
+ok $? "registered with lt=600, lwm2m=1.1, b=U"
 is "$(check_result "$T/server.log" 'read:/3/0/1~Gate-7')" pass "the server's read was served in the window"
 stat -c %a "$T/state/dm-registration.json" | grep -qx 600
 ok $? "the saved registration is mode 0600"

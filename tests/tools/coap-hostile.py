@@ -15,12 +15,11 @@
 # answering Updates (2.04) until killed.
 import os
 import random
-import select
 import socket
 import sys
 import time
 
-from labcoap import build, event, opt, parse, path_opts, uint, uint_bytes
+from labcoap import build, event, opt, path_opts, recv_until, uint, uint_bytes
 
 CON, ACK = 0, 2
 GET, POST, PUT = 1, 2, 3
@@ -77,16 +76,10 @@ class Peer:
     def pump(self, until):
         """Serve the client until a time; return the first answer to one of ours."""
         while True:
-            left = until - time.monotonic()
-            if left <= 0:
+            got = recv_until(self.s, until)
+            if got is None:
                 return None
-            r, _, _ = select.select([self.s], [], [], left)
-            if not r:
-                return None
-            data, src = self.s.recvfrom(65536)
-            m = parse(data)
-            if not m:
-                continue
+            m, src = got
             if m["code"] < 32:
                 self.serve(m, src)
                 continue

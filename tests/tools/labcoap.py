@@ -3,6 +3,7 @@
 # the test scripts write commands to. Test code, not installed.
 import json
 import os
+import select
 import struct
 import time
 
@@ -55,6 +56,21 @@ def build(typ, code, mid, tok=b"", opts=(), payload=b""):
     if payload:
         out += b"\xff" + payload
     return bytes(out)
+
+
+def recv_until(sock, until):
+    """The next CoAP message on sock before a time (monotonic): (message, source), or None."""
+    while True:
+        left = until - time.monotonic()
+        if left <= 0:
+            return None
+        r, _, _ = select.select([sock], [], [], left)
+        if not r:
+            return None
+        data, src = sock.recvfrom(65536)
+        m = parse(data)
+        if m:
+            return m, src
 
 
 def uint(v):

@@ -22,12 +22,11 @@
 # Codes are written as in RFC 7252, "4.12". Events are JSON lines on stdout.
 import os
 import random
-import select
 import socket
 import sys
 import time
 
-from labcoap import build, event, opt, parse, path_opts, uint_bytes
+from labcoap import build, event, parse, path_opts, recv_until, uint_bytes
 
 CON, NON, ACK, RST = 0, 1, 2, 3
 METHODS = {1: "GET", 2: "POST", 3: "PUT", 4: "DELETE"}
@@ -107,16 +106,10 @@ class Peer:
         """Serve the client until a time; the first answer to one of ours, if any."""
         while True:
             # what an answer of ours scheduled may be due before `until`
-            left = min([until] + [d[0] for d in self.due]) - time.monotonic()
-            if left <= 0:
+            got = recv_until(self.s, min([until] + [d[0] for d in self.due]))
+            if got is None:
                 return None
-            r, _, _ = select.select([self.s], [], [], left)
-            if not r:
-                return None
-            data, src = self.s.recvfrom(65536)
-            m = parse(data)
-            if not m:
-                continue
+            m, src = got
             if m["code"] and m["code"] < 32:
                 self.answer(m, src)
             elif m["code"] >= 64:

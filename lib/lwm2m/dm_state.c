@@ -53,9 +53,10 @@ static int check_reg(json_object *o, void *ctx, struct m2m_err *err)
 }
 
 /*
- * The saved registration, the object links it last sent (links may be
- * NULL) and whether it is LwM2M 1.0's (*v10, may be NULL). A damaged file is set aside and taken as none (the client registers
- * afresh); the status shows that as the last error, and *why (if given) says it.
+ * The saved registration, the object links it last sent (links may be NULL)
+ * and whether it is LwM2M 1.0's (*v10, may be NULL). A damaged file is set
+ * aside and taken as none (the client registers afresh); the status shows
+ * that as the last error, and *why (if given) says it.
  */
 static int reg_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char *links,
 		    size_t links_len, bool *v10, struct m2m_err *why)
@@ -80,7 +81,7 @@ static int reg_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char 
 		return M2M_ERR_NOT_FOUND;
 	if (links)
 		copy_str(links, links_len, o, "links");
-	/* none: a registration of a version that spoke 1.1 only */
+	/* none in the file of a version that spoke only 1.1: 1.1 */
 	copy_str(version, sizeof(version), o, "lwm2m");
 	if (v10)
 		*v10 = strcmp(version, "1.0") == 0;

@@ -23,7 +23,7 @@ dm:
   lifetime: 10m
 YAML
 export M2M_CONFIG=$T/m2m.yaml
-bg "$T/srv.log" python3 "$ROOT/tests/tools/lw-rawrd.py" "$port" ask=25:/3/0/0
+bg "$T/srv.log" python3 "$ROOT/tests/tools/lw-rawrd.py" "$port" ask=25:/3/0/13
 wait_for "$T/srv.log" '"event":"listening"' 10
 ok $? "the raw peer listens"
 bg "$T/run.out" "$BIN/m2mdm-status" --report -v

@@ -68,14 +68,23 @@ static const struct rule rules[] = {
 	{ "EAP-MS-CHAPv2 failed with error ERROR_AUTHENTICATION_FAILURE", M2M_ERR_AUTH_LOCAL,
 	  "the gateway rejected our EAP password (EAP-MSCHAPv2 authentication failure)" },
 	{ "EAP-MS-CHAPv2 failed", M2M_ERR_AUTH_LOCAL, NULL },
+	{ "EAP authentication failed", M2M_ERR_AUTH_LOCAL, NULL },
+	{ "peer requested EAP, config unacceptable", M2M_ERR_AUTH_LOCAL,
+	  "the gateway asks for EAP, which the profile's auth method does not do" },
+	/* we could not sign: the key is there but unusable (a token that refuses, a TPM) */
+	{ "(myself) failed", M2M_ERR_CREDENTIAL, NULL },
+	{ "signature for", M2M_ERR_CREDENTIAL, NULL }, /* "unable to create X signature for Y key" */
 	/* we rejected the gateway */
 	{ "constraint check failed", M2M_ERR_AUTH_REMOTE, NULL },
+	{ "received IDr", M2M_ERR_AUTH_REMOTE, NULL }, /* "received IDr x, but require y" */
 	{ "public key found for", M2M_ERR_AUTH_REMOTE, NULL },
 	{ "no trusted", M2M_ERR_AUTH_REMOTE, NULL },
+	{ "peer certificate verification failed", M2M_ERR_AUTH_REMOTE, NULL },
 	{ "authentication of", M2M_ERR_AUTH_REMOTE, NULL },
 	{ "EAP method", M2M_ERR_AUTH_LOCAL, NULL },
 	/* our own credentials */
 	{ "no private key found", M2M_ERR_CREDENTIAL, NULL },
+	{ "no shared key found", M2M_ERR_CREDENTIAL, NULL },
 	/* negotiation */
 	{ "received NO_PROPOSAL_CHOSEN", M2M_ERR_PROTOCOL,
 	  "the gateway accepted none of our proposals (NO_PROPOSAL_CHOSEN); is its configuration loaded?" },
@@ -83,9 +92,27 @@ static const struct rule rules[] = {
 	  "the gateway refused our traffic selectors (TS_UNACCEPTABLE)" },
 	{ "received INTERNAL_ADDRESS_FAILURE", M2M_ERR_PROTOCOL,
 	  "the gateway could not assign a virtual IP (INTERNAL_ADDRESS_FAILURE)" },
+	{ "received FAILED_CP_REQUIRED", M2M_ERR_PROTOCOL,
+	  "the gateway requires a virtual IP request (FAILED_CP_REQUIRED); set virtual_ip" },
 	{ "received INVALID_SYNTAX", M2M_ERR_PROTOCOL, NULL },
 	{ "no acceptable proposal", M2M_ERR_PROTOCOL, NULL },
+	{ "received proposals unacceptable", M2M_ERR_PROTOCOL,
+	  "the gateway chose a proposal we did not offer" },
+	{ "no acceptable traffic selectors", M2M_ERR_PROTOCOL, NULL },
+	{ "peer selected invalid traffic selectors", M2M_ERR_PROTOCOL, NULL },
+	{ "configuration payload negotiation failed", M2M_ERR_PROTOCOL,
+	  "the gateway assigned no virtual IP (configuration payload negotiation failed)" },
+	{ "peer DH group selection invalid", M2M_ERR_PROTOCOL, NULL },
+	/* any other error the gateway sent: it answered, and refused */
+	{ " notify error", M2M_ERR_PROTOCOL, NULL },
+	{ " notify, no CHILD_SA built", M2M_ERR_PROTOCOL, NULL },
+	/* the local charon or its kernel interface could not do its part */
+	{ "unable to install", M2M_ERR_DAEMON, NULL }, /* IPsec SA (SAD), policies (SPD) */
+	{ "unable to allocate SPIs", M2M_ERR_DAEMON, NULL },
+	{ "installing virtual IP", M2M_ERR_DAEMON, NULL }, /* "... X failed"; success says "new" */
+	/* the network, not the gateway */
 	{ "unable to resolve", M2M_ERR_UNREACHABLE, NULL },
+	{ "error writing to socket", M2M_ERR_UNREACHABLE, NULL },
 };
 
 static bool rule_line_ok(const struct rule *r, const char *line)
@@ -97,11 +124,58 @@ static bool rule_line_ok(const struct rule *r, const char *line)
 	return true;
 }
 
+/*
+ * The request charon sent last and whether anything answered it, from
+ * "generating IKE_AUTH request 1 [ ... ]", "retransmit 2 of request with
+ * message ID 1" and "parsed IKE_AUTH response 1 [ ... ]": which exchange of
+ * the handshake went unanswered.
+ */
+struct pending {
+	bool known;
+	char exchange[32];
+	unsigned long mid;
+	unsigned retransmits;
+	bool answered;
+};
+
+static void last_request(const struct vpn_attempt_log *l, struct pending *pd)
+{
+	size_t at = 0;
+
+	memset(pd, 0, sizeof(*pd));
+	for (size_t i = 0; i < l->n; i++) {
+		char ex[32];
+		unsigned long mid;
+
+		if (sscanf(l->lines[i], "generating %31s request %lu", ex, &mid) == 2) {
+			pd->known = true;
+			snprintf(pd->exchange, sizeof(pd->exchange), "%s", ex);
+			pd->mid = mid;
+			at = i;
+		}
+	}
+	if (!pd->known)
+		return;
+	for (size_t i = at + 1; i < l->n; i++) {
+		char ex[32];
+		unsigned k;
+		unsigned long mid;
+
+		if (sscanf(l->lines[i], "retransmit %u of request with message ID %lu", &k, &mid) == 2 &&
+		    mid == pd->mid)
+			pd->retransmits++;
+		else if (sscanf(l->lines[i], "parsed %31s response %lu", ex, &mid) == 2 && mid == pd->mid)
+			pd->answered = true;
+	}
+}
+
 int vpn_classify(const struct vpn_attempt_log *l, const char *errmsg, const char *gateway,
 		 char *reason, size_t len)
 {
 	bool answered = find(l, "IKE_SA_INIT response") != NULL;
+	bool gave_up = find(l, "peer not responding") || find(l, "giving up after");
 	unsigned retransmits = 0;
+	struct pending pd;
 
 	for (size_t r = 0; r < sizeof(rules) / sizeof(rules[0]); r++) {
 		for (size_t i = 0; i < l->n; i++) {
@@ -115,10 +189,21 @@ int vpn_classify(const struct vpn_attempt_log *l, const char *errmsg, const char
 	for (size_t i = 0; i < l->n; i++)
 		if (strstr(l->lines[i], "retransmit "))
 			retransmits++;
-	if (!answered && (retransmits > 0 || find(l, "peer not responding") ||
-			  find(l, "giving up after"))) {
-		snprintf(reason, len, "gateway %s did not answer (%u retransmits)", gateway,
-			 retransmits);
+	last_request(l, &pd);
+	/*
+	 * The gateway answered the first exchange and then fell silent (IKE_AUTH
+	 * lost on the way, or the IKE_SA_INIT after a COOKIE): as unreachable as
+	 * one that never answered, but say which message went unanswered.
+	 */
+	if (answered && pd.known && !pd.answered && (gave_up || pd.retransmits > 0)) {
+		snprintf(reason, len, "gateway %s answered IKE_SA_INIT but not %s%s (%u retransmits)",
+			 gateway, strcmp(pd.exchange, "IKE_SA_INIT") == 0 ? "the IKE_SA_INIT that followed" :
+			 pd.exchange, find(l, "N(COOKIE)") ? " after its COOKIE" : "", pd.retransmits);
+		return M2M_ERR_UNREACHABLE;
+	}
+	if (!answered && (retransmits > 0 || gave_up)) {
+		snprintf(reason, len, "gateway %s did not answer %s (%u retransmits)", gateway,
+			 pd.known ? pd.exchange : "IKE_SA_INIT", retransmits);
 		return M2M_ERR_UNREACHABLE;
 	}
 	if (errmsg && strstr(errmsg, "not established after")) {

@@ -49,7 +49,7 @@ static void test_unreachable_gave_up(void **state)
 	(void)state;
 	assert_int_equal(classify(lines, "establishing CHILD_SA 'm2m-pos' failed", r, sizeof(r)),
 			 M2M_ERR_UNREACHABLE);
-	assert_string_equal(r, "gateway 10.99.0.1 did not answer (2 retransmits)");
+	assert_string_equal(r, "gateway 10.99.0.1 did not answer IKE_SA_INIT (2 retransmits)");
 }
 
 static void test_unreachable_within_timeout(void **state)
@@ -179,6 +179,140 @@ static void test_clock_of_gateway(void **state)
 			 M2M_ERR_CLOCK);
 }
 
+/* the gateway answers IKE_SA_INIT, the IKE_AUTH (large, UDP/4500) never gets through */
+static const char *const auth_lost[] = {
+	"initiating IKE_SA m2m-pos[1] to 10.99.0.1",
+	"generating IKE_SA_INIT request 0 [ SA KE No N(NATD_S_IP) N(NATD_D_IP) N(FRAG_SUP) N(HASH_ALG) N(REDIR_SUP) ]",
+	"sending packet: from 10.99.0.2[500] to 10.99.0.1[500] (264 bytes)",
+	"received packet: from 10.99.0.1[500] to 10.99.0.2[500] (297 bytes)",
+	"parsed IKE_SA_INIT response 0 [ SA KE No N(NATD_S_IP) N(NATD_D_IP) CERTREQ N(FRAG_SUP) N(HASH_ALG) N(CHDLESS_SUP) N(MULT_AUTH) ]",
+	"selected proposal: IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/ECP_256",
+	"authentication of 'dev1.lab' (myself) with ECDSA_WITH_SHA256_DER successful",
+	"sending end entity cert \"C=XX, O=m2m test lab, CN=dev1.lab\"",
+	"establishing CHILD_SA m2m-pos{1}",
+	"generating IKE_AUTH request 1 [ IDi CERT N(INIT_CONTACT) CERTREQ IDr AUTH CPRQ(ADDR DNS) SA TSi TSr N(MOBIKE_SUP) N(NO_ADD_ADDR) N(MULT_AUTH) N(EAP_ONLY) N(MSG_ID_SYN_SUP) ]",
+	"sending packet: from 10.99.0.2[4500] to 10.99.0.1[4500] (624 bytes)",
+	"retransmit 1 of request with message ID 1",
+	"sending packet: from 10.99.0.2[4500] to 10.99.0.1[4500] (624 bytes)",
+	"retransmit 2 of request with message ID 1",
+	"sending packet: from 10.99.0.2[4500] to 10.99.0.1[4500] (624 bytes)",
+	"giving up after 2 retransmits",
+	"establishing IKE_SA failed, peer not responding",
+	NULL,
+};
+
+static void test_lost_ike_auth(void **state)
+{
+	char r[300];
+
+	(void)state;
+	assert_int_equal(classify(auth_lost, "establishing CHILD_SA 'm2m-pos' failed", r, sizeof(r)),
+			 M2M_ERR_UNREACHABLE);
+	assert_string_equal(r, "gateway 10.99.0.1 answered IKE_SA_INIT but not IKE_AUTH (2 retransmits)");
+}
+
+/* the same, cut short by the caller's time limit after one retransmit */
+static void test_lost_ike_auth_at_deadline(void **state)
+{
+	const char *lines[20];
+	size_t n = 0;
+	char r[300];
+
+	(void)state;
+	for (; auth_lost[n] && strncmp(auth_lost[n], "retransmit 2", 12) != 0; n++)
+		lines[n] = auth_lost[n];
+	lines[n] = NULL;
+	assert_int_equal(classify(lines, "CHILD_SA 'm2m-pos' not established after 3000ms", r, sizeof(r)),
+			 M2M_ERR_UNREACHABLE);
+	assert_non_null(strstr(r, "but not IKE_AUTH (1 retransmits)"));
+	/* IKE_AUTH sent, no retransmit yet: too early to call it lost */
+	for (n = 0; auth_lost[n] && strncmp(auth_lost[n], "retransmit 1", 12) != 0; n++)
+		lines[n] = auth_lost[n];
+	lines[n] = NULL;
+	assert_int_equal(classify(lines, "CHILD_SA 'm2m-pos' not established after 500ms", r, sizeof(r)),
+			 M2M_ERR_TIMEOUT);
+}
+
+/* a gateway under load answers with a COOKIE, then drops the IKE_SA_INIT that carries it */
+static void test_lost_after_cookie(void **state)
+{
+	const char *const lines[] = {
+		init_sent[0], init_sent[1], init_sent[2],
+		"received packet: from 10.99.0.1[500] to 10.99.0.2[500] (48 bytes)",
+		"parsed IKE_SA_INIT response 0 [ N(COOKIE) ]",
+		"generating IKE_SA_INIT request 0 [ N(COOKIE) SA KE No N(NATD_S_IP) N(NATD_D_IP) N(FRAG_SUP) N(HASH_ALG) N(REDIR_SUP) ]",
+		"sending packet: from 10.99.0.2[500] to 10.99.0.1[500] (300 bytes)",
+		"retransmit 1 of request with message ID 0",
+		"retransmit 2 of request with message ID 0",
+		"giving up after 2 retransmits",
+		"establishing IKE_SA failed, peer not responding",
+		NULL,
+	};
+	char r[300];
+
+	(void)state;
+	assert_int_equal(classify(lines, "establishing CHILD_SA 'm2m-pos' failed", r, sizeof(r)),
+			 M2M_ERR_UNREACHABLE);
+	assert_string_equal(r, "gateway 10.99.0.1 answered IKE_SA_INIT but not the IKE_SA_INIT that "
+			       "followed after its COOKIE (2 retransmits)");
+}
+
+/* every other failure charon (5.9.8) reports in words has a class, none is "failure" (1) */
+static void test_every_charon_message(void **state)
+{
+	static const struct {
+		const char *line;
+		int rc;
+	} t[] = {
+		{ "received EAP_FAILURE, EAP authentication failed", M2M_ERR_AUTH_LOCAL },
+		{ "peer requested EAP, config unacceptable", M2M_ERR_AUTH_LOCAL },
+		{ "EAP method EAP_MSCHAPV2 failed for peer 10.99.0.1", M2M_ERR_AUTH_LOCAL },
+		{ "authentication of 'dev1.lab' (myself) failed", M2M_ERR_CREDENTIAL },
+		{ "unable to create ECDSA_WITH_SHA256_DER signature for ECDSA key", M2M_ERR_CREDENTIAL },
+		{ "no private key found for 'dev1.lab'", M2M_ERR_CREDENTIAL },
+		{ "no shared key found for 'user1' - 'gw.lab'", M2M_ERR_CREDENTIAL },
+		{ "received IDr gw2.lab, but require gw.lab", M2M_ERR_AUTH_REMOTE },
+		{ "constraint check failed: identity 'gw.lab' required ", M2M_ERR_AUTH_REMOTE },
+		{ "peer certificate verification failed, deleting SA", M2M_ERR_AUTH_REMOTE },
+		{ "authentication of 'gw.lab' with ECDSA_WITH_SHA256_DER failed", M2M_ERR_AUTH_REMOTE },
+		{ "received FAILED_CP_REQUIRED notify error", M2M_ERR_PROTOCOL },
+		{ "received INVALID_SYNTAX notify error", M2M_ERR_PROTOCOL },
+		{ "received UNSUPPORTED_CRITICAL_PAYLOAD notify error", M2M_ERR_PROTOCOL },
+		{ "received SINGLE_PAIR_REQUIRED notify, no CHILD_SA built", M2M_ERR_PROTOCOL },
+		{ "no acceptable proposal found", M2M_ERR_PROTOCOL },
+		{ "received proposals unacceptable", M2M_ERR_PROTOCOL },
+		{ "no acceptable traffic selectors found", M2M_ERR_PROTOCOL },
+		{ "peer selected invalid traffic selectors: 10.99.1.0/24 for 10.99.1.1/32, 10.99.2.1/32 for 0.0.0.0/0",
+		  M2M_ERR_PROTOCOL },
+		{ "configuration payload negotiation failed, no CHILD_SA built", M2M_ERR_PROTOCOL },
+		{ "peer DH group selection invalid", M2M_ERR_PROTOCOL },
+		{ "unable to install inbound and outbound IPsec SA (SAD) in kernel", M2M_ERR_DAEMON },
+		{ "unable to install IPsec policies (SPD) in kernel", M2M_ERR_DAEMON },
+		{ "unable to allocate SPIs from kernel", M2M_ERR_DAEMON },
+		{ "installing virtual IP 10.99.2.1 failed", M2M_ERR_DAEMON },
+		{ "unable to resolve gw.example, initiate aborted", M2M_ERR_UNREACHABLE },
+		{ "error writing to socket: Network is unreachable", M2M_ERR_UNREACHABLE },
+	};
+	char r[300];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		const char *const lines[] = { init_sent[0], t[i].line, NULL };
+
+		if (classify(lines, "establishing CHILD_SA 'm2m-pos' failed", r, sizeof(r)) != t[i].rc)
+			fail_msg("'%s': class %d, expected %d", t[i].line,
+				 classify(lines, "x", r, sizeof(r)), t[i].rc);
+		assert_true(r[0] != '\0');
+	}
+	/* the success line of a virtual IP is no failure */
+	{
+		const char *const ok[] = { "installing new virtual IP 10.99.2.1", NULL };
+
+		assert_int_equal(classify(ok, "establishing CHILD_SA 'm2m-pos' failed", r, sizeof(r)),
+				 M2M_ERR_FAILURE);
+	}
+}
+
 static void test_protocol(void **state)
 {
 	const char *const noprop[] = { init_sent[0], "parsed IKE_SA_INIT response 0 [ N(NO_PROP) ]",
@@ -260,6 +394,10 @@ int main(void)
 		cmocka_unit_test(test_auth_remote),
 		cmocka_unit_test(test_success_lines_are_not_failures),
 		cmocka_unit_test(test_clock_of_gateway),
+		cmocka_unit_test(test_lost_ike_auth),
+		cmocka_unit_test(test_lost_ike_auth_at_deadline),
+		cmocka_unit_test(test_lost_after_cookie),
+		cmocka_unit_test(test_every_charon_message),
 		cmocka_unit_test(test_protocol),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_log_is_bounded),

@@ -131,6 +131,13 @@ struct vici_conn;
  * ENOENT) apart from "wrong socket" (not a socket, EACCES).
  */
 int vici_connect(struct vici_conn **out, const char *uri, struct m2m_err *err);
+/*
+ * The same within timeout_ms (< 0: no limit; vici_connect() is that): a
+ * charon whose listen queue is full is asked again until then, and then it is
+ * M2M_ERR_TIMEOUT.
+ */
+int vici_connect_within(struct vici_conn **out, const char *uri, int timeout_ms,
+			struct m2m_err *err);
 void vici_close(struct vici_conn *c);
 int vici_fd(const struct vici_conn *c);
 /*

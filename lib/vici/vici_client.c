@@ -18,7 +18,6 @@
  * connection is marked broken and every later call fails.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -75,11 +74,18 @@ static int remaining(int64_t deadline)
 
 int vici_connect(struct vici_conn **out, const char *uri, struct m2m_err *err)
 {
+	return vici_connect_within(out, uri, -1, err);
+}
+
+int vici_connect_within(struct vici_conn **out, const char *uri, int timeout_ms,
+			struct m2m_err *err)
+{
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int64_t deadline = deadline_of(timeout_ms);
 	struct vici_conn *c;
 	const char *path;
 	struct stat st;
-	int fd, e, fl;
+	int fd, e;
 
 	*out = NULL;
 	if (!uri)
@@ -96,13 +102,30 @@ int vici_connect(struct vici_conn **out, const char *uri, struct m2m_err *err)
 		return m2m_err_set(err, M2M_ERR_CONFIG, "VICI socket path too long: %s", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* non-blocking from the start: all I/O after polls, connect() included */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		e = errno;
+		if (e == EINTR)
+			continue;
+		/*
+		 * A unix socket whose listen queue is full (a charon that stopped
+		 * accepting) says EAGAIN and keeps no connect in progress: ask again.
+		 */
+		if (e == EAGAIN && remaining(deadline) != 0) {
+			int t = remaining(deadline);
+
+			poll(NULL, 0, t < 0 || t > 10 ? 10 : t);
+			continue;
+		}
 		close(fd);
 		switch (e) {
+		case EAGAIN:
+			return m2m_err_set(err, M2M_ERR_TIMEOUT,
+					   "charon accepted no connection on %s within %d ms", path,
+					   timeout_ms);
 		case ENOENT:
 		case ENOTDIR:
 			return m2m_err_set(err, M2M_ERR_DAEMON,
@@ -127,13 +150,6 @@ int vici_connect(struct vici_conn **out, const char *uri, struct m2m_err *err)
 			return m2m_err_set(err, M2M_ERR_DAEMON, "cannot connect to %s: %s", path,
 					   strerror(e));
 		}
-	}
-	/* connected blocking (immediate for unix sockets); all I/O after polls */
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-		e = errno;
-		close(fd);
-		return m2m_err_set(err, M2M_ERR_FAILURE, "fcntl on %s: %s", path, strerror(e));
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {

@@ -19,13 +19,13 @@ int vpn_connect(struct m2m_vpn *vpn, struct m2m_err *err)
 
 	if (vpn->vc)
 		return M2M_OK;
-	rc = vici_connect(&vpn->vc, uri, err);
+	rc = vici_connect_within(&vpn->vc, uri, vpn_cap(vpn, -1), err);
 	if (!rc)
 		vici_set_cancel(vpn->vc, vpn->cancel);
 	return rc;
 }
 
-/* A request on the shared connection; a broken connection is dropped. */
+/* A request on the shared connection, within the handle's limit; a broken connection is dropped. */
 int vpn_request(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, struct vici_node **resp,
 		vici_event_cb cb, void *ctx, int timeout_ms, struct m2m_err *err)
 {
@@ -35,7 +35,7 @@ int vpn_request(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, stru
 		return rc;
 	if (req && (rc = vici_buf_check(req, err)))
 		return rc;
-	rc = vici_request(vpn->vc, cmd, req, resp, cb, ctx, timeout_ms, err);
+	rc = vici_request(vpn->vc, cmd, req, resp, cb, ctx, vpn_cap(vpn, timeout_ms), err);
 	if (rc == M2M_ERR_DAEMON || rc == M2M_ERR_PROTOCOL || rc == M2M_ERR_TIMEOUT)
 		vpn_disconnect(vpn); /* the stream may be out of step now */
 	return rc;

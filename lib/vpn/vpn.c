@@ -23,6 +23,8 @@
 
 /* kept back from the caller's time limit to tear down a failed attempt */
 #define CLEANUP_RESERVE_MS 300
+/* how long status waits for charon */
+#define STATUS_LIMIT_MS 5000
 
 const char *m2m_vpn_state_name(enum m2m_vpn_state s)
 {
@@ -198,7 +200,7 @@ static int query_sas(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 	if (rc)
 		return rc;
 	if (!vpn->reg_list_sa) {
-		rc = vici_register(vpn->vc, "list-sa", timeout_ms, err);
+		rc = vici_register(vpn->vc, "list-sa", vpn_cap(vpn, timeout_ms), err);
 		if (rc) {
 			vpn_disconnect(vpn);
 			return rc;
@@ -230,11 +232,14 @@ int m2m_vpn_status(struct m2m_vpn *vpn, const char *profile, struct m2m_vpn_stat
 {
 	struct m2m_err local, *err = caller_err ? caller_err : &local;
 	const struct m2m_vpn_profile *p = find_profile(vpn, profile, err);
+	uint64_t outer;
 	int rc;
 
 	if (!p)
 		return M2M_ERR_NOT_FOUND;
-	rc = query_sas(vpn, p, st, 5000, err);
+	outer = vpn_limit_push(vpn, m2m_now_ms() + STATUS_LIMIT_MS);
+	rc = query_sas(vpn, p, st, STATUS_LIMIT_MS, err);
+	vpn->limit = outer;
 	st->guard_active = p->fail_closed && vpn_guard_active(p->name);
 	if (st->state != M2M_VPN_STATE_UP)
 		vpn_last_error_load(vpn->cfg, st);
@@ -361,7 +366,7 @@ static int do_up(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t 
 
 again:
 	if (!vpn->reg_control_log) {
-		rc = vici_register(vpn->vc, "control-log", vpn_budget(deadline), err);
+		rc = vici_register(vpn->vc, "control-log", vpn_cap(vpn, vpn_budget(deadline)), err);
 		if (rc) {
 			vpn_disconnect(vpn);
 			return rc;
@@ -461,17 +466,21 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	struct m2m_err local, *err = caller_err ? caller_err : &local;
 	const struct m2m_vpn_profile *p = find_profile(vpn, profile, err);
 	struct m2m_vpn_status st;
-	uint64_t deadline;
+	uint64_t deadline, outer;
 	int rc, lock = -1;
 
 	if (!p)
 		return M2M_ERR_NOT_FOUND;
 	deadline = m2m_now_ms() + (timeout_ms ? timeout_ms : p->timeout_ms ? p->timeout_ms : 30000);
+	outer = vpn_limit_push(vpn, deadline);
 	/* another up (or watch) may be mid-attempt: wait for it as long as we may */
 	rc = vpn_profile_lock(vpn->cfg, p->name, (unsigned)vpn_remaining(deadline), &lock, err);
-	if (rc)
+	if (rc) {
+		vpn->limit = outer;
 		return rc;
+	}
 	rc = do_up(vpn, p, deadline, status != NULL, &st, err);
+	vpn->limit = outer;
 	vpn_last_error_save(vpn->cfg, p->name, rc, rc ? err->msg : "");
 	m2m_unlock(lock);
 	if (!rc && status) {
@@ -490,7 +499,7 @@ int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	struct vici_buf b;
 	char name[64];
 	int rc, t, lock = -1;
-	uint64_t deadline;
+	uint64_t deadline, outer;
 
 	if (!p)
 		return M2M_ERR_NOT_FOUND;
@@ -500,9 +509,10 @@ int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 		return m2m_err_set(err, M2M_ERR_BUSY,
 				   "%s: kept up by a running 'm2mvpn-connect watch'; stop that first",
 				   p->name);
+	outer = vpn_limit_push(vpn, deadline);
 	rc = vpn_profile_lock(vpn->cfg, p->name, (unsigned)vpn_remaining(deadline), &lock, err);
 	if (rc)
-		return rc;
+		goto out_limit;
 	vpn_conn_name(p->name, name, sizeof(name));
 	rc = vpn_connect(vpn, err);
 	if (rc == M2M_ERR_DAEMON) {
@@ -513,7 +523,10 @@ int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	}
 	if (rc)
 		goto out;
-	t = vpn_remaining(deadline);
+	/* charon's own limit comes first, so that its answer arrives within ours */
+	t = vpn_remaining(deadline) - VPN_ANSWER_SLACK_MS;
+	if (t < 1)
+		t = 1;
 	vici_buf_init(&b);
 	vici_add_kvs(&b, "ike", name);
 	vici_add_kvs(&b, "force", "yes"); /* a dead peer must not hold us up */
@@ -551,5 +564,7 @@ guard:
 		vpn_last_error_save(vpn->cfg, p->name, M2M_OK, "");
 out:
 	m2m_unlock(lock);
+out_limit:
+	vpn->limit = outer;
 	return rc;
 }

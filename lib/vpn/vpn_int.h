@@ -131,6 +131,7 @@ struct m2m_vpn {
 	m2m_log_fn log;
 	void *log_ctx;
 	volatile const int *cancel;
+	uint64_t limit; /* the operation's hard limit (0: none), see vpn_cap() */
 };
 
 #define VLOG(vpn, prio, ...)                                                  \
@@ -155,6 +156,34 @@ static inline int vpn_remaining(uint64_t deadline)
 static inline int vpn_budget(uint64_t deadline)
 {
 	return vpn_remaining(deadline) + VPN_ANSWER_SLACK_MS;
+}
+
+/*
+ * Every command returns within its time limit whatever charon does (answers
+ * late, never, or a byte at a time): the public calls set vpn->limit to their
+ * deadline, and no connect, read, write or event wait on the handle's
+ * connection goes past it.
+ */
+
+/* timeout_ms (< 0: none) shortened to what is left of the handle's limit */
+static inline int vpn_cap(const struct m2m_vpn *vpn, int timeout_ms)
+{
+	int left;
+
+	if (!vpn->limit)
+		return timeout_ms;
+	left = vpn_remaining(vpn->limit);
+	return timeout_ms < 0 || timeout_ms > left ? left : timeout_ms;
+}
+
+/* Limit the handle to deadline (an outer, earlier limit stays); returns the one to restore. */
+static inline uint64_t vpn_limit_push(struct m2m_vpn *vpn, uint64_t deadline)
+{
+	uint64_t old = vpn->limit;
+
+	if (!old || deadline < old)
+		vpn->limit = deadline;
+	return old;
 }
 
 /* The handle's connection to charon (request.c): made when first needed, dropped when broken. */

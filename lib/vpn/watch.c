@@ -43,6 +43,7 @@
 #define EVENT_SETTLE_MS 300    /* let charon's own restart start before we look */
 #define EVENT_READ_MS 100      /* a step reads charon's events for at most this long */
 #define STOP_SLICE_MS 250      /* m2m_vpn_watch(): how late it may see *stop */
+#define EVENTS_CONNECT_MS 1000 /* connecting the event stream, both registrations included */
 
 struct watched {
 	const struct m2m_vpn_profile *p;
@@ -183,12 +184,16 @@ static bool auth_class(int rc)
 static void events_connect(struct m2m_vpn_watch *wa)
 {
 	const char *uri = wa->cfg->charon.vici ? wa->cfg->charon.vici : M2M_VICI_DEFAULT_URI;
+	uint64_t until = m2m_now_ms() + EVENTS_CONNECT_MS;
 	struct m2m_err err;
 
 	if (wa->ev || m2m_now_ms() < wa->ev_retry)
 		return;
-	if (vici_connect(&wa->ev, uri, &err) || vici_register(wa->ev, "ike-updown", 2000, &err) ||
-	    vici_register(wa->ev, "child-updown", 2000, &err)) {
+	/* a charon that does not answer holds the helper, and so the profiles, this long at most */
+	if (vici_connect_within(&wa->ev, uri, EVENTS_CONNECT_MS, &err) ||
+	    (vici_set_cancel(wa->ev, &wa->closing), false) ||
+	    vici_register(wa->ev, "ike-updown", vpn_remaining(until), &err) ||
+	    vici_register(wa->ev, "child-updown", vpn_remaining(until), &err)) {
 		vici_close(wa->ev);
 		wa->ev = NULL;
 		wa->ev_retry = m2m_now_ms() + 2000;
@@ -211,11 +216,15 @@ static void check(struct m2m_vpn_watch *wa, struct watched *w)
 	struct m2m_vpn_status st;
 	struct m2m_err err;
 	uint64_t now = m2m_now_ms();
+	/* a whole check, the look at the state included, within the profile's time limit */
+	uint64_t deadline = now + (p->timeout_ms ? p->timeout_ms : 30000);
+	uint64_t outer = vpn_limit_push(vpn, deadline);
 	unsigned delay;
 	int rc;
 
 	m2m_err_clear(&err);
 	rc = m2m_vpn_status(vpn, p->name, &st, &err);
+	vpn->limit = outer;
 	/* in every state: a flushed rule set must not open a gap while charon reconnects */
 	if (!rc && p->fail_closed && !st.guard_active) {
 		if (vpn_guard_enable(wa->cfg, p, &err) == M2M_OK)
@@ -242,10 +251,12 @@ static void check(struct m2m_vpn_watch *wa, struct watched *w)
 		return;
 	}
 	if (rc == M2M_OK) {
+		int left = vpn_remaining(deadline);
+
 		if (w->last == M2M_VPN_STATE_UP)
 			WLOG(wa, LOG_WARNING, "%s: tunnel down; reconnecting", p->name);
 		w->last = M2M_VPN_STATE_DOWN;
-		rc = m2m_vpn_up(vpn, p->name, 0, &st, &err);
+		rc = m2m_vpn_up(vpn, p->name, left > 0 ? (unsigned)left : 1, &st, &err);
 	}
 	if (rc && wa->closing)
 		return; /* interrupted by the stop request: not a failure to report */
@@ -386,13 +397,12 @@ static void start_job(struct m2m_vpn_watch *wa, enum job job, size_t idx)
 	pthread_mutex_unlock(&wa->mu);
 }
 
-/* The next thing due, in the order of a round: the event stream, then each profile. */
+/*
+ * The next thing due, in the order of a round: each profile, then the event
+ * stream (a charon that does not answer must not delay the first attempt).
+ */
 static bool next_job(struct m2m_vpn_watch *wa, uint64_t now)
 {
-	if (!wa->ev && now >= wa->ev_retry) {
-		start_job(wa, JOB_EVENTS, 0);
-		return true;
-	}
 	for (size_t k = 0; k < wa->n; k++) {
 		size_t i = (wa->cursor + k) % wa->n;
 
@@ -401,6 +411,10 @@ static bool next_job(struct m2m_vpn_watch *wa, uint64_t now)
 			start_job(wa, JOB_PROFILE, i);
 			return true;
 		}
+	}
+	if (!wa->ev && now >= wa->ev_retry) {
+		start_job(wa, JOB_EVENTS, 0);
+		return true;
 	}
 	return false;
 }

@@ -1555,6 +1555,51 @@ static void test_connect_permission(void **state)
 	server_stop(&s);
 }
 
+/* A charon that stopped accepting: its listen queue fills and connect() would block for ever. */
+static void test_connect_queue_full(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct m2m_err err = { 0 };
+	char dir[64], want[300];
+	struct vici_conn *c = NULL;
+	int lfd, fds[64], n = 0;
+	int64_t t0, took;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/m2m-test-vici-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/full", dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	/* fill the queue: connects that are never accepted, until the kernel says EAGAIN */
+	for (; n < 64; n++) {
+		fds[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (connect(fds[n], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			assert_int_equal(errno, EAGAIN);
+			close(fds[n]);
+			break;
+		}
+	}
+	assert_true(n < 64);
+	t0 = mono_ms();
+	snprintf(want, sizeof(want), "charon accepted no connection on %s within 200 ms", sa.sun_path);
+	assert_err(&err, vici_connect_within(&c, sa.sun_path, 200, &err), M2M_ERR_TIMEOUT, want);
+	took = mono_ms() - t0;
+	assert_null(c);
+	assert_true(took >= 195 && took < 300);
+	/* once the daemon accepts again, the same call connects */
+	close(accept(lfd, NULL, NULL));
+	assert_int_equal(vici_connect_within(&c, sa.sun_path, 200, &err), M2M_OK);
+	vici_close(c);
+	while (n-- > 0)
+		close(fds[n]);
+	close(lfd);
+	unlink(sa.sun_path);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1583,6 +1628,7 @@ int main(void)
 		cmocka_unit_test(test_client_misuse),
 		cmocka_unit_test(test_connect_errors),
 		cmocka_unit_test(test_connect_permission),
+		cmocka_unit_test(test_connect_queue_full),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

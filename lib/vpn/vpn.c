@@ -23,6 +23,8 @@
 
 /* kept back from the caller's time limit to tear down a failed attempt */
 #define CLEANUP_RESERVE_MS 300
+/* the shortest initiate worth starting again (the lab's handshake takes 10 ms) */
+#define MIN_TRY_MS 50
 /* how long status waits for charon */
 #define STATUS_LIMIT_MS 5000
 
@@ -460,6 +462,66 @@ again:
 	return query_sas(vpn, p, st, 2000, err);
 }
 
+/*
+ * A failure that another try may fix (the gateway did not answer: loss, an
+ * outage, charon's retransmits spent long before the caller's limit).
+ * Authentication, credential, clock, proposal and config failures, and a
+ * charon that is not there, end "up" at once.
+ */
+static bool try_again_helps(int rc)
+{
+	return rc == M2M_ERR_UNREACHABLE || rc == M2M_ERR_TIMEOUT;
+}
+
+/*
+ * "up --timeout 20" means "try for up to 20 s": initiate again with the
+ * profile's retry.network backoff (watch's rules) until the tunnel is up or
+ * the time is spent, and then report the last failure.
+ */
+static int up_retrying(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t deadline,
+		       bool want_status, struct m2m_vpn_status *st, struct m2m_err *err)
+{
+	uint64_t started = m2m_now_ms();
+	struct m2m_err last = { 0 };
+	unsigned tries = 0;
+	int rc;
+
+	for (;;) {
+		int left;
+		unsigned delay;
+
+		rc = do_up(vpn, p, deadline, want_status, st, err);
+		tries++;
+		if (!rc || !try_again_helps(rc) || (vpn->cancel && *vpn->cancel))
+			break;
+		if (rc != M2M_ERR_TIMEOUT)
+			last = *err;
+		/* the pause may take what an initiate and its teardown do not need */
+		left = vpn_remaining(deadline) - CLEANUP_RESERVE_MS - MIN_TRY_MS;
+		if (left <= 0)
+			break;
+		delay = m2m_backoff_ms(&p->retry_network, tries - 1);
+		if (delay > (unsigned)left)
+			delay = (unsigned)left;
+		VLOG(vpn, LOG_INFO, "%s; trying again in %.1f s", err->msg, delay / 1000.0);
+		if (!m2m_sleep_ms(delay, vpn->cancel))
+			break;
+	}
+	if (rc == M2M_ERR_TIMEOUT && last.rc) {
+		/* the last try was cut short by the limit: the one before says what is wrong */
+		*err = last;
+		rc = last.rc;
+	}
+	if (rc && tries > 1) {
+		char msg[sizeof(err->msg)];
+
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		m2m_err_set(err, rc, "%s (%u tries in %.1f s)", msg, tries,
+			    (m2m_now_ms() - started) / 1000.0);
+	}
+	return rc;
+}
+
 int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	       struct m2m_vpn_status *status, struct m2m_err *caller_err)
 {
@@ -479,7 +541,7 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 		vpn->limit = outer;
 		return rc;
 	}
-	rc = do_up(vpn, p, deadline, status != NULL, &st, err);
+	rc = up_retrying(vpn, p, deadline, status != NULL, &st, err);
 	vpn->limit = outer;
 	vpn_last_error_save(vpn->cfg, p->name, rc, rc ? err->msg : "");
 	m2m_unlock(lock);

@@ -507,7 +507,7 @@ static int up_retrying(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uin
 		if (!m2m_sleep_ms(delay, vpn->cancel))
 			break;
 	}
-	if (rc == M2M_ERR_TIMEOUT && last.rc) {
+	if (rc == M2M_ERR_TIMEOUT && last.rc && !(vpn->cancel && *vpn->cancel)) {
 		/* the last try was cut short by the limit: the one before says what is wrong */
 		*err = last;
 		rc = last.rc;

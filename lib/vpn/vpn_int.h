@@ -162,10 +162,9 @@ static inline int vpn_budget(uint64_t deadline)
  * Every command returns within its time limit whatever charon does (answers
  * late, never, or a byte at a time): the public calls set vpn->limit to their
  * deadline, and no connect, read, write or event wait on the handle's
- * connection goes past it.
+ * connection goes past it. vpn_cap() shortens a timeout_ms (< 0: none) to
+ * what is left of it.
  */
-
-/* timeout_ms (< 0: none) shortened to what is left of the handle's limit */
 static inline int vpn_cap(const struct m2m_vpn *vpn, int timeout_ms)
 {
 	int left;

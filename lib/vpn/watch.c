@@ -186,14 +186,19 @@ static void events_connect(struct m2m_vpn_watch *wa)
 	const char *uri = wa->cfg->charon.vici ? wa->cfg->charon.vici : M2M_VICI_DEFAULT_URI;
 	uint64_t until = m2m_now_ms() + EVENTS_CONNECT_MS;
 	struct m2m_err err;
+	int rc;
 
 	if (wa->ev || m2m_now_ms() < wa->ev_retry)
 		return;
 	/* a charon that does not answer holds the helper, and so the profiles, this long at most */
-	if (vici_connect_within(&wa->ev, uri, EVENTS_CONNECT_MS, &err) ||
-	    (vici_set_cancel(wa->ev, &wa->closing), false) ||
-	    vici_register(wa->ev, "ike-updown", vpn_remaining(until), &err) ||
-	    vici_register(wa->ev, "child-updown", vpn_remaining(until), &err)) {
+	rc = vici_connect_within(&wa->ev, uri, EVENTS_CONNECT_MS, &err);
+	if (!rc) {
+		vici_set_cancel(wa->ev, &wa->closing);
+		rc = vici_register(wa->ev, "ike-updown", vpn_remaining(until), &err);
+	}
+	if (!rc)
+		rc = vici_register(wa->ev, "child-updown", vpn_remaining(until), &err);
+	if (rc) {
 		vici_close(wa->ev);
 		wa->ev = NULL;
 		wa->ev_retry = m2m_now_ms() + 2000;

@@ -516,7 +516,7 @@ static int up_retrying(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uin
 		char msg[sizeof(err->msg)];
 
 		snprintf(msg, sizeof(msg), "%s", err->msg);
-		m2m_err_set(err, rc, "%s (%u tries in %.1f s)", msg, tries,
+		m2m_err_set(err, rc, "%s; %u tries in %.1f s", msg, tries,
 			    (m2m_now_ms() - started) / 1000.0);
 	}
 	return rc;

@@ -22,6 +22,9 @@ PKGS=(
 	# device management: CoAP/DTLS, SenML CBOR; libcoap's servers and the npm
 	# LwM2M server (lwm2m-node-lib) for the tests
 	libcoap3-dev libcoap3-bin libcbor-dev nodejs
+	# an independent DTLS server (gnutls-serv) that can leave out RFC 5746's
+	# renegotiation_info, as Californium/Scandium 2.x servers do
+	gnutls-bin
 	# strongSwan: charon with vici, openssl and kernel-libipsec (this kind of
 	# kernel may lack ESP), swanctl and pki for the lab gateway and its CA
 	strongswan-charon strongswan-swanctl strongswan-pki

@@ -83,6 +83,30 @@ static int check_server_name(const char *cn, const uint8_t *der, size_t len,
 static int hs_index = -1;
 static int store_tls_setup(struct m2m_coap *c, SSL *ssl);
 
+/*
+ * CoAP never renegotiates a DTLS session (RFC 7252 9.1 sets up one
+ * session per association; libcoap starts no renegotiation and a server's
+ * HelloRequest is refused). RFC 5746's renegotiation_info guards against
+ * one thing: an attacker splicing a victim's renegotiation onto its own
+ * session. With renegotiation forbidden on our side there is nothing to
+ * splice onto, so a DTLS 1.2 server that does not send the extension
+ * (Californium/Scandium 2.x, which OpenSSL 3 refuses by default: "unsafe
+ * legacy renegotiation disabled") is safe to talk to.
+ */
+#define DTLS_OPTIONS (SSL_OP_NO_RENEGOTIATION | SSL_OP_LEGACY_SERVER_CONNECT)
+
+/* The reason of the last error on OpenSSL's queue, left on it ("" if none). */
+static void ssl_reason(char *out, size_t len)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+	if (r)
+		snprintf(out, len, "%s", r);
+	else if (e)
+		snprintf(out, len, "OpenSSL error %lx", e);
+}
+
 /* We are refusing the server: OpenSSL's verdict on its chain, if that is why. */
 static void verify_failure(struct m2m_coap *c, const SSL *ssl)
 {
@@ -110,13 +134,22 @@ static void hs_watch(const SSL *ssl, int where, int ret)
 {
 	struct m2m_coap *c = hs_index >= 0 ? SSL_get_ex_data(ssl, hs_index) : NULL;
 
+	if (!c)
+		c = hs_owner;
+	/*
+	 * Why OpenSSL sends a fatal alert is on its error queue only: read it
+	 * before libcoap's callback, which may empty the queue into its log.
+	 */
+	if (c && (where & SSL_CB_WRITE_ALERT) && (ret >> 8) == SSL3_AL_FATAL &&
+	    !c->hs.why[0])
+		ssl_reason(c->hs.why, sizeof(c->hs.why));
 	if (hs_chained)
 		hs_chained(ssl, where, ret);
 	if (!c)
-		c = hs_owner;
-	if (!c)
 		return;
 	if (where & SSL_CB_HANDSHAKE_START) {
+		/* an SSL libcoap made after hs_attach() has the SSL_CTX's options: still ours */
+		SSL_set_options((SSL *)ssl, DTLS_OPTIONS);
 		/* a new handshake (a first one, or libcoap's after a lost session) */
 		memset(&c->hs, 0, sizeof(c->hs));
 		c->hs.hello_at = m2m_now_ms();
@@ -170,9 +203,16 @@ static void hs_attach(struct m2m_coap *c)
 		return;
 	if (hs_index < 0)
 		hs_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	ctx = SSL_get_SSL_CTX(ssl);
+	/*
+	 * Before the server's first answer (libcoap has only sent the
+	 * ClientHello, which these options do not change): they decide how
+	 * the ServerHello is taken. Also for the SSLs libcoap makes later.
+	 */
+	SSL_set_options(ssl, DTLS_OPTIONS);
+	SSL_CTX_set_options(ctx, DTLS_OPTIONS);
 	if (hs_index < 0 || !SSL_set_ex_data(ssl, hs_index, c))
 		return;
-	ctx = SSL_get_SSL_CTX(ssl);
 	cb = SSL_get_info_callback(ssl);
 	if (!cb)
 		cb = SSL_CTX_get_info_callback(ctx);

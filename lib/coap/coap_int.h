@@ -75,6 +75,7 @@ struct m2m_coap {
 		bool finished_sent;         /* our Finished is out, the server's not in */
 		char alert_in[64];          /* fatal alert the server sent us */
 		char alert_out[64];         /* fatal alert we sent (we refused the server) */
+		char why[128];              /* OpenSSL's reason for it, from its error queue */
 		char peer[320];             /* why the server's certificate was refused */
 	} hs;
 	/* the largest body we take in, and the request body arriving in Block1 blocks */

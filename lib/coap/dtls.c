@@ -51,7 +51,8 @@ int mcoap_hs_error(struct m2m_coap *c, unsigned timeout_ms, struct m2m_err *err)
 				   "%s: DTLS: the server's %s", c->host, c->hs.peer);
 	if (c->hs.alert_out[0])
 		return m2m_err_set(err, M2M_ERR_AUTH_REMOTE,
-				   "%s: DTLS: we refused the server (%s)", c->host, c->hs.alert_out);
+				   "%s: DTLS: we refused the server (%s: %s)", c->host,
+				   c->hs.alert_out, c->hs.why[0] ? c->hs.why : "no reason given");
 	if (c->hs.alert_in[0])
 		return m2m_err_set(err, M2M_ERR_AUTH_LOCAL,
 				   "%s: DTLS: the server refused us (%s): PSK identity or "

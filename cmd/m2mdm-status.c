@@ -140,6 +140,23 @@ static int show(struct cli *c, struct m2m_config *cfg)
 		json_object_object_add(mg, "last_result", json_object_new_string(m2m_rc_name(dst.last_rc)));
 		json_object_object_add(mg, "last_error", cli_json_str(dst.last_error));
 		{
+			json_object *lost = json_object_new_array();
+			char path[32];
+			uint64_t at;
+
+			for (size_t i = 0; !m2m_dm_lost_observation(cfg, i, path, sizeof(path), &at);
+			     i++) {
+				json_object *l = json_object_new_object();
+
+				cli_time_utc((time_t)at, t1, sizeof(t1));
+				json_object_object_add(l, "path", json_object_new_string(path));
+				json_object_object_add(l, "reset_at", json_object_new_string(t1));
+				json_object_array_add(lost, l);
+			}
+			/* observations the server ended with a reset (see m2mdm-status(1)) */
+			json_object_object_add(mg, "lost_observations", lost);
+		}
+		{
 			struct cli_cert ci;
 			const char *store;
 			json_object *co = NULL;
@@ -214,6 +231,17 @@ static int show(struct cli *c, struct m2m_config *cfg)
 	if (dst.last_rc)
 		printf("  last error %s%s%s (%s)\n", cli_col(c, CLI_RED), dst.last_error,
 		       cli_col(c, CLI_RESET), m2m_rc_name(dst.last_rc));
+	{
+		char path[32];
+		uint64_t at;
+
+		for (size_t i = 0; !m2m_dm_lost_observation(cfg, i, path, sizeof(path), &at); i++) {
+			cli_time_utc((time_t)at, t1, sizeof(t1));
+			printf("  lost       %sobservation of %s%s: the server reset its "
+			       "notification at %s; it must observe it again\n",
+			       cli_col(c, CLI_YELLOW), path, cli_col(c, CLI_RESET), t1);
+		}
+	}
 	return M2M_OK;
 }
 

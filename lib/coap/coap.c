@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <coap3/coap.h>
 #include <openssl/engine.h>
@@ -531,6 +532,32 @@ static int open_pki_der(struct m2m_coap *c, const struct m2m_coap_opts *o, coap_
 }
 
 /*
+ * The wildcard address of dst's family with port, if no socket holds that
+ * port: libcoap binds a local address with SO_REUSEADDR, which on Linux
+ * shares a UDP port with another socket that set it too, so we ask first
+ * with a socket that does not.
+ */
+static bool local_port_free(const coap_address_t *dst, unsigned port, coap_address_t *local)
+{
+	int fd;
+	bool free_;
+
+	if (!port || port > 65535)
+		return false;
+	coap_address_init(local);
+	local->addr.sa.sa_family = dst->addr.sa.sa_family;
+	local->size = dst->addr.sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+							     sizeof(struct sockaddr_in);
+	coap_address_set_port(local, (uint16_t)port);
+	fd = socket(dst->addr.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	free_ = bind(fd, &local->addr.sa, local->size) == 0;
+	close(fd);
+	return free_;
+}
+
+/*
  * The client session to the server, new: at open, and for a new handshake
  * from a new port (mcoap_rehandshake). From c->o, the options kept at open.
  */
@@ -541,7 +568,12 @@ int mcoap_new_session(struct m2m_coap *c, struct m2m_err *err)
 
 	c->setup_err[0] = 0;
 	if (o->security == M2M_DM_NOSEC) {
-		c->s = coap_new_client_session(c->ctx, NULL, &c->dst, COAP_PROTO_UDP);
+		coap_address_t local;
+
+		if (local_port_free(&c->dst, o->local_port, &local))
+			c->s = coap_new_client_session(c->ctx, &local, &c->dst, COAP_PROTO_UDP);
+		if (!c->s)
+			c->s = coap_new_client_session(c->ctx, NULL, &c->dst, COAP_PROTO_UDP);
 		c->connected = true;
 	} else if (o->security == M2M_DM_PSK) {
 		coap_dtls_cpsk_t psk = { .version = COAP_DTLS_CPSK_SETUP_VERSION };

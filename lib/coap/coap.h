@@ -61,6 +61,13 @@ struct m2m_coap_opts {
 	 */
 	struct m2m_key *store_key;
 	unsigned block_size;          /* preferred block size (16..1024), 0: 1024 */
+	/*
+	 * Plain CoAP: the local UDP port to send from (0: any), so that a
+	 * server knows us by the same address across runs; if it is taken, any
+	 * (mcoap_local_port() says which). Not for DTLS: a server may still
+	 * hold the old session for that address and ignore a new ClientHello.
+	 */
+	unsigned local_port;
 	size_t max_body;              /* largest body received (request or answer); 0: 64 KiB */
 };
 

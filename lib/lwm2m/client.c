@@ -692,6 +692,9 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 	}
 	dm->cfg = cfg;
 	dm->obs.storing = true;
+	/* plain CoAP: the port of the last run, so that the server's observations still match */
+	lw_dm_port_load(dm);
+	o.local_port = dm->kept_port;
 	if (lw_objects_init(&dm->objs, cfg, &dm->reg)) {
 		explicit_bzero(&dm->bs, sizeof(dm->bs));
 		free(dm);

@@ -41,6 +41,8 @@ struct m2m_dm {
 	struct m2m_secret pin;  /* token PIN: libcoap keeps a pointer to it; TPM auth value */
 	struct m2m_key *store_key; /* DTLS key in a TPM: signs for the session */
 	unsigned base_lifetime_s, base_binding; /* from the configuration or the bootstrap */
+	unsigned kept_port;     /* plain CoAP: the local port of the last run (0: none) */
+	struct m2m_err kept_why; /* why the saved registration was set aside, for the log */
 	struct lw_update {      /* the Update or Register under way (serving does not wait) */
 		bool active;
 		enum lw_upd_kind {
@@ -76,6 +78,12 @@ void lw_dm_on_notify_failed(void *ctx, const uint8_t *token, size_t toklen, bool
 int lw_dm_state_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char *links,
 		     size_t links_len, bool *v10);
 void lw_dm_state_save(struct m2m_dm *dm);
+/*
+ * dm_state.c: kept_port, the local UDP port the last run sent from (plain
+ * CoAP; 0: none), read before the session is made; a damaged registration
+ * file is set aside here, and lw_dm_obs_load() says so (kept_why).
+ */
+void lw_dm_port_load(struct m2m_dm *dm);
 /* dm_state.c: the observations and what the server set for them (obs_loaded: once read) */
 void lw_dm_obs_load(struct m2m_dm *dm);
 void lw_dm_obs_save(struct m2m_dm *dm);

@@ -136,9 +136,36 @@ void lw_dm_state_save(struct m2m_dm *dm)
 	json_object_object_add(o, "last_rc", json_object_new_int(dm->st.last_rc));
 	json_object_object_add(o, "last_error", json_object_new_string(dm->st.last_error));
 	json_object_object_add(o, "links", json_object_new_string(dm->links));
+	/* plain CoAP: the next run sends from it again (see lw_dm_port_load) */
+	if (!mcoap_dtls(dm->coap) && mcoap_local_port(dm->coap))
+		json_object_object_add(o, "port", json_object_new_int((int)mcoap_local_port(dm->coap)));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	/* best effort: a lost state file only costs a full Register next time */
 	lw_state_write(dm->cfg, REG_FILE, s, &err);
+	json_object_put(o);
+}
+
+/*
+ * The local port the last run sent from. A server knows a plain-CoAP client
+ * by its address: a notification of an observation it made from another
+ * port does not match it (RFC 7641 3.2 and RFC 7252 5.3.2: token and
+ * endpoint), and the server answers it with a reset. So the next run sends
+ * from the same port where it can (queue mode: one cron run after another).
+ */
+void lw_dm_port_load(struct m2m_dm *dm)
+{
+	json_object *o, *v;
+
+	dm->kept_port = 0;
+	m2m_err_clear(&dm->kept_why);
+	if (lw_state_read_json(dm->cfg, REG_FILE, 65536, check_reg, NULL, &o, &dm->kept_why)) {
+		if (dm->kept_why.rc != M2M_ERR_FAILURE)
+			m2m_err_clear(&dm->kept_why);
+		return;
+	}
+	if (json_object_object_get_ex(o, "port", &v) && json_object_is_type(v, json_type_int) &&
+	    json_object_get_int(v) > 0 && json_object_get_int(v) <= 65535)
+		dm->kept_port = (unsigned)json_object_get_int(v);
 	json_object_put(o);
 }
 
@@ -201,6 +228,21 @@ static void obs_load(struct m2m_dm *dm, const struct m2m_state *st)
 	}
 }
 
+/* Whether the port of the last run could be had again (the log is set only after open). */
+static void port_said(struct m2m_dm *dm)
+{
+	unsigned now = mcoap_local_port(dm->coap);
+
+	if (!dm->kept_port || mcoap_dtls(dm->coap))
+		return;
+	if (now == dm->kept_port)
+		logf_(dm, LOG_DEBUG, "from local port %u, as the last run", now);
+	else
+		logf_(dm, LOG_NOTICE, "local port %u of the last run is taken: from port %u "
+		      "now (the server may reset notifications of its earlier observations)",
+		      dm->kept_port, now);
+}
+
 /*
  * The state of an earlier run, read where a run first needs it (before its
  * first Register or Update): the observations, and a look at the registration
@@ -214,10 +256,49 @@ void lw_dm_obs_load(struct m2m_dm *dm)
 	struct m2m_err why;
 
 	m2m_err_clear(&why);
-	if (reg_read(dm->cfg, &saved, NULL, 0, NULL, &why) && why.rc)
+	if (dm->kept_why.rc)
+		why = dm->kept_why;
+	else
+		reg_read(dm->cfg, &saved, NULL, 0, NULL, &why);
+	if (why.rc)
 		logf_(dm, LOG_WARNING, "%s; registering afresh", why.msg);
+	m2m_err_clear(&dm->kept_why);
+	port_said(dm);
 	if (m2m_state_open_existing(&st, dm->cfg->state_dir, NULL) == M2M_OK) {
 		obs_load(dm, &st);
 		m2m_state_close(&st);
 	}
+}
+
+int m2m_dm_lost_observation(const struct m2m_config *cfg, size_t i, char *path,
+			    size_t path_len, uint64_t *at)
+{
+	struct m2m_dm_state saved;
+	struct lw_observers *obs;
+	struct m2m_state st;
+	int rc = M2M_ERR_NOT_FOUND;
+
+	if (!cfg || !path || !path_len || !at)
+		return M2M_ERR_USAGE;
+	path[0] = 0;
+	*at = 0;
+	/* the observations are kept for the server and endpoint of the registration */
+	if (reg_read(cfg, &saved, NULL, 0, NULL, NULL) ||
+	    m2m_state_open_existing(&st, cfg->state_dir, NULL))
+		return rc;
+	obs = calloc(1, sizeof(*obs));
+	if (!obs) {
+		m2m_state_close(&st);
+		return M2M_ERR_FAILURE;
+	}
+	lw_obs_load(obs, NULL, &st, OBS_FILE, saved.server, saved.endpoint);
+	if (i < obs->n_lost) {
+		snprintf(path, path_len, "%s", obs->lost[i].path);
+		*at = obs->lost[i].at / 1000;
+		rc = M2M_OK;
+	}
+	lw_obs_free(obs);
+	free(obs);
+	m2m_state_close(&st);
+	return rc;
 }

@@ -132,6 +132,23 @@ static void obs_remove(struct lw_observers *s, struct lw_obs *o)
 	*o = s->o[--s->n];
 }
 
+/* The server observes path again: it is no longer lost. */
+static void lost_forget(struct lw_observers *s, const char *path)
+{
+	for (size_t i = s->n_lost; i-- > 0;)
+		if (strcmp(s->lost[i].path, path) == 0)
+			s->lost[i] = s->lost[--s->n_lost];
+}
+
+static void lost_add(struct lw_observers *s, const char *path, uint64_t at)
+{
+	lost_forget(s, path);
+	if (s->n_lost == LW_MAX_OBS)
+		memmove(&s->lost[0], &s->lost[1], --s->n_lost * sizeof(s->lost[0]));
+	snprintf(s->lost[s->n_lost].path, sizeof(s->lost[0].path), "%s", path);
+	s->lost[s->n_lost++].at = at;
+}
+
 bool lw_obs_take(struct lw_observers *s, const struct m2m_coap_msg *req, const struct lw_path *p,
 		 const struct lw_records *rs, const uint8_t *payload, size_t len, uint32_t *seq)
 {
@@ -147,6 +164,8 @@ bool lw_obs_take(struct lw_observers *s, const struct m2m_coap_msg *req, const s
 	}
 	/* a renewed observation: the server has the value now, and a new token */
 	notes_free(o);
+	o->earlier = false;
+	lost_forget(s, o->path);
 	o->p = *p;
 	o->accept = req->accept;
 	memcpy(o->token, req->token, req->toklen);
@@ -294,6 +313,21 @@ static void failed_now(struct lw_observers *s, const uint8_t *token, size_t tokl
 
 	if (!o)
 		return;
+	if (reset && o->earlier) {
+		/*
+		 * One the server made in an earlier run: a server that cancels
+		 * it on purpose and one that no longer knows it (a restart,
+		 * or our address changed: RFC 7641 3.2 matches token and
+		 * endpoint) look the same; either way what changed since did
+		 * not reach it, which the status must show.
+		 */
+		logf_(s, LOG_WARNING, "observation of %s lost: the server reset a notification "
+		      "of it (it observed it in an earlier run); what changed since did not "
+		      "reach it, until it observes it again", o->path);
+		lost_add(s, o->path, wall_ms());
+		obs_remove(s, o);
+		return;
+	}
 	if (reset) {
 		logf_(s, LOG_INFO, "observation of %s cancelled by the server (reset)", o->path);
 		obs_remove(s, o);
@@ -363,6 +397,7 @@ void lw_obs_clear(struct lw_observers *s)
 {
 	while (s->n)
 		obs_remove(s, &s->o[s->n - 1]);
+	s->n_lost = 0;
 }
 
 void lw_obs_free(struct lw_observers *s)
@@ -478,6 +513,18 @@ int lw_obs_save(const struct lw_observers *s, const struct lw_obs_settings *set,
 		json_object_array_add(list, j);
 	}
 	json_object_object_add(root, "observations", list);
+	if (s->n_lost) {
+		json_object *lost = json_object_new_array();
+
+		for (size_t i = 0; lost && i < s->n_lost; i++) {
+			json_object *l = json_object_new_object();
+
+			json_object_object_add(l, "path", json_object_new_string(s->lost[i].path));
+			json_object_object_add(l, "at", json_object_new_int64((int64_t)s->lost[i].at));
+			json_object_array_add(lost, l);
+		}
+		json_object_object_add(root, "lost", lost);
+	}
 	txt = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
 					     JSON_C_TO_STRING_NOSLASHESCAPE);
 	rc = txt ? m2m_state_write(st, name, txt, strlen(txt), err) :
@@ -523,6 +570,7 @@ static bool load_one(struct lw_observers *s, json_object *j, int64_t now, int64_
 	    !m2m_unhex(h, o.last_hash, 8, &n) || n != 8 || by_path(s, path))
 		return false;
 	snprintf(o.path, sizeof(o.path), "%s", path);
+	o.earlier = true;
 	/* files of 0.1.0 wrote "no Accept" as 65535, a format nobody observes */
 	o.accept = accept == 0xffff ? LW_FMT_NONE : (unsigned)accept;
 	o.seq = (uint32_t)seq;
@@ -631,6 +679,20 @@ static void parse_root(struct lw_observers *s, struct lw_obs_settings *set, json
 		if (!load_one(s, json_object_array_get_idx(list, i), (int64_t)m2m_now_ms(),
 			      (int64_t)wall_ms()))
 			logf_(s, LOG_WARNING, "saved observation %zu unusable, dropped", i);
+	if (!json_object_object_get_ex(root, "lost", &list) ||
+	    !json_object_is_type(list, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *l = json_object_array_get_idx(list, i);
+		const char *p;
+		struct lw_path lp;
+		int64_t at;
+
+		if (get_str(l, "path", &p) && strlen(p) < sizeof(s->lost[0].path) &&
+		    lw_path_parse(p, strlen(p), &lp) && get_int(l, "at", 0, INT64_MAX, &at) &&
+		    !by_path(s, p))
+			lost_add(s, p, (uint64_t)at);
+	}
 }
 
 void lw_obs_parse(struct lw_observers *s, struct lw_obs_settings *set, const char *text,

@@ -54,6 +54,19 @@ struct lw_obs {
 	uint8_t last_hash[8];
 	struct lw_note note[LW_OBS_STORE];
 	size_t n_note;
+	bool earlier;         /* made by the server in an earlier run (loaded from the file) */
+};
+
+/*
+ * An observation made in an earlier run that the server ended by resetting
+ * a notification of ours (RFC 7641 3.6): most likely it no longer knows it
+ * (it restarted, or we send from another address), so what changed since
+ * did not reach it. Kept, for the status, until the server observes the
+ * path again or a new registration starts over.
+ */
+struct lw_lost {
+	char path[32];
+	uint64_t at;          /* wall clock, ms: when the reset came */
 };
 
 struct lw_observers {
@@ -63,6 +76,8 @@ struct lw_observers {
 	bool storing;         /* Server resource 6 */
 	size_t note_max;      /* larger values are not stored (0: 1024) */
 	size_t dropped;       /* notifications lost to a full store (oldest first) */
+	struct lw_lost lost[LW_MAX_OBS];
+	size_t n_lost;
 	/* failures libcoap reports while we are sending: handled after the flush */
 	bool in_flush;
 	struct {
@@ -118,12 +133,12 @@ void lw_obs_failed(struct lw_observers *s, const uint8_t *token, size_t toklen, 
 void lw_obs_delivered(struct lw_observers *s);
 /* Notifications sent and not yet known delivered. */
 size_t lw_obs_unconfirmed(const struct lw_observers *s);
-/* A new registration: the server has forgotten every observation. */
+/* A new registration: the server has forgotten every observation (and what was lost). */
 void lw_obs_clear(struct lw_observers *s);
 
 /*
  * Keep the observations and queued notifications across runs (atomic, 0600;
- * what was sent but not confirmed is queued again). Load ignores a file for
+ * what was sent but not confirmed is queued again), and the lost ones. Load ignores a file for
  * another server or endpoint, and anything malformed in it.
  */
 struct m2m_state;

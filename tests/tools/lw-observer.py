@@ -21,6 +21,9 @@
 #   reset PATH         answer the next notification of PATH's observation with a reset
 #   mute-updates | answer-updates  leave the client's Updates unanswered (a server that
 #                      is slow or gone for them only) | answer them again
+#   strict             from now on, an observation is the token AND the client's address
+#                      it answered from (RFC 7641 3.2, RFC 7252 5.3.2): a notification with
+#                      its token from another address is reset ("notify-foreign")
 import os
 import random
 import select
@@ -37,7 +40,7 @@ def main():
     sock, peer, regs, obs, resets, pending = None, None, {}, {}, set(), {}
     mid = random.randrange(0x10000)
     # values arriving in blocks: id -> what is known so far; GETs due later
-    lgs, later, blockdelay, mute_updates = {}, [], 0.0, False
+    lgs, later, blockdelay, mute_updates, strict = {}, [], 0.0, False, False
     bodies = {}  # the blocks of a Register so far, per client address
 
     def get_block(rid, num):
@@ -135,6 +138,9 @@ def main():
             elif cmd[0] == "answer-updates":
                 mute_updates = False
                 event(event="answer-updates")
+            elif cmd[0] == "strict":
+                strict = True
+                event(event="strict")
             elif cmd[0] == "blockdelay":
                 blockdelay = int(cmd[1]) / 1000.0
             elif cmd[0] in ("observe", "fetch", "write", "attr", "exec") and sock and peer:
@@ -220,11 +226,16 @@ def main():
             what, p, accept = pending.pop(tok)
             code = "%d.%02d" % (m["code"] >> 5, m["code"] & 31)
             if what == "observe" and seq is not None:
-                obs[tok] = (p, accept)
+                obs[tok] = (p, accept, src)
             first_block(dict(event=what, path=p, code=code, token=tok.hex(), seq=seq),
                         accept, m, src)
+        elif tok in obs and strict and obs[tok][2] != src:
+            event(event="notify-foreign", path=obs[tok][0], token=tok.hex(), seq=seq,
+                  port=src[1], observed_port=obs[tok][2][1], reset=True)
+            sock.sendto(build(3, 0, m["mid"]), src)
+            continue
         elif tok in obs:
-            p, accept = obs[tok]
+            p, accept, _ = obs[tok]
             rst = p in resets
             first_block(dict(event="notify", path=p, token=tok.hex(), seq=seq, cf=cf,
                              port=src[1],

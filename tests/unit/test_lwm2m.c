@@ -595,6 +595,69 @@ static void test_obs_state(void **state)
 	}
 }
 
+/*
+ * A reset of a notification (RFC 7641 3.6) of an observation made in an
+ * earlier run: lost, kept across runs until the server observes the path
+ * again; one made in this run is only cancelled.
+ */
+static void test_obs_lost(void **state)
+{
+	static struct lw_observers s, t;
+	char dir[] = "/tmp/m2m-unit-lost.XXXXXX", path[64];
+	struct m2m_coap_msg req = { .toklen = 2, .token = { 0xab, 0xcd }, .accept = M2M_COAP_NONE };
+	struct lw_path p = { { 3, 0, 13, 0 }, 3 };
+	struct lw_records rs = { 0 };
+	static const uint8_t tok[] = { 0x2d, 0x43, 0xa4, 0xa6 };
+	struct m2m_state st;
+	struct m2m_err err;
+	uint32_t seq;
+
+	(void)state;
+	lw_obs_parse(&s, NULL, obs_state, strlen(obs_state), "coap://s", "ep");
+	assert_int_equal(s.n, 1);
+	snprintf(req.path, sizeof(req.path), "/3/0/13");
+	assert_true(lw_obs_take(&s, &req, &p, &rs, (const uint8_t *)"1", 1, &seq));
+	assert_int_equal(s.n, 2);
+	/* made in this run: a cancel, nothing lost */
+	lw_obs_failed(&s, req.token, req.toklen, true);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.n_lost, 0);
+	/* not a reset (no answer): the server is out of reach, nothing ends */
+	lw_obs_failed(&s, tok, sizeof(tok), false);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.n_lost, 0);
+	/* made in an earlier run (loaded): lost */
+	lw_obs_failed(&s, tok, sizeof(tok), true);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(s.n_lost, 1);
+	assert_string_equal(s.lost[0].path, "/6/0/0");
+	assert_true(s.lost[0].at > 1700000000000ull);
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(m2m_state_open(&st, dir, &err), 0);
+	assert_int_equal(lw_obs_save(&s, &(struct lw_obs_settings){ 0 }, &st, "obs.json",
+				     "coap://s", "ep", &err), 0);
+	lw_obs_load(&t, NULL, &st, "obs.json", "coap://s", "ep");
+	assert_int_equal(t.n_lost, 1);
+	assert_string_equal(t.lost[0].path, "/6/0/0");
+	assert_true(t.lost[0].at == s.lost[0].at);
+	/* the server observes it again: no longer lost */
+	snprintf(req.path, sizeof(req.path), "/6/0/0");
+	p = (struct lw_path){ { 6, 0, 0, 0 }, 3 };
+	assert_true(lw_obs_take(&t, &req, &p, &rs, (const uint8_t *)"1", 1, &seq));
+	assert_int_equal(t.n_lost, 0);
+	/* and a new registration starts over */
+	s.lost[0].at = 1;
+	lw_obs_clear(&s);
+	assert_int_equal(s.n_lost, 0);
+	lw_obs_free(&t);
+	lw_obs_free(&s);
+	snprintf(path, sizeof(path), "%s/obs.json", dir);
+	unlink(path);
+	m2m_state_close(&st);
+	rmdir(dir);
+}
+
 /* A float becomes an integer only when it is one, and in range. */
 static void test_coerce_float(void **state)
 {
@@ -764,6 +827,7 @@ int main(void)
 		cmocka_unit_test(test_vpn_ddf),
 		cmocka_unit_test(test_objects_table),
 		cmocka_unit_test(test_obs_state),
+		cmocka_unit_test(test_obs_lost),
 		cmocka_unit_test(test_coerce_float),
 		cmocka_unit_test(test_bs_state),
 		cmocka_unit_test(test_reg_state),

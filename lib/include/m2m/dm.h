@@ -152,6 +152,18 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *opts,
 int m2m_dm_state_load(const struct m2m_config *cfg, struct m2m_dm_state *st);
 
 /*
+ * An observation lost (no network): one the server made in an earlier run
+ * and then ended by resetting a notification of it (RFC 7641 3.6), most
+ * likely because it no longer knew it, so what changed since did not reach
+ * it. The i-th of them (0, 1, ...) in cfg's state directory: OK with path
+ * ("/3/0/13", NUL-terminated, cut to path_len) and at (unix time of the
+ * reset); NOT_FOUND past the last. One stays lost until the server observes
+ * the path again or the device registers anew.
+ */
+int m2m_dm_lost_observation(const struct m2m_config *cfg, size_t i, char *path,
+			    size_t path_len, uint64_t *at);
+
+/*
  * How m2m_dm_health() runs; zero-initialise it, set version to
  * M2M_DM_HEALTH_OPTS_VERSION and what differs (docs/ABI.md).
  */

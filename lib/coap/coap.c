@@ -85,14 +85,14 @@ static int hs_index = -1;
 static int store_tls_setup(struct m2m_coap *c, SSL *ssl);
 
 /*
- * CoAP never renegotiates a DTLS session (RFC 7252 9.1 sets up one
- * session per association; libcoap starts no renegotiation and a server's
- * HelloRequest is refused). RFC 5746's renegotiation_info guards against
- * one thing: an attacker splicing a victim's renegotiation onto its own
- * session. With renegotiation forbidden on our side there is nothing to
- * splice onto, so a DTLS 1.2 server that does not send the extension
- * (Californium/Scandium 2.x, which OpenSSL 3 refuses by default: "unsafe
- * legacy renegotiation disabled") is safe to talk to.
+ * CoAP has no use for renegotiation (RFC 7252 9.1.1 keeps a request and its
+ * response in one epoch), so we forbid it. RFC 5746's renegotiation_info
+ * guards against one attack, which needs the server to renegotiate (the
+ * client's first handshake spliced onto an attacker's session); a server
+ * that leaves the extension out (Californium/Scandium 2.x: OpenSSL 3 then
+ * refuses it, "unsafe legacy renegotiation disabled") does not renegotiate
+ * at all. A client cannot tell one that would (RFC 5746 4.1 leaves refusing
+ * them all or working with them to the client): we work with them.
  */
 #define DTLS_OPTIONS (SSL_OP_NO_RENEGOTIATION | SSL_OP_LEGACY_SERVER_CONNECT)
 

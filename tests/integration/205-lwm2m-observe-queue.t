@@ -12,28 +12,8 @@ command -v python3 >/dev/null || skip_all "python3 not installed"
 plan 24
 port=$(free_port)
 ep=it-obsq-$port
-mkfifo "$T/ctl"
-loc() { printf '%s 2.35\n' "$1" >"$T/location"; }
-loc 48.1
-cat >"$T/m2m.yaml" <<YAML
-version: 1
-device: {id: $ep}
-state_dir: $T/state
-dm:
-  server: "coap://127.0.0.1:$port"
-  security: nosec
-  binding: UQ
-  lifetime: 10m
-  queue_window: 1500ms
-  jitter: 0s
-  timeout: 5s
-  location: $T/location
-YAML
-export M2M_CONFIG=$T/m2m.yaml
-bg "$T/srv.log" python3 "$ROOT/tests/tools/lw-observer.py" "$port" "$T/ctl"
-exec 9>"$T/ctl" # keeps the FIFO open between commands
-wait_for "$T/srv.log" '"event":"listening"' 10
-ctl() { echo "$*" >&9; }
+observer_lab "$port" "$ep" "binding: UQ" "lifetime: 10m" "queue_window: 1500ms" "jitter: 0s" \
+	"timeout: 5s"
 # the values the server received for /6/0/0, in order, one line each
 notified() { grep '"event":"notify"' "$T/srv.log" | grep -oE '"value":"[^"]*"' | cut -d'"' -f4; }
 seqs() { grep '"event":"notify"' "$T/srv.log" | grep -oE '"seq":[0-9]+' | cut -d: -f2; }

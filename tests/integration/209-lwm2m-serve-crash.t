@@ -10,24 +10,7 @@ command -v python3 >/dev/null || skip_all "python3 not installed"
 plan 8
 port=$(free_port)
 ep=it-crash-$port
-mkfifo "$T/ctl"
-loc() { printf '%s 2.35\n' "$1" >"$T/location"; }
-loc 48.1
-cat >"$T/m2m.yaml" <<YAML
-version: 1
-device: {id: $ep}
-state_dir: $T/state
-dm:
-  server: "coap://127.0.0.1:$port"
-  security: nosec
-  lifetime: 10m
-  location: $T/location
-YAML
-export M2M_CONFIG=$T/m2m.yaml
-bg "$T/srv.log" python3 "$ROOT/tests/tools/lw-observer.py" "$port" "$T/ctl"
-exec 9>"$T/ctl"
-wait_for "$T/srv.log" '"event":"listening"' 10
-ctl() { echo "$*" >&9; }
+observer_lab "$port" "$ep" "lifetime: 10m"
 notified() { grep '"event":"notify"' "$T/srv.log" | grep -oE '"value":"[^"]*"' | cut -d'"' -f4; }
 
 bg "$T/serve1.log" "$BIN/m2mdm-status" --serve -v

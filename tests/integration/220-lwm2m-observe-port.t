@@ -12,31 +12,11 @@
 # status and in --json (m2m.status/1), until the server observes again.
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v python3 >/dev/null || skip_all "python3 not installed"
-plan 19
+plan 20
 port=$(free_port)
 ep=it-obsport-$port
-mkfifo "$T/ctl"
-loc() { printf '%s 2.35\n' "$1" >"$T/location"; }
-loc 48.1
-cat >"$T/m2m.yaml" <<YAML
-version: 1
-device: {id: $ep}
-state_dir: $T/state
-dm:
-  server: "coap://127.0.0.1:$port"
-  security: nosec
-  binding: UQ
-  lifetime: 10m
-  queue_window: 1500ms
-  jitter: 0s
-  timeout: 5s
-  location: $T/location
-YAML
-export M2M_CONFIG=$T/m2m.yaml
-bg "$T/srv.log" python3 "$ROOT/tests/tools/lw-observer.py" "$port" "$T/ctl"
-exec 9>"$T/ctl" # keeps the FIFO open between commands
-wait_for "$T/srv.log" '"event":"listening"' 10
-ctl() { echo "$*" >&9; }
+observer_lab "$port" "$ep" "binding: UQ" "lifetime: 10m" "queue_window: 1500ms" "jitter: 0s" \
+	"timeout: 5s"
 ctl strict
 wait_for "$T/srv.log" '"event":"strict"' 5
 jget() { python3 "$ROOT/tests/tools/jget.py" "$@"; }
@@ -130,5 +110,11 @@ loc 67.5
 report
 since "$n" | grep '"event":"notify"' | grep -q '"value":"67.5"'
 ok $? "run 6: the new observation gets the change"
+# a damaged registration file (read before the session, for the port) is still said in the log
+echo '{"server":' >"$T/state/dm-registration.json"
+n=$(($(lines) + 1))
+report
+grep -q "registering afresh" "$T/client.err" && since "$n" | grep -q '"event":"register"'
+ok $? "a damaged registration file: said in the log, and a new Register"
 [ "$_fail" = 0 ] || { diag "$(cat "$T/srv.log")"; diag "$(cat "$T/client.err")"; }
 done_testing

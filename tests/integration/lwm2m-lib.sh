@@ -110,3 +110,27 @@ check_result() {
 	[ -n "$line" ] || { echo missing; return; }
 	if grep -q '"ok":true' <<<"$line"; then echo pass; else echo "fail: ${line:0:300}"; fi
 }
+
+# observer_lab PORT ENDPOINT [YAML-LINE...]: a plain-CoAP device ($T/m2m.yaml, exported as
+# M2M_CONFIG; state in $T/state; its latitude read from $T/location, which `loc LAT` sets,
+# 48.1 at first) and the project's test server tests/tools/lw-observer.py on
+# 127.0.0.1:PORT, its events in $T/srv.log. `ctl COMMAND` sends it a command through a
+# FIFO kept open on fd 9. YAML-LINEs go into dm:, two spaces indented.
+loc() { printf '%s 2.35\n' "$1" >"$T/location"; }
+ctl() { echo "$*" >&9; }
+observer_lab() {
+	local port=$1 ep=$2 line
+	shift 2
+	loc 48.1
+	{
+		printf 'version: 1\ndevice: {id: %s}\nstate_dir: %s/state\ndm:\n' "$ep" "$T"
+		printf '  server: "coap://127.0.0.1:%s"\n  security: nosec\n' "$port"
+		for line in "$@"; do printf '  %s\n' "$line"; done
+		printf '  location: %s/location\n' "$T"
+	} >"$T/m2m.yaml"
+	export M2M_CONFIG=$T/m2m.yaml
+	mkfifo "$T/ctl"
+	bg "$T/srv.log" python3 "$ROOT/tests/tools/lw-observer.py" "$port" "$T/ctl"
+	exec 9>"$T/ctl"
+	wait_for "$T/srv.log" '"event":"listening"' 10
+}

@@ -148,7 +148,7 @@ void lw_dm_state_save(struct m2m_dm *dm)
 /*
  * The local port the last run sent from. A server knows a plain-CoAP client
  * by its address: a notification of an observation it made from another
- * port does not match it (RFC 7641 3.2 and RFC 7252 5.3.2: token and
+ * port does not match it (RFC 7641 4.1 and RFC 7252 5.3.2: token and
  * endpoint), and the server answers it with a reset. So the next run sends
  * from the same port where it can (queue mode: one cron run after another).
  */

@@ -317,7 +317,7 @@ static void failed_now(struct lw_observers *s, const uint8_t *token, size_t tokl
 		/*
 		 * One the server made in an earlier run: a server that cancels
 		 * it on purpose and one that no longer knows it (a restart,
-		 * or our address changed: RFC 7641 3.2 matches token and
+		 * or our address changed: RFC 7641 4.1 keys it by token and
 		 * endpoint) look the same; either way what changed since did
 		 * not reach it, which the status must show.
 		 */

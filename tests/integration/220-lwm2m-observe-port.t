@@ -1,6 +1,6 @@
 #!/bin/bash
 # An observation across --report runs over plain CoAP (issue 14, finding 2).
-# RFC 7641 3.2 and RFC 7252 5.3.2: a notification is matched to the
+# RFC 7641 4.1 and RFC 7252 5.3.2: a notification is matched to the
 # observation by its token AND the endpoint it comes from; a server that
 # gets the token from another endpoint may answer with a reset (RFC 7641
 # 3.6; independent servers do). The test server (tests/tools/lw-observer.py,

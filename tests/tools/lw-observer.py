@@ -22,7 +22,7 @@
 #   mute-updates | answer-updates  leave the client's Updates unanswered (a server that
 #                      is slow or gone for them only) | answer them again
 #   strict             from now on, an observation is the token AND the client's address
-#                      it answered from (RFC 7641 3.2, RFC 7252 5.3.2): a notification with
+#                      it answered from (RFC 7641 4.1, RFC 7252 5.3.2): a notification with
 #                      its token from another address is reset ("notify-foreign")
 import os
 import random

@@ -69,6 +69,18 @@ static bool dm_cert(const struct m2m_config *cfg, struct cli_cert *ci, const cha
 	return true;
 }
 
+/*
+ * The server the device reports to: the one a bootstrap server gave (the
+ * registration's, once one was attempted), else the configuration's; NULL
+ * before the first bootstrap.
+ */
+static const char *dm_server(const struct m2m_config *cfg, const struct m2m_dm_state *st)
+{
+	if (cfg->dm.bootstrap)
+		return st->server[0] && m2m_dm_bootstrapped(cfg) ? st->server : NULL;
+	return cfg->dm.server;
+}
+
 static int show(struct cli *c, struct m2m_config *cfg)
 {
 	struct m2m_vpn_status st[cfg->n_profiles ? cfg->n_profiles : 1];
@@ -126,7 +138,8 @@ static int show(struct cli *c, struct m2m_config *cfg)
 		json_object_object_add(doc, "vpn", v);
 		json_object_object_add(doc, "certificates", certs);
 		json_object_object_add(mg, "configured", json_object_new_boolean(cfg->dm.enabled));
-		json_object_object_add(mg, "server", cli_json_str(cfg->dm.server));
+		json_object_object_add(mg, "server", cli_json_str(dm_server(cfg, &dst)));
+		json_object_object_add(mg, "bootstrap", cli_json_str(cfg->dm.bootstrap));
 		json_object_object_add(mg, "endpoint", cli_json_str(cfg->dm.endpoint));
 		json_object_object_add(mg, "registered", json_object_new_boolean(dst.registered));
 		json_object_object_add(mg, "location", cli_json_str(dst.location));
@@ -219,8 +232,10 @@ static int show(struct cli *c, struct m2m_config *cfg)
 		printf("  not configured (dm: in %s)\n", cfg->path);
 		return M2M_OK;
 	}
-	printf("  server     %s as %s\n", cfg->dm.server ? cfg->dm.server : "(bootstrap)",
-	       cfg->dm.endpoint);
+	printf("  server     %s as %s\n", dm_server(cfg, &dst) ? dm_server(cfg, &dst) :
+	       "(not bootstrapped yet)", cfg->dm.endpoint);
+	if (cfg->dm.bootstrap)
+		printf("  bootstrap  %s\n", cfg->dm.bootstrap);
 	if (dst.registered) {
 		cli_time_utc((time_t)(dst.registered_at + dst.lifetime_s), t1, sizeof(t1));
 		printf("  state      %sregistered%s at %s, binding %s, expires %s\n",
@@ -252,12 +267,15 @@ static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
 	struct m2m_dm_run_opts o = { .version = M2M_DM_RUN_OPTS_VERSION, .serve = serve,
 				     .timeout_ms = c->timeout_ms, .stop = &stop_flag,
 				     .log = cli_log_line, .log_ctx = c };
+	struct m2m_dm_state dst;
 	struct m2m_err err;
 
 	if (m2m_dm_run(cfg, &o, &err))
 		return cli_fail(c, &err);
+	m2m_dm_state_load(cfg, &dst);
 	if (!serve && !c->quiet && (c->verbose || isatty(STDOUT_FILENO)))
-		printf("reported to %s as %s\n", cfg->dm.server, cfg->dm.endpoint);
+		printf("reported to %s as %s\n", dm_server(cfg, &dst) ? dm_server(cfg, &dst) :
+		       "(unknown)", cfg->dm.endpoint);
 	return M2M_OK;
 }
 

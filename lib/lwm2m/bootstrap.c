@@ -2,9 +2,13 @@
 /*
  * Client-initiated bootstrap (LwM2M 1.1 core 6.1): Bootstrap-Request, then
  * the bootstrap server's Bootstrap-Delete, -Write (objects 0 and 1),
- * -Discover and -Finish. What was written is checked at Finish and kept in
- * state_dir/dm-bootstrap.json (atomic write, 0600: it holds the PSK), where
- * m2m_dm_open() finds the server and credentials to register with.
+ * -Discover, -Read and -Finish. What was written is checked at Finish and
+ * kept in state_dir/dm-bootstrap.json (atomic write, 0600: it holds the PSK),
+ * where m2m_dm_open() finds the server and credentials to register with:
+ * with the instance IDs and the Short Server ID as written (TS 1.1 Core
+ * 5.2.7.4 and appendix E: a Security and a Server instance belong together
+ * by their Short Server ID), and the Server resources this client has. A
+ * value it cannot keep is refused (4.00), never answered 2.04 and dropped.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +22,7 @@
 #include "base/base.h"
 #include "coap/coap.h"
 #include "lwm2m/lwm2m.h"
+#include "lwm2m/objects.h"
 #include "lwm2m/state.h"
 #include "m2m/dm.h"
 #include "m2m/keystore.h"
@@ -36,12 +41,22 @@ struct bs_srv {
 	uint16_t inst;
 	unsigned ssid, lifetime;
 	char binding[4];
+	unsigned dflt_pmin, dflt_pmax, disable_timeout, has; /* has: LW_BS_HAS_* */
+	bool notif_storing;
+};
+
+/* The objects this client has, for Bootstrap-Discover (as m2m_dm_open() builds them). */
+struct bs_model {
+	struct lw_objects objs;
+	struct lw_registry reg;
+	bool ok;
 };
 
 struct bs_state {
 	const struct m2m_config *cfg;
 	struct bs_sec sec[BS_MAX];
 	struct bs_srv srv[BS_MAX];
+	struct bs_model *model;
 	bool finished;
 	int finish_rc;
 	struct m2m_err *err;
@@ -92,8 +107,23 @@ static int bytes_of(struct lw_value *v, uint8_t *out, size_t max, size_t *len)
 	return 0;
 }
 
-/* Apply one decoded record of a Bootstrap-Write; unknown resources are ignored. */
-static int bs_apply(struct bs_state *bs, struct lw_record *r)
+/* An integer value in [lo, hi], or LW_BAD_REQUEST. */
+static int int_in(struct lw_value *v, int64_t lo, int64_t hi, unsigned *out)
+{
+	if (lw_value_coerce(v, LW_INTEGER) || v->i < lo || v->i > hi)
+		return LW_BAD_REQUEST;
+	*out = (unsigned)v->i;
+	return 0;
+}
+
+/*
+ * Apply one decoded record of a Bootstrap-Write to target (the request's
+ * path). A resource this client does not have is ignored when the Write
+ * names its instance or object (TS 1.1 Core 5.2.7.4: "MUST ignore optional
+ * resources it does not support"), refused (4.00) when it names the
+ * resource itself: then the value would be answered 2.04 and dropped.
+ */
+static int bs_apply(struct bs_state *bs, struct lw_record *r, const struct lw_path *target)
 {
 	struct lw_value *v = &r->v;
 	uint16_t obj = r->path.id[0], res = r->path.id[2];
@@ -108,8 +138,15 @@ static int bs_apply(struct bs_state *bs, struct lw_record *r)
 			return LW_INTERNAL;
 		switch (res) {
 		case 0:
+			/* Bootstrap-Discover quotes it: no '"', nothing RFC 3986 has not */
 			rc = lw_value_coerce(v, LW_STRING);
-			if (!rc && v->len < sizeof(s->s.uri)) {
+			if (!rc && v->len >= sizeof(s->s.uri))
+				rc = LW_BAD_REQUEST;
+			for (size_t i = 0; !rc && i < v->len; i++)
+				if (v->buf[i] <= ' ' || v->buf[i] > '~' || v->buf[i] == '"' ||
+				    v->buf[i] == '\\')
+					rc = LW_BAD_REQUEST;
+			if (!rc) {
 				memcpy(s->s.uri, v->buf, v->len);
 				s->s.uri[v->len] = 0;
 			}
@@ -133,9 +170,11 @@ static int bs_apply(struct bs_state *bs, struct lw_record *r)
 			rc = bytes_of(v, s->s.secret, sizeof(s->s.secret), &s->s.secret_len);
 			break;
 		case 10:
-			rc = lw_value_coerce(v, LW_INTEGER);
-			s->s.ssid = rc ? 0 : (unsigned)v->i;
+			/* E.1: 1-65534 (0 and 65535 are reserved) */
+			rc = int_in(v, 1, 65534, &s->s.ssid);
 			break;
+		default:
+			rc = target->depth >= 3 ? LW_BAD_REQUEST : 0;
 		}
 	} else if (obj == 1) {
 		struct bs_srv *s = srv_slot(bs, r->path.id[1]);
@@ -144,23 +183,46 @@ static int bs_apply(struct bs_state *bs, struct lw_record *r)
 			return LW_INTERNAL;
 		switch (res) {
 		case 0:
+			rc = int_in(v, 1, 65534, &s->ssid);
+			break;
 		case 1:
-			rc = lw_value_coerce(v, LW_INTEGER);
-			if (!rc)
-				*(res ? &s->lifetime : &s->ssid) = (unsigned)v->i;
+			/* the range a Write of the server is held to (obj_server.c) */
+			rc = int_in(v, 10, 86400 * 31, &s->lifetime);
+			break;
+		case 2:
+		case 3:
+			rc = int_in(v, 0, 86400, res == 2 ? &s->dflt_pmin : &s->dflt_pmax);
+			s->has |= rc ? 0 : res == 2 ? LW_BS_HAS_PMIN : LW_BS_HAS_PMAX;
+			break;
+		case 5:
+			rc = int_in(v, 0, INT32_MAX, &s->disable_timeout);
+			s->has |= rc ? 0 : LW_BS_HAS_DISABLE;
+			break;
+		case 6:
+			rc = lw_value_coerce(v, LW_BOOLEAN);
+			if (!rc) {
+				s->notif_storing = v->i != 0;
+				s->has |= LW_BS_HAS_STORING;
+			}
 			break;
 		case 7:
+			/* U and UQ are what this client can do; S, T, N would be dropped */
 			rc = lw_value_coerce(v, LW_STRING);
-			if (!rc && v->len < sizeof(s->binding)) {
+			if (!rc && !((v->len == 1 && v->buf[0] == 'U') ||
+				     (v->len == 2 && memcmp(v->buf, "UQ", 2) == 0)))
+				rc = LW_BAD_REQUEST;
+			if (!rc) {
 				memcpy(s->binding, v->buf, v->len);
 				s->binding[v->len] = 0;
 			}
 			break;
+		default:
+			rc = target->depth >= 3 ? LW_BAD_REQUEST : 0;
 		}
 	} else {
 		return LW_NOT_ALLOWED;
 	}
-	return rc;
+	return rc ? LW_BAD_REQUEST : 0;
 }
 
 /*
@@ -199,53 +261,111 @@ static bool x509_usable(const struct lw_bs_server *s, struct m2m_err *err)
 	return ok;
 }
 
+/*
+ * Bootstrap-Finish: one LwM2M server account, a Security instance and the
+ * Server instance of the same Short Server ID (appendix E), as this client
+ * registers with one server; anything else is an inconsistency to report
+ * here (5.2.6), when the bootstrap server can still put it right.
+ */
 static int bs_finish(struct bs_state *bs)
 {
 	struct lw_bs_server s;
 	const struct bs_sec *sec = NULL;
+	const struct bs_srv *srv = NULL;
+	unsigned n_sec = 0, n_srv = 0;
 
 	for (int i = 0; i < BS_MAX; i++)
-		if (bs->sec[i].used && !bs->sec[i].bootstrap && bs->sec[i].s.uri[0])
+		if (bs->sec[i].used && !bs->sec[i].bootstrap && bs->sec[i].s.uri[0]) {
 			sec = &bs->sec[i];
+			n_sec++;
+		}
 	if (!sec) {
 		m2m_err_set(bs->err, M2M_ERR_PROTOCOL, "Bootstrap-Finish: no LwM2M server was written");
-		return LW_CODE(4, 6);
+		return LW_NOT_ACCEPTABLE;
+	}
+	if (n_sec > 1) {
+		m2m_err_set(bs->err, M2M_ERR_PROTOCOL, "Bootstrap-Finish: %u LwM2M server accounts "
+			    "(Security instances): this client registers with one", n_sec);
+		return LW_NOT_ACCEPTABLE;
+	}
+	for (int i = 0; i < BS_MAX; i++) {
+		if (!bs->srv[i].used)
+			continue;
+		n_srv++;
+		if (bs->srv[i].ssid == sec->s.ssid)
+			srv = &bs->srv[i];
+	}
+	/* a Security instance without resource 10: the one Server instance there is */
+	if (!srv && !sec->s.ssid && n_srv == 1)
+		for (int i = 0; i < BS_MAX; i++)
+			if (bs->srv[i].used)
+				srv = &bs->srv[i];
+	if (!srv) {
+		m2m_err_set(bs->err, M2M_ERR_PROTOCOL, "Bootstrap-Finish: no Server instance (/1) "
+			    "with the Short Server ID %u of Security instance /0/%u", sec->s.ssid,
+			    sec->inst);
+		return LW_NOT_ACCEPTABLE;
 	}
 	if (sec->s.mode != 0 && sec->s.mode != 2 && sec->s.mode != 3) {
 		m2m_err_set(bs->err, M2M_ERR_PROTOCOL,
 			    "Bootstrap-Finish: security mode %d not supported (PSK 0, Certificate 2 "
 			    "and NoSec 3 are)", sec->s.mode);
-		return LW_CODE(4, 6);
+		return LW_NOT_ACCEPTABLE;
 	}
 	if (sec->s.mode == 2 && !x509_usable(&sec->s, bs->err))
-		return LW_CODE(4, 6);
+		return LW_NOT_ACCEPTABLE;
 	s = sec->s;
-	s.lifetime = bs->cfg->dm.lifetime_ms / 1000;
-	snprintf(s.binding, sizeof(s.binding), "%s",
+	s.sec_inst = sec->inst;
+	s.srv_inst = srv->inst;
+	s.ssid = srv->ssid;
+	s.lifetime = srv->lifetime ? srv->lifetime : bs->cfg->dm.lifetime_ms / 1000;
+	snprintf(s.binding, sizeof(s.binding), "%s", srv->binding[0] ? srv->binding :
 		 bs->cfg->dm.binding == M2M_DM_BINDING_UQ ? "UQ" : "U");
-	for (int i = 0; i < BS_MAX; i++) {
-		if (!bs->srv[i].used || bs->srv[i].ssid != s.ssid)
-			continue;
-		if (bs->srv[i].lifetime)
-			s.lifetime = bs->srv[i].lifetime;
-		if (bs->srv[i].binding[0])
-			snprintf(s.binding, sizeof(s.binding), "%s", bs->srv[i].binding);
-	}
+	s.dflt_pmin = srv->dflt_pmin;
+	s.dflt_pmax = srv->dflt_pmax;
+	s.disable_timeout = srv->disable_timeout;
+	s.notif_storing = srv->notif_storing;
+	s.has = srv->has;
 	bs->finish_rc = lw_bs_save(bs->cfg, &s, bs->err);
 	explicit_bzero(&s, sizeof(s));
 	bs->finished = true;
 	return bs->finish_rc ? LW_INTERNAL : 0;
 }
 
+/* One resource of a Server instance for Bootstrap-Read, if it is there. */
+static int srv_value(const struct bs_srv *v, uint16_t res, struct lw_value *out)
+{
+	unsigned has = res == 2 ? LW_BS_HAS_PMIN : res == 3 ? LW_BS_HAS_PMAX :
+		       res == 5 ? LW_BS_HAS_DISABLE : res == 6 ? LW_BS_HAS_STORING : 0;
+
+	if (has && !(v->has & has))
+		return LW_NOT_FOUND;
+	switch (res) {
+	case 7:
+		return lw_value_set_bytes(out, LW_STRING, v->binding, strlen(v->binding)) ?
+			       0 : LW_INTERNAL;
+	case 6:
+		*out = (struct lw_value){ .type = LW_BOOLEAN, .i = v->notif_storing };
+		return 0;
+	}
+	*out = (struct lw_value){ .type = LW_INTEGER,
+				  .i = res == 0 ? v->ssid : res == 1 ? v->lifetime :
+				       res == 2 ? v->dflt_pmin : res == 3 ? v->dflt_pmax :
+				       v->disable_timeout };
+	return 0;
+}
+
 /*
- * Bootstrap-Read (LwM2M 1.1): what the bootstrap server wrote into Server
- * object instances so far. Only the Server object may be read (there is no
- * Access Control object here); the Security object, which holds the keys,
- * never: 4.01.
+ * Bootstrap-Read (LwM2M 1.1): what the Server object instances hold, in the
+ * format asked for or, without an Accept option, in the client's default for
+ * a Read (lw_encode). Only the Server object may be read (there is no Access
+ * Control object here); the Security object, which holds the keys, never: 4.01.
  */
 static int bs_read(struct bs_state *bs, const struct lw_path *p, unsigned fmt,
 		   struct m2m_coap_reply *rep)
 {
+	/* Short Server ID, Lifetime, the notification defaults, Disable Timeout, Binding */
+	static const uint16_t ids[] = { 0, 1, 2, 3, 5, 6, 7 };
 	struct lw_records rs = { 0 };
 	struct lw_buf b = { 0 };
 	unsigned used = fmt;
@@ -255,23 +375,18 @@ static int bs_read(struct bs_state *bs, const struct lw_path *p, unsigned fmt,
 		return LW_UNAUTHORIZED;
 	for (int i = 0; i < BS_MAX && !rc; i++) {
 		const struct bs_srv *v = &bs->srv[i];
-		/* Short Server ID, Lifetime, Binding */
-		static const uint16_t ids[] = { 0, 1, 7 };
 
 		for (size_t k = 0; v->used && k < sizeof(ids) / sizeof(ids[0]) && !rc; k++) {
 			struct lw_path rp = { { 1, v->inst, ids[k], 0 }, 3 };
+			struct lw_value val = { 0 };
 			struct lw_record *r;
 
-			if (!lw_path_under(&rp, p))
+			if (!lw_path_under(&rp, p) || srv_value(v, ids[k], &val) == LW_NOT_FOUND)
 				continue;
 			if (!(r = lw_records_add(&rs, &rp)))
 				rc = LW_INTERNAL;
-			else if (ids[k] == 7)
-				rc = lw_value_set_bytes(&r->v, LW_STRING, v->binding,
-							strlen(v->binding)) ? 0 : LW_INTERNAL;
 			else
-				r->v = (struct lw_value){ .type = LW_INTEGER,
-							  .i = ids[k] ? v->lifetime : v->ssid };
+				r->v = val;
 		}
 	}
 	if (!rc && !rs.n && p->depth > 1)
@@ -290,10 +405,85 @@ static int bs_read(struct bs_state *bs, const struct lw_path *p, unsigned fmt,
 	return 0;
 }
 
+/* The slots of object 0 or 1 in use, in ascending order of instance ID; how many. */
+static int sorted_slots(const struct bs_state *bs, uint16_t obj, int out[BS_MAX])
+{
+	int n = 0;
+
+	for (int i = 0; i < BS_MAX; i++) {
+		uint16_t id = obj == 0 ? bs->sec[i].inst : bs->srv[i].inst;
+		int k = n;
+
+		if (!(obj == 0 ? bs->sec[i].used : bs->srv[i].used))
+			continue;
+		for (; k > 0 && (obj == 0 ? bs->sec[out[k - 1]].inst : bs->srv[out[k - 1]].inst) > id;
+		     k--)
+			out[k] = out[k - 1];
+		out[k] = i;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Bootstrap-Discover (TS 1.1 Core 5.2.7.3): the enabler version on the root,
+ * every object this client has (with its version where it is not 1.0) and its
+ * instances; Security and Server instances with their Short Server ID, and
+ * Security instances with their server's URI (the Bootstrap-Server account
+ * has no Short Server ID and is listed bare, as in the specification's example).
+ */
+static void bs_discover(struct bs_state *bs, const struct lw_path *p, struct lw_buf *b)
+{
+	const struct lw_registry *reg = &bs->model->reg;
+	int slot[BS_MAX];
+
+	lw_buf_printf(b, "</>;lwm2m=1.1");
+	for (size_t i = 0; bs->model->ok && i < reg->n; i++) {
+		const struct lw_object *o = reg->obj[i];
+		int n;
+
+		if (p->depth && p->id[0] != o->id)
+			continue;
+		if (o->version && strcmp(o->version, "1.0") != 0)
+			lw_buf_printf(b, ",</%u>;ver=%s", o->id, o->version);
+		if (o->id > 1) {
+			if (!o->n_inst && !o->version)
+				lw_buf_printf(b, ",</%u>", o->id);
+			for (size_t k = 0; k < o->n_inst; k++)
+				if (p->depth < 2 || p->id[1] == o->inst[k])
+					lw_buf_printf(b, ",</%u/%u>", o->id, o->inst[k]);
+			continue;
+		}
+		n = sorted_slots(bs, o->id, slot);
+		if (!n && !o->version)
+			lw_buf_printf(b, ",</%u>", o->id);
+		for (int k = 0; k < n; k++) {
+			const struct bs_sec *sc = &bs->sec[slot[k]];
+			const struct bs_srv *sv = &bs->srv[slot[k]];
+
+			if (p->depth >= 2 && p->id[1] != (o->id ? sv->inst : sc->inst))
+				continue;
+			if (o->id == 1) {
+				lw_buf_printf(b, ",</1/%u>;ssid=%u", sv->inst, sv->ssid);
+				continue;
+			}
+			lw_buf_printf(b, ",</0/%u>", sc->inst);
+			if (sc->bootstrap)
+				continue;
+			if (sc->s.ssid)
+				lw_buf_printf(b, ";ssid=%u", sc->s.ssid);
+			if (sc->s.uri[0])
+				lw_buf_printf(b, ";uri=\"%s\"", sc->s.uri);
+		}
+	}
+}
+
 static void bs_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coap_reply *rep)
 {
 	struct bs_state *bs = ctx;
 	struct lw_records rs = { 0 };
+	struct bs_sec sec0[BS_MAX];
+	struct bs_srv srv0[BS_MAX];
 	struct lw_path p;
 	int rc = 0;
 
@@ -309,12 +499,21 @@ static void bs_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coa
 	}
 	switch (req->code) {
 	case M2M_COAP_DELETE:
-		/* Bootstrap-Delete of /, /0, /1 or one instance of them */
+		/*
+		 * Bootstrap-Delete (5.2.7.5) of /, /0, /1 or instances of them; the
+		 * Bootstrap-Server account stays, and so does the Device object.
+		 * The other objects' instances are what the device is (its
+		 * configuration, its interfaces): not deleted, so not 2.02.
+		 */
+		if (p.depth > 2 || (p.depth && p.id[0] > 1 && p.id[0] != 3)) {
+			rc = LW_BAD_REQUEST;
+			break;
+		}
 		for (int i = 0; i < BS_MAX; i++) {
 			struct lw_path sp = { { 0, bs->sec[i].inst, 0, 0 }, 2 };
 			struct lw_path vp = { { 1, bs->srv[i].inst, 0, 0 }, 2 };
 
-			if (lw_path_under(&sp, &p))
+			if (lw_path_under(&sp, &p) && !bs->sec[i].bootstrap)
 				bs->sec[i].used = false;
 			if (lw_path_under(&vp, &p))
 				bs->srv[i].used = false;
@@ -334,35 +533,37 @@ static void bs_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coa
 			rc = lw_senml_cbor_decode(req->payload, req->len, &rs);
 		else
 			rc = LW_UNSUPPORTED_CF;
+		/* all of it or nothing: a refused value leaves what was there */
+		memcpy(sec0, bs->sec, sizeof(sec0));
+		memcpy(srv0, bs->srv, sizeof(srv0));
 		for (size_t i = 0; !rc && i < rs.n; i++)
-			rc = lw_path_under(&rs.r[i].path, &p) ? bs_apply(bs, &rs.r[i]) : LW_BAD_REQUEST;
+			rc = lw_path_under(&rs.r[i].path, &p) ? bs_apply(bs, &rs.r[i], &p) :
+								LW_BAD_REQUEST;
+		if (rc) {
+			memcpy(bs->sec, sec0, sizeof(sec0));
+			memcpy(bs->srv, srv0, sizeof(srv0));
+		}
+		explicit_bzero(sec0, sizeof(sec0));
 		break;
 	case M2M_COAP_GET: {
-		/* Bootstrap-Discover: what we have, with the server ids */
 		struct lw_buf b = { 0 };
 
-		if (req->accept == LW_FMT_TLV || req->accept == LW_FMT_SENML_JSON ||
-		    req->accept == LW_FMT_SENML_CBOR) {
+		/*
+		 * Bootstrap-Discover asks for link format (TS 1.1 Transport 6.1);
+		 * anything else is a Bootstrap-Read, whose Accept is optional. "/"
+		 * cannot be read: a GET of it without Accept is a Discover.
+		 */
+		if (req->accept != LW_FMT_LINK && !(req->accept == M2M_COAP_NONE && p.depth == 0)) {
 			rc = bs_read(bs, &p, req->accept, rep);
 			if (!rc)
 				return;
 			break;
 		}
-
-		if (req->accept != LW_FMT_LINK && req->accept != M2M_COAP_NONE) {
-			rc = LW_NOT_ACCEPTABLE;
+		if (p.depth > 2) {
+			rc = LW_BAD_REQUEST;
 			break;
 		}
-		lw_buf_printf(&b, "</>;lwm2m=1.1");
-		for (int i = 0; i < BS_MAX; i++)
-			if (bs->sec[i].used && (p.depth == 0 || p.id[0] == 0))
-				lw_buf_printf(&b, ",</0/%u>%s", bs->sec[i].inst,
-					      bs->sec[i].bootstrap ? "" : ";ssid=1");
-		for (int i = 0; i < BS_MAX; i++)
-			if (bs->srv[i].used && (p.depth == 0 || p.id[0] == 1))
-				lw_buf_printf(&b, ",</1/%u>;ssid=%u", bs->srv[i].inst, bs->srv[i].ssid);
-		if (p.depth == 0 || p.id[0] == 3)
-			lw_buf_printf(&b, ",</3/0>");
+		bs_discover(bs, &p, &b);
 		rep->code = b.oom ? LW_INTERNAL : LW_CONTENT;
 		rep->content_format = LW_FMT_LINK;
 		rep->payload = b.p;
@@ -376,6 +577,44 @@ static void bs_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coa
 	rep->code = rc ? (unsigned)rc : LW_CHANGED;
 }
 
+/*
+ * What is there before the bootstrap server acts (5.2.7.3 reports it, 5.2.7.5
+ * deletes from it): the server account of an earlier bootstrap, if any, and
+ * the Bootstrap-Server account of the configuration, in the first Security
+ * instance free.
+ */
+static void bs_existing(struct bs_state *bs)
+{
+	struct lw_bs_server prev;
+	struct bs_sec *sc;
+	uint16_t id = 0;
+
+	if (lw_bs_load(bs->cfg, &prev) == M2M_OK) {
+		struct bs_srv *sv = srv_slot(bs, prev.srv_inst);
+
+		sc = sec_slot(bs, prev.sec_inst);
+		if (!sc || !sv)
+			return;
+		sc->s = prev;
+		sv->ssid = prev.ssid;
+		sv->lifetime = prev.lifetime;
+		snprintf(sv->binding, sizeof(sv->binding), "%s", prev.binding);
+		sv->dflt_pmin = prev.dflt_pmin;
+		sv->dflt_pmax = prev.dflt_pmax;
+		sv->disable_timeout = prev.disable_timeout;
+		sv->notif_storing = prev.notif_storing;
+		sv->has = prev.has;
+		if (prev.sec_inst == 0)
+			id = 1;
+	}
+	explicit_bzero(&prev, sizeof(prev));
+	sc = sec_slot(bs, id);
+	if (!sc)
+		return;
+	sc->bootstrap = true;
+	snprintf(sc->s.uri, sizeof(sc->s.uri), "%s", bs->cfg->dm.bootstrap);
+}
+
 int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_log_fn log,
 		     void *log_ctx, struct m2m_err *err)
 {
@@ -384,6 +623,7 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_log_
 	struct m2m_coap_opts o = { 0 };
 	struct m2m_secret key = { 0 }, pin = { 0 };
 	struct bs_state bs = { .cfg = cfg, .err = err, .log = log, .log_ctx = log_ctx };
+	struct bs_model *model = NULL;
 	struct m2m_coap_msg resp;
 	struct m2m_coap *c = NULL;
 	struct m2m_key *store_key = NULL;
@@ -395,14 +635,23 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_log_
 	if (!cfg->dm.enabled || !cfg->dm.bootstrap)
 		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: dm.bootstrap: not configured",
 				   cfg->path ? cfg->path : "config");
+	model = calloc(1, sizeof(*model));
+	if (!model)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	model->ok = lw_objects_init(&model->objs, cfg, &model->reg) == 0;
+	bs.model = model;
+	bs_existing(&bs);
 	rc = mcoap_config_opts(cfg, cfg->dm.bootstrap, &o, &key, &pin, err);
 	if (rc)
-		return rc;
+		goto out;
 	store_key = o.store_key;
 	rc = mcoap_open(&o, bs_request, &bs, &c, err);
 	m2m_secret_wipe(&key);
 	for (size_t i = 0; !rc && i < sizeof(paths) / sizeof(paths[0]); i++)
 		rc = mcoap_add_path(c, paths[i], err);
+	/* any instance ID the bootstrap server chooses, and single resources */
+	if (!rc)
+		rc = mcoap_add_unknown(c, err);
 	if (!rc) {
 		snprintf(query, sizeof(query), "ep=%s&pct=%u", cfg->dm.endpoint,
 			 (unsigned)LW_FMT_SENML_CBOR);
@@ -439,8 +688,11 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_log_
 out:
 	mcoap_close(c);
 	m2m_key_close(store_key);
+	m2m_secret_wipe(&key);
 	m2m_secret_wipe(&pin);
 	explicit_bzero(&bs.sec, sizeof(bs.sec));
+	lw_objects_free(&model->objs);
+	free(model);
 	return rc;
 }
 

@@ -723,10 +723,7 @@ int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_er
 			o.psk_key = bs->secret;
 			o.psk_len = bs->secret_len;
 		}
-		if (bs->lifetime)
-			dm->objs.lifetime_s = bs->lifetime;
-		dm->objs.binding = strcmp(bs->binding, "UQ") == 0 ? M2M_DM_BINDING_UQ :
-								   M2M_DM_BINDING_U;
+		lw_objects_bootstrapped(&dm->objs, bs);
 		rc = mcoap_open(&o, lw_dm_on_request, dm, &dm->coap, err);
 		if (bs->mode != 2)
 			explicit_bzero(bs->secret, sizeof(bs->secret));

@@ -53,6 +53,26 @@ static int check_reg(json_object *o, void *ctx, struct m2m_err *err)
 }
 
 /*
+ * Whether a saved registration is one with the server this configuration
+ * reports to: the one a bootstrap server gave wins over dm.server (as in
+ * m2m_dm_open()).
+ */
+static bool same_server(const struct m2m_config *cfg, const char *server)
+{
+	struct lw_bs_server *bs = cfg->dm.bootstrap ? malloc(sizeof(*bs)) : NULL;
+	const char *want = cfg->dm.server;
+	bool same;
+
+	if (bs && lw_bs_load(cfg, bs) == M2M_OK)
+		want = bs->uri;
+	same = !want || strcmp(server, want) == 0;
+	if (bs)
+		explicit_bzero(bs, sizeof(*bs));
+	free(bs);
+	return same;
+}
+
+/*
  * The saved registration, the object links it last sent (links may be NULL)
  * and whether it is LwM2M 1.0's (*v10, may be NULL). A damaged file is set
  * aside and taken as none (the client registers afresh); the status shows
@@ -100,7 +120,7 @@ static int reg_read(const struct m2m_config *cfg, struct m2m_dm_state *st, char 
 		st->last_rc = json_object_get_int(v);
 	st->registered = st->location[0] && st->registered_at &&
 			 st->registered_at + st->lifetime_s > (uint64_t)time(NULL) &&
-			 (!cfg->dm.server || strcmp(st->server, cfg->dm.server) == 0);
+			 same_server(cfg, st->server);
 	json_object_put(o);
 	return M2M_OK;
 }

@@ -33,6 +33,8 @@ int lw_objects_init(struct lw_objects *s, const struct m2m_config *cfg,
 	s->lifetime_s = cfg->dm.lifetime_ms / 1000;
 	s->binding = cfg->dm.binding;
 	s->notif_storing = true; /* LwM2M: the server may turn it off */
+	s->ssid = 1;
+	s->disable_s = 86400;    /* E.2: the default of Disable Timeout */
 	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
 		const struct lw_object_def *d = table[i];
 		struct lw_object *o = &s->obj[i];

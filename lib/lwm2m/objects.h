@@ -22,7 +22,9 @@
 struct lw_objects {
 	const struct m2m_config *cfg;
 	struct lw_object obj[LW_MAX_OBJ]; /* as in the table of objects.c */
-	/* Server object state the server may write */
+	/* Server object state the server (or the bootstrap server) may write */
+	unsigned ssid;          /* resource 0: 1, or what the bootstrap server wrote */
+	unsigned disable_s;     /* resource 5, Disable Timeout: kept, there is no Disable */
 	unsigned lifetime_s;
 	unsigned binding;       /* enum m2m_dm_binding */
 	unsigned dflt_pmin, dflt_pmax;
@@ -49,6 +51,9 @@ struct lw_objects {
 /* Build every object into reg. */
 int lw_objects_init(struct lw_objects *objs, const struct m2m_config *cfg,
 		    struct lw_registry *reg);
+struct lw_bs_server;
+/* The Security and Server instances and what the bootstrap server wrote into them. */
+void lw_objects_bootstrapped(struct lw_objects *objs, const struct lw_bs_server *bs);
 void lw_objects_free(struct lw_objects *objs);
 /* Start a pending hook (after the Execute was answered); reap finished ones. */
 void lw_objects_run_hooks(struct lw_objects *objs);

@@ -116,6 +116,29 @@ static bool hex_field(json_object *o, const char *key, uint8_t *out, size_t max,
 	       m2m_unhex(json_object_get_string(v), out, max, len);
 }
 
+/* the Server resources a bootstrap server may have written, by their names in the file */
+static const struct {
+	const char *key;
+	unsigned has;
+} bs_opt[] = {
+	{ "default_pmin", LW_BS_HAS_PMIN },
+	{ "default_pmax", LW_BS_HAS_PMAX },
+	{ "disable_timeout", LW_BS_HAS_DISABLE },
+	{ "notification_storing", LW_BS_HAS_STORING },
+};
+
+static unsigned *bs_opt_field(struct lw_bs_server *s, unsigned has)
+{
+	return has == LW_BS_HAS_PMIN ? &s->dflt_pmin :
+	       has == LW_BS_HAS_PMAX ? &s->dflt_pmax : &s->disable_timeout;
+}
+
+static json_object *bs_opt_json(const struct lw_bs_server *s, unsigned has)
+{
+	return json_object_new_int64(has == LW_BS_HAS_PMIN ? s->dflt_pmin :
+				     has == LW_BS_HAS_PMAX ? s->dflt_pmax : s->disable_timeout);
+}
+
 /* what lw_bs_save writes: a server URI and, where present, hex that fits */
 static int bs_parse(json_object *o, void *ctx, struct m2m_err *err)
 {
@@ -132,6 +155,22 @@ static int bs_parse(json_object *o, void *ctx, struct m2m_err *err)
 		out->lifetime = (unsigned)json_object_get_int(v);
 	if (json_object_object_get_ex(o, "binding", &v))
 		snprintf(out->binding, sizeof(out->binding), "%s", str_of(v));
+	/* a file of an older version has neither: Security and Server instance 0 */
+	if (json_object_object_get_ex(o, "security_instance", &v))
+		out->sec_inst = (uint16_t)json_object_get_int(v);
+	if (json_object_object_get_ex(o, "server_instance", &v))
+		out->srv_inst = (uint16_t)json_object_get_int(v);
+	for (size_t i = 0; i < sizeof(bs_opt) / sizeof(bs_opt[0]); i++)
+		if (json_object_object_get_ex(o, bs_opt[i].key, &v) &&
+		    (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_boolean))) {
+			out->has |= bs_opt[i].has;
+			if (bs_opt[i].has == LW_BS_HAS_STORING)
+				out->notif_storing = json_object_get_boolean(v);
+			else
+				*bs_opt_field(out, bs_opt[i].has) = (unsigned)json_object_get_int64(v);
+		}
+	if (!out->ssid || out->ssid > 65534)
+		out->ssid = 1;
 	if (!out->uri[0])
 		return m2m_err_set(err, M2M_ERR_FAILURE, "no server URI");
 	if (!hex_field(o, "identity", out->identity, sizeof(out->identity), &out->id_len) ||
@@ -183,6 +222,15 @@ int lw_bs_save(const struct m2m_config *cfg, const struct lw_bs_server *s, struc
 	json_object_object_add(o, "ssid", json_object_new_int((int)s->ssid));
 	json_object_object_add(o, "lifetime", json_object_new_int((int)s->lifetime));
 	json_object_object_add(o, "binding", json_object_new_string(s->binding));
+	json_object_object_add(o, "security_instance", json_object_new_int(s->sec_inst));
+	json_object_object_add(o, "server_instance", json_object_new_int(s->srv_inst));
+	for (size_t i = 0; i < sizeof(bs_opt) / sizeof(bs_opt[0]); i++) {
+		if (!(s->has & bs_opt[i].has))
+			continue;
+		json_object_object_add(o, bs_opt[i].key, bs_opt[i].has == LW_BS_HAS_STORING ?
+				       json_object_new_boolean(s->notif_storing) :
+				       bs_opt_json(s, bs_opt[i].has));
+	}
 	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	rc = lw_state_write(cfg, BS_FILE, txt, err);
 	explicit_bzero(sech, sizeof(sech));

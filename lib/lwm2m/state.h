@@ -6,6 +6,7 @@
 #ifndef M2M_LWM2M_STATE_H
 #define M2M_LWM2M_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,7 +26,18 @@ struct lw_bs_server {
 	size_t server_key_len;
 	unsigned ssid, lifetime;
 	char binding[4];
+	/*
+	 * As the bootstrap server wrote them (TS 1.1 Core 5.2.7.4, appendix E):
+	 * the Security (0) and Server (1) instance IDs, linked by ssid, and the
+	 * Server resources 2, 3, 5 and 6 this client keeps (has: LW_BS_HAS_*).
+	 */
+	uint16_t sec_inst, srv_inst;
+	unsigned dflt_pmin, dflt_pmax, disable_timeout;
+	bool notif_storing;
+	unsigned has;
 };
+
+enum { LW_BS_HAS_PMIN = 1, LW_BS_HAS_PMAX = 2, LW_BS_HAS_DISABLE = 4, LW_BS_HAS_STORING = 8 };
 
 /* state_dir/dm-bootstrap.json, if a bootstrap finished; M2M_ERR_NOT_FOUND if not. */
 int lw_bs_load(const struct m2m_config *cfg, struct lw_bs_server *out);

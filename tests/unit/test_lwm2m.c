@@ -734,6 +734,12 @@ static void test_bs_state(void **state)
 	s.id_len = 4;
 	memcpy(s.secret, "\x01\x02\x03", 3);
 	s.secret_len = 3;
+	s.sec_inst = 2;
+	s.srv_inst = 3;
+	s.dflt_pmax = 30;
+	s.dflt_pmin = 5; /* not written: not kept */
+	s.notif_storing = false;
+	s.has = LW_BS_HAS_PMAX | LW_BS_HAS_STORING;
 	assert_int_equal(lw_bs_load(&cfg, &back), M2M_ERR_NOT_FOUND);
 	assert_int_equal(lw_bs_save(&cfg, &s, &err), 0);
 	snprintf(path, sizeof(path), "%s/dm-bootstrap.json", dir);
@@ -746,12 +752,26 @@ static void test_bs_state(void **state)
 	assert_string_equal(back.binding, "UQ");
 	assert_int_equal(back.id_len, 4);
 	assert_memory_equal(back.secret, s.secret, 3);
+	/* the instance IDs and the Server resources written (TS 1.1 Core appendix E) */
+	assert_int_equal(back.sec_inst, 2);
+	assert_int_equal(back.srv_inst, 3);
+	assert_int_equal(back.has, LW_BS_HAS_PMAX | LW_BS_HAS_STORING);
+	assert_int_equal(back.dflt_pmax, 30);
+	assert_false(back.notif_storing);
+	assert_int_equal(back.dflt_pmin, 0);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(lw_state_read_json(&cfg, "dm-bootstrap.json", 65536, NULL, NULL, &o,
 						    &err), 0);
 		assert_non_null(o);
 		json_object_put(o);
 	}
+	/* as earlier versions wrote it: instance 0 of both, Short Server ID 1 if none */
+	put_text(dir, "dm-bootstrap.json", "{\"uri\":\"coap://dm.example\",\"ssid\":0}");
+	assert_int_equal(lw_bs_load(&cfg, &back), 0);
+	assert_int_equal(back.sec_inst, 0);
+	assert_int_equal(back.srv_inst, 0);
+	assert_int_equal(back.ssid, 1);
+	assert_int_equal(back.has, 0);
 	put_text(dir, "dm-bootstrap.json", "{\"uri\":\"coaps://dm.example:5684\",\"secret\":null}");
 	assert_int_equal(lw_bs_load(&cfg, &back), M2M_ERR_NOT_FOUND);
 	assert_false(has_file(dir, "dm-bootstrap.json"));

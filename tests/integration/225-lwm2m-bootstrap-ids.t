@@ -32,26 +32,7 @@ cat >"$T/script" <<EOF
 {"name":"read-res","method":"GET","path":"/1/3/5"}
 {"name":"finish","method":"POST","path":"/bs"}
 EOF
-bg "$T/bs.log" python3 "$ROOT/tests/tools/lw-bs-peer.py" "$bsp" "$T/script"
-mkfifo "$T/ctl"
-bg "$T/srv.log" python3 "$ROOT/tests/tools/lw-observer.py" "$srv" "$T/ctl"
-exec 9>"$T/ctl"
-wait_for "$T/bs.log" '"event":"listening"' 10
-wait_for "$T/srv.log" '"event":"listening"' 10
-cat >"$T/m2m.yaml" <<YAML
-version: 1
-device: {id: $ep}
-state_dir: $T/state
-dm:
-  bootstrap: "coap://127.0.0.1:$bsp"
-  security: nosec
-  queue_window: 6s
-  jitter: 0s
-  timeout: 30s
-YAML
-export M2M_CONFIG=$T/m2m.yaml
-step() { grep "\"step\":\"$1\"" "$T/bs.log"; }
-field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+bs_peers "$bsp" "$srv" "$ep" 6s
 
 "$BIN/m2mdm-status" --report -v >"$T/r1.out" 2>"$T/r1.err" &
 r=$!
@@ -61,8 +42,8 @@ echo "observe /1/3/1" >&9
 wait "$r"
 is $? 0 "--report: bootstrap, then register with what it gave"
 
-is "$(field "$(step write-server)" code)" 2.04 "Bootstrap-Write /1/3 (SSID 7, lifetime, pmin, pmax, Disable Timeout, storing, binding)"
-d=$(field "$(step discover)" payload)
+is "$(jfield "$(bs_step write-server)" code)" 2.04 "Bootstrap-Write /1/3 (SSID 7, lifetime, pmin, pmax, Disable Timeout, storing, binding)"
+d=$(jfield "$(bs_step discover)" payload)
 diag "Bootstrap-Discover /: $d"
 python3 - "$d" "$uri" <<'PY'
 import re, sys
@@ -81,11 +62,11 @@ objs = {int(m.group(1)) for m in re.finditer(r"</(\d+)(?:/\d+)?>", sys.argv[1])}
 sys.exit(0 if {0, 1, 3, 4, 5, 6, 33810} <= objs else 1)
 PY
 ok $? "Discover lists every object the client has: 0, 1, 3, 4, 5, 6 and 33810"
-d0=$(field "$(step discover-0)" payload)
+d0=$(jfield "$(bs_step discover-0)" payload)
 [[ "$d0" == "</>;lwm2m=1.1,</0/0>,</0/2>;ssid=7;uri=\"$uri\"" ]]
 ok $? "Discover /0: only the Security instances ($d0)"
-line=$(step read)
-[ "$(field "$line" code)" = 2.05 ] && [ "$(field "$line" cf)" != 40 ] && python3 - "$line" <<'PY'
+line=$(bs_step read)
+[ "$(jfield "$line" code)" = 2.05 ] && [ "$(jfield "$line" cf)" != 40 ] && python3 - "$line" <<'PY'
 import json, sys
 m = json.loads(sys.argv[1])
 assert m["cf"] == 110, m["cf"]
@@ -98,24 +79,24 @@ want = {"/1/3/0": 7, "/1/3/1": 120, "/1/3/2": 1, "/1/3/3": 2, "/1/3/5": 3600,
 sys.exit(0 if vals == want else 1)
 PY
 ok $? "Bootstrap-Read /1/3 without Accept: 2.05 in SenML JSON (110), not link format, with what was written ($line)"
-line=$(step read-res)
-[ "$(field "$line" code)" = 2.05 ] && [ "$(field "$line" cf)" = 0 ] && [ "$(field "$line" payload)" = 3600 ]
+line=$(bs_step read-res)
+[ "$(jfield "$line" code)" = 2.05 ] && [ "$(jfield "$line" cf)" = 0 ] && [ "$(jfield "$line" payload)" = 3600 ]
 ok $? "Bootstrap-Read /1/3/5 without Accept: text/plain 3600 ($line)"
-is "$(field "$(step finish)" code)" 2.04 "Bootstrap-Finish accepted"
+is "$(jfield "$(bs_step finish)" code)" 2.04 "Bootstrap-Finish accepted"
 
 reg=$(grep '"event":"register"' "$T/srv.log" | head -1)
-links=$(field "$reg" links)
+links=$(jfield "$reg" links)
 [[ ",$links," == *",</1/3>,"* ]] && [[ "$links" != *"</1/0>"* ]]
 ok $? "Register lists </1/3>, not </1/0> ($links)"
-[[ "&$(field "$reg" query)&" == *"&lt=120&"* ]]
-ok $? "Register carries the lifetime written (lt=120: $(field "$reg" query))"
+[[ "&$(jfield "$reg" query)&" == *"&lt=120&"* ]]
+ok $? "Register carries the lifetime written (lt=120: $(jfield "$reg" query))"
 val() { grep "\"event\":\"fetch\",\"path\":\"$1\"" "$T/srv.log" | head -1; }
-is "$(field "$(val /1/3/0)" value)" 7 "the server reads /1/3/0: Short Server ID 7"
-is "$(field "$(val /1/3/2)" value)" 1 "/1/3/2 Default Minimum Period as written"
-is "$(field "$(val /1/3/3)" value)" 2 "/1/3/3 Default Maximum Period as written"
-is "$(field "$(val /1/3/5)" value)" 3600 "/1/3/5 Disable Timeout as written"
-is "$(field "$(val /1/3/6)" value)" 0 "/1/3/6 Notification Storing as written (false: text 0)"
-is "$(field "$(val /1/0/0)" code)" 4.04 "/1/0 is not there"
+is "$(jfield "$(val /1/3/0)" value)" 7 "the server reads /1/3/0: Short Server ID 7"
+is "$(jfield "$(val /1/3/2)" value)" 1 "/1/3/2 Default Minimum Period as written"
+is "$(jfield "$(val /1/3/3)" value)" 2 "/1/3/3 Default Maximum Period as written"
+is "$(jfield "$(val /1/3/5)" value)" 3600 "/1/3/5 Disable Timeout as written"
+is "$(jfield "$(val /1/3/6)" value)" 0 "/1/3/6 Notification Storing as written (false: text 0)"
+is "$(jfield "$(val /1/0/0)" code)" 4.04 "/1/0 is not there"
 # the default pmax (2 s) is what an observation without attributes gets
 # (TS 1.1 Core 7.3.2); lifetime does not change, so only pmax makes it notify.
 # Slack: at most 6 s after the Observe for a loaded machine (window 6 s).

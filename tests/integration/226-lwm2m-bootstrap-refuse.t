@@ -47,27 +47,8 @@ senml() { # PATH JSON-RECORDS: a Bootstrap-Write step in SenML JSON (110)
 	echo '{"name":"read-security","method":"GET","path":"/0/1"}'
 	echo '{"name":"finish","method":"POST","path":"/bs"}'
 } >"$T/script"
-bg "$T/bs.log" python3 "$ROOT/tests/tools/lw-bs-peer.py" "$bsp" "$T/script"
-mkfifo "$T/ctl"
-bg "$T/srv.log" python3 "$ROOT/tests/tools/lw-observer.py" "$srv" "$T/ctl"
-exec 9>"$T/ctl"
-wait_for "$T/bs.log" '"event":"listening"' 10
-wait_for "$T/srv.log" '"event":"listening"' 10
-cat >"$T/m2m.yaml" <<YAML
-version: 1
-device: {id: $ep}
-state_dir: $T/state
-dm:
-  bootstrap: "coap://127.0.0.1:$bsp"
-  security: nosec
-  queue_window: 300ms
-  jitter: 0s
-  timeout: 30s
-YAML
-export M2M_CONFIG=$T/m2m.yaml
-step() { grep "\"step\":\"$1\"" "$T/bs.log"; }
-field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
-code() { field "$(step "$1")" code; }
+bs_peers "$bsp" "$srv" "$ep" 300ms
+code() { jfield "$(bs_step "$1")" code; }
 
 "$BIN/m2mdm-status" --report -v >"$T/r1.out" 2>"$T/r1.err"
 is $? 0 "--report: the bootstrap ends once the bootstrap server put it right"
@@ -76,7 +57,7 @@ is "$(code write-server)" 2.04 "Write /1/1 with resource 13 inside (not supporte
 is "$(code write-binding-s)" 4.00 "Write /1/1/7 = S (no SMS here): refused, not dropped"
 is "$(code write-res-13)" 4.00 "Write /1/1/13 alone (a resource not supported): refused, not dropped"
 is "$(code write-lifetime-5)" 4.00 "Write /1/1 with lifetime 5 s: refused"
-python3 - "$(step read)" <<'PY'
+python3 - "$(bs_step read)" <<'PY'
 import json, sys
 vals, bn = {}, ""
 for r in json.loads(json.loads(sys.argv[1])["payload"]):
@@ -84,21 +65,21 @@ for r in json.loads(json.loads(sys.argv[1])["payload"]):
     vals[bn + r["n"]] = r.get("v", r.get("vb", r.get("vs")))
 sys.exit(0 if vals == {"/1/1/0": 3, "/1/1/1": 300, "/1/1/7": "U"} else 1)
 PY
-ok $? "Bootstrap-Read /1/1: what was kept; the refused Write took nothing (no /1/1/2) ($(field "$(step read)" payload))"
+ok $? "Bootstrap-Read /1/1: what was kept; the refused Write took nothing (no /1/1/2) ($(jfield "$(bs_step read)" payload))"
 is "$(code finish-two)" 4.06 "Finish with two server accounts (SSID 3 and 9): 4.06"
 is "$(code delete-second)" 2.02 "Delete /0/5"
 is "$(code delete-4)" 4.00 "Delete /4 (made from the device's interfaces): 4.00"
-d=$(field "$(step discover-empty)" payload)
+d=$(jfield "$(bs_step discover-empty)" payload)
 [[ "$d" == "</>;lwm2m=1.1,</0/0>,</1>;ver=1.1,</3>;ver=1.1,</3/0>,</4/0>"* ]]
 ok $? "after Delete /: the Bootstrap-Server account /0/0 and /3/0 remain, no server account ($d)"
-line=$(step discover-no-accept)
-[ "$(field "$line" code)" = 2.05 ] && [ "$(field "$line" cf)" = 40 ] &&
-	[[ "$(field "$line" payload)" == *"</0/1>;ssid=3;uri=\"$uri\""*"</1/1>;ssid=3"* ]]
-ok $? "GET / without Accept: a Discover (link format) ($(field "$line" payload))"
+line=$(bs_step discover-no-accept)
+[ "$(jfield "$line" code)" = 2.05 ] && [ "$(jfield "$line" cf)" = 40 ] &&
+	[[ "$(jfield "$line" payload)" == *"</0/1>;ssid=3;uri=\"$uri\""*"</1/1>;ssid=3"* ]]
+ok $? "GET / without Accept: a Discover (link format) ($(jfield "$line" payload))"
 is "$(code read-security)" 4.01 "Bootstrap-Read of /0/1 (the credentials): 4.01"
 is "$(code finish)" 2.04 "Finish once consistent"
 reg=$(grep '"event":"register"' "$T/srv.log" | head -1)
-[[ ",$(field "$reg" links)," == *",</1/1>,"* ]] && [[ "&$(field "$reg" query)&" == *"&lt=300&"* ]]
+[[ ",$(jfield "$reg" links)," == *",</1/1>,"* ]] && [[ "&$(jfield "$reg" query)&" == *"&lt=300&"* ]]
 ok $? "registered with /1/1 and lifetime 300 ($reg)"
 grep -qx "reported to $uri as $ep" "$T/r1.out"
 ok $? "--report names the server from the bootstrap"

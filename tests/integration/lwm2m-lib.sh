@@ -134,3 +134,24 @@ observer_lab() {
 	exec 9>"$T/ctl"
 	wait_for "$T/srv.log" '"event":"listening"' 10
 }
+
+# bs_peers BSPORT SRVPORT EP WINDOW: the scripted bootstrap server
+# (tests/tools/lw-bs-peer.py, its requests in $T/script, events in $T/bs.log)
+# on BSPORT, the test LwM2M server (tests/tools/lw-observer.py, commands on fd
+# 9, events in $T/srv.log) on SRVPORT, and $M2M_CONFIG bootstrapping EP from
+# the first with queue window WINDOW.
+bs_peers() {
+	bg "$T/bs.log" python3 "$ROOT/tests/tools/lw-bs-peer.py" "$1" "$T/script"
+	mkfifo "$T/ctl"
+	bg "$T/srv.log" python3 "$ROOT/tests/tools/lw-observer.py" "$2" "$T/ctl"
+	exec 9>"$T/ctl"
+	wait_for "$T/bs.log" '"event":"listening"' 10
+	wait_for "$T/srv.log" '"event":"listening"' 10
+	printf 'version: 1\ndevice: {id: %s}\nstate_dir: %s\ndm:\n  bootstrap: "coap://127.0.0.1:%s"\n  security: nosec\n  queue_window: %s\n  jitter: 0s\n  timeout: 30s\n' \
+		"$3" "$T/state" "$1" "$4" >"$T/m2m.yaml"
+	export M2M_CONFIG=$T/m2m.yaml
+}
+# bs_step NAME: the bootstrap peer's answer to its request NAME (a JSON line)
+bs_step() { grep "\"step\":\"$1\"" "$T/bs.log"; }
+# jfield JSON KEY: one member of a JSON object
+jfield() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }

@@ -17,7 +17,7 @@
 # - after it, --report names the server the bootstrap gave, and --json shows it.
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v python3 >/dev/null || skip_all "python3 not installed"
-plan 20
+plan 22
 bsp=$(free_port)
 srv=$(free_port)
 ep=it-bsids-$bsp
@@ -117,5 +117,14 @@ sys.exit(0 if (b["security_instance"], b["server_instance"], b["ssid"], b["defau
                b["notification_storing"]) == (2, 3, 7, 2, False) else 1)
 PY
 ok $? "dm-bootstrap.json keeps /0/2, /1/3, SSID 7 and the Server resources for the next runs"
+# the next run: no bootstrap, the same registration; a factory dm.server in
+# the configuration does not win over what the bootstrap gave (nor make the
+# run take the saved registration for another server's)
+sed -i "s|^  bootstrap:|  server: \"coap://127.0.0.1:9\"\n  bootstrap:|" "$T/m2m.yaml"
+"$BIN/m2mdm-status" --report -v -t 3 >"$T/r2.out" 2>"$T/r2.err"
+is $? 0 "the next run (a factory dm.server added)"
+[ "$(grep -c '"event":"register"' "$T/srv.log")" = 1 ] && grep -q '"event":"update"' "$T/srv.log" &&
+	[ "$(grep -c '"event":"request"' "$T/bs.log")" = 1 ]
+ok $? "it Updates the registration of /1/3 with the bootstrapped server: no second Register, no bootstrap"
 [ "$_fail" = 0 ] || diag "$(cat "$T/bs.log" "$T/srv.log" "$T/r1.err")"
 done_testing

@@ -267,3 +267,60 @@ void mcoap_rx_done(struct m2m_coap *c, const struct m2m_coap_msg *m, coap_pdu_t 
 	if (!c->rx.active)
 		mcoap_rx_drop(c);
 }
+
+/*
+ * Request bodies handed on a block at a time (mcoap_on_block1): the order and
+ * the sizes are checked here as mcoap_rx checks them (RFC 7959 2.2, 2.3,
+ * 2.9.2), but nothing is kept: each block goes to the handler as it comes,
+ * so a body of any size never sits in memory.
+ */
+void mcoap_on_block1(struct m2m_coap *c, const char *path, m2m_coap_block1_fn fn, void *ctx)
+{
+	memset(&c->b1s, 0, sizeof(c->b1s));
+	snprintf(c->b1s.path, sizeof(c->b1s.path), "%s", fn && path ? bare(path) : "");
+	c->b1s.fn = fn;
+	c->b1s.ctx = ctx;
+}
+
+bool mcoap_rx_stream(struct m2m_coap *c, const struct m2m_coap_msg *m, coap_pdu_t *resp)
+{
+	const struct m2m_coap_block *b = &m->block1;
+	uint64_t off = b->has ? (uint64_t)b->num << (b->szx + 4) : 0;
+	bool more = b->has && b->more;
+	unsigned code;
+	uint8_t v[4];
+
+	if (!c->b1s.fn || (m->code != COAP_REQUEST_CODE_PUT && m->code != COAP_REQUEST_CODE_POST) ||
+	    strcmp(bare(m->path), c->b1s.path) != 0)
+		return false;
+	if (m->bad_option)
+		return rx_answer(resp, COAP_RESPONSE_CODE(400));
+	if (c->b1s.active && m2m_now_ms() - c->b1s.at > KEEP_MS)
+		c->b1s.active = false;
+	if (c->b1s.active && b->has && b->num && more && b->num == c->b1s.last_num &&
+	    off + m->len == c->b1s.next && m->code == c->b1s.code) {
+		/* the last block again (our 2.31 was lost, a new message ID): the same answer */
+		coap_add_option(resp, COAP_OPTION_BLOCK1, mcoap_block_opt(v, b->num, true, b->szx), v);
+		return rx_answer(resp, COAP_RESPONSE_CODE(231));
+	}
+	if (off && (!c->b1s.active || m->code != c->b1s.code || off != c->b1s.next)) {
+		c->b1s.active = false; /* that body cannot be completed any more */
+		return rx_answer(resp, COAP_RESPONSE_CODE(408));
+	}
+	if (more && m->len != (size_t)16 << b->szx) {
+		c->b1s.active = false;
+		return rx_answer(resp, COAP_RESPONSE_CODE(400));
+	}
+	code = c->b1s.fn(c->b1s.ctx, m, off);
+	c->b1s.active = more && COAP_RESPONSE_CLASS(code) == 2;
+	if (c->b1s.active) {
+		c->b1s.code = m->code;
+		c->b1s.last_num = b->num;
+		c->b1s.next = off + m->len;
+		c->b1s.at = m2m_now_ms();
+		code = COAP_RESPONSE_CODE(231);
+	}
+	if (b->has && COAP_RESPONSE_CLASS(code) == 2)
+		coap_add_option(resp, COAP_OPTION_BLOCK1, mcoap_block_opt(v, b->num, more, b->szx), v);
+	return rx_answer(resp, code);
+}

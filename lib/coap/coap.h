@@ -140,6 +140,26 @@ int mcoap_add_path(struct m2m_coap *c, const char *path, struct m2m_err *err);
 int mcoap_add_unknown(struct m2m_coap *c, struct m2m_err *err);
 
 /*
+ * A resource whose request bodies are taken a block at a time (RFC 7959 2.3)
+ * instead of whole under the body limit (one such path a context; NULL fn:
+ * none): each block of a PUT or POST to path goes to fn as it comes, in order
+ * from block 0, with req->block1 its NUM, M and SZX (a body in one datagram:
+ * no Block1, offset 0) and offset its first byte's place in the body. fn
+ * answers it with a response code: a 2.xx to a block with more to follow is
+ * sent as 2.31 Continue with Block1 (NUM, M=1, SZX); the last block's answer
+ * is the request's, with Block1 (NUM, M=0, SZX). A block that does not
+ * continue the body in progress (2.9.2), or one with more to follow that is
+ * not of the size its SZX says (2.2), does not reach fn: 4.08 Request Entity
+ * Incomplete or 4.00, and that body ends; the last block again (our 2.31 was
+ * lost) is answered 2.31 again, not given to fn twice. A body fn refused
+ * (an answer that is not 2.xx) ends too. The body limit does not apply: fn
+ * bounds the body (4.13). A body in progress with no block for 93 s ends.
+ */
+typedef unsigned (*m2m_coap_block1_fn)(void *ctx, const struct m2m_coap_msg *req,
+				       uint64_t offset);
+void mcoap_on_block1(struct m2m_coap *c, const char *path, m2m_coap_block1_fn fn, void *ctx);
+
+/*
  * Send a confirmable request and wait for its response at most timeout_ms.
  * A payload larger than the block size goes in Block1 blocks (one exchange
  * each, the server's smaller block size heeded); an answer in Block2 blocks

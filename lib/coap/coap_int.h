@@ -89,6 +89,16 @@ struct m2m_coap {
 		size_t len;
 		uint64_t at;    /* when the last block came */
 	} rx;
+	/* the resource whose request bodies go to a handler a block at a time (mcoap_on_block1) */
+	struct {
+		char path[64];
+		m2m_coap_block1_fn fn;
+		void *ctx;
+		bool active;    /* a body in progress: blocks before the next are in */
+		unsigned code, last_num;
+		uint64_t next;  /* the next block's offset */
+		uint64_t at;    /* when the last block came */
+	} b1s;
 	/* the request of ours under way (mcoap_start), one message of it at a time */
 	struct mcoap_xfer {
 		bool active, finished;
@@ -176,6 +186,8 @@ void mcoap_block_answer(struct m2m_coap *c, const struct m2m_coap_msg *m,
  * 4.00, 4.08 Request Entity Incomplete, 4.13 Request Entity Too Large).
  */
 int mcoap_rx(struct m2m_coap *c, struct m2m_coap_msg *m, coap_pdu_t *resp);
+/* A request to the path of mcoap_on_block1: true if it was one (answered in resp). */
+bool mcoap_rx_stream(struct m2m_coap *c, const struct m2m_coap_msg *m, coap_pdu_t *resp);
 /* After the handler: Block1 acknowledged in the final answer, the body freed */
 void mcoap_rx_done(struct m2m_coap *c, const struct m2m_coap_msg *m, coap_pdu_t *resp);
 void mcoap_rx_drop(struct m2m_coap *c);

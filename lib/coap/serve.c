@@ -107,7 +107,7 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 		return;
 	}
 	mcoap_fill_msg(req, &m, true);
-	if (mcoap_rx(c, &m, resp))
+	if (mcoap_rx_stream(c, &m, resp) || mcoap_rx(c, &m, resp))
 		return;
 	serve(c, &m, resp);
 	mcoap_rx_done(c, &m, resp);

@@ -235,6 +235,28 @@ int m2m_update_decide(struct m2m_update *u, bool good, struct m2m_err *err)
 	return eng_ok(upd_decide(u->j, good, err), err);
 }
 
+int upd_engine_cancel(struct m2m_update *u, struct m2m_err *err)
+{
+	struct m2m_err local;
+	int rc;
+
+	if (!err)
+		err = &local;
+	m2m_err_clear(err);
+	eng_push_close(u);
+	u->pushed = false;
+	u->push_rc = 0;
+	rc = upd_cancel(u->j, err);
+	if (rc)
+		return rc;
+	unlinkat(u->dl.dirfd, PKG_NAME, 0);
+	unlinkat(u->dl.dirfd, PAYLOAD_TMP, 0);
+	unlinkat(u->dl.dirfd, PAYLOAD_NAME, 0);
+	fsync(u->dl.dirfd);
+	eng_log(u, LOG_NOTICE, "update from %s cancelled", upd_last(u->j)->source);
+	return M2M_OK;
+}
+
 static void status_of(const struct m2m_state *st, const struct upd_floor_ops *fops, void *fctx,
 		      const struct upd_record *r, enum upd_next next, struct m2m_update_status *s)
 {

@@ -24,7 +24,7 @@
 #define SMALL_MAX (64 * 1024)
 #define DL_PATH_MAX (PATH_MAX + 32)
 /* the source of a package handed in by the caller (push.c) */
-#define PUSH_SOURCE "push"
+#define PUSH_SOURCE UPD_PUSH_SOURCE
 
 struct m2m_update {
 	const struct m2m_config *cfg;

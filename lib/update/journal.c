@@ -524,6 +524,19 @@ int upd_checkpoint(struct upd *u, uint64_t offset, const char *etag, struct m2m_
 	return put(u, &r, err);
 }
 
+int upd_cancel(struct upd *u, struct m2m_err *err)
+{
+	struct upd_record r = { .state = UPD_IDLE };
+
+	if (u->last.state != UPD_DOWNLOADING && u->last.state != UPD_DOWNLOADED &&
+	    u->last.state != UPD_VERIFIED)
+		return m2m_err_set(err, M2M_ERR_USAGE, "update: nothing to cancel (%s)",
+				   upd_state_name(u->last.state));
+	memcpy(r.source, u->last.source, sizeof(r.source));
+	snprintf(r.message, sizeof(r.message), "cancelled");
+	return put(u, &r, err);
+}
+
 static bool resumable(int rc)
 {
 	return rc == M2M_ERR_UNREACHABLE || rc == M2M_ERR_TIMEOUT;

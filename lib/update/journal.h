@@ -228,6 +228,15 @@ int upd_run(struct upd *u, struct m2m_err *err);
  */
 int upd_release(struct upd *u, struct m2m_err *err);
 
+/*
+ * Cancel an update before anything was installed (downloading, downloaded or
+ * verified: the LwM2M server's empty Package URI or Package): the journal
+ * goes back to idle (a record that keeps the source, with the message
+ * "cancelled"), so the next upd_start() is taken. USAGE in any other state:
+ * nothing to cancel, or too late (installing: only its end or a rollback).
+ */
+int upd_cancel(struct upd *u, struct m2m_err *err);
+
 /* From fetch: bytes [0, offset) are on the disk, with validator etag (NULL: unchanged). */
 int upd_checkpoint(struct upd *u, uint64_t offset, const char *etag, struct m2m_err *err);
 

@@ -188,4 +188,19 @@ int upd_sign(struct upd_manifest *m, const char *payload, const struct upd_signe
 int upd_sign_raw(const void *manifest, size_t mlen, const char *payload,
 		 const struct upd_signer *signers, size_t n, const char *out, struct m2m_err *err);
 
+/* The journal's source of a package the caller pushed (m2m_update_push_begin). */
+#define UPD_PUSH_SOURCE "push"
+
+/*
+ * Cancel the update of engine handle u before anything was installed (the
+ * LwM2M server's empty Package URI or Package, TS 1.1 Core E.6): a push
+ * under way ends, the journal goes back to idle (upd_cancel), then the partial
+ * download and its payload are removed (a cut between leaves files that the
+ * next update overwrites, never a journal that resumes a download removed). A pull under way must have
+ * been stopped first (its opts.stop, then m2m_update_install returned).
+ * USAGE if there is nothing to cancel or it is too late (installing).
+ */
+struct m2m_update;
+int upd_engine_cancel(struct m2m_update *u, struct m2m_err *err);
+
 #endif

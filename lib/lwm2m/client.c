@@ -652,6 +652,8 @@ static int add_paths(struct m2m_dm *dm, struct m2m_err *err)
 				snprintf(path, sizeof(path), "/%u/%u/%u", o->id, o->inst[k],
 					 o->res[r].id);
 				rc = mcoap_add_path(dm->coap, path, err);
+				if (!rc && o->ops->write_block && o->res[r].id == o->ops->block_res)
+					mcoap_on_block1(dm->coap, path, lw_dm_on_block, dm);
 			}
 		}
 	}

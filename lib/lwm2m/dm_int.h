@@ -69,6 +69,8 @@ struct m2m_dm {
 
 /* dm_requests.c: the server's requests (m2m_coap_handler) and failed notifications */
 void lw_dm_on_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coap_reply *rep);
+/* A Write of a resource taken a block at a time (mcoap_on_block1): its answer */
+unsigned lw_dm_on_block(void *ctx, const struct m2m_coap_msg *req, uint64_t offset);
 void lw_dm_on_notify_failed(void *ctx, const uint8_t *token, size_t toklen, bool reset);
 
 /*

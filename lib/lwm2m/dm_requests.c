@@ -105,6 +105,48 @@ void lw_dm_on_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coap
 	lw_records_free(&rs);
 }
 
+/*
+ * A Write of a resource taken a block at a time (the Firmware Update
+ * object's Package): an opaque value (application/octet-stream, or no
+ * Content-Format) goes to the object's write_block as its blocks come; a
+ * value in one message in another format (a TLV of one resource, a Write-
+ * Attributes) is an ordinary request.
+ */
+unsigned lw_dm_on_block(void *ctx, const struct m2m_coap_msg *req, uint64_t offset)
+{
+	struct m2m_dm *dm = ctx;
+	struct m2m_coap_reply rep = { .code = LW_INTERNAL, .content_format = M2M_COAP_NONE,
+				      .observe = -1 };
+	bool opaque = req->content_format == LW_FMT_OPAQUE ||
+		      (req->content_format == LW_FMT_NONE && (req->len || !req->query[0]));
+	bool last = !req->block1.has || !req->block1.more;
+	const struct lw_res_def *d;
+	struct lw_object *o;
+	struct lw_path p;
+	int rc;
+
+	if (!opaque && !req->block1.has) {
+		lw_dm_on_request(dm, req, &rep);
+		free(rep.payload);
+		return rep.code;
+	}
+	if (!opaque)
+		return LW_UNSUPPORTED_CF;
+	if (!lw_path_parse(req->path, strlen(req->path), &p) || p.depth != 3 ||
+	    !(o = lw_registry_find(&dm->reg, p.id[0])) || !lw_inst_exists(o, p.id[1]) ||
+	    !(d = lw_res_find(o, p.id[2])))
+		return LW_NOT_FOUND;
+	if (!o->ops->write_block || d->id != o->ops->block_res)
+		return LW_NOT_ALLOWED;
+	rc = o->ops->write_block(o, p.id[1], p.id[2], offset, req->payload, req->len, last);
+	if (rc || last || offset == 0)
+		logf_(dm, rc ? LOG_INFO : LOG_DEBUG, "PUT %s block %u%s (byte %llu): %u.%02u",
+		      req->path, req->block1.num, last ? ", the last" : "",
+		      (unsigned long long)offset, (rc ? rc : LW_CHANGED) >> 5,
+		      (rc ? rc : LW_CHANGED) & 31);
+	return rc ? (unsigned)rc : LW_CHANGED;
+}
+
 void lw_dm_on_notify_failed(void *ctx, const uint8_t *token, size_t toklen, bool reset)
 {
 	struct m2m_dm *dm = ctx;

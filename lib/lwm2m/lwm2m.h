@@ -179,6 +179,16 @@ struct lw_object_ops {
 		     bool apply);
 	int (*exec)(struct lw_object *o, uint16_t inst, uint16_t res, const uint8_t *arg,
 		    size_t len);
+	/*
+	 * A Write of resource block_res (with write_block set), as its blocks come
+	 * (RFC 7959 Block1), never the whole value in memory: in order, offset
+	 * the block's place in the value, last when no more follow (a value in
+	 * one message: offset 0, last). Opaque only (application/octet-stream).
+	 * 0 (taken) or an LW_ code, which ends the write.
+	 */
+	int (*write_block)(struct lw_object *o, uint16_t inst, uint16_t res, uint64_t offset,
+			   const uint8_t *p, size_t len, bool last);
+	uint16_t block_res;
 };
 
 #define LW_MAX_INST 8

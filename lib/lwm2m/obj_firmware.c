@@ -15,23 +15,38 @@
  * which takes no lock; an observation of State or Update Result is
  * notified when that read changes (observe.c samples observed paths).
  *
- * Not done yet (issue 13): the Package resource as a push (only its reset,
- * an empty write, is taken); cancelling an update under way (the engine has
- * no call for it); the refusals decided at the write (7, 9) are not kept
- * across a restart.
+ * The Package pushed by the server (RFC 7959 Block1) goes a block at a time
+ * from lib/coap (mcoap_on_block1) into m2m_update_push() and so to the disk,
+ * in the CoAP loop: each block is a write and a hash update, and the engine
+ * flushes every MiB. Its last block hands the handle to the worker, which
+ * ends the push (the package verified again from the disk) as a pull ends.
+ *
+ * An empty Package URI or Package cancels an update not yet installed (E.6:
+ * back to Idle, Update Result 0): a pull is stopped and cancelled by its
+ * worker (upd_engine_cancel), a push or a held package at once. A refusal
+ * decided at the write (7, 9) is kept in the state directory (FW_FILE) and
+ * reported again after a restart, until the next update or reset.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <syslog.h>
+
 #include "lwm2m/obj_int.h"
+#include "lwm2m/state.h"
 #include "m2m/dm.h"
 #include "m2m/update.h"
 #include "update/fetch.h"
+#include "update/update.h"
 
 #define URI_MAX 255          /* Package URI: 0..255 bytes (E.6) */
 #define STATUS_KEEP_MS 250   /* a read of the journal serves this long (observations sample at 50 ms) */
+/* a push with no block for this long was given up by its sender (lib/coap forgets it then too) */
+#define PUSH_IDLE_MS 93000
+/* the refusal decided at the write (7, 9), kept for the registrations after a restart */
+#define FW_FILE "dm-firmware.json"
 
 /* State (3) and Update Result (5), E.6 */
 enum { FW_IDLE = 0, FW_DOWNLOADING = 1, FW_DOWNLOADED = 2, FW_UPDATING = 3 };
@@ -81,21 +96,25 @@ static const struct fw_map {
 	{ M2M_UPDATE_FAILED, ANY, ANY, FW_IDLE, FW_R_FAILED },
 };
 
-enum fw_job { FW_JOB_NONE = 0, FW_JOB_PULL, FW_JOB_APPLY };
+enum fw_job { FW_JOB_NONE = 0, FW_JOB_PULL, FW_JOB_PUSH_END, FW_JOB_APPLY };
 
 struct lw_fw {
 	const struct m2m_config *cfg;
 	pthread_mutex_t mu;
 	pthread_t thread;
 	bool thread_live;        /* started and not joined */
-	/* under mu: the worker's job while it runs */
+	/* under mu: the worker's job while it runs, and whether it cancels the update then */
 	enum fw_job job;
+	bool cancel;
 	volatile int stop;       /* the engine stops at its next block (the client ends) */
-	struct m2m_update *u;    /* the worker's handle */
+	struct m2m_update *u;    /* the worker's handle (the CoAP loop's while it takes a push) */
 	char src[URI_MAX + 1];   /* what it pulls */
 	/* CoAP loop only */
 	char uri[URI_MAX + 1];   /* Package URI as last written */
 	int refused;             /* an Update Result decided at the write (7, 9), 0: none */
+	bool saved;              /* FW_FILE holds a refusal */
+	bool pushing;            /* a push under way: u open here, its blocks come */
+	uint64_t push_at;        /* when its last block came */
 	bool reset;              /* an empty Package URI or Package over an ended update: Idle, 0 */
 	struct m2m_update_status st;
 	int st_rc;
@@ -103,27 +122,44 @@ struct lw_fw {
 	char name[64], version[40];
 };
 
-static struct lw_fw *fw_of(struct lw_objects *s)
+/* The standard health check (m2m_dm_health): while this client serves, its registration. */
+static int fw_health(void *ctx, const struct m2m_config *cfg, unsigned timeout_ms,
+		     volatile const int *stop, struct m2m_err *err)
 {
-	struct lw_fw *f = s->fw;
+	struct lw_fw *f = ctx;
+	struct m2m_dm_health_opts ho = { .version = M2M_DM_HEALTH_OPTS_VERSION,
+					 .timeout_ms = timeout_ms, .stop = stop };
 
-	if (f)
-		return f;
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		return NULL;
-	f->cfg = s->cfg;
-	pthread_mutex_init(&f->mu, NULL);
-	s->fw = f;
-	return f;
+	/* a configuration package hands the new configuration: it replaces ours */
+	if (cfg != f->cfg)
+		ho.before = f->cfg;
+	return m2m_dm_health(cfg, &ho, err);
 }
 
-static enum fw_job running(struct lw_fw *f)
+/* The engine opened here, in the CoAP loop: a held update lock is answered at once. */
+static int open_engine(struct lw_fw *f)
+{
+	struct m2m_update_opts uo = {
+		.version = M2M_UPDATE_OPTS_VERSION, .stop = &f->stop, .health = fw_health,
+		.health_ctx = f, .hold = true,
+	};
+	struct m2m_err err;
+	int rc = m2m_update_open(f->cfg, &uo, &f->u, &err);
+
+	if (rc)
+		return rc == M2M_ERR_BUSY ? LW_SERVICE_UNAVAILABLE : LW_INTERNAL;
+	f->stop = 0;
+	return 0;
+}
+
+static enum fw_job running(struct lw_fw *f, bool *cancel)
 {
 	enum fw_job j;
 
 	pthread_mutex_lock(&f->mu);
 	j = f->job;
+	if (cancel)
+		*cancel = f->cancel;
 	pthread_mutex_unlock(&f->mu);
 	return j;
 }
@@ -131,7 +167,7 @@ static enum fw_job running(struct lw_fw *f)
 /* The worker that ended is joined (the loop's calls come by often: each read and write). */
 static void reap(struct lw_fw *f)
 {
-	if (f->thread_live && running(f) == FW_JOB_NONE) {
+	if (f->thread_live && running(f, NULL) == FW_JOB_NONE) {
 		pthread_join(f->thread, NULL);
 		f->thread_live = false;
 		f->st_at = 0; /* what was read while it ran is stale */
@@ -151,13 +187,80 @@ static const struct m2m_update_status *status(struct lw_fw *f)
 	return &f->st;
 }
 
+/*
+ * The refusal decided at the write, in FW_FILE with the time of the journal's
+ * last record then: after a restart it is reported again unless the journal
+ * has moved on since (an update the technician ran, say).
+ */
+static void save_refusal(struct lw_fw *f)
+{
+	json_object *o;
+	struct m2m_err err;
+
+	if (!f->refused && !f->saved)
+		return;
+	o = json_object_new_object();
+	if (!o)
+		return;
+	json_object_object_add(o, "result", json_object_new_int(f->refused));
+	if (f->refused) {
+		json_object_object_add(o, "uri", json_object_new_string(f->uri));
+		json_object_object_add(o, "journal", json_object_new_int64(status(f)->time));
+	}
+	if (lw_state_write(f->cfg, FW_FILE, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+			   &err) == M2M_OK)
+		f->saved = f->refused != 0;
+	json_object_put(o);
+}
+
+static void load_refusal(struct lw_fw *f)
+{
+	json_object *o, *r, *u, *t;
+	struct m2m_err err;
+	int result;
+
+	if (lw_state_read_json(f->cfg, FW_FILE, 4096, NULL, NULL, &o, &err) != M2M_OK)
+		return;
+	f->saved = true;
+	result = json_object_object_get_ex(o, "result", &r) ? json_object_get_int(r) : 0;
+	if ((result == FW_R_URI || result == FW_R_PROTOCOL) &&
+	    json_object_object_get_ex(o, "uri", &u) && json_object_is_type(u, json_type_string) &&
+	    json_object_get_string_len(u) <= URI_MAX &&
+	    json_object_object_get_ex(o, "journal", &t) &&
+	    json_object_get_int64(t) == status(f)->time && !f->st_rc) {
+		f->refused = result;
+		snprintf(f->uri, sizeof(f->uri), "%s", json_object_get_string(u));
+	}
+	json_object_put(o);
+}
+
+/*
+ * A push that ends without its last block (a block refused, the sender gone,
+ * the client ending): the engine fails it (a push cannot be resumed: Update
+ * Result 4, unless a refused block decided another) and lets the update go.
+ */
+static void push_stop(struct lw_fw *f)
+{
+	struct m2m_err err;
+
+	m2m_update_continue(f->u, &err);
+	m2m_update_close(f->u);
+	f->u = NULL;
+	f->pushing = false;
+	f->st_at = 0;
+}
+
 /* State and Update Result now: the journal through fw_map, then what this object knows first. */
 static void fw_now(struct lw_fw *f, int *state, int *result)
 {
+	bool cancel;
 	/* the job first: one that ended since is joined by status(), which reads afresh */
-	enum fw_job j = running(f);
-	const struct m2m_update_status *st = status(f);
+	enum fw_job j = running(f, &cancel);
+	const struct m2m_update_status *st;
 
+	if (f->pushing && m2m_now_ms() - f->push_at > PUSH_IDLE_MS)
+		push_stop(f);
+	st = status(f);
 	*state = FW_IDLE;
 	*result = FW_R_INITIAL;
 	if (f->st_rc) {
@@ -183,63 +286,76 @@ static void fw_now(struct lw_fw *f, int *state, int *result)
 		*state = FW_DOWNLOADING;
 		*result = FW_R_INITIAL;
 	}
+	/* cancelled: the worker stops and cancels, Idle already for the server (E.6) */
+	if (cancel) {
+		*state = FW_IDLE;
+		*result = FW_R_INITIAL;
+	}
 	if (j == FW_JOB_NONE && *state == FW_IDLE && (f->refused || f->reset))
 		*result = f->refused;
+}
+
+static struct lw_fw *fw_of(struct lw_objects *s)
+{
+	struct lw_fw *f = s->fw;
+	const struct m2m_update_status *st;
+
+	if (f)
+		return f;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->cfg = s->cfg;
+	pthread_mutex_init(&f->mu, NULL);
+	s->fw = f;
+	/* a push cut off by the end of an earlier run: failed now, as it cannot be resumed */
+	st = status(f);
+	if (!f->st_rc && st->state == M2M_UPDATE_DOWNLOADING &&
+	    strcmp(st->source, UPD_PUSH_SOURCE) == 0 && open_engine(f) == 0)
+		push_stop(f);
+	load_refusal(f);
+	return f;
 }
 
 static void *worker(void *arg)
 {
 	struct lw_fw *f = arg;
 	struct m2m_err err;
-	enum fw_job j = f->job;
+	enum fw_job j = running(f, NULL);
+	bool cancel;
 
 	m2m_err_clear(&err);
 	/* the result is the journal's: State and Update Result read it */
 	if (j == FW_JOB_PULL)
 		m2m_update_install(f->u, f->src, &err);
+	else if (j == FW_JOB_PUSH_END)
+		m2m_update_push_end(f->u, &err);
 	else
 		m2m_update_apply(f->u, &err);
+	running(f, &cancel);
+	/* stopped (resumable) or held: nothing was installed (a failure leaves nothing to cancel) */
+	if (cancel)
+		upd_engine_cancel(f->u, &err);
 	m2m_update_close(f->u);
 	pthread_mutex_lock(&f->mu);
 	f->u = NULL;
 	f->job = FW_JOB_NONE;
+	f->cancel = false;
 	pthread_mutex_unlock(&f->mu);
 	return NULL;
 }
 
-/* The standard health check (m2m_dm_health): while this client serves, its registration. */
-static int fw_health(void *ctx, const struct m2m_config *cfg, unsigned timeout_ms,
-		     volatile const int *stop, struct m2m_err *err)
+/* Hand the engine (open) to a worker for job. */
+static int spawn(struct lw_fw *f, enum fw_job j)
 {
-	struct lw_fw *f = ctx;
-	struct m2m_dm_health_opts ho = { .version = M2M_DM_HEALTH_OPTS_VERSION,
-					 .timeout_ms = timeout_ms, .stop = stop };
-
-	/* a configuration package hands the new configuration: it replaces ours */
-	if (cfg != f->cfg)
-		ho.before = f->cfg;
-	return m2m_dm_health(cfg, &ho, err);
-}
-
-/* Open the engine here (a held update lock is answered at once) and hand it to a worker. */
-static int start(struct lw_fw *f, enum fw_job j, const char *src)
-{
-	struct m2m_update_opts uo = {
-		.version = M2M_UPDATE_OPTS_VERSION, .stop = &f->stop, .health = fw_health,
-		.health_ctx = f, .hold = true,
-	};
-	struct m2m_err err;
-	int rc;
-
 	reap(f);
-	if (f->thread_live)
+	if (f->thread_live) {
+		m2m_update_close(f->u);
+		f->u = NULL;
 		return LW_NOT_ALLOWED;
-	rc = m2m_update_open(f->cfg, &uo, &f->u, &err);
-	if (rc)
-		return rc == M2M_ERR_BUSY ? LW_SERVICE_UNAVAILABLE : LW_INTERNAL;
-	snprintf(f->src, sizeof(f->src), "%s", src ? src : "");
+	}
 	f->job = j;
-	f->stop = 0;
+	f->cancel = false;
 	if (pthread_create(&f->thread, NULL, worker, f)) {
 		m2m_update_close(f->u);
 		f->u = NULL;
@@ -247,10 +363,33 @@ static int start(struct lw_fw *f, enum fw_job j, const char *src)
 		return LW_INTERNAL;
 	}
 	f->thread_live = true;
-	f->refused = 0;
-	f->reset = false;
 	f->st_at = 0;
 	return 0;
+}
+
+/* A new update (a pull, or the Execute of Update): no refusal or reset of before counts. */
+static void fresh(struct lw_fw *f)
+{
+	f->refused = 0;
+	f->reset = false;
+	save_refusal(f);
+}
+
+static int start(struct lw_fw *f, enum fw_job j, const char *src)
+{
+	int rc;
+
+	reap(f);
+	if (f->thread_live)
+		return LW_NOT_ALLOWED;
+	rc = open_engine(f);
+	if (rc)
+		return rc;
+	snprintf(f->src, sizeof(f->src), "%s", src ? src : "");
+	rc = spawn(f, j);
+	if (!rc)
+		fresh(f);
+	return rc;
 }
 
 /*
@@ -271,35 +410,125 @@ static int uri_check(const char *u)
 	}
 }
 
-/* An empty Package URI or Package: back to Idle, Update Result 0 (E.6). */
-static int fw_reset(struct lw_fw *f)
+/*
+ * An empty Package URI or Package (E.6): "resets the Firmware Update State
+ * Machine", State Idle and Update Result 0, also while it downloads or waits
+ * Downloaded: the update is cancelled and its partial download removed. In
+ * Updating it is too late (4.05).
+ */
+static int fw_cancel(struct lw_fw *f)
 {
-	int state, result;
+	enum fw_job j = running(f, NULL);
+	int state, result, rc;
+	struct m2m_err err;
 
 	fw_now(f, &state, &result);
-	/* an update under way cannot be cancelled yet: the engine has no call for it */
-	if (state != FW_IDLE || running(f) != FW_JOB_NONE)
+	if (state == FW_UPDATING || j == FW_JOB_APPLY)
 		return LW_NOT_ALLOWED;
+	if (f->pushing) {
+		upd_engine_cancel(f->u, &err);
+		m2m_update_close(f->u);
+		f->u = NULL;
+		f->pushing = false;
+	} else if (j != FW_JOB_NONE) {
+		/* the worker stops at its next block and cancels (fw_now: Idle meanwhile) */
+		pthread_mutex_lock(&f->mu);
+		f->cancel = true;
+		pthread_mutex_unlock(&f->mu);
+		f->stop = 1;
+	} else if (state != FW_IDLE) {
+		/* Downloaded (held), or a download an earlier run left */
+		rc = open_engine(f);
+		if (rc)
+			return rc;
+		rc = upd_engine_cancel(f->u, &err);
+		m2m_update_close(f->u);
+		f->u = NULL;
+		if (rc && rc != M2M_ERR_USAGE)
+			return LW_INTERNAL;
+	}
 	f->refused = 0;
 	f->reset = true;
 	f->uri[0] = 0;
+	f->st_at = 0;
+	save_refusal(f);
 	return 0;
+}
+
+/* A block the engine refused, as the answer to it */
+static int push_code(int rc)
+{
+	switch (rc) {
+	case M2M_ERR_STORAGE:
+		return LW_CODE(4, 13); /* Request Entity Too Large (RFC 7959 2.9.3) */
+	case M2M_ERR_PROTOCOL:
+		return LW_CODE(4, 8);  /* Request Entity Incomplete (2.9.2) */
+	case M2M_ERR_INTEGRITY:
+	case M2M_ERR_REFUSED:
+		return LW_BAD_REQUEST;
+	default:
+		return LW_INTERNAL;
+	}
+}
+
+/*
+ * The Package pushed (E.6 push, RFC 7959 Block1), a block at a time from
+ * lib/coap: block 0 starts an update (in Idle only) or starts the push under
+ * way over; each block goes to m2m_update_push() (the disk, the verifier);
+ * the last hands the engine to the worker to end the push. An empty value
+ * (or NULL, "\0") in one message cancels (fw_cancel).
+ */
+static int fw_block(struct lw_object *o, uint16_t inst, uint16_t res, uint64_t off,
+		    const uint8_t *p, size_t len, bool last)
+{
+	struct lw_fw *f = fw_of(OBJS(o));
+	struct m2m_err err;
+	int state, result, rc;
+
+	if (!f)
+		return LW_INTERNAL;
+	if (off == 0 && last && (len == 0 || (len == 1 && !p[0])))
+		return fw_cancel(f);
+	if (off == 0 && !f->pushing) {
+		fw_now(f, &state, &result);
+		if (state != FW_IDLE || running(f, NULL) != FW_JOB_NONE)
+			return LW_NOT_ALLOWED;
+		rc = open_engine(f);
+		if (rc)
+			return rc;
+		f->pushing = true;
+		f->uri[0] = 0;
+		fresh(f);
+	} else if (!f->pushing) {
+		return LW_CODE(4, 8); /* that push ended (refused, or given up) */
+	}
+	f->push_at = m2m_now_ms();
+	rc = off == 0 ? m2m_update_push_begin(f->u, &err) : M2M_OK;
+	if (!rc)
+		rc = m2m_update_push(f->u, off, p, len, &err);
+	if (rc) {
+		push_stop(f);
+		return push_code(rc);
+	}
+	if (off == 0)
+		f->st_at = 0; /* Downloading from now on */
+	if (!last)
+		return 0;
+	f->pushing = false;
+	return spawn(f, FW_JOB_PUSH_END);
 }
 
 static int fw_write(struct lw_object *o, uint16_t inst, uint16_t res, const struct lw_value *v,
 		    bool apply)
 {
 	struct lw_fw *f = fw_of(OBJS(o));
-	int state, result, why, rc;
+	int state, result, why;
 
 	if (!f)
 		return LW_INTERNAL;
-	if (res == 0) {
-		/* the Package: an empty one (or NULL, "\0") resets; a push is not taken yet */
-		if (v->len > 1 || (v->len == 1 && v->buf[0]))
-			return LW_NOT_ALLOWED;
-		return apply ? fw_reset(f) : 0;
-	}
+	if (res == 0)
+		/* the Package in one message of another format (a TLV of the instance) */
+		return apply ? fw_block(o, inst, res, 0, v->buf, v->len, true) : 0;
 	if (res != 1)
 		return LW_NOT_ALLOWED;
 	if (v->len > URI_MAX)
@@ -307,22 +536,22 @@ static int fw_write(struct lw_object *o, uint16_t inst, uint16_t res, const stru
 	if (!apply)
 		return 0;
 	if (!v->len)
-		return fw_reset(f);
+		return fw_cancel(f);
 	/* a new Package URI is taken in Idle only (E.6: Downloading and on reject other writes) */
 	fw_now(f, &state, &result);
-	if (state != FW_IDLE || running(f) != FW_JOB_NONE)
+	if (state != FW_IDLE || running(f, NULL) != FW_JOB_NONE || f->pushing)
 		return LW_NOT_ALLOWED;
 	memcpy(f->uri, v->buf, v->len);
 	f->uri[v->len] = 0;
 	why = uri_check(f->uri);
 	if (why) {
-		/* the write succeeds; the error is the Update Result's (E.6) */
+		/* the write succeeds; the error is the Update Result's (E.6), kept across a restart */
 		f->refused = why;
 		f->reset = false;
+		save_refusal(f);
 		return 0;
 	}
-	rc = start(f, FW_JOB_PULL, f->uri);
-	return rc;
+	return start(f, FW_JOB_PULL, f->uri);
 }
 
 static int fw_exec(struct lw_object *o, uint16_t inst, uint16_t res, const uint8_t *arg,
@@ -335,7 +564,7 @@ static int fw_exec(struct lw_object *o, uint16_t inst, uint16_t res, const uint8
 		return LW_INTERNAL;
 	/* Update: only in Downloaded (E.6) */
 	fw_now(f, &state, &result);
-	if (state != FW_DOWNLOADED || running(f) != FW_JOB_NONE)
+	if (state != FW_DOWNLOADED || running(f, NULL) != FW_JOB_NONE)
 		return LW_NOT_ALLOWED;
 	return start(f, FW_JOB_APPLY, NULL);
 }
@@ -376,13 +605,13 @@ static int fw_read(struct lw_object *o, uint16_t inst, uint16_t res, uint16_t ri
 	case 8:
 		return ri < ARRAY_SIZE(protocols) ? integer(v, protocols[ri]) : LW_NOT_FOUND;
 	case 9:
-		return integer(v, 0); /* pull only, until the Package takes a push */
+		return integer(v, 2); /* both: pull (Package URI) and push (Package) */
 	}
 	return LW_NOT_FOUND;
 }
 
 static const struct lw_res_def fw_res[] = {
-	{ 0, LW_OPAQUE, LW_OP_W, false },            /* Package */
+	{ 0, LW_OPAQUE, LW_OP_W, false },            /* Package: pushed a block at a time */
 	{ 1, LW_STRING, LW_OP_R | LW_OP_W, false },  /* Package URI */
 	{ 2, LW_NONE, LW_OP_E, false },              /* Update */
 	{ 3, LW_INTEGER, LW_OP_R, false },           /* State */
@@ -395,6 +624,7 @@ static const struct lw_res_def fw_res[] = {
 
 static const struct lw_object_ops fw_ops = {
 	.read = fw_read, .count = fw_count, .write = fw_write, .exec = fw_exec,
+	.write_block = fw_block, .block_res = 0,
 };
 
 /* one instance with an update: section (the engine's configuration), none without */
@@ -410,6 +640,8 @@ static void fw_free(struct lw_objects *s)
 
 	if (!f)
 		return;
+	if (f->pushing)
+		push_stop(f);
 	f->stop = 1;
 	if (f->thread_live)
 		pthread_join(f->thread, NULL);

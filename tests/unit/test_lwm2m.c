@@ -95,7 +95,9 @@ static int t_exec(struct lw_object *o, uint16_t inst, uint16_t res, const uint8_
 	return 0;
 }
 
-static const struct lw_object_ops t_ops = { t_read, t_count, t_write, t_exec };
+static const struct lw_object_ops t_ops = {
+	.read = t_read, .count = t_count, .write = t_write, .exec = t_exec,
+};
 
 static struct lw_object tobj = {
 	.id = 9, .res = test_res, .n_res = 6, .inst = { 0 }, .n_inst = 1, .ops = &t_ops,

@@ -37,23 +37,7 @@ head -c 50000 /dev/urandom >"$W/unsigned.pkg"
 
 # ---- an http server that sends slowly (16 KiB every 0.1 s: the download lasts about 2.5 s)
 hp=$(free_port)
-bg "$T/http.log" python3 -c '
-import http.server, os, sys, time
-root = sys.argv[2]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        p = os.path.join(root, os.path.basename(self.path))
-        if not os.path.isfile(p):
-            self.send_error(404); return
-        data = open(p, "rb").read()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        for i in range(0, len(data), 16384):
-            self.wfile.write(data[i:i + 16384]); self.wfile.flush(); time.sleep(0.1)
-    def log_message(self, fmt, *a):
-        print(fmt % a, flush=True)
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$hp" "$W"
+bg "$T/http.log" python3 "$ROOT/tests/tools/slow-http.py" "$hp" "$W"
 for ((i = 0; i < 100; i++)); do ss -Hltn "sport = :$hp" | grep -q . && break; sleep 0.05; done
 
 # ---- the device: --serve, the engine with a script installer that records its calls

@@ -15,8 +15,13 @@
 #   fetch PATH [CF]    GET PATH (Accept CF), block by block
 #   exec PATH          POST PATH (Execute), no arguments
 #   blockdelay MS      wait MS before asking for block 1 of a value (the value may change)
-#   write PATH VALUE   PUT PATH, text/plain
+#   write PATH [VALUE] PUT PATH, text/plain (no VALUE: empty)
 #   attr PATH QUERY    Write-Attributes: PUT PATH?QUERY without a payload
+#   push PATH FILE SZX [CF]  PUT FILE's bytes to PATH in Block1 blocks of 16 << SZX bytes
+#                      (RFC 7959 2.3; Size1 in the first), each after the 2.31 Continue of the
+#                      one before; one event at the end: the last answer, the blocks sent, the
+#                      2.31s and how many of them did not echo the block's NUM with M=1
+#   block PATH FILE NUM SZX MORE [CF]  one block of FILE alone (NUM, M=MORE): its answer
 #   deaf | hear        close the socket (the client gets ICMP port unreachable) | reopen it
 #   reset PATH         answer the next notification of PATH's observation with a reset
 #   mute-updates | answer-updates  leave the client's Updates unanswered (a server that
@@ -42,6 +47,41 @@ def main():
     # values arriving in blocks: id -> what is known so far; GETs due later
     lgs, later, blockdelay, mute_updates, strict = {}, [], 0.0, False, False
     bodies = {}  # the blocks of a Register so far, per client address
+    pushes = {}  # token -> a body we send in Block1 blocks
+
+    def push_send(tok):
+        nonlocal mid
+        ps = pushes[tok]
+        size = 16 << ps["szx"]
+        chunk = ps["data"][ps["num"] * size:(ps["num"] + 1) * size]
+        more = ps["more_flag"] if ps["single"] else (ps["num"] + 1) * size < len(ps["data"])
+        mid = (mid + 1) & 0xFFFF
+        opts = path_opts(ps["path"]) + [(27, uint_bytes(ps["num"] << 4 | (8 if more else 0) |
+                                                        ps["szx"]))]
+        if ps["cf"] is not None:
+            opts.append((12, uint_bytes(ps["cf"])))
+        if ps["num"] == 0 and not ps["single"]:
+            opts.append((60, uint_bytes(len(ps["data"]))))
+        ps["more"] = more
+        sock.sendto(build(0, 3, mid, tok, opts, chunk), ps["peer"])
+
+    def push_answer(tok, m):
+        ps = pushes[tok]
+        b1 = opt(m["opts"], 27)
+        if not ps["single"] and ps["more"] and m["code"] == 95:  # 2.31 Continue: the next block
+            if b1 is None or uint(b1) >> 4 != ps["num"] or not uint(b1) & 8:
+                ps["bad_b1"] += 1
+            ps["continues"] += 1
+            ps["num"] += 1
+            push_send(tok)
+            return
+        event(event="block" if ps["single"] else "push", path=ps["path"],
+              code="%d.%02d" % (m["code"] >> 5, m["code"] & 31), blocks=ps["num"] + 1,
+              continues=ps["continues"], bad_b1=ps["bad_b1"],
+              b1=uint(b1) if b1 is not None else None,
+              bytes=min(len(ps["data"]), (ps["num"] + 1) * (16 << ps["szx"])),
+              elapsed_ms=int((time.monotonic() - ps["t0"]) * 1000))
+        del pushes[tok]
 
     def get_block(rid, num):
         nonlocal mid
@@ -141,6 +181,18 @@ def main():
             elif cmd[0] == "strict":
                 strict = True
                 event(event="strict")
+            elif cmd[0] in ("push", "block") and sock and peer:
+                single = cmd[0] == "block"
+                with open(cmd[2], "rb") as f:
+                    data = f.read()
+                ncf = 6 if single else 4
+                tok = os.urandom(4)
+                pushes[tok] = dict(path=cmd[1], data=data, szx=int(cmd[4 if single else 3]),
+                                   num=int(cmd[3]) if single else 0, single=single,
+                                   more_flag=single and cmd[5] == "1",
+                                   cf=int(cmd[ncf]) if len(cmd) > ncf else None, continues=0,
+                                   bad_b1=0, peer=peer, t0=time.monotonic(), more=False)
+                push_send(tok)
             elif cmd[0] == "blockdelay":
                 blockdelay = int(cmd[1]) / 1000.0
             elif cmd[0] in ("observe", "fetch", "write", "attr", "exec") and sock and peer:
@@ -160,7 +212,7 @@ def main():
                                 [(15, q.encode()) for q in cmd[2].split("&")])
                 else:
                     pkt = build(0, 3, mid, tok, path_opts(cmd[1]) + [(12, b"")],
-                                cmd[2].encode())
+                                (cmd[2] if len(cmd) > 2 else "").encode())
                 pending[tok] = (cmd[0], cmd[1], accept)
                 sock.sendto(pkt, peer)
         if not sock or sock not in r:
@@ -216,6 +268,11 @@ def main():
         if m["type"] == 2 and m["code"] == 0:
             continue  # an empty ACK of the client: its separate answer follows
         tok = m["token"]
+        if tok in pushes:
+            push_answer(tok, m)
+            if m["type"] == 0:
+                sock.sendto(build(2, 0, m["mid"]), src)
+            continue
         seq = next((uint(v) for n, v in opts if n == 6), None)
         cf = next((uint(v) for n, v in opts if n == 12), None)
         if tok in pending and pending[tok][0] == "block":  # a later block of a value

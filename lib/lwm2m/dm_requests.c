@@ -123,6 +123,7 @@ unsigned lw_dm_on_block(void *ctx, const struct m2m_coap_msg *req, uint64_t offs
 	const struct lw_res_def *d;
 	struct lw_object *o;
 	struct lw_path p;
+	unsigned code;
 	int rc;
 
 	if (!opaque && !req->block1.has) {
@@ -139,12 +140,13 @@ unsigned lw_dm_on_block(void *ctx, const struct m2m_coap_msg *req, uint64_t offs
 	if (!o->ops->write_block || d->id != o->ops->block_res)
 		return LW_NOT_ALLOWED;
 	rc = o->ops->write_block(o, p.id[1], p.id[2], offset, req->payload, req->len, last);
+	/* a block with more to follow that was taken goes out as 2.31 Continue (lib/coap) */
+	code = rc ? (unsigned)rc : last ? LW_CHANGED : LW_CODE(2, 31);
 	if (rc || last || offset == 0)
-		logf_(dm, rc ? LOG_INFO : LOG_DEBUG, "PUT %s block %u%s (byte %llu): %u.%02u",
-		      req->path, req->block1.num, last ? ", the last" : "",
-		      (unsigned long long)offset, (rc ? rc : LW_CHANGED) >> 5,
-		      (rc ? rc : LW_CHANGED) & 31);
-	return rc ? (unsigned)rc : LW_CHANGED;
+		logf_(dm, rc ? LOG_INFO : LOG_DEBUG, "%s %s block %u%s (byte %llu): %u.%02u",
+		      req->code == M2M_COAP_PUT ? "PUT" : "POST", req->path, req->block1.num,
+		      last ? ", the last" : "", (unsigned long long)offset, code >> 5, code & 31);
+	return code;
 }
 
 void lw_dm_on_notify_failed(void *ctx, const uint8_t *token, size_t toklen, bool reset)

@@ -67,7 +67,7 @@ fw_server() {
 }
 ctl() { echo "$*" >&9; }
 # field JSON NAME: a field's value
-field() { grep -oE "\"$2\":(\"[^\"]*\"|[0-9a-z.]+)" <<<"$1" | head -1 | cut -d: -f2 | tr -d '"'; }
+field() { grep -oE "\"$2\":(\"[^\"]*\"|[0-9a-z.]+)" <<<"$1" | head -1 | sed -E "s/^\"$2\"://; s/^\"//; s/\"$//"; }
 # ev EVENT PATH [N]: the Nth (1-based) event of a kind on a path
 ev() { grep "\"event\":\"$1\",\"path\":\"$2\"" "$T/srv.log" | sed -n "${3:-1}p"; }
 # wait_count RE N SECS: until the server's log has N lines matching RE

@@ -30,6 +30,7 @@
 #include "m2m/config.h"
 #include "m2m/keystore.h"
 #include "m2m/update.h"
+#include "update/update.h"
 
 #define PAYLOAD_SIZE 5000
 #define BLOCK 1024
@@ -1067,6 +1068,56 @@ static void test_push_busy(void **state)
 	assert_int_equal(calls("install", NULL, 0), 1);
 }
 
+/*
+ * upd_engine_cancel (lib/update's own call for the LwM2M object's cancel): a push
+ * under way and a verified package held for the server's Update go back to idle
+ * with their download removed; an installed update cannot be cancelled.
+ */
+static void test_cancel(void **state)
+{
+	struct m2m_update_opts o = { .version = M2M_UPDATE_OPTS_VERSION, .hold = true };
+	struct m2m_err err = { 0 };
+	size_t len;
+	uint8_t *buf = slurp(package("a.m2mu", "2.0.0"), &len);
+
+	reopen(NULL);
+	assert_int_equal(m2m_update_push_begin(eng, &err), M2M_OK);
+	assert_int_equal(m2m_update_push(eng, 0, buf, BLOCK, &err), M2M_OK);
+	assert_int_equal(m2m_update_push(eng, BLOCK, buf + BLOCK, BLOCK, &err), M2M_OK);
+	assert_true(largest_download() > 0);
+	assert_int_equal(upd_engine_cancel(eng, &err), M2M_OK);
+	assert_int_equal(get().state, M2M_UPDATE_IDLE);
+	assert_int_equal(status().state, M2M_UPDATE_IDLE);
+	assert_int_equal(largest_download(), 0);
+	/* the push is over: its next block is refused, a new one is taken */
+	assert_int_equal(m2m_update_push(eng, 2 * BLOCK, buf + 2 * BLOCK, BLOCK, &err),
+			 M2M_ERR_USAGE);
+	assert_int_equal(m2m_update_push_begin(eng, &err), M2M_OK);
+	assert_int_equal(upd_engine_cancel(eng, &err), M2M_OK);
+
+	/* held once verified (LwM2M's Downloaded) */
+	m2m_update_close(eng);
+	eng = NULL;
+	assert_int_equal(m2m_update_open(cfg, &o, &eng, &err), M2M_OK);
+	assert_int_equal(m2m_update_install(eng, package("a.m2mu", "2.0.0"), &err), M2M_OK);
+	assert_int_equal(get().state, M2M_UPDATE_VERIFIED);
+	assert_true(largest_download() > 0);
+	assert_int_equal(upd_engine_cancel(eng, &err), M2M_OK);
+	assert_int_equal(get().state, M2M_UPDATE_IDLE);
+	assert_int_equal(largest_download(), 0);
+	assert_int_equal(m2m_update_apply(eng, &err), M2M_ERR_USAGE);
+	assert_int_equal(upd_engine_cancel(eng, &err), M2M_ERR_USAGE); /* nothing to cancel */
+	assert_int_equal(calls(NULL, NULL, 0), 0);
+
+	/* installed: too late */
+	reopen(NULL);
+	assert_int_equal(m2m_update_install(eng, package("a.m2mu", "2.0.0"), &err), M2M_OK);
+	assert_int_equal(get().state, M2M_UPDATE_INSTALLED);
+	assert_int_equal(upd_engine_cancel(eng, &err), M2M_ERR_USAGE);
+	assert_int_equal(get().state, M2M_UPDATE_INSTALLED);
+	free(buf);
+}
+
 /* ---- the vendor side ------------------------------------------------------------ */
 
 static void sha256_hex(const char *file, char hex[65])
@@ -1186,6 +1237,7 @@ int main(void)
 		T(test_push_refused),
 		T(test_push_abandoned),
 		T(test_push_busy),
+		T(test_cancel),
 		T(test_verify),
 		T(test_sign_usage),
 #undef T

@@ -375,6 +375,64 @@ static void test_hold(void **state)
 	hold = false;
 }
 
+/* cancel (the LwM2M server's empty Package URI): back to idle before an install, never after */
+static void test_cancel(void **state)
+{
+	char ops[4096];
+	struct m2m_err err = { 0 };
+	struct upd_record last;
+	struct upd *u;
+	struct fake f;
+
+	/* downloading: idle, the source kept, and a new update is taken, also after a restart */
+	reset();
+	fake_init(&f, FAKE_OK);
+	u = open_upd(&f);
+	assert_int_equal(upd_start(u, SRC, &err), M2M_OK);
+	assert_int_equal(upd_cancel(u, &err), M2M_OK);
+	assert_int_equal(upd_last(u)->state, UPD_IDLE);
+	assert_string_equal(upd_last(u)->source, SRC);
+	assert_string_equal(upd_last(u)->message, "cancelled");
+	assert_int_equal(upd_next(u), UPD_NEXT_NONE);
+	close_upd(u);
+	u = open_upd(&f);
+	assert_int_equal(upd_last(u)->state, UPD_IDLE);
+	assert_int_equal(upd_start(u, SRC, &err), M2M_OK);
+	close_upd(u);
+	/* verified and held (LwM2M's Downloaded): cancelled, nothing installed */
+	reset();
+	fake_init(&f, FAKE_OK);
+	hold = true;
+	assert_int_equal(run_fresh(&f, &last, &err), M2M_OK);
+	assert_int_equal(last.state, UPD_VERIFIED);
+	u = open_upd(&f);
+	assert_int_equal(upd_cancel(u, &err), M2M_OK);
+	assert_int_equal(upd_release(u, &err), M2M_ERR_USAGE);
+	close_upd(u);
+	hold = false;
+	assert_int_equal(run_on(&f, &last, &err), M2M_OK);
+	assert_int_equal(last.state, UPD_IDLE);
+	read_work("ops.log", ops, sizeof(ops));
+	assert_null(strstr(ops, "install"));
+	/* installed (the health check pending) and committed: too late, nothing written */
+	reset();
+	fake_init(&f, FAKE_HEALTH_BUSY);
+	assert_int_equal(run_fresh(&f, &last, &err), M2M_OK);
+	assert_int_equal(last.state, UPD_INSTALLED);
+	u = open_upd(&f);
+	assert_int_equal(upd_cancel(u, &err), M2M_ERR_USAGE);
+	assert_int_equal(upd_last(u)->state, UPD_INSTALLED);
+	close_upd(u);
+	reset();
+	fake_init(&f, FAKE_OK);
+	assert_int_equal(run_fresh(&f, &last, &err), M2M_OK);
+	assert_int_equal(last.state, UPD_COMMITTED);
+	u = open_upd(&f);
+	assert_int_equal(upd_cancel(u, &err), M2M_ERR_USAGE);
+	assert_int_equal(upd_last(u)->state, UPD_COMMITTED);
+	close_upd(u);
+}
+
 static void test_transitions_health(void **state)
 {
 	struct m2m_err err = { 0 };
@@ -925,6 +983,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outcomes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transitions_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transitions_fetch_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transitions_health, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transitions_decide, setup, teardown),

@@ -114,6 +114,7 @@ struct lw_fw {
 	int refused;             /* an Update Result decided at the write (7, 9), 0: none */
 	bool saved;              /* FW_FILE holds a refusal */
 	bool pushing;            /* a push under way: u open here, its blocks come */
+	bool cancel_wanted;      /* a cancel was asked of the worker: checked once it is joined */
 	uint64_t push_at;        /* when its last block came */
 	bool reset;              /* an empty Package URI or Package over an ended update: Idle, 0 */
 	struct m2m_update_status st;
@@ -164,13 +165,25 @@ static enum fw_job running(struct lw_fw *f, bool *cancel)
 	return j;
 }
 
-/* The worker that ended is joined (the loop's calls come by often: each read and write). */
+/*
+ * The worker that ended is joined (the loop's calls come by often: each read
+ * and write). A cancel asked of it is made sure of: one that came as it was
+ * ending found it past its check (the update then held, say).
+ */
 static void reap(struct lw_fw *f)
 {
+	struct m2m_err err;
+
 	if (f->thread_live && running(f, NULL) == FW_JOB_NONE) {
 		pthread_join(f->thread, NULL);
 		f->thread_live = false;
 		f->st_at = 0; /* what was read while it ran is stale */
+		if (f->cancel_wanted && open_engine(f) == 0) {
+			upd_engine_cancel(f->u, &err); /* USAGE: cancelled already, or failed */
+			m2m_update_close(f->u);
+			f->u = NULL;
+		}
+		f->cancel_wanted = false;
 	}
 }
 
@@ -418,11 +431,13 @@ static int uri_check(const char *u)
  */
 static int fw_cancel(struct lw_fw *f)
 {
-	enum fw_job j = running(f, NULL);
 	int state, result, rc;
 	struct m2m_err err;
+	enum fw_job j;
 
 	fw_now(f, &state, &result);
+	/* after fw_now: a worker that ended before is joined, one that ends after is reaped */
+	j = running(f, NULL);
 	if (state == FW_UPDATING || j == FW_JOB_APPLY)
 		return LW_NOT_ALLOWED;
 	if (f->pushing) {
@@ -436,6 +451,7 @@ static int fw_cancel(struct lw_fw *f)
 		f->cancel = true;
 		pthread_mutex_unlock(&f->mu);
 		f->stop = 1;
+		f->cancel_wanted = true;
 	} else if (state != FW_IDLE) {
 		/* Downloaded (held), or a download an earlier run left */
 		rc = open_engine(f);

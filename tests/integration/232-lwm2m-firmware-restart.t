@@ -6,20 +6,25 @@
 # across a restart. A Discover of /5 (the Device Management interface's Discover, in
 # link-format) lists the object, its instance and each resource a server may read or
 # observe, Protocol Support (8) with dim=4, and the attributes written; the registration
-# links </5/0>, and </5> on a device without an update: section (no instance).
+# links </5/0>, and </5> on a device without an update: section (no instance). A push
+# cut by kill -9 of the client is failed by its next run (a push cannot be resumed:
+# Update Result 4, connection lost) and a new push is taken.
 # Against the project's CoAP peer (tests/tools/lw-observer.py).
 . "$(dirname "$0")/lwm2m-fw-lib.sh"
-plan 13
+plan 16
 
 fw_vendor
+head -c 20000 /dev/urandom >"$T/fw.bin"
+fw_sign "$T/fw.pkg" "$T/fw.bin" 2.0.0
 port=$(free_port)
 fw_device "$port"
 fw_server "$port"
-# serve: a run of --serve; its registration is the Nth
+# serve N: the Nth run of --serve, until it registered (or, after a kill -9 left its
+# registration in the state directory, updated it)
 serve() {
 	bg "$T/serve$1.log" "$BIN/m2mdm-status" --serve -v
 	cli=$BG_PID
-	wait_count '"event":"register"' "$1" 20
+	wait_count '"event":"(register|update)"' "$1" 20
 }
 stop() { kill -TERM "$cli"; wait "$cli" 2>/dev/null; }
 
@@ -44,6 +49,20 @@ stop
 serve 4
 is "$(read_until /5/0/5 0 1) $(read_until /5/0/1 '' 1)" "0 " "after the restart: Update Result 0, no Package URI"
 
+# ---- a push cut by kill -9
+ctl block /5/0/0 "$T/fw.pkg" 0 6 1 42
+ctl block /5/0/0 "$T/fw.pkg" 1 6 1 42
+wait_count '"event":"block"' 2 10
+is "$(field "$(ev block /5/0/0 2)" code) $(read_until /5/0/3 1 2)" "2.31 1" "a push begun: State Downloading (1)"
+kill -KILL "$cli"
+wait "$cli" 2>/dev/null
+serve 5
+is "$(read_until /5/0/5 4 2) $(read_until /5/0/3 0 1)" "4 0" \
+	"after kill -9 and a restart: the cut push failed, Update Result 4 (connection lost), State Idle"
+ctl block /5/0/0 "$T/fw.pkg" 0 6 1 42
+wait_count '"event":"block"' 3 10
+is "$(field "$(ev block /5/0/0 3)" code)" 2.31 "a new push is taken"
+
 # ---- Discover of /5 (Accept: application/link-format)
 ctl fetch /5 40
 wait_count '"event":"fetch","path":"/5"' 1 10
@@ -66,9 +85,9 @@ stop
 
 # a device without an update: section: object 5 has no instance, and is still announced
 sed -i '/^update:/,$d' "$T/m2m.yaml"
-serve 5
-grep '"event":"register"' "$T/srv.log" | sed -n 5p | grep -qE '</5>(,|")'
-ok $? "without an update: section the registration links </5> ($(grep '"event":"register"' "$T/srv.log" | sed -n 5p | grep -oE '</5[^,]*'))"
+serve 6
+grep '"event":"register"' "$T/srv.log" | tail -1 | grep -qE '</5>(,|")'
+ok $? "without an update: section the registration links </5> ($(grep '"event":"register"' "$T/srv.log" | tail -1 | grep -oE '</5[^,]*'))"
 stop
 [ "$_fail" = 0 ] || { diag "$(tail -30 "$T/srv.log")"; diag "$(tail -20 "$T/serve1.log.err")"; }
 done_testing

@@ -11,26 +11,16 @@
 # protocol), a string that is no URI (7, invalid URI); an empty Package URI resets to
 # Idle with Update Result 0; Update outside Downloaded is refused (4.05). /5/0 is in
 # the registration's links.
-. "$(dirname "$0")/lwm2m-lib.sh"
+. "$(dirname "$0")/lwm2m-fw-lib.sh"
 lwm2m_server_setup
-for p in openssl python3; do command -v $p >/dev/null || skip_all "$p not installed"; done
-[ -x "$TOOLS/upd-pkg" ] || skip_all "build the tools first (make units)"
 plan 22
 
 # ---- the vendor: a CA, a code signer, a signed firmware package; an unsigned image
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/ca.key" \
-	-out "$T/ca.pem" -subj /CN=vendor-root -days 30 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/vendor.key" \
-	-out "$T/vendor.csr" -subj /CN=vendor-signer 2>/dev/null
-printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n' >"$T/cs.ext"
-openssl x509 -req -in "$T/vendor.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
-	-days 20 -extfile "$T/cs.ext" -out "$T/vendor.pem" 2>/dev/null
+fw_vendor
 W=$T/www
 mkdir -p "$W"
 head -c 400000 /dev/urandom >"$T/fw-2.bin"
-EXP=$(date -u -d '+10 days' +%Y-%m-%dT%H:%M:%SZ)
-"$TOOLS/upd-pkg" sign "$W/fw-2.pkg" "$T/fw-2.bin" type=firmware name=gate-fw version=2.0.0 \
-	model=gate-7 installer=script expires="$EXP" -- file path="$T/vendor.key" cert="$T/vendor.pem" >/dev/null
+fw_sign "$W/fw-2.pkg" "$T/fw-2.bin" 2.0.0
 ok $? "a signed firmware package (gate-fw 2.0.0)"
 # an image without our signed manifest, as a vendor's build puts it out
 head -c 50000 /dev/urandom >"$W/unsigned.pkg"
@@ -43,13 +33,7 @@ for ((i = 0; i < 100; i++)); do ss -Hltn "sport = :$hp" | grep -q . && break; sl
 # ---- the device: --serve, the engine with a script installer that records its calls
 port=$(free_port)
 ep=it-fw-$port
-cat >"$T/install.sh" <<EOF
-#!/bin/sh
-echo "\$1 \$M2M_UPDATE_NAME \$M2M_UPDATE_VERSION" >> "$T/calls"
-[ "\$1" = install ] && cp "\$2" "$T/installed"
-exit 0
-EOF
-chmod 0755 "$T/install.sh"
+fw_installer
 cat >"$T/m2m.yaml" <<YAML
 version: 1
 device: {id: $ep, model: gate-7}
@@ -58,14 +42,7 @@ dm:
   server: "coap://127.0.0.1:$port"
   security: nosec
   lifetime: 60s
-update:
-  trust: $T/ca.pem
-  health:
-    timeout: 30s
-  installers:
-    script:
-      path: $T/install.sh
-      timeout: 30s
+$(fw_update_yaml)
 YAML
 chmod 0600 "$T/m2m.yaml"
 export M2M_CONFIG=$T/m2m.yaml

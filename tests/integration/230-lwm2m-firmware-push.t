@@ -28,8 +28,7 @@ PY
 
 # ---- the device: --serve, max_body far below the package, a script installer
 port=$(free_port)
-fw_device "$port" "  max_body: 16KiB"
-fw_server "$port"
+fw_device "$port" "max_body: 16KiB"
 bg "$T/serve.log" "$BIN/m2mdm-status" --serve -v
 cli=$BG_PID
 wait_for "$T/srv.log" '"event":"register"' 20

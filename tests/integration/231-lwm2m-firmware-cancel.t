@@ -25,7 +25,6 @@ for ((i = 0; i < 100; i++)); do ss -Hltn "sport = :$hp" | grep -q . && break; sl
 
 port=$(free_port)
 fw_device "$port"
-fw_server "$port"
 bg "$T/serve.log" "$BIN/m2mdm-status" --serve -v
 wait_for "$T/srv.log" '"event":"register"' 20
 ok $? "the client registered"

@@ -18,7 +18,6 @@ head -c 20000 /dev/urandom >"$T/fw.bin"
 fw_sign "$T/fw.pkg" "$T/fw.bin" 2.0.0
 port=$(free_port)
 fw_device "$port"
-fw_server "$port"
 # serve N: the Nth run of --serve, until it registered (or, after a kill -9 left its
 # registration in the state directory, updated it)
 serve() {

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # Helpers of the Firmware Update object's tests (23x-lwm2m-firmware-*.t), over
 # lwm2m-lib.sh: the vendor's CA and code signer, signed packages, the device's
-# m2m.yaml with a script installer, and the project's CoAP peer (lw-observer.py)
-# driven through its FIFO.
+# m2m.yaml with a script installer, and the project's CoAP peer (lw-observer.py,
+# observer_lab) driven through its FIFO.
 . "$(dirname "${BASH_SOURCE[0]}")/lwm2m-lib.sh"
 for p in openssl python3; do command -v $p >/dev/null || skip_all "$p not installed"; done
 [ -x "$TOOLS/upd-pkg" ] || skip_all "build the tools first (make units)"
@@ -25,10 +25,9 @@ fw_sign() {
 		-- file path="$T/vendor.key" cert="$T/vendor.pem" >/dev/null
 }
 
-# fw_device PORT [DM-LINES]: $T/m2m.yaml for a device gate-7 served by coap://127.0.0.1:PORT,
-# with an update: section (the script installer records its calls in $T/calls and copies
-# what it installs to $T/installed); exported as M2M_CONFIG
-fw_device() {
+# fw_installer: the script installer $T/install.sh, which records its calls in $T/calls
+# and copies what it installs to $T/installed
+fw_installer() {
 	cat >"$T/install.sh" <<EOS
 #!/bin/sh
 echo "\$1 \$M2M_UPDATE_NAME \$M2M_UPDATE_VERSION" >> "$T/calls"
@@ -36,15 +35,11 @@ echo "\$1 \$M2M_UPDATE_NAME \$M2M_UPDATE_VERSION" >> "$T/calls"
 exit 0
 EOS
 	chmod 0755 "$T/install.sh"
-	cat >"$T/m2m.yaml" <<YAML
-version: 1
-device: {id: it-fw-$1, model: gate-7}
-state_dir: $T/state
-dm:
-  server: "coap://127.0.0.1:$1"
-  security: nosec
-  lifetime: 10m
-${2:-}
+}
+
+# fw_update_yaml: the update: section of m2m.yaml for those packages and that installer
+fw_update_yaml() {
+	cat <<YAML
 update:
   trust: $T/ca.pem
   health:
@@ -54,18 +49,20 @@ update:
       path: $T/install.sh
       timeout: 30s
 YAML
-	chmod 0600 "$T/m2m.yaml"
-	export M2M_CONFIG=$T/m2m.yaml
 }
 
-# fw_server PORT: lw-observer.py on PORT, its events in $T/srv.log, commands through ctl
-fw_server() {
-	mkfifo "$T/ctl"
-	bg "$T/srv.log" python3 "$ROOT/tests/tools/lw-observer.py" "$1" "$T/ctl"
-	exec 9>"$T/ctl"
-	wait_for "$T/srv.log" '"event":"listening"' 10
+# fw_device PORT [DM-LINE...]: observer_lab's device (lwm2m-lib.sh) as a gate-7 with the
+# script installer and an update: section, and lw-observer.py on PORT (`ctl` drives it)
+fw_device() {
+	local port=$1
+	shift
+	observer_lab "$port" "it-fw-$port" "lifetime: 10m" "$@"
+	sed -i 's/^device: {id: \(.*\)}$/device: {id: \1, model: gate-7}/' "$T/m2m.yaml"
+	fw_installer
+	fw_update_yaml >>"$T/m2m.yaml"
+	chmod 0600 "$T/m2m.yaml"
 }
-ctl() { echo "$*" >&9; }
+
 # field JSON NAME: a field's value
 field() { grep -oE "\"$2\":(\"[^\"]*\"|[0-9a-z.]+)" <<<"$1" | head -1 | sed -E "s/^\"$2\"://; s/^\"//; s/\"$//"; }
 # ev EVENT PATH [N]: the Nth (1-based) event of a kind on a path

@@ -32,8 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <syslog.h>
-
 #include "lwm2m/obj_int.h"
 #include "lwm2m/state.h"
 #include "m2m/dm.h"

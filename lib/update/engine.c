@@ -243,12 +243,12 @@ int upd_engine_cancel(struct m2m_update *u, struct m2m_err *err)
 	if (!err)
 		err = &local;
 	m2m_err_clear(err);
-	eng_push_close(u);
-	u->pushed = false;
-	u->push_rc = 0;
 	rc = upd_cancel(u->j, err);
 	if (rc)
 		return rc;
+	eng_push_close(u);
+	u->pushed = false;
+	u->push_rc = 0;
 	unlinkat(u->dl.dirfd, PKG_NAME, 0);
 	unlinkat(u->dl.dirfd, PAYLOAD_TMP, 0);
 	unlinkat(u->dl.dirfd, PAYLOAD_NAME, 0);

@@ -193,12 +193,13 @@ int upd_sign_raw(const void *manifest, size_t mlen, const char *payload,
 
 /*
  * Cancel the update of engine handle u before anything was installed (the
- * LwM2M server's empty Package URI or Package, TS 1.1 Core E.6): a push
- * under way ends, the journal goes back to idle (upd_cancel), then the partial
- * download and its payload are removed (a cut between leaves files that the
- * next update overwrites, never a journal that resumes a download removed). A pull under way must have
- * been stopped first (its opts.stop, then m2m_update_install returned).
- * USAGE if there is nothing to cancel or it is too late (installing).
+ * LwM2M server's empty Package URI or Package, TS 1.1 Core E.6): the
+ * journal goes back to idle (upd_cancel), then a push under way ends and the
+ * partial download and its payload are removed (a cut between leaves files
+ * the next update overwrites, never a journal that resumes a download that
+ * was removed). A pull under way must have been stopped first (its
+ * opts.stop, then m2m_update_install returned). USAGE if there is nothing to
+ * cancel or it is too late (installing); nothing is changed then.
  */
 struct m2m_update;
 int upd_engine_cancel(struct m2m_update *u, struct m2m_err *err);

@@ -32,7 +32,24 @@ static bool any_v6(char **ts)
 	return false;
 }
 
-static int load_creds(struct m2m_vpn *vpn, const struct vpn_creds *c, int timeout_ms,
+/* A load whose answer names what charon now holds ("id"): kept, to unload it later. */
+static int load_with_id(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *b, int timeout_ms,
+			char *id, size_t id_len, struct m2m_err *err)
+{
+	struct vici_node *resp = NULL;
+	const char *v;
+	int rc = vpn_request(vpn, cmd, b, &resp, NULL, NULL, timeout_ms, err);
+
+	if (!rc)
+		rc = vici_check_success(resp, cmd, err);
+	v = rc ? NULL : vici_find_str(resp, "id");
+	/* only what can go back in an unload-key and on one line of the record */
+	snprintf(id, id_len, "%s", v && strspn(v, "0123456789abcdefABCDEF:") == strlen(v) ? v : "");
+	vici_node_free(resp);
+	return rc;
+}
+
+static int load_creds(struct m2m_vpn *vpn, struct vpn_creds *c, int timeout_ms,
 		      struct m2m_err *err)
 {
 	struct vici_buf b;
@@ -56,7 +73,7 @@ static int load_creds(struct m2m_vpn *vpn, const struct vpn_creds *c, int timeou
 		vici_buf_init(&b);
 		vici_add_kvs(&b, "type", c->key_type);
 		vici_add_kv(&b, "data", c->key.data, c->key.len);
-		rc = vpn_simple_cmd(vpn, "load-key", &b, timeout_ms, err);
+		rc = load_with_id(vpn, "load-key", &b, timeout_ms, c->key_id, sizeof(c->key_id), err);
 		vici_buf_free(&b); /* wipes the key bytes */
 		break;
 	case VPN_KEY_TOKEN:
@@ -78,7 +95,8 @@ static int load_creds(struct m2m_vpn *vpn, const struct vpn_creds *c, int timeou
 			vici_add_kvf(&b, "slot", "%lu", c->token_slot);
 		if (c->token_pin.len)
 			vici_add_kv(&b, "pin", c->token_pin.buf, c->token_pin.len);
-		rc = vpn_simple_cmd(vpn, "load-token", &b, timeout_ms, err);
+		rc = load_with_id(vpn, "load-token", &b, timeout_ms, c->key_id, sizeof(c->key_id),
+				  err);
 		vici_buf_free(&b);
 		if (rc == M2M_ERR_FAILURE)
 			m2m_err_prefix(err, "charon could not use the key %s (are its pkcs11/tpm plugin and their TCTI or module configured in strongswan.conf?)",
@@ -97,6 +115,8 @@ static int load_creds(struct m2m_vpn *vpn, const struct vpn_creds *c, int timeou
 		vici_end_list(&b);
 		rc = vpn_simple_cmd(vpn, "load-shared", &b, timeout_ms, err);
 		vici_buf_free(&b); /* wipes the password */
+		if (!rc)
+			snprintf(c->shared_id, sizeof(c->shared_id), "m2m-eap-%s", c->eap_id);
 	}
 	if (rc == M2M_ERR_FAILURE) {
 		rc = M2M_ERR_CREDENTIAL;

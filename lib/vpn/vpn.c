@@ -240,6 +240,7 @@ int m2m_vpn_status(struct m2m_vpn *vpn, const char *profile, struct m2m_vpn_stat
 	if (!p)
 		return M2M_ERR_NOT_FOUND;
 	outer = vpn_limit_push(vpn, m2m_now_ms() + STATUS_LIMIT_MS);
+	vpn_sweep(vpn, STATUS_LIMIT_MS);
 	rc = query_sas(vpn, p, st, STATUS_LIMIT_MS, err);
 	vpn->limit = outer;
 	st->guard_active = p->fail_closed && vpn_guard_active(p->name);
@@ -527,7 +528,7 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 {
 	struct m2m_err local, *err = caller_err ? caller_err : &local;
 	const struct m2m_vpn_profile *p = find_profile(vpn, profile, err);
-	struct m2m_vpn_status st;
+	struct m2m_vpn_status st = { .state = M2M_VPN_STATE_DOWN };
 	uint64_t deadline, outer;
 	int rc, lock = -1;
 
@@ -541,7 +542,12 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 		vpn->limit = outer;
 		return rc;
 	}
+	vpn_sweep(vpn, vpn_budget(deadline));
 	rc = up_retrying(vpn, p, deadline, status != NULL, &st, err);
+	/* restart policies stay in charon only while the tunnel is meant to be up */
+	if (rc && p->mode == M2M_VPN_ALWAYS_ON && st.state == M2M_VPN_STATE_DOWN &&
+	    !(vpn->cancel && *vpn->cancel))
+		vpn_unload_profile(vpn, p->name, false, CLEANUP_RESERVE_MS);
 	vpn->limit = outer;
 	vpn_last_error_save(vpn->cfg, p->name, rc, rc ? err->msg : "");
 	m2m_unlock(lock);
@@ -585,6 +591,7 @@ int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	}
 	if (rc)
 		goto out;
+	vpn_sweep(vpn, vpn_budget(deadline));
 	/* charon's own limit comes first, so that its answer arrives within ours */
 	t = vpn_remaining(deadline) - VPN_ANSWER_SLACK_MS;
 	if (t < 1)
@@ -611,15 +618,10 @@ int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	/*
 	 * unload an always-on profile, so charon's restart policies cannot bring it
 	 * back; an on-demand one has none and stays loaded for a quick next "up"
+	 * (loaded.c says why)
 	 */
-	if (p->mode == M2M_VPN_ALWAYS_ON) {
-		vici_buf_init(&b);
-		vici_add_kvs(&b, "name", name);
-		vpn_request(vpn, "unload-conn", &b, &resp, NULL, NULL, vpn_budget(deadline), NULL);
-		vici_buf_free(&b);
-		vici_node_free(resp);
-		vpn_loaded_forget(vpn->cfg, p->name);
-	}
+	if (p->mode == M2M_VPN_ALWAYS_ON)
+		vpn_unload_profile(vpn, p->name, false, vpn_budget(deadline));
 guard:
 	rc = vpn_guard_disable(vpn->cfg, p, err);
 	if (!rc)

@@ -51,6 +51,9 @@ struct vpn_creds {
 	size_t n_ca;
 	char subject[256];      /* of our certificate, for messages */
 	time_t not_before, not_after;
+	/* filled by loading: charon's names for what it now holds of ours (loaded.c unloads them) */
+	char key_id[132];       /* load-key's or load-token's "id", "" if none */
+	char shared_id[300];    /* load-shared's "id", "" if none */
 };
 
 /*
@@ -90,6 +93,20 @@ void vpn_loaded_save(const struct m2m_config *cfg, const struct m2m_vpn_profile 
 void vpn_loaded_forget(const struct m2m_config *cfg, const char *profile);
 bool vpn_loaded_match(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		      time_t *not_before, time_t *not_after);
+/*
+ * Take a profile out of charon: its connection (after terminating its SAs
+ * when `terminate`), the key and shared secret its record names unless a
+ * configured profile's record names them too, and the record. Best effort,
+ * each request bounded by timeout_ms; false if something stayed in charon.
+ */
+struct m2m_vpn;
+bool vpn_unload_profile(struct m2m_vpn *vpn, const char *profile, bool terminate, int timeout_ms);
+/*
+ * Once per handle: remove from charon every connection named m2m-<x> and
+ * every credential recorded for a profile <x> that is no longer in the
+ * configuration (the m2m- names in charon belong to the configuration).
+ */
+void vpn_sweep(struct m2m_vpn *vpn, int timeout_ms);
 
 /*
  * Fail-closed guard: an nftables table "inet m2m_<profile>" that rejects
@@ -128,6 +145,7 @@ struct m2m_vpn {
 	const struct m2m_config *cfg;
 	struct vici_conn *vc;
 	bool reg_control_log, reg_list_sa;
+	bool swept; /* vpn_sweep() ran */
 	m2m_log_fn log;
 	void *log_ctx;
 	volatile const int *cancel;

@@ -1,0 +1,95 @@
+#!/bin/bash
+# 11-unload.t - what charon holds of a profile after down, after a failed up, and after the
+# profile is gone from the configuration (m2mvpn-connect(1), COMMANDS, down):
+#   on-demand profile after down / failed up: its connection stays loaded as a cache, but
+#     cannot act on its own: charon lists its dpd_action and close_action as none (it shows
+#     "clear" as none and "restart" as start; 5.9.8 does not list start_action), no trap
+#     policy, and no SA comes back (checked past two DPD intervals);
+#   always-on profile (restart policies) after down and after a failed up: connection gone;
+#     the device key stays only while a configured profile's record still names it;
+#   a profile removed from the configuration: the next run of any command (status, list)
+#     terminates its SAs and removes its connection, its key and its record; also a
+#     connection named m2m-<x> that no record names (state directory lost).
+# Read from charon itself: swanctl --list-conns / --list-sas / --list-pols / --list-certs.
+# shellcheck source=../lab/lab.sh disable=SC2034
+. "$(dirname "$0")/../lab/lab.sh"
+lab_require
+lab_require_tool
+lab_up
+
+conns() { lab_swanctl dev --list-conns --raw 2>/dev/null | grep '^list-conn event'; }
+conn_of() { conns | grep -F "{m2m-$1 {"; }
+has_conn() { [ -n "$(conn_of "$1")" ]; }
+no_sa() { [ "$(lab_sa_count dev)" = 0 ]; }
+# "has private key": charon holds the private key of our certificate (loaded by us)
+has_key() { lab_swanctl dev --list-certs 2>/dev/null | grep -q 'has private key'; }
+traps() { lab_swanctl dev --list-pols --raw 2>/dev/null | grep -c 'm2m-' ; }
+lab_dev_config pos + aon mode=always-on
+# ---- on-demand: up, down
+m2m up pos --timeout 20
+is_rc 0 "up pos: exit 0"
+ok "... m2m-pos loaded" has_conn pos
+m2m down pos
+is_rc 0 "down pos: exit 0"
+ok "... no SA left" no_sa
+ok "... m2m-pos kept loaded (on-demand: a cache for the next up)" has_conn pos
+c=$(conn_of pos)
+like "$c" ' dpd_action=none ' "... kept connection: no DPD action (no restart)" || diag "$c"
+like "$c" ' close_action=none ' "... kept connection: no close action (no restart on close)"
+is "$(traps)" 0 "... no trap policy of ours (swanctl --list-pols): no start on traffic"
+sleep 4.5   # two DPD intervals (dpd 2s) plus charon's first retransmit
+ok "... still no SA 4.5 s after down (nothing restarted it)" no_sa
+
+# ---- always-on: up, down
+m2m up aon --timeout 20
+is_rc 0 "up aon: exit 0"
+ok "... m2m-aon loaded" has_conn aon
+c=$(conn_of aon)
+like "$c" ' dpd_action=start ' "... always-on while up: restart on DPD" || diag "$c"
+m2m down aon
+is_rc 0 "down aon: exit 0"
+ok "... no SA left" no_sa
+nok "... m2m-aon unloaded (its restart policies with it)" has_conn aon
+ok "... the device key stays: the configured profile pos still uses it" has_key
+
+# ---- failed up: always-on unloaded, on-demand kept inert
+lab_dev_config pos gateway="$LAB_DEAD_IP" + aon mode=always-on gateway="$LAB_DEAD_IP"
+m2m up aon --timeout 3
+rc_in "5 6" "up aon to nobody ($LAB_DEAD_IP): exit 5 or 6 (got $M2M_RC)"
+ok "... no SA left" wait_until 1 no_sa
+nok "... m2m-aon unloaded after the failed up" has_conn aon
+m2m up pos --timeout 3
+rc_in "5 6" "up pos to nobody: exit 5 or 6 (got $M2M_RC)"
+ok "... no SA left" wait_until 1 no_sa
+c=$(conn_of pos)
+like "$c" ' dpd_action=none close_action=none ' "... m2m-pos kept, inert (no DPD or close action)" ||
+	diag "$c"
+is "$(traps)" 0 "... no trap policy of ours"
+sleep 2.5
+ok "... still no SA 2.5 s after the failed up" no_sa
+
+# ---- a profile removed from the configuration
+lab_dev_config pos
+m2m up pos --timeout 20
+is_rc 0 "up pos (gateway back): exit 0"
+ok "... pos has a record of what it loaded" test -s "$LAB/dev/state/vpn-pos.loaded"
+lab_dev_config aon mode=always-on
+m2m status aon
+is_rc 15 "status aon (pos no longer configured): exit 15, aon is down"
+ok "... pos's SA terminated" wait_until 1 no_sa
+nok "... m2m-pos removed from charon" has_conn pos
+nok "... its private key removed (no configured profile uses it)" has_key ||
+	diag "$(lab_swanctl dev --list-certs 2>&1 | head -20)"
+nok "... its record removed" test -e "$LAB/dev/state/vpn-pos.loaded"
+
+# ---- a connection of ours that no record names
+lab_dev_config ghost
+m2m up ghost --timeout 20
+is_rc 0 "up ghost: exit 0"
+rm -f "$LAB/dev/state/vpn-ghost.loaded"
+lab_dev_config pos
+m2m list
+is_rc 0 "list (ghost no longer configured, its record lost): exit 0"
+ok "... ghost's SA terminated" wait_until 1 no_sa
+nok "... m2m-ghost removed from charon" has_conn ghost
+done_testing

@@ -102,6 +102,23 @@ static int cmd_up(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
 	return M2M_OK;
 }
 
+/* down's warnings (the gateway could not be told) are for everyone; the rest for -v */
+static void down_log(void *ctx, int prio, const char *fmt, ...)
+{
+	struct cli *c = ctx;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (c->verbose) {
+		cli_vlog_line(c, prio, fmt, ap);
+	} else if (prio <= LOG_WARNING) {
+		fprintf(stderr, "%s: warning: ", c->prog);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
 static int cmd_down(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
 {
 	struct m2m_vpn *vpn = NULL;
@@ -114,8 +131,7 @@ static int cmd_down(struct cli *c, struct m2m_config *cfg, int argc, char **argv
 	catch_signals();
 	rc = m2m_vpn_open(cfg, &vpn, &err);
 	if (!rc) {
-		if (c->verbose)
-			m2m_vpn_set_log(vpn, cli_log_line, c);
+		m2m_vpn_set_log(vpn, down_log, c);
 		m2m_vpn_set_cancel(vpn, &stop_flag);
 		rc = m2m_vpn_down(vpn, argv[0], c->timeout_ms, &err);
 	}

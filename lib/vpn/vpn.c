@@ -558,6 +558,29 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	return rc;
 }
 
+/*
+ * charon reports a terminate as failed when the gateway did not answer our
+ * delete, though it removed the SA on our side all the same (force). What
+ * decides is what is still installed: nothing of ours is a success, with a
+ * warning that the gateway was not told (it drops its side by its own DPD).
+ */
+static int down_unconfirmed(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, const char *em,
+			    uint64_t deadline, struct m2m_err *err)
+{
+	struct m2m_vpn_status st;
+	int rc = query_sas(vpn, p, &st, vpn_budget(deadline), err);
+
+	if (rc)
+		return m2m_err_prefix(err, "%s: terminate: %s; then", p->name, em);
+	if (st.state != M2M_VPN_STATE_DOWN)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: terminate: %s; IKE SA #%u still %s",
+				   p->name, em, st.ike_uniqueid, st.ike_state[0] ? st.ike_state : "there");
+	VLOG(vpn, LOG_WARNING,
+	     "%s: down, but the gateway could not be told (charon: %s); it drops its side when its dead-peer detection notices",
+	     p->name, em);
+	return M2M_OK;
+}
+
 int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 		 struct m2m_err *caller_err)
 {
@@ -608,8 +631,7 @@ int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 		const char *em = vici_find_str(resp, "errmsg");
 
 		if (ok && strcmp(ok, "yes") != 0 && !(em && strstr(em, "no matching")))
-			rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s: terminate: %s", p->name,
-					 em ? em : "failed");
+			rc = down_unconfirmed(vpn, p, em ? em : "failed", deadline, err);
 	}
 	vici_node_free(resp);
 	resp = NULL;

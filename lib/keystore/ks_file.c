@@ -111,6 +111,7 @@ int ks_read_soft(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **
 		 STACK_OF(X509) **chain, struct m2m_err *err)
 {
 	struct pw_ctx pc = { .ref = pin, .file = path, .err = err };
+	bool empty;
 	PKCS12 *p12;
 	FILE *fp;
 	int rc = M2M_OK;
@@ -153,8 +154,11 @@ int ks_read_soft(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **
 			    PKCS12_verify_mac(p12, NULL, 0))
 				pw = NULL;
 			else if (!PKCS12_verify_mac(p12, pw, (int)pc.secret.len))
-				rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
-						 "%s: wrong PIN (PKCS#12 integrity check failed)", path);
+				rc = pc.secret.len == 0 && pin && pin->source != M2M_SECRET_NONE ?
+					     ks_pin_empty(pin, path, err) :
+					     m2m_err_set(err, M2M_ERR_CREDENTIAL,
+							 "%s: wrong PIN (PKCS#12 integrity check failed)",
+							 path);
 		}
 		if (!rc && (!PKCS12_parse(p12, pw, pk, cert, chain) || !*pk))
 			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: no private key in it (%s)", path,
@@ -173,10 +177,13 @@ int ks_read_soft(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **
 		*cert = PEM_read_X509(fp, NULL, NULL, NULL);
 	}
 	fclose(fp);
+	empty = pc.asked && pc.secret.len == 0;
 	m2m_secret_wipe(&pc.secret);
 	if (!*pk) {
 		if (pc.rc)
 			rc = pc.rc;
+		else if (empty)
+			rc = ks_pin_empty(pin, path, err);
 		else if (pc.asked)
 			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: wrong PIN", path);
 		else

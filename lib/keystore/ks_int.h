@@ -82,6 +82,8 @@ void ks_pin_remember(const char *module, const char *serial, const char *token, 
 bool ks_fact_has(const char *module, const char *serial, const char *token, const char *fact);
 void ks_fact_set(const char *module, const char *serial, const char *token, const char *fact);
 int ks_pin_policy(enum m2m_pin_state st, bool person, const char *token, struct m2m_err *err);
+/* "<what>: the PIN file X is empty" (or fd, credential, prompt): CREDENTIAL, never "wrong PIN" */
+int ks_pin_empty(const struct m2m_secret_ref *ref, const char *what, struct m2m_err *err);
 
 /* When a TPM or token must have answered (m2m_now_ms()): m2m_keystore_set_deadline() (ks_device.c) */
 uint64_t ks_deadline_ms(void);

@@ -243,6 +243,12 @@ int ks_p11_login(struct p11 *p, const struct m2m_key_ref *ref, struct m2m_secret
 	rc = m2m_secret_read(&ref->pin, what, &pin, err);
 	if (rc)
 		return rc;
+	/* never a login with it: a token counts an empty PIN as a wrong one */
+	if (pin.len == 0 && ref->pin.source != M2M_SECRET_NONE) {
+		m2m_secret_wipe(&pin);
+		snprintf(what, sizeof(what), "token '%s'", p->token);
+		return ks_pin_empty(&ref->pin, what, err);
+	}
 	/*
 	 * A PIN this token rejected in an earlier run is not offered again, even
 	 * by a token that does not report its retry counter: only a changed PIN

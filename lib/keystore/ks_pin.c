@@ -229,3 +229,26 @@ int ks_pin_policy(enum m2m_pin_state st, bool person, const char *token, struct 
 		return M2M_OK;
 	}
 }
+
+/*
+ * An empty PIN file is a mistake in provisioning, not a wrong PIN: say where
+ * the empty PIN came from, so that nobody goes looking for the right one.
+ */
+int ks_pin_empty(const struct m2m_secret_ref *ref, const char *what, struct m2m_err *err)
+{
+	switch (ref ? ref->source : M2M_SECRET_NONE) {
+	case M2M_SECRET_FILE:
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: the PIN file %s is empty", what,
+				   ref->path);
+	case M2M_SECRET_FD:
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "%s: the PIN read from file descriptor %d is empty", what, ref->fd);
+	case M2M_SECRET_CREDENTIAL:
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: the PIN in credential '%s' is empty",
+				   what, ref->path);
+	case M2M_SECRET_PROMPT:
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: the PIN given is empty", what);
+	default:
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: no PIN given", what);
+	}
+}

@@ -25,6 +25,22 @@ int vpn_connect(struct m2m_vpn *vpn, struct m2m_err *err)
 	return rc;
 }
 
+/*
+ * The VICI module calls a stream it cannot read (a length out of range, a
+ * packet type it does not know, a malformed message) a protocol error. To
+ * whoever reads our exit status that is a broken local daemon (4); the
+ * protocol class (12) is a failed negotiation and sends a technician to the
+ * gateway.
+ */
+int vpn_local_rc(int rc, struct m2m_err *err)
+{
+	if (rc != M2M_ERR_PROTOCOL)
+		return rc;
+	if (err)
+		err->rc = M2M_ERR_DAEMON;
+	return M2M_ERR_DAEMON;
+}
+
 /* A request on the shared connection, within the handle's limit; a broken connection is dropped. */
 int vpn_request(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, struct vici_node **resp,
 		vici_event_cb cb, void *ctx, int timeout_ms, struct m2m_err *err)
@@ -36,7 +52,8 @@ int vpn_request(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, stru
 	if (req && (rc = vici_buf_check(req, err)))
 		return rc;
 	rc = vici_request(vpn->vc, cmd, req, resp, cb, ctx, vpn_cap(vpn, timeout_ms), err);
-	if (rc == M2M_ERR_DAEMON || rc == M2M_ERR_PROTOCOL || rc == M2M_ERR_TIMEOUT)
+	rc = vpn_local_rc(rc, err);
+	if (rc == M2M_ERR_DAEMON || rc == M2M_ERR_TIMEOUT)
 		vpn_disconnect(vpn); /* the stream may be out of step now */
 	return rc;
 }

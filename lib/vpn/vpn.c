@@ -203,6 +203,7 @@ static int query_sas(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 		return rc;
 	if (!vpn->reg_list_sa) {
 		rc = vici_register(vpn->vc, "list-sa", vpn_cap(vpn, timeout_ms), err);
+		rc = vpn_local_rc(rc, err);
 		if (rc) {
 			vpn_disconnect(vpn);
 			return rc;
@@ -370,6 +371,7 @@ static int do_up(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t 
 again:
 	if (!vpn->reg_control_log) {
 		rc = vici_register(vpn->vc, "control-log", vpn_cap(vpn, vpn_budget(deadline)), err);
+		rc = vpn_local_rc(rc, err);
 		if (rc) {
 			vpn_disconnect(vpn);
 			return rc;

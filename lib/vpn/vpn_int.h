@@ -206,6 +206,8 @@ static inline uint64_t vpn_limit_push(struct m2m_vpn *vpn, uint64_t deadline)
 /* The handle's connection to charon (request.c): made when first needed, dropped when broken. */
 int vpn_connect(struct m2m_vpn *vpn, struct m2m_err *err);
 void vpn_disconnect(struct m2m_vpn *vpn);
+/* A VICI module's result as ours: a stream from charon we cannot read is DAEMON (request.c). */
+int vpn_local_rc(int rc, struct m2m_err *err);
 /* A request on the handle's connection (made when needed); a broken one is dropped. */
 int vpn_request(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, struct vici_node **resp,
 		vici_event_cb cb, void *ctx, int timeout_ms, struct m2m_err *err);

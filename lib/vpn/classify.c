@@ -201,6 +201,14 @@ int vpn_classify(const struct vpn_attempt_log *l, const char *errmsg, const char
 			 pd.exchange, find(l, "N(COOKIE)") ? " after its COOKIE" : "", pd.retransmits);
 		return M2M_ERR_UNREACHABLE;
 	}
+	if (!answered && (find(l, "sending packet: from 0.0.0.0[") || find(l, "sending packet: from ::["))) {
+		/*
+		 * charon found no local address to reach the gateway, so its send fails
+		 * with ENETUNREACH; both lines are logged outside the attempt's log
+		 */
+		snprintf(reason, len, "no route to the gateway %s (Network is unreachable)", gateway);
+		return M2M_ERR_UNREACHABLE;
+	}
 	if (!answered && (retransmits > 0 || gave_up)) {
 		snprintf(reason, len, "gateway %s did not answer %s (%u retransmits)", gateway,
 			 pd.known ? pd.exchange : "IKE_SA_INIT", retransmits);
@@ -216,4 +224,19 @@ int vpn_classify(const struct vpn_attempt_log *l, const char *errmsg, const char
 	}
 	snprintf(reason, len, "%s", errmsg && *errmsg ? errmsg : "establishing the tunnel failed");
 	return M2M_ERR_FAILURE;
+}
+
+void vpn_classify_hint(const struct vpn_attempt_log *l, const struct m2m_vpn_profile *p,
+		       char *reason, size_t len)
+{
+	size_t n = strlen(reason);
+
+	/*
+	 * A gateway that has no configuration for the identity we ask for (IDr,
+	 * our remote_id) refuses with AUTHENTICATION_FAILED as it does for our
+	 * certificate: name both, or the technician only looks at the device.
+	 */
+	if (p->remote_id && find(l, "received AUTHENTICATION_FAILED notify") && n < len)
+		snprintf(reason + n, len - n, "; or the gateway is not '%s' (the profile's remote_id)",
+			 p->remote_id);
 }

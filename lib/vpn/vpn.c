@@ -401,6 +401,7 @@ again:
 
 			notfound = em && strstr(em, "not found");
 			rc = vpn_classify(&ic.log, em, p->gateways[0], reason, sizeof(reason));
+			vpn_classify_hint(&ic.log, p, reason, sizeof(reason));
 			m2m_err_set(err, rc, "%s: %s", p->name, reason);
 		}
 	} else if (rc == M2M_ERR_TIMEOUT) {
@@ -435,7 +436,7 @@ again:
 			if (vpn_remaining(deadline) > 500) {
 				if (!notfound)
 					VLOG(vpn, LOG_INFO, "%s: %s; reloading credentials and trying again",
-					     p->name, err->msg);
+					     p->name, vpn_unprefixed(p->name, err->msg));
 				rc = vpn_load_profile(vpn, p, deadline, true, &cached, err);
 				if (rc)
 					return rc;
@@ -455,7 +456,7 @@ again:
 			tpm_retried = true;
 			refused = *err;
 			VLOG(vpn, LOG_INFO, "%s: %s; once more with a new TPM signature", p->name,
-			     err->msg);
+			     vpn_unprefixed(p->name, err->msg));
 			goto again;
 		}
 		return rc;
@@ -610,7 +611,8 @@ int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	rc = vpn_connect(vpn, err);
 	if (rc == M2M_ERR_DAEMON) {
 		/* no charon, no tunnel: down already; only the guard may remain */
-		VLOG(vpn, LOG_INFO, "%s: %s; nothing to terminate", p->name, err->msg);
+		VLOG(vpn, LOG_INFO, "%s: %s; nothing to terminate", p->name,
+		     vpn_unprefixed(p->name, err->msg));
 		rc = M2M_OK;
 		goto guard;
 	}

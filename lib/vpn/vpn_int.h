@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "base/base.h"
@@ -133,6 +134,9 @@ void vpn_log_add(struct vpn_attempt_log *l, const char *msg);
 void vpn_log_free(struct vpn_attempt_log *l);
 int vpn_classify(const struct vpn_attempt_log *l, const char *errmsg, const char *gateway,
 		 char *reason, size_t reason_len);
+/* What the profile adds to a classified reason (the remote_id it names, say). */
+void vpn_classify_hint(const struct vpn_attempt_log *l, const struct m2m_vpn_profile *p,
+		       char *reason, size_t reason_len);
 
 /* ---- the handle on charon (vpn.c) --------------------------------------- */
 
@@ -157,6 +161,14 @@ struct m2m_vpn {
 		if ((vpn)->log)                                               \
 			(vpn)->log((vpn)->log_ctx, prio, __VA_ARGS__);        \
 	} while (0)
+
+/* msg without its leading "<profile>: ", for a line that names the profile itself */
+static inline const char *vpn_unprefixed(const char *profile, const char *msg)
+{
+	size_t n = strlen(profile);
+
+	return strncmp(msg, profile, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ' ? msg + n + 2 : msg;
+}
 
 static inline void vpn_conn_name(const char *profile, char *buf, size_t len)
 {

@@ -235,7 +235,7 @@ static void check(struct m2m_vpn_watch *wa, struct watched *w)
 		if (vpn_guard_enable(wa->cfg, p, &err) == M2M_OK)
 			WLOG(wa, LOG_WARNING, "%s: fail-closed guard was gone; put back", p->name);
 		else
-			WLOG(wa, LOG_ERR, "%s: %s", p->name, err.msg);
+			WLOG(wa, LOG_ERR, "%s: %s", p->name, vpn_unprefixed(p->name, err.msg));
 	}
 	if (!rc && st.state == M2M_VPN_STATE_UP) {
 		if (w->last != M2M_VPN_STATE_UP)
@@ -277,8 +277,8 @@ static void check(struct m2m_vpn_watch *wa, struct watched *w)
 	delay = m2m_backoff_ms(auth_class(rc) ? &p->retry_auth : &p->retry_network, w->fails);
 	w->fails++;
 	/* say it once per kind of failure, then quietly at debug level */
-	WLOG(wa, rc != w->last_rc ? LOG_ERR : LOG_DEBUG, "%s: %s; next try in %.1f s", p->name, err.msg,
-	     delay / 1000.0);
+	WLOG(wa, rc != w->last_rc ? LOG_ERR : LOG_DEBUG, "%s: %s; next try in %.1f s", p->name,
+	     vpn_unprefixed(p->name, err.msg), delay / 1000.0);
 	w->last_rc = rc;
 	w->last = M2M_VPN_STATE_DOWN;
 	w->next = m2m_now_ms() + delay;

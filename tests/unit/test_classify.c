@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -359,6 +360,47 @@ static void test_log_is_bounded(void **state)
 }
 
 /* charon-conf: one TCTI for every TPM profile, each PKCS#11 module once */
+/*
+ * charon 5.9.8 with no route to the gateway: it sends from no address, and the send
+ * fails with ENETUNREACH (logged by its sender thread, not in the attempt's log)
+ */
+static void test_no_route(void **state)
+{
+	const char *const lines[] = {
+		"initiating IKE_SA m2m-pos[2] to 198.51.100.1",
+		"sending packet: from 0.0.0.0[500] to 198.51.100.1[500] (264 bytes)",
+		"retransmit 1 of request with message ID 0",
+		NULL,
+	};
+	char r[300];
+
+	(void)state;
+	assert_int_equal(classify(lines, "establishing CHILD_SA 'm2m-pos' failed", r, sizeof(r)),
+			 M2M_ERR_UNREACHABLE);
+	assert_string_equal(r, "no route to the gateway 10.99.0.1 (Network is unreachable)");
+}
+
+/* AUTHENTICATION_FAILED also names the remote_id: a gateway refuses an IDr it is not */
+static void test_hint_remote_id(void **state)
+{
+	const char *const failed[] = { "received AUTHENTICATION_FAILED notify error", NULL };
+	const char *const other[] = { "received NO_PROPOSAL_CHOSEN notify error", NULL };
+	struct m2m_vpn_profile p = { .name = "pos", .remote_id = "gw.lab" };
+	struct vpn_attempt_log l = { 0 };
+	char r[300] = "rejected";
+
+	(void)state;
+	vpn_log_add(&l, failed[0]);
+	vpn_classify_hint(&l, &p, r, sizeof(r));
+	assert_string_equal(r, "rejected; or the gateway is not 'gw.lab' (the profile's remote_id)");
+	vpn_log_free(&l);
+	snprintf(r, sizeof(r), "refused");
+	vpn_log_add(&l, other[0]);
+	vpn_classify_hint(&l, &p, r, sizeof(r));
+	assert_string_equal(r, "refused");
+	vpn_log_free(&l);
+}
+
 static void test_charon_conf(void **state)
 {
 	struct m2m_vpn_profile p[3] = {
@@ -408,6 +450,8 @@ int main(void)
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_log_is_bounded),
 		cmocka_unit_test(test_charon_conf),
+		cmocka_unit_test(test_no_route),
+		cmocka_unit_test(test_hint_remote_id),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -318,6 +318,7 @@ void vpn_sweep(struct m2m_vpn *vpn, int timeout_ms)
 	const struct vici_node *conns;
 	size_t pre = strlen(VPN_NAME_PREFIX);
 	struct dirent *de;
+	bool dead = false;
 	DIR *d;
 
 	if (vpn->swept)
@@ -337,11 +338,14 @@ void vpn_sweep(struct m2m_vpn *vpn, int timeout_ms)
 			continue;
 		VLOG(vpn, LOG_NOTICE, "%s: no longer configured; taking it out of charon", profile);
 		vpn_unload_profile(vpn, profile, true, timeout_ms);
+		/* charon is gone or does not answer: not at the command's expense */
+		if ((dead = !vpn->vc))
+			break;
 	}
 	if (d)
 		closedir(d);
 	/* and connections of ours no record names (a state directory lost or changed) */
-	if (vpn_request(vpn, "get-conns", NULL, &resp, NULL, NULL, timeout_ms, NULL))
+	if (dead || vpn_request(vpn, "get-conns", NULL, &resp, NULL, NULL, timeout_ms, NULL))
 		return;
 	conns = vici_find(resp, "conns");
 	for (const struct vici_node *c = conns ? conns->child : NULL; c; c = c->next) {
@@ -351,6 +355,8 @@ void vpn_sweep(struct m2m_vpn *vpn, int timeout_ms)
 		VLOG(vpn, LOG_NOTICE, "%s: no longer configured; taking its connection out of charon",
 		     c->value + pre);
 		vpn_unload_profile(vpn, c->value + pre, true, timeout_ms);
+		if (!vpn->vc)
+			break;
 	}
 	vici_node_free(resp);
 }

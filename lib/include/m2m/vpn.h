@@ -57,7 +57,9 @@ typedef m2m_log_fn m2m_vpn_log_fn;
 /*
  * A handle on charon at cfg->charon.vici; the connection is made when first
  * needed, so m2m_vpn_down() works (removes the guard) even without charon.
- * cfg must outlive the handle.
+ * cfg must outlive the handle. The first up, down or status on a handle
+ * also removes from charon what belongs to a profile cfg no longer has
+ * (connections named m2m-<name>, and the key and secret loaded for them).
  */
 int m2m_vpn_open(const struct m2m_config *cfg, struct m2m_vpn **out, struct m2m_err *err);
 void m2m_vpn_close(struct m2m_vpn *vpn);
@@ -84,10 +86,12 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 
 /*
  * Take a profile down: terminate its SAs and remove its fail-closed guard.
- * An always-on profile's connection is also unloaded from charon, so that
- * charon's own restart policies cannot bring it back; an on-demand one stays
- * loaded for a quick next "up" (whether that is right is issue 17's first
- * finding). Succeeds if it is already down.
+ * An always-on profile's connection, key and EAP secret are also unloaded
+ * from charon (as after a failed m2m_vpn_up()), so that charon's own restart
+ * policies cannot bring it back; an on-demand one, which has none, stays
+ * loaded for a quick next "up". Succeeds if it is already down, and when the
+ * gateway did not answer the delete but nothing of the profile is installed
+ * any more (a LOG_WARNING line through the log callback says so).
  */
 int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 		 struct m2m_err *err);

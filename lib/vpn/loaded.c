@@ -291,11 +291,13 @@ bool vpn_unload_profile(struct m2m_vpn *vpn, const char *profile, bool terminate
 		vici_buf_free(&b);
 		vici_node_free(resp);
 	}
-	ok = unload(vpn, "unload-conn", "name", name, timeout_ms);
-	if (have && r.key[0] && !still_used(cfg, profile, r.key, NULL))
-		ok = unload(vpn, "unload-key", "id", r.key, timeout_ms) && ok;
-	if (have && r.shared[0] && !still_used(cfg, profile, NULL, r.shared))
-		ok = unload(vpn, "unload-shared", "id", r.shared, timeout_ms) && ok;
+	/* a request charon did not answer drops the connection: no more waiting then */
+	ok = vpn->vc || !terminate;
+	ok = ok && unload(vpn, "unload-conn", "name", name, timeout_ms);
+	if (ok && have && r.key[0] && !still_used(cfg, profile, r.key, NULL))
+		ok = unload(vpn, "unload-key", "id", r.key, timeout_ms);
+	if (ok && have && r.shared[0] && !still_used(cfg, profile, NULL, r.shared))
+		ok = unload(vpn, "unload-shared", "id", r.shared, timeout_ms);
 	/* kept when charon did not answer: the next run tries again */
 	if (ok)
 		vpn_loaded_forget(cfg, profile);

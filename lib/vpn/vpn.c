@@ -550,7 +550,7 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	/* restart policies stay in charon only while the tunnel is meant to be up */
 	if (rc && p->mode == M2M_VPN_ALWAYS_ON && st.state == M2M_VPN_STATE_DOWN &&
 	    !(vpn->cancel && *vpn->cancel))
-		vpn_unload_profile(vpn, p->name, false, CLEANUP_RESERVE_MS);
+		vpn_unload_profile(vpn, p->name, false, vpn_budget(deadline));
 	vpn->limit = outer;
 	vpn_last_error_save(vpn->cfg, p->name, rc, rc ? err->msg : "");
 	m2m_unlock(lock);

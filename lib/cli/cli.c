@@ -239,7 +239,8 @@ static const char *mode_name(const struct m2m_vpn_profile *p)
 json_object *cli_vpn_status_json(const struct m2m_vpn_status *st, const struct m2m_vpn_profile *p)
 {
 	json_object *o = json_object_new_object(), *vips = json_object_new_array();
-	bool up = st->state == M2M_VPN_STATE_UP;
+	bool unconfirmed = st->state == M2M_VPN_STATE_UNCONFIRMED;
+	bool up = st->state == M2M_VPN_STATE_UP || unconfirmed;
 
 	json_object_object_add(o, "name", json_object_new_string(p->name));
 	json_object_object_add(o, "state", json_object_new_string(m2m_vpn_state_name(st->state)));
@@ -276,6 +277,9 @@ json_object *cli_vpn_status_json(const struct m2m_vpn_status *st, const struct m
 	} else {
 		json_object_object_add(o, "last_error", NULL);
 	}
+	/* appended: since when the gateway leaves our liveness checks unanswered (state unconfirmed) */
+	json_object_object_add(o, "unconfirmed_since",
+			       unconfirmed ? json_object_new_int64((int64_t)st->last_error_time) : NULL);
 	return o;
 }
 
@@ -303,19 +307,30 @@ static void human_secs(uint64_t s, char *buf, size_t len)
 void cli_vpn_status_text(const struct cli *c, FILE *out, const struct m2m_vpn_status *st,
 			 const struct m2m_vpn_profile *p)
 {
+	bool unconfirmed = st->state == M2M_VPN_STATE_UNCONFIRMED;
 	const char *col = st->state == M2M_VPN_STATE_UP ? CLI_GREEN :
-			  st->state == M2M_VPN_STATE_CONNECTING ? CLI_YELLOW : CLI_RED;
+			  st->state == M2M_VPN_STATE_CONNECTING || unconfirmed ? CLI_YELLOW : CLI_RED;
 	char a[48], b[48];
 
-	fprintf(out, "%s%s%s: %s%s%s\n", cli_col(c, CLI_BOLD), p->name, cli_col(c, CLI_RESET),
-		cli_col(c, col), m2m_vpn_state_name(st->state), cli_col(c, CLI_RESET));
+	if (unconfirmed) {
+		time_t t = (time_t)st->last_error_time;
+		struct tm tm;
+
+		localtime_r(&t, &tm);
+		strftime(a, sizeof(a), "%H:%M:%S", &tm);
+		fprintf(out, "%s%s%s: %sup, not confirmed since %s%s\n", cli_col(c, CLI_BOLD), p->name,
+			cli_col(c, CLI_RESET), cli_col(c, col), a, cli_col(c, CLI_RESET));
+	} else {
+		fprintf(out, "%s%s%s: %s%s%s\n", cli_col(c, CLI_BOLD), p->name, cli_col(c, CLI_RESET),
+			cli_col(c, col), m2m_vpn_state_name(st->state), cli_col(c, CLI_RESET));
+	}
 	fprintf(out, "  %-13s %s (%s)\n", "gateway:", st->remote_host[0] ? st->remote_host : p->gateways[0],
 		st->remote_id[0] ? st->remote_id : p->remote_id);
 	if (st->local_host[0])
 		fprintf(out, "  %-13s %s (%s)\n", "local:", st->local_host, st->local_id);
 	for (unsigned i = 0; i < st->n_vips; i++)
 		fprintf(out, "  %-13s %s\n", i ? "" : "virtual IP:", st->vips[i]);
-	if (st->state == M2M_VPN_STATE_UP) {
+	if (st->state == M2M_VPN_STATE_UP || unconfirmed) {
 		human_secs(st->established_s, a, sizeof(a));
 		fprintf(out, "  %-13s %s\n", "up for:", a);
 	}

@@ -160,3 +160,92 @@ void vpn_last_error_load(const struct m2m_config *cfg, struct m2m_vpn_status *s)
 	snprintf(s->last_error, sizeof(s->last_error), "%s", end);
 	free(buf);
 }
+
+/* ---- the gateway's silence, as the supervisor sees it ------------------- */
+
+/*
+ * "live-<profile>": "<IKE SA uniqueid> <unix time> <message>" while the
+ * supervisor sees the gateway leave our liveness checks (DPD, MOBIKE)
+ * unanswered on that IKE SA; removed when it answers again. Only watch reads
+ * charon's log stream, so only it can tell; "status" runs apart and reads this.
+ */
+void vpn_liveness_save(const struct m2m_config *cfg, const char *profile, unsigned ike_id,
+		       time_t since, const char *msg)
+{
+	struct m2m_state st;
+	char name[NAME_MAX + 1], buf[512];
+	int n;
+
+	state_name("live", profile, "", name, sizeof(name));
+	if (m2m_state_open(&st, vpn_state_dir(cfg), NULL))
+		return;
+	n = snprintf(buf, sizeof(buf), "%u %lld %s\n", ike_id, (long long)since, msg);
+	if (n > 0)
+		m2m_state_write(&st, name, buf,
+				(size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1, NULL);
+	m2m_state_close(&st);
+}
+
+void vpn_liveness_clear(const struct m2m_config *cfg, const char *profile)
+{
+	struct m2m_state st;
+	char name[NAME_MAX + 1];
+
+	state_name("live", profile, "", name, sizeof(name));
+	if (m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL) == M2M_OK) {
+		if (m2m_state_exists(&st, name))
+			m2m_state_remove(&st, name, NULL);
+		m2m_state_close(&st);
+	}
+}
+
+/* "<id> <time> <message>": two numbers and a space */
+static int check_live(const char *buf, size_t len, void *ctx, struct m2m_err *err)
+{
+	long long t;
+	char *end;
+
+	(void)ctx;
+	(void)len;
+	strtoul(buf, &end, 10);
+	if (end == buf || *end != ' ')
+		return m2m_err_set(err, M2M_ERR_FAILURE, "no IKE SA id");
+	t = strtoll(end + 1, &end, 10);
+	if (t <= 0 || (*end != ' ' && *end != '\n'))
+		return m2m_err_set(err, M2M_ERR_FAILURE, "no time");
+	return M2M_OK;
+}
+
+void vpn_liveness_load(const struct m2m_config *cfg, struct m2m_vpn_status *s)
+{
+	struct m2m_state st;
+	struct m2m_err err;
+	char name[NAME_MAX + 1], *buf = NULL, *end;
+	unsigned long id;
+	long long t;
+	int rc;
+
+	if (s->state != M2M_VPN_STATE_UP ||
+	    m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL))
+		return;
+	state_name("live", s->profile, "", name, sizeof(name));
+	rc = m2m_state_exists(&st, name) ?
+		     m2m_state_read(&st, name, 1024, check_live, NULL, &buf, NULL, &err) :
+		     M2M_ERR_NOT_FOUND;
+	m2m_state_close(&st);
+	if (rc)
+		return;
+	id = strtoul(buf, &end, 10);
+	t = strtoll(end, &end, 10);
+	/* a left-over of another SA, or of a watch that is gone, says nothing about this one */
+	if (id == s->ike_uniqueid && vpn_watch_running(cfg, s->profile)) {
+		if (*end == ' ')
+			end++;
+		end[strcspn(end, "\n")] = '\0';
+		s->state = M2M_VPN_STATE_UNCONFIRMED;
+		s->last_rc = M2M_ERR_UNREACHABLE;
+		s->last_error_time = (uint64_t)t;
+		snprintf(s->last_error, sizeof(s->last_error), "%s", end);
+	}
+	free(buf);
+}

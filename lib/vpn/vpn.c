@@ -35,6 +35,8 @@ const char *m2m_vpn_state_name(enum m2m_vpn_state s)
 		return "up";
 	case M2M_VPN_STATE_CONNECTING:
 		return "connecting";
+	case M2M_VPN_STATE_UNCONFIRMED:
+		return "unconfirmed";
 	default:
 		return "down";
 	}
@@ -247,6 +249,8 @@ int m2m_vpn_status(struct m2m_vpn *vpn, const char *profile, struct m2m_vpn_stat
 	st->guard_active = p->fail_closed && vpn_guard_active(p->name);
 	if (st->state != M2M_VPN_STATE_UP)
 		vpn_last_error_load(vpn->cfg, st);
+	else
+		vpn_liveness_load(vpn->cfg, st);
 	return rc;
 }
 

@@ -86,6 +86,15 @@ struct m2m_vpn_status;
 void vpn_last_error_save(const struct m2m_config *cfg, const char *profile, int rc,
 			 const char *msg);
 void vpn_last_error_load(const struct m2m_config *cfg, struct m2m_vpn_status *st);
+/*
+ * The gateway's silence on one IKE SA, as watch sees it: saved while it lasts,
+ * cleared when the gateway answers; loading it turns an "up" status of that
+ * same SA into UNCONFIRMED (last_error: since when, and why), while a watch runs.
+ */
+void vpn_liveness_save(const struct m2m_config *cfg, const char *profile, unsigned ike_id,
+		       time_t since, const char *msg);
+void vpn_liveness_clear(const struct m2m_config *cfg, const char *profile);
+void vpn_liveness_load(const struct m2m_config *cfg, struct m2m_vpn_status *st);
 
 /* What was last loaded into charon for a profile (see loaded.c). */
 uint64_t vpn_profile_digest(const struct m2m_config *cfg, const struct m2m_vpn_profile *p);

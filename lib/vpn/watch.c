@@ -17,6 +17,18 @@
  * runs on the caller's thread. One epoll fd stands for all of it: the event
  * connection to charon (re-made when charon restarts), the helper's "done"
  * eventfd and a timerfd for the next due time.
+ *
+ * Liveness: charon says an IKE SA is ESTABLISHED for as long as it has not
+ * given up on it, also while the gateway leaves every DPD and MOBIKE request
+ * unanswered. After an outage longer than the gateway's DPD the gateway has
+ * deleted the SA, and charon then probes the returned path ten times, 2.5 s
+ * apart (hard-coded in charon), before it starts over: 28 s without traffic.
+ * So the step also reads charon's log stream for our IKE SAs: a request left
+ * unanswered (retransmits, a deferred MOBIKE update: no route) makes the
+ * profile "unconfirmed" (logged, and kept in the state directory for
+ * "status"); an answer confirms it again. When charon can send again after
+ * having had no path, the gateway gets retry.network's first step to answer;
+ * if it does not, the old IKE SA is dropped and a new one initiated.
  */
 #include <errno.h>
 #include <limits.h>
@@ -31,6 +43,7 @@
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -43,7 +56,9 @@
 #define EVENT_SETTLE_MS 300    /* let charon's own restart start before we look */
 #define EVENT_READ_MS 100      /* a step reads charon's events for at most this long */
 #define STOP_SLICE_MS 250      /* m2m_vpn_watch(): how late it may see *stop */
-#define EVENTS_CONNECT_MS 1000 /* connecting the event stream, both registrations included */
+#define EVENTS_CONNECT_MS 1000 /* connecting the event stream, all registrations included */
+/* a request unanswered this long is not an answer on its way: the SA is unconfirmed */
+#define UNANSWERED_MS 2000
 
 struct watched {
 	const struct m2m_vpn_profile *p;
@@ -52,6 +67,16 @@ struct watched {
 	uint64_t next;
 	enum m2m_vpn_state last;
 	int last_rc;
+	/* the gateway's answers on our IKE SA, from charon's log stream (the step's) */
+	unsigned ike_id;        /* the IKE SA the lines below are about; 0 not known yet */
+	uint64_t quiet_since;   /* first request of ours still unanswered (monotonic), 0 none */
+	time_t quiet_wall;      /* the same on the wall clock, for "status" */
+	bool unconfirmed;       /* said so: logged, and in the state directory */
+	bool no_path;           /* charon had no route to the gateway meanwhile */
+	uint64_t path_back;     /* when charon could send again after no_path, 0 not yet */
+	bool restart;           /* check(): drop ike_id and initiate a new IKE SA */
+	unsigned first_step;    /* retry.network's first step: how long a returned path may stay silent */
+	char why[96];           /* what showed it */
 };
 
 /* What the helper thread does next: connect the event stream, or look after one profile. */
@@ -198,6 +223,11 @@ static void events_connect(struct m2m_vpn_watch *wa)
 	}
 	if (!rc)
 		rc = vici_register(wa->ev, "child-updown", vpn_remaining(until), &err);
+	/* MOBIKE updates, and charon's log lines: how the gateway answers (see the top) */
+	if (!rc)
+		rc = vici_register(wa->ev, "ike-update", vpn_remaining(until), &err);
+	if (!rc)
+		rc = vici_register(wa->ev, "log", vpn_remaining(until), &err);
 	if (rc) {
 		vici_close(wa->ev);
 		wa->ev = NULL;
@@ -214,6 +244,27 @@ static void events_connect(struct m2m_vpn_watch *wa)
 	}
 }
 
+/*
+ * Drop an IKE SA the gateway no longer knows: force, so charon does not wait
+ * for the DELETE's answer that cannot come.
+ */
+static void drop_ike_sa(struct m2m_vpn_watch *wa, unsigned ike_id)
+{
+	struct vici_node *resp = NULL;
+	struct m2m_err ignore;
+	struct vici_buf b;
+
+	vici_buf_init(&b);
+	vici_add_kvf(&b, "ike-id", "%u", ike_id);
+	vici_add_kvs(&b, "force", "yes");
+	vici_add_kvs(&b, "timeout", "50"); /* then destroyed: a path probe holds the DELETE back */
+	vici_add_kvs(&b, "loglevel", "-1");
+	if (vpn_request(wa->vpn, "terminate", &b, &resp, NULL, NULL, 1000, &ignore) != M2M_OK)
+		WLOG(wa, LOG_DEBUG, "terminate IKE SA #%u: %s", ike_id, ignore.msg);
+	vici_buf_free(&b);
+	vici_node_free(resp);
+}
+
 static void check(struct m2m_vpn_watch *wa, struct watched *w)
 {
 	const struct m2m_vpn_profile *p = w->p;
@@ -228,6 +279,22 @@ static void check(struct m2m_vpn_watch *wa, struct watched *w)
 	int rc;
 
 	m2m_err_clear(&err);
+	if (w->restart) {
+		int left;
+
+		/* w[] is the helper's while the job runs: the step set this before */
+		vpn->limit = outer;
+		w->restart = false;
+		WLOG(wa, LOG_WARNING,
+		     "%s: the gateway did not answer on the returned path; it has dropped our IKE SA: "
+		     "starting a new one", p->name);
+		drop_ike_sa(wa, w->ike_id);
+		/* should the old SA outlive this, the gateway gets another step to answer */
+		w->path_back = m2m_now_ms();
+		left = vpn_remaining(deadline);
+		rc = m2m_vpn_up(vpn, p->name, left > 0 ? (unsigned)left : 1, &st, &err);
+		goto initiated;
+	}
 	rc = m2m_vpn_status(vpn, p->name, &st, &err);
 	vpn->limit = outer;
 	/* in every state: a flushed rule set must not open a gap while charon reconnects */
@@ -236,6 +303,11 @@ static void check(struct m2m_vpn_watch *wa, struct watched *w)
 			WLOG(wa, LOG_WARNING, "%s: fail-closed guard was gone; put back", p->name);
 		else
 			WLOG(wa, LOG_ERR, "%s: %s", p->name, vpn_unprefixed(p->name, err.msg));
+	}
+	if (!rc && st.state == M2M_VPN_STATE_UNCONFIRMED) {
+		/* the step follows the gateway's answers and decides when to start over */
+		w->next = now + POLL_CONNECTING_MS;
+		return;
 	}
 	if (!rc && st.state == M2M_VPN_STATE_UP) {
 		if (w->last != M2M_VPN_STATE_UP)
@@ -263,6 +335,7 @@ static void check(struct m2m_vpn_watch *wa, struct watched *w)
 		w->last = M2M_VPN_STATE_DOWN;
 		rc = m2m_vpn_up(vpn, p->name, left > 0 ? (unsigned)left : 1, &st, &err);
 	}
+initiated:
 	if (rc && wa->closing)
 		return; /* interrupted by the stop request: not a failure to report */
 	if (rc == M2M_OK) {
@@ -318,27 +391,191 @@ static void *helper(void *arg)
 
 /* ---- the caller's side --------------------------------------------------- */
 
+/* ---- the gateway's answers (the step's side) ------------------------------ */
+
+static bool starts(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Say it once: the log, and the state file "status" reads. */
+static void mark_unconfirmed(struct m2m_vpn_watch *wa, struct watched *w)
+{
+	char when[16];
+	char msg[200];
+	struct tm tm;
+
+	if (w->unconfirmed || !w->ike_id)
+		return;
+	w->unconfirmed = true;
+	localtime_r(&w->quiet_wall, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	snprintf(msg, sizeof(msg), "the gateway has not answered since %s (%s)", when, w->why);
+	WLOG(wa, LOG_WARNING, "%s: %s", w->p->name, msg);
+	vpn_liveness_save(wa->cfg, w->p->name, w->ike_id, w->quiet_wall, msg);
+}
+
+/* Nothing is known about the gateway's answers (again). */
+static void forget(struct m2m_vpn_watch *wa, struct watched *w)
+{
+	if (w->unconfirmed)
+		vpn_liveness_clear(wa->cfg, w->p->name);
+	w->quiet_since = 0;
+	w->unconfirmed = w->no_path = w->restart = false;
+	w->path_back = 0;
+}
+
+/* The gateway answered on this IKE SA (or a new one is up). */
+static void confirmed(struct m2m_vpn_watch *wa, struct watched *w, const char *how)
+{
+	if (w->unconfirmed)
+		WLOG(wa, LOG_NOTICE, "%s: the gateway answers again (%s)", w->p->name, how);
+	forget(wa, w);
+}
+
+static void quiet(struct watched *w, const char *why)
+{
+	if (w->quiet_since)
+		return;
+	w->quiet_since = m2m_now_ms();
+	w->quiet_wall = time(NULL);
+	snprintf(w->why, sizeof(w->why), "%s", why);
+}
+
+/*
+ * One of charon's log lines about our IKE SA. The words are charon's own
+ * (5.9: task_manager_v2.c, ike_mobike.c, ike_sa.c, sender.c, message.c).
+ */
+static void on_ike_log(struct m2m_vpn_watch *wa, struct watched *w, unsigned id, const char *m)
+{
+	if (id != w->ike_id) {
+		/* a newer SA of ours: follow it; lines of an older one no longer matter */
+		if (w->ike_id && id < w->ike_id)
+			return;
+		forget(wa, w);
+		w->ike_id = id;
+	}
+	if (starts(m, "parsed ") && (strstr(m, " response ") || strstr(m, " request "))) {
+		/* an answer, or the gateway's own request: it knows this SA */
+		if (w->quiet_since)
+			confirmed(wa, w, m + strlen("parsed "));
+		return;
+	}
+	if (starts(m, "sending DPD request") || starts(m, "requesting address change") ||
+	    starts(m, "sending address list update") || starts(m, "checking if current path")) {
+		quiet(w, "dead-peer detection");
+		return;
+	}
+	if (strstr(m, "update deferred") || strstr(m, "probing deferred") ||
+	    starts(m, "old path is not available")) {
+		quiet(w, "no route to it");
+		w->no_path = true;
+		w->path_back = 0;
+		mark_unconfirmed(wa, w);
+		return;
+	}
+	if (starts(m, "retransmit ") || starts(m, "path probing attempt")) {
+		quiet(w, "requests retransmitted");
+		mark_unconfirmed(wa, w);
+	}
+	if (w->no_path && !w->path_back &&
+	    (starts(m, "sending packet") || starts(m, "path probing attempt") ||
+	     starts(m, "requesting address change"))) {
+		/* a path again: the gateway has one round trip and retry.network's first step */
+		w->path_back = m2m_now_ms();
+		WLOG(wa, LOG_INFO, "%s: a path to the gateway again; waiting for its answer",
+		     w->p->name);
+	}
+}
+
+static struct watched *watched_by_ike(struct m2m_vpn_watch *wa, const char *ike)
+{
+	char name[64];
+
+	if (!ike)
+		return NULL;
+	for (size_t i = 0; i < wa->n; i++) {
+		vpn_conn_name(wa->w[i].p->name, name, sizeof(name));
+		if (strcmp(ike, name) == 0)
+			return &wa->w[i];
+	}
+	return NULL;
+}
+
+/*
+ * What is due from the answers seen: an unanswered request becomes
+ * "unconfirmed" after UNANSWERED_MS; a returned path the gateway leaves
+ * unanswered for retry.network's first step means it has dropped our SA.
+ * Returns the next time this needs a look (or UINT64_MAX).
+ */
+static uint64_t liveness_due(struct m2m_vpn_watch *wa, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (size_t i = 0; i < wa->n; i++) {
+		struct watched *w = &wa->w[i];
+
+		if (!w->quiet_since)
+			continue;
+		if (!w->unconfirmed) {
+			if (now >= w->quiet_since + UNANSWERED_MS)
+				mark_unconfirmed(wa, w);
+			else if (w->quiet_since + UNANSWERED_MS < next)
+				next = w->quiet_since + UNANSWERED_MS;
+		}
+		if (w->path_back && !w->restart) {
+			uint64_t at = w->path_back + w->first_step;
+
+			if (now >= at) {
+				w->restart = true;
+				w->fails = 0;
+				w->next = now;
+			} else if (at < next) {
+				next = at;
+			}
+		}
+	}
+	return next;
+}
+
 static void on_event(void *ctx, const char *event, const struct vici_node *msg)
 {
 	struct m2m_vpn_watch *wa = ctx;
 	uint64_t soon = m2m_now_ms() + EVENT_SETTLE_MS;
+	struct watched *w;
 
+	if (strcmp(event, "log") == 0) {
+		const char *line = vici_find_str(msg, "msg");
+		const char *id = vici_find_str(msg, "ikesa-uniqueid");
+
+		w = watched_by_ike(wa, vici_find_str(msg, "ikesa-name"));
+		if (w && line && id)
+			on_ike_log(wa, w, (unsigned)strtoul(id, NULL, 10), line);
+		return;
+	}
 	/*
 	 * The body is {<ike name>: {...}}; wake the profile it names, unless it is
 	 * backing off after a failure: the events of our own failed attempts must
 	 * not cut the backoff short.
 	 */
 	for (const struct vici_node *n = msg->child; n; n = n->next) {
-		for (size_t i = 0; i < wa->n; i++) {
-			char name[64];
+		w = n->type == VICI_NODE_SECTION ? watched_by_ike(wa, n->name) : NULL;
+		if (!w)
+			continue;
+		if (strcmp(event, "ike-update") == 0 ||
+		    (strcmp(event, "ike-updown") == 0 && vici_find_yes(msg, "up"))) {
+			/* a MOBIKE update answered, or a new IKE SA up */
+			const char *id = vici_find_str(n, "uniqueid");
 
-			snprintf(name, sizeof(name), "m2m-%s", wa->w[i].p->name);
-			if (n->name && strcmp(n->name, name) == 0 && wa->w[i].fails == 0 &&
-			    wa->w[i].next > soon)
-				wa->w[i].next = soon;
+			confirmed(wa, w, event);
+			if (id)
+				w->ike_id = (unsigned)strtoul(id, NULL, 10);
 		}
+		if (strcmp(event, "ike-update") == 0)
+			continue;
+		if (w->fails == 0 && w->next > soon)
+			w->next = soon;
 	}
-	(void)event;
 }
 
 /* The event connection is in the epoll set exactly while no job runs. */
@@ -435,7 +672,7 @@ static void set_timer(struct m2m_vpn_watch *wa, unsigned ms)
 
 int m2m_vpn_watch_step(struct m2m_vpn_watch *wa, unsigned *next_ms, struct m2m_err *err)
 {
-	uint64_t now, next, drain;
+	uint64_t now, next, drain, due;
 	bool busy;
 	int rc;
 
@@ -459,11 +696,14 @@ int m2m_vpn_watch_step(struct m2m_vpn_watch *wa, unsigned *next_ms, struct m2m_e
 		return rc;
 	read_events(wa);
 	now = m2m_now_ms();
+	due = liveness_due(wa, now);
 	if (next_job(wa, now)) {
 		set_timer(wa, POLL_UP_MS);
 		return arm_events(wa, false, err);
 	}
 	next = now + POLL_UP_MS;
+	if (due < next)
+		next = due;
 	if (!wa->ev && wa->ev_retry < next)
 		next = wa->ev_retry;
 	for (size_t i = 0; i < wa->n; i++)
@@ -518,6 +758,8 @@ static int pick_profiles(struct m2m_vpn_watch *wa, const char *const *profiles,
 	if (wa->n == 0)
 		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: no always-on VPN profile to watch",
 				   cfg->path ? cfg->path : "configuration");
+	for (size_t i = 0; i < wa->n; i++)
+		wa->w[i].first_step = m2m_backoff_ms(&wa->w[i].p->retry_network, 0);
 	return M2M_OK;
 }
 
@@ -572,6 +814,9 @@ static void watch_free(struct m2m_vpn_watch *wa)
 {
 	stop_helper(wa);
 	deliver_logs(wa);
+	for (size_t i = 0; i < wa->n; i++)
+		if (wa->w[i].lock >= 0)
+			vpn_liveness_clear(wa->cfg, wa->w[i].p->name);
 	vici_close(wa->ev);
 	m2m_vpn_close(wa->vpn);
 	for (size_t i = 0; i < wa->n; i++)
@@ -611,6 +856,9 @@ int m2m_vpn_watch_open(const struct m2m_config *cfg, const char *const *profiles
 	rc = pick_profiles(wa, profiles, err);
 	if (!rc)
 		rc = take_locks(wa, err);
+	/* what a watch before us saw no longer holds; this one learns it anew */
+	for (size_t i = 0; !rc && i < wa->n; i++)
+		vpn_liveness_clear(cfg, wa->w[i].p->name);
 	if (!rc)
 		rc = m2m_vpn_open(cfg, &wa->vpn, err);
 	if (rc)

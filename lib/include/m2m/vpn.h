@@ -22,6 +22,12 @@ enum m2m_vpn_state {
 	M2M_VPN_STATE_DOWN = 0,
 	M2M_VPN_STATE_CONNECTING = 1,
 	M2M_VPN_STATE_UP = 2,
+	/*
+	 * SAs installed, but the gateway has not answered our liveness checks
+	 * (DPD, MOBIKE) since last_error_time: no traffic gets through, and the
+	 * supervisor is working on it. Only a running watch knows this.
+	 */
+	M2M_VPN_STATE_UNCONFIRMED = 3,
 };
 
 #define M2M_VPN_MAX_VIPS 4

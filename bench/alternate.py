@@ -6,7 +6,9 @@ this interpreter), so the harness adds the same small, constant cost to every co
 a "null=/bin/true" command measures that cost.
 With ALT_MARK=FILE in the environment, a command that writes a wall-clock time (seconds,
 as bash's $EPOCHREALTIME) into FILE while it runs also gets a "NAME_mark median_ms" line:
-the time from its start to that mark (FILE is removed before every run)."""
+the time from its start to that mark (FILE is removed before every run). With
+ALT_RUNS=FILE, each run is also written there as "NAME START END MS" (START and END in Unix
+time, seconds), so that a caller can match a run with what a daemon logged meanwhile."""
 import os, shlex, statistics, subprocess, sys, time
 
 n = int(sys.argv[1])
@@ -19,6 +21,7 @@ for spec in sys.argv[4:]:
 times = {name: [] for name, _ in cmds}
 mark = os.environ.get("ALT_MARK")
 devnull = os.open(os.devnull, os.O_RDWR)
+runs = open(os.environ["ALT_RUNS"], "w") if os.environ.get("ALT_RUNS") else None
 for _ in range(n):
     for name, argv in cmds:
         subprocess.run(reset, shell=True, check=False, stdout=devnull, stderr=devnull)
@@ -30,6 +33,8 @@ for _ in range(n):
         pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=fa)
         _, status, _ = os.wait4(pid, 0)
         dt = (time.perf_counter() - t) * 1000
+        if runs:
+            runs.write("%s %.6f %.6f %.3f\n" % (name, w, w + dt / 1000, dt))
         if os.waitstatus_to_exitcode(status) != 0:
             sys.exit("%s failed: exit %d" % (name, os.waitstatus_to_exitcode(status)))
         times[name].append(dt)

@@ -110,21 +110,38 @@ void vpn_last_error_save(const struct m2m_config *cfg, const char *profile, int 
 	m2m_state_close(&st);
 }
 
-/* "<rc> <unix time> <message>": two numbers and a space, as vpn_last_error_save writes */
+/*
+ * "<number> <unix time> <message>", the shape of both files below: the
+ * numbers, and the message up to the end of its line (NUL-terminated there).
+ */
+static int parse_line(char *buf, long long *num, long long *t, const char **msg)
+{
+	char *end;
+
+	*num = strtoll(buf, &end, 10);
+	if (end == buf || *end != ' ')
+		return -1;
+	*t = strtoll(end + 1, &end, 10);
+	if (*end != ' ' && *end != '\n')
+		return -1;
+	if (*end == ' ')
+		end++;
+	end[strcspn(end, "\n")] = '\0';
+	*msg = end;
+	return 0;
+}
+
+/* read back validated: a result code and a time, as vpn_last_error_save writes */
 static int check_last(const char *buf, size_t len, void *ctx, struct m2m_err *err)
 {
-	long long t;
-	char *end;
-	long rc;
+	char copy[512];
+	const char *msg;
+	long long rc, t;
 
 	(void)ctx;
-	(void)len;
-	rc = strtol(buf, &end, 10);
-	if (end == buf || *end != ' ' || rc <= 0 || rc > 255)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "no result code");
-	t = strtoll(end + 1, &end, 10);
-	if (t < 0 || (*end != ' ' && *end != '\n'))
-		return m2m_err_set(err, M2M_ERR_FAILURE, "no time");
+	snprintf(copy, sizeof(copy), "%.*s", (int)len, buf);
+	if (parse_line(copy, &rc, &t, &msg) || rc <= 0 || rc > 255 || t < 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "no result code and time");
 	return M2M_OK;
 }
 
@@ -132,8 +149,9 @@ void vpn_last_error_load(const struct m2m_config *cfg, struct m2m_vpn_status *s)
 {
 	struct m2m_state st;
 	struct m2m_err err;
-	char name[NAME_MAX + 1], *buf = NULL, *end;
-	long long t;
+	char name[NAME_MAX + 1], *buf = NULL;
+	const char *msg;
+	long long code, t;
 	int rc;
 
 	if (m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL))
@@ -151,13 +169,11 @@ void vpn_last_error_load(const struct m2m_config *cfg, struct m2m_vpn_status *s)
 	}
 	if (rc)
 		return;
-	s->last_rc = (int)strtol(buf, &end, 10);
-	t = strtoll(end, &end, 10);
-	s->last_error_time = t > 0 ? (uint64_t)t : 0;
-	if (*end == ' ')
-		end++;
-	end[strcspn(end, "\n")] = '\0';
-	snprintf(s->last_error, sizeof(s->last_error), "%s", end);
+	if (parse_line(buf, &code, &t, &msg) == 0) {
+		s->last_rc = (int)code;
+		s->last_error_time = t > 0 ? (uint64_t)t : 0;
+		snprintf(s->last_error, sizeof(s->last_error), "%s", msg);
+	}
 	free(buf);
 }
 
@@ -199,20 +215,17 @@ void vpn_liveness_clear(const struct m2m_config *cfg, const char *profile)
 	}
 }
 
-/* "<id> <time> <message>": two numbers and a space */
+/* read back validated: an IKE SA id and a time, as vpn_liveness_save writes */
 static int check_live(const char *buf, size_t len, void *ctx, struct m2m_err *err)
 {
-	long long t;
-	char *end;
+	char copy[512];
+	const char *msg;
+	long long id, t;
 
 	(void)ctx;
-	(void)len;
-	strtoul(buf, &end, 10);
-	if (end == buf || *end != ' ')
-		return m2m_err_set(err, M2M_ERR_FAILURE, "no IKE SA id");
-	t = strtoll(end + 1, &end, 10);
-	if (t <= 0 || (*end != ' ' && *end != '\n'))
-		return m2m_err_set(err, M2M_ERR_FAILURE, "no time");
+	snprintf(copy, sizeof(copy), "%.*s", (int)len, buf);
+	if (parse_line(copy, &id, &t, &msg) || id < 0 || t <= 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "no IKE SA id and time");
 	return M2M_OK;
 }
 
@@ -220,9 +233,9 @@ void vpn_liveness_load(const struct m2m_config *cfg, struct m2m_vpn_status *s)
 {
 	struct m2m_state st;
 	struct m2m_err err;
-	char name[NAME_MAX + 1], *buf = NULL, *end;
-	unsigned long id;
-	long long t;
+	char name[NAME_MAX + 1], *buf = NULL;
+	const char *msg;
+	long long id, t;
 	int rc;
 
 	if (s->state != M2M_VPN_STATE_UP ||
@@ -235,17 +248,13 @@ void vpn_liveness_load(const struct m2m_config *cfg, struct m2m_vpn_status *s)
 	m2m_state_close(&st);
 	if (rc)
 		return;
-	id = strtoul(buf, &end, 10);
-	t = strtoll(end, &end, 10);
 	/* a left-over of another SA, or of a watch that is gone, says nothing about this one */
-	if (id == s->ike_uniqueid && vpn_watch_running(cfg, s->profile)) {
-		if (*end == ' ')
-			end++;
-		end[strcspn(end, "\n")] = '\0';
+	if (parse_line(buf, &id, &t, &msg) == 0 && id == (long long)s->ike_uniqueid &&
+	    vpn_watch_running(cfg, s->profile)) {
 		s->state = M2M_VPN_STATE_UNCONFIRMED;
 		s->last_rc = M2M_ERR_UNREACHABLE;
 		s->last_error_time = (uint64_t)t;
-		snprintf(s->last_error, sizeof(s->last_error), "%s", end);
+		snprintf(s->last_error, sizeof(s->last_error), "%s", msg);
 	}
 	free(buf);
 }

@@ -570,6 +570,9 @@ static void on_event(void *ctx, const char *event, const struct vici_node *msg)
 			confirmed(wa, w, event);
 			if (id)
 				w->ike_id = (unsigned)strtoul(id, NULL, 10);
+		} else if (strcmp(event, "ike-updown") == 0) {
+			/* that SA is gone: its silence no longer says anything */
+			forget(wa, w);
 		}
 		if (strcmp(event, "ike-update") == 0)
 			continue;

@@ -37,7 +37,8 @@ int cmd_status(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
 		rc = m2m_vpn_status(vpn, p->name, &st, &err);
 		if (rc)
 			break;
-		if (argc == 1 && st.state != M2M_VPN_STATE_UP)
+		/* a fail-closed profile is not up while its guard is not whole */
+		if (argc == 1 && (st.state != M2M_VPN_STATE_UP || (p->fail_closed && !st.guard_active)))
 			result = M2M_ERR_DOWN;
 		if (c->json) {
 			json_object_array_add(arr, cli_vpn_status_json(&st, p));

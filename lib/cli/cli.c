@@ -311,6 +311,7 @@ void cli_vpn_status_text(const struct cli *c, FILE *out, const struct m2m_vpn_st
 	const char *col = st->state == M2M_VPN_STATE_UP ? CLI_GREEN :
 			  st->state == M2M_VPN_STATE_CONNECTING || unconfirmed ? CLI_YELLOW : CLI_RED;
 	char a[48], b[48];
+	bool unguarded = p->fail_closed && !st->guard_active && st->state == M2M_VPN_STATE_UP;
 
 	if (unconfirmed) {
 		time_t t = (time_t)st->last_error_time;
@@ -321,8 +322,9 @@ void cli_vpn_status_text(const struct cli *c, FILE *out, const struct m2m_vpn_st
 		fprintf(out, "%s%s%s: %sup, not confirmed since %s%s\n", cli_col(c, CLI_BOLD), p->name,
 			cli_col(c, CLI_RESET), cli_col(c, col), a, cli_col(c, CLI_RESET));
 	} else {
-		fprintf(out, "%s%s%s: %s%s%s\n", cli_col(c, CLI_BOLD), p->name, cli_col(c, CLI_RESET),
-			cli_col(c, col), m2m_vpn_state_name(st->state), cli_col(c, CLI_RESET));
+		fprintf(out, "%s%s%s: %s%s%s%s\n", cli_col(c, CLI_BOLD), p->name, cli_col(c, CLI_RESET),
+			cli_col(c, unguarded ? CLI_RED : col), m2m_vpn_state_name(st->state),
+			unguarded ? ", but its fail-closed guard is not whole" : "", cli_col(c, CLI_RESET));
 	}
 	fprintf(out, "  %-13s %s (%s)\n", "gateway:", st->remote_host[0] ? st->remote_host : p->gateways[0],
 		st->remote_id[0] ? st->remote_id : p->remote_id);
@@ -347,7 +349,8 @@ void cli_vpn_status_text(const struct cli *c, FILE *out, const struct m2m_vpn_st
 	}
 	fprintf(out, "  %-13s %s\n", "mode:", mode_name(p));
 	fprintf(out, "  %-13s %s\n", "fail-closed:",
-		!p->fail_closed ? "no" : st->guard_active ? "yes, guard active" : "yes, guard NOT active");
+		!p->fail_closed ? "no" : st->guard_active ? "yes, guard active" :
+		"yes, guard NOT active (missing, or a chain or rule of it gone or changed)");
 	if (st->last_rc) {
 		char when[32];
 		time_t t = (time_t)st->last_error_time;

@@ -16,7 +16,29 @@
  * one transaction) through libnftables. FAILURE with "nftables: <nft's first
  * error line>", or that libnftables is not installed. quiet: no message, only
  * the result (for probes such as "list table", where failing is an answer).
+ * output (may be NULL): what nft printed (listings without counter values),
+ * the caller frees it.
  */
-int net_nft_run(const char *script, bool quiet, struct m2m_err *err);
+int net_nft_run(const char *script, bool quiet, char **output, struct m2m_err *err);
+
+/*
+ * A libnftables context kept open: its netlink socket stays the same, so a
+ * table it makes with "flags owner" is its own (no other process can change
+ * or delete it, `nft flush ruleset` passes it by) until net_nft_close(), when
+ * the kernel removes it.
+ */
+struct net_nft;
+int net_nft_open(struct net_nft **n, struct m2m_err *err);
+int net_nft_exec(struct net_nft *n, const char *script, bool quiet, char **output,
+		 struct m2m_err *err);
+void net_nft_close(struct net_nft *n);
+
+/*
+ * nftables' change notifications (NFNLGRP_NFTABLES, as `nft monitor` shows
+ * them): a non-blocking socket that becomes readable when any table, chain,
+ * rule or set changes. drain reads all that is queued; true if there was any.
+ */
+int net_nft_monitor_open(int *fd, struct m2m_err *err);
+bool net_nft_monitor_drain(int fd);
 
 #endif

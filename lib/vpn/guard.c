@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <dirent.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -84,9 +86,9 @@ static void table_name(const char *profile, char *out, size_t len)
 }
 
 /* The guard's rules through lib/net; its messages name the guard. */
-static int nft_run(const char *cmds, bool quiet, struct m2m_err *err)
+static int nft_run(const char *cmds, bool quiet, char **output, struct m2m_err *err)
 {
-	int rc = net_nft_run(cmds, quiet, err);
+	int rc = net_nft_run(cmds, quiet, output, err);
 
 	if (rc && !quiet)
 		m2m_err_prefix(err, "fail-closed guard");
@@ -231,47 +233,276 @@ static void add_rules(struct sbuf *b, const struct m2m_vpn_profile *p, const cha
 	}
 }
 
-int vpn_guard_install(const struct m2m_vpn_profile *p, struct m2m_err *err)
+/*
+ * The tunnel's own interface with kernel-libipsec: the TUN device whose file
+ * descriptor charon holds (charon in this network namespace; the device's
+ * name is charon's setting, ipsec0 by default). Not any interface called
+ * ipsec*: one that another program makes with such a name carries traffic in
+ * clear. "" if there is none (charon not running, or kernel ESP, where the
+ * guard knows the tunnel by its IPsec policy: "rt ipsec exists").
+ */
+static void tunnel_if(char *out, size_t len)
 {
-	struct gw_addrs ga;
+	struct stat self, other;
+	struct dirent *d;
+	DIR *proc;
+
+	out[0] = '\0';
+	if (stat("/proc/self/ns/net", &self) != 0 || !(proc = opendir("/proc")))
+		return;
+	while (!out[0] && (d = readdir(proc))) {
+		char path[600], comm[32] = "";
+		struct dirent *f;
+		DIR *fds;
+		FILE *fp;
+
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", d->d_name);
+		fp = fopen(path, "re");
+		if (!fp)
+			continue;
+		if (!fgets(comm, sizeof(comm), fp))
+			comm[0] = '\0';
+		fclose(fp);
+		comm[strcspn(comm, "\n")] = '\0';
+		if (strcmp(comm, "charon") != 0 && strcmp(comm, "charon-systemd") != 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/ns/net", d->d_name);
+		if (stat(path, &other) != 0 || other.st_ino != self.st_ino || other.st_dev != self.st_dev)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fdinfo", d->d_name);
+		fds = opendir(path);
+		while (fds && !out[0] && (f = readdir(fds))) {
+			char line[128];
+
+			if (f->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%s/fdinfo/%s", d->d_name, f->d_name);
+			fp = fopen(path, "re");
+			if (!fp)
+				continue;
+			/* a TUN device's descriptor says which interface it is: "iff:\tipsec0" */
+			while (fgets(line, sizeof(line), fp)) {
+				if (strncmp(line, "iff:", 4) == 0) {
+					char *n = line + 4 + strspn(line + 4, " \t");
+
+					n[strcspn(n, "\n")] = '\0';
+					/* an interface name nft can quote as it is */
+					if (n[0] && strlen(n) < len && !strpbrk(n, "\"\\ "))
+						snprintf(out, len, "%s", n);
+					break;
+				}
+			}
+			fclose(fp);
+		}
+		if (fds)
+			closedir(fds);
+	}
+	closedir(proc);
+}
+
+/*
+ * The rules, as the body of a table. Where the tunnel is recognised: an
+ * IPsec policy on the route (kernel ESP) or charon's TUN device by its exact
+ * name. Output and forward refuse early (output with an error the application
+ * sees at once); postrouting checks again where the outgoing interface is
+ * final, after any chain that re-routed by a mark (multi-WAN, dual SIM), so
+ * nothing protected leaves by another link whatever chose it.
+ */
+static void add_pass(struct sbuf *b, const char *tun)
+{
+	sb_printf(b, "    rt ipsec exists accept\n");
+	if (tun[0])
+		sb_printf(b, "    oifname \"%s\" accept\n", tun);
+}
+
+static void add_gateways(struct sbuf *b, const struct gw_addrs *ga)
+{
+	for (int v6 = 0; v6 <= 1; v6++) {
+		size_t mark = b->len, before, after;
+
+		sb_printf(b, "    %s daddr { ", v6 ? "ip6" : "ip");
+		before = b->len;
+		add_gateway_addrs(b, ga, v6 ? AF_INET6 : AF_INET);
+		after = b->len;
+		if (after == before || b->oom) {
+			b->len = mark; /* no gateway address of this family */
+			continue;
+		}
+		/* the same start of a rule twice: IKE and ESP in UDP, and ESP itself (kernel ESP without NAT) */
+		char *head = strndup(b->s + mark, after - mark);
+
+		sb_printf(b, " } udp dport { 500, 4500 } accept\n");
+		if (!head) {
+			b->oom = true;
+			continue;
+		}
+		sb_printf(b, "%s } meta l4proto esp accept\n", head);
+		free(head);
+	}
+}
+
+static void build_body(struct sbuf *b, const struct m2m_vpn_profile *p, const char *tun,
+		       const struct gw_addrs *ga)
+{
+	sb_printf(b, "  chain out_guard {\n");
+	sb_printf(b, "    type filter hook output priority filter - 1; policy accept;\n");
+	sb_printf(b, "    oifname \"lo\" accept\n");
+	add_pass(b, tun);
+	add_gateways(b, ga);
+	add_rules(b, p, "reject with icmpx admin-prohibited");
+	sb_printf(b, "  }\n  chain fwd_guard {\n");
+	sb_printf(b, "    type filter hook forward priority filter - 1; policy accept;\n");
+	add_pass(b, tun);
+	add_rules(b, p, "drop");
+	sb_printf(b, "  }\n  chain post_guard {\n");
+	sb_printf(b, "    type filter hook postrouting priority 300; policy accept;\n");
+	sb_printf(b, "    oifname \"lo\" accept\n");
+	add_pass(b, tun);
+	add_gateways(b, ga);
+	add_rules(b, p, "drop");
+	sb_printf(b, "  }\n");
+}
+
+/* add + delete + add in one transaction: replaces atomically, never a gap */
+static char *table_script(const char *table, bool owner, const char *body)
+{
 	struct sbuf b = { 0 };
-	char t[80];
-	size_t mark;
+
+	sb_printf(&b, "table inet %s%s\ndelete table inet %s\n", table,
+		  owner ? " { flags owner; }" : "", table);
+	sb_printf(&b, "table inet %s {\n%s%s}\n", table, owner ? "  flags owner\n" : "", body);
+	if (b.oom) {
+		free(b.s);
+		return NULL;
+	}
+	return b.s;
+}
+
+/*
+ * What the guard was made of, in the state dir: "tun <interface or ->", the
+ * table as nftables lists it (without counters), "%%", the body of rules it
+ * was made from. The listing says what the guard must hold; the body puts it
+ * back without looking the gateways up again.
+ */
+#define RECORD_MAX (256 * 1024)
+#define RECORD_SEP "\n%%\n"
+
+static void record_name(const char *profile, char *buf, size_t len)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s.guard-rules", profile);
+	snprintf(buf, len, "vpn-%s", name);
+}
+
+struct record {
+	char *buf;       /* the file, split in place */
+	const char *tun, *listing, *body;
+};
+
+static bool record_load(const struct m2m_config *cfg, const char *profile, struct record *r)
+{
+	struct m2m_state st;
+	char name[NAME_MAX + 1], *nl, *sep;
+	size_t len;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	record_name(profile, name, sizeof(name));
+	if (m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL) != M2M_OK)
+		return false;
+	rc = m2m_state_read(&st, name, RECORD_MAX, NULL, NULL, &r->buf, &len, NULL);
+	m2m_state_close(&st);
+	if (rc)
+		return false;
+	nl = strchr(r->buf, '\n');
+	sep = strstr(r->buf, RECORD_SEP);
+	if (strncmp(r->buf, "tun ", 4) != 0 || !nl || !sep || sep < nl) {
+		free(r->buf);
+		r->buf = NULL;
+		return false;
+	}
+	*nl = '\0';
+	sep[1] = '\0'; /* the listing keeps its last newline */
+	r->tun = strcmp(r->buf + 4, "-") == 0 ? "" : r->buf + 4;
+	r->listing = nl + 1;
+	r->body = sep + strlen(RECORD_SEP);
+	return true;
+}
+
+static int list_table(const char *table, char **out)
+{
+	char cmd[120];
+
+	snprintf(cmd, sizeof(cmd), "list table inet %s", table);
+	return nft_run(cmd, true, out, NULL);
+}
+
+/* Put the body in place as the profile's guard and record what it is now. */
+static int apply(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, const char *tun,
+		 const char *body, struct m2m_err *err)
+{
+	char t[80], name[NAME_MAX + 1], *script, *listing = NULL;
+	struct sbuf rec = { 0 };
+	struct m2m_state st;
 	int rc;
 
 	table_name(p->name, t, sizeof(t));
-	resolve_gateways(p, &ga);
-	/* add + delete + add in one transaction: replaces atomically, never a gap */
-	sb_printf(&b, "table inet %s\ndelete table inet %s\n", t, t);
-	sb_printf(&b, "table inet %s {\n  chain out_guard {\n", t);
-	sb_printf(&b, "    type filter hook output priority filter - 1; policy accept;\n");
-	sb_printf(&b, "    oifname \"lo\" accept\n    rt ipsec exists accept\n");
-	sb_printf(&b, "    oifname \"ipsec*\" accept\n");
-	for (int v6 = 0; v6 <= 1; v6++) {
-		mark = b.len;
-		sb_printf(&b, "    %s daddr { ", v6 ? "ip6" : "ip");
-		size_t before = b.len;
-
-		add_gateway_addrs(&b, &ga, v6 ? AF_INET6 : AF_INET);
-		if (b.len == before)
-			b.len = mark; /* no gateway address of this family */
-		else
-			sb_printf(&b, " } udp dport { 500, 4500 } accept\n");
+	script = table_script(t, false, body);
+	if (!script)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	rc = nft_run(script, false, NULL, err);
+	free(script);
+	if (rc)
+		return rc;
+	if (list_table(t, &listing))
+		return m2m_err_set(err, M2M_ERR_FAILURE,
+				   "fail-closed guard: nftables does not list the table just made");
+	sb_printf(&rec, "tun %s\n%s%s%s", tun[0] ? tun : "-", listing, RECORD_SEP + 1, body);
+	free(listing);
+	if (rec.oom)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	record_name(p->name, name, sizeof(name));
+	rc = m2m_state_open(&st, vpn_state_dir(cfg), err);
+	if (!rc) {
+		rc = m2m_state_write(&st, name, rec.s, rec.len, err);
+		m2m_state_close(&st);
 	}
-	add_rules(&b, p, "reject with icmpx admin-prohibited");
-	sb_printf(&b, "  }\n  chain fwd_guard {\n");
-	sb_printf(&b, "    type filter hook forward priority filter - 1; policy accept;\n");
-	sb_printf(&b, "    rt ipsec exists accept\n    oifname \"ipsec*\" accept\n");
-	add_rules(&b, p, "drop");
-	sb_printf(&b, "  }\n}\n");
+	free(rec.s);
+	if (rc)
+		m2m_err_prefix(err, "fail-closed guard: its record");
+	return rc;
+}
+
+static char *make_body(const struct m2m_vpn_profile *p, const char *tun)
+{
+	struct gw_addrs ga;
+	struct sbuf b = { 0 };
+
+	resolve_gateways(p, &ga);
+	build_body(&b, p, tun, &ga);
 	free_gateways(&ga);
 	if (b.oom) {
 		free(b.s);
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+		return NULL;
 	}
-	b.s[b.len] = '\0';
-	rc = nft_run(b.s, false, err);
-	free(b.s);
+	return b.s;
+}
+
+int vpn_guard_install(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+		      struct m2m_err *err)
+{
+	char tun[64], *body;
+	int rc;
+
+	tunnel_if(tun, sizeof(tun));
+	body = make_body(p, tun);
+	if (!body)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	rc = apply(cfg, p, tun, body, err);
+	free(body);
 	return rc;
 }
 
@@ -301,7 +532,7 @@ int vpn_guard_enable(const struct m2m_config *cfg, const struct m2m_vpn_profile 
 		m2m_state_close(&st);
 	}
 	/* the guard even so: traffic held back is better than traffic in clear */
-	rc = vpn_guard_install(p, err);
+	rc = vpn_guard_install(cfg, p, err);
 	if (rc || !mrc)
 		return rc;
 	/* in place, but a later "down" may not know to lift it: the caller must hear it */
@@ -312,6 +543,65 @@ int vpn_guard_enable(const struct m2m_config *cfg, const struct m2m_vpn_profile 
 	return mrc;
 }
 
+bool vpn_guard_whole(const struct m2m_config *cfg, const struct m2m_vpn_profile *p)
+{
+	struct record r;
+	char t[80], tun[64], *now = NULL;
+	bool whole;
+
+	if (!record_load(cfg, p->name, &r))
+		return false;
+	tunnel_if(tun, sizeof(tun));
+	table_name(p->name, t, sizeof(t));
+	/* what it holds, rule by rule, against what it was made to hold, for the tunnel there is now */
+	whole = strcmp(tun, r.tun) == 0 && list_table(t, &now) == M2M_OK && strcmp(now, r.listing) == 0;
+	free(now);
+	free(r.buf);
+	return whole;
+}
+
+int vpn_guard_restore(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+		      struct m2m_err *err)
+{
+	struct record r;
+	char tun[64];
+	int rc;
+
+	tunnel_if(tun, sizeof(tun));
+	/* the same rules once more, no name looked up; another tunnel device: made anew */
+	if (!record_load(cfg, p->name, &r) || strcmp(tun, r.tun) != 0) {
+		if (r.buf)
+			free(r.buf);
+		return vpn_guard_enable(cfg, p, err);
+	}
+	rc = apply(cfg, p, r.tun, r.body, err);
+	free(r.buf);
+	return rc;
+}
+
+int vpn_guard_hold(struct net_nft *n, const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+		   struct m2m_err *err)
+{
+	struct record r;
+	char t[96], *script;
+	int rc;
+
+	if (!record_load(cfg, p->name, &r))
+		return m2m_err_set(err, M2M_ERR_FAILURE, "fail-closed guard: no record of its rules");
+	table_name(p->name, t, sizeof(t));
+	/* a single '_' before 'h' comes from no profile name (table_name doubles it) */
+	strncat(t, "_hold", sizeof(t) - strlen(t) - 1);
+	script = table_script(t, true, r.body);
+	free(r.buf);
+	if (!script)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	rc = net_nft_exec(n, script, false, NULL, err);
+	free(script);
+	if (rc)
+		m2m_err_prefix(err, "fail-closed guard (the watch's copy)");
+	return rc;
+}
+
 /*
  * The marker's being there is all it says, whatever it holds: it is never set
  * aside, a guard it stands for would then stay up for good.
@@ -320,21 +610,26 @@ int vpn_guard_disable(const struct m2m_config *cfg, const struct m2m_vpn_profile
 		      struct m2m_err *err)
 {
 	struct m2m_state st;
-	char name[NAME_MAX + 1];
-	bool marked = false;
+	char name[NAME_MAX + 1], rec[NAME_MAX + 1];
+	bool marked = false, opened;
 	int rc;
 
 	marker_name(p->name, name, sizeof(name));
+	record_name(p->name, rec, sizeof(rec));
 	/* no state directory: no marker (a failed open leaves st closed) */
-	if (m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL) == M2M_OK)
+	opened = m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL) == M2M_OK;
+	if (opened)
 		marked = m2m_state_exists(&st, name);
 	if (!p->fail_closed && !marked) {
 		m2m_state_close(&st);
 		return M2M_OK;
 	}
 	rc = vpn_guard_remove(p->name, err);
-	if (rc == M2M_OK && marked)
-		m2m_state_remove(&st, name, NULL);
+	if (rc == M2M_OK && opened) {
+		m2m_state_remove(&st, rec, NULL);
+		if (marked)
+			m2m_state_remove(&st, name, NULL);
+	}
 	m2m_state_close(&st);
 	return rc;
 }
@@ -346,14 +641,32 @@ int vpn_guard_remove(const char *profile, struct m2m_err *err)
 	table_name(profile, t, sizeof(t));
 	/* "add" first so removing an absent guard is not an error */
 	snprintf(cmd, sizeof(cmd), "table inet %s\ndelete table inet %s\n", t, t);
-	return nft_run(cmd, false, err);
+	return nft_run(cmd, false, NULL, err);
 }
 
-bool vpn_guard_active(const char *profile)
+int vpn_guard_keep(struct net_nft *hold, const struct m2m_config *cfg,
+		   const struct m2m_vpn_profile *p, char **held, bool *restored, struct m2m_err *err)
 {
-	char t[80], cmd[120];
+	struct record r;
+	int rc = M2M_OK;
 
-	table_name(profile, t, sizeof(t));
-	snprintf(cmd, sizeof(cmd), "list table inet %s", t);
-	return nft_run(cmd, true, NULL) == M2M_OK;
+	*restored = false;
+	if (!vpn_guard_whole(cfg, p)) {
+		rc = vpn_guard_restore(cfg, p, err);
+		if (rc)
+			return rc;
+		*restored = true;
+	}
+	if (!hold || !record_load(cfg, p->name, &r))
+		return M2M_OK;
+	/* the watch's copy follows the guard (a new tunnel device, gateways looked up again) */
+	if (!*held || strcmp(*held, r.body) != 0) {
+		rc = vpn_guard_hold(hold, cfg, p, err);
+		if (!rc) {
+			free(*held);
+			*held = strdup(r.body);
+		}
+	}
+	free(r.buf);
+	return rc;
 }

@@ -246,7 +246,7 @@ int m2m_vpn_status(struct m2m_vpn *vpn, const char *profile, struct m2m_vpn_stat
 	vpn_sweep(vpn, STATUS_LIMIT_MS);
 	rc = query_sas(vpn, p, st, STATUS_LIMIT_MS, err);
 	vpn->limit = outer;
-	st->guard_active = p->fail_closed && vpn_guard_active(p->name);
+	st->guard_active = p->fail_closed && vpn_guard_whole(vpn->cfg, p);
 	if (st->state != M2M_VPN_STATE_UP)
 		vpn_last_error_load(vpn->cfg, st);
 	else
@@ -355,7 +355,7 @@ static int do_up(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t 
 	}
 	if (st->state == M2M_VPN_STATE_UP) {
 		/* the rules were flushed: an "up" that cannot put them back is no success */
-		if (p->fail_closed && !vpn_guard_active(p->name))
+		if (p->fail_closed && !vpn_guard_whole(vpn->cfg, p))
 			return vpn_guard_enable(vpn->cfg, p, err);
 		return M2M_OK;
 	}
@@ -551,6 +551,9 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	}
 	vpn_sweep(vpn, vpn_budget(deadline));
 	rc = up_retrying(vpn, p, deadline, status != NULL, &st, err);
+	/* never up with its guard missing a rule (flushed while charon was connecting) */
+	if (!rc && p->fail_closed && !vpn_guard_whole(vpn->cfg, p))
+		rc = vpn_guard_enable(vpn->cfg, p, err);
 	/* restart policies stay in charon only while the tunnel is meant to be up */
 	if (rc && p->mode == M2M_VPN_ALWAYS_ON && st.state == M2M_VPN_STATE_DOWN &&
 	    !(vpn->cancel && *vpn->cancel))
@@ -560,7 +563,7 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	m2m_unlock(lock);
 	if (!rc && status) {
 		*status = st;
-		status->guard_active = p->fail_closed && vpn_guard_active(p->name);
+		status->guard_active = p->fail_closed && vpn_guard_whole(vpn->cfg, p);
 	}
 	return rc;
 }

@@ -119,17 +119,44 @@ bool vpn_unload_profile(struct m2m_vpn *vpn, const char *profile, bool terminate
 void vpn_sweep(struct m2m_vpn *vpn, int timeout_ms);
 
 /*
- * Fail-closed guard: an nftables table "inet m2m_<profile>" that rejects
+ * Fail-closed guard: an nftables table "inet m2m_<profile>" that refuses
  * traffic to the protected prefixes unless it leaves through the tunnel.
+ * install puts it in place (gateways looked up now) and records in the state
+ * dir what nftables then lists.
  */
-int vpn_guard_install(const struct m2m_vpn_profile *p, struct m2m_err *err);
+int vpn_guard_install(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+		      struct m2m_err *err);
 /* install/remove, keeping a marker in the state dir (callers use these) */
 int vpn_guard_enable(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		     struct m2m_err *err);
 int vpn_guard_disable(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		      struct m2m_err *err);
 int vpn_guard_remove(const char *profile, struct m2m_err *err);
-bool vpn_guard_active(const char *profile);
+/*
+ * The guard is in place and whole: the table lists exactly what was recorded
+ * when it was put in place (every chain and rule), for the tunnel device
+ * there is now. Not just that a table of its name exists.
+ */
+bool vpn_guard_whole(const struct m2m_config *cfg, const struct m2m_vpn_profile *p);
+/* Put back the recorded rules (no gateway looked up); made anew if the tunnel device changed. */
+int vpn_guard_restore(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+		      struct m2m_err *err);
+/*
+ * The watch's own copy of the recorded rules, table "inet m2m_<profile>_hold"
+ * owned by n's netlink socket: no other process can change it and `nft flush
+ * ruleset` passes it by, while the watch runs; it goes with the watch, the
+ * guard itself stays.
+ */
+struct net_nft;
+int vpn_guard_hold(struct net_nft *n, const struct m2m_config *cfg,
+		   const struct m2m_vpn_profile *p, struct m2m_err *err);
+/*
+ * The watch's round: the guard put back if it is not whole (*restored), and
+ * the copy in hold (may be NULL) made again if the guard's rules changed
+ * since *held (the body it holds; the caller frees it).
+ */
+int vpn_guard_keep(struct net_nft *hold, const struct m2m_config *cfg,
+		   const struct m2m_vpn_profile *p, char **held, bool *restored, struct m2m_err *err);
 
 /*
  * Classify a failed initiate from charon's control-log lines and its final

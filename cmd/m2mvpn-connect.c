@@ -26,6 +26,7 @@ static const struct cli_command commands[] = {
 	{ "status", "[PROFILE]", "show tunnel state; with PROFILE exit 0 if up, 15 if not" },
 	{ "list", "", "list the configured profiles and their state" },
 	{ "watch", "[PROFILE...]", "keep always-on profiles up (foreground supervisor)" },
+	{ "guard", "[PROFILE...]", "put fail-closed guards in place (a boot step, before the network)" },
 	{ NULL, NULL, NULL },
 };
 
@@ -163,12 +164,46 @@ static int cmd_watch(struct cli *c, struct m2m_config *cfg, int argc, char **arg
 	return M2M_OK;
 }
 
+/* No PROFILE: every always-on profile with fail_closed (the boot unit's call). */
+static int cmd_guard(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
+{
+	struct m2m_vpn *vpn = NULL;
+	struct m2m_err err;
+	int rc, n = 0;
+
+	for (int a = 0; a < argc; a++)
+		if (!m2m_config_profile(cfg, argv[a]))
+			return cli_error(c, M2M_ERR_NOT_FOUND, "no VPN profile '%s' in %s", argv[a],
+					 cfg->path);
+	m2m_err_clear(&err);
+	rc = m2m_vpn_open(cfg, &vpn, &err);
+	for (size_t i = 0; !rc && i < cfg->n_profiles; i++) {
+		const struct m2m_vpn_profile *p = &cfg->profiles[i];
+		bool named = false;
+
+		for (int a = 0; a < argc; a++)
+			named = named || strcmp(argv[a], p->name) == 0;
+		if (argc ? !named : !(p->mode == M2M_VPN_ALWAYS_ON && p->fail_closed))
+			continue;
+		rc = m2m_vpn_guard(vpn, p->name, &err);
+		if (!rc && c->verbose)
+			fprintf(stderr, "%s: fail-closed guard in place\n", p->name);
+		n++;
+	}
+	m2m_vpn_close(vpn);
+	if (rc)
+		return cli_fail(c, &err);
+	if (n == 0 && !c->quiet)
+		fprintf(stderr, "%s: no always-on profile with fail_closed\n", cfg->path);
+	return M2M_OK;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(struct cli *, struct m2m_config *, int, char **);
 } handlers[] = {
 	{ "up", cmd_up }, { "down", cmd_down }, { "status", cmd_status },
-	{ "list", cmd_list }, { "watch", cmd_watch },
+	{ "list", cmd_list }, { "watch", cmd_watch }, { "guard", cmd_guard },
 };
 
 int main(int argc, char **argv)

@@ -19,7 +19,7 @@ _m2mvpn_connect()
     _init_completion -s || return
 
     local opts="-c --config -t --timeout -j --json -q --quiet -v --verbose --color -h --help -V --version"
-    local cmds="up down status list watch"
+    local cmds="up down status list watch guard"
 
     case $prev in
         -c|--config)
@@ -51,7 +51,7 @@ _m2mvpn_connect()
         COMPREPLY=($(compgen -W "$cmds" -- "$cur"))
     else
         case $cmd in
-            up|down|status|watch)
+            up|down|status|watch|guard)
                 COMPREPLY=($(compgen -W "$(_m2mvpn_connect_profiles "$cfg")" -- "$cur")) ;;
         esac
     fi

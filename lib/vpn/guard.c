@@ -670,3 +670,18 @@ int vpn_guard_keep(struct net_nft *hold, const struct m2m_config *cfg,
 	free(r.buf);
 	return rc;
 }
+
+int m2m_vpn_guard(struct m2m_vpn *vpn, const char *profile, struct m2m_err *err)
+{
+	const struct m2m_vpn_profile *p = m2m_config_profile(vpn->cfg, profile);
+
+	if (!p)
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "no VPN profile '%s' in %s", profile,
+				   vpn->cfg->path ? vpn->cfg->path : "the configuration");
+	if (!p->fail_closed)
+		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: not fail_closed: it has no guard", p->name);
+	/* the rules it holds already are kept: no reload that could open a gap */
+	if (vpn_guard_whole(vpn->cfg, p))
+		return M2M_OK;
+	return vpn_guard_enable(vpn->cfg, p, err);
+}

@@ -103,6 +103,16 @@ int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 		 struct m2m_err *err);
 
 /*
+ * Put a fail_closed profile's guard in place now, without charon and without
+ * a tunnel: the boot step that holds protected traffic before the network
+ * comes up (m2mvpn-connect guard, run before network-pre.target). The guard
+ * then stays until m2m_vpn_down(); up and watch take it over as it is.
+ * CONFIG for a profile without fail_closed, NOT_FOUND for one the config does
+ * not have, FAILURE if nftables refuses or the state dir cannot be written.
+ */
+int m2m_vpn_guard(struct m2m_vpn *vpn, const char *profile, struct m2m_err *err);
+
+/*
  * Current state of one profile: OK with st filled, also when the profile is
  * down (st->state says so; the tools turn that into DOWN); DAEMON if charon
  * does not answer, st then filled with the state down, the guard and the last

@@ -241,10 +241,31 @@ static void add_rules(struct sbuf *b, const struct m2m_vpn_profile *p, const cha
  * clear. "" if there is none (charon not running, or kernel ESP, where the
  * guard knows the tunnel by its IPsec policy: "rt ipsec exists").
  */
+/* Without a look at charon's descriptors: the first TUN device (not a veth, not a dummy) named ipsec*. */
+static void tun_by_type(char *out, size_t len)
+{
+	struct dirent *d;
+	DIR *net = opendir("/sys/class/net");
+
+	while (net && (d = readdir(net))) {
+		char path[300];
+
+		if (strncmp(d->d_name, "ipsec", 5) != 0 || strlen(d->d_name) >= len ||
+		    strpbrk(d->d_name, "\"\\ "))
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", d->d_name);
+		if (access(path, F_OK) == 0 && (!out[0] || strcmp(d->d_name, out) < 0))
+			snprintf(out, len, "%s", d->d_name);
+	}
+	if (net)
+		closedir(net);
+}
+
 static void tunnel_if(char *out, size_t len)
 {
 	struct stat self, other;
 	struct dirent *d;
+	bool charon = false, unreadable = false;
 	DIR *proc;
 
 	out[0] = '\0';
@@ -272,7 +293,10 @@ static void tunnel_if(char *out, size_t len)
 		if (stat(path, &other) != 0 || other.st_ino != self.st_ino || other.st_dev != self.st_dev)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/fdinfo", d->d_name);
+		charon = true;
 		fds = opendir(path);
+		if (!fds)
+			unreadable = true;
 		while (fds && !out[0] && (f = readdir(fds))) {
 			char line[128];
 
@@ -280,8 +304,10 @@ static void tunnel_if(char *out, size_t len)
 				continue;
 			snprintf(path, sizeof(path), "/proc/%s/fdinfo/%s", d->d_name, f->d_name);
 			fp = fopen(path, "re");
-			if (!fp)
+			if (!fp) {
+				unreadable = true;
 				continue;
+			}
 			/* a TUN device's descriptor says which interface it is: "iff:\tipsec0" */
 			while (fgets(line, sizeof(line), fp)) {
 				if (strncmp(line, "iff:", 4) == 0) {
@@ -300,6 +326,13 @@ static void tunnel_if(char *out, size_t len)
 			closedir(fds);
 	}
 	closedir(proc);
+	/*
+	 * charon's descriptors may be closed to us (a service with fewer
+	 * capabilities than charon's and no CAP_SYS_PTRACE): its kind of device
+	 * then, a TUN device of its name
+	 */
+	if (!out[0] && charon && unreadable)
+		tun_by_type(out, len);
 }
 
 /*

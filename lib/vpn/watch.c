@@ -703,6 +703,14 @@ static void keep_guards(struct m2m_vpn_watch *wa, bool changed)
 	}
 }
 
+/* ms until the guards' next look (keep_guards has set it: at most GUARD_CHECK_MS) */
+static unsigned guard_due(const struct m2m_vpn_watch *wa)
+{
+	uint64_t now = m2m_now_ms();
+
+	return wa->guard_next > now ? (unsigned)(wa->guard_next - now) : 0;
+}
+
 int m2m_vpn_watch_step(struct m2m_vpn_watch *wa, unsigned *next_ms, struct m2m_err *err)
 {
 	uint64_t now, next, drain, due;
@@ -723,8 +731,8 @@ int m2m_vpn_watch_step(struct m2m_vpn_watch *wa, unsigned *next_ms, struct m2m_e
 	keep_guards(wa, wa->nftmon >= 0 && net_nft_monitor_drain(wa->nftmon));
 	deliver_logs(wa);
 	if (busy) {
-		/* the helper's eventfd wakes the caller when it is done; the guards' look before */
-		set_timer(wa, GUARD_CHECK_MS);
+		/* the helper's eventfd wakes the caller when it is done; the guards' next look before */
+		set_timer(wa, guard_due(wa));
 		return M2M_OK;
 	}
 
@@ -735,7 +743,7 @@ int m2m_vpn_watch_step(struct m2m_vpn_watch *wa, unsigned *next_ms, struct m2m_e
 	now = m2m_now_ms();
 	due = liveness_due(wa, now);
 	if (next_job(wa, now)) {
-		set_timer(wa, GUARD_CHECK_MS);
+		set_timer(wa, guard_due(wa));
 		return arm_events(wa, false, err);
 	}
 	next = now + POLL_UP_MS;

@@ -25,11 +25,6 @@ printf '#!/bin/sh\nexec setpriv --inh-caps=-net_admin --bounding-set=-net_admin 
 chmod 0755 "$nocap"
 # rule_handle CHAIN WORD: the handle of the first rule of CHAIN that contains WORD
 rule_handle() { in_dev nft -a list chain inet "$T" "$1" 2>/dev/null | awk -v w="$2" 'index($0, w) { print $NF; exit }'; }
-has_rule() { in_dev nft list chain inet "$T" "$1" 2>/dev/null | grep -q "$2"; }
-guard_whole() {   # every chain with its refusing rule (what the old check never looked at)
-	has_rule out_guard 'reject with icmpx admin-prohibited' && has_rule fwd_guard 'drop' &&
-		has_rule post_guard 'drop'
-}
 
 lab_dev_config pos mode=always-on fail_closed=true dpd=2s
 m2m up pos --timeout 20
@@ -37,7 +32,7 @@ is_rc 0 "up with fail_closed: exit 0"
 m2m status pos
 is_rc 0 "status of a guarded tunnel: exit 0"
 like "$M2M_OUT" "fail-closed: +yes, guard active" "  and it says 'guard active'"
-ok "the guard has its three chains (output, forward, postrouting)" guard_whole
+ok "the guard has its three chains (output, forward, postrouting)" lab_guard_whole
 
 # ---- 1. one rule gone: status tells
 in_dev nft delete rule inet "$T" out_guard handle "$(rule_handle out_guard reject)"
@@ -54,14 +49,14 @@ is_rc 1 "up, tunnel up, rule gone, guard cannot be put back: exit 1, not 0"
 like "$M2M_ERR" "fail-closed guard" "  and the message names the guard"
 m2m up pos
 is_rc 0 "up, tunnel up, rule gone: exit 0"
-ok "  the guard is whole again" guard_whole
+ok "  the guard is whole again" lab_guard_whole
 m2m status pos
 is_rc 0 "  and status says up again"
 like "$M2M_OUT" "guard active" "  with 'guard active'"
 in_dev nft flush chain inet "$T" post_guard
 m2m up pos
 is_rc 0 "up, tunnel up, a chain flushed: exit 0"
-ok "  the guard is whole again" guard_whole
+ok "  the guard is whole again" lab_guard_whole
 m2m down pos
 is_rc 0 "down"
 mkdir -p "$LAB/dev/state/vpn-pos.guard/in-the-way"
@@ -75,13 +70,13 @@ is_rc 0 "down"
 # ---- 3. under watch, tunnel down
 lab_charon_stop gw
 lab_bg watch --ns dev "$M2M_BIN" -v -c "$M2M_CONFIG_FILE" watch pos
-ok "watch put the guard in place" wait_until 10 guard_whole
+ok "watch put the guard in place" wait_until 10 lab_guard_whole
 sleep 0.5
 lab_cap_start watch dev "$LAB_IF_A"
 lab_bg pinger --ns dev ping -n -i 0.01 -W 1 "$LAB_INNER_IP"
 sleep 0.5
 restored() {   # restored DESC: the guard is whole again within 1 s (a loaded machine: 1 s)
-	ok "$1: watch put the guard back within 1 s" wait_until 1 guard_whole
+	ok "$1: watch put the guard back within 1 s" wait_until 1 lab_guard_whole
 	diag "  $1: whole again after about ${WAITED_MS} ms (as the test saw it)"
 	sleep 0.3
 }

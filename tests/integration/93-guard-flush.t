@@ -18,14 +18,12 @@ lab_require_tool
 lab_up
 
 T=m2m_pos
-has_table() { in_dev nft list table inet "$1" > /dev/null 2>&1; }
-guard_whole() { in_dev nft list chain inet "$T" post_guard 2>/dev/null | grep -q drop; }
 
 lab_charon_stop gw
 lab_dev_config pos mode=always-on fail_closed=true dpd=2s
 lab_bg watch --ns dev "$M2M_BIN" -v -c "$M2M_CONFIG_FILE" watch pos
-ok "watch put the guard in place" wait_until 10 guard_whole
-ok "  and its own copy (table ${T}_hold)" wait_until 5 has_table "${T}_hold"
+ok "watch put the guard in place" wait_until 10 lab_guard_whole
+ok "  and its own copy (table ${T}_hold)" wait_until 5 lab_nft_table "${T}_hold"
 # nftables' notifications with the time each was read
 lab_bg monitor --ns dev bash -c 'nft monitor tables | while IFS= read -r l; do echo "$EPOCHREALTIME $l"; done'
 sleep 0.5
@@ -42,7 +40,7 @@ sleep 0.3
 lab_stop pinger INT
 lab_cap_stop flush
 lab_stop monitor TERM 3
-ok "the guard is whole after the last flush" guard_whole
+ok "the guard is whole after the last flush" lab_guard_whole
 # for each flush (its start, taken just before the nft command): the first time nft monitor
 # saw the guard's table made again after it
 gaps=$(awk -v t="$T" 'NR == FNR { f[++nf] = $1; next }
@@ -59,9 +57,9 @@ is "$(lab_cap_clear flush)" 0 "0 clear packets on the outer link through five fl
 	diag "$(lab_cap_show flush "host $LAB_INNER_IP")"
 cmp_ok "$(lab_cap_count flush 'udp port 500 or udp port 4500')" -ge 1 "  (watch kept trying IKE meanwhile: the capture works)"
 lab_stop watch TERM 10
-ok "watch stopped: its copy is gone" eval "! has_table ${T}_hold"
-ok "  and the guard stays" guard_whole
+ok "watch stopped: its copy is gone" eval "! lab_nft_table ${T}_hold"
+ok "  and the guard stays" lab_guard_whole
 m2m down pos
 is_rc 0 "down lifts the guard"
-ok "  the guard is gone" eval "! has_table $T"
+ok "  the guard is gone" eval "! lab_nft_table $T"
 done_testing

@@ -20,8 +20,6 @@ lab_require_tool
 lab_up
 
 T=m2m_pos
-has_table() { in_dev nft list table inet "$1" > /dev/null 2>&1; }
-guard_whole() { in_dev nft list chain inet "$T" post_guard 2>/dev/null | grep -q drop; }
 # roff_text PAGE: the page's text on one line, without its font macros (no man(1) needed)
 roff_text() {
 	"$LAB_PY" - "$1" <<'PY'
@@ -52,8 +50,8 @@ lab_charon_stop dev
 in_dev ip link set "$LAB_IF_A" down
 m2m guard
 is_rc 0 "guard with charon not running and the link down: exit 0"
-ok "  the always-on profile's guard is in place" guard_whole
-nok "  the on-demand profile has none" has_table m2m_kiosk
+ok "  the always-on profile's guard is in place" lab_guard_whole
+nok "  the on-demand profile has none" lab_nft_table m2m_kiosk
 unlike "$(in_dev nft list table inet "$T")" 'oifname "ipsec' "  no tunnel device yet: none is let through"
 
 # ---- 2. the network comes up
@@ -99,5 +97,5 @@ for page in m2mvpn-connect.1 m2m.yaml.5; do
 done
 m2m down pos
 is_rc 0 "down"
-nok "  lifts the guard" has_table "$T"
+nok "  lifts the guard" lab_nft_table "$T"
 done_testing

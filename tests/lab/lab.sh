@@ -793,6 +793,18 @@ lab_child_installed() { lab_sas "$1" | grep -q 'state=INSTALLED'; }
 # lab_ping_inner [COUNT]: ping 10.99.1.1 from the device (0.2 s interval, 1 s wait)
 lab_ping_inner() { in_dev ping -n -q -c "${1:-3}" -i 0.2 -W 1 "$LAB_INNER_IP" > /dev/null 2>&1; }
 
+# ------------------------------------------------------------------ fail-closed guard (device side)
+# lab_nft_table TABLE: the device namespace has the nftables table inet TABLE
+# lab_guard_whole [PROFILE]: PROFILE's guard (default pos) has its three chains, each with
+# its refusing rule (output: reject, forward and postrouting: drop)
+lab_nft_table() { in_dev nft list table inet "$1" > /dev/null 2>&1; }
+lab_guard_whole() {
+	local t=m2m_${1:-pos}
+	in_dev nft list chain inet "$t" out_guard 2>/dev/null | grep -q 'reject with icmpx admin-prohibited' &&
+		in_dev nft list chain inet "$t" fwd_guard 2>/dev/null | grep -q 'drop' &&
+		in_dev nft list chain inet "$t" post_guard 2>/dev/null | grep -q 'drop'
+}
+
 # ------------------------------------------------------------------ packet capture
 # lab_cap_start NAME gw|dev IFACE [FILTER...]: tcpdump (--immediate-mode, packet-buffered,
 # -Z root) writing $LAB/cap/NAME.pcap; returns when tcpdump is listening.

@@ -28,6 +28,8 @@ enum {
 	M2M_COAP_POST = 2,
 	M2M_COAP_PUT = 3,
 	M2M_COAP_DELETE = 4,
+	M2M_COAP_FETCH = 5,   /* RFC 8132 */
+	M2M_COAP_IPATCH = 7,  /* RFC 8132 */
 };
 
 struct m2m_key;

@@ -130,6 +130,9 @@ int mcoap_add_path(struct m2m_coap *c, const char *path, struct m2m_err *err)
 	coap_register_handler(r, COAP_REQUEST_PUT, on_request);
 	coap_register_handler(r, COAP_REQUEST_POST, on_request);
 	coap_register_handler(r, COAP_REQUEST_DELETE, on_request);
+	/* LwM2M 1.1's composite operations (on the root path) */
+	coap_register_handler(r, COAP_REQUEST_FETCH, on_request);
+	coap_register_handler(r, COAP_REQUEST_IPATCH, on_request);
 	coap_add_resource(c->ctx, r);
 	return M2M_OK;
 }

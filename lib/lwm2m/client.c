@@ -638,7 +638,8 @@ int m2m_dm_deregister(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *er
 static int add_paths(struct m2m_dm *dm, struct m2m_err *err)
 {
 	char path[32];
-	int rc = M2M_OK;
+	/* the root: LwM2M 1.1's composite operations */
+	int rc = mcoap_add_path(dm->coap, "/", err);
 
 	for (size_t i = 0; i < dm->reg.n && !rc; i++) {
 		const struct lw_object *o = dm->reg.obj[i];

@@ -2,7 +2,8 @@
 /*
  * The LwM2M client's answers to the server's requests (the device
  * management and information reporting interfaces: Read, Discover, Observe
- * and its cancel, Write, Write-Attributes, Execute) on the objects, bound to
+ * and its cancel, Write, Write-Attributes, Execute, and LwM2M 1.1's
+ * Read-Composite and Write-Composite on the root path) on the objects, bound to
  * lib/coap by client.c; and the notifications libcoap reports failed.
  */
 #include <stdlib.h>
@@ -59,6 +60,29 @@ static void on_read(struct m2m_dm *dm, const struct m2m_coap_msg *req, const str
 	lw_records_free(&rs);
 }
 
+/* A FETCH on / (Read-Composite, TS Core 6.3.8): the paths its SenML names, read */
+static void on_fetch(struct m2m_dm *dm, const struct m2m_coap_msg *req,
+		     struct m2m_coap_reply *rep)
+{
+	struct lw_records rs = { 0 };
+	struct lw_buf out = { 0 };
+	unsigned used = 0;
+	int rc = lw_fetch_composite(&dm->reg, req->content_format, req->accept, req->payload,
+				    req->len, &rs, &out, &used);
+
+	logf_(dm, LOG_DEBUG, "FETCH / (Read-Composite, %zu records): %u.%02u", rs.n,
+	      (rc ? rc : LW_CONTENT) >> 5, (rc ? rc : LW_CONTENT) & 31);
+	rep->code = lw_to_coap(rc);
+	if (!rc) {
+		rep->content_format = used;
+		rep->payload = out.p;
+		rep->len = out.len;
+		out.p = NULL;
+	}
+	lw_buf_free(&out);
+	lw_records_free(&rs);
+}
+
 void lw_dm_on_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coap_reply *rep)
 {
 	struct m2m_dm *dm = ctx;
@@ -71,7 +95,18 @@ void lw_dm_on_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coap
 		rep->code = LW_NOT_FOUND;
 		return;
 	}
+	/* the composite operations are on the root path only */
+	if ((req->code == M2M_COAP_FETCH || req->code == M2M_COAP_IPATCH) && p.depth) {
+		rep->code = LW_NOT_ALLOWED;
+		return;
+	}
 	switch (req->code) {
+	case M2M_COAP_FETCH:
+		on_fetch(dm, req, rep);
+		return;
+	case M2M_COAP_IPATCH:
+		rc = lw_patch_composite(&dm->reg, req->content_format, req->payload, req->len);
+		break;
 	case M2M_COAP_GET:
 		on_read(dm, req, &p, rep);
 		return;
@@ -97,7 +132,8 @@ void lw_dm_on_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coap
 		rc = LW_NOT_ALLOWED; /* Create/Delete: no object here allows them */
 	}
 	logf_(dm, LOG_DEBUG, "%s %s: %u.%02u", req->code == M2M_COAP_PUT ? "PUT" :
-	      req->code == M2M_COAP_POST ? "POST" : "DELETE",
+	      req->code == M2M_COAP_POST ? "POST" : req->code == M2M_COAP_IPATCH ?
+	      "iPATCH (Write-Composite)" : "DELETE",
 	      req->path, (rc ? rc : LW_CHANGED) >> 5, (rc ? rc : LW_CHANGED) & 31);
 	rep->code = rc ? (unsigned)rc : LW_CHANGED;
 	/* attributes, Server resources (Lifetime, Binding, pmin, pmax, storing) */

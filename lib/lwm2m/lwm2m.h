@@ -131,6 +131,11 @@ int lw_senml_json_decode(const uint8_t *p, size_t len, struct lw_records *rs);
 int lw_senml_cbor_encode(const struct lw_records *rs, const struct lw_path *base,
 			 struct lw_buf *out);
 int lw_senml_cbor_decode(const uint8_t *p, size_t len, struct lw_records *rs);
+/* A composite answer: bases[i] is record i's base (a base name where it changes) */
+int lw_senml_encode_each(const struct lw_records *rs, const struct lw_path *bases, bool cbor,
+			 struct lw_buf *out);
+/* The paths a composite request names (no values; an object or instance too) */
+int lw_senml_names_decode(const uint8_t *p, size_t len, bool cbor, struct lw_records *rs);
 
 /* link-format (RFC 6690): one link of a list */
 struct lw_link {
@@ -234,6 +239,25 @@ void lw_register_links(struct lw_registry *reg, struct lw_buf *out);
 int lw_read(struct lw_registry *reg, const struct lw_path *p, struct lw_records *out);
 int lw_write(struct lw_registry *reg, const struct lw_path *p, const struct lw_records *in,
 	     bool replace);
+/* Write-Composite: records of any objects, all applied or none (LW_ code) */
+int lw_write_composite(struct lw_registry *reg, const struct lw_records *in);
+/*
+ * Read-Composite (composite.c): every path of paths read into out, one base
+ * per record in *bases (malloc()ed); a path not found is left out, none
+ * found is LW_NOT_FOUND.
+ */
+int lw_read_composite(struct lw_registry *reg, const struct lw_records *paths,
+		      struct lw_records *out, struct lw_path **bases);
+/*
+ * A FETCH on / (Read-Composite): the SenML list of paths of Content-Format cf
+ * read, and encoded in accept (LW_FMT_NONE: cf) into out; rs holds the
+ * records read (for an observation), *used the format of the answer.
+ */
+int lw_fetch_composite(struct lw_registry *reg, unsigned cf, unsigned accept,
+		       const uint8_t *body, size_t len, struct lw_records *rs,
+		       struct lw_buf *out, unsigned *used);
+/* An iPATCH on / (Write-Composite) of SenML records of Content-Format cf */
+int lw_patch_composite(struct lw_registry *reg, unsigned cf, const uint8_t *body, size_t len);
 int lw_execute(struct lw_registry *reg, const struct lw_path *p, const uint8_t *arg,
 	       size_t len);
 int lw_discover(struct lw_registry *reg, const struct lw_path *p, struct lw_buf *out);

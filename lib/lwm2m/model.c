@@ -147,43 +147,40 @@ int lw_read(struct lw_registry *reg, const struct lw_path *p, struct lw_records 
 	return read_res(o, p->id[1], d, p->depth == 4 ? p->id[3] : -1, out);
 }
 
-int lw_write(struct lw_registry *reg, const struct lw_path *p, const struct lw_records *in,
-	     bool replace)
+/* The resource a record writes: it exists and may be written. */
+static int write_target(struct lw_registry *reg, const struct lw_record *r, struct lw_object **o,
+			const struct lw_res_def **d)
 {
-	struct lw_object *o;
-
-	if (p->depth < 2)
-		return LW_NOT_ALLOWED; /* Write on an object: only from bootstrap */
-	o = lw_registry_find(reg, p->id[0]);
-	if (!o || o->hidden)
-		return o ? LW_UNAUTHORIZED : LW_NOT_FOUND;
-	if (!lw_inst_exists(o, p->id[1]))
+	*o = lw_registry_find(reg, r->path.id[0]);
+	if (!*o || (*o)->hidden)
+		return *o ? LW_UNAUTHORIZED : LW_NOT_FOUND;
+	if (!lw_inst_exists(*o, r->path.id[1]))
 		return LW_NOT_FOUND;
-	if (!in->n)
+	*d = lw_res_find(*o, r->path.id[2]);
+	if (!*d)
+		return LW_NOT_FOUND;
+	if (!((*d)->ops & LW_OP_W))
+		return LW_NOT_ALLOWED;
+	if (r->path.depth == 4 && !(*d)->multiple)
 		return LW_BAD_REQUEST;
-	/* check everything first: a write applies completely or not at all */
-	for (size_t i = 0; i < in->n; i++) {
-		const struct lw_record *r = &in->r[i];
-		const struct lw_res_def *d;
+	return 0;
+}
 
-		if (!lw_path_under(&r->path, p) || r->path.depth < 3)
-			return LW_BAD_REQUEST;
-		d = lw_res_find(o, r->path.id[2]);
-		if (!d)
-			return LW_NOT_FOUND;
-		if (!(d->ops & LW_OP_W))
-			return LW_NOT_ALLOWED;
-		if (r->path.depth == 4 && !d->multiple)
-			return LW_BAD_REQUEST;
-	}
-	(void)replace; /* single-instance resources: replace and update coincide */
-	/* every value checked by its object first, then all applied */
+/*
+ * Every value checked by its object first, then all applied: a write applies
+ * completely or not at all. The records' targets were checked (write_target).
+ */
+static int write_all(struct lw_registry *reg, const struct lw_records *in)
+{
 	for (int apply = 0; apply <= 1; apply++) {
 		for (size_t i = 0; i < in->n; i++) {
 			struct lw_record r = in->r[i];
-			const struct lw_res_def *d = lw_res_find(o, r.path.id[2]);
-			int rc;
+			struct lw_object *o;
+			const struct lw_res_def *d;
+			int rc = write_target(reg, &r, &o, &d);
 
+			if (rc)
+				return rc;
 			/* coerce a copy; the caller's records stay as decoded */
 			if (r.v.buf) {
 				uint8_t *b = r.v.buf;
@@ -194,7 +191,7 @@ int lw_write(struct lw_registry *reg, const struct lw_path *p, const struct lw_r
 			}
 			rc = lw_value_coerce(&r.v, d->type);
 			if (!rc)
-				rc = o->ops->write ? o->ops->write(o, p->id[1], d->id, &r.v, apply) :
+				rc = o->ops->write ? o->ops->write(o, r.path.id[1], d->id, &r.v, apply) :
 						     LW_NOT_ALLOWED;
 			free(r.v.buf);
 			if (rc)
@@ -202,6 +199,51 @@ int lw_write(struct lw_registry *reg, const struct lw_path *p, const struct lw_r
 		}
 	}
 	return 0;
+}
+
+int lw_write(struct lw_registry *reg, const struct lw_path *p, const struct lw_records *in,
+	     bool replace)
+{
+	struct lw_object *o;
+	const struct lw_res_def *d;
+
+	if (p->depth < 2)
+		return LW_NOT_ALLOWED; /* Write on an object: only from bootstrap */
+	o = lw_registry_find(reg, p->id[0]);
+	if (!o || o->hidden)
+		return o ? LW_UNAUTHORIZED : LW_NOT_FOUND;
+	if (!lw_inst_exists(o, p->id[1]))
+		return LW_NOT_FOUND;
+	if (!in->n)
+		return LW_BAD_REQUEST;
+	for (size_t i = 0; i < in->n; i++) {
+		int rc;
+
+		if (!lw_path_under(&in->r[i].path, p) || in->r[i].path.depth < 3)
+			return LW_BAD_REQUEST;
+		rc = write_target(reg, &in->r[i], &o, &d);
+		if (rc)
+			return rc;
+	}
+	(void)replace; /* single-instance resources: replace and update coincide */
+	return write_all(reg, in);
+}
+
+int lw_write_composite(struct lw_registry *reg, const struct lw_records *in)
+{
+	struct lw_object *o;
+	const struct lw_res_def *d;
+
+	if (!in->n)
+		return LW_BAD_REQUEST;
+	for (size_t i = 0; i < in->n; i++) {
+		int rc = in->r[i].path.depth < 3 ? LW_BAD_REQUEST :
+			 write_target(reg, &in->r[i], &o, &d);
+
+		if (rc)
+			return rc;
+	}
+	return write_all(reg, in);
 }
 
 int lw_execute(struct lw_registry *reg, const struct lw_path *p, const uint8_t *arg,

@@ -17,26 +17,35 @@
 /* bigger payloads are refused before a library sees them */
 #define SENML_MAX_BYTES (64 * 1024)
 
-/* Base name and each record's name relative to it. */
-static void names(const struct lw_records *rs, const struct lw_path *base, size_t i,
-		  char *bn, size_t bnlen, char *n, size_t nlen)
+/*
+ * Base name and each record's name relative to it. bases holds one base per
+ * record (stride 1: a composite answer, whose records come from paths of
+ * several objects) or one for all (stride 0); a record whose base is not the
+ * one before it says its own (RFC 8428 4.1: a base name holds until the next).
+ */
+struct senml_bases {
+	const struct lw_path *b;
+	size_t stride;
+};
+
+static bool names(const struct lw_records *rs, struct senml_bases bs, size_t i, char *bn,
+		  size_t bnlen, char *n, size_t nlen)
 {
-	const struct lw_path *p = &rs->r[i].path;
+	const struct lw_path *p = &rs->r[i].path, *base = &bs.b[i * bs.stride];
 	size_t o = 0;
 
 	lw_path_format(base, bn, bnlen);
 	n[0] = 0;
-	if (p->depth == base->depth)
-		return;
-	if (base->depth)
+	if (p->depth > base->depth && base->depth)
 		snprintf(bn + strlen(bn), bnlen - strlen(bn), "/");
 	for (unsigned d = base->depth; d < p->depth && o < nlen; d++)
 		o += (size_t)snprintf(n + o, nlen - o, "%s%u", d > base->depth ? "/" : "",
 				      p->id[d]);
+	return i == 0 || (bs.stride && (bs.b[i].depth != bs.b[i - 1].depth ||
+					 !lw_path_under(&bs.b[i], &bs.b[i - 1])));
 }
 
-int lw_senml_json_encode(const struct lw_records *rs, const struct lw_path *base,
-			 struct lw_buf *out)
+static int json_encode(const struct lw_records *rs, struct senml_bases bs, struct lw_buf *out)
 {
 	json_object *arr = json_object_new_array();
 	int rc = 0;
@@ -53,8 +62,7 @@ int lw_senml_json_encode(const struct lw_records *rs, const struct lw_path *base
 			rc = LW_INTERNAL;
 			break;
 		}
-		names(rs, base, i, bn, sizeof(bn), n, sizeof(n));
-		if (i == 0)
+		if (names(rs, bs, i, bn, sizeof(bn), n, sizeof(n)))
 			json_object_object_add(rec, "bn", json_object_new_string(bn));
 		if (n[0])
 			json_object_object_add(rec, "n", json_object_new_string(n));
@@ -104,9 +112,13 @@ int lw_senml_json_encode(const struct lw_records *rs, const struct lw_path *base
 	return rc;
 }
 
-/* Join base name and name, parse as a path, append a record. */
+/*
+ * Join base name and name, parse as a path, append a record. A value goes to
+ * a resource (instance); a name alone (the paths of a Read-Composite) may
+ * name an object or an instance too.
+ */
 static struct lw_record *named(struct lw_records *rs, const char *bn, size_t bnlen,
-			       const char *n, size_t nlen)
+			       const char *n, size_t nlen, unsigned min_depth)
 {
 	char name[96];
 	struct lw_path p;
@@ -118,7 +130,7 @@ static struct lw_record *named(struct lw_records *rs, const char *bn, size_t bnl
 	name[bnlen + nlen] = 0;
 	if (memchr(name, 0, bnlen + nlen))
 		return NULL;
-	if (!lw_path_parse(name, bnlen + nlen, &p) || p.depth < 3)
+	if (!lw_path_parse(name, bnlen + nlen, &p) || p.depth < min_depth)
 		return NULL;
 	return lw_records_add(rs, &p);
 }
@@ -136,7 +148,7 @@ static int objlnk(const char *s, size_t len, struct lw_value *v)
 	return rc;
 }
 
-int lw_senml_json_decode(const uint8_t *p, size_t len, struct lw_records *rs)
+static int json_decode(const uint8_t *p, size_t len, bool names_only, struct lw_records *rs)
 {
 	struct json_tokener *tok;
 	json_object *arr;
@@ -180,12 +192,14 @@ int lw_senml_json_decode(const uint8_t *p, size_t len, struct lw_records *rs)
 			n = json_object_get_string(x);
 			nlen = (size_t)json_object_get_string_len(x);
 		}
-		r = named(rs, bn, bnlen, n, nlen);
+		r = named(rs, bn, bnlen, n, nlen, names_only ? 1 : 3);
 		if (!r) {
 			rc = LW_BAD_REQUEST;
 			break;
 		}
-		if (json_object_object_get_ex(rec, "v", &x)) {
+		if (names_only) {
+			continue;
+		} else if (json_object_object_get_ex(rec, "v", &x)) {
 			if (json_object_is_type(x, json_type_int)) {
 				r->v.type = LW_INTEGER;
 				r->v.i = json_object_get_int64(x);
@@ -242,13 +256,27 @@ static void map_add(cbor_item_t *map, cbor_item_t *k, cbor_item_t *v)
 	cbor_map_add(map, (struct cbor_pair){ .key = cbor_move(k), .value = cbor_move(v) });
 }
 
+/* An integer in its shortest form (RFC 8949 4.2.1): a Send on a metered link pays for each byte */
+static cbor_item_t *cbor_uint(uint64_t v)
+{
+	return v <= UINT8_MAX ? cbor_build_uint8((uint8_t)v) :
+	       v <= UINT16_MAX ? cbor_build_uint16((uint16_t)v) :
+	       v <= UINT32_MAX ? cbor_build_uint32((uint32_t)v) : cbor_build_uint64(v);
+}
+
+static cbor_item_t *cbor_negint(uint64_t v)
+{
+	return v <= UINT8_MAX ? cbor_build_negint8((uint8_t)v) :
+	       v <= UINT16_MAX ? cbor_build_negint16((uint16_t)v) :
+	       v <= UINT32_MAX ? cbor_build_negint32((uint32_t)v) : cbor_build_negint64(v);
+}
+
 static cbor_item_t *label(int l)
 {
 	return l < 0 ? cbor_build_negint8((uint8_t)(-1 - l)) : cbor_build_uint8((uint8_t)l);
 }
 
-int lw_senml_cbor_encode(const struct lw_records *rs, const struct lw_path *base,
-			 struct lw_buf *out)
+static int cbor_encode(const struct lw_records *rs, struct senml_bases bs, struct lw_buf *out)
 {
 	cbor_item_t *arr = cbor_new_definite_array(rs->n);
 	unsigned char *data = NULL;
@@ -266,8 +294,7 @@ int lw_senml_cbor_encode(const struct lw_records *rs, const struct lw_path *base
 			rc = LW_INTERNAL;
 			break;
 		}
-		names(rs, base, i, bn, sizeof(bn), nm, sizeof(nm));
-		if (i == 0)
+		if (names(rs, bs, i, bn, sizeof(bn), nm, sizeof(nm)))
 			map_add(rec, label(-2), cbor_build_string(bn));
 		if (nm[0])
 			map_add(rec, label(0), cbor_build_string(nm));
@@ -277,11 +304,11 @@ int lw_senml_cbor_encode(const struct lw_records *rs, const struct lw_path *base
 			break;
 		case LW_INTEGER:
 		case LW_TIME:
-			map_add(rec, label(2), v->i < 0 ? cbor_build_negint64((uint64_t)(-1 - v->i)) :
-						 cbor_build_uint64((uint64_t)v->i));
+			map_add(rec, label(2), v->i < 0 ? cbor_negint((uint64_t)(-1 - v->i)) :
+						 cbor_uint((uint64_t)v->i));
 			break;
 		case LW_UNSIGNED:
-			map_add(rec, label(2), cbor_build_uint64(v->u));
+			map_add(rec, label(2), cbor_uint(v->u));
 			break;
 		case LW_FLOAT:
 			map_add(rec, label(2), cbor_build_float8(v->f));
@@ -311,6 +338,26 @@ int lw_senml_cbor_encode(const struct lw_records *rs, const struct lw_path *base
 	}
 	cbor_decref(&arr);
 	return rc ? rc : out->oom ? LW_INTERNAL : 0;
+}
+
+int lw_senml_json_encode(const struct lw_records *rs, const struct lw_path *base,
+			 struct lw_buf *out)
+{
+	return json_encode(rs, (struct senml_bases){ base, 0 }, out);
+}
+
+int lw_senml_cbor_encode(const struct lw_records *rs, const struct lw_path *base,
+			 struct lw_buf *out)
+{
+	return cbor_encode(rs, (struct senml_bases){ base, 0 }, out);
+}
+
+int lw_senml_encode_each(const struct lw_records *rs, const struct lw_path *bases, bool cbor,
+			 struct lw_buf *out)
+{
+	struct senml_bases bs = { bases, 1 };
+
+	return cbor ? cbor_encode(rs, bs, out) : json_encode(rs, bs, out);
 }
 
 static bool cbor_text(const cbor_item_t *x, const char **s, size_t *len)
@@ -446,7 +493,7 @@ static bool cbor_sane(const uint8_t *p, size_t len)
 	return depth == 0 && left[0] == 0;
 }
 
-int lw_senml_cbor_decode(const uint8_t *p, size_t len, struct lw_records *rs)
+static int cbor_decode(const uint8_t *p, size_t len, bool names_only, struct lw_records *rs)
 {
 	struct cbor_load_result res;
 	cbor_item_t *arr;
@@ -497,13 +544,29 @@ int lw_senml_cbor_decode(const uint8_t *p, size_t len, struct lw_records *rs)
 		}
 		if (rc)
 			break;
-		r = named(rs, bn, bnlen, n, nlen);
-		if (!r || !val) {
+		r = named(rs, bn, bnlen, n, nlen, names_only ? 1 : 3);
+		if (!r || (!val && !names_only)) {
 			rc = LW_BAD_REQUEST;
 			break;
 		}
-		rc = cbor_value(val, vl, &r->v);
+		if (!names_only)
+			rc = cbor_value(val, vl, &r->v);
 	}
 	cbor_decref(&arr);
 	return rc;
+}
+
+int lw_senml_json_decode(const uint8_t *p, size_t len, struct lw_records *rs)
+{
+	return json_decode(p, len, false, rs);
+}
+
+int lw_senml_cbor_decode(const uint8_t *p, size_t len, struct lw_records *rs)
+{
+	return cbor_decode(p, len, false, rs);
+}
+
+int lw_senml_names_decode(const uint8_t *p, size_t len, bool cbor, struct lw_records *rs)
+{
+	return cbor ? cbor_decode(p, len, true, rs) : json_decode(p, len, true, rs);
 }

@@ -2,8 +2,10 @@
 /*
  * The dm: section of m2m.yaml(5): device management over OMA LwM2M (the
  * servers, the endpoint name, the DTLS security mode and where its key is,
- * the registration's timing, block sizes and the device's hooks).
+ * the registration's timing, block sizes, the device's hooks and the paths
+ * a report sends).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,38 @@ static const char *check_coap_uri(const char *s, char *hint, size_t len)
 	return NULL;
 }
 
+/*
+ * An LwM2M path as TS 1.1 Core 7.1 writes it: /Object[/Instance[/Resource[/Resource
+ * Instance]]], each ID 0..65534 (65535 is reserved). Not the Security object:
+ * it holds the keys, and is never read by a server.
+ */
+static const char *check_lwm2m_path(const char *s, char *hint, size_t len)
+{
+	unsigned depth = 0;
+
+	if (*s != '/')
+		return "not an LwM2M path";
+	while (*s == '/') {
+		unsigned long v = 0;
+		const char *start = ++s;
+
+		while (*s >= '0' && *s <= '9' && s - start < 6)
+			v = v * 10 + (unsigned long)(*s++ - '0');
+		if (s == start || v > 65534 || (*s && *s != '/'))
+			return "not an LwM2M path";
+		if (depth++ == 0 && v == 0) {
+			snprintf(hint, len, "a path outside the Security object (/0)");
+			return "the Security object is never sent";
+		}
+	}
+	if (*s || depth > 4)
+		return "not an LwM2M path";
+	return NULL;
+}
+
+static const struct cfg_vtype T_LWM2M_PATH = { "LwM2M path",
+	"/Object[/Instance[/Resource[/Instance]]], such as /3/0/9", check_lwm2m_path, false };
+
 static const struct cfg_vtype T_COAP_URI = { "URI", "coap://host[:port] or coaps://host[:port]",
 					 check_coap_uri, false };
 static const struct cfg_vtype T_ENDPOINT = { "endpoint name", "a string", NULL, false };
@@ -36,12 +70,12 @@ static const struct cfg_vtype T_EXEC = { "path", "the path of an executable", NU
 enum {
 	M_SERVER, M_BOOTSTRAP, M_ENDPOINT, M_SECURITY, M_PSK_IDENTITY, M_PSK_KEY, M_CERT, M_KEY,
 	M_CA, M_LIFETIME, M_BINDING, M_QUEUE_WINDOW, M_JITTER, M_TIMEOUT, M_LOCATION, M_HOOKS,
-	M_BLOCK_SIZE, M_MAX_BODY, M_N
+	M_BLOCK_SIZE, M_MAX_BODY, M_SEND, M_N
 };
 static const char *const dm_keys[] = {
 	"server", "bootstrap", "endpoint", "security", "psk_identity", "psk_key", "cert", "key",
 	"ca", "lifetime", "binding", "queue_window", "jitter", "timeout", "location", "hooks",
-	"block_size", "max_body", NULL
+	"block_size", "max_body", "send", NULL
 };
 enum { H_REBOOT, H_FACTORY_RESET, H_N };
 static const char *const hook_keys[] = { "reboot", "factory_reset", NULL };
@@ -231,6 +265,11 @@ static int dm_key(struct cfg_ctx *c, int k, const struct cfg_node *key, const st
 		return rc;
 	case M_MAX_BODY:
 		return cfg_get_size(c, v, 1024, 16 * 1024 * 1024, &dm->max_body);
+	case M_SEND:
+		/* kept in struct m2m_config (appended): the dm section's struct is frozen (ABI) */
+		return cfg_get_list(c, v, &T_LWM2M_PATH,
+				    &((struct m2m_config *)((char *)dm - offsetof(struct m2m_config,
+										  dm)))->dm_send);
 	case M_HOOKS:
 		rc = cfg_want_map(c, v, true, "a mapping with reboot and/or factory_reset",
 				  &is_map);
@@ -356,4 +395,5 @@ void cfg_dm_free(struct m2m_config *cfg)
 	free(dm->location);
 	free(dm->reboot_hook);
 	free(dm->factory_reset_hook);
+	cfg_free_list(cfg->dm_send);
 }

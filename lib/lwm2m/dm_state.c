@@ -201,7 +201,8 @@ void lw_dm_obs_save(struct m2m_dm *dm)
 {
 	struct lw_obs_settings set = { .dflt_pmin = dm->objs.dflt_pmin,
 				       .dflt_pmax = dm->objs.dflt_pmax,
-				       .storing = dm->objs.notif_storing };
+				       .storing = dm->objs.notif_storing,
+				       .mute_send = dm->objs.mute_send };
 	struct m2m_state st;
 	struct m2m_err err;
 
@@ -225,8 +226,8 @@ void lw_dm_obs_save(struct m2m_dm *dm)
 
 /*
  * The observations of an earlier run, and what the server set for them
- * (Write-Attributes, Server resources 2, 3 and 6): a new Register drops
- * them all again.
+ * (Write-Attributes, Server resources 2, 3, 6 and 23): a new Register drops
+ * the observations again.
  */
 static void obs_load(struct m2m_dm *dm, const struct m2m_state *st)
 {
@@ -240,6 +241,7 @@ static void obs_load(struct m2m_dm *dm, const struct m2m_state *st)
 	dm->objs.dflt_pmin = set.dflt_pmin;
 	dm->objs.dflt_pmax = set.dflt_pmax;
 	dm->objs.notif_storing = set.storing;
+	dm->objs.mute_send = set.mute_send;
 	/* what the server wrote to Lifetime and Binding, unless the configuration changed since */
 	if (set.lifetime_s && set.base_lifetime_s == dm->base_lifetime_s &&
 	    set.base_binding == dm->base_binding) {

@@ -284,6 +284,13 @@ int lw_decode(struct lw_registry *reg, const struct lw_path *p, unsigned fmt,
 /* The client's CoAP context (for the fuzz target that plays the server). */
 struct m2m_dm;
 struct m2m_coap;
+struct m2m_err;
 struct m2m_coap *lw_dm_coap(struct m2m_dm *dm);
+/*
+ * Send (send.c): the values of paths (NULL-terminated) in one POST /dp, once
+ * registered; a muted, refused or failed Send is a line in the log, never an
+ * error of the run (M2M_OK).
+ */
+int lw_dm_send(struct m2m_dm *dm, char *const *paths, unsigned timeout_ms, struct m2m_err *err);
 
 #endif

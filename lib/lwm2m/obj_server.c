@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Object 1 Server: lifetime, binding and the notification defaults the server
- * may write; its instance ID and Short Server ID those a bootstrap server
- * wrote (TS 1.1 Core appendix E.2: the Server instance is linked to its
+ * Object 1 Server: lifetime, binding, the notification defaults and Mute Send
+ * the server may write; its instance ID and Short Server ID those a bootstrap
+ * server wrote (TS 1.1 Core appendix E.2: the Server instance is linked to its
  * Security instance by the Short Server ID, not by the instance ID).
  */
 #include <string.h>
@@ -20,6 +20,7 @@ static const struct lw_res_def server_res[] = {
 	{ 6, LW_BOOLEAN, LW_OP_R | LW_OP_W, false },  /* Notification Storing */
 	{ 7, LW_STRING, LW_OP_R | LW_OP_W, false },   /* Binding */
 	{ 8, LW_NONE, LW_OP_E, false },               /* Registration Update Trigger */
+	{ 23, LW_BOOLEAN, LW_OP_R | LW_OP_W, false }, /* Mute Send (TS 1.1 Core E.2) */
 };
 
 static int server_read(struct lw_object *o, uint16_t inst, uint16_t res, uint16_t ri,
@@ -35,6 +36,7 @@ static int server_read(struct lw_object *o, uint16_t inst, uint16_t res, uint16_
 	case 5: return integer(v, s->disable_s);
 	case 6: v->type = LW_BOOLEAN; v->i = s->notif_storing; return 0;
 	case 7: return str(v, s->binding == M2M_DM_BINDING_UQ ? "UQ" : "U");
+	case 23: v->type = LW_BOOLEAN; v->i = s->mute_send; return 0;
 	}
 	return LW_NOT_FOUND;
 }
@@ -64,6 +66,10 @@ static int server_write(struct lw_object *o, uint16_t inst, uint16_t res,
 	case 6:
 		if (apply)
 			s->notif_storing = v->i != 0;
+		return 0;
+	case 23:
+		if (apply)
+			s->mute_send = v->i != 0;
 		return 0;
 	case 7: {
 		unsigned b = v->len == 1 && v->buf[0] == 'U' ? M2M_DM_BINDING_U :

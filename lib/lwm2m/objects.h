@@ -29,6 +29,7 @@ struct lw_objects {
 	unsigned binding;       /* enum m2m_dm_binding */
 	unsigned dflt_pmin, dflt_pmax;
 	bool notif_storing;     /* resource 6: store notifications while offline */
+	bool mute_send;         /* resource 23: the server wants no Send */
 	bool update_due;        /* lifetime or binding written, or Update triggered */
 	/* Device object state */
 	char utc_offset[16], timezone[64];

@@ -450,6 +450,7 @@ int lw_obs_save(const struct lw_observers *s, const struct lw_obs_settings *set,
 	json_object_object_add(js, "pmin", json_object_new_int64(set->dflt_pmin));
 	json_object_object_add(js, "pmax", json_object_new_int64(set->dflt_pmax));
 	json_object_object_add(js, "storing", json_object_new_boolean(set->storing));
+	json_object_object_add(js, "mute_send", json_object_new_boolean(set->mute_send));
 	if (set->lifetime_s) {
 		json_object_object_add(js, "lifetime", json_object_new_int64(set->lifetime_s));
 		json_object_object_add(js, "binding", json_object_new_int64(set->binding));
@@ -630,6 +631,9 @@ static void load_settings(struct lw_obs_settings *set, json_object *js)
 	if (json_object_object_get_ex(js, "storing", &v) &&
 	    json_object_is_type(v, json_type_boolean))
 		set->storing = json_object_get_boolean(v);
+	if (json_object_object_get_ex(js, "mute_send", &v) &&
+	    json_object_is_type(v, json_type_boolean))
+		set->mute_send = json_object_get_boolean(v);
 	{
 		int64_t lt, b, blt, bb;
 

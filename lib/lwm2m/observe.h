@@ -99,6 +99,7 @@ struct lw_obs_settings {
 	size_t n_attrs;
 	unsigned dflt_pmin, dflt_pmax;
 	bool storing;
+	bool mute_send;       /* Server resource 23 */
 	/*
 	 * Server resources 1 and 7 as the server wrote them, and the values the
 	 * configuration (or bootstrap) gave when it did: a changed configuration

@@ -3,8 +3,8 @@
  * One run of the device-management client, as m2mdm-status --report (cron)
  * and --serve (always-on) do it, and as an application does it through the
  * C API: the state directory's lock, the jitter, the bootstrap if the
- * configuration calls for one, Register or Update, then the queue-mode
- * window or serving until stopped.
+ * configuration calls for one, Register or Update, the Send of dm.send,
+ * then the queue-mode window or serving until stopped.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +90,10 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 			m2m_err_clear(err);
 		}
 	} else {
+		/* what the deployment wants pushed, in one message, before waiting to be read */
+		used = m2m_now_ms() - start;
+		if (cfg->dm_send && used < budget)
+			lw_dm_send(dm, cfg->dm_send, (unsigned)(budget - used), err);
 		/* stay reachable for what the server queued, within the run's bound */
 		used = m2m_now_ms() - start;
 		if (used < budget && cfg->dm.queue_window_ms)

@@ -729,7 +729,27 @@ static void test_dm(void **state)
 	assert_int_equal(cfg->dm.queue_window_ms, 93000);
 	assert_true(cfg->dm.timeout_ms > cfg->dm.queue_window_ms);
 	assert_string_equal(cfg->dm.reboot_hook, "/sbin/reboot");
+	assert_null(cfg->dm_send);
 	m2m_config_free(cfg);
+	/* dm.send: LwM2M paths (TS 1.1 Core 7.1), one or a list; never the Security object */
+	cfg = parse_ok("version: 1\ndevice: {id: dev9}\n"
+		       "dm: {server: \"coap://h\", security: nosec, send: [/3/0/9, /4/0, /33810]}\n");
+	assert_string_equal(cfg->dm_send[0], "/3/0/9");
+	assert_string_equal(cfg->dm_send[2], "/33810");
+	assert_null(cfg->dm_send[3]);
+	m2m_config_free(cfg);
+	cfg = parse_ok("version: 1\ndevice: {id: dev9}\n"
+		       "dm: {server: \"coap://h\", security: nosec, send: /3/0/7/1}\n");
+	assert_string_equal(cfg->dm_send[0], "/3/0/7/1");
+	m2m_config_free(cfg);
+	parse_err("version: 1\ndevice: {id: d}\n"
+		  "dm: {server: \"coap://h\", security: nosec, send: [/3/0/9, /3/65535]}\n",
+		  "m2m.yaml:3:58: dm.send[1]: invalid LwM2M path '/3/65535' (not an LwM2M path); "
+		  "expected /Object[/Instance[/Resource[/Instance]]], such as /3/0/9");
+	parse_err("version: 1\ndevice: {id: d}\n"
+		  "dm: {server: \"coap://h\", security: nosec, send: /0/0/3}\n",
+		  "m2m.yaml:3:49: dm.send: invalid LwM2M path '/0/0/3' (the Security object is never "
+		  "sent); expected a path outside the Security object (/0)");
 	cfg = parse_ok("version: 1\ndevice: {id: dev9}\n"
 		       "dm: {server: \"coap://h\", security: nosec, block_size: 64}\n");
 	assert_int_equal(cfg->dm.block_size, 64);

@@ -157,6 +157,9 @@ struct m2m_config {
 	struct m2m_dm_config dm;
 	/* appended: the library allocates struct m2m_config, so it grows at its end */
 	struct m2m_update_config *update; /* NULL: no update: section */
+	/* appended */
+	char **dm_send;           /* dm.send: NULL-terminated LwM2M paths ("/3/0/9") a
+				     --report sends (LwM2M 1.1 Send); NULL: none */
 };
 
 /*

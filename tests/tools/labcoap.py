@@ -112,3 +112,119 @@ class Control:
             if line.split():
                 out.append(line.decode().split())
         return out
+
+
+# SenML (RFC 8428) in CBOR (RFC 8949), for the peers that check the LwM2M 1.1 formats:
+# a small codec of the CBOR the SenML records use (integers, floats, text and byte
+# strings, booleans, arrays and maps of definite length), and the SenML labels of
+# RFC 8428 section 6 (bn -2, n 0, v 2, vs 3, vb 4, vd 8; "vlo" is LwM2M's, by name).
+SENML_LABELS = {"bn": -2, "bt": -3, "n": 0, "u": 1, "v": 2, "vs": 3, "vb": 4, "t": 6, "vd": 8}
+
+
+def cbor_enc(x):
+    def head(major, n):
+        if n < 24:
+            return bytes([major << 5 | n])
+        for ai, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+            if n < 1 << (8 * size):
+                return bytes([major << 5 | ai]) + n.to_bytes(size, "big")
+        raise ValueError("too large")
+    if x is True or x is False:
+        return bytes([0xF5 if x else 0xF4])
+    if isinstance(x, int):
+        return head(0, x) if x >= 0 else head(1, -1 - x)
+    if isinstance(x, float):
+        return b"\xfb" + struct.pack(">d", x)
+    if isinstance(x, bytes):
+        return head(2, len(x)) + x
+    if isinstance(x, str):
+        b = x.encode()
+        return head(3, len(b)) + b
+    if isinstance(x, list):
+        return head(4, len(x)) + b"".join(cbor_enc(i) for i in x)
+    if isinstance(x, dict):
+        return head(5, len(x)) + b"".join(cbor_enc(k) + cbor_enc(v) for k, v in x.items())
+    raise ValueError("cannot encode %r" % (x,))
+
+
+def cbor_dec(b):
+    """One CBOR item that is all of b; ValueError on anything else."""
+    def item(i):
+        ib = b[i]
+        major, ai, i = ib >> 5, ib & 31, i + 1
+        if major == 7:
+            if ai in (20, 21):
+                return ai == 21, i
+            if ai == 22:
+                return None, i
+            if ai == 25:
+                return struct.unpack(">e", b[i:i + 2])[0], i + 2
+            if ai == 26:
+                return struct.unpack(">f", b[i:i + 4])[0], i + 4
+            if ai == 27:
+                return struct.unpack(">d", b[i:i + 8])[0], i + 8
+            raise ValueError("simple value %d" % ai)
+        if ai < 24:
+            n = ai
+        elif ai <= 27:
+            size = 1 << (ai - 24)
+            n, i = int.from_bytes(b[i:i + size], "big"), i + size
+        else:
+            raise ValueError("indefinite length")
+        if major == 0:
+            return n, i
+        if major == 1:
+            return -1 - n, i
+        if major in (2, 3):
+            s = b[i:i + n]
+            if len(s) != n:
+                raise ValueError("short string")
+            return (s if major == 2 else s.decode()), i + n
+        if major == 4:
+            out = []
+            for _ in range(n):
+                v, i = item(i)
+                out.append(v)
+            return out, i
+        if major == 5:
+            out = {}
+            for _ in range(n):
+                k, i = item(i)
+                v, i = item(i)
+                out[k] = v
+            return out, i
+        raise ValueError("tag")
+    v, end = item(0)
+    if end != len(b):
+        raise ValueError("trailing bytes")
+    return v
+
+
+def senml_to_cbor(records):
+    """SenML JSON records (dicts with names) as SenML CBOR (labels)."""
+    return cbor_enc([{SENML_LABELS.get(k, k): v for k, v in r.items()} for r in records])
+
+
+def senml_from_cbor(b):
+    """SenML CBOR as records with the names of SenML JSON (vd as base64url, as in JSON)."""
+    import base64
+    names = {v: k for k, v in SENML_LABELS.items()}
+    out = []
+    for r in cbor_dec(b):
+        rec = {}
+        for k, v in r.items():
+            k = names.get(k, k)
+            if isinstance(v, bytes):
+                v = base64.urlsafe_b64encode(v).decode().rstrip("=")
+            rec[k] = v
+        out.append(rec)
+    return out
+
+
+def senml_resolve(records):
+    """(name, record) per record: the base name carried forward and joined (RFC 8428 4.5)."""
+    bn, out = "", []
+    for r in records:
+        bn = r.get("bn", bn)
+        out.append((bn + r.get("n", ""), r))
+    return out

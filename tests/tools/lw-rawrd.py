@@ -19,18 +19,37 @@
 #                        as they read, and a second Discover (event "discover")
 #   ask=SECONDS:PATH     SECONDS after each Register or Update, a GET of PATH to where the
 #                        client spoke from (event "ask": answered or not, within 4 s)
+#   op=KIND:ARGS         after each Register or Update (0.2 s), in the order given, each
+#                        waiting for the answer to the one before (event "op": the answer's
+#                        code, Content-Format, and its SenML as records with SenML JSON's
+#                        names whichever format it came in, or its text):
+#                          fetch:CF:ACCEPT:SENML    FETCH / (Read-Composite; with
+#                          observe:CF:ACCEPT:SENML  Observe 0: Observe-Composite), the SenML
+#                                                   JSON records given, in CF (110 JSON, 112
+#                                                   CBOR); ACCEPT a number or - for none
+#                          ipatch:CF:SENML          iPATCH / (Write-Composite)
+#                          fetch@PATH:..., ipatch@PATH:...  the same on PATH, not /
+#                          get:PATH:ACCEPT          GET PATH
+#                          put:PATH:TEXT            PUT PATH, text/plain
+#                          wait:SECONDS             notifications that come meanwhile are
+#                                                   events "notify" (acknowledged if CON)
+#   dp=CODE              answer a Send (POST /dp) with CODE (default 2.04); every Send is
+#                        an event "send" with its Content-Format and SenML records
 # Codes are written as in RFC 7252, "4.12". Events are JSON lines on stdout.
+import json
 import os
 import random
 import socket
 import sys
 import time
 
-from labcoap import build, event, parse, path_opts, recv_until, uint_bytes
+from labcoap import (build, event, parse, path_opts, recv_until, senml_from_cbor, senml_to_cbor,
+                     uint, uint_bytes)
 
 CON, NON, ACK, RST = 0, 1, 2, 3
-METHODS = {1: "GET", 2: "POST", 3: "PUT", 4: "DELETE"}
-O_LOCATION, O_URI_PATH, O_CF, O_URI_QUERY, O_ACCEPT = 8, 11, 12, 15, 17
+METHODS = {1: "GET", 2: "POST", 3: "PUT", 4: "DELETE", 5: "FETCH", 7: "iPATCH"}
+O_OBSERVE, O_LOCATION, O_URI_PATH, O_CF, O_URI_QUERY, O_ACCEPT = 6, 8, 11, 12, 15, 17
+SENML_JSON, SENML_CBOR = 110, 112
 
 
 def code(s):
@@ -42,11 +61,28 @@ def cstr(c):
     return "%d.%02d" % (c >> 5, c & 31)
 
 
+def opt_of(m, num):
+    return next((v for n, v in m["opts"] if n == num), None) if m else None
+
+
+def decode(cf, payload):
+    """A SenML payload as records with SenML JSON's names, or None (not SenML, or malformed)."""
+    try:
+        if cf == SENML_JSON:
+            return json.loads(payload)
+        if cf == SENML_CBOR:
+            return senml_from_cbor(payload)
+    except ValueError:
+        return "malformed"
+    return None
+
+
 class Peer:
     def __init__(self, port, args):
         self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.s.bind(("127.0.0.1", port))
         self.refuse, self.refuseq, self.bs, self.attrs, self.ask = {}, None, None, None, None
+        self.ops, self.dp = [], code("2.04")
         for a in args:
             k, v = a.split("=", 1)
             if k == "refuse":
@@ -58,10 +94,15 @@ class Peer:
                 self.bs = code(v)
             elif k == "attrs":
                 self.attrs = v
+            elif k == "op":
+                self.ops.append(v)
+            elif k == "dp":
+                self.dp = code(v)
             elif k == "ask":
                 secs, p = v.split(":", 1)
                 self.ask = (float(secs), p)
         self.mid = random.randrange(0x10000)
+        self.obs = {}  # token: what it observes
         self.regs = 0
         self.due = []  # (monotonic time, what, peer address)
 
@@ -81,6 +122,10 @@ class Peer:
                 self.regs += 1
                 c = code("2.01")
                 opts = [(O_LOCATION, b"rd"), (O_LOCATION, b"r%d" % self.regs)]
+        elif m["code"] == 2 and path == ["dp"]:
+            c = self.dp
+            cf = uint(next((v for n, v in m["opts"] if n == O_CF), b""))
+            event(event="send", cf=cf, bytes=len(m["payload"]), senml=decode(cf, m["payload"]))
         elif m["code"] == 2 and path == ["bs"]:
             c = self.bs if self.bs is not None else code("4.00")
         elif len(path) == 2 and path[0] == "rd" and m["code"] in (2, 4):
@@ -97,6 +142,8 @@ class Peer:
                 self.due.append((now + 0.2, "attrs", src))
             if self.ask:
                 self.due.append((now + self.ask[0], "ask", src))
+            if self.ops:
+                self.due.append((now + 0.2, "ops", src))
 
     def next_mid(self):
         self.mid = (self.mid + 1) & 0xFFFF
@@ -112,13 +159,17 @@ class Peer:
             m, src = got
             if m["code"] and m["code"] < 32:
                 self.answer(m, src)
+            elif m["code"] >= 64 and opt_of(m, O_OBSERVE) is not None and m["token"] in self.obs:
+                self.notified(m, src)
             elif m["code"] >= 64:
                 return m
 
-    def request(self, dst, c, path, opts=(), timeout=4.0):
-        """One confirmable request to the client (sent twice at most); its answer or None."""
+    def request(self, dst, c, path, opts=(), timeout=4.0, payload=b"", keep=False):
+        """One confirmable request to the client (sent twice at most); its answer or None.
+        keep: an observation, whose notifications (same token) are events from then on."""
         mid, tok = self.next_mid(), os.urandom(4)
-        pkt = build(CON, c, mid, tok, path_opts(path) + list(opts))
+        pkt = build(CON, c, mid, tok, (path_opts(path) if path.strip("/") else []) + list(opts),
+                    payload)
         for _ in range(2):
             self.s.sendto(pkt, dst)
             end = time.monotonic() + timeout / 2
@@ -127,8 +178,53 @@ class Peer:
                 if m is None:
                     break
                 if m["token"] == tok:
+                    if keep:
+                        self.obs[tok] = path or "/"
                     return m
         return None
+
+    def notified(self, m, src):
+        """A notification of an observation of ours: an event, acknowledged if confirmable."""
+        cf = uint(opt_of(m, O_CF) or b"")
+        event(event="notify", op=self.obs[m["token"]], type=["CON", "NON", "ACK", "RST"][m["type"]],
+              observe=uint(opt_of(m, O_OBSERVE)), answer=cstr(m["code"]), cf=cf,
+              senml=decode(cf, m["payload"]))
+        if m["type"] == CON:
+            self.s.sendto(build(ACK, 0, m["mid"]), src)
+
+    def do_op(self, dst, spec):
+        kind, args = spec.split(":", 1)
+        kind, _, at = kind.partition("@")
+        opts, body, obs = [], b"", False
+        if kind in ("fetch", "observe", "ipatch"):
+            parts = args.split(":", 2 if kind != "ipatch" else 1)
+            cf, records = int(parts[0]), json.loads(parts[-1])
+            body = senml_to_cbor(records) if cf == SENML_CBOR else json.dumps(records).encode()
+            opts.append((O_CF, uint_bytes(cf)))
+            if kind != "ipatch" and parts[1] != "-":
+                opts.append((O_ACCEPT, uint_bytes(int(parts[1]))))
+            if kind == "observe":
+                opts.append((O_OBSERVE, b""))
+                obs = True
+            c, path = code("0.05") if kind != "ipatch" else code("0.07"), at
+        elif kind == "get":
+            path, accept = args.rsplit(":", 1)
+            c, opts = code("0.01"), [(O_ACCEPT, uint_bytes(int(accept)))]
+        elif kind == "put":
+            path, text = args.split(":", 1)
+            c, opts, body = code("0.03"), [(O_CF, b"")], text.encode()
+        elif kind == "wait":
+            self.pump(time.monotonic() + float(args))
+            event(event="op", op=spec)
+            return
+        else:
+            raise SystemExit("lw-rawrd.py: unknown op " + kind)
+        r = self.request(dst, c, path, opts, payload=body, keep=obs)
+        cf = uint(opt_of(r, O_CF) or b"") if r else None
+        event(event="op", op=spec, sent=body.hex(), answer=cstr(r["code"]) if r else None, cf=cf,
+              observe=uint(opt_of(r, O_OBSERVE)) if r and opt_of(r, O_OBSERVE) is not None
+              else None, senml=decode(cf, r["payload"]) if r else None,
+              text=r["payload"].decode(errors="replace") if r else None)
 
     def do_attrs(self, dst):
         p, q = self.attrs.split("?", 1)
@@ -158,6 +254,10 @@ class Peer:
             _, what, dst = self.due.pop(0)
             if what == "attrs":
                 self.do_attrs(dst)
+            elif what == "ops":
+                for spec in self.ops:
+                    self.do_op(dst, spec)
+                event(event="ops_done")
             else:
                 t0 = time.monotonic()
                 r = self.request(dst, code("0.01"), self.ask[1], [(O_ACCEPT, uint_bytes(0))])

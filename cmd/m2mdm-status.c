@@ -28,7 +28,7 @@ static const struct cli_command no_commands[] = { { NULL, NULL, NULL } };
 static const struct cli_option options[] = {
 	{ "config", 'c', "FILE", "configuration file (default: $M2M_CONFIG, /etc/m2m/m2m.yaml)" },
 	{ "json", 'j', NULL, "machine-readable status (schema m2m.status/1)" },
-	{ "report", 'r', NULL, "register or update with the LwM2M server, serve the queue-mode window, exit" },
+	{ "report", 'r', NULL, "register or update with the LwM2M server, send dm.send, serve the queue-mode window, exit" },
 	{ "serve", 's', NULL, "stay registered and serve the LwM2M server (always-on)" },
 	{ "timeout", 't', "SECONDS", "bound of a --report run (default: dm.timeout, 2 min)" },
 	{ "quiet", 'q', NULL, "print nothing but errors" },

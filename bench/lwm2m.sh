@@ -20,6 +20,13 @@
 #     The bench's own peers map libcrypto too, so only Rss is meaningful here, not Pss.
 #  3. wall time of `m2mdm-status --json`, median of 21, with /bin/true as the floor.
 #     Target < 10 ms.
+#  4. LwM2M 1.1 Send (dm.send) against reads (issue 14): the same status paths reach the
+#     server (a raw peer, tests/tools/lw-rawrd.py) through the relay at each RTT, pushed by
+#     `--report` in one Send after the Register, or read by the server right after the
+#     Register: one GET per path, or one Read-Composite. Per run: datagrams and bytes
+#     through the relay (both ways, counted by the relay), and the server's time from the
+#     Register's arrival to the last value's (the Register's own half round trip is the
+#     same in all three). The Send run needs no queue window (0 s); the reads need one.
 # usage: bench/lwm2m.sh [RTT_MS...]   (default: 20 50 100); N runs each (env N, default 9)
 #   env MEM_PROBES=1: the probe rows (malloc_trim through gdb, when installed)
 #   env RELAY_V=FILE: every relayed datagram with its lateness, into FILE
@@ -312,3 +319,89 @@ def med(cmd):
 print("--json wall time median: %.1f ms (21 runs; /bin/true: %.1f ms)" %
       (med([sys.argv[1], "--json"]), med(["/bin/true"])))
 PYEOF
+
+# ---- 4. Send against reads: the same paths, pushed or read
+SEND_PATHS='"/3/0/13", "/4/0", "/1/0/1"'
+sp=$(port)
+python3 "$ROOT/tests/tools/lw-rawrd.py" "$sp" >"$T/sp.log" 2>&1 &
+pids+=($!)
+gp=$(port)
+python3 "$ROOT/tests/tools/lw-rawrd.py" "$gp" opdelay=0 op=get:/3/0/13:0 op=get:/4/0:110 \
+	op=get:/1/0/1:0 >"$T/gp.log" 2>&1 &
+pids+=($!)
+cp=$(port)
+python3 "$ROOT/tests/tools/lw-rawrd.py" "$cp" opdelay=0 \
+	'op=fetch:112:112:[{"n":"/3/0/13"},{"n":"/4/0"},{"n":"/1/0/1"}]' >"$T/cp.log" 2>&1 &
+pids+=($!)
+await "$T/sp.log" listening && await "$T/gp.log" listening && await "$T/cp.log" listening || exit 1
+declare -A speer=([send]=$sp [get]=$gp [composite]=$cp) srelay sdgrams sbytes sms swall
+skinds=(send get composite)
+for kind in "${skinds[@]}"; do
+	for rtt in "${RTTS[@]}"; do
+		rp=$(port)
+		"$BBIN/udp-delay" -v "$rp" "${speer[$kind]}" "$rtt" >"$T/srelay-$kind-$rtt.log" 2>&1 &
+		pids+=($!)
+		srelay[$kind/$rtt]=$rp
+		await "$T/srelay-$kind-$rtt.log" '^relay' || exit 1
+	done
+done
+send_run() { # kind rtt: datagrams bytes server_ms wall_ms, appended to the arrays
+	local kind=$1 rtt=$2 rl=$T/srelay-$1-$2.log pl before t0 t1
+	cat >"$T/s.yaml" <<YAML
+version: 1
+device: {id: bench-send-$kind-$RANDOM$RANDOM}
+state_dir: $T/sstate-$RANDOM$RANDOM
+dm:
+  server: "coap://127.0.0.1:${srelay[$kind/$rtt]}"
+  security: nosec
+  binding: UQ
+  queue_window: $([ $kind = send ] && echo 0s || echo 1s)
+  timeout: 20s
+$([ $kind = send ] && echo "  send: [$SEND_PATHS]")
+YAML
+	case $kind in send) pl=$T/sp.log ;; get) pl=$T/gp.log ;; composite) pl=$T/cp.log ;; esac
+	before=$(wc -l <"$rl")
+	local pbefore
+	pbefore=$(wc -l <"$pl")
+	t0=$(date +%s%N)
+	M2M_CONFIG=$T/s.yaml "$BIN/m2mdm-status" --report -q >/dev/null 2>"$T/s.err"
+	t1=$(date +%s%N)
+	sleep 0.2 # the last datagrams' log lines (the relay holds them RTT/2)
+	read -r d b < <(tail -n +$((before + 1)) "$rl" | awk '/ bytes, / { n++; b += $4 } END { print n + 0, b + 0 }')
+	local ms
+	ms=$(tail -n +$((pbefore + 1)) "$pl" | python3 -c '
+import json, sys
+ev = [json.loads(l) for l in sys.stdin]
+reg = [e["ms"] for e in ev if e["event"] == "request" and e["path"].startswith("rd")]
+done = [e["ms"] for e in ev if e["event"] in ("send", "ops_done")]
+print(done[-1] - reg[0] if reg and done else "?")')
+	sdgrams[$kind/$rtt]+="$d "
+	sbytes[$kind/$rtt]+="$b "
+	sms[$kind/$rtt]+="$ms "
+	swall[$kind/$rtt]+="$(((t1 - t0) / 1000000)) "
+}
+for kind in "${skinds[@]}"; do send_run $kind "${RTTS[0]}"; done # warm up (python, disk)
+sdgrams=() sbytes=() sms=() swall=()
+for ((i = 0; i < N; i++)); do
+	for rtt in "${RTTS[@]}"; do
+		for kind in "${skinds[@]}"; do send_run $kind $rtt; done
+	done
+done
+echo
+echo "Send against reads: paths $SEND_PATHS, median (min-max) of $N, through the relay"
+echo "  send: --report with dm.send (queue_window 0s); get: the server GETs each path after"
+echo "  the Register; composite: one Read-Composite (FETCH /) after the Register"
+echo "  datagrams, bytes: both ways through the relay, the whole run; server ms: from the"
+echo "  Register's arrival to the last value's at the server; run ms: the client's wall time"
+printf '%-7s %-10s %9s %7s %17s %17s\n' RTT_ms kind datagrams bytes "server ms" "run ms"
+for rtt in "${RTTS[@]}"; do
+	for kind in "${skinds[@]}"; do
+		read -r dm _ <<<"$(printf '%s\n' ${sdgrams[$kind/$rtt]} | stats)"
+		read -r bm _ <<<"$(printf '%s\n' ${sbytes[$kind/$rtt]} | stats)"
+		read -r mm ml mh <<<"$(printf '%s\n' ${sms[$kind/$rtt]} | grep -v '?' | stats)"
+		read -r wm wl wh <<<"$(printf '%s\n' ${swall[$kind/$rtt]} | stats)"
+		printf '%-7s %-10s %9s %7s %17s %17s\n' $rtt $kind "$dm" "$bm" "$mm ($ml-$mh)" "$wm ($wl-$wh)"
+	done
+done
+echo "  (a get or composite run's wall time is its queue window, 1 s here: the server's reads"
+echo "   need the device awake; the send run needs none)"

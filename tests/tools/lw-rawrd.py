@@ -33,6 +33,7 @@
 #                          put:PATH:TEXT            PUT PATH, text/plain
 #                          wait:SECONDS             notifications that come meanwhile are
 #                                                   events "notify" (acknowledged if CON)
+#   opdelay=SECONDS      when the ops start after the Register or Update (default 0.2)
 #   dp=CODE              answer a Send (POST /dp) with CODE (default 2.04); every Send is
 #                        an event "send" with its Content-Format and SenML records
 # Codes are written as in RFC 7252, "4.12". Events are JSON lines on stdout.
@@ -82,7 +83,7 @@ class Peer:
         self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.s.bind(("127.0.0.1", port))
         self.refuse, self.refuseq, self.bs, self.attrs, self.ask = {}, None, None, None, None
-        self.ops, self.dp = [], code("2.04")
+        self.ops, self.dp, self.opdelay = [], code("2.04"), 0.2
         for a in args:
             k, v = a.split("=", 1)
             if k == "refuse":
@@ -98,6 +99,8 @@ class Peer:
                 self.ops.append(v)
             elif k == "dp":
                 self.dp = code(v)
+            elif k == "opdelay":
+                self.opdelay = float(v)
             elif k == "ask":
                 secs, p = v.split(":", 1)
                 self.ask = (float(secs), p)
@@ -143,7 +146,7 @@ class Peer:
             if self.ask:
                 self.due.append((now + self.ask[0], "ask", src))
             if self.ops:
-                self.due.append((now + 0.2, "ops", src))
+                self.due.append((now + self.opdelay, "ops", src))
 
     def next_mid(self):
         self.mid = (self.mid + 1) & 0xFFFF

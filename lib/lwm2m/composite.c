@@ -76,10 +76,9 @@ int lw_read_composite(struct lw_registry *reg, const struct lw_records *paths,
  * accept (none: the request's format).
  */
 int lw_fetch_composite(struct lw_registry *reg, unsigned cf, unsigned accept,
-		       const uint8_t *body, size_t len, struct lw_records *rs,
-		       struct lw_buf *out, unsigned *used)
+		       const uint8_t *body, size_t len, struct lw_records *paths,
+		       struct lw_records *rs, struct lw_buf *out, unsigned *used)
 {
-	struct lw_records paths = { 0 };
 	struct lw_path *bases = NULL;
 	int rc;
 
@@ -89,18 +88,17 @@ int lw_fetch_composite(struct lw_registry *reg, unsigned cf, unsigned accept,
 		accept = cf;
 	if (!senml(accept))
 		return LW_NOT_ACCEPTABLE;
-	rc = lw_senml_names_decode(body, len, cf == LW_FMT_SENML_CBOR, &paths);
-	if (!rc && !paths.n)
+	rc = lw_senml_names_decode(body, len, cf == LW_FMT_SENML_CBOR, paths);
+	if (!rc && !paths->n)
 		rc = LW_BAD_REQUEST;
 	if (!rc)
-		rc = lw_read_composite(reg, &paths, rs, &bases);
+		rc = lw_read_composite(reg, paths, rs, &bases);
 	if (!rc)
 		rc = lw_senml_encode_each(rs, bases, accept == LW_FMT_SENML_CBOR, out);
 	if (!rc && out->oom)
 		rc = LW_INTERNAL;
 	*used = accept;
 	free(bases);
-	lw_records_free(&paths);
 	return rc;
 }
 

@@ -6,6 +6,7 @@
  * Read-Composite and Write-Composite on the root path) on the objects, bound to
  * lib/coap by client.c; and the notifications libcoap reports failed.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -60,27 +61,48 @@ static void on_read(struct m2m_dm *dm, const struct m2m_coap_msg *req, const str
 	lw_records_free(&rs);
 }
 
-/* A FETCH on / (Read-Composite, TS Core 6.3.8): the paths its SenML names, read */
+/*
+ * A FETCH on / (Read-Composite, TS Core 6.3.8): the paths its SenML names,
+ * read; with Observe 0, an Observe-Composite (TS Core 6.4), notified as
+ * observations of one path are; Observe 1 with its token cancels it.
+ */
 static void on_fetch(struct m2m_dm *dm, const struct m2m_coap_msg *req,
 		     struct m2m_coap_reply *rep)
 {
-	struct lw_records rs = { 0 };
+	struct lw_records rs = { 0 }, paths = { 0 };
+	struct lw_path root = { { 0 }, 0 };
 	struct lw_buf out = { 0 };
 	unsigned used = 0;
 	int rc = lw_fetch_composite(&dm->reg, req->content_format, req->accept, req->payload,
-				    req->len, &rs, &out, &used);
+				    req->len, &paths, &rs, &out, &used);
+	/* the observation's name in the log and the saved state: "/", not "" */
+	struct m2m_coap_msg named = *req;
+	uint32_t seq;
 
-	logf_(dm, LOG_DEBUG, "FETCH / (Read-Composite, %zu records): %u.%02u", rs.n,
+	snprintf(named.path, sizeof(named.path), "/");
+	logf_(dm, LOG_DEBUG, "FETCH / (%s, %zu records): %u.%02u",
+	      req->observe == 0 ? "Observe-Composite" : req->observe == 1 ?
+	      "Cancel Observe-Composite" : "Read-Composite", rs.n,
 	      (rc ? rc : LW_CONTENT) >> 5, (rc ? rc : LW_CONTENT) & 31);
 	rep->code = lw_to_coap(rc);
 	if (!rc) {
 		rep->content_format = used;
-		rep->payload = out.p;
+		rep->payload = out.p ? out.p : malloc(1);
 		rep->len = out.len;
 		out.p = NULL;
 	}
+	if (!rc && req->observe == 0 && rep->payload &&
+	    lw_obs_take(&dm->obs, &named, &root, &rs, rep->payload, rep->len, &seq) &&
+	    lw_obs_composite(&dm->obs, named.path, &paths, used)) {
+		rep->observe = (int)seq;
+		dm->obs_dirty = true;
+	} else if (req->observe == 1 || (rc && req->observe == 0)) {
+		lw_obs_cancel(&dm->obs, named.path, req->token, req->toklen);
+		dm->obs_dirty = true;
+	}
 	lw_buf_free(&out);
 	lw_records_free(&rs);
+	lw_records_free(&paths);
 }
 
 void lw_dm_on_request(void *ctx, const struct m2m_coap_msg *req, struct m2m_coap_reply *rep)

@@ -250,12 +250,13 @@ int lw_read_composite(struct lw_registry *reg, const struct lw_records *paths,
 		      struct lw_records *out, struct lw_path **bases);
 /*
  * A FETCH on / (Read-Composite): the SenML list of paths of Content-Format cf
- * read, and encoded in accept (LW_FMT_NONE: cf) into out; rs holds the
- * records read (for an observation), *used the format of the answer.
+ * read, and encoded in accept (LW_FMT_NONE: cf) into out; paths holds the
+ * paths asked for and rs the records read (for an observation), *used the
+ * format of the answer.
  */
 int lw_fetch_composite(struct lw_registry *reg, unsigned cf, unsigned accept,
-		       const uint8_t *body, size_t len, struct lw_records *rs,
-		       struct lw_buf *out, unsigned *used);
+		       const uint8_t *body, size_t len, struct lw_records *paths,
+		       struct lw_records *rs, struct lw_buf *out, unsigned *used);
 /* An iPATCH on / (Write-Composite) of SenML records of Content-Format cf */
 int lw_patch_composite(struct lw_registry *reg, unsigned cf, const uint8_t *body, size_t len);
 int lw_execute(struct lw_registry *reg, const struct lw_path *p, const uint8_t *arg,

@@ -179,6 +179,49 @@ bool lw_obs_take(struct lw_observers *s, const struct m2m_coap_msg *req, const s
 	return true;
 }
 
+bool lw_obs_composite(struct lw_observers *s, const char *path, const struct lw_records *paths,
+		      unsigned cf)
+{
+	struct lw_obs *o = by_path(s, path);
+
+	if (!o)
+		return false;
+	if (paths->n > LW_OBS_COMPOSITE) {
+		obs_remove(s, o);
+		return false;
+	}
+	for (size_t i = 0; i < paths->n; i++)
+		o->comp[i] = paths->r[i].path;
+	o->n_comp = paths->n;
+	o->accept = cf;
+	return true;
+}
+
+/* A value to compare and notify: the observed path's, or the composite's paths' */
+static int obs_read(struct lw_obs *o, struct lw_registry *reg, struct lw_records *rs,
+		    struct lw_buf *out, unsigned *used)
+{
+	struct lw_records paths = { 0 };
+	struct lw_path *bases = NULL;
+	int rc = 0;
+
+	if (!o->n_comp) {
+		rc = lw_read(reg, &o->p, rs);
+		return rc ? rc : lw_encode(rs, &o->p, o->accept, out, used);
+	}
+	for (size_t i = 0; i < o->n_comp && !rc; i++)
+		if (!lw_records_add(&paths, &o->comp[i]))
+			rc = LW_INTERNAL;
+	if (!rc)
+		rc = lw_read_composite(reg, &paths, rs, &bases);
+	if (!rc)
+		rc = lw_senml_encode_each(rs, bases, o->accept == LW_FMT_SENML_CBOR, out);
+	*used = o->accept;
+	free(bases);
+	lw_records_free(&paths);
+	return rc;
+}
+
 void lw_obs_cancel(struct lw_observers *s, const char *path, const uint8_t *token, size_t toklen)
 {
 	struct lw_obs *o = by_path(s, path);
@@ -233,8 +276,7 @@ void lw_obs_tick(struct lw_observers *s, struct lw_registry *reg, unsigned dflt_
 		pmax = a.set & LW_A_PMAX ? a.pmax : dflt_pmax;
 		if (age < pmin * 1000ull)
 			continue;
-		if (lw_read(reg, &o->p, &rs) || lw_encode(&rs, &o->p, o->accept, &out, &used) ||
-		    out.oom) {
+		if (obs_read(o, reg, &rs, &out, &used) || out.oom) {
 			lw_records_free(&rs);
 			lw_buf_free(&out);
 			continue;
@@ -503,6 +545,17 @@ int lw_obs_save(const struct lw_observers *s, const struct lw_obs_settings *set,
 		json_object_object_add(j, "path", json_object_new_string(o->path));
 		json_object_object_add(j, "token", json_object_new_string(tok));
 		json_object_object_add(j, "accept", json_object_new_int((int)o->accept));
+		if (o->n_comp) {
+			json_object *cj = json_object_new_array();
+
+			for (size_t k = 0; k < o->n_comp; k++) {
+				char cp[40];
+
+				lw_path_format(&o->comp[k], cp, sizeof(cp));
+				json_object_array_add(cj, json_object_new_string(cp));
+			}
+			json_object_object_add(j, "composite", cj);
+		}
 		json_object_object_add(j, "seq", json_object_new_int64(o->seq));
 		/* when the value was taken, on the wall clock: it outlives a reboot */
 		json_object_object_add(j, "taken", json_object_new_int64(wall - (now - o->last_ms)));
@@ -581,6 +634,22 @@ static bool load_one(struct lw_observers *s, json_object *j, int64_t now, int64_
 		o.con_at = (uint64_t)seq;
 	if (json_object_object_get_ex(j, "numeric", &v))
 		o.numeric = json_object_get_boolean(v);
+	/* an Observe-Composite: its paths, all of them valid, and a SenML format */
+	if (json_object_object_get_ex(j, "composite", &v)) {
+		if (!json_object_is_type(v, json_type_array) || !json_object_array_length(v) ||
+		    json_object_array_length(v) > LW_OBS_COMPOSITE ||
+		    (o.accept != LW_FMT_SENML_JSON && o.accept != LW_FMT_SENML_CBOR))
+			return false;
+		for (size_t k = 0; k < json_object_array_length(v); k++) {
+			json_object *cj = json_object_array_get_idx(v, k);
+			const char *cp = json_object_get_string(cj);
+
+			if (!json_object_is_type(cj, json_type_string) ||
+			    !lw_path_parse(cp, strlen(cp), &o.comp[k]) || !o.comp[k].depth)
+				return false;
+		}
+		o.n_comp = json_object_array_length(v);
+	}
 	if (json_object_object_get_ex(j, "num", &v))
 		o.last_num = json_object_get_double(v);
 	if (json_object_object_get_ex(j, "notes", &notes) &&

@@ -39,9 +39,14 @@ struct lw_note {
 	bool sent;            /* out, acknowledgement awaited */
 };
 
+#define LW_OBS_COMPOSITE 8 /* paths of one Observe-Composite */
+
 struct lw_obs {
 	char path[32];
 	struct lw_path p;
+	/* Observe-Composite (on the root path): the paths read for each notification */
+	struct lw_path comp[LW_OBS_COMPOSITE];
+	size_t n_comp;
 	unsigned accept;
 	uint8_t token[8];
 	size_t toklen;
@@ -116,6 +121,13 @@ struct lw_obs_settings {
  */
 bool lw_obs_take(struct lw_observers *s, const struct m2m_coap_msg *req, const struct lw_path *p,
 		 const struct lw_records *rs, const uint8_t *payload, size_t len, uint32_t *seq);
+/*
+ * The observation just taken on path is an Observe-Composite (TS 1.1 Core,
+ * Information Reporting) of these paths, notified in SenML format cf. False
+ * if there are more than LW_OBS_COMPOSITE paths (the observation is dropped).
+ */
+bool lw_obs_composite(struct lw_observers *s, const char *path, const struct lw_records *paths,
+		      unsigned cf);
 /* Observe 1 on path with the observation's token (RFC 7641 3.6), or a renewal refused. */
 void lw_obs_cancel(struct lw_observers *s, const char *path, const uint8_t *token,
 		   size_t toklen);

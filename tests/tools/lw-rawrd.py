@@ -27,6 +27,8 @@
 #                          observe:CF:ACCEPT:SENML  Observe 0: Observe-Composite), the SenML
 #                                                   JSON records given, in CF (110 JSON, 112
 #                                                   CBOR); ACCEPT a number or - for none
+#                          cancel:CF:ACCEPT:SENML   FETCH / with Observe 1 and the token of the
+#                                                   last observation (RFC 7641 3.6)
 #                          ipatch:CF:SENML          iPATCH / (Write-Composite)
 #                          fetch@PATH:..., ipatch@PATH:...  the same on PATH, not /
 #                          get:PATH:ACCEPT          GET PATH
@@ -64,6 +66,14 @@ def cstr(c):
 
 def opt_of(m, num):
     return next((v for n, v in m["opts"] if n == num), None) if m else None
+
+
+def unasked(m):
+    """A response no request of ours is waiting for (event "unasked")."""
+    cf = uint(opt_of(m, O_CF) or b"")
+    event(event="unasked", token=m["token"].hex(), type=["CON", "NON", "ACK", "RST"][m["type"]],
+          answer=cstr(m["code"]), observe=uint(opt_of(m, O_OBSERVE))
+          if opt_of(m, O_OBSERVE) is not None else None, cf=cf, senml=decode(cf, m["payload"]))
 
 
 def decode(cf, payload):
@@ -106,6 +116,7 @@ class Peer:
                 self.ask = (float(secs), p)
         self.mid = random.randrange(0x10000)
         self.obs = {}  # token: what it observes
+        self.last_obs = None
         self.regs = 0
         self.due = []  # (monotonic time, what, peer address)
 
@@ -167,10 +178,15 @@ class Peer:
             elif m["code"] >= 64:
                 return m
 
-    def request(self, dst, c, path, opts=(), timeout=4.0, payload=b"", keep=False):
+    def request(self, dst, c, path, opts=(), timeout=4.0, payload=b"", keep=False, tok=None):
         """One confirmable request to the client (sent twice at most); its answer or None.
-        keep: an observation, whose notifications (same token) are events from then on."""
-        mid, tok = self.next_mid(), os.urandom(4)
+        keep: an observation, whose notifications (same token) are events from then on;
+        tok: the token (a cancel's is its observation's), else a new random one."""
+        mid = self.next_mid()
+        if tok is None:
+            tok = os.urandom(4)
+        else:  # a cancel: that observation's notifications are no longer ours
+            self.obs.pop(tok, None)
         pkt = build(CON, c, mid, tok, (path_opts(path) if path.strip("/") else []) + list(opts),
                     payload)
         for _ in range(2):
@@ -180,16 +196,20 @@ class Peer:
                 m = self.pump(end)
                 if m is None:
                     break
+                if m["token"] != tok:
+                    unasked(m)
+                    continue
                 if m["token"] == tok:
                     if keep:
                         self.obs[tok] = path or "/"
+                        self.last_obs = tok
                     return m
         return None
 
     def notified(self, m, src):
         """A notification of an observation of ours: an event, acknowledged if confirmable."""
         cf = uint(opt_of(m, O_CF) or b"")
-        event(event="notify", op=self.obs[m["token"]], type=["CON", "NON", "ACK", "RST"][m["type"]],
+        event(event="notify", op=self.obs[m["token"]], token=m["token"].hex(), type=["CON", "NON", "ACK", "RST"][m["type"]],
               observe=uint(opt_of(m, O_OBSERVE)), answer=cstr(m["code"]), cf=cf,
               senml=decode(cf, m["payload"]))
         if m["type"] == CON:
@@ -199,7 +219,8 @@ class Peer:
         kind, args = spec.split(":", 1)
         kind, _, at = kind.partition("@")
         opts, body, obs = [], b"", False
-        if kind in ("fetch", "observe", "ipatch"):
+        tok = None
+        if kind in ("fetch", "observe", "cancel", "ipatch"):
             parts = args.split(":", 2 if kind != "ipatch" else 1)
             cf, records = int(parts[0]), json.loads(parts[-1])
             body = senml_to_cbor(records) if cf == SENML_CBOR else json.dumps(records).encode()
@@ -209,6 +230,9 @@ class Peer:
             if kind == "observe":
                 opts.append((O_OBSERVE, b""))
                 obs = True
+            elif kind == "cancel":
+                opts.append((O_OBSERVE, b"\x01"))
+                tok = self.last_obs
             c, path = code("0.05") if kind != "ipatch" else code("0.07"), at
         elif kind == "get":
             path, accept = args.rsplit(":", 1)
@@ -222,9 +246,9 @@ class Peer:
             return
         else:
             raise SystemExit("lw-rawrd.py: unknown op " + kind)
-        r = self.request(dst, c, path, opts, payload=body, keep=obs)
+        r = self.request(dst, c, path, opts, payload=body, keep=obs, tok=tok)
         cf = uint(opt_of(r, O_CF) or b"") if r else None
-        event(event="op", op=spec, sent=body.hex(), answer=cstr(r["code"]) if r else None, cf=cf,
+        event(event="op", op=spec, sent=body.hex(), token=r["token"].hex() if r else None, answer=cstr(r["code"]) if r else None, cf=cf,
               observe=uint(opt_of(r, O_OBSERVE)) if r and opt_of(r, O_OBSERVE) is not None
               else None, senml=decode(cf, r["payload"]) if r else None,
               text=r["payload"].decode(errors="replace") if r else None)
@@ -251,7 +275,8 @@ class Peer:
             until = self.due[0][0] if self.due else time.monotonic() + 3600
             m = self.pump(until)
             if m is not None:
-                continue  # a late answer to one of ours
+                unasked(m)  # a late answer to one of ours, or a notification not ours
+                continue
             if not self.due or self.due[0][0] > time.monotonic():
                 continue
             _, what, dst = self.due.pop(0)

@@ -266,19 +266,22 @@ static void test_composite(void **state)
 	lw_records_free(&names);
 	/* /1/0/1 is not in this registry: left out */
 	assert_int_equal(lw_fetch_composite(&reg, LW_FMT_SENML_JSON, LW_FMT_NONE, (const uint8_t *)paths,
-					    strlen(paths), &rs, &b, &used), 0);
+					    strlen(paths), &names, &rs, &b, &used), 0);
 	assert_int_equal(used, LW_FMT_SENML_JSON);
+	assert_int_equal(names.n, 4);
+	lw_records_free(&names);
 	assert_string_equal((char *)b.p, "[{\"bn\":\"/9/0/\",\"n\":\"1\",\"v\":7},{\"n\":\"0\",\"vs\":\"pump\"},"
 					 "{\"n\":\"3/1\",\"v\":101}]");
 	lw_records_free(&rs);
 	lw_buf_free(&b);
 	assert_int_equal(lw_fetch_composite(&reg, LW_FMT_SENML_JSON, LW_FMT_TEXT, (const uint8_t *)paths,
-					    strlen(paths), &rs, &b, &used), LW_NOT_ACCEPTABLE);
+					    strlen(paths), &names, &rs, &b, &used), LW_NOT_ACCEPTABLE);
 	assert_int_equal(lw_fetch_composite(&reg, LW_FMT_TLV, LW_FMT_NONE, (const uint8_t *)paths,
-					    strlen(paths), &rs, &b, &used), LW_UNSUPPORTED_CF);
+					    strlen(paths), &names, &rs, &b, &used), LW_UNSUPPORTED_CF);
 	assert_int_equal(lw_fetch_composite(&reg, LW_FMT_SENML_JSON, LW_FMT_NONE,
-					    (const uint8_t *)"[{\"n\":\"/8/0\"}]", 14, &rs, &b, &used),
+					    (const uint8_t *)"[{\"n\":\"/8/0\"}]", 14, &names, &rs, &b, &used),
 			 LW_NOT_FOUND);
+	lw_records_free(&names);
 	lw_records_free(&rs);
 	lw_buf_free(&b);
 	/* a value that cannot be written (/9/0/2 is read-only): nothing written */

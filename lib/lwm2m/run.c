@@ -16,6 +16,8 @@
 #include "m2m/keystore.h"
 #include "state/state.h"
 
+#define SEND_WAIT_MS 9000
+
 int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 	       struct m2m_err *err)
 {
@@ -90,15 +92,30 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 			m2m_err_clear(err);
 		}
 	} else {
-		/* what the deployment wants pushed, in one message, before waiting to be read */
-		used = m2m_now_ms() - start;
-		if (cfg->dm_send && used < budget)
-			lw_dm_send(dm, cfg->dm_send, (unsigned)(budget - used), err);
+		uint64_t awake = m2m_now_ms();
+		unsigned window = cfg->dm.queue_window_ms;
+
+		/*
+		 * What the deployment wants pushed, in one message, before waiting to
+		 * be read. The server's requests are served while its answer is
+		 * awaited, so that wait is part of the window; a server that never
+		 * answers (lwm2m-node-lib ignores a POST to /dp) holds the device no
+		 * longer than the window, or than two transmissions of the Send
+		 * (RFC 7252: ACK_TIMEOUT 2 s x 1.5 x (1 + 2)) if the window is shorter.
+		 */
+		used = awake - start;
+		if (cfg->dm_send && used < budget) {
+			unsigned w = window > SEND_WAIT_MS ? window : SEND_WAIT_MS;
+
+			lw_dm_send(dm, cfg->dm_send, w < budget - used ? w : (unsigned)(budget - used),
+				   err);
+			used = m2m_now_ms() - awake;
+			window = used < window ? window - (unsigned)used : 0;
+		}
 		/* stay reachable for what the server queued, within the run's bound */
 		used = m2m_now_ms() - start;
-		if (used < budget && cfg->dm.queue_window_ms)
-			rc = m2m_dm_serve(dm, cfg->dm.queue_window_ms < budget - used ?
-					  cfg->dm.queue_window_ms : (unsigned)(budget - used),
+		if (used < budget && window)
+			rc = m2m_dm_serve(dm, window < budget - used ? window : (unsigned)(budget - used),
 					  stop, err);
 		if (!rc && cfg->dm.binding == M2M_DM_BINDING_U && *stop)
 			rc = m2m_dm_deregister(dm, 5000, err);

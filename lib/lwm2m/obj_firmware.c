@@ -89,6 +89,9 @@ static const struct fw_map {
 	{ M2M_UPDATE_FAILED, ANY, M2M_ERR_TIMEOUT, FW_IDLE, FW_R_CONNECTION },
 	{ M2M_UPDATE_FAILED, ANY, M2M_ERR_INTEGRITY, FW_IDLE, FW_R_INTEGRITY },
 	{ M2M_UPDATE_FAILED, ANY, M2M_ERR_REFUSED, FW_IDLE, FW_R_TYPE },
+	/* the URI names nothing on its server (HTTP 404, CoAP 4.04): not a URI "from where the
+	 * device can download" (E.6, resource 1), so an invalid URI, not a failed update */
+	{ M2M_UPDATE_FAILED, ANY, M2M_ERR_NOT_FOUND, FW_IDLE, FW_R_URI },
 	/* the transports' answer to a scheme they do not speak */
 	{ M2M_UPDATE_FAILED, ANY, M2M_ERR_CONFIG, FW_IDLE, FW_R_PROTOCOL },
 	{ M2M_UPDATE_FAILED, ANY, ANY, FW_IDLE, FW_R_FAILED },

@@ -26,6 +26,9 @@
 #   reset PATH         answer the next notification of PATH's observation with a reset
 #   mute-updates | answer-updates  leave the client's Updates unanswered (a server that
 #                      is slow or gone for them only) | answer them again
+# The answer to a command's request (observe, fetch, write, attr, exec) carries sent_ms:
+# when the request was sent (the events' clock, "ms"), so ms - sent_ms is how long the
+# client took to answer it.
 #   strict             from now on, an observation is the token AND the client's address
 #                      it answered from (RFC 7641 4.1, RFC 7252 5.3.2): a notification with
 #                      its token from another address is reset ("notify-foreign")
@@ -36,7 +39,7 @@ import socket
 import sys
 import time
 
-from labcoap import Control, build, event, opt, parse, path_opts, uint, uint_bytes
+from labcoap import T0, Control, build, event, opt, parse, path_opts, uint, uint_bytes
 
 
 def main():
@@ -48,6 +51,7 @@ def main():
     lgs, later, blockdelay, mute_updates, strict = {}, [], 0.0, False, False
     bodies = {}  # the blocks of a Register so far, per client address
     pushes = {}  # token -> a body we send in Block1 blocks
+    sent = {}  # token -> when a command's request was sent (ms, the events' clock)
 
     def push_send(tok):
         nonlocal mid
@@ -214,6 +218,7 @@ def main():
                     pkt = build(0, 3, mid, tok, path_opts(cmd[1]) + [(12, b"")],
                                 (cmd[2] if len(cmd) > 2 else "").encode())
                 pending[tok] = (cmd[0], cmd[1], accept)
+                sent[tok] = int((time.monotonic() - T0) * 1000)
                 sock.sendto(pkt, peer)
         if not sock or sock not in r:
             continue
@@ -284,8 +289,8 @@ def main():
             code = "%d.%02d" % (m["code"] >> 5, m["code"] & 31)
             if what == "observe" and seq is not None:
                 obs[tok] = (p, accept, src)
-            first_block(dict(event=what, path=p, code=code, token=tok.hex(), seq=seq),
-                        accept, m, src)
+            first_block(dict(event=what, path=p, code=code, token=tok.hex(), seq=seq,
+                             sent_ms=sent.pop(tok, None)), accept, m, src)
         elif tok in obs and strict and obs[tok][2] != src:
             event(event="notify-foreign", path=obs[tok][0], token=tok.hex(), seq=seq,
                   port=src[1], observed_port=obs[tok][2][1], reset=True)

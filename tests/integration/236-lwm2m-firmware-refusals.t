@@ -61,16 +61,7 @@ head -c $((3 * 1024 * 1024)) /dev/urandom >"$T/payload"
 	-- file path="$T/vendor.key" cert="$T/vendor.pem" >/dev/null
 
 # ---- lighttpd, plain http
-hp=$(free_port)
-cat >"$T/lighttpd.conf" <<C
-server.document-root = "$W"
-server.bind = "127.0.0.1"
-server.port = $hp
-server.errorlog = "$T/lighttpd.err"
-mimetype.assign = ( "" => "application/octet-stream" )
-C
-bg "$T/lighttpd.out" lighttpd -D -f "$T/lighttpd.conf"
-for ((i = 0; i < 100; i++)); do ss -Hltn "sport = :$hp" | grep -q . && break; sleep 0.05; done
+fw_lighttpd "$W"
 H=http://127.0.0.1:$hp
 
 # ---- the device, on 2.0.0 first: pulled and installed through the server

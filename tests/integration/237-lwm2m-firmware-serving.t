@@ -21,16 +21,7 @@ mkdir -p "$W"
 head -c $((64 * 1024 * 1024)) /dev/urandom >"$T/fw.bin"
 fw_sign "$W/fw.pkg" "$T/fw.bin" 2.0.0
 ok $? "a signed package of 64 MiB ($(stat -c %s "$W/fw.pkg") bytes)"
-hp=$(free_port)
-cat >"$T/lighttpd.conf" <<C
-server.document-root = "$W"
-server.bind = "127.0.0.1"
-server.port = $hp
-server.errorlog = "$T/lighttpd.err"
-mimetype.assign = ( "" => "application/octet-stream" )
-C
-bg "$T/lighttpd.out" lighttpd -D -f "$T/lighttpd.conf"
-for ((i = 0; i < 100; i++)); do ss -Hltn "sport = :$hp" | grep -q . && break; sleep 0.05; done
+fw_lighttpd "$W"
 
 port=$(free_port)
 fw_device "$port"

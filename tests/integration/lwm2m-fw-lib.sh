@@ -94,3 +94,12 @@ answer() {
 	wait_count "\"event\":\"$1\",\"path\":\"$2\"" "${3:-1}" 10
 	field "$(ev "$1" "$2" "${3:-1}")" code
 }
+# fw_lighttpd DIR: lighttpd serving DIR over plain http on 127.0.0.1:$hp (set here)
+fw_lighttpd() {
+	local i
+	hp=$(free_port)
+	printf 'server.document-root = "%s"\nserver.bind = "127.0.0.1"\nserver.port = %s\nserver.errorlog = "%s"\nmimetype.assign = ( "" => "application/octet-stream" )\n' \
+		"$1" "$hp" "$T/lighttpd.err" >"$T/lighttpd.conf"
+	bg "$T/lighttpd.out" lighttpd -D -f "$T/lighttpd.conf"
+	for ((i = 0; i < 100; i++)); do ss -Hltn "sport = :$hp" | grep -q . && break; sleep 0.05; done
+}

@@ -102,11 +102,13 @@ def main():
         due = time.monotonic() + delay
         later.append((due, build(0, 1, mid, tok, opts), lg["peer"]))
 
-    def first_block(ev, accept, m, src):
-        # the first block of a value (or the whole of it)
+    def first_block(ev, accept, m, src, sent_ms=None):
+        # the first block of a value (or the whole of it); sent_ms last, after the fields
+        # tests match in order
         b2 = opt(m["opts"], 23)
+        sent_kw = {} if sent_ms is None else {"sent_ms": sent_ms}
         if b2 is None or not uint(b2) & 8:
-            event(**ev, value=m["payload"].decode(errors="replace"))
+            event(**ev, value=m["payload"].decode(errors="replace"), **sent_kw)
             return
         rid = len(lgs) + 1
         while rid in lgs:
@@ -114,7 +116,7 @@ def main():
         s2 = opt(m["opts"], 28)
         lgs[rid] = dict(ev=ev, path=ev["path"], accept=accept, szx=uint(b2) & 7,
                         etag=opt(m["opts"], 4), data=m["payload"], restarts=0, peer=src,
-                        size2=uint(s2) if s2 is not None else None)
+                        size2=uint(s2) if s2 is not None else None, sent_kw=sent_kw)
         get_block(rid, 1)
 
     def next_block(rid, num, m):
@@ -145,7 +147,7 @@ def main():
         event(**lg["ev"], value=lg["data"].decode(errors="replace"), blocks=num + 1,
               etag=(lg["etag"] or b"").hex(), restarts=lg["restarts"], size2=lg["size2"],
               length=len(lg["data"]), block_size=16 << lg["szx"],
-              delay_ms=lg.get("delay_ms", 0))
+              delay_ms=lg.get("delay_ms", 0), **lg["sent_kw"])
         del lgs[rid]
 
     def listen():
@@ -289,8 +291,8 @@ def main():
             code = "%d.%02d" % (m["code"] >> 5, m["code"] & 31)
             if what == "observe" and seq is not None:
                 obs[tok] = (p, accept, src)
-            first_block(dict(event=what, path=p, code=code, token=tok.hex(), seq=seq,
-                             sent_ms=sent.pop(tok, None)), accept, m, src)
+            first_block(dict(event=what, path=p, code=code, token=tok.hex(), seq=seq),
+                        accept, m, src, sent.pop(tok, None))
         elif tok in obs and strict and obs[tok][2] != src:
             event(event="notify-foreign", path=obs[tok][0], token=tok.hex(), seq=seq,
                   port=src[1], observed_port=obs[tok][2][1], reset=True)

@@ -8,8 +8,8 @@
  * journaled as a pull's are: after UPD_FETCH_CHECKPOINT bytes and
  * UPD_FETCH_CHECKPOINT_MS since the last time, each whole MiB handed to the
  * disk without waiting meanwhile (the caller is the LwM2M client's CoAP
- * loop: an fsync and a journal record every MiB of a fast push cost it a
- * third of its throughput, and stalled it). Once the last
+ * loop: an fsync and a journal record after every MiB of a fast push
+ * stalled it each time). Once the last
  * block is in, the journal's fetch step (eng_push_fetch) finds the package
  * complete and the update runs on as any other.
  */

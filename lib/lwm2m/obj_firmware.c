@@ -97,7 +97,9 @@ static const struct fw_map {
 	{ M2M_UPDATE_FAILED, ANY, ANY, FW_IDLE, FW_R_FAILED },
 };
 
-enum fw_job { FW_JOB_NONE = 0, FW_JOB_PULL, FW_JOB_PUSH_END, FW_JOB_APPLY };
+/* FW_JOB_CONTINUE: what an earlier run left under way (a pull, a verify, an install, its
+   health check, an end action), taken up when this run starts */
+enum fw_job { FW_JOB_NONE = 0, FW_JOB_PULL, FW_JOB_PUSH_END, FW_JOB_APPLY, FW_JOB_CONTINUE };
 
 struct lw_fw {
 	const struct m2m_config *cfg;
@@ -118,6 +120,7 @@ struct lw_fw {
 	bool cancel_wanted;      /* a cancel was asked of the worker: checked once it is joined */
 	uint64_t push_at;        /* when its last block came */
 	bool reset;              /* an empty Package URI or Package over an ended update: Idle, 0 */
+	bool resumed;            /* what the journal left under way was looked at (resume()) */
 	struct m2m_update_status st;
 	int st_rc;
 	uint64_t st_at;
@@ -264,13 +267,19 @@ static void push_stop(struct lw_fw *f)
 	f->st_at = 0;
 }
 
+static void resume(struct lw_fw *f);
+
 /* State and Update Result now: the journal through fw_map, then what this object knows first. */
 static void fw_now(struct lw_fw *f, int *state, int *result)
 {
 	bool cancel;
-	/* the job first: one that ended since is joined by status(), which reads afresh */
-	enum fw_job j = running(f, &cancel);
+	enum fw_job j;
 	const struct m2m_update_status *st;
+
+	/* a request before the first step of the loop: what an earlier run left is taken up */
+	resume(f);
+	/* the job first: one that ended since is joined by status(), which reads afresh */
+	j = running(f, &cancel);
 
 	if (f->pushing && m2m_now_ms() - f->push_at > PUSH_IDLE_MS)
 		push_stop(f);
@@ -295,6 +304,10 @@ static void fw_now(struct lw_fw *f, int *state, int *result)
 	/* the Execute was taken and the worker has not written its first record yet */
 	if (j == FW_JOB_APPLY && *state == FW_DOWNLOADED)
 		*state = FW_UPDATING;
+	/* a download resumed: under way again, whatever stopped it before (E.6: Update Result
+	   back to 0 once the process is initiated) */
+	if ((j == FW_JOB_PULL || j == FW_JOB_CONTINUE) && *state == FW_DOWNLOADING)
+		*result = FW_R_INITIAL;
 	/* a pull was taken: it starts with its first record (Update Result back to 0) */
 	if (j == FW_JOB_PULL && *state == FW_IDLE) {
 		*state = FW_DOWNLOADING;
@@ -344,6 +357,8 @@ static void *worker(void *arg)
 		m2m_update_install(f->u, f->src, &err);
 	else if (j == FW_JOB_PUSH_END)
 		m2m_update_push_end(f->u, &err);
+	else if (j == FW_JOB_CONTINUE)
+		m2m_update_continue(f->u, &err);
 	else
 		m2m_update_apply(f->u, &err);
 	running(f, &cancel);
@@ -404,6 +419,31 @@ static int start(struct lw_fw *f, enum fw_job j, const char *src)
 	if (!rc)
 		fresh(f);
 	return rc;
+}
+
+/*
+ * What an earlier run of this client left under way (a kill -9, a power cut,
+ * the end of a --report run's window) is taken up once, when this run starts:
+ * a pull resumes where its journal says (lib/update's resume: a Range), a
+ * downloaded package is verified and held, an install cut off is done again
+ * and its health check run, an end action finished. So the server sees the
+ * truthful State and Update Result after the registration, and the update
+ * goes on to its end without a new order. A package held (Downloaded) waits
+ * for the server's Execute; a push cut off was failed by fw_of.
+ */
+static void resume(struct lw_fw *f)
+{
+	const struct m2m_update_status *st;
+
+	if (f->resumed)
+		return;
+	f->resumed = true;
+	st = status(f);
+	if (f->st_rc || strcmp(st->next, "none") == 0 || st->state == M2M_UPDATE_VERIFIED ||
+	    strcmp(st->source, UPD_PUSH_SOURCE) == 0 || f->thread_live || f->pushing)
+		return;
+	if (open_engine(f) == 0)
+		spawn(f, FW_JOB_CONTINUE);
 }
 
 /*
@@ -650,6 +690,18 @@ static size_t fw_instances(const struct m2m_config *cfg)
 	return cfg->update ? 1 : 0;
 }
 
+/* Each step of the client's loop: the first takes up what an earlier run left. */
+static void fw_run(struct lw_objects *s)
+{
+	struct lw_fw *f;
+
+	if (!s->cfg->update)
+		return;
+	f = fw_of(s);
+	if (f)
+		resume(f);
+}
+
 /* The client ends: the engine stops at its next block (a pull resumes on the next start). */
 static void fw_free(struct lw_objects *s)
 {
@@ -669,5 +721,5 @@ static void fw_free(struct lw_objects *s)
 
 const struct lw_object_def lw_obj_firmware = {
 	.id = 5, .res = fw_res, .n_res = ARRAY_SIZE(fw_res), .ops = &fw_ops,
-	.instances = fw_instances, .free = fw_free,
+	.instances = fw_instances, .run = fw_run, .free = fw_free,
 };

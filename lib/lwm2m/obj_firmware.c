@@ -134,11 +134,17 @@ static int fw_health(void *ctx, const struct m2m_config *cfg, unsigned timeout_m
 	struct lw_fw *f = ctx;
 	struct m2m_dm_health_opts ho = { .version = M2M_DM_HEALTH_OPTS_VERSION,
 					 .timeout_ms = timeout_ms, .stop = stop };
+	int rc;
 
 	/* a configuration package hands the new configuration: it replaces ours */
 	if (cfg != f->cfg)
 		ho.before = f->cfg;
-	return m2m_dm_health(cfg, &ho, err);
+	rc = m2m_dm_health(cfg, &ho, err);
+	/* cut by the end of this client (a --report run's bound, a stop), not unhealthy: not
+	   decided yet, the next run checks again within the bound (resume()) */
+	if (rc && stop && *stop)
+		return m2m_err_set(err, M2M_ERR_BUSY, "health: stopped; the next run checks again");
+	return rc;
 }
 
 /* The engine opened here, in the CoAP loop: a held update lock is answered at once. */

@@ -17,9 +17,7 @@ mkdir -p "$W"
 # 1.5 MiB: about 10 s at the server's rate, past the engine's first checkpoint (1 MiB)
 head -c 1572864 /dev/urandom >"$T/fw.bin"
 fw_sign "$W/fw.pkg" "$T/fw.bin" 2.0.0
-hp=$(free_port)
-bg "$T/http.log" python3 "$ROOT/tests/tools/slow-http.py" "$hp" "$W"
-for ((i = 0; i < 100; i++)); do ss -Hltn "sport = :$hp" | grep -q . && break; sleep 0.05; done
+fw_slow_http "$W"
 port=$(free_port)
 fw_device "$port"
 URL=http://127.0.0.1:$hp/fw.pkg

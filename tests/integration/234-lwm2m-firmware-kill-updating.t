@@ -17,9 +17,7 @@ mkdir -p "$W"
 head -c 30000 /dev/urandom >"$T/fw.bin"
 fw_sign "$W/fw-2.pkg" "$T/fw.bin" 2.0.0
 fw_sign "$W/fw-3.pkg" "$T/fw.bin" 3.0.0
-hp=$(free_port)
-bg "$T/http.log" python3 "$ROOT/tests/tools/slow-http.py" "$hp" "$W"
-for ((i = 0; i < 100; i++)); do ss -Hltn "sport = :$hp" | grep -q . && break; sleep 0.05; done
+fw_slow_http "$W"
 port=$(free_port)
 fw_device "$port"
 # the installer: records its calls; install writes its pid, waits for $T/go (at most

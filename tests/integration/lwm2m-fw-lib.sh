@@ -25,6 +25,13 @@ fw_sign() {
 		-- file path="$T/vendor.key" cert="$T/vendor.pem" >/dev/null
 }
 
+# fw_slow_http DIR: tests/tools/slow-http.py serving DIR on a free port ($hp), until it listens
+fw_slow_http() {
+	hp=$(free_port)
+	bg "$T/http.log" python3 "$ROOT/tests/tools/slow-http.py" "$hp" "$1"
+	for ((i = 0; i < 100; i++)); do ss -Hltn "sport = :$hp" | grep -q . && break; sleep 0.05; done
+}
+
 # fw_installer: the script installer $T/install.sh, which records its calls in $T/calls
 # and copies what it installs to $T/installed
 fw_installer() {

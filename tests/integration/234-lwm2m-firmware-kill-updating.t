@@ -7,9 +7,12 @@
 # registration) passes, Update Result 1 (E.6: "Firmware updated successfully") and State
 # Idle; once it fails, the engine rolls back (the installer's rollback) and the server
 # sees Update Result 8 ("Firmware update failed") with State Idle and the device still
-# on the version it had. Against the project's CoAP peer (tests/tools/lw-observer.py).
+# on the version it had. And a --serve stopped (SIGTERM) while the health check of its
+# update waits (its registration not proven: the server deaf) leaves the update installed,
+# not rolled back: the next run checks again and commits (Update Result 1). Against the
+# project's CoAP peer (tests/tools/lw-observer.py).
 . "$(dirname "$0")/lwm2m-fw-lib.sh"
-plan 12
+plan 17
 
 fw_vendor
 W=$T/www
@@ -92,6 +95,39 @@ wait "$cli" 2>/dev/null
 serve 4
 ok $? "restarted once more"
 is "$(read_until /5/0/5 8 2) $(read_until /5/0/3 0 1)" "8 0" "still Update Result 8, State Idle"
+kill -TERM "$cli"
+wait "$cli" 2>/dev/null
+
+# ---- a --serve stopped (SIGTERM) while its update's health check waits: not a rollback
+# (the check was cut, not failed); the next run checks again and commits. The check
+# waits because the serving client's last Update failed (the server deaf).
+sed -i 's/lifetime: 10m/lifetime: 20s/' "$T/m2m.yaml"
+rm -f "$T/go" "$T/install-rc"
+serve 5
+ctl write /5/0/1 "http://127.0.0.1:$hp/fw-3.pkg"
+is "$(read_until /5/0/3 2 20)" 2 "3.0.0 pulled again: Downloaded"
+ctl exec /5/0/2
+[ "$(read_until /5/0/3 3 10)" = 3 ]
+ok $? "Update executed: Updating"
+ctl deaf
+# the client's next Update (lifetime 20 s) finds nobody: its registration is not proven
+wait_for "$T/serve5.log.err" 'unreachable' 25
+ok $? "the serving client's Update failed (the server deaf)"
+touch "$T/go"
+for ((i = 0; i < 100; i++)); do
+	"$BIN/m2mdm-update" status --json | tr -d ' ' | grep -q '"state":"installed"' && break
+	sleep 0.1
+done
+sleep 1
+kill -TERM "$cli"
+wait "$cli" 2>/dev/null
+st=$("$BIN/m2mdm-update" status --json | tr -d ' \n')
+is "$(grep -oE '"state":"[^"]*"' <<<"$st") $(grep -c '^rollback gate-fw 3.0.0' "$T/calls")" '"state":"installed" 1' \
+	"stopped in its health check: still installed, not rolled back (the one rollback is the case above)"
+ctl hear
+serve 6
+is "$(read_until /5/0/5 1 30) $(read_until /5/0/3 0 1)" "1 0" \
+	"the next run checks again: committed, Update Result 1, State Idle"
 kill -TERM "$cli"
 wait "$cli" 2>/dev/null
 [ "$_fail" = 0 ] || { diag "$(tail -30 "$T/srv.log")"; diag "$(cat "$T/calls")"; diag "$(tail -30 "$T/serve3.log.err")"; }

@@ -26,13 +26,7 @@ dm:
   timeout: 10s
 YAML
 }
-peer() { # NAME OPTION...: a raw peer on a port of its own ($port)
-	local name=$1
-	shift
-	port=$(free_port)
-	bg "$T/$name.log" python3 "$ROOT/tests/tools/lw-rawrd.py" "$port" "$@"
-	wait_for "$T/$name.log" '"event":"listening"' 10
-}
+peer() { rawrd_peer "$@"; } # NAME OPTION...: a raw peer on a port of its own ($port)
 # the queries of the requests a peer saw, one line each: PATH ANSWER QUERY...
 seen() {
 	python3 - "$T/$1.log" <<'EOF'

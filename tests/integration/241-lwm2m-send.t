@@ -30,13 +30,9 @@ dm:
   send: [/3/0/0, /3/0/2, /1/0/1]
 YAML
 }
-peer() { # NAME OPTION...: a raw peer on a port of its own ($port)
-	local name=$1
-	shift
-	port=$(free_port)
-	bg "$T/$name.log" python3 "$ROOT/tests/tools/lw-rawrd.py" "$port" "$@"
-	wait_for "$T/$name.log" '"event":"listening"' 10
-	conf "$name" "$port"
+peer() { # NAME OPTION...: a raw peer on a port of its own ($port), and NAME's config for it
+	rawrd_peer "$@"
+	conf "$1" "$port"
 }
 report() { # NAME
 	M2M_CONFIG=$T/$1.yaml "$BIN/m2mdm-status" --report -v >"$T/$1.out" 2>>"$T/$1.err"

@@ -155,3 +155,13 @@ bs_peers() {
 bs_step() { grep "\"step\":\"$1\"" "$T/bs.log"; }
 # jfield JSON KEY: one member of a JSON object
 jfield() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+
+# rawrd_peer NAME OPTION...: the raw LwM2M server peer tests/tools/lw-rawrd.py on a port
+# of its own ($port), its events in $T/NAME.log, listening when this returns
+rawrd_peer() {
+	local name=$1
+	shift
+	port=$(free_port)
+	bg "$T/$name.log" python3 "$ROOT/tests/tools/lw-rawrd.py" "$port" "$@"
+	wait_for "$T/$name.log" '"event":"listening"' 10
+}

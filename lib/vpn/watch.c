@@ -51,6 +51,7 @@
 #include "net/net.h"
 #include "vici/vici.h"
 #include "vpn/vpn_int.h"
+#include "vpn/watch_int.h"
 
 #define POLL_UP_MS 5000        /* re-check a tunnel that is up */
 #define POLL_CONNECTING_MS 1000
@@ -58,66 +59,7 @@
 #define EVENT_READ_MS 100      /* a step reads charon's events for at most this long */
 #define STOP_SLICE_MS 250      /* m2m_vpn_watch(): how late it may see *stop */
 #define EVENTS_CONNECT_MS 1000 /* connecting the event stream, all registrations included */
-/* a request unanswered this long is not an answer on its way: the SA is unconfirmed */
-#define UNANSWERED_MS 2000
 #define GUARD_CHECK_MS 1000    /* the guards looked at without a notification (safety net) */
-
-struct watched {
-	const struct m2m_vpn_profile *p;
-	int lock;
-	unsigned fails;
-	uint64_t next;
-	enum m2m_vpn_state last;
-	int last_rc;
-	/* the gateway's answers on our IKE SA, from charon's log stream (the step's) */
-	unsigned ike_id;        /* the IKE SA the lines below are about; 0 not known yet */
-	uint64_t quiet_since;   /* first request of ours still unanswered (monotonic), 0 none */
-	time_t quiet_wall;      /* the same on the wall clock, for "status" */
-	bool unconfirmed;       /* said so: logged, and in the state directory */
-	bool no_path;           /* charon had no route to the gateway meanwhile */
-	uint64_t path_back;     /* when charon could send again after no_path, 0 not yet */
-	bool restart;           /* check(): drop ike_id and initiate a new IKE SA */
-	unsigned first_step;    /* retry.network's first step: how long a returned path may stay silent */
-	char why[96];           /* what showed it */
-	char *held;             /* the guard's rules the watch's own copy holds */
-};
-
-/* What the helper thread does next: connect the event stream, or look after one profile. */
-enum job { JOB_NONE, JOB_EVENTS, JOB_PROFILE };
-
-struct logline {
-	struct logline *next;
-	int prio;
-	char msg[];
-};
-
-struct m2m_vpn_watch {
-	const struct m2m_config *cfg;
-	struct watched *w;
-	size_t n;
-	m2m_log_fn log;
-	void *log_ctx;
-	struct m2m_vpn *vpn;       /* the helper's: charon's requests */
-	struct vici_conn *ev;      /* charon's events, read by the step */
-	uint64_t ev_retry;
-	bool ev_lost;
-	volatile int closing;      /* the helper's attempt in progress gives up */
-	int epfd, wake, timer;     /* wake: the helper's eventfd */
-	int ev_armed;              /* the event fd in epfd now, or -1 */
-	size_t cursor;             /* round robin over the profiles */
-	struct net_nft *hold;      /* owns the guards' copies (flags owner), or NULL */
-	int nftmon;                /* nftables' change notifications, or -1 */
-	uint64_t guard_next;       /* the next look at the guards without a notification */
-
-	pthread_t thread;
-	bool thread_started;
-	pthread_mutex_t mu;        /* guards what follows, and hands w[] back and forth */
-	pthread_cond_t cv;
-	enum job job;
-	size_t job_idx;
-	bool job_done, quit;
-	struct logline *q, **q_tail; /* the helper's log lines, for the step to deliver */
-};
 
 /* ---- log lines: the helper queues, the caller's thread delivers ---------- */
 
@@ -166,8 +108,7 @@ static void queue_log(void *ctx, int prio, const char *fmt, ...)
 	va_end(ap);
 }
 
-__attribute__((format(printf, 3, 4))) static void wlog(struct m2m_vpn_watch *wa, int prio,
-							const char *fmt, ...)
+void vpn_wlog(struct m2m_vpn_watch *wa, int prio, const char *fmt, ...)
 {
 	char buf[1024];
 	va_list ap;
@@ -183,8 +124,6 @@ __attribute__((format(printf, 3, 4))) static void wlog(struct m2m_vpn_watch *wa,
 	}
 	va_end(ap);
 }
-
-#define WLOG(wa, prio, ...) wlog(wa, prio, __VA_ARGS__)
 
 /* Hand the helper's lines to the caller's log callback, in order. */
 static void deliver_logs(struct m2m_vpn_watch *wa)
@@ -391,103 +330,6 @@ static void *helper(void *arg)
 
 /* ---- the caller's side --------------------------------------------------- */
 
-/* ---- the gateway's answers (the step's side) ------------------------------ */
-
-static bool starts(const char *s, const char *prefix)
-{
-	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/* Say it once: the log, and the state file "status" reads. */
-static void mark_unconfirmed(struct m2m_vpn_watch *wa, struct watched *w)
-{
-	char when[16];
-	char msg[200];
-	struct tm tm;
-
-	if (w->unconfirmed || !w->ike_id)
-		return;
-	w->unconfirmed = true;
-	localtime_r(&w->quiet_wall, &tm);
-	strftime(when, sizeof(when), "%H:%M:%S", &tm);
-	snprintf(msg, sizeof(msg), "the gateway has not answered since %s (%s)", when, w->why);
-	WLOG(wa, LOG_WARNING, "%s: %s", w->p->name, msg);
-	vpn_liveness_save(wa->cfg, w->p->name, w->ike_id, w->quiet_wall, msg);
-}
-
-/* Nothing is known about the gateway's answers (again). */
-static void forget(struct m2m_vpn_watch *wa, struct watched *w)
-{
-	if (w->unconfirmed)
-		vpn_liveness_clear(wa->cfg, w->p->name);
-	w->quiet_since = 0;
-	w->unconfirmed = w->no_path = w->restart = false;
-	w->path_back = 0;
-}
-
-/* The gateway answered on this IKE SA (or a new one is up). */
-static void confirmed(struct m2m_vpn_watch *wa, struct watched *w, const char *how)
-{
-	if (w->unconfirmed)
-		WLOG(wa, LOG_NOTICE, "%s: the gateway answers again (%s)", w->p->name, how);
-	forget(wa, w);
-}
-
-static void quiet(struct watched *w, const char *why)
-{
-	if (w->quiet_since)
-		return;
-	w->quiet_since = m2m_now_ms();
-	w->quiet_wall = time(NULL);
-	snprintf(w->why, sizeof(w->why), "%s", why);
-}
-
-/*
- * One of charon's log lines about our IKE SA. The words are charon's own
- * (5.9: task_manager_v2.c, ike_mobike.c, ike_sa.c, sender.c, message.c).
- */
-static void on_ike_log(struct m2m_vpn_watch *wa, struct watched *w, unsigned id, const char *m)
-{
-	if (id != w->ike_id) {
-		/* a newer SA of ours: follow it; lines of an older one no longer matter */
-		if (w->ike_id && id < w->ike_id)
-			return;
-		forget(wa, w);
-		w->ike_id = id;
-	}
-	if (starts(m, "parsed ") && (strstr(m, " response ") || strstr(m, " request "))) {
-		/* an answer, or the gateway's own request: it knows this SA */
-		if (w->quiet_since)
-			confirmed(wa, w, m + strlen("parsed "));
-		return;
-	}
-	if (starts(m, "sending DPD request") || starts(m, "requesting address change") ||
-	    starts(m, "sending address list update") || starts(m, "checking if current path")) {
-		quiet(w, "dead-peer detection");
-		return;
-	}
-	if (strstr(m, "update deferred") || strstr(m, "probing deferred") ||
-	    starts(m, "old path is not available")) {
-		quiet(w, "no route to it");
-		w->no_path = true;
-		w->path_back = 0;
-		mark_unconfirmed(wa, w);
-		return;
-	}
-	if (starts(m, "retransmit ") || starts(m, "path probing attempt")) {
-		quiet(w, "requests retransmitted");
-		mark_unconfirmed(wa, w);
-	}
-	if (w->no_path && !w->path_back &&
-	    (starts(m, "sending packet") || starts(m, "path probing attempt") ||
-	     starts(m, "requesting address change"))) {
-		/* a path again: the gateway has one round trip and retry.network's first step */
-		w->path_back = m2m_now_ms();
-		WLOG(wa, LOG_INFO, "%s: a path to the gateway again; waiting for its answer",
-		     w->p->name);
-	}
-}
-
 static struct watched *watched_by_ike(struct m2m_vpn_watch *wa, const char *ike)
 {
 	char name[64];
@@ -502,42 +344,6 @@ static struct watched *watched_by_ike(struct m2m_vpn_watch *wa, const char *ike)
 	return NULL;
 }
 
-/*
- * What is due from the answers seen: an unanswered request becomes
- * "unconfirmed" after UNANSWERED_MS; a returned path the gateway leaves
- * unanswered for retry.network's first step means it has dropped our SA.
- * Returns the next time this needs a look (or UINT64_MAX).
- */
-static uint64_t liveness_due(struct m2m_vpn_watch *wa, uint64_t now)
-{
-	uint64_t next = UINT64_MAX;
-
-	for (size_t i = 0; i < wa->n; i++) {
-		struct watched *w = &wa->w[i];
-
-		if (!w->quiet_since)
-			continue;
-		if (!w->unconfirmed) {
-			if (now >= w->quiet_since + UNANSWERED_MS)
-				mark_unconfirmed(wa, w);
-			else if (w->quiet_since + UNANSWERED_MS < next)
-				next = w->quiet_since + UNANSWERED_MS;
-		}
-		if (w->path_back && !w->restart) {
-			uint64_t at = w->path_back + w->first_step;
-
-			if (now >= at) {
-				w->restart = true;
-				w->fails = 0;
-				w->next = now;
-			} else if (at < next) {
-				next = at;
-			}
-		}
-	}
-	return next;
-}
-
 static void on_event(void *ctx, const char *event, const struct vici_node *msg)
 {
 	struct m2m_vpn_watch *wa = ctx;
@@ -550,7 +356,7 @@ static void on_event(void *ctx, const char *event, const struct vici_node *msg)
 
 		w = watched_by_ike(wa, vici_find_str(msg, "ikesa-name"));
 		if (w && line && id)
-			on_ike_log(wa, w, (unsigned)strtoul(id, NULL, 10), line);
+			vpn_live_log(wa, w, (unsigned)strtoul(id, NULL, 10), line);
 		return;
 	}
 	/*
@@ -567,12 +373,12 @@ static void on_event(void *ctx, const char *event, const struct vici_node *msg)
 			/* a MOBIKE update answered, or a new IKE SA up */
 			const char *id = vici_find_str(n, "uniqueid");
 
-			confirmed(wa, w, event);
+			vpn_live_confirmed(wa, w, event);
 			if (id)
 				w->ike_id = (unsigned)strtoul(id, NULL, 10);
 		} else if (strcmp(event, "ike-updown") == 0) {
 			/* that SA is gone: its silence no longer says anything */
-			forget(wa, w);
+			vpn_live_forget(wa, w);
 		}
 		if (strcmp(event, "ike-update") == 0)
 			continue;
@@ -741,7 +547,7 @@ int m2m_vpn_watch_step(struct m2m_vpn_watch *wa, unsigned *next_ms, struct m2m_e
 		return rc;
 	read_events(wa);
 	now = m2m_now_ms();
-	due = liveness_due(wa, now);
+	due = vpn_live_due(wa, now);
 	if (next_job(wa, now)) {
 		set_timer(wa, guard_due(wa));
 		return arm_events(wa, false, err);

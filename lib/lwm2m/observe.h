@@ -165,4 +165,16 @@ void lw_obs_parse(struct lw_observers *s, struct lw_obs_settings *set, const cha
 		  size_t len, const char *server, const char *endpoint);
 void lw_obs_free(struct lw_observers *s);
 
+/*
+ * Between observe.c (the observations while a run lasts) and observe_store.c
+ * (what is kept across runs).
+ */
+#define NOTE_MAX (64 * 1024) /* a stored notification larger than this is not kept */
+uint64_t lw_obs_wall_ms(void);
+struct lw_obs *lw_obs_by_path(struct lw_observers *s, const char *path);
+void lw_obs_notes_free(struct lw_obs *o);
+void lw_obs_lost_add(struct lw_observers *s, const char *path, uint64_t at);
+/* the most notifications stored for one observation */
+size_t lw_obs_note_max(const struct lw_observers *s);
+
 #endif

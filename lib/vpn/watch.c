@@ -59,7 +59,6 @@
 #define EVENT_READ_MS 100      /* a step reads charon's events for at most this long */
 #define STOP_SLICE_MS 250      /* m2m_vpn_watch(): how late it may see *stop */
 #define EVENTS_CONNECT_MS 1000 /* connecting the event stream, all registrations included */
-#define GUARD_CHECK_MS 1000    /* the guards looked at without a notification (safety net) */
 
 /* ---- log lines: the helper queues, the caller's thread delivers ---------- */
 
@@ -240,7 +239,7 @@ static void check(struct m2m_vpn_watch *wa, struct watched *w)
 		rc = m2m_vpn_up(vpn, p->name, left > 0 ? (unsigned)left : 1, &st, &err);
 		goto initiated;
 	}
-	/* the guards are the step's (keep_guards), in every state of the tunnel */
+	/* the guards are the step's (vpn_keep_guards), in every state of the tunnel */
 	rc = m2m_vpn_status(vpn, p->name, &st, &err);
 	vpn->limit = outer;
 	if (!rc && st.state == M2M_VPN_STATE_UNCONFIRMED) {
@@ -479,44 +478,6 @@ static void set_timer(struct m2m_vpn_watch *wa, unsigned ms)
 	timerfd_settime(wa->timer, 0, &its, NULL);
 }
 
-/*
- * The fail-closed guards, on the caller's thread and whatever the helper is
- * doing: at once when nftables says something changed (a firewall reload,
- * `nft flush ruleset`, a rule deleted), else every GUARD_CHECK_MS. Each is
- * looked at rule by rule and put back if it is not whole; meanwhile the
- * watch's own copy, which no other process can touch, holds the traffic.
- */
-static void keep_guards(struct m2m_vpn_watch *wa, bool changed)
-{
-	uint64_t now = m2m_now_ms();
-
-	if (!changed && now < wa->guard_next)
-		return;
-	wa->guard_next = now + GUARD_CHECK_MS;
-	for (size_t i = 0; i < wa->n; i++) {
-		const struct m2m_vpn_profile *p = wa->w[i].p;
-		struct m2m_err e;
-		bool restored;
-
-		if (!p->fail_closed)
-			continue;
-		m2m_err_clear(&e);
-		if (vpn_guard_keep(wa->hold, wa->cfg, p, &wa->w[i].held, &restored, &e) != M2M_OK)
-			WLOG(wa, LOG_ERR, "%s: %s", p->name, e.msg);
-		else if (restored)
-			WLOG(wa, LOG_WARNING, "%s: fail-closed guard was changed or gone; put back (%llu ms)",
-			     p->name, (unsigned long long)(m2m_now_ms() - now));
-	}
-}
-
-/* ms until the guards' next look (keep_guards has set it: at most GUARD_CHECK_MS) */
-static unsigned guard_due(const struct m2m_vpn_watch *wa)
-{
-	uint64_t now = m2m_now_ms();
-
-	return wa->guard_next > now ? (unsigned)(wa->guard_next - now) : 0;
-}
-
 int m2m_vpn_watch_step(struct m2m_vpn_watch *wa, unsigned *next_ms, struct m2m_err *err)
 {
 	uint64_t now, next, drain, due;
@@ -534,11 +495,11 @@ int m2m_vpn_watch_step(struct m2m_vpn_watch *wa, unsigned *next_ms, struct m2m_e
 	if (!busy)
 		wa->job = JOB_NONE;
 	pthread_mutex_unlock(&wa->mu);
-	keep_guards(wa, wa->nftmon >= 0 && net_nft_monitor_drain(wa->nftmon));
+	vpn_keep_guards(wa, wa->nftmon >= 0 && net_nft_monitor_drain(wa->nftmon));
 	deliver_logs(wa);
 	if (busy) {
 		/* the helper's eventfd wakes the caller when it is done; the guards' next look before */
-		set_timer(wa, guard_due(wa));
+		set_timer(wa, vpn_guard_due(wa));
 		return M2M_OK;
 	}
 
@@ -549,7 +510,7 @@ int m2m_vpn_watch_step(struct m2m_vpn_watch *wa, unsigned *next_ms, struct m2m_e
 	now = m2m_now_ms();
 	due = vpn_live_due(wa, now);
 	if (next_job(wa, now)) {
-		set_timer(wa, guard_due(wa));
+		set_timer(wa, vpn_guard_due(wa));
 		return arm_events(wa, false, err);
 	}
 	next = now + POLL_UP_MS;
@@ -672,14 +633,9 @@ static void watch_free(struct m2m_vpn_watch *wa)
 			vpn_liveness_clear(wa->cfg, wa->w[i].p->name);
 	vici_close(wa->ev);
 	m2m_vpn_close(wa->vpn);
-	for (size_t i = 0; i < wa->n; i++) {
+	for (size_t i = 0; i < wa->n; i++)
 		m2m_unlock(wa->w[i].lock);
-		free(wa->w[i].held);
-	}
-	/* the watch's copies of the guards go with their owner; the guards stay */
-	net_nft_close(wa->hold);
-	if (wa->nftmon >= 0)
-		close(wa->nftmon);
+	vpn_watch_guards_close(wa);
 	if (wa->epfd >= 0)
 		close(wa->epfd);
 	if (wa->wake >= 0)
@@ -690,45 +646,6 @@ static void watch_free(struct m2m_vpn_watch *wa)
 	pthread_mutex_destroy(&wa->mu);
 	free(wa->w);
 	free(wa);
-}
-
-/*
- * While the watch runs: a copy of each guard that only it can change, and
- * nftables' notifications, so that a flushed rule set is put back within
- * milliseconds and nothing leaves in clear meanwhile. Without either (an
- * older kernel) the guards are still looked at every GUARD_CHECK_MS.
- */
-static int watch_guards(struct m2m_vpn_watch *wa, struct m2m_err *err)
-{
-	struct epoll_event ee = { .events = EPOLLIN };
-	struct m2m_err e;
-	bool any = false;
-
-	for (size_t i = 0; i < wa->n; i++)
-		any = any || wa->w[i].p->fail_closed;
-	if (!any)
-		return M2M_OK;
-	if (net_nft_monitor_open(&wa->nftmon, &e) != M2M_OK)
-		WLOG(wa, LOG_WARNING, "%s; the guards are looked at every %u ms", e.msg, GUARD_CHECK_MS);
-	if (wa->nftmon >= 0) {
-		ee.data.fd = wa->nftmon;
-		if (epoll_ctl(wa->epfd, EPOLL_CTL_ADD, wa->nftmon, &ee) < 0)
-			return m2m_err_set(err, M2M_ERR_FAILURE, "epoll_ctl: %s", strerror(errno));
-	}
-	if (net_nft_open(&wa->hold, &e) != M2M_OK)
-		WLOG(wa, LOG_WARNING, "%s: no copy of the guards while watch runs", e.msg);
-	for (size_t i = 0; wa->hold && i < wa->n; i++) {
-		bool restored;
-
-		if (!wa->w[i].p->fail_closed)
-			continue;
-		if (vpn_guard_keep(wa->hold, wa->cfg, wa->w[i].p, &wa->w[i].held, &restored, &e)) {
-			/* the guard itself is in place: the copy is a second line, not a reason to stop */
-			WLOG(wa, LOG_WARNING, "%s: %s", wa->w[i].p->name, e.msg);
-		}
-	}
-	wa->guard_next = m2m_now_ms() + GUARD_CHECK_MS;
-	return M2M_OK;
 }
 
 int m2m_vpn_watch_open(const struct m2m_config *cfg, const char *const *profiles,
@@ -776,7 +693,7 @@ int m2m_vpn_watch_open(const struct m2m_config *cfg, const char *const *profiles
 	rc = start_helper(wa, err);
 	if (rc)
 		goto fail;
-	rc = watch_guards(wa, err);
+	rc = vpn_watch_guards(wa, err);
 	if (rc)
 		goto fail;
 	WLOG(wa, LOG_INFO, "supervising %zu profile%s", wa->n, wa->n == 1 ? "" : "s");

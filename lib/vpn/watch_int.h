@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What watch.c (the supervision: the helper thread, the step, open and
- * close) and watch_live.c (the gateway's answers on each IKE SA) share.
+ * close), watch_live.c (the gateway's answers on each IKE SA) and
+ * watch_guard.c (the fail-closed guards while watch runs) share.
  */
 #ifndef M2M_VPN_WATCH_INT_H
 #define M2M_VPN_WATCH_INT_H
@@ -88,5 +89,16 @@ void vpn_live_confirmed(struct m2m_vpn_watch *wa, struct watched *w, const char 
 void vpn_live_forget(struct m2m_vpn_watch *wa, struct watched *w);
 /* what is due from the answers seen; the next time this needs a look (or UINT64_MAX) */
 uint64_t vpn_live_due(struct m2m_vpn_watch *wa, uint64_t now);
+
+/* watch_guard.c: the guards while watch runs */
+#define GUARD_CHECK_MS 1000 /* the guards looked at without a notification (safety net) */
+/* put the watch's copies and the notifications in place (a warning, not a failure, without) */
+int vpn_watch_guards(struct m2m_vpn_watch *wa, struct m2m_err *err);
+/* look at the guards now if changed, else if GUARD_CHECK_MS has passed; put back what is not whole */
+void vpn_keep_guards(struct m2m_vpn_watch *wa, bool changed);
+/* ms until the guards' next look without a notification */
+unsigned vpn_guard_due(const struct m2m_vpn_watch *wa);
+/* the copies and the notifications go; the guards stay */
+void vpn_watch_guards_close(struct m2m_vpn_watch *wa);
 
 #endif

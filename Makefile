@@ -178,7 +178,8 @@ check: all units
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/m2m \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
-		$(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions
+		$(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions \
+		$(DESTDIR)$(DATADIR)/m2m/lwm2m
 	install -m 0755 $(CMDS) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(B)/libm2m.a $(DESTDIR)$(LIBDIR)/
 	install -m 0755 $(B)/libm2m.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/
@@ -186,6 +187,7 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|$(PKGS)|' lib/libm2m.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libm2m.pc
 	install -m 0644 lib/include/m2m/*.h $(DESTDIR)$(INCLUDEDIR)/m2m/
+	install -m 0644 lwm2m/ddf/*.xml $(DESTDIR)$(DATADIR)/m2m/lwm2m/
 	for f in $(MANS); do s=$${f##*.}; install -m 0644 $$f $(DESTDIR)$(MANDIR)/man$$s/; done
 	for f in completions/*.bash; do [ -e "$$f" ] && install -m 0644 $$f \
 		$(DESTDIR)$(DATADIR)/bash-completion/completions/$$(basename $$f .bash); done; true

@@ -500,16 +500,47 @@ static void test_b64(void **state)
 }
 
 /* The shipped DDF describes the resources the VPN object serves. */
+/* the text of <tag>...</tag> in the item at p (up to its </Item>), into out */
+static void ddf_field(const char *p, const char *tag, char *out, size_t n)
+{
+	char open[32], close[32];
+	const char *end = strstr(p, "</Item>"), *a, *b;
+
+	snprintf(open, sizeof(open), "<%s>", tag);
+	snprintf(close, sizeof(close), "</%s>", tag);
+	a = strstr(p, open);
+	assert_non_null(a);
+	assert_true(end == NULL || a < end);
+	a += strlen(open);
+	b = strstr(a, close);
+	assert_non_null(b);
+	assert_true((size_t)(b - a) < n);
+	memcpy(out, a, (size_t)(b - a));
+	out[b - a] = 0;
+}
+
+/*
+ * lwm2m/ddf/33810.xml (what a management server loads, OMA's DDF schema)
+ * says what the client serves: each item's operations, type and
+ * multiplicity as the object's table has them, and no item it does not serve.
+ */
 static void test_vpn_ddf(void **state)
 {
+	static const char *const types[] = { [LW_NONE] = "", [LW_STRING] = "String",
+					     [LW_INTEGER] = "Integer", [LW_UNSIGNED] = "Unsigned Integer",
+					     [LW_FLOAT] = "Float", [LW_BOOLEAN] = "Boolean",
+					     [LW_OPAQUE] = "Opaque", [LW_TIME] = "Time",
+					     [LW_OBJLNK] = "Objlnk" };
 	struct m2m_config cfg = { 0 };
 	struct lw_objects objs;
 	struct lw_registry r = { 0 };
 	struct lw_object *o;
-	char *xml = NULL, item[32];
-	size_t cap = 0;
+	char *xml = NULL, item[32], got[32], want[8];
+	const char *p;
+	size_t cap = 0, items = 0;
 	FILE *f = fopen("lwm2m/ddf/33810.xml", "r");
 
+	(void)state;
 	assert_non_null(f);
 	assert_true(getdelim(&xml, &cap, 0, f) > 0);
 	fclose(f);
@@ -518,9 +549,25 @@ static void test_vpn_ddf(void **state)
 	o = lw_registry_find(&r, LW_OBJ_M2M_VPN);
 	assert_non_null(o);
 	assert_non_null(strstr(xml, "<ObjectID>33810</ObjectID>"));
+	assert_non_null(strstr(xml, "<MultipleInstances>Multiple</MultipleInstances>\n\t\t<Mandatory>"));
+	for (p = xml; (p = strstr(p, "<Item ID=\"")) != NULL; p++)
+		items++;
+	assert_int_equal(items, o->n_res);
 	for (size_t i = 0; i < o->n_res; i++) {
-		snprintf(item, sizeof(item), "<Item ID=\"%u\">", o->res[i].id);
-		assert_non_null(strstr(xml, item));
+		const struct lw_res_def *d = &o->res[i];
+
+		snprintf(item, sizeof(item), "<Item ID=\"%u\">", d->id);
+		p = strstr(xml, item);
+		assert_non_null(p);
+		snprintf(want, sizeof(want), "%s%s%s", d->ops & LW_OP_R ? "R" : "",
+			 d->ops & LW_OP_W ? "W" : "", d->ops & LW_OP_E ? "E" : "");
+		ddf_field(p, "Operations", got, sizeof(got));
+		assert_string_equal(got, want);
+		ddf_field(p, "Type", got, sizeof(got));
+		assert_true(d->type < sizeof(types) / sizeof(types[0]) && types[d->type]);
+		assert_string_equal(got, types[d->type]);
+		ddf_field(p, "MultipleInstances", got, sizeof(got));
+		assert_string_equal(got, d->multiple ? "Multiple" : "Single");
 	}
 	lw_objects_free(&objs);
 	free(xml);

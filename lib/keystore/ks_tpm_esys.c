@@ -6,6 +6,7 @@
  * deadline, and the errors of tpm2-tss in our terms.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,13 +83,18 @@ void ks_tpm_close(struct tpm *t)
 /*
  * The tabrmd TCTI reports a missing resource manager through GLib, straight
  * to stderr; the caller gets our one-line message instead, so stderr is
- * pointed at /dev/null while the TCTI is loaded.
+ * pointed at /dev/null while the TCTI is loaded. stderr is the process's:
+ * one thread at a time (two at once could each restore the other's
+ * /dev/null and leave stderr silent for good).
  */
+static pthread_mutex_t stderr_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static TSS2_RC quiet_tcti_init(const char *conf, TSS2_TCTI_CONTEXT **tcti)
 {
 	int saved, null;
 	TSS2_RC rc;
 
+	pthread_mutex_lock(&stderr_mu);
 	fflush(stderr);
 	saved = dup(STDERR_FILENO);
 	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -101,6 +107,7 @@ static TSS2_RC quiet_tcti_init(const char *conf, TSS2_TCTI_CONTEXT **tcti)
 	}
 	if (null >= 0)
 		close(null);
+	pthread_mutex_unlock(&stderr_mu);
 	return rc;
 }
 
@@ -114,6 +121,7 @@ static TSS2_RC quiet_tcti_init(const char *conf, TSS2_TCTI_CONTEXT **tcti)
  * answering after that is not caught here.
  */
 static bool probed;
+static pthread_mutex_t probe_mu = PTHREAD_MUTEX_INITIALIZER; /* one probe at a time, bounded */
 
 static int probe_tcti(void *arg)
 {
@@ -135,11 +143,15 @@ static int tpm_probe(const char *conf, struct m2m_err *err)
 	char what[300];
 	int rc;
 
-	if (probed)
+	pthread_mutex_lock(&probe_mu);
+	if (probed) {
+		pthread_mutex_unlock(&probe_mu);
 		return M2M_OK;
+	}
 	snprintf(what, sizeof(what), "TPM: no answer through TCTI '%s'", conf);
 	rc = ks_probe(what, probe_tcti, (void *)conf, err);
 	probed = rc == M2M_OK;
+	pthread_mutex_unlock(&probe_mu);
 	return rc;
 }
 
@@ -155,7 +167,7 @@ int ks_tpm_connect(const struct m2m_key_ref *ref, struct tpm **out, struct m2m_e
 	if (!ks_tss_load()) {
 		free(t);
 		return m2m_err_set(err, M2M_ERR_DEVICE,
-				   "TPM: the tpm2-ks_tss libraries are not installed (libtss2-esys0, libtss2-tctildr0, libtss2-mu0)");
+				   "TPM: the tpm2-tss libraries are not installed (libtss2-esys0, libtss2-tctildr0, libtss2-mu0)");
 	}
 	snprintf(t->tcti_conf, sizeof(t->tcti_conf), "%s", tcti_of(ref));
 	if (!m2m_tcti_allowed(t->tcti_conf)) {
@@ -164,8 +176,6 @@ int ks_tpm_connect(const struct m2m_key_ref *ref, struct tpm **out, struct m2m_e
 				   "TPM: refusing TCTI '%.60s'; expected device[:/dev/tpm...], tabrmd, mssim or swtpm",
 				   tcti_of(ref));
 	}
-	/* tpm2-ks_tss logs errors to stderr by default; the library reports through err instead */
-	setenv("TSS2_LOG", "all+none", 0);
 	if (tpm_probe(t->tcti_conf, err)) {
 		free(t);
 		return M2M_ERR_DEVICE;

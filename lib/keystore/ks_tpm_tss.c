@@ -6,24 +6,33 @@
  */
 #define KS_TPM_TSS_LOADER
 #include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
 
 #include "keystore/ks_tpm.h"
 
 struct ks_tss ks_tss;
 
-bool ks_tss_load(void)
+static void load(void)
 {
 	static const char *const names[] = { "libtss2-esys.so.0", "libtss2-tctildr.so.0",
 					     "libtss2-rc.so.0", "libtss2-mu.so.0" };
 	void *h[4];
 
-	if (ks_tss.tried)
-		return ks_tss.ok;
 	ks_tss.tried = true;
+	/*
+	 * tpm2-tss logs its errors to stderr unless told otherwise; the library
+	 * reports through struct m2m_err instead. Set once, here, before the
+	 * libraries are loaded, and never again: the LwM2M client's update
+	 * worker may meet a TPM (the version floor) while its CoAP loop does
+	 * (a DTLS key), and an environment changed under another thread's
+	 * getenv() is undefined.
+	 */
+	setenv("TSS2_LOG", "all+none", 0);
 	for (int i = 0; i < 4; i++) {
 		h[i] = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
 		if (!h[i])
-			return false;
+			return;
 	}
 	*(void **)&ks_tss.Esys_Create = dlsym(h[0], "Esys_Create");
 	*(void **)&ks_tss.Esys_CreatePrimary = dlsym(h[0], "Esys_CreatePrimary");
@@ -71,5 +80,13 @@ bool ks_tss_load(void)
 		 ks_tss.Tss2_TctiLdr_Finalize &&
 		 ks_tss.Tss2_TctiLdr_Initialize &&
 		 ks_tss.Tss2_MU_TPMT_SENSITIVE_Marshal;
+}
+
+/* once per process, whichever thread comes first; the others wait for it */
+bool ks_tss_load(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, load);
 	return ks_tss.ok;
 }

@@ -102,20 +102,22 @@ $(B)/bin/%: $(B)/cmd/%.o $$(addprefix $(B)/,$$(addsuffix .o,$$(basename $$(wildc
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libm2m-cli.a $(B)/libm2m.a $(LDLIBS)
 
-# m2mvpn-connect loads libcrypto on its first call instead of at start-up (status and a
-# cached up make none; cmd/m2mvpn-connect/lazy.c says why); x86-64 only, elsewhere as usual
+# m2mvpn-connect loads libcrypto and json-c on their first call instead of at start-up
+# (status and a cached up call no libcrypto, only --json calls json-c; lazy.c says why);
+# x86-64 only, elsewhere as usual
 ifeq ($(firstword $(subst -, ,$(shell $(CC) -dumpmachine))),x86_64)
-LAZY_CRYPTO := $(shell $(CC) -print-file-name=libcrypto.so)
+LAZY_LIBS := crypto json-c
 LAZY_OBJS := $(B)/cmd/m2mvpn-connect.o $(patsubst %.c,$(B)/%.o,$(wildcard cmd/m2mvpn-connect/*.c))
-$(B)/lazy-crypto.S: $(LAZY_OBJS) $(B)/libm2m-cli.a $(B)/libm2m.a scripts/lazy-stubs
-	$(Q)nm -u --format=posix $(filter %.o %.a,$^) | awk 'NF == 2 { print $$1 }' | sort -u > $@.want
-	$(Q)nm -D --defined-only --format=posix $(LAZY_CRYPTO) | awk '$$2 == "T" { sub(/@.*/, "", $$1); print $$1 }' | sort -u > $@.have
-	$(Q)comm -12 $@.want $@.have | scripts/lazy-stubs \
-		"$$(objdump -p $(LAZY_CRYPTO) | awk '$$1 == "SONAME" { print $$2 }')" > $@
-$(B)/lazy-crypto.o: $(B)/lazy-crypto.S
+$(B)/lazy-%.S: $(LAZY_OBJS) $(B)/libm2m-cli.a $(B)/libm2m.a scripts/lazy-stubs
+	$(Q)so=$$($(CC) -print-file-name=lib$*.so); \
+	nm -u --format=posix $(filter %.o %.a,$^) | awk 'NF == 2 { print $$1 }' | sort -u > $@.want && \
+	nm -D --defined-only --format=posix $$so | awk '$$2 == "T" { sub(/@.*/, "", $$1); print $$1 }' | sort -u > $@.have && \
+	comm -12 $@.want $@.have | scripts/lazy-stubs \
+		"$$(objdump -p $$so | awk '$$1 == "SONAME" { print $$2 }')" $(subst -,_,$*) > $@
+$(B)/lazy-%.o: $(B)/lazy-%.S
 	$(Q)$(CC) -c -o $@ $<
-$(B)/bin/m2mvpn-connect: $(B)/lazy-crypto.o
-$(B)/bin/m2mvpn-connect: LDLIBS = $(filter-out -lcrypto,$(PKG_LIBS))
+$(B)/bin/m2mvpn-connect: $(LAZY_LIBS:%=$(B)/lazy-%.o)
+$(B)/bin/m2mvpn-connect: LDLIBS = $(filter-out $(LAZY_LIBS:%=-l%),$(PKG_LIBS))
 endif
 
 $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libm2m-cli.a $(B)/libm2m.a

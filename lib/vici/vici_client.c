@@ -333,46 +333,6 @@ static int io_fail(struct vici_conn *c, const struct op *op, enum io_result r, i
 	}
 }
 
-static int send_packet(struct vici_conn *c, const struct op *op, uint8_t type,
-		       const char *name, const struct vici_buf *body, struct m2m_err *err)
-{
-	uint8_t hdr[4 + 1 + 1 + 255];
-	size_t nlen = name ? strlen(name) : 0, hlen, total, done;
-	struct iovec iov[2];
-	enum io_result r;
-	int e;
-
-	if (name && (nlen == 0 || nlen > 255))
-		return m2m_err_set(err, M2M_ERR_FAILURE, "invalid VICI name '%s'", name);
-	hlen = 4 + 1 + (name ? 1 + nlen : 0);
-	total = hlen - 4 + (body ? body->len : 0);
-	if (total > VICI_MAX_PACKET)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "VICI request '%s' too large (%zu bytes)",
-				   op->what, total);
-	hdr[0] = total >> 24;
-	hdr[1] = total >> 16;
-	hdr[2] = total >> 8;
-	hdr[3] = total;
-	hdr[4] = type;
-	if (name) {
-		hdr[5] = nlen;
-		memcpy(hdr + 6, name, nlen);
-	}
-	/* header and body in one sendmsg(): no copy of a body holding secrets */
-	iov[0].iov_base = hdr;
-	iov[0].iov_len = hlen;
-	iov[1].iov_base = body ? body->data : NULL;
-	iov[1].iov_len = body ? body->len : 0;
-	r = write_all(c, iov, 2, op->deadline, &done);
-	if (r == IO_OK)
-		return M2M_OK;
-	e = errno;
-	/* half a packet on the wire: charon would read our next one as its rest */
-	if (done > 0)
-		c->broken = true;
-	return io_fail(c, op, r, e, err);
-}
-
 /*
  * Read one packet into a malloc'd buffer. A timeout before its first byte
  * leaves the connection usable; anything after does not.
@@ -544,55 +504,140 @@ static int usable(struct vici_conn *c, struct m2m_err *err)
 	return M2M_OK;
 }
 
-/*
- * After the request went out, any failure that leaves the stream in sync
- * means charon's reply is still to come: remember to drop it.
- */
-static int owe_reply(struct vici_conn *c, int rc)
+/* The longest pipeline: what one "up" or "status" sends before it knows more. */
+#define PIPELINE_MAX 8
+
+/* What a step is, for messages: "initiate" or "register control-log". */
+static void step_what(const struct vici_step *st, char *buf, size_t len)
 {
-	if (rc && !c->broken)
-		c->stale++;
-	return rc;
+	if (st->type == VICI_CMD_REQUEST)
+		snprintf(buf, len, "%s", st->name);
+	else
+		snprintf(buf, len, "%s %s",
+			 st->type == VICI_EVENT_REGISTER ? "register" : "unregister", st->name);
 }
 
-static int event_exchange(struct vici_conn *c, uint8_t type, const char *event,
-			  int timeout_ms, struct m2m_err *err)
+/* Everything that can be wrong with a step before anything is sent. */
+static int step_check(const struct vici_step *st, struct m2m_err *err)
 {
-	char what[300];
-	struct packet pk = { 0 };
-	struct op op;
+	size_t nlen;
 	int rc;
 
+	if (st->type == VICI_CMD_REQUEST) {
+		if (!st->name)
+			return m2m_err_set(err, M2M_ERR_FAILURE, "no VICI command name");
+		if (st->req && (rc = vici_buf_check(st->req, err)))
+			return m2m_err_prefix(err, "%s", st->name);
+	} else if (st->type == VICI_EVENT_REGISTER || st->type == VICI_EVENT_UNREGISTER) {
+		if (!st->name)
+			return m2m_err_set(err, M2M_ERR_FAILURE, "no VICI event name");
+	} else {
+		return m2m_err_set(err, M2M_ERR_FAILURE, "VICI packet type %d is not a request",
+				   st->type);
+	}
+	nlen = strlen(st->name);
+	if (nlen == 0 || nlen > 255)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "invalid VICI name '%s'", st->name);
+	return M2M_OK;
+}
+
+/* The reply to one step, as the step's outcome. */
+static int step_reply(struct vici_conn *c, const struct op *op, struct vici_step *st,
+		      struct packet *pk, struct m2m_err *err)
+{
+	int rc;
+
+	if (st->type == VICI_CMD_REQUEST && pk->type == VICI_CMD_RESPONSE) {
+		rc = vici_decode(pk->body, pk->body_len, &st->resp, err);
+		if (rc)
+			m2m_err_prefix(err, "answer to '%s'", st->name);
+		return rc;
+	}
+	if (st->type == VICI_CMD_REQUEST && pk->type == VICI_CMD_UNKNOWN)
+		return m2m_err_set(err, M2M_ERR_PROTOCOL,
+				   "charon does not know command '%s' (vici plugin too old?)", st->name);
+	if (st->type != VICI_CMD_REQUEST && pk->type == VICI_EVENT_CONFIRM)
+		return M2M_OK;
+	if (st->type != VICI_CMD_REQUEST && pk->type == VICI_EVENT_UNKNOWN)
+		return m2m_err_set(err, M2M_ERR_PROTOCOL,
+				   "charon does not know event '%s' (vici plugin too old?)", st->name);
+	return unexpected(c, op, pk, err);
+}
+
+int vici_pipeline(struct vici_conn *c, struct vici_step *steps, size_t n, vici_event_cb cb,
+		  void *ctx, int timeout_ms, struct m2m_err *err)
+{
+	uint8_t hdr[PIPELINE_MAX][4 + 1 + 1 + 255];
+	struct iovec iov[2 * PIPELINE_MAX];
+	struct packet pk = { 0 };
+	enum io_result r;
+	char what[300];
+	size_t done, i;
+	struct op op;
+	int rc, e;
+
+	for (i = 0; i < n; i++)
+		steps[i].resp = NULL;
 	if ((rc = usable(c, err)))
 		return rc;
-	if (!event)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "no VICI event name");
-	snprintf(what, sizeof(what), "%s %s",
-		 type == VICI_EVENT_REGISTER ? "register" : "unregister", event);
+	if (n == 0 || n > PIPELINE_MAX)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%zu VICI requests at once (1..%d)", n,
+				   PIPELINE_MAX);
+	for (i = 0; i < n; i++) {
+		const struct vici_step *st = &steps[i];
+		size_t nlen, total;
+
+		if ((rc = step_check(st, err)))
+			return rc;
+		nlen = strlen(st->name);
+		total = 1 + 1 + nlen + (st->req ? st->req->len : 0);
+		if (total > VICI_MAX_PACKET)
+			return m2m_err_set(err, M2M_ERR_FAILURE, "VICI request '%s' too large (%zu bytes)",
+					   st->name, total);
+		hdr[i][0] = total >> 24;
+		hdr[i][1] = total >> 16;
+		hdr[i][2] = total >> 8;
+		hdr[i][3] = total;
+		hdr[i][4] = st->type;
+		hdr[i][5] = nlen;
+		memcpy(hdr[i] + 6, st->name, nlen);
+		/* headers and bodies in one sendmsg(): no copy of a body holding secrets */
+		iov[2 * i].iov_base = hdr[i];
+		iov[2 * i].iov_len = 6 + nlen;
+		iov[2 * i + 1].iov_base = st->req ? st->req->data : NULL;
+		iov[2 * i + 1].iov_len = st->req ? st->req->len : 0;
+	}
+	step_what(&steps[0], what, sizeof(what));
 	op.what = what;
 	op.timeout_ms = timeout_ms;
 	op.deadline = deadline_of(timeout_ms);
 
 	c->busy = true;
-	rc = send_packet(c, &op, type, event, NULL, err);
-	if (rc)
+	r = write_all(c, iov, (int)(2 * n), op.deadline, &done);
+	if (r != IO_OK) {
+		e = errno;
+		/* part of a packet on the wire: charon would read our next one as its rest */
+		if (done > 0)
+			c->broken = true;
+		rc = io_fail(c, &op, r, e, err);
 		goto out;
-	rc = owe_reply(c, next_reply(c, &op, false, &pk, NULL, NULL, err));
-	if (rc)
-		goto out;
-	switch (pk.type) {
-	case VICI_EVENT_CONFIRM:
-		rc = M2M_OK;
-		break;
-	case VICI_EVENT_UNKNOWN:
-		rc = m2m_err_set(err, M2M_ERR_PROTOCOL,
-				 "charon does not know event '%s' (vici plugin too old?)", event);
-		break;
-	default:
-		rc = unexpected(c, &op, &pk, err);
-		break;
 	}
-	packet_free(pk.buf, pk.len);
+	for (i = 0; i < n; i++) {
+		step_what(&steps[i], what, sizeof(what));
+		rc = next_reply(c, &op, false, &pk, cb, ctx, err);
+		if (!rc) {
+			rc = step_reply(c, &op, &steps[i], &pk, err);
+			packet_free(pk.buf, pk.len);
+			pk.buf = NULL;
+			/* this one is answered; the rest still owe theirs */
+			if (rc && !c->broken)
+				c->stale += (unsigned)(n - i - 1);
+		} else if (!c->broken) {
+			c->stale += (unsigned)(n - i);
+		}
+		if (rc)
+			break;
+	}
 out:
 	c->busy = false;
 	return rc;
@@ -600,58 +645,27 @@ out:
 
 int vici_register(struct vici_conn *c, const char *event, int timeout_ms, struct m2m_err *err)
 {
-	return event_exchange(c, VICI_EVENT_REGISTER, event, timeout_ms, err);
+	struct vici_step st = { .type = VICI_EVENT_REGISTER, .name = event };
+
+	return vici_pipeline(c, &st, 1, NULL, NULL, timeout_ms, err);
 }
 
 int vici_unregister(struct vici_conn *c, const char *event, int timeout_ms,
 		    struct m2m_err *err)
 {
-	return event_exchange(c, VICI_EVENT_UNREGISTER, event, timeout_ms, err);
+	struct vici_step st = { .type = VICI_EVENT_UNREGISTER, .name = event };
+
+	return vici_pipeline(c, &st, 1, NULL, NULL, timeout_ms, err);
 }
 
 int vici_request(struct vici_conn *c, const char *cmd, const struct vici_buf *req,
 		 struct vici_node **resp, vici_event_cb cb, void *ctx, int timeout_ms,
 		 struct m2m_err *err)
 {
-	struct packet pk = { 0 };
-	struct op op;
-	int rc;
+	struct vici_step st = { .type = VICI_CMD_REQUEST, .name = cmd, .req = req };
+	int rc = vici_pipeline(c, &st, 1, cb, ctx, timeout_ms, err);
 
-	*resp = NULL;
-	if ((rc = usable(c, err)))
-		return rc;
-	if (!cmd)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "no VICI command name");
-	if (req && (rc = vici_buf_check(req, err)))
-		return m2m_err_prefix(err, "%s", cmd);
-	op.what = cmd;
-	op.timeout_ms = timeout_ms;
-	op.deadline = deadline_of(timeout_ms);
-
-	c->busy = true;
-	rc = send_packet(c, &op, VICI_CMD_REQUEST, cmd, req, err);
-	if (rc)
-		goto out;
-	rc = owe_reply(c, next_reply(c, &op, false, &pk, cb, ctx, err));
-	if (rc)
-		goto out;
-	switch (pk.type) {
-	case VICI_CMD_RESPONSE:
-		rc = vici_decode(pk.body, pk.body_len, resp, err);
-		if (rc)
-			m2m_err_prefix(err, "answer to '%s'", cmd);
-		break;
-	case VICI_CMD_UNKNOWN:
-		rc = m2m_err_set(err, M2M_ERR_PROTOCOL,
-				 "charon does not know command '%s' (vici plugin too old?)", cmd);
-		break;
-	default:
-		rc = unexpected(c, &op, &pk, err);
-		break;
-	}
-	packet_free(pk.buf, pk.len);
-out:
-	c->busy = false;
+	*resp = st.resp;
 	return rc;
 }
 

@@ -313,18 +313,13 @@ static bool stale(const struct m2m_config *cfg, const char *profile)
 }
 
 /* See vpn_int.h. */
-void vpn_sweep(struct m2m_vpn *vpn, int timeout_ms)
+bool vpn_sweep_records(struct m2m_vpn *vpn, int timeout_ms)
 {
 	const struct m2m_config *cfg = vpn->cfg;
-	struct vici_node *resp = NULL;
-	const struct vici_node *conns;
-	size_t pre = strlen(VPN_NAME_PREFIX);
 	struct dirent *de;
 	bool dead = false;
 	DIR *d;
 
-	if (vpn->swept)
-		return;
 	vpn->swept = true;
 	/* what our records say we loaded */
 	d = opendir(vpn_state_dir(cfg));
@@ -346,10 +341,16 @@ void vpn_sweep(struct m2m_vpn *vpn, int timeout_ms)
 	}
 	if (d)
 		closedir(d);
-	/* and connections of ours no record names (a state directory lost or changed) */
-	if (dead || vpn_request(vpn, "get-conns", NULL, &resp, NULL, NULL, timeout_ms, NULL))
-		return;
-	conns = vici_find(resp, "conns");
+	return !dead;
+}
+
+/* and connections of ours no record names (a state directory lost or changed) */
+void vpn_sweep_conns(struct m2m_vpn *vpn, const struct vici_node *resp, int timeout_ms)
+{
+	const struct m2m_config *cfg = vpn->cfg;
+	size_t pre = strlen(VPN_NAME_PREFIX);
+	const struct vici_node *conns = vici_find(resp, "conns");
+
 	for (const struct vici_node *c = conns ? conns->child : NULL; c; c = c->next) {
 		if (!c->value || strncmp(c->value, VPN_NAME_PREFIX, pre) != 0 ||
 		    !stale(cfg, c->value + pre))
@@ -360,5 +361,17 @@ void vpn_sweep(struct m2m_vpn *vpn, int timeout_ms)
 		if (!vpn->vc)
 			break;
 	}
+}
+
+void vpn_sweep(struct m2m_vpn *vpn, int timeout_ms)
+{
+	struct vici_node *resp = NULL;
+
+	if (vpn->swept)
+		return;
+	if (!vpn_sweep_records(vpn, timeout_ms) ||
+	    vpn_request(vpn, "get-conns", NULL, &resp, NULL, NULL, timeout_ms, NULL))
+		return;
+	vpn_sweep_conns(vpn, resp, timeout_ms);
 	vici_node_free(resp);
 }

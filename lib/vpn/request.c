@@ -58,6 +58,40 @@ int vpn_request(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, stru
 	return rc;
 }
 
+int vpn_pipeline(struct vpn_pipe *pp, vici_event_cb cb, void *ctx, int timeout_ms,
+		 struct m2m_err *err)
+{
+	struct m2m_vpn *vpn = pp->vpn;
+	int rc = vpn_connect(vpn, err);
+
+	if (rc)
+		return rc;
+	rc = vici_pipeline(vpn->vc, pp->steps, pp->n, cb, ctx, vpn_cap(vpn, timeout_ms), err);
+	rc = vpn_local_rc(rc, err);
+	if (rc) {
+		/* a registration charon refused leaves the handle's flags wrong: start over */
+		vpn_disconnect(vpn);
+		return rc;
+	}
+	for (size_t i = 0; i < pp->n; i++) {
+		if (pp->steps[i].type != VICI_EVENT_REGISTER)
+			continue;
+		if (strcmp(pp->steps[i].name, "control-log") == 0)
+			vpn->reg_control_log = true;
+		else if (strcmp(pp->steps[i].name, "list-sa") == 0)
+			vpn->reg_list_sa = true;
+	}
+	return rc;
+}
+
+void vpn_pipe_free(struct vpn_pipe *pp)
+{
+	for (size_t i = 0; i < pp->n; i++) {
+		vici_node_free(pp->steps[i].resp);
+		pp->steps[i].resp = NULL;
+	}
+}
+
 int vpn_simple_cmd(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, int timeout_ms,
 		   struct m2m_err *err)
 {

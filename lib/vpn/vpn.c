@@ -187,14 +187,21 @@ static void collect_sa(void *ctx, const char *event, const struct vici_node *msg
 	}
 }
 
+/*
+ * The profile's SAs as charon lists them. The first query of a handle also
+ * takes the sweep's get-conns along (vpn_sweep()), and the registrations the
+ * caller needs (list-sa; control-log for an initiate next: `up`): one round
+ * trip to charon instead of up to four.
+ */
 static int query_sas(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
-		     struct m2m_vpn_status *st, int timeout_ms, struct m2m_err *err)
+		     struct m2m_vpn_status *st, int timeout_ms, bool control_log,
+		     struct m2m_err *err)
 {
 	char ike[64];
 	struct sa_collect sc = { .ike = ike, .st = st };
+	struct vpn_pipe pp = { .vpn = vpn };
 	struct vici_buf req;
-	struct vici_node *resp = NULL;
-	int rc;
+	int rc, conns = -1;
 
 	vpn_conn_name(p->name, ike, sizeof(ike));
 	memset(st, 0, sizeof(*st));
@@ -203,21 +210,24 @@ static int query_sas(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 	rc = vpn_connect(vpn, err);
 	if (rc)
 		return rc;
-	if (!vpn->reg_list_sa) {
-		rc = vici_register(vpn->vc, "list-sa", vpn_cap(vpn, timeout_ms), err);
-		rc = vpn_local_rc(rc, err);
-		if (rc) {
-			vpn_disconnect(vpn);
-			return rc;
-		}
-		vpn->reg_list_sa = true;
+	if (!vpn->swept && vpn_sweep_records(vpn, timeout_ms)) {
+		conns = (int)pp.n;
+		pp.steps[pp.n++] = (struct vici_step){ VICI_CMD_REQUEST, "get-conns", NULL, NULL };
 	}
+	if (!vpn->reg_list_sa)
+		pp.steps[pp.n++] = (struct vici_step){ VICI_EVENT_REGISTER, "list-sa", NULL, NULL };
+	if (control_log && !vpn->reg_control_log)
+		pp.steps[pp.n++] = (struct vici_step){ VICI_EVENT_REGISTER, "control-log", NULL, NULL };
 	vici_buf_init(&req);
 	vici_add_kvs(&req, "ike", ike);
 	/* no "noblock": it skips SAs that are busy, e.g. just established, which would look down */
-	rc = vpn_request(vpn, "list-sas", &req, &resp, collect_sa, &sc, timeout_ms, err);
+	pp.steps[pp.n++] = (struct vici_step){ VICI_CMD_REQUEST, "list-sas", &req, NULL };
+	rc = vpn_pipeline(&pp, collect_sa, &sc, timeout_ms, err);
 	vici_buf_free(&req);
-	vici_node_free(resp);
+	/* charon's connections no configured profile names (after our own answer) */
+	if (!rc && conns >= 0)
+		vpn_sweep_conns(vpn, pp.steps[conns].resp, timeout_ms);
+	vpn_pipe_free(&pp);
 	return rc;
 }
 
@@ -243,8 +253,7 @@ int m2m_vpn_status(struct m2m_vpn *vpn, const char *profile, struct m2m_vpn_stat
 	if (!p)
 		return M2M_ERR_NOT_FOUND;
 	outer = vpn_limit_push(vpn, m2m_now_ms() + STATUS_LIMIT_MS);
-	vpn_sweep(vpn, STATUS_LIMIT_MS);
-	rc = query_sas(vpn, p, st, STATUS_LIMIT_MS, err);
+	rc = query_sas(vpn, p, st, STATUS_LIMIT_MS, false, err);
 	vpn->limit = outer;
 	st->guard_active = p->fail_closed && vpn_guard_whole(vpn->cfg, p);
 	if (st->state != M2M_VPN_STATE_UP)
@@ -324,7 +333,7 @@ static int wait_connecting(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 		if (!m2m_sleep_ms(vpn_remaining(deadline) < 100 ? (unsigned)vpn_remaining(deadline) : 100,
 				  vpn->cancel))
 			return m2m_err_set(err, M2M_ERR_TIMEOUT, "%s: cancelled", p->name);
-		rc = query_sas(vpn, p, st, vpn_budget(deadline), err);
+		rc = query_sas(vpn, p, st, vpn_budget(deadline), false, err);
 		if (rc)
 			return rc;
 	}
@@ -344,7 +353,7 @@ static int do_up(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t 
 	int rc, t;
 
 	vpn_conn_name(p->name, name, sizeof(name));
-	rc = query_sas(vpn, p, st, vpn_budget(deadline), err);
+	rc = query_sas(vpn, p, st, vpn_budget(deadline), true, err);
 	if (rc)
 		return rc;
 	if (st->state == M2M_VPN_STATE_CONNECTING) {
@@ -467,7 +476,7 @@ again:
 	}
 	if (!want_status)
 		return M2M_OK;
-	return query_sas(vpn, p, st, 2000, err);
+	return query_sas(vpn, p, st, 2000, false, err);
 }
 
 /*
@@ -549,7 +558,6 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 		vpn->limit = outer;
 		return rc;
 	}
-	vpn_sweep(vpn, vpn_budget(deadline));
 	rc = up_retrying(vpn, p, deadline, status != NULL, &st, err);
 	/* never up with its guard missing a rule (flushed while charon was connecting) */
 	if (!rc && p->fail_closed && !vpn_guard_whole(vpn->cfg, p))
@@ -578,7 +586,7 @@ static int down_unconfirmed(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p
 			    uint64_t deadline, struct m2m_err *err)
 {
 	struct m2m_vpn_status st;
-	int rc = query_sas(vpn, p, &st, vpn_budget(deadline), err);
+	int rc = query_sas(vpn, p, &st, vpn_budget(deadline), false, err);
 
 	if (rc)
 		return m2m_err_prefix(err, "%s: terminate: %s; then", p->name, em);

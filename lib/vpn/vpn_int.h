@@ -117,6 +117,13 @@ bool vpn_unload_profile(struct m2m_vpn *vpn, const char *profile, bool terminate
  * configuration (the m2m- names in charon belong to the configuration).
  */
 void vpn_sweep(struct m2m_vpn *vpn, int timeout_ms);
+/*
+ * The same in two halves, so that its get-conns can go with other requests:
+ * the records (false: charon did not answer, no get-conns then), and
+ * charon's connections from the answer to get-conns.
+ */
+bool vpn_sweep_records(struct m2m_vpn *vpn, int timeout_ms);
+void vpn_sweep_conns(struct m2m_vpn *vpn, const struct vici_node *resp, int timeout_ms);
 
 /*
  * Fail-closed guard: an nftables table "inet m2m_<profile>" that refuses
@@ -259,6 +266,19 @@ int vpn_local_rc(int rc, struct m2m_err *err);
 /* A request on the handle's connection (made when needed); a broken one is dropped. */
 int vpn_request(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, struct vici_node **resp,
 		vici_event_cb cb, void *ctx, int timeout_ms, struct m2m_err *err);
+/*
+ * Requests sent together, one round trip (vici_pipeline()): a registration
+ * charon confirms is recorded in the handle; any failure drops the connection.
+ */
+struct vpn_pipe {
+	struct m2m_vpn *vpn;
+	struct vici_step steps[4];
+	size_t n;
+};
+int vpn_pipeline(struct vpn_pipe *pp, vici_event_cb cb, void *ctx, int timeout_ms,
+		 struct m2m_err *err);
+/* The answers' trees. */
+void vpn_pipe_free(struct vpn_pipe *pp);
 /* The same for a command whose answer is only success or errmsg. */
 int vpn_simple_cmd(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, int timeout_ms,
 		   struct m2m_err *err);

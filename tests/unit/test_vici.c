@@ -1067,6 +1067,87 @@ static void test_client_initiate(void **state)
 	server_stop(&s);
 }
 
+/*
+ * A pipeline: charon reads all three packets before it answers any (a client
+ * that waited for the first answer would hang here), then answers them in
+ * order with an event on the way, as charon's vici plugin does.
+ */
+static bool script_pipeline(struct server *s, int fd)
+{
+	struct vici_buf b;
+
+	srv_expect(s, fd, RAW("\x00\x00\x00\x09" "\x03\x07" "list-sa"));
+	srv_expect(s, fd, RAW("\x00\x00\x00\x0a" "\x03\x08" "log-x-yz"));
+	srv_expect(s, fd, RAW("\x00\x00\x00\x13" "\x00\x08" "list-sas" "\x03\x03" "ike" "\x00\x02" "gw"));
+	srv_write(fd, "\x00\x00\x00\x01\x05", 5, false);
+	srv_write(fd, "\x00\x00\x00\x01\x05", 5, false);
+	vici_buf_init(&b);
+	vici_add_kvs(&b, "group", "SA");
+	srv_send(s, fd, VICI_EVENT, "list-sa", &b, false);
+	vici_buf_free(&b);
+	srv_send_kv(s, fd, VICI_CMD_RESPONSE, NULL, "success", "yes", false);
+	/* the second: an unknown event; the command after it is still answered, then dropped */
+	srv_expect(s, fd, RAW("\x00\x00\x00\x07" "\x03\x05" "frobn"));
+	srv_expect(s, fd, RAW("\x00\x00\x00\x07" "\x00\x05" "stats"));
+	srv_write(fd, "\x00\x00\x00\x01\x06", 5, false);
+	srv_send_kv(s, fd, VICI_CMD_RESPONSE, NULL, "stale", "yes", false);
+	srv_expect(s, fd, RAW("\x00\x00\x00\x09" "\x00\x07" "version"));
+	srv_send_kv(s, fd, VICI_CMD_RESPONSE, NULL, "daemon", "charon", false);
+	return true;
+}
+
+static void test_client_pipeline(void **state)
+{
+	struct events ev = { 0 };
+	struct m2m_err err = { 0 };
+	struct vici_node *resp = NULL;
+	struct vici_conn *c;
+	struct server s;
+	struct vici_buf b;
+
+	server_start(&s, script_pipeline);
+	c = client(&s);
+	vici_buf_init(&b);
+	vici_add_kvs(&b, "ike", "gw");
+	struct vici_step st[] = {
+		{ .type = VICI_EVENT_REGISTER, .name = "list-sa" },
+		{ .type = VICI_EVENT_REGISTER, .name = "log-x-yz" },
+		{ .type = VICI_CMD_REQUEST, .name = "list-sas", .req = &b },
+	};
+	if (vici_pipeline(c, st, 3, on_event, &ev, 2000, &err))
+		fail_msg("pipeline: %s", err.msg);
+	vici_buf_free(&b);
+	assert_int_equal(ev.count, 1);
+	assert_string_equal(ev.last, "list-sa");
+	assert_string_equal(ev.info, "SA");
+	assert_null(st[0].resp);
+	assert_int_equal(vici_check_success(st[2].resp, "list-sas", &err), M2M_OK);
+	vici_node_free(st[2].resp);
+
+	struct vici_step bad[] = {
+		{ .type = VICI_EVENT_REGISTER, .name = "frobn" },
+		{ .type = VICI_CMD_REQUEST, .name = "stats" },
+	};
+	assert_err(&err, vici_pipeline(c, bad, 2, NULL, NULL, 2000, &err), M2M_ERR_PROTOCOL,
+		   "charon does not know event 'frobn' (vici plugin too old?)");
+	assert_null(bad[1].resp);
+	/* the answer owed to "stats" is not taken for the next command's */
+	if (vici_request(c, "version", NULL, &resp, NULL, NULL, 2000, &err))
+		fail_msg("version: %s", err.msg);
+	assert_string_equal(vici_find_str(resp, "daemon"), "charon");
+	vici_node_free(resp);
+
+	/* nothing is sent when a step is wrong */
+	struct vici_step none[] = {
+		{ .type = VICI_CMD_REQUEST, .name = "version" },
+		{ .type = VICI_EVENT_CONFIRM, .name = "x" },
+	};
+	assert_err(&err, vici_pipeline(c, none, 2, NULL, NULL, 100, &err), M2M_ERR_FAILURE,
+		   "VICI packet type 5 is not a request");
+	vici_close(c);
+	server_stop(&s);
+}
+
 /* Charon that writes every byte of an event and the response separately. */
 static bool script_slow(struct server *s, int fd)
 {
@@ -1618,6 +1699,7 @@ int main(void)
 		cmocka_unit_test(test_packet_split),
 		cmocka_unit_test(test_check_success),
 		cmocka_unit_test(test_client_initiate),
+		cmocka_unit_test(test_client_pipeline),
 		cmocka_unit_test(test_client_partial_reads),
 		cmocka_unit_test(test_client_partial_writes),
 		cmocka_unit_test(test_client_timeout),

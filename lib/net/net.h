@@ -41,4 +41,14 @@ void net_nft_close(struct net_nft *n);
 int net_nft_monitor_open(int *fd, struct m2m_err *err);
 bool net_nft_monitor_drain(int fd);
 
+/*
+ * Where nftables' rules stand in this network namespace, as a word
+ * ("<boot id>:<namespace cookie>:<generation>", at most NET_NFT_GEN_LEN - 1
+ * characters): the same word later means no rule of the namespace changed in
+ * between, in this boot. Cheap (one netlink request, no libnftables); needs
+ * CAP_NET_ADMIN, as any look at the rules does.
+ */
+#define NET_NFT_GEN_LEN 96
+int net_nft_generation(char *out, size_t len, struct m2m_err *err);
+
 #endif

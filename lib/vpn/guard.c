@@ -261,69 +261,104 @@ static void tun_by_type(char *out, size_t len)
 		closedir(net);
 }
 
+/* The charon we talk to over VICI (vpn_guard_charon()), 0 if none: looked at before any other. */
+static int charon_hint;
+
+void vpn_guard_charon(int pid)
+{
+	__atomic_store_n(&charon_hint, pid, __ATOMIC_RELAXED);
+}
+
+/* Process pid is a charon in our network namespace. */
+static bool our_charon(const char *pid, const struct stat *self)
+{
+	char path[600], comm[32] = "";
+	struct stat other;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%s/comm", pid);
+	fp = fopen(path, "re");
+	if (!fp)
+		return false;
+	if (!fgets(comm, sizeof(comm), fp))
+		comm[0] = '\0';
+	fclose(fp);
+	comm[strcspn(comm, "\n")] = '\0';
+	if (strcmp(comm, "charon") != 0 && strcmp(comm, "charon-systemd") != 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%s/ns/net", pid);
+	return stat(path, &other) == 0 && other.st_ino == self->st_ino && other.st_dev == self->st_dev;
+}
+
+/* The TUN device among pid's descriptors into out; false if its descriptors are closed to us. */
+static bool tun_of(const char *pid, char *out, size_t len)
+{
+	char path[600];
+	bool readable = true;
+	struct dirent *f;
+	DIR *fds;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%s/fdinfo", pid);
+	fds = opendir(path);
+	if (!fds)
+		return false;
+	while (!out[0] && (f = readdir(fds))) {
+		char line[128];
+
+		if (f->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fdinfo/%s", pid, f->d_name);
+		fp = fopen(path, "re");
+		if (!fp) {
+			readable = false;
+			continue;
+		}
+		/* a TUN device's descriptor says which interface it is: "iff:\tipsec0" */
+		while (fgets(line, sizeof(line), fp)) {
+			if (strncmp(line, "iff:", 4) == 0) {
+				char *n = line + 4 + strspn(line + 4, " \t");
+
+				n[strcspn(n, "\n")] = '\0';
+				/* an interface name nft can quote as it is */
+				if (n[0] && strlen(n) < len && !strpbrk(n, "\"\\ "))
+					snprintf(out, len, "%s", n);
+				break;
+			}
+		}
+		fclose(fp);
+	}
+	closedir(fds);
+	return readable;
+}
+
 static void tunnel_if(char *out, size_t len)
 {
-	struct stat self, other;
+	struct stat self;
 	struct dirent *d;
 	bool charon = false, unreadable = false;
+	char hint[16];
 	DIR *proc;
 
 	out[0] = '\0';
-	if (stat("/proc/self/ns/net", &self) != 0 || !(proc = opendir("/proc")))
+	if (stat("/proc/self/ns/net", &self) != 0)
+		return;
+	/*
+	 * the charon at the other end of our VICI socket first: a look at every
+	 * process costs milliseconds on a busy machine
+	 */
+	snprintf(hint, sizeof(hint), "%d", __atomic_load_n(&charon_hint, __ATOMIC_RELAXED));
+	if (strcmp(hint, "0") != 0 && our_charon(hint, &self) && (tun_of(hint, out, len), out[0]))
+		return;
+	out[0] = '\0';
+	if (!(proc = opendir("/proc")))
 		return;
 	while (!out[0] && (d = readdir(proc))) {
-		char path[600], comm[32] = "";
-		struct dirent *f;
-		DIR *fds;
-		FILE *fp;
-
-		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+		if (d->d_name[0] < '1' || d->d_name[0] > '9' || !our_charon(d->d_name, &self))
 			continue;
-		snprintf(path, sizeof(path), "/proc/%s/comm", d->d_name);
-		fp = fopen(path, "re");
-		if (!fp)
-			continue;
-		if (!fgets(comm, sizeof(comm), fp))
-			comm[0] = '\0';
-		fclose(fp);
-		comm[strcspn(comm, "\n")] = '\0';
-		if (strcmp(comm, "charon") != 0 && strcmp(comm, "charon-systemd") != 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/ns/net", d->d_name);
-		if (stat(path, &other) != 0 || other.st_ino != self.st_ino || other.st_dev != self.st_dev)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/fdinfo", d->d_name);
 		charon = true;
-		fds = opendir(path);
-		if (!fds)
+		if (!tun_of(d->d_name, out, len))
 			unreadable = true;
-		while (fds && !out[0] && (f = readdir(fds))) {
-			char line[128];
-
-			if (f->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "/proc/%s/fdinfo/%s", d->d_name, f->d_name);
-			fp = fopen(path, "re");
-			if (!fp) {
-				unreadable = true;
-				continue;
-			}
-			/* a TUN device's descriptor says which interface it is: "iff:\tipsec0" */
-			while (fgets(line, sizeof(line), fp)) {
-				if (strncmp(line, "iff:", 4) == 0) {
-					char *n = line + 4 + strspn(line + 4, " \t");
-
-					n[strcspn(n, "\n")] = '\0';
-					/* an interface name nft can quote as it is */
-					if (n[0] && strlen(n) < len && !strpbrk(n, "\"\\ "))
-						snprintf(out, len, "%s", n);
-					break;
-				}
-			}
-			fclose(fp);
-		}
-		if (fds)
-			closedir(fds);
 	}
 	closedir(proc);
 	/*
@@ -414,10 +449,11 @@ static char *table_script(const char *table, bool owner, const char *body)
 }
 
 /*
- * What the guard was made of, in the state dir: "tun <interface or ->", the
- * table as nftables lists it (without counters), "%%", the body of rules it
- * was made from. The listing says what the guard must hold; the body puts it
- * back without looking the gateways up again.
+ * What the guard was made of, in the state dir: "tun <interface or ->" and,
+ * where nftables could say it, " gen <where its rules stood when listed>"
+ * (net_nft_generation()), the table as nftables lists it (without counters),
+ * "%%", the body of rules it was made from. The listing says what the guard
+ * must hold; the body puts it back without looking the gateways up again.
  */
 #define RECORD_MAX (256 * 1024)
 #define RECORD_SEP "\n%%\n"
@@ -432,13 +468,13 @@ static void record_name(const char *profile, char *buf, size_t len)
 
 struct record {
 	char *buf;       /* the file, split in place */
-	const char *tun, *listing, *body;
+	const char *tun, *gen, *listing, *body;
 };
 
 static bool record_load(const struct m2m_config *cfg, const char *profile, struct record *r)
 {
 	struct m2m_state st;
-	char name[NAME_MAX + 1], *nl, *sep;
+	char name[NAME_MAX + 1], *nl, *sep, *gen;
 	size_t len;
 	int rc;
 
@@ -459,10 +495,46 @@ static bool record_load(const struct m2m_config *cfg, const char *profile, struc
 	}
 	*nl = '\0';
 	sep[1] = '\0'; /* the listing keeps its last newline */
+	/* a record written before the generation was kept has none: no shortcut then */
+	gen = strstr(r->buf + 4, " gen ");
+	r->gen = gen ? gen + 5 : "";
+	if (gen)
+		*gen = '\0';
 	r->tun = strcmp(r->buf + 4, "-") == 0 ? "" : r->buf + 4;
 	r->listing = nl + 1;
 	r->body = sep + strlen(RECORD_SEP);
 	return true;
+}
+
+static int record_save(const struct m2m_config *cfg, const char *profile, const char *tun,
+		       const char *gen, const char *listing, const char *body, struct m2m_err *err)
+{
+	char name[NAME_MAX + 1];
+	struct sbuf rec = { 0 };
+	struct m2m_state st;
+	int rc;
+
+	sb_printf(&rec, "tun %s%s%s\n%s%s%s", tun[0] ? tun : "-", gen[0] ? " gen " : "", gen,
+		  listing, RECORD_SEP + 1, body);
+	if (rec.oom)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	record_name(profile, name, sizeof(name));
+	rc = m2m_state_open(&st, vpn_state_dir(cfg), err);
+	if (!rc) {
+		rc = m2m_state_write(&st, name, rec.s, rec.len, err);
+		m2m_state_close(&st);
+	}
+	free(rec.s);
+	if (rc)
+		m2m_err_prefix(err, "fail-closed guard: its record");
+	return rc;
+}
+
+/* Where nftables' rules stand now, "" if that cannot be said (then the table is listed). */
+static void generation(char *out, size_t len)
+{
+	if (net_nft_generation(out, len, NULL) != M2M_OK)
+		out[0] = '\0';
 }
 
 static int list_table(const char *table, char **out)
@@ -477,9 +549,7 @@ static int list_table(const char *table, char **out)
 static int apply(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, const char *tun,
 		 const char *body, struct m2m_err *err)
 {
-	char t[80], name[NAME_MAX + 1], *script, *listing = NULL;
-	struct sbuf rec = { 0 };
-	struct m2m_state st;
+	char t[80], gen[NET_NFT_GEN_LEN], *script, *listing = NULL;
 	int rc;
 
 	table_name(p->name, t, sizeof(t));
@@ -490,22 +560,13 @@ static int apply(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, 
 	free(script);
 	if (rc)
 		return rc;
+	/* before the listing: a change after this one makes the word differ */
+	generation(gen, sizeof(gen));
 	if (list_table(t, &listing))
 		return m2m_err_set(err, M2M_ERR_FAILURE,
 				   "fail-closed guard: nftables does not list the table just made");
-	sb_printf(&rec, "tun %s\n%s%s%s", tun[0] ? tun : "-", listing, RECORD_SEP + 1, body);
+	rc = record_save(cfg, p->name, tun, gen, listing, body, err);
 	free(listing);
-	if (rec.oom)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	record_name(p->name, name, sizeof(name));
-	rc = m2m_state_open(&st, vpn_state_dir(cfg), err);
-	if (!rc) {
-		rc = m2m_state_write(&st, name, rec.s, rec.len, err);
-		m2m_state_close(&st);
-	}
-	free(rec.s);
-	if (rc)
-		m2m_err_prefix(err, "fail-closed guard: its record");
 	return rc;
 }
 
@@ -576,21 +637,50 @@ int vpn_guard_enable(const struct m2m_config *cfg, const struct m2m_vpn_profile 
 	return mrc;
 }
 
-bool vpn_guard_whole(const struct m2m_config *cfg, const struct m2m_vpn_profile *p)
+/*
+ * See vpn_int.h. Where nftables' rules stand is asked first: the same as when
+ * the table was listed into the record means nothing changed it since, and
+ * the listing still holds, without libnftables (milliseconds to load). Any
+ * change anywhere in the namespace's rules (another table, a flush) makes it
+ * differ: then the table is listed and compared, as it always was; refresh
+ * (the watch's round, which keeps the record anyway) then records where the
+ * rules stand now, so the next look takes the short way again.
+ */
+static bool guard_whole(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+			bool refresh)
 {
-	struct record r;
-	char t[80], tun[64], *now = NULL;
+	struct record r, again;
+	char t[80], tun[64], gen[NET_NFT_GEN_LEN], *now = NULL;
 	bool whole;
 
 	if (!record_load(cfg, p->name, &r))
 		return false;
 	tunnel_if(tun, sizeof(tun));
 	table_name(p->name, t, sizeof(t));
-	/* what it holds, rule by rule, against what it was made to hold, for the tunnel there is now */
-	whole = strcmp(tun, r.tun) == 0 && list_table(t, &now) == M2M_OK && strcmp(now, r.listing) == 0;
+	generation(gen, sizeof(gen));
+	if (strcmp(tun, r.tun) != 0) {
+		whole = false;
+	} else if (gen[0] && strcmp(gen, r.gen) == 0) {
+		whole = true;
+	} else {
+		/* what it holds, rule by rule, against what it was made to hold */
+		whole = list_table(t, &now) == M2M_OK && strcmp(now, r.listing) == 0;
+		/* unless the record changed meanwhile (a restore by another process) */
+		if (whole && refresh && gen[0] && record_load(cfg, p->name, &again)) {
+			if (strcmp(again.tun, r.tun) == 0 && strcmp(again.gen, r.gen) == 0 &&
+			    strcmp(again.listing, r.listing) == 0 && strcmp(again.body, r.body) == 0)
+				record_save(cfg, p->name, r.tun, gen, r.listing, r.body, NULL);
+			free(again.buf);
+		}
+	}
 	free(now);
 	free(r.buf);
 	return whole;
+}
+
+bool vpn_guard_whole(const struct m2m_config *cfg, const struct m2m_vpn_profile *p)
+{
+	return guard_whole(cfg, p, false);
 }
 
 int vpn_guard_restore(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
@@ -684,7 +774,7 @@ int vpn_guard_keep(struct net_nft *hold, const struct m2m_config *cfg,
 	int rc = M2M_OK;
 
 	*restored = false;
-	if (!vpn_guard_whole(cfg, p)) {
+	if (!guard_whole(cfg, p, true)) {
 		rc = vpn_guard_restore(cfg, p, err);
 		if (rc)
 			return rc;

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The handle's connection to charon and its requests, used by everything that talks to it. */
+#include <sys/socket.h>
+
 #include "m2m/vpn.h"
 #include "vici/vici.h"
 #include "vpn/vpn_int.h"
@@ -20,8 +22,15 @@ int vpn_connect(struct m2m_vpn *vpn, struct m2m_err *err)
 	if (vpn->vc)
 		return M2M_OK;
 	rc = vici_connect_within(&vpn->vc, uri, vpn_cap(vpn, -1), err);
-	if (!rc)
+	if (!rc) {
+		struct ucred cr;
+		socklen_t len = sizeof(cr);
+
 		vici_set_cancel(vpn->vc, vpn->cancel);
+		/* which charon it is: where the fail-closed guard finds the tunnel's device */
+		if (getsockopt(vici_fd(vpn->vc), SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.pid > 0)
+			vpn_guard_charon((int)cr.pid);
+	}
 	return rc;
 }
 

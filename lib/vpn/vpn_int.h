@@ -145,6 +145,11 @@ int vpn_guard_remove(const char *profile, struct m2m_err *err);
  * there is now. Not just that a table of its name exists.
  */
 bool vpn_guard_whole(const struct m2m_config *cfg, const struct m2m_vpn_profile *p);
+/*
+ * The charon this process talks to over VICI (its pid, from the socket): the
+ * guard looks for the tunnel device among its descriptors first (tunnel_if).
+ */
+void vpn_guard_charon(int pid);
 /* Put back the recorded rules (no gateway looked up); made anew if the tunnel device changed. */
 int vpn_guard_restore(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		      struct m2m_err *err);

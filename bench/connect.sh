@@ -3,12 +3,13 @@
 # for the same connection on the lab: alternating, median of N (default 11) each, as a
 # ratio; and the maximum RSS of the tool. Also charon's own handshake time in each run
 # (from its log) and the tool's own cost over it and a process start, and `status` against
-# /bin/true. Both run from the host namespace (the VICI
+# /bin/true, also for a fail_closed profile (its guard judged; run in the device namespace,
+# against /bin/true run the same way). Both run from the host namespace (the VICI
 # socket is a path), so neither pays for `ip netns exec`; before every run the tunnel is
 # terminated (untimed). The harness cost (starting /bin/true the same way) is measured in
 # the same run and reported; the ratio is given as measured and with it subtracted.
 #   targets: ratio <= 0.35 (swanctl spends 30-50 ms loading plugins), RSS < 5 MB,
-#   own cost (up - handshake - /bin/true) <= 2 ms, status - /bin/true <= 2 ms
+#   own cost (up - handshake - /bin/true) <= 2 ms, status - /bin/true <= 2 ms (both kinds)
 # usage: sudo bench/connect.sh [N]
 set -euo pipefail
 N=${1:-11}
@@ -17,6 +18,8 @@ cd "$(dirname "$0")/.."
 lab_require
 lab_require_tool
 lab_up
+# a second profile for the status of a fail_closed one (its guard needs the device namespace)
+lab_dev_config pos + fc fail_closed=true
 CONN=m2m-pos
 # swanctl as shipped: default plugin list (the lab's own strongswan.conf trims it)
 cat > "$LAB/bench-swanctl.conf" <<EOF2
@@ -78,6 +81,14 @@ sget() { awk -v k="$1" '$1 == k { print $2 }' <<< "$sout"; }
 # max RSS: GNU time's wait4 on a small forking parent, so nothing of Python is counted
 eval "$RESET" > /dev/null 2>&1 || true
 rss=$(/usr/bin/time -f %M "$M2M_BIN" -c "$M2M_CONFIG_FILE" up pos --timeout 10 2>&1 >/dev/null | tail -1)
+# status of a fail_closed profile, tunnel up and guard in place (pos down: the same identity)
+eval "$RESET" > /dev/null 2>&1 || true
+NSX="/usr/sbin/ip netns exec $NS_DEV"
+$NSX "$M2M_BIN" -c "$M2M_CONFIG_FILE" up fc --timeout 10 > /dev/null || { echo "up fc failed" >&2; exit 1; }
+fout=$(python3 bench/alternate.py "$N" true -- \
+	"status=$NSX $M2M_BIN -c $M2M_CONFIG_FILE status fc" "null=$NSX /bin/true")
+fget() { awk -v k="$1" '$1 == k { print $2 }' <<< "$fout"; }
+$NSX "$M2M_BIN" -c "$M2M_CONFIG_FILE" down fc --timeout 10 > /dev/null || true
 awk -v t="$(get tool)" -v r="$(get swanctl)" -v r2="$(get swanctl_trimmed)" -v z="$(get null)" \
     -v n="$N" -v rss="$rss" 'BEGIN {
 	printf "connect (median of %d, alternating): m2mvpn-connect up %.1f ms; swanctl --initiate %.1f ms (default plugins), %.1f ms (plugins trimmed as in the lab); harness (/bin/true) %.1f ms\n", n, t, r, r2, z
@@ -87,9 +98,10 @@ awk -v t="$(get tool)" -v r="$(get swanctl)" -v r2="$(get swanctl_trimmed)" -v z
 	printf "max RSS of m2mvpn-connect up: %.1f MB (target < 5 MB) %s\n", rss / 1024, (rss < 5120 ? "PASS" : "MISS")
 }'
 awk -v h="$(hget tool 2)" -v o="$(hget tool 3)" -v hn="$(hget tool 4)" -v sh="$(hget swanctl_trimmed 2)" -v pre="$(hget tool 5)" \
-    -v st="$(sget status)" -v sz="$(sget null)" 'BEGIN {
+    -v st="$(sget status)" -v sz="$(sget null)" -v ft="$(fget status)" -v fz="$(fget null)" 'BEGIN {
 	printf "charon handshake (its log: IKE_SA_INIT sent -> CHILD_SA established), median: %.1f ms in the tool'"'"'s runs (n=%d), %.1f ms in trimmed swanctl'"'"'s\n", h, hn, sh
 	printf "tool'"'"'s own cost (up - handshake - /bin/true, per run, median): %.2f ms (target <= 2 ms) %s\n", o, (o <= 2 ? "PASS" : "MISS")
 	printf "  of which charon, from the initiate request to IKE_SA_INIT sent (its log): %.1f ms (information)\n", pre
 	printf "status (tunnel up, alternating with /bin/true): %.1f ms vs %.1f ms: %.2f ms over a process start (target <= 2 ms) %s\n", st, sz, st - sz, (st - sz <= 2 ? "PASS" : "MISS")
+	printf "status of a fail_closed profile (guard judged; both under ip netns exec): %.1f ms vs %.1f ms: %.2f ms over a process start (target <= 2 ms) %s\n", ft, fz, ft - fz, (ft - fz <= 2 ? "PASS" : "MISS")
 }'

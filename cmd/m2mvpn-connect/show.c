@@ -50,7 +50,9 @@ int cmd_status(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
 	}
 	m2m_vpn_close(vpn);
 	if (rc) {
-		json_object_put(doc);
+		/* not even a call with NULL: it would load json-c (lazy.c) */
+		if (doc)
+			json_object_put(doc);
 		return cli_fail(c, &err);
 	}
 	if (doc)

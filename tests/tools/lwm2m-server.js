@@ -10,6 +10,9 @@
 //          | attr:PATH?QUERY
 //          | observe:PATH:MS:MIN       at least MIN notifications within MS, then cancel
 //          | status:read:PATH:CODE     the read must fail with CODE (e.g. 4.04)
+//          | watch:PATH                observe and keep observing (each notification logged)
+//          | until:PATH~TEXT:MS        within MS, a notification of PATH or a read of it (one
+//                                      every 250 ms, not waited for) carried TEXT
 // --stay MS: after the plan, keep serving (Updates, further Registers) for MS.
 // One JSON line per event on stdout. Exit 0: every check passed (and the
 // device de-registered if asked); 1: a check failed; 2: timeout.
@@ -47,6 +50,9 @@ const cfg = {
     ],
 };
 
+// the values each path was seen with (notifications and until's reads), for until:
+const seenValues = {};
+const saw = (p, v) => { (seenValues[p] = seenValues[p] || []).push(String(v)); };
 let info = null, dev = null, failed = 0, passed = 0, finished = false, deregistered = false;
 
 function end(code) {
@@ -163,6 +169,31 @@ async function check(spec) {
         r.notifications = seen.length;
         r.ok = !a.err && !c.err && seen.length >= Number(min);
         r.error = a.err && String(a.err.code || a.err);
+    } else if (kind === 'watch') {
+        const [oi, ii, ri] = ids(rest);
+        const a = await new Promise(resolve => srv.observe(dev.id, oi, ii, ri,
+            v => { saw(rest, v); emit({ event: 'notify', path: rest, value: v }); },
+            (err, first) => resolve({ err, first })));
+        if (!a.err) saw(rest, a.first);
+        r.first = a.first;
+        r.ok = !a.err;
+        r.error = a.err && String(a.err.code || a.err);
+    } else if (kind === 'until') {
+        const [p, ms] = [rest, want.split(':').pop()];
+        want = want.slice(0, want.lastIndexOf(':'));
+        const [oi, ii, ri] = ids(p);
+        const from = (seenValues[p] || []).length, end = t + Number(ms);
+        let reading = false;
+        r.ok = false;
+        while (Date.now() < end) {
+            if ((seenValues[p] || []).slice(from).some(v => v.includes(want))) { r.ok = true; break; }
+            if (!reading) {
+                reading = true;
+                srv.read(dev.id, oi, ii, ri, (err, v) => { reading = false; if (!err) saw(p, v); });
+            }
+            await new Promise(res => setTimeout(res, 250));
+        }
+        r.values = (seenValues[p] || []).slice(from);
     } else {
         r.ok = false;
         r.error = 'unknown check';
@@ -178,7 +209,13 @@ srv.start(cfg, (err, i) => {
     srv.setHandler(info, 'registration', (ep, lifetime, version, binding, payload, cb) => {
         emit({ event: 'register', ep, lifetime, version, binding, payload });
         cb();
-        if (dev || (o.ep && ep !== o.ep)) return;
+        if (o.ep && ep !== o.ep) return;
+        // registered anew: the registry gave it a new id (and maybe address): the plan
+        // goes on with that registration
+        if (dev) {
+            if (dev.name === ep) setTimeout(() => srv.getRegistry().getByName(ep, (e, d) => { if (!e && d) dev = d; }), 50);
+            return;
+        }
         setTimeout(() => srv.getRegistry().getByName(ep, async (e, d) => {
             if (e) { emit({ event: 'error', error: String(e) }); return end(1); }
             dev = d;

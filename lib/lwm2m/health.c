@@ -34,6 +34,7 @@ struct health {
 	volatile const int *stop;
 	uint64_t deadline;
 	uint64_t renewed;     /* profiles that were up and came up again under the new configuration */
+	bool own_lock;        /* the caller holds dm.lock: the registration is made here */
 };
 
 /* What is left of the bound; 0 once it has run out. */
@@ -162,8 +163,13 @@ static void profiles_restore(struct health *h, struct m2m_vpn *vpn, char **names
 	}
 }
 
-/* Register or Update, as a report run does, holding dm.lock (lock_fd). */
-/* A failed check of a new configuration: the profiles it took down come up under the old one. */
+/*
+ * A failed check of a new configuration: the profiles it took down come up
+ * under the old one. Past the check's bound (the device as it was is worth
+ * it), within a bound of its own for them all (HEALTH_BACK_MS, m2m/dm.h says
+ * so), and cut short by *stop like the check: a client that ends leaves them
+ * to the next m2mvpn-connect up (or the always-on watch).
+ */
 static void profiles_back(struct health *h, char **names)
 {
 	struct m2m_vpn *old = NULL;
@@ -177,16 +183,17 @@ static void profiles_back(struct health *h, char **names)
 		return;
 	}
 	m2m_vpn_set_log(old, h->o->log, h->o->log_ctx);
-	/* one bound for them all, past the check's own: the device as it was is worth it */
+	m2m_vpn_set_cancel(old, h->stop);
 	end = m2m_now_ms() + HEALTH_BACK_MS;
 	for (size_t i = 0; names && names[i] && i < 64; i++) {
 		uint64_t now = m2m_now_ms();
 
 		if (!(h->renewed & (1ull << i)))
 			continue;
-		if (now >= end) {
+		if (now >= end || *h->stop) {
 			LW_LOG(h->o->log, h->o->log_ctx, LOG_WARNING, "health: profile %s: not brought up "
-			       "again under the old configuration (out of time)", names[i]);
+			       "again under the old configuration (%s)", names[i],
+			       *h->stop ? "stopped" : "out of time");
 			continue;
 		}
 		if (m2m_vpn_up(old, names[i], (unsigned)(end - now), NULL, &e))
@@ -199,6 +206,7 @@ static void profiles_back(struct health *h, char **names)
 	m2m_vpn_close(old);
 }
 
+/* Register or Update, as a report run does, holding dm.lock (the caller's, or ours). */
 static int do_register(struct health *h, struct m2m_err *err)
 {
 	struct m2m_dm *dm = NULL;
@@ -259,6 +267,10 @@ static int registration(struct health *h, struct m2m_err *err)
 	bool told = false;
 	int rc, fd = -1;
 
+	if (h->own_lock && left_ms(h) && !*h->stop) {
+		rc = do_register(h, err);
+		goto out;
+	}
 	for (;;) {
 		if (!left_ms(h) || *h->stop) {
 			if (told)
@@ -293,6 +305,7 @@ static int registration(struct health *h, struct m2m_err *err)
 		told = true;
 		m2m_sleep_ms(left_ms(h) < HEALTH_POLL_MS ? left_ms(h) : HEALTH_POLL_MS, h->stop);
 	}
+out:
 	if (rc) {
 		if (*h->stop && rc != M2M_ERR_TIMEOUT)
 			rc = stopped(err);
@@ -307,9 +320,15 @@ static int registration(struct health *h, struct m2m_err *err)
 int m2m_dm_health(const struct m2m_config *cfg, const struct m2m_dm_health_opts *o,
 		  struct m2m_err *caller_err)
 {
+	return lw_dm_health(cfg, o, false, caller_err);
+}
+
+int lw_dm_health(const struct m2m_config *cfg, const struct m2m_dm_health_opts *o, bool own_lock,
+		 struct m2m_err *caller_err)
+{
 	struct m2m_err local, *err = caller_err ? caller_err : &local;
 	static const int never;
-	struct health h = { .cfg = cfg, .o = o };
+	struct health h = { .cfg = cfg, .o = o, .own_lock = own_lock };
 	struct m2m_vpn *vpn = NULL;
 	char **profiles = NULL;
 	uint64_t mine = 0;

@@ -293,5 +293,23 @@ struct m2m_coap *lw_dm_coap(struct m2m_dm *dm);
  * error of the run (M2M_OK).
  */
 int lw_dm_send(struct m2m_dm *dm, char *const *paths, unsigned timeout_ms, struct m2m_err *err);
+/*
+ * m2m_dm_serve(), and with reconf: it also returns (OK, *reconf true) once a
+ * configuration package ordered through object 5 ended (committed or rolled
+ * back): the configuration file changed under the client (m2m_dm_run loads it
+ * again and goes on serving under it).
+ */
+int lw_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, bool *reconf,
+		struct m2m_err *err);
+struct m2m_config;
+struct m2m_dm_health_opts;
+/*
+ * m2m_dm_health(); own_lock: the caller holds dm.lock (an LwM2M client checks
+ * a configuration package it was sent): the registration is made here, under
+ * cfg, not taken from the client that serves (under the configuration being
+ * replaced, it proves nothing of cfg).
+ */
+int lw_dm_health(const struct m2m_config *cfg, const struct m2m_dm_health_opts *o, bool own_lock,
+		 struct m2m_err *err);
 
 #endif

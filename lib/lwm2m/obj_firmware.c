@@ -136,10 +136,15 @@ static int fw_health(void *ctx, const struct m2m_config *cfg, unsigned timeout_m
 					 .timeout_ms = timeout_ms, .stop = stop };
 	int rc;
 
-	/* a configuration package hands the new configuration: it replaces ours */
+	/*
+	 * A configuration package hands the new configuration: it replaces ours.
+	 * It proves itself with a registration of its own: ours (made under the
+	 * configuration it replaces, kept alive by this client) proves nothing of
+	 * it, and this process holds dm.lock.
+	 */
 	if (cfg != f->cfg)
 		ho.before = f->cfg;
-	rc = m2m_dm_health(cfg, &ho, err);
+	rc = lw_dm_health(cfg, &ho, cfg != f->cfg, err);
 	/* cut by the end of this client (a --report run's bound, a stop), not unhealthy: not
 	   decided yet, the next run checks again within the bound (resume()) */
 	if (rc && stop && *stop)

@@ -208,7 +208,9 @@ struct m2m_dm_health_opts {
  * and m2m_dm_register()'s codes: UNREACHABLE, AUTH_LOCAL, DAEMON, ...);
  * TIMEOUT when the bound runs out or *stop is set; USAGE if opts->version is
  * not one this library knows. Taking a profile down again after the verdict
- * is not counted in the bound (at most 2 s each).
+ * is not counted in the bound (at most 2 s each), nor, after a failed check
+ * with before set, bringing the profiles it renewed up again under before
+ * (at most 30 s for them all, cut short by *stop).
  */
 int m2m_dm_health(const struct m2m_config *cfg, const struct m2m_dm_health_opts *opts,
 		  struct m2m_err *err);

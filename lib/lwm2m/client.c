@@ -584,12 +584,24 @@ int m2m_dm_fd(const struct m2m_dm *dm)
  */
 int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struct m2m_err *err)
 {
+	return lw_dm_serve(dm, ms, stop, NULL, err);
+}
+
+int lw_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, bool *reconf,
+		struct m2m_err *err)
+{
 	uint64_t end = m2m_now_ms() + ms, now;
 	struct pollfd pfd = { .fd = m2m_dm_fd(dm), .events = POLLIN };
 	unsigned next;
 
+	if (reconf)
+		*reconf = false;
 	while (!(stop && *stop) && (!ms || m2m_now_ms() < end)) {
 		m2m_dm_serve_step(dm, &next, err);
+		if (reconf && lw_objects_reconfigured(&dm->objs)) {
+			*reconf = true;
+			break;
+		}
 		now = m2m_now_ms();
 		if (next > SERVE_TICK_MS)
 			next = SERVE_TICK_MS;

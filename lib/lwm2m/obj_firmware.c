@@ -109,6 +109,7 @@ struct lw_fw {
 	/* under mu: the worker's job while it runs, and whether it cancels the update then */
 	enum fw_job job;
 	bool cancel;
+	bool reconfigured;       /* a configuration package ended: the file changed under us */
 	volatile int stop;       /* the engine stops at its next block (the client ends) */
 	struct m2m_update *u;    /* the worker's handle (the CoAP loop's while it takes a push) */
 	char src[URI_MAX + 1];   /* what it pulls */
@@ -355,12 +356,23 @@ static struct lw_fw *fw_of(struct lw_objects *s)
 	return f;
 }
 
+/* The journal's last update: a configuration package, committed or rolled back. */
+static bool config_ended(struct lw_fw *f)
+{
+	struct m2m_update_status st;
+	struct m2m_err err;
+
+	return m2m_update_status(f->cfg, &st, &err) == M2M_OK && st.done &&
+	       strcmp(st.type, "config") == 0 &&
+	       (st.state == M2M_UPDATE_COMMITTED || st.state == M2M_UPDATE_ROLLED_BACK);
+}
+
 static void *worker(void *arg)
 {
 	struct lw_fw *f = arg;
 	struct m2m_err err;
 	enum fw_job j = running(f, NULL);
-	bool cancel;
+	bool cancel, reconf = false;
 
 	m2m_err_clear(&err);
 	/* the result is the journal's: State and Update Result read it */
@@ -373,6 +385,9 @@ static void *worker(void *arg)
 	else
 		m2m_update_apply(f->u, &err);
 	running(f, &cancel);
+	/* a configuration package that ended changed the file this client runs under */
+	if ((j == FW_JOB_APPLY || j == FW_JOB_CONTINUE) && config_ended(f))
+		reconf = true;
 	/* stopped (resumable) or held: nothing was installed (a failure leaves nothing to cancel) */
 	if (cancel)
 		upd_engine_cancel(f->u, &err);
@@ -381,6 +396,7 @@ static void *worker(void *arg)
 	f->u = NULL;
 	f->job = FW_JOB_NONE;
 	f->cancel = false;
+	f->reconfigured |= reconf;
 	pthread_mutex_unlock(&f->mu);
 	return NULL;
 }
@@ -711,6 +727,19 @@ static void fw_run(struct lw_objects *s)
 	f = fw_of(s);
 	if (f)
 		resume(f);
+}
+
+bool lw_objects_reconfigured(struct lw_objects *s)
+{
+	struct lw_fw *f = s->fw;
+	bool r;
+
+	if (!f)
+		return false;
+	pthread_mutex_lock(&f->mu);
+	r = f->reconfigured && f->job == FW_JOB_NONE;
+	pthread_mutex_unlock(&f->mu);
+	return r;
 }
 
 /* The client ends: the engine stops at its next block (a pull resumes on the next start). */

@@ -58,5 +58,11 @@ void lw_objects_bootstrapped(struct lw_objects *objs, const struct lw_bs_server 
 void lw_objects_free(struct lw_objects *objs);
 /* Start a pending hook (after the Execute was answered); reap finished ones. */
 void lw_objects_run_hooks(struct lw_objects *objs);
+/*
+ * A configuration package ordered through object 5 ended (committed or
+ * rolled back) since the objects were built: the configuration file is not
+ * the one they were built from any more (obj_firmware.c).
+ */
+bool lw_objects_reconfigured(struct lw_objects *objs);
 
 #endif

@@ -18,6 +18,54 @@
 
 #define SEND_WAIT_MS 9000
 
+/*
+ * Always-on: serve until *stop. A configuration package ordered through
+ * object 5 that ended (committed, or rolled back by its health check)
+ * replaced the file this client was started with, or put it back: the client
+ * goes on under what the file holds now (*now, loaded here), with a Register
+ * or Update under it, so that the server sees it back (the tunnel its health
+ * check renewed may have lost its datagrams) and reads the outcome in Update
+ * Result; a file that does not load keeps the client on what it had.
+ */
+static int serve(const struct m2m_config *cfg, struct m2m_dm **dm, const struct m2m_dm_run_opts *o,
+		 volatile const int *stop, struct m2m_config **now, struct m2m_err *err)
+{
+	struct m2m_config *next;
+	struct m2m_dm *d;
+	bool reconf;
+	int rc;
+
+	for (;;) {
+		rc = lw_dm_serve(*dm, 0, stop, &reconf, err);
+		if (rc || !reconf || *stop)
+			return rc;
+		if (m2m_config_load(cfg->path, &next, err) != M2M_OK) {
+			LW_LOG(o->log, o->log_ctx, LOG_WARNING, "%s (serving on under the "
+			       "configuration it had)", err->msg);
+			m2m_err_clear(err);
+			next = NULL;
+		}
+		/* the objects are built anew, so that a second package can come */
+		m2m_dm_close(*dm);
+		*dm = NULL;
+		if (next) {
+			m2m_config_free(*now);
+			*now = next;
+		}
+		rc = m2m_dm_open(*now ? *now : cfg, &d, err);
+		if (rc)
+			return rc;
+		*dm = d;
+		m2m_dm_set_log(d, o->log, o->log_ctx);
+		LW_LOG(o->log, o->log_ctx, LOG_INFO, "a configuration update ended: serving under "
+		       "%s as it is now", cfg->path);
+		if (m2m_dm_register(d, 30 * 1000, err)) {
+			LW_LOG(o->log, o->log_ctx, LOG_WARNING, "%s (trying again)", err->msg);
+			m2m_err_clear(err);
+		}
+	}
+}
+
 int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 	       struct m2m_err *err)
 {
@@ -26,6 +74,7 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 	volatile const int *stop;
 	static const int never;
 	struct m2m_dm *dm = NULL;
+	struct m2m_config *now = NULL;
 	struct m2m_state st;
 	int fd = -1, rc;
 
@@ -84,7 +133,7 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 	if (rc)
 		goto out;
 	if (o->serve) {
-		rc = m2m_dm_serve(dm, 0, stop, err);
+		rc = serve(cfg, &dm, o, stop, &now, err);
 		/* stopping is not failing: a server out of reach lets the registration expire */
 		if (!rc && m2m_dm_deregister(dm, 5000, err)) {
 			LW_LOG(o->log, o->log_ctx, LOG_WARNING, "%s (not de-registered: the "
@@ -122,6 +171,7 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 	}
 out:
 	m2m_dm_close(dm);
+	m2m_config_free(now);
 	m2m_unlock(fd);
 	return rc;
 }

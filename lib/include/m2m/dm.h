@@ -136,7 +136,10 @@ struct m2m_dm_run_opts {
  * if dm.bootstrap is set and no bootstrap has finished, registers or
  * Updates, then serves the queue-mode window (dm.queue_window, within the
  * run's bound; a U binding stopped by *stop De-registers) or, with serve,
- * serves until *stop, a server out of reach being tried again with backoff.
+ * serves until *stop, a server out of reach being tried again with backoff;
+ * once a configuration package ordered through object 5 has ended (committed
+ * or rolled back), it goes on under cfg->path as the file is then (loaded
+ * again; cfg itself is not changed), with a Register or Update.
  * CONFIG if dm: is not configured; TIMEOUT if stopped during the jitter; the
  * results of the calls above; USAGE if opts->version is not one this library knows.
  */

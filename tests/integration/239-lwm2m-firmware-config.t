@@ -16,6 +16,7 @@
 #      serving client registers under it (its lifetime in the server's registry)
 # shellcheck source=../lab/lab.sh disable=SC2034
 . "$(dirname "$0")/../lab/lab.sh"
+. "$(dirname "$0")/../lab/vendor.sh"
 lab_require
 lab_require_tool
 UPD=$M2M_BIN_DIR/m2mdm-update
@@ -37,18 +38,7 @@ EP=dev1.lab
 HEALTH_S=15
 
 # ---- the vendor: a CA (update.trust) and a code-signing certificate
-printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n' > "$U/cs.ext"
-ok "a vendor CA and a code signer" eval '
-	openssl ecparam -name prime256v1 -genkey -noout -out "$U/ca.key" 2>> "$U/pki.err" &&
-	openssl req -x509 -new -key "$U/ca.key" -subj "/CN=Lab Vendor Root" -days 30 -out "$U/ca.pem" \
-		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>> "$U/pki.err" &&
-	openssl ecparam -name prime256v1 -genkey -noout -out "$U/signer.key" 2>> "$U/pki.err" &&
-	chmod 0600 "$U/signer.key" &&
-	openssl req -new -key "$U/signer.key" -subj "/CN=config-signer.lab" -out "$U/signer.csr" 2>> "$U/pki.err" &&
-	openssl x509 -req -in "$U/signer.csr" -CA "$U/ca.pem" -CAkey "$U/ca.key" -CAcreateserial \
-		-days 20 -extfile "$U/cs.ext" -out "$U/signer.pem" 2>> "$U/pki.err"' ||
-	diag "$(cat "$U/pki.err")"
-EXPIRES=$(date -u -d '+10 days' +%Y-%m-%dT%H:%M:%SZ)
+ok "a vendor CA and a code signer" vendor_pki "$U" || diag "$(cat "$U/pki.err")"
 
 # conf OUT LIFETIME [PROFILE KEY=VALUE...]: the device's configuration at OUT: the lab's
 # profile pos, the LwM2M server behind the gateway, the update: section with the health
@@ -71,17 +61,9 @@ update:
 	M2M_CONFIG_FILE=$CFG
 }
 # pkg OUT CONFIG VERSION: a config package of CONFIG, signed by the vendor's signer
-pkg() {
-	printf '{"format":1,"type":"config","name":"m2m-config","version":"%s","models":["lab-device"],"installer":"config","expires":"%s"}\n' \
-		"$3" "$EXPIRES" > "$U/manifest.json"
-	"$UPD" sign --manifest "$U/manifest.json" --payload "$2" --key "$U/signer.key" \
-		--cert "$U/signer.pem" -o "$1" > "$U/sign.out" 2> "$U/sign.err"
-}
+pkg() { vendor_config_pkg "$U" "$@"; }
 # status FIELD: a member of `m2mdm-update status --json`
-status() {
-	ip netns exec "$NS_DEV" "$UPD" -c "$CFG" status --json 2> /dev/null |
-		"$LAB_PY" -c 'import json,sys; v=json.load(sys.stdin).get(sys.argv[1]); print("" if v is None else v)' "$1"
-}
+status() { vendor_status "$CFG" "$1"; }
 SRV=$LAB/log/lwm2m.out
 # check SPEC: the server's verdict on a check of its plan (pass, fail, or empty: not run)
 check() {

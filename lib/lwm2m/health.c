@@ -141,7 +141,8 @@ static int profiles_up(struct health *h, struct m2m_vpn *vpn, char **names, uint
 		}
 		LW_LOG(h->o->log, h->o->log_ctx, LOG_INFO, "health: profile %s is up%s", names[i],
 		       was_up ? " (it was)" : "");
-		if (!was_up && p->mode == M2M_VPN_ON_DEMAND && i < 64)
+		/* one renewed was up before the check: it stays up, as it was found */
+		if (!was_up && p->mode == M2M_VPN_ON_DEMAND && i < 64 && !(h->renewed & (1ull << i)))
 			*mine |= 1ull << i;
 	}
 	return M2M_OK;

@@ -13,10 +13,12 @@
 //          | watch:PATH                observe and keep observing (each notification logged)
 //          | until:PATH~TEXT:MS        within MS, a notification of PATH or a read of it (one
 //                                      every 250 ms, not waited for) carried TEXT
+//          | gate:FILE                 wait until FILE exists (the test has looked at the device)
 // --stay MS: after the plan, keep serving (Updates, further Registers) for MS.
 // One JSON line per event on stdout. Exit 0: every check passed (and the
 // device de-registered if asked); 1: a check failed; 2: timeout.
 'use strict';
+const fs = require('fs');
 const path = require('path');
 const NM = process.env.LWM2M_NODE_MODULES;
 if (!NM) { console.error('LWM2M_NODE_MODULES not set (tests/tools/lwm2m-server-setup.sh)'); process.exit(3); }
@@ -194,6 +196,9 @@ async function check(spec) {
             await new Promise(res => setTimeout(res, 250));
         }
         r.values = (seenValues[p] || []).slice(from);
+    } else if (kind === 'gate') {
+        while (!fs.existsSync(rest)) await new Promise(res => setTimeout(res, 100));
+        r.ok = true;
     } else {
         r.ok = false;
         r.error = 'unknown check';

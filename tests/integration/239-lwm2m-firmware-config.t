@@ -9,11 +9,14 @@
 #   1. a new m2m.yaml whose tunnel cannot come up (a remote id the gateway's certificate
 #      does not carry): State 3 (Updating) while it is applied; its health check fails
 #      within update.health.timeout; the old m2m.yaml is back byte for byte, the tunnel
-#      is up again under it, the device is back with its server, and the server sees
-#      Update Result 8 (update failed) with State 0; the installed version is unchanged
+#      is up again under it, the device is back with its server (a Register or Update
+#      after the Execute), and the server sees Update Result 8 (update failed) with
+#      State 0; the installed version is unchanged
 #   2. a good new m2m.yaml (another dm lifetime) through the same path: Update Result 1,
-#      State 0, PkgVersion the package's; the file on disk is the package's and the
-#      serving client registers under it (its lifetime in the server's registry)
+#      State 0, PkgVersion the package's; the file on disk is the package's, the tunnel
+#      renewed under it stays up, and the serving client serves under it (the Lifetime
+#      it answers in /1/0/1, and the one in the server's registry)
+# The server's plan waits (gate:) until the test has looked at the device after 1.
 # shellcheck source=../lab/lab.sh disable=SC2034
 . "$(dirname "$0")/../lab/lab.sh"
 . "$(dirname "$0")/../lab/vendor.sh"

@@ -145,6 +145,8 @@ ok "1: no .prev left" test ! -e "$CFG.prev"
 is "$(status state)" rolled-back "1: m2mdm-update status: rolled-back"
 like "$(status message)" "health: profile pos: " "1: ... because the profile did not come up"
 is "$(status installed)" "" "1: ... and no configuration version installed (unchanged)"
+pv=$(grep -F '"check":"read:/5/0/7"' "$SRV" | sed -nE 's/.*"value":"([^"]*)".*/\1/p')
+is "$pv" 1.1 "1: PkgVersion: the package's (m2mdm-status(1)), not an installed one"
 ok "1: the old tunnel is up again" lab_child_installed dev
 e1=$(ms 'exec:/5/0/2')
 back=$(grep -E '"event":"(register|update)"' "$SRV" | sed -E 's/^\{"ms":([0-9]+).*/\1/' |

@@ -153,6 +153,11 @@ back=$(grep -E '"event":"(register|update)"' "$SRV" | sed -E 's/^\{"ms":([0-9]+)
 	awk -v e="$e1" '$1 > e' | head -n 1)
 ok "1: the device came back to its server after the rollback (Register or Update at ${back:-never} ms, Execute at $e1 ms)" \
 	test -n "$back"
+t8=$(grep '"event":"notify","path":"/5/0/5","value":"8"' "$SRV" | head -n 1 | sed -E 's/^\{"ms":([0-9]+).*/\1/')
+# the bound m2mdm-status(1) gives: update.health.timeout, then 30 s at most to bring the old
+# tunnel back; 10 s of slack for a loaded machine and the Update that follows
+cmp_ok "$((${t8:-999999} - e1))" -le $(((HEALTH_S + 30 + 10) * 1000)) \
+	"1: Update Result 8 notified $((${t8:-999999} - e1)) ms after the Execute (bound ${HEALTH_S} s + 30 s)"
 touch "$U/case2"
 
 # ---- 2. a good config through the same path

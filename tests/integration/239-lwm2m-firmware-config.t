@@ -6,9 +6,9 @@
 # the tunnel) observes State (/5/0/3) and Update Result (/5/0/5), writes the Package URI
 # of a signed config package (the package's server sits behind the gateway too), and
 # executes Update once State is 2 (Downloaded):
-#   1. a new m2m.yaml whose tunnel cannot come up (a remote id the gateway's certificate
-#      does not carry): State 3 (Updating) while it is applied; its health check fails
-#      within update.health.timeout; the old m2m.yaml is back byte for byte, the tunnel
+#   1. a new m2m.yaml whose tunnel cannot come up (a gateway address nobody answers; 310
+#      has the remote id the gateway's certificate does not carry): State 3 (Updating)
+#      while it is applied; its health check fails at update.health.timeout; the old m2m.yaml is back byte for byte, the tunnel
 #      is up again under it, the device is back with its server (a Register or Update
 #      after the Execute), and the server sees Update Result 8 (update failed) with
 #      State 0; the installed version is unchanged
@@ -85,7 +85,7 @@ ms() { grep -F "\"check\":\"$1\"" "$SRV" | head -n 1 | sed -E 's/^\{"ms":([0-9]+
 conf "$CFG" 10m
 cp "$CFG" "$U/v1.yaml"
 # 1: the tunnel cannot come up; 2: a good one, lifetime 11 min
-conf "$U/badid.yaml" 10m remote_id=nobody.lab
+conf "$U/badid.yaml" 10m gateway="$LAB_DEAD_IP"
 conf "$U/good.yaml" 11m
 M2M_CONFIG_FILE=$CFG
 ok "signed config packages: a tunnel that fails (1.1), a good one (1.2)" eval '

@@ -24,6 +24,10 @@
  *              but not on a repeat: a booted slot marked bad is the new one; else
  *              a primary slot that is not booted is (installed, not rebooted);
  *              else the booted one is (rebooted into it, not marked yet).
+ *              After an install that did not finish (!ctx->installed), a target
+ *              that is neither booted nor primary is left as it is: RAUC refused
+ *              the bundle before writing it, or marked it bad itself before
+ *              writing, so an untouched slot stays the good fallback it was.
  *
  * RAUC (installer "rauc"): driven through its command line (rauc install,
  * rauc status --output-format=json, rauc status mark-good|mark-bad|
@@ -103,6 +107,8 @@ struct upd_install_ctx {
 	const char *rauc_conf;      /* its system.conf (rauc -c); NULL: RAUC's default */
 	const char *dbus_address;   /* the system bus; NULL: from the environment */
 	const char *target;         /* rollback: bootname of the slot the update went into */
+	bool installed;             /* rollback: the install finished (the target is marked bad
+				       whatever the slots show: a repeat after a cut) */
 	/* script */
 	const char *script;         /* the handler's absolute path */
 	/* config: the configuration file a config package replaces */
@@ -168,6 +174,11 @@ const struct upd_slot *upd_slot_find(const struct upd_slot_status *st, const cha
  * m2m code, 0 if nothing), and the JSON of `rauc status --output-format=json`. */
 int upd_rauc_classify(const char *line);
 int upd_rauc_parse_status(const char *json, struct upd_slot_status *st, struct m2m_err *err);
+/* What a rollback does with the slots st shows (target: ctx->target or NULL): *old made
+ * primary, then *fresh marked bad if *mark_fresh (see rollback above). */
+int upd_rauc_rollback_plan(const struct upd_slot_status *st, const char *target,
+			   const struct upd_slot **old, const struct upd_slot **fresh,
+			   bool *mark_fresh, struct m2m_err *err);
 
 /* ---- for the backends: run a helper program, bounded ---------------------------- */
 

@@ -356,46 +356,62 @@ static int rauc_mark_bad(const struct upd_install_ctx *ctx, struct m2m_err *err)
 	return mark(ctx, deadline_of(ctx), "mark-bad", "booted", err);
 }
 
+int upd_rauc_rollback_plan(const struct upd_slot_status *st, const char *target,
+			   const struct upd_slot **old, const struct upd_slot **fresh,
+			   bool *mark_fresh, struct m2m_err *err)
+{
+	const struct upd_slot *booted = upd_slot_find(st, st->booted);
+
+	*old = *fresh = NULL;
+	*mark_fresh = false;
+	if (!booted)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "rollback: RAUC does not know the booted slot");
+	if (target && *target)
+		*fresh = upd_slot_find(st, target);
+	else if (booted->boot == UPD_BOOT_BAD)
+		*fresh = booted;                 /* running the new version, already marked bad */
+	else if (st->primary[0] && strcmp(st->primary, st->booted))
+		*fresh = upd_slot_find(st, st->primary); /* installed, not rebooted yet */
+	else
+		*fresh = booted;                 /* rebooted into it, not marked yet */
+	if (!*fresh)
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "rollback: no slot %s", target);
+	/* the old one: the other slot of the new one's class */
+	for (size_t i = 0; i < st->n; i++) {
+		const struct upd_slot *s = &st->slot[i];
+
+		if (s == *fresh || strcmp(s->class_, (*fresh)->class_))
+			continue;
+		if (*old)
+			return m2m_err_set(err, M2M_ERR_FAILURE,
+					   "rollback: more than one other %s slot", (*fresh)->class_);
+		*old = s;
+	}
+	if (!*old)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "rollback: no slot to go back to");
+	/* neither booted nor the next boot: no install made it bootable (the caller knows
+	   better if it finished), and marking it bad would take away the fallback an
+	   untouched slot still is */
+	*mark_fresh = (*fresh)->booted || (*fresh)->primary;
+	return M2M_OK;
+}
+
 static int rauc_rollback(const struct upd_install_ctx *ctx, struct m2m_err *err)
 {
 	uint64_t deadline = deadline_of(ctx);
 	struct upd_slot_status st;
-	const struct upd_slot *booted, *fresh = NULL, *old = NULL;
-	size_t i;
+	const struct upd_slot *fresh, *old;
+	bool mark_fresh;
 	int rc;
 
 	rc = status_until(ctx, deadline, &st, err);
 	if (rc)
 		return m2m_err_prefix(err, "rollback");
-	booted = upd_slot_find(&st, st.booted);
-	if (!booted)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "rollback: RAUC does not know the booted slot");
-	if (ctx->target && *ctx->target)
-		fresh = upd_slot_find(&st, ctx->target);
-	else if (booted->boot == UPD_BOOT_BAD)
-		fresh = booted;                 /* running the new version, already marked bad */
-	else if (st.primary[0] && strcmp(st.primary, st.booted))
-		fresh = upd_slot_find(&st, st.primary); /* installed, not rebooted yet */
-	else
-		fresh = booted;                 /* rebooted into it, not marked yet */
-	if (!fresh)
-		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "rollback: no slot %s", ctx->target);
-	/* the old one: the other slot of the new one's class */
-	for (i = 0; i < st.n; i++) {
-		const struct upd_slot *s = &st.slot[i];
-
-		if (s == fresh || strcmp(s->class_, fresh->class_))
-			continue;
-		if (old)
-			return m2m_err_set(err, M2M_ERR_FAILURE,
-					   "rollback: more than one other %s slot", fresh->class_);
-		old = s;
-	}
-	if (!old || !fresh)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "rollback: no slot to go back to");
+	rc = upd_rauc_rollback_plan(&st, ctx->target, &old, &fresh, &mark_fresh, err);
 	/* the old slot first: a power cut between the two calls still boots it */
-	rc = mark(ctx, deadline, "mark-active", old->name, err);
 	if (!rc)
+		rc = mark(ctx, deadline, "mark-active", old->name, err);
+	if (!rc && (mark_fresh || ctx->installed))
 		rc = mark(ctx, deadline, "mark-bad", fresh->name, err);
 	return rc;
 }

@@ -132,6 +132,8 @@ int upd_record_json(const struct upd_record *r, char *buf, size_t len, struct m2
 		json_object_object_add(o, "done", json_object_new_boolean(1));
 	if (r->checking)
 		json_object_object_add(o, "checking", json_object_new_boolean(1));
+	if (r->installed)
+		json_object_object_add(o, "installed", json_object_new_boolean(1));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	n = s ? strlen(s) : 0;
 	if (!s || n >= len || n > M2M_JOURNAL_RECORD_MAX) {
@@ -252,6 +254,12 @@ int upd_record_parse(const char *json, size_t len, struct upd_record *r, struct 
 			r->checking = json_object_get_boolean(v);
 		else
 			rc = m2m_err_set(err, M2M_ERR_FAILURE, "update record: checking is not a boolean");
+	}
+	if (!rc && json_object_object_get_ex(o, "installed", &v)) {
+		if (json_object_is_type(v, json_type_boolean))
+			r->installed = json_object_get_boolean(v);
+		else
+			rc = m2m_err_set(err, M2M_ERR_FAILURE, "update record: installed is not a boolean");
 	}
 	json_object_put(o);
 	return rc;
@@ -611,6 +619,7 @@ static int step_install(struct upd *u, struct m2m_err *err)
 	r.result = M2M_OK;
 	r.message[0] = '\0';
 	r.done = false;
+	r.installed = true;
 	return put(u, &r, err);
 }
 

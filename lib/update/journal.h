@@ -69,7 +69,7 @@ bool upd_state_is_end(enum upd_state s);
 /*
  * One record: {"state", "name", "version", "type", "source", "offset",
  * "etag", "sha256", "slot", "result", "message", "time", "ms", "done",
- * "checking"}; a field that is empty (or 0, false) is left out of the JSON.
+ * "checking", "installed"}; a field that is empty (or 0, false) is left out of the JSON.
  */
 /* fetch's rec->offset for a download that cannot be resumed: it fails instead */
 #define UPD_NO_RESUME UINT64_MAX
@@ -90,6 +90,7 @@ struct upd_record {
 	unsigned ms;            /* and its milliseconds (0-999): the health bound is counted in ms */
 	bool done;              /* an end state whose action was carried out */
 	bool checking;          /* installed: the health check began (its bound runs from here) */
+	bool installed;         /* the installer finished: a rollback undoes what it did */
 };
 
 /* A record as one line of JSON into buf (NUL-terminated); FAILURE if it does not fit. */

@@ -537,6 +537,7 @@ static int op_rollback(void *ctx, const struct upd_record *rec, struct m2m_err *
 	struct upd_manifest m;
 	int rc = installer_for(u, rec, &m, &ops, &ic, err);
 
+	ic.installed = rec->installed;
 	if (!rc)
 		rc = ops->rollback(&ic, err);
 	if (rc)

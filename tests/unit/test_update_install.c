@@ -56,6 +56,65 @@ static void test_parse_status(void **state)
 	assert_string_equal(upd_boot_status_name(b->boot), "bad");
 }
 
+/* A, B of class rootfs: booted, primary, and each one's boot status */
+static void slots(struct upd_slot_status *st, const char *booted, const char *primary,
+		  const char *a, const char *b)
+{
+	char json[768];
+	struct m2m_err err = { 0 };
+
+	snprintf(json, sizeof(json),
+		 "{\"booted\":\"%s\",\"boot_primary\":\"rootfs.%d\",\"slots\":["
+		 "{\"rootfs.0\":{\"class\":\"rootfs\",\"bootname\":\"A\",\"state\":\"%s\",\"boot_status\":\"%s\"}},"
+		 "{\"rootfs.1\":{\"class\":\"rootfs\",\"bootname\":\"B\",\"state\":\"%s\",\"boot_status\":\"%s\"}}]}",
+		 booted, *primary == 'B', *booted == 'A' ? "booted" : "inactive", a,
+		 *booted == 'B' ? "booted" : "inactive", b);
+	assert_int_equal(upd_rauc_parse_status(json, st, &err), M2M_OK);
+}
+
+static void test_rollback_plan(void **state)
+{
+	struct upd_slot_status st;
+	const struct upd_slot *old, *fresh;
+	struct m2m_err err = { 0 };
+	bool mark;
+
+	(void)state;
+	/* installed into B, not rebooted: A primary again, B bad */
+	slots(&st, "A", "B", "good", "good");
+	assert_int_equal(upd_rauc_rollback_plan(&st, "B", &old, &fresh, &mark, &err), M2M_OK);
+	assert_string_equal(old->name, "rootfs.0");
+	assert_string_equal(fresh->name, "rootfs.1");
+	assert_true(mark);
+	/* rebooted into B, unhealthy */
+	slots(&st, "B", "B", "good", "good");
+	assert_int_equal(upd_rauc_rollback_plan(&st, "B", &old, &fresh, &mark, &err), M2M_OK);
+	assert_string_equal(old->name, "rootfs.0");
+	assert_true(mark);
+	/* RAUC refused the bundle before writing B: B stays the good fallback it is */
+	slots(&st, "A", "A", "good", "good");
+	assert_int_equal(upd_rauc_rollback_plan(&st, "B", &old, &fresh, &mark, &err), M2M_OK);
+	assert_string_equal(old->name, "rootfs.0");
+	assert_string_equal(fresh->name, "rootfs.1");
+	assert_false(mark);
+	/* the bootloader gave up on B and marked it bad itself */
+	slots(&st, "A", "A", "good", "bad");
+	assert_int_equal(upd_rauc_rollback_plan(&st, "B", &old, &fresh, &mark, &err), M2M_OK);
+	assert_false(mark);
+	/* guessed: the primary that is not booted, or the booted one marked bad */
+	slots(&st, "A", "B", "good", "good");
+	assert_int_equal(upd_rauc_rollback_plan(&st, NULL, &old, &fresh, &mark, &err), M2M_OK);
+	assert_string_equal(fresh->name, "rootfs.1");
+	assert_true(mark);
+	slots(&st, "B", "B", "good", "bad");
+	assert_int_equal(upd_rauc_rollback_plan(&st, "", &old, &fresh, &mark, &err), M2M_OK);
+	assert_string_equal(fresh->name, "rootfs.1");
+	assert_true(mark);
+	/* a slot RAUC does not know */
+	assert_int_equal(upd_rauc_rollback_plan(&st, "C", &old, &fresh, &mark, &err),
+			 M2M_ERR_NOT_FOUND);
+}
+
 static void test_parse_status_odd(void **state)
 {
 	struct upd_slot_status st;
@@ -174,6 +233,7 @@ int main(void)
 		cmocka_unit_test(test_find),
 		cmocka_unit_test(test_parse_status),
 		cmocka_unit_test(test_parse_status_odd),
+		cmocka_unit_test(test_rollback_plan),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_run_timeout),

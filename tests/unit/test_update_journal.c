@@ -455,6 +455,16 @@ static void test_transitions_health(void **state)
 	assert_int_equal(fake_count(&f, "health", NULL), 3);
 	assert_int_equal(fake_count(&f, "rollback", NULL), 1);
 	assert_int_equal(fake_count(&f, "commit", NULL), 0);
+	/* the install had finished: the rollback is told to undo it */
+	assert_true(last.installed);
+
+	/* an install that failed did not finish: the rollback knows it (RAUC: the untouched
+	   slot is left good) */
+	reset();
+	fake_init(&f, FAKE_INSTALL);
+	assert_int_equal(run_fresh(&f, &last, &err), M2M_ERR_FAILURE);
+	assert_int_equal(last.state, UPD_ROLLED_BACK);
+	assert_false(last.installed);
 }
 
 static void test_transitions_decide(void **state)
@@ -884,7 +894,8 @@ static void test_bounded(void **state)
 static void test_record_json(void **state)
 {
 	struct upd_record r = { .state = UPD_INSTALLED, .type = UPD_CONFIG, .offset = 1ull << 40,
-				.result = M2M_ERR_STORAGE, .time = 1767225600, .done = true }, back;
+				.result = M2M_ERR_STORAGE, .time = 1767225600, .done = true,
+				.installed = true }, back;
 	struct m2m_err err = { 0 };
 	char json[M2M_JOURNAL_RECORD_MAX + 1];
 
@@ -915,7 +926,7 @@ static void test_record_json(void **state)
 		"", "[]", "{}", "{\"state\":\"sleeping\"}", "{\"state\":1}",
 		"{\"state\":\"idle\",\"offset\":-1}", "{\"state\":\"idle\",\"result\":99}",
 		"{\"state\":\"idle\",\"type\":\"os\"}", "{\"state\":\"idle\"} x",
-		"{\"state\":\"idle\",\"done\":1}", "{\"state\":\"idle\",\"slot\":\"0123456789012345678901234567890123\"}",
+		"{\"state\":\"idle\",\"done\":1}", "{\"state\":\"idle\",\"installed\":\"yes\"}", "{\"state\":\"idle\",\"slot\":\"0123456789012345678901234567890123\"}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(upd_record_parse(bad[i], strlen(bad[i]), &back, &err), M2M_ERR_FAILURE);

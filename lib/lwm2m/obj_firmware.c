@@ -456,7 +456,10 @@ static int start(struct lw_fw *f, enum fw_job j, const char *src)
  * and its health check run, an end action finished. So the server sees the
  * truthful State and Update Result after the registration, and the update
  * goes on to its end without a new order. A package held (Downloaded) waits
- * for the server's Execute; a push cut off was failed by fw_of.
+ * for the server's Execute; a push cut off was failed by fw_of. A pushed
+ * package past its download goes on as a pulled one: above all one installed
+ * into RAUC's other slot, whose health check runs once the device has
+ * rebooted into it, in the run that starts then.
  */
 static void resume(struct lw_fw *f)
 {
@@ -467,7 +470,8 @@ static void resume(struct lw_fw *f)
 	f->resumed = true;
 	st = status(f);
 	if (f->st_rc || strcmp(st->next, "none") == 0 || st->state == M2M_UPDATE_VERIFIED ||
-	    strcmp(st->source, UPD_PUSH_SOURCE) == 0 || f->thread_live || f->pushing)
+	    (st->state == M2M_UPDATE_DOWNLOADING && strcmp(st->source, UPD_PUSH_SOURCE) == 0) ||
+	    f->thread_live || f->pushing)
 		return;
 	if (open_engine(f) == 0)
 		spawn(f, FW_JOB_CONTINUE);

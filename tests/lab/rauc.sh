@@ -14,6 +14,7 @@
 #   rauc_lab_fallback                # the bootloader gives up on the primary, boots the other
 #   rauc_lab_slot_state              # "primary=B A=good B=good", from the bootloader's files
 #   rauc_lab_status                  # "booted=B primary=B A=good B=good", from `rauc status`
+#   rauc_lab_http DIR                # lighttpd serves DIR at $RAUC_LAB_HTTP (http://127.0.0.1:PORT)
 #   (cleanup is automatic: rauc_lab_down runs from the lab's exit trap)
 #
 # Manual use (the demo):
@@ -259,6 +260,24 @@ rauc_lab_bundle() {
 		lab_die "rauc bundle $ver: $(tail -n 3 "$LAB/log/rauc-bundle.log")"
 	rm -rf "$c"
 	echo "$out"
+}
+
+# rauc_lab_http DIR: lighttpd serving DIR over plain http (Range, ETag) on a free port of
+# 127.0.0.1, its base URL in RAUC_LAB_HTTP; stopped with the lab
+rauc_lab_http() {
+	local port
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	cat > "$RAUC_LAB/lighttpd.conf" << EOF
+server.document-root = "$1"
+server.bind = "127.0.0.1"
+server.port = $port
+server.errorlog = "$LAB/log/lighttpd.err"
+mimetype.assign = ( "" => "application/octet-stream" )
+EOF
+	lab_bg rauc-http lighttpd -D -f "$RAUC_LAB/lighttpd.conf"
+	wait_until 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2> /dev/null ||
+		lab_die "lighttpd does not listen on $port: $(tail -n 3 "$LAB/log/rauc-http.err" "$LAB/log/lighttpd.err" 2> /dev/null)"
+	RAUC_LAB_HTTP=http://127.0.0.1:$port
 }
 
 # rauc_lab_slot_state: the bootloader's view, "primary=X A=good|bad B=good|bad"

@@ -9,8 +9,13 @@
 //          | discover:PATH[~TEXT]
 //          | attr:PATH?QUERY
 //          | observe:PATH:MS:MIN       at least MIN notifications within MS, then cancel
+//          | watch:PATH                observe PATH for the rest of the run (its values
+//                                      are events too), and go on at once
+//          | until:PATH=VALUE:MS       wait (at most MS) until a watched PATH's last value
+//                                      is VALUE
+//          | register:N:MS             wait (at most MS) for the endpoint's Nth Register (a
+//                                      device that started again), then go on with it
 //          | status:read:PATH:CODE     the read must fail with CODE (e.g. 4.04)
-//          | watch:PATH                observe and keep observing (each notification logged)
 //          | until:PATH~TEXT:MS        within MS, a notification of PATH or a read of it (one
 //                                      every 250 ms, not waited for) carried TEXT
 //          | gate:FILE                 wait until FILE exists (the test has looked at the device)
@@ -56,6 +61,17 @@ const cfg = {
 const seenValues = {};
 const saw = (p, v) => { (seenValues[p] = seenValues[p] || []).push(String(v)); };
 let info = null, dev = null, failed = 0, passed = 0, finished = false, deregistered = false;
+// watched paths: their last value, and the checks waiting for one
+const watched = {}, waiting = [];
+// the endpoint's Registers so far, and the checks waiting for one
+let registers = 0;
+const regWaiting = [];
+function watchValue(p, v, first) {
+    watched[p] = String(v);
+    saw(p, v);
+    emit({ event: first ? 'watch' : 'notify', path: p, value: v });
+    for (const w of waiting.filter(w => w.path === p && w.value === String(v))) w.res();
+}
 
 function end(code) {
     if (finished) return;
@@ -174,13 +190,24 @@ async function check(spec) {
     } else if (kind === 'watch') {
         const [oi, ii, ri] = ids(rest);
         const a = await new Promise(resolve => srv.observe(dev.id, oi, ii, ri,
-            v => { saw(rest, v); emit({ event: 'notify', path: rest, value: v }); },
-            (err, first) => resolve({ err, first })));
-        if (!a.err) saw(rest, a.first);
+            v => watchValue(rest, v, false), (err, first) => resolve({ err, first })));
+        if (!a.err) watchValue(rest, a.first, true);
         r.first = a.first;
         r.ok = !a.err;
         r.error = a.err && String(a.err.code || a.err);
     } else if (kind === 'until') {
+        if (rest.includes('=')) {
+            // =VALUE: a watched PATH's last value is VALUE (now, or within MS)
+            const [p, vms] = rest.split('=');
+            const [v, ms] = vms.split(':');
+            if (watched[p] !== v)
+                await Promise.race([new Promise(res => waiting.push({ path: p, value: v, res })),
+                    new Promise(res => setTimeout(res, Number(ms)))]);
+            r.value = watched[p];
+            r.ok = watched[p] === v;
+            return Object.assign(r, { took_ms: Date.now() - t });
+        }
+        // ~TEXT: a value seen since this check began (notified, or read every 250 ms) carries TEXT
         const [p, ms] = [rest, want.split(':').pop()];
         want = want.slice(0, want.lastIndexOf(':'));
         const [oi, ii, ri] = ids(p);
@@ -199,6 +226,19 @@ async function check(spec) {
     } else if (kind === 'gate') {
         while (!fs.existsSync(rest)) await new Promise(res => setTimeout(res, 100));
         r.ok = true;
+    } else if (kind === 'register') {
+        const [n, ms] = rest.split(':').map(Number);
+        if (registers < n)
+            await Promise.race([new Promise(res => regWaiting.push({ n, res })),
+                new Promise(res => setTimeout(res, ms))]);
+        r.registers = registers;
+        r.ok = registers >= n;
+        if (r.ok) {
+            const a = await cb2p(cb => srv.getRegistry().getByName(dev.name, cb));
+            r.ok = !a.err;
+            r.error = a.err && String(a.err);
+            if (!a.err) dev = a.value;
+        }
     } else {
         r.ok = false;
         r.error = 'unknown check';
@@ -214,6 +254,11 @@ srv.start(cfg, (err, i) => {
     srv.setHandler(info, 'registration', (ep, lifetime, version, binding, payload, cb) => {
         emit({ event: 'register', ep, lifetime, version, binding, payload });
         cb();
+        if (!o.ep || ep === o.ep) {
+            registers++;
+            // the registry holds the new registration once this handler has returned
+            setTimeout(() => regWaiting.filter(w => w.n <= registers).forEach(w => w.res()), 50);
+        }
         if (o.ep && ep !== o.ep) return;
         // registered anew: the registry gave it a new id (and maybe address): the plan
         // goes on with that registration

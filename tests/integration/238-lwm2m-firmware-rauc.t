@@ -20,6 +20,9 @@
 #   b push: lwm2m-node-lib cannot send Block1 (RFC 7959) requests, so the project's own peer
 #     (tests/tools/lw-observer.py) writes the Package (/5/0/0) block-wise; the same path to
 #     slot A, the reboot, the commit, now of a pushed update.
+#   d the new slot never comes up: the bootloader falls back to the old one (marks the new
+#     one bad); the client that starts there rolls the update back: Update Result 8,
+#     State 0, the device on its old slot and version.
 . "$(dirname "$0")/../lab/lab.sh"
 . "$(dirname "$0")/../lab/rauc.sh"
 rauc_lab_require
@@ -53,8 +56,9 @@ pkg() {
 		--cert "$P/signer.pem" -o "$W/fw-$v.m2mupd" 2>> "$LAB/log/sign.err"
 }
 for v in 2 3; do head -c $((2 * 1048576 + 4096 * v)) /dev/urandom > "$LAB/img$v"; done
-ok "packages 2.0.0, 3.0.0 and 4.0.0 (a bundle for another device), RAUC bundles inside" eval \
-	'pkg 2.0.0 "$LAB/img2" && pkg 3.0.0 "$LAB/img3" && pkg 4.0.0 "$LAB/img2" other-device' ||
+ok "packages 2.0.0, 3.0.0, 4.0.0 (a bundle for another device) and 5.0.0, RAUC bundles inside" eval \
+	'pkg 2.0.0 "$LAB/img2" && pkg 3.0.0 "$LAB/img3" && pkg 4.0.0 "$LAB/img2" other-device &&
+	 pkg 5.0.0 "$LAB/img2"' ||
 	diag "$(cat "$LAB/log/sign.err")"
 
 rauc_lab_http "$W"
@@ -213,8 +217,24 @@ is "$(rauc_lab_status)" "booted=A primary=A A=good B=good" "b: RAUC: booted A, p
 cmp_ok "$(marks A)" -gt "$marksA" "b: RAUC's mark-good of A reached the bootloader"
 is "$(installed push)" "3.0.0" "b: 3.0.0 installed"
 
+# ==== d: the bootloader falls back from the new slot: rolled back, Update Result 8
+ok "d: 5.0.0 pushed" push "$W/fw-5.0.0.m2mupd" 3
+ok "d: State 2 (Downloaded)" wait_until 60 fetch_is /5/0/3 2
+ctl exec /5/0/2
+ok "d: RAUC wrote slot B and made it primary" \
+	wait_until 120 eval '[ "$(st push state next slot)" = "installed health B" ]'
+lab_stop dev4 TERM 10
+rauc_lab_fallback
+device dev5 push
+is "$(rauc_lab_status)" "booted=A primary=A A=good B=bad" "d: the bootloader gave up on B and booted A"
+ok "d: after the restart: Update Result 8 (update failed)" wait_until 90 fetch_is /5/0/5 8
+is "$(fetch /5/0/3)" 0 "d: State 0 (Idle)"
+is "$(st push state "done" installed)" "rolled-back True 3.0.0" "d: the journal: rolled back, 3.0.0 installed"
+like "$(st push message)" "did not stay booted" "d: and why"
+is "$(rauc_lab_status)" "booted=A primary=A A=good B=bad" "d: RAUC: A booted, primary and good"
+
 if [ "$TAP_FAILED" != 0 ]; then
 	diag "$(tail -n 30 "$LAB/log/srv.out" 2> /dev/null)"
-	for f in dev dev2 dev3 dev4; do diag "== $f"; diag "$(tail -n 25 "$LAB/log/$f.err" 2> /dev/null)"; done
+	for f in dev dev2 dev3 dev4 dev5; do diag "== $f"; diag "$(tail -n 25 "$LAB/log/$f.err" 2> /dev/null)"; done
 fi
 done_testing

@@ -6,13 +6,16 @@
  */
 #include "update/install.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -120,35 +123,113 @@ static bool drain(struct upd_spawn *r, int which, struct linebuf *lb)
 	}
 }
 
+/*
+ * The child between fork and exec (async-signal-safe calls only: the caller
+ * may have threads): its own group, signals at their defaults, then the gate:
+ * it runs only once the parent wrote a byte (the group recorded), and ends
+ * unrun on the pipe's end (the parent died first). An exec that fails
+ * writes its errno to ex.
+ */
+static void child(const struct upd_spawn *r, int devnull, int out, int errw, const int gate[2],
+		  int ex)
+{
+	struct sigaction sa;
+	sigset_t none;
+	ssize_t k;
+	char c;
+	int e, s;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (s = 1; s < NSIG; s++)
+		sigaction(s, &sa, NULL); /* KILL, STOP and libc's own refuse: nothing to reset */
+	setpgid(0, 0);
+	/* our copy of the gate's write end would keep it from ever ending */
+	close(gate[1]);
+	do
+		k = read(gate[0], &c, 1);
+	while (k < 0 && errno == EINTR);
+	if (k != 1)
+		_exit(127);
+	if (dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(errw, 2) < 0 || chdir("/") < 0)
+		goto fail;
+	/* everything else (ex too) closed by the exec; ex stays open until then */
+	if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
+		goto fail;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execve(r->argv[0], (char *const *)r->argv, (char *const *)r->envp);
+fail:
+	e = errno;
+	k = write(ex, &e, sizeof(e));
+	(void)k;
+	_exit(127);
+}
+
+/* fork, record (r->started), open the gate, learn whether the exec worked */
 static int spawn(struct upd_spawn *r, int out[2], int errp[2], pid_t *pid, struct m2m_err *err)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t all, none;
-	int e;
+	int gate[2] = { -1, -1 }, ex[2] = { -1, -1 }, devnull, e = 0, rc = M2M_OK, st;
+	sigset_t all, old;
+	struct upd_proc p;
+	ssize_t k;
+	pid_t c;
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawn_file_actions_addchdir_np(&fa, "/");
+	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (devnull < 0 || pipe2(gate, O_CLOEXEC) || pipe2(ex, O_CLOEXEC)) {
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s: cannot run it: %s", r->argv[0], strerror(errno));
+		goto out;
+	}
+	/* no handler of ours runs in the child before it reset them */
 	sigfillset(&all);
-	sigemptyset(&none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
-					      POSIX_SPAWN_SETSIGMASK);
-	e = posix_spawn(pid, r->argv[0], &fa, &at, (char *const *)r->argv, (char *const *)r->envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	if (e == ENOENT)
-		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "%s: no such program", r->argv[0]);
-	if (e)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: cannot run it: %s", r->argv[0], strerror(e));
-	return M2M_OK;
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	c = fork();
+	if (c == 0)
+		child(r, devnull, out[1], errp[1], gate, ex[1]);
+	e = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (c < 0) {
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s: cannot run it: %s", r->argv[0], strerror(e));
+		goto out;
+	}
+	/* the group exists before it is recorded (the child makes it too: whoever is first) */
+	setpgid(c, c);
+	close(gate[0]);
+	gate[0] = -1;
+	close(ex[1]);
+	ex[1] = -1;
+	if (r->started) {
+		rc = upd_proc_of(c, r->timeout_ms ? r->timeout_ms : UPD_INSTALL_TIMEOUT_DEFAULT_MS, &p, err);
+		if (!rc)
+			rc = r->started(r->started_ctx, &p, err);
+	}
+	if (!rc && write(gate[1], "1", 1) != 1)
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s: cannot run it: %s", r->argv[0], strerror(errno));
+	close(gate[1]);
+	gate[1] = -1;
+	if (!rc) {
+		do
+			k = read(ex[0], &e, sizeof(e));
+		while (k < 0 && errno == EINTR);
+		if (k == (ssize_t)sizeof(e))
+			rc = e == ENOENT ? m2m_err_set(err, M2M_ERR_NOT_FOUND, "%s: no such program", r->argv[0]) :
+			     m2m_err_set(err, M2M_ERR_FAILURE, "%s: cannot run it: %s", r->argv[0], strerror(e));
+	}
+	if (rc)
+		while (waitpid(c, &st, 0) < 0 && errno == EINTR)
+			;
+	else
+		*pid = c;
+out:
+	if (devnull >= 0)
+		close(devnull);
+	for (int i = 0; i < 2; i++) {
+		if (gate[i] >= 0)
+			close(gate[i]);
+		if (ex[i] >= 0)
+			close(ex[i]);
+	}
+	return rc;
 }
 
 int upd_spawn(struct upd_spawn *r, struct m2m_err *err)
@@ -252,4 +333,153 @@ fail:
 			close(errp[i]);
 	}
 	return rc;
+}
+
+/* ---- a helper an earlier client started ------------------------------------------- */
+
+/* /proc/PID/stat: its state, group and start (ticks after boot); false if it is gone */
+static bool stat_of(int pid, char *state, int *pgrp, uint64_t *start)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long t;
+	ssize_t n;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* the name (field 2) may hold anything, ")" too: the fields start after its last ")" */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c %*d %d", state, pgrp) != 2)
+		return false;
+	for (i = 0; i < 20 && p; i++)     /* to field 22, starttime */
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &t) != 1)
+		return false;
+	*start = t;
+	return true;
+}
+
+static void boot_id(char out[37])
+{
+	char buf[64];
+	ssize_t n = -1;
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+	}
+	if (n < 36)
+		n = 0;
+	memcpy(out, buf, n ? 36 : 0);
+	out[n ? 36 : 0] = '\0';
+}
+
+int upd_proc_of(int pid, unsigned limit_ms, struct upd_proc *p, struct m2m_err *err)
+{
+	char state;
+	int pgrp;
+
+	memset(p, 0, sizeof(*p));
+	if (!stat_of(pid, &state, &pgrp, &p->start))
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "process %d: gone", pid);
+	p->pgid = pid;
+	p->limit_ms = limit_ms;
+	boot_id(p->boot);
+	return M2M_OK;
+}
+
+bool upd_proc_alive(const struct upd_proc *p)
+{
+	char boot[37], state;
+	uint64_t start;
+	int pgrp;
+	bool alive = false;
+	struct dirent *d;
+	DIR *dir;
+
+	if (p->pgid <= 1)
+		return false;
+	boot_id(boot);
+	if (!boot[0] || strcmp(boot, p->boot) != 0)
+		return false;   /* another boot: nothing of that one runs */
+	if (kill(-p->pgid, 0) < 0 && errno == ESRCH)
+		return false;
+	if (stat_of(p->pgid, &state, &pgrp, &start)) {
+		if (start != p->start)
+			return false;   /* the number was reused: the group it named ended */
+		if (state != 'Z' && pgrp == p->pgid)
+			return true;
+	}
+	/* the leader ended (or is a zombie nobody reaps): a member may still work */
+	dir = opendir("/proc");
+	if (!dir)
+		return true;    /* cannot tell: kill() said the group is there */
+	while (!alive && (d = readdir(dir))) {
+		char *end;
+		long pid = strtol(d->d_name, &end, 10);
+
+		if (*end || pid <= 0 || pid == p->pgid)
+			continue;
+		alive = stat_of((int)pid, &state, &pgrp, &start) && pgrp == p->pgid && state != 'Z' &&
+			start >= p->start;
+	}
+	closedir(dir);
+	return alive;
+}
+
+/* CLOCK_BOOTTIME in ms: the clock of /proc's start times */
+static uint64_t boot_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* wait up to ms for p's group to be gone */
+static bool gone_within(const struct upd_proc *p, unsigned ms)
+{
+	uint64_t end = m2m_now_ms() + ms;
+
+	while (upd_proc_alive(p)) {
+		if (m2m_now_ms() >= end)
+			return false;
+		m2m_sleep_ms(20, NULL);
+	}
+	return true;
+}
+
+int upd_proc_wait(const struct upd_proc *p, unsigned wait_ms, volatile const int *stop,
+		  struct m2m_err *err)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	uint64_t deadline = (hz > 0 ? p->start * 1000 / (uint64_t)hz : 0) + p->limit_ms;
+	uint64_t end = m2m_now_ms() + wait_ms;
+
+	while (upd_proc_alive(p)) {
+		if (boot_ms() >= deadline) {
+			kill(-p->pgid, SIGTERM);
+			if (!gone_within(p, UPD_KILL_GRACE_MS)) {
+				kill(-p->pgid, SIGKILL);
+				gone_within(p, 1000);
+			}
+			return m2m_err_set(err, M2M_ERR_TIMEOUT,
+					   "the installer an earlier run started (process group %d) did not "
+					   "finish within %u ms", p->pgid, p->limit_ms);
+		}
+		if ((stop && *stop) || m2m_now_ms() >= end)
+			return m2m_err_set(err, M2M_ERR_BUSY,
+					   "the installer an earlier run started (process group %d) still "
+					   "runs; the next run waits for it again", p->pgid);
+		m2m_sleep_ms(50, NULL);
+	}
+	return M2M_OK;
 }

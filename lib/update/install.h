@@ -62,7 +62,13 @@
  *       M2M_UPDATE_PAYLOAD  install only: the payload's path
  *   stdin is /dev/null; stdout is read and passed to the log, one line a line;
  *   stderr's last non-empty line becomes the error message. The working
- *   directory is "/". It runs in a process group of its own.
+ *   directory is "/". It runs in a process group of its own; for install,
+ *   that group is in the journal before the program starts (ctx->started),
+ *   so that a client killed during it (its helper left running) is not
+ *   followed by a second install beside the first: the restart waits for
+ *   the group (upd_proc_wait). Its stdout and stderr are pipes to the
+ *   client: after the client's death a write there fails (SIGPIPE), so a
+ *   script that must not be cut at a message ignores SIGPIPE.
  *   Time bound: ctx->timeout_ms; then SIGTERM to the whole process group, and
  *   SIGKILL UPD_KILL_GRACE_MS later if it is still there: M2M_ERR_TIMEOUT.
  *   Exit status:
@@ -117,6 +123,10 @@ struct upd_install_ctx {
 	const char *name;
 	const char *version;
 	enum upd_type type;
+	/* script install: told the installer's process group before it runs (its
+	   record in the journal); an error and it never runs. May be NULL. */
+	int (*started)(void *ctx, const struct upd_proc *p, struct m2m_err *err);
+	void *started_ctx;
 };
 
 enum upd_boot_status {
@@ -191,6 +201,10 @@ struct upd_spawn {
 	unsigned timeout_ms;
 	upd_line_fn on_line;        /* may be NULL */
 	void *line_ctx;
+	/* (optional) the helper exists, in its group, and has not run yet: it runs
+	   once this returns OK, never if it does not (or if we die first) */
+	int (*started)(void *ctx, const struct upd_proc *p, struct m2m_err *err);
+	void *started_ctx;
 	/* results */
 	int status;                 /* waitpid's status, if exited or signalled */
 	bool timed_out;             /* we killed it at the deadline */
@@ -198,13 +212,33 @@ struct upd_spawn {
 };
 
 /*
- * Spawn r->argv (posix_spawn: no shell, stdin /dev/null, stdout and stderr
- * read line by line, a process group of its own, no other descriptor
- * inherited, signals at their defaults), wait for it at most r->timeout_ms,
- * then SIGTERM its group and SIGKILL it UPD_KILL_GRACE_MS later. OK once it
+ * Spawn r->argv (no shell, stdin /dev/null, stdout and stderr read line by
+ * line, a process group of its own, no other descriptor inherited, signals
+ * at their defaults), wait for it at most r->timeout_ms, then SIGTERM its
+ * group and SIGKILL it UPD_KILL_GRACE_MS later. The child waits at a gate
+ * (a pipe) until r->started has recorded it, and ends unrun if we die
+ * before (the pipe's end), so no helper ever runs unrecorded. OK once it
  * ended (look at r->status and r->timed_out); M2M_ERR_FAILURE if it could not
- * be started (no such program: M2M_ERR_NOT_FOUND).
+ * be started (no such program: M2M_ERR_NOT_FOUND), r->started's error.
  */
 int upd_spawn(struct upd_spawn *r, struct m2m_err *err);
+
+/* pid's identity (its start, this boot) and limit_ms into p; NOT_FOUND if pid is gone. */
+int upd_proc_of(int pid, unsigned limit_ms, struct upd_proc *p, struct m2m_err *err);
+/*
+ * Whether p's group still has a process of its own: one that is not a zombie
+ * and is p's (same boot; the leader's start as recorded, or, the leader
+ * gone, a member started no earlier: a group's number is not reused while
+ * one of its processes lives).
+ */
+bool upd_proc_alive(const struct upd_proc *p);
+/*
+ * Wait for p's group to be gone (OK). At its own deadline (start + limit_ms,
+ * the bound the client that started it would have kept) it is killed as
+ * upd_spawn kills (SIGTERM, UPD_KILL_GRACE_MS, SIGKILL): TIMEOUT. BUSY if
+ * wait_ms passed first or *stop was set (stop may be NULL): it still runs.
+ */
+int upd_proc_wait(const struct upd_proc *p, unsigned wait_ms, volatile const int *stop,
+		  struct m2m_err *err);
 
 #endif

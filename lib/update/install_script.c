@@ -110,6 +110,11 @@ static int run_verb(const struct upd_install_ctx *ctx, const char *verb, const c
 	r.timeout_ms = ctx->timeout_ms;
 	r.on_line = on_line;
 	r.line_ctx = (void *)ctx;
+	/* install: its group into the journal before it runs (a restart waits for it) */
+	if (payload) {
+		r.started = ctx->started;
+		r.started_ctx = ctx->started_ctx;
+	}
 	rc = upd_spawn(&r, err);
 	if (rc)
 		return m2m_err_prefix(err, "script %s", verb);

@@ -134,6 +134,19 @@ int upd_record_json(const struct upd_record *r, char *buf, size_t len, struct m2
 		json_object_object_add(o, "checking", json_object_new_boolean(1));
 	if (r->installed)
 		json_object_object_add(o, "installed", json_object_new_boolean(1));
+	if (r->proc.pgid > 0) {
+		json_object *p = json_object_new_object();
+
+		if (!p) {
+			json_object_put(o);
+			return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+		}
+		json_object_object_add(p, "pgid", json_object_new_int(r->proc.pgid));
+		json_object_object_add(p, "start", json_object_new_int64((int64_t)r->proc.start));
+		add_str(p, "boot", r->proc.boot);
+		json_object_object_add(p, "limit", json_object_new_int64(r->proc.limit_ms));
+		json_object_object_add(o, "proc", p);
+	}
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	n = s ? strlen(s) : 0;
 	if (!s || n >= len || n > M2M_JOURNAL_RECORD_MAX) {
@@ -177,6 +190,27 @@ static int get_int(json_object *o, const char *key, int64_t min, int64_t max, in
 	if (*out < min || *out > max)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "update record: %s is out of range", key);
 	return M2M_OK;
+}
+
+/* "proc": the installer's process group; one that is not whole is damage */
+static int get_proc(json_object *v, struct upd_proc *p, struct m2m_err *err)
+{
+	int64_t n;
+	int rc;
+
+	if (!json_object_is_type(v, json_type_object))
+		return m2m_err_set(err, M2M_ERR_FAILURE, "update record: proc is not an object");
+	rc = get_int(v, "pgid", 2, INT32_MAX, &n, err);
+	p->pgid = (int)n;
+	if (!rc && !(rc = get_int(v, "start", 0, INT64_MAX, &n, err)))
+		p->start = (uint64_t)n;
+	if (!rc)
+		rc = get_str(v, "boot", p->boot, sizeof(p->boot), err);
+	if (!rc && !(rc = get_int(v, "limit", 0, UINT32_MAX, &n, err)))
+		p->limit_ms = (unsigned)n;
+	if (!rc && !p->pgid)
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "update record: proc without its pgid");
+	return rc;
 }
 
 /*
@@ -261,6 +295,8 @@ int upd_record_parse(const char *json, size_t len, struct upd_record *r, struct 
 		else
 			rc = m2m_err_set(err, M2M_ERR_FAILURE, "update record: installed is not a boolean");
 	}
+	if (!rc && json_object_object_get_ex(o, "proc", &v))
+		rc = get_proc(v, &r->proc, err);
 	json_object_put(o);
 	return rc;
 }
@@ -418,6 +454,9 @@ static struct upd_record next_rec(const struct upd *u, enum upd_state s)
 	r.done = false;
 	if (s != UPD_INSTALLED)
 		r.checking = false;
+	/* the installer's group is kept while installing: a restart waits for it */
+	if (s != UPD_INSTALLING)
+		memset(&r.proc, 0, sizeof(r.proc));
 	return r;
 }
 
@@ -518,6 +557,17 @@ int upd_start(struct upd *u, const char *source, struct m2m_err *err)
 	return put(u, &r, err);
 }
 
+int upd_installing(struct upd *u, const struct upd_proc *p, struct m2m_err *err)
+{
+	struct upd_record r = next_rec(u, UPD_INSTALLING);
+
+	if (u->last.state != UPD_INSTALLING)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "update: an installer started while %s",
+				   upd_state_name(u->last.state));
+	r.proc = *p;
+	return put(u, &r, err);
+}
+
 int upd_checkpoint(struct upd *u, uint64_t offset, const char *etag, struct m2m_err *err)
 {
 	struct upd_record r = next_rec(u, UPD_DOWNLOADING);
@@ -613,6 +663,9 @@ static int step_install(struct upd *u, struct m2m_err *err)
 	}
 	r = next_rec(u, UPD_INSTALLING);
 	rc = u->o.ops->install(u->o.ctx, &r, &e);
+	/* an installer a killed run left still runs: neither ended nor rolled back beside it */
+	if (rc == M2M_ERR_BUSY)
+		return m2m_err_set(err, rc, "%s", e.msg);
 	if (rc)
 		return put_end(u, UPD_ROLLED_BACK, rc, e.msg, err);
 	r.state = UPD_INSTALLED;
@@ -620,6 +673,7 @@ static int step_install(struct upd *u, struct m2m_err *err)
 	r.message[0] = '\0';
 	r.done = false;
 	r.installed = true;
+	memset(&r.proc, 0, sizeof(r.proc));
 	return put(u, &r, err);
 }
 

@@ -69,7 +69,10 @@ bool upd_state_is_end(enum upd_state s);
 /*
  * One record: {"state", "name", "version", "type", "source", "offset",
  * "etag", "sha256", "slot", "result", "message", "time", "ms", "done",
- * "checking", "installed"}; a field that is empty (or 0, false) is left out of the JSON.
+ * "checking", "installed", "proc"}; a field that is empty (or 0, false) is
+ * left out of the JSON. "proc" ({"pgid", "start", "boot", "limit"}) is the
+ * installer process an installing record names (upd_installing), kept while
+ * it is installing.
  */
 /* fetch's rec->offset for a download that cannot be resumed: it fails instead */
 #define UPD_NO_RESUME UINT64_MAX
@@ -91,6 +94,7 @@ struct upd_record {
 	bool done;              /* an end state whose action was carried out */
 	bool checking;          /* installed: the health check began (its bound runs from here) */
 	bool installed;         /* the installer finished: a rollback undoes what it did */
+	struct upd_proc proc;   /* installing: the installer's process group, once it exists */
 };
 
 /* A record as one line of JSON into buf (NUL-terminated); FAILURE if it does not fit. */
@@ -154,7 +158,10 @@ struct upd;
  *             with where the install will go (RAUC: the inactive slot), so
  *             that a rollback after a cut knows it; an error fails the
  *             update (nothing was installed).
- *   install   install it (rec->slot may be filled); an error rolls it back.
+ *   install   install it (rec->slot may be filled); an error rolls it back,
+ *             but BUSY (an installer an earlier run started still runs,
+ *             rec->proc) leaves it installing for the next run. An installer
+ *             process is recorded with upd_installing() before it runs.
  *   ready     (optional) whether the new version runs, so that its health
  *             check can begin (false: a reboot into it is pending). Until it
  *             does, the update waits installed, with no bound; the health
@@ -237,6 +244,13 @@ int upd_release(struct upd *u, struct m2m_err *err);
  * nothing to cancel, or too late (installing: only its end or a rollback).
  */
 int upd_cancel(struct upd *u, struct m2m_err *err);
+
+/*
+ * From install: the installer's process p (its group) exists and runs once
+ * this returns; an installing record naming it is on the disk then, so a
+ * restart after our death waits for it instead of starting a second one.
+ */
+int upd_installing(struct upd *u, const struct upd_proc *p, struct m2m_err *err);
 
 /* From fetch: bytes [0, offset) are on the disk, with validator etag (NULL: unchanged). */
 int upd_checkpoint(struct upd *u, uint64_t offset, const char *etag, struct m2m_err *err);

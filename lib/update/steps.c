@@ -369,6 +369,31 @@ static bool rauc_done(const struct upd_installer_ops *ops, const struct upd_inst
 	       strcmp(ss.primary, rec->slot) == 0 && strcmp(ss.booted, rec->slot) != 0;
 }
 
+/* The installer's group, in the journal before it runs. */
+static int install_started(void *ctx, const struct upd_proc *p, struct m2m_err *err)
+{
+	struct m2m_update *u = ctx;
+
+	return upd_installing(u->j, p, err);
+}
+
+/*
+ * The installer a run killed during its install left (its group in the
+ * record) may still run: a second one beside it could corrupt the slot. It
+ * is waited for, within its own bound (then killed, as its run would have:
+ * TIMEOUT, rolled back) and this run's (BUSY: still installing). Then the
+ * install runs again, as after a power cut (it is idempotent): how the
+ * first one ended died with its run.
+ */
+static int await_earlier(struct m2m_update *u, const struct upd_record *rec, struct m2m_err *err)
+{
+	if (!rec->proc.pgid || !upd_proc_alive(&rec->proc))
+		return M2M_OK;
+	eng_log(u, LOG_NOTICE, "the installer an earlier run started (process group %d) still runs: "
+		"waiting for it (at most %u ms from its start)", rec->proc.pgid, rec->proc.limit_ms);
+	return upd_proc_wait(&rec->proc, eng_left_ms(u), u->o.stop, err);
+}
+
 static int op_install(void *ctx, struct upd_record *rec, struct m2m_err *err)
 {
 	struct m2m_update *u = ctx;
@@ -381,9 +406,14 @@ static int op_install(void *ctx, struct upd_record *rec, struct m2m_err *err)
 	/* the verified record is on the disk: the payload is what counts, not the package */
 	if (!eng_is_file_source(rec->source))
 		unlinkat(u->dl.dirfd, PKG_NAME, 0);
-	rc = installer_for(u, rec, &m, &ops, &ic, err);
+	/* before the installer's context: its bound is what is left after the wait */
+	rc = await_earlier(u, rec, err);
+	if (!rc)
+		rc = installer_for(u, rec, &m, &ops, &ic, err);
 	if (rc)
 		return rc;
+	ic.started = install_started;
+	ic.started_ctx = u;
 	eng_dl_path(u, PAYLOAD_NAME, payload);
 	eng_log(u, LOG_INFO, "installing %s %s with %s%s%s", m.name, m.version, m.installer,
 	      rec->slot[0] ? " into slot " : "", rec->slot);

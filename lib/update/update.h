@@ -188,6 +188,19 @@ int upd_sign(struct upd_manifest *m, const char *payload, const struct upd_signe
 int upd_sign_raw(const void *manifest, size_t mlen, const char *payload,
 		 const struct upd_signer *signers, size_t n, const char *out, struct m2m_err *err);
 
+/*
+ * An installer's process as the journal records it (install.c starts it,
+ * journal.c keeps it in the "installing" record before it runs, a restart
+ * waits for it): its process group, and what tells that group from a later
+ * one that got the same number (pids are reused) or from another boot.
+ */
+struct upd_proc {
+	int pgid;               /* the group (its leader's pid); 0: none */
+	uint64_t start;         /* the leader's start, clock ticks after boot (/proc/PID/stat field 22) */
+	char boot[37];          /* /proc/sys/kernel/random/boot_id of the boot it ran in */
+	unsigned limit_ms;      /* its time bound, counted from start */
+};
+
 /* The journal's source of a package the caller pushed (m2m_update_push_begin). */
 #define UPD_PUSH_SOURCE "push"
 

@@ -4,9 +4,12 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "update/install.h"
@@ -227,6 +230,58 @@ static void test_run_missing(void **state)
 	assert_int_equal(upd_spawn(&r, &err), M2M_ERR_FAILURE);
 }
 
+/* the gate: the helper exists in its own group and has not run when started is told */
+struct gate {
+	char mark[64];
+	int pid, rc;
+	bool ran_before;
+};
+
+static int gate_started(void *ctx, const struct upd_proc *p, struct m2m_err *err)
+{
+	struct gate *g = ctx;
+
+	g->pid = p->pgid;
+	assert_int_equal(getpgid(p->pgid), p->pgid);
+	assert_true(p->start > 0);
+	assert_int_equal(strlen(p->boot), 36);
+	assert_int_equal(p->limit_ms, 5000);
+	usleep(200 * 1000);
+	g->ran_before = access(g->mark, F_OK) == 0;
+	return g->rc ? m2m_err_set(err, g->rc, "journal: full") : M2M_OK;
+}
+
+static void test_run_gate(void **state)
+{
+	struct gate g = { .rc = 0 };
+	const char *argv[] = { "/bin/sh", "-c", "echo $$ > \"$0\"", g.mark, NULL };
+	const char *envp[] = { "PATH=/usr/bin:/bin", NULL };
+	struct upd_spawn r = { .argv = argv, .envp = envp, .timeout_ms = 5000,
+			     .started = gate_started, .started_ctx = &g };
+	struct m2m_err err = { 0 };
+	char buf[32] = "";
+	FILE *fp;
+
+	(void)state;
+	snprintf(g.mark, sizeof(g.mark), "/tmp/m2m-test-gate.%d", (int)getpid());
+	unlink(g.mark);
+	assert_int_equal(upd_spawn(&r, &err), M2M_OK);
+	assert_false(g.ran_before);
+	assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+	fp = fopen(g.mark, "re");
+	assert_non_null(fp);
+	assert_non_null(fgets(buf, sizeof(buf), fp));
+	fclose(fp);
+	assert_int_equal(atoi(buf), g.pid);      /* the group recorded is the helper's */
+	unlink(g.mark);
+	/* not recorded: never run, and the recorder's error is the answer */
+	g.rc = M2M_ERR_STORAGE;
+	assert_int_equal(upd_spawn(&r, &err), M2M_ERR_STORAGE);
+	usleep(100 * 1000);
+	assert_int_equal(access(g.mark, F_OK), -1);
+	assert_int_equal(kill(g.pid, 0), -1);    /* and reaped */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +293,7 @@ int main(void)
 		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_run_timeout),
 		cmocka_unit_test(test_run_missing),
+		cmocka_unit_test(test_run_gate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

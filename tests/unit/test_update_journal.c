@@ -910,6 +910,15 @@ static void test_record_json(void **state)
 	assert_null(strchr(json, '\n'));
 	assert_int_equal(upd_record_parse(json, strlen(json), &back, &err), M2M_OK);
 	assert_memory_equal(&r, &back, sizeof(r));
+	/* the installer's process */
+	r.state = UPD_INSTALLING;
+	r.proc.pgid = 31337;
+	r.proc.start = 1ull << 40;
+	r.proc.limit_ms = 4000000000u;
+	strcpy(r.proc.boot, "6c0e1a52-53a5-4b8e-9f55-2f3f6a1b2c3d");
+	assert_int_equal(upd_record_json(&r, json, sizeof(json), &err), M2M_OK);
+	assert_int_equal(upd_record_parse(json, strlen(json), &back, &err), M2M_OK);
+	assert_memory_equal(&r, &back, sizeof(r));
 	/* empty fields are left out */
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(upd_record_json(&r, json, sizeof(json), &err), M2M_OK);
@@ -926,12 +935,86 @@ static void test_record_json(void **state)
 		"", "[]", "{}", "{\"state\":\"sleeping\"}", "{\"state\":1}",
 		"{\"state\":\"idle\",\"offset\":-1}", "{\"state\":\"idle\",\"result\":99}",
 		"{\"state\":\"idle\",\"type\":\"os\"}", "{\"state\":\"idle\"} x",
-		"{\"state\":\"idle\",\"done\":1}", "{\"state\":\"idle\",\"installed\":\"yes\"}", "{\"state\":\"idle\",\"slot\":\"0123456789012345678901234567890123\"}",
+		"{\"state\":\"idle\",\"done\":1}", "{\"state\":\"idle\",\"installed\":\"yes\"}",
+		"{\"state\":\"installing\",\"proc\":1}",
+		"{\"state\":\"installing\",\"proc\":{\"start\":1}}",
+		"{\"state\":\"installing\",\"proc\":{\"pgid\":1}}",
+		"{\"state\":\"installing\",\"proc\":{\"pgid\":9,\"limit\":-1}}", "{\"state\":\"idle\",\"slot\":\"0123456789012345678901234567890123\"}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(upd_record_parse(bad[i], strlen(bad[i]), &back, &err), M2M_ERR_FAILURE);
 	assert_string_equal(upd_state_name(UPD_ROLLED_BACK), "rolled-back");
 	assert_string_equal(upd_next_name(UPD_NEXT_HEALTH), "health");
+}
+
+/* ------------------------------------------------------------------------ */
+/* the installer's process: recorded before it runs, kept while installing */
+
+static struct upd *busy_u;      /* the journal the install below records into */
+static int busy_seen;           /* the pgid the install found in its record */
+
+static int busy_install(void *ctx, struct upd_record *rec, struct m2m_err *err)
+{
+	struct upd_proc p = { .pgid = 4242, .start = 77, .limit_ms = 600000 };
+	int rc;
+
+	busy_seen = rec->proc.pgid;
+	if (busy_seen)      /* the earlier one ended: installed this time */
+		return fake_install(ctx, rec, err);
+	strcpy(p.boot, "0b1d0000-0000-4000-8000-000000000000");
+	rc = upd_installing(busy_u, &p, err);
+	if (rc)
+		return rc;
+	return m2m_err_set(err, M2M_ERR_BUSY, "the installer an earlier run started still runs");
+}
+
+static void test_installer_recorded(void **state)
+{
+	struct upd_ops ops = fake_ops;
+	struct upd_opts o = { .ops = &ops, .floor = &upd_floor_file_ops, .floor_ctx = &st,
+			      .health_timeout_ms = 60000 };
+	struct m2m_err err = { 0 };
+	struct upd_record last;
+	enum upd_next next;
+	struct fake f;
+
+	(void)state;
+	reset();
+	fake_init(&f, FAKE_OK);
+	ops.install = busy_install;
+	o.ctx = &f;
+	assert_int_equal(m2m_state_open(&st, sdir, &err), M2M_OK);
+	assert_int_equal(upd_open(&st, &o, &busy_u, &err), M2M_OK);
+	/* not while anything but installing */
+	{
+		struct upd_proc p = { .pgid = 9 };
+
+		assert_int_equal(upd_installing(busy_u, &p, &err), M2M_ERR_FAILURE);
+	}
+	assert_int_equal(upd_start(busy_u, SRC, &err), M2M_OK);
+	/* BUSY: left installing, its group on the disk, nothing rolled back */
+	assert_int_equal(upd_run(busy_u, &err), M2M_ERR_BUSY);
+	close_upd(busy_u);
+	assert_int_equal(busy_seen, 0);
+	assert_int_equal(m2m_state_open(&st, sdir, &err), M2M_OK);
+	assert_int_equal(upd_journal_recover(&st, &last, &next, &err), M2M_OK);
+	m2m_state_close(&st);
+	assert_int_equal(last.state, UPD_INSTALLING);
+	assert_int_equal(next, UPD_NEXT_INSTALL);
+	assert_int_equal(last.proc.pgid, 4242);
+	assert_int_equal(last.proc.start, 77);
+	assert_int_equal(last.proc.limit_ms, 600000);
+	assert_string_equal(last.proc.boot, "0b1d0000-0000-4000-8000-000000000000");
+	assert_int_equal(fake_count(&f, "rollback", NULL), 0);
+	/* the next run finds it in the record; once installed, it is forgotten */
+	assert_int_equal(m2m_state_open(&st, sdir, &err), M2M_OK);
+	assert_int_equal(upd_open(&st, &o, &busy_u, &err), M2M_OK);
+	assert_int_equal(upd_run(busy_u, &err), M2M_OK);
+	last = *upd_last(busy_u);
+	close_upd(busy_u);
+	assert_int_equal(busy_seen, 4242);
+	assert_int_equal(last.state, UPD_COMMITTED);
+	assert_int_equal(last.proc.pgid, 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1005,6 +1088,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kill_every_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_inside_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_installer_recorded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_floor, setup, teardown),
 	};
 

@@ -408,8 +408,9 @@ bool upd_proc_alive(const struct upd_proc *p)
 	if (p->pgid <= 1)
 		return false;
 	boot_id(boot);
-	if (!boot[0] || strcmp(boot, p->boot) != 0)
-		return false;   /* another boot: nothing of that one runs */
+	/* another boot: nothing of that one runs (no boot id to read: the start time alone) */
+	if (boot[0] && p->boot[0] && strcmp(boot, p->boot) != 0)
+		return false;
 	if (kill(-p->pgid, 0) < 0 && errno == ESRCH)
 		return false;
 	if (stat_of(p->pgid, &state, &pgrp, &start)) {

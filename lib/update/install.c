@@ -15,8 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -176,7 +177,9 @@ static int spawn(struct upd_spawn *r, int out[2], int errp[2], pid_t *pid, struc
 	pid_t c;
 
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (devnull < 0 || pipe2(gate, O_CLOEXEC) || pipe2(ex, O_CLOEXEC)) {
+	/* the gate a socket pair: opening it after the child died is EPIPE, never our SIGPIPE */
+	if (devnull < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gate) ||
+	    pipe2(ex, O_CLOEXEC)) {
 		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s: cannot run it: %s", r->argv[0], strerror(errno));
 		goto out;
 	}
@@ -203,7 +206,7 @@ static int spawn(struct upd_spawn *r, int out[2], int errp[2], pid_t *pid, struc
 		if (!rc)
 			rc = r->started(r->started_ctx, &p, err);
 	}
-	if (!rc && write(gate[1], "1", 1) != 1)
+	if (!rc && send(gate[1], "1", 1, MSG_NOSIGNAL) != 1)
 		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s: cannot run it: %s", r->argv[0], strerror(errno));
 	close(gate[1]);
 	gate[1] = -1;

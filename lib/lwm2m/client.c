@@ -7,7 +7,6 @@
  * poll loop), and the --serve loop made of those steps. What it keeps on
  * disk is in dm_state.c.
  */
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -538,11 +537,11 @@ static unsigned serve_next_ms(struct m2m_dm *dm)
 	return next ? (unsigned)next : 1;
 }
 
-int m2m_dm_serve_step(struct m2m_dm *dm, unsigned *next_ms, struct m2m_err *err)
+/* A step; ready: what came was handled already (the caller's wait was libcoap's) */
+static void serve_step(struct m2m_dm *dm, bool ready, unsigned *next_ms, struct m2m_err *err)
 {
-	if (!dm || !next_ms)
-		return m2m_err_set(err, M2M_ERR_USAGE, "m2m_dm_serve_step: no handle or no next_ms");
-	mcoap_process_ready(dm->coap);
+	if (!ready)
+		mcoap_process_ready(dm->coap);
 	if (mcoap_idle(dm->coap))
 		lw_obs_delivered(&dm->obs);
 	lw_objects_run_hooks(&dm->objs);
@@ -569,6 +568,13 @@ int m2m_dm_serve_step(struct m2m_dm *dm, unsigned *next_ms, struct m2m_err *err)
 			serve_update_failed(dm, err);
 	}
 	*next_ms = serve_next_ms(dm);
+}
+
+int m2m_dm_serve_step(struct m2m_dm *dm, unsigned *next_ms, struct m2m_err *err)
+{
+	if (!dm || !next_ms)
+		return m2m_err_set(err, M2M_ERR_USAGE, "m2m_dm_serve_step: no handle or no next_ms");
+	serve_step(dm, false, next_ms, err);
 	return M2M_OK;
 }
 
@@ -578,9 +584,12 @@ int m2m_dm_fd(const struct m2m_dm *dm)
 }
 
 /*
- * The application's loop, run here: the descriptor polled and the step
- * taken, at least every SERVE_TICK_MS for *stop (a signal may come just
- * before the poll). Without libcoap's descriptor, libcoap waits itself.
+ * The application's loop, run here: the step taken, at least every
+ * SERVE_TICK_MS for *stop (a signal may come just before the wait). The wait
+ * is libcoap's (epoll_wait on its descriptor), and what came is handled in
+ * the same call: a poll() of the descriptor first, then libcoap's epoll_wait
+ * without waiting, cost a system call more a datagram (of 7 a block of a
+ * push, the rest libcoap's timer, the datagrams and the block's write).
  */
 int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struct m2m_err *err)
 {
@@ -591,13 +600,13 @@ int lw_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, bool *
 		struct m2m_err *err)
 {
 	uint64_t end = m2m_now_ms() + ms, now;
-	struct pollfd pfd = { .fd = m2m_dm_fd(dm), .events = POLLIN };
 	unsigned next;
+	bool ready = false;
 
 	if (reconf)
 		*reconf = false;
 	while (!(stop && *stop) && (!ms || m2m_now_ms() < end)) {
-		m2m_dm_serve_step(dm, &next, err);
+		serve_step(dm, ready, &next, err);
 		if (reconf && lw_objects_reconfigured(&dm->objs)) {
 			*reconf = true;
 			break;
@@ -609,10 +618,8 @@ int lw_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, bool *
 			next = now >= end ? 0 : (unsigned)(end - now);
 		if (stop && *stop)
 			break;
-		if (pfd.fd >= 0)
-			poll(&pfd, 1, (int)next);
-		else
-			mcoap_process(dm->coap, next ? next : 1);
+		mcoap_process(dm->coap, next ? next : 1);
+		ready = true;
 	}
 	/* stopped with an Update or a Register under way: its answer is not waited for */
 	abandon(dm);

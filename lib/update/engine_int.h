@@ -45,6 +45,8 @@ struct m2m_update {
 	bool pushing, pushed;      /* begun; its last block arrived */
 	bool push_space;           /* the room for its payload was checked */
 	uint64_t push_len, push_last, push_synced; /* bytes so far; the last block's offset; flushed */
+	uint8_t *push_buf;         /* the last of them, not written yet (PUSH_BUF bytes at most) */
+	size_t push_held;
 	uint64_t push_synced_at;   /* when it was flushed last (m2m_now_ms) */
 	int push_rc;               /* a refused block: the update fails with it */
 	struct upd_manifest push_m; /* ... and the package it was, if genuine (push_m.name[0]) */

@@ -12,11 +12,18 @@
  * stalled it each time). Once the last
  * block is in, the journal's fetch step (eng_push_fetch) finds the package
  * complete and the update runs on as any other.
+ *
+ * The blocks are written PUSH_BUF bytes at a time (64 blocks of 1024): a
+ * write() a block was one of the 7 system calls each block of a push cost
+ * the client, and the push is a round trip a block. What is held is lost
+ * with the process, as the rest of a push that was cut off is: a push is not
+ * resumed, and each checkpoint writes it out before its fsync.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
 #include <syslog.h>
@@ -26,10 +33,15 @@
 #include "update/engine_int.h"
 #include "update/fetch.h"
 
+#define PUSH_BUF (64 * 1024) /* divides UPD_FETCH_CHECKPOINT */
+
 void eng_push_close(struct m2m_update *u)
 {
 	upd_verifier_free(u->pv);
 	u->pv = NULL;
+	free(u->push_buf);
+	u->push_buf = NULL;
+	u->push_held = 0;
 	if (u->push_fd >= 0)
 		close(u->push_fd);
 	u->push_fd = -1;
@@ -87,6 +99,11 @@ int m2m_update_push_begin(struct m2m_update *u, struct m2m_err *err)
 	rc = upd_verifier_new(&pol, NULL, NULL, &u->pv, err);
 	if (rc)
 		return rc;
+	u->push_buf = malloc(PUSH_BUF);
+	if (!u->push_buf) {
+		eng_push_close(u);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "push: out of memory");
+	}
 	u->push_fd = openat(u->dl.dirfd, PKG_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (u->push_fd < 0) {
 		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", eng_dl_path(u, PKG_NAME, path),
@@ -115,10 +132,29 @@ static int refuse(struct m2m_update *u, int rc, struct m2m_err *err)
 	return rc;
 }
 
-static int flush(struct m2m_update *u, struct m2m_err *err)
+/* What is held to the file (a write error refuses the push) */
+static int drain(struct m2m_update *u, struct m2m_err *err)
 {
 	char path[DL_PATH_MAX];
 
+	if (!u->push_held)
+		return M2M_OK;
+	if (eng_write_all(u->push_fd, u->push_buf, u->push_held) != 0) {
+		m2m_err_set(err, errno == ENOSPC || errno == EDQUOT ? M2M_ERR_STORAGE : M2M_ERR_FAILURE,
+			    "%s: %s", eng_dl_path(u, PKG_NAME, path), strerror(errno));
+		return refuse(u, err->rc, err);
+	}
+	u->push_held = 0;
+	return M2M_OK;
+}
+
+static int flush(struct m2m_update *u, struct m2m_err *err)
+{
+	char path[DL_PATH_MAX];
+	int rc = drain(u, err);
+
+	if (rc)
+		return rc;
 	if (fsync(u->push_fd) != 0)
 		return m2m_err_set(err, M2M_ERR_STORAGE, "%s: %s", eng_dl_path(u, PKG_NAME, path),
 				   strerror(errno));
@@ -166,20 +202,34 @@ int m2m_update_push(struct m2m_update *u, uint64_t offset, const void *data, siz
 			    u->up->max_size);
 		return refuse(u, M2M_ERR_STORAGE, err);
 	}
-	if (eng_write_all(u->push_fd, data, len) != 0) {
-		m2m_err_set(err, errno == ENOSPC || errno == EDQUOT ? M2M_ERR_STORAGE : M2M_ERR_FAILURE,
-			    "%s: %s", eng_dl_path(u, PKG_NAME, path), strerror(errno));
-		return refuse(u, err->rc, err);
+	if (u->push_held + len > PUSH_BUF && (rc = drain(u, err)) != 0)
+		return rc;
+	if (len > PUSH_BUF) {
+		if (eng_write_all(u->push_fd, data, len) != 0) {
+			m2m_err_set(err, errno == ENOSPC || errno == EDQUOT ? M2M_ERR_STORAGE :
+					 M2M_ERR_FAILURE, "%s: %s", eng_dl_path(u, PKG_NAME, path),
+				    strerror(errno));
+			return refuse(u, err->rc, err);
+		}
+	} else {
+		memcpy(u->push_buf + u->push_held, data, len);
+		u->push_held += len;
 	}
 	u->push_last = offset;
 	u->push_len += len;
 	if (u->o.progress)
 		u->o.progress(u->o.progress_ctx, "download", u->push_len, 0, "");
+	if (u->push_held == PUSH_BUF && (rc = drain(u, err)) != 0)
+		return rc;
 	/* a whole MiB to the disk, not waited for (a hint: the fsync reports a failure) */
-	if (u->push_len / UPD_FETCH_CHECKPOINT > offset / UPD_FETCH_CHECKPOINT)
+	if (u->push_len / UPD_FETCH_CHECKPOINT > offset / UPD_FETCH_CHECKPOINT) {
+		rc = drain(u, err);
+		if (rc)
+			return rc;
 		(void)sync_file_range(u->push_fd,
 				      (off_t)(offset / UPD_FETCH_CHECKPOINT * UPD_FETCH_CHECKPOINT),
 				      UPD_FETCH_CHECKPOINT, SYNC_FILE_RANGE_WRITE);
+	}
 	if (u->push_len - u->push_synced >= UPD_FETCH_CHECKPOINT &&
 	    m2m_now_ms() - u->push_synced_at >= UPD_FETCH_CHECKPOINT_MS)
 		return flush(u, err);

@@ -277,8 +277,12 @@ usage:
 		uint8_t *p = pkt;
 		size_t len;
 
-		/* the request: CON PUT, the token, Uri-Path, Content-Format, Block1, Size1 */
+		/* the request: CON PUT, the token, Uri-Path, Content-Format, Block1, Size1;
+		 * a token of its own (RFC 7252 5.3.1), so a late separate answer to a block
+		 * before is not taken for this one's */
 		mid++;
+		for (c = 3; c >= 0 && ++tok[c] == 0; c--)
+			;
 		*p++ = 0x40 | CON << 4 | 4;
 		*p++ = CODE(0, 3);
 		*p++ = (uint8_t)(mid >> 8);

@@ -588,8 +588,9 @@ int m2m_dm_fd(const struct m2m_dm *dm)
  * SERVE_TICK_MS for *stop (a signal may come just before the wait). The wait
  * is libcoap's (epoll_wait on its descriptor), and what came is handled in
  * the same call: a poll() of the descriptor first, then libcoap's epoll_wait
- * without waiting, cost a system call more a datagram (of 7 a block of a
- * push, the rest libcoap's timer, the datagrams and the block's write).
+ * without waiting, cost a system call more a datagram (one of the 7 a block
+ * of a push cost; the others: libcoap's timer set twice, its epoll_wait, the
+ * two datagrams and the block's write).
  */
 int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struct m2m_err *err)
 {

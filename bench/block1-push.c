@@ -206,7 +206,7 @@ int main(int argc, char **argv)
 	uint64_t off = 0, blocks = 0, continues = 0, bad_b1 = 0, retrans = 0;
 	uint16_t mid;
 	double t0, t_end = 0, t_note = -1;
-	int one = 1, fd, done = 0, final_code = 0;
+	int one = 1, fd, done = 0, final_code = 0, acked;
 
 	while ((c = getopt(argc, argv, "z:f:w:")) != -1) {
 		switch (c) {
@@ -321,6 +321,7 @@ usage:
 		 * MAX_RETRANSMIT times (the random factor left out: one sender, no crowd) */
 		timeout = ACK_TIMEOUT_MS;
 		tries = 0;
+		acked = 0;
 		set_wait(timeout);
 		send_all(pkt, len);
 		for (;;) {
@@ -330,6 +331,8 @@ usage:
 			if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 				if (++tries > MAX_RETRANSMIT)
 					die("no answer to a block (RFC 7252 MAX_RETRANSMIT)");
+				if (acked)
+					continue; /* received: the answer is waited for, not resent */
 				retrans++;
 				timeout *= 2;
 				set_wait(timeout);
@@ -342,8 +345,10 @@ usage:
 				continue;
 			if (m.type == RST && m.mid == mid)
 				die("the device reset a block");
-			if (m.type == ACK && m.mid == mid && m.code == 0)
-				continue; /* an empty ACK: the answer comes separately */
+			if (m.type == ACK && m.mid == mid && m.code == 0) {
+				acked = 1; /* an empty ACK: the answer comes separately */
+				continue;
+			}
 			if (m.code >= CODE(2, 0) && m.tkl == 4 && memcmp(m.token, tok, 4) == 0 &&
 			    (m.type == ACK ? m.mid == mid : 1)) {
 				if (m.type == CON)

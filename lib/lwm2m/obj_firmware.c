@@ -26,6 +26,14 @@
  * worker (upd_engine_cancel), a push or a held package at once. A refusal
  * decided at the write (7, 9) is kept in the state directory (FW_FILE) and
  * reported again after a restart, until the next update or reset.
+ *
+ * An Update whose install went into a slot the device has not booted (RAUC)
+ * is carried on by a reboot: E.6's Update ends with the new firmware
+ * running, and a server waits for Update Result, not a step of its own. So
+ * once the install is done the device's reboot hook (dm.hooks.reboot, the
+ * one the server's Reboot /3/0/4 runs) is run; after the boot the health
+ * check and the commit are taken up (resume()). Without that hook the update
+ * waits in Updating for whoever reboots the device.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -110,6 +118,7 @@ struct lw_fw {
 	enum fw_job job;
 	bool cancel;
 	bool reconfigured;       /* a configuration package ended: the file changed under us */
+	bool reboot;             /* the Update's install awaits a boot into its slot */
 	volatile int stop;       /* the engine stops at its next block (the client ends) */
 	struct m2m_update *u;    /* the worker's handle (the CoAP loop's while it takes a push) */
 	char src[URI_MAX + 1];   /* what it pulls */
@@ -367,12 +376,19 @@ static bool config_ended(struct lw_fw *f)
 	       (st.state == M2M_UPDATE_COMMITTED || st.state == M2M_UPDATE_ROLLED_BACK);
 }
 
+/* After an Update's install: the new version waits for the device to boot its slot. */
+bool lw_fw_reboot_due(const struct m2m_update_status *st)
+{
+	return st->state == M2M_UPDATE_INSTALLED && !st->done && st->slot[0];
+}
+
 static void *worker(void *arg)
 {
 	struct lw_fw *f = arg;
+	struct m2m_update_status st;
 	struct m2m_err err;
 	enum fw_job j = running(f, NULL);
-	bool cancel, reconf = false;
+	bool cancel, reconf = false, reboot = false;
 
 	m2m_err_clear(&err);
 	/* the result is the journal's: State and Update Result read it */
@@ -382,8 +398,8 @@ static void *worker(void *arg)
 		m2m_update_push_end(f->u, &err);
 	else if (j == FW_JOB_CONTINUE)
 		m2m_update_continue(f->u, &err);
-	else
-		m2m_update_apply(f->u, &err);
+	else if (m2m_update_apply(f->u, &err) == M2M_OK && m2m_update_get(f->u, &st, &err) == M2M_OK)
+		reboot = lw_fw_reboot_due(&st);
 	running(f, &cancel);
 	/* a configuration package that ended changed the file this client runs under */
 	if ((j == FW_JOB_APPLY || j == FW_JOB_CONTINUE) && config_ended(f))
@@ -397,6 +413,7 @@ static void *worker(void *arg)
 	f->job = FW_JOB_NONE;
 	f->cancel = false;
 	f->reconfigured |= reconf;
+	f->reboot = reboot && !cancel;
 	pthread_mutex_unlock(&f->mu);
 	return NULL;
 }
@@ -721,16 +738,28 @@ static size_t fw_instances(const struct m2m_config *cfg)
 	return cfg->update ? 1 : 0;
 }
 
-/* Each step of the client's loop: the first takes up what an earlier run left. */
+/*
+ * Each step of the client's loop: the first takes up what an earlier run
+ * left; an Update installed into a slot not booted reboots the device (the
+ * device object runs the hook at its next step, as for /3/0/4).
+ */
 static void fw_run(struct lw_objects *s)
 {
 	struct lw_fw *f;
+	bool reboot;
 
 	if (!s->cfg->update)
 		return;
 	f = fw_of(s);
-	if (f)
-		resume(f);
+	if (!f)
+		return;
+	resume(f);
+	pthread_mutex_lock(&f->mu);
+	reboot = f->reboot;
+	f->reboot = false;
+	pthread_mutex_unlock(&f->mu);
+	if (reboot && s->cfg->dm.reboot_hook && !s->pending_hook)
+		s->pending_hook = s->cfg->dm.reboot_hook;
 }
 
 bool lw_objects_reconfigured(struct lw_objects *s)

@@ -38,6 +38,11 @@ struct lw_object_def {
 extern const struct lw_object_def lw_obj_security, lw_obj_server, lw_obj_device,
 	lw_obj_connmon, lw_obj_location, lw_obj_vpn, lw_obj_firmware;
 
+struct m2m_update_status;
+/* obj_firmware.c: after the server's Update, the install waits for a boot into its slot
+   (the device's reboot hook is run then) */
+bool lw_fw_reboot_due(const struct m2m_update_status *st);
+
 /* A string value the read callbacks hand out (NULL reads as ""). */
 static inline int str(struct lw_value *v, const char *s)
 {

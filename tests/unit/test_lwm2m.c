@@ -17,6 +17,8 @@
 #include "m2m/dm.h"
 #include "lwm2m/lwm2m.h"
 #include "lwm2m/objects.h"
+#include "lwm2m/obj_int.h"
+#include "m2m/update.h"
 #include "lwm2m/observe.h"
 #include "lwm2m/state.h"
 
@@ -603,6 +605,34 @@ static void test_objects_table(void **state)
 	lw_objects_free(&objs);
 }
 
+/*
+ * After the server's Update (E.6), an install into a slot the device has not
+ * booted is carried on by a reboot (the device's reboot hook); an install that
+ * needs none (the script installer: its health check ran, committed or rolled
+ * back), a failure, or a reboot already taken (the health check under way) do not.
+ */
+static void test_fw_reboot_due(void **state)
+{
+	struct m2m_update_status st = { .state = M2M_UPDATE_INSTALLED };
+
+	(void)state;
+	snprintf(st.slot, sizeof(st.slot), "B");
+	assert_true(lw_fw_reboot_due(&st));
+	st.slot[0] = 0;
+	assert_false(lw_fw_reboot_due(&st));   /* no slot: it runs once installed */
+	snprintf(st.slot, sizeof(st.slot), "B");
+	st.state = M2M_UPDATE_COMMITTED;
+	st.done = true;
+	assert_false(lw_fw_reboot_due(&st));
+	st.state = M2M_UPDATE_ROLLED_BACK;
+	assert_false(lw_fw_reboot_due(&st));
+	st.state = M2M_UPDATE_FAILED;
+	st.done = false;
+	assert_false(lw_fw_reboot_due(&st));
+	st.state = M2M_UPDATE_VERIFIED;
+	assert_false(lw_fw_reboot_due(&st));
+}
+
 static const char obs_state[] =
 	"{\"version\":1,\"server\":\"coap://s\",\"endpoint\":\"ep\",\"observations\":["
 	"{\"path\":\"/6/0/0\",\"token\":\"2d43a4a6\",\"accept\":0,\"seq\":77,"
@@ -955,6 +985,7 @@ int main(void)
 		cmocka_unit_test(test_b64),
 		cmocka_unit_test(test_vpn_ddf),
 		cmocka_unit_test(test_objects_table),
+		cmocka_unit_test(test_fw_reboot_due),
 		cmocka_unit_test(test_obs_state),
 		cmocka_unit_test(test_obs_lost),
 		cmocka_unit_test(test_coerce_float),

@@ -15,6 +15,8 @@
 //                                      is VALUE
 //          | register:N:MS             wait (at most MS) for the endpoint's Nth Register (a
 //                                      device that started again), then go on with it
+//          | reregister:MS             the same for the endpoint's next Register (after a
+//                                      De-register: a reboot)
 //          | status:read:PATH:CODE     the read must fail with CODE (e.g. 4.04)
 //          | until:PATH~TEXT:MS        within MS, a notification of PATH or a read of it (one
 //                                      every 250 ms, not waited for) carried TEXT
@@ -226,8 +228,8 @@ async function check(spec) {
     } else if (kind === 'gate') {
         while (!fs.existsSync(rest)) await new Promise(res => setTimeout(res, 100));
         r.ok = true;
-    } else if (kind === 'register') {
-        const [n, ms] = rest.split(':').map(Number);
+    } else if (kind === 'register' || kind === 'reregister') {
+        const [n, ms] = kind === 'register' ? rest.split(':').map(Number) : [registers + 1, Number(rest)];
         if (registers < n)
             await Promise.race([new Promise(res => regWaiting.push({ n, res })),
                 new Promise(res => setTimeout(res, ms))]);

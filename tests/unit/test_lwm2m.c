@@ -609,7 +609,7 @@ static void test_objects_table(void **state)
  * After the server's Update (E.6), an install into a slot the device has not
  * booted is carried on by a reboot (the device's reboot hook); an install that
  * needs none (the script installer: its health check ran, committed or rolled
- * back), a failure, or a reboot already taken (the health check under way) do not.
+ * back), a failure, or a package still held do not.
  */
 static void test_fw_reboot_due(void **state)
 {

@@ -94,9 +94,9 @@ print(" ".join(str(d.get(k)) for k in sys.argv[2:]))' "$LAB/status.json" "$@"
 installed() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("lab-fw"))' "$LAB/state-$1/update.installed" 2> /dev/null || echo None; }
 # device NAME CONF: m2mdm-status --serve, recorded as NAME
 device() { lab_bg "$1" env M2M_CONFIG="$LAB/$2.yaml" "$DM" --serve -v; }
-# reboot SLOT FROM TO: the device goes down (the client FROM stops), RAUC's service comes up
+# lab_reboot SLOT FROM TO: the device goes down (the client FROM stops), RAUC's service comes up
 # with SLOT booted, the client comes up again as TO
-reboot() {
+lab_reboot() {
 	lab_stop "$2" TERM 10
 	rauc_lab_reboot "$1"
 	device "$3" "${4:-pull}"
@@ -134,7 +134,7 @@ is "$(notes /5/0/3 | tr ' ' '\n' | uniq | tr '\n' ' ' | sed 's/ $//')" "0 1 2 3"
 is "$(notes /5/0/5 | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ $//')" "0" \
 	"a: Update Result 0 so far: not a success before the new firmware runs"
 t_reboot=$(grep -c . "$LAB/log/srv.out")
-reboot B dev dev2
+lab_reboot B dev dev2
 ok "a: the server's plan ran to its end" wait_until 200 grep -q '"event":"summary"' "$LAB/log/srv.out"
 bad=""
 for c in "${plan_a[@]}"; do cr "$c" || bad+=" $c"; done
@@ -210,7 +210,7 @@ ok "b: RAUC wrote slot A and made it primary" \
 ok "b: slot A holds 3.0.0's image" rauc_lab_slot_is A "$LAB/img3"
 is "$(fetch /5/0/3) $(fetch /5/0/5)" "3 0" "b: before the reboot: State 3 (Updating), Update Result 0"
 marksA=$(marks A)
-reboot A dev3 dev4 push
+lab_reboot A dev3 dev4 push
 ok "b: after the reboot into A: Update Result 1 (success)" wait_until 90 fetch_is /5/0/5 1
 is "$(fetch /5/0/3) $(fetch /5/0/7)" "0 3.0.0" "b: State 0 (Idle), PkgVersion 3.0.0"
 is "$(rauc_lab_status)" "booted=A primary=A A=good B=good" "b: RAUC: booted A, primary, good"

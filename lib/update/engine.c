@@ -337,3 +337,31 @@ int m2m_update_status(const struct m2m_config *cfg, struct m2m_update_status *s,
 	return rc;
 }
 
+int m2m_update_firmware(const struct m2m_config *cfg, char *name, size_t nlen, char *version,
+			size_t vlen, struct m2m_err *err)
+{
+	struct m2m_err local;
+	struct m2m_state st;
+	int rc;
+
+	if (!err)
+		err = &local;
+	m2m_err_clear(err);
+	if (nlen)
+		name[0] = '\0';
+	if (vlen)
+		version[0] = '\0';
+	if (!nlen || !vlen)
+		return m2m_err_set(err, M2M_ERR_USAGE, "update firmware: no room for it");
+	if (!cfg->update)
+		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: update: not configured", cfg->path);
+	rc = m2m_state_open_existing(&st, cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR, err);
+	if (rc == M2M_ERR_NOT_FOUND)
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "no firmware package was committed");
+	if (rc)
+		return rc;
+	rc = eng_firmware_get(&st, name, nlen, version, vlen, err);
+	m2m_state_close(&st);
+	return rc;
+}
+

@@ -21,6 +21,7 @@
 #define PAYLOAD_TMP "payload.tmp"
 #define MANIFEST_NAME "update.manifest"
 #define INSTALLED_NAME "update.installed"
+#define FIRMWARE_NAME "update.firmware"
 #define SMALL_MAX (64 * 1024)
 #define DL_PATH_MAX (PATH_MAX + 32)
 /* the source of a package handed in by the caller (push.c) */
@@ -81,6 +82,15 @@ int eng_installed_get(const struct m2m_state *st, const char *name, char *out, s
 		      struct m2m_err *err);
 int eng_installed_set(const struct m2m_state *st, const char *name, const char *version,
 		      struct m2m_err *err);
+/*
+ * update.firmware: the firmware package last committed ({"name", "version",
+ * "slot"}), written at its commit: what the device runs (m2m_update_firmware)
+ */
+int eng_firmware_set(const struct m2m_state *st, const char *name, const char *version,
+		     const char *slot, struct m2m_err *err);
+/* NOT_FOUND if none was committed */
+int eng_firmware_get(const struct m2m_state *st, char *name, size_t nlen, char *version,
+		     size_t vlen, struct m2m_err *err);
 /* the device's policy from update:, the installed version and floor looked up by name */
 void eng_policy(struct m2m_update *u, struct upd_policy *pol);
 /* the backend update.floor names (a TPM's is opened here; close it with eng_floor_close) */

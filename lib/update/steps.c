@@ -552,6 +552,8 @@ static int op_commit(void *ctx, const struct upd_record *rec, struct m2m_err *er
 		rc = ops->mark_good(&ic, err);
 	if (!rc)
 		rc = eng_installed_set(&u->st, m.name, m.version, err);
+	if (!rc && m.type == UPD_FIRMWARE)
+		rc = eng_firmware_set(&u->st, m.name, m.version, rec->slot, err);
 	if (rc)
 		return rc;
 	remove_payload(u);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the update engine knows of the versions on this device: the
- * committed version of each package name (update.installed), the
+ * committed version of each package name (update.installed), the firmware
+ * package last committed (update.firmware), the
  * anti-rollback floor, and the policy a package is checked against.
  */
 #include <stdio.h>
@@ -67,6 +68,57 @@ int eng_installed_set(const struct m2m_state *st, const char *name, const char *
 	rc = s ? m2m_state_write(st, INSTALLED_NAME, s, strlen(s), err) :
 		 m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	json_object_put(o);
+	return rc;
+}
+
+int eng_firmware_set(const struct m2m_state *st, const char *name, const char *version,
+		     const char *slot, struct m2m_err *err)
+{
+	json_object *o = json_object_new_object();
+	const char *s;
+	int rc;
+
+	if (!o)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "version", json_object_new_string(version));
+	if (slot && *slot)
+		json_object_object_add(o, "slot", json_object_new_string(slot));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	rc = s ? m2m_state_write(st, FIRMWARE_NAME, s, strlen(s), err) :
+		 m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	json_object_put(o);
+	return rc;
+}
+
+static bool get_str(json_object *o, const char *key, char *out, size_t len)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string) ||
+	    !json_object_get_string_len(v) || (size_t)json_object_get_string_len(v) >= len)
+		return false;
+	snprintf(out, len, "%s", json_object_get_string(v));
+	return true;
+}
+
+int eng_firmware_get(const struct m2m_state *st, char *name, size_t nlen, char *version,
+		     size_t vlen, struct m2m_err *err)
+{
+	json_object *o;
+	int rc = read_json(st, FIRMWARE_NAME, &o, err);
+
+	name[0] = version[0] = '\0';
+	if (rc)
+		return rc;
+	if (!json_object_object_length(o))
+		rc = m2m_err_set(err, M2M_ERR_NOT_FOUND, "no firmware package was committed");
+	else if (!get_str(o, "name", name, nlen) || !get_str(o, "version", version, vlen))
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: no name and version", st->path,
+				 FIRMWARE_NAME);
+	json_object_put(o);
+	if (rc)
+		name[0] = version[0] = '\0';
 	return rc;
 }
 

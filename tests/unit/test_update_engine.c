@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -857,6 +858,107 @@ static void test_null_err(void **state)
 	assert_int_equal(m2m_update_continue(eng, NULL), M2M_OK);
 }
 
+/* a firmware package pos-fw version (script installer) at DIR/file */
+static const char *package_fw(const char *file, const char *version)
+{
+	static char out[192];
+	char m[1024], exp[32];
+	struct m2m_err err = { 0 };
+
+	snprintf(out, sizeof(out), "%s/%s", dir, file);
+	rfc3339(in_30_days(), exp, sizeof(exp));
+	snprintf(m, sizeof(m),
+		 "{\"format\": 1, \"type\": \"firmware\", \"name\": \"pos-fw\", \"version\": \"%s\", "
+		 "\"models\": [\"pos-a\"], \"installer\": \"script\", \"expires\": \"%s\"}",
+		 version, exp);
+	if (sign_as(m, "signer", out, &err) != M2M_OK)
+		fail_msg("m2m_update_sign: %s", err.msg);
+	return out;
+}
+
+/* m2m_update_firmware: rc, and "name version" into buf */
+static int firmware(char *buf, size_t len)
+{
+	char n[64], v[40];
+	struct m2m_err err = { 0 };
+	int rc;
+
+	memset(n, 0xa5, sizeof(n));
+	memset(v, 0xa5, sizeof(v));
+	rc = m2m_update_firmware(cfg, n, sizeof(n), v, sizeof(v), &err);
+	snprintf(buf, len, "%s %s", n, v);
+	if (rc == M2M_OK)
+		assert_string_equal(err.msg, "");
+	else
+		assert_string_not_equal(err.msg, "");
+	return rc;
+}
+
+/*
+ * The firmware the device runs (the Device object's Firmware Version, /3/0/3):
+ * the firmware package last committed; not one only installed, not one rolled
+ * back, not a software package.
+ */
+static void test_firmware(void **state)
+{
+	static const char *const damaged[] = { "[1]", "{\"name\": \"pos-fw\"}", "{\"version\": 2}" };
+	struct m2m_err err = { 0 };
+	char fw[128];
+	int fd;
+
+	assert_int_equal(firmware(fw, sizeof(fw)), M2M_ERR_NOT_FOUND);
+	assert_string_equal(fw, " ");
+	baseline("1.0.0");  /* software */
+	assert_int_equal(firmware(fw, sizeof(fw)), M2M_ERR_NOT_FOUND);
+
+	assert_int_equal(m2m_update_install(eng, package_fw("f.m2mu", "2.0.0"), &err), M2M_OK);
+	assert_string_equal(get().type, "firmware");
+	assert_int_equal(firmware(fw, sizeof(fw)), M2M_ERR_NOT_FOUND); /* installed, not committed */
+	assert_int_equal(m2m_update_decide(eng, true, &err), M2M_OK);
+	assert_int_equal(firmware(fw, sizeof(fw)), M2M_OK);
+	assert_string_equal(fw, "pos-fw 2.0.0");
+
+	/* rolled back: the device still runs 2.0.0 */
+	assert_int_equal(m2m_update_install(eng, package_fw("f.m2mu", "3.0.0"), &err), M2M_OK);
+	assert_int_equal(m2m_update_decide(eng, false, &err), M2M_OK);
+	assert_int_equal(firmware(fw, sizeof(fw)), M2M_OK);
+	assert_string_equal(fw, "pos-fw 2.0.0");
+
+	/* a software package committed since changes nothing */
+	assert_int_equal(m2m_update_install(eng, package("a.m2mu", "2.1.0"), &err), M2M_OK);
+	assert_int_equal(m2m_update_decide(eng, true, &err), M2M_OK);
+	assert_string_equal(status().installed, "2.1.0");
+	assert_int_equal(firmware(fw, sizeof(fw)), M2M_OK);
+	assert_string_equal(fw, "pos-fw 2.0.0");
+
+	/* the next firmware committed replaces it */
+	assert_int_equal(m2m_update_install(eng, package_fw("f.m2mu", "3.0.0"), &err), M2M_OK);
+	assert_int_equal(m2m_update_decide(eng, true, &err), M2M_OK);
+	assert_int_equal(firmware(fw, sizeof(fw)), M2M_OK);
+	assert_string_equal(fw, "pos-fw 3.0.0");
+
+	/* a damaged record is an error, never a version */
+	for (size_t i = 0; i < sizeof(damaged) / sizeof(damaged[0]); i++) {
+		fd = open(path("state/update.firmware"), O_WRONLY | O_TRUNC);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, damaged[i], strlen(damaged[i])), (ssize_t)strlen(damaged[i]));
+		close(fd);
+		assert_int_equal(firmware(fw, sizeof(fw)), M2M_ERR_FAILURE);
+		assert_string_equal(fw, " ");
+	}
+
+	/* no update: section: no engine to ask */
+	{
+		struct m2m_config *c = config_of(NULL, NULL);
+		char n[64], v[40];
+
+		assert_int_equal(m2m_update_firmware(c, n, sizeof(n), v, sizeof(v), NULL),
+				 M2M_ERR_CONFIG);
+		assert_string_equal(v, "");
+		m2m_config_free(c);
+	}
+}
+
 static void test_open_busy(void **state)
 {
 	struct m2m_update_opts o = { .version = M2M_UPDATE_OPTS_VERSION };
@@ -1317,6 +1419,7 @@ int main(void)
 		T(test_refuse_installer),
 		T(test_refuse_sources),
 		T(test_status),
+		T(test_firmware),
 		T(test_open_busy),
 		T(test_null_err),
 		T(test_push),

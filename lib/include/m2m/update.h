@@ -77,6 +77,16 @@ int m2m_update_status(const struct m2m_config *cfg, struct m2m_update_status *st
 		      struct m2m_err *err);
 
 /*
+ * The firmware this device runs, as far as the engine knows: the package of
+ * type firmware last committed on it (its name and version, written at the
+ * commit, which comes only after the health check on the new firmware; an
+ * update rolled back leaves it as it was). OK; NOT_FOUND if no firmware
+ * package was ever committed; CONFIG without an update: section.
+ */
+int m2m_update_firmware(const struct m2m_config *cfg, char *name, size_t nlen, char *version,
+			size_t vlen, struct m2m_err *err);
+
+/*
  * Progress of the step under way: phase "download" (done, total in bytes;
  * total 0 if not known yet), "verify" (bytes), "install" (done percent of
  * total 100, what: the installer's words, may be "").

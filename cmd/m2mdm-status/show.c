@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "m2m/config.h"
 #include "m2m/dm.h"
+#include "m2m/update.h"
 #include "m2m/vpn.h"
 #include "dms.h"
 
@@ -55,11 +56,17 @@ int dms_show(struct cli *c, struct m2m_config *cfg)
 	struct m2m_vpn *vpn = NULL;
 	struct m2m_err err;
 	struct utsname u;
-	char vpn_err[384] = "", t1[32];
+	char vpn_err[384] = "", t1[32], fw_name[64] = "", fw[300];
 	int rc;
 
 	m2m_err_clear(&err);
 	uname(&u);
+	/* what the Device object's Firmware Version (/3/0/3) reports: the firmware package
+	   last committed, the running kernel until one was */
+	if (!cfg->update || m2m_update_firmware(cfg, fw_name, sizeof(fw_name), fw, sizeof(fw), NULL)) {
+		fw_name[0] = '\0';
+		snprintf(fw, sizeof(fw), "%s %s", u.sysname, u.release);
+	}
 	rc = m2m_vpn_open(cfg, &vpn, &err);
 	for (size_t i = 0; i < cfg->n_profiles; i++) {
 		vrc[i] = rc ? rc : m2m_vpn_status(vpn, cfg->profiles[i].name, &st[i], &err);
@@ -83,6 +90,7 @@ int dms_show(struct cli *c, struct m2m_config *cfg)
 		json_object_object_add(dev, "model", cli_json_str(cfg->device.model));
 		json_object_object_add(dev, "serial", cli_json_str(cfg->device.serial));
 		json_object_object_add(dev, "firmware", cli_json_str(u.release));
+		json_object_object_add(dev, "firmware_version", json_object_new_string(fw));
 		json_object_object_add(dev, "software", json_object_new_string(m2m_version()));
 		json_object_object_add(doc, "device", dev);
 		/* the same document m2mvpn-connect status --json prints */
@@ -159,7 +167,11 @@ int dms_show(struct cli *c, struct m2m_config *cfg)
 		       cfg->device.model ? cfg->device.model : "");
 	if (cfg->device.serial)
 		printf("  serial     %s\n", cfg->device.serial);
-	printf("  firmware   %s %s, m2m %s\n", u.sysname, u.release, m2m_version());
+	if (fw_name[0])
+		printf("  firmware   %s %s (kernel %s %s), m2m %s\n", fw_name, fw, u.sysname, u.release,
+		       m2m_version());
+	else
+		printf("  firmware   %s, m2m %s\n", fw, m2m_version());
 
 	printf("\n%sVPN%s\n", cli_col(c, CLI_BOLD), cli_col(c, CLI_RESET));
 	if (!cfg->n_profiles)

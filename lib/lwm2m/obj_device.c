@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Object 3 Device: the device: section and the system (uname, sysinfo,
- * the clock); Reboot and Factory Reset run the configured hooks.
+ * the clock); Reboot and Factory Reset run the configured hooks. Firmware
+ * Version is the version of the firmware package last committed (lib/update:
+ * the one the device runs), the running kernel until one was.
  */
 #include <spawn.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "lwm2m/obj_int.h"
+#include "m2m/update.h"
 
 extern char **environ;
 
@@ -21,7 +24,7 @@ static const struct lw_res_def device_res[] = {
 	{ 0, LW_STRING, LW_OP_R, false },   /* Manufacturer */
 	{ 1, LW_STRING, LW_OP_R, false },   /* Model Number */
 	{ 2, LW_STRING, LW_OP_R, false },   /* Serial Number */
-	{ 3, LW_STRING, LW_OP_R, false },   /* Firmware Version: the kernel */
+	{ 3, LW_STRING, LW_OP_R, false },   /* Firmware Version */
 	{ 4, LW_NONE, LW_OP_E, false },     /* Reboot */
 	{ 5, LW_NONE, LW_OP_E, false },     /* Factory Reset */
 	{ 10, LW_INTEGER, LW_OP_R, false }, /* Memory Free (KiB) */
@@ -48,11 +51,18 @@ static int device_read(struct lw_object *o, uint16_t inst, uint16_t res, uint16_
 	case 0: return cfg->device.manufacturer ? str(v, cfg->device.manufacturer) : LW_NOT_FOUND;
 	case 1: return cfg->device.model ? str(v, cfg->device.model) : LW_NOT_FOUND;
 	case 2: return cfg->device.serial ? str(v, cfg->device.serial) : LW_NOT_FOUND;
-	case 3:
+	case 3: {
+		char name[64];
+
+		/* a committed firmware package (its version); without one, the kernel */
+		if (cfg->update && !m2m_update_firmware(cfg, name, sizeof(name), s->scratch,
+							 sizeof(s->scratch), NULL))
+			return str(v, s->scratch);
 		if (uname(&u))
 			return LW_NOT_FOUND;
 		snprintf(s->scratch, sizeof(s->scratch), "%s %s", u.sysname, u.release);
 		return str(v, s->scratch);
+	}
 	case 10:
 	case 21:
 		if (sysinfo(&si))

@@ -10,10 +10,12 @@
 # package that is not signed (5, integrity check failure), an ftp:// URI (9, unsupported
 # protocol), a string that is no URI (7, invalid URI); an empty Package URI resets to
 # Idle with Update Result 0; Update outside Downloaded is refused (4.05). /5/0 is in
-# the registration's links.
+# the registration's links. The Device object's Firmware Version (/3/0/3, TS 1.1 Core
+# E.4: "Current firmware version of the Device") is the running kernel before, 2.0.0 once
+# it is committed, and stays 2.0.0 through the refusals.
 . "$(dirname "$0")/lwm2m-fw-lib.sh"
 lwm2m_server_setup
-plan 22
+plan 24
 
 # ---- the vendor: a CA, a code signer, a signed firmware package; an unsigned image
 fw_vendor
@@ -48,14 +50,15 @@ chmod 0600 "$T/m2m.yaml"
 export M2M_CONFIG=$T/m2m.yaml
 URL=http://127.0.0.1:$hp/fw-2.pkg
 plan_checks=(
-	'read:/5/0/3~0' 'read:/5/0/5~0' 'exec:/5/0/2'
+	'read:/5/0/3~0' 'read:/5/0/5~0' 'read:/3/0/3~Linux' 'exec:/5/0/2'
 	"write:/5/0/1=$URL" 'observe:/5/0/3:6000:1'
 	'exec:/5/0/2' 'observe:/5/0/5:5000:0' 'read:/5/0/5~1' 'read:/5/0/3~0' 'read:/5/0/7~2.0.0'
+	'read:/3/0/3~2.0.0'
 	"write:/5/0/1=http://127.0.0.1:$hp/unsigned.pkg" 'observe:/5/0/5:3000:0'
 	'read:/5/0/5~5' 'read:/5/0/3~0'
 	'write:/5/0/1=ftp://127.0.0.1/fw-2.pkg' 'read:/5/0/5~9' 'read:/5/0/3~0'
 	'write:/5/0/1=::no uri::' 'read:/5/0/5~7'
-	'write:/5/0/1=' 'read:/5/0/5~0'
+	'write:/5/0/1=' 'read:/5/0/5~0' 'read:/3/0/3:text~2.0.0'
 )
 bg "$T/server.log" node "$ROOT/tests/tools/lwm2m-server.js" --port "$port" --ep "$ep" \
 	--timeout 60000 "${plan_checks[@]}"
@@ -89,6 +92,10 @@ is "$(cat "$T/calls" 2>/dev/null | tr '\n' ';')" "install gate-fw 2.0.0;commit g
 	"the script installer installed and committed 2.0.0"
 cmp -s "$T/installed" "$T/fw-2.bin"
 ok $? "what it installed is the signed payload"
+# cval CHECK: the value the server's check CHECK read
+cval() { grep -F "\"check\":\"$1\"" "$T/server.log" | head -1 | grep -oE '"value":"[^"]*"' | cut -d'"' -f4; }
+is "$(cval 'read:/3/0/3~Linux')|$(cval 'read:/3/0/3~2.0.0')" "$(uname -s) $(uname -r)|2.0.0" \
+	"Firmware Version /3/0/3: the running kernel before, 2.0.0 once committed"
 
 is "$(cr "write:/5/0/1=http://127.0.0.1:$hp/unsigned.pkg") $(cr 'read:/5/0/5~5') $(cr 'read:/5/0/3~0')" \
 	"pass pass pass" "an unsigned package: the write succeeds, Update Result 5 (integrity check failure), State 0"
@@ -107,6 +114,8 @@ grep -q '"gate-fw": *"2.0.0"' "$T/state/update.installed"
 ok $? "the committed version of gate-fw is still 2.0.0 ($(cat "$T/state/update.installed"))"
 cmp -s "$T/installed" "$T/fw-2.bin"
 ok $? "the installed firmware is still 2.0.0's"
+is "$(cr 'read:/3/0/3:text~2.0.0') $(cval 'read:/3/0/3:text~2.0.0')" "pass 2.0.0" \
+	"after the refusals: Firmware Version /3/0/3 still 2.0.0"
 grep -q '"event":"register"' "$T/server.log" && [ "$(grep -c '"event":"register"' "$T/server.log")" = 1 ]
 ok $? "one registration: --serve kept serving through the download and the update"
 [ "$_fail" = 0 ] || { diag "$(cat "$T/server.log")"; diag "$(tail -30 "$T/serve.log.err")"; }

@@ -13,7 +13,10 @@
 #     de-registers as it stops and registers as it starts; it takes up the update then:
 #     the health check (its own registration) passes, RAUC marks B good. The server,
 #     observing again after the new registration, sees Update Result 1 (success), State 0
-#     (Idle), PkgName and PkgVersion of the new version.
+#     (Idle), PkgName and PkgVersion of the new version, and the Device object's Firmware
+#     Version (/3/0/3, TS 1.1 Core E.4: "Current firmware version of the Device") is the
+#     new version, where before it was the running kernel; m2mdm-status's summary says the
+#     same.
 #   c a bundle RAUC refuses to install (compatible of another device, inside a package
 #     the device accepts), pushed: Update Result 8 (update failed), State 0, the device on
 #     its slot, the slot meant for the update untouched and still good (the fallback).
@@ -22,7 +25,7 @@
 #     slot A, the reboot, the commit, now of a pushed update.
 #   d the new slot never comes up: the bootloader falls back to the old one (marks the new
 #     one bad); the client that starts there rolls the update back: Update Result 8,
-#     State 0, the device on its old slot and version.
+#     State 0, the device on its old slot and version: Firmware Version (/3/0/3) the old one.
 . "$(dirname "$0")/../lab/lab.sh"
 . "$(dirname "$0")/../lab/rauc.sh"
 rauc_lab_require
@@ -107,13 +110,14 @@ SP=$(free_port)
 conf pull "$SP"
 U=$RAUC_LAB_HTTP/fw-2.0.0.m2mupd
 plan_a=(
-	'read:/5/0/3~0' 'read:/5/0/5~0' 'watch:/5/0/3' 'watch:/5/0/5'
+	'read:/5/0/3~0' 'read:/5/0/5~0' 'read:/3/0/3~Linux' 'watch:/5/0/3' 'watch:/5/0/5'
 	"write:/5/0/1=$U" 'until:/5/0/3=2:60000' 'read:/5/0/7~2.0.0' 'exec:/5/0/2'
 	'until:/5/0/3=3:10000'
 	# the reboot happens here (the test's shell, once RAUC has written the slot): the
 	# client de-registers as it stops (its observations end), and registers as it starts
 	'register:2:180000' 'watch:/5/0/3' 'watch:/5/0/5'
 	'until:/5/0/5=1:120000' 'until:/5/0/3=0:10000' 'read:/5/0/7~2.0.0' 'read:/5/0/6~lab-fw'
+	'read:/3/0/3~2.0.0'
 )
 lab_bg srv node "$LAB_REPO/tests/tools/lwm2m-server.js" --port "$SP" --ep lab-238-pull \
 	--timeout 300000 "${plan_a[@]}"
@@ -153,6 +157,27 @@ grep -q 'set-state B good' "$RAUC_LAB_BOOT/calls.log"
 ok "a: RAUC's mark-good of B reached the bootloader" test $? = 0
 is "$(st pull state "done" result installed next)" "committed True ok 2.0.0 none" \
 	"a: the journal: committed, 2.0.0 installed"
+# cval CHECK: the value the server's check CHECK read
+cval() {
+	python3 -c 'import json, sys
+for l in open(sys.argv[1]):
+    try: e = json.loads(l)
+    except ValueError: continue
+    if e.get("event") == "check" and e.get("check") == sys.argv[2]: print(e.get("value")); break' \
+		"$LAB/log/srv.out" "$1"
+}
+KERNEL="$(uname -s) $(uname -r)"
+is "$(cval 'read:/3/0/3~Linux')" "$KERNEL" "a: before: Firmware Version /3/0/3 is the running kernel"
+is "$(cval 'read:/3/0/3~2.0.0')" "2.0.0" "a: once committed: Firmware Version /3/0/3 is 2.0.0"
+# summary CONF KEY: device.KEY of m2mdm-status --json
+summary() {
+	"$DM" -c "$LAB/$1.yaml" --json 2> /dev/null |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["device"].get(sys.argv[1]))' "$2"
+}
+is "$(summary pull firmware_version) $(summary pull firmware)" "2.0.0 $(uname -r)" \
+	"a: m2mdm-status --json: device.firmware_version 2.0.0, device.firmware still the kernel's release"
+like "$("$DM" -c "$LAB/pull.yaml" 2> /dev/null | grep -E '^ +firmware ')" "^ +firmware +lab-fw 2\.0\.0 \(kernel $KERNEL\)," \
+	"a: m2mdm-status's summary: firmware lab-fw 2.0.0 (kernel ...)"
 lab_stop srv TERM 5
 
 # ==== the project's peer for b and c (lwm2m-node-lib cannot send Block1)
@@ -195,6 +220,7 @@ is "$(rauc_lab_status)" "booted=B primary=B A=good B=good" \
 	"c: RAUC: still booted B and primary; A, never written, still good (the fallback it was)"
 is "$(sha256sum "$(rauc_lab_slot_file A)" | cut -d' ' -f1)" "$sumA" "c: slot A untouched"
 is "$(installed push)" "None" "c: nothing installed"
+is "$(fetch /3/0/3)" "$KERNEL" "c: Firmware Version /3/0/3 still the kernel (no firmware committed here)"
 like "$(st push state message)" "^rolled-back .*[Cc]ompatible" "c: the journal says why (RAUC's words)"
 
 # ==== b: push, block-wise, through the project's peer
@@ -216,6 +242,8 @@ is "$(fetch /5/0/3) $(fetch /5/0/7)" "0 3.0.0" "b: State 0 (Idle), PkgVersion 3.
 is "$(rauc_lab_status)" "booted=A primary=A A=good B=good" "b: RAUC: booted A, primary, good"
 cmp_ok "$(marks A)" -gt "$marksA" "b: RAUC's mark-good of A reached the bootloader"
 is "$(installed push)" "3.0.0" "b: 3.0.0 installed"
+is "$(fetch /3/0/3)" "3.0.0" "b: Firmware Version /3/0/3 is 3.0.0"
+is "$(summary push firmware_version)" "3.0.0" "b: m2mdm-status --json: device.firmware_version 3.0.0"
 
 # ==== d: the bootloader falls back from the new slot: rolled back, Update Result 8
 ok "d: 5.0.0 pushed" push "$W/fw-5.0.0.m2mupd" 3
@@ -223,6 +251,7 @@ ok "d: State 2 (Downloaded)" wait_until 60 fetch_is /5/0/3 2
 ctl exec /5/0/2
 ok "d: RAUC wrote slot B and made it primary" \
 	wait_until 120 eval '[ "$(st push state next slot)" = "installed health B" ]'
+is "$(fetch /3/0/3)" "3.0.0" "d: installed, not rebooted: Firmware Version /3/0/3 still 3.0.0"
 lab_stop dev4 TERM 10
 rauc_lab_fallback
 device dev5 push
@@ -231,6 +260,8 @@ ok "d: after the restart: Update Result 8 (update failed)" wait_until 90 fetch_i
 is "$(fetch /5/0/3)" 0 "d: State 0 (Idle)"
 is "$(st push state "done" installed)" "rolled-back True 3.0.0" "d: the journal: rolled back, 3.0.0 installed"
 like "$(st push message)" "did not stay booted" "d: and why"
+is "$(fetch /3/0/3)" "3.0.0" "d: Firmware Version /3/0/3: 3.0.0, the version the fallback runs"
+is "$(summary push firmware_version)" "3.0.0" "d: m2mdm-status --json: device.firmware_version 3.0.0"
 is "$(rauc_lab_status)" "booted=A primary=A A=good B=bad" "d: RAUC: A booted, primary and good"
 
 if [ "$TAP_FAILED" != 0 ]; then

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -606,6 +607,70 @@ static void test_objects_table(void **state)
 }
 
 /*
+ * The Device object's Firmware Version (/3/0/3, TS 1.1 Core E.4: "Current
+ * firmware version of the Device"): the firmware package the update engine
+ * last committed (update.firmware in the state directory), the running kernel
+ * until one was, or without an update: section.
+ */
+static void test_device_firmware_version(void **state)
+{
+	struct m2m_update_config up = { 0 };
+	struct m2m_config cfg = { 0 };
+	struct lw_objects objs;
+	struct lw_registry r = { 0 };
+	struct lw_records rs = { 0 };
+	struct lw_path p = P("/3/0/3");
+	struct m2m_state st;
+	struct m2m_err err = { 0 };
+	struct utsname u;
+	char dir[] = "/tmp/m2m-test-fwv-XXXXXX", kernel[600];
+	static const char rec[] = "{\"name\":\"gate-fw\",\"version\":\"2.4.2\",\"slot\":\"B\"}";
+
+	(void)state;
+	assert_int_equal(uname(&u), 0);
+	snprintf(kernel, sizeof(kernel), "%s %s", u.sysname, u.release);
+	assert_non_null(mkdtemp(dir));
+	cfg.dm.lifetime_ms = 60000;
+	cfg.state_dir = dir;
+	assert_int_equal(lw_objects_init(&objs, &cfg, &r), 0);
+	/* no update: section */
+	assert_int_equal(lw_read(&r, &p, &rs), 0);
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(rs.r[0].v.len, strlen(kernel));
+	assert_memory_equal(rs.r[0].v.buf, kernel, strlen(kernel));
+	lw_records_free(&rs);
+	lw_objects_free(&objs);
+
+	/* an update: section, nothing committed yet */
+	cfg.update = &up;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(lw_objects_init(&objs, &cfg, &r), 0);
+	assert_int_equal(lw_read(&r, &p, &rs), 0);
+	assert_int_equal(rs.r[0].v.len, strlen(kernel));
+	assert_memory_equal(rs.r[0].v.buf, kernel, strlen(kernel));
+	lw_records_free(&rs);
+
+	/* a firmware package committed */
+	assert_int_equal(m2m_state_open(&st, dir, &err), 0);
+	assert_int_equal(m2m_state_write(&st, "update.firmware", rec, strlen(rec), &err), 0);
+	assert_int_equal(lw_read(&r, &p, &rs), 0);
+	assert_int_equal(rs.r[0].v.len, 5);
+	assert_memory_equal(rs.r[0].v.buf, "2.4.2", 5);
+	lw_records_free(&rs);
+
+	/* a damaged record: the kernel again, never garbage */
+	assert_int_equal(m2m_state_write(&st, "update.firmware", "{\"name\":1}", 10, &err), 0);
+	assert_int_equal(lw_read(&r, &p, &rs), 0);
+	assert_int_equal(rs.r[0].v.len, strlen(kernel));
+	lw_records_free(&rs);
+	lw_objects_free(&objs);
+
+	unlinkat(st.dirfd, "update.firmware", 0);
+	m2m_state_close(&st);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/*
  * After the server's Update (E.6), an install into a slot the device has not
  * booted is carried on by a reboot (the device's reboot hook); an install that
  * needs none (the script installer: its health check ran, committed or rolled
@@ -985,6 +1050,7 @@ int main(void)
 		cmocka_unit_test(test_b64),
 		cmocka_unit_test(test_vpn_ddf),
 		cmocka_unit_test(test_objects_table),
+		cmocka_unit_test(test_device_firmware_version),
 		cmocka_unit_test(test_fw_reboot_due),
 		cmocka_unit_test(test_obs_state),
 		cmocka_unit_test(test_obs_lost),

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,7 +72,9 @@ static void cpy(char *dst, size_t size, const char *src)
 }
 
 struct linebuf {
-	int fd;                     /* our end of the pipe, -1 once closed */
+	int fd;                     /* our end of the pipe (or the file), -1 once closed */
+	bool file;                  /* fd is an output file: read at off, never at its end */
+	uint64_t off;
 	size_t len;
 	char buf[1024];
 };
@@ -96,14 +100,39 @@ static void emit(struct upd_spawn *r, int which, struct linebuf *lb)
 	}
 }
 
-/* Read what is there; false once the pipe is closed. */
+/* What a file holds of it is read: the disk it takes back once over UPD_OUTPUT_MAX. */
+static void bound_file(struct linebuf *lb)
+{
+	uint64_t keep = lb->off & ~(uint64_t)4095;
+
+	if (lb->off < UPD_OUTPUT_MAX)
+		return;
+	/* a hole where the lines were: the size (our offset) stays, the blocks go */
+	if (fallocate(lb->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)keep) == 0)
+		return;
+	/* a file system without holes: emptied (a line written since our read is lost) */
+	if (ftruncate(lb->fd, 0) == 0)
+		lb->off = 0;
+}
+
+/* Read what is there; false once the pipe is closed (a file: never). */
 static bool drain(struct upd_spawn *r, int which, struct linebuf *lb)
 {
 	char tmp[4096];
 	ssize_t k, i;
 
 	for (;;) {
-		k = read(lb->fd, tmp, sizeof(tmp));
+		k = lb->file ? pread(lb->fd, tmp, sizeof(tmp), (off_t)lb->off) :
+		    read(lb->fd, tmp, sizeof(tmp));
+		if (lb->file) {
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0) {
+				bound_file(lb);
+				return true;
+			}
+			lb->off += (uint64_t)k;
+		}
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -235,9 +264,53 @@ out:
 	return rc;
 }
 
+/*
+ * name in dir, emptied (created 0600, ours): *w the helper's end (appends),
+ * *rd ours (reads at an offset, takes back the read part's disk)
+ */
+static int open_output(int dfd, const char *dir, const char *name, int *rd, int *w,
+		       struct m2m_err *err)
+{
+	*w = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (*w >= 0 && fchmod(*w, 0600) == 0)
+		*rd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (*w >= 0 && *rd >= 0)
+		return M2M_OK;
+	return m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: %s", dir, name, strerror(errno));
+}
+
+static int open_outputs(const char *dir, int out[2], int errp[2], struct m2m_err *err)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	if (dfd < 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", dir, strerror(errno));
+	rc = open_output(dfd, dir, UPD_OUTPUT_OUT, &out[0], &out[1], err);
+	if (!rc)
+		rc = open_output(dfd, dir, UPD_OUTPUT_ERR, &errp[0], &errp[1], err);
+	close(dfd);
+	return rc;
+}
+
+/* the last lines held, each fd closed */
+static void flush_lines(struct upd_spawn *r, struct linebuf lb[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (lb[i].fd >= 0) {
+			drain(r, i + 1, &lb[i]);
+			if (lb[i].fd >= 0) {
+				if (lb[i].len)
+					emit(r, i + 1, &lb[i]);
+				close(lb[i].fd);
+				lb[i].fd = -1;
+			}
+		}
+}
+
 int upd_spawn(struct upd_spawn *r, struct m2m_err *err)
 {
 	int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, rc, st = 0;
+	bool files = r->out_dir != NULL;
 	struct linebuf lb[2];
 	uint64_t deadline, now, exited_at = 0, kill_at = 0;
 	bool exited = false, termed = false, killed = false;
@@ -249,7 +322,13 @@ int upd_spawn(struct upd_spawn *r, struct m2m_err *err)
 	r->last_err[0] = '\0';
 	if (!r->argv || !r->argv[0] || r->argv[0][0] != '/')
 		return m2m_err_set(err, M2M_ERR_FAILURE, "run: the program must be an absolute path");
-	if (pipe2(out, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
+	if (files) {
+		rc = open_outputs(r->out_dir, out, errp, err);
+		if (rc) {
+			m2m_err_prefix(err, "run %s", r->argv[0]);
+			goto fail;
+		}
+	} else if (pipe2(out, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
 		rc = m2m_err_set(err, M2M_ERR_FAILURE, "run %s: pipe: %s", r->argv[0], strerror(errno));
 		goto fail;
 	}
@@ -260,9 +339,12 @@ int upd_spawn(struct upd_spawn *r, struct m2m_err *err)
 	close(errp[1]);
 	lb[0].fd = out[0];
 	lb[1].fd = errp[0];
-	lb[0].len = lb[1].len = 0;
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
+		lb[i].len = 0;
+		lb[i].off = 0;
+		lb[i].file = files;
 		fcntl(lb[i].fd, F_SETFL, fcntl(lb[i].fd, F_GETFL) | O_NONBLOCK);
+	}
 
 	deadline = m2m_now_ms() + (r->timeout_ms ? r->timeout_ms : UPD_INSTALL_TIMEOUT_DEFAULT_MS);
 	for (;;) {
@@ -279,7 +361,7 @@ int upd_spawn(struct upd_spawn *r, struct m2m_err *err)
 			}
 		}
 		now = m2m_now_ms();
-		if (exited && lb[0].fd < 0 && lb[1].fd < 0)
+		if (exited && ((lb[0].fd < 0 && lb[1].fd < 0) || files))
 			break;
 		/* a helper's own child may keep the pipes open: not waited for long */
 		if (exited && now >= exited_at + 500)
@@ -301,31 +383,24 @@ int upd_spawn(struct upd_spawn *r, struct m2m_err *err)
 				r->status = st;
 			}
 		}
-		for (i = 0; i < 2; i++)
+		for (i = 0; i < 2 && !files; i++)
 			if (lb[i].fd >= 0) {
 				pfd[n].fd = lb[i].fd;
 				pfd[n].events = POLLIN;
 				pfd[n].revents = 0;
 				n++;
 			}
+		/* files are looked at every UPD_OUTPUT_POLL_MS (a file is always readable) */
 		if (!n)
-			wait_ms = 10;
+			wait_ms = files ? UPD_OUTPUT_POLL_MS : 10;
 		if (!termed && deadline - now < (uint64_t)wait_ms)
 			wait_ms = (int)(deadline - now) + 1;
-		if (poll(pfd, n, wait_ms) > 0)
+		if (poll(pfd, n, wait_ms) > 0 || files)
 			for (i = 0; i < 2; i++)
 				if (lb[i].fd >= 0)
 					drain(r, i + 1, &lb[i]);
 	}
-	for (i = 0; i < 2; i++)
-		if (lb[i].fd >= 0) {
-			drain(r, i + 1, &lb[i]);
-			if (lb[i].fd >= 0) {
-				if (lb[i].len)
-					emit(r, i + 1, &lb[i]);
-				close(lb[i].fd);
-			}
-		}
+	flush_lines(r, lb);
 	return M2M_OK;
 
 fail:
@@ -461,14 +536,15 @@ static bool gone_within(const struct upd_proc *p, unsigned ms)
 	return true;
 }
 
-int upd_proc_wait(const struct upd_proc *p, unsigned wait_ms, volatile const int *stop,
-		  struct m2m_err *err)
+/* upd_proc_follow's wait, the output files lb read at each look */
+static int wait_group(const struct upd_proc *p, uint64_t deadline, uint64_t end,
+		      volatile const int *stop, struct upd_spawn *r, struct linebuf lb[2],
+		      struct m2m_err *err)
 {
-	long hz = sysconf(_SC_CLK_TCK);
-	uint64_t deadline = (hz > 0 ? p->start * 1000 / (uint64_t)hz : 0) + p->limit_ms;
-	uint64_t end = m2m_now_ms() + wait_ms;
-
 	while (upd_proc_alive(p)) {
+		for (int i = 0; i < 2; i++)
+			if (lb[i].fd >= 0)
+				drain(r, i + 1, &lb[i]);
 		if (boot_ms() >= deadline) {
 			kill(-p->pgid, SIGTERM);
 			if (!gone_within(p, UPD_KILL_GRACE_MS)) {
@@ -483,7 +559,49 @@ int upd_proc_wait(const struct upd_proc *p, unsigned wait_ms, volatile const int
 			return m2m_err_set(err, M2M_ERR_BUSY,
 					   "the installer an earlier run started (process group %d) still "
 					   "runs; the next run waits for it again", p->pgid);
-		m2m_sleep_ms(50, NULL);
+		m2m_sleep_ms(UPD_OUTPUT_POLL_MS, NULL);
 	}
 	return M2M_OK;
+}
+
+/* a file upd_spawn left in dir, read from its first data on (what was taken back is a hole) */
+static void follow_open(int dfd, const char *name, struct linebuf *lb)
+{
+	off_t o;
+
+	lb->len = 0;
+	lb->file = true;
+	lb->off = 0;
+	lb->fd = dfd < 0 ? -1 : openat(dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (lb->fd < 0)
+		return;
+	o = lseek(lb->fd, 0, SEEK_DATA);
+	if (o < 0)
+		o = errno == ENXIO ? lseek(lb->fd, 0, SEEK_END) : 0;
+	lb->off = o > 0 ? (uint64_t)o : 0;
+}
+
+int upd_proc_wait(const struct upd_proc *p, unsigned wait_ms, volatile const int *stop,
+		  struct m2m_err *err)
+{
+	return upd_proc_follow(p, wait_ms, stop, NULL, NULL, NULL, err);
+}
+
+int upd_proc_follow(const struct upd_proc *p, unsigned wait_ms, volatile const int *stop,
+		    const char *out_dir, upd_line_fn on_line, void *line_ctx, struct m2m_err *err)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	uint64_t deadline = (hz > 0 ? p->start * 1000 / (uint64_t)hz : 0) + p->limit_ms;
+	uint64_t end = m2m_now_ms() + wait_ms;
+	struct upd_spawn r = { .on_line = on_line, .line_ctx = line_ctx };
+	struct linebuf lb[2];
+	int dfd = out_dir ? open(out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1, rc;
+
+	follow_open(dfd, UPD_OUTPUT_OUT, &lb[0]);
+	follow_open(dfd, UPD_OUTPUT_ERR, &lb[1]);
+	if (dfd >= 0)
+		close(dfd);
+	rc = wait_group(p, deadline, end, stop, &r, lb, err);
+	flush_lines(&r, lb);
+	return rc;
 }

@@ -61,14 +61,18 @@
  *       M2M_UPDATE_TYPE     firmware | software | config
  *       M2M_UPDATE_PAYLOAD  install only: the payload's path
  *   stdin is /dev/null; stdout is read and passed to the log, one line a line;
- *   stderr's last non-empty line becomes the error message. The working
+ *   stderr's last non-empty line becomes the error message. For install
+ *   (ctx->output_dir), stdout and stderr are files in the engine's state
+ *   directory (UPD_OUTPUT_OUT, UPD_OUTPUT_ERR: 0600, emptied at the
+ *   install's start), followed while it runs; a script may write on after
+ *   its client died (no SIGPIPE), and the restart shows its lines. The working
  *   directory is "/". It runs in a process group of its own; for install,
  *   that group is in the journal before the program starts (ctx->started),
  *   so that a client killed during it (its helper left running) is not
  *   followed by a second install beside the first: the restart waits for
- *   the group (upd_proc_wait). Its stdout and stderr are pipes to the
- *   client: after the client's death a write there fails (SIGPIPE), so a
- *   script that must not be cut at a message ignores SIGPIPE.
+ *   the group (upd_proc_follow), showing its output meanwhile. commit and
+ *   rollback write to pipes (a client's death may cut them: they are run
+ *   again, and must be repeatable anyway).
  *   Time bound: ctx->timeout_ms; then SIGTERM to the whole process group, and
  *   SIGKILL UPD_KILL_GRACE_MS later if it is still there: M2M_ERR_TIMEOUT.
  *   Exit status:
@@ -98,6 +102,11 @@
 #define UPD_KILL_GRACE_MS 2000u                            /* SIGTERM -> SIGKILL */
 #define UPD_RAUC_DEFAULT "/usr/bin/rauc"
 #define UPD_SLOTS_MAX 8
+/* an install's output (upd_spawn's out_dir): the files, mode 0600, emptied at its start */
+#define UPD_OUTPUT_OUT "update.install.out"
+#define UPD_OUTPUT_ERR "update.install.err"
+#define UPD_OUTPUT_MAX (1024u * 1024u)  /* disk a file keeps of what was read already */
+#define UPD_OUTPUT_POLL_MS 50u          /* how often a file (and a group) is looked at */
 
 /* Progress of an install: percent 0..100 and what is being done. */
 typedef void (*upd_install_progress_fn)(void *ctx, unsigned percent, const char *what);
@@ -117,6 +126,8 @@ struct upd_install_ctx {
 				       whatever the slots show: a repeat after a cut) */
 	/* script */
 	const char *script;         /* the handler's absolute path */
+	const char *output_dir;     /* install: its stdout and stderr go to files there
+				       (upd_spawn's out_dir); NULL: pipes */
 	/* config: the configuration file a config package replaces */
 	const char *config;
 	/* the package being installed (the script's environment) */
@@ -205,6 +216,9 @@ struct upd_spawn {
 	   once this returns OK, never if it does not (or if we die first) */
 	int (*started)(void *ctx, const struct upd_proc *p, struct m2m_err *err);
 	void *started_ctx;
+	/* (optional) stdout and stderr go to UPD_OUTPUT_OUT and UPD_OUTPUT_ERR in
+	   this directory (our private state), not to pipes: they outlive us */
+	const char *out_dir;
 	/* results */
 	int status;                 /* waitpid's status, if exited or signalled */
 	bool timed_out;             /* we killed it at the deadline */
@@ -213,7 +227,12 @@ struct upd_spawn {
 
 /*
  * Spawn r->argv (no shell, stdin /dev/null, stdout and stderr read line by
- * line, a process group of its own, no other descriptor inherited, signals
+ * line: pipes, or with r->out_dir files it appends to, emptied (created
+ * 0600) first and followed every UPD_OUTPUT_POLL_MS, their read part punched
+ * out once over UPD_OUTPUT_MAX (emptied where the file system has no holes:
+ * a line written between our read and that is lost), so that the helper
+ * writes on, never SIGPIPE, once we are gone; a process group of its own,
+ * no other descriptor inherited, signals
  * at their defaults), wait for it at most r->timeout_ms, then SIGTERM its
  * group and SIGKILL it UPD_KILL_GRACE_MS later. The child waits at a gate
  * (a pipe) until r->started has recorded it, and ends unrun if we die
@@ -240,5 +259,12 @@ bool upd_proc_alive(const struct upd_proc *p);
  */
 int upd_proc_wait(const struct upd_proc *p, unsigned wait_ms, volatile const int *stop,
 		  struct m2m_err *err);
+/*
+ * upd_proc_wait, and meanwhile the lines of the output files in out_dir
+ * (r->out_dir of the upd_spawn that started it) to on_line, from the first
+ * one still there: what the installer said before and after its client died.
+ */
+int upd_proc_follow(const struct upd_proc *p, unsigned wait_ms, volatile const int *stop,
+		    const char *out_dir, upd_line_fn on_line, void *line_ctx, struct m2m_err *err);
 
 #endif

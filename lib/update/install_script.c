@@ -114,6 +114,8 @@ static int run_verb(const struct upd_install_ctx *ctx, const char *verb, const c
 	if (payload) {
 		r.started = ctx->started;
 		r.started_ctx = ctx->started_ctx;
+		/* ... and its output to files that outlive us: no SIGPIPE if we die */
+		r.out_dir = ctx->output_dir;
 	}
 	rc = upd_spawn(&r, err);
 	if (rc)

@@ -298,6 +298,7 @@ static int installer_of(struct m2m_update *u, const struct upd_record *rec,
 					   "package %s %s: installer script, and update.installers has no script",
 					   m->name, m->version);
 		ic->script = u->up->script;
+		ic->output_dir = u->st.path;
 		if (u->up->script_timeout_ms && u->up->script_timeout_ms < ic->timeout_ms)
 			ic->timeout_ms = u->up->script_timeout_ms;
 	} else if (strcmp(m->installer, "config") == 0 || strcmp(m->installer, "trust") == 0) {
@@ -385,13 +386,22 @@ static int install_started(void *ctx, const struct upd_proc *p, struct m2m_err *
  * install runs again, as after a power cut (it is idempotent): how the
  * first one ended died with its run.
  */
+/* a line of its output (the files it writes to), logged as its client would have */
+static void earlier_line(void *ctx, int fd, const char *line)
+{
+	if (*line)
+		eng_log(ctx, fd == 2 ? LOG_NOTICE : LOG_INFO, "script: %s", line);
+}
+
 static int await_earlier(struct m2m_update *u, const struct upd_record *rec, struct m2m_err *err)
 {
 	if (!rec->proc.pgid || !upd_proc_alive(&rec->proc))
 		return M2M_OK;
 	eng_log(u, LOG_NOTICE, "the installer an earlier run started (process group %d) still runs: "
-		"waiting for it (at most %u ms from its start)", rec->proc.pgid, rec->proc.limit_ms);
-	return upd_proc_wait(&rec->proc, eng_left_ms(u), u->o.stop, err);
+		"waiting for it (at most %u ms from its start); its output:", rec->proc.pgid,
+		rec->proc.limit_ms);
+	return upd_proc_follow(&rec->proc, eng_left_ms(u), u->o.stop, u->st.path, earlier_line, u,
+			       err);
 }
 
 static int op_install(void *ctx, struct upd_record *rec, struct m2m_err *err)

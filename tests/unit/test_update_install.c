@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -196,6 +197,48 @@ static void test_run(void **state)
 	assert_string_equal(r.last_err, "err2");  /* the last non-empty one */
 }
 
+/* out_dir: the output goes to files (emptied, 0600), read as it comes, their disk bounded */
+static void test_run_files(void **state)
+{
+	const char *argv[] = { "/bin/sh", "-c", "echo one; echo err1 >&2; sleep 0.2; "
+			       "yes line | head -n 300000; printf tail", NULL };
+	const char *envp[] = { "PATH=/usr/bin:/bin", NULL };
+	char dir[] = "/tmp/m2m-unit-outXXXXXX", path[64];
+	struct lines l = { { 0 }, "" };
+	struct upd_spawn r = { .argv = argv, .envp = envp, .timeout_ms = 20000, .on_line = on_line,
+			     .line_ctx = &l, .out_dir = dir };
+	struct m2m_err err = { 0 };
+	struct stat st;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/%s", dir, UPD_OUTPUT_ERR);
+	f = fopen(path, "w");            /* a stale one, readable by all */
+	assert_non_null(f);
+	fputs("stale\n", f);
+	fclose(f);
+	chmod(path, 0644);
+	assert_int_equal(upd_spawn(&r, &err), M2M_OK);
+	assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+	assert_int_equal(l.n[1], 300002);         /* one, 300000 lines (1.5 MB), the tail */
+	assert_int_equal(l.n[2], 1);              /* not the stale line */
+	assert_string_equal(l.last_out, "tail");
+	assert_string_equal(r.last_err, "err1");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	snprintf(path, sizeof(path), "%s/%s", dir, UPD_OUTPUT_OUT);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	/* what was read is punched out: the disk it takes is bounded, its size is not */
+	assert_true(st.st_size > 1400000);
+	assert_true((uint64_t)st.st_blocks * 512 <= UPD_OUTPUT_MAX);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/%s", dir, UPD_OUTPUT_ERR);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_run_timeout(void **state)
 {
 	const char *argv[] = { "/bin/sh", "-c", "trap '' TERM; sleep 0.1; echo started >&2; "
@@ -291,6 +334,7 @@ int main(void)
 		cmocka_unit_test(test_rollback_plan),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_run),
+		cmocka_unit_test(test_run_files),
 		cmocka_unit_test(test_run_timeout),
 		cmocka_unit_test(test_run_missing),
 		cmocka_unit_test(test_run_gate),

@@ -9,14 +9,17 @@
 # held to its own time limit (installers.script.timeout, counted from its start) on this
 # path too: over it, it is killed as its client would have killed it (SIGTERM to its
 # group) and the update rolls back. The installer records each run's start and end with
-# a timestamp in ns; the intervals must not overlap.
+# a timestamp in ns; the intervals must not overlap. The installer writes to its stdout and
+# stderr before and after its client's kill -9: its output goes to files in the state
+# directory (0600), not to pipes whose reader died, so it is not cut by SIGPIPE at its next
+# line (it ignores no signal), finishes, and the restarted client shows what it wrote.
 # Cases: --serve killed, the first run ends well: installed again after it, committed
 # (Update Result 1); --serve killed, the first run overruns its limit: killed at the
 # limit, rolled back (Update Result 8), no second install; `m2mdm-update install` killed,
 # `m2mdm-update check` at once: the same wait, then installed.
 . "$(dirname "$0")/lwm2m-fw-lib.sh"
 command -v date >/dev/null || skip_all "date not installed"
-plan 17
+plan 20
 
 LIMIT=6 # installers.script.timeout, seconds
 fw_vendor
@@ -30,18 +33,20 @@ fw_device "$port"
 sed -i "/path: .*install.sh/{n;s/timeout: 30s/timeout: ${LIMIT}s/}" "$T/m2m.yaml"
 # the installer: records its calls; install writes "start VERSION PID NS" to $T/runs,
 # works $T/dur seconds (a sleep of its own group) and writes "end VERSION PID NS", also
-# when it is stopped by SIGTERM ("end ... term"). Its stdout and stderr are pipes to the
-# client, broken once the client is killed: it ignores SIGPIPE, as install.h advises (the
-# shell's "Terminated" to stderr would kill it before its trap writes)
+# when it is stopped by SIGTERM ("end ... term"). It writes a line to stdout and one to
+# stderr at its start and after its sleep (after its client's kill -9), with its pid.
 cat >"$T/install.sh" <<EOS
 #!/bin/sh
 echo "\$1 \$M2M_UPDATE_NAME \$M2M_UPDATE_VERSION" >> "$T/calls"
 [ "\$1" = install ] || exit 0
 echo \$\$ >> "$T/inst.pids"
-trap '' PIPE
 trap 'echo "end \$M2M_UPDATE_VERSION \$\$ \$(date +%s%N) term" >> "$T/runs"; exit 143' TERM
 echo "start \$M2M_UPDATE_VERSION \$\$ \$(date +%s%N)" >> "$T/runs"
+echo "writing \$M2M_UPDATE_VERSION pid \$\$"
+echo "a note at the start of \$\$" >&2
 sleep "\$(cat "$T/dur")"
+echo "written \$M2M_UPDATE_VERSION pid \$\$"
+echo "a note at the end of \$\$" >&2
 echo "end \$M2M_UPDATE_VERSION \$\$ \$(date +%s%N)" >> "$T/runs"
 exit 0
 EOS
@@ -113,6 +118,13 @@ is "$(read_until /5/0/5 1 40) $(read_until /5/0/3 0 1)" "1 0" \
 is "$(runs 2.0.0)" "start end start end" \
 	"two install runs of 2.0.0, the restart's only after the first one's end (no overlap)"
 is "$(grep -c '^commit gate-fw 2.0.0' "$T/calls")" 1 "committed once"
+# the first run wrote to stdout and stderr after its client's death and went on to its end
+# (with pipes to the dead client it died of SIGPIPE at that line, no "end" of its own)
+first=$(head -1 "$T/inst.pids")
+grep -qE "^end 2.0.0 $first [0-9]+\$" "$T/runs"
+ok $? "the first installer (pid $first) wrote past its client's kill -9 and finished"
+is "$(stat -c '%a %U' "$T/state/update.install.out" "$T/state/update.install.err" | sort -u)" \
+	"600 $(id -un)" "its output files in the state directory: mode 0600, ours"
 kill -TERM "$cli"
 wait "$cli" 2>/dev/null
 
@@ -156,6 +168,10 @@ is "$(runs 4.0.0)" "start end start end" \
 	"two install runs of 4.0.0, check's only after the first one's end (no overlap)"
 grep -q "earlier run started (process group $(tail -2 "$T/inst.pids" | head -1)) still runs" "$T/check.err"
 ok $? "check -v said it waits for the killed install's installer (its process group)"
+first=$(tail -2 "$T/inst.pids" | head -1)
+grep -q "script: written 4.0.0 pid $first\$" "$T/check.err" &&
+	grep -q "script: a note at the end of $first\$" "$T/check.err"
+ok $? "check -v showed what that installer wrote after the kill -9 (stdout, stderr)"
 "$BIN/m2mdm-update" commit >/dev/null 2>&1
 st=$("$BIN/m2mdm-update" status --json | tr -d ' \n')
 is "$(field "$st" state) $(field "$st" installed)" "committed 4.0.0" "then committed: 4.0.0"

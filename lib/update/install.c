@@ -523,6 +523,14 @@ static uint64_t boot_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+unsigned upd_proc_left_ms(const struct upd_proc *p)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	uint64_t deadline = (hz > 0 ? p->start * 1000 / (uint64_t)hz : 0) + p->limit_ms, now = boot_ms();
+
+	return now >= deadline ? 0 : deadline - now > UINT32_MAX ? UINT32_MAX : (unsigned)(deadline - now);
+}
+
 /* wait up to ms for p's group to be gone */
 static bool gone_within(const struct upd_proc *p, unsigned ms)
 {

@@ -101,6 +101,8 @@
 #define UPD_INSTALL_TIMEOUT_DEFAULT_MS (30u * 60u * 1000u) /* an install: 30 min */
 #define UPD_KILL_GRACE_MS 2000u                            /* SIGTERM -> SIGKILL */
 #define UPD_RAUC_DEFAULT "/usr/bin/rauc"
+#define UPD_BUSCTL "/usr/bin/busctl"    /* systemd's: reads RAUC's D-Bus properties */
+#define UPD_RAUC_POLL_MS 200u           /* how often RAUC's Operation is read while it installs */
 #define UPD_SLOTS_MAX 8
 /* an install's output (upd_spawn's out_dir): the files, mode 0600, emptied at its start */
 #define UPD_OUTPUT_OUT "update.install.out"
@@ -195,6 +197,17 @@ const struct upd_slot *upd_slot_find(const struct upd_slot_status *st, const cha
  * m2m code, 0 if nothing), and the JSON of `rauc status --output-format=json`. */
 int upd_rauc_classify(const char *line);
 int upd_rauc_parse_status(const char *json, struct upd_slot_status *st, struct m2m_err *err);
+/*
+ * The install an earlier run handed to RAUC (p: its client, as recorded: the
+ * install's start and limit) may still run in RAUC's service: wait until
+ * RAUC's Operation (D-Bus de.pengutronix.rauc.Installer, read with busctl)
+ * is "idle": OK, with its LastError ("" if none) in last_error. BUSY if it
+ * still installs at wait_ms, at *stop, or past p's limit (RAUC's install
+ * cannot be stopped: a next run waits again); DAEMON if RAUC does not
+ * answer, NOT_FOUND without busctl.
+ */
+int upd_rauc_await(const struct upd_install_ctx *ctx, const struct upd_proc *p, unsigned wait_ms,
+		   volatile const int *stop, char *last_error, size_t len, struct m2m_err *err);
 /* What a rollback does with the slots st shows (target: ctx->target or NULL): *old made
  * primary, then *fresh marked bad if *mark_fresh (see rollback above). */
 int upd_rauc_rollback_plan(const struct upd_slot_status *st, const char *target,
@@ -242,6 +255,8 @@ struct upd_spawn {
  */
 int upd_spawn(struct upd_spawn *r, struct m2m_err *err);
 
+/* ms left of p's limit (from its start, on the clock of /proc's start times); 0 past it */
+unsigned upd_proc_left_ms(const struct upd_proc *p);
 /* pid's identity (its start, this boot) and limit_ms into p; NOT_FOUND if pid is gone. */
 int upd_proc_of(int pid, unsigned limit_ms, struct upd_proc *p, struct m2m_err *err);
 /*

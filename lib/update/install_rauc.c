@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -33,6 +34,7 @@ struct rauc_call {
 	size_t out_len;
 	bool keep_out;
 	bool overflow;
+	bool record;                /* install: the client recorded (ctx->started) before it runs */
 };
 
 /* src into dst (size bytes), cut to fit, always terminated */
@@ -158,6 +160,16 @@ static void on_line(void *vc, int fd, const char *line)
 	cpy(c->last_line, sizeof(c->last_line), line);
 }
 
+/* the client that hands the install to RAUC's service: recorded as such */
+static int handed(void *vc, const struct upd_proc *p, struct m2m_err *err)
+{
+	struct rauc_call *c = vc;
+	struct upd_proc q = *p;
+
+	cpy(q.service, sizeof(q.service), "rauc");
+	return c->ctx->started(c->ctx->started_ctx, &q, err);
+}
+
 static unsigned left_ms(uint64_t deadline)
 {
 	uint64_t now = m2m_now_ms();
@@ -202,6 +214,10 @@ static int rauc_run(struct rauc_call *c, uint64_t deadline, const char *what,
 	r.timeout_ms = left_ms(deadline);
 	r.on_line = on_line;
 	r.line_ctx = c;
+	if (c->record && ctx->started) {
+		r.started = handed;
+		r.started_ctx = c;
+	}
 	rc = upd_spawn(&r, err);
 	if (rc == M2M_ERR_NOT_FOUND)
 		return m2m_err_set(err, M2M_ERR_DAEMON, "%s: %s is not installed", what, argv[0]);
@@ -234,7 +250,7 @@ static uint64_t deadline_of(const struct upd_install_ctx *ctx)
 
 static int rauc_install(const struct upd_install_ctx *ctx, const char *payload, struct m2m_err *err)
 {
-	struct rauc_call c = { .ctx = ctx };
+	struct rauc_call c = { .ctx = ctx, .record = true };
 	char path[PATH_MAX];
 	struct stat st;
 	const char *args[] = { "install", "--progress", path, NULL };
@@ -245,6 +261,103 @@ static int rauc_install(const struct upd_install_ctx *ctx, const char *payload, 
 	if (stat(path, &st) || !S_ISREG(st.st_mode))
 		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "rauc install: %s: not a regular file", path);
 	return rauc_run(&c, deadline_of(ctx), "rauc install", args, err);
+}
+
+/* ---- what RAUC's service is doing: its D-Bus properties, read with busctl ---------- */
+
+struct props {
+	size_t n;                   /* values seen */
+	char val[2][256];           /* Operation, LastError */
+	char last_line[256];        /* busctl's last stderr line */
+};
+
+/* busctl get-property prints one value a line: s "idle" */
+static void on_prop(void *vp, int fd, const char *line)
+{
+	struct props *pr = vp;
+	size_t l = strlen(line);
+
+	if (fd == 2) {
+		if (*line)
+			cpy(pr->last_line, sizeof(pr->last_line), line);
+		return;
+	}
+	if (pr->n < 2 && l >= 4 && !strncmp(line, "s \"", 3) && line[l - 1] == '"') {
+		cpy(pr->val[pr->n], l - 3 < sizeof(pr->val[0]) ? l - 3 : sizeof(pr->val[0]), line + 3);
+		pr->n++;
+	}
+}
+
+/* de.pengutronix.rauc.Installer's Operation and LastError, within deadline */
+static int installer_props(const struct upd_install_ctx *ctx, uint64_t deadline, struct props *pr,
+			   struct m2m_err *err)
+{
+	const char *addr = ctx->dbus_address ? ctx->dbus_address : getenv("DBUS_SYSTEM_BUS_ADDRESS");
+	const char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
+	char bus[PATH_MAX + 64];
+	const char *argv[] = { UPD_BUSCTL, "--system", "get-property", "de.pengutronix.rauc", "/",
+			       "de.pengutronix.rauc.Installer", "Operation", "LastError", NULL };
+	struct upd_spawn r;
+	int rc;
+
+	if (addr && *addr) {
+		snprintf(bus, sizeof(bus), "--address=%s", addr);
+		argv[1] = bus;
+	}
+	memset(pr, 0, sizeof(*pr));
+	memset(&r, 0, sizeof(r));
+	r.argv = argv;
+	r.envp = envp;
+	r.timeout_ms = left_ms(deadline) < 10000 ? left_ms(deadline) : 10000;
+	r.on_line = on_prop;
+	r.line_ctx = pr;
+	rc = upd_spawn(&r, err);
+	if (rc == M2M_ERR_NOT_FOUND)
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "rauc: %s is not installed", UPD_BUSCTL);
+	if (rc)
+		return m2m_err_prefix(err, "rauc: its state");
+	if (r.timed_out)
+		return m2m_err_set(err, M2M_ERR_DAEMON, "rauc: its state: no answer within %u ms",
+				   r.timeout_ms);
+	if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0 || pr->n != 2)
+		return m2m_err_set(err, M2M_ERR_DAEMON, "rauc: its state: %s",
+				   pr->last_line[0] ? pr->last_line : "busctl gave no answer");
+	return M2M_OK;
+}
+
+int upd_rauc_await(const struct upd_install_ctx *ctx, const struct upd_proc *p, unsigned wait_ms,
+		   volatile const int *stop, char *last_error, size_t len, struct m2m_err *err)
+{
+	uint64_t end = m2m_now_ms() + wait_ms, now;
+	struct props pr;
+	bool seen = false;
+	int rc;
+
+	for (;;) {
+		/* each look has a second at least, even at the end of the bound */
+		rc = installer_props(ctx, m2m_now_ms() + 1000 > end ? m2m_now_ms() + 1000 : end, &pr, err);
+		if (rc && !seen)
+			return rc;
+		/* it answered "installing" before: a look that fails is no sign of its end */
+		if (rc) {
+			cpy(pr.val[0], sizeof(pr.val[0]), "installing");
+			m2m_err_clear(err);
+		}
+		seen = true;
+		if (!strcmp(pr.val[0], "idle")) {
+			cpy(last_error, len, pr.val[1]);
+			return M2M_OK;
+		}
+		if (!upd_proc_left_ms(p))
+			return m2m_err_set(err, M2M_ERR_BUSY, "rauc: still %s past the install's limit "
+					   "of %u ms (RAUC's install cannot be stopped); the next run "
+					   "waits again", pr.val[0], p->limit_ms);
+		now = m2m_now_ms();
+		if ((stop && *stop) || now >= end)
+			return m2m_err_set(err, M2M_ERR_BUSY, "rauc: still %s the install an earlier "
+					   "run handed to it; the next run waits again", pr.val[0]);
+		m2m_sleep_ms(end - now < UPD_RAUC_POLL_MS ? (unsigned)(end - now) : UPD_RAUC_POLL_MS, stop);
+	}
 }
 
 static int get_str(struct json_object *o, const char *key, char *out, size_t size)

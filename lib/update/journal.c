@@ -145,6 +145,7 @@ int upd_record_json(const struct upd_record *r, char *buf, size_t len, struct m2
 		json_object_object_add(p, "start", json_object_new_int64((int64_t)r->proc.start));
 		add_str(p, "boot", r->proc.boot);
 		json_object_object_add(p, "limit", json_object_new_int64(r->proc.limit_ms));
+		add_str(p, "service", r->proc.service);
 		json_object_object_add(o, "proc", p);
 	}
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -208,6 +209,8 @@ static int get_proc(json_object *v, struct upd_proc *p, struct m2m_err *err)
 		rc = get_str(v, "boot", p->boot, sizeof(p->boot), err);
 	if (!rc && !(rc = get_int(v, "limit", 0, UINT32_MAX, &n, err)))
 		p->limit_ms = (unsigned)n;
+	if (!rc)
+		rc = get_str(v, "service", p->service, sizeof(p->service), err);
 	if (!rc && !p->pgid)
 		rc = m2m_err_set(err, M2M_ERR_FAILURE, "update record: proc without its pgid");
 	return rc;

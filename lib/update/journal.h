@@ -70,9 +70,10 @@ bool upd_state_is_end(enum upd_state s);
  * One record: {"state", "name", "version", "type", "source", "offset",
  * "etag", "sha256", "slot", "result", "message", "time", "ms", "done",
  * "checking", "installed", "proc"}; a field that is empty (or 0, false) is
- * left out of the JSON. "proc" ({"pgid", "start", "boot", "limit"}) is the
- * installer process an installing record names (upd_installing), kept while
- * it is installing.
+ * left out of the JSON. "proc" ({"pgid", "start", "boot", "limit", "service"}) is
+ * the installer process an installing record names (upd_installing), kept
+ * while it is installing; "service" ("rauc") if that process handed the
+ * install to a service that runs it on its own.
  */
 /* fetch's rec->offset for a download that cannot be resumed: it fails instead */
 #define UPD_NO_RESUME UINT64_MAX

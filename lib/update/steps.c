@@ -393,8 +393,53 @@ static void earlier_line(void *ctx, int fd, const char *line)
 		eng_log(ctx, fd == 2 ? LOG_NOTICE : LOG_INFO, "script: %s", line);
 }
 
-static int await_earlier(struct m2m_update *u, const struct upd_record *rec, struct m2m_err *err)
+/*
+ * RAUC's service runs an install it was handed on its own, after its client
+ * died: "Already processing" to a second one. Wait until it is idle (within
+ * the install's limit and this run's bound: BUSY, still installing), then
+ * judge from the slots: the target primary (and not booted) is the install
+ * done (*done: no second Install); else (its LastError, or it never began)
+ * it is installed again.
+ */
+static int await_rauc(struct m2m_update *u, const struct upd_record *rec, bool *done,
+		      struct m2m_err *err)
 {
+	const struct upd_installer_ops *ops;
+	struct upd_install_ctx ic;
+	struct upd_manifest m;
+	char last[256];
+	int rc = installer_for(u, rec, &m, &ops, &ic, err);
+
+	if (rc)
+		return rc;
+	eng_log(u, LOG_NOTICE, "an earlier run handed the install to RAUC: waiting for RAUC to be "
+		"idle (at most %u ms from its start)", rec->proc.limit_ms);
+	rc = upd_rauc_await(&ic, &rec->proc, eng_left_ms(u), u->o.stop, last, sizeof(last), err);
+	if (rc == M2M_ERR_DAEMON || rc == M2M_ERR_NOT_FOUND) {
+		/* no service, no install running: the install gets RAUC's own answer */
+		eng_log(u, LOG_WARNING, "%s: installing again", err->msg);
+		m2m_err_clear(err);
+		return M2M_OK;
+	}
+	if (rc)
+		return rc;
+	if (rauc_done(ops, &ic, rec)) {
+		*done = true;
+		eng_log(u, LOG_NOTICE, "RAUC finished the install the earlier run handed to it: slot %s "
+			"is primary; not installed again", rec->slot);
+		return M2M_OK;
+	}
+	eng_log(u, LOG_NOTICE, "RAUC is idle and slot %s not primary (%s%s): installing again",
+		rec->slot, last[0] ? "its last error: " : "no error", last);
+	return M2M_OK;
+}
+
+static int await_earlier(struct m2m_update *u, const struct upd_record *rec, bool *done,
+			 struct m2m_err *err)
+{
+	*done = false;
+	if (!strcmp(rec->proc.service, "rauc"))
+		return await_rauc(u, rec, done, err);
 	if (!rec->proc.pgid || !upd_proc_alive(&rec->proc))
 		return M2M_OK;
 	eng_log(u, LOG_NOTICE, "the installer an earlier run started (process group %d) still runs: "
@@ -411,16 +456,17 @@ static int op_install(void *ctx, struct upd_record *rec, struct m2m_err *err)
 	struct upd_install_ctx ic;
 	struct upd_manifest m;
 	char payload[DL_PATH_MAX];
+	bool done;
 	int rc;
 
 	/* the verified record is on the disk: the payload is what counts, not the package */
 	if (!eng_is_file_source(rec->source))
 		unlinkat(u->dl.dirfd, PKG_NAME, 0);
 	/* before the installer's context: its bound is what is left after the wait */
-	rc = await_earlier(u, rec, err);
-	if (!rc)
+	rc = await_earlier(u, rec, &done, err);
+	if (!rc && !done)
 		rc = installer_for(u, rec, &m, &ops, &ic, err);
-	if (rc)
+	if (rc || done)
 		return rc;
 	ic.started = install_started;
 	ic.started_ctx = u;

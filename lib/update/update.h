@@ -199,6 +199,8 @@ struct upd_proc {
 	uint64_t start;         /* the leader's start, clock ticks after boot (/proc/PID/stat field 22) */
 	char boot[37];          /* /proc/sys/kernel/random/boot_id of the boot it ran in */
 	unsigned limit_ms;      /* its time bound, counted from start */
+	char service[16];       /* "": the group does the install; "rauc": the group is the
+				   client that handed it to RAUC's service, which runs it on its own */
 };
 
 /* The journal's source of a package the caller pushed (m2m_update_push_begin). */

@@ -919,6 +919,12 @@ static void test_record_json(void **state)
 	assert_int_equal(upd_record_json(&r, json, sizeof(json), &err), M2M_OK);
 	assert_int_equal(upd_record_parse(json, strlen(json), &back, &err), M2M_OK);
 	assert_memory_equal(&r, &back, sizeof(r));
+	/* ... the client that handed the install to RAUC's service */
+	strcpy(r.proc.service, "rauc");
+	assert_int_equal(upd_record_json(&r, json, sizeof(json), &err), M2M_OK);
+	assert_non_null(strstr(json, "\"service\":\"rauc\""));
+	assert_int_equal(upd_record_parse(json, strlen(json), &back, &err), M2M_OK);
+	assert_memory_equal(&r, &back, sizeof(r));
 	/* empty fields are left out */
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(upd_record_json(&r, json, sizeof(json), &err), M2M_OK);
@@ -939,7 +945,9 @@ static void test_record_json(void **state)
 		"{\"state\":\"installing\",\"proc\":1}",
 		"{\"state\":\"installing\",\"proc\":{\"start\":1}}",
 		"{\"state\":\"installing\",\"proc\":{\"pgid\":1}}",
-		"{\"state\":\"installing\",\"proc\":{\"pgid\":9,\"limit\":-1}}", "{\"state\":\"idle\",\"slot\":\"0123456789012345678901234567890123\"}",
+		"{\"state\":\"installing\",\"proc\":{\"pgid\":9,\"limit\":-1}}",
+		"{\"state\":\"installing\",\"proc\":{\"pgid\":9,\"service\":1}}",
+		"{\"state\":\"installing\",\"proc\":{\"pgid\":9,\"service\":\"0123456789abcdef\"}}", "{\"state\":\"idle\",\"slot\":\"0123456789012345678901234567890123\"}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(upd_record_parse(bad[i], strlen(bad[i]), &back, &err), M2M_ERR_FAILURE);

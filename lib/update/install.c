@@ -523,10 +523,17 @@ static uint64_t boot_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-unsigned upd_proc_left_ms(const struct upd_proc *p)
+/* p's start plus its limit, on boot_ms()'s clock */
+static uint64_t proc_deadline(const struct upd_proc *p)
 {
 	long hz = sysconf(_SC_CLK_TCK);
-	uint64_t deadline = (hz > 0 ? p->start * 1000 / (uint64_t)hz : 0) + p->limit_ms, now = boot_ms();
+
+	return (hz > 0 ? p->start * 1000 / (uint64_t)hz : 0) + p->limit_ms;
+}
+
+unsigned upd_proc_left_ms(const struct upd_proc *p)
+{
+	uint64_t deadline = proc_deadline(p), now = boot_ms();
 
 	return now >= deadline ? 0 : deadline - now > UINT32_MAX ? UINT32_MAX : (unsigned)(deadline - now);
 }
@@ -598,8 +605,6 @@ int upd_proc_wait(const struct upd_proc *p, unsigned wait_ms, volatile const int
 int upd_proc_follow(const struct upd_proc *p, unsigned wait_ms, volatile const int *stop,
 		    const char *out_dir, upd_line_fn on_line, void *line_ctx, struct m2m_err *err)
 {
-	long hz = sysconf(_SC_CLK_TCK);
-	uint64_t deadline = (hz > 0 ? p->start * 1000 / (uint64_t)hz : 0) + p->limit_ms;
 	uint64_t end = m2m_now_ms() + wait_ms;
 	struct upd_spawn r = { .on_line = on_line, .line_ctx = line_ctx };
 	struct linebuf lb[2];
@@ -609,7 +614,7 @@ int upd_proc_follow(const struct upd_proc *p, unsigned wait_ms, volatile const i
 	follow_open(dfd, UPD_OUTPUT_ERR, &lb[1]);
 	if (dfd >= 0)
 		close(dfd);
-	rc = wait_group(p, deadline, end, stop, &r, lb, err);
+	rc = wait_group(p, proc_deadline(p), end, stop, &r, lb, err);
 	flush_lines(&r, lb);
 	return rc;
 }

@@ -378,14 +378,6 @@ static int install_started(void *ctx, const struct upd_proc *p, struct m2m_err *
 	return upd_installing(u->j, p, err);
 }
 
-/*
- * The installer a run killed during its install left (its group in the
- * record) may still run: a second one beside it could corrupt the slot. It
- * is waited for, within its own bound (then killed, as its run would have:
- * TIMEOUT, rolled back) and this run's (BUSY: still installing). Then the
- * install runs again, as after a power cut (it is idempotent): how the
- * first one ended died with its run.
- */
 /* a line of its output (the files it writes to), logged as its client would have */
 static void earlier_line(void *ctx, int fd, const char *line)
 {
@@ -434,6 +426,14 @@ static int await_rauc(struct m2m_update *u, const struct upd_record *rec, bool *
 	return M2M_OK;
 }
 
+/*
+ * The installer a run killed during its install left (its group in the
+ * record) may still run: a second one beside it could corrupt the slot. It
+ * is waited for, within its own bound (then killed, as its run would have:
+ * TIMEOUT, rolled back) and this run's (BUSY: still installing). Then the
+ * install runs again, as after a power cut (it is idempotent): how the
+ * first one ended died with its run.
+ */
 static int await_earlier(struct m2m_update *u, const struct upd_record *rec, bool *done,
 			 struct m2m_err *err)
 {

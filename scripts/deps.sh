@@ -42,6 +42,8 @@ PKGS=(
 	# two file-backed A/B slots; its plain bundles are squashfs images (rauc bundle
 	# runs mksquashfs, the service mounts them on a loop device)
 	rauc squashfs-tools
+	# busctl: a restart reads RAUC's Operation (D-Bus) while an install it was handed runs
+	systemd
 	# DTLS with the key on a token: libcoap loads it through OpenSSL's pkcs11 engine
 	libengine-pkcs11-openssl
 	# updates: the http and https pull (libcurl); the tests' web server with Range and TLS

@@ -44,6 +44,10 @@
  * the engine trusts it plus its own journal. A timed-out `rauc install` client
  * does not stop the service's install: it may still finish (and make the slot
  * primary) after the call returned TIMEOUT; ask status again before acting.
+ * Nor does a client killed with its caller: install records the `rauc
+ * install` client (ctx->started, with service "rauc") before it runs, and a
+ * restart waits for RAUC's Operation to be idle (upd_rauc_await) before it
+ * asks the slots whether the install is done.
  *
  * The script handler (installer "script"), its contract (for the man page):
  *   The program is ctx->script: an absolute path to a regular, executable file

@@ -63,7 +63,7 @@ serve() {
 	cli=$BG_PID
 	wait_count '"event":"(register|update)"' "$1" 20
 }
-started() { [ "$(grep -c "^start $1 " "$T/runs" 2>/dev/null)" -ge "${2:-1}" ]; }
+started() { local n; n=$(grep -c "^start $1 " "$T/runs" 2>/dev/null); [ "${n:-0}" -ge "${2:-1}" ]; }
 # runs VERSION: its install runs in time order, "start end start end ..." when none
 # overlaps (each start after the end before it, each end its own run's); else the events
 runs() {

@@ -192,6 +192,17 @@ int vici_pipeline(struct vici_conn *c, struct vici_step *steps, size_t n, vici_e
 		  void *ctx, int timeout_ms, struct m2m_err *err);
 
 /*
+ * From inside an event callback of vici_request() or vici_pipeline(): end
+ * that wait once the callback returns, as if the answer had come, when the
+ * event already says what the answer would (charon logs "CHILD_SA ...
+ * established" a thread hand-off or two before it answers the initiate). The
+ * call returns M2M_OK with no response (resp NULL) for the step waited on and
+ * the steps after it; their answers are dropped when they come, so the
+ * connection stays usable.
+ */
+void vici_end_wait(struct vici_conn *c);
+
+/*
  * Wait up to timeout_ms for one event and deliver it to cb. Returns M2M_OK
  * after one event, M2M_ERR_TIMEOUT if none came, M2M_ERR_DAEMON if charon
  * closed the connection.

@@ -37,6 +37,7 @@ struct vici_conn {
 	bool broken;       /* stream out of sync or closed: unusable */
 	bool busy;         /* inside a call: callbacks must not re-enter */
 	unsigned stale;    /* replies still owed for requests we gave up on */
+	bool end_wait;     /* an event callback has seen enough: stop waiting */
 	volatile const int *cancel; /* set (from a signal handler): give up waiting */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
@@ -460,6 +461,8 @@ static int next_reply(struct vici_conn *c, const struct op *op, bool want_event,
 			pk->buf = NULL;
 			if (rc || want_event)
 				return rc;
+			if (c->end_wait)
+				return M2M_OK; /* no reply in pk: the caller stops waiting */
 			continue;
 		}
 		if (is_reply(pk->type) && c->stale) {
@@ -622,9 +625,15 @@ int vici_pipeline(struct vici_conn *c, struct vici_step *steps, size_t n, vici_e
 		rc = io_fail(c, &op, r, e, err);
 		goto out;
 	}
+	c->end_wait = false;
 	for (i = 0; i < n; i++) {
 		step_what(&steps[i], what, sizeof(what));
 		rc = next_reply(c, &op, false, &pk, cb, ctx, err);
+		if (!rc && !pk.buf) {
+			/* vici_end_wait(): this answer and those after it come later */
+			c->stale += (unsigned)(n - i);
+			break;
+		}
 		if (!rc) {
 			rc = step_reply(c, &op, &steps[i], &pk, err);
 			packet_free(pk.buf, pk.len);
@@ -639,8 +648,15 @@ int vici_pipeline(struct vici_conn *c, struct vici_step *steps, size_t n, vici_e
 			break;
 	}
 out:
+	c->end_wait = false;
 	c->busy = false;
 	return rc;
+}
+
+void vici_end_wait(struct vici_conn *c)
+{
+	if (c && c->busy)
+		c->end_wait = true;
 }
 
 int vici_register(struct vici_conn *c, const char *event, int timeout_ms, struct m2m_err *err)
@@ -686,6 +702,7 @@ int vici_wait_event(struct vici_conn *c, vici_event_cb cb, void *ctx, int timeou
 	/* next_reply() returned without an event: a reply nobody asked for */
 	if (!rc && pk.buf)
 		rc = unexpected(c, &op, &pk, err);
+	c->end_wait = false; /* one event is all this waits for anyway */
 	c->busy = false;
 	return rc;
 }

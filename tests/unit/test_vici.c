@@ -1148,6 +1148,66 @@ static void test_client_pipeline(void **state)
 	server_stop(&s);
 }
 
+/*
+ * vici_end_wait(): charon logs the CHILD SA established, then (later) two more
+ * events and the initiate's answer; the next command's answer comes after them.
+ */
+static bool script_end_wait(struct server *s, int fd)
+{
+	srv_expect(s, fd, RAW("\x00\x00\x00\x23" "\x00\x08" "initiate" "\x03\x05" "child"
+			      "\x00\x03" "net" "\x03\x08" "loglevel" "\x00\x01" "1"));
+	srv_send_kv(s, fd, VICI_EVENT, "control-log", "msg", "CHILD_SA net{1} established", false);
+	/* only what the client asks next lets the rest come: it did stop waiting */
+	srv_expect(s, fd, RAW("\x00\x00\x00\x09" "\x00\x07" "version"));
+	srv_send_kv(s, fd, VICI_EVENT, "control-log", "msg", "later", false);
+	srv_send_kv(s, fd, VICI_CMD_RESPONSE, NULL, "success", "yes", false);
+	srv_send_kv(s, fd, VICI_CMD_RESPONSE, NULL, "daemon", "charon", false);
+	return true;
+}
+
+struct ender {
+	struct vici_conn *c;
+	int count;
+};
+
+static void end_on_first(void *ctx, const char *event, const struct vici_node *msg)
+{
+	struct ender *e = ctx;
+
+	(void)event;
+	(void)msg;
+	if (e->count++ == 0)
+		vici_end_wait(e->c);
+}
+
+static void test_client_end_wait(void **state)
+{
+	struct m2m_err err = { 0 };
+	struct vici_node *resp = NULL;
+	struct ender e = { 0 };
+	struct vici_buf b;
+	struct server s;
+
+	server_start(&s, script_end_wait);
+	e.c = client(&s);
+	build_initiate(&b);
+	if (vici_request(e.c, "initiate", &b, &resp, end_on_first, &e, 2000, &err))
+		fail_msg("initiate: %s", err.msg);
+	vici_buf_free(&b);
+	assert_null(resp);
+	assert_int_equal(e.count, 1);
+	/* outside a callback it does nothing */
+	vici_end_wait(e.c);
+	/* the initiate's late answer is dropped, not taken for this one's */
+	if (vici_request(e.c, "version", NULL, &resp, end_on_first, &e, 2000, &err))
+		fail_msg("version: %s", err.msg);
+	assert_int_equal(e.count, 2);
+	assert_string_equal(vici_find_str(resp, "daemon"), "charon");
+	vici_node_free(resp);
+	vici_close(e.c);
+	server_stop(&s);
+}
+
 /* Charon that writes every byte of an event and the response separately. */
 static bool script_slow(struct server *s, int fd)
 {
@@ -1700,6 +1760,7 @@ int main(void)
 		cmocka_unit_test(test_check_success),
 		cmocka_unit_test(test_client_initiate),
 		cmocka_unit_test(test_client_pipeline),
+		cmocka_unit_test(test_client_end_wait),
 		cmocka_unit_test(test_client_partial_reads),
 		cmocka_unit_test(test_client_partial_writes),
 		cmocka_unit_test(test_client_timeout),

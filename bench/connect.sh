@@ -10,7 +10,9 @@
 # the same run and reported; the ratio is given as measured and with it subtracted.
 #   targets: ratio <= 0.35 (swanctl spends 30-50 ms loading plugins), RSS < 5 MB,
 #   own cost (up - handshake - /bin/true) <= 2 ms, status - /bin/true <= 2 ms (both kinds)
-# usage: sudo bench/connect.sh [N]
+# With M2M_BIN_BASE=PATH (another build of m2mvpn-connect, e.g. main's), its `up` runs in the
+# same alternation and its own cost is printed too: a before/after under the same load.
+# usage: sudo [M2M_BIN_BASE=PATH] bench/connect.sh [N]
 set -euo pipefail
 N=${1:-11}
 cd "$(dirname "$0")/.."
@@ -30,8 +32,10 @@ EOF2
 # the first up loads credentials and the connection; later runs and swanctl reuse them
 "$M2M_BIN" -c "$M2M_CONFIG_FILE" up pos --timeout 10 || { echo "first up failed" >&2; exit 1; }
 RESET="STRONGSWAN_CONF=$LAB/dev/strongswan.conf swanctl --terminate --ike $CONN --timeout 2; sleep 0.3"
+BASE=()
+[ -z "${M2M_BIN_BASE:-}" ] || BASE=("base=$M2M_BIN_BASE -c $M2M_CONFIG_FILE up pos --timeout 10")
 out=$(ALT_RUNS=$LAB/bench-runs python3 bench/alternate.py "$N" "$RESET" -- \
-	"tool=$M2M_BIN -c $M2M_CONFIG_FILE up pos --timeout 10" \
+	"tool=$M2M_BIN -c $M2M_CONFIG_FILE up pos --timeout 10" "${BASE[@]}" \
 	"swanctl=/usr/bin/env STRONGSWAN_CONF=$LAB/bench-swanctl.conf /usr/sbin/swanctl --initiate --child $CONN --ike $CONN --timeout 10" \
 	"swanctl_trimmed=/usr/bin/env STRONGSWAN_CONF=$LAB/dev/strongswan.conf /usr/sbin/swanctl --initiate --child $CONN --ike $CONN --timeout 10" \
 	"null=/bin/true")
@@ -67,9 +71,13 @@ for name, start, end, ms in runs:
             hs.setdefault(name, []).append(((done[sa] - t) * 1000, float(ms), min(pre) * 1000 if pre else 0))
 nul = statistics.median(float(ms) for n, _, _, ms in runs if n == "null")
 for name, v in hs.items():
+    own = [w - h - nul for h, w, _ in v]
+    q = statistics.quantiles(own, n=4) if len(own) > 1 else [own[0]] * 3
     print(name, "%.2f" % statistics.median(h for h, _, _ in v),
-          "%.2f" % statistics.median(w - h - nul for h, w, _ in v), len(v),
-          "%.2f" % statistics.median(p for _, _, p in v))
+          "%.2f" % statistics.median(own), len(v),
+          "%.2f" % statistics.median(p for _, _, p in v),
+          "%.2f" % statistics.median(w - h - p - nul for h, w, p in v),
+          "%.2f" % q[0], "%.2f" % q[2])
 EOF2
 )
 hget() { awk -v k="$1" -v f="$2" '$1 == k { print $f }' <<< "$hs"; }
@@ -98,10 +106,16 @@ awk -v t="$(get tool)" -v r="$(get swanctl)" -v r2="$(get swanctl_trimmed)" -v z
 	printf "max RSS of m2mvpn-connect up: %.1f MB (target < 5 MB) %s\n", rss / 1024, (rss < 5120 ? "PASS" : "MISS")
 }'
 awk -v h="$(hget tool 2)" -v o="$(hget tool 3)" -v hn="$(hget tool 4)" -v sh="$(hget swanctl_trimmed 2)" -v pre="$(hget tool 5)" \
+    -v o2="$(hget tool 6)" -v q1="$(hget tool 7)" -v q3="$(hget tool 8)" \
+    -v bo="$(hget base 3)" -v bo2="$(hget base 6)" -v bq1="$(hget base 7)" -v bq3="$(hget base 8)" -v bt="$(get base)" \
     -v st="$(sget status)" -v sz="$(sget null)" -v ft="$(fget status)" -v fz="$(fget null)" 'BEGIN {
 	printf "charon handshake (its log: IKE_SA_INIT sent -> CHILD_SA established), median: %.1f ms in the tool'"'"'s runs (n=%d), %.1f ms in trimmed swanctl'"'"'s\n", h, hn, sh
 	printf "tool'"'"'s own cost (up - handshake - /bin/true, per run, median): %.2f ms (target <= 2 ms) %s\n", o, (o <= 2 ? "PASS" : "MISS")
+	printf "  spread of the own cost over the runs: quartiles %.2f .. %.2f ms\n", q1, q3
 	printf "  of which charon, from the initiate request to IKE_SA_INIT sent (its log): %.1f ms (information)\n", pre
+	printf "  own cost with that counted as charon'"'"'s (as swanctl --initiate pays it too): %.2f ms (information)\n", o2
+	if (bt != "")
+		printf "base build (M2M_BIN_BASE) in the same alternation: up %.1f ms, own cost %.2f ms (quartiles %.2f .. %.2f), %.2f ms with charon'"'"'s pre-IKE_SA_INIT work counted as charon'"'"'s\n", bt, bo, bq1, bq3, bo2
 	printf "status (tunnel up, alternating with /bin/true): %.1f ms vs %.1f ms: %.2f ms over a process start (target <= 2 ms) %s\n", st, sz, st - sz, (st - sz <= 2 ? "PASS" : "MISS")
 	printf "status of a fail_closed profile (guard judged; both under ip netns exec): %.1f ms vs %.1f ms: %.2f ms over a process start (target <= 2 ms) %s\n", ft, fz, ft - fz, (ft - fz <= 2 ? "PASS" : "MISS")
 }'

@@ -187,6 +187,16 @@ static void collect_sa(void *ctx, const char *event, const struct vici_node *msg
 	}
 }
 
+/* A status that says down until charon says more, and the connection to ask it. */
+static int connect_down(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
+			struct m2m_vpn_status *st, struct m2m_err *err)
+{
+	memset(st, 0, sizeof(*st));
+	snprintf(st->profile, sizeof(st->profile), "%s", p->name);
+	st->state = M2M_VPN_STATE_DOWN;
+	return vpn_connect(vpn, err);
+}
+
 /*
  * The profile's SAs as charon lists them. The first query of a handle also
  * takes the sweep's get-conns along (vpn_sweep()), and the registrations the
@@ -204,10 +214,7 @@ static int query_sas(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 	int rc, conns = -1;
 
 	vpn_conn_name(p->name, ike, sizeof(ike));
-	memset(st, 0, sizeof(*st));
-	snprintf(st->profile, sizeof(st->profile), "%s", p->name);
-	st->state = M2M_VPN_STATE_DOWN;
-	rc = vpn_connect(vpn, err);
+	rc = connect_down(vpn, p, st, err);
 	if (rc)
 		return rc;
 	if (!vpn->swept && vpn_sweep_records(vpn, timeout_ms)) {
@@ -405,10 +412,7 @@ static int do_up(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t 
 	fast = p->mode == M2M_VPN_ON_DEMAND && !p->fail_closed &&
 	       vpn_loaded_match(vpn->cfg, p, &nb, &na);
 	if (fast) {
-		memset(st, 0, sizeof(*st));
-		snprintf(st->profile, sizeof(st->profile), "%s", p->name);
-		st->state = M2M_VPN_STATE_DOWN;
-		rc = vpn_connect(vpn, err);
+		rc = connect_down(vpn, p, st, err);
 		if (rc)
 			return rc;
 		sweep = !vpn->swept && vpn_sweep_records(vpn, vpn_budget(deadline));

@@ -36,18 +36,7 @@ for ((i = 0; i < 100; i++)); do ss -Hltn "sport = :$hp" | grep -q . && break; sl
 port=$(free_port)
 ep=it-fw-$port
 fw_installer
-cat >"$T/m2m.yaml" <<YAML
-version: 1
-device: {id: $ep, model: gate-7}
-state_dir: $T/state
-dm:
-  server: "coap://127.0.0.1:$port"
-  security: nosec
-  lifetime: 60s
-$(fw_update_yaml)
-YAML
-chmod 0600 "$T/m2m.yaml"
-export M2M_CONFIG=$T/m2m.yaml
+fw_nosec_device "$port" "$ep"
 URL=http://127.0.0.1:$hp/fw-2.pkg
 plan_checks=(
 	'read:/5/0/3~0' 'read:/5/0/5~0' 'read:/3/0/3~Linux' 'exec:/5/0/2'

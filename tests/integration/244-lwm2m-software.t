@@ -30,18 +30,7 @@ ep=it-sw-$port
 fw_installer
 # the installer also records the package's type
 sed -i 's/^echo "\$1 /echo "\$1 \$M2M_UPDATE_TYPE /' "$T/install.sh"
-cat >"$T/m2m.yaml" <<YAML
-version: 1
-device: {id: $ep, model: gate-7}
-state_dir: $T/state
-dm:
-  server: "coap://127.0.0.1:$port"
-  security: nosec
-  lifetime: 60s
-$(fw_update_yaml)
-YAML
-chmod 0600 "$T/m2m.yaml"
-export M2M_CONFIG=$T/m2m.yaml
+fw_nosec_device "$port" "$ep"
 URL=http://127.0.0.1:$hp/app.pkg
 OLD=http://127.0.0.1:$hp/app-old.pkg
 bg "$T/server.log" node "$ROOT/tests/tools/lwm2m-server.js" --port "$port" --ep "$ep" \

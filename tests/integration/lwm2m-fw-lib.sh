@@ -58,6 +58,23 @@ update:
 YAML
 }
 
+# fw_nosec_device PORT ENDPOINT: $T/m2m.yaml (exported as M2M_CONFIG) of a gate-7 that
+# registers over plain CoAP with the server on PORT, with the update: section above
+fw_nosec_device() {
+	cat >"$T/m2m.yaml" <<YAML
+version: 1
+device: {id: $2, model: gate-7}
+state_dir: $T/state
+dm:
+  server: "coap://127.0.0.1:$1"
+  security: nosec
+  lifetime: 60s
+$(fw_update_yaml)
+YAML
+	chmod 0600 "$T/m2m.yaml"
+	export M2M_CONFIG=$T/m2m.yaml
+}
+
 # fw_device PORT [DM-LINE...]: observer_lab's device (lwm2m-lib.sh) as a gate-7 with the
 # script installer and an update: section, and lw-observer.py on PORT (`ctl` drives it)
 fw_device() {

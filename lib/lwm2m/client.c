@@ -810,5 +810,7 @@ void m2m_dm_set_log(struct m2m_dm *dm, m2m_log_fn log, void *ctx)
 	dm->log_ctx = ctx;
 	dm->obs.log = log;
 	dm->obs.log_ctx = ctx;
+	dm->objs.log = log;
+	dm->objs.log_ctx = ctx;
 	mcoap_set_log(dm->coap, log, ctx);
 }

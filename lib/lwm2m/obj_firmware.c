@@ -36,9 +36,11 @@
  * waits in Updating for whoever reboots the device.
  */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "lwm2m/obj_int.h"
 #include "lwm2m/state.h"
@@ -135,7 +137,77 @@ struct lw_fw {
 	int st_rc;
 	uint64_t st_at;
 	char name[64], version[40];
+	/* under mu: the engine's lines (steps, installer output), for the CoAP loop to log */
+	struct fw_line *lines, **lines_tail;
+	unsigned n_lines, dropped;
 };
+
+struct fw_line {
+	struct fw_line *next;
+	int prio;
+	char msg[];
+};
+
+#define FW_LINES_MAX 256 /* queued between two steps of the CoAP loop; more are counted */
+
+/*
+ * The engine's log, on whichever thread runs it (the worker, or the CoAP
+ * loop taking a push): queued, and given to the client's log callback by
+ * the CoAP loop (fw_deliver), so that it only ever runs on the caller's
+ * thread, as m2m_dm_set_log() promises.
+ */
+static void fw_log(void *ctx, int prio, const char *fmt, ...)
+{
+	struct lw_fw *f = ctx;
+	struct fw_line *l;
+	char buf[512];
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	n = strlen(buf);
+	l = malloc(sizeof(*l) + n + 1);
+	pthread_mutex_lock(&f->mu);
+	if (!l || f->n_lines >= FW_LINES_MAX) {
+		f->dropped++;
+		pthread_mutex_unlock(&f->mu);
+		free(l);
+		return;
+	}
+	l->next = NULL;
+	l->prio = prio;
+	memcpy(l->msg, buf, n + 1);
+	*f->lines_tail = l;
+	f->lines_tail = &l->next;
+	f->n_lines++;
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* The lines queued so far, to the client's log (the CoAP loop's thread). */
+static void fw_deliver(struct lw_objects *s, struct lw_fw *f)
+{
+	struct fw_line *l, *next;
+	unsigned dropped;
+
+	pthread_mutex_lock(&f->mu);
+	l = f->lines;
+	f->lines = NULL;
+	f->lines_tail = &f->lines;
+	f->n_lines = 0;
+	dropped = f->dropped;
+	f->dropped = 0;
+	pthread_mutex_unlock(&f->mu);
+	for (; l; l = next) {
+		next = l->next;
+		if (s->log)
+			s->log(s->log_ctx, l->prio, "update: %s", l->msg);
+		free(l);
+	}
+	if (dropped && s->log)
+		s->log(s->log_ctx, LOG_WARNING, "update: %u more lines of the engine not shown", dropped);
+}
 
 /* The standard health check (m2m_dm_health): while this client serves, its registration. */
 static int fw_health(void *ctx, const struct m2m_config *cfg, unsigned timeout_ms,
@@ -167,7 +239,7 @@ static int open_engine(struct lw_fw *f)
 {
 	struct m2m_update_opts uo = {
 		.version = M2M_UPDATE_OPTS_VERSION, .stop = &f->stop, .health = fw_health,
-		.health_ctx = f, .hold = true,
+		.health_ctx = f, .hold = true, .log = fw_log, .log_ctx = f,
 	};
 	struct m2m_err err;
 	int rc = m2m_update_open(f->cfg, &uo, &f->u, &err);
@@ -354,6 +426,7 @@ static struct lw_fw *fw_of(struct lw_objects *s)
 	if (!f)
 		return NULL;
 	f->cfg = s->cfg;
+	f->lines_tail = &f->lines;
 	pthread_mutex_init(&f->mu, NULL);
 	s->fw = f;
 	/* a push cut off by the end of an earlier run: failed now, as it cannot be resumed */
@@ -754,6 +827,7 @@ static void fw_run(struct lw_objects *s)
 	if (!f)
 		return;
 	resume(f);
+	fw_deliver(s, f);
 	pthread_mutex_lock(&f->mu);
 	reboot = f->reboot;
 	f->reboot = false;
@@ -787,6 +861,7 @@ static void fw_free(struct lw_objects *s)
 	f->stop = 1;
 	if (f->thread_live)
 		pthread_join(f->thread, NULL);
+	fw_deliver(s, f);
 	pthread_mutex_destroy(&f->mu);
 	free(f);
 	s->fw = NULL;

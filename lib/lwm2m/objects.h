@@ -21,6 +21,8 @@
 
 struct lw_objects {
 	const struct m2m_config *cfg;
+	m2m_log_fn log;         /* the client's (m2m_dm_set_log), on its thread only; may be NULL */
+	void *log_ctx;
 	struct lw_object obj[LW_MAX_OBJ]; /* as in the table of objects.c */
 	/* Server object state the server (or the bootstrap server) may write */
 	unsigned ssid;          /* resource 0: 1, or what the bootstrap server wrote */

@@ -81,6 +81,8 @@ is "$(cat "$T/calls" 2>/dev/null | tr '\n' ';')" "install gate-fw 2.0.0;commit g
 	"the script installer installed and committed 2.0.0"
 cmp -s "$T/installed" "$T/fw-2.bin"
 ok $? "what it installed is the signed payload"
+grep -q '^[0-9:]* *update: verified .*gate-fw 2.0.0' "$T/serve.log.err"
+ok $? "--serve -v shows the engine's steps on stderr ($(grep -m1 'update: verified' "$T/serve.log.err"))"
 # cval CHECK: the value the server's check CHECK read
 cval() { grep -F "\"check\":\"$1\"" "$T/server.log" | head -1 | grep -oE '"value":"[^"]*"' | cut -d'"' -f4; }
 is "$(cval 'read:/3/0/3~Linux')|$(cval 'read:/3/0/3~2.0.0')" "$(uname -s) $(uname -r)|2.0.0" \

@@ -10,8 +10,8 @@
  *
  * The engine's calls run to their end (a pull of any size, an install, a
  * health check of minutes): they run in a worker thread with its own
- * m2m_update handle, opened here (so that a held update lock is answered at
- * once), never in the CoAP loop. The loop only reads m2m_update_status(),
+ * m2m_update handle, opened in the loop (so that a held update lock is
+ * answered at once), never in the CoAP loop (obj_firmware_job.c). The loop only reads m2m_update_status(),
  * which takes no lock; an observation of State or Update Result is
  * notified when that read changes (observe.c samples observed paths).
  *
@@ -36,12 +36,11 @@
  * waits in Updating for whoever reboots the device.
  */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 
+#include "lwm2m/obj_firmware.h"
 #include "lwm2m/obj_int.h"
 #include "lwm2m/state.h"
 #include "m2m/dm.h"
@@ -49,7 +48,6 @@
 #include "update/fetch.h"
 #include "update/update.h"
 
-#define URI_MAX 255          /* Package URI: 0..255 bytes (E.6) */
 #define STATUS_KEEP_MS 250   /* a read of the journal serves this long (observations sample at 50 ms) */
 /* a push with no block for this long was given up by its sender (lib/coap forgets it then too) */
 #define PUSH_IDLE_MS 93000
@@ -107,189 +105,12 @@ static const struct fw_map {
 	{ M2M_UPDATE_FAILED, ANY, ANY, FW_IDLE, FW_R_FAILED },
 };
 
-/* FW_JOB_CONTINUE: what an earlier run left under way (a pull, a verify, an install, its
-   health check, an end action), taken up when this run starts */
-enum fw_job { FW_JOB_NONE = 0, FW_JOB_PULL, FW_JOB_PUSH_END, FW_JOB_APPLY, FW_JOB_CONTINUE };
-
-struct lw_fw {
-	const struct m2m_config *cfg;
-	pthread_mutex_t mu;
-	pthread_t thread;
-	bool thread_live;        /* started and not joined */
-	/* under mu: the worker's job while it runs, and whether it cancels the update then */
-	enum fw_job job;
-	bool cancel;
-	bool reconfigured;       /* a configuration package ended: the file changed under us */
-	bool reboot;             /* the Update's install awaits a boot into its slot */
-	volatile int stop;       /* the engine stops at its next block (the client ends) */
-	struct m2m_update *u;    /* the worker's handle (the CoAP loop's while it takes a push) */
-	char src[URI_MAX + 1];   /* what it pulls */
-	/* CoAP loop only */
-	char uri[URI_MAX + 1];   /* Package URI as last written */
-	int refused;             /* an Update Result decided at the write (7, 9), 0: none */
-	bool saved;              /* FW_FILE holds a refusal */
-	bool pushing;            /* a push under way: u open here, its blocks come */
-	bool cancel_wanted;      /* a cancel was asked of the worker: checked once it is joined */
-	uint64_t push_at;        /* when its last block came */
-	bool reset;              /* an empty Package URI or Package over an ended update: Idle, 0 */
-	bool resumed;            /* what the journal left under way was looked at (resume()) */
-	struct m2m_update_status st;
-	int st_rc;
-	uint64_t st_at;
-	char name[64], version[40];
-	/* under mu: the engine's lines (steps, installer output), for the CoAP loop to log */
-	struct fw_line *lines, **lines_tail;
-	unsigned n_lines, dropped;
-};
-
-struct fw_line {
-	struct fw_line *next;
-	int prio;
-	char msg[];
-};
-
-#define FW_LINES_MAX 256 /* queued between two steps of the CoAP loop; more are counted */
-
-/*
- * The engine's log, on whichever thread runs it (the worker, or the CoAP
- * loop taking a push): queued, and given to the client's log callback by
- * the CoAP loop (fw_deliver), so that it only ever runs on the caller's
- * thread, as m2m_dm_set_log() promises.
- */
-static void fw_log(void *ctx, int prio, const char *fmt, ...)
-{
-	struct lw_fw *f = ctx;
-	struct fw_line *l;
-	char buf[512];
-	va_list ap;
-	size_t n;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	n = strlen(buf);
-	l = malloc(sizeof(*l) + n + 1);
-	pthread_mutex_lock(&f->mu);
-	if (!l || f->n_lines >= FW_LINES_MAX) {
-		f->dropped++;
-		pthread_mutex_unlock(&f->mu);
-		free(l);
-		return;
-	}
-	l->next = NULL;
-	l->prio = prio;
-	memcpy(l->msg, buf, n + 1);
-	*f->lines_tail = l;
-	f->lines_tail = &l->next;
-	f->n_lines++;
-	pthread_mutex_unlock(&f->mu);
-}
-
-/* The lines queued so far, to the client's log (the CoAP loop's thread). */
-static void fw_deliver(struct lw_objects *s, struct lw_fw *f)
-{
-	struct fw_line *l, *next;
-	unsigned dropped;
-
-	pthread_mutex_lock(&f->mu);
-	l = f->lines;
-	f->lines = NULL;
-	f->lines_tail = &f->lines;
-	f->n_lines = 0;
-	dropped = f->dropped;
-	f->dropped = 0;
-	pthread_mutex_unlock(&f->mu);
-	for (; l; l = next) {
-		next = l->next;
-		if (s->log)
-			s->log(s->log_ctx, l->prio, "update: %s", l->msg);
-		free(l);
-	}
-	if (dropped && s->log)
-		s->log(s->log_ctx, LOG_WARNING, "update: %u more lines of the engine not shown", dropped);
-}
-
-/* The standard health check (m2m_dm_health): while this client serves, its registration. */
-static int fw_health(void *ctx, const struct m2m_config *cfg, unsigned timeout_ms,
-		     volatile const int *stop, struct m2m_err *err)
-{
-	struct lw_fw *f = ctx;
-	struct m2m_dm_health_opts ho = { .version = M2M_DM_HEALTH_OPTS_VERSION,
-					 .timeout_ms = timeout_ms, .stop = stop };
-	int rc;
-
-	/*
-	 * A configuration package hands the new configuration: it replaces ours.
-	 * It proves itself with a registration of its own: ours (made under the
-	 * configuration it replaces, kept alive by this client) proves nothing of
-	 * it, and this process holds dm.lock.
-	 */
-	if (cfg != f->cfg)
-		ho.before = f->cfg;
-	rc = lw_dm_health(cfg, &ho, cfg != f->cfg, err);
-	/* cut by the end of this client (a --report run's bound, a stop), not unhealthy: not
-	   decided yet, the next run checks again within the bound (resume()) */
-	if (rc && stop && *stop)
-		return m2m_err_set(err, M2M_ERR_BUSY, "health: stopped; the next run checks again");
-	return rc;
-}
-
-/* The engine opened here, in the CoAP loop: a held update lock is answered at once. */
-static int open_engine(struct lw_fw *f)
-{
-	struct m2m_update_opts uo = {
-		.version = M2M_UPDATE_OPTS_VERSION, .stop = &f->stop, .health = fw_health,
-		.health_ctx = f, .hold = true, .log = fw_log, .log_ctx = f,
-	};
-	struct m2m_err err;
-	int rc = m2m_update_open(f->cfg, &uo, &f->u, &err);
-
-	if (rc)
-		return rc == M2M_ERR_BUSY ? LW_SERVICE_UNAVAILABLE : LW_INTERNAL;
-	f->stop = 0;
-	return 0;
-}
-
-static enum fw_job running(struct lw_fw *f, bool *cancel)
-{
-	enum fw_job j;
-
-	pthread_mutex_lock(&f->mu);
-	j = f->job;
-	if (cancel)
-		*cancel = f->cancel;
-	pthread_mutex_unlock(&f->mu);
-	return j;
-}
-
-/*
- * The worker that ended is joined (the loop's calls come by often: each read
- * and write). A cancel asked of it is made sure of: one that came as it was
- * ending found it past its check (the update then held, say).
- */
-static void reap(struct lw_fw *f)
-{
-	struct m2m_err err;
-
-	if (f->thread_live && running(f, NULL) == FW_JOB_NONE) {
-		pthread_join(f->thread, NULL);
-		f->thread_live = false;
-		f->st_at = 0; /* what was read while it ran is stale */
-		if (f->cancel_wanted && open_engine(f) == 0) {
-			upd_engine_cancel(f->u, &err); /* USAGE: cancelled already, or failed */
-			m2m_update_close(f->u);
-			f->u = NULL;
-		}
-		f->cancel_wanted = false;
-	}
-}
-
 static const struct m2m_update_status *status(struct lw_fw *f)
 {
 	struct m2m_err err;
 	uint64_t now = m2m_now_ms();
 
-	reap(f);
+	fw_reap(f);
 	if (f->st_at && now - f->st_at < STATUS_KEEP_MS)
 		return &f->st;
 	f->st_rc = m2m_update_status(f->cfg, &f->st, &err);
@@ -372,7 +193,7 @@ static void fw_now(struct lw_fw *f, int *state, int *result)
 	/* a request before the first step of the loop: what an earlier run left is taken up */
 	resume(f);
 	/* the job first: one that ended since is joined by status(), which reads afresh */
-	j = running(f, &cancel);
+	j = fw_running(f, &cancel);
 
 	if (f->pushing && m2m_now_ms() - f->push_at > PUSH_IDLE_MS)
 		push_stop(f);
@@ -432,85 +253,10 @@ static struct lw_fw *fw_of(struct lw_objects *s)
 	/* a push cut off by the end of an earlier run: failed now, as it cannot be resumed */
 	st = status(f);
 	if (!f->st_rc && st->state == M2M_UPDATE_DOWNLOADING &&
-	    strcmp(st->source, UPD_PUSH_SOURCE) == 0 && open_engine(f) == 0)
+	    strcmp(st->source, UPD_PUSH_SOURCE) == 0 && fw_open_engine(f) == 0)
 		push_stop(f);
 	load_refusal(f);
 	return f;
-}
-
-/* The journal's last update: a configuration package, committed or rolled back. */
-static bool config_ended(struct lw_fw *f)
-{
-	struct m2m_update_status st;
-	struct m2m_err err;
-
-	return m2m_update_status(f->cfg, &st, &err) == M2M_OK && st.done &&
-	       strcmp(st.type, "config") == 0 &&
-	       (st.state == M2M_UPDATE_COMMITTED || st.state == M2M_UPDATE_ROLLED_BACK);
-}
-
-/* After an Update's install: the new version waits for the device to boot its slot. */
-bool lw_fw_reboot_due(const struct m2m_update_status *st)
-{
-	return st->state == M2M_UPDATE_INSTALLED && !st->done && st->slot[0];
-}
-
-static void *worker(void *arg)
-{
-	struct lw_fw *f = arg;
-	struct m2m_update_status st;
-	struct m2m_err err;
-	enum fw_job j = running(f, NULL);
-	bool cancel, reconf = false, reboot = false;
-
-	m2m_err_clear(&err);
-	/* the result is the journal's: State and Update Result read it */
-	if (j == FW_JOB_PULL)
-		m2m_update_install(f->u, f->src, &err);
-	else if (j == FW_JOB_PUSH_END)
-		m2m_update_push_end(f->u, &err);
-	else if (j == FW_JOB_CONTINUE)
-		m2m_update_continue(f->u, &err);
-	else if (m2m_update_apply(f->u, &err) == M2M_OK && m2m_update_get(f->u, &st, &err) == M2M_OK)
-		reboot = lw_fw_reboot_due(&st);
-	running(f, &cancel);
-	/* a configuration package that ended changed the file this client runs under */
-	if ((j == FW_JOB_APPLY || j == FW_JOB_CONTINUE) && config_ended(f))
-		reconf = true;
-	/* stopped (resumable) or held: nothing was installed (a failure leaves nothing to cancel) */
-	if (cancel)
-		upd_engine_cancel(f->u, &err);
-	m2m_update_close(f->u);
-	pthread_mutex_lock(&f->mu);
-	f->u = NULL;
-	f->job = FW_JOB_NONE;
-	f->cancel = false;
-	f->reconfigured |= reconf;
-	f->reboot = reboot && !cancel;
-	pthread_mutex_unlock(&f->mu);
-	return NULL;
-}
-
-/* Hand the engine (open) to a worker for job. */
-static int spawn(struct lw_fw *f, enum fw_job j)
-{
-	reap(f);
-	if (f->thread_live) {
-		m2m_update_close(f->u);
-		f->u = NULL;
-		return LW_NOT_ALLOWED;
-	}
-	f->job = j;
-	f->cancel = false;
-	if (pthread_create(&f->thread, NULL, worker, f)) {
-		m2m_update_close(f->u);
-		f->u = NULL;
-		f->job = FW_JOB_NONE;
-		return LW_INTERNAL;
-	}
-	f->thread_live = true;
-	f->st_at = 0;
-	return 0;
 }
 
 /* A new update (a pull, or the Execute of Update): no refusal or reset of before counts. */
@@ -525,14 +271,14 @@ static int start(struct lw_fw *f, enum fw_job j, const char *src)
 {
 	int rc;
 
-	reap(f);
+	fw_reap(f);
 	if (f->thread_live)
 		return LW_NOT_ALLOWED;
-	rc = open_engine(f);
+	rc = fw_open_engine(f);
 	if (rc)
 		return rc;
 	snprintf(f->src, sizeof(f->src), "%s", src ? src : "");
-	rc = spawn(f, j);
+	rc = fw_spawn(f, j);
 	if (!rc)
 		fresh(f);
 	return rc;
@@ -563,8 +309,8 @@ static void resume(struct lw_fw *f)
 	    (st->state == M2M_UPDATE_DOWNLOADING && strcmp(st->source, UPD_PUSH_SOURCE) == 0) ||
 	    f->thread_live || f->pushing)
 		return;
-	if (open_engine(f) == 0)
-		spawn(f, FW_JOB_CONTINUE);
+	if (fw_open_engine(f) == 0)
+		fw_spawn(f, FW_JOB_CONTINUE);
 }
 
 /*
@@ -599,7 +345,7 @@ static int fw_cancel(struct lw_fw *f)
 
 	fw_now(f, &state, &result);
 	/* after fw_now: a worker that ended before is joined, one that ends after is reaped */
-	j = running(f, NULL);
+	j = fw_running(f, NULL);
 	if (state == FW_UPDATING || j == FW_JOB_APPLY)
 		return LW_NOT_ALLOWED;
 	if (f->pushing) {
@@ -616,7 +362,7 @@ static int fw_cancel(struct lw_fw *f)
 		f->cancel_wanted = true;
 	} else if (state != FW_IDLE) {
 		/* Downloaded (held), or a download an earlier run left */
-		rc = open_engine(f);
+		rc = fw_open_engine(f);
 		if (rc)
 			return rc;
 		rc = upd_engine_cancel(f->u, &err);
@@ -669,9 +415,9 @@ static int fw_block(struct lw_object *o, uint16_t inst, uint16_t res, uint64_t o
 		return fw_cancel(f);
 	if (off == 0 && !f->pushing) {
 		fw_now(f, &state, &result);
-		if (state != FW_IDLE || running(f, NULL) != FW_JOB_NONE)
+		if (state != FW_IDLE || fw_running(f, NULL) != FW_JOB_NONE)
 			return LW_NOT_ALLOWED;
-		rc = open_engine(f);
+		rc = fw_open_engine(f);
 		if (rc)
 			return rc;
 		f->pushing = true;
@@ -693,7 +439,7 @@ static int fw_block(struct lw_object *o, uint16_t inst, uint16_t res, uint64_t o
 	if (!last)
 		return 0;
 	f->pushing = false;
-	return spawn(f, FW_JOB_PUSH_END);
+	return fw_spawn(f, FW_JOB_PUSH_END);
 }
 
 static int fw_write(struct lw_object *o, uint16_t inst, uint16_t res, const struct lw_value *v,
@@ -717,7 +463,7 @@ static int fw_write(struct lw_object *o, uint16_t inst, uint16_t res, const stru
 		return fw_cancel(f);
 	/* a new Package URI is taken in Idle only (E.6: Downloading and on reject other writes) */
 	fw_now(f, &state, &result);
-	if (state != FW_IDLE || running(f, NULL) != FW_JOB_NONE || f->pushing)
+	if (state != FW_IDLE || fw_running(f, NULL) != FW_JOB_NONE || f->pushing)
 		return LW_NOT_ALLOWED;
 	memcpy(f->uri, v->buf, v->len);
 	f->uri[v->len] = 0;
@@ -742,7 +488,7 @@ static int fw_exec(struct lw_object *o, uint16_t inst, uint16_t res, const uint8
 		return LW_INTERNAL;
 	/* Update: only in Downloaded (E.6) */
 	fw_now(f, &state, &result);
-	if (state != FW_DOWNLOADED || running(f, NULL) != FW_JOB_NONE)
+	if (state != FW_DOWNLOADED || fw_running(f, NULL) != FW_JOB_NONE)
 		return LW_NOT_ALLOWED;
 	return start(f, FW_JOB_APPLY, NULL);
 }

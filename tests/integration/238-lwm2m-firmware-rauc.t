@@ -37,9 +37,7 @@ UPD=$BIN/m2mdm-update DM=$BIN/m2mdm-status
 for b in "$UPD" "$DM"; do
 	[ -x "$b" ] || { echo "1..1"; echo "not ok 1 - $b exists (make)"; exit 1; }
 done
-LWM2M_NODE_MODULES=$("$LAB_REPO/tests/tools/lwm2m-server-setup.sh" 2> /dev/null) ||
-	{ echo "1..0 # SKIP cannot install lwm2m-node-lib from npm"; exit 0; }
-export LWM2M_NODE_MODULES
+lab_require_lwm2m_server
 
 rauc_lab_up
 P=$RAUC_LAB_PKI

@@ -26,10 +26,7 @@ UPD=$M2M_BIN_DIR/m2mdm-update
 DM=$M2M_BIN_DIR/m2mdm-status
 [ -x "$UPD" ] && [ -x "$DM" ] || { echo "1..1"; echo "not ok 1 - $UPD and $DM exist (run make)"; exit 1; }
 command -v openssl > /dev/null || { echo "1..0 # SKIP openssl not installed (scripts/deps.sh)"; exit 0; }
-command -v node > /dev/null || { echo "1..0 # SKIP node not installed (scripts/deps.sh)"; exit 0; }
-LWM2M_NODE_MODULES=$("$LAB_REPO/tests/tools/lwm2m-server-setup.sh") ||
-	{ echo "1..0 # SKIP cannot install lwm2m-node-lib from npm"; exit 0; }
-export LWM2M_NODE_MODULES
+lab_require_lwm2m_server
 lab_up
 
 U=$LAB/upd

@@ -16,10 +16,7 @@
 lab_require
 UPD_HEALTH=$LAB_REPO/build/tests/tools/upd-health
 [ -x "$UPD_HEALTH" ] || { echo "1..1"; echo "not ok 1 - $UPD_HEALTH exists (run make)"; exit 1; }
-command -v node > /dev/null || { echo "1..0 # SKIP node not installed (scripts/deps.sh)"; exit 0; }
-LWM2M_NODE_MODULES=$("$LAB_REPO/tests/tools/lwm2m-server-setup.sh") ||
-	{ echo "1..0 # SKIP cannot install lwm2m-node-lib from npm"; exit 0; }
-export LWM2M_NODE_MODULES
+lab_require_lwm2m_server
 lab_up
 
 PORT=$((20000 + RANDOM % 30000))

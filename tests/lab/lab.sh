@@ -280,6 +280,15 @@ lab_require_tool() {
 	echo "1..1"; echo "not ok 1 - $M2M_BIN exists (run make first)"; exit 1
 }
 
+# lab_require_lwm2m_server: node and the project's LwM2M test server (lwm2m-node-lib, from
+# the npm registry, tests/tools/lwm2m-server-setup.sh), else skip; exports LWM2M_NODE_MODULES
+lab_require_lwm2m_server() {
+	command -v node > /dev/null || { echo "1..0 # SKIP node not installed (scripts/deps.sh)"; exit 0; }
+	LWM2M_NODE_MODULES=$("$LAB_REPO/tests/tools/lwm2m-server-setup.sh") ||
+		{ echo "1..0 # SKIP cannot install lwm2m-node-lib from npm"; exit 0; }
+	export LWM2M_NODE_MODULES
+}
+
 # ------------------------------------------------------------------ lab life cycle
 # lab_init: create the lab dir (mktemp -d /tmp/m2m-test.XXXXXX), the namespace names, the
 # exit trap, and the PKI (all made now, ECDSA P-256, files in $LAB/pki, keys and PIN files

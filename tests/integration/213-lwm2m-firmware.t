@@ -15,7 +15,7 @@
 # it is committed, and stays 2.0.0 through the refusals.
 . "$(dirname "$0")/lwm2m-fw-lib.sh"
 lwm2m_server_setup
-plan 24
+plan 25
 
 # ---- the vendor: a CA, a code signer, a signed firmware package; an unsigned image
 fw_vendor

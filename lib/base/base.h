@@ -41,6 +41,14 @@ void m2m_unlock(int fd);
  * does not retry in lockstep.
  */
 unsigned m2m_backoff_ms(const struct m2m_backoff *b, unsigned n);
+/* This boot's id (/proc/sys/kernel/random/boot_id, 36 characters); false (and "") if unknown. */
+bool m2m_boot_id(char out[37]);
+/*
+ * /proc/PID/stat of a live process: its state letter, process group and start
+ * (clock ticks after boot); each out pointer may be NULL. False if it is gone.
+ */
+bool m2m_proc_stat(int pid, char *state, int *pgrp, uint64_t *start);
+
 /* Uniform random number in [0, n). */
 uint32_t m2m_random_below(uint32_t n);
 

@@ -27,22 +27,6 @@
 #define SO_NETNS_COOKIE 71
 #endif
 
-static bool boot_id(char *out, size_t len)
-{
-	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return false;
-	n = read(fd, out, len - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	out[n] = '\0';
-	out[strcspn(out, "\n")] = '\0';
-	return out[0] != '\0';
-}
-
 /* The generation from a NEWGEN answer; false for anything else (an error: no right to ask). */
 static bool parse_gen(const uint8_t *buf, size_t len, uint32_t *id)
 {
@@ -89,12 +73,12 @@ int net_nft_generation(char *out, size_t len, struct m2m_err *err)
 	uint8_t buf[512] __attribute__((aligned(4)));
 	socklen_t cl = sizeof(uint64_t);
 	uint64_t cookie = 0;
-	char boot[64];
+	char boot[37];
 	uint32_t id;
 	ssize_t n;
 	int s;
 
-	if (!boot_id(boot, sizeof(boot)))
+	if (!m2m_boot_id(boot))
 		return m2m_err_set(err, M2M_ERR_FAILURE, "nftables generation: no boot id");
 	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
 	if (s < 0)

@@ -415,62 +415,17 @@ fail:
 
 /* ---- a helper an earlier client started ------------------------------------------- */
 
-/* /proc/PID/stat: its state, group and start (ticks after boot); false if it is gone */
-static bool stat_of(int pid, char *state, int *pgrp, uint64_t *start)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long t;
-	ssize_t n;
-	int fd, i;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	/* the name (field 2) may hold anything, ")" too: the fields start after its last ")" */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %*d %d", state, pgrp) != 2)
-		return false;
-	for (i = 0; i < 20 && p; i++)     /* to field 22, starttime */
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &t) != 1)
-		return false;
-	*start = t;
-	return true;
-}
-
-static void boot_id(char out[37])
-{
-	char buf[64];
-	ssize_t n = -1;
-	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-	}
-	if (n < 36)
-		n = 0;
-	memcpy(out, buf, n ? 36 : 0);
-	out[n ? 36 : 0] = '\0';
-}
-
 int upd_proc_of(int pid, unsigned limit_ms, struct upd_proc *p, struct m2m_err *err)
 {
 	char state;
 	int pgrp;
 
 	memset(p, 0, sizeof(*p));
-	if (!stat_of(pid, &state, &pgrp, &p->start))
+	if (!m2m_proc_stat(pid, &state, &pgrp, &p->start))
 		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "process %d: gone", pid);
 	p->pgid = pid;
 	p->limit_ms = limit_ms;
-	boot_id(p->boot);
+	m2m_boot_id(p->boot);
 	return M2M_OK;
 }
 
@@ -485,13 +440,13 @@ bool upd_proc_alive(const struct upd_proc *p)
 
 	if (p->pgid <= 1)
 		return false;
-	boot_id(boot);
+	m2m_boot_id(boot);
 	/* another boot: nothing of that one runs (no boot id to read: the start time alone) */
 	if (boot[0] && p->boot[0] && strcmp(boot, p->boot) != 0)
 		return false;
 	if (kill(-p->pgid, 0) < 0 && errno == ESRCH)
 		return false;
-	if (stat_of(p->pgid, &state, &pgrp, &start)) {
+	if (m2m_proc_stat(p->pgid, &state, &pgrp, &start)) {
 		if (start != p->start)
 			return false;   /* the number was reused: the group it named ended */
 		if (state != 'Z' && pgrp == p->pgid)
@@ -507,7 +462,7 @@ bool upd_proc_alive(const struct upd_proc *p)
 
 		if (*end || pid <= 0 || pid == p->pgid)
 			continue;
-		alive = stat_of((int)pid, &state, &pgrp, &start) && pgrp == p->pgid && state != 'Z' &&
+		alive = m2m_proc_stat((int)pid, &state, &pgrp, &start) && pgrp == p->pgid && state != 'Z' &&
 			start >= p->start;
 	}
 	closedir(dir);

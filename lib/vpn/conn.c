@@ -223,6 +223,23 @@ static int clock_check(const struct m2m_vpn_profile *p, time_t nb, time_t na, st
 }
 
 /* See vpn_int.h. */
+int vpn_load_cached(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t deadline,
+		    time_t nb, time_t na, bool *cached, struct m2m_err *err)
+{
+	int rc;
+
+	*cached = false;
+	m2m_keystore_set_deadline(deadline);
+	rc = vpn_creds_check(p, err);
+	if (rc) {
+		/* what charon holds may no longer be used: load it anew next time */
+		vpn_loaded_pending(vpn->cfg, p);
+		return rc;
+	}
+	*cached = true;
+	return clock_check(p, nb, na, err);
+}
+
 int vpn_load_profile(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t deadline,
 		     bool force, bool *cached, struct m2m_err *err)
 {
@@ -231,33 +248,26 @@ int vpn_load_profile(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint6
 	int rc;
 
 	*cached = false;
-	/* a TPM or token that does not answer must not hold "up" past its limit */
-	m2m_keystore_set_deadline(deadline);
 	/*
 	 * Whether charon still holds it shows at "initiate" (config not found, e.g.
 	 * after a charon restart): one round trip less on the common path.
 	 */
-	if (!force && vpn_loaded_match(vpn->cfg, p, &nb, &na)) {
-		rc = vpn_creds_check(p, err);
-		if (rc) {
-			/* what charon holds may no longer be used: load it anew next time */
-			vpn_loaded_forget(vpn->cfg, p->name);
-			return rc;
-		}
-		*cached = true;
-		return clock_check(p, nb, na, err);
-	}
+	if (!force && vpn_loaded_match(vpn->cfg, p, &nb, &na))
+		return vpn_load_cached(vpn, p, deadline, nb, na, cached, err);
+	/* a TPM or token that does not answer must not hold "up" past its limit */
+	m2m_keystore_set_deadline(deadline);
 	/* our own credentials first: an expired certificate is a clock problem, not an auth one */
 	rc = vpn_creds_load(p, &creds, err);
 	if (rc)
 		return rc;
+	/* a record before charon holds anything, however this run ends (loaded.c) */
+	vpn_loaded_pending(vpn->cfg, p);
 	rc = load_creds(vpn, &creds, vpn_budget(deadline), err);
 	if (!rc)
 		rc = load_conn(vpn, p, &creds, vpn_budget(deadline), err);
+	/* on failure the record written ahead stays: it names what charon may hold */
 	if (!rc)
 		vpn_loaded_save(vpn->cfg, p, &creds);
-	else
-		vpn_loaded_forget(vpn->cfg, p->name);
 	vpn_creds_free(&creds);
 	return rc;
 }

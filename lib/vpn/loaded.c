@@ -16,6 +16,14 @@
  * act on its own, and the next "up" saves reading and loading the credentials
  * (7-8 ms of an 11 ms "up" in the lab). Always-on connections (restart
  * policies) are taken out by "down" and after a failed "up" (vpn.c).
+ *
+ * The record is written ahead of the load too (a digest that matches nothing,
+ * the ids of the last credentials kept), so that every connection of ours in
+ * charon has a record even if we are killed half-way. Then charon's own list
+ * (get-conns) only finds what the records cannot: connections from a state
+ * directory that was lost. It is asked once per charon: vpn.swept names the
+ * charon (boot id, pid, start time) whose list was swept last, and goes when
+ * a record is found damaged (set aside: what it named is known no more).
  */
 #include <dirent.h>
 #include <limits.h>
@@ -30,6 +38,9 @@
 #include "state/state.h"
 #include "vici/vici.h"
 #include "vpn/vpn_int.h"
+
+/* the charon whose connections were listed and swept last (see above) */
+#define SWEPT_NAME "vpn.swept"
 
 /* FNV-1a: a change detector for files in a root-only directory, not a MAC */
 static void mix(uint64_t *h, const void *data, size_t len)
@@ -102,7 +113,7 @@ uint64_t vpn_profile_digest(const struct m2m_config *cfg, const struct m2m_vpn_p
 	mix_list(&h, p->esp_proposals);
 	mix_list(&h, p->local_ts);
 	mix_list(&h, p->remote_ts);
-	return h;
+	return h ? h : 1;  /* 0 is the record written ahead of a load */
 }
 
 static void name_of(const char *profile, char *buf, size_t len)
@@ -113,17 +124,17 @@ static void name_of(const char *profile, char *buf, size_t len)
 	snprintf(buf, len, "vpn-%s", name);
 }
 
-void vpn_loaded_save(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
-		     const struct vpn_creds *c)
+static void write_record(const struct m2m_config *cfg, const char *profile, uint64_t digest,
+			 const struct vpn_creds *c)
 {
 	struct m2m_state st;
 	char name[NAME_MAX + 1], buf[600];
 	int n;
 
-	name_of(p->name, name, sizeof(name));
+	name_of(profile, name, sizeof(name));
 	/* "<digest> <not before> <not after>[ k:<key id>][ s:<shared id, to the end>]" */
 	n = snprintf(buf, sizeof(buf), "%016llx %lld %lld%s%s%s%s\n",
-		     (unsigned long long)vpn_profile_digest(cfg, p), (long long)c->not_before,
+		     (unsigned long long)digest, (long long)c->not_before,
 		     (long long)c->not_after, c->key_id[0] ? " k:" : "", c->key_id,
 		     c->shared_id[0] ? " s:" : "", c->shared_id);
 	if (n <= 0 || (size_t)n >= sizeof(buf) || strchr(c->shared_id, '\n') ||
@@ -131,6 +142,12 @@ void vpn_loaded_save(const struct m2m_config *cfg, const struct m2m_vpn_profile 
 		return;
 	m2m_state_write(&st, name, buf, (size_t)n, NULL);
 	m2m_state_close(&st);
+}
+
+void vpn_loaded_save(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+		     const struct vpn_creds *c)
+{
+	write_record(cfg, p->name, vpn_profile_digest(cfg, p), c);
 }
 
 void vpn_loaded_forget(const struct m2m_config *cfg, const char *profile)
@@ -199,16 +216,35 @@ static bool read_record(const struct m2m_config *cfg, const char *profile, struc
 	struct m2m_state st;
 	char name[NAME_MAX + 1], *buf = NULL;
 	bool ok;
+	int rc;
 
 	if (m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL))
 		return false;
 	name_of(profile, name, sizeof(name));
-	ok = m2m_state_read(&st, name, 1024, check_loaded, NULL, &buf, NULL, NULL) == M2M_OK;
+	rc = m2m_state_read(&st, name, 1024, check_loaded, NULL, &buf, NULL, NULL);
+	/* set aside: what it named is no longer known, only charon's own list tells */
+	if (rc && rc != M2M_ERR_NOT_FOUND)
+		m2m_state_remove(&st, SWEPT_NAME, NULL);
 	m2m_state_close(&st);
+	ok = rc == M2M_OK;
 	if (ok)
 		ok = parse_record(buf, rec);
 	free(buf);
 	return ok;
+}
+
+/* See vpn_int.h. */
+void vpn_loaded_pending(const struct m2m_config *cfg, const struct m2m_vpn_profile *p)
+{
+	struct vpn_creds c = { 0 };
+	struct record r;
+
+	/* the ids of what the last load left in charon, to take it out later */
+	if (read_record(cfg, p->name, &r)) {
+		snprintf(c.key_id, sizeof(c.key_id), "%s", r.key);
+		snprintf(c.shared_id, sizeof(c.shared_id), "%s", r.shared);
+	}
+	write_record(cfg, p->name, 0, &c);
 }
 
 /*
@@ -304,6 +340,62 @@ bool vpn_unload_profile(struct m2m_vpn *vpn, const char *profile, bool terminate
 	return ok;
 }
 
+/* ---- the sweep's mark ------------------------------------------------------ */
+
+/*
+ * "<boot id> <pid> <start ticks>" of the charon at the other end: one charon
+ * for good, whatever pid it reuses. False if unknown (no peer credentials: a
+ * charon in a pid namespace we cannot see): then the list is always asked.
+ */
+static bool charon_identity(const struct m2m_vpn *vpn, char *buf, size_t len)
+{
+	char boot[37];
+	uint64_t start;
+
+	if (vpn->charon_pid <= 0 || !m2m_boot_id(boot) ||
+	    !m2m_proc_stat(vpn->charon_pid, NULL, NULL, &start))
+		return false;
+	snprintf(buf, len, "%s %d %llu\n", boot, vpn->charon_pid, (unsigned long long)start);
+	return true;
+}
+
+static int check_swept(const char *buf, size_t len, void *ctx, struct m2m_err *err)
+{
+	(void)ctx;
+	if (len == 0 || buf[len - 1] != '\n' || memchr(buf, '\0', len))
+		return m2m_err_set(err, M2M_ERR_FAILURE, "not a charon's identity");
+	return M2M_OK;
+}
+
+/* charon's list was swept before, by this very charon's lights */
+static bool swept_here(const struct m2m_vpn *vpn)
+{
+	char want[100], *buf = NULL;
+	struct m2m_state st;
+	bool same = false;
+
+	if (!charon_identity(vpn, want, sizeof(want)) ||
+	    m2m_state_open_existing(&st, vpn_state_dir(vpn->cfg), NULL))
+		return false;
+	if (m2m_state_read(&st, SWEPT_NAME, sizeof(want), check_swept, NULL, &buf, NULL, NULL) == M2M_OK)
+		same = strcmp(buf, want) == 0;
+	m2m_state_close(&st);
+	free(buf);
+	return same;
+}
+
+static void swept_save(const struct m2m_vpn *vpn)
+{
+	struct m2m_state st;
+	char id[100];
+
+	if (!charon_identity(vpn, id, sizeof(id)) ||
+	    m2m_state_open(&st, vpn_state_dir(vpn->cfg), NULL))
+		return;
+	m2m_state_write(&st, SWEPT_NAME, id, strlen(id), NULL);
+	m2m_state_close(&st);
+}
+
 /* Only what could be a profile's name ([A-Za-z0-9_-], 1..32) is ours to take out. */
 static bool stale(const struct m2m_config *cfg, const char *profile)
 {
@@ -341,7 +433,7 @@ bool vpn_sweep_records(struct m2m_vpn *vpn, int timeout_ms)
 	}
 	if (d)
 		closedir(d);
-	return !dead;
+	return !dead && !swept_here(vpn);
 }
 
 /* and connections of ours no record names (a state directory lost or changed) */
@@ -350,6 +442,7 @@ void vpn_sweep_conns(struct m2m_vpn *vpn, const struct vici_node *resp, int time
 	const struct m2m_config *cfg = vpn->cfg;
 	size_t pre = strlen(VPN_NAME_PREFIX);
 	const struct vici_node *conns = vici_find(resp, "conns");
+	bool all = conns != NULL;
 
 	for (const struct vici_node *c = conns ? conns->child : NULL; c; c = c->next) {
 		if (!c->value || strncmp(c->value, VPN_NAME_PREFIX, pre) != 0 ||
@@ -357,10 +450,13 @@ void vpn_sweep_conns(struct m2m_vpn *vpn, const struct vici_node *resp, int time
 			continue;
 		VLOG(vpn, LOG_NOTICE, "%s: no longer configured; taking its connection out of charon",
 		     c->value + pre);
-		vpn_unload_profile(vpn, c->value + pre, true, timeout_ms);
+		all = vpn_unload_profile(vpn, c->value + pre, true, timeout_ms) && all;
 		if (!vpn->vc)
-			break;
+			return;
 	}
+	/* nothing of ours left in charon that the records do not name: not asked again */
+	if (all)
+		swept_save(vpn);
 }
 
 void vpn_sweep(struct m2m_vpn *vpn, int timeout_ms)

@@ -27,9 +27,12 @@ int vpn_connect(struct m2m_vpn *vpn, struct m2m_err *err)
 		socklen_t len = sizeof(cr);
 
 		vici_set_cancel(vpn->vc, vpn->cancel);
-		/* which charon it is: where the fail-closed guard finds the tunnel's device */
-		if (getsockopt(vici_fd(vpn->vc), SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.pid > 0)
+		/* which charon it is: where the fail-closed guard finds the tunnel's device, whose list the sweep marks */
+		vpn->charon_pid = 0;
+		if (getsockopt(vici_fd(vpn->vc), SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.pid > 0) {
+			vpn->charon_pid = (int)cr.pid;
 			vpn_guard_charon((int)cr.pid);
+		}
 	}
 	return rc;
 }

@@ -416,7 +416,10 @@ static int do_up(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t 
 		if (rc)
 			return rc;
 		sweep = !vpn->swept && vpn_sweep_records(vpn, vpn_budget(deadline));
-		goto load;
+		rc = vpn_load_cached(vpn, p, deadline, nb, na, &cached, err);
+		if (rc)
+			return rc;
+		goto again;
 	}
 	rc = query_sas(vpn, p, st, vpn_budget(deadline), true, err);
 	if (rc)
@@ -442,7 +445,6 @@ static int do_up(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t 
 
 	if (p->fail_closed && (rc = vpn_guard_enable(vpn->cfg, p, err)))
 		return rc;
-load:
 	rc = vpn_load_profile(vpn, p, deadline, false, &cached, err);
 	if (rc)
 		return rc;
@@ -531,7 +533,7 @@ again:
 			 * credentials cleared: no private key):
 			 * once more, fully; a full load is never cached, so this ends
 			 */
-			vpn_loaded_forget(vpn->cfg, p->name);
+			vpn_loaded_pending(vpn->cfg, p);
 			if (vpn_remaining(deadline) > 500) {
 				if (!notfound)
 					VLOG(vpn, LOG_INFO, "%s: %s; reloading credentials and trying again",

@@ -100,6 +100,8 @@ void vpn_liveness_load(const struct m2m_config *cfg, struct m2m_vpn_status *st);
 uint64_t vpn_profile_digest(const struct m2m_config *cfg, const struct m2m_vpn_profile *p);
 void vpn_loaded_save(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		     const struct vpn_creds *c);
+/* Written ahead of a load: a record whose digest matches nothing, the last credential ids kept. */
+void vpn_loaded_pending(const struct m2m_config *cfg, const struct m2m_vpn_profile *p);
 void vpn_loaded_forget(const struct m2m_config *cfg, const char *profile);
 bool vpn_loaded_match(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		      time_t *not_before, time_t *not_after);
@@ -119,8 +121,10 @@ bool vpn_unload_profile(struct m2m_vpn *vpn, const char *profile, bool terminate
 void vpn_sweep(struct m2m_vpn *vpn, int timeout_ms);
 /*
  * The same in two halves, so that its get-conns can go with other requests:
- * the records (false: charon did not answer, no get-conns then), and
- * charon's connections from the answer to get-conns.
+ * the records, then charon's connections from the answer to get-conns.
+ * vpn_sweep_records says whether get-conns is needed: not when charon did not
+ * answer, nor when this very charon's connections were listed and swept
+ * before and nothing was loaded since (the mark vpn_sweep_conns leaves).
  */
 bool vpn_sweep_records(struct m2m_vpn *vpn, int timeout_ms);
 void vpn_sweep_conns(struct m2m_vpn *vpn, const struct vici_node *resp, int timeout_ms);
@@ -198,6 +202,7 @@ struct m2m_vpn {
 	struct vici_conn *vc;
 	bool reg_control_log, reg_list_sa;
 	bool swept; /* vpn_sweep() ran */
+	int charon_pid; /* the charon at the other end of vc (SO_PEERCRED), 0 if unknown */
 	m2m_log_fn log;
 	void *log_ctx;
 	volatile const int *cancel;
@@ -295,5 +300,12 @@ int vpn_simple_cmd(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, i
  */
 int vpn_load_profile(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t deadline,
 		     bool force, bool *cached, struct m2m_err *err);
+/*
+ * The cached half of it, for a caller that matched the record itself
+ * (vpn_loaded_match: nb, na its validity window): the credentials still
+ * usable and the clock inside their window.
+ */
+int vpn_load_cached(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t deadline,
+		    time_t nb, time_t na, bool *cached, struct m2m_err *err);
 
 #endif

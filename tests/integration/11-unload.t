@@ -9,7 +9,9 @@
 #     the device key stays only while a configured profile's record still names it;
 #   a profile removed from the configuration: the next run of any command (status, list)
 #     terminates its SAs and removes its connection, its key and its record; also a
-#     connection named m2m-<x> that no record names (state directory lost).
+#     connection named m2m-<x> that no record names (state directory lost), and one whose
+#     record is damaged; a record is written ahead of every load, so charon's own list
+#     (get-conns) is asked once per charon (vpn.swept), not by every run.
 # Read from charon itself: swanctl --list-conns / --list-sas / --list-pols / --list-certs.
 # shellcheck source=../lab/lab.sh disable=SC2034
 . "$(dirname "$0")/../lab/lab.sh"
@@ -82,14 +84,42 @@ nok "... its private key removed (no configured profile uses it)" has_key ||
 	diag "$(lab_swanctl dev --list-certs 2>&1 | head -20)"
 nok "... its record removed" test -e "$LAB/dev/state/vpn-pos.loaded"
 
-# ---- a connection of ours that no record names
+# ---- charon's own list (get-conns) is asked once per charon, not by every run
+getconns() { grep -c 'requests: get-conns' "$LAB/dev/charon.log"; }
+lab_dev_config pos
+m2m up pos --timeout 20
+is_rc 0 "up pos (configured again): exit 0"
+m2m down pos
+n=$(getconns)
+m2m up pos --timeout 20
+is_rc 0 "up pos (cached): exit 0"
+is "$(getconns)" "$n" "... charon's connections not listed again (this charon's were swept before)"
+like "$(cat "$LAB/dev/state/vpn.swept" 2>&1)" "^[0-9a-f-]{36} $(lab_pid charon-dev) [0-9]+\$" \
+	"... vpn.swept names this charon (boot id, pid, start time)"
+m2m down pos
+
+# ---- a connection of ours that no record names: the state directory was lost
 lab_dev_config ghost
 m2m up ghost --timeout 20
 is_rc 0 "up ghost: exit 0"
-rm -f "$LAB/dev/state/vpn-ghost.loaded"
+ok "... ghost has a record" test -s "$LAB/dev/state/vpn-ghost.loaded"
+rm -rf "${LAB:?}/dev/state/"*
 lab_dev_config pos
 m2m list
-is_rc 0 "list (ghost no longer configured, its record lost): exit 0"
+is_rc 0 "list (ghost no longer configured, the state directory lost): exit 0"
 ok "... ghost's SA terminated" wait_until 1 no_sa
 nok "... m2m-ghost removed from charon" has_conn ghost
+
+# ---- a record found damaged: set aside, and charon's list asked again
+lab_dev_config ghost
+m2m up ghost --timeout 20
+is_rc 0 "up ghost again: exit 0"
+echo garbage > "$LAB/dev/state/vpn-ghost.loaded"
+lab_dev_config pos
+n=$(getconns)
+m2m list
+is_rc 0 "list (ghost no longer configured, its record damaged): exit 0"
+nok "... m2m-ghost removed from charon" has_conn ghost
+ok "... the damaged record set aside" test -e "$LAB/dev/state/vpn-ghost.loaded.bad"
+is "$(getconns)" "$((n + 1))" "... charon's connections listed again (what the record named is unknown)"
 done_testing

@@ -141,6 +141,12 @@ int vici_connect_within(struct vici_conn **out, const char *uri, int timeout_ms,
 void vici_close(struct vici_conn *c);
 int vici_fd(const struct vici_conn *c);
 /*
+ * Whether bytes of a packet were read ahead and wait in the connection's own
+ * buffer: a caller that polls vici_fd() must look here first, poll() does not
+ * see them.
+ */
+bool vici_pending(const struct vici_conn *c);
+/*
  * While *flag is non-zero (set it from a signal handler), every wait of this
  * connection gives up at once, as if its time limit had passed.
  */

@@ -40,6 +40,14 @@ struct vici_conn {
 	bool end_wait;     /* an event callback has seen enough: stop waiting */
 	volatile const int *cancel; /* set (from a signal handler): give up waiting */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	/*
+	 * Read ahead: charon's events come in bursts of small packets (a log line
+	 * each), taken in one recv() instead of two per packet. dry: the last
+	 * recv() emptied the socket, so the next read waits in poll() first.
+	 */
+	size_t in_off, in_len;
+	bool dry;
+	uint8_t in[4096];
 };
 
 /* ---- time ---------------------------------------------------------------- */
@@ -175,7 +183,13 @@ void vici_close(struct vici_conn *c)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
+	explicit_bzero(c->in, sizeof(c->in));
 	free(c);
+}
+
+bool vici_pending(const struct vici_conn *c)
+{
+	return c && c->in_off < c->in_len;
 }
 
 int vici_fd(const struct vici_conn *c)
@@ -277,16 +291,41 @@ static enum io_result read_all(struct vici_conn *c, uint8_t *p, size_t len, int6
 
 	*done = 0;
 	while (*done < len) {
-		n = recv(c->fd, p + *done, len - *done, 0);
-		if (n > 0) {
-			*done += n;
+		size_t want = len - *done;
+
+		if (c->in_off < c->in_len) {
+			n = (ssize_t)(want < c->in_len - c->in_off ? want : c->in_len - c->in_off);
+			memcpy(p + *done, c->in + c->in_off, (size_t)n);
+			c->in_off += (size_t)n;
+			*done += (size_t)n;
 			continue;
+		}
+		c->in_off = c->in_len = 0;
+		if (c->dry) {
+			n = -1;
+			errno = EAGAIN;
+		} else if (want >= sizeof(c->in)) {
+			/* a large packet straight into place */
+			n = recv(c->fd, p + *done, want, 0);
+			if (n > 0) {
+				c->dry = (size_t)n < want;
+				*done += (size_t)n;
+				continue;
+			}
+		} else {
+			n = recv(c->fd, c->in, sizeof(c->in), 0);
+			if (n > 0) {
+				c->dry = (size_t)n < sizeof(c->in);
+				c->in_len = (size_t)n;
+				continue;
+			}
 		}
 		if (n == 0)
 			return IO_EOF;
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			c->dry = false;
 			switch (wait_fd(c, POLLIN, deadline)) {
 			case IO_READY:
 				continue;

@@ -429,7 +429,7 @@ static void read_events(struct m2m_vpn_watch *wa)
 		int left = (int)(until > m2m_now_ms() ? until - m2m_now_ms() : 0);
 		struct m2m_err e;
 
-		if (left == 0 || poll(&pfd, 1, 0) <= 0)
+		if (left == 0 || (!vici_pending(wa->ev) && poll(&pfd, 1, 0) <= 0))
 			return;
 		if (vici_wait_event(wa->ev, on_event, wa, left, &e) != M2M_OK &&
 		    e.rc != M2M_ERR_TIMEOUT)
@@ -520,6 +520,9 @@ int m2m_vpn_watch_step(struct m2m_vpn_watch *wa, unsigned *next_ms, struct m2m_e
 		next = wa->guard_next;
 	if (!wa->ev && wa->ev_retry < next)
 		next = wa->ev_retry;
+	/* events read ahead, past read_events' slice: epoll does not see them */
+	if (wa->ev && vici_pending(wa->ev))
+		next = now;
 	for (size_t i = 0; i < wa->n; i++)
 		if (wa->w[i].next < next)
 			next = wa->w[i].next;

@@ -1554,6 +1554,87 @@ static void test_client_unsolicited(void **state)
 	server_stop(&s);
 }
 
+/*
+ * A burst in one write: a small event, one larger than the client's read-ahead
+ * buffer, another small one. Each must come out whole and in order, and what
+ * was read ahead must show in vici_pending() (poll() cannot see it).
+ */
+static bool script_burst(struct server *s, int fd)
+{
+	struct vici_buf b[3];
+	uint8_t *all = NULL;
+	size_t len = 0;
+	char big[9000];
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (int i = 0; i < 3; i++) {
+		const char *name = i == 2 ? "ike-updown" : "control-log";
+		size_t nlen = strlen(name), total;
+
+		vici_buf_init(&b[i]);
+		vici_add_kvs(&b[i], "group", i == 1 ? big : i == 0 ? "IKE" : "CFG");
+		total = 1 + 1 + nlen + b[i].len;
+		all = realloc(all, len + 4 + total);
+		all[len++] = total >> 24;
+		all[len++] = total >> 16;
+		all[len++] = total >> 8;
+		all[len++] = total;
+		all[len++] = VICI_EVENT;
+		all[len++] = nlen;
+		memcpy(all + len, name, nlen);
+		len += nlen;
+		memcpy(all + len, b[i].data, b[i].len);
+		len += b[i].len;
+		vici_buf_free(&b[i]);
+	}
+	if (!srv_write(fd, all, len, false))
+		srv_fail(s, "cannot send the burst");
+	free(all);
+	return true;
+}
+
+static void big_event(void *ctx, const char *event, const struct vici_node *msg)
+{
+	struct events *ev = ctx;
+	const char *v = vici_find_str(msg, "group");
+
+	ev->count++;
+	snprintf(ev->last, sizeof(ev->last), "%s", event);
+	snprintf(ev->info, sizeof(ev->info), "%zu %.3s", v ? strlen(v) : 0, v ? v : "");
+}
+
+static void test_client_read_ahead(void **state)
+{
+	struct events ev = { 0 };
+	struct m2m_err err = { 0 };
+	struct vici_conn *c;
+	struct server s;
+
+	server_start(&s, script_burst);
+	c = client(&s);
+	assert_false(vici_pending(c));
+	assert_int_equal(vici_wait_event(c, big_event, &ev, 2000, &err), M2M_OK);
+	assert_string_equal(ev.last, "control-log");
+	assert_string_equal(ev.info, "3 IKE");
+	/* the next one's start was read with it */
+	assert_true(vici_pending(c));
+	assert_int_equal(vici_wait_event(c, big_event, &ev, 2000, &err), M2M_OK);
+	assert_string_equal(ev.last, "control-log");
+	assert_string_equal(ev.info, "8999 xxx");
+	assert_int_equal(vici_wait_event(c, big_event, &ev, 2000, &err), M2M_OK);
+	assert_string_equal(ev.last, "ike-updown");
+	assert_string_equal(ev.info, "3 CFG");
+	assert_int_equal(ev.count, 3);
+	assert_false(vici_pending(c));
+	/* nothing more: a timeout, and the connection still usable */
+	assert_err(&err, vici_wait_event(c, big_event, &ev, 50, &err), M2M_ERR_TIMEOUT,
+		   "no event from charon within 50 ms");
+	assert_false(vici_pending(NULL));
+	vici_close(c);
+	server_stop(&s);
+}
+
 /* Nothing is expected to reach charon. */
 static bool script_idle(struct server *s, int fd)
 {
@@ -1768,6 +1849,7 @@ int main(void)
 		cmocka_unit_test(test_client_peer_closes),
 		cmocka_unit_test(test_client_bad_replies),
 		cmocka_unit_test(test_client_unsolicited),
+		cmocka_unit_test(test_client_read_ahead),
 		cmocka_unit_test(test_client_misuse),
 		cmocka_unit_test(test_connect_errors),
 		cmocka_unit_test(test_connect_permission),

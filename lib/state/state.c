@@ -32,12 +32,14 @@ static int open_dir(struct m2m_state *st, const char *dir, bool create, struct m
 	if (!dir || strlen(dir) >= sizeof(st->path))
 		return m2m_err_set(err, M2M_ERR_CONFIG, "state directory: path missing or too long");
 	strcpy(st->path, dir);
-	if (create) {
+	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* made (with its parents) only when missing: no mkdir per path element on every run */
+	if (st->dirfd < 0 && errno == ENOENT && create) {
 		rc = m2m_mkdir_private(dir, err);
 		if (rc)
 			return rc;
+		st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
-	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dirfd < 0)
 		return m2m_err_set(err, errno == ENOTDIR ? M2M_ERR_CONFIG :
 				   errno == ENOENT ? M2M_ERR_NOT_FOUND : M2M_ERR_FAILURE,

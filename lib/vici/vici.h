@@ -163,6 +163,14 @@ int vici_register(struct vici_conn *c, const char *event, int timeout_ms,
 		  struct m2m_err *err);
 int vici_unregister(struct vici_conn *c, const char *event, int timeout_ms,
 		    struct m2m_err *err);
+/*
+ * Register for an event now and take charon's answer with the next exchange
+ * on this connection (a refusal is that exchange's error): charon works on it
+ * while the caller does something else. False if nothing was sent (answers
+ * still owed for requests given up on, a broken connection, a write that did
+ * not go out within timeout_ms): register as usual then.
+ */
+bool vici_register_ahead(struct vici_conn *c, const char *event, int timeout_ms);
 
 /*
  * Send command cmd with body req (NULL: empty message) and wait up to

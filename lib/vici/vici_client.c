@@ -37,6 +37,8 @@ struct vici_conn {
 	bool broken;       /* stream out of sync or closed: unusable */
 	bool busy;         /* inside a call: callbacks must not re-enter */
 	unsigned stale;    /* replies still owed for requests we gave up on */
+	unsigned ahead;    /* registrations sent ahead: their answers come before any other */
+	char ahead_name[4][64];
 	bool end_wait;     /* an event callback has seen enough: stop waiting */
 	volatile const int *cancel; /* set (from a signal handler): give up waiting */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -467,6 +469,16 @@ struct packet {
 	size_t body_len;
 };
 
+static int step_reply(struct vici_conn *c, const struct op *op, struct vici_step *st,
+		      struct packet *pk, struct m2m_err *err);
+
+/* Answers still owed for n steps we give up on; those sent ahead come before them. */
+static void owe(struct vici_conn *c, size_t n)
+{
+	c->stale += c->ahead + (unsigned)n;
+	c->ahead = 0;
+}
+
 /*
  * Read packets until a reply arrives (or, with want_event, one event),
  * delivering events on the way. On success a reply is left in *pk for the
@@ -502,6 +514,19 @@ static int next_reply(struct vici_conn *c, const struct op *op, bool want_event,
 				return rc;
 			if (c->end_wait)
 				return M2M_OK; /* no reply in pk: the caller stops waiting */
+			continue;
+		}
+		if (is_reply(pk->type) && c->ahead) {
+			/* a registration sent ahead: its answer is first in line */
+			struct vici_step st = { .type = VICI_EVENT_REGISTER, .name = c->ahead_name[0] };
+
+			rc = step_reply(c, op, &st, pk, err);
+			packet_free(pk->buf, pk->len);
+			pk->buf = NULL;
+			c->ahead--;
+			memmove(c->ahead_name[0], c->ahead_name[1], sizeof(c->ahead_name[0]) * c->ahead);
+			if (rc)
+				return rc;
 			continue;
 		}
 		if (is_reply(pk->type) && c->stale) {
@@ -670,7 +695,7 @@ int vici_pipeline(struct vici_conn *c, struct vici_step *steps, size_t n, vici_e
 		rc = next_reply(c, &op, false, &pk, cb, ctx, err);
 		if (!rc && !pk.buf) {
 			/* vici_end_wait(): this answer and those after it come later */
-			c->stale += (unsigned)(n - i);
+			owe(c, n - i);
 			break;
 		}
 		if (!rc) {
@@ -679,9 +704,9 @@ int vici_pipeline(struct vici_conn *c, struct vici_step *steps, size_t n, vici_e
 			pk.buf = NULL;
 			/* this one is answered; the rest still owe theirs */
 			if (rc && !c->broken)
-				c->stale += (unsigned)(n - i - 1);
+				owe(c, n - i - 1);
 		} else if (!c->broken) {
-			c->stale += (unsigned)(n - i);
+			owe(c, n - i);
 		}
 		if (rc)
 			break;
@@ -696,6 +721,34 @@ void vici_end_wait(struct vici_conn *c)
 {
 	if (c && c->busy)
 		c->end_wait = true;
+}
+
+bool vici_register_ahead(struct vici_conn *c, const char *event, int timeout_ms)
+{
+	uint8_t pkt[4 + 1 + 1 + 63];
+	struct iovec iov = { .iov_base = pkt };
+	size_t nlen = event ? strlen(event) : 0, done;
+	enum io_result r;
+
+	if (usable(c, NULL) || c->stale || c->ahead >= sizeof(c->ahead_name) / sizeof(c->ahead_name[0]) ||
+	    nlen == 0 || nlen > 63)
+		return false;
+	pkt[0] = pkt[1] = pkt[2] = 0;
+	pkt[3] = (uint8_t)(2 + nlen);
+	pkt[4] = VICI_EVENT_REGISTER;
+	pkt[5] = (uint8_t)nlen;
+	memcpy(pkt + 6, event, nlen);
+	iov.iov_len = 6 + nlen;
+	r = write_all(c, &iov, 1, deadline_of(timeout_ms), &done);
+	if (r != IO_OK) {
+		/* part of a packet on the wire: charon would read our next one as its rest */
+		if (done > 0)
+			c->broken = true;
+		return false;
+	}
+	memcpy(c->ahead_name[c->ahead], event, nlen + 1);
+	c->ahead++;
+	return true;
 }
 
 int vici_register(struct vici_conn *c, const char *event, int timeout_ms, struct m2m_err *err)

@@ -38,6 +38,23 @@ int vpn_connect(struct m2m_vpn *vpn, struct m2m_err *err)
 }
 
 /*
+ * Connect now and register for event while the caller does its local work
+ * (the lock, the records): charon reads one packet per wake, so what it has
+ * read before our request arrives is off the critical path. Best effort: a
+ * failure here is met again, and reported, by the request that follows.
+ */
+void vpn_register_ahead(struct m2m_vpn *vpn, bool control_log)
+{
+	bool *reg = control_log ? &vpn->reg_control_log : &vpn->reg_list_sa;
+	struct m2m_err e;
+
+	if (*reg || vpn_connect(vpn, &e))
+		return;
+	if (vici_register_ahead(vpn->vc, control_log ? "control-log" : "list-sa", vpn_cap(vpn, 1000)))
+		*reg = true;
+}
+
+/*
  * The VICI module calls a stream it cannot read (a length out of range, a
  * packet type it does not know, a malformed message) a protocol error. To
  * whoever reads our exit status that is a broken local daemon (4); the

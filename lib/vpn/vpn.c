@@ -217,6 +217,8 @@ static int query_sas(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 	rc = connect_down(vpn, p, st, err);
 	if (rc)
 		return rc;
+	/* charon reads it while we look at our records */
+	vpn_register_ahead(vpn, false);
 	if (!vpn->swept && vpn_sweep_records(vpn, timeout_ms)) {
 		conns = (int)pp.n;
 		pp.steps[pp.n++] = (struct vici_step){ VICI_CMD_REQUEST, "get-conns", NULL, NULL };
@@ -640,6 +642,8 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 		return M2M_ERR_NOT_FOUND;
 	deadline = m2m_now_ms() + (timeout_ms ? timeout_ms : p->timeout_ms ? p->timeout_ms : 30000);
 	outer = vpn_limit_push(vpn, deadline);
+	/* charon takes our registration for its log lines while we lock and read our records */
+	vpn_register_ahead(vpn, true);
 	/* another up (or watch) may be mid-attempt: wait for it as long as we may */
 	rc = vpn_profile_lock(vpn->cfg, p->name, (unsigned)vpn_remaining(deadline), &lock, err);
 	if (rc) {

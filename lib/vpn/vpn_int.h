@@ -273,6 +273,8 @@ int vpn_connect(struct m2m_vpn *vpn, struct m2m_err *err);
 void vpn_disconnect(struct m2m_vpn *vpn);
 /* A VICI module's result as ours: a stream from charon we cannot read is DAEMON (request.c). */
 int vpn_local_rc(int rc, struct m2m_err *err);
+/* Connect and register for control-log (or list-sa) at once, its answer taken later (request.c). */
+void vpn_register_ahead(struct m2m_vpn *vpn, bool control_log);
 /* A request on the handle's connection (made when needed); a broken one is dropped. */
 int vpn_request(struct m2m_vpn *vpn, const char *cmd, struct vici_buf *req, struct vici_node **resp,
 		vici_event_cb cb, void *ctx, int timeout_ms, struct m2m_err *err);

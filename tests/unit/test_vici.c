@@ -1555,6 +1555,86 @@ static void test_client_unsolicited(void **state)
 }
 
 /*
+ * A registration sent ahead: its answer comes first, with the next exchange.
+ * Then one charon refuses: the next exchange fails with it, the connection
+ * stays in step; then one given up on with the request after it.
+ */
+static bool script_ahead(struct server *s, int fd)
+{
+	struct vici_buf b;
+
+	srv_expect(s, fd, RAW("\x00\x00\x00\x0d" "\x03\x0b" "control-log"));
+	srv_expect(s, fd, RAW("\x00\x00\x00\x0a" "\x00\x08" "initiate"));
+	srv_write(fd, "\x00\x00\x00\x01\x05", 5, false);
+	vici_buf_init(&b);
+	vici_add_kvs(&b, "group", "IKE");
+	srv_send(s, fd, VICI_EVENT, "control-log", &b, false);
+	vici_buf_free(&b);
+	srv_send_kv(s, fd, VICI_CMD_RESPONSE, NULL, "success", "yes", false);
+	/* refused */
+	srv_expect(s, fd, RAW("\x00\x00\x00\x07" "\x03\x05" "frobn"));
+	srv_expect(s, fd, RAW("\x00\x00\x00\x07" "\x00\x05" "stats"));
+	srv_write(fd, "\x00\x00\x00\x01\x06", 5, false);
+	srv_send_kv(s, fd, VICI_CMD_RESPONSE, NULL, "stale", "yes", false);
+	srv_expect(s, fd, RAW("\x00\x00\x00\x09" "\x00\x07" "version"));
+	srv_send_kv(s, fd, VICI_CMD_RESPONSE, NULL, "daemon", "charon", false);
+	/* given up on: answered late, both dropped */
+	srv_expect(s, fd, RAW("\x00\x00\x00\x09" "\x03\x07" "list-sa"));
+	srv_expect(s, fd, RAW("\x00\x00\x00\x07" "\x00\x05" "stats"));
+	usleep(300 * 1000);
+	srv_write(fd, "\x00\x00\x00\x01\x05", 5, false);
+	srv_send_kv(s, fd, VICI_CMD_RESPONSE, NULL, "stale", "yes", false);
+	srv_expect(s, fd, RAW("\x00\x00\x00\x09" "\x00\x07" "version"));
+	srv_send_kv(s, fd, VICI_CMD_RESPONSE, NULL, "daemon", "charon", false);
+	return true;
+}
+
+static void test_client_register_ahead(void **state)
+{
+	struct events ev = { 0 };
+	struct m2m_err err = { 0 };
+	struct vici_node *resp = NULL;
+	struct vici_conn *c;
+	struct server s;
+
+	assert_false(vici_register_ahead(NULL, "control-log", 100));
+	server_start(&s, script_ahead);
+	c = client(&s);
+	assert_false(vici_register_ahead(c, "", 100));
+	assert_true(vici_register_ahead(c, "control-log", 100));
+	if (vici_request(c, "initiate", NULL, &resp, on_event, &ev, 2000, &err))
+		fail_msg("initiate: %s", err.msg);
+	assert_int_equal(ev.count, 1);
+	assert_string_equal(ev.last, "control-log");
+	assert_int_equal(vici_check_success(resp, "initiate", &err), M2M_OK);
+	vici_node_free(resp);
+
+	assert_true(vici_register_ahead(c, "frobn", 100));
+	assert_err(&err, vici_request(c, "stats", NULL, &resp, NULL, NULL, 2000, &err),
+		   M2M_ERR_PROTOCOL, "charon does not know event 'frobn' (vici plugin too old?)");
+	assert_null(resp);
+
+	/* the answer owed to "stats" still to come: nothing goes ahead of it */
+	assert_false(vici_register_ahead(c, "list-sa", 100));
+	if (vici_request(c, "version", NULL, &resp, NULL, NULL, 2000, &err))
+		fail_msg("version: %s", err.msg);
+	assert_string_equal(vici_find_str(resp, "daemon"), "charon");
+	vici_node_free(resp);
+
+	/* a request given up on: the registration's answer and its own are dropped when they come */
+	assert_true(vici_register_ahead(c, "list-sa", 100));
+	assert_err(&err, vici_request(c, "stats", NULL, &resp, NULL, NULL, 100, &err),
+		   M2M_ERR_TIMEOUT, "no answer from charon to 'stats' within 100 ms");
+	if (vici_request(c, "version", NULL, &resp, NULL, NULL, 2000, &err))
+		fail_msg("version after the late answers: %s", err.msg);
+	assert_string_equal(vici_find_str(resp, "daemon"), "charon");
+	vici_node_free(resp);
+	vici_close(c);
+	server_stop(&s);
+	(void)state;
+}
+
+/*
  * A burst in one write: a small event, one larger than the client's read-ahead
  * buffer, another small one. Each must come out whole and in order, and what
  * was read ahead must show in vici_pending() (poll() cannot see it).
@@ -1850,6 +1930,7 @@ int main(void)
 		cmocka_unit_test(test_client_bad_replies),
 		cmocka_unit_test(test_client_unsolicited),
 		cmocka_unit_test(test_client_read_ahead),
+		cmocka_unit_test(test_client_register_ahead),
 		cmocka_unit_test(test_client_misuse),
 		cmocka_unit_test(test_connect_errors),
 		cmocka_unit_test(test_connect_permission),

@@ -583,7 +583,11 @@ static bool try_again_helps(int rc)
 /*
  * "up --timeout 20" means "try for up to 20 s": initiate again with the
  * profile's retry.network backoff (watch's rules) until the tunnel is up or
- * the time is spent, and then report the last failure.
+ * the time is spent, and then report the last failure. A step of the backoff
+ * runs from the start of the attempt before: an attempt that charon spent
+ * retransmitting for 4-7 s has paused long enough, and the next one starts at
+ * once (at 30% loss, 1.4% of runs missed a 20 s budget with the pause after
+ * each failure, 0.3% this way: bench/sim-up-loss.py).
  */
 static int up_retrying(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uint64_t deadline,
 		       bool want_status, struct m2m_vpn_status *st, struct m2m_err *err)
@@ -594,6 +598,7 @@ static int up_retrying(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uin
 	int rc;
 
 	for (;;) {
+		uint64_t begun = m2m_now_ms(), spent;
 		int left;
 		unsigned delay;
 
@@ -608,10 +613,12 @@ static int up_retrying(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, uin
 		if (left <= 0)
 			break;
 		delay = m2m_backoff_ms(&p->retry_network, tries - 1);
+		spent = m2m_now_ms() - begun;
+		delay = delay > spent ? delay - (unsigned)spent : 0;
 		if (delay > (unsigned)left)
 			delay = (unsigned)left;
 		VLOG(vpn, LOG_INFO, "%s; trying again in %.1f s", err->msg, delay / 1000.0);
-		if (!m2m_sleep_ms(delay, vpn->cancel))
+		if (delay && !m2m_sleep_ms(delay, vpn->cancel))
 			break;
 	}
 	if (rc == M2M_ERR_TIMEOUT && last.rc && !(vpn->cancel && *vpn->cancel)) {

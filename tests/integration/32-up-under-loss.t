@@ -10,6 +10,15 @@
 # early. The loss is on only while "up" runs; "down" runs without it.
 # Time: a run that comes up takes 0-10 s (retransmits at 1 s and 2.4 s, maybe a second try),
 # so 25 runs take about 100 s.
+# The gateway: every attempt whose IKE_SA_INIT it answered and whose IKE_AUTH it never saw
+# leaves a half-open IKE SA there for 30 s, and strongSwan's default block_threshold (5 per
+# address) then makes it ignore the device: 25 runs in 100 s at this loss reached it in two
+# of six test runs here (three attempts in a row unanswered: 9 sends, 1 in 500 by chance,
+# and 23 of 25 runs up). That is the gateway's
+# DoS policy, not what is tested here (m2mvpn-connect(1) tells integrators to size it): this
+# gateway allows 100.
+LAB_CHARON_EXTRA_gw="  block_threshold = 100"
+export LAB_CHARON_EXTRA_gw
 # shellcheck source=../lab/lab.sh disable=SC2034
 . "$(dirname "$0")/../lab/lab.sh"
 lab_require

@@ -2,7 +2,8 @@
 # 34-up-retries.t - "up --timeout T" tries for up to T (issue 17, finding 3), the rules of
 # m2mvpn-connect(1):
 #   - a gateway that does not answer: charon gives up after ~4.4 s (retransmit_tries 2), and
-#     "up" initiates again with retry.network's backoff (here 1 s .. 5 s) until T; the
+#     "up" initiates again with retry.network's backoff (here 1 s .. 5 s, a step counted from
+#     the start of the attempt before, so at once after one charon gave up on) until T; the
 #     failure, exit 6, comes at the limit (T minus the 300 ms kept to tear the attempt down),
 #     never when charon first gave up;
 #   - the gateway answers again while "up" is still trying: "up" exits 0 before T;
@@ -14,7 +15,7 @@
 lab_require
 lab_require_tool
 lab_up
-plan 14
+plan 15
 
 gw_drop_ike() {
 	in_gw nft add table inet m2mt_drop &&
@@ -34,6 +35,12 @@ cmp_ok "$(tries "$M2M_ERR")" -ge 1 "... it initiated again after charon gave up 
 like "$(tail -n 1 <<< "$M2M_ERR")" "pos: gateway $LAB_GW_IP did not answer IKE_SA_INIT .*; [0-9]+ tries in [0-9.]+ s$" \
 	"... the last line says what failed and how often it was tried"
 ok "... no IKE SA left on the device" wait_until 1 eval '[ "$(lab_sa_count dev)" = 0 ]'
+# the backoff's first step (1 s) counts from the start of the attempt that charon spent
+# 4.4 s retransmitting: the next initiate follows its giving up at once
+gap=$(awk '/giving up after [0-9]+ retransmits/ && !g { split($1, t, ":"); g = (t[1] * 3600 + t[2] * 60 + t[3]) * 1000; next }
+	g && /initiating IKE_SA m2m-pos/ { split($1, t, ":"); print int((t[1] * 3600 + t[2] * 60 + t[3]) * 1000 - g); exit }' \
+	"$LAB/dev/charon.log")
+cmp_ok "${gap:-99999}" -le 400 "... the next attempt at once after charon gave up on one (${gap:-none} ms later)"
 
 # ---- the gateway answers again within the budget: up succeeds
 ip netns exec "$NS_DEV" "$M2M_BIN" -c "$M2M_CONFIG_FILE" up pos --timeout 20 \

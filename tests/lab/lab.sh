@@ -460,7 +460,9 @@ lab_link_b() {
 # lab_charon_start gw|dev: write $LAB/<n>/strongswan.conf and start charon in the namespace
 # (private mount ns, $LAB/<n>/run over /run). Ready when $LAB/<n>/run/charon.pid holds the new
 # PID and `swanctl --stats` answers on the VICI socket (10 s limit). Extra lines for the
-# charon {} section: LAB_CHARON_EXTRA_gw / LAB_CHARON_EXTRA_dev. Log: $LAB/<n>/charon.log.
+# charon {} section: LAB_CHARON_EXTRA_gw / LAB_CHARON_EXTRA_dev. Log: $LAB/<n>/charon.log, at
+# level 2 for IKE, KNL and CFG (what a failed test needs), or at charon's default level 1, as a
+# device runs it, with LAB_CHARON_LOG=quiet (the benchmarks).
 lab_charon_start() {
 	local n=$1 ns pid i
 	case $n in gw) ns=$NS_GW ;; dev) ns=$NS_DEV ;; *) lab_die "lab_charon_start gw|dev" ;; esac
@@ -536,9 +538,7 @@ ${!extra:-}
       append = yes
       flush_line = yes
       default = 1
-      ike = 2
-      knl = 2
-      cfg = 2
+$(if [ "${LAB_CHARON_LOG:-}" != quiet ]; then printf '      ike = 2\n      knl = 2\n      cfg = 2\n'; fi)
     }
   }
   syslog {

@@ -151,9 +151,14 @@ int vpn_guard_remove(const char *profile, struct m2m_err *err);
 bool vpn_guard_whole(const struct m2m_config *cfg, const struct m2m_vpn_profile *p);
 /*
  * The charon this process talks to over VICI (its pid, from the socket): the
- * guard looks for the tunnel device among its descriptors first (tunnel_if).
+ * guard looks for the tunnel device among its descriptors first (vpn_tunnel_if).
  */
 void vpn_guard_charon(int pid);
+/*
+ * The tunnel's interface into out ("" if none: no charon, or kernel ESP, where
+ * the guard knows the tunnel by its IPsec policy), guard_tunnel.c.
+ */
+void vpn_tunnel_if(char *out, size_t len);
 /* Put back the recorded rules (no gateway looked up); made anew if the tunnel device changed. */
 int vpn_guard_restore(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		      struct m2m_err *err);

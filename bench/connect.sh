@@ -9,7 +9,12 @@
 # terminated (untimed). The harness cost (starting /bin/true the same way) is measured in
 # the same run and reported; the ratio is given as measured and with it subtracted.
 #   targets: ratio <= 0.35 (swanctl spends 30-50 ms loading plugins), RSS < 5 MB,
-#   own cost (up - handshake - /bin/true) <= 2 ms, status - /bin/true <= 2 ms (both kinds)
+#   own cost (up - handshake - /bin/true) <= 2 ms, status - /bin/true <= 2 ms (both kinds).
+#   Those two were set in ms on the machine issue 17 was measured on (/bin/true 1.3 ms,
+#   swanctl --initiate 22.8 ms, 16.1 ms with the lab's plugins); this shared machine runs 1.5
+#   to 2.5 times slower on some days (a page fault costs 11 us here). So each is also given
+#   scaled to that machine by each of the three programs timed in the same run, and checked
+#   there: a target in ms holds on the machine it was set on.
 # With M2M_BIN_BASE=PATH (another build of m2mvpn-connect, e.g. main's), its `up` runs in the
 # same alternation and its own cost is printed too: a before/after under the same load.
 # usage: sudo [M2M_BIN_BASE=PATH] bench/connect.sh [N]
@@ -118,17 +123,19 @@ awk -v t="$(get tool)" -v r="$(get swanctl)" -v r2="$(get swanctl_trimmed)" -v z
 }'
 awk -v h="$(hget tool 2)" -v o="$(hget tool 3)" -v hn="$(hget tool 4)" -v sh="$(hget swanctl_trimmed 2)" -v pre="$(hget tool 5)" \
     -v o2="$(hget tool 6)" -v q1="$(hget tool 7)" -v q3="$(hget tool 8)" \
-    -v pd="$(hget paired 2)" -v pn="$(hget paired 3)" -v z="$(get null)" \
+    -v pd="$(hget paired 2)" -v pn="$(hget paired 3)" -v z="$(get null)" -v r="$(get swanctl)" -v r2="$(get swanctl_trimmed)" \
     -v bo="$(hget base 3)" -v bo2="$(hget base 6)" -v bq1="$(hget base 7)" -v bq3="$(hget base 8)" -v bt="$(get base)" \
     -v st="$(sget status)" -v sz="$(sget null)" -v ft="$(fget status)" -v fz="$(fget null)" 'BEGIN {
 	printf "charon handshake (its log: IKE_SA_INIT sent -> CHILD_SA established), median: %.1f ms in the tool'"'"'s runs (n=%d), %.1f ms in trimmed swanctl'"'"'s\n", h, hn, sh
 	printf "tool'"'"'s own cost (up - handshake - /bin/true, per run, median): %.2f ms (target <= 2 ms) %s\n", o, (o <= 2 ? "PASS" : "MISS")
-	printf "  the same in process starts (/bin/true of this run, %.1f ms): %.2f; the issue set 2 ms where /bin/true took 1.3 ms: 1.54 (information)\n", z, o / z
+	a = o * 1.3 / z; b = o * 22.8 / r; c = o * 16.1 / r2
+	m = a > b ? a : b; m = m > c ? m : c
+	printf "  scaled to the machine the target was set on, by /bin/true (1.3 ms there), swanctl --initiate (22.8) and trimmed (16.1): %.2f, %.2f, %.2f ms (target <= 2 ms) %s\n", a, b, c, (m <= 2 ? "PASS" : "MISS")
 	printf "  spread of the own cost over the runs: quartiles %.2f .. %.2f ms\n", q1, q3
 	printf "  of which charon, from the initiate request to IKE_SA_INIT sent (its log): %.1f ms (information)\n", pre
 	printf "  own cost with that counted as charon'"'"'s (as swanctl --initiate pays it too): %.2f ms (information)\n", o2
 	if (bt != "")
 		printf "base build (M2M_BIN_BASE) in the same alternation: up %.1f ms, own cost %.2f ms (quartiles %.2f .. %.2f), %.2f ms with charon'"'"'s pre-IKE_SA_INIT work counted as charon'"'"'s; this build minus the base, round by round: %+.2f ms (median of %d)\n", bt, bo, bq1, bq3, bo2, pd, pn
-	printf "status (tunnel up, alternating with /bin/true): %.1f ms vs %.1f ms: %.2f ms over a process start (target <= 2 ms) %s\n", st, sz, st - sz, (st - sz <= 2 ? "PASS" : "MISS")
-	printf "status of a fail_closed profile (guard judged; both under ip netns exec): %.1f ms vs %.1f ms: %.2f ms over a process start (target <= 2 ms) %s\n", ft, fz, ft - fz, (ft - fz <= 2 ? "PASS" : "MISS")
+	printf "status (tunnel up, alternating with /bin/true): %.1f ms vs %.1f ms: %.2f ms over a process start (target <= 2 ms) %s; scaled by /bin/true to the machine the target was set on: %.2f ms %s\n", st, sz, st - sz, (st - sz <= 2 ? "PASS" : "MISS"), (st - sz) * 1.3 / sz, ((st - sz) * 1.3 / sz <= 2 ? "PASS" : "MISS")
+	printf "status of a fail_closed profile (guard judged; both under ip netns exec): %.1f ms vs %.1f ms: %.2f ms over a process start (target <= 2 ms) %s; scaled: %.2f ms %s\n", ft, fz, ft - fz, (ft - fz <= 2 ? "PASS" : "MISS"), (ft - fz) * 1.3 / sz, ((ft - fz) * 1.3 / sz <= 2 ? "PASS" : "MISS")
 }'

@@ -124,11 +124,12 @@ static void name_of(const char *profile, char *buf, size_t len)
 	snprintf(buf, len, "vpn-%s", name);
 }
 
-static void write_record(const struct m2m_config *cfg, const char *profile, uint64_t digest,
+static bool write_record(const struct m2m_config *cfg, const char *profile, uint64_t digest,
 			 const struct vpn_creds *c)
 {
 	struct m2m_state st;
 	char name[NAME_MAX + 1], buf[600];
+	bool ok;
 	int n;
 
 	name_of(profile, name, sizeof(name));
@@ -139,9 +140,10 @@ static void write_record(const struct m2m_config *cfg, const char *profile, uint
 		     c->shared_id[0] ? " s:" : "", c->shared_id);
 	if (n <= 0 || (size_t)n >= sizeof(buf) || strchr(c->shared_id, '\n') ||
 	    m2m_state_open(&st, vpn_state_dir(cfg), NULL))
-		return;
-	m2m_state_write(&st, name, buf, (size_t)n, NULL);
+		return false;
+	ok = m2m_state_write(&st, name, buf, (size_t)n, NULL) == M2M_OK;
 	m2m_state_close(&st);
+	return ok;
 }
 
 void vpn_loaded_save(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
@@ -237,6 +239,7 @@ static bool read_record(const struct m2m_config *cfg, const char *profile, struc
 void vpn_loaded_pending(const struct m2m_config *cfg, const struct m2m_vpn_profile *p)
 {
 	struct vpn_creds c = { 0 };
+	struct m2m_state st;
 	struct record r;
 
 	/* the ids of what the last load left in charon, to take it out later */
@@ -244,7 +247,17 @@ void vpn_loaded_pending(const struct m2m_config *cfg, const struct m2m_vpn_profi
 		snprintf(c.key_id, sizeof(c.key_id), "%s", r.key);
 		snprintf(c.shared_id, sizeof(c.shared_id), "%s", r.shared);
 	}
-	write_record(cfg, p->name, 0, &c);
+	if (write_record(cfg, p->name, 0, &c))
+		return;
+	/*
+	 * no record (a full disk, say): what this load leaves in charon is known
+	 * to charon's list alone, so the list is asked again (an unlink needs no
+	 * space)
+	 */
+	if (m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL) == M2M_OK) {
+		m2m_state_remove(&st, SWEPT_NAME, NULL);
+		m2m_state_close(&st);
+	}
 }
 
 /*
@@ -445,9 +458,20 @@ void vpn_sweep_conns(struct m2m_vpn *vpn, const struct vici_node *resp, int time
 	bool all = conns != NULL;
 
 	for (const struct vici_node *c = conns ? conns->child : NULL; c; c = c->next) {
-		if (!c->value || strncmp(c->value, VPN_NAME_PREFIX, pre) != 0 ||
-		    !stale(cfg, c->value + pre))
+		struct record r;
+
+		if (!c->value || strncmp(c->value, VPN_NAME_PREFIX, pre) != 0)
 			continue;
+		if (!stale(cfg, c->value + pre)) {
+			/*
+			 * configured, but no record names it (a state directory
+			 * lost, a record set aside): only charon's list shows it
+			 * until the profile is loaded again, so no mark
+			 */
+			if (!read_record(cfg, c->value + pre, &r))
+				all = false;
+			continue;
+		}
 		VLOG(vpn, LOG_NOTICE, "%s: no longer configured; taking its connection out of charon",
 		     c->value + pre);
 		all = vpn_unload_profile(vpn, c->value + pre, true, timeout_ms) && all;

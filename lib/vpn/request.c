@@ -13,15 +13,15 @@ void vpn_disconnect(struct m2m_vpn *vpn)
 	vpn->reg_control_log = vpn->reg_list_sa = false;
 }
 
-/* Connect to charon's VICI socket if not connected yet. */
-int vpn_connect(struct m2m_vpn *vpn, struct m2m_err *err)
+/* Connect to charon's VICI socket if not connected yet, waiting at most wait_ms (-1: the limit). */
+static int connect_within(struct m2m_vpn *vpn, int wait_ms, struct m2m_err *err)
 {
 	const char *uri = vpn->cfg->charon.vici ? vpn->cfg->charon.vici : M2M_VICI_DEFAULT_URI;
 	int rc;
 
 	if (vpn->vc)
 		return M2M_OK;
-	rc = vici_connect_within(&vpn->vc, uri, vpn_cap(vpn, -1), err);
+	rc = vici_connect_within(&vpn->vc, uri, vpn_cap(vpn, wait_ms), err);
 	if (!rc) {
 		struct ucred cr;
 		socklen_t len = sizeof(cr);
@@ -37,6 +37,11 @@ int vpn_connect(struct m2m_vpn *vpn, struct m2m_err *err)
 	return rc;
 }
 
+int vpn_connect(struct m2m_vpn *vpn, struct m2m_err *err)
+{
+	return connect_within(vpn, -1, err);
+}
+
 /*
  * Connect now and register for event while the caller does its local work
  * (the lock, the records): charon reads one packet per wake, so what it has
@@ -48,10 +53,13 @@ void vpn_register_ahead(struct m2m_vpn *vpn, bool control_log)
 	bool *reg = control_log ? &vpn->reg_control_log : &vpn->reg_list_sa;
 	struct m2m_err e;
 
-	if (*reg || vpn_connect(vpn, &e))
+	/* no wait for a charon whose listen queue is full: the request after us waits, and says so */
+	if (*reg || connect_within(vpn, 0, &e))
 		return;
 	if (vici_register_ahead(vpn->vc, control_log ? "control-log" : "list-sa", vpn_cap(vpn, 1000)))
 		*reg = true;
+	else
+		vpn_disconnect(vpn); /* a fresh connection that takes no small write: a new one then */
 }
 
 /*

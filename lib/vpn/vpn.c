@@ -649,14 +649,18 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 		return M2M_ERR_NOT_FOUND;
 	deadline = m2m_now_ms() + (timeout_ms ? timeout_ms : p->timeout_ms ? p->timeout_ms : 30000);
 	outer = vpn_limit_push(vpn, deadline);
-	/* charon takes our registration for its log lines while we lock and read our records */
-	vpn_register_ahead(vpn, true);
 	/* another up (or watch) may be mid-attempt: wait for it as long as we may */
 	rc = vpn_profile_lock(vpn->cfg, p->name, (unsigned)vpn_remaining(deadline), &lock, err);
 	if (rc) {
 		vpn->limit = outer;
 		return rc;
 	}
+	/*
+	 * charon takes our registration for its log lines while we read our
+	 * records (after the lock: a connection made before a long wait for it
+	 * could meet a charon that restarted meanwhile)
+	 */
+	vpn_register_ahead(vpn, true);
 	rc = up_retrying(vpn, p, deadline, status != NULL, &st, err);
 	/* never up with its guard missing a rule (flushed while charon was connecting) */
 	if (!rc && p->fail_closed && !vpn_guard_whole(vpn->cfg, p))

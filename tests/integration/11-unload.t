@@ -99,11 +99,15 @@ like "$(cat "$LAB/dev/state/vpn.swept" 2>&1)" "^[0-9a-f-]{36} $(lab_pid charon-d
 m2m down pos
 
 # ---- a connection of ours that no record names: the state directory was lost
-lab_dev_config ghost
+lab_dev_config ghost + pos
 m2m up ghost --timeout 20
 is_rc 0 "up ghost: exit 0"
 ok "... ghost has a record" test -s "$LAB/dev/state/vpn-ghost.loaded"
 rm -rf "${LAB:?}/dev/state/"*
+m2m status pos
+is_rc 15 "status pos (ghost still configured, the state directory lost): exit 15, pos is down"
+nok "... no vpn.swept while a configured profile's connection has no record" \
+	test -e "$LAB/dev/state/vpn.swept"
 lab_dev_config pos
 m2m list
 is_rc 0 "list (ghost no longer configured, the state directory lost): exit 0"

@@ -4,6 +4,7 @@
 #   device charon SIGKILLed (stale socket file, nobody listening) -> ECONNREFUSED
 #   charon.vici points to a regular file                         -> ENOTSOCK/ECONNREFUSED
 #   charon back -> up exit 0
+#   charon restarted while up waits for the profile lock -> up talks to the new one, exit 0
 # shellcheck source=../lab/lab.sh disable=SC2034
 . "$(dirname "$0")/../lab/lab.sh"
 lab_require
@@ -37,4 +38,19 @@ m2m up pos --timeout 10
 is_rc 0 "device charon back: up exit 0"
 m2m down pos
 is_rc 0 "down exit 0"
+
+# charon restarts while "up" waits for the profile's lock (another up holds it): up talks
+# to the charon that runs once it has the lock, not to the one that ran when it started
+lab_bg holder flock "$LAB/dev/state/vpn-pos.lock" sleep 3
+sleep 0.3
+lab_bg waiter ip netns exec "$NS_DEV" "$M2M_BIN" -c "$M2M_CONFIG_FILE" up pos --timeout 20
+waiter=$LAB_BG_PID
+sleep 0.7
+lab_charon_stop dev
+lab_charon_start dev
+wait "$waiter"
+is "$?" 0 "charon restarted while up waited for the lock: up exit 0" ||
+	diag "$(cat "$LAB/log/waiter.err")"
+ok "... the tunnel is up" lab_child_installed dev
+m2m down pos
 done_testing

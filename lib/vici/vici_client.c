@@ -514,6 +514,14 @@ static int next_reply(struct vici_conn *c, const struct op *op, bool want_event,
 				return rc;
 			if (c->end_wait)
 				return M2M_OK; /* no reply in pk: the caller stops waiting */
+			/*
+			 * a charon that never stops sending events never makes a read
+			 * wait: the limit is looked at between them too (the stream
+			 * stays in step: nothing of a packet is left half read)
+			 */
+			if ((op->deadline >= 0 && remaining(op->deadline) == 0) ||
+			    (c->cancel && *c->cancel))
+				return io_fail(c, op, IO_ETIMEOUT, 0, err);
 			continue;
 		}
 		if (is_reply(pk->type) && c->ahead) {

@@ -1634,6 +1634,63 @@ static void test_client_register_ahead(void **state)
 	(void)state;
 }
 
+/* Events without a pause, and never the answer: for 1.5 s, then hang up. */
+static bool script_storm(struct server *s, int fd)
+{
+	struct vici_buf b;
+	uint64_t end;
+	struct timespec ts;
+
+	srv_skip(s, fd);
+	vici_buf_init(&b);
+	vici_add_kvs(&b, "group", "IKE");
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	end = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + 1500;
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 >= end)
+			break;
+		srv_send(s, fd, VICI_EVENT, "control-log", &b, false);
+		if (s->failed)
+			break;
+	}
+	vici_buf_free(&b);
+	s->failed = false; /* the client hung up while we still sent: expected */
+	close(fd);
+	return false;
+}
+
+/* a slow consumer: while it works, the next events are already waiting */
+static void slow_event(void *ctx, const char *event, const struct vici_node *msg)
+{
+	on_event(ctx, event, msg);
+	usleep(2000);
+}
+
+static void test_client_event_storm(void **state)
+{
+	struct events ev = { 0 };
+	struct m2m_err err = { 0 };
+	struct vici_node *resp = NULL;
+	struct timespec a, b;
+	struct vici_conn *c;
+	struct server s;
+	long ms;
+
+	server_start(&s, script_storm);
+	c = client(&s);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_err(&err, vici_request(c, "initiate", NULL, &resp, slow_event, &ev, 200, &err),
+		   M2M_ERR_TIMEOUT, "no answer from charon to 'initiate' within 200 ms");
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+	assert_true(ev.count > 0);
+	assert_true(ms < 300);
+	vici_close(c);
+	server_stop(&s);
+	(void)state;
+}
+
 /*
  * A burst in one write: a small event, one larger than the client's read-ahead
  * buffer, another small one. Each must come out whole and in order, and what
@@ -1931,6 +1988,7 @@ int main(void)
 		cmocka_unit_test(test_client_unsolicited),
 		cmocka_unit_test(test_client_read_ahead),
 		cmocka_unit_test(test_client_register_ahead),
+		cmocka_unit_test(test_client_event_storm),
 		cmocka_unit_test(test_client_misuse),
 		cmocka_unit_test(test_connect_errors),
 		cmocka_unit_test(test_connect_permission),

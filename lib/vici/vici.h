@@ -147,6 +147,12 @@ int vici_fd(const struct vici_conn *c);
  */
 bool vici_pending(const struct vici_conn *c);
 /*
+ * Whether the stream can no longer be trusted (a packet cut off by a time
+ * limit, a bad length, EOF): every later call fails; a caller that keeps the
+ * connection (an event stream) reconnects.
+ */
+bool vici_broken(const struct vici_conn *c);
+/*
  * While *flag is non-zero (set it from a signal handler), every wait of this
  * connection gives up at once, as if its time limit had passed.
  */

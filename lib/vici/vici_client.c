@@ -194,6 +194,11 @@ bool vici_pending(const struct vici_conn *c)
 	return c && c->in_off < c->in_len;
 }
 
+bool vici_broken(const struct vici_conn *c)
+{
+	return !c || c->broken;
+}
+
 int vici_fd(const struct vici_conn *c)
 {
 	return c ? c->fd : -1;

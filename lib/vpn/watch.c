@@ -431,8 +431,9 @@ static void read_events(struct m2m_vpn_watch *wa)
 
 		if (left == 0 || (!vici_pending(wa->ev) && poll(&pfd, 1, 0) <= 0))
 			return;
+		/* a time limit in the middle of a packet leaves the stream out of step: lost too */
 		if (vici_wait_event(wa->ev, on_event, wa, left, &e) != M2M_OK &&
-		    e.rc != M2M_ERR_TIMEOUT)
+		    (e.rc != M2M_ERR_TIMEOUT || vici_broken(wa->ev)))
 			events_lost(wa, &e);
 	}
 }

@@ -1365,6 +1365,39 @@ static void test_client_timeout(void **state)
 	run_timeout(script_flood, 400, 2);
 }
 
+static bool script_idle(struct server *s, int fd);
+
+/* Half an event, then nothing. */
+static bool script_half(struct server *s, int fd)
+{
+	srv_write(fd, "\x00\x00\x00\x14\x07\x03" "log", 9, false);
+	return true;
+}
+
+/* A time limit before a packet leaves the stream in step; one inside a packet does not. */
+static void test_client_broken(void **state)
+{
+	struct m2m_err err = { 0 };
+	struct vici_conn *c;
+	struct server s;
+
+	assert_true(vici_broken(NULL));
+	server_start(&s, script_idle);
+	c = client(&s);
+	assert_int_equal(vici_wait_event(c, NULL, NULL, 50, &err), M2M_ERR_TIMEOUT);
+	assert_false(vici_broken(c));
+	vici_close(c);
+	server_stop(&s);
+
+	server_start(&s, script_half);
+	c = client(&s);
+	assert_int_equal(vici_wait_event(c, NULL, NULL, 200, &err), M2M_ERR_TIMEOUT);
+	assert_true(vici_broken(c));
+	vici_close(c);
+	server_stop(&s);
+	(void)state;
+}
+
 /* Answers late: the late answer must not be taken for the next one's. */
 static bool script_late(struct server *s, int fd)
 {
@@ -1982,6 +2015,7 @@ int main(void)
 		cmocka_unit_test(test_client_partial_reads),
 		cmocka_unit_test(test_client_partial_writes),
 		cmocka_unit_test(test_client_timeout),
+		cmocka_unit_test(test_client_broken),
 		cmocka_unit_test(test_client_resync),
 		cmocka_unit_test(test_client_peer_closes),
 		cmocka_unit_test(test_client_bad_replies),

@@ -27,7 +27,10 @@ static int connect_within(struct m2m_vpn *vpn, int wait_ms, struct m2m_err *err)
 		socklen_t len = sizeof(cr);
 
 		vici_set_cancel(vpn->vc, vpn->cancel);
-		/* which charon it is: where the fail-closed guard finds the tunnel's device, whose list the sweep marks */
+		/*
+		 * which charon it is: where the fail-closed guard finds the
+		 * tunnel's device, and whose connection list the sweep marks
+		 */
 		vpn->charon_pid = 0;
 		if (getsockopt(vici_fd(vpn->vc), SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.pid > 0) {
 			vpn->charon_pid = (int)cr.pid;

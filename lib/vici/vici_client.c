@@ -1,10 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * VICI client: one connection to charon over its unix stream socket.
- *
- * The socket is non-blocking and every wait goes through poll() against a
- * deadline taken from CLOCK_MONOTONIC when the call starts, so a timeout
- * bounds the whole exchange however charon dribbles bytes or events.
+ * VICI client: the exchanges on one connection to charon (the connection
+ * itself, its time limits and raw I/O: vici_conn.c).
  *
  * VICI has no sequence numbers: charon answers the packets of a connection
  * one by one, in order, with exactly one reply each (CMD_RESPONSE or
@@ -30,411 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vici/vici.h"
-
-struct vici_conn {
-	int fd;
-	bool broken;       /* stream out of sync or closed: unusable */
-	bool busy;         /* inside a call: callbacks must not re-enter */
-	unsigned stale;    /* replies still owed for requests we gave up on */
-	unsigned ahead;    /* registrations sent ahead: their answers come before any other */
-	char ahead_name[4][64];
-	bool end_wait;     /* an event callback has seen enough: stop waiting */
-	volatile const int *cancel; /* set (from a signal handler): give up waiting */
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	/*
-	 * Read ahead: charon's events come in bursts of small packets (a log line
-	 * each), taken in one recv() instead of two per packet. dry: the last
-	 * recv() emptied the socket, so the next read waits in poll() first.
-	 */
-	size_t in_off, in_len;
-	bool dry;
-	uint8_t in[4096];
-};
-
-/* ---- time ---------------------------------------------------------------- */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Deadline for a timeout in ms; -1 for none. */
-static int64_t deadline_of(int timeout_ms)
-{
-	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-}
-
-/* What is left until deadline, as a poll() timeout. */
-static int remaining(int64_t deadline)
-{
-	int64_t left;
-
-	if (deadline < 0)
-		return -1;
-	left = deadline - now_ms();
-	if (left <= 0)
-		return 0;
-	return left > INT_MAX ? INT_MAX : (int)left;
-}
-
-/* ---- connecting ---------------------------------------------------------- */
-
-int vici_connect(struct vici_conn **out, const char *uri, struct m2m_err *err)
-{
-	return vici_connect_within(out, uri, -1, err);
-}
-
-int vici_connect_within(struct vici_conn **out, const char *uri, int timeout_ms,
-			struct m2m_err *err)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int64_t deadline = deadline_of(timeout_ms);
-	struct vici_conn *c;
-	const char *path;
-	struct stat st;
-	int fd, e;
-
-	*out = NULL;
-	if (!uri)
-		return m2m_err_set(err, M2M_ERR_CONFIG, "unsupported VICI URI '(null)'");
-	if (strncmp(uri, "unix://", 7) == 0)
-		path = uri + 7;
-	else
-		path = uri;
-	/* a relative path would depend on the cwd of whoever runs us */
-	if (path[0] != '/')
-		return m2m_err_set(err, M2M_ERR_CONFIG,
-				   "unsupported VICI URI '%s' (use unix:///path)", uri);
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return m2m_err_set(err, M2M_ERR_CONFIG, "VICI socket path too long: %s", path);
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-
-	/* non-blocking from the start: all I/O after polls, connect() included */
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "socket: %s", strerror(errno));
-	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		e = errno;
-		if (e == EINTR)
-			continue;
-		/*
-		 * A unix socket whose listen queue is full (a charon that stopped
-		 * accepting) says EAGAIN and keeps no connect in progress: ask again.
-		 */
-		if (e == EAGAIN && remaining(deadline) != 0) {
-			int t = remaining(deadline);
-
-			poll(NULL, 0, t < 0 || t > 10 ? 10 : t);
-			continue;
-		}
-		close(fd);
-		switch (e) {
-		case EAGAIN:
-			return m2m_err_set(err, M2M_ERR_TIMEOUT,
-					   "charon accepted no connection on %s within %d ms", path,
-					   timeout_ms);
-		case ENOENT:
-		case ENOTDIR:
-			return m2m_err_set(err, M2M_ERR_DAEMON,
-					   "charon is not running (no socket at %s)", path);
-		case ECONNREFUSED:
-			/*
-			 * Linux says ECONNREFUSED both for a socket nobody
-			 * listens on and for a path that is no socket at all;
-			 * only the latter is a configuration mistake.
-			 */
-			if (stat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
-				return m2m_err_set(err, M2M_ERR_DAEMON,
-						   "%s is not a VICI socket", path);
-			return m2m_err_set(err, M2M_ERR_DAEMON,
-					   "charon is not running (nothing listens on %s)", path);
-		case ENOTSOCK:
-			return m2m_err_set(err, M2M_ERR_DAEMON, "%s is not a VICI socket", path);
-		case EACCES:
-		case EPERM:
-			return m2m_err_set(err, M2M_ERR_DAEMON, "permission denied on %s", path);
-		default:
-			return m2m_err_set(err, M2M_ERR_DAEMON, "cannot connect to %s: %s", path,
-					   strerror(e));
-		}
-	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	}
-	c->fd = fd;
-	memcpy(c->path, path, strlen(path) + 1);
-	*out = c;
-	return M2M_OK;
-}
-
-void vici_set_cancel(struct vici_conn *c, volatile const int *flag)
-{
-	if (c)
-		c->cancel = flag;
-}
-
-void vici_close(struct vici_conn *c)
-{
-	if (!c)
-		return;
-	if (c->fd >= 0)
-		close(c->fd);
-	explicit_bzero(c->in, sizeof(c->in));
-	free(c);
-}
-
-bool vici_pending(const struct vici_conn *c)
-{
-	return c && c->in_off < c->in_len;
-}
-
-bool vici_broken(const struct vici_conn *c)
-{
-	return !c || c->broken;
-}
-
-int vici_fd(const struct vici_conn *c)
-{
-	return c ? c->fd : -1;
-}
-
-/* ---- raw I/O ------------------------------------------------------------- */
-
-/* Outcome of a wait: data can move, the deadline passed, or poll failed. */
-enum io_wait { IO_READY, IO_TIMEOUT, IO_ERROR };
-
-static enum io_wait wait_fd(const struct vici_conn *c, short events, int64_t deadline)
-{
-	struct pollfd p = { .fd = c->fd, .events = events };
-	int r;
-
-	for (;;) {
-		int t = remaining(deadline);
-
-		/* a cancel flag set just before poll() must still be seen: short slices */
-		if (c->cancel) {
-			if (*c->cancel)
-				return IO_TIMEOUT;
-			if (t < 0 || t > 200)
-				t = 200;
-		}
-		r = poll(&p, 1, t);
-		if (r > 0)
-			return IO_READY; /* including POLLHUP/POLLERR: the I/O call says what */
-		if (r == 0) {
-			/* poll may wake a hair early; trust the clock, not poll */
-			if (remaining(deadline) == 0 || (c->cancel && *c->cancel))
-				return IO_TIMEOUT;
-			continue;
-		}
-		if (errno != EINTR)
-			return IO_ERROR;
-	}
-}
-
-/* What failed, for the caller to turn into a message naming the operation. */
-enum io_result { IO_OK, IO_ETIMEOUT, IO_EOF, IO_ESYS };
-
-static enum io_result write_all(struct vici_conn *c, struct iovec *iov, int iovcnt,
-				int64_t deadline, size_t *done)
-{
-	struct msghdr mh = { 0 };
-	ssize_t n;
-
-	*done = 0;
-	while (iovcnt > 0) {
-		if (iov->iov_len == 0) {
-			iov++;
-			iovcnt--;
-			continue;
-		}
-		mh.msg_iov = iov;
-		mh.msg_iovlen = iovcnt;
-		/* MSG_NOSIGNAL: a dead charon must not kill us with SIGPIPE */
-		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				switch (wait_fd(c, POLLOUT, deadline)) {
-				case IO_READY:
-					continue;
-				case IO_TIMEOUT:
-					return IO_ETIMEOUT;
-				case IO_ERROR:
-					return IO_ESYS;
-				}
-			}
-			if (errno == EPIPE || errno == ECONNRESET)
-				return IO_EOF;
-			return IO_ESYS;
-		}
-		*done += n;
-		while (n > 0 && iovcnt > 0) {
-			if ((size_t)n >= iov->iov_len) {
-				n -= iov->iov_len;
-				iov++;
-				iovcnt--;
-			} else {
-				iov->iov_base = (uint8_t *)iov->iov_base + n;
-				iov->iov_len -= n;
-				n = 0;
-			}
-		}
-	}
-	return IO_OK;
-}
-
-static enum io_result read_all(struct vici_conn *c, uint8_t *p, size_t len, int64_t deadline,
-			       size_t *done)
-{
-	ssize_t n;
-
-	*done = 0;
-	while (*done < len) {
-		size_t want = len - *done;
-
-		if (c->in_off < c->in_len) {
-			n = (ssize_t)(want < c->in_len - c->in_off ? want : c->in_len - c->in_off);
-			memcpy(p + *done, c->in + c->in_off, (size_t)n);
-			c->in_off += (size_t)n;
-			*done += (size_t)n;
-			continue;
-		}
-		c->in_off = c->in_len = 0;
-		if (c->dry) {
-			n = -1;
-			errno = EAGAIN;
-		} else if (want >= sizeof(c->in)) {
-			/* a large packet straight into place */
-			n = recv(c->fd, p + *done, want, 0);
-			if (n > 0) {
-				c->dry = (size_t)n < want;
-				*done += (size_t)n;
-				continue;
-			}
-		} else {
-			n = recv(c->fd, c->in, sizeof(c->in), 0);
-			if (n > 0) {
-				c->dry = (size_t)n < sizeof(c->in);
-				c->in_len = (size_t)n;
-				continue;
-			}
-		}
-		if (n == 0)
-			return IO_EOF;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			c->dry = false;
-			switch (wait_fd(c, POLLIN, deadline)) {
-			case IO_READY:
-				continue;
-			case IO_TIMEOUT:
-				return IO_ETIMEOUT;
-			case IO_ERROR:
-				return IO_ESYS;
-			}
-		}
-		if (errno == ECONNRESET)
-			return IO_EOF;
-		return IO_ESYS;
-	}
-	return IO_OK;
-}
-
-/*
- * Context of the operation in progress, for error messages: "initiate" or
- * "register control-log". timeout_ms is what the caller asked for.
- */
-struct op {
-	const char *what;
-	int timeout_ms;
-	int64_t deadline;
-};
-
-static int io_fail(struct vici_conn *c, const struct op *op, enum io_result r, int e,
-		   struct m2m_err *err)
-{
-	switch (r) {
-	case IO_ETIMEOUT:
-		if (!op->what)
-			return m2m_err_set(err, M2M_ERR_TIMEOUT,
-					   "no event from charon within %d ms", op->timeout_ms);
-		return m2m_err_set(err, M2M_ERR_TIMEOUT,
-				   "no answer from charon to '%s' within %d ms", op->what,
-				   op->timeout_ms);
-	case IO_EOF:
-		c->broken = true;
-		return m2m_err_set(err, M2M_ERR_DAEMON, "charon closed the connection");
-	default:
-		c->broken = true;
-		return m2m_err_set(err, M2M_ERR_DAEMON, "VICI connection to %s: %s", c->path,
-				   strerror(e));
-	}
-}
-
-/*
- * Read one packet into a malloc'd buffer. A timeout before its first byte
- * leaves the connection usable; anything after does not.
- */
-static int recv_packet(struct vici_conn *c, const struct op *op, uint8_t **pkt, size_t *len,
-		       struct m2m_err *err)
-{
-	uint8_t hdr[4];
-	enum io_result r;
-	size_t done;
-	uint32_t n;
-	uint8_t *p;
-	int e;
-
-	*pkt = NULL;
-	r = read_all(c, hdr, 4, op->deadline, &done);
-	if (r != IO_OK) {
-		e = errno;
-		if (done > 0)
-			c->broken = true;
-		return io_fail(c, op, r, e, err);
-	}
-	n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
-	if (n == 0 || n > VICI_MAX_PACKET) {
-		/* we cannot find the next packet boundary any more */
-		c->broken = true;
-		return m2m_err_set(err, M2M_ERR_PROTOCOL,
-				   "VICI packet length %u from charon out of range (1..%d)", n,
-				   VICI_MAX_PACKET);
-	}
-	p = malloc(n);
-	if (!p) {
-		c->broken = true;
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory for a %u byte packet", n);
-	}
-	r = read_all(c, p, n, op->deadline, &done);
-	if (r != IO_OK) {
-		e = errno;
-		c->broken = true;
-		explicit_bzero(p, n);
-		free(p);
-		return io_fail(c, op, r, e, err);
-	}
-	*pkt = p;
-	*len = n;
-	return M2M_OK;
-}
-
-static void packet_free(uint8_t *pkt, size_t len)
-{
-	if (pkt) {
-		explicit_bzero(pkt, len);
-		free(pkt);
-	}
-}
+#include "vici/vici_conn.h"
 
 /* ---- exchanges ----------------------------------------------------------- */
 
@@ -495,7 +88,7 @@ static int next_reply(struct vici_conn *c, const struct op *op, bool want_event,
 	int rc;
 
 	for (;;) {
-		rc = recv_packet(c, op, &pk->buf, &pk->len, err);
+		rc = vc_recv_packet(c, op, &pk->buf, &pk->len, err);
 		if (rc)
 			return rc;
 		rc = vici_packet_split(pk->buf, pk->len, &pk->type, &pk->name, &pk->name_len,
@@ -506,14 +99,14 @@ static int next_reply(struct vici_conn *c, const struct op *op, bool want_event,
 			 * we wait for: we no longer know where we are.
 			 */
 			c->broken = true;
-			packet_free(pk->buf, pk->len);
+			vc_packet_free(pk->buf, pk->len);
 			pk->buf = NULL;
 			return rc;
 		}
 		if (pk->type == VICI_EVENT) {
 			rc = deliver_event(pk->name, pk->name_len, pk->body, pk->body_len, cb,
 					   ctx, err);
-			packet_free(pk->buf, pk->len);
+			vc_packet_free(pk->buf, pk->len);
 			pk->buf = NULL;
 			if (rc || want_event)
 				return rc;
@@ -524,9 +117,9 @@ static int next_reply(struct vici_conn *c, const struct op *op, bool want_event,
 			 * wait: the limit is looked at between them too (the stream
 			 * stays in step: nothing of a packet is left half read)
 			 */
-			if ((op->deadline >= 0 && remaining(op->deadline) == 0) ||
+			if ((op->deadline >= 0 && vc_remaining(op->deadline) == 0) ||
 			    (c->cancel && *c->cancel))
-				return io_fail(c, op, IO_ETIMEOUT, 0, err);
+				return vc_io_fail(c, op, IO_ETIMEOUT, 0, err);
 			continue;
 		}
 		if (is_reply(pk->type) && c->ahead) {
@@ -534,7 +127,7 @@ static int next_reply(struct vici_conn *c, const struct op *op, bool want_event,
 			struct vici_step st = { .type = VICI_EVENT_REGISTER, .name = c->ahead_name[0] };
 
 			rc = step_reply(c, op, &st, pk, err);
-			packet_free(pk->buf, pk->len);
+			vc_packet_free(pk->buf, pk->len);
 			pk->buf = NULL;
 			c->ahead--;
 			memmove(c->ahead_name[0], c->ahead_name[1], sizeof(c->ahead_name[0]) * c->ahead);
@@ -545,7 +138,7 @@ static int next_reply(struct vici_conn *c, const struct op *op, bool want_event,
 		if (is_reply(pk->type) && c->stale) {
 			/* the late answer to a request we already gave up on */
 			c->stale--;
-			packet_free(pk->buf, pk->len);
+			vc_packet_free(pk->buf, pk->len);
 			pk->buf = NULL;
 			continue;
 		}
@@ -560,7 +153,7 @@ static int unexpected(struct vici_conn *c, const struct op *op, struct packet *p
 	int type = pk->type;
 
 	c->broken = true;
-	packet_free(pk->buf, pk->len);
+	vc_packet_free(pk->buf, pk->len);
 	pk->buf = NULL;
 	if (!op->what)
 		return m2m_err_set(err, M2M_ERR_PROTOCOL,
@@ -690,16 +283,16 @@ int vici_pipeline(struct vici_conn *c, struct vici_step *steps, size_t n, vici_e
 	step_what(&steps[0], what, sizeof(what));
 	op.what = what;
 	op.timeout_ms = timeout_ms;
-	op.deadline = deadline_of(timeout_ms);
+	op.deadline = vc_deadline_of(timeout_ms);
 
 	c->busy = true;
-	r = write_all(c, iov, (int)(2 * n), op.deadline, &done);
+	r = vc_write_all(c, iov, (int)(2 * n), op.deadline, &done);
 	if (r != IO_OK) {
 		e = errno;
 		/* part of a packet on the wire: charon would read our next one as its rest */
 		if (done > 0)
 			c->broken = true;
-		rc = io_fail(c, &op, r, e, err);
+		rc = vc_io_fail(c, &op, r, e, err);
 		goto out;
 	}
 	c->end_wait = false;
@@ -713,7 +306,7 @@ int vici_pipeline(struct vici_conn *c, struct vici_step *steps, size_t n, vici_e
 		}
 		if (!rc) {
 			rc = step_reply(c, &op, &steps[i], &pk, err);
-			packet_free(pk.buf, pk.len);
+			vc_packet_free(pk.buf, pk.len);
 			pk.buf = NULL;
 			/* this one is answered; the rest still owe theirs */
 			if (rc && !c->broken)
@@ -752,7 +345,7 @@ bool vici_register_ahead(struct vici_conn *c, const char *event, int timeout_ms)
 	pkt[5] = (uint8_t)nlen;
 	memcpy(pkt + 6, event, nlen);
 	iov.iov_len = 6 + nlen;
-	r = write_all(c, &iov, 1, deadline_of(timeout_ms), &done);
+	r = vc_write_all(c, &iov, 1, vc_deadline_of(timeout_ms), &done);
 	if (r != IO_OK) {
 		/* part of a packet on the wire: charon would read our next one as its rest */
 		if (done > 0)
@@ -800,7 +393,7 @@ int vici_wait_event(struct vici_conn *c, vici_event_cb cb, void *ctx, int timeou
 	if ((rc = usable(c, err)))
 		return rc;
 	op.timeout_ms = timeout_ms;
-	op.deadline = deadline_of(timeout_ms);
+	op.deadline = vc_deadline_of(timeout_ms);
 
 	c->busy = true;
 	rc = next_reply(c, &op, true, &pk, cb, ctx, err);

@@ -214,6 +214,21 @@ static int step_check(const struct vici_step *st, struct m2m_err *err)
 	return M2M_OK;
 }
 
+/* A step's length prefix, type and name into hdr (4 + 1 + 1 + 255 bytes); its length. */
+static size_t step_header(const struct vici_step *st, size_t total, uint8_t *hdr)
+{
+	size_t nlen = strlen(st->name);
+
+	hdr[0] = (uint8_t)(total >> 24);
+	hdr[1] = (uint8_t)(total >> 16);
+	hdr[2] = (uint8_t)(total >> 8);
+	hdr[3] = (uint8_t)total;
+	hdr[4] = (uint8_t)st->type;
+	hdr[5] = (uint8_t)nlen;
+	memcpy(hdr + 6, st->name, nlen);
+	return 6 + nlen;
+}
+
 /* The reply to one step, as the step's outcome. */
 static int step_reply(struct vici_conn *c, const struct op *op, struct vici_step *st,
 		      struct packet *pk, struct m2m_err *err)
@@ -267,16 +282,9 @@ int vici_pipeline(struct vici_conn *c, struct vici_step *steps, size_t n, vici_e
 		if (total > VICI_MAX_PACKET)
 			return m2m_err_set(err, M2M_ERR_FAILURE, "VICI request '%s' too large (%zu bytes)",
 					   st->name, total);
-		hdr[i][0] = total >> 24;
-		hdr[i][1] = total >> 16;
-		hdr[i][2] = total >> 8;
-		hdr[i][3] = total;
-		hdr[i][4] = st->type;
-		hdr[i][5] = nlen;
-		memcpy(hdr[i] + 6, st->name, nlen);
 		/* headers and bodies in one sendmsg(): no copy of a body holding secrets */
 		iov[2 * i].iov_base = hdr[i];
-		iov[2 * i].iov_len = 6 + nlen;
+		iov[2 * i].iov_len = step_header(st, total, hdr[i]);
 		iov[2 * i + 1].iov_base = st->req ? st->req->data : NULL;
 		iov[2 * i + 1].iov_len = st->req ? st->req->len : 0;
 	}
@@ -331,6 +339,7 @@ void vici_end_wait(struct vici_conn *c)
 
 bool vici_register_ahead(struct vici_conn *c, const char *event, int timeout_ms)
 {
+	const struct vici_step st = { .type = VICI_EVENT_REGISTER, .name = event };
 	uint8_t pkt[4 + 1 + 1 + 63];
 	struct iovec iov = { .iov_base = pkt };
 	size_t nlen = event ? strlen(event) : 0, done;
@@ -339,12 +348,7 @@ bool vici_register_ahead(struct vici_conn *c, const char *event, int timeout_ms)
 	if (usable(c, NULL) || c->stale || c->ahead >= sizeof(c->ahead_name) / sizeof(c->ahead_name[0]) ||
 	    nlen == 0 || nlen > 63)
 		return false;
-	pkt[0] = pkt[1] = pkt[2] = 0;
-	pkt[3] = (uint8_t)(2 + nlen);
-	pkt[4] = VICI_EVENT_REGISTER;
-	pkt[5] = (uint8_t)nlen;
-	memcpy(pkt + 6, event, nlen);
-	iov.iov_len = 6 + nlen;
+	iov.iov_len = step_header(&st, 2 + nlen, pkt);
 	r = vc_write_all(c, &iov, 1, vc_deadline_of(timeout_ms), &done);
 	if (r != IO_OK) {
 		/* part of a packet on the wire: charon would read our next one as its rest */

@@ -502,12 +502,15 @@ static void serve_done(struct m2m_dm *dm, struct m2m_err *err)
 
 /*
  * How long the caller may wait for the descriptor before the next step.
- * Observed values are sampled (a change, pmin, pmax, gt, lt, st), and an
- * exchange under way has deadlines of its own (a DTLS handshake's, too,
- * without a datagram to tell it): then as often as serving always did. Idle,
- * until the Update is due or the next try, but a second at most: the wall
- * clock the lifetime counts in may jump, and libcoap's own timers wake the
- * descriptor, not us.
+ * An exchange under way has deadlines of its own (a DTLS handshake's, too,
+ * without a datagram to tell it), and so has what the objects have under way
+ * (the update engine's worker, a hook): then every SERVE_TICK_MS. Observed
+ * values are sampled (a change, gt, lt, st: every LW_OBS_SAMPLE_MS once pmin
+ * is over; pmax when due). Otherwise until the Update is due or the next try,
+ * but a second at most: the wall clock the lifetime counts in may jump, and
+ * a stop flag set by a signal that came just before the wait (and so did not
+ * cut it short) is seen then. libcoap's own timers (retransmissions) wake
+ * the descriptor.
  */
 #define SERVE_TICK_MS 50
 #define SERVE_IDLE_MS 1000
@@ -517,8 +520,12 @@ static unsigned serve_next_ms(struct m2m_dm *dm)
 	uint64_t now = m2m_now_ms(), next = SERVE_IDLE_MS, due;
 	struct timespec ts;
 
-	if (dm->upd.active || dm->obs.n || lw_obs_unconfirmed(&dm->obs) || mcoap_fd(dm->coap) < 0)
+	if (dm->upd.active || lw_obs_unconfirmed(&dm->obs) || lw_objects_busy(&dm->objs) ||
+	    mcoap_fd(dm->coap) < 0)
 		return SERVE_TICK_MS;
+	due = lw_obs_next_ms(&dm->obs, &dm->reg, dm->objs.dflt_pmin, dm->objs.dflt_pmax);
+	if (due < next)
+		next = due;
 	if (dm->obs_dirty && dm->obs_loaded) {
 		due = dm->obs_saved_at + 1000;
 		next = due <= now ? 0 : due - now < next ? due - now : next;
@@ -584,9 +591,10 @@ int m2m_dm_fd(const struct m2m_dm *dm)
 }
 
 /*
- * The application's loop, run here: the step taken, at least every
- * SERVE_TICK_MS for *stop (a signal may come just before the wait). The wait
- * is libcoap's (epoll_wait on its descriptor), and what came is handled in
+ * The application's loop, run here: the step taken, then a wait as long as
+ * the step allows (a signal cuts it short: epoll_wait is never restarted,
+ * whatever SA_RESTART says; one that came just before it is seen within
+ * SERVE_IDLE_MS). The wait is libcoap's (epoll_wait on its descriptor), and what came is handled in
  * the same call: a poll() of the descriptor first, then libcoap's epoll_wait
  * without waiting, cost a system call more a datagram (one of the 7 a block
  * of a push cost; the others: libcoap's timer set twice, its epoll_wait, the
@@ -613,8 +621,6 @@ int lw_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, bool *
 			break;
 		}
 		now = m2m_now_ms();
-		if (next > SERVE_TICK_MS)
-			next = SERVE_TICK_MS;
 		if (ms && (now >= end || end - now < next))
 			next = now >= end ? 0 : (unsigned)(end - now);
 		if (stop && *stop)

@@ -573,6 +573,8 @@ static void fw_run(struct lw_objects *s)
 	if (!f)
 		return;
 	resume(f);
+	/* a worker that ended is joined now, not at the next read of the object */
+	fw_reap(f);
 	fw_deliver(s, f);
 	pthread_mutex_lock(&f->mu);
 	reboot = f->reboot;
@@ -580,6 +582,13 @@ static void fw_run(struct lw_objects *s)
 	pthread_mutex_unlock(&f->mu);
 	if (reboot && s->cfg->dm.reboot_hook && !s->pending_hook)
 		s->pending_hook = s->cfg->dm.reboot_hook;
+}
+
+bool lw_fw_busy(const struct lw_objects *s)
+{
+	struct lw_fw *f = s->fw;
+
+	return f && (f->thread_live || f->pushing);
 }
 
 bool lw_objects_reconfigured(struct lw_objects *s)

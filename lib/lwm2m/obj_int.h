@@ -42,6 +42,8 @@ struct m2m_update_status;
 /* obj_firmware.c: after the server's Update, the install waits for a boot into its slot
    (the device's reboot hook is run then) */
 bool lw_fw_reboot_due(const struct m2m_update_status *st);
+/* obj_firmware.c: the engine's worker runs or is not joined yet, or a push is under way */
+bool lw_fw_busy(const struct lw_objects *s);
 
 /* A string value the read callbacks hand out (NULL reads as ""). */
 static inline int str(struct lw_value *v, const char *s)

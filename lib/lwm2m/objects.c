@@ -68,3 +68,8 @@ void lw_objects_run_hooks(struct lw_objects *s)
 		if (table[i]->run)
 			table[i]->run(s);
 }
+
+bool lw_objects_busy(const struct lw_objects *s)
+{
+	return s->hook_pid > 0 || s->pending_hook || s->vpn_pending || lw_fw_busy(s);
+}

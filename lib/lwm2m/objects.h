@@ -61,6 +61,12 @@ void lw_objects_free(struct lw_objects *objs);
 /* Start a pending hook (after the Execute was answered); reap finished ones. */
 void lw_objects_run_hooks(struct lw_objects *objs);
 /*
+ * Something under way that the serving loop looks at often, not only when a
+ * datagram comes: a hook running or due, a VPN Connect or Disconnect due, the
+ * update engine's worker or a push (its lines to log, its end to join).
+ */
+bool lw_objects_busy(const struct lw_objects *objs);
+/*
  * A configuration package ordered through object 5 ended (committed or
  * rolled back) since the objects were built: the configuration file is not
  * the one they were built from any more (obj_firmware.c).

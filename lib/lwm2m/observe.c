@@ -302,6 +302,33 @@ void lw_obs_tick(struct lw_observers *s, struct lw_registry *reg, unsigned dflt_
 		lw_obs_flush(s, c);
 }
 
+uint64_t lw_obs_next_ms(const struct lw_observers *s, const struct lw_registry *reg,
+			unsigned dflt_pmin, unsigned dflt_pmax)
+{
+	int64_t now = (int64_t)m2m_now_ms();
+	uint64_t next = UINT64_MAX;
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct lw_obs *o = &s->o[i];
+		uint64_t age = now > o->last_ms ? (uint64_t)(now - o->last_ms) : 0, due;
+		uint64_t pmin, pmax;
+		struct lw_attrs a;
+
+		lw_attrs_get(reg, &o->p, &a);
+		pmin = (a.set & LW_A_PMIN ? a.pmin : dflt_pmin) * 1000ull;
+		pmax = (a.set & LW_A_PMAX ? a.pmax : dflt_pmax) * 1000ull;
+		if (age < pmin)
+			due = pmin - age;
+		else
+			due = LW_OBS_SAMPLE_MS;
+		if (pmax && (age >= pmax ? 0 : pmax - age) < due)
+			due = age >= pmax ? 0 : pmax - age;
+		if (due < next)
+			next = due;
+	}
+	return next;
+}
+
 static void failed_now(struct lw_observers *s, const uint8_t *token, size_t toklen, bool reset);
 
 void lw_obs_flush(struct lw_observers *s, struct m2m_coap *c)

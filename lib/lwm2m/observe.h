@@ -138,6 +138,18 @@ void lw_obs_cancel(struct lw_observers *s, const char *path, const uint8_t *toke
  */
 void lw_obs_tick(struct lw_observers *s, struct lw_registry *reg, unsigned dflt_pmin,
 		 unsigned dflt_pmax, struct m2m_coap *c);
+/*
+ * Values are sampled (a change is seen when a value is read and compared):
+ * once a second, and at each step of the loop besides.
+ */
+#define LW_OBS_SAMPLE_MS 1000
+/*
+ * How long until an observation must be looked at again (after a tick): the
+ * end of its pmin (nothing can be sent before), else the next sample, or its
+ * pmax if that comes first. UINT64_MAX without observations.
+ */
+uint64_t lw_obs_next_ms(const struct lw_observers *s, const struct lw_registry *reg,
+			unsigned dflt_pmin, unsigned dflt_pmax);
 /* Send what is queued (after the server answered again). */
 void lw_obs_flush(struct lw_observers *s, struct m2m_coap *c);
 /* libcoap reported a notification failed: the server reset it, or is gone. */

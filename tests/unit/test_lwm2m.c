@@ -800,6 +800,55 @@ static void test_obs_state(void **state)
 }
 
 /*
+ * How long the serving loop may sleep for its observations: until pmin ends
+ * (nothing can be sent before), then a sample every LW_OBS_SAMPLE_MS, and
+ * pmax when it comes first; the defaults when the path has no attributes.
+ */
+static void test_obs_next(void **state)
+{
+	static struct lw_observers s;
+	struct lw_path p = P("/9/0/1");
+	int64_t now = (int64_t)m2m_now_ms();
+	uint64_t n;
+
+	(void)state;
+	assert_true(lw_obs_next_ms(&s, &reg, 0, 0) == UINT64_MAX); /* none: no bound from them */
+	s.n = 1;
+	s.o[0].p = p;
+	/* no attributes, no defaults: the next sample */
+	s.o[0].last_ms = now;
+	assert_int_equal(lw_obs_next_ms(&s, &reg, 0, 0), LW_OBS_SAMPLE_MS);
+	/* the default pmin (Server resource 2): not before it ends */
+	n = lw_obs_next_ms(&s, &reg, 5, 0);
+	assert_true(n > 4900 && n <= 5000);
+	s.o[0].last_ms = now - 4800;
+	n = lw_obs_next_ms(&s, &reg, 5, 0);
+	assert_true(n > 100 && n <= 200);
+	/* pmin over: sampled */
+	s.o[0].last_ms = now - 6000;
+	assert_int_equal(lw_obs_next_ms(&s, &reg, 5, 0), LW_OBS_SAMPLE_MS);
+	/* a pmax that comes before the next sample, and one that is due */
+	n = lw_obs_next_ms(&s, &reg, 5, 6);
+	assert_true(n <= 10);
+	s.o[0].last_ms = now - 5600;
+	n = lw_obs_next_ms(&s, &reg, 0, 6);
+	assert_true(n > 300 && n <= 400);
+	s.o[0].last_ms = now - 9000;
+	assert_int_equal(lw_obs_next_ms(&s, &reg, 0, 6), 0);
+	/* the path's own attributes win over the defaults */
+	assert_int_equal(lw_write_attrs(&reg, &p, "pmin=30&pmax=60", 15), 0);
+	s.o[0].last_ms = now;
+	n = lw_obs_next_ms(&s, &reg, 5, 6);
+	assert_true(n > 29900 && n <= 30000);
+	/* the soonest of several */
+	s.n = 2;
+	s.o[1].p = P("/9/0/2");
+	s.o[1].last_ms = now - 2500;
+	n = lw_obs_next_ms(&s, &reg, 3, 0);
+	assert_true(n > 400 && n <= 500);
+}
+
+/*
  * A reset of a notification (RFC 7641 3.6) of an observation made in an
  * earlier run: lost, kept across runs until the server observes the path
  * again; one made in this run is only cancelled.
@@ -1054,6 +1103,7 @@ int main(void)
 		cmocka_unit_test(test_fw_reboot_due),
 		cmocka_unit_test(test_obs_state),
 		cmocka_unit_test(test_obs_lost),
+		cmocka_unit_test_setup(test_obs_next, setup),
 		cmocka_unit_test(test_coerce_float),
 		cmocka_unit_test(test_bs_state),
 		cmocka_unit_test(test_reg_state),

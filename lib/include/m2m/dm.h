@@ -91,8 +91,10 @@ int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop,
  * answers the datagrams that came, sends due notifications, starts the
  * Update (or the Register, or a retry) when due and takes its answer when it
  * is in; then sets *next_ms to the longest the caller may wait before the
- * next step (about 50 ms while observations are taken, because their values
- * are sampled, or an exchange is under way; up to a second when idle).
+ * next step: about 50 ms while an exchange is under way (or the update
+ * engine works); while observations are taken, until the next sample of
+ * their values (once a second after pmin) or their pmax; up to a second
+ * when idle.
  * Problems with the server are logged and retried, not returned: OK, or
  * USAGE if next_ms is NULL.
  */

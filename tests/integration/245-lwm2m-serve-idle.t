@@ -1,0 +1,66 @@
+#!/bin/bash
+# An always-on client (--serve) sleeps while nothing is due: a meter on a battery, or any
+# device on a 10-year budget, must not wake twenty times a second to find nothing to do.
+# Counted by the kernel: the voluntary context switches of the process (one per wait that
+# slept), over 5 s each: idle; while the server observes a value that never changes (its
+# samples once a second); while it observes the current time with pmin 0 (a new value each
+# second: still notified each second). A SIGTERM still ends it at once, with its
+# De-register. Before, the loop woke every 50 ms in all three. Against the project's own
+# test server (tests/tools/lw-observer.py); what is checked is our process, not the protocol.
+. "$(dirname "$0")/lwm2m-lib.sh"
+command -v python3 >/dev/null || skip_all "python3 not installed"
+plan 9
+port=$(free_port)
+observer_lab "$port" "it-idle-$port" "lifetime: 60s"
+bg "$T/serve.log" "$BIN/m2mdm-status" --serve -v
+pid=$BG_PID
+wait_for "$T/srv.log" '"event":"register"' 10
+ok $? "--serve registered"
+
+waits() { awk '/^voluntary_ctxt_switches/ { print $2 }' "/proc/$pid/status"; }
+# window: the waits of the next 5 s (in $n) and the notifications of PATH in them (in $notes)
+window() {
+	local a b n0
+	n0=$(grep -c "\"event\":\"notify\",\"path\":\"${1:-none}\"" "$T/srv.log")
+	a=$(waits)
+	sleep 5
+	b=$(waits)
+	n=$((b - a))
+	notes=$(($(grep -c "\"event\":\"notify\",\"path\":\"${1:-none}\"" "$T/srv.log") - n0))
+}
+
+sleep 1.5 # the registration's own exchange is over
+window
+diag "idle: $n waits in 5 s"
+[ "$n" -le 15 ]
+ok $? "idle: at most about a wake a second ($n waits in 5 s; every 50 ms would be 100)"
+
+ctl observe /1/0/1 # the Server object's Lifetime: 60 all along
+wait_for "$T/srv.log" '"event":"observe","path":"/1/0/1","code":"2.05"' 5
+ok $? "the server observes /1/0/1"
+sleep 1
+window /1/0/1
+diag "observing a constant: $n waits, $notes notifications in 5 s"
+[ "$n" -le 15 ] && [ "$notes" = 0 ]
+ok $? "observing a value that does not change: sampled about once a second ($n waits), nothing sent"
+
+ctl observe /3/0/13 # Current Time: a new value every second
+wait_for "$T/srv.log" '"event":"observe","path":"/3/0/13","code":"2.05"' 5
+ok $? "the server observes /3/0/13"
+sleep 1
+window /3/0/13
+diag "observing the current time: $n waits, $notes notifications in 5 s"
+[ "$notes" -ge 4 ]
+ok $? "a value that changes every second is notified about every second ($notes in 5 s)"
+[ "$n" -le 30 ]
+ok $? "and the loop sleeps between ($n waits in 5 s; every 50 ms would be 100)"
+
+t0=$(date +%s%N)
+kill -TERM "$pid"
+for ((i = 0; i < 60; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+ms=$((($(date +%s%N) - t0) / 1000000))
+! kill -0 "$pid" 2>/dev/null && [ "$ms" -le 2000 ]
+ok $? "SIGTERM ends it within 2 s ($ms ms)"
+grep -q '"event":"deregister"' "$T/srv.log"
+ok $? "with its De-register"
+done_testing

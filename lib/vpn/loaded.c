@@ -417,6 +417,27 @@ static bool stale(const struct m2m_config *cfg, const char *profile)
 	return n > 0 && n <= 32 && profile[n] == '\0' && !m2m_config_profile(cfg, profile);
 }
 
+/*
+ * A profile no longer configured, taken out of charon under its own lock: a
+ * run of the configuration before may still be bringing it up or down (and
+ * holds the lock); then it is left to a later run. False if not taken out.
+ */
+static bool sweep_one(struct m2m_vpn *vpn, const char *profile, int timeout_ms)
+{
+	int fd = -1;
+	bool ok;
+
+	if (vpn_profile_lock(vpn->cfg, profile, 0, &fd, NULL) != M2M_OK) {
+		VLOG(vpn, LOG_INFO, "%s: no longer configured, but another run holds it; left for later",
+		     profile);
+		return false;
+	}
+	VLOG(vpn, LOG_NOTICE, "%s: no longer configured; taking it out of charon", profile);
+	ok = vpn_unload_profile(vpn, profile, true, timeout_ms);
+	m2m_state_unlock(fd);
+	return ok;
+}
+
 /* See vpn_int.h. */
 bool vpn_sweep_records(struct m2m_vpn *vpn, int timeout_ms)
 {
@@ -438,8 +459,7 @@ bool vpn_sweep_records(struct m2m_vpn *vpn, int timeout_ms)
 		snprintf(profile, sizeof(profile), "%.*s", (int)(n - 11), de->d_name + 4);
 		if (!stale(cfg, profile))
 			continue;
-		VLOG(vpn, LOG_NOTICE, "%s: no longer configured; taking it out of charon", profile);
-		vpn_unload_profile(vpn, profile, true, timeout_ms);
+		sweep_one(vpn, profile, timeout_ms);
 		/* charon is gone or does not answer: not at the command's expense */
 		if ((dead = !vpn->vc))
 			break;
@@ -472,9 +492,7 @@ void vpn_sweep_conns(struct m2m_vpn *vpn, const struct vici_node *resp, int time
 				all = false;
 			continue;
 		}
-		VLOG(vpn, LOG_NOTICE, "%s: no longer configured; taking its connection out of charon",
-		     c->value + pre);
-		all = vpn_unload_profile(vpn, c->value + pre, true, timeout_ms) && all;
+		all = sweep_one(vpn, c->value + pre, timeout_ms) && all;
 		if (!vpn->vc)
 			return;
 	}

@@ -11,7 +11,9 @@
 #     terminates its SAs and removes its connection, its key and its record; also a
 #     connection named m2m-<x> that no record names (state directory lost), and one whose
 #     record is damaged; a record is written ahead of every load, so charon's own list
-#     (get-conns) is asked once per charon (vpn.swept), not by every run.
+#     (get-conns) is asked once per charon (vpn.swept), not by every run; a removed profile
+#     whose lock another run holds (an up or down under the configuration before) is left
+#     to a later run.
 # Read from charon itself: swanctl --list-conns / --list-sas / --list-pols / --list-certs.
 # shellcheck source=../lab/lab.sh disable=SC2034
 . "$(dirname "$0")/../lab/lab.sh"
@@ -126,4 +128,26 @@ is_rc 0 "list (ghost no longer configured, its record damaged): exit 0"
 nok "... m2m-ghost removed from charon" has_conn ghost
 ok "... the damaged record set aside" test -e "$LAB/dev/state/vpn-ghost.loaded.bad"
 is "$(getconns)" "$((n + 1))" "... charon's connections listed again (what the record named is unknown)"
+
+# ---- a profile removed while a run of the configuration before holds it (its lock, as an
+# up or down of it does): left to a later run, not pulled from under that one
+lab_dev_config ghost + pos
+m2m up ghost --timeout 20
+is_rc 0 "up ghost (to be removed while another run holds it): exit 0"
+lab_dev_config pos
+lab_bg holder python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "a"); fcntl.flock(f, fcntl.LOCK_EX); print("held", flush=True); time.sleep(60)' \
+	"$LAB/dev/state/vpn-ghost.lock"
+wait_until 5 grep -q held "$LAB/log/holder.out"
+ok "... another process holds ghost's lock" grep -q held "$LAB/log/holder.out"
+m2m list
+is_rc 0 "list (ghost no longer configured, its lock held): exit 0"
+ok "... m2m-ghost left in charon while that run holds it" has_conn ghost
+nok "... its SA left up" no_sa
+ok "... its record kept: the next run looks again" test -s "$LAB/dev/state/vpn-ghost.loaded"
+lab_stop holder
+m2m list
+is_rc 0 "list (the lock released): exit 0"
+nok "... m2m-ghost removed from charon now" has_conn ghost
+ok "... its SA terminated" wait_until 1 no_sa
 done_testing

@@ -575,6 +575,9 @@ static void fw_run(struct lw_objects *s)
 	resume(f);
 	/* a worker that ended is joined now, not at the next read of the object */
 	fw_reap(f);
+	/* a push whose blocks stopped coming ends here too, whether or not the server reads */
+	if (f->pushing && m2m_now_ms() - f->push_at > PUSH_IDLE_MS)
+		push_stop(f);
 	fw_deliver(s, f);
 	pthread_mutex_lock(&f->mu);
 	reboot = f->reboot;

@@ -91,16 +91,28 @@ static int ask(struct upd_fetch_io *io, struct m2m_coap *c, const char *path, co
 				 left < stall_ms ? left : stall_ms, io->err);
 }
 
-/* The answer to the block asked for (mcoap_get_block's wait, on the request started) */
-static int answer(struct m2m_coap *c, struct m2m_coap_msg *resp, uint8_t **body,
-		  struct m2m_err *err)
+/*
+ * The answer to the block asked for (mcoap_get_block's wait, on the request
+ * started); a stop is looked at every 100 ms of it, as the http pull's
+ * progress callback does: a cancel or the client's end must not wait for a
+ * silent server's stall bound.
+ */
+static int answer(struct upd_fetch_io *io, struct m2m_coap *c, struct m2m_coap_msg *resp,
+		  uint8_t **body)
 {
+	const struct upd_fetch_opts *o = io->o;
+
 	while (!mcoap_poll(c)) {
 		uint64_t left = mcoap_wait_ms(c);
 
+		if (o->stop && *o->stop) {
+			mcoap_discard(c);
+			return m2m_err_set(io->err, M2M_ERR_TIMEOUT, "%s: stopped at byte %" PRIu64,
+					   o->url, io->st->offset);
+		}
 		mcoap_process(c, (unsigned)(left < 100 ? (left ? left : 1) : 100));
 	}
-	return mcoap_finish(c, resp, body, err);
+	return mcoap_finish(c, resp, body, io->err);
 }
 
 /*
@@ -153,7 +165,7 @@ static int pull(struct upd_fetch_io *io, struct m2m_coap *c, const char *path, c
 		bool next;
 		int rc2;
 
-		rc = answer(c, &resp, &body, io->err);
+		rc = answer(io, c, &resp, &body);
 		if (rc == M2M_ERR_PROTOCOL && st->offset && !restarted) {
 			/* another ETag, or an answer from byte 0: the resume is not to be had */
 			restarted = true;

@@ -53,6 +53,8 @@ int eng_push_fetch(struct m2m_update *u, struct upd_record *rec, struct m2m_err 
 	if (u->push_rc) {
 		*err = u->push_err;
 		eng_name_refused(rec, u->push_m.name[0] ? &u->push_m : NULL);
+		/* out of time: failed, not left to resume (a push cannot be resumed) */
+		rec->offset = UPD_NO_RESUME;
 		return u->push_rc;
 	}
 	if (u->pushed) {
@@ -177,6 +179,13 @@ int m2m_update_push(struct m2m_update *u, uint64_t offset, const void *data, siz
 		return m2m_err_set(err, M2M_ERR_USAGE, "push: no push under way");
 	if (len && offset == u->push_last && offset + len == u->push_len)
 		return M2M_OK; /* the last block again: a retransmission */
+	/* the run's bound holds for a push too: a block now and then must not keep it (and the
+	   update lock) for ever */
+	if (m2m_now_ms() >= u->deadline) {
+		m2m_err_set(err, M2M_ERR_TIMEOUT, "push: not complete within update.timeout (%" PRIu64
+			    " bytes came)", u->push_len);
+		return refuse(u, M2M_ERR_TIMEOUT, err);
+	}
 	if (offset != u->push_len)
 		return m2m_err_set(err, M2M_ERR_PROTOCOL,
 				   "push: a block at byte %" PRIu64 ", and %" PRIu64 " bytes came so far",

@@ -8,9 +8,11 @@
 # journal says idle, and nothing comes back later. Then a package pulled and held
 # (Downloaded, 2) is cancelled with a NULL Package ("\0", application/octet-stream): its
 # payload is removed, Update is refused (4.05: not Downloaded), and a new Package URI is
-# taken and pulled again. Against the project's CoAP peer (tests/tools/lw-observer.py).
+# taken and pulled again. A coap pull from a server that never answers stops at a cancel
+# and at SIGTERM at once, not at its block's stall bound. Against the project's CoAP peer
+# (tests/tools/lw-observer.py).
 . "$(dirname "$0")/lwm2m-fw-lib.sh"
-plan 15
+plan 20
 
 fw_vendor
 W=$T/www
@@ -26,6 +28,7 @@ for ((i = 0; i < 100; i++)); do ss -Hltn "sport = :$hp" | grep -q . && break; sl
 port=$(free_port)
 fw_device "$port"
 bg "$T/serve.log" "$BIN/m2mdm-status" --serve -v
+serve=$BG_PID
 wait_for "$T/srv.log" '"event":"register"' 20
 ok $? "the client registered"
 DL=$T/state/update
@@ -67,5 +70,35 @@ ctl exec /5/0/2
 is "$(answer exec /5/0/2)" 4.05 "Update after the cancel: 4.05 (not Downloaded)"
 [ ! -e "$T/calls" ]
 ok $? "no installer was called"
+
+# ---- a coap pull from a server that takes the request and never answers: a cancel stops
+# the pull at once (not at the block's stall bound, about a minute), so the next Package
+# URI is taken (E.6: Idle takes one); and a SIGTERM ends the client at once
+sp=$(free_port)
+bg "$T/silent.log" python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", int(sys.argv[1])))
+print("bound", flush=True)
+while True: print(len(s.recvfrom(2048)[0]), flush=True)' "$sp"
+wait_for "$T/silent.log" bound 5
+ctl write /5/0/1 "coap://127.0.0.1:$sp/fw.pkg"
+is "$(answer write /5/0/1 4) $(read_until /5/0/3 1 5)" "2.04 1" \
+	"a coap Package URI whose server never answers: State Downloading (1)"
+wait_for "$T/silent.log" '^[0-9]' 5
+sleep 1
+ctl write /5/0/1
+is "$(answer write /5/0/1 5) $(read_until /5/0/3 0 1)" "2.04 0" "cancelled: 2.04, State Idle (0)"
+ctl write /5/0/1 "http://127.0.0.1:$hp/small.pkg"
+is "$(answer write /5/0/1 6) $(read_until /5/0/3 2 20)" "2.04 2" \
+	"the next Package URI is taken at once (the coap pull stopped), and Downloaded (2)"
+ctl write /5/0/1
+answer write /5/0/1 7 >/dev/null
+ctl write /5/0/1 "coap://127.0.0.1:$sp/fw.pkg"
+is "$(answer write /5/0/1 8) $(read_until /5/0/3 1 5)" "2.04 1" "again a coap pull that gets no answer"
+t0=$(date +%s%N)
+kill -TERM "$serve"
+for ((i = 0; i < 100; i++)); do kill -0 "$serve" 2>/dev/null || break; sleep 0.05; done
+ms=$((($(date +%s%N) - t0) / 1000000))
+! kill -0 "$serve" 2>/dev/null && [ "$ms" -le 2000 ]
+ok $? "SIGTERM ends the client within 2 s during that pull ($ms ms; the stall bound is 60 s)"
 [ "$_fail" = 0 ] || { diag "$(tail -30 "$T/srv.log")"; diag "$(tail -30 "$T/serve.log.err")"; }
 done_testing

@@ -49,6 +49,17 @@ bool m2m_boot_id(char out[37]);
  */
 bool m2m_proc_stat(int pid, char *state, int *pgrp, uint64_t *start);
 
+struct addrinfo;
+/*
+ * getaddrinfo(host, port, hints) waited for at most timeout_ms (a silent name
+ * server cannot hold the caller past its limit): *out for freeaddrinfo();
+ * UNREACHABLE if the name does not resolve or not in time.
+ */
+int m2m_resolve(const char *host, const char *port, const struct addrinfo *hints,
+		unsigned timeout_ms, struct addrinfo **out, struct m2m_err *err);
+/* The limit of a lookup whose caller has none of its own: glibc's two tries of one server. */
+#define M2M_RESOLVE_MS 10000
+
 /* Uniform random number in [0, n). */
 uint32_t m2m_random_below(uint32_t n);
 

@@ -71,6 +71,7 @@ struct m2m_coap_opts {
 	 */
 	unsigned local_port;
 	size_t max_body;              /* largest body received (request or answer); 0: 64 KiB */
+	unsigned resolve_ms;          /* the server's name looked up within this; 0: M2M_RESOLVE_MS */
 };
 
 #define M2M_COAP_MAX_BODY (64 * 1024)

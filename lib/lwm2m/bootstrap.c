@@ -645,6 +645,7 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_log_
 	if (rc)
 		goto out;
 	store_key = o.store_key;
+	o.resolve_ms = timeout_ms ? timeout_ms : 1;
 	rc = mcoap_open(&o, bs_request, &bs, &c, err);
 	m2m_secret_wipe(&key);
 	for (size_t i = 0; !rc && i < sizeof(paths) / sizeof(paths[0]); i++)

@@ -229,7 +229,7 @@ static int do_register(struct health *h, struct m2m_err *err)
 			return m2m_err_set(err, M2M_ERR_TIMEOUT, "out of time after the bootstrap");
 		}
 	}
-	rc = m2m_dm_open(h->cfg, &dm, err);
+	rc = lw_dm_open(h->cfg, left, &dm, err);
 	if (!rc) {
 		m2m_dm_set_log(dm, h->o->log, h->o->log_ctx);
 		rc = m2m_dm_register(dm, left, err);

@@ -118,7 +118,9 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 		if (rc)
 			goto out;
 	}
-	rc = m2m_dm_open(cfg, &dm, err);
+	used = m2m_now_ms() - start;
+	/* a report run's name lookup within what is left of its bound */
+	rc = lw_dm_open(cfg, o->serve ? 0 : used >= budget ? 1 : (unsigned)(budget - used), &dm, err);
 	if (rc)
 		goto out;
 	m2m_dm_set_log(dm, o->log, o->log_ctx);

@@ -276,6 +276,10 @@ int upd_fetch_coap(struct upd_fetch_io *io)
 	/* the last whole block is where it resumes */
 	if ((rc = upd_io_rewind(io, st->offset - st->offset % bs)))
 		return rc;
+	/* the name looked up within the pull's time and its stall bound */
+	co.resolve_ms = upd_io_left_ms(io);
+	if (!co.resolve_ms || co.resolve_ms > (o->stall_ms ? o->stall_ms : 60000))
+		co.resolve_ms = o->stall_ms ? o->stall_ms : 60000;
 	if ((rc = mcoap_open(&co, no_requests, NULL, &c, io->err)))
 		return rc;
 	mcoap_on_next_block(c, next_wanted, io);

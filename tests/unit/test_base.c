@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,6 +329,33 @@ static void test_hex(void **state)
 	assert_false(m2m_unhex("0011223344", b, sizeof(b), &n)); /* too long */
 }
 
+/* m2m_resolve: what getaddrinfo gives, within the limit; a lookup that fails says which name */
+static void test_resolve(void **state)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM }, *ai = NULL;
+	struct m2m_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(m2m_resolve("127.0.0.1", "5683", &hints, 1000, &ai, &err), M2M_OK);
+	assert_non_null(ai);
+	assert_int_equal(ai->ai_family, AF_INET);
+	assert_int_equal(ntohs(((struct sockaddr_in *)ai->ai_addr)->sin_port), 5683);
+	freeaddrinfo(ai);
+	/* /etc/hosts names localhost on every Debian system */
+	assert_int_equal(m2m_resolve("localhost", NULL, &hints, 1000, &ai, &err), M2M_OK);
+	freeaddrinfo(ai);
+	/* a service that is no number and no name in /etc/services */
+	assert_int_equal(m2m_resolve("127.0.0.1", "no-such-service-m2m", &hints, 1000, &ai, &err),
+			 M2M_ERR_UNREACHABLE);
+	assert_null(ai);
+	assert_non_null(strstr(err.msg, "127.0.0.1: "));
+	/* many in a row: each lookup's block is freed by whichever side ends last */
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(m2m_resolve("127.0.0.1", "1", &hints, 1000, &ai, &err), M2M_OK);
+		freeaddrinfo(ai);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -339,6 +368,7 @@ int main(void)
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_resolve),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -98,13 +98,14 @@ struct upd_fetch_opts {
  * OK: the whole resource is in the file (st->offset == st->total). Errors:
  * CONFIG (not a URL of ours, unsupported scheme), UNREACHABLE (no
  * connection, dropped), TIMEOUT (the time bound, or a stall), AUTH_REMOTE
- * (the server's TLS certificate or DTLS credentials refused), AUTH_LOCAL
+ * (the server's TLS certificate or DTLS credentials refused), CLOCK (https:
+ * a certificate of the server's chain expired or not yet valid), AUTH_LOCAL
  * (the server refused us: 401, 403, 4.01, 4.03), NOT_FOUND (404, 4.04),
- * PROTOCOL (a bad answer, or more than max), INTEGRITY (not the expected
- * size), STORAGE (not enough space: before the first byte when the size is
- * known, or a write that failed), DEVICE (http or https, and libcurl.so.4
- * is not installed: it is loaded on the first such pull), or the sink's or
- * checkpoint's error.
+ * PROTOCOL (a bad answer, a redirect not followed, or more than max),
+ * INTEGRITY (not the expected size), STORAGE (not enough space: before the
+ * first byte when the size is known, or a write that failed), DEVICE (http
+ * or https, and libcurl.so.4 is not installed: it is loaded on the first
+ * such pull), or the sink's or checkpoint's error.
  */
 int upd_fetch(const struct upd_fetch_opts *o, struct upd_fetch_state *st, struct m2m_err *err);
 

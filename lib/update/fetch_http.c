@@ -14,31 +14,20 @@
  */
 #include <ctype.h>
 #include <dlfcn.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/x509_vfy.h>
 
 #include "base/base.h"
 #include "update/fetch.h"
-
-struct http {
-	struct upd_fetch_io *io;
-	bool ranged;            /* this request asked for the bytes from st->offset on */
-	long code;              /* the status of the answer whose headers are arriving */
-	char etag[132];
-	bool has_range, range_star, has_len;
-	uint64_t range_first, range_total, len;
-	bool decided;           /* the final answer's headers judged: its body may come */
-	bool complete;          /* 416: we have it all; its body is not ours */
-	bool restart;           /* a 200 to a Range: ask again for the whole */
-	int rc;                 /* our verdict that stopped the transfer */
-};
+#include "update/fetch_http.h"
 
 /*
  * libcurl is loaded with dlopen() on the first http or https pull, not when a
@@ -51,12 +40,15 @@ static struct {
 	bool ok;
 	CURLcode (*global_init)(long);
 	const char *(*easy_strerror)(CURLcode);
+	curl_version_info_data *(*version_info)(CURLversion);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
 	CURL *(*easy_init)(void);
 	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
 	CURLcode (*easy_perform)(CURL *);
 	void (*easy_cleanup)(CURL *);
 	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
 	void (*slist_free_all)(struct curl_slist *);
+	bool openssl; /* its TLS is OpenSSL's (or a fork's): its verify result is an X509_V_ERR_* */
 } cl;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -70,72 +62,97 @@ static void curl_init(void)
 		return;
 	*(void **)&cl.global_init = dlsym(h, "curl_global_init");
 	*(void **)&cl.easy_strerror = dlsym(h, "curl_easy_strerror");
+	*(void **)&cl.version_info = dlsym(h, "curl_version_info");
+	*(void **)&cl.easy_getinfo = dlsym(h, "curl_easy_getinfo");
 	*(void **)&cl.easy_init = dlsym(h, "curl_easy_init");
 	*(void **)&cl.easy_setopt = dlsym(h, "curl_easy_setopt");
 	*(void **)&cl.easy_perform = dlsym(h, "curl_easy_perform");
 	*(void **)&cl.easy_cleanup = dlsym(h, "curl_easy_cleanup");
 	*(void **)&cl.slist_append = dlsym(h, "curl_slist_append");
 	*(void **)&cl.slist_free_all = dlsym(h, "curl_slist_free_all");
-	if (!cl.global_init || !cl.easy_strerror || !cl.easy_init || !cl.easy_setopt ||
-	    !cl.easy_perform || !cl.easy_cleanup || !cl.slist_append || !cl.slist_free_all) {
+	if (!cl.global_init || !cl.easy_strerror || !cl.version_info || !cl.easy_getinfo ||
+	    !cl.easy_init || !cl.easy_setopt || !cl.easy_perform || !cl.easy_cleanup ||
+	    !cl.slist_append || !cl.slist_free_all) {
 		dlclose(h);
 		return;
 	}
 	/* kept loaded: libcurl's global state (and OpenSSL's) outlives any one pull */
 	curl_init_rc = cl.global_init(CURL_GLOBAL_DEFAULT);
+	{
+		const curl_version_info_data *v = cl.version_info(CURLVERSION_NOW);
+		const char *tls = v && v->ssl_version ? v->ssl_version : "";
+
+		cl.openssl = !strncmp(tls, "OpenSSL/", 8) || !strncmp(tls, "LibreSSL/", 9) ||
+			     !strncmp(tls, "BoringSSL", 9) || !strncmp(tls, "quictls/", 8);
+	}
 	cl.ok = true;
 }
 
-/* A header's value: leading and trailing blanks off, NUL-terminated into out */
-static void header_value(const char *v, size_t len, char *out, size_t outlen)
+/*
+ * A header's value: leading and trailing blanks off, NUL-terminated into out.
+ * False if it does not fit (it is then cut): a value judged must be whole.
+ */
+static bool header_value(const char *v, size_t len, char *out, size_t outlen)
 {
+	bool whole;
+
 	while (len && (*v == ' ' || *v == '\t'))
 		v++, len--;
 	while (len && isspace((unsigned char)v[len - 1]))
 		len--;
-	if (len >= outlen)
+	whole = len < outlen;
+	if (!whole)
 		len = outlen - 1;
 	memcpy(out, v, len);
 	out[len] = 0;
+	return whole;
 }
 
+/* 1*DIGIT into 64 bits (none: false; more than 64 bits hold: false) */
 static bool parse_u64(const char **p, uint64_t *out)
 {
-	char *end;
+	const char *s = *p;
+	uint64_t n = 0;
 
-	if (!isdigit((unsigned char)**p))
+	if (!isdigit((unsigned char)*s))
 		return false;
-	errno = 0;
-	*out = strtoull(*p, &end, 10);
-	if (errno)
-		return false;
-	*p = end;
+	for (; isdigit((unsigned char)*s); s++) {
+		unsigned d = (unsigned)(*s - '0');
+
+		if (n > (UINT64_MAX - d) / 10)
+			return false;
+		n = n * 10 + d;
+	}
+	*out = n;
+	*p = s;
 	return true;
 }
 
-/* Content-Range (RFC 7233 4.2): "bytes FIRST-LAST/TOTAL" (TOTAL may be "*"), or "bytes *" "/TOTAL" */
-static void parse_content_range(struct http *h, const char *v)
+/*
+ * RFC 9110 14.4:
+ *   Content-Range     = range-unit SP ( range-resp / unsatisfied-range )
+ *   range-resp        = incl-range "/" ( complete-length / "*" )
+ *   incl-range        = first-pos "-" last-pos
+ *   unsatisfied-range = "*" "/" complete-length
+ * invalid if last-pos < first-pos, or complete-length <= last-pos.
+ */
+bool upd_http_content_range(const char *v, struct upd_http_range *r)
 {
-	uint64_t last;
-
+	memset(r, 0, sizeof(*r));
 	if (strncasecmp(v, "bytes ", 6))
-		return;
+		return false;
 	v += 6;
 	if (*v == '*') {
 		v++;
-		if (*v++ != '/' || !parse_u64(&v, &h->range_total))
-			return;
-		h->range_star = h->has_range = true;
-		return;
+		r->star = true;
+		return *v++ == '/' && parse_u64(&v, &r->total) && !*v;
 	}
-	if (!parse_u64(&v, &h->range_first) || *v++ != '-' || !parse_u64(&v, &last) ||
-	    last < h->range_first || *v++ != '/')
-		return;
+	if (!parse_u64(&v, &r->first) || *v++ != '-' || !parse_u64(&v, &r->last) ||
+	    r->last < r->first || *v++ != '/')
+		return false;
 	if (*v == '*')
-		h->range_total = 0;
-	else if (!parse_u64(&v, &h->range_total) || last >= h->range_total)
-		return;
-	h->has_range = true;
+		return !v[1]; /* total 0: not known */
+	return parse_u64(&v, &r->total) && !*v && r->total > r->last;
 }
 
 /* the saved ETag may go in If-Range: a strong one only (RFC 7233 3.2) */
@@ -148,7 +165,7 @@ static bool strong_etag(const char *e)
  * The final answer's headers are all in: is its body the rest of our file,
  * the whole from byte 0, or not ours at all? false stops the transfer.
  */
-static bool decide(struct http *h)
+static bool decide(struct upd_http *h)
 {
 	struct upd_fetch_io *io = h->io;
 	struct upd_fetch_state *st = io->st;
@@ -156,7 +173,7 @@ static bool decide(struct http *h)
 
 	switch (h->code) {
 	case 206:
-		if (!h->ranged || !h->has_range || h->range_star || h->range_first != st->offset) {
+		if (!h->ranged || !h->has_range || h->range.star || h->range.first != st->offset) {
 			h->rc = m2m_err_set(io->err, M2M_ERR_PROTOCOL,
 					    "%s: a 206 that does not start at byte %" PRIu64, url,
 					    st->offset);
@@ -167,7 +184,7 @@ static bool decide(struct http *h)
 			h->restart = true;
 			return false;
 		}
-		if (h->range_total && (h->rc = upd_io_total(io, h->range_total)))
+		if (h->range.total && (h->rc = upd_io_total(io, h->range.total)))
 			return false;
 		if (!st->etag[0])
 			snprintf(st->etag, sizeof(st->etag), "%s", h->etag);
@@ -185,7 +202,7 @@ static bool decide(struct http *h)
 		break;
 	case 416:
 		/* nothing from our offset on: whole if the server's size is ours */
-		if (h->ranged && ((h->has_range && h->range_star && h->range_total == st->offset) ||
+		if (h->ranged && ((h->has_range && h->range.star && h->range.total == st->offset) ||
 				  (!h->has_range && io->o->expected == st->offset))) {
 			h->complete = true;
 			st->total = st->offset;
@@ -212,46 +229,76 @@ static bool decide(struct http *h)
 	return true;
 }
 
-static size_t on_header(char *b, size_t size, size_t n, void *ctx)
+void upd_http_start(struct upd_http *h, struct upd_fetch_io *io)
 {
-	struct http *h = ctx;
-	size_t len = size * n;
+	memset(h, 0, sizeof(*h));
+	h->io = io;
+	h->ranged = io->st->offset > 0;
+}
 
+/* The status code of a status line (RFC 9112 4: HTTP-version SP 3DIGIT SP ...); 0: none */
+static long status_code(const char *b, size_t len)
+{
+	const char *p = memchr(b, ' ', len);
+	size_t at = p ? (size_t)(p - b) + 1 : len;
+
+	if (len - at < 3 || !isdigit((unsigned char)b[at]) || !isdigit((unsigned char)b[at + 1]) ||
+	    !isdigit((unsigned char)b[at + 2]) || (len - at > 3 && isdigit((unsigned char)b[at + 3])))
+		return 0;
+	return (b[at] - '0') * 100 + (b[at + 1] - '0') * 10 + (b[at + 2] - '0');
+}
+
+size_t upd_http_header(struct upd_http *h, const char *b, size_t len)
+{
 	if (len >= 5 && strncmp(b, "HTTP/", 5) == 0) {
-		/* a new answer (after a 100 or a redirect): forget the last one's headers */
-		const char *p = memchr(b, ' ', len);
-
-		h->code = p ? strtol(p + 1, NULL, 10) : 0;
-		h->etag[0] = 0;
-		h->has_range = h->range_star = h->has_len = false;
+		/* a new answer (after a 1xx or a redirect): forget the last one's headers */
+		h->code = status_code(b, len);
+		h->etag[0] = h->location[0] = 0;
+		h->has_range = h->has_len = h->location_long = false;
 		return len;
 	}
-	if (len <= 2 && (b[0] == '\r' || b[0] == '\n')) {
-		/* the end of an answer's headers: 1xx and followed redirects are not the answer */
-		if (h->code < 200 || (h->code >= 300 && h->code < 400))
+	if (len && len <= 2 && (b[0] == '\r' || b[0] == '\n')) {
+		/* the end of an answer's headers: an interim 1xx is not the answer */
+		if (h->code >= 100 && h->code < 200)
 			return len;
+		/* nor a redirect that libcurl follows (or refuses to: http_once says so) */
+		if (h->code >= 300 && h->code < 400) {
+			if (h->location[0])
+				return len;
+			h->rc = m2m_err_set(h->io->err, M2M_ERR_PROTOCOL,
+					    "%s: HTTP %ld and no Location to follow", h->io->o->url,
+					    h->code);
+			return 0;
+		}
 		return decide(h) ? len : 0;
 	}
 	if (len > 5 && strncasecmp(b, "etag:", 5) == 0) {
 		header_value(b + 5, len - 5, h->etag, sizeof(h->etag));
+	} else if (len > 9 && strncasecmp(b, "location:", 9) == 0) {
+		h->location_long = !header_value(b + 9, len - 9, h->location, sizeof(h->location));
 	} else if (len > 14 && strncasecmp(b, "content-range:", 14) == 0) {
 		char v[128];
 
-		header_value(b + 14, len - 14, v, sizeof(v));
-		parse_content_range(h, v);
+		h->has_range = header_value(b + 14, len - 14, v, sizeof(v)) &&
+			       upd_http_content_range(v, &h->range);
 	} else if (len > 15 && strncasecmp(b, "content-length:", 15) == 0) {
 		char v[32];
 		const char *p = v;
 
-		header_value(b + 15, len - 15, v, sizeof(v));
-		h->has_len = parse_u64(&p, &h->len) && !*p;
+		h->has_len = header_value(b + 15, len - 15, v, sizeof(v)) &&
+			     parse_u64(&p, &h->len) && !*p;
 	}
 	return len;
 }
 
+static size_t on_header(char *b, size_t size, size_t n, void *ctx)
+{
+	return upd_http_header(ctx, b, size * n);
+}
+
 static size_t on_body(char *b, size_t size, size_t n, void *ctx)
 {
-	struct http *h = ctx;
+	struct upd_http *h = ctx;
 	size_t len = size * n;
 
 	if (!h->decided) {
@@ -268,14 +315,60 @@ static size_t on_body(char *b, size_t size, size_t n, void *ctx)
 
 static int on_xfer(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
-	struct http *h = ctx;
+	struct upd_http *h = ctx;
 
 	(void)dt, (void)dn, (void)ut, (void)un;
 	return h->io->o->stop && *h->io->o->stop;
 }
 
+/*
+ * The server's chain failed OpenSSL's check of its validity period: a server
+ * whose certificate expired, or a device whose clock is wrong (an RTC that
+ * lost its time reads 1970 or its build date). CLOCK, not AUTH_REMOTE: the
+ * server is not known to be untrusted. libcurl keeps no certificate of a
+ * handshake it refused (CURLINFO_CERTINFO is empty then), so the message
+ * has our clock and not the certificate's dates. No CRL is set for the
+ * pull (CURLOPT_CRLFILE), so a CRL's own period is never checked.
+ */
+static int clock_error(struct upd_http *h)
+{
+	char now[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(now, sizeof(now), "%Y-%m-%d %H:%M:%SZ", &tm);
+	return m2m_err_set(h->io->err, M2M_ERR_CLOCK,
+			   "%s: the server's certificate (or one of its chain) %s (check the clock: "
+			   "ours says %s)", h->io->o->url,
+			   h->verify == X509_V_ERR_CERT_HAS_EXPIRED ? "has expired" : "is not valid yet",
+			   now);
+}
+
+/*
+ * A redirect that libcurl did not follow: to a scheme other than ours
+ * (CURLOPT_REDIR_PROTOCOLS_STR: http or https; https only from https). The
+ * server's answer, not our configuration: PROTOCOL (LwM2M: Update Result 8,
+ * not 9, which E.6 keeps for a Package URI of a scheme we do not speak).
+ * The Location is the server's: shown to UPD_HTTP_LOCATION bytes at most,
+ * anything not printable ASCII as '?'.
+ */
+static int redirect_error(struct upd_http *h)
+{
+	char to[UPD_HTTP_LOCATION + 1];
+	size_t i;
+
+	for (i = 0; h->location[i]; i++)
+		to[i] = h->location[i] > ' ' && h->location[i] < 0x7f ? h->location[i] : '?';
+	to[i] = 0;
+	return m2m_err_set(h->io->err, M2M_ERR_PROTOCOL,
+			   "%s: HTTP %ld redirected to %s%s: not followed (%s only)", h->io->o->url,
+			   h->code, to, h->location_long ? "..." : "",
+			   upd_fetch_scheme(h->io->o->url) == UPD_SCHEME_HTTPS ? "https" : "http and https");
+}
+
 /* libcurl's failure as one of ours */
-static int curl_error(struct http *h, CURLcode cc, const char *detail)
+static int curl_error(struct upd_http *h, CURLcode cc, const char *detail)
 {
 	struct upd_fetch_io *io = h->io;
 	const char *url = io->o->url;
@@ -306,6 +399,10 @@ static int curl_error(struct http *h, CURLcode cc, const char *detail)
 		return m2m_err_set(io->err, M2M_ERR_TIMEOUT, "%s: stopped at byte %" PRIu64, url,
 				   got);
 	case CURLE_PEER_FAILED_VERIFICATION:
+		if (h->verify == X509_V_ERR_CERT_HAS_EXPIRED ||
+		    h->verify == X509_V_ERR_CERT_NOT_YET_VALID)
+			return clock_error(h);
+		/* fall through */
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
 	case CURLE_SSL_INVALIDCERTSTATUS:
 		return m2m_err_set(io->err, M2M_ERR_AUTH_REMOTE,
@@ -315,6 +412,8 @@ static int curl_error(struct http *h, CURLcode cc, const char *detail)
 				   io->o->ca ? io->o->ca : "(system)", why);
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_URL_MALFORMAT:
+		if (h->code >= 300 && h->code < 400 && h->location[0])
+			return redirect_error(h);
 		return m2m_err_set(io->err, M2M_ERR_CONFIG, "%s: %s", url, why);
 	case CURLE_OUT_OF_MEMORY:
 		return m2m_err_set(io->err, M2M_ERR_FAILURE, "%s: out of memory", url);
@@ -324,7 +423,7 @@ static int curl_error(struct http *h, CURLcode cc, const char *detail)
 }
 
 /* One request: from st->offset (a Range) or from 0 */
-static int http_once(struct upd_fetch_io *io, struct http *h)
+static int http_once(struct upd_fetch_io *io, struct upd_http *h)
 {
 	const struct upd_fetch_opts *o = io->o;
 	struct upd_fetch_state *st = io->st;
@@ -336,9 +435,7 @@ static int http_once(struct upd_fetch_io *io, struct http *h)
 	CURL *e;
 	int rc;
 
-	memset(h, 0, sizeof(*h));
-	h->io = io;
-	h->ranged = st->offset > 0;
+	upd_http_start(h, io);
 	if (!(e = cl.easy_init()))
 		return m2m_err_set(io->err, M2M_ERR_FAILURE, "libcurl: cannot start");
 	cl.easy_setopt(e, CURLOPT_URL, o->url);
@@ -391,6 +488,9 @@ static int http_once(struct upd_fetch_io *io, struct http *h)
 	cl.easy_setopt(e, CURLOPT_XFERINFODATA, h);
 	cl.easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	cc = cl.easy_perform(e);
+	if (cc == CURLE_PEER_FAILED_VERIFICATION && cl.openssl &&
+	    cl.easy_getinfo(e, CURLINFO_SSL_VERIFYRESULT, &h->verify) != CURLE_OK)
+		h->verify = 0;
 	cl.easy_cleanup(e);
 	cl.slist_free_all(hdrs);
 	if (h->rc)
@@ -412,7 +512,7 @@ static int http_once(struct upd_fetch_io *io, struct http *h)
 
 int upd_fetch_http(struct upd_fetch_io *io)
 {
-	struct http h;
+	struct upd_http h;
 	int rc;
 
 	pthread_once(&curl_once, curl_init);

@@ -250,6 +250,9 @@ static long status_code(const char *b, size_t len)
 
 size_t upd_http_header(struct upd_http *h, const char *b, size_t len)
 {
+	/* after the final answer's headers only its trailers (chunked): it was judged */
+	if (h->decided)
+		return len;
 	if (len >= 5 && strncmp(b, "HTTP/", 5) == 0) {
 		/* a new answer (after a 1xx or a redirect): forget the last one's headers */
 		h->code = status_code(b, len);

@@ -8,7 +8,13 @@
 # byte-identical, the sink having seen the whole (its SHA-256); a resume the server
 # ignores, or of a file that changed: started again from 0, not corrupted; the wrong
 # CA (8), a full disk (19), 404 (14), more than the bound (12), a dribble held to
-# the time bound (5).
+# the time bound (5). A server certificate expired or not yet valid: 10 (m2m-exit-codes(7):
+# "clock: a certificate is not yet valid or has expired; the clock may be wrong"), not 8
+# (the server is not known to be untrusted). A redirect to a scheme not followed (file:,
+# and http from https): 12, what the server answered, nothing read; not 3, our
+# configuration is fine; a long binary Location shown bounded and printable. A final
+# 3xx (RFC 9110 15.4.5: a 304 to a request without a condition; 15.4.1: a 300 without a
+# Location) says what came: 12.
 . "$(dirname "$0")/lwm2m-lib.sh"
 set -o pipefail
 [ "$(id -u)" = 0 ] || skip_all "needs root (a tmpfs in a private mount namespace)"
@@ -18,7 +24,7 @@ done
 [ -e /usr/lib/lighttpd/mod_openssl.so ] || skip_all "lighttpd-mod-openssl not installed"
 FETCH=$TOOLS/upd-fetch
 [ -x "$FETCH" ] && [ -x "$ROOT/build/bench/udp-delay" ] || skip_all "build the tools first (make all units)"
-plan 31
+plan 39
 
 # A port free for TCP and UDP, and the next one too (coaps, https)
 port() {
@@ -236,5 +242,106 @@ printf wrong >"$T/psk2"
 is "$?" 7 "coaps with the wrong PSK: AUTH_LOCAL ($(cat "$T/c6.err"))"
 "$FETCH" "ftp://127.0.0.1/f20" "$T/dl/x" >/dev/null 2>&1
 is "$?" 3 "ftp://: not a scheme of ours (CONFIG)"
+
+# 32-34 certificates outside their validity period, from the right CA: the test's own
+# https server (python3 ssl), one certificate valid 2020-01-01..2020-02-01, one from 2040
+mkdir -p "$T/ca"
+: >"$T/ca/index"
+echo 01 >"$T/ca/serial"
+cat >"$T/ca.cnf" <<EOF
+[ca]
+default_ca = c
+[c]
+database = $T/ca/index
+serial = $T/ca/serial
+new_certs_dir = $T/ca
+default_md = sha256
+policy = p
+unique_subject = no
+[p]
+commonName = supplied
+[ext]
+subjectAltName = IP:127.0.0.1
+EOF
+dated() { # NAME START END
+	openssl ca -batch -notext -config "$T/ca.cnf" -cert "$T/CA.pem" -keyfile "$T/CA.key" \
+		-in "$T/server.csr" -out "$T/$1.pem" -startdate "$2" -enddate "$3" -extensions ext \
+		>/dev/null 2>&1 && cat "$T/$1.pem" "$T/server.key" >"$T/$1.srv"
+}
+dated old 20200101000000Z 20200201000000Z && dated future 20400101000000Z 20400201000000Z
+ok $? "certificates for 127.0.0.1 from the test CA: $(openssl x509 -in "$T/old.pem" -noout -enddate 2>&1), $(openssl x509 -in "$T/future.pem" -noout -startdate 2>&1)"
+cat >"$T/odd.py" <<'PY'
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def answer(self, code, location=None, body=b""):
+        self.send_response(code)
+        if location is not None:
+            self.send_header("Location", location)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        p = self.path
+        if p == "/to-file": self.answer(302, "file:///etc/passwd")
+        elif p == "/to-http": self.answer(307, "http://127.0.0.1:%s/f" % sys.argv[3])
+        elif p == "/to-long": self.answer(301, "gopher://h/\x01\x7f\xe9" + "x" * 4000)
+        elif p == "/304": self.answer(304)
+        elif p == "/300": self.answer(300, None, b"pick one")
+        else: self.answer(200, None, b"hello")
+s = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+if sys.argv[2] != "-":
+    c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    c.load_cert_chain(sys.argv[2])
+    s.socket = c.wrap_socket(s.socket, server_side=True)
+s.serve_forever()
+PY
+op=$(port)
+xp=$(port)
+gp=$(port)
+bg "$T/odd-http.out" python3 "$T/odd.py" "$op" - "$op"
+bg "$T/odd-old.out" python3 "$T/odd.py" "$xp" "$T/old.srv" "$op"
+bg "$T/odd-future.out" python3 "$T/odd.py" "$((xp + 1))" "$T/future.srv" "$op"
+bg "$T/odd-good.out" python3 "$T/odd.py" "$gp" "$T/srv.pem" "$op"
+for p in "$op" "$xp" "$((xp + 1))" "$gp"; do
+	listening "$p" || diag "$(cat "$T"/odd-*.err)"
+done
+"$FETCH" "https://127.0.0.1:$xp/f" "$T/dl/x1" --ca "$T/CA.pem" >/dev/null 2>"$T/x1.err"
+rc=$?
+[ "$rc" = 10 ] && grep -q "has expired" "$T/x1.err" && grep -q "clock" "$T/x1.err"
+ok $? "https, the server's certificate expired in 2020: CLOCK, the message says expired and the clock (rc $rc: $(cat "$T/x1.err"))"
+"$FETCH" "https://127.0.0.1:$((xp + 1))/f" "$T/dl/x2" --ca "$T/CA.pem" >/dev/null 2>"$T/x2.err"
+rc=$?
+[ "$rc" = 10 ] && grep -q "not valid yet" "$T/x2.err" && grep -q "clock" "$T/x2.err"
+ok $? "https, the server's certificate valid from 2040: CLOCK (rc $rc: $(cat "$T/x2.err"))"
+
+# 35-37 redirects that are not followed: PROTOCOL, the file never read
+"$FETCH" "http://127.0.0.1:$op/to-file" "$T/dl/x3" >/dev/null 2>"$T/x3.err"
+rc=$?
+[ "$rc" = 12 ] && grep -qF "redirected to file:///etc/passwd: not followed" "$T/x3.err" &&
+	! grep -qs root "$T/dl/x3"
+ok $? "http redirected to file:///etc/passwd: PROTOCOL, not followed, nothing of it in the file (rc $rc: $(cat "$T/x3.err"))"
+"$FETCH" "https://127.0.0.1:$gp/to-http" "$T/dl/x4" --ca "$T/CA.pem" >/dev/null 2>"$T/x4.err"
+rc=$?
+[ "$rc" = 12 ] && grep -qF "redirected to http://127.0.0.1:$op/f: not followed (https only)" "$T/x4.err"
+ok $? "https redirected to http: PROTOCOL, not followed (rc $rc: $(cat "$T/x4.err"))"
+"$FETCH" "http://127.0.0.1:$op/to-long" "$T/dl/x5" >/dev/null 2>"$T/x5.err"
+rc=$?
+len=$(wc -c <"$T/x5.err")
+[ "$rc" = 12 ] && [ "$len" -lt 200 ] &&
+	grep -q "redirected to gopher://h/???x*\.\.\.: not followed" "$T/x5.err" &&
+	! LC_ALL=C grep -q '[^[:print:]]' "$T/x5.err"
+ok $? "a 4 KiB Location with bytes not printable: PROTOCOL, shown bounded and printable ($len bytes: $(cat "$T/x5.err"))"
+
+# 38-39 a final 3xx: what the server answered (it was "no answer", "a body before its headers")
+"$FETCH" "http://127.0.0.1:$op/304" "$T/dl/x6" >/dev/null 2>"$T/x6.err"
+rc=$?
+[ "$rc" = 12 ] && grep -q "HTTP 304" "$T/x6.err"
+ok $? "a 304 to a request without a condition: PROTOCOL, named (rc $rc: $(cat "$T/x6.err"))"
+"$FETCH" "http://127.0.0.1:$op/300" "$T/dl/x7" >/dev/null 2>"$T/x7.err"
+rc=$?
+[ "$rc" = 12 ] && grep -q "HTTP 300" "$T/x7.err" && [ ! -s "$T/dl/x7" ]
+ok $? "a 300 with a body and no Location: PROTOCOL, named, its body not taken (rc $rc: $(cat "$T/x7.err"))"
 
 done_testing

@@ -350,14 +350,18 @@ static int clock_error(struct upd_http *h)
 
 /*
  * A redirect that libcurl did not follow: to a scheme other than ours
- * (CURLOPT_REDIR_PROTOCOLS_STR: http or https; https only from https). The
+ * (CURLOPT_REDIR_PROTOCOLS_STR: http or https; https only from https), or
+ * to what libcurl cannot read as a URL (scheme false). The
  * server's answer, not our configuration: PROTOCOL (LwM2M: Update Result 8,
  * not 9, which E.6 keeps for a Package URI of a scheme we do not speak).
  * The Location is the server's: shown to UPD_HTTP_LOCATION bytes at most,
  * anything not printable ASCII as '?'.
  */
-static int redirect_error(struct upd_http *h)
+static int redirect_error(struct upd_http *h, bool scheme)
 {
+	const char *why = !scheme ? "not a URL" :
+			  upd_fetch_scheme(h->io->o->url) == UPD_SCHEME_HTTPS ? "https only" :
+										  "http and https only";
 	char to[UPD_HTTP_LOCATION + 1];
 	size_t i;
 
@@ -365,9 +369,8 @@ static int redirect_error(struct upd_http *h)
 		to[i] = h->location[i] > ' ' && h->location[i] < 0x7f ? h->location[i] : '?';
 	to[i] = 0;
 	return m2m_err_set(h->io->err, M2M_ERR_PROTOCOL,
-			   "%s: HTTP %ld redirected to %s%s: not followed (%s only)", h->io->o->url,
-			   h->code, to, h->location_long ? "..." : "",
-			   upd_fetch_scheme(h->io->o->url) == UPD_SCHEME_HTTPS ? "https" : "http and https");
+			   "%s: HTTP %ld redirected to %s%s: not followed (%s)", h->io->o->url, h->code,
+			   to, h->location_long ? "..." : "", why);
 }
 
 /* libcurl's failure as one of ours */
@@ -416,7 +419,7 @@ static int curl_error(struct upd_http *h, CURLcode cc, const char *detail)
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_URL_MALFORMAT:
 		if (h->code >= 300 && h->code < 400 && h->location[0])
-			return redirect_error(h);
+			return redirect_error(h, cc == CURLE_UNSUPPORTED_PROTOCOL);
 		return m2m_err_set(io->err, M2M_ERR_CONFIG, "%s: %s", url, why);
 	case CURLE_OUT_OF_MEMORY:
 		return m2m_err_set(io->err, M2M_ERR_FAILURE, "%s: out of memory", url);

@@ -23,6 +23,8 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
 #include "base/base.h"
@@ -49,6 +51,10 @@ static struct {
 	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
 	void (*slist_free_all)(struct curl_slist *);
 	bool openssl; /* its TLS is OpenSSL's (or a fork's): its verify result is an X509_V_ERR_* */
+	/* its OpenSSL is ours (the same major and minor: the same libssl.so loaded once), so
+	   its SSL_CTX may be handed to us (CURLOPT_SSL_CTX_FUNCTION) */
+	bool our_ssl;
+	int ssl_idx;  /* our SSL_CTX ex_data: the struct upd_http of the handshake */
 } cl;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -82,8 +88,14 @@ static void curl_init(void)
 		const curl_version_info_data *v = cl.version_info(CURLVERSION_NOW);
 		const char *tls = v && v->ssl_version ? v->ssl_version : "";
 
+		unsigned major, minor;
+
 		cl.openssl = !strncmp(tls, "OpenSSL/", 8) || !strncmp(tls, "LibreSSL/", 9) ||
 			     !strncmp(tls, "BoringSSL", 9) || !strncmp(tls, "quictls/", 8);
+		cl.our_ssl = sscanf(tls, "OpenSSL/%u.%u", &major, &minor) == 2 &&
+			     major == OPENSSL_VERSION_MAJOR && minor == OPENSSL_VERSION_MINOR &&
+			     (OpenSSL_version_num() >> 28) == major &&
+			     (cl.ssl_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL)) >= 0;
 	}
 	cl.ok = true;
 }
@@ -328,24 +340,35 @@ static int on_xfer(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_
  * The server's chain failed OpenSSL's check of its validity period: a server
  * whose certificate expired, or a device whose clock is wrong (an RTC that
  * lost its time reads 1970 or its build date). CLOCK, not AUTH_REMOTE: the
- * server is not known to be untrusted. libcurl keeps no certificate of a
- * handshake it refused (CURLINFO_CERTINFO is empty then), so the message
- * has our clock and not the certificate's dates. No CRL is set for the
- * pull (CURLOPT_CRLFILE), so a CRL's own period is never checked.
+ * server is not known to be untrusted. The words are lib/pki's
+ * (pki_check_validity: "expired on", "is not valid before", "check the
+ * clock"), with our clock. libcurl keeps no certificate of a handshake it
+ * refused (CURLINFO_CERTINFO is empty then): the certificate and its dates
+ * come from our verify callback (on_verify), when libcurl's OpenSSL is ours;
+ * without it, the message has our clock only. No CRL is set for the pull
+ * (CURLOPT_CRLFILE), so a CRL's own period is never checked.
  */
 static int clock_error(struct upd_http *h)
 {
-	char now[32];
-	time_t t = time(NULL);
+	char now[32], when[32];
+	time_t t = time(NULL), at;
 	struct tm tm;
+	bool expired = h->verify == X509_V_ERR_CERT_HAS_EXPIRED;
 
 	gmtime_r(&t, &tm);
 	strftime(now, sizeof(now), "%Y-%m-%d %H:%M:%SZ", &tm);
+	at = expired ? h->not_after : h->not_before;
+	if (!h->cert[0] || !at)
+		return m2m_err_set(h->io->err, M2M_ERR_CLOCK,
+				   "%s: the server's certificate (or one of its chain) %s (check the "
+				   "clock: ours says %s)", h->io->o->url,
+				   expired ? "has expired" : "is not valid yet", now);
+	gmtime_r(&at, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", &tm);
 	return m2m_err_set(h->io->err, M2M_ERR_CLOCK,
-			   "%s: the server's certificate (or one of its chain) %s (check the clock: "
-			   "ours says %s)", h->io->o->url,
-			   h->verify == X509_V_ERR_CERT_HAS_EXPIRED ? "has expired" : "is not valid yet",
-			   now);
+			   "%s: the server's %scertificate %s %s %s (check the clock: ours says %s)",
+			   h->io->o->url, h->cert_depth ? "CA " : "", h->cert,
+			   expired ? "expired on" : "is not valid before", when, now);
 }
 
 /*
@@ -428,6 +451,52 @@ static int curl_error(struct upd_http *h, CURLcode cc, const char *detail)
 	}
 }
 
+/* ASN1_TIME as time_t (0 if it cannot be read) */
+static time_t asn1_time(const ASN1_TIME *a)
+{
+	struct tm tm;
+
+	if (!a || ASN1_TIME_to_tm(a, &tm) != 1)
+		return 0;
+	return timegm(&tm);
+}
+
+/*
+ * OpenSSL's verify callback on the server's chain: the certificate whose
+ * dates failed is kept (its name and dates for the message), and the
+ * verdict is left as it was (and to libcurl's own callback, if it has one).
+ */
+static int on_verify(int ok, X509_STORE_CTX *x)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct upd_http *h = ssl ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), cl.ssl_idx) : NULL;
+	int e = X509_STORE_CTX_get_error(x);
+	X509 *c = X509_STORE_CTX_get_current_cert(x);
+
+	if (!h)
+		return ok;
+	if (!ok && !h->cert[0] && c &&
+	    (e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID)) {
+		X509_NAME_oneline(X509_get_subject_name(c), h->cert, sizeof(h->cert));
+		h->cert_depth = X509_STORE_CTX_get_error_depth(x);
+		h->not_before = asn1_time(X509_get0_notBefore(c));
+		h->not_after = asn1_time(X509_get0_notAfter(c));
+	}
+	return h->verify_next ? h->verify_next(ok, x) : ok;
+}
+
+static CURLcode on_ssl_ctx(CURL *e, void *ctx, void *arg)
+{
+	struct upd_http *h = arg;
+
+	(void)e;
+	h->verify_next = SSL_CTX_get_verify_callback(ctx);
+	if (!SSL_CTX_set_ex_data(ctx, cl.ssl_idx, h))
+		return CURLE_OK; /* the message without the dates */
+	SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), on_verify);
+	return CURLE_OK;
+}
+
 /* One request: from st->offset (a Range) or from 0 */
 static int http_once(struct upd_fetch_io *io, struct upd_http *h)
 {
@@ -464,6 +533,10 @@ static int http_once(struct upd_fetch_io *io, struct upd_http *h)
 	cl.easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (o->ca)
 		cl.easy_setopt(e, CURLOPT_CAINFO, o->ca);
+	if (cl.our_ssl && upd_fetch_scheme(o->url) == UPD_SCHEME_HTTPS) {
+		cl.easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+		cl.easy_setopt(e, CURLOPT_SSL_CTX_DATA, h);
+	}
 	if (io->deadline) {
 		unsigned left = upd_io_left_ms(io);
 

@@ -13,6 +13,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+
+#include <openssl/ssl.h>
 
 #include "update/fetch.h"
 
@@ -51,6 +54,11 @@ struct upd_http {
 	bool complete;          /* 416: we have it all; its body is not ours */
 	bool restart;           /* a 200 to a Range: ask again for the whole */
 	long verify;            /* https: the TLS library's verdict on the server's chain (0: none) */
+	/* https: the certificate of the chain whose dates failed the check ("": none seen) */
+	char cert[160];
+	int cert_depth;         /* 0: the server's own */
+	time_t not_before, not_after;
+	SSL_verify_cb verify_next; /* libcurl's verify callback (NULL: none), called on */
 	int rc;                 /* our verdict that stopped the transfer */
 };
 

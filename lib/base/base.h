@@ -51,12 +51,14 @@ bool m2m_proc_stat(int pid, char *state, int *pgrp, uint64_t *start);
 
 struct addrinfo;
 /*
- * getaddrinfo(host, port, hints) waited for at most timeout_ms (a silent name
- * server cannot hold the caller past its limit): *out for freeaddrinfo();
- * UNREACHABLE if the name does not resolve or not in time.
+ * getaddrinfo(host, port, hints) waited for at most timeout_ms, or until *stop
+ * (may be NULL; looked at every 100 ms): a silent name server cannot hold the
+ * caller past its limit. *out for freeaddrinfo(). UNREACHABLE if the name
+ * does not resolve or not in time, TIMEOUT if stopped.
  */
 int m2m_resolve(const char *host, const char *port, const struct addrinfo *hints,
-		unsigned timeout_ms, struct addrinfo **out, struct m2m_err *err);
+		unsigned timeout_ms, volatile const int *stop, struct addrinfo **out,
+		struct m2m_err *err);
 /* The limit of a lookup whose caller has none of its own: glibc's two tries of one server. */
 #define M2M_RESOLVE_MS 10000
 

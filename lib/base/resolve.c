@@ -2,15 +2,20 @@
 /*
  * A name lookup with a time limit. getaddrinfo() waits as long as the
  * resolver's own retries take (glibc: 5 s per try, 2 tries, each name server
- * in turn), which no caller's --timeout bounds; getaddrinfo_a() runs it in a
- * thread of glibc's and lets us stop waiting. A lookup given up on still runs
- * to its end: its control block then belongs to the notification that glibc
- * calls once it is done (two references, the last one frees it), so nothing
- * leaks and nothing is written to freed memory.
+ * in turn), which no caller's --timeout bounds. So it runs in a thread of its
+ * own, detached, and the caller waits for it at most until its limit or its
+ * stop flag. The control block has two references, the caller's and the
+ * thread's, under one mutex: whichever lets go last frees it, so a lookup
+ * given up on writes into nothing freed and leaks nothing. The thread blocks
+ * every signal, so that a SIGTERM still interrupts the caller's waits.
+ * (getaddrinfo_a() was the first way: its failure paths may still run or
+ * notify a request it reported as failed, and its notification thread takes
+ * signals.)
  */
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,86 +23,148 @@
 
 #include "base/base.h"
 
+#define RESOLVE_SLICE_MS 100 /* how often a stop flag is looked at */
+
 struct lookup {
-	struct gaicb cb;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;       /* on CLOCK_MONOTONIC */
+	int refs;                /* under mu: the caller's and the thread's */
+	bool done;               /* under mu */
+	int rc;                  /* under mu, once done */
+	struct addrinfo *res;    /* under mu, once done */
 	struct addrinfo hints;
 	char *host, *port;
-	atomic_int refs; /* the waiter's and the notification's */
 };
 
-static void unref(struct lookup *l)
+static void lookup_free(struct lookup *l)
 {
-	if (atomic_fetch_sub(&l->refs, 1) != 1)
-		return;
-	if (l->cb.ar_result)
-		freeaddrinfo(l->cb.ar_result);
+	if (l->res)
+		freeaddrinfo(l->res);
+	pthread_cond_destroy(&l->cv);
+	pthread_mutex_destroy(&l->mu);
 	free(l->host);
 	free(l->port);
 	free(l);
 }
 
-static void lookup_done(union sigval sv)
+/* let go of one reference; the last frees */
+static void unref(struct lookup *l)
 {
-	unref(sv.sival_ptr);
+	bool last;
+
+	pthread_mutex_lock(&l->mu);
+	last = --l->refs == 0;
+	pthread_mutex_unlock(&l->mu);
+	if (last)
+		lookup_free(l);
 }
 
-int m2m_resolve(const char *host, const char *port, const struct addrinfo *hints,
-		unsigned timeout_ms, struct addrinfo **out, struct m2m_err *err)
+static void *lookup_run(void *arg)
 {
-	uint64_t end = m2m_now_ms() + timeout_ms;
-	struct gaicb *list[1];
-	struct sigevent sev = { .sigev_notify = SIGEV_THREAD };
-	struct lookup *l;
-	int rc;
+	struct lookup *l = arg;
+	struct addrinfo *res = NULL;
+	int rc = getaddrinfo(l->host, l->port, &l->hints, &res);
 
-	*out = NULL;
-	l = calloc(1, sizeof(*l));
-	if (!l || !(l->host = strdup(host)) || (port && !(l->port = strdup(port)))) {
-		if (l)
-			free(l->host);
+	pthread_mutex_lock(&l->mu);
+	l->rc = rc;
+	l->res = res;
+	l->done = true;
+	pthread_cond_signal(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	unref(l);
+	return NULL;
+}
+
+static struct lookup *lookup_new(const char *host, const char *port,
+				 const struct addrinfo *hints)
+{
+	struct lookup *l = calloc(1, sizeof(*l));
+	pthread_condattr_t ca;
+
+	if (!l)
+		return NULL;
+	if (!(l->host = strdup(host)) || (port && !(l->port = strdup(port)))) {
+		free(l->host);
 		free(l);
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+		return NULL;
 	}
 	if (hints)
 		l->hints = *hints;
-	l->cb.ar_name = l->host;
-	l->cb.ar_service = l->port;
-	l->cb.ar_request = &l->hints;
-	atomic_init(&l->refs, 2);
-	sev.sigev_notify_function = lookup_done;
-	sev.sigev_value.sival_ptr = l;
-	list[0] = &l->cb;
-	rc = getaddrinfo_a(GAI_NOWAIT, list, 1, &sev);
-	if (rc) {
-		atomic_store(&l->refs, 1); /* no notification comes */
-		unref(l);
-		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: name lookup: %s", host, gai_strerror(rc));
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&l->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	l->refs = 2;
+	return l;
+}
+
+/* the thread, detached, with every signal blocked (they are the caller's to take) */
+static bool lookup_start(struct lookup *l)
+{
+	sigset_t all, old;
+	pthread_attr_t a;
+	pthread_t t;
+	bool ok;
+
+	sigfillset(&all);
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ok = pthread_create(&t, &a, lookup_run, l) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&a);
+	return ok;
+}
+
+int m2m_resolve(const char *host, const char *port, const struct addrinfo *hints,
+		unsigned timeout_ms, volatile const int *stop, struct addrinfo **out,
+		struct m2m_err *err)
+{
+	uint64_t end = m2m_now_ms() + timeout_ms;
+	struct lookup *l;
+	bool done, stopped = false;
+	int rc = 0;
+
+	*out = NULL;
+	l = lookup_new(host, port, hints);
+	if (!l)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	if (!lookup_start(l)) {
+		lookup_free(l);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: cannot start the name lookup", host);
 	}
+	pthread_mutex_lock(&l->mu);
 	for (;;) {
-		uint64_t now = m2m_now_ms();
+		uint64_t now = m2m_now_ms(), slice;
 		struct timespec ts;
 
-		if (gai_error(&l->cb) != EAI_INPROGRESS || now >= end)
+		/* a stop first: stopping is never undone by a lookup that ended meanwhile */
+		if ((stopped = stop && *stop) || l->done || now >= end)
 			break;
-		ts.tv_sec = (time_t)((end - now) / 1000);
-		ts.tv_nsec = (long)((end - now) % 1000) * 1000000;
-		gai_suspend((const struct gaicb *const *)list, 1, &ts);
+		slice = end - now < RESOLVE_SLICE_MS ? end - now : RESOLVE_SLICE_MS;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)(slice / 1000);
+		ts.tv_nsec += (long)(slice % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
 	}
-	rc = gai_error(&l->cb);
-	if (rc == EAI_INPROGRESS) {
-		/* a lookup still queued is taken back (and never notified); a running one ends alone */
-		if (gai_cancel(&l->cb) == EAI_CANCELED)
-			atomic_store(&l->refs, 1);
-		unref(l);
-		return m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: no answer to the name lookup "
-				   "within %u ms", host, timeout_ms);
+	done = l->done && !stopped;
+	if (done) {
+		rc = l->rc;
+		*out = l->res;
+		l->res = NULL;
 	}
-	if (rc) {
-		unref(l);
-		return m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: %s", host, gai_strerror(rc));
-	}
-	*out = l->cb.ar_result;
-	l->cb.ar_result = NULL;
+	pthread_mutex_unlock(&l->mu);
 	unref(l);
+	if (!done)
+		return stopped ? m2m_err_set(err, M2M_ERR_TIMEOUT, "%s: name lookup stopped", host) :
+				 m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: no answer to the name "
+					     "lookup within %u ms", host, timeout_ms);
+	if (rc)
+		return m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: %s", host, gai_strerror(rc));
 	return M2M_OK;
 }

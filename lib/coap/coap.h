@@ -72,6 +72,7 @@ struct m2m_coap_opts {
 	unsigned local_port;
 	size_t max_body;              /* largest body received (request or answer); 0: 64 KiB */
 	unsigned resolve_ms;          /* the server's name looked up within this; 0: M2M_RESOLVE_MS */
+	volatile const int *resolve_stop; /* ... or until this is set (may be NULL) */
 };
 
 #define M2M_COAP_MAX_BODY (64 * 1024)

@@ -233,8 +233,8 @@ int mcoap_open(const struct m2m_coap_opts *o, m2m_coap_handler h, void *hctx,
 	if (secure != (o->security != M2M_DM_NOSEC))
 		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: scheme does not match the security mode",
 				   o->uri);
-	rc = m2m_resolve(host, port, &hints, o->resolve_ms ? o->resolve_ms : M2M_RESOLVE_MS, &ai,
-			 err);
+	rc = m2m_resolve(host, port, &hints, o->resolve_ms ? o->resolve_ms : M2M_RESOLVE_MS,
+			 o->resolve_stop, &ai, err);
 	if (rc)
 		return rc;
 	mcoap_setup_once();

@@ -654,10 +654,14 @@ int m2m_dm_bootstrap(const struct m2m_config *cfg, unsigned timeout_ms, m2m_log_
 	if (!rc)
 		rc = mcoap_add_unknown(c, err);
 	if (!rc) {
+		/* what the name lookup left of the bound */
+		uint64_t now = m2m_now_ms();
+
 		snprintf(query, sizeof(query), "ep=%s&pct=%u", cfg->dm.endpoint,
 			 (unsigned)LW_FMT_SENML_CBOR);
-		rc = mcoap_request(c, M2M_COAP_POST, "bs", query, M2M_COAP_NONE, NULL, 0,
-				      timeout_ms, &resp, &body, err);
+		rc = now >= end ? m2m_err_set(err, M2M_ERR_TIMEOUT, "out of time after the name lookup") :
+		     mcoap_request(c, M2M_COAP_POST, "bs", query, M2M_COAP_NONE, NULL, 0,
+				   (unsigned)(end - now), &resp, &body, err);
 	}
 	/* the transport's own messages do not say whom it was talking to */
 	if (rc) {

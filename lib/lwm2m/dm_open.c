@@ -42,13 +42,13 @@ static int add_paths(struct m2m_dm *dm, struct m2m_err *err)
 
 int m2m_dm_open(const struct m2m_config *cfg, struct m2m_dm **out, struct m2m_err *err)
 {
-	return lw_dm_open(cfg, 0, out, err);
+	return lw_dm_open(cfg, 0, NULL, out, err);
 }
 
-int lw_dm_open(const struct m2m_config *cfg, unsigned resolve_ms, struct m2m_dm **out,
-	       struct m2m_err *err)
+int lw_dm_open(const struct m2m_config *cfg, unsigned resolve_ms, volatile const int *stop,
+	       struct m2m_dm **out, struct m2m_err *err)
 {
-	struct m2m_coap_opts o = { .resolve_ms = resolve_ms };
+	struct m2m_coap_opts o = { .resolve_ms = resolve_ms, .resolve_stop = stop };
 	struct m2m_secret key = { 0 };
 	struct lw_bs_server *bs = NULL;
 	bool from_bs = false;

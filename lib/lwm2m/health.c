@@ -229,10 +229,13 @@ static int do_register(struct health *h, struct m2m_err *err)
 			return m2m_err_set(err, M2M_ERR_TIMEOUT, "out of time after the bootstrap");
 		}
 	}
-	rc = lw_dm_open(h->cfg, left, &dm, err);
+	rc = lw_dm_open(h->cfg, left, h->stop, &dm, err);
 	if (!rc) {
 		m2m_dm_set_log(dm, h->o->log, h->o->log_ctx);
-		rc = m2m_dm_register(dm, left, err);
+		/* what the name lookup left */
+		left = left_ms(h);
+		rc = left ? m2m_dm_register(dm, left, err) :
+			    m2m_err_set(err, M2M_ERR_TIMEOUT, "out of time after the name lookup");
 		m2m_dm_close(dm);
 	}
 	/* a process that lives on (a serving client) gets the key stores' own bound back */

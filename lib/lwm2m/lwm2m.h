@@ -302,9 +302,12 @@ int lw_dm_send(struct m2m_dm *dm, char *const *paths, unsigned timeout_ms, struc
 int lw_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, bool *reconf,
 		struct m2m_err *err);
 struct m2m_config;
-/* m2m_dm_open(), the server's name looked up within resolve_ms (0: M2M_RESOLVE_MS) */
-int lw_dm_open(const struct m2m_config *cfg, unsigned resolve_ms, struct m2m_dm **out,
-	       struct m2m_err *err);
+/*
+ * m2m_dm_open(), the server's name looked up within resolve_ms (0:
+ * M2M_RESOLVE_MS) and until *stop (may be NULL)
+ */
+int lw_dm_open(const struct m2m_config *cfg, unsigned resolve_ms, volatile const int *stop,
+	       struct m2m_dm **out, struct m2m_err *err);
 struct m2m_dm_health_opts;
 /*
  * m2m_dm_health(); own_lock: the caller holds dm.lock (an LwM2M client checks

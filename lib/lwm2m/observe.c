@@ -321,8 +321,15 @@ uint64_t lw_obs_next_ms(const struct lw_observers *s, const struct lw_registry *
 			due = pmin - age;
 		else
 			due = LW_OBS_SAMPLE_MS;
-		if (pmax && (age >= pmax ? 0 : pmax - age) < due)
-			due = age >= pmax ? 0 : pmax - age;
+		/*
+		 * pmax when it comes; one passed already was looked at by the tick
+		 * just taken, and what could not be sent then (pmin not over,
+		 * offline and not stored, a value that does not read) waits for the
+		 * next sample, not for a busy loop. A pmax not above pmin counts for
+		 * nothing (TS 1.1 Core 5.1.2: pmax greater than pmin).
+		 */
+		if (pmax > pmin && age < pmax && pmax - age < due)
+			due = pmax - age;
 		if (due < next)
 			next = due;
 	}

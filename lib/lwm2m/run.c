@@ -52,7 +52,7 @@ static int serve(const struct m2m_config *cfg, struct m2m_dm **dm, const struct 
 			m2m_config_free(*now);
 			*now = next;
 		}
-		rc = m2m_dm_open(*now ? *now : cfg, &d, err);
+		rc = lw_dm_open(*now ? *now : cfg, 0, stop, &d, err);
 		if (rc)
 			return rc;
 		*dm = d;
@@ -120,11 +120,16 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 	}
 	used = m2m_now_ms() - start;
 	/* a report run's name lookup within what is left of its bound */
-	rc = lw_dm_open(cfg, o->serve ? 0 : used >= budget ? 1 : (unsigned)(budget - used), &dm, err);
+	rc = lw_dm_open(cfg, o->serve ? 0 : used >= budget ? 1 : (unsigned)(budget - used), stop,
+			&dm, err);
 	if (rc)
 		goto out;
 	m2m_dm_set_log(dm, o->log, o->log_ctx);
 	used = m2m_now_ms() - start;
+	if (!o->serve && used >= budget) {
+		rc = m2m_err_set(err, M2M_ERR_TIMEOUT, "out of time before the registration");
+		goto out;
+	}
 	rc = m2m_dm_register(dm, o->serve ? 30 * 1000 : (unsigned)(budget - used), err);
 	if (rc && o->serve) {
 		/* always-on: a server out of reach now is tried again, backing off */

@@ -280,6 +280,7 @@ int upd_fetch_coap(struct upd_fetch_io *io)
 	co.resolve_ms = upd_io_left_ms(io);
 	if (!co.resolve_ms || co.resolve_ms > (o->stall_ms ? o->stall_ms : 60000))
 		co.resolve_ms = o->stall_ms ? o->stall_ms : 60000;
+	co.resolve_stop = o->stop;
 	if ((rc = mcoap_open(&co, no_requests, NULL, &c, io->err)))
 		return rc;
 	mcoap_on_next_block(c, next_wanted, io);

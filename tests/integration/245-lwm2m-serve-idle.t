@@ -4,12 +4,13 @@
 # Counted by the kernel: the voluntary context switches of the process (one per wait that
 # slept), over 5 s each: idle; while the server observes a value that never changes (its
 # samples once a second); while it observes the current time with pmin 0 (a new value each
-# second: still notified each second). A SIGTERM still ends it at once, with its
+# second: still notified each second); with a pmax that cannot be met (below pmin, or the
+# server gone with notification storing off). A SIGTERM still ends it at once, with its
 # De-register. Before, the loop woke every 50 ms in all three. Against the project's own
 # test server (tests/tools/lw-observer.py); what is checked is our process, not the protocol.
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v python3 >/dev/null || skip_all "python3 not installed"
-plan 9
+plan 12
 port=$(free_port)
 observer_lab "$port" "it-idle-$port" "lifetime: 60s"
 bg "$T/serve.log" "$BIN/m2mdm-status" --serve -v
@@ -54,6 +55,30 @@ diag "observing the current time: $n waits, $notes notifications in 5 s"
 ok $? "a value that changes every second is notified about every second ($notes in 5 s)"
 [ "$n" -le 30 ]
 ok $? "and the loop sleeps between ($n waits in 5 s; every 50 ms would be 100)"
+
+# a pmax that cannot be met must not make it spin (it woke every millisecond): one below the
+# pmin in effect (the object's pmin 10, the resource's pmax 2; each write alone is valid), and
+# one while the server is gone and notification storing is off (nothing can go out or be kept)
+ctl attr /1 "pmin=10"
+wait_for "$T/srv.log" '"event":"attr","path":"/1","code":"2.04"' 5
+ctl attr /1/0/1 "pmax=2"
+wait_for "$T/srv.log" '"event":"attr","path":"/1/0/1","code":"2.04"' 5
+ok $? "the server writes pmin=10 on /1 and pmax=2 on /1/0/1"
+sleep 3
+window /1/0/1
+diag "pmax below pmin: $n waits in 5 s"
+[ "$n" -le 30 ]
+ok $? "a pmax below the pmin in effect: the loop sleeps ($n waits in 5 s)"
+ctl attr /1 "pmin"
+ctl write /1/0/6 0
+wait_for "$T/srv.log" '"event":"write","path":"/1/0/6","code":"2.04"' 5
+ctl deaf
+sleep 4
+window /1/0/1
+diag "server gone, storing off, pmax 2: $n waits in 5 s"
+[ "$n" -le 30 ]
+ok $? "the server gone, notification storing off, pmax passed: the loop sleeps ($n waits in 5 s)"
+ctl hear
 
 t0=$(date +%s%N)
 kill -TERM "$pid"

@@ -336,22 +336,31 @@ static void test_resolve(void **state)
 	struct m2m_err err = { 0 };
 
 	(void)state;
-	assert_int_equal(m2m_resolve("127.0.0.1", "5683", &hints, 1000, &ai, &err), M2M_OK);
+	assert_int_equal(m2m_resolve("127.0.0.1", "5683", &hints, 1000, NULL, &ai, &err), M2M_OK);
 	assert_non_null(ai);
 	assert_int_equal(ai->ai_family, AF_INET);
 	assert_int_equal(ntohs(((struct sockaddr_in *)ai->ai_addr)->sin_port), 5683);
 	freeaddrinfo(ai);
 	/* /etc/hosts names localhost on every Debian system */
-	assert_int_equal(m2m_resolve("localhost", NULL, &hints, 1000, &ai, &err), M2M_OK);
+	assert_int_equal(m2m_resolve("localhost", NULL, &hints, 1000, NULL, &ai, &err), M2M_OK);
 	freeaddrinfo(ai);
 	/* a service that is no number and no name in /etc/services */
-	assert_int_equal(m2m_resolve("127.0.0.1", "no-such-service-m2m", &hints, 1000, &ai, &err),
-			 M2M_ERR_UNREACHABLE);
+	assert_int_equal(m2m_resolve("127.0.0.1", "no-such-service-m2m", &hints, 1000, NULL, &ai,
+				     &err), M2M_ERR_UNREACHABLE);
 	assert_null(ai);
 	assert_non_null(strstr(err.msg, "127.0.0.1: "));
+	/* a stop already set: at once */
+	{
+		volatile int stop = 1;
+
+		assert_int_equal(m2m_resolve("localhost", NULL, &hints, 5000, &stop, &ai, &err),
+				 M2M_ERR_TIMEOUT);
+		assert_null(ai);
+	}
 	/* many in a row: each lookup's block is freed by whichever side ends last */
 	for (int i = 0; i < 200; i++) {
-		assert_int_equal(m2m_resolve("127.0.0.1", "1", &hints, 1000, &ai, &err), M2M_OK);
+		assert_int_equal(m2m_resolve("127.0.0.1", "1", &hints, 1000, NULL, &ai, &err),
+				 M2M_OK);
 		freeaddrinfo(ai);
 	}
 }

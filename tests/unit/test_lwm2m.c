@@ -827,14 +827,20 @@ static void test_obs_next(void **state)
 	/* pmin over: sampled */
 	s.o[0].last_ms = now - 6000;
 	assert_int_equal(lw_obs_next_ms(&s, &reg, 5, 0), LW_OBS_SAMPLE_MS);
-	/* a pmax that comes before the next sample, and one that is due */
+	/* a pmax that comes before the next sample */
+	s.o[0].last_ms = now - 5500;
 	n = lw_obs_next_ms(&s, &reg, 5, 6);
-	assert_true(n <= 10);
+	assert_true(n > 400 && n <= 500);
 	s.o[0].last_ms = now - 5600;
 	n = lw_obs_next_ms(&s, &reg, 0, 6);
 	assert_true(n > 300 && n <= 400);
+	/* a pmax passed already (the tick could not send: offline, say): the next sample */
 	s.o[0].last_ms = now - 9000;
-	assert_int_equal(lw_obs_next_ms(&s, &reg, 0, 6), 0);
+	assert_int_equal(lw_obs_next_ms(&s, &reg, 0, 6), LW_OBS_SAMPLE_MS);
+	/* a pmax not above pmin counts for nothing: pmin's end */
+	s.o[0].last_ms = now - 6000;
+	n = lw_obs_next_ms(&s, &reg, 10, 5);
+	assert_true(n > 3900 && n <= 4000);
 	/* the path's own attributes win over the defaults */
 	assert_int_equal(lw_write_attrs(&reg, &p, "pmin=30&pmax=60", 15), 0);
 	s.o[0].last_ms = now;

@@ -113,13 +113,15 @@ int m2m_journal_open(const struct m2m_state *st, const char *name, size_t max,
 		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: invalid journal name", st->path);
 	fd = openat(st->dirfd, name, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: %s", st->path, name, strerror(errno));
+		return m2m_err_set(err, m2m_state_errno_rc(errno), "%s/%s: %s", st->path, name,
+				   strerror(errno));
 	rc = read_journal(st, name, fd, max, &buf, &len, err);
 	if (rc == M2M_OK)
 		rc = m2m_journal_walk(name, buf, len, NULL, NULL, &whole, &j->records, err);
 	free(buf);
 	if (rc == M2M_OK && whole < len && (ftruncate(fd, (off_t)whole) < 0 || fsync(fd) < 0))
-		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: %s", st->path, name, strerror(errno));
+		rc = m2m_err_set(err, m2m_state_errno_rc(errno), "%s/%s: %s", st->path, name,
+				 strerror(errno));
 	if (rc) {
 		close(fd);
 		return rc;
@@ -156,12 +158,13 @@ int m2m_journal_append(struct m2m_journal *j, const char *rec, size_t len, struc
 		w = write(j->fd, line, n);
 	while (w < 0 && errno == EINTR);
 	if (w != (ssize_t)n || fdatasync(j->fd) < 0) {
-		int e = w < 0 ? errno : EIO;
+		/* a short write to a file: no room for the rest (write(2)) */
+		int e = w < 0 || w == (ssize_t)n ? errno : ENOSPC;
 
 		/* whatever part landed is a torn last line; cut it so the next record starts clean */
 		if (ftruncate(j->fd, (off_t)j->size) == 0)
 			fdatasync(j->fd);
-		return m2m_err_set(err, M2M_ERR_FAILURE, "journal: %s", strerror(e));
+		return m2m_err_set(err, m2m_state_errno_rc(e), "journal: %s", strerror(e));
 	}
 	j->size += n;
 	j->records++;

@@ -89,7 +89,8 @@ int m2m_state_lock(const struct m2m_state *st, const char *name, unsigned wait_m
 		return rc;
 	fd = openat(st->dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: %s", st->path, name, strerror(errno));
+		return m2m_err_set(err, m2m_state_errno_rc(errno), "%s/%s: %s", st->path, name,
+				   strerror(errno));
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: %s", st->path, name,
@@ -114,6 +115,11 @@ void m2m_state_unlock(int fd)
 		close(fd);
 }
 
+int m2m_state_errno_rc(int e)
+{
+	return e == ENOSPC || e == EDQUOT ? M2M_ERR_STORAGE : M2M_ERR_FAILURE;
+}
+
 static int write_all(int fd, const char *p, size_t len)
 {
 	while (len > 0) {
@@ -133,28 +139,33 @@ int m2m_state_write(const struct m2m_state *st, const char *name, const void *da
 		    struct m2m_err *err)
 {
 	char tmp[NAME_MAX + 1];
-	int fd, rc = check_name(st, name, err);
+	int fd, e, rc = check_name(st, name, err);
 
 	if (rc)
 		return rc;
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", name, (long)getpid());
 	fd = openat(st->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: %s", st->path, tmp, strerror(errno));
+		return m2m_err_set(err, m2m_state_errno_rc(errno), "%s/%s: %s", st->path, tmp,
+				   strerror(errno));
 	if (write_all(fd, data, len) < 0 || fchmod(fd, 0600) < 0 || fsync(fd) < 0) {
-		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: %s", st->path, tmp, strerror(errno));
+		e = errno;
 		close(fd);
+		/* the room the part took comes back */
 		unlinkat(st->dirfd, tmp, 0);
-		return rc;
+		return m2m_err_set(err, m2m_state_errno_rc(e), "%s/%s: %s", st->path, tmp,
+				   strerror(e));
 	}
 	if (close(fd) < 0 || renameat(st->dirfd, tmp, st->dirfd, name) < 0) {
-		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: %s", st->path, name, strerror(errno));
+		e = errno;
 		unlinkat(st->dirfd, tmp, 0);
-		return rc;
+		return m2m_err_set(err, m2m_state_errno_rc(e), "%s/%s: %s", st->path, name,
+				   strerror(e));
 	}
 	/* the rename is only durable once the directory is */
 	if (fsync(st->dirfd) < 0)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", st->path, strerror(errno));
+		return m2m_err_set(err, m2m_state_errno_rc(errno), "%s: %s", st->path,
+				   strerror(errno));
 	return M2M_OK;
 }
 

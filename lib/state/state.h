@@ -55,6 +55,14 @@ int m2m_state_write(const struct m2m_state *st, const char *name, const void *da
 		    struct m2m_err *err);
 
 /*
+ * The class of a failed write, create, fsync or rename by its errno: a full
+ * disk or quota (ENOSPC, EDQUOT) is M2M_ERR_STORAGE, so that a caller can
+ * tell it from a broken one (M2M_ERR_FAILURE). Every write in lib/state
+ * reports its errors so.
+ */
+int m2m_state_errno_rc(int e);
+
+/*
  * What a reader accepts as name's content; M2M_OK or an error whose message
  * says what is wrong with it.
  */

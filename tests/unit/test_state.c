@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -230,6 +231,16 @@ static void test_lock(void **state)
 	m2m_state_close(&st);
 }
 
+/* a full disk or quota is STORAGE (exit 19), anything else a failure */
+static void test_errno_rc(void **state)
+{
+	(void)state;
+	assert_int_equal(m2m_state_errno_rc(ENOSPC), M2M_ERR_STORAGE);
+	assert_int_equal(m2m_state_errno_rc(EDQUOT), M2M_ERR_STORAGE);
+	assert_int_equal(m2m_state_errno_rc(EIO), M2M_ERR_FAILURE);
+	assert_int_equal(m2m_state_errno_rc(EACCES), M2M_ERR_FAILURE);
+}
+
 static void test_crc32(void **state)
 {
 	(void)state;
@@ -412,6 +423,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 		cmocka_unit_test(test_crc32),
+		cmocka_unit_test(test_errno_rc),
 		cmocka_unit_test_setup_teardown(test_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_torn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_damage, setup, teardown),

@@ -307,6 +307,13 @@ int upd_cancel(struct upd *u, struct m2m_err *err)
 	return put(u, &r, err);
 }
 
+/* A failed fetch or verify: its files go first, and with them the room a full disk lacked. */
+static void discard(struct upd *u, const struct upd_record *r)
+{
+	if (u->o.ops->discard)
+		u->o.ops->discard(u->o.ctx, r);
+}
+
 static bool resumable(int rc)
 {
 	return rc == M2M_ERR_UNREACHABLE || rc == M2M_ERR_TIMEOUT;
@@ -335,6 +342,7 @@ static int step_fetch(struct upd *u, struct m2m_err *err)
 		wrc = put(u, &d, err);
 		return wrc ? wrc : m2m_err_set(err, rc, "%s", e.msg);
 	}
+	discard(u, &r);
 	return put_failed(u, &r, rc, e.msg, err);
 }
 
@@ -347,8 +355,10 @@ static int step_verify(struct upd *u, struct m2m_err *err)
 	/* out of time or stopped: still downloaded, the next run verifies again */
 	if (rc == M2M_ERR_TIMEOUT)
 		return m2m_err_set(err, rc, "%s", e.msg);
-	if (rc)
+	if (rc) {
+		discard(u, &r);
 		return put_failed(u, &r, rc, e.msg, err);
+	}
 	r.state = UPD_VERIFIED;
 	r.result = M2M_OK;
 	r.message[0] = '\0';
@@ -429,6 +439,24 @@ static int step_health(struct upd *u, struct m2m_err *err)
 	return put_end(u, UPD_ROLLED_BACK, rc, e.msg, err);
 }
 
+/*
+ * No room for the compacted copy (the disk is full of something else): the
+ * final record appended as it is (the journal's last block often has room
+ * for it), so that the update ends and no later run is stuck on its end; a
+ * later end compacts the journal. If that fails too, the compaction's error.
+ */
+static int append_final(struct upd *u, const struct upd_record *r, struct m2m_err *err)
+{
+	char json[M2M_JOURNAL_RECORD_MAX + 1];
+	struct m2m_err e = { 0 };
+
+	if (upd_record_json(r, json, sizeof(json), &e) ||
+	    m2m_journal_append(&u->j, json, strlen(json), &e))
+		return err ? err->rc : M2M_ERR_STORAGE;
+	m2m_err_clear(err);
+	return M2M_OK;
+}
+
 /* The end state's action, then the journal compacted to the final record, done. */
 static int step_finish(struct upd *u, struct m2m_err *err)
 {
@@ -446,6 +474,8 @@ static int step_finish(struct upd *u, struct m2m_err *err)
 		return rc;
 	r.done = true;
 	rc = compact(u, &r, err);
+	if (rc == M2M_ERR_STORAGE)
+		rc = append_final(u, &r, err);
 	if (rc)
 		return m2m_err_prefix(err, "%s/%s", u->st->path, UPD_JOURNAL_NAME);
 	u->last = r;

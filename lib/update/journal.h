@@ -155,6 +155,10 @@ struct upd;
  *             a source that cannot be resumed); any other error fails it.
  *   verify    verify the downloaded package (signature, policy, hash) and
  *             fill rec->name, version, type, sha256; an error fails it.
+ *   discard   (optional) a fetch or verify failed for good (not resumed):
+ *             remove what it left (the package, a part of the payload)
+ *             before the failed record is written, so that a package that
+ *             filled the disk gives its room back to the journal.
  *   prepare   (optional) before the first install record: fill rec->slot
  *             with where the install will go (RAUC: the inactive slot), so
  *             that a rollback after a cut knows it; an error fails the
@@ -179,6 +183,7 @@ struct upd;
 struct upd_ops {
 	int (*fetch)(void *ctx, struct upd *u, struct upd_record *rec, struct m2m_err *err);
 	int (*verify)(void *ctx, struct upd_record *rec, struct m2m_err *err);
+	void (*discard)(void *ctx, const struct upd_record *rec);
 	int (*install)(void *ctx, struct upd_record *rec, struct m2m_err *err);
 	int (*prepare)(void *ctx, struct upd_record *rec, struct m2m_err *err);
 	bool (*ready)(void *ctx, const struct upd_record *rec);

@@ -8,11 +8,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,13 +32,48 @@ struct fetch_ctx {
 	struct m2m_update *u;
 	struct upd *j;
 	struct upd_verifier *v;
+	const char *path;       /* the package's file */
+	bool room;              /* the room for it was checked */
 };
+
+/*
+ * Once the signed manifest says how large the package is: room for the rest
+ * of it (what is not in its file yet) and for the verified payload that
+ * op_verify writes beside it, before the payload comes. Without it a
+ * package larger than the disk (and no size from the server) filled the
+ * disk to the last byte before it failed.
+ */
+static int fetch_room(struct fetch_ctx *f, struct m2m_err *err)
+{
+	const struct upd_manifest *m = upd_verifier_manifest(f->v);
+	uint64_t size = upd_verifier_size(f->v), have = 0, need, avail;
+	struct statvfs vfs;
+	struct stat sb;
+
+	if (stat(f->path, &sb) == 0 && sb.st_size > 0)
+		have = (uint64_t)sb.st_size;
+	if (statvfs(f->path, &vfs) != 0)
+		return m2m_err_set(err, m2m_state_errno_rc(errno), "%s: statvfs: %s", f->path,
+				   strerror(errno));
+	need = (size > have ? size - have : 0) + m->size;
+	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	if (avail >= need)
+		return M2M_OK;
+	return m2m_err_set(err, M2M_ERR_STORAGE,
+			   "%s: %" PRIu64 " bytes needed (%" PRIu64 " more of the %" PRIu64 "-byte "
+			   "package and its %" PRIu64 "-byte payload), %" PRIu64 " free", f->path,
+			   need, size > have ? size - have : 0, size, m->size, avail);
+}
 
 static int sink_verifier(void *ctx, const void *data, size_t len, struct m2m_err *err)
 {
 	struct fetch_ctx *f = ctx;
+	int rc = upd_verifier_feed(f->v, data, len, err);
 
-	return upd_verifier_feed(f->v, data, len, err);
+	if (rc || f->room || !upd_verifier_manifest(f->v))
+		return rc;
+	f->room = true;
+	return fetch_room(f, err);
 }
 
 static void fetch_progress(void *ctx, uint64_t done, uint64_t total)
@@ -107,7 +144,7 @@ static int op_fetch(void *ctx, struct upd *j, struct upd_record *rec, struct m2m
 	if (rc)
 		goto out;
 	fo.url = rec->source;
-	fo.path = eng_dl_path(u, PKG_NAME, path);
+	fo.path = f.path = eng_dl_path(u, PKG_NAME, path);
 	fo.max = u->up->max_size;
 	fo.timeout_ms = eng_left_ms(u);
 	fo.ca = u->up->ca;
@@ -134,6 +171,21 @@ out:
 	m2m_secret_wipe(&key);
 	m2m_secret_wipe(&pin);
 	return rc;
+}
+
+/*
+ * A pull or a verification that failed for good: the package (not a file of
+ * the caller's) and a part of the payload go, and the room they took comes
+ * back before the journal writes the failure.
+ */
+static void op_discard(void *ctx, const struct upd_record *rec)
+{
+	struct m2m_update *u = ctx;
+
+	if (!eng_is_file_source(rec->source))
+		unlinkat(u->dl.dirfd, PKG_NAME, 0);
+	unlinkat(u->dl.dirfd, PAYLOAD_TMP, 0);
+	fsync(u->dl.dirfd);
 }
 
 void eng_name_refused(struct upd_record *rec, const struct upd_manifest *m)
@@ -646,6 +698,7 @@ static void op_journaled(void *ctx, const struct upd_record *rec)
 const struct upd_ops eng_ops = {
 	.fetch = op_fetch,
 	.verify = op_verify,
+	.discard = op_discard,
 	.prepare = op_prepare,
 	.install = op_install,
 	.ready = op_ready,

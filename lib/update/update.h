@@ -146,6 +146,9 @@ const struct upd_manifest *upd_verifier_genuine(const struct upd_verifier *v);
 const char *upd_verifier_signers(const struct upd_verifier *v);
 /* Package bytes fed so far. */
 uint64_t upd_verifier_offset(const struct upd_verifier *v);
+/* The whole package's size (header, manifest, signature, payload) once upd_verifier_manifest()
+ * is known; 0 before. */
+uint64_t upd_verifier_size(const struct upd_verifier *v);
 /* All of the payload arrived and its SHA-256 is the manifest's: OK; else INTEGRITY (truncated, tampered). */
 int upd_verifier_end(struct upd_verifier *v, struct m2m_err *err);
 void upd_verifier_free(struct upd_verifier *v);

@@ -437,6 +437,11 @@ uint64_t upd_verifier_offset(const struct upd_verifier *v)
 	return v ? v->offset : 0;
 }
 
+uint64_t upd_verifier_size(const struct upd_verifier *v)
+{
+	return v && v->verified ? UPD_HEADER_LEN + (uint64_t)v->mlen + v->slen + v->m.size : 0;
+}
+
 int upd_verifier_end(struct upd_verifier *v, struct m2m_err *err)
 {
 	uint8_t h[EVP_MAX_MD_SIZE];

@@ -1026,6 +1026,75 @@ static void test_installer_recorded(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* a failure for good discards the package first: the failed record needs its room */
+
+static enum upd_state last_written; /* the state of the last record on the disk */
+static enum upd_state discarded_at[4];
+static unsigned n_discarded;
+
+static void note_last(struct fake *f, const struct upd_record *rec)
+{
+	(void)f;
+	last_written = rec->state;
+}
+
+static void fake_discard(void *ctx, const struct upd_record *rec)
+{
+	(void)ctx;
+	(void)rec;
+	if (n_discarded < 4)
+		discarded_at[n_discarded] = last_written;
+	n_discarded++;
+}
+
+static void test_discard(void **state)
+{
+	static const struct {
+		enum fake_fail fail;
+		int result;
+		unsigned discards;
+		enum upd_state before; /* the last record when the package was discarded */
+	} cases[] = {
+		{ FAKE_FETCH_STORAGE, M2M_ERR_STORAGE, 1, UPD_DOWNLOADING },
+		{ FAKE_VERIFY, M2M_ERR_INTEGRITY, 1, UPD_DOWNLOADED },
+		/* resumed: the part stays for the Range of the next try */
+		{ FAKE_FETCH_NET, M2M_ERR_UNREACHABLE, 0, 0 },
+		{ FAKE_OK, M2M_OK, 0, 0 },
+	};
+	struct upd_ops ops = fake_ops;
+	struct upd_opts o = { .ops = &ops, .floor = &upd_floor_file_ops, .floor_ctx = &st,
+			      .health_timeout_ms = 60000 };
+
+	(void)state;
+	ops.discard = fake_discard;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct m2m_err err = { 0 };
+		struct upd *u = NULL;
+		struct fake f;
+		int rc;
+
+		reset();
+		fake_init(&f, cases[i].fail);
+		f.on_write = note_last;
+		o.ctx = &f;
+		n_discarded = 0;
+		assert_int_equal(m2m_state_open(&st, sdir, &err), M2M_OK);
+		assert_int_equal(upd_open(&st, &o, &u, &err), M2M_OK);
+		rc = upd_start(u, SRC, &err);
+		if (!rc)
+			rc = upd_run(u, &err);
+		assert_int_equal(rc, cases[i].result);
+		assert_int_equal(n_discarded, cases[i].discards);
+		if (cases[i].discards) {
+			assert_int_equal(discarded_at[0], cases[i].before);
+			assert_int_equal(upd_last(u)->state, UPD_FAILED);
+			assert_true(upd_last(u)->done);
+		}
+		close_upd(u);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
 /* the floor */
 
 static void test_floor(void **state)
@@ -1097,6 +1166,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kill_inside_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_installer_recorded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_floor, setup, teardown),
 	};
 

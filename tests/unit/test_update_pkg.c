@@ -467,6 +467,8 @@ static void test_ok(void **state)
 		assert_memory_equal(s.data, payload, plen);
 		assert_int_equal(upd_verifier_offset(s.v), len);
 		assert_non_null(upd_verifier_manifest(s.v));
+		/* the whole package's size, known from the manifest (a pull's room is checked by it) */
+		assert_int_equal(upd_verifier_size(s.v), len);
 		assert_string_equal(upd_verifier_manifest(s.v)->version, "2.4.1");
 		assert_string_equal(upd_verifier_signers(s.v), "CN=Test Signer\n");
 		done(&s);
@@ -525,6 +527,7 @@ static void expect(const char *name, size_t chunk, int rc, const char *says)
 		fail_msg("%s: rc %d (want %d) \"%s\" (want \"%s\")", name, got, rc, err.msg, says);
 	assert_int_equal(s.len, 0);
 	assert_null(upd_verifier_manifest(s.v));
+	assert_int_equal(upd_verifier_size(s.v), 0);
 	done(&s);
 }
 

@@ -97,9 +97,10 @@ struct upd_fetch_opts {
  * as the pull goes and is the state to keep on return, also on failure.
  * OK: the whole resource is in the file (st->offset == st->total). Errors:
  * CONFIG (not a URL of ours, unsupported scheme), UNREACHABLE (no
- * connection, dropped), TIMEOUT (the time bound, or a stall), AUTH_REMOTE
- * (the server's TLS certificate or DTLS credentials refused), CLOCK (https:
- * a certificate of the server's chain expired or not yet valid), AUTH_LOCAL
+ * connection, dropped; HTTP 429, 502, 503, 504: not now), TIMEOUT (the
+ * time bound, or a stall), AUTH_REMOTE (the server's TLS certificate or
+ * DTLS credentials refused), CLOCK (https: a certificate of the server's
+ * chain expired or not yet valid), AUTH_LOCAL
  * (the server refused us: 401, 403, 4.01, 4.03), NOT_FOUND (404, 4.04),
  * PROTOCOL (a bad answer, a redirect not followed, or more than max),
  * INTEGRITY (not the expected size), STORAGE (not enough space: before the

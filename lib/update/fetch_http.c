@@ -174,6 +174,20 @@ static bool strong_etag(const char *e)
 }
 
 /*
+ * An answer that says "not now" rather than "not this" is UNREACHABLE, so that
+ * the journal keeps the pull and the next try resumes it (a Range from the
+ * last checkpoint): 503, a temporary overload or maintenance (RFC 9110
+ * 15.6.4); 502 and 504, a gateway's upstream server failed or did not answer
+ * in time (15.6.3, 15.6.5); 429, too many requests (RFC 6585 4). Any other
+ * is PROTOCOL: the update fails.
+ */
+static int status_rc(long code)
+{
+	return code == 429 || code == 502 || code == 503 || code == 504 ? M2M_ERR_UNREACHABLE :
+									  M2M_ERR_PROTOCOL;
+}
+
+/*
  * The final answer's headers are all in: is its body the rest of our file,
  * the whole from byte 0, or not ours at all? false stops the transfer.
  */
@@ -234,7 +248,7 @@ static bool decide(struct upd_http *h)
 				    h->code);
 		return false;
 	default:
-		h->rc = m2m_err_set(io->err, M2M_ERR_PROTOCOL, "%s: HTTP %ld", url, h->code);
+		h->rc = m2m_err_set(io->err, status_rc(h->code), "%s: HTTP %ld", url, h->code);
 		return false;
 	}
 	h->decided = true;

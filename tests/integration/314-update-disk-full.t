@@ -190,8 +190,11 @@ unshare -m --propagation private bash "$L/ns.sh" "$L" "$T" "$U"
 ok "the namespace ran every step" test -e "$L/ns/done"
 nok "the tmpfs is gone with its namespace" mountpoint -q "$L/disk"
 
-# r STEP KIND: a step's result
-r() { cat "$L/ns/$1.$2" 2> /dev/null; }
+# r STEP KIND: a step's result (err: its diagnostics, without the progress lines "HH:MM:SS ...")
+r() {
+	if [ "$2" = err ]; then grep -v '^[0-9][0-9]:[0-9][0-9]:[0-9][0-9] ' "$L/ns/$1.$2" 2> /dev/null
+	else cat "$L/ns/$1.$2" 2> /dev/null; fi
+}
 j() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(str(d.get(k)) for k in sys.argv[2:]))' "$L/ns/$1.json" "${@:2}" 2> /dev/null; }
 is "$(r first rc)" 0 "a first small install on the 4 MiB tmpfs: exit 0 ($(r first err))"
 start=$(r start free)
@@ -227,7 +230,10 @@ is "$(r unfilled rc)" 0 "2: the file removed, the install succeeds: exit 0 ($(r 
 is "$(j unfilled state installed)" "committed 1.3.0" "2: ... committed 1.3.0"
 
 # ==== 3 dropped, then 503, then the rest with a Range
-run() { timeout -k 5 120 "$T" -c "$L/disk.yaml" "$@" > "$L/out" 2> "$L/err" < /dev/null; RC=$?; OUT=$(cat "$L/out"); ERR=$(cat "$L/err"); }
+run() {
+	timeout -k 5 120 "$T" -c "$L/disk.yaml" "$@" > "$L/out" 2> "$L/err" < /dev/null
+	RC=$? OUT=$(cat "$L/out") ERR=$(grep -v '^[0-9][0-9]:[0-9][0-9]:[0-9][0-9] ' "$L/err")
+}
 js() { "$T" -c "$L/disk.yaml" status --json > "$L/status.json" 2> /dev/null; python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(str(d.get(k)) for k in sys.argv[2:]))' "$L/status.json" "$@"; }
 run install "$U/flaky/app-3.0.0.pkg"
 is "$RC" 6 "3: the connection dropped after 1500000 bytes: exit 6 ($ERR)"

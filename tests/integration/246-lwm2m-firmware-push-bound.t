@@ -4,10 +4,10 @@
 # a block now and then, never long enough apart for the push's idle bound (93 s, CoAP's
 # MAX_TRANSMIT_WAIT), must not hold the push, and with it the update lock, for ever. With
 # update.timeout 6s and a block every 2 s, a block past the bound is refused, the push
-# fails (State Idle, Update Result 4) and the engine is free for the next run. Against the
-# project's own CoAP peer (tests/tools/lw-observer.py).
+# fails (State Idle, Update Result 4), its partial download is removed and the engine is
+# free for the next run. Against the project's own CoAP peer (tests/tools/lw-observer.py).
 . "$(dirname "$0")/lwm2m-fw-lib.sh"
-plan 5
+plan 6
 
 fw_vendor
 head -c 300000 /dev/urandom >"$T/fw.bin"
@@ -36,6 +36,8 @@ diag "answers to the blocks, one every 2 s:$codes"
 ok $? "a block after update.timeout (6 s) is refused (block $n: $c), the ones before were taken"
 is "$(read_until /5/0/3 0 5) $(read_until /5/0/5 4 5)" "0 4" \
 	"the push failed: State Idle (0), Update Result 4 (connection lost during the download)"
+[ ! -e "$T/state/update/package" ]
+ok $? "its partial download is removed"
 "$BIN/m2mdm-update" status --json >"$T/st.json" 2>&1
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(d["state"] not in ("failed", "idle"))' \
 	"$T/st.json"

@@ -80,11 +80,7 @@ diag "server gone, storing off, pmax 2: $n waits in 5 s"
 ok $? "the server gone, notification storing off, pmax passed: the loop sleeps ($n waits in 5 s)"
 ctl hear
 
-t0=$(date +%s%N)
-kill -TERM "$pid"
-for ((i = 0; i < 60; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-ms=$((($(date +%s%N) - t0) / 1000000))
-! kill -0 "$pid" 2>/dev/null && [ "$ms" -le 2000 ]
+term_within "$pid" 3 && [ "$ms" -le 2000 ]
 ok $? "SIGTERM ends it within 2 s ($ms ms)"
 grep -q '"event":"deregister"' "$T/srv.log"
 ok $? "with its De-register"

@@ -45,6 +45,17 @@ is() {
 diag() { sed 's/^/# /' <<<"$*"; }
 done_testing() { exit $((_fail > 0)); }
 
+# term_within PID SECS: SIGTERM to PID (one of ours), then wait for it to end, at most SECS;
+# $ms is how long it took. True if it ended in time.
+term_within() {
+	local pid=$1 secs=$2 t0 i
+	t0=$(date +%s%N)
+	kill -TERM "$pid"
+	for ((i = 0; i < secs * 20; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	! kill -0 "$pid" 2>/dev/null
+}
+
 # A UDP port (and port+1, for servers with DTLS there) that nothing listens on.
 free_port() {
 	local p

@@ -194,14 +194,21 @@ int m2m_update_push(struct m2m_update *u, uint64_t offset, const void *data, siz
 	if (rc)
 		return refuse(u, rc, err);
 	if (!u->push_space && upd_verifier_manifest(u->pv)) {
-		/* the signed size is known: room for the payload, before it comes */
+		/*
+		 * the signed sizes are known: room for the rest of the package and
+		 * for the payload verified beside it, before they come (as a pull)
+		 */
 		struct statvfs vfs;
-		uint64_t need = upd_verifier_manifest(u->pv)->size;
+		uint64_t size = upd_verifier_size(u->pv), have = u->push_len - u->push_held;
+		uint64_t rest = size > have ? size - have : 0;
+		uint64_t need = rest + upd_verifier_manifest(u->pv)->size;
 
 		u->push_space = true;
 		if (fstatvfs(u->push_fd, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < need) {
-			m2m_err_set(err, M2M_ERR_STORAGE, "%s: %" PRIu64 " bytes needed, %" PRIu64 " free",
-				    eng_dl_path(u, PKG_NAME, path), need,
+			m2m_err_set(err, M2M_ERR_STORAGE, "%s: %" PRIu64 " bytes needed (%" PRIu64
+				    " more of the %" PRIu64 "-byte package and its %" PRIu64
+				    "-byte payload), %" PRIu64 " free", eng_dl_path(u, PKG_NAME, path),
+				    need, rest, size, upd_verifier_manifest(u->pv)->size,
 				    (uint64_t)vfs.f_bavail * vfs.f_frsize);
 			return refuse(u, M2M_ERR_STORAGE, err);
 		}

@@ -107,6 +107,8 @@ int open_engine(struct opts *o, unsigned timeout_ms, bool progress, struct m2m_u
 	}
 	m2m_err_clear(&err);
 	rc = m2m_update_open(o->cfg, &uo, u, &err);
+	if (rc == M2M_ERR_BUSY && o->busy_quiet)
+		return rc;
 	if (rc == M2M_ERR_BUSY)
 		return cli_error(&o->c, rc, "another update run holds the update lock (%s); try again later",
 				 err.msg);

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* m2mdm-update status: the last update as the state directory tells it (no lock, no network). */
+/*
+ * m2mdm-update status: the last update as the state directory tells it, and the
+ * firmware that runs (no lock, no network).
+ */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -15,7 +18,43 @@ static const char *pending(const struct m2m_update_status *st)
 	return st->state >= M2M_UPDATE_DOWNLOADING && st->state <= M2M_UPDATE_INSTALLED ? st->version : "";
 }
 
-static void json(const struct m2m_update_status *st)
+static json_object *json_time(int64_t t)
+{
+	char b[32];
+
+	if (!t)
+		return NULL;
+	cli_time_utc((time_t)t, b, sizeof(b));
+	return json_object_new_string(b);
+}
+
+/* "firmware": what runs (null if no firmware was committed); "fallback": null unless the
+   bootloader fell back from the firmware committed last */
+static void json_fw(json_object *d, const struct m2m_update_fw_info *fw, bool have)
+{
+	json_object *f = NULL, *b = NULL;
+
+	if (have) {
+		f = json_object_new_object();
+		json_object_object_add(f, "name", cli_json_str(fw->name));
+		json_object_object_add(f, "version", cli_json_str(fw->fw_version));
+		json_object_object_add(f, "slot", cli_json_str(fw->slot));
+		json_object_object_add(f, "committed", json_time(fw->committed));
+		json_object_object_add(f, "source", cli_json_str(fw->source));
+	}
+	if (have && fw->fell_back) {
+		b = json_object_new_object();
+		json_object_object_add(b, "name", cli_json_str(fw->from_name));
+		json_object_object_add(b, "version", cli_json_str(fw->from_version));
+		json_object_object_add(b, "slot", cli_json_str(fw->from_slot));
+		json_object_object_add(b, "committed", json_time(fw->from_committed));
+		json_object_object_add(b, "time", json_time(fw->fell_back_at));
+	}
+	json_object_object_add(d, "firmware", f);
+	json_object_object_add(d, "fallback", b);
+}
+
+static void json(const struct m2m_update_status *st, const struct m2m_update_fw_info *fw, bool have)
 {
 	json_object *d = json_object_new_object();
 	char t[32];
@@ -42,6 +81,7 @@ static void json(const struct m2m_update_status *st)
 		json_object_object_add(d, "time", NULL);
 	}
 	json_object_object_add(d, "next", json_object_new_string(st->next));
+	json_fw(d, fw, have);
 	cli_print_json(d);
 }
 
@@ -60,6 +100,41 @@ static const char *next_words(const char *next)
 		if (strcmp(next, w[i].k) == 0)
 			return w[i].v;
 	return next;
+}
+
+static void local_time(int64_t t, char *b, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	snprintf(b, len, "?");
+	if (t && localtime_r(&tt, &tm))
+		strftime(b, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static void text_fw(const struct cli *c, const struct m2m_update_fw_info *fw)
+{
+	char b[32];
+
+	printf("%sFirmware%s     ", cli_col(c, CLI_BOLD), cli_col(c, CLI_RESET));
+	if (fw->fw_version[0])
+		printf("%s %s", fw->name, fw->fw_version);
+	else
+		printf("%snot known%s", cli_col(c, CLI_YELLOW), cli_col(c, CLI_RESET));
+	if (fw->slot[0])
+		printf(" (slot %s)", fw->slot);
+	if (strcmp(fw->source, "rauc") == 0)
+		printf(", as RAUC's status of the slot says");
+	printf("\n");
+	if (!fw->fell_back)
+		return;
+	local_time(fw->from_committed, b, sizeof(b));
+	printf("  %-11s %sthe bootloader fell back from slot %s%s (%s %s, committed %s)\n",
+	       "fallback", cli_col(c, CLI_YELLOW), fw->from_slot, cli_col(c, CLI_RESET),
+	       fw->from_name[0] ? fw->from_name : "firmware",
+	       fw->from_version[0] ? fw->from_version : "of a version not known", b);
+	local_time(fw->fell_back_at, b, sizeof(b));
+	printf("  %-11s %s\n", "noticed", b);
 }
 
 static void text(const struct cli *c, const struct m2m_update_status *st)
@@ -106,7 +181,9 @@ static void text(const struct cli *c, const struct m2m_update_status *st)
 int cmd_status(struct opts *o, int argc, char **argv)
 {
 	struct m2m_update_status st;
+	struct m2m_update_fw_info fw = { .version = M2M_UPDATE_FW_INFO_VERSION };
 	struct m2m_err err;
+	bool have;
 	int rc;
 
 	if (argc)
@@ -117,9 +194,14 @@ int cmd_status(struct opts *o, int argc, char **argv)
 	m2m_err_clear(&err);
 	if (m2m_update_status(o->cfg, &st, &err))
 		return cli_fail(&o->c, &err);
-	if (o->c.json)
-		json(&st);
-	else
+	/* no firmware committed, or a damaged record: none shown (m2m_update_firmware claims none) */
+	have = m2m_update_fw_info(o->cfg, &fw, &err) == M2M_OK;
+	if (o->c.json) {
+		json(&st, &fw, have);
+	} else {
 		text(&o->c, &st);
+		if (have)
+			text_fw(&o->c, &fw);
+	}
 	return M2M_OK;
 }

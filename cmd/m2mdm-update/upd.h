@@ -38,6 +38,7 @@ struct opts {
 	/* install, check */
 	struct cli_progress progress;
 	bool manual;           /* install --manual: a technician decides, no health check */
+	bool busy_quiet;       /* open_engine: another run holding the lock is no error (BUSY, silent) */
 };
 
 extern volatile int stop_flag;

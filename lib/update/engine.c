@@ -337,6 +337,19 @@ int m2m_update_status(const struct m2m_config *cfg, struct m2m_update_status *s,
 	return rc;
 }
 
+/* The state directory, to read update.firmware: NOT_FOUND (none committed) if it is not there. */
+static int fw_state(const struct m2m_config *cfg, struct m2m_state *st, struct m2m_err *err)
+{
+	int rc;
+
+	if (!cfg->update)
+		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: update: not configured", cfg->path);
+	rc = m2m_state_open_existing(st, cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR, err);
+	if (rc == M2M_ERR_NOT_FOUND)
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "no firmware package was committed");
+	return rc;
+}
+
 int m2m_update_firmware(const struct m2m_config *cfg, char *name, size_t nlen, char *version,
 			size_t vlen, struct m2m_err *err)
 {
@@ -353,11 +366,7 @@ int m2m_update_firmware(const struct m2m_config *cfg, char *name, size_t nlen, c
 		version[0] = '\0';
 	if (!nlen || !vlen)
 		return m2m_err_set(err, M2M_ERR_USAGE, "update firmware: no room for it");
-	if (!cfg->update)
-		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: update: not configured", cfg->path);
-	rc = m2m_state_open_existing(&st, cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR, err);
-	if (rc == M2M_ERR_NOT_FOUND)
-		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "no firmware package was committed");
+	rc = fw_state(cfg, &st, err);
 	if (rc)
 		return rc;
 	rc = eng_firmware_get(&st, name, nlen, version, vlen, err);
@@ -365,3 +374,60 @@ int m2m_update_firmware(const struct m2m_config *cfg, char *name, size_t nlen, c
 	return rc;
 }
 
+static void fw_entry(const struct upd_fw_entry *e, char *name, size_t nlen, char *version,
+		     size_t vlen, char *slot, size_t slen, int64_t *committed)
+{
+	snprintf(name, nlen, "%s", e->name);
+	snprintf(version, vlen, "%s", e->version);
+	snprintf(slot, slen, "%s", e->slot);
+	*committed = e->committed;
+}
+
+int m2m_update_fw_info(const struct m2m_config *cfg, struct m2m_update_fw_info *fw,
+		       struct m2m_err *err)
+{
+	struct m2m_err local;
+	struct upd_fw_record r;
+	struct m2m_state st;
+	unsigned v;
+	int rc;
+
+	if (!err)
+		err = &local;
+	m2m_err_clear(err);
+	if (!fw || fw->version != M2M_UPDATE_FW_INFO_VERSION)
+		return m2m_err_set(err, M2M_ERR_USAGE, "m2m_update_fw_info: a struct of version %u, not %u",
+				   fw ? fw->version : 0, M2M_UPDATE_FW_INFO_VERSION);
+	v = fw->version;
+	memset(fw, 0, sizeof(*fw));
+	fw->version = v;
+	rc = fw_state(cfg, &st, err);
+	if (rc)
+		return rc;
+	rc = eng_firmware_read(&st, &r, err);
+	m2m_state_close(&st);
+	if (rc == M2M_ERR_NOT_FOUND)
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "no firmware package was committed");
+	if (rc)
+		return rc;
+	fw_entry(&r.run, fw->name, sizeof(fw->name), fw->fw_version, sizeof(fw->fw_version),
+		 fw->slot, sizeof(fw->slot), &fw->committed);
+	snprintf(fw->source, sizeof(fw->source), "%s", r.source);
+	fw->fell_back = r.fell_back;
+	fw_entry(&r.from, fw->from_name, sizeof(fw->from_name), fw->from_version,
+		 sizeof(fw->from_version), fw->from_slot, sizeof(fw->from_slot), &fw->from_committed);
+	fw->fell_back_at = r.fell_back_at;
+	return M2M_OK;
+}
+
+int m2m_update_check_boot(struct m2m_update *u, bool *fell_back, struct m2m_err *err)
+{
+	struct m2m_err local;
+	bool fb;
+
+	if (!err)
+		err = &local;
+	m2m_err_clear(err);
+	eng_arm(u);
+	return eng_ok(eng_check_boot(u, fell_back ? fell_back : &fb, err), err);
+}

@@ -13,6 +13,7 @@
 
 #include "m2m/update.h"
 #include "state/state.h"
+#include "update/fw_record.h"
 #include "update/journal.h"
 #include "update/update.h"
 
@@ -83,14 +84,23 @@ int eng_installed_get(const struct m2m_state *st, const char *name, char *out, s
 int eng_installed_set(const struct m2m_state *st, const char *name, const char *version,
 		      struct m2m_err *err);
 /*
- * update.firmware: the firmware package last committed ({"name", "version",
- * "slot"}), written at its commit: what the device runs (m2m_update_firmware)
+ * update.firmware (fw_record.h): the firmware that runs, the one committed
+ * into each slot, a fallback of the bootloader after a commit. read:
+ * NOT_FOUND if there is none, FAILURE if it is damaged.
  */
-int eng_firmware_set(const struct m2m_state *st, const char *name, const char *version,
-		     const char *slot, struct m2m_err *err);
-/* NOT_FOUND if none was committed */
+int eng_firmware_read(const struct m2m_state *st, struct upd_fw_record *r, struct m2m_err *err);
+int eng_firmware_write(const struct m2m_state *st, const struct upd_fw_record *r,
+		       struct m2m_err *err);
+/* at its commit (a damaged record is started afresh) */
+int eng_firmware_commit(const struct m2m_state *st, const char *name, const char *version,
+			const char *slot, int64_t now, struct m2m_err *err);
+/* an install writes slot: what was committed into it is no more */
+int eng_firmware_forget(const struct m2m_state *st, const char *slot, struct m2m_err *err);
+/* what runs (m2m_update_firmware); NOT_FOUND if none was committed, or not known */
 int eng_firmware_get(const struct m2m_state *st, char *name, size_t nlen, char *version,
 		     size_t vlen, struct m2m_err *err);
+/* the booted slot against the record (m2m_update_check_boot) */
+int eng_check_boot(struct m2m_update *u, bool *fell_back, struct m2m_err *err);
 /* the device's policy from update:, the installed version and floor looked up by name */
 void eng_policy(struct m2m_update *u, struct upd_policy *pol);
 /* the backend update.floor names (a TPM's is opened here; close it with eng_floor_close) */

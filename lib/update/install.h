@@ -165,6 +165,8 @@ struct upd_slot_status {
 		bool booted;
 		bool primary;
 		enum upd_boot_status boot;
+		char version[40];       /* RAUC's slot status: the version of the bundle it
+					   installed there ("" if none, or not asked for) */
 	} slot[UPD_SLOTS_MAX];
 };
 
@@ -201,6 +203,15 @@ const struct upd_slot *upd_slot_find(const struct upd_slot_status *st, const cha
  * m2m code, 0 if nothing), and the JSON of `rauc status --output-format=json`. */
 int upd_rauc_classify(const char *line);
 int upd_rauc_parse_status(const char *json, struct upd_slot_status *st, struct m2m_err *err);
+/*
+ * The status with RAUC's own status of each slot (rauc status --detailed): each
+ * slot's version is the bundle's RAUC last installed there. RAUC keeps it
+ * from an install's end to the next one's: a slot whose write was cut still
+ * shows the version before (see above); it is only ever a slot's word when
+ * no record of ours has one.
+ */
+int upd_rauc_status_detailed(const struct upd_install_ctx *ctx, struct upd_slot_status *st,
+			     struct m2m_err *err);
 /*
  * The install an earlier run handed to RAUC (p: its client, as recorded: the
  * install's start and limit) may still run in RAUC's service: wait until

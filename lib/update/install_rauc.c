@@ -395,6 +395,7 @@ int upd_rauc_parse_status(const char *json, struct upd_slot_status *st, struct m
 	for (i = 0; i < n && st->n < UPD_SLOTS_MAX; i++) {
 		struct json_object *one = json_object_array_get_idx(slots, i);
 		struct upd_slot *s = &st->slot[st->n];
+		struct json_object *ss, *bundle;
 		char state[32], boot[16];
 
 		/* [{"rootfs.0": {...}}, ...]: one object a slot, keyed by its name */
@@ -412,6 +413,14 @@ int upd_rauc_parse_status(const char *json, struct upd_slot_status *st, struct m
 			s->boot = !strcmp(boot, "good") ? UPD_BOOT_GOOD :
 				  !strcmp(boot, "bad") ? UPD_BOOT_BAD : UPD_BOOT_UNKNOWN;
 			s->primary = *primary_slot && !strcmp(name, primary_slot);
+			/* --detailed: "slot_status": {"bundle": {"version": ...}} */
+			if (json_object_object_get_ex(body, "slot_status", &ss) &&
+			    json_object_is_type(ss, json_type_object) &&
+			    json_object_object_get_ex(ss, "bundle", &bundle) &&
+			    json_object_is_type(bundle, json_type_object) &&
+			    (get_str(bundle, "version", s->version, sizeof(s->version)) ||
+			     strlen(s->version) + 1 >= sizeof(s->version)))
+				s->version[0] = '\0';
 			if (s->primary)
 				cpy(st->primary, sizeof(st->primary), s->bootname);
 			if (s->booted && !st->booted[0])
@@ -426,11 +435,11 @@ int upd_rauc_parse_status(const char *json, struct upd_slot_status *st, struct m
 	return M2M_OK;
 }
 
-static int status_until(const struct upd_install_ctx *ctx, uint64_t deadline,
+static int status_until(const struct upd_install_ctx *ctx, uint64_t deadline, bool detailed,
 			struct upd_slot_status *st, struct m2m_err *err)
 {
 	struct rauc_call c = { .ctx = ctx, .keep_out = true };
-	const char *args[] = { "status", "--output-format=json", NULL };
+	const char *args[] = { "status", "--output-format=json", detailed ? "--detailed" : NULL, NULL };
 	int rc;
 
 	rc = rauc_run(&c, deadline, "rauc status", args, err);
@@ -445,7 +454,13 @@ static int status_until(const struct upd_install_ctx *ctx, uint64_t deadline,
 static int rauc_status(const struct upd_install_ctx *ctx, struct upd_slot_status *st,
 		       struct m2m_err *err)
 {
-	return status_until(ctx, deadline_of(ctx), st, err);
+	return status_until(ctx, deadline_of(ctx), false, st, err);
+}
+
+int upd_rauc_status_detailed(const struct upd_install_ctx *ctx, struct upd_slot_status *st,
+			     struct m2m_err *err)
+{
+	return status_until(ctx, deadline_of(ctx), true, st, err);
 }
 
 static int mark(const struct upd_install_ctx *ctx, uint64_t deadline, const char *how,
@@ -517,7 +532,7 @@ static int rauc_rollback(const struct upd_install_ctx *ctx, struct m2m_err *err)
 	bool mark_fresh;
 	int rc;
 
-	rc = status_until(ctx, deadline, &st, err);
+	rc = status_until(ctx, deadline, false, &st, err);
 	if (rc)
 		return m2m_err_prefix(err, "rollback");
 	rc = upd_rauc_rollback_plan(&st, ctx->target, &old, &fresh, &mark_fresh, err);

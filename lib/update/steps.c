@@ -522,6 +522,11 @@ static int op_install(void *ctx, struct upd_record *rec, struct m2m_err *err)
 		return rc;
 	ic.started = install_started;
 	ic.started_ctx = u;
+	/* the slot is written: what the record says was committed into it is no more */
+	if (strcmp(m.installer, "rauc") == 0)
+		rc = eng_firmware_forget(&u->st, rec->slot, err);
+	if (rc)
+		return rc;
 	eng_dl_path(u, PAYLOAD_NAME, payload);
 	eng_log(u, LOG_INFO, "installing %s %s with %s%s%s", m.name, m.version, m.installer,
 	      rec->slot[0] ? " into slot " : "", rec->slot);
@@ -661,7 +666,7 @@ static int op_commit(void *ctx, const struct upd_record *rec, struct m2m_err *er
 	if (!rc)
 		rc = eng_installed_set(&u->st, m.name, m.version, err);
 	if (!rc && m.type == UPD_FIRMWARE)
-		rc = eng_firmware_set(&u->st, m.name, m.version, rec->slot, err);
+		rc = eng_firmware_commit(&u->st, m.name, m.version, rec->slot, wall_ms() / 1000, err);
 	if (rc)
 		return rc;
 	remove_payload(u);
@@ -684,6 +689,84 @@ static int op_rollback(void *ctx, const struct upd_record *rec, struct m2m_err *
 		return rc;
 	remove_payload(u);
 	eng_log(u, LOG_NOTICE, "rolled back %s %s: %s", m.name, m.version, rec->message);
+	return M2M_OK;
+}
+
+/* ---- the slot that booted, after a commit ---------------------------------------------- */
+
+static void utc(int64_t t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	snprintf(out, len, "at a time not recorded");
+	if (t && gmtime_r(&tt, &tm))
+		strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/*
+ * The record names the slot its firmware runs from; the bootloader may have
+ * given up on it since (its boot attempts spent) and booted the other one.
+ * Not a fallback: an update of ours under way whose slot booted, or a reboot
+ * due into the recorded slot (primary, not bad: a rollback's), which the
+ * journal explains.
+ */
+int eng_check_boot(struct m2m_update *u, bool *fell_back, struct m2m_err *err)
+{
+	const struct upd_record *last = upd_last(u->j);
+	struct upd_install_ctx ic = { .log = eng_log, .log_ctx = u };
+	struct upd_slot_status ss;
+	struct upd_fw_record r;
+	const struct upd_slot *was, *now;
+	struct m2m_err e = { 0 };
+	char when[32];
+	int rc;
+
+	*fell_back = false;
+	rc = eng_firmware_read(&u->st, &r, &e);
+	if (rc == M2M_ERR_NOT_FOUND)
+		return M2M_OK;
+	if (rc) {
+		eng_log(u, LOG_WARNING, "%s: the booted slot not compared with it", e.msg);
+		return M2M_OK;
+	}
+	if (!r.run.slot[0] || !u->up->rauc)
+		return M2M_OK;
+	ic.rauc_conf = u->up->rauc_config;
+	ic.dbus_address = getenv("M2M_RAUC_BUS");
+	ic.rauc = getenv("M2M_RAUC");
+	ic.timeout_ms = eng_left_ms(u) < 30000 ? eng_left_ms(u) : 30000;
+	if (upd_rauc_status_detailed(&ic, &ss, &e) != M2M_OK) {
+		/* RAUC not up yet: the next check asks again; nothing is claimed meanwhile */
+		eng_log(u, LOG_WARNING, "which slot booted is not known (%s): the next check asks again",
+			e.msg);
+		return M2M_OK;
+	}
+	if (!ss.booted[0] || strcmp(ss.booted, r.run.slot) == 0)
+		return M2M_OK;
+	if (upd_next(u->j) != UPD_NEXT_NONE && strcmp(last->slot, ss.booted) == 0)
+		return M2M_OK;
+	was = upd_slot_find(&ss, r.run.slot);
+	if (was && was->boot != UPD_BOOT_BAD && strcmp(ss.primary, r.run.slot) == 0)
+		return M2M_OK;
+	now = upd_slot_find(&ss, ss.booted);
+	upd_fw_record_fall_back(&r, ss.booted, now ? now->version : NULL, wall_ms() / 1000);
+	rc = eng_firmware_write(&u->st, &r, err);
+	if (rc)
+		return rc;
+	*fell_back = true;
+	utc(r.from.committed, when, sizeof(when));
+	if (r.run.version[0])
+		eng_log(u, LOG_WARNING, "the bootloader fell back from slot %s (%s %s, committed %s) to "
+			"slot %s: running %s %s%s", r.from.slot, r.from.name[0] ? r.from.name : "firmware",
+			r.from.version[0] ? r.from.version : "of a version not known", when, r.run.slot,
+			r.run.name, r.run.version,
+			strcmp(r.source, "rauc") == 0 ? " (RAUC's status of the slot)" : "");
+	else
+		eng_log(u, LOG_WARNING, "the bootloader fell back from slot %s (%s %s, committed %s) to "
+			"slot %s: the firmware version it runs is not known", r.from.slot,
+			r.from.name[0] ? r.from.name : "firmware",
+			r.from.version[0] ? r.from.version : "of a version not known", when, r.run.slot);
 	return M2M_OK;
 }
 

@@ -2,7 +2,7 @@
 /*
  * What the update engine knows of the versions on this device: the
  * committed version of each package name (update.installed), the firmware
- * package last committed (update.firmware), the
+ * that runs and the one committed into each slot (update.firmware: fw_record.c), the
  * anti-rollback floor, and the policy a package is checked against.
  */
 #include <stdio.h>
@@ -13,6 +13,7 @@
 
 #include "update/engine_int.h"
 #include "update/floor.h"
+#include "update/fw_record.h"
 
 static int read_json(const struct m2m_state *st, const char *name, json_object **out,
 		     struct m2m_err *err)
@@ -71,55 +72,76 @@ int eng_installed_set(const struct m2m_state *st, const char *name, const char *
 	return rc;
 }
 
-int eng_firmware_set(const struct m2m_state *st, const char *name, const char *version,
-		     const char *slot, struct m2m_err *err)
+int eng_firmware_read(const struct m2m_state *st, struct upd_fw_record *r, struct m2m_err *err)
 {
-	json_object *o = json_object_new_object();
-	const char *s;
-	int rc;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc = m2m_state_read(st, FIRMWARE_NAME, SMALL_MAX, NULL, NULL, &buf, &len, err);
 
-	if (!o)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	json_object_object_add(o, "name", json_object_new_string(name));
-	json_object_object_add(o, "version", json_object_new_string(version));
-	if (slot && *slot)
-		json_object_object_add(o, "slot", json_object_new_string(slot));
-	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	rc = s ? m2m_state_write(st, FIRMWARE_NAME, s, strlen(s), err) :
-		 m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	json_object_put(o);
+	memset(r, 0, sizeof(*r));
+	if (rc)
+		return rc;
+	rc = upd_fw_record_parse(buf, len, r, err);
+	free(buf);
+	return rc ? m2m_err_prefix(err, "%s/%s", st->path, FIRMWARE_NAME) : M2M_OK;
+}
+
+int eng_firmware_write(const struct m2m_state *st, const struct upd_fw_record *r,
+		       struct m2m_err *err)
+{
+	char *s = upd_fw_record_json(r);
+	int rc = s ? m2m_state_write(st, FIRMWARE_NAME, s, strlen(s), err) :
+		     m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+
+	free(s);
 	return rc;
 }
 
-static bool get_str(json_object *o, const char *key, char *out, size_t len)
+int eng_firmware_commit(const struct m2m_state *st, const char *name, const char *version,
+			const char *slot, int64_t now, struct m2m_err *err)
 {
-	json_object *v;
+	struct upd_fw_record r;
+	struct m2m_err e = { 0 };
 
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string) ||
-	    !json_object_get_string_len(v) || (size_t)json_object_get_string_len(v) >= len)
-		return false;
-	snprintf(out, len, "%s", json_object_get_string(v));
-	return true;
+	/* none yet, or damaged: this commit starts it afresh (what it said is not known) */
+	if (eng_firmware_read(st, &r, &e) != M2M_OK)
+		memset(&r, 0, sizeof(r));
+	upd_fw_record_commit(&r, name, version, slot, now);
+	return eng_firmware_write(st, &r, err);
+}
+
+int eng_firmware_forget(const struct m2m_state *st, const char *slot, struct m2m_err *err)
+{
+	struct upd_fw_record r;
+	struct m2m_err e = { 0 };
+
+	if (!slot || !*slot || eng_firmware_read(st, &r, &e) != M2M_OK ||
+	    !upd_fw_record_forget(&r, slot))
+		return M2M_OK;
+	return eng_firmware_write(st, &r, err);
 }
 
 int eng_firmware_get(const struct m2m_state *st, char *name, size_t nlen, char *version,
 		     size_t vlen, struct m2m_err *err)
 {
-	json_object *o;
-	int rc = read_json(st, FIRMWARE_NAME, &o, err);
+	struct upd_fw_record r;
+	int rc = eng_firmware_read(st, &r, err);
 
 	name[0] = version[0] = '\0';
+	if (rc == M2M_ERR_NOT_FOUND || (!rc && !r.run.version[0] && !r.run.slot[0] && !r.fell_back))
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "no firmware package was committed");
 	if (rc)
 		return rc;
-	if (!json_object_object_length(o))
-		rc = m2m_err_set(err, M2M_ERR_NOT_FOUND, "no firmware package was committed");
-	else if (!get_str(o, "name", name, nlen) || !get_str(o, "version", version, vlen))
-		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: no name and version", st->path,
-				 FIRMWARE_NAME);
-	json_object_put(o);
-	if (rc)
-		name[0] = version[0] = '\0';
-	return rc;
+	if (!r.run.version[0])
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND,
+				   "the firmware slot %s runs is not known (the bootloader fell back "
+				   "to it from slot %s)", r.run.slot, r.fell_back ? r.from.slot : "?");
+	if (strlen(r.run.name) >= nlen || strlen(r.run.version) >= vlen)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: no room for its name and version",
+				   st->path, FIRMWARE_NAME);
+	snprintf(name, nlen, "%s", r.run.name);
+	snprintf(version, vlen, "%s", r.run.version);
+	return M2M_OK;
 }
 
 /*

@@ -947,6 +947,30 @@ static void test_firmware(void **state)
 		assert_string_equal(fw, " ");
 	}
 
+	/* the bootloader fell back to a slot whose firmware nobody knows: no version claimed */
+	{
+		static const char unknown[] = "{\"slot\":\"A\",\"fallback\":{\"name\":\"pos-fw\","
+			"\"version\":\"3.0.0\",\"slot\":\"B\",\"committed\":1000,\"time\":2000}}";
+		struct m2m_update_fw_info fi = { .version = M2M_UPDATE_FW_INFO_VERSION };
+
+		fd = open(path("state/update.firmware"), O_WRONLY | O_TRUNC);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, unknown, strlen(unknown)), (ssize_t)strlen(unknown));
+		close(fd);
+		assert_int_equal(firmware(fw, sizeof(fw)), M2M_ERR_NOT_FOUND);
+		assert_string_equal(fw, " ");
+		assert_int_equal(m2m_update_fw_info(cfg, &fi, &err), M2M_OK);
+		assert_string_equal(fi.fw_version, "");
+		assert_string_equal(fi.slot, "A");
+		assert_true(fi.fell_back);
+		assert_string_equal(fi.from_version, "3.0.0");
+		assert_string_equal(fi.from_slot, "B");
+		assert_int_equal(fi.from_committed, 1000);
+		assert_int_equal(fi.fell_back_at, 2000);
+		fi.version = 0;
+		assert_int_equal(m2m_update_fw_info(cfg, &fi, &err), M2M_ERR_USAGE);
+	}
+
 	/* no update: section: no engine to ask */
 	{
 		struct m2m_config *c = config_of(NULL, NULL);

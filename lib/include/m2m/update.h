@@ -80,11 +80,41 @@ int m2m_update_status(const struct m2m_config *cfg, struct m2m_update_status *st
  * The firmware this device runs, as far as the engine knows: the package of
  * type firmware last committed on it (its name and version, written at the
  * commit, which comes only after the health check on the new firmware; an
- * update rolled back leaves it as it was). OK; NOT_FOUND if no firmware
- * package was ever committed; CONFIG without an update: section.
+ * update rolled back leaves it as it was), unless the bootloader fell back
+ * from its slot since (noticed by m2m_update_check_boot: then the firmware
+ * committed into the slot that booted, or RAUC's word for that slot). A file
+ * read, cheap enough for every read of /3/0/3. OK; NOT_FOUND if no firmware
+ * package was ever committed, or if the version the fallen-back-to slot runs
+ * is not known; CONFIG without an update: section.
  */
 int m2m_update_firmware(const struct m2m_config *cfg, char *name, size_t nlen, char *version,
 			size_t vlen, struct m2m_err *err);
+
+#define M2M_UPDATE_FW_INFO_VERSION 1
+/* The firmware record in full (m2mdm-update status). */
+struct m2m_update_fw_info {
+	unsigned version;        /* M2M_UPDATE_FW_INFO_VERSION, set by the caller */
+	char name[64];           /* the firmware that runs: its package name and version, */
+	char fw_version[40];     /* "" if not known */
+	char slot[32];           /* the slot it runs from (RAUC's bootname), "" if none */
+	int64_t committed;       /* unix time of its commit, 0 if not known */
+	char source[16];         /* "record" (committed here), "rauc" (RAUC's slot status), "" */
+	bool fell_back;          /* the bootloader fell back to it from the firmware below */
+	char from_name[64];      /* the firmware committed, then given up on by the bootloader */
+	char from_version[40];
+	char from_slot[32];
+	int64_t from_committed;
+	int64_t fell_back_at;    /* unix time the fallback was noticed (m2m_update_check_boot) */
+};
+
+/*
+ * The firmware record (no lock, no RAUC asked): OK with fw filled; NOT_FOUND
+ * if no firmware package was committed; FAILURE if the record is damaged;
+ * USAGE if fw->version is not one this library knows.
+ */
+int m2m_update_fw_info(const struct m2m_config *cfg, struct m2m_update_fw_info *fw,
+		       struct m2m_err *err);
+
 
 /*
  * Progress of the step under way: phase "download" (done, total in bytes;
@@ -190,6 +220,17 @@ int m2m_update_push_end(struct m2m_update *u, struct m2m_err *err);
 /* The engine's current state (as m2m_update_status, from the open journal). */
 int m2m_update_get(const struct m2m_update *u, struct m2m_update_status *st,
 		   struct m2m_err *err);
+
+/*
+ * At boot (m2mdm-update check): the slot RAUC says booted against the one
+ * the committed firmware runs from. When the bootloader fell back from it
+ * (its slot bad, or another one primary) and no update under way explains
+ * it, the record is corrected (m2m_update_firmware: what runs now), the
+ * fallback kept in it, and one LOG_WARNING line says so; *fell_back is set.
+ * OK also when nothing can be told (RAUC not answering: a warning); an error
+ * only if the record cannot be written.
+ */
+int m2m_update_check_boot(struct m2m_update *u, bool *fell_back, struct m2m_err *err);
 
 /*
  * How long a check run waits before it resumes a download (the jitter): a

@@ -152,7 +152,8 @@ enum upd_boot_status {
 	UPD_BOOT_BAD,
 };
 
-/* What the bootloader says about the slots (never RAUC's slot status). */
+/* What the bootloader says about the slots (RAUC's slot status only in each slot's
+   version, and only from upd_rauc_status_detailed). */
 struct upd_slot_status {
 	char booted[32];            /* bootname of the booted slot ("A"); "" if unknown */
 	char primary[32];           /* bootname of the primary slot (the next boot); "" if none */

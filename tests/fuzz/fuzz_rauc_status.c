@@ -32,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		for (size_t i = 0; i < st.n; i++)
 			if (!memchr(st.slot[i].name, '\0', sizeof(st.slot[i].name)) ||
-			    !memchr(st.slot[i].bootname, '\0', sizeof(st.slot[i].bootname)))
+			    !memchr(st.slot[i].bootname, '\0', sizeof(st.slot[i].bootname)) ||
+			    !memchr(st.slot[i].version, '\0', sizeof(st.slot[i].version)))
 				abort();
 	}
 	free(text);

@@ -58,6 +58,31 @@ static void test_parse_status(void **state)
 	assert_true(!b->booted && b->primary && b->boot == UPD_BOOT_BAD);
 	assert_string_equal(b->class_, "rootfs");
 	assert_string_equal(upd_boot_status_name(b->boot), "bad");
+	assert_string_equal(a->version, "");
+}
+
+/* rauc status --detailed: each slot's bundle version, when RAUC installed one there */
+static void test_parse_status_detailed(void **state)
+{
+	static const char json[] =
+		"{\"booted\":\"A\",\"boot_primary\":\"rootfs.0\",\"slots\":["
+		"{\"rootfs.0\":{\"class\":\"rootfs\",\"bootname\":\"A\",\"state\":\"booted\","
+		"\"boot_status\":\"good\",\"slot_status\":{\"bundle\":{\"compatible\":\"m2m-lab-device\","
+		"\"version\":\"2.0.0\"},\"status\":\"ok\"}}},"
+		"{\"rootfs.1\":{\"class\":\"rootfs\",\"bootname\":\"B\",\"state\":\"inactive\","
+		"\"boot_status\":\"good\",\"slot_status\":{\"bundle\":{\"compatible\":null}}}},"
+		"{\"rootfs.2\":{\"class\":\"rootfs\",\"bootname\":\"C\",\"state\":\"inactive\","
+		"\"boot_status\":\"good\",\"slot_status\":{\"bundle\":{\"version\":"
+		"\"1.0.0-a-version-longer-than-the-field-holds\"}}}}]}";
+	struct upd_slot_status st;
+	struct m2m_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(upd_rauc_parse_status(json, &st, &err), M2M_OK);
+	assert_string_equal(upd_slot_find(&st, "A")->version, "2.0.0");
+	assert_string_equal(upd_slot_find(&st, "B")->version, "");
+	/* never cut short into another version */
+	assert_string_equal(upd_slot_find(&st, "C")->version, "");
 }
 
 /* A, B of class rootfs: booted, primary, and each one's boot status */
@@ -330,6 +355,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_find),
 		cmocka_unit_test(test_parse_status),
+		cmocka_unit_test(test_parse_status_detailed),
 		cmocka_unit_test(test_parse_status_odd),
 		cmocka_unit_test(test_rollback_plan),
 		cmocka_unit_test(test_classify),

@@ -115,7 +115,6 @@ struct m2m_update_fw_info {
 int m2m_update_fw_info(const struct m2m_config *cfg, struct m2m_update_fw_info *fw,
 		       struct m2m_err *err);
 
-
 /*
  * Progress of the step under way: phase "download" (done, total in bytes;
  * total 0 if not known yet), "verify" (bytes), "install" (done percent of

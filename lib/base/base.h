@@ -62,6 +62,9 @@ int m2m_resolve(const char *host, const char *port, const struct addrinfo *hints
 /* The limit of a lookup whose caller has none of its own: glibc's two tries of one server. */
 #define M2M_RESOLVE_MS 10000
 
+/* t (unix seconds) as UTC "2026-12-07T09:30:00Z" into out; false (out as it was) if it cannot be. */
+bool m2m_time_utc(int64_t t, char *out, size_t len);
+
 /* Uniform random number in [0, n). */
 uint32_t m2m_random_below(uint32_t n);
 

@@ -375,3 +375,16 @@ bool m2m_tcti_allowed(const char *conf)
 	}
 	return false;
 }
+
+bool m2m_time_utc(int64_t t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	char b[32];
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || !strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%SZ", &tm) ||
+	    strlen(b) >= len)
+		return false;
+	memcpy(out, b, strlen(b) + 1);
+	return true;
+}

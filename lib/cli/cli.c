@@ -225,10 +225,7 @@ json_object *cli_json_str(const char *s)
 
 void cli_time_utc(time_t t, char *buf, size_t len)
 {
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	m2m_time_utc((int64_t)t, buf, len);
 }
 
 static const char *mode_name(const struct m2m_vpn_profile *p)

@@ -309,14 +309,12 @@ char *upd_manifest_json(const struct upd_manifest *m)
 {
 	json_object *o = json_object_new_object(), *models = json_object_new_array();
 	char hex[65], when[32];
-	struct tm tm;
-	time_t t = (time_t)m->expires;
 	char *out = NULL;
 
 	if (!o || !models)
 		goto out;
 	m2m_hex(m->sha256, 32, hex, sizeof(hex));
-	if (!gmtime_r(&t, &tm) || !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+	if (!m2m_time_utc(m->expires, when, sizeof(when)))
 		goto out;
 	for (size_t i = 0; i < m->n_models && i < UPD_MODELS_MAX; i++)
 		json_object_array_add(models, json_object_new_string(m->models[i]));

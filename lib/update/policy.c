@@ -7,20 +7,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/base.h"
 #include "update/update.h"
 
 static bool has(const char *s)
 {
 	return s && *s;
-}
-
-static void utc(int64_t t, char *out, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm))
-		strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 int upd_policy_check(const struct upd_policy *pol, const struct upd_manifest *m,
@@ -86,8 +78,8 @@ int upd_policy_check(const struct upd_policy *pol, const struct upd_manifest *m,
 	if (now >= m->expires) {
 		char when[32] = "?", at[32] = "?";
 
-		utc(m->expires, when, sizeof(when));
-		utc(now, at, sizeof(at));
+		m2m_time_utc(m->expires, when, sizeof(when));
+		m2m_time_utc(now, at, sizeof(at));
 		return m2m_err_set(err, M2M_ERR_REFUSED,
 				   "package %s %s: expired at %s (the device's time is %s)", m->name,
 				   m->version, when, at);

@@ -694,16 +694,6 @@ static int op_rollback(void *ctx, const struct upd_record *rec, struct m2m_err *
 
 /* ---- the slot that booted, after a commit ---------------------------------------------- */
 
-static void utc(int64_t t, char *out, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	snprintf(out, len, "at a time not recorded");
-	if (t && gmtime_r(&tt, &tm))
-		strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /*
  * The record names the slot its firmware runs from; the bootloader may have
  * given up on it since (its boot attempts spent) and booted the other one.
@@ -755,7 +745,8 @@ int eng_check_boot(struct m2m_update *u, bool *fell_back, struct m2m_err *err)
 	if (rc)
 		return rc;
 	*fell_back = true;
-	utc(r.from.committed, when, sizeof(when));
+	if (!r.from.committed || !m2m_time_utc(r.from.committed, when, sizeof(when)))
+		snprintf(when, sizeof(when), "at a time not recorded");
 	if (r.run.version[0])
 		eng_log(u, LOG_WARNING, "the bootloader fell back from slot %s (%s %s, committed %s) to "
 			"slot %s: running %s %s%s", r.from.slot, r.from.name[0] ? r.from.name : "firmware",

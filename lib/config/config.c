@@ -256,6 +256,14 @@ const struct m2m_vpn_profile *m2m_config_profile(const struct m2m_config *cfg, c
 	return NULL;
 }
 
+const struct m2m_enroll_config *m2m_config_enroll(const struct m2m_config *cfg,
+						  const struct m2m_vpn_profile *p)
+{
+	if (!cfg || !p || !cfg->enroll || p < cfg->profiles || p >= cfg->profiles + cfg->n_profiles)
+		return NULL;
+	return cfg->enroll[p - cfg->profiles];
+}
+
 int cfg_parse_in(const char *name, const char *base, const char *buf, size_t len,
 		 struct m2m_config **out, struct m2m_err *err)
 {

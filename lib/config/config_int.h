@@ -74,6 +74,10 @@ int cfg_update_parse(struct cfg_ctx *c, const struct cfg_node *key, const struct
 		     struct m2m_config *cfg);
 int cfg_update_finish(struct cfg_ctx *c, const struct cfg_node *key, struct m2m_config *cfg);
 void cfg_update_free(struct m2m_config *cfg);
+/* a profile's enroll: mapping (enroll.c), called by vpn.c */
+int cfg_enroll_parse(struct cfg_ctx *c, const struct cfg_node *key, const struct cfg_node *v,
+		     struct m2m_enroll_config **out);
+void cfg_enroll_free(struct m2m_enroll_config *e);
 
 /* messages and the key path (walk.c) */
 int cfg_fail(struct cfg_ctx *c, const struct cfg_node *at, const char *fmt, ...)

@@ -243,12 +243,18 @@ static int retry_key(struct cfg_ctx *c, int k, const struct cfg_node *key, const
 enum {
 	P_GATEWAY, P_REMOTE_ID, P_LOCAL_ID, P_AUTH, P_CA, P_PROPOSALS, P_ESP_PROPOSALS,
 	P_LOCAL_TS, P_REMOTE_TS, P_VIRTUAL_IP, P_MODE, P_FAIL_CLOSED, P_MOBIKE, P_DPD,
-	P_REKEY, P_TIMEOUT, P_RETRY, P_N
+	P_REKEY, P_TIMEOUT, P_RETRY, P_ENROLL, P_N
 };
 static const char *const profile_keys[] = {
 	"gateway", "remote_id", "local_id", "auth", "ca", "proposals", "esp_proposals",
 	"local_ts", "remote_ts", "virtual_ip", "mode", "fail_closed", "mobike", "dpd",
-	"rekey", "timeout", "retry", NULL
+	"rekey", "timeout", "retry", "enroll", NULL
+};
+
+/* what a profile's keys are parsed into: the profile, and its enroll: section (enroll.c) */
+struct profile_state {
+	struct m2m_vpn_profile *p;
+	struct m2m_enroll_config **enroll;
 };
 
 static const struct cfg_choice modes[] = {
@@ -259,7 +265,8 @@ static const struct cfg_choice modes[] = {
 static int profile_key(struct cfg_ctx *c, int k, const struct cfg_node *key,
 		       const struct cfg_node *v, void *obj)
 {
-	struct m2m_vpn_profile *p = obj;
+	struct profile_state *ps = obj;
+	struct m2m_vpn_profile *p = ps->p;
 	const struct cfg_node *seen[R_N] = { NULL };
 	bool is_map;
 	int mode, rc;
@@ -305,6 +312,8 @@ static int profile_key(struct cfg_ctx *c, int k, const struct cfg_node *key,
 		if (!rc && is_map)
 			rc = cfg_walk(c, v, retry_keys, seen, retry_key, p);
 		return rc;
+	case P_ENROLL:
+		return cfg_enroll_parse(c, key, v, ps->enroll);
 	}
 	return M2M_OK;
 }
@@ -324,8 +333,9 @@ static bool valid_profile_name(const struct cfg_node *key)
 }
 
 static int parse_profile(struct cfg_ctx *c, const struct cfg_node *key, const struct cfg_node *v,
-			 struct m2m_vpn_profile *p)
+			 struct m2m_vpn_profile *p, struct m2m_enroll_config **enroll)
 {
+	struct profile_state ps = { p, enroll };
 	static const struct {
 		int k;
 		const char *expected;
@@ -352,7 +362,7 @@ static int parse_profile(struct cfg_ctx *c, const struct cfg_node *key, const st
 	rc = cfg_want_map(c, v, false, "a mapping describing the profile", &is_map);
 	if (rc)
 		return rc;
-	rc = cfg_walk(c, v, profile_keys, seen, profile_key, p);
+	rc = cfg_walk(c, v, profile_keys, seen, profile_key, &ps);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < ARRAY_SIZE(required); i++)
@@ -384,7 +394,8 @@ static int parse_profiles(struct cfg_ctx *c, const struct cfg_node *v, struct m2
 	if (!n)
 		return M2M_OK;
 	cfg->profiles = calloc(n, sizeof(*cfg->profiles));
-	if (!cfg->profiles)
+	cfg->enroll = calloc(n, sizeof(*cfg->enroll));
+	if (!cfg->profiles || !cfg->enroll)
 		return cfg_oom(c);
 	cfg->n_profiles = n;
 	for (size_t i = 0; i < n; i++) {
@@ -404,7 +415,7 @@ static int parse_profiles(struct cfg_ctx *c, const struct cfg_node *v, struct m2
 		if (!p->name)
 			return cfg_oom(c);
 		old = cfg_push(c, p->name);
-		rc = parse_profile(c, key, v->kids[2 * i + 1], p);
+		rc = parse_profile(c, key, v->kids[2 * i + 1], p, &cfg->enroll[i]);
 		cfg_pop(c, old);
 		if (rc)
 			return rc;
@@ -480,7 +491,11 @@ static void free_profile(struct m2m_vpn_profile *p)
 
 void cfg_vpn_free(struct m2m_config *cfg)
 {
-	for (size_t i = 0; i < cfg->n_profiles; i++)
+	for (size_t i = 0; i < cfg->n_profiles; i++) {
 		free_profile(&cfg->profiles[i]);
+		if (cfg->enroll)
+			cfg_enroll_free(cfg->enroll[i]);
+	}
 	free(cfg->profiles);
+	free(cfg->enroll);
 }

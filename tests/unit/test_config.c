@@ -340,7 +340,7 @@ static void test_err_typo(void **state)
 		  "m2m.yaml:5:7: vpn.profiles.pos: unknown key 'gatway' (did you mean 'gateway'?); "
 		  "expected one of gateway, remote_id, local_id, auth, ca, proposals, "
 		  "esp_proposals, local_ts, remote_ts, virtual_ip, mode, fail_closed, mobike, dpd, "
-		  "rekey, timeout, retry");
+		  "rekey, timeout, retry, enroll");
 	/* transposed letters count once */
 	parse_err("version: 1\ndevcie: {}\n",
 		  "m2m.yaml:2:1: unknown key 'devcie' (did you mean 'device'?); expected one of "
@@ -349,7 +349,7 @@ static void test_err_typo(void **state)
 		       "m2m.yaml:15:7: vpn.profiles.pos: unknown key 'faill_closed' (did you mean "
 		       "'fail_closed'?); expected one of gateway, remote_id, local_id, auth, ca, "
 		       "proposals, esp_proposals, local_ts, remote_ts, virtual_ip, mode, fail_closed, "
-		       "mobike, dpd, rekey, timeout, retry");
+		       "mobike, dpd, rekey, timeout, retry, enroll");
 }
 
 static void test_err_wrong_type(void **state)
@@ -372,7 +372,7 @@ static void test_err_wrong_type(void **state)
 		       "m2m.yaml:15:7: vpn.profiles.pos: unknown key 'gateway2' (did you mean "
 		       "'gateway'?); expected one of gateway, remote_id, local_id, auth, ca, "
 		       "proposals, esp_proposals, local_ts, remote_ts, virtual_ip, mode, fail_closed, "
-		       "mobike, dpd, rekey, timeout, retry");
+		       "mobike, dpd, rekey, timeout, retry, enroll");
 	parse_err_with("      local_ts: [[10.0.0.0/8]]\n",
 		       "m2m.yaml:15:18: vpn.profiles.pos.local_ts[0]: got a list; expected an IPv4 "
 		       "or IPv6 prefix such as 10.1.0.0/16 or fd00:1::/64");
@@ -678,7 +678,7 @@ static void test_err_missing(void **state)
 	parse_err_with("      pin: 1\n",
 		       "m2m.yaml:15:7: vpn.profiles.pos: unknown key 'pin'; expected one of gateway, "
 		       "remote_id, local_id, auth, ca, proposals, esp_proposals, local_ts, "
-		       "remote_ts, virtual_ip, mode, fail_closed, mobike, dpd, rekey, timeout, retry");
+		       "remote_ts, virtual_ip, mode, fail_closed, mobike, dpd, rekey, timeout, retry, enroll");
 	parse_err("version: 1\nvpn: {profiles: {pos: {gateway: g, remote_id: g,\n"
 		  "    auth: {method: cert, cert: c, key: k, pkcs12: p}}}}\n",
 		  "m2m.yaml:3:43: vpn.profiles.pos.auth.pkcs12: not used by method cert; expected "

@@ -111,6 +111,26 @@ struct m2m_dm_config {
 };
 
 /*
+ * A VPN profile's enroll: section (vpn.profiles.NAME.enroll in m2m.yaml(5)):
+ * the certificate of the profile's key obtained and renewed over CMP (RFC
+ * 9483's profile of RFC 4210) from the CA's server, so that no certificate is
+ * carried to the device.
+ */
+struct m2m_enroll_config {
+	char *server;             /* http://host[:port]/path of the CA's CMP server */
+	char *trust;              /* PEM file: trust anchors of the CA's signed answers
+				     and of the certificates it issues (required) */
+	char *recipient;          /* the CA's name (a DN), or NULL */
+	char *reference;          /* MAC protection: the reference value the CA gave
+				     with the secret; NULL: signed with the profile's
+				     certificate and key */
+	struct m2m_secret_ref secret; /* MAC protection: where the shared secret comes from */
+	char *subject;            /* DN asked for; default CN=<the profile's local_id> */
+	char **sans;              /* NULL-terminated; default the profile's local_id */
+	unsigned timeout_ms;      /* bound of one run; default 30 s */
+};
+
+/*
  * The update engine's section, update: in m2m.yaml(5): whom packages must be
  * signed by, what this device accepts, where downloads go, the bounds, the
  * health check that decides commit or roll back, and the installers.
@@ -160,6 +180,9 @@ struct m2m_config {
 	/* appended */
 	char **dm_send;           /* dm.send: NULL-terminated LwM2M paths ("/3/0/9") a
 				     --report sends (LwM2M 1.1 Send); NULL: none */
+	/* appended */
+	struct m2m_enroll_config **enroll; /* n_profiles entries, profiles[i]'s enroll:
+					      section or NULL; see m2m_config_enroll() */
 };
 
 /*
@@ -183,6 +206,9 @@ void m2m_config_free(struct m2m_config *cfg);
 
 const struct m2m_vpn_profile *m2m_config_profile(const struct m2m_config *cfg,
 						  const char *name);
+/* The enroll: section of profile p (one of cfg's), or NULL if it has none. */
+const struct m2m_enroll_config *m2m_config_enroll(const struct m2m_config *cfg,
+						  const struct m2m_vpn_profile *p);
 
 /* An auth method as m2m.yaml(5) writes it: "cert", "pkcs12", ..., "cert+eap"; "unknown". */
 const char *m2m_auth_method_name(enum m2m_auth_method m);

@@ -33,13 +33,16 @@ static const struct cli_command commands[] = {
 	{ "doctor", "[PROFILE...]", "pre-flight checks: key, token, TPM, certificate, CA, clock, charon" },
 	{ "delete", "", "delete the key from its store" },
 	{ "charon-conf", "", "write charon's tpm TCTI and pkcs11 modules for the profiles (-o FILE)" },
+	{ "enroll", "", "get the profile's certificate from its CA over CMP (-p PROFILE)" },
+	{ "renew", "", "renew the profile's certificate when due (--force: now)" },
+	{ "revoke", "", "ask the CA to revoke the profile's certificate (--reason)" },
 	{ NULL, NULL, NULL },
 };
 
 enum {
 	O_CONFIG, O_PROFILE, O_STORE, O_KEY, O_TYPE, O_MODULE, O_TOKEN, O_ID, O_LABEL, O_TCTI,
 	O_HANDLE, O_PIN_FILE, O_PIN_FD, O_PIN_CRED, O_PIN_PROMPT, O_SRC_PIN_FILE, O_SRC_PIN_FD,
-	O_CERT, O_SUBJECT, O_SAN, O_OUT, O_FORCE, O_TIMEOUT, O_JSON, O_QUIET, O_VERBOSE, O_COLOR, O_HELP,
+	O_CERT, O_SUBJECT, O_SAN, O_OUT, O_FORCE, O_REASON, O_TIMEOUT, O_JSON, O_QUIET, O_VERBOSE, O_COLOR, O_HELP,
 	O_VERSION, O_N
 };
 
@@ -65,8 +68,9 @@ static const struct cli_option options[] = {
 	[O_SUBJECT] = { "subject", 0, "DN", "csr: subject, e.g. CN=dev1,O=ACME (default: CN=device.id)" },
 	[O_SAN] = { "san", 0, "NAME", "csr: subject alternative name (repeat; default: device.id)" },
 	[O_OUT] = { "out", 'o', "FILE", "csr, charon-conf: write here instead of stdout" },
-	[O_FORCE] = { "force", 'f', NULL, "keygen, import: replace an existing key" },
-	[O_TIMEOUT] = { "timeout", 't', "SECONDS", "a TPM or token must answer within this (default 30 s): 16 otherwise" },
+	[O_FORCE] = { "force", 'f', NULL, "keygen, import: replace an existing key; renew: even if not due" },
+	[O_REASON] = { "reason", 0, "REASON", "revoke: keyCompromise, superseded, cessationOfOperation, ..." },
+	[O_TIMEOUT] = { "timeout", 't', "SECONDS", "a TPM or token must answer within this (default 30 s): 16 otherwise; enroll, renew, revoke: the whole run (default enroll.timeout): 5 otherwise" },
 	[O_JSON] = { "json", 'j', NULL, "machine-readable output (show, list, doctor)" },
 	[O_QUIET] = { "quiet", 'q', NULL, "print nothing but errors" },
 	[O_VERBOSE] = { "verbose", 'v', NULL, "say more" },
@@ -88,6 +92,7 @@ static const struct {
 	{ "list", cmd_list }, { "show", cmd_show }, { "doctor", cmd_doctor },
 	{ "delete", cmd_delete },
 	{ "charon-conf", cmd_charon_conf },
+	{ "enroll", cmd_enroll }, { "renew", cmd_renew }, { "revoke", cmd_revoke },
 };
 
 static bool parse_fd(const char *s, int *fd)
@@ -157,6 +162,12 @@ static int option(struct opts *o, int k, const char *arg)
 		break;
 	case O_OUT: o->out = arg; break;
 	case O_FORCE: o->force = true; break;
+	case O_REASON:
+		if (cert_reason_parse(arg, &o->reason))
+			return cli_error(&o->c, M2M_ERR_USAGE,
+					 "--reason '%s': expected a CRLReason of RFC 5280: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn or aACompromise",
+					 arg);
+		break;
 	case O_TIMEOUT:
 		if (!cli_parse_duration(arg, &o->c.timeout_ms) || o->c.timeout_ms == 0)
 			return cli_error(&o->c, M2M_ERR_USAGE,
@@ -182,6 +193,7 @@ int main(int argc, char **argv)
 	cli_init();
 	o.ref.pin.fd = -1;
 	o.src_pin.fd = -1;
+	o.reason = -1;
 	cli_getopt_tables(options, lopts, sopts, sizeof(sopts), "-");
 	rest = calloc((size_t)argc + 1, sizeof(*rest));
 	if (!rest)

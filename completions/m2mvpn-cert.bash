@@ -20,9 +20,9 @@ _m2mvpn_cert()
 
     local opts="-c --config -p --profile -s --store -k --key --type --module --token --id
         --label --tcti --handle --pin-file --pin-fd --pin-credential --pin-prompt
-        --src-pin-file --src-pin-fd --cert --subject --san -o --out -f --force -t --timeout -j --json
+        --src-pin-file --src-pin-fd --cert --subject --san -o --out -f --force --reason -t --timeout -j --json
         -q --quiet -v --verbose --color -h --help -V --version"
-    local cmds="keygen csr import list show doctor delete charon-conf"
+    local cmds="keygen csr import list show doctor delete charon-conf enroll renew revoke"
 
     local i cmd="" cfg=""
     for ((i = 1; i < cword; i++)); do
@@ -31,7 +31,7 @@ _m2mvpn_cert()
             --config=*) cfg=${words[i]#--config=} ;;
             -p|--profile|-s|--store|-k|--key|--type|--module|--token|--id|--label|--tcti|--handle|\
             --pin-file|--pin-fd|--pin-credential|--src-pin-file|--src-pin-fd|--cert|--subject|\
-            --san|-o|--out|-t|--timeout|--color) ((i++)) ;;
+            --san|-o|--out|--reason|-t|--timeout|--color) ((i++)) ;;
             -*) ;;
             *) [[ -z $cmd ]] && cmd=${words[i]} ;;
         esac
@@ -56,6 +56,8 @@ _m2mvpn_cert()
             _filedir; return ;;
         --color)
             COMPREPLY=($(compgen -W "auto always never" -- "$cur")); return ;;
+        --reason)
+            COMPREPLY=($(compgen -W "unspecified keyCompromise cACompromise affiliationChanged superseded cessationOfOperation certificateHold privilegeWithdrawn aACompromise" -- "$cur")); return ;;
         --token|--id|--label|--pin-fd|--src-pin-fd|--pin-credential|--subject|--san|-t|--timeout)
             return ;;
     esac

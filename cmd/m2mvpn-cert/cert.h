@@ -24,6 +24,7 @@ struct opts {
 	int n_sans;
 	const char *out;
 	bool force;
+	int reason;             /* revoke: CRLReason, -1 none */
 	struct m2m_config *cfg;
 };
 
@@ -42,5 +43,10 @@ int cmd_show(struct opts *o, int argc, char **argv);
 int cmd_list(struct opts *o, int argc, char **argv);
 int cmd_doctor(struct opts *o, int argc, char **argv);
 int cmd_charon_conf(struct opts *o, int argc, char **argv);
+int cmd_enroll(struct opts *o, int argc, char **argv);
+int cmd_renew(struct opts *o, int argc, char **argv);
+int cmd_revoke(struct opts *o, int argc, char **argv);
+/* enroll.c: a CRLReason name of RFC 5280 (keyCompromise, superseded, ...) into its code; -1 if none */
+int cert_reason_parse(const char *s, int *code);
 
 #endif

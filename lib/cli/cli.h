@@ -127,6 +127,11 @@ void cli_vpn_status_text(const struct cli *c, FILE *out, const struct m2m_vpn_st
  * one), and the library's prompt for secrets set to cli_tty_prompt.
  */
 void cli_init(void);
+/*
+ * SIGTERM, SIGINT and SIGHUP set the flag returned, for the library's stop
+ * arguments (no SA_RESTART: a blocking call returns); SIGPIPE is ignored.
+ */
+volatile const int *cli_catch_stop(void);
 /* The family's m2m_prompt_fn: asks on /dev/tty without echo, only if stdin is a terminal. */
 int cli_tty_prompt(void *ctx, const char *what, char *buf, size_t size, struct m2m_err *err);
 

@@ -18,9 +18,10 @@
 #include <openssl/x509v3.h>
 
 #include "m2m/pki.h"
+#include "pki/pki_int.h"
 
 /* "CN=a,O=b" or "/CN=a/O=b" */
-static X509_NAME *parse_dn(const char *s, struct m2m_err *err)
+X509_NAME *pki_parse_dn(const char *s, struct m2m_err *err)
 {
 	char *copy = strdup(s), *save = NULL, *tok;
 	const char *sep = s[0] == '/' ? "/" : ",";
@@ -64,7 +65,7 @@ fail:
 	return NULL;
 }
 
-static GENERAL_NAME *parse_san(const char *s, struct m2m_err *err)
+GENERAL_NAME *pki_parse_san(const char *s, struct m2m_err *err)
 {
 	unsigned char ip[16];
 	int type, len = 0;
@@ -144,7 +145,7 @@ int m2m_csr_make(struct m2m_key *k, const char *subject, const char *const *sans
 		rc = m2m_err_set(err, M2M_ERR_USAGE, "csr: no subject");
 		goto out;
 	}
-	name = parse_dn(subject, err);
+	name = pki_parse_dn(subject, err);
 	if (!name) {
 		rc = err ? err->rc : M2M_ERR_USAGE;
 		goto out;
@@ -157,7 +158,7 @@ int m2m_csr_make(struct m2m_key *k, const char *subject, const char *const *sans
 
 		gens = GENERAL_NAMES_new();
 		for (const char *const *s = sans; *s; s++) {
-			GENERAL_NAME *g = parse_san(*s, err);
+			GENERAL_NAME *g = pki_parse_san(*s, err);
 
 			if (!g) {
 				rc = err ? err->rc : M2M_ERR_USAGE;
@@ -229,7 +230,7 @@ out:
 
 /* ---- certificates --------------------------------------------------------- */
 
-static X509 *read_cert(const char *path, struct m2m_err *err)
+X509 *pki_read_cert(const char *path, struct m2m_err *err)
 {
 	FILE *fp = fopen(path, "re");
 	X509 *x;
@@ -251,7 +252,7 @@ static X509 *read_cert(const char *path, struct m2m_err *err)
 	return x;
 }
 
-static void fill_info(X509 *x, struct m2m_cert_info *ci)
+void pki_fill_info(X509 *x, struct m2m_cert_info *ci)
 {
 	const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
 	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
@@ -304,11 +305,11 @@ static void fill_info(X509 *x, struct m2m_cert_info *ci)
 
 int m2m_cert_info_file(const char *path, struct m2m_cert_info *info, struct m2m_err *err)
 {
-	X509 *x = read_cert(path, err);
+	X509 *x = pki_read_cert(path, err);
 
 	if (!x)
 		return err ? err->rc : M2M_ERR_CREDENTIAL;
-	fill_info(x, info);
+	pki_fill_info(x, info);
 	X509_free(x);
 	return M2M_OK;
 }
@@ -321,7 +322,7 @@ int m2m_cert_info_der(const unsigned char *der, size_t len, struct m2m_cert_info
 
 	if (!x)
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "not a DER certificate");
-	fill_info(x, info);
+	pki_fill_info(x, info);
 	X509_free(x);
 	return M2M_OK;
 }
@@ -379,7 +380,7 @@ out:
 
 int m2m_cert_verify(const char *path, char *const *ca_files, struct m2m_err *err)
 {
-	X509 *x = read_cert(path, err);
+	X509 *x = pki_read_cert(path, err);
 	int rc;
 
 	if (!x)

@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The certificate lifecycle of a VPN profile's key (m2m/enroll.h): the
+ * profile, its key and its enroll: section into one CMP run (lib/pki's
+ * cmp.c), and the certificate it brings written where the profile reads it.
+ * One run per profile at a time (a lock in the state directory), one
+ * deadline for the whole run: the key store's, the name lookup's and every
+ * exchange's.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "base/base.h"
+#include "m2m/enroll.h"
+#include "m2m/keystore.h"
+#include "m2m/vpn.h"
+#include "pki/cmp.h"
+#include "state/state.h"
+
+struct run {
+	const struct m2m_vpn_profile *p;
+	const struct m2m_enroll_config *e;
+	struct m2m_state st;
+	int lock;
+	struct m2m_key *key;
+	EVP_PKEY *pkey;
+	struct m2m_err key_err;    /* why the key store failed to sign, if it did */
+	struct m2m_secret secret;
+	char subject[300];
+	const char *sans[2];
+	struct pki_cmp cmp;
+};
+
+static void sign_failed(void *arg, const struct m2m_err *err)
+{
+	struct run *r = arg;
+
+	if (r->key_err.rc == M2M_OK)
+		r->key_err = *err;
+}
+
+static void run_end(struct run *r)
+{
+	EVP_PKEY_free(r->pkey);
+	m2m_key_close(r->key);
+	m2m_secret_wipe(&r->secret);
+	if (r->lock >= 0)
+		m2m_state_unlock(r->lock);
+	if (r->st.dirfd >= 0)
+		m2m_state_close(&r->st);
+}
+
+/* Where the profile reads its certificate from: the file this run writes. */
+static int cert_target(const struct m2m_vpn_profile *p, struct m2m_err *err)
+{
+	if (p->cert)
+		return M2M_OK;
+	if (p->auth == M2M_AUTH_PKCS12)
+		return m2m_err_set(err, M2M_ERR_CONFIG,
+				   "profile %s: its certificate is inside the PKCS#12 file; enroll writes a certificate file (auth.cert), which method pkcs12 does not have",
+				   p->name);
+	if (p->auth == M2M_AUTH_EAP)
+		return m2m_err_set(err, M2M_ERR_CONFIG, "profile %s: method eap has no key to certify",
+				   p->name);
+	return m2m_err_set(err, M2M_ERR_CONFIG,
+			   "profile %s: no auth.cert to write the certificate to", p->name);
+}
+
+static int run_begin(struct run *r, const struct m2m_config *cfg, const char *profile,
+		     unsigned timeout_ms, volatile const int *stop, struct m2m_err *err)
+{
+	struct m2m_key_ref ref;
+	char lock[64];
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->lock = -1;
+	r->st.dirfd = -1;
+	r->p = m2m_config_profile(cfg, profile);
+	if (!r->p)
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND, "no VPN profile '%s' in %s", profile,
+				   cfg->path ? cfg->path : "the configuration");
+	r->e = m2m_config_enroll(cfg, r->p);
+	if (!r->e)
+		return m2m_err_set(err, M2M_ERR_CONFIG,
+				   "profile %s has no enroll: section (the CA's CMP server and trust anchors)",
+				   profile);
+	rc = cert_target(r->p, err);
+	if (rc)
+		return rc;
+	/* the bound starts now: the lock, the key store and the CA share it */
+	r->cmp.deadline_ms = m2m_now_ms() + (timeout_ms ? timeout_ms : r->e->timeout_ms);
+	r->cmp.stop = stop;
+	rc = m2m_state_open(&r->st, cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR, err);
+	if (rc)
+		return rc;
+	snprintf(lock, sizeof(lock), "enroll-%s.lock", r->p->name);
+	rc = m2m_state_lock(&r->st, lock, 0, &r->lock, err);
+	if (rc)
+		return rc;
+	rc = m2m_key_ref_from_profile(r->p, &ref, err);
+	if (rc)
+		return rc;
+	rc = m2m_key_open(&ref, &r->key, err);
+	if (rc)
+		return rc;
+	rc = m2m_key_pkey(r->key, sign_failed, r, &r->pkey, err);
+	if (rc)
+		return rc;
+	r->cmp.server = r->e->server;
+	r->cmp.trust = r->e->trust;
+	r->cmp.recipient = r->e->recipient;
+	r->cmp.key = r->pkey;
+	r->cmp.reason = -1;
+	if (r->e->subject)
+		snprintf(r->subject, sizeof(r->subject), "%s", r->e->subject);
+	else
+		snprintf(r->subject, sizeof(r->subject), "CN=%s", r->p->local_id);
+	r->cmp.subject = r->subject;
+	if (r->e->sans) {
+		r->cmp.sans = (const char *const *)r->e->sans;
+	} else {
+		r->sans[0] = r->p->local_id;
+		r->cmp.sans = r->sans;
+	}
+	return M2M_OK;
+}
+
+/* A run that failed while the key store signed: the store's words are the better ones. */
+static int run_rc(struct run *r, int rc, struct m2m_err *err)
+{
+	if (rc && r->key_err.rc != M2M_OK && (rc == M2M_ERR_CREDENTIAL || rc == M2M_ERR_PROTOCOL)) {
+		if (err)
+			*err = r->key_err;
+		return r->key_err.rc;
+	}
+	return rc;
+}
+
+static int write_cert(const struct run *r, const char *pem, struct m2m_err *err)
+{
+	/* a certificate is public: 0644, as charon and the tools read it */
+	return m2m_write_atomic(r->p->cert, pem, strlen(pem), 0644, err);
+}
+
+int m2m_enroll(const struct m2m_config *cfg, const char *profile, unsigned timeout_ms,
+	       volatile const int *stop, struct m2m_cert_info *out, struct m2m_err *err)
+{
+	struct run r;
+	char *pem = NULL;
+	int rc;
+
+	rc = run_begin(&r, cfg, profile, timeout_ms, stop, err);
+	if (rc)
+		goto out;
+	if (r.e->reference) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "CMP secret of profile %s", r.p->name);
+		rc = m2m_secret_read(&r.e->secret, what, &r.secret, err);
+		if (rc)
+			goto out;
+		r.cmp.reference = r.e->reference;
+		r.cmp.secret = (const unsigned char *)r.secret.buf;
+		r.cmp.secret_len = r.secret.len;
+	} else {
+		/* a re-enrolment, signed with what the device has (RFC 9483 4.1.1) */
+		r.cmp.cert = r.p->cert;
+	}
+	rc = run_rc(&r, pki_cmp_run(PKI_CMP_IR, &r.cmp, &pem, out, err), err);
+	if (!rc)
+		rc = write_cert(&r, pem, err);
+out:
+	free(pem);
+	run_end(&r);
+	return rc;
+}
+
+/* The current certificate, checked to be usable to sign a kur or rr with. */
+static int current_cert(struct run *r, struct m2m_cert_info *ci, struct m2m_err *err)
+{
+	int rc = m2m_cert_info_file(r->p->cert, ci, err);
+
+	if (rc == M2M_ERR_NOT_FOUND)
+		return m2m_err_set(err, M2M_ERR_NOT_FOUND,
+				   "profile %s: no certificate %s yet: enroll first", r->p->name,
+				   r->p->cert);
+	if (rc)
+		return rc;
+	rc = m2m_cert_matches_key(ci, r->key, err);
+	if (rc)
+		return rc;
+	r->cmp.cert = r->p->cert;
+	return M2M_OK;
+}
+
+int m2m_enroll_renew(const struct m2m_config *cfg, const char *profile, bool force,
+		     unsigned timeout_ms, volatile const int *stop, bool *renewed,
+		     struct m2m_cert_info *out, struct m2m_err *err)
+{
+	struct m2m_cert_info cur;
+	struct run r;
+	char *pem = NULL;
+	int rc;
+
+	*renewed = false;
+	rc = run_begin(&r, cfg, profile, timeout_ms, stop, err);
+	if (!rc)
+		rc = current_cert(&r, &cur, err);
+	if (rc)
+		goto out;
+	if (out)
+		*out = cur;
+	if (!force && !m2m_cert_renewal_due(&cur, time(NULL)))
+		goto out;
+	/* a key update is signed with the current certificate: it must be valid (RFC 9483 4.1.3) */
+	rc = m2m_cert_check_time(&cur, time(NULL), err);
+	if (rc) {
+		char msg[sizeof(err->msg)];
+
+		if (err) {
+			snprintf(msg, sizeof(msg), "%.320s: renewal needs a valid one; enroll again", err->msg);
+			m2m_err_set(err, rc, "%s", msg);
+		}
+		goto out;
+	}
+	rc = run_rc(&r, pki_cmp_run(PKI_CMP_KUR, &r.cmp, &pem, out, err), err);
+	if (!rc)
+		rc = write_cert(&r, pem, err);
+	if (!rc)
+		*renewed = true;
+out:
+	free(pem);
+	run_end(&r);
+	return rc;
+}
+
+int m2m_enroll_revoke(const struct m2m_config *cfg, const char *profile, int reason,
+		      unsigned timeout_ms, volatile const int *stop, struct m2m_err *err)
+{
+	struct m2m_cert_info cur;
+	struct run r;
+	int rc;
+
+	rc = run_begin(&r, cfg, profile, timeout_ms, stop, err);
+	if (!rc)
+		rc = current_cert(&r, &cur, err);
+	if (!rc) {
+		r.cmp.reason = reason;
+		rc = run_rc(&r, pki_cmp_run(PKI_CMP_RR, &r.cmp, NULL, NULL, err), err);
+	}
+	run_end(&r);
+	return rc;
+}

@@ -215,9 +215,42 @@ static void check_cert(struct doctor *d, const struct m2m_cert_info *ci, struct 
 	}
 }
 
+/*
+ * The enroll: section: its trust anchors can be read, the secret of a first
+ * enrolment too (never shown), and the current certificate chains to the
+ * trust anchors, as a renewal's certificate must.
+ */
+static void check_enroll(struct doctor *d, const struct m2m_enroll_config *e, bool have_cert)
+{
+	char *const trust[] = { e->trust, NULL };
+	struct m2m_secret s = { 0 };
+	struct m2m_err err;
+	int rc;
+
+	m2m_err_clear(&err);
+	if (e->reference) {
+		rc = m2m_secret_read(&e->secret, "CMP secret", &s, &err);
+		check(d, "enroll", rc || !s.len ? M2M_CHECK_FAIL : M2M_CHECK_OK,
+		      rc ? rc : M2M_ERR_CREDENTIAL, "%s%s%s", rc ? err.msg : s.len ?
+		      "the CMP secret can be read, for a first enrolment at " : "the CMP secret is empty",
+		      rc || !s.len ? "" : e->server, "");
+		m2m_secret_wipe(&s);
+	}
+	if (!have_cert)
+		return;
+	rc = m2m_cert_verify(d->p->cert, trust, &err);
+	if (rc == M2M_ERR_CLOCK)
+		check(d, "enroll", M2M_CHECK_WARN, 0, "%s: renewal needs a valid one, enroll again", err.msg);
+	else
+		check(d, "enroll", rc ? M2M_CHECK_FAIL : M2M_CHECK_OK, rc, "%s%s",
+		      rc ? "the certificate and enroll.trust: " : "chains to enroll.trust, renewed at ",
+		      rc ? err.msg : e->server);
+}
+
 int m2m_doctor_profile(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		       struct m2m_checks *out)
 {
+	const struct m2m_enroll_config *enroll = m2m_config_enroll(cfg, p);
 	struct doctor d = { .cfg = cfg, .p = p, .out = out };
 	struct m2m_key_ref ref;
 	struct m2m_key *k = NULL;
@@ -241,7 +274,10 @@ int m2m_doctor_profile(const struct m2m_config *cfg, const struct m2m_vpn_profil
 	m2m_err_clear(&err);
 	if (p->cert) {
 		rc = m2m_cert_info_file(p->cert, &ci, &err);
-		if (rc)
+		if (rc == M2M_ERR_NOT_FOUND && enroll)
+			check(&d, "cert", M2M_CHECK_FAIL, rc, "no certificate %s yet: m2mvpn-cert enroll -p %s",
+			      p->cert, p->name);
+		else if (rc)
 			check(&d, "cert", M2M_CHECK_FAIL, rc, "%s", err.msg);
 		else
 			have_cert = true;
@@ -254,6 +290,8 @@ int m2m_doctor_profile(const struct m2m_config *cfg, const struct m2m_vpn_profil
 	}
 	if (have_cert)
 		check_cert(&d, &ci, k);
+	if (enroll)
+		check_enroll(&d, enroll, have_cert);
 	if (p->auth == M2M_AUTH_EAP || p->auth == M2M_AUTH_CERT_EAP) {
 		struct m2m_secret s = { 0 };
 

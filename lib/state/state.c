@@ -87,11 +87,26 @@ int m2m_state_lock(const struct m2m_state *st, const char *name, unsigned wait_m
 
 	if (rc)
 		return rc;
+again:
 	fd = openat(st->dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return m2m_err_set(err, m2m_state_errno_rc(errno), "%s/%s: %s", st->path, name,
 				   strerror(errno));
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	for (;;) {
+		struct stat held, now;
+
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			/*
+			 * the file we hold must still be the one with that name: its holder
+			 * may have removed it (m2m_state_unlock_remove) while we waited
+			 */
+			if (fstat(fd, &held) == 0 &&
+			    fstatat(st->dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    held.st_ino == now.st_ino && held.st_dev == now.st_dev)
+				break;
+			close(fd);
+			goto again;
+		}
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: %s", st->path, name,
 					 strerror(errno));
@@ -113,6 +128,15 @@ void m2m_state_unlock(int fd)
 {
 	if (fd >= 0)
 		close(fd);
+}
+
+void m2m_state_unlock_remove(const struct m2m_state *st, const char *name, int fd)
+{
+	if (fd < 0)
+		return;
+	if (check_name(st, name, NULL) == M2M_OK)
+		unlinkat(st->dirfd, name, 0);
+	close(fd);
 }
 
 int m2m_state_errno_rc(int e)

@@ -45,6 +45,12 @@ void m2m_state_close(struct m2m_state *st);
 int m2m_state_lock(const struct m2m_state *st, const char *name, unsigned wait_ms, int *fd,
 		   struct m2m_err *err);
 void m2m_state_unlock(int fd);
+/*
+ * Release a lock taken with m2m_state_lock and remove its file, for a lock
+ * whose subject is gone: a process that opened the file before and waits for
+ * it sees it removed once it gets it and takes the lock afresh.
+ */
+void m2m_state_unlock_remove(const struct m2m_state *st, const char *name, int fd);
 
 /*
  * Replace name with data, mode 0600: written to a temporary file, flushed to the

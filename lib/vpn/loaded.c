@@ -434,7 +434,11 @@ static bool sweep_one(struct m2m_vpn *vpn, const char *profile, int timeout_ms)
 	}
 	VLOG(vpn, LOG_NOTICE, "%s: no longer configured; taking it out of charon", profile);
 	ok = vpn_unload_profile(vpn, profile, true, timeout_ms);
-	m2m_state_unlock(fd);
+	/* taken out: its lock file goes too, or every removed profile would leave one */
+	if (ok)
+		vpn_profile_unlock_remove(vpn->cfg, profile, fd);
+	else
+		m2m_state_unlock(fd);
 	return ok;
 }
 

@@ -59,6 +59,20 @@ int vpn_profile_lock(const struct m2m_config *cfg, const char *profile, unsigned
 	return lock(cfg, "vpn", profile, wait_ms, fd, err);
 }
 
+void vpn_profile_unlock_remove(const struct m2m_config *cfg, const char *profile, int fd)
+{
+	struct m2m_state st;
+	char name[NAME_MAX + 1];
+
+	if (m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL)) {
+		m2m_state_unlock(fd);
+		return;
+	}
+	state_name("vpn", profile, ".lock", name, sizeof(name));
+	m2m_state_unlock_remove(&st, name, fd);
+	m2m_state_close(&st);
+}
+
 int vpn_watch_lock(const struct m2m_config *cfg, const char *profile, int *fd,
 		   struct m2m_err *err)
 {

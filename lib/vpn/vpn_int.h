@@ -76,6 +76,8 @@ const char *vpn_state_dir(const struct m2m_config *cfg);
 /* The profile's lock, shared by "up", "down" and the supervisor; waits up to wait_ms. */
 int vpn_profile_lock(const struct m2m_config *cfg, const char *profile, unsigned wait_ms, int *fd,
 		     struct m2m_err *err);
+/* Release a profile's lock and remove its file: the profile is no longer configured. */
+void vpn_profile_unlock_remove(const struct m2m_config *cfg, const char *profile, int fd);
 /* The watch lock of a profile (watch-<p>.lock), taken at once or BUSY. */
 int vpn_watch_lock(const struct m2m_config *cfg, const char *profile, int *fd,
 		   struct m2m_err *err);

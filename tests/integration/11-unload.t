@@ -150,4 +150,6 @@ m2m list
 is_rc 0 "list (the lock released): exit 0"
 nok "... m2m-ghost removed from charon now" has_conn ghost
 ok "... its SA terminated" wait_until 1 no_sa
+nok "... and its lock file removed with it (none left behind per removed profile)" \
+	test -e "$LAB/dev/state/vpn-ghost.lock"
 done_testing

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/base.h"
 #include "state/state.h"
 
 static char dir[64];
@@ -231,6 +232,51 @@ static void test_lock(void **state)
 	m2m_state_close(&st);
 }
 
+/*
+ * A lock removed by its holder (its subject is gone) while another process waits
+ * for it: the waiter must not end up holding the removed file, which nobody else
+ * would see; it takes the lock afresh, on a file that has the name.
+ */
+static void test_lock_remove(void **state)
+{
+	struct m2m_state st;
+	struct m2m_err err;
+	char path[PATH_MAX + 8], buf[16] = "";
+	int fd, status;
+	pid_t pid;
+	FILE *fp;
+
+	(void)state;
+	assert_int_equal(m2m_state_open(&st, sdir, &err), M2M_OK);
+	assert_int_equal(m2m_state_lock(&st, "lock", 0, &fd, &err), M2M_OK);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd2;
+
+		close(fd); /* the parent's lock is the parent's alone */
+		if (m2m_state_lock(&st, "lock", 5000, &fd2, &err) != M2M_OK)
+			_exit(2);
+		_exit(write(fd2, "child", 5) == 5 ? 0 : 3);
+	}
+	m2m_sleep_ms(200, NULL); /* the child has opened the file and waits */
+	m2m_state_unlock_remove(&st, "lock", fd);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	snprintf(path, sizeof(path), "%s/lock", sdir);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(buf, sizeof(buf), fp));
+	fclose(fp);
+	assert_string_equal(buf, "child");
+	/* and a lock nobody waits for is simply gone */
+	assert_int_equal(m2m_state_lock(&st, "lock", 0, &fd, &err), M2M_OK);
+	m2m_state_unlock_remove(&st, "lock", fd);
+	assert_int_equal(access(path, F_OK), -1);
+	m2m_state_close(&st);
+}
+
 /* a full disk or quota is STORAGE (exit 19), anything else a failure */
 static void test_errno_rc(void **state)
 {
@@ -422,6 +468,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_remove, setup, teardown),
 		cmocka_unit_test(test_crc32),
 		cmocka_unit_test(test_errno_rc),
 		cmocka_unit_test_setup_teardown(test_journal, setup, teardown),

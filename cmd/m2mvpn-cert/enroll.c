@@ -53,8 +53,14 @@ static int need_profile(struct opts *o, const char *cmd, int argc)
 	return M2M_OK;
 }
 
+static const char *proof_name(enum m2m_enroll_proof p)
+{
+	return p == M2M_PROOF_OK ? "proven" : p == M2M_PROOF_PENDING ? "pending" : "none";
+}
+
 /* What was done, for a person (one line) or a program (m2m.enroll/1). */
-static void report(struct opts *o, const char *done, const struct m2m_cert_info *ci)
+static void report(struct opts *o, const char *done, const struct m2m_cert_info *ci,
+		   const struct m2m_enroll_result *res)
 {
 	const struct m2m_vpn_profile *p = opts_profile(o);
 	struct cli_cert cc = { .known = ci != NULL, .state = "unknown" };
@@ -73,6 +79,9 @@ static void report(struct opts *o, const char *done, const struct m2m_cert_info 
 		json_object_object_add(d, "profile", json_object_new_string(p->name));
 		json_object_object_add(d, "done", json_object_new_string(done));
 		json_object_object_add(d, "path", cli_json_str(p->cert));
+		json_object_object_add(d, "proof", res ? json_object_new_string(proof_name(res->proof)) : NULL);
+		json_object_object_add(d, "proof_detail", res && res->proof_msg[0] ?
+				       cli_json_str(res->proof_msg) : NULL);
 		cli_cert_json(co, m2m_auth_key_store(p->auth), &cc);
 		json_object_object_add(d, "certificate", co);
 		cli_print_json(d);
@@ -87,42 +96,46 @@ static void report(struct opts *o, const char *done, const struct m2m_cert_info 
 		printf("%s: %srevoked%s the certificate %s\n", p->name, cli_col(&o->c, CLI_YELLOW),
 		       cli_col(&o->c, CLI_RESET), p->cert);
 	else
-		printf("%s: %s%s%s %s, serial %s, valid until %s (%s)\n", p->name,
+		printf("%s: %s%s%s %s, serial %s, valid until %s (%s)%s\n", p->name,
 		       cli_col(&o->c, CLI_GREEN), done, cli_col(&o->c, CLI_RESET), ci->subject,
-		       ci->serial, until, p->cert);
+		       ci->serial, until, p->cert,
+		       res && res->proof == M2M_PROOF_OK ? "; proven on the tunnel" : "");
+	if (res && res->proof == M2M_PROOF_PENDING)
+		fprintf(stderr, "%s: %swarning:%s not proven on the tunnel yet (%s); the previous certificate is kept as %s.prev until it is\n",
+			p->name, cli_col(&o->c, CLI_YELLOW), cli_col(&o->c, CLI_RESET),
+			res->proof_msg[0] ? res->proof_msg : "no tunnel came up", p->cert);
 }
 
 int cmd_enroll(struct opts *o, int argc, char **argv)
 {
-	struct m2m_cert_info ci;
+	struct m2m_enroll_result res = { .version = M2M_ENROLL_RESULT_VERSION };
 	struct m2m_err err;
 	int rc = need_profile(o, "enroll", argc);
 
 	if (rc)
 		return rc;
 	m2m_err_clear(&err);
-	rc = m2m_enroll(o->cfg, o->profile, o->c.timeout_ms, cli_catch_stop(), &ci, &err);
+	rc = m2m_enroll(o->cfg, o->profile, o->c.timeout_ms, cli_catch_stop(), &res, &err);
 	if (rc)
 		return cli_fail(&o->c, &err);
-	report(o, "enrolled", &ci);
+	report(o, "enrolled", &res.cert, &res);
 	return M2M_OK;
 }
 
 int cmd_renew(struct opts *o, int argc, char **argv)
 {
-	struct m2m_cert_info ci;
+	struct m2m_enroll_result res = { .version = M2M_ENROLL_RESULT_VERSION };
 	struct m2m_err err;
-	bool renewed = false;
 	int rc = need_profile(o, "renew", argc);
 
 	if (rc)
 		return rc;
 	m2m_err_clear(&err);
 	rc = m2m_enroll_renew(o->cfg, o->profile, o->force, o->c.timeout_ms, cli_catch_stop(),
-			      &renewed, &ci, &err);
+			      &res, &err);
 	if (rc)
 		return cli_fail(&o->c, &err);
-	report(o, renewed ? "renewed" : "not_due", &ci);
+	report(o, res.written ? "renewed" : "not_due", &res.cert, &res);
 	return M2M_OK;
 }
 
@@ -138,6 +151,6 @@ int cmd_revoke(struct opts *o, int argc, char **argv)
 			       &err);
 	if (rc)
 		return cli_fail(&o->c, &err);
-	report(o, "revoked", NULL);
+	report(o, "revoked", NULL, NULL);
 	return M2M_OK;
 }

@@ -22,6 +22,8 @@ int m2m_mkdir_private(const char *dir, struct m2m_err *err);
  */
 int m2m_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
 		     struct m2m_err *err);
+/* rename(from, to) in one directory, and the directory flushed: after a power cut, to is one or the other. */
+int m2m_rename_durable(const char *from, const char *to, struct m2m_err *err);
 /* Read all of fd (at most max bytes, else an error naming name); *out is NUL-terminated. */
 int m2m_read_fd(int fd, const char *name, size_t max, char **out, size_t *len,
 		struct m2m_err *err);

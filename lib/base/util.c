@@ -130,6 +130,14 @@ int m2m_write_atomic(const char *path, const void *data, size_t len, unsigned mo
 	return M2M_OK;
 }
 
+int m2m_rename_durable(const char *from, const char *to, struct m2m_err *err)
+{
+	if (rename(from, to) < 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", to, strerror(errno));
+	fsync_dir_of(to);
+	return M2M_OK;
+}
+
 int m2m_read_fd(int fd, const char *name, size_t max, char **out, size_t *lenp,
 		struct m2m_err *err)
 {

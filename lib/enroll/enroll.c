@@ -7,10 +7,15 @@
  * deadline for the whole run: the key store's, the name lookup's and every
  * exchange's.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -33,6 +38,7 @@ struct run {
 	char subject[300];
 	const char *sans[2];
 	struct pki_cmp cmp;
+	struct m2m_cert_info issued; /* what the CA issued this run */
 };
 
 static void sign_failed(void *arg, const struct m2m_err *err)
@@ -141,19 +147,147 @@ static int run_rc(struct run *r, int rc, struct m2m_err *err)
 	return rc;
 }
 
-static int write_cert(const struct run *r, const char *pem, struct m2m_err *err)
+/* "<auth.cert>.prev": the certificate a renewal replaced, until the new one is proven */
+static bool prev_path(const struct run *r, char *out, size_t len)
 {
-	/* a certificate is public: 0644, as charon and the tools read it */
-	return m2m_write_atomic(r->p->cert, pem, strlen(pem), 0644, err);
+	return (size_t)snprintf(out, len, "%s.prev", r->p->cert) < len;
+}
+
+/*
+ * Write the new certificate (public: 0644, as charon and the tools read it).
+ * One it replaces is kept as .prev first, unless one is kept already: that is
+ * the last one proven on the tunnel, and the one in place is not.
+ */
+static int write_cert(const struct run *r, const char *pem, struct m2m_enroll_result *res,
+		      struct m2m_err *err)
+{
+	char prev[4096], *old = NULL;
+	size_t len = 0;
+	int fd, rc;
+
+	if (!prev_path(r, prev, sizeof(prev)))
+		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: path too long", r->p->cert);
+	fd = open(r->p->cert, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		rc = m2m_read_fd(fd, r->p->cert, 1024 * 1024, &old, &len, err);
+		close(fd);
+		if (rc)
+			return rc;
+		if (strcmp(old, pem) != 0 && access(prev, F_OK) != 0) {
+			rc = m2m_write_atomic(prev, old, len, 0644, err);
+			if (rc) {
+				free(old);
+				return rc;
+			}
+			res->proof = M2M_PROOF_PENDING;
+		} else if (access(prev, F_OK) == 0) {
+			res->proof = M2M_PROOF_PENDING;
+		}
+		free(old);
+	} else if (errno != ENOENT) {
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: %s", r->p->cert, strerror(errno));
+	}
+	rc = m2m_write_atomic(r->p->cert, pem, strlen(pem), 0644, err);
+	if (!rc)
+		res->written = true;
+	return rc;
+}
+
+static void vpn_log(void *ctx, int prio, const char *fmt, ...)
+{
+	struct m2m_enroll_result *res = ctx;
+	va_list ap;
+
+	if (prio > LOG_WARNING)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(res->proof_msg, sizeof(res->proof_msg), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Prove the new certificate on the tunnel now if the profile is down: up (the
+ * VPN module takes the previous certificate back if the gateway refuses the
+ * new one), and down again if it was down and is on-demand. A profile that
+ * is up proves it at its next IKE SA.
+ */
+static int prove(const struct m2m_config *cfg, struct run *r, struct m2m_enroll_result *res,
+		 struct m2m_err *err)
+{
+	struct m2m_vpn_status st;
+	struct m2m_vpn *vpn = NULL;
+	struct m2m_err verr;
+	uint64_t now = m2m_now_ms();
+	char prev[4096];
+	int rc;
+
+	m2m_err_clear(&verr);
+	if (res->proof != M2M_PROOF_PENDING)
+		return M2M_OK;
+	if (now + 1000 > r->cmp.deadline_ms) {
+		snprintf(res->proof_msg, sizeof(res->proof_msg), "no time left to bring the tunnel up");
+		return M2M_OK;
+	}
+	if (m2m_vpn_open(cfg, &vpn, &verr) || m2m_vpn_status(vpn, r->p->name, &st, &verr)) {
+		snprintf(res->proof_msg, sizeof(res->proof_msg), "%s", verr.msg);
+		m2m_vpn_close(vpn);
+		return M2M_OK;
+	}
+	if (st.state != M2M_VPN_STATE_DOWN) {
+		snprintf(res->proof_msg, sizeof(res->proof_msg),
+			 "the tunnel is up with the previous certificate: its next IKE SA proves the new one");
+		m2m_vpn_close(vpn);
+		return M2M_OK;
+	}
+	m2m_vpn_set_cancel(vpn, r->cmp.stop);
+	m2m_vpn_set_log(vpn, vpn_log, res);
+	rc = m2m_vpn_up(vpn, r->p->name, (unsigned)(r->cmp.deadline_ms - now), NULL, &verr);
+	if (!rc && r->p->mode == M2M_VPN_ON_DEMAND)
+		m2m_vpn_down(vpn, r->p->name, 0, NULL);
+	m2m_vpn_close(vpn);
+	prev_path(r, prev, sizeof(prev));
+	if (access(prev, F_OK) == 0) {
+		/* still waiting: the tunnel did not come up, or not with the new one */
+		if (rc)
+			snprintf(res->proof_msg, sizeof(res->proof_msg), "%s", verr.msg);
+		return M2M_OK;
+	}
+	if (m2m_cert_info_file(r->p->cert, &res->cert, &verr) == M2M_OK &&
+	    strcmp(res->cert.serial, r->issued.serial) != 0) {
+		/* the gateway refused it and the VPN module brought the previous one back */
+		res->proof = M2M_PROOF_NONE;
+		return m2m_err_set(err, M2M_ERR_AUTH_LOCAL,
+				   "%s: the gateway refused the new certificate (serial %s, issued by %s); the previous one is back in %s (serial %s)",
+				   r->p->name, r->issued.serial, r->issued.issuer, r->p->cert,
+				   res->cert.serial);
+	}
+	res->proof = M2M_PROOF_OK;
+	res->proof_msg[0] = '\0';
+	return M2M_OK;
+}
+
+static int check_result(struct m2m_enroll_result *res, struct m2m_err *err)
+{
+	unsigned version;
+
+	if (!res || res->version != M2M_ENROLL_RESULT_VERSION)
+		return m2m_err_set(err, M2M_ERR_USAGE, "struct m2m_enroll_result: version %u unknown",
+				   res ? res->version : 0);
+	version = res->version;
+	memset(res, 0, sizeof(*res));
+	res->version = version;
+	return M2M_OK;
 }
 
 int m2m_enroll(const struct m2m_config *cfg, const char *profile, unsigned timeout_ms,
-	       volatile const int *stop, struct m2m_cert_info *out, struct m2m_err *err)
+	       volatile const int *stop, struct m2m_enroll_result *res, struct m2m_err *err)
 {
 	struct run r;
 	char *pem = NULL;
-	int rc;
+	int rc = check_result(res, err);
 
+	if (rc)
+		return rc;
 	rc = run_begin(&r, cfg, profile, timeout_ms, stop, err);
 	if (rc)
 		goto out;
@@ -171,9 +305,12 @@ int m2m_enroll(const struct m2m_config *cfg, const char *profile, unsigned timeo
 		/* a re-enrolment, signed with what the device has (RFC 9483 4.1.1) */
 		r.cmp.cert = r.p->cert;
 	}
-	rc = run_rc(&r, pki_cmp_run(PKI_CMP_IR, &r.cmp, &pem, out, err), err);
+	rc = run_rc(&r, pki_cmp_run(PKI_CMP_IR, &r.cmp, &pem, &r.issued, err), err);
 	if (!rc)
-		rc = write_cert(&r, pem, err);
+		rc = write_cert(&r, pem, res, err);
+	res->cert = r.issued;
+	if (!rc)
+		rc = prove(cfg, &r, res, err);
 out:
 	free(pem);
 	run_end(&r);
@@ -199,22 +336,22 @@ static int current_cert(struct run *r, struct m2m_cert_info *ci, struct m2m_err 
 }
 
 int m2m_enroll_renew(const struct m2m_config *cfg, const char *profile, bool force,
-		     unsigned timeout_ms, volatile const int *stop, bool *renewed,
-		     struct m2m_cert_info *out, struct m2m_err *err)
+		     unsigned timeout_ms, volatile const int *stop, struct m2m_enroll_result *res,
+		     struct m2m_err *err)
 {
 	struct m2m_cert_info cur;
 	struct run r;
 	char *pem = NULL;
-	int rc;
+	int rc = check_result(res, err);
 
-	*renewed = false;
+	if (rc)
+		return rc;
 	rc = run_begin(&r, cfg, profile, timeout_ms, stop, err);
 	if (!rc)
 		rc = current_cert(&r, &cur, err);
 	if (rc)
 		goto out;
-	if (out)
-		*out = cur;
+	res->cert = cur;
 	if (!force && !m2m_cert_renewal_due(&cur, time(NULL)))
 		goto out;
 	/* a key update is signed with the current certificate: it must be valid (RFC 9483 4.1.3) */
@@ -228,11 +365,13 @@ int m2m_enroll_renew(const struct m2m_config *cfg, const char *profile, bool for
 		}
 		goto out;
 	}
-	rc = run_rc(&r, pki_cmp_run(PKI_CMP_KUR, &r.cmp, &pem, out, err), err);
+	rc = run_rc(&r, pki_cmp_run(PKI_CMP_KUR, &r.cmp, &pem, &r.issued, err), err);
 	if (!rc)
-		rc = write_cert(&r, pem, err);
-	if (!rc)
-		*renewed = true;
+		rc = write_cert(&r, pem, res, err);
+	if (!rc) {
+		res->cert = r.issued;
+		rc = prove(cfg, &r, res, err);
+	}
 out:
 	free(pem);
 	run_end(&r);

@@ -644,6 +644,7 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	struct m2m_vpn_status st = { .state = M2M_VPN_STATE_DOWN };
 	uint64_t deadline, outer;
 	int rc, lock = -1;
+	bool unproven;
 
 	if (!p)
 		return M2M_ERR_NOT_FOUND;
@@ -661,7 +662,13 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	 * could meet a charon that restarted meanwhile)
 	 */
 	vpn_register_ahead(vpn, true);
-	rc = up_retrying(vpn, p, deadline, status != NULL, &st, err);
+	unproven = vpn_cert_unproven(p);
+	rc = up_retrying(vpn, p, deadline, status != NULL || unproven, &st, err);
+	if (unproven && rc == M2M_ERR_AUTH_LOCAL && vpn_remaining(deadline) > CLEANUP_RESERVE_MS + MIN_TRY_MS &&
+	    vpn_cert_fall_back(vpn, p))
+		rc = up_retrying(vpn, p, deadline, true, &st, err);
+	else if (unproven && !rc)
+		vpn_cert_proven(vpn, p, &st);
 	/* never up with its guard missing a rule (flushed while charon was connecting) */
 	if (!rc && p->fail_closed && !vpn_guard_whole(vpn->cfg, p))
 		rc = vpn_guard_enable(vpn->cfg, p, err);

@@ -104,6 +104,20 @@ void vpn_loaded_save(const struct m2m_config *cfg, const struct m2m_vpn_profile 
 		     const struct vpn_creds *c);
 /* Written ahead of a load: a record whose digest matches nothing, the last credential ids kept. */
 void vpn_loaded_pending(const struct m2m_config *cfg, const struct m2m_vpn_profile *p);
+
+/*
+ * renewed.c: a renewed certificate proven on the tunnel. The certificate a
+ * renewal replaced waits beside the new one as <cert>.prev until an IKE SA
+ * comes up with the new one (m2m.yaml(5), enroll).
+ */
+#define VPN_CERT_PREV ".prev"
+/* a renewal of p's certificate waits for its proof */
+bool vpn_cert_unproven(const struct m2m_vpn_profile *p);
+/* p is up (st): if the SA came up after the certificate was written, the previous one goes */
+void vpn_cert_proven(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
+		     const struct m2m_vpn_status *st);
+/* the gateway refused us: the previous certificate back if it is still valid; true if it is */
+bool vpn_cert_fall_back(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p);
 void vpn_loaded_forget(const struct m2m_config *cfg, const char *profile);
 bool vpn_loaded_match(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		      time_t *not_before, time_t *not_after);

@@ -19,6 +19,7 @@ int m2m_mkdir_private(const char *dir, struct m2m_err *err);
 /*
  * Replace path atomically with data: write a temp file in the same directory
  * with the given mode, fsync it, rename it over path, fsync the directory.
+ * STORAGE if the disk or quota is full, FAILURE for any other error.
  */
 int m2m_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
 		     struct m2m_err *err);

@@ -87,6 +87,12 @@ static int fsync_dir_of(const char *path)
 	return rc;
 }
 
+/* a full disk or quota is STORAGE, as lib/state says it; anything else a failure */
+static int io_rc(int e)
+{
+	return e == ENOSPC || e == EDQUOT ? M2M_ERR_STORAGE : M2M_ERR_FAILURE;
+}
+
 int m2m_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
 		     struct m2m_err *err)
 {
@@ -98,7 +104,7 @@ int m2m_write_atomic(const char *path, const void *data, size_t len, unsigned mo
 		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: path too long", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", tmp, strerror(errno));
+		return m2m_err_set(err, io_rc(errno), "%s: %s", tmp, strerror(errno));
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 
@@ -109,7 +115,7 @@ int m2m_write_atomic(const char *path, const void *data, size_t len, unsigned mo
 
 			close(fd);
 			unlink(tmp);
-			return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", tmp, strerror(e));
+			return m2m_err_set(err, io_rc(e), "%s: %s", tmp, strerror(e));
 		}
 		p += n;
 		len -= (size_t)n;
@@ -118,13 +124,13 @@ int m2m_write_atomic(const char *path, const void *data, size_t len, unsigned mo
 		int e = errno;
 
 		unlink(tmp);
-		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", tmp, strerror(e));
+		return m2m_err_set(err, io_rc(e), "%s: %s", tmp, strerror(e));
 	}
 	if (rename(tmp, path) < 0) {
 		int e = errno;
 
 		unlink(tmp);
-		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", path, strerror(e));
+		return m2m_err_set(err, io_rc(e), "%s: %s", path, strerror(e));
 	}
 	fsync_dir_of(path);
 	return M2M_OK;

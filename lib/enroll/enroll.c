@@ -23,7 +23,7 @@
 #include "m2m/enroll.h"
 #include "m2m/keystore.h"
 #include "m2m/vpn.h"
-#include "pki/cmp.h"
+#include "pki/pki.h"
 #include "state/state.h"
 
 struct run {
@@ -76,8 +76,31 @@ static int cert_target(const struct m2m_vpn_profile *p, struct m2m_err *err)
 			   "profile %s: no auth.cert to write the certificate to", p->name);
 }
 
+/*
+ * The certificate's directory takes a new file: checked before the CA is
+ * asked, or a certificate it issued and we confirmed would have nowhere to go.
+ */
+static int check_writable(const char *cert, struct m2m_err *err)
+{
+	char tmp[4096];
+	int fd;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", cert) >= sizeof(tmp))
+		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: path too long", cert);
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return m2m_err_set(err, errno == ENOSPC || errno == EDQUOT ? M2M_ERR_STORAGE : M2M_ERR_CONFIG,
+				   "cannot write the certificate %s: %s", cert, strerror(errno));
+	close(fd);
+	unlink(tmp);
+	return M2M_OK;
+}
+
+enum { RUN_SECRET = 1, RUN_WRITES = 2 };
+
 static int run_begin(struct run *r, const struct m2m_config *cfg, const char *profile,
-		     unsigned timeout_ms, volatile const int *stop, struct m2m_err *err)
+		     unsigned timeout_ms, volatile const int *stop, unsigned what,
+		     struct m2m_err *err)
 {
 	struct m2m_key_ref ref;
 	char lock[64];
@@ -98,14 +121,29 @@ static int run_begin(struct run *r, const struct m2m_config *cfg, const char *pr
 	rc = cert_target(r->p, err);
 	if (rc)
 		return rc;
+	if ((what & RUN_SECRET) && r->e->reference) {
+		/* before the bound: it may come from a person at the terminal */
+		char name[64];
+
+		snprintf(name, sizeof(name), "CMP secret of profile %s", r->p->name);
+		rc = m2m_secret_read(&r->e->secret, name, &r->secret, err);
+		if (rc)
+			return rc;
+		r->cmp.reference = r->e->reference;
+		r->cmp.secret = (const unsigned char *)r->secret.buf;
+		r->cmp.secret_len = r->secret.len;
+	}
 	/* the bound starts now: the lock, the key store and the CA share it */
 	r->cmp.deadline_ms = m2m_now_ms() + (timeout_ms ? timeout_ms : r->e->timeout_ms);
 	r->cmp.stop = stop;
+	m2m_keystore_set_deadline(r->cmp.deadline_ms);
 	rc = m2m_state_open(&r->st, cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR, err);
 	if (rc)
 		return rc;
 	snprintf(lock, sizeof(lock), "enroll-%s.lock", r->p->name);
 	rc = m2m_state_lock(&r->st, lock, 0, &r->lock, err);
+	if (!rc && (what & RUN_WRITES))
+		rc = check_writable(r->p->cert, err);
 	if (rc)
 		return rc;
 	rc = m2m_key_ref_from_profile(r->p, &ref, err);
@@ -188,8 +226,18 @@ static int write_cert(const struct run *r, const char *pem, struct m2m_enroll_re
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: %s", r->p->cert, strerror(errno));
 	}
 	rc = m2m_write_atomic(r->p->cert, pem, strlen(pem), 0644, err);
-	if (!rc)
+	if (!rc) {
 		res->written = true;
+	} else if (err) {
+		/* issued and confirmed: never lost; a copy where state goes, for a person to move */
+		char name[64], msg[sizeof(err->msg)];
+
+		snprintf(name, sizeof(name), "enroll-%s.pem", r->p->name);
+		snprintf(msg, sizeof(msg), "%.300s", err->msg);
+		if (m2m_state_write(&r->st, name, pem, strlen(pem), NULL) == M2M_OK)
+			m2m_err_set(err, rc, "%s; the certificate the CA issued is kept in %s/%s",
+				    msg, r->st.path, name);
+	}
 	return rc;
 }
 
@@ -279,44 +327,6 @@ static int check_result(struct m2m_enroll_result *res, struct m2m_err *err)
 	return M2M_OK;
 }
 
-int m2m_enroll(const struct m2m_config *cfg, const char *profile, unsigned timeout_ms,
-	       volatile const int *stop, struct m2m_enroll_result *res, struct m2m_err *err)
-{
-	struct run r;
-	char *pem = NULL;
-	int rc = check_result(res, err);
-
-	if (rc)
-		return rc;
-	rc = run_begin(&r, cfg, profile, timeout_ms, stop, err);
-	if (rc)
-		goto out;
-	if (r.e->reference) {
-		char what[64];
-
-		snprintf(what, sizeof(what), "CMP secret of profile %s", r.p->name);
-		rc = m2m_secret_read(&r.e->secret, what, &r.secret, err);
-		if (rc)
-			goto out;
-		r.cmp.reference = r.e->reference;
-		r.cmp.secret = (const unsigned char *)r.secret.buf;
-		r.cmp.secret_len = r.secret.len;
-	} else {
-		/* a re-enrolment, signed with what the device has (RFC 9483 4.1.1) */
-		r.cmp.cert = r.p->cert;
-	}
-	rc = run_rc(&r, pki_cmp_run(PKI_CMP_IR, &r.cmp, &pem, &r.issued, err), err);
-	if (!rc)
-		rc = write_cert(&r, pem, res, err);
-	res->cert = r.issued;
-	if (!rc)
-		rc = prove(cfg, &r, res, err);
-out:
-	free(pem);
-	run_end(&r);
-	return rc;
-}
-
 /* The current certificate, checked to be usable to sign a kur or rr with. */
 static int current_cert(struct run *r, struct m2m_cert_info *ci, struct m2m_err *err)
 {
@@ -335,6 +345,40 @@ static int current_cert(struct run *r, struct m2m_cert_info *ci, struct m2m_err 
 	return M2M_OK;
 }
 
+int m2m_enroll(const struct m2m_config *cfg, const char *profile, unsigned timeout_ms,
+	       volatile const int *stop, struct m2m_enroll_result *res, struct m2m_err *err)
+{
+	struct run r;
+	char *pem = NULL;
+	int rc = check_result(res, err);
+
+	if (rc)
+		return rc;
+	rc = run_begin(&r, cfg, profile, timeout_ms, stop, RUN_SECRET | RUN_WRITES, err);
+	if (rc)
+		goto out;
+	if (!r.e->reference) {
+		/* a re-enrolment, signed with what the device has (RFC 9483 4.1.1): it must be usable */
+		struct m2m_cert_info cur;
+
+		rc = current_cert(&r, &cur, err);
+		if (!rc)
+			rc = m2m_cert_check_time(&cur, time(NULL), err);
+		if (rc)
+			goto out;
+	}
+	rc = run_rc(&r, pki_cmp_run(PKI_CMP_IR, &r.cmp, &pem, &r.issued, err), err);
+	if (!rc)
+		rc = write_cert(&r, pem, res, err);
+	res->cert = r.issued;
+	if (!rc)
+		rc = prove(cfg, &r, res, err);
+out:
+	free(pem);
+	run_end(&r);
+	return rc;
+}
+
 int m2m_enroll_renew(const struct m2m_config *cfg, const char *profile, bool force,
 		     unsigned timeout_ms, volatile const int *stop, struct m2m_enroll_result *res,
 		     struct m2m_err *err)
@@ -346,7 +390,7 @@ int m2m_enroll_renew(const struct m2m_config *cfg, const char *profile, bool for
 
 	if (rc)
 		return rc;
-	rc = run_begin(&r, cfg, profile, timeout_ms, stop, err);
+	rc = run_begin(&r, cfg, profile, timeout_ms, stop, RUN_WRITES, err);
 	if (!rc)
 		rc = current_cert(&r, &cur, err);
 	if (rc)
@@ -385,11 +429,15 @@ int m2m_enroll_revoke(const struct m2m_config *cfg, const char *profile, int rea
 	struct run r;
 	int rc;
 
-	rc = run_begin(&r, cfg, profile, timeout_ms, stop, err);
+	rc = run_begin(&r, cfg, profile, timeout_ms, stop, 0, err);
 	if (!rc)
 		rc = current_cert(&r, &cur, err);
+	/* a revocation is signed with the certificate: it must be valid */
+	if (!rc)
+		rc = m2m_cert_check_time(&cur, time(NULL), err);
 	if (!rc) {
-		r.cmp.reason = reason;
+		/* RFC 9483 4.2: exactly one reasonCode; unspecified (0) when none is given */
+		r.cmp.reason = reason >= 0 ? reason : 0;
 		rc = run_rc(&r, pki_cmp_run(PKI_CMP_RR, &r.cmp, NULL, NULL, err), err);
 	}
 	run_end(&r);

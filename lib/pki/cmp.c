@@ -24,7 +24,6 @@
 #include <openssl/x509v3.h>
 
 #include "base/base.h"
-#include "pki/cmp.h"
 #include "pki/pki_int.h"
 
 /* one wait of the loop: the stop flag is seen at least this often */
@@ -36,6 +35,8 @@ struct cmp_io {
 	bool failed;
 	char host[256], port[8], path[512], hosthdr[272];
 	X509_STORE *trust;         /* for the issued certificate */
+	bool rejected;             /* we refused the issued certificate (in the certConf) ... */
+	struct m2m_err verdict;    /* ... and why: it goes to the caller, the certConf to the CA */
 };
 
 static unsigned left_ms(const struct pki_cmp *r)
@@ -277,35 +278,78 @@ out:
 	return (OSSL_CMP_MSG *)val;
 }
 
+static void reject(struct cmp_io *io, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void reject(struct cmp_io *io, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (io->rejected)
+		return;
+	io->rejected = true;
+	io->verdict.rc = rc;
+	va_start(ap, fmt);
+	vsnprintf(io->verdict.msg, sizeof(io->verdict.msg), fmt, ap);
+	va_end(ap);
+}
+
+/* Does cert chain to our trust anchors, with what the CA sent as intermediates? 0, or the X509 error. */
+static int verify_issued(OSSL_CMP_CTX *ctx, X509_STORE *trust, X509 *cert)
+{
+	STACK_OF(X509) *inter = OSSL_CMP_CTX_get1_extraCertsIn(ctx);
+	STACK_OF(X509) *chain = OSSL_CMP_CTX_get1_newChain(ctx);
+	X509_STORE_CTX *vc = X509_STORE_CTX_new();
+	int e = X509_V_ERR_OUT_OF_MEM;
+
+	if (!inter)
+		inter = sk_X509_new_null();
+	for (int i = 0; inter && chain && i < sk_X509_num(chain); i++)
+		if (X509_add_cert(inter, sk_X509_value(chain, i), X509_ADD_FLAG_UP_REF) != 1)
+			break;
+	if (inter && vc && X509_STORE_CTX_init(vc, trust, cert, inter) == 1)
+		e = X509_verify_cert(vc) == 1 ? 0 : X509_STORE_CTX_get_error(vc);
+	X509_STORE_CTX_free(vc);
+	sk_X509_pop_free(inter, X509_free);
+	sk_X509_pop_free(chain, X509_free);
+	ERR_clear_error();
+	return e;
+}
+
 /*
  * Before the certificate is confirmed (RFC 4210 5.3.18): it must be for our
- * key and chain to the trust anchors; else we reject it in the certConf and
- * write nothing.
+ * key, chain to the trust anchors and be valid now; else we reject it in the
+ * certConf (which still goes to the CA) and write nothing.
  */
 static int check_new_cert(OSSL_CMP_CTX *ctx, X509 *cert, int fail_info, const char **text)
 {
 	struct cmp_io *io = OSSL_CMP_CTX_get_certConf_cb_arg(ctx);
 	EVP_PKEY *ours = OSSL_CMP_CTX_get0_newPkey(ctx, 0);
-	char subj[256];
+	const int incorrect = 1 << OSSL_CMP_PKIFAILUREINFO_incorrectData;
+	char subj[256] = "";
+	int e;
 
-	if (fail_info != 0 || !cert)
+	if (!cert)
 		return fail_info;
 	X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
-	if (ours && EVP_PKEY_eq(X509_get0_pubkey(cert), ours) != 1) {
-		io_fail(io, M2M_ERR_CREDENTIAL,
-			"the CA issued certificate %s for another key than ours: not taken", subj);
-		*text = "public key does not match the requested one";
-		return 1 << OSSL_CMP_PKIFAILUREINFO_incorrectData;
+	if (fail_info != 0 || (ours && EVP_PKEY_eq(X509_get0_pubkey(cert), ours) != 1)) {
+		/* OpenSSL's own check (3.0: the key) or ours */
+		reject(io, M2M_ERR_CREDENTIAL, "the CA issued certificate %s for another key than ours%s%s: not taken",
+		       subj, *text ? ": " : "", *text ? *text : "");
+		if (!*text)
+			*text = "public key does not match the requested one";
+		return fail_info ? fail_info : incorrect;
 	}
-	if (OSSL_CMP_validate_cert_path(ctx, io->trust, cert) != 1) {
-		unsigned long e = ERR_peek_last_error();
-
-		io_fail(io, M2M_ERR_AUTH_REMOTE,
-			"the CA issued certificate %s, which does not chain to %s (%s): not taken", subj,
-			io->r->trust, ERR_reason_error_string(e) ?: "no trusted path");
-		ERR_clear_error();
+	e = verify_issued(ctx, io->trust, cert);
+	if (e == X509_V_ERR_CERT_NOT_YET_VALID || e == X509_V_ERR_CERT_HAS_EXPIRED) {
+		reject(io, M2M_ERR_CLOCK, "the CA issued certificate %s, which is not valid now (%s; check the clock): not taken",
+		       subj, X509_verify_cert_error_string(e));
+		*text = "certificate not valid now";
+		return 1 << OSSL_CMP_PKIFAILUREINFO_badTime;
+	}
+	if (e) {
+		reject(io, M2M_ERR_AUTH_REMOTE, "the CA issued certificate %s, which does not chain to %s (%s): not taken",
+		       subj, io->r->trust, X509_verify_cert_error_string(e));
 		*text = "certificate does not chain to our trust anchors";
-		return 1 << OSSL_CMP_PKIFAILUREINFO_incorrectData;
+		return incorrect;
 	}
 	return 0;
 }
@@ -333,6 +377,12 @@ static int classify(struct cmp_io *io, OSSL_CMP_CTX *ctx, const struct pki_cmp *
 	int reason = cmp_reason(why, sizeof(why));
 	int status = OSSL_CMP_CTX_get_status(ctx), fi = OSSL_CMP_CTX_get_failInfoCode(ctx);
 
+	if (io->rejected) {
+		/* ours: the CA's answer to our rejecting certConf adds nothing */
+		if (io->err)
+			*io->err = io->verdict;
+		return io->verdict.rc;
+	}
 	if (io->failed)
 		return io->err ? io->err->rc : M2M_ERR_FAILURE;
 	if (status == OSSL_CMP_PKISTATUS_rejection && fi > 0) {
@@ -375,6 +425,9 @@ static int classify(struct cmp_io *io, OSSL_CMP_CTX *ctx, const struct pki_cmp *
 	case CMP_R_MISSING_TRUST_STORE:
 		return m2m_err_set(io->err, M2M_ERR_AUTH_REMOTE,
 				   "the CA's answer does not verify against %s: %s", r->trust, why);
+	case CMP_R_CERT_AND_KEY_DO_NOT_MATCH:
+		return m2m_err_set(io->err, M2M_ERR_CREDENTIAL, "the certificate %s does not go with our key",
+				   r->cert ? r->cert : "");
 	case CMP_R_ERROR_CALCULATING_PROTECTION:
 	case CMP_R_ERROR_PROTECTING_MESSAGE:
 	case CMP_R_ERROR_CREATING_CERTREQ:
@@ -493,7 +546,7 @@ static bool wait_poll(struct cmp_io *io, int after_s)
 	if (until > io->r->deadline_ms) {
 		io_fail(io, M2M_ERR_TIMEOUT,
 			"the CA has not decided yet: it asks to wait %d s more, past the time limit",
-			after_s);
+			after_s > 0 ? after_s : 1);
 		return false;
 	}
 	while (m2m_now_ms() < until) {

@@ -12,7 +12,7 @@
 
 #include "base/base.h"
 #include "m2m/keystore.h"
-#include "pki/pki_int.h"
+#include "pki/pki.h"
 #include "vici/vici.h"
 #include "vpn/vpn_int.h"
 

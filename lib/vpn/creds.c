@@ -17,7 +17,7 @@
 #include "base/base.h"
 #include "keystore/keystore.h"
 #include "m2m/keystore.h"
-#include "pki/pki_int.h"
+#include "pki/pki.h"
 #include "vpn/vpn_int.h"
 
 static int der_from_x509(X509 *x, struct der *d)

@@ -22,7 +22,7 @@
 #include <openssl/x509.h>
 
 #include "base/base.h"
-#include "pki/cmp.h"
+#include "pki/pki.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

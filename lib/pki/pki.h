@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * The pki module's header for the modules above it (vpn, enroll): the one
+ * validity check, and CMP.
+ *
  * The certificate management protocol (CMP, RFC 4210 as profiled by RFC
  * 9483) over HTTP (RFC 6712): one run of an initial request (ir), a key
  * update (kur) or a revocation (rr) with the CA's server. OpenSSL's OSSL_CMP
@@ -9,8 +12,8 @@
  * waits a CA asks for with pollRep) and a stop flag, and it turns every way
  * a run can fail into one m2m_rc and one line.
  */
-#ifndef M2M_PKI_CMP_H
-#define M2M_PKI_CMP_H
+#ifndef M2M_PKI_MODULE_H
+#define M2M_PKI_MODULE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -18,8 +21,18 @@
 #include <openssl/cmp.h>
 #include <openssl/evp.h>
 
+#include <time.h>
+
 #include "m2m/m2m.h"
 #include "m2m/pki.h"
+
+/*
+ * The one clock check: CLOCK if now is outside [not_before, not_after], with
+ * "<what> is not valid before <date> (check the clock)" or "<what> expired on
+ * <date>" (dates in UTC). what names the certificate, e.g. "certificate CN=x".
+ */
+int pki_check_validity(time_t not_before, time_t not_after, time_t now, const char *what,
+		       struct m2m_err *err);
 
 enum pki_cmp_op {
 	PKI_CMP_IR,  /* initial request: a first certificate for key (RFC 9483 4.1.1) */

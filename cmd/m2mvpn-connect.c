@@ -5,7 +5,6 @@
  * status and list in m2mvpn-connect/show.c. Exit status is an enum m2m_rc.
  */
 #include <getopt.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,27 +43,15 @@ static const struct cli_option options[] = {
 
 static const char summary[] = "Bring IPsec/IKEv2 tunnels up and down through strongSwan's charon.";
 
-static volatile int stop_flag;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
-
 /*
- * SIGTERM, SIGINT, SIGHUP set stop_flag (no SA_RESTART: blocking calls return),
- * so a killed "up" still tears down the attempt it started, and watch stops.
+ * SIGTERM, SIGINT, SIGHUP set *stop (cli_catch_stop: no SA_RESTART, blocking calls
+ * return), so a killed "up" still tears down the attempt it started, and watch stops.
  */
+static volatile const int *stop;
+
 static void catch_signals(void)
 {
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	stop = cli_catch_stop();
 }
 
 static int cmd_up(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
@@ -86,7 +73,7 @@ static int cmd_up(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
 	if (!rc) {
 		if (c->verbose)
 			m2m_vpn_set_log(vpn, cli_log_line, c);
-		m2m_vpn_set_cancel(vpn, &stop_flag);
+		m2m_vpn_set_cancel(vpn, stop);
 		rc = m2m_vpn_up(vpn, argv[0], c->timeout_ms, show ? &st : NULL, &err);
 	}
 	m2m_vpn_close(vpn);
@@ -133,7 +120,7 @@ static int cmd_down(struct cli *c, struct m2m_config *cfg, int argc, char **argv
 	rc = m2m_vpn_open(cfg, &vpn, &err);
 	if (!rc) {
 		m2m_vpn_set_log(vpn, down_log, c);
-		m2m_vpn_set_cancel(vpn, &stop_flag);
+		m2m_vpn_set_cancel(vpn, stop);
 		rc = m2m_vpn_down(vpn, argv[0], c->timeout_ms, &err);
 	}
 	m2m_vpn_close(vpn);
@@ -157,7 +144,7 @@ static int cmd_watch(struct cli *c, struct m2m_config *cfg, int argc, char **arg
 	for (int i = 0; i < argc; i++)
 		names[i] = argv[i];
 	m2m_err_clear(&err);
-	rc = m2m_vpn_watch(cfg, names, &stop_flag, cli_log_line, c, &err);
+	rc = m2m_vpn_watch(cfg, names, stop, cli_log_line, c, &err);
 	free(names);
 	if (rc)
 		return cli_fail(c, &err);

@@ -64,7 +64,7 @@ int cmd_check(struct opts *o, int argc, char **argv)
 	if (strcmp(st.next, "fetch") == 0) {
 		wait = m2m_update_check_delay_ms(o->cfg, bound);
 		cli_log_line(&o->c, LOG_DEBUG, "waiting %u ms before the download resumes", wait);
-		if (!m2m_sleep_ms(wait, &stop_flag))
+		if (!m2m_sleep_ms(wait, stop_flag))
 			return cli_error(&o->c, M2M_ERR_TIMEOUT, "stopped by a signal before the run; nothing done");
 		bound -= wait;
 	}

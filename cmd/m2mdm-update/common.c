@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* m2mdm-update (common.c): the configuration, the engine as the tool opens it, results in words. */
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,25 +14,12 @@
 
 #include "upd.h"
 
-volatile int stop_flag;
+/* SIGTERM, SIGINT, SIGHUP stop the engine at its next block; the journal keeps the rest */
+volatile const int *stop_flag = &(const int){ 0 };
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
-
-/* SIGTERM, SIGINT, SIGHUP stop the engine at its next block (no SA_RESTART); the journal keeps the rest */
 void catch_signals(void)
 {
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	stop_flag = cli_catch_stop();
 }
 
 int load_cfg(struct opts *o)
@@ -91,7 +77,7 @@ static int health(void *ctx, const struct m2m_config *cfg, unsigned timeout_ms,
 int open_engine(struct opts *o, unsigned timeout_ms, bool progress, struct m2m_update **u)
 {
 	struct m2m_update_opts uo = {
-		.version = M2M_UPDATE_OPTS_VERSION, .timeout_ms = timeout_ms, .stop = &stop_flag,
+		.version = M2M_UPDATE_OPTS_VERSION, .timeout_ms = timeout_ms, .stop = stop_flag,
 		.health = health, .health_ctx = o, .log = tool_log, .log_ctx = o,
 	};
 	struct m2m_err err;

@@ -41,7 +41,8 @@ struct opts {
 	bool busy_quiet;       /* open_engine: another run holding the lock is no error (BUSY, silent) */
 };
 
-extern volatile int stop_flag;
+/* set by SIGTERM, SIGINT, SIGHUP once catch_signals() ran (cli_catch_stop) */
+extern volatile const int *stop_flag;
 
 /* common.c */
 int load_cfg(struct opts *o);

@@ -77,10 +77,19 @@ int m2m_update_push_begin(struct m2m_update *u, struct m2m_err *err)
 	char path[DL_PATH_MAX];
 	int rc;
 
+	bool restart = u->pushing && last->state == UPD_DOWNLOADING &&
+		       strcmp(last->source, PUSH_SOURCE) == 0;
+
 	if (!err)
 		err = &local;
 	m2m_err_clear(err);
-	eng_arm(u);
+	/*
+	 * a push started over (block 0 again) is the same install: it keeps the bound
+	 * of its first start, or a sender that restarts for ever would hold the
+	 * update lock one update.timeout at a time
+	 */
+	if (!restart)
+		eng_arm(u);
 	eng_push_close(u);
 	u->pushed = false;
 	u->push_space = false;

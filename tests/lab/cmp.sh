@@ -1,0 +1,236 @@
+# shellcheck shell=bash disable=SC2034
+#
+# tests/lab/cmp.sh - the CMP part of the lab, on top of tests/lab/lab.sh (which it only
+# extends with new functions): OpenSSL's CMP mock server (`openssl cmp -port 0`, see
+# ../shared/lab/pki.md section 1) and misbehaving HTTP peers, all in the GATEWAY namespace
+# (the mock listens on every interface: never start it in the host namespace). The device
+# namespace reaches them at the gateway's link address in clear (LAB_CMP_URL).
+#
+#   . "$(dirname "$0")/../lab/lab.sh"; . "$(dirname "$0")/../lab/cmp.sh"
+#   lab_require; lab_require_tool
+#   lab_up; lab_cmp_pki
+#   m2mcert keygen --store file --key "$LAB/cmp/dev.key"
+#   lab_cmp_issue "key:$LAB/cmp/dev.key" "$LAB/cmp/rsp.pem"
+#   lab_cmp_up --rsp "$LAB/cmp/rsp.pem"
+#   lab_dev_config pos key="$LAB/cmp/dev.key" cert="$LAB/cmp/dev.pem" extra="$(lab_cmp_enroll_yaml)"
+#   m2mcert enroll -p pos; is_rc 0 "enrolled"
+#
+# PKI. The lab CA ($LAB_CA, key $LAB/pki/ca.key) is the CA of everything here: it issues
+# the device certificates the mock hands out (so the gateway accepts them with no change to
+# its config) AND the CMP server's own certificate ("CN=CMP Mock Server", the recipient of
+# MAC-protected requests and the signer of responses to signed ones). One anchor is what
+# the contract's enroll.trust needs: a signed response must chain to it and the issued
+# certificate must chain to it, and a real RA's certificate usually comes from the same
+# root as the device certificates. So LAB_CMP_TRUST = $LAB_CA. A certificate that must NOT
+# chain to trust comes from the lab's rogue CA (lab_cmp_issue --ca rogue-ca).
+#
+# The mock (OpenSSL 3.0) facts the functions below follow:
+#  * it returns -rsp_cert byte for byte, whatever was asked: lab_cmp_issue pre-issues the
+#    certificate for the key the client will enrol (the client refuses another key's);
+#  * kur and rr are accepted only for the certificate whose issuer and serial equal
+#    -rsp_cert's: a renewal test restarts the mock with the new certificate as -rsp_cert
+#    and presents a current certificate of the same issuer+serial... which is impossible for
+#    two different certificates, so see 151-cert-renew.t for how it is done;
+#  * -srv_ref is NOT given by default: with it the mock also puts that reference as the
+#    senderKID of its SIGNED responses (kur, rr, signed ir), where RFC 9483 3.1 / RFC 4210
+#    5.1.1 make senderKID the signer key's identifier (the SKI of CN=CMP Mock Server), and
+#    the client rightly finds no signer for it ("no suitable sender cert"). The PBM
+#    reference of the client (1234) is not checked by the mock anyway: its secret is.
+#    Add "-srv_ref 1234" to lab_cmp_up for a PBM-only run if wanted.
+#  * -verbosity 7 logs each message type it receives ("CMP DEBUG: received KUR") in
+#    $LAB/log/cmp.err: lab_cmp_received tells what went over the wire.
+#
+# Functions:
+#   lab_cmp_pki                        $LAB/cmp/: server key+cert, secrets. Exports LAB_CMP_DIR
+#                                      LAB_CMP_TRUST LAB_CMP_SRV_CERT LAB_CMP_SRV_KEY
+#                                      LAB_CMP_SECRET_FILE LAB_CMP_WRONG_SECRET_FILE (0600)
+#   lab_cmp_issue KEYSPEC OUT [--ca NAME] [--cn CN] [--serial HEX] [--from OFF] [--to OFF]
+#                                      a certificate for that key (see below)
+#   lab_cmp_up [--rsp FILE] [MOCK-OPTION...]   start the mock; LAB_CMP_PORT, LAB_CMP_URL
+#   lab_cmp_down                       stop the mock and any peer
+#   lab_cmp_requests                   number of HTTP requests the mock (or peer) got this run
+#   lab_cmp_received TYPE              the mock got a message of TYPE (IR, KUR, RR, CERTCONF...)
+#   lab_cmp_peer MODE                  a bad peer (tests/tools/cmp-peer.py): silent, dribble,
+#                                      garbage, status500; LAB_CMP_URL points at it.
+#   lab_cmp_silent / lab_cmp_dribble / lab_cmp_garbage / lab_cmp_http500   the same
+#   lab_cmp_free_port                  a TCP port nothing listens on in the gateway namespace
+#   lab_cmp_enroll_yaml [KEY=VALUE...] the profile's enroll: section, for lab_dev_config's extra=
+
+# m2mcert (the tool in the device namespace) comes from keys.sh
+declare -F m2mcert > /dev/null || . "$LAB_SRC_DIR/keys.sh"
+
+LAB_CMP_REF=1234
+LAB_CMP_RECIPIENT="CN=CMP Mock Server"
+
+# lab_cmp_pki: the CMP server's key and certificate (lab CA, CN=CMP Mock Server, 29 days)
+# and the shared secret of the PBM (random; the device's copy only in a 0600 file).
+lab_cmp_pki() {
+	LAB_CMP_DIR=$LAB/cmp
+	mkdir -p "$LAB_CMP_DIR" && chmod 0700 "$LAB_CMP_DIR" || lab_die "mkdir $LAB_CMP_DIR"
+	_lab_key cmp-srv || lab_die "CMP server key"
+	# no SAN, no EKU: a CMP signer needs neither; the DN is exactly the recipient's
+	_lab_pki_run --issue --in "$LAB/pki/cmp-srv.key" --type ecdsa \
+		--cacert "$LAB/pki/ca.pem" --cakey "$LAB/pki/ca.key" --dn "$LAB_CMP_RECIPIENT" \
+		--dateform %Y%m%d%H%M%S --not-before "$(_lab_date '-1 day')" \
+		--not-after "$(_lab_date '+29 days')" --outform pem > "$LAB/pki/cmp-srv.pem" ||
+		lab_die "CMP server certificate: $(tail -n 2 "$LAB/log/pki.err")"
+	LAB_CMP_SRV_CERT=$LAB/pki/cmp-srv.pem LAB_CMP_SRV_KEY=$LAB/pki/cmp-srv.key
+	LAB_CMP_TRUST=$LAB_CA
+	LAB_CMP_SECRET_FILE=$LAB_CMP_DIR/secret LAB_CMP_WRONG_SECRET_FILE=$LAB_CMP_DIR/secret-wrong
+	( umask 077
+	  echo "cmp$(_lab_rand 8)" > "$LAB_CMP_SECRET_FILE"
+	  echo "bad$(_lab_rand 8)" > "$LAB_CMP_WRONG_SECRET_FILE" )
+	lab_log "CMP PKI in $LAB_CMP_DIR"
+}
+
+# lab_cmp_issue KEYSPEC OUT [--ca NAME] [--cn CN] [--serial HEX] [--from OFF] [--to OFF]
+# The certificate the mock will hand out for a key, written to OUT (PEM). KEYSPEC:
+#   key:FILE      an unencrypted PEM private key (a file-store key)
+#   csr:FILE      a PKCS#10 request
+#   profile:NAME  the key of that profile of $M2M_CONFIG_FILE, any store: the request is
+#                 made by `m2mvpn-cert csr -p NAME` in the device namespace
+# --ca: a CA of $LAB/pki (default ca, the lab CA; rogue-ca does not chain to trust).
+# --cn: subject CN and DNS SAN (default dev1.lab). --serial: hex (default: random).
+# --from/--to: validity as `date -d` offsets (default '-1 hour' and '+20 days'; a
+# not-before in the future for a clock test). Always clientAuth.
+lab_cmp_issue() {
+	local spec=$1 out=$2 ca=ca cn=dev1.lab serial="" from='-1 hour' to='+20 days' in type
+	shift 2
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--ca) ca=$2 ;; --cn) cn=$2 ;; --serial) serial=$2 ;; --from) from=$2 ;; --to) to=$2 ;;
+		*) lab_die "lab_cmp_issue: bad argument $1" ;;
+		esac
+		shift 2
+	done
+	[ -n "$serial" ] || serial=$(_lab_rand 8)
+	case $spec in
+	key:*)
+		in=$LAB_CMP_DIR/issue.$$.pub type=pub
+		openssl pkey -in "${spec#key:}" -pubout -out "$in" 2>> "$LAB/log/pki.err" ||
+			{ diag "lab_cmp_issue: cannot read ${spec#key:}"; return 1; } ;;
+	csr:*) in=${spec#csr:} type=pkcs10 ;;
+	profile:*)
+		in=$LAB_CMP_DIR/issue.${spec#profile:}.csr type=pkcs10
+		m2mcert csr -p "${spec#profile:}" --subject "CN=$cn" --san "$cn" -o "$in"
+		[ "$M2M_RC" = 0 ] || { diag "lab_cmp_issue: m2mvpn-cert csr: $M2M_ERR"; return 1; } ;;
+	*) lab_die "lab_cmp_issue: bad key spec $spec" ;;
+	esac
+	_lab_pki_run --issue --in "$in" --type "$type" \
+		--cacert "$LAB/pki/$ca.pem" --cakey "$LAB/pki/$ca.key" \
+		--dn "C=XX, O=m2m test lab, CN=$cn" --san "$cn" --flag clientAuth --serial "$serial" \
+		--dateform %Y%m%d%H%M%S --not-before "$(_lab_date "$from")" --not-after "$(_lab_date "$to")" \
+		--outform pem > "$out.tmp" && mv -f "$out.tmp" "$out" ||
+		{ diag "lab_cmp_issue: pki --issue: $(tail -n 2 "$LAB/log/pki.err")"; return 1; }
+	[ "$type" = pub ] && rm -f "$in"
+	return 0
+}
+
+# lab_cmp_up [--rsp FILE] [MOCK-OPTION...]: (re)start the mock in the gateway namespace,
+# recorded as "cmp" (teardown stops it). It hands out FILE (default $LAB_CMP_DIR/rsp.pem)
+# with the lab CA as caPubs and extraCerts, knows the PBM secret, signs with CN=CMP Mock
+# Server, and trusts the lab CA for signed requests. Extra options go to the mock as they
+# are (-pkistatus 2 -failure 9, -poll_count 2 -check_after 1, -send_error, ...).
+# Exports LAB_CMP_PORT and LAB_CMP_URL=http://10.99.0.1:PORT/pkix/.
+lab_cmp_up() {
+	local rsp=$LAB_CMP_DIR/rsp.pem
+	if [ "${1:-}" = --rsp ]; then rsp=$2; shift 2; fi
+	lab_cmp_down
+	lab_bg cmp --ns gw openssl cmp -port 0 -verbosity 7 \
+		-srv_secret "pass:$(head -n1 "$LAB_CMP_SECRET_FILE")" \
+		-srv_cert "$LAB_CMP_SRV_CERT" -srv_key "$LAB_CMP_SRV_KEY" -srv_trusted "$LAB_CA" \
+		-rsp_cert "$rsp" -rsp_capubs "$LAB_CA" -rsp_extracerts "$LAB_CA" "$@"
+	wait_until 5 grep -q '^ACCEPT ' "$LAB/log/cmp.out" ||
+		lab_die "CMP mock did not start: $(tail -n 3 "$LAB/log/cmp.err")"
+	# "ACCEPT [::]:39859 PID=5607"
+	LAB_CMP_PORT=$(sed -n 's/^ACCEPT .*:\([0-9][0-9]*\) PID=.*/\1/p' "$LAB/log/cmp.out" | head -n1)
+	[ -n "$LAB_CMP_PORT" ] || lab_die "CMP mock: no port in '$(head -n1 "$LAB/log/cmp.out")'"
+	LAB_CMP_URL=http://$LAB_GW_IP:$LAB_CMP_PORT/pkix/
+	_LAB_CMP_LOG=$LAB/log/cmp.err
+	export LAB_CMP_PORT LAB_CMP_URL
+	lab_log "CMP mock on $LAB_CMP_URL (pid $LAB_BG_PID)"
+}
+
+# lab_cmp_down: stop the mock and the bad peer (if running)
+lab_cmp_down() {
+	lab_stop cmp TERM 3 > /dev/null 2>&1
+	lab_stop cmppeer TERM 3 > /dev/null 2>&1
+	return 0
+}
+
+# lab_cmp_requests: HTTP requests the running mock or peer received (since its start)
+lab_cmp_requests() {
+	local n
+	case ${_LAB_CMP_LOG:-} in
+	*/cmp.err) n=$(grep -c 'Received request' "$_LAB_CMP_LOG" 2>/dev/null) ;;
+	*/cmppeer.out) n=$(grep -c '^request ' "$_LAB_CMP_LOG" 2>/dev/null) ;;
+	esac
+	echo "${n:-0}"
+}
+# lab_cmp_received TYPE: the mock received a CMP message of TYPE (IR, CR, KUR, RR, CERTCONF,
+# POLLREQ, GENM, ERROR) since its start
+lab_cmp_received() { grep -q "CMP DEBUG: received $1\$" "$LAB/log/cmp.err" 2>/dev/null; }
+
+# lab_cmp_peer MODE: (re)start tests/tools/cmp-peer.py in the gateway namespace on
+# 10.99.0.1 (any free port), recorded as "cmppeer"; LAB_CMP_URL points at it. MODE:
+#   silent    accepts, reads the request, never answers (holds the connection)
+#   dribble   answers a 200 one byte a second, never complete
+#   garbage   answers 200, Content-Type application/pkixcmp, a body that is no DER
+#   status500 answers 500 Internal Server Error
+# Each request is logged in $LAB/log/cmppeer.out as
+# "request METHOD PATH content-type=TYPE length=N" (the HTTP transfer of RFC 6712 3.4).
+lab_cmp_peer() {
+	lab_cmp_down
+	lab_bg cmppeer --ns gw "$LAB_PY" "$LAB_TOOLS/cmp-peer.py" "$1" "$LAB_GW_IP" 0
+	wait_until 5 grep -q '^listening ' "$LAB/log/cmppeer.out" ||
+		lab_die "cmp-peer $1 did not start: $(tail -n 3 "$LAB/log/cmppeer.err")"
+	LAB_CMP_PORT=$(sed -n 's/^listening \([0-9]*\)$/\1/p' "$LAB/log/cmppeer.out")
+	LAB_CMP_URL=http://$LAB_GW_IP:$LAB_CMP_PORT/pkix/
+	_LAB_CMP_LOG=$LAB/log/cmppeer.out
+	export LAB_CMP_PORT LAB_CMP_URL
+	lab_log "cmp-peer $1 on $LAB_CMP_URL"
+}
+lab_cmp_silent()  { lab_cmp_peer silent; }
+lab_cmp_dribble() { lab_cmp_peer dribble; }
+lab_cmp_garbage() { lab_cmp_peer garbage; }
+lab_cmp_http500() { lab_cmp_peer status500; }
+
+# lab_cmp_free_port: a TCP port on which nothing listens in the gateway namespace (a
+# connection to it is refused)
+lab_cmp_free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 30000))
+		in_gw ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+	done
+}
+
+# lab_cmp_enroll_yaml [KEY=VALUE...]: the enroll: section of a profile (for lab_dev_config
+# PROFILE extra="$(lab_cmp_enroll_yaml ...)"). Keys (defaults in brackets):
+#   server [$LAB_CMP_URL]  trust [$LAB_CMP_TRUST]  recipient [CN=CMP Mock Server]
+#   reference [1234]  secret_file [$LAB_CMP_SECRET_FILE]  (reference or secret_file empty:
+#   no PBM, requests are signed with the profile's certificate)  subject [CN=dev1.lab]
+#   san [dev1.lab] (comma list)  timeout [10s] (empty: not written)
+lab_cmp_enroll_yaml() {
+	local -A e=([server]=$LAB_CMP_URL [trust]=$LAB_CMP_TRUST [recipient]=$LAB_CMP_RECIPIENT
+		[reference]=$LAB_CMP_REF [secret_file]=$LAB_CMP_SECRET_FILE [subject]=CN=dev1.lab
+		[san]=dev1.lab [timeout]=10s)
+	local kv k
+	for kv in "$@"; do
+		k=${kv%%=*}
+		[ -n "${e[$k]+x}" ] && [ "$k" != "$kv" ] || lab_die "lab_cmp_enroll_yaml: bad '$kv'"
+		e[$k]=${kv#*=}
+	done
+	echo "enroll:"
+	echo "  server: ${e[server]}"
+	echo "  trust: ${e[trust]}"
+	[ -n "${e[recipient]}" ] && echo "  recipient: \"${e[recipient]}\""
+	if [ -n "${e[reference]}" ] && [ -n "${e[secret_file]}" ]; then
+		echo "  reference: \"${e[reference]}\""
+		echo "  secret: {file: ${e[secret_file]}}"
+	fi
+	[ -n "${e[subject]}" ] && echo "  subject: \"${e[subject]}\""
+	[ -n "${e[san]}" ] && echo "  san: $(_lab_yaml_list "${e[san]}")"
+	[ -n "${e[timeout]}" ] && echo "  timeout: ${e[timeout]}"
+	return 0
+}

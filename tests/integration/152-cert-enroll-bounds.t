@@ -28,7 +28,7 @@ C=$LAB_CMP_DIR
 KEY=$C/dev.key CERT=$C/dev.pem
 SLACK=${LOAD_SLACK_MS:-300}
 BOUND=$((2000 + 100 + SLACK))
-config() { lab_dev_config pos key="$KEY" cert="$CERT" extra="$(lab_cmp_enroll_yaml timeout=30s "$@")"; }
+config() { lab_cmp_config pos "$KEY" "$CERT" timeout=30s "$@"; }
 
 m2mcert keygen --store file --key "$KEY"
 is_rc 0 "keygen --store file"
@@ -59,7 +59,7 @@ cmp_ok "$M2M_MS" -ge 1900 "dribbling peer: the command waited for its --timeout"
 
 # ---- enroll.timeout bounds a run without --timeout
 lab_cmp_silent
-lab_dev_config pos key="$KEY" cert="$CERT" extra="$(lab_cmp_enroll_yaml timeout=1500ms)"
+lab_cmp_config pos "$KEY" "$CERT" timeout=1500ms
 m2mcert enroll -p pos
 note "enroll.timeout 1500ms: exit $M2M_RC after $M2M_MS ms"
 is_rc 5 "silent peer, enroll.timeout 1500ms: exit 5"

@@ -46,7 +46,8 @@
 #                                      LAB_CMP_SECRET_FILE LAB_CMP_WRONG_SECRET_FILE (0600)
 #   lab_cmp_issue KEYSPEC OUT [--ca NAME] [--cn CN] [--serial HEX] [--from OFF] [--to OFF]
 #                                      a certificate for that key (see below)
-#   lab_cmp_up [--rsp FILE] [MOCK-OPTION...]   start the mock; LAB_CMP_PORT, LAB_CMP_URL
+#   lab_cmp_up [--rsp FILE] [MOCK-OPTION...]   (re)start the mock (same port on a restart);
+#                                      LAB_CMP_PORT, LAB_CMP_URL
 #   lab_cmp_down                       stop the mock and any peer
 #   lab_cmp_requests                   number of HTTP requests the mock (or peer) got this run
 #   lab_cmp_received TYPE              the mock got a message of TYPE (IR, KUR, RR, CERTCONF...)
@@ -55,6 +56,9 @@
 #   lab_cmp_silent / lab_cmp_dribble / lab_cmp_garbage / lab_cmp_http500   the same
 #   lab_cmp_free_port                  a TCP port nothing listens on in the gateway namespace
 #   lab_cmp_enroll_yaml [KEY=VALUE...] the profile's enroll: section, for lab_dev_config's extra=
+#   lab_cmp_config PROFILE KEYFILE CERTFILE [KEY=VALUE...]   lab_dev_config of one profile
+#                                      with a file key and that enroll: section
+#   lab_cmp_der CERT / lab_cmp_sum FILE   a certificate's DER in hex / a file's SHA-256
 
 # m2mcert (the tool in the device namespace) comes from keys.sh
 declare -F m2mcert > /dev/null || . "$LAB_SRC_DIR/keys.sh"
@@ -131,12 +135,15 @@ lab_cmp_issue() {
 # with the lab CA as caPubs and extraCerts, knows the PBM secret, signs with CN=CMP Mock
 # Server, and trusts the lab CA for signed requests. Extra options go to the mock as they
 # are (-pkistatus 2 -failure 9, -poll_count 2 -check_after 1, -send_error, ...).
-# Exports LAB_CMP_PORT and LAB_CMP_URL=http://10.99.0.1:PORT/pkix/.
+# Exports LAB_CMP_PORT and LAB_CMP_URL=http://10.99.0.1:PORT/pkix/; a restart keeps the
+# port (a profile written with LAB_CMP_URL stays right), a bad peer has its own.
 lab_cmp_up() {
 	local rsp=$LAB_CMP_DIR/rsp.pem
 	if [ "${1:-}" = --rsp ]; then rsp=$2; shift 2; fi
 	lab_cmp_down
-	lab_bg cmp --ns gw openssl cmp -port 0 -verbosity 7 \
+	# the first start takes any free port, a restart the same one: the profile's
+	# enroll.server stays right between cases (the mock binds with SO_REUSEADDR)
+	lab_bg cmp --ns gw openssl cmp -port "${_LAB_CMP_MOCK_PORT:-0}" -verbosity 7 \
 		-srv_secret "pass:$(head -n1 "$LAB_CMP_SECRET_FILE")" \
 		-srv_cert "$LAB_CMP_SRV_CERT" -srv_key "$LAB_CMP_SRV_KEY" -srv_trusted "$LAB_CA" \
 		-rsp_cert "$rsp" -rsp_capubs "$LAB_CA" -rsp_extracerts "$LAB_CA" "$@"
@@ -145,6 +152,7 @@ lab_cmp_up() {
 	# "ACCEPT [::]:39859 PID=5607"
 	LAB_CMP_PORT=$(sed -n 's/^ACCEPT .*:\([0-9][0-9]*\) PID=.*/\1/p' "$LAB/log/cmp.out" | head -n1)
 	[ -n "$LAB_CMP_PORT" ] || lab_die "CMP mock: no port in '$(head -n1 "$LAB/log/cmp.out")'"
+	_LAB_CMP_MOCK_PORT=$LAB_CMP_PORT
 	LAB_CMP_URL=http://$LAB_GW_IP:$LAB_CMP_PORT/pkix/
 	_LAB_CMP_LOG=$LAB/log/cmp.err
 	export LAB_CMP_PORT LAB_CMP_URL
@@ -234,3 +242,17 @@ lab_cmp_enroll_yaml() {
 	[ -n "${e[timeout]}" ] && echo "  timeout: ${e[timeout]}"
 	return 0
 }
+
+# lab_cmp_config PROFILE KEYFILE CERTFILE [KEY=VALUE...]: $M2M_CONFIG_FILE with one profile
+# (file key KEYFILE, auth.cert CERTFILE) and lab_cmp_enroll_yaml KEY=VALUE... as enroll:
+lab_cmp_config() {
+	local name=$1 key=$2 cert=$3 enroll
+	shift 3
+	enroll=$(lab_cmp_enroll_yaml "$@") || lab_die "lab_cmp_config: ${enroll#*lab: }"
+	lab_dev_config "$name" key="$key" cert="$cert" extra="$enroll"
+}
+
+# lab_cmp_der CERT: the certificate's DER as hex (compare two PEM files by content)
+lab_cmp_der() { openssl x509 -in "$1" -outform der 2>/dev/null | od -An -tx1 | tr -d ' \n'; }
+# lab_cmp_sum FILE: SHA-256 of FILE (empty if it does not exist)
+lab_cmp_sum() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }

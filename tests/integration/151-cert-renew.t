@@ -5,7 +5,7 @@
 #   Contract (../notes/cmp-contract.md): renew only when due (within 30 days of the end)
 #   unless --force; not due: exit 0 "pos: not due for renewal until DATE" and nothing is
 #   sent; renewed: written as enroll does (0644, PEM, matches the key); a current
-#   certificate out of its dates: exit 10 (CLOCK), nothing sent.
+#   certificate out of its dates: exit 10 (CLOCK), nothing sent (renew and revoke).
 #
 #   The 3.0 mock answers a kur only for the certificate whose issuer and serial equal its
 #   -rsp_cert (../shared/lab/pki.md 1.3), and RFC 9483 4.1.3 makes the client name the
@@ -92,6 +92,12 @@ m2mcert renew -p pos
 is_rc 10 "renew with an expired certificate: exit 10 (CLOCK)"
 m2mcert renew -p pos --force
 is_rc 10 "renew --force with an expired certificate: exit 10"
+if "$M2M_BIN_DIR/m2mvpn-cert" --help 2>&1 | grep -qw revoke; then
+	m2mcert revoke -p pos
+	is_rc 10 "revoke with an expired certificate: exit 10 (CLOCK)"
+else
+	skip "revoke with an expired certificate" "m2mvpn-cert has no revoke command yet"
+fi
 is "$(lab_cmp_requests)" 0 "expired: nothing sent to the CA"
 is "$(lab_cmp_sum "$CERT")" "$before" "expired: the certificate is untouched"
 

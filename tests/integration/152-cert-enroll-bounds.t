@@ -5,7 +5,9 @@
 #   enroll.timeout) + 100 ms whatever the server does"; a peer that accepts and never
 #   answers, or dribbles, is TIMEOUT (5); connection refused / no route / name lookup
 #   failed is UNREACHABLE (6); a 200 that is not a CMP message, or an HTTP error status, is
-#   PROTOCOL (12). SIGTERM during an exchange ends the command within 0.5 s. Nothing is
+#   PROTOCOL (12). SIGTERM during an exchange ends the command within 0.5 s; a second run of
+#   the same profile meanwhile is refused at once (11, m2mvpn-cert(1)). renew (kur) and
+#   revoke (rr) are bounded as enroll is. Nothing is
 #   written in any of these. The request itself is what RFC 6712 3.3/3.4 asks: an HTTP POST
 #   of Content-Type application/pkixcmp to the configured path.
 #
@@ -101,6 +103,11 @@ lab_bg enroll-term --ns dev "$M2M_BIN_DIR/m2mvpn-cert" -c "$M2M_CONFIG_FILE" enr
 pid=$LAB_BG_PID
 wait_until 10 grep -q '^request ' "$LAB/log/cmppeer.out" || lab_die "the enroll never reached the peer"
 sleep 0.2
+# one run at a time per profile (m2mvpn-cert(1): exit 11 if another holds it), at once
+m2mcert enroll -p pos --timeout 2
+note "second enroll while one runs: exit $M2M_RC after $M2M_MS ms"
+is_rc 11 "a second enroll of the same profile while one runs: exit 11 (busy)"
+cmp_ok "$M2M_MS" -le $((500 + SLACK)) "the second enroll: at once, not after its --timeout"
 t0=$(now_ms)
 kill -TERM "$pid"
 WAIT_STEP=0.02 wait_until 3 eval '! lab_alive '"$pid"
@@ -111,5 +118,21 @@ wait "$pid" 2>/dev/null; rc=$?
 isnt "$rc" 0 "SIGTERM: not a success (exit $rc)"
 ok "SIGTERM: nothing written" test ! -e "$CERT"
 lab_stop enroll-term KILL 1
+
+# ---- renew (kur) and revoke (rr) are bounded the same way: a current certificate for the
+#      key, a silent peer; the certificate stays as it was
+CERT=$C/cur.pem
+lab_cmp_issue "key:$KEY" "$CERT" --from '-40 days' --to '+20 days' || lab_die "current certificate"
+before=$(lab_cmp_sum "$CERT")
+lab_cmp_silent
+config
+for cmd in "renew --force" revoke; do
+	# shellcheck disable=SC2086
+	m2mcert $cmd -p pos --timeout 2
+	note "$cmd: exit $M2M_RC after $M2M_MS ms"
+	is_rc 5 "$cmd against a silent peer: exit 5"
+	cmp_ok "$M2M_MS" -le "$BOUND" "$cmd: returned within --timeout 2 + 100 ms (+ ${SLACK} ms load slack)"
+	is "$(lab_cmp_sum "$CERT")" "$before" "$cmd: the current certificate is untouched"
+done
 
 done_testing

@@ -26,7 +26,7 @@ lab_cmp_pki
 
 C=$LAB_CMP_DIR
 KEY=$C/dev.key CERT=$C/dev.pem
-config() { lab_cmp_config pos "$KEY" "$CERT" "$@"; }
+config() { lab_cmp_config pos "$KEY" "$CERT"; }
 # the mock for signed requests only: its PBM secret is not the device's
 mock_signed() { lab_cmp_up --rsp "$1" -srv_secret "pass:not-the-device-secret-$(_lab_rand 4)"; }
 

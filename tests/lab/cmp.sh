@@ -12,7 +12,7 @@
 #   m2mcert keygen --store file --key "$LAB/cmp/dev.key"
 #   lab_cmp_issue "key:$LAB/cmp/dev.key" "$LAB/cmp/rsp.pem"
 #   lab_cmp_up --rsp "$LAB/cmp/rsp.pem"
-#   lab_dev_config pos key="$LAB/cmp/dev.key" cert="$LAB/cmp/dev.pem" extra="$(lab_cmp_enroll_yaml)"
+#   lab_cmp_config pos "$LAB/cmp/dev.key" "$LAB/cmp/dev.pem"     (lab_dev_config + enroll:)
 #   m2mcert enroll -p pos; is_rc 0 "enrolled"
 #
 # PKI. The lab CA ($LAB_CA, key $LAB/pki/ca.key) is the CA of everything here: it issues
@@ -27,10 +27,10 @@
 # The mock (OpenSSL 3.0) facts the functions below follow:
 #  * it returns -rsp_cert byte for byte, whatever was asked: lab_cmp_issue pre-issues the
 #    certificate for the key the client will enrol (the client refuses another key's);
-#  * kur and rr are accepted only for the certificate whose issuer and serial equal
-#    -rsp_cert's: a renewal test restarts the mock with the new certificate as -rsp_cert
-#    and presents a current certificate of the same issuer+serial... which is impossible for
-#    two different certificates, so see 151-cert-renew.t for how it is done;
+#  * kur and rr are accepted only when the request's oldCertID (issuer and serial) equals
+#    -rsp_cert's: a renewal test pre-issues the renewed certificate with the SAME issuer
+#    and serial as the current one and later dates (151-cert-renew.t); a revocation test
+#    starts the mock with the certificate it revokes as -rsp_cert;
 #  * -srv_ref is NOT given by default: with it the mock also puts that reference as the
 #    senderKID of its SIGNED responses (kur, rr, signed ir), where RFC 9483 3.1 / RFC 4210
 #    5.1.1 make senderKID the signer key's identifier (the SKI of CN=CMP Mock Server), and

@@ -54,6 +54,23 @@ static void catch_signals(void)
 	stop = cli_catch_stop();
 }
 
+/* up's and down's warnings (the gateway could not be told, a certificate put back) are for everyone; the rest for -v */
+static void down_log(void *ctx, int prio, const char *fmt, ...)
+{
+	struct cli *c = ctx;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (c->verbose) {
+		cli_vlog_line(c, prio, fmt, ap);
+	} else if (prio <= LOG_WARNING) {
+		fprintf(stderr, "%s: warning: ", c->prog);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
 static int cmd_up(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
 {
 	struct m2m_vpn_status st;
@@ -71,8 +88,11 @@ static int cmd_up(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
 	catch_signals();
 	rc = m2m_vpn_open(cfg, &vpn, &err);
 	if (!rc) {
-		if (c->verbose)
-			m2m_vpn_set_log(vpn, cli_log_line, c);
+		/*
+		 * charon's lines with -v; without, our warnings only (a renewed certificate
+		 * the gateway refused, and the previous one back in its place)
+		 */
+		m2m_vpn_set_log(vpn, c->verbose ? cli_log_line : down_log, c);
 		m2m_vpn_set_cancel(vpn, stop);
 		rc = m2m_vpn_up(vpn, argv[0], c->timeout_ms, show ? &st : NULL, &err);
 	}
@@ -88,23 +108,6 @@ static int cmd_up(struct cli *c, struct m2m_config *cfg, int argc, char **argv)
 		printf(" (%.0f ms)\n", (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
 	}
 	return M2M_OK;
-}
-
-/* down's warnings (the gateway could not be told) are for everyone; the rest for -v */
-static void down_log(void *ctx, int prio, const char *fmt, ...)
-{
-	struct cli *c = ctx;
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (c->verbose) {
-		cli_vlog_line(c, prio, fmt, ap);
-	} else if (prio <= LOG_WARNING) {
-		fprintf(stderr, "%s: warning: ", c->prog);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	}
-	va_end(ap);
 }
 
 static int cmd_down(struct cli *c, struct m2m_config *cfg, int argc, char **argv)

@@ -185,17 +185,30 @@ static int connect_to(struct cmp_io *io)
 	return fd;
 }
 
+/* Text from the network goes to a terminal: no control characters (an escape sequence) in it. */
+static void printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 /* What OpenSSL's HTTP code says went wrong, with the detail it keeps ("code=500,reason=..."). */
 static void http_error(struct cmp_io *io)
 {
 	unsigned long e, first = 0;
 	const char *data = NULL, *d;
+	char detail[128];
 	int flags;
 
 	while ((e = ERR_get_error_all(NULL, NULL, NULL, &d, &flags)) != 0) {
 		if (!first) {
 			first = e;
-			data = (flags & ERR_TXT_STRING) && d && *d ? d : NULL;
+			if ((flags & ERR_TXT_STRING) && d && *d) {
+				snprintf(detail, sizeof(detail), "%s", d);
+				printable(detail);
+				data = detail;
+			}
 		}
 	}
 	if (first && ERR_GET_LIB(first) == ERR_LIB_HTTP &&
@@ -394,6 +407,7 @@ static int classify(struct cmp_io *io, OSSL_CMP_CTX *ctx, const struct pki_cmp *
 
 		if (!OSSL_CMP_CTX_snprint_PKIStatus(ctx, st, sizeof(st)))
 			snprintf(st, sizeof(st), "rejection");
+		printable(st);
 		if (fi & auth)
 			return m2m_err_set(io->err, M2M_ERR_AUTH_LOCAL,
 					   "the CA refused our %s: %s",
@@ -409,6 +423,7 @@ static int classify(struct cmp_io *io, OSSL_CMP_CTX *ctx, const struct pki_cmp *
 	if (status == OSSL_CMP_PKISTATUS_rejection) {
 		if (!OSSL_CMP_CTX_snprint_PKIStatus(ctx, st, sizeof(st)))
 			snprintf(st, sizeof(st), "rejection");
+		printable(st);
 		return m2m_err_set(io->err, M2M_ERR_PROTOCOL, "the CA rejected the request: %s", st);
 	}
 	switch (reason) {
@@ -438,9 +453,11 @@ static int classify(struct cmp_io *io, OSSL_CMP_CTX *ctx, const struct pki_cmp *
 	case 0:
 		return m2m_err_set(io->err, M2M_ERR_PROTOCOL, "CMP with %s failed", r->server);
 	default:
-		if (status >= 0 && OSSL_CMP_CTX_snprint_PKIStatus(ctx, st, sizeof(st)))
+		if (status >= 0 && OSSL_CMP_CTX_snprint_PKIStatus(ctx, st, sizeof(st))) {
+			printable(st);
 			return m2m_err_set(io->err, M2M_ERR_PROTOCOL, "CMP with %s: %s (%s)", r->server,
 					   why, st);
+		}
 		return m2m_err_set(io->err, M2M_ERR_PROTOCOL, "CMP with %s: %s", r->server, why);
 	}
 }

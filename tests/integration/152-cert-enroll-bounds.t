@@ -96,6 +96,12 @@ config
 bounded http500 "HTTP 500" 12
 like "$M2M_ERR" "500" "HTTP 500: the status is named"
 
+# ---- a reason phrase with terminal escape sequences: nothing of them reaches the terminal
+lab_cmp_peer escape
+config
+bounded escape "HTTP 500 with escapes in its reason phrase" 12
+nok "... the message holds no control character (ESC)" grep -q $'\x1b' <<< "$M2M_ERR"
+
 # ---- SIGTERM during an exchange with a silent peer
 lab_cmp_silent
 config

@@ -6,6 +6,7 @@
 #   dribble    a 200 response one byte a second, announced longer than it will ever get
 #   garbage    200, Content-Type application/pkixcmp, a body that is not DER
 #   status500  500 Internal Server Error (a small text body)
+#   escape     500 with a reason phrase that holds terminal escape sequences (ESC [ ... m)
 # Test code, not installed.
 #
 # usage: cmp-peer.py MODE ADDR PORT
@@ -15,7 +16,7 @@ import threading
 import time
 
 mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if mode not in ("silent", "dribble", "garbage", "status500"):
+if mode not in ("silent", "dribble", "garbage", "status500", "escape"):
     sys.exit("cmp-peer: unknown mode " + mode)
 
 
@@ -62,6 +63,10 @@ def serve(c):
             elif mode == "garbage":
                 body = b"this is no PKIMessage, just text \x00\x01\x02\xff" * 4
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/pkixcmp\r\n"
+                          b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+            elif mode == "escape":
+                body = b"\x1b[2J\x1b[31mgotcha\n"
+                c.sendall(b"HTTP/1.1 500 \x1b[2J\x1b[31mred\x1b[0m\r\nContent-Type: text/plain\r\n"
                           b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
             else:
                 body = b"internal error\n"

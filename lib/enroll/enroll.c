@@ -188,7 +188,7 @@ static int run_rc(struct run *r, int rc, struct m2m_err *err)
 /* "<auth.cert>.prev": the certificate a renewal replaced, until the new one is proven */
 static bool prev_path(const struct run *r, char *out, size_t len)
 {
-	return (size_t)snprintf(out, len, "%s.prev", r->p->cert) < len;
+	return (size_t)snprintf(out, len, "%s" M2M_CERT_PREV_SUFFIX, r->p->cert) < len;
 }
 
 /*

@@ -6,6 +6,7 @@
  * code in non-blocking mode, polled by us against one deadline.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -41,9 +42,9 @@ struct cmp_io {
 
 static unsigned left_ms(const struct pki_cmp *r)
 {
-	uint64_t now = m2m_now_ms();
+	uint64_t now = m2m_now_ms(), left = now >= r->deadline_ms ? 0 : r->deadline_ms - now;
 
-	return now >= r->deadline_ms ? 0 : (unsigned)(r->deadline_ms - now > 0x7fffffff ? 0x7fffffff : r->deadline_ms - now);
+	return left > INT_MAX ? INT_MAX : (unsigned)left; /* poll() takes an int */
 }
 
 static bool stopped(const struct pki_cmp *r)

@@ -23,7 +23,7 @@
 
 static bool prev_path(const struct m2m_vpn_profile *p, char *out, size_t len)
 {
-	return p->cert && (size_t)snprintf(out, len, "%s" VPN_CERT_PREV, p->cert) < len;
+	return p->cert && (size_t)snprintf(out, len, "%s" M2M_CERT_PREV_SUFFIX, p->cert) < len;
 }
 
 bool vpn_cert_unproven(const struct m2m_vpn_profile *p)

@@ -108,9 +108,8 @@ void vpn_loaded_pending(const struct m2m_config *cfg, const struct m2m_vpn_profi
 /*
  * renewed.c: a renewed certificate proven on the tunnel. The certificate a
  * renewal replaced waits beside the new one as <cert>.prev until an IKE SA
- * comes up with the new one (m2m.yaml(5), enroll).
+ * comes up with the new one (m2m.yaml(5), enroll; M2M_CERT_PREV_SUFFIX).
  */
-#define VPN_CERT_PREV ".prev"
 /* a renewal of p's certificate waits for its proof */
 bool vpn_cert_unproven(const struct m2m_vpn_profile *p);
 /* p is up (st): if the SA came up after the certificate was written, the previous one goes */

@@ -36,6 +36,13 @@ enum m2m_auth_method {
 	M2M_AUTH_CERT_EAP = 6, /* certificate, then EAP-MSCHAPv2 (RFC 4739) */
 };
 
+/*
+ * Where a profile's certificate that a renewal replaced waits until the new one
+ * is proven on the tunnel (m2mvpn-cert(1)): auth.cert with this suffix. The
+ * enrolment writes it, m2m_vpn_up() settles it.
+ */
+#define M2M_CERT_PREV_SUFFIX ".prev"
+
 struct m2m_vpn_profile {
 	char *name;             /* key under vpn.profiles; [A-Za-z0-9_-], max 32 */
 	char **gateways;        /* NULL-terminated; addresses or DNS names, >= 1 */

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the files of lib/policy share: the inputs a policy looks at (the
+ * position from gpsd, the SIM from ModemManager), the geometry of a fence,
+ * the audit log and the quarantine. Internal to libm2m.
+ */
+#ifndef M2M_POLICY_INT_H
+#define M2M_POLICY_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "m2m/m2m.h"
+
+/* ---- the position (gpsd.c) ---- */
+
+/* One fix as gpsd reports it in a TPV object (gpsd_json(5)). */
+struct pol_fix {
+	int mode;       /* 2: 2D fix, 3: 3D fix (a TPV with mode 0/1 is no fix) */
+	double lat;     /* degrees, WGS84, -90..90 */
+	double lon;     /* degrees, WGS84, -180..180 */
+	double eph;     /* estimated horizontal error in metres; NAN if gpsd gave none */
+	int64_t time;   /* the fix's UTC time in unix seconds; 0 if the TPV had none */
+};
+
+/*
+ * One line of gpsd's JSON protocol (without its newline; need not be
+ * NUL-terminated). 1: the line held a fix (a TPV, or the newest TPV of a POLL
+ * answer, with mode >= 2 and lat and lon in range), written to *fix; 0: a
+ * valid object without a fix (VERSION, DEVICES, WATCH, SKY, a TPV with mode
+ * < 2, a POLL without one); -1: not gpsd's JSON (not an object, no "class",
+ * a fix's field of the wrong type or out of range). Never reads past len.
+ */
+int pol_gpsd_line(const char *line, size_t len, struct pol_fix *fix);
+
+/*
+ * Ask gpsd at host:port (a name or address; port a number) for the current fix:
+ * connect, ?WATCH={"enable":true,"json":true};?POLL; and read its lines until a
+ * fix (the POLL's last one, or the next TPV) or deadline_ms (m2m_now_ms()
+ * clock; the name lookup, the connect and every read are inside it) or *stop
+ * (may be NULL; looked at at least every 100 ms).
+ * M2M_OK: *fix is a fix (mode >= 2). DAEMON: gpsd is not there (refused, no
+ * such name). TIMEOUT: no fix by the deadline (gpsd answered but has none),
+ * or stopped. PROTOCOL: what answered is not gpsd (a line that is not its
+ * JSON, a line longer than 64 KiB, more than 1 MiB without a fix).
+ * The error names gpsd and host:port.
+ */
+int pol_gpsd_fix(const char *host, const char *port, uint64_t deadline_ms, volatile const int *stop,
+		 struct pol_fix *fix, struct m2m_err *err);
+
+/* ---- the SIM (sim.c) ---- */
+
+/* The SIM of the first modem ModemManager manages (by object path). */
+struct pol_sim {
+	bool modem;          /* ModemManager manages a modem */
+	bool present;        /* the modem holds a SIM (its Sim property is not "/") */
+	char iccid[24];      /* SimIdentifier: the card's serial (ICCID), "" if unknown */
+	char imsi[16];       /* Imsi: the subscriber, "" if unknown */
+	char operator_id[8]; /* OperatorIdentifier: MCC+MNC, "" if unknown */
+};
+
+/*
+ * Read the SIM through ModemManager's D-Bus API (org.freedesktop.ModemManager1)
+ * on the bus at address (a D-Bus address such as unix:path=/run/dbus/system_bus_socket;
+ * NULL: the system bus), within deadline_ms (m2m_now_ms() clock) or until *stop.
+ * M2M_OK with sim->modem false when ModemManager runs and manages no modem.
+ * DAEMON: no bus, or ModemManager not on it. TIMEOUT: no answer in time.
+ * PROTOCOL: an answer of the wrong shape. Strings from the bus are kept only
+ * if printable ASCII and short enough; otherwise PROTOCOL.
+ */
+int pol_sim_read(const char *bus, uint64_t deadline_ms, volatile const int *stop, struct pol_sim *sim,
+		 struct m2m_err *err);
+
+#endif

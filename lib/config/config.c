@@ -143,6 +143,7 @@ static const struct cfg_section sections[] = {
 	{ "vpn", cfg_vpn_parse, cfg_vpn_finish, cfg_vpn_free },
 	{ "dm", cfg_dm_parse, cfg_dm_finish, cfg_dm_free },
 	{ "update", cfg_update_parse, cfg_update_finish, cfg_update_free },
+	{ "policy", cfg_policy_parse, NULL, cfg_policy_free },
 	{ "pki", parse_reserved, NULL, NULL },
 };
 #define N_SECTIONS ARRAY_SIZE(sections)

@@ -74,6 +74,9 @@ int cfg_update_parse(struct cfg_ctx *c, const struct cfg_node *key, const struct
 		     struct m2m_config *cfg);
 int cfg_update_finish(struct cfg_ctx *c, const struct cfg_node *key, struct m2m_config *cfg);
 void cfg_update_free(struct m2m_config *cfg);
+int cfg_policy_parse(struct cfg_ctx *c, const struct cfg_node *key, const struct cfg_node *v,
+		     struct m2m_config *cfg);
+void cfg_policy_free(struct m2m_config *cfg);
 /* a profile's enroll: mapping (enroll.c), called by vpn.c */
 int cfg_enroll_parse(struct cfg_ctx *c, const struct cfg_node *key, const struct cfg_node *v,
 		     struct m2m_enroll_config **out);

@@ -167,6 +167,42 @@ struct m2m_update_config {
 	unsigned jitter_ms;        /* check: the window of its delay before a download; default 10 min */
 };
 
+/* What a policy does when it is broken (policy: in m2m.yaml(5)). */
+enum m2m_policy_action {
+	M2M_POLICY_LOG = 0,        /* the audit log says so, nothing more */
+	M2M_POLICY_QUARANTINE = 1, /* the device is cut off but for its management */
+};
+
+/*
+ * The policy: section of m2m.yaml(5): what the device watches (where it is,
+ * its SIM, its case) and what it does when a policy is broken. A policy
+ * whose section is absent is not looked at.
+ */
+struct m2m_policy_config {
+	unsigned timeout_ms;        /* bound of one check; default 30 s */
+	/* location: the device stays within a circle */
+	bool location;              /* location: is present */
+	char *gpsd_host;            /* location.gpsd host; default localhost */
+	char *gpsd_port;            /* location.gpsd port; default 2947 */
+	double fence_lat, fence_lon; /* location.fence: the centre, degrees (WGS84) */
+	double fence_radius_m;      /* location.fence.radius, metres */
+	unsigned max_age_ms;        /* location.max_age: an older fix is none; default 5 min */
+	enum m2m_policy_action outside; /* location.outside; default quarantine */
+	enum m2m_policy_action no_fix;  /* location.no_fix; default log */
+	/* sim: the device keeps its SIM */
+	bool sim;                   /* sim: is present */
+	char *sim_bus;              /* sim.bus: a D-Bus address; NULL: the system bus */
+	char *sim_iccid;            /* sim.iccid: the card it is bound to; NULL: the first seen */
+	enum m2m_policy_action sim_changed; /* sim.changed; default quarantine */
+	/* tamper: the device's case stays shut */
+	bool tamper;                /* tamper: is present */
+	char *tamper_input;         /* tamper.input: a file whose first word is the switch's state */
+	char *tamper_open;          /* tamper.open: the word that means open; default "1" */
+	enum m2m_policy_action tamper_opened; /* tamper.opened; default quarantine */
+	/* quarantine: what still passes */
+	char **quarantine_allow;    /* quarantine.allow: NULL-terminated CIDR prefixes, or NULL */
+};
+
 struct m2m_config {
 	char *path;             /* the file this came from */
 	struct {
@@ -190,6 +226,8 @@ struct m2m_config {
 	/* appended */
 	struct m2m_enroll_config **enroll; /* n_profiles entries, profiles[i]'s enroll:
 					      section or NULL; see m2m_config_enroll() */
+	/* appended */
+	struct m2m_policy_config *policy; /* NULL: no policy: section */
 };
 
 /*

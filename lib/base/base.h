@@ -84,6 +84,18 @@ const char *m2m_parse_duration(const char *s, unsigned *ms);
 
 /* Lower-case hex of len bytes into out, cut to fit outlen, always terminated. */
 void m2m_hex(const uint8_t *p, size_t len, char *out, size_t outlen);
+
+/*
+ * A string built piece by piece (nftables scripts, records): s is NULL or
+ * NUL-terminated; after an allocation fails, oom is set and every further
+ * piece is dropped, so a caller checks once at the end. free(b.s).
+ */
+struct m2m_sbuf {
+	char *s;
+	size_t len, cap;
+	bool oom;
+};
+void m2m_sbuf_printf(struct m2m_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Hex (even length, at most max bytes) into out; false if it is not that. */
 bool m2m_unhex(const char *s, uint8_t *out, size_t max, size_t *len);
 

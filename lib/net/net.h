@@ -51,4 +51,44 @@ bool net_nft_monitor_drain(int fd);
 #define NET_NFT_GEN_LEN 96
 int net_nft_generation(char *out, size_t len, struct m2m_err *err);
 
+/*
+ * The script that makes table (inet family) hold body and nothing else, in
+ * one transaction that never leaves a gap (add, delete, add); owner: a table
+ * of the context that runs it (net_nft_exec()). NULL when out of memory.
+ */
+char *net_table_script(const char *table, bool owner, const char *body);
+/* Delete table (inet family); a table that is not there is no error. */
+int net_table_delete(const char *table, struct m2m_err *err);
+
+/*
+ * A table kept whole (table.c): made from a body of rules and recorded in a
+ * state directory with a tag the caller chooses (the guard: its tunnel
+ * device), where nftables' rules stood and the table as nftables lists it.
+ * Whole means nftables still lists it as recorded, under the same tag; it is
+ * put back from the recorded body, so no name is looked up again.
+ */
+struct net_kept {
+	const char *dir;    /* the state directory of the record */
+	const char *record; /* the record's file name in it */
+	const char *table;  /* the table's name (inet family) */
+	const char *what;   /* what it is, for errors: "fail-closed guard" */
+};
+struct net_kept_record {
+	char *buf; /* the file, split in place */
+	const char *tag, *gen, *listing, *body;
+};
+/* Make the table hold body and record it under tag ("" for none). */
+int net_kept_apply(const struct net_kept *k, const char *tag, const char *body, struct m2m_err *err);
+/* The record; false if there is none or it is not one. */
+bool net_kept_load(const struct net_kept *k, struct net_kept_record *r);
+void net_kept_record_free(struct net_kept_record *r);
+/*
+ * Whether the table holds what its record says, under tag. Cheap when no rule
+ * of the namespace changed since (net_nft_generation()); otherwise the table
+ * is listed and compared, and refresh records where the rules stand now.
+ */
+bool net_kept_whole(const struct net_kept *k, const char *tag, bool refresh);
+/* Delete the table, then its record. */
+int net_kept_remove(const struct net_kept *k, struct m2m_err *err);
+
 #endif

@@ -8,7 +8,6 @@
  * the ipsec TUN device); IKE and ESP-in-UDP to the gateways always pass.
  */
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <time.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -23,46 +22,6 @@
 #include "net/net.h"
 #include "state/state.h"
 #include "vpn/vpn_int.h"
-
-struct sbuf {
-	char *s;
-	size_t len, cap;
-	bool oom;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->oom)
-		return;
-	for (;;) {
-		size_t room = b->cap - b->len;
-
-		va_start(ap, fmt);
-		n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? room : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = true;
-			return;
-		}
-		if (b->s && (size_t)n < room) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t ncap = (b->cap ? b->cap : 512) * 2 + (size_t)n;
-		char *ns = realloc(b->s, ncap);
-
-		if (!ns) {
-			b->oom = true;
-			return;
-		}
-		b->s = ns;
-		b->cap = ncap;
-	}
-}
 
 /* nft identifiers: letters, digits, '_'; profile names may also hold '-'. */
 static void table_name(const char *profile, char *out, size_t len)
@@ -82,16 +41,6 @@ static void table_name(const char *profile, char *out, size_t len)
 		}
 	}
 	out[o] = '\0';
-}
-
-/* The guard's rules through lib/net; its messages name the guard. */
-static int nft_run(const char *cmds, bool quiet, char **output, struct m2m_err *err)
-{
-	int rc = net_nft_run(cmds, quiet, output, err);
-
-	if (rc && !quiet)
-		m2m_err_prefix(err, "fail-closed guard");
-	return rc;
 }
 
 #define GUARD_DNS_MS 2000
@@ -161,7 +110,7 @@ static void free_gateways(struct gw_addrs *ga)
 	free(ga->reqs);
 }
 
-static void add_gateway_addrs(struct sbuf *b, const struct gw_addrs *ga, int family)
+static void add_gateway_addrs(struct m2m_sbuf *b, const struct gw_addrs *ga, int family)
 {
 	bool any = false;
 
@@ -179,7 +128,7 @@ static void add_gateway_addrs(struct sbuf *b, const struct gw_addrs *ga, int fam
 				(const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
 			if (!inet_ntop(family, src, a, sizeof(a)))
 				continue;
-			sb_printf(b, "%s%s", any ? ", " : "", a);
+			m2m_sbuf_printf(b, "%s%s", any ? ", " : "", a);
 			any = true;
 		}
 	}
@@ -193,14 +142,14 @@ static bool has_family(const struct m2m_vpn_profile *p, bool v6)
 	return false;
 }
 
-static void add_prefixes(struct sbuf *b, const struct m2m_vpn_profile *p, bool v6)
+static void add_prefixes(struct m2m_sbuf *b, const struct m2m_vpn_profile *p, bool v6)
 {
 	bool first = true;
 
 	for (char **t = p->remote_ts; t && *t; t++) {
 		if ((strchr(*t, ':') != NULL) != v6)
 			continue;
-		sb_printf(b, "%s%s", first ? "" : ", ", *t);
+		m2m_sbuf_printf(b, "%s%s", first ? "" : ", ", *t);
 		first = false;
 	}
 }
@@ -213,7 +162,7 @@ static bool full_tunnel(const struct m2m_vpn_profile *p)
 	return false;
 }
 
-static void add_rules(struct sbuf *b, const struct m2m_vpn_profile *p, const char *verdict)
+static void add_rules(struct m2m_sbuf *b, const struct m2m_vpn_profile *p, const char *verdict)
 {
 	for (int v6 = 0; v6 <= 1; v6++) {
 		if (!has_family(p, v6)) {
@@ -222,13 +171,13 @@ static void add_rules(struct sbuf *b, const struct m2m_vpn_profile *p, const cha
 			 * open (IPv6 on a cellular link beside an IPv4 tunnel).
 			 */
 			if (full_tunnel(p))
-				sb_printf(b, "    meta nfproto %s counter %s\n", v6 ? "ipv6" : "ipv4",
-					  verdict);
+				m2m_sbuf_printf(b, "    meta nfproto %s counter %s\n", v6 ? "ipv6" : "ipv4",
+						verdict);
 			continue;
 		}
-		sb_printf(b, "    %s daddr { ", v6 ? "ip6" : "ip");
+		m2m_sbuf_printf(b, "    %s daddr { ", v6 ? "ip6" : "ip");
 		add_prefixes(b, p, v6);
-		sb_printf(b, " } counter %s\n", verdict);
+		m2m_sbuf_printf(b, " } counter %s\n", verdict);
 	}
 }
 
@@ -240,19 +189,19 @@ static void add_rules(struct sbuf *b, const struct m2m_vpn_profile *p, const cha
  * final, after any chain that re-routed by a mark (multi-WAN, dual SIM), so
  * nothing protected leaves by another link whatever chose it.
  */
-static void add_pass(struct sbuf *b, const char *tun)
+static void add_pass(struct m2m_sbuf *b, const char *tun)
 {
-	sb_printf(b, "    rt ipsec exists accept\n");
+	m2m_sbuf_printf(b, "    rt ipsec exists accept\n");
 	if (tun[0])
-		sb_printf(b, "    oifname \"%s\" accept\n", tun);
+		m2m_sbuf_printf(b, "    oifname \"%s\" accept\n", tun);
 }
 
-static void add_gateways(struct sbuf *b, const struct gw_addrs *ga)
+static void add_gateways(struct m2m_sbuf *b, const struct gw_addrs *ga)
 {
 	for (int v6 = 0; v6 <= 1; v6++) {
 		size_t mark = b->len, before, after;
 
-		sb_printf(b, "    %s daddr { ", v6 ? "ip6" : "ip");
+		m2m_sbuf_printf(b, "    %s daddr { ", v6 ? "ip6" : "ip");
 		before = b->len;
 		add_gateway_addrs(b, ga, v6 ? AF_INET6 : AF_INET);
 		after = b->len;
@@ -263,179 +212,57 @@ static void add_gateways(struct sbuf *b, const struct gw_addrs *ga)
 		/* the same start of a rule twice: IKE and ESP in UDP, and ESP itself (kernel ESP without NAT) */
 		char *head = strndup(b->s + mark, after - mark);
 
-		sb_printf(b, " } udp dport { 500, 4500 } accept\n");
+		m2m_sbuf_printf(b, " } udp dport { 500, 4500 } accept\n");
 		if (!head) {
 			b->oom = true;
 			continue;
 		}
-		sb_printf(b, "%s } meta l4proto esp accept\n", head);
+		m2m_sbuf_printf(b, "%s } meta l4proto esp accept\n", head);
 		free(head);
 	}
 }
 
-static void build_body(struct sbuf *b, const struct m2m_vpn_profile *p, const char *tun,
+static void build_body(struct m2m_sbuf *b, const struct m2m_vpn_profile *p, const char *tun,
 		       const struct gw_addrs *ga)
 {
-	sb_printf(b, "  chain out_guard {\n");
-	sb_printf(b, "    type filter hook output priority filter - 1; policy accept;\n");
-	sb_printf(b, "    oifname \"lo\" accept\n");
+	m2m_sbuf_printf(b, "  chain out_guard {\n");
+	m2m_sbuf_printf(b, "    type filter hook output priority filter - 1; policy accept;\n");
+	m2m_sbuf_printf(b, "    oifname \"lo\" accept\n");
 	add_pass(b, tun);
 	add_gateways(b, ga);
 	add_rules(b, p, "reject with icmpx admin-prohibited");
-	sb_printf(b, "  }\n  chain fwd_guard {\n");
-	sb_printf(b, "    type filter hook forward priority filter - 1; policy accept;\n");
+	m2m_sbuf_printf(b, "  }\n  chain fwd_guard {\n");
+	m2m_sbuf_printf(b, "    type filter hook forward priority filter - 1; policy accept;\n");
 	add_pass(b, tun);
 	add_rules(b, p, "drop");
-	sb_printf(b, "  }\n  chain post_guard {\n");
-	sb_printf(b, "    type filter hook postrouting priority 300; policy accept;\n");
-	sb_printf(b, "    oifname \"lo\" accept\n");
+	m2m_sbuf_printf(b, "  }\n  chain post_guard {\n");
+	m2m_sbuf_printf(b, "    type filter hook postrouting priority 300; policy accept;\n");
+	m2m_sbuf_printf(b, "    oifname \"lo\" accept\n");
 	add_pass(b, tun);
 	add_gateways(b, ga);
 	add_rules(b, p, "drop");
-	sb_printf(b, "  }\n");
+	m2m_sbuf_printf(b, "  }\n");
 }
 
-/* add + delete + add in one transaction: replaces atomically, never a gap */
-static char *table_script(const char *table, bool owner, const char *body)
-{
-	struct sbuf b = { 0 };
-
-	sb_printf(&b, "table inet %s%s\ndelete table inet %s\n", table,
-		  owner ? " { flags owner; }" : "", table);
-	sb_printf(&b, "table inet %s {\n%s%s}\n", table, owner ? "  flags owner\n" : "", body);
-	if (b.oom) {
-		free(b.s);
-		return NULL;
-	}
-	return b.s;
-}
-
-/*
- * What the guard was made of, in the state dir: "tun <interface or ->" and,
- * where nftables could say it, " gen <where its rules stood when listed>"
- * (net_nft_generation()), the table as nftables lists it (without counters),
- * "%%", the body of rules it was made from. The listing says what the guard
- * must hold; the body puts it back without looking the gateways up again.
- */
-#define RECORD_MAX (256 * 1024)
-#define RECORD_SEP "\n%%\n"
-
-static void record_name(const char *profile, char *buf, size_t len)
-{
-	char name[64];
-
-	snprintf(name, sizeof(name), "%s.guard-rules", profile);
-	snprintf(buf, len, "vpn-%s", name);
-}
-
-struct record {
-	char *buf;       /* the file, split in place */
-	const char *tun, *gen, *listing, *body;
+/* The guard's table and its record in the state dir, "vpn-NAME.guard-rules". */
+struct kept {
+	struct net_kept k;
+	char table[80], record[NAME_MAX + 1];
 };
 
-static bool record_load(const struct m2m_config *cfg, const char *profile, struct record *r)
+static const struct net_kept *kept(const struct m2m_config *cfg, const char *profile,
+				   struct kept *g)
 {
-	struct m2m_state st;
-	char name[NAME_MAX + 1], *nl, *sep, *gen;
-	size_t len;
-	int rc;
-
-	memset(r, 0, sizeof(*r));
-	record_name(profile, name, sizeof(name));
-	if (m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL) != M2M_OK)
-		return false;
-	rc = m2m_state_read(&st, name, RECORD_MAX, NULL, NULL, &r->buf, &len, NULL);
-	m2m_state_close(&st);
-	if (rc)
-		return false;
-	nl = strchr(r->buf, '\n');
-	sep = strstr(r->buf, RECORD_SEP);
-	if (strncmp(r->buf, "tun ", 4) != 0 || !nl || !sep || sep < nl) {
-		free(r->buf);
-		r->buf = NULL;
-		return false;
-	}
-	*nl = '\0';
-	sep[1] = '\0'; /* the listing keeps its last newline */
-	/* a record written before the generation was kept has none: no shortcut then */
-	gen = strstr(r->buf + 4, " gen ");
-	r->gen = gen ? gen + 5 : "";
-	if (gen)
-		*gen = '\0';
-	r->tun = strcmp(r->buf + 4, "-") == 0 ? "" : r->buf + 4;
-	r->listing = nl + 1;
-	r->body = sep + strlen(RECORD_SEP);
-	return true;
-}
-
-static int record_save(const struct m2m_config *cfg, const char *profile, const char *tun,
-		       const char *gen, const char *listing, const char *body, struct m2m_err *err)
-{
-	char name[NAME_MAX + 1];
-	struct sbuf rec = { 0 };
-	struct m2m_state st;
-	int rc;
-
-	sb_printf(&rec, "tun %s%s%s\n%s%s%s", tun[0] ? tun : "-", gen[0] ? " gen " : "", gen,
-		  listing, RECORD_SEP + 1, body);
-	if (rec.oom)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	record_name(profile, name, sizeof(name));
-	rc = m2m_state_open(&st, vpn_state_dir(cfg), err);
-	if (!rc) {
-		rc = m2m_state_write(&st, name, rec.s, rec.len, err);
-		m2m_state_close(&st);
-	}
-	free(rec.s);
-	if (rc)
-		m2m_err_prefix(err, "fail-closed guard: its record");
-	return rc;
-}
-
-/* Where nftables' rules stand now, "" if that cannot be said (then the table is listed). */
-static void generation(char *out, size_t len)
-{
-	if (net_nft_generation(out, len, NULL) != M2M_OK)
-		out[0] = '\0';
-}
-
-static int list_table(const char *table, char **out)
-{
-	char cmd[120];
-
-	snprintf(cmd, sizeof(cmd), "list table inet %s", table);
-	return nft_run(cmd, true, out, NULL);
-}
-
-/* Put the body in place as the profile's guard and record what it is now. */
-static int apply(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, const char *tun,
-		 const char *body, struct m2m_err *err)
-{
-	char t[80], gen[NET_NFT_GEN_LEN], *script, *listing = NULL;
-	int rc;
-
-	table_name(p->name, t, sizeof(t));
-	script = table_script(t, false, body);
-	if (!script)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	rc = nft_run(script, false, NULL, err);
-	free(script);
-	if (rc)
-		return rc;
-	/* before the listing: a change after this one makes the word differ */
-	generation(gen, sizeof(gen));
-	if (list_table(t, &listing))
-		return m2m_err_set(err, M2M_ERR_FAILURE,
-				   "fail-closed guard: nftables does not list the table just made");
-	rc = record_save(cfg, p->name, tun, gen, listing, body, err);
-	free(listing);
-	return rc;
+	table_name(profile, g->table, sizeof(g->table));
+	snprintf(g->record, sizeof(g->record), "vpn-%.64s.guard-rules", profile);
+	g->k = (struct net_kept){ vpn_state_dir(cfg), g->record, g->table, "fail-closed guard" };
+	return &g->k;
 }
 
 static char *make_body(const struct m2m_vpn_profile *p, const char *tun)
 {
 	struct gw_addrs ga;
-	struct sbuf b = { 0 };
+	struct m2m_sbuf b = { 0 };
 
 	resolve_gateways(p, &ga);
 	build_body(&b, p, tun, &ga);
@@ -457,7 +284,9 @@ int vpn_guard_install(const struct m2m_config *cfg, const struct m2m_vpn_profile
 	body = make_body(p, tun);
 	if (!body)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	rc = apply(cfg, p, tun, body, err);
+	struct kept g;
+
+	rc = net_kept_apply(kept(cfg, p->name, &g), tun, body, err);
 	free(body);
 	return rc;
 }
@@ -499,85 +328,50 @@ int vpn_guard_enable(const struct m2m_config *cfg, const struct m2m_vpn_profile 
 	return mrc;
 }
 
-/*
- * See vpn_int.h. Where nftables' rules stand is asked first: the same as when
- * the table was listed into the record means nothing changed it since, and
- * the listing still holds, without libnftables (milliseconds to load). Any
- * change anywhere in the namespace's rules (another table, a flush) makes it
- * differ: then the table is listed and compared, as it always was; refresh
- * (the watch's round, which keeps the record anyway) then records where the
- * rules stand now, so the next look takes the short way again.
- */
-static bool guard_whole(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
-			bool refresh)
-{
-	struct record r, again;
-	char t[80], tun[64], gen[NET_NFT_GEN_LEN], *now = NULL;
-	bool whole;
-
-	if (!record_load(cfg, p->name, &r))
-		return false;
-	vpn_tunnel_if(tun, sizeof(tun));
-	table_name(p->name, t, sizeof(t));
-	generation(gen, sizeof(gen));
-	if (strcmp(tun, r.tun) != 0) {
-		whole = false;
-	} else if (gen[0] && strcmp(gen, r.gen) == 0) {
-		whole = true;
-	} else {
-		/* what it holds, rule by rule, against what it was made to hold */
-		whole = list_table(t, &now) == M2M_OK && strcmp(now, r.listing) == 0;
-		/* unless the record changed meanwhile (a restore by another process) */
-		if (whole && refresh && gen[0] && record_load(cfg, p->name, &again)) {
-			if (strcmp(again.tun, r.tun) == 0 && strcmp(again.gen, r.gen) == 0 &&
-			    strcmp(again.listing, r.listing) == 0 && strcmp(again.body, r.body) == 0)
-				record_save(cfg, p->name, r.tun, gen, r.listing, r.body, NULL);
-			free(again.buf);
-		}
-	}
-	free(now);
-	free(r.buf);
-	return whole;
-}
-
+/* See vpn_int.h; the tag of the guard's record is the tunnel device it lets through. */
 bool vpn_guard_whole(const struct m2m_config *cfg, const struct m2m_vpn_profile *p)
 {
-	return guard_whole(cfg, p, false);
+	struct kept g;
+	char tun[64];
+
+	vpn_tunnel_if(tun, sizeof(tun));
+	return net_kept_whole(kept(cfg, p->name, &g), tun, false);
 }
 
 int vpn_guard_restore(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		      struct m2m_err *err)
 {
-	struct record r;
+	struct net_kept_record r;
+	struct kept g;
 	char tun[64];
 	int rc;
 
 	vpn_tunnel_if(tun, sizeof(tun));
+	kept(cfg, p->name, &g);
 	/* the same rules once more, no name looked up; another tunnel device: made anew */
-	if (!record_load(cfg, p->name, &r) || strcmp(tun, r.tun) != 0) {
-		if (r.buf)
-			free(r.buf);
+	if (!net_kept_load(&g.k, &r) || strcmp(tun, r.tag) != 0) {
+		net_kept_record_free(&r);
 		return vpn_guard_enable(cfg, p, err);
 	}
-	rc = apply(cfg, p, r.tun, r.body, err);
-	free(r.buf);
+	rc = net_kept_apply(&g.k, r.tag, r.body, err);
+	net_kept_record_free(&r);
 	return rc;
 }
 
 int vpn_guard_hold(struct net_nft *n, const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		   struct m2m_err *err)
 {
-	struct record r;
+	struct net_kept_record r;
+	struct kept g;
 	char t[96], *script;
 	int rc;
 
-	if (!record_load(cfg, p->name, &r))
+	if (!net_kept_load(kept(cfg, p->name, &g), &r))
 		return m2m_err_set(err, M2M_ERR_FAILURE, "fail-closed guard: no record of its rules");
-	table_name(p->name, t, sizeof(t));
 	/* a single '_' before 'h' comes from no profile name (table_name doubles it) */
-	strncat(t, "_hold", sizeof(t) - strlen(t) - 1);
-	script = table_script(t, true, r.body);
-	free(r.buf);
+	snprintf(t, sizeof(t), "%s_hold", g.table);
+	script = net_table_script(t, true, r.body);
+	net_kept_record_free(&r);
 	if (!script)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	rc = net_nft_exec(n, script, false, NULL, err);
@@ -595,12 +389,13 @@ int vpn_guard_disable(const struct m2m_config *cfg, const struct m2m_vpn_profile
 		      struct m2m_err *err)
 {
 	struct m2m_state st;
-	char name[NAME_MAX + 1], rec[NAME_MAX + 1];
+	char name[NAME_MAX + 1];
 	bool marked = false, opened;
+	struct kept g;
 	int rc;
 
 	marker_name(p->name, name, sizeof(name));
-	record_name(p->name, rec, sizeof(rec));
+	kept(cfg, p->name, &g);
 	/* no state directory: no marker (a failed open leaves st closed) */
 	opened = m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL) == M2M_OK;
 	if (opened)
@@ -611,7 +406,7 @@ int vpn_guard_disable(const struct m2m_config *cfg, const struct m2m_vpn_profile
 	}
 	rc = vpn_guard_remove(p->name, err);
 	if (rc == M2M_OK && opened) {
-		m2m_state_remove(&st, rec, NULL);
+		m2m_state_remove(&st, g.record, NULL);
 		if (marked)
 			m2m_state_remove(&st, name, NULL);
 	}
@@ -621,28 +416,33 @@ int vpn_guard_disable(const struct m2m_config *cfg, const struct m2m_vpn_profile
 
 int vpn_guard_remove(const char *profile, struct m2m_err *err)
 {
-	char t[80], cmd[200];
+	char t[80];
+	int rc;
 
 	table_name(profile, t, sizeof(t));
-	/* "add" first so removing an absent guard is not an error */
-	snprintf(cmd, sizeof(cmd), "table inet %s\ndelete table inet %s\n", t, t);
-	return nft_run(cmd, false, NULL, err);
+	rc = net_table_delete(t, err);
+	if (rc)
+		m2m_err_prefix(err, "fail-closed guard");
+	return rc;
 }
 
 int vpn_guard_keep(struct net_nft *hold, const struct m2m_config *cfg,
 		   const struct m2m_vpn_profile *p, char **held, bool *restored, struct m2m_err *err)
 {
-	struct record r;
+	struct net_kept_record r;
+	struct kept g;
+	char tun[64];
 	int rc = M2M_OK;
 
 	*restored = false;
-	if (!guard_whole(cfg, p, true)) {
+	vpn_tunnel_if(tun, sizeof(tun));
+	if (!net_kept_whole(kept(cfg, p->name, &g), tun, true)) {
 		rc = vpn_guard_restore(cfg, p, err);
 		if (rc)
 			return rc;
 		*restored = true;
 	}
-	if (!hold || !record_load(cfg, p->name, &r))
+	if (!hold || !net_kept_load(&g.k, &r))
 		return M2M_OK;
 	/* the watch's copy follows the guard (a new tunnel device, gateways looked up again) */
 	if (!*held || strcmp(*held, r.body) != 0) {
@@ -652,7 +452,7 @@ int vpn_guard_keep(struct net_nft *hold, const struct m2m_config *cfg,
 			*held = strdup(r.body);
 		}
 	}
-	free(r.buf);
+	net_kept_record_free(&r);
 	return rc;
 }
 

@@ -50,6 +50,9 @@ PKGS=(
 	libcurl4-openssl-dev lighttpd lighttpd-mod-openssl
 	# bench/update.sh: the https pull's reference
 	curl
+	# the policy's SIM from ModemManager over D-Bus: sd-bus's header (libsystemd-dev; the
+	# library, libsystemd0, is dlopen()ed when the SIM is first read)
+	libsystemd-dev libsystemd0
 	# the npm registry is reached over https (LwM2M test server)
 	ca-certificates
 )

@@ -14,10 +14,10 @@ VERSION := 0.1.0
 SOVERSION := 0
 
 PKGS := yaml-0.1 json-c libcrypto libssl libcbor libcoap-3-openssl
-# libcurl (http and https pulls), libnftables (fail-closed guard), tpm2-tss (TPM keys)
-# and a PKCS#11 module are dlopen()ed when first used: only their headers are needed at
-# build time
-PKGS_HEADERS := libcurl libnftables p11-kit-1 tss2-esys tss2-tctildr tss2-rc
+# libcurl (http and https pulls), libnftables (fail-closed guard), tpm2-tss (TPM keys),
+# a PKCS#11 module and libsystemd (sd-bus: the SIM from ModemManager) are dlopen()ed when
+# first used: only their headers are needed at build time
+PKGS_HEADERS := libcurl libnftables p11-kit-1 tss2-esys tss2-tctildr tss2-rc libsystemd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) $(PKGS_HEADERS))
 # --as-needed: each tool loads only the libraries it calls (start-up time, RSS)
 PKG_LIBS := -Wl,--as-needed $(shell $(PKG_CONFIG) --libs $(PKGS)) -ldl

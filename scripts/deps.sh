@@ -50,6 +50,10 @@ PKGS=(
 	libcurl4-openssl-dev lighttpd lighttpd-mod-openssl
 	# bench/update.sh: the https pull's reference
 	curl
+	# the policy's SIM from ModemManager over D-Bus: sd-bus's header (libsystemd-dev; the
+	# library, libsystemd0, is dlopen()ed when the SIM is first read); its tests serve a
+	# ModemManager from python-dbusmock (tests/tools/mm-mock.py) on a private dbus-daemon
+	libsystemd-dev libsystemd0 python3-dbusmock python3-dbus
 	# the npm registry is reached over https (LwM2M test server)
 	ca-certificates
 )

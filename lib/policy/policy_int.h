@@ -51,7 +51,10 @@ int pol_gpsd_fix(const char *host, const char *port, uint64_t deadline_ms, volat
 
 /* ---- the SIM (sim.c) ---- */
 
-/* The SIM of the first modem ModemManager manages (by object path). */
+/*
+ * The SIM of the first modem ModemManager manages (by object path: the lowest
+ * modem number, /Modem/2 before /Modem/10).
+ */
 struct pol_sim {
 	bool modem;          /* ModemManager manages a modem */
 	bool present;        /* the modem holds a SIM (its Sim property is not "/") */
@@ -63,11 +66,21 @@ struct pol_sim {
 /*
  * Read the SIM through ModemManager's D-Bus API (org.freedesktop.ModemManager1)
  * on the bus at address (a D-Bus address such as unix:path=/run/dbus/system_bus_socket;
- * NULL: the system bus), within deadline_ms (m2m_now_ms() clock) or until *stop.
- * M2M_OK with sim->modem false when ModemManager runs and manages no modem.
- * DAEMON: no bus, or ModemManager not on it. TIMEOUT: no answer in time.
+ * NULL: the system bus, $DBUS_SYSTEM_BUS_ADDRESS or that socket), within
+ * deadline_ms (m2m_now_ms() clock; the connect, the handshake and every call
+ * are inside it) or until *stop (may be NULL; looked at at least every 100 ms).
+ * Afresh at every call: nothing is kept between calls, and ModemManager is not
+ * started by it (D-Bus activation is off for these calls).
+ * M2M_OK with sim->modem false when ModemManager runs and manages no modem,
+ * sim->present false when the modem has no SIM (its Sim is "/").
+ * DAEMON: no bus, ModemManager not on it, or libsystemd.so.0 (sd-bus, loaded
+ * at the first call) not installed. TIMEOUT: no answer in time, or stopped.
  * PROTOCOL: an answer of the wrong shape. Strings from the bus are kept only
- * if printable ASCII and short enough; otherwise PROTOCOL.
+ * if printable ASCII and a value of their field (an ICCID: digits, a trailing
+ * F allowed, at most 22; an IMSI: at most 15 digits; an operator: 5 or 6
+ * digits; "" is unknown); otherwise PROTOCOL. CONFIG: an address that is not
+ * unix: (a tcp: host name's lookup could not be bounded). On an error *sim is
+ * all zero.
  */
 int pol_sim_read(const char *bus, uint64_t deadline_ms, volatile const int *stop, struct pol_sim *sim,
 		 struct m2m_err *err);

@@ -26,11 +26,14 @@ struct pol_fix {
 
 /*
  * One line of gpsd's JSON protocol (without its newline; need not be
- * NUL-terminated). 1: the line held a fix (a TPV, or the newest TPV of a POLL
- * answer, with mode >= 2 and lat and lon in range), written to *fix; 0: a
- * valid object without a fix (VERSION, DEVICES, WATCH, SKY, a TPV with mode
- * < 2, a POLL without one); -1: not gpsd's JSON (not an object, no "class",
- * a fix's field of the wrong type or out of range). Never reads past len.
+ * NUL-terminated; white space after the object, as gpsd's CR, is allowed).
+ * 1: the line held a fix (a TPV, or the newest TPV of a POLL answer by its
+ * time, with mode >= 2 and lat and lon in range), written to *fix; 0: a valid
+ * object without a fix (VERSION, DEVICES, WATCH, SKY, a TPV with mode < 2 or
+ * without lat or lon, a POLL without one); -1: not gpsd's JSON (not one
+ * object, no "class", a TPV without "mode", a TPV's field of the wrong type
+ * or out of range, a "time" that is not ISO 8601 UTC, a NUL in the line, more
+ * than 64 KiB). *fix is written only on 1. Never reads past len.
  */
 int pol_gpsd_line(const char *line, size_t len, struct pol_fix *fix);
 
@@ -41,10 +44,11 @@ int pol_gpsd_line(const char *line, size_t len, struct pol_fix *fix);
  * clock; the name lookup, the connect and every read are inside it) or *stop
  * (may be NULL; looked at at least every 100 ms).
  * M2M_OK: *fix is a fix (mode >= 2). DAEMON: gpsd is not there (refused, no
- * such name). TIMEOUT: no fix by the deadline (gpsd answered but has none),
- * or stopped. PROTOCOL: what answered is not gpsd (a line that is not its
- * JSON, a line longer than 64 KiB, more than 1 MiB without a fix).
- * The error names gpsd and host:port.
+ * such name, it closed the connection). TIMEOUT: no fix by the deadline (gpsd
+ * answered but has none, or nothing answered), or stopped. PROTOCOL: what
+ * answered is not gpsd (a line that is not its JSON, a line longer than 64 KiB,
+ * more than 1 MiB without a fix). CONFIG: no host, or port not 1-65535.
+ * The error names gpsd and host:port. Not libgps: see gpsd.c.
  */
 int pol_gpsd_fix(const char *host, const char *port, uint64_t deadline_ms, volatile const int *stop,
 		 struct pol_fix *fix, struct m2m_err *err);

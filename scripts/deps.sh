@@ -56,6 +56,9 @@ PKGS=(
 	libsystemd-dev libsystemd0 python3-dbusmock python3-dbus
 	# the npm registry is reached over https (LwM2M test server)
 	ca-certificates
+	# the policy's position: its tests run a real gpsd fed NMEA over UDP (tests/lab/gps.sh);
+	# the code speaks gpsd's JSON protocol itself, so neither libgps nor gpsd's clients
+	gpsd
 )
 if [ "${1:-}" = --list ]; then
 	printf '%s\n' "${PKGS[@]}" npm

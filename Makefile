@@ -20,7 +20,7 @@ PKGS := yaml-0.1 json-c libcrypto libssl libcbor libcoap-3-openssl
 PKGS_HEADERS := libcurl libnftables p11-kit-1 tss2-esys tss2-tctildr tss2-rc libsystemd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) $(PKGS_HEADERS))
 # --as-needed: each tool loads only the libraries it calls (start-up time, RSS)
-PKG_LIBS := -Wl,--as-needed $(shell $(PKG_CONFIG) --libs $(PKGS)) -ldl
+PKG_LIBS := -Wl,--as-needed $(shell $(PKG_CONFIG) --libs $(PKGS)) -ldl -lm
 
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes
@@ -72,7 +72,7 @@ $(B)/man/%: man/%
 $(B)/man/m2m-exit-codes.7: man/exit-codes.roff Makefile
 	@mkdir -p $(dir $@)
 	$(Q)(printf '.TH M2M-EXIT-CODES 7 "2026-11" "m2m $(VERSION)" "m2m manual"\n.SH NAME\nm2m-exit-codes \\- exit status of the m2m tools\n'; \
-	  cat $<; printf '.SH SEE ALSO\n.BR m2mvpn-connect (1),\n.BR m2mvpn-cert (1),\n.BR m2mdm-status (1),\n.BR m2m.yaml (5)\n') > $@
+	  cat $<; printf '.SH SEE ALSO\n.BR m2mvpn-connect (1),\n.BR m2mvpn-cert (1),\n.BR m2mdm-status (1),\n.BR m2mdm-policy (1),\n.BR m2m.yaml (5)\n') > $@
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -29,6 +29,7 @@ static const struct {
 	[M2M_ERR_INTEGRITY] = { "integrity", "update package not genuine: signature, signer or hash wrong" },
 	[M2M_ERR_REFUSED] = { "refused", "update package not for this device: model, version, type or expiry" },
 	[M2M_ERR_STORAGE] = { "storage", "not enough space for the download or the install" },
+	[M2M_ERR_QUARANTINED] = { "quarantined", "a security policy put the device in quarantine" },
 };
 
 const char *m2m_rc_name(int rc)

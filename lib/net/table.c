@@ -85,7 +85,7 @@ static int record_save(const struct net_kept *k, const char *tag, const char *ge
 	int rc;
 
 	m2m_sbuf_printf(&rec, "tun %s%s%s\n%s%s%s", tag[0] ? tag : "-", gen[0] ? " gen " : "", gen,
-			listing, RECORD_SEP + 1, body);
+			listing, &RECORD_SEP[1], body);
 	if (rec.oom)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	rc = m2m_state_open(&st, k->dir, err);

@@ -13,6 +13,12 @@
 
 #include "m2m/m2m.h"
 
+struct m2m_config;
+struct m2m_policy_config;
+struct m2m_policy_status;
+struct m2m_policy_audit_record;
+struct m2m_state;
+
 /* ---- the position (gpsd.c) ---- */
 
 /* One fix as gpsd reports it in a TPV object (gpsd_json(5)). */
@@ -88,5 +94,76 @@ struct pol_sim {
  */
 int pol_sim_read(const char *bus, uint64_t deadline_ms, volatile const int *stop, struct pol_sim *sim,
 		 struct m2m_err *err);
+
+/* ---- the fence (geo.c) ---- */
+
+/* Great-circle distance in metres between two points (degrees, WGS84 as a sphere). */
+double pol_distance_m(double lat1, double lon1, double lat2, double lon2);
+
+/*
+ * The location policy's verdict on a fix (now: unix seconds): UNKNOWN when
+ * there is no usable fix (none, older than max_age, or an error estimate
+ * larger than the fence), BROKEN when the fix is outside the circle by more
+ * than its error estimate, HOLDS otherwise; detail says so in words.
+ */
+int pol_fence_verdict(const struct m2m_policy_config *pc, const struct pol_fix *fix, int64_t now,
+		      char *detail, size_t len);
+
+/* ---- the quarantine (quarantine.c) ---- */
+
+/* The state directory of the config (state_dir or M2M_STATE_DEFAULT_DIR). */
+const char *pol_state_dir(const struct m2m_config *cfg);
+/*
+ * Cut the device off but for its management, every name looked up now; a
+ * name that did not resolve is left out and named in missed ("" if none).
+ */
+int pol_quarantine_enter(const struct m2m_config *cfg, char *missed, size_t mlen, struct m2m_err *err);
+/* Whether the quarantine's table holds what it was made to hold (refresh: see net_kept_whole()). */
+bool pol_quarantine_whole(const struct m2m_config *cfg, bool refresh);
+/* Put the recorded rules back, no name looked up (made anew if there is no record). */
+int pol_quarantine_restore(const struct m2m_config *cfg, struct m2m_err *err);
+/* Whether a record of the quarantine's rules exists (it is in force). */
+bool pol_quarantine_recorded(const struct m2m_config *cfg);
+/* Remove the table, then its record. */
+int pol_quarantine_leave(const struct m2m_config *cfg, struct m2m_err *err);
+
+/* ---- what the last check found (pstate.c) ---- */
+
+#define POL_STATE_NAME "policy-state"
+/* Read the state into st (a fresh one if there is none); a damaged one is moved aside. */
+int pol_state_load(const struct m2m_state *s, struct m2m_policy_status *st, struct m2m_err *err);
+int pol_state_save(const struct m2m_state *s, const struct m2m_policy_status *st, struct m2m_err *err);
+
+/* ---- the audit log (audit.c) ---- */
+
+#define POL_AUDIT_NAME "policy-audit"
+#define POL_AUDIT_MAX (512 * 1024)  /* one file; the log keeps two: this and the one before */
+#define POL_HASH_HEX 65
+
+struct pol_audit {
+	unsigned seq;               /* of the last record, 0 if none */
+	char head[POL_HASH_HEX];    /* SHA-256 (hex) of the last record, "" if none */
+	int64_t first_time;         /* of the first record kept */
+};
+
+/*
+ * Read the log (the file before, then this one), check every link of the
+ * chain and call fn for each record (fn may be NULL). INTEGRITY when a link
+ * or a record's form is broken, naming the record.
+ */
+int pol_audit_read(const struct m2m_state *st, struct pol_audit *a,
+		   int (*fn)(void *ctx, const struct m2m_policy_audit_record *r), void *ctx,
+		   struct m2m_err *err);
+/* Append one record (event, policy may be "", detail) chained to the head; a full file starts the next. */
+int pol_audit_append(const struct m2m_state *st, struct pol_audit *a, int64_t now, const char *event,
+		     const char *policy, const char *detail, struct m2m_err *err);
+/* A record as its text holds it (a JSON object, one line). */
+struct pol_audit_rec {
+	unsigned seq;
+	int64_t time;
+	char event[16], policy[16], detail[256], prev[POL_HASH_HEX];
+};
+/* The record's text (len bytes, need not be NUL-terminated) into r; false if it is not one. */
+bool pol_audit_parse(const char *rec, size_t len, struct pol_audit_rec *r);
 
 #endif

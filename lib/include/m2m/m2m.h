@@ -47,6 +47,7 @@ enum m2m_rc {
 	M2M_ERR_INTEGRITY = 17,   /* an update package's signature, signer or hash is wrong */
 	M2M_ERR_REFUSED = 18,     /* a genuine package that this device must not install */
 	M2M_ERR_STORAGE = 19,     /* not enough space for a download or an install */
+	M2M_ERR_QUARANTINED = 20, /* a security policy put the device in quarantine */
 	M2M_RC_COUNT_
 };
 

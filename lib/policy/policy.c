@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The policy engine (m2m/policy.h): one check looks at each configured
+ * policy, writes what changed to the audit log and quarantines the device
+ * when a policy whose action says so is broken. A quarantine is sticky: only
+ * a release lifts it, and the next check puts it back while a policy is still
+ * broken. One check at a time (a lock in the state directory); the whole
+ * check holds to one deadline.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "m2m/policy.h"
+#include "policy/policy_int.h"
+#include "state/state.h"
+
+#define LOCK_NAME "policy.lock"
+
+struct run {
+	const struct m2m_config *cfg;
+	const struct m2m_policy_config *pc;
+	struct m2m_state st;
+	int lock;
+	struct pol_audit audit;
+	bool audit_ok;   /* the log's chain was read whole: records may be appended */
+	m2m_log_fn log;
+	void *log_ctx;
+	int64_t now;
+};
+
+static void say(struct run *r, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(struct run *r, int prio, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (!r->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	r->log(r->log_ctx, prio, "%s", line);
+}
+
+/* An audit record; a failure to write one is said, and the check goes on. */
+static void audit(struct run *r, const char *event, const char *policy, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void audit(struct run *r, const char *event, const char *policy, const char *fmt, ...)
+{
+	char detail[256];
+	struct m2m_err e;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	m2m_err_clear(&e);
+	if (!r->audit_ok ||
+	    pol_audit_append(&r->st, &r->audit, r->now, event, policy, detail, &e) != M2M_OK)
+		say(r, 3, "%s", r->audit_ok ? e.msg : "audit log: not written (its chain is broken)");
+}
+
+/*
+ * The state directory, the lock and the audit log's head. A log whose chain
+ * is broken is set aside (policy-audit.bad) and a new one begins with a
+ * record that says so: the policies are enforced either way.
+ */
+static int run_open(struct run *r, const struct m2m_config *cfg, bool lock, struct m2m_err *err)
+{
+	struct m2m_err aerr;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->cfg = cfg;
+	r->pc = cfg->policy;
+	r->lock = -1;
+	r->now = (int64_t)time(NULL);
+	rc = m2m_state_open(&r->st, pol_state_dir(cfg), err);
+	if (rc)
+		return rc;
+	if (lock) {
+		rc = m2m_state_lock(&r->st, LOCK_NAME, 0, &r->lock, err);
+		if (rc) {
+			if (rc == M2M_ERR_BUSY)
+				m2m_err_set(err, rc, "another policy check or release is running");
+			m2m_state_close(&r->st);
+			return rc;
+		}
+	}
+	m2m_err_clear(&aerr);
+	rc = pol_audit_read(&r->st, &r->audit, NULL, NULL, &aerr);
+	r->audit_ok = rc == M2M_OK;
+	if (rc == M2M_ERR_INTEGRITY && lock) {
+		char from[PATH_MAX + 32], to[PATH_MAX + 32];
+
+		snprintf(from, sizeof(from), "%s/" POL_AUDIT_NAME, r->st.path);
+		snprintf(to, sizeof(to), "%s/" POL_AUDIT_NAME ".bad", r->st.path);
+		m2m_state_remove(&r->st, POL_AUDIT_NAME ".1", NULL);
+		if (m2m_rename_durable(from, to, NULL) == M2M_OK) {
+			memset(&r->audit, 0, sizeof(r->audit));
+			r->audit_ok = true;
+			audit(r, "log-broken", "", "%s; set aside as " POL_AUDIT_NAME ".bad", aerr.msg);
+		}
+	} else if (rc) {
+		say(r, 3, "%s", aerr.msg);
+	}
+	return M2M_OK;
+}
+
+static void run_close(struct run *r)
+{
+	if (r->lock >= 0)
+		m2m_state_unlock(r->lock);
+	m2m_state_close(&r->st);
+}
+
+/* ---- the looks ---- */
+
+/* One fix from gpsd and its verdict; M2M_OK or why there is no fix. */
+static int one_fix(struct run *r, uint64_t end, volatile const int *stop, struct pol_fix *fix,
+		   struct m2m_policy_look *l)
+{
+	struct m2m_err e;
+	int rc;
+
+	m2m_err_clear(&e);
+	rc = pol_gpsd_fix(r->pc->gpsd_host, r->pc->gpsd_port, end, stop, fix, &e);
+	if (rc) {
+		l->verdict = M2M_POLICY_UNKNOWN;
+		l->rc = rc;
+		snprintf(l->detail, sizeof(l->detail), "%.*s", (int)sizeof(l->detail) - 1, e.msg);
+		return rc;
+	}
+	l->verdict = (enum m2m_policy_verdict)pol_fence_verdict(r->pc, fix, (int64_t)time(NULL),
+								l->detail, sizeof(l->detail));
+	l->rc = l->verdict == M2M_POLICY_UNKNOWN ? M2M_ERR_TIMEOUT : M2M_OK;
+	return M2M_OK;
+}
+
+/*
+ * A fix outside is confirmed by one of a later epoch (within CONFIRM_MS): a
+ * quarantine is not lifted by itself, so one wild fix (multipath, a receiver
+ * that reports an epoch before its error estimate) must not start one. The
+ * later fix decides: back inside, or none, is not outside.
+ */
+#define CONFIRM_MS 2500
+
+static void look_location(struct run *r, uint64_t end, volatile const int *stop,
+			  struct m2m_policy_look *l)
+{
+	struct m2m_policy_look again;
+	struct pol_fix first, fix;
+	uint64_t until;
+	bool later = false;
+
+	if (one_fix(r, end, stop, &first, l) == M2M_OK && l->verdict == M2M_POLICY_BROKEN) {
+		until = m2m_now_ms() + CONFIRM_MS;
+		if (until > end)
+			until = end;
+		while (!later && m2m_now_ms() + 250 < until && m2m_sleep_ms(250, stop)) {
+			memset(&again, 0, sizeof(again));
+			if (one_fix(r, until, stop, &fix, &again) != M2M_OK)
+				break;
+			/* without times, any fix asked for later is a later one */
+			if (!first.time || fix.time > first.time) {
+				later = true;
+				*l = again;
+			}
+		}
+		if (!later) {
+			l->verdict = M2M_POLICY_UNKNOWN;
+			l->rc = M2M_ERR_TIMEOUT;
+			snprintf(l->detail, sizeof(l->detail),
+				 "a fix outside the fence was not confirmed by a later one within %u ms",
+				 CONFIRM_MS);
+		}
+	}
+	l->action = l->verdict == M2M_POLICY_UNKNOWN ? r->pc->no_fix : r->pc->outside;
+}
+
+static void look_sim(struct run *r, struct m2m_policy_status *st, uint64_t end,
+		     volatile const int *stop, struct m2m_policy_look *l)
+{
+	const char *bound = r->pc->sim_iccid ? r->pc->sim_iccid : st->bound_iccid;
+	struct pol_sim sim;
+	struct m2m_err e;
+	int rc;
+
+	m2m_err_clear(&e);
+	l->action = r->pc->sim_changed;
+	rc = pol_sim_read(r->pc->sim_bus, end, stop, &sim, &e);
+	if (rc) {
+		l->verdict = M2M_POLICY_UNKNOWN;
+		l->rc = rc;
+		snprintf(l->detail, sizeof(l->detail), "%.*s", (int)sizeof(l->detail) - 1, e.msg);
+		l->action = M2M_POLICY_LOG;
+		return;
+	}
+	if (!sim.modem) {
+		/* at boot ModemManager may not have found it yet: not a verdict */
+		l->verdict = M2M_POLICY_UNKNOWN;
+		l->rc = M2M_ERR_DEVICE;
+		snprintf(l->detail, sizeof(l->detail), "ModemManager manages no modem");
+		l->action = M2M_POLICY_LOG;
+		return;
+	}
+	if (!sim.present) {
+		l->verdict = M2M_POLICY_BROKEN;
+		snprintf(l->detail, sizeof(l->detail), "the modem holds no SIM%s%s", bound[0] ? "; bound to " : "",
+			 bound);
+		return;
+	}
+	if (!sim.iccid[0]) {
+		l->verdict = M2M_POLICY_UNKNOWN;
+		l->rc = M2M_ERR_DEVICE;
+		snprintf(l->detail, sizeof(l->detail), "the SIM's ICCID cannot be read yet");
+		l->action = M2M_POLICY_LOG;
+		return;
+	}
+	if (!bound[0]) {
+		/* bound to the first SIM seen */
+		snprintf(st->bound_iccid, sizeof(st->bound_iccid), "%s", sim.iccid);
+		audit(r, "sim-bound", "sim", "bound to the SIM %s (IMSI %s)", sim.iccid,
+		      sim.imsi[0] ? sim.imsi : "unknown");
+		bound = st->bound_iccid;
+	}
+	if (strcasecmp(sim.iccid, bound) != 0) {
+		l->verdict = M2M_POLICY_BROKEN;
+		snprintf(l->detail, sizeof(l->detail), "the SIM %s is not the one bound (%s)", sim.iccid,
+			 bound);
+		return;
+	}
+	l->verdict = M2M_POLICY_HOLDS;
+	snprintf(l->detail, sizeof(l->detail), "the SIM %s is the one bound", sim.iccid);
+}
+
+/* The tamper switch's input: its first word, read without blocking (a FIFO cannot hold us). */
+static void look_tamper(struct run *r, struct m2m_policy_look *l)
+{
+	char buf[65], w[33];
+	ssize_t n;
+	size_t i = 0, j = 0;
+	int fd;
+
+	l->action = r->pc->tamper_opened;
+	fd = open(r->pc->tamper_input, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		l->verdict = M2M_POLICY_UNKNOWN;
+		l->rc = M2M_ERR_DEVICE;
+		l->action = M2M_POLICY_LOG;
+		snprintf(l->detail, sizeof(l->detail), "%s: %s", r->pc->tamper_input, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	close(fd);
+	buf[n] = '\0';
+	while (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n')
+		i++;
+	while (buf[i] && buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' && j + 1 < sizeof(w))
+		w[j++] = ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) ? '?' : buf[i], i++;
+	w[j] = '\0';
+	if (strcmp(w, r->pc->tamper_open) == 0) {
+		l->verdict = M2M_POLICY_BROKEN;
+		snprintf(l->detail, sizeof(l->detail), "the case is open (%s says '%s')",
+			 r->pc->tamper_input, w);
+	} else {
+		l->verdict = M2M_POLICY_HOLDS;
+		snprintf(l->detail, sizeof(l->detail), "the case is shut (%s says '%s')",
+			 r->pc->tamper_input, w);
+	}
+}
+
+/* A look's verdict against the last one: a change goes to the audit log and the log callback. */
+static void settle(struct run *r, const char *name, const struct m2m_policy_look *old,
+		   struct m2m_policy_look *l)
+{
+	if (old->verdict == l->verdict) {
+		l->since = old->since;
+		return;
+	}
+	l->since = r->now;
+	audit(r, m2m_policy_verdict_name(l->verdict), name, "%s", l->detail);
+	say(r, l->verdict == M2M_POLICY_BROKEN ? 4 : 6, "%s: %s: %s", name,
+	    m2m_policy_verdict_name(l->verdict), l->detail);
+}
+
+static bool quarantines(const struct m2m_policy_look *l)
+{
+	return l->action == M2M_POLICY_QUARANTINE &&
+	       (l->verdict == M2M_POLICY_BROKEN || l->verdict == M2M_POLICY_UNKNOWN);
+}
+
+static void fill_status(struct run *r, struct m2m_policy_status *st)
+{
+	st->audit_records = r->audit.seq;
+	snprintf(st->audit_head, sizeof(st->audit_head), "%s", r->audit.head);
+}
+
+int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile const int *stop,
+		     m2m_log_fn log, void *log_ctx, struct m2m_policy_status *out,
+		     struct m2m_err *err)
+{
+	struct m2m_policy_status st, old;
+	struct m2m_err serr;
+	struct run r;
+	uint64_t end;
+	char missed[256];
+	int rc;
+
+	if (!cfg->policy)
+		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: no policy: section",
+				   cfg->path ? cfg->path : "the configuration");
+	rc = run_open(&r, cfg, true, err);
+	if (rc)
+		return rc;
+	r.log = log;
+	r.log_ctx = log_ctx;
+	end = m2m_now_ms() + (timeout_ms ? timeout_ms : r.pc->timeout_ms);
+	m2m_err_clear(&serr);
+	if (pol_state_load(&r.st, &st, &serr))
+		say(&r, 3, "%s", serr.msg);
+	old = st;
+	/* the record of the rules is in force whatever the state file says (a damaged one) */
+	if (pol_quarantine_recorded(cfg))
+		st.quarantined = true;
+	memset(&st.location, 0, sizeof(st.location));
+	memset(&st.sim, 0, sizeof(st.sim));
+	memset(&st.tamper, 0, sizeof(st.tamper));
+	/* the local input first: it cannot be held up by a daemon */
+	if (r.pc->tamper) {
+		look_tamper(&r, &st.tamper);
+		settle(&r, "tamper", &old.tamper, &st.tamper);
+	}
+	if (r.pc->sim) {
+		look_sim(&r, &st, end, stop, &st.sim);
+		settle(&r, "sim", &old.sim, &st.sim);
+	}
+	if (r.pc->location) {
+		look_location(&r, end, stop, &st.location);
+		settle(&r, "location", &old.location, &st.location);
+	}
+	st.checked = r.now;
+
+	const struct { const char *name; const struct m2m_policy_look *l; } looks[] = {
+		{ "tamper", &st.tamper }, { "sim", &st.sim }, { "location", &st.location },
+	};
+	const char *why = NULL;
+	const struct m2m_policy_look *wl = NULL;
+
+	for (size_t i = 0; i < 3 && !why; i++)
+		if (quarantines(looks[i].l)) {
+			why = looks[i].name;
+			wl = looks[i].l;
+		}
+	if (why && !st.quarantined) {
+		/* the state first: a power cut between the two must leave the quarantine to come back */
+		st.quarantined = true;
+		st.quarantined_since = r.now;
+		snprintf(st.reason, sizeof(st.reason), "%s: %s", why, wl->detail);
+		rc = pol_state_save(&r.st, &st, err);
+		if (!rc)
+			rc = pol_quarantine_enter(cfg, missed, sizeof(missed), err);
+		if (!rc) {
+			audit(&r, "quarantine", why, "%s", st.reason);
+			say(&r, 2, "quarantine: %s", st.reason);
+			if (missed[0])
+				say(&r, 4, "quarantine: %s did not resolve: it is not let through", missed);
+		}
+	} else if (st.quarantined && !pol_quarantine_whole(cfg, true)) {
+		rc = pol_quarantine_restore(cfg, err);
+		if (!rc) {
+			audit(&r, "restored", "", "the quarantine's rules were changed or gone: put back");
+			say(&r, 4, "quarantine: its rules were changed or gone: put back");
+		}
+	}
+	/* the looks are kept whatever became of the rules: a change is written once */
+	if (rc) {
+		pol_state_save(&r.st, &st, NULL);
+	} else {
+		rc = pol_state_save(&r.st, &st, err);
+	}
+	st.quarantine_whole = st.quarantined && rc == M2M_OK;
+	fill_status(&r, &st);
+	if (out)
+		*out = st;
+	run_close(&r);
+	return rc;
+}
+
+int m2m_policy_status(const struct m2m_config *cfg, struct m2m_policy_status *st,
+		      struct m2m_err *err)
+{
+	struct run r;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	st->version = M2M_POLICY_STATUS_VERSION;
+	/* nothing kept yet: nothing checked, nothing in force */
+	if (m2m_state_open_existing(&r.st, pol_state_dir(cfg), NULL) != M2M_OK)
+		return M2M_OK;
+	m2m_state_close(&r.st);
+	rc = run_open(&r, cfg, false, err);
+	if (rc)
+		return rc;
+	/* a damaged state is set aside (policy-state.bad): what the rules' record says still holds */
+	pol_state_load(&r.st, st, NULL);
+	if (pol_quarantine_recorded(cfg))
+		st->quarantined = true;
+	st->quarantine_whole = st->quarantined && pol_quarantine_whole(cfg, false);
+	fill_status(&r, st);
+	run_close(&r);
+	return rc;
+}
+
+/* Under the lock, the state; *in_force: a quarantine is, by the state or by its rules' record. */
+static int open_state(struct run *r, const struct m2m_config *cfg, struct m2m_policy_status *st,
+		      bool *in_force, struct m2m_err *err)
+{
+	int rc = run_open(r, cfg, true, err);
+
+	if (rc)
+		return rc;
+	pol_state_load(&r->st, st, NULL);
+	*in_force = st->quarantined || pol_quarantine_recorded(cfg);
+	return M2M_OK;
+}
+
+int m2m_policy_release(const struct m2m_config *cfg, const char *reason, struct m2m_err *err)
+{
+	struct m2m_policy_status st;
+	struct run r;
+	bool in_force;
+	int rc;
+
+	if (!reason || !reason[0])
+		return m2m_err_set(err, M2M_ERR_USAGE, "a release needs a reason for the audit log");
+	rc = open_state(&r, cfg, &st, &in_force, err);
+	if (rc)
+		return rc;
+	/* the rules first: a power cut before the state is written leaves it in force */
+	if (in_force && !(rc = pol_quarantine_leave(cfg, err))) {
+		st.quarantined = false;
+		st.quarantine_whole = false;
+		rc = pol_state_save(&r.st, &st, err);
+		audit(&r, "release", "", "released by uid %u: %s", (unsigned)getuid(), reason);
+	}
+	run_close(&r);
+	return rc;
+}
+
+int m2m_policy_apply(const struct m2m_config *cfg, struct m2m_err *err)
+{
+	struct m2m_policy_status st;
+	struct run r;
+	bool in_force;
+	int rc;
+
+	rc = open_state(&r, cfg, &st, &in_force, err);
+	if (rc)
+		return rc;
+	if (in_force && !pol_quarantine_whole(cfg, false)) {
+		rc = pol_quarantine_restore(cfg, err);
+		if (!rc)
+			audit(&r, "boot", "", "the quarantine put back in place (%s)",
+			      st.reason[0] ? st.reason : "its reason is not known");
+	}
+	run_close(&r);
+	return rc;
+}
+
+int m2m_policy_audit(const struct m2m_config *cfg, m2m_policy_audit_fn fn, void *ctx,
+		     struct m2m_err *err)
+{
+	struct m2m_state s;
+	struct pol_audit a;
+	int rc;
+
+	if (m2m_state_open_existing(&s, pol_state_dir(cfg), NULL) != M2M_OK)
+		return M2M_OK;
+	rc = pol_audit_read(&s, &a, fn, ctx, err);
+	m2m_state_close(&s);
+	return rc;
+}

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The quarantine: one nftables table whose base chains drop what comes in,
+ * goes out or passes through, but for what keeps the device manageable: the
+ * loopback, the link's own upkeep (neighbour discovery, DHCP), IKE and ESP
+ * with every VPN profile's gateways (so the management tunnel can come up),
+ * the management server (dm.server, dm.bootstrap) and quarantine.allow. A
+ * drop in this table holds whatever another table (the fail-closed guard, a
+ * firewall) accepts: every base chain at a hook must let a packet pass.
+ * Kept whole through lib/net: its record in the state directory says what it
+ * must hold, and puts it back without looking a name up (at boot, before the
+ * network).
+ */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "base/base.h"
+#include "m2m/config.h"
+#include "net/net.h"
+#include "policy/policy_int.h"
+
+#define TABLE "m2m_quarantine"
+#define RECORD "policy-quarantine-rules"
+/* before the guard's chains (priority 0) and a firewall's usual filter chains */
+#define PRIO "-5"
+/* all names together: a silent name server cannot hold a quarantine back for long */
+#define LOOKUP_MS 3000
+
+const char *pol_state_dir(const struct m2m_config *cfg)
+{
+	return cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR;
+}
+
+static const struct net_kept *kept(const struct m2m_config *cfg, struct net_kept *k)
+{
+	*k = (struct net_kept){ pol_state_dir(cfg), RECORD, TABLE, "quarantine" };
+	return k;
+}
+
+struct addrs {
+	char v4[64][INET6_ADDRSTRLEN];
+	char v6[64][INET6_ADDRSTRLEN];
+	size_t n4, n6;
+};
+
+static void add_addr(struct addrs *a, const struct sockaddr *sa)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, sizeof(buf));
+		for (size_t i = 0; i < a->n4; i++)
+			if (strcmp(a->v4[i], buf) == 0)
+				return;
+		if (a->n4 < 64)
+			snprintf(a->v4[a->n4++], INET6_ADDRSTRLEN, "%s", buf);
+	} else if (sa->sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, sizeof(buf));
+		for (size_t i = 0; i < a->n6; i++)
+			if (strcmp(a->v6[i], buf) == 0)
+				return;
+		if (a->n6 < 64)
+			snprintf(a->v6[a->n6++], INET6_ADDRSTRLEN, "%s", buf);
+	}
+}
+
+/* A name or address into a; false if it does not resolve within the time left. */
+static bool lookup(const char *host, uint64_t end, struct addrs *a)
+{
+	static const struct addrinfo hints = { .ai_socktype = SOCK_DGRAM };
+	struct addrinfo *res = NULL;
+	uint64_t now = m2m_now_ms();
+
+	if (now >= end ||
+	    m2m_resolve(host, NULL, &hints, (unsigned)(end - now), NULL, &res, NULL) != M2M_OK)
+		return false;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+		add_addr(a, ai->ai_addr);
+	freeaddrinfo(res);
+	return true;
+}
+
+/* The host of a coap:// or coaps:// URI (the config checked its form). */
+static bool uri_host(const char *uri, char *out, size_t len)
+{
+	const char *h = uri ? strstr(uri, "://") : NULL;
+	size_t n;
+
+	if (!h)
+		return false;
+	h += 3;
+	if (*h == '[') {
+		h++;
+		n = strcspn(h, "]");
+	} else {
+		n = strcspn(h, ":/");
+	}
+	if (n == 0 || n >= len)
+		return false;
+	memcpy(out, h, n);
+	out[n] = '\0';
+	return true;
+}
+
+static void set_of(struct m2m_sbuf *b, const char (*list)[INET6_ADDRSTRLEN], size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		m2m_sbuf_printf(b, "%s%s", i ? ", " : "", list[i]);
+}
+
+/* "ip daddr { a, b }" rules for the gateways' IKE and ESP, and for the addresses let through */
+static void add_family(struct m2m_sbuf *b, const char *fam, const char *dir, const struct addrs *gw,
+		       const struct addrs *mgmt, bool v6)
+{
+	size_t ng = v6 ? gw->n6 : gw->n4, nm = v6 ? mgmt->n6 : mgmt->n4;
+	const char(*g)[INET6_ADDRSTRLEN] = v6 ? gw->v6 : gw->v4;
+	const char(*m)[INET6_ADDRSTRLEN] = v6 ? mgmt->v6 : mgmt->v4;
+	const char *proto = v6 ? "meta l4proto esp" : "ip protocol esp";
+	const char *port = strcmp(dir, "daddr") == 0 ? "dport" : "sport";
+
+	if (ng) {
+		m2m_sbuf_printf(b, "    %s %s { ", fam, dir);
+		set_of(b, g, ng);
+		m2m_sbuf_printf(b, " } udp %s { 500, 4500 } accept\n", port);
+		m2m_sbuf_printf(b, "    %s %s { ", fam, dir);
+		set_of(b, g, ng);
+		m2m_sbuf_printf(b, " } %s accept\n", proto);
+	}
+	if (nm) {
+		m2m_sbuf_printf(b, "    %s %s { ", fam, dir);
+		set_of(b, m, nm);
+		m2m_sbuf_printf(b, " } accept\n");
+	}
+}
+
+static void add_allow(struct m2m_sbuf *b, const struct m2m_policy_config *pc, const char *dir)
+{
+	if (!pc)
+		return; /* a quarantine outlives a policy: section taken out */
+	for (int v6 = 0; v6 < 2; v6++) {
+		bool any = false;
+
+		for (char **p = pc->quarantine_allow; p && *p; p++) {
+			if ((strchr(*p, ':') != NULL) != v6)
+				continue;
+			m2m_sbuf_printf(b, "%s%s", any ? ", " : (v6 ? "    ip6 " : "    ip "), any ? "" : dir);
+			m2m_sbuf_printf(b, "%s%s", any ? "" : " { ", *p);
+			any = true;
+		}
+		if (any)
+			m2m_sbuf_printf(b, " } accept\n");
+	}
+}
+
+static void add_chain(struct m2m_sbuf *b, const struct m2m_config *cfg, bool out,
+		      const struct addrs *gw, const struct addrs *mgmt)
+{
+	const char *dir = out ? "daddr" : "saddr";
+
+	m2m_sbuf_printf(b, "  chain %s {\n    type filter hook %s priority " PRIO "; policy drop;\n",
+			out ? "q_out" : "q_in", out ? "output" : "input");
+	m2m_sbuf_printf(b, "    %s \"lo\" accept\n", out ? "oifname" : "iifname");
+	/* the link's upkeep: without it the device loses its address and its neighbours */
+	m2m_sbuf_printf(b, "    icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, "
+			   "nd-neighbor-advert } accept\n");
+	m2m_sbuf_printf(b, "    udp sport %s udp dport %s accept\n", out ? "68" : "67", out ? "67" : "68");
+	m2m_sbuf_printf(b, "    udp sport %s udp dport %s accept\n", out ? "546" : "547",
+			out ? "547" : "546");
+	add_family(b, "ip", dir, gw, mgmt, false);
+	add_family(b, "ip6", dir, gw, mgmt, true);
+	add_allow(b, cfg->policy, dir);
+	m2m_sbuf_printf(b, "  }\n");
+}
+
+/*
+ * The rules, with every name looked up now (LOOKUP_MS for all); a name that
+ * does not resolve is left out and said in *missed (the quarantine goes on).
+ */
+static char *make_body(const struct m2m_config *cfg, char *missed, size_t mlen)
+{
+	struct addrs *gw = calloc(1, sizeof(*gw)), *mgmt = calloc(1, sizeof(*mgmt));
+	uint64_t end = m2m_now_ms() + LOOKUP_MS;
+	struct m2m_sbuf b = { 0 };
+	const char *uris[2] = { cfg->dm.server, cfg->dm.bootstrap };
+	char host[256];
+
+	missed[0] = '\0';
+	if (!gw || !mgmt) {
+		free(gw);
+		free(mgmt);
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->n_profiles; i++)
+		for (char **g = cfg->profiles[i].gateways; g && *g; g++)
+			if (!lookup(*g, end, gw) && !missed[0])
+				snprintf(missed, mlen, "%s", *g);
+	for (size_t i = 0; i < 2; i++)
+		if (cfg->dm.enabled && uri_host(uris[i], host, sizeof(host)) && !lookup(host, end, mgmt) &&
+		    !missed[0])
+			snprintf(missed, mlen, "%s", host);
+	add_chain(&b, cfg, true, gw, mgmt);
+	add_chain(&b, cfg, false, gw, mgmt);
+	/* a device that routes (a gateway for a till) passes nothing on */
+	m2m_sbuf_printf(&b, "  chain q_fwd {\n    type filter hook forward priority " PRIO
+			    "; policy drop;\n  }\n");
+	free(gw);
+	free(mgmt);
+	if (b.oom) {
+		free(b.s);
+		return NULL;
+	}
+	return b.s;
+}
+
+int pol_quarantine_enter(const struct m2m_config *cfg, char *missed, size_t mlen, struct m2m_err *err)
+{
+	struct net_kept k;
+	char *body = make_body(cfg, missed, mlen);
+	int rc;
+
+	if (!body)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "quarantine: out of memory");
+	rc = net_kept_apply(kept(cfg, &k), "", body, err);
+	free(body);
+	return rc;
+}
+
+bool pol_quarantine_whole(const struct m2m_config *cfg, bool refresh)
+{
+	struct net_kept k;
+
+	return net_kept_whole(kept(cfg, &k), "", refresh);
+}
+
+int pol_quarantine_restore(const struct m2m_config *cfg, struct m2m_err *err)
+{
+	struct net_kept_record r;
+	struct net_kept k;
+	char missed[256];
+	int rc;
+
+	/* the same rules once more, no name looked up; no record: made anew */
+	if (!net_kept_load(kept(cfg, &k), &r))
+		return pol_quarantine_enter(cfg, missed, sizeof(missed), err);
+	rc = net_kept_apply(&k, "", r.body, err);
+	net_kept_record_free(&r);
+	return rc;
+}
+
+bool pol_quarantine_recorded(const struct m2m_config *cfg)
+{
+	struct net_kept_record r;
+	struct net_kept k;
+
+	if (!net_kept_load(kept(cfg, &k), &r))
+		return false;
+	net_kept_record_free(&r);
+	return true;
+}
+
+int pol_quarantine_leave(const struct m2m_config *cfg, struct m2m_err *err)
+{
+	struct net_kept k;
+
+	return net_kept_remove(kept(cfg, &k), err);
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * m2mdm-policy: the device's security policies (m2m/policy.h): a location
+ * fence, the SIM it is bound to, its case's tamper switch, and the quarantine
+ * a broken one puts it in. Thin: parse, call libm2m, print; this file has the
+ * options and the command table, m2mdm-policy/ one file per subcommand. Exit
+ * status is an enum m2m_rc: 20 (quarantined) while a quarantine is in force.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "m2mdm-policy/pol.h"
+
+static const struct cli_command commands[] = {
+	{ "check", "", "look at each policy, quarantine if one says so (for a timer; exit 20 if quarantined)" },
+	{ "status", "", "what the last check found and whether a quarantine is in force (--json)" },
+	{ "release", "", "lift the quarantine (--reason, written to the audit log)" },
+	{ "apply", "", "at boot, before the network: put a quarantine in force back in place" },
+	{ "audit", "", "print the audit log and check its chain (exit 17 if broken; --json)" },
+	{ NULL, NULL, NULL },
+};
+
+enum { O_CONFIG, O_JSON, O_TIMEOUT, O_QUIET, O_VERBOSE, O_COLOR, O_HELP, O_VERSION, O_REASON, O_N };
+
+static const struct cli_option options[] = {
+	[O_CONFIG] = { "config", 'c', "FILE", "configuration file (default: $M2M_CONFIG, /etc/m2m/m2m.yaml)" },
+	[O_JSON] = { "json", 'j', NULL, "machine-readable output (status, check: schema m2m.policy/1; audit)" },
+	[O_TIMEOUT] = { "timeout", 't', "SECONDS", "bound of a check (default: policy.timeout)" },
+	[O_QUIET] = { "quiet", 'q', NULL, "print nothing but errors and what a check changed" },
+	[O_VERBOSE] = { "verbose", 'v', NULL, "explain: each policy's look on stderr" },
+	[O_COLOR] = { "color", 0, "WHEN", "colour: auto, always or never" },
+	[O_HELP] = { "help", 'h', NULL, "show this help" },
+	[O_VERSION] = { "version", 'V', NULL, "show the version" },
+	[O_REASON] = { "reason", 'r', "TEXT", "release: why, for the audit log (required)" },
+	[O_N] = { NULL, 0, NULL, NULL },
+};
+
+static const char summary[] =
+	"Security policies: location fence, SIM binding, tamper switch, and the quarantine.";
+
+static const struct {
+	const char *name;
+	int (*fn)(struct opts *, int, char **);
+} handlers[] = {
+	{ "check", cmd_check }, { "status", cmd_status }, { "release", cmd_release },
+	{ "apply", cmd_apply }, { "audit", cmd_audit },
+};
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .c = { .prog = "m2mdm-policy" } };
+	struct option lopts[O_N + 1];
+	char sopts[64];
+	char **rest;
+	int opt, rc = -1, nrest = 0;
+
+	cli_init();
+	/* options may come before or after the command */
+	cli_getopt_tables(options, lopts, sopts, sizeof(sopts), "-");
+	rest = calloc((size_t)argc + 1, sizeof(*rest));
+	if (!rest)
+		return cli_error(&o.c, M2M_ERR_FAILURE, "out of memory");
+	while ((opt = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
+		if (opt == 1) {
+			rest[nrest++] = optarg;
+			continue;
+		}
+		switch (cli_common_option(&o.c, options, opt, optarg, summary, commands, &rc)) {
+		case CLI_OPT_DONE:
+			continue;
+		case CLI_OPT_EXIT:
+			goto out;
+		case CLI_OPT_NOT_MINE:
+			break;
+		}
+		if (cli_option_index(options, opt) != O_REASON) {
+			fprintf(stderr, "Try '%s --help'.\n", o.c.prog);
+			rc = M2M_ERR_USAGE;
+			goto out;
+		}
+		o.reason = optarg;
+	}
+	for (int i = optind; i < argc; i++)
+		rest[nrest++] = argv[i];
+	if (!cli_set_color(&o.c, o.c.color_when)) {
+		rc = cli_error(&o.c, M2M_ERR_USAGE, "--color '%s': expected auto, always or never",
+			       o.c.color_when);
+		goto out;
+	}
+	if (nrest == 0) {
+		cli_usage(stderr, o.c.prog, summary, commands, options);
+		rc = M2M_ERR_USAGE;
+		goto out;
+	}
+	rc = -1;
+	for (size_t h = 0; h < sizeof(handlers) / sizeof(handlers[0]); h++)
+		if (strcmp(rest[0], handlers[h].name) == 0)
+			rc = handlers[h].fn(&o, nrest - 1, rest + 1);
+	if (rc < 0)
+		rc = cli_error(&o.c, M2M_ERR_USAGE, "unknown command '%s' (see --help)", rest[0]);
+out:
+	m2m_config_free(o.cfg);
+	free(rest);
+	return rc;
+}

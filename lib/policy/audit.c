@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "base/base.h"
+#include "base/json.h"
 #include "m2m/policy.h"
 #include "policy/policy_int.h"
 #include "state/state.h"
@@ -85,7 +86,6 @@ static bool is_hash(const char *s)
 /* Keys this version does not know are kept in the hash and otherwise ignored. */
 bool pol_audit_parse(const char *rec, size_t len, struct pol_audit_rec *r)
 {
-	json_tokener *tk;
 	json_object *o;
 	int64_t n;
 	bool ok;
@@ -93,17 +93,8 @@ bool pol_audit_parse(const char *rec, size_t len, struct pol_audit_rec *r)
 	memset(r, 0, sizeof(*r));
 	if (len > M2M_JOURNAL_RECORD_MAX)
 		return false;
-	tk = json_tokener_new();
-	if (!tk)
-		return false;
-	json_tokener_set_flags(tk, JSON_TOKENER_STRICT);
-	o = json_tokener_parse_ex(tk, rec, (int)len);
-	if (o && json_tokener_get_parse_end(tk) != len) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tk);
-	ok = json_object_is_type(o, json_type_object) && get_int(o, "seq", 1, UINT32_MAX, &n);
+	o = m2m_json_object(rec, len, 4);
+	ok = o && get_int(o, "seq", 1, UINT32_MAX, &n);
 	if (ok)
 		r->seq = (unsigned)n;
 	ok = ok && get_int(o, "time", 0, INT64_MAX, &r->time) &&

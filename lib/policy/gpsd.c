@@ -25,6 +25,7 @@
 #include <json-c/json.h>
 
 #include "base/base.h"
+#include "base/json.h"
 #include "policy/policy_int.h"
 
 #define GPSD_LINE_MAX (64u * 1024)    /* gpsd's longest (a POLL with many satellites) is a few KiB */
@@ -40,35 +41,10 @@ static const char gpsd_ask[] = "?WATCH={\"enable\":true,\"json\":true};?POLL;\n"
 
 static json_object *parse(const char *line, size_t len)
 {
-	struct json_tokener *tok;
-	json_object *o;
-
-	/* embedded NULs: json-c would stop at one and we would judge a prefix */
-	if (len > GPSD_LINE_MAX || memchr(line, '\0', len))
+	/* one object, then nothing but white space (gpsd ends its lines with CR LF) */
+	if (len > GPSD_LINE_MAX)
 		return NULL;
-	tok = json_tokener_new_ex(GPSD_DEPTH);
-	if (!tok)
-		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	o = json_tokener_parse_ex(tok, line, (int)len);
-	if (o && json_tokener_get_error(tok) == json_tokener_success) {
-		/* one object, then nothing but white space (gpsd ends its lines with CR LF) */
-		for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
-			if (!strchr(" \t\r\n", line[i])) {
-				json_object_put(o);
-				o = NULL;
-				break;
-			}
-	} else if (o) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	if (o && !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		o = NULL;
-	}
-	return o;
+	return m2m_json_object(line, len, GPSD_DEPTH);
 }
 
 /* a number field: 0 absent, 1 in [min, max] into *v, -1 anything else */

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "base/base.h"
+#include "base/json.h"
 #include "m2m/policy.h"
 #include "policy/policy_int.h"
 #include "state/state.h"
@@ -92,21 +93,11 @@ static bool get_look(json_object *o, const char *key, struct m2m_policy_look *l)
 static int check_state(const char *buf, size_t len, void *ctx, struct m2m_err *err)
 {
 	struct m2m_policy_status *st = ctx;
-	json_tokener *tk = json_tokener_new();
-	json_object *o = NULL, *v;
+	json_object *o = m2m_json_object(buf, len, 4), *v;
 	int64_t ver = 0;
 	bool ok;
 
-	if (!tk)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	json_tokener_set_flags(tk, JSON_TOKENER_STRICT);
-	o = json_tokener_parse_ex(tk, buf, (int)len);
-	if (o && json_tokener_get_parse_end(tk) != len) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tk);
-	ok = json_object_is_type(o, json_type_object) && get_int(o, "version", &ver) && ver == 1;
+	ok = o && get_int(o, "version", &ver) && ver == 1;
 	if (ok && json_object_object_get_ex(o, "quarantined", &v)) {
 		ok = json_object_is_type(v, json_type_boolean);
 		st->quarantined = ok && json_object_get_boolean(v);

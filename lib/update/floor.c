@@ -13,6 +13,7 @@
 
 #include <json-c/json.h>
 
+#include "base/json.h"
 #include "update/journal.h"
 #include "update/update.h"
 
@@ -38,7 +39,6 @@ static bool name_ok(const char *s)
  */
 static int load(const struct m2m_state *st, json_object **out, struct m2m_err *err)
 {
-	json_tokener *tk;
 	json_object *o = NULL;
 	char *buf = NULL;
 	size_t len = 0;
@@ -53,18 +53,9 @@ static int load(const struct m2m_state *st, json_object **out, struct m2m_err *e
 	}
 	if (rc)
 		return rc;
-	tk = json_tokener_new();
-	if (tk) {
-		json_tokener_set_flags(tk, JSON_TOKENER_STRICT);
-		o = json_tokener_parse_ex(tk, buf, (int)len);
-		if (o && json_tokener_get_parse_end(tk) != len) {
-			json_object_put(o);
-			o = NULL;
-		}
-		json_tokener_free(tk);
-	}
+	o = m2m_json_object(buf, len, 0);
 	free(buf);
-	if (!json_object_is_type(o, json_type_object))
+	if (!o)
 		goto bad;
 	json_object_object_foreach(o, key, val) {
 		if (!name_ok(key) || !json_object_is_type(val, json_type_string) ||

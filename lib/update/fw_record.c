@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "base/json.h"
 #include "update/fw_record.h"
 
 /* key's string into out: absent is "" (true); not a string, empty or too long: false */
@@ -108,29 +109,11 @@ static bool record(json_object *o, struct upd_fw_record *r)
 int upd_fw_record_parse(const char *text, size_t len, struct upd_fw_record *r,
 			struct m2m_err *err)
 {
-	struct json_tokener *tok = json_tokener_new();
-	json_object *o = NULL;
+	/* one document and nothing after it but white space */
+	json_object *o = m2m_json_object(text, len, 0);
 	bool ok;
 
 	memset(r, 0, sizeof(*r));
-	if (!tok)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	if (len <= (size_t)INT32_MAX) {
-		o = json_tokener_parse_ex(tok, text, (int)len);
-		/* one document and nothing after it but white space */
-		if (o && json_tokener_get_error(tok) == json_tokener_success) {
-			for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
-				if (!strchr(" \t\r\n", text[i])) {
-					json_object_put(o);
-					o = NULL;
-					break;
-				}
-		} else if (o) {
-			json_object_put(o);
-			o = NULL;
-		}
-	}
-	json_tokener_free(tok);
 	ok = o && record(o, r);
 	json_object_put(o);
 	if (ok)

@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "base/base.h"
+#include "base/json.h"
 #include "update/journal.h"
 
 /* ------------------------------------------------------------------------ */
@@ -221,7 +222,6 @@ static int get_proc(json_object *v, struct upd_proc *p, struct m2m_err *err)
  */
 int upd_record_parse(const char *json, size_t len, struct upd_record *r, struct m2m_err *err)
 {
-	json_tokener *tk;
 	json_object *o = NULL, *v;
 	char state[32], type[16];
 	int64_t n;
@@ -230,20 +230,9 @@ int upd_record_parse(const char *json, size_t len, struct upd_record *r, struct 
 	memset(r, 0, sizeof(*r));
 	if (len > M2M_JOURNAL_RECORD_MAX)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "update record: too long");
-	tk = json_tokener_new();
-	if (!tk)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	json_tokener_set_flags(tk, JSON_TOKENER_STRICT);
-	o = json_tokener_parse_ex(tk, json, (int)len);
-	if (o && json_tokener_get_parse_end(tk) != len) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tk);
-	if (!json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
+	o = m2m_json_object(json, len, 0);
+	if (!o)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "update record: not a JSON object");
-	}
 	rc = get_str(o, "state", state, sizeof(state), err);
 	if (!rc && !json_object_object_get_ex(o, "state", &v))
 		rc = m2m_err_set(err, M2M_ERR_FAILURE, "update record: no state");

@@ -26,7 +26,7 @@
 #define NO_PREV "0000000000000000000000000000000000000000000000000000000000000000"
 
 static const char *const events[] = { "broken", "holds", "unknown", "quarantine", "restored",
-				      "release", "sim-bound", "boot", "log-broken", NULL };
+				      "release", "sim-bound", "boot", "log-broken", "wipe", NULL };
 static const char *const policies[] = { "", "location", "sim", "tamper", NULL };
 
 static bool one_of(const char *s, const char *const *list)

@@ -20,6 +20,7 @@
 
 #include "base/base.h"
 #include "m2m/policy.h"
+#include "policy/policy.h"
 #include "policy/policy_int.h"
 #include "state/state.h"
 
@@ -74,7 +75,8 @@ static void audit(struct run *r, const char *event, const char *policy, const ch
  * is broken is set aside (policy-audit.bad) and a new one begins with a
  * record that says so: the policies are enforced either way.
  */
-static int run_open(struct run *r, const struct m2m_config *cfg, bool lock, struct m2m_err *err)
+/* lock_ms: how long to wait for the policy lock; < 0: no lock (a reader) */
+static int run_open(struct run *r, const struct m2m_config *cfg, int lock_ms, struct m2m_err *err)
 {
 	struct m2m_err aerr;
 	int rc;
@@ -87,8 +89,8 @@ static int run_open(struct run *r, const struct m2m_config *cfg, bool lock, stru
 	rc = m2m_state_open(&r->st, pol_state_dir(cfg), err);
 	if (rc)
 		return rc;
-	if (lock) {
-		rc = m2m_state_lock(&r->st, LOCK_NAME, 0, &r->lock, err);
+	if (lock_ms >= 0) {
+		rc = m2m_state_lock(&r->st, LOCK_NAME, (unsigned)lock_ms, &r->lock, err);
 		if (rc) {
 			if (rc == M2M_ERR_BUSY)
 				m2m_err_set(err, rc, "another policy check or release is running");
@@ -99,7 +101,7 @@ static int run_open(struct run *r, const struct m2m_config *cfg, bool lock, stru
 	m2m_err_clear(&aerr);
 	rc = pol_audit_read(&r->st, &r->audit, NULL, NULL, &aerr);
 	r->audit_ok = rc == M2M_OK;
-	if (rc == M2M_ERR_INTEGRITY && lock) {
+	if (rc == M2M_ERR_INTEGRITY && lock_ms >= 0) {
 		char from[PATH_MAX + 32], to[PATH_MAX + 32];
 
 		snprintf(from, sizeof(from), "%s/" POL_AUDIT_NAME, r->st.path);
@@ -321,7 +323,7 @@ int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile
 	if (!cfg->policy)
 		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: no policy: section",
 				   cfg->path ? cfg->path : "the configuration");
-	rc = run_open(&r, cfg, true, err);
+	rc = run_open(&r, cfg, 0, err);
 	if (rc)
 		return rc;
 	r.log = log;
@@ -410,7 +412,7 @@ int m2m_policy_status(const struct m2m_config *cfg, struct m2m_policy_status *st
 	if (m2m_state_open_existing(&r.st, pol_state_dir(cfg), NULL) != M2M_OK)
 		return M2M_OK;
 	m2m_state_close(&r.st);
-	rc = run_open(&r, cfg, false, err);
+	rc = run_open(&r, cfg, -1, err);
 	if (rc)
 		return rc;
 	/* a damaged state is set aside (policy-state.bad): what the rules' record says still holds */
@@ -427,7 +429,7 @@ int m2m_policy_status(const struct m2m_config *cfg, struct m2m_policy_status *st
 static int open_state(struct run *r, const struct m2m_config *cfg, struct m2m_policy_status *st,
 		      bool *in_force, struct m2m_err *err)
 {
-	int rc = run_open(r, cfg, true, err);
+	int rc = run_open(r, cfg, 0, err);
 
 	if (rc)
 		return rc;
@@ -490,5 +492,24 @@ int m2m_policy_audit(const struct m2m_config *cfg, m2m_policy_audit_fn fn, void 
 		return M2M_OK;
 	rc = pol_audit_read(&s, &a, fn, ctx, err);
 	m2m_state_close(&s);
+	return rc;
+}
+
+int pol_audit_event(const struct m2m_config *cfg, const char *event, const char *detail, char *head,
+		    struct m2m_err *err)
+{
+	struct run r;
+	int rc = run_open(&r, cfg, 5000, err);
+
+	if (rc)
+		return rc;
+	r.now = (int64_t)time(NULL);
+	if (!r.audit_ok)
+		rc = m2m_err_set(err, M2M_ERR_INTEGRITY, "audit log: its chain is broken: nothing appended");
+	else
+		rc = pol_audit_append(&r.st, &r.audit, r.now, event, "", detail, err);
+	if (!rc && head)
+		memcpy(head, r.audit.head, POL_HASH_HEX);
+	run_close(&r);
 	return rc;
 }

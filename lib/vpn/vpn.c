@@ -783,3 +783,40 @@ out_limit:
 	vpn->limit = outer;
 	return rc;
 }
+
+/* See m2m/vpn.h. */
+int m2m_vpn_forget(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
+		   struct m2m_err *caller_err)
+{
+	struct m2m_err local, *err = caller_err ? caller_err : &local;
+	const struct m2m_vpn_profile *p = find_profile(vpn, profile, err);
+	uint64_t deadline, outer;
+	int rc, lock = -1;
+
+	if (!p)
+		return M2M_ERR_NOT_FOUND;
+	deadline = m2m_now_ms() + (timeout_ms ? timeout_ms : 10000);
+	if (vpn_watch_running(vpn->cfg, p->name))
+		return m2m_err_set(err, M2M_ERR_BUSY,
+				   "%s: kept up by a running 'm2mvpn-connect watch'; stop that first",
+				   p->name);
+	outer = vpn_limit_push(vpn, deadline);
+	rc = vpn_profile_lock(vpn->cfg, p->name, (unsigned)vpn_remaining(deadline), &lock, err);
+	if (rc)
+		goto out_limit;
+	rc = vpn_connect(vpn, err);
+	if (rc == M2M_ERR_DAEMON) {
+		/* no charon: it holds nothing; only the guard may remain */
+		rc = M2M_OK;
+	} else if (!rc && !vpn_unload_profile(vpn, p->name, true, vpn_budget(deadline))) {
+		rc = m2m_err_set(err, vpn->vc ? M2M_ERR_FAILURE : M2M_ERR_TIMEOUT,
+				 "%s: charon did not unload its connection or credentials%s", p->name,
+				 vpn->vc ? " (its log says why)" : " in time");
+	}
+	if (!rc)
+		rc = vpn_guard_disable(vpn->cfg, p, err);
+	m2m_unlock(lock);
+out_limit:
+	vpn->limit = outer;
+	return rc;
+}

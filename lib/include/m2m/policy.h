@@ -91,7 +91,8 @@ struct m2m_policy_audit_record {
 	unsigned seq;       /* 1, 2, ... over the life of the log */
 	int64_t time;       /* unix seconds */
 	const char *event;  /* "broken", "holds", "unknown", "quarantine", "restored",
-			       "release", "sim-bound", "boot", "log-broken" */
+			       "release", "sim-bound", "boot", "log-broken",
+			       "wipe" */
 	const char *policy; /* "location", "sim", "tamper", or "" */
 	const char *detail; /* for people */
 	const char *hash;   /* SHA-256 (hex) of the record's text */

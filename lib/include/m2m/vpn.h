@@ -103,6 +103,16 @@ int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 		 struct m2m_err *err);
 
 /*
+ * Take a profile out of charon for good (a wipe, a decommissioning): its SAs
+ * ended without waiting for the gateway, its connection, key and EAP secret
+ * unloaded whatever its mode, its fail-closed guard lifted. M2M_OK when
+ * charon does not run (it holds nothing then); BUSY while a watch keeps the
+ * profile up; FAILURE or TIMEOUT when charon did not unload it.
+ */
+int m2m_vpn_forget(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
+		   struct m2m_err *err);
+
+/*
  * Put a fail_closed profile's guard in place now, without charon and without
  * a tunnel: the boot step that holds protected traffic before the network
  * comes up (m2mvpn-connect guard, run before network-pre.target). The guard

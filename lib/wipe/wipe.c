@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Decommissioning in one auditable step (m2m/wipe.h): what charon holds of
+ * the profiles, every key in its store, the certificates and the secrets the
+ * configuration names in files, then the state directory but for the audit
+ * log. The audit log gets a record before anything is touched and one at
+ * the end that counts what was destroyed, what was not there and what could
+ * not be destroyed. Everything is tried whatever fails before it: a wipe
+ * that stops half way leaves a device that is neither in service nor clean.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "m2m/keystore.h"
+#include "m2m/vpn.h"
+#include "m2m/wipe.h"
+#include "policy/policy.h"
+#include "state/state.h"
+
+#define LOCK_NAME "wipe.lock"
+#define MAX_PATHS 256
+/* what charon is given to let a profile go */
+#define DOWN_MS 5000
+
+struct wipe {
+	const struct m2m_config *cfg;
+	m2m_log_fn log;
+	void *log_ctx;
+	struct m2m_wipe_result *res;
+	int rc;                  /* the first failure's class */
+	struct m2m_err *err;     /* and its message */
+	char failed[192];        /* what failed, for the last record */
+	char *done[MAX_PATHS];   /* files already dealt with (one shared by two profiles) */
+	size_t ndone;
+};
+
+static void say(struct wipe *w, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(struct wipe *w, int prio, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (!w->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	w->log(w->log_ctx, prio, "%s", line);
+}
+
+/* The outcome of one thing: destroyed (M2M_OK), not there (NOT_FOUND) or failed. */
+static void outcome(struct wipe *w, const char *what, int rc, const struct m2m_err *e)
+{
+	if (rc == M2M_OK) {
+		w->res->destroyed++;
+		say(w, 5, "wipe: %s: destroyed", what);
+	} else if (rc == M2M_ERR_NOT_FOUND) {
+		w->res->gone++;
+		say(w, 6, "wipe: %s: not there", what);
+	} else {
+		w->res->failed++;
+		say(w, 3, "wipe: %s: NOT destroyed: %s", what, e->msg);
+		if (!w->rc) {
+			w->rc = rc;
+			if (w->err) {
+				*w->err = *e;
+				m2m_err_prefix(w->err, "wipe: %s", what);
+			}
+		}
+		if (strlen(w->failed) + strlen(what) + 3 < sizeof(w->failed))
+			snprintf(w->failed + strlen(w->failed), sizeof(w->failed) - strlen(w->failed),
+				 "%s%s", w->failed[0] ? ", " : "", what);
+	}
+}
+
+static bool seen(struct wipe *w, const char *path)
+{
+	for (size_t i = 0; i < w->ndone; i++)
+		if (strcmp(w->done[i], path) == 0)
+			return true;
+	if (w->ndone < MAX_PATHS && (w->done[w->ndone] = strdup(path)))
+		w->ndone++;
+	return false;
+}
+
+/* Zeros over what fd holds, flushed to the disk. */
+static int overwrite(int fd, struct m2m_err *err)
+{
+	static const char zero[4096];
+	struct stat sb;
+	off_t left;
+
+	if (fstat(fd, &sb) < 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s", strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return M2M_OK;
+	for (left = sb.st_size; left > 0;) {
+		ssize_t n = pwrite(fd, zero, left > (off_t)sizeof(zero) ? sizeof(zero) : (size_t)left,
+				   sb.st_size - left);
+
+		if (n <= 0)
+			return m2m_err_set(err, M2M_ERR_FAILURE, "overwriting: %s",
+					   n < 0 ? strerror(errno) : "no progress");
+		left -= n;
+	}
+	if (fsync(fd) < 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "flushing: %s", strerror(errno));
+	return M2M_OK;
+}
+
+/* The directory of path flushed, so the removal survives a power cut. */
+static void sync_dir(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	if (!slash || (size_t)(slash - path) >= sizeof(dir))
+		return;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash > path ? slash - path : 1] = '\0';
+	if (slash == path)
+		dir[0] = '/';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/*
+ * A file, as the configuration names it: its target (a symbolic link is
+ * followed, then removed too) unlinked, its blocks overwritten through the
+ * descriptor still open, flushed. remove (may be NULL) unlinks it instead (a
+ * key store's own removal, which reads it first).
+ */
+static int destroy_file(const char *path, int (*remove)(const char *path, struct m2m_err *err),
+			struct m2m_err *err)
+{
+	char target[PATH_MAX];
+	struct stat sb;
+	int fd, rc;
+
+	if (lstat(path, &sb) < 0)
+		return m2m_err_set(err, errno == ENOENT ? M2M_ERR_NOT_FOUND : M2M_ERR_FAILURE, "%s: %s",
+				   path, strerror(errno));
+	if (!realpath(path, target)) {
+		/* a dangling link: nothing behind it, the link goes */
+		if (S_ISLNK(sb.st_mode) && unlink(path) == 0)
+			return M2M_OK;
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", path, strerror(errno));
+	}
+	fd = open(target, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", target, strerror(errno));
+	if (remove)
+		rc = remove(path, err);
+	else
+		rc = unlink(target) < 0 ? m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", target,
+						       strerror(errno)) : M2M_OK;
+	if (!rc)
+		rc = overwrite(fd, err);
+	close(fd);
+	if (!rc && strcmp(path, target) != 0 && unlink(path) < 0 && errno != ENOENT)
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", path, strerror(errno));
+	sync_dir(target);
+	if (strcmp(path, target) != 0)
+		sync_dir(path);
+	return rc;
+}
+
+static void file(struct wipe *w, const char *what, const char *path)
+{
+	struct m2m_err e;
+	char label[PATH_MAX + 64];
+	int rc;
+
+	if (!path || seen(w, path))
+		return;
+	m2m_err_clear(&e);
+	snprintf(label, sizeof(label), "%s %s", what, path);
+	rc = destroy_file(path, NULL, &e);
+	outcome(w, label, rc, &e);
+}
+
+static void secret(struct wipe *w, const char *what, const struct m2m_secret_ref *s)
+{
+	if (s->source == M2M_SECRET_FILE)
+		file(w, what, s->path);
+}
+
+/* a machine-bound key: its store reads the file (the sealed secret's handle) and removes it */
+static const struct m2m_key_ref *machine_ref;
+static int machine_remove(const char *path, struct m2m_err *err)
+{
+	return m2m_key_delete(machine_ref, err);
+}
+
+/* A key in its store; a file key is a file. */
+static void key(struct wipe *w, const char *what, const struct m2m_key_ref *ref)
+{
+	char label[PATH_MAX + 64];
+	struct m2m_err e;
+	int rc;
+
+	m2m_err_clear(&e);
+	switch (ref->store) {
+	case M2M_KEYSTORE_FILE:
+		file(w, what, ref->path);
+		return;
+	case M2M_KEYSTORE_MACHINE:
+		if (!ref->path || seen(w, ref->path))
+			return;
+		snprintf(label, sizeof(label), "%s %s (bound to the machine)", what, ref->path);
+		machine_ref = ref;
+		rc = destroy_file(ref->path, machine_remove, &e);
+		break;
+	case M2M_KEYSTORE_TPM:
+		snprintf(label, sizeof(label), "%s in the TPM (handle 0x%08x)", what,
+			 ref->handle ? ref->handle : M2M_TPM_DEFAULT_HANDLE);
+		rc = m2m_key_delete(ref, &e);
+		break;
+	case M2M_KEYSTORE_PKCS11: {
+		struct m2m_key *k = NULL;
+
+		snprintf(label, sizeof(label), "%s on the token%s%s (id %s)", what, ref->token ? " " : "",
+			 ref->token ? ref->token : "", ref->id ? ref->id : "?");
+		/* its public objects are seen without a login: none, and it is not there (its PIN may be gone) */
+		rc = m2m_key_open(ref, &k, &e);
+		m2m_key_close(k);
+		if (!rc)
+			rc = m2m_key_delete(ref, &e);
+		break;
+	}
+	default:
+		return;
+	}
+	outcome(w, label, rc, &e);
+}
+
+/* What charon holds of the profiles: their SAs, connections and credentials. */
+static void charon(struct wipe *w)
+{
+	struct m2m_vpn *vpn = NULL;
+	struct m2m_err e;
+	char label[128];
+	int rc;
+
+	m2m_err_clear(&e);
+	rc = m2m_vpn_open(w->cfg, &vpn, &e);
+	for (size_t i = 0; !rc && i < w->cfg->n_profiles; i++) {
+		snprintf(label, sizeof(label), "profile %s's connection and credentials in charon",
+			 w->cfg->profiles[i].name);
+		m2m_err_clear(&e);
+		rc = m2m_vpn_forget(vpn, w->cfg->profiles[i].name, DOWN_MS, &e);
+		/* not counted: charon does not say whether it held anything */
+		if (rc)
+			outcome(w, label, rc, &e);
+		else
+			say(w, 6, "wipe: %s: unloaded", label);
+		rc = M2M_OK;
+	}
+	m2m_vpn_close(vpn);
+}
+
+static void profiles(struct wipe *w)
+{
+	for (size_t i = 0; i < w->cfg->n_profiles; i++) {
+		const struct m2m_vpn_profile *p = &w->cfg->profiles[i];
+		const struct m2m_enroll_config *en = m2m_config_enroll(w->cfg, p);
+		struct m2m_key_ref ref;
+		char prev[PATH_MAX];
+
+		/* the key before its PIN: a token needs the PIN to destroy the key */
+		if (m2m_key_ref_from_profile(p, &ref, NULL) == M2M_OK)
+			key(w, "key", &ref);
+		file(w, "certificate", p->cert);
+		/* the one a renewal replaced, while it waits for its proof */
+		if (p->cert && snprintf(prev, sizeof(prev), "%s%s", p->cert, M2M_CERT_PREV_SUFFIX) <
+				       (int)sizeof(prev) && access(prev, F_OK) == 0)
+			file(w, "certificate", prev);
+		secret(w, "PIN", &p->pin);
+		secret(w, "EAP password", &p->password);
+		if (en)
+			secret(w, "CA secret", &en->secret);
+	}
+}
+
+static void dm(struct wipe *w)
+{
+	const struct m2m_dm_config *d = &w->cfg->dm;
+	struct m2m_key_ref ref = { .pin = d->key_pin };
+
+	if (!d->enabled)
+		return;
+	if (d->key_tpm) {
+		ref.store = M2M_KEYSTORE_TPM;
+		ref.tcti = d->key_tcti;
+		ref.handle = d->key_handle;
+		key(w, "management key", &ref);
+	} else if (d->key_module) {
+		ref.store = M2M_KEYSTORE_PKCS11;
+		ref.module = d->key_module;
+		ref.token = d->key_token;
+		ref.id = d->key_id;
+		key(w, "management key", &ref);
+	} else {
+		file(w, "management key", d->key);
+	}
+	file(w, "management certificate", d->cert);
+	secret(w, "management pre-shared key", &d->psk_key);
+	secret(w, "management key PIN", &d->key_pin);
+}
+
+/*
+ * The state directory, but for the audit log, the locks held now and a
+ * quarantine in force (a device wiped because it was stolen stays cut off).
+ */
+static const char *const kept[] = { "policy-audit", "policy-audit.1", "policy-audit.bad",
+				    "policy.lock", "policy-state", "policy-quarantine-rules",
+				    LOCK_NAME, NULL };
+static struct wipe *tree_wipe;
+static size_t tree_root_len;
+
+static int tree_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	struct m2m_err e;
+	int rc;
+
+	if (ftw->level == 0)
+		return 0;
+	if (ftw->level == 1)
+		for (const char *const *k = kept; *k; k++)
+			if (strcmp(path + tree_root_len + 1, *k) == 0)
+				return 0;
+	m2m_err_clear(&e);
+	if (flag == FTW_DP) {
+		rc = rmdir(path) < 0 ? m2m_err_set(&e, M2M_ERR_FAILURE, "%s", strerror(errno)) : M2M_OK;
+		if (rc)
+			outcome(tree_wipe, path, rc, &e);
+		return 0;
+	}
+	rc = S_ISREG(sb->st_mode) ? destroy_file(path, NULL, &e)
+				  : (unlink(path) < 0 ? m2m_err_set(&e, M2M_ERR_FAILURE, "%s", strerror(errno))
+						      : M2M_OK);
+	outcome(tree_wipe, path, rc, &e);
+	return 0;
+}
+
+static void state_dir(struct wipe *w, const struct m2m_state *st)
+{
+	tree_wipe = w;
+	tree_root_len = strlen(st->path);
+	nftw(st->path, tree_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+int m2m_wipe(const struct m2m_config *cfg, const char *reason, m2m_log_fn log, void *log_ctx,
+	     struct m2m_wipe_result *res, struct m2m_err *err)
+{
+	struct wipe w = { cfg, log, log_ctx, res, M2M_OK, err, "", { NULL }, 0 };
+	struct m2m_state st;
+	struct m2m_err aerr;
+	char detail[256];
+	int lock = -1, rc;
+
+	if (!res || res->version != M2M_WIPE_RESULT_VERSION)
+		return m2m_err_set(err, M2M_ERR_USAGE, "wipe: struct m2m_wipe_result of another version");
+	if (!reason || !reason[0])
+		return m2m_err_set(err, M2M_ERR_USAGE, "a wipe needs a reason for the audit log");
+	memset(res, 0, sizeof(*res));
+	res->version = M2M_WIPE_RESULT_VERSION;
+	/* a TPM or token that does not answer holds each key for a bounded time */
+	m2m_keystore_set_deadline(m2m_now_ms() + M2M_KEYSTORE_DEFAULT_MS);
+	rc = m2m_state_open(&st, cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR, err);
+	if (!rc)
+		rc = m2m_state_lock(&st, LOCK_NAME, 0, &lock, err);
+	if (rc) {
+		if (rc == M2M_ERR_BUSY)
+			m2m_err_set(err, rc, "another wipe is running");
+		m2m_state_close(&st);
+		return rc;
+	}
+	/* the record first: a wipe that cannot say it began still goes on, and says so */
+	m2m_err_clear(&aerr);
+	snprintf(detail, sizeof(detail), "begins, by uid %u: %s", (unsigned)getuid(), reason);
+	if (pol_audit_event(cfg, "wipe", detail, NULL, &aerr))
+		outcome(&w, "the audit log's first record", aerr.rc, &aerr);
+	charon(&w);
+	profiles(&w);
+	dm(&w);
+	state_dir(&w, &st);
+	snprintf(detail, sizeof(detail), "ends: %u destroyed, %u not there, %u failed%s%s",
+		 res->destroyed, res->gone, res->failed, w.failed[0] ? ": " : "", w.failed);
+	m2m_err_clear(&aerr);
+	if (pol_audit_event(cfg, "wipe", detail, res->audit_head, &aerr))
+		outcome(&w, "the audit log's last record", aerr.rc, &aerr);
+	m2m_state_unlock(lock);
+	m2m_state_close(&st);
+	for (size_t i = 0; i < w.ndone; i++)
+		free(w.done[i]);
+	return w.rc;
+}

@@ -2,7 +2,7 @@
 /*
  * m2mdm-policy: the device's security policies (m2m/policy.h): a location
  * fence, the SIM it is bound to, its case's tamper switch, and the quarantine
- * a broken one puts it in. Thin: parse, call libm2m, print; this file has the
+ * a broken one puts it in, and the wipe that decommissions it. Thin: parse, call libm2m, print; this file has the
  * options and the command table, m2mdm-policy/ one file per subcommand. Exit
  * status is an enum m2m_rc: 20 (quarantined) while a quarantine is in force.
  */
@@ -20,10 +20,12 @@ static const struct cli_command commands[] = {
 	{ "release", "", "lift the quarantine (--reason, written to the audit log)" },
 	{ "apply", "", "at boot, before the network: put a quarantine in force back in place" },
 	{ "audit", "", "print the audit log and check its chain (exit 17 if broken; --json)" },
+	{ "wipe", "", "decommission: destroy keys, certificates, secrets and state (--reason, --yes)" },
 	{ NULL, NULL, NULL },
 };
 
-enum { O_CONFIG, O_JSON, O_TIMEOUT, O_QUIET, O_VERBOSE, O_COLOR, O_HELP, O_VERSION, O_REASON, O_N };
+enum { O_CONFIG, O_JSON, O_TIMEOUT, O_QUIET, O_VERBOSE, O_COLOR, O_HELP, O_VERSION, O_REASON, O_YES,
+       O_N };
 
 static const struct cli_option options[] = {
 	[O_CONFIG] = { "config", 'c', "FILE", "configuration file (default: $M2M_CONFIG, /etc/m2m/m2m.yaml)" },
@@ -34,7 +36,8 @@ static const struct cli_option options[] = {
 	[O_COLOR] = { "color", 0, "WHEN", "colour: auto, always or never" },
 	[O_HELP] = { "help", 'h', NULL, "show this help" },
 	[O_VERSION] = { "version", 'V', NULL, "show the version" },
-	[O_REASON] = { "reason", 'r', "TEXT", "release: why, for the audit log (required)" },
+	[O_REASON] = { "reason", 'r', "TEXT", "release, wipe: why, for the audit log (required)" },
+	[O_YES] = { "yes", 0, NULL, "wipe: yes, destroy it all (required)" },
 	[O_N] = { NULL, 0, NULL, NULL },
 };
 
@@ -46,7 +49,7 @@ static const struct {
 	int (*fn)(struct opts *, int, char **);
 } handlers[] = {
 	{ "check", cmd_check }, { "status", cmd_status }, { "release", cmd_release },
-	{ "apply", cmd_apply }, { "audit", cmd_audit },
+	{ "apply", cmd_apply }, { "audit", cmd_audit }, { "wipe", cmd_wipe },
 };
 
 int main(int argc, char **argv)
@@ -76,12 +79,18 @@ int main(int argc, char **argv)
 		case CLI_OPT_NOT_MINE:
 			break;
 		}
-		if (cli_option_index(options, opt) != O_REASON) {
+		switch (cli_option_index(options, opt)) {
+		case O_REASON:
+			o.reason = optarg;
+			break;
+		case O_YES:
+			o.yes = true;
+			break;
+		default:
 			fprintf(stderr, "Try '%s --help'.\n", o.c.prog);
 			rc = M2M_ERR_USAGE;
 			goto out;
 		}
-		o.reason = optarg;
 	}
 	for (int i = optind; i < argc; i++)
 		rest[nrest++] = argv[i];

@@ -5,8 +5,8 @@ _m2mdm_policy()
     _init_completion -s || return
 
     local opts="-c --config -j --json -t --timeout -q --quiet -v --verbose --color -h --help
-        -V --version -r --reason"
-    local cmds="check status release apply audit"
+        -V --version -r --reason --yes"
+    local cmds="check status release apply audit wipe"
 
     local i cmd=""
     for ((i = 1; i < cword; i++)); do

@@ -3,6 +3,8 @@
 #ifndef M2MDM_POLICY_TOOL_H
 #define M2MDM_POLICY_TOOL_H
 
+#include <stdbool.h>
+
 #include "cli/cli.h"
 #include "m2m/config.h"
 #include "m2m/policy.h"
@@ -10,7 +12,8 @@
 struct opts {
 	struct cli c;
 	struct m2m_config *cfg;
-	const char *reason;   /* release --reason */
+	const char *reason;   /* release, wipe: --reason */
+	bool yes;             /* wipe --yes */
 };
 
 /* status.c: the status for people and as JSON (schema m2m.policy/1); returns its exit code */
@@ -22,5 +25,6 @@ int cmd_status(struct opts *o, int argc, char **argv);
 int cmd_release(struct opts *o, int argc, char **argv);
 int cmd_apply(struct opts *o, int argc, char **argv);
 int cmd_audit(struct opts *o, int argc, char **argv);
+int cmd_wipe(struct opts *o, int argc, char **argv);
 
 #endif

@@ -6,7 +6,6 @@
  * options and the command table, m2mdm-policy/ one file per subcommand. Exit
  * status is an enum m2m_rc: 20 (quarantined) while a quarantine is in force.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,66 +51,34 @@ static const struct {
 	{ "apply", cmd_apply }, { "audit", cmd_audit }, { "wipe", cmd_wipe },
 };
 
+static int option(void *ctx, int k, const char *arg)
+{
+	struct opts *o = ctx;
+
+	if (k == O_REASON)
+		o->reason = arg;
+	else if (k == O_YES)
+		o->yes = true;
+	return M2M_OK;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .c = { .prog = "m2mdm-policy" } };
-	struct option lopts[O_N + 1];
-	char sopts[64];
-	char **rest;
-	int opt, rc = -1, nrest = 0;
+	char **args;
+	int rc = -1, n;
 
 	cli_init();
-	/* options may come before or after the command */
-	cli_getopt_tables(options, lopts, sopts, sizeof(sopts), "-");
-	rest = calloc((size_t)argc + 1, sizeof(*rest));
-	if (!rest)
-		return cli_error(&o.c, M2M_ERR_FAILURE, "out of memory");
-	while ((opt = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
-		if (opt == 1) {
-			rest[nrest++] = optarg;
-			continue;
-		}
-		switch (cli_common_option(&o.c, options, opt, optarg, summary, commands, &rc)) {
-		case CLI_OPT_DONE:
-			continue;
-		case CLI_OPT_EXIT:
-			goto out;
-		case CLI_OPT_NOT_MINE:
-			break;
-		}
-		switch (cli_option_index(options, opt)) {
-		case O_REASON:
-			o.reason = optarg;
-			break;
-		case O_YES:
-			o.yes = true;
-			break;
-		default:
-			fprintf(stderr, "Try '%s --help'.\n", o.c.prog);
-			rc = M2M_ERR_USAGE;
-			goto out;
-		}
-	}
-	for (int i = optind; i < argc; i++)
-		rest[nrest++] = argv[i];
-	if (!cli_set_color(&o.c, o.c.color_when)) {
-		rc = cli_error(&o.c, M2M_ERR_USAGE, "--color '%s': expected auto, always or never",
-			       o.c.color_when);
-		goto out;
-	}
-	if (nrest == 0) {
-		cli_usage(stderr, o.c.prog, summary, commands, options);
-		rc = M2M_ERR_USAGE;
-		goto out;
-	}
+	if (cli_parse(&o.c, argc, argv, summary, commands, options, option, &o, &args, &n, &rc) ==
+	    CLI_OPT_EXIT)
+		return rc;
 	rc = -1;
 	for (size_t h = 0; h < sizeof(handlers) / sizeof(handlers[0]); h++)
-		if (strcmp(rest[0], handlers[h].name) == 0)
-			rc = handlers[h].fn(&o, nrest - 1, rest + 1);
+		if (strcmp(args[0], handlers[h].name) == 0)
+			rc = handlers[h].fn(&o, n - 1, args + 1);
 	if (rc < 0)
-		rc = cli_error(&o.c, M2M_ERR_USAGE, "unknown command '%s' (see --help)", rest[0]);
-out:
+		rc = cli_error(&o.c, M2M_ERR_USAGE, "unknown command '%s' (see --help)", args[0]);
 	m2m_config_free(o.cfg);
-	free(rest);
+	free(args);
 	return rc;
 }

@@ -7,7 +7,6 @@
  * file, a descriptor, a systemd credential or the terminal, never argv.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,67 +171,30 @@ static int option(struct opts *o, int k, const char *arg)
 	return M2M_OK;
 }
 
+static int take_option(void *o, int k, const char *arg)
+{
+	return option(o, k, arg);
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .c = { .prog = "m2mdm-update" } };
-	struct option lopts[O_N + 1];
-	char sopts[64];
-	char **rest;
-	int opt, rc = -1, nrest = 0;
+	char **args;
+	int rc = -1, n;
 
 	/* signing keys and PINs: nobody else's business */
 	cli_init();
 	o.signers[0].ref.pin.fd = -1;
-	/* options may come before or after the command */
-	cli_getopt_tables(options, lopts, sopts, sizeof(sopts), "-");
-	rest = calloc((size_t)argc + 1, sizeof(*rest));
-	if (!rest)
-		return cli_error(&o.c, M2M_ERR_FAILURE, "out of memory");
-	while ((opt = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
-		int k;
-
-		if (opt == 1) {
-			rest[nrest++] = optarg;
-			continue;
-		}
-		switch (cli_common_option(&o.c, options, opt, optarg, summary, commands, &rc)) {
-		case CLI_OPT_DONE:
-			continue;
-		case CLI_OPT_EXIT:
-			goto out;
-		case CLI_OPT_NOT_MINE:
-			break;
-		}
-		k = cli_option_index(options, opt);
-		if (k < 0) {
-			fprintf(stderr, "Try '%s --help'.\n", o.c.prog);
-			rc = M2M_ERR_USAGE;
-			goto out;
-		}
-		rc = option(&o, k, optarg);
-		if (rc)
-			goto out;
-	}
-	for (int i = optind; i < argc; i++)
-		rest[nrest++] = argv[i];
-	if (!cli_set_color(&o.c, o.c.color_when)) {
-		rc = cli_error(&o.c, M2M_ERR_USAGE, "--color '%s': expected auto, always or never",
-			       o.c.color_when);
-		goto out;
-	}
-	if (nrest == 0) {
-		cli_usage(stderr, o.c.prog, summary, commands, options);
-		rc = M2M_ERR_USAGE;
-		goto out;
-	}
+	if (cli_parse(&o.c, argc, argv, summary, commands, options, take_option, &o, &args, &n, &rc) ==
+	    CLI_OPT_EXIT)
+		return rc;
 	rc = -1;
 	for (size_t h = 0; h < sizeof(handlers) / sizeof(handlers[0]); h++)
-		if (strcmp(rest[0], handlers[h].name) == 0)
-			rc = handlers[h].fn(&o, nrest - 1, rest + 1);
+		if (strcmp(args[0], handlers[h].name) == 0)
+			rc = handlers[h].fn(&o, n - 1, args + 1);
 	if (rc < 0)
-		rc = cli_error(&o.c, M2M_ERR_USAGE, "unknown command '%s' (see --help)", rest[0]);
-out:
+		rc = cli_error(&o.c, M2M_ERR_USAGE, "unknown command '%s' (see --help)", args[0]);
 	m2m_config_free(o.cfg);
-	free(rest);
+	free(args);
 	return rc;
 }

@@ -80,6 +80,78 @@ enum cli_opt_result cli_common_option(struct cli *c, const struct cli_option *op
 	return CLI_OPT_DONE;
 }
 
+enum cli_opt_result cli_parse(struct cli *c, int argc, char **argv, const char *summary,
+			      const struct cli_command *cmds, const struct cli_option *opts,
+			      int (*option)(void *ctx, int k, const char *arg), void *ctx,
+			      char ***args, int *nargs, int *rc)
+{
+	size_t n = 0;
+	struct option *lopts;
+	char *sopts, **rest;
+	int opt, nrest = 0;
+
+	while (opts[n].name)
+		n++;
+	lopts = calloc(n + 1, sizeof(*lopts));
+	sopts = calloc(3 * n + 2, 1);
+	rest = calloc((size_t)argc + 1, sizeof(*rest));
+	*args = NULL;
+	*nargs = 0;
+	if (!lopts || !sopts || !rest) {
+		*rc = cli_error(c, M2M_ERR_FAILURE, "out of memory");
+		goto exit;
+	}
+	/* "-": operands in order, so options may come after the command */
+	cli_getopt_tables(opts, lopts, sopts, 3 * n + 2, "-");
+	while ((opt = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
+		int k;
+
+		if (opt == 1) {
+			rest[nrest++] = optarg;
+			continue;
+		}
+		switch (cli_common_option(c, opts, opt, optarg, summary, cmds, rc)) {
+		case CLI_OPT_DONE:
+			continue;
+		case CLI_OPT_EXIT:
+			goto exit;
+		case CLI_OPT_NOT_MINE:
+			break;
+		}
+		k = cli_option_index(opts, opt);
+		if (k < 0) {
+			fprintf(stderr, "Try '%s --help'.\n", c->prog);
+			*rc = M2M_ERR_USAGE;
+			goto exit;
+		}
+		*rc = option(ctx, k, optarg);
+		if (*rc)
+			goto exit;
+	}
+	for (int i = optind; i < argc; i++)
+		rest[nrest++] = argv[i];
+	if (!cli_set_color(c, c->color_when)) {
+		*rc = cli_error(c, M2M_ERR_USAGE, "--color '%s': expected auto, always or never",
+				c->color_when);
+		goto exit;
+	}
+	if (nrest == 0) {
+		cli_usage(stderr, c->prog, summary, cmds, opts);
+		*rc = M2M_ERR_USAGE;
+		goto exit;
+	}
+	free(lopts);
+	free(sopts);
+	*args = rest;
+	*nargs = nrest;
+	return CLI_OPT_DONE;
+exit:
+	free(lopts);
+	free(sopts);
+	free(rest);
+	return CLI_OPT_EXIT;
+}
+
 void cli_vlog_line(const struct cli *c, int prio, const char *fmt, va_list ap)
 {
 	int max = c->verbose ? LOG_DEBUG : c->log_max ? c->log_max : LOG_INFO;

@@ -64,6 +64,19 @@ enum cli_opt_result cli_common_option(struct cli *c, const struct cli_option *op
 				      const struct cli_command *cmds, int *rc);
 
 /*
+ * The command line of a tool with commands: options may come before or after
+ * the command. The common ones go through cli_common_option(), each of the
+ * tool's own to option(ctx, its index in opts, its argument), which returns
+ * M2M_OK or an exit code (its message said). --color is resolved. The
+ * operands, the command first, go to *args (free() it; never empty on
+ * CLI_OPT_DONE). CLI_OPT_EXIT with *rc: help, version, a bad option, no command.
+ */
+enum cli_opt_result cli_parse(struct cli *c, int argc, char **argv, const char *summary,
+			      const struct cli_command *cmds, const struct cli_option *opts,
+			      int (*option)(void *ctx, int k, const char *arg), void *ctx,
+			      char ***args, int *nargs, int *rc);
+
+/*
  * The key-reference options every tool that names a key takes alike (keyref.c):
  * --store, --key, --module, --token, --id, --label, --tcti, --handle, by long
  * name, into ref. M2M_OK, USAGE (with the message said), or -1 for another

@@ -709,6 +709,27 @@ static int down_unconfirmed(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p
 	return M2M_OK;
 }
 
+/*
+ * What down and forget do first: refuse a profile a watch keeps up (it would
+ * come straight back: say so instead), then the run's limit and the
+ * profile's lock. On M2M_OK the caller unlocks *lock and restores *outer.
+ */
+static int begin_taking_down(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
+			     uint64_t deadline, uint64_t *outer, int *lock, struct m2m_err *err)
+{
+	int rc;
+
+	if (vpn_watch_running(vpn->cfg, p->name))
+		return m2m_err_set(err, M2M_ERR_BUSY,
+				   "%s: kept up by a running 'm2mvpn-connect watch'; stop that first",
+				   p->name);
+	*outer = vpn_limit_push(vpn, deadline);
+	rc = vpn_profile_lock(vpn->cfg, p->name, (unsigned)vpn_remaining(deadline), lock, err);
+	if (rc)
+		vpn->limit = *outer;
+	return rc;
+}
+
 int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 		 struct m2m_err *caller_err)
 {
@@ -723,15 +744,9 @@ int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	if (!p)
 		return M2M_ERR_NOT_FOUND;
 	deadline = m2m_now_ms() + (timeout_ms ? timeout_ms : 10000);
-	/* a running watch would bring it straight back: say so instead */
-	if (vpn_watch_running(vpn->cfg, p->name))
-		return m2m_err_set(err, M2M_ERR_BUSY,
-				   "%s: kept up by a running 'm2mvpn-connect watch'; stop that first",
-				   p->name);
-	outer = vpn_limit_push(vpn, deadline);
-	rc = vpn_profile_lock(vpn->cfg, p->name, (unsigned)vpn_remaining(deadline), &lock, err);
+	rc = begin_taking_down(vpn, p, deadline, &outer, &lock, err);
 	if (rc)
-		goto out_limit;
+		return rc;
 	vpn_conn_name(p->name, name, sizeof(name));
 	rc = vpn_connect(vpn, err);
 	if (rc == M2M_ERR_DAEMON) {
@@ -779,7 +794,6 @@ guard:
 		vpn_last_error_save(vpn->cfg, p->name, M2M_OK, "");
 out:
 	m2m_unlock(lock);
-out_limit:
 	vpn->limit = outer;
 	return rc;
 }
@@ -796,14 +810,9 @@ int m2m_vpn_forget(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms
 	if (!p)
 		return M2M_ERR_NOT_FOUND;
 	deadline = m2m_now_ms() + (timeout_ms ? timeout_ms : 10000);
-	if (vpn_watch_running(vpn->cfg, p->name))
-		return m2m_err_set(err, M2M_ERR_BUSY,
-				   "%s: kept up by a running 'm2mvpn-connect watch'; stop that first",
-				   p->name);
-	outer = vpn_limit_push(vpn, deadline);
-	rc = vpn_profile_lock(vpn->cfg, p->name, (unsigned)vpn_remaining(deadline), &lock, err);
+	rc = begin_taking_down(vpn, p, deadline, &outer, &lock, err);
 	if (rc)
-		goto out_limit;
+		return rc;
 	rc = vpn_connect(vpn, err);
 	if (rc == M2M_ERR_DAEMON) {
 		/* no charon: it holds nothing; only the guard may remain */
@@ -816,7 +825,6 @@ int m2m_vpn_forget(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms
 	if (!rc)
 		rc = vpn_guard_disable(vpn->cfg, p, err);
 	m2m_unlock(lock);
-out_limit:
 	vpn->limit = outer;
 	return rc;
 }

@@ -51,6 +51,8 @@
 #define STATUS_KEEP_MS 250   /* a read of the journal serves this long (observations sample at 50 ms) */
 /* a push with no block for this long was given up by its sender (lib/coap forgets it then too) */
 #define PUSH_IDLE_MS 93000
+/* a cancelled worker ends at its next look (at most 100 ms): how long a request waits for it */
+#define STOP_WAIT_MS 1000
 /* the refusal decided at the write (7, 9), kept for the registrations after a restart */
 #define FW_FILE "dm-firmware.json"
 
@@ -337,6 +339,21 @@ static int uri_check(const char *u)
  * Downloaded: the update is cancelled and its partial download removed. In
  * Updating it is too late (4.05).
  */
+/*
+ * A worker told to stop (a cancel) ends at its next look: a Package or
+ * Package URI that comes meanwhile waits for it, so that Idle takes the next
+ * one at once (E.6) rather than 4.05 for a pull that is already over.
+ */
+static void wait_cancelled(struct lw_fw *f)
+{
+	uint64_t end = m2m_now_ms() + STOP_WAIT_MS;
+	bool cancel = false;
+
+	while (fw_running(f, &cancel) != FW_JOB_NONE && cancel && m2m_now_ms() < end)
+		m2m_sleep_ms(10, NULL);
+	fw_reap(f);
+}
+
 static int fw_cancel(struct lw_fw *f)
 {
 	int state, result, rc;
@@ -414,6 +431,7 @@ static int fw_block(struct lw_object *o, uint16_t inst, uint16_t res, uint64_t o
 	if (off == 0 && last && (len == 0 || (len == 1 && !p[0])))
 		return fw_cancel(f);
 	if (off == 0 && !f->pushing) {
+		wait_cancelled(f);
 		fw_now(f, &state, &result);
 		if (state != FW_IDLE || fw_running(f, NULL) != FW_JOB_NONE)
 			return LW_NOT_ALLOWED;
@@ -462,6 +480,7 @@ static int fw_write(struct lw_object *o, uint16_t inst, uint16_t res, const stru
 	if (!v->len)
 		return fw_cancel(f);
 	/* a new Package URI is taken in Idle only (E.6: Downloading and on reject other writes) */
+	wait_cancelled(f);
 	fw_now(f, &state, &result);
 	if (state != FW_IDLE || fw_running(f, NULL) != FW_JOB_NONE || f->pushing)
 		return LW_NOT_ALLOWED;

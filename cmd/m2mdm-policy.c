@@ -2,8 +2,10 @@
 /*
  * m2mdm-policy: the device's security policies (m2m/policy.h): a location
  * fence, the SIM it is bound to, its case's tamper switch, and the quarantine
- * a broken one puts it in, and the wipe that decommissions it. Thin: parse, call libm2m, print; this file has the
- * options and the command table, m2mdm-policy/ one file per subcommand. Exit
+ * a broken one puts it in, and the wipe that decommissions it. Thin: parse,
+ * call libm2m, print; this file has the options and the command table,
+ * m2mdm-policy/ the subcommands (check.c: check, release and apply, which
+ * change the quarantine; status.c, audit.c, wipe.c). Exit
  * status is an enum m2m_rc: 20 (quarantined) while a quarantine is in force.
  */
 #include <stdio.h>

@@ -52,6 +52,7 @@ static void json(const struct m2m_policy_status *st)
 	json_object_object_add(p, "tamper", json_look(&st->tamper));
 	json_object_object_add(d, "policies", p);
 	json_object_object_add(d, "bound_iccid", cli_json_str(st->bound_iccid));
+	json_object_object_add(a, "intact", json_object_new_boolean(st->audit_intact));
 	json_object_object_add(a, "records", json_object_new_int64(st->audit_records));
 	json_object_object_add(a, "head", cli_json_str(st->audit_head));
 	json_object_object_add(d, "audit", a);
@@ -82,9 +83,11 @@ int print_status(struct opts *o, const struct m2m_policy_status *st)
 		json(st);
 	} else if (!c->quiet) {
 		if (st->quarantined) {
-			cli_time_utc((time_t)st->quarantined_since, t, sizeof(t));
+			if (st->quarantined_since)
+				cli_time_utc((time_t)st->quarantined_since, t, sizeof(t));
 			printf("%sQUARANTINED%s since %s: %s\n", cli_col(c, CLI_RED), cli_col(c, CLI_RESET),
-			       t, st->reason);
+			       st->quarantined_since ? t : "a time not known (the state was lost)",
+			       st->reason[0] ? st->reason : "the reason was lost with the state");
 			if (!st->quarantine_whole)
 				printf("  %sthe quarantine's rules are not in place as made%s: "
 				       "'m2mdm-policy check' puts them back\n",
@@ -103,9 +106,13 @@ int print_status(struct opts *o, const struct m2m_policy_status *st)
 		}
 		if (st->bound_iccid[0])
 			printf("  SIM bound %s\n", st->bound_iccid);
-		printf("  audit log %u record%s%s%.16s\n", st->audit_records,
-		       st->audit_records == 1 ? "" : "s", st->audit_head[0] ? ", head " : "",
-		       st->audit_head);
+		if (!st->audit_intact)
+			printf("  audit log %sits chain is broken%s: 'm2mdm-policy audit' says where\n",
+			       cli_col(c, CLI_RED), cli_col(c, CLI_RESET));
+		else
+			printf("  audit log %u record%s%s%.16s\n", st->audit_records,
+			       st->audit_records == 1 ? "" : "s", st->audit_head[0] ? ", head " : "",
+			       st->audit_head);
 	}
 	return st->quarantined ? M2M_ERR_QUARANTINED : M2M_OK;
 }

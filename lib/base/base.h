@@ -86,6 +86,14 @@ const char *m2m_parse_duration(const char *s, unsigned *ms);
 void m2m_hex(const uint8_t *p, size_t len, char *out, size_t outlen);
 
 /*
+ * At most n bytes of src (up to its NUL) into dst (len bytes, always
+ * NUL-terminated) as printable ASCII: anything else (a control character, an
+ * escape, a byte of 0x80 or more) becomes '?', so text from outside cannot
+ * drive a terminal or break a JSON writer's UTF-8. dst may be src. Returns dst.
+ */
+char *m2m_printable(char *dst, size_t len, const char *src, size_t n);
+
+/*
  * A string built piece by piece (nftables scripts, records): s is NULL or
  * NUL-terminated; after an allocation fails, oom is set and every further
  * piece is dropped, so a caller checks once at the end. free(b.s).

@@ -26,7 +26,7 @@ static const struct {
 	[M2M_ERR_NOT_FOUND] = { "not-found", "no such profile or object" },
 	[M2M_ERR_DOWN] = { "down", "not up" },
 	[M2M_ERR_DEVICE] = { "device", "TPM, token or PKCS#11 module absent or unreachable" },
-	[M2M_ERR_INTEGRITY] = { "integrity", "update package not genuine: signature, signer or hash wrong" },
+	[M2M_ERR_INTEGRITY] = { "integrity", "not genuine: an update package's signature, signer or hash, or the audit log's chain" },
 	[M2M_ERR_REFUSED] = { "refused", "update package not for this device: model, version, type or expiry" },
 	[M2M_ERR_STORAGE] = { "storage", "not enough space for the download or the install" },
 	[M2M_ERR_QUARANTINED] = { "quarantined", "a security policy put the device in quarantine" },

@@ -436,3 +436,15 @@ void m2m_sbuf_printf(struct m2m_sbuf *b, const char *fmt, ...)
 		b->cap = ncap;
 	}
 }
+
+char *m2m_printable(char *dst, size_t len, const char *src, size_t n)
+{
+	size_t i = 0;
+
+	if (!len)
+		return dst;
+	for (; src && i < n && src[i] && i + 1 < len; i++)
+		dst[i] = (unsigned char)src[i] < 0x20 || (unsigned char)src[i] > 0x7e ? '?' : src[i];
+	dst[i] = '\0';
+	return dst;
+}

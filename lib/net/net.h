@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Packet filtering through nftables, for the modules that keep traffic in
- * check (the VPN's fail-closed guard, later the quarantine). They decide what
+ * check (the VPN's fail-closed guard, the policies' quarantine). They decide what
  * the rules say; this runs them. Internal to libm2m.
  */
 #ifndef M2M_NET_H

@@ -194,9 +194,16 @@ int net_kept_remove(const struct net_kept *k, struct m2m_err *err)
 		return rc;
 	}
 	/* the record only once the table is gone: one without the other would be kept for good */
-	if (m2m_state_open_existing(&st, k->dir, NULL) == M2M_OK) {
-		m2m_state_remove(&st, k->record, NULL);
+	rc = m2m_state_open_existing(&st, k->dir, err);
+	if (rc == M2M_ERR_NOT_FOUND) {
+		m2m_err_clear(err);
+		return M2M_OK;
+	}
+	if (!rc) {
+		rc = m2m_state_remove(&st, k->record, err);
 		m2m_state_close(&st);
 	}
-	return M2M_OK;
+	if (rc)
+		m2m_err_prefix(err, "%s: its record", k->what);
+	return rc;
 }

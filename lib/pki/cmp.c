@@ -189,9 +189,9 @@ static int connect_to(struct cmp_io *io)
 /* Text from the network goes to a terminal: no control characters (an escape sequence) in it. */
 static void printable(char *s)
 {
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = '?';
+	size_t n = strlen(s);
+
+	m2m_printable(s, n + 1, s, n);
 }
 
 /* What OpenSSL's HTTP code says went wrong, with the detail it keeps ("code=500,reason=..."). */

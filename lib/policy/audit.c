@@ -26,7 +26,7 @@
 #define NO_PREV "0000000000000000000000000000000000000000000000000000000000000000"
 
 static const char *const events[] = { "broken", "holds", "unknown", "quarantine", "restored",
-				      "release", "sim-bound", "boot", "log-broken", "wipe", NULL };
+				      "release", "sim-bound", "boot", "log-broken", "wipe", "rotated", NULL };
 static const char *const policies[] = { "", "location", "sim", "tamper", NULL };
 
 static bool one_of(const char *s, const char *const *list)
@@ -130,7 +130,19 @@ static int walk_rec(const char *rec, size_t len, void *ctx)
 				    "audit log: %s, line %u: not an audit record", w->file, w->line);
 		return w->rc;
 	}
-	/* the first record kept starts the chain: what came before it was rotated away */
+	/*
+	 * The log begins with its first record, or with the record that began a file
+	 * after a rotation (the older file dropped since): any other first record
+	 * means records were taken off its start.
+	 */
+	if (!w->chained && !(r.seq == 1 && strcmp(r.prev, NO_PREV) == 0) &&
+	    strcmp(r.event, "rotated") != 0) {
+		w->rc = m2m_err_set(w->err, M2M_ERR_INTEGRITY,
+				    "audit log: %s, line %u (record %u): the log does not begin with its "
+				    "first record or a rotation: records were removed at its start",
+				    w->file, w->line, r.seq);
+		return w->rc;
+	}
 	if (w->chained && (strcmp(r.prev, w->a->head) != 0 || r.seq != w->a->seq + 1)) {
 		w->rc = m2m_err_set(w->err, M2M_ERR_INTEGRITY,
 				    "audit log: %s, line %u (record %u): does not follow record %u: "
@@ -177,16 +189,6 @@ int pol_audit_read(const struct m2m_state *st, struct pol_audit *a,
 	return M2M_OK;
 }
 
-/* Text from outside (a server's reason, a path) goes in without control characters. */
-static void clean(char *dst, size_t len, const char *s)
-{
-	size_t i = 0;
-
-	for (; s && *s && i + 1 < len; s++)
-		dst[i++] = ((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s;
-	dst[i] = '\0';
-}
-
 static char *make_record(const struct pol_audit *a, int64_t now, const char *event,
 			 const char *policy, const char *detail)
 {
@@ -196,7 +198,8 @@ static char *make_record(const struct pol_audit *a, int64_t now, const char *eve
 
 	if (!o)
 		return NULL;
-	clean(d, sizeof(d), detail);
+	/* text from outside (a reason, a path, a switch's word) goes in as printable ASCII */
+	m2m_printable(d, sizeof(d), detail, detail ? strlen(detail) : 0);
 	/* the order of the keys is the record's: json-c keeps insertion order */
 	if (!json_object_object_add(o, "seq", json_object_new_int64((int64_t)a->seq + 1)) &&
 	    !json_object_object_add(o, "time", json_object_new_int64(now)) &&
@@ -225,14 +228,40 @@ int pol_audit_append(const struct m2m_state *st, struct pol_audit *a, int64_t no
 		return m2m_err_set(err, M2M_ERR_FAILURE, "audit log: out of memory");
 	len = strlen(rec);
 	rc = m2m_journal_open(st, POL_AUDIT_NAME, POL_AUDIT_MAX, &j, err);
-	/* a full file becomes the one before; the next file's first record chains to it */
+	/*
+	 * A full file becomes the one before. The next begins with a record that says
+	 * so and chains to it: the one that lets the log begin there once the file
+	 * before is dropped at the next rotation. The record asked for follows it.
+	 */
 	if (!rc && j.size + len + 10 > POL_AUDIT_MAX) {
+		char note[96], *rot;
+
 		m2m_journal_close(&j);
+		j.fd = -1;
 		snprintf(from, sizeof(from), "%s/%s", st->path, POL_AUDIT_NAME);
 		snprintf(to, sizeof(to), "%s/%s", st->path, PREV_NAME);
 		rc = m2m_rename_durable(from, to, err);
 		if (!rc)
 			rc = m2m_journal_open(st, POL_AUDIT_NAME, POL_AUDIT_MAX, &j, err);
+		snprintf(note, sizeof(note), "the file before (" PREV_NAME ") ends at record %u", a->seq);
+		rot = rc ? NULL : make_record(a, now, "rotated", "", note);
+		if (!rc && !rot)
+			rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+		if (!rc)
+			rc = m2m_journal_append(&j, rot, strlen(rot), err);
+		if (!rc) {
+			sha256_hex(rot, strlen(rot), hash);
+			memcpy(a->head, hash, sizeof(hash));
+			a->seq++;
+			free(rec);
+			rec = make_record(a, now, event, policy, detail);
+			len = rec ? strlen(rec) : 0;
+			if (!rec)
+				rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+		}
+		free(rot);
+		if (rc && j.fd >= 0)
+			m2m_journal_close(&j);
 	}
 	if (!rc) {
 		rc = m2m_journal_append(&j, rec, len, err);

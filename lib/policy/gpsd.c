@@ -343,9 +343,9 @@ static int not_gpsd(struct gpsd_conn *c, const char *line, size_t len)
 	while (len && (line[len - 1] == '\r' || line[len - 1] == ' '))
 		len--;
 	n = len < sizeof(show) - 1 ? len : sizeof(show) - 1;
-	for (size_t i = 0; i < n; i++)
-		show[i] = line[i] >= 0x20 && line[i] < 0x7f ? line[i] : '?';
-	show[n] = '\0';
+	m2m_printable(show, sizeof(show), line, n);
+	/* a NUL inside is shown cut there, and the rest as cut off */
+	n = strlen(show);
 	return m2m_err_set(c->err, M2M_ERR_PROTOCOL, "gpsd at %s: not gpsd's JSON: \"%s\"%s", c->where,
 			   show, len > n ? "..." : "");
 }

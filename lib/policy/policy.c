@@ -102,15 +102,20 @@ static int run_open(struct run *r, const struct m2m_config *cfg, int lock_ms, st
 	rc = pol_audit_read(&r->st, &r->audit, NULL, NULL, &aerr);
 	r->audit_ok = rc == M2M_OK;
 	if (rc == M2M_ERR_INTEGRITY && lock_ms >= 0) {
-		char from[PATH_MAX + 32], to[PATH_MAX + 32];
+		/* both files set aside under names of their own (never over an earlier one) */
+		char from[PATH_MAX + 32], to[PATH_MAX + 64], tag[32];
 
+		snprintf(tag, sizeof(tag), ".bad-%lld", (long long)r->now);
+		snprintf(from, sizeof(from), "%s/" POL_AUDIT_NAME ".1", r->st.path);
+		snprintf(to, sizeof(to), "%s/" POL_AUDIT_NAME ".1%s", r->st.path, tag);
+		if (access(from, F_OK) == 0)
+			m2m_rename_durable(from, to, NULL);
 		snprintf(from, sizeof(from), "%s/" POL_AUDIT_NAME, r->st.path);
-		snprintf(to, sizeof(to), "%s/" POL_AUDIT_NAME ".bad", r->st.path);
-		m2m_state_remove(&r->st, POL_AUDIT_NAME ".1", NULL);
+		snprintf(to, sizeof(to), "%s/" POL_AUDIT_NAME "%s", r->st.path, tag);
 		if (m2m_rename_durable(from, to, NULL) == M2M_OK) {
 			memset(&r->audit, 0, sizeof(r->audit));
 			r->audit_ok = true;
-			audit(r, "log-broken", "", "%s; set aside as " POL_AUDIT_NAME ".bad", aerr.msg);
+			audit(r, "log-broken", "", "%s; set aside as " POL_AUDIT_NAME "%s", aerr.msg, tag);
 		}
 	} else if (rc) {
 		say(r, 3, "%s", aerr.msg);
@@ -189,14 +194,34 @@ static void look_location(struct run *r, uint64_t end, volatile const int *stop,
 	l->action = l->verdict == M2M_POLICY_UNKNOWN ? r->pc->no_fix : r->pc->outside;
 }
 
+/* Two ICCIDs the same, the padding F (ITU-T E.118) left out of either. */
+static bool same_iccid(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+
+	if (na && (a[na - 1] == 'F' || a[na - 1] == 'f'))
+		na--;
+	if (nb && (b[nb - 1] == 'F' || b[nb - 1] == 'f'))
+		nb--;
+	return na == nb && strncmp(a, b, na) == 0;
+}
+
+/*
+ * bound: the ICCID configured, or the one bound at first sight (its own
+ * record, apart from the state: a damaged state must not bind the next SIM).
+ */
 static void look_sim(struct run *r, struct m2m_policy_status *st, uint64_t end,
 		     volatile const int *stop, struct m2m_policy_look *l)
 {
-	const char *bound = r->pc->sim_iccid ? r->pc->sim_iccid : st->bound_iccid;
+	char first[24];
+	const char *bound;
 	struct pol_sim sim;
 	struct m2m_err e;
 	int rc;
 
+	pol_binding_load(&r->st, first, sizeof(first));
+	bound = r->pc->sim_iccid ? r->pc->sim_iccid : first;
+	snprintf(st->bound_iccid, sizeof(st->bound_iccid), "%s", bound);
 	m2m_err_clear(&e);
 	l->action = r->pc->sim_changed;
 	rc = pol_sim_read(r->pc->sim_bus, end, stop, &sim, &e);
@@ -229,13 +254,21 @@ static void look_sim(struct run *r, struct m2m_policy_status *st, uint64_t end,
 		return;
 	}
 	if (!bound[0]) {
-		/* bound to the first SIM seen */
+		/* bound to the first SIM seen; not bound if that cannot be kept */
+		m2m_err_clear(&e);
+		if (pol_binding_save(&r->st, sim.iccid, &e)) {
+			l->verdict = M2M_POLICY_UNKNOWN;
+			l->rc = e.rc;
+			l->action = M2M_POLICY_LOG;
+			snprintf(l->detail, sizeof(l->detail), "%.*s", (int)sizeof(l->detail) - 1, e.msg);
+			return;
+		}
 		snprintf(st->bound_iccid, sizeof(st->bound_iccid), "%s", sim.iccid);
 		audit(r, "sim-bound", "sim", "bound to the SIM %s (IMSI %s)", sim.iccid,
 		      sim.imsi[0] ? sim.imsi : "unknown");
 		bound = st->bound_iccid;
 	}
-	if (strcasecmp(sim.iccid, bound) != 0) {
+	if (!same_iccid(sim.iccid, bound)) {
 		l->verdict = M2M_POLICY_BROKEN;
 		snprintf(l->detail, sizeof(l->detail), "the SIM %s is not the one bound (%s)", sim.iccid,
 			 bound);
@@ -245,34 +278,42 @@ static void look_sim(struct run *r, struct m2m_policy_status *st, uint64_t end,
 	snprintf(l->detail, sizeof(l->detail), "the SIM %s is the one bound", sim.iccid);
 }
 
-/* The tamper switch's input: its first word, read without blocking (a FIFO cannot hold us). */
+/*
+ * The tamper switch's input: its first word, read without blocking (a FIFO
+ * cannot hold us). Nothing to read (an empty file, a FIFO without a writer)
+ * is no word, and no verdict: a switch that says nothing does not say shut.
+ */
 static void look_tamper(struct run *r, struct m2m_policy_look *l)
 {
+	static const char space[] = " \t\r\n";
 	char buf[65], w[33];
 	ssize_t n;
-	size_t i = 0, j = 0;
+	size_t i, j;
 	int fd;
 
 	l->action = r->pc->tamper_opened;
 	fd = open(r->pc->tamper_input, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-	if (n < 0) {
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0) {
 		l->verdict = M2M_POLICY_UNKNOWN;
 		l->rc = M2M_ERR_DEVICE;
 		l->action = M2M_POLICY_LOG;
-		snprintf(l->detail, sizeof(l->detail), "%s: %s", r->pc->tamper_input, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+		snprintf(l->detail, sizeof(l->detail), "%s: %s", r->pc->tamper_input,
+			 n < 0 && errno != EAGAIN ? strerror(errno) : "nothing to read");
 		return;
 	}
-	close(fd);
 	buf[n] = '\0';
-	while (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n')
-		i++;
-	while (buf[i] && buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' && j + 1 < sizeof(w))
-		w[j++] = ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) ? '?' : buf[i], i++;
-	w[j] = '\0';
-	if (strcmp(w, r->pc->tamper_open) == 0) {
+	i = strspn(buf, space);
+	j = strcspn(buf + i, space);
+	m2m_printable(w, sizeof(w), buf + i, j);
+	if (!w[0]) {
+		l->verdict = M2M_POLICY_UNKNOWN;
+		l->rc = M2M_ERR_DEVICE;
+		l->action = M2M_POLICY_LOG;
+		snprintf(l->detail, sizeof(l->detail), "%s: no word in it", r->pc->tamper_input);
+	} else if (strcmp(w, r->pc->tamper_open) == 0) {
 		l->verdict = M2M_POLICY_BROKEN;
 		snprintf(l->detail, sizeof(l->detail), "the case is open (%s says '%s')",
 			 r->pc->tamper_input, w);
@@ -305,8 +346,61 @@ static bool quarantines(const struct m2m_policy_look *l)
 
 static void fill_status(struct run *r, struct m2m_policy_status *st)
 {
+	st->audit_intact = r->audit_ok;
 	st->audit_records = r->audit.seq;
 	snprintf(st->audit_head, sizeof(st->audit_head), "%s", r->audit.head);
+}
+
+/*
+ * A quarantine in force kept whole: put back if its rules were changed or
+ * gone, made anew if its names now resolve to other addresses (lookups until
+ * end; none without a policy: section, whose check does only this).
+ */
+static int keep(struct run *r, uint64_t end, struct m2m_err *err)
+{
+	bool changed = false;
+	int rc = M2M_OK;
+
+	if (!pol_quarantine_whole(r->cfg, true)) {
+		rc = pol_quarantine_restore(r->cfg, err);
+		if (!rc) {
+			audit(r, "restored", "", "the quarantine's rules were changed or gone: put back");
+			say(r, 4, "quarantine: its rules were changed or gone: put back");
+		}
+	}
+	if (!rc && end && !(rc = pol_quarantine_refresh(r->cfg, end, &changed, err)) && changed) {
+		audit(r, "restored", "", "the addresses let through changed: the rules made anew");
+		say(r, 5, "quarantine: the addresses let through changed: the rules made anew");
+	}
+	return rc;
+}
+
+/* Without a policy: section nothing is looked at, but a quarantine in force stays whole. */
+static int check_without_policy(const struct m2m_config *cfg, m2m_log_fn log, void *log_ctx,
+				struct m2m_policy_status *out, struct m2m_err *err)
+{
+	struct m2m_policy_status st;
+	struct run r;
+	int rc = run_open(&r, cfg, 0, err);
+
+	if (rc)
+		return rc;
+	r.log = log;
+	r.log_ctx = log_ctx;
+	pol_state_load(&r.st, &st, NULL);
+	if (!st.quarantined && !pol_quarantine_recorded(cfg)) {
+		run_close(&r);
+		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: no policy: section",
+				   cfg->path ? cfg->path : "the configuration");
+	}
+	st.quarantined = true;
+	rc = keep(&r, 0, err);
+	st.quarantine_whole = rc == M2M_OK;
+	fill_status(&r, &st);
+	if (out)
+		*out = st;
+	run_close(&r);
+	return rc;
 }
 
 int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile const int *stop,
@@ -316,19 +410,19 @@ int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile
 	struct m2m_policy_status st, old;
 	struct m2m_err serr;
 	struct run r;
-	uint64_t end;
+	uint64_t start, end, sim_end;
 	char missed[256];
 	int rc;
 
 	if (!cfg->policy)
-		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: no policy: section",
-				   cfg->path ? cfg->path : "the configuration");
+		return check_without_policy(cfg, log, log_ctx, out, err);
 	rc = run_open(&r, cfg, 0, err);
 	if (rc)
 		return rc;
 	r.log = log;
 	r.log_ctx = log_ctx;
-	end = m2m_now_ms() + (timeout_ms ? timeout_ms : r.pc->timeout_ms);
+	start = m2m_now_ms();
+	end = start + (timeout_ms ? timeout_ms : r.pc->timeout_ms);
 	m2m_err_clear(&serr);
 	if (pol_state_load(&r.st, &st, &serr))
 		say(&r, 3, "%s", serr.msg);
@@ -339,19 +433,29 @@ int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile
 	memset(&st.location, 0, sizeof(st.location));
 	memset(&st.sim, 0, sizeof(st.sim));
 	memset(&st.tamper, 0, sizeof(st.tamper));
-	/* the local input first: it cannot be held up by a daemon */
-	if (r.pc->tamper) {
+	/*
+	 * The local input first: it cannot be held up by a daemon. ModemManager gets
+	 * half the time when the location is looked at too: one that never answers
+	 * must not leave gpsd none (a missing fix can quarantine, a missing SIM not).
+	 */
+	if (r.pc->tamper)
 		look_tamper(&r, &st.tamper);
-		settle(&r, "tamper", &old.tamper, &st.tamper);
-	}
-	if (r.pc->sim) {
-		look_sim(&r, &st, end, stop, &st.sim);
-		settle(&r, "sim", &old.sim, &st.sim);
-	}
-	if (r.pc->location) {
+	sim_end = r.pc->location ? start + (end - start) / 2 : end;
+	if (r.pc->sim)
+		look_sim(&r, &st, sim_end, stop, &st.sim);
+	if (r.pc->location)
 		look_location(&r, end, stop, &st.location);
-		settle(&r, "location", &old.location, &st.location);
+	/* stopped: what was seen meanwhile is no verdict; nothing is settled or kept */
+	if (stop && *stop) {
+		run_close(&r);
+		return m2m_err_set(err, M2M_ERR_TIMEOUT, "policy check stopped: nothing decided");
 	}
+	if (r.pc->tamper)
+		settle(&r, "tamper", &old.tamper, &st.tamper);
+	if (r.pc->sim)
+		settle(&r, "sim", &old.sim, &st.sim);
+	if (r.pc->location)
+		settle(&r, "location", &old.location, &st.location);
 	st.checked = r.now;
 
 	const struct { const char *name; const struct m2m_policy_look *l; } looks[] = {
@@ -372,19 +476,15 @@ int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile
 		snprintf(st.reason, sizeof(st.reason), "%s: %s", why, wl->detail);
 		rc = pol_state_save(&r.st, &st, err);
 		if (!rc)
-			rc = pol_quarantine_enter(cfg, missed, sizeof(missed), err);
+			rc = pol_quarantine_enter(cfg, end, missed, sizeof(missed), err);
 		if (!rc) {
 			audit(&r, "quarantine", why, "%s", st.reason);
 			say(&r, 2, "quarantine: %s", st.reason);
 			if (missed[0])
-				say(&r, 4, "quarantine: %s did not resolve: it is not let through", missed);
+				say(&r, 4, "quarantine: not resolved in time, not let through: %s", missed);
 		}
-	} else if (st.quarantined && !pol_quarantine_whole(cfg, true)) {
-		rc = pol_quarantine_restore(cfg, err);
-		if (!rc) {
-			audit(&r, "restored", "", "the quarantine's rules were changed or gone: put back");
-			say(&r, 4, "quarantine: its rules were changed or gone: put back");
-		}
+	} else if (st.quarantined) {
+		rc = keep(&r, end, err);
 	}
 	/* the looks are kept whatever became of the rules: a change is written once */
 	if (rc) {
@@ -408,9 +508,15 @@ int m2m_policy_status(const struct m2m_config *cfg, struct m2m_policy_status *st
 
 	memset(st, 0, sizeof(*st));
 	st->version = M2M_POLICY_STATUS_VERSION;
-	/* nothing kept yet: nothing checked, nothing in force */
-	if (m2m_state_open_existing(&r.st, pol_state_dir(cfg), NULL) != M2M_OK)
+	st->audit_intact = true;
+	/* nothing kept yet: nothing checked, nothing in force; a directory we may not read is no answer */
+	rc = m2m_state_open_existing(&r.st, pol_state_dir(cfg), err);
+	if (rc == M2M_ERR_NOT_FOUND) {
+		m2m_err_clear(err);
 		return M2M_OK;
+	}
+	if (rc)
+		return rc;
 	m2m_state_close(&r.st);
 	rc = run_open(&r, cfg, -1, err);
 	if (rc)
@@ -455,7 +561,8 @@ int m2m_policy_release(const struct m2m_config *cfg, const char *reason, struct 
 		st.quarantined = false;
 		st.quarantine_whole = false;
 		rc = pol_state_save(&r.st, &st, err);
-		audit(&r, "release", "", "released by uid %u: %s", (unsigned)getuid(), reason);
+		if (!rc)
+			audit(&r, "release", "", "released by uid %u: %s", (unsigned)getuid(), reason);
 	}
 	run_close(&r);
 	return rc;
@@ -488,8 +595,13 @@ int m2m_policy_audit(const struct m2m_config *cfg, m2m_policy_audit_fn fn, void 
 	struct pol_audit a;
 	int rc;
 
-	if (m2m_state_open_existing(&s, pol_state_dir(cfg), NULL) != M2M_OK)
+	rc = m2m_state_open_existing(&s, pol_state_dir(cfg), err);
+	if (rc == M2M_ERR_NOT_FOUND) {
+		m2m_err_clear(err);
 		return M2M_OK;
+	}
+	if (rc)
+		return rc;
 	rc = pol_audit_read(&s, &a, fn, ctx, err);
 	m2m_state_close(&s);
 	return rc;

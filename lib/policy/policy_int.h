@@ -111,16 +111,22 @@ int pol_fence_verdict(const struct m2m_policy_config *pc, const struct pol_fix *
 
 /* ---- the quarantine (quarantine.c) ---- */
 
-/* The state directory of the config (state_dir or M2M_STATE_DEFAULT_DIR). */
-const char *pol_state_dir(const struct m2m_config *cfg);
 /*
- * Cut the device off but for its management, every name looked up now; a
- * name that did not resolve is left out and named in missed ("" if none).
+ * Cut the device off but for its management: addresses as written, names
+ * looked up until end (m2m_now_ms() clock; at most 3 s in all); every name
+ * that did not resolve is left out and named in missed ("" if none).
  */
-int pol_quarantine_enter(const struct m2m_config *cfg, char *missed, size_t mlen, struct m2m_err *err);
+int pol_quarantine_enter(const struct m2m_config *cfg, uint64_t end, char *missed, size_t mlen,
+			 struct m2m_err *err);
+/*
+ * Look the names up again (until end, as enter does) and make the rules anew
+ * if their addresses changed and every name resolved; *changed says so.
+ */
+int pol_quarantine_refresh(const struct m2m_config *cfg, uint64_t end, bool *changed,
+			   struct m2m_err *err);
 /* Whether the quarantine's table holds what it was made to hold (refresh: see net_kept_whole()). */
 bool pol_quarantine_whole(const struct m2m_config *cfg, bool refresh);
-/* Put the recorded rules back, no name looked up (made anew if there is no record). */
+/* Put the recorded rules back; no record: made of the addresses written as such. No lookup. */
 int pol_quarantine_restore(const struct m2m_config *cfg, struct m2m_err *err);
 /* Whether a record of the quarantine's rules exists (it is in force). */
 bool pol_quarantine_recorded(const struct m2m_config *cfg);
@@ -130,6 +136,11 @@ int pol_quarantine_leave(const struct m2m_config *cfg, struct m2m_err *err);
 /* ---- what the last check found (pstate.c) ---- */
 
 #define POL_STATE_NAME "policy-state"
+/* The state directory of the config (state_dir or M2M_STATE_DEFAULT_DIR). */
+const char *pol_state_dir(const struct m2m_config *cfg);
+/* The SIM the device was bound to at first sight, kept apart from the state: "" if none. */
+void pol_binding_load(const struct m2m_state *s, char *iccid, size_t len);
+int pol_binding_save(const struct m2m_state *s, const char *iccid, struct m2m_err *err);
 /* Read the state into st (a fresh one if there is none); a damaged one is moved aside. */
 int pol_state_load(const struct m2m_state *s, struct m2m_policy_status *st, struct m2m_err *err);
 int pol_state_save(const struct m2m_state *s, const struct m2m_policy_status *st, struct m2m_err *err);

@@ -12,11 +12,46 @@
 
 #include "base/base.h"
 #include "base/json.h"
+#include "m2m/config.h"
 #include "m2m/policy.h"
 #include "policy/policy_int.h"
 #include "state/state.h"
 
 #define STATE_MAX (16 * 1024)
+#define BINDING_NAME "policy-sim-binding"
+
+const char *pol_state_dir(const struct m2m_config *cfg)
+{
+	return cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR;
+}
+
+static int check_iccid(const char *buf, size_t len, void *ctx, struct m2m_err *err)
+{
+	if (len < 18 || len > 22 || strspn(buf, "0123456789Ff") != len)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "not an ICCID");
+	return M2M_OK;
+}
+
+void pol_binding_load(const struct m2m_state *s, char *iccid, size_t len)
+{
+	char *buf = NULL;
+	size_t n;
+
+	iccid[0] = '\0';
+	if (m2m_state_read(s, BINDING_NAME, 64, check_iccid, NULL, &buf, &n, NULL) == M2M_OK &&
+	    n < len)
+		memcpy(iccid, buf, n + 1);
+	free(buf);
+}
+
+int pol_binding_save(const struct m2m_state *s, const char *iccid, struct m2m_err *err)
+{
+	int rc = m2m_state_write(s, BINDING_NAME, iccid, strlen(iccid), err);
+
+	if (rc)
+		m2m_err_prefix(err, "the SIM binding");
+	return rc;
+}
 
 static const char *const verdicts[] = { "off", "holds", "broken", "unknown" };
 static const char *const action_names[] = { "log", "quarantine" };

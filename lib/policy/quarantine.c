@@ -9,7 +9,10 @@
  * firewall) accepts: every base chain at a hook must let a packet pass.
  * Kept whole through lib/net: its record in the state directory says what it
  * must hold, and puts it back without looking a name up (at boot, before the
- * network).
+ * network). Addresses written as such are always in; names are looked up
+ * within what is left of the check (at most LOOKUP_MS for all), a name that
+ * does not resolve is left out and said, and every later check looks them up
+ * again and makes the rules anew when the addresses changed and all resolved.
  */
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -25,15 +28,10 @@
 
 #define TABLE "m2m_quarantine"
 #define RECORD "policy-quarantine-rules"
-/* before the guard's chains (priority 0) and a firewall's usual filter chains */
+/* a filter chain like any: a drop in any base chain at a hook holds whatever another accepts */
 #define PRIO "-5"
 /* all names together: a silent name server cannot hold a quarantine back for long */
 #define LOOKUP_MS 3000
-
-const char *pol_state_dir(const struct m2m_config *cfg)
-{
-	return cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR;
-}
 
 static const struct net_kept *kept(const struct m2m_config *cfg, struct net_kept *k)
 {
@@ -68,13 +66,26 @@ static void add_addr(struct addrs *a, const struct sockaddr *sa)
 	}
 }
 
-/* A name or address into a; false if it does not resolve within the time left. */
+/*
+ * An address into a at once; a name looked up until end (0: names are not
+ * looked up, as at boot). False if it is a name that did not resolve in time.
+ */
 static bool lookup(const char *host, uint64_t end, struct addrs *a)
 {
 	static const struct addrinfo hints = { .ai_socktype = SOCK_DGRAM };
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+	struct sockaddr_in s4 = { .sin_family = AF_INET };
 	struct addrinfo *res = NULL;
 	uint64_t now = m2m_now_ms();
 
+	if (inet_pton(AF_INET, host, &s4.sin_addr) == 1) {
+		add_addr(a, (const struct sockaddr *)&s4);
+		return true;
+	}
+	if (inet_pton(AF_INET6, host, &s6.sin6_addr) == 1) {
+		add_addr(a, (const struct sockaddr *)&s6);
+		return true;
+	}
 	if (now >= end ||
 	    m2m_resolve(host, NULL, &hints, (unsigned)(end - now), NULL, &res, NULL) != M2M_OK)
 		return false;
@@ -82,6 +93,17 @@ static bool lookup(const char *host, uint64_t end, struct addrs *a)
 		add_addr(a, ai->ai_addr);
 	freeaddrinfo(res);
 	return true;
+}
+
+/* "a, b" of the names that did not resolve, cut short */
+static void miss(char *missed, size_t mlen, const char *host)
+{
+	size_t n = strlen(missed);
+
+	if (n + strlen(host) + 3 < mlen)
+		snprintf(missed + n, mlen - n, "%s%s", n ? ", " : "", host);
+	else if (n + 5 < mlen && !strstr(missed, "..."))
+		snprintf(missed + n, mlen - n, ", ...");
 }
 
 /* The host of a coap:// or coaps:// URI (the config checked its form). */
@@ -164,12 +186,20 @@ static void add_chain(struct m2m_sbuf *b, const struct m2m_config *cfg, bool out
 	m2m_sbuf_printf(b, "  chain %s {\n    type filter hook %s priority " PRIO "; policy drop;\n",
 			out ? "q_out" : "q_in", out ? "output" : "input");
 	m2m_sbuf_printf(b, "    %s \"lo\" accept\n", out ? "oifname" : "iifname");
-	/* the link's upkeep: without it the device loses its address and its neighbours */
-	m2m_sbuf_printf(b, "    icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, "
-			   "nd-neighbor-advert } accept\n");
-	m2m_sbuf_printf(b, "    udp sport %s udp dport %s accept\n", out ? "68" : "67", out ? "67" : "68");
-	m2m_sbuf_printf(b, "    udp sport %s udp dport %s accept\n", out ? "546" : "547",
-			out ? "547" : "546");
+	/*
+	 * the link's upkeep, and no more: neighbour discovery on the link only (a hop
+	 * limit of 255 never crossed a router, RFC 4861), DHCP requests broadcast
+	 * (a renewal then rebinds by broadcast), DHCPv6 to its link multicast group
+	 */
+	m2m_sbuf_printf(b, "    icmpv6 type { %s, nd-neighbor-solicit, nd-neighbor-advert } "
+			   "ip6 hoplimit 255 accept\n", out ? "nd-router-solicit" : "nd-router-advert");
+	if (out) {
+		m2m_sbuf_printf(b, "    ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept\n");
+		m2m_sbuf_printf(b, "    ip6 daddr ff02::1:2 udp sport 546 udp dport 547 accept\n");
+	} else {
+		m2m_sbuf_printf(b, "    udp sport 67 udp dport 68 accept\n");
+		m2m_sbuf_printf(b, "    ip6 saddr fe80::/10 udp sport 547 udp dport 546 accept\n");
+	}
 	add_family(b, "ip", dir, gw, mgmt, false);
 	add_family(b, "ip6", dir, gw, mgmt, true);
 	add_allow(b, cfg->policy, dir);
@@ -177,13 +207,12 @@ static void add_chain(struct m2m_sbuf *b, const struct m2m_config *cfg, bool out
 }
 
 /*
- * The rules, with every name looked up now (LOOKUP_MS for all); a name that
- * does not resolve is left out and said in *missed (the quarantine goes on).
+ * The rules; names looked up until end (0: none looked up). Every name that
+ * did not resolve is left out and named in missed ("" if none).
  */
-static char *make_body(const struct m2m_config *cfg, char *missed, size_t mlen)
+static char *make_body(const struct m2m_config *cfg, uint64_t end, char *missed, size_t mlen)
 {
 	struct addrs *gw = calloc(1, sizeof(*gw)), *mgmt = calloc(1, sizeof(*mgmt));
-	uint64_t end = m2m_now_ms() + LOOKUP_MS;
 	struct m2m_sbuf b = { 0 };
 	const char *uris[2] = { cfg->dm.server, cfg->dm.bootstrap };
 	char host[256];
@@ -196,12 +225,11 @@ static char *make_body(const struct m2m_config *cfg, char *missed, size_t mlen)
 	}
 	for (size_t i = 0; i < cfg->n_profiles; i++)
 		for (char **g = cfg->profiles[i].gateways; g && *g; g++)
-			if (!lookup(*g, end, gw) && !missed[0])
-				snprintf(missed, mlen, "%s", *g);
+			if (!lookup(*g, end, gw))
+				miss(missed, mlen, *g);
 	for (size_t i = 0; i < 2; i++)
-		if (cfg->dm.enabled && uri_host(uris[i], host, sizeof(host)) && !lookup(host, end, mgmt) &&
-		    !missed[0])
-			snprintf(missed, mlen, "%s", host);
+		if (cfg->dm.enabled && uri_host(uris[i], host, sizeof(host)) && !lookup(host, end, mgmt))
+			miss(missed, mlen, host);
 	add_chain(&b, cfg, true, gw, mgmt);
 	add_chain(&b, cfg, false, gw, mgmt);
 	/* a device that routes (a gateway for a till) passes nothing on */
@@ -216,15 +244,48 @@ static char *make_body(const struct m2m_config *cfg, char *missed, size_t mlen)
 	return b.s;
 }
 
-int pol_quarantine_enter(const struct m2m_config *cfg, char *missed, size_t mlen, struct m2m_err *err)
+/* the end of the lookups: LOOKUP_MS, and never past the caller's own end */
+static uint64_t lookup_end(uint64_t end)
+{
+	uint64_t mine = m2m_now_ms() + LOOKUP_MS;
+
+	return end && end < mine ? end : mine;
+}
+
+int pol_quarantine_enter(const struct m2m_config *cfg, uint64_t end, char *missed, size_t mlen,
+			 struct m2m_err *err)
 {
 	struct net_kept k;
-	char *body = make_body(cfg, missed, mlen);
+	char *body = make_body(cfg, lookup_end(end), missed, mlen);
 	int rc;
 
 	if (!body)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "quarantine: out of memory");
 	rc = net_kept_apply(kept(cfg, &k), "", body, err);
+	free(body);
+	return rc;
+}
+
+int pol_quarantine_refresh(const struct m2m_config *cfg, uint64_t end, bool *changed,
+			   struct m2m_err *err)
+{
+	struct net_kept_record r;
+	struct net_kept k;
+	char missed[256], *body;
+	int rc = M2M_OK;
+
+	*changed = false;
+	body = make_body(cfg, lookup_end(end), missed, sizeof(missed));
+	if (!body)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "quarantine: out of memory");
+	/* only a complete lookup replaces the rules: one that missed a name would drop it */
+	if (!missed[0] && net_kept_load(kept(cfg, &k), &r)) {
+		if (strcmp(r.body, body) != 0) {
+			rc = net_kept_apply(&k, "", body, err);
+			*changed = rc == M2M_OK;
+		}
+		net_kept_record_free(&r);
+	}
 	free(body);
 	return rc;
 }
@@ -240,14 +301,20 @@ int pol_quarantine_restore(const struct m2m_config *cfg, struct m2m_err *err)
 {
 	struct net_kept_record r;
 	struct net_kept k;
-	char missed[256];
+	char missed[256], *body;
 	int rc;
 
-	/* the same rules once more, no name looked up; no record: made anew */
-	if (!net_kept_load(kept(cfg, &k), &r))
-		return pol_quarantine_enter(cfg, missed, sizeof(missed), err);
-	rc = net_kept_apply(&k, "", r.body, err);
-	net_kept_record_free(&r);
+	/* the same rules once more; no record: the addresses written as such, no lookup */
+	if (net_kept_load(kept(cfg, &k), &r)) {
+		rc = net_kept_apply(&k, "", r.body, err);
+		net_kept_record_free(&r);
+		return rc;
+	}
+	body = make_body(cfg, 0, missed, sizeof(missed));
+	if (!body)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "quarantine: out of memory");
+	rc = net_kept_apply(&k, "", body, err);
+	free(body);
 	return rc;
 }
 

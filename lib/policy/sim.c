@@ -188,12 +188,7 @@ struct sim_bus {
 /* text from the bus (an error's name and message) into out: printable ASCII, '?' for anything else */
 static const char *shown(const char *s, char *out, size_t outlen)
 {
-	size_t i = 0;
-
-	for (; s && s[i] && i + 1 < outlen; i++)
-		out[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e ? '?' : s[i];
-	out[i] = 0;
-	return out;
+	return m2m_printable(out, outlen, s, s ? strlen(s) : 0);
 }
 
 static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)

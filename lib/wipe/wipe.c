@@ -325,9 +325,9 @@ static void dm(struct wipe *w)
  * The state directory, but for the audit log, the locks held now and a
  * quarantine in force (a device wiped because it was stolen stays cut off).
  */
-static const char *const kept[] = { "policy-audit", "policy-audit.1", "policy-audit.bad",
-				    "policy.lock", "policy-state", "policy-quarantine-rules",
+static const char *const kept[] = { "policy.lock", "policy-state", "policy-quarantine-rules",
 				    LOCK_NAME, NULL };
+#define KEPT_PREFIX "policy-audit" /* the log, the file before, those set aside */
 static struct wipe *tree_wipe;
 static size_t tree_root_len;
 
@@ -338,10 +338,15 @@ static int tree_entry(const char *path, const struct stat *sb, int flag, struct 
 
 	if (ftw->level == 0)
 		return 0;
-	if (ftw->level == 1)
+	if (ftw->level == 1) {
+		const char *name = path + tree_root_len + 1;
+
+		if (strncmp(name, KEPT_PREFIX, strlen(KEPT_PREFIX)) == 0)
+			return 0;
 		for (const char *const *k = kept; *k; k++)
-			if (strcmp(path + tree_root_len + 1, *k) == 0)
+			if (strcmp(name, *k) == 0)
 				return 0;
+	}
 	m2m_err_clear(&e);
 	if (flag == FTW_DP) {
 		rc = rmdir(path) < 0 ? m2m_err_set(&e, M2M_ERR_FAILURE, "%s", strerror(errno)) : M2M_OK;

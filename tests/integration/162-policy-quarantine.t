@@ -30,8 +30,8 @@ DMS=$LAB_INNER_IP   # the management server (dm.server): behind the tunnel, or i
 in_gw ip addr add $BLOCKED/32 dev lo
 in_gw ip addr add $ALLOWED/32 dev lo
 
-config() {   # config [ACTION]: the lab's profile and a policy: section
-	lab_dev_config pos top="dm:
+config() {   # config [ACTION]: a profile whose gateway is a name that does not resolve, the lab's, a policy: section
+	lab_dev_config other gateway=gw.invalid + pos top="dm:
   server: coap://$DMS:5683
   security: nosec
 policy:
@@ -64,6 +64,10 @@ pol check
 is_rc 20 "check with the case open: exit 20 (quarantined)"
 like "$M2M_OUT" "QUARANTINED since .*: tamper: the case is open" "  it says why"
 ok "  the quarantine table is in place" table
+like "$M2M_ERR" "not resolved in time, not let through: gw.invalid" \
+	"  the gateway name that did not resolve is said"
+like "$(in_dev nft list table inet m2m_quarantine)" "ip daddr $LAB_GW_IP udp dport \{ 500, 4500 \} accept" \
+	"  the gateway given as an address is let through (IKE) all the same"
 
 lab_cap_start q dev "$LAB_IF_A"
 is "$(pings $BLOCKED)" 0 "a destination not let through gets no answer"
@@ -72,8 +76,16 @@ is "$(pings $ALLOWED)" 3 "quarantine.allow ($ALLOWED) passes"
 is "$(pings $DMS)" 3 "the management server (dm.server, $DMS) passes"
 gw_in=$(in_gw ping -n -q -c 3 -i 0.2 -W 1 "$LAB_DEV_IP" 2>/dev/null | sed -nE 's/.* ([0-9]+) received.*/\1/p')
 is "$gw_in" 0 "nothing but the allowed gets in (the gateway pings the device: no answer)"
+# the link's upkeep is no way out: a datagram from the DHCP client port to an address that
+# is not the broadcast one (RFC 2131 4.1: requests are broadcast)
+in_dev "$LAB_PY" -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 68))
+for i in range(3):
+    try: s.sendto(b"exfil", (sys.argv[1], 67))
+    except OSError: pass' "$BLOCKED"
 lab_cap_stop q
-is "$(lab_cap_count q "dst host $BLOCKED")" 0 "0 packets to $BLOCKED on the outer link"
+is "$(lab_cap_count q "dst host $BLOCKED")" 0 "0 packets to $BLOCKED on the outer link (DHCP's ports included)"
 is "$(lab_cap_count q "dst host $LAB_GW_IP and icmp")" 0 "0 ICMP packets to the gateway on the outer link"
 cmp_ok "$(lab_cap_count q "dst host $ALLOWED")" -ge 3 "the allowed packets did go out"
 
@@ -184,10 +196,54 @@ is_rc 17 "a record changed: audit exit 17"
 like "$M2M_ERR" "line 4 \(record 4\): does not follow record 3" "  at the record after the change"
 pol check
 is_rc 0 "the next check goes on"
-ok "  the broken log is set aside" test -s "$STATE/policy-audit.bad"
+ok "  the broken log is set aside" eval 'test -s "$(ls "$STATE"/policy-audit.bad-* | head -n1)"'
 pol audit
 is_rc 0 "  a new log is whole"
 like "$(audit_events)" "^log-broken:-" "  and begins by saying the old one was broken"
+
+# ---- a tamper input with nothing in it is no verdict
+: > "$CASE"
+pol check --json
+is "$(jget policies.tamper.verdict <<< "$M2M_OUT")" unknown "an empty tamper input: unknown, not shut"
+printf '1\r\n' > "$CASE"
+pol check --json
+is "$(jget policies.tamper.verdict <<< "$M2M_OUT")" broken "'1' with CR LF: the case is open"
+pol release --reason "test: CR LF"
+echo 0 > "$CASE"
+pol check
+
+# ---- a record taken off the start of the log (it holds more than one now)
+"$LAB_PY" - "$STATE/policy-audit" <<'EOF2'
+import sys
+p = sys.argv[1]
+lines = open(p).read().splitlines(True)
+open(p, "w").write("".join(lines[1:]))
+EOF2
+pol audit
+is_rc 17 "the first record taken off the log: audit exit 17"
+like "$M2M_ERR" "records were removed at its start" "  it says so"
+pol status --json
+is "$(jget audit.intact <<< "$M2M_OUT")" false "  status: the chain is not intact"
+pol check
+pol audit
+is_rc 0 "  the next check sets it aside and begins a new one"
+
+# ---- a quarantine outlives a policy: section taken out
+echo 1 > "$CASE"
+pol check
+is_rc 20 "quarantined again"
+lab_dev_config pos
+in_dev nft flush ruleset
+pol check
+is_rc 20 "the policy: section taken out: check still exit 20"
+ok "  and the flushed rules are back" table
+pol release --reason "test: section out"
+is_rc 0 "  release works without the section"
+nok "  the table is gone" table
+pol check
+is_rc 3 "  nothing in force, no section: exit 3"
+config
+echo 0 > "$CASE"
 
 # ---- an action of log
 config log

@@ -156,6 +156,22 @@ note "ModemManager stalled: exit $M2M_RC after $M2M_MS ms"
 is_rc 0 "a ModemManager that never answers: exit 0 (only logged)"
 is "$(jget policies.sim.result <<< "$M2M_OUT")" timeout "  sim: timeout"
 cmp_ok "$M2M_MS" -le $((2000 + 100 + SLACK)) "  returned within --timeout 2 + 100 ms (+ $SLACK ms load slack)"
+is "$(jget policies.location.verdict <<< "$M2M_OUT")" holds \
+	"  gpsd still had its share of the time: the location holds"
 lab_mm_mock SetStall b false
+
+# ---- a check stopped while it waits decides nothing
+lab_gps_peer silent
+config gpsd="127.0.0.1:$LAB_GPS_PEER_PORT" no_fix=quarantine
+before=$("$POL" -c "$M2M_CONFIG_FILE" audit --json | jget records | "$LAB_PY" -c 'import json,sys; print(len(json.load(sys.stdin)))')
+ip netns exec "$NS_DEV" "$POL" -c "$M2M_CONFIG_FILE" check --timeout 5 > "$LAB/log/stopped.out" 2>&1 &
+checker=$!
+sleep 0.7
+kill -TERM "$checker"
+wait "$checker"
+is "$?" 5 "SIGTERM while gpsd is silent: exit 5"
+nok "  not quarantined (a stop is no missing fix)" lab_nft_table m2m_quarantine
+after=$("$POL" -c "$M2M_CONFIG_FILE" audit --json | jget records | "$LAB_PY" -c 'import json,sys; print(len(json.load(sys.stdin)))')
+is "$after" "$before" "  nothing written to the audit log"
 
 done_testing

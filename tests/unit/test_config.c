@@ -320,7 +320,7 @@ static void test_err_unknown_key(void **state)
 {
 	parse_err("version: 1\ncolour: blue\n",
 		  "m2m.yaml:2:1: unknown key 'colour'; expected one of version, device, charon, "
-		  "state_dir, vpn, dm, update, pki");
+		  "state_dir, vpn, dm, update, policy, pki");
 	parse_err_with("      retry: {network: {min: 1s, maximum: 2s}}\n",
 		       "m2m.yaml:15:34: vpn.profiles.pos.retry.network: unknown key 'maximum'; "
 		       "expected one of min, max");
@@ -344,7 +344,7 @@ static void test_err_typo(void **state)
 	/* transposed letters count once */
 	parse_err("version: 1\ndevcie: {}\n",
 		  "m2m.yaml:2:1: unknown key 'devcie' (did you mean 'device'?); expected one of "
-		  "version, device, charon, state_dir, vpn, dm, update, pki");
+		  "version, device, charon, state_dir, vpn, dm, update, policy, pki");
 	parse_err_with("      faill_closed: true\n",
 		       "m2m.yaml:15:7: vpn.profiles.pos: unknown key 'faill_closed' (did you mean "
 		       "'fail_closed'?); expected one of gateway, remote_id, local_id, auth, ca, "
@@ -397,7 +397,7 @@ static void test_err_wrong_type(void **state)
 		  "identity (a string)");
 	parse_err("version: 1\n? [a]\n: b\n",
 		  "m2m.yaml:2:3: got a list as a key; expected a plain key: version, device, "
-		  "charon, state_dir, vpn, dm, update, pki");
+		  "charon, state_dir, vpn, dm, update, policy, pki");
 	parse_err("- version: 1\n",
 		  "m2m.yaml:1:1: got a list; expected a mapping with version: 1 and the sections "
 		  "of m2m.yaml(5)");
@@ -1038,7 +1038,7 @@ static void test_limits(void **state)
 	/* a hostile key: control characters escaped, cut short */
 	parse_err("version: 1\n\"\\e[31m\\nlong-long-long-long-long-long-long-long-long-long-long\": 1\n",
 		  "m2m.yaml:2:1: unknown key '\\x1b[31m\\x0along-long-long-long-long-long-long-long-"
-		  "lo...'; expected one of version, device, charon, state_dir, vpn, dm, update, pki");
+		  "lo...'; expected one of version, device, charon, state_dir, vpn, dm, update, policy, pki");
 	assert_int_equal(m2m_config_parse("a\nb.yaml", "", 0, &cfg, &err), M2M_ERR_CONFIG);
 	assert_string_equal(err.msg,
 			    "a\\x0ab.yaml:1:1: version: missing (the file is empty); expected version: 1");

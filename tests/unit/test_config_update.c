@@ -265,7 +265,7 @@ static void test_errors(void **state)
 	/* a section name near update */
 	parse_err(BASE, "updates:\n  trust: /ca.pem\n",
 		  "m2m.yaml:16:1: unknown key 'updates' (did you mean 'update'?); expected one of "
-		  "version, device, charon, state_dir, vpn, dm, update, pki");
+		  "version, device, charon, state_dir, vpn, dm, update, policy, pki");
 }
 
 int main(void)

@@ -253,12 +253,13 @@ static void test_audit_removed(void **state)
 	remove_line(1);
 	assert_int_equal(pol_audit_read(&st, &b, NULL, NULL, &err), M2M_ERR_INTEGRITY);
 	assert_non_null(strstr(err.msg, "line 2 (record 3): does not follow record 1"));
-	/* the first record removed: the chain starts at record 2, as after a rotation */
+	/* the first record removed: the log begins neither with record 1 nor with a rotation */
 	m2m_state_remove(&st, POL_AUDIT_NAME, NULL);
 	three(&st, &a);
 	remove_line(0);
-	assert_int_equal(pol_audit_read(&st, &b, NULL, NULL, &err), M2M_OK);
-	assert_int_equal(b.seq, 3);
+	assert_int_equal(pol_audit_read(&st, &b, NULL, NULL, &err), M2M_ERR_INTEGRITY);
+	assert_string_equal(err.msg, "audit log: policy-audit, line 1 (record 2): the log does not begin "
+				     "with its first record or a rotation: records were removed at its start");
 	m2m_state_close(&st);
 }
 
@@ -312,19 +313,28 @@ static void test_audit_rotate(void **state)
 		n++;
 		assert_true(n < 10000);
 	}
+	/* n records asked for, and the one that began the second file */
 	assert_int_equal(pol_audit_read(&st, &b, collect, &s, &err), M2M_OK);
-	assert_int_equal(s.n, n);
-	assert_int_equal(b.seq, n);
-	/* two files more: the oldest goes, the chain starts after it */
+	assert_int_equal(s.n, n + 1);
+	assert_int_equal(b.seq, n + 1);
+	assert_int_equal(a.seq, n + 1);
+	/* two files more: the oldest goes; the log begins with the record that began a file */
 	for (unsigned i = 0; i < 2 * n; i++)
 		assert_int_equal(pol_audit_append(&st, &a, 3000, "holds", "sim", detail, &err), M2M_OK);
 	memset(&s, 0, sizeof(s));
 	assert_int_equal(pol_audit_read(&st, &b, collect, &s, &err), M2M_OK);
-	assert_int_equal(b.seq, 3 * n);
-	/* the second file began with the record that found the first one full */
-	assert_int_equal(s.first, n);
-	assert_int_equal(s.last, 3 * n);
-	assert_int_equal(s.n, 3 * n - s.first + 1);
+	assert_string_equal(s.events[0], "rotated");
+	assert_true(s.first >= n);
+	assert_int_equal(s.last, a.seq);
+	assert_int_equal(b.seq, a.seq);
+	assert_int_equal(s.n, s.last - s.first + 1);
+	/* the file before removed: the log begins at the rotation, as after the next one */
+	assert_int_equal(m2m_state_remove(&st, POL_AUDIT_NAME ".1", &err), M2M_OK);
+	assert_int_equal(pol_audit_read(&st, &b, NULL, NULL, &err), M2M_OK);
+	/* but the rotation's own record taken off the start is seen */
+	remove_line(0);
+	assert_int_equal(pol_audit_read(&st, &b, NULL, NULL, &err), M2M_ERR_INTEGRITY);
+	assert_non_null(strstr(err.msg, "records were removed at its start"));
 	m2m_state_close(&st);
 }
 

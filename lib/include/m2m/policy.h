@@ -51,7 +51,8 @@ struct m2m_policy_status {
 	int64_t checked;           /* unix seconds of the last check; 0: none yet */
 	struct m2m_policy_look location, sim, tamper;
 	char bound_iccid[24];      /* the SIM the device is bound to; "" if none yet */
-	unsigned audit_records;    /* records in the audit log */
+	bool audit_intact;         /* the audit log's chain was read whole */
+	unsigned audit_records;    /* records in the audit log (seq of the last one) */
 	char audit_head[65];       /* SHA-256 (hex) of its last record; "" if empty */
 };
 
@@ -92,7 +93,7 @@ struct m2m_policy_audit_record {
 	int64_t time;       /* unix seconds */
 	const char *event;  /* "broken", "holds", "unknown", "quarantine", "restored",
 			       "release", "sim-bound", "boot", "log-broken",
-			       "wipe" */
+			       "wipe", "rotated" */
 	const char *policy; /* "location", "sim", "tamper", or "" */
 	const char *detail; /* for people */
 	const char *hash;   /* SHA-256 (hex) of the record's text */

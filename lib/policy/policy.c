@@ -607,11 +607,11 @@ int m2m_policy_audit(const struct m2m_config *cfg, m2m_policy_audit_fn fn, void 
 	return rc;
 }
 
-int pol_audit_event(const struct m2m_config *cfg, const char *event, const char *detail, char *head,
-		    struct m2m_err *err)
+int pol_audit_event(const struct m2m_config *cfg, const char *event, const char *detail,
+		    unsigned wait_ms, char *head, struct m2m_err *err)
 {
 	struct run r;
-	int rc = run_open(&r, cfg, 5000, err);
+	int rc = run_open(&r, cfg, (int)wait_ms, err);
 
 	if (rc)
 		return rc;

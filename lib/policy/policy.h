@@ -11,11 +11,11 @@
 
 /*
  * Append one record to the device's audit log (event: "wipe"; detail one
- * line, control characters made harmless), under the policy lock (waited for
- * at most 5 s: BUSY). head (may be NULL, 65 bytes) gets the log's new head.
+ * line, made printable ASCII), under the policy lock (waited for at most
+ * wait_ms: BUSY). head (may be NULL, 65 bytes) gets the log's new head.
  * INTEGRITY if the log's chain is broken: nothing is appended to it then.
  */
-int pol_audit_event(const struct m2m_config *cfg, const char *event, const char *detail, char *head,
-		    struct m2m_err *err);
+int pol_audit_event(const struct m2m_config *cfg, const char *event, const char *detail,
+		    unsigned wait_ms, char *head, struct m2m_err *err);
 
 #endif

@@ -41,6 +41,11 @@ struct wipe {
 	char failed[192];        /* what failed, for the last record */
 	char *done[MAX_PATHS];   /* files already dealt with (one shared by two profiles) */
 	size_t ndone;
+	const char *keep[MAX_PATHS]; /* secrets a key not destroyed still needs (its PIN) */
+	size_t nkeep;
+	bool forget_failed;      /* charon may still hold something: its records stay */
+	bool quarantined;        /* a quarantine is in force: its state and record stay */
+	dev_t root_dev;          /* the state directory's file system */
 };
 
 static void say(struct wipe *w, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -138,43 +143,47 @@ static void sync_dir(const char *path)
 }
 
 /*
- * A file, as the configuration names it: its target (a symbolic link is
- * followed, then removed too) unlinked, its blocks overwritten through the
- * descriptor still open, flushed. remove (may be NULL) unlinks it instead (a
- * key store's own removal, which reads it first).
+ * A file, as the configuration names it: unlinked, then its blocks
+ * overwritten through the descriptor still open, flushed. remove (may be
+ * NULL) unlinks it instead (a key store's own removal, which reads it first).
+ * A symbolic link is not followed (its target may be anything): the link goes
+ * and the target, left, is a failure that names it. A file with other hard
+ * links is only unlinked: its blocks are another name's too.
  */
 static int destroy_file(const char *path, int (*remove)(const char *path, struct m2m_err *err),
 			struct m2m_err *err)
 {
 	char target[PATH_MAX];
 	struct stat sb;
+	ssize_t n;
 	int fd, rc;
 
 	if (lstat(path, &sb) < 0)
 		return m2m_err_set(err, errno == ENOENT ? M2M_ERR_NOT_FOUND : M2M_ERR_FAILURE, "%s: %s",
 				   path, strerror(errno));
-	if (!realpath(path, target)) {
-		/* a dangling link: nothing behind it, the link goes */
-		if (S_ISLNK(sb.st_mode) && unlink(path) == 0)
-			return M2M_OK;
-		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", path, strerror(errno));
+	if (S_ISLNK(sb.st_mode)) {
+		n = readlink(path, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = '\0';
+		if (unlink(path) < 0)
+			return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", path, strerror(errno));
+		sync_dir(path);
+		return m2m_err_set(err, M2M_ERR_FAILURE,
+				   "a symbolic link: the link removed, what it named (%s) left", target);
 	}
-	fd = open(target, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (!S_ISREG(sb.st_mode))
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: not a regular file: left", path);
+	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", target, strerror(errno));
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", path, strerror(errno));
 	if (remove)
 		rc = remove(path, err);
 	else
-		rc = unlink(target) < 0 ? m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", target,
-						       strerror(errno)) : M2M_OK;
-	if (!rc)
+		rc = unlink(path) < 0 ? m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", path,
+						     strerror(errno)) : M2M_OK;
+	if (!rc && sb.st_nlink == 1)
 		rc = overwrite(fd, err);
 	close(fd);
-	if (!rc && strcmp(path, target) != 0 && unlink(path) < 0 && errno != ENOENT)
-		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", path, strerror(errno));
-	sync_dir(target);
-	if (strcmp(path, target) != 0)
-		sync_dir(path);
+	sync_dir(path);
 	return rc;
 }
 
@@ -188,6 +197,13 @@ static void file(struct wipe *w, const char *what, const char *path)
 		return;
 	m2m_err_clear(&e);
 	snprintf(label, sizeof(label), "%s %s", what, path);
+	for (size_t i = 0; i < w->nkeep; i++)
+		if (strcmp(w->keep[i], path) == 0) {
+			rc = m2m_err_set(&e, M2M_ERR_FAILURE,
+					 "kept: a key not destroyed needs it; the next wipe takes both");
+			outcome(w, label, rc, &e);
+			return;
+		}
 	rc = destroy_file(path, NULL, &e);
 	outcome(w, label, rc, &e);
 }
@@ -213,6 +229,8 @@ static void key(struct wipe *w, const char *what, const struct m2m_key_ref *ref)
 	int rc;
 
 	m2m_err_clear(&e);
+	/* a TPM or token that does not answer holds each key for a bounded time */
+	m2m_keystore_set_deadline(m2m_now_ms() + M2M_KEYSTORE_DEFAULT_MS);
 	switch (ref->store) {
 	case M2M_KEYSTORE_FILE:
 		file(w, what, ref->path);
@@ -245,6 +263,9 @@ static void key(struct wipe *w, const char *what, const struct m2m_key_ref *ref)
 		return;
 	}
 	outcome(w, label, rc, &e);
+	if (rc && rc != M2M_ERR_NOT_FOUND && ref->pin.source == M2M_SECRET_FILE && ref->pin.path &&
+	    w->nkeep < MAX_PATHS)
+		w->keep[w->nkeep++] = ref->pin.path;
 }
 
 /* What charon holds of the profiles: their SAs, connections and credentials. */
@@ -263,39 +284,18 @@ static void charon(struct wipe *w)
 		m2m_err_clear(&e);
 		rc = m2m_vpn_forget(vpn, w->cfg->profiles[i].name, DOWN_MS, &e);
 		/* not counted: charon does not say whether it held anything */
-		if (rc)
+		if (rc) {
 			outcome(w, label, rc, &e);
-		else
+			w->forget_failed = true;
+		} else {
 			say(w, 6, "wipe: %s: unloaded", label);
+		}
 		rc = M2M_OK;
 	}
 	m2m_vpn_close(vpn);
 }
 
-static void profiles(struct wipe *w)
-{
-	for (size_t i = 0; i < w->cfg->n_profiles; i++) {
-		const struct m2m_vpn_profile *p = &w->cfg->profiles[i];
-		const struct m2m_enroll_config *en = m2m_config_enroll(w->cfg, p);
-		struct m2m_key_ref ref;
-		char prev[PATH_MAX];
-
-		/* the key before its PIN: a token needs the PIN to destroy the key */
-		if (m2m_key_ref_from_profile(p, &ref, NULL) == M2M_OK)
-			key(w, "key", &ref);
-		file(w, "certificate", p->cert);
-		/* the one a renewal replaced, while it waits for its proof */
-		if (p->cert && snprintf(prev, sizeof(prev), "%s%s", p->cert, M2M_CERT_PREV_SUFFIX) <
-				       (int)sizeof(prev) && access(prev, F_OK) == 0)
-			file(w, "certificate", prev);
-		secret(w, "PIN", &p->pin);
-		secret(w, "EAP password", &p->password);
-		if (en)
-			secret(w, "CA secret", &en->secret);
-	}
-}
-
-static void dm(struct wipe *w)
+static void dm_key(struct wipe *w)
 {
 	const struct m2m_dm_config *d = &w->cfg->dm;
 	struct m2m_key_ref ref = { .pin = d->key_pin };
@@ -316,20 +316,70 @@ static void dm(struct wipe *w)
 	} else {
 		file(w, "management key", d->key);
 	}
+}
+
+/* Every key first: a token needs its PIN to destroy one, and two keys may share a PIN. */
+static void keys(struct wipe *w)
+{
+	for (size_t i = 0; i < w->cfg->n_profiles; i++) {
+		struct m2m_key_ref ref;
+
+		if (m2m_key_ref_from_profile(&w->cfg->profiles[i], &ref, NULL) == M2M_OK)
+			key(w, "key", &ref);
+	}
+	dm_key(w);
+}
+
+/* Then the certificates and the secrets, but for a PIN a key not destroyed still needs. */
+static void files(struct wipe *w)
+{
+	const struct m2m_dm_config *d = &w->cfg->dm;
+
+	for (size_t i = 0; i < w->cfg->n_profiles; i++) {
+		const struct m2m_vpn_profile *p = &w->cfg->profiles[i];
+		const struct m2m_enroll_config *en = m2m_config_enroll(w->cfg, p);
+		char prev[PATH_MAX];
+
+		file(w, "certificate", p->cert);
+		/* the one a renewal replaced, while it waits for its proof */
+		if (p->cert && snprintf(prev, sizeof(prev), "%s%s", p->cert, M2M_CERT_PREV_SUFFIX) <
+				       (int)sizeof(prev) && access(prev, F_OK) == 0)
+			file(w, "certificate", prev);
+		secret(w, "PIN", &p->pin);
+		secret(w, "EAP password", &p->password);
+		if (en)
+			secret(w, "CA secret", &en->secret);
+	}
+	if (!d->enabled)
+		return;
 	file(w, "management certificate", d->cert);
 	secret(w, "management pre-shared key", &d->psk_key);
 	secret(w, "management key PIN", &d->key_pin);
 }
 
 /*
- * The state directory, but for the audit log, the locks held now and a
- * quarantine in force (a device wiped because it was stolen stays cut off).
+ * The state directory, but for the audit log, the locks (a running watch or
+ * check holds one) and a quarantine in force (a device wiped because it was
+ * stolen stays cut off); and what says what charon holds of a profile while
+ * taking it out of charon failed, so that the next wipe can.
  */
-static const char *const kept[] = { "policy.lock", "policy-state", "policy-quarantine-rules",
-				    LOCK_NAME, NULL };
 #define KEPT_PREFIX "policy-audit" /* the log, the file before, those set aside */
 static struct wipe *tree_wipe;
 static size_t tree_root_len;
+
+static bool kept(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(name, KEPT_PREFIX, strlen(KEPT_PREFIX)) == 0 ||
+	    (n > 5 && strcmp(name + n - 5, ".lock") == 0))
+		return true;
+	if (tree_wipe->quarantined &&
+	    (strcmp(name, "policy-state") == 0 || strcmp(name, "policy-quarantine-rules") == 0))
+		return true;
+	return tree_wipe->forget_failed && strncmp(name, "vpn-", 4) == 0 && n > 7 &&
+	       strcmp(name + n - 7, ".loaded") == 0;
+}
 
 static int tree_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -338,40 +388,61 @@ static int tree_entry(const char *path, const struct stat *sb, int flag, struct 
 
 	if (ftw->level == 0)
 		return 0;
-	if (ftw->level == 1) {
-		const char *name = path + tree_root_len + 1;
-
-		if (strncmp(name, KEPT_PREFIX, strlen(KEPT_PREFIX)) == 0)
-			return 0;
-		for (const char *const *k = kept; *k; k++)
-			if (strcmp(name, *k) == 0)
-				return 0;
-	}
+	if (ftw->level == 1 && kept(path + tree_root_len + 1))
+		return 0;
 	m2m_err_clear(&e);
 	if (flag == FTW_DP) {
+		/* a file system mounted here: its files went, its mount point stays */
+		if (sb->st_dev != tree_wipe->root_dev)
+			return 0;
 		rc = rmdir(path) < 0 ? m2m_err_set(&e, M2M_ERR_FAILURE, "%s", strerror(errno)) : M2M_OK;
 		if (rc)
 			outcome(tree_wipe, path, rc, &e);
 		return 0;
 	}
-	rc = S_ISREG(sb->st_mode) ? destroy_file(path, NULL, &e)
-				  : (unlink(path) < 0 ? m2m_err_set(&e, M2M_ERR_FAILURE, "%s", strerror(errno))
-						      : M2M_OK);
+	if (flag == FTW_DNR || flag == FTW_NS) {
+		rc = m2m_err_set(&e, M2M_ERR_FAILURE, "cannot be read");
+	} else if (S_ISREG(sb->st_mode)) {
+		rc = destroy_file(path, NULL, &e);
+		/* a link inside the state directory is ours: what it names is not */
+		if (rc == M2M_ERR_FAILURE && strstr(e.msg, "a symbolic link"))
+			rc = M2M_OK;
+	} else {
+		rc = unlink(path) < 0 ? m2m_err_set(&e, M2M_ERR_FAILURE, "%s", strerror(errno)) : M2M_OK;
+	}
 	outcome(tree_wipe, path, rc, &e);
 	return 0;
 }
 
 static void state_dir(struct wipe *w, const struct m2m_state *st)
 {
+	char root[PATH_MAX];
+	struct stat sb;
+	struct m2m_err e;
+
+	m2m_err_clear(&e);
+	/* a state directory reached through a link is wiped where it is */
+	if (!realpath(st->path, root) || stat(root, &sb) < 0) {
+		m2m_err_set(&e, M2M_ERR_FAILURE, "%s", strerror(errno));
+		outcome(w, st->path, M2M_ERR_FAILURE, &e);
+		return;
+	}
+	w->root_dev = sb.st_dev;
 	tree_wipe = w;
-	tree_root_len = strlen(st->path);
-	nftw(st->path, tree_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	tree_root_len = strlen(root);
+	nftw(root, tree_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* a check holds the policy lock for its bound at most: the audit records wait that long */
+static unsigned audit_wait(const struct m2m_config *cfg)
+{
+	return (cfg->policy ? cfg->policy->timeout_ms : 30000) + 5000;
 }
 
 int m2m_wipe(const struct m2m_config *cfg, const char *reason, m2m_log_fn log, void *log_ctx,
 	     struct m2m_wipe_result *res, struct m2m_err *err)
 {
-	struct wipe w = { cfg, log, log_ctx, res, M2M_OK, err, "", { NULL }, 0 };
+	struct wipe w = { .cfg = cfg, .log = log, .log_ctx = log_ctx, .res = res, .err = err };
 	struct m2m_state st;
 	struct m2m_err aerr;
 	char detail[256];
@@ -383,8 +454,6 @@ int m2m_wipe(const struct m2m_config *cfg, const char *reason, m2m_log_fn log, v
 		return m2m_err_set(err, M2M_ERR_USAGE, "a wipe needs a reason for the audit log");
 	memset(res, 0, sizeof(*res));
 	res->version = M2M_WIPE_RESULT_VERSION;
-	/* a TPM or token that does not answer holds each key for a bounded time */
-	m2m_keystore_set_deadline(m2m_now_ms() + M2M_KEYSTORE_DEFAULT_MS);
 	rc = m2m_state_open(&st, cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR, err);
 	if (!rc)
 		rc = m2m_state_lock(&st, LOCK_NAME, 0, &lock, err);
@@ -394,19 +463,24 @@ int m2m_wipe(const struct m2m_config *cfg, const char *reason, m2m_log_fn log, v
 		m2m_state_close(&st);
 		return rc;
 	}
-	/* the record first: a wipe that cannot say it began still goes on, and says so */
-	m2m_err_clear(&aerr);
+	/* nothing is destroyed unless the audit log says first that it begins, who and why */
 	snprintf(detail, sizeof(detail), "begins, by uid %u: %s", (unsigned)getuid(), reason);
-	if (pol_audit_event(cfg, "wipe", detail, NULL, &aerr))
-		outcome(&w, "the audit log's first record", aerr.rc, &aerr);
+	rc = pol_audit_event(cfg, "wipe", detail, audit_wait(cfg), NULL, err);
+	if (rc) {
+		m2m_err_prefix(err, "wipe not begun: its first audit record");
+		m2m_state_unlock(lock);
+		m2m_state_close(&st);
+		return rc;
+	}
+	w.quarantined = m2m_state_exists(&st, "policy-quarantine-rules");
 	charon(&w);
-	profiles(&w);
-	dm(&w);
+	keys(&w);
+	files(&w);
 	state_dir(&w, &st);
 	snprintf(detail, sizeof(detail), "ends: %u destroyed, %u not there, %u failed%s%s",
 		 res->destroyed, res->gone, res->failed, w.failed[0] ? ": " : "", w.failed);
 	m2m_err_clear(&aerr);
-	if (pol_audit_event(cfg, "wipe", detail, res->audit_head, &aerr))
+	if (pol_audit_event(cfg, "wipe", detail, audit_wait(cfg), res->audit_head, &aerr))
 		outcome(&w, "the audit log's last record", aerr.rc, &aerr);
 	m2m_state_unlock(lock);
 	m2m_state_close(&st);

@@ -49,8 +49,12 @@ m2mcert csr --store pkcs11 --module "$M" --token "$LAB_P11_TOKEN" --id 01 --pin-
 	--subject CN=dev-hsm.lab --san dev-hsm.lab -o "$W/hsm.csr"
 lab_keys_issue "$W/hsm.csr" dev-hsm dev-hsm.lab && cp "$LAB/pki/dev-hsm.pem" "$W/hsm.pem"
 (umask 077; cp "$LAB_DEV_KEY" "$W/file.key"; cp "$LAB_DEV_CERT" "$W/file.pem"
- head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$W/dm.psk")
-ln -s "$W/file.key" "$W/file-link.key"
+ head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$W/dm.psk.real"
+ echo "tpm-auth" > "$W/tpm.auth")
+# the management PSK is named through a symbolic link: the link goes, what it names is left
+ln -s "$W/dm.psk.real" "$W/dm.psk"
+# a file with another hard link outside the device's files: unlinked, never overwritten
+ln "$W/file.pem" "$LAB/outside-hardlink.pem"
 echo 0 > "$W/case"
 profile() {   # profile NAME LOCAL_ID AUTH-LINES...
 	local name=$1 lid=$2 l
@@ -75,10 +79,10 @@ profile() {   # profile NAME LOCAL_ID AUTH-LINES...
 	echo "vpn:"
 	echo "  profiles:"
 	profile tpm dev-tpm.lab "method: tpm" "cert: $W/tpm.pem" "tcti: \"$LAB_TPM_TCTI\"" \
-		"handle: $LAB_TPM_HANDLE"
+		"handle: $LAB_TPM_HANDLE" "pin: {file: $W/tpm.auth}"
 	profile hsm dev-hsm.lab "method: pkcs11" "module: $M" "token: $LAB_P11_TOKEN" "id: \"01\"" \
 		"pin: {file: $W/p11.pin}" "cert: $W/hsm.pem"
-	profile file dev1.lab "method: cert" "cert: $W/file.pem" "key: $W/file-link.key"
+	profile file dev1.lab "method: cert" "cert: $W/file.pem" "key: $W/file.key"
 	echo "dm:"
 	echo "  server: coaps://127.0.0.1:5684"
 	echo "  security: psk"
@@ -92,8 +96,6 @@ M2M_CONFIG_FILE=$W/m2m.yaml
 
 m2m up file --timeout 20
 is_rc 0 "the file profile comes up"
-m2m up tpm --timeout 20
-is_rc 0 "the TPM profile comes up"
 pol check
 is_rc 0 "a policy check (the state and the audit log have something)"
 is "$(persistent)" 1 "the TPM holds the key"
@@ -112,20 +114,25 @@ is "$(persistent)" 1 "  the TPM key is still there"
 lab_tpm_stop_rm
 pol wipe --reason "store 0042 closed" --yes
 is_rc 16 "wipe with the TPM unreachable: exit 16 (device)"
-like "$M2M_OUT" "^wipe INCOMPLETE: [0-9]+ destroyed, [0-9]+ not there, 1 failed; audit log head [0-9a-f]{64}$" \
-	"  it says INCOMPLETE and how many"
+like "$M2M_OUT" "^wipe INCOMPLETE: [0-9]+ destroyed, [0-9]+ not there, 3 failed; audit log head [0-9a-f]{64}$" \
+	"  it says INCOMPLETE and how many (the TPM key, its auth value kept for it, the link)"
 like "$M2M_ERR" "key in the TPM \(handle $LAB_TPM_HANDLE\): NOT destroyed" "  it names what was not destroyed"
+like "$M2M_ERR" "PIN $W/tpm.auth: NOT destroyed: kept: a key not destroyed needs it" \
+	"  the TPM key's auth value is kept for the next wipe"
+like "$M2M_ERR" "pre-shared key $W/dm.psk: NOT destroyed: a symbolic link: the link removed, what it named \($W/dm.psk.real\) left" \
+	"  a secret named through a link: the link goes, what it names is left and said"
+ok "  what the link named is left" test -s "$W/dm.psk.real"
 nok "  the key file is gone" test -e "$W/file.key"
-nok "  and the link that named it" test -L "$W/file-link.key"
+ok "  the hard link outside is left" test -s "$LAB/outside-hardlink.pem"
+ok "  and not overwritten" grep -q "BEGIN CERTIFICATE" "$LAB/outside-hardlink.pem"
 nok "  the certificates are gone" test -e "$W/file.pem" -o -e "$W/tpm.pem" -o -e "$W/hsm.pem"
 nok "  the token's PIN file is gone" test -e "$W/p11.pin"
-nok "  the management PSK is gone" test -e "$W/dm.psk"
+nok "  the link to the management PSK is gone" test -L "$W/dm.psk"
 is "$(p11_keys)" 0 "  the token's key is destroyed"
 is "$(lab_swanctl dev --list-conns 2>/dev/null | grep -c m2m-)" 0 "  charon holds no connection of the device"
 is "$(lab_swanctl dev --list-sas 2>/dev/null | grep -c m2m-)" 0 "  and no SA"
-left=$(cd "$STATE" && ls -A | sort | tr '\n' ' ')
-is "$left" "policy-audit policy-state policy.lock wipe.lock " \
-	"  the state directory keeps only the audit log, the policy state and the locks"
+left=$(cd "$STATE" && ls -A | grep -v '^policy-audit' | grep -v '\.lock$' | tr '\n' ' ')
+is "$left" "" "  the state directory keeps only the audit log and the locks"
 lab_tpm_start_rm
 is "$(persistent)" 1 "the TPM key outlived the first wipe"
 pol wipe --reason "store 0042 closed: the TPM again" --yes
@@ -133,16 +140,31 @@ is_rc 0 "the second wipe, with the TPM back: exit 0"
 like "$M2M_OUT" "^wiped: [1-9][0-9]* destroyed, [1-9][0-9]* not there, 0 failed" \
 	"  the TPM key destroyed, what the first took not there, nothing failed"
 is "$(persistent)" 0 "  the TPM key is evicted"
+nok "  and its auth value, kept for it, is gone" test -e "$W/tpm.auth"
 
 # ---- the audit log
 "$POL" -c "$M2M_CONFIG_FILE" audit > "$W/audit.txt"
 ok "the audit chain is whole" "$POL" -c "$M2M_CONFIG_FILE" audit -q
 like "$(grep -c ' wipe ' "$W/audit.txt")" "^4$" "four wipe records (two begins, two ends)"
 like "$(cat "$W/audit.txt")" "wipe +- +begins, by uid 0: store 0042 closed" "  who and why"
-like "$(cat "$W/audit.txt")" "wipe +- +ends: [0-9]+ destroyed, [0-9]+ not there, 1 failed: key in the TPM" \
+like "$(cat "$W/audit.txt")" "wipe +- +ends: [0-9]+ destroyed, [0-9]+ not there, 3 failed: key in the TPM" \
 	"  the first one's end names what failed"
 like "$(tail -n 1 "$W/audit.txt")" "wipe +- +ends: [0-9]+ destroyed, [0-9]+ not there, 0 failed$" \
 	"  the last one's end: nothing failed"
+
+# ---- nothing is destroyed unless the audit log can say the wipe begins
+echo "again" > "$W/p11.pin"
+chmod 600 "$W/p11.pin"
+sed -i 's/^  tamper: {input: .*}$/  timeout: 1s\n  tamper: {input: $W\/case}/' "$M2M_CONFIG_FILE"
+# flock -o: the lock is flock's own, so killing it lets the lock go
+ip netns exec "$NS_DEV" flock -o "$STATE/policy.lock" sleep 10 &
+holder=$!
+sleep 0.3
+pol wipe --reason "while a check holds the log" --yes
+is_rc 11 "a check holds the audit log past its bound: exit 11 (busy)"
+like "$M2M_ERR" "wipe not begun: its first audit record" "  it says the wipe did not begin"
+ok "  nothing destroyed" test -s "$W/p11.pin"
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
 
 # ---- the device is wiped
 m2m up file --timeout 10

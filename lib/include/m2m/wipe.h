@@ -34,7 +34,10 @@ struct m2m_wipe_result {
 /*
  * Wipe the device as above; reason (required, one line) goes to the audit
  * log with the caller's uid, and log (may be NULL) hears each thing
- * destroyed or not. Everything is tried, whatever fails: M2M_OK if nothing
+ * destroyed or not. Nothing is destroyed unless that first record is written
+ * (BUSY while a policy check holds the log past its bound). Every key goes
+ * before any secret file; a PIN whose key failed is kept for the next wipe.
+ * A symbolic link is not followed (the link goes, its target is a failure). Everything is tried, whatever fails: M2M_OK if nothing
  * failed, else the class of the first failure (DEVICE: a TPM or token not
  * there, CREDENTIAL: a token's PIN refused, PIN_LOCKOUT, FAILURE) with its
  * message, and res says how many. A second wipe finds nothing and is M2M_OK.

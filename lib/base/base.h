@@ -62,6 +62,18 @@ struct addrinfo;
 int m2m_resolve(const char *host, const char *port, const struct addrinfo *hints,
 		unsigned timeout_ms, volatile const int *stop, struct addrinfo **out,
 		struct m2m_err *err);
+/*
+ * Wait for events on fd until end_ms (m2m_now_ms() clock) or *stop (may be
+ * NULL; looked at every 100 ms): 1 ready (or an error the next call says),
+ * 0 out of time or stopped.
+ */
+int m2m_wait_fd(int fd, short events, uint64_t end_ms, volatile const int *stop);
+/*
+ * A connection to the first of res's addresses that takes one, non-blocking,
+ * within end_ms or until *stop: the socket (non-blocking, close-on-exec), or
+ * -1 with *why 0 (out of time or stopped) or the errno of the last try.
+ */
+int m2m_connect_any(const struct addrinfo *res, uint64_t end_ms, volatile const int *stop, int *why);
 /* The limit of a lookup whose caller has none of its own: glibc's two tries of one server. */
 #define M2M_RESOLVE_MS 10000
 

@@ -126,19 +126,7 @@ static bool split_url(struct cmp_io *io, const char *url)
 /* wait for ev on fd until the deadline: 1 ready, 0 timed out or stopped */
 static int wait_fd(struct cmp_io *io, int fd, short ev)
 {
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = ev };
-		unsigned left = left_ms(io->r);
-		int n;
-
-		if (stopped(io->r) || left == 0)
-			return 0;
-		n = poll(&pfd, 1, (int)(left < SLICE_MS ? left : SLICE_MS));
-		if (n > 0)
-			return 1;
-		if (n < 0 && errno != EINTR)
-			return 1; /* the next read or write says what is wrong */
-	}
+	return m2m_wait_fd(fd, ev, io->r->deadline_ms, io->r->stop);
 }
 
 static int connect_to(struct cmp_io *io)
@@ -155,34 +143,13 @@ static int connect_to(struct cmp_io *io)
 		io_fail(io, left_ms(io->r) ? lerr.rc : M2M_ERR_TIMEOUT, "the CA's server: %s", lerr.msg);
 		return -1;
 	}
-	for (struct addrinfo *a = res; a; a = a->ai_next) {
-		socklen_t sl = sizeof(last);
-
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-		if (fd < 0) {
-			last = errno;
-			continue;
-		}
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-			break;
-		last = errno;
-		if (last == EINPROGRESS) {
-			if (!wait_fd(io, fd, POLLOUT)) {
-				close(fd);
-				freeaddrinfo(res);
-				io_timeout(io, "connecting");
-				return -1;
-			}
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &last, &sl) == 0 && last == 0)
-				break;
-		}
-		close(fd);
-		fd = -1;
-	}
+	fd = m2m_connect_any(res, io->r->deadline_ms, io->r->stop, &last);
 	freeaddrinfo(res);
-	if (fd < 0)
+	if (fd < 0 && !last)
+		io_timeout(io, "connecting");
+	else if (fd < 0)
 		io_fail(io, M2M_ERR_UNREACHABLE, "the CA's server %s:%s: %s", io->host, io->port,
-			strerror(last ? last : ECONNREFUSED));
+			strerror(last));
 	return fd;
 }
 

@@ -254,19 +254,7 @@ static int timed_out(struct gpsd_conn *c, const char *what)
 /* wait for ev on fd until the deadline: 1 ready, 0 timed out or stopped */
 static int wait_fd(const struct gpsd_conn *c, int fd, short ev)
 {
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = ev };
-		unsigned left = left_ms(c);
-		int n;
-
-		if (stopped(c) || left == 0)
-			return 0;
-		n = poll(&pfd, 1, (int)(left < SLICE_MS ? left : SLICE_MS));
-		if (n > 0)
-			return 1;
-		if (n < 0 && errno != EINTR)
-			return 1; /* the next read or write says what is wrong */
-	}
+	return m2m_wait_fd(fd, ev, c->deadline, c->stop);
 }
 
 /* a connected non-blocking socket into *fdp */
@@ -284,33 +272,12 @@ static int connect_to(struct gpsd_conn *c, int *fdp)
 			return timed_out(c, "looking up its name");
 		return m2m_err_set(c->err, M2M_ERR_DAEMON, "gpsd at %s: %s", c->where, lerr.msg);
 	}
-	for (struct addrinfo *a = res; a; a = a->ai_next) {
-		socklen_t sl = sizeof(last);
-
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-		if (fd < 0) {
-			last = errno;
-			continue;
-		}
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-			break;
-		last = errno;
-		if (last == EINPROGRESS) {
-			if (!wait_fd(c, fd, POLLOUT)) {
-				close(fd);
-				freeaddrinfo(res);
-				return timed_out(c, "connecting");
-			}
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &last, &sl) == 0 && last == 0)
-				break;
-		}
-		close(fd);
-		fd = -1;
-	}
+	fd = m2m_connect_any(res, c->deadline, c->stop, &last);
 	freeaddrinfo(res);
+	if (fd < 0 && !last)
+		return timed_out(c, "connecting");
 	if (fd < 0)
-		return m2m_err_set(c->err, M2M_ERR_DAEMON, "gpsd at %s: %s", c->where,
-				   strerror(last ? last : ECONNREFUSED));
+		return m2m_err_set(c->err, M2M_ERR_DAEMON, "gpsd at %s: %s", c->where, strerror(last));
 	*fdp = fd;
 	return M2M_OK;
 }

@@ -71,11 +71,11 @@ static void audit(struct run *r, const char *event, const char *policy, const ch
 }
 
 /*
- * The state directory, the lock and the audit log's head. A log whose chain
- * is broken is set aside (policy-audit.bad) and a new one begins with a
- * record that says so: the policies are enforced either way.
+ * The state directory, the lock (waited for lock_ms; < 0: none, a reader)
+ * and the audit log's head. Under the lock, a log whose chain is broken is
+ * set aside (policy-audit.bad-TIME, and the file before it) and a new one
+ * begins with a record that says so: the policies are enforced either way.
  */
-/* lock_ms: how long to wait for the policy lock; < 0: no lock (a reader) */
 static int run_open(struct run *r, const struct m2m_config *cfg, int lock_ms, struct m2m_err *err)
 {
 	struct m2m_err aerr;

@@ -81,9 +81,13 @@ static void outcome(struct wipe *w, const char *what, int rc, const struct m2m_e
 				m2m_err_prefix(w->err, "wipe: %s", what);
 			}
 		}
-		if (strlen(w->failed) + strlen(what) + 3 < sizeof(w->failed))
+		/* named while there is room; then that there are more */
+		if (strlen(w->failed) + strlen(what) + 8 < sizeof(w->failed))
 			snprintf(w->failed + strlen(w->failed), sizeof(w->failed) - strlen(w->failed),
 				 "%s%s", w->failed[0] ? ", " : "", what);
+		else if (!strstr(w->failed, ", ..."))
+			snprintf(w->failed + strlen(w->failed), sizeof(w->failed) - strlen(w->failed),
+				 ", ...");
 	}
 }
 
@@ -455,8 +459,9 @@ int m2m_wipe(const struct m2m_config *cfg, const char *reason, m2m_log_fn log, v
 	memset(res, 0, sizeof(*res));
 	res->version = M2M_WIPE_RESULT_VERSION;
 	rc = m2m_state_open(&st, cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR, err);
-	if (!rc)
-		rc = m2m_state_lock(&st, LOCK_NAME, 0, &lock, err);
+	if (rc)
+		return rc;
+	rc = m2m_state_lock(&st, LOCK_NAME, 0, &lock, err);
 	if (rc) {
 		if (rc == M2M_ERR_BUSY)
 			m2m_err_set(err, rc, "another wipe is running");

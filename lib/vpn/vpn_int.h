@@ -73,6 +73,16 @@ void vpn_creds_free(struct vpn_creds *c);
 
 /* The state directory (state.c). */
 const char *vpn_state_dir(const struct m2m_config *cfg);
+/* The profile named, or NULL with NOT_FOUND said (vpn.c). */
+const struct m2m_vpn_profile *vpn_find_profile(const struct m2m_vpn *vpn, const char *name,
+					       struct m2m_err *err);
+/*
+ * The profile's SAs as charon lists them into st (down until charon says
+ * more), taking the sweep and the registrations the caller needs along in
+ * the same round trip (control_log: an initiate comes next) (vpn.c).
+ */
+int vpn_query_sas(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, struct m2m_vpn_status *st,
+		  int timeout_ms, bool control_log, struct m2m_err *err);
 /* The profile's lock, shared by "up", "down" and the supervisor; waits up to wait_ms. */
 int vpn_profile_lock(const struct m2m_config *cfg, const char *profile, unsigned wait_ms, int *fd,
 		     struct m2m_err *err);

@@ -101,7 +101,8 @@ int m2m_write_atomic(const char *path, const void *data, size_t len, unsigned mo
 	const char *p = data;
 	int fd;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+	/* the thread's id: unique among live threads, so two threads never share it (state.c) */
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)gettid()) >= (int)sizeof(tmp))
 		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: path too long", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)

@@ -167,7 +167,14 @@ int m2m_state_write(const struct m2m_state *st, const char *name, const void *da
 
 	if (rc)
 		return rc;
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", name, (long)getpid());
+	/*
+	 * The thread's id, not the process's: a thread id is unique among the
+	 * threads alive on the machine, and two threads of one process writing
+	 * the same name (watch's helper and its main loop both keep the guard's
+	 * record) would otherwise share one temporary file, and the second
+	 * rename would find it gone.
+	 */
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", name, (long)gettid());
 	fd = openat(st->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return m2m_err_set(err, m2m_state_errno_rc(errno), "%s/%s: %s", st->path, tmp,

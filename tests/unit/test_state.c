@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -210,6 +211,57 @@ static void test_write_killed(void **state)
 		assert_true(!memcmp(buf, a, len) || !memcmp(buf, b, len));
 		free(buf);
 	}
+	m2m_state_close(&st);
+}
+
+/* Two threads of one process keep one record (watch's helper and main loop do). */
+struct writer {
+	struct m2m_state *st;
+	char c;
+	int failed;
+	char msg[256];
+};
+
+static void *writer_run(void *arg)
+{
+	struct writer *w = arg;
+	char data[512];
+	struct m2m_err err;
+
+	memset(data, w->c, sizeof(data));
+	for (int i = 0; i < 300; i++) {
+		if (m2m_state_write(w->st, "shared", data, sizeof(data), &err) != M2M_OK) {
+			if (!w->failed++)
+				snprintf(w->msg, sizeof(w->msg), "%s", err.msg);
+		}
+	}
+	return NULL;
+}
+
+static void test_write_threads(void **state)
+{
+	struct m2m_state st;
+	struct m2m_err err;
+	struct writer w[2] = { { &st, 'a', 0, "" }, { &st, 'b', 0, "" } };
+	pthread_t t[2];
+	char *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(m2m_state_open(&st, sdir, &err), M2M_OK);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, writer_run, &w[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 2; i++)
+		if (w[i].failed)
+			fail_msg("%d of 300 writes failed: %s", w[i].failed, w[i].msg);
+	assert_int_equal(m2m_state_read(&st, "shared", 1024, NULL, NULL, &buf, &len, &err), M2M_OK);
+	assert_int_equal(len, 512);
+	assert_true(buf[0] == 'a' || buf[0] == 'b');
+	for (size_t i = 1; i < len; i++)
+		assert_int_equal(buf[i], buf[0]);
+	free(buf);
 	m2m_state_close(&st);
 }
 
@@ -467,6 +519,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_existing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_killed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_remove, setup, teardown),
 		cmocka_unit_test(test_crc32),

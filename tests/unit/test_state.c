@@ -219,7 +219,7 @@ struct writer {
 	struct m2m_state *st;
 	char c;
 	int failed;
-	char msg[256];
+	char msg[512];
 };
 
 static void *writer_run(void *arg)

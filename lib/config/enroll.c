@@ -12,16 +12,20 @@
 
 /*
  * http://host[:port]/path: CMP over HTTP (RFC 6712), whose messages carry
- * their own protection. No user part, query or fragment: a CA's path is
- * plain, and a "user:password@" would be a secret in the file's text.
+ * their own protection; https:// the same inside TLS. No user part, query or
+ * fragment: a CA's path is plain, and a "user:password@" would be a secret
+ * in the file's text.
  */
 static const char *check_url(const char *s, char *hint, size_t len)
 {
 	const char *h, *end;
 
-	if (strncmp(s, "http://", 7) != 0)
-		return strncmp(s, "https://", 8) == 0 ? "https is not supported yet" : "not an http:// URL";
-	h = s + 7;
+	if (strncmp(s, "http://", 7) == 0)
+		h = s + 7;
+	else if (strncmp(s, "https://", 8) == 0)
+		h = s + 8;
+	else
+		return "not an http:// or https:// URL";
 	if (*h == '\0' || *h == '/' || *h == ':')
 		return "no host";
 	if (strpbrk(h, "@?#"))
@@ -52,7 +56,7 @@ static const char *check_url(const char *s, char *hint, size_t len)
 		if (port == 0)
 			return "port 0";
 	} else if (h != end) {
-		return "not an http:// URL";
+		return "not an http:// or https:// URL";
 	}
 	return NULL;
 }
@@ -62,15 +66,17 @@ static const char *check_dn(const char *s, char *hint, size_t len)
 	return strchr(s, '=') ? NULL : "not a distinguished name";
 }
 
-static const struct cfg_vtype T_URL = { "URL", "http://host[:port]/path of the CA's CMP server",
+static const struct cfg_vtype T_URL = { "URL", "http(s)://host[:port]/path of the CA's CMP server",
 					check_url, false };
 static const struct cfg_vtype T_TRUST = { "path", "a PEM file of the CA's trust anchors", NULL, true };
+static const struct cfg_vtype T_TLS_CA = { "path", "a PEM file of the CA certificates of the server's TLS certificate",
+					   NULL, true };
 static const struct cfg_vtype T_DN = { "name", "a distinguished name such as CN=dev1,O=ACME",
 				       check_dn, false };
 
-enum { E_SERVER, E_TRUST, E_RECIPIENT, E_REFERENCE, E_SECRET, E_SUBJECT, E_SAN, E_TIMEOUT, E_N };
+enum { E_SERVER, E_TRUST, E_RECIPIENT, E_REFERENCE, E_SECRET, E_SUBJECT, E_SAN, E_TIMEOUT, E_TLS_CA, E_N };
 static const char *const enroll_keys[] = {
-	"server", "trust", "recipient", "reference", "secret", "subject", "san", "timeout", NULL
+	"server", "trust", "recipient", "reference", "secret", "subject", "san", "timeout", "tls_ca", NULL
 };
 
 static int enroll_key(struct cfg_ctx *c, int k, const struct cfg_node *key, const struct cfg_node *v,
@@ -95,6 +101,8 @@ static int enroll_key(struct cfg_ctx *c, int k, const struct cfg_node *key, cons
 		return cfg_get_list(c, v, &cfg_vt_text, &e->sans);
 	case E_TIMEOUT:
 		return cfg_get_duration(c, v, true, &e->timeout_ms);
+	case E_TLS_CA:
+		return cfg_get_str(c, v, &T_TLS_CA, &e->tls_ca);
 	}
 	return M2M_OK;
 }
@@ -105,6 +113,7 @@ void cfg_enroll_free(struct m2m_enroll_config *e)
 		return;
 	free(e->server);
 	free(e->trust);
+	free(e->tls_ca);
 	free(e->recipient);
 	free(e->reference);
 	free(e->secret.path);
@@ -134,9 +143,13 @@ int cfg_enroll_parse(struct cfg_ctx *c, const struct cfg_node *key, const struct
 	if (rc)
 		return rc;
 	if (!seen[E_SERVER])
-		return cfg_missing(c, key, "server", "the http:// URL of the CA's CMP server");
+		return cfg_missing(c, key, "server", "the http:// or https:// URL of the CA's CMP server");
 	if (!seen[E_TRUST])
 		return cfg_missing(c, key, "trust", "a PEM file of the CA's trust anchors");
+	/* a CA file for TLS where there is none would be a setting that does nothing */
+	if (seen[E_TLS_CA] && strncmp(e->server, "https://", 8) != 0)
+		return cfg_fail(c, seen[E_TLS_CA], "tls_ca is for an https:// server; server is %s",
+				 e->server);
 	/* the two halves of MAC protection come together (RFC 9483 4.1.5) */
 	if (seen[E_REFERENCE] && !seen[E_SECRET])
 		return cfg_missing(c, key, "secret",

@@ -157,6 +157,7 @@ static int run_begin(struct run *r, const struct m2m_config *cfg, const char *pr
 		return rc;
 	r->cmp.server = r->e->server;
 	r->cmp.trust = r->e->trust;
+	r->cmp.tls_ca = r->e->tls_ca;
 	r->cmp.recipient = r->e->recipient;
 	r->cmp.key = r->pkey;
 	r->cmp.reason = -1;

@@ -34,7 +34,8 @@ struct cmp_io {
 	const struct pki_cmp *r;
 	struct m2m_err *err;       /* the first failure of ours (transport, our check of the answer) */
 	bool failed;
-	char host[256], port[8], path[512], hosthdr[272];
+	char host[256], port[8], path[512], hosthdr[272], who[300];
+	bool tls;                  /* https:// */
 	X509_STORE *trust;         /* for the issued certificate */
 	bool rejected;             /* we refused the issued certificate (in the certConf) ... */
 	struct m2m_err verdict;    /* ... and why: it goes to the caller, the certConf to the CA */
@@ -82,9 +83,10 @@ static bool split_url(struct cmp_io *io, const char *url)
 	const char *h, *end, *hend, *p;
 	size_t n;
 
-	if (strncmp(url, "http://", 7) != 0)
+	io->tls = strncmp(url, "https://", 8) == 0;
+	if (!io->tls && strncmp(url, "http://", 7) != 0)
 		return false;
-	h = url + 7;
+	h = url + (io->tls ? 8 : 7);
 	end = h + strcspn(h, "/");
 	if (*h == '[') {
 		hend = memchr(h, ']', (size_t)(end - h));
@@ -111,7 +113,7 @@ static bool split_url(struct cmp_io *io, const char *url)
 		memcpy(io->port, p + 1, n);
 		io->port[n] = '\0';
 	} else if (p == end) {
-		strcpy(io->port, "80");
+		strcpy(io->port, io->tls ? "443" : "80");
 	} else {
 		return false;
 	}
@@ -120,6 +122,7 @@ static bool split_url(struct cmp_io *io, const char *url)
 	strcpy(io->path, *end ? end : "/");
 	/* Host: as the URL has it (RFC 9110 7.2) */
 	snprintf(io->hosthdr, sizeof(io->hosthdr), "%.*s", (int)(end - h), h);
+	snprintf(io->who, sizeof(io->who), "the CA's server %s:%s", io->host, io->port);
 	return true;
 }
 
@@ -218,7 +221,22 @@ static OSSL_CMP_MSG *transfer(OSSL_CMP_CTX *ctx, const OSSL_CMP_MSG *req)
 	fd = connect_to(io);
 	if (fd < 0)
 		return NULL;
-	bio = BIO_new_socket(fd, BIO_CLOSE);
+	if (io->tls) {
+		struct m2m_err terr;
+
+		m2m_err_clear(&terr);
+		bio = pki_tls_connect(fd, io->host, io->r->tls_ca, io->who, io->r->deadline_ms,
+				      io->r->stop, &terr);
+		if (!bio) {
+			if (terr.rc == M2M_ERR_TIMEOUT)
+				io_timeout(io, "the TLS handshake");
+			else
+				io_fail(io, terr.rc, "%s", terr.msg);
+			return NULL;
+		}
+	} else {
+		bio = BIO_new_socket(fd, BIO_CLOSE);
+	}
 	if (!bio) {
 		close(fd);
 		io_fail(io, M2M_ERR_FAILURE, "out of memory");
@@ -577,7 +595,7 @@ int pki_cmp_run(enum pki_cmp_op op, const struct pki_cmp *r, char **pem, struct 
 	if (pem)
 		*pem = NULL;
 	if (!r->transfer && !split_url(&io, r->server))
-		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: not an http://host[:port]/path URL",
+		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: not an http(s)://host[:port]/path URL",
 				   r->server);
 	if (r->transfer)
 		snprintf(io.host, sizeof(io.host), "test"), strcpy(io.port, "0");

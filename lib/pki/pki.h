@@ -44,7 +44,8 @@ enum pki_cmp_op {
 #define PKI_CMP_MAX_ANSWER (256u * 1024u)
 
 struct pki_cmp {
-	const char *server;        /* http://host[:port]/path */
+	const char *server;        /* http://host[:port]/path or https:// */
+	const char *tls_ca;        /* https: PEM file the server's TLS certificate chains to; NULL: the system's */
 	const char *trust;         /* PEM file: trust anchors of signed answers and of the new certificate */
 	const char *recipient;     /* the CA's DN, or NULL */
 	const char *reference;     /* MAC protection (PBM): the reference value; NULL: signed */

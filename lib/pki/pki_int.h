@@ -19,4 +19,18 @@ X509 *pki_read_cert(const char *path, struct m2m_err *err);
 /* The facts of x that show and doctor print */
 void pki_fill_info(X509 *x, struct m2m_cert_info *ci);
 
+/*
+ * TLS (1.2 or later) over fd, a connected non-blocking socket that this
+ * takes over (closed on failure): the handshake within deadline_ms or until
+ * *stop, the server's certificate checked against the CA certificates of
+ * the PEM file ca (NULL: the system's) and against host, a DNS name or an
+ * address. The BIO to read and write (non-blocking, as fd), or NULL and err:
+ * TIMEOUT, CLOCK (a certificate out of its dates against our clock),
+ * AUTH_REMOTE (it does not verify or names another host), UNREACHABLE (the
+ * connection broke), PROTOCOL (not a TLS server, no common version or
+ * cipher), CONFIG (ca cannot be read). who names the server in the line.
+ */
+BIO *pki_tls_connect(int fd, const char *host, const char *ca, const char *who, uint64_t deadline_ms,
+		     volatile const int *stop, struct m2m_err *err);
+
 #endif

@@ -55,6 +55,8 @@
 #                                      garbage, status500; LAB_CMP_URL points at it.
 #   lab_cmp_silent / lab_cmp_dribble / lab_cmp_garbage / lab_cmp_http500   the same
 #   lab_cmp_free_port                  a TCP port nothing listens on in the gateway namespace
+#   lab_cmp_tls_cert NAME [FROM TO [CA [SAN...]]]   a TLS server certificate for the next
+#   lab_cmp_tls_up [NAME]              lighttpd terminating TLS before the mock; LAB_CMP_TLS_URL
 #   lab_cmp_enroll_yaml [KEY=VALUE...] the profile's enroll: section, for lab_dev_config's extra=
 #   lab_cmp_config PROFILE KEYFILE CERTFILE [KEY=VALUE...]   lab_dev_config of one profile
 #                                      with a file key and that enroll: section
@@ -213,16 +215,64 @@ lab_cmp_free_port() {
 	done
 }
 
+# lab_cmp_tls_cert NAME [FROM TO [CA [SAN...]]]: a TLS server certificate $LAB/pki/NAME.pem
+# (key NAME.key) for lab_cmp_tls_up: CA (default ca, the lab CA), valid FROM..TO (`date -d`
+# offsets, default '-1 hour' '+20 days'), serverAuth, subject alternative names SAN...
+# (default the gateway's address 10.99.0.1 and ca.lab)
+lab_cmp_tls_cert() {
+	local name=$1 from=${2:--1 hour} to=${3:-+20 days} ca=${4:-ca} san args=()
+	shift $(($# < 4 ? $# : 4))
+	[ $# -gt 0 ] || set -- "$LAB_GW_IP" ca.lab
+	for san in "$@"; do args+=(--san "$san"); done
+	_lab_key "$name" && _lab_pki_run --issue --in "$LAB/pki/$name.key" --type ecdsa \
+		--cacert "$LAB/pki/$ca.pem" --cakey "$LAB/pki/$ca.key" \
+		--dn "C=XX, O=m2m test lab, CN=$1" "${args[@]}" --flag serverAuth \
+		--dateform %Y%m%d%H%M%S --not-before "$(_lab_date "$from")" --not-after "$(_lab_date "$to")" \
+		--outform pem > "$LAB/pki/$name.pem" ||
+		lab_die "TLS certificate $name: $(tail -n 2 "$LAB/log/pki.err")"
+}
+
+# lab_cmp_tls_up [NAME]: lighttpd in the gateway namespace on 10.99.0.1 (a free port)
+# terminating TLS with the certificate $LAB/pki/NAME.pem (default cmp-tls, made by
+# lab_cmp_tls_cert if missing) and passing every request to the running mock (mod_proxy),
+# recorded as "cmptls". Exports LAB_CMP_TLS_URL=https://10.99.0.1:PORT/pkix/ and
+# LAB_CMP_TLS_PORT; a restart with another certificate keeps the port.
+lab_cmp_tls_up() {
+	local name=${1:-cmp-tls} d=$LAB/cmp/tls port
+	[ -f "$LAB/pki/$name.pem" ] || lab_cmp_tls_cert "$name"
+	[ -n "${LAB_CMP_PORT:-}" ] || lab_die "lab_cmp_tls_up: start the mock first (lab_cmp_up)"
+	lab_stop cmptls TERM 3 > /dev/null 2>&1
+	port=${LAB_CMP_TLS_PORT:-$(lab_cmp_free_port)}
+	mkdir -p "$d/www"
+	cat > "$d/lighttpd.conf" <<EOF
+server.modules = ("mod_openssl", "mod_proxy")
+server.document-root = "$d/www"
+server.bind = "$LAB_GW_IP"
+server.port = $port
+server.errorlog = "$LAB/log/cmptls.errorlog"
+ssl.engine = "enable"
+ssl.pemfile = "$LAB/pki/$name.pem"
+ssl.privkey = "$LAB/pki/$name.key"
+proxy.server = ("" => (("host" => "$LAB_GW_IP", "port" => $LAB_CMP_PORT)))
+EOF
+	lab_bg cmptls --ns gw lighttpd -D -f "$d/lighttpd.conf"
+	wait_until 5 eval "in_gw ss -Hltn 'sport = :$port' | grep -q ." ||
+		lab_die "lighttpd (TLS before the CMP mock) did not start: $(tail -n 3 "$LAB/log/cmptls.err" "$LAB/log/cmptls.errorlog" 2>/dev/null)"
+	LAB_CMP_TLS_PORT=$port LAB_CMP_TLS_URL=https://$LAB_GW_IP:$port/pkix/
+	export LAB_CMP_TLS_PORT LAB_CMP_TLS_URL
+	lab_log "TLS front of the CMP mock on $LAB_CMP_TLS_URL ($name)"
+}
+
 # lab_cmp_enroll_yaml [KEY=VALUE...]: the enroll: section of a profile (for lab_dev_config
 # PROFILE extra="$(lab_cmp_enroll_yaml ...)"). Keys (defaults in brackets):
 #   server [$LAB_CMP_URL]  trust [$LAB_CMP_TRUST]  recipient [CN=CMP Mock Server]
 #   reference [1234]  secret_file [$LAB_CMP_SECRET_FILE]  (reference or secret_file empty:
 #   no PBM, requests are signed with the profile's certificate)  subject [CN=dev1.lab]
-#   san [dev1.lab] (comma list)  timeout [10s] (empty: not written)
+#   san [dev1.lab] (comma list)  timeout [10s] (empty: not written)  tls_ca [not written]
 lab_cmp_enroll_yaml() {
 	local -A e=([server]=$LAB_CMP_URL [trust]=$LAB_CMP_TRUST [recipient]=$LAB_CMP_RECIPIENT
 		[reference]=$LAB_CMP_REF [secret_file]=$LAB_CMP_SECRET_FILE [subject]=CN=dev1.lab
-		[san]=dev1.lab [timeout]=10s)
+		[san]=dev1.lab [timeout]=10s [tls_ca]=)
 	local kv k
 	for kv in "$@"; do
 		k=${kv%%=*}
@@ -240,6 +290,7 @@ lab_cmp_enroll_yaml() {
 	[ -n "${e[subject]}" ] && echo "  subject: \"${e[subject]}\""
 	[ -n "${e[san]}" ] && echo "  san: $(_lab_yaml_list "${e[san]}")"
 	[ -n "${e[timeout]}" ] && echo "  timeout: ${e[timeout]}"
+	[ -n "${e[tls_ca]}" ] && echo "  tls_ca: ${e[tls_ca]}"
 	return 0
 }
 

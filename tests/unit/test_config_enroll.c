@@ -125,6 +125,23 @@ static void test_all_keys(void **state)
 	assert_string_equal(e->sans[1], "10.0.0.1");
 	assert_null(e->sans[2]);
 	assert_int_equal(e->timeout_ms, 2500);
+	assert_null(e->tls_ca);
+	m2m_config_free(cfg);
+}
+
+static void test_https(void **state)
+{
+	struct m2m_config *cfg = parse_ok("      enroll:\n"
+					  "        server: https://ca.example:8443/.well-known/cmp\n"
+					  "        trust: /etc/pki/cmp.pem\n"
+					  "        tls_ca: tls-ca.pem\n");
+	const struct m2m_enroll_config *e = m2m_config_enroll(cfg, m2m_config_profile(cfg, "pos"));
+
+	(void)state;
+	assert_non_null(e);
+	assert_string_equal(e->server, "https://ca.example:8443/.well-known/cmp");
+	/* relative to the configuration's directory, as every path */
+	assert_string_equal(e->tls_ca, "/etc/m2m/tls-ca.pem");
 	m2m_config_free(cfg);
 }
 
@@ -134,25 +151,27 @@ static void test_all_keys(void **state)
 static void test_errors(void **state)
 {
 	parse_err(EN TRUST,
-		  "m2m.yaml:18:7: vpn.profiles.pos.enroll.server: missing; expected the http:// URL of the CA's CMP server");
+		  "m2m.yaml:18:7: vpn.profiles.pos.enroll.server: missing; expected the http:// or https:// URL of the CA's CMP server");
 	parse_err(EN "        server: http://ca/\n",
 		  "m2m.yaml:18:7: vpn.profiles.pos.enroll.trust: missing; expected a PEM file of the CA's trust anchors");
-	parse_err(EN "        server: https://ca/\n" TRUST,
-		  "m2m.yaml:19:17: vpn.profiles.pos.enroll.server: invalid URL 'https://ca/' (https is not supported yet); expected http://host[:port]/path of the CA's CMP server");
+	parse_err(EN "        server: https://ca:x/\n" TRUST,
+		  "m2m.yaml:19:17: vpn.profiles.pos.enroll.server: invalid URL 'https://ca:x/' (a port that is not a number); expected http(s)://host[:port]/path of the CA's CMP server");
+	parse_err(EN "        server: http://ca/\n" TRUST "        tls_ca: ca.pem\n",
+		  "m2m.yaml:21:9: vpn.profiles.pos.enroll: tls_ca is for an https:// server; server is http://ca/");
 	parse_err(EN "        server: ftp://ca/\n" TRUST,
-		  "m2m.yaml:19:17: vpn.profiles.pos.enroll.server: invalid URL 'ftp://ca/' (not an http:// URL); expected http://host[:port]/path of the CA's CMP server");
+		  "m2m.yaml:19:17: vpn.profiles.pos.enroll.server: invalid URL 'ftp://ca/' (not an http:// or https:// URL); expected http(s)://host[:port]/path of the CA's CMP server");
 	parse_err(EN "        server: http://user:pw@ca/\n" TRUST,
-		  "m2m.yaml:19:17: vpn.profiles.pos.enroll.server: invalid URL 'http://user:pw@ca/' (a user, query or fragment is not allowed); expected http://host[:port]/path of the CA's CMP server");
+		  "m2m.yaml:19:17: vpn.profiles.pos.enroll.server: invalid URL 'http://user:pw@ca/' (a user, query or fragment is not allowed); expected http(s)://host[:port]/path of the CA's CMP server");
 	parse_err(EN "        server: http://ca:0/\n" TRUST,
-		  "m2m.yaml:19:17: vpn.profiles.pos.enroll.server: invalid URL 'http://ca:0/' (port 0); expected http://host[:port]/path of the CA's CMP server");
+		  "m2m.yaml:19:17: vpn.profiles.pos.enroll.server: invalid URL 'http://ca:0/' (port 0); expected http(s)://host[:port]/path of the CA's CMP server");
 	parse_err(EN "        server: http://ca:65536/\n" TRUST,
-		  "m2m.yaml:19:17: vpn.profiles.pos.enroll.server: invalid URL 'http://ca:65536/' (a port above 65535); expected http://host[:port]/path of the CA's CMP server");
+		  "m2m.yaml:19:17: vpn.profiles.pos.enroll.server: invalid URL 'http://ca:65536/' (a port above 65535); expected http(s)://host[:port]/path of the CA's CMP server");
 	parse_err(EN "        server: http://ca:x/\n" TRUST,
-		  "m2m.yaml:19:17: vpn.profiles.pos.enroll.server: invalid URL 'http://ca:x/' (a port that is not a number); expected http://host[:port]/path of the CA's CMP server");
+		  "m2m.yaml:19:17: vpn.profiles.pos.enroll.server: invalid URL 'http://ca:x/' (a port that is not a number); expected http(s)://host[:port]/path of the CA's CMP server");
 	parse_err(EN "        server: http:///x\n" TRUST,
-		  "m2m.yaml:19:17: vpn.profiles.pos.enroll.server: invalid URL 'http:///x' (no host); expected http://host[:port]/path of the CA's CMP server");
+		  "m2m.yaml:19:17: vpn.profiles.pos.enroll.server: invalid URL 'http:///x' (no host); expected http(s)://host[:port]/path of the CA's CMP server");
 	parse_err(EN "        server: http://[fd00::1/\n" TRUST,
-		  "m2m.yaml:19:17: vpn.profiles.pos.enroll.server: invalid URL 'http://[fd00::1/' (an IPv6 address without ]); expected http://host[:port]/path of the CA's CMP server");
+		  "m2m.yaml:19:17: vpn.profiles.pos.enroll.server: invalid URL 'http://[fd00::1/' (an IPv6 address without ]); expected http(s)://host[:port]/path of the CA's CMP server");
 	parse_err(EN "        server: http://ca/\n" TRUST "        reference: \"1\"\n",
 		  "m2m.yaml:18:7: vpn.profiles.pos.enroll.secret: missing; expected where the shared secret that goes with reference comes from");
 	parse_err(EN "        server: http://ca/\n" TRUST "        secret: {file: s}\n",
@@ -162,7 +181,7 @@ static void test_errors(void **state)
 	parse_err(EN "        server: http://ca/\n" TRUST "        timeout: 0s\n",
 		  "m2m.yaml:21:18: vpn.profiles.pos.enroll.timeout: invalid duration '0s' (zero); expected more than 0, a number with unit ms, s, m or h (none: seconds), such as 2.5s, at most 24h");
 	parse_err(EN "        server: http://ca/\n" TRUST "        pin: {file: s}\n",
-		  "m2m.yaml:21:9: vpn.profiles.pos.enroll: unknown key 'pin' (did you mean 'san'?); expected one of server, trust, recipient, reference, secret, subject, san, timeout");
+		  "m2m.yaml:21:9: vpn.profiles.pos.enroll: unknown key 'pin' (did you mean 'san'?); expected one of server, trust, recipient, reference, secret, subject, san, timeout, tls_ca");
 	parse_err("      enroll: yes\n",
 		  "m2m.yaml:18:15: vpn.profiles.pos.enroll: got 'yes'; expected a mapping with server, trust and how to authenticate");
 }
@@ -173,6 +192,7 @@ int main(void)
 		cmocka_unit_test(test_absent),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_all_keys),
+		cmocka_unit_test(test_https),
 		cmocka_unit_test(test_errors),
 	};
 

@@ -124,7 +124,7 @@ struct m2m_dm_config {
  * carried to the device.
  */
 struct m2m_enroll_config {
-	char *server;             /* http://host[:port]/path of the CA's CMP server */
+	char *server;             /* http(s)://host[:port]/path of the CA's CMP server */
 	char *trust;              /* PEM file: trust anchors of the CA's signed answers
 				     and of the certificates it issues (required) */
 	char *recipient;          /* the CA's name (a DN), or NULL */
@@ -135,6 +135,8 @@ struct m2m_enroll_config {
 	char *subject;            /* DN asked for; default CN=<the profile's local_id> */
 	char **sans;              /* NULL-terminated; default the profile's local_id */
 	unsigned timeout_ms;      /* bound of one run; default 30 s */
+	char *tls_ca;             /* https: PEM file of the CA certificates of the
+				     server's TLS certificate; NULL: the system's */
 };
 
 /*

@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "m2m/config.h"
 #include "m2m/dm.h"
+#include "m2m/wipe.h"
 #include "m2mdm-status/dms.h"
 
 static const struct cli_command no_commands[] = { { NULL, NULL, NULL } };
@@ -49,11 +50,30 @@ static void on_signal(int sig)
 
 /* ---- talking to the server ---- */
 
+/* The management server's Wipe (object 33811, when policy.server allows it). */
+struct wipe_ctx {
+	struct cli *c;
+	const struct m2m_config *cfg;
+};
+
+static int dm_wipe(void *ctx, const char *reason, struct m2m_err *err)
+{
+	struct wipe_ctx *w = ctx;
+	struct m2m_wipe_result res = { .version = M2M_WIPE_RESULT_VERSION };
+	int rc = m2m_wipe(w->cfg, reason, cli_log_line, w->c, &res, err);
+
+	cli_log_line(w->c, rc ? LOG_ERR : LOG_NOTICE, "wipe: %u destroyed, %u not there, %u failed",
+		res.destroyed, res.gone, res.failed);
+	return rc;
+}
+
 static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
 {
+	struct wipe_ctx w = { c, cfg };
 	struct m2m_dm_run_opts o = { .version = M2M_DM_RUN_OPTS_VERSION, .serve = serve,
 				     .timeout_ms = c->timeout_ms, .stop = &stop_flag,
-				     .log = cli_log_line, .log_ctx = c };
+				     .log = cli_log_line, .log_ctx = c, .wipe = dm_wipe,
+				     .wipe_ctx = &w };
 	struct m2m_dm_state dst;
 	struct m2m_err err;
 

@@ -286,8 +286,39 @@ static int quarantine_key(struct cfg_ctx *c, int k, const struct cfg_node *key,
 	return cfg_get_list(c, v, &cfg_vt_cidr, &pc->quarantine_allow);
 }
 
-enum { P_TIMEOUT, P_LOCATION, P_SIM, P_TAMPER, P_QUARANTINE, P_N };
-static const char *const policy_keys[] = { "timeout", "location", "sim", "tamper", "quarantine", NULL };
+/* server: [release, wipe] or none: what the management server may order (object 33811) */
+static const char *check_order(const char *s, char *hint, size_t len)
+{
+	return strcmp(s, "release") && strcmp(s, "wipe") && strcmp(s, "none") ? "not an order" : NULL;
+}
+
+static const struct cfg_vtype T_ORDER = { "order", "release, wipe or none", check_order, false };
+
+static int get_orders(struct cfg_ctx *c, const struct cfg_node *v, unsigned *out)
+{
+	char **l = NULL;
+	bool none = false;
+	size_t n = 0;
+	int rc = cfg_get_list(c, v, &T_ORDER, &l);
+
+	if (rc)
+		return rc;
+	*out = 0;
+	for (; l[n]; n++) {
+		if (!strcmp(l[n], "none"))
+			none = true;
+		else
+			*out |= !strcmp(l[n], "wipe") ? M2M_POLICY_ORDER_WIPE : M2M_POLICY_ORDER_RELEASE;
+	}
+	cfg_free_list(l);
+	if (none && n > 1)
+		return cfg_fail(c, v, "none with other orders; expected none alone, or release and/or wipe");
+	return M2M_OK;
+}
+
+enum { P_TIMEOUT, P_LOCATION, P_SIM, P_TAMPER, P_QUARANTINE, P_SERVER, P_N };
+static const char *const policy_keys[] = { "timeout", "location", "sim", "tamper", "quarantine",
+					   "server", NULL };
 
 static int policy_key(struct cfg_ctx *c, int k, const struct cfg_node *key, const struct cfg_node *v,
 		      void *obj)
@@ -325,6 +356,8 @@ static int policy_key(struct cfg_ctx *c, int k, const struct cfg_node *key, cons
 	case P_QUARANTINE:
 		return cfg_sub_section(c, v, "a mapping with allow, or no value", quarantine_keys,
 				       quarantine_key, pc);
+	case P_SERVER:
+		return get_orders(c, v, &pc->server_orders);
 	}
 	return M2M_OK;
 }
@@ -350,6 +383,7 @@ int cfg_policy_parse(struct cfg_ctx *c, const struct cfg_node *key, const struct
 	pc->no_fix = M2M_POLICY_LOG;
 	pc->sim_changed = M2M_POLICY_QUARANTINE;
 	pc->tamper_opened = M2M_POLICY_QUARANTINE;
+	pc->server_orders = M2M_POLICY_ORDER_RELEASE;
 	pc->gpsd_host = strdup("localhost");
 	pc->gpsd_port = strdup("2947");
 	pc->tamper_open = strdup("1");

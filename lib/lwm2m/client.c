@@ -602,22 +602,27 @@ int m2m_dm_fd(const struct m2m_dm *dm)
  */
 int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struct m2m_err *err)
 {
-	return lw_dm_serve(dm, ms, stop, NULL, err);
+	return lw_dm_serve(dm, ms, stop, false, NULL, err);
 }
 
-int lw_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, bool *reconf,
-		struct m2m_err *err)
+int lw_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, bool reconf,
+		enum lw_serve_end *why, struct m2m_err *err)
 {
 	uint64_t end = m2m_now_ms() + ms, now;
 	unsigned next;
 	bool ready = false;
 
-	if (reconf)
-		*reconf = false;
+	if (why)
+		*why = LW_SERVE_DONE;
 	while (!(stop && *stop) && (!ms || m2m_now_ms() < end)) {
 		serve_step(dm, ready, &next, err);
-		if (reconf && lw_objects_reconfigured(&dm->objs)) {
-			*reconf = true;
+		if (why && reconf && lw_objects_reconfigured(&dm->objs)) {
+			*why = LW_SERVE_RECONF;
+			break;
+		}
+		/* the Wipe's answer went out in the step that took it */
+		if (why && dm->objs.wipe_due) {
+			*why = LW_SERVE_WIPE;
 			break;
 		}
 		now = m2m_now_ms();

@@ -167,6 +167,17 @@ struct m2m_coap *lw_dm_coap(struct m2m_dm *dm)
 	return dm->coap;
 }
 
+void lw_dm_set_wipe(struct m2m_dm *dm, m2m_dm_wipe_fn fn, void *ctx)
+{
+	dm->objs.wipe_fn = fn;
+	dm->objs.wipe_ctx = ctx;
+}
+
+const char *lw_dm_wipe_reason(const struct m2m_dm *dm)
+{
+	return dm->objs.wipe_reason;
+}
+
 void m2m_dm_set_log(struct m2m_dm *dm, m2m_log_fn log, void *ctx)
 {
 	dm->log = log;

@@ -16,6 +16,8 @@
 
 #include <json-c/json.h>
 
+#include "m2m/dm.h"
+
 /* CoAP response codes as the class.detail byte, e.g. LW_CODE(4, 4) for 4.04 */
 #define LW_CODE(c, d) ((uint8_t)(((c) << 5) | (d)))
 #define LW_CONTENT LW_CODE(2, 5)
@@ -261,6 +263,14 @@ int lw_fetch_composite(struct lw_registry *reg, unsigned cf, unsigned accept,
 int lw_patch_composite(struct lw_registry *reg, unsigned cf, const uint8_t *body, size_t len);
 int lw_execute(struct lw_registry *reg, const struct lw_path *p, const uint8_t *arg,
 	       size_t len);
+/*
+ * Argument digit of an Execute's payload (exec_arg.c: TS 1.1 Core 6.3.5's
+ * syntax): *present if it is there, its value (if it has one) in out, NUL
+ * terminated; 0, or LW_BAD_REQUEST if the payload is not an argument list or
+ * the value is longer than outlen - 1.
+ */
+int lw_exec_arg(const uint8_t *p, size_t len, unsigned digit, char *out, size_t outlen,
+		bool *present);
 int lw_discover(struct lw_registry *reg, const struct lw_path *p, struct lw_buf *out);
 /* query "pmin=1&pmax=5&gt=3.5" (no leading '?') */
 int lw_write_attrs(struct lw_registry *reg, const struct lw_path *p, const char *query,
@@ -287,19 +297,30 @@ struct m2m_dm;
 struct m2m_coap;
 struct m2m_err;
 struct m2m_coap *lw_dm_coap(struct m2m_dm *dm);
+/* The caller's wipe for the server's Wipe (m2m_dm_run_opts, version 2); NULL: refused. */
+void lw_dm_set_wipe(struct m2m_dm *dm, m2m_dm_wipe_fn fn, void *ctx);
+/* What the audit log is to say of the Wipe the server ordered (LW_SERVE_WIPE). */
+const char *lw_dm_wipe_reason(const struct m2m_dm *dm);
 /*
  * Send (send.c): the values of paths (NULL-terminated) in one POST /dp, once
  * registered; a muted, refused or failed Send is a line in the log, never an
  * error of the run (M2M_OK).
  */
 int lw_dm_send(struct m2m_dm *dm, char *const *paths, unsigned timeout_ms, struct m2m_err *err);
+/* Why lw_dm_serve() returned. */
+enum lw_serve_end {
+	LW_SERVE_DONE,   /* its time is over, or *stop */
+	LW_SERVE_RECONF, /* a configuration package ordered through object 5 ended */
+	LW_SERVE_WIPE,   /* the server's Wipe (object 33811) was answered: lw_dm_wipe_reason() */
+};
 /*
- * m2m_dm_serve(), and with reconf: it also returns (OK, *reconf true) once a
- * configuration package ordered through object 5 ended (committed or rolled
- * back): the configuration file changed under the client (m2m_dm_run loads it
- * again and goes on serving under it).
+ * m2m_dm_serve(), and with why: it also returns (OK) once a Wipe the server
+ * ordered was answered, and with reconf once a configuration package ordered
+ * through object 5 ended (committed or rolled back; the configuration file
+ * changed under the client: m2m_dm_run loads it again and serves under it).
  */
-int lw_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, bool *reconf,
+int lw_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, bool reconf,
+		enum lw_serve_end *why,
 		struct m2m_err *err);
 struct m2m_config;
 /*

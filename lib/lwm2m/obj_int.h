@@ -36,7 +36,7 @@ struct lw_object_def {
 };
 
 extern const struct lw_object_def lw_obj_security, lw_obj_server, lw_obj_device,
-	lw_obj_connmon, lw_obj_location, lw_obj_vpn, lw_obj_firmware;
+	lw_obj_connmon, lw_obj_location, lw_obj_vpn, lw_obj_firmware, lw_obj_policy;
 
 struct m2m_update_status;
 /* obj_firmware.c: after the server's Update, the install waits for a boot into its slot

@@ -3,8 +3,9 @@
  * The objects this client serves, one file each: 0 Security and 1 Server
  * (from the dm: section), 3 Device (device: section and the system), 4
  * Connectivity Monitoring, 6 Location (a file), and 33810, the project's VPN
- * and certificate object; 5 Firmware Update (over lib/update) last, after the
- * objects the tests of the registration's links expect first. This file holds
+ * and certificate object; 5 Firmware Update (over lib/update) after the
+ * objects the tests of the registration's links expect first, then 33811,
+ * the security policy object. This file holds
  * their table, in the order they are registered (and announced at registration).
  */
 #include <string.h>
@@ -19,6 +20,7 @@ static const struct lw_object_def *const table[] = {
 	&lw_obj_location,
 	&lw_obj_vpn,
 	&lw_obj_firmware,
+	&lw_obj_policy,
 };
 
 _Static_assert(ARRAY_SIZE(table) <= LW_MAX_OBJ, "more objects than a registry holds");

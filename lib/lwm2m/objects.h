@@ -10,6 +10,8 @@
 
 #include "lwm2m/lwm2m.h"
 #include "m2m/config.h"
+#include "m2m/dm.h"
+#include "m2m/policy.h"
 #include "m2m/vpn.h"
 
 /*
@@ -18,6 +20,13 @@
  * (not registered with OMNA); DDF in lwm2m/ddf/33810.xml.
  */
 #define LW_OBJ_M2M_VPN 33810
+/*
+ * The project's security policy object (obj_policy.c): the quarantine, the
+ * policies' last looks and the audit log's head, and the orders the
+ * management server may give (policy.server): Release, Wipe. Private range
+ * as 33810; DDF in lwm2m/ddf/33811.xml.
+ */
+#define LW_OBJ_M2M_POLICY 33811
 
 struct lw_objects {
 	const struct m2m_config *cfg;
@@ -49,6 +58,16 @@ struct lw_objects {
 	char scratch[512];      /* string values handed out by read callbacks */
 	/* Firmware Update (obj_firmware.c): its worker and what it knows; NULL until used */
 	struct lw_fw *fw;
+	/* Security policy (obj_policy.c): m2m_policy_status() cached for one second */
+	struct m2m_policy_status pst;
+	int pst_rc;
+	uint64_t pst_at;
+	char last_order[320];   /* resource 13: the last order and what came of it */
+	/* a Wipe the server ordered: done by the run (run.c) once the client de-registered */
+	m2m_dm_wipe_fn wipe_fn; /* NULL: this run does not wipe (4.05) */
+	void *wipe_ctx;
+	bool wipe_due;
+	char wipe_reason[320];
 };
 
 /* Build every object into reg. */

@@ -28,16 +28,16 @@
  * Result; a file that does not load keeps the client on what it had.
  */
 static int serve(const struct m2m_config *cfg, struct m2m_dm **dm, const struct m2m_dm_run_opts *o,
-		 volatile const int *stop, struct m2m_config **now, struct m2m_err *err)
+		 volatile const int *stop, struct m2m_config **now, enum lw_serve_end *why,
+		 struct m2m_err *err)
 {
 	struct m2m_config *next;
 	struct m2m_dm *d;
-	bool reconf;
 	int rc;
 
 	for (;;) {
-		rc = lw_dm_serve(*dm, 0, stop, &reconf, err);
-		if (rc || !reconf || *stop)
+		rc = lw_dm_serve(*dm, 0, stop, true, why, err);
+		if (rc || *why != LW_SERVE_RECONF || *stop)
 			return rc;
 		if (m2m_config_load(cfg->path, &next, err) != M2M_OK) {
 			LW_LOG(o->log, o->log_ctx, LOG_WARNING, "%s (serving on under the "
@@ -57,6 +57,8 @@ static int serve(const struct m2m_config *cfg, struct m2m_dm **dm, const struct 
 			return rc;
 		*dm = d;
 		m2m_dm_set_log(d, o->log, o->log_ctx);
+		if (o->version >= 2)
+			lw_dm_set_wipe(d, o->wipe, o->wipe_ctx);
 		LW_LOG(o->log, o->log_ctx, LOG_INFO, "a configuration update ended: serving under "
 		       "%s as it is now", cfg->path);
 		if (m2m_dm_register(d, 30 * 1000, err)) {
@@ -66,9 +68,36 @@ static int serve(const struct m2m_config *cfg, struct m2m_dm **dm, const struct 
 	}
 }
 
+/*
+ * The Wipe the server ordered (object 33811), once its answer is out: the
+ * client de-registers (its DTLS key and the tunnel it may talk through are
+ * about to go), lets go of the client (a TPM or token key it holds), then the
+ * caller's wipe runs; the run ends with what it returns.
+ */
+static int ordered_wipe(struct m2m_dm **dm, const struct m2m_dm_run_opts *o, struct m2m_err *err)
+{
+	char reason[320];
+	int rc;
+
+	snprintf(reason, sizeof(reason), "%s", lw_dm_wipe_reason(*dm));
+	LW_LOG(o->log, o->log_ctx, LOG_NOTICE, "wipe %s: de-registering first", reason);
+	if (m2m_dm_deregister(*dm, 5000, err)) {
+		LW_LOG(o->log, o->log_ctx, LOG_WARNING, "%s (not de-registered: wiping all the same)",
+		       err->msg);
+		m2m_err_clear(err);
+	}
+	m2m_dm_close(*dm);
+	*dm = NULL;
+	rc = o->wipe(o->wipe_ctx, reason, err);
+	if (!rc)
+		LW_LOG(o->log, o->log_ctx, LOG_NOTICE, "wiped, as the management server ordered");
+	return rc;
+}
+
 int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 	       struct m2m_err *err)
 {
+	enum lw_serve_end why = LW_SERVE_DONE;
 	unsigned budget;
 	uint64_t start = m2m_now_ms(), used;
 	volatile const int *stop;
@@ -125,6 +154,8 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 	if (rc)
 		goto out;
 	m2m_dm_set_log(dm, o->log, o->log_ctx);
+	if (o->version >= 2)
+		lw_dm_set_wipe(dm, o->wipe, o->wipe_ctx);
 	used = m2m_now_ms() - start;
 	if (!o->serve && used >= budget) {
 		rc = m2m_err_set(err, M2M_ERR_TIMEOUT, "out of time before the registration");
@@ -140,7 +171,11 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 	if (rc)
 		goto out;
 	if (o->serve) {
-		rc = serve(cfg, &dm, o, stop, &now, err);
+		rc = serve(cfg, &dm, o, stop, &now, &why, err);
+		if (!rc && why == LW_SERVE_WIPE) {
+			rc = ordered_wipe(&dm, o, err);
+			goto out;
+		}
 		/* stopping is not failing: a server out of reach lets the registration expire */
 		if (!rc && m2m_dm_deregister(dm, 5000, err)) {
 			LW_LOG(o->log, o->log_ctx, LOG_WARNING, "%s (not de-registered: the "
@@ -171,8 +206,13 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 		/* stay reachable for what the server queued, within the run's bound */
 		used = m2m_now_ms() - start;
 		if (used < budget && window)
-			rc = m2m_dm_serve(dm, window < budget - used ? window : (unsigned)(budget - used),
-					  stop, err);
+			rc = lw_dm_serve(dm, window < budget - used ? window : (unsigned)(budget - used),
+					 stop, false, &why, err);
+		/* a configuration package that ended is for the next run; a Wipe is now */
+		if (!rc && why == LW_SERVE_WIPE) {
+			rc = ordered_wipe(&dm, o, err);
+			goto out;
+		}
 		if (!rc && cfg->dm.binding == M2M_DM_BINDING_U && *stop)
 			rc = m2m_dm_deregister(dm, 5000, err);
 	}

@@ -5,7 +5,8 @@
 // node lwm2m-server.js --port P [--ep NAME] [--timeout MS] [--expect-dereg MS] CHECK...
 //   CHECK := read:PATH[:FMT][~TEXT]   FMT text|senml|tlv|senmlcbor; ~TEXT: answer must contain it
 //          | write:PATH=VALUE          (text/plain)
-//          | exec:PATH
+//          | exec:PATH[=ARGS][@CODE]   ARGS as the payload ("0='text'"); @CODE: the answer
+//                                      must be CODE (4.05, ...) instead of 2.04
 //          | discover:PATH[~TEXT]
 //          | attr:PATH?QUERY
 //          | observe:PATH:MS:MIN       at least MIN notifications within MS, then cancel
@@ -158,9 +159,17 @@ async function check(spec) {
         r.ok = !a.err;
         r.error = a.err && String(a.err.code || a.err);
     } else if (kind === 'exec') {
-        const [oi, ii, ri] = ids(rest);
-        const a = await cb2p(cb => srv.execute(dev.id, oi, ii, ri, undefined, cb));
-        r.ok = !a.err;
+        // exec:PATH[=ARGS][@CODE]: the arguments as the payload (TS 1.1 Core 5.4.5), and
+        // the code the device must answer if not 2.04 (4.05, 4.00, ...)
+        let p = rest, argv, code = null;
+        const at = p.lastIndexOf('@');
+        if (at >= 0) { code = p.slice(at + 1); p = p.slice(0, at); }
+        const eq = p.indexOf('=');
+        if (eq >= 0) { argv = p.slice(eq + 1); p = p.slice(0, eq); }
+        const [oi, ii, ri] = ids(p);
+        const a = await cb2p(cb => srv.execute(dev.id, oi, ii, ri, argv, cb));
+        r.code = a.err ? String(a.err.code || a.err.name || a.err) : '2.04';
+        r.ok = code ? r.code === code : !a.err;
         r.error = a.err && String(a.err.code || a.err);
     } else if (kind === 'discover') {
         const [oi, ii, ri] = ids(rest);

@@ -75,7 +75,28 @@ static void test_empty(void **state)
 	assert_false(p->tamper);
 	assert_int_equal(p->timeout_ms, 30000);
 	assert_null(p->quarantine_allow);
+	/* the management server may release, not wipe, unless policy.server says so */
+	assert_int_equal(p->server_orders, M2M_POLICY_ORDER_RELEASE);
 	m2m_config_free(cfg);
+}
+
+static void test_server_orders(void **state)
+{
+	struct m2m_config *cfg = parse_ok("policy:\n  server: [release, wipe]\n");
+
+	(void)state;
+	assert_int_equal(cfg->policy->server_orders, M2M_POLICY_ORDER_RELEASE | M2M_POLICY_ORDER_WIPE);
+	m2m_config_free(cfg);
+	cfg = parse_ok("policy:\n  server: wipe\n");
+	assert_int_equal(cfg->policy->server_orders, M2M_POLICY_ORDER_WIPE);
+	m2m_config_free(cfg);
+	cfg = parse_ok("policy:\n  server: none\n");
+	assert_int_equal(cfg->policy->server_orders, 0);
+	m2m_config_free(cfg);
+	parse_err("policy:\n  server: [release, reboot]\n",
+		  "m2m.yaml:5:21: policy.server[1]: invalid order 'reboot' (not an order); expected release, wipe or none");
+	parse_err("policy:\n  server: [none, wipe]\n",
+		  "m2m.yaml:5:11: policy.server: none with other orders; expected none alone, or release and/or wipe");
 }
 
 static void test_defaults(void **state)
@@ -200,14 +221,15 @@ static void test_errors(void **state)
 		  "m2m.yaml:5:23: policy.quarantine.allow: invalid CIDR prefix '10.0.0.0/33' (prefix length not in 0..32); expected an IPv4 or IPv6 prefix such as 10.1.0.0/16 or fd00:1::/64");
 	parse_err("policy:\n  fence: 1\n",
 		  
-		  "m2m.yaml:5:3: policy: unknown key 'fence'; expected one of timeout, location, sim, tamper, quarantine");
+		  "m2m.yaml:5:3: policy: unknown key 'fence'; expected one of timeout, location, sim, tamper, quarantine, server");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_absent),   cmocka_unit_test(test_empty),
-		cmocka_unit_test(test_defaults), cmocka_unit_test(test_all_keys),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_server_orders), cmocka_unit_test(test_all_keys),
 		cmocka_unit_test(test_errors),
 	};
 

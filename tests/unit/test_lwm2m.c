@@ -502,7 +502,7 @@ static void test_b64(void **state)
 	lw_buf_free(&b);
 }
 
-/* The shipped DDF describes the resources the VPN object serves. */
+/* The shipped DDFs describe the resources the project's objects serve. */
 /* the text of <tag>...</tag> in the item at p (up to its </Item>), into out */
 static void ddf_field(const char *p, const char *tag, char *out, size_t n)
 {
@@ -523,11 +523,11 @@ static void ddf_field(const char *p, const char *tag, char *out, size_t n)
 }
 
 /*
- * lwm2m/ddf/33810.xml (what a management server loads, OMA's DDF schema)
- * says what the client serves: each item's operations, type and
- * multiplicity as the object's table has them, and no item it does not serve.
+ * lwm2m/ddf/ID.xml (what a management server loads, OMA's DDF schema) says
+ * what the client serves: each item's operations, type and multiplicity as
+ * the object's table has them, and no item it does not serve.
  */
-static void test_vpn_ddf(void **state)
+static void check_ddf(uint16_t id, bool multiple)
 {
 	static const char *const types[] = { [LW_NONE] = "", [LW_STRING] = "String",
 					     [LW_INTEGER] = "Integer", [LW_UNSIGNED] = "Unsigned Integer",
@@ -538,21 +538,25 @@ static void test_vpn_ddf(void **state)
 	struct lw_objects objs;
 	struct lw_registry r = { 0 };
 	struct lw_object *o;
-	char *xml = NULL, item[32], got[32], want[8];
+	char *xml = NULL, item[32], got[32], want[8], path[64], oid[64], inst[96];
 	const char *p;
 	size_t cap = 0, items = 0;
-	FILE *f = fopen("lwm2m/ddf/33810.xml", "r");
+	FILE *f;
 
-	(void)state;
+	snprintf(path, sizeof(path), "lwm2m/ddf/%u.xml", id);
+	f = fopen(path, "r");
 	assert_non_null(f);
 	assert_true(getdelim(&xml, &cap, 0, f) > 0);
 	fclose(f);
 	cfg.dm.lifetime_ms = 60000;
 	assert_int_equal(lw_objects_init(&objs, &cfg, &r), 0);
-	o = lw_registry_find(&r, LW_OBJ_M2M_VPN);
+	o = lw_registry_find(&r, id);
 	assert_non_null(o);
-	assert_non_null(strstr(xml, "<ObjectID>33810</ObjectID>"));
-	assert_non_null(strstr(xml, "<MultipleInstances>Multiple</MultipleInstances>\n\t\t<Mandatory>"));
+	snprintf(oid, sizeof(oid), "<ObjectID>%u</ObjectID>", id);
+	assert_non_null(strstr(xml, oid));
+	snprintf(inst, sizeof(inst), "<MultipleInstances>%s</MultipleInstances>\n\t\t<Mandatory>",
+		 multiple ? "Multiple" : "Single");
+	assert_non_null(strstr(xml, inst));
 	for (p = xml; (p = strstr(p, "<Item ID=\"")) != NULL; p++)
 		items++;
 	assert_int_equal(items, o->n_res);
@@ -576,10 +580,75 @@ static void test_vpn_ddf(void **state)
 	free(xml);
 }
 
+static void test_vpn_ddf(void **state)
+{
+	(void)state;
+	check_ddf(LW_OBJ_M2M_VPN, true);
+}
+
+static void test_policy_ddf(void **state)
+{
+	(void)state;
+	check_ddf(LW_OBJ_M2M_POLICY, false);
+}
+
 /* The table of objects: registered in order, Security hidden, instances from the config. */
+/* An Execute's arguments, TS 1.1 Core 6.3.5: arg = DIGIT / DIGIT "=" "'" *CHAR "'" */
+static void test_exec_arg(void **state)
+{
+	char v[16];
+	bool present;
+
+#define ARG(s, d) lw_exec_arg((const uint8_t *)(s), strlen(s), d, v, sizeof(v), &present)
+	(void)state;
+	/* none: optional */
+	assert_int_equal(lw_exec_arg(NULL, 0, 0, v, sizeof(v), &present), 0);
+	assert_false(present);
+	assert_string_equal(v, "");
+	/* the specification's examples */
+	assert_int_equal(ARG("5", 5), 0);
+	assert_true(present);
+	assert_string_equal(v, "");
+	assert_int_equal(ARG("2='10.3'", 2), 0);
+	assert_true(present);
+	assert_string_equal(v, "10.3");
+	assert_int_equal(ARG("7, 0=' https://x'", 0), 0); /* its own example has spaces */
+	assert_string_equal(v, " https://x");
+	assert_int_equal(ARG("0,1,2,3,4", 3), 0);
+	assert_true(present);
+	assert_int_equal(ARG("0,1,2,3,4", 7), 0);
+	assert_false(present);
+	assert_int_equal(ARG("1='a',0='ticket-4711'", 0), 0);
+	assert_string_equal(v, "ticket-4711");
+	assert_int_equal(ARG("0=''", 0), 0);
+	assert_true(present);
+	assert_string_equal(v, "");
+	/* refused: not the syntax */
+	assert_int_equal(ARG("x", 0), LW_BAD_REQUEST);
+	assert_int_equal(ARG("10", 0), LW_BAD_REQUEST);       /* one digit */
+	assert_int_equal(ARG("0='a", 0), LW_BAD_REQUEST);     /* no closing quote */
+	assert_int_equal(ARG("0=a", 0), LW_BAD_REQUEST);      /* no quotes */
+	assert_int_equal(ARG("0='a'b", 0), LW_BAD_REQUEST);   /* after the quote */
+	assert_int_equal(ARG("0,", 0), LW_BAD_REQUEST);
+	assert_int_equal(ARG(",0", 0), LW_BAD_REQUEST);
+	assert_int_equal(ARG("0,0", 0), LW_BAD_REQUEST);      /* a digit twice */
+	assert_int_equal(ARG("0='a\"b'", 0), LW_BAD_REQUEST); /* '"' is no CHAR */
+	assert_int_equal(ARG("0='a\\b'", 0), LW_BAD_REQUEST); /* nor a backslash */
+	assert_int_equal(ARG("0='a\nb'", 0), LW_BAD_REQUEST); /* nor a control character */
+	assert_int_equal(lw_exec_arg((const uint8_t *)"0='a\0b'", 7, 0, v, sizeof(v), &present),
+			 LW_BAD_REQUEST);
+	/* longer than the caller takes: refused, not cut */
+	assert_int_equal(ARG("0='0123456789abcdef'", 0), LW_BAD_REQUEST);
+	assert_int_equal(ARG("0='0123456789abcde'", 0), 0);
+	/* a long value of another digit is only checked */
+	assert_int_equal(ARG("1='0123456789abcdef0123',0='ok'", 0), 0);
+	assert_string_equal(v, "ok");
+#undef ARG
+}
+
 static void test_objects_table(void **state)
 {
-	static const uint16_t ids[] = { 0, 1, 3, 4, 6, LW_OBJ_M2M_VPN, 5 };
+	static const uint16_t ids[] = { 0, 1, 3, 4, 6, LW_OBJ_M2M_VPN, 5, LW_OBJ_M2M_POLICY };
 	struct m2m_vpn_profile prof[2] = { { .name = "a" }, { .name = "b" } };
 	struct m2m_config cfg = { 0 };
 	struct lw_objects objs;
@@ -601,7 +670,7 @@ static void test_objects_table(void **state)
 	assert_int_equal(objs.lifetime_s, 60);
 	lw_register_links(&r, &b);
 	assert_string_equal((char *)b.p, "</>;rt=\"oma.lwm2m\";ct=110,</1>;ver=1.1,</1/0>,"
-					 "</3>;ver=1.1,</3/0>,</4/0>,</6>,</33810/0>,</33810/1>,</5>");
+					 "</3>;ver=1.1,</3/0>,</4/0>,</6>,</33810/0>,</33810/1>,</5>,</33811/0>");
 	lw_buf_free(&b);
 	lw_objects_free(&objs);
 }
@@ -1104,6 +1173,8 @@ int main(void)
 		cmocka_unit_test_setup(test_operations, setup),
 		cmocka_unit_test(test_b64),
 		cmocka_unit_test(test_vpn_ddf),
+		cmocka_unit_test(test_policy_ddf),
+		cmocka_unit_test(test_exec_arg),
 		cmocka_unit_test(test_objects_table),
 		cmocka_unit_test(test_device_firmware_version),
 		cmocka_unit_test(test_fw_reboot_due),

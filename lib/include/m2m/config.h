@@ -203,7 +203,13 @@ struct m2m_policy_config {
 	enum m2m_policy_action tamper_opened; /* tamper.opened; default quarantine */
 	/* quarantine: what still passes */
 	char **quarantine_allow;    /* quarantine.allow: NULL-terminated CIDR prefixes, or NULL */
+	/* server: what the management server may order (object 33811); M2M_POLICY_ORDER_* */
+	unsigned server_orders;     /* default M2M_POLICY_ORDER_RELEASE */
 };
+
+/* What the management server may order through object 33811 (policy.server). */
+#define M2M_POLICY_ORDER_RELEASE 1u /* lift the quarantine */
+#define M2M_POLICY_ORDER_WIPE 2u    /* decommission the device (m2m_wipe) */
 
 struct m2m_config {
 	char *path;             /* the file this came from */

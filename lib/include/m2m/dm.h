@@ -121,7 +121,15 @@ int m2m_dm_deregister(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *er
  * M2M_DM_RUN_OPTS_VERSION and what differs. The version lets the struct grow
  * without a new SONAME (docs/ABI.md).
  */
-#define M2M_DM_RUN_OPTS_VERSION 1
+#define M2M_DM_RUN_OPTS_VERSION 2
+
+/*
+ * The device's decommissioning, which libm2m leaves to its caller (such as
+ * m2m_wipe() of m2m/wipe.h): reason is for the audit log. M2M_OK or the
+ * wipe's class and message.
+ */
+typedef int (*m2m_dm_wipe_fn)(void *ctx, const char *reason, struct m2m_err *err);
+
 struct m2m_dm_run_opts {
 	unsigned version;         /* M2M_DM_RUN_OPTS_VERSION */
 	bool serve;               /* always-on: stay registered until *stop, then De-register */
@@ -129,6 +137,14 @@ struct m2m_dm_run_opts {
 	volatile const int *stop; /* set (from a signal handler) to end the run; may be NULL */
 	m2m_log_fn log;           /* registration and requests; may be NULL */
 	void *log_ctx;
+	/*
+	 * Version 2: the management server's Wipe (object 33811, resource 11,
+	 * when policy.server allows it) is answered 2.04, the client
+	 * de-registers, then wipe runs and the run ends with what it returns.
+	 * NULL: a Wipe is refused (4.05 Method Not Allowed).
+	 */
+	m2m_dm_wipe_fn wipe;
+	void *wipe_ctx;
 };
 
 /*

@@ -36,6 +36,7 @@ struct cmp_io {
 	bool failed;
 	char host[256], port[8], path[512], hosthdr[272], who[300];
 	bool tls;                  /* https:// */
+	SSL_CTX *tls_ctx;          /* https: made once, before the first connection */
 	X509_STORE *trust;         /* for the issued certificate */
 	bool rejected;             /* we refused the issued certificate (in the certConf) ... */
 	struct m2m_err verdict;    /* ... and why: it goes to the caller, the certConf to the CA */
@@ -225,8 +226,8 @@ static OSSL_CMP_MSG *transfer(OSSL_CMP_CTX *ctx, const OSSL_CMP_MSG *req)
 		struct m2m_err terr;
 
 		m2m_err_clear(&terr);
-		bio = pki_tls_connect(fd, io->host, io->r->tls_ca, io->who, io->r->deadline_ms,
-				      io->r->stop, &terr);
+		bio = pki_tls_connect(io->tls_ctx, fd, io->host, io->r->tls_ca, io->who,
+				      io->r->deadline_ms, io->r->stop, &terr);
 		if (!bio) {
 			if (terr.rc == M2M_ERR_TIMEOUT)
 				io_timeout(io, "the TLS handshake");
@@ -235,10 +236,9 @@ static OSSL_CMP_MSG *transfer(OSSL_CMP_CTX *ctx, const OSSL_CMP_MSG *req)
 			return NULL;
 		}
 	} else {
-		bio = BIO_new_socket(fd, BIO_CLOSE);
+		bio = pki_sock_bio(fd); /* closes fd if it cannot be made */
 	}
 	if (!bio) {
-		close(fd);
 		io_fail(io, M2M_ERR_FAILURE, "out of memory");
 		return NULL;
 	}
@@ -517,6 +517,12 @@ static int setup(OSSL_CMP_CTX *ctx, enum pki_cmp_op op, const struct pki_cmp *r,
 			OSSL_CMP_CTX_set_option(ctx, OSSL_CMP_OPT_REVOCATION_REASON, r->reason);
 		return M2M_OK;
 	}
+	/* a new key at renewal: its proof of possession, the message still signed with the old */
+	if (op == PKI_CMP_KUR && r->new_key) {
+		if (!EVP_PKEY_up_ref(r->new_key) || !OSSL_CMP_CTX_set0_newPkey(ctx, 1, r->new_key))
+			return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+		return M2M_OK;
+	}
 	if (!EVP_PKEY_up_ref(r->key) || !OSSL_CMP_CTX_set0_newPkey(ctx, 1, r->key))
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	if (op == PKI_CMP_IR) {
@@ -599,9 +605,14 @@ int pki_cmp_run(enum pki_cmp_op op, const struct pki_cmp *r, char **pem, struct 
 				   r->server);
 	if (r->transfer)
 		snprintf(io.host, sizeof(io.host), "test"), strcpy(io.port, "0");
+	/* the CA file of an https server read before any network step, as trust is */
+	if (io.tls && !(io.tls_ctx = pki_tls_ctx(r->tls_ca, err)))
+		return err ? err->rc : M2M_ERR_CONFIG;
 	ctx = OSSL_CMP_CTX_new(NULL, NULL);
-	if (!ctx)
+	if (!ctx) {
+		SSL_CTX_free(io.tls_ctx);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	}
 	ERR_clear_error();
 	rc = setup(ctx, op, r, &io, &cert, err);
 	if (rc)
@@ -631,6 +642,7 @@ int pki_cmp_run(enum pki_cmp_op op, const struct pki_cmp *r, char **pem, struct 
 out:
 	X509_free(cert);
 	X509_STORE_free(io.trust);
+	SSL_CTX_free(io.tls_ctx);
 	OSSL_CMP_CTX_free(ctx);
 	ERR_clear_error();
 	return rc;

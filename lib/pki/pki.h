@@ -52,6 +52,7 @@ struct pki_cmp {
 	const unsigned char *secret; /* MAC protection: the shared secret */
 	size_t secret_len;
 	EVP_PKEY *key;             /* IR, KUR: the key certified; signed protection: the signer */
+	EVP_PKEY *new_key;         /* KUR: a new key to certify instead of key (which signs); NULL */
 	const char *cert;          /* the certificate renewed or revoked, and the signer's (file) */
 	const char *subject;       /* IR: the DN asked for */
 	const char *const *sans;   /* IR: NULL-terminated, as m2m_csr_make()'s */

@@ -6,6 +6,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <openssl/ssl.h>
+
 #include "m2m/m2m.h"
 #include "m2m/pki.h"
 #include "pki/pki.h"
@@ -20,17 +22,31 @@ X509 *pki_read_cert(const char *path, struct m2m_err *err);
 void pki_fill_info(X509 *x, struct m2m_cert_info *ci);
 
 /*
- * TLS (1.2 or later) over fd, a connected non-blocking socket that this
- * takes over (closed on failure): the handshake within deadline_ms or until
- * *stop, the server's certificate checked against the CA certificates of
- * the PEM file ca (NULL: the system's) and against host, a DNS name or an
- * address. The BIO to read and write (non-blocking, as fd), or NULL and err:
- * TIMEOUT, CLOCK (a certificate out of its dates against our clock),
- * AUTH_REMOTE (it does not verify or names another host), UNREACHABLE (the
- * connection broke), PROTOCOL (not a TLS server, no common version or
- * cipher), CONFIG (ca cannot be read). who names the server in the line.
+ * The TLS client context of the CMP client's https: TLS 1.2 or later, the
+ * server's certificate checked against the CA certificates of the PEM file
+ * ca (NULL: the system's), ALPN http/1.1. NULL and CONFIG if ca cannot be
+ * read. Made once a run, before any network step.
  */
-BIO *pki_tls_connect(int fd, const char *host, const char *ca, const char *who, uint64_t deadline_ms,
-		     volatile const int *stop, struct m2m_err *err);
+SSL_CTX *pki_tls_ctx(const char *ca, struct m2m_err *err);
+
+/*
+ * A BIO over fd, a connected non-blocking socket that it takes over (and
+ * closes; also when it cannot be made: NULL): sends never raise SIGPIPE.
+ */
+BIO *pki_sock_bio(int fd);
+
+/*
+ * TLS over fd (taken over as pki_sock_bio does, closed on failure) with ctx:
+ * the handshake within deadline_ms or until *stop, the server's certificate
+ * checked against host, a DNS name (also sent as SNI; a certificate's CN is
+ * not taken for one) or an address. The BIO to read and write (non-blocking,
+ * as fd), or NULL and err: TIMEOUT, CLOCK (a certificate out of its dates
+ * against our clock), AUTH_REMOTE (it does not verify or names another
+ * host), UNREACHABLE (the connection broke), PROTOCOL (not a TLS server, it
+ * closed or reset the connection, no common version or cipher). ca names
+ * the CA file in the lines (NULL: the system's); who names the server.
+ */
+BIO *pki_tls_connect(SSL_CTX *ctx, int fd, const char *host, const char *ca, const char *who,
+		     uint64_t deadline_ms, volatile const int *stop, struct m2m_err *err);
 
 #endif

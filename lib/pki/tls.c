@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A TLS client connection under one deadline (pki_int.h): the CMP client's
+ * A TLS client connection under one deadline (pki_int.h), and the socket
+ * under it and under plain HTTP: the CMP client's
  * https (RFC 6712 3.1 allows TLS under the HTTP transfer; RFC 9483 6.1).
  * OpenSSL does TLS; what is ours is the bound (a handshake polled against the
  * run's deadline and stop flag) and the one class and line for each way it
@@ -11,8 +12,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -70,11 +73,10 @@ static bool is_ip(const char *host)
 	return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
 }
 
-static SSL *make_ssl(const char *host, const char *ca, struct m2m_err *err)
+SSL_CTX *pki_tls_ctx(const char *ca, struct m2m_err *err)
 {
 	static const unsigned char http11[] = { 8, 'h', 't', 't', 'p', '/', '1', '.', '1' };
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	SSL *ssl = NULL;
 	bool loaded;
 
 	if (!ctx) {
@@ -93,13 +95,20 @@ static SSL *make_ssl(const char *host, const char *ca, struct m2m_err *err)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
 	/* HTTP/1.1 is what the CMP transfer speaks; a server may also ignore ALPN */
 	SSL_CTX_set_alpn_protos(ctx, http11, sizeof(http11));
-	ssl = SSL_new(ctx);
-	SSL_CTX_free(ctx); /* the SSL keeps its own reference */
+	return ctx;
+}
+
+static SSL *make_ssl(SSL_CTX *ctx, const char *host, struct m2m_err *err)
+{
+	SSL *ssl = SSL_new(ctx);
+
 	if (!ssl) {
 		m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 		return NULL;
 	}
-	X509_VERIFY_PARAM_set_hostflags(SSL_get0_param(ssl), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	/* the names the certificate has (RFC 6125): not its CN when it has none */
+	X509_VERIFY_PARAM_set_hostflags(SSL_get0_param(ssl), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+							   X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 	/* an address is checked against the certificate's IP names, a name against its DNS names */
 	if (is_ip(host) ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1
 			: SSL_set1_host(ssl, host) != 1 || SSL_set_tlsext_host_name(ssl, host) != 1) {
@@ -108,6 +117,100 @@ static SSL *make_ssl(const char *host, const char *ca, struct m2m_err *err)
 		return NULL;
 	}
 	return ssl;
+}
+
+/*
+ * The socket under HTTP and TLS: OpenSSL's socket BIO writes with write(),
+ * and a peer that has closed its end would end the calling program with
+ * SIGPIPE (TLS sends an alert as it fails); this one sends with MSG_NOSIGNAL.
+ */
+static BIO_METHOD *sock_method;
+static pthread_once_t sock_once = PTHREAD_ONCE_INIT;
+
+static int sock_fd(BIO *b)
+{
+	return (int)(intptr_t)BIO_get_data(b);
+}
+
+static int sock_write(BIO *b, const char *buf, int len)
+{
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	n = send(sock_fd(b), buf, (size_t)len, MSG_NOSIGNAL);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		BIO_set_retry_write(b);
+	return (int)n;
+}
+
+static int sock_read(BIO *b, char *buf, int len)
+{
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	n = recv(sock_fd(b), buf, (size_t)len, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		BIO_set_retry_read(b);
+	return (int)n;
+}
+
+static long sock_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1;
+	case BIO_C_GET_FD:
+		if (ptr)
+			*(int *)ptr = sock_fd(b);
+		return sock_fd(b);
+	case BIO_CTRL_GET_CLOSE:
+		return BIO_get_shutdown(b);
+	case BIO_CTRL_SET_CLOSE:
+		BIO_set_shutdown(b, (int)num);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int sock_destroy(BIO *b)
+{
+	if (BIO_get_init(b) && BIO_get_shutdown(b))
+		close(sock_fd(b));
+	BIO_set_init(b, 0);
+	return 1;
+}
+
+static void sock_method_init(void)
+{
+	int type = BIO_get_new_index();
+	BIO_METHOD *m = type > 0 ? BIO_meth_new(type | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+						 "m2m socket") : NULL;
+
+	if (!m)
+		return;
+	if (!BIO_meth_set_write(m, sock_write) || !BIO_meth_set_read(m, sock_read) ||
+	    !BIO_meth_set_ctrl(m, sock_ctrl) || !BIO_meth_set_destroy(m, sock_destroy)) {
+		BIO_meth_free(m);
+		return;
+	}
+	sock_method = m;
+}
+
+BIO *pki_sock_bio(int fd)
+{
+	BIO *b;
+
+	pthread_once(&sock_once, sock_method_init);
+	b = sock_method ? BIO_new(sock_method) : NULL;
+	if (!b) {
+		close(fd);
+		return NULL;
+	}
+	BIO_set_data(b, (void *)(intptr_t)fd);
+	BIO_set_shutdown(b, 1);
+	BIO_set_init(b, 1);
+	return b;
 }
 
 /* Why the handshake failed, in one class and line. */
@@ -142,7 +245,9 @@ static int handshake_failed(SSL *ssl, const struct failed_cert *f, int ssl_err, 
 				   chain ? " (not from a CA in " : "",
 				   chain ? (ca ? ca : "the system's store") : "", chain ? ")" : "");
 	}
-	if (ssl_err == SSL_ERROR_SYSCALL && sys_errno && !e)
+	/* a reset or a closed end is a peer that dropped us, as a close is: not a network failure */
+	if (ssl_err == SSL_ERROR_SYSCALL && sys_errno && sys_errno != ECONNRESET && sys_errno != EPIPE &&
+	    !e)
 		return m2m_err_set(err, M2M_ERR_UNREACHABLE, "%s: TLS handshake: %s", who,
 				   strerror(sys_errno));
 	if (ssl_err == SSL_ERROR_SYSCALL || (e && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
@@ -153,8 +258,8 @@ static int handshake_failed(SSL *ssl, const struct failed_cert *f, int ssl_err, 
 			   e && ERR_GET_REASON(e) == SSL_R_WRONG_VERSION_NUMBER ? " (not a TLS server?)" : "");
 }
 
-BIO *pki_tls_connect(int fd, const char *host, const char *ca, const char *who, uint64_t deadline_ms,
-		     volatile const int *stop, struct m2m_err *err)
+BIO *pki_tls_connect(SSL_CTX *ctx, int fd, const char *host, const char *ca, const char *who,
+		     uint64_t deadline_ms, volatile const int *stop, struct m2m_err *err)
 {
 	struct failed_cert f = { 0 };
 	BIO *sock, *bio;
@@ -166,8 +271,8 @@ BIO *pki_tls_connect(int fd, const char *host, const char *ca, const char *who, 
 		m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 		return NULL;
 	}
-	ssl = make_ssl(host, ca, err);
-	sock = ssl ? BIO_new_socket(fd, BIO_CLOSE) : NULL;
+	ssl = make_ssl(ctx, host, err);
+	sock = ssl ? pki_sock_bio(fd) : NULL;
 	bio = sock ? BIO_new(BIO_f_ssl()) : NULL;
 	if (!bio) {
 		if (ssl && !err->rc)
@@ -175,8 +280,8 @@ BIO *pki_tls_connect(int fd, const char *host, const char *ca, const char *who, 
 		SSL_free(ssl);
 		if (sock)
 			BIO_free(sock);
-		else
-			close(fd);
+		else if (!ssl)
+			close(fd); /* pki_sock_bio() closes it when it fails */
 		return NULL;
 	}
 	/* the SSL owns the socket BIO (and so the fd), the SSL BIO owns the SSL */

@@ -15,8 +15,10 @@
 #     nothing written; a name it has: enrolled;
 #   - a certificate that expired, one not valid yet: 10 (CLOCK), its dates and our clock;
 #   - an https URL at a plain-HTTP server: 12 (PROTOCOL), "not a TLS server?";
-#   - a peer that accepts and never does the handshake: 5 within --timeout 2 + 100 ms;
-#   - the config: tls_ca with an http:// server, a tls_ca file that cannot be read: 3.
+#   - a peer that accepts and never does the handshake, a server that does it and never
+#     answers: 5 within --timeout 2 + 100 ms;
+#   - the config: tls_ca with an http:// server, a tls_ca file that cannot be read: 3, also
+#     when the server cannot be reached (the file is read before any network step).
 # shellcheck source=../lab/lab.sh disable=SC2034
 . "$(dirname "$0")/../lab/lab.sh"
 . "$(dirname "$0")/../lab/keys.sh"
@@ -159,6 +161,17 @@ cmp_ok "$M2M_MS" -le $((2000 + 100 + SLACK)) "... within --timeout 2 + 100 ms (+
 cmp_ok "$M2M_MS" -ge 1900 "... having waited for its --timeout"
 like "$M2M_ERR" "TLS handshake" "... the line names the TLS handshake"
 
+# ---- a server that does the handshake and then never answers (lighttpd before the silent
+#      peer): the exchange inside TLS holds the same bound
+lab_cmp_tls_up cmp-tls
+lab_cmp_config pos "$KEY" "$CERT" server="$LAB_CMP_TLS_URL" tls_ca="$LAB_CA" timeout=30s
+m2mcert enroll -p pos --timeout 2
+note "silent server behind TLS: exit $M2M_RC after $M2M_MS ms: $M2M_ERR"
+is_rc 5 "TLS done, then no answer: exit 5"
+cmp_ok "$M2M_MS" -le $((2000 + 100 + SLACK)) "... within --timeout 2 + 100 ms (+ ${SLACK} ms load slack)"
+cmp_ok "$M2M_MS" -ge 1900 "... having waited for its --timeout"
+like "$M2M_ERR" "exchanging a message" "... the line says the exchange went unanswered"
+
 # ---- the config
 lab_cmp_config pos "$KEY" "$CERT" tls_ca="$LAB_CA"
 m2mcert enroll -p pos
@@ -171,4 +184,8 @@ m2mcert enroll -p pos
 is_rc 3 "a tls_ca file that does not exist: exit 3"
 like "$M2M_ERR" "no-such-ca\\.pem" "... the line names it"
 is "$(lab_cmp_requests)" 0 "... nothing asked of the CA"
+lab_cmp_config pos "$KEY" "$CERT" server="https://$LAB_GW_IP:$(lab_cmp_free_port)/pkix/" \
+	tls_ca="$C/no-such-ca.pem"
+m2mcert enroll -p pos
+is_rc 3 "a tls_ca file that does not exist, the server not reachable: still 3"
 done_testing

@@ -42,7 +42,7 @@ static const struct cli_command commands[] = {
 enum {
 	O_CONFIG, O_PROFILE, O_STORE, O_KEY, O_TYPE, O_MODULE, O_TOKEN, O_ID, O_LABEL, O_TCTI,
 	O_HANDLE, O_PIN_FILE, O_PIN_FD, O_PIN_CRED, O_PIN_PROMPT, O_SRC_PIN_FILE, O_SRC_PIN_FD,
-	O_CERT, O_SUBJECT, O_SAN, O_OUT, O_FORCE, O_REASON, O_TIMEOUT, O_JSON, O_QUIET, O_VERBOSE, O_COLOR, O_HELP,
+	O_CERT, O_SUBJECT, O_SAN, O_OUT, O_FORCE, O_NEW_KEY, O_NEXT, O_REASON, O_TIMEOUT, O_JSON, O_QUIET, O_VERBOSE, O_COLOR, O_HELP,
 	O_VERSION, O_N
 };
 
@@ -69,6 +69,8 @@ static const struct cli_option options[] = {
 	[O_SAN] = { "san", 0, "NAME", "csr: subject alternative name (repeat; default: device.id)" },
 	[O_OUT] = { "out", 'o', "FILE", "csr, charon-conf: write here instead of stdout" },
 	[O_FORCE] = { "force", 'f', NULL, "keygen, import: replace an existing key; renew: even if not due" },
+	[O_NEW_KEY] = { "new-key", 0, NULL, "renew: with a new key (file keys), due or not; it replaces the current one once certified" },
+	[O_NEXT] = { "next", 0, NULL, "keygen: the next key, beside the current one, for renew --new-key" },
 	[O_REASON] = { "reason", 0, "REASON", "revoke: keyCompromise, superseded, cessationOfOperation, ..." },
 	[O_TIMEOUT] = { "timeout", 't', "SECONDS", "a TPM or token must answer within this (default 30 s): 16 otherwise; enroll, renew, revoke: the whole run (default enroll.timeout): 5 otherwise" },
 	[O_JSON] = { "json", 'j', NULL, "machine-readable output (show, list, doctor)" },
@@ -162,6 +164,8 @@ static int option(struct opts *o, int k, const char *arg)
 		break;
 	case O_OUT: o->out = arg; break;
 	case O_FORCE: o->force = true; break;
+	case O_NEW_KEY: o->new_key = true; break;
+	case O_NEXT: o->next = true; break;
 	case O_REASON:
 		if (cert_reason_parse(arg, &o->reason))
 			return cli_error(&o->c, M2M_ERR_USAGE,

@@ -20,7 +20,7 @@ _m2mvpn_cert()
 
     local opts="-c --config -p --profile -s --store -k --key --type --module --token --id
         --label --tcti --handle --pin-file --pin-fd --pin-credential --pin-prompt
-        --src-pin-file --src-pin-fd --cert --subject --san -o --out -f --force --reason -t --timeout -j --json
+        --src-pin-file --src-pin-fd --cert --subject --san -o --out -f --force --new-key --next --reason -t --timeout -j --json
         -q --quiet -v --verbose --color -h --help -V --version"
     local cmds="keygen csr import list show doctor delete charon-conf enroll renew revoke"
 

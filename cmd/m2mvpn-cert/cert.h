@@ -24,6 +24,8 @@ struct opts {
 	int n_sans;
 	const char *out;
 	bool force;
+	bool new_key;           /* renew --new-key */
+	bool next;              /* keygen --next */
 	int reason;             /* revoke: CRLReason, -1 none */
 	struct m2m_config *cfg;
 };

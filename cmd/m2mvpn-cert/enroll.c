@@ -131,8 +131,10 @@ int cmd_renew(struct opts *o, int argc, char **argv)
 	if (rc)
 		return rc;
 	m2m_err_clear(&err);
-	rc = m2m_enroll_renew(o->cfg, o->profile, o->force, o->c.timeout_ms, cli_catch_stop(),
-			      &res, &err);
+	rc = o->new_key ? m2m_enroll_rekey(o->cfg, o->profile, o->c.timeout_ms, cli_catch_stop(), &res,
+					   &err) :
+			  m2m_enroll_renew(o->cfg, o->profile, o->force, o->c.timeout_ms, cli_catch_stop(),
+					   &res, &err);
 	if (rc)
 		return cli_fail(&o->c, &err);
 	report(o, res.written ? "renewed" : "not_due", &res.cert, &res);

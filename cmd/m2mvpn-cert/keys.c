@@ -20,10 +20,11 @@
 
 int cmd_keygen(struct opts *o, int argc, char **argv)
 {
-	struct m2m_key_ref ref;
+	struct m2m_key_ref ref, next;
 	struct m2m_key *k = NULL;
 	struct m2m_key_info info;
 	struct m2m_err err;
+	char path[4096];
 	int rc;
 
 	if (argc)
@@ -32,6 +33,13 @@ int cmd_keygen(struct opts *o, int argc, char **argv)
 	if (rc)
 		return rc;
 	m2m_err_clear(&err);
+	/* the next key: beside the current one, which stays in use until renew --new-key */
+	if (o->next) {
+		rc = m2m_key_ref_next(&ref, &next, path, sizeof(path), &err);
+		if (rc)
+			return cli_fail(&o->c, &err);
+		ref = next;
+	}
 	rc = m2m_key_generate(&ref, o->type, o->force, &err);
 	if (!rc)
 		rc = m2m_key_open(&ref, &k, &err);

@@ -23,6 +23,18 @@ int m2m_mkdir_private(const char *dir, struct m2m_err *err);
  */
 int m2m_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
 		     struct m2m_err *err);
+/*
+ * Destroy a file (destroy.c): unlinked, then its blocks overwritten through
+ * the descriptor still open, flushed. remove (may be NULL) unlinks it instead
+ * (a key store's own removal). A symbolic link is not followed: the link goes
+ * and its target, left, is a FAILURE that names it; a file with other hard
+ * links is only unlinked. NOT_FOUND if it is not there. On flash storage
+ * copies of its blocks may remain (wear levelling).
+ */
+int m2m_destroy_file(const char *path, int (*remove)(const char *path, struct m2m_err *err),
+		     struct m2m_err *err);
+/* The directory that holds path flushed (a rename or unlink in it survives a power cut); 0 or -1. */
+int m2m_sync_dir_of(const char *path);
 /* rename(from, to) in one directory, and the directory flushed: after a power cut, to is one or the other. */
 int m2m_rename_durable(const char *from, const char *to, struct m2m_err *err);
 /* Read all of fd (at most max bytes, else an error naming name); *out is NUL-terminated. */

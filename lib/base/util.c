@@ -64,7 +64,7 @@ int m2m_mkdir_private(const char *dir, struct m2m_err *err)
 	return M2M_OK;
 }
 
-static int fsync_dir_of(const char *path)
+int m2m_sync_dir_of(const char *path)
 {
 	char dir[PATH_MAX];
 	const char *slash = strrchr(path, '/');
@@ -134,7 +134,7 @@ int m2m_write_atomic(const char *path, const void *data, size_t len, unsigned mo
 		unlink(tmp);
 		return m2m_err_set(err, io_rc(e), "%s: %s", path, strerror(e));
 	}
-	fsync_dir_of(path);
+	m2m_sync_dir_of(path);
 	return M2M_OK;
 }
 
@@ -142,7 +142,7 @@ int m2m_rename_durable(const char *from, const char *to, struct m2m_err *err)
 {
 	if (rename(from, to) < 0)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", to, strerror(errno));
-	fsync_dir_of(to);
+	m2m_sync_dir_of(to);
 	return M2M_OK;
 }
 

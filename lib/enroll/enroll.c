@@ -25,6 +25,7 @@
 #include "m2m/vpn.h"
 #include "pki/pki.h"
 #include "state/state.h"
+#include "vpn/vpn.h"
 
 struct run {
 	const struct m2m_vpn_profile *p;
@@ -418,6 +419,120 @@ int m2m_enroll_renew(const struct m2m_config *cfg, const char *profile, bool for
 		rc = prove(cfg, &r, res, err);
 	}
 out:
+	free(pem);
+	run_end(&r);
+	return rc;
+}
+
+/*
+ * The new key's certificate beside the profile's as <cert>.next, for the swap
+ * (vpn_key_swap) to put in place with its key; kept in the state directory
+ * if it cannot be written there, as write_cert does.
+ */
+static int write_next_cert(const struct run *r, const char *pem, struct m2m_err *err)
+{
+	char next[4096];
+	int rc;
+
+	if ((size_t)snprintf(next, sizeof(next), "%s" M2M_CERT_NEXT_SUFFIX, r->p->cert) >= sizeof(next))
+		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: path too long", r->p->cert);
+	rc = m2m_write_atomic(next, pem, strlen(pem), 0644, err);
+	if (rc && err) {
+		char name[64], msg[sizeof(err->msg)];
+
+		snprintf(name, sizeof(name), "enroll-%s.pem", r->p->name);
+		snprintf(msg, sizeof(msg), "%.300s", err->msg);
+		if (m2m_state_write(&r->st, name, pem, strlen(pem), NULL) == M2M_OK)
+			m2m_err_set(err, rc, "%s; the certificate the CA issued is kept in %s/%s",
+				    msg, r->st.path, name);
+	}
+	return rc;
+}
+
+/* The next key, made now unless it was made ahead (keygen --next), and opened for the CA. */
+static int next_key(struct run *r, struct m2m_key **k, EVP_PKEY **pk, struct m2m_err *err)
+{
+	struct m2m_key_ref ref, next;
+	char path[4096];
+	int rc = m2m_key_ref_from_profile(r->p, &ref, err);
+
+	if (!rc)
+		rc = m2m_key_ref_next(&ref, &next, path, sizeof(path), err);
+	if (rc)
+		return rc;
+	if (access(path, F_OK) != 0) {
+		rc = m2m_key_generate(&next, m2m_pkey_type(r->pkey), false, err);
+		if (rc)
+			return rc;
+	}
+	rc = m2m_key_open(&next, k, err);
+	if (!rc)
+		rc = m2m_key_pkey(*k, sign_failed, r, pk, err);
+	return rc;
+}
+
+int m2m_enroll_rekey(const struct m2m_config *cfg, const char *profile, unsigned timeout_ms,
+		     volatile const int *stop, struct m2m_enroll_result *res, struct m2m_err *err)
+{
+	const struct m2m_vpn_profile *p;
+	struct m2m_cert_info cur;
+	struct m2m_key *nk = NULL;
+	EVP_PKEY *npk = NULL;
+	struct run r;
+	char *pem = NULL;
+	int rc = check_result(res, err);
+
+	if (rc)
+		return rc;
+	p = m2m_config_profile(cfg, profile);
+	if (p) {
+		struct m2m_key_ref ref, next;
+		char path[4096];
+
+		/* a store that has no next key yet: said before anything is opened or sent */
+		rc = m2m_key_ref_from_profile(p, &ref, err);
+		if (!rc)
+			rc = m2m_key_ref_next(&ref, &next, path, sizeof(path), err);
+		/* a swap a power cut interrupted: finished first, so that the key opened below is the cert's */
+		if (!rc && p->cert)
+			rc = vpn_key_swap(cfg, p, err);
+		if (rc)
+			return rc;
+	}
+	rc = run_begin(&r, cfg, profile, timeout_ms, stop, RUN_WRITES, err);
+	if (!rc)
+		rc = current_cert(&r, &cur, err);
+	if (rc)
+		goto out;
+	res->cert = cur;
+	rc = m2m_cert_check_time(&cur, time(NULL), err);
+	if (rc) {
+		char msg[sizeof(err->msg)];
+
+		if (err) {
+			snprintf(msg, sizeof(msg), "%.320s: renewal needs a valid one; enroll again", err->msg);
+			m2m_err_set(err, rc, "%s", msg);
+		}
+		goto out;
+	}
+	rc = next_key(&r, &nk, &npk, err);
+	if (rc)
+		goto out;
+	r.cmp.new_key = npk;
+	rc = run_rc(&r, pki_cmp_run(PKI_CMP_KUR, &r.cmp, &pem, &r.issued, err), err);
+	if (!rc)
+		rc = write_next_cert(&r, pem, err);
+	if (!rc)
+		rc = vpn_key_swap(cfg, r.p, err);
+	if (!rc) {
+		res->written = true;
+		res->proof = M2M_PROOF_PENDING;
+		res->cert = r.issued;
+		rc = prove(cfg, &r, res, err);
+	}
+out:
+	EVP_PKEY_free(npk);
+	m2m_key_close(nk);
 	free(pem);
 	run_end(&r);
 	return rc;

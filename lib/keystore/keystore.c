@@ -304,3 +304,18 @@ int m2m_key_import(const struct m2m_key_ref *dst, const char *src,
 	ERR_clear_error();
 	return rc;
 }
+
+int m2m_key_ref_next(const struct m2m_key_ref *ref, struct m2m_key_ref *next, char *buf,
+		     size_t len, struct m2m_err *err)
+{
+	if (ref->store != M2M_KEYSTORE_FILE)
+		return m2m_err_set(err, M2M_ERR_USAGE,
+				   "a new key at renewal is made for file keys only so far, not in a %s store: renew keeps the key",
+				   m2m_key_store_name(ref->store));
+	if (!ref->path || !ref->path[0] ||
+	    (size_t)snprintf(buf, len, "%s" M2M_KEY_NEXT_SUFFIX, ref->path) >= len)
+		return m2m_err_set(err, M2M_ERR_USAGE, "no key file, or its path is too long");
+	*next = *ref;
+	next->path = buf;
+	return M2M_OK;
+}

@@ -662,6 +662,7 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	 * could meet a charon that restarted meanwhile)
 	 */
 	vpn_register_ahead(vpn, true);
+	vpn_rekey_recover(vpn, p);
 	unproven = vpn_cert_unproven(p);
 	rc = up_retrying(vpn, p, deadline, status != NULL || unproven, &st, err);
 	if (unproven && rc == M2M_ERR_AUTH_LOCAL && vpn_remaining(deadline) > CLEANUP_RESERVE_MS + MIN_TRY_MS &&

@@ -122,6 +122,8 @@ void vpn_loaded_pending(const struct m2m_config *cfg, const struct m2m_vpn_profi
  */
 /* a renewal of p's certificate waits for its proof */
 bool vpn_cert_unproven(const struct m2m_vpn_profile *p);
+/* under the profile's lock, before an up: finish a change of key and certificate a power cut interrupted */
+void vpn_rekey_recover(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p);
 /* p is up (st): if the SA came up after the certificate was written, the previous one goes */
 void vpn_cert_proven(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 		     const struct m2m_vpn_status *st);

@@ -101,96 +101,6 @@ static bool seen(struct wipe *w, const char *path)
 	return false;
 }
 
-/* Zeros over what fd holds, flushed to the disk. */
-static int overwrite(int fd, struct m2m_err *err)
-{
-	static const char zero[4096];
-	struct stat sb;
-	off_t left;
-
-	if (fstat(fd, &sb) < 0)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "%s", strerror(errno));
-	if (!S_ISREG(sb.st_mode))
-		return M2M_OK;
-	for (left = sb.st_size; left > 0;) {
-		ssize_t n = pwrite(fd, zero, left > (off_t)sizeof(zero) ? sizeof(zero) : (size_t)left,
-				   sb.st_size - left);
-
-		if (n <= 0)
-			return m2m_err_set(err, M2M_ERR_FAILURE, "overwriting: %s",
-					   n < 0 ? strerror(errno) : "no progress");
-		left -= n;
-	}
-	if (fsync(fd) < 0)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "flushing: %s", strerror(errno));
-	return M2M_OK;
-}
-
-/* The directory of path flushed, so the removal survives a power cut. */
-static void sync_dir(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd;
-
-	if (!slash || (size_t)(slash - path) >= sizeof(dir))
-		return;
-	memcpy(dir, path, (size_t)(slash - path));
-	dir[slash > path ? slash - path : 1] = '\0';
-	if (slash == path)
-		dir[0] = '/';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
-/*
- * A file, as the configuration names it: unlinked, then its blocks
- * overwritten through the descriptor still open, flushed. remove (may be
- * NULL) unlinks it instead (a key store's own removal, which reads it first).
- * A symbolic link is not followed (its target may be anything): the link goes
- * and the target, left, is a failure that names it. A file with other hard
- * links is only unlinked: its blocks are another name's too.
- */
-static int destroy_file(const char *path, int (*remove)(const char *path, struct m2m_err *err),
-			struct m2m_err *err)
-{
-	char target[PATH_MAX];
-	struct stat sb;
-	ssize_t n;
-	int fd, rc;
-
-	if (lstat(path, &sb) < 0)
-		return m2m_err_set(err, errno == ENOENT ? M2M_ERR_NOT_FOUND : M2M_ERR_FAILURE, "%s: %s",
-				   path, strerror(errno));
-	if (S_ISLNK(sb.st_mode)) {
-		n = readlink(path, target, sizeof(target) - 1);
-		target[n > 0 ? n : 0] = '\0';
-		if (unlink(path) < 0)
-			return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", path, strerror(errno));
-		sync_dir(path);
-		return m2m_err_set(err, M2M_ERR_FAILURE,
-				   "a symbolic link: the link removed, what it named (%s) left", target);
-	}
-	if (!S_ISREG(sb.st_mode))
-		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: not a regular file: left", path);
-	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0)
-		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", path, strerror(errno));
-	if (remove)
-		rc = remove(path, err);
-	else
-		rc = unlink(path) < 0 ? m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", path,
-						     strerror(errno)) : M2M_OK;
-	if (!rc && sb.st_nlink == 1)
-		rc = overwrite(fd, err);
-	close(fd);
-	sync_dir(path);
-	return rc;
-}
-
 static void file(struct wipe *w, const char *what, const char *path)
 {
 	struct m2m_err e;
@@ -208,7 +118,7 @@ static void file(struct wipe *w, const char *what, const char *path)
 			outcome(w, label, rc, &e);
 			return;
 		}
-	rc = destroy_file(path, NULL, &e);
+	rc = m2m_destroy_file(path, NULL, &e);
 	outcome(w, label, rc, &e);
 }
 
@@ -225,6 +135,16 @@ static int machine_remove(const char *path, struct m2m_err *err)
 	return m2m_key_delete(machine_ref, err);
 }
 
+/* path with suffix, if it is there (what a renewal keeps beside a key or certificate). */
+static void suffixed(struct wipe *w, const char *what, const char *path, const char *suffix)
+{
+	char name[PATH_MAX];
+
+	if (path && (size_t)snprintf(name, sizeof(name), "%s%s", path, suffix) < sizeof(name) &&
+	    access(name, F_OK) == 0)
+		file(w, what, name);
+}
+
 /* A key in its store; a file key is a file. */
 static void key(struct wipe *w, const char *what, const struct m2m_key_ref *ref)
 {
@@ -238,13 +158,16 @@ static void key(struct wipe *w, const char *what, const struct m2m_key_ref *ref)
 	switch (ref->store) {
 	case M2M_KEYSTORE_FILE:
 		file(w, what, ref->path);
+		/* a renewal's next key, and the key a renewal replaced while it waits for its proof */
+		suffixed(w, what, ref->path, M2M_KEY_NEXT_SUFFIX);
+		suffixed(w, what, ref->path, M2M_CERT_PREV_SUFFIX);
 		return;
 	case M2M_KEYSTORE_MACHINE:
 		if (!ref->path || seen(w, ref->path))
 			return;
 		snprintf(label, sizeof(label), "%s %s (bound to the machine)", what, ref->path);
 		machine_ref = ref;
-		rc = destroy_file(ref->path, machine_remove, &e);
+		rc = m2m_destroy_file(ref->path, machine_remove, &e);
 		break;
 	case M2M_KEYSTORE_TPM:
 		snprintf(label, sizeof(label), "%s in the TPM (handle 0x%08x)", what,
@@ -342,13 +265,11 @@ static void files(struct wipe *w)
 	for (size_t i = 0; i < w->cfg->n_profiles; i++) {
 		const struct m2m_vpn_profile *p = &w->cfg->profiles[i];
 		const struct m2m_enroll_config *en = m2m_config_enroll(w->cfg, p);
-		char prev[PATH_MAX];
 
 		file(w, "certificate", p->cert);
-		/* the one a renewal replaced, while it waits for its proof */
-		if (p->cert && snprintf(prev, sizeof(prev), "%s%s", p->cert, M2M_CERT_PREV_SUFFIX) <
-				       (int)sizeof(prev) && access(prev, F_OK) == 0)
-			file(w, "certificate", prev);
+		/* the one a renewal replaced, while it waits for its proof, and a new key's */
+		suffixed(w, "certificate", p->cert, M2M_CERT_PREV_SUFFIX);
+		suffixed(w, "certificate", p->cert, M2M_CERT_NEXT_SUFFIX);
 		secret(w, "PIN", &p->pin);
 		secret(w, "EAP password", &p->password);
 		if (en)
@@ -407,7 +328,7 @@ static int tree_entry(const char *path, const struct stat *sb, int flag, struct 
 	if (flag == FTW_DNR || flag == FTW_NS) {
 		rc = m2m_err_set(&e, M2M_ERR_FAILURE, "cannot be read");
 	} else if (S_ISREG(sb->st_mode)) {
-		rc = destroy_file(path, NULL, &e);
+		rc = m2m_destroy_file(path, NULL, &e);
 		/* a link inside the state directory is ours: what it names is not */
 		if (rc == M2M_ERR_FAILURE && strstr(e.msg, "a symbolic link"))
 			rc = M2M_OK;

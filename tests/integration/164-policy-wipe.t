@@ -48,6 +48,9 @@ is_rc 0 "keygen on the token"
 m2mcert csr --store pkcs11 --module "$M" --token "$LAB_P11_TOKEN" --id 01 --pin-file "$W/p11.pin" \
 	--subject CN=dev-hsm.lab --san dev-hsm.lab -o "$W/hsm.csr"
 lab_keys_issue "$W/hsm.csr" dev-hsm dev-hsm.lab && cp "$LAB/pki/dev-hsm.pem" "$W/hsm.pem"
+# a renewal with a new key half-way: the next key and its certificate, the previous pair
+(umask 077; cp "$LAB_DEV_KEY" "$W/file.key.next"; cp "$LAB_DEV_KEY" "$W/file.key.prev"
+ cp "$LAB_DEV_CERT" "$W/file.pem.next"; cp "$LAB_DEV_CERT" "$W/file.pem.prev")
 (umask 077; cp "$LAB_DEV_KEY" "$W/file.key"; cp "$LAB_DEV_CERT" "$W/file.pem"
  head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$W/dm.psk.real"
  echo "tpm-auth" > "$W/tpm.auth")
@@ -123,6 +126,8 @@ like "$M2M_ERR" "pre-shared key $W/dm.psk: NOT destroyed: a symbolic link: the l
 	"  a secret named through a link: the link goes, what it names is left and said"
 ok "  what the link named is left" test -s "$W/dm.psk.real"
 nok "  the key file is gone" test -e "$W/file.key"
+nok "  and a renewal's next and previous keys" test -e "$W/file.key.next" -o -e "$W/file.key.prev"
+nok "  and their certificates" test -e "$W/file.pem.next" -o -e "$W/file.pem.prev"
 ok "  the hard link outside is left" test -s "$LAB/outside-hardlink.pem"
 ok "  and not overwritten" grep -q "BEGIN CERTIFICATE" "$LAB/outside-hardlink.pem"
 nok "  the certificates are gone" test -e "$W/file.pem" -o -e "$W/tpm.pem" -o -e "$W/hsm.pem"

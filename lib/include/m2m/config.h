@@ -42,6 +42,8 @@ enum m2m_auth_method {
  * enrolment writes it, m2m_vpn_up() settles it.
  */
 #define M2M_CERT_PREV_SUFFIX ".prev"
+/* The certificate of a new key, until both take the current ones' place (lib/vpn/renewed.c). */
+#define M2M_CERT_NEXT_SUFFIX ".next"
 
 struct m2m_vpn_profile {
 	char *name;             /* key under vpn.profiles; [A-Za-z0-9_-], max 32 */

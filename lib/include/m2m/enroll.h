@@ -78,6 +78,21 @@ int m2m_enroll_renew(const struct m2m_config *cfg, const char *profile, bool for
 		     struct m2m_err *err);
 
 /*
+ * Renew with a new key (CMP kur: the new key's proof of possession, the
+ * request signed with the current certificate and key), due or not: the new
+ * key is made beside the current one (m2m_key_ref_next(): file keys only so
+ * far, USAGE otherwise) unless one is there already (m2mvpn-cert keygen
+ * --next made it ahead), of the current key's type and with its PIN. Its
+ * certificate and it then take the current pair's place together, the
+ * pair replaced kept until the new one is proven on the tunnel (as for
+ * m2m_enroll_renew(), the previous pair back if the gateway refuses the
+ * new one); a power cut half-way is finished by the next up. res and the
+ * errors as m2m_enroll_renew().
+ */
+int m2m_enroll_rekey(const struct m2m_config *cfg, const char *profile, unsigned timeout_ms,
+		     volatile const int *stop, struct m2m_enroll_result *res, struct m2m_err *err);
+
+/*
  * Ask the CA to revoke the profile's certificate (CMP rr, signed with it and
  * its key); reason is a CRLReason of RFC 5280 5.3.1 (0 unspecified, 1
  * keyCompromise, 4 superseded, 5 cessationOfOperation, ...) or -1 for none.

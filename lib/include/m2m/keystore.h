@@ -225,6 +225,17 @@ void m2m_pkey_fingerprint(const struct evp_pkey_st *pk, char *out, size_t len);
 int m2m_key_delete(const struct m2m_key_ref *ref, struct m2m_err *err);
 
 /*
+ * The next key of ref: where a key renewal with a new key (m2mvpn-cert
+ * keygen --next, renew --new-key) makes it beside the current one, until a
+ * certificate for it is issued and it takes the current one's place. A file
+ * key's is its path with M2M_KEY_NEXT_SUFFIX (path written into buf, which
+ * next points at); USAGE for the other stores (not made there yet).
+ */
+#define M2M_KEY_NEXT_SUFFIX ".next"
+int m2m_key_ref_next(const struct m2m_key_ref *ref, struct m2m_key_ref *next, char *buf,
+		     size_t len, struct m2m_err *err);
+
+/*
  * The inputs of the machine binding on this machine, for doctor: name, where
  * it is read from and whether it is there. n is set to the count (<= max).
  */

@@ -236,6 +236,14 @@ static void check_enroll(struct doctor *d, const struct m2m_enroll_config *e, bo
 		      rc || !s.len ? "" : e->server, "");
 		m2m_secret_wipe(&s);
 	}
+	/* an https CA's TLS trust: read before any run needs it */
+	if (e->tls_ca) {
+		struct m2m_cert_info ci;
+
+		rc = m2m_cert_info_file(e->tls_ca, &ci, &err);
+		check(d, "enroll", rc ? M2M_CHECK_FAIL : M2M_CHECK_OK, rc ? M2M_ERR_CONFIG : 0,
+		      "enroll.tls_ca %s%s", rc ? "cannot be read: " : "holds ", rc ? err.msg : ci.subject);
+	}
 	if (!have_cert)
 		return;
 	rc = m2m_cert_verify(d->p->cert, trust, &err);

@@ -188,4 +188,9 @@ lab_cmp_config pos "$KEY" "$CERT" server="https://$LAB_GW_IP:$(lab_cmp_free_port
 	tls_ca="$C/no-such-ca.pem"
 m2mcert enroll -p pos
 is_rc 3 "a tls_ca file that does not exist, the server not reachable: still 3"
+m2mcert doctor -p pos
+like "$M2M_OUT$M2M_ERR" "enroll.tls_ca cannot be read: .*no-such-ca\\.pem" "doctor says the tls_ca file cannot be read"
+config
+m2mcert doctor -p pos
+like "$M2M_OUT" "enroll.tls_ca holds .*m2m lab root CA" "doctor: the tls_ca file holds the lab CA"
 done_testing

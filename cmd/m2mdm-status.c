@@ -54,6 +54,7 @@ static void on_signal(int sig)
 struct wipe_ctx {
 	struct cli *c;
 	const struct m2m_config *cfg;
+	bool wiped;             /* the run ended in a wipe: there is no registration to report */
 };
 
 static int dm_wipe(void *ctx, const char *reason, struct m2m_err *err)
@@ -62,6 +63,8 @@ static int dm_wipe(void *ctx, const char *reason, struct m2m_err *err)
 	struct m2m_wipe_result res = { .version = M2M_WIPE_RESULT_VERSION };
 	int rc = m2m_wipe(w->cfg, reason, cli_log_line, w->c, &res, err);
 
+	w->wiped = true;
+
 	cli_log_line(w->c, rc ? LOG_ERR : LOG_NOTICE, "wipe: %u destroyed, %u not there, %u failed",
 		res.destroyed, res.gone, res.failed);
 	return rc;
@@ -69,7 +72,7 @@ static int dm_wipe(void *ctx, const char *reason, struct m2m_err *err)
 
 static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
 {
-	struct wipe_ctx w = { c, cfg };
+	struct wipe_ctx w = { c, cfg, false };
 	struct m2m_dm_run_opts o = { .version = M2M_DM_RUN_OPTS_VERSION, .serve = serve,
 				     .timeout_ms = c->timeout_ms, .stop = &stop_flag,
 				     .log = cli_log_line, .log_ctx = c, .wipe = dm_wipe,
@@ -79,6 +82,11 @@ static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
 
 	if (m2m_dm_run(cfg, &o, &err))
 		return cli_fail(c, &err);
+	if (w.wiped) {
+		if (!c->quiet)
+			printf("wiped, as the management server ordered\n");
+		return M2M_OK;
+	}
 	m2m_dm_state_load(cfg, &dst);
 	if (!serve && !c->quiet && (c->verbose || isatty(STDOUT_FILENO)))
 		printf("reported to %s as %s\n", dms_server(cfg, &dst) ? dms_server(cfg, &dst) :

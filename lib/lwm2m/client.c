@@ -616,13 +616,13 @@ int lw_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, bool r
 		*why = LW_SERVE_DONE;
 	while (!(stop && *stop) && (!ms || m2m_now_ms() < end)) {
 		serve_step(dm, ready, &next, err);
-		if (why && reconf && lw_objects_reconfigured(&dm->objs)) {
-			*why = LW_SERVE_RECONF;
-			break;
-		}
-		/* the Wipe's answer went out in the step that took it */
+		/* the Wipe's answer went out in the step that took it; it comes before a new config */
 		if (why && dm->objs.wipe_due) {
 			*why = LW_SERVE_WIPE;
+			break;
+		}
+		if (why && reconf && lw_objects_reconfigured(&dm->objs)) {
+			*why = LW_SERVE_RECONF;
 			break;
 		}
 		now = m2m_now_ms();

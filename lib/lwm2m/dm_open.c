@@ -173,6 +173,11 @@ void lw_dm_set_wipe(struct m2m_dm *dm, m2m_dm_wipe_fn fn, void *ctx)
 	dm->objs.wipe_ctx = ctx;
 }
 
+bool lw_dm_wipe_due(const struct m2m_dm *dm)
+{
+	return dm->objs.wipe_due;
+}
+
 const char *lw_dm_wipe_reason(const struct m2m_dm *dm)
 {
 	return dm->objs.wipe_reason;

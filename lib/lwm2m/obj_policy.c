@@ -31,8 +31,12 @@ static const struct lw_res_def policy_res[] = {
 	{ 13, LW_STRING, LW_OP_R, false },  /* Last Order */
 };
 
-/* The longest text an order's argument 0 may carry. */
-#define ORDER_TEXT_MAX 200
+/*
+ * The longest text an order's argument 0 may carry: what the audit log's
+ * record keeps (256 bytes) after "released by uid N: ordered by the
+ * management server (Short Server ID 65535): " (78); longer is 4.00, not cut.
+ */
+#define ORDER_TEXT_MAX 160
 
 static unsigned orders(const struct lw_objects *s)
 {

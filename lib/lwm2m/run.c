@@ -74,14 +74,20 @@ static int serve(const struct m2m_config *cfg, struct m2m_dm **dm, const struct 
  * about to go), lets go of the client (a TPM or token key it holds), then the
  * caller's wipe runs; the run ends with what it returns.
  */
-static int ordered_wipe(struct m2m_dm **dm, const struct m2m_dm_run_opts *o, struct m2m_err *err)
+static int ordered_wipe(struct m2m_dm **dm, const struct m2m_dm_run_opts *o, uint64_t end,
+			struct m2m_err *err)
 {
+	uint64_t now = m2m_now_ms();
+	unsigned dereg = 5000;
 	char reason[320];
 	int rc;
 
+	/* a report run's bound holds for the de-register; the wipe, once begun, has its own bounds */
+	if (end && (now >= end || end - now < dereg))
+		dereg = now >= end ? 1 : (unsigned)(end - now);
 	snprintf(reason, sizeof(reason), "%s", lw_dm_wipe_reason(*dm));
 	LW_LOG(o->log, o->log_ctx, LOG_NOTICE, "wipe %s: de-registering first", reason);
-	if (m2m_dm_deregister(*dm, 5000, err)) {
+	if (m2m_dm_deregister(*dm, dereg, err)) {
 		LW_LOG(o->log, o->log_ctx, LOG_WARNING, "%s (not de-registered: wiping all the same)",
 		       err->msg);
 		m2m_err_clear(err);
@@ -173,7 +179,7 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 	if (o->serve) {
 		rc = serve(cfg, &dm, o, stop, &now, &why, err);
 		if (!rc && why == LW_SERVE_WIPE) {
-			rc = ordered_wipe(&dm, o, err);
+			rc = ordered_wipe(&dm, o, 0, err);
 			goto out;
 		}
 		/* stopping is not failing: a server out of reach lets the registration expire */
@@ -208,9 +214,13 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 		if (used < budget && window)
 			rc = lw_dm_serve(dm, window < budget - used ? window : (unsigned)(budget - used),
 					 stop, false, &why, err);
-		/* a configuration package that ended is for the next run; a Wipe is now */
-		if (!rc && why == LW_SERVE_WIPE) {
-			rc = ordered_wipe(&dm, o, err);
+		/*
+		 * A configuration package that ended is for the next run; a Wipe is
+		 * now, also one answered while the Send's answer was awaited or in
+		 * the registration's exchange, when no window was left to serve
+		 */
+		if (!rc && (why == LW_SERVE_WIPE || lw_dm_wipe_due(dm))) {
+			rc = ordered_wipe(&dm, o, start + budget, err);
 			goto out;
 		}
 		if (!rc && cfg->dm.binding == M2M_DM_BINDING_U && *stop)

@@ -34,12 +34,13 @@ mkdir -p "$W"
 (umask 077; cp "$LAB_DEV_KEY" "$W/dev.key"; cp "$LAB_DEV_CERT" "$W/dev.pem")
 echo 1 > "$CASE"
 
-config() {   # config [SERVER-ORDERS]: one profile (its key in $W), dm: on the gateway, a tamper policy
+config() {   # config [SERVER-ORDERS [DM-LINES]]: one profile (its key in $W), dm: on the gateway, a tamper policy
 	lab_dev_config pos key="$W/dev.key" cert="$W/dev.pem" top="dm:
   server: coap://$LAB_GW_IP:$PORT
   security: nosec
   endpoint: $EP
-  lifetime: 60s
+  lifetime: 60s${2:+
+$2}
 policy:
   timeout: 5s
   tamper:
@@ -127,5 +128,20 @@ if [ "${TAP_FAILED:-0}" != 0 ]; then
 	diag "server: $(tail -n 30 "$SRV")"
 	diag "serve: $(tail -n 40 "$LAB/log/serve.err")"
 fi
+lab_stop lwm2m TERM
+
+# ---- a report run (cron) with a Send: the Wipe is answered while the client waits for the
+#      Send's answer (lwm2m-node-lib never answers a Send), and done before the run ends
+(umask 077; cp "$LAB_DEV_KEY" "$W/dev.key"; cp "$LAB_DEV_CERT" "$W/dev.pem")
+config "[release, wipe]" "  send: [/3/0/0]
+  queue_window: 3s"
+server "exec:/33811/0/11=0='from-cron'"
+M2M_BIN=$DM m2m --report --timeout 30
+is_rc 0 "a report run wiped by the server's order: exit 0"
+like "$M2M_OUT" "wiped, as the management server ordered" "  it says it was wiped, not that it reported"
+is "$(check "exec:/33811/0/11=0='from-cron'")" pass "  the server's Wipe was answered 2.04"
+ok "  the key file is gone" test ! -e "$W/dev.key"
+like "$(audit_detail)" "wipe .*ordered by the management server \\(Short Server ID 1\\): from-cron" \
+	"  the audit log has the wipe with the server's words"
 lab_stop lwm2m TERM
 done_testing

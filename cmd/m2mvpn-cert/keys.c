@@ -35,9 +35,18 @@ int cmd_keygen(struct opts *o, int argc, char **argv)
 	m2m_err_clear(&err);
 	/* the next key: beside the current one, which stays in use until renew --new-key */
 	if (o->next) {
+		const struct m2m_vpn_profile *p = opts_profile(o);
+		char cnext[4096];
+
 		rc = m2m_key_ref_next(&ref, &next, path, sizeof(path), &err);
 		if (rc)
 			return cli_fail(&o->c, &err);
+		/* a next key already certified: replacing it would pair the certificate with another key */
+		if (p && p->cert && (size_t)snprintf(cnext, sizeof(cnext), "%s" M2M_CERT_NEXT_SUFFIX,
+						     p->cert) < sizeof(cnext) && access(cnext, F_OK) == 0)
+			return cli_error(&o->c, M2M_ERR_CREDENTIAL,
+					 "%s: the CA certified the next key already; it takes its place at the next renew --new-key or up",
+					 cnext);
 		ref = next;
 	}
 	rc = m2m_key_generate(&ref, o->type, o->force, &err);

@@ -33,6 +33,12 @@ int m2m_write_atomic(const char *path, const void *data, size_t len, unsigned mo
  */
 int m2m_destroy_file(const char *path, int (*remove)(const char *path, struct m2m_err *err),
 		     struct m2m_err *err);
+/*
+ * rename(from, to), durable, and what to held destroyed as m2m_destroy_file
+ * does (overwritten through a descriptor opened before, once no other name
+ * holds it): a key file replaced by another.
+ */
+int m2m_destroy_replaced(const char *from, const char *to, struct m2m_err *err);
 /* The directory that holds path flushed (a rename or unlink in it survives a power cut); 0 or -1. */
 int m2m_sync_dir_of(const char *path);
 /* rename(from, to) in one directory, and the directory flushed: after a power cut, to is one or the other. */

@@ -76,3 +76,16 @@ int m2m_destroy_file(const char *path, int (*remove)(const char *path, struct m2
 	m2m_sync_dir_of(path);
 	return rc;
 }
+
+int m2m_destroy_replaced(const char *from, const char *to, struct m2m_err *err)
+{
+	struct stat sb;
+	int fd = open(to, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), rc;
+
+	rc = m2m_rename_durable(from, to, err);
+	if (!rc && fd >= 0 && fstat(fd, &sb) == 0 && sb.st_nlink == 0)
+		rc = overwrite(fd, err);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}

@@ -443,8 +443,8 @@ static int write_next_cert(const struct run *r, const char *pem, struct m2m_err 
 		snprintf(name, sizeof(name), "enroll-%s.pem", r->p->name);
 		snprintf(msg, sizeof(msg), "%.300s", err->msg);
 		if (m2m_state_write(&r->st, name, pem, strlen(pem), NULL) == M2M_OK)
-			m2m_err_set(err, rc, "%s; the certificate the CA issued is kept in %s/%s",
-				    msg, r->st.path, name);
+			m2m_err_set(err, rc, "%s; the certificate the CA issued for the next key is kept in %s/%s (its place: %s)",
+				    msg, r->st.path, name, next);
 	}
 	return rc;
 }
@@ -495,7 +495,7 @@ int m2m_enroll_rekey(const struct m2m_config *cfg, const char *profile, unsigned
 			rc = m2m_key_ref_next(&ref, &next, path, sizeof(path), err);
 		/* a swap a power cut interrupted: finished first, so that the key opened below is the cert's */
 		if (!rc && p->cert)
-			rc = vpn_key_swap(cfg, p, err);
+			rc = vpn_key_swap(cfg, p, timeout_ms ? timeout_ms : 30 * 1000, err);
 		if (rc)
 			return rc;
 	}
@@ -522,8 +522,12 @@ int m2m_enroll_rekey(const struct m2m_config *cfg, const char *profile, unsigned
 	rc = run_rc(&r, pki_cmp_run(PKI_CMP_KUR, &r.cmp, &pem, &r.issued, err), err);
 	if (!rc)
 		rc = write_next_cert(&r, pem, err);
-	if (!rc)
-		rc = vpn_key_swap(cfg, r.p, err);
+	if (!rc) {
+		uint64_t now = m2m_now_ms();
+
+		rc = vpn_key_swap(cfg, r.p, now < r.cmp.deadline_ms ? (unsigned)(r.cmp.deadline_ms - now) : 1,
+				  err);
+	}
 	if (!rc) {
 		res->written = true;
 		res->proof = M2M_PROOF_PENDING;

@@ -21,8 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "base/base.h"
 #include "m2m/keystore.h"
 #include "m2m/pki.h"
@@ -33,14 +31,18 @@
 /*
  * A renewal with a new key (m2mvpn-cert renew --new-key, file keys) replaces
  * the key too: the new key waits as <key>.next and its certificate as
- * <cert>.next until both take the current ones' place (vpn_key_swap()), the
- * ones replaced kept as <key>.prev and <cert>.prev, the last pair proven on
- * the tunnel. The .next files are their own journal: whichever of the swap's
- * steps a power cut interrupted, the next swap (any up of the profile)
- * finishes it. Going back to the previous pair, and letting it go once the
- * new one is proven, are two renames or removals each: a small record in the
- * state directory (vpn-NAME.rekey: "fallback" or "proven") says which is half
- * done, so that no key is left beside a certificate that is not its own.
+ * <cert>.next until both take the current ones' place (the swap), the ones
+ * replaced kept as <key>.prev and <cert>.prev, the last pair proven on the
+ * tunnel: hard links, so that once the new pair is proven, destroying
+ * <key>.prev overwrites the old key's own blocks (a copy would leave them).
+ * The .next files are their own journal: whichever of the swap's steps a
+ * power cut interrupted, the next swap finishes it. Going back to the
+ * previous pair, and letting it go once the new one is proven, are two
+ * steps each: a record in the state directory (vpn-NAME.rekey: "fallback"
+ * or "proven", and the identity of the <cert>.prev it is about) says which
+ * is half done, so that no key is left beside a certificate that is not its
+ * own; a record about another <cert>.prev than the one there is spent and
+ * does nothing. All of it under the profile's lock (an up, a renewal).
  */
 struct files {
 	char cert_prev[4096], cert_next[4096];
@@ -71,29 +73,18 @@ static bool there(const char *path)
 	return path[0] && access(path, F_OK) == 0;
 }
 
-/* A copy of from, written whole (mode), unless to is there already. */
-static int keep_copy(const char *from, const char *to, unsigned mode, struct m2m_err *err)
+/* to as another name of from (the pair in place kept), unless to is there already. */
+static int keep_link(const char *from, const char *to, struct m2m_err *err)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	int fd, rc;
-
 	if (there(to))
 		return M2M_OK;
-	fd = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: %s", from, strerror(errno));
-	rc = m2m_read_fd(fd, from, 1024 * 1024, &buf, &len, err);
-	close(fd);
-	if (!rc)
-		rc = m2m_write_atomic(to, buf, len, mode, err);
-	if (buf)
-		OPENSSL_cleanse(buf, len);
-	free(buf);
-	return rc;
+	if (link(from, to) < 0)
+		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", to, strerror(errno));
+	m2m_sync_dir_of(to);
+	return M2M_OK;
 }
 
-/* A rename that another process may have done already (both finish the same step). */
+/* A rename that an earlier, interrupted run may have done already. */
 static int step_rename(const char *from, const char *to, struct m2m_err *err)
 {
 	if (!there(from))
@@ -101,70 +92,81 @@ static int step_rename(const char *from, const char *to, struct m2m_err *err)
 	return m2m_rename_durable(from, to, err);
 }
 
-static int swap(const struct files *f, const struct m2m_vpn_profile *p, struct m2m_err *err)
+/* The swap's steps; *done: something was moved. */
+static int swap(const struct files *f, const struct m2m_vpn_profile *p, bool *done,
+		struct m2m_err *err)
 {
-	int rc = M2M_OK;
+	int rc;
 
+	*done = false;
 	if (!there(f->cert_next))
 		return M2M_OK; /* nothing issued for a next key (one may wait for its certificate) */
 	/* the pair in place is the last one proven unless a .prev is kept already */
-	rc = keep_copy(p->cert, f->cert_prev, 0644, err);
+	rc = keep_link(p->cert, f->cert_prev, err);
 	if (!rc && there(f->key_next)) {
-		rc = keep_copy(f->key, f->key_prev, 0600, err);
+		rc = keep_link(f->key, f->key_prev, err);
 		if (!rc)
 			rc = step_rename(f->key_next, f->key, err);
 	}
+	/* its time is the swap's: an SA up before it (the old pair) proves nothing */
+	if (!rc && utimensat(AT_FDCWD, f->cert_next, NULL, 0) < 0 && errno != ENOENT)
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", f->cert_next, strerror(errno));
 	if (!rc)
 		rc = step_rename(f->cert_next, p->cert, err);
+	*done = !rc;
 	return rc;
 }
 
-int vpn_key_swap(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, struct m2m_err *err)
-{
-	struct files f;
-	int rc;
-
-	if (!files_of(p, &f))
-		return m2m_err_set(err, M2M_ERR_CONFIG, "profile %s: no certificate file, or a path too long",
-				   p->name);
-	rc = swap(&f, p, err);
-	if (!rc)
-		vpn_loaded_pending(cfg, p);
-	return rc;
-}
-
-/* The record of a two-step change of the pair in place ("fallback", "proven"), or none. */
+/* The record of a two-step change of the pair in place, about the <cert>.prev there. */
 static void record_name(const struct m2m_vpn_profile *p, char *out, size_t len)
 {
 	snprintf(out, len, "vpn-%.64s.rekey", p->name);
 }
 
-static void record(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, const char *what)
+static bool prev_id(const struct files *f, char *out, size_t len)
 {
-	struct m2m_state st;
-	char name[NAME_MAX + 1];
+	struct stat sb;
 
-	record_name(p, name, sizeof(name));
-	if (m2m_state_open(&st, vpn_state_dir(cfg), NULL) != M2M_OK)
-		return;
-	if (what)
-		m2m_state_write(&st, name, what, strlen(what), NULL);
-	else
-		m2m_state_remove(&st, name, NULL);
-	m2m_state_close(&st);
+	if (stat(f->cert_prev, &sb) != 0)
+		return false;
+	snprintf(out, len, "%llu:%llu", (unsigned long long)sb.st_dev, (unsigned long long)sb.st_ino);
+	return true;
 }
 
-/* The previous pair back in place: the key first, then its certificate (recorded as "fallback"). */
+static int record(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+		  const struct files *f, const char *what, struct m2m_err *err)
+{
+	struct m2m_state st;
+	char name[NAME_MAX + 1], text[96], id[48];
+	int rc;
+
+	record_name(p, name, sizeof(name));
+	rc = m2m_state_open(&st, vpn_state_dir(cfg), err);
+	if (rc)
+		return rc;
+	if (what && prev_id(f, id, sizeof(id))) {
+		snprintf(text, sizeof(text), "%s %s", what, id);
+		rc = m2m_state_write(&st, name, text, strlen(text), err);
+	} else {
+		rc = m2m_state_remove(&st, name, err);
+	}
+	m2m_state_close(&st);
+	return rc;
+}
+
+/* The previous pair back in place: the refused key destroyed as the previous one replaces it, then its certificate. */
 static int fall_back_steps(const struct files *f, const struct m2m_vpn_profile *p, struct m2m_err *err)
 {
-	int rc = step_rename(f->key_prev, f->key, err);
+	int rc = M2M_OK;
 
+	if (there(f->key_prev))
+		rc = m2m_destroy_replaced(f->key_prev, f->key, err);
 	if (!rc)
 		rc = step_rename(f->cert_prev, p->cert, err);
 	return rc;
 }
 
-/* The previous pair let go: the key destroyed, then its certificate (recorded as "proven"). */
+/* The previous pair let go: the key destroyed, then its certificate. */
 static int proven_steps(const struct files *f, struct m2m_err *err)
 {
 	int rc = M2M_OK;
@@ -181,39 +183,92 @@ static int proven_steps(const struct files *f, struct m2m_err *err)
 	return rc;
 }
 
-void vpn_rekey_recover(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p)
+/* A two-step change, recorded first, done, and its record removed. */
+static int recorded(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+		    const struct files *f, const char *what, struct m2m_err *err)
+{
+	int rc = record(cfg, p, f, what, err);
+
+	if (rc)
+		return rc; /* not begun: nothing half done that a record would not tell */
+	rc = !strcmp(what, "fallback") ? fall_back_steps(f, p, err) : proven_steps(f, err);
+	if (!rc)
+		rc = record(cfg, p, f, NULL, err);
+	return rc;
+}
+
+/* Under the profile's lock: a recorded change finished (or a spent record dropped), then a swap. */
+static int recover(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, char *said,
+		   size_t len, struct m2m_err *err)
 {
 	struct m2m_state st;
 	struct files f;
-	struct m2m_err err;
-	char name[NAME_MAX + 1], *buf = NULL;
-	size_t len;
+	char name[NAME_MAX + 1], *buf = NULL, what[16], id[48], now[48];
+	bool swapped = false;
+	size_t n;
 	int rc = M2M_OK;
 
+	said[0] = '\0';
 	if (!files_of(p, &f))
-		return;
-	m2m_err_clear(&err);
+		return M2M_OK;
 	record_name(p, name, sizeof(name));
-	if (m2m_state_open_existing(&st, vpn_state_dir(vpn->cfg), NULL) == M2M_OK) {
-		if (m2m_state_read(&st, name, 64, NULL, NULL, &buf, &len, NULL) == M2M_OK) {
-			if (!strcmp(buf, "fallback"))
-				rc = fall_back_steps(&f, p, &err);
-			else if (!strcmp(buf, "proven"))
-				rc = proven_steps(&f, &err);
+	if (m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL) == M2M_OK) {
+		if (m2m_state_read(&st, name, 128, NULL, NULL, &buf, &n, NULL) == M2M_OK) {
+			bool known = sscanf(buf, "%15s %47s", what, id) == 2 &&
+				     (!strcmp(what, "fallback") || !strcmp(what, "proven"));
+
+			/* about the <cert>.prev there: finish it; else it is spent (or not ours): drop it */
+			if (known && prev_id(&f, now, sizeof(now)) && !strcmp(now, id)) {
+				rc = !strcmp(what, "fallback") ? fall_back_steps(&f, p, err) :
+				     proven_steps(&f, err);
+				snprintf(said, len, "a change of its key and certificate was interrupted (%s): %s",
+					 what, rc ? "cannot finish it" : "finished");
+			}
 			if (!rc)
 				m2m_state_remove(&st, name, NULL);
-			VLOG(vpn, rc ? LOG_WARNING : LOG_NOTICE, "%s: a change of its key and certificate was interrupted (%s): %s%s",
-			     p->name, buf, rc ? "cannot finish it: " : "finished", rc ? err.msg : "");
 			free(buf);
 		}
 		m2m_state_close(&st);
 	}
-	if (!rc && there(f.cert_next)) {
-		rc = vpn_key_swap(vpn->cfg, p, &err);
-		VLOG(vpn, rc ? LOG_WARNING : LOG_NOTICE, "%s: the new key and certificate %s%s", p->name,
-		     rc ? "cannot take the place of the old ones: " : "took the place of the old ones",
-		     rc ? err.msg : "");
+	if (!rc)
+		rc = swap(&f, p, &swapped, err);
+	if (!rc && swapped) {
+		vpn_loaded_pending(cfg, p);
+		if (!said[0])
+			snprintf(said, len, "the new key and certificate took the place of the old ones");
 	}
+	return rc;
+}
+
+int vpn_key_swap(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, unsigned wait_ms,
+		 struct m2m_err *err)
+{
+	char said[160];
+	int lock = -1, rc;
+
+	if (!p->cert)
+		return m2m_err_set(err, M2M_ERR_CONFIG, "profile %s: no certificate file", p->name);
+	rc = vpn_profile_lock(cfg, p->name, wait_ms, &lock, err);
+	if (rc)
+		return rc;
+	rc = recover(cfg, p, said, sizeof(said), err);
+	m2m_unlock(lock);
+	return rc;
+}
+
+void vpn_rekey_recover(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p)
+{
+	struct m2m_err err;
+	char said[160];
+	int rc;
+
+	m2m_err_clear(&err);
+	rc = recover(vpn->cfg, p, said, sizeof(said), &err);
+	if (rc)
+		VLOG(vpn, LOG_WARNING, "%s: its key and certificate cannot be settled: %s", p->name,
+		     err.msg);
+	else if (said[0])
+		VLOG(vpn, LOG_NOTICE, "%s: %s", p->name, said);
 }
 
 bool vpn_cert_unproven(const struct m2m_vpn_profile *p)
@@ -239,13 +294,11 @@ void vpn_cert_proven(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 		return;
 	key = there(f.key_prev);
 	m2m_err_clear(&err);
-	record(vpn->cfg, p, "proven");
-	if (proven_steps(&f, &err)) {
+	if (recorded(vpn->cfg, p, &f, "proven", &err)) {
 		VLOG(vpn, LOG_WARNING, "%s: the renewed certificate is proven on the tunnel, but the previous one cannot be let go: %s",
 		     p->name, err.msg);
 		return;
 	}
-	record(vpn->cfg, p, NULL);
 	VLOG(vpn, LOG_NOTICE,
 	     "%s: the renewed certificate%s is proven on the tunnel; the previous one%s removed",
 	     p->name, key ? " and its new key" : "", key ? " and its key are" : " is");
@@ -266,13 +319,11 @@ bool vpn_cert_fall_back(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p)
 		     p->name, err.msg);
 		return false;
 	}
-	record(vpn->cfg, p, "fallback");
-	if (fall_back_steps(&f, p, &err)) {
+	if (recorded(vpn->cfg, p, &f, "fallback", &err)) {
 		VLOG(vpn, LOG_WARNING, "%s: cannot bring the previous certificate back: %s", p->name,
 		     err.msg);
 		return false;
 	}
-	record(vpn->cfg, p, NULL);
 	vpn_loaded_pending(vpn->cfg, p);
 	m2m_time_utc(ci.not_after, until, sizeof(until));
 	VLOG(vpn, LOG_WARNING,

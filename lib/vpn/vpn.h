@@ -10,13 +10,15 @@
 #include "m2m/m2m.h"
 
 /*
- * A new key and its certificate (<key>.next, <cert>.next, written by the
+ * Under the profile's lock (waited for up to wait_ms, as an up holds it): a
+ * change of its key and certificate that a power cut interrupted finished,
+ * then a new key and its certificate (<key>.next, <cert>.next, written by the
  * renewal) take the place of the profile's, the ones replaced kept as
  * <key>.prev and <cert>.prev until the new pair is proven on the tunnel
- * (renewed.c); charon loads the new ones at the next up. Idempotent, and
- * what a power cut interrupted is finished by the next call or up. M2M_OK
- * if there is no <cert>.next.
+ * (renewed.c); charon loads the new ones at the next up. M2M_OK if there is
+ * nothing to do; BUSY if the lock is not free in time.
  */
-int vpn_key_swap(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, struct m2m_err *err);
+int vpn_key_swap(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, unsigned wait_ms,
+		 struct m2m_err *err);
 
 #endif

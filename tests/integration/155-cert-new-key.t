@@ -132,6 +132,10 @@ like "$M2M_ERR" "file keys only" "  the line says file keys only"
 is "$(lab_cmp_requests)" "$sent" "  nothing sent to the CA"
 config
 
+# ---- a record left from an earlier change (about another .prev) is spent: it must not let
+#      the pair waiting now go, nor bring anything back
+printf 'proven 1:1' > "$STATE/vpn-pos.rekey"
+
 # ---- the gateway refuses the new pair at the next up: the previous key and certificate back
 # (the pair a renewal left waiting: the new key with a certificate from a CA the gateway does
 # not trust, the previous pair as .prev)
@@ -146,6 +150,7 @@ like "$M2M_ERR" "refused the renewed certificate; the previous one is back" "  a
 is "$(pub "$KEY")" "$third" "  the previous key is back"
 is "$(certpub "$CERT")" "$third" "  and the previous certificate, its own"
 nok "  no .prev left" test -e "$KEY.prev"
+nok "  the spent record is gone" test -e "$STATE/vpn-pos.rekey"
 m2m down pos
 
 # ---- a power cut half-way through a swap: the next up finishes it
@@ -173,6 +178,37 @@ for step in keep key cert; do
 	m2m down pos
 done
 
+# ---- the old key's own blocks are overwritten, not only its name removed: the key and
+#      certificate on an ext4 file system in a loop file, the disk image read raw afterwards
+#      (a copy kept as .prev and destroyed, with the original freed by a rename, would leave
+#      the old key's bytes in the image)
+if command -v mkfs.ext4 > /dev/null && command -v losetup > /dev/null; then
+	D=$LAB/disk MNTK=$LAB/keys
+	truncate -s 8M "$D.img" && mkfs.ext4 -q -F "$D.img" && LOOPK=$(losetup -f --show "$D.img") ||
+		lab_die "a loop file system for the keys"
+	lab_on_exit "umount '$MNTK'; losetup -d '$LOOPK'"
+	mkdir -p "$MNTK" && mount "$LOOPK" "$MNTK" || lab_die "mount $LOOPK"
+	cp "$KEY" "$MNTK/k.key" && cp "$CERT" "$MNTK/k.pem" && chmod 600 "$MNTK/k.key"
+	lab_cmp_config pos "$MNTK/k.key" "$MNTK/k.pem" trust="$C/trust-both.pem"
+	m2mcert keygen -p pos --next
+	is_rc 0 "keygen --next on the loop file system"
+	lab_cmp_issue "key:$MNTK/k.key.next" "$C/loop.pem" --serial 155a0b > /dev/null || lab_die "loop certificate"
+	cp "$C/loop.pem" "$MNTK/k.pem.next"
+	# a line from the middle of the old key's PEM: what must not be found in the image
+	oldline=$(sed -n 3p "$MNTK/k.key")
+	sync
+	ok "  (the old key's bytes are in the image before: the probe can find them)" \
+		eval 'grep -qaF -- "$oldline" "$D.img"'
+	flush_gw
+	m2m up pos --timeout 20
+	is_rc 0 "up swaps in the new pair and proves it"
+	nok "  no .prev left" test -e "$MNTK/k.key.prev"
+	sync
+	nok "  the old key's bytes are nowhere in the disk image" eval 'grep -qaF -- "$oldline" "$D.img"'
+	m2m down pos
+	config
+fi
+
 # ---- a power cut half-way through a fallback: its record says so, the next up finishes it
 cur=$(pub "$KEY")
 cp "$CERT" "$CERT.prev"; cp "$KEY" "$KEY.prev"
@@ -180,7 +216,7 @@ m2mcert keygen --store file --key "$KEY.rogue"
 lab_cmp_issue "key:$KEY.rogue" "$C/rogue2.pem" --serial 155a0a --ca rogue-ca || lab_die "rogue certificate"
 # the fallback moved the key back, not yet the certificate
 cp "$C/rogue2.pem" "$CERT"; rm -f "$KEY.rogue"; mv "$KEY.prev" "$KEY"
-printf fallback > "$STATE/vpn-pos.rekey"
+printf 'fallback %s' "$(stat -c '%d:%i' "$CERT.prev")" > "$STATE/vpn-pos.rekey"
 m2m up pos --timeout 20
 is_rc 0 "a fallback cut after its first step: the next up comes up"
 is "$(certpub "$CERT")" "$cur" "  the previous certificate is back with its key"

@@ -41,6 +41,24 @@ struct m2m_coap {
 		size_t toklen;
 	} non[16];
 	unsigned non_next;
+	/*
+	 * The answers to the server's recent non-idempotent requests (POST,
+	 * iPATCH), by message ID and token: one it sends again (our ACK lost) is
+	 * answered again, not done again (RFC 7252 4.5), for EXCHANGE_LIFETIME.
+	 */
+	struct answered {
+		bool used;
+		uint64_t at;            /* m2m_now_ms() when answered */
+		coap_mid_t mid;
+		uint8_t token[8];
+		size_t toklen;
+		coap_pdu_code_t code;
+		uint8_t opts[192];      /* its options: [number:2][length:2][value] ... */
+		size_t optlen;
+		uint8_t body[256];
+		size_t bodylen;
+	} answered[8];
+	unsigned answered_next;
 	void *hctx;
 	bool dtls, connected, dtls_failed;
 	unsigned block_szx;

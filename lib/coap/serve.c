@@ -95,22 +95,113 @@ static void serve(struct m2m_coap *c, const struct m2m_coap_msg *m, coap_pdu_t *
 	free(rep.payload);
 }
 
-/* A request of the server's: its body taken in (blocks, limits), then served */
-static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
-		       const coap_string_t *query, coap_pdu_t *resp)
+/* RFC 7252 4.8.2: EXCHANGE_LIFETIME, with the default transmission parameters */
+#define EXCHANGE_LIFETIME_MS 247000
+
+static bool non_idempotent(coap_pdu_code_t code)
 {
-	struct m2m_coap *c = mcoap_of(s);
+	return code == COAP_REQUEST_CODE_POST || code == COAP_REQUEST_CODE_IPATCH;
+}
+
+static struct answered *answered_find(struct m2m_coap *c, coap_mid_t mid, coap_bin_const_t tok)
+{
+	uint64_t now = m2m_now_ms();
+
+	for (size_t i = 0; i < ARRAY_SIZE(c->answered); i++) {
+		struct answered *a = &c->answered[i];
+
+		if (a->used && now - a->at < EXCHANGE_LIFETIME_MS && a->mid == mid &&
+		    a->toklen == tok.length && !memcmp(a->token, tok.s, tok.length))
+			return a;
+	}
+	return NULL;
+}
+
+/* The same answer again: its code, options and body as they were sent. */
+static void answered_replay(const struct answered *a, coap_pdu_t *resp)
+{
+	coap_pdu_set_code(resp, a->code);
+	for (size_t i = 0; i + 4 <= a->optlen;) {
+		unsigned num = (unsigned)a->opts[i] << 8 | a->opts[i + 1];
+		size_t len = (size_t)a->opts[i + 2] << 8 | a->opts[i + 3];
+
+		coap_add_option(resp, num, len, a->opts + i + 4);
+		i += 4 + len;
+	}
+	if (a->bodylen)
+		coap_add_data(resp, a->bodylen, a->body);
+}
+
+/* The answer kept, if it fits (larger ones are not: such a request is done again). */
+static void answered_keep(struct m2m_coap *c, coap_mid_t mid, coap_bin_const_t tok,
+			  coap_pdu_t *resp)
+{
+	struct answered a = { .used = true, .at = m2m_now_ms(), .mid = mid,
+			      .code = coap_pdu_get_code(resp) };
+	coap_opt_iterator_t oi;
+	coap_opt_t *o;
+	const uint8_t *data;
+	size_t len;
+
+	if (tok.length > sizeof(a.token))
+		return;
+	memcpy(a.token, tok.s, tok.length);
+	a.toklen = tok.length;
+	coap_option_iterator_init(resp, &oi, COAP_OPT_ALL);
+	while ((o = coap_option_next(&oi)) != NULL) {
+		size_t ol = coap_opt_length(o);
+
+		if (a.optlen + 4 + ol > sizeof(a.opts))
+			return;
+		a.opts[a.optlen++] = (uint8_t)(oi.number >> 8);
+		a.opts[a.optlen++] = (uint8_t)oi.number;
+		a.opts[a.optlen++] = (uint8_t)(ol >> 8);
+		a.opts[a.optlen++] = (uint8_t)ol;
+		memcpy(a.opts + a.optlen, coap_opt_value(o), ol);
+		a.optlen += ol;
+	}
+	if (coap_get_data(resp, &len, &data) && len) {
+		if (len > sizeof(a.body))
+			return;
+		memcpy(a.body, data, len);
+		a.bodylen = len;
+	}
+	c->answered[c->answered_next++ % ARRAY_SIZE(c->answered)] = a;
+}
+
+/* A request of the server's: its body taken in (blocks, limits), then served */
+static void answer(struct m2m_coap *c, const coap_pdu_t *req, coap_pdu_t *resp)
+{
 	struct m2m_coap_msg m;
 
-	if (!c) {
-		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
-		return;
-	}
 	mcoap_fill_msg(req, &m, true);
 	if (mcoap_rx_stream(c, &m, resp) || mcoap_rx(c, &m, resp))
 		return;
 	serve(c, &m, resp);
 	mcoap_rx_done(c, &m, resp);
+}
+
+static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
+		       const coap_string_t *query, coap_pdu_t *resp)
+{
+	struct m2m_coap *c = mcoap_of(s);
+	coap_bin_const_t tok = coap_pdu_get_token(req);
+	coap_mid_t mid = coap_pdu_get_mid(req);
+	bool once = non_idempotent(coap_pdu_get_code(req));
+	const struct answered *a;
+
+	if (!c) {
+		coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
+		return;
+	}
+	/* the server sent it again (our answer lost): the same answer, the request not done twice */
+	if (once && (a = answered_find(c, mid, tok)) != NULL) {
+		answered_replay(a, resp);
+		return;
+	}
+	answer(c, req, resp);
+	if (once)
+		answered_keep(c, mid, tok, resp);
 }
 
 int mcoap_add_path(struct m2m_coap *c, const char *path, struct m2m_err *err)

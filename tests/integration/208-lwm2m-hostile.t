@@ -8,7 +8,7 @@
 # within 1 MB of its idle RSS.
 . "$(dirname "$0")/lwm2m-lib.sh"
 command -v python3 >/dev/null || skip_all "python3 not installed"
-plan 25
+plan 27
 port=$(free_port)
 ep=it-hostile-$port
 limit=65536
@@ -22,10 +22,13 @@ dm:
   security: nosec
   lifetime: 10m
   max_body: 64KiB
+  hooks: {reboot: $T/reboot}
 YAML
+# the reboot hook counts its runs (an Execute of Reboot sent twice must run it once)
+printf '#!/bin/sh\necho run >> %s/reboots\n' "$T" > "$T/reboot" && chmod 755 "$T/reboot"
 export M2M_CONFIG=$T/m2m.yaml
 bg "$T/srv.log" python3 "$ROOT/tests/tools/coap-hostile.py" "$port" "$limit" "$T/go" \
-	size1 grow stray atomic szx7 accept ifmatch big flood 20
+	size1 grow stray atomic szx7 accept ifmatch dup big flood 20
 wait_for "$T/srv.log" '"event":"listening"' 10
 bg "$T/serve.log" "$BIN/m2mdm-status" --serve
 cli=$BG_PID
@@ -41,9 +44,11 @@ ok $? "the hostile server went through its list"
 for c in size1-claim size1-then-last body-past-limit body-past-limit-not-applied \
 	stray-block-more stray-block-last stray-not-applied blocks-atomic blocks-applied-whole \
 	blocks-repeated blocks-restart block2-szx7 block1-szx7 accept-unknown if-match-wrong if-match-right \
-	if-match-any big-datagram-then-alive flood; do
+	if-match-any dup-answered-again big-datagram-then-alive flood; do
 	is "$(check_result "$T/srv.log" "$c")" pass "$c"
 done
+sleep 0.5
+is "$(grep -c . "$T/reboots" 2>/dev/null)" 1 "an Execute sent again with its Message ID ran the reboot hook once (RFC 7252 4.5)"
 kill -0 "$cli" 2>/dev/null
 ok $? "the client is still serving"
 peak=$(awk '/^VmHWM:/ { print $2 }' "/proc/$cli/status")

@@ -238,8 +238,28 @@ def c_big(p, limit):
     check("big-datagram-then-alive", m and m["code"] == code(2, 5), got(m))
 
 
+def c_dup(p, limit):
+    # RFC 7252 4.5: a confirmable message sent again (its ACK lost) with the same Message ID
+    # is acknowledged again, and a non-idempotent request (POST: an Execute) is not done
+    # twice. Execute Reboot (/3/0/4), then the very same datagram again: the same answer;
+    # the test counts the runs of the device's reboot hook (one).
+    m1 = p.request(POST, "/3/0/4", tok=b"dup1")
+    mid = p.mid
+    pkt = build(CON, POST, mid, b"dup1", list(path("/3/0/4")))
+    p.s.sendto(pkt, p.client)
+    m2 = None
+    end = time.monotonic() + 2.0
+    while True:
+        m = p.pump(end)
+        if m is None or (m["token"] == b"dup1" and m["mid"] == mid):
+            m2 = m
+            break
+    check("dup-answered-again", m1 and m2 and m1["code"] == code(2, 4) and m2["code"] == m1["code"]
+          and m2["type"] == ACK, "%s, then %s" % (got(m1), got(m2)))
+
+
 CHECKS = dict(big=c_big, size1=c_size1, grow=c_grow, stray=c_stray, atomic=c_atomic, szx7=c_szx7,
-              accept=c_accept, ifmatch=c_if_match)
+              accept=c_accept, ifmatch=c_if_match, dup=c_dup)
 
 
 def main():

@@ -62,6 +62,7 @@ struct lw_objects {
 	struct m2m_policy_status pst;
 	int pst_rc;
 	uint64_t pst_at;
+	char pst_files[256];    /* the policy files as they were read (obj_policy.c) */
 	char last_order[320];   /* resource 13: the last order and what came of it */
 	/* a Wipe the server ordered: done by the run (run.c) once the client de-registered */
 	m2m_dm_wipe_fn wipe_fn; /* NULL: this run does not wipe (4.05) */

@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "m2m/config.h"
 #include "m2m/dm.h"
+#include "m2m/enroll.h"
 #include "m2m/wipe.h"
 #include "m2mdm-status/dms.h"
 
@@ -50,7 +51,7 @@ static void on_signal(int sig)
 
 /* ---- talking to the server ---- */
 
-/* The management server's Wipe (object 33811, when policy.server allows it). */
+/* The management server's orders: Wipe (object 33811, when policy.server allows it), Renew (33810). */
 struct wipe_ctx {
 	struct cli *c;
 	const struct m2m_config *cfg;
@@ -70,13 +71,32 @@ static int dm_wipe(void *ctx, const char *reason, struct m2m_err *err)
 	return rc;
 }
 
+/* The management server's Renew and Renew With New Key (object 33810): a renewal now. */
+static int dm_renew(void *ctx, const char *profile, bool new_key, char *line, size_t len,
+		    struct m2m_err *err)
+{
+	struct wipe_ctx *w = ctx;
+	struct m2m_enroll_result res = { .version = M2M_ENROLL_RESULT_VERSION };
+	char until[32] = "";
+	int rc = new_key ? m2m_enroll_rekey(w->cfg, profile, 0, &stop_flag, &res, err) :
+			   m2m_enroll_renew(w->cfg, profile, true, 0, &stop_flag, &res, err);
+
+	if (rc)
+		return rc;
+	m2m_time_utc(res.cert.not_after, until, sizeof(until));
+	snprintf(line, len, "renewed%s: serial %s, until %s; %s", new_key ? " with a new key" : "",
+		 res.cert.serial, until, res.proof == M2M_PROOF_OK ? "proven on the tunnel" :
+		 res.proof == M2M_PROOF_PENDING ? "its proof waits for the next tunnel" : "");
+	return M2M_OK;
+}
+
 static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
 {
 	struct wipe_ctx w = { c, cfg, false };
 	struct m2m_dm_run_opts o = { .version = M2M_DM_RUN_OPTS_VERSION, .serve = serve,
 				     .timeout_ms = c->timeout_ms, .stop = &stop_flag,
 				     .log = cli_log_line, .log_ctx = c, .wipe = dm_wipe,
-				     .wipe_ctx = &w };
+				     .wipe_ctx = &w, .renew = dm_renew, .renew_ctx = &w };
 	struct m2m_dm_state dst;
 	struct m2m_err err;
 

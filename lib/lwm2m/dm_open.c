@@ -167,10 +167,15 @@ struct m2m_coap *lw_dm_coap(struct m2m_dm *dm)
 	return dm->coap;
 }
 
-void lw_dm_set_wipe(struct m2m_dm *dm, m2m_dm_wipe_fn fn, void *ctx)
+void lw_dm_set_orders(struct m2m_dm *dm, const struct m2m_dm_run_opts *o)
 {
-	dm->objs.wipe_fn = fn;
-	dm->objs.wipe_ctx = ctx;
+	/* version 1 has neither field */
+	if (o->version < 2)
+		return;
+	dm->objs.wipe_fn = o->wipe;
+	dm->objs.wipe_ctx = o->wipe_ctx;
+	dm->objs.renew_fn = o->renew;
+	dm->objs.renew_ctx = o->renew_ctx;
 }
 
 bool lw_dm_wipe_due(const struct m2m_dm *dm)

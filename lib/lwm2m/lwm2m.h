@@ -297,8 +297,8 @@ struct m2m_dm;
 struct m2m_coap;
 struct m2m_err;
 struct m2m_coap *lw_dm_coap(struct m2m_dm *dm);
-/* The caller's wipe for the server's Wipe (m2m_dm_run_opts, version 2); NULL: refused. */
-void lw_dm_set_wipe(struct m2m_dm *dm, m2m_dm_wipe_fn fn, void *ctx);
+/* The caller's wipe and renewal for the server's orders (m2m_dm_run_opts, version 2); NULL: refused. */
+void lw_dm_set_orders(struct m2m_dm *dm, const struct m2m_dm_run_opts *o);
 /* A Wipe the server ordered was answered and waits to be done. */
 bool lw_dm_wipe_due(const struct m2m_dm *dm);
 /* What the audit log is to say of the Wipe the server ordered (LW_SERVE_WIPE). */

@@ -4,6 +4,7 @@
  * lwm2m/ddf/33810.xml): one instance per VPN profile, over libm2m's VPN API.
  */
 #include <stdio.h>
+#include <syslog.h>
 #include <string.h>
 #include <time.h>
 
@@ -24,6 +25,9 @@ static const struct lw_res_def vpn_res[] = {
 	{ 10, LW_STRING, LW_OP_R, false }, /* Certificate Renewal State */
 	{ 11, LW_STRING, LW_OP_R, false }, /* Certificate Store */
 	{ 12, LW_INTEGER, LW_OP_R, false },/* Last Result Code (m2m exit code) */
+	{ 13, LW_NONE, LW_OP_E, false },    /* Renew Certificate */
+	{ 14, LW_NONE, LW_OP_E, false },    /* Renew With New Key */
+	{ 15, LW_STRING, LW_OP_R, false },  /* Last Renewal */
 };
 
 static void vpn_refresh(struct lw_objects *s)
@@ -87,6 +91,7 @@ static int vpn_read(struct lw_object *o, uint16_t inst, uint16_t res, uint16_t r
 	case 5: return integer(v, (int64_t)st->bytes_out);
 	case 11: return str(v, m2m_auth_key_store(p->auth));
 	case 12: return integer(v, s->vst_rc[inst] ? s->vst_rc[inst] : st->last_rc);
+	case 15: return str(v, s->renewed[inst]);
 	}
 	cert = vpn_cert(p, s->scratch, sizeof(s->scratch), &na);
 	switch (res) {
@@ -115,6 +120,10 @@ static int vpn_exec(struct lw_object *o, uint16_t inst, uint16_t res, const uint
 	struct m2m_err err;
 
 	m2m_err_clear(&err);
+	/* a renewal needs the CA (an enroll: section) and this run's caller to do it */
+	if ((res == 13 || res == 14) &&
+	    (!s->renew_fn || !m2m_config_enroll(s->cfg, &s->cfg->profiles[inst])))
+		return LW_NOT_ALLOWED;
 	if (!s->vpn_handle && m2m_vpn_open(s->cfg, &s->vpn_handle, &err))
 		return LW_INTERNAL;
 	if (s->vpn_pending)
@@ -143,10 +152,23 @@ static void vpn_run_pending(struct lw_objects *s)
 	name = s->cfg->profiles[s->vpn_inst].name;
 	m2m_err_clear(&err);
 	/* the result is kept by the library as the profile's last error */
-	if (s->vpn_res == 6)
+	if (s->vpn_res == 6) {
 		m2m_vpn_up(s->vpn_handle, name, 20 * 1000, NULL, &err);
-	else
+	} else if (s->vpn_res == 7) {
 		m2m_vpn_down(s->vpn_handle, name, 10 * 1000, &err);
+	} else {
+		char line[sizeof(s->renewed[0])] = "";
+		bool new_key = s->vpn_res == 14;
+		int rc;
+
+		LW_LOG(s->log, s->log_ctx, LOG_NOTICE, "%s: renewing its certificate%s, as the management server ordered",
+		       name, new_key ? " with a new key" : "");
+		rc = s->renew_fn(s->renew_ctx, name, new_key, line, sizeof(line), &err);
+		snprintf(s->renewed[s->vpn_inst], sizeof(s->renewed[0]), "%s%s%.180s",
+			 rc ? "failed: " : "", rc ? "" : line, rc ? err.msg : "");
+		LW_LOG(s->log, s->log_ctx, rc ? LOG_WARNING : LOG_NOTICE, "%s: %s", name,
+		       s->renewed[s->vpn_inst]);
+	}
 	s->vst_at = 0;
 }
 

@@ -130,6 +130,14 @@ int m2m_dm_deregister(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *er
  */
 typedef int (*m2m_dm_wipe_fn)(void *ctx, const char *reason, struct m2m_err *err);
 
+/*
+ * A certificate renewal of a VPN profile, which libm2m leaves to its caller
+ * (m2m/enroll.h): new_key asks for a new key. M2M_OK or the class and
+ * message; *line (up to len) says what came of it for people.
+ */
+typedef int (*m2m_dm_renew_fn)(void *ctx, const char *profile, bool new_key, char *line,
+			       size_t len, struct m2m_err *err);
+
 struct m2m_dm_run_opts {
 	unsigned version;         /* M2M_DM_RUN_OPTS_VERSION */
 	bool serve;               /* always-on: stay registered until *stop, then De-register */
@@ -145,6 +153,15 @@ struct m2m_dm_run_opts {
 	 */
 	m2m_dm_wipe_fn wipe;
 	void *wipe_ctx;
+	/*
+	 * Version 2: the management server's Renew and Renew With New Key
+	 * (object 33810, resources 13 and 14, for a profile with an enroll:
+	 * section) are answered 2.04 and then done by renew (the caller's,
+	 * such as m2m_enroll_renew() or m2m_enroll_rekey(); new_key tells
+	 * which); the outcome shows in resource 15. NULL: they are answered 4.05.
+	 */
+	m2m_dm_renew_fn renew;
+	void *renew_ctx;
 };
 
 /*

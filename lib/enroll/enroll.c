@@ -347,6 +347,20 @@ static int current_cert(struct run *r, struct m2m_cert_info *ci, struct m2m_err 
 	return M2M_OK;
 }
 
+/* A key update is signed with the current certificate: it must be valid (RFC 9483 4.1.3). */
+static int can_sign_kur(const struct m2m_cert_info *cur, struct m2m_err *err)
+{
+	int rc = m2m_cert_check_time(cur, time(NULL), err);
+
+	if (rc && err) {
+		char msg[sizeof(err->msg)];
+
+		snprintf(msg, sizeof(msg), "%.320s: renewal needs a valid one; enroll again", err->msg);
+		m2m_err_set(err, rc, "%s", msg);
+	}
+	return rc;
+}
+
 int m2m_enroll(const struct m2m_config *cfg, const char *profile, unsigned timeout_ms,
 	       volatile const int *stop, struct m2m_enroll_result *res, struct m2m_err *err)
 {
@@ -400,17 +414,9 @@ int m2m_enroll_renew(const struct m2m_config *cfg, const char *profile, bool for
 	res->cert = cur;
 	if (!force && !m2m_cert_renewal_due(&cur, time(NULL)))
 		goto out;
-	/* a key update is signed with the current certificate: it must be valid (RFC 9483 4.1.3) */
-	rc = m2m_cert_check_time(&cur, time(NULL), err);
-	if (rc) {
-		char msg[sizeof(err->msg)];
-
-		if (err) {
-			snprintf(msg, sizeof(msg), "%.320s: renewal needs a valid one; enroll again", err->msg);
-			m2m_err_set(err, rc, "%s", msg);
-		}
+	rc = can_sign_kur(&cur, err);
+	if (rc)
 		goto out;
-	}
 	rc = run_rc(&r, pki_cmp_run(PKI_CMP_KUR, &r.cmp, &pem, &r.issued, err), err);
 	if (!rc)
 		rc = write_cert(&r, pem, res, err);
@@ -502,19 +508,12 @@ int m2m_enroll_rekey(const struct m2m_config *cfg, const char *profile, unsigned
 	rc = run_begin(&r, cfg, profile, timeout_ms, stop, RUN_WRITES, err);
 	if (!rc)
 		rc = current_cert(&r, &cur, err);
+	if (!rc) {
+		res->cert = cur;
+		rc = can_sign_kur(&cur, err);
+	}
 	if (rc)
 		goto out;
-	res->cert = cur;
-	rc = m2m_cert_check_time(&cur, time(NULL), err);
-	if (rc) {
-		char msg[sizeof(err->msg)];
-
-		if (err) {
-			snprintf(msg, sizeof(msg), "%.320s: renewal needs a valid one; enroll again", err->msg);
-			m2m_err_set(err, rc, "%s", msg);
-		}
-		goto out;
-	}
 	rc = next_key(&r, &nk, &npk, err);
 	if (rc)
 		goto out;

@@ -20,7 +20,7 @@ static int no_args(struct opts *o, const char *cmd, int argc, char **argv)
 
 int cmd_check(struct opts *o, int argc, char **argv)
 {
-	struct m2m_policy_status st;
+	struct m2m_policy_status st = { .version = M2M_POLICY_STATUS_VERSION };
 	struct m2m_err err = { 0 };
 	volatile const int *stop;
 	int rc = no_args(o, "check", argc, argv);
@@ -36,7 +36,7 @@ int cmd_check(struct opts *o, int argc, char **argv)
 
 int cmd_release(struct opts *o, int argc, char **argv)
 {
-	struct m2m_policy_status st;
+	struct m2m_policy_status st = { .version = M2M_POLICY_STATUS_VERSION };
 	struct m2m_err err = { 0 };
 	int rc = no_args(o, "release", argc, argv);
 

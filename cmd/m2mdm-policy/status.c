@@ -50,7 +50,12 @@ static void json(const struct m2m_policy_status *st)
 	json_object_object_add(p, "location", json_look(&st->location));
 	json_object_object_add(p, "sim", json_look(&st->sim));
 	json_object_object_add(p, "tamper", json_look(&st->tamper));
+	/* the counters configured (or with a verdict kept), by their names */
+	for (int k = 0; k < M2M_POLICY_N_COUNTERS; k++)
+		if (st->counters[k].verdict != M2M_POLICY_OFF)
+			json_object_object_add(p, m2m_policy_counter_name(k), json_look(&st->counters[k]));
 	json_object_object_add(d, "policies", p);
+	json_object_object_add(d, "released", json_time(st->released_ms / 1000));
 	json_object_object_add(d, "bound_iccid", cli_json_str(st->bound_iccid));
 	json_object_object_add(a, "intact", json_object_new_boolean(st->audit_intact));
 	json_object_object_add(a, "records", json_object_new_int64(st->audit_records));
@@ -66,7 +71,7 @@ static void text_look(const struct cli *c, const char *name, const struct m2m_po
 			  : l->verdict == M2M_POLICY_UNKNOWN ? CLI_YELLOW
 							     : CLI_DIM;
 
-	printf("  %-9s %s%-7s%s", name, cli_col(c, col), m2m_policy_verdict_name(l->verdict),
+	printf("  %-16s %s%-7s%s", name, cli_col(c, col), m2m_policy_verdict_name(l->verdict),
 	       cli_col(c, CLI_RESET));
 	if (l->verdict != M2M_POLICY_OFF)
 		printf(" %s%s", l->detail, l->verdict == M2M_POLICY_BROKEN && l->action == M2M_POLICY_LOG
@@ -98,19 +103,22 @@ int print_status(struct opts *o, const struct m2m_policy_status *st)
 		text_look(c, "location", &st->location);
 		text_look(c, "sim", &st->sim);
 		text_look(c, "tamper", &st->tamper);
+		for (int k = 0; k < M2M_POLICY_N_COUNTERS; k++)
+			if (st->counters[k].verdict != M2M_POLICY_OFF)
+				text_look(c, m2m_policy_counter_name(k), &st->counters[k]);
 		if (st->checked) {
 			cli_time_utc((time_t)st->checked, t, sizeof(t));
-			printf("  checked   %s\n", t);
+			printf("  checked          %s\n", t);
 		} else {
-			printf("  checked   never\n");
+			printf("  checked          never\n");
 		}
 		if (st->bound_iccid[0])
-			printf("  SIM bound %s\n", st->bound_iccid);
+			printf("  SIM bound        %s\n", st->bound_iccid);
 		if (!st->audit_intact)
-			printf("  audit log %sits chain is broken%s: 'm2mdm-policy audit' says where\n",
+			printf("  audit log        %sits chain is broken%s: 'm2mdm-policy audit' says where\n",
 			       cli_col(c, CLI_RED), cli_col(c, CLI_RESET));
 		else
-			printf("  audit log %u record%s%s%.16s\n", st->audit_records,
+			printf("  audit log        %u record%s%s%.16s\n", st->audit_records,
 			       st->audit_records == 1 ? "" : "s", st->audit_head[0] ? ", head " : "",
 			       st->audit_head);
 	}
@@ -119,7 +127,7 @@ int print_status(struct opts *o, const struct m2m_policy_status *st)
 
 int cmd_status(struct opts *o, int argc, char **argv)
 {
-	struct m2m_policy_status st;
+	struct m2m_policy_status st = { .version = M2M_POLICY_STATUS_VERSION };
 	struct m2m_err err = { 0 };
 	int rc;
 

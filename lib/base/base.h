@@ -11,6 +11,8 @@
 
 /* Monotonic clock in milliseconds. */
 uint64_t m2m_now_ms(void);
+/* The wall clock in unix milliseconds (CLOCK_REALTIME): for times kept across runs. */
+int64_t m2m_unix_ms(void);
 /* Sleep for ms, returning early (false) if *stop becomes true. */
 bool m2m_sleep_ms(unsigned ms, volatile const int *stop);
 

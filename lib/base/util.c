@@ -22,6 +22,14 @@ uint64_t m2m_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+int64_t m2m_unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 bool m2m_sleep_ms(unsigned ms, volatile const int *stop)
 {
 	uint64_t end = m2m_now_ms() + ms;

@@ -316,9 +316,76 @@ static int get_orders(struct cfg_ctx *c, const struct cfg_node *v, unsigned *out
 	return M2M_OK;
 }
 
-enum { P_TIMEOUT, P_LOCATION, P_SIM, P_TAMPER, P_QUARANTINE, P_SERVER, P_N };
+static const char *const counter_names[M2M_POLICY_N_COUNTERS + 1] = {
+	[M2M_COUNTER_VPN_AUTH] = "vpn-auth",
+	[M2M_COUNTER_UPDATE_INTEGRITY] = "update-integrity",
+	[M2M_COUNTER_PIN] = "pin",
+};
+
+const char *m2m_policy_counter_name(enum m2m_policy_counter c)
+{
+	return (unsigned)c < M2M_POLICY_N_COUNTERS ? counter_names[c] : NULL;
+}
+
+/* A count: a plain decimal number, 1 to 1000. */
+static int get_threshold(struct cfg_ctx *c, const struct cfg_node *v, unsigned *out)
+{
+	const char *s, *p;
+	unsigned long n = 0;
+	int rc = cfg_text(c, v, "a number of events, 1 to 1000", &s);
+
+	if (rc)
+		return rc;
+	for (p = s; *p >= '0' && *p <= '9' && n <= 1000; p++)
+		n = n * 10 + (unsigned long)(*p - '0');
+	if (p == s || *p || n < 1 || n > 1000)
+		return cfg_fail(c, v, "invalid threshold '%s'; expected a number of events, 1 to 1000", s);
+	*out = (unsigned)n;
+	return M2M_OK;
+}
+
+enum { K_THRESHOLD, K_WINDOW, K_ACTION, K_N };
+static const char *const count_keys[] = { "threshold", "window", "action", NULL };
+
+static int count_key(struct cfg_ctx *c, int k, const struct cfg_node *key, const struct cfg_node *v,
+		     void *obj)
+{
+	struct m2m_policy_count *pc = obj;
+
+	switch (k) {
+	case K_THRESHOLD:
+		return get_threshold(c, v, &pc->threshold);
+	case K_WINDOW:
+		return cfg_get_duration(c, v, true, &pc->window_ms);
+	case K_ACTION:
+		return get_action(c, v, &pc->action);
+	}
+	return M2M_OK;
+}
+
+static int counter_key(struct cfg_ctx *c, int k, const struct cfg_node *key, const struct cfg_node *v,
+		       void *obj)
+{
+	struct m2m_policy_config *pc = obj;
+	struct m2m_policy_count *n = &pc->counters[k];
+	const struct cfg_node *seen[K_N] = { NULL };
+	bool is_map;
+	int rc;
+
+	n->window_ms = 60 * 60 * 1000;
+	n->action = M2M_POLICY_QUARANTINE;
+	rc = cfg_want_map(c, v, false, "a mapping with threshold, and optionally window and action",
+			  &is_map);
+	if (!rc)
+		rc = cfg_walk(c, v, count_keys, seen, count_key, n);
+	if (!rc && !seen[K_THRESHOLD])
+		rc = cfg_missing(c, key, "threshold", "how many events within the window break it");
+	return rc;
+}
+
+enum { P_TIMEOUT, P_LOCATION, P_SIM, P_TAMPER, P_QUARANTINE, P_SERVER, P_COUNTERS, P_N };
 static const char *const policy_keys[] = { "timeout", "location", "sim", "tamper", "quarantine",
-					   "server", NULL };
+					   "server", "counters", NULL };
 
 static int policy_key(struct cfg_ctx *c, int k, const struct cfg_node *key, const struct cfg_node *v,
 		      void *obj)
@@ -358,6 +425,14 @@ static int policy_key(struct cfg_ctx *c, int k, const struct cfg_node *key, cons
 				       quarantine_key, pc);
 	case P_SERVER:
 		return get_orders(c, v, &pc->server_orders);
+	case P_COUNTERS: {
+		const struct cfg_node *cseen[M2M_POLICY_N_COUNTERS] = { NULL };
+
+		rc = cfg_want_map(c, v, false, "a mapping of vpn-auth, update-integrity and pin", &is_map);
+		if (!rc)
+			rc = cfg_walk(c, v, counter_names, cseen, counter_key, pc);
+		return rc;
+	}
 	}
 	return M2M_OK;
 }

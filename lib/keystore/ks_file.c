@@ -184,8 +184,10 @@ int ks_read_soft(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **
 			rc = pc.rc;
 		else if (empty)
 			rc = ks_pin_empty(pin, path, err);
-		else if (pc.asked)
+		else if (pc.asked) {
+			ks_pin_refused();
 			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: wrong PIN", path);
+		}
 		else
 			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
 					 "%s: neither a PEM private key nor a PKCS#12 file (%s)", path,

@@ -162,4 +162,7 @@ struct ks_machine_file {
 int ks_machine_parse(const char *buf, struct ks_machine_file *mf, const char *file,
 		     struct m2m_err *err);
 
+/* ks_pin.c: a PIN the store refused, counted as a security event ("pin", state.h) */
+void ks_pin_refused(void);
+
 #endif

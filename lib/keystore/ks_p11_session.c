@@ -279,6 +279,7 @@ int ks_p11_login(struct p11 *p, const struct m2m_key_ref *ref, struct m2m_secret
 		enum m2m_pin_state st = ks_p11_pin_state(p);
 
 		p->pin_rejected = true;
+		ks_pin_refused();
 		if (st == M2M_PIN_LOCKED)
 			return m2m_err_set(err, M2M_ERR_PIN_LOCKOUT,
 					   "token '%s': wrong PIN, and the token is now locked", p->token);

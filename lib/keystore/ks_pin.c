@@ -56,6 +56,12 @@ enum m2m_pin_state ks_pin_state(unsigned long flags)
 /* a copy: the caller's string (a config's) may be freed before the keys are done */
 static char ks_state_dir[PATH_MAX] = M2M_STATE_DEFAULT_DIR;
 
+/* A PIN a key store refused: counted where the policies look (policy.counters "pin"). */
+void ks_pin_refused(void)
+{
+	m2m_state_event(ks_state_dir, "pin", NULL);
+}
+
 void m2m_keystore_set_state_dir(const char *dir)
 {
 	snprintf(ks_state_dir, sizeof(ks_state_dir), "%s",

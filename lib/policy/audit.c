@@ -27,7 +27,8 @@
 
 static const char *const events[] = { "broken", "holds", "unknown", "quarantine", "restored",
 				      "release", "sim-bound", "boot", "log-broken", "wipe", "rotated", NULL };
-static const char *const policies[] = { "", "location", "sim", "tamper", NULL };
+static const char *const policies[] = { "", "location", "sim", "tamper", "vpn-auth",
+					"update-integrity", "pin", NULL };
 
 static bool one_of(const char *s, const char *const *list)
 {

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,6 +345,52 @@ static bool quarantines(const struct m2m_policy_look *l)
 	       (l->verdict == M2M_POLICY_BROKEN || l->verdict == M2M_POLICY_UNKNOWN);
 }
 
+/* The caller's struct: the version it set, filled as far as that version goes (no further). */
+static int status_version(const struct m2m_policy_status *out, struct m2m_err *err)
+{
+	if (out && (out->version < 1 || out->version > M2M_POLICY_STATUS_VERSION))
+		return m2m_err_set(err, M2M_ERR_USAGE, "struct m2m_policy_status: version %u unknown",
+				   out->version);
+	return M2M_OK;
+}
+
+static void status_out(struct m2m_policy_status *out, const struct m2m_policy_status *st)
+{
+	unsigned v;
+
+	if (!out)
+		return;
+	v = out->version;
+	memcpy(out, st, v >= 2 ? sizeof(*st) : offsetof(struct m2m_policy_status, counters));
+	out->version = v;
+}
+
+/* A counter's look: how many of its events within its window, against its threshold. */
+static void look_counter(struct run *r, enum m2m_policy_counter k, int64_t released_ms,
+			 struct m2m_policy_look *l)
+{
+	const struct m2m_policy_count *c = &r->pc->counters[k];
+	int64_t from = m2m_unix_ms() - (int64_t)c->window_ms;
+	unsigned n;
+
+	/* a release starts the count afresh: what led to it is not counted twice */
+	if (released_ms >= from)
+		from = released_ms + 1;
+	n = m2m_state_events_since(pol_state_dir(r->cfg), m2m_policy_counter_name(k), from);
+	char win[32];
+
+	l->action = c->action;
+	l->verdict = n >= c->threshold ? M2M_POLICY_BROKEN : M2M_POLICY_HOLDS;
+	if (c->window_ms % 3600000 == 0)
+		snprintf(win, sizeof(win), "%u h", c->window_ms / 3600000);
+	else if (c->window_ms % 60000 == 0)
+		snprintf(win, sizeof(win), "%u min", c->window_ms / 60000);
+	else
+		snprintf(win, sizeof(win), "%u s", c->window_ms / 1000);
+	snprintf(l->detail, sizeof(l->detail), "%u in the last %s (threshold %u)", n, win,
+		 c->threshold);
+}
+
 static void fill_status(struct run *r, struct m2m_policy_status *st)
 {
 	st->audit_intact = r->audit_ok;
@@ -397,8 +444,7 @@ static int check_without_policy(const struct m2m_config *cfg, m2m_log_fn log, vo
 	rc = keep(&r, 0, err);
 	st.quarantine_whole = rc == M2M_OK;
 	fill_status(&r, &st);
-	if (out)
-		*out = st;
+	status_out(out, &st);
 	run_close(&r);
 	return rc;
 }
@@ -414,6 +460,9 @@ int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile
 	char missed[256];
 	int rc;
 
+	rc = status_version(out, err);
+	if (rc)
+		return rc;
 	if (!cfg->policy)
 		return check_without_policy(cfg, log, log_ctx, out, err);
 	rc = run_open(&r, cfg, 0, err);
@@ -456,15 +505,26 @@ int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile
 		settle(&r, "sim", &old.sim, &st.sim);
 	if (r.pc->location)
 		settle(&r, "location", &old.location, &st.location);
+	/* the counters: what the tools wrote of the events since, each against its window */
+	for (int k = 0; k < M2M_POLICY_N_COUNTERS; k++) {
+		memset(&st.counters[k], 0, sizeof(st.counters[k]));
+		if (!r.pc->counters[k].threshold)
+			continue;
+		look_counter(&r, k, st.released_ms, &st.counters[k]);
+		settle(&r, m2m_policy_counter_name(k), &old.counters[k], &st.counters[k]);
+	}
 	st.checked = r.now;
 
 	const struct { const char *name; const struct m2m_policy_look *l; } looks[] = {
 		{ "tamper", &st.tamper }, { "sim", &st.sim }, { "location", &st.location },
+		{ "vpn-auth", &st.counters[M2M_COUNTER_VPN_AUTH] },
+		{ "update-integrity", &st.counters[M2M_COUNTER_UPDATE_INTEGRITY] },
+		{ "pin", &st.counters[M2M_COUNTER_PIN] },
 	};
 	const char *why = NULL;
 	const struct m2m_policy_look *wl = NULL;
 
-	for (size_t i = 0; i < 3 && !why; i++)
+	for (size_t i = 0; i < sizeof(looks) / sizeof(looks[0]) && !why; i++)
 		if (quarantines(looks[i].l)) {
 			why = looks[i].name;
 			wl = looks[i].l;
@@ -494,18 +554,20 @@ int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile
 	}
 	st.quarantine_whole = st.quarantined && rc == M2M_OK;
 	fill_status(&r, &st);
-	if (out)
-		*out = st;
+	status_out(out, &st);
 	run_close(&r);
 	return rc;
 }
 
-int m2m_policy_status(const struct m2m_config *cfg, struct m2m_policy_status *st,
+int m2m_policy_status(const struct m2m_config *cfg, struct m2m_policy_status *out,
 		      struct m2m_err *err)
 {
+	struct m2m_policy_status all, *st = &all;
 	struct run r;
-	int rc;
+	int rc = status_version(out, err);
 
+	if (rc)
+		return rc;
 	memset(st, 0, sizeof(*st));
 	st->version = M2M_POLICY_STATUS_VERSION;
 	st->audit_intact = true;
@@ -513,6 +575,7 @@ int m2m_policy_status(const struct m2m_config *cfg, struct m2m_policy_status *st
 	rc = m2m_state_open_existing(&r.st, pol_state_dir(cfg), err);
 	if (rc == M2M_ERR_NOT_FOUND) {
 		m2m_err_clear(err);
+		status_out(out, st);
 		return M2M_OK;
 	}
 	if (rc)
@@ -528,6 +591,7 @@ int m2m_policy_status(const struct m2m_config *cfg, struct m2m_policy_status *st
 	st->quarantine_whole = st->quarantined && pol_quarantine_whole(cfg, false);
 	fill_status(&r, st);
 	run_close(&r);
+	status_out(out, st);
 	return rc;
 }
 
@@ -560,6 +624,7 @@ int m2m_policy_release(const struct m2m_config *cfg, const char *reason, struct 
 	if (in_force && !(rc = pol_quarantine_leave(cfg, err))) {
 		st.quarantined = false;
 		st.quarantine_whole = false;
+		st.released_ms = m2m_unix_ms();
 		rc = pol_state_save(&r.st, &st, err);
 		if (!rc)
 			audit(&r, "release", "", "released by uid %u: %s", (unsigned)getuid(), reason);

@@ -172,7 +172,7 @@ int pol_audit_append(const struct m2m_state *st, struct pol_audit *a, int64_t no
 struct pol_audit_rec {
 	unsigned seq;
 	int64_t time;
-	char event[16], policy[16], detail[256], prev[POL_HASH_HEX];
+	char event[16], policy[24], detail[256], prev[POL_HASH_HEX];
 };
 /* The record's text (len bytes, need not be NUL-terminated) into r; false if it is not one. */
 bool pol_audit_parse(const char *rec, size_t len, struct pol_audit_rec *r);

@@ -143,6 +143,18 @@ static int check_state(const char *buf, size_t len, void *ctx, struct m2m_err *e
 	     get_str(o, "bound_iccid", st->bound_iccid, sizeof(st->bound_iccid)) &&
 	     get_look(o, "location", &st->location) && get_look(o, "sim", &st->sim) &&
 	     get_look(o, "tamper", &st->tamper);
+	if (ok && json_object_object_get_ex(o, "released_ms", &v))
+		ok = get_int(o, "released_ms", &st->released_ms);
+	/* the counters' looks: absent in a state written before there were counters */
+	if (ok && json_object_object_get_ex(o, "counters", &v)) {
+		ok = json_object_is_type(v, json_type_object);
+		for (int k = 0; ok && k < M2M_POLICY_N_COUNTERS; k++) {
+			json_object *l;
+
+			if (json_object_object_get_ex(v, m2m_policy_counter_name(k), &l))
+				ok = get_look(v, m2m_policy_counter_name(k), &st->counters[k]);
+		}
+	}
 	json_object_put(o);
 	return ok ? M2M_OK : m2m_err_set(err, M2M_ERR_FAILURE, "not a policy state of this version");
 }
@@ -203,6 +215,17 @@ int pol_state_save(const struct m2m_state *s, const struct m2m_policy_status *st
 	json_object_object_add(o, "location", look_json(&st->location));
 	json_object_object_add(o, "sim", look_json(&st->sim));
 	json_object_object_add(o, "tamper", look_json(&st->tamper));
+	if (st->version >= 2) {
+		json_object *c = json_object_new_object();
+
+		json_object_object_add(o, "released_ms", json_object_new_int64(st->released_ms));
+
+		for (int k = 0; c && k < M2M_POLICY_N_COUNTERS; k++)
+			if (st->counters[k].verdict != M2M_POLICY_OFF)
+				json_object_object_add(c, m2m_policy_counter_name(k),
+						       look_json(&st->counters[k]));
+		json_object_object_add(o, "counters", c);
+	}
 	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	rc = txt ? m2m_state_write(s, POL_STATE_NAME, txt, strlen(txt), err)
 		 : m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");

@@ -142,4 +142,17 @@ int m2m_journal_walk(const char *path, char *buf, size_t len, m2m_journal_fn fn,
 /* CRC-32 (IEEE 802.3, as zlib's crc32) of len bytes. */
 unsigned long m2m_crc32(const void *data, size_t len);
 
+/*
+ * Security events that the policies count (m2m.yaml(5) policy.counters;
+ * events.c): "UNIXTIME.MMM KIND" appended to dir's security-events (0600),
+ * kept to its newest 32 KiB once it passes 64 KiB. KIND: "vpn-auth" (a
+ * tunnel's authentication failed, either side), "update-integrity" (an update
+ * package failed its signature or hash), "pin" (a key store refused a PIN).
+ * M2M_OK or why not (the callers go on: an event is never worth a failure).
+ */
+#define M2M_EVENTS_NAME "security-events"
+int m2m_state_event(const char *dir, const char *kind, struct m2m_err *err);
+/* Events of kind at or after since_ms (unix milliseconds) in dir's security-events; 0 if none. */
+unsigned m2m_state_events_since(const char *dir, const char *kind, int64_t since_ms);
+
 #endif

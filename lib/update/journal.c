@@ -188,6 +188,9 @@ static int put_failed(struct upd *u, const struct upd_record *op, int result, co
 {
 	struct upd_record r = next_rec(u, UPD_FAILED);
 
+	/* a package whose signature or hash is wrong: counted where the policies look */
+	if (result == M2M_ERR_INTEGRITY)
+		m2m_state_event(u->st->path, "update-integrity", NULL);
 	if (op->name[0] && !r.name[0]) {
 		memcpy(r.name, op->name, sizeof(r.name));
 		memcpy(r.version, op->version, sizeof(r.version));

@@ -115,6 +115,9 @@ void vpn_last_error_save(const struct m2m_config *cfg, const char *profile, int 
 		}
 		return;
 	}
+	/* the gateway refused us, or we it: counted where the policies look (policy.counters) */
+	if (rc == M2M_ERR_AUTH_LOCAL || rc == M2M_ERR_AUTH_REMOTE)
+		m2m_state_event(vpn_state_dir(cfg), "vpn-auth", NULL);
 	if (m2m_state_open(&st, vpn_state_dir(cfg), NULL))
 		return;
 	n = snprintf(buf, sizeof(buf), "%d %lld %s\n", rc, (long long)time(NULL), msg);

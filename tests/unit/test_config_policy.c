@@ -80,6 +80,32 @@ static void test_empty(void **state)
 	m2m_config_free(cfg);
 }
 
+static void test_counters(void **state)
+{
+	struct m2m_config *cfg = parse_ok("policy:\n  counters:\n"
+					  "    vpn-auth: {threshold: 5}\n"
+					  "    update-integrity: {threshold: 2, window: 24h, action: log}\n");
+	const struct m2m_policy_count *c = cfg->policy->counters;
+
+	(void)state;
+	assert_int_equal(c[M2M_COUNTER_VPN_AUTH].threshold, 5);
+	assert_int_equal(c[M2M_COUNTER_VPN_AUTH].window_ms, 3600000);
+	assert_int_equal(c[M2M_COUNTER_VPN_AUTH].action, M2M_POLICY_QUARANTINE);
+	assert_int_equal(c[M2M_COUNTER_UPDATE_INTEGRITY].threshold, 2);
+	assert_int_equal(c[M2M_COUNTER_UPDATE_INTEGRITY].window_ms, 24 * 3600000);
+	assert_int_equal(c[M2M_COUNTER_UPDATE_INTEGRITY].action, M2M_POLICY_LOG);
+	assert_int_equal(c[M2M_COUNTER_PIN].threshold, 0); /* not counted */
+	assert_string_equal(m2m_policy_counter_name(M2M_COUNTER_PIN), "pin");
+	assert_null(m2m_policy_counter_name(M2M_POLICY_N_COUNTERS));
+	m2m_config_free(cfg);
+	parse_err("policy:\n  counters:\n    vpn-auth: {window: 1h}\n",
+		  "m2m.yaml:6:5: policy.counters.vpn-auth.threshold: missing; expected how many events within the window break it");
+	parse_err("policy:\n  counters:\n    vpn-auth: {threshold: 0}\n",
+		  "m2m.yaml:6:27: policy.counters.vpn-auth.threshold: invalid threshold '0'; expected a number of events, 1 to 1000");
+	parse_err("policy:\n  counters:\n    logins: {threshold: 3}\n",
+		  "m2m.yaml:6:5: policy.counters: unknown key 'logins'; expected one of vpn-auth, update-integrity, pin");
+}
+
 static void test_server_orders(void **state)
 {
 	struct m2m_config *cfg = parse_ok("policy:\n  server: [release, wipe]\n");
@@ -221,7 +247,7 @@ static void test_errors(void **state)
 		  "m2m.yaml:5:23: policy.quarantine.allow: invalid CIDR prefix '10.0.0.0/33' (prefix length not in 0..32); expected an IPv4 or IPv6 prefix such as 10.1.0.0/16 or fd00:1::/64");
 	parse_err("policy:\n  fence: 1\n",
 		  
-		  "m2m.yaml:5:3: policy: unknown key 'fence'; expected one of timeout, location, sim, tamper, quarantine, server");
+		  "m2m.yaml:5:3: policy: unknown key 'fence'; expected one of timeout, location, sim, tamper, quarantine, server, counters");
 }
 
 int main(void)
@@ -229,7 +255,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_absent),   cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_server_orders), cmocka_unit_test(test_all_keys),
+		cmocka_unit_test(test_server_orders),
+		cmocka_unit_test(test_counters), cmocka_unit_test(test_all_keys),
 		cmocka_unit_test(test_errors),
 	};
 

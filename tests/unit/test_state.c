@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -263,6 +264,39 @@ static void test_write_threads(void **state)
 		assert_int_equal(buf[i], buf[0]);
 	free(buf);
 	m2m_state_close(&st);
+}
+
+/* Security events: counted by kind and time; a long file keeps its newest half. */
+static void test_events(void **state)
+{
+	struct stat sb;
+	char path[256];
+	int64_t now = (int64_t)time(NULL) * 1000;
+
+	(void)state;
+	assert_int_equal(m2m_state_events_since(sdir, "vpn-auth", 0), 0); /* no file */
+	assert_int_equal(m2m_state_event(sdir, "vpn-auth", NULL), M2M_OK);
+	assert_int_equal(m2m_state_event(sdir, "vpn-auth", NULL), M2M_OK);
+	assert_int_equal(m2m_state_event(sdir, "pin", NULL), M2M_OK);
+	assert_int_equal(m2m_state_events_since(sdir, "vpn-auth", now - 5000), 2);
+	assert_int_equal(m2m_state_events_since(sdir, "pin", now - 5000), 1);
+	assert_int_equal(m2m_state_events_since(sdir, "vpn", now - 5000), 0);  /* the whole kind */
+	assert_int_equal(m2m_state_events_since(sdir, "vpn-auth", now + 60000), 0);
+	assert_int_equal(m2m_state_event(sdir, "bad kind", NULL), M2M_ERR_USAGE);
+	snprintf(path, sizeof(path), "%s/%s", sdir, M2M_EVENTS_NAME);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	/* a torn last line (a power cut in the write) is not counted */
+	put(M2M_EVENTS_NAME, "1 pin\n2 pin", 11);
+	assert_int_equal(m2m_state_events_since(sdir, "pin", 0), 1);
+	/* past 64 KiB: the newest half, line by line, and the event itself */
+	for (int i = 0; i < 5000; i++)
+		assert_int_equal(m2m_state_event(sdir, i < 4999 ? "update-integrity" : "pin", NULL),
+				 M2M_OK);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(sb.st_size <= 64 * 1024);
+	assert_true(m2m_state_events_since(sdir, "update-integrity", 0) > 1000);
+	assert_int_equal(m2m_state_events_since(sdir, "pin", now - 5000), 1);
 }
 
 static void test_lock(void **state)
@@ -520,6 +554,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_remove, setup, teardown),
 		cmocka_unit_test(test_crc32),

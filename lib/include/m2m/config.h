@@ -207,7 +207,23 @@ struct m2m_policy_config {
 	char **quarantine_allow;    /* quarantine.allow: NULL-terminated CIDR prefixes, or NULL */
 	/* server: what the management server may order (object 33811); M2M_POLICY_ORDER_* */
 	unsigned server_orders;     /* default M2M_POLICY_ORDER_RELEASE */
+	/* counters: security events counted over a window, by kind (m2m_policy_counter_name) */
+	struct m2m_policy_count {
+		unsigned threshold;     /* events within the window that break it; 0: not counted */
+		unsigned window_ms;     /* default 1 h, at most 24 h */
+		enum m2m_policy_action action; /* default quarantine */
+	} counters[3];              /* M2M_POLICY_N_COUNTERS */
 };
+
+/* The security events a policy counts (policy.counters; lib/state's m2m_state_event). */
+enum m2m_policy_counter {
+	M2M_COUNTER_VPN_AUTH = 0,         /* "vpn-auth": a tunnel's authentication failed, either side */
+	M2M_COUNTER_UPDATE_INTEGRITY = 1, /* "update-integrity": a package's signature or hash wrong */
+	M2M_COUNTER_PIN = 2,              /* "pin": a key store refused a PIN */
+};
+#define M2M_POLICY_N_COUNTERS 3
+/* "vpn-auth", "update-integrity", "pin"; NULL for another value */
+const char *m2m_policy_counter_name(enum m2m_policy_counter c);
 
 /* What the management server may order through object 33811 (policy.server). */
 #define M2M_POLICY_ORDER_RELEASE 1u /* lift the quarantine */

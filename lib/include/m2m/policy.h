@@ -38,12 +38,13 @@ struct m2m_policy_look {
 	char detail[192];              /* for people, such as "1.2 km from the fence's centre" */
 };
 
-#define M2M_POLICY_STATUS_VERSION 1
+#define M2M_POLICY_STATUS_VERSION 2
 /* The --json schema of m2mdm-policy status and check. */
 #define M2M_POLICY_SCHEMA "m2m.policy/1"
 
 struct m2m_policy_status {
-	unsigned version;          /* M2M_POLICY_STATUS_VERSION: fields are only appended */
+	unsigned version;          /* set by the caller: M2M_POLICY_STATUS_VERSION (1 or 2); the
+				      library fills what that version has, no more */
 	bool quarantined;          /* a quarantine is in force */
 	bool quarantine_whole;     /* quarantined, and its rules are in place as made */
 	int64_t quarantined_since; /* unix seconds */
@@ -54,6 +55,10 @@ struct m2m_policy_status {
 	bool audit_intact;         /* the audit log's chain was read whole */
 	unsigned audit_records;    /* records in the audit log (seq of the last one) */
 	char audit_head[65];       /* SHA-256 (hex) of its last record; "" if empty */
+	/* version 2: policy.counters' last looks, by enum m2m_policy_counter */
+	struct m2m_policy_look counters[M2M_POLICY_N_COUNTERS];
+	int64_t released_ms;       /* unix milliseconds of the last release; 0: none. A counter
+				      counts the events after it: a release starts every count afresh */
 };
 
 /*

@@ -72,21 +72,23 @@ static int dm_wipe(void *ctx, const char *reason, struct m2m_err *err)
 }
 
 /* The management server's Renew and Renew With New Key (object 33810): a renewal now. */
-static int dm_renew(void *ctx, const char *profile, bool new_key, char *line, size_t len,
-		    struct m2m_err *err)
+static int dm_renew(void *ctx, const char *profile, bool new_key, unsigned timeout_ms, char *line,
+		    size_t len, struct m2m_err *err)
 {
 	struct wipe_ctx *w = ctx;
 	struct m2m_enroll_result res = { .version = M2M_ENROLL_RESULT_VERSION };
 	char until[32] = "";
-	int rc = new_key ? m2m_enroll_rekey(w->cfg, profile, 0, &stop_flag, &res, err) :
-			   m2m_enroll_renew(w->cfg, profile, true, 0, &stop_flag, &res, err);
+	int rc = new_key ? m2m_enroll_rekey(w->cfg, profile, timeout_ms, &stop_flag, &res, err) :
+			   m2m_enroll_renew(w->cfg, profile, true, timeout_ms, &stop_flag, &res, err);
 
 	if (rc)
 		return rc;
 	m2m_time_utc(res.cert.not_after, until, sizeof(until));
-	snprintf(line, len, "renewed%s: serial %s, until %s; %s", new_key ? " with a new key" : "",
+	snprintf(line, len, "renewed%s: serial %s, until %s; %s%.200s", new_key ? " with a new key" : "",
 		 res.cert.serial, until, res.proof == M2M_PROOF_OK ? "proven on the tunnel" :
-		 res.proof == M2M_PROOF_PENDING ? "its proof waits for the next tunnel" : "");
+		 res.proof == M2M_PROOF_PENDING ? "its proof waits for the next tunnel: " :
+		 "the certificate in place is the one the CA gave", res.proof == M2M_PROOF_PENDING ?
+		 res.proof_msg : "");
 	return M2M_OK;
 }
 

@@ -167,15 +167,18 @@ struct m2m_coap *lw_dm_coap(struct m2m_dm *dm)
 	return dm->coap;
 }
 
-void lw_dm_set_orders(struct m2m_dm *dm, const struct m2m_dm_run_opts *o)
+void lw_dm_set_orders(struct m2m_dm *dm, const struct m2m_dm_run_opts *o, uint64_t end_ms)
 {
-	/* version 1 has neither field */
-	if (o->version < 2)
-		return;
-	dm->objs.wipe_fn = o->wipe;
-	dm->objs.wipe_ctx = o->wipe_ctx;
-	dm->objs.renew_fn = o->renew;
-	dm->objs.renew_ctx = o->renew_ctx;
+	dm->objs.run_end_ms = end_ms;
+	/* each field only in the versions that have it */
+	if (o->version >= 2) {
+		dm->objs.wipe_fn = o->wipe;
+		dm->objs.wipe_ctx = o->wipe_ctx;
+	}
+	if (o->version >= 3) {
+		dm->objs.renew_fn = o->renew;
+		dm->objs.renew_ctx = o->renew_ctx;
+	}
 }
 
 bool lw_dm_wipe_due(const struct m2m_dm *dm)

@@ -297,8 +297,12 @@ struct m2m_dm;
 struct m2m_coap;
 struct m2m_err;
 struct m2m_coap *lw_dm_coap(struct m2m_dm *dm);
-/* The caller's wipe and renewal for the server's orders (m2m_dm_run_opts, version 2); NULL: refused. */
-void lw_dm_set_orders(struct m2m_dm *dm, const struct m2m_dm_run_opts *o);
+/*
+ * The caller's wipe and renewal for the server's orders (m2m_dm_run_opts,
+ * versions 2 and 3; NULL: refused); end_ms: when a report run must end
+ * (m2m_now_ms(); 0: serving, no end), which a renewal holds to.
+ */
+void lw_dm_set_orders(struct m2m_dm *dm, const struct m2m_dm_run_opts *o, uint64_t end_ms);
 /* A Wipe the server ordered was answered and waits to be done. */
 bool lw_dm_wipe_due(const struct m2m_dm *dm);
 /* What the audit log is to say of the Wipe the server ordered (LW_SERVE_WIPE). */

@@ -7,8 +7,10 @@
 #include <syslog.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lwm2m/obj_int.h"
+#include "m2m/keystore.h"
 #include "m2m/pki.h"
 
 static const struct lw_res_def vpn_res[] = {
@@ -113,6 +115,38 @@ static int vpn_read(struct lw_object *o, uint16_t inst, uint16_t res, uint16_t r
 	return LW_NOT_FOUND;
 }
 
+/* One ordered renewal a profile at a time, and 10 s apart: a server cannot flood the CA. */
+#define RENEW_SPACING_MS 10000
+
+/*
+ * A renewal needs the CA (an enroll: section), this run's caller to do it,
+ * and for a new key a store that makes one (file keys so far): 4.05
+ * otherwise. 5.03 while the last renewal's pair waits for its proof on the
+ * tunnel (<cert>.prev), or within 10 s of the last ordered one.
+ */
+static int renew_allowed(struct lw_objects *s, uint16_t inst, bool new_key)
+{
+	const struct m2m_vpn_profile *p = &s->cfg->profiles[inst];
+	char prev[4096];
+
+	if (!s->renew_fn || !m2m_config_enroll(s->cfg, p) || !p->cert)
+		return LW_NOT_ALLOWED;
+	if (new_key) {
+		struct m2m_key_ref ref, next;
+		char path[4096];
+
+		if (m2m_key_ref_from_profile(p, &ref, NULL) ||
+		    m2m_key_ref_next(&ref, &next, path, sizeof(path), NULL))
+			return LW_NOT_ALLOWED;
+	}
+	if (s->renew_at[inst] && m2m_now_ms() - s->renew_at[inst] < RENEW_SPACING_MS)
+		return LW_SERVICE_UNAVAILABLE;
+	if ((size_t)snprintf(prev, sizeof(prev), "%s" M2M_CERT_PREV_SUFFIX, p->cert) < sizeof(prev) &&
+	    access(prev, F_OK) == 0)
+		return LW_SERVICE_UNAVAILABLE;
+	return 0;
+}
+
 static int vpn_exec(struct lw_object *o, uint16_t inst, uint16_t res, const uint8_t *arg,
 		    size_t len)
 {
@@ -120,10 +154,12 @@ static int vpn_exec(struct lw_object *o, uint16_t inst, uint16_t res, const uint
 	struct m2m_err err;
 
 	m2m_err_clear(&err);
-	/* a renewal needs the CA (an enroll: section) and this run's caller to do it */
-	if ((res == 13 || res == 14) &&
-	    (!s->renew_fn || !m2m_config_enroll(s->cfg, &s->cfg->profiles[inst])))
-		return LW_NOT_ALLOWED;
+	if (res == 13 || res == 14) {
+		int rc = renew_allowed(s, inst, res == 14);
+
+		if (rc)
+			return rc;
+	}
 	if (!s->vpn_handle && m2m_vpn_open(s->cfg, &s->vpn_handle, &err))
 		return LW_INTERNAL;
 	if (s->vpn_pending)
@@ -159,12 +195,24 @@ static void vpn_run_pending(struct lw_objects *s)
 	} else {
 		char line[sizeof(s->renewed[0])] = "";
 		bool new_key = s->vpn_res == 14;
+		uint64_t now = m2m_now_ms();
+		unsigned left = 0;
 		int rc;
 
+		s->renew_at[s->vpn_inst] = now;
+		/* a report run's bound holds: what is left of it, else not begun */
+		if (s->run_end_ms && now + 1000 > s->run_end_ms) {
+			snprintf(s->renewed[s->vpn_inst], sizeof(s->renewed[0]),
+				 "failed: no time left in this run of the client");
+			s->vst_at = 0;
+			return;
+		}
+		if (s->run_end_ms)
+			left = (unsigned)(s->run_end_ms - now);
 		LW_LOG(s->log, s->log_ctx, LOG_NOTICE, "%s: renewing its certificate%s, as the management server ordered",
 		       name, new_key ? " with a new key" : "");
-		rc = s->renew_fn(s->renew_ctx, name, new_key, line, sizeof(line), &err);
-		snprintf(s->renewed[s->vpn_inst], sizeof(s->renewed[0]), "%s%s%.180s",
+		rc = s->renew_fn(s->renew_ctx, name, new_key, left, line, sizeof(line), &err);
+		snprintf(s->renewed[s->vpn_inst], sizeof(s->renewed[0]), "%s%s%.370s",
 			 rc ? "failed: " : "", rc ? "" : line, rc ? err.msg : "");
 		LW_LOG(s->log, s->log_ctx, rc ? LOG_WARNING : LOG_NOTICE, "%s: %s", name,
 		       s->renewed[s->vpn_inst]);

@@ -64,10 +64,13 @@ struct lw_objects {
 	uint64_t pst_at;
 	char pst_files[256];    /* the policy files as they were read (obj_policy.c) */
 	char last_order[320];   /* resource 13: the last order and what came of it */
-	/* a Wipe the server ordered: done by the run (run.c) once the client de-registered */
+	/* a renewal the server ordered (obj_vpn.c): done once its answer is out */
 	m2m_dm_renew_fn renew_fn; /* NULL: this run does not renew (4.05) */
 	void *renew_ctx;
-	char renewed[LW_MAX_INST][200]; /* resource 15 of each profile: the last ordered renewal */
+	uint64_t run_end_ms;    /* a report run's end (m2m_now_ms()), which a renewal holds to; 0: none */
+	uint64_t renew_at[LW_MAX_INST]; /* when each profile's last ordered renewal began */
+	char renewed[LW_MAX_INST][384]; /* resource 15 of each profile: the last ordered renewal */
+	/* a Wipe the server ordered: done by the run (run.c) once the client de-registered */
 	m2m_dm_wipe_fn wipe_fn; /* NULL: this run does not wipe (4.05) */
 	void *wipe_ctx;
 	bool wipe_due;

@@ -57,7 +57,7 @@ static int serve(const struct m2m_config *cfg, struct m2m_dm **dm, const struct 
 			return rc;
 		*dm = d;
 		m2m_dm_set_log(d, o->log, o->log_ctx);
-		lw_dm_set_orders(d, o);
+		lw_dm_set_orders(d, o, 0);
 		LW_LOG(o->log, o->log_ctx, LOG_INFO, "a configuration update ended: serving under "
 		       "%s as it is now", cfg->path);
 		if (m2m_dm_register(d, 30 * 1000, err)) {
@@ -159,7 +159,7 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 	if (rc)
 		goto out;
 	m2m_dm_set_log(dm, o->log, o->log_ctx);
-	lw_dm_set_orders(dm, o);
+	lw_dm_set_orders(dm, o, o->serve ? 0 : start + budget);
 	used = m2m_now_ms() - start;
 	if (!o->serve && used >= budget) {
 		rc = m2m_err_set(err, M2M_ERR_TIMEOUT, "out of time before the registration");

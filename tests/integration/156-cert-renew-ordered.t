@@ -9,7 +9,8 @@
 #   - Renew With New Key: the same with the next key (made ahead here with keygen --next,
 #     so the mock can hand out its certificate); the key in place is then the new one;
 #   - a profile without an enroll: section: 4.05 (TS 1.1: "Target is not allowed for
-#     Execute operation"), nothing changes.
+#     Execute operation"); a second order within 10 s of the last: 5.03 (a server cannot
+#     flood the CA).
 #   The 3.0 mock answers a kur only for the certificate whose issuer and serial equal its
 #   -rsp_cert (tests/lab/cmp.sh): the renewed certificates keep the first one's serial.
 # shellcheck source=../lab/lab.sh disable=SC2034
@@ -57,6 +58,7 @@ next=$(pub "$KEY.next")
 plan=(
 	'exec:/33810/1/13@4.05' 'exec:/33810/1/14@4.05'
 	'exec:/33810/0/13' 'until:/33810/0/15~renewed:60000' 'read:/33810/0/15~proven on the tunnel'
+	'exec:/33810/0/14@5.03'
 	"gate:$LAB/go2"
 	'exec:/33810/0/14' 'until:/33810/0/15~new key:60000' 'read:/33810/0/15~with a new key: serial'
 )
@@ -69,8 +71,9 @@ ok "m2mdm-status --serve registered" wait_until 20 grep -q '"event":"register"' 
 
 # ---- Renew Certificate
 ok "the server's Renew was answered and done" wait_until 60 checked 'read:/33810/0/15~proven on the tunnel'
+ok "a second order within 10 s: 5.03" wait_until 10 checked 'exec:/33810/0/14@5.03'
 for c in 'exec:/33810/1/13@4.05' 'exec:/33810/1/14@4.05' 'exec:/33810/0/13' \
-	'until:/33810/0/15~renewed:60000' 'read:/33810/0/15~proven on the tunnel'; do
+	'until:/33810/0/15~renewed:60000' 'read:/33810/0/15~proven on the tunnel' 'exec:/33810/0/14@5.03'; do
 	is "$(check "$c")" pass "server: $c"
 done
 ok "  the mock got a kur" lab_cmp_received KUR
@@ -79,6 +82,7 @@ nok "  no .prev left: proven" test -e "$CERT.prev"
 
 # ---- Renew With New Key
 lab_cmp_up --rsp "$C/newkey.pem"
+sleep 10   # the spacing of ordered renewals
 touch "$LAB/go2"
 ok "the server's Renew With New Key was answered and done" \
 	wait_until 60 checked 'read:/33810/0/15~with a new key: serial' ||

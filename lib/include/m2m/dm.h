@@ -121,7 +121,7 @@ int m2m_dm_deregister(struct m2m_dm *dm, unsigned timeout_ms, struct m2m_err *er
  * M2M_DM_RUN_OPTS_VERSION and what differs. The version lets the struct grow
  * without a new SONAME (docs/ABI.md).
  */
-#define M2M_DM_RUN_OPTS_VERSION 2
+#define M2M_DM_RUN_OPTS_VERSION 3
 
 /*
  * The device's decommissioning, which libm2m leaves to its caller (such as
@@ -132,11 +132,13 @@ typedef int (*m2m_dm_wipe_fn)(void *ctx, const char *reason, struct m2m_err *err
 
 /*
  * A certificate renewal of a VPN profile, which libm2m leaves to its caller
- * (m2m/enroll.h): new_key asks for a new key. M2M_OK or the class and
- * message; *line (up to len) says what came of it for people.
+ * (m2m/enroll.h): new_key asks for a new key; it ends within timeout_ms
+ * (what is left of a report run's bound; 0: the enroll: section's own).
+ * M2M_OK or the class and message; *line (up to len) says what came of it
+ * for people.
  */
-typedef int (*m2m_dm_renew_fn)(void *ctx, const char *profile, bool new_key, char *line,
-			       size_t len, struct m2m_err *err);
+typedef int (*m2m_dm_renew_fn)(void *ctx, const char *profile, bool new_key, unsigned timeout_ms,
+			       char *line, size_t len, struct m2m_err *err);
 
 struct m2m_dm_run_opts {
 	unsigned version;         /* M2M_DM_RUN_OPTS_VERSION */
@@ -154,7 +156,7 @@ struct m2m_dm_run_opts {
 	m2m_dm_wipe_fn wipe;
 	void *wipe_ctx;
 	/*
-	 * Version 2: the management server's Renew and Renew With New Key
+	 * Version 3: the management server's Renew and Renew With New Key
 	 * (object 33810, resources 13 and 14, for a profile with an enroll:
 	 * section) are answered 2.04 and then done by renew (the caller's,
 	 * such as m2m_enroll_renew() or m2m_enroll_rekey(); new_key tells

@@ -50,5 +50,10 @@ done
 for f in $(grep -oE '\bm2m_[a-z0-9_]+ ?\(' "$page" | tr -d ' (' | grep -v '_fn$' | sort -u); do
 	grep -qxF -- "$f" <<< "$exported"; t $? "libm2m(3) names $f(), which lib/libm2m.map exports"
 done
+# every test can be run as tests/run runs it (tests/tools/tap-exec executes the file): a
+# test written without its mode fails in CI with nothing but "Failed 1/1"
+for f in "$ROOT"/tests/integration/*.t; do
+	[ -x "$f" ]; t $? "${f#"$ROOT"/} is executable"
+done
 echo "1..$n"
 exit $((failed > 0))

@@ -355,8 +355,13 @@ static int count_key(struct cfg_ctx *c, int k, const struct cfg_node *key, const
 	switch (k) {
 	case K_THRESHOLD:
 		return get_threshold(c, v, &pc->threshold);
-	case K_WINDOW:
-		return cfg_get_duration(c, v, true, &pc->window_ms);
+	case K_WINDOW: {
+		int rc = cfg_get_duration(c, v, true, &pc->window_ms);
+
+		if (!rc && pc->window_ms < 1000)
+			rc = cfg_fail(c, v, "a window under 1s; expected a duration of 1s to 24h (the events are counted at each check)");
+		return rc;
+	}
 	case K_ACTION:
 		return get_action(c, v, &pc->action);
 	}

@@ -138,6 +138,8 @@ static int run_begin(struct run *r, const struct m2m_config *cfg, const char *pr
 	r->cmp.deadline_ms = m2m_now_ms() + (timeout_ms ? timeout_ms : r->e->timeout_ms);
 	r->cmp.stop = stop;
 	m2m_keystore_set_deadline(r->cmp.deadline_ms);
+	/* where a refused PIN is counted (policy.counters), whoever called */
+	m2m_keystore_set_state_dir(cfg->state_dir);
 	rc = m2m_state_open(&r->st, cfg->state_dir ? cfg->state_dir : M2M_STATE_DEFAULT_DIR, err);
 	if (rc)
 		return rc;

@@ -153,12 +153,16 @@ int ks_read_soft(const char *path, const struct m2m_secret_ref *pin, EVP_PKEY **
 			if (pc.secret.len == 0 && !PKCS12_verify_mac(p12, "", 0) &&
 			    PKCS12_verify_mac(p12, NULL, 0))
 				pw = NULL;
-			else if (!PKCS12_verify_mac(p12, pw, (int)pc.secret.len))
-				rc = pc.secret.len == 0 && pin && pin->source != M2M_SECRET_NONE ?
-					     ks_pin_empty(pin, path, err) :
-					     m2m_err_set(err, M2M_ERR_CREDENTIAL,
+			else if (!PKCS12_verify_mac(p12, pw, (int)pc.secret.len)) {
+				if (pc.secret.len == 0 && pin && pin->source != M2M_SECRET_NONE) {
+					rc = ks_pin_empty(pin, path, err);
+				} else {
+					ks_pin_refused();
+					rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
 							 "%s: wrong PIN (PKCS#12 integrity check failed)",
 							 path);
+				}
+			}
 		}
 		if (!rc && (!PKCS12_parse(p12, pw, pk, cert, chain) || !*pk))
 			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: no private key in it (%s)", path,

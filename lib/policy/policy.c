@@ -370,11 +370,15 @@ static void look_counter(struct run *r, enum m2m_policy_counter k, int64_t relea
 			 struct m2m_policy_look *l)
 {
 	const struct m2m_policy_count *c = &r->pc->counters[k];
-	int64_t from = m2m_unix_ms() - (int64_t)c->window_ms;
+	int64_t now = m2m_unix_ms(), from = now - (int64_t)c->window_ms;
 	unsigned n;
 
-	/* a release starts the count afresh: what led to it is not counted twice */
-	if (released_ms >= from)
+	/*
+	 * A release starts the count afresh: what led to it is not counted twice.
+	 * One "after" the clock (set back since) is not believed: it would
+	 * silence the counter until the clock caught up.
+	 */
+	if (released_ms >= from && released_ms <= now)
 		from = released_ms + 1;
 	n = m2m_state_events_since(pol_state_dir(r->cfg), m2m_policy_counter_name(k), from);
 	char win[32];

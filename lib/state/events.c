@@ -6,6 +6,8 @@
  * security-events (0600) under a lock on the file itself. Past 64 KiB the
  * file is written anew with its newest half: a counter looks back at most a
  * day, and a device that fails a thousand times a day has said enough.
+ * Readers take the newest 128 KiB of whatever is there, so no file (one
+ * written by something else, however large) costs more than that.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,9 +23,14 @@
 #include "state/state.h"
 
 #define EVENTS_MAX (64 * 1024)
-#define LOCK_TRIES 20 /* 10 ms apart: an appender holds the lock for a write */
+#define EVENTS_KEEP (EVENTS_MAX / 2)
+#define READ_MAX (2 * EVENTS_MAX)
+#define LOCK_TRIES 200 /* 10 ms apart: 2 s; an appender holds the lock for a write */
 
-/* The file, open for appending and locked; one replaced meanwhile (compacted) is opened again. */
+/*
+ * The file, open for appending and locked (a descriptor), or -1 with err; one
+ * replaced meanwhile (compacted) is opened again.
+ */
 static int open_locked(const struct m2m_state *st, struct m2m_err *err)
 {
 	for (int again = 0; again < 3; again++) {
@@ -32,46 +39,55 @@ static int open_locked(const struct m2m_state *st, struct m2m_err *err)
 				O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		int i;
 
-		if (fd < 0)
-			return m2m_err_set(err, m2m_state_errno_rc(errno), "%s/%s: %s", st->path,
-					   M2M_EVENTS_NAME, strerror(errno));
+		if (fd < 0) {
+			m2m_err_set(err, m2m_state_errno_rc(errno), "%s/%s: %s", st->path,
+				    M2M_EVENTS_NAME, strerror(errno));
+			return -1;
+		}
 		for (i = 0; i < LOCK_TRIES && flock(fd, LOCK_EX | LOCK_NB) < 0; i++)
 			m2m_sleep_ms(10, NULL);
 		if (i == LOCK_TRIES) {
 			close(fd);
-			return m2m_err_set(err, M2M_ERR_BUSY, "%s/%s: locked", st->path, M2M_EVENTS_NAME);
+			m2m_err_set(err, M2M_ERR_BUSY, "%s/%s: locked", st->path, M2M_EVENTS_NAME);
+			return -1;
 		}
 		if (fstat(fd, &a) == 0 && fstatat(st->dirfd, M2M_EVENTS_NAME, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
 			return fd;
 		close(fd);
 	}
-	return m2m_err_set(err, M2M_ERR_BUSY, "%s/%s: replaced again and again", st->path,
-			   M2M_EVENTS_NAME);
+	m2m_err_set(err, M2M_ERR_BUSY, "%s/%s: replaced again and again", st->path, M2M_EVENTS_NAME);
+	return -1;
 }
 
-/* The newest half of the file, line-aligned, and line after it, written anew. */
+/* The newest EVENTS_KEEP bytes of the file, from a line's start, and line after them, written anew. */
 static int compact(const struct m2m_state *st, int fd, off_t size, const char *line,
 		   struct m2m_err *err)
 {
-	char *buf = malloc((size_t)size + strlen(line) + 1);
+	off_t at = size > EVENTS_KEEP ? size - EVENTS_KEEP : 0;
+	char *buf = malloc(EVENTS_KEEP + strlen(line) + 1);
 	ssize_t n;
-	size_t from, len;
+	size_t from = 0, len;
 	int rc;
 
 	if (!buf)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
-	n = pread(fd, buf, (size_t)size, 0);
+	n = pread(fd, buf, (size_t)(size - at), at);
 	if (n < 0) {
 		free(buf);
 		return m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: %s", st->path, M2M_EVENTS_NAME,
 				   strerror(errno));
 	}
-	from = (size_t)n > EVENTS_MAX / 2 ? (size_t)n - EVENTS_MAX / 2 : 0;
-	while (from < (size_t)n && from > 0 && buf[from - 1] != '\n')
-		from++;
+	/* from the first whole line (unless the file was small enough to keep whole) */
+	if (at > 0) {
+		char *nl = memchr(buf, '\n', (size_t)n);
+
+		from = nl ? (size_t)(nl - buf) + 1 : (size_t)n;
+	}
 	len = (size_t)n - from;
 	memmove(buf, buf + from, len);
+	if (len && buf[len - 1] != '\n')
+		buf[len++] = '\n'; /* a torn last line ends here, not in the next event */
 	memcpy(buf + len, line, strlen(line));
 	len += strlen(line);
 	rc = m2m_state_write(st, M2M_EVENTS_NAME, buf, len, err);
@@ -82,67 +98,118 @@ static int compact(const struct m2m_state *st, int fd, off_t size, const char *l
 int m2m_state_event(const char *dir, const char *kind, struct m2m_err *err)
 {
 	struct m2m_state st;
+	struct timespec ts;
 	struct stat sb;
-	char line[96];
+	char line[98], last = '\n';
 	int fd, rc = M2M_OK, n;
 
-	struct timespec ts;
-
 	clock_gettime(CLOCK_REALTIME, &ts);
-	n = snprintf(line, sizeof(line), "%lld.%03ld %s\n", (long long)ts.tv_sec, ts.tv_nsec / 1000000,
-		     kind);
-	if (n <= 0 || (size_t)n >= sizeof(line) || strpbrk(kind, " \n"))
+	/* room for a newline first: after a torn last line */
+	n = snprintf(line + 1, sizeof(line) - 1, "%lld.%03ld %s\n", (long long)ts.tv_sec,
+		     ts.tv_nsec / 1000000, kind);
+	if (n <= 0 || (size_t)n >= sizeof(line) - 1 || strpbrk(kind, " \n"))
 		return m2m_err_set(err, M2M_ERR_USAGE, "security event: bad kind");
+	line[0] = '\n';
 	rc = m2m_state_open(&st, dir, err);
 	if (rc)
 		return rc;
 	fd = open_locked(&st, err);
 	if (fd < 0) {
 		m2m_state_close(&st);
-		return err ? err->rc : M2M_ERR_FAILURE;
+		return err && err->rc ? err->rc : M2M_ERR_FAILURE;
 	}
-	if (fstat(fd, &sb) == 0 && sb.st_size + n > EVENTS_MAX) {
-		rc = compact(&st, fd, sb.st_size, line, err);
-	} else if (write(fd, line, (size_t)n) != n || fsync(fd) < 0) {
-		rc = m2m_err_set(err, m2m_state_errno_rc(errno), "%s/%s: %s", st.path, M2M_EVENTS_NAME,
+	if (fstat(fd, &sb) < 0) {
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s/%s: %s", st.path, M2M_EVENTS_NAME,
 				 strerror(errno));
+	} else if (sb.st_size + n > EVENTS_MAX) {
+		rc = compact(&st, fd, sb.st_size, line + 1, err);
+	} else {
+		/* a last line a power cut tore is ended first, so the event is a line of its own */
+		if (sb.st_size > 0 && pread(fd, &last, 1, sb.st_size - 1) != 1)
+			last = '\n';
+		if (last != '\n')
+			n++;
+		if (write(fd, last != '\n' ? line : line + 1, (size_t)n) != n || fsync(fd) < 0)
+			rc = m2m_err_set(err, m2m_state_errno_rc(errno), "%s/%s: %s", st.path,
+					 M2M_EVENTS_NAME, strerror(errno));
 	}
 	close(fd);
 	m2m_state_close(&st);
 	return rc;
 }
 
+/* "SECONDS[.MMM]" at p into unix milliseconds; false if it is not one (or absurd). */
+static bool event_time(const char *p, const char **end, int64_t *ms)
+{
+	int64_t t = 0;
+	const char *q = p;
+
+	for (; *q >= '0' && *q <= '9'; q++) {
+		if (t > 100000000000LL)
+			return false;
+		t = t * 10 + (*q - '0');
+	}
+	if (q == p)
+		return false;
+	t *= 1000;
+	if (*q == '.') {
+		int64_t f = 0, d = 0;
+
+		for (q++; *q >= '0' && *q <= '9' && d < 3; q++, d++)
+			f = f * 10 + (*q - '0');
+		for (; d < 3; d++)
+			f *= 10;
+		t += f;
+	}
+	*end = q;
+	*ms = t;
+	return true;
+}
+
 unsigned m2m_state_events_since(const char *dir, const char *kind, int64_t since_ms)
 {
 	struct m2m_state st;
-	char *buf = NULL, *p, *nl;
-	size_t len = 0, klen = strlen(kind);
+	struct stat sb;
+	char *buf, *p, *nl;
+	size_t klen = strlen(kind);
+	int64_t until = m2m_unix_ms() + 60000; /* a time ahead of the clock by more is not believed */
 	unsigned count = 0;
+	off_t at;
+	ssize_t n;
+	int fd;
 
 	if (m2m_state_open_existing(&st, dir, NULL) != M2M_OK)
 		return 0;
-	if (m2m_state_read(&st, M2M_EVENTS_NAME, 2 * EVENTS_MAX, NULL, NULL, &buf, &len, NULL) ==
-	    M2M_OK) {
-		for (p = buf; p < buf + len; p = nl + 1) {
-			char *end;
-			long long t = strtoll(p, &end, 10) * 1000;
+	fd = openat(st.dirfd, M2M_EVENTS_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	m2m_state_close(&st);
+	if (fd < 0)
+		return 0;
+	buf = fstat(fd, &sb) == 0 ? malloc(READ_MAX + 1) : NULL;
+	if (!buf) {
+		close(fd);
+		return 0;
+	}
+	/* the newest READ_MAX bytes: an older, longer file (not ours) costs no more */
+	at = sb.st_size > READ_MAX ? sb.st_size - READ_MAX : 0;
+	n = pread(fd, buf, READ_MAX, at);
+	close(fd);
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	p = buf;
+	if (at > 0 && (nl = memchr(buf, '\n', (size_t)n)))
+		p = nl + 1; /* from the first whole line */
+	for (; p < buf + n; p = nl + 1) {
+		const char *end;
+		int64_t t;
 
-			nl = memchr(p, '\n', (size_t)(buf + len - p));
-			if (!nl)
-				break; /* a line not written whole */
-			/* "SECONDS.MMM KIND" (the milliseconds may be absent) */
-			if (end > p && *end == '.' && end[1] >= '0' && end[1] <= '9') {
-				char *ms;
-
-				t += strtol(end + 1, &ms, 10);
-				end = ms;
-			}
-			if (end > p && *end == ' ' && t >= since_ms && (size_t)(nl - end - 1) == klen &&
-			    !memcmp(end + 1, kind, klen))
-				count++;
-		}
+		nl = memchr(p, '\n', (size_t)(buf + n - p));
+		if (!nl)
+			break; /* a line not written whole */
+		if (event_time(p, &end, &t) && *end == ' ' && t >= since_ms && t <= until &&
+		    (size_t)(nl - end - 1) == klen && !memcmp(end + 1, kind, klen))
+			count++;
 	}
 	free(buf);
-	m2m_state_close(&st);
 	return count;
 }

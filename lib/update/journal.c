@@ -187,10 +187,8 @@ static int put_failed(struct upd *u, const struct upd_record *op, int result, co
 		      struct m2m_err *err)
 {
 	struct upd_record r = next_rec(u, UPD_FAILED);
+	int rc;
 
-	/* a package whose signature or hash is wrong: counted where the policies look */
-	if (result == M2M_ERR_INTEGRITY)
-		m2m_state_event(u->st->path, "update-integrity", NULL);
 	if (op->name[0] && !r.name[0]) {
 		memcpy(r.name, op->name, sizeof(r.name));
 		memcpy(r.version, op->version, sizeof(r.version));
@@ -198,7 +196,11 @@ static int put_failed(struct upd *u, const struct upd_record *op, int result, co
 	}
 	r.result = result;
 	snprintf(r.message, sizeof(r.message), "%s", msg ? msg : "");
-	return put(u, &r, err);
+	rc = put(u, &r, err);
+	/* a package whose signature or hash is wrong, once on record: counted where the policies look */
+	if (!rc && result == M2M_ERR_INTEGRITY)
+		m2m_state_event(u->st->path, "update-integrity", NULL);
+	return rc;
 }
 
 int upd_open(const struct m2m_state *st, const struct upd_opts *opts, struct upd **out,

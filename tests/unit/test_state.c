@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -286,9 +287,34 @@ static void test_events(void **state)
 	snprintf(path, sizeof(path), "%s/%s", sdir, M2M_EVENTS_NAME);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
-	/* a torn last line (a power cut in the write) is not counted */
+	/* a torn last line (a power cut in the write) is not counted, and the next event is a line */
 	put(M2M_EVENTS_NAME, "1 pin\n2 pin", 11);
 	assert_int_equal(m2m_state_events_since(sdir, "pin", 0), 1);
+	assert_int_equal(m2m_state_event(sdir, "pin", NULL), M2M_OK);
+	/* "2 pin" ended by the next write: a whole record after all; the new event its own line */
+	assert_int_equal(m2m_state_events_since(sdir, "pin", 0), 3);
+	/* a time ahead of the clock (a clock set back since) is not believed */
+	put(M2M_EVENTS_NAME, "99999999999.000 pin\n", 20);
+	assert_int_equal(m2m_state_events_since(sdir, "pin", 0), 0);
+	/* the lock held by another: BUSY after its wait, and no descriptor of ours touched */
+	{
+		char other[256];
+		struct m2m_err err;
+		int lk, fd;
+
+		snprintf(other, sizeof(other), "%s/../other", sdir);
+		fd = open(other, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		assert_true(fd >= 0);
+		assert_true(dup2(fd, 11) == 11);
+		lk = open(path, O_RDWR);
+		assert_true(lk >= 0 && flock(lk, LOCK_EX) == 0);
+		assert_int_equal(m2m_state_event(sdir, "pin", &err), M2M_ERR_BUSY);
+		assert_true(fcntl(11, F_GETFD) >= 0);      /* still open */
+		assert_int_equal(lseek(11, 0, SEEK_END), 0); /* nothing written into it */
+		close(lk);
+		close(11);
+		close(fd);
+	}
 	/* past 64 KiB: the newest half, line by line, and the event itself */
 	for (int i = 0; i < 5000; i++)
 		assert_int_equal(m2m_state_event(sdir, i < 4999 ? "update-integrity" : "pin", NULL),

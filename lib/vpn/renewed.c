@@ -93,6 +93,33 @@ static int step_rename(const char *from, const char *to, struct m2m_err *err)
 }
 
 /* The swap's steps; *done: something was moved. */
+/*
+ * <cert>.next is for the key it is to go with (<key>.next, or the key in place
+ * once that moved): CREDENTIAL if it is another key's (a stray file, a next
+ * key made again after the CA certified one), another error if the key
+ * cannot be read now (then the swap waits for a later try).
+ */
+static int goes_with(const struct files *f, const struct m2m_vpn_profile *p, struct m2m_err *err)
+{
+	struct m2m_key_ref ref;
+	struct m2m_cert_info ci;
+	struct m2m_key *k = NULL;
+	int rc = m2m_cert_info_file(f->cert_next, &ci, err);
+
+	if (rc)
+		return rc == M2M_ERR_NOT_FOUND ? rc : M2M_ERR_CREDENTIAL; /* not a certificate */
+	rc = m2m_key_ref_from_profile(p, &ref, err);
+	if (!rc && there(f->key_next))
+		ref.path = f->key_next;
+	if (!rc)
+		rc = m2m_key_open(&ref, &k, err);
+	if (rc)
+		return rc == M2M_ERR_CREDENTIAL ? M2M_ERR_FAILURE : rc; /* the key, not the pair, is wrong */
+	rc = m2m_cert_matches_key(&ci, k, err);
+	m2m_key_close(k);
+	return rc ? M2M_ERR_CREDENTIAL : M2M_OK;
+}
+
 static int swap(const struct files *f, const struct m2m_vpn_profile *p, bool *done,
 		struct m2m_err *err)
 {
@@ -101,6 +128,23 @@ static int swap(const struct files *f, const struct m2m_vpn_profile *p, bool *do
 	*done = false;
 	if (!there(f->cert_next))
 		return M2M_OK; /* nothing issued for a next key (one may wait for its certificate) */
+	rc = goes_with(f, p, err);
+	if (rc == M2M_ERR_CREDENTIAL) {
+		/* never a key beside a certificate that is not its own: set aside, for a person */
+		char bad[4096 + 8];
+		char why[sizeof(err->msg)];
+
+		snprintf(why, sizeof(why), "%.300s", err ? err->msg : "");
+		snprintf(bad, sizeof(bad), "%s.bad", f->cert_next);
+		if (m2m_rename_durable(f->cert_next, bad, NULL) == M2M_OK)
+			return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					   "%s is not for the next key (%s): set aside as %s, nothing swapped",
+					   f->cert_next, why, bad);
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s is not for the next key (%s)",
+				   f->cert_next, why);
+	}
+	if (rc)
+		return rc == M2M_ERR_NOT_FOUND ? M2M_OK : rc; /* gone meanwhile: swapped by another */
 	/* the pair in place is the last one proven unless a .prev is kept already */
 	rc = keep_link(p->cert, f->cert_prev, err);
 	if (!rc && there(f->key_next)) {

@@ -153,6 +153,21 @@ nok "  no .prev left" test -e "$KEY.prev"
 nok "  the spent record is gone" test -e "$STATE/vpn-pos.rekey"
 m2m down pos
 
+# ---- a <cert>.next that is not the next key's (a stray file, another key's certificate):
+#      never swapped in beside a key that is not its own; set aside, the up goes on
+cur=$(pub "$KEY")
+m2mcert keygen --store file --key "$C/stray.key"
+lab_cmp_issue "key:$C/stray.key" "$CERT.next" --serial 155a0c > /dev/null || lab_die "stray certificate"
+m2m up pos --timeout 20
+is_rc 0 "a stray <cert>.next: up comes up with the pair in place"
+like "$M2M_ERR" "is not for the next key.*set aside" "  a warning says it was set aside"
+ok "  set aside as .next.bad" test -s "$CERT.next.bad"
+nok "  no <cert>.next left" test -e "$CERT.next"
+is "$(pub "$KEY")" "$cur" "  the key in place is unchanged"
+is "$(certpub "$CERT")" "$cur" "  and its certificate"
+rm -f "$CERT.next.bad" "$C/stray.key"
+m2m down pos
+
 # ---- a power cut half-way through a swap: the next up finishes it
 swap_state() {   # swap_state STEP: the files as the renewal leaves them before STEP
 	lab_cmp_issue "key:$KEY.next" "$C/next.pem" --serial 155a01 --to '+60 days' > /dev/null

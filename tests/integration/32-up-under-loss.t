@@ -44,7 +44,7 @@ loss_on() {
 loss_off() { in_dev nft delete table inet m2mt_loss; }
 
 up=0 early=0 late=0 wrong=0 retried=0 slowest=0 fails=""
-for ((i = 1; i <= RUNS; i++)); do
+run_once() {
 	loss_on || lab_die "cannot put the loss rules in place"
 	m2m -v up pos --timeout 20
 	loss_off
@@ -59,8 +59,19 @@ for ((i = 1; i <= RUNS; i++)); do
 	esac
 	m2m down pos
 	[ "$M2M_RC" = 0 ] || { diag "run $i: down failed"; m2m_diag; }
+}
+for ((i = 1; i <= RUNS; i++)); do
+	run_once
 done
-note "$up of $RUNS runs up; $retried needed more than one initiate; slowest ${slowest} ms; failed:${fails:- none}"
+main_up=$up
+# About one run in eight needs a second initiate here, so 25 runs without one happen (4%
+# of test runs, seen in CI): the retry is shown by more runs then, up to 75, which count for
+# the time checks below but not for the share of runs up
+for ((i = RUNS + 1; retried == 0 && i <= RUNS + 75; i++)); do
+	run_once
+done
+note "$main_up of $RUNS runs up; $retried needed more than one initiate (of $((i - 1)) runs); slowest ${slowest} ms; failed:${fails:- none}"
+up=$main_up
 cmp_ok "$up" -ge $((RUNS - 1)) "30% loss on IKE: up --timeout 20 up in at least $((RUNS - 1)) of $RUNS runs ($up)"
 is "$early" 0 "no run failed before the limit (20 s less the 300 ms teardown reserve)"
 is "$late" 0 "no run took longer than the limit + 100 ms"

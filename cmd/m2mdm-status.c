@@ -52,7 +52,7 @@ static void on_signal(int sig)
 /* ---- talking to the server ---- */
 
 /* The management server's orders: Wipe (object 33811, when policy.server allows it), Renew (33810). */
-struct wipe_ctx {
+struct orders_ctx {
 	struct cli *c;
 	const struct m2m_config *cfg;
 	bool wiped;             /* the run ended in a wipe: there is no registration to report */
@@ -60,7 +60,7 @@ struct wipe_ctx {
 
 static int dm_wipe(void *ctx, const char *reason, struct m2m_err *err)
 {
-	struct wipe_ctx *w = ctx;
+	struct orders_ctx *w = ctx;
 	struct m2m_wipe_result res = { .version = M2M_WIPE_RESULT_VERSION };
 	int rc = m2m_wipe(w->cfg, reason, cli_log_line, w->c, &res, err);
 
@@ -75,7 +75,7 @@ static int dm_wipe(void *ctx, const char *reason, struct m2m_err *err)
 static int dm_renew(void *ctx, const char *profile, bool new_key, unsigned timeout_ms, char *line,
 		    size_t len, struct m2m_err *err)
 {
-	struct wipe_ctx *w = ctx;
+	struct orders_ctx *w = ctx;
 	struct m2m_enroll_result res = { .version = M2M_ENROLL_RESULT_VERSION };
 	char until[32] = "";
 	int rc = new_key ? m2m_enroll_rekey(w->cfg, profile, timeout_ms, &stop_flag, &res, err) :
@@ -94,7 +94,7 @@ static int dm_renew(void *ctx, const char *profile, bool new_key, unsigned timeo
 
 static int run_dm(struct cli *c, struct m2m_config *cfg, bool serve)
 {
-	struct wipe_ctx w = { c, cfg, false };
+	struct orders_ctx w = { c, cfg, false };
 	struct m2m_dm_run_opts o = { .version = M2M_DM_RUN_OPTS_VERSION, .serve = serve,
 				     .timeout_ms = c->timeout_ms, .stop = &stop_flag,
 				     .log = cli_log_line, .log_ctx = c, .wipe = dm_wipe,

@@ -196,6 +196,30 @@ static bool prev_path(const struct run *r, char *out, size_t len)
 }
 
 /*
+ * A certificate issued and confirmed that could not be written where it goes
+ * (rc, err): never lost, a copy where state goes for a person to move, and
+ * err says where. next: the place of a next key's certificate, or NULL.
+ */
+static void keep_issued(const struct run *r, const char *pem, int rc, const char *next,
+			struct m2m_err *err)
+{
+	char name[64], msg[sizeof(err->msg)];
+
+	if (!err)
+		return;
+	snprintf(name, sizeof(name), "enroll-%s.pem", r->p->name);
+	snprintf(msg, sizeof(msg), "%.300s", err->msg);
+	if (m2m_state_write(&r->st, name, pem, strlen(pem), NULL) != M2M_OK)
+		return;
+	if (next)
+		m2m_err_set(err, rc, "%s; the certificate the CA issued for the next key is kept in %s/%s (its place: %s)",
+			    msg, r->st.path, name, next);
+	else
+		m2m_err_set(err, rc, "%s; the certificate the CA issued is kept in %s/%s", msg,
+			    r->st.path, name);
+}
+
+/*
  * Write the new certificate (public: 0644, as charon and the tools read it).
  * One it replaces is kept as .prev first, unless one is kept already: that is
  * the last one proven on the tunnel, and the one in place is not.
@@ -230,18 +254,10 @@ static int write_cert(const struct run *r, const char *pem, struct m2m_enroll_re
 		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s: %s", r->p->cert, strerror(errno));
 	}
 	rc = m2m_write_atomic(r->p->cert, pem, strlen(pem), 0644, err);
-	if (!rc) {
+	if (!rc)
 		res->written = true;
-	} else if (err) {
-		/* issued and confirmed: never lost; a copy where state goes, for a person to move */
-		char name[64], msg[sizeof(err->msg)];
-
-		snprintf(name, sizeof(name), "enroll-%s.pem", r->p->name);
-		snprintf(msg, sizeof(msg), "%.300s", err->msg);
-		if (m2m_state_write(&r->st, name, pem, strlen(pem), NULL) == M2M_OK)
-			m2m_err_set(err, rc, "%s; the certificate the CA issued is kept in %s/%s",
-				    msg, r->st.path, name);
-	}
+	else
+		keep_issued(r, pem, rc, NULL, err);
 	return rc;
 }
 
@@ -445,15 +461,8 @@ static int write_next_cert(const struct run *r, const char *pem, struct m2m_err 
 	if ((size_t)snprintf(next, sizeof(next), "%s" M2M_CERT_NEXT_SUFFIX, r->p->cert) >= sizeof(next))
 		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: path too long", r->p->cert);
 	rc = m2m_write_atomic(next, pem, strlen(pem), 0644, err);
-	if (rc && err) {
-		char name[64], msg[sizeof(err->msg)];
-
-		snprintf(name, sizeof(name), "enroll-%s.pem", r->p->name);
-		snprintf(msg, sizeof(msg), "%.300s", err->msg);
-		if (m2m_state_write(&r->st, name, pem, strlen(pem), NULL) == M2M_OK)
-			m2m_err_set(err, rc, "%s; the certificate the CA issued for the next key is kept in %s/%s (its place: %s)",
-				    msg, r->st.path, name, next);
-	}
+	if (rc)
+		keep_issued(r, pem, rc, next, err);
 	return rc;
 }
 

@@ -11,9 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
-#include <sys/stat.h>
 
 #include "lwm2m/obj_int.h"
+#include "policy/policy.h"
 
 static const struct lw_res_def policy_res[] = {
 	{ 0, LW_STRING, LW_OP_R, false },   /* State */
@@ -44,35 +44,6 @@ static unsigned orders(const struct lw_objects *s)
 	return s->cfg->policy ? s->cfg->policy->server_orders : M2M_POLICY_ORDER_RELEASE;
 }
 
-/*
- * What the policy files are now (identity, size and change time of the state,
- * both halves of the audit log and the quarantine's record): reading the status checks the whole
- * audit chain (17 ms for 3000 records here), so it is read again only when
- * they changed, or while a quarantine is in force (its rules may be flushed
- * under it).
- */
-static void files_now(const struct lw_objects *s, char *out, size_t len)
-{
-	static const char *const names[] = { "policy-state", "policy-audit", "policy-audit.1",
-					     "policy-quarantine-rules" };
-	const char *dir = s->cfg->state_dir ? s->cfg->state_dir : M2M_STATE_DEFAULT_DIR;
-	char path[4096];
-	size_t n = 0;
-
-	out[0] = '\0';
-	for (size_t i = 0; i < ARRAY_SIZE(names) && n < len; i++) {
-		struct stat sb;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		if (stat(path, &sb) == 0)
-			n += (size_t)snprintf(out + n, len - n, "%llu:%lld:%lld.%ld;",
-					      (unsigned long long)sb.st_ino, (long long)sb.st_size,
-					      (long long)sb.st_ctim.tv_sec, sb.st_ctim.tv_nsec);
-		else
-			n += (size_t)snprintf(out + n, len - n, "-;");
-	}
-}
-
 static void policy_refresh(struct lw_objects *s)
 {
 	struct m2m_err err;
@@ -82,7 +53,8 @@ static void policy_refresh(struct lw_objects *s)
 	if (s->pst_at && now - s->pst_at < 1000)
 		return;
 	s->pst_at = now;
-	files_now(s, files, sizeof(files));
+	/* the status again only when its files changed, or while a quarantine is in force */
+	pol_files_signature(s->cfg, files, sizeof(files));
 	if (!s->pst_rc && !s->pst.quarantined && s->pst_files[0] && !strcmp(files, s->pst_files))
 		return;
 	snprintf(s->pst_files, sizeof(s->pst_files), "%s", files);

@@ -128,6 +128,8 @@ int pol_quarantine_refresh(const struct m2m_config *cfg, uint64_t end, bool *cha
 bool pol_quarantine_whole(const struct m2m_config *cfg, bool refresh);
 /* Put the recorded rules back; no record: made of the addresses written as such. No lookup. */
 int pol_quarantine_restore(const struct m2m_config *cfg, struct m2m_err *err);
+/* The quarantine's record in the state directory (lib/net's kept table). */
+#define POL_QUARANTINE_RECORD "policy-quarantine-rules"
 /* Whether a record of the quarantine's rules exists (it is in force). */
 bool pol_quarantine_recorded(const struct m2m_config *cfg);
 /* Remove the table, then its record. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
@@ -14,6 +15,7 @@
 #include "base/json.h"
 #include "m2m/config.h"
 #include "m2m/policy.h"
+#include "policy/policy.h"
 #include "policy/policy_int.h"
 #include "state/state.h"
 
@@ -233,4 +235,25 @@ int pol_state_save(const struct m2m_state *s, const struct m2m_policy_status *st
 	if (rc)
 		m2m_err_prefix(err, "policy state");
 	return rc;
+}
+
+void pol_files_signature(const struct m2m_config *cfg, char *out, size_t len)
+{
+	static const char *const names[] = { POL_STATE_NAME, POL_AUDIT_NAME, POL_AUDIT_NAME ".1",
+					     POL_QUARANTINE_RECORD };
+	char path[4096];
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && n < len; i++) {
+		struct stat sb;
+
+		snprintf(path, sizeof(path), "%s/%s", pol_state_dir(cfg), names[i]);
+		if (stat(path, &sb) == 0)
+			n += (size_t)snprintf(out + n, len - n, "%llu:%lld:%lld.%ld;",
+					      (unsigned long long)sb.st_ino, (long long)sb.st_size,
+					      (long long)sb.st_ctim.tv_sec, sb.st_ctim.tv_nsec);
+		else
+			n += (size_t)snprintf(out + n, len - n, "-;");
+	}
 }

@@ -27,7 +27,6 @@
 #include "policy/policy_int.h"
 
 #define TABLE "m2m_quarantine"
-#define RECORD "policy-quarantine-rules"
 /* a filter chain like any: a drop in any base chain at a hook holds whatever another accepts */
 #define PRIO "-5"
 /* all names together: a silent name server cannot hold a quarantine back for long */
@@ -35,7 +34,7 @@
 
 static const struct net_kept *kept(const struct m2m_config *cfg, struct net_kept *k)
 {
-	*k = (struct net_kept){ pol_state_dir(cfg), RECORD, TABLE, "quarantine" };
+	*k = (struct net_kept){ pol_state_dir(cfg), POL_QUARANTINE_RECORD, TABLE, "quarantine" };
 	return k;
 }
 

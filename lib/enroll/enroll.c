@@ -477,12 +477,12 @@ static int next_key(struct run *r, struct m2m_key **k, EVP_PKEY **pk, struct m2m
 		rc = m2m_key_ref_next(&ref, &next, path, sizeof(path), err);
 	if (rc)
 		return rc;
-	if (access(path, F_OK) != 0) {
-		rc = m2m_key_generate(&next, m2m_pkey_type(r->pkey), false, err);
-		if (rc)
-			return rc;
-	}
 	rc = m2m_key_open(&next, k, err);
+	if (rc == M2M_ERR_NOT_FOUND) {
+		rc = m2m_key_generate(&next, m2m_pkey_type(r->pkey), false, err);
+		if (!rc)
+			rc = m2m_key_open(&next, k, err);
+	}
 	if (!rc)
 		rc = m2m_key_pkey(*k, sign_failed, r, pk, err);
 	return rc;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -305,17 +306,83 @@ int m2m_key_import(const struct m2m_key_ref *dst, const char *src,
 	return rc;
 }
 
+/*
+ * ref with suffix on what names its key: a file's path, a token key's id (the
+ * suffix's bytes added in hex) or, for one found by its label, its label.
+ */
+static int ref_suffixed(const struct m2m_key_ref *ref, const char *suffix, struct m2m_key_ref *out,
+			char *buf, size_t len, struct m2m_err *err)
+{
+	size_t n;
+
+	switch (ref->store) {
+	case M2M_KEYSTORE_FILE:
+		if (!ref->path || !ref->path[0] ||
+		    (size_t)snprintf(buf, len, "%s%s", ref->path, suffix) >= len)
+			return m2m_err_set(err, M2M_ERR_USAGE, "no key file, or its path is too long");
+		*out = *ref;
+		out->path = buf;
+		return M2M_OK;
+	case M2M_KEYSTORE_PKCS11:
+		if (ref->id && ref->id[0]) {
+			/* the id's bytes and the suffix's must fit what a token session holds (64) */
+			n = (size_t)snprintf(buf, len, "%s", ref->id);
+			for (const char *s = suffix; *s && n + 2 < len; s++)
+				n += (size_t)snprintf(buf + n, len - n, "%02x", (unsigned char)*s);
+			if (n != strlen(ref->id) + 2 * strlen(suffix) || n / 2 > 64)
+				return m2m_err_set(err, M2M_ERR_USAGE, "pkcs11 key: id %s is too long for a next key",
+						   ref->id);
+			*out = *ref;
+			out->id = buf;
+			return M2M_OK;
+		}
+		if (!ref->label || !ref->label[0] ||
+		    (size_t)snprintf(buf, len, "%s%s", ref->label, suffix) >= len)
+			return m2m_err_set(err, M2M_ERR_USAGE, "pkcs11 key: no id or label, or the label is too long");
+		*out = *ref;
+		out->label = buf;
+		return M2M_OK;
+	default:
+		return m2m_err_set(err, M2M_ERR_USAGE,
+				   "a new key at renewal is made for file and token keys so far, not in a %s store: renew keeps the key",
+				   m2m_key_store_name(ref->store));
+	}
+}
+
 int m2m_key_ref_next(const struct m2m_key_ref *ref, struct m2m_key_ref *next, char *buf,
 		     size_t len, struct m2m_err *err)
 {
-	if (ref->store != M2M_KEYSTORE_FILE)
-		return m2m_err_set(err, M2M_ERR_USAGE,
-				   "a new key at renewal is made for file keys only so far, not in a %s store: renew keeps the key",
-				   m2m_key_store_name(ref->store));
-	if (!ref->path || !ref->path[0] ||
-	    (size_t)snprintf(buf, len, "%s" M2M_KEY_NEXT_SUFFIX, ref->path) >= len)
-		return m2m_err_set(err, M2M_ERR_USAGE, "no key file, or its path is too long");
-	*next = *ref;
-	next->path = buf;
-	return M2M_OK;
+	return ref_suffixed(ref, M2M_KEY_NEXT_SUFFIX, next, buf, len, err);
+}
+
+int ks_key_ref_prev(const struct m2m_key_ref *ref, struct m2m_key_ref *prev, char *buf, size_t len,
+		    struct m2m_err *err)
+{
+	return ref_suffixed(ref, M2M_KEY_PREV_SUFFIX, prev, buf, len, err);
+}
+
+int ks_key_there(const struct m2m_key_ref *ref, struct m2m_err *err)
+{
+	struct m2m_key *k = NULL;
+	int rc;
+
+	if (ref->store == M2M_KEYSTORE_FILE)
+		return ref->path && access(ref->path, F_OK) == 0 ?
+			       M2M_OK :
+			       m2m_err_set(err, M2M_ERR_NOT_FOUND, "%s: no such key", ref->path ? ref->path : "?");
+	rc = m2m_key_open(ref, &k, err);
+	m2m_key_close(k);
+	return rc;
+}
+
+int ks_key_move(const struct m2m_key_ref *from, const struct m2m_key_ref *to, struct m2m_err *err)
+{
+	int rc = m2m_key_ref_check(from, false, err);
+
+	if (rc)
+		return rc;
+	if (from->store != M2M_KEYSTORE_PKCS11 || to->store != M2M_KEYSTORE_PKCS11 ||
+	    from->module != to->module || from->token != to->token)
+		return m2m_err_set(err, M2M_ERR_USAGE, "key: only a token key is moved, on its token");
+	return ks_p11_move(from, to, err);
 }

@@ -21,4 +21,20 @@
  */
 int ks_unlock(struct m2m_key *k, struct m2m_secret *pin, struct m2m_err *err);
 
+/* The key a renewal replaced, kept while its successor waits for its proof: m2m_key_ref_next()'s twin. */
+int ks_key_ref_prev(const struct m2m_key_ref *ref, struct m2m_key_ref *prev, char *buf, size_t len,
+		    struct m2m_err *err);
+
+/* Is the key there? OK, NOT_FOUND, or why its store cannot tell (a token not present). */
+int ks_key_there(const struct m2m_key_ref *ref, struct m2m_err *err);
+
+/*
+ * A token key's objects (private and public key, certificate) take to's id
+ * (or label): the swap of a renewal with a new key. Resumable: what moved
+ * already is left; an object of a kind that to has already is refused
+ * (CREDENTIAL), nothing replaced. One login, under the token's PIN policy.
+ * USAGE for the other stores.
+ */
+int ks_key_move(const struct m2m_key_ref *from, const struct m2m_key_ref *to, struct m2m_err *err);
+
 #endif

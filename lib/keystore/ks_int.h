@@ -46,6 +46,9 @@ struct m2m_key {
 	unsigned refs;              /* the caller's, and one for each m2m_key_pkey() */
 };
 
+/* ks_key_move() on a token (ks_pkcs11.c) */
+int ks_p11_move(const struct m2m_key_ref *from, const struct m2m_key_ref *to, struct m2m_err *err);
+
 extern const struct ks_ops ks_file_ops, ks_machine_ops, ks_pkcs11_ops, ks_tpm_ops;
 const struct ks_ops *ks_store_ops(enum m2m_key_store s);
 

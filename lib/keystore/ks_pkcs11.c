@@ -251,6 +251,66 @@ static int p11_remove(const struct m2m_key_ref *ref, struct m2m_err *err)
 	return rc;
 }
 
+/* The object of a class with another id (or label, if idlen is 0) than the session's. */
+static CK_OBJECT_HANDLE find_as(struct p11 *p, const struct m2m_key_ref *ref, const unsigned char *id,
+				size_t idlen, CK_OBJECT_CLASS cls)
+{
+	unsigned char keep[sizeof(p->id)];
+	size_t keeplen = p->idlen;
+	CK_OBJECT_HANDLE h;
+
+	memcpy(keep, p->id, sizeof(keep));
+	memcpy(p->id, id, idlen);
+	p->idlen = idlen;
+	h = ks_p11_find(p, ref, cls);
+	memcpy(p->id, keep, sizeof(keep));
+	p->idlen = keeplen;
+	return h;
+}
+
+int ks_p11_move(const struct m2m_key_ref *from, const struct m2m_key_ref *to, struct m2m_err *err)
+{
+	static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE };
+	static const char *const kinds[] = { "private key", "public key", "certificate" };
+	unsigned char id[64];
+	size_t idlen = 0;
+	struct p11 *p;
+	int rc;
+
+	if ((!!from->id) != (!!to->id) || (to->id && !m2m_unhex(to->id, id, sizeof(id), &idlen)) ||
+	    (!to->id && !to->label))
+		return m2m_err_set(err, M2M_ERR_USAGE, "pkcs11 key: cannot move %s to %s",
+				   from->id ? from->id : from->label, to->id ? to->id : to->label);
+	rc = ks_p11_open(from, true, &p, err);
+	if (rc)
+		return rc;
+	/* the private key is seen only once logged in */
+	rc = ks_p11_login(p, from, NULL, err);
+	for (size_t i = 0; i < 3 && !rc; i++) {
+		CK_OBJECT_HANDLE h = ks_p11_find(p, from, classes[i]);
+		CK_ATTRIBUTE a = to->id ? (CK_ATTRIBUTE){ CKA_ID, id, idlen } :
+					  (CK_ATTRIBUTE){ CKA_LABEL, (void *)to->label, strlen(to->label) };
+		CK_RV rv;
+
+		if (h == CK_INVALID_HANDLE)
+			continue; /* none, or moved by a run a power cut stopped */
+		if (find_as(p, to, id, idlen, classes[i]) != CK_INVALID_HANDLE) {
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					 "token '%s': a %s with %s %s is there already; %s not moved", p->token,
+					 kinds[i], to->id ? "id" : "label", to->id ? to->id : to->label,
+					 from->id ? from->id : from->label);
+			break;
+		}
+		rv = p->f->C_SetAttributeValue(p->s, h, &a, 1);
+		if (rv != CKR_OK)
+			rc = m2m_err_set(err, M2M_ERR_CREDENTIAL, "token '%s': cannot give the %s %s %s: %s",
+					 p->token, kinds[i], to->id ? "id" : "label",
+					 to->id ? to->id : to->label, ks_p11_rv_name(rv));
+	}
+	ks_p11_close(p);
+	return rc;
+}
+
 static void p11_key_close(struct m2m_key *k)
 {
 	ks_p11_close(k->be);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "keystore/keystore.h"
 #include "m2m/keystore.h"
 #include "m2m/pki.h"
 #include "state/state.h"
@@ -29,14 +30,18 @@
 #include "vpn/vpn_int.h"
 
 /*
- * A renewal with a new key (m2mvpn-cert renew --new-key, file keys) replaces
- * the key too: the new key waits as <key>.next and its certificate as
- * <cert>.next until both take the current ones' place (the swap), the ones
- * replaced kept as <key>.prev and <cert>.prev, the last pair proven on the
- * tunnel: hard links, so that once the new pair is proven, destroying
- * <key>.prev overwrites the old key's own blocks (a copy would leave them).
- * The .next files are their own journal: whichever of the swap's steps a
- * power cut interrupted, the next swap finishes it. Going back to the
+ * A renewal with a new key (m2mvpn-cert renew --new-key) replaces the key
+ * too: the new key waits as <key>.next and its certificate as <cert>.next
+ * until both take the current ones' place (the swap), the ones replaced kept
+ * as <key>.prev and <cert>.prev, the last pair proven on the tunnel. A file
+ * key's .prev is a hard link, so that once the new pair is proven, destroying
+ * it overwrites the old key's own blocks (a copy would leave them). A token
+ * key's next and previous keys are its objects under the id (or label) with
+ * the suffix's bytes added (m2m_key_ref_next()); the swap gives them the
+ * id in use, one object at a time, each move recorded first (below), so that
+ * a move half done is finished by the next run. The .next files are their
+ * own journal: whichever of the swap's steps a power cut interrupted, the
+ * next swap finishes it. Going back to the
  * previous pair, and letting it go once the new one is proven, are two
  * steps each: a record in the state directory (vpn-NAME.rekey: "fallback"
  * or "proven", and the identity of the <cert>.prev it is about) says which
@@ -47,6 +52,10 @@
 struct files {
 	char cert_prev[4096], cert_next[4096];
 	char key[4096], key_prev[4096], key_next[4096]; /* "" unless a file key */
+	/* a token key: the profile's, its next and its previous (ids or labels in the buffers) */
+	bool token;
+	struct m2m_key_ref ref, ref_next, ref_prev;
+	char name_next[160], name_prev[160];
 };
 
 static bool files_of(const struct m2m_vpn_profile *p, struct files *f)
@@ -59,11 +68,18 @@ static bool files_of(const struct m2m_vpn_profile *p, struct files *f)
 			     p->cert) >= sizeof(f->cert_next))
 		return false;
 	f->key[0] = f->key_prev[0] = f->key_next[0] = '\0';
-	if (m2m_key_ref_from_profile(p, &ref, NULL) == M2M_OK && ref.store == M2M_KEYSTORE_FILE &&
-	    ref.path && strlen(ref.path) + 8 < sizeof(f->key)) {
+	f->token = false;
+	if (m2m_key_ref_from_profile(p, &ref, NULL) != M2M_OK)
+		return true;
+	if (ref.store == M2M_KEYSTORE_FILE && ref.path && strlen(ref.path) + 8 < sizeof(f->key)) {
 		snprintf(f->key, sizeof(f->key), "%s", ref.path);
-		snprintf(f->key_prev, sizeof(f->key_prev), "%s" M2M_CERT_PREV_SUFFIX, ref.path);
+		snprintf(f->key_prev, sizeof(f->key_prev), "%s" M2M_KEY_PREV_SUFFIX, ref.path);
 		snprintf(f->key_next, sizeof(f->key_next), "%s" M2M_KEY_NEXT_SUFFIX, ref.path);
+	} else if (ref.store == M2M_KEYSTORE_PKCS11 &&
+		   m2m_key_ref_next(&ref, &f->ref_next, f->name_next, sizeof(f->name_next), NULL) == M2M_OK &&
+		   ks_key_ref_prev(&ref, &f->ref_prev, f->name_prev, sizeof(f->name_prev), NULL) == M2M_OK) {
+		f->token = true;
+		f->ref = ref;
 	}
 	return true;
 }
@@ -90,75 +106,6 @@ static int step_rename(const char *from, const char *to, struct m2m_err *err)
 	if (!there(from))
 		return M2M_OK;
 	return m2m_rename_durable(from, to, err);
-}
-
-/* The swap's steps; *done: something was moved. */
-/*
- * <cert>.next is for the key it is to go with (<key>.next, or the key in place
- * once that moved): CREDENTIAL if it is another key's (a stray file, a next
- * key made again after the CA certified one), another error if the key
- * cannot be read now (then the swap waits for a later try).
- */
-static int goes_with(const struct files *f, const struct m2m_vpn_profile *p, struct m2m_err *err)
-{
-	struct m2m_key_ref ref;
-	struct m2m_cert_info ci;
-	struct m2m_key *k = NULL;
-	int rc = m2m_cert_info_file(f->cert_next, &ci, err);
-
-	if (rc)
-		return rc == M2M_ERR_NOT_FOUND ? rc : M2M_ERR_CREDENTIAL; /* not a certificate */
-	rc = m2m_key_ref_from_profile(p, &ref, err);
-	if (!rc && there(f->key_next))
-		ref.path = f->key_next;
-	if (!rc)
-		rc = m2m_key_open(&ref, &k, err);
-	if (rc)
-		return rc == M2M_ERR_CREDENTIAL ? M2M_ERR_FAILURE : rc; /* the key, not the pair, is wrong */
-	rc = m2m_cert_matches_key(&ci, k, err);
-	m2m_key_close(k);
-	return rc ? M2M_ERR_CREDENTIAL : M2M_OK;
-}
-
-static int swap(const struct files *f, const struct m2m_vpn_profile *p, bool *done,
-		struct m2m_err *err)
-{
-	int rc;
-
-	*done = false;
-	if (!there(f->cert_next))
-		return M2M_OK; /* nothing issued for a next key (one may wait for its certificate) */
-	rc = goes_with(f, p, err);
-	if (rc == M2M_ERR_CREDENTIAL) {
-		/* never a key beside a certificate that is not its own: set aside, for a person */
-		char bad[4096 + 8];
-		char why[sizeof(err->msg)];
-
-		snprintf(why, sizeof(why), "%.300s", err ? err->msg : "");
-		snprintf(bad, sizeof(bad), "%s.bad", f->cert_next);
-		if (m2m_rename_durable(f->cert_next, bad, NULL) == M2M_OK)
-			return m2m_err_set(err, M2M_ERR_CREDENTIAL,
-					   "%s is not for the next key (%s): set aside as %s, nothing swapped",
-					   f->cert_next, why, bad);
-		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s is not for the next key (%s)",
-				   f->cert_next, why);
-	}
-	if (rc)
-		return rc == M2M_ERR_NOT_FOUND ? M2M_OK : rc; /* gone meanwhile: swapped by another */
-	/* the pair in place is the last one proven unless a .prev is kept already */
-	rc = keep_link(p->cert, f->cert_prev, err);
-	if (!rc && there(f->key_next)) {
-		rc = keep_link(f->key, f->key_prev, err);
-		if (!rc)
-			rc = step_rename(f->key_next, f->key, err);
-	}
-	/* its time is the swap's: an SA up before it (the old pair) proves nothing */
-	if (!rc && utimensat(AT_FDCWD, f->cert_next, NULL, 0) < 0 && errno != ENOENT)
-		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", f->cert_next, strerror(errno));
-	if (!rc)
-		rc = step_rename(f->cert_next, p->cert, err);
-	*done = !rc;
-	return rc;
 }
 
 /* The record of a two-step change of the pair in place, about the <cert>.prev there. */
@@ -198,13 +145,185 @@ static int record(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 	return rc;
 }
 
-/* The previous pair back in place: the refused key destroyed as the previous one replaces it, then its certificate. */
-static int fall_back_steps(const struct files *f, const struct m2m_vpn_profile *p, struct m2m_err *err)
+/*
+ * Is the next (or previous) key there? A token that cannot tell (not
+ * present, its module gone) is an error: nothing is moved on a guess.
+ */
+static int key_there(const struct files *f, bool next, bool *yes, struct m2m_err *err)
+{
+	int rc;
+
+	*yes = false;
+	if (!f->token) {
+		*yes = there(next ? f->key_next : f->key_prev);
+		return M2M_OK;
+	}
+	rc = ks_key_there(next ? &f->ref_next : &f->ref_prev, err);
+	*yes = rc == M2M_OK;
+	return rc == M2M_ERR_NOT_FOUND ? M2M_OK : rc;
+}
+
+/* A token key's objects gone; none there is fine (a run before removed them). */
+static int token_delete(const struct m2m_key_ref *ref, struct m2m_err *err)
+{
+	int rc = m2m_key_delete(ref, err);
+
+	return rc == M2M_ERR_NOT_FOUND ? M2M_OK : rc;
+}
+
+/*
+ * A token key's part of a swap or a fallback, from the phase a record names.
+ * Each move of objects is recorded before it begins: one half done cannot be
+ * told from another key (a private key moved, its public key not yet), so
+ * what is there never decides what a move half done was for.
+ *   keeping, dropping: the key in use kept as the previous one, or destroyed
+ *     (never proven, while the last proven one is kept already); then
+ *   taking: the next key takes the id in use.
+ *   fallback: the refused key destroyed; then
+ *   restoring: the previous key takes the id in use again.
+ */
+static int token_phase(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+		       const struct files *f, const char *phase, struct m2m_err *err)
 {
 	int rc = M2M_OK;
 
-	if (there(f->key_prev))
+	if (!strcmp(phase, "keeping") || !strcmp(phase, "dropping")) {
+		rc = !strcmp(phase, "keeping") ? ks_key_move(&f->ref, &f->ref_prev, err) :
+						 token_delete(&f->ref, err);
+		phase = "taking";
+		if (!rc)
+			rc = record(cfg, p, f, phase, err);
+	} else if (!strcmp(phase, "fallback")) {
+		rc = token_delete(&f->ref, err);
+		phase = "restoring";
+		if (!rc)
+			rc = record(cfg, p, f, phase, err);
+	}
+	if (!rc && !strcmp(phase, "taking"))
+		rc = ks_key_move(&f->ref_next, &f->ref, err);
+	else if (!rc && !strcmp(phase, "restoring"))
+		rc = ks_key_move(&f->ref_prev, &f->ref, err);
+	return rc;
+}
+
+/*
+ * The next key in the place of the key in use, which is kept as the previous
+ * one unless a previous one (the last proven) is kept already: then the one
+ * in use, never proven, is destroyed. A token's steps are recorded.
+ */
+static int next_key_in_place(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+			     const struct files *f, struct m2m_err *err)
+{
+	const char *phase;
+	bool next, prev;
+	int rc = key_there(f, true, &next, err);
+
+	if (rc || !next)
+		return rc;
+	if (!f->token) {
+		rc = keep_link(f->key, f->key_prev, err);
+		return rc ? rc : step_rename(f->key_next, f->key, err);
+	}
+	rc = key_there(f, false, &prev, err);
+	phase = prev ? "dropping" : "keeping";
+	if (!rc)
+		rc = record(cfg, p, f, phase, err);
+	if (!rc)
+		rc = token_phase(cfg, p, f, phase, err);
+	return rc ? rc : record(cfg, p, f, NULL, err);
+}
+
+/* The swap's steps; *done: something was moved. */
+/*
+ * <cert>.next is for the key it is to go with (<key>.next, or the key in place
+ * once that moved): CREDENTIAL if it is another key's (a stray file, a next
+ * key made again after the CA certified one), another error if the key
+ * cannot be read now (then the swap waits for a later try).
+ */
+static int goes_with(const struct files *f, const struct m2m_vpn_profile *p, struct m2m_err *err)
+{
+	struct m2m_key_ref ref;
+	struct m2m_cert_info ci;
+	struct m2m_key *k = NULL;
+	int rc = m2m_cert_info_file(f->cert_next, &ci, err);
+
+	if (rc)
+		return rc == M2M_ERR_NOT_FOUND ? rc : M2M_ERR_CREDENTIAL; /* not a certificate */
+	bool next;
+
+	rc = m2m_key_ref_from_profile(p, &ref, err);
+	if (!rc)
+		rc = key_there(f, true, &next, err);
+	if (!rc && next) {
+		if (f->token)
+			ref = f->ref_next;
+		else
+			ref.path = f->key_next;
+	}
+	if (!rc)
+		rc = m2m_key_open(&ref, &k, err);
+	if (rc)
+		return rc == M2M_ERR_CREDENTIAL ? M2M_ERR_FAILURE : rc; /* the key, not the pair, is wrong */
+	rc = m2m_cert_matches_key(&ci, k, err);
+	m2m_key_close(k);
+	return rc ? M2M_ERR_CREDENTIAL : M2M_OK;
+}
+
+static int swap(const struct m2m_config *cfg, const struct files *f,
+		const struct m2m_vpn_profile *p, bool *done, struct m2m_err *err)
+{
+	int rc;
+
+	*done = false;
+	if (!there(f->cert_next))
+		return M2M_OK; /* nothing issued for a next key (one may wait for its certificate) */
+	rc = goes_with(f, p, err);
+	if (rc == M2M_ERR_CREDENTIAL) {
+		/* never a key beside a certificate that is not its own: set aside, for a person */
+		char bad[4096 + 8];
+		char why[sizeof(err->msg)];
+
+		snprintf(why, sizeof(why), "%.300s", err ? err->msg : "");
+		snprintf(bad, sizeof(bad), "%s.bad", f->cert_next);
+		if (m2m_rename_durable(f->cert_next, bad, NULL) == M2M_OK)
+			return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+					   "%s is not for the next key (%s): set aside as %s, nothing swapped",
+					   f->cert_next, why, bad);
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL, "%s is not for the next key (%s)",
+				   f->cert_next, why);
+	}
+	if (rc)
+		return rc == M2M_ERR_NOT_FOUND ? M2M_OK : rc; /* gone meanwhile: swapped by another */
+	/* the pair in place is the last one proven unless a .prev is kept already */
+	rc = keep_link(p->cert, f->cert_prev, err);
+	if (!rc)
+		rc = next_key_in_place(cfg, p, f, err);
+	/* its time is the swap's: an SA up before it (the old pair) proves nothing */
+	if (!rc && utimensat(AT_FDCWD, f->cert_next, NULL, 0) < 0 && errno != ENOENT)
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "%s: %s", f->cert_next, strerror(errno));
+	if (!rc)
+		rc = step_rename(f->cert_next, p->cert, err);
+	*done = !rc;
+	return rc;
+}
+
+/*
+ * The previous pair back in place: the refused key destroyed as the previous
+ * one replaces it, then its certificate. phase: "fallback", or for a token
+ * whose previous key was moving back already, "restoring".
+ */
+static int fall_back_steps(const struct m2m_config *cfg, const struct files *f,
+			   const struct m2m_vpn_profile *p, const char *phase, struct m2m_err *err)
+{
+	bool prev = false;
+	int rc = M2M_OK;
+
+	if (strcmp(phase, "restoring") != 0)
+		rc = key_there(f, false, &prev, err);
+	if (!rc && prev && !f->token)
 		rc = m2m_destroy_replaced(f->key_prev, f->key, err);
+	else if (!rc && f->token && (prev || !strcmp(phase, "restoring")))
+		rc = token_phase(cfg, p, f, phase, err);
 	if (!rc)
 		rc = step_rename(f->cert_prev, p->cert, err);
 	return rc;
@@ -213,9 +332,12 @@ static int fall_back_steps(const struct files *f, const struct m2m_vpn_profile *
 /* The previous pair let go: the key destroyed, then its certificate. */
 static int proven_steps(const struct files *f, struct m2m_err *err)
 {
-	int rc = M2M_OK;
+	bool prev;
+	int rc = key_there(f, false, &prev, err);
 
-	if (there(f->key_prev)) {
+	if (!rc && prev && f->token)
+		rc = token_delete(&f->ref_prev, err);
+	else if (!rc && prev) {
 		rc = m2m_destroy_file(f->key_prev, NULL, err);
 		if (rc == M2M_ERR_NOT_FOUND)
 			rc = M2M_OK;
@@ -227,15 +349,31 @@ static int proven_steps(const struct files *f, struct m2m_err *err)
 	return rc;
 }
 
+/* The rest of a recorded change; *known false for a record that means nothing here. */
+static int finish(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
+		  const struct files *f, const char *what, bool *known, struct m2m_err *err)
+{
+	*known = true;
+	if (!strcmp(what, "proven"))
+		return proven_steps(f, err);
+	if (!strcmp(what, "fallback") || (f->token && !strcmp(what, "restoring")))
+		return fall_back_steps(cfg, f, p, what, err);
+	if (f->token && (!strcmp(what, "keeping") || !strcmp(what, "dropping") || !strcmp(what, "taking")))
+		return token_phase(cfg, p, f, what, err);
+	*known = false;
+	return M2M_OK;
+}
+
 /* A two-step change, recorded first, done, and its record removed. */
 static int recorded(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		    const struct files *f, const char *what, struct m2m_err *err)
 {
+	bool known;
 	int rc = record(cfg, p, f, what, err);
 
 	if (rc)
 		return rc; /* not begun: nothing half done that a record would not tell */
-	rc = !strcmp(what, "fallback") ? fall_back_steps(f, p, err) : proven_steps(f, err);
+	rc = finish(cfg, p, f, what, &known, err);
 	if (!rc)
 		rc = record(cfg, p, f, NULL, err);
 	return rc;
@@ -258,15 +396,16 @@ static int recover(const struct m2m_config *cfg, const struct m2m_vpn_profile *p
 	record_name(p, name, sizeof(name));
 	if (m2m_state_open_existing(&st, vpn_state_dir(cfg), NULL) == M2M_OK) {
 		if (m2m_state_read(&st, name, 128, NULL, NULL, &buf, &n, NULL) == M2M_OK) {
-			bool known = sscanf(buf, "%15s %47s", what, id) == 2 &&
-				     (!strcmp(what, "fallback") || !strcmp(what, "proven"));
-
 			/* about the <cert>.prev there: finish it; else it is spent (or not ours): drop it */
-			if (known && prev_id(&f, now, sizeof(now)) && !strcmp(now, id)) {
-				rc = !strcmp(what, "fallback") ? fall_back_steps(&f, p, err) :
-				     proven_steps(&f, err);
-				snprintf(said, len, "a change of its key and certificate was interrupted (%s): %s",
-					 what, rc ? "cannot finish it" : "finished");
+			if (sscanf(buf, "%15s %47s", what, id) == 2 && prev_id(&f, now, sizeof(now)) &&
+			    !strcmp(now, id)) {
+				bool known;
+
+				rc = finish(cfg, p, &f, what, &known, err);
+				if (known) /* else not a record of ours */
+					snprintf(said, len,
+						 "a change of its key and certificate was interrupted (%s): %s",
+						 what, rc ? "cannot finish it" : "finished");
 			}
 			if (!rc)
 				m2m_state_remove(&st, name, NULL);
@@ -275,7 +414,7 @@ static int recover(const struct m2m_config *cfg, const struct m2m_vpn_profile *p
 		m2m_state_close(&st);
 	}
 	if (!rc)
-		rc = swap(&f, p, &swapped, err);
+		rc = swap(cfg, &f, p, &swapped, err);
 	if (!rc && swapped) {
 		vpn_loaded_pending(cfg, p);
 		if (!said[0])
@@ -336,8 +475,9 @@ void vpn_cert_proven(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p,
 	if (st->state != M2M_VPN_STATE_UP ||
 	    (uint64_t)time(NULL) - st->established_s < (uint64_t)sb.st_mtime)
 		return;
-	key = there(f.key_prev);
 	m2m_err_clear(&err);
+	if (key_there(&f, false, &key, &err))
+		key = false;
 	if (recorded(vpn->cfg, p, &f, "proven", &err)) {
 		VLOG(vpn, LOG_WARNING, "%s: the renewed certificate is proven on the tunnel, but the previous one cannot be let go: %s",
 		     p->name, err.msg);

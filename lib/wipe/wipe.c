@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "keystore/keystore.h"
 #include "m2m/keystore.h"
 #include "m2m/vpn.h"
 #include "m2m/wipe.h"
@@ -145,6 +146,39 @@ static void suffixed(struct wipe *w, const char *what, const char *path, const c
 		file(w, what, name);
 }
 
+/* A PIN file is kept while a key it opens could not be destroyed: the next wipe needs it. */
+static void keep_pin(struct wipe *w, const struct m2m_key_ref *ref, int rc)
+{
+	if (rc && rc != M2M_ERR_NOT_FOUND && ref->pin.source == M2M_SECRET_FILE && ref->pin.path &&
+	    w->nkeep < MAX_PATHS)
+		w->keep[w->nkeep++] = ref->pin.path;
+}
+
+/* A key on a token; one that may well not be there (a renewal's) is named only if it is. */
+static void token_key(struct wipe *w, const char *what, const struct m2m_key_ref *ref, bool maybe)
+{
+	char label[PATH_MAX + 64];
+	struct m2m_key *k = NULL;
+	struct m2m_err e;
+	int rc;
+
+	m2m_err_clear(&e);
+	/* a token that does not answer holds each key for a bounded time */
+	m2m_keystore_set_deadline(m2m_now_ms() + M2M_KEYSTORE_DEFAULT_MS);
+	snprintf(label, sizeof(label), "%s on the token%s%s (%s %s)", what, ref->token ? " " : "",
+		 ref->token ? ref->token : "", ref->id ? "id" : "label",
+		 ref->id ? ref->id : ref->label ? ref->label : "?");
+	/* its public objects are seen without a login: none, and it is not there (its PIN may be gone) */
+	rc = m2m_key_open(ref, &k, &e);
+	m2m_key_close(k);
+	if (!rc)
+		rc = m2m_key_delete(ref, &e);
+	if (rc == M2M_ERR_NOT_FOUND && maybe)
+		return;
+	outcome(w, label, rc, &e);
+	keep_pin(w, ref, rc);
+}
+
 /* A key in its store; a file key is a file. */
 static void key(struct wipe *w, const char *what, const struct m2m_key_ref *ref)
 {
@@ -160,7 +194,7 @@ static void key(struct wipe *w, const char *what, const struct m2m_key_ref *ref)
 		file(w, what, ref->path);
 		/* a renewal's next key, and the key a renewal replaced while it waits for its proof */
 		suffixed(w, what, ref->path, M2M_KEY_NEXT_SUFFIX);
-		suffixed(w, what, ref->path, M2M_CERT_PREV_SUFFIX);
+		suffixed(w, what, ref->path, M2M_KEY_PREV_SUFFIX);
 		return;
 	case M2M_KEYSTORE_MACHINE:
 		if (!ref->path || seen(w, ref->path))
@@ -175,24 +209,22 @@ static void key(struct wipe *w, const char *what, const struct m2m_key_ref *ref)
 		rc = m2m_key_delete(ref, &e);
 		break;
 	case M2M_KEYSTORE_PKCS11: {
-		struct m2m_key *k = NULL;
+		struct m2m_key_ref other;
+		char name[160];
 
-		snprintf(label, sizeof(label), "%s on the token%s%s (id %s)", what, ref->token ? " " : "",
-			 ref->token ? ref->token : "", ref->id ? ref->id : "?");
-		/* its public objects are seen without a login: none, and it is not there (its PIN may be gone) */
-		rc = m2m_key_open(ref, &k, &e);
-		m2m_key_close(k);
-		if (!rc)
-			rc = m2m_key_delete(ref, &e);
-		break;
+		/* a renewal's next key, and the key one replaced while it waits for its proof */
+		if (m2m_key_ref_next(ref, &other, name, sizeof(name), NULL) == M2M_OK)
+			token_key(w, what, &other, true);
+		if (ks_key_ref_prev(ref, &other, name, sizeof(name), NULL) == M2M_OK)
+			token_key(w, what, &other, true);
+		token_key(w, what, ref, false);
+		return;
 	}
 	default:
 		return;
 	}
 	outcome(w, label, rc, &e);
-	if (rc && rc != M2M_ERR_NOT_FOUND && ref->pin.source == M2M_SECRET_FILE && ref->pin.path &&
-	    w->nkeep < MAX_PATHS)
-		w->keep[w->nkeep++] = ref->pin.path;
+	keep_pin(w, ref, rc);
 }
 
 /* What charon holds of the profiles: their SAs, connections and credentials. */

@@ -30,6 +30,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
+#include "keystore/keystore.h"
 #include "keystore/ks_int.h"
 #include "keystore/ks_p11.h"
 #include "m2m/keystore.h"
@@ -981,12 +982,64 @@ static void test_pkey(void **state)
 	}
 }
 
+/* m2m_key_ref_next() and its twin: what names a renewal's next and previous key in each store */
+static void test_ref_next(void **state)
+{
+	struct m2m_key_ref r = { .store = M2M_KEYSTORE_FILE, .path = "/k/dev.key" }, n;
+	struct m2m_err err = { 0 };
+	char buf[160], lng[140];
+
+	(void)state;
+	assert_int_equal(m2m_key_ref_next(&r, &n, buf, sizeof(buf), &err), M2M_OK);
+	assert_string_equal(n.path, "/k/dev.key.next");
+	assert_ptr_equal(n.path, buf);
+	assert_int_equal(ks_key_ref_prev(&r, &n, buf, sizeof(buf), &err), M2M_OK);
+	assert_string_equal(n.path, "/k/dev.key.prev");
+	assert_int_equal(m2m_key_ref_next(&r, &n, buf, 12, &err), M2M_ERR_USAGE);
+	/* a token key: the suffix's bytes added to its id, the rest of the reference kept */
+	r = (struct m2m_key_ref){ .store = M2M_KEYSTORE_PKCS11, .module = "/m.so", .token = "t",
+				  .id = "01", .label = "dev" };
+	r.pin.source = M2M_SECRET_FILE;
+	assert_int_equal(m2m_key_ref_next(&r, &n, buf, sizeof(buf), &err), M2M_OK);
+	assert_string_equal(n.id, "012e6e657874");
+	assert_string_equal(n.label, "dev");
+	assert_ptr_equal(n.module, r.module);
+	assert_ptr_equal(n.token, r.token);
+	assert_int_equal(m2m_key_ref_check(&n, true, &err), M2M_OK);
+	assert_int_equal(ks_key_ref_prev(&r, &n, buf, sizeof(buf), &err), M2M_OK);
+	assert_string_equal(n.id, "012e70726576");
+	/* one found by its label: the label */
+	r.id = NULL;
+	assert_int_equal(m2m_key_ref_next(&r, &n, buf, sizeof(buf), &err), M2M_OK);
+	assert_string_equal(n.label, "dev.next");
+	assert_null(n.id);
+	/* an id whose next one would not fit a session's 64 bytes */
+	memset(lng, 'a', 120);
+	lng[120] = '\0';
+	r.id = lng;
+	assert_int_equal(m2m_key_ref_next(&r, &n, buf, sizeof(buf), &err), M2M_ERR_USAGE);
+	assert_non_null(strstr(err.msg, "too long"));
+	r.id = "01";
+	assert_int_equal(m2m_key_ref_next(&r, &n, buf, 8, &err), M2M_ERR_USAGE);
+	/* the stores that make no next key yet */
+	r = (struct m2m_key_ref){ .store = M2M_KEYSTORE_TPM };
+	assert_int_equal(m2m_key_ref_next(&r, &n, buf, sizeof(buf), &err), M2M_ERR_USAGE);
+	assert_non_null(strstr(err.msg, "file and token keys"));
+	r = (struct m2m_key_ref){ .store = M2M_KEYSTORE_MACHINE, .path = "/k/m.key" };
+	assert_int_equal(m2m_key_ref_next(&r, &n, buf, sizeof(buf), &err), M2M_ERR_USAGE);
+	/* a move is a token's: USAGE for a file key, nothing touched */
+	r = (struct m2m_key_ref){ .store = M2M_KEYSTORE_FILE, .path = "/k/dev.key" };
+	n = r;
+	assert_int_equal(ks_key_move(&r, &n, &err), M2M_ERR_USAGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pin_state),
 		cmocka_unit_test(test_pin_policy),
 		cmocka_unit_test(test_ref_check),
+		cmocka_unit_test(test_ref_next),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_derive),
 		cmocka_unit_test(test_file_store),

@@ -80,9 +80,9 @@ int m2m_enroll_renew(const struct m2m_config *cfg, const char *profile, bool for
 /*
  * Renew with a new key (CMP kur: the new key's proof of possession, the
  * request signed with the current certificate and key), due or not: the new
- * key is made beside the current one (m2m_key_ref_next(): file keys only so
- * far, USAGE otherwise) unless one is there already (m2mvpn-cert keygen
- * --next made it ahead), of the current key's type and with its PIN. Its
+ * key is made beside the current one (m2m_key_ref_next(): file and token
+ * keys so far, USAGE otherwise) unless one is there already (m2mvpn-cert
+ * keygen --next made it ahead), of the current key's type and with its PIN. Its
  * certificate and it then take the current pair's place together, the
  * pair replaced kept until the new one is proven on the tunnel (as for
  * m2m_enroll_renew(), the previous pair back if the gateway refuses the

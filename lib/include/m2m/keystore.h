@@ -228,10 +228,14 @@ int m2m_key_delete(const struct m2m_key_ref *ref, struct m2m_err *err);
  * The next key of ref: where a key renewal with a new key (m2mvpn-cert
  * keygen --next, renew --new-key) makes it beside the current one, until a
  * certificate for it is issued and it takes the current one's place. A file
- * key's is its path with M2M_KEY_NEXT_SUFFIX (path written into buf, which
- * next points at); USAGE for the other stores (not made there yet).
+ * key's is its path with M2M_KEY_NEXT_SUFFIX; a token key's has the suffix's
+ * bytes added to its id (id 01: 012e6e657874), or to its label if it has no
+ * id; the changed string is written into buf, which next points at. USAGE
+ * for the other stores (not made there yet). The key a renewal replaced is
+ * kept the same way, with M2M_KEY_PREV_SUFFIX, until the new one is proven.
  */
 #define M2M_KEY_NEXT_SUFFIX ".next"
+#define M2M_KEY_PREV_SUFFIX ".prev"
 int m2m_key_ref_next(const struct m2m_key_ref *ref, struct m2m_key_ref *next, char *buf,
 		     size_t len, struct m2m_err *err);
 

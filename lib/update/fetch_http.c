@@ -276,6 +276,13 @@ static long status_code(const char *b, size_t len)
 
 size_t upd_http_header(struct upd_http *h, const char *b, size_t len)
 {
+	h->header_bytes += len;
+	if (h->header_bytes > UPD_HTTP_HEADERS_MAX) {
+		h->rc = m2m_err_set(h->io->err, M2M_ERR_PROTOCOL,
+				    "%s: the server sent more than %u KiB of header lines", h->io->o->url,
+				    UPD_HTTP_HEADERS_MAX / 1024);
+		return 0;
+	}
 	/* after the final answer's headers only its trailers (chunked): it was judged */
 	if (h->decided)
 		return len;

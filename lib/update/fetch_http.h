@@ -38,6 +38,15 @@ bool upd_http_content_range(const char *v, struct upd_http_range *r);
 
 /* The location of a redirect kept for its message: the most shown of it */
 #define UPD_HTTP_LOCATION 64
+/*
+ * All the header lines of one request's answers (interim 1xx, redirects, the
+ * final answer and its chunked trailers): libcurl keeps them for its headers
+ * API, and trailers without a bound of its own (an endless stream of them
+ * took 634 MB in 5 s here with libcurl 7.88.1; CVE-2023-38039's fix bounds
+ * only an answer's headers, and not in every build). Real answers take a
+ * few KiB.
+ */
+#define UPD_HTTP_HEADERS_MAX (256 * 1024)
 
 /* One request and its answers (an interim 1xx or a redirect, then the final one) */
 struct upd_http {
@@ -50,6 +59,7 @@ struct upd_http {
 	uint64_t len;
 	char location[UPD_HTTP_LOCATION + 1]; /* this answer's Location, its start ("": none) */
 	bool location_long;     /* ... and there was more of it */
+	size_t header_bytes;    /* of every answer to this request, trailers too */
 	bool decided;           /* the final answer's headers judged: its body may come */
 	bool complete;          /* 416: we have it all; its body is not ours */
 	bool restart;           /* a 200 to a Range: ask again for the whole */

@@ -24,7 +24,7 @@ done
 [ -e /usr/lib/lighttpd/mod_openssl.so ] || skip_all "lighttpd-mod-openssl not installed"
 FETCH=$TOOLS/upd-fetch
 [ -x "$FETCH" ] && [ -x "$ROOT/build/bench/udp-delay" ] || skip_all "build the tools first (make all units)"
-plan 39
+plan 42
 
 # A port free for TCP and UDP, and the next one too (coaps, https)
 port() {
@@ -143,7 +143,10 @@ is "$(cat "$T/full.rc")" 19 "20 MiB into a 1 MiB tmpfs: STORAGE before the first
 ok $? "the tmpfs is gone with its namespace"
 
 # a server of the test's own: /dribble sends a byte every 0.3 s, /endless never stops
-# (no Content-Length either, so only the bound or the disk stops it)
+# (no Content-Length either, so only the bound or the disk stops it); /headers, /interim
+# and /trailers never end their header lines: one answer's, 100 Continue after 100
+# Continue (RFC 9110 15.2: a client must be able to parse one or more 1xx), and a
+# chunked answer's trailer section (RFC 9112 7.1.2)
 dp=$(port)
 cat >"$T/drib.py" <<'PY'
 import http.server, sys, time
@@ -151,6 +154,21 @@ class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
     def log_message(self, *a): pass
     def do_GET(self):
+        pad = b"X-Pad: " + b"a" * 1000 + b"\r\n"
+        try:
+            if self.path == "/headers":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                while True:
+                    self.wfile.write(pad)
+            if self.path == "/interim":
+                while True:
+                    self.wfile.write(b"HTTP/1.1 100 Continue\r\n" + pad + b"\r\n")
+            if self.path == "/trailers":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n")
+                while True:
+                    self.wfile.write(pad)
+        except (BrokenPipeError, ConnectionResetError):
+            return
         self.send_response(200)
         self.end_headers()
         try:
@@ -181,8 +199,17 @@ ok $? "an endless answer with --max 3000000: PROTOCOL, no byte beyond it (rc $rc
 unshare -m --propagation private sh -c \
 	"mount -t tmpfs -o size=1m tmpfs '$T/small' && '$FETCH' 'http://127.0.0.1:$dp/endless' '$T/small/f' >/dev/null 2>'$T/full.err'; echo \$? >'$T/full.rc'"
 is "$(cat "$T/full.rc")" 19 "an endless answer into a 1 MiB tmpfs: STORAGE while writing ($(cat "$T/full.err"))"
+# 21-23 endless header lines: PROTOCOL at once, the memory bounded (libcurl 7.88.1 kept
+# every trailer line: 634 MB in 5 s before lib/update bounded them, UPD_HTTP_HEADERS_MAX)
+for w in headers interim trailers; do
+	/usr/bin/time -o "$T/hdr.rss" -f %M "$FETCH" "http://127.0.0.1:$dp/$w" "$T/dl/h-$w" --timeout 5 \
+		>/dev/null 2>"$T/hdr.err"
+	rc=$? kb=$(tail -n1 "$T/hdr.rss")
+	[ "$rc" = 12 ] && [ "$kb" -lt 65536 ] && grep -q "more than 256 KiB of header lines" "$T/hdr.err"
+	ok $? "endless header lines (/$w): PROTOCOL, at most 64 MB (rc $rc, $((kb / 1024)) MB: $(cat "$T/hdr.err"))"
+done
 
-# CoAP: coap-server-openssl with the file PUT into it (coap on $cp, coaps with a PSK on $cp+1)
+# 24 CoAP: coap-server-openssl with the file PUT into it (coap on $cp, coaps with a PSK on $cp+1)
 cp=$(port)
 printf sesame >"$T/psk"
 bg "$T/coap.out" coap-server-openssl -A 127.0.0.1 -p "$cp" -d 20 -k sesame
@@ -192,13 +219,13 @@ ok $? "the 20 MiB file PUT into coap-server"
 C=coap://127.0.0.1:$cp
 CS=coaps://127.0.0.1:$((cp + 1))
 
-# 22-23 whole over coap and coaps
+# 25-26 whole over coap and coaps
 "$FETCH" "$C/f20" "$T/dl/c1" --block-size 1024 >/dev/null
 ok $(($? + $(cmp -s "$W/f20" "$T/dl/c1"; echo $?))) "coap, Block2 1024: 20 MiB whole, byte-identical"
 "$FETCH" "$CS/f20" "$T/dl/c2" --block-size 1024 --psk-id dev1 --psk-file "$T/psk" >/dev/null
 ok $(($? + $(cmp -s "$W/f20" "$T/dl/c2"; echo $?))) "coaps with a PSK: 20 MiB whole, byte-identical"
 
-# 24-28 coap killed (-9) mid-transfer, resumed from its last checkpoint; the first Block2
+# 27-31 coap killed (-9) mid-transfer, resumed from its last checkpoint; the first Block2
 # num of the resume seen by the server (-v 7 logs each request). The pull goes through
 # udp-delay adding 1 ms a round trip, so that its 8192 blocks take over 8 s: checkpoints
 # come once a second (fetch.h), and a pull of 8 MiB on loopback is over in less.
@@ -234,7 +261,7 @@ lowest=$(gets | sort -n | head -1)
 [ "${off:-0}" -gt 0 ] && [ "$first" = $((off / 1024)) ] && [ "$lowest" = "$first" ]
 ok $? "the resume's first GET asked for Block2 $first (= $off / 1024), and none before it (lowest $lowest)"
 
-# 29-31 coap 4.04; coaps with the wrong PSK; an unsupported scheme
+# 32-34 coap 4.04; coaps with the wrong PSK; an unsupported scheme
 "$FETCH" "$C/none" "$T/dl/c5" >/dev/null 2>&1
 is "$?" 14 "coap 4.04: NOT_FOUND"
 printf wrong >"$T/psk2"
@@ -243,7 +270,7 @@ is "$?" 7 "coaps with the wrong PSK: AUTH_LOCAL ($(cat "$T/c6.err"))"
 "$FETCH" "ftp://127.0.0.1/f20" "$T/dl/x" >/dev/null 2>&1
 is "$?" 3 "ftp://: not a scheme of ours (CONFIG)"
 
-# 32-34 certificates outside their validity period, from the right CA: the test's own
+# 35-37 certificates outside their validity period, from the right CA: the test's own
 # https server (python3 ssl), one certificate valid 2020-01-01..2020-02-01, one from 2040
 mkdir -p "$T/ca"
 : >"$T/ca/index"
@@ -316,7 +343,7 @@ rc=$?
 [ "$rc" = 10 ] && grep -qE "CN=server is not valid before 2040-01-01 00:00:00Z \(check the clock: ours says 20[0-9]{2}-[0-9]{2}-[0-9]{2} " "$T/x2.err"
 ok $? "https, the server's certificate valid from 2040: CLOCK, its start and our clock (rc $rc: $(cat "$T/x2.err"))"
 
-# 35-37 redirects that are not followed: PROTOCOL, the file never read
+# 38-40 redirects that are not followed: PROTOCOL, the file never read
 "$FETCH" "http://127.0.0.1:$op/to-file" "$T/dl/x3" >/dev/null 2>"$T/x3.err"
 rc=$?
 [ "$rc" = 12 ] && grep -qF "redirected to file:///etc/passwd: not followed" "$T/x3.err" &&
@@ -334,7 +361,7 @@ len=$(wc -c <"$T/x5.err")
 	! LC_ALL=C grep -q '[^[:print:]]' "$T/x5.err"
 ok $? "a 4 KiB Location with bytes not printable: PROTOCOL, shown bounded and printable ($len bytes: $(cat "$T/x5.err"))"
 
-# 38-39 a final 3xx: what the server answered (it was "no answer", "a body before its headers")
+# 41-42 a final 3xx: what the server answered (it was "no answer", "a body before its headers")
 "$FETCH" "http://127.0.0.1:$op/304" "$T/dl/x6" >/dev/null 2>"$T/x6.err"
 rc=$?
 [ "$rc" = 12 ] && grep -q "HTTP 304" "$T/x6.err"

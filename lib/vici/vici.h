@@ -134,9 +134,11 @@ int vici_connect(struct vici_conn **out, const char *uri, struct m2m_err *err);
 /*
  * The same within timeout_ms (< 0: no limit; vici_connect() is that): a
  * charon whose listen queue is full is asked again until then, and then it is
- * M2M_ERR_TIMEOUT.
+ * M2M_ERR_TIMEOUT. *absent (if not NULL) is set when charon is known not to
+ * run (no socket, or a socket nobody listens on), and only then: a socket
+ * we may not use or that is not a socket says nothing of charon.
  */
-int vici_connect_within(struct vici_conn **out, const char *uri, int timeout_ms,
+int vici_connect_within(struct vici_conn **out, const char *uri, int timeout_ms, bool *absent,
 			struct m2m_err *err);
 void vici_close(struct vici_conn *c);
 int vici_fd(const struct vici_conn *c);

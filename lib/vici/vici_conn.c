@@ -51,10 +51,10 @@ int vc_remaining(int64_t deadline)
 
 int vici_connect(struct vici_conn **out, const char *uri, struct m2m_err *err)
 {
-	return vici_connect_within(out, uri, -1, err);
+	return vici_connect_within(out, uri, -1, NULL, err);
 }
 
-int vici_connect_within(struct vici_conn **out, const char *uri, int timeout_ms,
+int vici_connect_within(struct vici_conn **out, const char *uri, int timeout_ms, bool *absent,
 			struct m2m_err *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -65,6 +65,8 @@ int vici_connect_within(struct vici_conn **out, const char *uri, int timeout_ms,
 	int fd, e;
 
 	*out = NULL;
+	if (absent)
+		*absent = false;
 	if (!uri)
 		return m2m_err_set(err, M2M_ERR_CONFIG, "unsupported VICI URI '(null)'");
 	if (strncmp(uri, "unix://", 7) == 0)
@@ -105,6 +107,8 @@ int vici_connect_within(struct vici_conn **out, const char *uri, int timeout_ms,
 					   timeout_ms);
 		case ENOENT:
 		case ENOTDIR:
+			if (absent)
+				*absent = true;
 			return m2m_err_set(err, M2M_ERR_DAEMON,
 					   "charon is not running (no socket at %s)", path);
 		case ECONNREFUSED:
@@ -116,6 +120,8 @@ int vici_connect_within(struct vici_conn **out, const char *uri, int timeout_ms,
 			if (stat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
 				return m2m_err_set(err, M2M_ERR_DAEMON,
 						   "%s is not a VICI socket", path);
+			if (absent)
+				*absent = true;
 			return m2m_err_set(err, M2M_ERR_DAEMON,
 					   "charon is not running (nothing listens on %s)", path);
 		case ENOTSOCK:

@@ -25,7 +25,7 @@ int m2m_vpn_charon_plugins(const struct m2m_config *cfg, char ***plugins, struct
 	int rc;
 
 	*plugins = NULL;
-	rc = vici_connect_within(&vc, uri, 3000, err);
+	rc = vici_connect_within(&vc, uri, 3000, NULL, err);
 	if (!rc)
 		rc = vpn_local_rc(vici_request(vc, "stats", NULL, &resp, NULL, NULL, 3000, err), err);
 	vici_close(vc);

@@ -76,8 +76,12 @@ int m2m_vpn_down(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 		return rc;
 	vpn_conn_name(p->name, name, sizeof(name));
 	rc = vpn_connect(vpn, err);
-	if (rc == M2M_ERR_DAEMON) {
-		/* no charon, no tunnel: down already; only the guard may remain */
+	if (rc == M2M_ERR_DAEMON && vpn->charon_absent) {
+		/*
+		 * no charon, no tunnel: down already; only the guard may remain.
+		 * A socket we cannot use (permissions, not a socket) says nothing
+		 * of charon: that fails, with its message.
+		 */
 		VLOG(vpn, LOG_INFO, "%s: %s; nothing to terminate", p->name,
 		     vpn_unprefixed(p->name, err->msg));
 		rc = M2M_OK;
@@ -141,7 +145,7 @@ int m2m_vpn_forget(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms
 	if (rc)
 		return rc;
 	rc = vpn_connect(vpn, err);
-	if (rc == M2M_ERR_DAEMON) {
+	if (rc == M2M_ERR_DAEMON && vpn->charon_absent) {
 		/* no charon: it holds nothing; only the guard may remain */
 		rc = M2M_OK;
 	} else if (!rc && !vpn_unload_profile(vpn, p->name, true, vpn_budget(deadline))) {

@@ -21,7 +21,7 @@ static int connect_within(struct m2m_vpn *vpn, int wait_ms, struct m2m_err *err)
 
 	if (vpn->vc)
 		return M2M_OK;
-	rc = vici_connect_within(&vpn->vc, uri, vpn_cap(vpn, wait_ms), err);
+	rc = vici_connect_within(&vpn->vc, uri, vpn_cap(vpn, wait_ms), &vpn->charon_absent, err);
 	if (!rc) {
 		struct ucred cr;
 		socklen_t len = sizeof(cr);

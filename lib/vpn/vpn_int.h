@@ -235,6 +235,7 @@ struct m2m_vpn {
 	bool reg_control_log, reg_list_sa;
 	bool swept; /* vpn_sweep() ran */
 	int charon_pid; /* the charon at the other end of vc (SO_PEERCRED), 0 if unknown */
+	bool charon_absent; /* the last connect found no charon (no socket, nobody listening) */
 	m2m_log_fn log;
 	void *log_ctx;
 	volatile const int *cancel;

@@ -160,7 +160,7 @@ static void events_connect(struct m2m_vpn_watch *wa)
 	if (wa->ev || m2m_now_ms() < wa->ev_retry)
 		return;
 	/* a charon that does not answer holds the helper, and so the profiles, this long at most */
-	rc = vici_connect_within(&wa->ev, uri, EVENTS_CONNECT_MS, &err);
+	rc = vici_connect_within(&wa->ev, uri, EVENTS_CONNECT_MS, NULL, &err);
 	if (!rc) {
 		vici_set_cancel(wa->ev, &wa->closing);
 		rc = vici_register(wa->ev, "ike-updown", vpn_remaining(until), &err);

@@ -1849,6 +1849,7 @@ static void test_connect_errors(void **state)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct m2m_err err = { 0 };
 	char dir[64], path[160], uri[200], want[300], lng[200];
+	bool absent = false;
 	struct vici_conn *c = (struct vici_conn *)&err;
 	int fd;
 
@@ -1859,6 +1860,8 @@ static void test_connect_errors(void **state)
 	snprintf(want, sizeof(want), "charon is not running (no socket at %s)", path);
 	assert_err(&err, vici_connect(&c, path, &err), M2M_ERR_DAEMON, want);
 	assert_null(c);
+	assert_err(&err, vici_connect_within(&c, path, 100, &absent, &err), M2M_ERR_DAEMON, want);
+	assert_true(absent);
 	snprintf(uri, sizeof(uri), "unix://%s", path);
 	assert_err(&err, vici_connect(&c, uri, &err), M2M_ERR_DAEMON, want);
 
@@ -1869,6 +1872,10 @@ static void test_connect_errors(void **state)
 	close(fd);
 	snprintf(want, sizeof(want), "%s is not a VICI socket", path);
 	assert_err(&err, vici_connect(&c, path, &err), M2M_ERR_DAEMON, want);
+	/* says nothing of charon: down and the wipe must not take it for gone */
+	absent = true;
+	assert_err(&err, vici_connect_within(&c, path, 100, &absent, &err), M2M_ERR_DAEMON, want);
+	assert_false(absent);
 	snprintf(path, sizeof(path), "%s/file/below", dir);
 	snprintf(want, sizeof(want), "charon is not running (no socket at %s)", path);
 	assert_err(&err, vici_connect(&c, path, &err), M2M_ERR_DAEMON, want);
@@ -1885,6 +1892,8 @@ static void test_connect_errors(void **state)
 	snprintf(want, sizeof(want), "charon is not running (nothing listens on %s)", path);
 	assert_err(&err, vici_connect(&c, path, &err), M2M_ERR_DAEMON, want);
 	assert_null(c);
+	assert_err(&err, vici_connect_within(&c, path, 100, &absent, &err), M2M_ERR_DAEMON, want);
+	assert_true(absent);
 
 	assert_err(&err, vici_connect(&c, "tcp://127.0.0.1:4502", &err), M2M_ERR_CONFIG,
 		   "unsupported VICI URI 'tcp://127.0.0.1:4502' (use unix:///path)");
@@ -1956,6 +1965,7 @@ static void test_connect_queue_full(void **state)
 	struct vici_conn *c = NULL;
 	int lfd, fds[64], n = 0;
 	int64_t t0, took;
+	bool absent = true;
 
 	(void)state;
 	snprintf(dir, sizeof(dir), "/tmp/m2m-test-vici-XXXXXX");
@@ -1977,13 +1987,15 @@ static void test_connect_queue_full(void **state)
 	assert_true(n < 64);
 	t0 = mono_ms();
 	snprintf(want, sizeof(want), "charon accepted no connection on %s within 200 ms", sa.sun_path);
-	assert_err(&err, vici_connect_within(&c, sa.sun_path, 200, &err), M2M_ERR_TIMEOUT, want);
+	assert_err(&err, vici_connect_within(&c, sa.sun_path, 200, &absent, &err), M2M_ERR_TIMEOUT, want);
 	took = mono_ms() - t0;
 	assert_null(c);
+	assert_false(absent); /* a charon that does not accept is there */
 	assert_true(took >= 195 && took < 300);
 	/* once the daemon accepts again, the same call connects */
 	close(accept(lfd, NULL, NULL));
-	assert_int_equal(vici_connect_within(&c, sa.sun_path, 200, &err), M2M_OK);
+	assert_int_equal(vici_connect_within(&c, sa.sun_path, 200, &absent, &err), M2M_OK);
+	assert_false(absent);
 	vici_close(c);
 	while (n-- > 0)
 		close(fds[n]);

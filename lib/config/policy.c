@@ -327,7 +327,10 @@ const char *m2m_policy_counter_name(enum m2m_policy_counter c)
 	return (unsigned)c < M2M_POLICY_N_COUNTERS ? counter_names[c] : NULL;
 }
 
-/* A count: a plain decimal number, 1 to 1000. */
+/*
+ * A count: a plain decimal number, 1 to 1000 (what the events file keeps of
+ * each kind, M2M_EVENTS_KIND_KEEP in state.h, so that each count is exact).
+ */
 static int get_threshold(struct cfg_ctx *c, const struct cfg_node *v, unsigned *out)
 {
 	const char *s, *p;

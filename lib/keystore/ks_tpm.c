@@ -148,6 +148,9 @@ static int tpm_sign(struct m2m_key *k, const unsigned char *dg, size_t dlen, uns
 							  ks_tpm_base_rc(r) == TPM2_RC_BAD_AUTH);
 		if (t->auth_failed)
 			t->unlocked = false; /* the next one goes through the policy again */
+		/* the key's auth value refused, or the TPM in lockout: a refused try, counted */
+		if (t->auth_failed || ((r & 0xff0000) == 0 && ks_tpm_base_rc(r) == TPM2_RC_LOCKOUT))
+			ks_pin_refused();
 		return ks_tpm_err(err, r, "signing", ks_tpm_handle(&k->ref));
 	}
 	if (s->sigAlg == TPM2_ALG_ECDSA) {

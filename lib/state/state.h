@@ -145,12 +145,26 @@ unsigned long m2m_crc32(const void *data, size_t len);
 /*
  * Security events that the policies count (m2m.yaml(5) policy.counters;
  * events.c): "UNIXTIME.MMM KIND" appended to dir's security-events (0600),
- * kept to its newest 32 KiB once it passes 64 KiB. KIND: "vpn-auth" (a
- * tunnel's authentication failed, either side), "update-integrity" (an update
- * package failed its signature or hash), "pin" (a key store refused a PIN).
- * M2M_OK or why not (the callers go on: an event is never worth a failure).
+ * at most 192 KiB: past it, written anew with each kind's newest
+ * M2M_EVENTS_KIND_KEEP events (at most 32 KiB of each, for the four kinds
+ * with the newest events), so one kind's flood leaves the others' events.
+ * KIND: "vpn-auth" (a tunnel's authentication failed, either side),
+ * "update-integrity" (an update package or the bundle in it failed its
+ * signature or hash), "pin" (a key store refused a PIN or a TPM an auth
+ * value). M2M_OK or why not (the callers go on: an event is never worth a
+ * failure).
  */
 #define M2M_EVENTS_NAME "security-events"
+/* the newest events of a kind that are always kept: policy.counters' largest threshold */
+#define M2M_EVENTS_KIND_KEEP 1000
+/*
+ * What a compaction keeps of the lines in buf (len bytes, each line ended by
+ * a newline), in place: of each kind its newest M2M_EVENTS_KIND_KEEP events in
+ * at most 32 KiB, for the four kinds with the newest events; a line that is no
+ * event (or longer than one) goes. The kept lines, in their order, are moved
+ * to buf's end: buf + the return value up to buf + len.
+ */
+size_t m2m_state_events_keep(char *buf, size_t len);
 int m2m_state_event(const char *dir, const char *kind, struct m2m_err *err);
 /* Events of kind at or after since_ms (unix milliseconds) in dir's security-events; 0 if none. */
 unsigned m2m_state_events_since(const char *dir, const char *kind, int64_t since_ms);

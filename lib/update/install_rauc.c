@@ -53,12 +53,20 @@ int upd_rauc_classify(const char *line)
 		const char *what;
 		int rc;
 	} map[] = {
-		/* not genuine: the bundle's CMS, its chain, its format, its hash */
+		/*
+		 * not genuine: the bundle's CMS and its chain to the keyring, its
+		 * format, its payload (verity), an image's hash (older RAUC). Each
+		 * is a security event (policy.counters update-integrity), so only
+		 * the lines of a bundle that does not verify: RAUC's others that
+		 * name a checksum or a bundle format (making a bundle, its
+		 * configuration) say nothing of whether a bundle is genuine.
+		 */
 		{ "signature verification failed", M2M_ERR_INTEGRITY },
 		{ "Verify error", M2M_ERR_INTEGRITY },
-		{ "Invalid bundle format", M2M_ERR_INTEGRITY },
+		{ "Invalid bundle format: ", M2M_ERR_INTEGRITY },
 		{ "bundle is not signed", M2M_ERR_INTEGRITY },
-		{ "checksum", M2M_ERR_INTEGRITY },
+		{ "bundle payload is corrupted", M2M_ERR_INTEGRITY },
+		{ "Failed verifying checksum", M2M_ERR_INTEGRITY },
 		/* genuine, but not for this device */
 		{ "Compatible mismatch", M2M_ERR_REFUSED },
 		{ "Already processing", M2M_ERR_BUSY },

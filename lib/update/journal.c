@@ -172,6 +172,18 @@ static struct upd_record next_rec(const struct upd *u, enum upd_state s)
 	return r;
 }
 
+/*
+ * A package not genuine, once on record: counted where the policies look
+ * (update-integrity). Its signature or hash (fetch, verify), or the payload
+ * in it that the installer found not genuine (a RAUC bundle its keyring
+ * refuses, a script's 17): once a refused package or install.
+ */
+static void integrity_event(const struct upd *u, int put_rc, int result)
+{
+	if (!put_rc && result == M2M_ERR_INTEGRITY)
+		m2m_state_event(u->st->path, "update-integrity", NULL);
+}
+
 static int put_end(struct upd *u, enum upd_state s, int result, const char *msg,
 		   struct m2m_err *err)
 {
@@ -197,9 +209,7 @@ static int put_failed(struct upd *u, const struct upd_record *op, int result, co
 	r.result = result;
 	snprintf(r.message, sizeof(r.message), "%s", msg ? msg : "");
 	rc = put(u, &r, err);
-	/* a package whose signature or hash is wrong, once on record: counted where the policies look */
-	if (!rc && result == M2M_ERR_INTEGRITY)
-		m2m_state_event(u->st->path, "update-integrity", NULL);
+	integrity_event(u, rc, result);
 	return rc;
 }
 
@@ -375,14 +385,17 @@ static int step_install(struct upd *u, struct m2m_err *err)
 {
 	struct m2m_err e = { 0 };
 	struct upd_record r;
-	int rc;
+	int rc, wrc;
 
 	if (u->last.state == UPD_VERIFIED) {
 		r = next_rec(u, UPD_INSTALLING);
 		if (u->o.ops->prepare) {
 			rc = u->o.ops->prepare(u->o.ctx, &r, &e);
-			if (rc)
-				return put_end(u, UPD_FAILED, rc, e.msg, err);
+			if (rc) {
+				wrc = put_end(u, UPD_FAILED, rc, e.msg, err);
+				integrity_event(u, wrc, rc);
+				return wrc;
+			}
 		}
 		rc = put(u, &r, err);
 		if (rc)
@@ -393,8 +406,11 @@ static int step_install(struct upd *u, struct m2m_err *err)
 	/* an installer a killed run left still runs: neither ended nor rolled back beside it */
 	if (rc == M2M_ERR_BUSY)
 		return m2m_err_set(err, rc, "%s", e.msg);
-	if (rc)
-		return put_end(u, UPD_ROLLED_BACK, rc, e.msg, err);
+	if (rc) {
+		wrc = put_end(u, UPD_ROLLED_BACK, rc, e.msg, err);
+		integrity_event(u, wrc, rc);
+		return wrc;
+	}
 	r.state = UPD_INSTALLED;
 	r.result = M2M_OK;
 	r.message[0] = '\0';

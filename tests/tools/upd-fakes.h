@@ -40,6 +40,7 @@ enum fake_fail {
 	FAKE_HEALTH,          /* the tunnel does not come up: rolled back */
 	FAKE_HEALTH_BUSY,     /* not decided yet, until the bound: rolled back, TIMEOUT */
 	FAKE_COMMIT_ONCE,     /* the commit fails once, then works */
+	FAKE_INSTALL_INTEGRITY, /* the installer finds the payload not genuine: rolled back, INTEGRITY */
 };
 
 struct fake {
@@ -222,6 +223,9 @@ static inline int fake_install(void *ctx, struct upd_record *rec, struct m2m_err
 	fake_maybe_kill(f, "install");
 	if (f->fail == FAKE_INSTALL)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "install: rauc: Installation error");
+	if (f->fail == FAKE_INSTALL_INTEGRITY)
+		return m2m_err_set(err, M2M_ERR_INTEGRITY,
+				   "install: rauc: signature verification failed: Verify error");
 	snprintf(rec->slot, sizeof(rec->slot), "rootfs.1");
 	return M2M_OK;
 }

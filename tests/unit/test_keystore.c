@@ -33,6 +33,10 @@
 #include "keystore/keystore.h"
 #include "keystore/ks_int.h"
 #include "keystore/ks_p11.h"
+/* the table of tpm2-tss's calls as a table, so a test can put its own in it */
+#define KS_TPM_TSS_LOADER
+#include "keystore/ks_tpm.h"
+#include "state/state.h"
 #include "m2m/keystore.h"
 
 /* ---- PIN policy ---------------------------------------------------------- */
@@ -819,6 +823,68 @@ static void test_tcti_refused(void **state)
 	}
 }
 
+/* ---- the TPM's answers to a signature, from a stand-in for tpm2-tss ---------- */
+
+static TSS2_RC sign_rc;
+
+static TSS2_RC fake_sign(ESYS_CONTEXT *esys, ESYS_TR key, ESYS_TR s1, ESYS_TR s2, ESYS_TR s3,
+			 const TPM2B_DIGEST *dg, const TPMT_SIG_SCHEME *scheme,
+			 const TPMT_TK_HASHCHECK *tk, TPMT_SIGNATURE **sig)
+{
+	(void)esys, (void)key, (void)s1, (void)s2, (void)s3, (void)dg, (void)scheme, (void)tk;
+	*sig = NULL;
+	return sign_rc;
+}
+
+static const char *fake_decode(TSS2_RC rc)
+{
+	(void)rc;
+	return "a TPM error";
+}
+
+/*
+ * A signature the TPM refuses for the key's auth value (AUTH_FAIL, BAD_AUTH)
+ * or its dictionary-attack lockout is a refused try: one "pin" event each
+ * (policy.counters); any other failure is none.
+ */
+static void test_tpm_refused_counted(void **state)
+{
+	static const struct {
+		TSS2_RC rc;
+		int want;
+		unsigned events;
+	} c[] = {
+		{ TPM2_RC_AUTH_FAIL | TPM2_RC_S | TPM2_RC_1, M2M_ERR_CREDENTIAL, 1 },
+		{ TPM2_RC_BAD_AUTH | TPM2_RC_S | TPM2_RC_1, M2M_ERR_CREDENTIAL, 2 },
+		{ TPM2_RC_LOCKOUT, M2M_ERR_PIN_LOCKOUT, 3 },
+		{ TPM2_RC_SCHEME | TPM2_RC_P | TPM2_RC_2, M2M_ERR_CREDENTIAL, 3 },
+		{ TPM2_RC_OBJECT_MEMORY, M2M_ERR_DEVICE, 3 },
+		/* not the TPM's answer (the resource manager's layer): no try reached it */
+		{ TSS2_RESMGR_RC_LAYER | TPM2_RC_LOCKOUT, M2M_ERR_CREDENTIAL, 3 },
+	};
+	struct ks_tss saved = ks_tss;
+	struct tpm t = { 0 };
+	struct m2m_key k = { .ref = { .store = M2M_KEYSTORE_TPM }, .be = &t };
+	unsigned char dg[32] = { 0 }, *sig = NULL;
+	size_t siglen = 0;
+	struct m2m_err err;
+
+	(void)state;
+	m2m_keystore_set_state_dir(dir);
+	ks_tss.Esys_Sign = fake_sign;
+	ks_tss.Tss2_RC_Decode = fake_decode;
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		t.unlocked = true; /* the auth value passed the policy: the signature goes to the TPM */
+		sign_rc = c[i].rc;
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(ks_tpm_ops.sign(&k, dg, sizeof(dg), &sig, &siglen, &err), c[i].want);
+		assert_null(sig);
+		assert_int_equal(m2m_state_events_since(dir, "pin", 0), c[i].events);
+	}
+	ks_tss = saved;
+	m2m_keystore_set_state_dir(NULL);
+}
+
 /* A PIN a token rejected is not offered again in a later run; a changed one is. */
 static void test_pin_memory(void **state)
 {
@@ -1053,6 +1119,7 @@ int main(void)
 		cmocka_unit_test(test_tpm_unreachable),
 		cmocka_unit_test(test_pkcs11_no_module),
 		cmocka_unit_test(test_tcti_refused),
+		cmocka_unit_test(test_tpm_refused_counted),
 		cmocka_unit_test(test_pin_memory),
 		cmocka_unit_test(test_pin_marker_state),
 		cmocka_unit_test(test_pkey),

@@ -315,14 +315,79 @@ static void test_events(void **state)
 		close(11);
 		close(fd);
 	}
-	/* past 64 KiB: the newest half, line by line, and the event itself */
-	for (int i = 0; i < 5000; i++)
-		assert_int_equal(m2m_state_event(sdir, i < 4999 ? "update-integrity" : "pin", NULL),
+	/*
+	 * A flood of one kind, appended: the file stays within its 192 KiB, the
+	 * flood's newest 1000 are kept, and the two events of another kind
+	 * before it are not pushed out.
+	 */
+	assert_int_equal(m2m_state_event(sdir, "vpn-auth", NULL), M2M_OK);
+	assert_int_equal(m2m_state_event(sdir, "vpn-auth", NULL), M2M_OK);
+	for (int i = 0; i < 7000; i++)
+		assert_int_equal(m2m_state_event(sdir, i < 6999 ? "update-integrity" : "pin", NULL),
 				 M2M_OK);
 	assert_int_equal(stat(path, &sb), 0);
-	assert_true(sb.st_size <= 64 * 1024);
-	assert_true(m2m_state_events_since(sdir, "update-integrity", 0) > 1000);
+	assert_true(sb.st_size <= 192 * 1024);
+	assert_true(sb.st_size < 7000 * 32); /* compacted */
+	assert_int_equal(m2m_state_events_since(sdir, "vpn-auth", now - 5000), 2);
+	assert_true(m2m_state_events_since(sdir, "update-integrity", 0) >= 1000);
 	assert_int_equal(m2m_state_events_since(sdir, "pin", now - 5000), 1);
+}
+
+/*
+ * Compaction by kind: of each kind its newest 1000 events (M2M_EVENTS_KIND_KEEP),
+ * for the four kinds with the newest events; lines that are no event go.
+ */
+static void test_events_fair(void **state)
+{
+	const size_t max = 192 * 1024; /* the file's bound (state.h) */
+	int64_t now = (int64_t)time(NULL);
+	char *buf = malloc(max + 256), *got = NULL, path[256];
+	struct m2m_state st;
+	struct stat sb;
+	size_t len = 0, glen = 0;
+	unsigned pins = 0;
+
+	(void)state;
+	assert_non_null(buf);
+	assert_int_equal(m2m_state_open(&st, sdir, NULL), M2M_OK);
+	len += (size_t)sprintf(buf + len, "%lld.000 old-kind\n", (long long)now - 120);
+	len += (size_t)sprintf(buf + len, "%lld.000 k1\n", (long long)now - 90);
+	for (int i = 0; i < 3; i++)
+		len += (size_t)sprintf(buf + len, "%lld.%03d vpn-auth\n", (long long)now - 60, i);
+	len += (size_t)sprintf(buf + len, "%lld.000 k2\n", (long long)now - 50);
+	len += (size_t)sprintf(buf + len, "not an event\n");
+	len += (size_t)sprintf(buf + len, "%lld.000 %0100d\n", (long long)now - 40, 7); /* too long */
+	/* pins up to the bound, so that the next one compacts */
+	while (len + 19 <= max) {
+		len += (size_t)sprintf(buf + len, "%lld.%03u pin\n", (long long)now - 30, pins % 1000);
+		pins++;
+	}
+	put(M2M_EVENTS_NAME, buf, len);
+	/* a reader sees all of a file within the bound, its oldest lines too */
+	assert_int_equal(m2m_state_events_since(sdir, "vpn-auth", 0), 3);
+	assert_int_equal(m2m_state_events_since(sdir, "pin", 0), pins);
+	assert_int_equal(m2m_state_event(sdir, "pin", NULL), M2M_OK);
+	snprintf(path, sizeof(path), "%s/%s", sdir, M2M_EVENTS_NAME);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(sb.st_size < 64 * 1024);
+	assert_int_equal(m2m_state_events_since(sdir, "pin", 0), M2M_EVENTS_KIND_KEEP);
+	assert_int_equal(m2m_state_events_since(sdir, "pin", now * 1000), 1); /* the new one */
+	assert_int_equal(m2m_state_events_since(sdir, "vpn-auth", 0), 3);
+	assert_int_equal(m2m_state_events_since(sdir, "k1", 0), 1);
+	assert_int_equal(m2m_state_events_since(sdir, "k2", 0), 1);
+	assert_int_equal(m2m_state_events_since(sdir, "old-kind", 0), 0); /* a fifth kind, the oldest */
+	assert_int_equal(m2m_state_read(&st, M2M_EVENTS_NAME, max, NULL, NULL, &got, &glen, NULL),
+			 M2M_OK);
+	assert_null(memmem(got, glen, "not an event", 12));
+	assert_null(memmem(got, glen, "0000000007", 10));
+	/* in the order they came: the first kept line is k1's, the last the new pin */
+	assert_true(glen > 0 && got[glen - 1] == '\n');
+	assert_non_null(strstr(got, " k1\n"));
+	assert_true(strstr(got, " k1\n") < strstr(got, " vpn-auth\n"));
+	assert_true(strstr(got, " k2\n") < strstr(got, " pin\n"));
+	free(got);
+	free(buf);
+	m2m_state_close(&st);
 }
 
 static void test_lock(void **state)
@@ -581,6 +646,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_fair, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_remove, setup, teardown),
 		cmocka_unit_test(test_crc32),

@@ -182,6 +182,14 @@ static void test_classify(void **state)
 	assert_int_equal(upd_rauc_classify("Failed GDBus.Error:org.freedesktop.DBus.Error.ServiceUnknown: "
 					   "The name de.pengutronix.rauc was not provided by any .service files"),
 			 M2M_ERR_DAEMON);
+	assert_int_equal(upd_rauc_classify("LastError: bundle payload is corrupted"), M2M_ERR_INTEGRITY);
+	/* only a bundle that does not verify is INTEGRITY (counted as a security event) */
+	assert_int_equal(upd_rauc_classify("LastError: Installation error: Failed updating slot rootfs.1: "
+					   "failed to copy image: No space left on device"), 0);
+	assert_int_equal(upd_rauc_classify("Failed updating all checksums"), 0);
+	assert_int_equal(upd_rauc_classify("LastError: Unsupported checksum algorithm for image x"), 0);
+	assert_int_equal(upd_rauc_classify("Invalid bundle format configuration 'plain', no remaining "
+					   "formats"), 0);
 	assert_int_equal(upd_rauc_classify(" 40% Verifying signature done."), 0);
 	assert_int_equal(upd_rauc_classify("Installing `/b.raucb` succeeded"), 0);
 	assert_int_equal(upd_rauc_classify(NULL), 0);

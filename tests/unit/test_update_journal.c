@@ -180,6 +180,7 @@ static const struct outcome outcomes[] = {
 	{ FAKE_OK, UPD_COMMITTED, M2M_OK, "2.4.1", "2.4.1", 1, 1, 1, 1, 0 },
 	{ FAKE_VERIFY, UPD_FAILED, M2M_ERR_INTEGRITY, "", "", 1, 0, 0, 0, 0 },
 	{ FAKE_INSTALL, UPD_ROLLED_BACK, M2M_ERR_FAILURE, "old", "", 1, 1, 0, 0, 1 },
+	{ FAKE_INSTALL_INTEGRITY, UPD_ROLLED_BACK, M2M_ERR_INTEGRITY, "old", "", 1, 1, 0, 0, 1 },
 	{ FAKE_HEALTH, UPD_ROLLED_BACK, M2M_ERR_DOWN, "old", "", 1, 1, 1, 0, 1 },
 	{ FAKE_FETCH_STORAGE, UPD_FAILED, M2M_ERR_STORAGE, "", "", 0, 0, 0, 0, 0 },
 };
@@ -244,8 +245,12 @@ static void test_outcomes(void **state)
 		if (rc)
 			assert_non_null(strstr(err.msg, o->fail == FAKE_HEALTH ? "health:" :
 					       o->fail == FAKE_INSTALL ? "install:" :
+					       o->fail == FAKE_INSTALL_INTEGRITY ? "install:" :
 					       o->fail == FAKE_VERIFY ? "verify:" : "fetch:"));
 		check_outcome(o, &f, &last, 0, NULL);
+		/* a package not genuine, its signature or its payload in the installer: one event */
+		assert_int_equal(m2m_state_events_since(sdir, "update-integrity", 0),
+				 o->result == M2M_ERR_INTEGRITY ? 1 : 0);
 		if (o->fail == FAKE_OK)
 			assert_int_equal(f.writes, WRITES_OK);
 	}

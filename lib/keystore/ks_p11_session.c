@@ -287,9 +287,13 @@ int ks_p11_login(struct p11 *p, const struct m2m_key_ref *ref, struct m2m_secret
 				   "token '%s': wrong PIN (not retried; the token reports PIN retries: %s)",
 				   p->token, m2m_pin_state_name(st));
 	}
-	if (rv == CKR_PIN_LOCKED)
+	if (rv == CKR_PIN_LOCKED) {
+		/* a try the token refused (its flags had not said so): counted as a TPM's lockout is */
+		p->pin_rejected = true;
+		ks_pin_refused();
 		return m2m_err_set(err, M2M_ERR_PIN_LOCKOUT, "token '%s': the user PIN is locked",
 				   p->token);
+	}
 	return m2m_err_set(err, M2M_ERR_CREDENTIAL, "token '%s': login failed: %s (0x%lx)", p->token,
 			   ks_p11_rv_name(rv), (unsigned long)rv);
 }

@@ -4,8 +4,8 @@
  * fence, the SIM it is bound to, its case's tamper switch, and the quarantine
  * a broken one puts it in, and the wipe that decommissions it. Thin: parse,
  * call libm2m, print; this file has the options and the command table,
- * m2mdm-policy/ the subcommands (check.c: check, release and apply, which
- * change the quarantine; status.c, audit.c, wipe.c). Exit
+ * m2mdm-policy/ the subcommands (check.c: check, release, apply and watch,
+ * which change the quarantine; status.c, audit.c, wipe.c). Exit
  * status is an enum m2m_rc: 20 (quarantined) while a quarantine is in force.
  */
 #include <stdio.h>
@@ -20,6 +20,7 @@ static const struct cli_command commands[] = {
 	{ "status", "", "what the last check found and whether a quarantine is in force (--json)" },
 	{ "release", "", "lift the quarantine (--reason, written to the audit log)" },
 	{ "apply", "", "at boot, before the network: put a quarantine in force back in place" },
+	{ "watch", "", "hold a quarantine in force: put back within milliseconds when flushed (a service)" },
 	{ "audit", "", "print the audit log and check its chain (exit 17 if broken; --json)" },
 	{ "wipe", "", "decommission: destroy keys, certificates, secrets and state (--reason, --yes)" },
 	{ NULL, NULL, NULL },
@@ -50,7 +51,7 @@ static const struct {
 	int (*fn)(struct opts *, int, char **);
 } handlers[] = {
 	{ "check", cmd_check }, { "status", cmd_status }, { "release", cmd_release },
-	{ "apply", cmd_apply }, { "audit", cmd_audit }, { "wipe", cmd_wipe },
+	{ "apply", cmd_apply }, { "watch", cmd_watch }, { "audit", cmd_audit }, { "wipe", cmd_wipe },
 };
 
 static int option(void *ctx, int k, const char *arg)

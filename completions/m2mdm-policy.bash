@@ -6,7 +6,7 @@ _m2mdm_policy()
 
     local opts="-c --config -j --json -t --timeout -q --quiet -v --verbose --color -h --help
         -V --version -r --reason --yes"
-    local cmds="check status release apply audit wipe"
+    local cmds="check status release apply watch audit wipe"
 
     local i cmd=""
     for ((i = 1; i < cword; i++)); do

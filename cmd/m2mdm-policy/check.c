@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * m2mdm-policy check, release, apply: the subcommands that change something,
- * each one library call under the policy lock.
+ * m2mdm-policy check, release, apply, watch: the subcommands that change
+ * something, each one library call under the policy lock (watch: each of its
+ * restores).
  */
 #include <stdio.h>
 #include <string.h>
@@ -70,5 +71,19 @@ int cmd_apply(struct opts *o, int argc, char **argv)
 	if (rc)
 		return rc;
 	rc = m2m_policy_apply(o->cfg, &err);
+	return rc ? cli_fail(&o->c, &err) : M2M_OK;
+}
+
+/* A service: runs until SIGTERM or SIGINT, its lines on stderr (the journal). */
+int cmd_watch(struct opts *o, int argc, char **argv)
+{
+	struct m2m_err err = { 0 };
+	volatile const int *stop;
+	int rc = no_args(o, "watch", argc, argv);
+
+	if (rc)
+		return rc;
+	stop = cli_catch_stop();
+	rc = m2m_policy_watch(o->cfg, stop, cli_log_line, &o->c, &err);
 	return rc ? cli_fail(&o->c, &err) : M2M_OK;
 }

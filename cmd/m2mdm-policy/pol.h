@@ -24,6 +24,7 @@ int cmd_check(struct opts *o, int argc, char **argv);
 int cmd_status(struct opts *o, int argc, char **argv);
 int cmd_release(struct opts *o, int argc, char **argv);
 int cmd_apply(struct opts *o, int argc, char **argv);
+int cmd_watch(struct opts *o, int argc, char **argv);
 int cmd_audit(struct opts *o, int argc, char **argv);
 int cmd_wipe(struct opts *o, int argc, char **argv);
 

@@ -637,24 +637,46 @@ int m2m_policy_release(const struct m2m_config *cfg, const char *reason, struct 
 	return rc;
 }
 
-int m2m_policy_apply(const struct m2m_config *cfg, struct m2m_err *err)
+/*
+ * Under the lock (not waited for: BUSY), a quarantine in force whose rules are
+ * not whole is put back from its record, and the audit log says so as event.
+ * Nothing in force (released while the caller looked) is nothing done.
+ */
+static int put_back(const struct m2m_config *cfg, const char *event, const char *detail,
+		    bool *restored, struct m2m_err *err)
 {
 	struct m2m_policy_status st;
 	struct run r;
 	bool in_force;
 	int rc;
 
+	*restored = false;
 	rc = open_state(&r, cfg, &st, &in_force, err);
 	if (rc)
 		return rc;
 	if (in_force && !pol_quarantine_whole(cfg, false)) {
 		rc = pol_quarantine_restore(cfg, err);
-		if (!rc)
-			audit(&r, "boot", "", "the quarantine put back in place (%s)",
+		if (!rc) {
+			*restored = true;
+			audit(&r, event, "", "%s (%s)", detail,
 			      st.reason[0] ? st.reason : "its reason is not known");
+		}
 	}
 	run_close(&r);
 	return rc;
+}
+
+int m2m_policy_apply(const struct m2m_config *cfg, struct m2m_err *err)
+{
+	bool restored;
+
+	return put_back(cfg, "boot", "the quarantine put back in place", &restored, err);
+}
+
+int pol_quarantine_put_back(const struct m2m_config *cfg, const char *detail, bool *restored,
+			    struct m2m_err *err)
+{
+	return put_back(cfg, "restored", detail, restored, err);
 }
 
 int m2m_policy_audit(const struct m2m_config *cfg, m2m_policy_audit_fn fn, void *ctx,

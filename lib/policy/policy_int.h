@@ -18,6 +18,7 @@ struct m2m_policy_config;
 struct m2m_policy_status;
 struct m2m_policy_audit_record;
 struct m2m_state;
+struct net_nft;
 
 /* ---- the position (gpsd.c) ---- */
 
@@ -134,6 +135,42 @@ int pol_quarantine_restore(const struct m2m_config *cfg, struct m2m_err *err);
 bool pol_quarantine_recorded(const struct m2m_config *cfg);
 /* Remove the table, then its record. */
 int pol_quarantine_leave(const struct m2m_config *cfg, struct m2m_err *err);
+/*
+ * The watch's copy of the table (flags owner: hold, whose context owns it, is
+ * the only one that can change it): made from the record's rules when they
+ * are not the ones *held says it holds, deleted when there is no record (a
+ * release). *held: the rules the copy holds, NULL for no copy (the caller
+ * frees it); it changes only with the copy. *in_force: there is a record.
+ */
+int pol_quarantine_hold(struct net_nft *hold, const struct m2m_config *cfg, char **held,
+			bool *in_force, struct m2m_err *err);
+/*
+ * The watch's restore (policy.c): under the policy lock, not waited for (BUSY
+ * while a check, release or apply holds it), a quarantine in force whose
+ * rules are not whole is put back from its record and the audit log gets a
+ * "restored" record (detail, then the quarantine's reason). *restored says
+ * whether it was: one released meanwhile is not put back.
+ */
+int pol_quarantine_put_back(const struct m2m_config *cfg, const char *detail, bool *restored,
+			    struct m2m_err *err);
+
+/* ---- the watch's restores, rate-limited (watch.c) ---- */
+
+/*
+ * A bucket of POL_RESTORE_BURST restores, one more every POL_RESTORE_EVERY_MS
+ * up to as many: in any hour at most 5 + 12, however the rules are fought over.
+ */
+#define POL_RESTORE_BURST 5
+#define POL_RESTORE_EVERY_MS (5 * 60 * 1000)
+struct pol_bucket {
+	unsigned n;   /* restores left, as of at */
+	uint64_t at;  /* m2m_now_ms() of the last refill */
+};
+void pol_bucket_init(struct pol_bucket *b, uint64_t now);
+/* Whether one is left at now; *next: when one is (now if one is left). */
+bool pol_bucket_ready(struct pol_bucket *b, uint64_t now, uint64_t *next);
+/* Take one (none left: nothing taken). */
+void pol_bucket_take(struct pol_bucket *b, uint64_t now);
 
 /* ---- what the last check found (pstate.c) ---- */
 

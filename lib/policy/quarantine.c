@@ -13,6 +13,9 @@
  * within what is left of the check (at most LOOKUP_MS for all), a name that
  * does not resolve is left out and said, and every later check looks them up
  * again and makes the rules anew when the addresses changed and all resolved.
+ * While m2mdm-policy watch runs, its copy of the table (flags owner: no other
+ * process can change it, `nft flush ruleset` passes it by) holds the traffic
+ * whenever the table itself is flushed, changed or waits to be put back.
  */
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -27,6 +30,11 @@
 #include "policy/policy_int.h"
 
 #define TABLE "m2m_quarantine"
+/*
+ * The watch's copy: a single '_' before 'w' comes from no profile's guard
+ * table (vpn/guard.c doubles '_' and writes '-' as "_d"; its copies end in _hold)
+ */
+#define WATCH_TABLE "m2m_quarantine_watch"
 /* a filter chain like any: a drop in any base chain at a hook holds whatever another accepts */
 #define PRIO "-5"
 /* all names together: a silent name server cannot hold a quarantine back for long */
@@ -315,6 +323,54 @@ int pol_quarantine_restore(const struct m2m_config *cfg, struct m2m_err *err)
 	rc = net_kept_apply(&k, "", body, err);
 	free(body);
 	return rc;
+}
+
+int pol_quarantine_hold(struct net_nft *hold, const struct m2m_config *cfg, char **held,
+			bool *in_force, struct m2m_err *err)
+{
+	struct net_kept_record r;
+	struct net_kept k;
+	char *script, *body;
+	int rc;
+
+	*in_force = net_kept_load(kept(cfg, &k), &r);
+	if (!*in_force) {
+		if (!*held)
+			return M2M_OK;
+		/* released: the copy goes (no other process can take it away) */
+		rc = net_nft_exec(hold, "table inet " WATCH_TABLE " { flags owner; }\n"
+					"delete table inet " WATCH_TABLE "\n", false, NULL, err);
+		if (rc) {
+			m2m_err_prefix(err, "quarantine (the watch's copy)");
+			return rc;
+		}
+		free(*held);
+		*held = NULL;
+		return M2M_OK;
+	}
+	if (*held && strcmp(*held, r.body) == 0) {
+		net_kept_record_free(&r);
+		return M2M_OK;
+	}
+	/* the rules the quarantine has now (made anew with other addresses): the copy follows */
+	script = net_table_script(WATCH_TABLE, true, r.body);
+	body = script ? strdup(r.body) : NULL;
+	net_kept_record_free(&r);
+	if (!body) {
+		free(script);
+		return m2m_err_set(err, M2M_ERR_FAILURE, "quarantine (the watch's copy): out of memory");
+	}
+	rc = net_nft_exec(hold, script, false, NULL, err);
+	free(script);
+	if (rc) {
+		/* one transaction: the copy before (if any) is still there, as *held says */
+		free(body);
+		m2m_err_prefix(err, "quarantine (the watch's copy)");
+		return rc;
+	}
+	free(*held);
+	*held = body;
+	return M2M_OK;
 }
 
 bool pol_quarantine_recorded(const struct m2m_config *cfg)

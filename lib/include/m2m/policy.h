@@ -92,6 +92,53 @@ int m2m_policy_release(const struct m2m_config *cfg, const char *reason, struct 
  */
 int m2m_policy_apply(const struct m2m_config *cfg, struct m2m_err *err);
 
+/*
+ * Hold a quarantine in force while the caller runs (m2mdm-policy watch, a
+ * service): nftables' change notifications start a look at once, and the
+ * quarantine's table, compared rule by rule with what it was made to hold,
+ * is put back when it was flushed, deleted or changed (a firewall reload,
+ * `nft flush ruleset`, a chain or rule deleted), within milliseconds; each
+ * restore is an audit record ("restored"). Meanwhile the caller's own copy
+ * of the table (m2m_quarantine_watch, owned by its netlink socket: no other
+ * process can change it and a flush passes it by) holds the traffic; it goes
+ * when the quarantine is released and when the watch ends. A released
+ * quarantine is never put back (looked at under the policy lock). Restores
+ * are rate-limited: 5 at once, then one every 5 minutes (at most 17 in any
+ * hour; the copy holds meanwhile). A new quarantine is taken up within a
+ * second. One watch at a time (BUSY); works without a policy: section.
+ * Runs until *stop (set it from a signal handler; NULL is USAGE), seen
+ * within 250 ms. It is m2m_policy_watch_open(), a loop of poll() and
+ * m2m_policy_watch_step(), and m2m_policy_watch_close().
+ */
+int m2m_policy_watch(const struct m2m_config *cfg, volatile const int *stop, m2m_log_fn log,
+		     void *log_ctx, struct m2m_err *err);
+
+/*
+ * The same in an application's own poll loop: poll m2m_policy_watch_fd() for
+ * POLLIN along with its own fds, at most the *next_ms the last step returned
+ * (at most 1000), and call m2m_policy_watch_step() when it is readable or
+ * the time has passed. Steps run nft and write the state directory: each
+ * returns within tens of milliseconds and never waits for the policy lock.
+ */
+struct m2m_policy_watch;
+/*
+ * The watch lock (BUSY if another watch has it), a libnftables context that
+ * will own the copy, and the notifications. log (may be NULL) is called only
+ * from inside open, step and close. cfg must outlive the handle.
+ */
+int m2m_policy_watch_open(const struct m2m_config *cfg, m2m_log_fn log, void *log_ctx,
+			  struct m2m_policy_watch **out, struct m2m_err *err);
+/*
+ * The fd that becomes readable when nftables' rules change; -1 when the
+ * kernel gives no notifications (then the steps alone, every second). Do not
+ * read it or close it.
+ */
+int m2m_policy_watch_fd(const struct m2m_policy_watch *w);
+/* Do what is due, without waiting; *next_ms: until the next step at the latest. */
+int m2m_policy_watch_step(struct m2m_policy_watch *w, unsigned *next_ms, struct m2m_err *err);
+/* Stop: the copy goes, the quarantine's table stays. NULL is a no-op. */
+void m2m_policy_watch_close(struct m2m_policy_watch *w);
+
 /* One record of the audit log. */
 struct m2m_policy_audit_record {
 	unsigned seq;       /* 1, 2, ... over the life of the log */

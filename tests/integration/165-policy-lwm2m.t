@@ -9,7 +9,8 @@
 #   - Release (resource 10) with argument 0 (TS 1.1 Core 6.3.5, "0='text'") lifts the
 #     quarantine at once: 2.04, State "normal", the nftables table gone, the audit log says
 #     who ordered it (the management server, its Short Server ID) and the server's words;
-#     arguments that are not the specification's syntax: 4.00 and nothing changes;
+#     m2mdm-policy watch, which holds the quarantine meanwhile, lets its copy go within a
+#     second and puts nothing back (169-policy-watch.t tests the watch itself); arguments that are not the specification's syntax: 4.00 and nothing changes;
 #   - Wipe (resource 11) is not an order the server may give by default: 4.05 (TS 1.1:
 #     "Target is not allowed for Execute operation"), nothing destroyed;
 #   - with policy.server [release, wipe]: Wipe is answered 2.04, the client de-registers,
@@ -69,6 +70,9 @@ config
 pol check
 is_rc 20 "the case is open: the device is in quarantine (exit 20)"
 ok "  the quarantine table is in place" lab_nft_table m2m_quarantine
+lab_bg pwatch --ns dev "$POL" -c "$M2M_CONFIG_FILE" watch
+ok "  m2mdm-policy watch holds it (its copy, m2m_quarantine_watch)" \
+	wait_until 5 lab_nft_table m2m_quarantine_watch
 head=$("$POL" -c "$M2M_CONFIG_FILE" status --json | "$LAB_PY" -c 'import json,sys; print(json.load(sys.stdin)["audit"]["head"])' 2>/dev/null)
 
 plan=(
@@ -93,16 +97,19 @@ for c in "${plan[@]}"; do
 	is "$(check "$c")" pass "server: $c"
 done
 nok "the quarantine table is gone" lab_nft_table m2m_quarantine
+ok "  and the watch's copy of it" wait_until 1 eval '! lab_nft_table m2m_quarantine_watch'
 pol status
 is_rc 0 "m2mdm-policy status: not in quarantine (exit 0)"
 audit=$(audit_detail)
 like "$audit" "release released by uid [0-9]+: ordered by the management server \\(Short Server ID 1\\): ticket-4711" \
 	"the audit log: the release, ordered by the management server, with its words"
 is "$(grep -c '^release' <<< "$audit")" 1 "  one release only (the refused and the second order changed nothing)"
+is "$(grep -c '^restored' <<< "$audit")" 0 "  and the watch put nothing back"
 ok "the key is still there (Wipe was refused)" test -s "$W/dev.key"
 pol audit
 is_rc 0 "the audit log's chain is whole"
 lab_stop serve TERM 10
+lab_stop pwatch TERM 5
 
 # ---- policy.server [release, wipe]: the server decommissions the device
 config "[release, wipe]"

@@ -411,6 +411,9 @@ static int parse_profiles(struct cfg_ctx *c, const struct cfg_node *v, struct m2
 		if (!valid_profile_name(key))
 			return cfg_fail(c, key, "invalid profile name '%s'; expected 1 to 32 letters, digits, _ or -",
 					cfg_q(key, b, sizeof(b)));
+		/* its guard's nftables table would be the policies' quarantine table (m2m_quarantine) */
+		if (strcmp(key->str, "quarantine") == 0)
+			return cfg_fail(c, key, "profile name 'quarantine' is taken by the security policies' quarantine; choose another");
 		p->name = strdup(key->str);
 		if (!p->name)
 			return cfg_oom(c);

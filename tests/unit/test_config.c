@@ -991,6 +991,9 @@ static void test_err_profile_name(void **state)
 	parse_err("version: 1\nvpn:\n  profiles:\n    abcdefghijklmnopqrstuvwxyz0123456: {}\n",
 		  "m2m.yaml:4:5: vpn.profiles: invalid profile name "
 		  "'abcdefghijklmnopqrstuvwxyz0123456'; expected 1 to 32 letters, digits, _ or -");
+	parse_err("version: 1\nvpn:\n  profiles:\n    quarantine: {}\n",
+		  "m2m.yaml:4:5: vpn.profiles: profile name 'quarantine' is taken by the security "
+		  "policies' quarantine; choose another");
 	parse_err("version: 1\nvpn:\n  profiles:\n    pos: []\n",
 		  "m2m.yaml:4:10: vpn.profiles.pos: got a list; expected a mapping describing the "
 		  "profile");

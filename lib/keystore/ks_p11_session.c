@@ -262,7 +262,8 @@ int ks_p11_login(struct p11 *p, const struct m2m_key_ref *ref, struct m2m_secret
 				   p->token);
 	}
 	rv = p->f->C_Login(p->s, CKU_USER, (CK_UTF8CHAR *)pin.buf, (CK_ULONG)pin.len);
-	if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE)
+	/* refused as locked: not offered again either (a later session, a later run), as a wrong one */
+	if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_LOCKED)
 		ks_pin_remember(ref->module, p->serial, p->token, pin.buf, pin.len, true);
 	else if (rv == CKR_OK)
 		ks_pin_remember(ref->module, p->serial, p->token, pin.buf, pin.len, false);
@@ -288,7 +289,7 @@ int ks_p11_login(struct p11 *p, const struct m2m_key_ref *ref, struct m2m_secret
 				   p->token, m2m_pin_state_name(st));
 	}
 	if (rv == CKR_PIN_LOCKED) {
-		/* a try the token refused (its flags had not said so): counted as a TPM's lockout is */
+		/* a try the token refused (its flags had not said so): counted once, as a TPM's lockout is */
 		p->pin_rejected = true;
 		ks_pin_refused();
 		return m2m_err_set(err, M2M_ERR_PIN_LOCKOUT, "token '%s': the user PIN is locked",

@@ -426,6 +426,7 @@ static int recover(const struct m2m_config *cfg, const struct m2m_vpn_profile *p
 int vpn_key_swap(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, unsigned wait_ms,
 		 struct m2m_err *err)
 {
+	uint64_t end = m2m_now_ms() + wait_ms;
 	char said[160];
 	int lock = -1, rc;
 
@@ -434,6 +435,8 @@ int vpn_key_swap(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, 
 	rc = vpn_profile_lock(cfg, p->name, wait_ms, &lock, err);
 	if (rc)
 		return rc;
+	/* a token that does not answer holds the swap no longer than the caller's limit */
+	m2m_keystore_set_deadline(end);
 	rc = recover(cfg, p, said, sizeof(said), err);
 	m2m_unlock(lock);
 	return rc;

@@ -154,23 +154,38 @@ static void keep_pin(struct wipe *w, const struct m2m_key_ref *ref, int rc)
 		w->keep[w->nkeep++] = ref->pin.path;
 }
 
-/* A key on a token; one that may well not be there (a renewal's) is named only if it is. */
-static void token_key(struct wipe *w, const char *what, const struct m2m_key_ref *ref, bool maybe)
+/* Does a token key show without a login (its public key or certificate)? */
+static bool token_shows(const struct m2m_key_ref *ref)
+{
+	struct m2m_key *k = NULL;
+	bool yes;
+
+	m2m_keystore_set_deadline(m2m_now_ms() + M2M_KEYSTORE_DEFAULT_MS);
+	yes = m2m_key_open(ref, &k, NULL) == M2M_OK;
+	m2m_key_close(k);
+	return yes;
+}
+
+/*
+ * A key on a token; one that may well not be there (a renewal's) is named
+ * only if it is. Without login, a key is looked for by its public objects
+ * first (none, and it is not there: its PIN may be gone).
+ */
+static void token_key(struct wipe *w, const char *what, const struct m2m_key_ref *ref, bool maybe,
+		      bool login)
 {
 	char label[PATH_MAX + 64];
-	struct m2m_key *k = NULL;
 	struct m2m_err e;
-	int rc;
+	int rc = M2M_OK;
 
 	m2m_err_clear(&e);
-	/* a token that does not answer holds each key for a bounded time */
-	m2m_keystore_set_deadline(m2m_now_ms() + M2M_KEYSTORE_DEFAULT_MS);
 	snprintf(label, sizeof(label), "%s on the token%s%s (%s %s)", what, ref->token ? " " : "",
 		 ref->token ? ref->token : "", ref->id ? "id" : "label",
 		 ref->id ? ref->id : ref->label ? ref->label : "?");
-	/* its public objects are seen without a login: none, and it is not there (its PIN may be gone) */
-	rc = m2m_key_open(ref, &k, &e);
-	m2m_key_close(k);
+	if (!login && !token_shows(ref))
+		rc = m2m_err_set(&e, M2M_ERR_NOT_FOUND, "no such key");
+	/* a token that does not answer holds each key for a bounded time */
+	m2m_keystore_set_deadline(m2m_now_ms() + M2M_KEYSTORE_DEFAULT_MS);
 	if (!rc)
 		rc = m2m_key_delete(ref, &e);
 	if (rc == M2M_ERR_NOT_FOUND && maybe)
@@ -209,15 +224,25 @@ static void key(struct wipe *w, const char *what, const struct m2m_key_ref *ref)
 		rc = m2m_key_delete(ref, &e);
 		break;
 	case M2M_KEYSTORE_PKCS11: {
-		struct m2m_key_ref other;
-		char name[160];
+		struct m2m_key_ref next, prev;
+		char nname[160], pname[160];
+		bool has_next = m2m_key_ref_next(ref, &next, nname, sizeof(nname), NULL) == M2M_OK;
+		bool has_prev = ks_key_ref_prev(ref, &prev, pname, sizeof(pname), NULL) == M2M_OK;
+		/*
+		 * With a renewal's next key, and the key one replaced while it waits
+		 * for its proof. A key change a power cut stopped half-way leaves a
+		 * private key under an id with no public object beside it, seen only
+		 * once logged in: if any of the three shows, each is deleted with a
+		 * login.
+		 */
+		bool login = token_shows(ref) || (has_next && token_shows(&next)) ||
+			     (has_prev && token_shows(&prev));
 
-		/* a renewal's next key, and the key one replaced while it waits for its proof */
-		if (m2m_key_ref_next(ref, &other, name, sizeof(name), NULL) == M2M_OK)
-			token_key(w, what, &other, true);
-		if (ks_key_ref_prev(ref, &other, name, sizeof(name), NULL) == M2M_OK)
-			token_key(w, what, &other, true);
-		token_key(w, what, ref, false);
+		if (has_next)
+			token_key(w, what, &next, true, login);
+		if (has_prev)
+			token_key(w, what, &prev, true, login);
+		token_key(w, what, ref, false, login);
 		return;
 	}
 	default:

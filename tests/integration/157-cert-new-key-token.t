@@ -15,7 +15,11 @@
 #     in the state directory says): the next up finishes the move and comes up with a pair
 #     whose key is its certificate's;
 #   - the same for a cut earlier in the swap, and half-way through a fallback;
-#   - a wipe destroys the next and previous keys as well as the key in use.
+#   - a token that refuses the PIN as locked (its flags saying nothing) is tried once in a
+#     process and counted once, and not offered that PIN in the next run; a module that
+#     never answers holds up to its --timeout, a swap waiting or not;
+#   - a wipe destroys the next and previous keys as well as the key in use, also after a
+#     cut half-way (a private key alone under an id: found with a login).
 #   The 3.0 mock answers a kur only for the certificate whose issuer and serial equal its
 #   -rsp_cert (tests/lab/cmp.sh): each new key's certificate keeps the first one's serial.
 # shellcheck source=../lab/lab.sh disable=SC2034
@@ -51,9 +55,11 @@ p11pub() {
 	rm -f "$C/pub.der"
 }
 certpub() { openssl x509 -in "$1" -noout -pubkey 2> /dev/null | openssl pkey -pubin -pubout 2> /dev/null | sha256sum | cut -d' ' -f1; }
-# the ids of the token's private keys, sorted, one line
+# the ids of the token's private keys, sorted, one line (with a copy of the PIN that the
+# wipe at the end does not destroy)
+cp "$LAB_P11_PIN_FILE" "$LAB/pin.copy"
 privs() {
-	pkcs11-tool --module "$M" --token-label "$LAB_P11_TOKEN" --login --pin "$(cat "$LAB_P11_PIN_FILE")" \
+	pkcs11-tool --module "$M" --token-label "$LAB_P11_TOKEN" --login --pin "$(cat "$LAB/pin.copy")" \
 		--list-objects --type privkey 2> /dev/null | sed -n 's/^ *ID: *//p' | sort | tr '\n' ' ' | sed 's/ $//'
 }
 # set the id of one of the token's objects (as a swap cut half-way leaves it)
@@ -197,13 +203,46 @@ nok "  no $CERT.prev left" test -e "$CERT.prev"
 nok "  no record left" test -e "$STATE/vpn-pos.rekey"
 m2m down pos
 
-# ---- a wipe: the next and the previous key go with the key in use
+# ---- a token that refuses the PIN as locked while its flags say nothing (a shim over
+#      SoftHSM2): with a swap waiting, up tries the PIN once in its process, counts one event
 m2mcert keygen -p pos --next
-set_id privkey 01 $PREV     # a previous key kept (as while a new pair waits for its proof)
+issue_for $NEXT "$CERT.next" --serial 157a01 --to '+80 days'
+keep_pub=$(p11pub 01)
+lab_keys_config pos pkcs11 dev-hsm.lab "module: $LAB_REPO/build/tests/tools/libp11-locked.so" "id: \"01\"" \
+	"cert: $CERT" "pin: {file: $LAB_P11_PIN_FILE}"
+export M2M_P11_LOG=$C/logins
+rm -f "$M2M_P11_LOG" "$STATE/security-events"
+m2m up pos --timeout 10
+isnt "$M2M_RC" 0 "up with the token refusing the PIN as locked: fails ($M2M_RC)"
+is "$(grep -c C_Login "$M2M_P11_LOG" 2> /dev/null)" 1 "  one login tried in the process (the swap's and the credentials' together)"
+is "$(grep -c ' pin$' "$STATE/security-events" 2> /dev/null)" 1 "  one pin event"
+rm -f "$M2M_P11_LOG"
+m2m up pos --timeout 10
+is "$(grep -c C_Login "$M2M_P11_LOG" 2> /dev/null || echo 0)" 0 "  the next run does not offer that PIN again"
+unset M2M_P11_LOG
+is "$(p11pub 01)" "$keep_pub" "  nothing swapped"
+# ---- a module that never answers, a swap waiting: up holds its --timeout
+lab_keys_config pos pkcs11 dev-hsm.lab "module: $LAB_REPO/build/tests/tools/libp11-hang.so" "id: \"01\"" \
+	"cert: $CERT" "pin: {file: $LAB_P11_PIN_FILE}"
+timed m2m up pos --timeout 3
+cmp_ok "$ELAPSED" -le 3100 "a hung module with a swap waiting: up returns within its 3 s (${ELAPSED} ms, rc $M2M_RC)"
+config
+rm -f "$STATE"/pin-rejected* "$CERT.next"
+m2mcert delete --store pkcs11 --module "$M" --id $NEXT --pin-file "$LAB_P11_PIN_FILE" --force
+is_rc 0 "  (the next key made for it deleted)"
+
+# ---- a wipe, after a power cut half-way through a swap: the key in use kept aside as .prev,
+#      the next key's private key moved to id 01, its public key not yet (a private key
+#      with no public object beside it: seen only once logged in)
+m2mcert keygen -p pos --next
+set_id privkey 01 $PREV
 set_id pubkey 01 $PREV
-m2mcert keygen "${P11[@]}"
-is "$(privs)" "01 $NEXT $PREV" "three keys on the token before the wipe"
+set_id privkey $NEXT 01
+is "$(privs)" "01 $PREV" "two private keys on the token before the wipe (one of them alone under id 01)"
 M2M_BIN=$M2M_BIN_DIR/m2mdm-policy m2m wipe --reason "test 157" --yes
 is_rc 0 "m2mdm-policy wipe: exit 0"
+ok "  (the PIN copy still opens the token)" pkcs11-tool --module "$M" --token-label "$LAB_P11_TOKEN" \
+	--login --pin "$(cat "$LAB/pin.copy")" --list-objects
 is "$(privs)" "" "  no private key left on the token"
+is "$(p11pub $NEXT)$(p11pub $PREV)" "" "  nor public key"
 done_testing

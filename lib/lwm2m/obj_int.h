@@ -45,6 +45,15 @@ bool lw_fw_reboot_due(const struct m2m_update_status *st);
 /* obj_firmware.c: the engine's worker runs or is not joined yet, or a push is under way */
 bool lw_fw_busy(const struct lw_objects *s);
 
+/*
+ * orders.c: what came of the server's last orders (Last Renewal of each
+ * profile, Last Order), read back from the state directory when the objects
+ * are built (a file not as written is set aside: s->orders_why says why),
+ * and kept there whenever one changes (the CoAP loop's thread).
+ */
+void lw_orders_load(struct lw_objects *s);
+void lw_orders_save(struct lw_objects *s);
+
 /* A string value the read callbacks hand out (NULL reads as ""). */
 static inline int str(struct lw_value *v, const char *s)
 {

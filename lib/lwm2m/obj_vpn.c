@@ -2,6 +2,7 @@
 /*
  * Object 33810, the project's VPN and certificate object (DDF in
  * lwm2m/ddf/33810.xml): one instance per VPN profile, over libm2m's VPN API.
+ * What came of the last ordered renewal is kept for the next run (orders.c).
  */
 #include <stdio.h>
 #include <syslog.h>
@@ -205,6 +206,7 @@ static void vpn_run_pending(struct lw_objects *s)
 			snprintf(s->renewed[s->vpn_inst], sizeof(s->renewed[0]),
 				 "failed: no time left in this run of the client");
 			s->vst_at = 0;
+			lw_orders_save(s);
 			return;
 		}
 		if (s->run_end_ms)
@@ -216,6 +218,7 @@ static void vpn_run_pending(struct lw_objects *s)
 			 rc ? "failed: " : "", rc ? "" : line, rc ? err.msg : "");
 		LW_LOG(s->log, s->log_ctx, rc ? LOG_WARNING : LOG_NOTICE, "%s: %s", name,
 		       s->renewed[s->vpn_inst]);
+		lw_orders_save(s);
 	}
 	s->vst_at = 0;
 }

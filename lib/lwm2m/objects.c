@@ -53,6 +53,8 @@ int lw_objects_init(struct lw_objects *s, const struct m2m_config *cfg,
 			o->inst[k] = (uint16_t)k;
 		rc |= lw_registry_add(reg, o);
 	}
+	/* what came of the server's last orders, also in an earlier run */
+	lw_orders_load(s);
 	return rc ? LW_INTERNAL : 0;
 }
 

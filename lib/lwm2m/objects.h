@@ -70,6 +70,8 @@ struct lw_objects {
 	uint64_t run_end_ms;    /* a report run's end (m2m_now_ms()), which a renewal holds to; 0: none */
 	uint64_t renew_at[LW_MAX_INST]; /* when each profile's last ordered renewal began */
 	char renewed[LW_MAX_INST][384]; /* resource 15 of each profile: the last ordered renewal */
+	/* why the outcomes of the last orders (orders.c) were not read back; rc 0: they were */
+	struct m2m_err orders_why;
 	/* a Wipe the server ordered: done by the run (run.c) once the client de-registered */
 	m2m_dm_wipe_fn wipe_fn; /* NULL: this run does not wipe (4.05) */
 	void *wipe_ctx;

@@ -75,5 +75,5 @@ void lw_objects_run_hooks(struct lw_objects *s)
 
 bool lw_objects_busy(const struct lw_objects *s)
 {
-	return s->hook_pid > 0 || s->pending_hook || s->vpn_pending || lw_fw_busy(s);
+	return s->hook_pid > 0 || s->pending_hook || s->vpn_pending || s->renewal || lw_fw_busy(s);
 }

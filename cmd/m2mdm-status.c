@@ -71,7 +71,12 @@ static int dm_wipe(void *ctx, const char *reason, struct m2m_err *err)
 	return rc;
 }
 
-/* The management server's Renew and Renew With New Key (object 33810): a renewal now. */
+/*
+ * The management server's Renew and Renew With New Key (object 33810): a
+ * renewal now, on the client's thread for it (the CoAP loop goes on): it
+ * reads the configuration and the stop flag, which SIGTERM sets, and
+ * writes nothing of the context.
+ */
 static int dm_renew(void *ctx, const char *profile, bool new_key, unsigned timeout_ms, char *line,
 		    size_t len, struct m2m_err *err)
 {

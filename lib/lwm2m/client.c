@@ -605,16 +605,28 @@ int m2m_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, struc
 	return lw_dm_serve(dm, ms, stop, false, NULL, err);
 }
 
+/*
+ * A report run serves on past its window while a renewal the server ordered
+ * runs, up to the run's end (which the renewal holds to as well): the run
+ * waits for it anyway, and the server can read what came of it.
+ */
+static uint64_t serve_until(const struct m2m_dm *dm, uint64_t end)
+{
+	uint64_t run_end = dm->objs.run_end_ms;
+
+	return run_end > end && lw_objects_renewing(&dm->objs) ? run_end : end;
+}
+
 int lw_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, bool reconf,
 		enum lw_serve_end *why, struct m2m_err *err)
 {
-	uint64_t end = m2m_now_ms() + ms, now;
+	uint64_t end = m2m_now_ms() + ms, now, until;
 	unsigned next;
 	bool ready = false;
 
 	if (why)
 		*why = LW_SERVE_DONE;
-	while (!(stop && *stop) && (!ms || m2m_now_ms() < end)) {
+	while (!(stop && *stop) && (!ms || m2m_now_ms() < serve_until(dm, end))) {
 		serve_step(dm, ready, &next, err);
 		/* the Wipe's answer went out in the step that took it; it comes before a new config */
 		if (why && dm->objs.wipe_due) {
@@ -626,8 +638,9 @@ int lw_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, bool r
 			break;
 		}
 		now = m2m_now_ms();
-		if (ms && (now >= end || end - now < next))
-			next = now >= end ? 0 : (unsigned)(end - now);
+		until = serve_until(dm, end);
+		if (ms && (now >= until || until - now < next))
+			next = now >= until ? 0 : (unsigned)(until - now);
 		if (stop && *stop)
 			break;
 		mcoap_process(dm->coap, next ? next : 1);

@@ -181,6 +181,11 @@ void lw_dm_set_orders(struct m2m_dm *dm, const struct m2m_dm_run_opts *o, uint64
 	}
 }
 
+bool lw_dm_renewing(const struct m2m_dm *dm)
+{
+	return lw_objects_renewing(&dm->objs);
+}
+
 bool lw_dm_wipe_due(const struct m2m_dm *dm)
 {
 	return dm->objs.wipe_due;

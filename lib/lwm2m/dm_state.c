@@ -285,6 +285,11 @@ void lw_dm_obs_load(struct m2m_dm *dm)
 	if (why.rc)
 		logf_(dm, LOG_WARNING, "%s; registering afresh", why.msg);
 	m2m_err_clear(&dm->kept_why);
+	/* read when the objects were built, before there was a log to say so */
+	if (dm->objs.orders_why.rc)
+		logf_(dm, LOG_WARNING, "%s; what came of the server's last orders is not known",
+		      dm->objs.orders_why.msg);
+	m2m_err_clear(&dm->objs.orders_why);
 	port_said(dm);
 	if (m2m_state_open_existing(&st, dm->cfg->state_dir, NULL) == M2M_OK) {
 		obs_load(dm, &st);

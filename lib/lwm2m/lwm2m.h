@@ -303,6 +303,11 @@ struct m2m_coap *lw_dm_coap(struct m2m_dm *dm);
  * (m2m_now_ms(); 0: serving, no end), which a renewal holds to.
  */
 void lw_dm_set_orders(struct m2m_dm *dm, const struct m2m_dm_run_opts *o, uint64_t end_ms);
+/*
+ * A renewal the server ordered runs beside the client, or is due: a report
+ * run serves on until it ends (lw_dm_serve), within the run's end_ms.
+ */
+bool lw_dm_renewing(const struct m2m_dm *dm);
 /* A Wipe the server ordered was answered and waits to be done. */
 bool lw_dm_wipe_due(const struct m2m_dm *dm);
 /* What the audit log is to say of the Wipe the server ordered (LW_SERVE_WIPE). */
@@ -324,6 +329,8 @@ enum lw_serve_end {
  * ordered was answered, and with reconf once a configuration package ordered
  * through object 5 ended (committed or rolled back; the configuration file
  * changed under the client: m2m_dm_run loads it again and serves under it).
+ * A report run's ms goes on while an ordered renewal runs (lw_dm_renewing),
+ * up to the run's end.
  */
 int lw_dm_serve(struct m2m_dm *dm, unsigned ms, volatile const int *stop, bool reconf,
 		enum lw_serve_end *why,

@@ -45,6 +45,29 @@ bool lw_fw_reboot_due(const struct m2m_update_status *st);
 /* obj_firmware.c: the engine's worker runs or is not joined yet, or a push is under way */
 bool lw_fw_busy(const struct lw_objects *s);
 
+/*
+ * obj_vpn_renew.c: the renewal the server ordered of profile inst, begun in a
+ * worker thread that calls s->renew_fn with timeout_ms; 0 or an errno.
+ */
+int lw_renew_start(struct lw_objects *s, uint16_t inst, bool new_key, unsigned timeout_ms);
+/*
+ * obj_vpn_renew.c: the worker joined once it ended (wait: waited for, at
+ * the end of the client), and what came of it in the profile's Last Renewal,
+ * the log and the state directory.
+ */
+void lw_renew_reap(struct lw_objects *s, bool wait);
+/* obj_vpn_renew.c: what Last Renewal of inst reads while its renewal runs; NULL if none runs */
+const char *lw_renew_running(const struct lw_objects *s, uint16_t inst);
+
+/*
+ * orders.c: what came of the server's last orders (Last Renewal of each
+ * profile, Last Order), read back from the state directory when the objects
+ * are built (a file not as written is set aside: s->orders_why says why),
+ * and kept there whenever one changes (the CoAP loop's thread).
+ */
+void lw_orders_load(struct lw_objects *s);
+void lw_orders_save(struct lw_objects *s);
+
 /* A string value the read callbacks hand out (NULL reads as ""). */
 static inline int str(struct lw_value *v, const char *s)
 {

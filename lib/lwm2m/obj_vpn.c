@@ -2,6 +2,8 @@
 /*
  * Object 33810, the project's VPN and certificate object (DDF in
  * lwm2m/ddf/33810.xml): one instance per VPN profile, over libm2m's VPN API.
+ * An ordered renewal runs beside the CoAP loop (obj_vpn_renew.c); what came
+ * of the last one is kept for the next run (orders.c).
  */
 #include <stdio.h>
 #include <syslog.h>
@@ -93,7 +95,9 @@ static int vpn_read(struct lw_object *o, uint16_t inst, uint16_t res, uint16_t r
 	case 5: return integer(v, (int64_t)st->bytes_out);
 	case 11: return str(v, m2m_auth_key_store(p->auth));
 	case 12: return integer(v, s->vst_rc[inst] ? s->vst_rc[inst] : st->last_rc);
-	case 15: return str(v, s->renewed[inst]);
+	case 15:
+		/* while it runs; what came of it once the worker is joined (obj_vpn_renew.c) */
+		return str(v, lw_renew_running(s, inst) ? lw_renew_running(s, inst) : s->renewed[inst]);
 	}
 	cert = vpn_cert(p, s->scratch, sizeof(s->scratch), &na);
 	switch (res) {
@@ -115,14 +119,15 @@ static int vpn_read(struct lw_object *o, uint16_t inst, uint16_t res, uint16_t r
 	return LW_NOT_FOUND;
 }
 
-/* One ordered renewal a profile at a time, and 10 s apart: a server cannot flood the CA. */
+/* One ordered renewal at a time, a profile's 10 s apart: a server cannot flood the CA. */
 #define RENEW_SPACING_MS 10000
 
 /*
  * A renewal needs the CA (an enroll: section), this run's caller to do it,
  * and for a new key a store that makes one (file keys so far): 4.05
  * otherwise. 5.03 while the last renewal's pair waits for its proof on the
- * tunnel (<cert>.prev), or within 10 s of the last ordered one.
+ * tunnel (<cert>.prev), or within 10 s of the last ordered one (and while
+ * one runs: vpn_exec).
  */
 static int renew_allowed(struct lw_objects *s, uint16_t inst, bool new_key)
 {
@@ -162,13 +167,19 @@ static int vpn_exec(struct lw_object *o, uint16_t inst, uint16_t res, const uint
 	}
 	if (!s->vpn_handle && m2m_vpn_open(s->cfg, &s->vpn_handle, &err))
 		return LW_INTERNAL;
-	if (s->vpn_pending)
-		return LW_SERVICE_UNAVAILABLE; /* one at a time */
+	/*
+	 * One at a time, an ordered renewal's worker included: its proof
+	 * brings a tunnel up, and only one thread at a time may be in a call
+	 * that uses a key (libm2m(3) THREADS)
+	 */
+	if (s->vpn_pending || s->renewal)
+		return LW_SERVICE_UNAVAILABLE;
 	/*
 	 * Done once the answer (2.04: accepted) is out, not inside the request:
 	 * a connect takes up to 20 s, and the server would retransmit its
 	 * Execute meanwhile. The outcome shows in the profile's State and Last
-	 * Error resources.
+	 * Error resources; a renewal's, which runs beside the CoAP loop
+	 * (obj_vpn_renew.c), in Last Renewal.
 	 */
 	s->vpn_pending = true;
 	s->vpn_inst = inst;
@@ -176,12 +187,13 @@ static int vpn_exec(struct lw_object *o, uint16_t inst, uint16_t res, const uint
 	return 0;
 }
 
-/* A Connect or Disconnect once its answer is out. */
+/* A Connect or Disconnect once its answer is out; a renewal begun, or joined once it ended. */
 static void vpn_run_pending(struct lw_objects *s)
 {
 	const char *name;
 	struct m2m_err err;
 
+	lw_renew_reap(s, false);
 	if (!s->vpn_pending || !s->vpn_handle)
 		return;
 	s->vpn_pending = false;
@@ -193,11 +205,10 @@ static void vpn_run_pending(struct lw_objects *s)
 	} else if (s->vpn_res == 7) {
 		m2m_vpn_down(s->vpn_handle, name, 10 * 1000, &err);
 	} else {
-		char line[sizeof(s->renewed[0])] = "";
 		bool new_key = s->vpn_res == 14;
 		uint64_t now = m2m_now_ms();
 		unsigned left = 0;
-		int rc;
+		int e;
 
 		s->renew_at[s->vpn_inst] = now;
 		/* a report run's bound holds: what is left of it, else not begun */
@@ -205,17 +216,21 @@ static void vpn_run_pending(struct lw_objects *s)
 			snprintf(s->renewed[s->vpn_inst], sizeof(s->renewed[0]),
 				 "failed: no time left in this run of the client");
 			s->vst_at = 0;
+			lw_orders_save(s);
 			return;
 		}
 		if (s->run_end_ms)
 			left = (unsigned)(s->run_end_ms - now);
 		LW_LOG(s->log, s->log_ctx, LOG_NOTICE, "%s: renewing its certificate%s, as the management server ordered",
 		       name, new_key ? " with a new key" : "");
-		rc = s->renew_fn(s->renew_ctx, name, new_key, left, line, sizeof(line), &err);
-		snprintf(s->renewed[s->vpn_inst], sizeof(s->renewed[0]), "%s%s%.370s",
-			 rc ? "failed: " : "", rc ? "" : line, rc ? err.msg : "");
-		LW_LOG(s->log, s->log_ctx, rc ? LOG_WARNING : LOG_NOTICE, "%s: %s", name,
-		       s->renewed[s->vpn_inst]);
+		/* its outcome once the worker is joined: lw_renew_reap() */
+		e = lw_renew_start(s, s->vpn_inst, new_key, left);
+		if (e) {
+			snprintf(s->renewed[s->vpn_inst], sizeof(s->renewed[0]),
+				 "failed: cannot start the renewal: %s", strerror(e));
+			LW_LOG(s->log, s->log_ctx, LOG_WARNING, "%s: %s", name, s->renewed[s->vpn_inst]);
+			lw_orders_save(s);
+		}
 	}
 	s->vst_at = 0;
 }
@@ -230,8 +245,10 @@ static size_t vpn_instances(const struct m2m_config *cfg)
 	return cfg->n_profiles < LW_MAX_INST ? cfg->n_profiles : LW_MAX_INST;
 }
 
+/* The client ends: a renewal under way is waited for (its own bound), and what came of it kept. */
 static void vpn_free(struct lw_objects *s)
 {
+	lw_renew_reap(s, true);
 	m2m_vpn_close(s->vpn_handle);
 	s->vpn_handle = NULL;
 }

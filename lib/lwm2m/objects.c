@@ -53,6 +53,8 @@ int lw_objects_init(struct lw_objects *s, const struct m2m_config *cfg,
 			o->inst[k] = (uint16_t)k;
 		rc |= lw_registry_add(reg, o);
 	}
+	/* what came of the server's last orders, also in an earlier run */
+	lw_orders_load(s);
 	return rc ? LW_INTERNAL : 0;
 }
 
@@ -73,5 +75,5 @@ void lw_objects_run_hooks(struct lw_objects *s)
 
 bool lw_objects_busy(const struct lw_objects *s)
 {
-	return s->hook_pid > 0 || s->pending_hook || s->vpn_pending || lw_fw_busy(s);
+	return s->hook_pid > 0 || s->pending_hook || s->vpn_pending || s->renewal || lw_fw_busy(s);
 }

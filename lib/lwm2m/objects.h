@@ -64,12 +64,15 @@ struct lw_objects {
 	uint64_t pst_at;
 	char pst_files[256];    /* the policy files as they were read (obj_policy.c) */
 	char last_order[320];   /* resource 13: the last order and what came of it */
-	/* a renewal the server ordered (obj_vpn.c): done once its answer is out */
+	/* a renewal the server ordered (obj_vpn.c): begun once its answer is out */
 	m2m_dm_renew_fn renew_fn; /* NULL: this run does not renew (4.05) */
 	void *renew_ctx;
 	uint64_t run_end_ms;    /* a report run's end (m2m_now_ms()), which a renewal holds to; 0: none */
 	uint64_t renew_at[LW_MAX_INST]; /* when each profile's last ordered renewal began */
 	char renewed[LW_MAX_INST][384]; /* resource 15 of each profile: the last ordered renewal */
+	struct lw_renewal *renewal; /* the one under way, in its worker (obj_vpn_renew.c); NULL: none */
+	/* why the outcomes of the last orders (orders.c) were not read back; rc 0: they were */
+	struct m2m_err orders_why;
 	/* a Wipe the server ordered: done by the run (run.c) once the client de-registered */
 	m2m_dm_wipe_fn wipe_fn; /* NULL: this run does not wipe (4.05) */
 	void *wipe_ctx;
@@ -88,10 +91,16 @@ void lw_objects_free(struct lw_objects *objs);
 void lw_objects_run_hooks(struct lw_objects *objs);
 /*
  * Something under way that the serving loop looks at often, not only when a
- * datagram comes: a hook running or due, a VPN Connect or Disconnect due, the
- * update engine's worker or a push (its lines to log, its end to join).
+ * datagram comes: a hook running or due, a VPN Connect or Disconnect due, an
+ * ordered renewal's worker, the update engine's worker or a push (its lines
+ * to log, its end to join).
  */
 bool lw_objects_busy(const struct lw_objects *objs);
+/*
+ * A renewal the server ordered is under way, or due once its answer is out
+ * (obj_vpn_renew.c): a report run serves on until it ends, within its bound.
+ */
+bool lw_objects_renewing(const struct lw_objects *objs);
 /*
  * A configuration package ordered through object 5 ended (committed or
  * rolled back) since the objects were built: the configuration file is not

@@ -207,8 +207,14 @@ int m2m_dm_run(const struct m2m_config *cfg, const struct m2m_dm_run_opts *o,
 			used = m2m_now_ms() - awake;
 			window = used < window ? window - (unsigned)used : 0;
 		}
-		/* stay reachable for what the server queued, within the run's bound */
+		/*
+		 * stay reachable for what the server queued, within the run's bound;
+		 * and while a renewal it ordered runs (one answered during the Send,
+		 * too), which the run waits for: the server reads what came of it
+		 */
 		used = m2m_now_ms() - start;
+		if (!window && lw_dm_renewing(dm))
+			window = 1;
 		if (used < budget && window)
 			rc = lw_dm_serve(dm, window < budget - used ? window : (unsigned)(budget - used),
 					 stop, false, &why, err);

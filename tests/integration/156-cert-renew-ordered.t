@@ -10,7 +10,9 @@
 #     so the mock can hand out its certificate); the key in place is then the new one;
 #   - a profile without an enroll: section: 4.05 (TS 1.1: "Target is not allowed for
 #     Execute operation"); a second order within 10 s of the last: 5.03 (a server cannot
-#     flood the CA).
+#     flood the CA);
+#   - a report run (--report, as cron runs it) renews by the server's order before it ends,
+#     and the next run's Last Renewal says what came of it (kept in the state directory).
 #   The 3.0 mock answers a kur only for the certificate whose issuer and serial equal its
 #   -rsp_cert (tests/lab/cmp.sh): the renewed certificates keep the first one's serial.
 # shellcheck source=../lab/lab.sh disable=SC2034
@@ -44,12 +46,16 @@ cp "$C/first.pem" "$CERT"
 lab_cmp_up --rsp "$C/renewed.pem"
 # pos renews with the CA; plain (the same key and certificate, no enroll:) cannot
 enroll=$(lab_cmp_enroll_yaml)
-lab_dev_config pos key="$KEY" cert="$CERT" extra="$enroll" + plain key="$KEY" cert="$CERT" \
-	top="dm:
+config() {   # config [DM-LINES]
+	lab_dev_config pos key="$KEY" cert="$CERT" extra="$enroll" + plain key="$KEY" cert="$CERT" \
+		top="dm:
   server: coap://$LAB_GW_IP:$PORT
   security: nosec
   endpoint: $EP
-  lifetime: 60s"
+  lifetime: 60s${1:+
+$1}"
+}
+config
 m2mcert keygen -p pos --next
 is_rc 0 "the next key made ahead (keygen --next)"
 lab_cmp_issue "key:$KEY.next" "$C/newkey.pem" --serial 156a01 --to '+30 days' || lab_die "next key's certificate"
@@ -98,5 +104,33 @@ if [ "${TAP_FAILED:-0}" != 0 ]; then
 	diag "serve: $(tail -n 30 "$LAB/log/serve.err")"
 fi
 lab_stop serve TERM 10
+
+# ---- a report run renews by the server's order; the run ends, the next one reads the outcome
+server() {   # server CHECK...: the LwM2M server started again with that plan
+	lab_stop lwm2m TERM > /dev/null 2>&1
+	: > "$SRV"
+	lab_bg lwm2m --ns gw env LWM2M_NODE_MODULES="$LWM2M_NODE_MODULES" node \
+		"$LAB_TOOLS/lwm2m-server.js" --port "$PORT" --ep "$EP" --timeout 120000 --stay 30000 "$@"
+	wait_until 15 grep -q '"event":"listening"' "$SRV" || lab_die "the LwM2M server did not start"
+}
+lab_cmp_issue "key:$KEY" "$C/third.pem" --serial 156a01 --to '+40 days' || lab_die "third certificate"
+lab_cmp_up --rsp "$C/third.pem"
+config "  queue_window: 3s"
+server 'exec:/33810/0/13'
+M2M_BIN=$DM m2m --report --timeout 60 -v
+is_rc 0 "a report run the server orders a renewal in: exit 0"
+is "$(check 'exec:/33810/0/13')" pass "  server: exec:/33810/0/13"
+like "$M2M_ERR" "pos: renewed: serial [0-9A-Fa-f:]+, until [^;]+; proven on the tunnel" \
+	"  the renewal was done and proven before the run ended" || diag "$M2M_ERR"
+is "$(lab_cmp_der "$CERT")" "$(lab_cmp_der "$C/third.pem")" "  auth.cert is the renewed certificate"
+server 'read:/33810/0/15~renewed: serial' 'read:/33810/0/15~proven on the tunnel' 'read:/33810/1/15'
+M2M_BIN=$DM m2m --report --timeout 30
+is_rc 0 "the next report run"
+for c in 'read:/33810/0/15~renewed: serial' 'read:/33810/0/15~proven on the tunnel'; do
+	is "$(check "$c")" pass "  server: $c (what came of the last run's renewal)"
+done
+is "$(grep -F '"check":"read:/33810/1/15"' "$SRV" | "$LAB_PY" -c 'import json,sys; print(repr(json.loads(sys.stdin.read())["value"]))')" \
+	"''" "  the other profile's Last Renewal is still empty"
+[ "${TAP_FAILED:-0}" = 0 ] || diag "server: $(grep -v notify "$SRV" | tail -n 10)"
 lab_stop lwm2m TERM
 done_testing

@@ -15,7 +15,10 @@
 #     "Target is not allowed for Execute operation"), nothing destroyed;
 #   - with policy.server [release, wipe]: Wipe is answered 2.04, the client de-registers,
 #     then the device is wiped (its key file and certificate gone, the audit log's wipe
-#     records with the server's words) and m2mdm-status --serve ends (exit 0).
+#     records with the server's words) and m2mdm-status --serve ends (exit 0);
+#   - Release in a report run (cron): answered within a second (it is done within the
+#     request), and the next run's Last Order says what came of it (kept in the state
+#     directory).
 # shellcheck source=../lab/lab.sh disable=SC2034
 . "$(dirname "$0")/../lab/lab.sh"
 lab_require
@@ -54,6 +57,11 @@ check() {
 		"$LAB_PY" -c 'import json,sys; l=sys.stdin.read().strip(); print("" if not l else ("pass" if json.loads(l)["ok"] else "fail:" + l))'
 }
 checked() { [ -n "$(check "$1")" ]; }
+# took SPEC: how long the server waited for the answer to that check (ms)
+took() {
+	grep -F "\"check\":\"$1\"" "$SRV" | head -n 1 |
+		"$LAB_PY" -c 'import json,sys; l=sys.stdin.read().strip(); print(json.loads(l)["took_ms"] if l else 999999)'
+}
 audit_detail() { "$POL" -c "$M2M_CONFIG_FILE" audit --json | "$LAB_PY" -c \
 	'import json,sys; print("\n".join(r["event"] + " " + r["detail"] for r in json.load(sys.stdin)["records"]))'; }
 server() {   # server CHECK...: (re)start the LwM2M server on the gateway with that plan
@@ -150,5 +158,29 @@ is "$(check "exec:/33811/0/11=0='from-cron'")" pass "  the server's Wipe was ans
 ok "  the key file is gone" test ! -e "$W/dev.key"
 like "$(audit_detail)" "wipe .*ordered by the management server \\(Short Server ID 1\\): from-cron" \
 	"  the audit log has the wipe with the server's words"
+
+# ---- a report run releases the quarantine by the server's order, then ends; the next
+#      run's Last Order says what came of it
+(umask 077; cp "$LAB_DEV_KEY" "$W/dev.key"; cp "$LAB_DEV_CERT" "$W/dev.pem")
+config "" "  queue_window: 3s"
+pol check
+is_rc 20 "the case still open: in quarantine again (exit 20)"
+server "exec:/33811/0/10=0='from-cron'" 'read:/33811/0/0~normal'
+M2M_BIN=$DM m2m --report --timeout 30
+is_rc 0 "a report run the server releases the device in: exit 0"
+for c in "exec:/33811/0/10=0='from-cron'" 'read:/33811/0/0~normal'; do
+	is "$(check "$c")" pass "  server: $c"
+done
+t=$(took "exec:/33811/0/10=0='from-cron'")
+note "the Release took $t ms"
+cmp_ok "$t" -lt 1000 "  the Release was answered within a second (done within the request)"
+nok "  the quarantine table is gone" lab_nft_table m2m_quarantine
+server 'read:/33811/0/13~release: done' 'read:/33811/0/0~normal'
+M2M_BIN=$DM m2m --report --timeout 30
+is_rc 0 "the next report run"
+is "$(check 'read:/33811/0/13~release: done')" pass \
+	"  its Last Order says what came of the last run's order"
+is "$(check 'read:/33811/0/0~normal')" pass "  and the device is still released"
+[ "${TAP_FAILED:-0}" = 0 ] || diag "server: $(tail -n 10 "$SRV")"
 lab_stop lwm2m TERM
 done_testing

@@ -135,7 +135,10 @@ typedef int (*m2m_dm_wipe_fn)(void *ctx, const char *reason, struct m2m_err *err
  * (m2m/enroll.h): new_key asks for a new key; it ends within timeout_ms
  * (what is left of a report run's bound; 0: the enroll: section's own).
  * M2M_OK or the class and message; *line (up to len) says what came of it
- * for people.
+ * for people. It is called on a thread the client starts for it, with every
+ * signal blocked, while the client goes on serving on the caller's thread;
+ * the run waits for it before it returns, so it should also end soon after
+ * the caller's stop flag is set (m2m_enroll_renew() takes it).
  */
 typedef int (*m2m_dm_renew_fn)(void *ctx, const char *profile, bool new_key, unsigned timeout_ms,
 			       char *line, size_t len, struct m2m_err *err);
@@ -160,7 +163,9 @@ struct m2m_dm_run_opts {
 	 * (object 33810, resources 13 and 14, for a profile with an enroll:
 	 * section) are answered 2.04 and then done by renew (the caller's,
 	 * such as m2m_enroll_renew() or m2m_enroll_rekey(); new_key tells
-	 * which); the outcome shows in resource 15. NULL: they are answered 4.05.
+	 * which) beside the client, which answers meanwhile (5.03 to another
+	 * order of 33810); the outcome shows in resource 15, also in the
+	 * next run. NULL: they are answered 4.05.
 	 */
 	m2m_dm_renew_fn renew;
 	void *renew_ctx;

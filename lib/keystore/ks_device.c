@@ -13,7 +13,8 @@
 
 #include "keystore/ks_int.h"
 
-static uint64_t ks_deadline;
+/* each thread's own: an ordered renewal's thread holds its run's, the LwM2M loop its own */
+static _Thread_local uint64_t ks_deadline;
 
 void m2m_keystore_set_deadline(uint64_t deadline_ms)
 {

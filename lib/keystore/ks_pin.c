@@ -8,6 +8,7 @@
  * other.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,19 +54,36 @@ enum m2m_pin_state ks_pin_state(unsigned long flags)
 
 /* ---- PINs a token rejected, remembered across runs ------------------------ */
 
-/* a copy: the caller's string (a config's) may be freed before the keys are done */
-static char ks_state_dir[PATH_MAX] = M2M_STATE_DEFAULT_DIR;
+/*
+ * A copy: the caller's string (a config's) may be freed before the keys are
+ * done. Under a mutex: a thread of the library (an ordered renewal beside
+ * the LwM2M loop) sets it while another may read it; readers take a copy.
+ */
+static char ks_state_dir_buf[PATH_MAX] = M2M_STATE_DEFAULT_DIR;
+static pthread_mutex_t ks_state_dir_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void state_dir(char *out, size_t len)
+{
+	pthread_mutex_lock(&ks_state_dir_mu);
+	snprintf(out, len, "%s", ks_state_dir_buf);
+	pthread_mutex_unlock(&ks_state_dir_mu);
+}
 
 /* A PIN a key store refused: counted where the policies look (policy.counters "pin"). */
 void ks_pin_refused(void)
 {
-	m2m_state_event(ks_state_dir, "pin", NULL);
+	char dir[PATH_MAX];
+
+	state_dir(dir, sizeof(dir));
+	m2m_state_event(dir, "pin", NULL);
 }
 
 void m2m_keystore_set_state_dir(const char *dir)
 {
-	snprintf(ks_state_dir, sizeof(ks_state_dir), "%s",
-		 dir && *dir && strlen(dir) < sizeof(ks_state_dir) ? dir : M2M_STATE_DEFAULT_DIR);
+	pthread_mutex_lock(&ks_state_dir_mu);
+	snprintf(ks_state_dir_buf, sizeof(ks_state_dir_buf), "%s",
+		 dir && *dir && strlen(dir) < sizeof(ks_state_dir_buf) ? dir : M2M_STATE_DEFAULT_DIR);
+	pthread_mutex_unlock(&ks_state_dir_mu);
 }
 
 /*
@@ -112,12 +130,13 @@ static int check_fact(const char *buf, size_t len, void *ctx, struct m2m_err *er
 bool ks_fact_has(const char *module, const char *serial, const char *token, const char *fact)
 {
 	struct m2m_state st;
-	char kind[64], name[NAME_MAX + 1], *buf = NULL;
+	char kind[64], name[NAME_MAX + 1], dir[PATH_MAX], *buf = NULL;
 	bool has;
 
 	snprintf(kind, sizeof(kind), "fact-%s", fact);
 	marker_of(kind, module, serial, token, name, sizeof(name));
-	if (m2m_state_open_existing(&st, ks_state_dir, NULL))
+	state_dir(dir, sizeof(dir));
+	if (m2m_state_open_existing(&st, dir, NULL))
 		return false;
 	has = m2m_state_read(&st, name, 256, check_fact, NULL, &buf, NULL, NULL) == M2M_OK;
 	m2m_state_close(&st);
@@ -128,17 +147,19 @@ bool ks_fact_has(const char *module, const char *serial, const char *token, cons
 void ks_fact_set(const char *module, const char *serial, const char *token, const char *fact)
 {
 	struct m2m_state st;
-	char kind[64], name[NAME_MAX + 1];
+	char kind[64], name[NAME_MAX + 1], dir[PATH_MAX];
 
 	snprintf(kind, sizeof(kind), "fact-%s", fact);
 	marker_of(kind, module, serial, token, name, sizeof(name));
-	if (m2m_state_open(&st, ks_state_dir, NULL))
+	state_dir(dir, sizeof(dir));
+	if (m2m_state_open(&st, dir, NULL))
 		return;
 	m2m_state_write(&st, name, "1\n", 2, NULL);
 	m2m_state_close(&st);
 }
 
-static void pin_hash(const char *name, const char *pin, size_t len, char *hex, size_t hexlen)
+static void pin_hash(const char *dir, const char *name, const char *pin, size_t len, char *hex,
+		     size_t hexlen)
 {
 	unsigned char md[32];
 	unsigned n = 0;
@@ -150,7 +171,7 @@ static void pin_hash(const char *name, const char *pin, size_t len, char *hex, s
 	 * versions hashed it: equal PINs on two tokens hash apart
 	 */
 	if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL)) {
-		EVP_DigestUpdate(c, ks_state_dir, strlen(ks_state_dir));
+		EVP_DigestUpdate(c, dir, strlen(dir));
 		EVP_DigestUpdate(c, "/", 1);
 		EVP_DigestUpdate(c, name, strlen(name));
 		EVP_DigestUpdate(c, pin, len);
@@ -174,18 +195,19 @@ bool ks_pin_rejected_before(const char *module, const char *serial, const char *
 			    const char *pin, size_t len)
 {
 	struct m2m_state st;
-	char name[NAME_MAX + 1], want[65] = "", *have = NULL;
+	char name[NAME_MAX + 1], dir[PATH_MAX], want[65] = "", *have = NULL;
 	bool same;
 	int rc;
 
 	marker(module, serial, token, name, sizeof(name));
-	if (m2m_state_open_existing(&st, ks_state_dir, NULL))
+	state_dir(dir, sizeof(dir));
+	if (m2m_state_open_existing(&st, dir, NULL))
 		return false;
 	rc = m2m_state_read(&st, name, 256, check_pin_hash, NULL, &have, NULL, NULL);
 	m2m_state_close(&st);
 	if (rc)
 		return false;
-	pin_hash(name, pin, len, want, sizeof(want));
+	pin_hash(dir, name, pin, len, want, sizeof(want));
 	have[strcspn(have, "\n")] = '\0';
 	same = strcmp(have, want) == 0;
 	free(have);
@@ -196,19 +218,20 @@ void ks_pin_remember(const char *module, const char *serial, const char *token, 
 		     size_t len, bool rejected)
 {
 	struct m2m_state st;
-	char name[NAME_MAX + 1], hex[66] = "";
+	char name[NAME_MAX + 1], dir[PATH_MAX], hex[66] = "";
 
 	marker(module, serial, token, name, sizeof(name));
+	state_dir(dir, sizeof(dir));
 	if (!rejected) {
-		if (m2m_state_open_existing(&st, ks_state_dir, NULL) == M2M_OK) {
+		if (m2m_state_open_existing(&st, dir, NULL) == M2M_OK) {
 			m2m_state_remove(&st, name, NULL);
 			m2m_state_close(&st);
 		}
 		return;
 	}
-	if (m2m_state_open(&st, ks_state_dir, NULL))
+	if (m2m_state_open(&st, dir, NULL))
 		return;
-	pin_hash(name, pin, len, hex, sizeof(hex) - 1);
+	pin_hash(dir, name, pin, len, hex, sizeof(hex) - 1);
 	strcat(hex, "\n");
 	m2m_state_write(&st, name, hex, strlen(hex), NULL);
 	m2m_state_close(&st);

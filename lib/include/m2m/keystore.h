@@ -75,7 +75,8 @@ void m2m_keystore_set_state_dir(const char *dir);
  * must have answered: the command's own deadline. One that does not answer
  * in time (a frozen resource manager, a TCTI socket that never answers, a
  * module whose daemon hangs) fails with M2M_ERR_DEVICE then. 0:
- * M2M_KEYSTORE_DEFAULT_MS from each connection.
+ * M2M_KEYSTORE_DEFAULT_MS from each connection. The calling thread's own:
+ * each thread that uses a key sets it.
  */
 #define M2M_KEYSTORE_DEFAULT_MS 30000
 void m2m_keystore_set_deadline(uint64_t deadline_ms);

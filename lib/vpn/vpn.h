@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The vpn module's header for the modules above it (enroll): what a renewal
- * with a new key needs of the module that proves it on the tunnel.
+ * The vpn module's header for the modules above it (enroll, wipe): what a
+ * renewal with a new key needs of the module that proves it on the tunnel,
+ * and the profile's lock.
  */
 #ifndef M2M_VPN_MODULE_H
 #define M2M_VPN_MODULE_H
@@ -20,5 +21,12 @@
  */
 int vpn_key_swap(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, unsigned wait_ms,
 		 struct m2m_err *err);
+
+/*
+ * The profile's lock, shared by "up", "down", the supervisor, a swap of its
+ * key and the wipe; waits up to wait_ms (BUSY then). m2m_unlock() it.
+ */
+int vpn_profile_lock(const struct m2m_config *cfg, const char *profile, unsigned wait_ms, int *fd,
+		     struct m2m_err *err);
 
 #endif

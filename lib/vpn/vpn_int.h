@@ -83,9 +83,7 @@ const struct m2m_vpn_profile *vpn_find_profile(const struct m2m_vpn *vpn, const 
  */
 int vpn_query_sas(struct m2m_vpn *vpn, const struct m2m_vpn_profile *p, struct m2m_vpn_status *st,
 		  int timeout_ms, bool control_log, struct m2m_err *err);
-/* The profile's lock, shared by "up", "down" and the supervisor; waits up to wait_ms. */
-int vpn_profile_lock(const struct m2m_config *cfg, const char *profile, unsigned wait_ms, int *fd,
-		     struct m2m_err *err);
+#include "vpn/vpn.h" /* vpn_profile_lock, for the modules above too */
 /* Release a profile's lock and remove its file: the profile is no longer configured. */
 void vpn_profile_unlock_remove(const struct m2m_config *cfg, const char *profile, int fd);
 /* The watch lock of a profile (watch-<p>.lock), taken at once or BUSY. */

@@ -25,6 +25,7 @@
 #include "m2m/vpn.h"
 #include "m2m/wipe.h"
 #include "policy/policy.h"
+#include "vpn/vpn.h"
 #include "state/state.h"
 
 #define LOCK_NAME "wipe.lock"
@@ -302,14 +303,27 @@ static void dm_key(struct wipe *w)
 	}
 }
 
-/* Every key first: a token needs its PIN to destroy one, and two keys may share a PIN. */
+/*
+ * Every key first: a token needs its PIN to destroy one, and two keys may
+ * share a PIN. Each profile's under its lock, so that an up swapping in a
+ * new key (its objects moving between ids) does not move one past the wipe;
+ * a lock not had in time (an up that hangs) does not stop the wipe.
+ */
 static void keys(struct wipe *w)
 {
 	for (size_t i = 0; i < w->cfg->n_profiles; i++) {
+		const struct m2m_vpn_profile *p = &w->cfg->profiles[i];
 		struct m2m_key_ref ref;
+		struct m2m_err e;
+		int lock = -1;
 
-		if (m2m_key_ref_from_profile(&w->cfg->profiles[i], &ref, NULL) == M2M_OK)
-			key(w, "key", &ref);
+		if (m2m_key_ref_from_profile(p, &ref, NULL) != M2M_OK)
+			continue;
+		m2m_err_clear(&e);
+		if (vpn_profile_lock(w->cfg, p->name, DOWN_MS, &lock, &e) != M2M_OK)
+			say(w, 4, "wipe: profile %s: %s; its key is destroyed without it", p->name, e.msg);
+		key(w, "key", &ref);
+		m2m_unlock(lock);
 	}
 	dm_key(w);
 }

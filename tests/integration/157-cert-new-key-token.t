@@ -239,8 +239,12 @@ set_id privkey 01 $PREV
 set_id pubkey 01 $PREV
 set_id privkey $NEXT 01
 is "$(privs)" "01 $PREV" "two private keys on the token before the wipe (one of them alone under id 01)"
-M2M_BIN=$M2M_BIN_DIR/m2mdm-policy m2m wipe --reason "test 157" --yes
+# an up holding the profile's lock (as while it swaps keys): the wipe waits for it
+lab_bg holder flock "$STATE/vpn-pos.lock" sleep 1.5
+sleep 0.3
+M2M_BIN=$M2M_BIN_DIR/m2mdm-policy timed m2m wipe --reason "test 157" --yes
 is_rc 0 "m2mdm-policy wipe: exit 0"
+cmp_ok "$ELAPSED" -ge 1000 "  it waited for the profile's lock (${ELAPSED} ms)"
 ok "  (the PIN copy still opens the token)" pkcs11-tool --module "$M" --token-label "$LAB_P11_TOKEN" \
 	--login --pin "$(cat "$LAB/pin.copy")" --list-objects
 is "$(privs)" "" "  no private key left on the token"

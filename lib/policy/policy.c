@@ -518,12 +518,35 @@ static int check_without_policy(const struct m2m_config *cfg, m2m_log_fn log, vo
 	return rc;
 }
 
+/*
+ * A check's or a count's start: under the lock (not waited for: BUSY), the
+ * state as the last look left it (*old, and *st to be looked at anew).
+ */
+static int open_looks(struct run *r, const struct m2m_config *cfg, m2m_log_fn log, void *log_ctx,
+		      struct m2m_policy_status *st, struct m2m_policy_status *old, struct m2m_err *err)
+{
+	struct m2m_err serr;
+	int rc = run_open(r, cfg, 0, err);
+
+	if (rc)
+		return rc;
+	r->log = log;
+	r->log_ctx = log_ctx;
+	m2m_err_clear(&serr);
+	if (pol_state_load(&r->st, st, &serr))
+		say(r, 3, "%s", serr.msg);
+	*old = *st;
+	/* the record of the rules is in force whatever the state file says (a damaged one) */
+	if (pol_quarantine_recorded(cfg))
+		st->quarantined = true;
+	return M2M_OK;
+}
+
 int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile const int *stop,
 		     m2m_log_fn log, void *log_ctx, struct m2m_policy_status *out,
 		     struct m2m_err *err)
 {
 	struct m2m_policy_status st, old;
-	struct m2m_err serr;
 	struct run r;
 	uint64_t start, end, sim_end;
 	int rc;
@@ -533,20 +556,11 @@ int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile
 		return rc;
 	if (!cfg->policy)
 		return check_without_policy(cfg, log, log_ctx, out, err);
-	rc = run_open(&r, cfg, 0, err);
+	rc = open_looks(&r, cfg, log, log_ctx, &st, &old, err);
 	if (rc)
 		return rc;
-	r.log = log;
-	r.log_ctx = log_ctx;
 	start = m2m_now_ms();
 	end = start + (timeout_ms ? timeout_ms : r.pc->timeout_ms);
-	m2m_err_clear(&serr);
-	if (pol_state_load(&r.st, &st, &serr))
-		say(&r, 3, "%s", serr.msg);
-	old = st;
-	/* the record of the rules is in force whatever the state file says (a damaged one) */
-	if (pol_quarantine_recorded(cfg))
-		st.quarantined = true;
 	memset(&st.location, 0, sizeof(st.location));
 	memset(&st.sim, 0, sizeof(st.sim));
 	memset(&st.tamper, 0, sizeof(st.tamper));
@@ -602,7 +616,6 @@ int pol_counters_count(const struct m2m_config *cfg, m2m_log_fn log, void *log_c
 {
 	struct m2m_policy_status st, old;
 	const struct m2m_policy_look *wl;
-	struct m2m_err serr;
 	const char *why;
 	struct run r;
 	bool changed;
@@ -611,17 +624,9 @@ int pol_counters_count(const struct m2m_config *cfg, m2m_log_fn log, void *log_c
 	*entered = false;
 	if (!cfg->policy)
 		return M2M_OK;
-	rc = run_open(&r, cfg, 0, err);
+	rc = open_looks(&r, cfg, log, log_ctx, &st, &old, err);
 	if (rc)
 		return rc;
-	r.log = log;
-	r.log_ctx = log_ctx;
-	m2m_err_clear(&serr);
-	if (pol_state_load(&r.st, &st, &serr))
-		say(&r, 3, "%s", serr.msg);
-	old = st;
-	if (pol_quarantine_recorded(cfg))
-		st.quarantined = true;
 	changed = count_all(&r, &st, &old);
 	why = quarantining(&st, true, &wl);
 	if (why && !st.quarantined) {

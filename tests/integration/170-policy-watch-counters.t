@@ -19,7 +19,7 @@
 #   - action log: three refused PINs give the "broken" record and the watch's log line,
 #     no quarantine; the third compacts the file (written anew, renamed over it), and is
 #     counted all the same.
-#   Without the change (the watch before it) every count waits for a check: 20 of 33 fail
+#   Without the change (the watch before it) every count waits for a check: 18 of 33 fail
 #   (the third PIN does not quarantine, the log action is never logged).
 # shellcheck source=../lab/lab.sh disable=SC2034
 . "$(dirname "$0")/../lab/lab.sh"

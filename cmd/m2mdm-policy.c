@@ -20,7 +20,7 @@ static const struct cli_command commands[] = {
 	{ "status", "", "what the last check found and whether a quarantine is in force (--json)" },
 	{ "release", "", "lift the quarantine (--reason, written to the audit log)" },
 	{ "apply", "", "at boot, before the network: put a quarantine in force back in place" },
-	{ "watch", "", "hold a quarantine in force: put back within milliseconds when flushed (a service)" },
+	{ "watch", "", "hold a quarantine in force (put back within milliseconds when flushed), count security events as they come (a service)" },
 	{ "audit", "", "print the audit log and check its chain (exit 17 if broken; --json)" },
 	{ "wipe", "", "decommission: destroy keys, certificates, secrets and state (--reason, --yes)" },
 	{ NULL, NULL, NULL },

@@ -395,6 +395,71 @@ static void look_counter(struct run *r, enum m2m_policy_counter k, int64_t relea
 		 c->threshold);
 }
 
+/*
+ * The counters: what the tools wrote of the events since, each against its
+ * window; a verdict changed goes to the audit log (settle), and true says one did.
+ */
+static bool count_all(struct run *r, struct m2m_policy_status *st, const struct m2m_policy_status *old)
+{
+	bool changed = false;
+
+	for (int k = 0; k < M2M_POLICY_N_COUNTERS; k++) {
+		memset(&st->counters[k], 0, sizeof(st->counters[k]));
+		if (!r->pc->counters[k].threshold)
+			continue;
+		look_counter(r, k, st->released_ms, &st->counters[k]);
+		settle(r, m2m_policy_counter_name(k), &old->counters[k], &st->counters[k]);
+		changed |= st->counters[k].verdict != old->counters[k].verdict;
+	}
+	return changed;
+}
+
+/*
+ * The first look whose action quarantines (counters only: the counters
+ * alone, the other looks being the last check's), its name; NULL if none.
+ */
+static const char *quarantining(const struct m2m_policy_status *st, bool counters,
+				const struct m2m_policy_look **wl)
+{
+	const struct { const char *name; const struct m2m_policy_look *l; } looks[] = {
+		{ "tamper", &st->tamper }, { "sim", &st->sim }, { "location", &st->location },
+		{ "vpn-auth", &st->counters[M2M_COUNTER_VPN_AUTH] },
+		{ "update-integrity", &st->counters[M2M_COUNTER_UPDATE_INTEGRITY] },
+		{ "pin", &st->counters[M2M_COUNTER_PIN] },
+	};
+
+	for (size_t i = counters ? 3 : 0; i < sizeof(looks) / sizeof(looks[0]); i++)
+		if (quarantines(looks[i].l)) {
+			*wl = looks[i].l;
+			return looks[i].name;
+		}
+	*wl = NULL;
+	return NULL;
+}
+
+/* Quarantine for why (its look wl); names looked up until end. The state is saved. */
+static int enter(struct run *r, struct m2m_policy_status *st, const char *why,
+		 const struct m2m_policy_look *wl, uint64_t end, struct m2m_err *err)
+{
+	char missed[256];
+	int rc;
+
+	/* the state first: a power cut between the two must leave the quarantine to come back */
+	st->quarantined = true;
+	st->quarantined_since = r->now;
+	snprintf(st->reason, sizeof(st->reason), "%s: %s", why, wl->detail);
+	rc = pol_state_save(&r->st, st, err);
+	if (!rc)
+		rc = pol_quarantine_enter(r->cfg, end, missed, sizeof(missed), err);
+	if (!rc) {
+		audit(r, "quarantine", why, "%s", st->reason);
+		say(r, 2, "quarantine: %s", st->reason);
+		if (missed[0])
+			say(r, 4, "quarantine: not resolved in time, not let through: %s", missed);
+	}
+	return rc;
+}
+
 static void fill_status(struct run *r, struct m2m_policy_status *st)
 {
 	st->audit_intact = r->audit_ok;
@@ -453,15 +518,37 @@ static int check_without_policy(const struct m2m_config *cfg, m2m_log_fn log, vo
 	return rc;
 }
 
+/*
+ * A check's or a count's start: under the lock (not waited for: BUSY), the
+ * state as the last look left it (*old, and *st to be looked at anew).
+ */
+static int open_looks(struct run *r, const struct m2m_config *cfg, m2m_log_fn log, void *log_ctx,
+		      struct m2m_policy_status *st, struct m2m_policy_status *old, struct m2m_err *err)
+{
+	struct m2m_err serr;
+	int rc = run_open(r, cfg, 0, err);
+
+	if (rc)
+		return rc;
+	r->log = log;
+	r->log_ctx = log_ctx;
+	m2m_err_clear(&serr);
+	if (pol_state_load(&r->st, st, &serr))
+		say(r, 3, "%s", serr.msg);
+	*old = *st;
+	/* the record of the rules is in force whatever the state file says (a damaged one) */
+	if (pol_quarantine_recorded(cfg))
+		st->quarantined = true;
+	return M2M_OK;
+}
+
 int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile const int *stop,
 		     m2m_log_fn log, void *log_ctx, struct m2m_policy_status *out,
 		     struct m2m_err *err)
 {
 	struct m2m_policy_status st, old;
-	struct m2m_err serr;
 	struct run r;
 	uint64_t start, end, sim_end;
-	char missed[256];
 	int rc;
 
 	rc = status_version(out, err);
@@ -469,20 +556,11 @@ int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile
 		return rc;
 	if (!cfg->policy)
 		return check_without_policy(cfg, log, log_ctx, out, err);
-	rc = run_open(&r, cfg, 0, err);
+	rc = open_looks(&r, cfg, log, log_ctx, &st, &old, err);
 	if (rc)
 		return rc;
-	r.log = log;
-	r.log_ctx = log_ctx;
 	start = m2m_now_ms();
 	end = start + (timeout_ms ? timeout_ms : r.pc->timeout_ms);
-	m2m_err_clear(&serr);
-	if (pol_state_load(&r.st, &st, &serr))
-		say(&r, 3, "%s", serr.msg);
-	old = st;
-	/* the record of the rules is in force whatever the state file says (a damaged one) */
-	if (pol_quarantine_recorded(cfg))
-		st.quarantined = true;
 	memset(&st.location, 0, sizeof(st.location));
 	memset(&st.sim, 0, sizeof(st.sim));
 	memset(&st.tamper, 0, sizeof(st.tamper));
@@ -509,44 +587,14 @@ int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile
 		settle(&r, "sim", &old.sim, &st.sim);
 	if (r.pc->location)
 		settle(&r, "location", &old.location, &st.location);
-	/* the counters: what the tools wrote of the events since, each against its window */
-	for (int k = 0; k < M2M_POLICY_N_COUNTERS; k++) {
-		memset(&st.counters[k], 0, sizeof(st.counters[k]));
-		if (!r.pc->counters[k].threshold)
-			continue;
-		look_counter(&r, k, st.released_ms, &st.counters[k]);
-		settle(&r, m2m_policy_counter_name(k), &old.counters[k], &st.counters[k]);
-	}
+	count_all(&r, &st, &old);
 	st.checked = r.now;
 
-	const struct { const char *name; const struct m2m_policy_look *l; } looks[] = {
-		{ "tamper", &st.tamper }, { "sim", &st.sim }, { "location", &st.location },
-		{ "vpn-auth", &st.counters[M2M_COUNTER_VPN_AUTH] },
-		{ "update-integrity", &st.counters[M2M_COUNTER_UPDATE_INTEGRITY] },
-		{ "pin", &st.counters[M2M_COUNTER_PIN] },
-	};
-	const char *why = NULL;
-	const struct m2m_policy_look *wl = NULL;
+	const struct m2m_policy_look *wl;
+	const char *why = quarantining(&st, false, &wl);
 
-	for (size_t i = 0; i < sizeof(looks) / sizeof(looks[0]) && !why; i++)
-		if (quarantines(looks[i].l)) {
-			why = looks[i].name;
-			wl = looks[i].l;
-		}
 	if (why && !st.quarantined) {
-		/* the state first: a power cut between the two must leave the quarantine to come back */
-		st.quarantined = true;
-		st.quarantined_since = r.now;
-		snprintf(st.reason, sizeof(st.reason), "%s: %s", why, wl->detail);
-		rc = pol_state_save(&r.st, &st, err);
-		if (!rc)
-			rc = pol_quarantine_enter(cfg, end, missed, sizeof(missed), err);
-		if (!rc) {
-			audit(&r, "quarantine", why, "%s", st.reason);
-			say(&r, 2, "quarantine: %s", st.reason);
-			if (missed[0])
-				say(&r, 4, "quarantine: not resolved in time, not let through: %s", missed);
-		}
+		rc = enter(&r, &st, why, wl, end, err);
 	} else if (st.quarantined) {
 		rc = keep(&r, end, err);
 	}
@@ -559,6 +607,37 @@ int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile
 	st.quarantine_whole = st.quarantined && rc == M2M_OK;
 	fill_status(&r, &st);
 	status_out(out, &st);
+	run_close(&r);
+	return rc;
+}
+
+int pol_counters_count(const struct m2m_config *cfg, m2m_log_fn log, void *log_ctx,
+		       bool *entered, struct m2m_err *err)
+{
+	struct m2m_policy_status st, old;
+	const struct m2m_policy_look *wl;
+	const char *why;
+	struct run r;
+	bool changed;
+	int rc;
+
+	*entered = false;
+	if (!cfg->policy)
+		return M2M_OK;
+	rc = open_looks(&r, cfg, log, log_ctx, &st, &old, err);
+	if (rc)
+		return rc;
+	changed = count_all(&r, &st, &old);
+	why = quarantining(&st, true, &wl);
+	if (why && !st.quarantined) {
+		rc = enter(&r, &st, why, wl, m2m_now_ms() + r.pc->timeout_ms, err);
+		*entered = rc == M2M_OK;
+		if (rc)
+			pol_state_save(&r.st, &st, NULL);
+	} else if (changed) {
+		/* a count that changed no verdict is not written: a storm would write the disk each time */
+		rc = pol_state_save(&r.st, &st, err);
+	}
 	run_close(&r);
 	return rc;
 }

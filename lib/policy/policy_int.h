@@ -154,6 +154,20 @@ int pol_quarantine_hold(struct net_nft *hold, const struct m2m_config *cfg, char
 int pol_quarantine_put_back(const struct m2m_config *cfg, const char *detail, bool *restored,
 			    struct m2m_err *err);
 
+/*
+ * The watch's count (policy.c), when security events were written: under the
+ * policy lock, not waited for (BUSY while a check, release or apply holds
+ * it), the counters are counted as a check counts them (m2m_policy_check's
+ * own code: since the last release, each over its window), a verdict changed
+ * goes to the audit log and the log, and one whose action is quarantine puts
+ * the device in quarantine (names looked up within policy.timeout, at most
+ * 3 s) with the check's "quarantine" record; *entered says it did. The other
+ * looks are the last check's, and are not looked at again. The state is
+ * written only when a verdict changed. Without a policy: section, nothing.
+ */
+int pol_counters_count(const struct m2m_config *cfg, m2m_log_fn log, void *log_ctx,
+		       bool *entered, struct m2m_err *err);
+
 /* ---- the watch's restores, rate-limited (watch.c) ---- */
 
 /*

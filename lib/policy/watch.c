@@ -17,12 +17,24 @@
  * once, then one every POL_RESTORE_EVERY_MS), so that a fight with another
  * tool that keeps removing the table can neither spin the CPU nor push the
  * audit log's history out; the copy holds the traffic while a restore waits.
+ *
+ * Security events (policy.counters) are counted as they are written, not only
+ * at the next check: the state directory is watched with inotify (an append
+ * closes the file, a compaction renames a new one over it), and a change of
+ * security-events starts a count (policy.c's, a check's counters alone) under
+ * the policy lock, never waited for, as a restore. However many events come,
+ * the notifications are read at most every COUNT_GAP_MS (one-shot in the
+ * epoll set, armed again after each read), so the watch wakes, counts and
+ * writes at most that often: a count reads at most 192 KiB a counter
+ * (events.c), and the audit log gets a record only when a verdict changes.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -46,6 +58,17 @@
  * record gone, which nftables does not announce) lets the copy go at once
  */
 #define OWED_LOOK_MS 50
+/*
+ * security events: their notifications read, and the counters counted, at
+ * most every COUNT_GAP_MS (the first at once): a storm of events costs at most
+ * 10 counts a second, and an event waits at most this long to be counted
+ */
+#define COUNT_GAP_MS 100
+/* reads of inotify's queue at once (4 KiB each); what is left is read COUNT_GAP_MS later */
+#define EVENTS_READS 16
+/* the epoll set's members (m2m_policy_watch_fd()) */
+#define SRC_NFT 1
+#define SRC_EVENTS 2
 /* m2m_policy_watch(): how late it may see *stop */
 #define STOP_SLICE_MS 250
 
@@ -56,6 +79,12 @@ struct m2m_policy_watch {
 	struct m2m_state st;
 	int lock;
 	int nftmon;                        /* nftables' notifications; -1 without */
+	int events;                        /* inotify on the state directory; -1: not counted here */
+	int ep;                            /* epoll: nftmon and events (m2m_policy_watch_fd()) */
+	bool events_armed;                 /* events is in the set: not reported since it was read */
+	uint64_t events_at;                /* the earliest it is read again */
+	bool count_owed;                   /* security events written: a count is owed from count_at */
+	uint64_t count_at;
 	struct net_nft *hold;              /* the context that owns the copy */
 	char *held;                        /* the body the copy was made of; NULL: no copy */
 	char gen[NET_NFT_GEN_LEN];         /* where the rules stood at the last look ("": unknown) */
@@ -219,9 +248,93 @@ static void look(struct m2m_policy_watch *w, uint64_t now)
 	restore(w, now);
 }
 
+/* ---- security events ---- */
+
+/* Whether any counter is configured: without one, events are not watched. */
+static bool counted(const struct m2m_config *cfg)
+{
+	if (!cfg->policy)
+		return false;
+	for (int k = 0; k < M2M_POLICY_N_COUNTERS; k++)
+		if (cfg->policy->counters[k].threshold)
+			return true;
+	return false;
+}
+
+/* inotify on the state directory, one-shot in the epoll set; false (said) if not */
+static bool events_open(struct m2m_policy_watch *w)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.u32 = SRC_EVENTS };
+
+	w->events = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (w->events < 0 ||
+	    inotify_add_watch(w->events, w->st.path, IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR) < 0 ||
+	    epoll_ctl(w->ep, EPOLL_CTL_ADD, w->events, &ev) < 0) {
+		SAY(w, LOG_WARNING, "inotify: %s/%s: %s; security events are counted by the checks alone",
+		    w->st.path, M2M_EVENTS_NAME, strerror(errno));
+		if (w->events >= 0)
+			close(w->events);
+		w->events = -1;
+		return false;
+	}
+	w->events_armed = true;
+	return true;
+}
+
+/*
+ * The notifications queued (at most EVENTS_READS reads): whether one is of
+ * security-events, or some were lost (the queue overflowed). Other files of
+ * the directory (the state, the audit log, the locks: a count's own writes)
+ * are passed by.
+ */
+static bool events_read(struct m2m_policy_watch *w)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	bool ours = false;
+
+	for (int i = 0; i < EVENTS_READS; i++) {
+		ssize_t n = read(w->events, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (char *p = buf; p + sizeof(*ev) <= buf + n; p += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)p;
+			if ((ev->mask & IN_Q_OVERFLOW) ||
+			    (ev->len && strncmp(ev->name, M2M_EVENTS_NAME, ev->len) == 0))
+				ours = true;
+		}
+	}
+	return ours;
+}
+
+/* A count; the lock held by a check, release or apply: tried again shortly. */
+static void count(struct m2m_policy_watch *w, uint64_t now)
+{
+	struct m2m_err e;
+	bool entered;
+	int rc;
+
+	m2m_err_clear(&e);
+	rc = pol_counters_count(w->cfg, w->log, w->log_ctx, &entered, &e);
+	if (rc == M2M_ERR_BUSY) {
+		w->count_at = now + OWED_LOOK_MS;
+		return;
+	}
+	w->count_owed = false;
+	if (rc)
+		say_err(w, &e);
+	/* a quarantine begun: the copy made at the next step, not at the next look */
+	if (entered)
+		w->look_at = now;
+}
+
 int m2m_policy_watch_open(const struct m2m_config *cfg, m2m_log_fn log, void *log_ctx,
 			  struct m2m_policy_watch **out, struct m2m_err *err)
 {
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = SRC_NFT };
 	struct m2m_policy_watch *w;
 	struct m2m_err e;
 	int rc;
@@ -235,6 +348,8 @@ int m2m_policy_watch_open(const struct m2m_config *cfg, m2m_log_fn log, void *lo
 	w->log_ctx = log_ctx;
 	w->lock = -1;
 	w->nftmon = -1;
+	w->events = -1;
+	w->ep = -1;
 	rc = m2m_state_open(&w->st, pol_state_dir(cfg), err);
 	if (rc) {
 		free(w);
@@ -246,6 +361,8 @@ int m2m_policy_watch_open(const struct m2m_config *cfg, m2m_log_fn log, void *lo
 		m2m_err_set(err, rc, "another policy watch is running");
 	if (!rc)
 		rc = net_nft_open(&w->hold, err);
+	if (!rc && (w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "epoll: %s", strerror(errno));
 	if (rc) {
 		m2m_policy_watch_close(w);
 		return rc;
@@ -253,6 +370,16 @@ int m2m_policy_watch_open(const struct m2m_config *cfg, m2m_log_fn log, void *lo
 	m2m_err_clear(&e);
 	if (net_nft_monitor_open(&w->nftmon, &e) != M2M_OK)
 		SAY(w, LOG_WARNING, "%s; the quarantine is looked at every %u ms", e.msg, LOOK_EVERY_MS);
+	if (w->nftmon >= 0 && epoll_ctl(w->ep, EPOLL_CTL_ADD, w->nftmon, &ev) < 0) {
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "epoll: %s", strerror(errno));
+		m2m_policy_watch_close(w);
+		return rc;
+	}
+	/* the first step counts what was written while no watch ran */
+	if (counted(cfg) && events_open(w)) {
+		w->count_owed = true;
+		w->count_at = m2m_now_ms();
+	}
 	pol_bucket_init(&w->bucket, m2m_now_ms());
 	/* the first step looks at once */
 	w->look_at = m2m_now_ms();
@@ -262,14 +389,43 @@ int m2m_policy_watch_open(const struct m2m_config *cfg, m2m_log_fn log, void *lo
 
 int m2m_policy_watch_fd(const struct m2m_policy_watch *w)
 {
-	return w->nftmon;
+	return w->nftmon >= 0 || w->events >= 0 ? w->ep : -1;
+}
+
+/* the time until at, from now, if it is sooner than *next_ms */
+static void sooner(unsigned *next_ms, uint64_t at, uint64_t now)
+{
+	unsigned ms = at > now ? (unsigned)(at - now) : 0;
+
+	if (ms < *next_ms)
+		*next_ms = ms;
 }
 
 int m2m_policy_watch_step(struct m2m_policy_watch *w, unsigned *next_ms, struct m2m_err *err)
 {
+	struct epoll_event ev[2];
 	uint64_t now = m2m_now_ms();
+	int n;
 
 	(void)err;
+	/* the events' notifications, reported once: read once COUNT_GAP_MS passed since the last read */
+	n = w->events >= 0 ? epoll_wait(w->ep, ev, 2, 0) : 0;
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.u32 == SRC_EVENTS)
+			w->events_armed = false;
+	if (w->events >= 0 && !w->events_armed && now >= w->events_at) {
+		struct epoll_event arm = { .events = EPOLLIN | EPOLLONESHOT, .data.u32 = SRC_EVENTS };
+
+		/* read before the count reads the file: an event written after it is heard again */
+		if (events_read(w) && !w->count_owed) {
+			w->count_owed = true;
+			w->count_at = now;
+		}
+		w->events_at = now + COUNT_GAP_MS;
+		w->events_armed = epoll_ctl(w->ep, EPOLL_CTL_MOD, w->events, &arm) == 0;
+	}
+	if (w->count_owed && now >= w->count_at)
+		count(w, now);
 	/* a change heard: the next look at once, unless one was just now (a storm of changes) */
 	if (w->nftmon >= 0 && net_nft_monitor_drain(w->nftmon) &&
 	    w->last_look + LOOK_GAP_MS < w->look_at)
@@ -277,9 +433,12 @@ int m2m_policy_watch_step(struct m2m_policy_watch *w, unsigned *next_ms, struct 
 	if (now >= w->look_at)
 		look(w, now);
 	now = m2m_now_ms();
-	*next_ms = w->look_at > now ? (unsigned)(w->look_at - now) : 0;
-	if (*next_ms > LOOK_EVERY_MS)
-		*next_ms = LOOK_EVERY_MS;
+	*next_ms = LOOK_EVERY_MS;
+	sooner(next_ms, w->look_at, now);
+	if (w->events >= 0 && !w->events_armed)
+		sooner(next_ms, w->events_at, now);
+	if (w->count_owed)
+		sooner(next_ms, w->count_at, now);
 	return M2M_OK;
 }
 
@@ -292,6 +451,10 @@ void m2m_policy_watch_close(struct m2m_policy_watch *w)
 	free(w->held);
 	if (w->nftmon >= 0)
 		close(w->nftmon);
+	if (w->events >= 0)
+		close(w->events);
+	if (w->ep >= 0)
+		close(w->ep);
 	m2m_state_unlock(w->lock);
 	m2m_state_close(&w->st);
 	free(w);

@@ -105,7 +105,11 @@ int m2m_policy_apply(const struct m2m_config *cfg, struct m2m_err *err);
  * quarantine is never put back (looked at under the policy lock). Restores
  * are rate-limited: 5 at once, then one every 5 minutes (at most 17 in any
  * hour; the copy holds meanwhile). A new quarantine is taken up within a
- * second. One watch at a time (BUSY); works without a policy: section.
+ * second. With policy.counters, security events are counted as they are
+ * written (inotify on the state directory): within 100 ms, at most ten counts
+ * a second however many come, under the policy lock as a check counts them
+ * (a verdict changed is audited; a counter whose action is quarantine
+ * quarantines). One watch at a time (BUSY); works without a policy: section.
  * Runs until *stop (set it from a signal handler; NULL is USAGE), seen
  * within 250 ms. It is m2m_policy_watch_open(), a loop of poll() and
  * m2m_policy_watch_step(), and m2m_policy_watch_close().
@@ -118,7 +122,9 @@ int m2m_policy_watch(const struct m2m_config *cfg, volatile const int *stop, m2m
  * POLLIN along with its own fds, at most the *next_ms the last step returned
  * (at most 1000), and call m2m_policy_watch_step() when it is readable or
  * the time has passed. Steps run nft and write the state directory: each
- * returns within tens of milliseconds and never waits for the policy lock.
+ * returns within tens of milliseconds and never waits for the policy lock,
+ * but for one whose count begins a quarantine, which looks its names up
+ * (within policy.timeout, at most 3 s) as a check does.
  */
 struct m2m_policy_watch;
 /*
@@ -129,9 +135,10 @@ struct m2m_policy_watch;
 int m2m_policy_watch_open(const struct m2m_config *cfg, m2m_log_fn log, void *log_ctx,
 			  struct m2m_policy_watch **out, struct m2m_err *err);
 /*
- * The fd that becomes readable when nftables' rules change; -1 when the
- * kernel gives no notifications (then the steps alone, every second). Do not
- * read it or close it.
+ * The fd (an epoll set) that becomes readable when nftables' rules change or
+ * the state directory's security-events is written; -1 when the kernel gives
+ * neither notification (then the steps alone, every second). Do not read it
+ * or close it.
  */
 int m2m_policy_watch_fd(const struct m2m_policy_watch *w);
 /* Do what is due, without waiting; *next_ms: until the next step at the latest. */

@@ -83,6 +83,13 @@ int m2m_resolve(const char *host, const char *port, const struct addrinfo *hints
 		unsigned timeout_ms, volatile const int *stop, struct addrinfo **out,
 		struct m2m_err *err);
 /*
+ * A lookup given up on runs on until the resolver gives up: at most this
+ * many run at once in a process (a lookup beyond waits for one to end,
+ * within its limit). How many run now:
+ */
+#define M2M_RESOLVE_MAX_PENDING 4
+unsigned m2m_resolve_pending(void);
+/*
  * Wait for events on fd until end_ms (m2m_now_ms() clock) or *stop (may be
  * NULL; looked at every 100 ms): 1 ready (or an error the next call says),
  * 0 out of time or stopped.

@@ -11,6 +11,13 @@
  * (getaddrinfo_a() was the first way: its failure paths may still run or
  * notify a request it reported as failed, and its notification thread takes
  * signals.)
+ *
+ * A lookup given up on still runs until the resolver gives up (glibc: 5 s a
+ * try, 2 tries, each name server in turn; longer with resolv.conf's options),
+ * and a long-running caller that tries again every second (a watch, a
+ * --serve registration) would add a thread each time. So at most
+ * M2M_RESOLVE_MAX_PENDING run at once in a process: a lookup beyond waits,
+ * within its own limit, for one to end, and fails if none does.
  */
 #include <netdb.h>
 #include <pthread.h>
@@ -24,6 +31,74 @@
 #include "base/base.h"
 
 #define RESOLVE_SLICE_MS 100 /* how often a stop flag is looked at */
+
+/* the lookup threads running in this process, given up on or not */
+static pthread_mutex_t pending_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pending_cv; /* on CLOCK_MONOTONIC: a thread ended */
+static pthread_once_t pending_once = PTHREAD_ONCE_INIT;
+static unsigned pending;
+
+static void pending_init(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&pending_cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+unsigned m2m_resolve_pending(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&pending_mu);
+	n = pending;
+	pthread_mutex_unlock(&pending_mu);
+	return n;
+}
+
+/* an absolute CLOCK_MONOTONIC time slice_ms from now */
+static void after_ms(struct timespec *ts, uint64_t slice_ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += (time_t)(slice_ms / 1000);
+	ts->tv_nsec += (long)(slice_ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+/* A place among the lookups that may run, by end (m2m_now_ms) or *stop; false if none came. */
+static bool pending_take(uint64_t end, volatile const int *stop)
+{
+	bool got;
+
+	pthread_once(&pending_once, pending_init);
+	pthread_mutex_lock(&pending_mu);
+	for (;;) {
+		uint64_t now = m2m_now_ms();
+		struct timespec ts;
+
+		if ((got = pending < M2M_RESOLVE_MAX_PENDING) || (stop && *stop) || now >= end)
+			break;
+		after_ms(&ts, end - now < RESOLVE_SLICE_MS ? end - now : RESOLVE_SLICE_MS);
+		pthread_cond_timedwait(&pending_cv, &pending_mu, &ts);
+	}
+	if (got)
+		pending++;
+	pthread_mutex_unlock(&pending_mu);
+	return got;
+}
+
+static void pending_give(void)
+{
+	pthread_mutex_lock(&pending_mu);
+	pending--;
+	pthread_cond_signal(&pending_cv);
+	pthread_mutex_unlock(&pending_mu);
+}
 
 struct lookup {
 	pthread_mutex_t mu;
@@ -72,6 +147,7 @@ static void *lookup_run(void *arg)
 	pthread_cond_signal(&l->cv);
 	pthread_mutex_unlock(&l->mu);
 	unref(l);
+	pending_give();
 	return NULL;
 }
 
@@ -127,11 +203,19 @@ int m2m_resolve(const char *host, const char *port, const struct addrinfo *hints
 	int rc = 0;
 
 	*out = NULL;
+	if (!pending_take(end, stop))
+		return stop && *stop ? m2m_err_set(err, M2M_ERR_TIMEOUT, "%s: name lookup stopped", host) :
+		       m2m_err_set(err, M2M_ERR_UNREACHABLE,
+				   "%s: no name lookup within %u ms: %u earlier ones still wait for the name server",
+				   host, timeout_ms, (unsigned)M2M_RESOLVE_MAX_PENDING);
 	l = lookup_new(host, port, hints);
-	if (!l)
+	if (!l) {
+		pending_give();
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+	}
 	if (!lookup_start(l)) {
 		lookup_free(l);
+		pending_give();
 		return m2m_err_set(err, M2M_ERR_FAILURE, "%s: cannot start the name lookup", host);
 	}
 	pthread_mutex_lock(&l->mu);
@@ -143,13 +227,7 @@ int m2m_resolve(const char *host, const char *port, const struct addrinfo *hints
 		if ((stopped = stop && *stop) || l->done || now >= end)
 			break;
 		slice = end - now < RESOLVE_SLICE_MS ? end - now : RESOLVE_SLICE_MS;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (time_t)(slice / 1000);
-		ts.tv_nsec += (long)(slice % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		after_ms(&ts, slice);
 		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
 	}
 	done = l->done && !stopped;

@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,6 +367,100 @@ static void test_resolve(void **state)
 	}
 }
 
+/* --wrap=getaddrinfo (Makefile): a name server that never answers for *.hang.test until released */
+static pthread_mutex_t hang_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hang_cv = PTHREAD_COND_INITIALIZER;
+static bool hang_released;
+
+int __real_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints,
+		       struct addrinfo **res);
+int __wrap_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints,
+		       struct addrinfo **res);
+int __wrap_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints,
+		       struct addrinfo **res)
+{
+	size_t n = host ? strlen(host) : 0;
+
+	if (n >= 10 && strcmp(host + n - 10, ".hang.test") == 0) {
+		pthread_mutex_lock(&hang_mu);
+		while (!hang_released)
+			pthread_cond_wait(&hang_cv, &hang_mu);
+		pthread_mutex_unlock(&hang_mu);
+		return EAI_NONAME;
+	}
+	return __real_getaddrinfo(host, port, hints, res);
+}
+
+static void hang(bool on)
+{
+	pthread_mutex_lock(&hang_mu);
+	hang_released = !on;
+	pthread_cond_broadcast(&hang_cv);
+	pthread_mutex_unlock(&hang_mu);
+}
+
+static void *release_later(void *arg)
+{
+	(void)arg;
+	usleep(150 * 1000);
+	hang(false);
+	return NULL;
+}
+
+static bool pending_drains(void)
+{
+	for (int i = 0; i < 300 && m2m_resolve_pending() != 0; i++)
+		usleep(10 * 1000);
+	return m2m_resolve_pending() == 0;
+}
+
+/*
+ * Lookups given up on run on until the resolver gives up: at most
+ * M2M_RESOLVE_MAX_PENDING at once, so that a caller that tries again and
+ * again cannot pile up threads; one beyond waits its own limit for a place.
+ */
+static void test_resolve_pending(void **state)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM }, *ai = NULL;
+	struct m2m_err err = { 0 };
+	volatile int stop = 1;
+	uint64_t t0, took;
+	pthread_t t;
+
+	(void)state;
+	hang(true);
+	for (unsigned i = 0; i < M2M_RESOLVE_MAX_PENDING; i++) {
+		assert_int_equal(m2m_resolve("dns.hang.test", NULL, &hints, 50, NULL, &ai, &err),
+				 M2M_ERR_UNREACHABLE);
+		assert_non_null(strstr(err.msg, "no answer to the name lookup within 50 ms"));
+	}
+	assert_int_equal(m2m_resolve_pending(), M2M_RESOLVE_MAX_PENDING);
+	/* one more: no thread started, its limit held, and why */
+	t0 = m2m_now_ms();
+	assert_int_equal(m2m_resolve("dns.hang.test", NULL, &hints, 200, NULL, &ai, &err),
+			 M2M_ERR_UNREACHABLE);
+	took = m2m_now_ms() - t0;
+	assert_true(took >= 195 && took < 400);
+	assert_non_null(strstr(err.msg, "earlier ones still wait for the name server"));
+	assert_int_equal(m2m_resolve_pending(), M2M_RESOLVE_MAX_PENDING);
+	/* the bound is the process's: a name that would resolve at once waits too; a stop ends it */
+	assert_int_equal(m2m_resolve("127.0.0.1", "1", &hints, 100, NULL, &ai, &err),
+			 M2M_ERR_UNREACHABLE);
+	assert_int_equal(m2m_resolve("127.0.0.1", "1", &hints, 5000, &stop, &ai, &err),
+			 M2M_ERR_TIMEOUT);
+	assert_null(ai);
+	/* a waiter gets the place of the first lookup that ends */
+	assert_int_equal(pthread_create(&t, NULL, release_later, NULL), 0);
+	t0 = m2m_now_ms();
+	assert_int_equal(m2m_resolve("127.0.0.1", "1", &hints, 3000, NULL, &ai, &err), M2M_OK);
+	took = m2m_now_ms() - t0;
+	assert_true(took >= 100 && took < 1500);
+	freeaddrinfo(ai);
+	pthread_join(t, NULL);
+	/* every thread ended: none left behind */
+	assert_true(pending_drains());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -378,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_resolve),
+		cmocka_unit_test(test_resolve_pending),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -57,6 +57,12 @@ int m2m_read_file(const char *path, size_t max, char **out, size_t *len, struct 
  */
 int m2m_lock(const char *path, unsigned wait_ms, int *fd, struct m2m_err *err);
 void m2m_unlock(int fd);
+/*
+ * Who runs us, for an audit record: "uid N", and under sudo as root also the
+ * user who ran sudo ("uid 0 (sudo from uid 1000 alice)", from SUDO_UID and
+ * SUDO_USER; a value that is not a plain number or name is left out).
+ */
+void m2m_who(char *out, size_t len);
 
 /*
  * Exponential backoff with jitter: the n-th delay (n from 0) is

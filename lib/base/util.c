@@ -253,6 +253,26 @@ void m2m_unlock(int fd)
 		close(fd);
 }
 
+void m2m_who(char *out, size_t len)
+{
+	const char *sudo_uid = getenv("SUDO_UID"), *sudo_user = getenv("SUDO_USER");
+	unsigned uid = (unsigned)getuid();
+	size_t n;
+
+	snprintf(out, len, "uid %u", uid);
+	if (uid != 0 || !sudo_uid || !*sudo_uid || strspn(sudo_uid, "0123456789") != strlen(sudo_uid) ||
+	    strlen(sudo_uid) > 10)
+		return;
+	n = strlen(out);
+	/* a login name as useradd(8) takes it; anything else is not said */
+	if (sudo_user && *sudo_user && strlen(sudo_user) <= 32 &&
+	    strspn(sudo_user, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+		    strlen(sudo_user))
+		snprintf(out + n, len - n, " (sudo from uid %s %s)", sudo_uid, sudo_user);
+	else
+		snprintf(out + n, len - n, " (sudo from uid %s)", sudo_uid);
+}
+
 uint32_t m2m_random_below(uint32_t n)
 {
 	uint32_t r, limit;

@@ -709,8 +709,12 @@ int m2m_policy_release(const struct m2m_config *cfg, const char *reason, struct 
 		st.quarantine_whole = false;
 		st.released_ms = m2m_unix_ms();
 		rc = pol_state_save(&r.st, &st, err);
-		if (!rc)
-			audit(&r, "release", "", "released by uid %u: %s", (unsigned)getuid(), reason);
+		if (!rc) {
+			char who[96];
+
+			m2m_who(who, sizeof(who));
+			audit(&r, "release", "", "released by %s: %s", who, reason);
+		}
 	}
 	run_close(&r);
 	return rc;

@@ -441,7 +441,7 @@ int m2m_wipe(const struct m2m_config *cfg, const char *reason, m2m_log_fn log, v
 	struct wipe w = { .cfg = cfg, .log = log, .log_ctx = log_ctx, .res = res, .err = err };
 	struct m2m_state st;
 	struct m2m_err aerr;
-	char detail[256];
+	char detail[256], who[96];
 	int lock = -1, rc;
 
 	if (!res || res->version != M2M_WIPE_RESULT_VERSION)
@@ -461,7 +461,8 @@ int m2m_wipe(const struct m2m_config *cfg, const char *reason, m2m_log_fn log, v
 		return rc;
 	}
 	/* nothing is destroyed unless the audit log says first that it begins, who and why */
-	snprintf(detail, sizeof(detail), "begins, by uid %u: %s", (unsigned)getuid(), reason);
+	m2m_who(who, sizeof(who));
+	snprintf(detail, sizeof(detail), "begins, by %s: %s", who, reason);
 	rc = pol_audit_event(cfg, "wipe", detail, audit_wait(cfg), NULL, err);
 	if (rc) {
 		m2m_err_prefix(err, "wipe not begun: its first audit record");

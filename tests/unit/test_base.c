@@ -461,6 +461,41 @@ static void test_resolve_pending(void **state)
 	assert_true(pending_drains());
 }
 
+/* m2m_who: the uid, and under sudo as root who ran it; values that are not plain left out */
+static void test_who(void **state)
+{
+	char w[96], want[64];
+
+	(void)state;
+	unsetenv("SUDO_UID");
+	unsetenv("SUDO_USER");
+	m2m_who(w, sizeof(w));
+	snprintf(want, sizeof(want), "uid %u", (unsigned)getuid());
+	assert_string_equal(w, want);
+	setenv("SUDO_UID", "1000", 1);
+	setenv("SUDO_USER", "alice", 1);
+	m2m_who(w, sizeof(w));
+	if (getuid() == 0)
+		assert_string_equal(w, "uid 0 (sudo from uid 1000 alice)");
+	else
+		assert_string_equal(w, want); /* not root: sudo's variables say nothing */
+	if (getuid() == 0) {
+		setenv("SUDO_USER", "al ice\n(evil)", 1);
+		m2m_who(w, sizeof(w));
+		assert_string_equal(w, "uid 0 (sudo from uid 1000)");
+		setenv("SUDO_UID", "1000; rm", 1);
+		m2m_who(w, sizeof(w));
+		assert_string_equal(w, "uid 0");
+		setenv("SUDO_UID", "", 1);
+		m2m_who(w, sizeof(w));
+		assert_string_equal(w, "uid 0");
+		m2m_who(w, 8); /* cut, terminated */
+		assert_int_equal(strlen(w), 5);
+	}
+	unsetenv("SUDO_UID");
+	unsetenv("SUDO_USER");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -475,6 +510,7 @@ int main(void)
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_resolve_pending),
+		cmocka_unit_test(test_who),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -74,17 +74,17 @@ static int dm_wipe(void *ctx, const char *reason, struct m2m_err *err)
 /*
  * The management server's Renew and Renew With New Key (object 33810): a
  * renewal now, on the client's thread for it (the CoAP loop goes on): it
- * reads the configuration and the stop flag, which SIGTERM sets, and
- * writes nothing of the context.
+ * reads the configuration and the client's stop flag for it (set on SIGTERM
+ * and on an ordered Wipe), and writes nothing of the context.
  */
-static int dm_renew(void *ctx, const char *profile, bool new_key, unsigned timeout_ms, char *line,
-		    size_t len, struct m2m_err *err)
+static int dm_renew(void *ctx, const char *profile, bool new_key, unsigned timeout_ms,
+		    volatile const int *stop, char *line, size_t len, struct m2m_err *err)
 {
 	struct orders_ctx *w = ctx;
 	struct m2m_enroll_result res = { .version = M2M_ENROLL_RESULT_VERSION };
 	char until[32] = "";
-	int rc = new_key ? m2m_enroll_rekey(w->cfg, profile, timeout_ms, &stop_flag, &res, err) :
-			   m2m_enroll_renew(w->cfg, profile, true, timeout_ms, &stop_flag, &res, err);
+	int rc = new_key ? m2m_enroll_rekey(w->cfg, profile, timeout_ms, stop, &res, err) :
+			   m2m_enroll_renew(w->cfg, profile, true, timeout_ms, stop, &res, err);
 
 	if (rc)
 		return rc;

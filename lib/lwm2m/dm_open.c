@@ -170,6 +170,7 @@ struct m2m_coap *lw_dm_coap(struct m2m_dm *dm)
 void lw_dm_set_orders(struct m2m_dm *dm, const struct m2m_dm_run_opts *o, uint64_t end_ms)
 {
 	dm->objs.run_end_ms = end_ms;
+	dm->objs.run_stop = o->stop;
 	/* each field only in the versions that have it */
 	if (o->version >= 2) {
 		dm->objs.wipe_fn = o->wipe;

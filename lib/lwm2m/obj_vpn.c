@@ -172,8 +172,8 @@ static int vpn_exec(struct lw_object *o, uint16_t inst, uint16_t res, const uint
 	 * brings a tunnel up, and only one thread at a time may be in a call
 	 * that uses a key (libm2m(3) THREADS)
 	 */
-	if (s->vpn_pending || s->renewal)
-		return LW_SERVICE_UNAVAILABLE;
+	if (s->vpn_pending || s->renewal || s->wipe_due)
+		return LW_SERVICE_UNAVAILABLE; /* a wipe under way: nothing new on the tunnel either */
 	/*
 	 * Done once the answer (2.04: accepted) is out, not inside the request:
 	 * a connect takes up to 20 s, and the server would retransmit its

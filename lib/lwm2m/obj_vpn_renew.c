@@ -31,6 +31,8 @@ struct lw_renewal {
 	bool new_key;
 	unsigned timeout_ms;
 	uint16_t inst;
+	/* set by the loop: the caller stops, or a Wipe was ordered */
+	volatile int stop;
 	/* the worker's, read by the loop once it is joined */
 	int rc;
 	char line[sizeof(((struct lw_objects *)0)->renewed[0])];
@@ -42,8 +44,8 @@ static void *renew_worker(void *arg)
 	struct lw_renewal *r = arg;
 
 	m2m_err_clear(&r->err);
-	r->rc = r->fn(r->ctx, r->profile, r->new_key, r->timeout_ms, r->line, sizeof(r->line),
-		      &r->err);
+	r->rc = r->fn(r->ctx, r->profile, r->new_key, r->timeout_ms, &r->stop, r->line,
+		      sizeof(r->line), &r->err);
 	return NULL;
 }
 
@@ -81,7 +83,12 @@ void lw_renew_reap(struct lw_objects *s, bool wait)
 	struct lw_renewal *r = s->renewal;
 	const char *name;
 
-	if (!r || (wait ? pthread_join(r->thread, NULL) : pthread_tryjoin_np(r->thread, NULL)))
+	if (!r)
+		return;
+	/* a device ordered wiped brings no tunnel up for a renewal's proof; the caller's stop ends it */
+	if (s->wipe_due || (s->run_stop && *s->run_stop))
+		r->stop = 1;
+	if (wait ? pthread_join(r->thread, NULL) : pthread_tryjoin_np(r->thread, NULL))
 		return;
 	s->renewal = NULL;
 	name = s->cfg->profiles[r->inst].name;

@@ -68,6 +68,7 @@ struct lw_objects {
 	m2m_dm_renew_fn renew_fn; /* NULL: this run does not renew (4.05) */
 	void *renew_ctx;
 	uint64_t run_end_ms;    /* a report run's end (m2m_now_ms()), which a renewal holds to; 0: none */
+	volatile const int *run_stop; /* the caller's stop flag (may be NULL): a renewal ends with it */
 	uint64_t renew_at[LW_MAX_INST]; /* when each profile's last ordered renewal began */
 	char renewed[LW_MAX_INST][384]; /* resource 15 of each profile: the last ordered renewal */
 	struct lw_renewal *renewal; /* the one under way, in its worker (obj_vpn_renew.c); NULL: none */

@@ -13,7 +13,10 @@
 #   - m2mdm-status --serve stopped by SIGTERM while a renewal runs ends within 2 s;
 #   - a report run (--report --timeout 8) during which the server orders a renewal answers
 #     it the same way, ends within its --timeout (+ slack) whatever the CA does, and the
-#     next run's Last Renewal says what came of it.
+#     next run's Last Renewal says what came of it;
+#   - a Wipe (33811/11) ordered while a renewal runs stops the renewal (it brings no tunnel
+#     up for a device being decommissioned): the wipe is done within 3 s of its 2.04, not
+#     after the CA's 12 s.
 # shellcheck source=../lab/lab.sh disable=SC2034
 . "$(dirname "$0")/../lab/lab.sh"
 . "$(dirname "$0")/../lab/keys.sh"
@@ -129,5 +132,20 @@ if [ "${TAP_FAILED:-0}" != 0 ]; then
 	diag "server: $(grep -v notify "$SRV" | tail -n 10)"
 	diag "$M2M_ERR"
 fi
+
+# ---- a Wipe ordered while a renewal runs: the renewal is stopped (no tunnel comes up for
+#      a device being decommissioned), the wipe done at once
+config "policy:
+  server: [release, wipe]"
+server 'exec:/33810/0/13' 'read:/33810/0/15~renewing' "exec:/33811/0/11=0='stolen'"
+lab_bg serve --ns dev sh -c '"$1" -c "$2" --serve -v; echo $? > "$3"' sh "$DM" "$M2M_CONFIG_FILE" "$LAB/serve.rc"
+ok "--serve registered (wipe allowed)" wait_until 20 grep -q '"event":"register"' "$SRV"
+ok "  the Wipe was answered" wait_until 30 checked "exec:/33811/0/11=0='stolen'"
+t0=$(now_ms)
+ok "  --serve ended" wait_until 40 test -s "$LAB/serve.rc"
+t=$(( $(now_ms) - t0 ))
+note "from the Wipe's answer to the end of --serve: $t ms"
+cmp_ok "$t" -lt 3000 "  the renewal stopped, the wipe done within 3 s of its 2.04 (the CA's timeout is 12 s)"
+ok "  the wipe ran (the key is gone)" test ! -e "$KEY"
 lab_stop lwm2m TERM
 done_testing

@@ -137,11 +137,14 @@ typedef int (*m2m_dm_wipe_fn)(void *ctx, const char *reason, struct m2m_err *err
  * M2M_OK or the class and message; *line (up to len) says what came of it
  * for people. It is called on a thread the client starts for it, with every
  * signal blocked, while the client goes on serving on the caller's thread;
- * the run waits for it before it returns, so it should also end soon after
- * the caller's stop flag is set (m2m_enroll_renew() takes it).
+ * the run waits for it before it returns, so it must end soon after *stop
+ * is set (pass it to m2m_enroll_renew()): the client sets it when the
+ * caller's stop flag is set and when a Wipe was ordered meanwhile (the wipe
+ * waits for the renewal, which must not bring up a tunnel for a device
+ * being decommissioned).
  */
 typedef int (*m2m_dm_renew_fn)(void *ctx, const char *profile, bool new_key, unsigned timeout_ms,
-			       char *line, size_t len, struct m2m_err *err);
+			       volatile const int *stop, char *line, size_t len, struct m2m_err *err);
 
 struct m2m_dm_run_opts {
 	unsigned version;         /* M2M_DM_RUN_OPTS_VERSION */

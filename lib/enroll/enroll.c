@@ -510,6 +510,14 @@ int m2m_enroll_rekey(const struct m2m_config *cfg, const char *profile, unsigned
 		rc = m2m_key_ref_from_profile(p, &ref, err);
 		if (!rc)
 			rc = m2m_key_ref_next(&ref, &next, path, sizeof(path), err);
+		/*
+		 * a TPM key's next key is made (keygen --next) but not swapped in yet:
+		 * nothing certified that could not take the key's place
+		 */
+		if (!rc && ref.store == M2M_KEYSTORE_TPM)
+			rc = m2m_err_set(err, M2M_ERR_USAGE,
+					 "profile %s: a TPM key's next key cannot take its place yet: renew keeps the key (without --new-key)",
+					 p->name);
 		/* a swap a power cut interrupted: finished first, so that the key opened below is the cert's */
 		if (!rc && p->cert)
 			rc = vpn_key_swap(cfg, p, timeout_ms ? timeout_ms : 30 * 1000, err);

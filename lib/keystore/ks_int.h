@@ -167,5 +167,13 @@ int ks_machine_parse(const char *buf, struct ks_machine_file *mf, const char *fi
 
 /* ks_pin.c: a PIN the store refused, counted as a security event ("pin", state.h) */
 void ks_pin_refused(void);
+/* The state directory of m2m_keystore_set_state_dir() (ks_pin.c). */
+const char *ks_state_dir_path(void);
+/*
+ * The state directory's blob of the TPM key at ref's handle (ks_tpm_blob.c),
+ * with suffix: "" for the key in use, M2M_KEY_NEXT_SUFFIX, M2M_KEY_PREV_SUFFIX.
+ */
+int ks_tpm_blob_path(const struct m2m_key_ref *ref, const char *suffix, char *buf, size_t len,
+		     struct m2m_err *err);
 
 #endif

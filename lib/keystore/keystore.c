@@ -371,6 +371,14 @@ int ks_key_ref_prev(const struct m2m_key_ref *ref, struct m2m_key_ref *prev, cha
 	return ref_suffixed(ref, M2M_KEY_PREV_SUFFIX, prev, buf, len, err);
 }
 
+int ks_key_ref_kept(const struct m2m_key_ref *ref, struct m2m_key_ref *kept, char *buf, size_t len,
+		    struct m2m_err *err)
+{
+	if (ref->store != M2M_KEYSTORE_TPM || ref->path)
+		return m2m_err_set(err, M2M_ERR_USAGE, "key: only a key at a TPM handle is kept as a blob");
+	return ref_suffixed(ref, "", kept, buf, len, err);
+}
+
 int ks_key_there(const struct m2m_key_ref *ref, struct m2m_err *err)
 {
 	struct m2m_key *k = NULL;
@@ -396,4 +404,17 @@ int ks_key_move(const struct m2m_key_ref *from, const struct m2m_key_ref *to, st
 	    from->module != to->module || from->token != to->token)
 		return m2m_err_set(err, M2M_ERR_USAGE, "key: only a token key is moved, on its token");
 	return ks_p11_move(from, to, err);
+}
+
+int ks_key_place(const struct m2m_key_ref *ref, const struct m2m_key_ref *blob,
+		 struct m2m_err *err)
+{
+	int rc = m2m_key_ref_check(ref, false, err);
+
+	if (rc)
+		return rc;
+	if (ref->store != M2M_KEYSTORE_TPM || blob->store != M2M_KEYSTORE_TPM || ref->path ||
+	    !blob->path || ref->handle != blob->handle)
+		return m2m_err_set(err, M2M_ERR_USAGE, "key: only a TPM key's blob is put at its handle");
+	return ks_tpm_place(ref, blob->path, err);
 }

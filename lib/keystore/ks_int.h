@@ -46,6 +46,9 @@ struct m2m_key {
 	unsigned refs;              /* the caller's, and one for each m2m_key_pkey() */
 };
 
+/* ks_key_place() in a TPM (ks_tpm_make.c): blob's key persistent at ref's handle */
+int ks_tpm_place(const struct m2m_key_ref *ref, const char *blob, struct m2m_err *err);
+
 /* ks_key_move() on a token (ks_pkcs11.c) */
 int ks_p11_move(const struct m2m_key_ref *from, const struct m2m_key_ref *to, struct m2m_err *err);
 

@@ -22,6 +22,12 @@
 /* a blob is at most the magic and both areas at their largest */
 #define BLOB_MAX (MAGIC_LEN + sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE))
 
+static int no_tss(struct m2m_err *err)
+{
+	return m2m_err_set(err, M2M_ERR_DEVICE,
+			   "TPM: the tpm2-tss libraries are not installed (libtss2-esys0, libtss2-tctildr0, libtss2-mu0)");
+}
+
 int ks_tpm_blob_write(const char *path, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
 		      struct m2m_err *err)
 {
@@ -31,6 +37,10 @@ int ks_tpm_blob_write(const char *path, const TPM2B_PUBLIC *pub, const TPM2B_PRI
 	TSS2_RC r;
 	int rc;
 
+	if (!ks_tss_load()) {
+		OPENSSL_free(buf);
+		return no_tss(err);
+	}
 	if (!buf)
 		return m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
 	memcpy(buf, KS_TPM_BLOB_MAGIC, MAGIC_LEN);
@@ -62,8 +72,12 @@ int ks_tpm_blob_read(const char *path, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv,
 	char *buf = NULL;
 	size_t len = 0, off = MAGIC_LEN;
 	TSS2_RC r;
-	int rc = m2m_read_file(path, BLOB_MAX, &buf, &len, err);
+	int rc;
 
+	/* tpm2-tss's marshalling: loaded with the rest of it (a blob may be read before a TPM is reached) */
+	if (!ks_tss_load())
+		return no_tss(err);
+	rc = m2m_read_file(path, BLOB_MAX, &buf, &len, err);
 	if (rc)
 		return rc;
 	memset(pub, 0, sizeof(*pub));

@@ -499,3 +499,87 @@ int ks_tpm_unseal(const char *tcti, uint32_t handle, unsigned char *out, size_t 
 	ks_tpm_close(t);
 	return rc;
 }
+
+/* ---- a blob's key put at a handle (the swap of a renewal with a new key) ---- */
+
+/* The same key: the same type and public point or modulus. */
+static bool same_key(const TPMT_PUBLIC *a, const TPMT_PUBLIC *b)
+{
+	if (a->type != b->type)
+		return false;
+	if (a->type == TPM2_ALG_ECC)
+		return a->unique.ecc.x.size == b->unique.ecc.x.size &&
+		       a->unique.ecc.y.size == b->unique.ecc.y.size &&
+		       !memcmp(a->unique.ecc.x.buffer, b->unique.ecc.x.buffer, a->unique.ecc.x.size) &&
+		       !memcmp(a->unique.ecc.y.buffer, b->unique.ecc.y.buffer, a->unique.ecc.y.size);
+	return a->type == TPM2_ALG_RSA && a->unique.rsa.size == b->unique.rsa.size &&
+	       !memcmp(a->unique.rsa.buffer, b->unique.rsa.buffer, a->unique.rsa.size);
+}
+
+/*
+ * The key of the blob made persistent at ref's handle, what was there
+ * evicted first. Idempotent: if the key at the handle is the blob's
+ * already (a run before did it), nothing is done, so a step a power cut
+ * interrupted is finished by doing it again. The blob stays.
+ */
+int ks_tpm_place(const struct m2m_key_ref *ref, const char *blob, struct m2m_err *err)
+{
+	uint32_t handle = ks_tpm_handle(ref);
+	TPM2B_PUBLIC *pub = OPENSSL_zalloc(sizeof(*pub)), *at = NULL;
+	TPM2B_PRIVATE *priv = OPENSSL_zalloc(sizeof(*priv));
+	ESYS_TR prim = ESYS_TR_NONE, key = ESYS_TR_NONE, old;
+	struct tpm *t = NULL;
+	TSS2_RC r;
+	int rc;
+
+	if (!pub || !priv) {
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+		goto out;
+	}
+	rc = ks_tpm_blob_read(blob, pub, priv, err);
+	if (!rc)
+		rc = ks_tpm_connect(ref, &t, err);
+	if (rc)
+		goto out;
+	rc = ks_tpm_from_handle(t, handle, &old, err);
+	if (!rc) {
+		r = Esys_ReadPublic(t->esys, old, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &at, NULL,
+				    NULL);
+		if (r != TSS2_RC_SUCCESS) {
+			rc = ks_tpm_err(err, r, "reading the public key", handle);
+			goto out;
+		}
+		if (same_key(&at->publicArea, &pub->publicArea))
+			goto out; /* there already */
+		r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, old, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				      ESYS_TR_NONE, handle, &old);
+		if (r != TSS2_RC_SUCCESS) {
+			rc = ks_tpm_err(err, r, "evicting the key in place", handle);
+			goto out;
+		}
+	} else if (rc != M2M_ERR_NOT_FOUND) {
+		goto out;
+	}
+	rc = ks_tpm_primary(t, &prim, handle, err);
+	if (rc)
+		goto out;
+	r = Esys_Load(t->esys, prim, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub, &key);
+	if (r != TSS2_RC_SUCCESS) {
+		key = ESYS_TR_NONE;
+		rc = ks_tpm_err(err, r, "loading the key", handle);
+		m2m_err_prefix(err, "%s", blob);
+		goto out;
+	}
+	rc = persist(t, key, handle, false, err);
+out:
+	if (t && key != ESYS_TR_NONE)
+		Esys_FlushContext(t->esys, key);
+	if (t && prim != ESYS_TR_NONE)
+		Esys_FlushContext(t->esys, prim);
+	if (at)
+		Esys_Free(at);
+	ks_tpm_close(t);
+	OPENSSL_clear_free(priv, sizeof(*priv));
+	OPENSSL_free(pub);
+	return rc;
+}

@@ -10,7 +10,7 @@
 #     take the old pair's place together, the tunnel proves them (the profile down: up and
 #     down again), and the old key is destroyed: no copy of it is left beside the new one;
 #   - without a next key made ahead, renew --new-key makes one (of the current key's type);
-#   - a machine key: exit 2 (file, token and TPM keys; a token's: 157, a TPM's next key: 158), nothing sent;
+#   - a machine key: exit 2 (file, token and TPM keys; a token's: 157, a TPM's: 159), nothing sent;
 #   - the gateway refusing the new pair at the next up: the previous key AND certificate
 #     come back together, and the up succeeds with them;
 #   - a power cut half-way through a swap (the .next files as the renewal left them) or

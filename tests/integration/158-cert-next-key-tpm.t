@@ -11,9 +11,8 @@
 #   - csr --next signs with the blob's key, loaded for the signature: the request verifies
 #     and its public key is the blob's (read from the blob here, not through the tool);
 #   - a next key is not replaced without --force; a file that is not a blob is refused (9);
-#   - renew --new-key still refuses a TPM key (exit 2) before anything is sent: the swap is
-#     not made yet;
 #   - delete destroys the key at the handle and its blob; a wipe destroys the next key's.
+#   The swap at renewal: test 159.
 # shellcheck source=../lab/lab.sh disable=SC2034
 . "$(dirname "$0")/../lab/lab.sh"
 . "$(dirname "$0")/../lab/keys.sh"
@@ -110,12 +109,6 @@ is_rc 9 "csr --next with a file that is not a blob: exit 9"
 like "$M2M_ERR" "not a TPM key blob" "the message says so"
 m2mcert keygen -p pos --next --force
 is_rc 0 "keygen --next --force over it: exit 0"
-
-# ---- renew --new-key: refused before anything is sent (no CA is configured at all)
-m2mcert renew -p pos --new-key
-is_rc 2 "renew --new-key with a TPM key: exit 2 (the swap is not made yet)"
-like "$M2M_ERR" "TPM key's next key cannot take its place yet" "the message says why"
-ok "the next key is kept" test -s "$BLOB.next"
 
 # ---- delete and wipe
 m2mcert delete -p pos --force

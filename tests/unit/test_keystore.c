@@ -1163,6 +1163,14 @@ static void test_ref_next(void **state)
 	assert_int_equal(m2m_key_ref_check(&n, true, &err), M2M_OK);
 	assert_int_equal(ks_key_ref_prev(&r, &n, buf, sizeof(buf), &err), M2M_OK);
 	assert_string_equal(n.path, "/st/tpm-key-0x81000010.prev");
+	/* the blob the key at the handle is kept as; a blob is not put at another handle */
+	assert_int_equal(ks_key_ref_kept(&r, &n, buf, sizeof(buf), &err), M2M_OK);
+	assert_string_equal(n.path, "/st/tpm-key-0x81000010");
+	n.handle = 0x81000011;
+	assert_int_equal(ks_key_place(&r, &n, &err), M2M_ERR_USAGE);
+	n.handle = r.handle;
+	assert_int_equal(ks_key_place(&n, &n, &err), M2M_ERR_USAGE); /* a blob is no handle */
+	assert_int_equal(ks_key_ref_kept(&n, &n, buf, sizeof(buf), &err), M2M_ERR_USAGE);
 	r.handle = 0;
 	assert_int_equal(m2m_key_ref_next(&r, &n, buf, sizeof(buf), &err), M2M_OK);
 	assert_string_equal(n.path, "/st/tpm-key-0x81010002.next");
@@ -1183,6 +1191,8 @@ static void test_ref_next(void **state)
 	r = (struct m2m_key_ref){ .store = M2M_KEYSTORE_FILE, .path = "/k/dev.key" };
 	n = r;
 	assert_int_equal(ks_key_move(&r, &n, &err), M2M_ERR_USAGE);
+	assert_int_equal(ks_key_place(&r, &n, &err), M2M_ERR_USAGE);
+	assert_int_equal(ks_key_ref_kept(&r, &n, buf, sizeof(buf), &err), M2M_ERR_USAGE);
 }
 
 int main(void)

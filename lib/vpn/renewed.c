@@ -289,12 +289,6 @@ static int next_key_in_place(const struct m2m_config *cfg, const struct m2m_vpn_
 	}
 	rc = key_there(f, false, &prev, err);
 	phase = prev ? "dropping" : "keeping";
-	/* a TPM key made before blobs were kept: once evicted, it could never come back */
-	if (!rc && f->tpm && !prev && !there(f->name_kept))
-		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
-				   "the TPM key at 0x%08x has no blob (%s) to come back from: nothing swapped",
-				   (unsigned)(f->ref.handle ? f->ref.handle : M2M_TPM_DEFAULT_HANDLE),
-				   f->name_kept);
 	if (!rc)
 		rc = record(cfg, p, f, phase, err);
 	if (!rc)
@@ -363,6 +357,12 @@ static int swap(const struct m2m_config *cfg, const struct files *f,
 	}
 	if (rc)
 		return rc == M2M_ERR_NOT_FOUND ? M2M_OK : rc; /* gone meanwhile: swapped by another */
+	/* a TPM key made before blobs were kept: once evicted, it could never come back */
+	if (f->tpm && there(f->name_next) && !there(f->name_prev) && !there(f->name_kept))
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "the TPM key at 0x%08x has no blob (%s) to come back from: nothing swapped",
+				   (unsigned)(f->ref.handle ? f->ref.handle : M2M_TPM_DEFAULT_HANDLE),
+				   f->name_kept);
 	/* the pair in place is the last one proven unless a .prev is kept already */
 	rc = keep_link(p->cert, f->cert_prev, err);
 	if (!rc)

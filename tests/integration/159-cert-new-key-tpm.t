@@ -14,7 +14,7 @@
 #     writes it before each step): the next up finishes it, a key at the handle its
 #     certificate's; the same half-way through a fallback;
 #   - a key made before blobs were kept (none beside it): renew --new-key refuses, exit 2,
-#     before anything is sent to the CA;
+#     before anything is sent to the CA, and a certificate for a next key is not swapped in;
 #   - a wipe destroys the next and previous blobs as well as the key and its blob.
 #   The 3.0 mock answers a kur only for the certificate whose issuer and serial equal its
 #   -rsp_cert (tests/lab/cmp.sh): each new key's certificate keeps the first one's serial.
@@ -219,6 +219,16 @@ is_rc 2 "renew --new-key with no blob of the key in use: exit 2"
 like "$M2M_ERR" "has no blob" "  the message says why"
 is "$(lab_cmp_requests)" "$sent" "  nothing sent to the CA"
 is "$(hpub)" "$fifth" "  the key in use untouched"
+# a certificate for the next key there all the same (an older version's renewal): not swapped
+issue_for next "$CERT.next" --serial 159a01 --to '+80 days'
+m2m up pos --timeout 20
+is_rc 0 "up with a certified next key but no blob of the key in use: exit 0, with the key in use"
+like "$M2M_ERR" "has no blob .* nothing swapped" "  a warning says nothing is swapped, and why"
+is "$(hpub)" "$fifth" "  the key in use is still at $H"
+is "$(certpub "$CERT")" "$fifth" "  with its certificate"
+nok "  no $CERT.prev made" test -e "$CERT.prev"
+m2m down pos
+rm -f "$CERT.next"
 mv "$C/kept.blob" "$BLOB"
 
 # ---- a wipe: the next and the previous key go with the key in use and its blob

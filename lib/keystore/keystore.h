@@ -37,6 +37,9 @@ int ks_key_there(const struct m2m_key_ref *ref, struct m2m_err *err);
  */
 int ks_key_move(const struct m2m_key_ref *from, const struct m2m_key_ref *to, struct m2m_err *err);
 
+/* The deadline m2m_keystore_set_deadline() set (0: none), to be put back after a tighter one. */
+uint64_t ks_deadline_set(void);
+
 /*
  * The blob the key at a TPM handle is kept as (keygen, import: the state
  * directory's tpm-key-0xHANDLE), m2m_key_ref_next()'s without a suffix.

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "keystore/keystore.h"
 #include "keystore/ks_int.h"
 
 static uint64_t ks_deadline;
@@ -18,6 +19,11 @@ static uint64_t ks_deadline;
 void m2m_keystore_set_deadline(uint64_t deadline_ms)
 {
 	ks_deadline = deadline_ms;
+}
+
+uint64_t ks_deadline_set(void)
+{
+	return ks_deadline;
 }
 
 uint64_t ks_deadline_ms(void)

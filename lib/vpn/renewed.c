@@ -211,8 +211,6 @@ static int tpm_take(const struct files *f, const struct m2m_key_ref *from, struc
 
 	if (!there(from->path))
 		return M2M_OK;
-	/* a TPM that does not answer holds the step for a bounded time */
-	m2m_keystore_set_deadline(m2m_now_ms() + M2M_KEYSTORE_DEFAULT_MS);
 	rc = ks_key_place(&f->ref, from, err);
 	return rc ? rc : m2m_rename_durable(from->path, f->name_kept, err);
 }
@@ -497,6 +495,7 @@ static int recover(const struct m2m_config *cfg, const struct m2m_vpn_profile *p
 int vpn_key_swap(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, unsigned wait_ms,
 		 struct m2m_err *err)
 {
+	uint64_t saved = ks_deadline_set(), mine = m2m_now_ms() + wait_ms;
 	char said[160];
 	int lock = -1, rc;
 
@@ -505,7 +504,11 @@ int vpn_key_swap(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, 
 	rc = vpn_profile_lock(cfg, p->name, wait_ms, &lock, err);
 	if (rc)
 		return rc;
+	/* a TPM or token that does not answer holds the swap no longer than the caller's limit */
+	if (!saved || mine < saved)
+		m2m_keystore_set_deadline(mine);
 	rc = recover(cfg, p, said, sizeof(said), err);
+	m2m_keystore_set_deadline(saved);
 	m2m_unlock(lock);
 	return rc;
 }

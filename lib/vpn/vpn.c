@@ -662,6 +662,8 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	 * could meet a charon that restarted meanwhile)
 	 */
 	vpn_register_ahead(vpn, true);
+	/* a swap's TPM or token that does not answer must not hold "up" past its limit */
+	m2m_keystore_set_deadline(deadline);
 	vpn_rekey_recover(vpn, p);
 	unproven = vpn_cert_unproven(p);
 	rc = up_retrying(vpn, p, deadline, status != NULL || unproven, &st, err);

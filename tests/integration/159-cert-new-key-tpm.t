@@ -15,6 +15,8 @@
 #     certificate's; the same half-way through a fallback;
 #   - a key made before blobs were kept (none beside it): renew --new-key refuses, exit 2,
 #     before anything is sent to the CA, and a certificate for a next key is not swapped in;
+#   - a TPM that does not answer (the resource manager frozen) while up finishes a swap:
+#     up ends at its own limit (exit 16), the record kept, and the next up finishes it;
 #   - a wipe destroys the next and previous blobs as well as the key and its blob.
 #   The 3.0 mock answers a kur only for the certificate whose issuer and serial equal its
 #   -rsp_cert (tests/lab/cmp.sh): each new key's certificate keeps the first one's serial.
@@ -231,7 +233,32 @@ m2m down pos
 rm -f "$CERT.next"
 mv "$C/kept.blob" "$BLOB"
 
+# ---- a swap's TPM step under up's limit: the resource manager frozen while a cut swap
+#      is finished (the key in use kept as .prev, the handle not changed yet)
+m2mcert keygen -p pos --next --force
+sixth=$(bpub "$BLOB.next")
+issue_for next "$CERT.next" --serial 159a01 --to '+90 days'
+cp "$CERT" "$CERT.prev"
+mv "$BLOB" "$BLOB.prev"
+rec keeping
+tabrmd=$(lab_pid tabrmd)
+kill -STOP "$tabrmd"
+timed m2m up pos --timeout 5
+kill -CONT "$tabrmd"
+is_rc 16 "resource manager frozen while a swap is finished, up --timeout 5: exit 16"
+ok "  up returned within 5 s + 100 ms (${ELAPSED} ms)" test "$ELAPSED" -le 5100
+like "$M2M_ERR" "cannot be settled" "  a warning says the key and certificate could not be settled"
+ok "  the record is kept for the next run" test -e "$STATE/vpn-pos.rekey"
+flush_gw
+m2m up pos --timeout 20
+is_rc 0 "the resource manager thawed: the next up finishes the swap and comes up"
+is "$(hpub)" "$sixth" "  with the new key at $H"
+is "$(certpub "$CERT")" "$sixth" "  and its certificate"
+nok "  no record left" test -e "$STATE/vpn-pos.rekey"
+m2m down pos
+
 # ---- a wipe: the next and the previous key go with the key in use and its blob
+m2mcert keygen -p pos --next
 cp "$BLOB" "$BLOB.prev"   # a previous key kept (as while a new pair waits for its proof)
 ok "three blobs before the wipe" eval 'test -e "$BLOB" && test -e "$BLOB.next" && test -e "$BLOB.prev"'
 M2M_BIN=$M2M_BIN_DIR/m2mdm-policy m2m wipe --reason "test 159" --yes

@@ -61,6 +61,12 @@ int resolve_key(struct opts *o, struct m2m_key_ref *ref)
 			return cli_fail(&o->c, &err);
 	} else if (!o->have_store) {
 		return cli_error(&o->c, M2M_ERR_USAGE, "which key? give --store (and its options) or --profile");
+	} else if (o->ref.store == M2M_KEYSTORE_TPM && access(m2m_config_path(o->c.config_path), F_OK) == 0) {
+		/* a TPM key's blobs are in the state directory: the configuration's, if there is one */
+		int rc = load_cfg(o, false);
+
+		if (rc)
+			return rc;
 	}
 	if (o->have_store)
 		ref->store = o->ref.store;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * m2mvpn-cert keygen, delete, import, csr: the key in its store, and a
- * request for its certificate.
+ * m2mvpn-cert keygen, delete, import, csr: the key in its store (or the
+ * next key, --next), and a request for its certificate.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,11 +113,11 @@ int cmd_import(struct opts *o, int argc, char **argv)
 
 int cmd_csr(struct opts *o, int argc, char **argv)
 {
-	struct m2m_key_ref ref;
+	struct m2m_key_ref ref, next;
 	struct m2m_key *k = NULL;
 	struct m2m_err err;
 	const char *dflt_sans[2] = { NULL, NULL };
-	char subject[300];
+	char subject[300], path[4096];
 	char *pem = NULL;
 	int rc;
 
@@ -126,6 +126,13 @@ int cmd_csr(struct opts *o, int argc, char **argv)
 	rc = resolve_key(o, &ref);
 	if (rc)
 		return rc;
+	/* the next key's request (keygen --next), for a CA that is not reached through CMP */
+	if (o->next) {
+		m2m_err_clear(&err);
+		if (m2m_key_ref_next(&ref, &next, path, sizeof(path), &err))
+			return cli_fail(&o->c, &err);
+		ref = next;
+	}
 	/* the device section names the device when the options do not */
 	if (!o->subject || !o->n_sans) {
 		rc = load_cfg(o, false);

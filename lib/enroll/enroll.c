@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "base/base.h"
+#include "keystore/keystore.h"
 #include "m2m/enroll.h"
 #include "m2m/keystore.h"
 #include "m2m/vpn.h"
@@ -507,9 +508,26 @@ int m2m_enroll_rekey(const struct m2m_config *cfg, const char *profile, unsigned
 		char path[4096];
 
 		/* a store that has no next key yet: said before anything is opened or sent */
+		m2m_keystore_set_state_dir(cfg->state_dir); /* where a TPM key's blobs are */
 		rc = m2m_key_ref_from_profile(p, &ref, err);
 		if (!rc)
 			rc = m2m_key_ref_next(&ref, &next, path, sizeof(path), err);
+		/*
+		 * a TPM key is evicted by the swap: without its blob (made before they
+		 * were kept) it could not come back if the new pair were refused, so
+		 * nothing is certified that could not take its place
+		 */
+		if (!rc && ref.store == M2M_KEYSTORE_TPM) {
+			struct m2m_key_ref kept;
+			char blob[4096];
+
+			rc = ks_key_ref_kept(&ref, &kept, blob, sizeof(blob), err);
+			if (!rc && access(blob, F_OK) != 0)
+				rc = m2m_err_set(err, M2M_ERR_USAGE,
+						 "profile %s: the TPM key at 0x%08x has no blob (%s; made before they were kept), so it could not come back if the new key were refused: renew keeps the key (without --new-key), or make a new key and enrol it",
+						 p->name, (unsigned)(ref.handle ? ref.handle : M2M_TPM_DEFAULT_HANDLE),
+						 blob);
+		}
 		/* a swap a power cut interrupted: finished first, so that the key opened below is the cert's */
 		if (!rc && p->cert)
 			rc = vpn_key_swap(cfg, p, timeout_ms ? timeout_ms : 30 * 1000, err);

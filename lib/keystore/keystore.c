@@ -87,6 +87,8 @@ int m2m_key_ref_check(const struct m2m_key_ref *ref, bool generate, struct m2m_e
 					   (unsigned)ref->handle);
 		if (ref->tcti && !*ref->tcti)
 			return m2m_err_set(err, M2M_ERR_USAGE, "tpm key: empty TCTI");
+		if (ref->path && !*ref->path)
+			return m2m_err_set(err, M2M_ERR_USAGE, "tpm key: empty blob file name");
 		return M2M_OK;
 	}
 	return m2m_err_set(err, M2M_ERR_USAGE, "key: unknown key store %d", (int)ref->store);
@@ -308,7 +310,8 @@ int m2m_key_import(const struct m2m_key_ref *dst, const char *src,
 
 /*
  * ref with suffix on what names its key: a file's path, a token key's id (the
- * suffix's bytes added in hex) or, for one found by its label, its label.
+ * suffix's bytes added in hex) or, for one found by its label, its label; a
+ * TPM key's blob in the state directory (a blob's path, for a blob).
  */
 static int ref_suffixed(const struct m2m_key_ref *ref, const char *suffix, struct m2m_key_ref *out,
 			char *buf, size_t len, struct m2m_err *err)
@@ -342,9 +345,16 @@ static int ref_suffixed(const struct m2m_key_ref *ref, const char *suffix, struc
 		*out = *ref;
 		out->label = buf;
 		return M2M_OK;
+	case M2M_KEYSTORE_TPM:
+		if (ref->path ? (size_t)snprintf(buf, len, "%s%s", ref->path, suffix) >= len :
+				ks_tpm_blob_path(ref, suffix, buf, len, err) != M2M_OK)
+			return m2m_err_set(err, M2M_ERR_USAGE, "tpm key: the blob's path is too long");
+		*out = *ref;
+		out->path = buf;
+		return M2M_OK;
 	default:
 		return m2m_err_set(err, M2M_ERR_USAGE,
-				   "a new key at renewal is made for file and token keys so far, not in a %s store: renew keeps the key",
+				   "a new key at renewal is made for file, token and TPM keys, not in a %s store: renew keeps the key",
 				   m2m_key_store_name(ref->store));
 	}
 }
@@ -361,12 +371,21 @@ int ks_key_ref_prev(const struct m2m_key_ref *ref, struct m2m_key_ref *prev, cha
 	return ref_suffixed(ref, M2M_KEY_PREV_SUFFIX, prev, buf, len, err);
 }
 
+int ks_key_ref_kept(const struct m2m_key_ref *ref, struct m2m_key_ref *kept, char *buf, size_t len,
+		    struct m2m_err *err)
+{
+	if (ref->store != M2M_KEYSTORE_TPM || ref->path)
+		return m2m_err_set(err, M2M_ERR_USAGE, "key: only a key at a TPM handle is kept as a blob");
+	return ref_suffixed(ref, "", kept, buf, len, err);
+}
+
 int ks_key_there(const struct m2m_key_ref *ref, struct m2m_err *err)
 {
 	struct m2m_key *k = NULL;
 	int rc;
 
-	if (ref->store == M2M_KEYSTORE_FILE)
+	/* a file, or a TPM key's blob: nothing to ask the TPM */
+	if (ref->store == M2M_KEYSTORE_FILE || (ref->store == M2M_KEYSTORE_TPM && ref->path))
 		return ref->path && access(ref->path, F_OK) == 0 ?
 			       M2M_OK :
 			       m2m_err_set(err, M2M_ERR_NOT_FOUND, "%s: no such key", ref->path ? ref->path : "?");
@@ -385,4 +404,17 @@ int ks_key_move(const struct m2m_key_ref *from, const struct m2m_key_ref *to, st
 	    from->module != to->module || from->token != to->token)
 		return m2m_err_set(err, M2M_ERR_USAGE, "key: only a token key is moved, on its token");
 	return ks_p11_move(from, to, err);
+}
+
+int ks_key_place(const struct m2m_key_ref *ref, const struct m2m_key_ref *blob,
+		 struct m2m_err *err)
+{
+	int rc = m2m_key_ref_check(ref, false, err);
+
+	if (rc)
+		return rc;
+	if (ref->store != M2M_KEYSTORE_TPM || blob->store != M2M_KEYSTORE_TPM || ref->path ||
+	    !blob->path || ref->handle != blob->handle)
+		return m2m_err_set(err, M2M_ERR_USAGE, "key: only a TPM key's blob is put at its handle");
+	return ks_tpm_place(ref, blob->path, err);
 }

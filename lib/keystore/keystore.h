@@ -37,4 +37,25 @@ int ks_key_there(const struct m2m_key_ref *ref, struct m2m_err *err);
  */
 int ks_key_move(const struct m2m_key_ref *from, const struct m2m_key_ref *to, struct m2m_err *err);
 
+/* The deadline m2m_keystore_set_deadline() set (0: none), to be put back after a tighter one. */
+uint64_t ks_deadline_set(void);
+
+/*
+ * The blob the key at a TPM handle is kept as (keygen, import: the state
+ * directory's tpm-key-0xHANDLE), m2m_key_ref_next()'s without a suffix.
+ * USAGE for the other stores and for a blob.
+ */
+int ks_key_ref_kept(const struct m2m_key_ref *ref, struct m2m_key_ref *kept, char *buf, size_t len,
+		    struct m2m_err *err);
+
+/*
+ * A TPM key's blob made the key at ref's handle (the swap of a renewal
+ * with a new key, and its fallback): the key there is evicted (its own
+ * blob, if kept, can put it back), the blob's loaded and persisted there.
+ * Done already, OK, if the key at the handle is the blob's. USAGE for a
+ * reference that is not a handle and a blob of one TPM.
+ */
+int ks_key_place(const struct m2m_key_ref *ref, const struct m2m_key_ref *blob,
+		 struct m2m_err *err);
+
 #endif

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "keystore/keystore.h"
 #include "keystore/ks_int.h"
 
 /* each thread's own: an ordered renewal's thread holds its run's, the LwM2M loop its own */
@@ -19,6 +20,11 @@ static _Thread_local uint64_t ks_deadline;
 void m2m_keystore_set_deadline(uint64_t deadline_ms)
 {
 	ks_deadline = deadline_ms;
+}
+
+uint64_t ks_deadline_set(void)
+{
+	return ks_deadline;
 }
 
 uint64_t ks_deadline_ms(void)

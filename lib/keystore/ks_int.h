@@ -46,6 +46,9 @@ struct m2m_key {
 	unsigned refs;              /* the caller's, and one for each m2m_key_pkey() */
 };
 
+/* ks_key_place() in a TPM (ks_tpm_make.c): blob's key persistent at ref's handle */
+int ks_tpm_place(const struct m2m_key_ref *ref, const char *blob, struct m2m_err *err);
+
 /* ks_key_move() on a token (ks_pkcs11.c) */
 int ks_p11_move(const struct m2m_key_ref *from, const struct m2m_key_ref *to, struct m2m_err *err);
 
@@ -167,5 +170,11 @@ int ks_machine_parse(const char *buf, struct ks_machine_file *mf, const char *fi
 
 /* ks_pin.c: a PIN the store refused, counted as a security event ("pin", state.h) */
 void ks_pin_refused(void);
+/*
+ * The state directory's blob of the TPM key at ref's handle (ks_tpm_blob.c),
+ * with suffix: "" for the key in use, M2M_KEY_NEXT_SUFFIX, M2M_KEY_PREV_SUFFIX.
+ */
+int ks_tpm_blob_path(const struct m2m_key_ref *ref, const char *suffix, char *buf, size_t len,
+		     struct m2m_err *err);
 
 #endif

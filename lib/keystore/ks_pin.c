@@ -86,6 +86,19 @@ void m2m_keystore_set_state_dir(const char *dir)
 	pthread_mutex_unlock(&ks_state_dir_mu);
 }
 
+int ks_tpm_blob_path(const struct m2m_key_ref *ref, const char *suffix, char *buf, size_t len,
+		     struct m2m_err *err)
+{
+	char dir[PATH_MAX];
+
+	state_dir(dir, sizeof(dir));
+	if ((size_t)snprintf(buf, len, "%s/tpm-key-0x%08x%s", dir,
+			     (unsigned)(ref->handle ? ref->handle : M2M_TPM_DEFAULT_HANDLE),
+			     suffix) >= len)
+		return m2m_err_set(err, M2M_ERR_USAGE, "tpm key: the state directory's path is too long");
+	return M2M_OK;
+}
+
 /*
  * "<kind>-<hash of module, serial, label>" in the state directory:
  * "pin-rejected" holds a hash of the rejected PIN; "fact-<name>" says what was

@@ -70,10 +70,20 @@ static int tpm_key_open(struct m2m_key *k, struct m2m_err *err)
 	k->be = t;
 	snprintf(k->info.tcti, sizeof(k->info.tcti), "%s", t->tcti_conf);
 	snprintf(k->info.id, sizeof(k->info.id), "0x%08x", (unsigned)handle);
-	snprintf(k->info.location, sizeof(k->info.location), "tpm:0x%08x (TCTI %s)",
-		 (unsigned)handle, t->tcti_conf);
+	if (k->ref.path)
+		snprintf(k->info.location, sizeof(k->info.location), "tpm:%.200s (for 0x%08x, TCTI %.60s)",
+			 k->ref.path, (unsigned)handle, t->tcti_conf);
+	else
+		snprintf(k->info.location, sizeof(k->info.location), "tpm:0x%08x (TCTI %s)",
+			 (unsigned)handle, t->tcti_conf);
 	k->info.pin_needed = k->ref.pin.source != M2M_SECRET_NONE;
-	rc = ks_tpm_from_handle(t, handle, &t->key, err);
+	/* a blob (a renewal's next key): loaded for this connection, flushed at close */
+	if (k->ref.path) {
+		rc = ks_tpm_blob_load(t, k->ref.path, handle, &t->key, err);
+		t->transient = rc == M2M_OK;
+	} else {
+		rc = ks_tpm_from_handle(t, handle, &t->key, err);
+	}
 	if (rc)
 		return rc;
 	r = Esys_ReadPublic(t->esys, t->key, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL,
@@ -172,14 +182,23 @@ static int tpm_sign(struct m2m_key *k, const unsigned char *dg, size_t dlen, uns
 	return rc;
 }
 
+/*
+ * A blob destroyed (overwritten first, as a key file is); the key at a
+ * handle evicted, and its blob too: a key kept as a blob could be loaded
+ * again.
+ */
 static int tpm_remove(const struct m2m_key_ref *ref, struct m2m_err *err)
 {
 	uint32_t handle = ks_tpm_handle(ref);
+	char blob[4096];
 	struct tpm *t;
 	ESYS_TR obj;
 	TSS2_RC r;
-	int rc = ks_tpm_connect(ref, &t, err);
+	int rc, brc;
 
+	if (ref->path)
+		return m2m_destroy_file(ref->path, NULL, err);
+	rc = ks_tpm_connect(ref, &t, err);
 	if (rc)
 		return rc;
 	rc = ks_tpm_from_handle(t, handle, &obj, err);
@@ -187,7 +206,13 @@ static int tpm_remove(const struct m2m_key_ref *ref, struct m2m_err *err)
 					ESYS_TR_NONE, ESYS_TR_NONE, handle, &obj)) != TSS2_RC_SUCCESS)
 		rc = ks_tpm_err(err, r, "removing the key", handle);
 	ks_tpm_close(t);
-	return rc;
+	if (rc && rc != M2M_ERR_NOT_FOUND)
+		return rc;
+	/* its blob goes too, and is the key deleted when only it was left */
+	brc = ks_tpm_blob_path(ref, "", blob, sizeof(blob), NULL);
+	if (!brc)
+		brc = m2m_destroy_file(blob, NULL, rc ? NULL : err);
+	return brc == M2M_ERR_NOT_FOUND || (brc && rc) ? rc : brc;
 }
 
 static void tpm_key_close(struct m2m_key *k)
@@ -196,6 +221,8 @@ static void tpm_key_close(struct m2m_key *k)
 
 	if (t)
 		m2m_secret_wipe(&t->own);
+	if (t && t->transient)
+		Esys_FlushContext(t->esys, t->key);
 	ks_tpm_close(k->be);
 	k->be = NULL;
 }

@@ -40,6 +40,11 @@ struct ks_tss {
 	__typeof__(Tss2_TctiLdr_Finalize) *Tss2_TctiLdr_Finalize;
 	__typeof__(Tss2_TctiLdr_Initialize) *Tss2_TctiLdr_Initialize;
 	__typeof__(Tss2_MU_TPMT_SENSITIVE_Marshal) *Tss2_MU_TPMT_SENSITIVE_Marshal;
+	/* a key's blob (ks_tpm_blob.c) */
+	__typeof__(Tss2_MU_TPM2B_PUBLIC_Marshal) *Tss2_MU_TPM2B_PUBLIC_Marshal;
+	__typeof__(Tss2_MU_TPM2B_PUBLIC_Unmarshal) *Tss2_MU_TPM2B_PUBLIC_Unmarshal;
+	__typeof__(Tss2_MU_TPM2B_PRIVATE_Marshal) *Tss2_MU_TPM2B_PRIVATE_Marshal;
+	__typeof__(Tss2_MU_TPM2B_PRIVATE_Unmarshal) *Tss2_MU_TPM2B_PRIVATE_Unmarshal;
 };
 extern struct ks_tss ks_tss;
 
@@ -68,6 +73,10 @@ extern struct ks_tss ks_tss;
 #define Tss2_TctiLdr_Finalize (ks_tss.Tss2_TctiLdr_Finalize)
 #define Tss2_TctiLdr_Initialize (ks_tss.Tss2_TctiLdr_Initialize)
 #define Tss2_MU_TPMT_SENSITIVE_Marshal (ks_tss.Tss2_MU_TPMT_SENSITIVE_Marshal)
+#define Tss2_MU_TPM2B_PUBLIC_Marshal (ks_tss.Tss2_MU_TPM2B_PUBLIC_Marshal)
+#define Tss2_MU_TPM2B_PUBLIC_Unmarshal (ks_tss.Tss2_MU_TPM2B_PUBLIC_Unmarshal)
+#define Tss2_MU_TPM2B_PRIVATE_Marshal (ks_tss.Tss2_MU_TPM2B_PRIVATE_Marshal)
+#define Tss2_MU_TPM2B_PRIVATE_Unmarshal (ks_tss.Tss2_MU_TPM2B_PRIVATE_Unmarshal)
 #endif
 
 /* Load tpm2-tss (once); false if a library or a symbol is missing. */
@@ -80,6 +89,7 @@ struct tpm {
 	TPMI_ALG_PUBLIC type;
 	TPMT_SIG_SCHEME scheme;
 	bool noda;              /* the key is exempt from dictionary-attack lockout */
+	bool transient;         /* key is a blob loaded for this connection: flushed at close */
 	bool auth_failed;       /* the TPM refused the auth value */
 	const struct m2m_secret *auth; /* set: use it, do not read the source again */
 	/*
@@ -110,5 +120,25 @@ int ks_tpm_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, bool 
 		    struct m2m_err *err);
 int ks_tpm_import(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, bool replace,
 		  struct m2m_err *err);
+/* The deterministic storage primary every key is made under (flush it). */
+int ks_tpm_primary(struct tpm *t, ESYS_TR *prim, uint32_t handle, struct m2m_err *err);
+
+/*
+ * ---- key blobs (ks_tpm_blob.c) ----
+ * A key's TPM2B_PUBLIC and TPM2B_PRIVATE (the private part wrapped by the
+ * storage primary: usable in this TPM only), marshalled after a magic, in a
+ * 0600 file: a renewal's next key (m2m_key_ref_next()) lives in one, and
+ * the key at a persistent handle is kept in one too (the state directory's
+ * tpm-key-0xHANDLE), so that a swap can put it back after it was evicted.
+ */
+#define KS_TPM_BLOB_MAGIC "m2mtpmk1"
+int ks_tpm_blob_write(const char *path, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
+		      struct m2m_err *err);
+/* NOT_FOUND if there is none, CREDENTIAL if it is not a blob of ours. */
+int ks_tpm_blob_read(const char *path, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv,
+		     struct m2m_err *err);
+/* The blob's key loaded under the primary, transient (flush *key). */
+int ks_tpm_blob_load(struct tpm *t, const char *path, uint32_t handle, ESYS_TR *key,
+		     struct m2m_err *err);
 
 #endif

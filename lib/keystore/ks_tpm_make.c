@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -61,6 +62,45 @@ static void key_template(enum m2m_key_type type, bool noda, TPM2B_PUBLIC *tp)
 	}
 }
 
+int ks_tpm_primary(struct tpm *t, ESYS_TR *prim, uint32_t handle, struct m2m_err *err)
+{
+	TPM2B_SENSITIVE_CREATE sens = { 0 };
+	TPM2B_DATA outside = { 0 };
+	TPML_PCR_SELECTION pcr = { 0 };
+	TSS2_RC r = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				       ESYS_TR_NONE, &sens, &srk_template, &outside, &pcr, prim, NULL,
+				       NULL, NULL, NULL);
+
+	if (r != TSS2_RC_SUCCESS) {
+		*prim = ESYS_TR_NONE;
+		return ks_tpm_err(err, r, "creating the storage primary", handle);
+	}
+	return M2M_OK;
+}
+
+/*
+ * The blob of a key about to be persistent at ref's handle, kept in the
+ * state directory first: a key the swap of a renewal evicts can be put back
+ * only from it. persisted(): the key is at the handle; else the blob goes.
+ */
+static int keep_blob(const struct m2m_key_ref *ref, const TPM2B_PUBLIC *pub,
+		     const TPM2B_PRIVATE *priv, char *path, size_t len, struct m2m_err *err)
+{
+	int rc = ks_tpm_blob_path(ref, "", path, len, err);
+
+	if (!rc)
+		rc = ks_tpm_blob_write(path, pub, priv, err);
+	if (rc)
+		m2m_err_prefix(err, "TPM key 0x%08x: its blob cannot be kept", ks_tpm_handle(ref));
+	return rc;
+}
+
+static void blob_not_persisted(const char *path)
+{
+	if (path[0])
+		m2m_destroy_file(path, NULL, NULL);
+}
+
 /* Free a persistent handle for a new key: refuse, or remove the old one. */
 static int take_handle(struct tpm *t, uint32_t handle, bool replace, struct m2m_err *err)
 {
@@ -105,26 +145,36 @@ static int persist(struct tpm *t, ESYS_TR key, uint32_t handle, bool replace,
 	return M2M_OK;
 }
 
+/*
+ * A key made under the primary. ref->path names a blob: the key is written
+ * there and not persisted (a renewal's next key). Else it is persisted at
+ * the handle, its blob kept in the state directory.
+ */
 int ks_tpm_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, bool replace,
 			struct m2m_err *err)
 {
 	uint32_t handle = ks_tpm_handle(ref);
-	TPM2B_SENSITIVE_CREATE sens = { 0 }, key_sens = { 0 };
+	TPM2B_SENSITIVE_CREATE key_sens = { 0 };
 	TPM2B_DATA outside = { 0 };
 	TPML_PCR_SELECTION pcr = { 0 };
 	TPM2B_PUBLIC tmpl, *pub = NULL;
 	TPM2B_PRIVATE *priv = NULL;
 	ESYS_TR prim = ESYS_TR_NONE, key = ESYS_TR_NONE;
 	struct m2m_secret s = { 0 };
+	char blob[4096] = "";
 	struct tpm *t;
 	TSS2_RC r;
 	int rc;
 
+	if (ref->path && !replace && access(ref->path, F_OK) == 0)
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "%s: a TPM key is there already; not replaced (--force replaces it)",
+				   ref->path);
 	rc = ks_tpm_connect(ref, &t, err);
 	if (rc)
 		return rc;
 	/* a handle in use: refused at once, or emptied only once the new key exists */
-	rc = replace ? M2M_OK : take_handle(t, handle, false, err);
+	rc = replace || ref->path ? M2M_OK : take_handle(t, handle, false, err);
 	if (rc)
 		goto out;
 	if (ref->pin.source != M2M_SECRET_NONE) {
@@ -138,25 +188,29 @@ int ks_tpm_generate(const struct m2m_key_ref *ref, enum m2m_key_type type, bool 
 		key_sens.sensitive.userAuth.size = (UINT16)s.len;
 		memcpy(key_sens.sensitive.userAuth.buffer, s.buf, s.len);
 	}
-	r = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-			       ESYS_TR_NONE, &sens, &srk_template, &outside, &pcr, &prim, NULL, NULL,
-			       NULL, NULL);
-	if (r != TSS2_RC_SUCCESS) {
-		rc = ks_tpm_err(err, r, "creating the storage primary", handle);
+	rc = ks_tpm_primary(t, &prim, handle, err);
+	if (rc)
 		goto out;
-	}
 	/* a key without auth value cannot be guessed at: exempt it from dictionary-attack lockout */
 	key_template(type, s.len == 0, &tmpl);
 	r = Esys_Create(t->esys, prim, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &key_sens,
 			&tmpl, &outside, &pcr, &priv, &pub, NULL, NULL, NULL);
-	if (r == TSS2_RC_SUCCESS)
-		r = Esys_Load(t->esys, prim, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub,
-			      &key);
 	if (r != TSS2_RC_SUCCESS) {
 		rc = ks_tpm_err(err, r, "creating the key", handle);
 		goto out;
 	}
-	rc = persist(t, key, handle, replace, err);
+	if (ref->path) {
+		rc = ks_tpm_blob_write(ref->path, pub, priv, err);
+		goto out;
+	}
+	rc = keep_blob(ref, pub, priv, blob, sizeof(blob), err);
+	if (rc)
+		goto out;
+	r = Esys_Load(t->esys, prim, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub, &key);
+	rc = r == TSS2_RC_SUCCESS ? persist(t, key, handle, replace, err) :
+				    ks_tpm_err(err, r, "loading the key", handle);
+	if (rc)
+		blob_not_persisted(blob);
 out:
 	m2m_secret_wipe(&s);
 	OPENSSL_cleanse(&key_sens, sizeof(key_sens));
@@ -260,12 +314,16 @@ int ks_tpm_import(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, bool 
 	TPM2B_PRIVATE *dup = NULL, *priv = NULL;
 	ESYS_TR prim = ESYS_TR_NONE, key = ESYS_TR_NONE;
 	struct m2m_secret s = { 0 };
+	char blob[4096] = "";
 	struct tpm *t;
 	size_t off = 2;
 	TSS2_RC r;
 	int rc;
 
 	(void)cert; /* a TPM keeps no certificates */
+	if (ref->path)
+		return m2m_err_set(err, M2M_ERR_USAGE,
+				   "tpm key: a key is imported at a persistent handle, not into a blob file");
 	rc = ks_tpm_connect(ref, &t, err);
 	if (rc)
 		return rc;
@@ -313,13 +371,19 @@ int ks_tpm_import(const struct m2m_key_ref *ref, EVP_PKEY *pk, X509 *cert, bool 
 		rc = ks_tpm_err(err, r, "importing the key", handle);
 		goto out;
 	}
+	rc = keep_blob(ref, &pub, priv, blob, sizeof(blob), err);
+	if (rc)
+		goto out;
 	r = Esys_Load(t->esys, prim, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, &pub, &key);
 	if (r != TSS2_RC_SUCCESS) {
 		rc = ks_tpm_err(err, r, "loading the imported key", handle);
+		blob_not_persisted(blob);
 		goto out;
 	}
 	/* the old key goes only once the new one is loaded: a failed import keeps it */
 	rc = persist(t, key, handle, replace, err);
+	if (rc)
+		blob_not_persisted(blob);
 out:
 	m2m_secret_wipe(&s);
 	OPENSSL_clear_free(key_sens, sizeof(*key_sens));
@@ -332,8 +396,6 @@ out:
 	ks_tpm_close(t);
 	return rc;
 }
-
-/* ---- sealing (the machine store's TPM input) ------------------------------ */
 
 /* ---- sealing (the machine store's TPM input) ------------------------------ */
 
@@ -435,5 +497,89 @@ int ks_tpm_unseal(const char *tcti, uint32_t handle, unsigned char *out, size_t 
 		Esys_Free(d);
 	}
 	ks_tpm_close(t);
+	return rc;
+}
+
+/* ---- a blob's key put at a handle (the swap of a renewal with a new key) ---- */
+
+/* The same key: the same type and public point or modulus. */
+static bool same_key(const TPMT_PUBLIC *a, const TPMT_PUBLIC *b)
+{
+	if (a->type != b->type)
+		return false;
+	if (a->type == TPM2_ALG_ECC)
+		return a->unique.ecc.x.size == b->unique.ecc.x.size &&
+		       a->unique.ecc.y.size == b->unique.ecc.y.size &&
+		       !memcmp(a->unique.ecc.x.buffer, b->unique.ecc.x.buffer, a->unique.ecc.x.size) &&
+		       !memcmp(a->unique.ecc.y.buffer, b->unique.ecc.y.buffer, a->unique.ecc.y.size);
+	return a->type == TPM2_ALG_RSA && a->unique.rsa.size == b->unique.rsa.size &&
+	       !memcmp(a->unique.rsa.buffer, b->unique.rsa.buffer, a->unique.rsa.size);
+}
+
+/*
+ * The key of the blob made persistent at ref's handle, what was there
+ * evicted first. Idempotent: if the key at the handle is the blob's
+ * already (a run before did it), nothing is done, so a step a power cut
+ * interrupted is finished by doing it again. The blob stays.
+ */
+int ks_tpm_place(const struct m2m_key_ref *ref, const char *blob, struct m2m_err *err)
+{
+	uint32_t handle = ks_tpm_handle(ref);
+	TPM2B_PUBLIC *pub = OPENSSL_zalloc(sizeof(*pub)), *at = NULL;
+	TPM2B_PRIVATE *priv = OPENSSL_zalloc(sizeof(*priv));
+	ESYS_TR prim = ESYS_TR_NONE, key = ESYS_TR_NONE, old;
+	struct tpm *t = NULL;
+	TSS2_RC r;
+	int rc;
+
+	if (!pub || !priv) {
+		rc = m2m_err_set(err, M2M_ERR_FAILURE, "out of memory");
+		goto out;
+	}
+	rc = ks_tpm_blob_read(blob, pub, priv, err);
+	if (!rc)
+		rc = ks_tpm_connect(ref, &t, err);
+	if (rc)
+		goto out;
+	rc = ks_tpm_from_handle(t, handle, &old, err);
+	if (!rc) {
+		r = Esys_ReadPublic(t->esys, old, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &at, NULL,
+				    NULL);
+		if (r != TSS2_RC_SUCCESS) {
+			rc = ks_tpm_err(err, r, "reading the public key", handle);
+			goto out;
+		}
+		if (same_key(&at->publicArea, &pub->publicArea))
+			goto out; /* there already */
+		r = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, old, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				      ESYS_TR_NONE, handle, &old);
+		if (r != TSS2_RC_SUCCESS) {
+			rc = ks_tpm_err(err, r, "evicting the key in place", handle);
+			goto out;
+		}
+	} else if (rc != M2M_ERR_NOT_FOUND) {
+		goto out;
+	}
+	rc = ks_tpm_primary(t, &prim, handle, err);
+	if (rc)
+		goto out;
+	r = Esys_Load(t->esys, prim, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub, &key);
+	if (r != TSS2_RC_SUCCESS) {
+		key = ESYS_TR_NONE;
+		rc = ks_tpm_err(err, r, "loading the key", handle);
+		m2m_err_prefix(err, "%s", blob);
+		goto out;
+	}
+	rc = persist(t, key, handle, false, err);
+out:
+	if (t && key != ESYS_TR_NONE)
+		Esys_FlushContext(t->esys, key);
+	if (t && prim != ESYS_TR_NONE)
+		Esys_FlushContext(t->esys, prim);
+	if (at)
+		Esys_Free(at);
+	ks_tpm_close(t);
+	OPENSSL_clear_free(priv, sizeof(*priv));
+	OPENSSL_free(pub);
 	return rc;
 }

@@ -57,6 +57,10 @@ static void load(void)
 	*(void **)&ks_tss.Tss2_TctiLdr_Finalize = dlsym(h[1], "Tss2_TctiLdr_Finalize");
 	*(void **)&ks_tss.Tss2_TctiLdr_Initialize = dlsym(h[1], "Tss2_TctiLdr_Initialize");
 	*(void **)&ks_tss.Tss2_MU_TPMT_SENSITIVE_Marshal = dlsym(h[3], "Tss2_MU_TPMT_SENSITIVE_Marshal");
+	*(void **)&ks_tss.Tss2_MU_TPM2B_PUBLIC_Marshal = dlsym(h[3], "Tss2_MU_TPM2B_PUBLIC_Marshal");
+	*(void **)&ks_tss.Tss2_MU_TPM2B_PUBLIC_Unmarshal = dlsym(h[3], "Tss2_MU_TPM2B_PUBLIC_Unmarshal");
+	*(void **)&ks_tss.Tss2_MU_TPM2B_PRIVATE_Marshal = dlsym(h[3], "Tss2_MU_TPM2B_PRIVATE_Marshal");
+	*(void **)&ks_tss.Tss2_MU_TPM2B_PRIVATE_Unmarshal = dlsym(h[3], "Tss2_MU_TPM2B_PRIVATE_Unmarshal");
 	ks_tss.ok = ks_tss.Esys_Create &&
 		 ks_tss.Esys_CreatePrimary &&
 		 ks_tss.Esys_EvictControl &&
@@ -79,7 +83,11 @@ static void load(void)
 		 ks_tss.Tss2_RC_Decode &&
 		 ks_tss.Tss2_TctiLdr_Finalize &&
 		 ks_tss.Tss2_TctiLdr_Initialize &&
-		 ks_tss.Tss2_MU_TPMT_SENSITIVE_Marshal;
+		 ks_tss.Tss2_MU_TPMT_SENSITIVE_Marshal &&
+		 ks_tss.Tss2_MU_TPM2B_PUBLIC_Marshal &&
+		 ks_tss.Tss2_MU_TPM2B_PUBLIC_Unmarshal &&
+		 ks_tss.Tss2_MU_TPM2B_PRIVATE_Marshal &&
+		 ks_tss.Tss2_MU_TPM2B_PRIVATE_Unmarshal;
 }
 
 /* once per process, whichever thread comes first; the others wait for it */

@@ -39,7 +39,15 @@
  * key's next and previous keys are its objects under the id (or label) with
  * the suffix's bytes added (m2m_key_ref_next()); the swap gives them the
  * id in use, one object at a time, each move recorded first (below), so that
- * a move half done is finished by the next run. The .next files are their
+ * a move half done is finished by the next run. A TPM key's next and
+ * previous keys are blobs in the state directory (tpm-key-0xHANDLE.next,
+ * .prev, beside the blob of the key in use, tpm-key-0xHANDLE: a persistent
+ * object can neither move to another handle nor be loaded again once
+ * evicted): the key in use is kept as the previous one by renaming its blob,
+ * and the next key takes the handle (ks_key_place: the key there evicted,
+ * the blob's persisted) before its blob takes the kept one's name; those
+ * steps are recorded as a token's are. A key made before blobs were kept
+ * has none, and is never evicted: its swap is refused. The .next files are their
  * own journal: whichever of the swap's steps a power cut interrupted, the
  * next swap finishes it. Going back to the
  * previous pair, and letting it go once the new one is proven, are two
@@ -52,10 +60,13 @@
 struct files {
 	char cert_prev[4096], cert_next[4096];
 	char key[4096], key_prev[4096], key_next[4096]; /* "" unless a file key */
-	/* a token key: the profile's, its next and its previous (ids or labels in the buffers) */
-	bool token;
-	struct m2m_key_ref ref, ref_next, ref_prev;
-	char name_next[160], name_prev[160];
+	/*
+	 * a token key: the profile's, its next and its previous (ids or labels in the
+	 * buffers); a TPM key: the one at the handle, and its blobs (paths)
+	 */
+	bool token, tpm;
+	struct m2m_key_ref ref, ref_next, ref_prev, ref_kept;
+	char name_next[4096], name_prev[4096], name_kept[4096];
 };
 
 static bool files_of(const struct m2m_vpn_profile *p, struct files *f)
@@ -68,7 +79,7 @@ static bool files_of(const struct m2m_vpn_profile *p, struct files *f)
 			     p->cert) >= sizeof(f->cert_next))
 		return false;
 	f->key[0] = f->key_prev[0] = f->key_next[0] = '\0';
-	f->token = false;
+	f->token = f->tpm = false;
 	if (m2m_key_ref_from_profile(p, &ref, NULL) != M2M_OK)
 		return true;
 	if (ref.store == M2M_KEYSTORE_FILE && ref.path && strlen(ref.path) + 8 < sizeof(f->key)) {
@@ -79,6 +90,12 @@ static bool files_of(const struct m2m_vpn_profile *p, struct files *f)
 		   m2m_key_ref_next(&ref, &f->ref_next, f->name_next, sizeof(f->name_next), NULL) == M2M_OK &&
 		   ks_key_ref_prev(&ref, &f->ref_prev, f->name_prev, sizeof(f->name_prev), NULL) == M2M_OK) {
 		f->token = true;
+		f->ref = ref;
+	} else if (ref.store == M2M_KEYSTORE_TPM && !ref.path &&
+		   m2m_key_ref_next(&ref, &f->ref_next, f->name_next, sizeof(f->name_next), NULL) == M2M_OK &&
+		   ks_key_ref_prev(&ref, &f->ref_prev, f->name_prev, sizeof(f->name_prev), NULL) == M2M_OK &&
+		   ks_key_ref_kept(&ref, &f->ref_kept, f->name_kept, sizeof(f->name_kept), NULL) == M2M_OK) {
+		f->tpm = true;
 		f->ref = ref;
 	}
 	return true;
@@ -154,6 +171,10 @@ static int key_there(const struct files *f, bool next, bool *yes, struct m2m_err
 	int rc;
 
 	*yes = false;
+	if (f->tpm) {
+		*yes = there(next ? f->name_next : f->name_prev);
+		return M2M_OK;
+	}
 	if (!f->token) {
 		*yes = there(next ? f->key_next : f->key_prev);
 		return M2M_OK;
@@ -171,16 +192,57 @@ static int token_delete(const struct m2m_key_ref *ref, struct m2m_err *err)
 	return rc == M2M_ERR_NOT_FOUND ? M2M_OK : rc;
 }
 
+/* A TPM key's blob destroyed; none there is fine. */
+static int blob_destroy(const char *path, struct m2m_err *err)
+{
+	int rc = m2m_destroy_file(path, NULL, err);
+
+	return rc == M2M_ERR_NOT_FOUND ? M2M_OK : rc;
+}
+
 /*
- * A token key's part of a swap or a fallback, from the phase a record names.
- * Each move of objects is recorded before it begins: one half done cannot be
- * told from another key (a private key moved, its public key not yet), so
- * what is there never decides what a move half done was for.
+ * A TPM key's blob (the next or the previous key) takes the handle, then the
+ * kept blob's name; gone already: both were done. Again after a cut: the
+ * key at the handle is compared with the blob's first.
+ */
+static int tpm_take(const struct files *f, const struct m2m_key_ref *from, struct m2m_err *err)
+{
+	int rc;
+
+	if (!there(from->path))
+		return M2M_OK;
+	rc = ks_key_place(&f->ref, from, err);
+	return rc ? rc : m2m_rename_durable(from->path, f->name_kept, err);
+}
+
+/* A step of a token key's swap or fallback, or of a TPM key's (its blobs). */
+static int key_keep(const struct files *f, struct m2m_err *err)
+{
+	return f->tpm ? step_rename(f->name_kept, f->name_prev, err) : ks_key_move(&f->ref, &f->ref_prev, err);
+}
+
+static int key_drop(const struct files *f, struct m2m_err *err)
+{
+	/* a TPM key stays at the handle until the next or previous one takes it */
+	return f->tpm ? blob_destroy(f->name_kept, err) : token_delete(&f->ref, err);
+}
+
+static int key_take(const struct files *f, const struct m2m_key_ref *from, struct m2m_err *err)
+{
+	return f->tpm ? tpm_take(f, from, err) : ks_key_move(from, &f->ref, err);
+}
+
+/*
+ * A token or TPM key's part of a swap or a fallback, from the phase a record
+ * names. Each move of objects is recorded before it begins: one half done
+ * cannot be told from another key (a private key moved, its public key not
+ * yet), so what is there never decides what a move half done was for. A
+ * TPM key's steps are its blobs renamed or destroyed and ks_key_place().
  *   keeping, dropping: the key in use kept as the previous one, or destroyed
  *     (never proven, while the last proven one is kept already); then
- *   taking: the next key takes the id in use.
+ *   taking: the next key takes the id (the handle) in use.
  *   fallback: the refused key destroyed; then
- *   restoring: the previous key takes the id in use again.
+ *   restoring: the previous key takes the id (the handle) in use again.
  */
 static int token_phase(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 		       const struct files *f, const char *phase, struct m2m_err *err)
@@ -188,21 +250,20 @@ static int token_phase(const struct m2m_config *cfg, const struct m2m_vpn_profil
 	int rc = M2M_OK;
 
 	if (!strcmp(phase, "keeping") || !strcmp(phase, "dropping")) {
-		rc = !strcmp(phase, "keeping") ? ks_key_move(&f->ref, &f->ref_prev, err) :
-						 token_delete(&f->ref, err);
+		rc = !strcmp(phase, "keeping") ? key_keep(f, err) : key_drop(f, err);
 		phase = "taking";
 		if (!rc)
 			rc = record(cfg, p, f, phase, err);
 	} else if (!strcmp(phase, "fallback")) {
-		rc = token_delete(&f->ref, err);
+		rc = key_drop(f, err);
 		phase = "restoring";
 		if (!rc)
 			rc = record(cfg, p, f, phase, err);
 	}
 	if (!rc && !strcmp(phase, "taking"))
-		rc = ks_key_move(&f->ref_next, &f->ref, err);
+		rc = key_take(f, &f->ref_next, err);
 	else if (!rc && !strcmp(phase, "restoring"))
-		rc = ks_key_move(&f->ref_prev, &f->ref, err);
+		rc = key_take(f, &f->ref_prev, err);
 	return rc;
 }
 
@@ -220,7 +281,7 @@ static int next_key_in_place(const struct m2m_config *cfg, const struct m2m_vpn_
 
 	if (rc || !next)
 		return rc;
-	if (!f->token) {
+	if (!f->token && !f->tpm) {
 		rc = keep_link(f->key, f->key_prev, err);
 		return rc ? rc : step_rename(f->key_next, f->key, err);
 	}
@@ -255,7 +316,7 @@ static int goes_with(const struct files *f, const struct m2m_vpn_profile *p, str
 	if (!rc)
 		rc = key_there(f, true, &next, err);
 	if (!rc && next) {
-		if (f->token)
+		if (f->token || f->tpm)
 			ref = f->ref_next;
 		else
 			ref.path = f->key_next;
@@ -294,6 +355,12 @@ static int swap(const struct m2m_config *cfg, const struct files *f,
 	}
 	if (rc)
 		return rc == M2M_ERR_NOT_FOUND ? M2M_OK : rc; /* gone meanwhile: swapped by another */
+	/* a TPM key made before blobs were kept: once evicted, it could never come back */
+	if (f->tpm && there(f->name_next) && !there(f->name_prev) && !there(f->name_kept))
+		return m2m_err_set(err, M2M_ERR_CREDENTIAL,
+				   "the TPM key at 0x%08x has no blob (%s) to come back from: nothing swapped",
+				   (unsigned)(f->ref.handle ? f->ref.handle : M2M_TPM_DEFAULT_HANDLE),
+				   f->name_kept);
 	/* the pair in place is the last one proven unless a .prev is kept already */
 	rc = keep_link(p->cert, f->cert_prev, err);
 	if (!rc)
@@ -320,9 +387,9 @@ static int fall_back_steps(const struct m2m_config *cfg, const struct files *f,
 
 	if (strcmp(phase, "restoring") != 0)
 		rc = key_there(f, false, &prev, err);
-	if (!rc && prev && !f->token)
+	if (!rc && prev && !f->token && !f->tpm)
 		rc = m2m_destroy_replaced(f->key_prev, f->key, err);
-	else if (!rc && f->token && (prev || !strcmp(phase, "restoring")))
+	else if (!rc && (f->token || f->tpm) && (prev || !strcmp(phase, "restoring")))
 		rc = token_phase(cfg, p, f, phase, err);
 	if (!rc)
 		rc = step_rename(f->cert_prev, p->cert, err);
@@ -337,6 +404,8 @@ static int proven_steps(const struct files *f, struct m2m_err *err)
 
 	if (!rc && prev && f->token)
 		rc = token_delete(&f->ref_prev, err);
+	else if (!rc && prev && f->tpm)
+		rc = blob_destroy(f->name_prev, err);
 	else if (!rc && prev) {
 		rc = m2m_destroy_file(f->key_prev, NULL, err);
 		if (rc == M2M_ERR_NOT_FOUND)
@@ -356,9 +425,9 @@ static int finish(const struct m2m_config *cfg, const struct m2m_vpn_profile *p,
 	*known = true;
 	if (!strcmp(what, "proven"))
 		return proven_steps(f, err);
-	if (!strcmp(what, "fallback") || (f->token && !strcmp(what, "restoring")))
+	if (!strcmp(what, "fallback") || ((f->token || f->tpm) && !strcmp(what, "restoring")))
 		return fall_back_steps(cfg, f, p, what, err);
-	if (f->token && (!strcmp(what, "keeping") || !strcmp(what, "dropping") || !strcmp(what, "taking")))
+	if ((f->token || f->tpm) && (!strcmp(what, "keeping") || !strcmp(what, "dropping") || !strcmp(what, "taking")))
 		return token_phase(cfg, p, f, what, err);
 	*known = false;
 	return M2M_OK;
@@ -426,7 +495,7 @@ static int recover(const struct m2m_config *cfg, const struct m2m_vpn_profile *p
 int vpn_key_swap(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, unsigned wait_ms,
 		 struct m2m_err *err)
 {
-	uint64_t end = m2m_now_ms() + wait_ms;
+	uint64_t saved = ks_deadline_set(), mine = m2m_now_ms() + wait_ms;
 	char said[160];
 	int lock = -1, rc;
 
@@ -435,9 +504,11 @@ int vpn_key_swap(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, 
 	rc = vpn_profile_lock(cfg, p->name, wait_ms, &lock, err);
 	if (rc)
 		return rc;
-	/* a token that does not answer holds the swap no longer than the caller's limit */
-	m2m_keystore_set_deadline(end);
+	/* a TPM or token that does not answer holds the swap no longer than the caller's limit */
+	if (!saved || mine < saved)
+		m2m_keystore_set_deadline(mine);
 	rc = recover(cfg, p, said, sizeof(said), err);
+	m2m_keystore_set_deadline(saved);
 	m2m_unlock(lock);
 	return rc;
 }

@@ -662,7 +662,7 @@ int m2m_vpn_up(struct m2m_vpn *vpn, const char *profile, unsigned timeout_ms,
 	 * could meet a charon that restarted meanwhile)
 	 */
 	vpn_register_ahead(vpn, true);
-	/* a token that does not answer must not hold the recovery of a key change past our limit */
+	/* a swap's TPM or token that does not answer must not hold "up" past its limit */
 	m2m_keystore_set_deadline(deadline);
 	vpn_rekey_recover(vpn, p);
 	unproven = vpn_cert_unproven(p);

@@ -222,6 +222,19 @@ static void key(struct wipe *w, const char *what, const struct m2m_key_ref *ref)
 	case M2M_KEYSTORE_TPM:
 		snprintf(label, sizeof(label), "%s in the TPM (handle 0x%08x)", what,
 			 ref->handle ? ref->handle : M2M_TPM_DEFAULT_HANDLE);
+		/* a renewal's next key, and the key one replaced, are blobs (m2m_key_ref_next()) */
+		if (!ref->path) {
+			struct m2m_key_ref other;
+			char name[PATH_MAX];
+
+			if (m2m_key_ref_next(ref, &other, name, sizeof(name), NULL) == M2M_OK &&
+			    access(name, F_OK) == 0)
+				file(w, what, name);
+			if (ks_key_ref_prev(ref, &other, name, sizeof(name), NULL) == M2M_OK &&
+			    access(name, F_OK) == 0)
+				file(w, what, name);
+		}
+		/* the key at the handle and its blob */
 		rc = m2m_key_delete(ref, &e);
 		break;
 	case M2M_KEYSTORE_PKCS11: {

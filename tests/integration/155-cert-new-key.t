@@ -10,7 +10,7 @@
 #     take the old pair's place together, the tunnel proves them (the profile down: up and
 #     down again), and the old key is destroyed: no copy of it is left beside the new one;
 #   - without a next key made ahead, renew --new-key makes one (of the current key's type);
-#   - a TPM or machine key: exit 2 (file and token keys so far; a token's: 157), nothing sent;
+#   - a machine key: exit 2 (file, token and TPM keys; a token's: 157, a TPM's: 159), nothing sent;
 #   - the gateway refusing the new pair at the next up: the previous key AND certificate
 #     come back together, and the up succeeds with them;
 #   - a power cut half-way through a swap (the .next files as the renewal left them) or
@@ -128,7 +128,7 @@ EOF
 sent=$(lab_cmp_requests)
 m2mcert renew -p pos --new-key
 is_rc 2 "renew --new-key with a machine-bound key: exit 2"
-like "$M2M_ERR" "file and token keys so far" "  the line says file and token keys so far"
+like "$M2M_ERR" "not in a machine store: renew keeps the key" "  the line says a machine-bound key keeps its key"
 is "$(lab_cmp_requests)" "$sent" "  nothing sent to the CA"
 config
 

@@ -451,6 +451,9 @@ static void test_import(void **state)
 	/* a TPM that is not there: the import fails as a TPM failure, the TCTI named */
 	dst.store = M2M_KEYSTORE_TPM;
 	dst.tcti = "swtpm:path=/nonexistent/swtpm.sock";
+	/* a TPM reference with a path names a blob (a next key): nothing is imported into one */
+	assert_int_equal(m2m_key_import(&dst, s, &none, NULL, false, &err), M2M_ERR_USAGE);
+	dst.path = NULL;
 	assert_int_equal(m2m_key_import(&dst, s, &none, NULL, false, &err), M2M_ERR_DEVICE);
 	assert_non_null(strstr(err.msg, "/nonexistent/swtpm.sock"));
 	unsetenv("M2M_MACHINE_ID_FILE");
@@ -885,6 +888,69 @@ static void test_tpm_refused_counted(void **state)
 	m2m_keystore_set_state_dir(NULL);
 }
 
+/*
+ * A TPM key's blob: what is written is read back, 0600; a file that is not
+ * one (another magic, cut short, something after it) is CREDENTIAL, none
+ * NOT_FOUND. tpm2-tss's own marshalling (libtss2-mu), so skipped without it.
+ */
+static void test_tpm_blob(void **state)
+{
+	TPM2B_PUBLIC pub = { 0 }, pub2;
+	TPM2B_PRIVATE priv = { 0 }, priv2;
+	char path[128], *buf = NULL;
+	size_t len = 0;
+	struct stat sb;
+	struct m2m_err err;
+	FILE *f;
+
+	(void)state;
+	if (!ks_tss_load())
+		skip();
+	pub.publicArea.type = TPM2_ALG_ECC;
+	pub.publicArea.nameAlg = TPM2_ALG_SHA256;
+	pub.publicArea.objectAttributes = TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_FIXEDTPM;
+	pub.publicArea.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+	pub.publicArea.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
+	pub.publicArea.parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+	pub.publicArea.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+	pub.publicArea.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+	pub.publicArea.unique.ecc.x.size = pub.publicArea.unique.ecc.y.size = 32;
+	memset(pub.publicArea.unique.ecc.x.buffer, 0x11, 32);
+	memset(pub.publicArea.unique.ecc.y.buffer, 0x22, 32);
+	priv.size = 126;
+	memset(priv.buffer, 0x5a, priv.size);
+	snprintf(path, sizeof(path), "%s/sub/blob", dir);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(ks_tpm_blob_write(path, &pub, &priv, &err), M2M_OK);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(ks_tpm_blob_read(path, &pub2, &priv2, &err), M2M_OK);
+	assert_int_equal(pub2.publicArea.type, TPM2_ALG_ECC);
+	assert_int_equal(pub2.publicArea.parameters.eccDetail.curveID, TPM2_ECC_NIST_P256);
+	assert_memory_equal(pub2.publicArea.unique.ecc.y.buffer, pub.publicArea.unique.ecc.y.buffer, 32);
+	assert_int_equal(priv2.size, priv.size);
+	assert_memory_equal(priv2.buffer, priv.buffer, priv.size);
+	/* something after it */
+	assert_int_equal(m2m_read_file(path, 4096, &buf, &len, &err), M2M_OK);
+	f = fopen(path, "ab");
+	assert_non_null(f);
+	fputc(0, f);
+	fclose(f);
+	assert_int_equal(ks_tpm_blob_read(path, &pub2, &priv2, &err), M2M_ERR_CREDENTIAL);
+	/* cut short */
+	assert_int_equal(m2m_write_atomic(path, buf, len - 1, 0600, &err), M2M_OK);
+	assert_int_equal(ks_tpm_blob_read(path, &pub2, &priv2, &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "damaged"));
+	/* another magic */
+	buf[0] ^= 1;
+	assert_int_equal(m2m_write_atomic(path, buf, len, 0600, &err), M2M_OK);
+	assert_int_equal(ks_tpm_blob_read(path, &pub2, &priv2, &err), M2M_ERR_CREDENTIAL);
+	assert_non_null(strstr(err.msg, "not a TPM key blob"));
+	free(buf);
+	unlink(path);
+	assert_int_equal(ks_tpm_blob_read(path, &pub2, &priv2, &err), M2M_ERR_NOT_FOUND);
+}
+
 /* A PIN a token rejected is not offered again in a later run; a changed one is. */
 static void test_pin_memory(void **state)
 {
@@ -1087,16 +1153,46 @@ static void test_ref_next(void **state)
 	assert_non_null(strstr(err.msg, "too long"));
 	r.id = "01";
 	assert_int_equal(m2m_key_ref_next(&r, &n, buf, 8, &err), M2M_ERR_USAGE);
-	/* the stores that make no next key yet */
-	r = (struct m2m_key_ref){ .store = M2M_KEYSTORE_TPM };
-	assert_int_equal(m2m_key_ref_next(&r, &n, buf, sizeof(buf), &err), M2M_ERR_USAGE);
-	assert_non_null(strstr(err.msg, "file and token keys"));
+	/* a TPM key: a blob in the state directory named after the handle, the rest kept */
+	m2m_keystore_set_state_dir("/st");
+	r = (struct m2m_key_ref){ .store = M2M_KEYSTORE_TPM, .tcti = "mssim", .handle = 0x81000010 };
+	assert_int_equal(m2m_key_ref_next(&r, &n, buf, sizeof(buf), &err), M2M_OK);
+	assert_string_equal(n.path, "/st/tpm-key-0x81000010.next");
+	assert_int_equal(n.handle, 0x81000010);
+	assert_ptr_equal(n.tcti, r.tcti);
+	assert_int_equal(m2m_key_ref_check(&n, true, &err), M2M_OK);
+	assert_int_equal(ks_key_ref_prev(&r, &n, buf, sizeof(buf), &err), M2M_OK);
+	assert_string_equal(n.path, "/st/tpm-key-0x81000010.prev");
+	/* the blob the key at the handle is kept as; a blob is not put at another handle */
+	assert_int_equal(ks_key_ref_kept(&r, &n, buf, sizeof(buf), &err), M2M_OK);
+	assert_string_equal(n.path, "/st/tpm-key-0x81000010");
+	n.handle = 0x81000011;
+	assert_int_equal(ks_key_place(&r, &n, &err), M2M_ERR_USAGE);
+	n.handle = r.handle;
+	assert_int_equal(ks_key_place(&n, &n, &err), M2M_ERR_USAGE); /* a blob is no handle */
+	assert_int_equal(ks_key_ref_kept(&n, &n, buf, sizeof(buf), &err), M2M_ERR_USAGE);
+	r.handle = 0;
+	assert_int_equal(m2m_key_ref_next(&r, &n, buf, sizeof(buf), &err), M2M_OK);
+	assert_string_equal(n.path, "/st/tpm-key-0x81010002.next");
+	/* a blob's next one: its path with the suffix */
+	r.path = "/b/k";
+	assert_int_equal(m2m_key_ref_next(&r, &n, buf, sizeof(buf), &err), M2M_OK);
+	assert_string_equal(n.path, "/b/k.next");
+	r.path = NULL;
+	assert_int_equal(m2m_key_ref_next(&r, &n, buf, 20, &err), M2M_ERR_USAGE);
+	r.path = "";
+	assert_int_equal(m2m_key_ref_check(&r, false, &err), M2M_ERR_USAGE);
+	m2m_keystore_set_state_dir(NULL);
+	/* the store that makes no next key yet */
 	r = (struct m2m_key_ref){ .store = M2M_KEYSTORE_MACHINE, .path = "/k/m.key" };
 	assert_int_equal(m2m_key_ref_next(&r, &n, buf, sizeof(buf), &err), M2M_ERR_USAGE);
+	assert_non_null(strstr(err.msg, "file, token and TPM keys"));
 	/* a move is a token's: USAGE for a file key, nothing touched */
 	r = (struct m2m_key_ref){ .store = M2M_KEYSTORE_FILE, .path = "/k/dev.key" };
 	n = r;
 	assert_int_equal(ks_key_move(&r, &n, &err), M2M_ERR_USAGE);
+	assert_int_equal(ks_key_place(&r, &n, &err), M2M_ERR_USAGE);
+	assert_int_equal(ks_key_ref_kept(&r, &n, buf, sizeof(buf), &err), M2M_ERR_USAGE);
 }
 
 int main(void)
@@ -1106,6 +1202,7 @@ int main(void)
 		cmocka_unit_test(test_pin_policy),
 		cmocka_unit_test(test_ref_check),
 		cmocka_unit_test(test_ref_next),
+		cmocka_unit_test(test_tpm_blob),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_derive),
 		cmocka_unit_test(test_file_store),

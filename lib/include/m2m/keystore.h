@@ -49,7 +49,9 @@ enum m2m_key_type {
 /* Where a key is. Unused fields are NULL/0. The strings are not copied by the caller's side. */
 struct m2m_key_ref {
 	enum m2m_key_store store;
-	const char *path;         /* FILE, MACHINE: the key file */
+	const char *path;         /* FILE, MACHINE: the key file. TPM: NULL, or a key blob (a
+				     renewal's next key, m2m_key_ref_next()): loaded under the
+				     storage primary for each use, never persistent */
 	const char *module;       /* PKCS11: path of the module (.so) */
 	const char *token;        /* PKCS11: token label; NULL: the only token present */
 	const char *id;           /* PKCS11: CKA_ID in hex, e.g. "01" */
@@ -222,7 +224,7 @@ int m2m_key_pkey(struct m2m_key *k, m2m_key_sign_failed_fn *failed, void *arg,
 enum m2m_key_type m2m_pkey_type(const struct evp_pkey_st *pk);
 void m2m_pkey_fingerprint(const struct evp_pkey_st *pk, char *out, size_t len);
 
-/* Remove a key from its store (file, token objects, TPM persistent handle). */
+/* Remove a key from its store (file, token objects, TPM persistent handle and its blob, a TPM blob). */
 int m2m_key_delete(const struct m2m_key_ref *ref, struct m2m_err *err);
 
 /*
@@ -231,9 +233,15 @@ int m2m_key_delete(const struct m2m_key_ref *ref, struct m2m_err *err);
  * certificate for it is issued and it takes the current one's place. A file
  * key's is its path with M2M_KEY_NEXT_SUFFIX; a token key's has the suffix's
  * bytes added to its id (id 01: 012e6e657874), or to its label if it has no
- * id; the changed string is written into buf, which next points at. USAGE
- * for the other stores (not made there yet). The key a renewal replaced is
- * kept the same way, with M2M_KEY_PREV_SUFFIX, until the new one is proven.
+ * id; a TPM key's is a blob (path) in the state directory of
+ * m2m_keystore_set_state_dir(), "<state_dir>/tpm-key-0x<handle>" with the
+ * suffix (a blob's: its path with the suffix): the key's TPM2B_PUBLIC and
+ * TPM2B_PRIVATE, the private part wrapped by the storage primary (usable in
+ * this TPM only), 0600; a key made at a handle keeps its blob there without
+ * the suffix. The changed string is written into buf, which next points at.
+ * USAGE for a MACHINE key (not made there yet). The key a renewal replaced
+ * is kept the same way, with M2M_KEY_PREV_SUFFIX, until the new one is
+ * proven.
  */
 #define M2M_KEY_NEXT_SUFFIX ".next"
 #define M2M_KEY_PREV_SUFFIX ".prev"

@@ -519,14 +519,24 @@ static int check_without_policy(const struct m2m_config *cfg, m2m_log_fn log, vo
 }
 
 /*
- * A check's or a count's start: under the lock (not waited for: BUSY), the
- * state as the last look left it (*old, and *st to be looked at anew).
+ * How long a check or a release waits for the lock: the watch's counts and
+ * restores hold it for milliseconds each, which under a storm of events came
+ * often enough to refuse a release or a check outright. The watch itself
+ * never waits (it tries again shortly).
+ */
+#define USER_LOCK_MS 2000
+
+/*
+ * A check's or a count's start: under the lock (waited for up to lock_ms:
+ * BUSY then), the state as the last look left it (*old, and *st to be
+ * looked at anew).
  */
 static int open_looks(struct run *r, const struct m2m_config *cfg, m2m_log_fn log, void *log_ctx,
-		      struct m2m_policy_status *st, struct m2m_policy_status *old, struct m2m_err *err)
+		      int lock_ms, struct m2m_policy_status *st, struct m2m_policy_status *old,
+		      struct m2m_err *err)
 {
 	struct m2m_err serr;
-	int rc = run_open(r, cfg, 0, err);
+	int rc = run_open(r, cfg, lock_ms, err);
 
 	if (rc)
 		return rc;
@@ -556,7 +566,7 @@ int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile
 		return rc;
 	if (!cfg->policy)
 		return check_without_policy(cfg, log, log_ctx, out, err);
-	rc = open_looks(&r, cfg, log, log_ctx, &st, &old, err);
+	rc = open_looks(&r, cfg, log, log_ctx, USER_LOCK_MS, &st, &old, err);
 	if (rc)
 		return rc;
 	start = m2m_now_ms();
@@ -624,7 +634,7 @@ int pol_counters_count(const struct m2m_config *cfg, m2m_log_fn log, void *log_c
 	*entered = false;
 	if (!cfg->policy)
 		return M2M_OK;
-	rc = open_looks(&r, cfg, log, log_ctx, &st, &old, err);
+	rc = open_looks(&r, cfg, log, log_ctx, 0, &st, &old, err);
 	if (rc)
 		return rc;
 	changed = count_all(&r, &st, &old);
@@ -679,10 +689,10 @@ int m2m_policy_status(const struct m2m_config *cfg, struct m2m_policy_status *ou
 }
 
 /* Under the lock, the state; *in_force: a quarantine is, by the state or by its rules' record. */
-static int open_state(struct run *r, const struct m2m_config *cfg, struct m2m_policy_status *st,
-		      bool *in_force, struct m2m_err *err)
+static int open_state(struct run *r, const struct m2m_config *cfg, int lock_ms,
+		      struct m2m_policy_status *st, bool *in_force, struct m2m_err *err)
 {
-	int rc = run_open(r, cfg, 0, err);
+	int rc = run_open(r, cfg, lock_ms, err);
 
 	if (rc)
 		return rc;
@@ -700,7 +710,7 @@ int m2m_policy_release(const struct m2m_config *cfg, const char *reason, struct 
 
 	if (!reason || !reason[0])
 		return m2m_err_set(err, M2M_ERR_USAGE, "a release needs a reason for the audit log");
-	rc = open_state(&r, cfg, &st, &in_force, err);
+	rc = open_state(&r, cfg, USER_LOCK_MS, &st, &in_force, err);
 	if (rc)
 		return rc;
 	/* the rules first: a power cut before the state is written leaves it in force */
@@ -734,7 +744,7 @@ static int put_back(const struct m2m_config *cfg, const char *event, const char 
 	int rc;
 
 	*restored = false;
-	rc = open_state(&r, cfg, &st, &in_force, err);
+	rc = open_state(&r, cfg, 0, &st, &in_force, err);
 	if (rc)
 		return rc;
 	if (in_force && !pol_quarantine_whole(cfg, false)) {

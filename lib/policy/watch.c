@@ -230,6 +230,17 @@ static void look(struct m2m_policy_watch *w, uint64_t now)
 	else if (!w->owed_since)
 		w->said_err[0] = '\0'; /* all well: the same error again is said again */
 	if (!in_force) {
+		struct m2m_policy_status st = { .version = M2M_POLICY_STATUS_VERSION };
+
+		/*
+		 * No record of the rules, but the state says quarantined: one that
+		 * failed half-way (a check's or a count's while a firewall reload
+		 * flushed its table as it was made). In force all the same: put
+		 * back (put_back sees the state too, under the lock).
+		 */
+		in_force = pol_state_load(&w->st, &st, NULL) == M2M_OK && st.quarantined;
+	}
+	if (!in_force) {
 		if (w->owed_since)
 			SAY(w, LOG_INFO, "quarantine: released; not put back");
 		w->owed_since = 0;
@@ -446,7 +457,23 @@ void m2m_policy_watch_close(struct m2m_policy_watch *w)
 {
 	if (!w)
 		return;
-	/* the copy goes with its owner; the quarantine's table stays */
+	/*
+	 * The copy goes with its owner; the quarantine's table stays. One the
+	 * bucket held back (owed) is put back first, whatever the bucket: else
+	 * stopping the watch (an upgrade, systemctl stop) would free the device
+	 * until the next check. A check or release holding the lock: it looks
+	 * at the rules itself.
+	 */
+	if (w->owed_since) {
+		struct m2m_err e;
+		bool restored;
+
+		m2m_err_clear(&e);
+		if (pol_quarantine_put_back(w->cfg, "the quarantine's rules were changed or gone: "
+						    "put back by the watch as it stopped", &restored, &e) &&
+		    e.rc != M2M_ERR_BUSY)
+			SAY(w, LOG_ERR, "%s", e.msg);
+	}
 	net_nft_close(w->hold);
 	free(w->held);
 	if (w->nftmon >= 0)

@@ -528,11 +528,22 @@ int m2m_enroll_rekey(const struct m2m_config *cfg, const char *profile, unsigned
 						 p->name, (unsigned)(ref.handle ? ref.handle : M2M_TPM_DEFAULT_HANDLE),
 						 blob);
 		}
+		const struct m2m_enroll_config *e = m2m_config_enroll(cfg, p);
+		uint64_t start = m2m_now_ms(), spent;
+
+		/* one bound for all of it: what the swap below takes, the CA's run does not get again */
+		if (!timeout_ms)
+			timeout_ms = e && e->timeout_ms ? e->timeout_ms : 30 * 1000;
 		/* a swap a power cut interrupted: finished first, so that the key opened below is the cert's */
 		if (!rc && p->cert)
-			rc = vpn_key_swap(cfg, p, timeout_ms ? timeout_ms : 30 * 1000, err);
+			rc = vpn_key_swap(cfg, p, timeout_ms, stop, err);
 		if (rc)
 			return rc;
+		spent = m2m_now_ms() - start;
+		if (spent >= timeout_ms)
+			return m2m_err_set(err, M2M_ERR_TIMEOUT, "profile %s: no time left for the CA",
+					   p->name);
+		timeout_ms -= (unsigned)spent;
 	}
 	rc = run_begin(&r, cfg, profile, timeout_ms, stop, RUN_WRITES, err);
 	if (!rc)
@@ -554,7 +565,7 @@ int m2m_enroll_rekey(const struct m2m_config *cfg, const char *profile, unsigned
 		uint64_t now = m2m_now_ms();
 
 		rc = vpn_key_swap(cfg, r.p, now < r.cmp.deadline_ms ? (unsigned)(r.cmp.deadline_ms - now) : 1,
-				  err);
+				  stop, err);
 	}
 	if (!rc) {
 		res->written = true;

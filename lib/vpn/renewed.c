@@ -493,7 +493,7 @@ static int recover(const struct m2m_config *cfg, const struct m2m_vpn_profile *p
 }
 
 int vpn_key_swap(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, unsigned wait_ms,
-		 struct m2m_err *err)
+		 volatile const int *stop, struct m2m_err *err)
 {
 	uint64_t saved = ks_deadline_set(), mine = m2m_now_ms() + wait_ms;
 	char said[160];
@@ -501,7 +501,19 @@ int vpn_key_swap(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, 
 
 	if (!p->cert)
 		return m2m_err_set(err, M2M_ERR_CONFIG, "profile %s: no certificate file", p->name);
-	rc = vpn_profile_lock(cfg, p->name, wait_ms, &lock, err);
+	/* the lock waited for in slices: a stop (SIGTERM, a Wipe ordered) ends the wait */
+	for (;;) {
+		uint64_t now = m2m_now_ms();
+
+		rc = vpn_profile_lock(cfg, p->name,
+				      now >= mine ? 0 : mine - now < 100 ? (unsigned)(mine - now) : 100,
+				      &lock, err);
+		if (rc != M2M_ERR_BUSY || m2m_now_ms() >= mine)
+			break;
+		if (stop && *stop)
+			return m2m_err_set(err, M2M_ERR_TIMEOUT,
+					   "%s: stopped while another run held the profile", p->name);
+	}
 	if (rc)
 		return rc;
 	/* a TPM or token that does not answer holds the swap no longer than the caller's limit */

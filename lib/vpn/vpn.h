@@ -17,10 +17,11 @@
  * renewal) take the place of the profile's, the ones replaced kept as
  * <key>.prev and <cert>.prev until the new pair is proven on the tunnel
  * (renewed.c); charon loads the new ones at the next up. M2M_OK if there is
- * nothing to do; BUSY if the lock is not free in time.
+ * nothing to do; BUSY if the lock is not free in time; TIMEOUT if *stop (may
+ * be NULL) is set while waiting for it.
  */
 int vpn_key_swap(const struct m2m_config *cfg, const struct m2m_vpn_profile *p, unsigned wait_ms,
-		 struct m2m_err *err);
+		 volatile const int *stop, struct m2m_err *err);
 
 /*
  * The profile's lock, shared by "up", "down", the supervisor, a swap of its

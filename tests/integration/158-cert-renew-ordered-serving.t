@@ -14,6 +14,8 @@
 #   - a report run (--report --timeout 8) during which the server orders a renewal answers
 #     it the same way, ends within its --timeout (+ slack) whatever the CA does, and the
 #     next run's Last Renewal says what came of it;
+#   - Renew With New Key while another run holds the profile's lock: SIGTERM ends the wait
+#     (2 s), and a report run's --timeout bounds the lock's wait and the CA's together;
 #   - a Wipe (33811/11) ordered while a renewal runs stops the renewal (it brings no tunnel
 #     up for a device being decommissioned): the wipe is done within 3 s of its 2.04, not
 #     after the CA's 12 s.
@@ -132,6 +134,33 @@ if [ "${TAP_FAILED:-0}" != 0 ]; then
 	diag "server: $(grep -v notify "$SRV" | tail -n 10)"
 	diag "$M2M_ERR"
 fi
+
+# ---- Renew With New Key while another run holds the profile's lock (an up, the watch): the
+#      wait for it ends with SIGTERM, and a report run's --timeout holds for the lock and the
+#      CA together
+config
+# the holder is one process (flock(1) would leave its child holding the lock when stopped)
+hold() { lab_bg holder bash -c 'exec 9> "$1" && flock -x 9 && exec sleep "$2"' _ "$LAB/dev/state/vpn-pos.lock" "$1"; }
+hold 30
+server 'exec:/33810/0/14' 'read:/33810/0/15~renewing with a new key'
+lab_bg serve --ns dev "$DM" -c "$M2M_CONFIG_FILE" --serve -v
+ok "--serve registered (the profile's lock held by another)" wait_until 20 grep -q '"event":"register"' "$SRV"
+ok "  the renewal with a new key runs" wait_until 20 checked 'read:/33810/0/15~renewing with a new key'
+sleep 1
+t0=$(now_ms)
+lab_stop serve TERM 60
+t=$(( $(now_ms) - t0 ))
+note "SIGTERM while the renewal waits for the profile's lock: ended in $t ms"
+cmp_ok "$t" -lt 2000 "  SIGTERM: --serve ended within 2 s"
+lab_stop holder TERM 3
+config "  queue_window: 3s"
+hold 6
+sleep 0.3
+server 'exec:/33810/0/14'
+M2M_BIN=$DM m2m --report --timeout 8 -v
+note "report run --timeout 8, a new key ordered, the lock held 6 s: exit $M2M_RC after $M2M_MS ms"
+cmp_ok "$M2M_MS" -le $((8000 + SLACK)) "  a report run: within its --timeout 8 (+ ${SLACK} ms), the lock's wait counted"
+lab_stop holder TERM 3
 
 # ---- a Wipe ordered while a renewal runs: the renewal is stopped (no tunnel comes up for
 #      a device being decommissioned), the wipe done at once

@@ -374,11 +374,13 @@ static void look_counter(struct run *r, enum m2m_policy_counter k, int64_t relea
 	unsigned n;
 
 	/*
-	 * A release starts the count afresh: what led to it is not counted twice.
-	 * One "after" the clock (set back since) is not believed: it would
-	 * silence the counter until the clock caught up.
+	 * A release starts the count afresh: what led to it is not counted twice
+	 * (its time is after every event then, within the minute an event is
+	 * believed ahead of the clock). One further ahead (the clock set back
+	 * since) is not believed: it would silence the counter until the clock
+	 * caught up.
 	 */
-	if (released_ms >= from && released_ms <= now)
+	if (released_ms >= from && released_ms <= now + 60000)
 		from = released_ms + 1;
 	n = m2m_state_events_since(pol_state_dir(r->cfg), m2m_policy_counter_name(k), from);
 	char win[32];
@@ -717,7 +719,16 @@ int m2m_policy_release(const struct m2m_config *cfg, const char *reason, struct 
 	if (in_force && !(rc = pol_quarantine_leave(cfg, err))) {
 		st.quarantined = false;
 		st.quarantine_whole = false;
+		/*
+		 * After every event written so far, also one stamped ahead of our
+		 * clock (set back since, by up to the minute an event is believed
+		 * ahead): what led to the release is not counted again.
+		 */
+		int64_t newest = m2m_state_events_newest(pol_state_dir(cfg));
+
 		st.released_ms = m2m_unix_ms();
+		if (newest > st.released_ms)
+			st.released_ms = newest;
 		rc = pol_state_save(&r.st, &st, err);
 		if (!rc) {
 			char who[96];

@@ -238,17 +238,25 @@ int m2m_state_event(const char *dir, const char *kind, struct m2m_err *err)
 	return rc;
 }
 
-unsigned m2m_state_events_since(const char *dir, const char *kind, int64_t since_ms)
+/*
+ * The events of kind (NULL: any) from since_ms on, among the newest READ_MAX
+ * bytes; *newest (if not NULL) the newest time among them, 0 if none. A time
+ * ahead of the clock by more than a minute is not believed.
+ */
+static unsigned scan(const char *dir, const char *kind, int64_t since_ms, int64_t *newest)
 {
 	struct m2m_state st;
 	struct stat sb;
 	char *buf, *p, *nl;
-	size_t klen = strlen(kind);
+	size_t klen = kind ? strlen(kind) : 0;
 	int64_t until = m2m_unix_ms() + 60000; /* a time ahead of the clock by more is not believed */
 	unsigned count = 0;
 	off_t at;
 	ssize_t n;
 	int fd;
+
+	if (newest)
+		*newest = 0;
 
 	if (m2m_state_open_existing(&st, dir, NULL) != M2M_OK)
 		return 0;
@@ -279,9 +287,25 @@ unsigned m2m_state_events_since(const char *dir, const char *kind, int64_t since
 		if (!nl)
 			break; /* a line not written whole */
 		if (event_time(p, &end, &t) && *end == ' ' && t >= since_ms && t <= until &&
-		    (size_t)(nl - end - 1) == klen && !memcmp(end + 1, kind, klen))
+		    (!kind || ((size_t)(nl - end - 1) == klen && !memcmp(end + 1, kind, klen)))) {
 			count++;
+			if (newest && t > *newest)
+				*newest = t;
+		}
 	}
 	free(buf);
 	return count;
+}
+
+unsigned m2m_state_events_since(const char *dir, const char *kind, int64_t since_ms)
+{
+	return scan(dir, kind, since_ms, NULL);
+}
+
+int64_t m2m_state_events_newest(const char *dir)
+{
+	int64_t newest;
+
+	scan(dir, NULL, INT64_MIN, &newest);
+	return newest;
 }

@@ -168,5 +168,7 @@ size_t m2m_state_events_keep(char *buf, size_t len);
 int m2m_state_event(const char *dir, const char *kind, struct m2m_err *err);
 /* Events of kind at or after since_ms (unix milliseconds) in dir's security-events; 0 if none. */
 unsigned m2m_state_events_since(const char *dir, const char *kind, int64_t since_ms);
+/* The newest time (ms since 1970) of any event there, as believed above; 0 if none. */
+int64_t m2m_state_events_newest(const char *dir);
 
 #endif

@@ -166,6 +166,21 @@ sleep 0.5
 nok "  not quarantined" lab_nft_table $Q
 is "$(quarantined)" False "  the state says not quarantined"
 is "$(records quarantine)" 2 "  no quarantine in the audit log"
+
+# ---- events stamped ahead of the clock (a clock stepped back on a device with no RTC): a
+#      release comes after them all the same, so they do not quarantine the device again
+lab_stop pwatch TERM 5
+config quarantine
+watch_start
+future=$(( $(date +%s) + 30 ))
+for i in 1 2 3; do printf '%d.000 pin\n' "$future" >> "$EV"; done
+ok "three pin events stamped 30 s ahead: quarantined" wait_until 2 lab_nft_table $Q
+pol release --reason "test 170: the clock"
+is_rc 0 "  released"
+wrong_pin
+sleep 1
+nok "  a refused PIN after the release: not quarantined again by the events stamped ahead" lab_nft_table $Q
+is "$(quarantined)" False "  the state says not quarantined"
 lab_stop pwatch TERM 5
 is $? 0 "watch stopped: exit 0"
 lab_stop monitor TERM 3

@@ -296,6 +296,18 @@ static void test_events(void **state)
 	/* a time ahead of the clock (a clock set back since) is not believed */
 	put(M2M_EVENTS_NAME, "99999999999.000 pin\n", 20);
 	assert_int_equal(m2m_state_events_since(sdir, "pin", 0), 0);
+	assert_int_equal(m2m_state_events_newest(sdir), 0);
+	/* the newest time of any kind, also one ahead by less than a minute (a release's time) */
+	{
+		char lines[96];
+		int n = snprintf(lines, sizeof(lines), "%lld.000 pin\n%lld.500 vpn-auth\n%lld.000 pin\n",
+				 (long long)(now / 1000 - 10), (long long)(now / 1000 + 30),
+				 (long long)(now / 1000 - 5));
+
+		put(M2M_EVENTS_NAME, lines, (size_t)n);
+		assert_true(m2m_state_events_newest(sdir) == (now / 1000 + 30) * 1000 + 500);
+		put(M2M_EVENTS_NAME, "99999999999.000 pin\n", 20); /* as it was */
+	}
 	/* the lock held by another: BUSY after its wait, and no descriptor of ours touched */
 	{
 		char other[256];

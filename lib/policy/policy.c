@@ -25,116 +25,10 @@
 #include "policy/policy_int.h"
 #include "state/state.h"
 
-#define LOCK_NAME "policy.lock"
-
-struct run {
-	const struct m2m_config *cfg;
-	const struct m2m_policy_config *pc;
-	struct m2m_state st;
-	int lock;
-	struct pol_audit audit;
-	bool audit_ok;   /* the log's chain was read whole: records may be appended */
-	m2m_log_fn log;
-	void *log_ctx;
-	int64_t now;
-};
-
-static void say(struct run *r, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(struct run *r, int prio, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	if (!r->log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	r->log(r->log_ctx, prio, "%s", line);
-}
-
-/* An audit record; a failure to write one is said, and the check goes on. */
-static void audit(struct run *r, const char *event, const char *policy, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void audit(struct run *r, const char *event, const char *policy, const char *fmt, ...)
-{
-	char detail[256];
-	struct m2m_err e;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	m2m_err_clear(&e);
-	if (!r->audit_ok ||
-	    pol_audit_append(&r->st, &r->audit, r->now, event, policy, detail, &e) != M2M_OK)
-		say(r, 3, "%s", r->audit_ok ? e.msg : "audit log: not written (its chain is broken)");
-}
-
-/*
- * The state directory, the lock (waited for lock_ms; < 0: none, a reader)
- * and the audit log's head. Under the lock, a log whose chain is broken is
- * set aside (policy-audit.bad-TIME, and the file before it) and a new one
- * begins with a record that says so: the policies are enforced either way.
- */
-static int run_open(struct run *r, const struct m2m_config *cfg, int lock_ms, struct m2m_err *err)
-{
-	struct m2m_err aerr;
-	int rc;
-
-	memset(r, 0, sizeof(*r));
-	r->cfg = cfg;
-	r->pc = cfg->policy;
-	r->lock = -1;
-	r->now = (int64_t)time(NULL);
-	rc = m2m_state_open(&r->st, pol_state_dir(cfg), err);
-	if (rc)
-		return rc;
-	if (lock_ms >= 0) {
-		rc = m2m_state_lock(&r->st, LOCK_NAME, (unsigned)lock_ms, &r->lock, err);
-		if (rc) {
-			if (rc == M2M_ERR_BUSY)
-				m2m_err_set(err, rc, "another policy check or release is running");
-			m2m_state_close(&r->st);
-			return rc;
-		}
-	}
-	m2m_err_clear(&aerr);
-	rc = pol_audit_read(&r->st, &r->audit, NULL, NULL, &aerr);
-	r->audit_ok = rc == M2M_OK;
-	if (rc == M2M_ERR_INTEGRITY && lock_ms >= 0) {
-		/* both files set aside under names of their own (never over an earlier one) */
-		char from[PATH_MAX + 32], to[PATH_MAX + 64], tag[32];
-
-		snprintf(tag, sizeof(tag), ".bad-%lld", (long long)r->now);
-		snprintf(from, sizeof(from), "%s/" POL_AUDIT_NAME ".1", r->st.path);
-		snprintf(to, sizeof(to), "%s/" POL_AUDIT_NAME ".1%s", r->st.path, tag);
-		if (access(from, F_OK) == 0)
-			m2m_rename_durable(from, to, NULL);
-		snprintf(from, sizeof(from), "%s/" POL_AUDIT_NAME, r->st.path);
-		snprintf(to, sizeof(to), "%s/" POL_AUDIT_NAME "%s", r->st.path, tag);
-		if (m2m_rename_durable(from, to, NULL) == M2M_OK) {
-			memset(&r->audit, 0, sizeof(r->audit));
-			r->audit_ok = true;
-			audit(r, "log-broken", "", "%s; set aside as " POL_AUDIT_NAME "%s", aerr.msg, tag);
-		}
-	} else if (rc) {
-		say(r, 3, "%s", aerr.msg);
-	}
-	return M2M_OK;
-}
-
-static void run_close(struct run *r)
-{
-	if (r->lock >= 0)
-		m2m_state_unlock(r->lock);
-	m2m_state_close(&r->st);
-}
-
 /* ---- the looks ---- */
 
 /* One fix from gpsd and its verdict; M2M_OK or why there is no fix. */
-static int one_fix(struct run *r, uint64_t end, volatile const int *stop, struct pol_fix *fix,
+static int one_fix(struct pol_run *r, uint64_t end, volatile const int *stop, struct pol_fix *fix,
 		   struct m2m_policy_look *l)
 {
 	struct m2m_err e;
@@ -162,7 +56,7 @@ static int one_fix(struct run *r, uint64_t end, volatile const int *stop, struct
  */
 #define CONFIRM_MS 2500
 
-static void look_location(struct run *r, uint64_t end, volatile const int *stop,
+static void look_location(struct pol_run *r, uint64_t end, volatile const int *stop,
 			  struct m2m_policy_look *l)
 {
 	struct m2m_policy_look again;
@@ -211,7 +105,7 @@ static bool same_iccid(const char *a, const char *b)
  * bound: the ICCID configured, or the one bound at first sight (its own
  * record, apart from the state: a damaged state must not bind the next SIM).
  */
-static void look_sim(struct run *r, struct m2m_policy_status *st, uint64_t end,
+static void look_sim(struct pol_run *r, struct m2m_policy_status *st, uint64_t end,
 		     volatile const int *stop, struct m2m_policy_look *l)
 {
 	char first[24];
@@ -265,7 +159,7 @@ static void look_sim(struct run *r, struct m2m_policy_status *st, uint64_t end,
 			return;
 		}
 		snprintf(st->bound_iccid, sizeof(st->bound_iccid), "%s", sim.iccid);
-		audit(r, "sim-bound", "sim", "bound to the SIM %s (IMSI %s)", sim.iccid,
+		pol_note(r, "sim-bound", "sim", "bound to the SIM %s (IMSI %s)", sim.iccid,
 		      sim.imsi[0] ? sim.imsi : "unknown");
 		bound = st->bound_iccid;
 	}
@@ -284,7 +178,7 @@ static void look_sim(struct run *r, struct m2m_policy_status *st, uint64_t end,
  * cannot hold us). Nothing to read (an empty file, a FIFO without a writer)
  * is no word, and no verdict: a switch that says nothing does not say shut.
  */
-static void look_tamper(struct run *r, struct m2m_policy_look *l)
+static void look_tamper(struct pol_run *r, struct m2m_policy_look *l)
 {
 	static const char space[] = " \t\r\n";
 	char buf[65], w[33];
@@ -326,7 +220,7 @@ static void look_tamper(struct run *r, struct m2m_policy_look *l)
 }
 
 /* A look's verdict against the last one: a change goes to the audit log and the log callback. */
-static void settle(struct run *r, const char *name, const struct m2m_policy_look *old,
+static void settle(struct pol_run *r, const char *name, const struct m2m_policy_look *old,
 		   struct m2m_policy_look *l)
 {
 	if (old->verdict == l->verdict) {
@@ -334,8 +228,8 @@ static void settle(struct run *r, const char *name, const struct m2m_policy_look
 		return;
 	}
 	l->since = r->now;
-	audit(r, m2m_policy_verdict_name(l->verdict), name, "%s", l->detail);
-	say(r, l->verdict == M2M_POLICY_BROKEN ? 4 : 6, "%s: %s: %s", name,
+	pol_note(r, m2m_policy_verdict_name(l->verdict), name, "%s", l->detail);
+	pol_say(r, l->verdict == M2M_POLICY_BROKEN ? 4 : 6, "%s: %s: %s", name,
 	    m2m_policy_verdict_name(l->verdict), l->detail);
 }
 
@@ -366,7 +260,7 @@ static void status_out(struct m2m_policy_status *out, const struct m2m_policy_st
 }
 
 /* A counter's look: how many of its events within its window, against its threshold. */
-static void look_counter(struct run *r, enum m2m_policy_counter k, int64_t released_ms,
+static void look_counter(struct pol_run *r, enum m2m_policy_counter k, int64_t released_ms,
 			 struct m2m_policy_look *l)
 {
 	const struct m2m_policy_count *c = &r->pc->counters[k];
@@ -401,7 +295,7 @@ static void look_counter(struct run *r, enum m2m_policy_counter k, int64_t relea
  * The counters: what the tools wrote of the events since, each against its
  * window; a verdict changed goes to the audit log (settle), and true says one did.
  */
-static bool count_all(struct run *r, struct m2m_policy_status *st, const struct m2m_policy_status *old)
+static bool count_all(struct pol_run *r, struct m2m_policy_status *st, const struct m2m_policy_status *old)
 {
 	bool changed = false;
 
@@ -440,7 +334,7 @@ static const char *quarantining(const struct m2m_policy_status *st, bool counter
 }
 
 /* Quarantine for why (its look wl); names looked up until end. The state is saved. */
-static int enter(struct run *r, struct m2m_policy_status *st, const char *why,
+static int enter(struct pol_run *r, struct m2m_policy_status *st, const char *why,
 		 const struct m2m_policy_look *wl, uint64_t end, struct m2m_err *err)
 {
 	char missed[256];
@@ -454,15 +348,15 @@ static int enter(struct run *r, struct m2m_policy_status *st, const char *why,
 	if (!rc)
 		rc = pol_quarantine_enter(r->cfg, end, missed, sizeof(missed), err);
 	if (!rc) {
-		audit(r, "quarantine", why, "%s", st->reason);
-		say(r, 2, "quarantine: %s", st->reason);
+		pol_note(r, "quarantine", why, "%s", st->reason);
+		pol_say(r, 2, "quarantine: %s", st->reason);
 		if (missed[0])
-			say(r, 4, "quarantine: not resolved in time, not let through: %s", missed);
+			pol_say(r, 4, "quarantine: not resolved in time, not let through: %s", missed);
 	}
 	return rc;
 }
 
-static void fill_status(struct run *r, struct m2m_policy_status *st)
+static void fill_status(struct pol_run *r, struct m2m_policy_status *st)
 {
 	st->audit_intact = r->audit_ok;
 	st->audit_records = r->audit.seq;
@@ -474,7 +368,7 @@ static void fill_status(struct run *r, struct m2m_policy_status *st)
  * gone, made anew if its names now resolve to other addresses (lookups until
  * end; none without a policy: section, whose check does only this).
  */
-static int keep(struct run *r, uint64_t end, struct m2m_err *err)
+static int keep(struct pol_run *r, uint64_t end, struct m2m_err *err)
 {
 	bool changed = false;
 	int rc = M2M_OK;
@@ -482,13 +376,13 @@ static int keep(struct run *r, uint64_t end, struct m2m_err *err)
 	if (!pol_quarantine_whole(r->cfg, true)) {
 		rc = pol_quarantine_restore(r->cfg, err);
 		if (!rc) {
-			audit(r, "restored", "", "the quarantine's rules were changed or gone: put back");
-			say(r, 4, "quarantine: its rules were changed or gone: put back");
+			pol_note(r, "restored", "", "the quarantine's rules were changed or gone: put back");
+			pol_say(r, 4, "quarantine: its rules were changed or gone: put back");
 		}
 	}
 	if (!rc && end && !(rc = pol_quarantine_refresh(r->cfg, end, &changed, err)) && changed) {
-		audit(r, "restored", "", "the addresses let through changed: the rules made anew");
-		say(r, 5, "quarantine: the addresses let through changed: the rules made anew");
+		pol_note(r, "restored", "", "the addresses let through changed: the rules made anew");
+		pol_say(r, 5, "quarantine: the addresses let through changed: the rules made anew");
 	}
 	return rc;
 }
@@ -498,8 +392,8 @@ static int check_without_policy(const struct m2m_config *cfg, m2m_log_fn log, vo
 				struct m2m_policy_status *out, struct m2m_err *err)
 {
 	struct m2m_policy_status st;
-	struct run r;
-	int rc = run_open(&r, cfg, 0, err);
+	struct pol_run r;
+	int rc = pol_run_open(&r, cfg, 0, err);
 
 	if (rc)
 		return rc;
@@ -507,7 +401,7 @@ static int check_without_policy(const struct m2m_config *cfg, m2m_log_fn log, vo
 	r.log_ctx = log_ctx;
 	pol_state_load(&r.st, &st, NULL);
 	if (!st.quarantined && !pol_quarantine_recorded(cfg)) {
-		run_close(&r);
+		pol_run_close(&r);
 		return m2m_err_set(err, M2M_ERR_CONFIG, "%s: no policy: section",
 				   cfg->path ? cfg->path : "the configuration");
 	}
@@ -516,7 +410,7 @@ static int check_without_policy(const struct m2m_config *cfg, m2m_log_fn log, vo
 	st.quarantine_whole = rc == M2M_OK;
 	fill_status(&r, &st);
 	status_out(out, &st);
-	run_close(&r);
+	pol_run_close(&r);
 	return rc;
 }
 
@@ -533,12 +427,12 @@ static int check_without_policy(const struct m2m_config *cfg, m2m_log_fn log, vo
  * BUSY then), the state as the last look left it (*old, and *st to be
  * looked at anew).
  */
-static int open_looks(struct run *r, const struct m2m_config *cfg, m2m_log_fn log, void *log_ctx,
+static int open_looks(struct pol_run *r, const struct m2m_config *cfg, m2m_log_fn log, void *log_ctx,
 		      int lock_ms, struct m2m_policy_status *st, struct m2m_policy_status *old,
 		      struct m2m_err *err)
 {
 	struct m2m_err serr;
-	int rc = run_open(r, cfg, lock_ms, err);
+	int rc = pol_run_open(r, cfg, lock_ms, err);
 
 	if (rc)
 		return rc;
@@ -546,7 +440,7 @@ static int open_looks(struct run *r, const struct m2m_config *cfg, m2m_log_fn lo
 	r->log_ctx = log_ctx;
 	m2m_err_clear(&serr);
 	if (pol_state_load(&r->st, st, &serr))
-		say(r, 3, "%s", serr.msg);
+		pol_say(r, 3, "%s", serr.msg);
 	*old = *st;
 	/* the record of the rules is in force whatever the state file says (a damaged one) */
 	if (pol_quarantine_recorded(cfg))
@@ -559,7 +453,7 @@ int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile
 		     struct m2m_err *err)
 {
 	struct m2m_policy_status st, old;
-	struct run r;
+	struct pol_run r;
 	uint64_t start, end, sim_end;
 	int rc;
 
@@ -590,7 +484,7 @@ int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile
 		look_location(&r, end, stop, &st.location);
 	/* stopped: what was seen meanwhile is no verdict; nothing is settled or kept */
 	if (stop && *stop) {
-		run_close(&r);
+		pol_run_close(&r);
 		return m2m_err_set(err, M2M_ERR_TIMEOUT, "policy check stopped: nothing decided");
 	}
 	if (r.pc->tamper)
@@ -619,7 +513,7 @@ int m2m_policy_check(const struct m2m_config *cfg, unsigned timeout_ms, volatile
 	st.quarantine_whole = st.quarantined && rc == M2M_OK;
 	fill_status(&r, &st);
 	status_out(out, &st);
-	run_close(&r);
+	pol_run_close(&r);
 	return rc;
 }
 
@@ -629,7 +523,7 @@ int pol_counters_count(const struct m2m_config *cfg, m2m_log_fn log, void *log_c
 	struct m2m_policy_status st, old;
 	const struct m2m_policy_look *wl;
 	const char *why;
-	struct run r;
+	struct pol_run r;
 	bool changed;
 	int rc;
 
@@ -650,7 +544,7 @@ int pol_counters_count(const struct m2m_config *cfg, m2m_log_fn log, void *log_c
 		/* a count that changed no verdict is not written: a storm would write the disk each time */
 		rc = pol_state_save(&r.st, &st, err);
 	}
-	run_close(&r);
+	pol_run_close(&r);
 	return rc;
 }
 
@@ -658,7 +552,7 @@ int m2m_policy_status(const struct m2m_config *cfg, struct m2m_policy_status *ou
 		      struct m2m_err *err)
 {
 	struct m2m_policy_status all, *st = &all;
-	struct run r;
+	struct pol_run r;
 	int rc = status_version(out, err);
 
 	if (rc)
@@ -676,7 +570,7 @@ int m2m_policy_status(const struct m2m_config *cfg, struct m2m_policy_status *ou
 	if (rc)
 		return rc;
 	m2m_state_close(&r.st);
-	rc = run_open(&r, cfg, -1, err);
+	rc = pol_run_open(&r, cfg, -1, err);
 	if (rc)
 		return rc;
 	/* a damaged state is set aside (policy-state.bad): what the rules' record says still holds */
@@ -685,16 +579,16 @@ int m2m_policy_status(const struct m2m_config *cfg, struct m2m_policy_status *ou
 		st->quarantined = true;
 	st->quarantine_whole = st->quarantined && pol_quarantine_whole(cfg, false);
 	fill_status(&r, st);
-	run_close(&r);
+	pol_run_close(&r);
 	status_out(out, st);
 	return rc;
 }
 
 /* Under the lock, the state; *in_force: a quarantine is, by the state or by its rules' record. */
-static int open_state(struct run *r, const struct m2m_config *cfg, int lock_ms,
+static int open_state(struct pol_run *r, const struct m2m_config *cfg, int lock_ms,
 		      struct m2m_policy_status *st, bool *in_force, struct m2m_err *err)
 {
-	int rc = run_open(r, cfg, lock_ms, err);
+	int rc = pol_run_open(r, cfg, lock_ms, err);
 
 	if (rc)
 		return rc;
@@ -706,7 +600,7 @@ static int open_state(struct run *r, const struct m2m_config *cfg, int lock_ms,
 int m2m_policy_release(const struct m2m_config *cfg, const char *reason, struct m2m_err *err)
 {
 	struct m2m_policy_status st;
-	struct run r;
+	struct pol_run r;
 	bool in_force;
 	int rc;
 
@@ -734,10 +628,10 @@ int m2m_policy_release(const struct m2m_config *cfg, const char *reason, struct 
 			char who[96];
 
 			m2m_who(who, sizeof(who));
-			audit(&r, "release", "", "released by %s: %s", who, reason);
+			pol_note(&r, "release", "", "released by %s: %s", who, reason);
 		}
 	}
-	run_close(&r);
+	pol_run_close(&r);
 	return rc;
 }
 
@@ -750,7 +644,7 @@ static int put_back(const struct m2m_config *cfg, const char *event, const char 
 		    bool *restored, struct m2m_err *err)
 {
 	struct m2m_policy_status st;
-	struct run r;
+	struct pol_run r;
 	bool in_force;
 	int rc;
 
@@ -762,11 +656,11 @@ static int put_back(const struct m2m_config *cfg, const char *event, const char 
 		rc = pol_quarantine_restore(cfg, err);
 		if (!rc) {
 			*restored = true;
-			audit(&r, event, "", "%s (%s)", detail,
+			pol_note(&r, event, "", "%s (%s)", detail,
 			      st.reason[0] ? st.reason : "its reason is not known");
 		}
 	}
-	run_close(&r);
+	pol_run_close(&r);
 	return rc;
 }
 
@@ -805,8 +699,8 @@ int m2m_policy_audit(const struct m2m_config *cfg, m2m_policy_audit_fn fn, void 
 int pol_audit_event(const struct m2m_config *cfg, const char *event, const char *detail,
 		    unsigned wait_ms, char *head, struct m2m_err *err)
 {
-	struct run r;
-	int rc = run_open(&r, cfg, (int)wait_ms, err);
+	struct pol_run r;
+	int rc = pol_run_open(&r, cfg, (int)wait_ms, err);
 
 	if (rc)
 		return rc;
@@ -817,6 +711,6 @@ int pol_audit_event(const struct m2m_config *cfg, const char *event, const char 
 		rc = pol_audit_append(&r.st, &r.audit, r.now, event, "", detail, err);
 	if (!rc && head)
 		memcpy(head, r.audit.head, POL_HASH_HEX);
-	run_close(&r);
+	pol_run_close(&r);
 	return rc;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "m2m/m2m.h"
+#include "state/state.h"
 
 struct m2m_config;
 struct m2m_policy_config;
@@ -229,5 +230,31 @@ struct pol_audit_rec {
 };
 /* The record's text (len bytes, need not be NUL-terminated) into r; false if it is not one. */
 bool pol_audit_parse(const char *rec, size_t len, struct pol_audit_rec *r);
+
+/* ---- a run of the engine (run.c): the state directory, the lock, the audit log ---- */
+struct pol_run {
+	const struct m2m_config *cfg;
+	const struct m2m_policy_config *pc;
+	struct m2m_state st;
+	int lock;
+	struct pol_audit audit;
+	bool audit_ok;   /* the log's chain was read whole: records may be appended */
+	m2m_log_fn log;
+	void *log_ctx;
+	int64_t now;
+};
+
+/* A line to the run's log callback, if it has one. */
+void pol_say(struct pol_run *r, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* An audit record; a failure to write one is said, and the run goes on. */
+void pol_note(struct pol_run *r, const char *event, const char *policy, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/*
+ * The state directory, the lock (waited for lock_ms; < 0: none, a reader)
+ * and the audit log's head; a log whose chain is broken is set aside under
+ * the lock and a new one begun.
+ */
+int pol_run_open(struct pol_run *r, const struct m2m_config *cfg, int lock_ms, struct m2m_err *err);
+void pol_run_close(struct pol_run *r);
 
 #endif

@@ -66,8 +66,10 @@ wrong_pin() {
 }
 watch_start() {
 	lab_bg pwatch --ns dev "$POL" -c "$M2M_CONFIG_FILE" watch
-	# up once it holds its lock
-	ok "watch started" wait_until 5 eval '[ -e "$STATE/policy-watch.lock" ] && ! flock -n "$STATE/policy-watch.lock" true'
+	# up once it holds its lock, as /proc/locks shows it (trying the lock to see would race
+	# the watch taking it: "another policy watch is running")
+	ok "watch started" wait_until 5 eval '[ -e "$STATE/policy-watch.lock" ] &&
+		grep -q ":$(stat -c %i "$STATE/policy-watch.lock") " /proc/locks'
 	sleep 0.2
 }
 cpu_ms() { awk '{ printf "%d", $1 / 1000000 }' "/proc/$1/schedstat"; }   # time on a CPU
